@@ -1,0 +1,296 @@
+// A virtual table: only the rows in view exist in the DOM, so a million
+// entries scroll as smoothly as ten. One row at a time can be expanded to
+// show the full event. All cell text is set with textContent.
+
+const ROW_H = 30; // px, keep in sync with .vt-row height in style.css
+const DETAIL_H = 300; // px, keep in sync with .vt-detail height
+const MAX_PX = 8_000_000; // stay far below browsers' maximum element height
+const COLS = 6;
+
+export class VirtualTable {
+  /**
+   * @param {object} o
+   * @param {HTMLElement} o.scroll   the scrolling container (position: relative)
+   * @param {HTMLElement} o.spacer   sized to the (possibly scaled) content height
+   * @param {HTMLElement} o.table    element carrying aria-rowcount
+   * @param {import('./store.js').EntryStore} o.store
+   * @param {(i:number)=>Promise<string>} o.loadDetail  full event text of row i
+   * @param {(i:number)=>boolean} o.isFailing
+   */
+  constructor({ scroll, spacer, table, store, loadDetail, isFailing }) {
+    Object.assign(this, { scroll, spacer, table, store, loadDetail, isFailing });
+    this.view = null; // Uint32Array of store indices, or null for all rows
+    this.count = 0;
+    this.pool = [];
+    this.expanded = -1; // store index
+    this.active = 0; // view position
+    this.flash = -1; // store index
+    this.detail = this.makeDetail();
+    this.scheduled = false;
+    scroll.addEventListener('scroll', () => this.schedule(), { passive: true });
+    scroll.addEventListener('click', (e) => this.onClick(e));
+    scroll.addEventListener('keydown', (e) => this.onKey(e));
+    new ResizeObserver(() => this.schedule()).observe(scroll);
+  }
+
+  makeDetail() {
+    const d = document.createElement('div');
+    d.className = 'vt-detail';
+    d.setAttribute('role', 'row');
+    const cell = document.createElement('div');
+    cell.setAttribute('role', 'cell');
+    const meta = document.createElement('p');
+    meta.className = 'vt-detail-meta';
+    const pre = document.createElement('pre');
+    pre.tabIndex = 0;
+    pre.setAttribute('aria-label', 'Full event');
+    cell.append(meta, pre);
+    d.append(cell);
+    d.hidden = true;
+    this.scroll.append(d);
+    return { el: d, meta, pre, index: -1 };
+  }
+
+  rowAt(pos) {
+    return this.view ? this.view[pos] : pos;
+  }
+
+  posOf(index) {
+    if (!this.view) return index < this.count ? index : -1;
+    // views are ascending store indices
+    let lo = 0;
+    let hi = this.count - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = this.view[mid];
+      if (v === index) return mid;
+      if (v < index) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  setView(view, count) {
+    this.view = view;
+    this.count = count;
+    if (this.active >= count) this.active = Math.max(0, count - 1);
+    this.table.setAttribute('aria-rowcount', String(count + 1));
+    this.schedule();
+  }
+
+  expandedPos() {
+    return this.expanded < 0 ? -1 : this.posOf(this.expanded);
+  }
+
+  contentHeight() {
+    return this.count * ROW_H + (this.expandedPos() >= 0 ? DETAIL_H : 0);
+  }
+
+  yOf(pos) {
+    const ep = this.expandedPos();
+    return pos * ROW_H + (ep >= 0 && pos > ep ? DETAIL_H : 0);
+  }
+
+  posAtY(y) {
+    const ep = this.expandedPos();
+    if (ep >= 0 && y >= (ep + 1) * ROW_H) {
+      if (y < (ep + 1) * ROW_H + DETAIL_H) return ep;
+      return Math.floor((y - DETAIL_H) / ROW_H);
+    }
+    return Math.floor(y / ROW_H);
+  }
+
+  // Scroll position <-> content position; identical unless the content is
+  // taller than MAX_PX, in which case the scrollbar is scaled.
+  geometry() {
+    const H = this.contentHeight();
+    const S = Math.min(H, MAX_PX);
+    const vh = this.scroll.clientHeight;
+    return { H, S, vh };
+  }
+
+  topFromScroll(st, g = this.geometry()) {
+    if (g.H <= MAX_PX || g.S <= g.vh) return st;
+    return (st / (g.S - g.vh)) * (g.H - g.vh);
+  }
+
+  scrollFromTop(top, g = this.geometry()) {
+    if (g.H <= MAX_PX || g.S <= g.vh) return top;
+    return (top / (g.H - g.vh)) * (g.S - g.vh);
+  }
+
+  schedule() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    requestAnimationFrame(() => {
+      this.scheduled = false;
+      this.render();
+    });
+  }
+
+  getRowEl(k) {
+    while (this.pool.length <= k) {
+      const r = document.createElement('div');
+      r.className = 'vt-row';
+      r.setAttribute('role', 'row');
+      r.tabIndex = -1;
+      for (let c = 0; c < COLS; c++) {
+        const s = document.createElement('span');
+        s.setAttribute('role', 'cell');
+        r.append(s);
+      }
+      const mark = document.createElement('span');
+      mark.className = 'fail-mark';
+      mark.textContent = '▲';
+      mark.setAttribute('aria-label', 'failing entry');
+      r.firstChild.prepend(mark);
+      r.firstChild.append(document.createTextNode(''));
+      this.scroll.append(r);
+      this.pool.push(r);
+    }
+    return this.pool[k];
+  }
+
+  render() {
+    const g = this.geometry();
+    this.spacer.style.height = `${g.S}px`;
+    const st = this.scroll.scrollTop;
+    const top = this.topFromScroll(st, g);
+    const first = Math.max(0, this.posAtY(top));
+    const last = Math.min(this.count - 1, this.posAtY(top + g.vh) + 1);
+    const store = this.store;
+    const ep = this.expandedPos();
+    const hadFocus = this.scroll.contains(document.activeElement) && document.activeElement.classList.contains('vt-row');
+    let k = 0;
+    for (let pos = first; pos <= last; pos++, k++) {
+      const i = this.rowAt(pos);
+      const r = this.getRowEl(k);
+      r.hidden = false;
+      r.dataset.pos = String(pos);
+      r.style.transform = `translateY(${Math.round(st + this.yOf(pos) - top)}px)`;
+      r.setAttribute('aria-rowindex', String(pos + 2));
+      r.setAttribute('aria-expanded', String(i === this.expanded));
+      r.classList.toggle('failing', this.isFailing(i));
+      r.classList.toggle('flash', i === this.flash);
+      r.classList.toggle('active', pos === this.active);
+      r.classList.toggle('odd', (pos & 1) === 1);
+      const cells = r.children;
+      cells[0].lastChild.nodeValue = store.seqText(i);
+      setText(cells[1], store.tsText(i));
+      setText(cells[2], store.str(1, i) ?? '');
+      setText(cells[3], store.str(2, i) ?? '');
+      setText(cells[4], store.str(3, i) ?? '');
+      setText(cells[5], store.str(4, i) ?? '');
+    }
+    for (; k < this.pool.length; k++) this.pool[k].hidden = true;
+    const d = this.detail;
+    if (ep >= 0 && ep >= first && ep <= last) {
+      d.el.hidden = false;
+      d.el.style.transform = `translateY(${Math.round(st + this.yOf(ep) + ROW_H - top)}px)`;
+    } else {
+      d.el.hidden = true;
+    }
+    if (hadFocus || this.wantFocus) {
+      const el = this.pool.find((r) => !r.hidden && r.dataset.pos === String(this.active));
+      if (el && document.activeElement !== el) el.focus({ preventScroll: true });
+      this.wantFocus = false;
+    }
+  }
+
+  /** Scrolls so that view position pos is visible (centred when far away). */
+  reveal(pos, center = false) {
+    const g = this.geometry();
+    const top = this.topFromScroll(this.scroll.scrollTop, g);
+    const y = this.yOf(pos);
+    let want = top;
+    if (center || y < top || y + ROW_H > top + g.vh) {
+      want = center ? y - g.vh / 3 : y < top ? y : y + ROW_H - g.vh;
+      if (!center && pos === this.expandedPos()) want = Math.min(y, y + ROW_H + DETAIL_H - g.vh);
+    }
+    want = Math.max(0, Math.min(want, g.H - g.vh));
+    this.scroll.scrollTop = this.scrollFromTop(want, g);
+    this.schedule();
+  }
+
+  /** Scrolls to store index i, highlights it and focuses it. Returns false if filtered out. */
+  goTo(i, { expand = false } = {}) {
+    const pos = this.posOf(i);
+    if (pos < 0) return false;
+    this.active = pos;
+    this.flash = i;
+    if (expand && this.expanded !== i) this.toggle(pos);
+    this.reveal(pos, true);
+    this.wantFocus = true;
+    clearTimeout(this.flashTimer);
+    this.flashTimer = setTimeout(() => {
+      this.flash = -1;
+      this.schedule();
+    }, 2500);
+    return true;
+  }
+
+  toggle(pos) {
+    const i = this.rowAt(pos);
+    if (this.expanded === i) {
+      this.expanded = -1;
+      this.schedule();
+      return;
+    }
+    this.expanded = i;
+    const d = this.detail;
+    d.index = i;
+    d.meta.textContent = `Line ${this.store.line[i]} · bytes ${this.store.offset[i]}–${this.store.offset[i] + this.store.length[i]}`;
+    d.pre.textContent = 'Loading…';
+    this.loadDetail(i).then(
+      (text) => {
+        if (d.index === i) d.pre.textContent = text;
+      },
+      (e) => {
+        if (d.index === i) d.pre.textContent = `Could not read this entry: ${e.message}`;
+      },
+    );
+    this.schedule();
+    this.reveal(pos);
+  }
+
+  onClick(e) {
+    const r = e.target.closest('.vt-row');
+    if (!r || !this.scroll.contains(r)) return;
+    const pos = Number(r.dataset.pos);
+    this.active = pos;
+    this.toggle(pos);
+    this.wantFocus = true;
+  }
+
+  onKey(e) {
+    if (e.target.tagName === 'PRE') return;
+    const page = Math.max(1, Math.floor(this.scroll.clientHeight / ROW_H) - 1);
+    let pos = this.active;
+    switch (e.key) {
+      case 'ArrowDown': pos++; break;
+      case 'ArrowUp': pos--; break;
+      case 'PageDown': pos += page; break;
+      case 'PageUp': pos -= page; break;
+      case 'Home': pos = 0; break;
+      case 'End': pos = this.count - 1; break;
+      case 'Enter':
+      case ' ':
+        if (this.count) this.toggle(this.active);
+        this.wantFocus = true;
+        e.preventDefault();
+        return;
+      default:
+        return;
+    }
+    e.preventDefault();
+    if (!this.count) return;
+    this.active = Math.max(0, Math.min(this.count - 1, pos));
+    this.reveal(this.active);
+    this.wantFocus = true;
+    this.schedule();
+  }
+}
+
+function setText(el, s) {
+  if (el.textContent !== s) el.textContent = s;
+}

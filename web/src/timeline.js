@@ -1,0 +1,165 @@
+// Events per time interval, drawn on a canvas, with intervals that contain a
+// failing entry marked in a distinct colour and shape, so gaps and bursts
+// show at a glance. The caption gives the same facts in words.
+import { formatTs } from './engine.js';
+
+const STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000, 7776000, 31536000];
+
+export function niceStep(spanUs, maxBuckets) {
+  const want = spanUs / 1e6 / Math.max(1, maxBuckets);
+  for (const s of STEPS_S) if (s >= want) return s * 1e6;
+  return Math.ceil(want / 31536000) * 31536000 * 1e6;
+}
+
+export function stepLabel(stepUs) {
+  const s = stepUs / 1e6;
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${s / 60} min`;
+  if (s < 86400) return `${s / 3600} h`;
+  return `${s / 86400} d`;
+}
+
+export class Timeline {
+  constructor({ canvas, caption, hover, store, isFailingIndex, onPick }) {
+    Object.assign(this, { canvas, caption, hover, store, isFailingIndex, onPick });
+    this.buckets = null;
+    canvas.addEventListener('mousemove', (e) => this.onMove(e));
+    canvas.addEventListener('mouseleave', () => (hover.textContent = ''));
+    canvas.addEventListener('click', (e) => {
+      const b = this.bucketAt(e);
+      if (b >= 0 && this.buckets) onPick(this.start + b * this.step, this.start + (b + 1) * this.step - 1);
+    });
+    new ResizeObserver(() => this.draw()).observe(canvas);
+  }
+
+  /** Recounts from the store; failing is an array of store indices. */
+  update(failing = []) {
+    const s = this.store;
+    if (!s.n || !Number.isFinite(s.minTs)) {
+      this.buckets = null;
+      this.draw();
+      this.caption.textContent = s.n ? 'The entries carry no timestamps.' : '';
+      return;
+    }
+    const width = this.canvas.clientWidth || 800;
+    const span = Math.max(1e6, s.maxTs - s.minTs + 1);
+    const step = niceStep(span, Math.floor(width / 4));
+    const start = Math.floor(s.minTs / step) * step;
+    const nb = Math.floor((s.maxTs - start) / step) + 1;
+    const counts = new Uint32Array(nb);
+    const fails = new Uint32Array(nb);
+    let untimed = 0;
+    for (let i = 0; i < s.n; i++) {
+      const t = s.ts[i];
+      if (Number.isNaN(t)) {
+        untimed++;
+        continue;
+      }
+      counts[Math.floor((t - start) / step)]++;
+    }
+    for (const i of failing) {
+      const t = s.ts[i];
+      if (!Number.isNaN(t)) fails[Math.floor((t - start) / step)]++;
+    }
+    Object.assign(this, { step, start, counts, fails, buckets: nb });
+    let max = 0;
+    let empty = 0;
+    let maxAt = 0;
+    for (let b = 0; b < nb; b++) {
+      if (counts[b] > max) {
+        max = counts[b];
+        maxAt = b;
+      }
+      if (!counts[b]) empty++;
+    }
+    this.max = max;
+    const failBuckets = fails.reduce((a, v) => a + (v ? 1 : 0), 0);
+    const parts = [
+      `${s.n.toLocaleString('en-US')} entries from ${formatTs(s.minTs)} to ${formatTs(s.maxTs)}, in ${nb.toLocaleString('en-US')} intervals of ${stepLabel(step)}.`,
+      `Busiest interval: ${max.toLocaleString('en-US')} entries from ${formatTs(start + maxAt * step)}.`,
+      empty ? `${empty.toLocaleString('en-US')} intervals have no entries (gaps).` : 'No empty intervals.',
+    ];
+    if (failBuckets) parts.push(`${failBuckets.toLocaleString('en-US')} intervals contain a failing entry.`);
+    if (untimed) parts.push(`${untimed.toLocaleString('en-US')} entries have no timestamp.`);
+    this.caption.textContent = parts.join(' ');
+    this.canvas.setAttribute('aria-label', `Timeline: ${parts[0]}`);
+    this.draw();
+  }
+
+  colors() {
+    const cs = getComputedStyle(this.canvas);
+    return {
+      bar: cs.getPropertyValue('--tl-bar').trim() || '#4a6b8a',
+      fail: cs.getPropertyValue('--tl-fail').trim() || '#c0262d',
+      axis: cs.getPropertyValue('--tl-axis').trim() || '#5b6470',
+      gap: cs.getPropertyValue('--tl-gap').trim() || '#eef1f4',
+    };
+  }
+
+  draw() {
+    const c = this.canvas;
+    const dpr = window.devicePixelRatio || 1;
+    const w = c.clientWidth;
+    const h = c.clientHeight;
+    if (!w || !h) return;
+    c.width = Math.round(w * dpr);
+    c.height = Math.round(h * dpr);
+    const ctx = c.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    if (!this.buckets) return;
+    const col = this.colors();
+    const padTop = 14;
+    const padBottom = 18;
+    const plotH = h - padTop - padBottom;
+    const bw = w / this.buckets;
+    ctx.fillStyle = col.bar;
+    for (let b = 0; b < this.buckets; b++) {
+      const v = this.counts[b];
+      if (!v) continue;
+      const bh = Math.max(1, (v / this.max) * plotH);
+      ctx.fillStyle = this.fails[b] ? col.fail : col.bar;
+      ctx.fillRect(b * bw, padTop + plotH - bh, Math.max(1, bw - (bw > 3 ? 1 : 0)), bh);
+    }
+    // failing intervals: a triangle marker above, so they are found even when tiny
+    ctx.fillStyle = col.fail;
+    for (let b = 0; b < this.buckets; b++) {
+      if (!this.fails[b]) continue;
+      const x = b * bw + bw / 2;
+      ctx.beginPath();
+      ctx.moveTo(x, padTop - 2);
+      ctx.lineTo(x - 5, padTop - 11);
+      ctx.lineTo(x + 5, padTop - 11);
+      ctx.closePath();
+      ctx.fill();
+    }
+    ctx.fillStyle = col.axis;
+    ctx.fillRect(0, padTop + plotH, w, 1);
+    ctx.font = '11px system-ui, sans-serif';
+    ctx.textBaseline = 'bottom';
+    ctx.textAlign = 'left';
+    ctx.fillText(formatTs(this.start).slice(0, 19).replace('T', ' '), 2, h);
+    ctx.textAlign = 'right';
+    ctx.fillText(formatTs(this.start + this.buckets * this.step).slice(0, 19).replace('T', ' '), w - 2, h);
+    ctx.textAlign = 'center';
+    ctx.fillText(`${stepLabel(this.step)} per bar · max ${this.max.toLocaleString('en-US')}`, w / 2, h);
+  }
+
+  bucketAt(e) {
+    if (!this.buckets) return -1;
+    const r = this.canvas.getBoundingClientRect();
+    const b = Math.floor(((e.clientX - r.left) / r.width) * this.buckets);
+    return b >= 0 && b < this.buckets ? b : -1;
+  }
+
+  onMove(e) {
+    const b = this.bucketAt(e);
+    if (b < 0) {
+      this.hover.textContent = '';
+      return;
+    }
+    const from = formatTs(this.start + b * this.step).slice(0, 19).replace('T', ' ');
+    const f = this.fails[b] ? `, ${this.fails[b]} failing` : '';
+    this.hover.textContent = `${from} UTC (+${stepLabel(this.step)}): ${this.counts[b].toLocaleString('en-US')} entries${f}`;
+  }
+}

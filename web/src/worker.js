@@ -1,0 +1,48 @@
+// Module Web Worker: verifies one file at a time so the page never freezes.
+// Protocol (all messages are plain objects):
+//   in:  {type:'init', module: WebAssembly.Module}
+//        {type:'verify', id, file: Blob, keys: string[], trustedCheckpoint, chunkSize, wantRows}
+//   out: {type:'ready'} | {type:'init-error', message}
+//        {type:'progress', id, done, total}
+//        {type:'batch', id, batch, rows?}
+//        {type:'done', id, report} | {type:'error', id, name, message}
+import initWasm, { WasmVerifier } from '../pkg/stele_wasm.js';
+import { BatchEncoder, batchTransfer, runVerification } from './engine.js';
+
+let ready = null;
+
+self.onmessage = async (event) => {
+  const msg = event.data;
+  if (msg.type === 'init') {
+    ready = initWasm({ module_or_path: msg.module });
+    try {
+      await ready;
+      self.postMessage({ type: 'ready' });
+    } catch (e) {
+      self.postMessage({ type: 'init-error', message: String(e && e.message ? e.message : e) });
+    }
+    return;
+  }
+  if (msg.type === 'verify') {
+    const { id, file, keys, trustedCheckpoint, chunkSize, wantRows } = msg;
+    const encoder = new BatchEncoder();
+    try {
+      await ready;
+      const report = await runVerification({
+        WasmVerifier,
+        file,
+        keys,
+        trustedCheckpoint,
+        chunkSize,
+        onProgress: (done, total) => self.postMessage({ type: 'progress', id, done, total }),
+        onRows: (rows) => {
+          const batch = encoder.encode(rows);
+          self.postMessage({ type: 'batch', id, batch, rows: wantRows ? rows : undefined }, batchTransfer(batch));
+        },
+      });
+      self.postMessage({ type: 'done', id, report });
+    } catch (e) {
+      self.postMessage({ type: 'error', id, name: (e && e.name) || 'Error', message: String(e && e.message ? e.message : e) });
+    }
+  }
+};
