@@ -1,0 +1,656 @@
+//! RFC 8785 (JCS) canonical JSON: a strict single-pass validator that proves a
+//! line is already canonical (without building a tree), and a serializer.
+//!
+//! Canonical form: no insignificant white space; object keys sorted by their
+//! UTF-16 code units, no duplicates; strings escape only `"`, `\` and control
+//! characters (`\b \t \n \f \r`, else `\u00xx` in lowercase hex); numbers as
+//! ECMAScript's `Number.prototype.toString` writes them.
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use std::cmp::Ordering;
+use std::fmt;
+
+/// Deepest nesting of objects and arrays accepted.
+pub const MAX_DEPTH: usize = 64;
+
+/// Why a JSON text was rejected, and where (byte offset in the text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    /// Byte offset of the problem.
+    pub offset: usize,
+    /// What the problem is.
+    pub kind: JsonErrorKind,
+}
+
+/// The kinds of [`JsonError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JsonErrorKind {
+    /// Not JSON at all.
+    Syntax(String),
+    /// JSON, but not in canonical form; says what the canonical form wants.
+    NotCanonical(String),
+    /// An object has the same key twice.
+    DuplicateKey(String),
+    /// Nesting deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            JsonErrorKind::Syntax(w) => write!(f, "invalid JSON at byte {}: {w}", self.offset),
+            JsonErrorKind::NotCanonical(w) => {
+                write!(f, "not canonical JSON at byte {}: {w}", self.offset)
+            }
+            JsonErrorKind::DuplicateKey(k) => {
+                write!(f, "duplicate key {k:?} at byte {}", self.offset)
+            }
+            JsonErrorKind::TooDeep => write!(
+                f,
+                "JSON nested deeper than {MAX_DEPTH} levels at byte {}",
+                self.offset
+            ),
+        }
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+/// Byte spans (start, end) of interesting members, filled by [`validate`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Captures {
+    /// Top-level members by name: `event`, `prev`, `seq`, `ts`.
+    pub event: Option<(usize, usize)>,
+    /// The `prev` member's value span.
+    pub prev: Option<(usize, usize)>,
+    /// The `seq` member's value span.
+    pub seq: Option<(usize, usize)>,
+    /// The `ts` member's value span.
+    pub ts: Option<(usize, usize)>,
+    /// The first top-level key that is none of the above.
+    pub unexpected: Option<(usize, usize)>,
+    /// Members of the `event` object: `type`, `actor`, `action`, `target`, `outcome`.
+    pub event_fields: [Option<(usize, usize)>; 5],
+}
+
+/// The event member names captured in [`Captures::event_fields`], in order.
+pub const EVENT_FIELDS: [&str; 5] = ["type", "actor", "action", "target", "outcome"];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cap {
+    None,
+    Top,
+    Event,
+}
+
+/// Checks that `b` is one JSON value in RFC 8785 canonical form. `b` must be
+/// valid UTF-8 (callers check that once for the whole line). Returns the spans
+/// of the entry members, when the value is an object.
+pub fn validate(b: &[u8]) -> Result<Captures, JsonError> {
+    let mut p = Parser {
+        b,
+        i: 0,
+        caps: Captures::default(),
+    };
+    p.value(0, Cap::Top)?;
+    if p.i != b.len() {
+        return Err(p.trailing());
+    }
+    Ok(p.caps)
+}
+
+struct Parser<'a> {
+    b: &'a [u8],
+    i: usize,
+    caps: Captures,
+}
+
+impl Parser<'_> {
+    fn err(&self, kind: JsonErrorKind) -> JsonError {
+        JsonError {
+            offset: self.i,
+            kind,
+        }
+    }
+
+    fn syntax(&self, what: &str) -> JsonError {
+        self.err(JsonErrorKind::Syntax(what.to_string()))
+    }
+
+    fn trailing(&self) -> JsonError {
+        if matches!(self.b[self.i], b' ' | b'\t' | b'\r' | b'\n') {
+            self.err(JsonErrorKind::NotCanonical(
+                "white space after the value".into(),
+            ))
+        } else {
+            self.syntax("data after the end of the value")
+        }
+    }
+
+    // What to say when the byte at i is not the expected one.
+    fn unexpected(&self, expected: &str) -> JsonError {
+        match self.b.get(self.i) {
+            None => self.syntax(&format!("unexpected end, expected {expected}")),
+            Some(b' ' | b'\t' | b'\r' | b'\n') => self.err(JsonErrorKind::NotCanonical(
+                "white space between tokens".into(),
+            )),
+            Some(_) => self.syntax(&format!("expected {expected}")),
+        }
+    }
+
+    fn value(&mut self, depth: usize, cap: Cap) -> Result<(), JsonError> {
+        match self.b.get(self.i) {
+            Some(b'{') => self.object(depth + 1, cap),
+            Some(b'[') => self.array(depth + 1),
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            _ => Err(self.unexpected("a value")),
+        }
+    }
+
+    fn literal(&mut self, lit: &[u8]) -> Result<(), JsonError> {
+        if self.b[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            Ok(())
+        } else {
+            Err(self.syntax("invalid literal"))
+        }
+    }
+
+    fn object(&mut self, depth: usize, cap: Cap) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err(JsonErrorKind::TooDeep));
+        }
+        self.i += 1;
+        if self.b.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            return Ok(());
+        }
+        let mut prev_key: Option<(usize, usize, bool)> = None;
+        loop {
+            if self.b.get(self.i) != Some(&b'"') {
+                return Err(self.unexpected("a string key"));
+            }
+            let key_at = self.i;
+            let (ks, ke, esc) = self.string()?;
+            if let Some((ps, pe, pesc)) = prev_key {
+                match cmp_keys(&self.b[ps..pe], pesc, &self.b[ks..ke], esc) {
+                    Ordering::Less => {}
+                    Ordering::Equal => {
+                        return Err(JsonError {
+                            offset: key_at,
+                            kind: JsonErrorKind::DuplicateKey(key_text(&self.b[ks..ke], esc)),
+                        });
+                    }
+                    Ordering::Greater => {
+                        return Err(JsonError {
+                            offset: key_at,
+                            kind: JsonErrorKind::NotCanonical(format!(
+                                "key {:?} must come before key {:?} (keys sorted by UTF-16 code units)",
+                                key_text(&self.b[ks..ke], esc),
+                                key_text(&self.b[ps..pe], pesc)
+                            )),
+                        });
+                    }
+                }
+            }
+            prev_key = Some((ks, ke, esc));
+            if self.b.get(self.i) != Some(&b':') {
+                return Err(self.unexpected("':'"));
+            }
+            self.i += 1;
+            let key = &self.b[ks..ke];
+            let child = if cap == Cap::Top && key == b"event" {
+                Cap::Event
+            } else {
+                Cap::None
+            };
+            let vs = self.i;
+            self.value(depth, child)?;
+            let span = Some((vs, self.i));
+            match cap {
+                Cap::Top => match key {
+                    b"event" => self.caps.event = span,
+                    b"prev" => self.caps.prev = span,
+                    b"seq" => self.caps.seq = span,
+                    b"ts" => self.caps.ts = span,
+                    _ => {
+                        if self.caps.unexpected.is_none() {
+                            self.caps.unexpected = Some((ks, ke));
+                        }
+                    }
+                },
+                Cap::Event => {
+                    if let Some(n) = EVENT_FIELDS.iter().position(|f| f.as_bytes() == key) {
+                        self.caps.event_fields[n] = span;
+                    }
+                }
+                Cap::None => {}
+            }
+            match self.b.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.unexpected("',' or '}'")),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err(JsonErrorKind::TooDeep));
+        }
+        self.i += 1;
+        if self.b.get(self.i) == Some(&b']') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.value(depth, Cap::None)?;
+            match self.b.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.unexpected("',' or ']'")),
+            }
+        }
+    }
+
+    // Returns the span of the string's contents and whether it has escapes.
+    fn string(&mut self) -> Result<(usize, usize, bool), JsonError> {
+        self.i += 1;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let rest = &self.b[self.i..];
+            let Some(j) = memchr::memchr2(b'"', b'\\', rest) else {
+                self.i = self.b.len();
+                return Err(self.syntax("unterminated string"));
+            };
+            if let Some(c) = rest[..j].iter().position(|&c| c < 0x20) {
+                self.i += c;
+                return Err(self.syntax("raw control character in string (must be escaped)"));
+            }
+            self.i += j;
+            if self.b[self.i] == b'"' {
+                let end = self.i;
+                self.i += 1;
+                return Ok((start, end, escaped));
+            }
+            escaped = true;
+            self.escape()?;
+        }
+    }
+
+    fn escape(&mut self) -> Result<(), JsonError> {
+        let Some(&e) = self.b.get(self.i + 1) else {
+            return Err(self.syntax("unterminated escape"));
+        };
+        match e {
+            b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => {
+                self.i += 2;
+                Ok(())
+            }
+            b'/' => Err(self.err(JsonErrorKind::NotCanonical(
+                "\"\\/\" must be written \"/\"".into(),
+            ))),
+            b'u' => {
+                let hex = self
+                    .b
+                    .get(self.i + 2..self.i + 6)
+                    .ok_or_else(|| self.syntax("short \\u escape"))?;
+                let s = std::str::from_utf8(hex).map_err(|_| self.syntax("bad \\u escape"))?;
+                let v = u32::from_str_radix(s, 16).map_err(|_| self.syntax("bad \\u escape"))?;
+                if !s
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+                {
+                    return Err(self.err(JsonErrorKind::NotCanonical(format!(
+                        "\"\\u{s}\" must use lowercase hex"
+                    ))));
+                }
+                let short = match v {
+                    0x08 => Some("\\b"),
+                    0x09 => Some("\\t"),
+                    0x0a => Some("\\n"),
+                    0x0c => Some("\\f"),
+                    0x0d => Some("\\r"),
+                    _ => None,
+                };
+                if let Some(short) = short {
+                    return Err(self.err(JsonErrorKind::NotCanonical(format!(
+                        "\"\\u{s}\" must be written \"{short}\""
+                    ))));
+                }
+                if v >= 0x20 {
+                    return Err(self.err(JsonErrorKind::NotCanonical(format!(
+                        "U+{v:04X} must be written as the character itself, not \"\\u{s}\""
+                    ))));
+                }
+                self.i += 6;
+                Ok(())
+            }
+            _ => Err(self.syntax("invalid escape")),
+        }
+    }
+
+    fn number(&mut self) -> Result<(), JsonError> {
+        let start = self.i;
+        let b = self.b;
+        let mut i = self.i;
+        if b[i] == b'-' {
+            i += 1;
+        }
+        let int_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let int_len = i - int_start;
+        if int_len == 0 {
+            self.i = i;
+            return Err(self.syntax("number has no digits"));
+        }
+        if int_len > 1 && b[int_start] == b'0' {
+            self.i = int_start;
+            return Err(self.syntax("number has a leading zero"));
+        }
+        let mut plain = true;
+        if i < b.len() && b[i] == b'.' {
+            plain = false;
+            i += 1;
+            let s = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i == s {
+                self.i = i;
+                return Err(self.syntax("number has no digits after '.'"));
+            }
+        }
+        if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+            plain = false;
+            i += 1;
+            if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+                i += 1;
+            }
+            let s = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i == s {
+                self.i = i;
+                return Err(self.syntax("number has no digits in its exponent"));
+            }
+        }
+        self.i = i;
+        let tok = &b[start..i];
+        if plain && int_len <= 15 {
+            if tok == b"-0" {
+                return Err(JsonError {
+                    offset: start,
+                    kind: JsonErrorKind::NotCanonical("-0 must be written 0".into()),
+                });
+            }
+            return Ok(());
+        }
+        // Anything else goes through the ECMAScript number formatting rule.
+        let s = std::str::from_utf8(tok).map_err(|_| self.syntax("bad number"))?;
+        let canon = format_number(s.parse::<f64>().map_err(|_| self.syntax("bad number"))?)
+            .ok_or_else(|| JsonError {
+                offset: start,
+                kind: JsonErrorKind::NotCanonical(format!("number {s} is out of range")),
+            })?;
+        if canon.as_bytes() != tok {
+            return Err(JsonError {
+                offset: start,
+                kind: JsonErrorKind::NotCanonical(format!("number {s} must be written {canon}")),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// ECMAScript `Number.prototype.toString` of a finite double (JCS 3.2.2.3).
+pub fn format_number(f: f64) -> Option<String> {
+    if !f.is_finite() {
+        return None;
+    }
+    let mut buf = ryu_js::Buffer::new();
+    Some(buf.format_finite(f).to_string())
+}
+
+fn key_text(raw: &[u8], escaped: bool) -> String {
+    if escaped {
+        serde_json::from_slice::<String>(&[b"\"", raw, b"\""].concat())
+            .unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned())
+    } else {
+        String::from_utf8_lossy(raw).into_owned()
+    }
+}
+
+// RFC 8785 3.2.3: compare keys by their UTF-16 code units.
+fn cmp_keys(a: &[u8], a_esc: bool, b: &[u8], b_esc: bool) -> Ordering {
+    if !a_esc && !b_esc && a.is_ascii() && b.is_ascii() {
+        return a.cmp(b);
+    }
+    let (a, b) = (key_text(a, a_esc), key_text(b, b_esc));
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+/// Serializes a JSON value in RFC 8785 canonical form.
+pub fn to_canonical(v: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    write_value(&mut out, v)?;
+    Ok(out)
+}
+
+fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&canonical_number(n)?),
+        Value::String(s) => write_string(out, s),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, x)?;
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, k);
+                out.push(':');
+                write_value(out, &m[k])?;
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+fn canonical_number(n: &Number) -> Result<String, String> {
+    const SAFE: u64 = (1 << 53) - 1;
+    if let Some(u) = n.as_u64() {
+        if u <= SAFE {
+            return Ok(u.to_string());
+        }
+    } else if let Some(i) = n.as_i64() {
+        if i.unsigned_abs() <= SAFE {
+            return Ok(i.to_string());
+        }
+    }
+    let f = n.as_f64().ok_or("number is not representable")?;
+    format_number(f).ok_or_else(|| format!("number {n} is not finite"))
+}
+
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Parses (possibly non-canonical) JSON into a value, refusing duplicate
+/// keys, which serde_json would silently collapse.
+pub fn parse_strict(text: &str) -> Result<Value, String> {
+    let v: NoDup = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    Ok(v.0)
+}
+
+struct NoDup(Value);
+
+impl<'de> Deserialize<'de> for NoDup {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDupVisitor).map(NoDup)
+    }
+}
+
+struct NoDupVisitor;
+
+impl<'de> Visitor<'de> for NoDupVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number is not finite"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+        let mut v = Vec::new();
+        while let Some(NoDup(x)) = a.next_element()? {
+            v.push(x);
+        }
+        Ok(Value::Array(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+        let mut m = Map::new();
+        while let Some(k) = a.next_key::<String>()? {
+            if m.contains_key(&k) {
+                return Err(de::Error::custom(format!("duplicate key {k:?}")));
+            }
+            let NoDup(v) = a.next_value()?;
+            m.insert(k, v);
+        }
+        Ok(Value::Object(m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(s: &str) -> String {
+        to_canonical(&parse_strict(s).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn rfc8785_examples() {
+        assert_eq!(
+            canon(r#"{"b":1,"a":[1.0,2.5e3,-0.0,1e21,1e-7]}"#),
+            r#"{"a":[1,2500,0,1e+21,1e-7],"b":1}"#
+        );
+        assert_eq!(
+            canon("\"\\u0041\\u00e9\\/\\u001f\\n\""),
+            "\"Aé/\\u001f\\n\""
+        );
+        // UTF-16 order: U+10000 (D800 DC00) sorts before U+E000.
+        assert_eq!(
+            canon("{\"\u{e000}\":1,\"\u{10000}\":2}"),
+            "{\"\u{10000}\":2,\"\u{e000}\":1}"
+        );
+    }
+
+    #[test]
+    fn validator_accepts_what_serializer_writes() {
+        for s in [
+            r#"{"a":[1,2500,0,1e+21,1e-7,true,null,"x\n\u001f"],"b":{"c":{}}}"#,
+            "{\"\u{10000}\":2,\"\u{e000}\":1}",
+            "[]",
+            "9007199254740991",
+        ] {
+            validate(s.as_bytes()).unwrap();
+            assert_eq!(canon(s), s);
+        }
+    }
+
+    #[test]
+    fn validator_rejects_non_canonical_forms() {
+        for s in [
+            r#"{"b":1,"a":2}"#,
+            r#"{"a":1,"a":1}"#,
+            r#"{"a": 1}"#,
+            r#"{"a":1.0}"#,
+            r#"{"a":"\/"}"#,
+            r#"{"a":"\u0041"}"#,
+            r#"{"a":"\u000a"}"#,
+            r#"{"a":"\u001F"}"#,
+            "-0",
+            "1E3",
+            "[1 ]",
+            "{} ",
+            "01",
+        ] {
+            assert!(validate(s.as_bytes()).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn strict_parse_refuses_duplicates() {
+        assert!(
+            parse_strict(r#"{"a":1,"a":2}"#)
+                .unwrap_err()
+                .contains("duplicate key")
+        );
+        assert!(parse_strict(r#"{"x":{"a":1,"a":2}}"#).is_err());
+    }
+}

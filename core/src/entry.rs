@@ -1,0 +1,448 @@
+//! Entries: one canonical JSON line each, holding `seq`, `ts`, `prev` and `event`.
+//!
+//! ```text
+//! {"event":{"action":"login","actor":"alice"},"prev":"<64 hex>","seq":1,"ts":"2026-11-26T12:00:00.000001Z"}
+//! ```
+
+use crate::canonical::{self, Captures, EVENT_FIELDS, JsonError};
+use crate::hash::Hash;
+use serde_json::Value;
+use std::fmt;
+
+/// The largest entry, in bytes without its `\n`: it must fit a C2SP
+/// tlog-tiles entry bundle (a 16-bit length prefix).
+pub const MAX_ENTRY_BYTES: usize = 65_535;
+/// `prev` of entry 0.
+pub const ZERO_PREV: Hash = Hash([0; 32]);
+/// Event type of entry 0.
+pub const GENESIS_TYPE: &str = "stele.genesis";
+/// Event types that begin with this are reserved for Stele itself.
+pub const RESERVED_PREFIX: &str = "stele.";
+/// Largest `seq` (and so largest log): 2^53 - 1, the largest integer that
+/// every JSON reader holds exactly.
+pub const MAX_SEQ: u64 = (1 << 53) - 1;
+
+/// A timestamp in Stele's one form: RFC 3339, UTC, microseconds, `Z`
+/// (`2026-11-26T12:00:00.000000Z`). Fixed width, so text order is time order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// From microseconds since 1970-01-01T00:00:00Z. Years 0000 to 9999 only.
+    pub fn from_unix_micros(us: i64) -> Option<Timestamp> {
+        // 0000-01-01 .. 9999-12-31T23:59:59.999999
+        const MIN: i64 = -62_167_219_200_000_000;
+        const MAX: i64 = 253_402_300_799_999_999;
+        (MIN..=MAX).contains(&us).then_some(Timestamp(us))
+    }
+
+    /// Microseconds since the Unix epoch.
+    pub fn unix_micros(self) -> i64 {
+        self.0
+    }
+
+    /// Parses exactly `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+    pub fn parse(s: &[u8]) -> Option<Timestamp> {
+        if s.len() != 27 {
+            return None;
+        }
+        let sep = [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+            (26, b'Z'),
+        ];
+        if sep.iter().any(|&(i, c)| s[i] != c) {
+            return None;
+        }
+        let num = |a: usize, b: usize| -> Option<i64> {
+            let mut v = 0i64;
+            for &c in &s[a..b] {
+                if !c.is_ascii_digit() {
+                    return None;
+                }
+                v = v * 10 + i64::from(c - b'0');
+            }
+            Some(v)
+        };
+        let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+        let (h, mi, se, us) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 26)?);
+        if !(1..=12).contains(&mo)
+            || d < 1
+            || d > days_in_month(y, mo)
+            || h > 23
+            || mi > 59
+            || se > 59
+        {
+            return None;
+        }
+        let days = days_from_civil(y, mo, d);
+        Some(Timestamp(
+            ((days * 24 + h) * 60 + mi) * 60_000_000 + se * 1_000_000 + us,
+        ))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = self.0.rem_euclid(1_000_000);
+        let secs = self.0.div_euclid(1_000_000);
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{us:06}Z",
+            sod / 3600,
+            sod / 60 % 60,
+            sod % 60
+        )
+    }
+}
+
+fn is_leap(y: i64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Why an entry line was rejected. Each variant has a stable code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// The line starts with a UTF-8 byte order mark.
+    Bom,
+    /// The line ends in `\r` (a CRLF line end).
+    Crlf,
+    /// The line is longer than [`MAX_ENTRY_BYTES`].
+    TooLong(usize),
+    /// The line is not valid UTF-8; the byte offset of the first bad byte.
+    InvalidUtf8(usize),
+    /// The line is not canonical JSON (or not JSON).
+    Json(JsonError),
+    /// The line is JSON but not an object.
+    NotObject,
+    /// A required member is missing.
+    MissingField(&'static str),
+    /// A top-level member other than `event`, `prev`, `seq`, `ts`.
+    UnexpectedField(String),
+    /// A member has the wrong type or form.
+    BadField {
+        /// The member's name.
+        field: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+impl EntryError {
+    /// The stable failure code (see docs/FORMAT.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            EntryError::Bom => "bom",
+            EntryError::Crlf => "crlf",
+            EntryError::TooLong(_) => "line_too_long",
+            EntryError::InvalidUtf8(_) => "invalid_utf8",
+            EntryError::Json(e) => match e.kind {
+                canonical::JsonErrorKind::Syntax(_) => "invalid_json",
+                canonical::JsonErrorKind::NotCanonical(_) => "not_canonical",
+                canonical::JsonErrorKind::DuplicateKey(_) => "duplicate_key",
+                canonical::JsonErrorKind::TooDeep => "too_deep",
+            },
+            EntryError::NotObject
+            | EntryError::MissingField(_)
+            | EntryError::UnexpectedField(_)
+            | EntryError::BadField { .. } => "bad_entry",
+        }
+    }
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryError::Bom => f.write_str("line starts with a byte order mark (U+FEFF)"),
+            EntryError::Crlf => f.write_str("line ends in CR LF; entries end in LF alone"),
+            EntryError::TooLong(n) => write!(
+                f,
+                "line is {n} bytes, more than the limit of {MAX_ENTRY_BYTES}"
+            ),
+            EntryError::InvalidUtf8(at) => write!(f, "invalid UTF-8 at byte {at} of the line"),
+            EntryError::Json(e) => write!(f, "{e}"),
+            EntryError::NotObject => f.write_str("line is not a JSON object"),
+            EntryError::MissingField(name) => write!(f, "missing field {name:?}"),
+            EntryError::UnexpectedField(name) => write!(
+                f,
+                "unexpected field {name:?} (entries have only event, prev, seq, ts)"
+            ),
+            EntryError::BadField { field, why } => write!(f, "field {field:?} {why}"),
+        }
+    }
+}
+
+impl std::error::Error for EntryError {}
+
+/// A checked entry line: canonical JSON with well-formed members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedEntry<'a> {
+    /// The line, without `\n`.
+    pub line: &'a [u8],
+    /// `seq`.
+    pub seq: u64,
+    /// `ts`.
+    pub ts: Timestamp,
+    /// `prev`.
+    pub prev: Hash,
+    /// Span of the `event` object in `line`.
+    pub event: (usize, usize),
+    /// Spans of the event's `type`, `actor`, `action`, `target`, `outcome`.
+    pub event_fields: [Option<(usize, usize)>; 5],
+}
+
+impl<'a> ParsedEntry<'a> {
+    /// The event object's JSON text.
+    pub fn event_json(&self) -> &'a str {
+        std::str::from_utf8(&self.line[self.event.0..self.event.1]).unwrap_or("")
+    }
+
+    /// The event's `type` if it is a string (escapes left as written).
+    pub fn event_type(&self) -> Option<&'a str> {
+        self.field_raw(0)
+            .and_then(|s| s.strip_prefix('"')?.strip_suffix('"'))
+    }
+
+    /// The raw JSON text of one of [`EVENT_FIELDS`] (by index).
+    pub fn field_raw(&self, n: usize) -> Option<&'a str> {
+        let (a, b) = self.event_fields[n]?;
+        std::str::from_utf8(&self.line[a..b]).ok()
+    }
+
+    /// A display value of an event field: a string's contents, or other JSON as text.
+    pub fn field_display(&self, name: &str) -> Option<String> {
+        let n = EVENT_FIELDS.iter().position(|f| *f == name)?;
+        let raw = self.field_raw(n)?;
+        if raw.starts_with('"') {
+            serde_json::from_str::<String>(raw).ok()
+        } else {
+            Some(raw.to_string())
+        }
+    }
+}
+
+/// Checks one entry line (without its `\n`): size, encoding, canonical JSON,
+/// and the form of each member. Chain rules (seq order, prev) are the
+/// verifier's job.
+pub fn parse_entry(line: &[u8]) -> Result<ParsedEntry<'_>, EntryError> {
+    if line.len() > MAX_ENTRY_BYTES {
+        return Err(EntryError::TooLong(line.len()));
+    }
+    if line.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Err(EntryError::Bom);
+    }
+    if line.last() == Some(&b'\r') {
+        return Err(EntryError::Crlf);
+    }
+    if let Err(e) = std::str::from_utf8(line) {
+        return Err(EntryError::InvalidUtf8(e.valid_up_to()));
+    }
+    if line.first() != Some(&b'{') {
+        return Err(match canonical::validate(line) {
+            Err(e) => EntryError::Json(e),
+            Ok(_) => EntryError::NotObject,
+        });
+    }
+    let caps: Captures = canonical::validate(line).map_err(EntryError::Json)?;
+    if let Some((a, b)) = caps.unexpected {
+        return Err(EntryError::UnexpectedField(
+            String::from_utf8_lossy(&line[a..b]).into_owned(),
+        ));
+    }
+    let span = |s: Option<(usize, usize)>, name: &'static str| {
+        s.map(|(a, b)| &line[a..b])
+            .ok_or(EntryError::MissingField(name))
+    };
+    let event = caps.event.ok_or(EntryError::MissingField("event"))?;
+    if line[event.0] != b'{' {
+        return Err(EntryError::BadField {
+            field: "event",
+            why: "is not a JSON object".into(),
+        });
+    }
+    let seq_s = span(caps.seq, "seq")?;
+    if !seq_s.iter().all(u8::is_ascii_digit) {
+        return Err(EntryError::BadField {
+            field: "seq",
+            why: format!(
+                "is {}, not a non-negative integer",
+                String::from_utf8_lossy(seq_s)
+            ),
+        });
+    }
+    let seq: u64 = std::str::from_utf8(seq_s)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n <= MAX_SEQ)
+        .ok_or_else(|| EntryError::BadField {
+            field: "seq",
+            why: format!("is {}, larger than 2^53-1", String::from_utf8_lossy(seq_s)),
+        })?;
+    let ts_s = span(caps.ts, "ts")?;
+    let ts = ts_s
+        .strip_prefix(b"\"")
+        .and_then(|s| s.strip_suffix(b"\""))
+        .and_then(Timestamp::parse)
+        .ok_or_else(|| EntryError::BadField {
+            field: "ts",
+            why: format!(
+                "is {}, not a UTC time like \"2026-11-26T12:00:00.000000Z\"",
+                String::from_utf8_lossy(ts_s)
+            ),
+        })?;
+    let prev_s = span(caps.prev, "prev")?;
+    let prev = prev_s
+        .strip_prefix(b"\"")
+        .and_then(|s| s.strip_suffix(b"\""))
+        .and_then(Hash::from_hex)
+        .ok_or_else(|| EntryError::BadField {
+            field: "prev",
+            why: format!(
+                "is {}, not 64 lowercase hex digits",
+                String::from_utf8_lossy(prev_s)
+            ),
+        })?;
+    Ok(ParsedEntry {
+        line,
+        seq,
+        ts,
+        prev,
+        event,
+        event_fields: caps.event_fields,
+    })
+}
+
+/// Why an entry could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The event is not a JSON object.
+    #[error("event is not a JSON object")]
+    NotObject,
+    /// The event cannot be written as canonical JSON.
+    #[error("event cannot be written as canonical JSON: {0}")]
+    NotCanonical(String),
+    /// The event is too large.
+    #[error("entry would be {0} bytes, more than the limit of {MAX_ENTRY_BYTES}")]
+    TooLarge(usize),
+    /// The event nests deeper than the limit.
+    #[error("event nests deeper than {} levels", canonical::MAX_DEPTH - 1)]
+    TooDeep,
+}
+
+/// Builds the canonical line (without `\n`) of an entry.
+pub fn entry_line(
+    seq: u64,
+    ts: Timestamp,
+    prev: &Hash,
+    event: &Value,
+) -> Result<String, BuildError> {
+    if !event.is_object() {
+        return Err(BuildError::NotObject);
+    }
+    let ev = canonical::to_canonical(event).map_err(BuildError::NotCanonical)?;
+    let line = format!(
+        "{{\"event\":{ev},\"prev\":\"{}\",\"seq\":{seq},\"ts\":\"{ts}\"}}",
+        prev.to_hex()
+    );
+    if line.len() > MAX_ENTRY_BYTES {
+        return Err(BuildError::TooLarge(line.len()));
+    }
+    if let Err(e) = canonical::validate(line.as_bytes()) {
+        return Err(match e.kind {
+            canonical::JsonErrorKind::TooDeep => BuildError::TooDeep,
+            _ => BuildError::NotCanonical(e.to_string()),
+        });
+    }
+    Ok(line)
+}
+
+/// The genesis event: binds the log to its origin and verifier key.
+pub fn genesis_event(origin: &str, verifier_key: &str) -> Value {
+    serde_json::json!({"type": GENESIS_TYPE, "origin": origin, "key": verifier_key})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip() {
+        for s in [
+            "1970-01-01T00:00:00.000000Z",
+            "2026-11-26T12:34:56.789012Z",
+            "2000-02-29T23:59:59.999999Z",
+            "0000-01-01T00:00:00.000000Z",
+            "9999-12-31T23:59:59.999999Z",
+            "1969-12-31T23:59:59.999999Z",
+        ] {
+            let t = Timestamp::parse(s.as_bytes()).unwrap();
+            assert_eq!(t.to_string(), s);
+            assert_eq!(Timestamp::from_unix_micros(t.unix_micros()), Some(t));
+        }
+        for s in [
+            "2026-02-29T00:00:00.000000Z",
+            "2026-11-26T24:00:00.000000Z",
+            "2026-11-26T12:00:00Z",
+            "2026-11-26 12:00:00.000000Z",
+            "2026-11-26T12:00:00.000000+00:00",
+        ] {
+            assert_eq!(Timestamp::parse(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn build_then_parse() {
+        let ts = Timestamp::from_unix_micros(1_700_000_000_123_456).unwrap();
+        let ev = serde_json::json!({"actor":"alice","action":"login","n":1.5});
+        let line = entry_line(7, ts, &ZERO_PREV, &ev).unwrap();
+        let p = parse_entry(line.as_bytes()).unwrap();
+        assert_eq!((p.seq, p.ts, p.prev), (7, ts, ZERO_PREV));
+        assert_eq!(p.field_display("actor").as_deref(), Some("alice"));
+        assert_eq!(
+            p.event_json(),
+            r#"{"action":"login","actor":"alice","n":1.5}"#
+        );
+    }
+}

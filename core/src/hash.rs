@@ -1,0 +1,116 @@
+//! The one hash type and the two RFC 9162 hash functions.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// A SHA-256 hash: a leaf hash, an interior node hash or a tree root.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Hash(pub [u8; 32]);
+
+/// RFC 9162 2.1.1: the root of the empty tree is SHA-256 of the empty string.
+pub const EMPTY_ROOT: Hash = Hash([
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+]);
+
+/// RFC 9162 2.1.1: leaf hash = SHA-256(0x00 || entry).
+///
+/// In Stele the entry is the line's bytes without its `\n`.
+pub fn leaf_hash(entry: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(entry);
+    Hash(h.finalize().into())
+}
+
+/// RFC 9162 2.1.1: node hash = SHA-256(0x01 || left || right).
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut buf = [0u8; 65];
+    buf[0] = 1;
+    buf[1..33].copy_from_slice(&left.0);
+    buf[33..].copy_from_slice(&right.0);
+    Hash(Sha256::digest(buf).into())
+}
+
+impl Hash {
+    /// Lowercase hex, as in an entry's `prev` field.
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        s
+    }
+
+    /// Parses exactly 64 lowercase hex digits.
+    pub fn from_hex(s: &[u8]) -> Option<Hash> {
+        if s.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in s.chunks_exact(2).enumerate() {
+            out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+        }
+        Some(Hash(out))
+    }
+
+    /// Standard base64 with padding, as in checkpoints and proofs.
+    pub fn to_base64(&self) -> String {
+        B64.encode(self.0)
+    }
+
+    /// Parses standard base64 of exactly 32 bytes.
+    pub fn from_base64(s: &str) -> Option<Hash> {
+        let v = B64.decode(s).ok()?;
+        Some(Hash(v.try_into().ok()?))
+    }
+
+    /// A short form for messages: the first 4 hex digits and an ellipsis.
+    pub fn short(&self) -> String {
+        let h = self.to_hex();
+        format!("{}…", &h[..8])
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_base64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_root_is_sha256_of_nothing() {
+        assert_eq!(EMPTY_ROOT.0, <[u8; 32]>::from(Sha256::digest([])));
+    }
+
+    #[test]
+    fn hex_round_trip_and_strictness() {
+        let h = leaf_hash(b"x");
+        assert_eq!(Hash::from_hex(h.to_hex().as_bytes()), Some(h));
+        assert_eq!(Hash::from_hex(h.to_hex().to_uppercase().as_bytes()), None);
+        assert_eq!(Hash::from_hex(&h.to_hex().as_bytes()[1..]), None);
+    }
+}

@@ -1,0 +1,444 @@
+//! C2SP signed notes with Ed25519 keys: verifier keys (`name+hex8+base64`),
+//! signer keys, parsing, signing and verifying against pinned keys.
+//!
+//! ```text
+//! example.com/log          <- note text: one or more lines, each ending in \n
+//! 42
+//! 3W5v...=
+//!                          <- one empty line
+//! — example.com/log AAAA...  <- signature lines: "— " name " " base64(key ID || signature)
+//! ```
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use thiserror::Error;
+
+/// C2SP signed-note: the Ed25519 signature type byte.
+pub const ALG_ED25519: u8 = 0x01;
+/// Go's sumdb/note (and so every reader of it) refuses notes with more signatures than this.
+pub const MAX_SIGNATURES: usize = 100;
+/// Stele refuses notes larger than this many bytes.
+pub const MAX_NOTE_BYTES: usize = 16 * 1024;
+const SIG_PREFIX: &str = "\u{2014} ";
+
+/// Why a key, a note or a signature was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum NoteError {
+    /// A verifier key string that does not parse.
+    #[error("verifier key: {0}")]
+    BadVerifierKey(String),
+    /// A private key string that does not parse.
+    #[error("signer key: {0}")]
+    BadSignerKey(String),
+    /// A note that does not follow C2SP signed-note.
+    #[error("malformed note: {0}")]
+    Malformed(String),
+    /// A signature by a trusted key that does not verify.
+    #[error("signature by {name} (key ID {key_id}) does not verify")]
+    BadSignature {
+        /// The key name.
+        name: String,
+        /// The key ID in hex.
+        key_id: String,
+    },
+}
+
+/// C2SP signed-note: a key name is non-empty and has no white space and no `+`.
+pub fn is_valid_key_name(name: &str) -> bool {
+    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
+}
+
+/// C2SP signed-note: key ID = first 4 bytes of SHA-256(name || 0x0A || type || public key).
+pub fn key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update(b"\n");
+    h.update([ALG_ED25519]);
+    h.update(public_key);
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
+/// A public key that checks note signatures, with its name and key ID.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifierKey {
+    name: String,
+    id: [u8; 4],
+    key: VerifyingKey,
+}
+
+impl VerifierKey {
+    /// Parses a C2SP verifier key: `name+hex8+base64(0x01 || public key)`.
+    pub fn parse(s: &str) -> Result<Self, NoteError> {
+        let bad = |why: &str| NoteError::BadVerifierKey(why.to_string());
+        let s = s.trim();
+        let (rest, b64) = s
+            .rsplit_once('+')
+            .ok_or_else(|| bad("expected name+hex8+base64"))?;
+        let (name, hex8) = rest
+            .rsplit_once('+')
+            .ok_or_else(|| bad("expected name+hex8+base64"))?;
+        if !is_valid_key_name(name) {
+            return Err(bad("key name is empty or has white space or '+'"));
+        }
+        let id = parse_hex8(hex8).ok_or_else(|| bad("key ID is not 8 lowercase hex digits"))?;
+        let raw = B64
+            .decode(b64)
+            .map_err(|_| bad("key is not valid base64"))?;
+        if raw.len() != 33 || raw[0] != ALG_ED25519 {
+            return Err(bad("key is not an Ed25519 key (0x01 followed by 32 bytes)"));
+        }
+        let mut pk = [0u8; 32];
+        pk.copy_from_slice(&raw[1..]);
+        let key = VerifyingKey::from_bytes(&pk).map_err(|_| bad("not a valid Ed25519 point"))?;
+        if key_id(name, &pk) != id {
+            return Err(bad(&format!(
+                "key ID {hex8} does not match the name and key (expected {})",
+                hex(&key_id(name, &pk))
+            )));
+        }
+        Ok(VerifierKey {
+            name: name.to_string(),
+            id,
+            key,
+        })
+    }
+
+    /// The key's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The 4-byte key ID.
+    pub fn id(&self) -> [u8; 4] {
+        self.id
+    }
+
+    /// The key ID as 8 hex digits.
+    pub fn id_hex(&self) -> String {
+        hex(&self.id)
+    }
+
+    /// Checks an Ed25519 signature over `msg` with `verify_strict`.
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        let Ok(sig) = Signature::from_slice(sig) else {
+            return false;
+        };
+        self.key.verify_strict(msg, &sig).is_ok()
+    }
+}
+
+impl fmt::Display for VerifierKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut raw = vec![ALG_ED25519];
+        raw.extend_from_slice(self.key.as_bytes());
+        write!(f, "{}+{}+{}", self.name, self.id_hex(), B64.encode(raw))
+    }
+}
+
+impl fmt::Debug for VerifierKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VerifierKey({self})")
+    }
+}
+
+/// A private key that signs notes. Its `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct SignerKey {
+    name: String,
+    id: [u8; 4],
+    key: SigningKey,
+}
+
+impl SignerKey {
+    /// Makes a signer from a 32-byte Ed25519 seed (from a secure RNG).
+    pub fn from_seed(name: &str, seed: [u8; 32]) -> Result<Self, NoteError> {
+        if !is_valid_key_name(name) {
+            return Err(NoteError::BadSignerKey(
+                "key name is empty or has white space or '+'".into(),
+            ));
+        }
+        let key = SigningKey::from_bytes(&seed);
+        let id = key_id(name, key.verifying_key().as_bytes());
+        Ok(SignerKey {
+            name: name.to_string(),
+            id,
+            key,
+        })
+    }
+
+    /// Parses Go's private key format: `PRIVATE+KEY+name+hex8+base64(0x01 || seed)`.
+    pub fn parse(s: &str) -> Result<Self, NoteError> {
+        let bad = |why: &str| NoteError::BadSignerKey(why.to_string());
+        let rest = s
+            .trim()
+            .strip_prefix("PRIVATE+KEY+")
+            .ok_or_else(|| bad("expected PRIVATE+KEY+name+hex8+base64"))?;
+        let (rest, b64) = rest
+            .rsplit_once('+')
+            .ok_or_else(|| bad("expected PRIVATE+KEY+name+hex8+base64"))?;
+        let (name, hex8) = rest
+            .rsplit_once('+')
+            .ok_or_else(|| bad("expected PRIVATE+KEY+name+hex8+base64"))?;
+        let id = parse_hex8(hex8).ok_or_else(|| bad("key ID is not 8 lowercase hex digits"))?;
+        let raw = B64
+            .decode(b64)
+            .map_err(|_| bad("key is not valid base64"))?;
+        if raw.len() != 33 || raw[0] != ALG_ED25519 {
+            return Err(bad("key is not an Ed25519 key"));
+        }
+        let mut seed = [0u8; 32];
+        seed.copy_from_slice(&raw[1..]);
+        let signer = Self::from_seed(name, seed)?;
+        if signer.id != id {
+            return Err(bad("key ID does not match the key"));
+        }
+        Ok(signer)
+    }
+
+    /// The private key in Go's format. Keep it secret: never print or log it.
+    pub fn to_private_string(&self) -> String {
+        let mut raw = vec![ALG_ED25519];
+        raw.extend_from_slice(&self.key.to_bytes());
+        format!(
+            "PRIVATE+KEY+{}+{}+{}",
+            self.name,
+            hex(&self.id),
+            B64.encode(raw)
+        )
+    }
+
+    /// The key's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The matching verifier key.
+    pub fn verifier(&self) -> VerifierKey {
+        VerifierKey {
+            name: self.name.clone(),
+            id: self.id,
+            key: self.key.verifying_key(),
+        }
+    }
+
+    /// Signs a note text (which must end in `\n`) and returns the whole note.
+    pub fn sign_note(&self, text: &str) -> Result<String, NoteError> {
+        check_note_text(text)?;
+        let sig = self.key.sign(text.as_bytes());
+        let mut raw = self.id.to_vec();
+        raw.extend_from_slice(&sig.to_bytes());
+        Ok(format!(
+            "{text}\n{SIG_PREFIX}{} {}\n",
+            self.name,
+            B64.encode(raw)
+        ))
+    }
+}
+
+impl fmt::Debug for SignerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SignerKey({}+{}, secret hidden)",
+            self.name,
+            hex(&self.id)
+        )
+    }
+}
+
+/// One signature line of a note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteSignature {
+    /// The key name.
+    pub name: String,
+    /// The key ID.
+    pub key_id: [u8; 4],
+    /// The signature bytes after the key ID.
+    pub signature: Vec<u8>,
+}
+
+/// A parsed (not yet verified) signed note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// The signed text, ending in `\n`.
+    pub text: String,
+    /// The signature lines, in order.
+    pub signatures: Vec<NoteSignature>,
+}
+
+/// The result of checking a note against pinned keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteVerification {
+    /// Pinned keys whose signature verified.
+    pub verified_by: Vec<VerifierKey>,
+    /// Signatures by pinned keys that did not verify (forgery or corruption).
+    pub bad: Vec<NoteSignature>,
+    /// Signatures by keys that are not pinned (ignored).
+    pub unknown: Vec<NoteSignature>,
+}
+
+fn check_note_text(text: &str) -> Result<(), NoteError> {
+    if text.is_empty() || !text.ends_with('\n') {
+        return Err(NoteError::Malformed(
+            "note text must end with a newline".into(),
+        ));
+    }
+    if text.contains("\n\n") || text.starts_with('\n') {
+        return Err(NoteError::Malformed(
+            "note text must not contain an empty line".into(),
+        ));
+    }
+    if let Some(c) = text.chars().find(|&c| c < ' ' && c != '\n') {
+        return Err(NoteError::Malformed(format!(
+            "note text contains control character U+{:04X}",
+            c as u32
+        )));
+    }
+    Ok(())
+}
+
+impl Note {
+    /// Parses a signed note as C2SP signed-note (and Go's sumdb/note) do: the
+    /// text ends at the last empty line; each later line is a signature.
+    pub fn parse(msg: &[u8]) -> Result<Note, NoteError> {
+        let bad = |why: String| NoteError::Malformed(why);
+        if msg.len() > MAX_NOTE_BYTES {
+            return Err(bad(format!(
+                "note is {} bytes, more than the limit of {MAX_NOTE_BYTES}",
+                msg.len()
+            )));
+        }
+        let s = std::str::from_utf8(msg)
+            .map_err(|e| bad(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+        if let Some(c) = s.chars().find(|&c| c < ' ' && c != '\n') {
+            return Err(bad(format!(
+                "contains control character U+{:04X}",
+                c as u32
+            )));
+        }
+        let split = s
+            .rfind("\n\n")
+            .ok_or_else(|| bad("no empty line before the signatures".into()))?;
+        let (text, sigs) = (&s[..split + 1], &s[split + 2..]);
+        if sigs.is_empty() || !sigs.ends_with('\n') {
+            return Err(bad(
+                "no signature lines, or the last one does not end in a newline".into(),
+            ));
+        }
+        let mut signatures = Vec::new();
+        for (i, line) in sigs[..sigs.len() - 1].split('\n').enumerate() {
+            let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(|| {
+                bad(format!(
+                    "signature line {} does not start with \"— \"",
+                    i + 1
+                ))
+            })?;
+            let (name, b64) = rest.split_once(' ').ok_or_else(|| {
+                bad(format!(
+                    "signature line {} has no space between name and signature",
+                    i + 1
+                ))
+            })?;
+            if !is_valid_key_name(name) {
+                return Err(bad(format!(
+                    "signature line {} has an invalid key name",
+                    i + 1
+                )));
+            }
+            let raw = B64
+                .decode(b64)
+                .map_err(|_| bad(format!("signature line {} is not valid base64", i + 1)))?;
+            if raw.len() < 5 {
+                return Err(bad(format!("signature line {} is too short", i + 1)));
+            }
+            signatures.push(NoteSignature {
+                name: name.to_string(),
+                key_id: [raw[0], raw[1], raw[2], raw[3]],
+                signature: raw[4..].to_vec(),
+            });
+            if signatures.len() > MAX_SIGNATURES {
+                return Err(bad(format!("more than {MAX_SIGNATURES} signatures")));
+            }
+        }
+        Ok(Note {
+            text: text.to_string(),
+            signatures,
+        })
+    }
+
+    /// Checks every signature against the pinned keys. Signatures by keys
+    /// that are not pinned are set aside, as C2SP says.
+    pub fn verify(&self, keys: &[VerifierKey]) -> NoteVerification {
+        let mut out = NoteVerification {
+            verified_by: Vec::new(),
+            bad: Vec::new(),
+            unknown: Vec::new(),
+        };
+        for sig in &self.signatures {
+            match keys
+                .iter()
+                .find(|k| k.name == sig.name && k.id == sig.key_id)
+            {
+                None => out.unknown.push(sig.clone()),
+                Some(k) if k.verify(self.text.as_bytes(), &sig.signature) => {
+                    if !out.verified_by.contains(k) {
+                        out.verified_by.push(k.clone());
+                    }
+                }
+                Some(_) => out.bad.push(sig.clone()),
+            }
+        }
+        out
+    }
+}
+
+/// Lowercase hex of a short byte string.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn parse_hex8(s: &str) -> Option<[u8; 4]> {
+    if s.len() != 8 || !s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let v = u32::from_str_radix(s, 16).ok()?;
+    Some(v.to_be_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_then_verify_round_trip() {
+        let s = SignerKey::from_seed("example.com/log", [7u8; 32]).unwrap();
+        let v = s.verifier();
+        assert_eq!(VerifierKey::parse(&v.to_string()).unwrap(), v);
+        assert_eq!(
+            SignerKey::parse(&s.to_private_string()).unwrap().verifier(),
+            v
+        );
+        let note = s.sign_note("example.com/log\n1\nAAAA\n").unwrap();
+        let n = Note::parse(note.as_bytes()).unwrap();
+        let r = n.verify(std::slice::from_ref(&v));
+        assert_eq!(r.verified_by, vec![v.clone()]);
+        let tampered = note.replace("\n1\n", "\n2\n");
+        let r = Note::parse(tampered.as_bytes()).unwrap().verify(&[v]);
+        assert!(r.verified_by.is_empty());
+        assert_eq!(r.bad.len(), 1);
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let s = SignerKey::from_seed("n", [9u8; 32]).unwrap();
+        let dbg = format!("{s:?}");
+        let secret = s.to_private_string();
+        let b64 = secret.rsplit('+').next().unwrap();
+        assert!(!dbg.contains(b64), "{dbg}");
+    }
+}
