@@ -92,7 +92,6 @@ export async function runVerification({ WasmVerifier, file, keys, trustedCheckpo
   const keyText = (keys || []).map((k) => k.trim()).filter(Boolean).join('\n');
   const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
   const v = new WasmVerifier(keyText, cp);
-  let consumed = false;
   try {
     const total = file.size;
     let done = 0;
@@ -113,9 +112,17 @@ export async function runVerification({ WasmVerifier, file, keys, trustedCheckpo
     }
     const rows = JSON.parse(v.takeEntries());
     if (rows.length) onRows?.(rows);
-    consumed = true;
     return JSON.parse(v.finish());
   } finally {
-    if (!consumed) v.free();
+    freeQuietly(v);
+  }
+}
+
+/** Frees a wasm-bindgen object; harmless if finish() already consumed it. */
+export function freeQuietly(v) {
+  try {
+    v.free();
+  } catch {
+    // already consumed
   }
 }

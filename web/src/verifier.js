@@ -7,7 +7,7 @@
 // Verification itself is the Rust core compiled to WebAssembly (../pkg); this
 // module only moves bytes to it, in a Web Worker when one can be started.
 import initWasm, { WasmVerifier, parseVerifierKey as wasmParseVerifierKey } from '../pkg/stele_wasm.js';
-import { BatchEncoder, abortError, runVerification } from './engine.js';
+import { BatchEncoder, abortError, freeQuietly, runVerification } from './engine.js';
 
 export { STRING_COLUMNS, formatTs, parseTs } from './engine.js';
 
@@ -70,11 +70,16 @@ export class Verifier {
   }
   finish() {
     const v = this._v;
+    if (!v) throw new Error('verifier already finished');
     this._v = null;
-    return JSON.parse(v.finish());
+    try {
+      return JSON.parse(v.finish());
+    } finally {
+      freeQuietly(v);
+    }
   }
   free() {
-    if (this._v) this._v.free();
+    if (this._v) freeQuietly(this._v);
     this._v = null;
   }
 }
@@ -116,7 +121,8 @@ export async function prewarm() {
   try {
     idleWorkers.push(await startWorker());
     return true;
-  } catch {
+  } catch (e) {
+    console.warn(`verification worker unavailable, will verify on the main thread: ${e.message}`);
     return false;
   }
 }

@@ -1,0 +1,149 @@
+// Types for @stele/verifier (src/verifier.js) and the <stele-verifier> element.
+
+/** A verifier key, as returned by parseVerifierKey. */
+export interface VerifierKeyInfo {
+  name: string;
+  /** 8 hex digits. */
+  key_id: string;
+}
+
+/** One entry as seen by the verifier. Event fields that are not strings come as their JSON text; all truncated to 200 characters. */
+export interface EntrySummary {
+  seq: number | null;
+  /** RFC 3339 UTC, e.g. "2026-11-26T12:00:00.000000Z". */
+  ts: string | null;
+  type: string | null;
+  actor: string | null;
+  action: string | null;
+  target: string | null;
+  outcome: string | null;
+  /** 1-based line number. */
+  line: number;
+  /** Byte offset of the line in the file. */
+  offset: number;
+  /** Byte length of the line, without its newline. */
+  length: number;
+}
+
+export interface CheckpointReport {
+  size: number;
+  root: string;
+  line: number;
+  trusted: boolean;
+  status: 'ok' | 'mismatch' | 'untrusted' | 'unchecked';
+}
+
+export interface Failure {
+  code: string;
+  entry: number | null;
+  line: number;
+  offset: number;
+  expected: string | null;
+  found: string | null;
+  message: string;
+}
+
+export interface Notice {
+  code: string;
+  message: string;
+}
+
+export interface Report {
+  verdict: 'verified' | 'failed' | 'unverified';
+  kind: 'log' | 'range' | 'entries' | 'tlog-proof';
+  origin: string | null;
+  key_id: string | null;
+  key_name: string | null;
+  entries: number;
+  first_seq: number | null;
+  last_seq: number | null;
+  first_ts: string | null;
+  last_ts: string | null;
+  tree_size: number | null;
+  root: string | null;
+  checkpoints: CheckpointReport[];
+  checkpoints_total: number;
+  failures: Failure[];
+  failures_total: number;
+  notices: Notice[];
+  bytes: number;
+}
+
+/**
+ * Entry summaries in columnar form (used by the page to hold a million rows).
+ * String columns are interned: codes[c][i] is 0 for null, else an index
+ * (1-based) into the strings of column c sent so far; `fresh[c]` holds the
+ * strings new in this batch, in code order. Column order: STRING_COLUMNS.
+ */
+export interface EntryBatch {
+  n: number;
+  seq: Float64Array;
+  /** Microseconds since the epoch, NaN when absent or unparsable. */
+  ts: Float64Array;
+  line: Float64Array;
+  offset: Float64Array;
+  length: Float64Array;
+  codes: Uint32Array[];
+  fresh: string[][];
+  /** Flat pairs [rowInBatch, originalText] for timestamps that formatTs would not reproduce. */
+  tsRaw: Array<number | string>;
+}
+
+export declare const STRING_COLUMNS: readonly ['type', 'actor', 'action', 'target', 'outcome'];
+export declare function parseTs(ts: string | null): number;
+export declare function formatTs(microseconds: number): string;
+
+/** Loads the wasm verifier once (default: ../pkg/stele_wasm_bg.wasm next to this module). */
+export declare function init(source?: string | URL | BufferSource | WebAssembly.Module): Promise<WebAssembly.Module>;
+
+/** Parses a verifier key ("name+hex8+base64"); throws Error with the reason. Call init() first. */
+export declare function parseVerifierKey(vkey: string): VerifierKeyInfo;
+
+export interface VerifierOptions {
+  keys?: string[];
+  trustedCheckpoint?: string;
+}
+
+/** Incremental verifier on the current thread. Call init() first. */
+export declare class Verifier {
+  constructor(options?: VerifierOptions);
+  push(chunk: Uint8Array): void;
+  takeEntries(): EntrySummary[];
+  /** Ends the stream; the verifier cannot be used afterwards. */
+  finish(): Report;
+  free(): void;
+}
+
+export interface VerifyFileOptions extends VerifierOptions {
+  onProgress?: (bytesDone: number, total: number) => void;
+  onEntries?: (rows: EntrySummary[]) => void;
+  onBatch?: (batch: EntryBatch) => void;
+  /** Cancels: the promise rejects with a DOMException named AbortError and the worker is terminated. */
+  signal?: AbortSignal;
+  /** Bytes read per step, default 1 MiB. */
+  chunkSize?: number;
+  /** 'auto' (default) uses a Web Worker and falls back to the main thread when none can start. */
+  engine?: 'auto' | 'worker' | 'main';
+}
+
+/** Verifies a File or Blob in a Web Worker, streaming it in chunks. */
+export declare function verifyFile(file: Blob, options?: VerifyFileOptions): Promise<Report>;
+
+/** Starts a worker ahead of time; resolves to false if workers are unavailable. */
+export declare function prewarm(): Promise<boolean>;
+
+/** Replaces how workers are created (e.g. from a Blob URL). */
+export declare function setWorkerFactory(factory: () => Worker): void;
+
+/** The <stele-verifier> custom element (import '@stele/verifier/element'). */
+export declare class SteleVerifierElement extends HTMLElement {
+  /** Verifies a File or Blob with the element's `keys` attribute. */
+  verify(file: Blob): Promise<Report>;
+  readonly report: Report | null;
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'stele-verifier': SteleVerifierElement;
+  }
+}

@@ -1,0 +1,1 @@
+export { SteleVerifierElement } from './index.js';
