@@ -181,6 +181,7 @@ function saveKey() {
 // ---- verification -----------------------------------------------------------------
 
 let progressStart = 0;
+let finishedRuns = 0;
 
 function showProgress(done, total) {
   const pct = total ? (done / total) * 100 : 100;
@@ -259,6 +260,8 @@ async function startVerification(blob, name) {
       state.running = null;
       ui.progressPanel.hidden = true;
       ui.verify.disabled = !state.blob;
+      // for tests and automation: counts finished runs (verdict, error or cancel)
+      document.documentElement.dataset.runs = String(++finishedRuns);
     }
   }
 }

@@ -1,4 +1,6 @@
 // Writes mock-format samples: node web/test/mock/gen.mjs DIR [entries]
+// `node --test web/test/` runs every .mjs under test/: this script is a tool, not a test.
+if (process.env.NODE_TEST_CONTEXT) process.exit(0);
 import { mkdirSync, writeFileSync, createWriteStream } from 'node:fs';
 const dir = process.argv[2] || '/tmp/mock-samples';
 const n = Number(process.argv[3] || 2000);
@@ -16,9 +18,28 @@ for (let i = 0; i < n; i++) {
   if (i % 500 === 499) s += JSON.stringify({ type: 'checkpoint', size: i + 1 }) + '\n';
 }
 writeFileSync(`${dir}/valid.stele`, s);
-writeFileSync(`${dir}/tampered.stele`, s.replace(line(1234), line(1234, { note: 'TAMPERED' })));
+writeFileSync(`${dir}/tampered-prev.stele`, s.replace(line(1234), line(1234, { note: 'TAMPERED' })));
+writeFileSync(`${dir}/tampered-prev.stele.expect`, 'expect: failed\nentry: 1234\ncode: prev_mismatch\n');
+writeFileSync(`${dir}/tampered-late.stele`, s.replace(line(n - 3), line(n - 3, { note: 'TAMPERED' })));
+writeFileSync(`${dir}/tampered-late.stele.expect`, `expect: failed\nentry: ${n - 3}\ncode: prev_mismatch\n`);
 writeFileSync(`${dir}/key.txt`, 'good+1a2b3c4d+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n');
 let x = '';
 for (let i = 0; i < 20; i++) x += line(i, i === 5 ? { actor: '<script>alert(1)</script>', target: '<img src=x onerror=alert(2)>', link: 'javascript:alert(3)' } : {});
 writeFileSync(`${dir}/xss.stele`, x);
 console.log('wrote', dir);
+
+if (process.argv.includes('--large')) {
+  // ~100 MB: the same shape, many more entries
+  const out = createWriteStream(`${dir}/large.stele`);
+  let buf = '';
+  for (let i = 0; i < 620000; i++) {
+    buf += line(i);
+    if (buf.length > 1 << 20) {
+      if (!out.write(buf)) await new Promise((r) => out.once('drain', r));
+      buf = '';
+    }
+  }
+  out.end(buf);
+  await new Promise((r) => out.on('finish', r));
+  console.log('wrote large.stele');
+}

@@ -1,4 +1,6 @@
 // Installs the development mock as web/pkg (only if web/pkg has no real build).
+// `node --test web/test/` runs every .mjs under test/: this script is a tool, not a test.
+if (process.env.NODE_TEST_CONTEXT) process.exit(0);
 import { mkdirSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
 const pkg = new URL('../../pkg/', import.meta.url);
 if (existsSync(new URL('stele_wasm.js', pkg)) && !process.argv.includes('--force')) {

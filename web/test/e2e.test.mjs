@@ -1,0 +1,374 @@
+// End-to-end tests in headless Chromium (playwright-core, /usr/bin/chromium).
+//   node web/build.mjs && node --test web/test/
+// Fixtures: STELE_SAMPLES (default target/samples): valid.stele, key.txt,
+// tampered-*.stele with .expect files, an XSS export, a large (~100 MB) export.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, basename } from 'node:path';
+import {
+  DIST, launch, serve, sample, trustedKey, wrongKey, readExpect, listSamples, largeSample, shotPath, openPage, verifyFileInPage,
+} from './helpers.mjs';
+
+let browser;
+let server;
+let url;
+
+before(async () => {
+  browser = await launch();
+  ({ server, url } = await serve());
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+const T = { timeout: 180_000 };
+
+describe('verdicts', () => {
+  it('a valid export shows Verified, with its facts and no failures', T, async () => {
+    const { context, page, problems } = await openPage(browser, url);
+    try {
+      const word = await verifyFileInPage(page, sample('valid.stele'), trustedKey());
+      assert.equal(word, 'Verified');
+      assert.match(await page.getAttribute('#verdict', 'class'), /\bverified\b/);
+      assert.equal(await page.getAttribute('#verdict', 'role'), 'status');
+      const summary = await page.textContent('#summary');
+      assert.match(summary, /Entries\s*[1-9]/, summary);
+      assert.match(summary, /key ID [0-9a-f]{8}/, summary);
+      assert.equal(await page.isVisible('#failures'), false);
+      assert.ok(Number(await page.getAttribute('#vt', 'aria-rowcount')) > 1, 'the table has rows');
+      await page.screenshot({ path: shotPath('verified.png'), fullPage: true });
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('every tampered export shows Tampered and names the right entry', T, async () => {
+    const files = listSamples(/^tampered.*\.stele$/);
+    assert.ok(files.length > 0, 'no tampered-*.stele fixtures');
+    const { context, page, problems } = await openPage(browser, url);
+    try {
+      let first = true;
+      for (const file of files) {
+        const exp = readExpect(file);
+        const word = await verifyFileInPage(page, file, trustedKey());
+        assert.equal(word, 'Tampered', `${basename(file)} should be Tampered`);
+        const failures = await page.locator('#failure-list li').allTextContents();
+        assert.ok(failures.length > 0, `${basename(file)}: no failure listed`);
+        if (exp.entry !== undefined) {
+          const hit = failures.find((t) => new RegExp(`Entry ${exp.entry.toLocaleString('en-US')}\\b`).test(t));
+          assert.ok(hit, `${basename(file)}: expected a failure naming entry ${exp.entry}, got:\n${failures.join('\n')}`);
+          if (exp.code) assert.ok(failures.some((t) => t.includes(exp.code)), `${basename(file)}: expected code ${exp.code}`);
+          // the failure links to its row: the row is scrolled to, highlighted and marked failing
+          const link = page.locator('#failure-list li', { hasText: new RegExp(`Entry ${exp.entry.toLocaleString('en-US')}\\b`) }).locator('button');
+          await link.first().click();
+          const row = page.locator('#vt-scroll .vt-row.flash');
+          await row.waitFor({ timeout: 5000 });
+          assert.equal((await row.locator('span').first().textContent()).replace('▲', '').trim(), String(exp.entry));
+          assert.match(await row.getAttribute('class'), /\bfailing\b/);
+          assert.ok(await row.isVisible());
+          if (first) {
+            await page.screenshot({ path: shotPath('tampered.png'), fullPage: true });
+            await page.locator('#vt').screenshot({ path: shotPath('tampered-row.png') });
+            first = false;
+          }
+        } else {
+          assert.fail(`${exp.file} names no entry`);
+        }
+      }
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('a wrong key shows Unverified', T, async () => {
+    const { context, page } = await openPage(browser, url);
+    try {
+      const key = wrongKey();
+      await page.fill('#key', key);
+      await page.waitForSelector('#key-info.ok');
+      assert.match(await page.textContent('#key-info'), /wrong\.example.*key ID [0-9a-f]{8}/);
+      const word = await verifyFileInPage(page, sample('valid.stele'), key);
+      assert.equal(word, 'Unverified');
+      assert.match(await page.getAttribute('#verdict', 'class'), /\bunverified\b/);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('a malformed key is rejected with a reason', T, async () => {
+    const { context, page } = await openPage(browser, url);
+    try {
+      await page.fill('#key', 'not-a-key');
+      await page.waitForSelector('#key-info.error');
+      assert.equal(await page.getAttribute('#key', 'aria-invalid'), 'true');
+      assert.ok((await page.textContent('#key-info')).length > 20);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+function xssFixture() {
+  const own = listSamples(/xss/i).filter((f) => /\.stele$/.test(f));
+  if (own.length) return own[0];
+  // Fallback: put payloads into the events of valid.stele (the chain then fails, the rows still show).
+  const lines = readFileSync(sample('valid.stele'), 'utf8').split('\n');
+  let n = 0;
+  const out = lines.map((l) => {
+    if (n >= 3 || !l.startsWith('{')) return l;
+    try {
+      const o = JSON.parse(l);
+      if (!o.event || typeof o.event !== 'object') return l;
+      n++;
+      o.event.actor = '<script>window.__xss=1;alert(1)</script>';
+      o.event.target = '<img src=x onerror="window.__xss=2;alert(2)">';
+      o.event.link = 'javascript:window.__xss=3;alert(3)';
+      return JSON.stringify(o);
+    } catch {
+      return l;
+    }
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'stele-xss-'));
+  writeFileSync(join(dir, 'xss.stele'), out.join('\n'));
+  return join(dir, 'xss.stele');
+}
+
+describe('security', () => {
+  it('log content with XSS payloads runs no script and is shown as text', T, async () => {
+    const file = xssFixture();
+    const { context, page, problems } = await openPage(browser, url);
+    try {
+      const dialogs = [];
+      page.on('dialog', (d) => {
+        dialogs.push(d.message());
+        d.dismiss();
+      });
+      await page.evaluate(() => {
+        window.__calls = [];
+        for (const name of ['alert', 'confirm', 'prompt']) window[name] = (...a) => window.__calls.push([name, ...a]);
+      });
+      await verifyFileInPage(page, file, trustedKey());
+      // show every row that has a payload, and expand each one
+      await page.fill('#f-text', '<');
+      await page.waitForFunction(() => /match/.test(document.getElementById('entries-count').textContent));
+      const rows = page.locator('#vt-scroll .vt-row:not([hidden])');
+      const count = await rows.count();
+      assert.ok(count > 0, 'no row with "<" in it: the payloads are not shown');
+      const text = await page.locator('#vt-scroll').textContent();
+      assert.ok(text.includes('<script>') || text.includes('<img src=x onerror'), `payload text not shown literally: ${text.slice(0, 300)}`);
+      for (let i = 0; i < Math.min(count, 3); i++) {
+        await rows.nth(i).click();
+        await page.waitForFunction(() => {
+          const pre = document.querySelector('.vt-detail:not([hidden]) pre');
+          return pre && pre.textContent !== 'Loading…';
+        });
+        const detail = await page.textContent('.vt-detail:not([hidden]) pre');
+        assert.ok(/<script>|<img|javascript:/.test(detail), `detail does not show the payload: ${detail.slice(0, 200)}`);
+        await rows.nth(i).click(); // collapse
+      }
+      await page.waitForTimeout(300);
+      assert.deepEqual(dialogs, []);
+      assert.deepEqual(await page.evaluate(() => window.__calls), []);
+      assert.equal(await page.evaluate(() => window.__xss), undefined);
+      assert.equal(await page.locator('img').count(), 0, 'an <img> element was created');
+      assert.equal(await page.locator('a[href^="javascript:" i]').count(), 0);
+      assert.equal(await page.locator('script').count(), 1, 'only the page script exists');
+      assert.deepEqual(problems.filter((p) => !/Content Security Policy/.test(p)), []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('the server sends the CSP and nosniff headers, and wasm as application/wasm', T, async () => {
+    const res = await fetch(url);
+    assert.match(res.headers.get('content-security-policy'), /default-src 'none'.*script-src 'self' 'wasm-unsafe-eval'/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    const html = await res.text();
+    assert.match(html, /http-equiv="Content-Security-Policy"/);
+    assert.doesNotMatch(html, /unsafe-inline|'unsafe-eval'/);
+    const wasm = await fetch(new URL('pkg/stele_wasm_bg.wasm', url));
+    assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+    const escape = await fetch(new URL('samples/..%2f..%2fpackage.json', url));
+    assert.equal(escape.status, 404);
+  });
+
+  it('the page makes no network request after it has loaded', T, async () => {
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
+    const requests = [];
+    context.on('request', (r) => requests.push(r.url()));
+    try {
+      await page.goto(url);
+      await page.waitForSelector('html[data-warm]');
+      await page.waitForLoadState('networkidle');
+      const atLoad = requests.splice(0);
+      assert.ok(atLoad.every((u) => u.startsWith(url) || u.startsWith('data:')), `a load request left the origin: ${atLoad.join(', ')}`);
+      const word = await verifyFileInPage(page, sample('valid.stele'), trustedKey());
+      assert.equal(word, 'Verified');
+      await page.locator('#vt-scroll .vt-row').first().click();
+      await page.waitForFunction(() => document.querySelector('.vt-detail:not([hidden]) pre')?.textContent.startsWith('{'));
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      const report = JSON.parse(readFileSync(await download.path(), 'utf8'));
+      assert.equal(report.verdict, 'verified');
+      await page.waitForTimeout(500);
+      assert.deepEqual(requests.filter((u) => !u.startsWith('blob:')), [], 'requests after load');
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('single file', () => {
+  it('stele-verify.html verifies from file:// with no network', T, async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const requests = [];
+    const problems = [];
+    context.on('request', (r) => requests.push(r.url()));
+    page.on('pageerror', (e) => problems.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+    try {
+      const fileUrl = `file://${join(DIST, 'stele-verify.html')}`;
+      await page.goto(fileUrl);
+      await page.waitForSelector('html[data-warm]');
+      assert.equal(await verifyFileInPage(page, sample('valid.stele'), trustedKey()), 'Verified');
+      const tampered = listSamples(/^tampered.*\.stele$/)[0];
+      assert.ok(tampered, 'no tampered fixture');
+      assert.equal(await verifyFileInPage(page, tampered, trustedKey()), 'Tampered');
+      assert.deepEqual(requests.filter((u) => u !== fileUrl && !u.startsWith('blob:') && !u.startsWith('data:')), []);
+      assert.deepEqual(problems, []);
+      const html = readFileSync(join(DIST, 'stele-verify.html'), 'utf8');
+      assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+stylesheet|unsafe-inline/);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('large exports', () => {
+  it('cancel stops a running verification, and verifying again works', T, async () => {
+    const { p: big } = largeSample();
+    const { context, page } = await openPage(browser, url);
+    try {
+      await page.fill('#key', trustedKey());
+      await page.setInputFiles('#file', big);
+      await page.waitForFunction(() => document.getElementById('progress').value > 1, null, { timeout: 60_000 });
+      const runs = Number((await page.getAttribute('html', 'data-runs')) || 0);
+      await page.click('#cancel');
+      await page.waitForFunction((n) => Number(document.documentElement.dataset.runs || 0) > n, runs);
+      assert.equal((await page.textContent('#verdict-word')).trim(), 'Cancelled');
+      assert.equal(await page.isVisible('#progress-panel'), false);
+      const stalled = await page.evaluate(() => document.getElementById('progress').value);
+      assert.ok(stalled < 100, 'cancelled before the end');
+      assert.equal(await verifyFileInPage(page, sample('valid.stele'), trustedKey()), 'Verified');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('a large export verifies while the progress bar moves and the page stays responsive', T, async () => {
+    const { p: big, size } = largeSample();
+    const { context, page, problems } = await openPage(browser, url);
+    try {
+      await page.evaluate(() => {
+        window.__gaps = [];
+        let last = performance.now();
+        const tick = (t) => {
+          window.__gaps.push(t - last);
+          last = t;
+          if (!window.__stopTicks) requestAnimationFrame(tick);
+        };
+        requestAnimationFrame(tick);
+      });
+      await page.fill('#key', trustedKey());
+      const runs = Number((await page.getAttribute('html', 'data-runs')) || 0);
+      const t0 = Date.now();
+      await page.setInputFiles('#file', big);
+      const seen = new Set();
+      while (Number((await page.getAttribute('html', 'data-runs')) || 0) <= runs) {
+        if (Date.now() - t0 > 170_000) assert.fail('large export did not finish in time');
+        const v = await page.evaluate(() => document.getElementById('progress').value);
+        if (v > 0 && v < 100) seen.add(Math.round(v));
+        await page.waitForTimeout(100);
+      }
+      const secs = (Date.now() - t0) / 1000;
+      const word = (await page.textContent('#verdict-word')).trim();
+      const gaps = await page.evaluate(() => {
+        window.__stopTicks = true;
+        return window.__gaps.slice(1);
+      });
+      const worst = Math.max(...gaps);
+      console.log(`# large export: ${(size / 1e6).toFixed(0)} MB in ${secs.toFixed(1)} s (${(size / 1e6 / secs).toFixed(1)} MB/s), ${seen.size} progress values seen, worst frame gap ${worst.toFixed(0)} ms, verdict ${word}`);
+      assert.equal(word, 'Verified');
+      assert.ok(seen.size >= 3, `progress bar moved through only ${seen.size} values`);
+      assert.ok(worst < 1500, `the page froze for ${worst.toFixed(0)} ms`);
+      // virtual scrolling: jump to the end of the table and see the last entry
+      await page.locator('#vt-scroll').focus();
+      await page.keyboard.press('End');
+      await page.waitForTimeout(300);
+      const last = await page.locator('#vt-scroll .vt-row.active span').first().textContent();
+      const report = await page.evaluate(() => document.getElementById('summary').textContent);
+      assert.ok(report.includes(Number(last.replace('▲', '')).toLocaleString('en-US')), `last row seq ${last} is not in the summary`);
+      assert.ok((await page.locator('#vt-scroll .vt-row').count()) < 200, 'only visible rows are in the DOM');
+      await page.screenshot({ path: shotPath('large.png') });
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('table and element', () => {
+  it('filters narrow the entries, and a row expands with the keyboard', T, async () => {
+    const { context, page } = await openPage(browser, url);
+    try {
+      await verifyFileInPage(page, sample('valid.stele'), trustedKey());
+      const all = await page.textContent('#entries-count');
+      const firstActor = (await page.locator('#vt-scroll .vt-row').first().locator('span').nth(2).textContent()).trim();
+      assert.ok(firstActor, 'first row has an actor');
+      await page.fill('#f-actor', firstActor);
+      await page.waitForFunction(() => /match the filters/.test(document.getElementById('entries-count').textContent));
+      const filtered = await page.textContent('#entries-count');
+      assert.notEqual(filtered, all);
+      const actors = await page.locator('#vt-scroll .vt-row:not([hidden]) span:nth-child(3)').allTextContents();
+      assert.ok(actors.every((a) => a.toLowerCase().includes(firstActor.toLowerCase())), `filter leaked: ${actors}`);
+      await page.fill('#f-text', 'zzzz-no-such-thing');
+      await page.waitForFunction(() => /^0 of/.test(document.getElementById('entries-count').textContent));
+      await page.click('#f-clear');
+      await page.locator('#vt-scroll').focus();
+      await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(() => document.querySelector('.vt-detail:not([hidden]) pre')?.textContent.startsWith('{'));
+      assert.equal(await page.locator('#vt-scroll .vt-row[aria-expanded="true"]').count(), 1);
+      assert.equal(await page.locator('#timeline').isVisible(), true);
+      assert.match(await page.textContent('#timeline-caption'), /entries from/);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('<stele-verifier> shows the verdicts of fetched exports', T, async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(new URL('element.html', url).href);
+      await page.waitForFunction(() => {
+        const els = [...document.querySelectorAll('stele-verifier')];
+        return els.length > 0 && els.every((e) => e.report || /Could not/.test(e.shadowRoot.textContent));
+      }, null, { timeout: 60_000 });
+      const results = await page.evaluate(() => [...document.querySelectorAll('stele-verifier')].map((e) => [e.getAttribute('src'), e.report?.verdict, e.shadowRoot.querySelector('.word').textContent]));
+      const valid = results.find((r) => r[0].endsWith('/valid.stele'));
+      assert.deepEqual(valid?.slice(1), ['verified', 'Verified']);
+      const tampered = results.filter((r) => /\/tampered/.test(r[0]));
+      assert.ok(tampered.length > 0 && tampered.every((r) => r[1] === 'failed' && r[2] === 'Tampered'), JSON.stringify(results));
+    } finally {
+      await context.close();
+    }
+  });
+});
