@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// Verification throughput of the page in headless Chromium.
+//   node web/bench/bench.mjs EXPORT [--key VKEY | --key-file FILE] [--dist DIR] [--runs N]
+// Prints MB/s, the page's peak JS heap (CDP Performance.getMetrics
+// JSHeapUsedSize, sampled), and the peak resident memory of the Chromium
+// processes (from /proc, summed over the browser's process tree; the worker
+// lives in the renderer process). Uses web/dist (node web/build.mjs first).
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { startServer } from '../serve.mjs';
+import { ARGS, CHROMIUM, DIST as DEFAULT_DIST, SAMPLES } from '../test/helpers.mjs';
+
+function parseArgs(argv) {
+  const o = { file: null, key: null, keyFile: join(SAMPLES, 'key.txt'), dist: DEFAULT_DIST, runs: 1 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--key') o.key = argv[++i];
+    else if (a === '--key-file') o.keyFile = argv[++i];
+    else if (a === '--dist') o.dist = resolve(argv[++i]);
+    else if (a === '--runs') o.runs = Number(argv[++i]);
+    else if (!a.startsWith('--') && !o.file) o.file = resolve(a);
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!o.file) throw new Error('usage: node web/bench/bench.mjs EXPORT [--key VKEY | --key-file FILE] [--dist DIR] [--runs N]');
+  if (!o.key) {
+    if (!existsSync(o.keyFile)) throw new Error(`no --key and no ${o.keyFile}`);
+    o.key = readFileSync(o.keyFile, 'utf8').split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
+  }
+  return o;
+}
+
+/** RSS in bytes of every descendant of `root`, by pid. */
+function treeRss(root) {
+  const parent = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parent.set(Number(d), ppid);
+    } catch {
+      // process ended
+    }
+  }
+  const out = new Map();
+  for (const pid of parent.keys()) {
+    let p = parent.get(pid);
+    while (p && p !== root && parent.has(p)) p = parent.get(p);
+    if (p !== root) continue;
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) out.set(pid, Number(m[1]) * 1024);
+    } catch {
+      // process ended
+    }
+  }
+  return out;
+}
+
+const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const size = statSync(o.file).size;
+  const { server, url } = await startServer({ root: o.dist, samples: null, port: 0, quiet: true });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  try {
+    for (let run = 1; run <= o.runs; run++) {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Performance.enable');
+      await page.goto(url);
+      await page.waitForSelector('html[data-warm]');
+      await page.fill('#key', o.key);
+      let peakHeap = 0;
+      let peakRss = 0;
+      let peakProc = 0;
+      const sample = async () => {
+        const { metrics } = await cdp.send('Performance.getMetrics');
+        const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value || 0;
+        peakHeap = Math.max(peakHeap, heap);
+        const rss = treeRss(process.pid);
+        let sum = 0;
+        for (const v of rss.values()) {
+          sum += v;
+          peakProc = Math.max(peakProc, v);
+        }
+        peakRss = Math.max(peakRss, sum);
+      };
+      await sample();
+      const baseRss = peakRss;
+      const t0 = performance.now();
+      await page.setInputFiles('#file', o.file);
+      while (!(await page.getAttribute('html', 'data-runs'))) {
+        await sample();
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const secs = (performance.now() - t0) / 1000;
+      await sample();
+      const word = (await page.textContent('#verdict-word')).trim();
+      const entries = await page.textContent('#entries-count');
+      console.log(`run ${run}: ${mb(size)} in ${secs.toFixed(2)} s = ${(size / 1e6 / secs).toFixed(1)} MB/s · verdict ${word} · ${entries}`);
+      console.log(`  peak page JS heap (JSHeapUsedSize) ${mb(peakHeap)}`);
+      console.log(`  peak RSS of Chromium processes ${mb(peakRss)} (before the run ${mb(baseRss)}; largest single process ${mb(peakProc)})`);
+      await context.close();
+    }
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench: ${e.message}`);
+  process.exit(1);
+});
