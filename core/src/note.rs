@@ -76,11 +76,12 @@ impl VerifierKey {
     pub fn parse(s: &str) -> Result<Self, NoteError> {
         let bad = |why: &str| NoteError::BadVerifierKey(why.to_string());
         let s = s.trim();
-        let (rest, b64) = s
-            .rsplit_once('+')
+        // Names have no '+' but base64 may: split from the left, as Go's note does.
+        let (name, rest) = s
+            .split_once('+')
             .ok_or_else(|| bad("expected name+hex8+base64"))?;
-        let (name, hex8) = rest
-            .rsplit_once('+')
+        let (hex8, b64) = rest
+            .split_once('+')
             .ok_or_else(|| bad("expected name+hex8+base64"))?;
         if !is_valid_key_name(name) {
             return Err(bad("key name is empty or has white space or '+'"));
@@ -178,11 +179,12 @@ impl SignerKey {
             .trim()
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| bad("expected PRIVATE+KEY+name+hex8+base64"))?;
-        let (rest, b64) = rest
-            .rsplit_once('+')
+        // Names have no '+' but base64 may: split from the left, as Go's note does.
+        let (name, rest) = rest
+            .split_once('+')
             .ok_or_else(|| bad("expected PRIVATE+KEY+name+hex8+base64"))?;
-        let (name, hex8) = rest
-            .rsplit_once('+')
+        let (hex8, b64) = rest
+            .split_once('+')
             .ok_or_else(|| bad("expected PRIVATE+KEY+name+hex8+base64"))?;
         let id = parse_hex8(hex8).ok_or_else(|| bad("key ID is not 8 lowercase hex digits"))?;
         let raw = B64
