@@ -187,6 +187,8 @@ struct Break {
     index: u64,
     line: u64,
     offset: u64,
+    // Where entry index - 1 is.
+    prev_at: (u64, u64),
     prev_found: Hash,
     prev_hash: Hash,
 }
@@ -213,6 +215,7 @@ pub struct StreamVerifier {
     tree: CompactRange,
     tree_broken: bool,
     last_hash: Option<Hash>,
+    last_at: (u64, u64),
     last_ts: Option<Timestamp>,
     seq_delta: i128,
     pending: Option<Break>,
@@ -264,6 +267,7 @@ impl StreamVerifier {
             tree: CompactRange::new(),
             tree_broken: false,
             last_hash: None,
+            last_at: (0, 0),
             last_ts: None,
             seq_delta: 0,
             pending: None,
@@ -318,7 +322,12 @@ impl StreamVerifier {
                     if let Some(n) = self.overlong.take() {
                         self.overlong_line(n + line.len());
                     } else if self.partial.is_empty() {
-                        self.line(line);
+                        if line.len() > MAX_LINE {
+                            // Same outcome as when the line arrives in pieces.
+                            self.overlong_line(line.len());
+                        } else {
+                            self.line(line);
+                        }
                     } else {
                         if self.partial.len() + line.len() > MAX_LINE {
                             let n = self.partial.len() + line.len();
@@ -425,6 +434,11 @@ impl StreamVerifier {
         match self.state {
             State::Start => {
                 self.state = State::Records;
+                if let Some(rest) = line.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+                    self.fail_here("bom", None, "line 1: the file starts with a byte order mark (U+FEFF); Stele files have none".into());
+                    self.state = State::Start;
+                    return self.dispatch(rest);
+                }
                 if let Some(rest) = line.strip_prefix(EXPORT_MAGIC.as_bytes()) {
                     self.header_seen = true;
                     match rest {
@@ -449,7 +463,7 @@ impl StreamVerifier {
                     self.tlog.push(b'\n');
                     return;
                 }
-                if line.first() == Some(&b'{') || line.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                if line.first() == Some(&b'{') {
                     self.notice("no_header", "the file has no export header; read as a whole log without checkpoints unless it has checkpoint records".into());
                     self.record(line);
                     return;
@@ -458,6 +472,14 @@ impl StreamVerifier {
             }
             State::Records => self.record(line),
             State::NoteText => {
+                // A note whose signatures were cut off must not swallow the
+                // entries after it: an entry line ends the note (a checkpoint
+                // body line never starts with '{' in an export).
+                if line.first() == Some(&b'{') || line == b"checkpoint" {
+                    self.end_note();
+                    self.state = State::Records;
+                    return self.record(line);
+                }
                 self.note_push(line);
                 if line.is_empty() {
                     self.state = State::NoteSigs;
@@ -623,6 +645,7 @@ impl StreamVerifier {
             self.tree.push(leaf);
         }
         self.last_hash = Some(leaf);
+        self.last_at = (line_no, offset);
         self.position += 1;
         self.entries += 1;
         if let Ok(p) = parsed {
@@ -702,6 +725,7 @@ impl StreamVerifier {
                         index: idx,
                         line: line_no,
                         offset,
+                        prev_at: self.last_at,
                         prev_found: p.prev,
                         prev_hash: last,
                     });
@@ -712,8 +736,8 @@ impl StreamVerifier {
                 self.fail(
                     "hash_mismatch",
                     Some(bad),
-                    b.line.saturating_sub(1),
-                    b.offset,
+                    b.prev_at.0,
+                    b.prev_at.1,
                     Some(b.prev_found.to_hex()),
                     Some(b.prev_hash.to_hex()),
                     format!("entry {bad}: hashes to {}, but entry {} records prev {}: entry {bad} was altered", b.prev_hash.short(), b.index, b.prev_found.short()),
