@@ -3,6 +3,8 @@
 //! (The writer crate has its own durable implementation; this one is a second,
 //! independent producer of the same format.)
 
+pub mod vectors;
+
 use serde_json::{Value, json};
 use stele_core::entry::{Timestamp, ZERO_PREV, entry_line, genesis_event};
 use stele_core::export::{self, ExportKind};
