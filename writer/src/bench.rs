@@ -1,0 +1,367 @@
+//! `stele bench`: the figures asked for in issue 3, measured in-process.
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use stele_writer::{Error, Log, LogOptions, Result, View, key};
+
+#[derive(Subcommand, Debug)]
+pub enum Bench {
+    /// Durable append throughput of 200-byte events in batches, beside raw write+fdatasync.
+    Append {
+        /// Entries to append.
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Entries per append_batch call (and per raw write+fdatasync).
+        #[arg(long, default_value_t = 1000)]
+        batch: u64,
+        /// Work directory (default: a new directory under $TMPDIR, removed after).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Append latency with concurrent threads each appending single entries.
+    Latency {
+        /// Threads.
+        #[arg(long, default_value_t = 16)]
+        threads: u64,
+        /// Appends per thread.
+        #[arg(long, default_value_t = 2000)]
+        per_thread: u64,
+        /// Work directory (default: a new directory under $TMPDIR, removed after).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Inclusion and consistency proof time on a large log (built if DIR holds none).
+    Proofs {
+        /// Entries in the log.
+        #[arg(long, default_value_t = 10_000_000)]
+        entries: u64,
+        /// Proofs of each kind to time.
+        #[arg(long, default_value_t = 10_000)]
+        samples: u64,
+        /// Log directory: reused if it holds a log, else built there (and kept).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// `verify` of a log directory beside sha256sum of its entries file.
+    Verify {
+        /// Entries in the log.
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Log directory: reused if it holds a log, else built there (and kept).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+struct Work {
+    path: PathBuf,
+    remove: bool,
+}
+
+impl Work {
+    fn new(dir: Option<PathBuf>, what: &str) -> Work {
+        match dir {
+            Some(path) => Work {
+                path,
+                remove: false,
+            },
+            None => Work {
+                path: std::env::temp_dir()
+                    .join(format!("stele-bench-{what}-{}", std::process::id())),
+                remove: true,
+            },
+        }
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        if self.remove {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// An event whose canonical JSON is 200 bytes.
+pub fn event_200(i: u64) -> Value {
+    let base = json!({"actor": format!("user-{:08}", i % 100_000_000), "action": "update", "target": format!("doc/{i:012}"), "outcome": "ok", "pad": ""});
+    let len = stele_core::canonical::to_canonical(&base)
+        .expect("canonical")
+        .len();
+    let mut v = base;
+    v["pad"] = Value::String("x".repeat(200usize.saturating_sub(len)));
+    v
+}
+
+fn quiet_opts() -> LogOptions {
+    LogOptions {
+        checkpoint_every: None,
+        checkpoint_interval: None,
+        ..LogOptions::default()
+    }
+}
+
+fn new_log(dir: &Path) -> Result<Log> {
+    let signer = key::generate("bench.example/log")?;
+    Log::create_with(dir, "bench.example/log", &signer, None, quiet_opts())
+}
+
+fn build(dir: &Path, entries: u64, small: bool) -> Result<()> {
+    if dir.join("stele.json").exists() {
+        let v = View::open_read_only(dir)?;
+        if v.size() >= entries {
+            eprintln!("reusing {} ({} entries)", dir.display(), v.size());
+            return Ok(());
+        }
+        return Err(Error::OutOfRange(format!(
+            "{} holds a log of {} entries, fewer than {entries}",
+            dir.display(),
+            v.size()
+        )));
+    }
+    let log = new_log(dir)?;
+    let t = Instant::now();
+    let mut i = log.size();
+    while i < entries {
+        let n = (entries - i).min(10_000);
+        let batch: Vec<Value> = (i..i + n)
+            .map(|j| if small { json!({"n": j}) } else { event_200(j) })
+            .collect();
+        log.append_batch(batch)?;
+        i += n;
+        if i % 1_000_000 < n {
+            eprintln!("built {i} entries ({:.1}s)", t.elapsed().as_secs_f64());
+        }
+    }
+    log.checkpoint()?;
+    Ok(())
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+pub fn run(b: Bench) -> Result<u8> {
+    match b {
+        Bench::Append {
+            entries,
+            batch,
+            dir,
+        } => {
+            let work = Work::new(dir, "append");
+            let logdir = work.path.join("log");
+            let log = new_log(&logdir)?;
+            let start_len = log.view().entries_len();
+            let batches: Vec<Vec<Value>> = (0..entries.div_ceil(batch))
+                .map(|b| {
+                    (b * batch..((b + 1) * batch).min(entries))
+                        .map(event_200)
+                        .collect()
+                })
+                .collect();
+            let t = Instant::now();
+            for b in batches {
+                log.append_batch(b)?;
+            }
+            let stele = t.elapsed();
+            let view = log.view();
+            drop(log);
+            // Raw: the very same bytes, same batching, write + fdatasync.
+            let bytes = {
+                let mut all = Vec::new();
+                view.write_entries(1, view.size(), &mut all)?;
+                all
+            };
+            let _ = start_len;
+            let mut ends = Vec::new();
+            let mut at = 0;
+            for (k, nl) in memchr::memchr_iter(b'\n', &bytes).enumerate() {
+                if (k as u64 + 1) % batch == 0 {
+                    ends.push(nl + 1);
+                }
+            }
+            if ends.last() != Some(&bytes.len()) {
+                ends.push(bytes.len());
+            }
+            let raw_path = work.path.join("raw");
+            let mut f = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(&raw_path)
+                .map_err(|e| Error::io("open", &raw_path, e))?;
+            let t = Instant::now();
+            for end in ends {
+                f.write_all(&bytes[at..end])
+                    .map_err(|e| Error::io("write", &raw_path, e))?;
+                f.sync_data()
+                    .map_err(|e| Error::io("fdatasync", &raw_path, e))?;
+                at = end;
+            }
+            let raw = t.elapsed();
+            let n = entries as f64;
+            let (s, r) = (n / stele.as_secs_f64(), n / raw.as_secs_f64());
+            println!(
+                "append: {entries} entries of 200-byte events, batches of {batch}, {:.1} MB",
+                bytes.len() as f64 / 1e6
+            );
+            println!(
+                "  stele append_batch: {:>10.0} entries/s ({:.3}s)",
+                s,
+                stele.as_secs_f64()
+            );
+            println!(
+                "  raw write+fdatasync: {:>9.0} entries/s ({:.3}s)",
+                r,
+                raw.as_secs_f64()
+            );
+            println!("  ratio stele/raw: {:.2}", s / r);
+        }
+        Bench::Latency {
+            threads,
+            per_thread,
+            dir,
+        } => {
+            let work = Work::new(dir, "latency");
+            let log = Arc::new(new_log(&work.path.join("log"))?);
+            let t = Instant::now();
+            let handles: Vec<_> = (0..threads)
+                .map(|k| {
+                    let log = log.clone();
+                    std::thread::spawn(move || -> Result<Vec<Duration>> {
+                        let mut lat = Vec::with_capacity(per_thread as usize);
+                        for i in 0..per_thread {
+                            let ev = event_200(k * per_thread + i);
+                            let t = Instant::now();
+                            log.append(ev)?;
+                            lat.push(t.elapsed());
+                        }
+                        Ok(lat)
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for h in handles {
+                all.extend(h.join().expect("thread")?);
+            }
+            let wall = t.elapsed();
+            all.sort();
+            println!(
+                "latency: {threads} threads x {per_thread} single appends: p50 {:?}, p99 {:?}, max {:?}; {:.0} entries/s",
+                pct(&all, 0.5),
+                pct(&all, 0.99),
+                all.last().copied().unwrap_or_default(),
+                all.len() as f64 / wall.as_secs_f64()
+            );
+        }
+        Bench::Proofs {
+            entries,
+            samples,
+            dir,
+        } => {
+            let work = Work::new(dir, "proofs");
+            build(&work.path, entries, true)?;
+            let t = Instant::now();
+            let log = Log::open_with(&work.path, quiet_opts())?;
+            println!(
+                "open (checks every entry against the stored tree): {:.2}s",
+                t.elapsed().as_secs_f64()
+            );
+            let view = log.view();
+            let n = view.size();
+            let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            let mut rnd = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let mut inc = Vec::new();
+            let mut con = Vec::new();
+            for _ in 0..samples {
+                let size = n - rnd() % (n / 10).max(1);
+                let i = rnd() % size;
+                let t = Instant::now();
+                let p = view.inclusion_proof(i, size)?;
+                inc.push(t.elapsed());
+                std::hint::black_box(p);
+                let old = 1 + rnd() % (size - 1).max(1);
+                let t = Instant::now();
+                let p = view.consistency_proof(old, size)?;
+                con.push(t.elapsed());
+                std::hint::black_box(p);
+            }
+            inc.sort();
+            con.sort();
+            println!(
+                "proofs on a {n}-entry log ({samples} random each, stored hashes, page cache warm after the first):"
+            );
+            println!(
+                "  inclusion:   p50 {:?}, p99 {:?}, max {:?}",
+                pct(&inc, 0.5),
+                pct(&inc, 0.99),
+                inc.last().copied().unwrap_or_default()
+            );
+            println!(
+                "  consistency: p50 {:?}, p99 {:?}, max {:?}",
+                pct(&con, 0.5),
+                pct(&con, 0.99),
+                con.last().copied().unwrap_or_default()
+            );
+        }
+        Bench::Verify { entries, dir } => {
+            let work = Work::new(dir, "verify");
+            build(&work.path, entries, false)?;
+            let key: Value = serde_json::from_slice(&View::open_read_only(&work.path)?.entry(0)?)
+                .map_err(|e| Error::OutOfRange(e.to_string()))?;
+            let vkey = stele_core::VerifierKey::parse(key["event"]["key"].as_str().unwrap_or(""))
+                .map_err(|e| Error::OutOfRange(e.to_string()))?;
+            let file = work.path.join("entries.jsonl");
+            let size = std::fs::metadata(&file)
+                .map_err(|e| Error::io("stat", &file, e))?
+                .len();
+            // Warm the page cache once so both read from memory.
+            let _ = std::fs::read(&file);
+            let t = Instant::now();
+            let report = stele_writer::verify_dir(
+                &work.path,
+                stele_core::Options::new(vec![vkey]),
+                &mut |_, _| {},
+            )?;
+            let v = t.elapsed();
+            let t = Instant::now();
+            let st = std::process::Command::new("sha256sum")
+                .arg(&file)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .map_err(|e| Error::io("run sha256sum on", &file, e))?;
+            let s = t.elapsed();
+            let mb = size as f64 / 1e6;
+            println!(
+                "verify: {} entries, {mb:.1} MB, verdict {:?}",
+                report.entries, report.verdict
+            );
+            println!(
+                "  stele verify_dir: {:.0} MB/s, {:.0} entries/s ({:.2}s)",
+                mb / v.as_secs_f64(),
+                report.entries as f64 / v.as_secs_f64(),
+                v.as_secs_f64()
+            );
+            println!(
+                "  sha256sum:        {:.0} MB/s ({:.2}s, {st})",
+                mb / s.as_secs_f64(),
+                s.as_secs_f64()
+            );
+            println!(
+                "  ratio verify/sha256sum time: {:.2}",
+                v.as_secs_f64() / s.as_secs_f64()
+            );
+        }
+    }
+    Ok(0)
+}

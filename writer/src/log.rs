@@ -1,0 +1,1237 @@
+//! The log: one writer, group commit, recovery on open, checkpoints.
+
+use crate::error::{Error, Result};
+use crate::fs::{FileRole, Fs, RealFs};
+use crate::key;
+use crate::tree::{Frontier, TreeFile, position, stored_len};
+use crate::view::{Index, StoredCheckpoint, TreeSrc, View, parse_checkpoints};
+use serde_json::Value;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use stele_core::checkpoint::Checkpoint;
+use stele_core::entry::{
+    GENESIS_TYPE, RESERVED_PREFIX, Timestamp, ZERO_PREV, entry_line, genesis_event, parse_entry,
+};
+use stele_core::hash::{Hash, leaf_hash};
+use stele_core::merkle::left_hashes;
+
+/// File names inside a log directory.
+pub mod files {
+    /// Configuration: origin and key file.
+    pub const CONFIG: &str = "stele.json";
+    /// Entry lines, the source of truth.
+    pub const ENTRIES: &str = "entries.jsonl";
+    /// Signed checkpoints, append-only, each `<length>\n<note>`.
+    pub const CHECKPOINTS: &str = "checkpoints";
+    /// Stored tree hashes (derived, rebuilt on open when wrong).
+    pub const TREE: &str = "tree";
+    /// End offset of each entry, u64 little-endian (derived).
+    pub const INDEX: &str = "index";
+    /// The writer lock.
+    pub const LOCK: &str = "lock";
+    /// The default private key file name.
+    pub const KEY: &str = "key";
+}
+
+/// A source of the current time, in microseconds since the Unix epoch.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// How a log is opened.
+#[derive(Clone)]
+pub struct LogOptions {
+    /// The file system seam (real by default; tests inject faults).
+    pub fs: Arc<dyn Fs>,
+    /// Sign a checkpoint when this many entries are unsigned.
+    pub checkpoint_every: Option<u64>,
+    /// Sign a checkpoint when the tree grew and this long has passed since
+    /// the last one. With `background_checkpoints`, a thread checks this.
+    pub checkpoint_interval: Option<Duration>,
+    /// Run a thread that signs due checkpoints even when no one appends.
+    pub background_checkpoints: bool,
+    /// The clock (system UTC by default).
+    pub clock: Clock,
+}
+
+impl fmt::Debug for LogOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogOptions")
+            .field("fs", &self.fs)
+            .field("checkpoint_every", &self.checkpoint_every)
+            .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("background_checkpoints", &self.background_checkpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            fs: Arc::new(RealFs),
+            checkpoint_every: Some(1024),
+            checkpoint_interval: Some(Duration::from_secs(60)),
+            background_checkpoints: false,
+            clock: Arc::new(system_micros),
+        }
+    }
+}
+
+/// The system clock in microseconds since the Unix epoch (UTC).
+pub fn system_micros() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
+    }
+}
+
+/// What `append` hands back once the entry is durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The entry's index.
+    pub seq: u64,
+    /// RFC 9162 leaf hash of the entry line.
+    pub leaf_hash: Hash,
+}
+
+/// What recovery on open did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Bytes cut from the end of the entries file.
+    pub dropped_bytes: u64,
+    /// The entries file offset where the cut was made.
+    pub offset: u64,
+    /// Why.
+    pub reason: String,
+    /// Seq of the `stele.recovery` entry that records it.
+    pub seq: u64,
+}
+
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+struct Config {
+    format: String,
+    origin: String,
+    key_file: PathBuf,
+}
+
+const FORMAT: &str = "stele-log v1";
+
+/// An open, writable log. Share it across threads (`&Log` or `Arc<Log>`):
+/// concurrent appends are sequenced here and share one write and one
+/// fdatasync (group commit).
+///
+/// **Guarantee:** when [`Log::append`] or [`Log::append_batch`] returns `Ok`,
+/// the entries are in the entries file and that file was fdatasync'ed.
+#[derive(Debug)]
+pub struct Log {
+    shared: Arc<Shared>,
+    timer: Option<(std::thread::JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>)>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    entries_path: PathBuf,
+    opts: LogOptions,
+    origin: String,
+    signer: stele_core::SignerKey,
+    entries: Arc<File>,
+    build: Mutex<Build>,
+    commit: Mutex<Commit>,
+    cv: Condvar,
+    store: Mutex<Store>,
+    recovery: Option<Recovery>,
+    _lock: File,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.dir)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+// Entries built but not yet written: appenders add here under one short lock.
+#[derive(Debug)]
+struct Build {
+    next_seq: u64,
+    prev: Hash,
+    last_ts: i64,
+    buf: Vec<u8>,
+    leaves: Vec<Hash>,
+    lens: Vec<u64>,
+    generation: u64,
+}
+
+#[derive(Debug, Default)]
+struct Commit {
+    durable: u64,
+    leader: bool,
+    poisoned: Option<String>,
+    // (generation, durable count when it failed, error kind, message)
+    failures: Vec<(u64, u64, io::ErrorKind, String)>,
+}
+
+#[derive(Debug)]
+struct Store {
+    size: u64,
+    prev: Hash,
+    entries_len: u64,
+    frontier: Frontier,
+    tree: Arc<File>,
+    tree_path: PathBuf,
+    index: Arc<File>,
+    index_path: PathBuf,
+    checkpoints: File,
+    checkpoints_path: PathBuf,
+    checkpoints_len: u64,
+    cps: Arc<Vec<StoredCheckpoint>>,
+    last_cp_at: Instant,
+}
+
+fn read_config(dir: &Path) -> Result<Config> {
+    let path = dir.join(files::CONFIG);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::NotALog {
+                dir: dir.into(),
+                why: format!("{} is missing", files::CONFIG),
+            });
+        }
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    let c: Config = serde_json::from_str(&text).map_err(|e| Error::NotALog {
+        dir: dir.into(),
+        why: format!("{}: {e}", files::CONFIG),
+    })?;
+    if c.format != FORMAT {
+        return Err(Error::NotALog {
+            dir: dir.into(),
+            why: format!(
+                "{} has format {:?}, expected {FORMAT:?}",
+                files::CONFIG,
+                c.format
+            ),
+        });
+    }
+    Ok(c)
+}
+
+/// The origin and key file path a log directory's configuration names.
+pub fn log_config(dir: &Path) -> Result<(String, PathBuf)> {
+    let c = read_config(dir)?;
+    let key = if c.key_file.is_absolute() {
+        c.key_file
+    } else {
+        dir.join(c.key_file)
+    };
+    Ok((c.origin, key))
+}
+
+fn open_rw(path: &Path, create: bool) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))
+}
+
+fn write_new_file(fs: &dyn Fs, dir: &Path, name: &str, role: FileRole, data: &[u8]) -> Result<()> {
+    // Write a temporary file, fsync it, rename it into place, fsync the directory.
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(|e| Error::io("create", &tmp, e))?;
+    fs.write_at(role, &f, data, 0)
+        .map_err(|e| Error::io("write", &tmp, e))?;
+    fs.sync_data(role, &f)
+        .map_err(|e| Error::io("fdatasync", &tmp, e))?;
+    let dest = dir.join(name);
+    fs.rename(role, &tmp, &dest)
+        .map_err(|e| Error::io("rename", &dest, e))?;
+    fs.sync_dir(dir)
+        .map_err(|e| Error::io("fsync directory", dir, e))
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(files::LOCK);
+    let f = open_rw(&path, true)?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { dir: dir.into() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
+    }
+}
+
+impl Log {
+    /// Creates a log in `dir` (made if missing): writes the configuration,
+    /// the genesis entry (naming `origin` and the signer's verifier key) and
+    /// the first checkpoint. `key_file` is where the signer is already
+    /// stored (outside the log) or `None` to store it as `dir/key`.
+    pub fn create(dir: &Path, origin: &str, signer: &stele_core::SignerKey) -> Result<Log> {
+        Self::create_with(dir, origin, signer, None, LogOptions::default())
+    }
+
+    /// [`Log::create`] with options and an optional existing key file path.
+    pub fn create_with(
+        dir: &Path,
+        origin: &str,
+        signer: &stele_core::SignerKey,
+        key_file: Option<&Path>,
+        opts: LogOptions,
+    ) -> Result<Log> {
+        let fs = opts.fs.clone();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+        if dir.join(files::CONFIG).exists() {
+            return Err(Error::AlreadyExists { dir: dir.into() });
+        }
+        if origin.is_empty() || origin.contains('\n') {
+            return Err(Error::BadEvent {
+                index: 0,
+                why: "origin must be one non-empty line".into(),
+            });
+        }
+        let lock = lock_dir(dir)?;
+        let key_path = match key_file {
+            Some(p) => std::path::absolute(p).map_err(|e| Error::io("resolve", p, e))?,
+            None => {
+                let p = dir.join(files::KEY);
+                key::save(fs.as_ref(), &p, signer)?;
+                PathBuf::from(files::KEY)
+            }
+        };
+        // Start from empty files (a crashed earlier init may have left some).
+        for (name, role) in [
+            (files::ENTRIES, FileRole::Entries),
+            (files::CHECKPOINTS, FileRole::Checkpoints),
+            (files::TREE, FileRole::Tree),
+            (files::INDEX, FileRole::Index),
+        ] {
+            let p = dir.join(name);
+            let f = open_rw(&p, true)?;
+            fs.set_len(role, &f, 0)
+                .map_err(|e| Error::io("truncate", &p, e))?;
+        }
+        fs.sync_dir(dir)
+            .map_err(|e| Error::io("fsync directory", dir, e))?;
+        drop(lock);
+        let config = Config {
+            format: FORMAT.into(),
+            origin: origin.into(),
+            key_file: key_path,
+        };
+        let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
+        text.push('\n');
+        // The configuration is written last: it marks the log as created.
+        write_new_file(
+            fs.as_ref(),
+            dir,
+            files::CONFIG,
+            FileRole::Config,
+            text.as_bytes(),
+        )?;
+        let log = Self::open_inner(dir, opts, Some(signer.clone()), true)?;
+        let genesis = genesis_event(origin, &signer.verifier().to_string());
+        log.shared.append_events(vec![genesis], true)?;
+        log.checkpoint()?;
+        Ok(log)
+    }
+
+    /// Opens a log with default options; see [`Log::open_with`].
+    pub fn open(dir: &Path) -> Result<Log> {
+        Self::open_with(dir, LogOptions::default())
+    }
+
+    /// Opens a log for writing: takes the exclusive lock, loads the key,
+    /// checks the entries against the stored tree hashes, rebuilds derived
+    /// files that are missing or wrong, cuts a torn tail (appending a
+    /// `stele.recovery` entry) and refuses damage before the tail.
+    pub fn open_with(dir: &Path, opts: LogOptions) -> Result<Log> {
+        Self::open_inner(dir, opts, None, false)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        opts: LogOptions,
+        signer: Option<stele_core::SignerKey>,
+        creating: bool,
+    ) -> Result<Log> {
+        let (origin, key_path) = log_config(dir)?;
+        let lock = lock_dir(dir)?;
+        let signer = match signer {
+            Some(s) => s,
+            None => key::load(&key_path)?,
+        };
+        let fs = opts.fs.clone();
+        let entries_path = dir.join(files::ENTRIES);
+        let entries = Arc::new(open_rw(&entries_path, false)?);
+        let tree_path = dir.join(files::TREE);
+        let tree = Arc::new(open_rw(&tree_path, true)?);
+        let index_path = dir.join(files::INDEX);
+        let index = Arc::new(open_rw(&index_path, true)?);
+        let checkpoints_path = dir.join(files::CHECKPOINTS);
+        let checkpoints = open_rw(&checkpoints_path, true)?;
+
+        // Checkpoints: a torn last record was never acknowledged; cut it.
+        let cp_bytes = std::fs::read(&checkpoints_path)
+            .map_err(|e| Error::io("read", &checkpoints_path, e))?;
+        let (cps, good_len) = parse_checkpoints(dir, &cp_bytes, &[signer.verifier()])?;
+        if good_len < cp_bytes.len() as u64 {
+            fs.set_len(FileRole::Checkpoints, &checkpoints, good_len)
+                .map_err(|e| Error::io("truncate", &checkpoints_path, e))?;
+            fs.sync_data(FileRole::Checkpoints, &checkpoints)
+                .map_err(|e| Error::io("fdatasync", &checkpoints_path, e))?;
+        }
+        for c in &cps {
+            if c.checkpoint.origin != origin {
+                return Err(Error::CheckpointMismatch {
+                    dir: dir.into(),
+                    why: format!(
+                        "checkpoint of size {} names origin {:?}, but the log's origin is {origin:?}",
+                        c.checkpoint.size, c.checkpoint.origin
+                    ),
+                });
+            }
+        }
+        let signed = cps.last().map_or(0, |c| c.checkpoint.size);
+
+        let scan = scan(
+            dir,
+            fs.as_ref(),
+            &entries,
+            &entries_path,
+            &tree,
+            &index,
+            signed,
+            &signer,
+            &origin,
+            creating,
+        )?;
+        if let Some(c) = cps.last() {
+            if c.checkpoint.size > scan.size {
+                return Err(Error::CheckpointMismatch {
+                    dir: dir.into(),
+                    why: format!(
+                        "the last checkpoint is signed for {} entries, but the entries file holds only {}: entries were lost or removed",
+                        c.checkpoint.size, scan.size
+                    ),
+                });
+            }
+            let tf = TreeFile {
+                file: &tree,
+                path: &tree_path,
+                size: scan.size,
+            };
+            let root = stele_core::merkle::root(&tf, c.checkpoint.size)?;
+            if root != c.checkpoint.root {
+                return Err(Error::CheckpointMismatch {
+                    dir: dir.into(),
+                    why: format!(
+                        "checkpoint of size {} has root {}, but entries 0..{} hash to {}",
+                        c.checkpoint.size,
+                        c.checkpoint.root.short(),
+                        c.checkpoint.size,
+                        root.short()
+                    ),
+                });
+            }
+        }
+        let tf = TreeFile {
+            file: &tree,
+            path: &tree_path,
+            size: scan.size,
+        };
+        let frontier = Frontier::from_left_hashes(scan.size, left_hashes(&tf, scan.size)?);
+        let store = Store {
+            size: scan.size,
+            prev: scan.prev,
+            entries_len: scan.entries_len,
+            frontier,
+            tree,
+            tree_path,
+            index,
+            index_path,
+            checkpoints,
+            checkpoints_path,
+            checkpoints_len: good_len,
+            cps: Arc::new(cps),
+            last_cp_at: Instant::now(),
+        };
+        let shared = Arc::new(Shared {
+            dir: dir.into(),
+            entries_path,
+            origin,
+            signer,
+            entries,
+            build: Mutex::new(Build {
+                next_seq: scan.size,
+                prev: scan.prev,
+                last_ts: scan.last_ts,
+                buf: Vec::new(),
+                leaves: Vec::new(),
+                lens: Vec::new(),
+                generation: 0,
+            }),
+            commit: Mutex::new(Commit {
+                durable: scan.size,
+                ..Commit::default()
+            }),
+            cv: Condvar::new(),
+            store: Mutex::new(store),
+            recovery: None,
+            _lock: lock,
+            opts,
+        });
+        let shared = match scan.cut {
+            None => shared,
+            Some((offset, dropped_bytes, reason)) => {
+                let event = serde_json::json!({
+                    "type": "stele.recovery",
+                    "dropped_bytes": dropped_bytes,
+                    "offset": offset,
+                    "entries_kept": scan.size,
+                    "reason": reason,
+                });
+                let r = shared.append_events(vec![event], true)?;
+                let mut s = Arc::try_unwrap(shared).expect("no other owner yet");
+                s.recovery = Some(Recovery {
+                    dropped_bytes,
+                    offset,
+                    reason,
+                    seq: r[0].seq,
+                });
+                Arc::new(s)
+            }
+        };
+        let timer = match (
+            shared.opts.background_checkpoints,
+            shared.opts.checkpoint_interval,
+        ) {
+            (true, Some(every)) => Some(spawn_timer(Arc::downgrade(&shared), every)),
+            _ => None,
+        };
+        Ok(Log { shared, timer })
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The log's origin.
+    pub fn origin(&self) -> &str {
+        &self.shared.origin
+    }
+
+    /// The verifier key for this log's checkpoints.
+    pub fn verifier(&self) -> stele_core::VerifierKey {
+        self.shared.signer.verifier()
+    }
+
+    /// What recovery did when this log was opened, if anything.
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.shared.recovery.as_ref()
+    }
+
+    /// Appends one event. When this returns `Ok`, the entry is durable.
+    /// Event types starting with `stele.` are refused (reserved).
+    pub fn append(&self, event: Value) -> Result<Receipt> {
+        Ok(self.shared.append_events(vec![event], false)?[0])
+    }
+
+    /// Appends events as one unit: either all are durable and `Ok` holds a
+    /// receipt for each, or none is acknowledged (an invalid event rejects
+    /// the whole batch before anything is written; a failed write is cut
+    /// back). A crash during the call may leave a prefix of the batch on
+    /// disk, as with any unacknowledged write.
+    pub fn append_batch(&self, events: Vec<Value>) -> Result<Vec<Receipt>> {
+        self.shared.append_events(events, false)
+    }
+
+    /// Appends a reserved `stele.*` event (for `stele.access` and the like).
+    pub fn append_reserved(&self, event: Value) -> Result<Receipt> {
+        let ty = event.get("type").and_then(Value::as_str).unwrap_or("");
+        if !ty.starts_with(RESERVED_PREFIX) || ty == GENESIS_TYPE {
+            return Err(Error::BadEvent {
+                index: 0,
+                why: format!(
+                    "append_reserved takes only {RESERVED_PREFIX}* events other than the genesis, not {ty:?}"
+                ),
+            });
+        }
+        Ok(self.shared.append_events(vec![event], true)?[0])
+    }
+
+    /// Signs a checkpoint of the current durable size if the tree grew since
+    /// the last one, stores it durably, and returns the latest checkpoint.
+    pub fn checkpoint(&self) -> Result<StoredCheckpoint> {
+        self.shared.checkpoint(true)
+    }
+
+    /// Signs a checkpoint if the configured policy says one is due.
+    pub fn checkpoint_if_due(&self) -> Result<Option<StoredCheckpoint>> {
+        let mut s = self.shared.store.lock().unwrap();
+        if self.shared.due(&s) {
+            self.shared.sign_locked(&mut s).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The number of durable entries.
+    pub fn size(&self) -> u64 {
+        self.shared.store.lock().unwrap().size
+    }
+
+    /// A consistent read-only view of the durable entries, checkpoints and
+    /// tree hashes as of now. Appends made later are not in it.
+    pub fn view(&self) -> View {
+        let s = self.shared.store.lock().unwrap();
+        View {
+            dir: self.shared.dir.clone(),
+            origin: self.shared.origin.clone(),
+            entries: self.shared.entries.clone(),
+            entries_path: self.shared.entries_path.clone(),
+            entries_len: s.entries_len,
+            size: s.size,
+            tree: TreeSrc::File(s.tree.clone(), s.tree_path.clone()),
+            index: Index::File(s.index.clone(), s.index_path.clone()),
+            checkpoints: s.cps.clone(),
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        if let Some((handle, stop)) = self.timer.take() {
+            *stop.0.lock().unwrap() = true;
+            stop.1.notify_all();
+            let _ = handle.join();
+        }
+    }
+}
+
+fn spawn_timer(
+    weak: Weak<Shared>,
+    every: Duration,
+) -> (std::thread::JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>) {
+    let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let stop2 = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let tick = every
+            .min(Duration::from_secs(1))
+            .max(Duration::from_millis(10));
+        loop {
+            let g = stop2.0.lock().unwrap();
+            let (g, _) = stop2.1.wait_timeout(g, tick).unwrap();
+            if *g {
+                return;
+            }
+            drop(g);
+            let Some(shared) = weak.upgrade() else { return };
+            let mut s = shared.store.lock().unwrap();
+            if shared.due(&s) {
+                // A failure here poisons the log (fsync) or is retried next tick.
+                let _ = shared.sign_locked(&mut s);
+            }
+        }
+    });
+    (handle, stop)
+}
+
+impl Shared {
+    fn poisoned_err(&self, cause: &str) -> Error {
+        Error::Poisoned {
+            dir: self.dir.clone(),
+            cause: cause.to_string(),
+        }
+    }
+
+    fn poison(&self, cause: String) {
+        let mut c = self.commit.lock().unwrap();
+        if c.poisoned.is_none() {
+            c.poisoned = Some(cause);
+        }
+        self.cv.notify_all();
+    }
+
+    fn append_events(&self, events: Vec<Value>, internal: bool) -> Result<Vec<Receipt>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(p) = &self.commit.lock().unwrap().poisoned {
+            return Err(self.poisoned_err(p));
+        }
+        for (i, ev) in events.iter().enumerate() {
+            check_event(ev, internal).map_err(|why| Error::BadEvent { index: i, why })?;
+        }
+        let (receipts, target, generation) = {
+            let mut b = self.build.lock().unwrap();
+            let mut seq = b.next_seq;
+            let mut prev = b.prev;
+            let mut ts = b.last_ts;
+            let now = (self.opts.clock)();
+            let mut lines = Vec::with_capacity(events.len());
+            for (i, ev) in events.iter().enumerate() {
+                // Never decreasing: a clock step backwards repeats the last ts.
+                ts = ts.max(now);
+                let t = Timestamp::from_unix_micros(ts).ok_or_else(|| Error::BadEvent {
+                    index: i,
+                    why: format!("clock reads {ts} µs since 1970, outside years 0000..9999"),
+                })?;
+                let line = entry_line(seq, t, &prev, ev).map_err(|e| Error::BadEvent {
+                    index: i,
+                    why: e.to_string(),
+                })?;
+                prev = leaf_hash(line.as_bytes());
+                lines.push((line, prev));
+                seq += 1;
+            }
+            // All built: now publish them to the pending batch.
+            let mut receipts = Vec::with_capacity(lines.len());
+            for (line, leaf) in lines {
+                b.buf.extend_from_slice(line.as_bytes());
+                b.buf.push(b'\n');
+                b.lens.push(line.len() as u64 + 1);
+                b.leaves.push(leaf);
+                receipts.push(Receipt {
+                    seq: b.next_seq,
+                    leaf_hash: leaf,
+                });
+                b.next_seq += 1;
+            }
+            b.prev = prev;
+            b.last_ts = ts;
+            (receipts, b.next_seq, b.generation)
+        };
+        self.wait_durable(target, generation)?;
+        Ok(receipts)
+    }
+
+    fn wait_durable(&self, target: u64, generation: u64) -> Result<()> {
+        let mut c = self.commit.lock().unwrap();
+        loop {
+            if let Some(f) = c.failures.iter().find(|f| f.0 == generation) {
+                if target <= f.1 {
+                    return Ok(());
+                }
+                return Err(Error::io(
+                    "write",
+                    &self.entries_path,
+                    io::Error::new(f.2, f.3.clone()),
+                ));
+            }
+            if c.durable >= target {
+                return Ok(());
+            }
+            if let Some(p) = &c.poisoned {
+                return Err(self.poisoned_err(p));
+            }
+            if !c.leader {
+                c.leader = true;
+                drop(c);
+                self.lead();
+                c = self.commit.lock().unwrap();
+                c.leader = false;
+                self.cv.notify_all();
+                continue;
+            }
+            c = self.cv.wait(c).unwrap();
+        }
+    }
+
+    // One group commit: write every pending entry, fdatasync once, then
+    // update the derived files and publish the new durable size.
+    fn lead(&self) {
+        let mut s = self.store.lock().unwrap();
+        let (buf, leaves, lens, generation) = {
+            let mut b = self.build.lock().unwrap();
+            (
+                std::mem::take(&mut b.buf),
+                std::mem::take(&mut b.leaves),
+                std::mem::take(&mut b.lens),
+                b.generation,
+            )
+        };
+        if buf.is_empty() {
+            return;
+        }
+        let fs = self.opts.fs.as_ref();
+        let off = s.entries_len;
+        if let Err(e) = fs.write_at(FileRole::Entries, &self.entries, &buf, off) {
+            // Cut back whatever part of the write landed, so nothing
+            // unacknowledged stays in the file.
+            if let Err(t) = fs.set_len(FileRole::Entries, &self.entries, off) {
+                self.poison(format!(
+                    "write to {} failed ({e}) and cutting it back failed ({t})",
+                    self.entries_path.display()
+                ));
+                return;
+            }
+            let mut b = self.build.lock().unwrap();
+            b.buf.clear();
+            b.leaves.clear();
+            b.lens.clear();
+            b.next_seq = s.size;
+            b.prev = s.prev;
+            b.generation += 1;
+            drop(b);
+            let mut c = self.commit.lock().unwrap();
+            c.failures
+                .push((generation, s.size, e.kind(), e.to_string()));
+            self.cv.notify_all();
+            return;
+        }
+        if let Err(e) = fs.sync_data(FileRole::Entries, &self.entries) {
+            // No retry: after a failed fsync the page cache may have dropped
+            // the data (the fsyncgate lesson). Only reopening is safe.
+            self.poison(format!(
+                "fdatasync {} failed: {e}",
+                self.entries_path.display()
+            ));
+            return;
+        }
+        s.entries_len += buf.len() as u64;
+        // Derived files: written, not synced (open checks and rebuilds them).
+        let mut tree_bytes = Vec::with_capacity(leaves.len() * 64);
+        let mut index_bytes = Vec::with_capacity(lens.len() * 8);
+        let mut end = off;
+        for (leaf, len) in leaves.iter().zip(&lens) {
+            s.frontier.push(*leaf, &mut tree_bytes);
+            end += len;
+            index_bytes.extend_from_slice(&end.to_le_bytes());
+        }
+        let old_size = s.size;
+        let tree_off = stored_len(old_size) * 32;
+        let new_size = old_size + leaves.len() as u64;
+        let derived = fs
+            .write_at(FileRole::Tree, &s.tree, &tree_bytes, tree_off)
+            .map_err(|e| Error::io("write", &s.tree_path, e))
+            .and_then(|()| {
+                fs.write_at(FileRole::Index, &s.index, &index_bytes, old_size * 8)
+                    .map_err(|e| Error::io("write", &s.index_path, e))
+            });
+        s.size = new_size;
+        s.prev = *leaves.last().expect("non-empty batch");
+        {
+            let mut c = self.commit.lock().unwrap();
+            c.durable = new_size;
+            self.cv.notify_all();
+        }
+        if let Err(e) = derived {
+            // The entries are durable; the stored hashes are not. Proofs
+            // would read wrong hashes, so stop until a reopen rebuilds them.
+            self.poison(e.to_string());
+            return;
+        }
+        if self.due(&s) {
+            let _ = self.sign_locked(&mut s);
+        }
+    }
+
+    fn due(&self, s: &Store) -> bool {
+        let signed = s.cps.last().map_or(0, |c| c.checkpoint.size);
+        if s.size <= signed {
+            return false;
+        }
+        self.opts
+            .checkpoint_every
+            .is_some_and(|n| s.size - signed >= n)
+            || self
+                .opts
+                .checkpoint_interval
+                .is_some_and(|t| s.last_cp_at.elapsed() >= t)
+    }
+
+    fn checkpoint(&self, force: bool) -> Result<StoredCheckpoint> {
+        if let Some(p) = &self.commit.lock().unwrap().poisoned {
+            return Err(self.poisoned_err(p));
+        }
+        let mut s = self.store.lock().unwrap();
+        match s.cps.last() {
+            Some(c) if c.checkpoint.size == s.size || !force => Ok(c.clone()),
+            _ => self.sign_locked(&mut s),
+        }
+    }
+
+    fn sign_locked(&self, s: &mut MutexGuard<'_, Store>) -> Result<StoredCheckpoint> {
+        if let Some(p) = &self.commit.lock().unwrap().poisoned {
+            return Err(self.poisoned_err(p));
+        }
+        let cp = Checkpoint {
+            origin: self.origin.clone(),
+            size: s.size,
+            root: s.frontier.root(),
+            extensions: Vec::new(),
+        };
+        let note = cp
+            .sign(&self.signer)
+            .map_err(|e| Error::Sign(e.to_string()))?;
+        let record = format!("{}\n{note}", note.len());
+        let fs = self.opts.fs.as_ref();
+        let off = s.checkpoints_len;
+        if let Err(e) = fs.write_at(
+            FileRole::Checkpoints,
+            &s.checkpoints,
+            record.as_bytes(),
+            off,
+        ) {
+            if let Err(t) = fs.set_len(FileRole::Checkpoints, &s.checkpoints, off) {
+                self.poison(format!(
+                    "write to {} failed ({e}) and cutting it back failed ({t})",
+                    s.checkpoints_path.display()
+                ));
+            }
+            return Err(Error::io("write", &s.checkpoints_path, e));
+        }
+        if let Err(e) = fs.sync_data(FileRole::Checkpoints, &s.checkpoints) {
+            let err = format!("fdatasync {} failed: {e}", s.checkpoints_path.display());
+            self.poison(err.clone());
+            return Err(self.poisoned_err(&err));
+        }
+        s.checkpoints_len += record.len() as u64;
+        let stored = StoredCheckpoint {
+            checkpoint: cp,
+            note,
+        };
+        let mut cps = (*s.cps).clone();
+        cps.push(stored.clone());
+        s.cps = Arc::new(cps);
+        s.last_cp_at = Instant::now();
+        Ok(stored)
+    }
+}
+
+/// Checks an event before it is built into an entry.
+pub fn check_event(ev: &Value, internal: bool) -> Result<(), String> {
+    let Some(obj) = ev.as_object() else {
+        return Err("event is not a JSON object".into());
+    };
+    if !internal {
+        if let Some(Value::String(t)) = obj.get("type") {
+            if t.starts_with(RESERVED_PREFIX) {
+                return Err(format!(
+                    "event type {t:?} is reserved: types starting with {RESERVED_PREFIX:?} are written only by stele itself"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Scan {
+    size: u64,
+    entries_len: u64,
+    prev: Hash,
+    last_ts: i64,
+    // (offset, dropped bytes, reason)
+    cut: Option<(u64, u64, String)>,
+}
+
+// The `ts` of a line known to be well formed: its last 29 bytes are `"ts":"…"}`
+// minus the prefix, so the timestamp is at a fixed place from the end.
+fn tail_ts(line: &[u8]) -> Option<i64> {
+    let n = line.len();
+    if n < 37 || &line[n - 2..] != b"\"}" || &line[n - 35..n - 29] != b"\"ts\":\"" {
+        return None;
+    }
+    Timestamp::parse(&line[n - 29..n - 2]).map(Timestamp::unix_micros)
+}
+
+// Compares a derived file with the bytes it should hold, in order, and
+// rewrites it from the first difference.
+struct Derived<'a> {
+    fs: &'a dyn Fs,
+    role: FileRole,
+    file: &'a File,
+    path: PathBuf,
+    reader: BufReader<&'a File>,
+    file_len: u64,
+    pos: u64,
+    diverged: bool,
+    pending: Vec<u8>,
+    pending_at: u64,
+    tmp: Vec<u8>,
+}
+
+impl<'a> Derived<'a> {
+    fn new(fs: &'a dyn Fs, role: FileRole, file: &'a File, path: PathBuf) -> Result<Self> {
+        let file_len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", &path, e))?
+            .len();
+        Ok(Derived {
+            fs,
+            role,
+            file,
+            path,
+            reader: BufReader::with_capacity(1 << 20, file),
+            file_len,
+            pos: 0,
+            diverged: false,
+            pending: Vec::new(),
+            pending_at: 0,
+            tmp: Vec::new(),
+        })
+    }
+
+    // Returns whether `bytes` equal what the file holds at this place.
+    fn feed(&mut self, bytes: &[u8]) -> Result<bool> {
+        let n = bytes.len() as u64;
+        let mut same = false;
+        if !self.diverged {
+            if self.pos + n <= self.file_len {
+                self.tmp.resize(bytes.len(), 0);
+                self.reader
+                    .read_exact(&mut self.tmp)
+                    .map_err(|e| Error::io("read", &self.path, e))?;
+                same = self.tmp == bytes;
+            }
+            if !same {
+                self.diverged = true;
+                self.pending_at = self.pos;
+            }
+        }
+        if self.diverged {
+            self.pending.extend_from_slice(bytes);
+            if self.pending.len() >= 8 << 20 {
+                self.flush()?;
+            }
+        }
+        self.pos += n;
+        Ok(same)
+    }
+
+    // Takes back the last `n` bytes fed.
+    fn rewind(&mut self, n: u64) {
+        self.pos -= n;
+        if self.diverged {
+            let keep = self.pending.len().saturating_sub(n as usize);
+            self.pending.truncate(keep);
+            self.pending_at = self.pending_at.min(self.pos);
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.pending.is_empty() {
+            self.fs
+                .write_at(self.role, self.file, &self.pending, self.pending_at)
+                .map_err(|e| Error::io("write", &self.path, e))?;
+            self.pending_at += self.pending.len() as u64;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.flush()?;
+        if self.file_len != self.pos {
+            self.fs
+                .set_len(self.role, self.file, self.pos)
+                .map_err(|e| Error::io("truncate", &self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // reason: one call site, all parts of one open
+fn scan(
+    dir: &Path,
+    fs: &dyn Fs,
+    entries: &File,
+    entries_path: &Path,
+    tree: &File,
+    index: &File,
+    signed: u64,
+    signer: &stele_core::SignerKey,
+    origin: &str,
+    creating: bool,
+) -> Result<Scan> {
+    let corrupt = |entry: u64, offset: u64, why: String| Error::Corrupt {
+        dir: dir.into(),
+        entry,
+        offset,
+        why,
+    };
+    let file_len = entries
+        .metadata()
+        .map_err(|e| Error::io("stat", entries_path, e))?
+        .len();
+    let mut tree_d = Derived::new(fs, FileRole::Tree, tree, dir.join(files::TREE))?;
+    let mut index_d = Derived::new(fs, FileRole::Index, index, dir.join(files::INDEX))?;
+    let mut frontier = Frontier::default();
+    let mut reader = BufReader::with_capacity(8 << 20, entries);
+    let mut line = Vec::new();
+    let mut offset = 0u64;
+    let mut i = 0u64;
+    let mut prev = ZERO_PREV;
+    let mut last_ts = i64::MIN;
+    let mut tree_bytes = Vec::with_capacity(64 * 32);
+    let mut bad: Option<(u64, String)> = None;
+    let my_key = signer.verifier().to_string();
+    loop {
+        line.clear();
+        let n = std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+            .map_err(|e| Error::io("read", entries_path, e))?;
+        if n == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') {
+            bad = Some((
+                offset,
+                format!("entry {i}: incomplete last line ({n} bytes, no newline)"),
+            ));
+            break;
+        }
+        let body = &line[..n - 1];
+        let leaf = leaf_hash(body);
+        tree_bytes.clear();
+        frontier.push(leaf, &mut tree_bytes);
+        // The stored leaf hash matches: the line is as it was written and
+        // checked at append time, so it need not be parsed again.
+        let leaf_same = tree_d.feed(&tree_bytes[..32])?;
+        // (On a bad line the leaf is taken back below with `rewind`.)
+        let mut ok_ts = if leaf_same && i > 0 {
+            tail_ts(body)
+        } else {
+            None
+        };
+        if ok_ts.is_none() {
+            match parse_entry(body) {
+                Err(e) => {
+                    bad = Some((offset, format!("entry {i}: {e}")));
+                }
+                Ok(p) if p.seq != i => {
+                    bad = Some((offset, format!("entry {i}: seq is {}, expected {i}", p.seq)));
+                }
+                Ok(p) if p.prev != prev => {
+                    bad = Some((
+                        offset,
+                        format!(
+                            "entry {i}: prev is {}, but entry {} hashes to {}",
+                            p.prev.short(),
+                            i.wrapping_sub(1),
+                            prev.short()
+                        ),
+                    ));
+                }
+                Ok(p) if p.ts.unix_micros() < last_ts => {
+                    bad = Some((
+                        offset,
+                        format!(
+                            "entry {i}: ts {} is earlier than the previous entry's",
+                            p.ts
+                        ),
+                    ));
+                }
+                Ok(p) => {
+                    if i == 0 {
+                        let ev: Value = serde_json::from_str(p.event_json()).unwrap_or(Value::Null);
+                        if ev.get("type").and_then(Value::as_str) != Some(GENESIS_TYPE)
+                            || ev.get("origin").and_then(Value::as_str) != Some(origin)
+                        {
+                            return Err(corrupt(
+                                0,
+                                0,
+                                format!("entry 0 is not a genesis entry for origin {origin:?}"),
+                            ));
+                        }
+                        let k = ev.get("key").and_then(Value::as_str).unwrap_or("");
+                        if k != my_key {
+                            return Err(Error::BadKey {
+                                path: dir.join(files::CONFIG),
+                                why: format!(
+                                    "the log's genesis names key {k}, but the key file holds {my_key}"
+                                ),
+                            });
+                        }
+                    }
+                    ok_ts = Some(p.ts.unix_micros());
+                }
+            }
+            if bad.is_some() {
+                tree_d.rewind(32);
+                break;
+            }
+        }
+        tree_d.feed(&tree_bytes[32..])?;
+        let end = offset + n as u64;
+        index_d.feed(&end.to_le_bytes())?;
+        last_ts = ok_ts.expect("set above");
+        prev = leaf;
+        offset = end;
+        i += 1;
+    }
+    let mut cut = None;
+    if let Some((at, why)) = bad {
+        // Damage is a torn tail only if no complete entry follows it.
+        let mut rest_off = at + line.len() as u64;
+        if line.last() == Some(&b'\n') {
+            loop {
+                line.clear();
+                let n = std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+                    .map_err(|e| Error::io("read", entries_path, e))?;
+                if n == 0 || line.last() != Some(&b'\n') {
+                    break;
+                }
+                if let Ok(p) = parse_entry(&line[..n - 1]) {
+                    return Err(corrupt(
+                        i,
+                        at,
+                        format!(
+                            "{why}; a complete entry (seq {}) follows at byte offset {rest_off}, so this is not a torn tail",
+                            p.seq
+                        ),
+                    ));
+                }
+                rest_off += n as u64;
+            }
+        }
+        if i < signed {
+            return Err(corrupt(
+                i,
+                at,
+                format!(
+                    "{why}; the entry is covered by the signed checkpoint of size {signed}, so it cannot be cut"
+                ),
+            ));
+        }
+        if i == 0 {
+            return Err(corrupt(
+                0,
+                0,
+                format!("{why}; the genesis entry is damaged"),
+            ));
+        }
+        cut = Some((at, file_len - at, why));
+        fs.set_len(FileRole::Entries, entries, at)
+            .map_err(|e| Error::io("truncate", entries_path, e))?;
+        fs.sync_data(FileRole::Entries, entries)
+            .map_err(|e| Error::io("fdatasync", entries_path, e))?;
+    }
+    if i == 0 && !creating {
+        return Err(Error::NotALog {
+            dir: dir.into(),
+            why: format!("{} has no genesis entry", files::ENTRIES),
+        });
+    }
+    tree_d.finish()?;
+    index_d.finish()?;
+    debug_assert_eq!(position(0, i), stored_len(i));
+    Ok(Scan {
+        size: i,
+        entries_len: offset,
+        prev,
+        last_ts,
+        cut,
+    })
+}

@@ -1,0 +1,624 @@
+//! Reading a log: entries, proofs from stored tree hashes, exports, and
+//! verification of a log directory as the whole-log export stream.
+
+use crate::error::{Error, Result};
+use crate::log::{files, log_config};
+use crate::tree::{TreeFile, stored_len};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use stele_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use stele_core::export::{self, ExportKind};
+use stele_core::hash::{Hash, leaf_hash};
+use stele_core::merkle::{self, HashReader, MemoryTree};
+use stele_core::note::VerifierKey;
+use stele_core::verify::{Options, Report, StreamVerifier};
+
+/// A signed checkpoint as stored: the parsed body and the whole note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// The checkpoint body.
+    pub checkpoint: Checkpoint,
+    /// The whole signed note, as written.
+    pub note: String,
+}
+
+/// Parses the checkpoints file (`<length>\n<note>` records). Returns the
+/// checkpoints and the length of the complete records; a torn last record
+/// is left out. With `keys`, every note must be signed by one of them.
+pub fn parse_checkpoints(
+    dir: &Path,
+    bytes: &[u8],
+    keys: &[VerifierKey],
+) -> Result<(Vec<StoredCheckpoint>, u64)> {
+    let mut out: Vec<StoredCheckpoint> = Vec::new();
+    let bad = |at: usize, why: String| Error::CheckpointMismatch {
+        dir: dir.into(),
+        why: format!("{} byte {at}: {why}", files::CHECKPOINTS),
+    };
+    let records = split_records(bytes).map_err(|(at, why)| bad(at, why))?;
+    for (at, note) in records.records {
+        let sc = SignedCheckpoint::parse(note).map_err(|e| bad(at, e.to_string()))?;
+        if !keys.is_empty() {
+            let v = sc.verify(keys);
+            if v.verified_by.is_empty() || !v.bad.is_empty() {
+                return Err(bad(
+                    at,
+                    format!(
+                        "checkpoint of size {} is not signed by the log's key",
+                        sc.checkpoint.size
+                    ),
+                ));
+            }
+        }
+        if let Some(last) = out.last() {
+            if sc.checkpoint.size < last.checkpoint.size {
+                return Err(bad(
+                    at,
+                    format!(
+                        "checkpoint of size {} follows one of size {}",
+                        sc.checkpoint.size, last.checkpoint.size
+                    ),
+                ));
+            }
+        }
+        out.push(StoredCheckpoint {
+            checkpoint: sc.checkpoint,
+            note: String::from_utf8_lossy(note).into_owned(),
+        });
+    }
+    Ok((out, records.complete_len as u64))
+}
+
+struct Records<'a> {
+    // (offset of the note, note bytes)
+    records: Vec<(usize, &'a [u8])>,
+    complete_len: usize,
+}
+
+fn split_records(bytes: &[u8]) -> Result<Records<'_>, (usize, String)> {
+    let mut records = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let Some(nl) = memchr::memchr(b'\n', &bytes[pos..]) else {
+            break; // torn header
+        };
+        let head = &bytes[pos..pos + nl];
+        let len: usize = std::str::from_utf8(head)
+            .ok()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                (
+                    pos,
+                    format!(
+                        "expected a record length, found {:?}",
+                        String::from_utf8_lossy(&head[..head.len().min(40)])
+                    ),
+                )
+            })?;
+        let start = pos + nl + 1;
+        if start + len > bytes.len() {
+            break; // torn note
+        }
+        records.push((start, &bytes[start..start + len]));
+        pos = start + len;
+    }
+    Ok(Records {
+        records,
+        complete_len: pos,
+    })
+}
+
+#[derive(Debug)]
+pub(crate) enum TreeSrc {
+    File(Arc<File>, PathBuf),
+    Mem(MemoryTree),
+}
+
+#[derive(Debug)]
+pub(crate) enum Index {
+    File(Arc<File>, PathBuf),
+    Mem(Vec<u64>),
+}
+
+/// A consistent read-only view of a log: `size` entries, the checkpoints
+/// signed up to then, and the stored tree hashes. Proofs read O(log n)
+/// stored hashes.
+#[derive(Debug)]
+pub struct View {
+    pub(crate) dir: PathBuf,
+    pub(crate) origin: String,
+    pub(crate) entries: Arc<File>,
+    pub(crate) entries_path: PathBuf,
+    pub(crate) entries_len: u64,
+    pub(crate) size: u64,
+    pub(crate) tree: TreeSrc,
+    pub(crate) index: Index,
+    pub(crate) checkpoints: Arc<Vec<StoredCheckpoint>>,
+}
+
+impl HashReader for View {
+    type Error = Error;
+    fn read_hash(&self, level: u32, index: u64) -> Result<Hash> {
+        match &self.tree {
+            TreeSrc::File(f, p) => TreeFile {
+                file: f,
+                path: p,
+                size: self.size,
+            }
+            .read_hash(level, index),
+            TreeSrc::Mem(m) => Ok(m.read_hash(level, index)?),
+        }
+    }
+}
+
+fn read_u64_at(f: &File, path: &Path, at: u64) -> Result<u64> {
+    let mut b = [0u8; 8];
+    f.read_exact_at(&mut b, at)
+        .map_err(|e| Error::io("read", path, e))?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn leaves_for_stored(hashes: u64) -> u64 {
+    // The largest n with stored_len(n) <= hashes (stored_len is increasing).
+    let (mut lo, mut hi) = (0u64, hashes / 2 + 1);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if stored_len(mid) <= hashes {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
+}
+
+impl View {
+    /// Opens a log directory read-only, without the writer lock, the key or
+    /// any repair: for reading a log another process is writing, or one on
+    /// read-only storage. Derived files that look wrong are ignored and the
+    /// tree is rebuilt in memory from the entries.
+    pub fn open_read_only(dir: &Path) -> Result<View> {
+        let (origin, _) = log_config(dir)?;
+        let entries_path = dir.join(files::ENTRIES);
+        let entries =
+            Arc::new(File::open(&entries_path).map_err(|e| Error::io("open", &entries_path, e))?);
+        let cp_path = dir.join(files::CHECKPOINTS);
+        let cp_bytes = std::fs::read(&cp_path).map_err(|e| Error::io("read", &cp_path, e))?;
+        let (cps, _) = parse_checkpoints(dir, &cp_bytes, &[])?;
+        let file_len = entries
+            .metadata()
+            .map_err(|e| Error::io("stat", &entries_path, e))?
+            .len();
+        let tree_path = dir.join(files::TREE);
+        let index_path = dir.join(files::INDEX);
+        if let (Ok(tree), Ok(index)) = (File::open(&tree_path), File::open(&index_path)) {
+            let tlen = tree.metadata().map(|m| m.len()).unwrap_or(0);
+            let ilen = index.metadata().map(|m| m.len()).unwrap_or(0);
+            let size = leaves_for_stored(tlen / 32).min(ilen / 8);
+            let mut view = View {
+                dir: dir.into(),
+                origin: origin.clone(),
+                entries: entries.clone(),
+                entries_path: entries_path.clone(),
+                entries_len: 0,
+                size,
+                tree: TreeSrc::File(Arc::new(tree), tree_path),
+                index: Index::File(Arc::new(index), index_path),
+                checkpoints: Arc::new(Vec::new()),
+            };
+            let covered: Vec<StoredCheckpoint> = cps
+                .iter()
+                .filter(|c| c.checkpoint.size <= size)
+                .cloned()
+                .collect();
+            let fresh = covered.len() == cps.len();
+            if size > 0 && fresh && view.quick_check(file_len, covered.last()).unwrap_or(false) {
+                view.entries_len = view.end(size - 1)?;
+                view.checkpoints = Arc::new(covered);
+                return Ok(view);
+            }
+        }
+        // Rebuild in memory from the complete lines of the entries file.
+        let mut tree = MemoryTree::new();
+        let mut ends = Vec::new();
+        let mut r = std::io::BufReader::with_capacity(
+            8 << 20,
+            File::open(&entries_path).map_err(|e| Error::io("open", &entries_path, e))?,
+        );
+        let mut line = Vec::new();
+        let mut off = 0u64;
+        loop {
+            line.clear();
+            let n = std::io::BufRead::read_until(&mut r, b'\n', &mut line)
+                .map_err(|e| Error::io("read", &entries_path, e))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break;
+            }
+            tree.push(leaf_hash(&line[..n - 1]));
+            off += n as u64;
+            ends.push(off);
+        }
+        let size = tree.size();
+        let cps: Vec<StoredCheckpoint> = cps
+            .into_iter()
+            .filter(|c| c.checkpoint.size <= size)
+            .collect();
+        Ok(View {
+            dir: dir.into(),
+            origin,
+            entries,
+            entries_path,
+            entries_len: off,
+            size,
+            tree: TreeSrc::Mem(tree),
+            index: Index::Mem(ends),
+            checkpoints: Arc::new(cps),
+        })
+    }
+
+    // Cheap checks that derived files agree with the entries: the last
+    // indexed line ends in a newline and hashes to the stored leaf, and the
+    // latest checkpoint's root matches the stored tree.
+    fn quick_check(&self, file_len: u64, cp: Option<&StoredCheckpoint>) -> Result<bool> {
+        let last = self.size - 1;
+        let end = self.end(last)?;
+        let start = self.start(last)?;
+        if end > file_len || start >= end {
+            return Ok(false);
+        }
+        let line = self.read_range(start, end)?;
+        if line.last() != Some(&b'\n')
+            || leaf_hash(&line[..line.len() - 1]) != self.read_hash(0, last)?
+        {
+            return Ok(false);
+        }
+        if let Some(c) = cp {
+            if merkle::root(self, c.checkpoint.size)? != c.checkpoint.root {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The log's origin.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The number of entries in this view.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Bytes of the entries file this view covers.
+    pub fn entries_len(&self) -> u64 {
+        self.entries_len
+    }
+
+    /// Every checkpoint signed up to this view's size, oldest first.
+    pub fn checkpoints(&self) -> &[StoredCheckpoint] {
+        &self.checkpoints
+    }
+
+    /// The latest checkpoint.
+    pub fn latest_checkpoint(&self) -> Option<&StoredCheckpoint> {
+        self.checkpoints.last()
+    }
+
+    /// The checkpoint signed for exactly `size` entries, if any.
+    pub fn checkpoint_at(&self, size: u64) -> Option<&StoredCheckpoint> {
+        self.checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.checkpoint.size == size)
+    }
+
+    fn end(&self, i: u64) -> Result<u64> {
+        match &self.index {
+            Index::File(f, p) => read_u64_at(f, p, i * 8),
+            Index::Mem(v) => Ok(v[i as usize]),
+        }
+    }
+
+    fn start(&self, i: u64) -> Result<u64> {
+        if i == 0 { Ok(0) } else { self.end(i - 1) }
+    }
+
+    fn read_range(&self, start: u64, end: u64) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; (end - start) as usize];
+        self.entries
+            .read_exact_at(&mut buf, start)
+            .map_err(|e| Error::io("read", &self.entries_path, e))?;
+        Ok(buf)
+    }
+
+    fn check_index(&self, i: u64) -> Result<()> {
+        if i >= self.size {
+            return Err(Error::OutOfRange(format!(
+                "entry {i} is beyond the log's {} entries",
+                self.size
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_range(&self, from: u64, to: u64) -> Result<()> {
+        if from >= to || to > self.size {
+            return Err(Error::OutOfRange(format!(
+                "range {from}..{to} is not a non-empty part of the log's {} entries",
+                self.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Entry `i`'s line, without its `\n`.
+    pub fn entry(&self, i: u64) -> Result<Vec<u8>> {
+        self.check_index(i)?;
+        let mut line = self.read_range(self.start(i)?, self.end(i)?)?;
+        line.pop();
+        Ok(line)
+    }
+
+    /// Writes the lines of entries `from..to`, byte for byte (with `\n`).
+    pub fn write_entries(&self, from: u64, to: u64, w: &mut dyn Write) -> Result<u64> {
+        self.check_range(from, to)?;
+        let (start, end) = (self.start(from)?, self.end(to - 1)?);
+        self.copy(start, end, w, &mut |_| {})?;
+        Ok(end - start)
+    }
+
+    fn copy(
+        &self,
+        start: u64,
+        end: u64,
+        w: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
+        let mut buf = vec![0u8; (1 << 20).min((end - start) as usize)];
+        let mut at = start;
+        while at < end {
+            let n = ((end - at) as usize).min(buf.len());
+            self.entries
+                .read_exact_at(&mut buf[..n], at)
+                .map_err(|e| Error::io("read", &self.entries_path, e))?;
+            w.write_all(&buf[..n])
+                .map_err(|e| Error::io("write", "<output>", e))?;
+            at += n as u64;
+            progress(n as u64);
+        }
+        Ok(())
+    }
+
+    /// RFC 9162 root of the first `size` entries.
+    pub fn root(&self, size: u64) -> Result<Hash> {
+        if size > self.size {
+            return Err(Error::OutOfRange(format!(
+                "tree size {size} is beyond the log's {} entries",
+                self.size
+            )));
+        }
+        merkle::root(self, size)
+    }
+
+    /// RFC 9162 inclusion proof of entry `index` in the tree of `size`.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
+        self.root(size)?;
+        merkle::inclusion_proof(self, index, size)
+    }
+
+    /// RFC 9162 consistency proof from tree size `old` to `new`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
+        self.root(new)?;
+        merkle::consistency_proof(self, old, new)
+    }
+
+    /// The leaf hash of entry `i`, from the stored tree.
+    pub fn leaf_hash(&self, i: u64) -> Result<Hash> {
+        self.check_index(i)?;
+        self.read_hash(0, i)
+    }
+
+    /// Writes the whole-log export: header, every entry, each checkpoint
+    /// right after the entry that completes it.
+    pub fn export_log(&self, w: &mut dyn Write, progress: &mut dyn FnMut(u64)) -> Result<()> {
+        put(w, export::header(ExportKind::Log).as_bytes())?;
+        let mut at = 0;
+        for c in self.checkpoints.iter() {
+            let end = if c.checkpoint.size == 0 {
+                0
+            } else {
+                self.end(c.checkpoint.size - 1)?
+            };
+            self.copy(at, end, w, progress)?;
+            at = end;
+            put(w, export::checkpoint_record(&c.note).as_bytes())?;
+        }
+        self.copy(at, self.entries_len, w, progress)
+    }
+
+    /// Writes a range export of entries `from..to`. The latest checkpoint
+    /// must be at least `to`.
+    pub fn export_range(
+        &self,
+        from: u64,
+        to: u64,
+        w: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
+        self.check_range(from, to)?;
+        let latest = self.need_checkpoint(to)?;
+        put(w, export::header(ExportKind::Range).as_bytes())?;
+        put(
+            w,
+            export::range_record(from, &merkle::left_hashes(self, from)?).as_bytes(),
+        )?;
+        let mut at = self.start(from)?;
+        for c in self
+            .checkpoints
+            .iter()
+            .filter(|c| c.checkpoint.size > from && c.checkpoint.size <= to)
+        {
+            let end = self.end(c.checkpoint.size - 1)?;
+            self.copy(at, end, w, progress)?;
+            at = end;
+            put(w, export::checkpoint_record(&c.note).as_bytes())?;
+        }
+        self.copy(at, self.end(to - 1)?, w, progress)?;
+        let n = latest.checkpoint.size;
+        if n > to {
+            put(
+                w,
+                export::right_record(n, &merkle::right_hashes(self, to, n)?).as_bytes(),
+            )?;
+            put(w, export::checkpoint_record(&latest.note).as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn need_checkpoint(&self, size: u64) -> Result<&StoredCheckpoint> {
+        match self.latest_checkpoint() {
+            Some(c) if c.checkpoint.size >= size => Ok(c),
+            c => Err(Error::OutOfRange(format!(
+                "the latest checkpoint covers {} entries, fewer than the {size} needed",
+                c.map_or(0, |c| c.checkpoint.size)
+            ))),
+        }
+    }
+
+    /// Writes an export of selected entries (ascending, no repeats), each with
+    /// its inclusion proof in the latest checkpoint.
+    pub fn export_entries(&self, indexes: &[u64], w: &mut dyn Write) -> Result<()> {
+        if indexes.is_empty() {
+            return Err(Error::OutOfRange("no entries selected".into()));
+        }
+        if indexes.windows(2).any(|p| p[0] >= p[1]) {
+            return Err(Error::OutOfRange(
+                "selected entries must be in increasing order without repeats".into(),
+            ));
+        }
+        let max = *indexes.last().expect("non-empty");
+        self.check_index(max)?;
+        let latest = self.need_checkpoint(max + 1)?;
+        let n = latest.checkpoint.size;
+        put(w, export::header(ExportKind::Entries).as_bytes())?;
+        put(w, export::checkpoint_record(&latest.note).as_bytes())?;
+        for &i in indexes {
+            put(
+                w,
+                export::inclusion_record(i, &merkle::inclusion_proof(self, i, n)?).as_bytes(),
+            )?;
+            let mut line = self.entry(i)?;
+            line.push(b'\n');
+            put(w, &line)?;
+        }
+        Ok(())
+    }
+
+    /// A C2SP tlog-proof of entry `index` in the checkpoint of `size`.
+    pub fn tlog_proof(&self, index: u64, size: u64) -> Result<String> {
+        let cp = self.checkpoint_at(size).ok_or_else(|| {
+            Error::OutOfRange(format!("no checkpoint is signed for tree size {size}"))
+        })?;
+        let proof = self.inclusion_proof(index, size)?;
+        Ok(export::tlog_proof(
+            &self.entry(index)?,
+            index,
+            &proof,
+            &cp.note,
+        ))
+    }
+}
+
+fn put(w: &mut dyn Write, b: &[u8]) -> Result<()> {
+    w.write_all(b)
+        .map_err(|e| Error::io("write", "<output>", e))
+}
+
+/// Verifies a log directory as it is on disk, without the lock or any
+/// repair: the entries file and the checkpoints are fed to core's
+/// [`StreamVerifier`] as the whole-log export they make (so line numbers in
+/// the report are those of `stele export DIR`). Every byte of the entries
+/// file is checked, including a torn tail.
+pub fn verify_dir(dir: &Path, opts: Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Report> {
+    log_config(dir)?;
+    let entries_path = dir.join(files::ENTRIES);
+    let mut f = File::open(&entries_path).map_err(|e| Error::io("open", &entries_path, e))?;
+    let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let cp_path = dir.join(files::CHECKPOINTS);
+    let cp_bytes = std::fs::read(&cp_path).map_err(|e| Error::io("read", &cp_path, e))?;
+    let records = split_records(&cp_bytes).map_err(|(at, why)| Error::CheckpointMismatch {
+        dir: dir.into(),
+        why: format!("{} byte {at}: {why}", files::CHECKPOINTS),
+    })?;
+    // Each note goes after the entry its size names; unparsable ones at the end.
+    let mut notes: Vec<(u64, &[u8])> = records
+        .records
+        .iter()
+        .map(|&(_, note)| {
+            let size = SignedCheckpoint::parse(note).map_or(u64::MAX, |s| s.checkpoint.size);
+            (size, note)
+        })
+        .collect();
+    notes.sort_by_key(|n| n.0);
+    let mut v = StreamVerifier::new(opts);
+    v.push(export::header(ExportKind::Log).as_bytes());
+    let mut next = 0usize;
+    let mut lines = 0u64;
+    let push_notes = |v: &mut StreamVerifier, next: &mut usize, lines: u64| {
+        while *next < notes.len() && notes[*next].0 <= lines {
+            v.push(b"checkpoint\n");
+            v.push(notes[*next].1);
+            *next += 1;
+        }
+    };
+    push_notes(&mut v, &mut next, 0);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    let mut last = b'\n';
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::io("read", &entries_path, e))?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        let mut from = 0;
+        if next < notes.len() {
+            for nl in memchr::memchr_iter(b'\n', chunk) {
+                lines += 1;
+                if next < notes.len() && notes[next].0 == lines {
+                    v.push(&chunk[from..=nl]);
+                    from = nl + 1;
+                    push_notes(&mut v, &mut next, lines);
+                    if next == notes.len() {
+                        break;
+                    }
+                }
+            }
+        }
+        v.push(&chunk[from..]);
+        last = chunk[n - 1];
+        done += n as u64;
+        progress(done, total);
+    }
+    if last == b'\n' {
+        // Checkpoints beyond the entries: the verifier reports them (truncation).
+        while next < notes.len() {
+            v.push(b"checkpoint\n");
+            v.push(notes[next].1);
+            next += 1;
+        }
+    }
+    Ok(v.finish())
+}
