@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Writes a sample log with the stele CLI (init, append, checkpoint, export)
+# and a tampered copy of its export, into DIR (default target/samples).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-target/samples}
+stele=target/release/stele
+if [ ! -x "$stele" ]; then
+  echo "sample-log: $stele is not built yet; skipping the CLI sample" >&2
+  exit 0
+fi
+log=$out/demo-log
+rm -rf "$log"
+mkdir -p "$out"
+"$stele" init "$log" --origin demo.stele.example/audit --key-file "$out/demo-signing.key" >/dev/null
+for i in $(seq 1 200); do
+  printf '{"actor":"user%d","action":"%s","target":"doc/%d","outcome":"success"}\n' $((i % 7)) "$([ $((i % 3)) = 0 ] && echo update || echo read)" $((i % 40))
+done | "$stele" append "$log" >/dev/null
+"$stele" checkpoint "$log" >/dev/null
+"$stele" export "$log" -o "$out/demo.stele"
+"$stele" key "$log" > "$out/demo-key.txt"
+# The tampered copy: one event of entry 100 changed after the fact.
+sed '/"seq":100,/ s/"outcome":"success"/"outcome":"denied"/' "$out/demo.stele" > "$out/demo-tampered.stele"
+echo "wrote $out/demo.stele and $out/demo-tampered.stele (key: $(cat "$out/demo-key.txt"))"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test: format and lint gates, native tests (unit, exhaustive,
+# vectors, property, CLI integration), core built for wasm32, the wasm tests in
+# Node, and the browser end-to-end tests in headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test (native)"
+cargo test --workspace
+step "core builds for wasm32-unknown-unknown"
+cargo build -p stele-core --target wasm32-unknown-unknown
+step "wasm tests (wasm-bindgen-test in Node, the shared vectors)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner cargo test -p stele-wasm --target wasm32-unknown-unknown
+step "build the page"
+bash scripts/build.sh
+step "samples for the browser tests"
+cargo run --release -q -p stele-tests --bin make-samples -- target/samples --large-mb 100
+step "browser end-to-end tests (headless Chromium)"
+node --test web/test/
+step "the tree is clean"
+dirty=$(git status --porcelain)
+if [ -n "$dirty" ]; then
+  echo "tests left changes in the tree:"; echo "$dirty"; exit 1
+fi
+echo "all test suites passed"
