@@ -181,7 +181,7 @@ pub fn run(b: Bench) -> Result<u8> {
             let mut ends = Vec::new();
             let mut at = 0;
             for (k, nl) in memchr::memchr_iter(b'\n', &bytes).enumerate() {
-                if (k as u64 + 1) % batch == 0 {
+                if (k as u64 + 1).is_multiple_of(batch) {
                     ends.push(nl + 1);
                 }
             }

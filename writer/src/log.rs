@@ -127,8 +127,11 @@ const FORMAT: &str = "stele-log v1";
 #[derive(Debug)]
 pub struct Log {
     shared: Arc<Shared>,
-    timer: Option<(std::thread::JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>)>,
+    timer: Option<Timer>,
 }
+
+// The background checkpoint thread and its stop flag.
+type Timer = (std::thread::JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>);
 
 struct Shared {
     dir: PathBuf,
@@ -620,10 +623,7 @@ impl Drop for Log {
     }
 }
 
-fn spawn_timer(
-    weak: Weak<Shared>,
-    every: Duration,
-) -> (std::thread::JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>) {
+fn spawn_timer(weak: Weak<Shared>, every: Duration) -> Timer {
     let stop = Arc::new((Mutex::new(false), Condvar::new()));
     let stop2 = stop.clone();
     let handle = std::thread::spawn(move || {
@@ -676,12 +676,11 @@ impl Shared {
         }
         let (receipts, target, generation) = {
             let mut b = self.build.lock().unwrap();
-            let mut seq = b.next_seq;
             let mut prev = b.prev;
             let mut ts = b.last_ts;
             let now = (self.opts.clock)();
             let mut lines = Vec::with_capacity(events.len());
-            for (i, ev) in events.iter().enumerate() {
+            for (seq, (i, ev)) in (b.next_seq..).zip(events.iter().enumerate()) {
                 // Never decreasing: a clock step backwards repeats the last ts.
                 ts = ts.max(now);
                 let t = Timestamp::from_unix_micros(ts).ok_or_else(|| Error::BadEvent {
@@ -694,7 +693,6 @@ impl Shared {
                 })?;
                 prev = leaf_hash(line.as_bytes());
                 lines.push((line, prev));
-                seq += 1;
             }
             // All built: now publish them to the pending batch.
             let mut receipts = Vec::with_capacity(lines.len());
@@ -916,14 +914,13 @@ pub fn check_event(ev: &Value, internal: bool) -> Result<(), String> {
     let Some(obj) = ev.as_object() else {
         return Err("event is not a JSON object".into());
     };
-    if !internal {
-        if let Some(Value::String(t)) = obj.get("type") {
-            if t.starts_with(RESERVED_PREFIX) {
-                return Err(format!(
-                    "event type {t:?} is reserved: types starting with {RESERVED_PREFIX:?} are written only by stele itself"
-                ));
-            }
-        }
+    if !internal
+        && let Some(Value::String(t)) = obj.get("type")
+        && t.starts_with(RESERVED_PREFIX)
+    {
+        return Err(format!(
+            "event type {t:?} is reserved: types starting with {RESERVED_PREFIX:?} are written only by stele itself"
+        ));
     }
     Ok(())
 }

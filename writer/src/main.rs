@@ -999,10 +999,10 @@ fn monitor(
         if report.verdict == Verdict::Verified {
             let size = report.tree_size.unwrap_or(0);
             let view = View::open_read_only(dir)?;
-            if let Some(cp) = view.checkpoint_at(size) {
-                if trusted.as_ref().is_none_or(|t| size > t.size) {
-                    write_state(state, &cp.note)?;
-                }
+            if let Some(cp) = view.checkpoint_at(size)
+                && trusted.as_ref().is_none_or(|t| size > t.size)
+            {
+                write_state(state, &cp.note)?;
             }
             eprintln!(
                 "stele monitor: ok: {} entries, tree size {size}",

@@ -53,16 +53,16 @@ pub fn parse_checkpoints(
                 ));
             }
         }
-        if let Some(last) = out.last() {
-            if sc.checkpoint.size < last.checkpoint.size {
-                return Err(bad(
-                    at,
-                    format!(
-                        "checkpoint of size {} follows one of size {}",
-                        sc.checkpoint.size, last.checkpoint.size
-                    ),
-                ));
-            }
+        if let Some(last) = out.last()
+            && sc.checkpoint.size < last.checkpoint.size
+        {
+            return Err(bad(
+                at,
+                format!(
+                    "checkpoint of size {} follows one of size {}",
+                    sc.checkpoint.size, last.checkpoint.size
+                ),
+            ));
         }
         out.push(StoredCheckpoint {
             checkpoint: sc.checkpoint,
@@ -276,10 +276,10 @@ impl View {
         {
             return Ok(false);
         }
-        if let Some(c) = cp {
-            if merkle::root(self, c.checkpoint.size)? != c.checkpoint.root {
-                return Ok(false);
-            }
+        if let Some(c) = cp
+            && merkle::root(self, c.checkpoint.size)? != c.checkpoint.root
+        {
+            return Ok(false);
         }
         Ok(true)
     }

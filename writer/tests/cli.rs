@@ -1,0 +1,519 @@
+//! The `stele` binary, end to end, in temporary directories.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use stele_core::VerifierKey;
+use stele_core::hash::{Hash, leaf_hash};
+use stele_core::merkle::{verify_consistency, verify_inclusion};
+use stele_core::verify::{Options, Verdict, verify_bytes};
+
+fn b64(v: &serde_json::Value) -> Hash {
+    Hash::from_base64(v.as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn round_trip_append_checkpoint_prove_export_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    assert!(vkey.starts_with("example.com/audit+"), "{vkey}");
+    assert_eq!(ok(&stele(&["key", &log])).trim(), vkey);
+
+    let receipts = append(
+        &log,
+        &[
+            r#"{"actor":"alice","action":"login"}"#,
+            r#"{"actor":"bob","action":"read","target":"doc/1"}"#,
+        ],
+    );
+    assert_eq!(receipts.len(), 2);
+    assert_eq!(receipts[0]["seq"], 1);
+    assert_eq!(receipts[1]["seq"], 2);
+    // Stdin: one receipt per line, printed as {"seq":N,"leaf_hash":...}.
+    let input: String = (0..20).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    let out = ok(&stele_stdin(&["append", &log], Some(&input)));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 20);
+    assert!(
+        lines[0].starts_with("{\"seq\":3,\"leaf_hash\":\""),
+        "{}",
+        lines[0]
+    );
+
+    // The receipt's leaf hash is the hash of the line `cat` prints.
+    let cat = ok(&stele(&["cat", &log, "--from", "1", "--to", "2"]));
+    assert_eq!(
+        b64(&receipts[0]["leaf_hash"]),
+        leaf_hash(cat.trim_end_matches('\n').as_bytes())
+    );
+
+    let note = ok(&stele(&["checkpoint", &log]));
+    let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+    // genesis + 22 events + the access entry of `cat`.
+    assert_eq!(size, 24, "checkpoint note:\n{note}");
+
+    for (args, kind) in [
+        (vec!["-o", "all.txt"], "log"),
+        (vec!["-o", "range.txt", "--from", "5", "--to", "9"], "range"),
+        (vec!["-o", "sel.txt", "--entries", "3,17,2"], "entries"),
+    ] {
+        let out_path = tmp.path().join(args[1]);
+        let mut a = vec!["export", log.as_str(), "-o", out_path.to_str().unwrap()];
+        a.extend(&args[2..]);
+        ok(&stele(&a));
+        let bytes = std::fs::read(&out_path).unwrap();
+        let r = verify_bytes(
+            Options::new(vec![VerifierKey::parse(&vkey).unwrap()]),
+            &bytes,
+        );
+        assert_eq!(r.kind, kind);
+        assert_verified(&r);
+        // And through the CLI, with --json.
+        let out = stele(&[
+            "verify",
+            out_path.to_str().unwrap(),
+            "--key",
+            &vkey,
+            "--json",
+        ]);
+        let report: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+        assert_eq!(report["verdict"], "verified");
+        assert!(report["failures"].as_array().unwrap().is_empty());
+    }
+    let out = stele(&["verify", &log, "--key", &vkey, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(report["verdict"], "verified", "{report:#}");
+    assert_verified(&verify_core(&log, &vkey));
+}
+
+#[test]
+fn cli_proofs_verify_with_core() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _) = init(tmp.path());
+    let evs: Vec<String> = (0..40).map(|i| format!("{{\"i\":{i}}}")).collect();
+    let refs: Vec<&str> = evs.iter().map(String::as_str).collect();
+    let receipts = append(&log, &refs);
+    ok(&stele(&["checkpoint", &log]));
+    for index in [0u64, 1, 7, 20, 40] {
+        for size in [index + 1, 33, 41] {
+            if index >= size {
+                continue;
+            }
+            let out = ok(&stele(&[
+                "prove",
+                "inclusion",
+                &log,
+                "--index",
+                &index.to_string(),
+                "--size",
+                &size.to_string(),
+                "--json",
+            ]));
+            let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(p["index"], index);
+            assert_eq!(p["tree_size"], size);
+            let proof: Vec<Hash> = p["proof"].as_array().unwrap().iter().map(b64).collect();
+            let leaf = b64(&p["leaf_hash"]);
+            if index >= 1 {
+                assert_eq!(leaf, b64(&receipts[index as usize - 1]["leaf_hash"]));
+            }
+            verify_inclusion(&leaf, index, size, &proof, &b64(&p["root"])).unwrap();
+            // A flipped proof hash must not verify.
+            if let Some(first) = proof.first() {
+                let mut bad = proof.clone();
+                bad[0] = Hash(first.0.map(|b| b ^ 1));
+                assert!(verify_inclusion(&leaf, index, size, &bad, &b64(&p["root"])).is_err());
+            }
+        }
+    }
+    // Default size: the latest checkpoint (41 entries).
+    let p: serde_json::Value = serde_json::from_str(&ok(&stele(&[
+        "prove",
+        "inclusion",
+        &log,
+        "--index",
+        "3",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(p["tree_size"], 41);
+    for (from, to) in [(1u64, 41u64), (7, 33), (16, 41), (40, 41), (41, 41)] {
+        let out = ok(&stele(&[
+            "prove",
+            "consistency",
+            &log,
+            "--from",
+            &from.to_string(),
+            "--to",
+            &to.to_string(),
+            "--json",
+        ]));
+        let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            (p["from"].as_u64(), p["to"].as_u64()),
+            (Some(from), Some(to))
+        );
+        let proof: Vec<Hash> = p["proof"].as_array().unwrap().iter().map(b64).collect();
+        verify_consistency(from, to, &b64(&p["old_root"]), &b64(&p["new_root"]), &proof).unwrap();
+    }
+    // The tlog-proof form verifies with core's verifier.
+    let out = ok(&stele(&[
+        "prove",
+        "inclusion",
+        &log,
+        "--index",
+        "5",
+        "--format",
+        "tlog-proof",
+    ]));
+    let pk = ok(&stele(&["key", &log]));
+    let r = verify_bytes(
+        Options::new(vec![VerifierKey::parse(pk.trim()).unwrap()]),
+        out.as_bytes(),
+    );
+    assert_verified(&r);
+}
+
+#[test]
+fn second_writer_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _) = init(tmp.path());
+    let held = stele_writer::Log::open(Path::new(&log)).unwrap();
+    let out = stele(&["append", &log, "--event", r#"{"a":1}"#]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is locked by another writer"),
+        "{}",
+        stderr(&out)
+    );
+    // Same process, second handle.
+    match stele_writer::Log::open(Path::new(&log)) {
+        Err(stele_writer::Error::Locked { .. }) => {}
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    // Read commands work with --access-log while the writer holds the lock.
+    let (other, _) = init(&tmp.path().join("audit"));
+    let cat = ok(&stele(&["cat", &log, "--access-log", &other]));
+    assert_eq!(cat.lines().count(), 1);
+    assert_eq!(event_types(&other).last().unwrap(), "stele.access");
+    drop(held);
+    ok(&stele(&["append", &log, "--event", r#"{"a":1}"#]));
+}
+
+#[test]
+fn group_readable_key_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _) = init(tmp.path());
+    let key = Path::new(&log).join("key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = stele(&["append", &log, "--event", r#"{"a":1}"#]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("has mode 0644"), "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!err.contains("PRIVATE+KEY"), "{err}");
+    assert_eq!(entries(&log).len(), 1);
+}
+
+#[test]
+fn external_key_file_and_reuse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("k");
+    let log = tmp.path().join("log");
+    let vk = ok(&stele(&[
+        "init",
+        log.to_str().unwrap(),
+        "--origin",
+        "o.example",
+        "--key-file",
+        key.to_str().unwrap(),
+    ]));
+    assert!(!log.join("key").exists());
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert!(text.starts_with("PRIVATE+KEY+o.example+"));
+    assert!(!vk.contains("PRIVATE"));
+    // A second log signed by the same key.
+    let log2 = tmp.path().join("log2");
+    let vk2 = ok(&stele(&[
+        "init",
+        log2.to_str().unwrap(),
+        "--origin",
+        "o.example",
+        "--key-file",
+        key.to_str().unwrap(),
+    ]));
+    assert_eq!(vk, vk2);
+    append(log2.to_str().unwrap(), &[r#"{"x":1}"#]);
+}
+
+#[test]
+fn torn_tail_is_recovered_with_a_recovery_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    append(&log, &[r#"{"a":1}"#, r#"{"a":2}"#]);
+    ok(&stele(&["checkpoint", &log]));
+    append(&log, &[r#"{"a":3}"#]);
+    let path = Path::new(&log).join("entries.jsonl");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let before = bytes.len();
+    bytes.extend_from_slice(br#"{"event":{"a":4},"prev":"00"#);
+    std::fs::write(&path, &bytes).unwrap();
+    // The raw directory shows the torn tail.
+    assert_eq!(verify_core(&log, &vkey).verdict, Verdict::Failed);
+    let r = append(&log, &[r#"{"a":5}"#]);
+    assert_eq!(r[0]["seq"], 5, "entry 4 is the recovery entry");
+    let es = entries(&log);
+    let rec = &es[4]["event"];
+    assert_eq!(rec["type"], "stele.recovery");
+    assert_eq!(rec["dropped_bytes"], 27);
+    assert_eq!(rec["offset"], before as u64);
+    assert!(
+        rec["reason"]
+            .as_str()
+            .unwrap()
+            .contains("incomplete last line"),
+        "{rec}"
+    );
+    assert_eq!(es[5]["event"]["a"], 5);
+    ok(&stele(&["checkpoint", &log]));
+    assert_verified(&verify_core(&log, &vkey));
+}
+
+#[test]
+fn invalid_last_line_is_cut_but_not_below_a_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _) = init(tmp.path());
+    append(&log, &[r#"{"a":1}"#, r#"{"a":2}"#]);
+    ok(&stele(&["checkpoint", &log]));
+    // Damage the last (signed) entry: refused, nothing changed.
+    let path = Path::new(&log).join("entries.jsonl");
+    let good = std::fs::read(&path).unwrap();
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 5] = b'X';
+    std::fs::write(&path, &bad).unwrap();
+    let out = stele(&["append", &log, "--event", r#"{"a":3}"#]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("entry 2") && err.contains("signed checkpoint of size 3"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bad,
+        "a refused open changes nothing"
+    );
+}
+
+#[test]
+fn mid_file_corruption_refuses_to_open_naming_the_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    append(
+        &log,
+        &[
+            r#"{"who":"alice"}"#,
+            r#"{"who":"bob"}"#,
+            r#"{"who":"carol"}"#,
+            r#"{"who":"dave"}"#,
+        ],
+    );
+    let path = Path::new(&log).join("entries.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let tampered = text.replace("\"bob\"", "\"eve\"");
+    assert_ne!(text, tampered);
+    std::fs::write(&path, &tampered).unwrap();
+    let out = stele(&["append", &log, "--event", r#"{"a":1}"#]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    // "bob" is entry 2; entry 3's prev no longer matches it.
+    assert!(
+        err.contains("entry 3") && err.contains("entry 2 hashes to"),
+        "{err}"
+    );
+    assert!(
+        err.contains("not a torn tail") || err.contains("signed checkpoint"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), tampered);
+    // verify exits 1 and names the damage too.
+    let out = stele(&["verify", &log, "--key", &vkey]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn access_events_after_export_prove_verify_cat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    append(&log, &[r#"{"a":1}"#, r#"{"a":2}"#, r#"{"a":3}"#]);
+    let out = tmp.path().join("x.txt");
+    ok(&stele(&[
+        "export",
+        &log,
+        "-o",
+        out.to_str().unwrap(),
+        "--from",
+        "1",
+        "--to",
+        "3",
+    ]));
+    ok(&stele(&[
+        "prove",
+        "inclusion",
+        &log,
+        "--index",
+        "2",
+        "--json",
+    ]));
+    ok(&stele(&["prove", "consistency", &log, "--from", "2"]));
+    ok(&stele(&["verify", &log, "--key", &vkey]));
+    ok(&stele(&["cat", &log, "--from", "0", "--to", "2"]));
+    let es = entries(&log);
+    let access: Vec<&serde_json::Value> = es
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|e| e["type"] == "stele.access")
+        .collect();
+    let cmds: Vec<&str> = access
+        .iter()
+        .map(|e| e["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        cmds,
+        [
+            "export",
+            "prove inclusion",
+            "prove consistency",
+            "verify",
+            "cat"
+        ]
+    );
+    assert_eq!(access[0]["read"]["entries"], serde_json::json!([1, 3]));
+    assert_eq!(access[0]["args"][0], "export");
+    assert!(access[0]["user"]["uid"].is_u64());
+    assert_eq!(access[1]["read"]["inclusion"], 2);
+    assert_eq!(access[3]["read"]["verdict"], "verified");
+    // Reserved types cannot be forged by users.
+    let bad = stele(&["append", &log, "--event", r#"{"type":"stele.access"}"#]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("reserved"));
+    ok(&stele(&["checkpoint", &log]));
+    assert_verified(&verify_core(&log, &vkey));
+}
+
+#[test]
+fn bad_stdin_line_names_the_line_and_writes_nothing_from_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _) = init(tmp.path());
+    let out = stele_stdin(
+        &["append", &log],
+        Some("{\"a\":1}\n{\"b\":2}\n{\"c\":1,\"c\":2}\n{\"d\":4}\n"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("line 3") && err.contains("duplicate"), "{err}");
+    // Lines 1 and 2 were acknowledged; 3 and 4 were not written.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let es = entries(&log);
+    assert_eq!(es.len(), 3);
+    assert_eq!(es[2]["event"]["b"], 2);
+    let out = stele_stdin(&["append", &log], Some("[1,2]\n"));
+    assert!(
+        stderr(&out).contains("line 1: event is not a JSON object"),
+        "{}",
+        stderr(&out)
+    );
+    let out = stele(&["verify", &log]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("did you forget --key?"));
+}
+
+#[test]
+fn monitor_alerts_on_rollback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    append(&log, &[r#"{"a":1}"#]);
+    ok(&stele(&["checkpoint", &log]));
+    // Keep a copy of the log as it is now (3 entries... 2 entries signed).
+    let old = tmp.path().join("old");
+    copy_dir(Path::new(&log), &old);
+    append(&log, &[r#"{"a":2}"#, r#"{"a":3}"#]);
+    ok(&stele(&["checkpoint", &log]));
+    let state = tmp.path().join("state");
+    let alert = tmp.path().join("alert.json");
+    let cmd = format!("cat > {}", alert.display());
+    let out = stele(&[
+        "monitor",
+        &log,
+        "--key",
+        &vkey,
+        "--state",
+        state.to_str().unwrap(),
+        "--once",
+        "--on-alert",
+        &cmd,
+    ]);
+    ok(&out);
+    assert!(std::fs::read_to_string(&state).unwrap().contains("\n4\n"));
+    assert!(!alert.exists());
+    // Roll the log back to the copy.
+    std::fs::remove_dir_all(&log).unwrap();
+    copy_dir(&old, Path::new(&log));
+    let out = stele(&[
+        "monitor",
+        &log,
+        "--key",
+        &vkey,
+        "--state",
+        state.to_str().unwrap(),
+        "--once",
+        "--on-alert",
+        &cmd,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("ALERT rollback"), "{}", stderr(&out));
+    let a: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&alert).unwrap()).unwrap();
+    assert_eq!(a["alert"], "rollback");
+    assert_eq!(a["trusted_size"], 4);
+    // The state still holds the larger checkpoint.
+    assert!(std::fs::read_to_string(&state).unwrap().contains("\n4\n"));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn help_everywhere() {
+    for args in [
+        vec!["--help"],
+        vec!["init", "--help"],
+        vec!["append", "--help"],
+        vec!["prove", "inclusion", "--help"],
+        vec!["prove", "consistency", "--help"],
+        vec!["export", "--help"],
+        vec!["verify", "--help"],
+        vec!["monitor", "--help"],
+        vec!["cat", "--help"],
+        vec!["bench", "append", "--help"],
+    ] {
+        let out = ok(&stele(&args));
+        assert!(out.contains("Usage:"), "{args:?}");
+    }
+    assert!(ok(&stele(&["verify", "--help"])).contains("line numbers"));
+    assert!(ok(&stele(&["cat", "--help"])).contains("--access-log"));
+    let out = stele(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,94 @@
+#![allow(dead_code)] // reason: each test binary uses a different part of these helpers
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use stele_core::VerifierKey;
+use stele_core::verify::{Options, Report, Verdict};
+
+pub fn stele(args: &[&str]) -> Output {
+    stele_stdin(args, None)
+}
+
+pub fn stele_stdin(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run stele");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stele failed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `stele init` in `dir/log`; returns (log dir, verifier key).
+pub fn init(dir: &Path) -> (String, String) {
+    let log = dir.join("log");
+    let log = log.to_str().unwrap().to_string();
+    let vkey = ok(&stele(&["init", &log, "--origin", "example.com/audit"]))
+        .trim()
+        .to_string();
+    (log, vkey)
+}
+
+pub fn append(log: &str, events: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["append", log];
+    for e in events {
+        args.push("--event");
+        args.push(e);
+    }
+    ok(&stele(&args))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+pub fn verify_core(log: &str, vkey: &str) -> Report {
+    let k = VerifierKey::parse(vkey).unwrap();
+    stele_writer::verify_dir(Path::new(log), Options::new(vec![k]), &mut |_, _| {}).unwrap()
+}
+
+pub fn assert_verified(r: &Report) {
+    assert_eq!(
+        r.verdict,
+        Verdict::Verified,
+        "failures: {:#?}, notices: {:#?}",
+        r.failures,
+        r.notices
+    );
+}
+
+/// Entry lines as JSON values.
+pub fn entries(log: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(Path::new(log).join("entries.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+pub fn event_types(log: &str) -> Vec<String> {
+    entries(log)
+        .iter()
+        .map(|e| e["event"]["type"].as_str().unwrap_or("").to_string())
+        .collect()
+}

@@ -1,0 +1,298 @@
+//! The library: faults, concurrency, clock, derived-file rebuilds.
+
+mod common;
+
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use stele_core::verify::{Options, verify_bytes};
+use stele_writer::fs::FileRole;
+use stele_writer::testing::{FaultFs, FaultMode, Op};
+use stele_writer::{Error, Log, LogOptions, key};
+
+fn new_log(dir: &Path, opts: LogOptions) -> (Log, stele_core::VerifierKey) {
+    let signer = key::generate("test.example/log").unwrap();
+    let log = Log::create_with(dir, "test.example/log", &signer, None, opts).unwrap();
+    let vk = log.verifier();
+    (log, vk)
+}
+
+fn check(dir: &Path, vk: &stele_core::VerifierKey) {
+    let log = Log::open(dir).unwrap();
+    log.checkpoint().unwrap();
+    drop(log);
+    let r = stele_writer::verify_dir(dir, Options::new(vec![vk.clone()]), &mut |_, _| {}).unwrap();
+    common::assert_verified(&r);
+}
+
+#[test]
+fn failed_fsync_poisons_until_reopen() {
+    for mode in [FaultMode::NotPersisted, FaultMode::Persisted] {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Arc::new(FaultFs::new());
+        let opts = LogOptions {
+            fs: fs.clone(),
+            ..LogOptions::default()
+        };
+        let (log, vk) = new_log(tmp.path(), opts);
+        log.append(json!({"n": 1})).unwrap();
+        fs.fail_nth(Op::Sync, Some(FileRole::Entries), 1, mode);
+        let e = log.append(json!({"n": 2})).unwrap_err();
+        assert!(matches!(e, Error::Poisoned { .. }), "{e}");
+        assert!(e.to_string().contains("injected fdatasync failure"), "{e}");
+        // No retry: every later append and checkpoint fails too.
+        let e = log.append(json!({"n": 3})).unwrap_err();
+        assert!(matches!(e, Error::Poisoned { .. }), "{e}");
+        assert!(log.checkpoint().is_err());
+        assert_eq!(fs.fired().len(), 1);
+        drop(log);
+        // Reopened: the acknowledged entry is there; n=2 may or may not be
+        // (its fsync's outcome is unknown), n=3 never is.
+        let log = Log::open(tmp.path()).unwrap();
+        let view = log.view();
+        let n: Vec<serde_json::Value> = (1..view.size())
+            .map(|i| serde_json::from_slice::<serde_json::Value>(&view.entry(i).unwrap()).unwrap()["event"]["n"].clone())
+            .collect();
+        assert_eq!(n[0], 1);
+        assert!(!n.contains(&json!(3)));
+        log.append(json!({"n": 4})).unwrap();
+        drop(log);
+        check(tmp.path(), &vk);
+    }
+}
+
+#[test]
+fn failed_write_is_cut_back_and_the_log_goes_on() {
+    for mode in [
+        FaultMode::NotPersisted,
+        FaultMode::Partial,
+        FaultMode::Persisted,
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Arc::new(FaultFs::new());
+        let opts = LogOptions {
+            fs: fs.clone(),
+            ..LogOptions::default()
+        };
+        let (log, vk) = new_log(tmp.path(), opts);
+        log.append(json!({"n": 1})).unwrap();
+        let len = std::fs::metadata(tmp.path().join("entries.jsonl"))
+            .unwrap()
+            .len();
+        fs.fail_nth(Op::Write, Some(FileRole::Entries), 1, mode);
+        let e = log
+            .append_batch(vec![json!({"n": 2}), json!({"n": 3})])
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("injected write failure"),
+            "{mode:?}: {e}"
+        );
+        // Nothing unacknowledged is left in the file.
+        assert_eq!(
+            std::fs::metadata(tmp.path().join("entries.jsonl"))
+                .unwrap()
+                .len(),
+            len,
+            "{mode:?}"
+        );
+        // Not poisoned: the next append reuses the seq.
+        let r = log.append(json!({"n": 4})).unwrap();
+        assert_eq!(r.seq, 2);
+        drop(log);
+        check(tmp.path(), &vk);
+    }
+}
+
+#[test]
+fn failed_checkpoint_fsync_poisons_and_failed_derived_write_is_repaired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = Arc::new(FaultFs::new());
+    let opts = LogOptions {
+        fs: fs.clone(),
+        ..LogOptions::default()
+    };
+    let (log, vk) = new_log(tmp.path(), opts.clone());
+    log.append(json!({"n": 1})).unwrap();
+    fs.fail_nth(
+        Op::Sync,
+        Some(FileRole::Checkpoints),
+        1,
+        FaultMode::NotPersisted,
+    );
+    assert!(matches!(log.checkpoint(), Err(Error::Poisoned { .. })));
+    assert!(log.append(json!({"n": 2})).is_err());
+    drop(log);
+    // A failed tree write: the entry is durable, the writer stops, reopen rebuilds.
+    let log = Log::open_with(tmp.path(), opts).unwrap();
+    fs.fail_nth(Op::Write, Some(FileRole::Tree), 1, FaultMode::Partial);
+    let r = log.append(json!({"n": 3})).unwrap();
+    assert!(matches!(
+        log.append(json!({"n": 4})),
+        Err(Error::Poisoned { .. })
+    ));
+    drop(log);
+    let log = Log::open(tmp.path()).unwrap();
+    let view = log.view();
+    assert_eq!(view.leaf_hash(r.seq).unwrap(), r.leaf_hash);
+    drop(view);
+    drop(log);
+    check(tmp.path(), &vk);
+}
+
+#[test]
+fn sixteen_threads_get_distinct_seqs_and_share_fsyncs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vk) = new_log(tmp.path(), LogOptions::default());
+    let log = Arc::new(log);
+    let handles: Vec<_> = (0..16)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                (0..50)
+                    .map(|i| log.append(json!({"t": t, "i": i})).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut seqs = BTreeSet::new();
+    let mut all = Vec::new();
+    for h in handles {
+        for r in h.join().unwrap() {
+            assert!(seqs.insert(r.seq), "seq {} handed out twice", r.seq);
+            all.push(r);
+        }
+    }
+    assert_eq!(seqs.len(), 800);
+    assert_eq!(*seqs.first().unwrap(), 1);
+    assert_eq!(*seqs.last().unwrap(), 800);
+    let view = log.view();
+    for r in all {
+        assert_eq!(view.leaf_hash(r.seq).unwrap(), r.leaf_hash);
+    }
+    drop(view);
+    drop(Arc::try_unwrap(log).unwrap());
+    check(tmp.path(), &vk);
+}
+
+#[test]
+fn timestamps_never_decrease_when_the_clock_steps_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicI64::new(1_800_000_000_000_000));
+    let n2 = now.clone();
+    let opts = LogOptions {
+        clock: Arc::new(move || n2.load(Ordering::SeqCst)),
+        ..LogOptions::default()
+    };
+    let (log, vk) = new_log(tmp.path(), opts);
+    log.append(json!({"n": 1})).unwrap();
+    now.store(1_700_000_000_000_000, Ordering::SeqCst); // a step backwards
+    log.append(json!({"n": 2})).unwrap();
+    let view = log.view();
+    let ts = |i| {
+        let v: serde_json::Value = serde_json::from_slice(&view.entry(i).unwrap()).unwrap();
+        v["ts"].as_str().unwrap().to_string()
+    };
+    assert_eq!(ts(1), "2027-01-15T08:00:00.000000Z");
+    assert_eq!(ts(2), ts(1));
+    drop(view);
+    drop(log);
+    check(tmp.path(), &vk);
+}
+
+#[test]
+fn derived_files_are_rebuilt_when_missing_or_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vk) = new_log(tmp.path(), LogOptions::default());
+    let rs = log
+        .append_batch((0..100).map(|i| json!({"i": i})).collect())
+        .unwrap();
+    log.checkpoint().unwrap();
+    drop(log);
+    std::fs::remove_file(tmp.path().join("tree")).unwrap();
+    let mut idx = std::fs::read(tmp.path().join("index")).unwrap();
+    idx[80] ^= 0xff;
+    idx.truncate(idx.len() - 12);
+    std::fs::write(tmp.path().join("index"), &idx).unwrap();
+    let log = Log::open(tmp.path()).unwrap();
+    let view = log.view();
+    for r in &rs {
+        assert_eq!(view.leaf_hash(r.seq).unwrap(), r.leaf_hash);
+        let line = view.entry(r.seq).unwrap();
+        assert_eq!(stele_core::leaf_hash(&line), r.leaf_hash);
+    }
+    // A flipped stored hash is found and rewritten too.
+    drop(view);
+    drop(log);
+    let mut tree = std::fs::read(tmp.path().join("tree")).unwrap();
+    tree[32 * 50] ^= 1;
+    std::fs::write(tmp.path().join("tree"), &tree).unwrap();
+    let log = Log::open(tmp.path()).unwrap();
+    let cp = log.checkpoint().unwrap();
+    let view = log.view();
+    let proof = view.inclusion_proof(40, cp.checkpoint.size).unwrap();
+    stele_core::merkle::verify_inclusion(
+        &view.leaf_hash(40).unwrap(),
+        40,
+        cp.checkpoint.size,
+        &proof,
+        &cp.checkpoint.root,
+    )
+    .unwrap();
+    let mut export = Vec::new();
+    view.export_log(&mut export, &mut |_| {}).unwrap();
+    common::assert_verified(&verify_bytes(Options::new(vec![vk.clone()]), &export));
+    drop(view);
+    drop(log);
+    check(tmp.path(), &vk);
+}
+
+#[test]
+fn batches_are_all_or_nothing_and_reserved_types_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _) = new_log(tmp.path(), LogOptions::default());
+    let e = log
+        .append_batch(vec![json!({"ok": 1}), json!("not an object")])
+        .unwrap_err();
+    assert!(matches!(e, Error::BadEvent { index: 1, .. }), "{e}");
+    let e = log.append(json!({"type": "stele.genesis"})).unwrap_err();
+    assert!(e.to_string().contains("reserved"), "{e}");
+    let big = "x".repeat(70_000);
+    let e = log.append(json!({ "big": big })).unwrap_err();
+    assert!(e.to_string().contains("more than the limit"), "{e}");
+    assert_eq!(log.size(), 1);
+    assert_eq!(log.append(json!({"ok": 2})).unwrap().seq, 1);
+}
+
+#[test]
+fn automatic_checkpoints_every_n_entries_and_on_a_timer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = LogOptions {
+        checkpoint_every: Some(10),
+        checkpoint_interval: None,
+        ..LogOptions::default()
+    };
+    let (log, _) = new_log(tmp.path(), opts);
+    for i in 0..25 {
+        log.append(json!({ "i": i })).unwrap();
+    }
+    let sizes: Vec<u64> = log
+        .view()
+        .checkpoints()
+        .iter()
+        .map(|c| c.checkpoint.size)
+        .collect();
+    assert_eq!(sizes, [1, 11, 21]);
+    drop(log);
+    let opts = LogOptions {
+        checkpoint_every: None,
+        checkpoint_interval: Some(std::time::Duration::from_millis(50)),
+        background_checkpoints: true,
+        ..LogOptions::default()
+    };
+    let log = Log::open_with(tmp.path(), opts).unwrap();
+    log.append(json!({"late": true})).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(log.view().latest_checkpoint().unwrap().checkpoint.size, 27);
+}
