@@ -503,7 +503,8 @@ impl StreamVerifier {
             self.note.extend_from_slice(line);
             self.note.push(b'\n');
         } else {
-            self.note.truncate(MAX_NOTE_BYTES + 1);
+            // Too large: make sure the note is refused, not silently shortened.
+            self.note.resize(MAX_NOTE_BYTES + 2, b'\n');
         }
     }
 
@@ -517,10 +518,23 @@ impl StreamVerifier {
                 self.note_offset = self.offset;
             }
             _ if line.starts_with(b"range ") => self.range_line(line),
-            _ if line.starts_with(b"right ") => match self.hashes_line(line, "right") {
-                Some(v) => self.right = Some(v),
-                None => self.right = None,
-            },
+            _ if line.starts_with(b"right ") => {
+                if self.kind != ExportKind::Range {
+                    let msg = format!(
+                        "line {}: right records belong only in range exports",
+                        self.line_no
+                    );
+                    return self.fail_here("unknown_record", None, msg);
+                }
+                if self.right.is_some() {
+                    let msg = format!(
+                        "line {}: a second right record before one checkpoint",
+                        self.line_no
+                    );
+                    self.fail_here("bad_proof", None, msg);
+                }
+                self.right = self.hashes_line(line, "right");
+            }
             _ if line.starts_with(b"inclusion ") => {
                 if self.kind != ExportKind::Entries {
                     self.fail_here(
@@ -532,6 +546,13 @@ impl StreamVerifier {
                         ),
                     );
                     return;
+                }
+                if self.inclusion.is_some() {
+                    let msg = format!(
+                        "line {}: a second inclusion record before one entry",
+                        self.line_no
+                    );
+                    self.fail_here("bad_proof", None, msg);
                 }
                 self.inclusion = self
                     .hashes_line(line, "inclusion")
@@ -557,7 +578,11 @@ impl StreamVerifier {
         let parsed = text.and_then(|t| {
             let mut parts = t.split(' ');
             parts.next();
-            let n: u64 = parts.next()?.parse().ok()?;
+            let n = parts
+                .next()
+                .filter(|n| is_decimal(n))?
+                .parse::<u64>()
+                .ok()?;
             let hashes: Option<Vec<Hash>> = parts.map(Hash::from_base64).collect();
             Some((n, hashes?))
         });
@@ -791,6 +816,17 @@ impl StreamVerifier {
         let key = ev.get("key").and_then(|v| v.as_str());
         match (p.event_type(), origin, key) {
             (Some(GENESIS_TYPE), Some(o), Some(k)) if !o.is_empty() => {
+                if let Some(cp_origin) = self.origin.clone().filter(|c| c != o) {
+                    self.fail(
+                        "origin_mismatch",
+                        Some(0),
+                        line_no,
+                        offset,
+                        Some(cp_origin.clone()),
+                        Some(o.to_string()),
+                        format!("entry 0: genesis origin is {o:?}, but the checkpoint's origin is {cp_origin:?}"),
+                    );
+                }
                 self.origin = Some(o.to_string());
                 self.genesis_key = Some(k.to_string());
                 match VerifierKey::parse(k) {
@@ -1124,7 +1160,8 @@ impl StreamVerifier {
             return "mismatch";
         }
         if trusted {
-            self.verified_any = true;
+            // The empty tree vouches for nothing.
+            self.verified_any |= cp.size > 0;
             if cp.size <= count {
                 self.last_good_size = self.last_good_size.max(cp.size);
             }
@@ -1242,6 +1279,18 @@ impl StreamVerifier {
             if let Some(b) = self.pending.take() {
                 self.report_prev_mismatch(&b);
             }
+            if let Some((n, _)) = self.right.take() {
+                let (l, o) = (self.line_no, self.offset);
+                self.fail(
+                    "bad_proof",
+                    None,
+                    l,
+                    o,
+                    None,
+                    None,
+                    format!("a right record for size {n} is not followed by a checkpoint"),
+                );
+            }
             if self.inclusion.is_some() {
                 let (l, o) = (self.line_no, self.offset);
                 self.fail(
@@ -1336,6 +1385,11 @@ impl StreamVerifier {
             self.notice("no_trusted_checkpoint", msg);
         }
     }
+}
+
+// A decimal number without sign or leading zeros.
+fn is_decimal(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s.len() == 1 || !s.starts_with('0'))
 }
 
 fn preview(b: &[u8]) -> String {
