@@ -366,6 +366,8 @@ impl StreamVerifier {
         std::mem::take(&mut self.summaries)
     }
 
+    // A failure has this many facts; naming them at each call reads better than a builder.
+    #[allow(clippy::too_many_arguments)]
     fn fail(
         &mut self,
         code: &'static str,
@@ -1277,7 +1279,18 @@ impl StreamVerifier {
                 self.end_note();
             }
             if let Some(b) = self.pending.take() {
-                self.report_prev_mismatch(&b);
+                // The break is between the last two entries: nothing later
+                // vouches for either. A changed event is the likelier attack.
+                let bad = b.index - 1;
+                self.fail(
+                    "hash_mismatch",
+                    Some(bad),
+                    b.prev_at.0,
+                    b.prev_at.1,
+                    Some(b.prev_found.to_hex()),
+                    Some(b.prev_hash.to_hex()),
+                    format!("entry {bad}: hashes to {}, but entry {} records prev {}: entry {bad} was altered, or entry {}'s prev was", b.prev_hash.short(), b.index, b.prev_found.short(), b.index),
+                );
             }
             if let Some((n, _)) = self.right.take() {
                 let (l, o) = (self.line_no, self.offset);

@@ -1,14 +1,14 @@
 //! The shared test vectors: generated here, committed in tests/vectors/,
 //! checked by tests/tests/vectors.rs, the wasm tests and the browser tests.
 
+use crate::{TestLog, sample_log, signer};
 use base64::Engine as _;
 use serde_json::json;
 use std::path::PathBuf;
+use stele_core::Checkpoint;
 use stele_core::entry::{Timestamp, entry_line};
 use stele_core::export;
 use stele_core::hash::{Hash, leaf_hash};
-use stele_core::Checkpoint;
-use crate::{TestLog, sample_log, signer};
 
 const ORIGIN: &str = "example.com/stele-vectors";
 
@@ -515,7 +515,6 @@ pub fn vectors() -> Vec<Vector> {
         "failed",
         vec![("bad_proof", None)],
     );
-    drop(add);
 
     // Key and trust vectors.
     let attacker = signer(ORIGIN, 66);
@@ -718,4 +717,3 @@ pub fn expect_text(v: &Vector) -> String {
     }
     s
 }
-

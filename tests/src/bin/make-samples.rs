@@ -6,10 +6,10 @@
 //! about N megabytes.
 
 use serde_json::json;
-use stele_tests::vectors::vectors;
-use stele_tests::{event, sample_log};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use stele_tests::vectors::vectors;
+use stele_tests::{event, sample_log};
 
 const ORIGIN: &str = "example.com/stele-vectors";
 
@@ -19,7 +19,11 @@ fn main() -> ExitCode {
         eprintln!("usage: make-samples DIR [--large-mb N]");
         return ExitCode::from(2);
     };
-    let large_mb: Option<u64> = args.iter().position(|a| a == "--large-mb").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok());
+    let large_mb: Option<u64> = args
+        .iter()
+        .position(|a| a == "--large-mb")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok());
     if let Err(e) = run(&dir, large_mb) {
         eprintln!("make-samples: {e}");
         return ExitCode::from(2);
@@ -35,7 +39,15 @@ fn run(dir: &std::path::Path, large_mb: Option<u64>) -> std::io::Result<()> {
 
     // A valid, signed log whose events carry markup: the page must show it as text.
     let mut xss = stele_tests::TestLog::new(ORIGIN, 42);
-    for (i, p) in ["<script>window.__xss=1</script>", "<img src=x onerror=\"window.__xss=2\">", "javascript:window.__xss=3", "<a href=\"javascript:window.__xss=4\">click</a>"].iter().enumerate() {
+    for (i, p) in [
+        "<script>window.__xss=1</script>",
+        "<img src=x onerror=\"window.__xss=2\">",
+        "javascript:window.__xss=3",
+        "<a href=\"javascript:window.__xss=4\">click</a>",
+    ]
+    .iter()
+    .enumerate()
+    {
         xss.append(json!({"actor": p, "action": p, "target": p, "outcome": p, "note": format!("payload {i}")}));
     }
     xss.checkpoint();
@@ -43,20 +55,31 @@ fn run(dir: &std::path::Path, large_mb: Option<u64>) -> std::io::Result<()> {
 
     let mut n = 0;
     for v in vectors() {
-        let Some((code, Some(entry))) = v.failures.first().copied() else { continue };
+        let Some((code, Some(entry))) = v.failures.first().copied() else {
+            continue;
+        };
         if v.verdict != "failed" || v.ext != "stele" || v.trusted.is_some() {
             continue;
         }
         let name = format!("tampered-{}", v.name);
         std::fs::write(dir.join(format!("{name}.stele")), &v.data)?;
-        std::fs::write(dir.join(format!("{name}.expect")), format!("# {}\nverdict: failed\ncode: {code}\nentry: {entry}\n", v.about))?;
+        std::fs::write(
+            dir.join(format!("{name}.expect")),
+            format!(
+                "# {}\nverdict: failed\ncode: {code}\nentry: {entry}\n",
+                v.about
+            ),
+        )?;
         n += 1;
     }
 
     if let Some(mb) = large_mb {
         let path = dir.join("large.stele");
         let want = mb * 1_000_000;
-        if std::fs::metadata(&path).map(|m| m.len() >= want).unwrap_or(false) {
+        if std::fs::metadata(&path)
+            .map(|m| m.len() >= want)
+            .unwrap_or(false)
+        {
             println!("{} exists", path.display());
         } else {
             // ~250 bytes an entry: a checkpoint every 10,000 entries.
@@ -75,6 +98,9 @@ fn run(dir: &std::path::Path, large_mb: Option<u64>) -> std::io::Result<()> {
             println!("wrote {} ({} entries)", path.display(), big.lines.len());
         }
     }
-    println!("wrote samples to {} (valid.stele, xss.stele, {n} tampered copies, key.txt)", dir.display());
+    println!(
+        "wrote samples to {} (valid.stele, xss.stele, {n} tampered copies, key.txt)",
+        dir.display()
+    );
     Ok(())
 }
