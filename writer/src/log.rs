@@ -14,7 +14,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stele_core::checkpoint::Checkpoint;
 use stele_core::entry::{
-    GENESIS_TYPE, RESERVED_PREFIX, Timestamp, ZERO_PREV, entry_line, genesis_event, parse_entry,
+    GENESIS_TYPE, MAX_ENTRY_BYTES, RESERVED_PREFIX, Timestamp, ZERO_PREV, entry_line,
+    genesis_event, parse_entry,
 };
 use stele_core::hash::{Hash, leaf_hash};
 use stele_core::merkle::left_hashes;
@@ -674,23 +675,24 @@ impl Shared {
         for (i, ev) in events.iter().enumerate() {
             check_event(ev, internal).map_err(|why| Error::BadEvent { index: i, why })?;
         }
+        // The expensive part (canonical JSON, checks) runs outside the lock,
+        // on several threads for big batches; the chain is finished under it.
+        let texts = canonical_events(&events)?;
         let (receipts, target, generation) = {
             let mut b = self.build.lock().unwrap();
             let mut prev = b.prev;
             let mut ts = b.last_ts;
             let now = (self.opts.clock)();
             let mut lines = Vec::with_capacity(events.len());
-            for (seq, (i, ev)) in (b.next_seq..).zip(events.iter().enumerate()) {
+            for (seq, (i, ev)) in (b.next_seq..).zip(texts.iter().enumerate()) {
                 // Never decreasing: a clock step backwards repeats the last ts.
                 ts = ts.max(now);
                 let t = Timestamp::from_unix_micros(ts).ok_or_else(|| Error::BadEvent {
                     index: i,
                     why: format!("clock reads {ts} µs since 1970, outside years 0000..9999"),
                 })?;
-                let line = entry_line(seq, t, &prev, ev).map_err(|e| Error::BadEvent {
-                    index: i,
-                    why: e.to_string(),
-                })?;
+                let line = finish_line(ev, seq, t, &prev)
+                    .map_err(|why| Error::BadEvent { index: i, why })?;
                 prev = leaf_hash(line.as_bytes());
                 lines.push((line, prev));
             }
@@ -907,6 +909,61 @@ impl Shared {
         s.last_cp_at = Instant::now();
         Ok(stored)
     }
+}
+
+// Core's `entry_line`, split in two: `canonical_event` builds and checks a
+// placeholder line (seq 0, ts 0, zero prev) and keeps its event text;
+// `finish_line` puts in the real seq, ts and prev. The unit test below pins
+// that the result is byte for byte `entry_line`'s.
+const PREFIX_LEN: usize = r#"{"event":"#.len();
+// ,"prev":"<64 hex>","seq":0,"ts":"<27>"}
+const PLACEHOLDER_SUFFIX_LEN: usize = 9 + 64 + 8 + 1 + 7 + 27 + 2;
+
+fn canonical_event(ev: &Value) -> Result<String, String> {
+    let ts = Timestamp::from_unix_micros(0).expect("epoch is in range");
+    let line = entry_line(0, ts, &ZERO_PREV, ev).map_err(|e| e.to_string())?;
+    Ok(line[PREFIX_LEN..line.len() - PLACEHOLDER_SUFFIX_LEN].to_string())
+}
+
+fn finish_line(ev: &str, seq: u64, ts: Timestamp, prev: &Hash) -> Result<String, String> {
+    let line = format!(
+        "{{\"event\":{ev},\"prev\":\"{}\",\"seq\":{seq},\"ts\":\"{ts}\"}}",
+        prev.to_hex()
+    );
+    if line.len() > MAX_ENTRY_BYTES {
+        return Err(stele_core::entry::BuildError::TooLarge(line.len()).to_string());
+    }
+    Ok(line)
+}
+
+fn canonical_events(events: &[Value]) -> Result<Vec<String>> {
+    let one = |(i, ev): (usize, &Value)| {
+        canonical_event(ev).map_err(|why| Error::BadEvent { index: i, why })
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if events.len() < 512 || threads < 2 {
+        return events.iter().enumerate().map(one).collect();
+    }
+    let chunk = events.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = events
+            .chunks(chunk)
+            .enumerate()
+            .map(|(c, part)| {
+                s.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(j, ev)| one((c * chunk + j, ev)))
+                        .collect::<Result<Vec<String>>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(events.len());
+        for h in handles {
+            out.extend(h.join().expect("canonicalization thread")?);
+        }
+        Ok(out)
+    })
 }
 
 /// Checks an event before it is built into an entry.
@@ -1231,4 +1288,41 @@ fn scan(
         last_ts,
         cut,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_line_building_matches_core_entry_line() {
+        let events = [
+            serde_json::json!({}),
+            serde_json::json!({"actor": "alice", "n": 1.5, "z": [1, {"b": null, "a": true}]}),
+            serde_json::json!({"prev": ",\"prev\":\"", "seq": 7, "ts": "x", "é": "\u{1F600}\n"}),
+        ];
+        for ev in &events {
+            let text = canonical_event(ev).unwrap();
+            for (seq, us) in [
+                (0u64, 0i64),
+                (1, 1_700_000_000_123_456),
+                (stele_core::entry::MAX_SEQ, -1),
+            ] {
+                let ts = Timestamp::from_unix_micros(us).unwrap();
+                let prev = leaf_hash(&seq.to_le_bytes());
+                assert_eq!(
+                    finish_line(&text, seq, ts, &prev).unwrap(),
+                    entry_line(seq, ts, &prev, ev).unwrap()
+                );
+            }
+        }
+        // Size limit: the same verdict as core at the boundary.
+        for pad in 65_350..65_420 {
+            let ev = serde_json::json!({ "p": "x".repeat(pad) });
+            let ts = Timestamp::from_unix_micros(0).unwrap();
+            let core = entry_line(12345, ts, &ZERO_PREV, &ev);
+            let ours = canonical_event(&ev).and_then(|t| finish_line(&t, 12345, ts, &ZERO_PREV));
+            assert_eq!(core.is_ok(), ours.is_ok(), "pad {pad}");
+        }
+    }
 }
