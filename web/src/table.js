@@ -167,6 +167,7 @@ export class VirtualTable {
       const r = this.getRowEl(k);
       r.hidden = false;
       r.dataset.pos = String(pos);
+      r.dataset.line = String(store.line[i]);
       r.style.transform = `translateY(${Math.round(st + this.yOf(pos) - top)}px)`;
       r.setAttribute('aria-rowindex', String(pos + 2));
       r.setAttribute('aria-expanded', String(i === this.expanded));
@@ -175,14 +176,21 @@ export class VirtualTable {
       r.classList.toggle('active', pos === this.active);
       r.classList.toggle('odd', (pos & 1) === 1);
       const cells = r.children;
-      cells[0].lastChild.nodeValue = store.seqText(i);
+      cells[0].lastChild.nodeValue = store.seqText(i) || '–';
       setText(cells[1], store.tsText(i));
-      setText(cells[2], store.str(1, i) ?? '');
+      const unreadable = Number.isNaN(store.seq[i]) && Number.isNaN(store.ts[i]) && store.str(1, i) == null && store.str(2, i) == null;
+      r.classList.toggle('unreadable', unreadable);
+      setText(cells[2], unreadable ? 'unreadable entry: open it to see the line' : store.str(1, i) ?? '');
       setText(cells[3], store.str(2, i) ?? '');
       setText(cells[4], store.str(3, i) ?? '');
       setText(cells[5], store.str(4, i) ?? '');
     }
-    for (; k < this.pool.length; k++) this.pool[k].hidden = true;
+    for (; k < this.pool.length; k++) {
+      const r = this.pool[k];
+      r.hidden = true;
+      r.classList.remove('flash', 'active');
+      r.dataset.pos = '';
+    }
     const d = this.detail;
     if (ep >= 0 && ep >= first && ep <= last) {
       d.el.hidden = false;
