@@ -3,6 +3,7 @@
 //! (The writer crate has its own durable implementation; this one is a second,
 //! independent producer of the same format.)
 
+pub mod attacks;
 pub mod vectors;
 
 use serde_json::{Value, json};

@@ -10,7 +10,7 @@ use stele_core::entry::{Timestamp, entry_line};
 use stele_core::export;
 use stele_core::hash::{Hash, leaf_hash};
 
-const ORIGIN: &str = "example.com/stele-vectors";
+pub(crate) const ORIGIN: &str = "example.com/stele-vectors";
 
 /// One test vector.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ fn base() -> TestLog {
 }
 
 // The export with entry k's line replaced by `f(line)` (lines are found by seq).
-fn edit_line(text: &str, k: u64, f: impl Fn(&str) -> String) -> String {
+pub(crate) fn edit_line(text: &str, k: u64, f: impl Fn(&str) -> String) -> String {
     let needle = format!("\"seq\":{k},");
     // An empty replacement removes the line.
     let edit = |l: &str| {
@@ -63,7 +63,7 @@ fn edit_line(text: &str, k: u64, f: impl Fn(&str) -> String) -> String {
         .collect()
 }
 
-fn rechain(lines: &[String]) -> TestLog {
+pub(crate) fn rechain(lines: &[String]) -> TestLog {
     // Rebuild lines with consecutive seq and prev, keeping each event and ts (an attacker without the key).
     let mut log = base();
     log.lines.clear();
@@ -696,6 +696,7 @@ pub fn vectors() -> Vec<Vector> {
         t.export_log().into_bytes()
     }, key: key.clone(), trusted: None, verdict: "unverified", failures: vec![], notices: vec!["key_mismatch", "no_trusted_checkpoint"] });
     v.extend(more);
+    v.extend(crate::attacks::vectors(&log));
     v
 }
 
