@@ -26,6 +26,7 @@ pub mod export;
 pub mod hash;
 pub mod merkle;
 pub mod note;
+pub mod tiles;
 pub mod verify;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
