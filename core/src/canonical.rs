@@ -11,6 +11,19 @@ use serde_json::{Map, Number, Value};
 use std::cmp::Ordering;
 use std::fmt;
 
+// Bytes that end a run of plain string content: '"', '\\' and control characters.
+const STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Deepest nesting of objects and arrays accepted.
 pub const MAX_DEPTH: usize = 64;
 
@@ -271,23 +284,26 @@ impl Parser<'_> {
         let start = self.i;
         let mut escaped = false;
         loop {
+            // Strings in audit events are short: a table-driven scalar scan
+            // beats a SIMD search here.
             let rest = &self.b[self.i..];
-            let Some(j) = memchr::memchr2(b'"', b'\\', rest) else {
+            let Some(j) = rest.iter().position(|&c| STRING_STOP[usize::from(c)]) else {
                 self.i = self.b.len();
                 return Err(self.syntax("unterminated string"));
             };
-            if let Some(c) = rest[..j].iter().position(|&c| c < 0x20) {
-                self.i += c;
-                return Err(self.syntax("raw control character in string (must be escaped)"));
-            }
             self.i += j;
-            if self.b[self.i] == b'"' {
-                let end = self.i;
-                self.i += 1;
-                return Ok((start, end, escaped));
+            match self.b[self.i] {
+                b'"' => {
+                    let end = self.i;
+                    self.i += 1;
+                    return Ok((start, end, escaped));
+                }
+                b'\\' => {
+                    escaped = true;
+                    self.escape()?;
+                }
+                _ => return Err(self.syntax("raw control character in string (must be escaped)")),
             }
-            escaped = true;
-            self.escape()?;
         }
     }
 

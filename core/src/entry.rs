@@ -232,7 +232,42 @@ pub struct ParsedEntry<'a> {
     pub event_fields: [Option<(usize, usize)>; 5],
 }
 
+/// A [`ParsedEntry`] without its line, to keep or send between threads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFields {
+    seq: u64,
+    ts: Timestamp,
+    prev: Hash,
+    event: (usize, usize),
+    event_fields: [Option<(usize, usize)>; 5],
+}
+
+impl EntryFields {
+    /// Joins the fields again with the line they were parsed from.
+    pub fn with_line(self, line: &[u8]) -> ParsedEntry<'_> {
+        ParsedEntry {
+            line,
+            seq: self.seq,
+            ts: self.ts,
+            prev: self.prev,
+            event: self.event,
+            event_fields: self.event_fields,
+        }
+    }
+}
+
 impl<'a> ParsedEntry<'a> {
+    /// The fields without the line.
+    pub fn fields(&self) -> EntryFields {
+        EntryFields {
+            seq: self.seq,
+            ts: self.ts,
+            prev: self.prev,
+            event: self.event,
+            event_fields: self.event_fields,
+        }
+    }
+
     /// The event object's JSON text.
     pub fn event_json(&self) -> &'a str {
         std::str::from_utf8(&self.line[self.event.0..self.event.1]).unwrap_or("")

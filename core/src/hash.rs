@@ -50,11 +50,15 @@ impl Hash {
         if s.len() != 64 {
             return None;
         }
+        // On the verifier's hot path: table lookups, one check at the end.
         let mut out = [0u8; 32];
-        for (i, pair) in s.chunks_exact(2).enumerate() {
-            out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+        let mut bad = 0u8;
+        for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+            let (hi, lo) = (HEX_VAL[usize::from(pair[0])], HEX_VAL[usize::from(pair[1])]);
+            bad |= (hi | lo) & 0x80;
+            *o = (hi << 4) | (lo & 0x0f);
         }
-        Some(Hash(out))
+        (bad == 0).then_some(Hash(out))
     }
 
     /// Standard base64 with padding, as in checkpoints and proofs.
@@ -77,13 +81,21 @@ impl Hash {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+// Lowercase hex digit values; 0x80 marks every other byte.
+const HEX_VAL: [u8; 256] = {
+    let mut t = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 impl fmt::Debug for Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -11,7 +11,7 @@ use crate::hash::{Hash, leaf_hash};
 use crate::merkle::{self, CompactRange};
 use crate::note::{MAX_NOTE_BYTES, VerifierKey, hex};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 /// Longest line the framing buffers (an entry plus a stray `\r`).
 const MAX_LINE: usize = MAX_ENTRY_BYTES + 1;
@@ -245,6 +245,7 @@ pub struct StreamVerifier {
     notices: Vec<Notice>,
     summaries: Vec<EntrySummary>,
     tlog: Vec<u8>,
+    prepared: VecDeque<Prepared>,
 }
 
 impl StreamVerifier {
@@ -295,6 +296,7 @@ impl StreamVerifier {
             notices: Vec::new(),
             summaries: Vec::new(),
             tlog: Vec::new(),
+            prepared: VecDeque::new(),
         }
     }
 
@@ -359,6 +361,15 @@ impl StreamVerifier {
                 }
             }
         }
+    }
+
+    /// Feeds a block whose entry lines were already hashed and parsed by
+    /// [`prepare`] (possibly on other threads). The result is exactly that
+    /// of [`StreamVerifier::push`]; the work per line is just not redone.
+    pub fn push_prepared(&mut self, block: &[u8], prepared: Vec<Prepared>) {
+        self.prepared = prepared.into();
+        self.push(block);
+        self.prepared.clear();
     }
 
     /// Summaries of the entries read since the last call (with `collect_entries`).
@@ -643,8 +654,16 @@ impl StreamVerifier {
         }
         let idx = self.position;
         let (line_no, offset) = (self.line_no, self.offset);
-        let leaf = leaf_hash(line);
-        let parsed = entry::parse_entry(line);
+        while self.prepared.front().is_some_and(|p| p.offset < offset) {
+            self.prepared.pop_front();
+        }
+        let (leaf, parsed) = match self.prepared.front() {
+            Some(p) if p.offset == offset && p.len == line.len() => {
+                let p = self.prepared.pop_front().expect("front exists");
+                (p.leaf, p.fields.map(|f| f.with_line(line)))
+            }
+            _ => (leaf_hash(line), entry::parse_entry(line)),
+        };
         match &parsed {
             Err(e) => {
                 let code = e.code();
@@ -1419,4 +1438,145 @@ pub fn verify_bytes(opts: Options, data: &[u8]) -> Report {
     let mut v = StreamVerifier::new(opts);
     v.push(data);
     v.finish()
+}
+
+/// The per-line work of an entry line done ahead of time: its leaf hash and
+/// the checks of [`entry::parse_entry`]. See [`prepare`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    offset: u64,
+    len: usize,
+    leaf: Hash,
+    fields: Result<entry::EntryFields, entry::EntryError>,
+}
+
+/// Hashes and parses every entry line of `block` (whose first byte is at
+/// stream offset `base`); independent per line, so it can run on many threads.
+pub fn prepare(block: &[u8], base: u64) -> Vec<Prepared> {
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    for end in memchr::memchr_iter(b'\n', block) {
+        let line = &block[start..end];
+        if line.first() == Some(&b'{') && line.len() <= MAX_LINE {
+            out.push(Prepared {
+                offset: base + start as u64,
+                len: line.len(),
+                leaf: leaf_hash(line),
+                fields: entry::parse_entry(line).map(|p| p.fields()),
+            });
+        }
+        start = end + 1;
+    }
+    out
+}
+
+/// A native verifier that hashes and parses lines on several threads and
+/// keeps the stream's order for everything else: while the calling thread
+/// runs the chain and tree checks of one block, worker threads prepare the
+/// next. Same reports as [`StreamVerifier`], byte for byte.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug)]
+pub struct ParallelVerifier {
+    inner: StreamVerifier,
+    buf: Vec<u8>,
+    threads: usize,
+    block: usize,
+    submitted: u64,
+    inflight: VecDeque<InFlight>,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+type InFlight = (
+    std::sync::Arc<Vec<u8>>,
+    Vec<std::thread::JoinHandle<Vec<Prepared>>>,
+);
+
+#[cfg(not(target_arch = "wasm32"))]
+impl ParallelVerifier {
+    /// A verifier using `threads` worker threads (at least 1).
+    pub fn new(opts: Options, threads: usize) -> Self {
+        ParallelVerifier {
+            inner: StreamVerifier::new(opts),
+            buf: Vec::new(),
+            threads: threads.max(1),
+            block: 4 << 20,
+            submitted: 0,
+            inflight: VecDeque::new(),
+        }
+    }
+
+    /// Sets the size of the blocks handed to the threads (default 4 MiB).
+    pub fn block_size(mut self, bytes: usize) -> Self {
+        self.block = bytes.max(1);
+        self
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes(&self) -> u64 {
+        self.submitted + self.buf.len() as u64
+    }
+
+    /// Feeds the next bytes.
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+        while self.buf.len() >= self.block {
+            let Some(i) = memchr::memrchr(b'\n', &self.buf) else {
+                break;
+            };
+            let rest = self.buf.split_off(i + 1);
+            let block = std::mem::replace(&mut self.buf, rest);
+            self.submit(block);
+            // Keep one block in flight while this thread checks the one before.
+            while self.inflight.len() > 1 {
+                self.drain_one();
+            }
+            if self.buf.len() < self.block {
+                break;
+            }
+        }
+    }
+
+    fn submit(&mut self, block: Vec<u8>) {
+        let base = self.submitted;
+        self.submitted += block.len() as u64;
+        let block = std::sync::Arc::new(block);
+        let n = self.threads;
+        // Cut the block at line ends into n parts of about equal size.
+        let mut cuts = vec![0usize];
+        for k in 1..n {
+            let at = (block.len() * k / n).max(*cuts.last().unwrap_or(&0));
+            let c = memchr::memchr(b'\n', &block[at..]).map_or(block.len(), |j| at + j + 1);
+            cuts.push(c);
+        }
+        cuts.push(block.len());
+        let handles = cuts
+            .windows(2)
+            .map(|w| {
+                let (a, b, blk) = (w[0], w[1], block.clone());
+                std::thread::spawn(move || prepare(&blk[a..b], base + a as u64))
+            })
+            .collect();
+        self.inflight.push_back((block, handles));
+    }
+
+    fn drain_one(&mut self) {
+        if let Some((block, handles)) = self.inflight.pop_front() {
+            // A worker that panicked leaves its lines to be done here.
+            let prepared = handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect();
+            self.inner.push_prepared(&block, prepared);
+        }
+    }
+
+    /// Ends the stream and returns the report.
+    pub fn finish(mut self) -> Report {
+        let rest = std::mem::take(&mut self.buf);
+        self.submit(rest);
+        while !self.inflight.is_empty() {
+            self.drain_one();
+        }
+        self.inner.finish()
+    }
 }
