@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod serve;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -163,6 +164,13 @@ otherwise grow the log every interval)."
     /// Benchmarks (see writer/README.md).
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Serve a log over HTTP: ingestion, tlog-tiles, proofs, exports, the verifier page.
+    Serve(serve::ServeArgs),
+    /// Bearer tokens for `stele serve`.
+    #[command(subcommand)]
+    Token(serve::TokenCmd),
+    /// Load generator for `stele serve` on loopback.
+    BenchHttp(serve::BenchHttpArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -475,6 +483,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             on_alert.as_deref(),
         ),
         Cmd::Bench(b) => bench::run(b).map_err(Fail::from),
+        Cmd::Serve(a) => serve::run(a),
+        Cmd::Token(t) => serve::token(t),
+        Cmd::BenchHttp(a) => serve::bench_http(a),
     }
 }
 

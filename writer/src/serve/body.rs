@@ -1,0 +1,208 @@
+//! Request bodies of `POST /v1/entries`: one JSON object, a JSON array of
+//! objects, or JSON Lines. Every problem names the item (0-based) and, for
+//! JSON Lines, the line.
+
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::fmt;
+use stele_core::canonical::parse_strict;
+use stele_core::entry::{BuildError, MAX_SEQ, Timestamp, ZERO_PREV, entry_line};
+use stele_writer::log::check_event;
+
+/// Why a body was refused: the item, what is wrong, and whether it is a
+/// size problem (413) rather than a form problem (400).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemError {
+    /// The item's 0-based position in the batch, when one is to blame.
+    pub item: Option<usize>,
+    /// What is wrong, with the item and line in it.
+    pub msg: String,
+    /// The item is too large (HTTP 413).
+    pub too_large: bool,
+}
+
+impl ItemError {
+    fn at(item: usize, msg: String) -> Self {
+        ItemError {
+            item: Some(item),
+            msg,
+            too_large: false,
+        }
+    }
+}
+
+// Raw JSON this long or longer is built once to check the entry size. A
+// shorter one cannot reach the limit: canonical JSON is at most 25% longer
+// than its source (only `1e21` -> `1e+21` grows) and the entry adds ~140 bytes.
+const SIZE_CHECK_FROM: usize = 48 * 1024;
+
+/// Checks one parsed event as the log will: an object, no reserved type,
+/// and (for big ones) an entry within the size limit.
+pub fn check_item(item: usize, v: &Value, raw_len: usize, what: &str) -> Result<(), ItemError> {
+    check_event(v, false).map_err(|why| ItemError::at(item, format!("{what}: {why}")))?;
+    if raw_len >= SIZE_CHECK_FROM {
+        let ts = Timestamp::from_unix_micros(0).expect("epoch is in range");
+        match entry_line(MAX_SEQ, ts, &ZERO_PREV, v) {
+            Ok(_) => {}
+            Err(e @ BuildError::TooLarge(_)) => {
+                return Err(ItemError {
+                    item: Some(item),
+                    msg: format!("{what}: {e}"),
+                    too_large: true,
+                });
+            }
+            Err(e) => return Err(ItemError::at(item, format!("{what}: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Parses a body into events, all or nothing.
+pub fn parse_events(body: &[u8]) -> Result<Vec<Value>, ItemError> {
+    let text = std::str::from_utf8(body).map_err(|e| ItemError {
+        item: None,
+        msg: format!(
+            "request body is not UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        ),
+        too_large: false,
+    })?;
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        return Err(ItemError {
+            item: None,
+            msg:
+                "request body is empty; send a JSON object, a JSON array of objects, or JSON Lines"
+                    .into(),
+            too_large: false,
+        });
+    }
+    if trimmed.starts_with('[') {
+        return parse_array(trimmed);
+    }
+    // One object (possibly spread over several lines), else JSON Lines.
+    let single = parse_strict(trimmed);
+    if let Ok(v) = single {
+        check_item(0, &v, trimmed.len(), "item 0")?;
+        return Ok(vec![v]);
+    }
+    let mut out = Vec::new();
+    for (n, line) in text.split('\n').enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let item = out.len();
+        let what = format!("item {item} (line {})", n + 1);
+        let v = match parse_strict(line) {
+            Ok(v) => v,
+            Err(e) if item == 0 => {
+                // Neither one JSON value nor JSON Lines: report the whole-body
+                // parse, which is what a single pretty-printed object gets.
+                let e = single.err().unwrap_or(e);
+                return Err(ItemError::at(0, format!("item 0: {e}")));
+            }
+            Err(e) => return Err(ItemError::at(item, format!("{what}: {e}"))),
+        };
+        check_item(item, &v, line.len(), &what)?;
+        out.push(v);
+    }
+    Ok(out)
+}
+
+struct Collect<'a>(&'a mut Vec<Box<RawValue>>);
+
+impl<'de> DeserializeSeed<'de> for Collect<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Collect<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(v) = seq.next_element::<Box<RawValue>>()? {
+            self.0.push(v);
+        }
+        Ok(())
+    }
+}
+
+fn parse_array(text: &str) -> Result<Vec<Value>, ItemError> {
+    let mut raws = Vec::new();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let r = Collect(&mut raws)
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+    if let Err(e) = r {
+        // The items before the error were read; the error is in the next.
+        let item = raws.len();
+        return Err(ItemError::at(item, format!("item {item}: {e}")));
+    }
+    let mut out = Vec::with_capacity(raws.len());
+    for (i, raw) in raws.iter().enumerate() {
+        let what = format!("item {i}");
+        let v = parse_strict(raw.get()).map_err(|e| ItemError::at(i, format!("{what}: {e}")))?;
+        check_item(i, &v, raw.get().len(), &what)?;
+        out.push(v);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str) -> ItemError {
+        parse_events(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn the_three_forms_parse() {
+        assert_eq!(parse_events(br#"{"a":1}"#).unwrap().len(), 1);
+        assert_eq!(parse_events(b"{\n  \"a\": 1\n}\n").unwrap().len(), 1);
+        assert_eq!(parse_events(br#" [{"a":1},{"b":2}] "#).unwrap().len(), 2);
+        assert_eq!(
+            parse_events(b"{\"a\":1}\r\n\n{\"b\":2}\n").unwrap().len(),
+            2
+        );
+        assert_eq!(parse_events(b"[]").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn errors_name_the_item_and_line() {
+        let e = err("{\"a\":1}\n{\"b\":}\n");
+        assert_eq!(e.item, Some(1));
+        assert!(e.msg.starts_with("item 1 (line 2): "), "{}", e.msg);
+        let e = err(r#"[{"a":1},{"type":"stele.access"}]"#);
+        assert_eq!(e.item, Some(1));
+        assert!(e.msg.contains("is reserved"), "{}", e.msg);
+        let e = err(r#"[{"a":1},{"a":1,"a":2}]"#);
+        assert_eq!(e.item, Some(1));
+        assert!(e.msg.contains("duplicate"), "{}", e.msg);
+        let e = err(r#"[{"a":1},{"b":2},{"c":"#);
+        assert_eq!(e.item, Some(2), "{}", e.msg);
+        let e = err(r#"[{"a":1}, 7]"#);
+        assert_eq!(e.msg, "item 1: event is not a JSON object");
+        let e = err("");
+        assert_eq!(e.item, None);
+        let e = err("{\n \"a\": \n}");
+        assert_eq!(e.item, Some(0));
+    }
+
+    #[test]
+    fn big_events_are_checked_against_the_entry_limit() {
+        let ok = format!(r#"{{"p":"{}"}}"#, "x".repeat(60_000));
+        assert!(parse_events(ok.as_bytes()).is_ok());
+        let big = format!(r#"[{{}},{{"p":"{}"}}]"#, "x".repeat(65_500));
+        let e = err(&big);
+        assert!(e.too_large);
+        assert_eq!(e.item, Some(1));
+        assert!(e.msg.starts_with("item 1: entry would be "), "{}", e.msg);
+    }
+}

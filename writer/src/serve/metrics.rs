@@ -1,0 +1,179 @@
+//! `GET /metrics`: Prometheus text exposition, written by hand (a few
+//! counters and histograms do not need a metrics crate).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use stele_writer::fs::{FileRole, Fs};
+
+/// A cumulative histogram with fixed bucket bounds.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<AtomicU64>,
+    count: AtomicU64,
+    // Sum in millionths of the unit.
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one value.
+    pub fn observe(&self, v: f64) {
+        if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
+            self.counts[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add((v * 1e6) as u64, Relaxed);
+    }
+
+    /// Records a duration in seconds.
+    pub fn observe_duration(&self, d: Duration) {
+        self.observe(d.as_secs_f64());
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cum = 0;
+        for (b, c) in self.bounds.iter().zip(&self.counts) {
+            cum += c.load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cum}");
+        }
+        let n = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {n}");
+        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {n}");
+    }
+}
+
+const SECONDS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+const SIZES: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0, 16384.0, 65536.0,
+];
+
+/// Everything the service counts.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Entries appended through the API (not counting stele.access).
+    pub entries: AtomicU64,
+    /// Access events recorded.
+    pub access_events: AtomicU64,
+    /// Append latency per request: received to durable.
+    pub append_latency: Histogram,
+    /// Entries per group commit.
+    pub batch_size: Histogram,
+    /// fdatasync of the entries file.
+    pub fsync: Histogram,
+    /// HTTP responses by status code.
+    pub status: Mutex<BTreeMap<u16, u64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            entries: AtomicU64::new(0),
+            access_events: AtomicU64::new(0),
+            append_latency: Histogram::new(SECONDS),
+            batch_size: Histogram::new(SIZES),
+            fsync: Histogram::new(SECONDS),
+            status: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one response.
+    pub fn count_status(&self, code: u16) {
+        *self.status.lock().unwrap().entry(code).or_default() += 1;
+    }
+
+    /// The exposition text. `size`, `checkpoints` and `signed` describe the log now.
+    pub fn render(&self, size: u64, checkpoints: usize, signed: u64) -> String {
+        let mut o = String::new();
+        let mut gauge = |name: &str, kind: &str, help: &str, v: u64| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        };
+        gauge(
+            "stele_log_entries",
+            "gauge",
+            "Durable entries in the log.",
+            size,
+        );
+        gauge(
+            "stele_checkpoints",
+            "gauge",
+            "Signed checkpoints in the log.",
+            checkpoints as u64,
+        );
+        gauge(
+            "stele_checkpoint_size",
+            "gauge",
+            "Tree size of the latest signed checkpoint.",
+            signed,
+        );
+        gauge(
+            "stele_appended_entries_total",
+            "counter",
+            "Entries appended through the HTTP API since start.",
+            self.entries.load(Relaxed),
+        );
+        gauge(
+            "stele_access_events_total",
+            "counter",
+            "stele.access entries recorded for reads since start.",
+            self.access_events.load(Relaxed),
+        );
+        self.append_latency.render(
+            &mut o,
+            "stele_append_latency_seconds",
+            "Append request latency, from received to durable.",
+        );
+        self.batch_size.render(
+            &mut o,
+            "stele_group_commit_entries",
+            "Entries per group commit (one write and one fdatasync).",
+        );
+        self.fsync.render(
+            &mut o,
+            "stele_fsync_seconds",
+            "Time of each fdatasync of the entries file.",
+        );
+        let _ = writeln!(
+            o,
+            "# HELP stele_http_responses_total HTTP responses by status code.\n# TYPE stele_http_responses_total counter"
+        );
+        for (code, n) in self.status.lock().unwrap().iter() {
+            let _ = writeln!(o, "stele_http_responses_total{{code=\"{code}\"}} {n}");
+        }
+        o
+    }
+}
+
+/// The real file system, timing each fdatasync of the entries file.
+#[derive(Debug)]
+pub struct TimingFs(pub std::sync::Arc<Metrics>);
+
+impl Fs for TimingFs {
+    fn sync_data(&self, role: FileRole, f: &File) -> io::Result<()> {
+        let t = Instant::now();
+        let r = f.sync_data();
+        if role == FileRole::Entries {
+            self.0.fsync.observe_duration(t.elapsed());
+        }
+        r
+    }
+}
