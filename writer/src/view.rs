@@ -162,9 +162,10 @@ fn read_u64_at(f: &File, path: &Path, at: u64) -> Result<u64> {
     Ok(u64::from_le_bytes(b))
 }
 
-fn leaves_for_stored(hashes: u64) -> u64 {
+pub(crate) fn leaves_for_stored(hashes: u64) -> u64 {
     // The largest n with stored_len(n) <= hashes (stored_len is increasing).
-    let (mut lo, mut hi) = (0u64, hashes / 2 + 1);
+    // stored_len(n) = 2n - popcount(n) >= 2n - 64, so n <= hashes / 2 + 32.
+    let (mut lo, mut hi) = (0u64, hashes / 2 + 32);
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
         if stored_len(mid) <= hashes {
@@ -621,4 +622,25 @@ pub fn verify_dir(dir: &Path, opts: Options, progress: &mut dyn FnMut(u64, u64))
         }
     }
     Ok(v.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leaves_for_stored;
+    use crate::tree::stored_len;
+
+    #[test]
+    fn leaves_for_stored_inverts_stored_len() {
+        // Sizes with many set bits are where 2n - popcount(n) strays from 2n.
+        for n in (0..5000u64).chain([(1 << 20) - 1, (1 << 40) - 1, 123_456_789]) {
+            assert_eq!(leaves_for_stored(stored_len(n)), n, "n {n}");
+            if n > 0 {
+                assert_eq!(
+                    leaves_for_stored(stored_len(n) - 1),
+                    n - 1,
+                    "n {n} - 1 hash"
+                );
+            }
+        }
+    }
 }
