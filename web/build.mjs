@@ -22,7 +22,7 @@ const BUDGET_OPT = 150 * 1024;
 const BUDGET_GZ = 64 * 1024;
 
 function parseArgs(argv) {
-  const o = { wasm: join(REPO, 'target/wasm32-unknown-unknown/release/stele_wasm.wasm'), bindgen: true, out: join(WEB, 'dist') };
+  const o = { wasm: join(REPO, 'target/wasm32-unknown-unknown/wasm-release/stele_wasm.wasm'), bindgen: true, out: join(WEB, 'dist') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--wasm') o.wasm = resolve(argv[++i]);
@@ -37,7 +37,7 @@ const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
 
 function runBindgen(wasm) {
   if (!existsSync(wasm)) {
-    throw new Error(`${wasm} does not exist: run cargo build -p stele-wasm --release --target wasm32-unknown-unknown first, or pass --wasm PATH`);
+    throw new Error(`${wasm} does not exist: run cargo build -p stele-wasm --profile wasm-release --target wasm32-unknown-unknown first, or pass --wasm PATH`);
   }
   rmSync(PKG, { recursive: true, force: true });
   try {
@@ -54,7 +54,7 @@ function runBindgen(wasm) {
   execFileSync(wasmOpt, [
     '-Oz', '--strip-debug', '--strip-producers',
     '--enable-bulk-memory', '--enable-bulk-memory-opt', '--enable-nontrapping-float-to-int', '--enable-sign-ext',
-    '--enable-mutable-globals', '--enable-reference-types', '--enable-multivalue',
+    '--enable-mutable-globals', '--enable-reference-types', '--enable-multivalue', '--enable-simd',
     bg, '-o', tmp,
   ], { stdio: 'inherit' });
   cpSync(tmp, bg);

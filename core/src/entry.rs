@@ -279,6 +279,12 @@ impl<'a> ParsedEntry<'a> {
             .and_then(|s| s.strip_prefix('"')?.strip_suffix('"'))
     }
 
+    /// The `ts` text as written (the line is canonical, so it is the last member).
+    pub fn ts_text(&self) -> &'a str {
+        let n = self.line.len();
+        std::str::from_utf8(&self.line[n - 29..n - 2]).unwrap_or("")
+    }
+
     /// The raw JSON text of one of [`EVENT_FIELDS`] (by index).
     pub fn field_raw(&self, n: usize) -> Option<&'a str> {
         let (a, b) = self.event_fields[n]?;
@@ -289,7 +295,14 @@ impl<'a> ParsedEntry<'a> {
     pub fn field_display(&self, name: &str) -> Option<String> {
         let n = EVENT_FIELDS.iter().position(|f| *f == name)?;
         let raw = self.field_raw(n)?;
-        if raw.starts_with('"') {
+        if let Some(plain) = raw
+            .strip_prefix('"')
+            .and_then(|r| r.strip_suffix('"'))
+            .filter(|r| !r.contains('\\'))
+        {
+            // No escapes: the text between the quotes is the string.
+            Some(plain.to_string())
+        } else if raw.starts_with('"') {
             serde_json::from_str::<String>(raw).ok()
         } else {
             Some(raw.to_string())
@@ -475,6 +488,7 @@ mod tests {
         let p = parse_entry(line.as_bytes()).unwrap();
         assert_eq!((p.seq, p.ts, p.prev), (7, ts, ZERO_PREV));
         assert_eq!(p.field_display("actor").as_deref(), Some("alice"));
+        assert_eq!(p.ts_text(), ts.to_string());
         assert_eq!(
             p.event_json(),
             r#"{"action":"login","actor":"alice","n":1.5}"#

@@ -148,6 +148,8 @@ pub struct EntrySummary {
     pub seq: Option<u64>,
     /// `ts`.
     pub ts: Option<String>,
+    /// `ts` as microseconds since the Unix epoch (exact in a JS number until 2255).
+    pub ts_us: Option<i64>,
     /// `event.type`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -887,7 +889,7 @@ impl StreamVerifier {
         }
         let cut = |s: Option<String>| {
             s.map(|s| {
-                if s.chars().count() > SUMMARY_CHARS {
+                if s.len() > SUMMARY_CHARS && s.chars().count() > SUMMARY_CHARS {
                     s.chars().take(SUMMARY_CHARS).collect::<String>() + "…"
                 } else {
                     s
@@ -897,7 +899,8 @@ impl StreamVerifier {
         let f = |name| cut(p.and_then(|p| p.field_display(name)));
         self.summaries.push(EntrySummary {
             seq: p.map(|p| p.seq),
-            ts: p.map(|p| p.ts.to_string()),
+            ts: p.map(|p| p.ts_text().to_string()),
+            ts_us: p.map(|p| p.ts.unix_micros()),
             kind: f("type"),
             actor: f("actor"),
             action: f("action"),

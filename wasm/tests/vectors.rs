@@ -6,10 +6,14 @@ use stele_wasm::WasmVerifier;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 // (name, file bytes, .expect text, trusted checkpoint)
-const VECTORS: &[(&str, &[u8], &str, Option<&str>)] = include!(concat!(env!("OUT_DIR"), "/vectors.rs"));
+const VECTORS: &[(&str, &[u8], &str, Option<&str>)] =
+    include!(concat!(env!("OUT_DIR"), "/vectors.rs"));
 
 fn field<'a>(expect: &'a str, k: &'static str) -> impl Iterator<Item = &'a str> {
-    expect.lines().filter_map(move |l| l.strip_prefix(k)).map(str::trim)
+    expect
+        .lines()
+        .filter_map(move |l| l.strip_prefix(k))
+        .map(str::trim)
 }
 
 #[wasm_bindgen_test]
@@ -19,22 +23,40 @@ fn shared_vectors_give_the_same_verdicts_and_codes() {
         let field = |k: &'static str| field(expect, k);
         let key = field("key:").next().expect("key line");
         let verdict = field("verdict:").next().expect("verdict line");
-        let mut v = WasmVerifier::new(key, trusted.map(str::to_string)).unwrap_or_else(|_| panic!("{name}: verifier"));
+        let mut v = WasmVerifier::new(key, trusted.map(str::to_string))
+            .unwrap_or_else(|_| panic!("{name}: verifier"));
         // An odd chunk size, so lines and notes straddle chunks.
         for chunk in data.chunks(997) {
             v.push(chunk).unwrap_or_else(|_| panic!("{name}: push"));
         }
         let _ = v.take_entries().expect("entries");
-        let report: serde_json::Value = serde_json::from_str(&v.finish().expect("finish")).expect("report JSON");
+        let report: serde_json::Value =
+            serde_json::from_str(&v.finish().expect("finish")).expect("report JSON");
         assert_eq!(report["verdict"], verdict, "{name}: {report}");
         let failures = report["failures"].as_array().expect("failures");
         for f in field("failure:") {
             let (code, entry) = f.split_once(' ').expect("code and entry");
-            let entry: serde_json::Value = if entry == "-" { serde_json::Value::Null } else { entry.parse::<u64>().expect("entry").into() };
-            assert!(failures.iter().any(|x| x["code"] == code && x["entry"] == entry), "{name}: no {code} at {entry} in {failures:?}");
+            let entry: serde_json::Value = if entry == "-" {
+                serde_json::Value::Null
+            } else {
+                entry.parse::<u64>().expect("entry").into()
+            };
+            assert!(
+                failures
+                    .iter()
+                    .any(|x| x["code"] == code && x["entry"] == entry),
+                "{name}: no {code} at {entry} in {failures:?}"
+            );
         }
         for n in field("notice:") {
-            assert!(report["notices"].as_array().expect("notices").iter().any(|x| x["code"] == n), "{name}: no notice {n}");
+            assert!(
+                report["notices"]
+                    .as_array()
+                    .expect("notices")
+                    .iter()
+                    .any(|x| x["code"] == n),
+                "{name}: no notice {n}"
+            );
         }
     }
 }
@@ -42,5 +64,11 @@ fn shared_vectors_give_the_same_verdicts_and_codes() {
 #[wasm_bindgen_test]
 fn bad_keys_are_refused_with_the_core_message() {
     assert!(WasmVerifier::new("not a key", None).is_err());
-    assert!(stele_wasm::parse_verifier_key("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").expect("parses").contains("c74f20a3"));
+    assert!(
+        stele_wasm::parse_verifier_key(
+            "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+        )
+        .expect("parses")
+        .contains("c74f20a3")
+    );
 }

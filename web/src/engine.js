@@ -49,9 +49,11 @@ export class BatchEncoder {
     for (let i = 0; i < n; i++) {
       const r = rows[i];
       seq[i] = typeof r.seq === 'number' ? r.seq : NaN;
-      const t = parseTs(r.ts);
+      // ts_us comes from the verifier; it is exact in a double until 2255.
+      const exact = typeof r.ts_us === 'number' && Math.abs(r.ts_us) <= Number.MAX_SAFE_INTEGER;
+      const t = exact ? r.ts_us : parseTs(r.ts);
       ts[i] = t;
-      if (r.ts != null && formatTs(t) !== r.ts) tsRaw.push(i, String(r.ts));
+      if (r.ts != null && !exact && formatTs(t) !== r.ts) tsRaw.push(i, String(r.ts));
       line[i] = r.line;
       offset[i] = r.offset;
       length[i] = r.length;

@@ -12,6 +12,8 @@ export interface EntrySummary {
   seq: number | null;
   /** RFC 3339 UTC, e.g. "2026-11-26T12:00:00.000000Z". */
   ts: string | null;
+  /** ts as microseconds since the Unix epoch. */
+  ts_us?: number | null;
   type: string | null;
   actor: string | null;
   action: string | null;
