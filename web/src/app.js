@@ -513,3 +513,6 @@ async function main() {
 }
 
 main();
+
+// Live mode (web/src/live.js), opened as http://SERVER/?live from `stele serve`.
+if (location.protocol.startsWith('http') && new URLSearchParams(location.search).has('live')) import('./live.js').then((m) => m.mountLive(document.querySelector('main'))).catch((e) => console.warn('live mode unavailable:', e));
