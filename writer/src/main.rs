@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod demo;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
@@ -164,6 +165,8 @@ otherwise grow the log every interval)."
     /// Benchmarks (see writer/README.md).
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Simulated attacks on copies of a live log, detected while it keeps growing.
+    Demo(demo::DemoArgs),
     /// Serve a log over HTTP: ingestion, tlog-tiles, proofs, exports, the verifier page.
     Serve(serve::ServeArgs),
     /// Bearer tokens for `stele serve`.
@@ -483,6 +486,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             on_alert.as_deref(),
         ),
         Cmd::Bench(b) => bench::run(b).map_err(Fail::from),
+        Cmd::Demo(a) => demo::run(a).map_err(|e| Fail::usage(e, None)),
         Cmd::Serve(a) => serve::run(a),
         Cmd::Token(t) => serve::token(t),
         Cmd::BenchHttp(a) => serve::bench_http(a),
