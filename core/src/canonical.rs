@@ -464,9 +464,21 @@ fn cmp_keys(a: &[u8], a_esc: bool, b: &[u8], b_esc: bool) -> Ordering {
 
 /// Serializes a JSON value in RFC 8785 canonical form.
 pub fn to_canonical(v: &Value) -> Result<String, String> {
+    if depth(v) > MAX_DEPTH {
+        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+    }
     let mut out = String::new();
     write_value(&mut out, v)?;
     Ok(out)
+}
+
+/// Nesting depth of objects and arrays (a scalar is 0).
+pub fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
@@ -486,8 +498,12 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
             out.push(']');
         }
         Value::Object(m) => {
+            // serde_json's map is in code point order, which is UTF-16 order
+            // unless a key has characters from U+E000 up.
             let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            if keys.iter().any(|k| k.chars().any(|c| c >= '\u{e000}')) {
+                keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            }
             out.push('{');
             for (i, k) in keys.into_iter().enumerate() {
                 if i > 0 {
@@ -520,19 +536,26 @@ fn canonical_number(n: &Number) -> Result<String, String> {
 
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    // Copy runs that need no escape in one go.
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if !STRING_STOP[usize::from(b)] {
+            continue;
         }
+        out.push_str(&s[run..i]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x08 => out.push_str("\\b"),
+            b'\t' => out.push_str("\\t"),
+            b'\n' => out.push_str("\\n"),
+            0x0c => out.push_str("\\f"),
+            b'\r' => out.push_str("\\r"),
+            c => out.push_str(&format!("\\u{c:04x}")),
+        }
+        run = i + 1;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 

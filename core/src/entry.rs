@@ -419,6 +419,41 @@ pub enum BuildError {
     TooDeep,
 }
 
+/// The canonical text of an event, as it stands inside an entry line.
+pub fn canonical_event(event: &Value) -> Result<String, BuildError> {
+    if !event.is_object() {
+        return Err(BuildError::NotObject);
+    }
+    // Inside a line the event is one level down.
+    if canonical::depth(event) >= canonical::MAX_DEPTH {
+        return Err(BuildError::TooDeep);
+    }
+    canonical::to_canonical(event).map_err(BuildError::NotCanonical)
+}
+
+/// Builds an entry line (without `\n`) around an event already in canonical
+/// form (from [`canonical_event`]), so the expensive part can be done before
+/// seq, ts and prev are known.
+pub fn entry_line_from_canonical(
+    event: &str,
+    seq: u64,
+    ts: Timestamp,
+    prev: &Hash,
+) -> Result<String, BuildError> {
+    let line = format!(
+        "{{\"event\":{event},\"prev\":\"{}\",\"seq\":{seq},\"ts\":\"{ts}\"}}",
+        prev.to_hex()
+    );
+    if line.len() > MAX_ENTRY_BYTES {
+        return Err(BuildError::TooLarge(line.len()));
+    }
+    debug_assert!(
+        canonical::validate(line.as_bytes()).is_ok(),
+        "serializer wrote a non-canonical line: {line}"
+    );
+    Ok(line)
+}
+
 /// Builds the canonical line (without `\n`) of an entry.
 pub fn entry_line(
     seq: u64,
@@ -426,24 +461,7 @@ pub fn entry_line(
     prev: &Hash,
     event: &Value,
 ) -> Result<String, BuildError> {
-    if !event.is_object() {
-        return Err(BuildError::NotObject);
-    }
-    let ev = canonical::to_canonical(event).map_err(BuildError::NotCanonical)?;
-    let line = format!(
-        "{{\"event\":{ev},\"prev\":\"{}\",\"seq\":{seq},\"ts\":\"{ts}\"}}",
-        prev.to_hex()
-    );
-    if line.len() > MAX_ENTRY_BYTES {
-        return Err(BuildError::TooLarge(line.len()));
-    }
-    if let Err(e) = canonical::validate(line.as_bytes()) {
-        return Err(match e.kind {
-            canonical::JsonErrorKind::TooDeep => BuildError::TooDeep,
-            _ => BuildError::NotCanonical(e.to_string()),
-        });
-    }
-    Ok(line)
+    entry_line_from_canonical(&canonical_event(event)?, seq, ts, prev)
 }
 
 /// The genesis event: binds the log to its origin and verifier key.

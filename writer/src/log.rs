@@ -14,8 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stele_core::checkpoint::Checkpoint;
 use stele_core::entry::{
-    GENESIS_TYPE, MAX_ENTRY_BYTES, RESERVED_PREFIX, Timestamp, ZERO_PREV, entry_line,
-    genesis_event, parse_entry,
+    GENESIS_TYPE, RESERVED_PREFIX, Timestamp, ZERO_PREV, genesis_event, parse_entry,
 };
 use stele_core::hash::{Hash, leaf_hash};
 use stele_core::merkle::left_hashes;
@@ -911,29 +910,14 @@ impl Shared {
     }
 }
 
-// Core's `entry_line`, split in two: `canonical_event` builds and checks a
-// placeholder line (seq 0, ts 0, zero prev) and keeps its event text;
-// `finish_line` puts in the real seq, ts and prev. The unit test below pins
-// that the result is byte for byte `entry_line`'s.
-const PREFIX_LEN: usize = r#"{"event":"#.len();
-// ,"prev":"<64 hex>","seq":0,"ts":"<27>"}
-const PLACEHOLDER_SUFFIX_LEN: usize = 9 + 64 + 8 + 1 + 7 + 27 + 2;
-
+// The expensive part of building a line (canonical JSON) runs before the
+// sequencer hands out seq, ts and prev; core's entry_line is these two steps.
 fn canonical_event(ev: &Value) -> Result<String, String> {
-    let ts = Timestamp::from_unix_micros(0).expect("epoch is in range");
-    let line = entry_line(0, ts, &ZERO_PREV, ev).map_err(|e| e.to_string())?;
-    Ok(line[PREFIX_LEN..line.len() - PLACEHOLDER_SUFFIX_LEN].to_string())
+    stele_core::entry::canonical_event(ev).map_err(|e| e.to_string())
 }
 
 fn finish_line(ev: &str, seq: u64, ts: Timestamp, prev: &Hash) -> Result<String, String> {
-    let line = format!(
-        "{{\"event\":{ev},\"prev\":\"{}\",\"seq\":{seq},\"ts\":\"{ts}\"}}",
-        prev.to_hex()
-    );
-    if line.len() > MAX_ENTRY_BYTES {
-        return Err(stele_core::entry::BuildError::TooLarge(line.len()).to_string());
-    }
-    Ok(line)
+    stele_core::entry::entry_line_from_canonical(ev, seq, ts, prev).map_err(|e| e.to_string())
 }
 
 fn canonical_events(events: &[Value]) -> Result<Vec<String>> {
@@ -1312,7 +1296,7 @@ mod tests {
                 let prev = leaf_hash(&seq.to_le_bytes());
                 assert_eq!(
                     finish_line(&text, seq, ts, &prev).unwrap(),
-                    entry_line(seq, ts, &prev, ev).unwrap()
+                    stele_core::entry::entry_line(seq, ts, &prev, ev).unwrap()
                 );
             }
         }
@@ -1320,7 +1304,7 @@ mod tests {
         for pad in 65_350..65_420 {
             let ev = serde_json::json!({ "p": "x".repeat(pad) });
             let ts = Timestamp::from_unix_micros(0).unwrap();
-            let core = entry_line(12345, ts, &ZERO_PREV, &ev);
+            let core = stele_core::entry::entry_line(12345, ts, &ZERO_PREV, &ev);
             let ours = canonical_event(&ev).and_then(|t| finish_line(&t, 12345, ts, &ZERO_PREV));
             assert_eq!(core.is_ok(), ours.is_ok(), "pad {pad}");
         }
