@@ -31,7 +31,9 @@ for t in "${targets[@]}"; do
   fi
   execs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
   summary+=("$t: ${execs:-?} executions in ${secs}s: $ok")
+  echo "${summary[-1]}"
   [ "$ok" = ok ] && rm -f "$log"
 done
+echo "== summary"
 printf '%s\n' "${summary[@]}"
 exit $status
