@@ -90,7 +90,18 @@ export function abortError() {
  * between chunks so a main-thread caller can let the page breathe, and
  * `cancelled()` is checked after it.
  */
-export async function runVerification({ WasmVerifier, file, keys, trustedCheckpoint, chunkSize = 1 << 20, onProgress, onRows, pause, cancelled }) {
+export async function runVerification({ WasmVerifier, file, keys, trustedCheckpoint, chunkSize = 1 << 20, onProgress, onRows, onBatch, pause, cancelled }) {
+  // onBatch takes columnar batches straight from the verifier (interned there);
+  // onRows takes plain objects (the package's public row API).
+  const drain = () => {
+    if (onBatch) {
+      const b = v.takeBatch();
+      if (b.n) onBatch(b);
+    } else {
+      const rows = JSON.parse(v.takeEntries());
+      if (rows.length) onRows?.(rows);
+    }
+  };
   const keyText = (keys || []).map((k) => k.trim()).filter(Boolean).join('\n');
   const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
   const v = new WasmVerifier(keyText, cp);
@@ -106,14 +117,12 @@ export async function runVerification({ WasmVerifier, file, keys, trustedCheckpo
       next = end < total ? read(end) : null; // read ahead while wasm works
       v.push(new Uint8Array(buf));
       done = end;
-      const rows = JSON.parse(v.takeEntries());
-      if (rows.length) onRows?.(rows);
+      drain();
       onProgress?.(done, total);
       if (pause) await pause();
       if (cancelled?.()) throw abortError();
     }
-    const rows = JSON.parse(v.takeEntries());
-    if (rows.length) onRows?.(rows);
+    drain();
     return JSON.parse(v.finish());
   } finally {
     freeQuietly(v);

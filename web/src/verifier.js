@@ -220,10 +220,14 @@ async function verifyInMainThread(file, { keys = [], trustedCheckpoint, onProgre
     trustedCheckpoint,
     chunkSize,
     onProgress,
-    onRows: (rows) => {
-      if (onBatch) onBatch(encoder.encode(rows));
-      onEntries?.(rows);
-    },
+    // Plain rows only when the caller asked for them; else columnar batches straight from wasm.
+    onRows: onEntries
+      ? (rows) => {
+          if (onBatch) onBatch(encoder.encode(rows));
+          onEntries(rows);
+        }
+      : undefined,
+    onBatch: onEntries ? undefined : onBatch,
     // Yield to rendering at least every ~30 ms of work.
     pause: async () => {
       if (performance.now() - last > 30) {

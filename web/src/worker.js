@@ -35,10 +35,13 @@ self.onmessage = async (event) => {
         trustedCheckpoint,
         chunkSize,
         onProgress: (done, total) => self.postMessage({ type: 'progress', id, done, total }),
-        onRows: (rows) => {
-          const batch = encoder.encode(rows);
-          self.postMessage({ type: 'batch', id, batch, rows: wantRows ? rows : undefined }, batchTransfer(batch));
-        },
+        onRows: wantRows
+          ? (rows) => {
+              const batch = encoder.encode(rows);
+              self.postMessage({ type: 'batch', id, batch, rows }, batchTransfer(batch));
+            }
+          : undefined,
+        onBatch: wantRows ? undefined : (batch) => self.postMessage({ type: 'batch', id, batch }, batchTransfer(batch)),
       });
       self.postMessage({ type: 'done', id, report });
     } catch (e) {
