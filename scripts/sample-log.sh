@@ -9,10 +9,12 @@ if [ ! -x "$stele" ]; then
   echo "sample-log: $stele is not built yet; skipping the CLI sample" >&2
   exit 0
 fi
-log=$out/demo-log
-rm -rf "$log"
-mkdir -p "$out"
-"$stele" init "$log" --origin demo.stele.example/audit --key-file "$out/demo-signing.key" >/dev/null
+# The log and its private key live outside the served samples folder.
+work=target/demo
+log=$work/log
+rm -rf "$log" "$out/demo-log" "$out/demo-signing.key"
+mkdir -p "$out" "$work"
+"$stele" init "$log" --origin demo.stele.example/audit --key-file "$work/signing.key" >/dev/null
 for i in $(seq 1 200); do
   printf '{"actor":"user%d","action":"%s","target":"doc/%d","outcome":"success"}\n' $((i % 7)) "$([ $((i % 3)) = 0 ] && echo update || echo read)" $((i % 40))
 done | "$stele" append "$log" >/dev/null

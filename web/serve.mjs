@@ -4,7 +4,7 @@
 // Serves ROOT at /, and the files of SAMPLES at /samples/ (plus a generated
 // /samples/index.json), with the page's Content-Security-Policy as a header.
 import { createServer } from 'node:http';
-import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { resolve, join, extname, sep } from 'node:path';
 
 export const CSP =
@@ -50,6 +50,24 @@ function inside(base, urlPath) {
   return full === base || full.startsWith(base + sep) ? full : null;
 }
 
+/** Sample files that may be served: exports, proofs, expectations, verifier keys. */
+export function isSampleName(name) {
+  return /^[\w.-]+\.(stele|tlog-proof|expect|txt)$/.test(name) && !name.startsWith('.') && !/private|secret|signing/i.test(name);
+}
+
+// A Go-format private key must never leave the machine, whatever its name.
+function looksPrivate(file) {
+  try {
+    const fd = openSync(file, 'r');
+    const head = Buffer.alloc(12);
+    readSync(fd, head, 0, 12, 0);
+    closeSync(fd);
+    return head.toString('latin1') === 'PRIVATE+KEY+';
+  } catch {
+    return true;
+  }
+}
+
 export function startServer({ root, samples, port = 8080, host = '127.0.0.1', quiet = false }) {
   const rootDir = resolve(root);
   const samplesDir = samples ? resolve(samples) : null;
@@ -73,7 +91,7 @@ export function startServer({ root, samples, port = 8080, host = '127.0.0.1', qu
       let list = [];
       try {
         list = readdirSync(samplesDir, { withFileTypes: true })
-          .filter((d) => d.isFile() && !d.name.startsWith('.') && d.name !== 'index.json')
+          .filter((d) => d.isFile() && isSampleName(d.name) && !looksPrivate(join(samplesDir, d.name)))
           .map((d) => ({ name: d.name, size: statSync(join(samplesDir, d.name)).size }))
           .sort((a, b) => a.name.localeCompare(b.name));
       } catch {
@@ -82,7 +100,10 @@ export function startServer({ root, samples, port = 8080, host = '127.0.0.1', qu
       return send(200, JSON.stringify(list), MIME['.json']);
     } else if (path.startsWith('/samples/')) {
       if (!samplesDir) return send(404, 'no samples\n');
-      file = inside(samplesDir, path.slice('/samples'.length));
+      // Only the sample files themselves: no sub-folders, nothing that could be a key.
+      const name = path.slice('/samples/'.length);
+      if (!isSampleName(name)) return send(404, 'not found\n');
+      file = inside(samplesDir, '/' + name);
     } else {
       file = inside(rootDir, path.endsWith('/') ? path + 'index.html' : path);
     }
@@ -97,6 +118,7 @@ export function startServer({ root, samples, port = 8080, host = '127.0.0.1', qu
       return res.end();
     }
     if (!st || !st.isFile()) return send(404, 'not found\n');
+    if (samplesDir && file.startsWith(samplesDir) && looksPrivate(file)) return send(404, 'not found\n');
     const type = MIME[extname(file).toLowerCase()] || 'application/octet-stream';
     res.writeHead(200, { ...headers, 'Content-Type': type, 'Content-Length': st.size });
     if (req.method === 'HEAD') return res.end();
