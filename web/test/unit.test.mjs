@@ -73,3 +73,28 @@ describe('report text', () => {
     assert.equal(niceStep(86400e6, 200), 600e6);
   });
 });
+
+describe('sample server', () => {
+  it('serves sample files but never a private key, whatever its name', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { startServer } = await import('../serve.mjs');
+    const dir = mkdtempSync(join(tmpdir(), 'stele-samples-'));
+    writeFileSync(join(dir, 'valid.stele'), 'stele-export v1 log\n');
+    writeFileSync(join(dir, 'notes.txt'), 'PRIVATE+KEY+x+00000000+AAAA\n');
+    writeFileSync(join(dir, 'log.key'), 'anything\n');
+    const s = await startServer({ root: dir, samples: dir, port: 0, quiet: true });
+    try {
+      const base = s.url ?? `http://127.0.0.1:${s.server?.address().port ?? s.address().port}/`;
+      const get = (p) => fetch(new URL(p, base)).then((r) => r.status);
+      assert.equal(await get('samples/valid.stele'), 200);
+      assert.equal(await get('samples/notes.txt'), 404);
+      assert.equal(await get('samples/log.key'), 404);
+      const list = await (await fetch(new URL('samples/index.json', base))).json();
+      assert.deepEqual(list.map((f) => f.name), ['valid.stele']);
+    } finally {
+      await new Promise((r) => (s.server ?? s).close(r));
+    }
+  });
+});
