@@ -7,6 +7,10 @@ mod demo;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use std::io::{BufRead, IsTerminal, Read, Write};
