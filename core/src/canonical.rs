@@ -85,11 +85,14 @@ pub struct Captures {
     /// The first top-level key that is none of the above.
     pub unexpected: Option<(usize, usize)>,
     /// Members of the `event` object: `type`, `actor`, `action`, `target`, `outcome`.
-    pub event_fields: [Option<(usize, usize)>; 5],
+    pub event_fields: [Option<(usize, usize)>; 7],
 }
 
-/// The event member names captured in [`Captures::event_fields`], in order.
-pub const EVENT_FIELDS: [&str; 5] = ["type", "actor", "action", "target", "outcome"];
+/// The event member names captured in [`Captures::event_fields`], in order
+/// (`origin` and `key` are the genesis event's).
+pub const EVENT_FIELDS: [&str; 7] = [
+    "type", "actor", "action", "target", "outcome", "origin", "key",
+];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Cap {
@@ -446,11 +449,68 @@ pub fn format_number(f: f64) -> Option<String> {
 
 fn key_text(raw: &[u8], escaped: bool) -> String {
     if escaped {
-        serde_json::from_slice::<String>(&[b"\"", raw, b"\""].concat())
-            .unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned())
+        unescape(raw).unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned())
     } else {
         String::from_utf8_lossy(raw).into_owned()
     }
+}
+
+/// Decodes the contents of a JSON string (between its quotes). `None` if the
+/// escapes are malformed or the text is not UTF-8.
+pub fn unescape(raw: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(raw).ok()?;
+    if !s.contains('\\') {
+        return Some(s.to_string());
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    let hex4 = |it: &mut std::str::Chars<'_>| -> Option<u32> {
+        let h: String = it.by_ref().take(4).collect();
+        if h.len() == 4 {
+            u32::from_str_radix(&h, 16).ok()
+        } else {
+            None
+        }
+    };
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            '"' => out.push('"'),
+            '\\' => out.push('\\'),
+            '/' => out.push('/'),
+            'b' => out.push('\u{8}'),
+            'f' => out.push('\u{c}'),
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            'u' => {
+                let hi = hex4(&mut chars)?;
+                let code = if (0xD800..0xDC00).contains(&hi) {
+                    if chars.next()? != '\\' || chars.next()? != 'u' {
+                        return None;
+                    }
+                    let lo = hex4(&mut chars)?;
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return None;
+                    }
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else {
+                    hi
+                };
+                out.push(char::from_u32(code)?);
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Writes `s` as a JSON string in canonical form (for hand-written JSON output).
+pub fn push_json_string(out: &mut String, s: &str) {
+    write_string(out, s);
 }
 
 // RFC 8785 3.2.3: compare keys by their UTF-16 code units.

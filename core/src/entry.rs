@@ -228,8 +228,8 @@ pub struct ParsedEntry<'a> {
     pub prev: Hash,
     /// Span of the `event` object in `line`.
     pub event: (usize, usize),
-    /// Spans of the event's `type`, `actor`, `action`, `target`, `outcome`.
-    pub event_fields: [Option<(usize, usize)>; 5],
+    /// Spans of the event's `type`, `actor`, `action`, `target`, `outcome`, `origin`, `key`.
+    pub event_fields: [Option<(usize, usize)>; 7],
 }
 
 /// A [`ParsedEntry`] without its line, to keep or send between threads.
@@ -239,7 +239,7 @@ pub struct EntryFields {
     ts: Timestamp,
     prev: Hash,
     event: (usize, usize),
-    event_fields: [Option<(usize, usize)>; 5],
+    event_fields: [Option<(usize, usize)>; 7],
 }
 
 impl EntryFields {
@@ -279,6 +279,13 @@ impl<'a> ParsedEntry<'a> {
             .and_then(|s| s.strip_prefix('"')?.strip_suffix('"'))
     }
 
+    /// An event field's value if it is a JSON string, decoded.
+    pub fn field_string(&self, name: &str) -> Option<String> {
+        let n = EVENT_FIELDS.iter().position(|f| *f == name)?;
+        let inner = self.field_raw(n)?.strip_prefix('"')?.strip_suffix('"')?;
+        canonical::unescape(inner.as_bytes())
+    }
+
     /// The `ts` text as written (the line is canonical, so it is the last member).
     pub fn ts_text(&self) -> &'a str {
         let n = self.line.len();
@@ -302,8 +309,8 @@ impl<'a> ParsedEntry<'a> {
         {
             // No escapes: the text between the quotes is the string.
             Some(plain.to_string())
-        } else if raw.starts_with('"') {
-            serde_json::from_str::<String>(raw).ok()
+        } else if let Some(inner) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+            canonical::unescape(inner.as_bytes())
         } else {
             Some(raw.to_string())
         }

@@ -4,6 +4,7 @@
 //! the previous entry's hash and timestamp, and at most one unresolved chain
 //! break. It keeps going after a failure and reports every one (up to a cap).
 
+use crate::canonical;
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::entry::{self, GENESIS_TYPE, MAX_ENTRY_BYTES, ParsedEntry, Timestamp, ZERO_PREV};
 use crate::export::{EXPORT_MAGIC, ExportKind, MAX_TLOG_PROOF_BYTES, TLOG_PROOF_MAGIC, TlogProof};
@@ -834,10 +835,8 @@ impl StreamVerifier {
     }
 
     fn genesis(&mut self, p: &ParsedEntry<'_>, line_no: u64, offset: u64) {
-        let ev: serde_json::Value = serde_json::from_str(p.event_json()).unwrap_or_default();
-        let origin = ev.get("origin").and_then(|v| v.as_str());
-        let key = ev.get("key").and_then(|v| v.as_str());
-        match (p.event_type(), origin, key) {
+        let (origin, key) = (p.field_string("origin"), p.field_string("key"));
+        match (p.event_type(), origin.as_deref(), key.as_deref()) {
             (Some(GENESIS_TYPE), Some(o), Some(k)) if !o.is_empty() => {
                 if let Some(cp_origin) = self.origin.clone().filter(|c| c != o) {
                     self.fail(
@@ -1581,5 +1580,143 @@ impl ParallelVerifier {
             self.drain_one();
         }
         self.inner.finish()
+    }
+}
+
+// Hand-written JSON output, identical to the serde derive (a test pins that),
+// so the WebAssembly build needs no JSON library.
+struct Json(String);
+
+impl Json {
+    fn new() -> Self {
+        Json(String::from("{"))
+    }
+    fn key(&mut self, k: &str) -> &mut String {
+        if !self.0.ends_with('{') {
+            self.0.push(',');
+        }
+        canonical::push_json_string(&mut self.0, k);
+        self.0.push(':');
+        &mut self.0
+    }
+    fn str(&mut self, k: &str, v: Option<&str>) {
+        let out = self.key(k);
+        match v {
+            Some(v) => canonical::push_json_string(out, v),
+            None => out.push_str("null"),
+        }
+    }
+    fn num<T: std::fmt::Display>(&mut self, k: &str, v: Option<T>) {
+        let out = self.key(k);
+        match v {
+            Some(v) => out.push_str(&v.to_string()),
+            None => out.push_str("null"),
+        }
+    }
+    fn raw(&mut self, k: &str, v: &str) {
+        self.key(k).push_str(v);
+    }
+    fn done(mut self) -> String {
+        self.0.push('}');
+        self.0
+    }
+}
+
+fn json_array<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
+    let mut s = String::from("[");
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&f(x));
+    }
+    s.push(']');
+    s
+}
+
+impl Verdict {
+    /// The verdict's name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Verified => "verified",
+            Verdict::Failed => "failed",
+            Verdict::Unverified => "unverified",
+        }
+    }
+}
+
+impl EntrySummary {
+    /// The summary as JSON (the same text as serde would write).
+    pub fn to_json(&self) -> String {
+        let mut j = Json::new();
+        j.num("seq", self.seq);
+        j.str("ts", self.ts.as_deref());
+        j.num("ts_us", self.ts_us);
+        j.str("type", self.kind.as_deref());
+        j.str("actor", self.actor.as_deref());
+        j.str("action", self.action.as_deref());
+        j.str("target", self.target.as_deref());
+        j.str("outcome", self.outcome.as_deref());
+        j.num("line", Some(self.line));
+        j.num("offset", Some(self.offset));
+        j.num("length", Some(self.length));
+        j.done()
+    }
+
+    /// A list of summaries as a JSON array.
+    pub fn list_to_json(rows: &[EntrySummary]) -> String {
+        json_array(rows, EntrySummary::to_json)
+    }
+}
+
+impl Report {
+    /// The report as JSON (the same text as serde would write).
+    pub fn to_json(&self) -> String {
+        let mut j = Json::new();
+        j.str("verdict", Some(self.verdict.as_str()));
+        j.str("kind", Some(self.kind));
+        j.str("origin", self.origin.as_deref());
+        j.str("key_id", self.key_id.as_deref());
+        j.str("key_name", self.key_name.as_deref());
+        j.num("entries", Some(self.entries));
+        j.num("first_seq", self.first_seq);
+        j.num("last_seq", self.last_seq);
+        j.str("first_ts", self.first_ts.as_deref());
+        j.str("last_ts", self.last_ts.as_deref());
+        j.num("tree_size", self.tree_size);
+        j.str("root", self.root.as_deref());
+        let cps = json_array(&self.checkpoints, |c| {
+            let mut o = Json::new();
+            o.num("size", Some(c.size));
+            o.str("root", Some(&c.root));
+            o.num("line", Some(c.line));
+            o.raw("trusted", if c.trusted { "true" } else { "false" });
+            o.str("status", Some(c.status));
+            o.done()
+        });
+        j.raw("checkpoints", &cps);
+        j.num("checkpoints_total", Some(self.checkpoints_total));
+        let fails = json_array(&self.failures, |f| {
+            let mut o = Json::new();
+            o.str("code", Some(f.code));
+            o.num("entry", f.entry);
+            o.num("line", Some(f.line));
+            o.num("offset", Some(f.offset));
+            o.str("expected", f.expected.as_deref());
+            o.str("found", f.found.as_deref());
+            o.str("message", Some(&f.message));
+            o.done()
+        });
+        j.raw("failures", &fails);
+        j.num("failures_total", Some(self.failures_total));
+        let notes = json_array(&self.notices, |n| {
+            let mut o = Json::new();
+            o.str("code", Some(n.code));
+            o.str("message", Some(&n.message));
+            o.done()
+        });
+        j.raw("notices", &notes);
+        j.num("bytes", Some(self.bytes));
+        j.done()
     }
 }

@@ -89,7 +89,25 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
                 v.name
             );
         }
+        // The hand-written JSON (used by the wasm build) is serde's, byte for byte.
+        assert_eq!(
+            report.to_json(),
+            serde_json::to_string(&report).unwrap(),
+            "{}",
+            v.name
+        );
         // One byte at a time gives the same report.
+        let mut o = options(&v);
+        o.collect_entries = true;
+        let mut with_rows = StreamVerifier::new(o);
+        with_rows.push(&v.data);
+        let rows = with_rows.take_entries();
+        assert_eq!(
+            stele_core::verify::EntrySummary::list_to_json(&rows),
+            serde_json::to_string(&rows).unwrap(),
+            "{}",
+            v.name
+        );
         let mut s = StreamVerifier::new(options(&v));
         for b in &v.data {
             s.push(std::slice::from_ref(b));

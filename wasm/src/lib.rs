@@ -96,7 +96,9 @@ impl WasmVerifier {
             .inner
             .as_mut()
             .ok_or_else(|| js_err("verifier already finished"))?;
-        serde_json::to_string(&v.take_entries()).map_err(js_err)
+        Ok(stele_core::verify::EntrySummary::list_to_json(
+            &v.take_entries(),
+        ))
     }
 
     /// Entry summaries read since the last call, columnar, for tables of
@@ -174,7 +176,7 @@ impl WasmVerifier {
             .inner
             .take()
             .ok_or_else(|| js_err("verifier already finished"))?;
-        serde_json::to_string(&v.finish()).map_err(js_err)
+        Ok(v.finish().to_json())
     }
 }
 
@@ -185,7 +187,10 @@ pub fn parse_verifier_key(vkey: &str) -> Result<String, JsError> {
         return Err(js_err("key too long"));
     }
     let k = VerifierKey::parse(vkey).map_err(js_err)?;
-    Ok(serde_json::json!({"name": k.name(), "key_id": k.id_hex()}).to_string())
+    let mut out = String::from("{\"name\":");
+    stele_core::canonical::push_json_string(&mut out, k.name());
+    out.push_str(&format!(",\"key_id\":\"{}\"}}", k.id_hex()));
+    Ok(out)
 }
 
 // ---- Live mode: checking a running `stele serve` through C2SP tlog-tiles.
