@@ -181,7 +181,8 @@ export class VirtualTable {
       const unreadable = Number.isNaN(store.seq[i]) && Number.isNaN(store.ts[i]) && store.str(1, i) == null && store.str(2, i) == null;
       r.classList.toggle('unreadable', unreadable);
       setText(cells[2], unreadable ? 'unreadable entry: open it to see the line' : store.str(1, i) ?? '');
-      setText(cells[3], store.str(2, i) ?? '');
+      // System entries (stele.genesis, stele.recovery, stele.access) have a type and no action.
+      setText(cells[3], store.str(2, i) ?? store.str(0, i) ?? '');
       setText(cells[4], store.str(3, i) ?? '');
       setText(cells[5], store.str(4, i) ?? '');
     }
