@@ -625,6 +625,11 @@ pub fn verify_dir(dir: &Path, opts: Options, progress: &mut dyn FnMut(u64, u64))
     Ok(v.finish())
 }
 
+/// Worker threads for verification: every core.
+pub fn verify_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 #[cfg(test)]
 mod tests {
     use super::leaves_for_stored;
@@ -644,9 +649,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Worker threads for verification: every core.
-pub fn verify_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
