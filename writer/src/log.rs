@@ -193,6 +193,9 @@ struct Store {
     checkpoints_len: u64,
     cps: Arc<Vec<StoredCheckpoint>>,
     last_cp_at: Instant,
+    // Emptied buffers kept for the next group commit: growing fresh ones made
+    // the kernel fault in and clear new pages on every batch.
+    spare: (Vec<u8>, Vec<Hash>, Vec<u64>),
 }
 
 fn read_config(dir: &Path) -> Result<Config> {
@@ -468,6 +471,7 @@ impl Log {
             checkpoints_len: good_len,
             cps: Arc::new(cps),
             last_cp_at: Instant::now(),
+            spare: Default::default(),
         };
         let shared = Arc::new(Shared {
             dir: dir.into(),
@@ -752,12 +756,13 @@ impl Shared {
     // update the derived files and publish the new durable size.
     fn lead(&self) {
         let mut s = self.store.lock().unwrap();
-        let (buf, leaves, lens, generation) = {
+        let (mut buf, mut leaves, mut lens, generation) = {
             let mut b = self.build.lock().unwrap();
+            let (sb, sl, sn) = std::mem::take(&mut s.spare);
             (
-                std::mem::take(&mut b.buf),
-                std::mem::take(&mut b.leaves),
-                std::mem::take(&mut b.lens),
+                std::mem::replace(&mut b.buf, sb),
+                std::mem::replace(&mut b.leaves, sl),
+                std::mem::replace(&mut b.lens, sn),
                 b.generation,
             )
         };
@@ -826,6 +831,10 @@ impl Shared {
             c.durable = new_size;
             self.cv.notify_all();
         }
+        buf.clear();
+        leaves.clear();
+        lens.clear();
+        s.spare = (buf, leaves, lens);
         if let Err(e) = derived {
             // The entries are durable; the stored hashes are not. Proofs
             // would read wrong hashes, so stop until a reopen rebuilds them.
