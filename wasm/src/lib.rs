@@ -203,8 +203,11 @@ const MAX_BUNDLE: usize = 256 * (65_535 + 2);
 
 fn js_u64(what: &str, v: f64) -> Result<u64, JsError> {
     if !(0.0..=MAX_SAFE).contains(&v) || v.fract() != 0.0 {
+        // ryu-js is already in the build; f64's Display would add ~13 KB.
+        let shown =
+            stele_core::canonical::format_number(v).unwrap_or_else(|| "not a finite number".into());
         return Err(js_err(format!(
-            "{what} must be a whole number from 0 to 2^53-1, not {v}"
+            "{what} must be a whole number from 0 to 2^53-1, not {shown}"
         )));
     }
     Ok(v as u64)
