@@ -243,6 +243,56 @@ pub struct EntryFields {
 }
 
 impl EntryFields {
+    /// Size of [`EntryFields::encode`]'s output.
+    pub const ENCODED_LEN: usize = 8 + 8 + 32 + 8 + 7 * 8;
+
+    /// A fixed-size binary form, to hand fields between threads or workers.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let span = |out: &mut Vec<u8>, s: Option<(usize, usize)>| {
+            let (a, b) = s.map_or((u32::MAX, u32::MAX), |(a, b)| (a as u32, b as u32));
+            out.extend_from_slice(&a.to_le_bytes());
+            out.extend_from_slice(&b.to_le_bytes());
+        };
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.ts.unix_micros().to_le_bytes());
+        out.extend_from_slice(&self.prev.0);
+        span(out, Some(self.event));
+        for f in self.event_fields {
+            span(out, f);
+        }
+    }
+
+    /// Reads [`EntryFields::encode`]'s form; `None` if it is not one, or if
+    /// a span does not fit a line of `line_len` bytes.
+    pub fn decode(b: &[u8], line_len: usize) -> Option<EntryFields> {
+        if b.len() != Self::ENCODED_LEN {
+            return None;
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        let span = |i: usize| -> Option<Option<(usize, usize)>> {
+            let a = u32::from_le_bytes(b[i..i + 4].try_into().ok()?);
+            let z = u32::from_le_bytes(b[i + 4..i + 8].try_into().ok()?);
+            if (a, z) == (u32::MAX, u32::MAX) {
+                return Some(None);
+            }
+            let (a, z) = (a as usize, z as usize);
+            (a <= z && z <= line_len).then_some(Some((a, z)))
+        };
+        let mut prev = [0u8; 32];
+        prev.copy_from_slice(&b[16..48]);
+        let mut event_fields = [None; 7];
+        for (k, f) in event_fields.iter_mut().enumerate() {
+            *f = span(56 + 8 * k)?;
+        }
+        Some(EntryFields {
+            seq: u64_at(0),
+            ts: Timestamp::from_unix_micros(u64_at(8) as i64)?,
+            prev: Hash(prev),
+            event: span(48)??,
+            event_fields,
+        })
+    }
+
     /// Joins the fields again with the line they were parsed from.
     pub fn with_line(self, line: &[u8]) -> ParsedEntry<'_> {
         ParsedEntry {

@@ -1444,12 +1444,63 @@ pub fn verify_bytes(opts: Options, data: &[u8]) -> Report {
 
 /// The per-line work of an entry line done ahead of time: its leaf hash and
 /// the checks of [`entry::parse_entry`]. See [`prepare`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
     offset: u64,
     len: usize,
     leaf: Hash,
     fields: Result<entry::EntryFields, entry::EntryError>,
+}
+
+impl Prepared {
+    /// Whether the line parsed (only those are encoded).
+    pub fn is_ok(&self) -> bool {
+        self.fields.is_ok()
+    }
+}
+
+impl Prepared {
+    /// Encodes prepared lines for another thread or worker: per line its
+    /// offset, length, leaf hash and fields. Lines that failed to parse are
+    /// left out (the verifier redoes those itself).
+    pub fn encode_all(items: &[Prepared]) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(items.len() * (8 + 4 + 32 + entry::EntryFields::ENCODED_LEN));
+        for p in items {
+            if let Ok(f) = &p.fields {
+                out.extend_from_slice(&p.offset.to_le_bytes());
+                out.extend_from_slice(&(p.len as u32).to_le_bytes());
+                out.extend_from_slice(&p.leaf.0);
+                f.encode(&mut out);
+            }
+        }
+        out
+    }
+
+    /// Reads [`Prepared::encode_all`]'s form; stops at the first record that
+    /// does not decode. Prepared records come from this program's own
+    /// threads or workers running [`prepare`], never from the file being
+    /// verified; each is used only at its exact offset and length.
+    pub fn decode_all(b: &[u8]) -> Vec<Prepared> {
+        const REC: usize = 8 + 4 + 32 + entry::EntryFields::ENCODED_LEN;
+        let mut out = Vec::with_capacity(b.len() / REC);
+        for r in b.chunks_exact(REC) {
+            let offset = u64::from_le_bytes(r[0..8].try_into().unwrap_or_default());
+            let len = u32::from_le_bytes(r[8..12].try_into().unwrap_or_default()) as usize;
+            let mut leaf = [0u8; 32];
+            leaf.copy_from_slice(&r[12..44]);
+            let Some(fields) = entry::EntryFields::decode(&r[44..], len) else {
+                break;
+            };
+            out.push(Prepared {
+                offset,
+                len,
+                leaf: Hash(leaf),
+                fields: Ok(fields),
+            });
+        }
+        out
+    }
 }
 
 /// Hashes and parses every entry line of `block` (whose first byte is at

@@ -113,6 +113,13 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
             s.push(std::slice::from_ref(b));
         }
         assert_eq!(s.finish(), report, "{}: byte-at-a-time differs", v.name);
+        // Prepared lines survive the trip to another worker unchanged.
+        let prepared = stele_core::verify::prepare(&v.data, 0);
+        let ok: Vec<_> = prepared.iter().filter(|p| p.is_ok()).cloned().collect();
+        let back = stele_core::verify::Prepared::decode_all(
+            &stele_core::verify::Prepared::encode_all(&prepared),
+        );
+        assert_eq!(back, ok, "{}: encode/decode", v.name);
         // The multi-threaded path, with blocks small enough to cut every vector.
         let mut p = ParallelVerifier::new(options(&v), 3).block_size(700);
         for c in v.data.chunks(333) {

@@ -165,6 +165,18 @@ impl WasmVerifier {
         Ok(out)
     }
 
+    /// Feeds a block whose entry lines another worker already hashed and
+    /// parsed with `prepareBlock` (same result as `push`, less work here).
+    #[wasm_bindgen(js_name = pushPrepared)]
+    pub fn push_prepared(&mut self, block: &[u8], prepared: &[u8]) -> Result<(), JsError> {
+        let v = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| js_err("verifier already finished"))?;
+        v.push_prepared(block, stele_core::verify::Prepared::decode_all(prepared));
+        Ok(())
+    }
+
     /// Bytes read so far.
     pub fn bytes(&self) -> f64 {
         self.inner.as_ref().map_or(0.0, |v| v.bytes() as f64)
@@ -178,6 +190,17 @@ impl WasmVerifier {
             .ok_or_else(|| js_err("verifier already finished"))?;
         Ok(v.finish().to_json())
     }
+}
+
+/// Hashes and parses the entry lines of `block` (which starts at stream
+/// offset `base` and ends at a line end), for `WasmVerifier.pushPrepared` in
+/// another worker.
+#[wasm_bindgen(js_name = prepareBlock)]
+pub fn prepare_block(block: &[u8], base: f64) -> Result<Vec<u8>, JsError> {
+    let base = js_u64("base", base)?;
+    Ok(stele_core::verify::Prepared::encode_all(
+        &stele_core::verify::prepare(block, base),
+    ))
 }
 
 /// Parses a verifier key; returns `{"name":…,"key_id":…}` as JSON or throws.

@@ -72,3 +72,29 @@ fn bad_keys_are_refused_with_the_core_message() {
         .contains("c74f20a3")
     );
 }
+
+#[wasm_bindgen_test]
+fn prepared_blocks_give_the_same_reports() {
+    for (name, data, expect, trusted) in VECTORS {
+        let key = field(expect, "key:").next().expect("key line");
+        let mut whole = WasmVerifier::new(key, trusted.map(str::to_string)).expect("verifier");
+        whole.push(data).expect("push");
+        let _ = whole.take_entries();
+        let want = whole.finish().expect("finish");
+        // Blocks of about 700 bytes, cut after a newline, prepared "elsewhere".
+        let mut v = WasmVerifier::new(key, trusted.map(str::to_string)).expect("verifier");
+        let mut start = 0usize;
+        while start < data.len() {
+            let mut end = (start + 700).min(data.len());
+            while end < data.len() && data[end - 1] != b'\n' {
+                end += 1;
+            }
+            let block = &data[start..end];
+            let prepared = stele_wasm::prepare_block(block, start as f64).expect("prepare");
+            v.push_prepared(block, &prepared).expect("push_prepared");
+            start = end;
+        }
+        let _ = v.take_entries();
+        assert_eq!(v.finish().expect("finish"), want, "{name}");
+    }
+}

@@ -90,7 +90,7 @@ export function abortError() {
  * between chunks so a main-thread caller can let the page breathe, and
  * `cancelled()` is checked after it.
  */
-export async function runVerification({ WasmVerifier, file, keys, trustedCheckpoint, chunkSize = 1 << 20, onProgress, onRows, onBatch, pause, cancelled }) {
+export async function runVerification({ WasmVerifier, file, keys, trustedCheckpoint, chunkSize = 1 << 20, onProgress, onRows, onBatch, pause, cancelled, pool }) {
   // onBatch takes columnar batches straight from the verifier (interned there);
   // onRows takes plain objects (the package's public row API).
   const drain = () => {
@@ -106,6 +106,10 @@ export async function runVerification({ WasmVerifier, file, keys, trustedCheckpo
   const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
   const v = new WasmVerifier(keyText, cp);
   try {
+    if (pool && pool.size > 0) {
+      await runWithPool({ v, file, pool, onProgress, drain, pause, cancelled });
+      return JSON.parse(v.finish());
+    }
     const total = file.size;
     let done = 0;
     const read = (at) => file.slice(at, Math.min(at + chunkSize, total)).arrayBuffer();
@@ -127,6 +131,104 @@ export async function runVerification({ WasmVerifier, file, keys, trustedCheckpo
   } finally {
     freeQuietly(v);
   }
+}
+
+/**
+ * The multi-worker path: blocks cut at line ends are hashed and parsed by the
+ * pool's workers (wasm prepareBlock) while this verifier checks the chain,
+ * tree and checkpoints of the blocks before them, in order (pushPrepared).
+ * Reports are identical to the single-worker path.
+ */
+async function runWithPool({ v, file, pool, blockSize = 4 << 20, onProgress, drain, pause, cancelled }) {
+  const total = file.size;
+  const inflight = [];
+  let carry = new Uint8Array(0);
+  let base = 0;
+  let readAt = 0;
+  const finishOne = async () => {
+    const { block, prepared } = inflight.shift();
+    v.pushPrepared(block, await prepared);
+    drain();
+    onProgress?.(Math.min(base, total) - inflight.reduce((n, b) => n + b.block.length, 0), total);
+  };
+  let next = total > 0 ? file.slice(0, Math.min(blockSize, total)).arrayBuffer() : null;
+  while (readAt < total) {
+    const buf = new Uint8Array(await next);
+    if (buf.byteLength === 0) throw new Error(`could not read the file at byte ${readAt}`);
+    readAt += buf.byteLength;
+    next = readAt < total ? file.slice(readAt, Math.min(readAt + blockSize, total)).arrayBuffer() : null;
+    let data = buf;
+    if (carry.length) {
+      data = new Uint8Array(carry.length + buf.length);
+      data.set(carry);
+      data.set(buf, carry.length);
+    }
+    const cut = readAt < total ? data.lastIndexOf(10) + 1 : data.length;
+    const block = data.subarray(0, cut);
+    carry = data.slice(cut);
+    if (block.length) {
+      inflight.push({ block, prepared: pool.prepare(block.slice(), base) });
+      base += block.length;
+    }
+    while (inflight.length > pool.size) await finishOne();
+    if (pause) await pause();
+    if (cancelled?.()) throw abortError();
+  }
+  while (inflight.length) await finishOne();
+  if (carry.length) {
+    v.push(carry);
+    drain();
+  }
+  onProgress?.(total, total);
+}
+
+/**
+ * A pool of workers running wasm prepareBlock. `makeWorker()` returns a new
+ * Worker for prepare-worker.js; `module` is the compiled WebAssembly.Module.
+ * Resolves to null when no helper can start (the caller then verifies alone).
+ */
+export async function startPool({ makeWorker, module, size }) {
+  const workers = [];
+  try {
+    for (let i = 0; i < size; i++) {
+      const w = makeWorker();
+      await new Promise((resolve, reject) => {
+        w.onmessage = (e) => (e.data.type === 'ready' ? resolve() : reject(new Error(e.data.message)));
+        w.onerror = (e) => reject(new Error(e.message || 'prepare worker failed'));
+        w.postMessage({ type: 'init', module });
+      });
+      workers.push(w);
+    }
+  } catch {
+    workers.forEach((w) => w.terminate());
+    return null;
+  }
+  const waiting = new Map();
+  let id = 0;
+  for (const w of workers) {
+    w.onmessage = (e) => {
+      const m = e.data;
+      const p = waiting.get(m.id);
+      waiting.delete(m.id);
+      if (!p) return;
+      if (m.type === 'prepared') p.resolve(m.prepared);
+      else p.reject(new Error(m.message || 'prepare failed'));
+    };
+  }
+  return {
+    size: workers.length,
+    prepare(block, base) {
+      const n = ++id;
+      const w = workers[n % workers.length];
+      return new Promise((resolve, reject) => {
+        waiting.set(n, { resolve, reject });
+        w.postMessage({ type: 'prepare', id: n, block, base }, [block.buffer]);
+      });
+    },
+    close() {
+      workers.forEach((w) => w.terminate());
+    },
+  };
 }
 
 /** Frees a wasm-bindgen object; harmless if finish() already consumed it. */

@@ -87,12 +87,22 @@ export class Verifier {
 // ---- workers ----------------------------------------------------------------
 
 let workerFactory = () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+// Helper workers that hash and parse blocks for the verifier worker; none in
+// the single-file build (setWorkerFactory), where workers come from Blob URLs.
+let helperUrl = new URL('./prepare-worker.js', import.meta.url).href;
 const idleWorkers = [];
 
 /** Replaces how workers are created (the single-file build uses a Blob URL). */
 export function setWorkerFactory(factory) {
   workerFactory = factory;
+  helperUrl = null;
   idleWorkers.splice(0).forEach((w) => w.terminate());
+}
+
+/** Helper workers per verification: the other cores, at most 3. */
+function helperCount() {
+  const cores = globalThis.navigator?.hardwareConcurrency || 1;
+  return helperUrl ? Math.max(0, Math.min(cores - 1, 3)) : 0;
 }
 
 async function startWorker() {
@@ -104,7 +114,7 @@ async function startWorker() {
       e.preventDefault?.();
       reject(new Error(`could not start the verification worker${e.message ? ': ' + e.message : ''}`));
     };
-    w.postMessage({ type: 'init', module: mod });
+    w.postMessage({ type: 'init', module: mod, helperUrl, helpers: helperCount() });
   }).catch((e) => {
     w.terminate();
     throw e;

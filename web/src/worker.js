@@ -7,9 +7,10 @@
 //        {type:'batch', id, batch, rows?}
 //        {type:'done', id, report} | {type:'error', id, name, message}
 import initWasm, { WasmVerifier } from '../pkg/stele_wasm.js';
-import { BatchEncoder, batchTransfer, runVerification } from './engine.js';
+import { BatchEncoder, batchTransfer, runVerification, startPool } from './engine.js';
 
 let ready = null;
+let pool = null;
 
 self.onmessage = async (event) => {
   const msg = event.data;
@@ -17,6 +18,10 @@ self.onmessage = async (event) => {
     ready = initWasm({ module_or_path: msg.module });
     try {
       await ready;
+      if (msg.helperUrl && msg.helpers > 0) {
+        // Without helpers (they may fail to start) verification runs here alone.
+        pool = await startPool({ makeWorker: () => new Worker(msg.helperUrl, { type: 'module' }), module: msg.module, size: msg.helpers });
+      }
       self.postMessage({ type: 'ready' });
     } catch (e) {
       self.postMessage({ type: 'init-error', message: String(e && e.message ? e.message : e) });
@@ -42,6 +47,7 @@ self.onmessage = async (event) => {
             }
           : undefined,
         onBatch: wantRows ? undefined : (batch) => self.postMessage({ type: 'batch', id, batch }, batchTransfer(batch)),
+        pool,
       });
       self.postMessage({ type: 'done', id, report });
     } catch (e) {
