@@ -8,6 +8,13 @@ bash scripts/build.sh
 out=target/samples
 cargo run --release -q -p stele-tests --bin make-samples -- "$out"
 bash scripts/sample-log.sh "$out"
+# The simulated-attack demo: a live log, attacked copies, a table of what was caught.
+rm -rf target/demo/attacks
+target/release/stele demo target/demo/attacks --seconds 5
+for f in target/demo/attacks/tampered/*.stele; do cp "$f" "$out/attack-$(basename "$f")"; done
+cp target/demo/attacks/key.txt "$out/attack-key.txt"
 echo
-echo "Trusted key: $(cat "$out/key.txt")"
+echo "Trusted key for valid.stele and tampered-*.stele (pre-filled): $(cat "$out/key.txt")"
+echo "Trusted key for demo*.stele: $(cat "$out/demo-key.txt" 2>/dev/null)"
+echo "Trusted key for attack-*.stele: $(cat "$out/attack-key.txt")"
 exec node web/serve.mjs --root web/dist --samples "$out" --host 127.0.0.1 --port "${PORT:-8080}"
