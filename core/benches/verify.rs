@@ -37,27 +37,21 @@ fn make_log(target: usize) -> (Vec<u8>, SignerKey) {
         out.push(b'\n');
         seq += 1;
         if seq % 100_000 == 0 {
-            let note = Checkpoint {
-                origin: "bench.example/log".into(),
-                size: seq,
-                root: tree.root(),
-                extensions: vec![],
-            }
-            .sign(&signer)
-            .expect("sign");
-            out.extend_from_slice(checkpoint_record(&note).as_bytes());
+            push_checkpoint(&mut out, &tree, seq, &signer);
         }
     }
-    let note = Checkpoint {
+    push_checkpoint(&mut out, &tree, seq, &signer);
+    (out, signer)
+}
+
+fn push_checkpoint(out: &mut Vec<u8>, tree: &CompactRange, size: u64, signer: &SignerKey) {
+    let cp = Checkpoint {
         origin: "bench.example/log".into(),
-        size: seq,
+        size,
         root: tree.root(),
         extensions: vec![],
-    }
-    .sign(&signer)
-    .expect("sign");
-    out.extend_from_slice(checkpoint_record(&note).as_bytes());
-    (out, signer)
+    };
+    out.extend_from_slice(checkpoint_record(&cp.sign(signer).expect("sign")).as_bytes());
 }
 
 fn verify(data: &[u8], signer: &SignerKey) {
