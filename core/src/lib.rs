@@ -26,6 +26,7 @@ pub mod export;
 pub mod hash;
 pub mod merkle;
 pub mod note;
+pub mod summary;
 pub mod tiles;
 pub mod verify;
 

@@ -11,6 +11,8 @@ use crate::export::{EXPORT_MAGIC, ExportKind, MAX_TLOG_PROOF_BYTES, TLOG_PROOF_M
 use crate::hash::{Hash, leaf_hash};
 use crate::merkle::{self, CompactRange};
 use crate::note::{MAX_NOTE_BYTES, VerifierKey, hex};
+use crate::summary::Summaries;
+pub use crate::summary::{EntryColumns, EntrySummary};
 use serde::Serialize;
 use std::collections::{BTreeSet, VecDeque};
 
@@ -18,8 +20,6 @@ use std::collections::{BTreeSet, VecDeque};
 const MAX_LINE: usize = MAX_ENTRY_BYTES + 1;
 /// Checkpoints listed individually in a report; more are only counted.
 const MAX_LISTED_CHECKPOINTS: usize = 10_000;
-/// Display fields in entry summaries are cut to this many characters.
-const SUMMARY_CHARS: usize = 200;
 
 /// What the verifier trusts and how much it reports.
 #[derive(Debug, Clone)]
@@ -142,34 +142,6 @@ pub struct Report {
     pub bytes: u64,
 }
 
-/// A short view of one entry, for tables.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EntrySummary {
-    /// `seq`, if the line parsed.
-    pub seq: Option<u64>,
-    /// `ts`.
-    pub ts: Option<String>,
-    /// `ts` as microseconds since the Unix epoch (exact in a JS number until 2255).
-    pub ts_us: Option<i64>,
-    /// `event.type`.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    /// `event.actor`.
-    pub actor: Option<String>,
-    /// `event.action`.
-    pub action: Option<String>,
-    /// `event.target`.
-    pub target: Option<String>,
-    /// `event.outcome`.
-    pub outcome: Option<String>,
-    /// 1-based line number.
-    pub line: u64,
-    /// Byte offset of the line.
-    pub offset: u64,
-    /// Length of the line without `\n`.
-    pub length: u64,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Before the first line.
@@ -246,7 +218,7 @@ pub struct StreamVerifier {
     failures: Vec<Failure>,
     failures_total: u64,
     notices: Vec<Notice>,
-    summaries: Vec<EntrySummary>,
+    summaries: Summaries,
     tlog: Vec<u8>,
     prepared: VecDeque<Prepared>,
 }
@@ -297,7 +269,7 @@ impl StreamVerifier {
             failures: Vec::new(),
             failures_total: 0,
             notices: Vec::new(),
-            summaries: Vec::new(),
+            summaries: Summaries::default(),
             tlog: Vec::new(),
             prepared: VecDeque::new(),
         }
@@ -377,7 +349,13 @@ impl StreamVerifier {
 
     /// Summaries of the entries read since the last call (with `collect_entries`).
     pub fn take_entries(&mut self) -> Vec<EntrySummary> {
-        std::mem::take(&mut self.summaries)
+        self.summaries.take_entries()
+    }
+
+    /// The same summaries in columns, with display values interned per
+    /// column across calls (with `collect_entries`).
+    pub fn take_columns(&mut self) -> EntryColumns {
+        self.summaries.take_columns()
     }
 
     // A failure has this many facts; naming them at each call reads better than a builder.
@@ -883,32 +861,9 @@ impl StreamVerifier {
     }
 
     fn summary(&mut self, p: Option<&ParsedEntry<'_>>, line: &[u8], line_no: u64, offset: u64) {
-        if !self.opts.collect_entries {
-            return;
+        if self.opts.collect_entries {
+            self.summaries.push(p, line_no, offset, line.len() as u64);
         }
-        let cut = |s: Option<String>| {
-            s.map(|s| {
-                if s.len() > SUMMARY_CHARS && s.chars().count() > SUMMARY_CHARS {
-                    s.chars().take(SUMMARY_CHARS).collect::<String>() + "…"
-                } else {
-                    s
-                }
-            })
-        };
-        let f = |name| cut(p.and_then(|p| p.field_display(name)));
-        self.summaries.push(EntrySummary {
-            seq: p.map(|p| p.seq),
-            ts: p.map(|p| p.ts_text().to_string()),
-            ts_us: p.map(|p| p.ts.unix_micros()),
-            kind: f("type"),
-            actor: f("actor"),
-            action: f("action"),
-            target: f("target"),
-            outcome: f("outcome"),
-            line: line_no,
-            offset,
-            length: line.len() as u64,
-        });
     }
 
     fn selected_entry(&mut self, line: &[u8]) {

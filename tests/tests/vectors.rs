@@ -108,6 +108,51 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
             "{}",
             v.name
         );
+        assert_eq!(rows, expected_rows(&v.data), "{}: summaries", v.name);
+        // The columnar form (chunked, interned across takes) holds the same rows.
+        let mut o = options(&v);
+        o.collect_entries = true;
+        let mut cols = StreamVerifier::new(o);
+        let mut dicts: [Vec<String>; 5] = Default::default();
+        let mut from_cols = Vec::new();
+        for c in v.data.chunks(97) {
+            cols.push(c);
+            let t = cols.take_columns();
+            for (d, fresh) in dicts.iter_mut().zip(t.fresh) {
+                d.extend(fresh);
+            }
+            for i in 0..t.seq.len() {
+                let s = |c: usize| match t.codes[c][i] {
+                    0 => None,
+                    k => Some(dicts[c][k as usize - 1].clone()),
+                };
+                let n = |x: f64| (!x.is_nan()).then_some(x);
+                from_cols.push((
+                    n(t.seq[i]),
+                    n(t.ts_us[i]),
+                    [s(0), s(1), s(2), s(3), s(4)],
+                    (t.line[i], t.offset[i], t.length[i]),
+                ));
+            }
+        }
+        let want: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.seq.map(|s| s as f64),
+                    r.ts_us.map(|t| t as f64),
+                    [
+                        r.kind.clone(),
+                        r.actor.clone(),
+                        r.action.clone(),
+                        r.target.clone(),
+                        r.outcome.clone(),
+                    ],
+                    (r.line as f64, r.offset as f64, r.length as f64),
+                )
+            })
+            .collect();
+        assert_eq!(from_cols, want, "{}: columns", v.name);
         let mut s = StreamVerifier::new(options(&v));
         for b in &v.data {
             s.push(std::slice::from_ref(b));
@@ -132,4 +177,51 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
         "only {} failure codes covered",
         seen_codes.len()
     );
+}
+
+/// Entry summaries computed independently of the verifier: one per line that
+/// starts with `{` after the header (entry lines; over-long lines are only
+/// reported), fields from the parsed line.
+fn expected_rows(data: &[u8]) -> Vec<stele_core::verify::EntrySummary> {
+    use stele_core::summary::{COLUMNS, cut};
+    let mut out = Vec::new();
+    let (mut line_no, mut offset) = (0u64, 0u64);
+    let mut in_tlog = false;
+    for line in data.split_inclusive(|b| *b == b'\n') {
+        line_no += 1;
+        let body = line.strip_suffix(b"\n");
+        if line_no == 1 && line.starts_with(b"c2sp.org/tlog-proof@v1") {
+            in_tlog = true;
+        }
+        if let (Some(body), false) = (body, in_tlog) {
+            let body = body
+                .strip_prefix(&[0xEF, 0xBB, 0xBF][..])
+                .filter(|_| line_no == 1)
+                .unwrap_or(body);
+            let long = body.len() > stele_core::entry::MAX_ENTRY_BYTES + 1;
+            if !long && (body.first() == Some(&b'{') || body.first() == Some(&0xEF)) {
+                let p = stele_core::entry::parse_entry(body).ok();
+                let f = |n: usize| {
+                    p.as_ref()
+                        .and_then(|p| p.field_display(COLUMNS[n]))
+                        .map(cut)
+                };
+                out.push(stele_core::verify::EntrySummary {
+                    seq: p.as_ref().map(|p| p.seq),
+                    ts: p.as_ref().map(|p| p.ts_text().to_string()),
+                    ts_us: p.as_ref().map(|p| p.ts.unix_micros()),
+                    kind: f(0),
+                    actor: f(1),
+                    action: f(2),
+                    target: f(3),
+                    outcome: f(4),
+                    line: line_no,
+                    offset,
+                    length: body.len() as u64,
+                });
+            }
+        }
+        offset += line.len() as u64;
+    }
+    out
 }

@@ -46,8 +46,6 @@ fn parse_keys(keys: &str) -> Result<Vec<VerifierKey>, JsError> {
 #[derive(Debug)]
 pub struct WasmVerifier {
     inner: Option<StreamVerifier>,
-    // Per column (type, actor, action, target, outcome): string -> code (1-based).
-    dicts: [std::collections::HashMap<String, u32>; 5],
 }
 
 #[wasm_bindgen]
@@ -76,7 +74,6 @@ impl WasmVerifier {
         }
         Ok(WasmVerifier {
             inner: Some(StreamVerifier::new(opts)),
-            dicts: Default::default(),
         })
     }
 
@@ -113,51 +110,29 @@ impl WasmVerifier {
             .inner
             .as_mut()
             .ok_or_else(|| js_err("verifier already finished"))?;
-        let rows = v.take_entries();
-        let n = rows.len();
-        let num = |f: &dyn Fn(&stele_core::verify::EntrySummary) -> f64| {
-            js_sys::Float64Array::from(&rows.iter().map(f).collect::<Vec<f64>>()[..])
-        };
+        let cols = v.take_columns();
         let out = js_sys::Object::new();
         let set = |k: &str, val: &JsValue| {
             js_sys::Reflect::set(&out, &JsValue::from_str(k), val)
                 .map(|_| ())
                 .map_err(|_| js_err("could not build the batch"))
         };
-        set("n", &JsValue::from_f64(n as f64))?;
-        set("seq", &num(&|r| r.seq.map_or(f64::NAN, |s| s as f64)))?;
-        set("ts", &num(&|r| r.ts_us.map_or(f64::NAN, |t| t as f64)))?;
-        set("line", &num(&|r| r.line as f64))?;
-        set("offset", &num(&|r| r.offset as f64))?;
-        set("length", &num(&|r| r.length as f64))?;
+        let num = |v: &[f64]| JsValue::from(js_sys::Float64Array::from(v));
+        set("n", &JsValue::from_f64(cols.seq.len() as f64))?;
+        set("seq", &num(&cols.seq))?;
+        set("ts", &num(&cols.ts_us))?;
+        set("line", &num(&cols.line))?;
+        set("offset", &num(&cols.offset))?;
+        set("length", &num(&cols.length))?;
         let codes = js_sys::Array::new();
         let fresh = js_sys::Array::new();
-        for (c, dict) in self.dicts.iter_mut().enumerate() {
-            let mut col = Vec::with_capacity(n);
-            let new = js_sys::Array::new();
-            for r in &rows {
-                let field = match c {
-                    0 => &r.kind,
-                    1 => &r.actor,
-                    2 => &r.action,
-                    3 => &r.target,
-                    _ => &r.outcome,
-                };
-                col.push(match field {
-                    None => 0,
-                    Some(s) => match dict.get(s) {
-                        Some(&code) => code,
-                        None => {
-                            let code = dict.len() as u32 + 1;
-                            dict.insert(s.clone(), code);
-                            new.push(&JsValue::from_str(s));
-                            code
-                        }
-                    },
-                });
-            }
+        for (col, new) in cols.codes.iter().zip(&cols.fresh) {
             codes.push(&js_sys::Uint32Array::from(&col[..]));
-            fresh.push(&new);
+            fresh.push(
+                &new.iter()
+                    .map(|s| JsValue::from_str(s))
+                    .collect::<js_sys::Array>(),
+            );
         }
         set("codes", &codes)?;
         set("fresh", &fresh)?;
