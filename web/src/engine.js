@@ -90,7 +90,7 @@ export function abortError() {
  * between chunks so a main-thread caller can let the page breathe, and
  * `cancelled()` is checked after it.
  */
-export async function runVerification({ WasmVerifier, file, keys, trustedCheckpoint, chunkSize = 1 << 20, onProgress, onRows, onBatch, pause, cancelled, pool }) {
+export async function runVerification({ WasmVerifier, prepareBlock, file, keys, trustedCheckpoint, chunkSize = 1 << 20, onProgress, onRows, onBatch, pause, cancelled, pool }) {
   // onBatch takes columnar batches straight from the verifier (interned there);
   // onRows takes plain objects (the package's public row API).
   const drain = () => {
@@ -107,7 +107,7 @@ export async function runVerification({ WasmVerifier, file, keys, trustedCheckpo
   const v = new WasmVerifier(keyText, cp);
   try {
     if (pool && pool.size > 0) {
-      await runWithPool({ v, file, pool, onProgress, drain, pause, cancelled });
+      await runWithPool({ v, prepareBlock, file, pool, onProgress, drain, pause, cancelled });
       return JSON.parse(v.finish());
     }
     const total = file.size;
@@ -134,52 +134,127 @@ export async function runVerification({ WasmVerifier, file, keys, trustedCheckpo
 }
 
 /**
- * The multi-worker path: blocks cut at line ends are hashed and parsed by the
- * pool's workers (wasm prepareBlock) while this verifier checks the chain,
- * tree and checkpoints of the blocks before them, in order (pushPrepared).
- * Reports are identical to the single-worker path.
+ * The multi-worker path: blocks cut at line ends are hashed and parsed
+ * (wasm prepareBlock) by the pool's workers and, whenever they are all busy
+ * and the next block in order is not back yet, by this worker too; this
+ * worker then checks the chain, tree and checkpoints of each block in order
+ * (pushPrepared). Reports are identical to the single-worker path.
  */
-async function runWithPool({ v, file, pool, blockSize = 4 << 20, onProgress, drain, pause, cancelled }) {
+async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, onProgress, drain, pause, cancelled }) {
   const total = file.size;
-  const inflight = [];
-  let carry = new Uint8Array(0);
-  let base = 0;
-  let readAt = 0;
-  const finishOne = async () => {
-    const { block, prepared } = inflight.shift();
-    v.pushPrepared(block, await prepared);
-    drain();
-    onProgress?.(Math.min(base, total) - inflight.reduce((n, b) => n + b.block.length, 0), total);
+  const next = blockReader(file, blockSize);
+  const blocks = []; // read, not yet handed to anyone (at most 2)
+  const queue = []; // handed out, in file order: {block, base, prepared, done, promise}
+  let reading = null;
+  let eof = total === 0;
+  let readError = null;
+  let inflight = 0;
+  const cap = pool.size * 2;
+  const pump = () => {
+    if (!reading && !eof && blocks.length < 2) {
+      reading = next().then(
+        (b) => {
+          reading = null;
+          if (b) blocks.push(b);
+          else eof = true;
+        },
+        (e) => {
+          reading = null;
+          readError = e;
+        },
+      );
+    }
   };
-  let next = total > 0 ? file.slice(0, Math.min(blockSize, total)).arrayBuffer() : null;
-  while (readAt < total) {
-    const buf = new Uint8Array(await next);
-    if (buf.byteLength === 0) throw new Error(`could not read the file at byte ${readAt}`);
-    readAt += buf.byteLength;
-    next = readAt < total ? file.slice(readAt, Math.min(readAt + blockSize, total)).arrayBuffer() : null;
-    let data = buf;
-    if (carry.length) {
-      data = new Uint8Array(carry.length + buf.length);
-      data.set(carry);
-      data.set(buf, carry.length);
+  for (;;) {
+    if (readError) throw readError;
+    pump();
+    while (blocks.length && inflight < cap) {
+      const item = { ...blocks.shift(), prepared: null, done: false };
+      inflight++;
+      item.promise = pool.prepare(item.block.slice(), item.base).then((p) => {
+        item.prepared = p;
+        item.done = true;
+        inflight--;
+      });
+      queue.push(item);
+      pump();
     }
-    const cut = readAt < total ? data.lastIndexOf(10) + 1 : data.length;
-    const block = data.subarray(0, cut);
-    carry = data.slice(cut);
-    if (block.length) {
-      inflight.push({ block, prepared: pool.prepare(block.slice(), base) });
-      base += block.length;
+    const head = queue[0];
+    if (head?.done) {
+      queue.shift();
+      v.pushPrepared(head.block, head.prepared);
+      drain();
+      onProgress?.(head.base + head.block.length, total);
+      if (pause) await pause();
+      if (cancelled?.()) throw abortError();
+    } else if (head && blocks.length && prepareBlock) {
+      // Every helper is busy and the next block is not back: prepare one here.
+      const item = blocks.shift();
+      queue.push({ ...item, prepared: prepareBlock(item.block, item.base), done: true });
+      pump();
+      await macrotask(); // let the helpers' replies in
+    } else if (head || reading) {
+      await Promise.race([head?.promise, reading].filter(Boolean));
+    } else {
+      break;
     }
-    while (inflight.length > pool.size) await finishOne();
-    if (pause) await pause();
-    if (cancelled?.()) throw abortError();
   }
-  while (inflight.length) await finishOne();
-  if (carry.length) {
-    v.push(carry);
+  const rest = next.carry();
+  if (rest.length) {
+    v.push(rest);
     drain();
   }
   onProgress?.(total, total);
+}
+
+/**
+ * Reads `file` in blocks of about `size` bytes cut after a line end; each
+ * call resolves to {block, base} (base: the block's offset in the file) or to
+ * null at the end. `carry()` is what is left after the last line end.
+ */
+function blockReader(file, size) {
+  const total = file.size;
+  let readAt = 0;
+  let base = 0;
+  let carry = new Uint8Array(0);
+  const read = () => (readAt < total ? file.slice(readAt, Math.min(readAt + size, total)).arrayBuffer() : null);
+  let ahead = read();
+  const next = async () => {
+    while (ahead) {
+      const buf = new Uint8Array(await ahead);
+      if (buf.byteLength === 0) throw new Error(`could not read the file at byte ${readAt}`);
+      readAt += buf.byteLength;
+      ahead = read(); // read ahead while the block is worked on
+      let data = buf;
+      if (carry.length) {
+        data = new Uint8Array(carry.length + buf.length);
+        data.set(carry);
+        data.set(buf, carry.length);
+      }
+      const cut = readAt < total ? data.lastIndexOf(10) + 1 : data.length;
+      carry = data.slice(cut);
+      if (cut > 0) {
+        const block = { block: data.subarray(0, cut), base };
+        base += cut;
+        return block;
+      }
+    }
+    return null;
+  };
+  next.carry = () => carry;
+  return next;
+}
+
+/** Resolves after the event loop has run other tasks (worker messages). */
+function macrotask() {
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      resolve();
+    };
+    ch.port2.postMessage(null);
+  });
 }
 
 /**

@@ -6,7 +6,7 @@
 //        {type:'progress', id, done, total}
 //        {type:'batch', id, batch, rows?}
 //        {type:'done', id, report} | {type:'error', id, name, message}
-import initWasm, { WasmVerifier } from '../pkg/stele_wasm.js';
+import initWasm, { WasmVerifier, prepareBlock } from '../pkg/stele_wasm.js';
 import { BatchEncoder, batchTransfer, runVerification, startPool } from './engine.js';
 
 let ready = null;
@@ -35,6 +35,7 @@ self.onmessage = async (event) => {
       await ready;
       const report = await runVerification({
         WasmVerifier,
+        prepareBlock,
         file,
         keys,
         trustedCheckpoint,
