@@ -416,6 +416,34 @@ impl CompactRange {
         self.push_subtree(0, leaf);
     }
 
+    /// Appends many leaf hashes: the same range as pushing them one by one,
+    /// but the node hashes are computed a level at a time over the aligned
+    /// perfect subtrees they fill, so the hashes of one level are independent
+    /// of each other (several can be computed at once).
+    pub fn extend(&mut self, leaves: &[Hash]) {
+        let mut buf = Vec::new();
+        let mut rest = leaves;
+        for level in right_levels(self.size, self.size + leaves.len() as u64) {
+            let (sub, tail) = rest.split_at(1usize << level);
+            rest = tail;
+            let hash = if level == 0 {
+                sub[0]
+            } else {
+                buf.clear();
+                buf.extend_from_slice(sub);
+                while buf.len() > 1 {
+                    let half = buf.len() / 2;
+                    for j in 0..half {
+                        buf[j] = node_hash(&buf[2 * j], &buf[2 * j + 1]);
+                    }
+                    buf.truncate(half);
+                }
+                buf[0]
+            };
+            self.push_subtree(level, hash);
+        }
+    }
+
     /// Appends the hash of a perfect subtree of `2^level` leaves. The current
     /// size must be a multiple of `2^level` (checked by callers via
     /// [`right_levels`]).

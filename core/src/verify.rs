@@ -20,6 +20,8 @@ use std::collections::{BTreeSet, VecDeque};
 const MAX_LINE: usize = MAX_ENTRY_BYTES + 1;
 /// Checkpoints listed individually in a report; more are only counted.
 const MAX_LISTED_CHECKPOINTS: usize = 10_000;
+/// Leaf hashes waiting to join the tree (see [`CompactRange::extend`]) at most.
+const LEAF_BATCH: usize = 4096;
 
 /// What the verifier trusts and how much it reports.
 #[derive(Debug, Clone)]
@@ -189,6 +191,9 @@ pub struct StreamVerifier {
     position: u64,
     tree: CompactRange,
     tree_broken: bool,
+    /// Leaves read since `tree` was last brought up to date: every read of
+    /// `tree` goes through [`StreamVerifier::tree`], which adds them first.
+    leaves_waiting: Vec<Hash>,
     last_hash: Option<Hash>,
     last_at: (u64, u64),
     last_ts: Option<Timestamp>,
@@ -242,6 +247,7 @@ impl StreamVerifier {
             position: 0,
             tree: CompactRange::new(),
             tree_broken: false,
+            leaves_waiting: Vec::new(),
             last_hash: None,
             last_at: (0, 0),
             last_ts: None,
@@ -594,7 +600,7 @@ impl StreamVerifier {
     }
 
     fn range_line(&mut self, line: &[u8]) {
-        if self.kind != ExportKind::Range || self.entries > 0 || self.tree.size() > 0 {
+        if self.kind != ExportKind::Range || self.entries > 0 || self.tree().size() > 0 {
             self.fail_here(
                 "unknown_record",
                 None,
@@ -669,7 +675,10 @@ impl StreamVerifier {
             }
         }
         if !self.tree_broken {
-            self.tree.push(leaf);
+            self.leaves_waiting.push(leaf);
+            if self.leaves_waiting.len() >= LEAF_BATCH {
+                self.tree();
+            }
         }
         self.last_hash = Some(leaf);
         self.last_at = (line_no, offset);
@@ -1094,27 +1103,31 @@ impl StreamVerifier {
             return "unchecked";
         }
         let computed = if cp.size == count {
-            self.tree.root()
+            self.tree().root()
         } else if cp.size < count {
             self.fail("checkpoint_misplaced", None, line, offset, Some(format!("size {count}")), Some(format!("size {}", cp.size)), format!("checkpoint at line {line} has size {}, but it follows entry {} (a checkpoint comes right after the entry that completes it)", cp.size, count - 1));
             return "unchecked";
         } else if self.kind == ExportKind::Range {
             match right {
-                Some((n, hashes)) if n == cp.size => match self.tree.root_with_right(n, &hashes) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        self.fail(
-                            "bad_proof",
-                            None,
-                            line,
-                            offset,
-                            None,
-                            None,
-                            format!("checkpoint at line {line}: right hashes for size {n}: {e}"),
-                        );
-                        return "mismatch";
+                Some((n, hashes)) if n == cp.size => {
+                    match self.tree().root_with_right(n, &hashes) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            self.fail(
+                                "bad_proof",
+                                None,
+                                line,
+                                offset,
+                                None,
+                                None,
+                                format!(
+                                    "checkpoint at line {line}: right hashes for size {n}: {e}"
+                                ),
+                            );
+                            return "mismatch";
+                        }
                     }
-                },
+                }
                 _ => {
                     self.fail("missing_proof", None, line, offset, None, None, format!("checkpoint at line {line} has size {}, beyond the last entry {}, and no right record for that size precedes it", cp.size, count.saturating_sub(1)));
                     return "unchecked";
@@ -1149,6 +1162,15 @@ impl StreamVerifier {
         }
     }
 
+    /// The tree of every entry read so far.
+    fn tree(&mut self) -> &CompactRange {
+        if !self.leaves_waiting.is_empty() {
+            self.tree.extend(&self.leaves_waiting);
+            self.leaves_waiting.clear();
+        }
+        &self.tree
+    }
+
     fn check_trusted_at_size(&mut self) {
         let Some(t) = &self.opts.trusted else { return };
         if self.trusted_checked || self.tree_broken || self.position != t.size {
@@ -1156,7 +1178,7 @@ impl StreamVerifier {
         }
         self.trusted_checked = true;
         let (size, root) = (t.size, t.root);
-        let computed = self.tree.root();
+        let computed = self.tree().root();
         if computed != root {
             let (l, o) = (self.line_no, self.offset);
             self.fail("fork", None, l, o, Some(root.to_base64()), Some(computed.to_base64()), format!("the first {size} entries hash to {}, but the earlier trusted checkpoint for size {size} says {}: the log was rewritten since then", computed.short(), root.short()));

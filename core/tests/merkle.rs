@@ -182,3 +182,35 @@ fn compact_ranges_give_every_root_and_range_proofs_work() {
         }
     }
 }
+
+#[test]
+fn extend_is_the_same_range_as_pushing_one_leaf_at_a_time() {
+    let t = tree(300);
+    let leaves: Vec<Hash> = (0..300).map(|i| leaf(&t, i)).collect();
+    // Every start size up to 70 and every run length up to 230, from ranges
+    // built both ways (so the existing nodes merge with the run's subtrees).
+    for a in 0..=70usize {
+        for n in 0..=230usize {
+            let mut pushed = CompactRange::new();
+            for l in &leaves[..a + n] {
+                pushed.push(*l);
+            }
+            let mut extended = CompactRange::new();
+            extended.extend(&leaves[..a]);
+            extended.extend(&leaves[a..a + n]);
+            assert_eq!(extended, pushed, "start {a}, {n} leaves");
+        }
+    }
+    // From a range proof's left hashes (a range export), far from zero.
+    let start = (1u64 << 40) + 12_345;
+    let left: Vec<Hash> = (0..start.count_ones())
+        .map(|i| Hash([i as u8; 32]))
+        .collect();
+    let mut pushed = CompactRange::from_left_hashes(start, &left).unwrap();
+    let mut extended = pushed.clone();
+    for l in &leaves {
+        pushed.push(*l);
+    }
+    extended.extend(&leaves);
+    assert_eq!(extended, pushed);
+}
