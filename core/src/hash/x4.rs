@@ -80,6 +80,7 @@ fn compress(state: &mut State, words: &Words) {
     let mut w = words.map(|[a, b, c, d]| bswap(u32x4(a, b, c, d)));
     let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
 
+    let mut bc = v128_xor(b, c);
     macro_rules! round {
         ($a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident, $k:expr, $j:expr) => {
             let s1 = v128_xor(v128_xor(rotr($e, 6), rotr($e, 11)), rotr($e, 25));
@@ -87,36 +88,25 @@ fn compress(state: &mut State, words: &Words) {
             let ch = v128_bitselect($f, $g, $e);
             let t1 = add(add(add($h, s1), add(ch, $k)), w[$j]);
             let s0 = v128_xor(v128_xor(rotr($a, 2), rotr($a, 13)), rotr($a, 22));
-            // Maj(a, b, c): a (= b) where a and b agree, c elsewhere.
-            let maj = v128_bitselect($c, $a, v128_xor($a, $b));
+            // Maj(a, b, c) = b ^ ((a ^ b) & (b ^ c)), where this round's
+            // b ^ c is the last round's a ^ b.
+            let ab = v128_xor($a, $b);
+            let maj = v128_xor($b, v128_and(ab, bc));
+            bc = ab;
             $d = add($d, t1);
             $h = add(t1, add(s0, maj));
         };
     }
 
-    // 64 rounds as 4 passes of 16 unrolled rounds (the names rotate back
-    // after 8), with the next 16 schedule words computed between passes.
-    for pass in 0..4 {
-        let k = &K[16 * pass..16 * pass + 16];
-        round!(a, b, c, d, e, f, g, h, k[0], 0);
-        round!(h, a, b, c, d, e, f, g, k[1], 1);
-        round!(g, h, a, b, c, d, e, f, k[2], 2);
-        round!(f, g, h, a, b, c, d, e, k[3], 3);
-        round!(e, f, g, h, a, b, c, d, k[4], 4);
-        round!(d, e, f, g, h, a, b, c, k[5], 5);
-        round!(c, d, e, f, g, h, a, b, k[6], 6);
-        round!(b, c, d, e, f, g, h, a, k[7], 7);
-        round!(a, b, c, d, e, f, g, h, k[8], 8);
-        round!(h, a, b, c, d, e, f, g, k[9], 9);
-        round!(g, h, a, b, c, d, e, f, k[10], 10);
-        round!(f, g, h, a, b, c, d, e, k[11], 11);
-        round!(e, f, g, h, a, b, c, d, k[12], 12);
-        round!(d, e, f, g, h, a, b, c, k[13], 13);
-        round!(c, d, e, f, g, h, a, b, k[14], 14);
-        round!(b, c, d, e, f, g, h, a, k[15], 15);
-        if pass < 3 {
-            // W[t] = σ1(W[t-2]) + W[t-7] + σ0(W[t-15]) + W[t-16], in a ring of 16.
-            for j in 0..16 {
+    // 64 rounds as 8 passes of 8 unrolled rounds (the names are back in
+    // place after 8). W lives in a ring of 16: from pass 2 on, each pass
+    // first computes its 8 words over the oldest 8.
+    for pass in 0..8 {
+        let k = &K[8 * pass..8 * pass + 8];
+        let o = 8 * (pass & 1);
+        if pass >= 2 {
+            // W[t] = σ1(W[t-2]) + W[t-7] + σ0(W[t-15]) + W[t-16].
+            for j in o..o + 8 {
                 let x = w[(j + 1) & 15];
                 let s0 = v128_xor(v128_xor(rotr(x, 7), rotr(x, 18)), u32x4_shr(x, 3));
                 let y = w[(j + 14) & 15];
@@ -124,6 +114,14 @@ fn compress(state: &mut State, words: &Words) {
                 w[j] = add(add(w[j], s0), add(w[(j + 9) & 15], s1));
             }
         }
+        round!(a, b, c, d, e, f, g, h, k[0], o);
+        round!(h, a, b, c, d, e, f, g, k[1], o + 1);
+        round!(g, h, a, b, c, d, e, f, k[2], o + 2);
+        round!(f, g, h, a, b, c, d, e, k[3], o + 3);
+        round!(e, f, g, h, a, b, c, d, k[4], o + 4);
+        round!(d, e, f, g, h, a, b, c, k[5], o + 5);
+        round!(c, d, e, f, g, h, a, b, k[6], o + 6);
+        round!(b, c, d, e, f, g, h, a, k[7], o + 7);
     }
 
     for (s, v) in state.iter_mut().zip([a, b, c, d, e, f, g, h]) {
