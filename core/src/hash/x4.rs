@@ -129,23 +129,28 @@ fn compress(state: &mut State, words: &Words) {
     }
 }
 
-/// Lane `lane` of the state as a hash.
+/// Lane `lane` of the state as a hash (one copy, not one per lane).
+#[inline(never)]
 fn lane_hash(state: &State, lane: usize) -> Hash {
+    // Byte indices that move lane `lane`'s word, byte-swapped, to lane 0.
+    const PICK: [v128; 4] = [
+        u8x16(3, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        u8x16(7, 6, 5, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        u8x16(11, 10, 9, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        u8x16(15, 14, 13, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+    ];
     let mut out = [0u8; 32];
     for (o, v) in out.chunks_exact_mut(4).zip(state) {
-        let x = match lane {
-            0 => u32x4_extract_lane::<0>(*v),
-            1 => u32x4_extract_lane::<1>(*v),
-            2 => u32x4_extract_lane::<2>(*v),
-            _ => u32x4_extract_lane::<3>(*v),
-        };
-        o.copy_from_slice(&x.to_be_bytes());
+        let x = u32x4_extract_lane::<0>(i8x16_swizzle(*v, PICK[lane]));
+        o.copy_from_slice(&x.to_le_bytes());
     }
     Hash(out)
 }
 
 /// Block `j` of the padded message `prefix || data`, as little-endian words
-/// into lane `lane` of `words`.
+/// into lane `lane` of `words`. Not inlined: the loop over the four lanes
+/// would otherwise hold four copies.
+#[inline(never)]
 fn load_block(words: &mut Words, lane: usize, prefix: u8, data: &[u8], j: usize) {
     let mut buf = [0u8; 64];
     // Message byte p (p >= 1) is data[p - 1]; this block holds bytes 64j..64j+64.
