@@ -155,6 +155,29 @@ mod tests {
     }
 
     #[test]
+    fn batches_match_one_at_a_time() {
+        // The portable path here; wasm/tests/hash4.rs runs the simd128 one.
+        let data: Vec<u8> = (0..700u32).map(|i| (i * 31 + 7) as u8).collect();
+        let lines: Vec<&[u8]> = (0..=600).map(|n| &data[n % 97..n % 97 + n]).collect();
+        for count in [0, 1, 3, 4, 5, 8, 601] {
+            let mut out = vec![Hash([7; 32])];
+            leaf_hashes(&lines[..count], &mut out);
+            assert_eq!(out.len(), count + 1);
+            assert_eq!(out[0], Hash([7; 32]));
+            for (line, h) in lines.iter().zip(&out[1..]) {
+                assert_eq!(*h, leaf_hash(line));
+            }
+        }
+        let pairs: Vec<(Hash, Hash)> = (0..9u8)
+            .map(|i| (leaf_hash(&[i]), leaf_hash(&[i, i])))
+            .collect();
+        let mut out = Vec::new();
+        node_hashes(&pairs, &mut out);
+        let want: Vec<Hash> = pairs.iter().map(|(l, r)| node_hash(l, r)).collect();
+        assert_eq!(out, want);
+    }
+
+    #[test]
     fn hex_round_trip_and_strictness() {
         let h = leaf_hash(b"x");
         assert_eq!(Hash::from_hex(h.to_hex().as_bytes()), Some(h));
