@@ -5,6 +5,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod x4;
+
 /// A SHA-256 hash: a leaf hash, an interior node hash or a tree root.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Hash(pub [u8; 32]);
@@ -32,6 +35,39 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     buf[1..33].copy_from_slice(&left.0);
     buf[33..].copy_from_slice(&right.0);
     Hash(Sha256::digest(buf).into())
+}
+
+/// [`leaf_hash`] of each line, appended to `out` in order.
+///
+/// In the browser build (wasm32 with simd128) four lines are hashed at once,
+/// one per vector lane, which is 2-3 times faster than one at a time. On
+/// other targets this is [`leaf_hash`] in a loop (sha2 there uses the CPU's
+/// SHA instructions where it has them).
+pub fn leaf_hashes(lines: &[&[u8]], out: &mut Vec<Hash>) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if lines.len() >= 4 {
+        let at = out.len();
+        out.resize(at + lines.len(), Hash::default());
+        x4::hash_prefixed(0, lines, &mut out[at..]);
+        return;
+    }
+    out.extend(lines.iter().map(|l| leaf_hash(l)));
+}
+
+/// [`node_hash`] of each (left, right) pair, appended to `out` in order.
+///
+/// Four pairs at a time in the browser build, as in [`leaf_hashes`].
+pub fn node_hashes(pairs: &[(Hash, Hash)], out: &mut Vec<Hash>) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let pairs = {
+        let mut quads = pairs.chunks_exact(4);
+        for q in &mut quads {
+            let q: &[(Hash, Hash); 4] = q.try_into().expect("chunks of 4");
+            out.extend(x4::node_hashes4(q));
+        }
+        quads.remainder()
+    };
+    out.extend(pairs.iter().map(|(l, r)| node_hash(l, r)));
 }
 
 impl Hash {
@@ -116,6 +152,29 @@ mod tests {
     #[test]
     fn empty_root_is_sha256_of_nothing() {
         assert_eq!(EMPTY_ROOT.0, <[u8; 32]>::from(Sha256::digest([])));
+    }
+
+    #[test]
+    fn batches_match_one_at_a_time() {
+        // The portable path here; wasm/tests/hash4.rs runs the simd128 one.
+        let data: Vec<u8> = (0..700u32).map(|i| (i * 31 + 7) as u8).collect();
+        let lines: Vec<&[u8]> = (0..=600).map(|n| &data[n % 97..n % 97 + n]).collect();
+        for count in [0, 1, 3, 4, 5, 8, 601] {
+            let mut out = vec![Hash([7; 32])];
+            leaf_hashes(&lines[..count], &mut out);
+            assert_eq!(out.len(), count + 1);
+            assert_eq!(out[0], Hash([7; 32]));
+            for (line, h) in lines.iter().zip(&out[1..]) {
+                assert_eq!(*h, leaf_hash(line));
+            }
+        }
+        let pairs: Vec<(Hash, Hash)> = (0..9u8)
+            .map(|i| (leaf_hash(&[i]), leaf_hash(&[i, i])))
+            .collect();
+        let mut out = Vec::new();
+        node_hashes(&pairs, &mut out);
+        let want: Vec<Hash> = pairs.iter().map(|(l, r)| node_hash(l, r)).collect();
+        assert_eq!(out, want);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::canonical;
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::entry::{self, GENESIS_TYPE, MAX_ENTRY_BYTES, ParsedEntry, Timestamp, ZERO_PREV};
 use crate::export::{EXPORT_MAGIC, ExportKind, MAX_TLOG_PROOF_BYTES, TLOG_PROOF_MAGIC, TlogProof};
-use crate::hash::{Hash, leaf_hash};
+use crate::hash::{Hash, leaf_hash, leaf_hashes};
 use crate::merkle::{self, CompactRange};
 use crate::note::{MAX_NOTE_BYTES, VerifierKey, hex};
 use crate::summary::Summaries;
@@ -1483,21 +1483,30 @@ impl Prepared {
 /// Hashes and parses every entry line of `block` (whose first byte is at
 /// stream offset `base`); independent per line, so it can run on many threads.
 pub fn prepare(block: &[u8], base: u64) -> Vec<Prepared> {
-    let mut out = Vec::new();
+    // The entry lines and their offsets first, then all their leaf hashes in
+    // one batch (several lines at once where the target allows it).
+    let mut lines: Vec<(usize, &[u8])> = Vec::new();
     let mut start = 0usize;
     for end in memchr::memchr_iter(b'\n', block) {
         let line = &block[start..end];
         if line.first() == Some(&b'{') && line.len() <= MAX_LINE {
-            out.push(Prepared {
-                offset: base + start as u64,
-                len: line.len(),
-                leaf: leaf_hash(line),
-                fields: entry::parse_entry(line).map(|p| p.fields()),
-            });
+            lines.push((start, line));
         }
         start = end + 1;
     }
-    out
+    let slices: Vec<&[u8]> = lines.iter().map(|&(_, line)| line).collect();
+    let mut leaves = Vec::with_capacity(lines.len());
+    leaf_hashes(&slices, &mut leaves);
+    lines
+        .into_iter()
+        .zip(leaves)
+        .map(|((start, line), leaf)| Prepared {
+            offset: base + start as u64,
+            len: line.len(),
+            leaf,
+            fields: entry::parse_entry(line).map(|p| p.fields()),
+        })
+        .collect()
 }
 
 /// A native verifier that hashes and parses lines on several threads and
