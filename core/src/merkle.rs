@@ -4,7 +4,7 @@
 //! Proof generation reads stored hashes of perfect subtrees through the small
 //! [`HashReader`] trait, so a log on disk answers any proof in O(log n) reads.
 
-use crate::hash::{EMPTY_ROOT, Hash, node_hash};
+use crate::hash::{EMPTY_ROOT, Hash, node_hash, node_hashes};
 use thiserror::Error;
 
 /// Why a proof was rejected or could not be made.
@@ -421,26 +421,20 @@ impl CompactRange {
     /// perfect subtrees they fill, so the hashes of one level are independent
     /// of each other (several can be computed at once).
     pub fn extend(&mut self, leaves: &[Hash]) {
-        let mut buf = Vec::new();
+        let (mut pairs, mut cur) = (Vec::new(), Vec::new());
         let mut rest = leaves;
         for level in right_levels(self.size, self.size + leaves.len() as u64) {
             let (sub, tail) = rest.split_at(1usize << level);
             rest = tail;
-            let hash = if level == 0 {
-                sub[0]
-            } else {
-                buf.clear();
-                buf.extend_from_slice(sub);
-                while buf.len() > 1 {
-                    let half = buf.len() / 2;
-                    for j in 0..half {
-                        buf[j] = node_hash(&buf[2 * j], &buf[2 * j + 1]);
-                    }
-                    buf.truncate(half);
-                }
-                buf[0]
-            };
-            self.push_subtree(level, hash);
+            cur.clear();
+            cur.extend_from_slice(sub);
+            while cur.len() > 1 {
+                pairs.clear();
+                pairs.extend(cur.chunks_exact(2).map(|c| (c[0], c[1])));
+                cur.clear();
+                node_hashes(&pairs, &mut cur);
+            }
+            self.push_subtree(level, cur[0]);
         }
     }
 

@@ -79,10 +79,14 @@ impl WasmVerifier {
 
     /// Feeds the next bytes of the file.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
-        self.inner
+        let v = self
+            .inner
             .as_mut()
-            .ok_or_else(|| js_err("verifier already finished"))?
-            .push(chunk);
+            .ok_or_else(|| js_err("verifier already finished"))?;
+        // The chunk's whole lines are hashed together (four at a time in
+        // wasm), as a helper worker would; same report as a plain push.
+        let prepared = stele_core::verify::prepare(chunk, v.bytes());
+        v.push_prepared(chunk, prepared);
         Ok(())
     }
 

@@ -186,6 +186,7 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
       drain();
       onProgress?.(head.base + head.block.length, total);
       if (pause) await pause();
+      else await macrotask(); // let finished reads and the helpers' replies in
       if (cancelled?.()) throw abortError();
     } else if (head && blocks.length && prepareBlock) {
       // Every helper is busy and the next block is not back: prepare one here.
@@ -217,14 +218,23 @@ function blockReader(file, size) {
   let readAt = 0;
   let base = 0;
   let carry = new Uint8Array(0);
-  const read = () => (readAt < total ? file.slice(readAt, Math.min(readAt + size, total)).arrayBuffer() : null);
-  let ahead = read();
+  // Up to three reads ahead while blocks are worked on.
+  let requested = 0;
+  const ahead = [];
+  const request = () => {
+    while (ahead.length < 3 && requested < total) {
+      const end = Math.min(requested + size, total);
+      ahead.push(file.slice(requested, end).arrayBuffer());
+      requested = end;
+    }
+  };
+  request();
   const next = async () => {
-    while (ahead) {
-      const buf = new Uint8Array(await ahead);
+    while (ahead.length) {
+      const buf = new Uint8Array(await ahead.shift());
       if (buf.byteLength === 0) throw new Error(`could not read the file at byte ${readAt}`);
       readAt += buf.byteLength;
-      ahead = read(); // read ahead while the block is worked on
+      request();
       let data = buf;
       if (carry.length) {
         data = new Uint8Array(carry.length + buf.length);
