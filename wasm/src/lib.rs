@@ -14,6 +14,38 @@ const MAX_KEYS: usize = 64;
 /// Longest key list or checkpoint text accepted, in bytes.
 const MAX_TEXT: usize = 64 * 1024;
 
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = Number)]
+    fn js_number(s: &str) -> f64;
+    #[wasm_bindgen(js_name = String)]
+    fn js_string(n: f64) -> String;
+}
+
+/// `String(Number(s))`: JavaScript is the reference for RFC 8785 number
+/// form, so core checks non-integer numbers with it instead of carrying a
+/// float parser and formatter (stele-core without `std-float`).
+fn js_number_form(s: &str) -> Option<String> {
+    let n = js_number(s);
+    n.is_finite().then(|| js_string(n))
+}
+
+/// Registers [`js_number_form`] with core; every entry point that parses
+/// JSON calls it first (each worker has its own wasm instance).
+fn init() {
+    stele_core::canonical::set_number_formatter(js_number_form);
+}
+
+/// Test hook: core's canonical-number check through the JavaScript
+/// formatter; `None` if `number` is canonical, else core's message.
+#[doc(hidden)]
+pub fn check_number(number: &str) -> Option<String> {
+    init();
+    stele_core::canonical::validate(number.as_bytes())
+        .err()
+        .map(|e| e.to_string())
+}
+
 fn js_err(msg: impl std::fmt::Display) -> JsError {
     JsError::new(&msg.to_string())
 }
@@ -56,6 +88,7 @@ impl WasmVerifier {
     /// signed checkpoint the log must extend; it must verify with `keys`.
     #[wasm_bindgen(constructor)]
     pub fn new(keys: &str, trusted_checkpoint: Option<String>) -> Result<WasmVerifier, JsError> {
+        init();
         let keys = parse_keys(keys)?;
         let mut opts = Options::new(keys);
         opts.collect_entries = true;
@@ -197,6 +230,7 @@ impl WasmVerifier {
 /// another worker.
 #[wasm_bindgen(js_name = prepareBlock)]
 pub fn prepare_block(block: &[u8], base: f64) -> Result<Vec<u8>, JsError> {
+    init();
     let base = js_u64("base", base)?;
     Ok(stele_core::verify::Prepared::encode_all(
         &stele_core::verify::prepare(block, base),
@@ -226,9 +260,12 @@ const MAX_BUNDLE: usize = 256 * (65_535 + 2);
 
 fn js_u64(what: &str, v: f64) -> Result<u64, JsError> {
     if !(0.0..=MAX_SAFE).contains(&v) || v.fract() != 0.0 {
-        // ryu-js is already in the build; f64's Display would add ~13 KB.
-        let shown =
-            stele_core::canonical::format_number(v).unwrap_or_else(|| "not a finite number".into());
+        // JavaScript's String(): f64's Display would add ~13 KB.
+        let shown = if v.is_finite() {
+            js_string(v)
+        } else {
+            "not a finite number".into()
+        };
         return Err(js_err(format!(
             "{what} must be a whole number from 0 to 2^53-1, not {shown}"
         )));
