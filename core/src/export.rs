@@ -130,9 +130,8 @@ impl TlogProof {
         }
         let s = std::str::from_utf8(text)
             .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
-        let (head, checkpoint) = s
-            .split_once("\n\n")
-            .ok_or("no empty line before the checkpoint")?;
+        let blank = crate::note::find_blank_line(s).ok_or("no empty line before the checkpoint")?;
+        let (head, checkpoint) = (&s[..blank], &s[blank + 2..]);
         let mut lines = head.split('\n');
         if lines.next() != Some(TLOG_PROOF_MAGIC) {
             return Err(format!("first line is not {TLOG_PROOF_MAGIC}"));

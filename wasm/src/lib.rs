@@ -44,6 +44,22 @@ pub fn check_number(number: &str) -> Option<String> {
         .map(|e| e.to_string())
 }
 
+/// `s` with each CR LF turned into LF (what `str::replace("\r\n", "\n")`
+/// does, without the two-way string searcher's ~3 KB of wasm).
+fn crlf_to_lf(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('\r') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + 1..];
+        if !rest.starts_with('\n') {
+            out.push('\r');
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A streaming verifier for JavaScript.
 #[wasm_bindgen]
 #[derive(Debug)]
@@ -67,7 +83,7 @@ impl WasmVerifier {
             if text.len() > MAX_TEXT {
                 return Err(js_err("earlier checkpoint: too large"));
             }
-            let mut text = text.replace("\r\n", "\n");
+            let mut text = crlf_to_lf(&text);
             if !text.ends_with('\n') {
                 text.push('\n');
             }
@@ -219,4 +235,24 @@ pub fn parse_verifier_key(vkey: &str) -> Result<String, JsError> {
     stele_core::canonical::push_json_string(&mut out, k.name());
     out.push_str(&format!(",\"key_id\":\"{}\"}}", k.id_hex()));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn crlf_to_lf_is_replace() {
+        for s in [
+            "",
+            "a",
+            "\r",
+            "\n",
+            "\r\n",
+            "\r\r\n",
+            "a\r\nb\rc\n\r\n\r",
+            "\r\n\r\n",
+            "é\r\n€\r",
+        ] {
+            assert_eq!(super::crlf_to_lf(s), s.replace("\r\n", "\n"), "{s:?}");
+        }
+    }
 }
