@@ -124,6 +124,8 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
+    #[cold]
+    #[inline(never)]
     fn err(&self, kind: JsonErrorKind) -> JsonError {
         JsonError {
             offset: self.i,
@@ -131,10 +133,14 @@ impl Parser<'_> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn syntax(&self, what: &str) -> JsonError {
         self.err(JsonErrorKind::Syntax(what.to_string()))
     }
 
+    #[cold]
+    #[inline(never)]
     fn trailing(&self) -> JsonError {
         if matches!(self.b[self.i], b' ' | b'\t' | b'\r' | b'\n') {
             self.err(JsonErrorKind::NotCanonical(
