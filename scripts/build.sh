@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --workspace --bins
-cargo build -p stele-wasm --profile wasm-release --target wasm32-unknown-unknown
+cargo build -p stele-wasm -p stele-wasm-live --profile wasm-release --target wasm32-unknown-unknown
 node web/build.mjs

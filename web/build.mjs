@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // Builds the verifier page.
-//   node web/build.mjs [--wasm PATH] [--no-bindgen] [--out DIR]
-// 1. wasm-bindgen --target web  (PATH defaults to the cargo release output)
+//   node web/build.mjs [--wasm PATH] [--live-wasm PATH] [--no-bindgen] [--out DIR]
+// 1. wasm-bindgen --target web for the verifier module (stele_wasm) and the
+//    live-mode module (stele_wasm_live, loaded only by src/live.js); the
+//    PATHs default to the cargo wasm-release output
 // 2. wasm-opt -Oz from npm binaryen, in place in web/pkg
-// 3. prints sizes against the budget (<= 150 KB after wasm-opt, <= 64 KB gzipped)
+// 3. prints the verifier module's sizes against the budget (<= 150 KB after
+//    wasm-opt, <= 64 KB gzipped), and the live module's size
 // 4. writes DIR (default web/dist): index.html, src/, pkg/
 // 5. writes DIR/stele-verify.html: one self-contained file (wasm as base64,
 //    scripts and styles inline, CSP with their sha256 hashes) for file:// use.
@@ -22,31 +25,32 @@ const BUDGET_OPT = 150 * 1024;
 const BUDGET_GZ = 64 * 1024;
 
 function parseArgs(argv) {
-  const o = { wasm: join(REPO, 'target/wasm32-unknown-unknown/wasm-release/stele_wasm.wasm'), bindgen: true, out: join(WEB, 'dist') };
+  const target = join(REPO, 'target/wasm32-unknown-unknown/wasm-release');
+  const o = { wasm: join(target, 'stele_wasm.wasm'), liveWasm: join(target, 'stele_wasm_live.wasm'), bindgen: true, out: join(WEB, 'dist') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--wasm') o.wasm = resolve(argv[++i]);
+    else if (a === '--live-wasm') o.liveWasm = resolve(argv[++i]);
     else if (a === '--out') o.out = resolve(argv[++i]);
     else if (a === '--no-bindgen') o.bindgen = false;
-    else throw new Error(`unknown argument ${a} (expected --wasm PATH, --out DIR, --no-bindgen)`);
+    else throw new Error(`unknown argument ${a} (expected --wasm PATH, --live-wasm PATH, --out DIR, --no-bindgen)`);
   }
   return o;
 }
 
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
 
-function runBindgen(wasm) {
+function runBindgen(wasm, name) {
   if (!existsSync(wasm)) {
-    throw new Error(`${wasm} does not exist: run cargo build -p stele-wasm --profile wasm-release --target wasm32-unknown-unknown first, or pass --wasm PATH`);
+    throw new Error(`${wasm} does not exist: run cargo build -p stele-wasm -p stele-wasm-live --profile wasm-release --target wasm32-unknown-unknown first, or pass --wasm / --live-wasm PATH`);
   }
-  rmSync(PKG, { recursive: true, force: true });
   try {
     execFileSync('wasm-bindgen', ['--target', 'web', '--out-dir', PKG, wasm], { stdio: 'inherit' });
   } catch (e) {
     if (e.code === 'ENOENT') throw new Error('wasm-bindgen is not on PATH (cargo install wasm-bindgen-cli --version 0.2.130)');
     throw e;
   }
-  const bg = join(PKG, 'stele_wasm_bg.wasm');
+  const bg = join(PKG, `${name}_bg.wasm`);
   const raw = statSync(bg).size;
   const wasmOpt = join(WEB, 'node_modules/.bin/wasm-opt');
   if (!existsSync(wasmOpt)) throw new Error('wasm-opt not found: run npm ci in web/');
@@ -187,9 +191,19 @@ function singleFile(outDir) {
 
 function main() {
   const o = parseArgs(process.argv.slice(2));
-  const raw = o.bindgen ? runBindgen(o.wasm) : null;
+  let raw = null;
+  if (o.bindgen) {
+    rmSync(PKG, { recursive: true, force: true });
+    raw = runBindgen(o.wasm, 'stele_wasm');
+    runBindgen(o.liveWasm, 'stele_wasm_live');
+  }
   if (!existsSync(join(PKG, 'stele_wasm.js'))) throw new Error('web/pkg/stele_wasm.js is missing');
   const sizes = reportSizes(raw);
+  const live = join(PKG, 'stele_wasm_live_bg.wasm');
+  if (existsSync(live)) {
+    const bytes = readFileSync(live);
+    console.log(`stele_wasm_live_bg.wasm (live mode only): ${kb(bytes.length)}, ${kb(gzipSync(bytes, { level: 9 }).length)} gzipped`);
+  }
   rmSync(o.out, { recursive: true, force: true });
   mkdirSync(join(o.out, 'src'), { recursive: true });
   cpSync(join(WEB, 'index.html'), join(o.out, 'index.html'));

@@ -124,6 +124,8 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
+    #[cold]
+    #[inline(never)]
     fn err(&self, kind: JsonErrorKind) -> JsonError {
         JsonError {
             offset: self.i,
@@ -131,10 +133,14 @@ impl Parser<'_> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn syntax(&self, what: &str) -> JsonError {
         self.err(JsonErrorKind::Syntax(what.to_string()))
     }
 
+    #[cold]
+    #[inline(never)]
     fn trailing(&self) -> JsonError {
         if matches!(self.b[self.i], b' ' | b'\t' | b'\r' | b'\n') {
             self.err(JsonErrorKind::NotCanonical(
@@ -423,22 +429,95 @@ impl Parser<'_> {
         }
         // Anything else goes through the ECMAScript number formatting rule.
         let s = std::str::from_utf8(tok).map_err(|_| self.syntax("bad number"))?;
-        let canon = format_number(s.parse::<f64>().map_err(|_| self.syntax("bad number"))?)
-            .ok_or_else(|| JsonError {
-                offset: start,
-                kind: JsonErrorKind::NotCanonical(format!("number {s} is out of range")),
-            })?;
-        if canon.as_bytes() != tok {
-            return Err(JsonError {
-                offset: start,
-                kind: JsonErrorKind::NotCanonical(format!("number {s} must be written {canon}")),
-            });
+        self.number_form(s, start)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn number_form(&self, s: &str, start: usize) -> Result<(), JsonError> {
+        let not_canonical = |msg: String| JsonError {
+            offset: start,
+            kind: JsonErrorKind::NotCanonical(msg),
+        };
+        let canon = match number_canon(s) {
+            NumberForm::Finite(c) => c,
+            NumberForm::NotFinite => {
+                return Err(not_canonical(format!("number {s} is out of range")));
+            }
+            #[cfg(feature = "std-float")]
+            NumberForm::Unparsed => return Err(self.syntax("bad number")),
+            #[cfg(not(feature = "std-float"))]
+            NumberForm::Unchecked => {
+                return Err(not_canonical(format!(
+                    "number {s} cannot be checked: this build has no number formatting"
+                )));
+            }
+        };
+        if canon != s {
+            return Err(not_canonical(format!("number {s} must be written {canon}")));
         }
         Ok(())
     }
 }
 
+/// What [`number_canon`] found.
+enum NumberForm {
+    /// `String(Number(s))`.
+    Finite(String),
+    /// The number is too large for a double.
+    NotFinite,
+    /// Not a number at all.
+    #[cfg(feature = "std-float")]
+    Unparsed,
+    /// No formatter (a build without `std-float` where none was registered).
+    #[cfg(not(feature = "std-float"))]
+    Unchecked,
+}
+
+/// Puts a JSON number token in ECMAScript form, `String(Number(s))`
+/// (`None` if the number is not finite). Registered with
+/// [`set_number_formatter`] by builds without the `std-float` feature, e.g.
+/// the browser verifier, where JavaScript itself is the reference.
+pub type NumberFormatter = fn(&str) -> Option<String>;
+
+#[cfg(not(feature = "std-float"))]
+static NUMBER_FORMATTER: std::sync::OnceLock<NumberFormatter> = std::sync::OnceLock::new();
+
+/// Sets the number formatter of a build without the `std-float` feature
+/// (the first call wins; `false` if one was already set). Until one is set,
+/// every number other than a plain integer of up to 15 digits is refused as
+/// not canonical. With `std-float` (the default) the built-in formatter is
+/// always used and this does nothing.
+pub fn set_number_formatter(f: NumberFormatter) -> bool {
+    #[cfg(not(feature = "std-float"))]
+    {
+        NUMBER_FORMATTER.set(f).is_ok()
+    }
+    #[cfg(feature = "std-float")]
+    {
+        let _ = f;
+        false
+    }
+}
+
+#[cfg(feature = "std-float")]
+fn number_canon(s: &str) -> NumberForm {
+    match s.parse::<f64>() {
+        Ok(f) => format_number(f).map_or(NumberForm::NotFinite, NumberForm::Finite),
+        Err(_) => NumberForm::Unparsed,
+    }
+}
+
+#[cfg(not(feature = "std-float"))]
+fn number_canon(s: &str) -> NumberForm {
+    match NUMBER_FORMATTER.get() {
+        Some(f) => f(s).map_or(NumberForm::NotFinite, NumberForm::Finite),
+        None => NumberForm::Unchecked,
+    }
+}
+
 /// ECMAScript `Number.prototype.toString` of a finite double (JCS 3.2.2.3).
+#[cfg(feature = "std-float")]
 pub fn format_number(f: f64) -> Option<String> {
     if !f.is_finite() {
         return None;
@@ -523,6 +602,7 @@ fn cmp_keys(a: &[u8], a_esc: bool, b: &[u8], b_esc: bool) -> Ordering {
 }
 
 /// Serializes a JSON value in RFC 8785 canonical form.
+#[cfg(feature = "std-float")]
 pub fn to_canonical(v: &Value) -> Result<String, String> {
     if depth(v) > MAX_DEPTH {
         return Err(format!("nested deeper than {MAX_DEPTH} levels"));
@@ -541,6 +621,7 @@ pub fn depth(v: &Value) -> usize {
     }
 }
 
+#[cfg(feature = "std-float")]
 fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
     match v {
         Value::Null => out.push_str("null"),
@@ -579,6 +660,7 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(feature = "std-float")]
 fn canonical_number(n: &Number) -> Result<String, String> {
     const SAFE: u64 = (1 << 53) - 1;
     if let Some(u) = n.as_u64() {
@@ -684,7 +766,7 @@ impl<'de> Visitor<'de> for NoDupVisitor {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std-float"))]
 mod tests {
     use super::*;
 

@@ -477,6 +477,7 @@ pub enum BuildError {
 }
 
 /// The canonical text of an event, as it stands inside an entry line.
+#[cfg(feature = "std-float")]
 pub fn canonical_event(event: &Value) -> Result<String, BuildError> {
     if !event.is_object() {
         return Err(BuildError::NotObject);
@@ -512,6 +513,7 @@ pub fn entry_line_from_canonical(
 }
 
 /// Builds the canonical line (without `\n`) of an entry.
+#[cfg(feature = "std-float")]
 pub fn entry_line(
     seq: u64,
     ts: Timestamp,

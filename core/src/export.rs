@@ -91,10 +91,9 @@ pub fn inclusion_record(index: u64, proof: &[Hash]) -> String {
 
 /// A C2SP tlog-proof for one entry, with the entry line (base64) as `extra`.
 pub fn tlog_proof(entry_line: &[u8], index: u64, proof: &[Hash], checkpoint_note: &str) -> String {
-    use base64::Engine as _;
     let mut s = format!(
         "{TLOG_PROOF_MAGIC}\nextra {}\nindex {index}\n",
-        base64::engine::general_purpose::STANDARD.encode(entry_line)
+        crate::b64::encode(entry_line)
     );
     for h in proof {
         s.push_str(&h.to_base64());
@@ -121,7 +120,6 @@ pub struct TlogProof {
 impl TlogProof {
     /// Parses the C2SP tlog-proof text format.
     pub fn parse(text: &[u8]) -> Result<TlogProof, String> {
-        use base64::Engine as _;
         if text.len() > MAX_TLOG_PROOF_BYTES {
             return Err(format!(
                 "tlog-proof is {} bytes, more than the limit of {MAX_TLOG_PROOF_BYTES}",
@@ -130,9 +128,8 @@ impl TlogProof {
         }
         let s = std::str::from_utf8(text)
             .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
-        let (head, checkpoint) = s
-            .split_once("\n\n")
-            .ok_or("no empty line before the checkpoint")?;
+        let blank = crate::note::find_blank_line(s).ok_or("no empty line before the checkpoint")?;
+        let (head, checkpoint) = (&s[..blank], &s[blank + 2..]);
         let mut lines = head.split('\n');
         if lines.next() != Some(TLOG_PROOF_MAGIC) {
             return Err(format!("first line is not {TLOG_PROOF_MAGIC}"));
@@ -140,11 +137,7 @@ impl TlogProof {
         let mut line = lines.next().ok_or("missing index line")?;
         let mut extra = None;
         if let Some(b64) = line.strip_prefix("extra ") {
-            extra = Some(
-                base64::engine::general_purpose::STANDARD
-                    .decode(b64)
-                    .map_err(|_| "extra is not valid base64")?,
-            );
+            extra = Some(crate::b64::decode(b64).ok_or("extra is not valid base64")?);
             line = lines.next().ok_or("missing index line")?;
         }
         let idx = line

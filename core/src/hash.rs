@@ -1,7 +1,5 @@
 //! The one hash type and the two RFC 9162 hash functions.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -99,12 +97,12 @@ impl Hash {
 
     /// Standard base64 with padding, as in checkpoints and proofs.
     pub fn to_base64(&self) -> String {
-        B64.encode(self.0)
+        crate::b64::encode(&self.0)
     }
 
     /// Parses standard base64 of exactly 32 bytes.
     pub fn from_base64(s: &str) -> Option<Hash> {
-        let v = B64.decode(s).ok()?;
+        let v = crate::b64::decode(s)?;
         Some(Hash(v.try_into().ok()?))
     }
 

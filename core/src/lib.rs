@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod b64;
 pub mod canonical;
 pub mod checkpoint;
 pub mod entry;

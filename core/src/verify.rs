@@ -366,6 +366,8 @@ impl StreamVerifier {
 
     // A failure has this many facts; naming them at each call reads better than a builder.
     #[allow(clippy::too_many_arguments)]
+    #[cold]
+    #[inline(never)]
     fn fail(
         &mut self,
         code: &'static str,
@@ -391,17 +393,23 @@ impl StreamVerifier {
     }
 
     // A failure about the current line.
+    #[cold]
+    #[inline(never)]
     fn fail_here(&mut self, code: &'static str, entry: Option<u64>, message: String) {
         let (l, o) = (self.line_no, self.offset);
         self.fail(code, entry, l, o, None, None, message);
     }
 
+    #[cold]
+    #[inline(never)]
     fn notice(&mut self, code: &'static str, message: String) {
         if self.notices.len() < 100 && !self.notices.iter().any(|n| n.message == message) {
             self.notices.push(Notice { code, message });
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn overlong_line(&mut self, len: usize) {
         self.line_no += 1;
         let idx = self.position;
@@ -803,6 +811,8 @@ impl StreamVerifier {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn report_prev_mismatch(&mut self, b: &Break) {
         self.fail(
             "prev_mismatch",

@@ -38,3 +38,19 @@ proptest! {
         prop_assert_eq!(to_canonical(&back).unwrap(), s);
     }
 }
+
+/// The pinned number list (core/tests/numbers.txt, also checked through
+/// JavaScript's formatting in wasm/tests/numbers.rs): the built-in check
+/// (std-float) must say exactly what the list says.
+#[test]
+fn pinned_numbers() {
+    let list = include_str!("numbers.txt");
+    let mut n = 0;
+    for line in list.lines().filter(|l| !l.starts_with('#')) {
+        let (tok, want) = line.split_once('\t').expect("token TAB expectation");
+        let got = validate(tok.as_bytes()).map_or_else(|e| e.to_string(), |_| "ok".into());
+        assert_eq!(got, want, "{tok}");
+        n += 1;
+    }
+    assert!(n >= 60, "only {n} numbers");
+}

@@ -4,8 +4,18 @@
 // needs, plus that entry's bundle, and checks inclusion in WebAssembly (the
 // tile and proof math is core's: core/src/tiles.rs). Log content reaches the
 // DOM only as textContent.
-import { init } from './verifier.js';
-import { verifyCheckpoint, LiveTiles, bundleEntry } from '../pkg/stele_wasm.js';
+// Its own wasm module (stele_wasm_live, from wasm-live/), apart from the
+// verifier's, so the verifier does not carry this code.
+import initLive, { verifyCheckpoint, LiveTiles, bundleEntry } from '../pkg/stele_wasm_live.js';
+
+let liveReady = null;
+function init() {
+  liveReady ??= initLive({ module_or_path: new URL('../pkg/stele_wasm_live_bg.wasm', import.meta.url) });
+  liveReady.catch(() => {
+    liveReady = null;
+  });
+  return liveReady;
+}
 
 /**
  * Checks entry `index` of the log served at `base` against the pinned `keys`

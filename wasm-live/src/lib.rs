@@ -1,0 +1,178 @@
+//! WebAssembly adapter for live mode (web/src/live.js): checks a running
+//! `stele serve` through C2SP tlog-tiles. Thin adapters over
+//! `stele_core::tiles` and checkpoint verification; the Merkle math stays in
+//! core. A module apart from the verifier's (`wasm/`), which the page loads
+//! only in live mode, so the verifier does not carry this code.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use stele_core::checkpoint::SignedCheckpoint;
+use wasm_bindgen::prelude::*;
+
+#[path = "../../wasm/src/common.rs"]
+mod common;
+use common::{MAX_TEXT, js_err, js_u64, parse_keys};
+
+/// Largest entry bundle accepted: 256 entries of at most 65535 bytes.
+const MAX_BUNDLE: usize = 256 * (65_535 + 2);
+
+/// A checkpoint whose signature verified with a pinned key.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct LiveCheckpoint {
+    origin: String,
+    size: u64,
+    root: String,
+    key_name: String,
+}
+
+#[wasm_bindgen]
+impl LiveCheckpoint {
+    /// The log's origin line.
+    #[wasm_bindgen(getter)]
+    pub fn origin(&self) -> String {
+        self.origin.clone()
+    }
+    /// The tree size.
+    #[wasm_bindgen(getter)]
+    pub fn size(&self) -> f64 {
+        self.size as f64
+    }
+    /// The root hash, base64.
+    #[wasm_bindgen(getter)]
+    pub fn root(&self) -> String {
+        self.root.clone()
+    }
+    /// Name of the key that signed it.
+    #[wasm_bindgen(getter, js_name = keyName)]
+    pub fn key_name(&self) -> String {
+        self.key_name.clone()
+    }
+}
+
+/// Parses a signed checkpoint note (as served at `/checkpoint`) and checks
+/// its signature with the pinned `keys` (one per line); throws if no pinned
+/// key signed it.
+#[wasm_bindgen(js_name = verifyCheckpoint)]
+pub fn verify_checkpoint(note: &str, keys: &str) -> Result<LiveCheckpoint, JsError> {
+    if note.len() > MAX_TEXT {
+        return Err(js_err("checkpoint: too large"));
+    }
+    let keys = parse_keys(keys)?;
+    if keys.is_empty() {
+        return Err(js_err(
+            "no pinned key: the checkpoint's signature cannot be checked",
+        ));
+    }
+    let sc =
+        SignedCheckpoint::parse(note.as_bytes()).map_err(|e| js_err(format!("checkpoint: {e}")))?;
+    let v = sc.verify(&keys);
+    if v.verified_by.is_empty() || !v.bad.is_empty() {
+        return Err(js_err(format!(
+            "checkpoint of size {} for {:?} is not signed by a pinned key",
+            sc.checkpoint.size, sc.checkpoint.origin
+        )));
+    }
+    let key_name = v.verified_by[0].name().to_string();
+    Ok(LiveCheckpoint {
+        origin: sc.checkpoint.origin.clone(),
+        size: sc.checkpoint.size,
+        root: sc.checkpoint.root.to_base64(),
+        key_name,
+    })
+}
+
+/// Tiles fetched for one tree size, from which proofs are computed.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct LiveTiles {
+    inner: stele_core::tiles::TileSet,
+}
+
+#[wasm_bindgen]
+impl LiveTiles {
+    /// An empty set for the tree of `size` entries (a verified checkpoint's size).
+    #[wasm_bindgen(constructor)]
+    pub fn new(size: f64) -> Result<LiveTiles, JsError> {
+        Ok(LiveTiles {
+            inner: stele_core::tiles::TileSet::new(js_u64("tree size", size)?),
+        })
+    }
+
+    /// The tile paths (`tile/<L>/<N>[.p/<W>]`, relative to the server) that
+    /// the inclusion proof of entry `index` needs.
+    #[wasm_bindgen(js_name = tilesForInclusion)]
+    pub fn tiles_for_inclusion(&self, index: f64) -> Result<Vec<String>, JsError> {
+        let index = js_u64("entry index", index)?;
+        let tiles =
+            stele_core::tiles::tiles_for_inclusion(index, self.inner.size()).map_err(js_err)?;
+        Ok(tiles.iter().map(stele_core::tiles::Tile::path).collect())
+    }
+
+    /// The entry bundle path holding entry `index` in this tree.
+    #[wasm_bindgen(js_name = bundlePath)]
+    pub fn bundle_path(&self, index: f64) -> Result<String, JsError> {
+        let index = js_u64("entry index", index)?;
+        let size = self.inner.size();
+        stele_core::tiles::tile_in_tree(0, index / 256, size)
+            .filter(|_| index < size)
+            .map(|t| t.entries_path())
+            .ok_or_else(|| js_err(format!("entry {index} is outside a tree of size {size}")))
+    }
+
+    /// Adds a fetched tile.
+    #[wasm_bindgen(js_name = addTile)]
+    pub fn add_tile(&mut self, path: &str, data: &[u8]) -> Result<(), JsError> {
+        if path.len() > 256 || data.len() > 8192 {
+            return Err(js_err(format!("tile {path:.256}: too large")));
+        }
+        match stele_core::tiles::Tile::parse_path(path).map_err(js_err)? {
+            stele_core::tiles::TilePath::Hashes(t) => self.inner.insert(t, data).map_err(js_err),
+            stele_core::tiles::TilePath::Entries(_) => Err(js_err(format!(
+                "{path} is an entry bundle, not a hash tile"
+            ))),
+        }
+    }
+
+    /// Checks that `entry` (the line without its `\n`) is entry `index` of
+    /// the tree whose root is `root` (base64), with a proof computed from
+    /// the tiles added. Returns the entry's leaf hash (base64); throws with
+    /// core's reason otherwise.
+    #[wasm_bindgen(js_name = verifyInclusion)]
+    pub fn verify_inclusion(
+        &self,
+        entry: &[u8],
+        index: f64,
+        root: &str,
+    ) -> Result<String, JsError> {
+        let index = js_u64("entry index", index)?;
+        let size = self.inner.size();
+        let root = stele_core::Hash::from_base64(root)
+            .ok_or_else(|| js_err("root is not base64 of 32 bytes"))?;
+        let proof = stele_core::tiles::inclusion_proof_from_tiles(&self.inner, index, size)
+            .map_err(js_err)?;
+        let leaf = stele_core::leaf_hash(entry);
+        stele_core::merkle::verify_inclusion(&leaf, index, size, &proof, &root)
+            .map_err(|e| js_err(format!("entry {index} in the tree of size {size}: {e}")))?;
+        Ok(leaf.to_base64())
+    }
+}
+
+/// Entry `position` (0-based) of a tlog-tiles entry bundle.
+#[wasm_bindgen(js_name = bundleEntry)]
+pub fn bundle_entry(bundle: &[u8], position: u32) -> Result<Vec<u8>, JsError> {
+    if bundle.len() > MAX_BUNDLE {
+        return Err(js_err("entry bundle: too large"));
+    }
+    let entries = stele_core::tiles::parse_entry_bundle(bundle).map_err(js_err)?;
+    entries
+        .get(position as usize)
+        .map(|e| e.to_vec())
+        .ok_or_else(|| {
+            js_err(format!(
+                "entry bundle has {} entries, not {}",
+                entries.len(),
+                position + 1
+            ))
+        })
+}
