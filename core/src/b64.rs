@@ -1,67 +1,22 @@
 //! Standard base64 (RFC 4648 section 4, with padding), strict as the base64
 //! crate's `STANDARD` engine: padding required, no white space, and the bits
-//! that padding drops must be zero. Hand-written because the crate's generic
-//! engine is ~6 KB of the browser's wasm; tested against it.
+//! that padding drops must be zero. RustCrypto's base64ct does the work (the
+//! base64 crate's generic engine is ~6 KB of the browser's wasm); the tests
+//! pin it to the base64 crate.
 
+use base64ct::{Base64, Encoding};
+
+#[cfg(test)]
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Base64 of `b`, padded.
 pub(crate) fn encode(b: &[u8]) -> String {
-    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
-    for c in b.chunks(3) {
-        let byte = |i: usize| u32::from(c.get(i).copied().unwrap_or(0));
-        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
-        for i in 0..4 {
-            out.push(if i <= c.len() {
-                char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63])
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
-fn value(c: u8) -> Option<u32> {
-    Some(u32::from(match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    }))
+    Base64::encode_string(b)
 }
 
 /// The bytes `s` encodes; `None` unless `s` is canonical padded base64.
 pub(crate) fn decode(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    if b.len() % 4 != 0 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(b.len() / 4 * 3);
-    let quads = b.len() / 4;
-    for (k, q) in b.chunks(4).enumerate() {
-        let pad = if k + 1 == quads {
-            q.iter().rev().take_while(|&&c| c == b'=').count()
-        } else {
-            0
-        };
-        if pad > 2 {
-            return None;
-        }
-        let mut n = 0u32;
-        for &c in &q[..4 - pad] {
-            n = (n << 6) | value(c)?;
-        }
-        n <<= 6 * pad;
-        // The bits the padding drops must be zero.
-        if pad > 0 && n & ((1 << (8 * pad)) - 1) != 0 {
-            return None;
-        }
-        out.extend_from_slice(&n.to_be_bytes()[1..4 - pad]);
-    }
-    Some(out)
+    Base64::decode_vec(s).ok()
 }
 
 #[cfg(test)]
