@@ -143,7 +143,7 @@ export async function runVerification({ WasmVerifier, prepareBlock, file, keys, 
 async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, onProgress, drain, pause, cancelled }) {
   const total = file.size;
   const next = blockReader(file, blockSize);
-  const blocks = []; // read, not yet handed to anyone (at most 2)
+  const blocks = []; // read, not yet handed to anyone (at most 3)
   const queue = []; // handed out, in file order: {block, base, prepared, done, promise}
   let reading = null;
   let eof = total === 0;
@@ -151,12 +151,13 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
   let inflight = 0;
   const cap = pool.size * 2;
   const pump = () => {
-    if (!reading && !eof && blocks.length < 2) {
+    if (!reading && !eof && blocks.length < 3) {
       reading = next().then(
         (b) => {
           reading = null;
           if (b) blocks.push(b);
           else eof = true;
+          pump(); // keep reading ahead without waiting for the loop
         },
         (e) => {
           reading = null;
@@ -180,7 +181,10 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
       pump();
     }
     const head = queue[0];
-    if (head?.done) {
+    // Prepare a block here when every helper is busy and either the next
+    // block is not back or no other prepared block waits behind it.
+    const spare = blocks.length > 0 && prepareBlock && (!head?.done || (inflight >= cap && !queue[1]?.done));
+    if (head?.done && !spare) {
       queue.shift();
       v.pushPrepared(head.block, head.prepared);
       drain();
@@ -188,8 +192,7 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
       if (pause) await pause();
       else await macrotask(); // let finished reads and the helpers' replies in
       if (cancelled?.()) throw abortError();
-    } else if (head && blocks.length && prepareBlock) {
-      // Every helper is busy and the next block is not back: prepare one here.
+    } else if (spare) {
       const item = blocks.shift();
       queue.push({ ...item, prepared: prepareBlock(item.block, item.base), done: true });
       pump();
