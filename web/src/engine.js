@@ -90,7 +90,7 @@ export function abortError() {
  * between chunks so a main-thread caller can let the page breathe, and
  * `cancelled()` is checked after it.
  */
-export async function runVerification({ WasmVerifier, prepareBlock, file, keys, trustedCheckpoint, chunkSize = 1 << 20, onProgress, onRows, onBatch, pause, cancelled, pool }) {
+export async function runVerification({ WasmVerifier, prepareBlock, file, keys, trustedCheckpoint, chunkSize = 1 << 20, blockSize, onProgress, onRows, onBatch, pause, cancelled, pool }) {
   // onBatch takes columnar batches straight from the verifier (interned there);
   // onRows takes plain objects (the package's public row API).
   const drain = () => {
@@ -107,7 +107,7 @@ export async function runVerification({ WasmVerifier, prepareBlock, file, keys, 
   const v = new WasmVerifier(keyText, cp);
   try {
     if (pool && pool.size > 0) {
-      await runWithPool({ v, prepareBlock, file, pool, onProgress, drain, pause, cancelled });
+      await runWithPool({ v, prepareBlock, file, pool, blockSize, onProgress, drain, pause, cancelled });
       return JSON.parse(v.finish());
     }
     const total = file.size;

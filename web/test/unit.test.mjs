@@ -1,7 +1,7 @@
 // Node-only tests of the pure modules (no browser, no wasm).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BatchEncoder, parseTs, formatTs } from '../src/engine.js';
+import { BatchEncoder, parseTs, formatTs, runVerification } from '../src/engine.js';
 import { EntryStore } from '../src/store.js';
 import { prettyJson, summaryRows, verdictDetail } from '../src/util.js';
 import { niceStep } from '../src/timeline.js';
@@ -97,4 +97,84 @@ describe('sample server', () => {
       await new Promise((r) => (s.server ?? s).close(r));
     }
   });
+});
+
+describe('the multi-worker read loop (runVerification with a pool)', () => {
+  // A stand-in verifier: it checks that every byte arrives once, in order,
+  // and that each prepared block is the one prepared for that place.
+  class FakeVerifier {
+    constructor() {
+      this.bytes = [];
+      this.at = 0;
+      this.prepared = 0;
+    }
+    push(b) {
+      this.bytes.push(...b);
+      this.at += b.length;
+    }
+    pushPrepared(block, prepared) {
+      const [base, len] = JSON.parse(new TextDecoder().decode(prepared));
+      assert.equal(base, this.at, 'a prepared block arrives at its own offset');
+      assert.equal(len, block.length, 'with its own bytes');
+      this.unterminated = (this.unterminated || 0) + (block[block.length - 1] === 10 ? 0 : 1);
+      this.prepared++;
+      this.push(block);
+    }
+    takeBatch() {
+      return { n: 0 };
+    }
+    finish() {
+      const text = new TextDecoder().decode(Uint8Array.from(this.bytes));
+      return JSON.stringify({ bytes: this.at, prepared: this.prepared, unterminated: this.unterminated || 0, text });
+    }
+    free() {}
+  }
+  const prepareBlock = (block, base) => new TextEncoder().encode(JSON.stringify([base, block.length]));
+  let local = 0;
+  const localPrepare = (block, base) => {
+    local++;
+    return prepareBlock(block, base);
+  };
+  // A helper that answers after a random delay, so blocks come back out of step.
+  const pool = (seed) => ({
+    size: 1,
+    prepare(block, base) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return new Promise((resolve) => setTimeout(() => resolve(prepareBlock(block, base)), seed % 4));
+    },
+  });
+  const text = (lines) => new TextEncoder().encode(lines.join(''));
+  const cases = {
+    empty: text([]),
+    'one line, no newline': text(['{"a":1}']),
+    'no final newline': text(['{"a":1}\n', '{"b":2}']),
+    'lines longer than a block': text(['x'.repeat(300) + '\n', 'y'.repeat(50) + '\n', 'z'.repeat(1000) + '\n', 'end']),
+    'many short lines': text(Array.from({ length: 2000 }, (_, i) => `{"seq":${i},"pad":"${'p'.repeat(i % 37)}"}\n`)),
+  };
+  for (const [name, bytes] of Object.entries(cases)) {
+    it(`reads every byte once, in order: ${name}`, async () => {
+      local = 0;
+      let last = -1;
+      const report = await runVerification({
+        WasmVerifier: FakeVerifier,
+        prepareBlock: localPrepare,
+        file: new Blob([bytes]),
+        blockSize: 128,
+        pool: pool(bytes.length + 7),
+        onBatch: () => {},
+        onProgress: (done, total) => {
+          assert.ok(done >= last && done <= total, 'progress only moves forward');
+          last = done;
+        },
+      });
+      assert.equal(report.bytes, bytes.length);
+      assert.equal(report.text, new TextDecoder().decode(bytes), 'the bytes, in order');
+      assert.ok(report.unterminated <= 1, 'blocks end at a line end, but for the file\'s last');
+      assert.equal(last, bytes.length, 'progress ends at the file size');
+      if (name === 'many short lines') {
+        assert.ok(report.prepared > 100, `most blocks prepared (${report.prepared})`);
+        assert.ok(local > 0, 'some prepared by the verifier itself while the helper was busy');
+      }
+    });
+  }
 });
