@@ -2,7 +2,8 @@
 // Verification throughput of the page in headless Chromium.
 //   node web/bench/bench.mjs EXPORT [--key VKEY | --key-file FILE] [--dist DIR] [--runs N]
 // Prints MB/s (timed by the page itself: data-last-run-ms, from the file
-// chosen to the verdict shown), the page's peak JS heap (CDP Performance.getMetrics
+// chosen to the verdict shown), the ratio to a baseline run in the same page
+// right after (read the file, SHA-256 it with WebCrypto), the page's peak JS heap (CDP Performance.getMetrics
 // JSHeapUsedSize, sampled), and the peak resident memory of the Chromium
 // processes (from /proc, summed over the browser's process tree; the worker
 // lives in the renderer process). Uses web/dist (node web/build.mjs first).
@@ -104,6 +105,17 @@ async function main() {
       const word = (await page.textContent('#verdict-word')).trim();
       const entries = await page.textContent('#entries-count');
       console.log(`run ${run}: ${mb(size)} in ${secs.toFixed(2)} s = ${(size / 1e6 / secs).toFixed(1)} MB/s · verdict ${word} · ${entries} (page clock, from the file chosen to the verdict shown; ${outside.toFixed(2)} s seen by this script)`);
+      // A baseline in the same page and minute (the machine is shared): read
+      // the file in 4 MiB slices and SHA-256 each with the browser's WebCrypto.
+      const floorSecs = await page.evaluate(async () => {
+        const f = document.getElementById('file').files[0];
+        const t = performance.now();
+        for (let at = 0; at < f.size; at += 4 << 20) {
+          await crypto.subtle.digest('SHA-256', await f.slice(at, at + (4 << 20)).arrayBuffer());
+        }
+        return (performance.now() - t) / 1000;
+      });
+      console.log(`  baseline: reading + WebCrypto SHA-256 of the same file ${floorSecs.toFixed(2)} s (${(size / 1e6 / floorSecs).toFixed(0)} MB/s); verify time / baseline time ${(secs / floorSecs).toFixed(2)}`);
       console.log(`  peak page JS heap (JSHeapUsedSize) ${mb(peakHeap)}`);
       console.log(`  peak RSS of Chromium processes ${mb(peakRss)} (before the run ${mb(baseRss)}; largest single process ${mb(peakProc)})`);
       await context.close();
