@@ -203,18 +203,14 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
       break;
     }
   }
-  const rest = next.carry();
-  if (rest.length) {
-    v.push(rest);
-    drain();
-  }
   onProgress?.(total, total);
 }
 
 /**
  * Reads `file` in blocks of about `size` bytes cut after a line end; each
  * call resolves to {block, base} (base: the block's offset in the file) or to
- * null at the end. `carry()` is what is left after the last line end.
+ * null at the end. The last block is the rest of the file, whether or not it
+ * ends with a newline.
  */
 function blockReader(file, size) {
   const total = file.size;
@@ -254,7 +250,6 @@ function blockReader(file, size) {
     }
     return null;
   };
-  next.carry = () => carry;
   return next;
 }
 
