@@ -41,4 +41,4 @@ pub mod view;
 
 pub use error::{Error, Result};
 pub use log::{Log, LogOptions, Receipt, Recovery};
-pub use view::{StoredCheckpoint, View, verify_dir};
+pub use view::{ConsistencyProof, InclusionProof, StoredCheckpoint, View, verify_dir};

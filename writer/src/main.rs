@@ -376,15 +376,8 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 Some(s) => s,
                 None => default_size(view, log, index + 1)?,
             };
-            if index >= size || size > view.size() {
-                return Err(Fail::usage(
-                    format!(
-                        "entry {index} is not in a tree of size {size} (the log has {} entries)",
-                        view.size()
-                    ),
-                    None,
-                ));
-            }
+            view.check_inclusion(index, size)
+                .map_err(|e| Fail::usage(e.to_string(), None))?;
             let read = json!({"inclusion": index, "tree_size": size});
             Ok((
                 read,
@@ -393,19 +386,11 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                         print!("{}", view.tlog_proof(index, size)?);
                         return Ok(0u8);
                     }
-                    let proof = view.inclusion_proof(index, size)?;
-                    let leaf = view.leaf_hash(index)?;
-                    let root = view.root(size)?;
+                    let p = view.inclusion(index, size)?;
                     if as_json {
-                        println!(
-                            "{{\"index\":{index},\"tree_size\":{size},\"leaf_hash\":\"{leaf}\",\"root\":\"{root}\",\"proof\":{}}}",
-                            b64_list(&proof)
-                        );
+                        println!("{}", p.to_json());
                     } else {
-                        println!("index {index}\ntree_size {size}\nleaf_hash {leaf}\nroot {root}");
-                        for h in proof {
-                            println!("{h}");
-                        }
+                        print!("{}", p.to_text());
                     }
                     Ok(0u8)
                 }) as Action,
@@ -422,31 +407,17 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 Some(t) => t,
                 None => default_size(view, log, from)?,
             };
-            if from > to || to > view.size() {
-                return Err(Fail::usage(
-                    format!(
-                        "sizes {from} and {to} do not fit the log's {} entries (from must be at most to)",
-                        view.size()
-                    ),
-                    None,
-                ));
-            }
+            view.check_consistency(from, to)
+                .map_err(|e| Fail::usage(e.to_string(), None))?;
             let read = json!({"consistency": [from, to]});
             Ok((
                 read,
                 Box::new(move |view: &View| {
-                    let proof = view.consistency_proof(from, to)?;
-                    let (old, new) = (view.root(from)?, view.root(to)?);
+                    let p = view.consistency(from, to)?;
                     if as_json {
-                        println!(
-                            "{{\"from\":{from},\"to\":{to},\"old_root\":\"{old}\",\"new_root\":\"{new}\",\"proof\":{}}}",
-                            b64_list(&proof)
-                        );
+                        println!("{}", p.to_json());
                     } else {
-                        println!("from {from}\nto {to}\nold_root {old}\nnew_root {new}");
-                        for h in proof {
-                            println!("{h}");
-                        }
+                        print!("{}", p.to_text());
                     }
                     Ok(0u8)
                 }) as Action,
@@ -495,12 +466,6 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         Cmd::Token(t) => serve::token(t),
         Cmd::BenchHttp(a) => serve::bench_http(a),
     }
-}
-
-// A JSON array of base64 hashes.
-fn b64_list(hashes: &[stele_core::Hash]) -> String {
-    serde_json::to_string(&hashes.iter().map(|h| h.to_base64()).collect::<Vec<_>>())
-        .expect("strings serialize")
 }
 
 type Action = Box<dyn FnOnce(&View) -> Result<u8, Fail>>;

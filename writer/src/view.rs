@@ -16,6 +16,118 @@ use stele_core::merkle::{self, HashReader, MemoryTree};
 use stele_core::note::VerifierKey;
 use stele_core::verify::{Options, ParallelVerifier, Report};
 
+/// An inclusion proof and what it links: `stele prove inclusion` prints it,
+/// `GET /v1/proof/inclusion` returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    /// The entry's index.
+    pub index: u64,
+    /// The size of the tree it is proved in.
+    pub tree_size: u64,
+    /// The entry's leaf hash.
+    pub leaf_hash: Hash,
+    /// The root of that tree.
+    pub root: Hash,
+    /// The RFC 9162 audit path, leaf end first.
+    pub proof: Vec<Hash>,
+}
+
+impl InclusionProof {
+    /// One line of JSON without the newline:
+    /// `{"index","tree_size","leaf_hash","root","proof"}`, hashes in base64.
+    pub fn to_json(&self) -> String {
+        let InclusionProof {
+            index,
+            tree_size,
+            leaf_hash,
+            root,
+            proof,
+        } = self;
+        format!(
+            "{{\"index\":{index},\"tree_size\":{tree_size},\"leaf_hash\":\"{leaf_hash}\",\"root\":\"{root}\",\"proof\":{}}}",
+            b64_list(proof)
+        )
+    }
+
+    /// Lines of `name value`, then the proof's hashes one a line.
+    pub fn to_text(&self) -> String {
+        let InclusionProof {
+            index,
+            tree_size,
+            leaf_hash,
+            root,
+            proof,
+        } = self;
+        let head =
+            format!("index {index}\ntree_size {tree_size}\nleaf_hash {leaf_hash}\nroot {root}\n");
+        with_hash_lines(head, proof)
+    }
+}
+
+/// A consistency proof and the two roots it links: `stele prove
+/// consistency` prints it, `GET /v1/proof/consistency` returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyProof {
+    /// The older tree size.
+    pub from: u64,
+    /// The newer tree size.
+    pub to: u64,
+    /// The root at `from`.
+    pub old_root: Hash,
+    /// The root at `to`.
+    pub new_root: Hash,
+    /// The RFC 9162 consistency proof.
+    pub proof: Vec<Hash>,
+}
+
+impl ConsistencyProof {
+    /// One line of JSON without the newline:
+    /// `{"from","to","old_root","new_root","proof"}`, hashes in base64.
+    pub fn to_json(&self) -> String {
+        let ConsistencyProof {
+            from,
+            to,
+            old_root,
+            new_root,
+            proof,
+        } = self;
+        format!(
+            "{{\"from\":{from},\"to\":{to},\"old_root\":\"{old_root}\",\"new_root\":\"{new_root}\",\"proof\":{}}}",
+            b64_list(proof)
+        )
+    }
+
+    /// Lines of `name value`, then the proof's hashes one a line.
+    pub fn to_text(&self) -> String {
+        let ConsistencyProof {
+            from,
+            to,
+            old_root,
+            new_root,
+            proof,
+        } = self;
+        let head = format!("from {from}\nto {to}\nold_root {old_root}\nnew_root {new_root}\n");
+        with_hash_lines(head, proof)
+    }
+}
+
+/// A JSON array of base64 hashes.
+pub fn b64_list(hashes: &[Hash]) -> String {
+    let items: Vec<String> = hashes
+        .iter()
+        .map(|h| format!("\"{}\"", h.to_base64()))
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+fn with_hash_lines(mut text: String, hashes: &[Hash]) -> String {
+    for h in hashes {
+        text.push_str(&h.to_base64());
+        text.push('\n');
+    }
+    text
+}
+
 /// A signed checkpoint as stored: the parsed body and the whole note.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {
@@ -421,6 +533,53 @@ impl View {
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
         self.root(new)?;
         merkle::consistency_proof(self, old, new)
+    }
+
+    /// Checks that entry `index` lies in a tree of `size` this log has.
+    pub fn check_inclusion(&self, index: u64, size: u64) -> Result<()> {
+        if index >= size || size > self.size {
+            return Err(Error::OutOfRange(format!(
+                "entry {index} is not in a tree of size {size} (the log has {} entries)",
+                self.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Entry `index`'s inclusion proof in the tree of `size`, with the
+    /// leaf hash and root it links.
+    pub fn inclusion(&self, index: u64, size: u64) -> Result<InclusionProof> {
+        self.check_inclusion(index, size)?;
+        Ok(InclusionProof {
+            index,
+            tree_size: size,
+            proof: self.inclusion_proof(index, size)?,
+            leaf_hash: self.leaf_hash(index)?,
+            root: self.root(size)?,
+        })
+    }
+
+    /// Checks that `from..=to` are tree sizes this log has, `from` first.
+    pub fn check_consistency(&self, from: u64, to: u64) -> Result<()> {
+        if from > to || to > self.size {
+            return Err(Error::OutOfRange(format!(
+                "sizes {from} and {to} do not fit the log's {} entries (from must be at most to)",
+                self.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// The consistency proof from tree size `from` to `to`, with both roots.
+    pub fn consistency(&self, from: u64, to: u64) -> Result<ConsistencyProof> {
+        self.check_consistency(from, to)?;
+        Ok(ConsistencyProof {
+            from,
+            to,
+            proof: self.consistency_proof(from, to)?,
+            old_root: self.root(from)?,
+            new_root: self.root(to)?,
+        })
     }
 
     /// The leaf hash of entry `i`, from the stored tree.

@@ -157,7 +157,56 @@ fn cli_proofs_verify_with_core() {
         );
         let proof: Vec<Hash> = p["proof"].as_array().unwrap().iter().map(b64).collect();
         verify_consistency(from, to, &b64(&p["old_root"]), &b64(&p["new_root"]), &proof).unwrap();
+        // The text form: the same fields as `name value` lines, then the
+        // proof's hashes one a line.
+        let text = ok(&stele(&[
+            "prove",
+            "consistency",
+            &log,
+            "--from",
+            &from.to_string(),
+            "--to",
+            &to.to_string(),
+        ]));
+        let mut want = format!(
+            "from {from}\nto {to}\nold_root {}\nnew_root {}\n",
+            p["old_root"].as_str().unwrap(),
+            p["new_root"].as_str().unwrap()
+        );
+        for h in p["proof"].as_array().unwrap() {
+            want += &format!("{}\n", h.as_str().unwrap());
+        }
+        assert_eq!(text, want);
     }
+    let json: serde_json::Value = serde_json::from_str(&ok(&stele(&[
+        "prove",
+        "inclusion",
+        &log,
+        "--index",
+        "7",
+        "--size",
+        "33",
+        "--json",
+    ])))
+    .unwrap();
+    let text = ok(&stele(&[
+        "prove",
+        "inclusion",
+        &log,
+        "--index",
+        "7",
+        "--size",
+        "33",
+    ]));
+    let mut want = format!(
+        "index 7\ntree_size 33\nleaf_hash {}\nroot {}\n",
+        json["leaf_hash"].as_str().unwrap(),
+        json["root"].as_str().unwrap()
+    );
+    for h in json["proof"].as_array().unwrap() {
+        want += &format!("{}\n", h.as_str().unwrap());
+    }
+    assert_eq!(text, want);
     // The tlog-proof form verifies with core's verifier.
     let out = ok(&stele(&[
         "prove",

@@ -511,11 +511,6 @@ async fn get_tile(
     }
 }
 
-// A JSON array of base64 hashes, as `stele prove --json` prints it.
-fn b64_list(hashes: &[stele_core::Hash]) -> String {
-    crate::b64_list(hashes)
-}
-
 fn json_text(s: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], s).into_response()
 }
@@ -543,28 +538,12 @@ async fn get_inclusion(
         },
     };
     let view = app.0.log.view();
-    if index >= size || size > view.size() {
-        return error(
-            400,
-            format!(
-                "entry {index} is not in a tree of size {size} (the log has {} entries)",
-                view.size()
-            ),
-            None,
-        );
+    if let Err(e) = view.check_inclusion(index, size) {
+        return io_fail(e);
     }
-    let r = blocking(move || {
-        let proof = view.inclusion_proof(index, size).map_err(io_fail)?;
-        let leaf = view.leaf_hash(index).map_err(io_fail)?;
-        let root = view.root(size).map_err(io_fail)?;
-        // Byte for byte what `stele prove inclusion --json` prints.
-        Ok(format!(
-            "{{\"index\":{index},\"tree_size\":{size},\"leaf_hash\":\"{leaf}\",\"root\":\"{root}\",\"proof\":{}}}\n",
-            b64_list(&proof)
-        ))
-    })
-    .await;
-    r.map_or_else(|r| r, json_text)
+    // Byte for byte what `stele prove inclusion --json` prints.
+    let r = blocking(move || view.inclusion(index, size).map_err(io_fail)).await;
+    r.map_or_else(|r| r, |p| json_text(format!("{}\n", p.to_json())))
 }
 
 async fn get_consistency(
@@ -590,27 +569,12 @@ async fn get_consistency(
         },
     };
     let view = app.0.log.view();
-    if from > to || to > view.size() {
-        return error(
-            400,
-            format!(
-                "sizes {from} and {to} do not fit the log's {} entries (from must be at most to)",
-                view.size()
-            ),
-            None,
-        );
+    if let Err(e) = view.check_consistency(from, to) {
+        return io_fail(e);
     }
-    let r = blocking(move || {
-        let proof = view.consistency_proof(from, to).map_err(io_fail)?;
-        let (old, new) = (view.root(from).map_err(io_fail)?, view.root(to).map_err(io_fail)?);
-        // Byte for byte what `stele prove consistency --json` prints.
-        Ok(format!(
-            "{{\"from\":{from},\"to\":{to},\"old_root\":\"{old}\",\"new_root\":\"{new}\",\"proof\":{}}}\n",
-            b64_list(&proof)
-        ))
-    })
-    .await;
-    r.map_or_else(|r| r, json_text)
+    // Byte for byte what `stele prove consistency --json` prints.
+    let r = blocking(move || view.consistency(from, to).map_err(io_fail)).await;
+    r.map_or_else(|r| r, |p| json_text(format!("{}\n", p.to_json())))
 }
 
 async fn get_entries(
