@@ -88,6 +88,22 @@ fn round_trip_append_checkpoint_prove_export_verify() {
     assert_verified(&verify_core(&log, &vkey));
 }
 
+// What `stele prove` prints without --json, from what it prints with it:
+// `name value` lines, then the proof's hashes one a line.
+fn text_form(json: &serde_json::Value, fields: &[&str]) -> String {
+    let mut text = String::new();
+    for f in fields {
+        match &json[f] {
+            serde_json::Value::String(s) => text += &format!("{f} {s}\n"),
+            v => text += &format!("{f} {v}\n"),
+        }
+    }
+    for h in json["proof"].as_array().unwrap() {
+        text += &format!("{}\n", h.as_str().unwrap());
+    }
+    text
+}
+
 #[test]
 fn cli_proofs_verify_with_core() {
     let tmp = tempfile::tempdir().unwrap();
@@ -159,54 +175,20 @@ fn cli_proofs_verify_with_core() {
         verify_consistency(from, to, &b64(&p["old_root"]), &b64(&p["new_root"]), &proof).unwrap();
         // The text form: the same fields as `name value` lines, then the
         // proof's hashes one a line.
-        let text = ok(&stele(&[
-            "prove",
-            "consistency",
-            &log,
-            "--from",
-            &from.to_string(),
-            "--to",
-            &to.to_string(),
-        ]));
-        let mut want = format!(
-            "from {from}\nto {to}\nold_root {}\nnew_root {}\n",
-            p["old_root"].as_str().unwrap(),
-            p["new_root"].as_str().unwrap()
+        let (f, t) = (from.to_string(), to.to_string());
+        let args = ["prove", "consistency", &log, "--from", &f, "--to", &t];
+        assert_eq!(
+            ok(&stele(&args)),
+            text_form(&p, &["from", "to", "old_root", "new_root"])
         );
-        for h in p["proof"].as_array().unwrap() {
-            want += &format!("{}\n", h.as_str().unwrap());
-        }
-        assert_eq!(text, want);
     }
-    let json: serde_json::Value = serde_json::from_str(&ok(&stele(&[
-        "prove",
-        "inclusion",
-        &log,
-        "--index",
-        "7",
-        "--size",
-        "33",
-        "--json",
-    ])))
-    .unwrap();
-    let text = ok(&stele(&[
-        "prove",
-        "inclusion",
-        &log,
-        "--index",
-        "7",
-        "--size",
-        "33",
-    ]));
-    let mut want = format!(
-        "index 7\ntree_size 33\nleaf_hash {}\nroot {}\n",
-        json["leaf_hash"].as_str().unwrap(),
-        json["root"].as_str().unwrap()
+    let args = ["prove", "inclusion", &log, "--index", "7", "--size", "33"];
+    let p: serde_json::Value =
+        serde_json::from_str(&ok(&stele(&[&args[..], &["--json"]].concat()))).unwrap();
+    assert_eq!(
+        ok(&stele(&args)),
+        text_form(&p, &["index", "tree_size", "leaf_hash", "root"])
     );
-    for h in json["proof"].as_array().unwrap() {
-        want += &format!("{}\n", h.as_str().unwrap());
-    }
-    assert_eq!(text, want);
     // The tlog-proof form verifies with core's verifier.
     let out = ok(&stele(&[
         "prove",
