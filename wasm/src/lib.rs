@@ -110,24 +110,14 @@ impl WasmVerifier {
         Ok(())
     }
 
-    /// Entry summaries read since the last call, as a JSON array.
-    #[wasm_bindgen(js_name = takeEntries)]
-    pub fn take_entries(&mut self) -> Result<String, JsError> {
-        let v = self
-            .inner
-            .as_mut()
-            .ok_or_else(|| js_err("verifier already finished"))?;
-        Ok(stele_core::verify::EntrySummary::list_to_json(
-            &v.take_entries(),
-        ))
-    }
-
     /// Entry summaries read since the last call, columnar, for tables of
     /// millions of rows: `{n, seq, ts, line, offset, length}` as Float64Arrays
     /// (ts in microseconds since the epoch, NaN when absent), `codes`: five
     /// Uint32Arrays (type, actor, action, target, outcome; 0 = absent, k = the
     /// k-th string of that column), `fresh`: five arrays of the strings first
-    /// seen in this batch, and `tsRaw: []`.
+    /// seen in this batch, and `tsRaw`: flat pairs `[row, ts text]` for the
+    /// rows whose ts is beyond 2^53 microseconds (after 2255), where the
+    /// Float64Array value is not exact.
     #[wasm_bindgen(js_name = takeBatch)]
     pub fn take_batch(&mut self) -> Result<js_sys::Object, JsError> {
         let v = self
@@ -160,7 +150,12 @@ impl WasmVerifier {
         }
         set("codes", &codes)?;
         set("fresh", &fresh)?;
-        set("tsRaw", &js_sys::Array::new())?;
+        let ts_raw = js_sys::Array::new();
+        for (i, t) in &cols.ts_raw {
+            ts_raw.push(&JsValue::from(*i));
+            ts_raw.push(&JsValue::from_str(t));
+        }
+        set("tsRaw", &ts_raw)?;
         Ok(out)
     }
 
