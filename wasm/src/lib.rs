@@ -48,15 +48,14 @@ pub fn check_number(number: &str) -> Option<String> {
 /// does, without the two-way string searcher's ~3 KB of wasm).
 fn crlf_to_lf(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('\r') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i + 1..];
-        if !rest.starts_with('\n') {
+    let mut parts = s.split('\r');
+    out.push_str(parts.next().unwrap_or_default());
+    for p in parts {
+        if !p.starts_with('\n') {
             out.push('\r');
         }
+        out.push_str(p);
     }
-    out.push_str(rest);
     out
 }
 
