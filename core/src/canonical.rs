@@ -88,7 +88,7 @@ impl fmt::Display for JsonError {
                 write!(f, "not canonical JSON at byte {}: {w}", self.offset)
             }
             JsonErrorKind::DuplicateKey(k) => {
-                write!(f, "duplicate key {k:?} at byte {}", self.offset)
+                write!(f, "duplicate key {} at byte {}", quote(k), self.offset)
             }
             JsonErrorKind::TooDeep => write!(
                 f,
@@ -243,9 +243,9 @@ impl Parser<'_> {
                         return Err(JsonError {
                             offset: key_at,
                             kind: JsonErrorKind::NotCanonical(format!(
-                                "key {:?} must come before key {:?} (keys sorted by UTF-16 code units)",
-                                key_text(&self.b[ks..ke], esc),
-                                key_text(&self.b[ps..pe], pesc)
+                                "key {} must come before key {} (keys sorted by UTF-16 code units)",
+                                quote(&key_text(&self.b[ks..ke], esc)),
+                                quote(&key_text(&self.b[ps..pe], pesc))
                             )),
                         });
                     }
@@ -619,6 +619,40 @@ pub fn push_json_string(out: &mut String, s: &str) {
     write_string(out, s);
 }
 
+/// `s` quoted for a message, as a JSON string that also escapes (as
+/// `\uXXXX`) DEL, the C1 controls and the invisible characters that could
+/// disguise text (zero-width, bidirectional controls, line and paragraph
+/// separators, BOM): a message never carries them raw. Cheaper than `{:?}`,
+/// which brings Unicode tables into the WebAssembly build.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0'..='\u{1f}'
+            | '\u{7f}'..='\u{9f}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{feff}' => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u");
+                for shift in [12, 8, 4, 0] {
+                    out.push(char::from(HEX[(c as usize >> shift) & 15]));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 // RFC 8785 3.2.3: compare keys by their UTF-16 code units.
 fn cmp_keys(a: &[u8], a_esc: bool, b: &[u8], b_esc: bool) -> Ordering {
     if !a_esc && !b_esc && a.is_ascii() && b.is_ascii() {
@@ -711,7 +745,9 @@ fn write_string(out: &mut String, s: &str) {
         if !STRING_STOP[usize::from(b)] {
             continue;
         }
-        out.push_str(&s[run..i]);
+        // Both ends are next to ASCII bytes: `get` cannot fail (and, unlike
+        // indexing, brings no panic path).
+        out.push_str(s.get(run..i).unwrap_or_default());
         match b {
             b'"' => out.push_str("\\\""),
             b'\\' => out.push_str("\\\\"),
@@ -724,7 +760,7 @@ fn write_string(out: &mut String, s: &str) {
         }
         run = i + 1;
     }
-    out.push_str(&s[run..]);
+    out.push_str(s.get(run..).unwrap_or_default());
     out.push('"');
 }
 
@@ -784,7 +820,7 @@ impl<'de> Visitor<'de> for NoDupVisitor {
         let mut m = Map::new();
         while let Some(k) = a.next_key::<String>()? {
             if m.contains_key(&k) {
-                return Err(de::Error::custom(format!("duplicate key {k:?}")));
+                return Err(de::Error::custom(format!("duplicate key {}", quote(&k))));
             }
             let NoDup(v) = a.next_value()?;
             m.insert(k, v);
@@ -795,6 +831,19 @@ impl<'de> Visitor<'de> for NoDupVisitor {
 
 #[cfg(all(test, feature = "std-float"))]
 mod tests {
+    #[test]
+    fn quote_escapes_controls_and_invisible_characters() {
+        assert_eq!(super::quote("a\"b\\c\n"), r#""a\"b\\c\n""#);
+        assert_eq!(
+            super::quote("x\u{1}\u{7f}\u{85}é\u{202e}\u{feff}"),
+            r#""x\u0001\u007f\u0085é\u202e\ufeff""#
+        );
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let q = super::quote(&c.to_string());
+            assert!(!q.chars().any(char::is_control), "{c:?}");
+        }
+    }
+
     #[test]
     fn the_word_scan_stops_where_the_byte_scan_does() {
         use proptest::prelude::*;

@@ -6,6 +6,7 @@
 //! FiH9jk3Fu/1dIYqARUkCWB7wfpDWmy15D1irm83xfDk=
 //! ```
 
+use crate::canonical::quote;
 use crate::hash::Hash;
 use crate::note::{Note, NoteError, NoteVerification, SignerKey, VerifierKey};
 use std::fmt;
@@ -59,7 +60,8 @@ impl Checkpoint {
             || (size_s.len() > 1 && size_s.starts_with('0'))
         {
             return Err(bad(format!(
-                "tree size {size_s:?} is not a decimal number without leading zeros"
+                "tree size {} is not a decimal number without leading zeros",
+                quote(size_s)
             )));
         }
         let size: u64 = size_s
@@ -69,7 +71,7 @@ impl Checkpoint {
             .next()
             .ok_or_else(|| bad("has no root hash line".into()))?;
         let root = Hash::from_base64(root_s)
-            .ok_or_else(|| bad(format!("root {root_s:?} is not base64 of 32 bytes")))?;
+            .ok_or_else(|| bad(format!("root {} is not base64 of 32 bytes", quote(root_s))))?;
         let mut extensions = Vec::new();
         for l in lines {
             if l.is_empty() {

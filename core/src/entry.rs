@@ -4,7 +4,7 @@
 //! {"event":{"action":"login","actor":"alice"},"prev":"<64 hex>","seq":1,"ts":"2026-11-26T12:00:00.000001Z"}
 //! ```
 
-use crate::canonical::{self, Captures, EVENT_FIELDS, JsonError};
+use crate::canonical::{self, Captures, EVENT_FIELDS, JsonError, quote};
 use crate::hash::Hash;
 use serde_json::Value;
 use std::fmt;
@@ -203,12 +203,13 @@ impl fmt::Display for EntryError {
             EntryError::InvalidUtf8(at) => write!(f, "invalid UTF-8 at byte {at} of the line"),
             EntryError::Json(e) => write!(f, "{e}"),
             EntryError::NotObject => f.write_str("line is not a JSON object"),
-            EntryError::MissingField(name) => write!(f, "missing field {name:?}"),
+            EntryError::MissingField(name) => write!(f, "missing field {}", quote(name)),
             EntryError::UnexpectedField(name) => write!(
                 f,
-                "unexpected field {name:?} (entries have only event, prev, seq, ts)"
+                "unexpected field {} (entries have only event, prev, seq, ts)",
+                quote(name)
             ),
-            EntryError::BadField { field, why } => write!(f, "field {field:?} {why}"),
+            EntryError::BadField { field, why } => write!(f, "field {} {why}", quote(field)),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! {"event":{…},"prev":"…","seq":1,"ts":"…"}
 //! ```
 
+use crate::canonical::quote;
 use crate::hash::Hash;
 use std::fmt;
 
@@ -129,7 +130,9 @@ impl TlogProof {
         let s = std::str::from_utf8(text)
             .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
         let blank = crate::note::find_blank_line(s).ok_or("no empty line before the checkpoint")?;
-        let (head, checkpoint) = (&s[..blank], &s[blank + 2..]);
+        // Cut next to ASCII bytes: `get` cannot fail, and brings no panic path.
+        let head = s.get(..blank).unwrap_or_default();
+        let checkpoint = s.get(blank + 2..).unwrap_or_default();
         let mut lines = head.split('\n');
         if lines.next() != Some(TLOG_PROOF_MAGIC) {
             return Err(format!("first line is not {TLOG_PROOF_MAGIC}"));
@@ -142,12 +145,12 @@ impl TlogProof {
         }
         let idx = line
             .strip_prefix("index ")
-            .ok_or_else(|| format!("expected \"index N\", found {line:?}"))?;
+            .ok_or_else(|| format!("expected \"index N\", found {}", quote(line)))?;
         if idx.is_empty()
             || !idx.bytes().all(|b| b.is_ascii_digit())
             || (idx.len() > 1 && idx.starts_with('0'))
         {
-            return Err(format!("index {idx:?} is not a decimal number"));
+            return Err(format!("index {} is not a decimal number", quote(idx)));
         }
         let index = idx
             .parse()

@@ -60,8 +60,10 @@ pub fn node_hashes(pairs: &[(Hash, Hash)], out: &mut Vec<Hash>) {
     let pairs = {
         let mut quads = pairs.chunks_exact(4);
         for q in &mut quads {
-            let q: &[(Hash, Hash); 4] = q.try_into().expect("chunks of 4");
-            out.extend(x4::node_hashes4(q));
+            // Always four (no panic path for the impossible case).
+            if let Ok(q) = <&[(Hash, Hash); 4]>::try_from(q) {
+                out.extend(x4::node_hashes4(q));
+            }
         }
         quads.remainder()
     };
@@ -108,8 +110,10 @@ impl Hash {
 
     /// A short form for messages: the first 4 hex digits and an ellipsis.
     pub fn short(&self) -> String {
-        let h = self.to_hex();
-        format!("{}…", &h[..8])
+        let mut h = self.to_hex();
+        h.truncate(8);
+        h.push('…');
+        h
     }
 }
 

@@ -334,14 +334,15 @@ impl Note {
             .windows(2)
             .rposition(|w| w == b"\n\n")
             .ok_or_else(|| bad("no empty line before the signatures".into()))?;
-        let (text, sigs) = (&s[..split + 1], &s[split + 2..]);
-        if sigs.is_empty() || !sigs.ends_with('\n') {
-            return Err(bad(
-                "no signature lines, or the last one does not end in a newline".into(),
-            ));
-        }
+        // `get`, not indexing: the cut is next to ASCII bytes, so it cannot
+        // fail, and no panic path (with its formatting) is compiled in.
+        let text = s.get(..split + 1).unwrap_or_default();
+        let sigs = s.get(split + 2..).unwrap_or_default();
+        let sigs = sigs.strip_suffix('\n').ok_or_else(|| {
+            bad("no signature lines, or the last one does not end in a newline".into())
+        })?;
         let mut signatures = Vec::new();
-        for (i, line) in sigs[..sigs.len() - 1].split('\n').enumerate() {
+        for (i, line) in sigs.split('\n').enumerate() {
             let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(|| {
                 bad(format!(
                     "signature line {} does not start with \"— \"",

@@ -60,6 +60,9 @@ pub struct EntryColumns {
     pub codes: [Vec<u32>; 5],
     /// Per column, the values first seen since the previous take, in code order.
     pub fresh: [Vec<String>; 5],
+    /// `(row, ts text)` for the rows whose `ts_us` is beyond 2^53 (after
+    /// 2255), where the `f64` is not exact and cannot give the text back.
+    pub ts_raw: Vec<(u32, String)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -171,6 +174,12 @@ impl Summaries {
             line: num(&|r| r.line as f64),
             offset: num(&|r| r.offset as f64),
             length: num(&|r| r.length as f64),
+            ts_raw: rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.ts_us.is_some_and(|t| t.unsigned_abs() > 1 << 53))
+                .filter_map(|(i, r)| Some((i as u32, std::str::from_utf8(&r.ts?).ok()?.to_owned())))
+                .collect(),
             ..EntryColumns::default()
         };
         for (n, col) in self.columns.iter_mut().enumerate() {

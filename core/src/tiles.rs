@@ -54,7 +54,7 @@ const HASH_LEN: usize = 32;
 #[non_exhaustive]
 pub enum TileError {
     /// A path that is not a tlog-tiles tile or entry bundle path.
-    #[error("tile path {path:?}: {why}")]
+    #[error("tile path {}: {why}", crate::canonical::quote(path))]
     BadPath {
         /// The path as given.
         path: String,

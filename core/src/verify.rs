@@ -5,6 +5,7 @@
 //! break. It keeps going after a failure and reports every one (up to a cap).
 
 use crate::canonical;
+use crate::canonical::quote;
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::entry::{self, GENESIS_TYPE, MAX_ENTRY_BYTES, ParsedEntry, Timestamp, ZERO_PREV};
 use crate::export::{EXPORT_MAGIC, ExportKind, MAX_TLOG_PROOF_BYTES, TLOG_PROOF_MAGIC, TlogProof};
@@ -457,8 +458,8 @@ impl StreamVerifier {
                             "bad_header",
                             None,
                             format!(
-                                "line 1: unknown export kind {:?} (expected log, range or entries)",
-                                String::from_utf8_lossy(rest).trim()
+                                "line 1: unknown export kind {} (expected log, range or entries)",
+                                quote(String::from_utf8_lossy(rest).trim())
                             ),
                         ),
                     }
@@ -476,7 +477,7 @@ impl StreamVerifier {
                     self.record(line);
                     return;
                 }
-                self.fail_here("bad_header", None, format!("line 1: expected \"{EXPORT_MAGIC} log|range|entries\" or an entry, found {:?}", preview(line)));
+                self.fail_here("bad_header", None, format!("line 1: expected \"{EXPORT_MAGIC} log|range|entries\" or an entry, found {}", quote(&preview(line))));
             }
             State::Records => self.record(line),
             State::NoteText => {
@@ -571,9 +572,9 @@ impl StreamVerifier {
                     format!("line {}: unexpected empty line", self.line_no)
                 } else {
                     format!(
-                        "line {}: not an entry or a record: {:?}",
+                        "line {}: not an entry or a record: {}",
                         self.line_no,
-                        preview(line)
+                        quote(&preview(line))
                     )
                 };
                 self.fail_here("unknown_record", None, msg);
@@ -843,7 +844,11 @@ impl StreamVerifier {
                         offset,
                         Some(cp_origin.clone()),
                         Some(o.to_string()),
-                        format!("entry 0: genesis origin is {o:?}, but the checkpoint's origin is {cp_origin:?}"),
+                        format!(
+                            "entry 0: genesis origin is {}, but the checkpoint's origin is {}",
+                            quote(o),
+                            quote(&cp_origin)
+                        ),
                     );
                 }
                 self.origin = Some(o.to_string());
@@ -1055,8 +1060,9 @@ impl StreamVerifier {
                     Some(o.clone()),
                     Some(cp.origin.clone()),
                     format!(
-                        "checkpoint at line {line}: origin is {:?}, but the log's origin is {o:?}",
-                        cp.origin
+                        "checkpoint at line {line}: origin is {}, but the log's origin is {}",
+                        quote(&cp.origin),
+                        quote(&o)
                     ),
                 );
             }
@@ -1281,7 +1287,7 @@ impl StreamVerifier {
                 let n = self.partial.len();
                 let (l, o) = (self.line_no + 1, self.offset);
                 let entry = (self.partial.first() == Some(&b'{')).then_some(self.position);
-                self.fail("trailing_data", entry, l, o, None, None, format!("line {l}: {n} bytes after the last newline (the file ends in an incomplete line: {:?})", preview(&self.partial)));
+                self.fail("trailing_data", entry, l, o, None, None, format!("line {l}: {n} bytes after the last newline (the file ends in an incomplete line: {})", quote(&preview(&self.partial))));
             }
             if matches!(self.state, State::NoteText | State::NoteSigs) {
                 self.end_note();
@@ -1372,7 +1378,7 @@ impl StreamVerifier {
             if let Some(o2) = &self.origin {
                 if *o2 != t.origin {
                     let o2 = o2.clone();
-                    self.fail("origin_mismatch", None, l, o, Some(t.origin.clone()), Some(o2.clone()), format!("the earlier trusted checkpoint is for origin {:?}, but this log's origin is {o2:?}", t.origin));
+                    self.fail("origin_mismatch", None, l, o, Some(t.origin.clone()), Some(o2.clone()), format!("the earlier trusted checkpoint is for origin {}, but this log's origin is {}", quote(&t.origin), quote(&o2)));
                 }
             }
             let largest = match self.kind {

@@ -115,9 +115,16 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
         let mut cols = StreamVerifier::new(o);
         let mut dicts: [Vec<String>; 5] = Default::default();
         let mut from_cols = Vec::new();
+        let mut ts_raw = Vec::new();
         for c in v.data.chunks(97) {
             cols.push(c);
             let t = cols.take_columns();
+            let base = from_cols.len();
+            ts_raw.extend(
+                t.ts_raw
+                    .iter()
+                    .map(|(i, s)| (base + *i as usize, Some(s.clone()))),
+            );
             for (d, fresh) in dicts.iter_mut().zip(t.fresh) {
                 d.extend(fresh);
             }
@@ -153,6 +160,14 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
             })
             .collect();
         assert_eq!(from_cols, want, "{}: columns", v.name);
+        // Timestamps beyond 2^53 microseconds come with their text.
+        let want_raw: Vec<_> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.ts_us.is_some_and(|t| t.unsigned_abs() > 1 << 53))
+            .map(|(i, r)| (i, r.ts.clone()))
+            .collect();
+        assert_eq!(ts_raw, want_raw, "{}: ts_raw", v.name);
         let mut s = StreamVerifier::new(options(&v));
         for b in &v.data {
             s.push(std::slice::from_ref(b));

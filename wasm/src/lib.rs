@@ -9,6 +9,10 @@ use stele_core::checkpoint::SignedCheckpoint;
 use stele_core::verify::{Options, StreamVerifier};
 use wasm_bindgen::prelude::*;
 
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: rlsf::GlobalTlsf = rlsf::GlobalTlsf::new();
+
 // Helpers shared with the live-mode module (wasm-live/, same source file).
 #[path = "common.rs"]
 mod common;
@@ -48,15 +52,14 @@ pub fn check_number(number: &str) -> Option<String> {
 /// does, without the two-way string searcher's ~3 KB of wasm).
 fn crlf_to_lf(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('\r') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i + 1..];
-        if !rest.starts_with('\n') {
+    let mut parts = s.split('\r');
+    out.push_str(parts.next().unwrap_or_default());
+    for p in parts {
+        if !p.starts_with('\n') {
             out.push('\r');
         }
+        out.push_str(p);
     }
-    out.push_str(rest);
     out
 }
 
@@ -110,24 +113,14 @@ impl WasmVerifier {
         Ok(())
     }
 
-    /// Entry summaries read since the last call, as a JSON array.
-    #[wasm_bindgen(js_name = takeEntries)]
-    pub fn take_entries(&mut self) -> Result<String, JsError> {
-        let v = self
-            .inner
-            .as_mut()
-            .ok_or_else(|| js_err("verifier already finished"))?;
-        Ok(stele_core::verify::EntrySummary::list_to_json(
-            &v.take_entries(),
-        ))
-    }
-
     /// Entry summaries read since the last call, columnar, for tables of
     /// millions of rows: `{n, seq, ts, line, offset, length}` as Float64Arrays
     /// (ts in microseconds since the epoch, NaN when absent), `codes`: five
     /// Uint32Arrays (type, actor, action, target, outcome; 0 = absent, k = the
     /// k-th string of that column), `fresh`: five arrays of the strings first
-    /// seen in this batch, and `tsRaw: []`.
+    /// seen in this batch, and `tsRaw`: flat pairs `[row, ts text]` for the
+    /// rows whose ts is beyond 2^53 microseconds (after 2255), where the
+    /// Float64Array value is not exact.
     #[wasm_bindgen(js_name = takeBatch)]
     pub fn take_batch(&mut self) -> Result<js_sys::Object, JsError> {
         let v = self
@@ -160,7 +153,12 @@ impl WasmVerifier {
         }
         set("codes", &codes)?;
         set("fresh", &fresh)?;
-        set("tsRaw", &js_sys::Array::new())?;
+        let ts_raw = js_sys::Array::new();
+        for (i, t) in &cols.ts_raw {
+            ts_raw.push(&JsValue::from(*i));
+            ts_raw.push(&JsValue::from_str(t));
+        }
+        set("tsRaw", &ts_raw)?;
         Ok(out)
     }
 

@@ -29,7 +29,7 @@ fn shared_vectors_give_the_same_verdicts_and_codes() {
         for chunk in data.chunks(997) {
             v.push(chunk).unwrap_or_else(|_| panic!("{name}: push"));
         }
-        let _ = v.take_entries().expect("entries");
+        let _ = v.take_batch().expect("entries");
         let report: serde_json::Value =
             serde_json::from_str(&v.finish().expect("finish")).expect("report JSON");
         assert_eq!(report["verdict"], verdict, "{name}: {report}");
@@ -79,7 +79,7 @@ fn prepared_blocks_give_the_same_reports() {
         let key = field(expect, "key:").next().expect("key line");
         let mut whole = WasmVerifier::new(key, trusted.map(str::to_string)).expect("verifier");
         whole.push(data).expect("push");
-        let _ = whole.take_entries();
+        let _ = whole.take_batch();
         let want = whole.finish().expect("finish");
         // Blocks of about 700 bytes, cut after a newline, prepared "elsewhere".
         let mut v = WasmVerifier::new(key, trusted.map(str::to_string)).expect("verifier");
@@ -94,7 +94,7 @@ fn prepared_blocks_give_the_same_reports() {
             v.push_prepared(block, &prepared).expect("push_prepared");
             start = end;
         }
-        let _ = v.take_entries();
+        let _ = v.take_batch();
         assert_eq!(v.finish().expect("finish"), want, "{name}");
     }
 }

@@ -75,6 +75,41 @@ export class BatchEncoder {
   }
 }
 
+/**
+ * Turns the verifier's columnar batches (takeBatch) back into plain row
+ * objects, {seq, ts, ts_us, type, actor, action, target, outcome, line,
+ * offset, length} with null for absent values, keeping each column's strings
+ * across batches. Presentation only: every value comes from the verifier.
+ */
+export class RowDecoder {
+  constructor() {
+    this.dicts = STRING_COLUMNS.map(() => []);
+  }
+
+  decode(b) {
+    b.fresh.forEach((f, c) => {
+      for (const s of f) this.dicts[c].push(s);
+    });
+    const raw = new Map();
+    for (let i = 0; i < b.tsRaw.length; i += 2) raw.set(b.tsRaw[i], b.tsRaw[i + 1]);
+    const num = (x) => (Number.isNaN(x) ? null : x);
+    const rows = new Array(b.n);
+    for (let i = 0; i < b.n; i++) {
+      const t = b.ts[i];
+      const r = { seq: num(b.seq[i]), ts: Number.isNaN(t) ? null : (raw.get(i) ?? formatTs(t)), ts_us: num(t) };
+      for (let c = 0; c < STRING_COLUMNS.length; c++) {
+        const k = b.codes[c][i];
+        r[STRING_COLUMNS[c]] = k ? this.dicts[c][k - 1] : null;
+      }
+      r.line = b.line[i];
+      r.offset = b.offset[i];
+      r.length = b.length[i];
+      rows[i] = r;
+    }
+    return rows;
+  }
+}
+
 /** The ArrayBuffers of a batch, for a transfer list. */
 export function batchTransfer(b) {
   return [b.seq.buffer, b.ts.buffer, b.line.buffer, b.offset.buffer, b.length.buffer, ...b.codes.map((c) => c.buffer)];
@@ -93,14 +128,12 @@ export function abortError() {
 export async function runVerification({ WasmVerifier, prepareBlock, file, keys, trustedCheckpoint, chunkSize = 1 << 20, blockSize, onProgress, onRows, onBatch, pause, cancelled, pool }) {
   // onBatch takes columnar batches straight from the verifier (interned there);
   // onRows takes plain objects (the package's public row API).
+  const decoder = onBatch ? null : new RowDecoder();
   const drain = () => {
-    if (onBatch) {
-      const b = v.takeBatch();
-      if (b.n) onBatch(b);
-    } else {
-      const rows = JSON.parse(v.takeEntries());
-      if (rows.length) onRows?.(rows);
-    }
+    const b = v.takeBatch();
+    if (!b.n) return;
+    if (onBatch) onBatch(b);
+    else onRows?.(decoder.decode(b));
   };
   const keyText = (keys || []).map((k) => k.trim()).filter(Boolean).join('\n');
   const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;

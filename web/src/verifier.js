@@ -7,7 +7,7 @@
 // Verification itself is the Rust core compiled to WebAssembly (../pkg); this
 // module only moves bytes to it, in a Web Worker when one can be started.
 import initWasm, { WasmVerifier, parseVerifierKey as wasmParseVerifierKey } from '../pkg/stele_wasm.js';
-import { BatchEncoder, abortError, freeQuietly, runVerification } from './engine.js';
+import { BatchEncoder, RowDecoder, abortError, freeQuietly, runVerification } from './engine.js';
 
 export { STRING_COLUMNS, formatTs, parseTs } from './engine.js';
 
@@ -61,12 +61,13 @@ export class Verifier {
     requireInit();
     const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
     this._v = new WasmVerifier(keys.map((k) => k.trim()).filter(Boolean).join('\n'), cp);
+    this._rows = new RowDecoder();
   }
   push(chunk) {
     this._v.push(chunk);
   }
   takeEntries() {
-    return JSON.parse(this._v.takeEntries());
+    return this._rows.decode(this._v.takeBatch());
   }
   finish() {
     const v = this._v;

@@ -1,7 +1,7 @@
 // Node-only tests of the pure modules (no browser, no wasm).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BatchEncoder, parseTs, formatTs, runVerification } from '../src/engine.js';
+import { BatchEncoder, RowDecoder, parseTs, formatTs, runVerification } from '../src/engine.js';
 import { EntryStore } from '../src/store.js';
 import { prettyJson, summaryRows, verdictDetail } from '../src/util.js';
 import { niceStep } from '../src/timeline.js';
@@ -44,6 +44,21 @@ describe('BatchEncoder and EntryStore', () => {
     store.append(enc.encode([{ seq: 0, ts: '2026-01-01T00:00:00Z', line: 1, offset: 0, length: 1 }, { seq: 1, ts: 'yesterday', line: 2, offset: 2, length: 1 }]));
     assert.equal(store.tsText(0), '2026-01-01T00:00:00Z');
     assert.equal(store.tsText(1), 'yesterday');
+  });
+  it('RowDecoder gives back the rows of batches, across batches', () => {
+    const enc = new BatchEncoder();
+    const dec = new RowDecoder();
+    const withUs = (rs) => rs.map((r) => ({ seq: r.seq, ts: r.ts, ts_us: parseTs(r.ts), type: r.type, actor: r.actor, action: r.action, target: r.target, outcome: r.outcome, line: r.line, offset: r.offset, length: r.length }));
+    const r1 = withUs(rows(5));
+    const r2 = withUs(rows(300, 5));
+    assert.deepEqual(dec.decode(enc.encode(r1)), r1);
+    assert.deepEqual(dec.decode(enc.encode(r2)), r2);
+    // Absent values are null; a timestamp past 2^53 microseconds comes from tsRaw.
+    const far = { n: 2, seq: Float64Array.of(NaN, 7), ts: Float64Array.of(NaN, 253402300799999999), line: Float64Array.of(1, 2), offset: Float64Array.of(0, 5), length: Float64Array.of(4, 9), codes: [0, 0, 0, 0, 0].map(() => new Uint32Array(2)), fresh: [[], [], [], [], []], tsRaw: [1, '9999-12-31T23:59:59.999999Z'] };
+    assert.deepEqual(dec.decode(far), [
+      { seq: null, ts: null, ts_us: null, type: null, actor: null, action: null, target: null, outcome: null, line: 1, offset: 0, length: 4 },
+      { seq: 7, ts: '9999-12-31T23:59:59.999999Z', ts_us: 253402300799999999, type: null, actor: null, action: null, target: null, outcome: null, line: 2, offset: 5, length: 9 },
+    ]);
   });
 });
 

@@ -71,10 +71,28 @@ export class WasmVerifier {
       this.failures.push({ code: 'prev_mismatch', entry: row.seq, line: this.line, offset: off, expected: '9f86d081', found: '4c2a9e11', message: `entry ${row.seq}: prev is 9f86…, but entry ${row.seq - 1} hashes to 4c2a…` });
     }
   }
-  takeEntries() {
+  // Columnar, as the real module's takeBatch (strings interned across batches).
+  takeBatch() {
     const p = this.pending;
     this.pending = [];
-    return JSON.stringify(p);
+    const cols = ['type', 'actor', 'action', 'target', 'outcome'];
+    this.dicts ??= cols.map(() => new Map());
+    const num = (f) => Float64Array.from(p, (r) => (typeof r[f] === 'number' ? r[f] : NaN));
+    const fresh = cols.map(() => []);
+    const codes = cols.map((c, k) =>
+      Uint32Array.from(p, (r) => {
+        if (r[c] == null) return 0;
+        const d = this.dicts[k];
+        if (!d.has(r[c])) {
+          d.set(r[c], d.size + 1);
+          fresh[k].push(r[c]);
+        }
+        return d.get(r[c]);
+      }),
+    );
+    const ts = Float64Array.from(p, (r) => (r.ts == null ? NaN : Date.parse(r.ts) * 1000));
+    const tsRaw = p.flatMap((r, i) => (r.ts == null ? [] : [i, r.ts])); // the mock's ts is any text
+    return { n: p.length, seq: num('seq'), ts, line: num('line'), offset: num('offset'), length: num('length'), codes, fresh, tsRaw };
   }
   finish() {
     if (this.carry.length) this._line(this.carry);
