@@ -9,10 +9,6 @@ use stele_core::checkpoint::SignedCheckpoint;
 use stele_core::verify::{Options, StreamVerifier};
 use wasm_bindgen::prelude::*;
 
-#[cfg(target_arch = "wasm32")]
-#[global_allocator]
-static ALLOC: rlsf::GlobalTlsf = rlsf::GlobalTlsf::new();
-
 // Helpers shared with the live-mode module (wasm-live/, same source file).
 #[path = "common.rs"]
 mod common;
