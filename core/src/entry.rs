@@ -348,6 +348,13 @@ impl<'a> ParsedEntry<'a> {
         std::str::from_utf8(&self.line[a..b]).ok()
     }
 
+    /// The raw JSON bytes of one of [`EVENT_FIELDS`] (by index), unchecked
+    /// as UTF-8 (the line was checked whole).
+    pub fn field_span(&self, n: usize) -> Option<&'a [u8]> {
+        let (a, b) = self.event_fields[n]?;
+        self.line.get(a..b)
+    }
+
     /// A display value of an event field: a string's contents, or other JSON as text.
     pub fn field_display(&self, name: &str) -> Option<String> {
         let n = EVENT_FIELDS.iter().position(|f| *f == name)?;
