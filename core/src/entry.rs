@@ -243,23 +243,37 @@ pub struct EntryFields {
 }
 
 impl EntryFields {
-    /// Size of [`EntryFields::encode`]'s output.
-    pub const ENCODED_LEN: usize = 8 + 8 + 32 + 8 + 7 * 8;
+    /// Size of [`EntryFields::encode`]'s output: seq, ts, prev, then the
+    /// spans of `event` and of the seven event fields as two u16 each
+    /// (entry lines are at most [`MAX_ENTRY_BYTES`] bytes).
+    pub const ENCODED_LEN: usize = 8 + 8 + 32 + 8 * 4;
 
     /// A fixed-size binary form, to hand fields between threads or workers.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let span = |out: &mut Vec<u8>, s: Option<(usize, usize)>| {
-            let (a, b) = s.map_or((u32::MAX, u32::MAX), |(a, b)| (a as u32, b as u32));
-            out.extend_from_slice(&a.to_le_bytes());
-            out.extend_from_slice(&b.to_le_bytes());
-        };
-        out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&self.ts.unix_micros().to_le_bytes());
-        out.extend_from_slice(&self.prev.0);
-        span(out, Some(self.event));
-        for f in self.event_fields {
-            span(out, f);
+        out.extend_from_slice(&self.to_bytes());
+    }
+
+    /// [`EntryFields::encode`]'s form as an array.
+    pub fn to_bytes(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut b = [0u8; Self::ENCODED_LEN];
+        b[0..8].copy_from_slice(&self.seq.to_le_bytes());
+        b[8..16].copy_from_slice(&self.ts.unix_micros().to_le_bytes());
+        b[16..48].copy_from_slice(&self.prev.0);
+        let spans = std::iter::once(Some(self.event)).chain(self.event_fields);
+        for (o, s) in b[48..].chunks_exact_mut(4).zip(spans) {
+            // Absent: (MAX, 0). A span that does not fit (never from a
+            // parsed entry) is written as (MAX, 1), which does not decode.
+            let (a, z) = match s {
+                None => (u16::MAX, 0),
+                Some((a, z)) => match (u16::try_from(a), u16::try_from(z)) {
+                    (Ok(a), Ok(z)) => (a, z),
+                    _ => (u16::MAX, 1),
+                },
+            };
+            o[..2].copy_from_slice(&a.to_le_bytes());
+            o[2..].copy_from_slice(&z.to_le_bytes());
         }
+        b
     }
 
     /// Reads [`EntryFields::encode`]'s form; `None` if it is not one, or if
@@ -270,19 +284,19 @@ impl EntryFields {
         }
         let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
         let span = |i: usize| -> Option<Option<(usize, usize)>> {
-            let a = u32::from_le_bytes(b[i..i + 4].try_into().ok()?);
-            let z = u32::from_le_bytes(b[i + 4..i + 8].try_into().ok()?);
-            if (a, z) == (u32::MAX, u32::MAX) {
+            let a = u16::from_le_bytes([b[i], b[i + 1]]);
+            let z = u16::from_le_bytes([b[i + 2], b[i + 3]]);
+            if (a, z) == (u16::MAX, 0) {
                 return Some(None);
             }
-            let (a, z) = (a as usize, z as usize);
+            let (a, z) = (usize::from(a), usize::from(z));
             (a <= z && z <= line_len).then_some(Some((a, z)))
         };
         let mut prev = [0u8; 32];
         prev.copy_from_slice(&b[16..48]);
         let mut event_fields = [None; 7];
         for (k, f) in event_fields.iter_mut().enumerate() {
-            *f = span(56 + 8 * k)?;
+            *f = span(52 + 4 * k)?;
         }
         Some(EntryFields {
             seq: u64_at(0),

@@ -1447,18 +1447,22 @@ impl Prepared {
 }
 
 impl Prepared {
+    /// Size of one record of [`Prepared::encode_all`].
+    const REC: usize = 8 + 4 + 32 + entry::EntryFields::ENCODED_LEN;
+
     /// Encodes prepared lines for another thread or worker: per line its
     /// offset, length, leaf hash and fields. Lines that failed to parse are
     /// left out (the verifier redoes those itself).
     pub fn encode_all(items: &[Prepared]) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(items.len() * (8 + 4 + 32 + entry::EntryFields::ENCODED_LEN));
+        let mut out = Vec::with_capacity(items.len() * Self::REC);
         for p in items {
             if let Ok(f) = &p.fields {
-                out.extend_from_slice(&p.offset.to_le_bytes());
-                out.extend_from_slice(&(p.len as u32).to_le_bytes());
-                out.extend_from_slice(&p.leaf.0);
-                f.encode(&mut out);
+                let mut r = [0u8; Self::REC];
+                r[0..8].copy_from_slice(&p.offset.to_le_bytes());
+                r[8..12].copy_from_slice(&(p.len as u32).to_le_bytes());
+                r[12..44].copy_from_slice(&p.leaf.0);
+                r[44..].copy_from_slice(&f.to_bytes());
+                out.extend_from_slice(&r);
             }
         }
         out
@@ -1469,9 +1473,8 @@ impl Prepared {
     /// threads or workers running [`prepare`], never from the file being
     /// verified; each is used only at its exact offset and length.
     pub fn decode_all(b: &[u8]) -> Vec<Prepared> {
-        const REC: usize = 8 + 4 + 32 + entry::EntryFields::ENCODED_LEN;
-        let mut out = Vec::with_capacity(b.len() / REC);
-        for r in b.chunks_exact(REC) {
+        let mut out = Vec::with_capacity(b.len() / Self::REC);
+        for r in b.chunks_exact(Self::REC) {
             let offset = u64::from_le_bytes(r[0..8].try_into().unwrap_or_default());
             let len = u32::from_le_bytes(r[8..12].try_into().unwrap_or_default()) as usize;
             let mut leaf = [0u8; 32];
