@@ -226,6 +226,9 @@ pub struct StreamVerifier {
     summaries: Summaries,
     tlog: Vec<u8>,
     prepared: VecDeque<Prepared>,
+    /// Prepared lines in [`Prepared::encode_all`]'s form, and the next record.
+    encoded: Vec<u8>,
+    encoded_at: usize,
 }
 
 impl StreamVerifier {
@@ -278,6 +281,8 @@ impl StreamVerifier {
             summaries: Summaries::default(),
             tlog: Vec::new(),
             prepared: VecDeque::new(),
+            encoded: Vec::new(),
+            encoded_at: 0,
         }
     }
 
@@ -351,6 +356,42 @@ impl StreamVerifier {
         self.prepared = prepared.into();
         self.push(block);
         self.prepared.clear();
+    }
+
+    /// [`StreamVerifier::push_prepared`] with the prepared lines in
+    /// [`Prepared::encode_all`]'s form, each record read when its line is
+    /// reached (no list of [`Prepared`] is built). A record is used only at
+    /// its exact offset and length; one that does not decode ends the use
+    /// of the rest, whose lines are then hashed and parsed here.
+    pub fn push_encoded(&mut self, block: &[u8], prepared: Vec<u8>) {
+        self.encoded = prepared;
+        self.encoded_at = 0;
+        self.push(block);
+        self.encoded = Vec::new();
+    }
+
+    /// The leaf hash and fields of the line at `offset` of `len` bytes, if
+    /// [`StreamVerifier::push_encoded`] was given them.
+    fn encoded_for(&mut self, offset: u64, len: usize) -> Option<(Hash, entry::EntryFields)> {
+        loop {
+            let r = self
+                .encoded
+                .get(self.encoded_at..self.encoded_at + Prepared::REC)?;
+            let (at, n, leaf, fields) = Prepared::split_record(r);
+            if at < offset {
+                self.encoded_at += Prepared::REC;
+                continue;
+            }
+            if at > offset || n != len {
+                return None;
+            }
+            let Some(f) = entry::EntryFields::decode(fields, n) else {
+                self.encoded_at = self.encoded.len();
+                return None;
+            };
+            self.encoded_at += Prepared::REC;
+            return Some((leaf, f));
+        }
     }
 
     /// Summaries of the entries read since the last call (with `collect_entries`).
@@ -653,6 +694,10 @@ impl StreamVerifier {
             self.prepared.pop_front();
         }
         let (leaf, parsed) = match self.prepared.front() {
+            None if !self.encoded.is_empty() => match self.encoded_for(offset, line.len()) {
+                Some((leaf, f)) => (leaf, Ok(f.with_line(line))),
+                None => (leaf_hash(line), entry::parse_entry(line)),
+            },
             Some(p) if p.offset == offset && p.len == line.len() => {
                 let p = self.prepared.pop_front().expect("front exists");
                 (p.leaf, p.fields.map(|f| f.with_line(line)))
@@ -1475,21 +1520,27 @@ impl Prepared {
     pub fn decode_all(b: &[u8]) -> Vec<Prepared> {
         let mut out = Vec::with_capacity(b.len() / Self::REC);
         for r in b.chunks_exact(Self::REC) {
-            let offset = u64::from_le_bytes(r[0..8].try_into().unwrap_or_default());
-            let len = u32::from_le_bytes(r[8..12].try_into().unwrap_or_default()) as usize;
-            let mut leaf = [0u8; 32];
-            leaf.copy_from_slice(&r[12..44]);
-            let Some(fields) = entry::EntryFields::decode(&r[44..], len) else {
+            let (offset, len, leaf, fields) = Self::split_record(r);
+            let Some(fields) = entry::EntryFields::decode(fields, len) else {
                 break;
             };
             out.push(Prepared {
                 offset,
                 len,
-                leaf: Hash(leaf),
+                leaf,
                 fields: Ok(fields),
             });
         }
         out
+    }
+
+    /// One record's offset, length, leaf hash and encoded fields.
+    fn split_record(r: &[u8]) -> (u64, usize, Hash, &[u8]) {
+        let offset = u64::from_le_bytes(r[0..8].try_into().unwrap_or_default());
+        let len = u32::from_le_bytes(r[8..12].try_into().unwrap_or_default()) as usize;
+        let mut leaf = [0u8; 32];
+        leaf.copy_from_slice(&r[12..44]);
+        (offset, len, Hash(leaf), &r[44..])
     }
 }
 
