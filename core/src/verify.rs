@@ -1502,15 +1502,20 @@ impl Prepared {
         let mut out = Vec::with_capacity(items.len() * Self::REC);
         for p in items {
             if let Ok(f) = &p.fields {
-                let mut r = [0u8; Self::REC];
-                r[0..8].copy_from_slice(&p.offset.to_le_bytes());
-                r[8..12].copy_from_slice(&(p.len as u32).to_le_bytes());
-                r[12..44].copy_from_slice(&p.leaf.0);
-                r[44..].copy_from_slice(&f.to_bytes());
-                out.extend_from_slice(&r);
+                Self::encode_one(&mut out, p.offset, p.len, &p.leaf, f);
             }
         }
         out
+    }
+
+    /// Appends one record.
+    fn encode_one(out: &mut Vec<u8>, offset: u64, len: usize, leaf: &Hash, f: &entry::EntryFields) {
+        let mut r = [0u8; Self::REC];
+        r[0..8].copy_from_slice(&offset.to_le_bytes());
+        r[8..12].copy_from_slice(&(len as u32).to_le_bytes());
+        r[12..44].copy_from_slice(&leaf.0);
+        r[44..].copy_from_slice(&f.to_bytes());
+        out.extend_from_slice(&r);
     }
 
     /// Reads [`Prepared::encode_all`]'s form; stops at the first record that
@@ -1547,8 +1552,41 @@ impl Prepared {
 /// Hashes and parses every entry line of `block` (whose first byte is at
 /// stream offset `base`); independent per line, so it can run on many threads.
 pub fn prepare(block: &[u8], base: u64) -> Vec<Prepared> {
-    // The entry lines and their offsets first, then all their leaf hashes in
-    // one batch (several lines at once where the target allows it).
+    let (lines, leaves) = entry_lines_hashed(block);
+    lines
+        .into_iter()
+        .zip(leaves)
+        .map(|((start, line), leaf)| Prepared {
+            offset: base + start as u64,
+            len: line.len(),
+            leaf,
+            fields: entry::parse_entry(line).map(|p| p.fields()),
+        })
+        .collect()
+}
+
+/// `Prepared::encode_all(&prepare(block, base))`, written directly.
+pub fn prepare_encoded(block: &[u8], base: u64) -> Vec<u8> {
+    let (lines, leaves) = entry_lines_hashed(block);
+    let mut out = Vec::with_capacity(lines.len() * Prepared::REC);
+    for ((start, line), leaf) in lines.into_iter().zip(leaves) {
+        if let Ok(p) = entry::parse_entry(line) {
+            Prepared::encode_one(
+                &mut out,
+                base + start as u64,
+                line.len(),
+                &leaf,
+                &p.fields(),
+            );
+        }
+    }
+    out
+}
+
+/// The entry lines of `block` with their offsets in it, and their leaf
+/// hashes: all the lines first, then the hashes in one batch (several lines
+/// at once where the target allows it).
+fn entry_lines_hashed(block: &[u8]) -> (Vec<(usize, &[u8])>, Vec<Hash>) {
     let mut lines: Vec<(usize, &[u8])> = Vec::new();
     let mut start = 0usize;
     for end in memchr::memchr_iter(b'\n', block) {
@@ -1561,16 +1599,7 @@ pub fn prepare(block: &[u8], base: u64) -> Vec<Prepared> {
     let slices: Vec<&[u8]> = lines.iter().map(|&(_, line)| line).collect();
     let mut leaves = Vec::with_capacity(lines.len());
     leaf_hashes(&slices, &mut leaves);
-    lines
-        .into_iter()
-        .zip(leaves)
-        .map(|((start, line), leaf)| Prepared {
-            offset: base + start as u64,
-            len: line.len(),
-            leaf,
-            fields: entry::parse_entry(line).map(|p| p.fields()),
-        })
-        .collect()
+    (lines, leaves)
 }
 
 /// A native verifier that hashes and parses lines on several threads and

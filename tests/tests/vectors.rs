@@ -165,6 +165,12 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
             &stele_core::verify::Prepared::encode_all(&prepared),
         );
         assert_eq!(back, ok, "{}: encode/decode", v.name);
+        assert_eq!(
+            stele_core::verify::prepare_encoded(&v.data, 0),
+            stele_core::verify::Prepared::encode_all(&prepared),
+            "{}: prepare_encoded",
+            v.name
+        );
         // The browser's path: blocks cut at line ends, each prepared and
         // encoded elsewhere, records read as their lines are reached.
         let mut s = StreamVerifier::new(options(&v));

@@ -200,9 +200,7 @@ impl WasmVerifier {
 pub fn prepare_block(block: &[u8], base: f64) -> Result<Vec<u8>, JsError> {
     init();
     let base = js_u64("base", base)?;
-    Ok(stele_core::verify::Prepared::encode_all(
-        &stele_core::verify::prepare(block, base),
-    ))
+    Ok(stele_core::verify::prepare_encoded(block, base))
 }
 
 /// Parses a verifier key; returns `{"name":…,"key_id":…}` as JSON or throws.
