@@ -147,6 +147,24 @@ pub fn validate(b: &[u8]) -> Result<Captures, JsonError> {
     Ok(p.caps)
 }
 
+/// Spans of the [`EVENT_FIELDS`] in a line.
+pub(crate) type EventFields = [Option<(usize, usize)>; 7];
+
+/// Checks the JSON value at `b[start..]` as the `event` member of an entry
+/// line (`b` the whole line): the nesting depth and captures [`validate`]
+/// gives it. Returns where the value ends and the spans of the
+/// [`EVENT_FIELDS`], or `None` on any error (the caller then runs
+/// [`validate`] on the whole line, which finds the same error).
+pub(crate) fn validate_event(b: &[u8], start: usize) -> Option<(usize, EventFields)> {
+    let mut p = Parser {
+        b,
+        i: start,
+        caps: Captures::default(),
+    };
+    p.value(1, Cap::Event).ok()?;
+    Some((p.i, p.caps.event_fields))
+}
+
 struct Parser<'a> {
     b: &'a [u8],
     i: usize,
@@ -278,8 +296,19 @@ impl Parser<'_> {
                     }
                 },
                 Cap::Event => {
-                    if let Some(n) = EVENT_FIELDS.iter().position(|f| f.as_bytes() == key) {
-                        self.caps.event_fields[n] = span;
+                    let n = match key {
+                        b"type" => 0,
+                        b"actor" => 1,
+                        b"action" => 2,
+                        b"target" => 3,
+                        b"outcome" => 4,
+                        b"origin" => 5,
+                        b"key" => 6,
+                        _ => 7,
+                    };
+                    debug_assert!(n == 7 || EVENT_FIELDS[n].as_bytes() == key);
+                    if let Some(f) = self.caps.event_fields.get_mut(n) {
+                        *f = span;
                     }
                 }
                 Cap::None => {}

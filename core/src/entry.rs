@@ -244,23 +244,37 @@ pub struct EntryFields {
 }
 
 impl EntryFields {
-    /// Size of [`EntryFields::encode`]'s output.
-    pub const ENCODED_LEN: usize = 8 + 8 + 32 + 8 + 7 * 8;
+    /// Size of [`EntryFields::encode`]'s output: seq, ts, prev, then the
+    /// spans of `event` and of the seven event fields as two u16 each
+    /// (entry lines are at most [`MAX_ENTRY_BYTES`] bytes).
+    pub const ENCODED_LEN: usize = 8 + 8 + 32 + 8 * 4;
 
     /// A fixed-size binary form, to hand fields between threads or workers.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let span = |out: &mut Vec<u8>, s: Option<(usize, usize)>| {
-            let (a, b) = s.map_or((u32::MAX, u32::MAX), |(a, b)| (a as u32, b as u32));
-            out.extend_from_slice(&a.to_le_bytes());
-            out.extend_from_slice(&b.to_le_bytes());
-        };
-        out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&self.ts.unix_micros().to_le_bytes());
-        out.extend_from_slice(&self.prev.0);
-        span(out, Some(self.event));
-        for f in self.event_fields {
-            span(out, f);
+        out.extend_from_slice(&self.to_bytes());
+    }
+
+    /// [`EntryFields::encode`]'s form as an array.
+    pub fn to_bytes(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut b = [0u8; Self::ENCODED_LEN];
+        b[0..8].copy_from_slice(&self.seq.to_le_bytes());
+        b[8..16].copy_from_slice(&self.ts.unix_micros().to_le_bytes());
+        b[16..48].copy_from_slice(&self.prev.0);
+        let spans = std::iter::once(Some(self.event)).chain(self.event_fields);
+        for (o, s) in b[48..].chunks_exact_mut(4).zip(spans) {
+            // Absent: (MAX, 0). A span that does not fit (never from a
+            // parsed entry) is written as (MAX, 1), which does not decode.
+            let (a, z) = match s {
+                None => (u16::MAX, 0),
+                Some((a, z)) => match (u16::try_from(a), u16::try_from(z)) {
+                    (Ok(a), Ok(z)) => (a, z),
+                    _ => (u16::MAX, 1),
+                },
+            };
+            o[..2].copy_from_slice(&a.to_le_bytes());
+            o[2..].copy_from_slice(&z.to_le_bytes());
         }
+        b
     }
 
     /// Reads [`EntryFields::encode`]'s form; `None` if it is not one, or if
@@ -271,19 +285,19 @@ impl EntryFields {
         }
         let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
         let span = |i: usize| -> Option<Option<(usize, usize)>> {
-            let a = u32::from_le_bytes(b[i..i + 4].try_into().ok()?);
-            let z = u32::from_le_bytes(b[i + 4..i + 8].try_into().ok()?);
-            if (a, z) == (u32::MAX, u32::MAX) {
+            let a = u16::from_le_bytes([b[i], b[i + 1]]);
+            let z = u16::from_le_bytes([b[i + 2], b[i + 3]]);
+            if (a, z) == (u16::MAX, 0) {
                 return Some(None);
             }
-            let (a, z) = (a as usize, z as usize);
+            let (a, z) = (usize::from(a), usize::from(z));
             (a <= z && z <= line_len).then_some(Some((a, z)))
         };
         let mut prev = [0u8; 32];
         prev.copy_from_slice(&b[16..48]);
         let mut event_fields = [None; 7];
         for (k, f) in event_fields.iter_mut().enumerate() {
-            *f = span(56 + 8 * k)?;
+            *f = span(52 + 4 * k)?;
         }
         Some(EntryFields {
             seq: u64_at(0),
@@ -349,6 +363,13 @@ impl<'a> ParsedEntry<'a> {
         std::str::from_utf8(&self.line[a..b]).ok()
     }
 
+    /// The raw JSON bytes of one of [`EVENT_FIELDS`] (by index), unchecked
+    /// as UTF-8 (the line was checked whole).
+    pub fn field_span(&self, n: usize) -> Option<&'a [u8]> {
+        let (a, b) = self.event_fields[n]?;
+        self.line.get(a..b)
+    }
+
     /// A display value of an event field: a string's contents, or other JSON as text.
     pub fn field_display(&self, name: &str) -> Option<String> {
         let n = EVENT_FIELDS.iter().position(|f| *f == name)?;
@@ -372,6 +393,14 @@ impl<'a> ParsedEntry<'a> {
 /// and the form of each member. Chain rules (seq order, prev) are the
 /// verifier's job.
 pub fn parse_entry(line: &[u8]) -> Result<ParsedEntry<'_>, EntryError> {
+    match parse_entry_fast(line) {
+        Some(p) => Ok(p),
+        None => parse_entry_general(line),
+    }
+}
+
+/// [`parse_entry`] for any line: the whole line through the validator.
+fn parse_entry_general(line: &[u8]) -> Result<ParsedEntry<'_>, EntryError> {
     if line.len() > MAX_ENTRY_BYTES {
         return Err(EntryError::TooLong(line.len()));
     }
@@ -456,6 +485,44 @@ pub fn parse_entry(line: &[u8]) -> Result<ParsedEntry<'_>, EntryError> {
         prev,
         event,
         event_fields: caps.event_fields,
+    })
+}
+
+/// [`parse_entry`] of a line in the one form a valid entry has, checked
+/// piece by piece: `{"event":` then the event object (the general validator
+/// runs on that part only), then exactly `,"prev":"<64 hex>","seq":<digits>,
+/// "ts":"<timestamp>"}`. `None` if anything differs, and then
+/// [`parse_entry`] takes the general path, which also finds the error; when
+/// it returns an entry, the general path returns the same one (the fixed
+/// parts are ASCII, in key order, and are what the general path accepts).
+fn parse_entry_fast(line: &[u8]) -> Option<ParsedEntry<'_>> {
+    const HEAD: usize = b"{\"event\":".len();
+    const TAIL: usize = b",\"ts\":\"".len() + 27 + b"\"}".len();
+    if line.len() > MAX_ENTRY_BYTES || !line.starts_with(b"{\"event\":{") {
+        return None;
+    }
+    let (end, event_fields) = canonical::validate_event(line, HEAD)?;
+    std::str::from_utf8(&line[HEAD..end]).ok()?;
+    let rest = line[end..].strip_prefix(b",\"prev\":\"")?;
+    let (prev, rest) = rest.split_at_checked(64)?;
+    let rest = rest.strip_prefix(b"\",\"seq\":")?;
+    let (seq, tail) = rest.split_at_checked(rest.len().checked_sub(TAIL)?)?;
+    let ts = tail.strip_prefix(b",\"ts\":\"")?.strip_suffix(b"\"}")?;
+    // At most 15 digits: a plain integer to the validator, and below MAX_SEQ.
+    if seq.is_empty()
+        || seq.len() > 15
+        || (seq[0] == b'0' && seq.len() > 1)
+        || !seq.iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    Some(ParsedEntry {
+        line,
+        seq: seq.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')),
+        ts: Timestamp::parse(ts)?,
+        prev: Hash::from_hex(prev)?,
+        event: (HEAD, end),
+        event_fields,
     })
 }
 
@@ -555,6 +622,57 @@ mod tests {
             "2026-11-26T12:00:00.000000+00:00",
         ] {
             assert_eq!(Timestamp::parse(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    /// Valid lines of several shapes, each taking the fast path.
+    fn fast_lines() -> Vec<String> {
+        let ts = Timestamp::from_unix_micros(1_700_000_000_123_456).unwrap();
+        let prev = Hash([0xab; 32]);
+        let events = [
+            r#"{"action":"login","actor":"alice"}"#,
+            r#"{}"#,
+            r#"{"a":[1,{"b":null}],"actor":"\u0001é\"","n":-1.5,"outcome":true,"target":"x","type":"t"}"#,
+            r#"{"key":"k","origin":"o","type":"stele.genesis"}"#,
+        ];
+        let mut out = Vec::new();
+        for (i, ev) in events.iter().enumerate() {
+            for seq in [0, 7 + i as u64, 999_999_999_999_999] {
+                let line = entry_line_from_canonical(ev, seq, ts, &prev).unwrap();
+                assert!(parse_entry_fast(line.as_bytes()).is_some(), "{line}");
+                out.push(line);
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 4000, ..Default::default() })]
+
+        /// Whenever the fast path gives an entry, the general path gives the
+        /// same one: valid lines with bytes changed, added and removed.
+        #[test]
+        fn fast_path_agrees_with_the_general_path(
+            which in 0usize..12,
+            edits in proptest::collection::vec((0usize..400, 0usize..3, 0usize..24), 0..4),
+        ) {
+            const BYTES: &[u8] = b"\"\\,:{}[]0912aAfZ -.eT\x80\xc3";
+            let mut line = fast_lines()[which].clone().into_bytes();
+            for (at, op, byte) in edits {
+                let at = at % (line.len() + 1);
+                let b = BYTES[byte % BYTES.len()];
+                match op {
+                    0 if at < line.len() => line[at] = b,
+                    1 => line.insert(at, b),
+                    _ if at < line.len() => {
+                        line.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(p) = parse_entry_fast(&line) {
+                proptest::prop_assert_eq!(Ok(p), parse_entry_general(&line));
+            }
         }
     }
 

@@ -3,7 +3,7 @@
 //! interned per column, so that a million-row table costs no allocation per
 //! row and each distinct value is stored once.
 
-use crate::entry::ParsedEntry;
+use crate::entry::{ParsedEntry, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -69,28 +69,84 @@ pub struct EntryColumns {
 struct Row {
     seq: Option<u64>,
     ts_us: Option<i64>,
-    /// The `ts` text as written (always 27 bytes when the line parsed).
-    ts: Option<[u8; 27]>,
     line: u64,
     offset: u64,
     length: u64,
     codes: [u32; 5],
 }
 
+/// Hashes a column's values. In wasm, std's `RandomState` has fixed keys
+/// (no entropy source), so SipHash there buys no resistance to chosen
+/// collisions: a multiply-rotate hash over eight bytes at a time is as good
+/// and several times cheaper. Native builds keep `RandomState`.
+#[cfg(target_arch = "wasm32")]
+type ValueHasher = std::hash::BuildHasherDefault<FastHasher>;
+#[cfg(not(target_arch = "wasm32"))]
+type ValueHasher = std::collections::hash_map::RandomState;
+
+/// FxHash's step (rotate, xor, multiply) over little-endian words.
+#[cfg(target_arch = "wasm32")]
+#[derive(Default)]
+struct FastHasher(u64);
+
+#[cfg(target_arch = "wasm32")]
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.add(u64::from_le_bytes([
+                w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+            ]));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // A product's bits see only the bits of the words at or below
+        // them, and the table takes both low and high bits: finish with
+        // MurmurHash3's fmix64, which spreads every bit over all of them.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl FastHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// One interned column. Values are kept as the bytes of a display text
+/// (always UTF-8: parts of a checked line between the quotes of a string
+/// without escapes, or a decoded string), so a row needs no UTF-8 check.
 #[derive(Debug, Default)]
 struct Column {
-    codes: HashMap<Arc<str>, u32>,
-    values: Vec<Arc<str>>,
+    codes: HashMap<Arc<[u8]>, u32, ValueHasher>,
+    values: Vec<Arc<[u8]>>,
     /// Values below this index were handed out by [`Summaries::take_columns`].
     sent: usize,
 }
 
 impl Column {
-    fn code(&mut self, value: &str) -> u32 {
+    fn code(&mut self, value: &[u8]) -> u32 {
         if let Some(&c) = self.codes.get(value) {
             return c;
         }
-        let v: Arc<str> = Arc::from(value);
+        let v: Arc<[u8]> = Arc::from(value);
         self.values.push(v.clone());
         let c = self.values.len() as u32;
         self.codes.insert(v, c);
@@ -99,8 +155,13 @@ impl Column {
 
     fn value(&self, code: u32) -> Option<String> {
         let i = (code as usize).checked_sub(1)?;
-        self.values.get(i).map(|s| s.to_string())
+        self.values.get(i).map(|s| text(s))
     }
+}
+
+/// A stored value as a string (values are UTF-8, see [`Column`]).
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Collected summaries since the last take, plus the per-column dictionaries.
@@ -121,13 +182,13 @@ impl Summaries {
         let mut codes = [0u32; 5];
         if let Some(p) = p {
             for (n, col) in self.columns.iter_mut().enumerate() {
-                codes[n] = match p.field_raw(n) {
+                codes[n] = match p.field_span(n) {
                     None => 0,
                     Some(raw) => match plain_short(raw) {
                         // The common case: a short string without escapes is its own display text.
                         Some(s) => col.code(s),
                         None => match p.field_display(COLUMNS[n]) {
-                            Some(s) => col.code(&cut(s)),
+                            Some(s) => col.code(cut(s).as_bytes()),
                             None => 0,
                         },
                     },
@@ -137,7 +198,6 @@ impl Summaries {
         self.rows.push(Row {
             seq: p.map(|p| p.seq),
             ts_us: p.map(|p| p.ts.unix_micros()),
-            ts: p.and_then(|p| p.ts_text().as_bytes().try_into().ok()),
             line: line_no,
             offset,
             length,
@@ -151,7 +211,12 @@ impl Summaries {
         rows.into_iter()
             .map(|r| EntrySummary {
                 seq: r.seq,
-                ts: r.ts.map(|t| String::from_utf8_lossy(&t).into_owned()),
+                // The text as written: `ts` has one form, which is how a
+                // Timestamp displays (parse and display are inverses).
+                ts: r
+                    .ts_us
+                    .and_then(Timestamp::from_unix_micros)
+                    .map(|t| t.to_string()),
                 ts_us: r.ts_us,
                 kind: c[0].value(r.codes[0]),
                 actor: c[1].value(r.codes[1]),
@@ -184,10 +249,7 @@ impl Summaries {
         };
         for (n, col) in self.columns.iter_mut().enumerate() {
             out.codes[n] = rows.iter().map(|r| r.codes[n]).collect();
-            out.fresh[n] = col.values[col.sent..]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            out.fresh[n] = col.values[col.sent..].iter().map(|s| text(s)).collect();
             col.sent = col.values.len();
         }
         out
@@ -197,9 +259,9 @@ impl Summaries {
 /// `raw` (a JSON value's text) when it is a string of at most
 /// [`SUMMARY_CHARS`] bytes without escapes: its display text is the part
 /// between the quotes.
-fn plain_short(raw: &str) -> Option<&str> {
-    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
-    (inner.len() <= SUMMARY_CHARS && !inner.contains('\\')).then_some(inner)
+fn plain_short(raw: &[u8]) -> Option<&[u8]> {
+    let inner = raw.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    (inner.len() <= SUMMARY_CHARS && !inner.contains(&b'\\')).then_some(inner)
 }
 
 /// A display text cut to [`SUMMARY_CHARS`] characters.

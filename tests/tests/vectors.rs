@@ -180,6 +180,31 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
             &stele_core::verify::Prepared::encode_all(&prepared),
         );
         assert_eq!(back, ok, "{}: encode/decode", v.name);
+        assert_eq!(
+            stele_core::verify::prepare_encoded(&v.data, 0),
+            stele_core::verify::Prepared::encode_all(&prepared),
+            "{}: prepare_encoded",
+            v.name
+        );
+        // The browser's path: blocks cut at line ends, each prepared and
+        // encoded elsewhere, records read as their lines are reached.
+        let mut s = StreamVerifier::new(options(&v));
+        let mut rest = &v.data[..];
+        while !rest.is_empty() {
+            let cut = rest
+                .iter()
+                .take(700)
+                .rposition(|&c| c == b'\n')
+                .map_or(rest.len().min(700), |i| i + 1);
+            let (block, next) = rest.split_at(cut);
+            let encoded = stele_core::verify::Prepared::encode_all(&stele_core::verify::prepare(
+                block,
+                s.bytes(),
+            ));
+            s.push_encoded(block, encoded);
+            rest = next;
+        }
+        assert_eq!(s.finish(), report, "{}: encoded blocks differ", v.name);
         // The multi-threaded path, with blocks small enough to cut every vector.
         let mut p = ParallelVerifier::new(options(&v), 3).block_size(700);
         for c in v.data.chunks(333) {

@@ -161,12 +161,14 @@ impl WasmVerifier {
     /// Feeds a block whose entry lines another worker already hashed and
     /// parsed with `prepareBlock` (same result as `push`, less work here).
     #[wasm_bindgen(js_name = pushPrepared)]
-    pub fn push_prepared(&mut self, block: &[u8], prepared: &[u8]) -> Result<(), JsError> {
+    pub fn push_prepared(&mut self, block: &[u8], prepared: Vec<u8>) -> Result<(), JsError> {
         let v = self
             .inner
             .as_mut()
             .ok_or_else(|| js_err("verifier already finished"))?;
-        v.push_prepared(block, stele_core::verify::Prepared::decode_all(prepared));
+        // Owned: the copy into wasm memory is handed over, and each record
+        // is read where its line is reached.
+        v.push_encoded(block, prepared);
         Ok(())
     }
 
@@ -192,9 +194,7 @@ impl WasmVerifier {
 pub fn prepare_block(block: &[u8], base: f64) -> Result<Vec<u8>, JsError> {
     init();
     let base = js_u64("base", base)?;
-    Ok(stele_core::verify::Prepared::encode_all(
-        &stele_core::verify::prepare(block, base),
-    ))
+    Ok(stele_core::verify::prepare_encoded(block, base))
 }
 
 /// Parses a verifier key; returns `{"name":…,"key_id":…}` as JSON or throws.

@@ -91,7 +91,7 @@ fn prepared_blocks_give_the_same_reports() {
             }
             let block = &data[start..end];
             let prepared = stele_wasm::prepare_block(block, start as f64).expect("prepare");
-            v.push_prepared(block, &prepared).expect("push_prepared");
+            v.push_prepared(block, prepared).expect("push_prepared");
             start = end;
         }
         let _ = v.take_batch();

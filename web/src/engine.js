@@ -205,8 +205,11 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
     while (blocks.length && inflight < cap) {
       const item = { ...blocks.shift(), prepared: null, done: false };
       inflight++;
-      item.promise = pool.prepare(item.block.slice(), item.base).then((p) => {
-        item.prepared = p;
+      // The block's buffer (its own: the reader copies the carry out) goes
+      // to the helper and comes back with the prepared records.
+      item.promise = pool.prepare(item.block, item.base).then(({ prepared, block }) => {
+        item.prepared = prepared;
+        item.block = block;
         item.done = true;
         inflight--;
       });
@@ -327,12 +330,13 @@ export async function startPool({ makeWorker, module, size }) {
       const p = waiting.get(m.id);
       waiting.delete(m.id);
       if (!p) return;
-      if (m.type === 'prepared') p.resolve(m.prepared);
+      if (m.type === 'prepared') p.resolve({ prepared: m.prepared, block: m.block });
       else p.reject(new Error(m.message || 'prepare failed'));
     };
   }
   return {
     size: workers.length,
+    /** Resolves to {prepared, block}; the block's buffer is transferred there and back. */
     prepare(block, base) {
       const n = ++id;
       const w = workers[n % workers.length];

@@ -3,7 +3,8 @@
 // and checkpoints. Protocol:
 //   in:  {type:'init', module} | {type:'prepare', id, block: Uint8Array, base}
 //   out: {type:'ready'} | {type:'init-error', message}
-//        {type:'prepared', id, prepared: Uint8Array} | {type:'error', id, message}
+//        {type:'prepared', id, prepared: Uint8Array, block} | {type:'error', id, message}
+// The block is transferred both ways (the verifier pushes it next), not copied.
 import initWasm, { prepareBlock } from '../pkg/stele_wasm.js';
 
 let ready = null;
@@ -24,7 +25,7 @@ self.onmessage = async (event) => {
     try {
       await ready;
       const prepared = prepareBlock(m.block, m.base);
-      self.postMessage({ type: 'prepared', id: m.id, prepared }, [prepared.buffer]);
+      self.postMessage({ type: 'prepared', id: m.id, prepared, block: m.block }, [prepared.buffer, m.block.buffer]);
     } catch (e) {
       self.postMessage({ type: 'error', id: m.id, message: String(e && e.message ? e.message : e) });
     }

@@ -155,7 +155,7 @@ describe('the multi-worker read loop (runVerification with a pool)', () => {
     size: 1,
     prepare(block, base) {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return new Promise((resolve) => setTimeout(() => resolve(prepareBlock(block, base)), seed % 4));
+      return new Promise((resolve) => setTimeout(() => resolve({ prepared: prepareBlock(block, base), block }), seed % 4));
     },
   });
   const text = (lines) => new TextEncoder().encode(lines.join(''));
