@@ -243,7 +243,10 @@ impl Summaries {
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| r.ts_us.is_some_and(|t| t.unsigned_abs() > 1 << 53))
-                .filter_map(|(i, r)| Some((i as u32, std::str::from_utf8(&r.ts?).ok()?.to_owned())))
+                .filter_map(|(i, r)| {
+                    let t = Timestamp::from_unix_micros(r.ts_us?)?;
+                    Some((i as u32, t.to_string()))
+                })
                 .collect(),
             ..EntryColumns::default()
         };
