@@ -646,6 +646,40 @@ mod tests {
         out
     }
 
+    /// The nesting limit counts the line's own object on both paths: an
+    /// event nested to the limit parses, one level more fails on both.
+    #[test]
+    fn fast_path_keeps_the_depth_limit() {
+        let ts = Timestamp::from_unix_micros(0).unwrap();
+        let limit = crate::canonical::MAX_DEPTH;
+        for levels in limit - 2..=limit + 1 {
+            // `levels` objects and arrays: the event object, then arrays.
+            let ev = format!(
+                "{{\"a\":{}1{}}}",
+                "[".repeat(levels - 1),
+                "]".repeat(levels - 1)
+            );
+            let line = format!(
+                "{{\"event\":{ev},\"prev\":\"{}\",\"seq\":1,\"ts\":\"{ts}\"}}",
+                "0".repeat(64)
+            );
+            let general = parse_entry_general(line.as_bytes());
+            // The line's object is one level more than the event's.
+            assert_eq!(
+                general.is_ok(),
+                levels < limit,
+                "{levels} levels: {general:?}"
+            );
+            match parse_entry_fast(line.as_bytes()) {
+                Some(p) => assert_eq!(Ok(p), general),
+                None => assert!(
+                    general.is_err(),
+                    "{levels} levels: the fast path gave up on a valid line"
+                ),
+            }
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 4000, ..Default::default() })]
 
