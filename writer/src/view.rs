@@ -33,34 +33,23 @@ pub struct InclusionProof {
 }
 
 impl InclusionProof {
+    fn parts(&self) -> Parts<'_> {
+        (
+            [("index", self.index), ("tree_size", self.tree_size)],
+            [("leaf_hash", &self.leaf_hash), ("root", &self.root)],
+            &self.proof,
+        )
+    }
+
     /// One line of JSON without the newline:
     /// `{"index","tree_size","leaf_hash","root","proof"}`, hashes in base64.
     pub fn to_json(&self) -> String {
-        let InclusionProof {
-            index,
-            tree_size,
-            leaf_hash,
-            root,
-            proof,
-        } = self;
-        format!(
-            "{{\"index\":{index},\"tree_size\":{tree_size},\"leaf_hash\":\"{leaf_hash}\",\"root\":\"{root}\",\"proof\":{}}}",
-            b64_list(proof)
-        )
+        parts_json(self.parts())
     }
 
     /// Lines of `name value`, then the proof's hashes one a line.
     pub fn to_text(&self) -> String {
-        let InclusionProof {
-            index,
-            tree_size,
-            leaf_hash,
-            root,
-            proof,
-        } = self;
-        let head =
-            format!("index {index}\ntree_size {tree_size}\nleaf_hash {leaf_hash}\nroot {root}\n");
-        with_hash_lines(head, proof)
+        parts_text(self.parts())
     }
 }
 
@@ -81,51 +70,66 @@ pub struct ConsistencyProof {
 }
 
 impl ConsistencyProof {
+    fn parts(&self) -> Parts<'_> {
+        (
+            [("from", self.from), ("to", self.to)],
+            [("old_root", &self.old_root), ("new_root", &self.new_root)],
+            &self.proof,
+        )
+    }
+
     /// One line of JSON without the newline:
     /// `{"from","to","old_root","new_root","proof"}`, hashes in base64.
     pub fn to_json(&self) -> String {
-        let ConsistencyProof {
-            from,
-            to,
-            old_root,
-            new_root,
-            proof,
-        } = self;
-        format!(
-            "{{\"from\":{from},\"to\":{to},\"old_root\":\"{old_root}\",\"new_root\":\"{new_root}\",\"proof\":{}}}",
-            b64_list(proof)
-        )
+        parts_json(self.parts())
     }
 
     /// Lines of `name value`, then the proof's hashes one a line.
     pub fn to_text(&self) -> String {
-        let ConsistencyProof {
-            from,
-            to,
-            old_root,
-            new_root,
-            proof,
-        } = self;
-        let head = format!("from {from}\nto {to}\nold_root {old_root}\nnew_root {new_root}\n");
-        with_hash_lines(head, proof)
+        parts_text(self.parts())
     }
 }
 
+/// A proof record's two numbers and two hashes, named, in output order,
+/// then the proof.
+type Parts<'a> = (
+    [(&'static str, u64); 2],
+    [(&'static str, &'a Hash); 2],
+    &'a [Hash],
+);
+
+fn parts_json((nums, hashes, proof): Parts<'_>) -> String {
+    let mut s = String::from("{");
+    for (k, v) in nums {
+        s += &format!("\"{k}\":{v},");
+    }
+    for (k, h) in hashes {
+        s += &format!("\"{k}\":\"{h}\",");
+    }
+    s + &format!("\"proof\":{}}}", b64_list(proof))
+}
+
+fn parts_text((nums, hashes, proof): Parts<'_>) -> String {
+    let mut s = String::new();
+    for (k, v) in nums {
+        s += &format!("{k} {v}\n");
+    }
+    for (k, h) in hashes {
+        s += &format!("{k} {h}\n");
+    }
+    for h in proof {
+        s += &format!("{h}\n");
+    }
+    s
+}
+
 /// A JSON array of base64 hashes.
-pub fn b64_list(hashes: &[Hash]) -> String {
+fn b64_list(hashes: &[Hash]) -> String {
     let items: Vec<String> = hashes
         .iter()
         .map(|h| format!("\"{}\"", h.to_base64()))
         .collect();
     format!("[{}]", items.join(","))
-}
-
-fn with_hash_lines(mut text: String, hashes: &[Hash]) -> String {
-    for h in hashes {
-        text.push_str(&h.to_base64());
-        text.push('\n');
-    }
-    text
 }
 
 /// A signed checkpoint as stored: the parsed body and the whole note.
