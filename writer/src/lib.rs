@@ -35,6 +35,8 @@ pub mod error;
 pub mod fs;
 pub mod key;
 pub mod log;
+pub mod mirror;
+pub mod remote;
 pub mod testing;
 pub mod tree;
 pub mod view;

@@ -116,7 +116,7 @@ struct Config {
     key_file: PathBuf,
 }
 
-const FORMAT: &str = "stele-log v1";
+pub(crate) const FORMAT: &str = "stele-log v1";
 
 /// An open, writable log. Share it across threads (`&Log` or `Arc<Log>`):
 /// concurrent appends are sequenced here and share one write and one
@@ -248,7 +248,13 @@ fn open_rw(path: &Path, create: bool) -> Result<File> {
         .map_err(|e| Error::io("open", path, e))
 }
 
-fn write_new_file(fs: &dyn Fs, dir: &Path, name: &str, role: FileRole, data: &[u8]) -> Result<()> {
+pub(crate) fn write_new_file(
+    fs: &dyn Fs,
+    dir: &Path,
+    name: &str,
+    role: FileRole,
+    data: &[u8],
+) -> Result<()> {
     // Write a temporary file, fsync it, rename it into place, fsync the directory.
     let tmp = dir.join(format!(".{name}.tmp"));
     let f = OpenOptions::new()

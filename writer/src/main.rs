@@ -4,6 +4,7 @@
 
 mod bench;
 mod demo;
+mod mirror_cli;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
@@ -148,7 +149,7 @@ exits with status 1. The monitor only reads the log and records no stele.access 
 otherwise grow the log every interval)."
     )]
     Monitor {
-        /// The log directory.
+        /// The log directory, or the URL of a served log (http:// or https://).
         dir: PathBuf,
         /// The verifier key (or a file holding it).
         #[arg(long = "key", value_name = "VKEY")]
@@ -165,7 +166,14 @@ otherwise grow the log every interval)."
         /// A shell command run on alert, with the alert JSON on stdin.
         #[arg(long, value_name = "CMD")]
         on_alert: Option<String>,
+        /// With a URL: a file holding a bearer token for origins whose reads need one.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
+    /// Keep a verified copy of a log served over HTTP (tlog-tiles), alerting on tampering.
+    Mirror(mirror_cli::MirrorArgs),
+    /// Turn a mirror plus the log's private key into a writer's log directory.
+    Restore(mirror_cli::RestoreArgs),
     /// Benchmarks (see writer/README.md).
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -452,14 +460,30 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             interval,
             once,
             on_alert,
-        } => monitor(
-            &dir,
-            key.as_deref(),
-            &state,
-            interval,
-            once,
-            on_alert.as_deref(),
-        ),
+            token_file,
+        } => match dir.to_str() {
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                mirror_cli::run_remote_monitor(
+                    u,
+                    key.as_deref(),
+                    &state,
+                    interval,
+                    once,
+                    on_alert.as_deref(),
+                    token_file.as_deref(),
+                )
+            }
+            _ => monitor(
+                &dir,
+                key.as_deref(),
+                &state,
+                interval,
+                once,
+                on_alert.as_deref(),
+            ),
+        },
+        Cmd::Mirror(a) => mirror_cli::run_mirror(a),
+        Cmd::Restore(a) => mirror_cli::run_restore(a),
         Cmd::Bench(b) => bench::run(b).map_err(Fail::from),
         Cmd::Demo(a) => demo::run(a).map_err(|e| Fail::usage(e, None)),
         Cmd::Serve(a) => serve::run(a),
@@ -640,6 +664,17 @@ fn with_access(
     plan: impl FnOnce(&View, Option<&Log>) -> Result<(Value, Action), Fail>,
 ) -> Result<u8, Fail> {
     match &access.access_log {
+        // A mirror is the origin's log byte for byte: it cannot record an
+        // access without ceasing to be a copy (see writer/README.md, Mirrors).
+        None if stele_writer::mirror::is_mirror(dir) => {
+            eprintln!(
+                "stele: {} is a mirror (read-only): this access is not recorded there; pass --access-log DIR to record it",
+                dir.display()
+            );
+            let view = View::open_read_only(dir)?;
+            let (_, action) = plan(&view, None)?;
+            action(&view)
+        }
         None => {
             let log = Log::open(dir)?;
             let (read, action) = {
@@ -855,7 +890,7 @@ fn verify(
     // A log directory records who verified it, after the check so the check
     // sees the bytes exactly as they were.
     let mut access_err = None;
-    if path.is_dir() {
+    if path.is_dir() && (access.access_log.is_some() || !stele_writer::mirror::is_mirror(path)) {
         let read = json!({"verify": "log", "entries": report.entries, "verdict": report.verdict});
         let event = access_event(
             "verify",
