@@ -440,13 +440,13 @@ impl Mirror {
         let mut tiles = TileSet::new(new.size);
         // The reference is the last signed tree the mirror accepted: the
         // chunked catch-up target if there is one, else the held checkpoint.
-        if let Some(r) = self.target().or_else(|| self.held.clone()) {
-            if let Err(p) = check_extends(&self.fetcher, &r.checkpoint, &new, &mut tiles) {
-                if matches!(p, Problem::Fork(_) | Problem::Rollback(_)) {
-                    self.save_evidence(p.kind(), &r.note, &note, None)?;
-                }
-                return Err(p.into());
+        if let Some(r) = self.target().or_else(|| self.held.clone())
+            && let Err(p) = check_extends(&self.fetcher, &r.checkpoint, &new, &mut tiles)
+        {
+            if matches!(p, Problem::Fork(_) | Problem::Rollback(_)) {
+                self.save_evidence(p.kind(), &r.note, &note, None)?;
             }
+            return Err(p.into());
         }
         let start = self.state.size;
         while self.state.size < new.size {
