@@ -935,3 +935,124 @@ fn disaster_drill_restore_from_the_mirror_and_continue_the_chain() {
         err(&o)
     );
 }
+
+fn get(url: &str, path: &str) -> (u16, Vec<u8>) {
+    http(url, "GET", path, None, b"").unwrap()
+}
+
+#[test]
+fn a_mirror_served_read_only_is_byte_identical_and_can_itself_be_mirrored() {
+    // Checkpoints only on demand, so the origin's latest stays put while we compare.
+    let origin = Origin::start(&[
+        "--checkpoint-every",
+        "1000000",
+        "--checkpoint-interval",
+        "1h",
+    ]);
+    for i in 0..4 {
+        assert!(origin.post(&events("a", i * 700, 700)).is_some());
+    }
+    // Ask for a proof of the last entry: the origin signs a checkpoint covering it.
+    let (st, _) = get(&origin.url, "/v1/proof/inclusion?index=2800");
+    assert_eq!(st, 200);
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let o = mirror_once(&origin.url, &m, &origin.key, &["--chunk-bytes", "50000"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let n = state_size(&m);
+    assert!(n >= 2801, "{n}");
+    let (mut ms, murl) = serve(&m, &["--read-only"]);
+    let (st, cp_o) = get(&origin.url, "/checkpoint");
+    assert_eq!(st, 200);
+    assert_eq!(get(&murl, "/checkpoint"), (200, cp_o.clone()));
+    // Every tile and entry bundle of the tree of size n.
+    let mut compared = 0;
+    for level in 0..4u8 {
+        let mut i = 0;
+        while let Some(t) = tile_in_tree(level, i, n) {
+            for path in [format!("/{}", t.path()), format!("/{}", t.entries_path())] {
+                if level > 0 && path.contains("entries") {
+                    continue;
+                }
+                let a = get(&origin.url, &path);
+                assert_eq!(a.0, 200, "{path}");
+                assert_eq!(get(&murl, &path), a, "{path} differs");
+                compared += 1;
+            }
+            i += 1;
+        }
+    }
+    eprintln!("{compared} tiles and bundles identical at size {n}");
+    assert!(compared > 20);
+    // Proofs and partial exports against the same checkpoint.
+    for q in [
+        format!("/v1/proof/inclusion?index=0&size={n}"),
+        format!("/v1/proof/inclusion?index=1234&size={n}"),
+        format!("/v1/proof/consistency?from=17&to={n}"),
+        format!("/v1/proof/consistency?from=2048&to={n}"),
+        format!("/v1/export?from=5&to={n}"),
+        format!("/v1/export?from=100&to=900"),
+        "/v1/export?entries=3,17,42,2000".to_string(),
+    ] {
+        let a = get(&origin.url, &q);
+        assert_eq!(a.0, 200, "{q}: {}", String::from_utf8_lossy(&a.1));
+        assert_eq!(get(&murl, &q), a, "{q} differs");
+    }
+    // Read-only: no writes.
+    let (st, _) = http(
+        &murl,
+        "POST",
+        "/v1/entries",
+        Some(&origin.token),
+        b"{\"a\":1}",
+    )
+    .unwrap();
+    assert_eq!(st, 405);
+    // Metrics: the mirror's lag and last verified size.
+    let (_, metrics) = get(&murl, "/metrics");
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains(&format!("stele_mirror_verified_size {n}\n")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stele_mirror_lag_entries 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stele_mirror_alerts_total 0\n"),
+        "{metrics}"
+    );
+    // A mirror of the mirror.
+    let m2 = tmp.path().join("m2");
+    let o = mirror_once(&murl, &m2, &origin.key, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        std::fs::read(m2.join("entries.jsonl")).unwrap(),
+        std::fs::read(m.join("entries.jsonl")).unwrap()
+    );
+    verified(&m2, &origin.key);
+    // The CLI readers work on a mirror, and record nothing in it.
+    let before = std::fs::read(m.join("entries.jsonl")).unwrap();
+    let out = tmp.path().join("m.stele");
+    let o = stele(&["export", m.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(err(&o).contains("is a mirror (read-only)"), "{}", err(&o));
+    let o = stele(&[
+        "verify",
+        out.to_str().unwrap(),
+        "--key",
+        &origin.key.to_string(),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&[
+        "verify",
+        m.to_str().unwrap(),
+        "--key",
+        &origin.key.to_string(),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(std::fs::read(m.join("entries.jsonl")).unwrap(), before);
+    let _ = ms.kill();
+    let _ = ms.wait();
+}

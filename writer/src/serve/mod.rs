@@ -37,7 +37,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use stele_core::merkle::HashReader;
 use stele_core::tiles::{TILE_HEIGHT, Tile, TilePath, encode_entry_bundle, tile_exists};
-use stele_writer::{Log, LogOptions, Receipt};
+use stele_writer::{Log, LogOptions, Receipt, View};
 use tokio::sync::{mpsc, oneshot};
 use writer::{Failure, Job};
 
@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// Most entries one GET /v1/entries returns.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     page_size: u64,
+    /// Serve DIR read-only (a mirror, or a log another process writes): no
+    /// writes, no signing, no stele.access entries; a mirror's lag on /metrics.
+    #[arg(long)]
+    read_only: bool,
 }
 
 /// `stele token` subcommands.
@@ -115,7 +119,8 @@ A running `stele serve` reads the file on start: restart it.",
 }
 
 struct Inner {
-    log: Arc<Log>,
+    log: Option<Arc<Log>>,
+    ro: Option<ReadOnly>,
     jobs: mpsc::Sender<Job>,
     tokens: Tokens,
     token_reads: bool,
@@ -128,6 +133,33 @@ struct Inner {
 
 #[derive(Clone)]
 struct App(Arc<Inner>);
+
+// A directory served read-only: a view reopened when its files change.
+struct ReadOnly {
+    dir: PathBuf,
+    cache: std::sync::Mutex<Option<((u64, u64, u64), Arc<View>)>>,
+}
+
+impl ReadOnly {
+    fn view(&self) -> Result<Arc<View>, stele_writer::Error> {
+        use stele_writer::log::files;
+        let len = |n: &str| std::fs::metadata(self.dir.join(n)).map_or(0, |m| m.len());
+        let key = (
+            len(files::ENTRIES),
+            len(files::TREE),
+            len(files::CHECKPOINTS),
+        );
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((k, v)) = c.as_ref()
+            && *k == key
+        {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(View::open_read_only(&self.dir)?);
+        *c = Some((key, v.clone()));
+        Ok(v)
+    }
+}
 
 /// Who is reading: the token's name, or none, and the remote address.
 struct Caller {
@@ -179,6 +211,15 @@ fn closed() -> Response {
 }
 
 impl Inner {
+    // The log as it is now: the writer's view, or the read-only directory's.
+    fn view(&self) -> Result<Arc<View>, Response> {
+        match (&self.log, &self.ro) {
+            (Some(log), _) => Ok(Arc::new(log.view())),
+            (None, Some(ro)) => ro.view().map_err(|e| error(500, e.to_string(), None)),
+            (None, None) => Err(closed()),
+        }
+    }
+
     fn auth_write(&self, headers: &HeaderMap) -> Result<String, Response> {
         if self.tokens.len() == 0 {
             return Err(unauthorized(
@@ -233,6 +274,10 @@ impl Inner {
         query: &Option<String>,
         read: Value,
     ) -> Result<(), Response> {
+        if self.log.is_none() {
+            // Read-only: nowhere to record (a mirror must stay a copy).
+            return Ok(());
+        }
         let event = json!({
             "type": "stele.access",
             "actor": who.actor(),
@@ -252,11 +297,10 @@ impl Inner {
     // The latest checkpoint's size, signing one if it does not reach `need`.
     async fn signed_size(&self, need: u64) -> Result<u64, Response> {
         let latest = self
-            .log
-            .view()
+            .view()?
             .latest_checkpoint()
             .map_or(0, |c| c.checkpoint.size);
-        if latest >= need {
+        if latest >= need || self.log.is_none() {
             return Ok(latest);
         }
         let cp = self.ask(|reply| Job::Checkpoint { reply }).await?;
@@ -381,6 +425,13 @@ type Parser = fn(&[u8]) -> Result<Vec<Value>, body::ItemError>;
 
 async fn ingest(app: App, headers: HeaderMap, body: Body, parse: Parser) -> Response {
     let since = Instant::now();
+    if app.0.log.is_none() {
+        return error(
+            405,
+            "this server is read-only (--read-only); nothing was written",
+            None,
+        );
+    }
     if let Err(r) = app.0.auth_write(&headers) {
         return r;
     }
@@ -423,7 +474,11 @@ async fn get_checkpoint(
     if let Err(r) = app.0.auth_read(&headers, remote) {
         return r;
     }
-    match app.0.log.view().latest_checkpoint() {
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match view.latest_checkpoint() {
         Some(c) => (
             [
                 (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
@@ -452,7 +507,10 @@ async fn get_tile(
         Ok(p) => p,
         Err(e) => return error(404, e.to_string(), None),
     };
-    let view = app.0.log.view();
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let size = view.size();
     let (TilePath::Hashes(tile) | TilePath::Entries(tile)) = parsed;
     if !tile_exists(&tile, size) {
@@ -537,7 +595,10 @@ async fn get_inclusion(
             Err(r) => return r,
         },
     };
-    let view = app.0.log.view();
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     if let Err(e) = view.check_inclusion(index, size) {
         return io_fail(e);
     }
@@ -568,7 +629,10 @@ async fn get_consistency(
             Err(r) => return r,
         },
     };
-    let view = app.0.log.view();
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     if let Err(e) = view.check_consistency(from, to) {
         return io_fail(e);
     }
@@ -592,7 +656,10 @@ async fn get_entries(
         (Ok(f), Ok(t)) => (f.unwrap_or(0), t),
         (Err(r), _) | (_, Err(r)) => return r,
     };
-    let view = app.0.log.view();
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let size = view.size();
     let to = to
         .unwrap_or(size)
@@ -676,7 +743,10 @@ async fn get_export(
         Err(r) => return r,
     };
     let qm = query_map(&q);
-    let size = app.0.log.size();
+    let size = match app.0.view() {
+        Ok(v) => v.size(),
+        Err(r) => return r,
+    };
     enum Kind {
         Log,
         Range(u64, u64),
@@ -743,7 +813,10 @@ async fn get_export(
     if let Err(r) = app.0.record_access(&who, "/v1/export", &q, read).await {
         return r;
     }
-    let view = app.0.log.view();
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let (tx, rx) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         let mut w = ChanWriter {
@@ -784,12 +857,20 @@ async fn get_metrics(
     if let Err(r) = app.0.auth_read(&headers, remote) {
         return r;
     }
-    let view = app.0.log.view();
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let signed = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
-    let text = app
+    let mut text = app
         .0
         .metrics
         .render(view.size(), view.checkpoints().len(), signed);
+    if let Some(ro) = &app.0.ro
+        && let Some(st) = stele_writer::mirror::read_status(&ro.dir)
+    {
+        text.push_str(&mirror_metrics(&st, view.size()));
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -800,6 +881,65 @@ async fn get_metrics(
         .into_response()
 }
 
+// A mirror's lag and alerts, from the status its last poll wrote.
+fn mirror_metrics(st: &stele_writer::mirror::Status, held: u64) -> String {
+    let now = stele_writer::log::system_micros() / 1_000_000;
+    let mut o = String::new();
+    let mut gauge = |name: &str, kind: &str, help: &str, v: i64| {
+        o.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+        ));
+    };
+    let verified = st.verified_size.max(held) as i64;
+    gauge(
+        "stele_mirror_verified_size",
+        "gauge",
+        "Entries the mirror holds, verified against a checkpoint signed by the pinned key.",
+        verified,
+    );
+    gauge(
+        "stele_mirror_origin_size",
+        "gauge",
+        "Size of the origin's latest signed checkpoint at the last poll.",
+        st.origin_size as i64,
+    );
+    gauge(
+        "stele_mirror_lag_entries",
+        "gauge",
+        "Entries the origin signed that the mirror does not hold yet.",
+        (st.origin_size as i64 - verified).max(0),
+    );
+    gauge(
+        "stele_mirror_lag_seconds",
+        "gauge",
+        "Seconds since the mirror last held everything the origin had signed.",
+        if st.caught_up_at > 0 {
+            (now - st.caught_up_at).max(0)
+        } else {
+            -1
+        },
+    );
+    gauge(
+        "stele_mirror_last_poll_timestamp_seconds",
+        "gauge",
+        "Unix time of the mirror's last poll.",
+        st.last_poll,
+    );
+    gauge(
+        "stele_mirror_alerts_total",
+        "counter",
+        "Alerts the running mirror process raised.",
+        st.alerts as i64,
+    );
+    gauge(
+        "stele_mirror_fetched_bytes_total",
+        "counter",
+        "Body bytes the running mirror process fetched.",
+        st.bytes_fetched as i64,
+    );
+    o
+}
+
 async fn healthz(State(app): State<App>) -> Response {
     if app.0.poisoned.load(Ordering::Relaxed) {
         return error(
@@ -808,7 +948,7 @@ async fn healthz(State(app): State<App>) -> Response {
             None,
         );
     }
-    if app.0.jobs.is_closed() {
+    if app.0.log.is_some() && app.0.jobs.is_closed() {
         return closed();
     }
     (
@@ -940,7 +1080,7 @@ pub fn run(a: ServeArgs) -> Result<u8, Fail> {
         ));
     }
     let token_reads = !a.public_reads && (a.token_reads || a.tokens.is_some());
-    let web = match a.web {
+    let web = match a.web.clone() {
         Some(w) if !w.join("index.html").is_file() => {
             return Err(Fail::usage(
                 format!("--web {}: no index.html there", w.display()),
@@ -951,6 +1091,9 @@ pub fn run(a: ServeArgs) -> Result<u8, Fail> {
         None => Some(PathBuf::from("web/dist")).filter(|w| w.join("index.html").is_file()),
     };
     let metrics = Arc::new(Metrics::default());
+    if a.read_only {
+        return run_read_only(a, tokens, token_reads, web, metrics);
+    }
     let opts = LogOptions {
         fs: Arc::new(TimingFs(metrics.clone())),
         checkpoint_every: Some(a.checkpoint_every.max(1)),
@@ -975,7 +1118,8 @@ pub fn run(a: ServeArgs) -> Result<u8, Fail> {
             .map_err(|e| Fail::usage(format!("start the writer thread: {e}"), None))?
     };
     let app = App(Arc::new(Inner {
-        log: log.clone(),
+        log: Some(log.clone()),
+        ro: None,
         jobs: tx.clone(),
         tokens,
         token_reads,
@@ -1030,5 +1174,64 @@ pub fn run(a: ServeArgs) -> Result<u8, Fail> {
         view.size(),
         view.latest_checkpoint().map_or(0, |c| c.checkpoint.size)
     );
+    Ok(0)
+}
+
+// `stele serve DIR --read-only`: no writer, no lock, no key; every read
+// sees the directory as it is on disk (a mirror being updated, or a log
+// another process writes).
+fn run_read_only(
+    a: ServeArgs,
+    tokens: Tokens,
+    token_reads: bool,
+    web: Option<PathBuf>,
+    metrics: Arc<Metrics>,
+) -> Result<u8, Fail> {
+    let ro = ReadOnly {
+        dir: a.dir.clone(),
+        cache: std::sync::Mutex::new(None),
+    };
+    let size = ro.view()?.size();
+    let (tx, _) = mpsc::channel(1);
+    let app = App(Arc::new(Inner {
+        log: None,
+        ro: Some(ro),
+        jobs: tx,
+        tokens,
+        token_reads,
+        max_body: a.max_body,
+        page: a.page_size.max(1),
+        web,
+        metrics,
+        poisoned: Arc::new(AtomicBool::new(false)),
+    }));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Fail::usage(format!("start the runtime: {e}"), None))?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(a.listen)
+            .await
+            .map_err(|e| format!("listen on {}: {e}", a.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("stele serve: listening on http://{addr}");
+        eprintln!(
+            "stele serve: {} read-only ({size} entries{})",
+            a.dir.display(),
+            if stele_writer::mirror::is_mirror(&a.dir) {
+                ", a mirror"
+            } else {
+                ""
+            }
+        );
+        axum::serve(
+            listener,
+            router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("serve: {e}"))
+    })
+    .map_err(|e| Fail::usage(e, None))?;
     Ok(0)
 }
