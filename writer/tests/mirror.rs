@@ -544,6 +544,14 @@ fn remote_monitor_fetches_only_the_checkpoint_and_a_few_tiles_per_poll() {
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(err(&o).contains("ALERT fork"), "{}", err(&o));
     assert_eq!(std::fs::read_to_string(&state).unwrap(), good.cps[1].note);
+    // The contradicting signed checkpoint is kept next to the state file.
+    let ev: Vec<PathBuf> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("state.fork-"))
+        .collect();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(std::fs::read_to_string(&ev[0]).unwrap(), forked.cps[1].note);
 }
 
 // ---------------------------------------------------------------------------
