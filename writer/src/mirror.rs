@@ -61,6 +61,8 @@ pub mod files {
 }
 
 const MIRROR_FORMAT: &str = "stele-mirror v1";
+/// Entry bundles fetched at once.
+const FETCH_PARALLEL: usize = 8;
 
 /// Whether `dir` is a mirror (it has a `mirror.json`).
 pub fn is_mirror(dir: &Path) -> bool {
@@ -491,50 +493,75 @@ impl Mirror {
         let mut leaves: Vec<Hash> = Vec::new();
         let mut ends: Vec<u64> = Vec::new();
         let mut b = n;
+        // Bundles are fetched a wave at a time, in parallel (a round trip
+        // each, and the origin may fsync an access record per read): at most
+        // FETCH_PARALLEL, fewer when the chunk budget is small.
+        let wave_len = (self.chunk_bytes / (64 << 10)).clamp(1, FETCH_PARALLEL) as u64;
         while b < size && buf.len() < self.chunk_bytes {
-            let w = (size - k * width).min(width) as u16;
-            let t = Tile {
-                level: 0,
-                index: k,
-                width: w,
+            let wave: Vec<Tile> = (k..)
+                .take_while(|&i| i * width < size)
+                .take(wave_len as usize)
+                .map(|i| Tile {
+                    level: 0,
+                    index: i,
+                    width: (size - i * width).min(width) as u16,
+                })
+                .collect();
+            let fetcher = &self.fetcher;
+            let bodies: Vec<std::result::Result<Vec<u8>, FetchError>> = if wave.len() == 1 {
+                vec![fetcher.get(&wave[0].entries_path(), MAX_BUNDLE_BYTES)]
+            } else {
+                std::thread::scope(|sc| {
+                    let hs: Vec<_> = wave
+                        .iter()
+                        .map(|t| sc.spawn(move || fetcher.get(&t.entries_path(), MAX_BUNDLE_BYTES)))
+                        .collect();
+                    hs.into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(FetchError::Bad("a fetch thread panicked".into()))
+                            })
+                        })
+                        .collect()
+                })
             };
-            let path = t.entries_path();
-            let body = self
-                .fetcher
-                .get(&path, MAX_BUNDLE_BYTES)
-                .map_err(Problem::Fetch)?;
-            let got = parse_entry_bundle(&body).map_err(|e| {
-                Problem::Fetch(FetchError::Bad(format!(
-                    "{}/{path}: {e}",
-                    self.fetcher.base()
-                )))
-            })?;
-            if got.len() != usize::from(w) {
-                return Err(Problem::Fetch(FetchError::Bad(format!(
-                    "{}/{path}: {} entries, expected {w}",
-                    self.fetcher.base(),
-                    got.len()
-                )))
-                .into());
-            }
-            let skip = (b - k * width) as usize;
-            for (j, e) in got.iter().enumerate().skip(skip) {
-                let i = k * width + j as u64;
-                // Framing, not a format rule: an entry is one line.
-                if e.contains(&b'\n') {
-                    return Err(Problem::Mismatch(format!(
-                        "{}/{path}: entry {i} contains a line feed",
+            for (t, body) in wave.iter().zip(bodies) {
+                let w = t.width;
+                let path = t.entries_path();
+                let body = body.map_err(Problem::Fetch)?;
+                let got = parse_entry_bundle(&body).map_err(|e| {
+                    Problem::Fetch(FetchError::Bad(format!(
+                        "{}/{path}: {e}",
                         self.fetcher.base()
-                    ))
+                    )))
+                })?;
+                if got.len() != usize::from(w) {
+                    return Err(Problem::Fetch(FetchError::Bad(format!(
+                        "{}/{path}: {} entries, expected {w}",
+                        self.fetcher.base(),
+                        got.len()
+                    )))
                     .into());
                 }
-                buf.extend_from_slice(e);
-                buf.push(b'\n');
-                leaves.push(leaf_hash(e));
-                ends.push(self.state.entries_len + buf.len() as u64);
+                let skip = (b - k * width) as usize;
+                for (j, e) in got.iter().enumerate().skip(skip) {
+                    let i = k * width + j as u64;
+                    // Framing, not a format rule: an entry is one line.
+                    if e.contains(&b'\n') {
+                        return Err(Problem::Mismatch(format!(
+                            "{}/{path}: entry {i} contains a line feed",
+                            self.fetcher.base()
+                        ))
+                        .into());
+                    }
+                    buf.extend_from_slice(e);
+                    buf.push(b'\n');
+                    leaves.push(leaf_hash(e));
+                    ends.push(self.state.entries_len + buf.len() as u64);
+                }
+                b = k * width + u64::from(w);
+                k += 1;
             }
-            b = k * width + u64::from(w);
-            k += 1;
         }
         self.verify_chunk(n, b, &buf, new, note, tiles)?;
         self.commit(&buf, &leaves, &ends, note, b == size, new)?;
