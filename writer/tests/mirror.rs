@@ -1064,3 +1064,51 @@ fn a_mirror_served_read_only_is_byte_identical_and_can_itself_be_mirrored() {
     let _ = ms.kill();
     let _ = ms.wait();
 }
+
+#[test]
+fn a_failed_write_fsync_or_rename_stops_the_mirror_and_the_next_run_resumes_verified() {
+    use stele_writer::fs::FileRole;
+    use stele_writer::mirror::{Mirror, MirrorOptions, PollError};
+    use stele_writer::testing::{FaultFs, FaultMode, Op};
+    let signer = key::generate("test.example/faults").unwrap();
+    let good = make_log("test.example/faults", &signer, &[1500], "good");
+    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let theirs = std::fs::read(good.dir.join("entries.jsonl")).unwrap();
+    let cases = [
+        (Op::Write, FileRole::Entries, 2, FaultMode::Partial),
+        (Op::Sync, FileRole::Entries, 2, FaultMode::NotPersisted),
+        (Op::Write, FileRole::Tree, 2, FaultMode::Persisted),
+        (Op::Write, FileRole::Index, 1, FaultMode::Partial),
+        (Op::Write, FileRole::Checkpoints, 1, FaultMode::Persisted),
+        (Op::Sync, FileRole::Checkpoints, 1, FaultMode::NotPersisted),
+        (Op::Write, FileRole::Other, 2, FaultMode::Partial),
+        (Op::Rename, FileRole::Other, 2, FaultMode::NotPersisted),
+        (Op::Rename, FileRole::Other, 2, FaultMode::Persisted),
+        (Op::Sync, FileRole::Dir, 3, FaultMode::Persisted),
+    ];
+    for (op, role, nth, mode) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = tmp.path().join("m");
+        let ffs = Arc::new(FaultFs::new());
+        ffs.fail_nth(op, Some(role), nth, mode);
+        let mut opts = MirrorOptions::new(good.key.clone());
+        opts.chunk_bytes = 30_000;
+        opts.fs = ffs.clone();
+        let case = format!("{op:?} {role:?} #{nth} {mode:?}");
+        let mut mir = Mirror::open(&m, &fake.url, opts).unwrap();
+        match mir.poll() {
+            Err(PollError::Local(e)) => eprintln!("{case}: stopped: {e}"),
+            other => panic!("{case}: expected a local error, got {other:?}"),
+        }
+        assert_eq!(ffs.fired().len(), 1, "{case}");
+        drop(mir);
+        // The next run, on a healthy disk, resumes from the commit point.
+        let mut mir = Mirror::open(&m, &fake.url, MirrorOptions::new(good.key.clone())).unwrap();
+        let p = mir.poll().unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert_eq!(p.size, 1500, "{case}");
+        drop(mir);
+        let mine = std::fs::read(m.join("entries.jsonl")).unwrap();
+        assert_eq!(mine, theirs, "{case}");
+        verified(&m, &good.key);
+    }
+}
