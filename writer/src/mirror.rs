@@ -61,8 +61,6 @@ pub mod files {
 }
 
 const MIRROR_FORMAT: &str = "stele-mirror v1";
-/// Entry bundles fetched at once.
-const FETCH_PARALLEL: usize = 8;
 
 /// Whether `dir` is a mirror (it has a `mirror.json`).
 pub fn is_mirror(dir: &Path) -> bool {
@@ -139,6 +137,9 @@ pub struct MirrorOptions {
     pub timeout: Duration,
     /// Most entry bytes fetched and verified before they are committed.
     pub chunk_bytes: usize,
+    /// Entry bundles fetched at once (each at most 16.8 MB: this times that
+    /// bounds the memory a hostile origin can make the mirror hold).
+    pub parallel: usize,
     /// The file system seam (fault injection in tests).
     pub fs: Arc<dyn Fs>,
 }
@@ -150,18 +151,21 @@ impl std::fmt::Debug for MirrorOptions {
             .field("token", &self.token.as_ref().map(|_| "<hidden>"))
             .field("timeout", &self.timeout)
             .field("chunk_bytes", &self.chunk_bytes)
+            .field("parallel", &self.parallel)
             .finish_non_exhaustive()
     }
 }
 
 impl MirrorOptions {
-    /// Defaults: 30 s per request, 16 MiB chunks, the real file system.
+    /// Defaults: 30 s per request, 16 MiB chunks, 16 bundles at once, the
+    /// real file system.
     pub fn new(key: VerifierKey) -> Self {
         MirrorOptions {
             key,
             token: None,
             timeout: Duration::from_secs(30),
             chunk_bytes: 16 << 20,
+            parallel: 16,
             fs: Arc::new(RealFs),
         }
     }
@@ -207,6 +211,7 @@ pub struct Mirror {
     key: VerifierKey,
     fs: Arc<dyn Fs>,
     chunk_bytes: usize,
+    parallel: usize,
     _lock: File,
     origin: Option<String>,
     state: State,
@@ -374,6 +379,7 @@ impl Mirror {
             key: opts.key,
             fs,
             chunk_bytes: opts.chunk_bytes.max(1),
+            parallel: opts.parallel.clamp(1, 256),
             _lock: lock,
             origin,
             state,
@@ -495,8 +501,8 @@ impl Mirror {
         let mut b = n;
         // Bundles are fetched a wave at a time, in parallel (a round trip
         // each, and the origin may fsync an access record per read): at most
-        // FETCH_PARALLEL, fewer when the chunk budget is small.
-        let wave_len = (self.chunk_bytes / (64 << 10)).clamp(1, FETCH_PARALLEL) as u64;
+        // `parallel`, fewer when the chunk budget is small.
+        let wave_len = (self.chunk_bytes / (64 << 10)).clamp(1, self.parallel) as u64;
         while b < size && buf.len() < self.chunk_bytes {
             let wave: Vec<Tile> = (k..)
                 .take_while(|&i| i * width < size)

@@ -61,6 +61,9 @@ pub struct MirrorArgs {
     /// Most entry bytes fetched and verified per durable commit.
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     chunk_bytes: usize,
+    /// Entry bundles fetched at once (memory: up to this many x 16.8 MB from a hostile origin).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    parallel: usize,
 }
 
 fn now_secs() -> i64 {
@@ -162,6 +165,7 @@ pub fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
     opts.token = read_token(a.token_file.as_deref())?;
     opts.timeout = a.timeout;
     opts.chunk_bytes = a.chunk_bytes;
+    opts.parallel = a.parallel;
     let mut m = Mirror::open(&a.dir, &a.url, opts).map_err(|e| match e {
         stele_writer::Error::AlreadyExists { dir } => Fail::usage(
             format!("{} holds a writer's log, not a mirror", dir.display()),
@@ -221,7 +225,11 @@ pub fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
             Err(PollError::Origin(p)) => {
                 let trusted = m.held().map(|h| h.checkpoint.size);
                 let transient = p.is_transient();
-                let since = *down_since.get_or_insert_with(Instant::now);
+                let since = if transient {
+                    *down_since.get_or_insert_with(Instant::now)
+                } else {
+                    Instant::now()
+                };
                 attempts += 1;
                 let due = if transient {
                     if a.once {

@@ -591,6 +591,10 @@ fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
 
 impl Origin {
     fn start(extra: &[&str]) -> Origin {
+        Origin::start_with(true, extra)
+    }
+
+    fn start_with(public_reads: bool, extra: &[&str]) -> Origin {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
         let log = root.join("log");
@@ -605,7 +609,10 @@ impl Origin {
         let tokens = root.join("tokens");
         let o = stele(&["token", "add", tokens.to_str().unwrap(), "writer"]);
         let token = String::from_utf8(o.stdout).unwrap().trim().to_string();
-        let mut args = vec!["--tokens", tokens.to_str().unwrap(), "--public-reads"];
+        let mut args = vec!["--tokens", tokens.to_str().unwrap()];
+        if public_reads {
+            args.push("--public-reads");
+        }
         args.extend_from_slice(extra);
         let (server, url) = serve(&log, &args);
         Origin {
@@ -1111,4 +1118,33 @@ fn a_failed_write_fsync_or_rename_stops_the_mirror_and_the_next_run_resumes_veri
         assert_eq!(mine, theirs, "{case}");
         verified(&m, &good.key);
     }
+}
+
+#[test]
+fn an_origin_whose_reads_need_a_token_is_mirrored_with_token_file() {
+    let origin = Origin::start_with(false, &["--checkpoint-every", "10"]);
+    assert!(origin.post(&events("a", 0, 300)).is_some());
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let o = mirror_once(&origin.url, &m, &origin.key, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("ALERT bad_response"), "{}", err(&o));
+    assert!(
+        err(&o).contains("HTTP 401 (does the origin need --token-file?)"),
+        "{}",
+        err(&o)
+    );
+    assert!(!err(&o).contains(&origin.token));
+    let tf = tmp.path().join("token");
+    std::fs::write(&tf, format!("{}\n", origin.token)).unwrap();
+    let o = mirror_once(
+        &origin.url,
+        &m,
+        &origin.key,
+        &["--token-file", tf.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(!err(&o).contains(&origin.token));
+    assert!(state_size(&m) >= 301);
+    verified(&m, &origin.key);
 }
