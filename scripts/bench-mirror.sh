@@ -27,11 +27,23 @@ url=$(sed -n 's/.*listening on //p' "$tmp/serve.out")
 t2=$(now)
 "$stele" mirror "$url" "$tmp/mirror" --key "$vkey" --once --parallel ${PAR:-16} 2>"$tmp/mirror.err"
 t3=$(now)
+# The same catch-up from an origin that records no stele.access entry per
+# bundle read (`serve --read-only` of the same directory): the mirror's own speed.
+kill "$server"; wait "$server" 2>/dev/null || true
+"$stele" serve "$tmp/log" --listen 127.0.0.1:0 --read-only > "$tmp/serve2.out" 2>/dev/null &
+server=$!
+for _ in $(seq 100); do grep -q listening "$tmp/serve2.out" 2>/dev/null && break; sleep 0.1; done
+url2=$(sed -n 's/.*listening on //p' "$tmp/serve2.out")
+t4=$(now)
+"$stele" mirror "$url2" "$tmp/mirror2" --key "$vkey" --once --parallel ${PAR:-16} 2>"$tmp/mirror2.err"
+t5=$(now)
 size=$(sed -n 's/.*"size":\([0-9]*\).*/\1/p' "$tmp/mirror/mirror-state.json")
-awk -v n="$n" -v b="$bytes" -v e="$(echo "$t1 - $t0" | bc)" -v m="$(echo "$t3 - $t2" | bc)" -v s="$size" 'BEGIN {
+awk -v n="$n" -v b="$bytes" -v e="$(echo "$t1 - $t0" | bc)" -v m="$(echo "$t3 - $t2" | bc)" -v r="$(echo "$t5 - $t4" | bc)" -v s="$size" 'BEGIN {
   printf "log: %d entries, %.1f MB\n", n, b / 1e6
   printf "stele export:        %.2f s (%.0f MB/s)\n", e, b / 1e6 / e
   printf "stele mirror --once: %.2f s (%.0f MB/s), %d entries verified and durable\n", m, b / 1e6 / m, s
   printf "ratio (mirror speed / export speed): %.2f\n", e / m
+  printf "stele mirror --once from serve --read-only (no access record per read): %.2f s (%.0f MB/s), ratio %.2f\n", r, b / 1e6 / r, e / r
 }'
 tail -1 "$tmp/mirror.err"
+tail -1 "$tmp/mirror2.err"

@@ -223,6 +223,19 @@ pub struct Mirror {
     frontier: Frontier,
     held: Option<StoredCheckpoint>,
     last_evidence: Option<PathBuf>,
+    scratch: Scratch,
+}
+
+// Chunk buffers kept from one chunk to the next: fresh ones made the kernel
+// fault in and clear new (huge) pages for every chunk, most of the time of a
+// catch-up.
+#[derive(Debug, Default)]
+struct Scratch {
+    buf: Vec<u8>,
+    leaves: Vec<Hash>,
+    ends: Vec<u64>,
+    hashes: Vec<u8>,
+    idx: Vec<u8>,
 }
 
 fn open_rw(path: &Path) -> Result<File> {
@@ -391,6 +404,7 @@ impl Mirror {
             frontier,
             held,
             last_evidence: None,
+            scratch: Scratch::default(),
         })
     }
 
@@ -495,9 +509,12 @@ impl Mirror {
         let size = new.size;
         let width = u64::from(TILE_WIDTH);
         let mut k = n / width;
-        let mut buf: Vec<u8> = Vec::new();
-        let mut leaves: Vec<Hash> = Vec::new();
-        let mut ends: Vec<u64> = Vec::new();
+        let mut buf = std::mem::take(&mut self.scratch.buf);
+        let mut leaves = std::mem::take(&mut self.scratch.leaves);
+        let mut ends = std::mem::take(&mut self.scratch.ends);
+        buf.clear();
+        leaves.clear();
+        ends.clear();
         let mut b = n;
         // Bundles are fetched a wave at a time, in parallel (a round trip
         // each, and the origin may fsync an access record per read): at most
@@ -571,6 +588,9 @@ impl Mirror {
         }
         self.verify_chunk(n, b, &buf, new, note, tiles)?;
         self.commit(&buf, &leaves, &ends, note, b == size, new)?;
+        self.scratch.buf = buf;
+        self.scratch.leaves = leaves;
+        self.scratch.ends = ends;
         Ok(())
     }
 
@@ -708,15 +728,20 @@ impl Mirror {
                 self.state.entries_len,
             )
             .map_err(|e| Error::io("write", p(log_files::ENTRIES), e))?;
-            let mut hashes = Vec::with_capacity(leaves.len() * 64);
+            let mut hashes = std::mem::take(&mut self.scratch.hashes);
+            hashes.clear();
             for l in leaves {
                 self.frontier.push(*l, &mut hashes);
             }
             fs.write_at(FileRole::Tree, &self.tree, &hashes, stored_len(n) * 32)
                 .map_err(|e| Error::io("write", &self.tree_path, e))?;
-            let idx: Vec<u8> = ends.iter().flat_map(|e| e.to_le_bytes()).collect();
+            let mut idx = std::mem::take(&mut self.scratch.idx);
+            idx.clear();
+            idx.extend(ends.iter().flat_map(|e| e.to_le_bytes()));
             fs.write_at(FileRole::Index, &self.index, &idx, n * 8)
                 .map_err(|e| Error::io("write", p(log_files::INDEX), e))?;
+            self.scratch.hashes = hashes;
+            self.scratch.idx = idx;
             for (f, role, name) in [
                 (&self.entries, FileRole::Entries, log_files::ENTRIES),
                 (&self.tree, FileRole::Tree, log_files::TREE),

@@ -537,6 +537,31 @@ fn remote_monitor_fetches_only_the_checkpoint_and_a_few_tiles_per_poll() {
     eprintln!("poll from 1000 to 70000: {bytes} bytes in {reqs} requests");
     assert!(reqs <= 1 + 2 * 3, "{e}");
     assert!(bytes < 8 * 8192, "{e}");
+    // What a poll of a 10M-entry log fetches: exactly the tiles of
+    // tiles_for_consistency (check_extends asks for nothing else), at most
+    // two per tile level (three levels below 256^3 entries).
+    let mut worst = (0usize, 0usize, 0u64, 0u64);
+    let ten_m = 10_000_000u64;
+    for (old, new) in [
+        (1, ten_m),
+        (255, ten_m),
+        (65_537, ten_m),
+        (5_000_000, ten_m),
+        (9_999_999, ten_m),
+        (ten_m - 1000, ten_m),
+        (3_333_333, 7_777_777),
+    ] {
+        let tiles = stele_core::tiles::tiles_for_consistency(old, new).unwrap();
+        let b: usize = tiles.iter().map(Tile::byte_len).sum();
+        assert!(tiles.len() <= 6, "{old}->{new}: {tiles:?}");
+        if b > worst.1 {
+            worst = (tiles.len(), b, old, new);
+        }
+    }
+    eprintln!(
+        "10M-entry log: at most {} tiles, {} bytes of tiles per poll (worst {}->{})",
+        worst.0, worst.1, worst.2, worst.3
+    );
     assert_eq!(std::fs::read_to_string(&state).unwrap(), good.cps[1].note);
     // A fork: another history under the same key.
     fake.set(&forked.dir, &forked.cps[1].note);
