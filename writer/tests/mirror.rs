@@ -1031,7 +1031,7 @@ fn a_mirror_served_read_only_is_byte_identical_and_can_itself_be_mirrored() {
         format!("/v1/proof/consistency?from=17&to={n}"),
         format!("/v1/proof/consistency?from=2048&to={n}"),
         format!("/v1/export?from=5&to={n}"),
-        format!("/v1/export?from=100&to=900"),
+        "/v1/export?from=100&to=900".to_string(),
         "/v1/export?entries=3,17,42,2000".to_string(),
     ] {
         let a = get(&origin.url, &q);

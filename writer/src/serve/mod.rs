@@ -134,11 +134,14 @@ struct Inner {
 #[derive(Clone)]
 struct App(Arc<Inner>);
 
-// A directory served read-only: a view reopened when its files change.
+// A directory served read-only: a view reopened when its files change
+// (keyed by the lengths of the entries, tree and checkpoints files).
 struct ReadOnly {
     dir: PathBuf,
-    cache: std::sync::Mutex<Option<((u64, u64, u64), Arc<View>)>>,
+    cache: std::sync::Mutex<Option<CachedView>>,
 }
+
+type CachedView = ((u64, u64, u64), Arc<View>);
 
 impl ReadOnly {
     fn view(&self) -> Result<Arc<View>, stele_writer::Error> {
