@@ -307,8 +307,25 @@ fn main() -> ExitCode {
     }
 }
 
+// A mirror is a copy: nothing may append to it or sign for it.
+fn refuse_mirror(dir: &Path) -> Result<(), Fail> {
+    if stele_writer::mirror::is_mirror(dir) {
+        let url = stele_writer::mirror::read_config(dir).map_or_else(|_| "?".into(), |c| c.url);
+        return Err(Fail::usage(
+            format!("{} is a mirror of {url}: it is read-only (it cannot append or sign)", dir.display()),
+            Some("serve it with --read-only; after losing the origin, make a writable log from it with: stele restore MIRROR_DIR NEW_DIR --signing-key FILE".into()),
+        ));
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<u8, Fail> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    match &cli.cmd {
+        Cmd::Append { dir, .. } | Cmd::Checkpoint { dir } => refuse_mirror(dir)?,
+        Cmd::Serve(a) if !a.read_only() => refuse_mirror(a.dir())?,
+        _ => {}
+    }
     match cli.cmd {
         Cmd::Init {
             dir,

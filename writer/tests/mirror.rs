@@ -1093,6 +1093,13 @@ fn a_mirror_served_read_only_is_byte_identical_and_can_itself_be_mirrored() {
     ]);
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(std::fs::read(m.join("entries.jsonl")).unwrap(), before);
+    // Nothing appends to a mirror or signs for it.
+    let o = stele(&["append", m.to_str().unwrap(), "--event", "{\"a\":1}"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("is a mirror of http://"), "{}", err(&o));
+    let o = stele(&["checkpoint", m.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read(m.join("entries.jsonl")).unwrap(), before);
     let _ = ms.kill();
     let _ = ms.wait();
 }

@@ -90,6 +90,17 @@ pub struct ServeArgs {
     read_only: bool,
 }
 
+impl ServeArgs {
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// Whether --read-only was given.
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+}
+
 /// `stele token` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub enum TokenCmd {
@@ -135,7 +146,7 @@ struct Inner {
 struct App(Arc<Inner>);
 
 // A directory served read-only: a view reopened when its files change
-// (keyed by the lengths of the entries, tree and checkpoints files).
+// (keyed by the lengths of the entries, tree, index and checkpoints files).
 struct ReadOnly {
     dir: PathBuf,
     cache: std::sync::Mutex<Option<CachedView>>,
@@ -149,7 +160,7 @@ impl ReadOnly {
         let len = |n: &str| std::fs::metadata(self.dir.join(n)).map_or(0, |m| m.len());
         let key = (
             len(files::ENTRIES),
-            len(files::TREE),
+            len(files::TREE) ^ (len(files::INDEX) << 40),
             len(files::CHECKPOINTS),
         );
         let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
