@@ -53,6 +53,8 @@ struct Reply {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     delay: Duration,
+    // Send no Content-Length: the body runs until the connection closes.
+    no_length: bool,
 }
 
 impl Reply {
@@ -62,6 +64,7 @@ impl Reply {
             headers: Vec::new(),
             body,
             delay: Duration::ZERO,
+            no_length: false,
         }
     }
     fn status(status: u16) -> Reply {
@@ -184,11 +187,10 @@ fn serve_one(c: TcpStream, st: &Mutex<FakeState>) {
     };
     std::thread::sleep(reply.delay);
     let mut c = c;
-    let mut head = format!(
-        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-        reply.status,
-        reply.body.len()
-    );
+    let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", reply.status);
+    if !reply.no_length {
+        head.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
+    }
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -376,6 +378,32 @@ fn every_fault_of_the_origin_is_an_alert_or_a_retry_and_leaves_the_mirror_undama
             None,
             "signature",
             "is not signed by the pinned key",
+        ),
+        (
+            "an endless checkpoint (no Content-Length)",
+            n1.clone(),
+            Some(Box::new(|p: &str, mut r: Reply| {
+                if p == "/checkpoint" {
+                    r.body = vec![b'a'; 1 << 20];
+                    r.no_length = true;
+                }
+                r
+            })),
+            "bad_response",
+            "more than the 16384 bytes allowed",
+        ),
+        (
+            "an oversized entry bundle (no Content-Length)",
+            n1.clone(),
+            Some(Box::new(|p: &str, mut r: Reply| {
+                if p.starts_with("/tile/entries/") {
+                    r.body = vec![0; 20 << 20];
+                    r.no_length = true;
+                }
+                r
+            })),
+            "bad_response",
+            "more than the 16777472 bytes allowed",
         ),
         (
             "garbage for a checkpoint",
