@@ -146,7 +146,9 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
 --state FILE; each round the log must extend it. On any failure, rollback or fork the monitor \
 writes the alert to stderr, runs --on-alert CMD (via sh -c) with the alert JSON on stdin, and \
 exits with status 1. The monitor only reads the log and records no stele.access entries (it would \
-otherwise grow the log every interval)."
+otherwise grow the log every interval). Given a URL (http:// or https://) instead of DIR, each round \
+fetches only the signed checkpoint and the hash tiles of one consistency proof from the checkpoint in \
+--state (O(log n) tiles, never entries) and prints the bytes it took."
     )]
     Monitor {
         /// The log directory, or the URL of a served log (http:// or https://).
