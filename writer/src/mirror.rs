@@ -207,7 +207,7 @@ pub struct Progress {
 #[derive(Debug)]
 pub struct Mirror {
     dir: PathBuf,
-    fetcher: Fetcher,
+    fetcher: Arc<Fetcher>,
     key: VerifierKey,
     fs: Arc<dyn Fs>,
     chunk_bytes: usize,
@@ -388,7 +388,7 @@ impl Mirror {
             })?;
         Ok(Mirror {
             dir: dir.into(),
-            fetcher,
+            fetcher: Arc::new(fetcher),
             key: opts.key,
             fs,
             chunk_bytes: opts.chunk_bytes.max(1),
@@ -471,8 +471,8 @@ impl Mirror {
             return Err(p.into());
         }
         let start = self.state.size;
-        while self.state.size < new.size {
-            self.catch_up_chunk(&new, &note, &mut tiles)?;
+        if self.state.size < new.size {
+            self.catch_up(&new, &note, &mut tiles)?;
         }
         if self
             .held
@@ -498,12 +498,80 @@ impl Mirror {
         }
     }
 
-    // Fetches, verifies and commits the next chunk of entries toward `new`.
+    // Fetches, verifies and commits chunks of entries up to `new`. A
+    // fetch thread runs ahead of verification and commits: entry bundles in
+    // order, `parallel` at a time, at most `parallel` more waiting (so memory
+    // stays a chunk plus two waves of bundles).
+    fn catch_up(
+        &mut self,
+        new: &Checkpoint,
+        note: &str,
+        tiles: &mut TileSet,
+    ) -> Result<(), PollError> {
+        let size = new.size;
+        let width = u64::from(TILE_WIDTH);
+        let first = self.state.size / width;
+        let last = (size - 1) / width;
+        let wave_len = (self.chunk_bytes / (64 << 10)).clamp(1, self.parallel);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(
+            Tile,
+            std::result::Result<Vec<u8>, FetchError>,
+        )>(wave_len);
+        let fetcher = self.fetcher.clone();
+        std::thread::scope(|sc| {
+            sc.spawn(move || {
+                let mut k = first;
+                while k <= last {
+                    let wave: Vec<Tile> = (k..=last)
+                        .take(wave_len)
+                        .map(|i| Tile {
+                            level: 0,
+                            index: i,
+                            width: (size - i * width).min(width) as u16,
+                        })
+                        .collect();
+                    k += wave.len() as u64;
+                    let f = &fetcher;
+                    let bodies: Vec<_> = std::thread::scope(|ws| {
+                        let hs: Vec<_> = wave
+                            .iter()
+                            .map(|t| ws.spawn(move || f.get(&t.entries_path(), MAX_BUNDLE_BYTES)))
+                            .collect();
+                        hs.into_iter()
+                            .map(|h| {
+                                h.join().unwrap_or_else(|_| {
+                                    Err(FetchError::Bad("a fetch thread panicked".into()))
+                                })
+                            })
+                            .collect()
+                    });
+                    for (t, body) in wave.into_iter().zip(bodies) {
+                        let failed = body.is_err();
+                        // The receiver is gone when the catch-up stopped.
+                        if tx.send((t, body)).is_err() || failed {
+                            return;
+                        }
+                    }
+                }
+            });
+            let r = (|| {
+                while self.state.size < size {
+                    self.catch_up_chunk(new, note, tiles, &rx)?;
+                }
+                Ok(())
+            })();
+            drop(rx);
+            r
+        })
+    }
+
+    // Verifies and commits the next chunk, from bundles the fetch thread sends.
     fn catch_up_chunk(
         &mut self,
         new: &Checkpoint,
         note: &str,
         tiles: &mut TileSet,
+        rx: &std::sync::mpsc::Receiver<(Tile, std::result::Result<Vec<u8>, FetchError>)>,
     ) -> Result<(), PollError> {
         let n = self.state.size;
         let size = new.size;
@@ -516,75 +584,46 @@ impl Mirror {
         leaves.clear();
         ends.clear();
         let mut b = n;
-        // Bundles are fetched a wave at a time, in parallel (a round trip
-        // each, and the origin may fsync an access record per read): at most
-        // `parallel`, fewer when the chunk budget is small.
-        let wave_len = (self.chunk_bytes / (64 << 10)).clamp(1, self.parallel) as u64;
         while b < size && buf.len() < self.chunk_bytes {
-            let wave: Vec<Tile> = (k..)
-                .take_while(|&i| i * width < size)
-                .take(wave_len as usize)
-                .map(|i| Tile {
-                    level: 0,
-                    index: i,
-                    width: (size - i * width).min(width) as u16,
-                })
-                .collect();
-            let fetcher = &self.fetcher;
-            let bodies: Vec<std::result::Result<Vec<u8>, FetchError>> = if wave.len() == 1 {
-                vec![fetcher.get(&wave[0].entries_path(), MAX_BUNDLE_BYTES)]
-            } else {
-                std::thread::scope(|sc| {
-                    let hs: Vec<_> = wave
-                        .iter()
-                        .map(|t| sc.spawn(move || fetcher.get(&t.entries_path(), MAX_BUNDLE_BYTES)))
-                        .collect();
-                    hs.into_iter()
-                        .map(|h| {
-                            h.join().unwrap_or_else(|_| {
-                                Err(FetchError::Bad("a fetch thread panicked".into()))
-                            })
-                        })
-                        .collect()
-                })
-            };
-            for (t, body) in wave.iter().zip(bodies) {
-                let w = t.width;
-                let path = t.entries_path();
-                let body = body.map_err(Problem::Fetch)?;
-                let got = parse_entry_bundle(&body).map_err(|e| {
-                    Problem::Fetch(FetchError::Bad(format!(
-                        "{}/{path}: {e}",
+            let (t, body) = rx
+                .recv()
+                .map_err(|_| Problem::Fetch(FetchError::Bad("the fetch thread stopped".into())))?;
+            debug_assert_eq!(t.index, k, "bundles arrive in order");
+            let w = t.width;
+            let path = t.entries_path();
+            let body = body.map_err(Problem::Fetch)?;
+            let got = parse_entry_bundle(&body).map_err(|e| {
+                Problem::Fetch(FetchError::Bad(format!(
+                    "{}/{path}: {e}",
+                    self.fetcher.base()
+                )))
+            })?;
+            if got.len() != usize::from(w) {
+                return Err(Problem::Fetch(FetchError::Bad(format!(
+                    "{}/{path}: {} entries, expected {w}",
+                    self.fetcher.base(),
+                    got.len()
+                )))
+                .into());
+            }
+            let skip = (b - k * width) as usize;
+            for (j, e) in got.iter().enumerate().skip(skip) {
+                let i = k * width + j as u64;
+                // Framing, not a format rule: an entry is one line.
+                if e.contains(&b'\n') {
+                    return Err(Problem::Mismatch(format!(
+                        "{}/{path}: entry {i} contains a line feed",
                         self.fetcher.base()
-                    )))
-                })?;
-                if got.len() != usize::from(w) {
-                    return Err(Problem::Fetch(FetchError::Bad(format!(
-                        "{}/{path}: {} entries, expected {w}",
-                        self.fetcher.base(),
-                        got.len()
-                    )))
+                    ))
                     .into());
                 }
-                let skip = (b - k * width) as usize;
-                for (j, e) in got.iter().enumerate().skip(skip) {
-                    let i = k * width + j as u64;
-                    // Framing, not a format rule: an entry is one line.
-                    if e.contains(&b'\n') {
-                        return Err(Problem::Mismatch(format!(
-                            "{}/{path}: entry {i} contains a line feed",
-                            self.fetcher.base()
-                        ))
-                        .into());
-                    }
-                    buf.extend_from_slice(e);
-                    buf.push(b'\n');
-                    leaves.push(leaf_hash(e));
-                    ends.push(self.state.entries_len + buf.len() as u64);
-                }
-                b = k * width + u64::from(w);
-                k += 1;
+                buf.extend_from_slice(e);
+                buf.push(b'\n');
+                leaves.push(leaf_hash(e));
+                ends.push(self.state.entries_len + buf.len() as u64);
             }
+            b = k * width + u64::from(w);
+            k += 1;
         }
         self.verify_chunk(n, b, &buf, new, note, tiles)?;
         self.commit(&buf, &leaves, &ends, note, b == size, new)?;
