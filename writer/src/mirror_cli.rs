@@ -61,7 +61,7 @@ pub struct MirrorArgs {
     /// Most entry bytes fetched and verified per durable commit.
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     chunk_bytes: usize,
-    /// Entry bundles fetched at once (memory: up to this many x 16.8 MB from a hostile origin).
+    /// Entry bundles fetched at once (memory: up to twice this many x 16.8 MB from a hostile origin).
     #[arg(long, value_name = "N", default_value_t = 16)]
     parallel: usize,
 }
