@@ -1208,3 +1208,68 @@ fn an_origin_whose_reads_need_a_token_is_mirrored_with_token_file() {
     assert!(state_size(&m) >= 301);
     verified(&m, &origin.key);
 }
+
+#[test]
+fn a_running_mirror_alerts_once_when_the_origin_stays_unreachable_past_the_limit() {
+    let signer = key::generate("test.example/down").unwrap();
+    let good = make_log("test.example/down", &signer, &[600], "good");
+    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let alerts = tmp.path().join("alerts.jsonl");
+    fake.hook(Some(Box::new(|_p: &str, _r: Reply| Reply::status(503))));
+    // stderr to a file: a pipe nobody reads could fill and stall the mirror.
+    let log = tmp.path().join("stderr");
+    let mut c = Command::new(STELE)
+        .args([
+            "mirror",
+            &fake.url,
+            m.to_str().unwrap(),
+            "--key",
+            &good.key.to_string(),
+        ])
+        .args([
+            "--interval",
+            "50ms",
+            "--alert-after",
+            "400ms",
+            "--timeout",
+            "2s",
+        ])
+        .args(["--on-alert", &format!("cat >> {}", alerts.display())])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !alerts.exists() {
+        assert!(Instant::now() < deadline, "no unreachable alert");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Still down for a while: no second alert of the same kind.
+    std::thread::sleep(Duration::from_millis(600));
+    // Back up: the mirror catches up without being restarted.
+    fake.hook(None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while state_size(&m) < 600 {
+        assert!(Instant::now() < deadline, "the mirror did not recover");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c.kill().unwrap();
+    c.wait().unwrap();
+    let e = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = std::fs::read_to_string(&alerts)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{e}");
+    assert_eq!(lines[0]["alert"], "unreachable");
+    let msg = lines[0]["failures"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("has been unreachable for") && msg.contains("HTTP 503"),
+        "{msg}"
+    );
+    assert!(e.contains("retrying:"), "{e}");
+    verified(&m, &good.key);
+}
