@@ -3,8 +3,8 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_http;
 mod demo;
-mod serve;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -20,7 +20,7 @@ use std::time::Duration;
 use stele_core::checkpoint::SignedCheckpoint;
 use stele_core::note::VerifierKey;
 use stele_core::verify::{Options, Report, Verdict};
-use stele_writer::{Error, Log, LogOptions, View, key, verify_dir};
+use stele_writer::{Error, Log, LogOptions, View, key, serve, verify_dir};
 
 const ACCESS_HELP: &str = "Access auditing: cat, prove, export and verify against a log directory first \
 append a `stele.access` entry to that log (OS user, command, arguments, what is read). If the log is \
@@ -172,12 +172,65 @@ otherwise grow the log every interval)."
     /// Simulated attacks on copies of a live log, detected while it keeps growing.
     Demo(demo::DemoArgs),
     /// Serve a log over HTTP: ingestion, tlog-tiles, proofs, exports, the verifier page.
-    Serve(serve::ServeArgs),
+    Serve(ServeArgs),
     /// Bearer tokens for `stele serve`.
     #[command(subcommand)]
-    Token(serve::TokenCmd),
+    Token(TokenCmd),
     /// Load generator for `stele serve` on loopback.
-    BenchHttp(serve::BenchHttpArgs),
+    BenchHttp(bench_http::BenchHttpArgs),
+}
+
+/// `stele serve` options (stele_writer::serve::Config).
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Writes need `Authorization: Bearer TOKEN` with a token from --tokens \
+(`stele token add FILE NAME` makes one). Reads (checkpoint, tiles, proofs, entries, exports, metrics) \
+need a token too when --tokens is given, unless --public-reads. Every read of entries (GET /v1/entries, \
+/v1/export, /tile/entries/…) is recorded first as a durable stele.access entry naming the token (or the \
+remote address). SIGTERM or SIGINT: stop accepting, finish in-flight requests, sign a final checkpoint."
+)]
+struct ServeArgs {
+    /// The log directory (made with `stele init`).
+    dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Tokens file (NAME sha256:HEX per line). Without it, every write is refused.
+    #[arg(long, value_name = "FILE")]
+    tokens: Option<PathBuf>,
+    /// Reads need no token (the default without --tokens).
+    #[arg(long, conflicts_with = "token_reads")]
+    public_reads: bool,
+    /// Reads need a token (the default with --tokens).
+    #[arg(long)]
+    token_reads: bool,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_body: usize,
+    /// Sign a checkpoint when this many entries are unsigned.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    checkpoint_every: u64,
+    /// Sign a checkpoint this long after the last one if the tree grew.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    checkpoint_interval: Duration,
+    /// Directory of the verifier page served at / (default: web/dist if it exists).
+    #[arg(long, value_name = "DIR")]
+    web: Option<PathBuf>,
+    /// Most entries one GET /v1/entries returns.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    page_size: u64,
+}
+
+/// `stele token` subcommands.
+#[derive(Subcommand, Debug)]
+enum TokenCmd {
+    /// Make a token for NAME, store its SHA-256 in FILE, print the token once.
+    Add {
+        /// The tokens file (created with mode 0600 if missing).
+        file: PathBuf,
+        /// The token's name: the actor of the access events it causes.
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -278,6 +331,20 @@ impl From<Error> for Fail {
             Error::OutOfRange(_) => (
                 2,
                 Some("`stele checkpoint DIR` signs the entries appended so far".into()),
+            ),
+            Error::Tokens { .. } => (2, Some("make one with: stele token add FILE NAME".into())),
+            Error::Config {
+                option: "--token-reads",
+                ..
+            } => (
+                2,
+                Some("make a tokens file with: stele token add FILE NAME".into()),
+            ),
+            Error::Config {
+                option: "--web", ..
+            } => (
+                2,
+                Some("build the page with `node web/build.mjs` and pass web/dist".into()),
             ),
             _ => (2, None),
         };
@@ -462,9 +529,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         ),
         Cmd::Bench(b) => bench::run(b).map_err(Fail::from),
         Cmd::Demo(a) => demo::run(a).map_err(|e| Fail::usage(e, None)),
-        Cmd::Serve(a) => serve::run(a),
-        Cmd::Token(t) => serve::token(t),
-        Cmd::BenchHttp(a) => serve::bench_http(a),
+        Cmd::Serve(a) => serve(a),
+        Cmd::Token(t) => token(t),
+        Cmd::BenchHttp(a) => bench_http::bench_http(a),
     }
 }
 
@@ -927,6 +994,80 @@ fn print_report(r: &Report) {
     for n in &r.notices {
         println!("notice {}: {}", n.code, n.message);
     }
+}
+
+fn token(cmd: TokenCmd) -> Result<u8, Fail> {
+    match cmd {
+        TokenCmd::Add { file, name } => {
+            let t = serve::add_token(&file, &name)?;
+            println!("{t}");
+            eprintln!(
+                "stele: token {name:?} added to {} (only its SHA-256 is stored; this is the only time it is shown). \
+A running `stele serve` reads the file on start: restart it.",
+                file.display()
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn serve(a: ServeArgs) -> Result<u8, Fail> {
+    let mut c = serve::Config::new(&a.dir);
+    c.listen = a.listen;
+    c.tokens = a.tokens;
+    c.reads = if a.public_reads {
+        Some(serve::Reads::Public)
+    } else if a.token_reads {
+        Some(serve::Reads::Token)
+    } else {
+        None
+    };
+    c.max_body = a.max_body;
+    c.checkpoint_every = a.checkpoint_every;
+    c.checkpoint_interval = a.checkpoint_interval;
+    c.web = a.web;
+    c.page_size = a.page_size;
+    let server = serve::Server::bind(c)?;
+    let log = server.log().clone();
+    if let Some(r) = log.recovery() {
+        eprintln!(
+            "stele serve: recovery on open cut {} bytes at offset {} ({}); recorded as entry {}",
+            r.dropped_bytes, r.offset, r.reason, r.seq
+        );
+    }
+    // The first line on stdout: tests and scripts read the port from it.
+    println!("stele serve: listening on http://{}", server.local_addr());
+    eprintln!(
+        "stele serve: log {} ({} entries), reads {}, page {}",
+        a.dir.display(),
+        log.size(),
+        if server.token_reads() {
+            "need a token"
+        } else {
+            "public"
+        },
+        server.web().map_or("off (no --web DIR)".to_string(), |w| w
+            .display()
+            .to_string())
+    );
+    let stopped = server.run(async {
+        serve::shutdown_signal().await;
+        eprintln!("stele serve: shutting down: no new connections; finishing in-flight requests");
+    })?;
+    let signed = match stopped.checkpoint {
+        Ok(c) => c.checkpoint.size,
+        Err(e) => {
+            eprintln!("stele serve: final checkpoint failed: {e}");
+            log.view()
+                .latest_checkpoint()
+                .map_or(0, |c| c.checkpoint.size)
+        }
+    };
+    eprintln!(
+        "stele serve: stopped; {} entries, final checkpoint at size {signed}",
+        stopped.size
+    );
+    Ok(0)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -15,6 +15,8 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use crate::{Error, Result};
+
 const HEADER: &str = "# stele tokens: NAME sha256:HEX (add with `stele token add FILE NAME`)\n";
 
 /// The tokens a server accepts: hash -> name.
@@ -72,10 +74,13 @@ impl Tokens {
     }
 
     /// Loads a tokens file.
-    pub fn load(path: &Path) -> Result<Tokens, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("tokens file {}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("tokens file {}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Tokens> {
+        let bad = |why: String| Error::Tokens {
+            path: path.to_path_buf(),
+            why,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        Self::parse(&text).map_err(bad)
     }
 
     /// The name of the token in an `Authorization: Bearer` header value.
@@ -94,11 +99,23 @@ impl Tokens {
     pub fn len(&self) -> usize {
         self.by_hash.len()
     }
+
+    /// No token at all.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
 }
 
 /// Makes a new token for `name`, appends its hash to `file` (created with
 /// mode 0600 if missing, fdatasync'ed) and returns the token.
-pub fn add_token(file: &Path, name: &str) -> Result<String, String> {
+pub fn add_token(file: &Path, name: &str) -> Result<String> {
+    add(file, name).map_err(|why| Error::Tokens {
+        path: file.to_path_buf(),
+        why,
+    })
+}
+
+fn add(file: &Path, name: &str) -> Result<String, String> {
     if !valid_name(name) {
         return Err(format!(
             "token name {name:?} must be 1-64 of A-Z a-z 0-9 . _ @ : -"
@@ -107,14 +124,11 @@ pub fn add_token(file: &Path, name: &str) -> Result<String, String> {
     let existing = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(format!("read {}: {e}", file.display())),
+        Err(e) => return Err(format!("read: {e}")),
     };
-    let tokens = Tokens::parse(&existing).map_err(|e| format!("{}: {e}", file.display()))?;
+    let tokens = Tokens::parse(&existing)?;
     if tokens.by_hash.values().any(|n| n == name) {
-        return Err(format!(
-            "{} already has a token named {name:?}",
-            file.display()
-        ));
+        return Err(format!("already has a token named {name:?}"));
     }
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| format!("random token: {e}"))?;
@@ -131,10 +145,10 @@ pub fn add_token(file: &Path, name: &str) -> Result<String, String> {
         .append(true)
         .mode(0o600)
         .open(file)
-        .map_err(|e| format!("open {}: {e}", file.display()))?;
+        .map_err(|e| format!("open: {e}"))?;
     f.write_all(line.as_bytes())
         .and_then(|()| f.sync_data())
-        .map_err(|e| format!("write {}: {e}", file.display()))?;
+        .map_err(|e| format!("write: {e}"))?;
     Ok(token)
 }
 
@@ -166,7 +180,12 @@ mod tests {
         assert_eq!(t.check(Some(format!("Bearer {a}x").as_bytes())), None);
         assert_eq!(t.check(Some(a.as_bytes())), None);
         assert_eq!(t.check(None), None);
-        assert!(add_token(&f, "alice").unwrap_err().contains("already has"));
+        assert!(
+            add_token(&f, "alice")
+                .unwrap_err()
+                .to_string()
+                .contains("already has")
+        );
         assert!(add_token(&f, "no spaces").is_err());
         let e = Tokens::parse("x sha256:zz\n").unwrap_err();
         assert_eq!(

@@ -2,13 +2,13 @@
 //! objects, or JSON Lines. Every problem names the item (0-based) and, for
 //! JSON Lines, the line.
 
+use crate::log::check_event;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::fmt;
 use stele_core::canonical::parse_strict;
 use stele_core::entry::{BuildError, MAX_SEQ, Timestamp, ZERO_PREV, entry_line};
-use stele_writer::log::check_event;
 
 /// Why a body was refused: the item, what is wrong, and whether it is a
 /// size problem (413) rather than a form problem (400).

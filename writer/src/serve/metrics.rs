@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text exposition, written by hand (a few
 //! counters and histograms do not need a metrics crate).
 
+use crate::fs::{FileRole, Fs};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -8,7 +9,6 @@ use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use stele_writer::fs::{FileRole, Fs};
 
 /// A cumulative histogram with fixed bucket bounds.
 #[derive(Debug)]
@@ -163,11 +163,22 @@ impl Metrics {
     }
 }
 
-/// The real file system, timing each fdatasync of the entries file.
+/// The real file system, timing each fdatasync of the entries file and
+/// counting the entries of each write to it: the log writes every group
+/// commit with one write, so its lines are the group's size.
 #[derive(Debug)]
 pub struct TimingFs(pub std::sync::Arc<Metrics>);
 
 impl Fs for TimingFs {
+    fn write_at(&self, role: FileRole, f: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+        if role == FileRole::Entries {
+            self.0
+                .batch_size
+                .observe(memchr::memchr_iter(b'\n', buf).count() as f64);
+        }
+        std::os::unix::fs::FileExt::write_all_at(f, buf, offset)
+    }
+
     fn sync_data(&self, role: FileRole, f: &File) -> io::Result<()> {
         let t = Instant::now();
         let r = f.sync_data();

@@ -1,23 +1,35 @@
-//! `stele serve`: the log over HTTP. Ingestion with group commit, C2SP
-//! tlog-tiles reads, proofs, entries and exports (each read of entries
-//! recorded as a `stele.access` entry), the verifier page, metrics.
-//! writer/README.md ("HTTP service") is the user's description.
+//! `stele serve`: the log over HTTP. Ingestion, C2SP tlog-tiles reads,
+//! proofs, entries and exports (each read of entries recorded as a
+//! `stele.access` entry), the verifier page, metrics. writer/README.md
+//! ("HTTP service") is the user's description.
+//!
+//! Appends go straight to [`Log::append_batch`] on a blocking thread: the
+//! log is the one sequencer, and concurrent requests share its group commit
+//! (one write, one fdatasync). Each request stays all-or-nothing: the log
+//! checks every event of a call before it publishes any.
+//!
+//! ```no_run
+//! use stele_writer::serve::{Config, Server};
+//! let mut c = Config::new("/var/log/audit");
+//! c.listen = "127.0.0.1:0".parse().unwrap();
+//! let server = Server::bind(c).unwrap();
+//! println!("listening on {}", server.local_addr());
+//! let stopped = server.run(stele_writer::serve::shutdown_signal()).unwrap();
+//! println!("{} entries", stopped.size);
+//! ```
 
 // reason: handlers return a ready error `Response` early with `?`; it is
 // built once per failed request, so boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
 mod auth;
-mod bench_http;
 mod body;
 mod k8s;
 mod metrics;
-mod writer;
 
-pub use bench_http::{BenchHttpArgs, bench_http};
+pub use auth::{Tokens, add_token};
 
-use crate::Fail;
-use auth::Tokens;
+use crate::{Error, Log, LogOptions, Receipt, Result, StoredCheckpoint};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path as UrlPath, RawQuery, Request, State};
@@ -28,6 +40,7 @@ use axum::routing::{get, post};
 use metrics::{Metrics, TimingFs};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -37,93 +50,105 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use stele_core::merkle::HashReader;
 use stele_core::tiles::{TILE_HEIGHT, Tile, TilePath, encode_entry_bundle, tile_exists};
-use stele_writer::{Log, LogOptions, Receipt};
-use tokio::sync::{mpsc, oneshot};
-use writer::{Failure, Job};
+use tokio::sync::mpsc;
 
 /// The same Content-Security-Policy as web/serve.mjs.
 pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; \
 img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// `stele serve` options.
-#[derive(clap::Args, Debug)]
-#[command(
-    after_help = "Writes need `Authorization: Bearer TOKEN` with a token from --tokens \
-(`stele token add FILE NAME` makes one). Reads (checkpoint, tiles, proofs, entries, exports, metrics) \
-need a token too when --tokens is given, unless --public-reads. Every read of entries (GET /v1/entries, \
-/v1/export, /tile/entries/…) is recorded first as a durable stele.access entry naming the token (or the \
-remote address). SIGTERM or SIGINT: stop accepting, finish in-flight requests, sign a final checkpoint."
-)]
-pub struct ServeArgs {
+/// Who may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reads {
+    /// Every read needs a token (the default with a tokens file).
+    Token,
+    /// No read needs a token (the default without one).
+    Public,
+}
+
+/// How a [`Server`] runs: what `stele serve` takes as options.
+#[derive(Debug, Clone)]
+pub struct Config {
     /// The log directory (made with `stele init`).
-    dir: PathBuf,
-    /// Address to listen on; port 0 picks a free port (printed on start).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    pub dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
     /// Tokens file (NAME sha256:HEX per line). Without it, every write is refused.
-    #[arg(long, value_name = "FILE")]
-    tokens: Option<PathBuf>,
-    /// Reads need no token (the default without --tokens).
-    #[arg(long, conflicts_with = "token_reads")]
-    public_reads: bool,
-    /// Reads need a token (the default with --tokens).
-    #[arg(long)]
-    token_reads: bool,
+    pub tokens: Option<PathBuf>,
+    /// Who may read; `None`: [`Reads::Token`] with a tokens file, else [`Reads::Public`].
+    pub reads: Option<Reads>,
     /// Largest request body accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
-    max_body: usize,
+    pub max_body: usize,
     /// Sign a checkpoint when this many entries are unsigned.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
-    checkpoint_every: u64,
+    pub checkpoint_every: u64,
     /// Sign a checkpoint this long after the last one if the tree grew.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::parse_duration)]
-    checkpoint_interval: Duration,
-    /// Directory of the verifier page served at / (default: web/dist if it exists).
-    #[arg(long, value_name = "DIR")]
-    web: Option<PathBuf>,
-    /// Most entries one GET /v1/entries returns.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
-    page_size: u64,
+    pub checkpoint_interval: Duration,
+    /// Directory of the verifier page served at `/`; `None`: web/dist if it exists.
+    pub web: Option<PathBuf>,
+    /// Most entries one `GET /v1/entries` returns.
+    pub page_size: u64,
 }
 
-/// `stele token` subcommands.
-#[derive(clap::Subcommand, Debug)]
-pub enum TokenCmd {
-    /// Make a token for NAME, store its SHA-256 in FILE, print the token once.
-    Add {
-        /// The tokens file (created with mode 0600 if missing).
-        file: PathBuf,
-        /// The token's name: the actor of the access events it causes.
-        name: String,
-    },
+impl Config {
+    /// The defaults of `stele serve DIR`.
+    pub fn new(dir: impl Into<PathBuf>) -> Config {
+        Config {
+            dir: dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tokens: None,
+            reads: None,
+            max_body: 16 << 20,
+            checkpoint_every: 1024,
+            checkpoint_interval: Duration::from_secs(10),
+            web: None,
+            page_size: 1000,
+        }
+    }
 }
 
-/// Runs `stele token`.
-pub fn token(cmd: TokenCmd) -> Result<u8, Fail> {
-    match cmd {
-        TokenCmd::Add { file, name } => {
-            let t = auth::add_token(&file, &name).map_err(|e| Fail::usage(e, None))?;
-            println!("{t}");
-            eprintln!(
-                "stele: token {name:?} added to {} (only its SHA-256 is stored; this is the only time it is shown). \
-A running `stele serve` reads the file on start: restart it.",
-                file.display()
-            );
-            Ok(0)
+/// A refused or failed request, as the HTTP layer answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
+    status: u16,
+    msg: String,
+    item: Option<usize>,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::BadEvent { index, why } => Failure {
+                status: if why.starts_with("entry would be") {
+                    413
+                } else {
+                    400
+                },
+                msg: format!("item {index}: {why}"),
+                item: Some(index),
+            },
+            Error::Poisoned { .. } => Failure {
+                status: 503,
+                msg: format!("{e}; nothing was acknowledged"),
+                item: None,
+            },
+            e => Failure {
+                status: 500,
+                msg: format!("{e}; nothing was acknowledged"),
+                item: None,
+            },
         }
     }
 }
 
 struct Inner {
     log: Arc<Log>,
-    jobs: mpsc::Sender<Job>,
     tokens: Tokens,
     token_reads: bool,
     max_body: usize,
     page: u64,
     web: Option<PathBuf>,
     metrics: Arc<Metrics>,
-    poisoned: Arc<AtomicBool>,
+    poisoned: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -170,17 +195,9 @@ fn unauthorized(msg: &str) -> Response {
     r
 }
 
-fn closed() -> Response {
-    error(
-        503,
-        "the server is shutting down; nothing was written",
-        None,
-    )
-}
-
 impl Inner {
     fn auth_write(&self, headers: &HeaderMap) -> Result<String, Response> {
-        if self.tokens.len() == 0 {
+        if self.tokens.is_empty() {
             return Err(unauthorized(
                 "this server has no tokens file (--tokens), so it accepts no writes",
             ));
@@ -212,22 +229,34 @@ impl Inner {
         Ok(Caller { name, remote })
     }
 
-    async fn ask<T>(
-        &self,
-        job: impl FnOnce(oneshot::Sender<Result<T, Failure>>) -> Job,
-    ) -> Result<T, Response> {
-        let (tx, rx) = oneshot::channel();
-        self.jobs.send(job(tx)).await.map_err(|_| closed())?;
-        match rx.await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(f)) => Err(fail(f)),
-            Err(_) => Err(closed()),
+    // Runs `f` on the log off the async threads; a poisoning error is
+    // remembered for /healthz.
+    async fn on_log<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Log) -> Result<T> + Send + 'static,
+    ) -> Result<T, Failure> {
+        let me = self.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let r = f(&me.log);
+            if let Err(Error::Poisoned { .. }) = &r {
+                me.poisoned.store(true, Ordering::Relaxed);
+            }
+            r
+        })
+        .await;
+        match r {
+            Ok(r) => r.map_err(Failure::from),
+            Err(e) => Err(Failure {
+                status: 500,
+                msg: format!("internal error: {e}"),
+                item: None,
+            }),
         }
     }
 
     // Records a read durably before anything of it is sent.
     async fn record_access(
-        &self,
+        self: &Arc<Self>,
         who: &Caller,
         path: &str,
         query: &Option<String>,
@@ -244,13 +273,15 @@ impl Inner {
             "query": query,
             "read": read,
         });
-        self.ask(|reply| Job::Reserved { event, reply }).await?;
+        self.on_log(move |log| log.append_reserved(event))
+            .await
+            .map_err(fail)?;
         self.metrics.access_events.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     // The latest checkpoint's size, signing one if it does not reach `need`.
-    async fn signed_size(&self, need: u64) -> Result<u64, Response> {
+    async fn signed_size(self: &Arc<Self>, need: u64) -> Result<u64, Response> {
         let latest = self
             .log
             .view()
@@ -259,7 +290,7 @@ impl Inner {
         if latest >= need {
             return Ok(latest);
         }
-        let cp = self.ask(|reply| Job::Checkpoint { reply }).await?;
+        let cp = self.on_log(Log::checkpoint).await.map_err(fail)?;
         Ok(cp.checkpoint.size)
     }
 }
@@ -297,9 +328,9 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(error(500, format!("internal error: {e}"), None)))
 }
 
-fn io_fail(e: stele_writer::Error) -> Response {
+fn io_fail(e: Error) -> Response {
     match e {
-        stele_writer::Error::OutOfRange(m) => error(400, m, None),
+        Error::OutOfRange(m) => error(400, m, None),
         e => error(500, e.to_string(), None),
     }
 }
@@ -356,24 +387,24 @@ fn receipts_json(rs: &[Receipt]) -> String {
     s
 }
 
-async fn append(app: &Inner, events: Vec<Value>, since: Instant) -> Response {
+// The log sequences concurrent appends and commits them together (group
+// commit: one write and one fdatasync): the only batching there is.
+async fn append(app: &Arc<Inner>, events: Vec<Value>, since: Instant) -> Response {
     if events.is_empty() {
         return ([(header::CONTENT_TYPE, "application/json")], "[]\n").into_response();
     }
-    match app
-        .ask(|reply| Job::Append {
-            events,
-            since,
-            reply,
-        })
-        .await
-    {
-        Ok(rs) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            receipts_json(&rs),
-        )
-            .into_response(),
-        Err(r) => r,
+    let n = events.len() as u64;
+    match app.on_log(move |log| log.append_batch(events)).await {
+        Ok(rs) => {
+            app.metrics.entries.fetch_add(n, Ordering::Relaxed);
+            app.metrics.append_latency.observe_duration(since.elapsed());
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                receipts_json(&rs),
+            )
+                .into_response()
+        }
+        Err(f) => fail(f),
     }
 }
 
@@ -808,9 +839,6 @@ async fn healthz(State(app): State<App>) -> Response {
             None,
         );
     }
-    if app.0.jobs.is_closed() {
-        return closed();
-    }
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         "ok\n",
@@ -912,123 +940,168 @@ fn router(app: App) -> Router {
         .with_state(app)
 }
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("install SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// Resolves on SIGTERM or SIGINT: the shutdown `stele serve` uses.
+pub async fn shutdown_signal() {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    match term {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
-    eprintln!("stele serve: shutting down: no new connections; finishing in-flight requests");
 }
 
-/// Runs `stele serve`.
-pub fn run(a: ServeArgs) -> Result<u8, Fail> {
-    let tokens = match &a.tokens {
-        Some(p) => Tokens::load(p).map_err(|e| {
-            Fail::usage(
-                e,
-                Some("make one with: stele token add FILE NAME".to_string()),
-            )
-        })?,
-        None => Tokens::default(),
-    };
-    if a.token_reads && a.tokens.is_none() {
-        return Err(Fail::usage(
-            "--token-reads needs --tokens FILE",
-            Some("make a tokens file with: stele token add FILE NAME".to_string()),
-        ));
+/// A bound, not yet running `stele serve`: the log is open (and locked),
+/// the tokens loaded, the port bound.
+pub struct Server {
+    rt: tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    app: App,
+}
+
+/// How a [`Server`] stopped.
+#[derive(Debug)]
+pub struct Stopped {
+    /// The entries in the log.
+    pub size: u64,
+    /// The final checkpoint, signed after the last request was answered.
+    pub checkpoint: Result<StoredCheckpoint>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("log", &self.app.0.log)
+            .finish_non_exhaustive()
     }
-    let token_reads = !a.public_reads && (a.token_reads || a.tokens.is_some());
-    let web = match a.web {
-        Some(w) if !w.join("index.html").is_file() => {
-            return Err(Fail::usage(
-                format!("--web {}: no index.html there", w.display()),
-                Some("build the page with `node web/build.mjs` and pass web/dist".to_string()),
-            ));
+}
+
+impl Server {
+    /// Opens the log, loads the tokens and binds the address.
+    pub fn bind(c: Config) -> Result<Server> {
+        let tokens = match &c.tokens {
+            Some(p) => Tokens::load(p)?,
+            None => Tokens::default(),
+        };
+        if c.reads == Some(Reads::Token) && c.tokens.is_none() {
+            return Err(Error::Config {
+                option: "--token-reads",
+                why: "needs --tokens FILE".into(),
+            });
         }
-        Some(w) => Some(w),
-        None => Some(PathBuf::from("web/dist")).filter(|w| w.join("index.html").is_file()),
-    };
-    let metrics = Arc::new(Metrics::default());
-    let opts = LogOptions {
-        fs: Arc::new(TimingFs(metrics.clone())),
-        checkpoint_every: Some(a.checkpoint_every.max(1)),
-        checkpoint_interval: Some(a.checkpoint_interval),
-        background_checkpoints: true,
-        ..LogOptions::default()
-    };
-    let log = Arc::new(Log::open_with(&a.dir, opts)?);
-    if let Some(r) = log.recovery() {
-        eprintln!(
-            "stele serve: recovery on open cut {} bytes at offset {} ({}); recorded as entry {}",
-            r.dropped_bytes, r.offset, r.reason, r.seq
-        );
-    }
-    let poisoned = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel(4096);
-    let writer = {
-        let (log, metrics, poisoned) = (log.clone(), metrics.clone(), poisoned.clone());
-        std::thread::Builder::new()
-            .name("stele-writer".into())
-            .spawn(move || writer::run(log, rx, metrics, poisoned))
-            .map_err(|e| Fail::usage(format!("start the writer thread: {e}"), None))?
-    };
-    let app = App(Arc::new(Inner {
-        log: log.clone(),
-        jobs: tx.clone(),
-        tokens,
-        token_reads,
-        max_body: a.max_body,
-        page: a.page_size.max(1),
-        web: web.clone(),
-        metrics,
-        poisoned,
-    }));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Fail::usage(format!("start the runtime: {e}"), None))?;
-    let served = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(a.listen)
-            .await
-            .map_err(|e| format!("listen on {}: {e}", a.listen))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        // The first line on stdout: tests and scripts read the port from it.
-        println!("stele serve: listening on http://{addr}");
-        eprintln!(
-            "stele serve: log {} ({} entries), reads {}, page {}",
-            a.dir.display(),
-            log.size(),
-            if token_reads {
-                "need a token"
-            } else {
-                "public"
-            },
-            web.as_ref().map_or("off (no --web DIR)".to_string(), |w| w
-                .display()
-                .to_string())
-        );
-        axum::serve(
+        let token_reads = match c.reads {
+            Some(r) => r == Reads::Token,
+            None => c.tokens.is_some(),
+        };
+        let web = match c.web {
+            Some(w) if !w.join("index.html").is_file() => {
+                return Err(Error::Config {
+                    option: "--web",
+                    why: format!("{}: no index.html there", w.display()),
+                });
+            }
+            Some(w) => Some(w),
+            None => Some(PathBuf::from("web/dist")).filter(|w| w.join("index.html").is_file()),
+        };
+        let metrics = Arc::new(Metrics::default());
+        let opts = LogOptions {
+            fs: Arc::new(TimingFs(metrics.clone())),
+            checkpoint_every: Some(c.checkpoint_every.max(1)),
+            checkpoint_interval: Some(c.checkpoint_interval),
+            background_checkpoints: true,
+            ..LogOptions::default()
+        };
+        let log = Arc::new(Log::open_with(&c.dir, opts)?);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Service {
+                what: "start the runtime".into(),
+                source: e,
+            })?;
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(c.listen))
+            .map_err(|e| Error::Service {
+                what: format!("listen on {}", c.listen),
+                source: e,
+            })?;
+        let addr = listener.local_addr().map_err(|e| Error::Service {
+            what: "listen".into(),
+            source: e,
+        })?;
+        let app = App(Arc::new(Inner {
+            log,
+            tokens,
+            token_reads,
+            max_body: c.max_body,
+            page: c.page_size.max(1),
+            web,
+            metrics,
+            poisoned: AtomicBool::new(false),
+        }));
+        Ok(Server {
+            rt,
             listener,
-            router(app).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("serve: {e}"))
-    });
-    // Every accepted request has been answered; the writer finishes what is
-    // queued, signs the final checkpoint and stops.
-    let _ = tx.blocking_send(Job::Stop);
-    drop(tx);
-    let _ = writer.join();
-    drop(rt);
-    served.map_err(|e| Fail::usage(e, None))?;
-    let view = log.view();
-    eprintln!(
-        "stele serve: stopped; {} entries, final checkpoint at size {}",
-        view.size(),
-        view.latest_checkpoint().map_or(0, |c| c.checkpoint.size)
-    );
-    Ok(0)
+            addr,
+            app,
+        })
+    }
+
+    /// The address it listens on (the port chosen for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The log it serves.
+    pub fn log(&self) -> &Arc<Log> {
+        &self.app.0.log
+    }
+
+    /// Whether reads need a token.
+    pub fn token_reads(&self) -> bool {
+        self.app.0.token_reads
+    }
+
+    /// The verifier page's directory, if one is served.
+    pub fn web(&self) -> Option<&Path> {
+        self.app.0.web.as_deref()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, answers every
+    /// request already accepted and signs a final checkpoint.
+    pub fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<Stopped> {
+        let Server {
+            rt,
+            listener,
+            addr,
+            app,
+        } = self;
+        let log = app.0.log.clone();
+        let served = rt.block_on(async move {
+            axum::serve(
+                listener,
+                router(app).into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        });
+        drop(rt);
+        served.map_err(|e| Error::Service {
+            what: format!("serve on {addr}"),
+            source: e,
+        })?;
+        // Every accepted request has been answered: sign what they appended.
+        let checkpoint = log.checkpoint();
+        Ok(Stopped {
+            size: log.size(),
+            checkpoint,
+        })
+    }
 }
