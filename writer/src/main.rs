@@ -172,7 +172,7 @@ otherwise grow the log every interval)."
     /// Simulated attacks on copies of a live log, detected while it keeps growing.
     Demo(demo::DemoArgs),
     /// Serve a log over HTTP: ingestion, tlog-tiles, proofs, exports, the verifier page.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Bearer tokens for `stele serve`.
     #[command(subcommand)]
     Token(TokenCmd),
@@ -180,14 +180,17 @@ otherwise grow the log every interval)."
     BenchHttp(bench_http::BenchHttpArgs),
 }
 
-/// `stele serve` options (stele_writer::serve::Config).
+/// `stele serve` options (stele_writer::serve::Config; writer/README.md lists
+/// every limit with its default).
 #[derive(Args, Debug)]
 #[command(
     after_help = "Writes need `Authorization: Bearer TOKEN` with a token from --tokens \
-(`stele token add FILE NAME` makes one). Reads (checkpoint, tiles, proofs, entries, exports, metrics) \
-need a token too when --tokens is given, unless --public-reads. Every read of entries (GET /v1/entries, \
-/v1/export, /tile/entries/…) is recorded first as a durable stele.access entry naming the token (or the \
-remote address). SIGTERM or SIGINT: stop accepting, finish in-flight requests, sign a final checkpoint."
+(`stele token add FILE NAME [--scope read,write,k8s]` makes one); the token's name is recorded in every \
+entry it writes (event member \"stele\"). Reads (checkpoint, tiles, proofs, entries, exports, metrics) \
+need a token too when --tokens is given, unless --public-reads (all) or --public-hashes (checkpoint, \
+hash tiles, proofs). Every read of entries (GET /v1/entries, /v1/export, /tile/entries/…) is recorded \
+first as a durable stele.access entry naming the token (or the remote address). SIGTERM or SIGINT: stop \
+accepting, finish in-flight requests (until --shutdown-deadline), sign a final checkpoint."
 )]
 struct ServeArgs {
     /// The log directory (made with `stele init`).
@@ -195,18 +198,57 @@ struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed on start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
-    /// Tokens file (NAME sha256:HEX per line). Without it, every write is refused.
+    /// Tokens file (NAME sha256:HEX [SCOPES] per line). Without it, every write is refused.
     #[arg(long, value_name = "FILE")]
     tokens: Option<PathBuf>,
     /// Reads need no token (the default without --tokens).
-    #[arg(long, conflicts_with = "token_reads")]
+    #[arg(long, conflicts_with_all = ["token_reads", "public_hashes"])]
     public_reads: bool,
+    /// Checkpoint, hash tiles and proofs need no token; entries, exports and metrics do.
+    #[arg(long, conflicts_with = "token_reads")]
+    public_hashes: bool,
     /// Reads need a token (the default with --tokens).
     #[arg(long)]
     token_reads: bool,
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted, in bytes (413 beyond).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     max_body: usize,
+    /// Most events in one request (413 beyond).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_events: usize,
+    /// Most request-body bytes held at once over all requests (a request waits, then 503).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    max_inflight: usize,
+    /// Time for a request body to arrive (408 beyond).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    body_timeout: Duration,
+    /// Time for a request's head (request line and headers) to arrive.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    header_timeout: Duration,
+    /// Largest request head, in bytes (431 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    max_header: usize,
+    /// Close a connection that waits for a request with no byte arriving this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Cut off a client that accepts no byte of a response this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    write_timeout: Duration,
+    /// Most open connections (a short 503 beyond).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    max_connections: usize,
+    /// On SIGTERM, drop connections still busy after this long, then sign the final checkpoint.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    shutdown_deadline: Duration,
+    /// Most exports streaming at once (429 beyond).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    max_exports: usize,
+    /// Access records (reads of entries) one reader may cause per minute (429 beyond).
+    #[arg(long, value_name = "N", default_value_t = 600)]
+    access_rate: u32,
+    /// Shortest time between two checkpoints signed because a read needed one.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    read_sign_interval: Duration,
     /// Sign a checkpoint when this many entries are unsigned.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     checkpoint_every: u64,
@@ -219,6 +261,12 @@ struct ServeArgs {
     /// Most entries one GET /v1/entries returns.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     page_size: u64,
+    /// An origin (https://dash.example.com) allowed to read entries and exports cross-origin (repeatable).
+    #[arg(long, value_name = "ORIGIN")]
+    cors_origin: Vec<String>,
+    /// A proxy (IP) whose Forwarded / X-Forwarded-For header names the client (repeatable).
+    #[arg(long, value_name = "IP")]
+    trust_proxy: Vec<std::net::IpAddr>,
 }
 
 /// `stele token` subcommands.
@@ -230,7 +278,14 @@ enum TokenCmd {
         file: PathBuf,
         /// The token's name: the actor of the access events it causes.
         name: String,
+        /// What it may do: read, write, k8s, comma-separated (default: all three).
+        #[arg(long, value_name = "SCOPES", default_value = "read,write,k8s", value_parser = parse_scopes)]
+        scope: serve::Scopes,
     },
+}
+
+fn parse_scopes(s: &str) -> Result<serve::Scopes, String> {
+    serve::Scopes::parse(s)
 }
 
 #[derive(Subcommand, Debug)]
@@ -334,7 +389,7 @@ impl From<Error> for Fail {
             ),
             Error::Tokens { .. } => (2, Some("make one with: stele token add FILE NAME".into())),
             Error::Config {
-                option: "--token-reads",
+                option: "--token-reads" | "--public-hashes",
                 ..
             } => (
                 2,
@@ -529,7 +584,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         ),
         Cmd::Bench(b) => bench::run(b).map_err(Fail::from),
         Cmd::Demo(a) => demo::run(a).map_err(|e| Fail::usage(e, None)),
-        Cmd::Serve(a) => serve(a),
+        Cmd::Serve(a) => serve(*a),
         Cmd::Token(t) => token(t),
         Cmd::BenchHttp(a) => bench_http::bench_http(a),
     }
@@ -665,7 +720,7 @@ fn default_size(view: &View, log: Option<&Log>, need: u64) -> Result<u64, Fail> 
     }
 }
 
-fn os_user() -> Value {
+fn os_user() -> (Option<String>, Option<u64>) {
     let name = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok();
@@ -677,18 +732,58 @@ fn os_user() -> Value {
                 .and_then(|r| r.split_whitespace().next().map(str::to_string))
                 .and_then(|u| u.parse::<u64>().ok())
         });
-    json!({"name": name, "uid": uid})
+    (name, uid)
 }
 
-fn access_event(command: &str, argv: &[String], target: &Path, origin: &str, read: Value) -> Value {
-    json!({
-        "type": "stele.access",
-        "user": os_user(),
-        "command": command,
-        "args": argv,
-        "log": {"dir": std::path::absolute(target).unwrap_or_else(|_| target.into()).display().to_string(), "origin": origin},
-        "read": read,
-    })
+// The one stele.access shape (stele_writer::access, docs/FORMAT.md 2.6):
+// `read` holds parsed parameters ("export"/"verify" name the kind,
+// "entries" a range or list, "tree_size"); the argument list itself is not
+// recorded.
+fn access_event(
+    command: &str,
+    _argv: &[String],
+    target: &Path,
+    origin: &str,
+    read: Value,
+) -> Value {
+    use stele_writer::access::{Entries, Reader};
+    let mut read = match read {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    let kind = ["export", "verify"]
+        .iter()
+        .find_map(|k| read.remove(*k))
+        .and_then(|v| v.as_str().map(str::to_string));
+    let nums =
+        |v: &Value| -> Option<Vec<u64>> { v.as_array()?.iter().map(Value::as_u64).collect() };
+    let entries = match read.get("entries").and_then(nums) {
+        Some(l) if kind.as_deref() == Some("entries") => Some(Entries::List(l)),
+        Some(l) if l.len() == 2 => Some(Entries::Range(l[0], l[1])),
+        _ => None,
+    };
+    if entries.is_some() {
+        read.remove("entries");
+    }
+    let tree_size = read.remove("tree_size").and_then(|v| v.as_u64());
+    let (user, uid) = os_user();
+    let reader = Reader::Cli {
+        user,
+        uid,
+        dir: std::path::absolute(target)
+            .unwrap_or_else(|_| target.into())
+            .display()
+            .to_string(),
+        origin: origin.to_string(),
+    };
+    stele_writer::access::access_event(
+        &reader,
+        command,
+        kind.as_deref(),
+        entries.as_ref(),
+        tree_size,
+        Value::Object(read),
+    )
 }
 
 fn record_elsewhere(access_log: &Path, event: Value) -> Result<(), Fail> {
@@ -923,7 +1018,7 @@ fn verify(
     // sees the bytes exactly as they were.
     let mut access_err = None;
     if path.is_dir() {
-        let read = json!({"verify": "log", "entries": report.entries, "verdict": report.verdict});
+        let read = json!({"verify": "log", "entries": [0, report.entries], "tree_size": report.tree_size, "verdict": report.verdict});
         let event = access_event(
             "verify",
             argv,
@@ -998,8 +1093,8 @@ fn print_report(r: &Report) {
 
 fn token(cmd: TokenCmd) -> Result<u8, Fail> {
     match cmd {
-        TokenCmd::Add { file, name } => {
-            let t = serve::add_token(&file, &name)?;
+        TokenCmd::Add { file, name, scope } => {
+            let t = serve::add_token(&file, &name, scope)?;
             println!("{t}");
             eprintln!(
                 "stele: token {name:?} added to {} (only its SHA-256 is stored; this is the only time it is shown). \
@@ -1017,12 +1112,30 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     c.tokens = a.tokens;
     c.reads = if a.public_reads {
         Some(serve::Reads::Public)
+    } else if a.public_hashes {
+        Some(serve::Reads::PublicHashes)
     } else if a.token_reads {
         Some(serve::Reads::Token)
     } else {
         None
     };
     c.max_body = a.max_body;
+    c.max_events = a.max_events;
+    c.max_inflight_bytes = a.max_inflight;
+    c.body_timeout = a.body_timeout;
+    c.limits = serve::Limits {
+        max_connections: a.max_connections,
+        header_timeout: a.header_timeout,
+        max_header_bytes: a.max_header,
+        idle_timeout: a.idle_timeout,
+        write_timeout: a.write_timeout,
+        shutdown_deadline: a.shutdown_deadline,
+    };
+    c.max_exports = a.max_exports;
+    c.access_per_minute = a.access_rate;
+    c.read_sign_interval = a.read_sign_interval;
+    c.cors_origins = a.cors_origin;
+    c.trusted_proxies = a.trust_proxy;
     c.checkpoint_every = a.checkpoint_every;
     c.checkpoint_interval = a.checkpoint_interval;
     c.web = a.web;
@@ -1041,15 +1154,18 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
         "stele serve: log {} ({} entries), reads {}, page {}",
         a.dir.display(),
         log.size(),
-        if server.token_reads() {
-            "need a token"
-        } else {
-            "public"
+        match server.reads() {
+            serve::Reads::Public => "public",
+            serve::Reads::PublicHashes => "public for hashes, a token for entries",
+            _ => "need a token",
         },
         server.web().map_or("off (no --web DIR)".to_string(), |w| w
             .display()
             .to_string())
     );
+    for w in server.warnings() {
+        eprintln!("stele serve: warning: {w}");
+    }
     let stopped = server.run(async {
         serve::shutdown_signal().await;
         eprintln!("stele serve: shutting down: no new connections; finishing in-flight requests");
@@ -1063,6 +1179,12 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
                 .map_or(0, |c| c.checkpoint.size)
         }
     };
+    if stopped.dropped_connections > 0 {
+        eprintln!(
+            "stele serve: dropped {} connections still busy at the shutdown deadline",
+            stopped.dropped_connections
+        );
+    }
     eprintln!(
         "stele serve: stopped; {} entries, final checkpoint at size {signed}",
         stopped.size

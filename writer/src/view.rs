@@ -439,6 +439,23 @@ impl View {
             .find(|c| c.checkpoint.size == size)
     }
 
+    /// This view cut to its first `size` entries (at most its own size) and
+    /// the checkpoints of at most that size: a log export of it ends with a
+    /// checkpoint covering every entry when `size` is a checkpoint's size.
+    pub fn up_to(mut self, size: u64) -> Result<View> {
+        let size = size.min(self.size);
+        self.entries_len = self.start(size)?;
+        self.size = size;
+        self.checkpoints = Arc::new(
+            self.checkpoints
+                .iter()
+                .filter(|c| c.checkpoint.size <= size)
+                .cloned()
+                .collect(),
+        );
+        Ok(self)
+    }
+
     fn end(&self, i: u64) -> Result<u64> {
         match &self.index {
             Index::File(f, p) => read_u64_at(f, p, i * 8),
