@@ -497,6 +497,13 @@ impl Inner {
         self: &Arc<Self>,
         f: impl FnOnce(&Log) -> Result<T> + Send + 'static,
     ) -> Result<T, Failure> {
+        self.on_log_raw(f).await.map_err(Failure::from)
+    }
+
+    async fn on_log_raw<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Log) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let me = self.clone();
         let r = tokio::task::spawn_blocking(move || {
             let r = f(&me.log);
@@ -516,14 +523,12 @@ impl Inner {
             r
         })
         .await;
-        match r {
-            Ok(r) => r.map_err(Failure::from),
-            Err(e) => Err(Failure {
-                status: 500,
-                msg: format!("internal error: {e}"),
-                item: None,
-            }),
-        }
+        r.unwrap_or_else(|e| {
+            Err(Error::Service {
+                what: "internal error".into(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
     }
 
     // Records a read durably before anything of it is sent; a reader over
@@ -541,16 +546,22 @@ impl Inner {
                 secs,
             ));
         }
-        match self.on_log(move |log| log.append_reserved(event)).await {
+        match self.on_log_raw(move |log| log.append_reserved(event)).await {
             Ok(_) => {}
-            // The record itself (not the reader's data) is what is too big.
-            Err(f) => {
+            // Access records are bounded by construction; should one still be
+            // refused, say so without blaming an "item" of the request.
+            Err(Error::BadEvent { why, .. }) => {
                 return Err(error(
-                    f.status,
-                    format!("recording this read as a stele.access entry: {}", f.msg),
+                    if why.starts_with("entry would be") {
+                        413
+                    } else {
+                        500
+                    },
+                    format!("this read's stele.access record was refused: {why}; nothing was read"),
                     None,
                 ));
             }
+            Err(e) => return Err(fail(Failure::from(e))),
         }
         self.metrics.access_events.fetch_add(1, Ordering::Relaxed);
         Ok(())
