@@ -222,13 +222,13 @@ struct ServeArgs {
     /// Time for a request body to arrive (408 beyond).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     body_timeout: Duration,
-    /// Time for a request's head (request line and headers) to arrive.
+    /// Time for a request's head to arrive, from when the server waits for it (also ends idle keep-alive).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     header_timeout: Duration,
     /// Largest request head, in bytes (431 beyond).
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     max_header: usize,
-    /// Close a connection that waits for a request with no byte arriving this long.
+    /// Close a connection on which the server waits to read and no byte moves this long.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     idle_timeout: Duration,
     /// Cut off a client that accepts no byte of a response this long.

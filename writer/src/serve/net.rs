@@ -4,10 +4,12 @@
 //!
 //! - a connection cap: beyond it a new connection gets a short 503 and is
 //!   closed without reading its request;
-//! - a header-read timeout: the whole request head must arrive within it
-//!   (a client dribbling header bytes is cut off), and a cap on its size;
-//! - an idle timeout: a connection on which the server waits for a request
-//!   and no byte arrives for this long is closed;
+//! - a header-read timeout, counted from when hyper starts waiting for a
+//!   request: the whole head must have arrived by then (a client dribbling
+//!   header bytes is cut off, and so is an idle keep-alive connection), and
+//!   a cap on the head's size;
+//! - an idle timeout: a connection on which the server waits to read (a
+//!   body, the next request) and no byte moves for this long is closed;
 //! - a write timeout: a client that accepts no byte of a response for this
 //!   long is cut off (its export, if any, stops and frees its thread);
 //! - a shutdown deadline: after the shutdown signal, connections still busy
@@ -41,7 +43,7 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Largest request head, in bytes (431 beyond).
     pub max_header_bytes: usize,
-    /// A connection waiting for a request with no byte arriving this long is closed.
+    /// A connection on which the server waits to read and no byte moves this long is closed.
     pub idle_timeout: Duration,
     /// A client that accepts no byte of a response this long is cut off.
     pub write_timeout: Duration,
