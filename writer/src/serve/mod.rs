@@ -316,11 +316,17 @@ impl Caller {
             remote: self.remote,
         }
     }
+    // The rate bucket: the token, else the address (an IPv6 client by its
+    // /64, which one host can rotate through).
     fn bucket(&self) -> String {
-        self.name().map_or_else(
-            || format!("ip {}", self.remote.ip()),
-            |n| format!("token {n}"),
-        )
+        match (self.name(), self.remote.ip()) {
+            (Some(n), _) => format!("token {n}"),
+            (None, IpAddr::V6(a)) if a.to_ipv4_mapped().is_none() => {
+                let s = a.segments();
+                format!("ip {:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            (None, ip) => format!("ip {}", ip.to_canonical()),
+        }
     }
 }
 
@@ -1436,9 +1442,13 @@ async fn get_metrics(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    RawQuery(q): RawQuery,
 ) -> Response {
     if let Err(r) = app.0.auth_read(&headers, peer, Data::Entries) {
         return r;
+    }
+    if let Err(e) = Query::parse(q.as_deref(), &[]) {
+        return bad_query(e);
     }
     let view = app.0.log.view();
     let signed = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
@@ -1488,7 +1498,10 @@ async fn get_metrics(
         .into_response()
 }
 
-async fn healthz(State(app): State<App>) -> Response {
+async fn healthz(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
+    if let Err(e) = Query::parse(q.as_deref(), &[]) {
+        return bad_query(e);
+    }
     let h = app.0.health.lock().unwrap();
     if let Some(cause) = &h.poisoned {
         let full = h.storage_full.is_some();

@@ -185,13 +185,39 @@ pub async fn serve(
 
 /// A TCP stream that fails with `TimedOut` when it waits too long: for a
 /// read, `idle_timeout` since the last byte moved either way; for a write,
-/// `write_timeout` since then.
+/// `write_timeout` since then. One timer each, so that a read waiting at
+/// the same time cannot stretch a write's limit (or the other way round).
 struct Timed {
     inner: TcpStream,
     idle: Duration,
     write: Duration,
     last: Instant,
-    timer: Pin<Box<Sleep>>,
+    read_timer: Pin<Box<Sleep>>,
+    write_timer: Pin<Box<Sleep>>,
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "connection timed out: no byte moved",
+    )
+}
+
+// Arms `timer` for `limit` after `last`; Err once it fired.
+fn wait(
+    timer: &mut Pin<Box<Sleep>>,
+    last: Instant,
+    limit: Duration,
+    cx: &mut Context<'_>,
+) -> io::Result<()> {
+    let deadline = last + limit;
+    if timer.deadline() != deadline {
+        timer.as_mut().reset(deadline);
+    }
+    match timer.as_mut().poll(cx) {
+        Poll::Ready(()) => Err(timed_out()),
+        Poll::Pending => Ok(()),
+    }
 }
 
 impl Timed {
@@ -202,23 +228,17 @@ impl Timed {
             idle: l.idle_timeout,
             write: l.write_timeout,
             last: now,
-            timer: Box::pin(tokio::time::sleep_until(now + l.idle_timeout)),
+            read_timer: Box::pin(tokio::time::sleep_until(now + l.idle_timeout)),
+            write_timer: Box::pin(tokio::time::sleep_until(now + l.write_timeout)),
         }
     }
 
-    // Arms the timer for `limit` after the last activity; Err once it fired.
-    fn wait(&mut self, cx: &mut Context<'_>, limit: Duration) -> io::Result<()> {
-        let deadline = self.last + limit;
-        if self.timer.deadline() != deadline {
-            self.timer.as_mut().reset(deadline);
-        }
-        match self.timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "connection timed out: no byte moved",
-            )),
-            Poll::Pending => Ok(()),
-        }
+    fn wait_read(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        wait(&mut self.read_timer, self.last, self.idle, cx)
+    }
+
+    fn wait_write(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        wait(&mut self.write_timer, self.last, self.write, cx)
     }
 }
 
@@ -238,7 +258,7 @@ impl AsyncRead for Timed {
                 Poll::Ready(r)
             }
             Poll::Pending => {
-                me.wait(cx, me.idle)?;
+                me.wait_read(cx)?;
                 Poll::Pending
             }
         }
@@ -256,7 +276,7 @@ impl AsyncWrite for Timed {
                 Poll::Ready(r)
             }
             Poll::Pending => {
-                me.wait(cx, me.write)?;
+                me.wait_write(cx)?;
                 Poll::Pending
             }
         }
@@ -276,7 +296,7 @@ impl AsyncWrite for Timed {
                 Poll::Ready(r)
             }
             Poll::Pending => {
-                me.wait(cx, me.write)?;
+                me.wait_write(cx)?;
                 Poll::Pending
             }
         }
