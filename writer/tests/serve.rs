@@ -1129,18 +1129,33 @@ fn protected_reads_are_not_publicly_cacheable() {
     assert_eq!(r.headers["cache-control"], "no-store");
 }
 
+// `stele serve` with these tokens, expected to refuse to start: (exit code,
+// stderr). A server that starts anyway is killed after 20 s (code -1).
 fn serve_exit(f: &Fixture, tokens: &Path) -> (i32, String) {
-    let out = Command::new(STELE)
+    let mut child = Command::new(STELE)
         .arg("serve")
         .arg(&f.log)
         .args(["--listen", "127.0.0.1:0", "--tokens"])
         .arg(tokens)
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    let t = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code().unwrap_or(-1);
+        }
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    (code, err)
 }
 
 #[test]
@@ -1612,13 +1627,21 @@ fn a_non_loopback_listen_without_tokens_warns() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut lines = String::new();
-    for _ in 0..2 {
-        err.read_line(&mut lines).unwrap();
+    // Read stderr on a thread; the server is killed after 20 s whatever it printed.
+    let err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut lines = String::new();
+        let mut err = BufReader::new(err);
+        while !lines.contains("warning") && err.read_line(&mut lines).unwrap_or(0) > 0 {}
+        lines
+    });
+    let t = Instant::now();
+    while !reader.is_finished() && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();
     let _ = child.wait();
+    let lines = reader.join().unwrap();
     assert!(
         lines.contains("warning: listening on 0.0.0.0") && lines.contains("without --tokens"),
         "{lines}"
