@@ -64,6 +64,10 @@ use tokio::sync::{Semaphore, mpsc};
 pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; \
 img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/// Most requests appending at once (each waits for its group commit on a
+/// blocking thread); more wait for a turn.
+pub const APPENDERS: usize = 128;
+
 /// The request header carrying an idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -283,6 +287,7 @@ struct Inner {
     inflight: Arc<Semaphore>,
     inflight_kib: usize,
     exports: Arc<Semaphore>,
+    appenders: Semaphore,
     page: u64,
     web: Option<PathBuf>,
     metrics: Arc<Metrics>,
@@ -939,6 +944,16 @@ async fn ingest_body(
     if let Some(k) = key {
         by["request"] = json!(k);
     }
+    // Appenders wait in the log for their group commit on blocking
+    // threads: at most APPENDERS at once, so they never fill the pool
+    // that tiles, proofs and exports use too.
+    let _turn = app.appenders.acquire().await.map_err(|_| {
+        error(
+            503,
+            "the server is shutting down; nothing was written",
+            None,
+        )
+    })?;
     let rs = app
         .on_log(move |log| log.append_batch_by(events, &by))
         .await
@@ -1910,6 +1925,7 @@ impl Server {
             inflight: Arc::new(Semaphore::new(inflight_kib)),
             inflight_kib,
             exports: Arc::new(Semaphore::new(c.max_exports.max(1))),
+            appenders: Semaphore::new(APPENDERS),
             page: c.page_size.max(1),
             web,
             metrics,
