@@ -23,7 +23,7 @@ use stele_core::verify::{Options, Report, Verdict};
 use stele_writer::{Error, Log, LogOptions, View, key, serve, verify_dir};
 
 const ACCESS_HELP: &str = "Access auditing: cat, prove, export and verify against a log directory first \
-append a `stele.access` entry to that log (OS user, command, arguments, what is read). If the log is \
+append a `stele.access` entry to that log (OS user, command, what is read: parsed parameters only, the shape of docs/FORMAT.md 2.6). If the log is \
 locked by a running writer or on read-only storage, pass --access-log OTHER_DIR to record the access \
 in another log instead; the target log is then only read.";
 
