@@ -2005,3 +2005,62 @@ impl Server {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hm(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let proxies: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        let xff = hm(&[("x-forwarded-for", "198.51.100.7, 203.0.113.9, 10.0.0.2")]);
+        assert_eq!(
+            client_addr(peer, &xff, &proxies),
+            "203.0.113.9:0".parse().unwrap()
+        );
+        let fwd = hm(&[(
+            "forwarded",
+            "for=198.51.100.7, for=\"[2001:db8::1]:4711\";proto=https",
+        )]);
+        assert_eq!(
+            client_addr(peer, &fwd, &proxies).ip(),
+            "2001:db8::1".parse::<IpAddr>().unwrap()
+        );
+        // Forwarded wins over X-Forwarded-For; garbage is skipped.
+        let both = hm(&[
+            ("forwarded", "for=unknown, for=192.0.2.60"),
+            ("x-forwarded-for", "1.1.1.1"),
+        ]);
+        assert_eq!(
+            client_addr(peer, &both, &proxies).ip().to_string(),
+            "192.0.2.60"
+        );
+        // An untrusted peer's headers are ignored.
+        let other: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        assert_eq!(client_addr(other, &xff, &proxies), other);
+        // Only proxies in the chain: the peer itself.
+        let only = hm(&[("x-forwarded-for", "10.0.0.2")]);
+        assert_eq!(client_addr(peer, &only, &proxies), peer);
+    }
+
+    #[test]
+    fn a_reader_gets_a_burst_then_waits() {
+        let mut b = Buckets {
+            per_minute: 3.0,
+            map: HashMap::new(),
+        };
+        assert!(b.take("a").is_ok() && b.take("a").is_ok() && b.take("a").is_ok());
+        let wait = b.take("a").unwrap_err();
+        assert!((1..=20).contains(&wait), "{wait}");
+        assert!(b.take("b").is_ok());
+    }
+}
