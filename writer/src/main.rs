@@ -216,8 +216,8 @@ struct ServeArgs {
     /// Most events in one request (413 beyond).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     max_events: usize,
-    /// Most request-body bytes held at once over all requests (a request waits, then 503).
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    /// Memory for requests in flight, each charged 32x its body (a request waits, then 503).
+    #[arg(long, value_name = "BYTES", default_value_t = 512 << 20)]
     max_inflight: usize,
     /// Time for a request body to arrive (408 beyond).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]

@@ -193,7 +193,7 @@ fn try_http_h(
     body: &[u8],
 ) -> std::io::Result<Resp> {
     let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))?;
     let extra: String = headers
         .iter()
         .map(|(k, v)| format!("{k}: {v}\r\n"))
@@ -1680,4 +1680,41 @@ fn unfinished_headers_are_bounded_in_memory() {
     );
     drop(conns);
     assert_eq!(s.req("GET", "/healthz", None, b"").status, 200);
+}
+
+#[test]
+fn in_flight_parses_are_bounded_in_memory() {
+    // Finding 10's second half: bodies that parse into far more memory than
+    // their size (many tiny members), sent at once, are admitted only as
+    // --max-inflight allows (each charged 16 times its body).
+    let f = fixture();
+    let s = Server::start(&f, &["--max-inflight", "100000000"]);
+    let base = s.peak_rss_kib();
+    let members: String = (0..150).map(|i| format!("\"m{i}\":{i},")).collect();
+    let ev = format!("{{{members}\"z\":0}}");
+    let body = format!("[{}{ev}]", format!("{ev},").repeat(2_999));
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            let (addr, token, body) = (s.addr.clone(), f.token.clone(), body.clone());
+            std::thread::spawn(move || {
+                try_http(&addr, "POST", "/v1/entries", Some(&token), body.as_bytes())
+                    .map(|r| r.status)
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    let codes: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let peak = s.peak_rss_kib();
+    eprintln!(
+        "peak RSS of stele serve: {} MiB before, {} MiB after 3 bodies of {} KiB (3,000 events of 151 members) at once, admitted one at a time: {codes:?}",
+        base / 1024,
+        peak / 1024,
+        body.len() >> 10
+    );
+    assert!(codes.iter().all(|c| *c == 200 || *c == 503), "{codes:?}");
+    assert!(codes.contains(&200), "{codes:?}");
+    assert!(
+        peak < base + 150 * 1024,
+        "peak RSS grew from {base} to {peak} KiB"
+    );
 }

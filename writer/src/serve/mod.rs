@@ -64,6 +64,11 @@ use tokio::sync::{Semaphore, mpsc};
 pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; \
 img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/// What one request is charged against [`Config::max_inflight_bytes`]:
+/// this many times its body's length (events parsed from many tiny members
+/// take up to about this much memory).
+pub const INFLIGHT_FACTOR: usize = 32;
+
 /// Most requests appending at once (each waits for its group commit on a
 /// blocking thread); more wait for a turn.
 pub const APPENDERS: usize = 128;
@@ -101,8 +106,9 @@ pub struct Config {
     pub max_body: usize,
     /// Most events in one request (413 beyond).
     pub max_events: usize,
-    /// Most request-body bytes read and parsed at once over all requests;
-    /// a request waits for room up to the body timeout (then 503).
+    /// Memory for requests being read, parsed and appended at once, each
+    /// charged [`INFLIGHT_FACTOR`] times its body (at most all of it); a
+    /// request waits for room up to the body timeout (then 503).
     pub max_inflight_bytes: usize,
     /// Time for a whole request body to arrive (408 beyond).
     pub body_timeout: Duration,
@@ -143,7 +149,7 @@ impl Config {
             reads: None,
             max_body: 16 << 20,
             max_events: 10_000,
-            max_inflight_bytes: 64 << 20,
+            max_inflight_bytes: 512 << 20,
             body_timeout: Duration::from_secs(60),
             limits: Limits::default(),
             max_exports: 4,
@@ -705,9 +711,13 @@ async fn read_body(app: &Inner, headers: &HeaderMap, body: Body) -> Result<HeldB
     {
         return Err(too_big(Some(n)));
     }
-    // Room for the body among all requests in flight (KiB, rounded up).
+    // Room among all requests in flight: parsed events take up to about
+    // INFLIGHT_FACTOR times their body's bytes (many tiny members), so a
+    // body is charged that much (KiB, rounded up), and at most the whole
+    // budget so that one largest body always fits alone.
     let want = declared
         .map_or(app.max_body, |n| n as usize)
+        .saturating_mul(INFLIGHT_FACTOR)
         .div_ceil(1024)
         .max(1);
     let want = u32::try_from(want.min(app.inflight_kib)).unwrap_or(u32::MAX);
