@@ -225,7 +225,7 @@ struct ServeArgs {
     /// Time for a request's head to arrive, from when the server waits for it (also ends idle keep-alive).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     header_timeout: Duration,
-    /// Largest request head, in bytes (431 beyond).
+    /// Read buffer for a request head: a head still incomplete when it is full is 431 (up to ~2x may pass).
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     max_header: usize,
     /// Close a connection on which the server waits to read and no byte moves this long.

@@ -41,7 +41,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time for a request's whole head (request line and headers) to arrive.
     pub header_timeout: Duration,
-    /// Largest request head, in bytes (431 beyond).
+    /// Read buffer for a request head, in bytes: a head still incomplete
+    /// when it is full is refused with 431 (hyper checks between reads, so
+    /// a head of up to about twice this can pass).
     pub max_header_bytes: usize,
     /// A connection on which the server waits to read and no byte moves this long is closed.
     pub idle_timeout: Duration,
