@@ -1680,6 +1680,20 @@ fn unfinished_headers_are_bounded_in_memory() {
     );
     drop(conns);
     assert_eq!(s.req("GET", "/healthz", None, b"").status, 200);
+    // A head far over --max-header is answered 431.
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = c.write_all(
+        format!(
+            "GET /healthz HTTP/1.1\r\nX: {}\r\n\r\n",
+            "a".repeat(300_000)
+        )
+        .as_bytes(),
+    );
+    let mut head = [0u8; 12];
+    c.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 431");
 }
 
 #[test]
