@@ -1,6 +1,10 @@
 // A virtual table: only the rows in view exist in the DOM, so a million
 // entries scroll as smoothly as ten. One row at a time can be expanded to
-// show the full event. All cell text is set with textContent.
+// show the full event. All cell text is set with textContent; hidden and
+// bidirectional Unicode is shown as visible escapes, with a badge on the row.
+// ARIA: a treegrid; the expanded event is a level-2 row placed right after
+// its row in the DOM, so Tab and screen readers meet it there.
+import { setRevealed } from './util.js';
 
 const ROW_H = 30; // px, keep in sync with .vt-row height in style.css
 const DETAIL_H = 300; // px, keep in sync with .vt-detail height
@@ -14,11 +18,13 @@ export class VirtualTable {
    * @param {HTMLElement} o.spacer   sized to the (possibly scaled) content height
    * @param {HTMLElement} o.table    element carrying aria-rowcount
    * @param {import('./store.js').EntryStore} o.store
-   * @param {(i:number)=>Promise<string>} o.loadDetail  full event text of row i
-   * @param {(i:number)=>boolean} o.isFailing
+   * @param {(i:number)=>Promise<{text:string, notes:string[], hidden:boolean}>} o.loadDetail  full event of row i
+   * @param {(i:number)=>boolean} o.isFailing   a failure names this entry
+   * @param {(i:number)=>boolean} [o.isInRange] in the range of a failing checkpoint (shaded lightly)
+   * @param {(i:number)=>boolean} [o.isUnsigned] after the last trusted checkpoint (shaded)
    */
-  constructor({ scroll, spacer, table, store, loadDetail, isFailing }) {
-    Object.assign(this, { scroll, spacer, table, store, loadDetail, isFailing });
+  constructor({ scroll, spacer, table, store, loadDetail, isFailing, isInRange = () => false, isUnsigned = () => false }) {
+    Object.assign(this, { scroll, spacer, table, store, loadDetail, isFailing, isInRange, isUnsigned });
     this.view = null; // Uint32Array of store indices, or null for all rows
     this.count = 0;
     this.pool = [];
@@ -37,18 +43,22 @@ export class VirtualTable {
     const d = document.createElement('div');
     d.className = 'vt-detail';
     d.setAttribute('role', 'row');
+    d.setAttribute('aria-level', '2');
     const cell = document.createElement('div');
-    cell.setAttribute('role', 'cell');
+    cell.setAttribute('role', 'gridcell');
+    cell.setAttribute('aria-colspan', String(COLS));
     const meta = document.createElement('p');
     meta.className = 'vt-detail-meta';
+    const notes = document.createElement('ul');
+    notes.className = 'vt-detail-notes';
     const pre = document.createElement('pre');
     pre.tabIndex = 0;
     pre.setAttribute('aria-label', 'Full event');
-    cell.append(meta, pre);
+    cell.append(meta, notes, pre);
     d.append(cell);
     d.hidden = true;
     this.scroll.append(d);
-    return { el: d, meta, pre, index: -1 };
+    return { el: d, meta, notes, pre, index: -1 };
   }
 
   rowAt(pos) {
@@ -134,17 +144,28 @@ export class VirtualTable {
       r.className = 'vt-row';
       r.setAttribute('role', 'row');
       r.tabIndex = -1;
+      r.setAttribute('aria-level', '1');
       for (let c = 0; c < COLS; c++) {
         const s = document.createElement('span');
-        s.setAttribute('role', 'cell');
+        s.setAttribute('role', 'gridcell');
         r.append(s);
       }
+      // Markers: a shape for sighted users, words for screen readers.
       const mark = document.createElement('span');
       mark.className = 'fail-mark';
-      mark.textContent = '▲';
-      mark.setAttribute('aria-label', 'failing entry');
-      r.firstChild.prepend(mark);
+      mark.append(Object.assign(document.createElement('span'), { textContent: '▲', ariaHidden: 'true' }));
+      mark.append(Object.assign(document.createElement('span'), { className: 'visually-hidden', textContent: 'failing entry, ' }));
+      const unsigned = document.createElement('span');
+      unsigned.className = 'unsigned-mark';
+      unsigned.append(Object.assign(document.createElement('span'), { textContent: '○', ariaHidden: 'true' }));
+      unsigned.append(Object.assign(document.createElement('span'), { className: 'visually-hidden', textContent: 'not signed, ' }));
+      r.firstChild.prepend(mark, unsigned);
       r.firstChild.append(document.createTextNode(''));
+      const badge = document.createElement('span');
+      badge.className = 'uni-badge';
+      badge.textContent = 'hidden Unicode';
+      badge.title = 'This entry has invisible or text-reversing characters, shown as \\u escapes';
+      r.badge = badge;
       this.scroll.append(r);
       this.pool.push(r);
     }
@@ -172,6 +193,8 @@ export class VirtualTable {
       r.setAttribute('aria-rowindex', String(pos + 2));
       r.setAttribute('aria-expanded', String(i === this.expanded));
       r.classList.toggle('failing', this.isFailing(i));
+      r.classList.toggle('in-range', this.isInRange(i));
+      r.classList.toggle('unsigned', this.isUnsigned(i));
       r.classList.toggle('flash', i === this.flash);
       r.classList.toggle('active', pos === this.active);
       r.classList.toggle('odd', (pos & 1) === 1);
@@ -180,11 +203,17 @@ export class VirtualTable {
       setText(cells[1], store.tsText(i));
       const unreadable = Number.isNaN(store.seq[i]) && Number.isNaN(store.ts[i]) && store.str(1, i) == null && store.str(2, i) == null;
       r.classList.toggle('unreadable', unreadable);
-      setText(cells[2], unreadable ? 'unreadable entry: open it to see the line' : store.str(1, i) ?? '');
       // System entries (stele.genesis, stele.recovery, stele.access) have a type and no action.
-      setText(cells[3], store.str(2, i) ?? store.str(0, i) ?? '');
-      setText(cells[4], store.str(3, i) ?? '');
-      setText(cells[5], store.str(4, i) ?? '');
+      const texts = [unreadable ? 'unreadable entry: open it to see the line' : store.str(1, i) ?? '', store.str(2, i) ?? store.str(0, i) ?? '', store.str(3, i) ?? '', store.str(4, i) ?? ''];
+      let hiddenIn = null;
+      for (let c = 0; c < 4; c++) if (setRevealed(cells[c + 2], texts[c]) && !hiddenIn) hiddenIn = cells[c + 2];
+      r.classList.toggle('hidden-unicode', hiddenIn != null);
+      if (hiddenIn) hiddenIn.prepend(r.badge);
+      if (i === this.expanded && r.nextSibling !== this.detail.el) {
+        const had = this.detail.el.contains(document.activeElement) ? document.activeElement : null;
+        r.after(this.detail.el);
+        had?.focus({ preventScroll: true });
+      }
     }
     for (; k < this.pool.length; k++) {
       const r = this.pool[k];
@@ -249,10 +278,24 @@ export class VirtualTable {
     const d = this.detail;
     d.index = i;
     d.meta.textContent = `Line ${this.store.line[i]} · bytes ${this.store.offset[i]}–${this.store.offset[i] + this.store.length[i]}`;
+    d.notes.replaceChildren();
     d.pre.textContent = 'Loading…';
     this.loadDetail(i).then(
-      (text) => {
-        if (d.index === i) d.pre.textContent = text;
+      ({ text, notes, hidden }) => {
+        if (d.index !== i) return;
+        const items = notes.map((n) => {
+          const li = document.createElement('li');
+          setRevealed(li, n, { keepLines: true });
+          return li;
+        });
+        if (hidden) {
+          const li = document.createElement('li');
+          li.className = 'uni-note';
+          li.textContent = 'Hidden Unicode: this event has invisible or text-reversing characters; they are shown as \\u escapes.';
+          items.push(li);
+        }
+        d.notes.replaceChildren(...items);
+        setRevealed(d.pre, text, { keepLines: true });
       },
       (e) => {
         if (d.index === i) d.pre.textContent = `Could not read this entry: ${e.message}`;
