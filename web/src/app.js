@@ -485,7 +485,8 @@ function setBanner(text) {
 
 /** While verifying, the timeline (a pass over every row) is redrawn once a second. */
 function refreshEntries({ running = false } = {}) {
-  ui.entriesPanel.hidden = state.store.n === 0 && !state.report;
+  const notALog = state.report && verdictKind(state.report.verdict) === 'not_a_log';
+  ui.entriesPanel.hidden = notALog || (state.store.n === 0 && !state.report);
   ui.timelinePanel.hidden = state.store.n === 0;
   applyFilters();
   const now = performance.now();

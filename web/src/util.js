@@ -116,6 +116,7 @@ export function verdictDetail(report, keysGiven) {
       return f ? `This file is ${f.found ?? 'not a Stele export'}: ${f.message}` : 'This file is not a Stele export.';
     }
     default:
+      if ((report.notices || []).some((n) => n.code === 'empty')) return `This export has no entries: there is nothing to verify${kind}.`;
       switch (keySituation(report, keysGiven)) {
         case 'no_key':
           return `No trusted key was given, so nothing was checked against a signature: the entries are chained, but anyone could have written them${kind}.`;
