@@ -9,7 +9,7 @@ import { init, verifyFile, parseVerifierKey, prewarm, setWorkerFactory } from '.
 import { EntryStore } from './store.js';
 import { VirtualTable } from './table.js';
 import { Timeline } from './timeline.js';
-import { filterRows, toLocalInput } from './filters.js';
+import { filterRows, toLocalInput, timeInputValid } from './filters.js';
 import { sha256Blob, utcNow, readCheckpointNote, latestSignedCheckpoint } from './evidence.js';
 import { prettyJson, formatBytes, fmtInt, plural, VERDICT_WORDS, verdictKind, verdictDetail, keySituation, summaryRows, setRevealed, hasHidden } from './util.js';
 
@@ -86,11 +86,21 @@ function revealed(tag, cls, text) {
   return e;
 }
 
+const TS_IN_TEXT = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z/g;
+
 function dlRows(dl, rows) {
   dl.replaceChildren(...rows.map(([k, v]) => {
     const div = el('div');
     const dd = el('dd');
-    setRevealed(dd, v);
+    const stamps = typeof v === 'string' ? v.match(TS_IN_TEXT) : null;
+    if (stamps && !/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/.test(v)) {
+      // no line break inside a timestamp
+      const parts = v.split(TS_IN_TEXT);
+      parts.forEach((p, j) => {
+        if (p) dd.append(p);
+        if (j < stamps.length) dd.append(el('span', 'nowrap', stamps[j]));
+      });
+    } else setRevealed(dd, v);
     div.append(el('dt', null, k), dd);
     return div;
   }));
@@ -733,6 +743,10 @@ const timeline = new Timeline({
 
 function applyFilters() {
   const s = state.store;
+  for (const f of [ui.fFrom, ui.fTo]) {
+    if (timeInputValid(f.value)) f.removeAttribute('aria-invalid');
+    else f.setAttribute('aria-invalid', 'true');
+  }
   const view = filterRows(s, {
     text: ui.fText.value, actor: ui.fActor.value, action: ui.fAction.value, from: ui.fFrom.value, to: ui.fTo.value, failingOnly: ui.fFailing.checked,
   }, state.failing);
@@ -842,8 +856,8 @@ function wire() {
     inputsChanged();
     ui.key.focus();
   });
-  for (const f of [ui.fText, ui.fActor, ui.fAction]) f.addEventListener('input', scheduleFilters);
-  for (const f of [ui.fFrom, ui.fTo, ui.fFailing]) f.addEventListener('change', applyFilters);
+  for (const f of [ui.fText, ui.fActor, ui.fAction, ui.fFrom, ui.fTo]) f.addEventListener('input', scheduleFilters);
+  ui.fFailing.addEventListener('change', applyFilters);
   ui.fClear.addEventListener('click', clearFilters);
   ui.fClear2.addEventListener('click', clearFilters);
   ui.backFailures.addEventListener('click', () => {

@@ -9,11 +9,25 @@ export function toLocalInput(us) {
   return new Date(Math.floor(us / 1000)).toISOString().slice(0, 19);
 }
 
+/**
+ * Microseconds for a UTC time typed as YYYY-MM-DD, YYYY-MM-DDTHH:MM or
+ * YYYY-MM-DDTHH:MM:SS (a space for the T, a trailing Z allowed); with `end`,
+ * the last microsecond of that day, minute or second. NaN when empty or not
+ * a time (see timeInputValid).
+ */
 export function fromLocalInput(v, end) {
-  if (!v) return NaN;
-  const withSecs = v.length === 16 ? `${v}:00` : v;
-  const us = parseTs(`${withSecs}Z`);
-  return end ? us + 999_999 : us;
+  const m = /^(\d{4}-\d\d-\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d))?)?Z?$/.exec((v || '').trim());
+  if (!m) return NaN;
+  const [, day, hh, mm, ss] = m;
+  const us = parseTs(`${day}T${hh ?? '00'}:${mm ?? '00'}:${ss ?? '00'}Z`);
+  if (!end) return us;
+  const span = ss != null ? 1e6 : hh != null ? 60e6 : 86400e6;
+  return us + span - 1;
+}
+
+/** False when v is neither empty nor a time fromLocalInput reads. */
+export function timeInputValid(v) {
+  return !v.trim() || !Number.isNaN(fromLocalInput(v, false));
 }
 
 // Flags per dictionary code: 1 when the value (as stored, or as shown) contains q.
