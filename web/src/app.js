@@ -137,7 +137,8 @@ function showReport(report, inputs) {
   const codes = new Set((report.failures || []).map((f) => f.code));
   if (inputs.checkpoint.trim() && kind !== 'not_a_log') {
     ui.consistency.hidden = false;
-    const size = tc?.size ?? null;
+    // the size core read from it; else the size line of the note as typed (for the wording only)
+    const size = tc?.size ?? (/^[^\n]+\n(\d+)\n/.exec(inputs.checkpoint.trim())?.[1] ?? null);
     if (codes.has('fork') || codes.has('rollback') || codes.has('origin_mismatch')) {
       ui.consistency.className = 'consistency bad';
       ui.consistency.textContent = `✕ Not consistent with your checkpoint${size != null ? ` at size ${fmtInt(size)}` : ''}: see the failures.`;

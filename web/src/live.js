@@ -102,7 +102,7 @@ export function mountLive(main) {
     el('option', { value: '10', textContent: 'Every 10 s' }),
     el('option', { value: '30', textContent: 'Every 30 s', selected: true }),
     el('option', { value: '60', textContent: 'Every minute' }));
-  const button = el('button', { type: 'submit', className: 'primary', textContent: 'Start monitoring' });
+  const button = el('button', { type: 'submit', className: 'primary', textContent: 'Check now' });
   const stop = el('button', { type: 'button', textContent: 'Stop', hidden: true });
   const field = (id, text, input, hint) => el('div', { className: 'field' }, el('label', { htmlFor: id, textContent: text }), input, ...(hint ? [el('p', { className: 'hint', textContent: hint })] : []));
   const form = el('form', { className: 'live-form' },
@@ -161,13 +161,16 @@ export function mountLive(main) {
     clearInterval(timer);
     timer = 0;
     stop.hidden = true;
-    button.textContent = 'Start monitoring';
+    button.textContent = 'Check now';
   }
 
+  let checkedKey = null;
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     stopPolling();
-    previous = null;
+    // the next check proves the tree extends the last one seen with this key
+    if (checkedKey !== key.value.trim()) previous = null;
+    checkedKey = key.value.trim();
     show('working', 'Checking…', 'Fetching the signed checkpoint.');
     await check();
     verdict.focus();
@@ -175,7 +178,7 @@ export function mountLive(main) {
     if (secs > 0 && verdict.classList.contains('verified')) {
       timer = setInterval(check, secs * 1000);
       stop.hidden = false;
-      button.textContent = 'Restart';
+      button.textContent = 'Check now';
     }
   });
   stop.addEventListener('click', stopPolling);

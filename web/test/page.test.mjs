@@ -570,3 +570,63 @@ describe('<stele-verifier> for embedding', () => {
     }
   });
 });
+
+describe('live mode', () => {
+  it('/?live is a monitor first on the page: signed checkpoint, consistency with the last one seen, inclusion, reads-are-logged notice', T, async () => {
+    const { spawn, execFileSync } = await import('node:child_process');
+    const { existsSync } = await import('node:fs');
+    const { REPO, DIST } = await import('./helpers.mjs');
+    const bin = process.env.STELE_BIN || [join(REPO, 'target/release/stele'), join(REPO, 'target/debug/stele')].find((p) => existsSync(p));
+    assert.ok(bin && existsSync(bin), 'no stele binary: cargo build --release (or set STELE_BIN)');
+    const logDir = join(dir, 'live-log');
+    const vkey = execFileSync(bin, ['init', '--origin', 'example.com/live', logDir], { encoding: 'utf8' }).trim().split('\n').pop().trim();
+    execFileSync(bin, ['append', logDir], { input: [1, 2, 3, 4, 5].map((i) => JSON.stringify({ type: 'audit', actor: i === 3 ? 'eve\u202Egnp.exe' : 'alice', action: 'read', target: `doc/${i}` })).join('\n') });
+    const proc = spawn(bin, ['serve', logDir, '--listen', '127.0.0.1:0', '--web', DIST, '--checkpoint-interval', '1s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    proc.stderr.on('data', (d) => (stderr += d));
+    try {
+      const base = await new Promise((resolve, reject) => {
+        let out = '';
+        proc.stdout.on('data', (d) => {
+          out += d;
+          const m = /listening on (http:\/\/[\d.:]+)/.exec(out);
+          if (m) resolve(`${m[1]}/`);
+        });
+        proc.on('exit', (c) => reject(new Error(`stele serve exited ${c}: ${stderr}`)));
+      });
+      const { context, page, problems } = await openPage(browser, `${base}?live`, { viewport: DESKTOP });
+      try {
+        await page.waitForSelector('#live-panel');
+        assert.equal(await page.evaluate(() => document.querySelector('main').firstElementChild.id), 'live-panel', 'the live panel is not first');
+        assert.match(await page.textContent('#live-panel'), /Your reads are logged.*stele\.access/);
+        assert.equal(await page.getAttribute('#live-verdict', 'role'), 'status');
+        await page.fill('#live-key', vkey);
+        await page.fill('#live-index', '3');
+        await page.selectOption('#live-every', '0');
+        await page.click('#live-panel button[type=submit]');
+        await page.waitForFunction(() => !/Checking/.test(document.querySelector('#live-verdict .verdict-word').textContent));
+        assert.equal((await page.textContent('#live-verdict .verdict-word')).trim(), 'Verified', await page.textContent('#live-verdict'));
+        const first = Number(/size (\d+)/.exec(await page.textContent('#live-verdict'))[1]);
+        assert.match(await page.textContent('#live-out'), /eve\\u202Egnp\.exe/, 'hidden Unicode shown raw in live mode');
+        // Reading entry 3 was recorded as a stele.access entry: the tree grows and a new checkpoint is signed.
+        let second = first;
+        for (let i = 0; i < 40 && second === first; i++) {
+          await page.waitForTimeout(500);
+          await page.click('#live-panel button[type=submit]');
+          await page.waitForFunction(() => !/Checking/.test(document.querySelector('#live-verdict .verdict-word').textContent));
+          second = Number(/size (\d+)/.exec(await page.textContent('#live-verdict'))[1]);
+        }
+        assert.ok(second > first, `the tree did not grow after a read (size ${first})`);
+        assert.match(await page.textContent('#live-verdict'), new RegExp(`extends the tree of size \\d+ seen before ✓`));
+        assert.ok((await page.locator('#live-log li').count()) >= 2);
+        await shots(page, 'live');
+        await axe(page, 'live');
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    } finally {
+      proc.kill('SIGTERM');
+    }
+  });
+});
