@@ -14,7 +14,8 @@ import { WEB, launch, serve, sample, trustedKey, wrongKey, largeSample, listSamp
 import { Log, makeKey, event } from './forge.mjs';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const T = { timeout: 180_000 };
+// STELE_TEST_TIMEOUT (ms) shortens the budget when running against an old build to see what fails.
+const T = { timeout: Number(process.env.STELE_TEST_TIMEOUT) || 180_000 };
 const DESKTOP = { width: 1366, height: 768 };
 const PHONE = { width: 390, height: 844 };
 
@@ -438,6 +439,55 @@ describe('any screen, keyboard', () => {
       } finally {
         await context.close();
       }
+    }
+  });
+});
+
+describe('small things', () => {
+  it('no samples request outside demo mode; a dropped file shows in the file input; a remembered key says so and can be forgotten', T, async () => {
+    const context = await browser.newContext({ viewport: DESKTOP });
+    const page = await context.newPage();
+    const requests = [];
+    context.on('request', (r) => requests.push(r.url()));
+    try {
+      await page.goto(url);
+      await page.waitForSelector('html[data-warm]');
+      await page.waitForLoadState('networkidle');
+      assert.deepEqual(requests.filter((u) => u.includes('/samples/')), [], 'samples fetched outside demo mode');
+      assert.equal(await page.isVisible('#samples'), false);
+      // drop a file: it is what the file input shows
+      await page.evaluate(() => {
+        const dt = new DataTransfer();
+        dt.items.add(new File(['stele-export v1 log\n'], 'dropped.stele'));
+        for (const type of ['dragenter', 'drop']) document.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+      });
+      assert.equal(await page.evaluate(() => document.getElementById('file').files[0]?.name), 'dropped.stele');
+      assert.equal(await page.getAttribute('#file', 'accept'), '.stele');
+      // a key typed is remembered; on the next visit the page says where it came from
+      await page.fill('#key', trustedKey());
+      await page.reload();
+      await page.waitForSelector('html[data-warm]');
+      assert.equal(await page.inputValue('#key'), trustedKey());
+      assert.equal(await page.isVisible('#key-saved'), true);
+      await page.click('#key-forget');
+      assert.equal(await page.inputValue('#key'), '');
+      await page.reload();
+      await page.waitForSelector('html[data-warm]');
+      assert.equal(await page.inputValue('#key'), '');
+      assert.equal(await page.isVisible('#key-saved'), false);
+      // demo mode: the samples, collapsed, and the verdict scrolled into view when one runs
+      await page.goto(`${url}?demo`);
+      await page.waitForSelector('html[data-warm]');
+      await page.waitForSelector('#samples:not([hidden])');
+      assert.equal(await page.evaluate(() => document.getElementById('samples').open), false);
+      await page.click('#samples summary');
+      const n = await runs(page);
+      await page.locator('#sample-list button', { hasText: 'valid.stele' }).click();
+      await waitRun(page, n);
+      const top = await page.evaluate(() => document.getElementById('verdict').getBoundingClientRect().top);
+      assert.ok(top >= 0 && top < DESKTOP.height, `the verdict is off screen (top ${top})`);
+    } finally {
+      await context.close();
     }
   });
 });
