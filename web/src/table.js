@@ -150,17 +150,13 @@ export class VirtualTable {
         s.setAttribute('role', 'gridcell');
         r.append(s);
       }
-      // Markers: a shape for sighted users, words for screen readers.
+      // The row's marker: a shape for sighted users, an image with a name for
+      // screen readers; empty (and no role) on ordinary rows.
       const mark = document.createElement('span');
-      mark.className = 'fail-mark';
-      mark.append(Object.assign(document.createElement('span'), { textContent: '▲', ariaHidden: 'true' }));
-      mark.append(Object.assign(document.createElement('span'), { className: 'visually-hidden', textContent: 'failing entry, ' }));
-      const unsigned = document.createElement('span');
-      unsigned.className = 'unsigned-mark';
-      unsigned.append(Object.assign(document.createElement('span'), { textContent: '○', ariaHidden: 'true' }));
-      unsigned.append(Object.assign(document.createElement('span'), { className: 'visually-hidden', textContent: 'not signed, ' }));
-      r.firstChild.prepend(mark, unsigned);
+      mark.className = 'row-mark';
+      r.firstChild.prepend(mark);
       r.firstChild.append(document.createTextNode(''));
+      r.mark = mark;
       const badge = document.createElement('span');
       badge.className = 'uni-badge';
       badge.textContent = 'hidden Unicode';
@@ -192,9 +188,12 @@ export class VirtualTable {
       r.style.transform = `translateY(${Math.round(st + this.yOf(pos) - top)}px)`;
       r.setAttribute('aria-rowindex', String(pos + 2));
       r.setAttribute('aria-expanded', String(i === this.expanded));
-      r.classList.toggle('failing', this.isFailing(i));
+      const failing = this.isFailing(i);
+      const unsigned = !failing && this.isUnsigned(i);
+      r.classList.toggle('failing', failing);
       r.classList.toggle('in-range', this.isInRange(i));
-      r.classList.toggle('unsigned', this.isUnsigned(i));
+      r.classList.toggle('unsigned', unsigned);
+      setMark(r.mark, failing ? ['▲', 'failing entry'] : unsigned ? ['○', 'not signed'] : null);
       r.classList.toggle('flash', i === this.flash);
       r.classList.toggle('active', pos === this.active);
       r.classList.toggle('odd', (pos & 1) === 1);
@@ -340,6 +339,19 @@ export class VirtualTable {
     this.reveal(this.active);
     this.wantFocus = true;
     this.schedule();
+  }
+}
+
+function setMark(el, m) {
+  const text = m ? m[0] : '';
+  if (el.textContent === text) return;
+  el.textContent = text;
+  if (m) {
+    el.setAttribute('role', 'img');
+    el.setAttribute('aria-label', m[1]);
+  } else {
+    el.removeAttribute('role');
+    el.removeAttribute('aria-label');
   }
 }
 
