@@ -125,8 +125,8 @@ impl LiveTiles {
     #[wasm_bindgen(js_name = tilesForConsistency)]
     pub fn tiles_for_consistency(&self, old: f64) -> Result<Vec<String>, JsError> {
         let old = js_u64("old tree size", old)?;
-        let tiles = stele_core::tiles::tiles_for_consistency(old, self.inner.size())
-            .map_err(js_err)?;
+        let tiles =
+            stele_core::tiles::tiles_for_consistency(old, self.inner.size()).map_err(js_err)?;
         Ok(tiles.iter().map(stele_core::tiles::Tile::path).collect())
     }
 
