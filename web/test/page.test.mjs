@@ -285,6 +285,9 @@ describe('verdicts that do not mislead', () => {
       assert.ok(text.includes('bob\\u200B@example.com'));
       assert.ok(!/[\u202E\u200B\uFEFF]/.test(text), 'a raw hidden character is in the table');
       assert.equal(await page.locator('#vt-scroll .vt-row.hidden-unicode:not([hidden]) .uni-badge').count(), 2);
+      const caption = await page.textContent('#timeline-caption');
+      assert.match(caption, /Busiest interval: 1 entry from/);
+      assert.doesNotMatch(caption, /\b1 entries\b/);
       await page.fill('#f-text', '\\u202e');
       await page.waitForFunction(() => /^1 of/.test(document.getElementById('entries-count').textContent));
       await page.locator('#vt-scroll .vt-row:not([hidden])').first().click();
@@ -419,6 +422,13 @@ describe('any screen, keyboard', () => {
         return { prev: d.previousElementSibling?.getAttribute('aria-expanded'), role: document.getElementById('vt').getAttribute('role') };
       });
       assert.deepEqual(order, { prev: 'true', role: 'treegrid' });
+      // column headers sit on their columns
+      const off = await page.evaluate(() => {
+        const heads = [...document.querySelectorAll('.vt-head [role=columnheader]')];
+        const row = document.querySelector('#vt-scroll .vt-row:not([hidden])');
+        return heads.map((h, i) => Math.abs(h.getBoundingClientRect().left - row.children[i].getBoundingClientRect().left));
+      });
+      assert.ok(Math.max(...off) <= 1, `headers off their columns by ${off} px`);
       // the timeline takes the keyboard
       await page.focus('#timeline-wrap');
       await page.keyboard.press('ArrowRight');
