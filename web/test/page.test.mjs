@@ -267,6 +267,11 @@ describe('verdicts that do not mislead', () => {
       await page.waitForFunction(() => /match the filters/.test(document.getElementById('entries-count').textContent));
       const seqs = await page.locator('#vt-scroll .vt-row:not([hidden]) span:first-child').allTextContents();
       assert.deepEqual(seqs.map((t) => t.replace(/\D/g, '')), ['7']);
+      // expanded, the failing row says why it fails
+      await page.locator('#vt-scroll .vt-row:not([hidden])').first().click();
+      await page.waitForFunction(() => document.querySelector('.vt-detail:not([hidden]) .vt-detail-notes')?.textContent.includes('Fails:'));
+      assert.match(await page.textContent('.vt-detail-notes'), /Fails: \w+: entry 7/);
+      await page.locator('#vt-scroll .vt-row:not([hidden])').first().click();
       await page.uncheck('#f-failing');
       await shots(page, 'tampered-range');
       await axe(page, 'tampered');
