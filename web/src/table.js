@@ -338,6 +338,12 @@ export class VirtualTable {
       case 'PageUp': pos -= page; break;
       case 'Home': pos = 0; break;
       case 'End': pos = this.count - 1; break;
+      case 'ArrowRight': // treegrid: expand
+      case 'ArrowLeft': // treegrid: collapse
+        if (this.count && (this.expanded === this.rowAt(this.active)) === (e.key === 'ArrowLeft')) this.toggle(this.active);
+        this.wantFocus = true;
+        e.preventDefault();
+        return;
       case 'Enter':
       case ' ':
         if (this.count) this.toggle(this.active);

@@ -427,6 +427,10 @@ describe('any screen, keyboard', () => {
         return { prev: d.previousElementSibling?.getAttribute('aria-expanded'), role: document.getElementById('vt').getAttribute('role') };
       });
       assert.deepEqual(order, { prev: 'true', role: 'treegrid' });
+      await page.keyboard.press('ArrowLeft');
+      await page.waitForSelector('.vt-detail', { state: 'hidden' });
+      await page.keyboard.press('ArrowRight');
+      await page.waitForSelector('.vt-detail:not([hidden])');
       // column headers sit on their columns
       const off = await page.evaluate(() => {
         const heads = [...document.querySelectorAll('.vt-head [role=columnheader]')];
