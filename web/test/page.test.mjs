@@ -688,6 +688,14 @@ describe('live mode', () => {
         assert.ok(second > first, `the tree did not grow after a read (size ${first})`);
         assert.match(await page.textContent('#live-verdict'), new RegExp(`extends the tree of size \\d+ seen before ✓`));
         assert.ok((await page.locator('#live-log li').count()) >= 2);
+        // polling: checks run by themselves, each against the last checkpoint seen
+        const before = await page.locator('#live-log li').count();
+        await page.selectOption('#live-every', '10');
+        await page.click('#live-panel button[type=submit]');
+        await page.waitForFunction((n) => document.querySelectorAll('#live-log li').length >= n + 2, before, { timeout: 40_000 });
+        assert.equal(await page.isVisible('#live-panel button:has-text("Stop")'), true);
+        assert.match(await page.locator('#live-log li').first().textContent(), /size \d+, root \S+(, consistent with size \d+)?; entry 3 included/);
+        await page.click('#live-panel button:has-text("Stop")');
         await shots(page, 'live');
         await axe(page, 'live');
         assert.deepEqual(problems, []);
