@@ -743,6 +743,13 @@ async fn get_export(
     if let Err(r) = app.0.record_access(&who, "/v1/export", &q, read).await {
         return r;
     }
+    // docs/FORMAT.md 8.7: a whole-log export, which includes the access entry
+    // just recorded, ends with a checkpoint covering it.
+    if matches!(kind, Kind::Log)
+        && let Err(r) = app.0.signed_size(app.0.log.size()).await
+    {
+        return r;
+    }
     let view = app.0.log.view();
     let (tx, rx) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
