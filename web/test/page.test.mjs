@@ -265,7 +265,7 @@ describe('verdicts that do not mislead', () => {
       }
       await page.check('#f-failing');
       await page.waitForFunction(() => /match the filters/.test(document.getElementById('entries-count').textContent));
-      const seqs = await page.locator('#vt-scroll .vt-row:not([hidden]) span:first-child').allTextContents();
+      const seqs = await page.locator('#vt-scroll .vt-row:not([hidden]) > span:first-child').allTextContents();
       assert.deepEqual(seqs.map((t) => t.replace(/\D/g, '')), ['7']);
       // expanded, the failing row says why it fails
       await page.locator('#vt-scroll .vt-row:not([hidden])').first().click();
@@ -343,7 +343,7 @@ describe('verdicts that do not mislead', () => {
       assert.equal(w, 'Partly signed');
       assert.match(await page.getAttribute('#verdict', 'class'), /\bpartial\b/);
       assert.match(await detail(page), /Entries 0–5 are intact and signed.*entries 6–8 are not signed/);
-      const unsigned = await page.locator('#vt-scroll .vt-row.unsigned:not([hidden]) span:first-child').allTextContents();
+      const unsigned = await page.locator('#vt-scroll .vt-row.unsigned:not([hidden]) > span:first-child').allTextContents();
       assert.deepEqual(unsigned.map((t) => t.replace(/\D/g, '')), ['6', '7', '8']);
       assert.match(await page.textContent('#timeline-caption'), /not signed/);
       await shots(page, 'partial');
