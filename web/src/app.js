@@ -299,7 +299,7 @@ function showFailures(report) {
     const kids = children.get(k);
     if (kids) {
       const d = el('details', 'consequences');
-      d.append(el('summary', null, `${plural(kids.length, 'failure')} that follow from this one`));
+      d.append(el('summary', null, `${plural(kids.length, 'failure')} that ${kids.length === 1 ? 'follows' : 'follow'} from this one`));
       const ol = el('ol');
       ol.append(...kids.map((j) => failureItem(failures[j], j)));
       d.append(ol);
