@@ -113,7 +113,12 @@ export function verdictDetail(report, keysGiven) {
       return `The log does not match what was signed: ${plural(report.failures_total, 'failure')} found${kind}.`;
     case 'not_a_log': {
       const f = (report.failures || [])[0];
-      return f ? `This file is ${f.found ?? 'not a Stele export'}: ${f.message}` : 'This file is not a Stele export.';
+      if (!f) return 'This file is not a Stele export.';
+      // core's message is "not a Stele export (FOUND): HINT"; the word above already says the first part
+      const at = f.message.indexOf('): ');
+      let hint = at >= 0 ? f.message.slice(at + 3) : f.message;
+      if (f.found === 'a verifier key') hint = 'it is the key to verify with: paste it as the trusted key, and choose the export file';
+      return `This file is ${f.found ?? 'not a Stele export'}: ${hint}.`;
     }
     default:
       if ((report.notices || []).some((n) => n.code === 'empty')) return `This export has no entries: there is nothing to verify${kind}.`;
