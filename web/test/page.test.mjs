@@ -293,6 +293,10 @@ describe('verdicts that do not mislead', () => {
       const caption = await page.textContent('#timeline-caption');
       assert.match(caption, /Busiest interval: 1 entry from/);
       assert.doesNotMatch(caption, /\b1 entries\b/);
+      await page.fill('#f-text', 'zzzz-nothing-like-this');
+      await page.waitForSelector('#entries-empty:not([hidden])');
+      await page.click('#f-clear-2');
+      await page.waitForSelector('#entries-empty', { state: 'hidden' });
       await page.fill('#f-text', '\\u202e');
       await page.waitForFunction(() => /^1 of/.test(document.getElementById('entries-count').textContent));
       await page.locator('#vt-scroll .vt-row:not([hidden])').first().click();
