@@ -503,7 +503,7 @@ function refreshEntries({ running = false } = {}) {
   const now = performance.now();
   if (!running || now - timelineShown > 1000) {
     timelineShown = now;
-    timeline.update([...state.failing], state.unsignedFrom);
+    timeline.update([...state.failing], state.unsignedFrom, state.ranges);
   }
   refreshDatalists();
 }

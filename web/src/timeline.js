@@ -43,8 +43,12 @@ export class Timeline {
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
 
-  /** Recounts from the store; failing is an array of store indices; rows from unsignedFrom on are not signed. */
-  update(failing = [], unsignedFrom = Infinity) {
+  /**
+   * Recounts from the store; failing is an array of store indices; rows from
+   * unsignedFrom on are not signed; ranges are [lo, hi] store index ranges of
+   * checkpoints that did not match (shaded lightly).
+   */
+  update(failing = [], unsignedFrom = Infinity, ranges = []) {
     const s = this.store;
     if (!s.n || !Number.isFinite(s.minTs)) {
       this.buckets = null;
@@ -60,6 +64,7 @@ export class Timeline {
     const counts = new Uint32Array(nb);
     const fails = new Uint32Array(nb);
     const unsigned = new Uint32Array(nb);
+    const inRange = new Uint8Array(nb);
     let untimed = 0;
     for (let i = 0; i < s.n; i++) {
       const t = s.ts[i];
@@ -71,11 +76,17 @@ export class Timeline {
       counts[b]++;
       if (i >= unsignedFrom) unsigned[b]++;
     }
+    for (const [lo, hi] of ranges) {
+      for (let i = lo; i <= hi && i < s.n; i++) {
+        const t = s.ts[i];
+        if (!Number.isNaN(t)) inRange[Math.floor((t - start) / step)] = 1;
+      }
+    }
     for (const i of failing) {
       const t = s.ts[i];
       if (!Number.isNaN(t)) fails[Math.floor((t - start) / step)]++;
     }
-    Object.assign(this, { step, start, counts, fails, unsigned, buckets: nb });
+    Object.assign(this, { step, start, counts, fails, unsigned, inRange, buckets: nb });
     if (this.cursor >= nb) this.cursor = nb - 1;
     let max = 0;
     let empty = 0;
@@ -115,6 +126,7 @@ export class Timeline {
       axis: cs.getPropertyValue('--tl-axis').trim() || '#5b6470',
       gap: cs.getPropertyValue('--tl-gap').trim() || '#eef1f4',
       unsigned: cs.getPropertyValue('--tl-unsigned').trim() || '#a86a00',
+      range: cs.getPropertyValue('--tl-range').trim() || '#d9a93a',
       cursor: cs.getPropertyValue('--tl-cursor').trim() || '#1a6fd1',
     };
   }
@@ -136,6 +148,9 @@ export class Timeline {
     const padBottom = 18;
     const plotH = h - padTop - padBottom;
     const bw = w / this.buckets;
+    // intervals in the range of a checkpoint that did not match: a band under the axis
+    ctx.fillStyle = col.range;
+    for (let b = 0; b < this.buckets; b++) if (this.inRange[b]) ctx.fillRect(b * bw, padTop + plotH + 1, Math.max(1, bw), 4);
     ctx.fillStyle = col.bar;
     for (let b = 0; b < this.buckets; b++) {
       const v = this.counts[b];
