@@ -48,6 +48,8 @@ const state = {
   inputs: null, // {keys, checkpoint} of the run whose verdict is shown
   input: null, // the report's input block, as the page filled it
   running: null, // AbortController
+  runningInputs: null, // {keys, checkpoint} of the run in progress
+  cancelled: false, // the last run was cancelled (its rows are on screen, unverified)
   failureRows: [], // store index (or -1) of each listed failure button, in order
   failureAt: -1,
   latestCp: null, // {size, text}
