@@ -43,6 +43,10 @@ export interface Failure {
   expected: string | null;
   found: string | null;
   message: string;
+  /** Entry indices (inclusive) when the failure is about a range of entries (then `entry` is null). */
+  range?: { first: number; last: number } | null;
+  /** Index in `failures` of the earlier failure this one follows from; null for a root cause. */
+  cause?: number | null;
 }
 
 export interface Notice {
@@ -51,7 +55,7 @@ export interface Notice {
 }
 
 export interface Report {
-  verdict: 'verified' | 'failed' | 'unverified';
+  verdict: 'verified' | 'partial' | 'tampered' | 'unverified' | 'not_a_log';
   kind: 'log' | 'range' | 'entries' | 'tlog-proof';
   origin: string | null;
   key_id: string | null;
@@ -69,6 +73,18 @@ export interface Report {
   failures_total: number;
   notices: Notice[];
   bytes: number;
+  /** What was checked; null when the caller gave nothing (the page fills name and time). */
+  input?: ReportInput | null;
+}
+
+export interface ReportInput {
+  name: string | null;
+  bytes: number;
+  sha256: string | null;
+  keys: string[];
+  trusted_checkpoint: { size: number; root: string } | null;
+  verifier: string;
+  verified_at: string;
 }
 
 /**

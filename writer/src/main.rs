@@ -17,9 +17,8 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
-use stele_core::checkpoint::SignedCheckpoint;
 use stele_core::note::VerifierKey;
-use stele_core::verify::{Options, Report, Verdict};
+use stele_core::verify::{FailureCode, Options, Report, Verdict};
 use stele_writer::{Error, Log, LogOptions, View, key, serve, verify_dir};
 
 const ACCESS_HELP: &str = "Access auditing: cat, prove, export and verify against a log directory first \
@@ -120,7 +119,8 @@ nothing from that line is written (lines before it are). Event types starting wi
     #[command(
         after_help = "A log directory is verified as the whole-log export it makes \
 (`stele export DIR`): line numbers in failures refer to that export form, where each checkpoint \
-record follows the entry that completes it. Exit status 1 when the verdict is not \"verified\".\n\n\
+record follows the entry that completes it. Exit status 0 when the verdict is \"verified\" \
+(or \"partial\" with --allow-unsigned-tail), 1 otherwise.\n\n\
 Access auditing: verifying a log directory appends a `stele.access` entry to it after the check \
 (or to --access-log DIR)."
     )]
@@ -136,6 +136,10 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
         /// Print the full report as JSON.
         #[arg(long)]
         json: bool,
+        /// Accept entries after the last signed checkpoint (a live log's
+        /// tail): exit 0 for the verdict "partial" instead of 1.
+        #[arg(long)]
+        allow_unsigned_tail: bool,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -558,12 +562,16 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             keys,
             trusted_checkpoint,
             json: as_json,
+            allow_unsigned_tail,
             access,
         } => verify(
             &path,
             &keys,
             trusted_checkpoint.as_deref(),
-            as_json,
+            VerifyOutput {
+                json: as_json,
+                allow_unsigned_tail,
+            },
             &access,
             &argv,
         ),
@@ -875,13 +883,20 @@ fn export(
                     None => return Err(Fail::usage("--entries lists no entry", None)),
                 }
             }
-            _ => 0,
+            // docs/FORMAT.md 8.7: an honest whole-log export is never partial.
+            _ => view.size(),
         };
-        // Partial exports need a checkpoint covering them: sign one if we can.
+        // An export needs a checkpoint covering everything in it: sign one if we can.
         let latest = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
-        let resign = need > latest && log.is_some();
-        if let (true, Some(log)) = (resign, log) {
-            log.checkpoint()?;
+        match log {
+            Some(log) if need > latest => {
+                log.checkpoint()?;
+            }
+            None if need > latest => eprintln!(
+                "stele: warning: entries {latest}..{} are not covered by a checkpoint, and a read-only export cannot sign one: the export will verify as partial",
+                need - 1
+            ),
+            _ => {}
         }
         let read = match (&range, &entries) {
             (Some((a, b)), _) => {
@@ -953,19 +968,17 @@ fn parse_vkey(k: &str) -> Result<VerifierKey, Fail> {
 fn load_trusted(path: &Path, keys: &[VerifierKey]) -> Result<stele_core::Checkpoint, Fail> {
     let bytes = std::fs::read(path)
         .map_err(|e| Fail::usage(format!("read {}: {e}", path.display()), None))?;
-    let sc = SignedCheckpoint::parse(&bytes)
-        .map_err(|e| Fail::usage(format!("trusted checkpoint {}: {e}", path.display()), None))?;
-    let v = sc.verify(keys);
-    if v.verified_by.is_empty() || !v.bad.is_empty() {
-        return Err(Fail::usage(
-            format!(
-                "trusted checkpoint {} is not signed by the given key",
-                path.display()
-            ),
-            Some("pass the checkpoint note printed by `stele checkpoint DIR` for this log".into()),
-        ));
-    }
-    Ok(sc.checkpoint)
+    stele_core::checkpoint::parse_trusted(&bytes, keys)
+        .map(|sc| sc.checkpoint)
+        .map_err(|e| {
+            Fail::usage(
+                format!("trusted checkpoint {}: {e}", path.display()),
+                Some(
+                    "pass the checkpoint note printed by `stele checkpoint DIR` for this log"
+                        .into(),
+                ),
+            )
+        })
 }
 
 fn verify_path(path: &Path, opts: Options) -> Result<Report, Fail> {
@@ -982,8 +995,22 @@ fn verify_path(path: &Path, opts: Options) -> Result<Report, Fail> {
             .map_err(|e| Fail::usage(format!("open {}: {e}", path.display()), None))?;
         let total = f.metadata().map(|m| m.len()).unwrap_or(0);
         let pb = progress_bar(total, "verify");
+        let describe = opts.input.is_some();
         let mut v =
             stele_core::verify::ParallelVerifier::new(opts, stele_writer::view::verify_threads());
+        // The file's SHA-256 for the report's input block, on a thread of its
+        // own over the very bytes verified (a copy of each chunk).
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let hasher = describe.then(|| {
+            std::thread::spawn(move || {
+                use sha2::Digest as _;
+                let mut h = sha2::Sha256::new();
+                for chunk in rx {
+                    h.update(&chunk);
+                }
+                stele_core::Hash(h.finalize().into()).to_hex()
+            })
+        });
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = f
@@ -992,19 +1019,41 @@ fn verify_path(path: &Path, opts: Options) -> Result<Report, Fail> {
             if n == 0 {
                 break;
             }
+            if hasher.is_some() {
+                // The hasher only stops when this sender is dropped.
+                let _ = tx.send(buf[..n].to_vec());
+            }
             v.push(&buf[..n]);
             pb.inc(n as u64);
         }
+        drop(tx);
         pb.finish_and_clear();
-        Ok(v.finish())
+        let mut report = v.finish();
+        if let (Some(input), Some(h)) = (report.input.as_mut(), hasher) {
+            input.sha256 = h.join().ok();
+        }
+        Ok(report)
     }
+}
+
+/// How `stele verify` reports.
+struct VerifyOutput {
+    json: bool,
+    allow_unsigned_tail: bool,
+}
+
+/// Now, as the report's `verified_at` (UTC, whole seconds).
+fn now_utc() -> Option<String> {
+    let t = stele_core::entry::Timestamp::from_unix_micros(stele_writer::log::system_micros())?;
+    let s = t.to_string();
+    Some(format!("{}Z", s.get(..19)?))
 }
 
 fn verify(
     path: &Path,
     keys: &[String],
     trusted: Option<&Path>,
-    as_json: bool,
+    out: VerifyOutput,
     access: &AccessArgs,
     argv: &[String],
 ) -> Result<u8, Fail> {
@@ -1013,6 +1062,11 @@ fn verify(
     if let Some(t) = trusted {
         opts.trusted = Some(load_trusted(t, &keys)?);
     }
+    opts.input = Some(stele_core::verify::InputMeta {
+        name: Some(path.display().to_string()),
+        verified_at: now_utc(),
+        sha256: false,
+    });
     let report = verify_path(path, opts)?;
     // A log directory records who verified it, after the check so the check
     // sees the bytes exactly as they were.
@@ -1034,15 +1088,17 @@ fn verify(
         };
         access_err = r.err();
     }
-    if as_json {
+    if out.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("report serializes")
         );
     } else {
-        print_report(&report);
+        print!("{}", report_text(&report, out.allow_unsigned_tail));
     }
-    let code = u8::from(report.verdict != Verdict::Verified);
+    let ok = report.verdict == Verdict::Verified
+        || (report.verdict == Verdict::Partial && out.allow_unsigned_tail);
+    let code = u8::from(!ok);
     if let Some(f) = access_err {
         eprintln!(
             "stele: error: the verification was not recorded as a stele.access entry: {}",
@@ -1051,7 +1107,7 @@ fn verify(
         if let Some(h) = f.hint {
             eprintln!("  hint: {h}");
         }
-        return Ok(code.max(if report.verdict == Verdict::Failed {
+        return Ok(code.max(if report.verdict == Verdict::Tampered {
             1
         } else {
             2
@@ -1060,35 +1116,77 @@ fn verify(
     Ok(code)
 }
 
-fn print_report(r: &Report) {
+/// `stele verify`'s text output (pinned by the golden tests in
+/// writer/tests/golden.rs).
+fn report_text(r: &Report, allow_unsigned_tail: bool) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
     let verdict = match r.verdict {
         Verdict::Verified => "verified",
-        Verdict::Failed => "FAILED",
+        Verdict::Partial => "PARTIAL",
         Verdict::Unverified => "unverified",
+        Verdict::Tampered => "TAMPERED",
+        Verdict::NotALog => "NOT A STELE EXPORT",
     };
-    println!(
-        "{verdict}: {} entries, {} checkpoints, {} bytes ({} export)",
-        r.entries, r.checkpoints_total, r.bytes, r.kind
-    );
+    if r.verdict == Verdict::NotALog {
+        let _ = writeln!(o, "{verdict}: {} bytes", r.bytes);
+    } else {
+        let _ = writeln!(
+            o,
+            "{verdict}: {} entries, {} checkpoints, {} bytes ({} export)",
+            r.entries, r.checkpoints_total, r.bytes, r.kind
+        );
+    }
     if let (Some(s), Some(root)) = (r.tree_size, &r.root) {
-        println!(
+        let _ = writeln!(
+            o,
             "tree size {s}, root {root}, signed by {} ({})",
             r.key_name.as_deref().unwrap_or("?"),
             r.key_id.as_deref().unwrap_or("?")
         );
     }
+    if r.verdict == Verdict::Partial {
+        let _ = writeln!(
+            o,
+            "entries from index {} on are NOT signed by the trusted key{}",
+            r.tree_size.unwrap_or(0),
+            if allow_unsigned_tail {
+                " (accepted: --allow-unsigned-tail)"
+            } else {
+                "\n  hint: for a live log whose newest entries are not signed yet, pass --allow-unsigned-tail"
+            }
+        );
+    }
     for f in &r.failures {
-        println!("failure {} (line {}): {}", f.code, f.line, f.message);
+        let _ = write!(o, "failure {} (line {}): {}", f.code, f.line, f.message);
+        match f.cause.and_then(|c| r.failures.get(c)) {
+            Some(c) => {
+                let _ = writeln!(o, " [follows from the {} at line {}]", c.code, c.line);
+            }
+            None => o.push('\n'),
+        }
     }
     if r.failures_total > r.failures.len() as u64 {
-        println!(
+        let _ = writeln!(
+            o,
             "... and {} more failures",
             r.failures_total - r.failures.len() as u64
         );
     }
     for n in &r.notices {
-        println!("notice {}: {}", n.code, n.message);
+        let _ = writeln!(o, "notice {}: {}", n.code, n.message);
     }
+    if let Some(i) = &r.input {
+        let _ = writeln!(
+            o,
+            "input: {} ({} bytes, sha256 {}), {}",
+            i.name.as_deref().unwrap_or("-"),
+            i.bytes,
+            i.sha256.as_deref().unwrap_or("-"),
+            i.verifier
+        );
+    }
+    o
 }
 
 fn token(cmd: TokenCmd) -> Result<u8, Fail> {
@@ -1244,7 +1342,8 @@ fn monitor(
         let mut opts = Options::new(keys.clone());
         opts.trusted = trusted.clone();
         let report = verify_path(dir, opts)?;
-        if report.verdict == Verdict::Verified {
+        // A live log's newest entries may not be signed yet: partial is fine here.
+        if matches!(report.verdict, Verdict::Verified | Verdict::Partial) {
             let size = report.tree_size.unwrap_or(0);
             let view = View::open_read_only(dir)?;
             if let Some(cp) = view.checkpoint_at(size)
@@ -1257,12 +1356,12 @@ fn monitor(
                 report.entries
             );
         } else {
-            let codes: Vec<&str> = report.failures.iter().map(|f| f.code).collect();
-            let kind = if codes.contains(&"rollback") {
+            let has = |c: FailureCode| report.failures.iter().any(|f| f.code == c);
+            let kind = if has(FailureCode::Rollback) {
                 "rollback"
-            } else if codes.contains(&"fork") {
+            } else if has(FailureCode::Fork) {
                 "fork"
-            } else if report.verdict == Verdict::Failed {
+            } else if matches!(report.verdict, Verdict::Tampered | Verdict::NotALog) {
                 "failure"
             } else {
                 "unverified"

@@ -159,7 +159,7 @@ pub fn parse_checkpoints(
         let sc = SignedCheckpoint::parse(note).map_err(|e| bad(at, e.to_string()))?;
         if !keys.is_empty() {
             let v = sc.verify(keys);
-            if v.verified_by.is_empty() || !v.bad.is_empty() {
+            if !v.trusted() {
                 return Err(bad(
                     at,
                     format!(

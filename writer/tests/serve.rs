@@ -864,7 +864,14 @@ fn every_acknowledged_entry_survives_sigkill_mid_load() {
         &mut |_, _| {},
     )
     .unwrap();
-    assert_eq!(report.verdict, Verdict::Verified, "{:?}", report.failures);
+    // Entries acknowledged after the last checkpoint are the live log's
+    // unsigned tail: partial, with no failure.
+    assert!(
+        matches!(report.verdict, Verdict::Verified | Verdict::Partial)
+            && report.failures.is_empty(),
+        "{:?}",
+        report.failures
+    );
     let k = key::load(&f.log.join("key")).unwrap().verifier();
     assert_eq!(k.to_string(), f.key.to_string());
 }
