@@ -261,9 +261,7 @@ async function startVerification(blob, name) {
   table.store = state.store;
   timeline.store = state.store;
   stopLive();
-  table.expanded = -1;
-  table.active = 0;
-  table.scroll.scrollTop = 0;
+  table.reset();
   clearResult();
   refreshEntries();
   setVerdict('working', 'Verifying…', `Checking ${name} (${formatBytes(blob.size)}).`);
@@ -281,6 +279,8 @@ async function startVerification(blob, name) {
       signal: ac.signal,
       onProgress: showProgress,
       onBatch,
+      // for tests and automation: where this file is verified ("worker" or "main") and with how many helpers
+      onEngine: ({ engine, helpers }) => Object.assign(document.documentElement.dataset, { engine, helpers: String(helpers) }),
     });
     if (state.running !== ac) return;
     stopLive();
@@ -536,7 +536,7 @@ async function main() {
   }
   const embed = globalThis.STELE_EMBED; // set by the single-file build
   try {
-    if (embed?.workerFactory) setWorkerFactory(embed.workerFactory);
+    if (embed?.workerFactory) setWorkerFactory(embed.workerFactory, { helperSource: embed.helperSource });
     await init(embed?.wasm);
   } catch (e) {
     setVerdict('error', 'Could not load the verifier', e.message);

@@ -206,6 +206,20 @@ export class VirtualTable {
     }
   }
 
+  /**
+   * Forgets the previous file's rows: no row expanded, active or highlighted
+   * (a highlight's store index would otherwise land on another file's row),
+   * scrolled to the top.
+   */
+  reset() {
+    this.expanded = -1;
+    this.active = 0;
+    this.flash = -1;
+    clearTimeout(this.flashTimer);
+    this.scroll.scrollTop = 0;
+    this.schedule();
+  }
+
   /** Scrolls so that view position pos is visible (centred when far away). */
   reveal(pos, center = false) {
     const g = this.geometry();

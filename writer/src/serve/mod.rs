@@ -41,9 +41,8 @@ use stele_writer::{Log, LogOptions, Receipt};
 use tokio::sync::{mpsc, oneshot};
 use writer::{Failure, Job};
 
-/// The same Content-Security-Policy as web/serve.mjs.
-pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; \
-img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// The verifier page's Content-Security-Policy: web/csp.txt, its one copy.
+pub const CSP: &str = include_str!("../../../web/csp.txt").trim_ascii();
 
 /// `stele serve` options.
 #[derive(clap::Args, Debug)]
