@@ -46,6 +46,24 @@ function flashedRows() {
   return rows.length ? rows : null;
 }
 
+/** Starts recording the gaps between animation frames; resolves to a function giving the worst gap (ms). */
+async function watchFrames(page) {
+  await page.evaluate(() => {
+    window.__gaps = [];
+    let last = performance.now();
+    const tick = (t) => {
+      window.__gaps.push(t - last);
+      last = t;
+      if (!window.__stopTicks) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  return () => page.evaluate(() => {
+    window.__stopTicks = true;
+    return Math.max(0, ...window.__gaps.slice(1));
+  });
+}
+
 describe('verdicts', () => {
   it('a valid export shows Verified, with its facts and no failures', T, async () => {
     const { context, page, problems } = await openPage(browser, url);
@@ -272,12 +290,16 @@ describe('single file', () => {
     const problems = [];
     context.on('request', (r) => requests.push(r.url()));
     page.on('pageerror', (e) => problems.push(e.message));
-    page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+    page.on('console', (m) => ['error', 'warning'].includes(m.type()) && problems.push(m.text()));
     try {
       const fileUrl = `file://${join(DIST, 'stele-verify.html')}`;
       await page.goto(fileUrl);
       await page.waitForSelector('html[data-warm]');
       assert.equal(await verifyFileInPage(page, sample('valid.stele'), trustedKey()), 'Verified');
+      // in the worker, with its helpers (it used to fail to start and verify on the main thread)
+      const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+      assert.equal(await page.getAttribute('html', 'data-engine'), 'worker');
+      assert.equal(await page.getAttribute('html', 'data-helpers'), String(Math.max(0, Math.min(cores - 1, 3))));
       const tampered = listSamples(/^tampered.*\.stele$/)[0];
       assert.ok(tampered, 'no tampered fixture');
       assert.equal(await verifyFileInPage(page, tampered, trustedKey()), 'Tampered');
@@ -292,6 +314,28 @@ describe('single file', () => {
 });
 
 describe('large exports', () => {
+  it('the single file verifies a large export in its worker while the page keeps drawing', T, async () => {
+    const { p: big } = largeSample();
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const problems = [];
+    page.on('pageerror', (e) => problems.push(e.message));
+    page.on('console', (m) => ['error', 'warning'].includes(m.type()) && problems.push(m.text()));
+    try {
+      await page.goto(`file://${join(DIST, 'stele-verify.html')}`);
+      await page.waitForSelector('html[data-warm]');
+      const worst = await watchFrames(page);
+      const word = await verifyFileInPage(page, big, trustedKey(), { timeout: 170_000 });
+      const gap = await worst();
+      assert.equal(word, 'Verified');
+      assert.equal(await page.getAttribute('html', 'data-engine'), 'worker');
+      assert.ok(gap < 1500, `the page froze for ${gap.toFixed(0)} ms`);
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('cancel stops a running verification, and verifying again works', T, async () => {
     const { p: big } = largeSample();
     const { context, page } = await openPage(browser, url);
