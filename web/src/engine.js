@@ -188,8 +188,7 @@ export async function runVerification({ WasmVerifier, prepareBlock, file, keys, 
   // onRows takes plain objects (the package's public row API).
   const decoder = onBatch ? null : new RowDecoder();
   const drain = () => {
-    /** @type {EntryBatch} */
-    const b = v.takeBatch();
+    const b = /** @type {EntryBatch} */ (v.takeBatch()); // the wasm side builds it
     if (!b.n) return;
     if (onBatch) onBatch(b);
     else onRows?.(/** @type {RowDecoder} */ (decoder).decode(b));

@@ -92,7 +92,7 @@ export class Verifier {
   }
   /** @returns {import('./index.js').EntrySummary[]} */
   takeEntries() {
-    return this._rows.decode(this._live().takeBatch());
+    return this._rows.decode(/** @type {import('./index.js').EntryBatch} */ (this._live().takeBatch()));
   }
   /** @returns {Report} */
   finish() {

@@ -81,7 +81,7 @@ describe('npm package', () => {
     const app = makeApp(join(work, 'app'));
     // The app's TypeScript against the types the tarball ships (its exports map's "types").
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { target: 'es2022', module: 'esnext', moduleResolution: 'bundler', lib: ['es2022', 'dom', 'dom.iterable'], strict: true, noEmit: true, types: [] },
+      compilerOptions: { target: 'es2022', module: 'esnext', moduleResolution: 'bundler', lib: ['es2022', 'esnext.disposable', 'dom', 'dom.iterable'], strict: true, noEmit: true, types: [] },
       include: ['main.ts'],
     }));
     const types = tsc(join(app, 'tsconfig.json'));
@@ -97,11 +97,12 @@ describe('npm package', () => {
     const failed = [];
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
     page.on('console', (m) => ['error', 'warning'].includes(m.type()) && problems.push(`${m.type()}: ${m.text()}`));
-    page.on('requestfailed', (r) => failed.push(r.url()));
-    page.on('response', (r) => r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`));
+    // the context's events include the workers' requests
+    context.on('requestfailed', (r) => failed.push(r.url()));
+    context.on('response', (r) => r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`));
     try {
       await page.goto(url);
-      await page.waitForSelector('#out[data-ready]', { timeout: 30_000 });
+      await page.waitForSelector('#out[data-ready]', { state: 'attached', timeout: 30_000 });
       await page.fill('#key', trustedKey());
       const cores = await page.evaluate(() => navigator.hardwareConcurrency);
       const want = `worker:${Math.max(0, Math.min(cores - 1, 3))}`;
