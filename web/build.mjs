@@ -123,17 +123,19 @@ function runBindgen(wasm, name) {
 }
 
 /**
- * Measures each module in web/pkg against its gate; prints one line a module
- * and returns the list of modules above their gate (empty when all fit).
+ * Measures each module's NAME_bg.wasm in `dir` (web/pkg) against its gate;
+ * prints one line a module and returns why modules fail their gates (empty
+ * when all fit). `raws`: sizes before wasm-opt, by name, to print too; a
+ * missing module fails when `requireAll`, else it is only listed.
  */
-function checkSizes(raws, requireAll) {
+export function checkSizes(dir, raws, requireAll) {
   const over = [];
   console.log('wasm sizes (KB = 1,024 bytes; gzip level 9):');
   for (const m of MODULES) {
-    const file = join(PKG, `${m.name}_bg.wasm`);
+    const file = join(dir, `${m.name}_bg.wasm`);
     if (!existsSync(file)) {
-      if (requireAll) over.push(`${m.name}_bg.wasm is missing from web/pkg`);
-      else console.log(`  ${`${m.name}_bg.wasm`.padEnd(26)} ${m.role.padEnd(15)} not in web/pkg`);
+      if (requireAll) over.push(`${m.name}_bg.wasm is missing from ${relative(REPO, dir) || dir}`);
+      else console.log(`  ${`${m.name}_bg.wasm`.padEnd(26)} ${m.role.padEnd(15)} not in ${relative(REPO, dir) || dir}`);
       continue;
     }
     const bytes = readFileSync(file);
@@ -277,7 +279,7 @@ function main() {
   }
   if (!existsSync(join(PKG, 'stele_wasm.js'))) throw new Error('web/pkg/stele_wasm.js is missing');
   // --no-bindgen builds from web/pkg as it is (perhaps the mock, with no live module).
-  const over = checkSizes(raws, o.bindgen);
+  const over = checkSizes(PKG, raws, o.bindgen);
   if (over.length) throw new Error(`size gate: ${over.join('; ')} (the gates are MODULES in web/build.mjs)`);
   rmSync(o.out, { recursive: true, force: true });
   mkdirSync(join(o.out, 'src'), { recursive: true });
