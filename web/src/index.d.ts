@@ -1,4 +1,4 @@
-// Types for @stele/verifier (src/verifier.js) and the <stele-verifier> element.
+// Types for @stele/verifier (src/verifier.js); the element's are in stele-verifier.d.ts.
 
 /** A verifier key, as returned by parseVerifierKey. */
 export interface VerifierKeyInfo {
@@ -142,6 +142,14 @@ export interface VerifyFileOptions extends VerifierOptions {
   chunkSize?: number;
   /** 'auto' (default) uses a Web Worker and falls back to the main thread when none can start. */
   engine?: 'auto' | 'worker' | 'main';
+  /** Called once per file, before any progress: where it is verified. */
+  onEngine?: (info: EngineInfo) => void;
+}
+
+/** Where a file is verified: in a Web Worker (with `helpers` helper workers) or on the main thread. */
+export interface EngineInfo {
+  engine: 'worker' | 'main';
+  helpers: number;
 }
 
 /** Verifies a File or Blob in a Web Worker, streaming it in chunks. */
@@ -150,18 +158,9 @@ export declare function verifyFile(file: Blob, options?: VerifyFileOptions): Pro
 /** Starts a worker ahead of time; resolves to false if workers are unavailable. */
 export declare function prewarm(): Promise<boolean>;
 
-/** Replaces how workers are created (e.g. from a Blob URL). */
-export declare function setWorkerFactory(factory: () => Worker): void;
-
-/** The <stele-verifier> custom element (import '@stele/verifier/element'). */
-export declare class SteleVerifierElement extends HTMLElement {
-  /** Verifies a File or Blob with the element's `keys` attribute. */
-  verify(file: Blob): Promise<Report>;
-  readonly report: Report | null;
-}
-
-declare global {
-  interface HTMLElementTagNameMap {
-    'stele-verifier': SteleVerifierElement;
-  }
-}
+/**
+ * Replaces how the verifier worker is created (e.g. from a Blob URL, or a bundler's worker import).
+ * `helperSource`: the helper worker's classic-script text, for workers that cannot load
+ * prepare-worker.js by URL; without it the worker loads prepare-worker.js next to itself.
+ */
+export declare function setWorkerFactory(factory: () => Worker, options?: { helperSource?: string }): void;

@@ -60,9 +60,8 @@ use stele_core::merkle::HashReader;
 use stele_core::tiles::{TILE_HEIGHT, Tile, TilePath, encode_entry_bundle, tile_exists};
 use tokio::sync::{Semaphore, mpsc};
 
-/// The same Content-Security-Policy as web/serve.mjs.
-pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; \
-img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// The verifier page's Content-Security-Policy: web/csp.txt, its one copy.
+pub const CSP: &str = include_str!("../../../web/csp.txt").trim_ascii();
 
 /// What one request is charged against [`Config::max_inflight_bytes`]:
 /// this many times its body's length (events parsed from many tiny members
