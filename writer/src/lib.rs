@@ -31,12 +31,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod error;
 pub mod fs;
 pub mod key;
 pub mod log;
 pub mod mirror;
 pub mod remote;
+pub mod serve;
 pub mod testing;
 pub mod tree;
 pub mod view;

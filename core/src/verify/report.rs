@@ -1,0 +1,568 @@
+//! The report: its types, the end-of-stream checks that complete it, and
+//! its JSON form.
+
+use super::*;
+use crate::canonical;
+use crate::canonical::quote;
+use serde::Serialize;
+
+/// How a tlog-proof's first line starts.
+const TLOG_PROOF_START: &[u8] = b"c2sp.org/tlog-proof";
+
+/// The outcome (docs/FORMAT.md 8.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// No failure, and a checkpoint signed by a pinned key covers every entry.
+    Verified,
+    /// No failure, a checkpoint signed by a pinned key verifies, but some
+    /// entries are not covered by one (entries at index `tree_size` and
+    /// later, or selected entries proved only against unsigned checkpoints).
+    Partial,
+    /// No failure, but nothing is signed by a pinned key.
+    Unverified,
+    /// At least one failure: the file was altered or is not a valid log.
+    Tampered,
+    /// The input is not a Stele export at all (one `not_a_log` failure).
+    NotALog,
+}
+
+/// An interval of entry indexes, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EntryRange {
+    /// The first entry index.
+    pub first: u64,
+    /// The last entry index.
+    pub last: u64,
+}
+
+/// One failure: a stable code, where, and what was expected and found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// Stable code (docs/FORMAT.md lists them).
+    pub code: FailureCode,
+    /// The entry index (leaf index), when the failure concerns one entry.
+    pub entry: Option<u64>,
+    /// The entries concerned, when the failure is about an interval (a
+    /// checkpoint's `root_mismatch`); then `entry` is null.
+    pub range: Option<EntryRange>,
+    /// 1-based line number in the file.
+    pub line: u64,
+    /// Byte offset of the start of that line.
+    pub offset: u64,
+    /// What was expected, when that is a value.
+    pub expected: Option<String>,
+    /// What was found.
+    pub found: Option<String>,
+    /// A sentence naming all of the above.
+    pub message: String,
+    /// Index (into the report's `failures`) of the failure this one
+    /// follows from, if it is a consequence (a checkpoint's
+    /// `root_mismatch` caused by an altered entry).
+    pub cause: Option<usize>,
+}
+
+/// Something the auditor should know that is not a failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    /// Stable code.
+    pub code: NoticeCode,
+    /// What it means.
+    pub message: String,
+}
+
+/// A checkpoint met in the file and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointReport {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash (base64).
+    pub root: String,
+    /// Line of the `checkpoint` record.
+    pub line: u64,
+    /// Signed by a pinned key.
+    pub trusted: bool,
+    /// `ok`, `mismatch`, `untrusted` or `unchecked`.
+    pub status: &'static str,
+}
+
+/// The verification report. Field names are a contract (CLI `--json`, wasm, web).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What kind of file this was.
+    pub kind: &'static str,
+    /// The log's origin, from its genesis entry or checkpoints.
+    pub origin: Option<String>,
+    /// Key ID (hex) of the pinned key that signed the checkpoints.
+    pub key_id: Option<String>,
+    /// Name of that key.
+    pub key_name: Option<String>,
+    /// Entries read.
+    pub entries: u64,
+    /// First entry's seq.
+    pub first_seq: Option<u64>,
+    /// Last entry's seq.
+    pub last_seq: Option<u64>,
+    /// First entry's timestamp.
+    pub first_ts: Option<String>,
+    /// Last entry's timestamp.
+    pub last_ts: Option<String>,
+    /// Size of the largest checkpoint verified with a pinned key.
+    pub tree_size: Option<u64>,
+    /// Its root (base64).
+    pub root: Option<String>,
+    /// Checkpoints met (the first 10,000).
+    pub checkpoints: Vec<CheckpointReport>,
+    /// Checkpoints met in all.
+    pub checkpoints_total: u64,
+    /// Failures kept (see `failures_total`).
+    pub failures: Vec<Failure>,
+    /// Failures found in all.
+    pub failures_total: u64,
+    /// Notices.
+    pub notices: Vec<Notice>,
+    /// Bytes read.
+    pub bytes: u64,
+    /// What was verified, for the record (null unless the caller asked).
+    pub input: Option<Input>,
+}
+
+/// The report's `input` block: what was verified, with what, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Input {
+    /// The file's name (from the caller).
+    pub name: Option<String>,
+    /// Bytes streamed.
+    pub bytes: u64,
+    /// SHA-256 of those bytes (hex), when computed.
+    pub sha256: Option<String>,
+    /// The pinned verifier keys.
+    pub keys: Vec<String>,
+    /// The earlier trusted checkpoint given.
+    pub trusted_checkpoint: Option<TrustedInput>,
+    /// `stele <version>`.
+    pub verifier: String,
+    /// When (from the caller), `YYYY-MM-DDTHH:MM:SSZ`.
+    pub verified_at: Option<String>,
+}
+
+/// The earlier trusted checkpoint of an [`Input`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrustedInput {
+    /// Its tree size.
+    pub size: u64,
+    /// Its root (base64).
+    pub root: String,
+}
+
+impl StreamVerifier {
+    /// Ends the stream and returns the report.
+    pub fn finish(mut self) -> Report {
+        if self.state == State::TlogProof {
+            self.finish_tlog();
+        } else if self.state != State::NotALog {
+            self.end_of_stream();
+        }
+        if self.state != State::NotALog {
+            self.final_checks();
+            self.link_causes();
+        }
+        let verdict = if self.state == State::NotALog {
+            Verdict::NotALog
+        } else if self.failures_total > 0 {
+            Verdict::Tampered
+        } else if !self.verified_any {
+            Verdict::Unverified
+        } else if self.unsigned_entries().is_some() {
+            Verdict::Partial
+        } else {
+            Verdict::Verified
+        };
+        let input = self.opts.input.take().map(|meta| Input {
+            name: meta.name,
+            bytes: self.streamed,
+            sha256: self
+                .sha256
+                .take()
+                .map(|h| crate::hash::Hash(sha2::Digest::finalize(h).into()).to_hex()),
+            keys: self.opts.keys.iter().map(|k| k.to_string()).collect(),
+            trusted_checkpoint: self.opts.trusted.as_ref().map(|t| TrustedInput {
+                size: t.size,
+                root: t.root.to_base64(),
+            }),
+            verifier: concat!("stele ", env!("CARGO_PKG_VERSION")).to_string(),
+            verified_at: meta.verified_at,
+        });
+        Report {
+            verdict,
+            kind: self.kind.as_str(),
+            origin: self.origin,
+            key_id: self.key.as_ref().map(VerifierKey::id_hex),
+            key_name: self.key.as_ref().map(|k| k.name().to_string()),
+            entries: self.entries,
+            first_seq: self.first_seq,
+            last_seq: self.last_seq,
+            first_ts: self.first_ts.map(|t| t.to_string()),
+            last_ts: self.last_ts.map(|t| t.to_string()),
+            tree_size: self.tree_size.map(|(s, _)| s),
+            root: self.tree_size.map(|(_, r)| r.to_base64()),
+            checkpoints: self.checkpoints,
+            checkpoints_total: self.checkpoints_total,
+            failures: self.failures,
+            failures_total: self.failures_total,
+            notices: self.notices,
+            bytes: self.streamed,
+            input,
+        }
+    }
+
+    /// docs/FORMAT.md 8.7: what the end of the stream settles.
+    fn end_of_stream(&mut self) {
+        // The position just after the last complete line: where failures
+        // about the end of the file point.
+        let (end_line, end) = (self.line_no + 1, self.offset);
+        if self.state == State::Start && self.overlong.is_none() {
+            // No complete first line: an empty file, or one line without its newline.
+            let rest = std::mem::take(&mut self.partial);
+            let export = rest.first() == Some(&b'{')
+                || rest.starts_with(b"stele-export")
+                || rest.starts_with(TLOG_PROOF_START);
+            if !export {
+                return self.not_a_log(Some(&rest).filter(|r| !r.is_empty()).map(|r| &r[..]));
+            }
+            self.partial = rest;
+        }
+        if let Some(n) = self.overlong.take() {
+            let entry = self.overlong_entry.then_some(self.position);
+            self.fail(FailureCode::TrailingData, entry, end_line, end, None, Some(format!("{n} bytes")), format!("line {end_line}: {n} bytes after the last newline (the file ends in an incomplete line)"));
+        } else if !self.partial.is_empty() {
+            let n = self.partial.len();
+            let entry = (self.partial.first() == Some(&b'{')).then_some(self.position);
+            self.fail(FailureCode::TrailingData, entry, end_line, end, None, Some(format!("{n} bytes")), format!("line {end_line}: {n} bytes after the last newline (the file ends in an incomplete line: {})", quote(&preview(&self.partial))));
+        }
+        if matches!(self.state, State::NoteText | State::NoteSigs) {
+            self.end_note();
+        }
+        if let Some(b) = self.pending.take() {
+            // The break is between the last two entries: nothing later
+            // vouches for either. A changed event is the likelier attack.
+            let bad = b.index - 1;
+            self.fail(
+                FailureCode::HashMismatch,
+                Some(bad),
+                b.prev_at.0,
+                b.prev_at.1,
+                Some(b.prev_found.to_hex()),
+                Some(b.prev_hash.to_hex()),
+                format!("entry {bad}: hashes to {}, but entry {} records prev {}: entry {bad} was altered, or entry {}'s prev was", b.prev_hash.short(), b.index, b.prev_found.short(), b.index),
+            );
+        }
+        if let Some((n, _)) = self.right.take() {
+            self.fail(
+                FailureCode::BadProof,
+                None,
+                end_line,
+                end,
+                None,
+                None,
+                format!("a right record for size {n} is not followed by a checkpoint"),
+            );
+        }
+        if let Some((i, _, l)) = self.inclusion.take() {
+            self.fail(
+                FailureCode::MissingEntry,
+                Some(i),
+                l,
+                self.inclusion_offset,
+                None,
+                None,
+                format!("entry {i}: the file ends after its inclusion record on line {l}, without the entry"),
+            );
+        }
+    }
+
+    /// Entries not covered by a verified signed checkpoint, when something
+    /// else was verified: the first such index and how many.
+    fn unsigned_entries(&self) -> Option<(u64, u64)> {
+        match self.kind {
+            ExportKind::Log | ExportKind::Range => {
+                let (size, _) = self.tree_size?;
+                let from = size.max(self.start);
+                (self.position > from).then(|| (from, self.position - from))
+            }
+            _ => match self.unsigned_selected {
+                (n, Some(first)) if n > 0 => Some((first, n)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Each interval failure (a checkpoint's `root_mismatch`) follows from
+    /// the first failure kept that names one entry inside its interval.
+    fn link_causes(&mut self) {
+        for i in 0..self.failures.len() {
+            let Some(r) = self.failures[i].range else {
+                continue;
+            };
+            self.failures[i].cause = self.failures.iter().position(|f| {
+                f.range.is_none() && f.entry.is_some_and(|e| r.first <= e && e <= r.last)
+            });
+        }
+    }
+
+    pub(super) fn final_checks(&mut self) {
+        let (l, o) = (self.line_no + 1, self.offset);
+        if let Some(t) = self.opts.trusted.clone() {
+            if let Some(o2) = &self.origin {
+                if *o2 != t.origin {
+                    let o2 = o2.clone();
+                    self.fail(FailureCode::OriginMismatch, None, l, o, Some(t.origin.clone()), Some(o2.clone()), format!("the earlier trusted checkpoint is for origin {}, but this log's origin is {}", quote(&t.origin), quote(&o2)));
+                }
+            }
+            let largest = match self.kind {
+                ExportKind::Log => Some(self.position),
+                _ => self.last_cp.map(|(s, _, _, _)| s),
+            };
+            match largest {
+                Some(n) if n < t.size => self.fail(FailureCode::Rollback, Some(n), l, o, Some(format!("at least {} entries", t.size)), Some(format!("{n} entries")), format!("the log has {n} entries, but an earlier trusted checkpoint covers {}: entries were removed (rollback)", t.size)),
+                _ if !self.trusted_checked && !self.tree_broken && self.kind != ExportKind::Log => self.notice(NoticeCode::TrustedCheckpointUnchecked, format!("the earlier trusted checkpoint (size {}) could not be compared: this partial export does not reach that size", t.size)),
+                _ => {}
+            }
+        }
+        if let Some((first, n)) = self.unsigned_entries() {
+            let msg = self.unsigned_message(first, n);
+            self.notice(NoticeCode::UnsignedTail, msg);
+        }
+        if self.kind == ExportKind::Log
+            && self.entries == 0
+            && self.failures_total == 0
+            && self.state != State::Start
+        {
+            self.notice(NoticeCode::Empty, "the log has no entries".into());
+        }
+        if !self.verified_any && self.failures_total == 0 {
+            if self.opts.keys.is_empty() {
+                let msg = "no trusted key was given, so no signature could be checked";
+                self.notice(NoticeCode::NoKey, msg.into());
+            } else {
+                let msg = if self.checkpoints_total == 0 {
+                    "the file has no checkpoint: nothing in it is signed"
+                } else {
+                    "no checkpoint is signed by a trusted key"
+                };
+                self.notice(NoticeCode::NoTrustedCheckpoint, msg.into());
+            }
+        }
+    }
+
+    /// The `unsigned_tail` notice, worded for what happened to the entries
+    /// after the largest verified checkpoint.
+    fn unsigned_message(&self, first: u64, n: u64) -> String {
+        let last = first + n - 1;
+        let span = if n == 1 {
+            format!("entry {first} is")
+        } else {
+            format!("entries {first}..{last} are")
+        };
+        if !matches!(self.kind, ExportKind::Log | ExportKind::Range) {
+            return format!("{span} proved only against checkpoints not signed by a trusted key");
+        }
+        let later: Vec<&CheckpointReport> =
+            self.checkpoints.iter().filter(|c| c.size > first).collect();
+        let failed = later.iter().filter(|c| c.status != "untrusted").count();
+        if later.is_empty() {
+            let they = if n == 1 { "it comes" } else { "they come" };
+            format!(
+                "{span} not signed: {they} after the last checkpoint signed by a trusted key (size {first}) and are chained only"
+            )
+        } else if failed > 0 {
+            format!(
+                "{span} not verified: {failed} later checkpoint(s) covering them did not match the entries or could not be checked"
+            )
+        } else {
+            format!(
+                "{span} not verified: the {} later checkpoint(s) covering them are not signed by a trusted key",
+                later.len()
+            )
+        }
+    }
+}
+
+// Hand-written JSON output, identical to the serde derive (a test pins that),
+// so the WebAssembly build needs no JSON library.
+struct Json(String);
+
+impl Json {
+    fn new() -> Self {
+        Json(String::from("{"))
+    }
+    fn key(&mut self, k: &str) -> &mut String {
+        if !self.0.ends_with('{') {
+            self.0.push(',');
+        }
+        canonical::push_json_string(&mut self.0, k);
+        self.0.push(':');
+        &mut self.0
+    }
+    fn str(&mut self, k: &str, v: Option<&str>) {
+        let out = self.key(k);
+        match v {
+            Some(v) => canonical::push_json_string(out, v),
+            None => out.push_str("null"),
+        }
+    }
+    fn num<T: std::fmt::Display>(&mut self, k: &str, v: Option<T>) {
+        let out = self.key(k);
+        match v {
+            Some(v) => out.push_str(&v.to_string()),
+            None => out.push_str("null"),
+        }
+    }
+    fn raw(&mut self, k: &str, v: &str) {
+        self.key(k).push_str(v);
+    }
+    fn done(mut self) -> String {
+        self.0.push('}');
+        self.0
+    }
+}
+
+fn json_array<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
+    let mut s = String::from("[");
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&f(x));
+    }
+    s.push(']');
+    s
+}
+
+impl Verdict {
+    /// The verdict's name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Verified => "verified",
+            Verdict::Partial => "partial",
+            Verdict::Unverified => "unverified",
+            Verdict::Tampered => "tampered",
+            Verdict::NotALog => "not_a_log",
+        }
+    }
+}
+
+impl EntrySummary {
+    /// The summary as JSON (the same text as serde would write).
+    pub fn to_json(&self) -> String {
+        let mut j = Json::new();
+        j.num("seq", self.seq);
+        j.str("ts", self.ts.as_deref());
+        j.num("ts_us", self.ts_us);
+        j.str("type", self.kind.as_deref());
+        j.str("actor", self.actor.as_deref());
+        j.str("action", self.action.as_deref());
+        j.str("target", self.target.as_deref());
+        j.str("outcome", self.outcome.as_deref());
+        j.num("line", Some(self.line));
+        j.num("offset", Some(self.offset));
+        j.num("length", Some(self.length));
+        j.done()
+    }
+
+    /// A list of summaries as a JSON array.
+    pub fn list_to_json(rows: &[EntrySummary]) -> String {
+        json_array(rows, EntrySummary::to_json)
+    }
+}
+
+impl Report {
+    /// The report as JSON (the same text as serde would write).
+    pub fn to_json(&self) -> String {
+        let mut j = Json::new();
+        j.str("verdict", Some(self.verdict.as_str()));
+        j.str("kind", Some(self.kind));
+        j.str("origin", self.origin.as_deref());
+        j.str("key_id", self.key_id.as_deref());
+        j.str("key_name", self.key_name.as_deref());
+        j.num("entries", Some(self.entries));
+        j.num("first_seq", self.first_seq);
+        j.num("last_seq", self.last_seq);
+        j.str("first_ts", self.first_ts.as_deref());
+        j.str("last_ts", self.last_ts.as_deref());
+        j.num("tree_size", self.tree_size);
+        j.str("root", self.root.as_deref());
+        let cps = json_array(&self.checkpoints, |c| {
+            let mut o = Json::new();
+            o.num("size", Some(c.size));
+            o.str("root", Some(&c.root));
+            o.num("line", Some(c.line));
+            o.raw("trusted", if c.trusted { "true" } else { "false" });
+            o.str("status", Some(c.status));
+            o.done()
+        });
+        j.raw("checkpoints", &cps);
+        j.num("checkpoints_total", Some(self.checkpoints_total));
+        let fails = json_array(&self.failures, |f| {
+            let mut o = Json::new();
+            o.str("code", Some(f.code.as_str()));
+            o.num("entry", f.entry);
+            match f.range {
+                Some(r) => {
+                    let mut x = Json::new();
+                    x.num("first", Some(r.first));
+                    x.num("last", Some(r.last));
+                    o.raw("range", &x.done());
+                }
+                None => o.raw("range", "null"),
+            }
+            o.num("line", Some(f.line));
+            o.num("offset", Some(f.offset));
+            o.str("expected", f.expected.as_deref());
+            o.str("found", f.found.as_deref());
+            o.str("message", Some(&f.message));
+            o.num("cause", f.cause);
+            o.done()
+        });
+        j.raw("failures", &fails);
+        j.num("failures_total", Some(self.failures_total));
+        let notes = json_array(&self.notices, |n| {
+            let mut o = Json::new();
+            o.str("code", Some(n.code.as_str()));
+            o.str("message", Some(&n.message));
+            o.done()
+        });
+        j.raw("notices", &notes);
+        j.num("bytes", Some(self.bytes));
+        match &self.input {
+            Some(i) => {
+                let mut o = Json::new();
+                o.str("name", i.name.as_deref());
+                o.num("bytes", Some(i.bytes));
+                o.str("sha256", i.sha256.as_deref());
+                let keys = json_array(&i.keys, |k| {
+                    let mut s = String::new();
+                    canonical::push_json_string(&mut s, k);
+                    s
+                });
+                o.raw("keys", &keys);
+                match &i.trusted_checkpoint {
+                    Some(t) => {
+                        let mut x = Json::new();
+                        x.num("size", Some(t.size));
+                        x.str("root", Some(&t.root));
+                        o.raw("trusted_checkpoint", &x.done());
+                    }
+                    None => o.raw("trusted_checkpoint", "null"),
+                }
+                o.str("verifier", Some(&i.verifier));
+                o.str("verified_at", i.verified_at.as_deref());
+                j.raw("input", &o.done());
+            }
+            None => j.raw("input", "null"),
+        }
+        j.done()
+    }
+}
