@@ -19,7 +19,8 @@ bytes=$(stat -c %s "$tmp/log/entries.jsonl")
 t0=$(now)
 "$stele" export "$tmp/log" -o "$tmp/export.stele" 2>/dev/null
 t1=$(now)
-"$stele" serve "$tmp/log" --listen 127.0.0.1:0 --public-reads --checkpoint-every 100000000 --checkpoint-interval 1h \
+# --access-rate: one access record per bundle read, 600 a minute by default.
+"$stele" serve "$tmp/log" --listen 127.0.0.1:0 --public-reads --access-rate 100000000 --checkpoint-every 100000000 --checkpoint-interval 1h \
   > "$tmp/serve.out" 2>/dev/null &
 server=$!
 for _ in $(seq 100); do grep -q listening "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done

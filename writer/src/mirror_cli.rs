@@ -191,6 +191,7 @@ pub fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
     let mut alerted: Option<&'static str> = None;
     loop {
         let before = m.fetcher().bytes();
+        let size_before = m.size();
         let t0 = Instant::now();
         let r = m.poll();
         status.last_poll = now_secs();
@@ -221,6 +222,23 @@ pub fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
             Err(PollError::Local(e)) => {
                 let _ = mirror::write_status(&a.dir, &status);
                 return Err(e.into());
+            }
+            Err(PollError::Origin(p)) if p.is_transient() && m.size() > size_before => {
+                // Cut short (a rate limit, a dropped connection) after some
+                // chunks were committed: progress, so not "down"; go on.
+                down_since = None;
+                attempts = 0;
+                eprintln!(
+                    "stele mirror: {} verified entries so far; retrying: {p}",
+                    m.size()
+                );
+                let _ = mirror::write_status(&a.dir, &status);
+                std::thread::sleep(if a.once {
+                    Duration::from_millis(500)
+                } else {
+                    a.interval
+                });
+                continue;
             }
             Err(PollError::Origin(p)) => {
                 let trusted = m.held().map(|h| h.checkpoint.size);

@@ -131,7 +131,19 @@ impl Fetcher {
                 "GET {url}: the origin redirects ({status}) to {to:?}; redirects are not followed"
             )));
         }
-        if status >= 500 || status == 429 {
+        if status == 429 {
+            let after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("?")
+                .to_string();
+            return Err(FetchError::Unreachable(format!(
+                "GET {url}: HTTP 429, retry after {after} s (the origin limits reads; a stele serve \
+origin records one access per entry bundle, at most --access-rate a minute)"
+            )));
+        }
+        if status >= 500 {
             return Err(FetchError::Unreachable(format!("GET {url}: HTTP {status}")));
         }
         if status != 200 {

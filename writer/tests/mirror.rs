@@ -1273,3 +1273,40 @@ fn a_running_mirror_alerts_once_when_the_origin_stays_unreachable_past_the_limit
     assert!(e.contains("retrying:"), "{e}");
     verified(&m, &good.key);
 }
+
+#[test]
+fn a_rate_limited_catch_up_keeps_what_it_committed_and_goes_on() {
+    let signer = key::generate("test.example/rate").unwrap();
+    let good = make_log("test.example/rate", &signer, &[3000], "good");
+    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    // Every third bundle read is refused with 429, as a stele serve origin
+    // does past --access-rate.
+    let n = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let n2 = n.clone();
+    fake.hook(Some(Box::new(move |p: &str, r: Reply| {
+        if p.starts_with("/tile/entries/") && n2.fetch_add(1, Ordering::Relaxed) % 3 == 2 {
+            Reply {
+                headers: vec![("Retry-After".into(), "1".into())],
+                ..Reply::status(429)
+            }
+        } else {
+            r
+        }
+    })));
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let o = mirror_once(&fake.url, &m, &good.key, &["--chunk-bytes", "20000"]);
+    let e = err(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains("retrying: GET") && e.contains("HTTP 429, retry after 1 s"),
+        "{e}"
+    );
+    assert!(!e.contains("ALERT"), "{e}");
+    assert_eq!(state_size(&m), 3000);
+    assert_eq!(
+        std::fs::read(m.join("entries.jsonl")).unwrap(),
+        std::fs::read(good.dir.join("entries.jsonl")).unwrap()
+    );
+    verified(&m, &good.key);
+}
