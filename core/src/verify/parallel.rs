@@ -48,11 +48,21 @@ impl ParallelVerifier {
         self.submitted + self.buf.len() as u64
     }
 
-    /// Feeds the next bytes.
+    /// Feeds the next bytes. Memory stays O(block size) whatever the input:
+    /// a whole block without a line end goes to the stream's framing, which
+    /// counts an overlong line without keeping it.
     pub fn push(&mut self, chunk: &[u8]) {
         self.buf.extend_from_slice(chunk);
         while self.buf.len() >= self.block {
             let Some(i) = memchr::memrchr(b'\n', &self.buf) else {
+                // No line end in a whole block: a line longer than any entry.
+                // In order after the blocks in flight, and nothing to prepare.
+                while !self.inflight.is_empty() {
+                    self.drain_one();
+                }
+                self.submitted += self.buf.len() as u64;
+                self.inner.push(&self.buf);
+                self.buf.clear();
                 break;
             };
             let rest = self.buf.split_off(i + 1);

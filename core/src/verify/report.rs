@@ -105,6 +105,7 @@ pub struct Report {
 impl StreamVerifier {
     /// Ends the stream and returns the report.
     pub fn finish(mut self) -> Report {
+        let consumed = self.bytes();
         if self.state == State::TlogProof {
             self.finish_tlog();
         } else {
@@ -171,7 +172,11 @@ impl StreamVerifier {
                     0,
                     None,
                     None,
-                    "the file is empty".into(),
+                    match (consumed, self.line_no) {
+                        (0, _) => "the file is empty".into(),
+                        (n, 0) => format!("the file has no complete line ({n} bytes without a newline), so no header"),
+                        (_, l) => format!("the file has no header: all {l} of its lines are too long"),
+                    },
                 );
             }
         }
