@@ -754,25 +754,64 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
 /// systems (I-JSON, RFC 7493 2.2: IEEE 754 doubles), 2^53 - 1.
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-// The one I-JSON rule for integers, for values (below) and text (parse_strict).
-fn unsafe_integer(written: &str) -> String {
-    format!(
-        "integer {written} is beyond ±{MAX_SAFE_INTEGER} (2^53-1), the largest a JSON number carries exactly (I-JSON, RFC 7493); send it as a string"
-    )
+// The one I-JSON rule for numbers, for values (to_canonical) and text
+// (parse_strict): canonical form writes the double nearest to the number
+// (`f`); if that double's text has another value than the one written, the
+// number would be silently changed, so it is refused.
+fn number_change(written: &str, f: f64, integer: bool) -> Option<String> {
+    let suffix = "(I-JSON, RFC 7493); send it as a string";
+    let what = if integer { "integer" } else { "number" };
+    let Some(canon) = format_number_any(f) else {
+        return Some(format!(
+            "{what} {} is too large for a double {suffix}",
+            shown(written)
+        ));
+    };
+    if decimal_value(written) == decimal_value(&canon) {
+        return None;
+    }
+    Some(if integer {
+        format!(
+            "integer {} is beyond ±{MAX_SAFE_INTEGER} (2^53-1) and a double cannot hold it: it would be stored as {canon} {suffix}",
+            shown(written)
+        )
+    } else if f == 0.0 {
+        format!(
+            "number {} is too small for a double and would be stored as 0 {suffix}",
+            shown(written)
+        )
+    } else {
+        format!(
+            "number {} has more precision than a double and would be stored as {canon} {suffix}",
+            shown(written)
+        )
+    })
+}
+
+// A number token for a message: a long one is cut (it may be megabytes).
+fn shown(tok: &str) -> String {
+    match tok.get(..40) {
+        Some(head) if tok.len() > 48 => format!("{head}… ({} characters)", tok.len()),
+        _ => tok.to_string(),
+    }
 }
 
 #[cfg(feature = "std-float")]
 fn canonical_number(n: &Number) -> Result<String, String> {
-    if let Some(u) = n.as_u64() {
-        if u > MAX_SAFE_INTEGER {
-            return Err(unsafe_integer(&u.to_string()));
-        }
-        return Ok(u.to_string());
+    let (text, f) = if let Some(u) = n.as_u64() {
+        (u.to_string(), u as f64)
     } else if let Some(i) = n.as_i64() {
-        if i.unsigned_abs() > MAX_SAFE_INTEGER {
-            return Err(unsafe_integer(&i.to_string()));
+        (i.to_string(), i as f64)
+    } else {
+        (String::new(), f64::NAN)
+    };
+    if !text.is_empty() {
+        if f.abs() <= MAX_SAFE_INTEGER as f64 {
+            return Ok(text);
         }
-        return Ok(i.to_string());
+        if let Some(why) = number_change(&text, f, true) {
+            return Err(why);
+        }
     }
     let f = n.as_f64().ok_or("number is not representable")?;
     format_number(f).ok_or_else(|| format!("number {n} is not finite"))
@@ -885,34 +924,17 @@ fn lone_high(h: u32, at: usize) -> Lexical {
 
 /// Why canonical form would not keep the number `tok` (a JSON number token)
 /// as written, if it would not (I-JSON, RFC 7493 2.2): an integer beyond
-/// ±(2^53-1), or a value a double cannot hold (overflow, underflow to 0,
-/// more precision than a double). `1.0`, `1e3` or `-0` are kept as the same
+/// ±(2^53-1) that a double cannot hold (2^53+1, 2^64-1), or any value a
+/// double cannot hold (overflow, underflow to 0, more precision than a
+/// double). `1.0`, `1e3`, `-0` or `9007199254740992` are kept as the same
 /// value and pass.
 fn number_problem(tok: &str) -> Option<String> {
     let integer = !tok.contains(['.', 'e', 'E']);
-    if integer {
-        let digits = tok.trim_start_matches('-');
-        let big = digits.len() > 16 || digits.parse::<u64>().map_or(true, |u| u > MAX_SAFE_INTEGER);
-        return big.then(|| unsafe_integer(tok));
-    }
-    let f: f64 = tok.parse().ok()?;
-    let suffix = "(I-JSON, RFC 7493); send it as a string";
-    if !f.is_finite() {
-        return Some(format!("number {tok} is too large for a double {suffix}"));
-    }
-    let canon = format_number_any(f)?;
-    let (written, kept) = (decimal_value(tok), decimal_value(&canon));
-    if written == kept {
+    if integer && tok.trim_start_matches('-').len() <= 15 {
         return None;
     }
-    if f == 0.0 {
-        return Some(format!(
-            "number {tok} is too small for a double and would be stored as 0 {suffix}"
-        ));
-    }
-    Some(format!(
-        "number {tok} has more precision than a double and would be stored as {canon} {suffix}"
-    ))
+    let f: f64 = tok.parse().ok()?;
+    number_change(tok, f, integer)
 }
 
 // The canonical form of a finite double (any shortest round-trip form has
@@ -996,9 +1018,9 @@ pub const PARSE_MAX_DEPTH: usize = 127;
 /// value. Refused: duplicate keys (serde_json would silently collapse
 /// them), nesting deeper than [`PARSE_MAX_DEPTH`], lone surrogate escapes,
 /// and numbers that canonical form would change (I-JSON, RFC 7493 2.2):
-/// integers beyond ±(2^53-1), and values a double cannot hold (overflow,
-/// underflow to 0, more precision than a double has). Messages give the
-/// byte offset.
+/// integers beyond ±(2^53-1) a double cannot hold, and values a double
+/// cannot hold (overflow, underflow to 0, more precision than a double
+/// has). Messages give the byte offset.
 pub fn parse_strict(text: &str) -> Result<Value, String> {
     parse_strict_depth(text, PARSE_MAX_DEPTH).map_err(|(e, deep)| match deep {
         Some(at) => format!("JSON nested deeper than {PARSE_MAX_DEPTH} levels at byte {at}"),
@@ -1191,6 +1213,80 @@ mod tests {
             "01",
         ] {
             assert!(validate(s.as_bytes()).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn strict_parse_refuses_what_canonical_form_would_change() {
+        for (text, want) in [
+            (
+                "18446744073709551615",
+                "integer 18446744073709551615 is beyond ±9007199254740991",
+            ),
+            (
+                "[9007199254740993]",
+                "integer 9007199254740993 is beyond ±9007199254740991 (2^53-1) and a double cannot hold it: it would be stored as 9007199254740992",
+            ),
+            (
+                "-1152921504606846976",
+                "would be stored as -1152921504606847000",
+            ),
+            (
+                "1e400",
+                "number 1e400 is too large for a double (I-JSON, RFC 7493); send it as a string (at byte 0)",
+            ),
+            (
+                "{\"a\":-1E-400}",
+                "number -1E-400 is too small for a double and would be stored as 0 (I-JSON, RFC 7493); send it as a string (at byte 5)",
+            ),
+            ("9007199254740993.0", "would be stored as 9007199254740992"),
+            (
+                "\"\\udc00\"",
+                "\"\\udc00\" is a lone low (trailing) surrogate",
+            ),
+            (
+                "[\"a\\ud800\"]",
+                "\"\\ud800\" is a high (leading) surrogate not followed by a low surrogate \\udc00..\\udfff (at byte 3)",
+            ),
+            ("\"\\ud800\\n\"", "high (leading) surrogate not followed"),
+        ] {
+            let e = parse_strict(text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        let long = "1".repeat(100_000);
+        let e = parse_strict(&long).unwrap_err();
+        assert!(e.len() < 300 && e.contains("(100000 characters)"), "{e}");
+        for text in [
+            "9007199254740991",
+            "-9007199254740991",
+            "9007199254740992",
+            "100000000000000000000",
+            "1.0",
+            "1e3",
+            "-0",
+            "0e-999",
+            "0.1",
+            "1e20",
+            "5e-324",
+            "1.7976931348623157e308",
+            "\"\\ud83d\\ude00 \\u0041\"",
+        ] {
+            parse_strict(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        }
+        // One message at every depth, whether serde_json's own limit is
+        // reached or not.
+        for n in [128, 129, 200, 5000] {
+            let e = parse_strict(&"[".repeat(n)).unwrap_err();
+            assert_eq!(e, "JSON nested deeper than 127 levels at byte 127", "{n}");
+        }
+        parse_strict(&format!("{}{}", "[".repeat(127), "]".repeat(127))).unwrap();
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        for n in [64, 100, 127, 128, 1000] {
+            assert_eq!(
+                crate::entry::parse_event(&deep(n)).unwrap_err(),
+                "event nests deeper than 63 levels (at byte 63)",
+                "{n}"
+            );
         }
     }
 

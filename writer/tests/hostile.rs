@@ -525,8 +525,8 @@ fn ingestion_refuses_what_canonical_form_would_change() {
             "integer -9007199254740993 is beyond",
         ),
         (
-            r#"{"n":9007199254740992}"#.into(),
-            "integer 9007199254740992 is beyond",
+            r#"{"n":9007199254740993}"#.into(),
+            "integer 9007199254740993 is beyond ±9007199254740991 (2^53-1) and a double cannot hold it: it would be stored as 9007199254740992",
         ),
         (
             r#"{"n":123456789012345678901234567890}"#.into(),
@@ -584,7 +584,7 @@ fn ingestion_refuses_what_canonical_form_would_change() {
     let kept = append(
         &log,
         &[
-            r#"{"n":9007199254740991,"m":-9007199254740991,"f":1e20,"g":1.0,"h":1e-7,"z":-0,"s":"\ud83d\ude00","d":[[[1]]]}"#,
+            r#"{"n":9007199254740991,"m":-9007199254740991,"p":9007199254740992,"f":1e20,"g":1.0,"h":1e-7,"z":-0,"s":"\ud83d\ude00","d":[[[1]]]}"#,
         ],
     );
     assert_eq!(kept.len(), 1);
