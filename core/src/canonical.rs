@@ -849,9 +849,7 @@ fn lexical_check(b: &[u8], max_depth: usize, until: usize) -> Option<Lexical> {
                 // (high surrogate escape, its offset) waiting for its low half
                 let mut high: Option<(u32, usize)> = None;
                 while i < b.len() {
-                    let Some(j) = find_string_stop(&b[i..]) else {
-                        return None;
-                    };
+                    let j = find_string_stop(&b[i..])?;
                     if j > 0 {
                         if let Some((h, at)) = high.take() {
                             return Some(lone_high(h, at));
