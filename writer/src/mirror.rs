@@ -26,7 +26,7 @@
 
 use crate::error::{Error, Result};
 use crate::fs::{FileRole, Fs, RealFs};
-use crate::log::{files as log_files, log_config, write_new_file};
+use crate::log::{files as log_files, log_config};
 use crate::remote::{
     FetchError, Fetcher, MAX_BUNDLE_BYTES, Problem, check_extends, fetch_checkpoint,
 };
@@ -238,6 +238,27 @@ struct Scratch {
     idx: Vec<u8>,
 }
 
+// Replaces `dir/name` atomically and durably: a temporary file (truncated
+// if an earlier crash left one), fdatasync, rename, directory fsync.
+fn replace_file(fs: &dyn Fs, dir: &Path, name: &str, role: FileRole, data: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(|e| Error::io("create", &tmp, e))?;
+    fs.write_at(role, &f, data, 0)
+        .map_err(|e| Error::io("write", &tmp, e))?;
+    fs.sync_data(role, &f)
+        .map_err(|e| Error::io("fdatasync", &tmp, e))?;
+    let dest = dir.join(name);
+    fs.rename(role, &tmp, &dest)
+        .map_err(|e| Error::io("rename", &dest, e))?;
+    fs.sync_dir(dir)
+        .map_err(|e| Error::io("fsync directory", dir, e))
+}
+
 fn open_rw(path: &Path) -> Result<File> {
     OpenOptions::new()
         .read(true)
@@ -345,7 +366,7 @@ impl Mirror {
             };
             let mut text = serde_json::to_string_pretty(&c).expect("config serializes");
             text.push('\n');
-            write_new_file(
+            replace_file(
                 fs.as_ref(),
                 dir,
                 files::MIRROR,
@@ -821,7 +842,7 @@ impl Mirror {
             });
             let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
             text.push('\n');
-            write_new_file(
+            replace_file(
                 fs.as_ref(),
                 &dir,
                 log_files::CONFIG,
@@ -831,7 +852,7 @@ impl Mirror {
             self.origin = Some(new.origin.clone());
         }
         let text = serde_json::to_string(&next).expect("state serializes") + "\n";
-        write_new_file(
+        replace_file(
             fs.as_ref(),
             &dir,
             files::STATE,
@@ -867,7 +888,7 @@ impl Mirror {
         std::fs::create_dir_all(&sub).map_err(|e| Error::io("create directory", &sub, e))?;
         let fs = self.fs.as_ref();
         if !held.is_empty() {
-            write_new_file(
+            replace_file(
                 fs,
                 &sub,
                 "held.checkpoint",
@@ -875,7 +896,7 @@ impl Mirror {
                 held.as_bytes(),
             )?;
         }
-        write_new_file(
+        replace_file(
             fs,
             &sub,
             "served.checkpoint",
@@ -883,7 +904,7 @@ impl Mirror {
             served.as_bytes(),
         )?;
         if let Some(r) = report {
-            write_new_file(fs, &sub, "report.json", FileRole::Other, r.as_bytes())?;
+            replace_file(fs, &sub, "report.json", FileRole::Other, r.as_bytes())?;
         }
         fs.sync_dir(&root)
             .map_err(|e| Error::io("fsync directory", &root, e))?;
@@ -1008,7 +1029,7 @@ pub fn restore(mirror_dir: &Path, new_dir: &Path, key_file: &Path) -> Result<Sta
     let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
     text.push('\n');
     // Written last: it marks the directory as a log.
-    write_new_file(
+    replace_file(
         &fs,
         new_dir,
         log_files::CONFIG,
