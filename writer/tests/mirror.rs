@@ -1029,7 +1029,9 @@ fn a_mirror_served_read_only_is_byte_identical_and_can_itself_be_mirrored() {
     assert!(o.status.success(), "{}", err(&o));
     let n = state_size(&m);
     assert!(n >= 2801, "{n}");
-    let (mut ms, murl) = serve(&m, &["--read-only"]);
+    let (ms, murl) = serve(&m, &["--read-only"]);
+    // Killed even when an assertion below fails.
+    let _ms = KillOnDrop(ms);
     let (st, cp_o) = get(&origin.url, "/checkpoint");
     assert_eq!(st, 200);
     assert_eq!(get(&murl, "/checkpoint"), (200, cp_o.clone()));
@@ -1128,8 +1130,15 @@ fn a_mirror_served_read_only_is_byte_identical_and_can_itself_be_mirrored() {
     let o = stele(&["checkpoint", m.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(std::fs::read(m.join("entries.jsonl")).unwrap(), before);
-    let _ = ms.kill();
-    let _ = ms.wait();
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
