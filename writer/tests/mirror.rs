@@ -887,19 +887,21 @@ fn disaster_drill_restore_from_the_mirror_and_continue_the_chain() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let m = tmp.path().join("m");
-    let mut mirror = Command::new(STELE)
-        .args([
-            "mirror",
-            &origin.url,
-            m.to_str().unwrap(),
-            "--key",
-            &origin.key.to_string(),
-        ])
-        .args(["--interval", "50ms", "--timeout", "2s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut mirror = KillOnDrop(
+        Command::new(STELE)
+            .args([
+                "mirror",
+                &origin.url,
+                m.to_str().unwrap(),
+                "--key",
+                &origin.key.to_string(),
+            ])
+            .args(["--interval", "50ms", "--timeout", "2s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     // A checkpoint an auditor took before the disaster.
     std::thread::sleep(Duration::from_millis(300));
     let (st, note) = http(&origin.url, "GET", "/checkpoint", None, b"").unwrap();
@@ -922,8 +924,8 @@ fn disaster_drill_restore_from_the_mirror_and_continue_the_chain() {
     origin.kill();
     std::fs::remove_dir_all(&origin.log).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    mirror.kill().unwrap();
-    mirror.wait().unwrap();
+    mirror.0.kill().unwrap();
+    mirror.0.wait().unwrap();
     let held = std::fs::read(m.join("entries.jsonl")).unwrap();
     let held_size = state_size(&m);
     assert!(held_size >= trusted_size);
@@ -1229,27 +1231,29 @@ fn a_running_mirror_alerts_once_when_the_origin_stays_unreachable_past_the_limit
     fake.hook(Some(Box::new(|_p: &str, _r: Reply| Reply::status(503))));
     // stderr to a file: a pipe nobody reads could fill and stall the mirror.
     let log = tmp.path().join("stderr");
-    let mut c = Command::new(STELE)
-        .args([
-            "mirror",
-            &fake.url,
-            m.to_str().unwrap(),
-            "--key",
-            &good.key.to_string(),
-        ])
-        .args([
-            "--interval",
-            "50ms",
-            "--alert-after",
-            "400ms",
-            "--timeout",
-            "2s",
-        ])
-        .args(["--on-alert", &format!("cat >> {}", alerts.display())])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut c = KillOnDrop(
+        Command::new(STELE)
+            .args([
+                "mirror",
+                &fake.url,
+                m.to_str().unwrap(),
+                "--key",
+                &good.key.to_string(),
+            ])
+            .args([
+                "--interval",
+                "50ms",
+                "--alert-after",
+                "400ms",
+                "--timeout",
+                "2s",
+            ])
+            .args(["--on-alert", &format!("cat >> {}", alerts.display())])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while !alerts.exists() {
         assert!(Instant::now() < deadline, "no unreachable alert");
@@ -1264,8 +1268,8 @@ fn a_running_mirror_alerts_once_when_the_origin_stays_unreachable_past_the_limit
         assert!(Instant::now() < deadline, "the mirror did not recover");
         std::thread::sleep(Duration::from_millis(50));
     }
-    c.kill().unwrap();
-    c.wait().unwrap();
+    c.0.kill().unwrap();
+    c.0.wait().unwrap();
     let e = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<Value> = std::fs::read_to_string(&alerts)
         .unwrap()
