@@ -479,6 +479,15 @@ fn run(cli: Cli) -> Result<u8, Fail> {
 type Action = Box<dyn FnOnce(&View) -> Result<u8, Fail>>;
 
 fn init(dir: &Path, origin: &str, key_file: Option<&Path>) -> Result<u8, Fail> {
+    // The origin names the log's key (docs/FORMAT.md 5.1): core's rule, checked first.
+    if !stele_core::note::is_valid_key_name(origin) {
+        return Err(Fail::usage(
+            format!(
+                "origin {origin:?} cannot be a key name: it is empty or has white space or '+'"
+            ),
+            Some("use an origin without spaces or '+', e.g. example.com/audit".into()),
+        ));
+    }
     let signer = match key_file {
         Some(p) if p.exists() => key::load(p)?,
         Some(p) => {
@@ -488,15 +497,7 @@ fn init(dir: &Path, origin: &str, key_file: Option<&Path>) -> Result<u8, Fail> {
         }
         None => key::generate(origin)?,
     };
-    let log = Log::create_with(dir, origin, &signer, key_file, LogOptions::default()).map_err(
-        |e| match e {
-            Error::BadKey { why, .. } if why.contains("name") => Fail::usage(
-                format!("origin {origin:?} cannot be a key name: {why}"),
-                Some("use an origin without spaces or '+', e.g. example.com/audit".into()),
-            ),
-            e => e.into(),
-        },
-    )?;
+    let log = Log::create_with(dir, origin, &signer, key_file, LogOptions::default())?;
     println!("{}", log.verifier());
     Ok(0u8)
 }
@@ -621,14 +622,30 @@ fn os_user() -> Value {
     json!({"name": name, "uid": uid})
 }
 
+/// A `stele.access` event in the shape of docs/FORMAT.md 2.5 (the members
+/// every reader shares, then the CLI's own).
 fn access_event(command: &str, argv: &[String], target: &Path, origin: &str, read: Value) -> Value {
+    let user = os_user();
+    let actor = match (&user["name"], &user["uid"]) {
+        (Value::String(n), _) => n.clone(),
+        (_, Value::Number(u)) => format!("uid {u}"),
+        _ => "unknown".to_string(),
+    };
+    let dir = std::path::absolute(target)
+        .unwrap_or_else(|_| target.into())
+        .display()
+        .to_string();
     json!({
         "type": "stele.access",
-        "user": os_user(),
+        "actor": actor,
+        "action": "read",
+        "target": command,
+        "via": "cli",
+        "read": read,
+        "user": user,
         "command": command,
         "args": argv,
-        "log": {"dir": std::path::absolute(target).unwrap_or_else(|_| target.into()).display().to_string(), "origin": origin},
-        "read": read,
+        "log": {"dir": dir, "origin": origin},
     })
 }
 
