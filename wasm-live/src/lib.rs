@@ -112,6 +112,37 @@ impl LiveTiles {
             .ok_or_else(|| js_err(format!("entry {index} is outside a tree of size {size}")))
     }
 
+    /// The tile paths the consistency proof from the tree of `old` entries
+    /// to this tree needs.
+    #[wasm_bindgen(js_name = tilesForConsistency)]
+    pub fn tiles_for_consistency(&self, old: f64) -> Result<Vec<String>, JsError> {
+        let old = js_u64("old tree size", old)?;
+        let tiles =
+            stele_core::tiles::tiles_for_consistency(old, self.inner.size()).map_err(js_err)?;
+        Ok(tiles.iter().map(stele_core::tiles::Tile::path).collect())
+    }
+
+    /// Checks that the tree of `old` entries with root `old_root` (base64) is a
+    /// prefix of this tree, whose root is `root`: the proof is computed from
+    /// the tiles added, then checked by core (RFC 9162 2.1.4.2).
+    #[wasm_bindgen(js_name = verifyConsistency)]
+    pub fn verify_consistency(&self, old: f64, old_root: &str, root: &str) -> Result<(), JsError> {
+        let old = js_u64("old tree size", old)?;
+        let size = self.inner.size();
+        let parse = |what: &str, b64: &str| {
+            stele_core::Hash::from_base64(b64)
+                .ok_or_else(|| js_err(format!("{what} is not base64 of 32 bytes")))
+        };
+        let (old_root, root) = (parse("old root", old_root)?, parse("root", root)?);
+        let proof = stele_core::tiles::consistency_proof_from_tiles(&self.inner, old, size)
+            .map_err(js_err)?;
+        stele_core::merkle::verify_consistency(old, size, &old_root, &root, &proof).map_err(|e| {
+            js_err(format!(
+                "the tree of size {size} does not extend the tree of size {old}: {e}"
+            ))
+        })
+    }
+
     /// Adds a fetched tile.
     #[wasm_bindgen(js_name = addTile)]
     pub fn add_tile(&mut self, path: &str, data: &[u8]) -> Result<(), JsError> {

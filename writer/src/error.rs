@@ -48,6 +48,18 @@ pub enum Error {
         /// The directory.
         dir: PathBuf,
     },
+    /// `create` on a directory that holds files: some of a log's (part of a
+    /// log, e.g. a partial restore; never overwritten) or, unless allowed,
+    /// anything.
+    #[error("{dir} {why}; no log was created")]
+    DirNotEmpty {
+        /// The directory.
+        dir: PathBuf,
+        /// What it holds.
+        why: String,
+        /// Whether what it holds are a log's files.
+        log_files: bool,
+    },
     /// A private key file is readable by group or others.
     #[error("private key file {path} has mode {mode:04o}: it is readable by group or others")]
     KeyPermissions {
@@ -101,6 +113,31 @@ pub enum Error {
     /// Signing a checkpoint failed.
     #[error("signing checkpoint: {0}")]
     Sign(String),
+    /// A tokens file of the HTTP service that cannot be used.
+    #[error("tokens file {path}: {why}")]
+    Tokens {
+        /// The tokens file.
+        path: PathBuf,
+        /// What is wrong (never a token).
+        why: String,
+    },
+    /// An HTTP service option that cannot be used.
+    #[error("{option}: {why}")]
+    Config {
+        /// The option, as the CLI spells it (`--web`).
+        option: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+    /// The HTTP service could not start or run (listen, runtime).
+    #[error("{what}: {source}")]
+    Service {
+        /// What was being done ("listen on 127.0.0.1:8080").
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {

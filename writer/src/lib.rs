@@ -10,7 +10,7 @@
 //! DIR/checkpoints     <length>\n<signed note>, append-only    (fdatasync'ed)
 //! DIR/tree            every perfect subtree hash, post-order  (derived, checked on open)
 //! DIR/index           u64 LE end offset of each entry         (derived, checked on open)
-//! DIR/lock            the one-writer lock
+//! DIR/lock            locked by the writer for older stele versions (the lock is on DIR itself)
 //! ```
 //!
 //! **Guarantee:** when [`Log::append`] returns `Ok`, the entry is on stable
@@ -31,10 +31,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod error;
 pub mod fs;
 pub mod key;
 pub mod log;
+pub mod serve;
 pub mod testing;
 pub mod tree;
 pub mod view;

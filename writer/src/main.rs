@@ -3,8 +3,8 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_http;
 mod demo;
-mod serve;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -19,10 +19,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 use stele_core::note::VerifierKey;
 use stele_core::verify::{FailureCode, Options, Report, Verdict};
-use stele_writer::{Error, Log, LogOptions, View, key, verify_dir};
+use stele_writer::{Error, Log, LogOptions, View, key, serve, verify_dir};
 
 const ACCESS_HELP: &str = "Access auditing: cat, prove, export and verify against a log directory first \
-append a `stele.access` entry to that log (OS user, command, arguments, what is read). If the log is \
+append a `stele.access` entry to that log (OS user, command, what is read: parsed parameters only, the shape of docs/FORMAT.md 2.6). If the log is \
 locked by a running writer or on read-only storage, pass --access-log OTHER_DIR to record the access \
 in another log instead; the target log is then only read.";
 
@@ -50,6 +50,9 @@ enum Cmd {
         /// Use (or create) the private key at PATH instead of DIR/key. Mode must be 0600.
         #[arg(long, value_name = "PATH")]
         key_file: Option<PathBuf>,
+        /// Allow a directory that already holds other files (never a log's own files).
+        #[arg(long)]
+        allow_non_empty: bool,
     },
     /// Append events; prints {"seq":N,"leaf_hash":"<base64>"} per entry once it is durable.
     #[command(
@@ -176,12 +179,120 @@ otherwise grow the log every interval)."
     /// Simulated attacks on copies of a live log, detected while it keeps growing.
     Demo(demo::DemoArgs),
     /// Serve a log over HTTP: ingestion, tlog-tiles, proofs, exports, the verifier page.
-    Serve(serve::ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Bearer tokens for `stele serve`.
     #[command(subcommand)]
-    Token(serve::TokenCmd),
+    Token(TokenCmd),
     /// Load generator for `stele serve` on loopback.
-    BenchHttp(serve::BenchHttpArgs),
+    BenchHttp(bench_http::BenchHttpArgs),
+}
+
+/// `stele serve` options (stele_writer::serve::Config; writer/README.md lists
+/// every limit with its default).
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Writes need `Authorization: Bearer TOKEN` with a token from --tokens \
+(`stele token add FILE NAME [--scope read,write,k8s]` makes one); the token's name is recorded in every \
+entry it writes (event member \"stele\"). Reads (checkpoint, tiles, proofs, entries, exports, metrics) \
+need a token too when --tokens is given, unless --public-reads (all) or --public-hashes (checkpoint, \
+hash tiles, proofs). Every read of entries (GET /v1/entries, /v1/export, /tile/entries/…) is recorded \
+first as a durable stele.access entry naming the token (or the remote address). SIGTERM or SIGINT: stop \
+accepting, finish in-flight requests (until --shutdown-deadline), sign a final checkpoint."
+)]
+struct ServeArgs {
+    /// The log directory (made with `stele init`).
+    dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Tokens file (NAME sha256:HEX [SCOPES] per line). Without it, every write is refused.
+    #[arg(long, value_name = "FILE")]
+    tokens: Option<PathBuf>,
+    /// Reads need no token (the default without --tokens).
+    #[arg(long, conflicts_with_all = ["token_reads", "public_hashes"])]
+    public_reads: bool,
+    /// Checkpoint, hash tiles and proofs need no token; entries, exports and metrics do.
+    #[arg(long, conflicts_with = "token_reads")]
+    public_hashes: bool,
+    /// Reads need a token (the default with --tokens).
+    #[arg(long)]
+    token_reads: bool,
+    /// Largest request body accepted, in bytes (413 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_body: usize,
+    /// Most events in one request (413 beyond).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_events: usize,
+    /// Memory for requests in flight, each charged 32x its body (a request waits, then 503).
+    #[arg(long, value_name = "BYTES", default_value_t = 512 << 20)]
+    max_inflight: usize,
+    /// Time for a request body to arrive (408 beyond).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    body_timeout: Duration,
+    /// Time for a request's head to arrive, from when the server waits for it (also ends idle keep-alive).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    header_timeout: Duration,
+    /// Read buffer for a request head: a head still incomplete when it is full is 431 (up to ~2x may pass).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    max_header: usize,
+    /// Close a connection on which the server waits to read and no byte moves this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Cut off a client that accepts no byte of a response this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    write_timeout: Duration,
+    /// Most open connections (a short 503 beyond).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    max_connections: usize,
+    /// On SIGTERM, drop connections still busy after this long, then sign the final checkpoint.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    shutdown_deadline: Duration,
+    /// Most exports streaming at once (429 beyond).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    max_exports: usize,
+    /// Access records (reads of entries) one reader may cause per minute (429 beyond).
+    #[arg(long, value_name = "N", default_value_t = 600)]
+    access_rate: u32,
+    /// Shortest time between two checkpoints signed because a read needed one.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    read_sign_interval: Duration,
+    /// Sign a checkpoint when this many entries are unsigned.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    checkpoint_every: u64,
+    /// Sign a checkpoint this long after the last one if the tree grew.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    checkpoint_interval: Duration,
+    /// Directory of the verifier page served at / (default: web/dist if it exists).
+    #[arg(long, value_name = "DIR")]
+    web: Option<PathBuf>,
+    /// Most entries one GET /v1/entries returns.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    page_size: u64,
+    /// An origin (https://dash.example.com) allowed to read entries and exports cross-origin (repeatable).
+    #[arg(long, value_name = "ORIGIN")]
+    cors_origin: Vec<String>,
+    /// A proxy (IP) whose Forwarded / X-Forwarded-For header names the client (repeatable).
+    #[arg(long, value_name = "IP")]
+    trust_proxy: Vec<std::net::IpAddr>,
+}
+
+/// `stele token` subcommands.
+#[derive(Subcommand, Debug)]
+enum TokenCmd {
+    /// Make a token for NAME, store its SHA-256 in FILE, print the token once.
+    Add {
+        /// The tokens file (created with mode 0600 if missing).
+        file: PathBuf,
+        /// The token's name: the actor of the access events it causes.
+        name: String,
+        /// What it may do: read, write, k8s, comma-separated (default: all three).
+        #[arg(long, value_name = "SCOPES", default_value = "read,write,k8s", value_parser = parse_scopes)]
+        scope: serve::Scopes,
+    },
+}
+
+fn parse_scopes(s: &str) -> Result<serve::Scopes, String> {
+    serve::Scopes::parse(s)
 }
 
 #[derive(Subcommand, Debug)]
@@ -268,6 +379,16 @@ impl From<Error> for Fail {
                 Some("create a log with: stele init DIR --origin ORIGIN".into()),
             ),
             Error::AlreadyExists { .. } => (2, Some("choose an empty directory".into())),
+            Error::DirNotEmpty {
+                log_files: true, ..
+            } => (
+                2,
+                Some("if this is a restored log, restore its stele.json too; to start a new log, choose an empty directory".into()),
+            ),
+            Error::DirNotEmpty { .. } => (
+                2,
+                Some("choose an empty directory, or pass --allow-non-empty to use this one".into()),
+            ),
             Error::Poisoned { .. } => (
                 2,
                 Some("check the disk, then run the command again (reopening recovers)".into()),
@@ -282,6 +403,20 @@ impl From<Error> for Fail {
             Error::OutOfRange(_) => (
                 2,
                 Some("`stele checkpoint DIR` signs the entries appended so far".into()),
+            ),
+            Error::Tokens { .. } => (2, Some("make one with: stele token add FILE NAME".into())),
+            Error::Config {
+                option: "--token-reads" | "--public-hashes",
+                ..
+            } => (
+                2,
+                Some("make a tokens file with: stele token add FILE NAME".into()),
+            ),
+            Error::Config {
+                option: "--web", ..
+            } => (
+                2,
+                Some("build the page with `node web/build.mjs` and pass web/dist".into()),
             ),
             _ => (2, None),
         };
@@ -310,7 +445,8 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             dir,
             origin,
             key_file,
-        } => init(&dir, &origin, key_file.as_deref()),
+            allow_non_empty,
+        } => init(&dir, &origin, key_file.as_deref(), allow_non_empty),
         Cmd::Append {
             dir,
             events,
@@ -470,15 +606,20 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         ),
         Cmd::Bench(b) => bench::run(b).map_err(Fail::from),
         Cmd::Demo(a) => demo::run(a).map_err(|e| Fail::usage(e, None)),
-        Cmd::Serve(a) => serve::run(a),
-        Cmd::Token(t) => serve::token(t),
-        Cmd::BenchHttp(a) => serve::bench_http(a),
+        Cmd::Serve(a) => serve(*a),
+        Cmd::Token(t) => token(t),
+        Cmd::BenchHttp(a) => bench_http::bench_http(a),
     }
 }
 
 type Action = Box<dyn FnOnce(&View) -> Result<u8, Fail>>;
 
-fn init(dir: &Path, origin: &str, key_file: Option<&Path>) -> Result<u8, Fail> {
+fn init(
+    dir: &Path,
+    origin: &str,
+    key_file: Option<&Path>,
+    allow_non_empty: bool,
+) -> Result<u8, Fail> {
     // The origin names the log's key (docs/FORMAT.md 5.1): core's rule, checked first.
     if !stele_core::note::is_valid_key_name(origin) {
         return Err(Fail::usage(
@@ -488,16 +629,28 @@ fn init(dir: &Path, origin: &str, key_file: Option<&Path>) -> Result<u8, Fail> {
             Some("use an origin without spaces or '+', e.g. example.com/audit".into()),
         ));
     }
+    // Refuse the directory before making anything (the key file included).
+    stele_writer::log::check_new_dir(dir, allow_non_empty)?;
+    let mut made_key = None;
     let signer = match key_file {
         Some(p) if p.exists() => key::load(p)?,
         Some(p) => {
             let k = key::generate(origin)?;
             key::save(&stele_writer::fs::RealFs, p, &k)?;
+            made_key = Some(p);
             k
         }
         None => key::generate(origin)?,
     };
-    let log = Log::create_with(dir, origin, &signer, key_file, LogOptions::default())?;
+    // The directory was checked above; a new key file may now be in it.
+    let made = Log::create_in_non_empty_dir(dir, origin, &signer, key_file, LogOptions::default());
+    let log = made.map_err(|e| {
+        // A failed init leaves nothing behind: the library removed its files.
+        if let Some(p) = made_key {
+            let _ = std::fs::remove_file(p);
+        }
+        Fail::from(e)
+    })?;
     println!("{}", log.verifier());
     Ok(0u8)
 }
@@ -533,7 +686,17 @@ fn append(dir: &Path, events: Vec<String>, every: u64) -> Result<u8, Fail> {
     if !events.is_empty() {
         let mut batch = Vec::new();
         for (i, e) in events.iter().enumerate() {
-            let v = parse_event(e).map_err(|why| bad_line(i + 1, why, "--event"))?;
+            let v = parse_event(e).map_err(|why| {
+                Fail::usage(
+                    format!(
+                        "--event number {} of {} ({}): {why}; no event was written (the --event values are one batch)",
+                        i + 1,
+                        events.len(),
+                        stele_core::canonical::quote(&preview(e))
+                    ),
+                    Some("each --event must be one JSON object, e.g. --event '{\"actor\":\"alice\",\"action\":\"login\"}'".to_string()),
+                )
+            })?;
             batch.push(v);
         }
         print(log.append_batch(batch)?)?;
@@ -577,8 +740,16 @@ fn append(dir: &Path, events: Vec<String>, every: u64) -> Result<u8, Fail> {
     Ok(0u8)
 }
 
+// At most 60 characters of `s`, for a message.
+fn preview(s: &str) -> String {
+    match s.char_indices().nth(60) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
 fn parse_event(text: &str) -> Result<Value, String> {
-    let v = stele_core::canonical::parse_strict(text)?;
+    let v = stele_core::entry::parse_event(text)?;
     stele_writer::log::check_event(&v, false)?;
     // Build it once to check size and form before anything is written.
     let ts = stele_core::entry::Timestamp::from_unix_micros(0).expect("epoch");
@@ -607,7 +778,7 @@ fn default_size(view: &View, log: Option<&Log>, need: u64) -> Result<u64, Fail> 
     }
 }
 
-fn os_user() -> Value {
+fn os_user() -> (Option<String>, Option<u64>) {
     let name = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok();
@@ -619,34 +790,58 @@ fn os_user() -> Value {
                 .and_then(|r| r.split_whitespace().next().map(str::to_string))
                 .and_then(|u| u.parse::<u64>().ok())
         });
-    json!({"name": name, "uid": uid})
+    (name, uid)
 }
 
-/// A `stele.access` event in the shape of docs/FORMAT.md 2.5 (the members
-/// every reader shares, then the CLI's own).
-fn access_event(command: &str, argv: &[String], target: &Path, origin: &str, read: Value) -> Value {
-    let user = os_user();
-    let actor = match (&user["name"], &user["uid"]) {
-        (Value::String(n), _) => n.clone(),
-        (_, Value::Number(u)) => format!("uid {u}"),
-        _ => "unknown".to_string(),
+// The one stele.access shape (stele_writer::access, docs/FORMAT.md 2.6):
+// `read` holds parsed parameters ("export"/"verify" name the kind,
+// "entries" a range or list, "tree_size"); the argument list itself is not
+// recorded.
+fn access_event(
+    command: &str,
+    _argv: &[String],
+    target: &Path,
+    origin: &str,
+    read: Value,
+) -> Value {
+    use stele_writer::access::{Entries, Reader};
+    let mut read = match read {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
     };
-    let dir = std::path::absolute(target)
-        .unwrap_or_else(|_| target.into())
-        .display()
-        .to_string();
-    json!({
-        "type": "stele.access",
-        "actor": actor,
-        "action": "read",
-        "target": command,
-        "via": "cli",
-        "read": read,
-        "user": user,
-        "command": command,
-        "args": argv,
-        "log": {"dir": dir, "origin": origin},
-    })
+    let kind = ["export", "verify"]
+        .iter()
+        .find_map(|k| read.remove(*k))
+        .and_then(|v| v.as_str().map(str::to_string));
+    let nums =
+        |v: &Value| -> Option<Vec<u64>> { v.as_array()?.iter().map(Value::as_u64).collect() };
+    let entries = match read.get("entries").and_then(nums) {
+        Some(l) if kind.as_deref() == Some("entries") => Some(Entries::List(l)),
+        Some(l) if l.len() == 2 => Some(Entries::Range(l[0], l[1])),
+        _ => None,
+    };
+    if entries.is_some() {
+        read.remove("entries");
+    }
+    let tree_size = read.remove("tree_size").and_then(|v| v.as_u64());
+    let (user, uid) = os_user();
+    let reader = Reader::Cli {
+        user,
+        uid,
+        dir: std::path::absolute(target)
+            .unwrap_or_else(|_| target.into())
+            .display()
+            .to_string(),
+        origin: origin.to_string(),
+    };
+    stele_writer::access::access_event(
+        &reader,
+        command,
+        kind.as_deref(),
+        entries.as_ref(),
+        tree_size,
+        Value::Object(read),
+    )
 }
 
 fn record_elsewhere(access_log: &Path, event: Value) -> Result<(), Fail> {
@@ -738,28 +933,34 @@ fn export(
                     None => return Err(Fail::usage("--entries lists no entry", None)),
                 }
             }
-            // docs/FORMAT.md 8.7: an honest whole-log export is never partial.
             _ => view.size(),
         };
-        // An export needs a checkpoint covering everything in it: sign one if we can.
-        let latest = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
-        match log {
-            Some(log) if need > latest => {
-                log.checkpoint()?;
-            }
-            None if need > latest => eprintln!(
-                "stele: warning: entries {latest}..{} are not covered by a checkpoint, and a read-only export cannot sign one: the export will verify as partial",
-                need - 1
-            ),
-            _ => {}
+        // Every export ends with a checkpoint covering all it holds: sign
+        // one if the latest does not reach that far and we hold the writer.
+        let mut latest = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
+        if let (true, Some(log)) = (need > latest, log) {
+            latest = log.checkpoint()?.checkpoint.size;
         }
+        // Without the writer (--access-log), a whole-log export stops at the
+        // latest checkpoint; the entries after it are not signed yet.
+        let upto = view.size().min(latest);
         let read = match (&range, &entries) {
             (Some((a, b)), _) => {
                 json!({"export": "range", "entries": [a, b], "tree_size": view.size()})
             }
             (_, Some(l)) => json!({"export": "entries", "entries": l, "tree_size": view.size()}),
-            _ => json!({"export": "log", "entries": [0, view.size()], "tree_size": view.size()}),
+            _ => json!({"export": "log", "entries": [0, upto], "tree_size": view.size()}),
         };
+        if range.is_none() && entries.is_none() && upto < view.size() {
+            eprintln!(
+                "stele: note: the last {} entries are not covered by a signed checkpoint yet and are left out of the export",
+                view.size() - upto
+            );
+            eprintln!(
+                "  hint: run `stele checkpoint {}` (it needs the writer's lock and key), then export again",
+                dir.display()
+            );
+        }
         let output = output.clone();
         let (range, entries) = (range, entries.clone());
         Ok((
@@ -778,7 +979,7 @@ fn export(
                         l.dedup();
                         view.export_entries(&l, &mut w)?
                     }
-                    _ => view.export_log(&mut w, &mut tick)?,
+                    _ => view.export_log_to(upto, &mut w, &mut tick)?,
                 }
                 pb.finish_and_clear();
                 let f = w.into_inner().map_err(|e| {
@@ -922,12 +1123,16 @@ fn verify(
         verified_at: now_utc(),
         sha256: false,
     });
-    let report = verify_path(path, opts)?;
     // A log directory records who verified it, after the check so the check
-    // sees the bytes exactly as they were.
+    // sees the bytes exactly as they were; whether it can is found first, so
+    // a verdict is never followed by "could not record it".
+    if path.is_dir() && access.access_log.is_none() {
+        can_record_in(path)?;
+    }
+    let report = verify_path(path, opts)?;
     let mut access_err = None;
     if path.is_dir() {
-        let read = json!({"verify": "log", "entries": report.entries, "verdict": report.verdict});
+        let read = json!({"verify": "log", "entries": [0, report.entries], "tree_size": report.tree_size, "verdict": report.verdict});
         let event = access_event(
             "verify",
             argv,
@@ -959,8 +1164,10 @@ fn verify(
             "stele: error: the verification was not recorded as a stele.access entry: {}",
             f.msg
         );
-        if let Some(h) = f.hint {
-            eprintln!("  hint: {h}");
+        match (f.hint, &access.access_log) {
+            (Some(h), _) => eprintln!("  hint: {h}"),
+            (None, None) => eprintln!("  hint: {RECORD_ELSEWHERE}"),
+            (None, Some(_)) => {}
         }
         return Ok(code.max(if report.verdict == Verdict::Tampered {
             1
@@ -969,6 +1176,35 @@ fn verify(
         }));
     }
     Ok(code)
+}
+
+const RECORD_ELSEWHERE: &str =
+    "pass --access-log OTHER_DIR to record the access in another log (this one is then only read)";
+
+// Whether the access entry can be appended to the log in `dir`, checked
+// without changing anything: the directory is a log, no writer holds it, its
+// entries file opens for writing (not a read-only mount) and its key loads.
+fn can_record_in(dir: &Path) -> Result<(), Fail> {
+    let (_, key_path) = stele_writer::log::log_config(dir)?;
+    if stele_writer::log::is_locked(dir)? {
+        return Err(Error::Locked { dir: dir.into() }.into());
+    }
+    let entries = dir.join(stele_writer::log::files::ENTRIES);
+    let cannot = |what: String| {
+        Fail::usage(
+            format!(
+                "cannot record this verification in {} (access auditing): {what}",
+                dir.display()
+            ),
+            Some(RECORD_ELSEWHERE.into()),
+        )
+    };
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&entries)
+        .map_err(|e| cannot(format!("open {} for writing: {e}", entries.display())))?;
+    key::load(&key_path).map_err(|e| cannot(e.to_string()))?;
+    Ok(())
 }
 
 /// `stele verify`'s text output (pinned by the golden tests in
@@ -1042,6 +1278,107 @@ fn report_text(r: &Report, allow_unsigned_tail: bool) -> String {
         );
     }
     o
+}
+
+fn token(cmd: TokenCmd) -> Result<u8, Fail> {
+    match cmd {
+        TokenCmd::Add { file, name, scope } => {
+            let t = serve::add_token(&file, &name, scope)?;
+            println!("{t}");
+            eprintln!(
+                "stele: token {name:?} added to {} (only its SHA-256 is stored; this is the only time it is shown). \
+A running `stele serve` reads the file on start: restart it.",
+                file.display()
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn serve(a: ServeArgs) -> Result<u8, Fail> {
+    let mut c = serve::Config::new(&a.dir);
+    c.listen = a.listen;
+    c.tokens = a.tokens;
+    c.reads = if a.public_reads {
+        Some(serve::Reads::Public)
+    } else if a.public_hashes {
+        Some(serve::Reads::PublicHashes)
+    } else if a.token_reads {
+        Some(serve::Reads::Token)
+    } else {
+        None
+    };
+    c.max_body = a.max_body;
+    c.max_events = a.max_events;
+    c.max_inflight_bytes = a.max_inflight;
+    c.body_timeout = a.body_timeout;
+    c.limits = serve::Limits {
+        max_connections: a.max_connections,
+        header_timeout: a.header_timeout,
+        max_header_bytes: a.max_header,
+        idle_timeout: a.idle_timeout,
+        write_timeout: a.write_timeout,
+        shutdown_deadline: a.shutdown_deadline,
+    };
+    c.max_exports = a.max_exports;
+    c.access_per_minute = a.access_rate;
+    c.read_sign_interval = a.read_sign_interval;
+    c.cors_origins = a.cors_origin;
+    c.trusted_proxies = a.trust_proxy;
+    c.checkpoint_every = a.checkpoint_every;
+    c.checkpoint_interval = a.checkpoint_interval;
+    c.web = a.web;
+    c.page_size = a.page_size;
+    let server = serve::Server::bind(c)?;
+    let log = server.log().clone();
+    if let Some(r) = log.recovery() {
+        eprintln!(
+            "stele serve: recovery on open cut {} bytes at offset {} ({}); recorded as entry {}",
+            r.dropped_bytes, r.offset, r.reason, r.seq
+        );
+    }
+    // The first line on stdout: tests and scripts read the port from it.
+    println!("stele serve: listening on http://{}", server.local_addr());
+    eprintln!(
+        "stele serve: log {} ({} entries), reads {}, page {}",
+        a.dir.display(),
+        log.size(),
+        match server.reads() {
+            serve::Reads::Public => "public",
+            serve::Reads::PublicHashes => "public for hashes, a token for entries",
+            _ => "need a token",
+        },
+        server.web().map_or("off (no --web DIR)".to_string(), |w| w
+            .display()
+            .to_string())
+    );
+    for w in server.warnings() {
+        eprintln!("stele serve: warning: {w}");
+    }
+    let stopped = server.run(async {
+        serve::shutdown_signal().await;
+        eprintln!("stele serve: shutting down: no new connections; finishing in-flight requests");
+    })?;
+    let signed = match stopped.checkpoint {
+        Ok(c) => c.checkpoint.size,
+        Err(e) => {
+            eprintln!("stele serve: final checkpoint failed: {e}");
+            log.view()
+                .latest_checkpoint()
+                .map_or(0, |c| c.checkpoint.size)
+        }
+    };
+    if stopped.dropped_connections > 0 {
+        eprintln!(
+            "stele serve: dropped {} connections still busy at the shutdown deadline",
+            stopped.dropped_connections
+        );
+    }
+    eprintln!(
+        "stele serve: stopped; {} entries, final checkpoint at size {signed}",
+        stopped.size
+    );
+    Ok(0)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

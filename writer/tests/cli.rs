@@ -438,7 +438,7 @@ fn access_events_after_export_prove_verify_cat() {
         .collect();
     let cmds: Vec<&str> = access
         .iter()
-        .map(|e| e["command"].as_str().unwrap())
+        .map(|e| e["target"].as_str().unwrap())
         .collect();
     assert_eq!(
         cmds,
@@ -451,8 +451,11 @@ fn access_events_after_export_prove_verify_cat() {
         ]
     );
     assert_eq!(access[0]["read"]["entries"], serde_json::json!([1, 3]));
-    assert_eq!(access[0]["args"][0], "export");
-    assert!(access[0]["user"]["uid"].is_u64());
+    assert_eq!(access[0]["read"]["kind"], "range");
+    assert_eq!(access[0]["via"], "cli");
+    assert!(access[0]["cli"]["uid"].is_u64());
+    // The same shape as the HTTP service's records: no argument list.
+    assert!(access[0].get("args").is_none());
     assert_eq!(access[1]["read"]["inclusion"], 2);
     // The directory held the earlier reads' access entries, not yet signed.
     assert_eq!(access[3]["read"]["verdict"], "partial");

@@ -48,11 +48,21 @@ impl ParallelVerifier {
         self.submitted + self.buf.len() as u64
     }
 
-    /// Feeds the next bytes.
+    /// Feeds the next bytes. Memory stays O(block size) whatever the input:
+    /// a whole block without a line end goes to the stream's framing, which
+    /// counts an overlong line without keeping it.
     pub fn push(&mut self, chunk: &[u8]) {
         self.buf.extend_from_slice(chunk);
         while self.buf.len() >= self.block {
             let Some(i) = memchr::memrchr(b'\n', &self.buf) else {
+                // No line end in a whole block: a line longer than any entry.
+                // In order after the blocks in flight, and nothing to prepare.
+                while !self.inflight.is_empty() {
+                    self.drain_one();
+                }
+                self.submitted += self.buf.len() as u64;
+                self.inner.push(&self.buf);
+                self.buf.clear();
                 break;
             };
             let rest = self.buf.split_off(i + 1);
@@ -110,5 +120,40 @@ impl ParallelVerifier {
             self.drain_one();
         }
         self.inner.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Options, verify_bytes};
+    use super::ParallelVerifier;
+
+    /// Lines longer than a block (and than any entry) go to the stream's
+    /// framing without being buffered; the report is the stream verifier's
+    /// for every block size and chunking.
+    #[test]
+    fn lines_longer_than_a_block_give_the_stream_report() {
+        let mut data = b"stele-export v1 log\n".to_vec();
+        data.extend(std::iter::repeat_n(b'{', 70_000));
+        data.extend_from_slice(b"\n{}\n");
+        data.extend(std::iter::repeat_n(b'x', 3000));
+        data.extend_from_slice(b"\n{\"a\":1}\n");
+        data.extend(std::iter::repeat_n(b'y', 80_000));
+        let want = verify_bytes(Options::new(vec![]), &data);
+        assert!(want.failures.iter().any(|f| f.code == "line_too_long"));
+        for block in [1, 64, 700, 4096, 1 << 20] {
+            for chunk in [7, 333, 10_000, 1 << 20] {
+                let mut p = ParallelVerifier::new(Options::new(vec![]), 2).block_size(block);
+                for c in data.chunks(chunk) {
+                    p.push(c);
+                    assert!(
+                        p.buf.len() < block.max(2 * chunk) + chunk,
+                        "buffered {}",
+                        p.buf.len()
+                    );
+                }
+                assert_eq!(p.finish(), want, "block {block}, chunk {chunk}");
+            }
+        }
     }
 }
