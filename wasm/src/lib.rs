@@ -107,9 +107,10 @@ impl WasmVerifier {
             .as_mut()
             .ok_or_else(|| js_err("verifier already finished"))?;
         // The chunk's whole lines are hashed together (four at a time in
-        // wasm), as a helper worker would; same report as a plain push.
-        let prepared = stele_core::verify::prepare(chunk, v.bytes());
-        v.push_prepared(chunk, prepared);
+        // wasm), as a helper worker would; same report as a plain push. The
+        // encoded form is prepareBlock's: one copy of that code in the module.
+        let prepared = stele_core::verify::prepare_encoded(chunk, v.bytes());
+        v.push_encoded(chunk, prepared);
         Ok(())
     }
 
