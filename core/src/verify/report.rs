@@ -391,54 +391,87 @@ impl StreamVerifier {
 }
 
 // Hand-written JSON output, identical to the serde derive (a test pins that),
-// so the WebAssembly build needs no JSON library.
+// so the WebAssembly build needs no JSON library. One buffer for the whole
+// report and small helpers kept out of line: the report is written once per
+// file, so its code is kept small rather than inlined at every field.
 struct Json(String);
 
 impl Json {
     fn new() -> Self {
         Json(String::from("{"))
     }
-    fn key(&mut self, k: &str) -> &mut String {
-        if !self.0.ends_with('{') {
+    /// A comma unless a value starts the text or the enclosing object or array.
+    #[inline(never)]
+    fn sep(&mut self) {
+        if !matches!(self.0.as_bytes().last(), None | Some(b'{' | b'[')) {
             self.0.push(',');
         }
-        canonical::push_json_string(&mut self.0, k);
-        self.0.push(':');
-        &mut self.0
     }
+    /// `"k":` (the keys are ASCII names that need no escape).
+    #[inline(never)]
+    fn key(&mut self, k: &str) {
+        self.sep();
+        self.0.push('"');
+        self.0.push_str(k);
+        self.0.push_str("\":");
+    }
+    #[inline(never)]
     fn str(&mut self, k: &str, v: Option<&str>) {
-        let out = self.key(k);
+        self.key(k);
+        self.value(v);
+    }
+    #[inline(never)]
+    fn value(&mut self, v: Option<&str>) {
         match v {
-            Some(v) => canonical::push_json_string(out, v),
-            None => out.push_str("null"),
+            Some(v) => canonical::push_json_string(&mut self.0, v),
+            None => self.0.push_str("null"),
         }
     }
-    fn num<T: std::fmt::Display>(&mut self, k: &str, v: Option<T>) {
-        let out = self.key(k);
+    #[inline(never)]
+    fn num(&mut self, k: &str, v: Option<u64>) {
+        self.key(k);
         match v {
-            Some(v) => out.push_str(&v.to_string()),
-            None => out.push_str("null"),
+            Some(v) => self.digits(v),
+            None => self.0.push_str("null"),
         }
     }
-    fn raw(&mut self, k: &str, v: &str) {
-        self.key(k).push_str(v);
+    /// `v` in decimal (no formatting machinery).
+    fn digits(&mut self, mut v: u64) {
+        let mut d = [0u8; 20];
+        let mut i = d.len();
+        loop {
+            i -= 1;
+            d[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        d[i..].iter().for_each(|&b| self.0.push(char::from(b)));
+    }
+    /// `"k":` and `open` (`{` or `[`), or `"k":null` when `some` is false.
+    #[inline(never)]
+    fn open(&mut self, k: &str, open: char, some: bool) -> bool {
+        self.key(k);
+        self.0.push(if some { open } else { 'n' });
+        if !some {
+            self.0.push_str("ull");
+        }
+        some
+    }
+    /// An array item that is an object: `{`.
+    #[inline(never)]
+    fn item(&mut self) {
+        self.sep();
+        self.0.push('{');
+    }
+    fn close(&mut self, c: char) {
+        self.0.push(c);
     }
     fn done(mut self) -> String {
         self.0.push('}');
         self.0
     }
-}
-
-fn json_array<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
-    let mut s = String::from("[");
-    for (i, x) in items.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&f(x));
-    }
-    s.push(']');
-    s
 }
 
 impl Verdict {
@@ -457,10 +490,23 @@ impl Verdict {
 impl EntrySummary {
     /// The summary as JSON (the same text as serde would write).
     pub fn to_json(&self) -> String {
-        let mut j = Json::new();
+        let mut j = Json(String::new());
+        self.write(&mut j);
+        j.0
+    }
+
+    fn write(&self, j: &mut Json) {
+        j.item();
         j.num("seq", self.seq);
         j.str("ts", self.ts.as_deref());
-        j.num("ts_us", self.ts_us);
+        match self.ts_us {
+            Some(t) if t < 0 => {
+                j.key("ts_us");
+                j.0.push('-');
+                j.digits(t.unsigned_abs());
+            }
+            t => j.num("ts_us", t.map(i64::unsigned_abs)),
+        }
         j.str("type", self.kind.as_deref());
         j.str("actor", self.actor.as_deref());
         j.str("action", self.action.as_deref());
@@ -469,12 +515,15 @@ impl EntrySummary {
         j.num("line", Some(self.line));
         j.num("offset", Some(self.offset));
         j.num("length", Some(self.length));
-        j.done()
+        j.close('}');
     }
 
     /// A list of summaries as a JSON array.
     pub fn list_to_json(rows: &[EntrySummary]) -> String {
-        json_array(rows, EntrySummary::to_json)
+        let mut j = Json(String::from("["));
+        rows.iter().for_each(|r| r.write(&mut j));
+        j.close(']');
+        j.0
     }
 }
 
@@ -494,75 +543,153 @@ impl Report {
         j.str("last_ts", self.last_ts.as_deref());
         j.num("tree_size", self.tree_size);
         j.str("root", self.root.as_deref());
-        let cps = json_array(&self.checkpoints, |c| {
-            let mut o = Json::new();
-            o.num("size", Some(c.size));
-            o.str("root", Some(&c.root));
-            o.num("line", Some(c.line));
-            o.raw("trusted", if c.trusted { "true" } else { "false" });
-            o.str("status", Some(c.status));
-            o.done()
-        });
-        j.raw("checkpoints", &cps);
+        j.open("checkpoints", '[', true);
+        for c in &self.checkpoints {
+            j.item();
+            j.num("size", Some(c.size));
+            j.str("root", Some(&c.root));
+            j.num("line", Some(c.line));
+            j.key("trusted");
+            j.0.push_str(if c.trusted { "true" } else { "false" });
+            j.str("status", Some(c.status));
+            j.close('}');
+        }
+        j.close(']');
         j.num("checkpoints_total", Some(self.checkpoints_total));
-        let fails = json_array(&self.failures, |f| {
-            let mut o = Json::new();
-            o.str("code", Some(f.code.as_str()));
-            o.num("entry", f.entry);
-            match f.range {
-                Some(r) => {
-                    let mut x = Json::new();
-                    x.num("first", Some(r.first));
-                    x.num("last", Some(r.last));
-                    o.raw("range", &x.done());
-                }
-                None => o.raw("range", "null"),
+        j.open("failures", '[', true);
+        for f in &self.failures {
+            j.item();
+            j.str("code", Some(f.code.as_str()));
+            j.num("entry", f.entry);
+            if j.open("range", '{', f.range.is_some()) {
+                let r = f.range.unwrap_or(EntryRange { first: 0, last: 0 });
+                j.num("first", Some(r.first));
+                j.num("last", Some(r.last));
+                j.close('}');
             }
-            o.num("line", Some(f.line));
-            o.num("offset", Some(f.offset));
-            o.str("expected", f.expected.as_deref());
-            o.str("found", f.found.as_deref());
-            o.str("message", Some(&f.message));
-            o.num("cause", f.cause);
-            o.done()
-        });
-        j.raw("failures", &fails);
+            j.num("line", Some(f.line));
+            j.num("offset", Some(f.offset));
+            j.str("expected", f.expected.as_deref());
+            j.str("found", f.found.as_deref());
+            j.str("message", Some(&f.message));
+            j.num("cause", f.cause.map(|c| c as u64));
+            j.close('}');
+        }
+        j.close(']');
         j.num("failures_total", Some(self.failures_total));
-        let notes = json_array(&self.notices, |n| {
-            let mut o = Json::new();
-            o.str("code", Some(n.code.as_str()));
-            o.str("message", Some(&n.message));
-            o.done()
-        });
-        j.raw("notices", &notes);
+        j.open("notices", '[', true);
+        for n in &self.notices {
+            j.item();
+            j.str("code", Some(n.code.as_str()));
+            j.str("message", Some(&n.message));
+            j.close('}');
+        }
+        j.close(']');
         j.num("bytes", Some(self.bytes));
-        match &self.input {
-            Some(i) => {
-                let mut o = Json::new();
-                o.str("name", i.name.as_deref());
-                o.num("bytes", Some(i.bytes));
-                o.str("sha256", i.sha256.as_deref());
-                let keys = json_array(&i.keys, |k| {
-                    let mut s = String::new();
-                    canonical::push_json_string(&mut s, k);
-                    s
-                });
-                o.raw("keys", &keys);
-                match &i.trusted_checkpoint {
-                    Some(t) => {
-                        let mut x = Json::new();
-                        x.num("size", Some(t.size));
-                        x.str("root", Some(&t.root));
-                        o.raw("trusted_checkpoint", &x.done());
-                    }
-                    None => o.raw("trusted_checkpoint", "null"),
-                }
-                o.str("verifier", Some(&i.verifier));
-                o.str("verified_at", i.verified_at.as_deref());
-                j.raw("input", &o.done());
+        if let Some(i) = &self.input {
+            j.open("input", '{', true);
+            j.str("name", i.name.as_deref());
+            j.num("bytes", Some(i.bytes));
+            j.str("sha256", i.sha256.as_deref());
+            j.open("keys", '[', true);
+            for k in &i.keys {
+                j.sep();
+                j.value(Some(k));
             }
-            None => j.raw("input", "null"),
+            j.close(']');
+            if let Some(t) = &i.trusted_checkpoint {
+                j.open("trusted_checkpoint", '{', true);
+                j.num("size", Some(t.size));
+                j.str("root", Some(&t.root));
+                j.close('}');
+            } else {
+                j.open("trusted_checkpoint", '{', false);
+            }
+            j.str("verifier", Some(&i.verifier));
+            j.str("verified_at", i.verified_at.as_deref());
+            j.close('}');
+        } else {
+            j.open("input", '{', false);
         }
         j.done()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written JSON is serde's at the edges the vectors do not
+    /// reach: negative and extreme numbers, escapes, empty lists, a range.
+    #[test]
+    fn hand_written_json_is_serdes_at_the_edges() {
+        let row = |ts_us: Option<i64>, n: u64| EntrySummary {
+            seq: Some(n),
+            ts: Some("1969-12-31T23:59:59Z".into()),
+            ts_us,
+            kind: Some("a\"b\\c\u{1}\u{2028}é".into()),
+            actor: None,
+            action: Some(String::new()),
+            target: None,
+            outcome: Some("ok".into()),
+            line: n,
+            offset: 0,
+            length: 9,
+        };
+        let rows = [
+            row(Some(-1), 0),
+            row(Some(i64::MIN), u64::MAX),
+            row(Some(i64::MAX), 10),
+            row(None, 1),
+            row(Some(0), 7),
+        ];
+        for r in &rows {
+            assert_eq!(r.to_json(), serde_json::to_string(r).unwrap());
+        }
+        assert_eq!(
+            EntrySummary::list_to_json(&rows),
+            serde_json::to_string(&rows[..]).unwrap()
+        );
+        assert_eq!(EntrySummary::list_to_json(&[]), "[]");
+
+        let mut report = verify_bytes(Options::new(Vec::new()), b"");
+        assert_eq!(report.to_json(), serde_json::to_string(&report).unwrap());
+        report.failures.push(Failure {
+            code: FailureCode::RootMismatch,
+            entry: None,
+            range: Some(EntryRange {
+                first: 0,
+                last: u64::MAX,
+            }),
+            line: 1,
+            offset: 0,
+            expected: Some("x\ny".into()),
+            found: None,
+            message: "m".into(),
+            cause: Some(0),
+        });
+        report.checkpoints.push(CheckpointReport {
+            size: 3,
+            root: "r".into(),
+            line: 2,
+            trusted: true,
+            status: "ok",
+        });
+        report.input = Some(Input {
+            name: None,
+            bytes: 0,
+            sha256: None,
+            keys: vec!["k1".into(), "k\"2".into()],
+            trusted_checkpoint: Some(TrustedInput {
+                size: 1,
+                root: "q".into(),
+            }),
+            verifier: "stele".into(),
+            verified_at: None,
+        });
+        assert_eq!(report.to_json(), serde_json::to_string(&report).unwrap());
+        report.input.as_mut().unwrap().keys.clear();
+        report.input.as_mut().unwrap().trusted_checkpoint = None;
+        assert_eq!(report.to_json(), serde_json::to_string(&report).unwrap());
     }
 }
