@@ -1,22 +1,91 @@
 //! Standard base64 (RFC 4648 section 4, with padding), strict as the base64
 //! crate's `STANDARD` engine: padding required, no white space, and the bits
-//! that padding drops must be zero. RustCrypto's base64ct does the work (the
-//! base64 crate's generic engine is ~6 KB of the browser's wasm); the tests
-//! pin it to the base64 crate.
-
-use base64ct::{Base64, Encoding};
+//! that padding drops must be zero. Written here (the base64 crate's generic
+//! engine is ~6 KB of the browser's wasm, base64ct's ~6.5 KB); the tests pin
+//! it to the base64 crate. Symbols are mapped by arithmetic, not a table,
+//! and nothing branches on a symbol's value (as in base64ct): the same code
+//! reads signing keys.
 
 #[cfg(test)]
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// The symbol of a 6-bit value.
+fn symbol(v: u8) -> u8 {
+    let v = i16::from(v);
+    // 'A' + v, then shifted for each range v is beyond (-1 >> 8 is -1).
+    let mut d = v + 65;
+    d += ((25 - v) >> 8) & 6;
+    d -= ((51 - v) >> 8) & 75;
+    d -= ((61 - v) >> 8) & 15;
+    d += ((62 - v) >> 8) & 3;
+    d as u8
+}
+
+/// The 6-bit value of a symbol, or -1.
+fn value(c: u8) -> i16 {
+    let c = i16::from(c);
+    // -1 plus (value + 1) for the range `c` is in: (lo - c) & (c - hi) is
+    // negative exactly when lo < c < hi.
+    let mut r = -1;
+    r += (((0x40 - c) & (c - 0x5b)) >> 8) & (c - 64);
+    r += (((0x60 - c) & (c - 0x7b)) >> 8) & (c - 70);
+    r += (((0x2f - c) & (c - 0x3a)) >> 8) & (c + 5);
+    r += (((0x2a - c) & (c - 0x2c)) >> 8) & 63;
+    r += (((0x2e - c) & (c - 0x30)) >> 8) & 64;
+    r
+}
+
 /// Base64 of `b`, padded.
 pub(crate) fn encode(b: &[u8]) -> String {
-    Base64::encode_string(b)
+    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for k in 0..4 {
+            if k <= c.len() {
+                out.push(char::from(symbol((n >> (18 - 6 * k)) as u8 & 63)));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// The bytes `s` encodes; `None` unless `s` is canonical padded base64.
 pub(crate) fn decode(s: &str) -> Option<Vec<u8>> {
-    Base64::decode_vec(s).ok()
+    let s = s.as_bytes();
+    if s.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    // Any symbol outside the alphabet makes `bad` negative.
+    let mut bad = 0i16;
+    for (i, q) in s.chunks_exact(4).enumerate() {
+        // Padding: only in the last quad, as "xx==" or "xxx=".
+        let pad = match (q[2], q[3]) {
+            (b'=', b'=') => 2,
+            (_, b'=') => 1,
+            _ => 0,
+        };
+        if pad > 0 && (i + 1) * 4 != s.len() {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &q[..4 - pad] {
+            let v = value(c);
+            bad |= v;
+            n = (n << 6) | (v as u32 & 63);
+        }
+        n <<= 6 * pad as u32;
+        // The bits the padding drops must be zero.
+        if pad > 0 && n & (0xffff >> (8 * (2 - pad))) != 0 {
+            return None;
+        }
+        out.extend_from_slice(&n.to_be_bytes()[1..4 - pad]);
+    }
+    (bad >= 0).then_some(out)
 }
 
 #[cfg(test)]
@@ -38,6 +107,20 @@ mod tests {
             let b: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37).wrapping_add(n)).collect();
             assert_eq!(super::encode(&b), STANDARD.encode(&b));
             assert_eq!(super::decode(&super::encode(&b)), Some(b));
+        }
+    }
+
+    #[test]
+    fn every_symbol_maps_as_the_alphabet_says() {
+        for v in 0..64u8 {
+            assert_eq!(super::symbol(v), super::ALPHABET[usize::from(v)], "{v}");
+        }
+        for c in 0..=255u8 {
+            let want = super::ALPHABET
+                .iter()
+                .position(|&a| a == c)
+                .map_or(-1, |p| p as i16);
+            assert_eq!(super::value(c), want, "{c}");
         }
     }
 
