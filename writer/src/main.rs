@@ -667,6 +667,15 @@ fn init(
     key_file: Option<&Path>,
     allow_non_empty: bool,
 ) -> Result<u8, Fail> {
+    // The origin names the log's key (docs/FORMAT.md 5.1): core's rule, checked first.
+    if !stele_core::note::is_valid_key_name(origin) {
+        return Err(Fail::usage(
+            format!(
+                "origin {origin:?} cannot be a key name: it is empty or has white space or '+'"
+            ),
+            Some("use an origin without spaces or '+', e.g. example.com/audit".into()),
+        ));
+    }
     // Refuse the directory before making anything (the key file included).
     stele_writer::log::check_new_dir(dir, allow_non_empty)?;
     let mut made_key = None;
@@ -687,13 +696,7 @@ fn init(
         if let Some(p) = made_key {
             let _ = std::fs::remove_file(p);
         }
-        match e {
-            Error::BadKey { why, .. } if why.contains("name") => Fail::usage(
-                format!("origin {origin:?} cannot be a key name: {why}"),
-                Some("use an origin without spaces or '+', e.g. example.com/audit".into()),
-            ),
-            e => e.into(),
-        }
+        Fail::from(e)
     })?;
     println!("{}", log.verifier());
     Ok(0u8)
