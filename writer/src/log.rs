@@ -351,11 +351,29 @@ pub(crate) struct DirLock {
     _file: File,
 }
 
+/// How long a lock held by someone else is waited for before `Locked`.
+///
+/// A lock released by its holder can still read as held for a moment: a
+/// process that another thread forks (to run a command) holds copies of every
+/// open file, the lock's too, until its exec, and under load that takes
+/// milliseconds. A second writer is still refused, only not at once.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn try_lock(f: &File, dir: &Path, path: &Path) -> Result<()> {
-    match f.try_lock() {
-        Ok(()) => Ok(()),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { dir: dir.into() }),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
+    let since = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if since.elapsed() < LOCK_PATIENCE => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked { dir: dir.into() });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+        }
     }
 }
 
@@ -372,10 +390,10 @@ fn lock_dir(dir: &Path) -> Result<DirLock> {
 /// without changing anything: the lock is taken and released at once.
 pub fn is_locked(dir: &Path) -> Result<bool> {
     let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
-    match d.try_lock() {
+    match try_lock(&d, dir, dir) {
         Ok(()) => Ok(false),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", dir, e)),
+        Err(Error::Locked { .. }) => Ok(true),
+        Err(e) => Err(e),
     }
 }
 
@@ -447,8 +465,12 @@ impl Log {
         };
         // Nothing of a log was there, so everything of one there now is ours:
         // on any failure it is removed again.
+        // The lock is held from the first file to the open log, never
+        // dropped and retaken: a process forked meanwhile by another thread
+        // briefly holds a copy of a released lock (until its exec), which
+        // made a re-lock here fail with `Locked` now and then.
         let made = Self::create_files(dir, origin, signer, key_file, &opts, lock)
-            .and_then(|()| Self::open_inner(dir, opts, Some(signer.clone()), true))
+            .and_then(|lock| Self::open_inner(dir, opts, Some(signer.clone()), Some(lock)))
             .and_then(|log| {
                 let genesis = genesis_event(origin, &signer.verifier().to_string());
                 log.shared.append_events(vec![genesis], true)?;
@@ -475,7 +497,7 @@ impl Log {
         key_file: Option<&Path>,
         opts: &LogOptions,
         lock: DirLock,
-    ) -> Result<()> {
+    ) -> Result<DirLock> {
         let fs = opts.fs.as_ref();
         let key_path = match key_file {
             Some(p) => std::path::absolute(p).map_err(|e| Error::io("resolve", p, e))?,
@@ -508,8 +530,7 @@ impl Log {
         let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
         text.push('\n');
         write_new_file(fs, dir, files::CONFIG, FileRole::Config, text.as_bytes())?;
-        drop(lock);
-        Ok(())
+        Ok(lock)
     }
 
     /// Opens a log with default options; see [`Log::open_with`].
@@ -522,17 +543,22 @@ impl Log {
     /// files that are missing or wrong, cuts a torn tail (appending a
     /// `stele.recovery` entry) and refuses damage before the tail.
     pub fn open_with(dir: &Path, opts: LogOptions) -> Result<Log> {
-        Self::open_inner(dir, opts, None, false)
+        Self::open_inner(dir, opts, None, None)
     }
 
+    // `held`: the lock `create` already holds (a new log); else it is taken here.
     fn open_inner(
         dir: &Path,
         opts: LogOptions,
         signer: Option<stele_core::SignerKey>,
-        creating: bool,
+        held: Option<DirLock>,
     ) -> Result<Log> {
+        let creating = held.is_some();
         let (origin, key_path) = log_config(dir)?;
-        let lock = lock_dir(dir)?;
+        let lock = match held {
+            Some(l) => l,
+            None => lock_dir(dir)?,
+        };
         let signer = match signer {
             Some(s) => s,
             None => key::load(&key_path)?,
