@@ -10,6 +10,7 @@
 //! DIR/checkpoints     <length>\n<signed note>, append-only    (fdatasync'ed)
 //! DIR/tree            every perfect subtree hash, post-order  (derived, checked on open)
 //! DIR/index           u64 LE end offset of each entry         (derived, checked on open)
+//! DIR/checked         entries checked up to a signed checkpoint (derived, synced)
 //! DIR/lock            the one-writer lock
 //! ```
 //!
@@ -35,6 +36,7 @@ pub mod error;
 pub mod fs;
 pub mod key;
 pub mod log;
+mod mark;
 pub mod testing;
 pub mod tree;
 pub mod view;

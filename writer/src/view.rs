@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::log::{files, log_config};
-use crate::tree::{TreeFile, stored_len};
+use crate::tree::{TreeFile, UpperLevels, stored_len};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
@@ -149,6 +149,18 @@ pub fn parse_checkpoints(
     bytes: &[u8],
     keys: &[VerifierKey],
 ) -> Result<(Vec<StoredCheckpoint>, u64)> {
+    parse_checkpoints_after(dir, bytes, keys, 0)
+}
+
+/// [`parse_checkpoints`], checking signatures only on records that start at
+/// or after byte `verified`: those before were verified when the log's check
+/// mark was written (see writer/README.md, "Opening and recovery").
+pub(crate) fn parse_checkpoints_after(
+    dir: &Path,
+    bytes: &[u8],
+    keys: &[VerifierKey],
+    verified: u64,
+) -> Result<(Vec<StoredCheckpoint>, u64)> {
     let mut out: Vec<StoredCheckpoint> = Vec::new();
     let bad = |at: usize, why: String| Error::CheckpointMismatch {
         dir: dir.into(),
@@ -157,7 +169,7 @@ pub fn parse_checkpoints(
     let records = split_records(bytes).map_err(|(at, why)| bad(at, why))?;
     for (at, note) in records.records {
         let sc = SignedCheckpoint::parse(note).map_err(|e| bad(at, e.to_string()))?;
-        if !keys.is_empty() {
+        if !keys.is_empty() && at as u64 >= verified {
             let v = sc.verify(keys);
             if v.verified_by.is_empty() || !v.bad.is_empty() {
                 return Err(bad(
@@ -230,7 +242,7 @@ fn split_records(bytes: &[u8]) -> Result<Records<'_>, (usize, String)> {
 
 #[derive(Debug)]
 pub(crate) enum TreeSrc {
-    File(Arc<File>, PathBuf),
+    File(Arc<File>, PathBuf, Arc<UpperLevels>),
     Mem(MemoryTree),
 }
 
@@ -260,18 +272,21 @@ impl HashReader for View {
     type Error = Error;
     fn read_hash(&self, level: u32, index: u64) -> Result<Hash> {
         match &self.tree {
-            TreeSrc::File(f, p) => TreeFile {
-                file: f,
-                path: p,
-                size: self.size,
-            }
-            .read_hash(level, index),
+            TreeSrc::File(f, p, upper) => upper.read(
+                &TreeFile {
+                    file: f,
+                    path: p,
+                    size: self.size,
+                },
+                level,
+                index,
+            ),
             TreeSrc::Mem(m) => Ok(m.read_hash(level, index)?),
         }
     }
 }
 
-fn read_u64_at(f: &File, path: &Path, at: u64) -> Result<u64> {
+pub(crate) fn read_u64_at(f: &File, path: &Path, at: u64) -> Result<u64> {
     let mut b = [0u8; 8];
     f.read_exact_at(&mut b, at)
         .map_err(|e| Error::io("read", path, e))?;
@@ -323,7 +338,7 @@ impl View {
                 entries_path: entries_path.clone(),
                 entries_len: 0,
                 size,
-                tree: TreeSrc::File(Arc::new(tree), tree_path),
+                tree: TreeSrc::File(Arc::new(tree), tree_path, Default::default()),
                 index: Index::File(Arc::new(index), index_path),
                 checkpoints: Arc::new(Vec::new()),
             };
@@ -346,17 +361,19 @@ impl View {
             8 << 20,
             File::open(&entries_path).map_err(|e| Error::io("open", &entries_path, e))?,
         );
-        let mut line = Vec::new();
+        // Lines are kept up to the entry limit and a newline, never more:
+        // the first longer or incomplete one ends the view.
+        let limit = stele_core::entry::MAX_ENTRY_BYTES + 1;
+        let mut line = Vec::with_capacity(limit);
         let mut off = 0u64;
         loop {
-            line.clear();
-            let n = std::io::BufRead::read_until(&mut r, b'\n', &mut line)
+            let n = crate::log::read_line_bounded(&mut r, &mut line, limit)
                 .map_err(|e| Error::io("read", &entries_path, e))?;
-            if n == 0 || line.last() != Some(&b'\n') {
+            if n == 0 || n > line.len() as u64 || line.last() != Some(&b'\n') {
                 break;
             }
-            tree.push(leaf_hash(&line[..n - 1]));
-            off += n as u64;
+            tree.push(leaf_hash(&line[..line.len() - 1]));
+            off += n;
             ends.push(off);
         }
         let size = tree.size();
@@ -518,24 +535,29 @@ impl View {
 
     /// RFC 9162 root of the first `size` entries.
     pub fn root(&self, size: u64) -> Result<Hash> {
+        self.check_size(size)?;
+        merkle::root(self, size)
+    }
+
+    fn check_size(&self, size: u64) -> Result<()> {
         if size > self.size {
             return Err(Error::OutOfRange(format!(
                 "tree size {size} is beyond the log's {} entries",
                 self.size
             )));
         }
-        merkle::root(self, size)
+        Ok(())
     }
 
     /// RFC 9162 inclusion proof of entry `index` in the tree of `size`.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
-        self.root(size)?;
+        self.check_size(size)?;
         merkle::inclusion_proof(self, index, size)
     }
 
     /// RFC 9162 consistency proof from tree size `old` to `new`.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
-        self.root(new)?;
+        self.check_size(new)?;
         merkle::consistency_proof(self, old, new)
     }
 
