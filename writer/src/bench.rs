@@ -23,6 +23,19 @@ pub enum Bench {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// `stele append --event` (a whole process: open, append, checkpoint
+    /// policy, exit) on a large log beside the same on a new one-entry log.
+    Open {
+        /// Entries in the large log.
+        #[arg(long, default_value_t = 10_000_000)]
+        entries: u64,
+        /// Processes to time on each log.
+        #[arg(long, default_value_t = 20)]
+        runs: u64,
+        /// Log directory: reused if it holds a log, else built there (and kept).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Append latency with concurrent threads each appending single entries.
     Latency {
         /// Threads.
@@ -112,6 +125,12 @@ fn new_log(dir: &Path) -> Result<Log> {
 }
 
 fn build(dir: &Path, entries: u64, small: bool) -> Result<()> {
+    build_with(dir, entries, small, None)
+}
+
+// Builds a log of `entries` entries, signing a checkpoint every `every`
+// entries if given (as `stele append` does by default).
+fn build_with(dir: &Path, entries: u64, small: bool, every: Option<u64>) -> Result<()> {
     if dir.join("stele.json").exists() {
         let v = View::open_read_only(dir)?;
         if v.size() >= entries {
@@ -134,6 +153,11 @@ fn build(dir: &Path, entries: u64, small: bool) -> Result<()> {
             .collect();
         log.append_batch(batch)?;
         i += n;
+        if let Some(every) = every
+            && i % every < n
+        {
+            log.checkpoint()?;
+        }
         if i % 1_000_000 < n {
             eprintln!("built {i} entries ({:.1}s)", t.elapsed().as_secs_f64());
         }
@@ -204,7 +228,51 @@ pub fn run(b: Bench) -> Result<u8> {
                 at = end;
             }
             let raw = t.elapsed();
+            // The CLI: the same events as JSON Lines on stdin, receipts to a pipe.
+            let input_path = work.path.join("events.jsonl");
+            {
+                let mut w = std::io::BufWriter::new(
+                    std::fs::File::create(&input_path)
+                        .map_err(|e| Error::io("create", &input_path, e))?,
+                );
+                for i in 0..entries {
+                    let line = serde_json::to_string(&event_200(i)).expect("serializes");
+                    writeln!(w, "{line}").map_err(|e| Error::io("write", &input_path, e))?;
+                }
+                w.flush().map_err(|e| Error::io("write", &input_path, e))?;
+            }
+            let cli_dir = work.path.join("cli");
+            drop(new_log(&cli_dir)?);
+            let exe = std::env::current_exe().map_err(|e| Error::io("find", "stele", e))?;
+            let input =
+                std::fs::File::open(&input_path).map_err(|e| Error::io("open", &input_path, e))?;
+            let t = Instant::now();
+            let mut child = std::process::Command::new(&exe)
+                .arg("append")
+                .arg(&cli_dir)
+                .stdin(input)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| Error::io("run", &exe, e))?;
+            let mut receipts = 0u64;
+            let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+            let mut line = String::new();
+            while std::io::BufRead::read_line(&mut out, &mut line)
+                .map_err(|e| Error::io("read", "stele append's stdout", e))?
+                > 0
+            {
+                receipts += 1;
+                line.clear();
+            }
+            let status = child.wait().map_err(|e| Error::io("wait for", &exe, e))?;
+            let cli = t.elapsed();
+            if !status.success() || receipts != entries {
+                return Err(Error::OutOfRange(format!(
+                    "stele append exited {status} after {receipts} receipts of {entries}"
+                )));
+            }
             let n = entries as f64;
+            let c = n / cli.as_secs_f64();
             let (s, r) = (n / stele.as_secs_f64(), n / raw.as_secs_f64());
             println!(
                 "append: {entries} entries of 200-byte events, batches of {batch}, {:.1} MB",
@@ -220,8 +288,15 @@ pub fn run(b: Bench) -> Result<u8> {
                 r,
                 raw.as_secs_f64()
             );
+            println!(
+                "  stele append (CLI, stdin to receipts): {:>6.0} entries/s ({:.3}s)",
+                c,
+                cli.as_secs_f64()
+            );
             println!("  ratio stele/raw: {:.2}", s / r);
+            println!("  ratio CLI/library: {:.2}", c / s);
         }
+        Bench::Open { entries, runs, dir } => bench_open(entries, runs, dir)?,
         Bench::Latency {
             threads,
             per_thread,
@@ -364,4 +439,63 @@ pub fn run(b: Bench) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+// `stele append --event` as a user runs it, on a large and a one-entry log.
+fn bench_open(entries: u64, runs: u64, dir: Option<PathBuf>) -> Result<()> {
+    let work = Work::new(dir, "open");
+    build_with(&work.path, entries, false, Some(1024))?;
+    let small = Work::new(None, "open-small");
+    drop(new_log(&small.path)?);
+    let exe = std::env::current_exe().map_err(|e| Error::io("find", "stele", e))?;
+    let time_append = |dir: &Path, k: u64| -> Result<Duration> {
+        let t = Instant::now();
+        let out = std::process::Command::new(&exe)
+            .arg("append")
+            .arg(dir)
+            .arg("--event")
+            .arg(event_200(k).to_string())
+            .output()
+            .map_err(|e| Error::io("run", &exe, e))?;
+        let d = t.elapsed();
+        if !out.status.success() {
+            return Err(Error::OutOfRange(format!(
+                "stele append failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(d)
+    };
+    // The first open of a log built before the check mark existed (or by
+    // this bench) checks everything once and writes the mark.
+    let first = time_append(&work.path, 0)?;
+    let (mut big, mut tiny) = (Vec::new(), Vec::new());
+    for k in 0..runs {
+        big.push(time_append(&work.path, k)?);
+        tiny.push(time_append(&small.path, k)?);
+    }
+    big.sort();
+    tiny.sort();
+    let size = View::open_read_only(&work.path)?.size();
+    let t = Instant::now();
+    drop(Log::fsck(&work.path, quiet_opts())?);
+    let full = t.elapsed();
+    println!("open: `stele append --event` (whole process), {runs} runs each, interleaved:");
+    println!(
+        "  on a {size}-entry log:  p50 {:?}, max {:?}",
+        pct(&big, 0.5),
+        big[big.len() - 1]
+    );
+    println!(
+        "  on a 1-entry log:  p50 {:?}, max {:?}",
+        pct(&tiny, 0.5),
+        tiny[tiny.len() - 1]
+    );
+    println!("  first append after the build (writes the check mark): {first:?}");
+    println!("  full check (Log::fsck, what every open did before): {full:?}");
+    println!(
+        "  ratio large/one-entry p50: {:.2}",
+        pct(&big, 0.5).as_secs_f64() / pct(&tiny, 0.5).as_secs_f64()
+    );
+    Ok(())
 }
