@@ -539,6 +539,15 @@ impl View {
         merkle::root(self, size)
     }
 
+    /// This view with proofs reading every hash from the tree file, without
+    /// the cache of the tree's top levels (the baseline of `stele bench proofs`).
+    pub fn uncached(mut self) -> View {
+        if let TreeSrc::File(_, _, upper) = &mut self.tree {
+            *upper = Arc::new(UpperLevels::off());
+        }
+        self
+    }
+
     fn check_size(&self, size: u64) -> Result<()> {
         if size > self.size {
             return Err(Error::OutOfRange(format!(
