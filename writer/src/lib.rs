@@ -37,10 +37,12 @@ pub mod fs;
 pub mod key;
 pub mod log;
 mod mark;
+pub mod parallel;
 pub mod testing;
 pub mod tree;
 pub mod view;
 
 pub use error::{Error, Result};
 pub use log::{Log, LogOptions, Receipt, Recovery};
+pub use parallel::ParallelVerifier;
 pub use view::{ConsistencyProof, InclusionProof, StoredCheckpoint, View, verify_dir};

@@ -1003,8 +1003,7 @@ fn verify_path(path: &Path, opts: Options) -> Result<Report, Fail> {
             .map_err(|e| Fail::usage(format!("open {}: {e}", path.display()), None))?;
         let total = f.metadata().map(|m| m.len()).unwrap_or(0);
         let pb = progress_bar(total, "verify");
-        let mut v =
-            stele_core::verify::ParallelVerifier::new(opts, stele_writer::view::verify_threads());
+        let mut v = stele_writer::ParallelVerifier::new(opts, stele_writer::view::verify_threads());
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = f

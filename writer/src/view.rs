@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::log::{files, log_config};
+use crate::parallel::ParallelVerifier;
 use crate::tree::{TreeFile, UpperLevels, stored_len};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -14,7 +15,7 @@ use stele_core::export::{self, ExportKind};
 use stele_core::hash::{Hash, leaf_hash};
 use stele_core::merkle::{self, HashReader, MemoryTree};
 use stele_core::note::VerifierKey;
-use stele_core::verify::{Options, ParallelVerifier, Report};
+use stele_core::verify::{Options, Report};
 
 /// An inclusion proof and what it links: `stele prove inclusion` prints it,
 /// `GET /v1/proof/inclusion` returns it.

@@ -8,7 +8,6 @@ mod chain;
 mod checkpoints;
 mod framing;
 #[cfg(not(target_arch = "wasm32"))]
-mod parallel;
 mod report;
 mod selected;
 mod wire;
@@ -23,7 +22,6 @@ use crate::summary::Summaries;
 pub use crate::summary::{EntryColumns, EntrySummary};
 use chain::Break;
 #[cfg(not(target_arch = "wasm32"))]
-pub use parallel::ParallelVerifier;
 pub use report::{CheckpointReport, Failure, Notice, Report, Verdict};
 use std::collections::{BTreeSet, VecDeque};
 pub use wire::{Prepared, prepare, prepare_encoded};

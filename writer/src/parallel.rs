@@ -1,12 +1,16 @@
-//! [`ParallelVerifier`]: [`StreamVerifier`] with line preparation on OS threads.
+//! [`ParallelVerifier`]: core's [`StreamVerifier`] with the per-line work
+//! (leaf hash, parse) done on OS threads. Threads live here, in the writer:
+//! core stays pure (no threads, no I/O) and only offers the pieces,
+//! [`prepare`] and [`StreamVerifier::push_prepared`].
 
-use super::*;
+use std::collections::VecDeque;
+use stele_core::verify::{Options, Prepared, Report, StreamVerifier, prepare};
 
 /// A native verifier that hashes and parses lines on several threads and
 /// keeps the stream's order for everything else: while the calling thread
 /// runs the chain and tree checks of one block, worker threads prepare the
-/// next. Same reports as [`StreamVerifier`], byte for byte.
-#[cfg(not(target_arch = "wasm32"))]
+/// next. Same reports as [`StreamVerifier`], byte for byte
+/// (writer/tests/parallel.rs checks that on every test vector).
 #[derive(Debug)]
 pub struct ParallelVerifier {
     inner: StreamVerifier,
@@ -17,13 +21,11 @@ pub struct ParallelVerifier {
     inflight: VecDeque<InFlight>,
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 type InFlight = (
     std::sync::Arc<Vec<u8>>,
     Vec<std::thread::JoinHandle<Vec<Prepared>>>,
 );
 
-#[cfg(not(target_arch = "wasm32"))]
 impl ParallelVerifier {
     /// A verifier using `threads` worker threads (at least 1).
     pub fn new(opts: Options, threads: usize) -> Self {
