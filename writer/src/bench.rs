@@ -431,6 +431,37 @@ pub fn run(b: Bench) -> Result<u8> {
                 .status()
                 .map_err(|e| Error::io("run sha256sum on", &file, e))?;
             let s = t.elapsed();
+            // The hashing floor on one thread: read, split lines, leaf hash
+            // each, fold the tree (no parsing, no chain, no signatures).
+            let t = Instant::now();
+            let floor_root = {
+                use std::io::Read;
+                let mut f = std::fs::File::open(&file).map_err(|e| Error::io("open", &file, e))?;
+                let mut tree = stele_core::merkle::CompactRange::new();
+                let mut buf = vec![0u8; 1 << 20];
+                let mut carry: Vec<u8> = Vec::new();
+                loop {
+                    let n = f.read(&mut buf).map_err(|e| Error::io("read", &file, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    let mut from = 0;
+                    for nl in memchr::memchr_iter(b'\n', &buf[..n]) {
+                        if carry.is_empty() {
+                            tree.push(stele_core::hash::leaf_hash(&buf[from..nl]));
+                        } else {
+                            carry.extend_from_slice(&buf[from..nl]);
+                            tree.push(stele_core::hash::leaf_hash(&carry));
+                            carry.clear();
+                        }
+                        from = nl + 1;
+                    }
+                    carry.extend_from_slice(&buf[from..n]);
+                }
+                tree.root()
+            };
+            let fl = t.elapsed();
+            std::hint::black_box(floor_root);
             let mb = size as f64 / 1e6;
             println!(
                 "verify: {} entries, {mb:.1} MB, verdict {:?}",
@@ -448,8 +479,18 @@ pub fn run(b: Bench) -> Result<u8> {
                 s.as_secs_f64()
             );
             println!(
+                "  floor, 1 thread:  {:.0} MB/s ({:.2}s: leaf hashes + root only)",
+                mb / fl.as_secs_f64(),
+                fl.as_secs_f64()
+            );
+            println!(
                 "  ratio verify/sha256sum time: {:.2}",
                 v.as_secs_f64() / s.as_secs_f64()
+            );
+            println!(
+                "  ratio verify ({} threads)/1-thread floor time: {:.2}",
+                stele_writer::view::verify_threads(),
+                v.as_secs_f64() / fl.as_secs_f64()
             );
         }
     }
