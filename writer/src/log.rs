@@ -602,8 +602,12 @@ impl Log {
                 } else {
                     crate::view::read_u64_at(&s.index, &s.index_path, (size - 1) * 8)?
                 };
-                if full || end >= s.marked_len.saturating_add(shared.opts.check_mark_bytes) {
+                if full {
                     shared.write_mark(&mut s, &c, end)?;
+                } else if end >= s.marked_len.saturating_add(shared.opts.check_mark_bytes) {
+                    // Best effort, as after a checkpoint: if it fails the old
+                    // mark stands and the next open reads a longer tail.
+                    let _ = shared.write_mark(&mut s, &c, end);
                 }
             }
         }

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use std::path::Path;
+use std::sync::Arc;
 use stele_core::VerifierKey;
 use stele_writer::{Error, Log, LogOptions, key};
 
@@ -238,4 +239,59 @@ fn torn_and_overlong_tails_after_the_mark_are_cut() {
     let v = stele_writer::View::open_read_only(&dir).unwrap();
     assert_eq!(v.size(), 203);
     let _ = vk;
+}
+
+#[test]
+fn a_failed_mark_write_leaves_the_old_mark_and_the_log_working() {
+    use stele_writer::fs::FileRole;
+    use stele_writer::testing::{FaultFs, FaultMode, Op};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let vk = fixture(&dir);
+    let before = mark_text(&dir);
+    for (k, (op, role, mode)) in [
+        (Op::Sync, FileRole::Tree, FaultMode::NotPersisted),
+        (Op::Sync, FileRole::Index, FaultMode::NotPersisted),
+        (Op::Write, FileRole::Checked, FaultMode::Partial),
+        (Op::Sync, FileRole::Checked, FaultMode::NotPersisted),
+        (Op::Rename, FileRole::Checked, FaultMode::NotPersisted),
+        (Op::Rename, FileRole::Checked, FaultMode::Persisted),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let fs = Arc::new(FaultFs::new());
+        fs.fail_nth(op, Some(role), 1, mode);
+        let o = LogOptions {
+            fs: fs.clone(),
+            ..opts(1)
+        };
+        let log = Log::open_with(&dir, o).unwrap();
+        log.append(serde_json::json!({"case": k})).unwrap();
+        // The checkpoint is durable and returned; only the mark is not moved.
+        let cp = log.checkpoint().unwrap();
+        assert_eq!(fs.fired().len(), 1, "case {k}: {:?}", fs.fired());
+        // The log goes on (not poisoned) and the next checkpoint moves it.
+        log.append(serde_json::json!({"case": k, "after": true}))
+            .unwrap();
+        drop(log);
+        let text = mark_text(&dir);
+        if mode != FaultMode::Persisted {
+            assert!(
+                !text.contains(&format!("\n{} ", cp.checkpoint.size)),
+                "case {k}: {text}"
+            );
+        }
+        // Reopened without faults: opens, and everything checks out.
+        drop(Log::fsck(&dir, opts(u64::MAX)).unwrap());
+        assert_verified(
+            &stele_writer::verify_dir(
+                &dir,
+                stele_core::Options::new(vec![vk.clone()]),
+                &mut |_, _| {},
+            )
+            .unwrap(),
+        );
+    }
+    assert_ne!(mark_text(&dir), before, "fsck moves the mark");
 }
