@@ -4,5 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --workspace --bins
-cargo build -p stele-wasm -p stele-wasm-live --profile wasm-release --target wasm32-unknown-unknown
+# The wasm crates are the modules listed (with their size gates) in web/build.mjs.
+mapfile -t wasm_crates < <(node web/build.mjs --cargo-packages)
+[ "${#wasm_crates[@]}" -gt 0 ] || { echo "build.sh: web/build.mjs --cargo-packages listed no crate" >&2; exit 1; }
+cargo build "${wasm_crates[@]/#/--package=}" --profile wasm-release --target wasm32-unknown-unknown
 node web/build.mjs

@@ -28,7 +28,10 @@ if [ "$want" != "$have" ]; then
   cargo install wasm-bindgen-cli --version "=$want"
 fi
 
-if [ ! -x web/node_modules/.bin/wasm-opt ] || [ ! -d web/node_modules/playwright-core ]; then
+# Again when package-lock.json is newer than the last install (npm writes
+# node_modules/.package-lock.json), e.g. after a devDependency was added.
+hidden=web/node_modules/.package-lock.json
+if [ ! -x web/node_modules/.bin/wasm-opt ] || [ ! -f "$hidden" ] || [ web/package-lock.json -nt "$hidden" ]; then
   say "npm ci (web/)"
   npm ci --prefix web --no-audit --no-fund
 fi

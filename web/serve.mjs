@@ -4,12 +4,11 @@
 // Serves ROOT at /, and the files of SAMPLES at /samples/ (plus a generated
 // /samples/index.json), with the page's Content-Security-Policy as a header.
 import { createServer } from 'node:http';
-import { closeSync, createReadStream, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { resolve, join, extname, sep } from 'node:path';
 
-export const CSP =
-  "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; " +
-  "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/** The page's Content-Security-Policy: csp.txt, its one copy (build.mjs says who else uses it). */
+export const CSP = readFileSync(new URL('./csp.txt', import.meta.url), 'utf8').trim();
 
 const MIME = {
   '.html': 'text/html; charset=utf-8',

@@ -136,3 +136,74 @@ impl SignedCheckpoint {
         self.note.verify(keys)
     }
 }
+
+/// Why a checkpoint given as trusted (docs/FORMAT.md 8.6) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TrustedCheckpointError {
+    /// The text is not a signed checkpoint note.
+    #[error(transparent)]
+    Parse(#[from] CheckpointError),
+    /// No pinned key was given, so its signature cannot be checked.
+    #[error("no pinned key was given to check its signature")]
+    NoKey,
+    /// A pinned key's signature on it does not verify.
+    #[error("checkpoint of size {size}: the signature by pinned key {key} does not verify")]
+    BadSignature {
+        /// Its tree size.
+        size: u64,
+        /// The pinned key's name.
+        key: String,
+    },
+    /// No pinned key signed it.
+    #[error("checkpoint of size {size} for {origin} is not signed by a pinned key")]
+    NotSigned {
+        /// Its tree size.
+        size: u64,
+        /// Its origin.
+        origin: String,
+    },
+}
+
+/// docs/FORMAT.md 8.6: reads an earlier checkpoint the caller trusts, as a
+/// file or pasted text holds it: a signed checkpoint note (CR LF line ends
+/// are read as LF, a missing final newline is added) that is trusted under
+/// `keys` by the rule of section 5.4 (a pinned key's signature verifies and
+/// none fails). The one check used by the CLI, the monitor, the wasm
+/// modules and the service.
+pub fn parse_trusted(
+    text: &[u8],
+    keys: &[VerifierKey],
+) -> Result<SignedCheckpoint, TrustedCheckpointError> {
+    let mut note = Vec::with_capacity(text.len() + 1);
+    let mut rest = text;
+    while let Some(i) = rest.iter().position(|&b| b == b'\r') {
+        note.extend_from_slice(&rest[..i]);
+        if rest.get(i + 1) != Some(&b'\n') {
+            note.push(b'\r');
+        }
+        rest = &rest[i + 1..];
+    }
+    note.extend_from_slice(rest);
+    if note.last() != Some(&b'\n') {
+        note.push(b'\n');
+    }
+    let sc = SignedCheckpoint::parse(&note)?;
+    if keys.is_empty() {
+        return Err(TrustedCheckpointError::NoKey);
+    }
+    let v = sc.verify(keys);
+    if let Some(b) = v.bad.first() {
+        return Err(TrustedCheckpointError::BadSignature {
+            size: sc.checkpoint.size,
+            key: b.name.clone(),
+        });
+    }
+    if !v.trusted() {
+        return Err(TrustedCheckpointError::NotSigned {
+            size: sc.checkpoint.size,
+            origin: quote(&sc.checkpoint.origin),
+        });
+    }
+    Ok(sc)
+}

@@ -171,22 +171,23 @@ pub enum EntryError {
 
 impl EntryError {
     /// The stable failure code (see docs/FORMAT.md).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::codes::FailureCode {
+        use crate::codes::FailureCode as C;
         match self {
-            EntryError::Bom => "bom",
-            EntryError::Crlf => "crlf",
-            EntryError::TooLong(_) => "line_too_long",
-            EntryError::InvalidUtf8(_) => "invalid_utf8",
+            EntryError::Bom => C::Bom,
+            EntryError::Crlf => C::Crlf,
+            EntryError::TooLong(_) => C::LineTooLong,
+            EntryError::InvalidUtf8(_) => C::InvalidUtf8,
             EntryError::Json(e) => match e.kind {
-                canonical::JsonErrorKind::Syntax(_) => "invalid_json",
-                canonical::JsonErrorKind::NotCanonical(_) => "not_canonical",
-                canonical::JsonErrorKind::DuplicateKey(_) => "duplicate_key",
-                canonical::JsonErrorKind::TooDeep => "too_deep",
+                canonical::JsonErrorKind::Syntax(_) => C::InvalidJson,
+                canonical::JsonErrorKind::NotCanonical(_) => C::NotCanonical,
+                canonical::JsonErrorKind::DuplicateKey(_) => C::DuplicateKey,
+                canonical::JsonErrorKind::TooDeep => C::TooDeep,
             },
             EntryError::NotObject
             | EntryError::MissingField(_)
             | EntryError::UnexpectedField(_)
-            | EntryError::BadField { .. } => "bad_entry",
+            | EntryError::BadField { .. } => C::BadEntry,
         }
     }
 }

@@ -22,6 +22,7 @@
 mod b64;
 pub mod canonical;
 pub mod checkpoint;
+pub mod codes;
 pub mod entry;
 pub mod export;
 pub mod hash;

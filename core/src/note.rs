@@ -91,6 +91,11 @@ impl VerifierKey {
         }
         let mut pk = [0u8; 32];
         pk.copy_from_slice(&raw[1..]);
+        // RFC 8032 5.1.3: the y coordinate must be below p = 2^255 - 19; a
+        // non-canonical encoding of a point is refused, not reduced.
+        if !is_canonical_y(&pk) {
+            return Err(bad("not a canonical Ed25519 point encoding"));
+        }
         let key = VerifyingKey::from_bytes(&pk).map_err(|_| bad("not a valid Ed25519 point"))?;
         if key_id(name, &pk) != id {
             return Err(bad(&format!(
@@ -284,6 +289,14 @@ pub struct NoteVerification {
     pub unknown: Vec<NoteSignature>,
 }
 
+impl NoteVerification {
+    /// docs/FORMAT.md 5.4: the note is trusted when a pinned key's signature
+    /// verifies and no pinned key's signature fails.
+    pub fn trusted(&self) -> bool {
+        !self.verified_by.is_empty() && self.bad.is_empty()
+    }
+}
+
 /// Byte offset of the first `"\n\n"` in `s`. (A byte loop: `str::find` with
 /// a `&str` pattern brings in the two-way searcher, ~3 KB of wasm.)
 pub(crate) fn find_blank_line(s: &str) -> Option<usize> {
@@ -450,5 +463,32 @@ mod tests {
         let secret = s.to_private_string();
         let b64 = secret.rsplit('+').next().unwrap();
         assert!(!dbg.contains(b64), "{dbg}");
+    }
+}
+
+/// Whether the 255-bit little-endian y of a point encoding (the sign bit
+/// cleared) is below p = 2^255 - 19.
+fn is_canonical_y(pk: &[u8; 32]) -> bool {
+    let mut y = *pk;
+    y[31] &= 0x7f;
+    // y >= p only when y = 2^255 - 19 + k (k < 19): bytes ed..ff, then ff.., then 7f.
+    !(y[31] == 0x7f && y[1..31].iter().all(|&b| b == 0xff) && y[0] >= 0xed)
+}
+
+#[cfg(test)]
+mod canonical_point_tests {
+    #[test]
+    fn y_at_or_above_p_is_not_canonical() {
+        let mut p = [0xffu8; 32];
+        p[31] = 0x7f;
+        p[0] = 0xed;
+        assert!(!super::is_canonical_y(&p));
+        p[0] = 0xec;
+        assert!(super::is_canonical_y(&p));
+        p[31] = 0xff; // sign bit set, y = p - 1
+        assert!(super::is_canonical_y(&p));
+        p[0] = 0xee;
+        assert!(!super::is_canonical_y(&p));
+        assert!(super::is_canonical_y(&[0u8; 32]));
     }
 }

@@ -28,14 +28,23 @@ pub fn check_report(r: &Report, len: usize) {
     assert!(r.failures_total >= r.failures.len() as u64);
     assert!(r.notices.len() <= 100);
     match r.verdict {
-        Verdict::Failed => assert!(r.failures_total > 0),
+        Verdict::Tampered => assert!(r.failures_total > 0),
         Verdict::Verified => {
             assert_eq!(r.failures_total, 0);
             assert!(r.key_id.is_some(), "verified without a key: {r:?}");
         }
+        Verdict::Partial => {
+            assert_eq!(r.failures_total, 0);
+            assert!(r.key_id.is_some(), "partial without a key: {r:?}");
+        }
         Verdict::Unverified => {
             assert_eq!(r.failures_total, 0);
             assert!(r.tree_size.is_none() || r.kind != "log", "{r:?}");
+        }
+        Verdict::NotALog => {
+            assert_eq!(r.failures_total, 1, "{r:?}");
+            assert_eq!(r.failures[0].code, stele_core::verify::FailureCode::NotALog);
+            assert!(r.notices.is_empty());
         }
     }
     for f in &r.failures {

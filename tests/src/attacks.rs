@@ -101,7 +101,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
             b
         },
         &key,
-        "failed",
+        "tampered",
         vec![("invalid_utf8", Some(7))],
         vec![],
     ));
@@ -112,7 +112,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
             l.replace("\"seq\":7,", "\"seq\":9007199254740992,")
         }),
         &key,
-        "failed",
+        "tampered",
         vec![("bad_entry", Some(7))],
         vec![],
     ));
@@ -130,7 +130,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
                 .unwrap(),
         ),
         &key,
-        "failed",
+        "tampered",
         vec![("bad_checkpoint", None)],
         vec![],
     ));
@@ -148,7 +148,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
                 .unwrap(),
         ),
         &key,
-        "failed",
+        "tampered",
         vec![("truncated", Some(10))],
         vec![],
     ));
@@ -160,13 +160,13 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
             format!("{}9999-12-31T23:59:59.999999Z{}", &l[..i], &l[i + 27..])
         }),
         &key,
-        "failed",
+        "tampered",
         vec![("hash_mismatch", Some(7)), ("ts_decreasing", Some(8))],
         vec![],
     ));
     out.push(v(
         "future-ts-tail",
-        "NOT CAUGHT BY DESIGN (threat model: the unsigned tail): an entry dated 9999-12-31 appended after the last checkpoint, correctly chained; verified, with the unsigned_tail notice",
+        "an entry dated 9999-12-31 appended after the last checkpoint, correctly chained: partial (not signed), with the unsigned_tail notice",
         {
             let last = log.lines.last().unwrap();
             let ts = Timestamp::parse(b"9999-12-31T23:59:59.999999Z").unwrap();
@@ -180,7 +180,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
             format!("{valid}{line}\n")
         },
         &key,
-        "verified",
+        "partial",
         vec![],
         vec!["unsigned_tail"],
     ));
@@ -191,8 +191,8 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
             l.replace(&log.key().to_string(), &attacker.verifier().to_string())
         }),
         &key,
-        "failed",
-        vec![("hash_mismatch", Some(0)), ("root_mismatch", Some(0))],
+        "tampered",
+        vec![("hash_mismatch", Some(0)), ("root_mismatch", None)],
         vec![],
     ));
     out.push(v(
@@ -200,7 +200,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
         "every checkpoint re-signed by an attacker whose signature lines claim the log's key name and key ID",
         replace_notes(log, |s| relabelled_note(log, s, &attacker, ORIGIN, pinned_id)),
         &key,
-        "failed",
+        "tampered",
         vec![("bad_signature", None)],
         vec![],
     ));
@@ -249,7 +249,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
             .unwrap(),
         ),
         &key,
-        "failed",
+        "tampered",
         vec![("origin_mismatch", None)],
         vec![],
     ));
@@ -265,7 +265,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
             )
         },
         &key,
-        "failed",
+        "tampered",
         vec![("bad_signature", None)],
         vec![],
     ));
@@ -296,7 +296,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
         "the checkpoint of size 10 with 100 unknown witness cosignatures, 101 signature lines in all (one over the limit)",
         cosigned(100),
         &key,
-        "failed",
+        "tampered",
         vec![("bad_checkpoint", None)],
         vec![],
     ));
@@ -322,7 +322,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
             valid.replace(note, &format!("{note}{sig5}"))
         },
         &key,
-        "failed",
+        "tampered",
         vec![("bad_signature", None)],
         vec![],
     ));
@@ -338,7 +338,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
                 &export::inclusion_record(17, &log.inclusion(17, 18)),
             ),
             &key,
-            "failed",
+            "tampered",
             vec![("inclusion_invalid", Some(17))],
             vec![],
         )
@@ -356,7 +356,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
             r
         },
         &key,
-        "failed",
+        "tampered",
         vec![("checkpoint_order", None)],
         vec![],
     ));
@@ -365,7 +365,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
         "a range export of entries 6..11 with entry 8 removed",
         edit_line(&log.export_range(6, 12), 8, |_| String::new()),
         &key,
-        "failed",
+        "tampered",
         vec![("seq_mismatch", Some(8))],
         vec![],
     ));
@@ -381,7 +381,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
                 t.replacen(&extra, &format!("extra {}", B64.encode(changed)), 1)
             },
             &key,
-            "failed",
+            "tampered",
             vec![("inclusion_invalid", Some(7))],
             vec![],
         )
@@ -402,7 +402,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
             "the valid log checked against a trusted checkpoint of another log signed by the same key (a monitor's state replayed across logs)",
             valid.clone(),
             &key,
-            "failed",
+            "tampered",
             vec![("origin_mismatch", None)],
             vec![],
         )

@@ -4,6 +4,8 @@
 //! independent producer of the same format.)
 
 pub mod attacks;
+pub mod kit;
+pub mod spec;
 pub mod vectors;
 
 use serde_json::{Value, json};

@@ -125,8 +125,8 @@ pub fn vectors() -> Vec<Vector> {
         "event-byte-changed",
         "one byte of entry 7's event changed",
         edit_line(&valid, 7, |l| l.replace("req-00000007", "req-00000009")),
-        "failed",
-        vec![("hash_mismatch", Some(7)), ("root_mismatch", Some(5))],
+        "tampered",
+        vec![("hash_mismatch", Some(7)), ("root_mismatch", None)],
     );
     add(
         "prev-edited",
@@ -135,21 +135,21 @@ pub fn vectors() -> Vec<Vector> {
             let i = l.find("\"prev\":\"").unwrap() + 8;
             format!("{}{}{}", &l[..i], "ab".repeat(32), &l[i + 64..])
         }),
-        "failed",
+        "tampered",
         vec![("prev_mismatch", Some(7))],
     );
     add(
         "ts-backwards",
         "entry 7's ts moved before entry 6's",
         edit_line(&valid, 7, |l| l.replace("T09:00:07.", "T08:59:07.")),
-        "failed",
+        "tampered",
         vec![("ts_decreasing", Some(7)), ("hash_mismatch", Some(7))],
     );
     add(
         "entry-deleted",
         "entry 7 removed from the middle",
         edit_line(&valid, 7, |_| String::new()),
-        "failed",
+        "tampered",
         vec![("seq_mismatch", Some(7))],
     );
     add(
@@ -159,14 +159,14 @@ pub fn vectors() -> Vec<Vector> {
             let (a, b) = (&log.lines[7], &log.lines[8]);
             valid.replace(&format!("{a}\n{b}\n"), &format!("{b}\n{a}\n"))
         },
-        "failed",
+        "tampered",
         vec![("seq_mismatch", Some(7))],
     );
     add(
         "entry-duplicated",
         "entry 7 appears twice",
         edit_line(&valid, 7, |l| format!("{l}\n{l}")),
-        "failed",
+        "tampered",
         vec![("seq_mismatch", Some(8))],
     );
     add(
@@ -182,8 +182,8 @@ pub fn vectors() -> Vec<Vector> {
             forged.checkpoints = log.checkpoints.clone();
             forged.export_log()
         },
-        "failed",
-        vec![("root_mismatch", Some(5))],
+        "tampered",
+        vec![("root_mismatch", None)],
     );
     add(
         "truncated",
@@ -193,7 +193,7 @@ pub fn vectors() -> Vec<Vector> {
             t.lines.truncate(17);
             t.export_log() + &export::checkpoint_record(&log.checkpoints.last().unwrap().1)
         },
-        "failed",
+        "tampered",
         vec![("truncated", Some(17))],
     );
     add(
@@ -204,7 +204,7 @@ pub fn vectors() -> Vec<Vector> {
             let text = note.split("\n\n").next().unwrap();
             valid.replace(note.as_str(), &format!("{text}\n"))
         },
-        "failed",
+        "tampered",
         vec![("bad_checkpoint", None)],
     );
     add(
@@ -226,7 +226,7 @@ pub fn vectors() -> Vec<Vector> {
                 ),
             )
         },
-        "failed",
+        "tampered",
         vec![("bad_signature", None)],
     );
     add(
@@ -244,7 +244,7 @@ pub fn vectors() -> Vec<Vector> {
                 format!("{l}\n{}", export::checkpoint_record(&note).trim_end())
             })
         },
-        "failed",
+        "tampered",
         vec![("origin_mismatch", None)],
     );
     add(
@@ -262,8 +262,8 @@ pub fn vectors() -> Vec<Vector> {
                 format!("{l}\n{}", export::checkpoint_record(&note).trim_end())
             })
         },
-        "failed",
-        vec![("fork", None), ("root_mismatch", Some(5))],
+        "tampered",
+        vec![("fork", None), ("root_mismatch", None)],
     );
     add(
         "root-mismatch",
@@ -282,8 +282,8 @@ pub fn vectors() -> Vec<Vector> {
                 )
             })
         },
-        "failed",
-        vec![("root_mismatch", Some(10))],
+        "tampered",
+        vec![("root_mismatch", None)],
     );
     add(
         "checkpoint-misplaced",
@@ -295,14 +295,14 @@ pub fn vectors() -> Vec<Vector> {
                 format!("{l}\n{}", rec.trim_end())
             })
         },
-        "failed",
+        "tampered",
         vec![("checkpoint_misplaced", None)],
     );
     add(
         "whitespace",
         "a space after a colon in entry 7",
         edit_line(&valid, 7, |l| l.replacen("\"actor\":", "\"actor\": ", 1)),
-        "failed",
+        "tampered",
         vec![("not_canonical", Some(7))],
     );
     add(
@@ -311,14 +311,14 @@ pub fn vectors() -> Vec<Vector> {
         edit_line(&valid, 7, |l| {
             l.replacen("\"action\"", "\"\\u0061ction\"", 1)
         }),
-        "failed",
+        "tampered",
         vec![("not_canonical", Some(7))],
     );
     add(
         "unsorted-keys",
         "entry 7's event keys out of order",
         edit_line(&valid, 7, |l| l.replacen("{\"action\"", "{\"zaction\"", 1)),
-        "failed",
+        "tampered",
         vec![("not_canonical", Some(7))],
     );
     add(
@@ -327,49 +327,49 @@ pub fn vectors() -> Vec<Vector> {
         edit_line(&valid, 7, |l| {
             l.replacen("\"actor\":", "\"actor\":\"x\",\"actor\":", 1)
         }),
-        "failed",
+        "tampered",
         vec![("duplicate_key", Some(7))],
     );
     add(
         "bom",
         "a UTF-8 byte order mark before entry 7",
         edit_line(&valid, 7, |l| format!("\u{feff}{l}")),
-        "failed",
+        "tampered",
         vec![("bom", Some(7))],
     );
     add(
         "bom-file",
         "a UTF-8 byte order mark at the start of the file",
         format!("\u{feff}{valid}"),
-        "failed",
+        "tampered",
         vec![("bom", None)],
     );
     add(
         "crlf",
         "entry 7 ends in CR LF",
         edit_line(&valid, 7, |l| format!("{l}\r")),
-        "failed",
+        "tampered",
         vec![("crlf", Some(7))],
     );
     add(
         "trailing-garbage",
         "bytes after the last line, with no newline",
         format!("{valid}garbage"),
-        "failed",
+        "tampered",
         vec![("trailing_data", None)],
     );
     add(
         "unknown-record",
         "a line that is neither an entry nor a record",
         edit_line(&valid, 7, |l| format!("{l}\nhello")),
-        "failed",
+        "tampered",
         vec![("unknown_record", None)],
     );
     add(
         "bad-header",
         "an unknown export kind",
         valid.replacen("stele-export v1 log", "stele-export v1 everything", 1),
-        "failed",
+        "tampered",
         vec![("bad_header", None)],
     );
     add(
@@ -382,21 +382,21 @@ pub fn vectors() -> Vec<Vector> {
                 1,
             )
         }),
-        "failed",
+        "tampered",
         vec![("line_too_long", Some(7))],
     );
     add(
         "invalid-json",
         "entry 7 lost its closing brace",
         edit_line(&valid, 7, |l| l[..l.len() - 1].to_string()),
-        "failed",
+        "tampered",
         vec![("invalid_json", Some(7))],
     );
     add(
         "bad-entry",
         "entry 7 has an extra top-level field",
         edit_line(&valid, 7, |l| format!("{},\"x\":1}}", &l[..l.len() - 1])),
-        "failed",
+        "tampered",
         vec![("bad_entry", Some(7))],
     );
     add(
@@ -409,7 +409,7 @@ pub fn vectors() -> Vec<Vector> {
                 1,
             )
         }),
-        "failed",
+        "tampered",
         vec![("too_deep", Some(7))],
     );
     add(
@@ -429,7 +429,7 @@ pub fn vectors() -> Vec<Vector> {
             t.checkpoint();
             t.export_log()
         },
-        "failed",
+        "tampered",
         vec![("bad_genesis", Some(0))],
     );
     add(
@@ -443,7 +443,7 @@ pub fn vectors() -> Vec<Vector> {
             t.checkpoint();
             t.export_log()
         },
-        "failed",
+        "tampered",
         vec![("bad_genesis", Some(7))],
     );
     let entries = log.export_entries(&[3, 4, 17]);
@@ -455,7 +455,7 @@ pub fn vectors() -> Vec<Vector> {
             &incl17,
             &format!("{} {}\n", incl17.trim_end(), Hash([7; 32]).to_base64()),
         ),
-        "failed",
+        "tampered",
         vec![("inclusion_invalid", Some(17))],
     );
     add(
@@ -465,21 +465,21 @@ pub fn vectors() -> Vec<Vector> {
             &incl17,
             &format!("{}\n", incl17.trim_end().rsplit_once(' ').unwrap().0),
         ),
-        "failed",
+        "tampered",
         vec![("inclusion_invalid", Some(17))],
     );
     add(
         "inclusion-wrong-index",
         "entry 17's inclusion proof claims index 16",
         entries.replace(&incl17, &incl17.replacen("inclusion 17", "inclusion 16", 1)),
-        "failed",
+        "tampered",
         vec![("inclusion_invalid", Some(16)), ("seq_mismatch", Some(16))],
     );
     add(
         "inclusion-missing",
         "entry 17 without its inclusion record",
         entries.replace(&incl17, ""),
-        "failed",
+        "tampered",
         vec![("missing_proof", Some(17))],
     );
     add(
@@ -492,7 +492,7 @@ pub fn vectors() -> Vec<Vector> {
             t.push('\n');
             t
         },
-        "failed",
+        "tampered",
         vec![("entries_out_of_order", Some(4))],
     );
     add(
@@ -501,8 +501,8 @@ pub fn vectors() -> Vec<Vector> {
         edit_line(&log.export_range(6, 12), 8, |l| {
             l.replace("req-00000008", "req-00000018")
         }),
-        "failed",
-        vec![("hash_mismatch", Some(8)), ("root_mismatch", Some(6))],
+        "tampered",
+        vec![("hash_mismatch", Some(8)), ("root_mismatch", None)],
     );
     add(
         "range-bad-proof",
@@ -512,7 +512,7 @@ pub fn vectors() -> Vec<Vector> {
             let line = r.lines().nth(1).unwrap().to_string();
             r.replacen(&line, &format!("{}!", line), 1)
         },
-        "failed",
+        "tampered",
         vec![("bad_proof", None)],
     );
 
@@ -590,7 +590,7 @@ pub fn vectors() -> Vec<Vector> {
                     .1
                     .clone(),
             ),
-            verdict: "failed",
+            verdict: "tampered",
             failures: vec![("rollback", Some(10))],
             notices: vec![],
         },
@@ -636,7 +636,7 @@ pub fn vectors() -> Vec<Vector> {
                     .1
                     .clone(),
             ),
-            verdict: "failed",
+            verdict: "tampered",
             failures: vec![("fork", None)],
             notices: vec![],
         },
@@ -662,7 +662,7 @@ pub fn vectors() -> Vec<Vector> {
             },
             key: key.clone(),
             trusted: None,
-            verdict: "failed",
+            verdict: "tampered",
             failures: vec![("missing_entry", Some(7))],
             notices: vec![],
         },
@@ -685,7 +685,7 @@ pub fn vectors() -> Vec<Vector> {
             },
             key: key.clone(),
             trusted: None,
-            verdict: "failed",
+            verdict: "tampered",
             failures: vec![("inclusion_invalid", Some(1))],
             notices: vec![],
         },
@@ -697,6 +697,7 @@ pub fn vectors() -> Vec<Vector> {
     }, key: key.clone(), trusted: None, verdict: "unverified", failures: vec![], notices: vec!["key_mismatch", "no_trusted_checkpoint"] });
     v.extend(more);
     v.extend(crate::attacks::vectors(&log));
+    v.extend(crate::spec::vectors(&log));
     v
 }
 

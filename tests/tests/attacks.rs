@@ -12,9 +12,8 @@
 //! (nothing signed covers the unsigned tail) or harmless inputs the verifier
 //! must not reject; they pin down that behaviour.
 
-use stele_core::VerifierKey;
-use stele_core::checkpoint::SignedCheckpoint;
-use stele_core::verify::{Options, Report, StreamVerifier, Verdict, verify_bytes};
+use stele_core::verify::{Report, StreamVerifier, Verdict, verify_bytes};
+use stele_tests::kit::{Rng, options};
 use stele_tests::vectors::{Vector, vectors};
 
 /// (attack, vector, verdict, expected (code, entry) or notice)
@@ -32,87 +31,77 @@ use Expect::*;
 #[rustfmt::skip] // reason: one attack per line reads as a table
 const MATRIX: &[Row] = &[
     // The issue's list, in its order.
-    ("byte changed in an old event", "event-byte-changed", "failed", Failure("hash_mismatch", Some(7))),
-    ("prev edited", "prev-edited", "failed", Failure("prev_mismatch", Some(7))),
-    ("ts moved backwards", "ts-backwards", "failed", Failure("ts_decreasing", Some(7))),
-    ("entry deleted from the middle", "entry-deleted", "failed", Failure("seq_mismatch", Some(7))),
-    ("forged entry inserted, rest re-chained (no key)", "inserted-rechained", "failed", Failure("root_mismatch", Some(5))),
-    ("two entries swapped", "entries-swapped", "failed", Failure("seq_mismatch", Some(7))),
-    ("entry duplicated", "entry-duplicated", "failed", Failure("seq_mismatch", Some(8))),
-    ("tail truncated below the last checkpoint (export)", "truncated", "failed", Failure("truncated", Some(17))),
-    ("tail truncated below the last checkpoint (log directory)", "dir:truncated", "failed", Dir("truncated", Some(17))),
-    ("rolled back, caught against an earlier trusted checkpoint (export)", "rollback", "failed", Failure("rollback", Some(10))),
-    ("rolled back, caught against an earlier trusted checkpoint (log directory)", "dir:rollback", "failed", Dir("rollback", Some(10))),
+    ("byte changed in an old event", "event-byte-changed", "tampered", Failure("hash_mismatch", Some(7))),
+    ("prev edited", "prev-edited", "tampered", Failure("prev_mismatch", Some(7))),
+    ("ts moved backwards", "ts-backwards", "tampered", Failure("ts_decreasing", Some(7))),
+    ("entry deleted from the middle", "entry-deleted", "tampered", Failure("seq_mismatch", Some(7))),
+    ("forged entry inserted, rest re-chained (no key)", "inserted-rechained", "tampered", Failure("root_mismatch", None)),
+    ("two entries swapped", "entries-swapped", "tampered", Failure("seq_mismatch", Some(7))),
+    ("entry duplicated", "entry-duplicated", "tampered", Failure("seq_mismatch", Some(8))),
+    ("tail truncated below the last checkpoint (export)", "truncated", "tampered", Failure("truncated", Some(17))),
+    ("tail truncated below the last checkpoint (log directory)", "dir:truncated", "tampered", Dir("truncated", Some(17))),
+    ("rolled back, caught against an earlier trusted checkpoint (export)", "rollback", "tampered", Failure("rollback", Some(10))),
+    ("rolled back, caught against an earlier trusted checkpoint (log directory)", "dir:rollback", "tampered", Dir("rollback", Some(10))),
     ("re-hashed and re-signed with an attacker's key", "resigned-attacker-key", "unverified", Notice("key_mismatch")),
-    ("checkpoint signature removed", "signature-removed", "failed", Failure("bad_checkpoint", None)),
+    ("checkpoint signature removed", "signature-removed", "tampered", Failure("bad_checkpoint", None)),
     ("signature by a different key under the same name", "resigned-same-name", "unverified", Notice("key_mismatch")),
-    ("checkpoint from another origin replayed", "checkpoint-other-origin", "failed", Failure("origin_mismatch", None)),
-    ("fork: two checkpoints of one size, different roots", "fork", "failed", Failure("fork", None)),
-    ("fork against an earlier trusted checkpoint (key holder rewrote history)", "fork-against-trusted", "failed", Failure("fork", None)),
-    ("fork in a log directory, key holder re-signs a rewritten history", "dir:fork", "failed", Dir("fork", None)),
-    ("non-canonical: extra white space", "whitespace", "failed", Failure("not_canonical", Some(7))),
-    ("non-canonical: needless escape", "needless-escape", "failed", Failure("not_canonical", Some(7))),
-    ("non-canonical: unsorted keys", "unsorted-keys", "failed", Failure("not_canonical", Some(7))),
-    ("non-canonical: duplicate keys", "duplicate-key", "failed", Failure("duplicate_key", Some(7))),
-    ("BOM before an entry", "bom", "failed", Failure("bom", Some(7))),
-    ("BOM at the start of the file", "bom-file", "failed", Failure("bom", None)),
-    ("CRLF line end", "crlf", "failed", Failure("crlf", Some(7))),
-    ("trailing garbage after the last line", "trailing-garbage", "failed", Failure("trailing_data", None)),
-    ("invalid UTF-8", "invalid-utf8", "failed", Failure("invalid_utf8", Some(7))),
-    ("a line over the size limit", "line-too-long", "failed", Failure("line_too_long", Some(7))),
-    ("inclusion proof with an extra hash", "inclusion-extra-hash", "failed", Failure("inclusion_invalid", Some(17))),
-    ("inclusion proof with a missing hash", "inclusion-missing-hash", "failed", Failure("inclusion_invalid", Some(17))),
-    ("inclusion proof with a wrong index", "inclusion-wrong-index", "failed", Failure("inclusion_invalid", Some(16))),
-    ("inclusion proof for a wrong tree size", "inclusion-wrong-size", "failed", Failure("inclusion_invalid", Some(17))),
-    ("interior node presented as a leaf (second preimage)", "interior-node-as-leaf", "failed", Failure("inclusion_invalid", Some(1))),
-    ("checkpoint size does not match the entries (root of another size)", "root-mismatch", "failed", Failure("root_mismatch", Some(10))),
-    ("checkpoint size smaller than the entries before it", "checkpoint-misplaced", "failed", Failure("checkpoint_misplaced", None)),
+    ("checkpoint from another origin replayed", "checkpoint-other-origin", "tampered", Failure("origin_mismatch", None)),
+    ("fork: two checkpoints of one size, different roots", "fork", "tampered", Failure("fork", None)),
+    ("fork against an earlier trusted checkpoint (key holder rewrote history)", "fork-against-trusted", "tampered", Failure("fork", None)),
+    ("fork in a log directory, key holder re-signs a rewritten history", "dir:fork", "tampered", Dir("fork", None)),
+    ("non-canonical: extra white space", "whitespace", "tampered", Failure("not_canonical", Some(7))),
+    ("non-canonical: needless escape", "needless-escape", "tampered", Failure("not_canonical", Some(7))),
+    ("non-canonical: unsorted keys", "unsorted-keys", "tampered", Failure("not_canonical", Some(7))),
+    ("non-canonical: duplicate keys", "duplicate-key", "tampered", Failure("duplicate_key", Some(7))),
+    ("BOM before an entry", "bom", "tampered", Failure("bom", Some(7))),
+    ("BOM at the start of the file", "bom-file", "tampered", Failure("bom", None)),
+    ("CRLF line end", "crlf", "tampered", Failure("crlf", Some(7))),
+    ("trailing garbage after the last line", "trailing-garbage", "tampered", Failure("trailing_data", None)),
+    ("invalid UTF-8", "invalid-utf8", "tampered", Failure("invalid_utf8", Some(7))),
+    ("a line over the size limit", "line-too-long", "tampered", Failure("line_too_long", Some(7))),
+    ("inclusion proof with an extra hash", "inclusion-extra-hash", "tampered", Failure("inclusion_invalid", Some(17))),
+    ("inclusion proof with a missing hash", "inclusion-missing-hash", "tampered", Failure("inclusion_invalid", Some(17))),
+    ("inclusion proof with a wrong index", "inclusion-wrong-index", "tampered", Failure("inclusion_invalid", Some(16))),
+    ("inclusion proof for a wrong tree size", "inclusion-wrong-size", "tampered", Failure("inclusion_invalid", Some(17))),
+    ("interior node presented as a leaf (second preimage)", "interior-node-as-leaf", "tampered", Failure("inclusion_invalid", Some(1))),
+    ("checkpoint size does not match the entries (root of another size)", "root-mismatch", "tampered", Failure("root_mismatch", None)),
+    ("checkpoint size smaller than the entries before it", "checkpoint-misplaced", "tampered", Failure("checkpoint_misplaced", None)),
     // From the literature and beyond the list.
-    ("entry with an out-of-range seq (2^53)", "seq-overflow", "failed", Failure("bad_entry", Some(7))),
-    ("checkpoint size 2^64 (integer overflow)", "checkpoint-size-overflow", "failed", Failure("bad_checkpoint", None)),
-    ("checkpoint size 2^64 - 1", "checkpoint-size-max", "failed", Failure("truncated", Some(10))),
-    ("checkpoints out of order in a range export", "checkpoint-order", "failed", Failure("checkpoint_order", None)),
-    ("signed entry's ts moved far into the future", "future-ts", "failed", Failure("hash_mismatch", Some(7))),
-    ("far-future entry appended after the last checkpoint (limit: unsigned tail)", "future-ts-tail", "verified", Notice("unsigned_tail")),
-    ("genesis names an attacker's key", "genesis-key-replaced", "failed", Failure("hash_mismatch", Some(0))),
-    ("signature line forging the pinned key's name and key ID", "forged-key-id", "failed", Failure("bad_signature", None)),
+    ("entry with an out-of-range seq (2^53)", "seq-overflow", "tampered", Failure("bad_entry", Some(7))),
+    ("checkpoint size 2^64 (integer overflow)", "checkpoint-size-overflow", "tampered", Failure("bad_checkpoint", None)),
+    ("checkpoint size 2^64 - 1", "checkpoint-size-max", "tampered", Failure("truncated", Some(10))),
+    ("checkpoints out of order in a range export", "checkpoint-order", "tampered", Failure("checkpoint_order", None)),
+    ("signed entry's ts moved far into the future", "future-ts", "tampered", Failure("hash_mismatch", Some(7))),
+    ("far-future entry appended after the last checkpoint (caught as partial)", "future-ts-tail", "partial", Notice("unsigned_tail")),
+    ("issue 18's forgery: last signature replaced under the log's name, forged entry appended", "forged-tail-key-mismatch", "partial", Notice("key_mismatch")),
+    ("last checkpoint removed, forged entry appended", "forged-tail-checkpoint-dropped", "partial", Notice("unsigned_tail")),
+    ("genesis names an attacker's key", "genesis-key-replaced", "tampered", Failure("hash_mismatch", Some(0))),
+    ("signature line forging the pinned key's name and key ID", "forged-key-id", "tampered", Failure("bad_signature", None)),
     ("pinned key ID under another name (key ID collision)", "key-id-other-name", "unverified", Notice("untrusted_signature")),
     ("key name that looks like the origin (Unicode confusable)", "confusable-key-name", "unverified", Notice("untrusted_signature")),
-    ("checkpoint origin that looks like the log's (Unicode confusable)", "confusable-origin", "failed", Failure("origin_mismatch", None)),
-    ("extension line added to a signed checkpoint", "checkpoint-extension-added", "failed", Failure("bad_signature", None)),
-    ("note with more than 100 signatures", "too-many-signatures", "failed", Failure("bad_checkpoint", None)),
+    ("checkpoint origin that looks like the log's (Unicode confusable)", "confusable-origin", "tampered", Failure("origin_mismatch", None)),
+    ("extension line added to a signed checkpoint", "checkpoint-extension-added", "tampered", Failure("bad_signature", None)),
+    ("note with more than 100 signatures", "too-many-signatures", "tampered", Failure("bad_checkpoint", None)),
     ("note with exactly 100 signatures (limit, accepted)", "hundred-signatures", "verified", Notice("-")),
     ("the pinned key's signature line duplicated (harmless)", "duplicate-signature", "verified", Notice("-")),
-    ("a second, bad signature line by the pinned key", "duplicate-signature-bad", "failed", Failure("bad_signature", None)),
-    ("trusted checkpoint of another log replayed (monitor state)", "trusted-other-origin", "failed", Failure("origin_mismatch", None)),
-    ("entry deleted inside a range export", "range-entry-deleted", "failed", Failure("seq_mismatch", Some(8))),
-    ("entry changed inside a range export", "range-entry-changed", "failed", Failure("hash_mismatch", Some(8))),
-    ("entry changed inside a C2SP tlog-proof", "tlog-proof-entry-changed", "failed", Failure("inclusion_invalid", Some(7))),
-    ("entries export out of order", "entries-out-of-order", "failed", Failure("entries_out_of_order", Some(4))),
-    ("entry without its inclusion proof", "inclusion-missing", "failed", Failure("missing_proof", Some(17))),
-    ("a second genesis entry", "second-genesis", "failed", Failure("bad_genesis", Some(7))),
+    ("a second, bad signature line by the pinned key", "duplicate-signature-bad", "tampered", Failure("bad_signature", None)),
+    ("trusted checkpoint of another log replayed (monitor state)", "trusted-other-origin", "tampered", Failure("origin_mismatch", None)),
+    ("entry deleted inside a range export", "range-entry-deleted", "tampered", Failure("seq_mismatch", Some(8))),
+    ("entry changed inside a range export", "range-entry-changed", "tampered", Failure("hash_mismatch", Some(8))),
+    ("entry changed inside a C2SP tlog-proof", "tlog-proof-entry-changed", "tampered", Failure("inclusion_invalid", Some(7))),
+    ("entries export out of order", "entries-out-of-order", "tampered", Failure("entries_out_of_order", Some(4))),
+    ("entry without its inclusion proof", "inclusion-missing", "tampered", Failure("missing_proof", Some(17))),
+    ("a second genesis entry", "second-genesis", "tampered", Failure("bad_genesis", Some(7))),
     ("checked with the wrong key", "wrong-key", "unverified", Notice("untrusted_signature")),
 ];
 
-fn options(v: &Vector) -> Options {
-    let mut o = Options::new(vec![VerifierKey::parse(&v.key).unwrap()]);
-    o.trusted = v
-        .trusted
-        .as_ref()
-        .map(|t| SignedCheckpoint::parse(t.as_bytes()).unwrap().checkpoint);
-    o
-}
-
-// A deterministic chunking: sizes from a tiny LCG, 1 to 300 bytes.
+// A deterministic chunking: sizes from the kit's RNG, 1 to 300 bytes.
 fn chunked(v: &Vector, seed: u64) -> Report {
     let mut s = StreamVerifier::new(options(v));
-    let mut x = seed;
+    let mut rng = Rng(seed);
     let mut rest = &v.data[..];
     while !rest.is_empty() {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let n = ((x >> 33) % 300 + 1) as usize;
+        let n = (rng.below(300) + 1) as usize;
         let (a, b) = rest.split_at(n.min(rest.len()));
         s.push(a);
         rest = b;
@@ -201,6 +190,24 @@ fn every_failure_vector_is_in_the_matrix_or_is_a_format_check() {
         "bad-signature",
         "range-bad-proof",
         "tlog-proof-no-entry",
+        // docs/FORMAT.md rules pinned by tests/src/spec.rs.
+        "size-zero-only",
+        "size-zero-empty-log",
+        "not-a-log-empty",
+        "not-a-log-gzip",
+        "not-a-log-zip",
+        "not-a-log-signing-key",
+        "not-a-log-verifier-key",
+        "not-a-log-text",
+        "range-second-range-zero",
+        "note-then-long-line",
+        "origin-mismatch-genesis",
+        "entries-missing-entry-at-end",
+        "trailing-long-entry",
+        "entries-genesis-at-3",
+        "entries-line-too-long",
+        "long-header-line",
+        "crlf-at-limit",
     ];
     let listed: Vec<&str> = MATRIX.iter().map(|r| r.1).collect();
     for v in vectors() {

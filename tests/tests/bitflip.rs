@@ -62,9 +62,9 @@ fn sweep(
             let r = verify_bytes(opts(), &buf);
             t.flips += 1;
             match r.verdict {
-                Verdict::Failed => t.failed += 1,
+                Verdict::Tampered | Verdict::NotALog => t.failed += 1,
                 Verdict::Unverified => t.unverified += 1,
-                Verdict::Verified => {
+                Verdict::Verified | Verdict::Partial => {
                     assert!(
                         safe(&buf, &r),
                         "{name}: byte {i} bit {bit}: verified content differs: {r:#?}"

@@ -95,7 +95,7 @@ proptest! {
         // The auditor kept the latest checkpoint: truncation is a rollback.
         opts.trusted = Some(SignedCheckpoint::parse(log.checkpoints.last().unwrap().1.as_bytes()).unwrap().checkpoint);
         let r = verify_bytes(opts, &data);
-        prop_assert_eq!(r.verdict, Verdict::Failed, "{:?} not caught", m);
+        prop_assert_eq!(r.verdict, Verdict::Tampered, "{:?} not caught", m);
         prop_assert!(names_entry(&r, entry, n - 1), "{:?}: no failure names entry {}: {:#?}", m, entry, r.failures);
     }
 }

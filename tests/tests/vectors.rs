@@ -6,18 +6,9 @@
 //! The wasm tests and the browser tests read the same files.
 
 use stele_core::VerifierKey;
-use stele_core::checkpoint::SignedCheckpoint;
-use stele_core::verify::{Options, StreamVerifier, verify_bytes};
-use stele_tests::vectors::{Vector, dir, expect_text, vectors};
-
-fn options(v: &Vector) -> Options {
-    let mut o = Options::new(vec![VerifierKey::parse(&v.key).unwrap()]);
-    o.trusted = v
-        .trusted
-        .as_ref()
-        .map(|t| SignedCheckpoint::parse(t.as_bytes()).unwrap().checkpoint);
-    o
-}
+use stele_core::verify::{StreamVerifier, verify_bytes};
+use stele_tests::kit::{options, parse_expect};
+use stele_tests::vectors::{dir, expect_text, vectors};
 
 #[test]
 fn vectors_on_disk_match_the_generator() {
@@ -40,6 +31,35 @@ fn vectors_on_disk_match_the_generator() {
                 stale.push(name);
             }
         }
+    }
+    // Every .expect file reads back as its vector (the one parser).
+    for v in vectors() {
+        let e = parse_expect(&expect_text(&v)).unwrap();
+        assert_eq!(
+            (e.key.as_str(), e.verdict.as_str()),
+            (v.key.as_str(), v.verdict),
+            "{}",
+            v.name
+        );
+        let f: Vec<_> = v
+            .failures
+            .iter()
+            .map(|(c, e)| (c.to_string(), *e))
+            .collect();
+        assert_eq!(e.failures, f, "{}", v.name);
+        assert_eq!(e.notices, v.notices, "{}", v.name);
+    }
+    // The earlier checkpoint that every verifier must refuse.
+    let note = stele_tests::spec::mixed_signature_note(&stele_tests::sample_log(
+        "example.com/stele-vectors",
+        20,
+        5,
+    ));
+    let path = dir().join("trusted-mixed-signature.note");
+    if bless {
+        std::fs::write(&path, &note).unwrap();
+    } else if std::fs::read_to_string(&path).ok().as_deref() != Some(&note[..]) {
+        stale.push("trusted-mixed-signature.note".into());
     }
     assert!(
         stale.is_empty(),
@@ -74,7 +94,7 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
                 report.notices
             );
         }
-        if v.verdict != "failed" {
+        if !matches!(v.verdict, "tampered" | "not_a_log") {
             assert!(
                 report.failures.is_empty(),
                 "{}: {:#?}",
@@ -259,4 +279,63 @@ fn expected_rows(data: &[u8]) -> Vec<stele_core::verify::EntrySummary> {
         offset += line.len() as u64;
     }
     out
+}
+
+/// docs/FORMAT.md 8.6: an earlier checkpoint with a good and a bad signature
+/// by the pinned key is refused (one rule, core's `parse_trusted`; the CLI,
+/// monitor, wasm and live-module tests run the same file).
+#[test]
+fn a_mixed_signature_trusted_checkpoint_is_refused() {
+    let note = std::fs::read(dir().join("trusted-mixed-signature.note")).unwrap();
+    let v = vectors()
+        .into_iter()
+        .find(|v| v.name == "valid-log")
+        .unwrap();
+    let key = VerifierKey::parse(&v.key).unwrap();
+    let err = stele_core::checkpoint::parse_trusted(&note, std::slice::from_ref(&key)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "checkpoint of size 15: the signature by pinned key example.com/stele-vectors does not verify"
+    );
+    // The same note with its bad line removed is trusted, also with CR LF line ends.
+    let text = String::from_utf8(note).unwrap();
+    let good: String = text.lines().take(5).map(|l| format!("{l}\r\n")).collect();
+    let sc = stele_core::checkpoint::parse_trusted(good.as_bytes(), &[key]).unwrap();
+    assert_eq!(sc.checkpoint.size, 15);
+}
+
+/// The thresholds of old ("at least 25 codes", "at least 40 vectors") let
+/// one vanish silently: the exact sets.
+#[test]
+fn the_vectors_cover_exactly_these_codes_and_names() {
+    use stele_core::verify::FailureCode;
+    let all = vectors();
+    let codes: std::collections::BTreeSet<&str> = all
+        .iter()
+        .flat_map(|v| v.failures.iter().map(|(c, _)| *c))
+        .collect();
+    let uncovered: Vec<&str> = FailureCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !codes.contains(c))
+        .collect();
+    assert_eq!(
+        uncovered,
+        Vec::<&str>::new(),
+        "failure codes no vector lists"
+    );
+    assert!(
+        codes.iter().all(|c| FailureCode::parse(c).is_some()),
+        "{codes:?}"
+    );
+    let mut names: Vec<&str> = all.iter().map(|v| v.name).collect();
+    let on_disk = std::fs::read_dir(dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".expect"))
+        .count();
+    assert_eq!(names.len(), on_disk, "vectors and .expect files");
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), all.len(), "vector names are unique");
 }

@@ -6,7 +6,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use stele_core::checkpoint::SignedCheckpoint;
 use wasm_bindgen::prelude::*;
 
 #[path = "../../wasm/src/common.rs"]
@@ -59,21 +58,14 @@ pub fn verify_checkpoint(note: &str, keys: &str) -> Result<LiveCheckpoint, JsErr
         return Err(js_err("checkpoint: too large"));
     }
     let keys = parse_keys(keys)?;
-    if keys.is_empty() {
-        return Err(js_err(
-            "no pinned key: the checkpoint's signature cannot be checked",
-        ));
-    }
-    let sc =
-        SignedCheckpoint::parse(note.as_bytes()).map_err(|e| js_err(format!("checkpoint: {e}")))?;
+    let sc = stele_core::checkpoint::parse_trusted(note.as_bytes(), &keys)
+        .map_err(|e| js_err(format!("checkpoint: {e}")))?;
     let v = sc.verify(&keys);
-    if v.verified_by.is_empty() || !v.bad.is_empty() {
-        return Err(js_err(format!(
-            "checkpoint of size {} for {:?} is not signed by a pinned key",
-            sc.checkpoint.size, sc.checkpoint.origin
-        )));
-    }
-    let key_name = v.verified_by[0].name().to_string();
+    let key_name = v
+        .verified_by
+        .first()
+        .map(|k| k.name().to_string())
+        .unwrap_or_default();
     Ok(LiveCheckpoint {
         origin: sc.checkpoint.origin.clone(),
         size: sc.checkpoint.size,
@@ -118,6 +110,37 @@ impl LiveTiles {
             .filter(|_| index < size)
             .map(|t| t.entries_path())
             .ok_or_else(|| js_err(format!("entry {index} is outside a tree of size {size}")))
+    }
+
+    /// The tile paths the consistency proof from the tree of `old` entries
+    /// to this tree needs.
+    #[wasm_bindgen(js_name = tilesForConsistency)]
+    pub fn tiles_for_consistency(&self, old: f64) -> Result<Vec<String>, JsError> {
+        let old = js_u64("old tree size", old)?;
+        let tiles =
+            stele_core::tiles::tiles_for_consistency(old, self.inner.size()).map_err(js_err)?;
+        Ok(tiles.iter().map(stele_core::tiles::Tile::path).collect())
+    }
+
+    /// Checks that the tree of `old` entries with root `old_root` (base64) is a
+    /// prefix of this tree, whose root is `root`: the proof is computed from
+    /// the tiles added, then checked by core (RFC 9162 2.1.4.2).
+    #[wasm_bindgen(js_name = verifyConsistency)]
+    pub fn verify_consistency(&self, old: f64, old_root: &str, root: &str) -> Result<(), JsError> {
+        let old = js_u64("old tree size", old)?;
+        let size = self.inner.size();
+        let parse = |what: &str, b64: &str| {
+            stele_core::Hash::from_base64(b64)
+                .ok_or_else(|| js_err(format!("{what} is not base64 of 32 bytes")))
+        };
+        let (old_root, root) = (parse("old root", old_root)?, parse("root", root)?);
+        let proof = stele_core::tiles::consistency_proof_from_tiles(&self.inner, old, size)
+            .map_err(js_err)?;
+        stele_core::merkle::verify_consistency(old, size, &old_root, &root, &proof).map_err(|e| {
+            js_err(format!(
+                "the tree of size {size} does not extend the tree of size {old}: {e}"
+            ))
+        })
     }
 
     /// Adds a fetched tile.

@@ -71,3 +71,18 @@ fn checkpoint_tiles_and_bundle() {
     let e = msg(LiveTiles::new(f64::NAN).expect_err("NaN"));
     assert!(e.contains("not not a finite number"), "{e}");
 }
+
+/// docs/FORMAT.md 8.6: the shared earlier checkpoint with a good and a bad
+/// signature by the pinned key is refused, as by core, the CLI and wasm.
+#[wasm_bindgen_test]
+fn a_mixed_signature_checkpoint_is_refused() {
+    let note = include_str!("../../tests/vectors/trusted-mixed-signature.note");
+    let expect = include_str!("../../tests/vectors/valid-log.expect");
+    let key = expect
+        .lines()
+        .find_map(|l| l.strip_prefix("key: "))
+        .expect("key line");
+    assert!(verify_checkpoint(note, key).is_err());
+    let good: String = note.lines().take(5).map(|l| format!("{l}\n")).collect();
+    assert!(verify_checkpoint(&good, key).is_ok());
+}

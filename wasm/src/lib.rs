@@ -5,7 +5,6 @@
 #![deny(missing_docs)]
 
 use stele_core::VerifierKey;
-use stele_core::checkpoint::SignedCheckpoint;
 use stele_core::verify::{Options, StreamVerifier};
 use wasm_bindgen::prelude::*;
 
@@ -44,21 +43,6 @@ pub fn check_number(number: &str) -> Option<String> {
         .map(|e| e.to_string())
 }
 
-/// `s` with each CR LF turned into LF (what `str::replace("\r\n", "\n")`
-/// does, without the two-way string searcher's ~3 KB of wasm).
-fn crlf_to_lf(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut parts = s.split('\r');
-    out.push_str(parts.next().unwrap_or_default());
-    for p in parts {
-        if !p.starts_with('\n') {
-            out.push('\r');
-        }
-        out.push_str(p);
-    }
-    out
-}
-
 /// A streaming verifier for JavaScript.
 #[wasm_bindgen]
 #[derive(Debug)]
@@ -80,15 +64,8 @@ impl WasmVerifier {
             if text.len() > MAX_TEXT {
                 return Err(js_err("earlier checkpoint: too large"));
             }
-            let mut text = crlf_to_lf(&text);
-            if !text.ends_with('\n') {
-                text.push('\n');
-            }
-            let sc = SignedCheckpoint::parse(text.as_bytes())
+            let sc = stele_core::checkpoint::parse_trusted(text.as_bytes(), &opts.keys)
                 .map_err(|e| js_err(format!("earlier checkpoint: {e}")))?;
-            if sc.verify(&opts.keys).verified_by.is_empty() {
-                return Err(js_err("earlier checkpoint: not signed by a trusted key"));
-            }
             opts.trusted = Some(sc.checkpoint);
         }
         Ok(WasmVerifier {
@@ -208,24 +185,4 @@ pub fn parse_verifier_key(vkey: &str) -> Result<String, JsError> {
     stele_core::canonical::push_json_string(&mut out, k.name());
     out.push_str(&format!(",\"key_id\":\"{}\"}}", k.id_hex()));
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn crlf_to_lf_is_replace() {
-        for s in [
-            "",
-            "a",
-            "\r",
-            "\n",
-            "\r\n",
-            "\r\r\n",
-            "a\r\nb\rc\n\r\n\r",
-            "\r\n\r\n",
-            "é\r\n€\r",
-        ] {
-            assert_eq!(super::crlf_to_lf(s), s.replace("\r\n", "\n"), "{s:?}");
-        }
-    }
 }

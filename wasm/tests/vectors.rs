@@ -98,3 +98,18 @@ fn prepared_blocks_give_the_same_reports() {
         assert_eq!(v.finish().expect("finish"), want, "{name}");
     }
 }
+
+/// docs/FORMAT.md 8.6: the earlier checkpoint with a good and a bad signature
+/// by the pinned key is refused here as by core, the CLI and the monitor.
+#[wasm_bindgen_test]
+fn a_mixed_signature_trusted_checkpoint_is_refused() {
+    let note = include_str!("../../tests/vectors/trusted-mixed-signature.note");
+    let (_, _, expect, _) = VECTORS
+        .iter()
+        .find(|v| v.0 == "valid-log")
+        .expect("valid-log");
+    let key = field(expect, "key:").next().expect("key line");
+    assert!(WasmVerifier::new(key, Some(note.to_string())).is_err());
+    let good: String = note.lines().take(5).map(|l| format!("{l}\n")).collect();
+    assert!(WasmVerifier::new(key, Some(good)).is_ok());
+}

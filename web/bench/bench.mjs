@@ -104,7 +104,8 @@ async function main() {
       await sample();
       const word = (await page.textContent('#verdict-word')).trim();
       const entries = await page.textContent('#entries-count');
-      console.log(`run ${run}: ${mb(size)} in ${secs.toFixed(2)} s = ${(size / 1e6 / secs).toFixed(1)} MB/s · verdict ${word} · ${entries} (page clock, from the file chosen to the verdict shown; ${outside.toFixed(2)} s seen by this script)`);
+      const engine = `${await page.getAttribute('html', 'data-engine')}, ${await page.getAttribute('html', 'data-helpers')} helper(s)`;
+      console.log(`run ${run}: ${mb(size)} in ${secs.toFixed(2)} s = ${(size / 1e6 / secs).toFixed(1)} MB/s · verdict ${word} · ${entries} · ${engine} (page clock, from the file chosen to the verdict shown; ${outside.toFixed(2)} s seen by this script)`);
       // A baseline in the same page and minute (the machine is shared): read
       // the file in 4 MiB slices and SHA-256 each with the browser's WebCrypto.
       const floorSecs = await page.evaluate(async () => {

@@ -1,26 +1,39 @@
 // The verifier page. Log content is attacker-controlled: it only ever reaches
 // the DOM through textContent, and never becomes a URL.
-import { init, verifyFile, parseVerifierKey, prewarm, setWorkerFactory, parseTs } from './verifier.js';
+//
+// The verdict on screen always belongs to the inputs on screen: a run starts
+// when a file and a valid key are both given (never with an empty key unless
+// the auditor presses Verify), and changing the key or the earlier checkpoint
+// greys the verdict ("inputs changed") and runs again.
+import { init, verifyFile, parseVerifierKey, prewarm, setWorkerFactory } from './verifier.js';
 import { EntryStore } from './store.js';
 import { VirtualTable } from './table.js';
 import { Timeline } from './timeline.js';
-import { prettyJson, formatBytes, fmtInt, VERDICT_WORDS, verdictDetail, summaryRows } from './util.js';
+import { filterRows, toLocalInput, timeInputValid } from './filters.js';
+import { sha256Blob, utcNow, readCheckpointNote, latestSignedCheckpoint } from './evidence.js';
+import { prettyJson, formatBytes, fmtInt, plural, VERDICT_WORDS, verdictKind, verdictDetail, keySituation, summaryRows, setRevealed, hasHidden } from './util.js';
 
 const $ = (id) => document.getElementById(id);
 const KEY_STORAGE = 'stele.trustedKey';
+const VERSION = 'stele-web 0.1.0';
 
 const ui = {
-  file: $('file'), key: $('key'), keyInfo: $('key-info'), checkpoint: $('checkpoint'), verify: $('verify'),
+  file: $('file'), key: $('key'), keyInfo: $('key-info'), keySaved: $('key-saved'), keyForget: $('key-forget'), keyStatus: $('key-status'),
+  checkpoint: $('checkpoint'), verify: $('verify'), verifyHint: $('verify-hint'),
   samples: $('samples'), sampleList: $('sample-list'),
   progressPanel: $('progress-panel'), progress: $('progress'), progressText: $('progress-text'), cancel: $('cancel'),
-  verdict: $('verdict'), verdictWord: $('verdict-word'), verdictDetail: $('verdict-detail'),
-  summary: $('summary'), reportActions: $('report-actions'), download: $('download'),
-  failures: $('failures'), failureList: $('failure-list'), failuresMore: $('failures-more'),
+  verdict: $('verdict'), verdictWord: $('verdict-word'), verdictDetail: $('verdict-detail'), consistency: $('consistency'),
+  summary: $('summary'), reportActions: $('report-actions'), download: $('download'), print: $('print'),
+  cpCopy: $('cp-copy'), cpDownload: $('cp-download'), actionStatus: $('action-status'),
+  evidence: $('evidence'), evidenceList: $('evidence-list'),
+  failures: $('failures'), failuresHeading: $('h-failures'), failureList: $('failure-list'), failuresMore: $('failures-more'),
   notices: $('notices'), noticeList: $('notice-list'),
   checkpoints: $('checkpoints'), checkpointsSummary: $('checkpoints-summary'), checkpointList: $('checkpoint-list'),
-  timelinePanel: $('timeline-panel'), entriesPanel: $('entries-panel'), entriesCount: $('entries-count'),
-  fText: $('f-text'), fActor: $('f-actor'), fAction: $('f-action'), fFrom: $('f-from'), fTo: $('f-to'), fFailing: $('f-failing'), fClear: $('f-clear'),
+  timelinePanel: $('timeline-panel'), entriesPanel: $('entries-panel'), entriesCount: $('entries-count'), entriesEmpty: $('entries-empty'),
+  backToFailures: $('back-to-failures'), backFailures: $('back-failures'),
+  fText: $('f-text'), fActor: $('f-actor'), fAction: $('f-action'), fFrom: $('f-from'), fTo: $('f-to'), fFailing: $('f-failing'), fClear: $('f-clear'), fClear2: $('f-clear-2'),
   actors: $('actors'), actions: $('actions'), overlay: $('drop-overlay'),
+  banners: [...document.querySelectorAll('.run-banner')],
 };
 
 const state = {
@@ -28,9 +41,19 @@ const state = {
   blob: null,
   name: '',
   store: new EntryStore(),
-  failing: new Set(),
+  failing: new Set(), // store indices of entries a failure names
+  ranges: [], // [lo, hi] store index ranges a range failure covers
+  unsignedFrom: Infinity, // first store index not covered by a trusted checkpoint (partial)
   report: null,
+  inputs: null, // {keys, checkpoint} of the run whose verdict is shown
+  input: null, // the report's input block, as the page filled it
   running: null, // AbortController
+  runningInputs: null, // {keys, checkpoint} of the run in progress
+  cancelled: false, // the last run was cancelled (its rows are on screen, unverified)
+  failureRows: [], // store index (or -1) of each listed failure button, in order
+  failureAt: -1,
+  latestCp: null, // {size, text}
+  sha: null, // Promise<string> of the file's SHA-256
 };
 
 // ---- verdict area -------------------------------------------------------------
@@ -40,19 +63,15 @@ function setVerdict(kind, word, detail) {
   for (const icon of ui.verdict.querySelectorAll('.icon')) icon.toggleAttribute('hidden', !icon.classList.contains(`icon-${kind}`));
   ui.verdictWord.textContent = word;
   ui.verdictDetail.textContent = detail;
+  document.documentElement.dataset.verdictState = kind;
 }
 
 function clearResult() {
-  ui.summary.hidden = true;
-  ui.summary.replaceChildren();
-  ui.reportActions.hidden = true;
-  ui.failures.hidden = true;
-  ui.failureList.replaceChildren();
-  ui.failuresMore.hidden = true;
-  ui.notices.hidden = true;
-  ui.noticeList.replaceChildren();
-  ui.checkpoints.hidden = true;
-  ui.checkpointList.replaceChildren();
+  for (const e of [ui.summary, ui.reportActions, ui.failures, ui.failuresMore, ui.notices, ui.checkpoints, ui.evidence, ui.consistency, ui.backToFailures]) e.hidden = true;
+  for (const e of [ui.summary, ui.failureList, ui.noticeList, ui.checkpointList, ui.evidenceList]) e.replaceChildren();
+  ui.cpCopy.hidden = true;
+  ui.cpDownload.hidden = true;
+  ui.actionStatus.textContent = '';
 }
 
 function el(tag, cls, text) {
@@ -62,56 +81,84 @@ function el(tag, cls, text) {
   return e;
 }
 
-function showReport(report) {
-  state.report = report;
-  const kind = report.verdict in VERDICT_WORDS ? report.verdict : 'unverified';
-  setVerdict(kind, VERDICT_WORDS[kind], verdictDetail(report));
+/** A <p> (or tag) whose text shows hidden Unicode as visible escapes. */
+function revealed(tag, cls, text) {
+  const e = el(tag, cls);
+  setRevealed(e, text ?? '', { keepLines: true });
+  return e;
+}
 
-  ui.summary.replaceChildren();
-  for (const [k, v] of [['File', `${state.name} (${formatBytes(state.blob.size)})`], ...summaryRows(report)]) {
+const TS_IN_TEXT = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z/g;
+
+function dlRows(dl, rows) {
+  dl.replaceChildren(...rows.map(([k, v]) => {
     const div = el('div');
-    div.append(el('dt', null, k), el('dd', null, v));
-    ui.summary.append(div);
-  }
-  ui.summary.hidden = false;
-  ui.reportActions.hidden = false;
+    const dd = el('dd');
+    const stamps = typeof v === 'string' ? v.match(TS_IN_TEXT) : null;
+    if (stamps && !/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/.test(v)) {
+      // no line break inside a timestamp
+      const parts = v.split(TS_IN_TEXT);
+      parts.forEach((p, j) => {
+        if (p) dd.append(p);
+        if (j < stamps.length) dd.append(el('span', 'nowrap', stamps[j]));
+      });
+    } else setRevealed(dd, v);
+    div.append(el('dt', null, k), dd);
+    return div;
+  }));
+}
 
-  state.failing = new Set();
-  const failures = report.failures || [];
-  ui.failureList.replaceChildren();
-  for (const f of failures) {
-    const row = rowOfFailure(f);
-    if (row >= 0) state.failing.add(row);
-    const li = el('li', 'failure');
-    const head = [];
-    if (f.entry != null) head.push(`Entry ${fmtInt(f.entry)}`);
-    if (f.line != null) head.push(`line ${fmtInt(f.line)}`);
-    head.push(f.code);
-    const btn = el('button', 'failure-link', head.join(' · '));
-    btn.type = 'button';
-    if (row >= 0) {
-      btn.addEventListener('click', () => goToRow(row));
-      btn.setAttribute('aria-label', `${head.join(', ')}: show in the entries table`);
+function showReport(report, inputs) {
+  state.report = report;
+  state.inputs = inputs;
+  const kind = verdictKind(report.verdict);
+  const situation = kind === 'unverified' ? keySituation(report, inputs.keys.length) : null;
+  setVerdict(situation === 'key_mismatch' ? 'unverified key-mismatch' : kind, VERDICT_WORDS[kind] + (situation === 'key_mismatch' ? ': key mismatch' : ''), verdictDetail(report, inputs.keys.length));
+  ui.verdict.querySelector(`.icon-${kind}`)?.removeAttribute('hidden');
+
+  // The input block (contract: report.input); the page knows the file name and the time.
+  const input = {
+    name: state.name || null,
+    bytes: state.blob.size,
+    sha256: report.input?.sha256 ?? null,
+    keys: inputs.keys,
+    trusted_checkpoint: report.input?.trusted_checkpoint ?? null,
+    verifier: report.input?.verifier ?? VERSION,
+    verified_at: utcNow(),
+  };
+  state.input = input;
+  report.input = input;
+
+  dlRows(ui.summary, [['File', `${state.name} (${formatBytes(state.blob.size)})`], ...summaryRows(report)]);
+  ui.summary.hidden = kind === 'not_a_log';
+  ui.reportActions.hidden = false;
+  showEvidence();
+
+  // Consistency with the checkpoint the auditor supplied.
+  const tc = input.trusted_checkpoint;
+  const codes = new Set((report.failures || []).map((f) => f.code));
+  if (inputs.checkpoint.trim() && kind !== 'not_a_log') {
+    ui.consistency.hidden = false;
+    // the size core read from it; else the size line of the note as typed (for the wording only)
+    const size = tc?.size ?? (/^[^\n]+\n(\d+)\n/.exec(inputs.checkpoint.trim())?.[1] ?? null);
+    if (codes.has('fork') || codes.has('rollback') || codes.has('origin_mismatch')) {
+      ui.consistency.className = 'consistency bad';
+      ui.consistency.textContent = `✕ Not consistent with your checkpoint${size != null ? ` at size ${fmtInt(size)}` : ''}: see the failures.`;
+    } else if ((report.notices || []).some((n) => n.code === 'trusted_checkpoint_unchecked') || kind !== 'verified' && kind !== 'partial') {
+      ui.consistency.className = 'consistency unknown';
+      ui.consistency.textContent = `Consistency with your checkpoint${size != null ? ` at size ${fmtInt(size)}` : ''} was not established.`;
     } else {
-      btn.disabled = true;
-      btn.title = 'This failure is not on an entry line';
+      ui.consistency.className = 'consistency ok';
+      ui.consistency.textContent = `Consistent with your checkpoint${size != null ? ` at size ${fmtInt(size)}` : ''} ✓ (the log extends it without rewriting history)`;
     }
-    li.append(btn, el('p', 'failure-message', f.message));
-    if (f.expected != null || f.found != null) {
-      li.append(el('p', 'failure-values', `expected ${f.expected ?? '–'}, found ${f.found ?? '–'}`));
-    }
-    ui.failureList.append(li);
   }
-  ui.failures.hidden = failures.length === 0;
-  if (report.failures_total > failures.length) {
-    ui.failuresMore.hidden = false;
-    ui.failuresMore.textContent = `Showing the first ${fmtInt(failures.length)} of ${fmtInt(report.failures_total)} failures. The downloaded report has the same list.`;
-  }
+
+  showFailures(report);
 
   const notices = report.notices || [];
   ui.noticeList.replaceChildren(...notices.map((n) => {
-    const li = el('li');
-    li.append(el('code', null, n.code), document.createTextNode(' '), el('span', null, n.message));
+    const li = el('li', n.code === 'key_mismatch' ? 'notice-warning' : null);
+    li.append(el('code', null, n.code), document.createTextNode(' '), revealed('span', null, n.message));
     return li;
   }));
   ui.notices.hidden = notices.length === 0;
@@ -122,15 +169,151 @@ function showReport(report) {
   ui.checkpointsSummary.textContent = `Checkpoints (${fmtInt(report.checkpoints_total ?? cps.length)}${report.checkpoints_total > cps.length ? `, first ${fmtInt(cps.length)} listed` : ''})`;
   ui.checkpoints.hidden = cps.length === 0;
 
-  applyFilters();
-  timeline.update([...state.failing]);
-  table.schedule();
+  state.unsignedFrom = kind === 'partial' && report.tree_size != null ? rowOfEntry(report.tree_size, true) : Infinity;
+  if (kind === 'not_a_log') {
+    // Nothing in the file is a log: no table, no timeline.
+    state.store = new EntryStore();
+    table.store = state.store;
+    timeline.store = state.store;
+  }
+  refreshEntries();
+  offerLatestCheckpoint(report);
+}
+
+function showEvidence() {
+  const i = state.input;
+  const rows = [
+    ['File name', i.name ?? '–'],
+    ['Size', `${fmtInt(i.bytes)} bytes (${formatBytes(i.bytes)})`],
+    ['SHA-256', i.sha256 ?? 'computing…'],
+    ['Trusted keys', i.keys.length ? i.keys.join('\n') : 'none given'],
+    ['Earlier checkpoint', i.trusted_checkpoint ? `size ${fmtInt(i.trusted_checkpoint.size)}, root ${i.trusted_checkpoint.root}` : state.inputs.checkpoint.trim() ? 'given (see the consistency line)' : 'none given'],
+    ['Verifier', i.verifier],
+    ['Verified at', i.verified_at],
+  ];
+  dlRows(ui.evidenceList, rows);
+  ui.evidence.hidden = false;
+  if (i.sha256) return;
+  const blob = state.blob;
+  const report = state.report;
+  state.sha = sha256Blob(blob);
+  state.sha.then((hex) => {
+    if (state.report !== report) return;
+    i.sha256 = hex;
+    showEvidence();
+  }, (e) => {
+    if (state.report !== report) return;
+    i.sha256 = null;
+    dlRows(ui.evidenceList, rows.map(([k, v]) => [k, k === 'SHA-256' ? `could not be computed: ${e.message}` : v]));
+  });
+}
+
+// ---- failures ---------------------------------------------------------------
+
+/** Store index of the entry with leaf index `entry` (seq), or -1; with `atLeast`, the first row whose seq >= entry. */
+function rowOfEntry(entry, atLeast = false) {
+  const s = state.store;
+  const i = s.findBySeq(entry);
+  if (i >= 0 || !atLeast) return i;
+  for (let j = 0; j < s.n; j++) if (s.seq[j] >= entry) return j;
+  return Infinity;
 }
 
 function rowOfFailure(f) {
+  if (f.range) return -1;
   let i = f.line != null ? state.store.findByLine(f.line) : -1;
   if (i < 0 && f.entry != null) i = state.store.findBySeq(f.entry);
   return i;
+}
+
+function failureHead(f) {
+  if (f.range) {
+    const { first, last } = f.range;
+    const which = first === last ? `entry ${fmtInt(first)}` : `entries ${fmtInt(first)}–${fmtInt(last)}`;
+    return `Checkpoint at line ${fmtInt(f.line)}: ${which} · ${f.code}`;
+  }
+  const head = [];
+  if (f.entry != null) head.push(`Entry ${fmtInt(f.entry)}`);
+  if (f.line != null) head.push(`line ${fmtInt(f.line)}`);
+  head.push(f.code);
+  return head.join(' · ');
+}
+
+function failureItem(f, k) {
+  const li = el('li', f.range ? 'failure range' : 'failure');
+  li.id = `failure-${k}`;
+  const head = failureHead(f);
+  let target = rowOfFailure(f);
+  if (f.range) {
+    const lo = rowOfEntry(f.range.first, true);
+    if (Number.isFinite(lo)) target = lo;
+  }
+  if (target >= 0) {
+    const btn = el('button', 'failure-link', head);
+    btn.type = 'button';
+    btn.dataset.row = String(target);
+    btn.addEventListener('click', () => {
+      state.failureAt = state.failureRows.indexOf(btn);
+      goToRow(target);
+    });
+    btn.setAttribute('aria-label', `${head.replace(/ · /g, ', ')}: show in the entries table`);
+    state.failureRows.push(btn);
+    li.append(btn);
+  } else {
+    // Not on an entry line (a header, a trailing byte, a proof record): plain text, not a disabled control.
+    li.append(el('span', 'failure-label', head));
+  }
+  li.append(revealed('p', 'failure-message', f.message));
+  if (f.expected != null || f.found != null) {
+    li.append(revealed('p', 'failure-values', `expected ${f.expected ?? '–'}, found ${f.found ?? '–'}`));
+  }
+  return li;
+}
+
+function showFailures(report) {
+  state.failing = new Set();
+  state.ranges = [];
+  state.failureRows = [];
+  state.failureAt = -1;
+  const failures = report.failures || [];
+  for (const f of failures) {
+    if (f.range) {
+      const lo = rowOfEntry(f.range.first, true);
+      const hi = rowOfEntry(f.range.last);
+      if (Number.isFinite(lo) && lo >= 0) state.ranges.push([lo, hi >= 0 ? hi : state.store.n - 1]);
+    } else {
+      const row = rowOfFailure(f);
+      if (row >= 0) state.failing.add(row);
+    }
+  }
+  // Consequential failures are listed under the failure they follow from.
+  const children = new Map();
+  const roots = [];
+  failures.forEach((f, k) => {
+    const c = f.cause;
+    if (c != null && c !== k && c >= 0 && c < failures.length && failures[c].cause == null) {
+      if (!children.has(c)) children.set(c, []);
+      children.get(c).push(k);
+    } else roots.push(k);
+  });
+  ui.failureList.replaceChildren(...roots.map((k) => {
+    const li = failureItem(failures[k], k);
+    const kids = children.get(k);
+    if (kids) {
+      const d = el('details', 'consequences');
+      d.append(el('summary', null, `${plural(kids.length, 'failure')} that ${kids.length === 1 ? 'follows' : 'follow'} from this one`));
+      const ol = el('ol');
+      ol.append(...kids.map((j) => failureItem(failures[j], j)));
+      d.append(ol);
+      li.append(d);
+    }
+    return li;
+  }));
+  ui.failures.hidden = failures.length === 0 || verdictKind(report.verdict) === 'not_a_log';
+  if (report.failures_total > failures.length) {
+    ui.failuresMore.hidden = false;
+    ui.failuresMore.textContent = `Showing the first ${fmtInt(failures.length)} of ${fmtInt(report.failures_total)} failures. The downloaded report has the same list.`;
+  }
 }
 
 function goToRow(i) {
@@ -138,7 +321,18 @@ function goToRow(i) {
     clearFilters();
     table.goTo(i);
   }
+  ui.backToFailures.hidden = ui.failures.hidden;
   ui.entriesPanel.scrollIntoView({ block: 'start' });
+}
+
+/** n / p: the next or previous failure that has a row. */
+function stepFailure(dir) {
+  const btns = state.failureRows;
+  if (!btns.length) return;
+  state.failureAt = (state.failureAt + dir + btns.length) % btns.length;
+  const btn = btns[state.failureAt];
+  btn.closest('details.consequences')?.setAttribute('open', '');
+  goToRow(Number(btn.dataset.row));
 }
 
 // ---- key field ------------------------------------------------------------------
@@ -147,26 +341,36 @@ function keyList() {
   return ui.key.value.split(/\s+/).filter(Boolean);
 }
 
+let lastKeyStatus = '';
+/** Checks the key field; returns true when it is empty or every key parses. */
 function validateKey() {
   const keys = keyList();
   ui.key.removeAttribute('aria-invalid');
   ui.keyInfo.className = 'hint';
+  let status = '';
+  let ok = true;
   if (!keys.length) {
-    ui.keyInfo.textContent = "The log operator's verifier key. It is remembered in this browser.";
-    return true;
+    ui.keyInfo.textContent = "The log operator's public verifier key. It is remembered in this browser.";
+  } else if (state.ready) {
+    try {
+      const parsed = keys.map((k) => parseVerifierKey(k));
+      ui.keyInfo.className = 'hint ok';
+      ui.keyInfo.textContent = parsed.map((p) => `Key “${p.name}”, key ID ${p.key_id}`).join('; ');
+      status = 'valid';
+    } catch (e) {
+      ui.key.setAttribute('aria-invalid', 'true');
+      ui.keyInfo.className = 'hint error';
+      ui.keyInfo.textContent = `Not a verifier key: ${e.message}`;
+      status = 'invalid';
+      ok = false;
+    }
   }
-  if (!state.ready) return true;
-  try {
-    const parsed = keys.map((k) => parseVerifierKey(k));
-    ui.keyInfo.className = 'hint ok';
-    ui.keyInfo.textContent = parsed.map((p) => `Key “${p.name}”, key ID ${p.key_id}`).join('; ');
-    return true;
-  } catch (e) {
-    ui.key.setAttribute('aria-invalid', 'true');
-    ui.keyInfo.className = 'hint error';
-    ui.keyInfo.textContent = `Not a verifier key: ${e.message}`;
-    return false;
+  // Announced once when validity changes, not on every keystroke.
+  if (status !== lastKeyStatus) {
+    lastKeyStatus = status;
+    ui.keyStatus.textContent = status ? ui.keyInfo.textContent : '';
   }
+  return ok;
 }
 
 function saveKey() {
@@ -176,6 +380,56 @@ function saveKey() {
   } catch {
     // storage unavailable (private mode, file://): not remembered
   }
+}
+
+// ---- stale inputs -------------------------------------------------------------------
+
+const sameInputs = (a, b) => a && b && a.keys.join(' ') === b.keys.join(' ') && a.checkpoint.trim() === b.checkpoint.trim();
+const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value });
+
+let rerunTimer = 0;
+/** After the key or checkpoint changed: withdraw the verdict, and verify again when the key is usable. */
+function inputsChanged() {
+  clearTimeout(rerunTimer);
+  const keyOk = validateKey();
+  saveKey();
+  ui.keySaved.hidden = true;
+  if (!state.blob) return;
+  const now = currentInputs();
+  const shown = state.running ? state.runningInputs : state.inputs;
+  if (shown && sameInputs(now, shown)) return;
+  const had = state.report || state.running || state.cancelled;
+  abortRun();
+  if (had) {
+    // The verdict on screen was for other inputs: it goes, with everything that depends on it.
+    state.report = null;
+    state.inputs = null;
+    state.failing = new Set();
+    state.ranges = [];
+    state.unsignedFrom = Infinity;
+    clearResult();
+    refreshEntries();
+    table.schedule();
+    setBanner('The inputs changed: these entries are not verified against the new key or checkpoint yet.');
+  }
+  if (keyOk && now.keys.length) {
+    if (had) setVerdict('stale', 'Inputs changed', 'The key or the earlier checkpoint changed since the last run: verifying again…');
+    rerunTimer = setTimeout(() => startVerification(state.blob, state.name), 400);
+  } else if (!keyOk) {
+    setVerdict(had ? 'stale' : 'idle', had ? 'Inputs changed' : 'Ready to verify', `${state.name} is chosen, but the key is not valid: fix it to verify.`);
+  } else {
+    setVerdict(had ? 'stale' : 'idle', had ? 'Inputs changed' : 'Ready to verify', `${state.name} is chosen. Enter the trusted key to verify it, or press Verify to check it without one.`);
+  }
+}
+
+/** Stops the run in progress, if any, without a verdict. */
+function abortRun() {
+  if (!state.running) return;
+  state.running.abort();
+  state.running = null;
+  stopLive();
+  ui.progressPanel.hidden = true;
+  ui.verify.disabled = !state.blob;
 }
 
 // ---- verification -----------------------------------------------------------------
@@ -234,65 +488,93 @@ function onBatch(batch) {
   scheduleLive();
 }
 
+/** The banner over the timeline and the table while they do not show a verified result. */
+function setBanner(text) {
+  for (const b of ui.banners) {
+    b.hidden = !text;
+    b.textContent = text || '';
+  }
+}
+
 /** While verifying, the timeline (a pass over every row) is redrawn once a second. */
 function refreshEntries({ running = false } = {}) {
-  ui.entriesPanel.hidden = state.store.n === 0 && !state.report;
+  const notALog = state.report && verdictKind(state.report.verdict) === 'not_a_log';
+  ui.entriesPanel.hidden = notALog || (state.store.n === 0 && !state.report);
   ui.timelinePanel.hidden = state.store.n === 0;
   applyFilters();
   const now = performance.now();
   if (!running || now - timelineShown > 1000) {
     timelineShown = now;
-    timeline.update([...state.failing]);
+    timeline.update([...state.failing], state.unsignedFrom, state.ranges);
   }
   refreshDatalists();
 }
 
-async function startVerification(blob, name) {
+async function startVerification(blob, name, { force = false } = {}) {
   if (!state.ready) return;
+  clearTimeout(rerunTimer);
+  state.blob = blob;
+  state.name = name;
+  state.cancelled = false;
+  const inputs = currentInputs();
+  if (!force && !inputs.keys.length) {
+    // Never a verdict for an empty key unless asked: the auditor may be about to type it.
+    if (state.running) state.running.abort();
+    state.running = null;
+    resetResult();
+    setVerdict('idle', 'Ready to verify', `${name} (${formatBytes(blob.size)}) is chosen. Enter the trusted key to verify it, or press Verify to check it without one.`);
+    ui.verify.disabled = false;
+    return;
+  }
+  if (!validateKey()) {
+    resetResult();
+    setVerdict('idle', 'Ready to verify', `${name} is chosen, but the key is not valid: fix it to verify.`);
+    ui.verify.disabled = false;
+    return;
+  }
   const runStart = performance.now();
   if (state.running) state.running.abort();
   const ac = new AbortController();
   state.running = ac;
-  state.blob = blob;
-  state.name = name;
-  state.report = null;
-  state.failing = new Set();
-  state.store = new EntryStore();
-  table.store = state.store;
-  timeline.store = state.store;
-  stopLive();
-  table.expanded = -1;
-  table.active = 0;
-  table.scroll.scrollTop = 0;
-  clearResult();
-  refreshEntries();
+  state.runningInputs = inputs;
+  resetResult();
+  setBanner('Verification in progress: these entries are not verified yet, and more may follow.');
   setVerdict('working', 'Verifying…', `Checking ${name} (${formatBytes(blob.size)}).`);
   ui.progressPanel.hidden = false;
   ui.progress.value = 0;
   ui.progressText.textContent = 'Starting…';
   ui.verify.disabled = true;
+  if (ui.verdict.getBoundingClientRect().top > window.innerHeight * 0.6) ui.verdict.scrollIntoView({ block: 'center' });
   progressStart = performance.now();
   timelineShown = progressStart;
   entriesShown = 0;
+  let outcome = 'report';
   try {
     const report = await verifyFile(blob, {
-      keys: keyList(),
-      trustedCheckpoint: ui.checkpoint.value,
+      keys: inputs.keys,
+      trustedCheckpoint: inputs.checkpoint,
       signal: ac.signal,
       onProgress: showProgress,
       onBatch,
+      // for tests and automation: where this file is verified ("worker" or "main") and with how many helpers
+      onEngine: ({ engine, helpers }) => Object.assign(document.documentElement.dataset, { engine, helpers: String(helpers) }),
     });
     if (state.running !== ac) return;
     stopLive();
-    refreshEntries();
-    showReport(report);
+    setBanner('');
+    showReport(report, inputs);
   } catch (e) {
     if (state.running !== ac) return;
     stopLive();
     if (e.name === 'AbortError') {
+      outcome = 'cancel';
+      state.cancelled = true;
       setVerdict('idle', 'Cancelled', `Verification of ${name} was cancelled; no verdict.`);
+      setBanner('Verification was cancelled: the entries below are only the part read so far, and none of them is verified.');
     } else {
+      outcome = 'error';
       setVerdict('error', 'Could not verify', e.message);
+      setBanner('Verification failed: the entries below are not verified.');
     }
     refreshEntries();
   } finally {
@@ -300,6 +582,8 @@ async function startVerification(blob, name) {
       state.running = null;
       ui.progressPanel.hidden = true;
       ui.verify.disabled = !state.blob;
+      // Focus follows the result, so keyboard and screen reader users land on it.
+      if (outcome !== 'report' || document.activeElement === document.body || document.activeElement === ui.cancel || !document.activeElement) ui.verdict.focus({ preventScroll: false });
       // for tests and automation: counts finished runs (verdict, error or cancel), and how long the last took
       document.documentElement.dataset.lastRunMs = (performance.now() - runStart).toFixed(0);
       document.documentElement.dataset.runs = String(++finishedRuns);
@@ -307,17 +591,106 @@ async function startVerification(blob, name) {
   }
 }
 
-function downloadReport() {
-  if (!state.report) return;
-  const blob = new Blob([JSON.stringify(state.report, null, 2) + '\n'], { type: 'application/json' });
+function resetResult() {
+  state.report = null;
+  state.inputs = null;
+  state.input = null;
+  state.failing = new Set();
+  state.ranges = [];
+  state.unsignedFrom = Infinity;
+  state.latestCp = null;
+  state.store = new EntryStore();
+  table.store = state.store;
+  timeline.store = state.store;
+  stopLive();
+  table.reset();
+  clearResult();
+  setBanner('');
+  refreshEntries();
+}
+
+function saveBlob(blob, name) {
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;
-  a.download = `${(state.name || 'log').replace(/[^\w.-]+/g, '_')}.report.json`;
+  a.download = name;
   document.body.append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+const safeName = () => (state.name || 'log').replace(/[^\w.-]+/g, '_');
+
+async function downloadReport() {
+  if (!state.report) return;
+  const report = state.report;
+  if (state.sha && !state.input.sha256) {
+    ui.actionStatus.textContent = 'Computing the SHA-256 of the file…';
+    try {
+      state.input.sha256 = await state.sha;
+    } catch {
+      // left null
+    }
+    if (state.report !== report) return;
+    ui.actionStatus.textContent = '';
+  }
+  saveBlob(new Blob([JSON.stringify(report, null, 2) + '\n'], { type: 'application/json' }), `${safeName()}.report.json`);
+}
+
+async function printReport() {
+  if (!state.report) return;
+  if (state.sha && !state.input.sha256) {
+    ui.actionStatus.textContent = 'Computing the SHA-256 of the file…';
+    try {
+      await state.sha;
+    } catch {
+      // shown as not computed
+    }
+    ui.actionStatus.textContent = '';
+  }
+  for (const d of ui.failureList.querySelectorAll('details')) d.open = true;
+  window.print();
+}
+
+async function offerLatestCheckpoint(report) {
+  const cp = latestSignedCheckpoint(report);
+  if (!cp || !state.blob) return;
+  // Start from the last entry row before the checkpoint's line.
+  const s = state.store;
+  let from = 0;
+  let fromLine = 1;
+  let lo = 0;
+  let hi = s.n - 1;
+  while (lo <= hi && s.sortedLines) {
+    const mid = (lo + hi) >> 1;
+    if (s.line[mid] < cp.line) {
+      from = s.offset[mid] + s.length[mid] + 1;
+      fromLine = s.line[mid] + 1;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  const blob = state.blob;
+  try {
+    const text = await readCheckpointNote(blob, cp.line, from, fromLine);
+    if (!text || state.report !== report) return;
+    state.latestCp = { size: cp.size, text };
+    ui.cpCopy.hidden = false;
+    ui.cpDownload.hidden = false;
+    ui.cpCopy.textContent = `Copy latest signed checkpoint (size ${fmtInt(cp.size)})`;
+  } catch {
+    // not offered
+  }
+}
+
+async function copyCheckpoint() {
+  if (!state.latestCp) return;
+  try {
+    await navigator.clipboard.writeText(state.latestCp.text);
+    ui.actionStatus.textContent = `Copied the checkpoint at size ${fmtInt(state.latestCp.size)}. Paste it as "Earlier checkpoint" next time.`;
+  } catch {
+    ui.actionStatus.textContent = 'The clipboard is not available here: use Download instead.';
+  }
 }
 
 // ---- entries: details, filters ---------------------------------------------------------
@@ -325,11 +698,25 @@ function downloadReport() {
 async function loadDetail(i) {
   const s = state.store;
   const text = await state.blob.slice(s.offset[i], s.offset[i] + s.length[i]).text();
+  let body;
   try {
-    return prettyJson(text);
+    body = prettyJson(text);
   } catch {
-    return text;
+    body = text;
   }
+  const notes = [];
+  const line = s.line[i];
+  for (const f of state.report?.failures || []) {
+    if (!f.range && (f.line === line || (f.entry != null && f.entry === s.seq[i]))) notes.push(`Fails: ${f.code}: ${f.message}`);
+  }
+  if (isInRange(i)) notes.push('This entry is in the range of a checkpoint that does not match (see the failures); the entry itself may be intact.');
+  if (i >= state.unsignedFrom) notes.push('Not signed: this entry comes after the last checkpoint signed with the trusted key.');
+  return { text: body, notes, hidden: hasHidden(text) || /\\u(20[0-2][b-fB-F]|202[a-eA-E]|206[6-9]|[fF][eE][fF][fF])/.test(text) };
+}
+
+function isInRange(i) {
+  for (const [lo, hi] of state.ranges) if (i >= lo && i <= hi) return true;
+  return false;
 }
 
 const table = new VirtualTable({
@@ -339,10 +726,13 @@ const table = new VirtualTable({
   store: state.store,
   loadDetail,
   isFailing: (i) => state.failing.has(i),
+  isInRange,
+  isUnsigned: (i) => i >= state.unsignedFrom,
 });
 
 const timeline = new Timeline({
   canvas: $('timeline'),
+  wrap: $('timeline-wrap'),
   caption: $('timeline-caption'),
   hover: $('timeline-hover'),
   store: state.store,
@@ -354,60 +744,24 @@ const timeline = new Timeline({
   },
 });
 
-function toLocalInput(us) {
-  return new Date(Math.floor(us / 1000)).toISOString().slice(0, 19);
-}
-
-function fromLocalInput(v, end) {
-  if (!v) return NaN;
-  const withSecs = v.length === 16 ? `${v}:00` : v;
-  const us = parseTs(`${withSecs}Z`);
-  return end ? us + 999_999 : us;
-}
-
-function dictFlags(dict, q) {
-  const f = new Uint8Array(dict.length);
-  for (let k = 1; k < dict.length; k++) if (dict[k].toLowerCase().includes(q)) f[k] = 1;
-  return f;
-}
-
 function applyFilters() {
   const s = state.store;
-  const q = ui.fText.value.trim().toLowerCase();
-  const qa = ui.fActor.value.trim().toLowerCase();
-  const qb = ui.fAction.value.trim().toLowerCase();
-  const from = fromLocalInput(ui.fFrom.value, false);
-  const to = fromLocalInput(ui.fTo.value, true);
-  const failingOnly = ui.fFailing.checked;
-  if (!q && !qa && !qb && Number.isNaN(from) && Number.isNaN(to) && !failingOnly) {
+  for (const f of [ui.fFrom, ui.fTo]) {
+    if (timeInputValid(f.value)) f.removeAttribute('aria-invalid');
+    else f.setAttribute('aria-invalid', 'true');
+  }
+  const view = filterRows(s, {
+    text: ui.fText.value, actor: ui.fActor.value, action: ui.fAction.value, from: ui.fFrom.value, to: ui.fTo.value, failingOnly: ui.fFailing.checked,
+  }, state.failing);
+  if (!view) {
     table.setView(null, s.n);
-    ui.entriesCount.textContent = `${fmtInt(s.n)} entries`;
+    ui.entriesCount.textContent = plural(s.n, 'entry', 'entries');
+    ui.entriesEmpty.hidden = true;
     return;
   }
-  const textFlags = q ? s.dicts.map((d) => dictFlags(d, q)) : null;
-  const seqQ = /^\d+$/.test(q) ? Number(q) : NaN;
-  const actorFlags = qa ? dictFlags(s.dicts[1], qa) : null;
-  const actionFlags = qb ? dictFlags(s.dicts[2], qb) : null;
-  const out = new Uint32Array(failingOnly ? state.failing.size : s.n);
-  let m = 0;
-  const candidates = failingOnly ? [...state.failing].sort((a, b) => a - b) : null;
-  const total = candidates ? candidates.length : s.n;
-  for (let j = 0; j < total; j++) {
-    const i = candidates ? candidates[j] : j;
-    if (actorFlags && !actorFlags[s.codes[1][i]]) continue;
-    if (actionFlags && !actionFlags[s.codes[2][i]]) continue;
-    const t = s.ts[i];
-    if (!Number.isNaN(from) && !(t >= from)) continue;
-    if (!Number.isNaN(to) && !(t <= to)) continue;
-    if (textFlags) {
-      let hit = s.seq[i] === seqQ;
-      for (let c = 0; c < textFlags.length && !hit; c++) hit = textFlags[c][s.codes[c][i]] === 1;
-      if (!hit) continue;
-    }
-    out[m++] = i;
-  }
-  table.setView(out, m);
-  ui.entriesCount.textContent = `${fmtInt(m)} of ${fmtInt(s.n)} entries match the filters`;
+  table.setView(view, view.length);
+  ui.entriesCount.textContent = `${fmtInt(view.length)} of ${plural(s.n, 'entry', 'entries')} match the filters`;
+  ui.entriesEmpty.hidden = view.length > 0;
 }
 
 let filterTimer = 0;
@@ -458,7 +812,7 @@ async function loadSamples() {
       try {
         const res = await fetch(`samples/${encodeURIComponent(f.name)}`);
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        startVerification(await res.blob(), f.name);
+        startVerification(await res.blob(), f.name, { force: true });
       } catch (e) {
         setVerdict('error', 'Could not load the sample', e.message);
       }
@@ -484,21 +838,44 @@ async function loadSamples() {
 
 // ---- wiring ---------------------------------------------------------------------------
 
+function chooseFile(f) {
+  if (f) startVerification(f, f.name);
+}
+
 function wire() {
-  ui.file.addEventListener('change', () => {
-    const f = ui.file.files[0];
-    if (f) startVerification(f, f.name);
-  });
-  ui.verify.addEventListener('click', () => state.blob && startVerification(state.blob, state.name));
+  ui.file.addEventListener('change', () => chooseFile(ui.file.files[0]));
+  ui.verify.addEventListener('click', () => state.blob && startVerification(state.blob, state.name, { force: true }));
   ui.cancel.addEventListener('click', () => state.running?.abort());
   ui.download.addEventListener('click', downloadReport);
-  ui.key.addEventListener('input', () => {
-    validateKey();
+  ui.print.addEventListener('click', printReport);
+  ui.cpCopy.addEventListener('click', copyCheckpoint);
+  ui.cpDownload.addEventListener('click', () => state.latestCp && saveBlob(new Blob([state.latestCp.text], { type: 'text/plain' }), `${safeName()}.checkpoint-${state.latestCp.size}.txt`));
+  ui.key.addEventListener('input', inputsChanged);
+  ui.checkpoint.addEventListener('input', inputsChanged);
+  ui.keyForget.addEventListener('click', () => {
+    ui.key.value = '';
     saveKey();
+    ui.keySaved.hidden = true;
+    inputsChanged();
+    ui.key.focus();
   });
-  for (const f of [ui.fText, ui.fActor, ui.fAction]) f.addEventListener('input', scheduleFilters);
-  for (const f of [ui.fFrom, ui.fTo, ui.fFailing]) f.addEventListener('change', applyFilters);
+  for (const f of [ui.fText, ui.fActor, ui.fAction, ui.fFrom, ui.fTo]) f.addEventListener('input', scheduleFilters);
+  ui.fFailing.addEventListener('change', applyFilters);
   ui.fClear.addEventListener('click', clearFilters);
+  ui.fClear2.addEventListener('click', clearFilters);
+  ui.backFailures.addEventListener('click', () => {
+    ui.failures.scrollIntoView({ block: 'start' });
+    const btn = state.failureRows[state.failureAt];
+    (btn || ui.failuresHeading).focus();
+  });
+  document.addEventListener('keydown', (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || (e.key !== 'n' && e.key !== 'p')) return;
+    const t = e.target;
+    if (t.closest?.('input, textarea, select, [contenteditable=""], [contenteditable="true"]')) return;
+    if (!state.failureRows.length) return;
+    e.preventDefault();
+    stepFailure(e.key === 'n' ? 1 : -1);
+  });
 
   let depth = 0;
   const hasFiles = (e) => [...(e.dataTransfer?.types || [])].includes('Files');
@@ -523,20 +900,31 @@ function wire() {
     depth = 0;
     ui.overlay.hidden = true;
     const f = e.dataTransfer.files[0];
-    if (f) startVerification(f, f.name);
+    if (!f) return;
+    // Reflect the dropped file in the file input, so the form shows what is checked.
+    try {
+      const dt = new DataTransfer();
+      dt.items.add(f);
+      ui.file.files = dt.files;
+    } catch {
+      // older browsers: the input stays as it was
+    }
+    chooseFile(f);
   });
 }
 
 async function main() {
   wire();
   try {
-    ui.key.value = localStorage.getItem(KEY_STORAGE) || '';
+    const saved = localStorage.getItem(KEY_STORAGE) || '';
+    ui.key.value = saved;
+    ui.keySaved.hidden = !saved;
   } catch {
     // storage unavailable
   }
   const embed = globalThis.STELE_EMBED; // set by the single-file build
   try {
-    if (embed?.workerFactory) setWorkerFactory(embed.workerFactory);
+    if (embed?.workerFactory) setWorkerFactory(embed.workerFactory, { helperSource: embed.helperSource });
     await init(embed?.wasm);
   } catch (e) {
     setVerdict('error', 'Could not load the verifier', e.message);
@@ -548,7 +936,8 @@ async function main() {
   document.documentElement.dataset.ready = 'true';
   // Start the worker now, so verifying makes no request later.
   const warm = prewarm();
-  if (!embed) await loadSamples();
+  // Demo mode (/?demo, from serve.mjs --samples): sample exports. Elsewhere nothing asks for them (no 404).
+  if (!embed && new URLSearchParams(location.search).has('demo')) await loadSamples();
   await warm;
   document.documentElement.dataset.warm = 'true';
 }

@@ -1,13 +1,23 @@
 // The verification loop shared by the Web Worker (worker.js) and the
 // main-thread fallback (verifier.js). It reads a Blob in chunks, feeds the
 // wasm verifier, and hands entry summaries on in compact, columnar batches.
+import { MSG } from './protocol.js';
+
+/** @typedef {import('./index.js').EntrySummary} EntrySummary */
+/** @typedef {import('./index.js').EntryBatch} EntryBatch */
+/** @typedef {import('./index.js').Report} Report */
+/** @typedef {import('./protocol.js').FromHelper} FromHelper */
 
 /** Summary fields kept as interned strings, in this order. */
-export const STRING_COLUMNS = ['type', 'actor', 'action', 'target', 'outcome'];
+export const STRING_COLUMNS = /** @type {const} */ (['type', 'actor', 'action', 'target', 'outcome']);
 
 const TS_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?Z$/;
 
-/** Parses an RFC 3339 UTC timestamp to microseconds since the epoch, or NaN. */
+/**
+ * Parses an RFC 3339 UTC timestamp to microseconds since the epoch, or NaN.
+ * @param {string | null | undefined} s
+ * @returns {number}
+ */
 export function parseTs(s) {
   if (typeof s !== 'string') return NaN;
   const m = TS_RE.exec(s);
@@ -17,7 +27,11 @@ export function parseTs(s) {
   return ms * 1000 + frac;
 }
 
-/** Formats microseconds since the epoch as "2026-11-26T12:00:00.000000Z". */
+/**
+ * Formats microseconds since the epoch as "2026-11-26T12:00:00.000000Z".
+ * @param {number} us
+ * @returns {string}
+ */
 export function formatTs(us) {
   if (!Number.isFinite(us)) return '';
   const ms = Math.floor(us / 1000);
@@ -33,9 +47,14 @@ export function formatTs(us) {
  */
 export class BatchEncoder {
   constructor() {
+    /** @type {Map<string, number>[]} */
     this.dicts = STRING_COLUMNS.map(() => new Map());
   }
 
+  /**
+   * @param {EntrySummary[]} rows
+   * @returns {EntryBatch}
+   */
   encode(rows) {
     const n = rows.length;
     const seq = new Float64Array(n);
@@ -44,14 +63,16 @@ export class BatchEncoder {
     const offset = new Float64Array(n);
     const length = new Float64Array(n);
     const codes = STRING_COLUMNS.map(() => new Uint32Array(n));
-    const fresh = STRING_COLUMNS.map(() => []);
+    const fresh = STRING_COLUMNS.map(() => /** @type {string[]} */ ([]));
+    /** @type {Array<number | string>} */
     const tsRaw = []; // [rowInBatch, string] where formatTs would not give back the original
     for (let i = 0; i < n; i++) {
       const r = rows[i];
       seq[i] = typeof r.seq === 'number' ? r.seq : NaN;
       // ts_us comes from the verifier; it is exact in a double until 2255.
-      const exact = typeof r.ts_us === 'number' && Math.abs(r.ts_us) <= Number.MAX_SAFE_INTEGER;
-      const t = exact ? r.ts_us : parseTs(r.ts);
+      const us = r.ts_us;
+      const exact = typeof us === 'number' && Math.abs(us) <= Number.MAX_SAFE_INTEGER;
+      const t = exact ? us : parseTs(r.ts);
       ts[i] = t;
       if (r.ts != null && !exact && formatTs(t) !== r.ts) tsRaw.push(i, String(r.ts));
       line[i] = r.line;
@@ -83,36 +104,52 @@ export class BatchEncoder {
  */
 export class RowDecoder {
   constructor() {
+    /** @type {string[][]} */
     this.dicts = STRING_COLUMNS.map(() => []);
   }
 
+  /**
+   * @param {EntryBatch} b
+   * @returns {EntrySummary[]}
+   */
   decode(b) {
     b.fresh.forEach((f, c) => {
       for (const s of f) this.dicts[c].push(s);
     });
     const raw = new Map();
     for (let i = 0; i < b.tsRaw.length; i += 2) raw.set(b.tsRaw[i], b.tsRaw[i + 1]);
-    const num = (x) => (Number.isNaN(x) ? null : x);
+    const num = (/** @type {number} */ x) => (Number.isNaN(x) ? null : x);
+    /** @type {EntrySummary[]} */
     const rows = new Array(b.n);
     for (let i = 0; i < b.n; i++) {
       const t = b.ts[i];
-      const r = { seq: num(b.seq[i]), ts: Number.isNaN(t) ? null : (raw.get(i) ?? formatTs(t)), ts_us: num(t) };
+      /** @type {EntrySummary} */
+      const r = {
+        seq: num(b.seq[i]),
+        ts: Number.isNaN(t) ? null : (/** @type {string | undefined} */ (raw.get(i)) ?? formatTs(t)),
+        ts_us: num(t),
+        type: null, actor: null, action: null, target: null, outcome: null,
+        line: b.line[i],
+        offset: b.offset[i],
+        length: b.length[i],
+      };
       for (let c = 0; c < STRING_COLUMNS.length; c++) {
         const k = b.codes[c][i];
         r[STRING_COLUMNS[c]] = k ? this.dicts[c][k - 1] : null;
       }
-      r.line = b.line[i];
-      r.offset = b.offset[i];
-      r.length = b.length[i];
       rows[i] = r;
     }
     return rows;
   }
 }
 
-/** The ArrayBuffers of a batch, for a transfer list. */
+/**
+ * The ArrayBuffers of a batch, for a transfer list.
+ * @param {EntryBatch} b
+ * @returns {Transferable[]}
+ */
 export function batchTransfer(b) {
-  return [b.seq.buffer, b.ts.buffer, b.line.buffer, b.offset.buffer, b.length.buffer, ...b.codes.map((c) => c.buffer)];
+  return /** @type {ArrayBuffer[]} */ ([b.seq.buffer, b.ts.buffer, b.line.buffer, b.offset.buffer, b.length.buffer, ...b.codes.map((c) => c.buffer)]);
 }
 
 export function abortError() {
@@ -120,20 +157,41 @@ export function abortError() {
 }
 
 /**
+ * What runVerification needs. WasmVerifier and prepareBlock come from the
+ * wasm module (pkg/stele_wasm.js) of the thread that runs it.
+ * @typedef {object} Run
+ * @property {typeof import('../pkg/stele_wasm.js').WasmVerifier} WasmVerifier
+ * @property {typeof import('../pkg/stele_wasm.js').prepareBlock} [prepareBlock]  to prepare blocks here too when helpers are busy
+ * @property {Blob} file
+ * @property {string[]} [keys]
+ * @property {string} [trustedCheckpoint]
+ * @property {number} [chunkSize]  bytes read per step without helpers
+ * @property {number} [blockSize]  bytes per block with helpers
+ * @property {(done: number, total: number) => void} [onProgress]
+ * @property {(rows: EntrySummary[]) => void} [onRows]  plain rows (the package's public row API)
+ * @property {(batch: EntryBatch) => void} [onBatch]  columnar batches straight from the verifier
+ * @property {() => Promise<void>} [pause]  awaited between chunks, so a main-thread caller can let the page breathe
+ * @property {() => boolean} [cancelled]  checked after each pause
+ * @property {Pool | null} [pool]  helper workers
+ */
+
+/**
  * Verifies `file` with `WasmVerifier`. Calls onProgress(done, total) after each
  * chunk and onRows(rows) with new entry summaries; `pause` (optional) is awaited
  * between chunks so a main-thread caller can let the page breathe, and
  * `cancelled()` is checked after it.
+ * @param {Run} run
+ * @returns {Promise<Report>}
  */
 export async function runVerification({ WasmVerifier, prepareBlock, file, keys, trustedCheckpoint, chunkSize = 1 << 20, blockSize, onProgress, onRows, onBatch, pause, cancelled, pool }) {
   // onBatch takes columnar batches straight from the verifier (interned there);
   // onRows takes plain objects (the package's public row API).
   const decoder = onBatch ? null : new RowDecoder();
   const drain = () => {
-    const b = v.takeBatch();
+    const b = /** @type {EntryBatch} */ (v.takeBatch()); // the wasm side builds it
     if (!b.n) return;
     if (onBatch) onBatch(b);
-    else onRows?.(decoder.decode(b));
+    else onRows?.(/** @type {RowDecoder} */ (decoder).decode(b));
   };
   const keyText = (keys || []).map((k) => k.trim()).filter(Boolean).join('\n');
   const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
@@ -145,10 +203,10 @@ export async function runVerification({ WasmVerifier, prepareBlock, file, keys, 
     }
     const total = file.size;
     let done = 0;
-    const read = (at) => file.slice(at, Math.min(at + chunkSize, total)).arrayBuffer();
+    const read = (/** @type {number} */ at) => file.slice(at, Math.min(at + chunkSize, total)).arrayBuffer();
     let next = total > 0 ? read(0) : null;
     while (done < total) {
-      const buf = await next;
+      const buf = await /** @type {Promise<ArrayBuffer>} */ (next);
       if (buf.byteLength === 0) throw new Error(`could not read the file at byte ${done}`);
       const end = done + buf.byteLength;
       next = end < total ? read(end) : null; // read ahead while wasm works
@@ -172,14 +230,20 @@ export async function runVerification({ WasmVerifier, prepareBlock, file, keys, 
  * and the next block in order is not back yet, by this worker too; this
  * worker then checks the chain, tree and checkpoints of each block in order
  * (pushPrepared). Reports are identical to the single-worker path.
+ * @param {Omit<Run, 'pool' | 'WasmVerifier'> & {v: import('../pkg/stele_wasm.js').WasmVerifier, pool: Pool, drain: () => void}} o
  */
 async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, onProgress, drain, pause, cancelled }) {
   const total = file.size;
   const next = blockReader(file, blockSize);
+  /** @typedef {{block: Uint8Array, base: number}} Block */
+  /** @type {Block[]} */
   const blocks = []; // read, not yet handed to anyone (at most 3)
-  const queue = []; // handed out, in file order: {block, base, prepared, done, promise}
+  /** @type {Array<Block & {prepared: Uint8Array | null, done: boolean, promise?: Promise<void>}>} */
+  const queue = []; // handed out, in file order
+  /** @type {Promise<void> | null} */
   let reading = null;
   let eof = total === 0;
+  /** @type {unknown} */
   let readError = null;
   let inflight = 0;
   const cap = pool.size * 2;
@@ -203,7 +267,7 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
     if (readError) throw readError;
     pump();
     while (blocks.length && inflight < cap) {
-      const item = { ...blocks.shift(), prepared: null, done: false };
+      const item = { .../** @type {Block} */ (blocks.shift()), prepared: /** @type {Uint8Array | null} */ (null), done: false, promise: /** @type {Promise<void> | undefined} */ (undefined) };
       inflight++;
       // The block's buffer (its own: the reader copies the carry out) goes
       // to the helper and comes back with the prepared records.
@@ -222,15 +286,15 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
     const spare = blocks.length > 0 && prepareBlock && (!head?.done || (inflight >= cap && !queue[1]?.done));
     if (head?.done && !spare) {
       queue.shift();
-      v.pushPrepared(head.block, head.prepared);
+      v.pushPrepared(head.block, /** @type {Uint8Array} */ (head.prepared));
       drain();
       onProgress?.(head.base + head.block.length, total);
       if (pause) await pause();
       else await macrotask(); // let finished reads and the helpers' replies in
       if (cancelled?.()) throw abortError();
     } else if (spare) {
-      const item = blocks.shift();
-      queue.push({ ...item, prepared: prepareBlock(item.block, item.base), done: true });
+      const item = /** @type {Block} */ (blocks.shift());
+      queue.push({ ...item, prepared: /** @type {NonNullable<Run['prepareBlock']>} */ (prepareBlock)(item.block, item.base), done: true });
       pump();
       await macrotask(); // let the helpers' replies in
     } else if (head || reading) {
@@ -247,6 +311,9 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
  * call resolves to {block, base} (base: the block's offset in the file) or to
  * null at the end. The last block is the rest of the file, whether or not it
  * ends with a newline.
+ * @param {Blob} file
+ * @param {number} size
+ * @returns {() => Promise<{block: Uint8Array, base: number} | null>}
  */
 function blockReader(file, size) {
   const total = file.size;
@@ -255,6 +322,7 @@ function blockReader(file, size) {
   let carry = new Uint8Array(0);
   // Up to three reads ahead while blocks are worked on.
   let requested = 0;
+  /** @type {Promise<ArrayBuffer>[]} */
   const ahead = [];
   const request = () => {
     while (ahead.length < 3 && requested < total) {
@@ -266,7 +334,7 @@ function blockReader(file, size) {
   request();
   const next = async () => {
     while (ahead.length) {
-      const buf = new Uint8Array(await ahead.shift());
+      const buf = new Uint8Array(await /** @type {Promise<ArrayBuffer>} */ (ahead.shift()));
       if (buf.byteLength === 0) throw new Error(`could not read the file at byte ${readAt}`);
       readAt += buf.byteLength;
       request();
@@ -289,7 +357,10 @@ function blockReader(file, size) {
   return next;
 }
 
-/** Resolves after the event loop has run other tasks (worker messages). */
+/**
+ * Resolves after the event loop has run other tasks (worker messages).
+ * @returns {Promise<void>}
+ */
 function macrotask() {
   return new Promise((resolve) => {
     const ch = new MessageChannel();
@@ -302,19 +373,34 @@ function macrotask() {
 }
 
 /**
- * A pool of workers running wasm prepareBlock. `makeWorker()` returns a new
- * Worker for prepare-worker.js; `module` is the compiled WebAssembly.Module.
- * Resolves to null when no helper can start (the caller then verifies alone).
+ * Helper workers running wasm prepareBlock (see startPool).
+ * @typedef {object} Pool
+ * @property {number} size
+ * @property {(block: Uint8Array, base: number) => Promise<{prepared: Uint8Array, block: Uint8Array}>} prepare
+ *   resolves to the prepared records; the block's buffer is transferred there and back
+ * @property {() => void} close
+ */
+
+/**
+ * A pool of helper workers (prepare-worker.js). `makeWorker()` returns a new
+ * helper; `module` is the compiled WebAssembly.Module. Resolves to null when
+ * no helper can start (the caller then verifies alone).
+ * @param {{makeWorker: () => Worker, module: WebAssembly.Module, size: number}} o
+ * @returns {Promise<Pool | null>}
  */
 export async function startPool({ makeWorker, module, size }) {
+  /** @type {Worker[]} */
   const workers = [];
   try {
     for (let i = 0; i < size; i++) {
       const w = makeWorker();
       await new Promise((resolve, reject) => {
-        w.onmessage = (e) => (e.data.type === 'ready' ? resolve() : reject(new Error(e.data.message)));
+        w.onmessage = (/** @type {MessageEvent<import('./protocol.js').FromHelper>} */ e) =>
+          e.data.type === MSG.READY ? resolve(undefined) : reject(new Error('message' in e.data ? e.data.message : e.data.type));
         w.onerror = (e) => reject(new Error(e.message || 'prepare worker failed'));
-        w.postMessage({ type: 'init', module });
+        /** @type {import('./protocol.js').HelperInitMessage} */
+        const init = { type: MSG.INIT, module };
+        w.postMessage(init);
       });
       workers.push(w);
     }
@@ -322,27 +408,30 @@ export async function startPool({ makeWorker, module, size }) {
     workers.forEach((w) => w.terminate());
     return null;
   }
+  /** @type {Map<number, {resolve: (r: {prepared: Uint8Array, block: Uint8Array}) => void, reject: (e: Error) => void}>} */
   const waiting = new Map();
   let id = 0;
   for (const w of workers) {
-    w.onmessage = (e) => {
+    w.onmessage = (/** @type {MessageEvent<import('./protocol.js').FromHelper>} */ e) => {
       const m = e.data;
+      if (!('id' in m)) return;
       const p = waiting.get(m.id);
       waiting.delete(m.id);
       if (!p) return;
-      if (m.type === 'prepared') p.resolve({ prepared: m.prepared, block: m.block });
+      if (m.type === MSG.PREPARED) p.resolve({ prepared: m.prepared, block: m.block });
       else p.reject(new Error(m.message || 'prepare failed'));
     };
   }
   return {
     size: workers.length,
-    /** Resolves to {prepared, block}; the block's buffer is transferred there and back. */
     prepare(block, base) {
       const n = ++id;
       const w = workers[n % workers.length];
       return new Promise((resolve, reject) => {
         waiting.set(n, { resolve, reject });
-        w.postMessage({ type: 'prepare', id: n, block, base }, [block.buffer]);
+        /** @type {import('./protocol.js').PrepareMessage} */
+        const msg = { type: MSG.PREPARE, id: n, block, base };
+        w.postMessage(msg, [block.buffer]);
       });
     },
     close() {
@@ -351,7 +440,10 @@ export async function startPool({ makeWorker, module, size }) {
   };
 }
 
-/** Frees a wasm-bindgen object; harmless if finish() already consumed it. */
+/**
+ * Frees a wasm-bindgen object; harmless if finish() already consumed it.
+ * @param {{free(): void}} v
+ */
 export function freeQuietly(v) {
   try {
     v.free();

@@ -1,4 +1,4 @@
-// Types for @stele/verifier (src/verifier.js) and the <stele-verifier> element.
+// Types for @stele/verifier (src/verifier.js); the element's are in stele-verifier.d.ts.
 
 /** A verifier key, as returned by parseVerifierKey. */
 export interface VerifierKeyInfo {
@@ -43,6 +43,10 @@ export interface Failure {
   expected: string | null;
   found: string | null;
   message: string;
+  /** Entry indices (inclusive) when the failure is about a range of entries (then `entry` is null). */
+  range?: { first: number; last: number } | null;
+  /** Index in `failures` of the earlier failure this one follows from; null for a root cause. */
+  cause?: number | null;
 }
 
 export interface Notice {
@@ -51,7 +55,7 @@ export interface Notice {
 }
 
 export interface Report {
-  verdict: 'verified' | 'failed' | 'unverified';
+  verdict: 'verified' | 'partial' | 'tampered' | 'unverified' | 'not_a_log';
   kind: 'log' | 'range' | 'entries' | 'tlog-proof';
   origin: string | null;
   key_id: string | null;
@@ -69,6 +73,18 @@ export interface Report {
   failures_total: number;
   notices: Notice[];
   bytes: number;
+  /** What was checked; null when the caller gave nothing (the page fills name and time). */
+  input?: ReportInput | null;
+}
+
+export interface ReportInput {
+  name: string | null;
+  bytes: number;
+  sha256: string | null;
+  keys: string[];
+  trusted_checkpoint: { size: number; root: string } | null;
+  verifier: string;
+  verified_at: string;
 }
 
 /**
@@ -126,6 +142,14 @@ export interface VerifyFileOptions extends VerifierOptions {
   chunkSize?: number;
   /** 'auto' (default) uses a Web Worker and falls back to the main thread when none can start. */
   engine?: 'auto' | 'worker' | 'main';
+  /** Called once per file, before any progress: where it is verified. */
+  onEngine?: (info: EngineInfo) => void;
+}
+
+/** Where a file is verified: in a Web Worker (with `helpers` helper workers) or on the main thread. */
+export interface EngineInfo {
+  engine: 'worker' | 'main';
+  helpers: number;
 }
 
 /** Verifies a File or Blob in a Web Worker, streaming it in chunks. */
@@ -134,18 +158,9 @@ export declare function verifyFile(file: Blob, options?: VerifyFileOptions): Pro
 /** Starts a worker ahead of time; resolves to false if workers are unavailable. */
 export declare function prewarm(): Promise<boolean>;
 
-/** Replaces how workers are created (e.g. from a Blob URL). */
-export declare function setWorkerFactory(factory: () => Worker): void;
-
-/** The <stele-verifier> custom element (import '@stele/verifier/element'). */
-export declare class SteleVerifierElement extends HTMLElement {
-  /** Verifies a File or Blob with the element's `keys` attribute. */
-  verify(file: Blob): Promise<Report>;
-  readonly report: Report | null;
-}
-
-declare global {
-  interface HTMLElementTagNameMap {
-    'stele-verifier': SteleVerifierElement;
-  }
-}
+/**
+ * Replaces how the verifier worker is created (e.g. from a Blob URL, or a bundler's worker import).
+ * `helperSource`: the helper worker's classic-script text, for workers that cannot load
+ * prepare-worker.js by URL; without it the worker loads prepare-worker.js next to itself.
+ */
+export declare function setWorkerFactory(factory: () => Worker, options?: { helperSource?: string }): void;

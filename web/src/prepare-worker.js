@@ -1,33 +1,40 @@
-// Helper worker for the verifier worker: hashes and parses the entry lines of
-// blocks (wasm prepareBlock) so the verifier only checks order, chain, tree
-// and checkpoints. Protocol:
-//   in:  {type:'init', module} | {type:'prepare', id, block: Uint8Array, base}
-//   out: {type:'ready'} | {type:'init-error', message}
-//        {type:'prepared', id, prepared: Uint8Array, block} | {type:'error', id, message}
-// The block is transferred both ways (the verifier pushes it next), not copied.
+// A helper of the verifier worker (worker.js): hashes and parses the entry
+// lines of blocks (wasm prepareBlock) so the verifier only checks order,
+// chain, tree and checkpoints. The block is transferred both ways (the
+// verifier pushes it next), not copied. Messages: protocol.js.
 import initWasm, { prepareBlock } from '../pkg/stele_wasm.js';
+import { MSG, errorText } from './protocol.js';
 
+/** @typedef {import('./protocol.js').ToHelper} ToHelper */
+/** @typedef {import('./protocol.js').FromHelper} FromHelper */
+
+/** @type {Promise<unknown> | null} */
 let ready = null;
 
-self.onmessage = async (event) => {
+/** @param {FromHelper} msg @param {Transferable[]} [transfer] */
+function reply(msg, transfer = []) {
+  self.postMessage(msg, { transfer });
+}
+
+self.onmessage = async (/** @type {MessageEvent<ToHelper>} */ event) => {
   const m = event.data;
-  if (m.type === 'init') {
+  if (m.type === MSG.INIT) {
     ready = initWasm({ module_or_path: m.module });
     try {
       await ready;
-      self.postMessage({ type: 'ready' });
+      reply({ type: MSG.READY, helpers: 0 });
     } catch (e) {
-      self.postMessage({ type: 'init-error', message: String(e && e.message ? e.message : e) });
+      reply({ type: MSG.INIT_ERROR, message: errorText(e) });
     }
     return;
   }
-  if (m.type === 'prepare') {
+  if (m.type === MSG.PREPARE) {
     try {
       await ready;
       const prepared = prepareBlock(m.block, m.base);
-      self.postMessage({ type: 'prepared', id: m.id, prepared, block: m.block }, [prepared.buffer, m.block.buffer]);
+      reply({ type: MSG.PREPARED, id: m.id, prepared, block: m.block }, [prepared.buffer, m.block.buffer]);
     } catch (e) {
-      self.postMessage({ type: 'error', id: m.id, message: String(e && e.message ? e.message : e) });
+      reply({ type: MSG.ERROR, id: m.id, name: (e instanceof Error && e.name) || 'Error', message: errorText(e) });
     }
   }
 };

@@ -1,6 +1,10 @@
 // A virtual table: only the rows in view exist in the DOM, so a million
 // entries scroll as smoothly as ten. One row at a time can be expanded to
-// show the full event. All cell text is set with textContent.
+// show the full event. All cell text is set with textContent; hidden and
+// bidirectional Unicode is shown as visible escapes, with a badge on the row.
+// ARIA: a treegrid; the expanded event is a level-2 row placed right after
+// its row in the DOM, so Tab and screen readers meet it there.
+import { setRevealed } from './util.js';
 
 const ROW_H = 30; // px, keep in sync with .vt-row height in style.css
 const DETAIL_H = 300; // px, keep in sync with .vt-detail height
@@ -14,11 +18,13 @@ export class VirtualTable {
    * @param {HTMLElement} o.spacer   sized to the (possibly scaled) content height
    * @param {HTMLElement} o.table    element carrying aria-rowcount
    * @param {import('./store.js').EntryStore} o.store
-   * @param {(i:number)=>Promise<string>} o.loadDetail  full event text of row i
-   * @param {(i:number)=>boolean} o.isFailing
+   * @param {(i:number)=>Promise<{text:string, notes:string[], hidden:boolean}>} o.loadDetail  full event of row i
+   * @param {(i:number)=>boolean} o.isFailing   a failure names this entry
+   * @param {(i:number)=>boolean} [o.isInRange] in the range of a failing checkpoint (shaded lightly)
+   * @param {(i:number)=>boolean} [o.isUnsigned] after the last trusted checkpoint (shaded)
    */
-  constructor({ scroll, spacer, table, store, loadDetail, isFailing }) {
-    Object.assign(this, { scroll, spacer, table, store, loadDetail, isFailing });
+  constructor({ scroll, spacer, table, store, loadDetail, isFailing, isInRange = () => false, isUnsigned = () => false }) {
+    Object.assign(this, { scroll, spacer, table, store, loadDetail, isFailing, isInRange, isUnsigned });
     this.view = null; // Uint32Array of store indices, or null for all rows
     this.count = 0;
     this.pool = [];
@@ -37,18 +43,22 @@ export class VirtualTable {
     const d = document.createElement('div');
     d.className = 'vt-detail';
     d.setAttribute('role', 'row');
+    d.setAttribute('aria-level', '2');
     const cell = document.createElement('div');
-    cell.setAttribute('role', 'cell');
+    cell.setAttribute('role', 'gridcell');
+    cell.setAttribute('aria-colspan', String(COLS));
     const meta = document.createElement('p');
     meta.className = 'vt-detail-meta';
+    const notes = document.createElement('ul');
+    notes.className = 'vt-detail-notes';
     const pre = document.createElement('pre');
     pre.tabIndex = 0;
     pre.setAttribute('aria-label', 'Full event');
-    cell.append(meta, pre);
+    cell.append(meta, notes, pre);
     d.append(cell);
     d.hidden = true;
     this.scroll.append(d);
-    return { el: d, meta, pre, index: -1 };
+    return { el: d, meta, notes, pre, index: -1 };
   }
 
   rowAt(pos) {
@@ -134,17 +144,24 @@ export class VirtualTable {
       r.className = 'vt-row';
       r.setAttribute('role', 'row');
       r.tabIndex = -1;
+      r.setAttribute('aria-level', '1');
       for (let c = 0; c < COLS; c++) {
         const s = document.createElement('span');
-        s.setAttribute('role', 'cell');
+        s.setAttribute('role', 'gridcell');
         r.append(s);
       }
+      // The row's marker: a shape for sighted users, an image with a name for
+      // screen readers; empty (and no role) on ordinary rows.
       const mark = document.createElement('span');
-      mark.className = 'fail-mark';
-      mark.textContent = '▲';
-      mark.setAttribute('aria-label', 'failing entry');
+      mark.className = 'row-mark';
       r.firstChild.prepend(mark);
       r.firstChild.append(document.createTextNode(''));
+      r.mark = mark;
+      const badge = document.createElement('span');
+      badge.className = 'uni-badge';
+      badge.textContent = 'hidden Unicode';
+      badge.title = 'This entry has invisible or text-reversing characters, shown as \\u escapes';
+      r.badge = badge;
       this.scroll.append(r);
       this.pool.push(r);
     }
@@ -171,7 +188,12 @@ export class VirtualTable {
       r.style.transform = `translateY(${Math.round(st + this.yOf(pos) - top)}px)`;
       r.setAttribute('aria-rowindex', String(pos + 2));
       r.setAttribute('aria-expanded', String(i === this.expanded));
-      r.classList.toggle('failing', this.isFailing(i));
+      const failing = this.isFailing(i);
+      const unsigned = !failing && this.isUnsigned(i);
+      r.classList.toggle('failing', failing);
+      r.classList.toggle('in-range', this.isInRange(i));
+      r.classList.toggle('unsigned', unsigned);
+      setMark(r.mark, failing ? ['▲', 'failing entry'] : unsigned ? ['○', 'not signed'] : null);
       r.classList.toggle('flash', i === this.flash);
       r.classList.toggle('active', pos === this.active);
       r.classList.toggle('odd', (pos & 1) === 1);
@@ -180,11 +202,17 @@ export class VirtualTable {
       setText(cells[1], store.tsText(i));
       const unreadable = Number.isNaN(store.seq[i]) && Number.isNaN(store.ts[i]) && store.str(1, i) == null && store.str(2, i) == null;
       r.classList.toggle('unreadable', unreadable);
-      setText(cells[2], unreadable ? 'unreadable entry: open it to see the line' : store.str(1, i) ?? '');
       // System entries (stele.genesis, stele.recovery, stele.access) have a type and no action.
-      setText(cells[3], store.str(2, i) ?? store.str(0, i) ?? '');
-      setText(cells[4], store.str(3, i) ?? '');
-      setText(cells[5], store.str(4, i) ?? '');
+      const texts = [unreadable ? 'unreadable entry: open it to see the line' : store.str(1, i) ?? '', store.str(2, i) ?? store.str(0, i) ?? '', store.str(3, i) ?? '', store.str(4, i) ?? ''];
+      let hiddenIn = null;
+      for (let c = 0; c < 4; c++) if (setRevealed(cells[c + 2], texts[c]) && !hiddenIn) hiddenIn = cells[c + 2];
+      r.classList.toggle('hidden-unicode', hiddenIn != null);
+      if (hiddenIn) hiddenIn.prepend(r.badge);
+      if (i === this.expanded && r.nextSibling !== this.detail.el) {
+        const had = this.detail.el.contains(document.activeElement) ? document.activeElement : null;
+        r.after(this.detail.el);
+        had?.focus({ preventScroll: true });
+      }
     }
     for (; k < this.pool.length; k++) {
       const r = this.pool[k];
@@ -204,6 +232,20 @@ export class VirtualTable {
       if (el && document.activeElement !== el) el.focus({ preventScroll: true });
       this.wantFocus = false;
     }
+  }
+
+  /**
+   * Forgets the previous file's rows: no row expanded, active or highlighted
+   * (a highlight's store index would otherwise land on another file's row),
+   * scrolled to the top.
+   */
+  reset() {
+    this.expanded = -1;
+    this.active = 0;
+    this.flash = -1;
+    clearTimeout(this.flashTimer);
+    this.scroll.scrollTop = 0;
+    this.schedule();
   }
 
   /** Scrolls so that view position pos is visible (centred when far away). */
@@ -249,10 +291,24 @@ export class VirtualTable {
     const d = this.detail;
     d.index = i;
     d.meta.textContent = `Line ${this.store.line[i]} · bytes ${this.store.offset[i]}–${this.store.offset[i] + this.store.length[i]}`;
+    d.notes.replaceChildren();
     d.pre.textContent = 'Loading…';
     this.loadDetail(i).then(
-      (text) => {
-        if (d.index === i) d.pre.textContent = text;
+      ({ text, notes, hidden }) => {
+        if (d.index !== i) return;
+        const items = notes.map((n) => {
+          const li = document.createElement('li');
+          setRevealed(li, n, { keepLines: true });
+          return li;
+        });
+        if (hidden) {
+          const li = document.createElement('li');
+          li.className = 'uni-note';
+          li.textContent = 'Hidden Unicode: this event has invisible or text-reversing characters; they are shown as \\u escapes.';
+          items.push(li);
+        }
+        d.notes.replaceChildren(...items);
+        setRevealed(d.pre, text, { keepLines: true });
       },
       (e) => {
         if (d.index === i) d.pre.textContent = `Could not read this entry: ${e.message}`;
@@ -282,6 +338,12 @@ export class VirtualTable {
       case 'PageUp': pos -= page; break;
       case 'Home': pos = 0; break;
       case 'End': pos = this.count - 1; break;
+      case 'ArrowRight': // treegrid: expand
+      case 'ArrowLeft': // treegrid: collapse
+        if (this.count && (this.expanded === this.rowAt(this.active)) === (e.key === 'ArrowLeft')) this.toggle(this.active);
+        this.wantFocus = true;
+        e.preventDefault();
+        return;
       case 'Enter':
       case ' ':
         if (this.count) this.toggle(this.active);
@@ -297,6 +359,19 @@ export class VirtualTable {
     this.reveal(this.active);
     this.wantFocus = true;
     this.schedule();
+  }
+}
+
+function setMark(el, m) {
+  const text = m ? m[0] : '';
+  if (el.textContent === text) return;
+  el.textContent = text;
+  if (m) {
+    el.setAttribute('role', 'img');
+    el.setAttribute('aria-label', m[1]);
+  } else {
+    el.removeAttribute('role');
+    el.removeAttribute('aria-label');
   }
 }
 

@@ -5,6 +5,8 @@ import { formatTs } from './engine.js';
 
 const STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000, 7776000, 31536000];
 
+const count = (n, one, many = `${one}s`) => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+
 export function niceStep(spanUs, maxBuckets) {
   const want = spanUs / 1e6 / Math.max(1, maxBuckets);
   for (const s of STEPS_S) if (s >= want) return s * 1e6;
@@ -20,9 +22,18 @@ export function stepLabel(stepUs) {
 }
 
 export class Timeline {
-  constructor({ canvas, caption, hover, store, isFailingIndex, onPick }) {
-    Object.assign(this, { canvas, caption, hover, store, isFailingIndex, onPick });
+  /**
+   * wrap: the focusable slider around the canvas (arrow keys pick an
+   * interval, Enter filters to it); hover: text of the interval pointed at.
+   */
+  constructor({ canvas, wrap, caption, hover, store, onPick }) {
+    Object.assign(this, { canvas, wrap, caption, hover, store, onPick });
     this.buckets = null;
+    this.cursor = -1;
+    wrap?.addEventListener('keydown', (e) => this.onKey(e));
+    wrap?.addEventListener('blur', () => {
+      this.hover.textContent = '';
+    });
     canvas.addEventListener('mousemove', (e) => this.onMove(e));
     canvas.addEventListener('mouseleave', () => (hover.textContent = ''));
     canvas.addEventListener('click', (e) => {
@@ -32,8 +43,12 @@ export class Timeline {
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
 
-  /** Recounts from the store; failing is an array of store indices. */
-  update(failing = []) {
+  /**
+   * Recounts from the store; failing is an array of store indices; rows from
+   * unsignedFrom on are not signed; ranges are [lo, hi] store index ranges of
+   * checkpoints that did not match (shaded lightly).
+   */
+  update(failing = [], unsignedFrom = Infinity, ranges = []) {
     const s = this.store;
     if (!s.n || !Number.isFinite(s.minTs)) {
       this.buckets = null;
@@ -48,6 +63,8 @@ export class Timeline {
     const nb = Math.floor((s.maxTs - start) / step) + 1;
     const counts = new Uint32Array(nb);
     const fails = new Uint32Array(nb);
+    const unsigned = new Uint32Array(nb);
+    const inRange = new Uint8Array(nb);
     let untimed = 0;
     for (let i = 0; i < s.n; i++) {
       const t = s.ts[i];
@@ -55,13 +72,22 @@ export class Timeline {
         untimed++;
         continue;
       }
-      counts[Math.floor((t - start) / step)]++;
+      const b = Math.floor((t - start) / step);
+      counts[b]++;
+      if (i >= unsignedFrom) unsigned[b]++;
+    }
+    for (const [lo, hi] of ranges) {
+      for (let i = lo; i <= hi && i < s.n; i++) {
+        const t = s.ts[i];
+        if (!Number.isNaN(t)) inRange[Math.floor((t - start) / step)] = 1;
+      }
     }
     for (const i of failing) {
       const t = s.ts[i];
       if (!Number.isNaN(t)) fails[Math.floor((t - start) / step)]++;
     }
-    Object.assign(this, { step, start, counts, fails, buckets: nb });
+    Object.assign(this, { step, start, counts, fails, unsigned, inRange, buckets: nb });
+    if (this.cursor >= nb) this.cursor = nb - 1;
     let max = 0;
     let empty = 0;
     let maxAt = 0;
@@ -74,15 +100,21 @@ export class Timeline {
     }
     this.max = max;
     const failBuckets = fails.reduce((a, v) => a + (v ? 1 : 0), 0);
+    const unsignedBuckets = unsigned.reduce((a, v) => a + (v ? 1 : 0), 0);
     const parts = [
-      `${s.n.toLocaleString('en-US')} entries from ${formatTs(s.minTs)} to ${formatTs(s.maxTs)}, in ${nb.toLocaleString('en-US')} intervals of ${stepLabel(step)}.`,
-      `Busiest interval: ${max.toLocaleString('en-US')} entries from ${formatTs(start + maxAt * step)}.`,
-      empty ? `${empty.toLocaleString('en-US')} intervals have no entries (gaps).` : 'No empty intervals.',
+      `${count(s.n, 'entry', 'entries')} from ${formatTs(s.minTs)} to ${formatTs(s.maxTs)}, in ${count(nb, 'interval')} of ${stepLabel(step)}.`,
+      `Busiest interval: ${count(max, 'entry', 'entries')} from ${formatTs(start + maxAt * step)}.`,
+      empty ? `${count(empty, 'interval')} ${empty === 1 ? 'has' : 'have'} no entries (gaps).` : 'No empty intervals.',
     ];
-    if (failBuckets) parts.push(`${failBuckets.toLocaleString('en-US')} intervals contain a failing entry.`);
-    if (untimed) parts.push(`${untimed.toLocaleString('en-US')} entries have no timestamp.`);
+    if (failBuckets) parts.push(`${count(failBuckets, 'interval')} ${failBuckets === 1 ? 'contains' : 'contain'} a failing entry.`);
+    if (unsignedBuckets) parts.push(`${count(unsignedBuckets, 'interval')} ${unsignedBuckets === 1 ? 'contains' : 'contain'} entries that are not signed.`);
+    if (untimed) parts.push(`${count(untimed, 'entry', 'entries')} ${untimed === 1 ? 'has' : 'have'} no timestamp.`);
     this.caption.textContent = parts.join(' ');
-    this.canvas.setAttribute('aria-label', `Timeline: ${parts[0]}`);
+    if (this.wrap) {
+      this.wrap.setAttribute('aria-valuemax', String(nb - 1));
+      this.wrap.setAttribute('aria-valuenow', String(Math.max(0, this.cursor)));
+      this.wrap.setAttribute('aria-valuetext', this.cursor >= 0 ? this.describe(this.cursor) : 'no interval chosen: use the arrow keys');
+    }
     this.draw();
   }
 
@@ -93,6 +125,9 @@ export class Timeline {
       fail: cs.getPropertyValue('--tl-fail').trim() || '#c0262d',
       axis: cs.getPropertyValue('--tl-axis').trim() || '#5b6470',
       gap: cs.getPropertyValue('--tl-gap').trim() || '#eef1f4',
+      unsigned: cs.getPropertyValue('--tl-unsigned').trim() || '#a86a00',
+      range: cs.getPropertyValue('--tl-range').trim() || '#d9a93a',
+      cursor: cs.getPropertyValue('--tl-cursor').trim() || '#1a6fd1',
     };
   }
 
@@ -113,13 +148,21 @@ export class Timeline {
     const padBottom = 18;
     const plotH = h - padTop - padBottom;
     const bw = w / this.buckets;
+    // intervals in the range of a checkpoint that did not match: a band under the axis
+    ctx.fillStyle = col.range;
+    for (let b = 0; b < this.buckets; b++) if (this.inRange[b]) ctx.fillRect(b * bw, padTop + plotH + 1, Math.max(1, bw), 4);
     ctx.fillStyle = col.bar;
     for (let b = 0; b < this.buckets; b++) {
       const v = this.counts[b];
       if (!v) continue;
       const bh = Math.max(1, (v / this.max) * plotH);
-      ctx.fillStyle = this.fails[b] ? col.fail : col.bar;
+      ctx.fillStyle = this.fails[b] ? col.fail : this.unsigned[b] ? col.unsigned : col.bar;
       ctx.fillRect(b * bw, padTop + plotH - bh, Math.max(1, bw - (bw > 3 ? 1 : 0)), bh);
+    }
+    if (this.cursor >= 0) {
+      ctx.strokeStyle = col.cursor;
+      ctx.lineWidth = 2;
+      ctx.strokeRect(this.cursor * bw + 1, 1, Math.max(2, bw - 2), padTop + plotH - 1);
     }
     // failing intervals: a triangle marker above, so they are found even when tiny
     ctx.fillStyle = col.fail;
@@ -138,11 +181,15 @@ export class Timeline {
     ctx.font = '11px system-ui, sans-serif';
     ctx.textBaseline = 'bottom';
     ctx.textAlign = 'left';
-    ctx.fillText(formatTs(this.start).slice(0, 19).replace('T', ' '), 2, h);
+    const narrow = w < 360;
+    ctx.fillText(narrow ? `${formatTs(this.start).slice(0, 10)}` : `${formatTs(this.start).slice(0, 19)}Z`, 2, h);
     ctx.textAlign = 'right';
-    ctx.fillText(formatTs(this.start + this.buckets * this.step).slice(0, 19).replace('T', ' '), w - 2, h);
-    ctx.textAlign = 'center';
-    ctx.fillText(`${stepLabel(this.step)} per bar · max ${this.max.toLocaleString('en-US')}`, w / 2, h);
+    const end = formatTs(this.start + this.buckets * this.step);
+    ctx.fillText(narrow ? end.slice(0, 10) : `${end.slice(0, 19)}Z`, w - 2, h);
+    if (w >= 560) {
+      ctx.textAlign = 'center';
+      ctx.fillText(`${stepLabel(this.step)} per bar · max ${this.max.toLocaleString('en-US')}`, w / 2, h);
+    }
   }
 
   bucketAt(e) {
@@ -152,14 +199,42 @@ export class Timeline {
     return b >= 0 && b < this.buckets ? b : -1;
   }
 
+  describe(b) {
+    const from = formatTs(this.start + b * this.step).slice(0, 19);
+    const f = this.fails[b] ? `, ${this.fails[b].toLocaleString('en-US')} failing` : '';
+    const u = this.unsigned[b] ? `, ${this.unsigned[b].toLocaleString('en-US')} not signed` : '';
+    return `${from}Z (+${stepLabel(this.step)}): ${count(this.counts[b], 'entry', 'entries')}${f}${u}`;
+  }
+
   onMove(e) {
     const b = this.bucketAt(e);
-    if (b < 0) {
-      this.hover.textContent = '';
-      return;
+    this.hover.textContent = b < 0 ? '' : this.describe(b);
+  }
+
+  onKey(e) {
+    if (!this.buckets) return;
+    let b = this.cursor;
+    switch (e.key) {
+      case 'ArrowRight': case 'ArrowUp': b = b < 0 ? 0 : b + 1; break;
+      case 'ArrowLeft': case 'ArrowDown': b = b < 0 ? this.buckets - 1 : b - 1; break;
+      case 'PageUp': b += 10; break;
+      case 'PageDown': b -= 10; break;
+      case 'Home': b = 0; break;
+      case 'End': b = this.buckets - 1; break;
+      case 'Enter':
+      case ' ':
+        e.preventDefault();
+        if (b >= 0) this.onPick(this.start + b * this.step, this.start + (b + 1) * this.step - 1);
+        return;
+      default:
+        return;
     }
-    const from = formatTs(this.start + b * this.step).slice(0, 19).replace('T', ' ');
-    const f = this.fails[b] ? `, ${this.fails[b]} failing` : '';
-    this.hover.textContent = `${from} UTC (+${stepLabel(this.step)}): ${this.counts[b].toLocaleString('en-US')} entries${f}`;
+    e.preventDefault();
+    this.cursor = Math.max(0, Math.min(this.buckets - 1, b));
+    const text = this.describe(this.cursor);
+    this.hover.textContent = text;
+    this.wrap.setAttribute('aria-valuenow', String(this.cursor));
+    this.wrap.setAttribute('aria-valuetext', text);
+    this.draw();
   }
 }

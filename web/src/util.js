@@ -65,18 +65,129 @@ export function formatBytes(n) {
 
 export const fmtInt = (n) => (n == null ? '–' : Number(n).toLocaleString('en-US'));
 
-export const VERDICT_WORDS = { verified: 'Verified', failed: 'Tampered', unverified: 'Unverified' };
+/** The one word for each verdict, everywhere on the page and in the element. */
+export const VERDICT_WORDS = {
+  verified: 'Verified',
+  partial: 'Partly signed',
+  tampered: 'Tampered',
+  failed: 'Tampered', // reports from verifiers before the rename
+  unverified: 'Unverified',
+  not_a_log: 'Not a Stele export',
+};
 
-export function verdictDetail(report) {
+/** The page's state class for a verdict (failed and tampered are one state). */
+export function verdictKind(verdict) {
+  if (verdict === 'failed') return 'tampered';
+  return verdict in VERDICT_WORDS ? verdict : 'unverified';
+}
+
+/**
+ * Which of the three "unverified" situations a report is in:
+ * 'no_key' (no key given), 'key_mismatch' (a signature under a trusted key's
+ * name but another key ID: possible impersonation), 'no_trusted_checkpoint'
+ * (a key was given, nothing is signed by it), or null.
+ */
+export function keySituation(report, keysGiven) {
+  const codes = new Set((report.notices || []).map((n) => n.code));
+  if (codes.has('key_mismatch')) return 'key_mismatch';
+  if (codes.has('no_key') || keysGiven === 0) return 'no_key';
+  if (codes.has('no_trusted_checkpoint')) return 'no_trusted_checkpoint';
+  return null;
+}
+
+const plural = (n, one, many = `${one}s`) => `${fmtInt(n)} ${n === 1 ? one : many}`;
+export { plural };
+
+export function verdictDetail(report, keysGiven) {
   const kind = report.kind && report.kind !== 'log' ? ` (this export is a ${report.kind}, not a whole log)` : '';
-  switch (report.verdict) {
+  switch (verdictKind(report.verdict)) {
     case 'verified':
-      return `Every entry is intact and the log is signed with the trusted key${kind}.`;
-    case 'failed':
-      return `The log does not match what was signed: ${fmtInt(report.failures_total)} ${report.failures_total === 1 ? 'failure' : 'failures'} found${kind}.`;
+      return `Every entry is intact and signed with the trusted key${kind}.`;
+    case 'partial': {
+      const n = report.tree_size ?? 0;
+      const last = report.entries != null ? report.entries - 1 : null;
+      const tail = last != null && last >= n ? (last === n ? `entry ${fmtInt(n)} is` : `entries ${fmtInt(n)}–${fmtInt(last)} are`) : 'the entries after it are';
+      return `Entries 0–${fmtInt(n - 1)} are intact and signed with the trusted key, but ${tail} not signed: anyone could have added them${kind}.`;
+    }
+    case 'tampered':
+      return `The log does not match what was signed: ${plural(report.failures_total, 'failure')} found${kind}.`;
+    case 'not_a_log': {
+      const f = (report.failures || [])[0];
+      if (!f) return 'This file is not a Stele export.';
+      // core's message is "not a Stele export (FOUND): HINT"; the word above already says the first part
+      const at = f.message.indexOf('): ');
+      let hint = at >= 0 ? f.message.slice(at + 3) : f.message;
+      if (f.found === 'a verifier key') hint = 'it is the key to verify with: paste it as the trusted key, and choose the export file';
+      return `This file is ${f.found ?? 'not a Stele export'}: ${hint}.`;
+    }
     default:
-      return `No failure was found, but nothing ties this log to the trusted key, so it could have been forged${kind}.`;
+      if ((report.notices || []).some((n) => n.code === 'empty')) return `This export has no entries: there is nothing to verify${kind}.`;
+      switch (keySituation(report, keysGiven)) {
+        case 'no_key':
+          return `No trusted key was given, so nothing was checked against a signature: the entries are chained, but anyone could have written them${kind}.`;
+        case 'key_mismatch':
+          return `Warning: the log is signed by a different key that uses the trusted key's name. This is what an impersonation looks like: do not trust this log${kind}.`;
+        default:
+          return `The trusted key signed nothing in this file, so nothing ties this log to it: it could have been forged${kind}.`;
+      }
   }
+}
+
+// ---- hidden and bidirectional Unicode ---------------------------------------------
+
+// Control and format characters that change how text displays without being
+// visible: C0/C1 controls, soft hyphen, bidi embeddings, overrides and isolates,
+// zero-width characters, joiners, invisible operators, variation selectors,
+// the byte order mark, interlinear annotation, tag characters.
+const HIDDEN_SRC = '[\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff9-\\ufffb]|\\udb40[\\udc00-\\udc7f]';
+const HIDDEN_ALL = new RegExp(`${HIDDEN_SRC}|[\\n\\t]`, 'g');
+const HIDDEN_KEEP_LINES = new RegExp(HIDDEN_SRC, 'g');
+
+/** True when s has a character that would be invisible or reorder the text around it. */
+export function hasHidden(s) {
+  if (s == null) return false;
+  HIDDEN_KEEP_LINES.lastIndex = 0;
+  return HIDDEN_KEEP_LINES.test(s);
+}
+
+function escapeOf(ch) {
+  const cp = ch.codePointAt(0);
+  if (ch === '\n') return '\\n';
+  if (ch === '\t') return '\\t';
+  return cp > 0xffff ? `\\u{${cp.toString(16).toUpperCase()}}` : `\\u${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/** s with every hidden character written as a visible escape (\u202E). */
+export function revealText(s, { keepLines = false } = {}) {
+  if (s == null) return s;
+  return s.replace(keepLines ? HIDDEN_KEEP_LINES : HIDDEN_ALL, escapeOf);
+}
+
+/**
+ * Fills el with s, each hidden character as a visible escape in a
+ * <span class="esc"> (text nodes only, never HTML). Returns true if s had any.
+ */
+export function setRevealed(el, s, { keepLines = false } = {}) {
+  const re = keepLines ? HIDDEN_KEEP_LINES : HIDDEN_ALL;
+  re.lastIndex = 0;
+  if (s == null || !re.test(s)) {
+    if (el.childElementCount || el.textContent !== (s ?? '')) el.textContent = s ?? '';
+    return false;
+  }
+  const parts = [];
+  let at = 0;
+  re.lastIndex = 0;
+  for (let m = re.exec(s); m; m = re.exec(s)) {
+    if (m.index > at) parts.push(document.createTextNode(s.slice(at, m.index)));
+    const span = document.createElement('span');
+    span.className = 'esc';
+    span.textContent = escapeOf(m[0]);
+    parts.push(span);
+    at = m.index + m[0].length;
+  }
+  if (at < s.length) parts.push(document.createTextNode(s.slice(at)));
+  el.replaceChildren(...parts);
+  return hasHidden(s);
 }
 
 /** Summary rows [label, value] for a report. */

@@ -8,16 +8,24 @@
 // module only moves bytes to it, in a Web Worker when one can be started.
 import initWasm, { WasmVerifier, parseVerifierKey as wasmParseVerifierKey } from '../pkg/stele_wasm.js';
 import { BatchEncoder, RowDecoder, abortError, freeQuietly, runVerification } from './engine.js';
+import { MSG } from './protocol.js';
 
 export { STRING_COLUMNS, formatTs, parseTs } from './engine.js';
 
+/** @typedef {import('./index.js').Report} Report */
+/** @typedef {import('./index.js').VerifyFileOptions} VerifyFileOptions */
+
+/** @type {Promise<WebAssembly.Module> | null} */
 let initPromise = null;
+/** @type {WebAssembly.Module | null} */
 let wasmModule = null;
 
 /**
  * Loads the wasm verifier once. `source` may be a URL (default: the
  * stele_wasm_bg.wasm next to the JS glue), bytes, or a WebAssembly.Module.
  * Resolves to the compiled WebAssembly.Module.
+ * @param {string | URL | BufferSource | WebAssembly.Module} [source]
+ * @returns {Promise<WebAssembly.Module>}
  */
 export function init(source) {
   if (!initPromise) {
@@ -34,9 +42,13 @@ export function init(source) {
   return initPromise;
 }
 
+/**
+ * @param {string | URL | BufferSource | WebAssembly.Module} source
+ * @returns {Promise<WebAssembly.Module>}
+ */
 async function compile(source) {
   if (source instanceof WebAssembly.Module) return source;
-  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return WebAssembly.compile(source);
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return WebAssembly.compile(/** @type {BufferSource} */ (source));
   const res = await fetch(source);
   if (!res.ok) throw new Error(`could not load the verifier (${res.status} ${res.statusText}) from ${res.url}`);
   if (WebAssembly.compileStreaming && (res.headers.get('content-type') || '').startsWith('application/wasm')) {
@@ -49,7 +61,11 @@ function requireInit() {
   if (!wasmModule) throw new Error('call and await init() before using the verifier');
 }
 
-/** Parses a verifier key ("name+hex8+base64"); returns {name, key_id} or throws Error. */
+/**
+ * Parses a verifier key ("name+hex8+base64"); returns {name, key_id} or throws Error.
+ * @param {string} vkey
+ * @returns {import('./index.js').VerifierKeyInfo}
+ */
 export function parseVerifierKey(vkey) {
   requireInit();
   return JSON.parse(wasmParseVerifierKey(String(vkey).trim()));
@@ -57,18 +73,28 @@ export function parseVerifierKey(vkey) {
 
 /** Incremental verifier on the current thread. Call init() first. */
 export class Verifier {
+  /** @param {import('./index.js').VerifierOptions} [options] */
   constructor({ keys = [], trustedCheckpoint } = {}) {
     requireInit();
     const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
+    /** @type {WasmVerifier | null} */
     this._v = new WasmVerifier(keys.map((k) => k.trim()).filter(Boolean).join('\n'), cp);
     this._rows = new RowDecoder();
   }
+  /** @returns {WasmVerifier} */
+  _live() {
+    if (!this._v) throw new Error('verifier already finished');
+    return this._v;
+  }
+  /** @param {Uint8Array} chunk */
   push(chunk) {
-    this._v.push(chunk);
+    this._live().push(chunk);
   }
+  /** @returns {import('./index.js').EntrySummary[]} */
   takeEntries() {
-    return this._rows.decode(this._v.takeBatch());
+    return this._rows.decode(/** @type {import('./index.js').EntryBatch} */ (this._live().takeBatch()));
   }
+  /** @returns {Report} */
   finish() {
     const v = this._v;
     if (!v) throw new Error('verifier already finished');
@@ -86,54 +112,81 @@ export class Verifier {
 }
 
 // ---- workers ----------------------------------------------------------------
+// Messages between the page, the verifier worker and its helpers: protocol.js.
 
+/**
+ * A started verifier worker and how many helper workers it runs.
+ * @typedef {{worker: Worker, helpers: number}} VerifierWorker
+ */
+
+// Written as `new Worker(new URL(...), {type: 'module'})` so that bundlers
+// (Vite, webpack, Parcel) find, bundle and emit the worker.
+/** @type {() => Worker} */
 let workerFactory = () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-// Helper workers that hash and parse blocks for the verifier worker; none in
-// the single-file build (setWorkerFactory), where workers come from Blob URLs.
-let helperUrl = new URL('./prepare-worker.js', import.meta.url).href;
+/** @type {string | undefined} */
+let helperSource;
+/** @type {VerifierWorker[]} */
 const idleWorkers = [];
 
-/** Replaces how workers are created (the single-file build uses a Blob URL). */
-export function setWorkerFactory(factory) {
+/**
+ * Replaces how the verifier worker is created, e.g. from a Blob URL or a
+ * bundler's worker import. `helperSource` is the helper's classic-script
+ * text, for workers that cannot load prepare-worker.js by URL (the
+ * single-file build); without it the worker loads prepare-worker.js next to
+ * itself, and verifies alone if that fails.
+ * @param {() => Worker} factory
+ * @param {{helperSource?: string}} [options]
+ */
+export function setWorkerFactory(factory, options = {}) {
   workerFactory = factory;
-  helperUrl = null;
-  idleWorkers.splice(0).forEach((w) => w.terminate());
+  helperSource = options.helperSource;
+  idleWorkers.splice(0).forEach((w) => w.worker.terminate());
 }
 
 /** Helper workers per verification: the other cores, at most 3. */
 function helperCount() {
   const cores = globalThis.navigator?.hardwareConcurrency || 1;
-  return helperUrl ? Math.max(0, Math.min(cores - 1, 3)) : 0;
+  return Math.max(0, Math.min(cores - 1, 3));
 }
 
+/** @returns {Promise<VerifierWorker>} */
 async function startWorker() {
   const mod = await init();
   const w = workerFactory();
-  await new Promise((resolve, reject) => {
-    w.onmessage = (e) => (e.data.type === 'ready' ? resolve() : reject(new Error(e.data.message)));
+  const helpers = await new Promise((resolve, reject) => {
+    w.onmessage = (/** @type {MessageEvent<import('./protocol.js').FromWorker>} */ e) => {
+      const m = e.data;
+      if (m.type === MSG.READY) resolve(m.helpers);
+      else reject(new Error(m.type === MSG.INIT_ERROR ? m.message : `unexpected ${m.type} message from the verification worker`));
+    };
     w.onerror = (e) => {
       e.preventDefault?.();
       reject(new Error(`could not start the verification worker${e.message ? ': ' + e.message : ''}`));
     };
-    w.postMessage({ type: 'init', module: mod, helperUrl, helpers: helperCount() });
+    /** @type {import('./protocol.js').InitMessage} */
+    const msg = { type: MSG.INIT, module: mod, helpers: helperCount(), helperSource };
+    w.postMessage(msg);
   }).catch((e) => {
     w.terminate();
     throw e;
   });
-  return w;
+  return { worker: w, helpers };
 }
 
 async function acquireWorker() {
   return idleWorkers.pop() || startWorker();
 }
 
-/** Starts a worker ahead of time, so the first verification makes no request. */
+/**
+ * Starts a worker ahead of time, so the first verification makes no request.
+ * @returns {Promise<boolean>}
+ */
 export async function prewarm() {
   try {
     idleWorkers.push(await startWorker());
     return true;
   } catch (e) {
-    console.warn(`verification worker unavailable, will verify on the main thread: ${e.message}`);
+    console.warn(`verification worker unavailable, will verify on the main thread: ${e instanceof Error ? e.message : e}`);
     return false;
   }
 }
@@ -145,28 +198,44 @@ let jobId = 0;
  * onProgress(bytesDone, total), onEntries(rows), onBatch(columnarBatch),
  * signal (AbortSignal), chunkSize (bytes, default 1 MiB), engine
  * ('auto' | 'worker' | 'main'; 'auto' falls back to the main thread when no
- * worker can be started, e.g. from file://). Resolves to the report object;
- * rejects with an AbortError DOMException when cancelled.
+ * worker can be started), onEngine({engine, helpers}) (called once, before
+ * the first progress: where this file is verified). Resolves to the report
+ * object; rejects with an AbortError DOMException when cancelled.
+ * @param {Blob} file
+ * @param {import('./index.js').VerifyFileOptions} [opts]
+ * @returns {Promise<import('./index.js').Report>}
  */
 export async function verifyFile(file, opts = {}) {
-  const { signal, engine = 'auto' } = opts;
+  const { signal, engine = 'auto', onEngine } = opts;
   if (signal?.aborted) throw abortError();
   await init();
   if (signal?.aborted) throw abortError();
-  if (engine === 'main') return verifyInMainThread(file, opts);
+  if (engine === 'main') {
+    onEngine?.({ engine: 'main', helpers: 0 });
+    return verifyInMainThread(file, opts);
+  }
   let worker;
   try {
     worker = await acquireWorker();
   } catch (e) {
     if (engine === 'worker') throw e;
+    onEngine?.({ engine: 'main', helpers: 0 });
     return verifyInMainThread(file, opts);
   }
+  onEngine?.({ engine: 'worker', helpers: worker.helpers });
   return verifyInWorker(worker, file, opts);
 }
 
-function verifyInWorker(w, file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20 }) {
+/**
+ * @param {VerifierWorker} vw
+ * @param {Blob} file
+ * @param {import('./index.js').VerifyFileOptions} opts
+ * @returns {Promise<import('./index.js').Report>}
+ */
+function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20 }) {
+  const w = vw.worker;
   if (signal?.aborted) {
-    idleWorkers.push(w);
+    idleWorkers.push(vw);
     return Promise.reject(abortError());
   }
   const id = ++jobId;
@@ -188,18 +257,18 @@ function verifyInWorker(w, file, { keys = [], trustedCheckpoint, onProgress, onE
       w.terminate();
       reject(new Error(`verification worker failed${e.message ? ': ' + e.message : ''}`));
     };
-    w.onmessage = (e) => {
+    w.onmessage = (/** @type {MessageEvent<import('./protocol.js').FromWorker>} */ e) => {
       const m = e.data;
-      if (m.id !== id) return;
+      if (!('id' in m) || m.id !== id) return;
       try {
-        if (m.type === 'progress') onProgress?.(m.done, m.total);
-        else if (m.type === 'batch') {
+        if (m.type === MSG.PROGRESS) onProgress?.(m.done, m.total);
+        else if (m.type === MSG.BATCH) {
           onBatch?.(m.batch);
           if (m.rows) onEntries?.(m.rows);
-        } else if (m.type === 'done' || m.type === 'error') {
+        } else if (m.type === MSG.DONE || m.type === MSG.ERROR) {
           cleanup();
-          idleWorkers.push(w);
-          if (m.type === 'done') resolve(m.report);
+          idleWorkers.push(vw);
+          if (m.type === MSG.DONE) resolve(m.report);
           else reject(m.name === 'AbortError' ? abortError() : new Error(m.message));
         }
       } catch (err) {
@@ -208,11 +277,16 @@ function verifyInWorker(w, file, { keys = [], trustedCheckpoint, onProgress, onE
         reject(err);
       }
     };
-    w.postMessage({ type: 'verify', id, file, keys, trustedCheckpoint, chunkSize, wantRows: !!onEntries });
+    /** @type {import('./protocol.js').VerifyMessage} */
+    const msg = { type: MSG.VERIFY, id, file, keys, trustedCheckpoint, chunkSize, wantRows: !!onEntries };
+    w.postMessage(msg);
   });
 }
 
-// Lets the event loop run (paint, input) between chunks without setTimeout's clamping.
+/**
+ * Lets the event loop run (paint, input) between chunks without setTimeout's clamping.
+ * @returns {Promise<void>}
+ */
 function yieldToEventLoop() {
   return new Promise((resolve) => {
     const ch = new MessageChannel();
@@ -221,6 +295,11 @@ function yieldToEventLoop() {
   });
 }
 
+/**
+ * @param {Blob} file
+ * @param {VerifyFileOptions} opts
+ * @returns {Promise<Report>}
+ */
 async function verifyInMainThread(file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20 }) {
   const encoder = new BatchEncoder();
   let last = performance.now();

@@ -1,35 +1,57 @@
-// Module Web Worker: verifies one file at a time so the page never freezes.
-// Protocol (all messages are plain objects):
-//   in:  {type:'init', module: WebAssembly.Module}
-//        {type:'verify', id, file: Blob, keys: string[], trustedCheckpoint, chunkSize, wantRows}
-//   out: {type:'ready'} | {type:'init-error', message}
-//        {type:'progress', id, done, total}
-//        {type:'batch', id, batch, rows?}
-//        {type:'done', id, report} | {type:'error', id, name, message}
+// The verifier worker: verifies one file at a time so the page never freezes,
+// with helper workers (prepare-worker.js) hashing and parsing blocks when the
+// machine has cores to spare. Messages: protocol.js.
 import initWasm, { WasmVerifier, prepareBlock } from '../pkg/stele_wasm.js';
 import { BatchEncoder, batchTransfer, freeQuietly, runVerification, startPool } from './engine.js';
+import { MSG, errorText } from './protocol.js';
 
+/** @typedef {import('./protocol.js').ToWorker} ToWorker */
+/** @typedef {import('./protocol.js').FromWorker} FromWorker */
+
+/** @type {Promise<unknown> | null} */
 let ready = null;
+/** @type {import('./engine.js').Pool | null} */
 let pool = null;
 
-self.onmessage = async (event) => {
+/** @param {FromWorker} msg @param {Transferable[]} [transfer] */
+function reply(msg, transfer = []) {
+  self.postMessage(msg, { transfer });
+}
+
+/**
+ * Starts a helper worker. From a script text (the single-file build, where
+ * nothing can be loaded by URL) as a classic worker; else prepare-worker.js
+ * next to this file, written as `new Worker(new URL(...), {type: 'module'})`
+ * so that bundlers (Vite, webpack, Parcel) find, bundle and emit it.
+ * @param {string} [source]
+ * @returns {() => Worker}
+ */
+function helperFactory(source) {
+  if (source) {
+    const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+    return () => new Worker(url);
+  }
+  return () => new Worker(new URL('./prepare-worker.js', import.meta.url), { type: 'module' });
+}
+
+self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {
   const msg = event.data;
-  if (msg.type === 'init') {
+  if (msg.type === MSG.INIT) {
     ready = initWasm({ module_or_path: msg.module });
     try {
       await ready;
-      if (msg.helperUrl && msg.helpers > 0) {
+      if (msg.helpers > 0) {
         // Without helpers (they may fail to start) verification runs here alone.
-        pool = await startPool({ makeWorker: () => new Worker(msg.helperUrl, { type: 'module' }), module: msg.module, size: msg.helpers });
+        pool = await startPool({ makeWorker: helperFactory(msg.helperSource), module: msg.module, size: msg.helpers });
       }
       await warmUp(pool);
-      self.postMessage({ type: 'ready' });
+      reply({ type: MSG.READY, helpers: pool ? pool.size : 0 });
     } catch (e) {
-      self.postMessage({ type: 'init-error', message: String(e && e.message ? e.message : e) });
+      reply({ type: MSG.INIT_ERROR, message: errorText(e) });
     }
     return;
   }
-  if (msg.type === 'verify') {
+  if (msg.type === MSG.VERIFY) {
     const { id, file, keys, trustedCheckpoint, chunkSize, wantRows } = msg;
     const encoder = new BatchEncoder();
     try {
@@ -41,19 +63,19 @@ self.onmessage = async (event) => {
         keys,
         trustedCheckpoint,
         chunkSize,
-        onProgress: (done, total) => self.postMessage({ type: 'progress', id, done, total }),
+        onProgress: (done, total) => reply({ type: MSG.PROGRESS, id, done, total }),
         onRows: wantRows
           ? (rows) => {
               const batch = encoder.encode(rows);
-              self.postMessage({ type: 'batch', id, batch, rows }, batchTransfer(batch));
+              reply({ type: MSG.BATCH, id, batch, rows }, batchTransfer(batch));
             }
           : undefined,
-        onBatch: wantRows ? undefined : (batch) => self.postMessage({ type: 'batch', id, batch }, batchTransfer(batch)),
+        onBatch: wantRows ? undefined : (batch) => reply({ type: MSG.BATCH, id, batch }, batchTransfer(batch)),
         pool,
       });
-      self.postMessage({ type: 'done', id, report });
+      reply({ type: MSG.DONE, id, report });
     } catch (e) {
-      self.postMessage({ type: 'error', id, name: (e && e.name) || 'Error', message: String(e && e.message ? e.message : e) });
+      reply({ type: MSG.ERROR, id, name: (e instanceof Error && e.name) || 'Error', message: errorText(e) });
     }
   }
 };
@@ -63,6 +85,7 @@ self.onmessage = async (event) => {
  * and in each helper, so the engine has optimised the hot wasm functions
  * before the first real file arrives (the first file would otherwise run
  * partly in the baseline compiler's slower code). The result is discarded.
+ * @param {import('./engine.js').Pool | null} pool
  */
 async function warmUp(pool) {
   const zeros = '0'.repeat(64);

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync, mkdirSync } from 'node
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeyPairSync, createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { startServer } from '../serve.mjs';
 
@@ -119,4 +120,11 @@ export async function verifyFileInPage(page, path, key, { timeout = 60_000 } = {
   await page.setInputFiles('#file', path);
   await page.waitForFunction((n) => Number(document.documentElement.dataset.runs || 0) > n, before, { timeout });
   return (await page.textContent('#verdict-word')).trim();
+}
+
+/** Runs web/node_modules' tsc on a project; {ok, out}. */
+export function tsc(project) {
+  const r = spawnSync(join(WEB, 'node_modules/.bin/tsc'), ['-p', project, '--pretty', 'false'], { encoding: 'utf8' });
+  if (r.error) throw r.error;
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}`.trim() };
 }

@@ -193,3 +193,58 @@ describe('the multi-worker read loop (runVerification with a pool)', () => {
     });
   }
 });
+
+describe('page helpers (issue 19)', async () => {
+  const { revealText, hasHidden, verdictKind, keySituation, VERDICT_WORDS } = await import('../src/util.js');
+  const { fromLocalInput, timeInputValid } = await import('../src/filters.js');
+  const { Sha256, latestSignedCheckpoint } = await import('../src/evidence.js');
+  const { createHash } = await import('node:crypto');
+
+  it('hidden and bidirectional characters become visible escapes; ordinary text is untouched', () => {
+    assert.equal(revealText('admin\u202Egnp.exe'), 'admin\\u202Egnp.exe');
+    assert.equal(revealText('a\u200Bb\uFEFFc\u2066d\u0007'), 'a\\u200Bb\\uFEFFc\\u2066d\\u0007');
+    assert.equal(revealText('tag\u{E0041}'), 'tag\\u{E0041}');
+    assert.equal(revealText('line\nnext', { keepLines: true }), 'line\nnext');
+    assert.equal(revealText('line\nnext'), 'line\\nnext');
+    for (const s of ['héllo wörld', '日本語', 'emoji 🎉', 'ascii <script>']) {
+      assert.equal(revealText(s), s);
+      assert.equal(hasHidden(s), false);
+    }
+    assert.equal(hasHidden('x\u202Ey'), true);
+  });
+
+  it('one word per verdict; failed is tampered; three key situations', () => {
+    assert.equal(verdictKind('failed'), 'tampered');
+    assert.equal(VERDICT_WORDS[verdictKind('tampered')], 'Tampered');
+    assert.equal(VERDICT_WORDS.not_a_log, 'Not a Stele export');
+    assert.equal(keySituation({ notices: [] }, 0), 'no_key');
+    assert.equal(keySituation({ notices: [{ code: 'no_trusted_checkpoint' }] }, 1), 'no_trusted_checkpoint');
+    assert.equal(keySituation({ notices: [{ code: 'no_trusted_checkpoint' }, { code: 'key_mismatch' }] }, 1), 'key_mismatch');
+  });
+
+  it('time filters read UTC days, minutes and seconds, and reject the rest', () => {
+    assert.equal(fromLocalInput('2026-11-26', false), parseTs('2026-11-26T00:00:00Z'));
+    assert.equal(fromLocalInput('2026-11-26', true), parseTs('2026-11-26T23:59:59.999999Z'));
+    assert.equal(fromLocalInput('2026-11-26 08:30', true), parseTs('2026-11-26T08:30:59.999999Z'));
+    assert.equal(fromLocalInput('2026-11-26T08:30:15Z', false), parseTs('2026-11-26T08:30:15Z'));
+    assert.ok(!timeInputValid('11/26/2026'));
+    assert.ok(timeInputValid(''));
+  });
+
+  it('the streaming SHA-256 equals node:crypto at every block boundary and chunking', () => {
+    const data = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 31 + 7) & 255));
+    for (const n of [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 300]) {
+      for (const step of [1, 7, 64, 1000]) {
+        const h = new Sha256();
+        for (let i = 0; i < n; i += step) h.update(data.subarray(i, Math.min(n, i + step)));
+        assert.equal(h.hex(), createHash('sha256').update(data.subarray(0, n)).digest('hex'), `n=${n} step=${step}`);
+      }
+    }
+  });
+
+  it('the latest signed checkpoint is the largest trusted one that verified', () => {
+    const cps = [{ size: 5, line: 7, trusted: true, status: 'ok' }, { size: 9, line: 20, trusted: false, status: 'untrusted' }, { size: 8, line: 15, trusted: true, status: 'ok' }, { size: 10, line: 30, trusted: true, status: 'mismatch' }];
+    assert.equal(latestSignedCheckpoint({ checkpoints: cps }).size, 8);
+    assert.equal(latestSignedCheckpoint({ checkpoints: [] }), null);
+  });
+});

@@ -346,7 +346,7 @@ fn check(data: &[u8], opts: Options) -> Row {
         (None, Verdict::Unverified) => (
             format!(
                 "unverified: {}",
-                notice.map_or("no_trusted_checkpoint", |n| n.code)
+                notice.map_or("no_trusted_checkpoint", |n| n.code.as_str())
             ),
             "-".into(),
         ),

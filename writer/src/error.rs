@@ -101,6 +101,31 @@ pub enum Error {
     /// Signing a checkpoint failed.
     #[error("signing checkpoint: {0}")]
     Sign(String),
+    /// A tokens file of the HTTP service that cannot be used.
+    #[error("tokens file {path}: {why}")]
+    Tokens {
+        /// The tokens file.
+        path: PathBuf,
+        /// What is wrong (never a token).
+        why: String,
+    },
+    /// An HTTP service option that cannot be used.
+    #[error("{option}: {why}")]
+    Config {
+        /// The option, as the CLI spells it (`--web`).
+        option: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+    /// The HTTP service could not start or run (listen, runtime).
+    #[error("{what}: {source}")]
+    Service {
+        /// What was being done ("listen on 127.0.0.1:8080").
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {

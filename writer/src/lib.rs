@@ -32,12 +32,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod error;
 pub mod fs;
 pub mod key;
 pub mod log;
 mod mark;
 pub mod parallel;
+pub mod serve;
 pub mod testing;
 pub mod tree;
 pub mod view;

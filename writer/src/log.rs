@@ -655,6 +655,23 @@ impl Log {
         self.shared.append_events(events, false)
     }
 
+    /// Appends events written on behalf of an authenticated writer, as one
+    /// unit like [`Log::append_batch`]: each event gets the writer-added
+    /// member [`WRITER_MEMBER`] = `by` (docs/FORMAT.md 2.5), e.g.
+    /// `{"token":"alice"}`. Events are checked as `append_batch` checks
+    /// them first, so one that brings its own `stele` member is refused.
+    pub fn append_batch_by(&self, mut events: Vec<Value>, by: &Value) -> Result<Vec<Receipt>> {
+        for (i, ev) in events.iter().enumerate() {
+            check_event(ev, false).map_err(|why| Error::BadEvent { index: i, why })?;
+        }
+        for ev in &mut events {
+            if let Some(o) = ev.as_object_mut() {
+                o.insert(WRITER_MEMBER.to_string(), by.clone());
+            }
+        }
+        self.shared.append_events(&events, true)
+    }
+
     /// Appends a reserved `stele.*` event (for `stele.access` and the like).
     pub fn append_reserved(&self, event: Value) -> Result<Receipt> {
         let ty = event.get("type").and_then(Value::as_str).unwrap_or("");
@@ -1100,11 +1117,20 @@ fn canonical_events(events: &[Value]) -> Result<Vec<String>> {
     })
 }
 
+/// The event member a writer adds to say who wrote the entry (the HTTP
+/// service's token name, docs/FORMAT.md 2.5); users cannot send it.
+pub const WRITER_MEMBER: &str = "stele";
+
 /// Checks an event before it is built into an entry.
 pub fn check_event(ev: &Value, internal: bool) -> Result<(), String> {
     let Some(obj) = ev.as_object() else {
         return Err("event is not a JSON object".into());
     };
+    if !internal && obj.contains_key(WRITER_MEMBER) {
+        return Err(format!(
+            "event member {WRITER_MEMBER:?} is reserved: the writer adds it (who wrote the entry)"
+        ));
+    }
     if !internal
         && let Some(Value::String(t)) = obj.get("type")
         && t.starts_with(RESERVED_PREFIX)

@@ -3,8 +3,8 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_http;
 mod demo;
-mod serve;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -17,13 +17,12 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
-use stele_core::checkpoint::SignedCheckpoint;
 use stele_core::note::VerifierKey;
-use stele_core::verify::{Options, Report, Verdict};
-use stele_writer::{Error, Log, LogOptions, View, key, verify_dir};
+use stele_core::verify::{FailureCode, Options, Report, Verdict};
+use stele_writer::{Error, Log, LogOptions, View, key, serve, verify_dir};
 
 const ACCESS_HELP: &str = "Access auditing: cat, prove, export and verify against a log directory first \
-append a `stele.access` entry to that log (OS user, command, arguments, what is read). If the log is \
+append a `stele.access` entry to that log (OS user, command, what is read: parsed parameters only, the shape of docs/FORMAT.md 2.6). If the log is \
 locked by a running writer or on read-only storage, pass --access-log OTHER_DIR to record the access \
 in another log instead; the target log is then only read.";
 
@@ -134,7 +133,8 @@ then left unchanged)."
     #[command(
         after_help = "A log directory is verified as the whole-log export it makes \
 (`stele export DIR`): line numbers in failures refer to that export form, where each checkpoint \
-record follows the entry that completes it. Exit status 1 when the verdict is not \"verified\".\n\n\
+record follows the entry that completes it. Exit status 0 when the verdict is \"verified\" \
+(or \"partial\" with --allow-unsigned-tail), 1 otherwise.\n\n\
 Access auditing: verifying a log directory appends a `stele.access` entry to it after the check \
 (or to --access-log DIR)."
     )]
@@ -150,6 +150,10 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
         /// Print the full report as JSON.
         #[arg(long)]
         json: bool,
+        /// Accept entries after the last signed checkpoint (a live log's
+        /// tail): exit 0 for the verdict "partial" instead of 1.
+        #[arg(long)]
+        allow_unsigned_tail: bool,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -186,12 +190,120 @@ otherwise grow the log every interval)."
     /// Simulated attacks on copies of a live log, detected while it keeps growing.
     Demo(demo::DemoArgs),
     /// Serve a log over HTTP: ingestion, tlog-tiles, proofs, exports, the verifier page.
-    Serve(serve::ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Bearer tokens for `stele serve`.
     #[command(subcommand)]
-    Token(serve::TokenCmd),
+    Token(TokenCmd),
     /// Load generator for `stele serve` on loopback.
-    BenchHttp(serve::BenchHttpArgs),
+    BenchHttp(bench_http::BenchHttpArgs),
+}
+
+/// `stele serve` options (stele_writer::serve::Config; writer/README.md lists
+/// every limit with its default).
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Writes need `Authorization: Bearer TOKEN` with a token from --tokens \
+(`stele token add FILE NAME [--scope read,write,k8s]` makes one); the token's name is recorded in every \
+entry it writes (event member \"stele\"). Reads (checkpoint, tiles, proofs, entries, exports, metrics) \
+need a token too when --tokens is given, unless --public-reads (all) or --public-hashes (checkpoint, \
+hash tiles, proofs). Every read of entries (GET /v1/entries, /v1/export, /tile/entries/…) is recorded \
+first as a durable stele.access entry naming the token (or the remote address). SIGTERM or SIGINT: stop \
+accepting, finish in-flight requests (until --shutdown-deadline), sign a final checkpoint."
+)]
+struct ServeArgs {
+    /// The log directory (made with `stele init`).
+    dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Tokens file (NAME sha256:HEX [SCOPES] per line). Without it, every write is refused.
+    #[arg(long, value_name = "FILE")]
+    tokens: Option<PathBuf>,
+    /// Reads need no token (the default without --tokens).
+    #[arg(long, conflicts_with_all = ["token_reads", "public_hashes"])]
+    public_reads: bool,
+    /// Checkpoint, hash tiles and proofs need no token; entries, exports and metrics do.
+    #[arg(long, conflicts_with = "token_reads")]
+    public_hashes: bool,
+    /// Reads need a token (the default with --tokens).
+    #[arg(long)]
+    token_reads: bool,
+    /// Largest request body accepted, in bytes (413 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_body: usize,
+    /// Most events in one request (413 beyond).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_events: usize,
+    /// Memory for requests in flight, each charged 32x its body (a request waits, then 503).
+    #[arg(long, value_name = "BYTES", default_value_t = 512 << 20)]
+    max_inflight: usize,
+    /// Time for a request body to arrive (408 beyond).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    body_timeout: Duration,
+    /// Time for a request's head to arrive, from when the server waits for it (also ends idle keep-alive).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    header_timeout: Duration,
+    /// Read buffer for a request head: a head still incomplete when it is full is 431 (up to ~2x may pass).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    max_header: usize,
+    /// Close a connection on which the server waits to read and no byte moves this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Cut off a client that accepts no byte of a response this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    write_timeout: Duration,
+    /// Most open connections (a short 503 beyond).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    max_connections: usize,
+    /// On SIGTERM, drop connections still busy after this long, then sign the final checkpoint.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    shutdown_deadline: Duration,
+    /// Most exports streaming at once (429 beyond).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    max_exports: usize,
+    /// Access records (reads of entries) one reader may cause per minute (429 beyond).
+    #[arg(long, value_name = "N", default_value_t = 600)]
+    access_rate: u32,
+    /// Shortest time between two checkpoints signed because a read needed one.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    read_sign_interval: Duration,
+    /// Sign a checkpoint when this many entries are unsigned.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    checkpoint_every: u64,
+    /// Sign a checkpoint this long after the last one if the tree grew.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    checkpoint_interval: Duration,
+    /// Directory of the verifier page served at / (default: web/dist if it exists).
+    #[arg(long, value_name = "DIR")]
+    web: Option<PathBuf>,
+    /// Most entries one GET /v1/entries returns.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    page_size: u64,
+    /// An origin (https://dash.example.com) allowed to read entries and exports cross-origin (repeatable).
+    #[arg(long, value_name = "ORIGIN")]
+    cors_origin: Vec<String>,
+    /// A proxy (IP) whose Forwarded / X-Forwarded-For header names the client (repeatable).
+    #[arg(long, value_name = "IP")]
+    trust_proxy: Vec<std::net::IpAddr>,
+}
+
+/// `stele token` subcommands.
+#[derive(Subcommand, Debug)]
+enum TokenCmd {
+    /// Make a token for NAME, store its SHA-256 in FILE, print the token once.
+    Add {
+        /// The tokens file (created with mode 0600 if missing).
+        file: PathBuf,
+        /// The token's name: the actor of the access events it causes.
+        name: String,
+        /// What it may do: read, write, k8s, comma-separated (default: all three).
+        #[arg(long, value_name = "SCOPES", default_value = "read,write,k8s", value_parser = parse_scopes)]
+        scope: serve::Scopes,
+    },
+}
+
+fn parse_scopes(s: &str) -> Result<serve::Scopes, String> {
+    serve::Scopes::parse(s)
 }
 
 #[derive(Subcommand, Debug)]
@@ -292,6 +404,20 @@ impl From<Error> for Fail {
             Error::OutOfRange(_) => (
                 2,
                 Some("`stele checkpoint DIR` signs the entries appended so far".into()),
+            ),
+            Error::Tokens { .. } => (2, Some("make one with: stele token add FILE NAME".into())),
+            Error::Config {
+                option: "--token-reads" | "--public-hashes",
+                ..
+            } => (
+                2,
+                Some("make a tokens file with: stele token add FILE NAME".into()),
+            ),
+            Error::Config {
+                option: "--web", ..
+            } => (
+                2,
+                Some("build the page with `node web/build.mjs` and pass web/dist".into()),
             ),
             _ => (2, None),
         };
@@ -467,12 +593,16 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             keys,
             trusted_checkpoint,
             json: as_json,
+            allow_unsigned_tail,
             access,
         } => verify(
             &path,
             &keys,
             trusted_checkpoint.as_deref(),
-            as_json,
+            VerifyOutput {
+                json: as_json,
+                allow_unsigned_tail,
+            },
             &access,
             &argv,
         ),
@@ -493,9 +623,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         ),
         Cmd::Bench(b) => bench::run(b).map_err(Fail::from),
         Cmd::Demo(a) => demo::run(a).map_err(|e| Fail::usage(e, None)),
-        Cmd::Serve(a) => serve::run(a),
-        Cmd::Token(t) => serve::token(t),
-        Cmd::BenchHttp(a) => serve::bench_http(a),
+        Cmd::Serve(a) => serve(*a),
+        Cmd::Token(t) => token(t),
+        Cmd::BenchHttp(a) => bench_http::bench_http(a),
     }
 }
 
@@ -781,7 +911,7 @@ fn default_size(view: &View, log: Option<&Log>, need: u64) -> Result<u64, Fail> 
     }
 }
 
-fn os_user() -> Value {
+fn os_user() -> (Option<String>, Option<u64>) {
     let name = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok();
@@ -793,18 +923,58 @@ fn os_user() -> Value {
                 .and_then(|r| r.split_whitespace().next().map(str::to_string))
                 .and_then(|u| u.parse::<u64>().ok())
         });
-    json!({"name": name, "uid": uid})
+    (name, uid)
 }
 
-fn access_event(command: &str, argv: &[String], target: &Path, origin: &str, read: Value) -> Value {
-    json!({
-        "type": "stele.access",
-        "user": os_user(),
-        "command": command,
-        "args": argv,
-        "log": {"dir": std::path::absolute(target).unwrap_or_else(|_| target.into()).display().to_string(), "origin": origin},
-        "read": read,
-    })
+// The one stele.access shape (stele_writer::access, docs/FORMAT.md 2.6):
+// `read` holds parsed parameters ("export"/"verify" name the kind,
+// "entries" a range or list, "tree_size"); the argument list itself is not
+// recorded.
+fn access_event(
+    command: &str,
+    _argv: &[String],
+    target: &Path,
+    origin: &str,
+    read: Value,
+) -> Value {
+    use stele_writer::access::{Entries, Reader};
+    let mut read = match read {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    let kind = ["export", "verify"]
+        .iter()
+        .find_map(|k| read.remove(*k))
+        .and_then(|v| v.as_str().map(str::to_string));
+    let nums =
+        |v: &Value| -> Option<Vec<u64>> { v.as_array()?.iter().map(Value::as_u64).collect() };
+    let entries = match read.get("entries").and_then(nums) {
+        Some(l) if kind.as_deref() == Some("entries") => Some(Entries::List(l)),
+        Some(l) if l.len() == 2 => Some(Entries::Range(l[0], l[1])),
+        _ => None,
+    };
+    if entries.is_some() {
+        read.remove("entries");
+    }
+    let tree_size = read.remove("tree_size").and_then(|v| v.as_u64());
+    let (user, uid) = os_user();
+    let reader = Reader::Cli {
+        user,
+        uid,
+        dir: std::path::absolute(target)
+            .unwrap_or_else(|_| target.into())
+            .display()
+            .to_string(),
+        origin: origin.to_string(),
+    };
+    stele_writer::access::access_event(
+        &reader,
+        command,
+        kind.as_deref(),
+        entries.as_ref(),
+        tree_size,
+        Value::Object(read),
+    )
 }
 
 fn record_elsewhere(access_log: &Path, event: Value) -> Result<(), Fail> {
@@ -896,13 +1066,20 @@ fn export(
                     None => return Err(Fail::usage("--entries lists no entry", None)),
                 }
             }
-            _ => 0,
+            // docs/FORMAT.md 8.7: an honest whole-log export is never partial.
+            _ => view.size(),
         };
-        // Partial exports need a checkpoint covering them: sign one if we can.
+        // An export needs a checkpoint covering everything in it: sign one if we can.
         let latest = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
-        let resign = need > latest && log.is_some();
-        if let (true, Some(log)) = (resign, log) {
-            log.checkpoint()?;
+        match log {
+            Some(log) if need > latest => {
+                log.checkpoint()?;
+            }
+            None if need > latest => eprintln!(
+                "stele: warning: entries {latest}..{} are not covered by a checkpoint, and a read-only export cannot sign one: the export will verify as partial",
+                need - 1
+            ),
+            _ => {}
         }
         let read = match (&range, &entries) {
             (Some((a, b)), _) => {
@@ -974,19 +1151,17 @@ fn parse_vkey(k: &str) -> Result<VerifierKey, Fail> {
 fn load_trusted(path: &Path, keys: &[VerifierKey]) -> Result<stele_core::Checkpoint, Fail> {
     let bytes = std::fs::read(path)
         .map_err(|e| Fail::usage(format!("read {}: {e}", path.display()), None))?;
-    let sc = SignedCheckpoint::parse(&bytes)
-        .map_err(|e| Fail::usage(format!("trusted checkpoint {}: {e}", path.display()), None))?;
-    let v = sc.verify(keys);
-    if v.verified_by.is_empty() || !v.bad.is_empty() {
-        return Err(Fail::usage(
-            format!(
-                "trusted checkpoint {} is not signed by the given key",
-                path.display()
-            ),
-            Some("pass the checkpoint note printed by `stele checkpoint DIR` for this log".into()),
-        ));
-    }
-    Ok(sc.checkpoint)
+    stele_core::checkpoint::parse_trusted(&bytes, keys)
+        .map(|sc| sc.checkpoint)
+        .map_err(|e| {
+            Fail::usage(
+                format!("trusted checkpoint {}: {e}", path.display()),
+                Some(
+                    "pass the checkpoint note printed by `stele checkpoint DIR` for this log"
+                        .into(),
+                ),
+            )
+        })
 }
 
 fn verify_path(path: &Path, opts: Options) -> Result<Report, Fail> {
@@ -1003,7 +1178,21 @@ fn verify_path(path: &Path, opts: Options) -> Result<Report, Fail> {
             .map_err(|e| Fail::usage(format!("open {}: {e}", path.display()), None))?;
         let total = f.metadata().map(|m| m.len()).unwrap_or(0);
         let pb = progress_bar(total, "verify");
+        let describe = opts.input.is_some();
         let mut v = stele_writer::ParallelVerifier::new(opts, stele_writer::view::verify_threads());
+        // The file's SHA-256 for the report's input block, on a thread of its
+        // own over the very bytes verified (a copy of each chunk).
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let hasher = describe.then(|| {
+            std::thread::spawn(move || {
+                use sha2::Digest as _;
+                let mut h = sha2::Sha256::new();
+                for chunk in rx {
+                    h.update(&chunk);
+                }
+                stele_core::Hash(h.finalize().into()).to_hex()
+            })
+        });
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = f
@@ -1012,19 +1201,41 @@ fn verify_path(path: &Path, opts: Options) -> Result<Report, Fail> {
             if n == 0 {
                 break;
             }
+            if hasher.is_some() {
+                // The hasher only stops when this sender is dropped.
+                let _ = tx.send(buf[..n].to_vec());
+            }
             v.push(&buf[..n]);
             pb.inc(n as u64);
         }
+        drop(tx);
         pb.finish_and_clear();
-        Ok(v.finish())
+        let mut report = v.finish();
+        if let (Some(input), Some(h)) = (report.input.as_mut(), hasher) {
+            input.sha256 = h.join().ok();
+        }
+        Ok(report)
     }
+}
+
+/// How `stele verify` reports.
+struct VerifyOutput {
+    json: bool,
+    allow_unsigned_tail: bool,
+}
+
+/// Now, as the report's `verified_at` (UTC, whole seconds).
+fn now_utc() -> Option<String> {
+    let t = stele_core::entry::Timestamp::from_unix_micros(stele_writer::log::system_micros())?;
+    let s = t.to_string();
+    Some(format!("{}Z", s.get(..19)?))
 }
 
 fn verify(
     path: &Path,
     keys: &[String],
     trusted: Option<&Path>,
-    as_json: bool,
+    out: VerifyOutput,
     access: &AccessArgs,
     argv: &[String],
 ) -> Result<u8, Fail> {
@@ -1033,12 +1244,17 @@ fn verify(
     if let Some(t) = trusted {
         opts.trusted = Some(load_trusted(t, &keys)?);
     }
+    opts.input = Some(stele_core::verify::InputMeta {
+        name: Some(path.display().to_string()),
+        verified_at: now_utc(),
+        sha256: false,
+    });
     let report = verify_path(path, opts)?;
     // A log directory records who verified it, after the check so the check
     // sees the bytes exactly as they were.
     let mut access_err = None;
     if path.is_dir() {
-        let read = json!({"verify": "log", "entries": report.entries, "verdict": report.verdict});
+        let read = json!({"verify": "log", "entries": [0, report.entries], "tree_size": report.tree_size, "verdict": report.verdict});
         let event = access_event(
             "verify",
             argv,
@@ -1054,15 +1270,17 @@ fn verify(
         };
         access_err = r.err();
     }
-    if as_json {
+    if out.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("report serializes")
         );
     } else {
-        print_report(&report);
+        print!("{}", report_text(&report, out.allow_unsigned_tail));
     }
-    let code = u8::from(report.verdict != Verdict::Verified);
+    let ok = report.verdict == Verdict::Verified
+        || (report.verdict == Verdict::Partial && out.allow_unsigned_tail);
+    let code = u8::from(!ok);
     if let Some(f) = access_err {
         eprintln!(
             "stele: error: the verification was not recorded as a stele.access entry: {}",
@@ -1071,7 +1289,7 @@ fn verify(
         if let Some(h) = f.hint {
             eprintln!("  hint: {h}");
         }
-        return Ok(code.max(if report.verdict == Verdict::Failed {
+        return Ok(code.max(if report.verdict == Verdict::Tampered {
             1
         } else {
             2
@@ -1080,35 +1298,178 @@ fn verify(
     Ok(code)
 }
 
-fn print_report(r: &Report) {
+/// `stele verify`'s text output (pinned by the golden tests in
+/// writer/tests/golden.rs).
+fn report_text(r: &Report, allow_unsigned_tail: bool) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
     let verdict = match r.verdict {
         Verdict::Verified => "verified",
-        Verdict::Failed => "FAILED",
+        Verdict::Partial => "PARTIAL",
         Verdict::Unverified => "unverified",
+        Verdict::Tampered => "TAMPERED",
+        Verdict::NotALog => "NOT A STELE EXPORT",
     };
-    println!(
-        "{verdict}: {} entries, {} checkpoints, {} bytes ({} export)",
-        r.entries, r.checkpoints_total, r.bytes, r.kind
-    );
+    if r.verdict == Verdict::NotALog {
+        let _ = writeln!(o, "{verdict}: {} bytes", r.bytes);
+    } else {
+        let _ = writeln!(
+            o,
+            "{verdict}: {} entries, {} checkpoints, {} bytes ({} export)",
+            r.entries, r.checkpoints_total, r.bytes, r.kind
+        );
+    }
     if let (Some(s), Some(root)) = (r.tree_size, &r.root) {
-        println!(
+        let _ = writeln!(
+            o,
             "tree size {s}, root {root}, signed by {} ({})",
             r.key_name.as_deref().unwrap_or("?"),
             r.key_id.as_deref().unwrap_or("?")
         );
     }
+    if r.verdict == Verdict::Partial {
+        let _ = writeln!(
+            o,
+            "entries from index {} on are NOT signed by the trusted key{}",
+            r.tree_size.unwrap_or(0),
+            if allow_unsigned_tail {
+                " (accepted: --allow-unsigned-tail)"
+            } else {
+                "\n  hint: for a live log whose newest entries are not signed yet, pass --allow-unsigned-tail"
+            }
+        );
+    }
     for f in &r.failures {
-        println!("failure {} (line {}): {}", f.code, f.line, f.message);
+        let _ = write!(o, "failure {} (line {}): {}", f.code, f.line, f.message);
+        match f.cause.and_then(|c| r.failures.get(c)) {
+            Some(c) => {
+                let _ = writeln!(o, " [follows from the {} at line {}]", c.code, c.line);
+            }
+            None => o.push('\n'),
+        }
     }
     if r.failures_total > r.failures.len() as u64 {
-        println!(
+        let _ = writeln!(
+            o,
             "... and {} more failures",
             r.failures_total - r.failures.len() as u64
         );
     }
     for n in &r.notices {
-        println!("notice {}: {}", n.code, n.message);
+        let _ = writeln!(o, "notice {}: {}", n.code, n.message);
     }
+    if let Some(i) = &r.input {
+        let _ = writeln!(
+            o,
+            "input: {} ({} bytes, sha256 {}), {}",
+            i.name.as_deref().unwrap_or("-"),
+            i.bytes,
+            i.sha256.as_deref().unwrap_or("-"),
+            i.verifier
+        );
+    }
+    o
+}
+
+fn token(cmd: TokenCmd) -> Result<u8, Fail> {
+    match cmd {
+        TokenCmd::Add { file, name, scope } => {
+            let t = serve::add_token(&file, &name, scope)?;
+            println!("{t}");
+            eprintln!(
+                "stele: token {name:?} added to {} (only its SHA-256 is stored; this is the only time it is shown). \
+A running `stele serve` reads the file on start: restart it.",
+                file.display()
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn serve(a: ServeArgs) -> Result<u8, Fail> {
+    let mut c = serve::Config::new(&a.dir);
+    c.listen = a.listen;
+    c.tokens = a.tokens;
+    c.reads = if a.public_reads {
+        Some(serve::Reads::Public)
+    } else if a.public_hashes {
+        Some(serve::Reads::PublicHashes)
+    } else if a.token_reads {
+        Some(serve::Reads::Token)
+    } else {
+        None
+    };
+    c.max_body = a.max_body;
+    c.max_events = a.max_events;
+    c.max_inflight_bytes = a.max_inflight;
+    c.body_timeout = a.body_timeout;
+    c.limits = serve::Limits {
+        max_connections: a.max_connections,
+        header_timeout: a.header_timeout,
+        max_header_bytes: a.max_header,
+        idle_timeout: a.idle_timeout,
+        write_timeout: a.write_timeout,
+        shutdown_deadline: a.shutdown_deadline,
+    };
+    c.max_exports = a.max_exports;
+    c.access_per_minute = a.access_rate;
+    c.read_sign_interval = a.read_sign_interval;
+    c.cors_origins = a.cors_origin;
+    c.trusted_proxies = a.trust_proxy;
+    c.checkpoint_every = a.checkpoint_every;
+    c.checkpoint_interval = a.checkpoint_interval;
+    c.web = a.web;
+    c.page_size = a.page_size;
+    let server = serve::Server::bind(c)?;
+    let log = server.log().clone();
+    if let Some(r) = log.recovery() {
+        eprintln!(
+            "stele serve: recovery on open cut {} bytes at offset {} ({}); recorded as entry {}",
+            r.dropped_bytes, r.offset, r.reason, r.seq
+        );
+    }
+    // The first line on stdout: tests and scripts read the port from it.
+    println!("stele serve: listening on http://{}", server.local_addr());
+    eprintln!(
+        "stele serve: log {} ({} entries), reads {}, page {}",
+        a.dir.display(),
+        log.size(),
+        match server.reads() {
+            serve::Reads::Public => "public",
+            serve::Reads::PublicHashes => "public for hashes, a token for entries",
+            _ => "need a token",
+        },
+        server.web().map_or("off (no --web DIR)".to_string(), |w| w
+            .display()
+            .to_string())
+    );
+    for w in server.warnings() {
+        eprintln!("stele serve: warning: {w}");
+    }
+    let stopped = server.run(async {
+        serve::shutdown_signal().await;
+        eprintln!("stele serve: shutting down: no new connections; finishing in-flight requests");
+    })?;
+    let signed = match stopped.checkpoint {
+        Ok(c) => c.checkpoint.size,
+        Err(e) => {
+            eprintln!("stele serve: final checkpoint failed: {e}");
+            log.view()
+                .latest_checkpoint()
+                .map_or(0, |c| c.checkpoint.size)
+        }
+    };
+    if stopped.dropped_connections > 0 {
+        eprintln!(
+            "stele serve: dropped {} connections still busy at the shutdown deadline",
+            stopped.dropped_connections
+        );
+    }
+    eprintln!(
+        "stele serve: stopped; {} entries, final checkpoint at size {signed}",
+        stopped.size
+    );
+    Ok(0)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -1163,7 +1524,8 @@ fn monitor(
         let mut opts = Options::new(keys.clone());
         opts.trusted = trusted.clone();
         let report = verify_path(dir, opts)?;
-        if report.verdict == Verdict::Verified {
+        // A live log's newest entries may not be signed yet: partial is fine here.
+        if matches!(report.verdict, Verdict::Verified | Verdict::Partial) {
             let size = report.tree_size.unwrap_or(0);
             let view = View::open_read_only(dir)?;
             if let Some(cp) = view.checkpoint_at(size)
@@ -1176,12 +1538,12 @@ fn monitor(
                 report.entries
             );
         } else {
-            let codes: Vec<&str> = report.failures.iter().map(|f| f.code).collect();
-            let kind = if codes.contains(&"rollback") {
+            let has = |c: FailureCode| report.failures.iter().any(|f| f.code == c);
+            let kind = if has(FailureCode::Rollback) {
                 "rollback"
-            } else if codes.contains(&"fork") {
+            } else if has(FailureCode::Fork) {
                 "fork"
-            } else if report.verdict == Verdict::Failed {
+            } else if matches!(report.verdict, Verdict::Tampered | Verdict::NotALog) {
                 "failure"
             } else {
                 "unverified"

@@ -172,7 +172,7 @@ pub(crate) fn parse_checkpoints_after(
         let sc = SignedCheckpoint::parse(note).map_err(|e| bad(at, e.to_string()))?;
         if !keys.is_empty() && at as u64 >= verified {
             let v = sc.verify(keys);
-            if v.verified_by.is_empty() || !v.bad.is_empty() {
+            if !v.trusted() {
                 return Err(bad(
                     at,
                     format!(
@@ -455,6 +455,23 @@ impl View {
             .iter()
             .rev()
             .find(|c| c.checkpoint.size == size)
+    }
+
+    /// This view cut to its first `size` entries (at most its own size) and
+    /// the checkpoints of at most that size: a log export of it ends with a
+    /// checkpoint covering every entry when `size` is a checkpoint's size.
+    pub fn up_to(mut self, size: u64) -> Result<View> {
+        let size = size.min(self.size);
+        self.entries_len = self.start(size)?;
+        self.size = size;
+        self.checkpoints = Arc::new(
+            self.checkpoints
+                .iter()
+                .filter(|c| c.checkpoint.size <= size)
+                .cloned()
+                .collect(),
+        );
+        Ok(self)
     }
 
     fn end(&self, i: u64) -> Result<u64> {

@@ -183,7 +183,7 @@ fn tail_cut_below_the_last_checkpoint_in_a_log_directory() {
     let other = access_log(tmp.path());
     let (code, report) = verify_cli(&dir, &vkey, None, &["--access-log", &other]);
     assert_eq!(code, 1);
-    assert_eq!(report["verdict"], "failed");
+    assert_eq!(report["verdict"], "tampered");
     assert!(has_failure(&report, "truncated", Some(17)), "{report:#}");
     // The writer refuses to open it rather than silently dropping signed entries.
     let e = Log::open(&dir).unwrap_err();
@@ -197,7 +197,7 @@ fn tail_cut_below_the_last_checkpoint_in_a_log_directory() {
     // The library verifier agrees.
     let k = stele_core::VerifierKey::parse(&vkey).unwrap();
     let r = stele_writer::verify_dir(&dir, Options::new(vec![k]), &mut |_, _| {}).unwrap();
-    assert_eq!(r.verdict, Verdict::Failed);
+    assert_eq!(r.verdict, Verdict::Tampered);
     assert!(
         r.failures
             .iter()

@@ -2,20 +2,10 @@
 //! shared test vector, with blocks small enough to cut every vector and any
 //! number of threads (this check moved here with `ParallelVerifier` from core).
 
-use stele_core::VerifierKey;
-use stele_core::checkpoint::SignedCheckpoint;
-use stele_core::verify::{Options, verify_bytes};
-use stele_tests::vectors::{Vector, vectors};
+use stele_core::verify::verify_bytes;
+use stele_tests::kit::options;
+use stele_tests::vectors::vectors;
 use stele_writer::ParallelVerifier;
-
-fn options(v: &Vector) -> Options {
-    let mut o = Options::new(vec![VerifierKey::parse(&v.key).unwrap()]);
-    o.trusted = v
-        .trusted
-        .as_ref()
-        .map(|t| SignedCheckpoint::parse(t.as_bytes()).unwrap().checkpoint);
-    o
-}
 
 #[test]
 fn parallel_verifier_matches_the_stream_verifier_on_every_vector() {

@@ -106,6 +106,19 @@ impl Server {
         self.req("GET", path, Some(token), b"")
     }
 
+    fn req_h(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        try_http_h(&self.addr, method, path, headers, body).unwrap()
+    }
+
+    // Peak resident memory of the server process so far (VmHWM), in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    }
+
     // SIGTERM and wait: the graceful path.
     fn terminate(mut self) -> std::process::ExitStatus {
         let ok = Command::new("kill")
@@ -146,6 +159,10 @@ impl Resp {
     fn text(&self) -> String {
         String::from_utf8(self.body.clone()).unwrap()
     }
+    // The "error" message of a JSON error answer.
+    fn err(&self) -> String {
+        self.json()["error"].as_str().unwrap_or("").to_string()
+    }
 }
 
 fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Resp {
@@ -159,11 +176,30 @@ fn try_http(
     token: Option<&str>,
     body: &[u8],
 ) -> std::io::Result<Resp> {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| ("Authorization", a))
+        .into_iter()
+        .collect();
+    try_http_h(addr, method, path, &headers, body)
+}
+
+fn try_http_h(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Resp> {
     let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes())?;
@@ -455,22 +491,28 @@ fn the_k8s_webhook_appends_one_mapped_entry_per_audit_event() {
         assert_eq!(ev["outcome"], outcome);
         assert_eq!(ev["k8s"], list["items"][i], "the audit event is kept whole");
     }
-    // A wrong kind or a non-object item writes nothing.
+    // The token that wrote them is recorded in each (server-added member).
+    for ev in &events {
+        assert_eq!(ev["stele"], json!({"token": "alice"}));
+    }
+    // A wrong kind writes nothing.
     let r = s.post(
         "/v1/k8s-audit",
         &f.token,
         r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1"}"#,
     );
     assert_eq!(r.status, 400);
+    // A non-object item does not cost the batch: it is kept reduced.
     let r = s.post(
         "/v1/k8s-audit",
         &f.token,
         r#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"verb":"get"},[]]}"#,
     );
-    assert_eq!((r.status, r.json()["item"].clone()), (400, json!(1)));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(last_entry(&f.log)["event"]["truncated"], json!(["(event)"]));
     drop(s);
-    // 3 audit events and 1 stele.access for the read.
-    assert_eq!(size_on_disk(&f.log), 5);
+    // 3 + 2 audit events and 1 stele.access for the read.
+    assert_eq!(size_on_disk(&f.log), 7);
 }
 
 fn fetch_checkpoint(s: &Server, f: &Fixture) -> stele_core::Checkpoint {
@@ -669,7 +711,12 @@ fn reads_of_entries_and_exports_are_recorded_before_they_are_sent() {
     assert_eq!(a["event"]["type"], "stele.access");
     assert_eq!(a["event"]["actor"], "alice");
     assert_eq!(a["event"]["target"], "/v1/entries");
-    assert_eq!(a["event"]["read"]["entries"], json!([1, 3]));
+    assert_eq!(a["event"]["via"], "http");
+    assert_eq!(a["event"]["http"]["token"], "alice");
+    assert_eq!(
+        a["event"]["read"],
+        json!({"entries": [1, 3], "tree_size": 4})
+    );
     // Without a token (public reads): the remote address is the actor.
     let r = s.req("GET", "/v1/export?entries=2,1", None, b"");
     assert_eq!(r.status, 200);
@@ -680,7 +727,7 @@ fn reads_of_entries_and_exports_are_recorded_before_they_are_sent() {
     );
     let a = last_entry(&f.log);
     assert_eq!(a["event"]["actor"], "127.0.0.1");
-    assert_eq!(a["event"]["read"]["export"], "entries");
+    assert_eq!(a["event"]["read"]["kind"], "entries");
     assert_eq!(a["event"]["read"]["entries"], json!([1, 2]));
     // The export verifies with core.
     let report =
@@ -692,15 +739,16 @@ fn reads_of_entries_and_exports_are_recorded_before_they_are_sent() {
         stele_core::verify::verify_bytes(stele_core::Options::new(vec![f.key.clone()]), &r.body);
     assert_eq!(report.verdict, Verdict::Verified, "{report:?}");
     assert_eq!(report.entries, 7);
+    // ... and ends with a checkpoint covering every entry in it (issue 18).
+    assert_eq!(report.tree_size, Some(7), "{report:?}");
     // Tiles of hashes are not access-logged; entry bundles are.
     let before = size_on_disk(&f.log);
     assert_eq!(s.req("GET", "/tile/0/000.p/7", None, b"").status, 200);
     assert_eq!(size_on_disk(&f.log), before);
     assert_eq!(s.req("GET", "/tile/entries/000.p/7", None, b"").status, 200);
-    assert_eq!(
-        last_entry(&f.log)["event"]["read"]["bundle"],
-        "tile/entries/000.p/7"
-    );
+    let a = last_entry(&f.log);
+    assert_eq!(a["event"]["read"]["kind"], "bundle");
+    assert_eq!(a["event"]["target"], "/tile/entries/000.p/7");
     // A bad range is refused before anything is recorded.
     let before = size_on_disk(&f.log);
     assert_eq!(
@@ -816,7 +864,878 @@ fn every_acknowledged_entry_survives_sigkill_mid_load() {
         &mut |_, _| {},
     )
     .unwrap();
-    assert_eq!(report.verdict, Verdict::Verified, "{:?}", report.failures);
+    // Entries acknowledged after the last checkpoint are the live log's
+    // unsigned tail: partial, with no failure.
+    assert!(
+        matches!(report.verdict, Verdict::Verified | Verdict::Partial)
+            && report.failures.is_empty(),
+        "{:?}",
+        report.failures
+    );
     let k = key::load(&f.log.join("key")).unwrap().verifier();
     assert_eq!(k.to_string(), f.key.to_string());
+}
+
+// ---- issue 16: hostile input over loopback HTTP ----
+
+fn add_token(f: &Fixture, name: &str, scope: &str) -> String {
+    let out = Command::new(STELE)
+        .args([
+            "token",
+            "add",
+            f.tokens.to_str().unwrap(),
+            name,
+            "--scope",
+            scope,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn checkpoints_on_disk(log: &Path) -> usize {
+    View::open_read_only(log).unwrap().checkpoints().len()
+}
+
+fn entries_text(log: &Path) -> String {
+    std::fs::read_to_string(log.join("entries.jsonl")).unwrap()
+}
+
+#[test]
+fn anonymous_readers_cannot_write_their_text_into_access_records() {
+    // Finding 1: with public reads, every query parameter went into the log.
+    let f = fixture();
+    let s = Server::start(&f, &["--public-reads"]);
+    assert_eq!(
+        s.post("/v1/entries", &f.token, r#"[{"a":1},{"a":2}]"#)
+            .status,
+        200
+    );
+    let before = size_on_disk(&f.log);
+    for (q, want) in [
+        (
+            "from=0&to=1&note=ATTACKER_TEXT",
+            "unknown query parameter \"note\"",
+        ),
+        (
+            "from=0&to=1&token=stele_SECRET_IN_QUERY",
+            "unknown query parameter \"token\"",
+        ),
+        ("from=0&from=1", "query parameter \"from\" is given twice"),
+        ("from=%2B1", "\"+1\" is not a non-negative integer"),
+    ] {
+        let r = s.req("GET", &format!("/v1/entries?{q}"), None, b"");
+        assert_eq!(r.status, 400, "{q}: {}", r.text());
+        assert!(r.err().contains(want), "{q}: {}", r.text());
+    }
+    let r = s.req("GET", "/v1/export?fromm=0&too=5", None, b"");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.err().contains("\"fromm\""), "{}", r.text());
+    let r = s.req("GET", "/v1/proof/inclusion?index=+1", None, b"");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(size_on_disk(&f.log), before, "a refused read was recorded");
+    // Values are percent-decoded; the record holds parsed numbers only.
+    let r = s.req("GET", "/v1/entries?from=%31&to=2", None, b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let a = last_entry(&f.log);
+    assert_eq!(
+        a["event"]["read"],
+        json!({"entries": [1, 2], "tree_size": before})
+    );
+    let text = entries_text(&f.log);
+    assert!(!text.contains("ATTACKER_TEXT") && !text.contains("SECRET_IN_QUERY"));
+    assert!(!text.contains("\"query\""));
+}
+
+#[test]
+fn access_records_are_rate_limited_per_reader() {
+    let f = fixture();
+    let s = Server::start(&f, &["--public-reads", "--access-rate", "5"]);
+    let before = size_on_disk(&f.log);
+    let codes: Vec<u16> = (0..8)
+        .map(|_| s.req("GET", "/v1/entries?from=0&to=1", None, b"").status)
+        .collect();
+    // A burst of 5, then 429 (the bucket refills at 5 a minute).
+    assert_eq!(&codes[..5], &[200; 5], "{codes:?}");
+    assert_eq!(&codes[5..], &[429; 3], "{codes:?}");
+    let r = s.req("GET", "/v1/entries?from=0&to=1", None, b"");
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(size_on_disk(&f.log), before + 5);
+    // Another reader (a token) has its own bucket.
+    assert_eq!(s.get("/v1/entries?from=0&to=1", &f.token).status, 200);
+}
+
+#[test]
+fn reads_cannot_force_a_signature_per_request() {
+    let f = fixture();
+    let s = Server::start(
+        &f,
+        &[
+            "--public-reads",
+            "--checkpoint-every",
+            "1000000",
+            "--checkpoint-interval",
+            "1h",
+            "--read-sign-interval",
+            "300ms",
+        ],
+    );
+    // An index beyond the log: refused, nothing signed.
+    let cps = checkpoints_on_disk(&f.log);
+    let r = s.req(
+        "GET",
+        "/v1/proof/inclusion?index=18446744073709551614",
+        None,
+        b"",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(checkpoints_on_disk(&f.log), cps);
+    // Each read needs a newer checkpoint than the last: signatures are
+    // spaced by --read-sign-interval, however fast the reads come.
+    let t = Instant::now();
+    let n = 5;
+    for i in 0..n {
+        let rs = s
+            .post("/v1/entries", &f.token, &format!("{{\"i\":{i}}}"))
+            .json();
+        let seq = rs[0]["seq"].as_u64().unwrap();
+        let r = s.req(
+            "GET",
+            &format!("/v1/proof/inclusion?index={seq}"),
+            None,
+            b"",
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(300 * (n - 1)),
+        "{n} forced signatures in {took:?}"
+    );
+    let m = s.req("GET", "/metrics", None, b"").text();
+    assert!(
+        m.contains(&format!("stele_read_forced_checkpoints_total {n}")),
+        "{m}"
+    );
+}
+
+#[test]
+fn one_oversized_or_deep_audit_event_does_not_drop_its_batch() {
+    // Finding 2: the API server does not retry a 4xx; 399 events were lost.
+    let f = fixture();
+    let s = Server::start(&f, &[]);
+    let big = "x".repeat(70_000);
+    let deep = format!("{}1{}", "{\"a\":".repeat(100), "}".repeat(100));
+    let mut items: Vec<String> = (0..400)
+        .map(|i| format!(r#"{{"verb":"get","user":{{"username":"u{i}"}},"auditID":"{i}"}}"#))
+        .collect();
+    items[10] = format!(
+        r#"{{"verb":"update","user":{{"username":"mallory"}},"objectRef":{{"resource":"configmaps","name":"c"}},"requestObject":{{"data":"{big}"}}}}"#
+    );
+    items[20] =
+        format!(r#"{{"verb":"patch","user":{{"username":"deep"}},"responseObject":{deep}}}"#);
+    let body = format!(
+        r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{}]}}"#,
+        items.join(",")
+    );
+    let r = s.post("/v1/k8s-audit", &f.token, &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rs = r.json();
+    assert_eq!(rs.as_array().unwrap().len(), 400);
+    let v = View::open_read_only(&f.log).unwrap();
+    let entry = |seq: u64| -> Value { serde_json::from_slice(&v.entry(seq).unwrap()).unwrap() };
+    let first = rs[0]["seq"].as_u64().unwrap();
+    let e = entry(first + 10)["event"].clone();
+    assert_eq!(e["actor"], "mallory");
+    assert_eq!(e["target"], "configmaps/c");
+    assert_eq!(e["truncated"], json!(["requestObject"]));
+    let sent = format!(r#"{{"data":"{big}"}}"#);
+    let m = &e["k8s"]["requestObject"];
+    assert_eq!(m["truncated"], true);
+    assert_eq!(m["bytes"], sent.len());
+    assert_eq!(m["sha256"].as_str().unwrap().len(), 64);
+    let e = entry(first + 20)["event"].clone();
+    assert_eq!(
+        (e["actor"].clone(), e["truncated"].clone()),
+        (json!("deep"), json!(["responseObject"]))
+    );
+    assert_eq!(entry(first + 399)["event"]["actor"], "u399");
+}
+
+#[test]
+fn tokens_are_scoped_and_named_in_every_entry_they_write() {
+    // Finding 5: a reader's token wrote k8s.audit events as system:admin.
+    let f = fixture();
+    let reader = add_token(&f, "dashboard", "read");
+    let kube = add_token(&f, "kube-apiserver", "k8s");
+    let s = Server::start(&f, &[]);
+    let before = size_on_disk(&f.log);
+    let forged = r#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"verb":"delete","user":{"username":"system:admin"}}]}"#;
+    let r = s.post("/v1/k8s-audit", &reader, forged);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("no k8s scope"), "{}", r.text());
+    assert_eq!(s.post("/v1/entries", &reader, "{}").status, 403);
+    assert_eq!(s.post("/v1/entries", &kube, "{}").status, 403);
+    assert_eq!(size_on_disk(&f.log), before);
+    assert_eq!(s.get("/v1/entries?from=0&to=1", &reader).status, 200);
+    assert_eq!(s.get("/v1/entries?from=0&to=1", &kube).status, 403);
+    let r = s.post("/v1/k8s-audit", &kube, forged);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        last_entry(&f.log)["event"]["stele"],
+        json!({"token": "kube-apiserver"})
+    );
+    assert_eq!(s.post("/v1/entries", &f.token, r#"{"a":1}"#).status, 200);
+    assert_eq!(
+        last_entry(&f.log)["event"]["stele"],
+        json!({"token": "alice"})
+    );
+    // The member is the server's: a client cannot send its own.
+    let r = s.post("/v1/entries", &f.token, r#"{"stele":{"token":"root"}}"#);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.err().contains("\"stele\" is reserved"), "{}", r.text());
+}
+
+#[test]
+fn protected_reads_are_not_publicly_cacheable() {
+    // Finding 6: entry bundles were `public, immutable` without Vary.
+    let f = fixture();
+    let s = Server::start(&f, &[]);
+    assert_eq!(s.post("/v1/entries", &f.token, r#"{"a":1}"#).status, 200);
+    let r = s.get("/tile/entries/000.p/2", &f.token);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let r = s.get("/tile/0/000.p/2", &f.token);
+    assert_eq!(
+        r.headers["cache-control"],
+        "private, max-age=31536000, immutable"
+    );
+    assert!(
+        r.headers["vary"].contains("Authorization"),
+        "{:?}",
+        r.headers
+    );
+    for p in ["/v1/entries?from=0&to=1", "/v1/export"] {
+        let r = s.get(p, &f.token);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.headers["cache-control"], "no-store", "{p}");
+    }
+    drop(s);
+    let s = Server::start(&f, &["--public-reads"]);
+    let r = s.req("GET", "/tile/0/000.p/2", None, b"");
+    assert_eq!(
+        r.headers["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    let r = s.req("GET", "/tile/entries/000.p/2", None, b"");
+    assert_eq!(r.headers["cache-control"], "no-store");
+}
+
+// `stele serve` with these tokens, expected to refuse to start: (exit code,
+// stderr). A server that starts anyway is killed after 20 s (code -1).
+fn serve_exit(f: &Fixture, tokens: &Path) -> (i32, String) {
+    let mut child = Command::new(STELE)
+        .arg("serve")
+        .arg(&f.log)
+        .args(["--listen", "127.0.0.1:0", "--tokens"])
+        .arg(tokens)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code().unwrap_or(-1);
+        }
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    (code, err)
+}
+
+#[test]
+fn unsafe_empty_or_ambiguous_tokens_files_are_refused() {
+    // Finding 7: a world-writable tokens file was accepted.
+    use std::os::unix::fs::PermissionsExt;
+    let f = fixture();
+    std::fs::set_permissions(&f.tokens, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (code, err) = serve_exit(&f, &f.tokens);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has mode 0666"), "{err}");
+    std::fs::set_permissions(&f.tokens, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let empty = f.log.with_file_name("empty-tokens");
+    std::fs::write(&empty, "# no tokens\n").unwrap();
+    let (code, err) = serve_exit(&f, &empty);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("holds no token"), "{err}");
+    let text = std::fs::read_to_string(&f.tokens).unwrap();
+    let line = text.lines().find(|l| l.starts_with("alice ")).unwrap();
+    let twice = f.log.with_file_name("twice");
+    std::fs::write(
+        &twice,
+        format!("{line}\n{}\n", line.replacen("alice", "bob", 1)),
+    )
+    .unwrap();
+    let (code, err) = serve_exit(&f, &twice);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("same hash"), "{err}");
+}
+
+// Reads until the server closes the connection or `limit` passes; true if it closed.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 4096];
+    while t.elapsed() < limit {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+#[test]
+fn slow_and_idle_connections_are_cut_and_capped() {
+    // Finding 8: a client dribbling header bytes held a connection forever;
+    // idle connections exhausted the server.
+    let f = fixture();
+    let s = Server::start(&f, &["--header-timeout", "1s", "--idle-timeout", "1s"]);
+    // Dribbling a header, a byte every 100 ms: cut after about a second.
+    let mut slow = TcpStream::connect(&s.addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    let t = Instant::now();
+    let mut cut = false;
+    while t.elapsed() < Duration::from_secs(20) {
+        if slow.write_all(b"a").is_err() || closed_within(&mut slow, Duration::from_millis(100)) {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "a dribbling header was not cut off in 20s");
+    // Idle connections (nothing sent) are closed too.
+    let mut idle = TcpStream::connect(&s.addr).unwrap();
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(20)),
+        "an idle connection stayed open"
+    );
+    drop(s);
+    // The cap: 4 open connections, the 5th gets 503 at once (a server whose
+    // idle timeout does not close the 4 during the test).
+    let s = Server::start(&f, &["--max-connections", "4", "--idle-timeout", "1h"]);
+    let held: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(&s.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let r = try_http(&s.addr, "GET", "/healthz", None, b"").unwrap();
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("too many open connections"));
+    drop(held);
+    // Once they go, it serves again.
+    let t = Instant::now();
+    loop {
+        let r = try_http(&s.addr, "GET", "/healthz", None, b"").unwrap();
+        if r.status == 200 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "{}", r.text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let m = s.req("GET", "/metrics", Some(&f.token), b"").text();
+    let refused: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("stele_http_connections_refused_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(refused >= 1, "{m}");
+}
+
+#[test]
+fn a_slow_client_cannot_stop_shutdown_or_the_final_checkpoint() {
+    let f = fixture();
+    let s = Server::start(
+        &f,
+        &[
+            "--shutdown-deadline",
+            "1s",
+            "--body-timeout",
+            "1h",
+            "--idle-timeout",
+            "1h",
+            "--checkpoint-every",
+            "1000000",
+            "--checkpoint-interval",
+            "1h",
+        ],
+    );
+    assert_eq!(s.post("/v1/entries", &f.token, r#"{"a":1}"#).status, 200);
+    // A request whose body never finishes arriving.
+    let mut slow = TcpStream::connect(&s.addr).unwrap();
+    write!(
+        slow,
+        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 100\r\n\r\n{{",
+        f.token
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    assert_eq!(s.terminate().code(), Some(0));
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
+    let v = View::open_read_only(&f.log).unwrap();
+    assert_eq!(v.size(), 2);
+    assert_eq!(v.latest_checkpoint().unwrap().checkpoint.size, 2);
+}
+
+#[test]
+fn bodies_that_do_not_arrive_in_time_are_refused() {
+    let f = fixture();
+    let s = Server::start(&f, &["--body-timeout", "1s"]);
+    let mut slow = TcpStream::connect(&s.addr).unwrap();
+    write!(
+        slow,
+        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{",
+        f.token
+    )
+    .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut out = String::new();
+    let _ = slow.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+    assert!(out.contains("--body-timeout"), "{out}");
+}
+
+// Appends `n` entries of about `pad` bytes each.
+fn fill(s: &Server, token: &str, n: usize, pad: usize) {
+    let p = "p".repeat(pad);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
+        let body: Vec<String> = chunk
+            .iter()
+            .map(|i| format!(r#"{{"i":{i},"p":"{p}"}}"#))
+            .collect();
+        let r = s.post("/v1/entries", token, &format!("[{}]", body.join(",")));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+}
+
+#[test]
+fn stalled_exports_are_capped_and_cut_off() {
+    // Finding 9: 530 stalled exports froze the server.
+    let f = fixture();
+    let s = Server::start(
+        &f,
+        &[
+            "--max-exports",
+            "1",
+            "--write-timeout",
+            "1s",
+            "--public-reads",
+        ],
+    );
+    fill(&s, &f.token, 20_000, 400); // ~9 MB: more than the socket buffers
+    // A client that asks for an export and never reads it.
+    let mut stalled = TcpStream::connect(&s.addr).unwrap();
+    write!(stalled, "GET /v1/export HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = s.req("GET", "/v1/export?from=0&to=1", None, b"");
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.headers.contains_key("retry-after"));
+    // The stalled client is cut off at the write timeout, freeing the slot.
+    let t = Instant::now();
+    loop {
+        let r = s.req("GET", "/v1/export?from=0&to=1", None, b"");
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "export slot never freed: {}",
+            r.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Proofs and tiles answered all along.
+    assert_eq!(s.req("GET", "/tile/0/000", None, b"").status, 200);
+}
+
+#[test]
+fn a_huge_batch_of_tiny_events_is_refused_in_bounded_memory() {
+    // Finding 10: 16 MiB of `[{},{},…]` became 5.6M entries and ~3 GB RSS.
+    let f = fixture();
+    let s = Server::start(&f, &[]);
+    let base = s.peak_rss_kib();
+    let mut body = String::with_capacity(16 << 20);
+    body.push('[');
+    while body.len() < (16 << 20) - 4 {
+        body.push_str("{},");
+    }
+    body.push_str("{}]");
+    let before = size_on_disk(&f.log);
+    let r = s.post("/v1/entries", &f.token, &body);
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(r.text().contains("more than 10000 events"), "{}", r.text());
+    assert_eq!(size_on_disk(&f.log), before);
+    let peak = s.peak_rss_kib();
+    eprintln!(
+        "peak RSS of stele serve: {} MiB before, {} MiB after a 16 MiB body of 5.6M empty events",
+        base / 1024,
+        peak / 1024
+    );
+    assert!(
+        peak < base + 200 * 1024,
+        "peak RSS grew from {base} to {peak} KiB"
+    );
+    // 10,000 events (the cap) are taken, their receipts streamed.
+    let body = format!("[{}{{}}]", "{},".repeat(9_999));
+    let r = s.post("/v1/entries", &f.token, &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json().as_array().unwrap().len(), 10_000);
+    assert_eq!(
+        r.headers.get("transfer-encoding").map(String::as_str),
+        Some("chunked")
+    );
+}
+
+#[test]
+fn bodies_say_what_is_wrong_with_their_encoding() {
+    let f = fixture();
+    let s = Server::start(&f, &[]);
+    let auth = format!("Bearer {}", f.token);
+    let before = size_on_disk(&f.log);
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [u8], u16, &'a str);
+    let cases: [Case; 5] = [
+        (
+            &[("Content-Encoding", "gzip")],
+            b"{}",
+            415,
+            "Content-Encoding \"gzip\"",
+        ),
+        (&[], b"\xef\xbb\xbf{}", 415, "byte order mark"),
+        (
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"{}",
+            415,
+            "is not JSON",
+        ),
+        (&[("Content-Type", "text/plain")], b"{}", 415, "is not JSON"),
+        (
+            &[("Content-Type", "application/json; charset=latin1")],
+            b"{}",
+            415,
+            "charset",
+        ),
+    ];
+    for (h, body, code, want) in cases {
+        let mut hs = vec![("Authorization", auth.as_str())];
+        hs.extend_from_slice(h);
+        let r = s.req_h("POST", "/v1/entries", &hs, body);
+        assert_eq!(r.status, code, "{h:?}: {}", r.text());
+        assert!(r.err().contains(want), "{h:?}: {}", r.text());
+    }
+    assert_eq!(size_on_disk(&f.log), before);
+    let hs = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/x-ndjson"),
+    ];
+    assert_eq!(s.req_h("POST", "/v1/entries", &hs, b"{}\n{}\n").status, 200);
+}
+
+#[test]
+fn a_wrong_token_is_refused_even_where_reads_are_public() {
+    let f = fixture();
+    let s = Server::start(&f, &["--public-reads"]);
+    assert_eq!(s.req("GET", "/checkpoint", None, b"").status, 200);
+    let r = s.req("GET", "/checkpoint", Some("stele_wrong"), b"");
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = s.req("GET", "/v1/entries?from=0&to=1", Some("stele_wrong"), b"");
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn public_hashes_and_private_entries() {
+    let f = fixture();
+    let s = Server::start(&f, &["--public-hashes"]);
+    assert_eq!(s.post("/v1/entries", &f.token, r#"{"a":1}"#).status, 200);
+    for p in [
+        "/checkpoint",
+        "/tile/0/000.p/2",
+        "/v1/proof/inclusion?index=1",
+        "/v1/proof/consistency?from=1",
+    ] {
+        assert_eq!(s.req("GET", p, None, b"").status, 200, "{p}");
+    }
+    for p in [
+        "/v1/entries?from=0&to=1",
+        "/v1/export",
+        "/tile/entries/000.p/2",
+        "/metrics",
+    ] {
+        assert_eq!(s.req("GET", p, None, b"").status, 401, "{p}");
+        assert_eq!(s.get(p, &f.token).status, 200, "{p}");
+    }
+    let r = s.req("GET", "/tile/0/000.p/2", None, b"");
+    assert_eq!(
+        r.headers["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+}
+
+#[test]
+fn cors_opens_hashes_to_all_and_entries_to_listed_origins() {
+    let f = fixture();
+    let s = Server::start(
+        &f,
+        &["--public-hashes", "--cors-origin", "https://dash.example"],
+    );
+    let r = s.req_h(
+        "GET",
+        "/checkpoint",
+        &[("Origin", "https://any.example")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["access-control-allow-origin"], "*");
+    assert!(!r.headers.contains_key("access-control-allow-credentials"));
+    assert!(r.headers["vary"].contains("Origin"));
+    // Preflight for Authorization on entries: only for a listed origin.
+    let pre = [
+        ("Origin", "https://dash.example"),
+        ("Access-Control-Request-Method", "GET"),
+        ("Access-Control-Request-Headers", "authorization"),
+    ];
+    let r = s.req_h("OPTIONS", "/v1/entries", &pre, b"");
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        r.headers["access-control-allow-origin"],
+        "https://dash.example"
+    );
+    assert!(r.headers["access-control-allow-headers"].contains("Authorization"));
+    let r = s.req_h(
+        "OPTIONS",
+        "/v1/entries",
+        &[("Origin", "https://evil.example")],
+        b"",
+    );
+    assert_eq!(r.status, 204);
+    assert!(!r.headers.contains_key("access-control-allow-origin"));
+    let auth = format!("Bearer {}", f.token);
+    let r = s.req_h(
+        "GET",
+        "/v1/entries?from=0&to=1",
+        &[("Origin", "https://dash.example"), ("Authorization", &auth)],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.headers["access-control-allow-origin"],
+        "https://dash.example"
+    );
+    assert!(r.headers["vary"].contains("Origin"));
+}
+
+#[test]
+fn a_trusted_proxy_names_the_client() {
+    let f = fixture();
+    let s = Server::start(&f, &["--public-reads", "--trust-proxy", "127.0.0.1"]);
+    let r = s.req_h(
+        "GET",
+        "/v1/entries?from=0&to=1",
+        &[("X-Forwarded-For", "203.0.113.9, 127.0.0.1")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(last_entry(&f.log)["event"]["actor"], "203.0.113.9");
+    drop(s);
+    // Untrusted: the header is ignored.
+    let s = Server::start(&f, &["--public-reads"]);
+    s.req_h(
+        "GET",
+        "/v1/entries?from=0&to=1",
+        &[("X-Forwarded-For", "203.0.113.9")],
+        b"",
+    );
+    assert_eq!(last_entry(&f.log)["event"]["actor"], "127.0.0.1");
+}
+
+#[test]
+fn no_symlink_is_followed_out_of_the_web_directory() {
+    let f = fixture();
+    let web = f.log.with_file_name("web");
+    std::fs::create_dir(&web).unwrap();
+    std::fs::write(web.join("index.html"), "<p>page</p>").unwrap();
+    std::os::unix::fs::symlink(f.log.join("key"), web.join("key.txt")).unwrap();
+    let s = Server::start(&f, &["--web", web.to_str().unwrap()]);
+    assert_eq!(s.req("GET", "/", None, b"").status, 200);
+    let r = s.req("GET", "/key.txt", None, b"");
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(!r.text().contains("PRIVATE"));
+}
+
+#[test]
+fn a_retry_with_the_same_idempotency_key_is_not_appended_twice() {
+    let f = fixture();
+    let s = Server::start(&f, &[]);
+    let auth = format!("Bearer {}", f.token);
+    let hs = [
+        ("Authorization", auth.as_str()),
+        ("Idempotency-Key", "batch-42"),
+    ];
+    let body = br#"[{"a":1},{"a":2}]"#;
+    let first = s.req_h("POST", "/v1/entries", &hs, body);
+    assert_eq!(first.status, 200, "{}", first.text());
+    let size = size_on_disk(&f.log);
+    let again = s.req_h("POST", "/v1/entries", &hs, body);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json(), first.json());
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    let other = s.req_h("POST", "/v1/entries", &hs, br#"{"b":1}"#);
+    assert_eq!(other.status, 422, "{}", other.text());
+    assert_eq!(size_on_disk(&f.log), size);
+    // After a crash of the server the key is read back from the log.
+    drop(s);
+    let s = Server::start(&f, &[]);
+    let after = s.req_h("POST", "/v1/entries", &hs, body);
+    assert_eq!(after.status, 200, "{}", after.text());
+    assert_eq!(after.json(), first.json());
+    assert_eq!(size_on_disk(&f.log), size);
+}
+
+#[test]
+fn a_non_loopback_listen_without_tokens_warns() {
+    let f = fixture();
+    let mut child = Command::new(STELE)
+        .arg("serve")
+        .arg(&f.log)
+        .args(["--listen", "0.0.0.0:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read stderr on a thread; the server is killed after 20 s whatever it printed.
+    let err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut lines = String::new();
+        let mut err = BufReader::new(err);
+        while !lines.contains("warning") && err.read_line(&mut lines).unwrap_or(0) > 0 {}
+        lines
+    });
+    let t = Instant::now();
+    while !reader.is_finished() && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = reader.join().unwrap();
+    assert!(
+        lines.contains("warning: listening on 0.0.0.0") && lines.contains("without --tokens"),
+        "{lines}"
+    );
+}
+
+#[test]
+fn unfinished_headers_are_bounded_in_memory() {
+    // Finding 8: 1,000 connections with 381 KB unfinished headers pinned 589 MB.
+    let f = fixture();
+    let s = Server::start(&f, &["--max-connections", "1000"]);
+    let base = s.peak_rss_kib();
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}",
+        "a".repeat(381_000)
+    );
+    let conns: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let mut c = TcpStream::connect(&s.addr).unwrap();
+            c.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+            // The server stops reading at --max-header (64 KiB) and answers 431.
+            let _ = c.write_all(head.as_bytes());
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let peak = s.peak_rss_kib();
+    eprintln!(
+        "peak RSS of stele serve: {} MiB before, {} MiB with 300 connections sending 381 KB unfinished headers",
+        base / 1024,
+        peak / 1024
+    );
+    assert!(
+        peak < base + 60 * 1024,
+        "peak RSS grew from {base} to {peak} KiB"
+    );
+    drop(conns);
+    assert_eq!(s.req("GET", "/healthz", None, b"").status, 200);
+    // A head far over --max-header is answered 431.
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = c.write_all(
+        format!(
+            "GET /healthz HTTP/1.1\r\nX: {}\r\n\r\n",
+            "a".repeat(300_000)
+        )
+        .as_bytes(),
+    );
+    let mut head = [0u8; 12];
+    c.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 431");
+}
+
+#[test]
+fn in_flight_parses_are_bounded_in_memory() {
+    // Finding 10's second half: bodies that parse into far more memory than
+    // their size (many tiny members), sent at once, are admitted only as
+    // --max-inflight allows (each charged 16 times its body).
+    let f = fixture();
+    let s = Server::start(&f, &["--max-inflight", "100000000"]);
+    let base = s.peak_rss_kib();
+    let members: String = (0..150).map(|i| format!("\"m{i}\":{i},")).collect();
+    let ev = format!("{{{members}\"z\":0}}");
+    let body = format!("[{}{ev}]", format!("{ev},").repeat(2_999));
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            let (addr, token, body) = (s.addr.clone(), f.token.clone(), body.clone());
+            std::thread::spawn(move || {
+                try_http(&addr, "POST", "/v1/entries", Some(&token), body.as_bytes())
+                    .map(|r| r.status)
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    let codes: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let peak = s.peak_rss_kib();
+    eprintln!(
+        "peak RSS of stele serve: {} MiB before, {} MiB after 3 bodies of {} KiB (3,000 events of 151 members) at once, admitted one at a time: {codes:?}",
+        base / 1024,
+        peak / 1024,
+        body.len() >> 10
+    );
+    assert!(codes.iter().all(|c| *c == 200 || *c == 503), "{codes:?}");
+    assert!(codes.contains(&200), "{codes:?}");
+    assert!(
+        peak < base + 150 * 1024,
+        "peak RSS grew from {base} to {peak} KiB"
+    );
 }

@@ -95,7 +95,7 @@ impl StreamVerifier {
                 "entries are duplicated, inserted or reordered"
             };
             self.fail(
-                "seq_mismatch",
+                FailureCode::SeqMismatch,
                 Some(idx),
                 line_no,
                 offset,
@@ -104,26 +104,12 @@ impl StreamVerifier {
                 format!("entry {idx}: seq is {}, expected {idx} ({why})", p.seq),
             );
         }
-        // Genesis rules.
-        let ty = p.event_type();
-        if idx == 0 {
-            self.genesis(p, line_no, offset);
-        } else if ty == Some(GENESIS_TYPE) {
-            self.fail(
-                "bad_genesis",
-                Some(idx),
-                line_no,
-                offset,
-                None,
-                None,
-                format!("entry {idx}: only entry 0 may be a {GENESIS_TYPE} event"),
-            );
-        }
+        self.genesis_rules(idx, p, line_no, offset);
         // The hash chain.
         if idx == 0 {
             if p.prev != ZERO_PREV {
                 self.fail(
-                    "prev_mismatch",
+                    FailureCode::PrevMismatch,
                     Some(0),
                     line_no,
                     offset,
@@ -159,7 +145,7 @@ impl StreamVerifier {
                 // Entry idx-1 is vouched for by this entry, so entry idx-2 was changed.
                 let bad = b.index - 1;
                 self.fail(
-                    "hash_mismatch",
+                    FailureCode::HashMismatch,
                     Some(bad),
                     b.prev_at.0,
                     b.prev_at.1,
@@ -173,7 +159,7 @@ impl StreamVerifier {
         if let Some(last) = self.last_ts {
             if p.ts < last {
                 self.fail(
-                    "ts_decreasing",
+                    FailureCode::TsDecreasing,
                     Some(idx),
                     line_no,
                     offset,
@@ -196,7 +182,7 @@ impl StreamVerifier {
     #[inline(never)]
     pub(super) fn report_prev_mismatch(&mut self, b: &Break) {
         self.fail(
-            "prev_mismatch",
+            FailureCode::PrevMismatch,
             Some(b.index),
             b.line,
             b.offset,
@@ -212,13 +198,37 @@ impl StreamVerifier {
         );
     }
 
+    /// docs/FORMAT.md 3: entry 0 is the genesis entry, and no other entry
+    /// has its type (whole logs, ranges and selected entries alike).
+    pub(super) fn genesis_rules(
+        &mut self,
+        idx: u64,
+        p: &ParsedEntry<'_>,
+        line_no: u64,
+        offset: u64,
+    ) {
+        if idx == 0 {
+            self.genesis(p, line_no, offset);
+        } else if p.event_type() == Some(GENESIS_TYPE) {
+            self.fail(
+                FailureCode::BadGenesis,
+                Some(idx),
+                line_no,
+                offset,
+                None,
+                Some(GENESIS_TYPE.to_string()),
+                format!("entry {idx}: only entry 0 may be a {GENESIS_TYPE} event"),
+            );
+        }
+    }
+
     pub(super) fn genesis(&mut self, p: &ParsedEntry<'_>, line_no: u64, offset: u64) {
         let (origin, key) = (p.field_string("origin"), p.field_string("key"));
         match (p.event_type(), origin.as_deref(), key.as_deref()) {
             (Some(GENESIS_TYPE), Some(o), Some(k)) if !o.is_empty() => {
                 if let Some(cp_origin) = self.origin.clone().filter(|c| c != o) {
                     self.fail(
-                        "origin_mismatch",
+                        FailureCode::OriginMismatch,
                         Some(0),
                         line_no,
                         offset,
@@ -236,11 +246,11 @@ impl StreamVerifier {
                 match VerifierKey::parse(k) {
                     Ok(gk) => {
                         if !self.opts.keys.is_empty() && !self.opts.keys.contains(&gk) {
-                            self.notice("genesis_key_not_pinned", format!("the log's genesis names key {} (key ID {}), which is not among the trusted keys", gk.name(), gk.id_hex()));
+                            self.notice(NoticeCode::GenesisKeyNotPinned, format!("the log's genesis names key {} (key ID {}), which is not among the trusted keys", gk.name(), gk.id_hex()));
                         }
                     }
                     Err(e) => self.fail(
-                        "bad_genesis",
+                        FailureCode::BadGenesis,
                         Some(0),
                         line_no,
                         offset,
@@ -251,7 +261,7 @@ impl StreamVerifier {
                 }
             }
             _ => self.fail(
-                "bad_genesis",
+                FailureCode::BadGenesis,
                 Some(0),
                 line_no,
                 offset,

@@ -19,7 +19,7 @@ impl StreamVerifier {
             Ok(sc) => sc,
             Err(e) => {
                 self.fail(
-                    "bad_checkpoint",
+                    FailureCode::BadCheckpoint,
                     None,
                     line,
                     offset,
@@ -34,34 +34,34 @@ impl StreamVerifier {
         let cp = sc.checkpoint.clone();
         let v = sc.verify(&self.opts.keys);
         for b in &v.bad {
-            self.fail("bad_signature", None, line, offset, None, None, format!("checkpoint at line {line} (size {}): signature by trusted key {} (key ID {}) does not verify", cp.size, b.name, hex(&b.key_id)));
+            self.fail(FailureCode::BadSignature, None, line, offset, None, None, format!("checkpoint at line {line} (size {}): signature by trusted key {} (key ID {}) does not verify", cp.size, b.name, hex(&b.key_id)));
         }
-        let trusted = !v.verified_by.is_empty() && v.bad.is_empty();
+        let trusted = v.trusted();
         if trusted && self.key.is_none() {
             self.key = v.verified_by.first().cloned();
         }
         if !trusted {
             for u in &v.unknown {
                 if self.unknown_keys.insert((u.name.clone(), u.key_id)) {
-                    let same_name = self.opts.keys.iter().any(|k| k.name() == u.name);
-                    let (code, msg) = if same_name {
-                        (
-                            "key_mismatch",
+                    let same_name = self.opts.keys.iter().find(|k| k.name() == u.name);
+                    let (code, msg) = match same_name {
+                        Some(k) => (
+                            NoticeCode::KeyMismatch,
                             format!(
-                                "checkpoint at line {line} is signed by a key named {} with key ID {}, which is not the trusted key of that name",
+                                "checkpoint at line {line} is signed under the trusted key's name {} by another key (key ID {}, the trusted key's is {}): someone else may be signing as this log",
                                 u.name,
-                                hex(&u.key_id)
+                                hex(&u.key_id),
+                                k.id_hex()
                             ),
-                        )
-                    } else {
-                        (
-                            "untrusted_signature",
+                        ),
+                        None => (
+                            NoticeCode::UntrustedSignature,
                             format!(
                                 "checkpoint at line {line} is signed by {} (key ID {}), which is not a trusted key",
                                 u.name,
                                 hex(&u.key_id)
                             ),
-                        )
+                        ),
                     };
                     self.notice(code, msg);
                 }
@@ -72,7 +72,7 @@ impl StreamVerifier {
             Some(o) if *o != cp.origin => {
                 let o = o.clone();
                 self.fail(
-                    "origin_mismatch",
+                    FailureCode::OriginMismatch,
                     None,
                     line,
                     offset,
@@ -97,17 +97,17 @@ impl StreamVerifier {
         // Fork: two trusted checkpoints of one size with different roots.
         if let Some((size, root, was_trusted, l)) = self.last_cp {
             if size == cp.size && root != cp.root && trusted && was_trusted {
-                self.fail("fork", None, line, offset, Some(root.to_base64()), Some(cp.root.to_base64()), format!("checkpoints at lines {l} and {line} are both signed for size {size} but have different roots {} and {}: proof that the log signed two histories", root.short(), cp.root.short()));
+                self.fail(FailureCode::Fork, None, line, offset, Some(root.to_base64()), Some(cp.root.to_base64()), format!("checkpoints at lines {l} and {line} are both signed for size {size} but have different roots {} and {}: proof that the log signed two histories", root.short(), cp.root.short()));
             }
         }
         if let Some(t) = self.opts.trusted.clone() {
             if trusted && t.size == cp.size && t.root != cp.root {
-                self.fail("fork", None, line, offset, Some(t.root.to_base64()), Some(cp.root.to_base64()), format!("checkpoint at line {line} is signed for size {} with root {}, but the earlier trusted checkpoint has root {}: proof that the log signed two histories", cp.size, cp.root.short(), t.root.short()));
+                self.fail(FailureCode::Fork, None, line, offset, Some(t.root.to_base64()), Some(cp.root.to_base64()), format!("checkpoint at line {line} is signed for size {} with root {}, but the earlier trusted checkpoint has root {}: proof that the log signed two histories", cp.size, cp.root.short(), t.root.short()));
             }
         }
         if let Some((size, _, _, _)) = self.last_cp {
             if cp.size < size && self.kind != ExportKind::Entries {
-                self.fail("checkpoint_order", None, line, offset, Some(format!(">= {size}")), Some(cp.size.to_string()), format!("checkpoint at line {line} has size {}, smaller than the previous checkpoint's {size}", cp.size));
+                self.fail(FailureCode::CheckpointOrder, None, line, offset, Some(format!(">= {size}")), Some(cp.size.to_string()), format!("checkpoint at line {line} has size {}, smaller than the previous checkpoint's {size}", cp.size));
             }
         }
         self.last_cp = Some((cp.size, cp.root, trusted, line));
@@ -140,7 +140,7 @@ impl StreamVerifier {
         let computed = if cp.size == count {
             self.tree().root()
         } else if cp.size < count {
-            self.fail("checkpoint_misplaced", None, line, offset, Some(format!("size {count}")), Some(format!("size {}", cp.size)), format!("checkpoint at line {line} has size {}, but it follows entry {} (a checkpoint comes right after the entry that completes it)", cp.size, count - 1));
+            self.fail(FailureCode::CheckpointMisplaced, None, line, offset, Some(format!("size {count}")), Some(format!("size {}", cp.size)), format!("checkpoint at line {line} has size {}, but it follows entry {} (a checkpoint comes right after the entry that completes it)", cp.size, count - 1));
             return "unchecked";
         } else if self.kind == ExportKind::Range {
             match right {
@@ -149,7 +149,7 @@ impl StreamVerifier {
                         Ok(r) => r,
                         Err(e) => {
                             self.fail(
-                                "bad_proof",
+                                FailureCode::BadProof,
                                 None,
                                 line,
                                 offset,
@@ -164,30 +164,37 @@ impl StreamVerifier {
                     }
                 }
                 _ => {
-                    self.fail("missing_proof", None, line, offset, None, None, format!("checkpoint at line {line} has size {}, beyond the last entry {}, and no right record for that size precedes it", cp.size, count.saturating_sub(1)));
+                    self.fail(FailureCode::MissingProof, None, line, offset, None, None, format!("checkpoint at line {line} has size {}, beyond the last entry {}, and no right record for that size precedes it", cp.size, count.saturating_sub(1)));
                     return "unchecked";
                 }
             }
         } else {
-            self.fail("truncated", Some(count), line, offset, Some(format!("{} entries", cp.size)), Some(format!("{count} entries")), format!("checkpoint at line {line} covers {} entries, but the log has only {count}: entries {count}..{} are missing", cp.size, cp.size - 1));
+            self.fail(FailureCode::Truncated, Some(count), line, offset, Some(format!("{} entries", cp.size)), Some(format!("{count} entries")), format!("checkpoint at line {line} covers {} entries, but the log has only {count}: entries {count}..{} are missing", cp.size, cp.size - 1));
             return "mismatch";
         };
         if computed != cp.root {
+            // The entries not covered by an earlier verified checkpoint.
             let from = self.last_good_size.max(self.start);
+            let last = cp.size.saturating_sub(1);
+            let kept = self.failures.len();
             self.fail(
-                "root_mismatch",
-                Some(from),
+                FailureCode::RootMismatch,
+                None,
                 line,
                 offset,
                 Some(cp.root.to_base64()),
                 Some(computed.to_base64()),
-                format!("checkpoint at line {line} (size {}): signed root is {}, but the entries hash to {}: an entry in {from}..{} was changed, inserted or removed", cp.size, cp.root.short(), computed.short(), cp.size.saturating_sub(1)),
+                format!("checkpoint at line {line} (size {}): signed root is {}, but the entries hash to {}: an entry in {from}..{last} was changed, inserted or removed", cp.size, cp.root.short(), computed.short()),
             );
+            if let Some(f) = self.failures.get_mut(kept).filter(|_| from < cp.size) {
+                f.range = Some(EntryRange { first: from, last });
+            }
             return "mismatch";
         }
         if trusted {
-            // The empty tree vouches for nothing.
-            self.verified_any |= cp.size > 0;
+            // docs/FORMAT.md 8.5: a trusted checkpoint of size 0 counts (it
+            // signs the empty tree); entries after it are unsigned (partial).
+            self.verified_any = true;
             if cp.size <= count {
                 self.last_good_size = self.last_good_size.max(cp.size);
             }
@@ -207,7 +214,7 @@ impl StreamVerifier {
         let computed = self.tree().root();
         if computed != root {
             let (l, o) = (self.line_no, self.offset);
-            self.fail("fork", None, l, o, Some(root.to_base64()), Some(computed.to_base64()), format!("the first {size} entries hash to {}, but the earlier trusted checkpoint for size {size} says {}: the log was rewritten since then", computed.short(), root.short()));
+            self.fail(FailureCode::Fork, None, l, o, Some(root.to_base64()), Some(computed.to_base64()), format!("the first {size} entries hash to {}, but the earlier trusted checkpoint for size {size} says {}: the log was rewritten since then", computed.short(), root.short()));
         }
     }
 }

@@ -6,9 +6,22 @@ use crate::canonical::quote;
 use crate::export::{EXPORT_MAGIC, MAX_TLOG_PROOF_BYTES, TLOG_PROOF_MAGIC};
 use crate::note::MAX_NOTE_BYTES;
 
+const NO_HEADER: &str = "the file has no export header; read as a whole log without checkpoints unless it has checkpoint records";
+
 impl StreamVerifier {
     /// Feeds the next bytes. Any chunking gives the same result.
     pub fn push(&mut self, mut chunk: &[u8]) {
+        self.streamed += chunk.len() as u64;
+        if let Some(h) = self.sha256.as_mut() {
+            sha2::Digest::update(h, chunk);
+        }
+        if self.head.len() < HEAD_BYTES {
+            let n = (HEAD_BYTES - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..n]);
+        }
+        if self.state == State::NotALog {
+            return;
+        }
         if self.state == State::TlogProof {
             self.push_tlog(chunk);
             return;
@@ -49,6 +62,8 @@ impl StreamVerifier {
                     if let Some(n) = self.overlong.as_mut() {
                         *n += chunk.len();
                     } else if self.partial.len() + chunk.len() > MAX_LINE {
+                        let first = self.partial.first().or(chunk.first());
+                        self.overlong_entry = first == Some(&b'{');
                         self.overlong = Some(self.partial.len() + chunk.len());
                         self.partial.clear();
                     } else {
@@ -63,25 +78,65 @@ impl StreamVerifier {
     #[cold]
     #[inline(never)]
     pub(super) fn overlong_line(&mut self, len: usize) {
+        // The line ends an open note first (docs/FORMAT.md 7.1): a complete
+        // note is a checkpoint like any other.
+        if matches!(self.state, State::NoteText | State::NoteSigs) {
+            self.end_note();
+            self.state = State::Records;
+        }
         self.line_no += 1;
-        let idx = self.position;
-        self.fail_here(
-            "line_too_long",
+        let at = self.offset;
+        self.offset += len as u64 + 1;
+        match self.state {
+            State::NotALog => return,
+            State::Start => {
+                self.state = State::Records;
+                let head = self.head.strip_prefix(&[0xEF, 0xBB, 0xBF][..]);
+                let head = head.unwrap_or(&self.head);
+                if head.first() == Some(&b'{') {
+                    self.notice(NoticeCode::NoHeader, NO_HEADER.into());
+                } else if head.starts_with(b"stele-export") || head.starts_with(b"c2sp.org/") {
+                    let msg = format!(
+                        "line 1 is {len} bytes: too long to be a header (expected \"{EXPORT_MAGIC} log|range|entries\")"
+                    );
+                    self.fail(FailureCode::BadHeader, None, 1, at, None, None, msg);
+                    return;
+                } else {
+                    return self.not_a_log(None);
+                }
+            }
+            _ => {}
+        }
+        // In an entries export the pending inclusion record names the entry.
+        let idx = match self.kind {
+            ExportKind::Entries => match self.inclusion.take() {
+                Some((i, _, _)) => i,
+                None => self.last_index_in_export.map_or(0, |i| i + 1),
+            },
+            _ => self.position,
+        };
+        let line = self.line_no;
+        self.fail(
+            FailureCode::LineTooLong,
             Some(idx),
+            line,
+            at,
+            None,
+            Some(format!("{len} bytes")),
             format!(
-                "entry {idx}: line {} is {len} bytes, more than the limit of {MAX_ENTRY_BYTES}",
-                self.line_no
+                "entry {idx}: line {line} is {len} bytes, more than the limit of {MAX_ENTRY_BYTES}"
             ),
         );
+        self.entries += 1;
+        if self.kind == ExportKind::Entries {
+            self.last_index_in_export = Some(idx);
+            self.last_hash = None;
+            return;
+        }
         // The entry's hash is lost, so later roots cannot be checked.
         self.tree_broken = true;
         self.last_hash = None;
         self.position += 1;
-        self.entries += 1;
-        self.offset += len as u64 + 1;
-        if matches!(self.state, State::NoteText | State::NoteSigs) {
-            self.state = State::Records;
-        }
     }
 
     pub(super) fn line(&mut self, line: &[u8]) {
@@ -95,7 +150,7 @@ impl StreamVerifier {
             State::Start => {
                 self.state = State::Records;
                 if let Some(rest) = line.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
-                    self.fail_here("bom", None, "line 1: the file starts with a byte order mark (U+FEFF); Stele files have none".into());
+                    self.fail_here(FailureCode::Bom, None, "line 1: the file starts with a byte order mark (U+FEFF); Stele files have none".into());
                     self.state = State::Start;
                     return self.dispatch(rest);
                 }
@@ -106,7 +161,7 @@ impl StreamVerifier {
                         b" range" => self.kind = ExportKind::Range,
                         b" entries" => self.kind = ExportKind::Entries,
                         _ => self.fail_here(
-                            "bad_header",
+                            FailureCode::BadHeader,
                             None,
                             format!(
                                 "line 1: unknown export kind {} (expected log, range or entries)",
@@ -124,12 +179,21 @@ impl StreamVerifier {
                     return;
                 }
                 if line.first() == Some(&b'{') {
-                    self.notice("no_header", "the file has no export header; read as a whole log without checkpoints unless it has checkpoint records".into());
+                    self.notice(NoticeCode::NoHeader, NO_HEADER.into());
                     self.record(line);
                     return;
                 }
-                self.fail_here("bad_header", None, format!("line 1: expected \"{EXPORT_MAGIC} log|range|entries\" or an entry, found {}", quote(&preview(line))));
+                if line.starts_with(b"stele-export") {
+                    // A Stele header this verifier does not read (another version).
+                    let msg = format!(
+                        "line 1: expected \"{EXPORT_MAGIC} log|range|entries\", found {}",
+                        quote(&preview(line))
+                    );
+                    return self.fail_here(FailureCode::BadHeader, None, msg);
+                }
+                self.not_a_log(Some(line));
             }
+            State::NotALog => {}
             State::Records => self.record(line),
             State::NoteText => {
                 // A note whose signatures were cut off must not swallow the
@@ -184,21 +248,21 @@ impl StreamVerifier {
                         "line {}: right records belong only in range exports",
                         self.line_no
                     );
-                    return self.fail_here("unknown_record", None, msg);
+                    return self.fail_here(FailureCode::UnknownRecord, None, msg);
                 }
                 if self.right.is_some() {
                     let msg = format!(
                         "line {}: a second right record before one checkpoint",
                         self.line_no
                     );
-                    self.fail_here("bad_proof", None, msg);
+                    self.fail_here(FailureCode::BadProof, None, msg);
                 }
                 self.right = self.hashes_line(line, "right");
             }
             _ if line.starts_with(b"inclusion ") => {
                 if self.kind != ExportKind::Entries {
                     self.fail_here(
-                        "unknown_record",
+                        FailureCode::UnknownRecord,
                         None,
                         format!(
                             "line {}: inclusion records belong only in entries exports",
@@ -212,11 +276,12 @@ impl StreamVerifier {
                         "line {}: a second inclusion record before one entry",
                         self.line_no
                     );
-                    self.fail_here("bad_proof", None, msg);
+                    self.fail_here(FailureCode::BadProof, None, msg);
                 }
                 self.inclusion = self
                     .hashes_line(line, "inclusion")
                     .map(|(i, h)| (i, h, self.line_no));
+                self.inclusion_offset = self.offset;
             }
             _ => {
                 let msg = if line.is_empty() {
@@ -228,7 +293,7 @@ impl StreamVerifier {
                         quote(&preview(line))
                     )
                 };
-                self.fail_here("unknown_record", None, msg);
+                self.fail_here(FailureCode::UnknownRecord, None, msg);
             }
         }
     }
@@ -248,7 +313,7 @@ impl StreamVerifier {
         });
         if parsed.is_none() {
             self.fail_here(
-                "bad_proof",
+                FailureCode::BadProof,
                 None,
                 format!(
                     "line {}: malformed {word} record (expected \"{word} N\" and base64 hashes)",
@@ -260,17 +325,22 @@ impl StreamVerifier {
     }
 
     pub(super) fn range_line(&mut self, line: &[u8]) {
-        if self.kind != ExportKind::Range || self.entries > 0 || self.tree().size() > 0 {
-            self.fail_here(
-                "unknown_record",
-                None,
-                format!(
-                    "line {}: a range record belongs only at the start of a range export",
-                    self.line_no
-                ),
-            );
+        // docs/FORMAT.md 7.3: one range record, before every entry and checkpoint.
+        if self.kind != ExportKind::Range
+            || self.range_seen
+            || self.entries > 0
+            || self.checkpoints_total > 0
+        {
+            let why = if self.range_seen && self.kind == ExportKind::Range {
+                "a second range record; a range export has one, at its start"
+            } else {
+                "a range record belongs only at the start of a range export"
+            };
+            let msg = format!("line {}: {why}", self.line_no);
+            self.fail_here(FailureCode::UnknownRecord, None, msg);
             return;
         }
+        self.range_seen = true;
         let Some((start, left)) = self.hashes_line(line, "range") else {
             self.tree_broken = true;
             return;
@@ -283,7 +353,7 @@ impl StreamVerifier {
             }
             Err(e) => {
                 self.fail_here(
-                    "bad_proof",
+                    FailureCode::BadProof,
                     None,
                     format!("line {}: range record for start {start}: {e}", self.line_no),
                 );
@@ -298,7 +368,7 @@ impl StreamVerifier {
         if self.tlog.len() + chunk.len() > MAX_TLOG_PROOF_BYTES {
             if self.tlog.len() <= MAX_TLOG_PROOF_BYTES {
                 self.fail(
-                    "bad_proof",
+                    FailureCode::BadProof,
                     None,
                     1,
                     0,
@@ -312,5 +382,28 @@ impl StreamVerifier {
         }
         self.tlog.extend_from_slice(chunk);
         self.offset += chunk.len() as u64;
+    }
+}
+
+impl StreamVerifier {
+    /// The input is not a Stele export: one `not_a_log` failure (replacing
+    /// any found on the way, such as a byte order mark), the rest ignored.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn not_a_log(&mut self, first_line: Option<&[u8]>) {
+        let (found, hint) = super::sniff::sniff(&self.head, first_line);
+        self.failures.clear();
+        self.failures_total = 0;
+        self.notices.clear();
+        self.state = State::NotALog;
+        self.fail(
+            FailureCode::NotALog,
+            None,
+            1,
+            0,
+            None,
+            Some(found.to_string()),
+            format!("not a Stele export ({found}): {hint}"),
+        );
     }
 }

@@ -10,9 +10,11 @@ mod framing;
 #[cfg(not(target_arch = "wasm32"))]
 mod report;
 mod selected;
+mod sniff;
 mod wire;
 
 use crate::checkpoint::Checkpoint;
+pub use crate::codes::{FailureCode, NoticeCode};
 use crate::entry::{MAX_ENTRY_BYTES, Timestamp};
 use crate::export::ExportKind;
 use crate::hash::Hash;
@@ -22,7 +24,9 @@ use crate::summary::Summaries;
 pub use crate::summary::{EntryColumns, EntrySummary};
 use chain::Break;
 #[cfg(not(target_arch = "wasm32"))]
-pub use report::{CheckpointReport, Failure, Notice, Report, Verdict};
+pub use report::{
+    CheckpointReport, EntryRange, Failure, Input, Notice, Report, TrustedInput, Verdict,
+};
 use std::collections::{BTreeSet, VecDeque};
 pub use wire::{Prepared, prepare, prepare_encoded};
 
@@ -44,6 +48,22 @@ pub struct Options {
     pub max_failures: usize,
     /// Keep a summary of each entry for [`StreamVerifier::take_entries`].
     pub collect_entries: bool,
+    /// Describe the input in the report's `input` block (`None`: no block).
+    pub input: Option<InputMeta>,
+}
+
+/// What the caller knows about the input and core cannot (core has no
+/// clock and no file names), and whether core hashes the bytes.
+#[derive(Debug, Clone, Default)]
+pub struct InputMeta {
+    /// The file's name, if it has one.
+    pub name: Option<String>,
+    /// When the verification ran, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub verified_at: Option<String>,
+    /// Compute the SHA-256 of the bytes streamed (one more hash of every
+    /// byte, on the verifying thread); leave it off when the caller hashes
+    /// the file itself and fills `input.sha256`.
+    pub sha256: bool,
 }
 
 impl Options {
@@ -54,6 +74,7 @@ impl Options {
             trusted: None,
             max_failures: 1000,
             collect_entries: false,
+            input: None,
         }
     }
 }
@@ -69,6 +90,8 @@ enum State {
     NoteSigs,
     /// Buffering a whole tlog-proof.
     TlogProof,
+    /// The input is not a Stele export: the rest is only counted.
+    NotALog,
 }
 
 /// The streaming verifier.
@@ -81,6 +104,8 @@ pub struct StreamVerifier {
     // framing
     partial: Vec<u8>,
     overlong: Option<usize>,
+    /// The over-long line being skipped starts with `{`.
+    overlong_entry: bool,
     line_no: u64,
     offset: u64,
     // note being collected
@@ -104,6 +129,10 @@ pub struct StreamVerifier {
     // checkpoints
     right: Option<(u64, Vec<Hash>)>,
     inclusion: Option<(u64, Vec<Hash>, u64)>,
+    /// Byte offset of the pending inclusion record.
+    inclusion_offset: u64,
+    /// A range record was read.
+    range_seen: bool,
     current: Option<(Checkpoint, bool)>,
     last_cp: Option<(u64, Hash, bool, u64)>,
     last_good_size: u64,
@@ -130,11 +159,28 @@ pub struct StreamVerifier {
     /// Prepared lines in [`Prepared::encode_all`]'s form, and the next record.
     encoded: Vec<u8>,
     encoded_at: usize,
+    // input
+    /// The first bytes of the stream, to recognise what a non-export is.
+    head: Vec<u8>,
+    streamed: u64,
+    sha256: Option<sha2::Sha256>,
+    /// Selected entries proved only against untrusted checkpoints: how
+    /// many, and the first index.
+    unsigned_selected: (u64, Option<u64>),
 }
+
+/// Bytes of the stream kept to recognise file types by their magic.
+const HEAD_BYTES: usize = 16;
 
 impl StreamVerifier {
     /// A verifier with the given options.
     pub fn new(opts: Options) -> Self {
+        use sha2::Digest as _;
+        let opts_sha = opts
+            .input
+            .as_ref()
+            .is_some_and(|i| i.sha256)
+            .then(sha2::Sha256::new);
         StreamVerifier {
             opts,
             state: State::Start,
@@ -142,6 +188,7 @@ impl StreamVerifier {
             header_seen: false,
             partial: Vec::new(),
             overlong: None,
+            overlong_entry: false,
             line_no: 0,
             offset: 0,
             note: Vec::new(),
@@ -160,6 +207,8 @@ impl StreamVerifier {
             last_index_in_export: None,
             right: None,
             inclusion: None,
+            inclusion_offset: 0,
+            range_seen: false,
             current: None,
             last_cp: None,
             last_good_size: 0,
@@ -184,6 +233,10 @@ impl StreamVerifier {
             prepared: VecDeque::new(),
             encoded: Vec::new(),
             encoded_at: 0,
+            head: Vec::new(),
+            streamed: 0,
+            sha256: opts_sha,
+            unsigned_selected: (0, None),
         }
     }
 
@@ -214,7 +267,7 @@ impl StreamVerifier {
     #[inline(never)]
     fn fail(
         &mut self,
-        code: &'static str,
+        code: FailureCode,
         entry: Option<u64>,
         line: u64,
         offset: u64,
@@ -232,6 +285,8 @@ impl StreamVerifier {
                 expected,
                 found,
                 message,
+                range: None,
+                cause: None,
             });
         }
     }
@@ -239,15 +294,21 @@ impl StreamVerifier {
     // A failure about the current line.
     #[cold]
     #[inline(never)]
-    fn fail_here(&mut self, code: &'static str, entry: Option<u64>, message: String) {
+    fn fail_here(&mut self, code: FailureCode, entry: Option<u64>, message: String) {
         let (l, o) = (self.line_no, self.offset);
         self.fail(code, entry, l, o, None, None, message);
     }
 
     #[cold]
     #[inline(never)]
-    fn notice(&mut self, code: &'static str, message: String) {
-        if self.notices.len() < 100 && !self.notices.iter().any(|n| n.message == message) {
+    fn notice(&mut self, code: NoticeCode, message: String) {
+        // docs/FORMAT.md 8.8: at most 100, no two with the same code and message.
+        if self.notices.len() < 100
+            && !self
+                .notices
+                .iter()
+                .any(|n| n.code == code && n.message == message)
+        {
             self.notices.push(Notice { code, message });
         }
     }

@@ -6,25 +6,46 @@ use crate::canonical;
 use crate::canonical::quote;
 use serde::Serialize;
 
-/// The outcome.
+/// How a tlog-proof's first line starts.
+const TLOG_PROOF_START: &[u8] = b"c2sp.org/tlog-proof";
+
+/// The outcome (docs/FORMAT.md 8.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// No failure, and a checkpoint signed by a pinned key covers the entries.
+    /// No failure, and a checkpoint signed by a pinned key covers every entry.
     Verified,
-    /// At least one failure: the file was altered or is not a valid log.
-    Failed,
+    /// No failure, a checkpoint signed by a pinned key verifies, but some
+    /// entries are not covered by one (entries at index `tree_size` and
+    /// later, or selected entries proved only against unsigned checkpoints).
+    Partial,
     /// No failure, but nothing is signed by a pinned key.
     Unverified,
+    /// At least one failure: the file was altered or is not a valid log.
+    Tampered,
+    /// The input is not a Stele export at all (one `not_a_log` failure).
+    NotALog,
+}
+
+/// An interval of entry indexes, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EntryRange {
+    /// The first entry index.
+    pub first: u64,
+    /// The last entry index.
+    pub last: u64,
 }
 
 /// One failure: a stable code, where, and what was expected and found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
     /// Stable code (docs/FORMAT.md lists them).
-    pub code: &'static str,
-    /// The entry index (leaf index), when the failure concerns an entry.
+    pub code: FailureCode,
+    /// The entry index (leaf index), when the failure concerns one entry.
     pub entry: Option<u64>,
+    /// The entries concerned, when the failure is about an interval (a
+    /// checkpoint's `root_mismatch`); then `entry` is null.
+    pub range: Option<EntryRange>,
     /// 1-based line number in the file.
     pub line: u64,
     /// Byte offset of the start of that line.
@@ -35,13 +56,17 @@ pub struct Failure {
     pub found: Option<String>,
     /// A sentence naming all of the above.
     pub message: String,
+    /// Index (into the report's `failures`) of the failure this one
+    /// follows from, if it is a consequence (a checkpoint's
+    /// `root_mismatch` caused by an altered entry).
+    pub cause: Option<usize>,
 }
 
 /// Something the auditor should know that is not a failure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notice {
     /// Stable code.
-    pub code: &'static str,
+    pub code: NoticeCode,
     /// What it means.
     pub message: String,
 }
@@ -100,6 +125,36 @@ pub struct Report {
     pub notices: Vec<Notice>,
     /// Bytes read.
     pub bytes: u64,
+    /// What was verified, for the record (null unless the caller asked).
+    pub input: Option<Input>,
+}
+
+/// The report's `input` block: what was verified, with what, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Input {
+    /// The file's name (from the caller).
+    pub name: Option<String>,
+    /// Bytes streamed.
+    pub bytes: u64,
+    /// SHA-256 of those bytes (hex), when computed.
+    pub sha256: Option<String>,
+    /// The pinned verifier keys.
+    pub keys: Vec<String>,
+    /// The earlier trusted checkpoint given.
+    pub trusted_checkpoint: Option<TrustedInput>,
+    /// `stele <version>`.
+    pub verifier: String,
+    /// When (from the caller), `YYYY-MM-DDTHH:MM:SSZ`.
+    pub verified_at: Option<String>,
+}
+
+/// The earlier trusted checkpoint of an [`Input`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrustedInput {
+    /// Its tree size.
+    pub size: u64,
+    /// Its root (base64).
+    pub root: String,
 }
 
 impl StreamVerifier {
@@ -107,82 +162,39 @@ impl StreamVerifier {
     pub fn finish(mut self) -> Report {
         if self.state == State::TlogProof {
             self.finish_tlog();
-        } else {
-            if let Some(n) = self.overlong.take() {
-                self.fail_here(
-                    "trailing_data",
-                    None,
-                    format!(
-                        "{n} bytes after the last newline (the file ends in an incomplete line)"
-                    ),
-                );
-            } else if !self.partial.is_empty() {
-                let n = self.partial.len();
-                let (l, o) = (self.line_no + 1, self.offset);
-                let entry = (self.partial.first() == Some(&b'{')).then_some(self.position);
-                self.fail("trailing_data", entry, l, o, None, None, format!("line {l}: {n} bytes after the last newline (the file ends in an incomplete line: {})", quote(&preview(&self.partial))));
-            }
-            if matches!(self.state, State::NoteText | State::NoteSigs) {
-                self.end_note();
-            }
-            if let Some(b) = self.pending.take() {
-                // The break is between the last two entries: nothing later
-                // vouches for either. A changed event is the likelier attack.
-                let bad = b.index - 1;
-                self.fail(
-                    "hash_mismatch",
-                    Some(bad),
-                    b.prev_at.0,
-                    b.prev_at.1,
-                    Some(b.prev_found.to_hex()),
-                    Some(b.prev_hash.to_hex()),
-                    format!("entry {bad}: hashes to {}, but entry {} records prev {}: entry {bad} was altered, or entry {}'s prev was", b.prev_hash.short(), b.index, b.prev_found.short(), b.index),
-                );
-            }
-            if let Some((n, _)) = self.right.take() {
-                let (l, o) = (self.line_no, self.offset);
-                self.fail(
-                    "bad_proof",
-                    None,
-                    l,
-                    o,
-                    None,
-                    None,
-                    format!("a right record for size {n} is not followed by a checkpoint"),
-                );
-            }
-            if self.inclusion.is_some() {
-                let (l, o) = (self.line_no, self.offset);
-                self.fail(
-                    "missing_entry",
-                    None,
-                    l,
-                    o,
-                    None,
-                    None,
-                    "the file ends after an inclusion record, without its entry".into(),
-                );
-            }
-            if self.state == State::Start {
-                self.fail(
-                    "bad_header",
-                    None,
-                    0,
-                    0,
-                    None,
-                    None,
-                    "the file is empty".into(),
-                );
-            }
+        } else if self.state != State::NotALog {
+            self.end_of_stream();
         }
-        self.final_checks();
-        let verdict = if self.failures_total > 0 {
-            Verdict::Failed
-        } else if self.verified_any {
-            Verdict::Verified
-        } else {
+        if self.state != State::NotALog {
+            self.final_checks();
+            self.link_causes();
+        }
+        let verdict = if self.state == State::NotALog {
+            Verdict::NotALog
+        } else if self.failures_total > 0 {
+            Verdict::Tampered
+        } else if !self.verified_any {
             Verdict::Unverified
+        } else if self.unsigned_entries().is_some() {
+            Verdict::Partial
+        } else {
+            Verdict::Verified
         };
+        let input = self.opts.input.take().map(|meta| Input {
+            name: meta.name,
+            bytes: self.streamed,
+            sha256: self
+                .sha256
+                .take()
+                .map(|h| crate::hash::Hash(sha2::Digest::finalize(h).into()).to_hex()),
+            keys: self.opts.keys.iter().map(|k| k.to_string()).collect(),
+            trusted_checkpoint: self.opts.trusted.as_ref().map(|t| TrustedInput {
+                size: t.size,
+                root: t.root.to_base64(),
+            }),
+            verifier: concat!("stele ", env!("CARGO_PKG_VERSION")).to_string(),
+            verified_at: meta.verified_at,
+        });
         Report {
             verdict,
             kind: self.kind.as_str(),
@@ -201,17 +213,112 @@ impl StreamVerifier {
             failures: self.failures,
             failures_total: self.failures_total,
             notices: self.notices,
-            bytes: self.offset + self.partial.len() as u64,
+            bytes: self.streamed,
+            input,
+        }
+    }
+
+    /// docs/FORMAT.md 8.7: what the end of the stream settles.
+    fn end_of_stream(&mut self) {
+        // The position just after the last complete line: where failures
+        // about the end of the file point.
+        let (end_line, end) = (self.line_no + 1, self.offset);
+        if self.state == State::Start && self.overlong.is_none() {
+            // No complete first line: an empty file, or one line without its newline.
+            let rest = std::mem::take(&mut self.partial);
+            let export = rest.first() == Some(&b'{')
+                || rest.starts_with(b"stele-export")
+                || rest.starts_with(TLOG_PROOF_START);
+            if !export {
+                return self.not_a_log(Some(&rest).filter(|r| !r.is_empty()).map(|r| &r[..]));
+            }
+            self.partial = rest;
+        }
+        if let Some(n) = self.overlong.take() {
+            let entry = self.overlong_entry.then_some(self.position);
+            self.fail(FailureCode::TrailingData, entry, end_line, end, None, Some(format!("{n} bytes")), format!("line {end_line}: {n} bytes after the last newline (the file ends in an incomplete line)"));
+        } else if !self.partial.is_empty() {
+            let n = self.partial.len();
+            let entry = (self.partial.first() == Some(&b'{')).then_some(self.position);
+            self.fail(FailureCode::TrailingData, entry, end_line, end, None, Some(format!("{n} bytes")), format!("line {end_line}: {n} bytes after the last newline (the file ends in an incomplete line: {})", quote(&preview(&self.partial))));
+        }
+        if matches!(self.state, State::NoteText | State::NoteSigs) {
+            self.end_note();
+        }
+        if let Some(b) = self.pending.take() {
+            // The break is between the last two entries: nothing later
+            // vouches for either. A changed event is the likelier attack.
+            let bad = b.index - 1;
+            self.fail(
+                FailureCode::HashMismatch,
+                Some(bad),
+                b.prev_at.0,
+                b.prev_at.1,
+                Some(b.prev_found.to_hex()),
+                Some(b.prev_hash.to_hex()),
+                format!("entry {bad}: hashes to {}, but entry {} records prev {}: entry {bad} was altered, or entry {}'s prev was", b.prev_hash.short(), b.index, b.prev_found.short(), b.index),
+            );
+        }
+        if let Some((n, _)) = self.right.take() {
+            self.fail(
+                FailureCode::BadProof,
+                None,
+                end_line,
+                end,
+                None,
+                None,
+                format!("a right record for size {n} is not followed by a checkpoint"),
+            );
+        }
+        if let Some((i, _, l)) = self.inclusion.take() {
+            self.fail(
+                FailureCode::MissingEntry,
+                Some(i),
+                l,
+                self.inclusion_offset,
+                None,
+                None,
+                format!("entry {i}: the file ends after its inclusion record on line {l}, without the entry"),
+            );
+        }
+    }
+
+    /// Entries not covered by a verified signed checkpoint, when something
+    /// else was verified: the first such index and how many.
+    fn unsigned_entries(&self) -> Option<(u64, u64)> {
+        match self.kind {
+            ExportKind::Log | ExportKind::Range => {
+                let (size, _) = self.tree_size?;
+                let from = size.max(self.start);
+                (self.position > from).then(|| (from, self.position - from))
+            }
+            _ => match self.unsigned_selected {
+                (n, Some(first)) if n > 0 => Some((first, n)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Each interval failure (a checkpoint's `root_mismatch`) follows from
+    /// the first failure kept that names one entry inside its interval.
+    fn link_causes(&mut self) {
+        for i in 0..self.failures.len() {
+            let Some(r) = self.failures[i].range else {
+                continue;
+            };
+            self.failures[i].cause = self.failures.iter().position(|f| {
+                f.range.is_none() && f.entry.is_some_and(|e| r.first <= e && e <= r.last)
+            });
         }
     }
 
     pub(super) fn final_checks(&mut self) {
-        let (l, o) = (self.line_no, self.offset);
+        let (l, o) = (self.line_no + 1, self.offset);
         if let Some(t) = self.opts.trusted.clone() {
             if let Some(o2) = &self.origin {
                 if *o2 != t.origin {
                     let o2 = o2.clone();
-                    self.fail("origin_mismatch", None, l, o, Some(t.origin.clone()), Some(o2.clone()), format!("the earlier trusted checkpoint is for origin {}, but this log's origin is {}", quote(&t.origin), quote(&o2)));
+                    self.fail(FailureCode::OriginMismatch, None, l, o, Some(t.origin.clone()), Some(o2.clone()), format!("the earlier trusted checkpoint is for origin {}, but this log's origin is {}", quote(&t.origin), quote(&o2)));
                 }
             }
             let largest = match self.kind {
@@ -219,30 +326,66 @@ impl StreamVerifier {
                 _ => self.last_cp.map(|(s, _, _, _)| s),
             };
             match largest {
-                Some(n) if n < t.size => self.fail("rollback", Some(n), l, o, Some(format!("at least {} entries", t.size)), Some(format!("{n} entries")), format!("the log has {n} entries, but an earlier trusted checkpoint covers {}: entries were removed (rollback)", t.size)),
-                _ if !self.trusted_checked && !self.tree_broken && self.kind != ExportKind::Log => self.notice("trusted_checkpoint_unchecked", format!("the earlier trusted checkpoint (size {}) could not be compared: this partial export does not reach that size", t.size)),
+                Some(n) if n < t.size => self.fail(FailureCode::Rollback, Some(n), l, o, Some(format!("at least {} entries", t.size)), Some(format!("{n} entries")), format!("the log has {n} entries, but an earlier trusted checkpoint covers {}: entries were removed (rollback)", t.size)),
+                _ if !self.trusted_checked && !self.tree_broken && self.kind != ExportKind::Log => self.notice(NoticeCode::TrustedCheckpointUnchecked, format!("the earlier trusted checkpoint (size {}) could not be compared: this partial export does not reach that size", t.size)),
                 _ => {}
             }
         }
-        if self.kind == ExportKind::Log {
-            if let Some((size, _)) = self.tree_size {
-                if self.position > size {
-                    self.notice("unsigned_tail", format!("entries {size}..{} come after the last signed checkpoint: they are chained but not yet signed", self.position - 1));
-                }
-            }
-            if self.entries == 0 && self.failures_total == 0 && self.state != State::Start {
-                self.notice("empty", "the log has no entries".into());
-            }
+        if let Some((first, n)) = self.unsigned_entries() {
+            let msg = self.unsigned_message(first, n);
+            self.notice(NoticeCode::UnsignedTail, msg);
+        }
+        if self.kind == ExportKind::Log
+            && self.entries == 0
+            && self.failures_total == 0
+            && self.state != State::Start
+        {
+            self.notice(NoticeCode::Empty, "the log has no entries".into());
         }
         if !self.verified_any && self.failures_total == 0 {
-            let msg = if self.opts.keys.is_empty() {
-                "no trusted key was given, so no checkpoint could be checked".to_string()
-            } else if self.checkpoints_total == 0 {
-                "the file has no checkpoint: nothing in it is signed".to_string()
+            if self.opts.keys.is_empty() {
+                let msg = "no trusted key was given, so no signature could be checked";
+                self.notice(NoticeCode::NoKey, msg.into());
             } else {
-                "no checkpoint is signed by a trusted key".to_string()
-            };
-            self.notice("no_trusted_checkpoint", msg);
+                let msg = if self.checkpoints_total == 0 {
+                    "the file has no checkpoint: nothing in it is signed"
+                } else {
+                    "no checkpoint is signed by a trusted key"
+                };
+                self.notice(NoticeCode::NoTrustedCheckpoint, msg.into());
+            }
+        }
+    }
+
+    /// The `unsigned_tail` notice, worded for what happened to the entries
+    /// after the largest verified checkpoint.
+    fn unsigned_message(&self, first: u64, n: u64) -> String {
+        let last = first + n - 1;
+        let span = if n == 1 {
+            format!("entry {first} is")
+        } else {
+            format!("entries {first}..{last} are")
+        };
+        if !matches!(self.kind, ExportKind::Log | ExportKind::Range) {
+            return format!("{span} proved only against checkpoints not signed by a trusted key");
+        }
+        let later: Vec<&CheckpointReport> =
+            self.checkpoints.iter().filter(|c| c.size > first).collect();
+        let failed = later.iter().filter(|c| c.status != "untrusted").count();
+        if later.is_empty() {
+            let they = if n == 1 { "it comes" } else { "they come" };
+            format!(
+                "{span} not signed: {they} after the last checkpoint signed by a trusted key (size {first}) and are chained only"
+            )
+        } else if failed > 0 {
+            format!(
+                "{span} not verified: {failed} later checkpoint(s) covering them did not match the entries or could not be checked"
+            )
+        } else {
+            format!(
+                "{span} not verified: the {} later checkpoint(s) covering them are not signed by a trusted key",
+                later.len()
+            )
         }
     }
 }
@@ -303,8 +446,10 @@ impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Verified => "verified",
-            Verdict::Failed => "failed",
+            Verdict::Partial => "partial",
             Verdict::Unverified => "unverified",
+            Verdict::Tampered => "tampered",
+            Verdict::NotALog => "not_a_log",
         }
     }
 }
@@ -362,25 +507,62 @@ impl Report {
         j.num("checkpoints_total", Some(self.checkpoints_total));
         let fails = json_array(&self.failures, |f| {
             let mut o = Json::new();
-            o.str("code", Some(f.code));
+            o.str("code", Some(f.code.as_str()));
             o.num("entry", f.entry);
+            match f.range {
+                Some(r) => {
+                    let mut x = Json::new();
+                    x.num("first", Some(r.first));
+                    x.num("last", Some(r.last));
+                    o.raw("range", &x.done());
+                }
+                None => o.raw("range", "null"),
+            }
             o.num("line", Some(f.line));
             o.num("offset", Some(f.offset));
             o.str("expected", f.expected.as_deref());
             o.str("found", f.found.as_deref());
             o.str("message", Some(&f.message));
+            o.num("cause", f.cause);
             o.done()
         });
         j.raw("failures", &fails);
         j.num("failures_total", Some(self.failures_total));
         let notes = json_array(&self.notices, |n| {
             let mut o = Json::new();
-            o.str("code", Some(n.code));
+            o.str("code", Some(n.code.as_str()));
             o.str("message", Some(&n.message));
             o.done()
         });
         j.raw("notices", &notes);
         j.num("bytes", Some(self.bytes));
+        match &self.input {
+            Some(i) => {
+                let mut o = Json::new();
+                o.str("name", i.name.as_deref());
+                o.num("bytes", Some(i.bytes));
+                o.str("sha256", i.sha256.as_deref());
+                let keys = json_array(&i.keys, |k| {
+                    let mut s = String::new();
+                    canonical::push_json_string(&mut s, k);
+                    s
+                });
+                o.raw("keys", &keys);
+                match &i.trusted_checkpoint {
+                    Some(t) => {
+                        let mut x = Json::new();
+                        x.num("size", Some(t.size));
+                        x.str("root", Some(&t.root));
+                        o.raw("trusted_checkpoint", &x.done());
+                    }
+                    None => o.raw("trusted_checkpoint", "null"),
+                }
+                o.str("verifier", Some(&i.verifier));
+                o.str("verified_at", i.verified_at.as_deref());
+                j.raw("input", &o.done());
+            }
+            None => j.raw("input", "null"),
+        }
         j.done()
     }
 }

@@ -34,7 +34,7 @@ impl StreamVerifier {
             Ok(p) => {
                 if p.seq != idx {
                     self.fail(
-                        "seq_mismatch",
+                        FailureCode::SeqMismatch,
                         Some(idx),
                         line_no,
                         offset,
@@ -46,17 +46,15 @@ impl StreamVerifier {
                         ),
                     );
                 }
-                if idx == 0 {
-                    self.genesis(p, line_no, offset);
-                }
+                self.genesis_rules(idx, p, line_no, offset);
                 if let Some(last) = self.last_index_in_export {
                     if idx <= last {
-                        self.fail("entries_out_of_order", Some(idx), line_no, offset, Some(format!("> {last}")), Some(idx.to_string()), format!("entry {idx}: comes after entry {last}; selected entries must be in increasing order"));
+                        self.fail(FailureCode::EntriesOutOfOrder, Some(idx), line_no, offset, Some(format!("> {last}")), Some(idx.to_string()), format!("entry {idx}: comes after entry {last}; selected entries must be in increasing order"));
                     } else if idx == last + 1 {
                         if let Some(h) = self.last_hash {
                             if h != p.prev {
                                 self.fail(
-                                    "prev_mismatch",
+                                    FailureCode::PrevMismatch,
                                     Some(idx),
                                     line_no,
                                     offset,
@@ -73,7 +71,7 @@ impl StreamVerifier {
                     }
                     if let Some(t) = self.last_ts {
                         if p.ts < t {
-                            self.fail("ts_decreasing", Some(idx), line_no, offset, Some(format!(">= {t}")), Some(p.ts.to_string()), format!("entry {idx}: ts {} is earlier than the previous entry's ts {t}", p.ts));
+                            self.fail(FailureCode::TsDecreasing, Some(idx), line_no, offset, Some(format!(">= {t}")), Some(p.ts.to_string()), format!("entry {idx}: ts {} is earlier than the previous entry's ts {t}", p.ts));
                         }
                     }
                 }
@@ -93,15 +91,15 @@ impl StreamVerifier {
         self.last_index_in_export = Some(idx);
         // The inclusion proof against the latest checkpoint.
         match (incl, self.current.clone()) {
-            (None, _) => self.fail("missing_proof", Some(idx), line_no, offset, None, None, format!("entry {idx}: no inclusion record before it")),
-            (Some(_), None) => self.fail("missing_proof", Some(idx), line_no, offset, None, None, format!("entry {idx}: no checkpoint before its inclusion proof")),
+            (None, _) => self.fail(FailureCode::MissingProof, Some(idx), line_no, offset, None, None, format!("entry {idx}: no inclusion record before it")),
+            (Some(_), None) => self.fail(FailureCode::MissingProof, Some(idx), line_no, offset, None, None, format!("entry {idx}: no checkpoint before its inclusion proof")),
             (Some((i, proof, pline)), Some((cp, trusted))) => match merkle::verify_inclusion(&leaf, i, cp.size, &proof, &cp.root) {
+                Ok(()) if trusted => self.verified_any = true,
                 Ok(()) => {
-                    if trusted {
-                        self.verified_any = true;
-                    }
+                    let (n, first) = self.unsigned_selected;
+                    self.unsigned_selected = (n + 1, first.or(Some(idx)));
                 }
-                Err(e) => self.fail("inclusion_invalid", Some(idx), pline, offset, Some(cp.root.to_base64()), None, format!("entry {idx}: inclusion proof on line {pline} does not verify against the checkpoint of size {}: {e}", cp.size)),
+                Err(e) => self.fail(FailureCode::InclusionInvalid, Some(idx), pline, offset, Some(cp.root.to_base64()), None, format!("entry {idx}: inclusion proof on line {pline} does not verify against the checkpoint of size {}: {e}", cp.size)),
             },
         }
     }
@@ -114,7 +112,7 @@ impl StreamVerifier {
             Ok(tp) => tp,
             Err(e) => {
                 return self.fail(
-                    "bad_proof",
+                    FailureCode::BadProof,
                     None,
                     1,
                     0,
@@ -126,7 +124,7 @@ impl StreamVerifier {
         };
         let Some(entry_bytes) = tp.extra.clone() else {
             return self.fail(
-                "missing_entry",
+                FailureCode::MissingEntry,
                 Some(tp.index),
                 2,
                 0,

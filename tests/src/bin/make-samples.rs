@@ -65,7 +65,7 @@ fn run(dir: &std::path::Path, large_mb: Option<u64>) -> std::io::Result<()> {
         let Some((code, Some(entry))) = v.failures.first().copied() else {
             continue;
         };
-        if v.verdict != "failed" || v.ext != "stele" || v.trusted.is_some() {
+        if v.verdict != "tampered" || v.ext != "stele" || v.trusted.is_some() {
             continue;
         }
         let name = format!("tampered-{}", v.name);
@@ -73,7 +73,7 @@ fn run(dir: &std::path::Path, large_mb: Option<u64>) -> std::io::Result<()> {
         std::fs::write(
             dir.join(format!("{name}.expect")),
             format!(
-                "# {}\nverdict: failed\ncode: {code}\nentry: {entry}\n",
+                "# {}\nverdict: tampered\ncode: {code}\nentry: {entry}\n",
                 v.about
             ),
         )?;

@@ -1,11 +1,17 @@
 //! Bearer tokens for `stele serve`. The tokens file stores only SHA-256
-//! hashes, one named token per line; the name becomes the `actor` of the
-//! `stele.access` events the token's reads cause.
+//! hashes, one named token per line, with the scopes it grants (all three
+//! when none are listed); the name becomes the `actor` of the
+//! `stele.access` events the token's reads cause and the `stele.token` of
+//! the entries it writes.
 //!
 //! ```text
-//! # stele tokens: NAME sha256:HEX (add with `stele token add FILE NAME`)
-//! alice sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+//! # stele tokens: NAME sha256:HEX [SCOPES] (add with `stele token add FILE NAME`)
+//! alice sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 read
+//! kube-apiserver sha256:60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752 k8s
 //! ```
+//!
+//! The file is refused when group or others may write it, when another user
+//! owns it, when it holds no token, or when two lines hold the same hash.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,12 +21,91 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-const HEADER: &str = "# stele tokens: NAME sha256:HEX (add with `stele token add FILE NAME`)\n";
+use crate::{Error, Result};
 
-/// The tokens a server accepts: hash -> name.
+const HEADER: &str =
+    "# stele tokens: NAME sha256:HEX [SCOPES] (add with `stele token add FILE NAME`)\n";
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scopes {
+    /// Reads that need a token (entries, exports, and on token-read servers everything).
+    pub read: bool,
+    /// `POST /v1/entries`.
+    pub write: bool,
+    /// `POST /v1/k8s-audit`.
+    pub k8s: bool,
+}
+
+impl Scopes {
+    /// Every scope (a line without scopes).
+    pub const ALL: Scopes = Scopes {
+        read: true,
+        write: true,
+        k8s: true,
+    };
+
+    /// Parses `read,write,k8s` (any non-empty subset, comma-separated).
+    pub fn parse(s: &str) -> Result<Scopes, String> {
+        let mut out = Scopes {
+            read: false,
+            write: false,
+            k8s: false,
+        };
+        for p in s.split(',') {
+            match p {
+                "read" => out.read = true,
+                "write" => out.write = true,
+                "k8s" => out.k8s = true,
+                _ => {
+                    return Err(format!(
+                        "scope {p:?} is not one of read, write, k8s (comma-separated)"
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn render(self) -> String {
+        let mut v = Vec::new();
+        for (on, n) in [
+            (self.read, "read"),
+            (self.write, "write"),
+            (self.k8s, "k8s"),
+        ] {
+            if on {
+                v.push(n);
+            }
+        }
+        v.join(",")
+    }
+}
+
+/// One accepted token: its name and scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// The name (from the tokens file).
+    pub name: String,
+    /// What it may do.
+    pub scopes: Scopes,
+}
+
+/// The tokens a server accepts: hash -> token.
 #[derive(Debug, Default, Clone)]
 pub struct Tokens {
-    by_hash: HashMap<[u8; 32], String>,
+    by_hash: HashMap<[u8; 32], Token>,
+}
+
+/// What an `Authorization` header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bearer<'a> {
+    /// No `Authorization` header.
+    Missing,
+    /// A header that is not `Bearer <known token>`.
+    Unknown,
+    /// A known token.
+    Known(&'a Token),
 }
 
 fn valid_name(n: &str) -> bool {
@@ -48,9 +133,17 @@ impl Tokens {
                 continue;
             }
             let bad = |why: &str| format!("line {}: {why}", i + 1);
-            let (name, h) = line
-                .split_once(char::is_whitespace)
-                .ok_or_else(|| bad("expected NAME sha256:HEX"))?;
+            let mut parts = line.split_whitespace();
+            let (Some(name), Some(h)) = (parts.next(), parts.next()) else {
+                return Err(bad("expected NAME sha256:HEX [SCOPES]"));
+            };
+            let scopes = match parts.next() {
+                None => Scopes::ALL,
+                Some(sc) => Scopes::parse(sc).map_err(|e| bad(&e))?,
+            };
+            if parts.next().is_some() {
+                return Err(bad("expected NAME sha256:HEX [SCOPES], found more"));
+            }
             if !valid_name(name) {
                 return Err(bad(&format!(
                     "token name {name:?} must be 1-64 of A-Z a-z 0-9 . _ @ : -"
@@ -63,42 +156,111 @@ impl Tokens {
                 .ok_or_else(|| {
                     bad("expected sha256: and 64 lowercase hex digits after the name")
                 })?;
-            if t.by_hash.values().any(|n| n == name) {
+            if t.by_hash.values().any(|n| n.name == name) {
                 return Err(bad(&format!("token name {name:?} appears twice")));
             }
-            t.by_hash.insert(h.0, name.to_string());
+            if let Some(other) = t.by_hash.get(&h.0) {
+                return Err(bad(&format!(
+                    "token {name:?} has the same hash as token {:?}: one token cannot have two names",
+                    other.name
+                )));
+            }
+            t.by_hash.insert(
+                h.0,
+                Token {
+                    name: name.to_string(),
+                    scopes,
+                },
+            );
         }
         Ok(t)
     }
 
     /// Loads a tokens file.
-    pub fn load(path: &Path) -> Result<Tokens, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("tokens file {}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("tokens file {}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Tokens> {
+        let bad = |why: String| Error::Tokens {
+            path: path.to_path_buf(),
+            why,
+        };
+        check_owner_and_mode(path).map_err(bad)?;
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let t = Self::parse(&text).map_err(bad)?;
+        if t.by_hash.is_empty() {
+            return Err(bad(
+                "holds no token, so no one could write or read with a token".into(),
+            ));
+        }
+        Ok(t)
     }
 
     /// The name of the token in an `Authorization: Bearer` header value.
     pub fn check(&self, authorization: Option<&[u8]>) -> Option<&str> {
-        let v = std::str::from_utf8(authorization?).ok()?;
-        let (scheme, token) = v.trim().split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
+        match self.bearer(authorization) {
+            Bearer::Known(t) => Some(&t.name),
+            _ => None,
         }
-        // A map lookup by the token's SHA-256: what the lookup's timing could
-        // reveal is about the hash, not the token.
-        self.by_hash.get(&hash(token.trim())).map(String::as_str)
+    }
+
+    /// What an `Authorization` header value holds.
+    pub fn bearer(&self, authorization: Option<&[u8]>) -> Bearer<'_> {
+        let Some(v) = authorization else {
+            return Bearer::Missing;
+        };
+        let known = std::str::from_utf8(v)
+            .ok()
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            // A map lookup by the token's SHA-256: what the lookup's timing
+            // could reveal is about the hash, not the token.
+            .and_then(|(_, token)| self.by_hash.get(&hash(token.trim())));
+        known.map_or(Bearer::Unknown, Bearer::Known)
     }
 
     /// Number of tokens.
     pub fn len(&self) -> usize {
         self.by_hash.len()
     }
+
+    /// No token at all.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
 }
 
-/// Makes a new token for `name`, appends its hash to `file` (created with
-/// mode 0600 if missing, fdatasync'ed) and returns the token.
-pub fn add_token(file: &Path, name: &str) -> Result<String, String> {
+// Write access to the tokens file is write access to the log: refuse what
+// the key file's check refuses, and files of other users.
+fn check_owner_and_mode(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    let mode = m.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "has mode {mode:04o}: group or others can write it (and so add a token); run chmod 600"
+        ));
+    }
+    // The process's effective uid owns /proc/self.
+    if let Ok(me) = std::fs::metadata("/proc/self").map(|s| s.uid())
+        && m.uid() != me
+        && m.uid() != 0
+    {
+        return Err(format!(
+            "is owned by uid {}, not by this user (uid {me}) or root",
+            m.uid()
+        ));
+    }
+    Ok(())
+}
+
+/// Makes a new token for `name` with `scopes`, appends its hash to `file`
+/// (created with mode 0600 if missing, fdatasync'ed) and returns the token.
+pub fn add_token(file: &Path, name: &str, scopes: Scopes) -> Result<String> {
+    add(file, name, scopes).map_err(|why| Error::Tokens {
+        path: file.to_path_buf(),
+        why,
+    })
+}
+
+fn add(file: &Path, name: &str, scopes: Scopes) -> Result<String, String> {
     if !valid_name(name) {
         return Err(format!(
             "token name {name:?} must be 1-64 of A-Z a-z 0-9 . _ @ : -"
@@ -107,14 +269,11 @@ pub fn add_token(file: &Path, name: &str) -> Result<String, String> {
     let existing = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(format!("read {}: {e}", file.display())),
+        Err(e) => return Err(format!("read: {e}")),
     };
-    let tokens = Tokens::parse(&existing).map_err(|e| format!("{}: {e}", file.display()))?;
-    if tokens.by_hash.values().any(|n| n == name) {
-        return Err(format!(
-            "{} already has a token named {name:?}",
-            file.display()
-        ));
+    let tokens = Tokens::parse(&existing)?;
+    if tokens.by_hash.values().any(|n| n.name == name) {
+        return Err(format!("already has a token named {name:?}"));
     }
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| format!("random token: {e}"))?;
@@ -125,16 +284,21 @@ pub fn add_token(file: &Path, name: &str) -> Result<String, String> {
     } else if !existing.ends_with('\n') {
         line.push('\n');
     }
-    line.push_str(&format!("{name} sha256:{}\n", hex(&hash(&token))));
+    line.push_str(&format!("{name} sha256:{}", hex(&hash(&token))));
+    if scopes != Scopes::ALL {
+        line.push(' ');
+        line.push_str(&scopes.render());
+    }
+    line.push('\n');
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(file)
-        .map_err(|e| format!("open {}: {e}", file.display()))?;
+        .map_err(|e| format!("open: {e}"))?;
     f.write_all(line.as_bytes())
         .and_then(|()| f.sync_data())
-        .map_err(|e| format!("write {}: {e}", file.display()))?;
+        .map_err(|e| format!("write: {e}"))?;
     Ok(token)
 }
 
@@ -146,8 +310,8 @@ mod tests {
     fn tokens_are_stored_hashed_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("tokens");
-        let a = add_token(&f, "alice").unwrap();
-        let b = add_token(&f, "bob@ops").unwrap();
+        let a = add_token(&f, "alice", Scopes::ALL).unwrap();
+        let b = add_token(&f, "bob@ops", Scopes::parse("read").unwrap()).unwrap();
         let text = std::fs::read_to_string(&f).unwrap();
         assert!(
             !text.contains(&a) && !text.contains(&b),
@@ -166,12 +330,50 @@ mod tests {
         assert_eq!(t.check(Some(format!("Bearer {a}x").as_bytes())), None);
         assert_eq!(t.check(Some(a.as_bytes())), None);
         assert_eq!(t.check(None), None);
-        assert!(add_token(&f, "alice").unwrap_err().contains("already has"));
-        assert!(add_token(&f, "no spaces").is_err());
+        assert!(
+            add_token(&f, "alice", Scopes::ALL)
+                .unwrap_err()
+                .to_string()
+                .contains("already has")
+        );
+        assert!(add_token(&f, "no spaces", Scopes::ALL).is_err());
+        match t.bearer(Some(format!("Bearer {b}").as_bytes())) {
+            Bearer::Known(t) => assert!(t.scopes.read && !t.scopes.write && !t.scopes.k8s),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.bearer(Some(b"Bearer nope")), Bearer::Unknown);
+        assert_eq!(t.bearer(None), Bearer::Missing);
         let e = Tokens::parse("x sha256:zz\n").unwrap_err();
         assert_eq!(
             e,
             "line 1: expected sha256: and 64 lowercase hex digits after the name"
         );
+        let h = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let e = Tokens::parse(&format!("a sha256:{h}\nb sha256:{h}\n")).unwrap_err();
+        assert!(
+            e.starts_with("line 2: token \"b\" has the same hash as token \"a\""),
+            "{e}"
+        );
+        let e = Tokens::parse(&format!("a sha256:{h} admin\n")).unwrap_err();
+        assert!(e.contains("scope \"admin\""), "{e}");
+    }
+
+    #[test]
+    fn unsafe_or_empty_tokens_files_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tokens");
+        add_token(&f, "alice", Scopes::ALL).unwrap();
+        for mode in [0o666, 0o620, 0o602] {
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = Tokens::load(&f).unwrap_err().to_string();
+            assert!(e.contains(&format!("has mode {mode:04o}")), "{e}");
+        }
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(Tokens::load(&f).is_ok());
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, HEADER).unwrap();
+        let e = Tokens::load(&empty).unwrap_err().to_string();
+        assert!(e.contains("holds no token"), "{e}");
     }
 }

@@ -2,13 +2,13 @@
 //! objects, or JSON Lines. Every problem names the item (0-based) and, for
 //! JSON Lines, the line.
 
+use crate::log::{WRITER_MEMBER, check_event};
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::fmt;
 use stele_core::canonical::parse_strict;
 use stele_core::entry::{BuildError, MAX_SEQ, Timestamp, ZERO_PREV, entry_line};
-use stele_writer::log::check_event;
 
 /// Why a body was refused: the item, what is wrong, and whether it is a
 /// size problem (413) rather than a form problem (400).
@@ -37,13 +37,18 @@ impl ItemError {
 // than its source (only `1e21` -> `1e+21` grows) and the entry adds ~140 bytes.
 const SIZE_CHECK_FROM: usize = 48 * 1024;
 
-/// Checks one parsed event as the log will: an object, no reserved type,
-/// and (for big ones) an entry within the size limit.
+/// Checks one parsed event as the log will: an object, no reserved type
+/// or member, and (for big ones, or all with `raw_len` `usize::MAX`) an
+/// entry within the size and nesting limits, with the largest writer-added
+/// member the server may add.
 pub fn check_item(item: usize, v: &Value, raw_len: usize, what: &str) -> Result<(), ItemError> {
     check_event(v, false).map_err(|why| ItemError::at(item, format!("{what}: {why}")))?;
     if raw_len >= SIZE_CHECK_FROM {
         let ts = Timestamp::from_unix_micros(0).expect("epoch is in range");
-        match entry_line(MAX_SEQ, ts, &ZERO_PREV, v) {
+        let mut full = v.clone();
+        full[WRITER_MEMBER] =
+            serde_json::json!({"token": "t".repeat(64), "request": "k".repeat(128)});
+        match entry_line(MAX_SEQ, ts, &ZERO_PREV, &full) {
             Ok(_) => {}
             Err(e @ BuildError::TooLarge(_)) => {
                 return Err(ItemError {
@@ -58,8 +63,19 @@ pub fn check_item(item: usize, v: &Value, raw_len: usize, what: &str) -> Result<
     Ok(())
 }
 
-/// Parses a body into events, all or nothing.
-pub fn parse_events(body: &[u8]) -> Result<Vec<Value>, ItemError> {
+fn too_many(max: usize) -> ItemError {
+    ItemError {
+        item: Some(max),
+        msg: format!(
+            "more than {max} events in one request (--max-events): send them in several requests"
+        ),
+        too_large: true,
+    }
+}
+
+/// Parses a body into events, all or nothing; more than `max` events is an
+/// error found before the events are built.
+pub fn parse_events(body: &[u8], max: usize) -> Result<Vec<Value>, ItemError> {
     let text = std::str::from_utf8(body).map_err(|e| ItemError {
         item: None,
         msg: format!(
@@ -79,13 +95,17 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<Value>, ItemError> {
         });
     }
     if trimmed.starts_with('[') {
-        return parse_array(trimmed);
+        return parse_array(trimmed, max);
     }
     // One object (possibly spread over several lines), else JSON Lines.
     let single = parse_strict(trimmed);
     if let Ok(v) = single {
         check_item(0, &v, trimmed.len(), "item 0")?;
         return Ok(vec![v]);
+    }
+    let lines = text.split('\n').filter(|l| !l.trim().is_empty()).count();
+    if lines > max {
+        return Err(too_many(max));
     }
     let mut out = Vec::new();
     for (n, line) in text.split('\n').enumerate() {
@@ -111,7 +131,8 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<Value>, ItemError> {
     Ok(out)
 }
 
-struct Collect<'a>(&'a mut Vec<Box<RawValue>>);
+// The array's items as raw JSON; stops (and sets the flag) past `max`.
+struct Collect<'a>(&'a mut Vec<Box<RawValue>>, usize, &'a mut bool);
 
 impl<'de> DeserializeSeed<'de> for Collect<'_> {
     type Value = ();
@@ -127,18 +148,27 @@ impl<'de> Visitor<'de> for Collect<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(v) = seq.next_element::<Box<RawValue>>()? {
+            if self.0.len() == self.1 {
+                // Stop reading: the request is refused whatever follows.
+                *self.2 = true;
+                return Err(serde::de::Error::custom("too many events"));
+            }
             self.0.push(v);
         }
         Ok(())
     }
 }
 
-fn parse_array(text: &str) -> Result<Vec<Value>, ItemError> {
+fn parse_array(text: &str, max: usize) -> Result<Vec<Value>, ItemError> {
     let mut raws = Vec::new();
+    let mut over = false;
     let mut de = serde_json::Deserializer::from_str(text);
-    let r = Collect(&mut raws)
+    let r = Collect(&mut raws, max, &mut over)
         .deserialize(&mut de)
         .and_then(|()| de.end());
+    if over {
+        return Err(too_many(max));
+    }
     if let Err(e) = r {
         // The items before the error were read; the error is in the next.
         let item = raws.len();
@@ -159,7 +189,26 @@ mod tests {
     use super::*;
 
     fn err(body: &str) -> ItemError {
-        parse_events(body.as_bytes()).unwrap_err()
+        super::parse_events(body.as_bytes(), 100).unwrap_err()
+    }
+
+    fn parse_events(body: &[u8]) -> Result<Vec<Value>, ItemError> {
+        super::parse_events(body, 100)
+    }
+
+    #[test]
+    fn more_events_than_the_cap_are_refused_before_they_are_built() {
+        let arr = format!("[{}{{}}]", "{},".repeat(100));
+        let e = super::parse_events(arr.as_bytes(), 100).unwrap_err();
+        assert!(
+            e.too_large && e.msg.starts_with("more than 100 events"),
+            "{e:?}"
+        );
+        let lines = "{}\n".repeat(101);
+        let e = super::parse_events(lines.as_bytes(), 100).unwrap_err();
+        assert!(e.too_large, "{e:?}");
+        let arr = format!("[{}{{}}]", "{},".repeat(99));
+        assert_eq!(super::parse_events(arr.as_bytes(), 100).unwrap().len(), 100);
     }
 
     #[test]

@@ -6,16 +6,81 @@
 //!  "target":<namespaces/NS/RESOURCE/NAME[/SUBRESOURCE] or RESOURCE/NAME or requestURI>,
 //!  "outcome":"success"|"denied"|"failure"|"unknown", "k8s":<the whole event>}
 //! ```
+//!
+//! The API server does not retry a 4xx, so one event never fails its batch:
+//! an event whose entry would be too large or too deeply nested is kept in
+//! reduced form. Its `requestObject` and `responseObject` (then, if that is
+//! not enough, its other largest members) are each replaced by
+//!
+//! ```text
+//! {"truncated":true,"sha256":<hex SHA-256 of the member's JSON text as sent>,"bytes":<its length>}
+//! ```
+//!
+//! and the entry gets `"truncated":[<the replaced members' names>]`.
 
 use super::body::{ItemError, check_item};
+use serde::de::{DeserializeSeed, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::fmt;
 use stele_core::canonical::parse_strict;
 
 /// The `type` of entries made from audit events.
 pub const EVENT_TYPE: &str = "k8s.audit";
 
-/// Turns an EventList body into events, all or nothing.
-pub fn events_from_event_list(body: &[u8]) -> Result<Vec<Value>, ItemError> {
+/// Members replaced first when an event must be reduced.
+const BULK: [&str; 2] = ["requestObject", "responseObject"];
+
+// An object's members as raw JSON text, one level deep (no depth limit
+// below it); a repeated name is an error.
+struct Members<'a>(&'a mut Vec<(String, Box<RawValue>)>);
+
+impl<'de> DeserializeSeed<'de> for Members<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Members<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(k) = map.next_key::<String>()? {
+            if self.0.iter().any(|(n, _)| *n == k) {
+                return Err(serde::de::Error::custom(format!("duplicate member {k:?}")));
+            }
+            let v = map.next_value::<Box<RawValue>>()?;
+            self.0.push((k, v));
+        }
+        Ok(())
+    }
+}
+
+fn members(text: &str) -> Result<Vec<(String, Box<RawValue>)>, String> {
+    let mut out = Vec::new();
+    let mut de = serde_json::Deserializer::from_str(text);
+    Members(&mut out)
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+fn marker(raw: &str) -> Value {
+    let hex: String = Sha256::digest(raw.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    json!({"truncated": true, "sha256": hex, "bytes": raw.len()})
+}
+
+/// Turns an EventList body into events. The list itself must be valid; an
+/// event that cannot be kept whole is kept reduced (see the module docs).
+pub fn events_from_event_list(body: &[u8], max: usize) -> Result<Vec<Value>, ItemError> {
     let whole = |msg: String| ItemError {
         item: None,
         msg,
@@ -27,36 +92,98 @@ pub fn events_from_event_list(body: &[u8]) -> Result<Vec<Value>, ItemError> {
             e.valid_up_to()
         ))
     })?;
-    let list = parse_strict(text).map_err(|e| whole(format!("EventList: {e}")))?;
-    let kind = list.get("kind").and_then(Value::as_str);
-    let api = list.get("apiVersion").and_then(Value::as_str);
-    if kind != Some("EventList") || api != Some("audit.k8s.io/v1") {
+    let list = members(text.trim()).map_err(|e| whole(format!("EventList: {e}")))?;
+    let field = |name: &str| {
+        list.iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| serde_json::from_str::<String>(v.get()).ok())
+    };
+    let (kind, api) = (field("kind"), field("apiVersion"));
+    if kind.as_deref() != Some("EventList") || api.as_deref() != Some("audit.k8s.io/v1") {
         return Err(whole(format!(
             "expected kind \"EventList\" and apiVersion \"audit.k8s.io/v1\", found kind {} and apiVersion {}",
-            show(kind),
-            show(api)
+            show(kind.as_deref()),
+            show(api.as_deref())
         )));
     }
-    let Some(items) = list.get("items").and_then(Value::as_array) else {
-        return Err(whole("EventList has no items array".into()));
-    };
+    let items = list
+        .iter()
+        .find(|(k, _)| k == "items")
+        .and_then(|(_, v)| serde_json::from_str::<Vec<Box<RawValue>>>(v.get()).ok())
+        .ok_or_else(|| whole("EventList has no items array".into()))?;
+    if items.len() > max {
+        return Err(ItemError {
+            item: Some(max),
+            msg: format!(
+                "more than {max} audit events in one request (--max-events): lower the API server's --audit-webhook-batch-max-size"
+            ),
+            too_large: true,
+        });
+    }
     let mut out = Vec::with_capacity(items.len());
-    for (i, ev) in items.iter().enumerate() {
-        let what = format!("item {i}");
-        if !ev.is_object() {
-            return Err(ItemError {
-                item: Some(i),
-                msg: format!("{what}: audit event is not a JSON object"),
-                too_large: false,
-            });
-        }
-        let entry = map_event(ev);
-        // Raw length for the size check: the event as sent, roughly.
-        let approx = serde_json::to_string(ev).map_or(usize::MAX, |s| s.len());
-        check_item(i, &entry, approx, &what)?;
-        out.push(entry);
+    for (i, raw) in items.iter().enumerate() {
+        out.push(event_entry(i, raw.get()));
     }
     Ok(out)
+}
+
+// One audit event's entry: whole if it fits, else reduced.
+fn event_entry(i: usize, raw: &str) -> Value {
+    let what = format!("item {i}");
+    if let Ok(ev) = parse_strict(raw)
+        && ev.is_object()
+    {
+        let entry = map_event(&ev);
+        // Every event's entry is built once here: size and nesting.
+        if check_item(i, &entry, usize::MAX, &what).is_ok() {
+            return entry;
+        }
+    }
+    reduced(i, raw)
+}
+
+fn reduced(i: usize, raw: &str) -> Value {
+    let what = format!("item {i}");
+    let Ok(mut ms) = members(raw) else {
+        // Not an object at all: only its hash is kept.
+        let mut e = map_event(&json!({}));
+        e["k8s"] = marker(raw);
+        e["truncated"] = json!(["(event)"]);
+        return e;
+    };
+    // Replace BULK first, then the largest members, until the entry fits.
+    ms.sort_by_key(|(k, v)| {
+        (
+            !BULK.contains(&k.as_str()),
+            std::cmp::Reverse(v.get().len()),
+        )
+    });
+    for n in 0..=ms.len() {
+        let mut ev = serde_json::Map::new();
+        let mut cut: Vec<&str> = Vec::new();
+        for (j, (k, v)) in ms.iter().enumerate() {
+            let keep = if j < n || BULK.contains(&k.as_str()) {
+                None
+            } else {
+                parse_strict(v.get()).ok()
+            };
+            let v = keep.unwrap_or_else(|| {
+                cut.push(k);
+                marker(v.get())
+            });
+            ev.insert(k.clone(), v);
+        }
+        let mut entry = map_event(&Value::Object(ev));
+        cut.sort_unstable();
+        entry["truncated"] = json!(cut);
+        if check_item(i, &entry, usize::MAX, &what).is_ok() {
+            return entry;
+        }
+    }
+    let mut e = map_event(&json!({}));
+    e["k8s"] = marker(raw);
+    e["truncated"] = json!(["(event)"]);
+    e
 }
 
 fn show(v: Option<&str>) -> String {
@@ -147,6 +274,7 @@ mod tests {
     fn wrong_lists_are_refused() {
         let e = events_from_event_list(
             br#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1beta1","items":[]}"#,
+            10,
         )
         .unwrap_err();
         assert!(
@@ -155,9 +283,51 @@ mod tests {
             e.msg
         );
         let e = events_from_event_list(
-            br#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{},3]}"#,
+            br#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{},{},{}]}"#,
+            2,
         )
         .unwrap_err();
-        assert_eq!(e.item, Some(1));
+        assert!(e.too_large, "{e:?}");
+    }
+
+    #[test]
+    fn an_oversized_or_deep_event_is_reduced_not_refused() {
+        let big = "x".repeat(70_000);
+        let mut deep = String::new();
+        for _ in 0..200 {
+            deep.push_str("{\"a\":");
+        }
+        deep.push('1');
+        for _ in 0..200 {
+            deep.push('}');
+        }
+        let body = format!(
+            r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[
+              {{"verb":"get","user":{{"username":"a"}}}},
+              {{"verb":"update","user":{{"username":"b"}},"requestObject":{{"data":"{big}"}},"responseObject":{{"ok":1}}}},
+              {{"verb":"patch","user":{{"username":"c"}},"requestObject":{deep}}},
+              3]}}"#
+        );
+        let evs = events_from_event_list(body.as_bytes(), 10).unwrap();
+        assert_eq!(evs.len(), 4);
+        assert_eq!(evs[0]["actor"], "a");
+        assert!(evs[0].get("truncated").is_none());
+        assert_eq!(evs[1]["actor"], "b");
+        assert_eq!(
+            evs[1]["truncated"],
+            json!(["requestObject", "responseObject"])
+        );
+        let m = &evs[1]["k8s"]["requestObject"];
+        let sent = format!(r#"{{"data":"{big}"}}"#);
+        let hex: String = Sha256::digest(sent.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(m["sha256"], hex);
+        assert_eq!(m["bytes"], sent.len());
+        assert_eq!(evs[2]["actor"], "c");
+        assert_eq!(evs[2]["action"], "patch");
+        assert_eq!(evs[2]["truncated"], json!(["requestObject"]));
+        assert_eq!(evs[3]["truncated"], json!(["(event)"]));
     }
 }

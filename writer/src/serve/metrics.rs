@@ -1,14 +1,15 @@
 //! `GET /metrics`: Prometheus text exposition, written by hand (a few
 //! counters and histograms do not need a metrics crate).
 
+use crate::fs::{FileRole, Fs, RealFs};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use stele_writer::fs::{FileRole, Fs};
 
 /// A cumulative histogram with fixed bucket bounds.
 #[derive(Debug)]
@@ -72,6 +73,8 @@ pub struct Metrics {
     pub entries: AtomicU64,
     /// Access events recorded.
     pub access_events: AtomicU64,
+    /// Reads refused at the access-record rate.
+    pub access_refused: AtomicU64,
     /// Append latency per request: received to durable.
     pub append_latency: Histogram,
     /// Entries per group commit.
@@ -87,6 +90,7 @@ impl Default for Metrics {
         Metrics {
             entries: AtomicU64::new(0),
             access_events: AtomicU64::new(0),
+            access_refused: AtomicU64::new(0),
             append_latency: Histogram::new(SECONDS),
             batch_size: Histogram::new(SIZES),
             fsync: Histogram::new(SECONDS),
@@ -137,6 +141,12 @@ impl Metrics {
             "stele.access entries recorded for reads since start.",
             self.access_events.load(Relaxed),
         );
+        gauge(
+            "stele_access_refused_total",
+            "counter",
+            "Reads of entries refused (429) at the per-reader access-record rate.",
+            self.access_refused.load(Relaxed),
+        );
         self.append_latency.render(
             &mut o,
             "stele_append_latency_seconds",
@@ -163,17 +173,60 @@ impl Metrics {
     }
 }
 
-/// The real file system, timing each fdatasync of the entries file.
+/// A file system (the real one unless a test injects faults), timing each
+/// fdatasync of the entries file and counting the entries of each write to
+/// it: the log writes every group commit with one write, so its lines are
+/// the group's size.
 #[derive(Debug)]
-pub struct TimingFs(pub std::sync::Arc<Metrics>);
+pub struct TimingFs {
+    metrics: Arc<Metrics>,
+    inner: Arc<dyn Fs>,
+}
+
+impl TimingFs {
+    /// Counts into `metrics`, over `inner` (default: the real file system).
+    pub fn new(metrics: Arc<Metrics>, inner: Option<Arc<dyn Fs>>) -> Self {
+        TimingFs {
+            metrics,
+            inner: inner.unwrap_or_else(|| Arc::new(RealFs)),
+        }
+    }
+}
 
 impl Fs for TimingFs {
-    fn sync_data(&self, role: FileRole, f: &File) -> io::Result<()> {
-        let t = Instant::now();
-        let r = f.sync_data();
-        if role == FileRole::Entries {
-            self.0.fsync.observe_duration(t.elapsed());
+    fn write_at(&self, role: FileRole, f: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+        let r = self.inner.write_at(role, f, buf, offset);
+        if role == FileRole::Entries && r.is_ok() {
+            self.metrics
+                .batch_size
+                .observe(memchr::memchr_iter(b'\n', buf).count() as f64);
         }
         r
+    }
+
+    fn sync_data(&self, role: FileRole, f: &File) -> io::Result<()> {
+        let t = Instant::now();
+        let r = self.inner.sync_data(role, f);
+        if role == FileRole::Entries {
+            self.metrics.fsync.observe_duration(t.elapsed());
+        }
+        r
+    }
+
+    fn set_len(&self, role: FileRole, f: &File, len: u64) -> io::Result<()> {
+        self.inner.set_len(role, f, len)
+    }
+
+    fn rename(
+        &self,
+        role: FileRole,
+        from: &std::path::Path,
+        to: &std::path::Path,
+    ) -> io::Result<()> {
+        self.inner.rename(role, from, to)
+    }
+
+    fn sync_dir(&self, dir: &std::path::Path) -> io::Result<()> {
+        self.inner.sync_dir(dir)
     }
 }

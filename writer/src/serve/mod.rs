@@ -1,146 +1,350 @@
-//! `stele serve`: the log over HTTP. Ingestion with group commit, C2SP
-//! tlog-tiles reads, proofs, entries and exports (each read of entries
-//! recorded as a `stele.access` entry), the verifier page, metrics.
-//! writer/README.md ("HTTP service") is the user's description.
+//! `stele serve`: the log over HTTP. Ingestion, C2SP tlog-tiles reads,
+//! proofs, entries and exports (each read of entries recorded as a
+//! `stele.access` entry), the verifier page, metrics. writer/README.md
+//! ("HTTP service") is the user's description, with every limit and
+//! timeout, its default and its flag.
+//!
+//! Appends go straight to [`Log::append_batch_by`] on a blocking thread: the
+//! log is the one sequencer, and concurrent requests share its group commit
+//! (one write, one fdatasync). Each request stays all-or-nothing: the log
+//! checks every event of a call before it publishes any.
+//!
+//! ```no_run
+//! use stele_writer::serve::{Config, Server};
+//! let mut c = Config::new("/var/log/audit");
+//! c.listen = "127.0.0.1:0".parse().unwrap();
+//! let server = Server::bind(c).unwrap();
+//! println!("listening on {}", server.local_addr());
+//! let stopped = server.run(stele_writer::serve::shutdown_signal()).unwrap();
+//! println!("{} entries", stopped.size);
+//! ```
 
 // reason: handlers return a ready error `Response` early with `?`; it is
 // built once per failed request, so boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
 mod auth;
-mod bench_http;
 mod body;
 mod k8s;
 mod metrics;
-mod writer;
+mod net;
+mod query;
 
-pub use bench_http::{BenchHttpArgs, bench_http};
+pub use auth::{Scopes, Token, Tokens, add_token};
+pub use net::Limits;
 
-use crate::Fail;
-use auth::Tokens;
+use crate::access::{Entries, Reader, access_event};
+use crate::{Error, Log, LogOptions, Receipt, Result, StoredCheckpoint};
+use auth::Bearer;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path as UrlPath, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use metrics::{Metrics, TimingFs};
+use net::NetStats;
+use query::Query;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use stele_core::merkle::HashReader;
 use stele_core::tiles::{TILE_HEIGHT, Tile, TilePath, encode_entry_bundle, tile_exists};
-use stele_writer::{Log, LogOptions, Receipt};
-use tokio::sync::{mpsc, oneshot};
-use writer::{Failure, Job};
+use tokio::sync::{Semaphore, mpsc};
 
-/// The same Content-Security-Policy as web/serve.mjs.
-pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; \
-img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// The verifier page's Content-Security-Policy: web/csp.txt, its one copy.
+pub const CSP: &str = include_str!("../../../web/csp.txt").trim_ascii();
 
-/// `stele serve` options.
-#[derive(clap::Args, Debug)]
-#[command(
-    after_help = "Writes need `Authorization: Bearer TOKEN` with a token from --tokens \
-(`stele token add FILE NAME` makes one). Reads (checkpoint, tiles, proofs, entries, exports, metrics) \
-need a token too when --tokens is given, unless --public-reads. Every read of entries (GET /v1/entries, \
-/v1/export, /tile/entries/…) is recorded first as a durable stele.access entry naming the token (or the \
-remote address). SIGTERM or SIGINT: stop accepting, finish in-flight requests, sign a final checkpoint."
-)]
-pub struct ServeArgs {
+/// What one request is charged against [`Config::max_inflight_bytes`]:
+/// this many times its body's length (events parsed from many tiny members
+/// take up to about this much memory).
+pub const INFLIGHT_FACTOR: usize = 32;
+
+/// Most requests appending at once (each waits for its group commit on a
+/// blocking thread); more wait for a turn.
+pub const APPENDERS: usize = 128;
+
+/// The request header carrying an idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Who may read what without a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reads {
+    /// Every read needs a token with the `read` scope (the default with a tokens file).
+    Token,
+    /// Hash-only data (checkpoint, hash tiles, proofs) is public; entries,
+    /// entry bundles, exports and metrics need a `read` token: for monitors
+    /// and witnesses.
+    PublicHashes,
+    /// No read needs a token (the default without one).
+    Public,
+}
+
+/// How a [`Server`] runs: what `stele serve` takes as options. The defaults
+/// are [`Config::new`]'s; writer/README.md lists them with their flags.
+#[derive(Debug, Clone)]
+pub struct Config {
     /// The log directory (made with `stele init`).
-    dir: PathBuf,
-    /// Address to listen on; port 0 picks a free port (printed on start).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// Tokens file (NAME sha256:HEX per line). Without it, every write is refused.
-    #[arg(long, value_name = "FILE")]
-    tokens: Option<PathBuf>,
-    /// Reads need no token (the default without --tokens).
-    #[arg(long, conflicts_with = "token_reads")]
-    public_reads: bool,
-    /// Reads need a token (the default with --tokens).
-    #[arg(long)]
-    token_reads: bool,
-    /// Largest request body accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
-    max_body: usize,
+    pub dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Tokens file (NAME sha256:HEX [SCOPES] per line). Without it, every write is refused.
+    pub tokens: Option<PathBuf>,
+    /// Who may read; `None`: [`Reads::Token`] with a tokens file, else [`Reads::Public`].
+    pub reads: Option<Reads>,
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body: usize,
+    /// Most events in one request (413 beyond).
+    pub max_events: usize,
+    /// Memory for requests being read, parsed and appended at once, each
+    /// charged [`INFLIGHT_FACTOR`] times its body (at most all of it); a
+    /// request waits for room up to the body timeout (then 503).
+    pub max_inflight_bytes: usize,
+    /// Time for a whole request body to arrive (408 beyond).
+    pub body_timeout: Duration,
+    /// Connection limits and timeouts.
+    pub limits: Limits,
+    /// Most exports streaming at once (429 beyond).
+    pub max_exports: usize,
+    /// Access records one reader (token name or address) may cause per
+    /// minute, after a burst of as many (429 beyond).
+    pub access_per_minute: u32,
+    /// Shortest time between two checkpoints a read forces (a read that
+    /// needs a newer one waits for it).
+    pub read_sign_interval: Duration,
     /// Sign a checkpoint when this many entries are unsigned.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
-    checkpoint_every: u64,
+    pub checkpoint_every: u64,
     /// Sign a checkpoint this long after the last one if the tree grew.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::parse_duration)]
-    checkpoint_interval: Duration,
-    /// Directory of the verifier page served at / (default: web/dist if it exists).
-    #[arg(long, value_name = "DIR")]
-    web: Option<PathBuf>,
-    /// Most entries one GET /v1/entries returns.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
-    page_size: u64,
+    pub checkpoint_interval: Duration,
+    /// Directory of the verifier page served at `/`; `None`: web/dist if it exists.
+    pub web: Option<PathBuf>,
+    /// Most entries one `GET /v1/entries` returns.
+    pub page_size: u64,
+    /// Origins allowed to read entries and exports cross-origin with a
+    /// token (CORS); hash-only data is open to every origin.
+    pub cors_origins: Vec<String>,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` headers name the client.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// The file system under the log (`None`: the real one; tests inject faults).
+    pub fs: Option<Arc<dyn crate::fs::Fs>>,
 }
 
-/// `stele token` subcommands.
-#[derive(clap::Subcommand, Debug)]
-pub enum TokenCmd {
-    /// Make a token for NAME, store its SHA-256 in FILE, print the token once.
-    Add {
-        /// The tokens file (created with mode 0600 if missing).
-        file: PathBuf,
-        /// The token's name: the actor of the access events it causes.
-        name: String,
-    },
+impl Config {
+    /// The defaults of `stele serve DIR`.
+    pub fn new(dir: impl Into<PathBuf>) -> Config {
+        Config {
+            dir: dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tokens: None,
+            reads: None,
+            max_body: 16 << 20,
+            max_events: 10_000,
+            max_inflight_bytes: 512 << 20,
+            body_timeout: Duration::from_secs(60),
+            limits: Limits::default(),
+            max_exports: 4,
+            access_per_minute: 600,
+            read_sign_interval: Duration::from_secs(1),
+            checkpoint_every: 1024,
+            checkpoint_interval: Duration::from_secs(10),
+            web: None,
+            page_size: 1000,
+            cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            fs: None,
+        }
+    }
 }
 
-/// Runs `stele token`.
-pub fn token(cmd: TokenCmd) -> Result<u8, Fail> {
-    match cmd {
-        TokenCmd::Add { file, name } => {
-            let t = auth::add_token(&file, &name).map_err(|e| Fail::usage(e, None))?;
-            println!("{t}");
-            eprintln!(
-                "stele: token {name:?} added to {} (only its SHA-256 is stored; this is the only time it is shown). \
-A running `stele serve` reads the file on start: restart it.",
-                file.display()
-            );
-            Ok(0)
+/// A refused or failed request, as the HTTP layer answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
+    status: u16,
+    msg: String,
+    item: Option<usize>,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::BadEvent { index, why } => Failure {
+                status: if why.starts_with("entry would be") {
+                    413
+                } else {
+                    400
+                },
+                msg: format!("item {index}: {why}"),
+                item: Some(index),
+            },
+            Error::Poisoned { .. } => Failure {
+                status: 503,
+                msg: format!("{e}; nothing was acknowledged"),
+                item: None,
+            },
+            Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+                Failure {
+                    status: 507,
+                    msg: format!("{e}; nothing was acknowledged"),
+                    item: None,
+                }
+            }
+            e => Failure {
+                status: 500,
+                msg: format!("{e}; nothing was acknowledged"),
+                item: None,
+            },
+        }
+    }
+}
+
+// What /healthz reports after a failure.
+#[derive(Debug, Default)]
+struct Health {
+    // The log refuses appends until reopened: the cause.
+    poisoned: Option<String>,
+    // The last append failed for lack of space (rolled back; cleared by the
+    // next append that succeeds).
+    storage_full: Option<String>,
+}
+
+// A token bucket per reader for access records.
+#[derive(Debug)]
+struct Buckets {
+    per_minute: f64,
+    map: HashMap<String, (f64, Instant)>,
+}
+
+impl Buckets {
+    // Takes one record from `who`'s bucket; Err(seconds to wait) when empty.
+    fn take(&mut self, who: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let cap = self.per_minute;
+        let rate = cap / 60.0;
+        if self.map.len() > 10_000 {
+            // Forget readers whose bucket is full again; bounded memory.
+            self.map
+                .retain(|_, (n, t)| *n + now.duration_since(*t).as_secs_f64() * rate < cap);
+            if self.map.len() > 10_000 {
+                self.map.clear();
+            }
+        }
+        let (n, t) = self.map.entry(who.to_string()).or_insert((cap, now));
+        *n = (*n + now.duration_since(*t).as_secs_f64() * rate).min(cap);
+        *t = now;
+        if *n >= 1.0 {
+            *n -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *n) / rate).ceil() as u64)
+        }
+    }
+}
+
+// Idempotency: (token, key) -> the request's body hash and receipts.
+#[derive(Debug)]
+enum Done {
+    // A request with this key is being appended now.
+    Pending,
+    // Appended: body SHA-256 (None when rebuilt from the log) and receipts.
+    Receipts(Option<[u8; 32]>, Arc<Vec<Receipt>>),
+}
+
+#[derive(Debug, Default)]
+struct Idempotency {
+    map: HashMap<(String, String), Done>,
+    order: std::collections::VecDeque<(String, String)>,
+}
+
+/// Most idempotency keys remembered (the oldest is forgotten first); on
+/// start the keys of the last this many entries are read back from the log.
+pub const IDEMPOTENCY_KEYS: usize = 10_000;
+
+impl Idempotency {
+    fn remember(&mut self, k: (String, String), d: Done) {
+        if !self.map.contains_key(&k) {
+            self.order.push_back(k.clone());
+        }
+        self.map.insert(k, d);
+        while self.order.len() > IDEMPOTENCY_KEYS {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
         }
     }
 }
 
 struct Inner {
     log: Arc<Log>,
-    jobs: mpsc::Sender<Job>,
     tokens: Tokens,
-    token_reads: bool,
+    reads: Reads,
     max_body: usize,
+    max_events: usize,
+    body_timeout: Duration,
+    inflight: Arc<Semaphore>,
+    inflight_kib: usize,
+    exports: Arc<Semaphore>,
+    appenders: Semaphore,
     page: u64,
     web: Option<PathBuf>,
     metrics: Arc<Metrics>,
-    poisoned: Arc<AtomicBool>,
+    net: Arc<NetStats>,
+    health: Mutex<Health>,
+    access: Mutex<Buckets>,
+    sign_gate: tokio::sync::Mutex<Option<Instant>>,
+    read_sign_interval: Duration,
+    cors: Vec<String>,
+    proxies: Vec<IpAddr>,
+    idem: Mutex<Idempotency>,
+    forced_signatures: AtomicU64,
 }
 
 #[derive(Clone)]
 struct App(Arc<Inner>);
 
-/// Who is reading: the token's name, or none, and the remote address.
+/// Who is asking: the token (if a valid one came), and the client address.
 struct Caller {
-    name: Option<String>,
+    token: Option<Token>,
     remote: SocketAddr,
 }
 
 impl Caller {
-    fn actor(&self) -> String {
-        self.name
-            .clone()
-            .unwrap_or_else(|| self.remote.ip().to_string())
+    fn name(&self) -> Option<String> {
+        self.token.as_ref().map(|t| t.name.clone())
     }
+    fn reader(&self) -> Reader {
+        Reader::Http {
+            token: self.name(),
+            remote: self.remote,
+        }
+    }
+    // The rate bucket: the token, else the address (an IPv6 client by its
+    // /64, which one host can rotate through).
+    fn bucket(&self) -> String {
+        match (self.name(), self.remote.ip()) {
+            (Some(n), _) => format!("token {n}"),
+            (None, IpAddr::V6(a)) if a.to_ipv4_mapped().is_none() => {
+                let s = a.segments();
+                format!("ip {:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            (None, ip) => format!("ip {}", ip.to_canonical()),
+        }
+    }
+}
+
+// What a read touches: hash-only data, or entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Data {
+    Hashes,
+    Entries,
 }
 
 fn error(status: u16, msg: impl Into<String>, item: Option<usize>) -> Response {
@@ -161,6 +365,10 @@ fn fail(f: Failure) -> Response {
     error(f.status, f.msg, f.item)
 }
 
+fn bad_query(msg: String) -> Response {
+    error(400, msg, None)
+}
+
 fn unauthorized(msg: &str) -> Response {
     let mut r = error(401, msg, None);
     r.headers_mut().insert(
@@ -170,122 +378,238 @@ fn unauthorized(msg: &str) -> Response {
     r
 }
 
-fn closed() -> Response {
-    error(
-        503,
-        "the server is shutting down; nothing was written",
-        None,
-    )
+fn too_many(msg: String, retry_after: u64) -> Response {
+    let mut r = error(429, msg, None);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+    r
+}
+
+// The client's address: the peer, or behind a trusted proxy the last
+// address its Forwarded / X-Forwarded-For header names that is not itself
+// a trusted proxy.
+fn client_addr(peer: SocketAddr, headers: &HeaderMap, proxies: &[IpAddr]) -> SocketAddr {
+    if !proxies.contains(&peer.ip()) {
+        return peer;
+    }
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for v in headers.get_all(header::FORWARDED) {
+        for elem in v.to_str().unwrap_or("").split(',') {
+            for pair in elem.split(';') {
+                let Some((k, val)) = pair.trim().split_once('=') else {
+                    continue;
+                };
+                if !k.trim().eq_ignore_ascii_case("for") {
+                    continue;
+                }
+                let val = val.trim().trim_matches('"');
+                // for=192.0.2.60, for="[2001:db8::1]:4711", for=1.2.3.4:80
+                let host = if let Some(rest) = val.strip_prefix('[') {
+                    rest.split(']').next().unwrap_or("")
+                } else {
+                    val.split(':').next().unwrap_or("")
+                };
+                if let Ok(ip) = host.parse() {
+                    hops.push(ip);
+                }
+            }
+        }
+    }
+    if hops.is_empty() {
+        for v in headers.get_all(HeaderName::from_static("x-forwarded-for")) {
+            for a in v.to_str().unwrap_or("").split(',') {
+                if let Ok(ip) = a.trim().parse() {
+                    hops.push(ip);
+                }
+            }
+        }
+    }
+    hops.into_iter()
+        .rev()
+        .find(|ip| !proxies.contains(ip))
+        .map_or(peer, |ip| SocketAddr::new(ip, 0))
 }
 
 impl Inner {
-    fn auth_write(&self, headers: &HeaderMap) -> Result<String, Response> {
-        if self.tokens.len() == 0 {
+    fn bearer(&self, headers: &HeaderMap) -> Bearer<'_> {
+        self.tokens.bearer(
+            headers
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes),
+        )
+    }
+
+    // A write needs a known token with `scope`.
+    fn auth_write(
+        &self,
+        headers: &HeaderMap,
+        scope: &str,
+        allowed: fn(&Scopes) -> bool,
+    ) -> Result<Token, Response> {
+        if self.tokens.is_empty() {
             return Err(unauthorized(
                 "this server has no tokens file (--tokens), so it accepts no writes",
             ));
         }
-        let h = headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes);
-        match self.tokens.check(h) {
-            Some(name) => Ok(name.to_string()),
-            None if h.is_none() => Err(unauthorized(
+        match self.bearer(headers) {
+            Bearer::Known(t) if allowed(&t.scopes) => Ok(t.clone()),
+            Bearer::Known(t) => Err(error(
+                403,
+                format!(
+                    "token {:?} has no {scope} scope; nothing was written",
+                    t.name
+                ),
+                None,
+            )),
+            Bearer::Missing => Err(unauthorized(
                 "missing Authorization: Bearer TOKEN; nothing was written",
             )),
-            None => Err(unauthorized("unknown bearer token; nothing was written")),
+            Bearer::Unknown => Err(unauthorized("unknown bearer token; nothing was written")),
         }
     }
 
-    fn auth_read(&self, headers: &HeaderMap, remote: SocketAddr) -> Result<Caller, Response> {
-        let h = headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes);
-        let name = self.tokens.check(h).map(str::to_string);
-        if self.token_reads && name.is_none() {
-            return Err(unauthorized(if h.is_none() {
-                "reads need Authorization: Bearer TOKEN on this server"
-            } else {
-                "unknown bearer token"
-            }));
-        }
-        Ok(Caller { name, remote })
-    }
-
-    async fn ask<T>(
+    // A read: public data needs no token, but a token that is sent must be
+    // valid (a wrong one is an error, never silently anonymous).
+    fn auth_read(
         &self,
-        job: impl FnOnce(oneshot::Sender<Result<T, Failure>>) -> Job,
-    ) -> Result<T, Response> {
-        let (tx, rx) = oneshot::channel();
-        self.jobs.send(job(tx)).await.map_err(|_| closed())?;
-        match rx.await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(f)) => Err(fail(f)),
-            Err(_) => Err(closed()),
+        headers: &HeaderMap,
+        peer: SocketAddr,
+        data: Data,
+    ) -> Result<Caller, Response> {
+        let remote = client_addr(peer, headers, &self.proxies);
+        let token = match self.bearer(headers) {
+            Bearer::Unknown => return Err(unauthorized("unknown bearer token")),
+            Bearer::Missing => None,
+            Bearer::Known(t) => Some(t.clone()),
+        };
+        let public = match self.reads {
+            Reads::Public => true,
+            Reads::PublicHashes => data == Data::Hashes,
+            Reads::Token => false,
+        };
+        if !public {
+            match &token {
+                None => {
+                    return Err(unauthorized(
+                        "reads need Authorization: Bearer TOKEN on this server",
+                    ));
+                }
+                Some(t) if !t.scopes.read => {
+                    return Err(error(
+                        403,
+                        format!("token {:?} has no read scope", t.name),
+                        None,
+                    ));
+                }
+                Some(_) => {}
+            }
         }
+        Ok(Caller { token, remote })
     }
 
-    // Records a read durably before anything of it is sent.
-    async fn record_access(
-        &self,
-        who: &Caller,
-        path: &str,
-        query: &Option<String>,
-        read: Value,
-    ) -> Result<(), Response> {
-        let event = json!({
-            "type": "stele.access",
-            "actor": who.actor(),
-            "action": "read",
-            "target": path,
-            "via": "http",
-            "remote": who.remote.to_string(),
-            "token": who.name,
-            "query": query,
-            "read": read,
-        });
-        self.ask(|reply| Job::Reserved { event, reply }).await?;
+    // Runs `f` on the log off the async threads; failures are remembered
+    // for /healthz.
+    async fn on_log<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Log) -> Result<T> + Send + 'static,
+    ) -> Result<T, Failure> {
+        self.on_log_raw(f).await.map_err(Failure::from)
+    }
+
+    async fn on_log_raw<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Log) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let me = self.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let r = f(&me.log);
+            let mut h = me.health.lock().unwrap();
+            match &r {
+                Err(Error::Poisoned { cause, .. }) => {
+                    h.poisoned.get_or_insert_with(|| cause.clone());
+                }
+                Err(e @ Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::StorageFull =>
+                {
+                    h.storage_full = Some(e.to_string());
+                }
+                Ok(_) => h.storage_full = None,
+                Err(_) => {}
+            }
+            r
+        })
+        .await;
+        r.unwrap_or_else(|e| {
+            Err(Error::Service {
+                what: "internal error".into(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
+    }
+
+    // Records a read durably before anything of it is sent; a reader over
+    // its rate gets 429 and nothing.
+    async fn record(self: &Arc<Self>, who: &Caller, event: Value) -> Result<(), Response> {
+        let waited = self.access.lock().unwrap().take(&who.bucket());
+        if let Err(secs) = waited {
+            self.metrics.access_refused.fetch_add(1, Ordering::Relaxed);
+            return Err(too_many(
+                format!(
+                    "too many reads of entries from {}: at most {} a minute (--access-rate); nothing was read",
+                    who.bucket(),
+                    self.access.lock().unwrap().per_minute
+                ),
+                secs,
+            ));
+        }
+        match self.on_log_raw(move |log| log.append_reserved(event)).await {
+            Ok(_) => {}
+            // Access records are bounded by construction; should one still be
+            // refused, say so without blaming an "item" of the request.
+            Err(Error::BadEvent { why, .. }) => {
+                return Err(error(
+                    if why.starts_with("entry would be") {
+                        413
+                    } else {
+                        500
+                    },
+                    format!("this read's stele.access record was refused: {why}; nothing was read"),
+                    None,
+                ));
+            }
+            Err(e) => return Err(fail(Failure::from(e))),
+        }
         self.metrics.access_events.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    // The latest checkpoint's size, signing one if it does not reach `need`.
-    async fn signed_size(&self, need: u64) -> Result<u64, Response> {
-        let latest = self
-            .log
-            .view()
-            .latest_checkpoint()
-            .map_or(0, |c| c.checkpoint.size);
-        if latest >= need {
-            return Ok(latest);
+    // The latest checkpoint, signing one if it does not reach `need`. Reads
+    // force at most one signature per --read-sign-interval: a read that
+    // needs one sooner waits for its turn.
+    async fn signed_size(self: &Arc<Self>, need: u64) -> Result<u64, Response> {
+        let latest = || {
+            self.log
+                .view()
+                .latest_checkpoint()
+                .map_or(0, |c| c.checkpoint.size)
+        };
+        if latest() >= need {
+            return Ok(latest());
         }
-        let cp = self.ask(|reply| Job::Checkpoint { reply }).await?;
+        let mut last = self.sign_gate.lock().await;
+        if latest() >= need {
+            return Ok(latest());
+        }
+        if let Some(t) = *last {
+            let wait = self.read_sign_interval.saturating_sub(t.elapsed());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let cp = self.on_log(Log::checkpoint).await.map_err(fail)?;
+        *last = Some(Instant::now());
+        self.forced_signatures.fetch_add(1, Ordering::Relaxed);
         Ok(cp.checkpoint.size)
-    }
-}
-
-fn query_map(q: &Option<String>) -> HashMap<String, String> {
-    q.as_deref()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect()
-}
-
-fn q_u64(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, Response> {
-    match q.get(name) {
-        None => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| {
-            error(
-                400,
-                format!("query parameter {name}={v:?} is not a non-negative integer"),
-                None,
-            )
-        }),
     }
 }
 
@@ -297,14 +621,70 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(error(500, format!("internal error: {e}"), None)))
 }
 
-fn io_fail(e: stele_writer::Error) -> Response {
+fn io_fail(e: Error) -> Response {
     match e {
-        stele_writer::Error::OutOfRange(m) => error(400, m, None),
+        Error::OutOfRange(m) => error(400, m, None),
         e => error(500, e.to_string(), None),
     }
 }
 
-async fn read_body(app: &Inner, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+// Content-Type and Content-Encoding of a write: JSON, uncompressed.
+fn check_body_headers(headers: &HeaderMap) -> Result<(), Response> {
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
+        let e = String::from_utf8_lossy(enc.as_bytes()).trim().to_string();
+        if !e.eq_ignore_ascii_case("identity") {
+            return Err(error(
+                415,
+                format!(
+                    "Content-Encoding {e:?} is not supported: send the body uncompressed; nothing was written"
+                ),
+                None,
+            ));
+        }
+    }
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = String::from_utf8_lossy(ct.as_bytes()).to_ascii_lowercase();
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        let json = matches!(
+            mime,
+            "application/json"
+                | "application/x-ndjson"
+                | "application/jsonl"
+                | "application/x-jsonlines"
+                | "application/jsonlines"
+        ) || (mime.starts_with("application/") && mime.ends_with("+json"));
+        if !json {
+            return Err(error(
+                415,
+                format!(
+                    "Content-Type {mime:?} is not JSON: send application/json (one object or an array) or application/x-ndjson (JSON Lines); nothing was written"
+                ),
+                None,
+            ));
+        }
+        if let Some(cs) = ct
+            .split(';')
+            .skip(1)
+            .find_map(|p| p.trim().strip_prefix("charset="))
+            && !cs.trim_matches('"').eq_ignore_ascii_case("utf-8")
+        {
+            return Err(error(
+                415,
+                format!("charset {cs:?} is not supported: send UTF-8; nothing was written"),
+                None,
+            ));
+        }
+    }
+    Ok(())
+}
+
+// A body held in memory: its bytes count against --max-inflight until dropped.
+struct HeldBody {
+    bytes: Bytes,
+    _room: tokio::sync::OwnedSemaphorePermit,
+}
+
+async fn read_body(app: &Inner, headers: &HeaderMap, body: Body) -> Result<HeldBody, Response> {
     let too_big = |n: Option<u64>| {
         error(
             413,
@@ -321,107 +701,305 @@ async fn read_body(app: &Inner, headers: &HeaderMap, body: Body) -> Result<Bytes
             None,
         )
     };
-    if let Some(n) = headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = declared
         && n > app.max_body as u64
     {
         return Err(too_big(Some(n)));
     }
-    axum::body::to_bytes(body, app.max_body).await.map_err(|e| {
-        if e.to_string().contains("length limit") {
-            too_big(None)
-        } else {
-            error(400, format!("reading the request body: {e}"), None)
+    // Room among all requests in flight: parsed events take up to about
+    // INFLIGHT_FACTOR times their body's bytes (many tiny members), so a
+    // body is charged that much (KiB, rounded up), and at most the whole
+    // budget so that one largest body always fits alone.
+    let want = declared
+        .map_or(app.max_body, |n| n as usize)
+        .saturating_mul(INFLIGHT_FACTOR)
+        .div_ceil(1024)
+        .max(1);
+    let want = u32::try_from(want.min(app.inflight_kib)).unwrap_or(u32::MAX);
+    let deadline = tokio::time::Instant::now() + app.body_timeout;
+    let room = tokio::time::timeout_at(deadline, app.inflight.clone().acquire_many_owned(want))
+        .await
+        .map_err(|_| {
+            error(
+                503,
+                "the server is busy reading other requests (--max-inflight); retry; nothing was written",
+                None,
+            )
+        })?
+        .map_err(|_| error(503, "the server is shutting down; nothing was written", None))?;
+    let read = tokio::time::timeout_at(deadline, axum::body::to_bytes(body, app.max_body)).await;
+    let bytes = match read {
+        Err(_) => {
+            return Err(error(
+                408,
+                format!(
+                    "the request body did not arrive within {}s (--body-timeout); nothing was written",
+                    app.body_timeout.as_secs()
+                ),
+                None,
+            ));
         }
-    })
+        Ok(Err(e)) => {
+            let length_limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return Err(if length_limit {
+                too_big(None)
+            } else {
+                error(400, format!("reading the request body: {e}"), None)
+            });
+        }
+        Ok(Ok(b)) => b,
+    };
+    for (bom, enc) in [
+        (&b"\xef\xbb\xbf"[..], "UTF-8 with a byte order mark"),
+        (&b"\xff\xfe"[..], "UTF-16LE"),
+        (&b"\xfe\xff"[..], "UTF-16BE"),
+        (&b"\x1f\x8b"[..], "gzip"),
+    ] {
+        if bytes.starts_with(bom) {
+            return Err(error(
+                415,
+                format!(
+                    "the request body is {enc}: send JSON as UTF-8 without a byte order mark, uncompressed; nothing was written"
+                ),
+                None,
+            ));
+        }
+    }
+    Ok(HeldBody { bytes, _room: room })
 }
 
-fn receipts_json(rs: &[Receipt]) -> String {
-    let mut s = String::with_capacity(rs.len() * 64 + 2);
-    s.push('[');
-    for (i, r) in rs.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
+// Receipts as a streamed JSON array, a chunk per 1024 receipts.
+struct ReceiptStream {
+    rs: Arc<Vec<Receipt>>,
+    at: usize,
+    done: bool,
+}
+
+impl futures_core::Stream for ReceiptStream {
+    type Item = Result<Bytes, std::io::Error>;
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
         }
-        // Field order as `stele append` prints it: seq first.
-        s.push_str(&format!(
-            "{{\"seq\":{},\"leaf_hash\":\"{}\"}}",
-            r.seq,
-            r.leaf_hash.to_base64()
+        let end = (self.at + 1024).min(self.rs.len());
+        let mut s = String::with_capacity((end - self.at) * 80 + 2);
+        if self.at == 0 {
+            s.push('[');
+        }
+        for i in self.at..end {
+            if i > 0 {
+                s.push(',');
+            }
+            // Field order as `stele append` prints it: seq first.
+            let r = &self.rs[i];
+            s.push_str(&format!(
+                "{{\"seq\":{},\"leaf_hash\":\"{}\"}}",
+                r.seq,
+                r.leaf_hash.to_base64()
+            ));
+        }
+        self.at = end;
+        if end == self.rs.len() {
+            s.push_str("]\n");
+            self.done = true;
+        }
+        Poll::Ready(Some(Ok(Bytes::from(s))))
+    }
+}
+
+fn receipts_response(rs: Arc<Vec<Receipt>>, replay: bool) -> Response {
+    let mut r = (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(ReceiptStream {
+            rs,
+            at: 0,
+            done: false,
+        }),
+    )
+        .into_response();
+    if replay {
+        r.headers_mut().insert(
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        );
+    }
+    r
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Response> {
+    let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let ok = |b: &u8| b.is_ascii_graphic();
+    let b = v.as_bytes();
+    if b.is_empty() || b.len() > 128 || !b.iter().all(ok) {
+        return Err(error(
+            400,
+            "Idempotency-Key must be 1 to 128 printable ASCII characters without spaces; nothing was written",
+            None,
         ));
     }
-    s.push_str("]\n");
-    s
+    Ok(Some(String::from_utf8_lossy(b).into_owned()))
 }
 
-async fn append(app: &Inner, events: Vec<Value>, since: Instant) -> Response {
-    if events.is_empty() {
-        return ([(header::CONTENT_TYPE, "application/json")], "[]\n").into_response();
+type Parser = fn(&[u8], usize) -> Result<Vec<Value>, body::ItemError>;
+
+async fn ingest(
+    app: App,
+    headers: HeaderMap,
+    body: Body,
+    parse: Parser,
+    scope: &'static str,
+    allowed: fn(&Scopes) -> bool,
+) -> Response {
+    let since = Instant::now();
+    let app = app.0;
+    let token = match app.auth_write(&headers, scope, allowed) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_body_headers(&headers) {
+        return r;
     }
-    match app
-        .ask(|reply| Job::Append {
-            events,
-            since,
-            reply,
-        })
-        .await
-    {
-        Ok(rs) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            receipts_json(&rs),
-        )
-            .into_response(),
+    let key = match idempotency_key(&headers) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let held = match read_body(&app, &headers, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let digest: [u8; 32] = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&held.bytes).into()
+    };
+    let slot = key.as_ref().map(|k| (token.name.clone(), k.clone()));
+    if let Some(slot) = &slot {
+        let mut idem = app.idem.lock().unwrap();
+        match idem.map.get(slot) {
+            Some(Done::Pending) => {
+                return error(
+                    409,
+                    "a request with this Idempotency-Key is being appended now; retry it once that one is answered",
+                    None,
+                );
+            }
+            Some(Done::Receipts(h, rs)) => {
+                if h.is_some_and(|h| h != digest) {
+                    return error(
+                        422,
+                        "this Idempotency-Key was used with a different body; nothing was written",
+                        None,
+                    );
+                }
+                return receipts_response(rs.clone(), true);
+            }
+            None => idem.remember(slot.clone(), Done::Pending),
+        }
+    }
+    let r = ingest_body(&app, held, parse, token, key, since).await;
+    if let Some(slot) = slot {
+        let mut idem = app.idem.lock().unwrap();
+        match &r {
+            Ok(rs) => idem.remember(slot, Done::Receipts(Some(digest), rs.clone())),
+            Err(_) => {
+                idem.map.remove(&slot);
+            }
+        }
+    }
+    match r {
+        Ok(rs) => receipts_response(rs, false),
         Err(r) => r,
     }
 }
 
-type Parser = fn(&[u8]) -> Result<Vec<Value>, body::ItemError>;
-
-async fn ingest(app: App, headers: HeaderMap, body: Body, parse: Parser) -> Response {
-    let since = Instant::now();
-    if let Err(r) = app.0.auth_write(&headers) {
-        return r;
-    }
-    let bytes = match read_body(&app.0, &headers, body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    // Parsing a big batch is CPU work: off the async threads.
-    let parsed = if bytes.len() < 16 * 1024 {
-        parse(&bytes)
+async fn ingest_body(
+    app: &Arc<Inner>,
+    held: HeldBody,
+    parse: Parser,
+    token: Token,
+    key: Option<String>,
+    since: Instant,
+) -> Result<Arc<Vec<Receipt>>, Response> {
+    let max = app.max_events;
+    // Parsing a big batch is CPU work: off the async threads. The body's
+    // room in --max-inflight is held until the events are appended.
+    let (parsed, room) = if held.bytes.len() < 16 * 1024 {
+        (parse(&held.bytes, max), held._room)
     } else {
-        match tokio::task::spawn_blocking(move || parse(&bytes)).await {
-            Ok(p) => p,
-            Err(e) => return error(500, format!("internal error: {e}"), None),
+        let HeldBody { bytes, _room } = held;
+        match tokio::task::spawn_blocking(move || parse(&bytes, max)).await {
+            Ok(p) => (p, _room),
+            Err(e) => return Err(error(500, format!("internal error: {e}"), None)),
         }
     };
-    match parsed {
-        Ok(events) => append(&app.0, events, since).await,
-        Err(e) => error(
+    let events = parsed.map_err(|e| {
+        error(
             if e.too_large { 413 } else { 400 },
             format!("{}; nothing was written", e.msg),
             e.item,
-        ),
+        )
+    })?;
+    if events.is_empty() {
+        return Ok(Arc::new(Vec::new()));
     }
+    let n = events.len() as u64;
+    let mut by = json!({ "token": token.name });
+    if let Some(k) = key {
+        by["request"] = json!(k);
+    }
+    // Appenders wait in the log for their group commit on blocking
+    // threads: at most APPENDERS at once, so they never fill the pool
+    // that tiles, proofs and exports use too.
+    let _turn = app.appenders.acquire().await.map_err(|_| {
+        error(
+            503,
+            "the server is shutting down; nothing was written",
+            None,
+        )
+    })?;
+    let rs = app
+        .on_log(move |log| log.append_batch_by(events, &by))
+        .await
+        .map_err(fail)?;
+    drop(room);
+    app.metrics.entries.fetch_add(n, Ordering::Relaxed);
+    app.metrics.append_latency.observe_duration(since.elapsed());
+    Ok(Arc::new(rs))
 }
 
 async fn post_entries(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
-    ingest(app, headers, body, body::parse_events).await
+    ingest(app, headers, body, body::parse_events, "write", |s| s.write).await
 }
 
 async fn post_k8s(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
-    ingest(app, headers, body, k8s::events_from_event_list).await
+    ingest(
+        app,
+        headers,
+        body,
+        k8s::events_from_event_list,
+        "k8s",
+        |s| s.k8s,
+    )
+    .await
 }
 
 async fn get_checkpoint(
     State(app): State<App>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    RawQuery(q): RawQuery,
 ) -> Response {
-    if let Err(r) = app.0.auth_read(&headers, remote) {
+    if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
         return r;
+    }
+    if let Err(e) = Query::parse(q.as_deref(), &[]) {
+        return bad_query(e);
     }
     match app.0.log.view().latest_checkpoint() {
         Some(c) => (
@@ -438,20 +1016,27 @@ async fn get_checkpoint(
 
 async fn get_tile(
     State(app): State<App>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     UrlPath(rest): UrlPath<String>,
-    query: RawQuery,
+    RawQuery(q): RawQuery,
 ) -> Response {
-    let who = match app.0.auth_read(&headers, remote) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let path = format!("tile/{rest}");
     let parsed = match Tile::parse_path(&path) {
         Ok(p) => p,
         Err(e) => return error(404, e.to_string(), None),
     };
+    let data = match parsed {
+        TilePath::Hashes(_) => Data::Hashes,
+        TilePath::Entries(_) => Data::Entries,
+    };
+    let who = match app.0.auth_read(&headers, peer, data) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(e) = Query::parse(q.as_deref(), &[]) {
+        return bad_query(e);
+    }
     let view = app.0.log.view();
     let size = view.size();
     let (TilePath::Hashes(tile) | TilePath::Entries(tile)) = parsed;
@@ -462,7 +1047,7 @@ async fn get_tile(
             None,
         );
     }
-    let data = match parsed {
+    let body = match parsed {
         TilePath::Hashes(t) => {
             blocking(move || {
                 let level = u32::from(t.level) * TILE_HEIGHT;
@@ -478,12 +1063,15 @@ async fn get_tile(
         }
         TilePath::Entries(t) => {
             let (from, to) = (t.first(), t.first() + u64::from(t.width));
-            let read = json!({"entries": [from, to], "bundle": path});
-            if let Err(r) = app
-                .0
-                .record_access(&who, &format!("/{path}"), &query.0, read)
-                .await
-            {
+            let ev = access_event(
+                &who.reader(),
+                &format!("/{path}"),
+                Some("bundle"),
+                Some(&Entries::Range(from, to)),
+                Some(size),
+                Value::Null,
+            );
+            if let Err(r) = app.0.record(&who, ev).await {
                 return r;
             }
             blocking(move || {
@@ -498,11 +1086,21 @@ async fn get_tile(
             .await
         }
     };
-    match data {
+    // Hash tiles never change. Public ones may be cached by anyone; others
+    // only by the client that fetched them. Entry bundles: never stored
+    // (every read of entries is recorded).
+    let cache = match (data, app.0.reads) {
+        (Data::Entries, _) => "no-store",
+        (Data::Hashes, Reads::Public | Reads::PublicHashes) => {
+            "public, max-age=31536000, immutable"
+        }
+        (Data::Hashes, Reads::Token) => "private, max-age=31536000, immutable",
+    };
+    match body {
         Ok(d) => (
             [
                 (header::CONTENT_TYPE, "application/octet-stream"),
-                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+                (header::CACHE_CONTROL, cache),
             ],
             d,
         )
@@ -517,19 +1115,31 @@ fn json_text(s: String) -> Response {
 
 async fn get_inclusion(
     State(app): State<App>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if let Err(r) = app.0.auth_read(&headers, remote) {
+    if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
         return r;
     }
-    let qm = query_map(&q);
-    let (index, size) = match (q_u64(&qm, "index"), q_u64(&qm, "size")) {
-        (Ok(Some(i)), Ok(s)) => (i, s),
-        (Ok(None), _) => return error(400, "query parameter index is missing", None),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let q = match Query::parse(q.as_deref(), &["index", "size"]) {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
     };
+    let (index, size) = match (q.u64("index"), q.u64("size")) {
+        (Ok(Some(i)), Ok(s)) => (i, s),
+        (Ok(None), _) => return bad_query("query parameter index is missing".into()),
+        (Err(e), _) | (_, Err(e)) => return bad_query(e),
+    };
+    // An index beyond the log is refused before anything is signed.
+    let have = app.0.log.size();
+    if index >= have {
+        return error(
+            400,
+            format!("entry {index} is beyond the log's {have} entries"),
+            None,
+        );
+    }
     let size = match size {
         Some(s) => s,
         None => match app.0.signed_size(index + 1).await {
@@ -548,19 +1158,30 @@ async fn get_inclusion(
 
 async fn get_consistency(
     State(app): State<App>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if let Err(r) = app.0.auth_read(&headers, remote) {
+    if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
         return r;
     }
-    let qm = query_map(&q);
-    let (from, to) = match (q_u64(&qm, "from"), q_u64(&qm, "to")) {
-        (Ok(Some(f)), Ok(t)) => (f, t),
-        (Ok(None), _) => return error(400, "query parameter from is missing", None),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let q = match Query::parse(q.as_deref(), &["from", "to"]) {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
     };
+    let (from, to) = match (q.u64("from"), q.u64("to")) {
+        (Ok(Some(f)), Ok(t)) => (f, t),
+        (Ok(None), _) => return bad_query("query parameter from is missing".into()),
+        (Err(e), _) | (_, Err(e)) => return bad_query(e),
+    };
+    let have = app.0.log.size();
+    if from > have {
+        return error(
+            400,
+            format!("tree size {from} is beyond the log's {have} entries"),
+            None,
+        );
+    }
     let to = match to {
         Some(t) => t,
         None => match app.0.signed_size(from).await {
@@ -579,18 +1200,21 @@ async fn get_consistency(
 
 async fn get_entries(
     State(app): State<App>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let who = match app.0.auth_read(&headers, remote) {
+    let who = match app.0.auth_read(&headers, peer, Data::Entries) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let qm = query_map(&q);
-    let (from, to) = match (q_u64(&qm, "from"), q_u64(&qm, "to")) {
+    let q = match Query::parse(q.as_deref(), &["from", "to"]) {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
+    let (from, to) = match (q.u64("from"), q.u64("to")) {
         (Ok(f), Ok(t)) => (f.unwrap_or(0), t),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(e), _) | (_, Err(e)) => return bad_query(e),
     };
     let view = app.0.log.view();
     let size = view.size();
@@ -605,8 +1229,15 @@ async fn get_entries(
             None,
         );
     }
-    let read = json!({"entries": [from, to], "tree_size": size});
-    if let Err(r) = app.0.record_access(&who, "/v1/entries", &q, read).await {
+    let ev = access_event(
+        &who.reader(),
+        "/v1/entries",
+        None,
+        Some(&Entries::Range(from, to)),
+        Some(size),
+        Value::Null,
+    );
+    if let Err(r) = app.0.record(&who, ev).await {
         return r;
     }
     let r = blocking(move || {
@@ -617,7 +1248,14 @@ async fn get_entries(
     .await;
     match r {
         Ok(body) => {
-            let mut resp = ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
+            let mut resp = (
+                [
+                    (header::CONTENT_TYPE, "application/x-ndjson"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                body,
+            )
+                .into_response();
             let h = resp.headers_mut();
             h.insert(
                 HeaderName::from_static("stele-from"),
@@ -630,13 +1268,24 @@ async fn get_entries(
     }
 }
 
-// A body fed by a thread through a channel.
-struct ChanBody(mpsc::Receiver<Result<Bytes, std::io::Error>>);
+// A body fed by a thread through a channel. When the thread fails, the
+// stream fails too (the client sees a broken transfer, never a short
+// "complete" file), even when the channel was too full to carry the error.
+struct ChanBody {
+    rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    failed: Arc<AtomicBool>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
 
 impl futures_core::Stream for ChanBody {
     type Item = Result<Bytes, std::io::Error>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(None) if self.failed.load(Ordering::Acquire) => Poll::Ready(Some(Err(
+                std::io::Error::other("the export failed on the server"),
+            ))),
+            other => other,
+        }
     }
 }
 
@@ -657,6 +1306,8 @@ impl std::io::Write for ChanWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         if !self.buf.is_empty() {
             let chunk = Bytes::from(std::mem::take(&mut self.buf));
+            // Blocks while the client is slow; the connection's write
+            // timeout closes a stalled client, which ends this send.
             self.tx
                 .blocking_send(Ok(chunk))
                 .map_err(|_| std::io::Error::other("client went away"))?;
@@ -665,25 +1316,31 @@ impl std::io::Write for ChanWriter {
     }
 }
 
+/// Most entries one `GET /v1/export?entries=` may list.
+pub const MAX_EXPORT_LIST: usize = 1000;
+
 async fn get_export(
     State(app): State<App>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let who = match app.0.auth_read(&headers, remote) {
+    let who = match app.0.auth_read(&headers, peer, Data::Entries) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let qm = query_map(&q);
+    let q = match Query::parse(q.as_deref(), &["from", "to", "entries"]) {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
     let size = app.0.log.size();
     enum Kind {
         Log,
         Range(u64, u64),
         Entries(Vec<u64>),
     }
-    let kind = match (q_u64(&qm, "from"), q_u64(&qm, "to"), qm.get("entries")) {
-        (Err(r), _, _) | (_, Err(r), _) => return r,
+    let kind = match (q.u64("from"), q.u64("to"), q.get("entries")) {
+        (Err(e), _, _) | (_, Err(e), _) => return bad_query(e),
         (Ok(Some(a)), Ok(Some(b)), None) => {
             if a >= b || b > size {
                 return error(
@@ -697,7 +1354,7 @@ async fn get_export(
         (Ok(None), Ok(None), Some(list)) => {
             let mut l = Vec::new();
             for p in list.split(',').filter(|p| !p.is_empty()) {
-                match p.parse::<u64>() {
+                match query::parse_u64("entries", p) {
                     Ok(i) if i < size => l.push(i),
                     Ok(i) => {
                         return error(
@@ -706,45 +1363,69 @@ async fn get_export(
                             None,
                         );
                     }
-                    Err(_) => {
-                        return error(400, format!("entries: {p:?} is not an entry index"), None);
-                    }
+                    Err(e) => return bad_query(e),
+                }
+                if l.len() > MAX_EXPORT_LIST {
+                    return bad_query(format!(
+                        "entries lists more than {MAX_EXPORT_LIST} entries: export a range (from, to) instead"
+                    ));
                 }
             }
             l.sort_unstable();
             l.dedup();
             if l.is_empty() {
-                return error(400, "entries lists no entry", None);
+                return bad_query("entries lists no entry".into());
             }
             Kind::Entries(l)
         }
         (Ok(None), Ok(None), None) => Kind::Log,
         _ => {
-            return error(
-                400,
-                "export takes nothing (whole log), from and to (a range), or entries=I,J,K",
-                None,
+            return bad_query(
+                "export takes nothing (whole log), from and to (a range), or entries=I,J,K".into(),
             );
         }
     };
+    let Ok(slot) = app.0.exports.clone().try_acquire_owned() else {
+        return too_many(
+            "too many exports are streaming now (--max-exports); retry later; nothing was read"
+                .into(),
+            5,
+        );
+    };
+    let (ev_kind, entries) = match &kind {
+        Kind::Log => ("log", Entries::Range(0, size)),
+        Kind::Range(a, b) => ("range", Entries::Range(*a, *b)),
+        Kind::Entries(l) => ("entries", Entries::List(l.clone())),
+    };
+    let ev = access_event(
+        &who.reader(),
+        "/v1/export",
+        Some(ev_kind),
+        Some(&entries),
+        Some(size),
+        Value::Null,
+    );
+    if let Err(r) = app.0.record(&who, ev).await {
+        return r;
+    }
+    // The export ends with a checkpoint covering everything in it: a log
+    // export covers the log as of now, access record included.
     let need = match &kind {
-        Kind::Log => 0,
+        Kind::Log => app.0.log.size(),
         Kind::Range(_, b) => *b,
         Kind::Entries(l) => l.last().map_or(0, |m| m + 1),
     };
-    if let Err(r) = app.0.signed_size(need).await {
-        return r;
-    }
-    let read = match &kind {
-        Kind::Log => json!({"export": "log", "entries": [0, size], "tree_size": size}),
-        Kind::Range(a, b) => json!({"export": "range", "entries": [a, b], "tree_size": size}),
-        Kind::Entries(l) => json!({"export": "entries", "entries": l, "tree_size": size}),
+    let signed = match app.0.signed_size(need).await {
+        Ok(s) => s,
+        Err(r) => return r,
     };
-    if let Err(r) = app.0.record_access(&who, "/v1/export", &q, read).await {
-        return r;
-    }
-    let view = app.0.log.view();
+    let view = match app.0.log.view().up_to(signed) {
+        Ok(v) => v,
+        Err(e) => return io_fail(e),
+    };
     let (tx, rx) = mpsc::channel(4);
+    let failed = Arc::new(AtomicBool::new(false));
+    let failed2 = failed.clone();
     tokio::task::spawn_blocking(move || {
         let mut w = ChanWriter {
             tx: tx.clone(),
@@ -759,8 +1440,8 @@ async fn get_export(
             .map_err(|e| std::io::Error::other(e.to_string()))
             .and_then(|()| std::io::Write::flush(&mut w));
         if let Err(e) = r {
-            // The client sees a broken transfer, never a short "complete" file.
-            let _ = tx.blocking_send(Err(e));
+            failed2.store(true, Ordering::Release);
+            let _ = tx.try_send(Err(e));
         }
     });
     (
@@ -770,26 +1451,67 @@ async fn get_export(
                 header::CONTENT_DISPOSITION,
                 "attachment; filename=\"export.stele\"",
             ),
+            (header::CACHE_CONTROL, "no-store"),
         ],
-        Body::from_stream(ChanBody(rx)),
+        Body::from_stream(ChanBody {
+            rx,
+            failed,
+            _slot: slot,
+        }),
     )
         .into_response()
 }
 
 async fn get_metrics(
     State(app): State<App>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    RawQuery(q): RawQuery,
 ) -> Response {
-    if let Err(r) = app.0.auth_read(&headers, remote) {
+    if let Err(r) = app.0.auth_read(&headers, peer, Data::Entries) {
         return r;
+    }
+    if let Err(e) = Query::parse(q.as_deref(), &[]) {
+        return bad_query(e);
     }
     let view = app.0.log.view();
     let signed = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
-    let text = app
+    let mut text = app
         .0
         .metrics
         .render(view.size(), view.checkpoints().len(), signed);
+    let net = &app.0.net;
+    for (name, help, v) in [
+        (
+            "stele_http_connections",
+            "Open HTTP connections.",
+            net.open.load(Ordering::Relaxed),
+        ),
+        (
+            "stele_http_connections_refused_total",
+            "Connections refused at --max-connections.",
+            net.refused.load(Ordering::Relaxed),
+        ),
+        (
+            "stele_http_connections_timed_out_total",
+            "Connections closed by a header, idle or write timeout.",
+            net.timed_out.load(Ordering::Relaxed),
+        ),
+        (
+            "stele_read_forced_checkpoints_total",
+            "Checkpoints signed because a read needed one.",
+            app.0.forced_signatures.load(Ordering::Relaxed),
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {}\n{name} {v}\n",
+            if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            }
+        ));
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -800,16 +1522,25 @@ async fn get_metrics(
         .into_response()
 }
 
-async fn healthz(State(app): State<App>) -> Response {
-    if app.0.poisoned.load(Ordering::Relaxed) {
+async fn healthz(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
+    if let Err(e) = Query::parse(q.as_deref(), &[]) {
+        return bad_query(e);
+    }
+    let h = app.0.health.lock().unwrap();
+    if let Some(cause) = &h.poisoned {
+        let full = h.storage_full.is_some();
         return error(
-            503,
-            "the log is poisoned (an fsync failed); restart the server to recover",
+            if full { 507 } else { 503 },
+            format!("the log refuses appends until the server restarts: {cause}"),
             None,
         );
     }
-    if app.0.jobs.is_closed() {
-        return closed();
+    if let Some(e) = &h.storage_full {
+        return error(
+            507,
+            format!("the last append failed for lack of disk space and was rolled back: {e}"),
+            None,
+        );
     }
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -833,9 +1564,10 @@ fn mime(path: &Path) -> &'static str {
     }
 }
 
-// GET of the verifier page's files, as web/serve.mjs serves them.
+// GET of the verifier page's files, as web/serve.mjs serves them. Only
+// plain files inside --web: no symlink is followed out of it.
 async fn static_file(State(app): State<App>, req: Request) -> Response {
-    if req.method() != axum::http::Method::GET && req.method() != axum::http::Method::HEAD {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
         return error(405, "method not allowed", None);
     }
     let Some(root) = app.0.web.clone() else {
@@ -862,16 +1594,100 @@ async fn static_file(State(app): State<App>, req: Request) -> Response {
     }) {
         return error(404, "not found", None);
     }
-    let file = segs.iter().fold(root, |p, s| p.join(s));
-    match tokio::fs::read(&file).await {
-        Ok(data) => ([(header::CONTENT_TYPE, mime(&file))], data).into_response(),
-        Err(_) => error(404, "not found", None),
+    let file = segs.iter().fold(root.clone(), |p, s| p.join(s));
+    let data = tokio::task::spawn_blocking(move || {
+        // `root` is canonical (bind made it so): the file's real path must
+        // stay under it.
+        let real = std::fs::canonicalize(&file).ok()?;
+        if !real.starts_with(&root) || !real.is_file() {
+            return None;
+        }
+        std::fs::read(&real).ok()
+    })
+    .await
+    .ok()
+    .flatten();
+    match data {
+        Some(d) => ([(header::CONTENT_TYPE, mime(Path::new(&rel)))], d).into_response(),
+        None => error(404, "not found", None),
     }
 }
 
-// Counts every response by status and adds the page's security headers.
+// Which CORS policy a path falls under.
+fn data_of(path: &str) -> Option<Data> {
+    if path == "/checkpoint" || path.starts_with("/v1/proof/") {
+        Some(Data::Hashes)
+    } else if path.starts_with("/tile/entries/") || path == "/v1/entries" || path == "/v1/export" {
+        Some(Data::Entries)
+    } else if path.starts_with("/tile/") {
+        Some(Data::Hashes)
+    } else {
+        None
+    }
+}
+
+// CORS headers for a response to `origin` on `path`: hash-only data is open
+// to every origin (no credentials); entries and exports to the
+// --cors-origin list only.
+fn cors(app: &Inner, path: &str, origin: Option<&HeaderValue>, h: &mut HeaderMap) {
+    let Some(data) = data_of(path) else {
+        return;
+    };
+    let allowed = match data {
+        Data::Hashes => Some(HeaderValue::from_static("*")),
+        Data::Entries => origin
+            .filter(|o| app.cors.iter().any(|a| a.as_bytes() == o.as_bytes()))
+            .cloned(),
+    };
+    if let Some(a) = allowed {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, a);
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("stele-from, stele-to"),
+        );
+    }
+}
+
+// OPTIONS: the CORS preflight for reads, and `Allow` for everything.
+fn options(app: &Inner, req: &Request) -> Response {
+    let path = req.uri().path();
+    let allow = match path {
+        "/v1/entries" => "GET, POST, OPTIONS",
+        "/v1/k8s-audit" => "POST, OPTIONS",
+        _ => "GET, HEAD, OPTIONS",
+    };
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let origin = req.headers().get(header::ORIGIN);
+    let h = r.headers_mut();
+    h.insert(header::ALLOW, HeaderValue::from_static(allow));
+    cors(app, path, origin, h);
+    if h.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, HEAD"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Authorization"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+    }
+    r
+}
+
+// Counts every response by status, answers OPTIONS, and adds the page's
+// security headers, CORS and Vary.
 async fn finish(State(app): State<App>, req: Request, next: Next) -> Response {
-    let mut r = next.run(req).await;
+    let path = req.uri().path().to_string();
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let mut r = if req.method() == Method::OPTIONS {
+        options(&app.0, &req)
+    } else {
+        next.run(req).await
+    };
     app.0.metrics.count_status(r.status().as_u16());
     let h = r.headers_mut();
     h.insert(
@@ -893,6 +1709,21 @@ async fn finish(State(app): State<App>, req: Request, next: Next) -> Response {
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
+    // The answer depends on the token unless every read is public, and on
+    // the Origin (CORS) for every read of the log.
+    if data_of(&path).is_some() {
+        h.insert(
+            header::VARY,
+            HeaderValue::from_static(if app.0.reads == Reads::Public {
+                "Origin"
+            } else {
+                "Authorization, Origin"
+            }),
+        );
+    }
+    if !h.contains_key(header::ALLOW) {
+        cors(&app.0, &path, origin.as_ref(), h);
+    }
     r
 }
 
@@ -912,123 +1743,333 @@ fn router(app: App) -> Router {
         .with_state(app)
 }
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("install SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// Resolves on SIGTERM or SIGINT: the shutdown `stele serve` uses.
+pub async fn shutdown_signal() {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    match term {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
-    eprintln!("stele serve: shutting down: no new connections; finishing in-flight requests");
 }
 
-/// Runs `stele serve`.
-pub fn run(a: ServeArgs) -> Result<u8, Fail> {
-    let tokens = match &a.tokens {
-        Some(p) => Tokens::load(p).map_err(|e| {
-            Fail::usage(
-                e,
-                Some("make one with: stele token add FILE NAME".to_string()),
-            )
-        })?,
-        None => Tokens::default(),
-    };
-    if a.token_reads && a.tokens.is_none() {
-        return Err(Fail::usage(
-            "--token-reads needs --tokens FILE",
-            Some("make a tokens file with: stele token add FILE NAME".to_string()),
-        ));
+/// A bound, not yet running `stele serve`: the log is open (and locked),
+/// the tokens loaded, the port bound.
+pub struct Server {
+    rt: tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    limits: Limits,
+    warnings: Vec<String>,
+    app: App,
+}
+
+/// How a [`Server`] stopped.
+#[derive(Debug)]
+pub struct Stopped {
+    /// The entries in the log.
+    pub size: u64,
+    /// Connections still busy at the shutdown deadline, dropped.
+    pub dropped_connections: usize,
+    /// The final checkpoint, signed after the last request was answered.
+    pub checkpoint: Result<StoredCheckpoint>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("log", &self.app.0.log)
+            .finish_non_exhaustive()
     }
-    let token_reads = !a.public_reads && (a.token_reads || a.tokens.is_some());
-    let web = match a.web {
-        Some(w) if !w.join("index.html").is_file() => {
-            return Err(Fail::usage(
-                format!("--web {}: no index.html there", w.display()),
-                Some("build the page with `node web/build.mjs` and pass web/dist".to_string()),
-            ));
-        }
-        Some(w) => Some(w),
-        None => Some(PathBuf::from("web/dist")).filter(|w| w.join("index.html").is_file()),
-    };
-    let metrics = Arc::new(Metrics::default());
-    let opts = LogOptions {
-        fs: Arc::new(TimingFs(metrics.clone())),
-        checkpoint_every: Some(a.checkpoint_every.max(1)),
-        checkpoint_interval: Some(a.checkpoint_interval),
-        background_checkpoints: true,
-        ..LogOptions::default()
-    };
-    let log = Arc::new(Log::open_with(&a.dir, opts)?);
-    if let Some(r) = log.recovery() {
-        eprintln!(
-            "stele serve: recovery on open cut {} bytes at offset {} ({}); recorded as entry {}",
-            r.dropped_bytes, r.offset, r.reason, r.seq
-        );
-    }
-    let poisoned = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel(4096);
-    let writer = {
-        let (log, metrics, poisoned) = (log.clone(), metrics.clone(), poisoned.clone());
-        std::thread::Builder::new()
-            .name("stele-writer".into())
-            .spawn(move || writer::run(log, rx, metrics, poisoned))
-            .map_err(|e| Fail::usage(format!("start the writer thread: {e}"), None))?
-    };
-    let app = App(Arc::new(Inner {
-        log: log.clone(),
-        jobs: tx.clone(),
-        tokens,
-        token_reads,
-        max_body: a.max_body,
-        page: a.page_size.max(1),
-        web: web.clone(),
-        metrics,
-        poisoned,
-    }));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Fail::usage(format!("start the runtime: {e}"), None))?;
-    let served = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(a.listen)
-            .await
-            .map_err(|e| format!("listen on {}: {e}", a.listen))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        // The first line on stdout: tests and scripts read the port from it.
-        println!("stele serve: listening on http://{addr}");
-        eprintln!(
-            "stele serve: log {} ({} entries), reads {}, page {}",
-            a.dir.display(),
-            log.size(),
-            if token_reads {
-                "need a token"
-            } else {
-                "public"
-            },
-            web.as_ref().map_or("off (no --web DIR)".to_string(), |w| w
-                .display()
-                .to_string())
-        );
-        axum::serve(
-            listener,
-            router(app).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("serve: {e}"))
-    });
-    // Every accepted request has been answered; the writer finishes what is
-    // queued, signs the final checkpoint and stops.
-    let _ = tx.blocking_send(Job::Stop);
-    drop(tx);
-    let _ = writer.join();
-    drop(rt);
-    served.map_err(|e| Fail::usage(e, None))?;
+}
+
+// The idempotency keys of the last entries, read back from the log on start:
+// a client retrying after a crash of the server gets its first receipts.
+fn keys_from_log(log: &Log) -> Idempotency {
+    let mut idem = Idempotency::default();
     let view = log.view();
-    eprintln!(
-        "stele serve: stopped; {} entries, final checkpoint at size {}",
-        view.size(),
-        view.latest_checkpoint().map_or(0, |c| c.checkpoint.size)
-    );
-    Ok(0)
+    let size = view.size();
+    let mut run: Option<((String, String), Vec<Receipt>)> = None;
+    let flush = |run: Option<((String, String), Vec<Receipt>)>, idem: &mut Idempotency| {
+        if let Some((k, rs)) = run {
+            idem.remember(k, Done::Receipts(None, Arc::new(rs)));
+        }
+    };
+    for seq in size.saturating_sub(IDEMPOTENCY_KEYS as u64)..size {
+        let Ok(line) = view.entry(seq) else { continue };
+        let Ok(leaf) = view.leaf_hash(seq) else {
+            continue;
+        };
+        let key = serde_json::from_slice::<Value>(&line).ok().and_then(|e| {
+            let by = e.get("event")?.get(crate::log::WRITER_MEMBER)?;
+            Some((
+                by.get("token")?.as_str()?.to_string(),
+                by.get("request")?.as_str()?.to_string(),
+            ))
+        });
+        let receipt = Receipt {
+            seq,
+            leaf_hash: leaf,
+        };
+        match (key, &mut run) {
+            (Some(k), Some((rk, rs))) if *rk == k => rs.push(receipt),
+            (Some(k), _) => {
+                flush(run.take(), &mut idem);
+                run = Some((k, vec![receipt]));
+            }
+            (None, _) => flush(run.take(), &mut idem),
+        }
+    }
+    flush(run, &mut idem);
+    idem
+}
+
+impl Server {
+    /// Opens the log, loads the tokens and binds the address.
+    pub fn bind(c: Config) -> Result<Server> {
+        let tokens = match &c.tokens {
+            Some(p) => Tokens::load(p)?,
+            None => Tokens::default(),
+        };
+        if matches!(c.reads, Some(Reads::Token | Reads::PublicHashes)) && c.tokens.is_none() {
+            return Err(Error::Config {
+                option: "--token-reads",
+                why: "reads that need a token need --tokens FILE".into(),
+            });
+        }
+        let reads = c.reads.unwrap_or(if c.tokens.is_some() {
+            Reads::Token
+        } else {
+            Reads::Public
+        });
+        let web = match c.web {
+            Some(w) if !w.join("index.html").is_file() => {
+                return Err(Error::Config {
+                    option: "--web",
+                    why: format!("{}: no index.html there", w.display()),
+                });
+            }
+            Some(w) => Some(w),
+            None => Some(PathBuf::from("web/dist")).filter(|w| w.join("index.html").is_file()),
+        };
+        let web = match web {
+            Some(w) => Some(std::fs::canonicalize(&w).map_err(|e| Error::Config {
+                option: "--web",
+                why: format!("{}: {e}", w.display()),
+            })?),
+            None => None,
+        };
+        for o in &c.cors_origins {
+            let ok = (o.starts_with("https://") || o.starts_with("http://"))
+                && !o.ends_with('/')
+                && HeaderValue::from_str(o).is_ok();
+            if !ok {
+                return Err(Error::Config {
+                    option: "--cors-origin",
+                    why: format!(
+                        "{o:?} is not an origin like https://dash.example.com (scheme and host, no path)"
+                    ),
+                });
+            }
+        }
+        let mut warnings = Vec::new();
+        if !c.listen.ip().is_loopback() {
+            if c.tokens.is_none() {
+                warnings.push(format!(
+                    "listening on {} (not loopback) without --tokens: anyone who can reach it reads the whole log",
+                    c.listen
+                ));
+            } else if reads == Reads::Public {
+                warnings.push(format!(
+                    "listening on {} (not loopback) with --public-reads: anyone who can reach it reads the whole log",
+                    c.listen
+                ));
+            }
+        }
+        let metrics = Arc::new(Metrics::default());
+        let opts = LogOptions {
+            fs: Arc::new(TimingFs::new(metrics.clone(), c.fs.clone())),
+            checkpoint_every: Some(c.checkpoint_every.max(1)),
+            checkpoint_interval: Some(c.checkpoint_interval),
+            background_checkpoints: true,
+            ..LogOptions::default()
+        };
+        let log = Arc::new(Log::open_with(&c.dir, opts)?);
+        let idem = keys_from_log(&log);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Service {
+                what: "start the runtime".into(),
+                source: e,
+            })?;
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(c.listen))
+            .map_err(|e| Error::Service {
+                what: format!("listen on {}", c.listen),
+                source: e,
+            })?;
+        let addr = listener.local_addr().map_err(|e| Error::Service {
+            what: "listen".into(),
+            source: e,
+        })?;
+        let inflight_kib = c
+            .max_inflight_bytes
+            .div_ceil(1024)
+            .clamp(1, Semaphore::MAX_PERMITS);
+        let app = App(Arc::new(Inner {
+            log,
+            tokens,
+            reads,
+            max_body: c.max_body,
+            max_events: c.max_events.max(1),
+            body_timeout: c.body_timeout,
+            inflight: Arc::new(Semaphore::new(inflight_kib)),
+            inflight_kib,
+            exports: Arc::new(Semaphore::new(c.max_exports.max(1))),
+            appenders: Semaphore::new(APPENDERS),
+            page: c.page_size.max(1),
+            web,
+            metrics,
+            net: Arc::new(NetStats::default()),
+            health: Mutex::new(Health::default()),
+            access: Mutex::new(Buckets {
+                per_minute: f64::from(c.access_per_minute.max(1)),
+                map: HashMap::new(),
+            }),
+            sign_gate: tokio::sync::Mutex::new(None),
+            read_sign_interval: c.read_sign_interval,
+            cors: c.cors_origins,
+            proxies: c.trusted_proxies,
+            idem: Mutex::new(idem),
+            forced_signatures: AtomicU64::new(0),
+        }));
+        Ok(Server {
+            rt,
+            listener,
+            addr,
+            limits: c.limits,
+            warnings,
+            app,
+        })
+    }
+
+    /// The address it listens on (the port chosen for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The log it serves.
+    pub fn log(&self) -> &Arc<Log> {
+        &self.app.0.log
+    }
+
+    /// Who may read without a token.
+    pub fn reads(&self) -> Reads {
+        self.app.0.reads
+    }
+
+    /// The verifier page's directory, if one is served.
+    pub fn web(&self) -> Option<&Path> {
+        self.app.0.web.as_deref()
+    }
+
+    /// Risky settings worth a warning at start (a non-loopback address
+    /// without tokens, ...).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, answers every
+    /// request already accepted (until the shutdown deadline; later ones are
+    /// dropped) and signs a final checkpoint.
+    pub fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<Stopped> {
+        let Server {
+            rt,
+            listener,
+            limits,
+            app,
+            ..
+        } = self;
+        let log = app.0.log.clone();
+        let net = app.0.net.clone();
+        let dropped = rt.block_on(net::serve(listener, router(app), limits, net, shutdown));
+        // Requests cut at the deadline may still be appending: the runtime
+        // waits for its blocking threads (an append finishes, its answer is
+        // dropped; an export's send fails at once).
+        rt.shutdown_timeout(limits.shutdown_deadline);
+        // Every answered request has been appended: sign what they wrote.
+        let checkpoint = log.checkpoint();
+        Ok(Stopped {
+            size: log.size(),
+            dropped_connections: dropped,
+            checkpoint,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hm(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let proxies: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        let xff = hm(&[("x-forwarded-for", "198.51.100.7, 203.0.113.9, 10.0.0.2")]);
+        assert_eq!(
+            client_addr(peer, &xff, &proxies),
+            "203.0.113.9:0".parse().unwrap()
+        );
+        let fwd = hm(&[(
+            "forwarded",
+            "for=198.51.100.7, for=\"[2001:db8::1]:4711\";proto=https",
+        )]);
+        assert_eq!(
+            client_addr(peer, &fwd, &proxies).ip(),
+            "2001:db8::1".parse::<IpAddr>().unwrap()
+        );
+        // Forwarded wins over X-Forwarded-For; garbage is skipped.
+        let both = hm(&[
+            ("forwarded", "for=unknown, for=192.0.2.60"),
+            ("x-forwarded-for", "1.1.1.1"),
+        ]);
+        assert_eq!(
+            client_addr(peer, &both, &proxies).ip().to_string(),
+            "192.0.2.60"
+        );
+        // An untrusted peer's headers are ignored.
+        let other: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        assert_eq!(client_addr(other, &xff, &proxies), other);
+        // Only proxies in the chain: the peer itself.
+        let only = hm(&[("x-forwarded-for", "10.0.0.2")]);
+        assert_eq!(client_addr(peer, &only, &proxies), peer);
+    }
+
+    #[test]
+    fn a_reader_gets_a_burst_then_waits() {
+        let mut b = Buckets {
+            per_minute: 3.0,
+            map: HashMap::new(),
+        };
+        assert!(b.take("a").is_ok() && b.take("a").is_ok() && b.take("a").is_ok());
+        let wait = b.take("a").unwrap_err();
+        assert!((1..=20).contains(&wait), "{wait}");
+        assert!(b.take("b").is_ok());
+    }
 }

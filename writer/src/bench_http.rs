@@ -306,7 +306,9 @@ pub fn bench_http(a: BenchHttpArgs) -> Result<u8, Fail> {
                 &signer,
             )?);
             let tokens = dir.join("tokens");
-            let token = super::auth::add_token(&tokens, "bench").map_err(|e| io("token", &e))?;
+            let token =
+                stele_writer::serve::add_token(&tokens, "bench", stele_writer::serve::Scopes::ALL)
+                    .map_err(|e| io("token", &e))?;
             let exe = std::env::current_exe().map_err(|e| io("current_exe", &e))?;
             let mut child = Command::new(exe)
                 .arg("serve")

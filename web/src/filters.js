@@ -1,0 +1,79 @@
+// The entries filters: search (every text column of the row, the seq, and
+// what is on screen, i.e. hidden characters as their visible escapes),
+// actor, action, a UTC time range, failing only. Pure over an EntryStore.
+import { parseTs } from './engine.js';
+import { revealText } from './util.js';
+
+/** "2026-11-26T08:00:00" (UTC, 24-hour, seconds) for a datetime-local input. */
+export function toLocalInput(us) {
+  return new Date(Math.floor(us / 1000)).toISOString().slice(0, 19);
+}
+
+/**
+ * Microseconds for a UTC time typed as YYYY-MM-DD, YYYY-MM-DDTHH:MM or
+ * YYYY-MM-DDTHH:MM:SS (a space for the T, a trailing Z allowed); with `end`,
+ * the last microsecond of that day, minute or second. NaN when empty or not
+ * a time (see timeInputValid).
+ */
+export function fromLocalInput(v, end) {
+  const m = /^(\d{4}-\d\d-\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d))?)?Z?$/.exec((v || '').trim());
+  if (!m) return NaN;
+  const [, day, hh, mm, ss] = m;
+  const us = parseTs(`${day}T${hh ?? '00'}:${mm ?? '00'}:${ss ?? '00'}Z`);
+  if (!end) return us;
+  const span = ss != null ? 1e6 : hh != null ? 60e6 : 86400e6;
+  return us + span - 1;
+}
+
+/** False when v is neither empty nor a time fromLocalInput reads. */
+export function timeInputValid(v) {
+  return !v.trim() || !Number.isNaN(fromLocalInput(v, false));
+}
+
+// Flags per dictionary code: 1 when the value (as stored, or as shown) contains q.
+function dictFlags(dict, q) {
+  const f = new Uint8Array(dict.length);
+  for (let k = 1; k < dict.length; k++) {
+    const v = dict[k];
+    if (v.toLowerCase().includes(q) || revealText(v).toLowerCase().includes(q)) f[k] = 1;
+  }
+  return f;
+}
+
+/**
+ * Rows of `store` that match `f` ({text, actor, action, from, to, failingOnly}),
+ * as ascending store indices; null when no filter is set (all rows).
+ * `failing` is the set of failing store indices.
+ */
+export function filterRows(store, f, failing) {
+  const q = f.text.trim().toLowerCase();
+  const qa = f.actor.trim().toLowerCase();
+  const qb = f.action.trim().toLowerCase();
+  const from = fromLocalInput(f.from, false);
+  const to = fromLocalInput(f.to, true);
+  if (!q && !qa && !qb && Number.isNaN(from) && Number.isNaN(to) && !f.failingOnly) return null;
+  const s = store;
+  const textFlags = q ? s.dicts.map((d) => dictFlags(d, q)) : null;
+  const seqQ = /^\d+$/.test(q) ? Number(q) : NaN;
+  const actorFlags = qa ? dictFlags(s.dicts[1], qa) : null;
+  const actionFlags = qb ? dictFlags(s.dicts[2], qb) : null;
+  const candidates = f.failingOnly ? [...failing].sort((a, b) => a - b) : null;
+  const total = candidates ? candidates.length : s.n;
+  const out = new Uint32Array(total);
+  let m = 0;
+  for (let j = 0; j < total; j++) {
+    const i = candidates ? candidates[j] : j;
+    if (actorFlags && !actorFlags[s.codes[1][i]]) continue;
+    if (actionFlags && !actionFlags[s.codes[2][i]]) continue;
+    const t = s.ts[i];
+    if (!Number.isNaN(from) && !(t >= from)) continue;
+    if (!Number.isNaN(to) && !(t <= to)) continue;
+    if (textFlags) {
+      let hit = s.seq[i] === seqQ || (q.length > 3 && s.tsText(i).toLowerCase().includes(q));
+      for (let c = 0; c < textFlags.length && !hit; c++) hit = textFlags[c][s.codes[c][i]] === 1;
+      if (!hit) continue;
+    }
+    out[m++] = i;
+  }
+  return out.subarray(0, m);
+}

@@ -1,0 +1,39 @@
+// Type checks, no browser: tsc --checkJs over the package's modules (the
+// worker protocol at every sender and receiver; index.d.ts against
+// verifier.js), from web/tsconfig.json. The bundler app is checked against
+// the packed package's types in bundler.test.mjs. Needs web/pkg (the
+// wasm-bindgen output, for its .d.ts): node web/build.mjs first.
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WEB, need, tsc } from './helpers.mjs';
+
+it('tsc --checkJs: the package modules, the worker protocol and index.d.ts agree', { timeout: 120_000 }, () => {
+  need(join(WEB, 'pkg/stele_wasm.d.ts'), 'run node web/build.mjs first');
+  const { ok, out } = tsc(join(WEB, 'tsconfig.json'));
+  assert.ok(ok, `tsc found errors:\n${out}`);
+});
+
+it('tsc rejects a worker message that does not match protocol.js (the check has teeth)', { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stele-types-'));
+  try {
+    const protocol = join(WEB, 'src/protocol.js');
+    writeFileSync(join(dir, 'bad.js'), [
+      `import { MSG } from ${JSON.stringify(protocol)};`,
+      `/** @type {import(${JSON.stringify(protocol)}).VerifyMessage} */`,
+      'export const m = { type: MSG.VERIFY, id: 1, keys: [], chunkSize: 1, wantRows: false };',
+      `/** @type {import(${JSON.stringify(protocol)}).FromWorker} */`,
+      "export const n = { type: 'progres', id: 1, done: 0, total: 0 };",
+      '',
+    ].join('\n'));
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ extends: join(WEB, 'tsconfig.json'), include: ['bad.js'] }));
+    const { ok, out } = tsc(join(dir, 'tsconfig.json'));
+    assert.equal(ok, false, 'tsc accepted malformed messages');
+    assert.match(out, /bad\.js\(3,\d+\).*'file'/, out);
+    assert.match(out, /bad\.js\(5,\d+\)/, out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,320 @@
+//! The accept loop of `stele serve`: HTTP/1.1 (hyper) with the limits a
+//! server on a network needs. Each is a [`Limits`] field and a `stele serve`
+//! flag (writer/README.md lists them with their defaults):
+//!
+//! - a connection cap: beyond it a new connection gets a short 503 and is
+//!   closed without reading its request;
+//! - a header-read timeout, counted from when hyper starts waiting for a
+//!   request: the whole head must have arrived by then (a client dribbling
+//!   header bytes is cut off, and so is an idle keep-alive connection), and
+//!   a cap on the head's size;
+//! - an idle timeout: a connection on which the server waits to read (a
+//!   body, the next request) and no byte moves for this long is closed;
+//! - a write timeout: a client that accepts no byte of a response for this
+//!   long is cut off (its export, if any, stops and frees its thread);
+//! - a shutdown deadline: after the shutdown signal, connections still busy
+//!   after it are dropped, so the final checkpoint is always signed.
+//!
+//! The body timeout is applied where bodies are read (mod.rs).
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, Sleep};
+use tower::ServiceExt as _;
+
+/// Connection limits and timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most open connections.
+    pub max_connections: usize,
+    /// Time for a request's whole head (request line and headers) to arrive.
+    pub header_timeout: Duration,
+    /// Read buffer for a request head, in bytes: a head still incomplete
+    /// when it is full is refused with 431 (hyper checks between reads, so
+    /// a head of up to about twice this can pass).
+    pub max_header_bytes: usize,
+    /// A connection on which the server waits to read and no byte moves this long is closed.
+    pub idle_timeout: Duration,
+    /// A client that accepts no byte of a response this long is cut off.
+    pub write_timeout: Duration,
+    /// After shutdown starts, connections still open this long are dropped.
+    pub shutdown_deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            shutdown_deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counters the accept loop keeps (for /metrics).
+#[derive(Debug, Default)]
+pub struct NetStats {
+    /// Connections open now.
+    pub open: AtomicU64,
+    /// Connections refused at the cap.
+    pub refused: AtomicU64,
+    /// Connections closed by a timeout.
+    pub timed_out: AtomicU64,
+}
+
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+Retry-After: 1\r\nConnection: close\r\nContent-Length: 75\r\n\r\n\
+{\"error\":\"the server has too many open connections; retry in a second\"}\n\n";
+
+/// Most connections being refused (answered 503) at once.
+const REFUSING: usize = 64;
+
+async fn refuse(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(BUSY).await?;
+        stream.shutdown().await?;
+        let mut buf = [0u8; 4096];
+        while stream.read(&mut buf).await? > 0 {}
+        Ok::<(), io::Error>(())
+    })
+    .await;
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; then stops
+/// accepting, lets open requests finish until the deadline and drops the
+/// rest. Returns how many connections were dropped at the deadline.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    stats: Arc<NetStats>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> usize {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let refusing = Arc::new(Semaphore::new(REFUSING));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                // Out of file descriptors and the like: wait, do not spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            // A short 503, then read what the client sent for up to a
+            // second before closing (closing on unread bytes would reset
+            // the connection and lose the answer). At most REFUSING of
+            // these at once; beyond, the connection is just closed.
+            if let Ok(p) = refusing.clone().try_acquire_owned() {
+                tasks.spawn(async move {
+                    let _p = p;
+                    refuse(stream).await;
+                });
+            }
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let mut stop = stop_rx.clone();
+        let stats = stats.clone();
+        tasks.spawn(async move {
+            stats.open.fetch_add(1, Ordering::Relaxed);
+            let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(remote));
+                router.clone().oneshot(req.map(axum::body::Body::new))
+            });
+            let io = TokioIo::new(Timed::new(stream, limits));
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(limits.max_header_bytes.max(8192));
+            let conn = b.serve_connection(io, svc);
+            tokio::pin!(conn);
+            let r = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = r
+                && (e.is_timeout()
+                    || std::error::Error::source(&e)
+                        .and_then(|s| s.downcast_ref::<io::Error>())
+                        .is_some_and(|s| s.kind() == io::ErrorKind::TimedOut))
+            {
+                stats.timed_out.fetch_add(1, Ordering::Relaxed);
+            }
+            stats.open.fetch_sub(1, Ordering::Relaxed);
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(limits.shutdown_deadline, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    let left = if drained.is_err() { tasks.len() } else { 0 };
+    tasks.abort_all();
+    left
+}
+
+/// A TCP stream that fails with `TimedOut` when it waits too long: for a
+/// read, `idle_timeout` since the last byte moved either way; for a write,
+/// `write_timeout` since then. One timer each, so that a read waiting at
+/// the same time cannot stretch a write's limit (or the other way round).
+struct Timed {
+    inner: TcpStream,
+    idle: Duration,
+    write: Duration,
+    last: Instant,
+    read_timer: Pin<Box<Sleep>>,
+    write_timer: Pin<Box<Sleep>>,
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "connection timed out: no byte moved",
+    )
+}
+
+// Arms `timer` for `limit` after `last`; Err once it fired.
+fn wait(
+    timer: &mut Pin<Box<Sleep>>,
+    last: Instant,
+    limit: Duration,
+    cx: &mut Context<'_>,
+) -> io::Result<()> {
+    let deadline = last + limit;
+    if timer.deadline() != deadline {
+        timer.as_mut().reset(deadline);
+    }
+    match timer.as_mut().poll(cx) {
+        Poll::Ready(()) => Err(timed_out()),
+        Poll::Pending => Ok(()),
+    }
+}
+
+impl Timed {
+    fn new(inner: TcpStream, l: Limits) -> Self {
+        let now = Instant::now();
+        Timed {
+            inner,
+            idle: l.idle_timeout,
+            write: l.write_timeout,
+            last: now,
+            read_timer: Box::pin(tokio::time::sleep_until(now + l.idle_timeout)),
+            write_timer: Box::pin(tokio::time::sleep_until(now + l.write_timeout)),
+        }
+    }
+
+    fn wait_read(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        wait(&mut self.read_timer, self.last, self.idle, cx)
+    }
+
+    fn wait_write(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        wait(&mut self.write_timer, self.last, self.write, cx)
+    }
+}
+
+impl AsyncRead for Timed {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut me.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    me.last = Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                me.wait_read(cx)?;
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Timed {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        let me = self.get_mut();
+        match Pin::new(&mut me.inner).poll_write(cx, b) {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    me.last = Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                me.wait_write(cx)?;
+                Poll::Pending
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let me = self.get_mut();
+        match Pin::new(&mut me.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    me.last = Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                me.wait_write(cx)?;
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        ready!(Pin::new(&mut me.inner).poll_flush(cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
