@@ -750,20 +750,235 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The largest integer magnitude a JSON number carries exactly between
+/// systems (I-JSON, RFC 7493 2.2: IEEE 754 doubles), 2^53 - 1.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+// The one I-JSON rule for numbers, for values (to_canonical) and text
+// (parse_strict): canonical form writes the double nearest to the number
+// (`f`); if that double's text has another value than the one written, the
+// number would be silently changed, so it is refused.
+fn number_change(written: &str, f: f64, integer: bool) -> Option<String> {
+    let suffix = "(I-JSON, RFC 7493); send it as a string";
+    let what = if integer { "integer" } else { "number" };
+    let Some(canon) = format_number_any(f) else {
+        return Some(format!(
+            "{what} {} is too large for a double {suffix}",
+            shown(written)
+        ));
+    };
+    if decimal_value(written) == decimal_value(&canon) {
+        return None;
+    }
+    Some(if integer {
+        format!(
+            "integer {} is beyond ±{MAX_SAFE_INTEGER} (2^53-1) and a double cannot hold it: it would be stored as {canon} {suffix}",
+            shown(written)
+        )
+    } else if f == 0.0 {
+        format!(
+            "number {} is too small for a double and would be stored as 0 {suffix}",
+            shown(written)
+        )
+    } else {
+        format!(
+            "number {} has more precision than a double and would be stored as {canon} {suffix}",
+            shown(written)
+        )
+    })
+}
+
+// A number token for a message: a long one is cut (it may be megabytes).
+fn shown(tok: &str) -> String {
+    match tok.get(..40) {
+        Some(head) if tok.len() > 48 => format!("{head}… ({} characters)", tok.len()),
+        _ => tok.to_string(),
+    }
+}
+
 #[cfg(feature = "std-float")]
 fn canonical_number(n: &Number) -> Result<String, String> {
-    const SAFE: u64 = (1 << 53) - 1;
-    if let Some(u) = n.as_u64() {
-        if u <= SAFE {
-            return Ok(u.to_string());
-        }
+    let (text, f) = if let Some(u) = n.as_u64() {
+        (u.to_string(), u as f64)
     } else if let Some(i) = n.as_i64() {
-        if i.unsigned_abs() <= SAFE {
-            return Ok(i.to_string());
+        (i.to_string(), i as f64)
+    } else {
+        (String::new(), f64::NAN)
+    };
+    if !text.is_empty() {
+        if f.abs() <= MAX_SAFE_INTEGER as f64 {
+            return Ok(text);
+        }
+        if let Some(why) = number_change(&text, f, true) {
+            return Err(why);
         }
     }
     let f = n.as_f64().ok_or("number is not representable")?;
     format_number(f).ok_or_else(|| format!("number {n} is not finite"))
+}
+
+/// What the lexical pass of [`parse_strict`] found.
+enum Lexical {
+    TooDeep(usize),
+    Other(usize, String),
+}
+
+/// One pass over JSON text that is valid up to `until` (the whole text when
+/// serde_json accepted it), finding what serde_json lets through or
+/// misreports: nesting deeper than `max_depth`, numbers a double cannot
+/// carry unchanged (I-JSON), and lone surrogate escapes. The first problem
+/// before `until` wins.
+fn lexical_check(b: &[u8], max_depth: usize, until: usize) -> Option<Lexical> {
+    let mut depth = 0usize;
+    let mut i = 0usize;
+    while i < b.len().min(until) {
+        match b[i] {
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max_depth {
+                    return Some(Lexical::TooDeep(i));
+                }
+                i += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'"' => {
+                i += 1;
+                // (high surrogate escape, its offset) waiting for its low half
+                let mut high: Option<(u32, usize)> = None;
+                while i < b.len() {
+                    let j = find_string_stop(&b[i..])?;
+                    if j > 0 {
+                        if let Some((h, at)) = high.take() {
+                            return Some(lone_high(h, at));
+                        }
+                    }
+                    i += j;
+                    match b[i] {
+                        b'"' => {
+                            if let Some((h, at)) = high.take() {
+                                return Some(lone_high(h, at));
+                            }
+                            i += 1;
+                            break;
+                        }
+                        b'\\' => {
+                            let at = i;
+                            let hex = (b.get(i + 1) == Some(&b'u'))
+                                .then(|| b.get(i + 2..i + 6))
+                                .flatten()
+                                .and_then(|h| std::str::from_utf8(h).ok())
+                                .and_then(|h| u32::from_str_radix(h, 16).ok());
+                            match (hex, high.take()) {
+                                (Some(0xDC00..=0xDFFF), Some(_)) => i += 6,
+                                (_, Some((h, at))) => return Some(lone_high(h, at)),
+                                (Some(v @ 0xD800..=0xDBFF), None) => {
+                                    high = Some((v, at));
+                                    i += 6;
+                                }
+                                (Some(v @ 0xDC00..=0xDFFF), None) => {
+                                    return Some(Lexical::Other(
+                                        at,
+                                        format!(
+                                            "\"\\u{v:04x}\" is a lone low (trailing) surrogate: it may only follow a high surrogate \\ud800..\\udbff"
+                                        ),
+                                    ));
+                                }
+                                (Some(_), None) => i += 6,
+                                (None, None) => i += 2,
+                            }
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                let tok = std::str::from_utf8(&b[start..i]).unwrap_or_default();
+                if let Some(why) = number_problem(tok) {
+                    return Some(Lexical::Other(start, why));
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn lone_high(h: u32, at: usize) -> Lexical {
+    Lexical::Other(
+        at,
+        format!(
+            "\"\\u{h:04x}\" is a high (leading) surrogate not followed by a low surrogate \\udc00..\\udfff"
+        ),
+    )
+}
+
+/// Why canonical form would not keep the number `tok` (a JSON number token)
+/// as written, if it would not (I-JSON, RFC 7493 2.2): an integer beyond
+/// ±(2^53-1) that a double cannot hold (2^53+1, 2^64-1), or any value a
+/// double cannot hold (overflow, underflow to 0, more precision than a
+/// double). `1.0`, `1e3`, `-0` or `9007199254740992` are kept as the same
+/// value and pass.
+fn number_problem(tok: &str) -> Option<String> {
+    let integer = !tok.contains(['.', 'e', 'E']);
+    if integer && tok.trim_start_matches('-').len() <= 15 {
+        return None;
+    }
+    let f: f64 = tok.parse().ok()?;
+    number_change(tok, f, integer)
+}
+
+// The canonical form of a finite double (any shortest round-trip form has
+// the same value; builds without `std-float` use Rust's).
+fn format_number_any(f: f64) -> Option<String> {
+    #[cfg(feature = "std-float")]
+    {
+        format_number(f)
+    }
+    #[cfg(not(feature = "std-float"))]
+    {
+        f.is_finite().then(|| format!("{f:e}"))
+    }
+}
+
+/// A decimal number token's exact value as (negative, significant digits,
+/// exponent) with value = 0.DIGITS × 10^exponent; zero is (false, "", 0).
+fn decimal_value(tok: &str) -> (bool, String, i64) {
+    let (neg, t) = match tok.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, tok),
+    };
+    let (mant, exp) = match t.find(['e', 'E']) {
+        Some(k) => (&t[..k], &t[k + 1..]),
+        None => (t, "0"),
+    };
+    let exp: i64 = exp
+        .trim_start_matches('+')
+        .parse()
+        .unwrap_or(if exp.starts_with('-') {
+            i64::MIN / 2
+        } else {
+            i64::MAX / 2
+        });
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    let mut digits: String = format!("{int}{frac}");
+    let mut e = exp.saturating_add(int.len() as i64);
+    let lead = digits.len() - digits.trim_start_matches('0').len();
+    digits.drain(..lead);
+    e = e.saturating_sub(lead as i64);
+    let trimmed = digits.trim_end_matches('0').len();
+    digits.truncate(trimmed);
+    if digits.is_empty() {
+        return (false, String::new(), 0);
+    }
+    (neg, digits, e)
 }
 
 fn write_string(out: &mut String, s: &str) {
@@ -793,11 +1008,55 @@ fn write_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Parses (possibly non-canonical) JSON into a value, refusing duplicate
-/// keys, which serde_json would silently collapse.
+/// Deepest nesting [`parse_strict`] accepts (serde_json's own limit is one
+/// more; this one gives the same message at every depth beyond it).
+pub const PARSE_MAX_DEPTH: usize = 127;
+
+/// Parses (possibly non-canonical) JSON received for a new entry into a
+/// value. Refused: duplicate keys (serde_json would silently collapse
+/// them), nesting deeper than [`PARSE_MAX_DEPTH`], lone surrogate escapes,
+/// and numbers that canonical form would change (I-JSON, RFC 7493 2.2):
+/// integers beyond ±(2^53-1) a double cannot hold, and values a double
+/// cannot hold (overflow, underflow to 0, more precision than a double
+/// has). Messages give the byte offset.
 pub fn parse_strict(text: &str) -> Result<Value, String> {
-    let v: NoDup = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    Ok(v.0)
+    parse_strict_depth(text, PARSE_MAX_DEPTH).map_err(|(e, deep)| match deep {
+        Some(at) => format!("JSON nested deeper than {PARSE_MAX_DEPTH} levels at byte {at}"),
+        None => e,
+    })
+}
+
+/// [`parse_strict`] with a nesting limit; a nesting error is returned as
+/// `(message, Some(byte offset))` for the caller to word.
+pub fn parse_strict_depth(text: &str, max_depth: usize) -> Result<Value, (String, Option<usize>)> {
+    let lexical = |until| match lexical_check(text.as_bytes(), max_depth, until) {
+        Some(Lexical::TooDeep(at)) => Err((String::new(), Some(at))),
+        Some(Lexical::Other(at, why)) => Err((format!("{why} (at byte {at})"), None)),
+        None => Ok(()),
+    };
+    match serde_json::from_str::<NoDup>(text) {
+        Ok(v) => {
+            lexical(text.len())?;
+            Ok(v.0)
+        }
+        Err(e) => {
+            // What serde_json misreports (surrogates, nesting, number range)
+            // is said here when it comes no later than serde_json's error.
+            let at = byte_offset(text, e.line(), e.column());
+            lexical(at.saturating_add(1))?;
+            Err((e.to_string(), None))
+        }
+    }
+}
+
+// serde_json's 1-based line and column (bytes) as a byte offset.
+fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    start + column.saturating_sub(1)
 }
 
 struct NoDup(Value);
@@ -952,6 +1211,80 @@ mod tests {
             "01",
         ] {
             assert!(validate(s.as_bytes()).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn strict_parse_refuses_what_canonical_form_would_change() {
+        for (text, want) in [
+            (
+                "18446744073709551615",
+                "integer 18446744073709551615 is beyond ±9007199254740991",
+            ),
+            (
+                "[9007199254740993]",
+                "integer 9007199254740993 is beyond ±9007199254740991 (2^53-1) and a double cannot hold it: it would be stored as 9007199254740992",
+            ),
+            (
+                "-1152921504606846976",
+                "would be stored as -1152921504606847000",
+            ),
+            (
+                "1e400",
+                "number 1e400 is too large for a double (I-JSON, RFC 7493); send it as a string (at byte 0)",
+            ),
+            (
+                "{\"a\":-1E-400}",
+                "number -1E-400 is too small for a double and would be stored as 0 (I-JSON, RFC 7493); send it as a string (at byte 5)",
+            ),
+            ("9007199254740993.0", "would be stored as 9007199254740992"),
+            (
+                "\"\\udc00\"",
+                "\"\\udc00\" is a lone low (trailing) surrogate",
+            ),
+            (
+                "[\"a\\ud800\"]",
+                "\"\\ud800\" is a high (leading) surrogate not followed by a low surrogate \\udc00..\\udfff (at byte 3)",
+            ),
+            ("\"\\ud800\\n\"", "high (leading) surrogate not followed"),
+        ] {
+            let e = parse_strict(text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        let long = "1".repeat(100_000);
+        let e = parse_strict(&long).unwrap_err();
+        assert!(e.len() < 300 && e.contains("(100000 characters)"), "{e}");
+        for text in [
+            "9007199254740991",
+            "-9007199254740991",
+            "9007199254740992",
+            "100000000000000000000",
+            "1.0",
+            "1e3",
+            "-0",
+            "0e-999",
+            "0.1",
+            "1e20",
+            "5e-324",
+            "1.7976931348623157e308",
+            "\"\\ud83d\\ude00 \\u0041\"",
+        ] {
+            parse_strict(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        }
+        // One message at every depth, whether serde_json's own limit is
+        // reached or not.
+        for n in [128, 129, 200, 5000] {
+            let e = parse_strict(&"[".repeat(n)).unwrap_err();
+            assert_eq!(e, "JSON nested deeper than 127 levels at byte 127", "{n}");
+        }
+        parse_strict(&format!("{}{}", "[".repeat(127), "]".repeat(127))).unwrap();
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        for n in [64, 100, 127, 128, 1000] {
+            assert_eq!(
+                crate::entry::parse_event(&deep(n)).unwrap_err(),
+                "event nests deeper than 63 levels (at byte 63)",
+                "{n}"
+            );
         }
     }
 

@@ -545,6 +545,16 @@ pub enum BuildError {
     TooDeep,
 }
 
+/// Parses the text of an event for a new entry with
+/// [`canonical::parse_strict`]'s rules and the nesting limit of an event
+/// inside a line: one message for any depth beyond it.
+pub fn parse_event(text: &str) -> Result<serde_json::Value, String> {
+    canonical::parse_strict_depth(text, canonical::MAX_DEPTH - 1).map_err(|(e, deep)| match deep {
+        Some(at) => format!("{} (at byte {at})", BuildError::TooDeep),
+        None => e,
+    })
+}
+
 /// The canonical text of an event, as it stands inside an entry line.
 #[cfg(feature = "std-float")]
 pub fn canonical_event(event: &Value) -> Result<String, BuildError> {

@@ -4,14 +4,15 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use stele_core::canonical::{to_canonical, validate};
+use stele_core::canonical::{MAX_SAFE_INTEGER, to_canonical, validate};
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<u64>().prop_map(|n| json!(n)),
+        // Integers JSON carries exactly (I-JSON); beyond them, see below.
+        (-(MAX_SAFE_INTEGER as i64)..=MAX_SAFE_INTEGER as i64).prop_map(|n| json!(n)),
+        (0..=MAX_SAFE_INTEGER).prop_map(|n| json!(n)),
         any::<f64>()
             .prop_filter("finite", |f| f.is_finite())
             .prop_map(|f| json!(f)),
@@ -37,6 +38,45 @@ proptest! {
         let back: Value = serde_json::from_str(&s).unwrap();
         prop_assert_eq!(to_canonical(&back).unwrap(), s);
     }
+
+    /// An integer value beyond ±(2^53-1) is written unchanged or refused,
+    /// never written as another number (2^64-1 once became
+    /// 18446744073709552000).
+    #[test]
+    fn integers_beyond_2_53_are_kept_or_refused(n in (MAX_SAFE_INTEGER + 1)..=u64::MAX) {
+        match to_canonical(&json!(n)) {
+            Ok(s) => prop_assert_eq!(s, n.to_string()),
+            Err(e) => prop_assert!(e.contains(&format!("integer {n} is beyond")), "{}", e),
+        }
+        if let Ok(i) = i64::try_from(n) {
+            match to_canonical(&json!(-i)) {
+                Ok(s) => prop_assert_eq!(s, (-i).to_string()),
+                Err(e) => prop_assert!(e.contains(&format!("integer {} is beyond", -i)), "{}", e),
+            }
+        }
+    }
+}
+
+#[test]
+fn integers_a_double_cannot_hold_are_refused() {
+    for (v, want) in [
+        (
+            json!(u64::MAX),
+            "integer 18446744073709551615 is beyond ±9007199254740991 (2^53-1) and a double cannot hold it: it would be stored as 18446744073709552000",
+        ),
+        (
+            json!(9007199254740993u64),
+            "would be stored as 9007199254740992",
+        ),
+        (json!(i64::MIN), "integer -9223372036854775808 is beyond"),
+    ] {
+        let e = to_canonical(&v).unwrap_err();
+        assert!(e.contains(want), "{e}");
+    }
+    assert_eq!(
+        to_canonical(&json!(9007199254740992u64)).unwrap(),
+        "9007199254740992"
+    );
 }
 
 /// The pinned number list (core/tests/numbers.txt, also checked through

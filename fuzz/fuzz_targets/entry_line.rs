@@ -12,12 +12,15 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(e) = parse_entry(data) {
         assert!(valid.is_ok(), "parse_entry accepted what validate rejects");
         let text = std::str::from_utf8(data).expect("parsed entries are UTF-8");
-        let v = parse_strict(text).expect("a parsed entry is strict JSON");
-        assert_eq!(to_canonical(&v).expect("canonical"), text, "round trip");
-        // Building the same entry again gives the same bytes.
-        let ev: serde_json::Value = parse_strict(e.event_json()).expect("event");
-        let again = entry_line(e.seq, e.ts, &e.prev, &ev).expect("rebuilds");
-        assert_eq!(again.as_bytes(), data, "entry_line round trip");
+        // parse_strict also refuses what a writer must not ingest (I-JSON:
+        // integers beyond 2^53-1), which a canonical line may still hold.
+        if let Ok(v) = parse_strict(text) {
+            assert_eq!(to_canonical(&v).expect("canonical"), text, "round trip");
+            // Building the same entry again gives the same bytes.
+            let ev: serde_json::Value = parse_strict(e.event_json()).expect("event");
+            let again = entry_line(e.seq, e.ts, &e.prev, &ev).expect("rebuilds");
+            assert_eq!(again.as_bytes(), data, "entry_line round trip");
+        }
         let _ = (e.event_type(), e.field_display("actor"));
     }
     if let Ok(text) = std::str::from_utf8(data) {

@@ -310,7 +310,8 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
  * Reads `file` in blocks of about `size` bytes cut after a line end; each
  * call resolves to {block, base} (base: the block's offset in the file) or to
  * null at the end. The last block is the rest of the file, whether or not it
- * ends with a newline.
+ * ends with a newline, and so is a block inside a line longer than `size`
+ * (memory stays O(size) whatever the file).
  * @param {Blob} file
  * @param {number} size
  * @returns {() => Promise<{block: Uint8Array, base: number} | null>}
@@ -344,7 +345,12 @@ function blockReader(file, size) {
         data.set(carry);
         data.set(buf, carry.length);
       }
-      const cut = readAt < total ? data.lastIndexOf(10) + 1 : data.length;
+      let cut = readAt < total ? data.lastIndexOf(10) + 1 : data.length;
+      // A whole block without a line end is a line longer than any entry:
+      // hand it on (the verifier's framing counts it without keeping it)
+      // rather than carry it, which grew with the line (a 1 GB line held
+      // 1 GB here and was copied again on every read).
+      if (cut === 0 && data.length >= size) cut = data.length;
       carry = data.slice(cut);
       if (cut > 0) {
         const block = { block: data.subarray(0, cut), base };

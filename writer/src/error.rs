@@ -48,6 +48,18 @@ pub enum Error {
         /// The directory.
         dir: PathBuf,
     },
+    /// `create` on a directory that holds files: some of a log's (part of a
+    /// log, e.g. a partial restore; never overwritten) or, unless allowed,
+    /// anything.
+    #[error("{dir} {why}; no log was created")]
+    DirNotEmpty {
+        /// The directory.
+        dir: PathBuf,
+        /// What it holds.
+        why: String,
+        /// Whether what it holds are a log's files.
+        log_files: bool,
+    },
     /// A private key file is readable by group or others.
     #[error("private key file {path} has mode {mode:04o}: it is readable by group or others")]
     KeyPermissions {

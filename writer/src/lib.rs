@@ -11,7 +11,7 @@
 //! DIR/tree            every perfect subtree hash, post-order  (derived, checked on open)
 //! DIR/index           u64 LE end offset of each entry         (derived, checked on open)
 //! DIR/checked         entries checked up to a signed checkpoint (derived, synced)
-//! DIR/lock            the one-writer lock
+//! DIR/lock            locked by the writer for older stele versions (the lock is on DIR itself)
 //! ```
 //!
 //! **Guarantee:** when [`Log::append`] returns `Ok`, the entry is on stable

@@ -157,7 +157,7 @@ struct Shared {
     cv: Condvar,
     store: Mutex<Store>,
     recovery: Option<Recovery>,
-    _lock: File,
+    _lock: DirLock,
 }
 
 impl fmt::Debug for Shared {
@@ -264,6 +264,81 @@ fn open_rw(path: &Path, create: bool) -> Result<File> {
         .map_err(|e| Error::io("open", path, e))
 }
 
+// The temporary name `stele.json` is written under before its rename.
+const TMP_CONFIG: &str = ".stele.json.tmp";
+
+/// Every file a log directory may hold (besides the key file when it is
+/// elsewhere): a directory holding any of them is never made a new log.
+const LOG_FILES: [&str; 8] = [
+    files::CONFIG,
+    files::CHECKED,
+    files::ENTRIES,
+    files::CHECKPOINTS,
+    files::TREE,
+    files::INDEX,
+    files::KEY,
+    files::LOCK,
+];
+
+/// Refuses a directory for a new log: one holding a log's files always (a
+/// log, or part of one: overwriting it would destroy entries), one holding
+/// anything else unless `allow_other_files`. A missing directory is fine.
+/// [`Log::create_with`] runs this itself; callers that make files before it
+/// (a key file) check first.
+pub fn check_new_dir(dir: &Path, allow_other_files: bool) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    if dir.join(files::CONFIG).exists() {
+        return Err(Error::AlreadyExists { dir: dir.into() });
+    }
+    let mut log_files = Vec::new();
+    let mut others = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io("read directory", dir, e))? {
+        let e = e.map_err(|e| Error::io("read directory", dir, e))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if LOG_FILES.contains(&name.as_str()) || name == TMP_CONFIG {
+            log_files.push(name);
+        } else {
+            others.push(name);
+        }
+    }
+    log_files.sort();
+    others.sort();
+    let list = |names: &[String]| {
+        let shown: Vec<String> = names
+            .iter()
+            .take(5)
+            .map(|n| stele_core::canonical::quote(n))
+            .collect();
+        let more = names.len().saturating_sub(5);
+        if more > 0 {
+            format!("{} and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        }
+    };
+    if !log_files.is_empty() {
+        return Err(Error::DirNotEmpty {
+            dir: dir.into(),
+            why: format!(
+                "holds a log's files ({}) but no {}: part of a log, e.g. a partial restore",
+                list(&log_files),
+                files::CONFIG
+            ),
+            log_files: true,
+        });
+    }
+    if !others.is_empty() && !allow_other_files {
+        return Err(Error::DirNotEmpty {
+            dir: dir.into(),
+            why: format!("is not empty (it holds {})", list(&others)),
+            log_files: false,
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn write_new_file(
     fs: &dyn Fs,
     dir: &Path,
@@ -275,8 +350,7 @@ pub(crate) fn write_new_file(
     let tmp = dir.join(format!(".{name}.tmp"));
     let f = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .open(&tmp)
         .map_err(|e| Error::io("create", &tmp, e))?;
     fs.write_at(role, &f, data, 0)
@@ -290,13 +364,41 @@ pub(crate) fn write_new_file(
         .map_err(|e| Error::io("fsync directory", dir, e))
 }
 
-fn lock_dir(dir: &Path) -> Result<File> {
-    let path = dir.join(files::LOCK);
-    let f = open_rw(&path, true)?;
+/// The one-writer lock: an exclusive `flock` on the log directory itself,
+/// which no one can delete or replace while the writer lives (the
+/// directory is not empty), plus one on `DIR/lock` for stele versions that
+/// only knew that file. Deleting `DIR/lock` therefore loses nothing.
+#[derive(Debug)]
+pub(crate) struct DirLock {
+    _dir: File,
+    _file: File,
+}
+
+fn try_lock(f: &File, dir: &Path, path: &Path) -> Result<()> {
     match f.try_lock() {
-        Ok(()) => Ok(f),
+        Ok(()) => Ok(()),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { dir: dir.into() }),
         Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<DirLock> {
+    let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
+    try_lock(&d, dir, dir)?;
+    let path = dir.join(files::LOCK);
+    let f = open_rw(&path, true)?;
+    try_lock(&f, dir, &path)?;
+    Ok(DirLock { _dir: d, _file: f })
+}
+
+/// Whether `dir` is locked by a writer now (this process or another), found
+/// without changing anything: the lock is taken and released at once.
+pub fn is_locked(dir: &Path) -> Result<bool> {
+    let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
+    match d.try_lock() {
+        Ok(()) => Ok(false),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", dir, e)),
     }
 }
 
@@ -310,6 +412,15 @@ impl Log {
     }
 
     /// [`Log::create`] with options and an optional existing key file path.
+    ///
+    /// The directory must be empty or missing: one holding any of a log's
+    /// files (`stele.json`, `entries.jsonl`, `checkpoints`, `tree`, `index`,
+    /// `key`, `lock`; e.g. a partial restore whose `stele.json` is missing)
+    /// is refused with [`Error::AlreadyExists`] or [`Error::DirNotEmpty`],
+    /// and so is one holding anything else (see
+    /// [`Log::create_in_non_empty_dir`]). Every file is created with
+    /// `O_EXCL`, so nothing that exists is ever truncated, and a failed
+    /// create removes what it made.
     pub fn create_with(
         dir: &Path,
         origin: &str,
@@ -317,41 +428,101 @@ impl Log {
         key_file: Option<&Path>,
         opts: LogOptions,
     ) -> Result<Log> {
-        let fs = opts.fs.clone();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-        if dir.join(files::CONFIG).exists() {
-            return Err(Error::AlreadyExists { dir: dir.into() });
-        }
+        Self::create_inner(dir, origin, signer, key_file, opts, false)
+    }
+
+    /// [`Log::create_with`] in a directory that may already hold other
+    /// files (never a log's own files, which are still refused).
+    pub fn create_in_non_empty_dir(
+        dir: &Path,
+        origin: &str,
+        signer: &stele_core::SignerKey,
+        key_file: Option<&Path>,
+        opts: LogOptions,
+    ) -> Result<Log> {
+        Self::create_inner(dir, origin, signer, key_file, opts, true)
+    }
+
+    fn create_inner(
+        dir: &Path,
+        origin: &str,
+        signer: &stele_core::SignerKey,
+        key_file: Option<&Path>,
+        opts: LogOptions,
+        allow_other_files: bool,
+    ) -> Result<Log> {
         if origin.is_empty() || origin.contains('\n') {
             return Err(Error::BadEvent {
                 index: 0,
                 why: "origin must be one non-empty line".into(),
             });
         }
-        let lock = lock_dir(dir)?;
+        let made_dir = !dir.exists();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+        let lock = match check_new_dir(dir, allow_other_files).and_then(|()| lock_dir(dir)) {
+            Ok(l) => l,
+            Err(e) => {
+                if made_dir {
+                    let _ = std::fs::remove_dir(dir);
+                }
+                return Err(e);
+            }
+        };
+        // Nothing of a log was there, so everything of one there now is ours:
+        // on any failure it is removed again.
+        let made = Self::create_files(dir, origin, signer, key_file, &opts, lock)
+            .and_then(|()| Self::open_inner(dir, opts, Some(signer.clone()), true, false))
+            .and_then(|log| {
+                let genesis = genesis_event(origin, &signer.verifier().to_string());
+                log.shared.append_events(&[genesis], true)?;
+                log.checkpoint()?;
+                Ok(log)
+            });
+        if made.is_err() {
+            for name in LOG_FILES.iter().chain(&[TMP_CONFIG]) {
+                let _ = std::fs::remove_file(dir.join(name));
+            }
+            if made_dir {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+        made
+    }
+
+    // The files of a new log, created with O_EXCL under the directory lock;
+    // the configuration last (it marks the log as created).
+    fn create_files(
+        dir: &Path,
+        origin: &str,
+        signer: &stele_core::SignerKey,
+        key_file: Option<&Path>,
+        opts: &LogOptions,
+        lock: DirLock,
+    ) -> Result<()> {
+        let fs = opts.fs.as_ref();
         let key_path = match key_file {
             Some(p) => std::path::absolute(p).map_err(|e| Error::io("resolve", p, e))?,
             None => {
                 let p = dir.join(files::KEY);
-                key::save(fs.as_ref(), &p, signer)?;
+                key::save(fs, &p, signer)?;
                 PathBuf::from(files::KEY)
             }
         };
-        // Start from empty files (a crashed earlier init may have left some).
-        for (name, role) in [
-            (files::ENTRIES, FileRole::Entries),
-            (files::CHECKPOINTS, FileRole::Checkpoints),
-            (files::TREE, FileRole::Tree),
-            (files::INDEX, FileRole::Index),
+        for name in [
+            files::ENTRIES,
+            files::CHECKPOINTS,
+            files::TREE,
+            files::INDEX,
         ] {
             let p = dir.join(name);
-            let f = open_rw(&p, true)?;
-            fs.set_len(role, &f, 0)
-                .map_err(|e| Error::io("truncate", &p, e))?;
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&p)
+                .map_err(|e| Error::io("create", &p, e))?;
         }
         fs.sync_dir(dir)
             .map_err(|e| Error::io("fsync directory", dir, e))?;
-        drop(lock);
         let config = Config {
             format: FORMAT.into(),
             origin: origin.into(),
@@ -359,19 +530,9 @@ impl Log {
         };
         let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
         text.push('\n');
-        // The configuration is written last: it marks the log as created.
-        write_new_file(
-            fs.as_ref(),
-            dir,
-            files::CONFIG,
-            FileRole::Config,
-            text.as_bytes(),
-        )?;
-        let log = Self::open_inner(dir, opts, Some(signer.clone()), true, false)?;
-        let genesis = genesis_event(origin, &signer.verifier().to_string());
-        log.shared.append_events(&[genesis], true)?;
-        log.checkpoint()?;
-        Ok(log)
+        write_new_file(fs, dir, files::CONFIG, FileRole::Config, text.as_bytes())?;
+        drop(lock);
+        Ok(())
     }
 
     /// Opens a log with default options; see [`Log::open_with`].
@@ -806,6 +967,37 @@ impl Shared {
         self.cv.notify_all();
     }
 
+    // Checks that `path` is still the file open as `f` and is `expected`
+    // bytes long: the lock keeps other stele writers out, this catches
+    // anything else (an old stele that only knew DIR/lock, an editor, a
+    // restore) before a write lands on top of it.
+    fn check_unchanged(&self, f: &File, path: &Path, expected: u64) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        let open = f
+            .metadata()
+            .map_err(|e| format!("stat {}: {e}", path.display()))?;
+        let named = std::fs::metadata(path).map_err(|e| {
+            format!(
+                "{} is no longer there ({e}): it was removed or renamed while this writer had it open",
+                path.display()
+            )
+        })?;
+        if (open.dev(), open.ino()) != (named.dev(), named.ino()) {
+            return Err(format!(
+                "{} was replaced by another file while this writer had it open",
+                path.display()
+            ));
+        }
+        if open.len() != expected {
+            return Err(format!(
+                "{} is {} bytes, but this writer left it at {expected}: something else wrote to it; nothing more is appended, so no entry is overwritten",
+                path.display(),
+                open.len()
+            ));
+        }
+        Ok(())
+    }
+
     fn append_events(&self, events: &[Value], internal: bool) -> Result<Vec<Receipt>> {
         if events.is_empty() {
             return Ok(Vec::new());
@@ -909,6 +1101,12 @@ impl Shared {
         }
         let fs = self.opts.fs.as_ref();
         let off = s.entries_len;
+        // Only this writer may have changed the file since the last commit;
+        // if anything else did, writing at `off` could overwrite its bytes.
+        if let Err(why) = self.check_unchanged(&self.entries, &self.entries_path, off) {
+            self.poison(why);
+            return;
+        }
         if let Err(e) = fs.write_at(FileRole::Entries, &self.entries, &buf, off) {
             // Cut back whatever part of the write landed, so nothing
             // unacknowledged stays in the file.
@@ -1039,6 +1237,10 @@ impl Shared {
         let record = format!("{}\n{note}", note.len());
         let fs = self.opts.fs.as_ref();
         let off = s.checkpoints_len;
+        if let Err(why) = self.check_unchanged(&s.checkpoints, &s.checkpoints_path, off) {
+            self.poison(why.clone());
+            return Err(self.poisoned_err(&why));
+        }
         if let Err(e) = fs.write_at(
             FileRole::Checkpoints,
             &s.checkpoints,

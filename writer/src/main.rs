@@ -50,6 +50,9 @@ enum Cmd {
         /// Use (or create) the private key at PATH instead of DIR/key. Mode must be 0600.
         #[arg(long, value_name = "PATH")]
         key_file: Option<PathBuf>,
+        /// Allow a directory that already holds other files (never a log's own files).
+        #[arg(long)]
+        allow_non_empty: bool,
     },
     /// Append events; prints {"seq":N,"leaf_hash":"<base64>"} per entry once it is durable.
     #[command(
@@ -390,6 +393,16 @@ impl From<Error> for Fail {
                 Some("create a log with: stele init DIR --origin ORIGIN".into()),
             ),
             Error::AlreadyExists { .. } => (2, Some("choose an empty directory".into())),
+            Error::DirNotEmpty {
+                log_files: true, ..
+            } => (
+                2,
+                Some("if this is a restored log, restore its stele.json too; to start a new log, choose an empty directory".into()),
+            ),
+            Error::DirNotEmpty { .. } => (
+                2,
+                Some("choose an empty directory, or pass --allow-non-empty to use this one".into()),
+            ),
             Error::Poisoned { .. } => (
                 2,
                 Some("check the disk, then run the command again (reopening recovers)".into()),
@@ -446,7 +459,8 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             dir,
             origin,
             key_file,
-        } => init(&dir, &origin, key_file.as_deref()),
+            allow_non_empty,
+        } => init(&dir, &origin, key_file.as_deref(), allow_non_empty),
         Cmd::Append {
             dir,
             events,
@@ -631,25 +645,40 @@ fn run(cli: Cli) -> Result<u8, Fail> {
 
 type Action = Box<dyn FnOnce(&View) -> Result<u8, Fail>>;
 
-fn init(dir: &Path, origin: &str, key_file: Option<&Path>) -> Result<u8, Fail> {
+fn init(
+    dir: &Path,
+    origin: &str,
+    key_file: Option<&Path>,
+    allow_non_empty: bool,
+) -> Result<u8, Fail> {
+    // Refuse the directory before making anything (the key file included).
+    stele_writer::log::check_new_dir(dir, allow_non_empty)?;
+    let mut made_key = None;
     let signer = match key_file {
         Some(p) if p.exists() => key::load(p)?,
         Some(p) => {
             let k = key::generate(origin)?;
             key::save(&stele_writer::fs::RealFs, p, &k)?;
+            made_key = Some(p);
             k
         }
         None => key::generate(origin)?,
     };
-    let log = Log::create_with(dir, origin, &signer, key_file, LogOptions::default()).map_err(
-        |e| match e {
+    // The directory was checked above; a new key file may now be in it.
+    let made = Log::create_in_non_empty_dir(dir, origin, &signer, key_file, LogOptions::default());
+    let log = made.map_err(|e| {
+        // A failed init leaves nothing behind: the library removed its files.
+        if let Some(p) = made_key {
+            let _ = std::fs::remove_file(p);
+        }
+        match e {
             Error::BadKey { why, .. } if why.contains("name") => Fail::usage(
                 format!("origin {origin:?} cannot be a key name: {why}"),
                 Some("use an origin without spaces or '+', e.g. example.com/audit".into()),
             ),
             e => e.into(),
-        },
-    )?;
+        }
+    })?;
     println!("{}", log.verifier());
     Ok(0u8)
 }
@@ -663,13 +692,24 @@ fn append(dir: &Path, events: Vec<String>, every: u64) -> Result<u8, Fail> {
     if events.is_empty() {
         append_stdin(&log)?;
     } else {
+        let event_fail = |i: usize, why: &str| {
+            Fail::usage(
+                format!(
+                    "--event number {} of {} ({}): {why}; no event was written (the --event values are one batch)",
+                    i + 1,
+                    events.len(),
+                    stele_core::canonical::quote(&preview(&events[i]))
+                ),
+                Some("each --event must be one JSON object, e.g. --event '{\"actor\":\"alice\",\"action\":\"login\"}'".to_string()),
+            )
+        };
         let mut batch = Vec::new();
         for (i, e) in events.iter().enumerate() {
-            let v = parse_event(e).map_err(|why| bad_line(i + 1, &why, "--event"))?;
+            let v = parse_event(e).map_err(|why| event_fail(i, &why))?;
             batch.push(v);
         }
         let rs = log.append_batch(batch).map_err(|e| match e {
-            Error::BadEvent { index, why } => bad_line(index + 1, &why, "--event"),
+            Error::BadEvent { index, why } => event_fail(index, &why),
             e => e.into(),
         })?;
         let mut out = std::io::stdout().lock();
@@ -890,8 +930,16 @@ fn print_receipts(
 
 // Parses and checks one event. Its size is checked when the entry is built
 // (`append_batch` refuses the batch before writing anything, naming the event).
+// At most 60 characters of `s`, for a message.
+fn preview(s: &str) -> String {
+    match s.char_indices().nth(60) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
 fn parse_event(text: &str) -> Result<Value, String> {
-    let v = stele_core::canonical::parse_strict(text)?;
+    let v = stele_core::entry::parse_event(text)?;
     stele_writer::log::check_event(&v, false)?;
     Ok(v)
 }
@@ -1066,28 +1114,34 @@ fn export(
                     None => return Err(Fail::usage("--entries lists no entry", None)),
                 }
             }
-            // docs/FORMAT.md 8.7: an honest whole-log export is never partial.
             _ => view.size(),
         };
-        // An export needs a checkpoint covering everything in it: sign one if we can.
-        let latest = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
-        match log {
-            Some(log) if need > latest => {
-                log.checkpoint()?;
-            }
-            None if need > latest => eprintln!(
-                "stele: warning: entries {latest}..{} are not covered by a checkpoint, and a read-only export cannot sign one: the export will verify as partial",
-                need - 1
-            ),
-            _ => {}
+        // Every export ends with a checkpoint covering all it holds: sign
+        // one if the latest does not reach that far and we hold the writer.
+        let mut latest = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
+        if let (true, Some(log)) = (need > latest, log) {
+            latest = log.checkpoint()?.checkpoint.size;
         }
+        // Without the writer (--access-log), a whole-log export stops at the
+        // latest checkpoint; the entries after it are not signed yet.
+        let upto = view.size().min(latest);
         let read = match (&range, &entries) {
             (Some((a, b)), _) => {
                 json!({"export": "range", "entries": [a, b], "tree_size": view.size()})
             }
             (_, Some(l)) => json!({"export": "entries", "entries": l, "tree_size": view.size()}),
-            _ => json!({"export": "log", "entries": [0, view.size()], "tree_size": view.size()}),
+            _ => json!({"export": "log", "entries": [0, upto], "tree_size": view.size()}),
         };
+        if range.is_none() && entries.is_none() && upto < view.size() {
+            eprintln!(
+                "stele: note: the last {} entries are not covered by a signed checkpoint yet and are left out of the export",
+                view.size() - upto
+            );
+            eprintln!(
+                "  hint: run `stele checkpoint {}` (it needs the writer's lock and key), then export again",
+                dir.display()
+            );
+        }
         let output = output.clone();
         let (range, entries) = (range, entries.clone());
         Ok((
@@ -1106,7 +1160,7 @@ fn export(
                         l.dedup();
                         view.export_entries(&l, &mut w)?
                     }
-                    _ => view.export_log(&mut w, &mut tick)?,
+                    _ => view.export_log_to(upto, &mut w, &mut tick)?,
                 }
                 pb.finish_and_clear();
                 let f = w.into_inner().map_err(|e| {
@@ -1249,9 +1303,13 @@ fn verify(
         verified_at: now_utc(),
         sha256: false,
     });
-    let report = verify_path(path, opts)?;
     // A log directory records who verified it, after the check so the check
-    // sees the bytes exactly as they were.
+    // sees the bytes exactly as they were; whether it can is found first, so
+    // a verdict is never followed by "could not record it".
+    if path.is_dir() && access.access_log.is_none() {
+        can_record_in(path)?;
+    }
+    let report = verify_path(path, opts)?;
     let mut access_err = None;
     if path.is_dir() {
         let read = json!({"verify": "log", "entries": [0, report.entries], "tree_size": report.tree_size, "verdict": report.verdict});
@@ -1286,8 +1344,10 @@ fn verify(
             "stele: error: the verification was not recorded as a stele.access entry: {}",
             f.msg
         );
-        if let Some(h) = f.hint {
-            eprintln!("  hint: {h}");
+        match (f.hint, &access.access_log) {
+            (Some(h), _) => eprintln!("  hint: {h}"),
+            (None, None) => eprintln!("  hint: {RECORD_ELSEWHERE}"),
+            (None, Some(_)) => {}
         }
         return Ok(code.max(if report.verdict == Verdict::Tampered {
             1
@@ -1296,6 +1356,35 @@ fn verify(
         }));
     }
     Ok(code)
+}
+
+const RECORD_ELSEWHERE: &str =
+    "pass --access-log OTHER_DIR to record the access in another log (this one is then only read)";
+
+// Whether the access entry can be appended to the log in `dir`, checked
+// without changing anything: the directory is a log, no writer holds it, its
+// entries file opens for writing (not a read-only mount) and its key loads.
+fn can_record_in(dir: &Path) -> Result<(), Fail> {
+    let (_, key_path) = stele_writer::log::log_config(dir)?;
+    if stele_writer::log::is_locked(dir)? {
+        return Err(Error::Locked { dir: dir.into() }.into());
+    }
+    let entries = dir.join(stele_writer::log::files::ENTRIES);
+    let cannot = |what: String| {
+        Fail::usage(
+            format!(
+                "cannot record this verification in {} (access auditing): {what}",
+                dir.display()
+            ),
+            Some(RECORD_ELSEWHERE.into()),
+        )
+    };
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&entries)
+        .map_err(|e| cannot(format!("open {} for writing: {e}", entries.display())))?;
+    key::load(&key_path).map_err(|e| cannot(e.to_string()))?;
+    Ok(())
 }
 
 /// `stele verify`'s text output (pinned by the golden tests in

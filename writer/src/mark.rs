@@ -84,6 +84,8 @@ pub(crate) fn write(fs: &dyn Fs, dir: &Path, mark: &Mark, tree: &File, index: &F
         .map_err(|e| Error::io("fdatasync", dir.join(files::TREE), e))?;
     fs.sync_data(FileRole::Index, index)
         .map_err(|e| Error::io("fdatasync", dir.join(files::INDEX), e))?;
+    // A temporary file left by an earlier failed write is only ours.
+    let _ = std::fs::remove_file(dir.join(format!(".{}.tmp", files::CHECKED)));
     crate::log::write_new_file(
         fs,
         dir,

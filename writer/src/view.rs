@@ -11,6 +11,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use stele_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use stele_core::entry::MAX_ENTRY_BYTES;
 use stele_core::export::{self, ExportKind};
 use stele_core::hash::{Hash, leaf_hash};
 use stele_core::merkle::{self, HashReader, MemoryTree};
@@ -309,6 +310,47 @@ pub(crate) fn leaves_for_stored(hashes: u64) -> u64 {
     lo
 }
 
+/// The longest entry line with its newline.
+const MAX_LINE_BYTES: usize = MAX_ENTRY_BYTES + 1;
+
+/// Reads the next line into `line` (replacing its contents), keeping at most
+/// `max` bytes of it: a longer line is skipped to its end, never buffered.
+/// Returns the line's whole length (with the `\n`; more than `max` when it
+/// was too long) and whether it ended in `\n` (else it is the end of the
+/// file). (0, false) at the end.
+pub fn read_line_bounded(
+    r: &mut impl std::io::BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<(usize, bool)> {
+    line.clear();
+    let mut total = 0usize;
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok((total, false));
+        }
+        let (take, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if total + take <= max {
+            line.extend_from_slice(&buf[..take]);
+        } else {
+            line.clear();
+        }
+        total = total.saturating_add(take);
+        r.consume(take);
+        if done {
+            return Ok((total, true));
+        }
+    }
+}
+
 impl View {
     /// Opens a log directory read-only, without the writer lock, the key or
     /// any repair: for reading a log another process is writing, or one on
@@ -362,19 +404,27 @@ impl View {
             8 << 20,
             File::open(&entries_path).map_err(|e| Error::io("open", &entries_path, e))?,
         );
-        // Lines are kept up to the entry limit and a newline, never more:
-        // the first longer or incomplete one ends the view.
-        let limit = stele_core::entry::MAX_ENTRY_BYTES + 1;
-        let mut line = Vec::with_capacity(limit);
+        let mut line = Vec::new();
         let mut off = 0u64;
         loop {
-            let n = crate::log::read_line_bounded(&mut r, &mut line, limit)
+            let (n, complete) = read_line_bounded(&mut r, &mut line, MAX_LINE_BYTES)
                 .map_err(|e| Error::io("read", &entries_path, e))?;
-            if n == 0 || n > line.len() as u64 || line.last() != Some(&b'\n') {
+            if n > MAX_LINE_BYTES {
+                return Err(Error::Corrupt {
+                    dir: dir.into(),
+                    entry: ends.len() as u64,
+                    offset: off,
+                    why: format!(
+                        "line is {}{n} bytes, more than an entry can be ({MAX_ENTRY_BYTES} bytes and its newline)",
+                        if complete { "" } else { "at least " }
+                    ),
+                });
+            }
+            if !complete {
                 break;
             }
-            tree.push(leaf_hash(&line[..line.len() - 1]));
-            off += n;
+            tree.push(leaf_hash(&line[..n - 1]));
+            off += n as u64;
             ends.push(off);
         }
         let size = tree.size();
@@ -402,7 +452,7 @@ impl View {
         let last = self.size - 1;
         let end = self.end(last)?;
         let start = self.start(last)?;
-        if end > file_len || start >= end {
+        if end > file_len || start >= end || end - start > MAX_LINE_BYTES as u64 {
             return Ok(false);
         }
         let line = self.read_range(start, end)?;
@@ -516,7 +566,19 @@ impl View {
     /// Entry `i`'s line, without its `\n`.
     pub fn entry(&self, i: u64) -> Result<Vec<u8>> {
         self.check_index(i)?;
-        let mut line = self.read_range(self.start(i)?, self.end(i)?)?;
+        let (start, end) = (self.start(i)?, self.end(i)?);
+        if end <= start || end - start > MAX_LINE_BYTES as u64 {
+            // A damaged index must not make a read of gigabytes.
+            return Err(Error::Corrupt {
+                dir: self.dir.clone(),
+                entry: i,
+                offset: start,
+                why: format!(
+                    "the index puts the entry at bytes {start}..{end}, not a line an entry can be (1 to {MAX_LINE_BYTES} bytes)"
+                ),
+            });
+        }
+        let mut line = self.read_range(start, end)?;
         line.pop();
         Ok(line)
     }
@@ -644,9 +706,34 @@ impl View {
     /// Writes the whole-log export: header, every entry, each checkpoint
     /// right after the entry that completes it.
     pub fn export_log(&self, w: &mut dyn Write, progress: &mut dyn FnMut(u64)) -> Result<()> {
+        self.export_log_to(self.size, w, progress)
+    }
+
+    /// The whole-log export of the first `size` entries: header, entries
+    /// `0..size`, each checkpoint up to `size` after the entry that
+    /// completes it. With `size` the latest checkpoint's, the export ends
+    /// with a checkpoint covering everything in it.
+    pub fn export_log_to(
+        &self,
+        size: u64,
+        w: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
+        if size > self.size {
+            return Err(Error::OutOfRange(format!(
+                "entry {} is beyond the log's {} entries",
+                size - 1,
+                self.size
+            )));
+        }
+        let last = if size == 0 { 0 } else { self.end(size - 1)? };
         put(w, export::header(ExportKind::Log).as_bytes())?;
         let mut at = 0;
-        for c in self.checkpoints.iter() {
+        for c in self
+            .checkpoints
+            .iter()
+            .filter(|c| c.checkpoint.size <= size)
+        {
             let end = if c.checkpoint.size == 0 {
                 0
             } else {
@@ -656,7 +743,7 @@ impl View {
             at = end;
             put(w, export::checkpoint_record(&c.note).as_bytes())?;
         }
-        self.copy(at, self.entries_len, w, progress)
+        self.copy(at, last, w, progress)
     }
 
     /// Writes a range export of entries `from..to`. The latest checkpoint
