@@ -194,3 +194,39 @@ impl Drop for ParallelVerifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ParallelVerifier;
+    use stele_core::verify::{Options, verify_bytes};
+
+    /// Lines longer than a block (and than any entry) go to the stream's
+    /// framing without being buffered; the report is the stream verifier's
+    /// for every block size and chunking. (Moved here with the verifier
+    /// from core/src/verify/parallel.rs.)
+    #[test]
+    fn lines_longer_than_a_block_give_the_stream_report() {
+        let mut data = b"stele-export v1 log\n".to_vec();
+        data.extend(std::iter::repeat_n(b'{', 70_000));
+        data.extend_from_slice(b"\n{}\n");
+        data.extend(std::iter::repeat_n(b'x', 3000));
+        data.extend_from_slice(b"\n{\"a\":1}\n");
+        data.extend(std::iter::repeat_n(b'y', 80_000));
+        let want = verify_bytes(Options::new(vec![]), &data);
+        assert!(want.failures.iter().any(|f| f.code == "line_too_long"));
+        for block in [1, 64, 700, 4096, 1 << 20] {
+            for chunk in [7, 333, 10_000, 1 << 20] {
+                let mut p = ParallelVerifier::new(Options::new(vec![]), 2).block_size(block);
+                for c in data.chunks(chunk) {
+                    p.push(c);
+                    assert!(
+                        p.buf.len() < block.max(2 * chunk) + chunk,
+                        "buffered {}",
+                        p.buf.len()
+                    );
+                }
+                assert_eq!(p.finish(), want, "block {block}, chunk {chunk}");
+            }
+        }
+    }
+}
