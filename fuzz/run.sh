@@ -10,14 +10,14 @@ cd "$(dirname "$0")"
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(entry_line note proofs export stream_chunks differential)
+[ ${#targets[@]} -gt 0 ] || targets=(entry_line note proofs export stream_chunks differential trusted_checkpoint)
 cargo +nightly fuzz build -O
 summary=()
 status=0
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   # Seeds: every shared vector; entry lines and notes for the parsers.
-  for f in ../tests/vectors/*.stele ../tests/vectors/*.tlog-proof ../tests/vectors/*.trusted; do
+  for f in ../tests/vectors/*.stele ../tests/vectors/*.tlog-proof ../tests/vectors/*.trusted ../tests/vectors/*.note; do
     cp -n "$f" "corpus/$t/seed-$(basename "$f")" 2>/dev/null || true
   done
   if [ "$t" = entry_line ]; then

@@ -1,6 +1,5 @@
 // Shared by the targets (included with `include!`, so each target stays one file).
 use stele_core::VerifierKey;
-use stele_core::checkpoint::SignedCheckpoint;
 use stele_core::verify::{Options, Report, Verdict};
 
 /// The key of the shared vectors (tests/vectors), so seeds with real
@@ -17,7 +16,11 @@ pub fn options(trusted: bool) -> Options {
     let mut o = Options::new(vec![vectors_key()]);
     if trusted {
         let t = include_bytes!("../../tests/vectors/rollback.trusted");
-        o.trusted = Some(SignedCheckpoint::parse(t).expect("parses").checkpoint);
+        o.trusted = Some(
+            stele_core::checkpoint::parse_trusted(t, &o.keys)
+                .expect("the vectors' trusted checkpoint")
+                .checkpoint,
+        );
     }
     o
 }

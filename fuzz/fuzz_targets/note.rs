@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stele_core::checkpoint::Checkpoint;
+use stele_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use stele_core::note::{Note, SignerKey};
 
 include!("common.rs");

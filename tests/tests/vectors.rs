@@ -339,3 +339,81 @@ fn the_vectors_cover_exactly_these_codes_and_names() {
     names.dedup();
     assert_eq!(names.len(), all.len(), "vector names are unique");
 }
+
+/// The report's input block: core fills bytes, SHA-256 (when asked), keys,
+/// the trusted checkpoint and its version; the caller's name and time pass
+/// through; the hand-written JSON is serde's.
+#[test]
+fn the_input_block_describes_what_was_verified() {
+    use sha2::Digest as _;
+    for v in vectors() {
+        let mut o = options(&v);
+        o.input = Some(stele_core::verify::InputMeta {
+            name: Some(format!("{}.{}", v.name, v.ext)),
+            verified_at: Some("2026-11-30T12:00:00Z".into()),
+            sha256: true,
+        });
+        let mut s = StreamVerifier::new(o);
+        for c in v.data.chunks(1000) {
+            s.push(c);
+        }
+        let r = s.finish();
+        let i = r.input.as_ref().expect("input block");
+        assert_eq!(i.name.as_deref(), Some(&*format!("{}.{}", v.name, v.ext)));
+        assert_eq!(i.bytes, v.data.len() as u64, "{}", v.name);
+        assert_eq!(r.bytes, v.data.len() as u64, "{}", v.name);
+        let want: String = sha2::Sha256::digest(&v.data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(i.sha256.as_deref(), Some(&*want), "{}", v.name);
+        assert_eq!(i.keys, vec![v.key.clone()]);
+        assert_eq!(i.trusted_checkpoint.is_some(), v.trusted.is_some());
+        assert_eq!(i.verifier, format!("stele {}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(i.verified_at.as_deref(), Some("2026-11-30T12:00:00Z"));
+        assert_eq!(
+            r.to_json(),
+            serde_json::to_string(&r).unwrap(),
+            "{}",
+            v.name
+        );
+        // Without sha256 asked, none is computed; without input, no block.
+        let mut o = options(&v);
+        o.input = Some(Default::default());
+        assert_eq!(verify_bytes(o, &v.data).input.unwrap().sha256, None);
+        assert_eq!(verify_bytes(options(&v), &v.data).input, None);
+    }
+}
+
+/// Interval failures point at their cause: one changed byte in entry 7 is
+/// one hash_mismatch, and each later checkpoint's root_mismatch names the
+/// entries it covers and follows from it (issue 19: entry 5 is not blamed).
+#[test]
+fn root_mismatches_carry_their_range_and_cause() {
+    let v = vectors()
+        .into_iter()
+        .find(|v| v.name == "event-byte-changed")
+        .unwrap();
+    let r = verify_bytes(options(&v), &v.data);
+    let got: Vec<_> = r
+        .failures
+        .iter()
+        .map(|f| {
+            (
+                f.code.as_str(),
+                f.entry,
+                f.range.map(|x| (x.first, x.last)),
+                f.cause,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("hash_mismatch", Some(7), None, None),
+            ("root_mismatch", None, Some((5, 9)), Some(0)),
+            ("root_mismatch", None, Some((5, 14)), Some(0)),
+            ("root_mismatch", None, Some((5, 19)), Some(0)),
+        ]
+    );
+}

@@ -73,6 +73,33 @@ impl WasmVerifier {
         })
     }
 
+    /// Asks for the report's `input` block (docs/FORMAT.md 8.8): the file's
+    /// name and the time (`YYYY-MM-DDTHH:MM:SSZ`) from the page, and, with
+    /// `sha256`, the SHA-256 of the bytes pushed, computed by core as they
+    /// stream. Call before the first `push`; throws after it.
+    #[wasm_bindgen(js_name = describeInput)]
+    pub fn describe_input(
+        &mut self,
+        name: Option<String>,
+        verified_at: Option<String>,
+        sha256: bool,
+    ) -> Result<(), JsError> {
+        let v = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| js_err("verifier already finished"))?;
+        let meta = stele_core::verify::InputMeta {
+            name,
+            verified_at,
+            sha256,
+        };
+        if v.set_input(meta) {
+            Ok(())
+        } else {
+            Err(js_err("describeInput must come before the first push"))
+        }
+    }
+
     /// Feeds the next bytes of the file.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
         let v = self

@@ -9,6 +9,10 @@ use wasm_bindgen_test::wasm_bindgen_test;
 const VECTORS: &[(&str, &[u8], &str, Option<&str>)] =
     include!(concat!(env!("OUT_DIR"), "/vectors.rs"));
 
+/// The .expect files in tests/vectors when this test was written; a vector
+/// added or removed changes it (and the native tests' exact list).
+const EXPECT_FILES: usize = 90;
+
 fn field<'a>(expect: &'a str, k: &'static str) -> impl Iterator<Item = &'a str> {
     expect
         .lines()
@@ -18,7 +22,8 @@ fn field<'a>(expect: &'a str, k: &'static str) -> impl Iterator<Item = &'a str> 
 
 #[wasm_bindgen_test]
 fn shared_vectors_give_the_same_verdicts_and_codes() {
-    assert!(VECTORS.len() >= 40, "only {} vectors found", VECTORS.len());
+    // Exactly the vectors on disk (build.rs lists every .expect with its data file).
+    assert_eq!(VECTORS.len(), EXPECT_FILES, "vectors found");
     for (name, data, expect, trusted) in VECTORS {
         let field = |k: &'static str| field(expect, k);
         let key = field("key:").next().expect("key line");
@@ -63,7 +68,12 @@ fn shared_vectors_give_the_same_verdicts_and_codes() {
 
 #[wasm_bindgen_test]
 fn bad_keys_are_refused_with_the_core_message() {
-    assert!(WasmVerifier::new("not a key", None).is_err());
+    let err = WasmVerifier::new("not a key", None).expect_err("refused");
+    let core = stele_core::VerifierKey::parse("not a key")
+        .expect_err("core refuses it")
+        .to_string();
+    let shown = format!("{:?}", wasm_bindgen::JsValue::from(err));
+    assert!(shown.contains(&core), "{shown} lacks {core}");
     assert!(
         stele_wasm::parse_verifier_key(
             "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
@@ -109,7 +119,56 @@ fn a_mixed_signature_trusted_checkpoint_is_refused() {
         .find(|v| v.0 == "valid-log")
         .expect("valid-log");
     let key = field(expect, "key:").next().expect("key line");
-    assert!(WasmVerifier::new(key, Some(note.to_string())).is_err());
+    let err = WasmVerifier::new(key, Some(note.to_string())).expect_err("refused");
+    let keys = [stele_core::VerifierKey::parse(key).expect("key")];
+    let core = stele_core::checkpoint::parse_trusted(note.as_bytes(), &keys)
+        .expect_err("core refuses it")
+        .to_string();
+    let shown = format!("{:?}", wasm_bindgen::JsValue::from(err));
+    assert!(shown.contains(&core), "{shown} lacks {core}");
     let good: String = note.lines().take(5).map(|l| format!("{l}\n")).collect();
     assert!(WasmVerifier::new(key, Some(good)).is_ok());
+}
+
+/// The page's input block: name and time from the page, SHA-256 and the
+/// rest from core, before the first push only.
+#[wasm_bindgen_test]
+fn describe_input_fills_the_report_input_block() {
+    let (_, data, expect, _) = VECTORS
+        .iter()
+        .find(|v| v.0 == "valid-log")
+        .expect("valid-log");
+    let key = field(expect, "key:").next().expect("key line");
+    let mut v = WasmVerifier::new(key, None).expect("verifier");
+    v.describe_input(
+        Some("valid-log.stele".into()),
+        Some("2026-11-30T12:00:00Z".into()),
+        true,
+    )
+    .expect("before push");
+    v.push(data).expect("push");
+    assert!(v.describe_input(None, None, false).is_err());
+    let _ = v.take_batch();
+    let r: serde_json::Value = serde_json::from_str(&v.finish().expect("finish")).expect("json");
+    let native = stele_core::verify::verify_bytes(
+        {
+            let mut o = stele_core::verify::Options::new(vec![
+                stele_core::VerifierKey::parse(key).expect("key"),
+            ]);
+            o.input = Some(stele_core::verify::InputMeta {
+                name: Some("valid-log.stele".into()),
+                verified_at: Some("2026-11-30T12:00:00Z".into()),
+                sha256: true,
+            });
+            o
+        },
+        data,
+    );
+    assert_eq!(
+        r["input"]["sha256"],
+        native.input.as_ref().unwrap().sha256.as_deref().unwrap()
+    );
+    assert_eq!(r["input"]["name"], "valid-log.stele");
+    assert_eq!(r["input"]["bytes"], data.len());
+    assert_eq!(r["input"]["keys"][0], key);
 }

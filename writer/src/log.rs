@@ -128,7 +128,7 @@ struct Config {
     key_file: PathBuf,
 }
 
-const FORMAT: &str = "stele-log v1";
+pub(crate) const FORMAT: &str = "stele-log v1";
 
 /// An open, writable log. Share it across threads (`&Log` or `Arc<Log>`):
 /// concurrent appends are sequenced here and share one write and one

@@ -5,6 +5,7 @@
 mod bench;
 mod bench_http;
 mod demo;
+mod mirror_cli;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -166,10 +167,12 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
 --state FILE; each round the log must extend it. On any failure, rollback or fork the monitor \
 writes the alert to stderr, runs --on-alert CMD (via sh -c) with the alert JSON on stdin, and \
 exits with status 1. The monitor only reads the log and records no stele.access entries (it would \
-otherwise grow the log every interval)."
+otherwise grow the log every interval). Given a URL (http:// or https://) instead of DIR, each round \
+fetches only the signed checkpoint and the hash tiles of one consistency proof from the checkpoint in \
+--state (O(log n) tiles, never entries) and prints the bytes it took."
     )]
     Monitor {
-        /// The log directory.
+        /// The log directory, or the URL of a served log (http:// or https://).
         dir: PathBuf,
         /// The verifier key (or a file holding it).
         #[arg(long = "key", value_name = "VKEY")]
@@ -186,7 +189,14 @@ otherwise grow the log every interval)."
         /// A shell command run on alert, with the alert JSON on stdin.
         #[arg(long, value_name = "CMD")]
         on_alert: Option<String>,
+        /// With a URL: a file holding a bearer token for origins whose reads need one.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
+    /// Keep a verified copy of a log served over HTTP (tlog-tiles), alerting on tampering.
+    Mirror(mirror_cli::MirrorArgs),
+    /// Turn a mirror plus the log's private key into a writer's log directory.
+    Restore(mirror_cli::RestoreArgs),
     /// Benchmarks (see writer/README.md).
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -288,6 +298,10 @@ struct ServeArgs {
     /// A proxy (IP) whose Forwarded / X-Forwarded-For header names the client (repeatable).
     #[arg(long, value_name = "IP")]
     trust_proxy: Vec<std::net::IpAddr>,
+    /// Serve DIR read-only (a mirror, or a log another process writes): no lock, key, writes,
+    /// signing or stele.access records; a mirror's lag on /metrics.
+    #[arg(long)]
+    read_only: bool,
 }
 
 /// `stele token` subcommands.
@@ -452,8 +466,25 @@ fn main() -> ExitCode {
     }
 }
 
+// A mirror is a copy: nothing may append to it or sign for it.
+fn refuse_mirror(dir: &Path) -> Result<(), Fail> {
+    if stele_writer::mirror::is_mirror(dir) {
+        let url = stele_writer::mirror::read_config(dir).map_or_else(|_| "?".into(), |c| c.url);
+        return Err(Fail::usage(
+            format!("{} is a mirror of {url}: it is read-only (it cannot append or sign)", dir.display()),
+            Some("serve it with --read-only; after losing the origin, make a writable log from it with: stele restore MIRROR_DIR NEW_DIR --signing-key FILE".into()),
+        ));
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<u8, Fail> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    match &cli.cmd {
+        Cmd::Append { dir, .. } | Cmd::Checkpoint { dir } => refuse_mirror(dir)?,
+        Cmd::Serve(a) if !a.read_only => refuse_mirror(&a.dir)?,
+        _ => {}
+    }
     match cli.cmd {
         Cmd::Init {
             dir,
@@ -627,14 +658,30 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             interval,
             once,
             on_alert,
-        } => monitor(
-            &dir,
-            key.as_deref(),
-            &state,
-            interval,
-            once,
-            on_alert.as_deref(),
-        ),
+            token_file,
+        } => match dir.to_str() {
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                mirror_cli::run_remote_monitor(
+                    u,
+                    key.as_deref(),
+                    &state,
+                    interval,
+                    once,
+                    on_alert.as_deref(),
+                    token_file.as_deref(),
+                )
+            }
+            _ => monitor(
+                &dir,
+                key.as_deref(),
+                &state,
+                interval,
+                once,
+                on_alert.as_deref(),
+            ),
+        },
+        Cmd::Mirror(a) => mirror_cli::run_mirror(a),
+        Cmd::Restore(a) => mirror_cli::run_restore(a),
         Cmd::Bench(b) => bench::run(b).map_err(Fail::from),
         Cmd::Demo(a) => demo::run(a).map_err(|e| Fail::usage(e, None)),
         Cmd::Serve(a) => serve(*a),
@@ -651,6 +698,15 @@ fn init(
     key_file: Option<&Path>,
     allow_non_empty: bool,
 ) -> Result<u8, Fail> {
+    // The origin names the log's key (docs/FORMAT.md 5.1): core's rule, checked first.
+    if !stele_core::note::is_valid_key_name(origin) {
+        return Err(Fail::usage(
+            format!(
+                "origin {origin:?} cannot be a key name: it is empty or has white space or '+'"
+            ),
+            Some("use an origin without spaces or '+', e.g. example.com/audit".into()),
+        ));
+    }
     // Refuse the directory before making anything (the key file included).
     stele_writer::log::check_new_dir(dir, allow_non_empty)?;
     let mut made_key = None;
@@ -671,13 +727,7 @@ fn init(
         if let Some(p) = made_key {
             let _ = std::fs::remove_file(p);
         }
-        match e {
-            Error::BadKey { why, .. } if why.contains("name") => Fail::usage(
-                format!("origin {origin:?} cannot be a key name: {why}"),
-                Some("use an origin without spaces or '+', e.g. example.com/audit".into()),
-            ),
-            e => e.into(),
-        }
+        Fail::from(e)
     })?;
     println!("{}", log.verifier());
     Ok(0u8)
@@ -1041,6 +1091,17 @@ fn with_access(
     plan: impl FnOnce(&View, Option<&Log>) -> Result<(Value, Action), Fail>,
 ) -> Result<u8, Fail> {
     match &access.access_log {
+        // A mirror is the origin's log byte for byte: it cannot record an
+        // access without ceasing to be a copy (see writer/README.md, Mirrors).
+        None if stele_writer::mirror::is_mirror(dir) => {
+            eprintln!(
+                "stele: {} is a mirror (read-only): this access is not recorded there; pass --access-log DIR to record it",
+                dir.display()
+            );
+            let view = View::open_read_only(dir)?;
+            let (_, action) = plan(&view, None)?;
+            action(&view)
+        }
         None => {
             let log = Log::open(dir)?;
             let (read, action) = {
@@ -1306,12 +1367,19 @@ fn verify(
     // A log directory records who verified it, after the check so the check
     // sees the bytes exactly as they were; whether it can is found first, so
     // a verdict is never followed by "could not record it".
-    if path.is_dir() && access.access_log.is_none() {
+    let mirror = path.is_dir() && stele_writer::mirror::is_mirror(path);
+    if mirror && access.access_log.is_none() {
+        // A mirror is the origin's log byte for byte: it records nothing.
+        eprintln!(
+            "stele: {} is a mirror (read-only): this verification is not recorded there; pass --access-log DIR to record it",
+            path.display()
+        );
+    } else if path.is_dir() && access.access_log.is_none() {
         can_record_in(path)?;
     }
     let report = verify_path(path, opts)?;
     let mut access_err = None;
-    if path.is_dir() {
+    if path.is_dir() && (access.access_log.is_some() || !mirror) {
         let read = json!({"verify": "log", "entries": [0, report.entries], "tree_size": report.tree_size, "verdict": report.verdict});
         let event = access_event(
             "verify",
@@ -1509,9 +1577,10 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     c.checkpoint_interval = a.checkpoint_interval;
     c.web = a.web;
     c.page_size = a.page_size;
+    c.read_only = a.read_only;
     let server = serve::Server::bind(c)?;
-    let log = server.log().clone();
-    if let Some(r) = log.recovery() {
+    let log = server.log().cloned();
+    if let Some(r) = log.as_ref().and_then(|l| l.recovery()) {
         eprintln!(
             "stele serve: recovery on open cut {} bytes at offset {} ({}); recorded as entry {}",
             r.dropped_bytes, r.offset, r.reason, r.seq
@@ -1520,9 +1589,10 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     // The first line on stdout: tests and scripts read the port from it.
     println!("stele serve: listening on http://{}", server.local_addr());
     eprintln!(
-        "stele serve: log {} ({} entries), reads {}, page {}",
+        "stele serve: log {}{} ({} entries), reads {}, page {}",
         a.dir.display(),
-        log.size(),
+        if log.is_none() { " read-only" } else { "" },
+        server.size(),
         match server.reads() {
             serve::Reads::Public => "public",
             serve::Reads::PublicHashes => "public for hashes, a token for entries",
@@ -1543,9 +1613,11 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
         Ok(c) => c.checkpoint.size,
         Err(e) => {
             eprintln!("stele serve: final checkpoint failed: {e}");
-            log.view()
-                .latest_checkpoint()
-                .map_or(0, |c| c.checkpoint.size)
+            log.map_or(0, |l| {
+                l.view()
+                    .latest_checkpoint()
+                    .map_or(0, |c| c.checkpoint.size)
+            })
         }
     };
     if stopped.dropped_connections > 0 {

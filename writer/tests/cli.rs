@@ -576,3 +576,16 @@ fn help_everywhere() {
     let out = stele(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn init_refuses_an_origin_that_cannot_be_a_key_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let out = stele(&["init", log.to_str().unwrap(), "--origin", "my log"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).lines().next().unwrap_or_default(),
+        "stele: error: origin \"my log\" cannot be a key name: it is empty or has white space or '+'"
+    );
+    assert!(!log.exists(), "nothing was created");
+}

@@ -199,3 +199,26 @@ fn a_mixed_signature_trusted_checkpoint_is_refused_by_verify_and_monitor() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 18's forgery (the last signature replaced under the log's name, a
+/// forged entry appended) is `partial`: exit 1, and 0 only when the caller
+/// accepts an unsigned tail.
+#[test]
+fn the_forged_tail_is_partial_and_exits_1_unless_allowed() {
+    let (_, file, key, _) = vectors()
+        .into_iter()
+        .find(|v| v.0 == "forged-tail-key-mismatch")
+        .expect("vector");
+    let (code, text) = run(&["verify", &file, "--key", &key]);
+    assert_eq!(code, Some(1));
+    assert!(text.starts_with("PARTIAL: 21 entries"), "{text}");
+    assert!(text.contains("notice key_mismatch"), "{text}");
+    let (code, text) = run(&["verify", &file, "--key", &key, "--allow-unsigned-tail"]);
+    assert_eq!(code, Some(0));
+    assert!(text.contains("(accepted: --allow-unsigned-tail)"), "{text}");
+    let (code, json) = run(&["verify", &file, "--key", &key, "--json"]);
+    assert_eq!(code, Some(1));
+    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(r["verdict"], "partial");
+    assert_eq!(r["tree_size"], 15);
+}

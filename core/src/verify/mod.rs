@@ -250,6 +250,19 @@ impl StreamVerifier {
         self.failures_total
     }
 
+    /// Asks for the report's `input` block ([`Options::input`]) after
+    /// construction; `false` (and nothing changed) once bytes were pushed,
+    /// as a SHA-256 would then miss them.
+    pub fn set_input(&mut self, meta: InputMeta) -> bool {
+        if self.streamed > 0 {
+            return false;
+        }
+        use sha2::Digest as _;
+        self.sha256 = meta.sha256.then(sha2::Sha256::new);
+        self.opts.input = Some(meta);
+        true
+    }
+
     /// Summaries of the entries read since the last call (with `collect_entries`).
     pub fn take_entries(&mut self) -> Vec<EntrySummary> {
         self.summaries.take_entries()

@@ -34,7 +34,7 @@ pub use auth::{Scopes, Token, Tokens, add_token};
 pub use net::Limits;
 
 use crate::access::{Entries, Reader, access_event};
-use crate::{Error, Log, LogOptions, Receipt, Result, StoredCheckpoint};
+use crate::{Error, Log, LogOptions, Receipt, Result, StoredCheckpoint, View};
 use auth::Bearer;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -136,6 +136,10 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// The file system under the log (`None`: the real one; tests inject faults).
     pub fs: Option<Arc<dyn crate::fs::Fs>>,
+    /// Serve the directory read-only (a mirror, or a log another process
+    /// writes): no lock, no key, no writes (405), no signing, no stele.access
+    /// records; a mirror's lag on /metrics.
+    pub read_only: bool,
 }
 
 impl Config {
@@ -161,6 +165,7 @@ impl Config {
             cors_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             fs: None,
+            read_only: false,
         }
     }
 }
@@ -282,8 +287,39 @@ impl Idempotency {
     }
 }
 
+// A directory served read-only: a view reopened when its files change
+// (keyed by the lengths of the entries, tree, index and checkpoints files).
+struct ReadOnly {
+    dir: PathBuf,
+    cache: Mutex<Option<CachedView>>,
+}
+
+type CachedView = ((u64, u64, u64), Arc<View>);
+
+impl ReadOnly {
+    fn view(&self) -> Result<Arc<View>> {
+        use crate::log::files;
+        let len = |n: &str| std::fs::metadata(self.dir.join(n)).map_or(0, |m| m.len());
+        let key = (
+            len(files::ENTRIES),
+            len(files::TREE) ^ (len(files::INDEX) << 40),
+            len(files::CHECKPOINTS),
+        );
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((k, v)) = c.as_ref()
+            && *k == key
+        {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(View::open_read_only(&self.dir)?);
+        *c = Some((key, v.clone()));
+        Ok(v)
+    }
+}
+
 struct Inner {
-    log: Arc<Log>,
+    log: Option<Arc<Log>>,
+    ro: Option<ReadOnly>,
     tokens: Tokens,
     reads: Reads,
     max_body: usize,
@@ -507,6 +543,15 @@ impl Inner {
         Ok(Caller { token, remote })
     }
 
+    // The log as it is now: the writer's view, or the read-only directory's.
+    fn view(&self) -> Result<Arc<View>, Response> {
+        match (&self.log, &self.ro) {
+            (Some(log), _) => Ok(Arc::new(log.view())),
+            (None, Some(ro)) => ro.view().map_err(|e| error(500, e.to_string(), None)),
+            (None, None) => Err(error(503, "no log", None)),
+        }
+    }
+
     // Runs `f` on the log off the async threads; failures are remembered
     // for /healthz.
     async fn on_log<T: Send + 'static>(
@@ -522,7 +567,13 @@ impl Inner {
     ) -> Result<T> {
         let me = self.clone();
         let r = tokio::task::spawn_blocking(move || {
-            let r = f(&me.log);
+            let Some(log) = &me.log else {
+                return Err(Error::Service {
+                    what: "this server is read-only (--read-only)".into(),
+                    source: std::io::Error::other("read-only"),
+                });
+            };
+            let r = f(log);
             let mut h = me.health.lock().unwrap();
             match &r {
                 Err(Error::Poisoned { cause, .. }) => {
@@ -550,6 +601,10 @@ impl Inner {
     // Records a read durably before anything of it is sent; a reader over
     // its rate gets 429 and nothing.
     async fn record(self: &Arc<Self>, who: &Caller, event: Value) -> Result<(), Response> {
+        if self.log.is_none() {
+            // Read-only: nowhere to record (a mirror must stay a copy).
+            return Ok(());
+        }
         let waited = self.access.lock().unwrap().take(&who.bucket());
         if let Err(secs) = waited {
             self.metrics.access_refused.fetch_add(1, Ordering::Relaxed);
@@ -588,12 +643,11 @@ impl Inner {
     // needs one sooner waits for its turn.
     async fn signed_size(self: &Arc<Self>, need: u64) -> Result<u64, Response> {
         let latest = || {
-            self.log
-                .view()
-                .latest_checkpoint()
-                .map_or(0, |c| c.checkpoint.size)
+            self.view()
+                .map(|v| v.latest_checkpoint().map_or(0, |c| c.checkpoint.size))
+                .unwrap_or(0)
         };
-        if latest() >= need {
+        if latest() >= need || self.log.is_none() {
             return Ok(latest());
         }
         let mut last = self.sign_gate.lock().await;
@@ -859,6 +913,13 @@ async fn ingest(
 ) -> Response {
     let since = Instant::now();
     let app = app.0;
+    if app.log.is_none() {
+        return error(
+            405,
+            "this server is read-only (--read-only); nothing was written",
+            None,
+        );
+    }
     let token = match app.auth_write(&headers, scope, allowed) {
         Ok(t) => t,
         Err(r) => return r,
@@ -1001,7 +1062,11 @@ async fn get_checkpoint(
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
     }
-    match app.0.log.view().latest_checkpoint() {
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match view.latest_checkpoint() {
         Some(c) => (
             [
                 (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
@@ -1037,7 +1102,10 @@ async fn get_tile(
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
     }
-    let view = app.0.log.view();
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let size = view.size();
     let (TilePath::Hashes(tile) | TilePath::Entries(tile)) = parsed;
     if !tile_exists(&tile, size) {
@@ -1132,7 +1200,10 @@ async fn get_inclusion(
         (Err(e), _) | (_, Err(e)) => return bad_query(e),
     };
     // An index beyond the log is refused before anything is signed.
-    let have = app.0.log.size();
+    let have = match app.0.view() {
+        Ok(v) => v.size(),
+        Err(r) => return r,
+    };
     if index >= have {
         return error(
             400,
@@ -1147,7 +1218,10 @@ async fn get_inclusion(
             Err(r) => return r,
         },
     };
-    let view = app.0.log.view();
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     if let Err(e) = view.check_inclusion(index, size) {
         return io_fail(e);
     }
@@ -1174,7 +1248,10 @@ async fn get_consistency(
         (Ok(None), _) => return bad_query("query parameter from is missing".into()),
         (Err(e), _) | (_, Err(e)) => return bad_query(e),
     };
-    let have = app.0.log.size();
+    let have = match app.0.view() {
+        Ok(v) => v.size(),
+        Err(r) => return r,
+    };
     if from > have {
         return error(
             400,
@@ -1189,7 +1266,10 @@ async fn get_consistency(
             Err(r) => return r,
         },
     };
-    let view = app.0.log.view();
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     if let Err(e) = view.check_consistency(from, to) {
         return io_fail(e);
     }
@@ -1216,7 +1296,10 @@ async fn get_entries(
         (Ok(f), Ok(t)) => (f.unwrap_or(0), t),
         (Err(e), _) | (_, Err(e)) => return bad_query(e),
     };
-    let view = app.0.log.view();
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let size = view.size();
     let to = to
         .unwrap_or(size)
@@ -1333,7 +1416,10 @@ async fn get_export(
         Ok(q) => q,
         Err(e) => return bad_query(e),
     };
-    let size = app.0.log.size();
+    let size = match app.0.view() {
+        Ok(v) => v.size(),
+        Err(r) => return r,
+    };
     enum Kind {
         Log,
         Range(u64, u64),
@@ -1411,7 +1497,7 @@ async fn get_export(
     // The export ends with a checkpoint covering everything in it: a log
     // export covers the log as of now, access record included.
     let need = match &kind {
-        Kind::Log => app.0.log.size(),
+        Kind::Log => app.0.view().map_or(0, |v| v.size()),
         Kind::Range(_, b) => *b,
         Kind::Entries(l) => l.last().map_or(0, |m| m + 1),
     };
@@ -1419,7 +1505,12 @@ async fn get_export(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let view = match app.0.log.view().up_to(signed) {
+    let owned = match (&app.0.log, &app.0.ro) {
+        (Some(log), _) => Ok(log.view()),
+        (None, Some(ro)) => View::open_read_only(&ro.dir),
+        (None, None) => Err(Error::OutOfRange("no log".into())),
+    };
+    let view = match owned.and_then(|v| v.up_to(signed)) {
         Ok(v) => v,
         Err(e) => return io_fail(e),
     };
@@ -1474,12 +1565,20 @@ async fn get_metrics(
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
     }
-    let view = app.0.log.view();
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let signed = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
     let mut text = app
         .0
         .metrics
         .render(view.size(), view.checkpoints().len(), signed);
+    if let Some(ro) = &app.0.ro
+        && let Some(st) = crate::mirror::read_status(&ro.dir)
+    {
+        text.push_str(&mirror_metrics(&st, view.size()));
+    }
     let net = &app.0.net;
     for (name, help, v) in [
         (
@@ -1520,6 +1619,65 @@ async fn get_metrics(
         text,
     )
         .into_response()
+}
+
+// A mirror's lag and alerts, from the status its last poll wrote.
+fn mirror_metrics(st: &crate::mirror::Status, held: u64) -> String {
+    let now = crate::log::system_micros() / 1_000_000;
+    let mut o = String::new();
+    let mut gauge = |name: &str, kind: &str, help: &str, v: i64| {
+        o.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+        ));
+    };
+    let verified = st.verified_size.max(held) as i64;
+    gauge(
+        "stele_mirror_verified_size",
+        "gauge",
+        "Entries the mirror holds, verified against a checkpoint signed by the pinned key.",
+        verified,
+    );
+    gauge(
+        "stele_mirror_origin_size",
+        "gauge",
+        "Size of the origin's latest signed checkpoint at the last poll.",
+        st.origin_size as i64,
+    );
+    gauge(
+        "stele_mirror_lag_entries",
+        "gauge",
+        "Entries the origin signed that the mirror does not hold yet.",
+        (st.origin_size as i64 - verified).max(0),
+    );
+    gauge(
+        "stele_mirror_lag_seconds",
+        "gauge",
+        "Seconds since the mirror last held everything the origin had signed.",
+        if st.caught_up_at > 0 {
+            (now - st.caught_up_at).max(0)
+        } else {
+            -1
+        },
+    );
+    gauge(
+        "stele_mirror_last_poll_timestamp_seconds",
+        "gauge",
+        "Unix time of the mirror's last poll.",
+        st.last_poll,
+    );
+    gauge(
+        "stele_mirror_alerts_total",
+        "counter",
+        "Alerts the running mirror process raised.",
+        st.alerts as i64,
+    );
+    gauge(
+        "stele_mirror_fetched_bytes_total",
+        "counter",
+        "Body bytes the running mirror process fetched.",
+        st.bytes_fetched as i64,
+    );
+    o
 }
 
 async fn healthz(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
@@ -1901,8 +2059,18 @@ impl Server {
             background_checkpoints: true,
             ..LogOptions::default()
         };
-        let log = Arc::new(Log::open_with(&c.dir, opts)?);
-        let idem = keys_from_log(&log);
+        let (log, ro, idem) = if c.read_only {
+            let ro = ReadOnly {
+                dir: c.dir.clone(),
+                cache: Mutex::new(None),
+            };
+            ro.view()?;
+            (None, Some(ro), Idempotency::default())
+        } else {
+            let log = Arc::new(Log::open_with(&c.dir, opts)?);
+            let idem = keys_from_log(&log);
+            (Some(log), None, idem)
+        };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -1926,6 +2094,7 @@ impl Server {
             .clamp(1, Semaphore::MAX_PERMITS);
         let app = App(Arc::new(Inner {
             log,
+            ro,
             tokens,
             reads,
             max_body: c.max_body,
@@ -1966,9 +2135,14 @@ impl Server {
         self.addr
     }
 
-    /// The log it serves.
-    pub fn log(&self) -> &Arc<Log> {
-        &self.app.0.log
+    /// The log it serves (`None` when read-only).
+    pub fn log(&self) -> Option<&Arc<Log>> {
+        self.app.0.log.as_ref()
+    }
+
+    /// Entries in the log it serves.
+    pub fn size(&self) -> u64 {
+        self.app.0.view().map_or(0, |v| v.size())
     }
 
     /// Who may read without a token.
@@ -1999,6 +2173,7 @@ impl Server {
             ..
         } = self;
         let log = app.0.log.clone();
+        let ro_view = app.0.ro.as_ref().map(|ro| ro.dir.clone());
         let net = app.0.net.clone();
         let dropped = rt.block_on(net::serve(listener, router(app), limits, net, shutdown));
         // Requests cut at the deadline may still be appending: the runtime
@@ -2006,9 +2181,22 @@ impl Server {
         // dropped; an export's send fails at once).
         rt.shutdown_timeout(limits.shutdown_deadline);
         // Every answered request has been appended: sign what they wrote.
-        let checkpoint = log.checkpoint();
+        let (size, checkpoint) = match (log, ro_view) {
+            (Some(log), _) => (log.size(), log.checkpoint()),
+            (None, dir) => {
+                // Read-only: nothing to sign; report what is there.
+                let v = dir
+                    .ok_or_else(|| Error::OutOfRange("no log".into()))
+                    .and_then(|d| View::open_read_only(&d))?;
+                let cp = v
+                    .latest_checkpoint()
+                    .cloned()
+                    .ok_or_else(|| Error::OutOfRange("the directory has no checkpoint".into()));
+                (v.size(), cp)
+            }
+        };
         Ok(Stopped {
-            size: log.size(),
+            size,
             dropped_connections: dropped,
             checkpoint,
         })

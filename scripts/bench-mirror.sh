@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Catch-up of a mirror over loopback vs `stele export` of the same log, in one run.
+# Usage: scripts/bench-mirror.sh [ENTRIES]   (default 1000000; needs target/release/stele)
+# Prints both times and the ratio (mirror speed / export speed; the issue asks >= 0.5).
+set -euo pipefail
+n=${1:-1000000}
+stele=${STELE:-$(cd "$(dirname "$0")/.." && pwd)/target/release/stele}
+[ -x "$stele" ] || { echo "build first: cargo build --release -p stele-writer" >&2; exit 2; }
+tmp=$(mktemp -d)
+server=
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+now() { date +%s.%N; }
+vkey=$("$stele" init "$tmp/log" --origin bench.example/mirror)
+awk -v n="$n" 'BEGIN { for (i = 1; i < n; i++) printf "{\"actor\":\"user%d\",\"action\":\"read\",\"n\":%d,\"target\":\"records/%d\"}\n", i % 97, i, i * 7 }' \
+  | "$stele" append "$tmp/log" --checkpoint-every 100000000 >/dev/null
+"$stele" checkpoint "$tmp/log" >/dev/null
+bytes=$(stat -c %s "$tmp/log/entries.jsonl")
+t0=$(now)
+"$stele" export "$tmp/log" -o "$tmp/export.stele" 2>/dev/null
+t1=$(now)
+# --access-rate: one access record per bundle read, 600 a minute by default.
+"$stele" serve "$tmp/log" --listen 127.0.0.1:0 --public-reads --access-rate 100000000 --checkpoint-every 100000000 --checkpoint-interval 1h \
+  > "$tmp/serve.out" 2>/dev/null &
+server=$!
+for _ in $(seq 100); do grep -q listening "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done
+url=$(sed -n 's/.*listening on //p' "$tmp/serve.out")
+t2=$(now)
+"$stele" mirror "$url" "$tmp/mirror" --key "$vkey" --once --parallel ${PAR:-16} 2>"$tmp/mirror.err"
+t3=$(now)
+# The same catch-up from an origin that records no stele.access entry per
+# bundle read (`serve --read-only` of the same directory): the mirror's own speed.
+kill "$server"; wait "$server" 2>/dev/null || true
+"$stele" serve "$tmp/log" --listen 127.0.0.1:0 --read-only > "$tmp/serve2.out" 2>/dev/null &
+server=$!
+for _ in $(seq 100); do grep -q listening "$tmp/serve2.out" 2>/dev/null && break; sleep 0.1; done
+url2=$(sed -n 's/.*listening on //p' "$tmp/serve2.out")
+t4=$(now)
+"$stele" mirror "$url2" "$tmp/mirror2" --key "$vkey" --once --parallel ${PAR:-16} 2>"$tmp/mirror2.err"
+t5=$(now)
+size=$(sed -n 's/.*"size":\([0-9]*\).*/\1/p' "$tmp/mirror/mirror-state.json")
+awk -v n="$n" -v b="$bytes" -v e="$(echo "$t1 - $t0" | bc)" -v m="$(echo "$t3 - $t2" | bc)" -v r="$(echo "$t5 - $t4" | bc)" -v s="$size" 'BEGIN {
+  printf "log: %d entries, %.1f MB\n", n, b / 1e6
+  printf "stele export:        %.2f s (%.0f MB/s)\n", e, b / 1e6 / e
+  printf "stele mirror --once: %.2f s (%.0f MB/s), %d entries verified and durable\n", m, b / 1e6 / m, s
+  printf "ratio (mirror speed / export speed): %.2f\n", e / m
+  printf "stele mirror --once from serve --read-only (no access record per read): %.2f s (%.0f MB/s), ratio %.2f\n", r, b / 1e6 / r, e / r
+}'
+tail -1 "$tmp/mirror.err"
+tail -1 "$tmp/mirror2.err"

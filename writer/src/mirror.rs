@@ -1,0 +1,1041 @@
+//! A verified mirror: a local copy of a log served elsewhere (C2SP
+//! tlog-tiles with entry bundles), in the same directory layout as a
+//! writer's log, so every reader (`stele verify`, `export`, `cat`, `prove`,
+//! `serve --read-only`) works on it. Nothing enters it unverified: the
+//! checkpoint is checked against the pinned key, the new tree against the
+//! one held (consistency proof from tiles), and the new entries with core's
+//! streaming verifier (every entry, chain, genesis and root rule) before a
+//! byte is written. writer/README.md ("Mirrors") is the user's description.
+//!
+//! ```text
+//! DIR/mirror.json         {"format":"stele-mirror v1","url":…,"key":…}      written once
+//! DIR/mirror-state.json   the commit point: size, byte lengths, target note  tmp, fsync, rename, dir fsync
+//! DIR/stele.json          as a writer's (origin; key_file names no key)      written at the first commit
+//! DIR/entries.jsonl       verified entry lines, byte for byte the origin's  fdatasync'ed before the commit point
+//! DIR/checkpoints         the origin's signed notes the mirror caught up to fdatasync'ed before the commit point
+//! DIR/tree, DIR/index     as a writer's                                      fdatasync'ed before the commit point
+//! DIR/mirror-status.json  last poll: origin size, lag, alerts (for /metrics) not synced
+//! DIR/evidence/…          signed checkpoints that prove a fork or rollback   fsync'ed
+//! DIR/mirror.lock         flock'ed by the one mirror process
+//! ```
+//!
+//! **Guarantee:** `mirror-state.json` names how much of each file is
+//! verified and durable; on open, anything past it (a chunk being written
+//! when the process died) is cut. So a kill at any moment leaves a mirror
+//! that resumes, and nothing it holds was unverified.
+
+use crate::error::{Error, Result};
+use crate::fs::{FileRole, Fs, RealFs};
+use crate::log::{files as log_files, log_config};
+use crate::parallel::ParallelVerifier;
+use crate::remote::{
+    FetchError, Fetcher, MAX_BUNDLE_BYTES, Problem, check_extends, fetch_checkpoint,
+};
+use crate::tree::{Frontier, TreeFile, stored_len};
+use crate::view::{StoredCheckpoint, parse_checkpoints};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use stele_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use stele_core::export::{self, ExportKind};
+use stele_core::hash::{Hash, leaf_hash};
+use stele_core::merkle::{self, left_hashes};
+use stele_core::note::VerifierKey;
+use stele_core::tiles::{TILE_WIDTH, Tile, TileError, TileSet, parse_entry_bundle, tile_for_hash};
+use stele_core::verify::{Options, Verdict};
+
+/// File names a mirror adds to a log directory.
+pub mod files {
+    /// The mirror's configuration: origin URL and pinned key.
+    pub const MIRROR: &str = "mirror.json";
+    /// The commit point.
+    pub const STATE: &str = "mirror-state.json";
+    /// The last poll's outcome, for metrics.
+    pub const STATUS: &str = "mirror-status.json";
+    /// Evidence of forks and rollbacks.
+    pub const EVIDENCE: &str = "evidence";
+    /// The one-mirror lock.
+    pub const LOCK: &str = "mirror.lock";
+}
+
+const MIRROR_FORMAT: &str = "stele-mirror v1";
+
+/// Whether `dir` is a mirror (it has a `mirror.json`).
+pub fn is_mirror(dir: &Path) -> bool {
+    dir.join(files::MIRROR).is_file()
+}
+
+/// `mirror.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MirrorConfig {
+    /// Always `stele-mirror v1`.
+    pub format: String,
+    /// The origin's base URL.
+    pub url: String,
+    /// The pinned verifier key.
+    pub key: String,
+}
+
+/// Reads a mirror's `mirror.json`.
+pub fn read_config(dir: &Path) -> Result<MirrorConfig> {
+    let p = dir.join(files::MIRROR);
+    let text = std::fs::read_to_string(&p).map_err(|e| Error::io("read", &p, e))?;
+    let c: MirrorConfig = serde_json::from_str(&text).map_err(|e| Error::NotALog {
+        dir: dir.into(),
+        why: format!("{}: {e}", files::MIRROR),
+    })?;
+    if c.format != MIRROR_FORMAT {
+        return Err(Error::NotALog {
+            dir: dir.into(),
+            why: format!(
+                "{} has format {:?}, expected {MIRROR_FORMAT:?}",
+                files::MIRROR,
+                c.format
+            ),
+        });
+    }
+    Ok(c)
+}
+
+/// The commit point (`mirror-state.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Verified entries held.
+    pub size: u64,
+    /// Bytes of `entries.jsonl` they fill.
+    pub entries_len: u64,
+    /// Bytes of `checkpoints` that are committed.
+    pub checkpoints_len: u64,
+    /// While catching up in chunks: the signed checkpoint the entries past
+    /// the last stored checkpoint were verified against.
+    pub target: Option<String>,
+}
+
+/// Reads a mirror's commit point (zero if it has none yet).
+pub fn read_state(dir: &Path) -> Result<State> {
+    let p = dir.join(files::STATE);
+    match std::fs::read_to_string(&p) {
+        Ok(t) => serde_json::from_str(&t).map_err(|e| Error::CheckpointMismatch {
+            dir: dir.into(),
+            why: format!("{}: {e}", files::STATE),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+        Err(e) => Err(Error::io("read", &p, e)),
+    }
+}
+
+/// How a mirror runs.
+#[derive(Clone)]
+pub struct MirrorOptions {
+    /// The pinned verifier key.
+    pub key: VerifierKey,
+    /// Bearer token for origins whose reads need one.
+    pub token: Option<String>,
+    /// Deadline of each request.
+    pub timeout: Duration,
+    /// Most entry bytes fetched and verified before they are committed.
+    pub chunk_bytes: usize,
+    /// Entry bundles fetched at once (each at most 16.8 MB: this times that
+    /// bounds the memory a hostile origin can make the mirror hold).
+    pub parallel: usize,
+    /// The file system seam (fault injection in tests).
+    pub fs: Arc<dyn Fs>,
+}
+
+impl std::fmt::Debug for MirrorOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MirrorOptions")
+            .field("key", &self.key.to_string())
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .field("timeout", &self.timeout)
+            .field("chunk_bytes", &self.chunk_bytes)
+            .field("parallel", &self.parallel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MirrorOptions {
+    /// Defaults: 30 s per request, 16 MiB chunks, 16 bundles at once, the
+    /// real file system.
+    pub fn new(key: VerifierKey) -> Self {
+        MirrorOptions {
+            key,
+            token: None,
+            timeout: Duration::from_secs(30),
+            chunk_bytes: 16 << 20,
+            parallel: 16,
+            fs: Arc::new(RealFs),
+        }
+    }
+}
+
+/// Why a poll stopped.
+#[derive(Debug)]
+pub enum PollError {
+    /// Something about the origin (retry or alert; the mirror is unchanged).
+    Origin(Problem),
+    /// The mirror's own storage failed.
+    Local(Error),
+}
+
+impl From<Error> for PollError {
+    fn from(e: Error) -> Self {
+        PollError::Local(e)
+    }
+}
+
+impl From<Problem> for PollError {
+    fn from(p: Problem) -> Self {
+        PollError::Origin(p)
+    }
+}
+
+/// What a successful poll did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// The size of the origin's signed checkpoint.
+    pub origin_size: u64,
+    /// Verified entries now held.
+    pub size: u64,
+    /// Entries added by this poll.
+    pub added: u64,
+}
+
+/// An open mirror directory (holds the mirror lock).
+#[derive(Debug)]
+pub struct Mirror {
+    dir: PathBuf,
+    fetcher: Arc<Fetcher>,
+    key: VerifierKey,
+    fs: Arc<dyn Fs>,
+    chunk_bytes: usize,
+    parallel: usize,
+    _lock: File,
+    origin: Option<String>,
+    state: State,
+    entries: File,
+    tree: File,
+    tree_path: PathBuf,
+    index: File,
+    checkpoints: File,
+    frontier: Frontier,
+    held: Option<StoredCheckpoint>,
+    last_evidence: Option<PathBuf>,
+    scratch: Scratch,
+}
+
+// Chunk buffers kept from one chunk to the next: fresh ones made the kernel
+// fault in and clear new (huge) pages for every chunk, most of the time of a
+// catch-up.
+#[derive(Debug, Default)]
+struct Scratch {
+    buf: Vec<u8>,
+    leaves: Vec<Hash>,
+    ends: Vec<u64>,
+    hashes: Vec<u8>,
+    idx: Vec<u8>,
+}
+
+// Replaces `dir/name` atomically and durably: a temporary file (truncated
+// if an earlier crash left one), fdatasync, rename, directory fsync.
+fn replace_file(fs: &dyn Fs, dir: &Path, name: &str, role: FileRole, data: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(|e| Error::io("create", &tmp, e))?;
+    fs.write_at(role, &f, data, 0)
+        .map_err(|e| Error::io("write", &tmp, e))?;
+    fs.sync_data(role, &f)
+        .map_err(|e| Error::io("fdatasync", &tmp, e))?;
+    let dest = dir.join(name);
+    fs.rename(role, &tmp, &dest)
+        .map_err(|e| Error::io("rename", &dest, e))?;
+    fs.sync_dir(dir)
+        .map_err(|e| Error::io("fsync directory", dir, e))
+}
+
+fn open_rw(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))
+}
+
+fn cut(fs: &dyn Fs, role: FileRole, f: &File, path: &Path, len: u64) -> Result<()> {
+    let have = f.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+    if have > len {
+        fs.set_len(role, f, len)
+            .map_err(|e| Error::io("truncate", path, e))?;
+        fs.sync_data(role, f)
+            .map_err(|e| Error::io("fdatasync", path, e))?;
+    } else if have < len {
+        return Err(Error::CheckpointMismatch {
+            dir: path.parent().unwrap_or(path).into(),
+            why: format!(
+                "{} is {have} bytes, but {} says {len} are committed",
+                path.display(),
+                files::STATE
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl Mirror {
+    /// Opens (or starts) a mirror of the log at `url` in `dir`. Takes the
+    /// mirror lock; cuts anything written after the last commit point.
+    pub fn open(dir: &Path, url: &str, opts: MirrorOptions) -> Result<Mirror> {
+        let fs = opts.fs.clone();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+        let lock_path = dir.join(files::LOCK);
+        let lock = open_rw(&lock_path)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked { dir: dir.into() });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", lock_path, e)),
+        }
+        let fresh = !is_mirror(dir);
+        if fresh && dir.join(log_files::CONFIG).exists() {
+            return Err(Error::AlreadyExists { dir: dir.into() });
+        }
+        if !fresh {
+            let c = read_config(dir)?;
+            if c.key.trim() != opts.key.to_string() {
+                return Err(Error::BadKey {
+                    path: dir.join(files::MIRROR),
+                    why: format!("this mirror pins key {}, not {}", c.key.trim(), opts.key),
+                });
+            }
+        }
+        let paths = |n: &str| dir.join(n);
+        let entries = open_rw(&paths(log_files::ENTRIES))?;
+        let tree_path = paths(log_files::TREE);
+        let tree = open_rw(&tree_path)?;
+        let index = open_rw(&paths(log_files::INDEX))?;
+        let checkpoints = open_rw(&paths(log_files::CHECKPOINTS))?;
+        let state = if fresh {
+            State::default()
+        } else {
+            read_state(dir)?
+        };
+        cut(
+            fs.as_ref(),
+            FileRole::Entries,
+            &entries,
+            &paths(log_files::ENTRIES),
+            state.entries_len,
+        )?;
+        cut(
+            fs.as_ref(),
+            FileRole::Tree,
+            &tree,
+            &tree_path,
+            stored_len(state.size) * 32,
+        )?;
+        cut(
+            fs.as_ref(),
+            FileRole::Index,
+            &index,
+            &paths(log_files::INDEX),
+            state.size * 8,
+        )?;
+        cut(
+            fs.as_ref(),
+            FileRole::Checkpoints,
+            &checkpoints,
+            &paths(log_files::CHECKPOINTS),
+            state.checkpoints_len,
+        )?;
+        if fresh {
+            fs.sync_dir(dir)
+                .map_err(|e| Error::io("fsync directory", dir, e))?;
+            let c = MirrorConfig {
+                format: MIRROR_FORMAT.into(),
+                url: url.into(),
+                key: opts.key.to_string(),
+            };
+            let mut text = serde_json::to_string_pretty(&c).expect("config serializes");
+            text.push('\n');
+            replace_file(
+                fs.as_ref(),
+                dir,
+                files::MIRROR,
+                FileRole::Config,
+                text.as_bytes(),
+            )?;
+        }
+        let cp_bytes = std::fs::read(paths(log_files::CHECKPOINTS))
+            .map_err(|e| Error::io("read", paths(log_files::CHECKPOINTS), e))?;
+        let (cps, _) = parse_checkpoints(dir, &cp_bytes, std::slice::from_ref(&opts.key))?;
+        let held = cps.last().cloned();
+        let t = TreeFile {
+            file: &tree,
+            path: &tree_path,
+            size: state.size,
+        };
+        let left = left_hashes(&t, state.size)?;
+        let frontier = Frontier::from_left_hashes(state.size, left);
+        if let Some(h) = &held
+            && (h.checkpoint.size > state.size
+                || merkle::root(&t, h.checkpoint.size)? != h.checkpoint.root)
+        {
+            return Err(Error::CheckpointMismatch {
+                dir: dir.into(),
+                why: format!(
+                    "the stored tree does not match the held checkpoint of size {}",
+                    h.checkpoint.size
+                ),
+            });
+        }
+        let origin = if state.size > 0 {
+            Some(log_config(dir)?.0)
+        } else {
+            None
+        };
+        let fetcher =
+            Fetcher::new(url, opts.token.clone(), opts.timeout).map_err(|why| Error::NotALog {
+                dir: dir.into(),
+                why: format!("origin URL: {why}"),
+            })?;
+        Ok(Mirror {
+            dir: dir.into(),
+            fetcher: Arc::new(fetcher),
+            key: opts.key,
+            fs,
+            chunk_bytes: opts.chunk_bytes.max(1),
+            parallel: opts.parallel.clamp(1, 256),
+            _lock: lock,
+            origin,
+            state,
+            entries,
+            tree,
+            tree_path,
+            index,
+            checkpoints,
+            frontier,
+            held,
+            last_evidence: None,
+            scratch: Scratch::default(),
+        })
+    }
+
+    /// Verified entries held.
+    pub fn size(&self) -> u64 {
+        self.state.size
+    }
+
+    /// The latest stored checkpoint.
+    pub fn held(&self) -> Option<&StoredCheckpoint> {
+        self.held.as_ref()
+    }
+
+    /// The HTTP client (bytes and requests so far).
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
+    /// Where the last poll saved evidence (fork, rollback, mismatch).
+    pub fn last_evidence(&self) -> Option<&Path> {
+        self.last_evidence.as_deref()
+    }
+
+    /// The mirror directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn target(&self) -> Option<StoredCheckpoint> {
+        let note = self.state.target.as_ref()?;
+        let sc = SignedCheckpoint::parse(note.as_bytes()).ok()?;
+        Some(StoredCheckpoint {
+            checkpoint: sc.checkpoint,
+            note: note.clone(),
+        })
+    }
+
+    /// One round: fetch the signed checkpoint, check it, and catch up to it
+    /// chunk by chunk, each chunk verified and then made durable.
+    pub fn poll(&mut self) -> Result<Progress, PollError> {
+        self.last_evidence = None;
+        let (sc, note) = fetch_checkpoint(&self.fetcher, &self.key)?;
+        let new = sc.checkpoint;
+        if let Some(o) = &self.origin
+            && &new.origin != o
+        {
+            return Err(Problem::Origin(format!(
+                "{}/checkpoint names origin {:?}, but this mirror holds the log {:?}",
+                self.fetcher.base(),
+                new.origin,
+                o
+            ))
+            .into());
+        }
+        let mut tiles = TileSet::new(new.size);
+        // The reference is the last signed tree the mirror accepted: the
+        // chunked catch-up target if there is one, else the held checkpoint.
+        if let Some(r) = self.target().or_else(|| self.held.clone())
+            && let Err(p) = check_extends(&self.fetcher, &r.checkpoint, &new, &mut tiles)
+        {
+            if matches!(p, Problem::Fork(_) | Problem::Rollback(_)) {
+                self.save_evidence(p.kind(), &r.note, &note, None)?;
+            }
+            return Err(p.into());
+        }
+        let start = self.state.size;
+        if self.state.size < new.size {
+            self.catch_up(&new, &note, &mut tiles)?;
+        }
+        if self
+            .held
+            .as_ref()
+            .is_none_or(|h| h.checkpoint.size < new.size)
+        {
+            // Caught up with nothing left to fetch (e.g. the previous run
+            // committed the last chunk but died before the checkpoint).
+            self.commit(&[], &[], &[], &note, true, &new)?;
+        }
+        Ok(Progress {
+            origin_size: new.size,
+            size: self.state.size,
+            added: self.state.size - start,
+        })
+    }
+
+    fn tree_file(&self, size: u64) -> TreeFile<'_> {
+        TreeFile {
+            file: &self.tree,
+            path: &self.tree_path,
+            size,
+        }
+    }
+
+    // Fetches, verifies and commits chunks of entries up to `new`. A
+    // fetch thread runs ahead of verification and commits: entry bundles in
+    // order, `parallel` at a time, at most `parallel` more waiting (so memory
+    // stays a chunk plus two waves of bundles).
+    fn catch_up(
+        &mut self,
+        new: &Checkpoint,
+        note: &str,
+        tiles: &mut TileSet,
+    ) -> Result<(), PollError> {
+        let size = new.size;
+        let width = u64::from(TILE_WIDTH);
+        let first = self.state.size / width;
+        let last = (size - 1) / width;
+        let wave_len = (self.chunk_bytes / (64 << 10)).clamp(1, self.parallel);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(
+            Tile,
+            std::result::Result<Vec<u8>, FetchError>,
+        )>(wave_len);
+        let fetcher = self.fetcher.clone();
+        std::thread::scope(|sc| {
+            sc.spawn(move || {
+                let mut k = first;
+                while k <= last {
+                    let wave: Vec<Tile> = (k..=last)
+                        .take(wave_len)
+                        .map(|i| Tile {
+                            level: 0,
+                            index: i,
+                            width: (size - i * width).min(width) as u16,
+                        })
+                        .collect();
+                    k += wave.len() as u64;
+                    let f = &fetcher;
+                    let bodies: Vec<_> = std::thread::scope(|ws| {
+                        let hs: Vec<_> = wave
+                            .iter()
+                            .map(|t| ws.spawn(move || f.get(&t.entries_path(), MAX_BUNDLE_BYTES)))
+                            .collect();
+                        hs.into_iter()
+                            .map(|h| {
+                                h.join().unwrap_or_else(|_| {
+                                    Err(FetchError::Bad("a fetch thread panicked".into()))
+                                })
+                            })
+                            .collect()
+                    });
+                    for (t, body) in wave.into_iter().zip(bodies) {
+                        let failed = body.is_err();
+                        // The receiver is gone when the catch-up stopped.
+                        if tx.send((t, body)).is_err() || failed {
+                            return;
+                        }
+                    }
+                }
+            });
+            let r = (|| {
+                while self.state.size < size {
+                    self.catch_up_chunk(new, note, tiles, &rx)?;
+                }
+                Ok(())
+            })();
+            drop(rx);
+            r
+        })
+    }
+
+    // Verifies and commits the next chunk, from bundles the fetch thread sends.
+    fn catch_up_chunk(
+        &mut self,
+        new: &Checkpoint,
+        note: &str,
+        tiles: &mut TileSet,
+        rx: &std::sync::mpsc::Receiver<(Tile, std::result::Result<Vec<u8>, FetchError>)>,
+    ) -> Result<(), PollError> {
+        let n = self.state.size;
+        let size = new.size;
+        let width = u64::from(TILE_WIDTH);
+        let mut k = n / width;
+        let mut buf = std::mem::take(&mut self.scratch.buf);
+        let mut leaves = std::mem::take(&mut self.scratch.leaves);
+        let mut ends = std::mem::take(&mut self.scratch.ends);
+        buf.clear();
+        leaves.clear();
+        ends.clear();
+        let mut b = n;
+        while b < size && buf.len() < self.chunk_bytes {
+            let (t, body) = rx
+                .recv()
+                .map_err(|_| Problem::Fetch(FetchError::Bad("the fetch thread stopped".into())))?;
+            debug_assert_eq!(t.index, k, "bundles arrive in order");
+            let w = t.width;
+            let path = t.entries_path();
+            let body = body.map_err(Problem::Fetch)?;
+            let got = parse_entry_bundle(&body).map_err(|e| {
+                Problem::Fetch(FetchError::Bad(format!(
+                    "{}/{path}: {e}",
+                    self.fetcher.base()
+                )))
+            })?;
+            if got.len() != usize::from(w) {
+                return Err(Problem::Fetch(FetchError::Bad(format!(
+                    "{}/{path}: {} entries, expected {w}",
+                    self.fetcher.base(),
+                    got.len()
+                )))
+                .into());
+            }
+            let skip = (b - k * width) as usize;
+            for (j, e) in got.iter().enumerate().skip(skip) {
+                let i = k * width + j as u64;
+                // Framing, not a format rule: an entry is one line.
+                if e.contains(&b'\n') {
+                    return Err(Problem::Mismatch(format!(
+                        "{}/{path}: entry {i} contains a line feed",
+                        self.fetcher.base()
+                    ))
+                    .into());
+                }
+                buf.extend_from_slice(e);
+                buf.push(b'\n');
+                leaves.push(leaf_hash(e));
+                ends.push(self.state.entries_len + buf.len() as u64);
+            }
+            b = k * width + u64::from(w);
+            k += 1;
+        }
+        self.verify_chunk(n, b, &buf, new, note, tiles)?;
+        self.commit(&buf, &leaves, &ends, note, b == size, new)?;
+        self.scratch.buf = buf;
+        self.scratch.leaves = leaves;
+        self.scratch.ends = ends;
+        Ok(())
+    }
+
+    // Core's streaming verifier decides: a range export of entry n-1 (held,
+    // so the chain and timestamp rules bind the first new entry to it), the
+    // new entries, the right hashes of [b, N) from the origin's tiles when
+    // the chunk stops short, and the signed checkpoint.
+    fn verify_chunk(
+        &mut self,
+        n: u64,
+        b: u64,
+        buf: &[u8],
+        new: &Checkpoint,
+        note: &str,
+        tiles: &mut TileSet,
+    ) -> Result<(), PollError> {
+        let mut v = ParallelVerifier::new(
+            Options::new(vec![self.key.clone()]),
+            crate::view::verify_threads(),
+        );
+        v.push(export::header(ExportKind::Range).as_bytes());
+        if n == 0 {
+            v.push(export::range_record(0, &[]).as_bytes());
+        } else {
+            let left = left_hashes(&self.tree_file(n), n - 1)?;
+            v.push(export::range_record(n - 1, &left).as_bytes());
+            let start = if n == 1 {
+                0
+            } else {
+                let mut e = [0u8; 8];
+                self.index
+                    .read_exact_at(&mut e, (n - 2) * 8)
+                    .map_err(|e| Error::io("read", self.dir.join(log_files::INDEX), e))?;
+                u64::from_le_bytes(e)
+            };
+            let mut last = vec![0u8; (self.state.entries_len - start) as usize];
+            self.entries
+                .read_exact_at(&mut last, start)
+                .map_err(|e| Error::io("read", self.dir.join(log_files::ENTRIES), e))?;
+            v.push(&last);
+        }
+        v.push(buf);
+        if b < new.size {
+            let right = self.right_hashes(b, new.size, tiles)?;
+            v.push(export::right_record(new.size, &right).as_bytes());
+        }
+        v.push(export::checkpoint_record(note).as_bytes());
+        let r = v.finish();
+        let expected = b - n.saturating_sub(1);
+        if r.verdict == Verdict::Verified
+            && r.failures_total == 0
+            && r.tree_size == Some(new.size)
+            && r.entries == expected
+        {
+            return Ok(());
+        }
+        let mut why: Vec<String> = r
+            .failures
+            .iter()
+            .take(3)
+            .map(|f| f.message.clone())
+            .collect();
+        if why.is_empty() {
+            why.push(format!(
+                "verdict {}, {} entries read, tree size {:?}",
+                r.verdict.as_str(),
+                r.entries,
+                r.tree_size
+            ));
+        }
+        let msg = format!(
+            "entries {n}..{b} from {} do not verify against its signed checkpoint of size {}: {}",
+            self.fetcher.base(),
+            new.size,
+            why.join("; ")
+        );
+        let report = serde_json::to_string_pretty(&r).expect("report serializes");
+        let held = self
+            .held
+            .as_ref()
+            .map(|h| h.note.clone())
+            .unwrap_or_default();
+        self.save_evidence("mismatch", &held, note, Some(&report))?;
+        Err(Problem::Mismatch(msg).into())
+    }
+
+    // The right hashes of [b, size) from the origin's hash tiles, fetching
+    // the tiles that hold them (O(log n) of them).
+    fn right_hashes(&self, b: u64, size: u64, tiles: &mut TileSet) -> Result<Vec<Hash>, PollError> {
+        for _ in 0..200 {
+            match merkle::right_hashes(&*tiles, b, size) {
+                Ok(h) => return Ok(h),
+                Err(TileError::MissingTile { level, index, path }) => {
+                    let t = tile_for_hash(level, index, size).ok_or_else(|| Problem::BadTile {
+                        path: path.clone(),
+                        why: format!("no tile holds the hash at level {level}, index {index}"),
+                    })?;
+                    self.fetcher.tile_into(&t, tiles)?;
+                }
+                Err(e) => {
+                    return Err(Problem::BadTile {
+                        path: "tiles".into(),
+                        why: e.to_string(),
+                    }
+                    .into());
+                }
+            }
+        }
+        Err(Problem::BadTile {
+            path: "tiles".into(),
+            why: format!("the right hashes of {b}..{size} need more than 200 tiles"),
+        }
+        .into())
+    }
+
+    // Makes a verified chunk durable, then moves the commit point.
+    fn commit(
+        &mut self,
+        buf: &[u8],
+        leaves: &[Hash],
+        ends: &[u64],
+        note: &str,
+        store_checkpoint: bool,
+        new: &Checkpoint,
+    ) -> Result<()> {
+        let fs = self.fs.clone();
+        let dir = self.dir.clone();
+        let p = |n: &str| dir.join(n);
+        let n = self.state.size;
+        if !buf.is_empty() {
+            fs.write_at(
+                FileRole::Entries,
+                &self.entries,
+                buf,
+                self.state.entries_len,
+            )
+            .map_err(|e| Error::io("write", p(log_files::ENTRIES), e))?;
+            let mut hashes = std::mem::take(&mut self.scratch.hashes);
+            hashes.clear();
+            for l in leaves {
+                self.frontier.push(*l, &mut hashes);
+            }
+            fs.write_at(FileRole::Tree, &self.tree, &hashes, stored_len(n) * 32)
+                .map_err(|e| Error::io("write", &self.tree_path, e))?;
+            let mut idx = std::mem::take(&mut self.scratch.idx);
+            idx.clear();
+            idx.extend(ends.iter().flat_map(|e| e.to_le_bytes()));
+            fs.write_at(FileRole::Index, &self.index, &idx, n * 8)
+                .map_err(|e| Error::io("write", p(log_files::INDEX), e))?;
+            self.scratch.hashes = hashes;
+            self.scratch.idx = idx;
+            for (f, role, name) in [
+                (&self.entries, FileRole::Entries, log_files::ENTRIES),
+                (&self.tree, FileRole::Tree, log_files::TREE),
+                (&self.index, FileRole::Index, log_files::INDEX),
+            ] {
+                fs.sync_data(role, f)
+                    .map_err(|e| Error::io("fdatasync", p(name), e))?;
+            }
+        }
+        let mut next = State {
+            size: n + leaves.len() as u64,
+            entries_len: self.state.entries_len + buf.len() as u64,
+            checkpoints_len: self.state.checkpoints_len,
+            target: None,
+        };
+        if store_checkpoint {
+            let rec = format!("{}\n{note}", note.len());
+            fs.write_at(
+                FileRole::Checkpoints,
+                &self.checkpoints,
+                rec.as_bytes(),
+                next.checkpoints_len,
+            )
+            .map_err(|e| Error::io("write", p(log_files::CHECKPOINTS), e))?;
+            fs.sync_data(FileRole::Checkpoints, &self.checkpoints)
+                .map_err(|e| Error::io("fdatasync", p(log_files::CHECKPOINTS), e))?;
+            next.checkpoints_len += rec.len() as u64;
+        } else {
+            // The signed note this chunk was verified against.
+            next.target = Some(note.to_string());
+        }
+        if self.origin.is_none() {
+            // The first commit: the directory becomes a log readers open.
+            let config = serde_json::json!({
+                "format": crate::log::FORMAT,
+                "origin": new.origin,
+                "key_file": log_files::KEY,
+            });
+            let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
+            text.push('\n');
+            replace_file(
+                fs.as_ref(),
+                &dir,
+                log_files::CONFIG,
+                FileRole::Config,
+                text.as_bytes(),
+            )?;
+            self.origin = Some(new.origin.clone());
+        }
+        let text = serde_json::to_string(&next).expect("state serializes") + "\n";
+        replace_file(
+            fs.as_ref(),
+            &dir,
+            files::STATE,
+            FileRole::Other,
+            text.as_bytes(),
+        )?;
+        if store_checkpoint {
+            self.held = Some(StoredCheckpoint {
+                checkpoint: new.clone(),
+                note: note.to_string(),
+            });
+        }
+        self.state = next;
+        Ok(())
+    }
+
+    fn save_evidence(
+        &mut self,
+        kind: &str,
+        held: &str,
+        served: &str,
+        report: Option<&str>,
+    ) -> Result<()> {
+        let root = self.dir.join(files::EVIDENCE);
+        std::fs::create_dir_all(&root).map_err(|e| Error::io("create directory", &root, e))?;
+        let micros = crate::log::system_micros();
+        let sub = root.join(format!("{}-{kind}", micros / 1_000_000));
+        let sub = if sub.exists() {
+            root.join(format!("{micros}-{kind}"))
+        } else {
+            sub
+        };
+        std::fs::create_dir_all(&sub).map_err(|e| Error::io("create directory", &sub, e))?;
+        let fs = self.fs.as_ref();
+        if !held.is_empty() {
+            replace_file(
+                fs,
+                &sub,
+                "held.checkpoint",
+                FileRole::Other,
+                held.as_bytes(),
+            )?;
+        }
+        replace_file(
+            fs,
+            &sub,
+            "served.checkpoint",
+            FileRole::Other,
+            served.as_bytes(),
+        )?;
+        if let Some(r) = report {
+            replace_file(fs, &sub, "report.json", FileRole::Other, r.as_bytes())?;
+        }
+        fs.sync_dir(&root)
+            .map_err(|e| Error::io("fsync directory", &root, e))?;
+        self.last_evidence = Some(sub);
+        Ok(())
+    }
+
+    /// Records the current chunk target before a chunked catch-up (so a
+    /// later fork between it and a newer checkpoint is caught).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+}
+
+/// The outcome of the last poll, written to `mirror-status.json` for
+/// `stele serve --read-only`'s `/metrics`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Status {
+    /// The origin's URL.
+    pub url: String,
+    /// Size of the origin's latest signed checkpoint seen.
+    pub origin_size: u64,
+    /// Verified entries held.
+    pub verified_size: u64,
+    /// Unix seconds of the last poll.
+    pub last_poll: i64,
+    /// Unix seconds when the mirror last held everything the origin signed.
+    pub caught_up_at: i64,
+    /// Alerts raised since the mirror process started.
+    pub alerts: u64,
+    /// The last alert's kind, if any.
+    pub last_alert: Option<String>,
+    /// Body bytes fetched since start.
+    pub bytes_fetched: u64,
+}
+
+/// Writes `mirror-status.json` (tmp and rename; not synced: it is a gauge).
+pub fn write_status(dir: &Path, s: &Status) -> Result<()> {
+    let tmp = dir.join(".mirror-status.json.tmp");
+    let text = serde_json::to_string(s).expect("status serializes") + "\n";
+    std::fs::write(&tmp, text).map_err(|e| Error::io("write", &tmp, e))?;
+    std::fs::rename(&tmp, dir.join(files::STATUS))
+        .map_err(|e| Error::io("rename", dir.join(files::STATUS), e))
+}
+
+/// Reads `mirror-status.json`, if the directory is a mirror that polled.
+pub fn read_status(dir: &Path) -> Option<Status> {
+    let t = std::fs::read_to_string(dir.join(files::STATUS)).ok()?;
+    serde_json::from_str(&t).ok()
+}
+
+/// Turns a mirror into a writer's log directory: copies the committed
+/// entries, checkpoints and derived files to `new_dir` (each fsync'ed), and
+/// names `key_file` (kept where it is, apart from the data) as the log's
+/// key. The key must be the log's: its verifier key must be the one the
+/// mirror pins. The caller then opens the result with [`crate::Log::open`].
+pub fn restore(mirror_dir: &Path, new_dir: &Path, key_file: &Path) -> Result<State> {
+    let c = read_config(mirror_dir)?;
+    let signer = crate::key::load(key_file)?;
+    if signer.verifier().to_string() != c.key.trim() {
+        return Err(Error::BadKey {
+            path: key_file.into(),
+            why: format!(
+                "its verifier key is {}, but the mirror's log is signed by {}",
+                signer.verifier(),
+                c.key.trim()
+            ),
+        });
+    }
+    let state = read_state(mirror_dir)?;
+    if state.size == 0 {
+        return Err(Error::NotALog {
+            dir: mirror_dir.into(),
+            why: "the mirror holds no verified entries yet".into(),
+        });
+    }
+    let (origin, _) = log_config(mirror_dir)?;
+    if new_dir.join(log_files::CONFIG).exists() {
+        return Err(Error::AlreadyExists {
+            dir: new_dir.into(),
+        });
+    }
+    std::fs::create_dir_all(new_dir).map_err(|e| Error::io("create directory", new_dir, e))?;
+    let fs = RealFs;
+    for (name, len) in [
+        (log_files::ENTRIES, state.entries_len),
+        (log_files::CHECKPOINTS, state.checkpoints_len),
+        (log_files::TREE, stored_len(state.size) * 32),
+        (log_files::INDEX, state.size * 8),
+    ] {
+        let from = mirror_dir.join(name);
+        let to = new_dir.join(name);
+        let mut src = File::open(&from).map_err(|e| Error::io("open", &from, e))?;
+        let dst = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&to)
+            .map_err(|e| Error::io("create", &to, e))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &dst);
+        let copied = std::io::copy(&mut std::io::Read::take(&mut src, len), &mut w)
+            .map_err(|e| Error::io("copy", &to, e))?;
+        std::io::Write::flush(&mut w).map_err(|e| Error::io("write", &to, e))?;
+        drop(w);
+        if copied != len {
+            return Err(Error::CheckpointMismatch {
+                dir: mirror_dir.into(),
+                why: format!("{name} has {copied} bytes, the commit point says {len}"),
+            });
+        }
+        fs.sync_data(FileRole::Other, &dst)
+            .map_err(|e| Error::io("fdatasync", &to, e))?;
+    }
+    fs.sync_dir(new_dir)
+        .map_err(|e| Error::io("fsync directory", new_dir, e))?;
+    let key_path = std::path::absolute(key_file).map_err(|e| Error::io("resolve", key_file, e))?;
+    let config = serde_json::json!({
+        "format": crate::log::FORMAT,
+        "origin": origin,
+        "key_file": key_path,
+    });
+    let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
+    text.push('\n');
+    // Written last: it marks the directory as a log.
+    replace_file(
+        &fs,
+        new_dir,
+        log_files::CONFIG,
+        FileRole::Config,
+        text.as_bytes(),
+    )?;
+    Ok(state)
+}

@@ -1,0 +1,417 @@
+//! `stele mirror`, `stele monitor URL` and `stele restore`: the CLI policy
+//! (intervals, retries, alerts) around the library's mirror and remote
+//! checks.
+
+use crate::{Fail, load_trusted, parse_vkey, write_state};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use stele_core::checkpoint::Checkpoint;
+use stele_core::note::VerifierKey;
+use stele_core::tiles::TileSet;
+use stele_writer::mirror::{self, Mirror, MirrorOptions, PollError};
+use stele_writer::remote::{Fetcher, Problem, check_extends, fetch_checkpoint};
+use stele_writer::{Log, View};
+
+/// `stele mirror` options.
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Follow a log served over HTTP (stele serve, or any C2SP tlog-tiles log with entry \
+bundles) and keep a verified copy in DIR. Each round fetches the signed checkpoint, checks its \
+signature with --key, checks that it extends the last checkpoint held (consistency proof from tiles), \
+fetches only the entry bundles it lacks, verifies them with the same rules as `stele verify`, and only \
+then writes them durably. DIR is a log directory: `stele verify`, `export`, `cat`, `prove` and \
+`serve --read-only` read it.",
+    after_help = "Alerts (stderr, and --on-alert CMD run via sh -c with the alert JSON on stdin, as \
+`stele monitor`): signature, rollback, fork (both signed checkpoints kept in DIR/evidence/), mismatch \
+(entries that do not hash to the signed tree or break a rule), bad_tile, bad_response, origin, and \
+unreachable (after --alert-after without a successful round). Exit status with --once: 0 up to date, \
+1 alert, 2 usage or local I/O error."
+)]
+pub struct MirrorArgs {
+    /// The origin's base URL (e.g. http://127.0.0.1:8080).
+    url: String,
+    /// The mirror directory (created if missing).
+    dir: PathBuf,
+    /// The log's verifier key (or a file holding it).
+    #[arg(long = "key", value_name = "VKEY")]
+    key: String,
+    /// Time between rounds.
+    #[arg(long, default_value = "60s", value_parser = crate::parse_duration)]
+    interval: Duration,
+    /// One round (catch up fully), then exit.
+    #[arg(long)]
+    once: bool,
+    /// A shell command run on alert, with the alert JSON on stdin.
+    #[arg(long, value_name = "CMD")]
+    on_alert: Option<String>,
+    /// A file holding a bearer token for origins whose reads need one.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Deadline of each HTTP request.
+    #[arg(long, default_value = "30s", value_parser = crate::parse_duration)]
+    timeout: Duration,
+    /// Alert when the origin has been unreachable this long (with --once: after the retries).
+    #[arg(long, default_value = "5m", value_parser = crate::parse_duration)]
+    alert_after: Duration,
+    /// With --once: attempts before an unreachable origin is an alert.
+    #[arg(long, default_value_t = 3)]
+    retries: u32,
+    /// Most entry bytes fetched and verified per durable commit.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    chunk_bytes: usize,
+    /// Entry bundles fetched at once (memory: up to twice this many x 16.8 MB from a hostile origin).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    parallel: usize,
+}
+
+fn now_secs() -> i64 {
+    stele_writer::log::system_micros() / 1_000_000
+}
+
+fn now_ts() -> Option<String> {
+    stele_core::entry::Timestamp::from_unix_micros(stele_writer::log::system_micros())
+        .map(|t| t.to_string())
+}
+
+fn code_of(p: &Problem) -> &'static str {
+    match p {
+        Problem::Signature(_) => "bad_signature",
+        Problem::Origin(_) => "origin_mismatch",
+        Problem::Rollback(_) => "rollback",
+        Problem::Fork(_) => "fork",
+        Problem::Mismatch(_) => "root_mismatch",
+        Problem::BadTile { .. } => "bad_tile",
+        Problem::Fetch(_) => p.kind(),
+    }
+}
+
+// The alert JSON: `stele monitor`'s fields, plus where it came from.
+fn alert_json(p: &Problem, url: &str, dir: Option<&Path>, trusted: Option<u64>) -> Value {
+    json!({
+        "alert": p.kind(),
+        "url": url,
+        "dir": dir.map(|d| d.display().to_string()),
+        "time": now_ts(),
+        "trusted_size": trusted,
+        "verdict": "failed",
+        "entries": null,
+        "failures": [{
+            "code": code_of(p),
+            "entry": null,
+            "line": 0,
+            "offset": 0,
+            "expected": null,
+            "found": null,
+            "message": p.to_string(),
+        }],
+        "notices": [],
+    })
+}
+
+/// Prints an alert and runs --on-alert with its JSON on stdin.
+pub fn raise(who: &str, alert: &Value, on_alert: Option<&str>) -> Result<(), Fail> {
+    let kind = alert["alert"].as_str().unwrap_or("?");
+    eprintln!("stele {who}: ALERT {kind}");
+    if let Some(fs) = alert["failures"].as_array() {
+        for f in fs {
+            eprintln!(
+                "  {}: {}",
+                f["code"].as_str().unwrap_or("?"),
+                f["message"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if let Some(e) = alert["evidence"].as_str() {
+        eprintln!("  evidence kept in {e}");
+    }
+    if let Some(cmd) = on_alert {
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| Fail::usage(format!("--on-alert {cmd:?}: {e}"), None))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = writeln!(stdin, "{alert}");
+        }
+        let _ = child.wait();
+    }
+    Ok(())
+}
+
+fn read_token(path: Option<&Path>) -> Result<Option<String>, Fail> {
+    let Some(p) = path else { return Ok(None) };
+    let t = std::fs::read_to_string(p)
+        .map_err(|e| Fail::usage(format!("--token-file {}: {e}", p.display()), None))?;
+    let t = t.trim().to_string();
+    if t.is_empty() || t.contains(char::is_whitespace) {
+        return Err(Fail::usage(
+            format!(
+                "--token-file {}: expected one token on one line",
+                p.display()
+            ),
+            Some("the file holds the token printed by `stele token add`".into()),
+        ));
+    }
+    Ok(Some(t))
+}
+
+/// Runs `stele mirror`.
+pub fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
+    let key = parse_vkey(&a.key)?;
+    let mut opts = MirrorOptions::new(key);
+    opts.token = read_token(a.token_file.as_deref())?;
+    opts.timeout = a.timeout;
+    opts.chunk_bytes = a.chunk_bytes;
+    opts.parallel = a.parallel;
+    let mut m = Mirror::open(&a.dir, &a.url, opts).map_err(|e| match e {
+        stele_writer::Error::AlreadyExists { dir } => Fail::usage(
+            format!("{} holds a writer's log, not a mirror", dir.display()),
+            Some("choose an empty directory for the mirror".into()),
+        ),
+        stele_writer::Error::Locked { dir } => Fail::usage(
+            format!("another stele mirror is running on {}", dir.display()),
+            None,
+        ),
+        e => Fail::from(e),
+    })?;
+    eprintln!(
+        "stele mirror: {} -> {} ({} verified entries held)",
+        a.url,
+        a.dir.display(),
+        m.size()
+    );
+    let mut status = mirror::read_status(&a.dir).unwrap_or_default();
+    status.url = a.url.clone();
+    status.alerts = 0;
+    let mut down_since: Option<Instant> = None;
+    let mut attempts = 0u32;
+    let mut alerted: Option<&'static str> = None;
+    loop {
+        let before = m.fetcher().bytes();
+        let size_before = m.size();
+        let t0 = Instant::now();
+        let r = m.poll();
+        status.last_poll = now_secs();
+        status.verified_size = m.size();
+        status.bytes_fetched = m.fetcher().bytes();
+        match r {
+            Ok(p) => {
+                down_since = None;
+                attempts = 0;
+                alerted = None;
+                status.origin_size = p.origin_size;
+                if m.size() >= p.origin_size {
+                    status.caught_up_at = status.last_poll;
+                }
+                eprintln!(
+                    "stele mirror: ok: {} verified entries (origin signed {}), +{} in {:.2?}, {} bytes fetched",
+                    p.size,
+                    p.origin_size,
+                    p.added,
+                    t0.elapsed(),
+                    m.fetcher().bytes() - before
+                );
+                let _ = mirror::write_status(&a.dir, &status);
+                if a.once {
+                    return Ok(0);
+                }
+            }
+            Err(PollError::Local(e)) => {
+                let _ = mirror::write_status(&a.dir, &status);
+                return Err(e.into());
+            }
+            Err(PollError::Origin(p)) if p.is_transient() && m.size() > size_before => {
+                // Cut short (a rate limit, a dropped connection) after some
+                // chunks were committed: progress, so not "down"; go on.
+                down_since = None;
+                attempts = 0;
+                eprintln!(
+                    "stele mirror: {} verified entries so far; retrying: {p}",
+                    m.size()
+                );
+                let _ = mirror::write_status(&a.dir, &status);
+                std::thread::sleep(if a.once {
+                    Duration::from_millis(500)
+                } else {
+                    a.interval
+                });
+                continue;
+            }
+            Err(PollError::Origin(p)) => {
+                let trusted = m.held().map(|h| h.checkpoint.size);
+                let transient = p.is_transient();
+                let since = if transient {
+                    *down_since.get_or_insert_with(Instant::now)
+                } else {
+                    Instant::now()
+                };
+                attempts += 1;
+                let due = if transient {
+                    if a.once {
+                        attempts >= a.retries.max(1)
+                    } else {
+                        since.elapsed() >= a.alert_after
+                    }
+                } else {
+                    true
+                };
+                if !due {
+                    eprintln!("stele mirror: retrying: {p}");
+                    std::thread::sleep(if a.once {
+                        Duration::from_millis(500)
+                    } else {
+                        a.interval
+                    });
+                    continue;
+                }
+                if alerted != Some(p.kind()) || a.once {
+                    let mut alert = alert_json(&p, &a.url, Some(&a.dir), trusted);
+                    if transient {
+                        alert["failures"][0]["message"] = json!(format!(
+                            "the origin has been unreachable for {:.0?} ({} attempts): {p}",
+                            since.elapsed(),
+                            attempts
+                        ));
+                    }
+                    if let Some(e) = m.last_evidence() {
+                        alert["evidence"] = json!(e.display().to_string());
+                    }
+                    status.alerts += 1;
+                    status.last_alert = Some(p.kind().to_string());
+                    let _ = mirror::write_status(&a.dir, &status);
+                    raise("mirror", &alert, a.on_alert.as_deref())?;
+                    alerted = Some(p.kind());
+                }
+                if a.once {
+                    return Ok(1);
+                }
+            }
+        }
+        std::thread::sleep(a.interval);
+    }
+}
+
+/// Runs `stele monitor URL`: per round only the checkpoint and the tiles of
+/// one consistency proof.
+pub fn run_remote_monitor(
+    url: &str,
+    key: Option<&str>,
+    state: &Path,
+    interval: Duration,
+    once: bool,
+    on_alert: Option<&str>,
+    token_file: Option<&Path>,
+) -> Result<u8, Fail> {
+    let Some(key) = key else {
+        return Err(Fail::usage(
+            "no verifier key given",
+            Some("did you forget --key?".into()),
+        ));
+    };
+    let key: VerifierKey = parse_vkey(key)?;
+    let f = Fetcher::new(url, read_token(token_file)?, Duration::from_secs(30))
+        .map_err(|e| Fail::usage(e, None))?;
+    loop {
+        let held: Option<(Checkpoint, String)> = if state.exists() {
+            let c = load_trusted(state, std::slice::from_ref(&key))?;
+            let note = std::fs::read_to_string(state)
+                .map_err(|e| Fail::usage(format!("read {}: {e}", state.display()), None))?;
+            Some((c, note))
+        } else {
+            None
+        };
+        let (b0, r0) = (f.bytes(), f.requests());
+        let r = fetch_checkpoint(&f, &key).and_then(|(sc, note)| {
+            if let Some((h, _)) = &held {
+                let mut tiles = TileSet::new(sc.checkpoint.size);
+                check_extends(&f, h, &sc.checkpoint, &mut tiles)?;
+            }
+            Ok((sc, note))
+        });
+        let (bytes, reqs) = (f.bytes() - b0, f.requests() - r0);
+        match r {
+            Ok((sc, note)) => {
+                if held
+                    .as_ref()
+                    .is_none_or(|(h, _)| sc.checkpoint.size > h.size)
+                {
+                    write_state(state, &note)?;
+                }
+                eprintln!(
+                    "stele monitor: ok: tree size {} (held {}), {bytes} bytes in {reqs} requests",
+                    sc.checkpoint.size,
+                    held.as_ref().map_or(0, |(h, _)| h.size)
+                );
+            }
+            Err(p) => {
+                let mut alert = alert_json(&p, url, None, held.as_ref().map(|(h, _)| h.size));
+                if matches!(p, Problem::Fork(_) | Problem::Rollback(_)) {
+                    // Keep the served checkpoint next to the state file.
+                    if let Ok((_, note)) = fetch_checkpoint(&f, &key) {
+                        let ev =
+                            state.with_extension(format!("{}-{}.checkpoint", p.kind(), now_secs()));
+                        write_state(&ev, &note)?;
+                        alert["evidence"] = json!(ev.display().to_string());
+                    }
+                }
+                raise("monitor", &alert, on_alert)?;
+                return Ok(1);
+            }
+        }
+        if once {
+            return Ok(0);
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// `stele restore` options.
+#[derive(clap::Args, Debug)]
+pub struct RestoreArgs {
+    /// The mirror directory (made by `stele mirror`).
+    mirror_dir: PathBuf,
+    /// The new log directory (must not hold a log).
+    new_dir: PathBuf,
+    /// The log's private key file (mode 0600); it stays where it is.
+    #[arg(long, value_name = "FILE")]
+    signing_key: PathBuf,
+}
+
+/// Runs `stele restore`.
+pub fn run_restore(a: RestoreArgs) -> Result<u8, Fail> {
+    if !mirror::is_mirror(&a.mirror_dir) {
+        return Err(Fail::usage(
+            format!(
+                "{} is not a mirror (no mirror.json)",
+                a.mirror_dir.display()
+            ),
+            Some("restore takes a directory made by `stele mirror URL DIR --key VKEY`".into()),
+        ));
+    }
+    let state = mirror::restore(&a.mirror_dir, &a.new_dir, &a.signing_key)?;
+    // Opening runs the writer's full recovery scan over the copy.
+    let log = Log::open(&a.new_dir)?;
+    let view: View = log.view();
+    let held = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
+    let cfg = mirror::read_config(&a.mirror_dir)?;
+    log.append_reserved(json!({
+        "type": "stele.recovery",
+        "reason": "restored from a mirror",
+        "mirror_url": cfg.url,
+        "entries_kept": state.size,
+        "checkpoint_size": held,
+    }))?;
+    let cp = log.checkpoint()?;
+    eprintln!(
+        "stele restore: {} entries restored from {} (signed up to {held}); the log continues at entry {} and is signed at size {}",
+        state.size,
+        a.mirror_dir.display(),
+        state.size,
+        cp.checkpoint.size
+    );
+    println!("{}", log.verifier());
+    Ok(0)
+}

@@ -1,0 +1,395 @@
+//! Reading a log over HTTP (C2SP tlog-tiles with entry bundles, as `stele
+//! serve` speaks it) without trusting the server: bounded fetches, the
+//! signed checkpoint checked against a pinned key, and consistency between
+//! two checkpoints proved from the server's hash tiles. Every rule comes
+//! from stele-core (signature, tile math, RFC 9162 consistency); this module
+//! only moves bytes and names what went wrong.
+//!
+//! Used by the mirror ([`crate::mirror`]) and by `stele monitor URL`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use stele_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use stele_core::merkle::{ProofError, verify_consistency};
+use stele_core::note::{MAX_NOTE_BYTES, VerifierKey};
+use stele_core::tiles::{
+    TILE_WIDTH, Tile, TileSet, consistency_proof_from_tiles, tiles_for_consistency,
+};
+
+/// Largest hash tile: 256 hashes of 32 bytes.
+pub const MAX_TILE_BYTES: u64 = TILE_WIDTH as u64 * 32;
+/// Largest entry bundle: 256 entries of at most 65,535 bytes, each after a
+/// 2-byte length.
+pub const MAX_BUNDLE_BYTES: u64 = TILE_WIDTH as u64 * (65_535 + 2);
+
+/// Why a fetch failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// Worth retrying: the origin could not be reached, timed out, or
+    /// answered 5xx / 429.
+    Unreachable(String),
+    /// The origin answered, but not with what a tlog-tiles server must
+    /// send: another status, a redirect, a body over the limit.
+    Bad(String),
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::Unreachable(m) | FetchError::Bad(m) => f.write_str(m),
+        }
+    }
+}
+
+/// A bounded HTTP GET client for one origin. Redirects are not followed (a
+/// log must not send its reader to another host); every body has a size
+/// limit; every request has a deadline.
+pub struct Fetcher {
+    agent: ureq::Agent,
+    base: String,
+    token: Option<String>,
+    bytes: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The token is a secret: never shown.
+        f.debug_struct("Fetcher")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fetcher {
+    /// A client for the log at `base` (`http://host:port` or with a path
+    /// prefix), each request bounded by `timeout`, sending `token` as a
+    /// bearer token if given.
+    pub fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Fetcher, String> {
+        let base = base.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(format!("{base:?} is not an http:// or https:// URL"));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .user_agent(concat!("stele/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Ok(Fetcher {
+            agent,
+            base,
+            token,
+            bytes: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// The origin's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Body bytes received so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Requests made so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// GETs `path` (relative to the base), refusing a body over `limit` bytes.
+    pub fn get(&self, path: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
+        let url = format!("{}/{path}", self.base);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut req = self.agent.get(&url);
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut resp = req.call().map_err(|e| match e {
+            ureq::Error::Timeout(_) => FetchError::Unreachable(format!("GET {url}: timed out")),
+            ureq::Error::Io(e) => FetchError::Unreachable(format!("GET {url}: {e}")),
+            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+                FetchError::Unreachable(format!("GET {url}: {e}"))
+            }
+            e => FetchError::Bad(format!("GET {url}: {e}")),
+        })?;
+        let status = resp.status().as_u16();
+        if (300..400).contains(&status) {
+            let to = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("?")
+                .to_string();
+            return Err(FetchError::Bad(format!(
+                "GET {url}: the origin redirects ({status}) to {to:?}; redirects are not followed"
+            )));
+        }
+        if status == 429 {
+            let after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("?")
+                .to_string();
+            return Err(FetchError::Unreachable(format!(
+                "GET {url}: HTTP 429, retry after {after} s (the origin limits reads; a stele serve \
+origin records one access per entry bundle, at most --access-rate a minute)"
+            )));
+        }
+        if status >= 500 {
+            return Err(FetchError::Unreachable(format!("GET {url}: HTTP {status}")));
+        }
+        if status != 200 {
+            let hint = if status == 401 || status == 403 {
+                " (does the origin need --token-file?)"
+            } else {
+                ""
+            };
+            return Err(FetchError::Bad(format!("GET {url}: HTTP {status}{hint}")));
+        }
+        if let Some(n) = resp
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            && n > limit
+        {
+            return Err(FetchError::Bad(format!(
+                "GET {url}: the body is {n} bytes, more than the {limit} allowed"
+            )));
+        }
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => FetchError::Bad(format!(
+                    "GET {url}: the body is more than the {limit} bytes allowed"
+                )),
+                ureq::Error::Timeout(_) => {
+                    FetchError::Unreachable(format!("GET {url}: timed out reading the body"))
+                }
+                e => FetchError::Unreachable(format!("GET {url}: reading the body: {e}")),
+            })?;
+        self.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+        Ok(body)
+    }
+
+    /// Fetches the hash tile `t` and adds it to `set` (its length must be
+    /// exactly its width in hashes).
+    pub fn tile_into(&self, t: &Tile, set: &mut TileSet) -> Result<(), Problem> {
+        let data = self
+            .get(&t.path(), MAX_TILE_BYTES)
+            .map_err(Problem::Fetch)?;
+        set.insert(*t, &data).map_err(|e| Problem::BadTile {
+            path: t.path(),
+            why: e.to_string(),
+        })
+    }
+}
+
+/// What a check of the origin found, before it becomes an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A fetch failed.
+    Fetch(FetchError),
+    /// The checkpoint does not parse or is not signed by the pinned key.
+    Signature(String),
+    /// The checkpoint names another origin than the log's.
+    Origin(String),
+    /// A tile of the wrong size, or tiles that do not lead to the signed root.
+    BadTile {
+        /// The tile (or `tiles` when the set as a whole is wrong).
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The origin serves a smaller tree than one it signed before.
+    Rollback(String),
+    /// Two signed trees that cannot both be true: same size and different
+    /// roots, or a larger tree that does not contain the smaller one.
+    Fork(String),
+    /// Entries that do not hash to the signed tree or break a chain rule.
+    Mismatch(String),
+}
+
+impl Problem {
+    /// The alert kind: `unreachable`, `bad_response`, `signature`,
+    /// `origin`, `bad_tile`, `rollback`, `fork`, `mismatch`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Problem::Fetch(FetchError::Unreachable(_)) => "unreachable",
+            Problem::Fetch(FetchError::Bad(_)) => "bad_response",
+            Problem::Signature(_) => "signature",
+            Problem::Origin(_) => "origin",
+            Problem::BadTile { .. } => "bad_tile",
+            Problem::Rollback(_) => "rollback",
+            Problem::Fork(_) => "fork",
+            Problem::Mismatch(_) => "mismatch",
+        }
+    }
+
+    /// Whether the origin may simply be down (retry, alert only after a limit).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Problem::Fetch(FetchError::Unreachable(_)))
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Fetch(e) => write!(f, "{e}"),
+            Problem::Signature(m)
+            | Problem::Origin(m)
+            | Problem::Rollback(m)
+            | Problem::Fork(m)
+            | Problem::Mismatch(m) => f.write_str(m),
+            Problem::BadTile { path, why } => write!(f, "{path}: {why}"),
+        }
+    }
+}
+
+/// Fetches `checkpoint` and checks it with core's signed-note rules: it
+/// must be signed by `key` and carry no bad signature by it.
+pub fn fetch_checkpoint(
+    f: &Fetcher,
+    key: &VerifierKey,
+) -> Result<(SignedCheckpoint, String), Problem> {
+    let body = f
+        .get("checkpoint", MAX_NOTE_BYTES as u64)
+        .map_err(Problem::Fetch)?;
+    check_checkpoint(&body, key, &format!("{}/checkpoint", f.base()))
+}
+
+/// Checks a signed checkpoint note against the pinned key (core's rules).
+pub fn check_checkpoint(
+    body: &[u8],
+    key: &VerifierKey,
+    from: &str,
+) -> Result<(SignedCheckpoint, String), Problem> {
+    let sc = SignedCheckpoint::parse(body)
+        .map_err(|e| Problem::Signature(format!("{from}: not a signed checkpoint: {e}")))?;
+    let v = sc.verify(std::slice::from_ref(key));
+    if !v.bad.is_empty() {
+        return Err(Problem::Signature(format!(
+            "{from}: the signature by {} ({}) on the checkpoint of size {} does not verify",
+            key.name(),
+            key.id_hex(),
+            sc.checkpoint.size
+        )));
+    }
+    if v.verified_by.is_empty() {
+        let others: Vec<String> = v
+            .unknown
+            .iter()
+            .map(|s| format!("{} ({})", s.name, stele_core::note::hex(&s.key_id)))
+            .collect();
+        return Err(Problem::Signature(format!(
+            "{from}: the checkpoint of size {} is not signed by the pinned key {} ({}); signed by: {}",
+            sc.checkpoint.size,
+            key.name(),
+            key.id_hex(),
+            if others.is_empty() {
+                "nobody".to_string()
+            } else {
+                others.join(", ")
+            }
+        )));
+    }
+    let note = String::from_utf8(body.to_vec())
+        .map_err(|_| Problem::Signature(format!("{from}: the checkpoint is not UTF-8")))?;
+    Ok((sc, note))
+}
+
+/// Checks that `new` extends `held` (both already signature-checked): a
+/// smaller size is a rollback, the same size with another root a fork, a
+/// larger size needs the RFC 9162 consistency proof, built from the
+/// origin's hash tiles of the new tree (O(log n) tiles, fetched into
+/// `tiles`) and checked by core. A proof that leads to the new signed root
+/// but not to the held root proves a fork; one that does not even lead to
+/// the new root means the tiles are wrong.
+pub fn check_extends(
+    f: &Fetcher,
+    held: &Checkpoint,
+    new: &Checkpoint,
+    tiles: &mut TileSet,
+) -> Result<(), Problem> {
+    if new.origin != held.origin {
+        return Err(Problem::Origin(format!(
+            "the checkpoint names origin {:?}, but the log's origin is {:?}",
+            new.origin, held.origin
+        )));
+    }
+    if new.size < held.size {
+        return Err(Problem::Rollback(format!(
+            "the origin serves a tree of {} entries, smaller than the {} it signed before",
+            new.size, held.size
+        )));
+    }
+    if new.size == held.size {
+        if new.root != held.root {
+            return Err(Problem::Fork(format!(
+                "two signed trees of size {}: root {} held, root {} served",
+                new.size,
+                held.root.to_base64(),
+                new.root.to_base64()
+            )));
+        }
+        return Ok(());
+    }
+    if held.size == 0 {
+        return Ok(());
+    }
+    let need = tiles_for_consistency(held.size, new.size).map_err(|e| Problem::BadTile {
+        path: "tiles".into(),
+        why: e.to_string(),
+    })?;
+    for t in &need {
+        f.tile_into(t, tiles)?;
+    }
+    let proof =
+        consistency_proof_from_tiles(tiles, held.size, new.size).map_err(|e| Problem::BadTile {
+            path: "tiles".into(),
+            why: e.to_string(),
+        })?;
+    match verify_consistency(held.size, new.size, &held.root, &new.root, &proof) {
+        Ok(()) => Ok(()),
+        Err(ProofError::OldRootMismatch { computed, .. }) => {
+            // Does the same proof lead to the signed new root? Then the new
+            // tree's first `held.size` entries have root `computed`, not the
+            // held root: the key signed two histories.
+            if verify_consistency(held.size, new.size, &computed, &new.root, &proof).is_ok() {
+                Err(Problem::Fork(format!(
+                    "the signed tree of size {} does not contain the signed tree of size {} held: \
+its first {} entries have root {}, the held checkpoint says {}",
+                    new.size,
+                    held.size,
+                    held.size,
+                    computed.to_base64(),
+                    held.root.to_base64()
+                )))
+            } else {
+                Err(bad_tiles(held.size, new.size, &need))
+            }
+        }
+        Err(_) => Err(bad_tiles(held.size, new.size, &need)),
+    }
+}
+
+fn bad_tiles(old: u64, new: u64, need: &[Tile]) -> Problem {
+    let paths: Vec<String> = need.iter().map(Tile::path).collect();
+    Problem::BadTile {
+        path: paths.join(", "),
+        why: format!(
+            "the consistency proof from {old} to {new} built from these tiles does not lead to the signed root of size {new}"
+        ),
+    }
+}

@@ -1,0 +1,1325 @@
+//! `stele mirror`, `stele monitor URL` and `stele restore`, end to end:
+//! against a real `stele serve` (byte-identical copies, kill -9 during
+//! catch-up, the disaster drill) and against a small loopback origin this
+//! test controls (every fault the issue lists: each an alert or a retry,
+//! named, and the mirror undamaged).
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use stele_core::merkle::HashReader;
+use stele_core::tiles::{TILE_HEIGHT, Tile, TilePath, encode_entry_bundle, tile_in_tree};
+use stele_core::{Verdict, VerifierKey};
+use stele_writer::{Log, StoredCheckpoint, View, key, verify_dir};
+
+const STELE: &str = env!("CARGO_BIN_EXE_stele");
+
+fn stele(args: &[&str]) -> Output {
+    Command::new(STELE)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn verified(dir: &Path, key: &VerifierKey) -> stele_core::Report {
+    let r = verify_dir(
+        dir,
+        stele_core::Options::new(vec![key.clone()]),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(r.verdict, Verdict::Verified, "{dir:?}: {:#?}", r.failures);
+    r
+}
+
+// ---------------------------------------------------------------------------
+// A loopback origin under the test's control: serves a log directory's
+// tiles and bundles and a chosen checkpoint note, through a fault hook.
+
+#[derive(Clone, Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    delay: Duration,
+    // Send no Content-Length: the body runs until the connection closes.
+    no_length: bool,
+}
+
+impl Reply {
+    fn ok(body: Vec<u8>) -> Reply {
+        Reply {
+            status: 200,
+            headers: Vec::new(),
+            body,
+            delay: Duration::ZERO,
+            no_length: false,
+        }
+    }
+    fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            ..Reply::ok(format!("HTTP {status}\n").into_bytes())
+        }
+    }
+}
+
+type Hook = Box<dyn Fn(&str, Reply) -> Reply + Send>;
+
+struct FakeState {
+    dir: PathBuf,
+    note: String,
+    hook: Option<Hook>,
+}
+
+struct Fake {
+    url: String,
+    state: Arc<Mutex<FakeState>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Fake {
+    fn start(dir: &Path, note: &str) -> Fake {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(FakeState {
+            dir: dir.into(),
+            note: note.into(),
+            hook: None,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                if sp.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(c) = c else { continue };
+                let st = st.clone();
+                std::thread::spawn(move || serve_one(c, &st));
+            }
+        });
+        Fake { url, state, stop }
+    }
+
+    fn set(&self, dir: &Path, note: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.dir = dir.into();
+        s.note = note.into();
+    }
+
+    fn hook(&self, h: Option<Hook>) {
+        self.state.lock().unwrap().hook = h;
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+    }
+}
+
+fn origin_reply(dir: &Path, note: &str, path: &str) -> Reply {
+    if path == "/checkpoint" {
+        return Reply::ok(note.as_bytes().to_vec());
+    }
+    let Ok(view) = View::open_read_only(dir) else {
+        return Reply::status(500);
+    };
+    match Tile::parse_path(path) {
+        Ok(TilePath::Hashes(t)) => {
+            if tile_in_tree(t.level, t.index, view.size()).is_none_or(|x| x.width < t.width) {
+                return Reply::status(404);
+            }
+            let level = u32::from(t.level) * TILE_HEIGHT;
+            let mut out = Vec::new();
+            for i in 0..u64::from(t.width) {
+                out.extend_from_slice(&view.read_hash(level, t.first() + i).unwrap().0);
+            }
+            Reply::ok(out)
+        }
+        Ok(TilePath::Entries(t)) => {
+            let (from, to) = (t.first(), t.first() + u64::from(t.width));
+            if to > view.size() {
+                return Reply::status(404);
+            }
+            let mut lines = Vec::new();
+            view.write_entries(from, to, &mut lines).unwrap();
+            let entries = lines.strip_suffix(b"\n").unwrap().split(|b| *b == b'\n');
+            Reply::ok(encode_entry_bundle(entries).unwrap())
+        }
+        Err(_) => Reply::status(404),
+    }
+}
+
+fn serve_one(c: TcpStream, st: &Mutex<FakeState>) {
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let mut line = String::new();
+    if r.read_line(&mut line).is_err() {
+        return;
+    }
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+            break;
+        }
+    }
+    let path = line.split(' ').nth(1).unwrap_or("/").to_string();
+    let reply = {
+        let s = st.lock().unwrap();
+        let base = origin_reply(&s.dir, &s.note, &path);
+        match &s.hook {
+            Some(h) => h(&path, base),
+            None => base,
+        }
+    };
+    std::thread::sleep(reply.delay);
+    let mut c = c;
+    let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", reply.status);
+    if !reply.no_length {
+        head.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
+    }
+    for (k, v) in &reply.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = c.write_all(head.as_bytes());
+    let _ = c.write_all(&reply.body);
+}
+
+// A log made with the library, with checkpoints at chosen sizes.
+struct Made {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    key: VerifierKey,
+    cps: Vec<StoredCheckpoint>,
+}
+
+fn make_log(origin: &str, signer: &stele_core::SignerKey, sizes: &[u64], tag: &str) -> Made {
+    let tmp = tempfile::tempdir().unwrap();
+    // Log::create drops and retakes the directory lock; a child process
+    // forked meanwhile by another test thread holds it for an instant
+    // (flock follows the descriptor until exec), so retry in a fresh dir.
+    let (dir, log) = (0..50)
+        .find_map(|i| {
+            let dir = tmp.path().join(format!("log{i}"));
+            match Log::create(&dir, origin, signer) {
+                Ok(l) => Some((dir, l)),
+                Err(stele_writer::Error::Locked { .. }) => None,
+                Err(e) => panic!("{e}"),
+            }
+        })
+        .expect("log created");
+    let mut cps = Vec::new();
+    for &s in sizes {
+        let mut batch = Vec::new();
+        let mut n = log.size();
+        while n < s {
+            batch.push(serde_json::json!({"actor": tag, "n": n}));
+            n += 1;
+        }
+        if !batch.is_empty() {
+            log.append_batch(batch).unwrap();
+        }
+        cps.push(log.checkpoint().unwrap());
+    }
+    Made {
+        _tmp: tmp,
+        dir,
+        key: signer.verifier(),
+        cps,
+    }
+}
+
+fn mirror_once(url: &str, dir: &Path, key: &VerifierKey, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "mirror",
+        url,
+        dir.to_str().unwrap(),
+        "--key",
+        &key.to_string(),
+        "--once",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    stele(&a)
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    [
+        "entries.jsonl",
+        "checkpoints",
+        "tree",
+        "index",
+        "mirror-state.json",
+    ]
+    .iter()
+    .map(|n| {
+        (
+            n.to_string(),
+            std::fs::read(dir.join(n)).unwrap_or_default(),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn every_fault_of_the_origin_is_an_alert_or_a_retry_and_leaves_the_mirror_undamaged() {
+    let signer = key::generate("test.example/mirror").unwrap();
+    let good = make_log("test.example/mirror", &signer, &[300, 700, 1100], "good");
+    // The same key and origin, another history: a fork.
+    let forked = make_log("test.example/mirror", &signer, &[300, 700, 1100], "evil");
+    let other = key::generate("test.example/mirror").unwrap();
+    let impostor = make_log("test.example/mirror", &other, &[1100], "good");
+    let key = good.key.clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let o = mirror_once(&fake.url, &m, &key, &["--chunk-bytes", "20000"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let held = snapshot(&m);
+    let alerts = tmp.path().join("alerts.jsonl");
+    let on_alert = format!("cat >> {}", alerts.display());
+
+    // Each case: (name, note served, hook, expected alert kind, text in the message).
+    type Case = (
+        &'static str,
+        String,
+        Option<Hook>,
+        &'static str,
+        &'static str,
+    );
+    // (A rollback needs a larger held tree: it comes last, below.)
+    let n1 = good.cps[1].note.clone();
+    let cases: Vec<Case> = vec![
+        (
+            "truncated tile",
+            n1.clone(),
+            Some(Box::new(|p: &str, mut r: Reply| {
+                if p.starts_with("/tile/0") || p.starts_with("/tile/1") {
+                    r.body.truncate(r.body.len() - 1);
+                }
+                r
+            })),
+            "bad_tile",
+            "bytes, expected",
+        ),
+        (
+            "oversized tile",
+            n1.clone(),
+            Some(Box::new(|p: &str, mut r: Reply| {
+                if p.starts_with("/tile/0") || p.starts_with("/tile/1") {
+                    r.body.resize(9000, 7);
+                }
+                r
+            })),
+            "bad_response",
+            "more than the 8192",
+        ),
+        (
+            "one flipped bit in each tile hash",
+            n1.clone(),
+            Some(Box::new(|p: &str, mut r: Reply| {
+                if !p.starts_with("/tile/entries") && p.starts_with("/tile/") {
+                    for h in r.body.chunks_mut(32) {
+                        h[5] ^= 0x10;
+                    }
+                }
+                r
+            })),
+            "bad_tile",
+            "does not lead to the signed root",
+        ),
+        (
+            "one flipped bit in an entry bundle",
+            n1.clone(),
+            Some(Box::new(|p: &str, mut r: Reply| {
+                if p.starts_with("/tile/entries/001") {
+                    // Inside the bundle's last entry (entry 511).
+                    let at = r.body.len() - 10;
+                    r.body[at] ^= 0x01;
+                }
+                r
+            })),
+            "mismatch",
+            "do not verify against its signed checkpoint",
+        ),
+        (
+            "a truncated entry bundle",
+            n1.clone(),
+            Some(Box::new(|p: &str, mut r: Reply| {
+                if p.starts_with("/tile/entries/") {
+                    let n = r.body.len();
+                    r.body.truncate(n - 3);
+                }
+                r
+            })),
+            "bad_response",
+            "entry bundle",
+        ),
+        (
+            "a checkpoint signed by another key",
+            impostor.cps[0].note.clone(),
+            None,
+            "signature",
+            "is not signed by the pinned key",
+        ),
+        (
+            "an endless checkpoint (no Content-Length)",
+            n1.clone(),
+            Some(Box::new(|p: &str, mut r: Reply| {
+                if p == "/checkpoint" {
+                    r.body = vec![b'a'; 1 << 20];
+                    r.no_length = true;
+                }
+                r
+            })),
+            "bad_response",
+            "more than the 16384 bytes allowed",
+        ),
+        (
+            "an oversized entry bundle (no Content-Length)",
+            n1.clone(),
+            Some(Box::new(|p: &str, mut r: Reply| {
+                if p.starts_with("/tile/entries/") {
+                    r.body = vec![0; 20 << 20];
+                    r.no_length = true;
+                }
+                r
+            })),
+            "bad_response",
+            "more than the 16777472 bytes allowed",
+        ),
+        (
+            "garbage for a checkpoint",
+            "<html>hello</html>\n".into(),
+            None,
+            "signature",
+            "not a signed checkpoint",
+        ),
+        (
+            "HTTP 404 for an entry bundle",
+            n1.clone(),
+            Some(Box::new(|p: &str, r: Reply| {
+                if p.starts_with("/tile/entries/") {
+                    Reply::status(404)
+                } else {
+                    r
+                }
+            })),
+            "bad_response",
+            "HTTP 404",
+        ),
+        (
+            "HTTP 503 everywhere",
+            n1.clone(),
+            Some(Box::new(|_p: &str, _r: Reply| Reply::status(503))),
+            "unreachable",
+            "HTTP 503",
+        ),
+        (
+            "a slow origin (timeout)",
+            n1.clone(),
+            Some(Box::new(|_p: &str, mut r: Reply| {
+                r.delay = Duration::from_secs(3);
+                r
+            })),
+            "unreachable",
+            "timed out",
+        ),
+        (
+            "a redirect to another host",
+            n1.clone(),
+            Some(Box::new(|p: &str, _r: Reply| Reply {
+                headers: vec![("Location".into(), format!("http://evil.invalid{p}"))],
+                ..Reply::status(302)
+            })),
+            "bad_response",
+            "redirects are not followed",
+        ),
+        (
+            "a fork (same key and origin, another history)",
+            forked.cps[1].note.clone(),
+            None,
+            "fork",
+            "does not contain the signed tree of size 300",
+        ),
+        (
+            "a fork at the same size",
+            forked.cps[0].note.clone(),
+            None,
+            "fork",
+            "two signed trees of size 300",
+        ),
+    ];
+    for (name, note, hook, kind, text) in cases {
+        let dir = if note == forked.cps[1].note || note == forked.cps[0].note {
+            &forked.dir
+        } else if note == impostor.cps[0].note {
+            &impostor.dir
+        } else {
+            &good.dir
+        };
+        fake.set(dir, &note);
+        fake.hook(hook);
+        let t0 = Instant::now();
+        let o = mirror_once(
+            &fake.url,
+            &m,
+            &key,
+            &[
+                "--timeout",
+                "1s",
+                "--retries",
+                "2",
+                "--on-alert",
+                &on_alert,
+                "--chunk-bytes",
+                "20000",
+            ],
+        );
+        let e = err(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {e}");
+        assert!(e.contains(&format!("ALERT {kind}")), "{name}: {e}");
+        assert!(e.contains(text), "{name}: expected {text:?} in: {e}");
+        assert_eq!(snapshot(&m), held, "{name}: the mirror changed");
+        eprintln!("{name}: {kind} in {:.1?}", t0.elapsed());
+    }
+    // The alert contract: one JSON object per alert on the command's stdin.
+    let lines: Vec<Value> = std::fs::read_to_string(&alerts)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let fork = lines.iter().find(|a| a["alert"] == "fork").unwrap();
+    assert_eq!(fork["trusted_size"], 300);
+    assert_eq!(fork["verdict"], "failed");
+    assert_eq!(fork["failures"][0]["code"], "fork");
+    // The evidence: both signed checkpoints, byte for byte.
+    let ev = PathBuf::from(fork["evidence"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(ev.join("held.checkpoint")).unwrap(),
+        good.cps[0].note
+    );
+    assert_eq!(
+        std::fs::read_to_string(ev.join("served.checkpoint")).unwrap(),
+        forked.cps[1].note
+    );
+
+    // After all that, the honest origin: the mirror catches up and verifies.
+    fake.set(&good.dir, &good.cps[2].note);
+    fake.hook(None);
+    let o = mirror_once(&fake.url, &m, &key, &["--chunk-bytes", "20000"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let r = verified(&m, &key);
+    assert_eq!(r.tree_size, Some(1100));
+    // Now a rollback to 700 is an alert with evidence.
+    fake.set(&good.dir, &good.cps[1].note);
+    let o = mirror_once(&fake.url, &m, &key, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("ALERT rollback"), "{}", err(&o));
+    assert!(err(&o).contains("smaller than the 1100"), "{}", err(&o));
+    assert!(m.join("evidence").read_dir().unwrap().count() >= 2);
+    verified(&m, &key);
+}
+
+#[test]
+fn remote_monitor_fetches_only_the_checkpoint_and_a_few_tiles_per_poll() {
+    let signer = key::generate("test.example/mon").unwrap();
+    let good = make_log("test.example/mon", &signer, &[1000, 70_000], "good");
+    let forked = make_log("test.example/mon", &signer, &[1000, 70_001], "evil");
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let st = state.to_str().unwrap();
+    let k = good.key.to_string();
+    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let run = |fake: &Fake| stele(&["monitor", &fake.url, "--key", &k, "--state", st, "--once"]);
+    let o = run(&fake);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), good.cps[0].note);
+    fake.set(&good.dir, &good.cps[1].note);
+    let o = run(&fake);
+    assert!(o.status.success(), "{}", err(&o));
+    let e = err(&o);
+    // "..., B bytes in R requests": the checkpoint and the consistency
+    // proof's tiles (at most two per tile level), never the entries.
+    let words: Vec<&str> = e.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "requests").unwrap();
+    let reqs: u64 = words[at - 1].parse().unwrap();
+    let bytes: u64 = words[at - 4].parse().unwrap();
+    eprintln!("poll from 1000 to 70000: {bytes} bytes in {reqs} requests");
+    assert!(reqs <= 1 + 2 * 3, "{e}");
+    assert!(bytes < 8 * 8192, "{e}");
+    // What a poll of a 10M-entry log fetches: exactly the tiles of
+    // tiles_for_consistency (check_extends asks for nothing else), at most
+    // two per tile level (three levels below 256^3 entries).
+    let mut worst = (0usize, 0usize, 0u64, 0u64);
+    let ten_m = 10_000_000u64;
+    for (old, new) in [
+        (1, ten_m),
+        (255, ten_m),
+        (65_537, ten_m),
+        (5_000_000, ten_m),
+        (9_999_999, ten_m),
+        (ten_m - 1000, ten_m),
+        (3_333_333, 7_777_777),
+    ] {
+        let tiles = stele_core::tiles::tiles_for_consistency(old, new).unwrap();
+        let b: usize = tiles.iter().map(Tile::byte_len).sum();
+        assert!(tiles.len() <= 6, "{old}->{new}: {tiles:?}");
+        if b > worst.1 {
+            worst = (tiles.len(), b, old, new);
+        }
+    }
+    eprintln!(
+        "10M-entry log: at most {} tiles, {} bytes of tiles per poll (worst {}->{})",
+        worst.0, worst.1, worst.2, worst.3
+    );
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), good.cps[1].note);
+    // A fork: another history under the same key.
+    fake.set(&forked.dir, &forked.cps[1].note);
+    let o = run(&fake);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("ALERT fork"), "{}", err(&o));
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), good.cps[1].note);
+    // The contradicting signed checkpoint is kept next to the state file.
+    let ev: Vec<PathBuf> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("state.fork-"))
+        .collect();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(std::fs::read_to_string(&ev[0]).unwrap(), forked.cps[1].note);
+}
+
+// ---------------------------------------------------------------------------
+// Against the real `stele serve`.
+
+struct Origin {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    log: PathBuf,
+    key: VerifierKey,
+    token: String,
+    server: Option<Child>,
+    url: String,
+}
+
+fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(STELE)
+        .arg("serve")
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("stele serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+impl Origin {
+    fn start(extra: &[&str]) -> Origin {
+        Origin::start_with(true, extra)
+    }
+
+    fn start_with(public_reads: bool, extra: &[&str]) -> Origin {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let log = root.join("log");
+        let o = stele(&[
+            "init",
+            log.to_str().unwrap(),
+            "--origin",
+            "test.example/origin",
+        ]);
+        assert!(o.status.success(), "{}", err(&o));
+        let key = VerifierKey::parse(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+        let tokens = root.join("tokens");
+        let o = stele(&["token", "add", tokens.to_str().unwrap(), "writer"]);
+        let token = String::from_utf8(o.stdout).unwrap().trim().to_string();
+        let mut args = vec!["--tokens", tokens.to_str().unwrap()];
+        if public_reads {
+            args.push("--public-reads");
+        }
+        args.extend_from_slice(extra);
+        let (server, url) = serve(&log, &args);
+        Origin {
+            _tmp: tmp,
+            root,
+            log,
+            key,
+            token,
+            server: Some(server),
+            url,
+        }
+    }
+
+    fn post(&self, body: &str) -> Option<Vec<Value>> {
+        let r = http(
+            &self.url,
+            "POST",
+            "/v1/entries",
+            Some(&self.token),
+            body.as_bytes(),
+        )
+        .ok()?;
+        (r.0 == 200).then(|| serde_json::from_slice(&r.1).unwrap())
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.server.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+// A minimal HTTP/1.1 client for the test's own requests (status, body).
+fn http(
+    url: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let addr = url.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: HashMap<String, String> = head
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut rest = &raw[split + 4..];
+    let body = if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.contains("chunked"))
+    {
+        let mut out = Vec::new();
+        loop {
+            let nl = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let n = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).unwrap().trim(), 16)
+                .unwrap();
+            rest = &rest[nl + 2..];
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[..n]);
+            rest = &rest[n + 2..];
+        }
+        out
+    } else {
+        rest.to_vec()
+    };
+    Ok((status, body))
+}
+
+fn events(tag: &str, from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("{{\"actor\":\"{tag}\",\"n\":{i}}}\n"))
+        .collect()
+}
+
+fn state_size(m: &Path) -> u64 {
+    stele_writer::mirror::read_state(m).map_or(0, |s| s.size)
+}
+
+// A small deterministic generator (no rand dependency); the seed is printed.
+struct Lcg(u64);
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+fn kill_9_at_random_moments_during_catch_up_leaves_a_mirror_that_resumes() {
+    let origin = Origin::start(&["--checkpoint-every", "64", "--checkpoint-interval", "100ms"]);
+    assert!(origin.post(&events("a", 0, 3000)).is_some());
+    let stop = Arc::new(AtomicBool::new(false));
+    let grower = {
+        let (url, token, stop) = (origin.url.clone(), origin.token.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 3000;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = http(
+                    &url,
+                    "POST",
+                    "/v1/entries",
+                    Some(&token),
+                    events("g", i, 25).as_bytes(),
+                );
+                i += 25;
+                std::thread::sleep(Duration::from_millis(15));
+            }
+        })
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let rounds: u64 = std::env::var("STELE_MIRROR_KILL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill -9 rounds: {rounds}, seed {seed}");
+    let mut rng = Lcg(seed);
+    let t0 = Instant::now();
+    let mut sizes = Vec::new();
+    for _ in 0..rounds {
+        let mut c = Command::new(STELE)
+            .args([
+                "mirror",
+                &origin.url,
+                m.to_str().unwrap(),
+                "--key",
+                &origin.key.to_string(),
+            ])
+            .args(["--interval", "10ms", "--chunk-bytes", "6000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5 + rng.below(120)));
+        c.kill().unwrap(); // SIGKILL
+        c.wait().unwrap();
+        sizes.push(state_size(&m));
+    }
+    let elapsed = t0.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    grower.join().unwrap();
+    eprintln!(
+        "{rounds} kill -9 rounds in {elapsed:.1?} ({:.0?} each); mirror sizes after kills: first {:?}, last {:?}",
+        elapsed / rounds as u32,
+        sizes.first(),
+        sizes.last()
+    );
+    assert!(
+        sizes.windows(2).all(|w| w[0] <= w[1]),
+        "the mirror went backwards: {sizes:?}"
+    );
+    // Resume to the end: every entry equals the origin's, and it verifies.
+    let o = mirror_once(&origin.url, &m, &origin.key, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let mine = std::fs::read(m.join("entries.jsonl")).unwrap();
+    let theirs = std::fs::read(origin.log.join("entries.jsonl")).unwrap();
+    assert!(mine.len() > 3000 * 20);
+    assert_eq!(
+        &theirs[..mine.len()],
+        &mine[..],
+        "the mirror's entries differ from the origin's"
+    );
+    let r = verified(&m, &origin.key);
+    assert_eq!(r.tree_size, Some(state_size(&m)));
+    let o = stele(&[
+        "verify",
+        m.to_str().unwrap(),
+        "--key",
+        &origin.key.to_string(),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+}
+
+#[test]
+fn disaster_drill_restore_from_the_mirror_and_continue_the_chain() {
+    let mut origin = Origin::start(&["--checkpoint-every", "16", "--checkpoint-interval", "100ms"]);
+    // The backup procedure: the key is kept apart from the data.
+    let vault = origin.root.join("vault");
+    std::fs::create_dir(&vault).unwrap();
+    let key_copy = vault.join("log.key");
+    std::fs::copy(origin.log.join("key"), &key_copy).unwrap();
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        acked.extend(origin.post(&events("a", i * 50, 50)).unwrap());
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let mut mirror = KillOnDrop(
+        Command::new(STELE)
+            .args([
+                "mirror",
+                &origin.url,
+                m.to_str().unwrap(),
+                "--key",
+                &origin.key.to_string(),
+            ])
+            .args(["--interval", "50ms", "--timeout", "2s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // A checkpoint an auditor took before the disaster.
+    std::thread::sleep(Duration::from_millis(300));
+    let (st, note) = http(&origin.url, "GET", "/checkpoint", None, b"").unwrap();
+    assert_eq!(st, 200);
+    let trusted = tmp.path().join("trusted.checkpoint");
+    std::fs::write(&trusted, &note).unwrap();
+    let trusted_size: u64 = String::from_utf8_lossy(&note)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(trusted_size >= 500);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while state_size(&m) < trusted_size {
+        assert!(Instant::now() < deadline, "the mirror did not catch up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Disaster: the writer's disk is gone while the mirror runs.
+    origin.kill();
+    std::fs::remove_dir_all(&origin.log).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    mirror.0.kill().unwrap();
+    mirror.0.wait().unwrap();
+    let held = std::fs::read(m.join("entries.jsonl")).unwrap();
+    let held_size = state_size(&m);
+    assert!(held_size >= trusted_size);
+    // Restore, append, export, verify against the old trusted checkpoint.
+    let restored = tmp.path().join("restored");
+    let o = stele(&[
+        "restore",
+        m.to_str().unwrap(),
+        restored.to_str().unwrap(),
+        "--signing-key",
+        key_copy.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&[
+        "append",
+        restored.to_str().unwrap(),
+        "--event",
+        r#"{"actor":"after","n":1}"#,
+        "--event",
+        r#"{"actor":"after","n":2}"#,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let out = tmp.path().join("after.stele");
+    let o = stele(&[
+        "export",
+        restored.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&[
+        "verify",
+        out.to_str().unwrap(),
+        "--key",
+        &origin.key.to_string(),
+        "--trusted-checkpoint",
+        trusted.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && text.starts_with("verified"),
+        "{text}{}",
+        err(&o)
+    );
+    // Nothing the mirror had acknowledged is lost; every receipt before the
+    // trusted checkpoint is in the restored log.
+    let now = std::fs::read(restored.join("entries.jsonl")).unwrap();
+    assert_eq!(&now[..held.len()], &held[..]);
+    let view = View::open_read_only(&restored).unwrap();
+    for r in acked
+        .iter()
+        .filter(|r| r["seq"].as_u64().unwrap() < trusted_size)
+    {
+        let h = stele_core::Hash::from_base64(r["leaf_hash"].as_str().unwrap()).unwrap();
+        assert_eq!(view.leaf_hash(r["seq"].as_u64().unwrap()).unwrap(), h);
+    }
+    assert!(view.size() > held_size);
+    // The key is the log's; another key is refused.
+    let wrong = vault.join("wrong.key");
+    key::save(
+        &stele_writer::fs::RealFs,
+        &wrong,
+        &key::generate("test.example/origin").unwrap(),
+    )
+    .unwrap();
+    let o = stele(&[
+        "restore",
+        m.to_str().unwrap(),
+        tmp.path().join("r2").to_str().unwrap(),
+        "--signing-key",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("but the mirror's log is signed by"),
+        "{}",
+        err(&o)
+    );
+}
+
+fn get(url: &str, path: &str) -> (u16, Vec<u8>) {
+    http(url, "GET", path, None, b"").unwrap()
+}
+
+#[test]
+fn a_mirror_served_read_only_is_byte_identical_and_can_itself_be_mirrored() {
+    // Checkpoints only on demand, so the origin's latest stays put while we compare.
+    let origin = Origin::start(&[
+        "--checkpoint-every",
+        "1000000",
+        "--checkpoint-interval",
+        "1h",
+    ]);
+    for i in 0..4 {
+        assert!(origin.post(&events("a", i * 700, 700)).is_some());
+    }
+    // Ask for a proof of the last entry: the origin signs a checkpoint covering it.
+    let (st, _) = get(&origin.url, "/v1/proof/inclusion?index=2800");
+    assert_eq!(st, 200);
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let o = mirror_once(&origin.url, &m, &origin.key, &["--chunk-bytes", "50000"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let n = state_size(&m);
+    assert!(n >= 2801, "{n}");
+    let (ms, murl) = serve(&m, &["--read-only"]);
+    // Killed even when an assertion below fails.
+    let _ms = KillOnDrop(ms);
+    let (st, cp_o) = get(&origin.url, "/checkpoint");
+    assert_eq!(st, 200);
+    assert_eq!(get(&murl, "/checkpoint"), (200, cp_o.clone()));
+    // Every tile and entry bundle of the tree of size n.
+    let mut compared = 0;
+    for level in 0..4u8 {
+        let mut i = 0;
+        while let Some(t) = tile_in_tree(level, i, n) {
+            for path in [format!("/{}", t.path()), format!("/{}", t.entries_path())] {
+                if level > 0 && path.contains("entries") {
+                    continue;
+                }
+                let a = get(&origin.url, &path);
+                assert_eq!(a.0, 200, "{path}");
+                assert_eq!(get(&murl, &path), a, "{path} differs");
+                compared += 1;
+            }
+            i += 1;
+        }
+    }
+    eprintln!("{compared} tiles and bundles identical at size {n}");
+    assert!(compared > 20);
+    // Proofs and partial exports against the same checkpoint.
+    for q in [
+        format!("/v1/proof/inclusion?index=0&size={n}"),
+        format!("/v1/proof/inclusion?index=1234&size={n}"),
+        format!("/v1/proof/consistency?from=17&to={n}"),
+        format!("/v1/proof/consistency?from=2048&to={n}"),
+        format!("/v1/export?from=5&to={n}"),
+        "/v1/export?from=100&to=900".to_string(),
+        "/v1/export?entries=3,17,42,2000".to_string(),
+    ] {
+        let a = get(&origin.url, &q);
+        assert_eq!(a.0, 200, "{q}: {}", String::from_utf8_lossy(&a.1));
+        assert_eq!(get(&murl, &q), a, "{q} differs");
+    }
+    // Read-only: no writes.
+    let (st, _) = http(
+        &murl,
+        "POST",
+        "/v1/entries",
+        Some(&origin.token),
+        b"{\"a\":1}",
+    )
+    .unwrap();
+    assert_eq!(st, 405);
+    // Metrics: the mirror's lag and last verified size.
+    let (_, metrics) = get(&murl, "/metrics");
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains(&format!("stele_mirror_verified_size {n}\n")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stele_mirror_lag_entries 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stele_mirror_alerts_total 0\n"),
+        "{metrics}"
+    );
+    // A mirror of the mirror.
+    let m2 = tmp.path().join("m2");
+    let o = mirror_once(&murl, &m2, &origin.key, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        std::fs::read(m2.join("entries.jsonl")).unwrap(),
+        std::fs::read(m.join("entries.jsonl")).unwrap()
+    );
+    verified(&m2, &origin.key);
+    // The CLI readers work on a mirror, and record nothing in it.
+    let before = std::fs::read(m.join("entries.jsonl")).unwrap();
+    let out = tmp.path().join("m.stele");
+    let o = stele(&["export", m.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(err(&o).contains("is a mirror (read-only)"), "{}", err(&o));
+    let o = stele(&[
+        "verify",
+        out.to_str().unwrap(),
+        "--key",
+        &origin.key.to_string(),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&[
+        "verify",
+        m.to_str().unwrap(),
+        "--key",
+        &origin.key.to_string(),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(std::fs::read(m.join("entries.jsonl")).unwrap(), before);
+    // Nothing appends to a mirror or signs for it.
+    let o = stele(&["append", m.to_str().unwrap(), "--event", "{\"a\":1}"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("is a mirror of http://"), "{}", err(&o));
+    let o = stele(&["checkpoint", m.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read(m.join("entries.jsonl")).unwrap(), before);
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_failed_write_fsync_or_rename_stops_the_mirror_and_the_next_run_resumes_verified() {
+    use stele_writer::fs::FileRole;
+    use stele_writer::mirror::{Mirror, MirrorOptions, PollError};
+    use stele_writer::testing::{FaultFs, FaultMode, Op};
+    let signer = key::generate("test.example/faults").unwrap();
+    let good = make_log("test.example/faults", &signer, &[1500], "good");
+    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let theirs = std::fs::read(good.dir.join("entries.jsonl")).unwrap();
+    let cases = [
+        (Op::Write, FileRole::Entries, 2, FaultMode::Partial),
+        (Op::Sync, FileRole::Entries, 2, FaultMode::NotPersisted),
+        (Op::Write, FileRole::Tree, 2, FaultMode::Persisted),
+        (Op::Write, FileRole::Index, 1, FaultMode::Partial),
+        (Op::Write, FileRole::Checkpoints, 1, FaultMode::Persisted),
+        (Op::Sync, FileRole::Checkpoints, 1, FaultMode::NotPersisted),
+        (Op::Write, FileRole::Other, 2, FaultMode::Partial),
+        (Op::Rename, FileRole::Other, 2, FaultMode::NotPersisted),
+        (Op::Rename, FileRole::Other, 2, FaultMode::Persisted),
+        (Op::Sync, FileRole::Dir, 3, FaultMode::Persisted),
+    ];
+    for (op, role, nth, mode) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = tmp.path().join("m");
+        let ffs = Arc::new(FaultFs::new());
+        ffs.fail_nth(op, Some(role), nth, mode);
+        let mut opts = MirrorOptions::new(good.key.clone());
+        opts.chunk_bytes = 30_000;
+        opts.fs = ffs.clone();
+        let case = format!("{op:?} {role:?} #{nth} {mode:?}");
+        let mut mir = Mirror::open(&m, &fake.url, opts).unwrap();
+        match mir.poll() {
+            Err(PollError::Local(e)) => eprintln!("{case}: stopped: {e}"),
+            other => panic!("{case}: expected a local error, got {other:?}"),
+        }
+        assert_eq!(ffs.fired().len(), 1, "{case}");
+        drop(mir);
+        // The next run, on a healthy disk, resumes from the commit point.
+        let mut mir = Mirror::open(&m, &fake.url, MirrorOptions::new(good.key.clone())).unwrap();
+        let p = mir.poll().unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert_eq!(p.size, 1500, "{case}");
+        drop(mir);
+        let mine = std::fs::read(m.join("entries.jsonl")).unwrap();
+        assert_eq!(mine, theirs, "{case}");
+        verified(&m, &good.key);
+    }
+}
+
+#[test]
+fn an_origin_whose_reads_need_a_token_is_mirrored_with_token_file() {
+    let origin = Origin::start_with(false, &["--checkpoint-every", "10"]);
+    assert!(origin.post(&events("a", 0, 300)).is_some());
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let o = mirror_once(&origin.url, &m, &origin.key, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("ALERT bad_response"), "{}", err(&o));
+    assert!(
+        err(&o).contains("HTTP 401 (does the origin need --token-file?)"),
+        "{}",
+        err(&o)
+    );
+    assert!(!err(&o).contains(&origin.token));
+    let tf = tmp.path().join("token");
+    std::fs::write(&tf, format!("{}\n", origin.token)).unwrap();
+    let o = mirror_once(
+        &origin.url,
+        &m,
+        &origin.key,
+        &["--token-file", tf.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(!err(&o).contains(&origin.token));
+    assert!(state_size(&m) >= 301);
+    verified(&m, &origin.key);
+}
+
+#[test]
+fn a_running_mirror_alerts_once_when_the_origin_stays_unreachable_past_the_limit() {
+    let signer = key::generate("test.example/down").unwrap();
+    let good = make_log("test.example/down", &signer, &[600], "good");
+    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let alerts = tmp.path().join("alerts.jsonl");
+    fake.hook(Some(Box::new(|_p: &str, _r: Reply| Reply::status(503))));
+    // stderr to a file: a pipe nobody reads could fill and stall the mirror.
+    let log = tmp.path().join("stderr");
+    let mut c = KillOnDrop(
+        Command::new(STELE)
+            .args([
+                "mirror",
+                &fake.url,
+                m.to_str().unwrap(),
+                "--key",
+                &good.key.to_string(),
+            ])
+            .args([
+                "--interval",
+                "50ms",
+                "--alert-after",
+                "400ms",
+                "--timeout",
+                "2s",
+            ])
+            .args(["--on-alert", &format!("cat >> {}", alerts.display())])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !alerts.exists() {
+        assert!(Instant::now() < deadline, "no unreachable alert");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Still down for a while: no second alert of the same kind.
+    std::thread::sleep(Duration::from_millis(600));
+    // Back up: the mirror catches up without being restarted.
+    fake.hook(None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while state_size(&m) < 600 {
+        assert!(Instant::now() < deadline, "the mirror did not recover");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c.0.kill().unwrap();
+    c.0.wait().unwrap();
+    let e = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = std::fs::read_to_string(&alerts)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{e}");
+    assert_eq!(lines[0]["alert"], "unreachable");
+    let msg = lines[0]["failures"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("has been unreachable for") && msg.contains("HTTP 503"),
+        "{msg}"
+    );
+    assert!(e.contains("retrying:"), "{e}");
+    verified(&m, &good.key);
+}
+
+#[test]
+fn a_rate_limited_catch_up_keeps_what_it_committed_and_goes_on() {
+    let signer = key::generate("test.example/rate").unwrap();
+    let good = make_log("test.example/rate", &signer, &[3000], "good");
+    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    // Every third bundle read is refused with 429, as a stele serve origin
+    // does past --access-rate.
+    let n = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let n2 = n.clone();
+    fake.hook(Some(Box::new(move |p: &str, r: Reply| {
+        if p.starts_with("/tile/entries/") && n2.fetch_add(1, Ordering::Relaxed) % 3 == 2 {
+            Reply {
+                headers: vec![("Retry-After".into(), "1".into())],
+                ..Reply::status(429)
+            }
+        } else {
+            r
+        }
+    })));
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let o = mirror_once(&fake.url, &m, &good.key, &["--chunk-bytes", "20000"]);
+    let e = err(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains("retrying: GET") && e.contains("HTTP 429, retry after 1 s"),
+        "{e}"
+    );
+    assert!(!e.contains("ALERT"), "{e}");
+    assert_eq!(state_size(&m), 3000);
+    assert_eq!(
+        std::fs::read(m.join("entries.jsonl")).unwrap(),
+        std::fs::read(good.dir.join("entries.jsonl")).unwrap()
+    );
+    verified(&m, &good.key);
+}
