@@ -6,7 +6,7 @@
 //! The wasm tests and the browser tests read the same files.
 
 use stele_core::VerifierKey;
-use stele_core::verify::{ParallelVerifier, StreamVerifier, verify_bytes};
+use stele_core::verify::{StreamVerifier, verify_bytes};
 use stele_tests::kit::{options, parse_expect};
 use stele_tests::vectors::{dir, expect_text, vectors};
 
@@ -225,12 +225,7 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
             rest = next;
         }
         assert_eq!(s.finish(), report, "{}: encoded blocks differ", v.name);
-        // The multi-threaded path, with blocks small enough to cut every vector.
-        let mut p = ParallelVerifier::new(options(&v), 3).block_size(700);
-        for c in v.data.chunks(333) {
-            p.push(c);
-        }
-        assert_eq!(p.finish(), report, "{}: parallel differs", v.name);
+        // The multi-threaded path (in the writer): writer/tests/parallel.rs.
     }
     assert!(
         seen_codes.len() >= 25,

@@ -4,17 +4,20 @@ use crate::error::{Error, Result};
 use crate::fs::{FileRole, Fs, RealFs};
 use crate::key;
 use crate::tree::{Frontier, TreeFile, position, stored_len};
-use crate::view::{Index, StoredCheckpoint, TreeSrc, View, parse_checkpoints};
+use crate::view::{
+    Index, StoredCheckpoint, TreeSrc, View, parse_checkpoints, parse_checkpoints_after,
+};
 use serde_json::Value;
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stele_core::checkpoint::Checkpoint;
 use stele_core::entry::{
-    GENESIS_TYPE, RESERVED_PREFIX, Timestamp, ZERO_PREV, genesis_event, parse_entry,
+    GENESIS_TYPE, MAX_ENTRY_BYTES, RESERVED_PREFIX, Timestamp, ZERO_PREV, genesis_event,
+    parse_entry,
 };
 use stele_core::hash::{Hash, leaf_hash};
 use stele_core::merkle::left_hashes;
@@ -33,6 +36,8 @@ pub mod files {
     pub const INDEX: &str = "index";
     /// The writer lock.
     pub const LOCK: &str = "lock";
+    /// The check mark: entries checked up to a signed checkpoint (derived).
+    pub const CHECKED: &str = "checked";
     /// The default private key file name.
     pub const KEY: &str = "key";
 }
@@ -54,6 +59,11 @@ pub struct LogOptions {
     pub background_checkpoints: bool,
     /// The clock (system UTC by default).
     pub clock: Clock,
+    /// Move the check mark forward when a checkpoint is signed this many
+    /// bytes of entries after it: an open re-checks at most about this much
+    /// (plus what was appended since the last checkpoint). See
+    /// writer/README.md, "Opening and recovery".
+    pub check_mark_bytes: u64,
 }
 
 impl fmt::Debug for LogOptions {
@@ -63,6 +73,7 @@ impl fmt::Debug for LogOptions {
             .field("checkpoint_every", &self.checkpoint_every)
             .field("checkpoint_interval", &self.checkpoint_interval)
             .field("background_checkpoints", &self.background_checkpoints)
+            .field("check_mark_bytes", &self.check_mark_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +86,7 @@ impl Default for LogOptions {
             checkpoint_interval: Some(Duration::from_secs(60)),
             background_checkpoints: false,
             clock: Arc::new(system_micros),
+            check_mark_bytes: 4 << 20,
         }
     }
 }
@@ -193,6 +205,10 @@ struct Store {
     checkpoints_len: u64,
     cps: Arc<Vec<StoredCheckpoint>>,
     last_cp_at: Instant,
+    // Entries file bytes covered by the check mark (0: none).
+    marked_len: u64,
+    // The tree's top levels, cached for proofs (shared by every view).
+    upper: Arc<crate::tree::UpperLevels>,
     // Emptied buffers kept for the next group commit: growing fresh ones made
     // the kernel fault in and clear new pages on every batch.
     spare: (Vec<u8>, Vec<Hash>, Vec<u64>),
@@ -253,8 +269,9 @@ const TMP_CONFIG: &str = ".stele.json.tmp";
 
 /// Every file a log directory may hold (besides the key file when it is
 /// elsewhere): a directory holding any of them is never made a new log.
-const LOG_FILES: [&str; 7] = [
+const LOG_FILES: [&str; 8] = [
     files::CONFIG,
+    files::CHECKED,
     files::ENTRIES,
     files::CHECKPOINTS,
     files::TREE,
@@ -322,7 +339,13 @@ pub fn check_new_dir(dir: &Path, allow_other_files: bool) -> Result<()> {
     Ok(())
 }
 
-fn write_new_file(fs: &dyn Fs, dir: &Path, name: &str, role: FileRole, data: &[u8]) -> Result<()> {
+pub(crate) fn write_new_file(
+    fs: &dyn Fs,
+    dir: &Path,
+    name: &str,
+    role: FileRole,
+    data: &[u8],
+) -> Result<()> {
     // Write a temporary file, fsync it, rename it into place, fsync the directory.
     let tmp = dir.join(format!(".{name}.tmp"));
     let f = OpenOptions::new()
@@ -470,10 +493,10 @@ impl Log {
         // briefly holds a copy of a released lock (until its exec), which
         // made a re-lock here fail with `Locked` now and then.
         let made = Self::create_files(dir, origin, signer, key_file, &opts, lock)
-            .and_then(|lock| Self::open_inner(dir, opts, Some(signer.clone()), Some(lock)))
+            .and_then(|lock| Self::open_inner(dir, opts, Some(signer.clone()), Some(lock), false))
             .and_then(|log| {
                 let genesis = genesis_event(origin, &signer.verifier().to_string());
-                log.shared.append_events(vec![genesis], true)?;
+                log.shared.append_events(&[genesis], true)?;
                 log.checkpoint()?;
                 Ok(log)
             });
@@ -542,8 +565,22 @@ impl Log {
     /// checks the entries against the stored tree hashes, rebuilds derived
     /// files that are missing or wrong, cuts a torn tail (appending a
     /// `stele.recovery` entry) and refuses damage before the tail.
+    ///
+    /// Entries before the check mark (`DIR/checked`, tied to a signed
+    /// checkpoint) are not read again: the mark is checked in O(log n) reads
+    /// and only the entries after it are. [`Log::fsck`] checks everything.
     pub fn open_with(dir: &Path, opts: LogOptions) -> Result<Log> {
-        Self::open_inner(dir, opts, None, None)
+        Self::open_inner(dir, opts, None, None, false)
+    }
+
+    /// Opens a log for writing like [`Log::open_with`], but ignores the check
+    /// mark: every line is parsed and its `seq`, `prev` and `ts` checked,
+    /// `tree` and `index` are compared with the entries from entry 0 (and
+    /// rewritten where they differ), every stored checkpoint's root is
+    /// checked against the tree, and the mark is then moved to the latest
+    /// checkpoint. This is `stele fsck DIR`.
+    pub fn fsck(dir: &Path, opts: LogOptions) -> Result<Log> {
+        Self::open_inner(dir, opts, None, None, true)
     }
 
     // `held`: the lock `create` already holds (a new log); else it is taken here.
@@ -552,6 +589,7 @@ impl Log {
         opts: LogOptions,
         signer: Option<stele_core::SignerKey>,
         held: Option<DirLock>,
+        full: bool,
     ) -> Result<Log> {
         let creating = held.is_some();
         let (origin, key_path) = log_config(dir)?;
@@ -576,7 +614,24 @@ impl Log {
         // Checkpoints: a torn last record was never acknowledged; cut it.
         let cp_bytes = std::fs::read(&checkpoints_path)
             .map_err(|e| Error::io("read", &checkpoints_path, e))?;
-        let (cps, good_len) = parse_checkpoints(dir, &cp_bytes, &[signer.verifier()])?;
+        // Signatures before the mark's checkpoints length were verified when
+        // the mark was written; if the mark turns out not to hold, they are
+        // verified below after all.
+        let mark = if full || creating {
+            None
+        } else {
+            crate::mark::read(dir).filter(|m| m.checkpoints_len <= cp_bytes.len() as u64)
+        };
+        let verified = mark.map_or(0, |m| m.checkpoints_len);
+        let (mut cps, mut good_len) =
+            parse_checkpoints_after(dir, &cp_bytes, &[signer.verifier()], verified)?;
+        let start = mark.and_then(|m| {
+            crate::mark::start(&m, &cps, &entries, &tree, &index, &tree_path).map(|s| (m, s))
+        });
+        if start.is_none() && verified > 0 {
+            (cps, good_len) = parse_checkpoints(dir, &cp_bytes, &[signer.verifier()])?;
+        }
+        let marked_len = start.as_ref().map_or(0, |(m, _)| m.entries_len);
         if good_len < cp_bytes.len() as u64 {
             fs.set_len(FileRole::Checkpoints, &checkpoints, good_len)
                 .map_err(|e| Error::io("truncate", &checkpoints_path, e))?;
@@ -607,8 +662,17 @@ impl Log {
             &signer,
             &origin,
             creating,
+            start.map(|(_, s)| s),
+            full,
         )?;
-        if let Some(c) = cps.last() {
+        // The latest checkpoint's root, or with `full` every checkpoint's.
+        // (Latest first: "entries were lost" is about the latest.)
+        let checked_cps = if full {
+            &cps[..]
+        } else {
+            &cps[cps.len().saturating_sub(1)..]
+        };
+        for c in checked_cps.iter().rev() {
             if c.checkpoint.size > scan.size {
                 return Err(Error::CheckpointMismatch {
                     dir: dir.into(),
@@ -657,6 +721,8 @@ impl Log {
             checkpoints_len: good_len,
             cps: Arc::new(cps),
             last_cp_at: Instant::now(),
+            marked_len,
+            upper: Default::default(),
             spare: Default::default(),
         };
         let shared = Arc::new(Shared {
@@ -694,7 +760,7 @@ impl Log {
                     "entries_kept": scan.size,
                     "reason": reason,
                 });
-                let r = shared.append_events(vec![event], true)?;
+                let r = shared.append_events(&[event], true)?;
                 let mut s = Arc::try_unwrap(shared).expect("no other owner yet");
                 s.recovery = Some(Recovery {
                     dropped_bytes,
@@ -712,6 +778,26 @@ impl Log {
             (true, Some(every)) => Some(spawn_timer(Arc::downgrade(&shared), every)),
             _ => None,
         };
+        {
+            // Everything up to the latest checkpoint is checked now: move the
+            // mark there if that saves the next open enough reading.
+            let mut s = shared.store.lock().unwrap();
+            if let Some(c) = s.cps.last().cloned() {
+                let size = c.checkpoint.size;
+                let end = if size == 0 {
+                    0
+                } else {
+                    crate::view::read_u64_at(&s.index, &s.index_path, (size - 1) * 8)?
+                };
+                if full {
+                    shared.write_mark(&mut s, &c, end)?;
+                } else if end >= s.marked_len.saturating_add(shared.opts.check_mark_bytes) {
+                    // Best effort, as after a checkpoint: if it fails the old
+                    // mark stands and the next open reads a longer tail.
+                    let _ = shared.write_mark(&mut s, &c, end);
+                }
+            }
+        }
         Ok(Log { shared, timer })
     }
 
@@ -738,7 +824,7 @@ impl Log {
     /// Appends one event. When this returns `Ok`, the entry is durable.
     /// Event types starting with `stele.` are refused (reserved).
     pub fn append(&self, event: Value) -> Result<Receipt> {
-        Ok(self.shared.append_events(vec![event], false)?[0])
+        Ok(self.shared.append_events(&[event], false)?[0])
     }
 
     /// Appends events as one unit: either all are durable and `Ok` holds a
@@ -747,6 +833,12 @@ impl Log {
     /// back). A crash during the call may leave a prefix of the batch on
     /// disk, as with any unacknowledged write.
     pub fn append_batch(&self, events: Vec<Value>) -> Result<Vec<Receipt>> {
+        self.shared.append_events(&events, false)
+    }
+
+    /// [`Log::append_batch`] on borrowed events: when one is refused
+    /// (`Error::BadEvent` names it), the caller still has them all.
+    pub fn append_slice(&self, events: &[Value]) -> Result<Vec<Receipt>> {
         self.shared.append_events(events, false)
     }
 
@@ -764,7 +856,7 @@ impl Log {
                 o.insert(WRITER_MEMBER.to_string(), by.clone());
             }
         }
-        self.shared.append_events(events, true)
+        self.shared.append_events(&events, true)
     }
 
     /// Appends a reserved `stele.*` event (for `stele.access` and the like).
@@ -778,7 +870,7 @@ impl Log {
                 ),
             });
         }
-        Ok(self.shared.append_events(vec![event], true)?[0])
+        Ok(self.shared.append_events(&[event], true)?[0])
     }
 
     /// Signs a checkpoint of the current durable size if the tree grew since
@@ -802,6 +894,36 @@ impl Log {
         self.shared.store.lock().unwrap().size
     }
 
+    /// The leaf hashes of durable entries `from..to`, read back from the
+    /// stored tree in one positioned read: the receipts of earlier appends,
+    /// without keeping them in memory (`stele append` prints them this way).
+    /// Fails if the log is poisoned (the stored hashes may then be wrong).
+    pub fn leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<Hash>> {
+        let s = self.shared.store.lock().unwrap();
+        if let Some(p) = &self.shared.commit.lock().unwrap().poisoned {
+            return Err(self.shared.poisoned_err(p));
+        }
+        if from > to || to > s.size {
+            return Err(Error::OutOfRange(format!(
+                "leaf hashes {from}..{to} of a log of {} entries",
+                s.size
+            )));
+        }
+        if from == to {
+            return Ok(Vec::new());
+        }
+        let first = position(0, from);
+        let mut bytes = vec![0u8; ((position(0, to - 1) + 1 - first) * 32) as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&*s.tree, &mut bytes, first * 32)
+            .map_err(|e| Error::io("read", &s.tree_path, e))?;
+        Ok((from..to)
+            .map(|j| {
+                let at = ((position(0, j) - first) * 32) as usize;
+                Hash(bytes[at..at + 32].try_into().expect("32 bytes"))
+            })
+            .collect())
+    }
+
     /// A consistent read-only view of the durable entries, checkpoints and
     /// tree hashes as of now. Appends made later are not in it.
     pub fn view(&self) -> View {
@@ -813,7 +935,7 @@ impl Log {
             entries_path: self.shared.entries_path.clone(),
             entries_len: s.entries_len,
             size: s.size,
-            tree: TreeSrc::File(s.tree.clone(), s.tree_path.clone()),
+            tree: TreeSrc::File(s.tree.clone(), s.tree_path.clone(), s.upper.clone()),
             index: Index::File(s.index.clone(), s.index_path.clone()),
             checkpoints: s.cps.clone(),
         }
@@ -902,7 +1024,7 @@ impl Shared {
         Ok(())
     }
 
-    fn append_events(&self, events: Vec<Value>, internal: bool) -> Result<Vec<Receipt>> {
+    fn append_events(&self, events: &[Value], internal: bool) -> Result<Vec<Receipt>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -914,7 +1036,7 @@ impl Shared {
         }
         // The expensive part (canonical JSON, checks) runs outside the lock,
         // on several threads for big batches; the chain is finished under it.
-        let texts = canonical_events(&events)?;
+        let texts = canonical_events(events)?;
         let (receipts, target, generation) = {
             let mut b = self.build.lock().unwrap();
             let mut prev = b.prev;
@@ -1086,6 +1208,20 @@ impl Shared {
         }
     }
 
+    // Moves the check mark to checkpoint `c`, whose entries end at byte
+    // `end` and which is stored in the first `s.checkpoints_len` bytes.
+    fn write_mark(&self, s: &mut Store, c: &StoredCheckpoint, end: u64) -> Result<()> {
+        let mark = crate::mark::Mark {
+            size: c.checkpoint.size,
+            entries_len: end,
+            checkpoints_len: s.checkpoints_len,
+            root: c.checkpoint.root,
+        };
+        crate::mark::write(self.opts.fs.as_ref(), &self.dir, &mark, &s.tree, &s.index)?;
+        s.marked_len = end;
+        Ok(())
+    }
+
     fn due(&self, s: &Store) -> bool {
         let signed = s.cps.last().map_or(0, |c| c.checkpoint.size);
         if s.size <= signed {
@@ -1159,6 +1295,12 @@ impl Shared {
         cps.push(stored.clone());
         s.cps = Arc::new(cps);
         s.last_cp_at = Instant::now();
+        if s.entries_len >= s.marked_len.saturating_add(self.opts.check_mark_bytes) {
+            // Best effort: if it fails the old mark stands (it still holds),
+            // and the next open reads a longer tail.
+            let end = s.entries_len;
+            let _ = self.write_mark(s, &stored, end);
+        }
         Ok(stored)
     }
 }
@@ -1264,19 +1406,30 @@ struct Derived<'a> {
 }
 
 impl<'a> Derived<'a> {
-    fn new(fs: &'a dyn Fs, role: FileRole, file: &'a File, path: PathBuf) -> Result<Self> {
+    // Compares from byte `pos` on (what comes before was checked earlier).
+    fn new(
+        fs: &'a dyn Fs,
+        role: FileRole,
+        file: &'a File,
+        path: PathBuf,
+        pos: u64,
+    ) -> Result<Self> {
         let file_len = file
             .metadata()
             .map_err(|e| Error::io("stat", &path, e))?
             .len();
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        reader
+            .seek(SeekFrom::Start(pos))
+            .map_err(|e| Error::io("seek", &path, e))?;
         Ok(Derived {
             fs,
             role,
             file,
             path,
-            reader: BufReader::with_capacity(1 << 20, file),
+            reader,
             file_len,
-            pos: 0,
+            pos,
             diverged: false,
             pending: Vec::new(),
             pending_at: 0,
@@ -1343,6 +1496,43 @@ impl<'a> Derived<'a> {
     }
 }
 
+// An entry line and its newline.
+const MAX_LINE: usize = MAX_ENTRY_BYTES + 1;
+
+/// Reads one line, through its `\n`, into `line` (cleared first), keeping
+/// at most `limit` bytes of it. Returns the bytes consumed: the whole line,
+/// so a result above `line.len()` means the line is longer than `limit` (its
+/// rest was read and dropped, never buffered). 0 means end of input.
+pub fn read_line_bounded(
+    r: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<u64> {
+    line.clear();
+    let mut total = 0u64;
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(total);
+        }
+        let (take, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = limit.saturating_sub(line.len());
+        line.extend_from_slice(&buf[..take.min(room)]);
+        r.consume(take);
+        total += take as u64;
+        if done {
+            return Ok(total);
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)] // reason: one call site, all parts of one open
 fn scan(
     dir: &Path,
@@ -1355,6 +1545,8 @@ fn scan(
     signer: &stele_core::SignerKey,
     origin: &str,
     creating: bool,
+    start: Option<crate::mark::Start>,
+    full: bool,
 ) -> Result<Scan> {
     let corrupt = |entry: u64, offset: u64, why: String| Error::Corrupt {
         dir: dir.into(),
@@ -1366,23 +1558,43 @@ fn scan(
         .metadata()
         .map_err(|e| Error::io("stat", entries_path, e))?
         .len();
-    let mut tree_d = Derived::new(fs, FileRole::Tree, tree, dir.join(files::TREE))?;
-    let mut index_d = Derived::new(fs, FileRole::Index, index, dir.join(files::INDEX))?;
-    let mut frontier = Frontier::default();
+    // From the check mark when it holds, else from entry 0.
+    let (mut frontier, mut offset, mut prev, mut last_ts) = match start {
+        Some(s) => (s.frontier, s.entries_len, s.prev, s.last_ts),
+        None => (Frontier::default(), 0, ZERO_PREV, i64::MIN),
+    };
+    let mut i = frontier.size();
+    let mut tree_d = Derived::new(
+        fs,
+        FileRole::Tree,
+        tree,
+        dir.join(files::TREE),
+        stored_len(i) * 32,
+    )?;
+    let mut index_d = Derived::new(fs, FileRole::Index, index, dir.join(files::INDEX), i * 8)?;
     let mut reader = BufReader::with_capacity(8 << 20, entries);
-    let mut line = Vec::new();
-    let mut offset = 0u64;
-    let mut i = 0u64;
-    let mut prev = ZERO_PREV;
-    let mut last_ts = i64::MIN;
+    reader
+        .seek(SeekFrom::Start(offset))
+        .map_err(|e| Error::io("seek", entries_path, e))?;
+    // A line is kept up to the entry limit and its newline, never more.
+    let mut line = Vec::with_capacity(MAX_LINE);
     let mut tree_bytes = Vec::with_capacity(64 * 32);
     let mut bad: Option<(u64, String)> = None;
     let my_key = signer.verifier().to_string();
+    let mut n;
     loop {
-        line.clear();
-        let n = std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+        n = read_line_bounded(&mut reader, &mut line, MAX_LINE)
             .map_err(|e| Error::io("read", entries_path, e))?;
         if n == 0 {
+            break;
+        }
+        if n > line.len() as u64 {
+            bad = Some((
+                offset,
+                format!(
+                    "entry {i}: line is {n} bytes or more, over the limit of {MAX_ENTRY_BYTES} bytes and a newline"
+                ),
+            ));
             break;
         }
         if line.last() != Some(&b'\n') {
@@ -1392,7 +1604,7 @@ fn scan(
             ));
             break;
         }
-        let body = &line[..n - 1];
+        let body = &line[..line.len() - 1];
         let leaf = leaf_hash(body);
         tree_bytes.clear();
         frontier.push(leaf, &mut tree_bytes);
@@ -1400,7 +1612,7 @@ fn scan(
         // checked at append time, so it need not be parsed again.
         let leaf_same = tree_d.feed(&tree_bytes[..32])?;
         // (On a bad line the leaf is taken back below with `rewind`.)
-        let mut ok_ts = if leaf_same && i > 0 {
+        let mut ok_ts = if leaf_same && i > 0 && !full {
             tail_ts(body)
         } else {
             None
@@ -1464,7 +1676,7 @@ fn scan(
             }
         }
         tree_d.feed(&tree_bytes[32..])?;
-        let end = offset + n as u64;
+        let end = offset + n;
         index_d.feed(&end.to_le_bytes())?;
         last_ts = ok_ts.expect("set above");
         prev = leaf;
@@ -1474,16 +1686,18 @@ fn scan(
     let mut cut = None;
     if let Some((at, why)) = bad {
         // Damage is a torn tail only if no complete entry follows it.
-        let mut rest_off = at + line.len() as u64;
-        if line.last() == Some(&b'\n') {
+        let mut rest_off = at + n;
+        // (An over-long line counts as complete: it was read to its end.)
+        if n > line.len() as u64 || line.last() == Some(&b'\n') {
             loop {
-                line.clear();
-                let n = std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+                let n = read_line_bounded(&mut reader, &mut line, MAX_LINE)
                     .map_err(|e| Error::io("read", entries_path, e))?;
-                if n == 0 || line.last() != Some(&b'\n') {
+                if n == 0 || (n == line.len() as u64 && line.last() != Some(&b'\n')) {
                     break;
                 }
-                if let Ok(p) = parse_entry(&line[..n - 1]) {
+                if n == line.len() as u64
+                    && let Ok(p) = parse_entry(&line[..line.len() - 1])
+                {
                     return Err(corrupt(
                         i,
                         at,
@@ -1493,7 +1707,7 @@ fn scan(
                         ),
                     ));
                 }
-                rest_off += n as u64;
+                rest_off += n;
             }
         }
         if i < signed {

@@ -14,7 +14,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -74,6 +74,20 @@ nothing from that line is written (lines before it are). Event types starting wi
     },
     /// Sign a checkpoint if the tree grew; print the latest checkpoint note.
     Checkpoint {
+        /// The log directory.
+        dir: PathBuf,
+    },
+    /// Check every entry against the stored tree and repair derived files.
+    #[command(
+        long_about = "Check a log in full, as opening it did before the check mark: every entry \
+line is parsed and its seq, prev and ts checked, the tree and index files are compared with the \
+entries from entry 0 and rewritten where they differ, and every stored checkpoint's root is \
+checked against the tree. A torn tail after the last checkpoint is cut and recorded, as on any \
+open. Then the check mark (DIR/checked) is moved to the latest checkpoint, so later opens re-check \
+only what is appended after it. Takes the writer lock. Exit status 1 if the log is damaged (it is \
+then left unchanged)."
+    )]
+    Fsck {
         /// The log directory.
         dir: PathBuf,
     },
@@ -489,6 +503,23 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             print!("{}", cp.note);
             Ok(0u8)
         }
+        Cmd::Fsck { dir } => {
+            let log = Log::fsck(&dir, LogOptions::default())?;
+            let view = log.view();
+            if let Some(r) = log.recovery() {
+                println!(
+                    "recovered: cut {} bytes at offset {} ({}); recorded as entry {}",
+                    r.dropped_bytes, r.offset, r.reason, r.seq
+                );
+            }
+            println!(
+                "ok: {} entries ({} bytes) and {} checkpoints checked; tree and index match the entries",
+                view.size(),
+                view.entries_len(),
+                view.checkpoints().len()
+            );
+            Ok(0u8)
+        }
         Cmd::Key { dir } => {
             let (_, key_path) = stele_writer::log::log_config(&dir)?;
             // The verifier key is public; it is read from the genesis entry so
@@ -708,85 +739,247 @@ fn append(dir: &Path, events: Vec<String>, every: u64) -> Result<u8, Fail> {
         ..LogOptions::default()
     };
     let log = Log::open_with(dir, opts)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let mut print = |rs: Vec<stele_writer::Receipt>| -> Result<(), Fail> {
-        for r in rs {
-            // Field order is part of the contract: seq first.
-            writeln!(
-                out,
-                "{{\"seq\":{},\"leaf_hash\":\"{}\"}}",
-                r.seq,
-                r.leaf_hash.to_base64()
+    if events.is_empty() {
+        append_stdin(&log)?;
+    } else {
+        let event_fail = |i: usize, why: &str| {
+            Fail::usage(
+                format!(
+                    "--event number {} of {} ({}): {why}; no event was written (the --event values are one batch)",
+                    i + 1,
+                    events.len(),
+                    stele_core::canonical::quote(&preview(&events[i]))
+                ),
+                Some("each --event must be one JSON object, e.g. --event '{\"actor\":\"alice\",\"action\":\"login\"}'".to_string()),
             )
-            .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
-        }
-        out.flush()
-            .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))
-    };
-    let bad_line = |n: usize, why: String, from: &str| {
-        Fail::usage(
-            format!("{from} {n}: {why}; nothing from it was written"),
-            Some("each event must be one JSON object per line, e.g. {\"actor\":\"alice\",\"action\":\"login\"}".to_string()),
-        )
-    };
-    if !events.is_empty() {
+        };
         let mut batch = Vec::new();
         for (i, e) in events.iter().enumerate() {
-            let v = parse_event(e).map_err(|why| {
-                Fail::usage(
-                    format!(
-                        "--event number {} of {} ({}): {why}; no event was written (the --event values are one batch)",
-                        i + 1,
-                        events.len(),
-                        stele_core::canonical::quote(&preview(e))
-                    ),
-                    Some("each --event must be one JSON object, e.g. --event '{\"actor\":\"alice\",\"action\":\"login\"}'".to_string()),
-                )
-            })?;
+            let v = parse_event(e).map_err(|why| event_fail(i, &why))?;
             batch.push(v);
         }
-        print(log.append_batch(batch)?)?;
-    } else {
-        let stdin = std::io::stdin();
-        let mut r = std::io::BufReader::with_capacity(1 << 20, stdin.lock());
-        let mut batch = Vec::new();
-        let mut line = String::new();
-        let mut n = 0usize;
-        loop {
-            line.clear();
-            let got = r
-                .read_line(&mut line)
-                .map_err(|e| Fail::usage(format!("line {}: reading stdin: {e}", n + 1), None))?;
-            if got == 0 {
-                break;
-            }
-            n += 1;
-            if !line.trim().is_empty() {
-                match parse_event(line.trim_end_matches(['\n', '\r'])) {
-                    Ok(v) => batch.push(v),
-                    Err(why) => {
-                        if !batch.is_empty() {
-                            print(log.append_batch(std::mem::take(&mut batch))?)?;
-                        }
-                        return Err(bad_line(n, why, "line"));
-                    }
-                }
-            }
-            // Commit what we have when no more input is waiting, so a slow
-            // producer gets its receipts promptly; otherwise batch up.
-            if !batch.is_empty() && (r.buffer().is_empty() || batch.len() >= 4096) {
-                print(log.append_batch(std::mem::take(&mut batch))?)?;
-            }
+        let rs = log.append_batch(batch).map_err(|e| match e {
+            Error::BadEvent { index, why } => event_fail(index, &why),
+            e => e.into(),
+        })?;
+        let mut out = std::io::stdout().lock();
+        let mut text = String::new();
+        for r in rs {
+            receipt_line(&mut text, r.seq, &r.leaf_hash);
         }
-        if !batch.is_empty() {
-            print(log.append_batch(batch)?)?;
-        }
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
     }
     log.checkpoint_if_due()?;
     Ok(0u8)
 }
 
+fn bad_line(n: usize, why: &str, from: &str) -> Fail {
+    Fail::usage(
+        format!("{from} {n}: {why}; nothing from it was written"),
+        Some("each event must be one JSON object per line, e.g. {\"actor\":\"alice\",\"action\":\"login\"}".to_string()),
+    )
+}
+
+// Field order is part of the contract: seq first.
+fn receipt_line(out: &mut String, seq: u64, leaf: &stele_core::Hash) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "{{\"seq\":{seq},\"leaf_hash\":\"{}\"}}",
+        leaf.to_base64()
+    );
+}
+
+// An input line longer than this (without its line ending) cannot become an
+// entry; it is refused without being buffered.
+const MAX_INPUT_LINE: usize = stele_core::entry::MAX_ENTRY_BYTES;
+
+// Events read from stdin, up to a bad line.
+struct Batch {
+    events: Vec<Value>,
+    // The input line number of each event.
+    lines: Vec<usize>,
+    // The bad line that ended the input, if any: (line number, why).
+    bad: Option<(usize, String)>,
+}
+
+// `stele append` from stdin: three stages with bounded queues between them,
+// so a client may write all its events before reading any receipt. A reader
+// thread parses lines into batches; this thread appends them (group commit);
+// a printer thread writes receipts, reading the leaf hashes back from the
+// stored tree rather than holding them, so memory stays bounded however far
+// the client's reading lags behind its writing.
+fn append_stdin(log: &Log) -> Result<(), Fail> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+    // (entries durable and due a receipt up to, appending finished)
+    let progress = std::sync::Arc::new((
+        std::sync::Mutex::new((log.size(), false)),
+        std::sync::Condvar::new(),
+    ));
+    let first = log.size();
+    // Not scoped: after a failed append the reader may sit in a read of
+    // stdin that never ends; it is then left to the process exit.
+    let reader = std::thread::spawn(move || read_events(tx));
+    let printer_failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let p2 = progress.clone();
+        let failed = &printer_failed;
+        let printer = scope.spawn(move || {
+            let r = print_receipts(log, first, &p2);
+            failed.store(r.is_err(), std::sync::atomic::Ordering::Relaxed);
+            r
+        });
+        let publish = |upto: Option<u64>, done: bool| {
+            let mut g = progress.0.lock().unwrap();
+            if let Some(u) = upto {
+                g.0 = u;
+            }
+            g.1 |= done;
+            progress.1.notify_all();
+        };
+        let mut result = Ok(());
+        for batch in rx.iter() {
+            if printer_failed.load(std::sync::atomic::Ordering::Relaxed) {
+                break; // stdout is gone: its error is reported below
+            }
+            let mut events = batch.events;
+            let mut bad = batch.bad;
+            if !events.is_empty() {
+                let r = match log.append_slice(&events) {
+                    // A refused event (too long once built): append the
+                    // ones before it, then report its line.
+                    Err(Error::BadEvent { index, why }) => {
+                        bad = Some((batch.lines[index], why));
+                        events.truncate(index);
+                        log.append_slice(&events)
+                    }
+                    r => r,
+                };
+                match r {
+                    Ok(rs) => publish(rs.last().map(|r| r.seq + 1), false),
+                    Err(e) => {
+                        result = Err(Fail::from(e));
+                        break;
+                    }
+                }
+            }
+            if let Some((n, why)) = bad {
+                result = Err(bad_line(n, &why, "line"));
+                break;
+            }
+        }
+        drop(rx); // a reader still sending stops
+        publish(None, true);
+        let printed = printer.join().expect("receipt printer");
+        result.and(printed)
+    })?;
+    reader.join().expect("stdin reader")
+}
+
+// Reads stdin into batches: a batch is sent when no more input is waiting
+// (a slow producer gets its receipts promptly) or at 4096 events.
+fn read_events(tx: std::sync::mpsc::SyncSender<Batch>) -> Result<(), Fail> {
+    let stdin = std::io::stdin();
+    let mut r = std::io::BufReader::with_capacity(1 << 20, stdin.lock());
+    let mut batch = Batch {
+        events: Vec::new(),
+        lines: Vec::new(),
+        bad: None,
+    };
+    let mut line = Vec::with_capacity(MAX_INPUT_LINE + 2);
+    let mut n = 0usize;
+    loop {
+        let got = stele_writer::log::read_line_bounded(&mut r, &mut line, MAX_INPUT_LINE + 2)
+            .map_err(|e| Fail::usage(format!("line {}: reading stdin: {e}", n + 1), None))?;
+        if got == 0 {
+            break;
+        }
+        n += 1;
+        let text = line
+            .strip_suffix(b"\n")
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .unwrap_or(&line);
+        if got > line.len() as u64 || text.len() > MAX_INPUT_LINE {
+            batch.bad = Some((
+                n,
+                format!(
+                    "the line is longer than {MAX_INPUT_LINE} bytes, the entry size limit (it was not read further)"
+                ),
+            ));
+        } else if !text.iter().all(u8::is_ascii_whitespace) {
+            let parsed = std::str::from_utf8(text)
+                .map_err(|e| format!("not UTF-8: {e}"))
+                .and_then(parse_event);
+            match parsed {
+                Ok(v) => {
+                    batch.events.push(v);
+                    batch.lines.push(n);
+                }
+                Err(why) => batch.bad = Some((n, why)),
+            }
+        }
+        let stop = batch.bad.is_some();
+        if stop
+            || (!batch.events.is_empty() && (r.buffer().is_empty() || batch.events.len() >= 4096))
+        {
+            let full = std::mem::replace(
+                &mut batch,
+                Batch {
+                    events: Vec::new(),
+                    lines: Vec::new(),
+                    bad: None,
+                },
+            );
+            if tx.send(full).is_err() || stop {
+                return Ok(()); // the appender stopped (it reports why)
+            }
+        }
+    }
+    if !batch.events.is_empty() {
+        let _ = tx.send(batch);
+    }
+    Ok(())
+}
+
+// Writes a receipt for every entry from `first` up to the published count,
+// reading leaf hashes back from the stored tree in chunks.
+fn print_receipts(
+    log: &Log,
+    first: u64,
+    progress: &(std::sync::Mutex<(u64, bool)>, std::sync::Condvar),
+) -> Result<(), Fail> {
+    let mut out = std::io::stdout().lock();
+    let mut printed = first;
+    let mut text = String::new();
+    loop {
+        let (upto, done) = {
+            let mut g = progress.0.lock().unwrap();
+            while g.0 == printed && !g.1 {
+                g = progress.1.wait(g).unwrap();
+            }
+            *g
+        };
+        if upto == printed && done {
+            return Ok(());
+        }
+        let to = upto.min(printed + 8192);
+        let hashes = log.leaf_hashes(printed, to)?;
+        text.clear();
+        for (seq, h) in (printed..).zip(&hashes) {
+            receipt_line(&mut text, seq, h);
+        }
+        // Flushed every chunk: a receipt is never held back waiting for more.
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
+        printed = to;
+    }
+}
+
+// Parses and checks one event. Its size is checked when the entry is built
+// (`append_batch` refuses the batch before writing anything, naming the event).
 // At most 60 characters of `s`, for a message.
 fn preview(s: &str) -> String {
     match s.char_indices().nth(60) {
@@ -798,15 +991,6 @@ fn preview(s: &str) -> String {
 fn parse_event(text: &str) -> Result<Value, String> {
     let v = stele_core::entry::parse_event(text)?;
     stele_writer::log::check_event(&v, false)?;
-    // Build it once to check size and form before anything is written.
-    let ts = stele_core::entry::Timestamp::from_unix_micros(0).expect("epoch");
-    stele_core::entry::entry_line(
-        stele_core::entry::MAX_SEQ,
-        ts,
-        &stele_core::entry::ZERO_PREV,
-        &v,
-    )
-    .map_err(|e| e.to_string())?;
     Ok(v)
 }
 
@@ -1110,8 +1294,7 @@ fn verify_path(path: &Path, opts: Options) -> Result<Report, Fail> {
         let total = f.metadata().map(|m| m.len()).unwrap_or(0);
         let pb = progress_bar(total, "verify");
         let describe = opts.input.is_some();
-        let mut v =
-            stele_core::verify::ParallelVerifier::new(opts, stele_writer::view::verify_threads());
+        let mut v = stele_writer::ParallelVerifier::new(opts, stele_writer::view::verify_threads());
         // The file's SHA-256 for the report's input block, on a thread of its
         // own over the very bytes verified (a copy of each chunk).
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);

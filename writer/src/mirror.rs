@@ -27,6 +27,7 @@
 use crate::error::{Error, Result};
 use crate::fs::{FileRole, Fs, RealFs};
 use crate::log::{files as log_files, log_config};
+use crate::parallel::ParallelVerifier;
 use crate::remote::{
     FetchError, Fetcher, MAX_BUNDLE_BYTES, Problem, check_extends, fetch_checkpoint,
 };
@@ -44,7 +45,7 @@ use stele_core::hash::{Hash, leaf_hash};
 use stele_core::merkle::{self, left_hashes};
 use stele_core::note::VerifierKey;
 use stele_core::tiles::{TILE_WIDTH, Tile, TileError, TileSet, parse_entry_bundle, tile_for_hash};
-use stele_core::verify::{Options, ParallelVerifier, Verdict};
+use stele_core::verify::{Options, Verdict};
 
 /// File names a mirror adds to a log directory.
 pub mod files {

@@ -3,7 +3,8 @@
 
 use crate::error::{Error, Result};
 use crate::log::{files, log_config};
-use crate::tree::{TreeFile, stored_len};
+use crate::parallel::ParallelVerifier;
+use crate::tree::{TreeFile, UpperLevels, stored_len};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
@@ -15,7 +16,7 @@ use stele_core::export::{self, ExportKind};
 use stele_core::hash::{Hash, leaf_hash};
 use stele_core::merkle::{self, HashReader, MemoryTree};
 use stele_core::note::VerifierKey;
-use stele_core::verify::{Options, ParallelVerifier, Report};
+use stele_core::verify::{Options, Report};
 
 /// An inclusion proof and what it links: `stele prove inclusion` prints it,
 /// `GET /v1/proof/inclusion` returns it.
@@ -150,6 +151,18 @@ pub fn parse_checkpoints(
     bytes: &[u8],
     keys: &[VerifierKey],
 ) -> Result<(Vec<StoredCheckpoint>, u64)> {
+    parse_checkpoints_after(dir, bytes, keys, 0)
+}
+
+/// [`parse_checkpoints`], checking signatures only on records that start at
+/// or after byte `verified`: those before were verified when the log's check
+/// mark was written (see writer/README.md, "Opening and recovery").
+pub(crate) fn parse_checkpoints_after(
+    dir: &Path,
+    bytes: &[u8],
+    keys: &[VerifierKey],
+    verified: u64,
+) -> Result<(Vec<StoredCheckpoint>, u64)> {
     let mut out: Vec<StoredCheckpoint> = Vec::new();
     let bad = |at: usize, why: String| Error::CheckpointMismatch {
         dir: dir.into(),
@@ -158,7 +171,7 @@ pub fn parse_checkpoints(
     let records = split_records(bytes).map_err(|(at, why)| bad(at, why))?;
     for (at, note) in records.records {
         let sc = SignedCheckpoint::parse(note).map_err(|e| bad(at, e.to_string()))?;
-        if !keys.is_empty() {
+        if !keys.is_empty() && at as u64 >= verified {
             let v = sc.verify(keys);
             if !v.trusted() {
                 return Err(bad(
@@ -231,7 +244,7 @@ fn split_records(bytes: &[u8]) -> Result<Records<'_>, (usize, String)> {
 
 #[derive(Debug)]
 pub(crate) enum TreeSrc {
-    File(Arc<File>, PathBuf),
+    File(Arc<File>, PathBuf, Arc<UpperLevels>),
     Mem(MemoryTree),
 }
 
@@ -261,18 +274,21 @@ impl HashReader for View {
     type Error = Error;
     fn read_hash(&self, level: u32, index: u64) -> Result<Hash> {
         match &self.tree {
-            TreeSrc::File(f, p) => TreeFile {
-                file: f,
-                path: p,
-                size: self.size,
-            }
-            .read_hash(level, index),
+            TreeSrc::File(f, p, upper) => upper.read(
+                &TreeFile {
+                    file: f,
+                    path: p,
+                    size: self.size,
+                },
+                level,
+                index,
+            ),
             TreeSrc::Mem(m) => Ok(m.read_hash(level, index)?),
         }
     }
 }
 
-fn read_u64_at(f: &File, path: &Path, at: u64) -> Result<u64> {
+pub(crate) fn read_u64_at(f: &File, path: &Path, at: u64) -> Result<u64> {
     let mut b = [0u8; 8];
     f.read_exact_at(&mut b, at)
         .map_err(|e| Error::io("read", path, e))?;
@@ -365,7 +381,7 @@ impl View {
                 entries_path: entries_path.clone(),
                 entries_len: 0,
                 size,
-                tree: TreeSrc::File(Arc::new(tree), tree_path),
+                tree: TreeSrc::File(Arc::new(tree), tree_path, Default::default()),
                 index: Index::File(Arc::new(index), index_path),
                 checkpoints: Arc::new(Vec::new()),
             };
@@ -599,24 +615,38 @@ impl View {
 
     /// RFC 9162 root of the first `size` entries.
     pub fn root(&self, size: u64) -> Result<Hash> {
+        self.check_size(size)?;
+        merkle::root(self, size)
+    }
+
+    /// This view with proofs reading every hash from the tree file, without
+    /// the cache of the tree's top levels (the baseline of `stele bench proofs`).
+    pub fn uncached(mut self) -> View {
+        if let TreeSrc::File(_, _, upper) = &mut self.tree {
+            *upper = Arc::new(UpperLevels::off());
+        }
+        self
+    }
+
+    fn check_size(&self, size: u64) -> Result<()> {
         if size > self.size {
             return Err(Error::OutOfRange(format!(
                 "tree size {size} is beyond the log's {} entries",
                 self.size
             )));
         }
-        merkle::root(self, size)
+        Ok(())
     }
 
     /// RFC 9162 inclusion proof of entry `index` in the tree of `size`.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
-        self.root(size)?;
+        self.check_size(size)?;
         merkle::inclusion_proof(self, index, size)
     }
 
     /// RFC 9162 consistency proof from tree size `old` to `new`.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
-        self.root(new)?;
+        self.check_size(new)?;
         merkle::consistency_proof(self, old, new)
     }
 

@@ -8,7 +8,6 @@ mod chain;
 mod checkpoints;
 mod framing;
 #[cfg(not(target_arch = "wasm32"))]
-mod parallel;
 mod report;
 mod selected;
 mod sniff;
@@ -25,7 +24,6 @@ use crate::summary::Summaries;
 pub use crate::summary::{EntryColumns, EntrySummary};
 use chain::Break;
 #[cfg(not(target_arch = "wasm32"))]
-pub use parallel::ParallelVerifier;
 pub use report::{
     CheckpointReport, EntryRange, Failure, Input, Notice, Report, TrustedInput, Verdict,
 };
