@@ -1076,8 +1076,15 @@ fn access_event(
 }
 
 fn record_elsewhere(access_log: &Path, event: Value) -> Result<(), Fail> {
-    let other = Log::open(access_log)?;
-    other.append_reserved(event)?;
+    record_signed(&Log::open(access_log)?, event)
+}
+
+// Appends an access record and signs a checkpoint covering it, so reading a
+// log does not leave it with an unsigned tail (a later `stele verify DIR`
+// would otherwise say `partial` because of the reads alone).
+fn record_signed(log: &Log, event: Value) -> Result<(), Fail> {
+    log.append_reserved(event)?;
+    log.checkpoint()?;
     Ok(())
 }
 
@@ -1109,7 +1116,7 @@ fn with_access(
                 plan(&view, Some(&log))?
             };
             let view = log.view();
-            log.append_reserved(access_event(command, argv, dir, log.origin(), read))?;
+            record_signed(&log, access_event(command, argv, dir, log.origin(), read))?;
             action(&view)
         }
         Some(other) => {
@@ -1392,7 +1399,7 @@ fn verify(
             Some(other) => record_elsewhere(other, event),
             None => Log::open(path)
                 .map_err(Fail::from)
-                .and_then(|log| log.append_reserved(event).map(|_| ()).map_err(Fail::from)),
+                .and_then(|log| record_signed(&log, event)),
         };
         access_err = r.err();
     }

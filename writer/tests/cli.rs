@@ -589,3 +589,23 @@ fn init_refuses_an_origin_that_cannot_be_a_key_name() {
     );
     assert!(!log.exists(), "nothing was created");
 }
+
+#[test]
+fn reads_leave_the_log_signed_so_verify_dir_stays_verified() {
+    // Each CLI read appends a stele.access entry; it is signed with it, so a
+    // later `stele verify DIR` is not `partial` because of earlier reads.
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    append(&log, &[r#"{"actor":"alice","action":"login"}"#]);
+    let _ = ok(&stele(&["checkpoint", &log]));
+    let _ = ok(&stele(&["cat", &log]));
+    for round in 0..2 {
+        let out = stele(&["verify", &log, "--key", &vkey, "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (out.status.code(), &report["verdict"]),
+            (Some(0), &serde_json::json!("verified")),
+            "verify DIR, round {round}: {report:#}"
+        );
+    }
+}
