@@ -1,0 +1,213 @@
+//! Checkpoints: signatures under the pinned keys, roots against the tree
+//! read so far, forks, order, and the earlier trusted checkpoint.
+
+use super::*;
+use crate::canonical::quote;
+use crate::checkpoint::SignedCheckpoint;
+use crate::note::hex;
+
+impl StreamVerifier {
+    pub(super) fn end_note(&mut self) {
+        let note = std::mem::take(&mut self.note);
+        let (line, offset) = (self.note_line, self.note_offset);
+        self.checkpoint(&note, line, offset);
+    }
+
+    pub(super) fn checkpoint(&mut self, note: &[u8], line: u64, offset: u64) {
+        self.checkpoints_total += 1;
+        let sc = match SignedCheckpoint::parse(note) {
+            Ok(sc) => sc,
+            Err(e) => {
+                self.fail(
+                    "bad_checkpoint",
+                    None,
+                    line,
+                    offset,
+                    None,
+                    None,
+                    format!("checkpoint at line {line}: {e}"),
+                );
+                self.right = None;
+                return;
+            }
+        };
+        let cp = sc.checkpoint.clone();
+        let v = sc.verify(&self.opts.keys);
+        for b in &v.bad {
+            self.fail("bad_signature", None, line, offset, None, None, format!("checkpoint at line {line} (size {}): signature by trusted key {} (key ID {}) does not verify", cp.size, b.name, hex(&b.key_id)));
+        }
+        let trusted = !v.verified_by.is_empty() && v.bad.is_empty();
+        if trusted && self.key.is_none() {
+            self.key = v.verified_by.first().cloned();
+        }
+        if !trusted {
+            for u in &v.unknown {
+                if self.unknown_keys.insert((u.name.clone(), u.key_id)) {
+                    let same_name = self.opts.keys.iter().any(|k| k.name() == u.name);
+                    let (code, msg) = if same_name {
+                        (
+                            "key_mismatch",
+                            format!(
+                                "checkpoint at line {line} is signed by a key named {} with key ID {}, which is not the trusted key of that name",
+                                u.name,
+                                hex(&u.key_id)
+                            ),
+                        )
+                    } else {
+                        (
+                            "untrusted_signature",
+                            format!(
+                                "checkpoint at line {line} is signed by {} (key ID {}), which is not a trusted key",
+                                u.name,
+                                hex(&u.key_id)
+                            ),
+                        )
+                    };
+                    self.notice(code, msg);
+                }
+            }
+        }
+        // Origin: every checkpoint names the log's origin.
+        match &self.origin {
+            Some(o) if *o != cp.origin => {
+                let o = o.clone();
+                self.fail(
+                    "origin_mismatch",
+                    None,
+                    line,
+                    offset,
+                    Some(o.clone()),
+                    Some(cp.origin.clone()),
+                    format!(
+                        "checkpoint at line {line}: origin is {}, but the log's origin is {}",
+                        quote(&cp.origin),
+                        quote(&o)
+                    ),
+                );
+            }
+            Some(_) => {}
+            None => self.origin = Some(cp.origin.clone()),
+        }
+        let status = if self.kind == ExportKind::Entries {
+            self.current = Some((cp.clone(), trusted));
+            if trusted { "ok" } else { "untrusted" }
+        } else {
+            self.check_root(&cp, trusted, line, offset)
+        };
+        // Fork: two trusted checkpoints of one size with different roots.
+        if let Some((size, root, was_trusted, l)) = self.last_cp {
+            if size == cp.size && root != cp.root && trusted && was_trusted {
+                self.fail("fork", None, line, offset, Some(root.to_base64()), Some(cp.root.to_base64()), format!("checkpoints at lines {l} and {line} are both signed for size {size} but have different roots {} and {}: proof that the log signed two histories", root.short(), cp.root.short()));
+            }
+        }
+        if let Some(t) = self.opts.trusted.clone() {
+            if trusted && t.size == cp.size && t.root != cp.root {
+                self.fail("fork", None, line, offset, Some(t.root.to_base64()), Some(cp.root.to_base64()), format!("checkpoint at line {line} is signed for size {} with root {}, but the earlier trusted checkpoint has root {}: proof that the log signed two histories", cp.size, cp.root.short(), t.root.short()));
+            }
+        }
+        if let Some((size, _, _, _)) = self.last_cp {
+            if cp.size < size && self.kind != ExportKind::Entries {
+                self.fail("checkpoint_order", None, line, offset, Some(format!(">= {size}")), Some(cp.size.to_string()), format!("checkpoint at line {line} has size {}, smaller than the previous checkpoint's {size}", cp.size));
+            }
+        }
+        self.last_cp = Some((cp.size, cp.root, trusted, line));
+        if trusted && status == "ok" && self.tree_size.is_none_or(|(s, _)| cp.size >= s) {
+            self.tree_size = Some((cp.size, cp.root));
+        }
+        if self.checkpoints.len() < MAX_LISTED_CHECKPOINTS {
+            self.checkpoints.push(CheckpointReport {
+                size: cp.size,
+                root: cp.root.to_base64(),
+                line,
+                trusted,
+                status,
+            });
+        }
+    }
+
+    pub(super) fn check_root(
+        &mut self,
+        cp: &Checkpoint,
+        trusted: bool,
+        line: u64,
+        offset: u64,
+    ) -> &'static str {
+        let count = self.position;
+        let right = self.right.take();
+        if self.tree_broken {
+            return "unchecked";
+        }
+        let computed = if cp.size == count {
+            self.tree().root()
+        } else if cp.size < count {
+            self.fail("checkpoint_misplaced", None, line, offset, Some(format!("size {count}")), Some(format!("size {}", cp.size)), format!("checkpoint at line {line} has size {}, but it follows entry {} (a checkpoint comes right after the entry that completes it)", cp.size, count - 1));
+            return "unchecked";
+        } else if self.kind == ExportKind::Range {
+            match right {
+                Some((n, hashes)) if n == cp.size => {
+                    match self.tree().root_with_right(n, &hashes) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            self.fail(
+                                "bad_proof",
+                                None,
+                                line,
+                                offset,
+                                None,
+                                None,
+                                format!(
+                                    "checkpoint at line {line}: right hashes for size {n}: {e}"
+                                ),
+                            );
+                            return "mismatch";
+                        }
+                    }
+                }
+                _ => {
+                    self.fail("missing_proof", None, line, offset, None, None, format!("checkpoint at line {line} has size {}, beyond the last entry {}, and no right record for that size precedes it", cp.size, count.saturating_sub(1)));
+                    return "unchecked";
+                }
+            }
+        } else {
+            self.fail("truncated", Some(count), line, offset, Some(format!("{} entries", cp.size)), Some(format!("{count} entries")), format!("checkpoint at line {line} covers {} entries, but the log has only {count}: entries {count}..{} are missing", cp.size, cp.size - 1));
+            return "mismatch";
+        };
+        if computed != cp.root {
+            let from = self.last_good_size.max(self.start);
+            self.fail(
+                "root_mismatch",
+                Some(from),
+                line,
+                offset,
+                Some(cp.root.to_base64()),
+                Some(computed.to_base64()),
+                format!("checkpoint at line {line} (size {}): signed root is {}, but the entries hash to {}: an entry in {from}..{} was changed, inserted or removed", cp.size, cp.root.short(), computed.short(), cp.size.saturating_sub(1)),
+            );
+            return "mismatch";
+        }
+        if trusted {
+            // The empty tree vouches for nothing.
+            self.verified_any |= cp.size > 0;
+            if cp.size <= count {
+                self.last_good_size = self.last_good_size.max(cp.size);
+            }
+            "ok"
+        } else {
+            "untrusted"
+        }
+    }
+
+    pub(super) fn check_trusted_at_size(&mut self) {
+        let Some(t) = &self.opts.trusted else { return };
+        if self.trusted_checked || self.tree_broken || self.position != t.size {
+            return;
+        }
+        self.trusted_checked = true;
+        let (size, root) = (t.size, t.root);
+        let computed = self.tree().root();
+        if computed != root {
+            let (l, o) = (self.line_no, self.offset);
+            self.fail("fork", None, l, o, Some(root.to_base64()), Some(computed.to_base64()), format!("the first {size} entries hash to {}, but the earlier trusted checkpoint for size {size} says {}: the log was rewritten since then", computed.short(), root.short()));
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The streaming verifier: bytes in (any chunking), a [`Report`] out.
+//!
+//! Memory is O(log n + longest line): it keeps a compact range of the tree,
+//! the previous entry's hash and timestamp, and at most one unresolved chain
+//! break. It keeps going after a failure and reports every one (up to a cap).
+
+mod chain;
+mod checkpoints;
+mod framing;
+#[cfg(not(target_arch = "wasm32"))]
+mod parallel;
+mod report;
+mod selected;
+mod wire;
+
+use crate::checkpoint::Checkpoint;
+use crate::entry::{MAX_ENTRY_BYTES, Timestamp};
+use crate::export::ExportKind;
+use crate::hash::Hash;
+use crate::merkle::CompactRange;
+use crate::note::VerifierKey;
+use crate::summary::Summaries;
+pub use crate::summary::{EntryColumns, EntrySummary};
+use chain::Break;
+#[cfg(not(target_arch = "wasm32"))]
+pub use parallel::ParallelVerifier;
+pub use report::{CheckpointReport, Failure, Notice, Report, Verdict};
+use std::collections::{BTreeSet, VecDeque};
+pub use wire::{Prepared, prepare, prepare_encoded};
+
+/// Longest line the framing buffers (an entry plus a stray `\r`).
+const MAX_LINE: usize = MAX_ENTRY_BYTES + 1;
+/// Checkpoints listed individually in a report; more are only counted.
+const MAX_LISTED_CHECKPOINTS: usize = 10_000;
+/// Leaf hashes waiting to join the tree (see [`CompactRange::extend`]) at most.
+const LEAF_BATCH: usize = 4096;
+
+/// What the verifier trusts and how much it reports.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Pinned verifier keys; signatures by other keys are ignored.
+    pub keys: Vec<VerifierKey>,
+    /// An earlier checkpoint the caller trusts (already verified): the log must extend it.
+    pub trusted: Option<Checkpoint>,
+    /// Failures kept in the report (all are counted).
+    pub max_failures: usize,
+    /// Keep a summary of each entry for [`StreamVerifier::take_entries`].
+    pub collect_entries: bool,
+}
+
+impl Options {
+    /// Options with these keys, no earlier checkpoint, 1,000 failures kept.
+    pub fn new(keys: Vec<VerifierKey>) -> Self {
+        Options {
+            keys,
+            trusted: None,
+            max_failures: 1000,
+            collect_entries: false,
+        }
+    }
+}
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Before the first line.
+    Start,
+    /// Reading records.
+    Records,
+    /// Inside a checkpoint note: text lines.
+    NoteText,
+    /// Inside a checkpoint note: signature lines.
+    NoteSigs,
+    /// Buffering a whole tlog-proof.
+    TlogProof,
+}
+
+/// The streaming verifier.
+#[derive(Debug)]
+pub struct StreamVerifier {
+    opts: Options,
+    state: State,
+    kind: ExportKind,
+    header_seen: bool,
+    // framing
+    partial: Vec<u8>,
+    overlong: Option<usize>,
+    line_no: u64,
+    offset: u64,
+    // note being collected
+    note: Vec<u8>,
+    note_line: u64,
+    note_offset: u64,
+    // tree and chain
+    start: u64,
+    position: u64,
+    tree: CompactRange,
+    tree_broken: bool,
+    /// Leaves read since `tree` was last brought up to date: every read of
+    /// `tree` goes through [`StreamVerifier::tree`], which adds them first.
+    leaves_waiting: Vec<Hash>,
+    last_hash: Option<Hash>,
+    last_at: (u64, u64),
+    last_ts: Option<Timestamp>,
+    seq_delta: i128,
+    pending: Option<Break>,
+    last_index_in_export: Option<u64>,
+    // checkpoints
+    right: Option<(u64, Vec<Hash>)>,
+    inclusion: Option<(u64, Vec<Hash>, u64)>,
+    current: Option<(Checkpoint, bool)>,
+    last_cp: Option<(u64, Hash, bool, u64)>,
+    last_good_size: u64,
+    verified_any: bool,
+    trusted_checked: bool,
+    unknown_keys: BTreeSet<(String, [u8; 4])>,
+    // report
+    origin: Option<String>,
+    genesis_key: Option<String>,
+    key: Option<VerifierKey>,
+    entries: u64,
+    first_seq: Option<u64>,
+    last_seq: Option<u64>,
+    first_ts: Option<Timestamp>,
+    tree_size: Option<(u64, Hash)>,
+    checkpoints: Vec<CheckpointReport>,
+    checkpoints_total: u64,
+    failures: Vec<Failure>,
+    failures_total: u64,
+    notices: Vec<Notice>,
+    summaries: Summaries,
+    tlog: Vec<u8>,
+    prepared: VecDeque<Prepared>,
+    /// Prepared lines in [`Prepared::encode_all`]'s form, and the next record.
+    encoded: Vec<u8>,
+    encoded_at: usize,
+}
+
+impl StreamVerifier {
+    /// A verifier with the given options.
+    pub fn new(opts: Options) -> Self {
+        StreamVerifier {
+            opts,
+            state: State::Start,
+            kind: ExportKind::Log,
+            header_seen: false,
+            partial: Vec::new(),
+            overlong: None,
+            line_no: 0,
+            offset: 0,
+            note: Vec::new(),
+            note_line: 0,
+            note_offset: 0,
+            start: 0,
+            position: 0,
+            tree: CompactRange::new(),
+            tree_broken: false,
+            leaves_waiting: Vec::new(),
+            last_hash: None,
+            last_at: (0, 0),
+            last_ts: None,
+            seq_delta: 0,
+            pending: None,
+            last_index_in_export: None,
+            right: None,
+            inclusion: None,
+            current: None,
+            last_cp: None,
+            last_good_size: 0,
+            verified_any: false,
+            trusted_checked: false,
+            unknown_keys: BTreeSet::new(),
+            origin: None,
+            genesis_key: None,
+            key: None,
+            entries: 0,
+            first_seq: None,
+            last_seq: None,
+            first_ts: None,
+            tree_size: None,
+            checkpoints: Vec::new(),
+            checkpoints_total: 0,
+            failures: Vec::new(),
+            failures_total: 0,
+            notices: Vec::new(),
+            summaries: Summaries::default(),
+            tlog: Vec::new(),
+            prepared: VecDeque::new(),
+            encoded: Vec::new(),
+            encoded_at: 0,
+        }
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes(&self) -> u64 {
+        self.offset + self.partial.len() as u64 + self.overlong.unwrap_or(0) as u64
+    }
+
+    /// Failures found so far.
+    pub fn failures_so_far(&self) -> u64 {
+        self.failures_total
+    }
+
+    /// Summaries of the entries read since the last call (with `collect_entries`).
+    pub fn take_entries(&mut self) -> Vec<EntrySummary> {
+        self.summaries.take_entries()
+    }
+
+    /// The same summaries in columns, with display values interned per
+    /// column across calls (with `collect_entries`).
+    pub fn take_columns(&mut self) -> EntryColumns {
+        self.summaries.take_columns()
+    }
+
+    // A failure has this many facts; naming them at each call reads better than a builder.
+    #[allow(clippy::too_many_arguments)]
+    #[cold]
+    #[inline(never)]
+    fn fail(
+        &mut self,
+        code: &'static str,
+        entry: Option<u64>,
+        line: u64,
+        offset: u64,
+        expected: Option<String>,
+        found: Option<String>,
+        message: String,
+    ) {
+        self.failures_total += 1;
+        if self.failures.len() < self.opts.max_failures {
+            self.failures.push(Failure {
+                code,
+                entry,
+                line,
+                offset,
+                expected,
+                found,
+                message,
+            });
+        }
+    }
+
+    // A failure about the current line.
+    #[cold]
+    #[inline(never)]
+    fn fail_here(&mut self, code: &'static str, entry: Option<u64>, message: String) {
+        let (l, o) = (self.line_no, self.offset);
+        self.fail(code, entry, l, o, None, None, message);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn notice(&mut self, code: &'static str, message: String) {
+        if self.notices.len() < 100 && !self.notices.iter().any(|n| n.message == message) {
+            self.notices.push(Notice { code, message });
+        }
+    }
+
+    /// The tree of every entry read so far.
+    fn tree(&mut self) -> &CompactRange {
+        if !self.leaves_waiting.is_empty() {
+            self.tree.extend(&self.leaves_waiting);
+            self.leaves_waiting.clear();
+        }
+        &self.tree
+    }
+}
+
+// A decimal number without sign or leading zeros.
+fn is_decimal(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s.len() == 1 || !s.starts_with('0'))
+}
+
+fn preview(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    if s.chars().count() > 60 {
+        s.chars().take(60).collect::<String>() + "…"
+    } else {
+        s.into_owned()
+    }
+}
+
+/// Verifies a whole byte slice at once.
+pub fn verify_bytes(opts: Options, data: &[u8]) -> Report {
+    let mut v = StreamVerifier::new(opts);
+    v.push(data);
+    v.finish()
+}

@@ -1,0 +1,186 @@
+//! The worker wire format: per-line work (leaf hash and parsed fields)
+//! done ahead of time, possibly on other threads or workers, and handed to
+//! the verifier as [`Prepared`] values or in their encoded form.
+
+use super::*;
+use crate::entry;
+use crate::hash::leaf_hashes;
+
+impl StreamVerifier {
+    /// Feeds a block whose entry lines were already hashed and parsed by
+    /// [`prepare`] (possibly on other threads). The result is exactly that
+    /// of [`StreamVerifier::push`]; the work per line is just not redone.
+    pub fn push_prepared(&mut self, block: &[u8], prepared: Vec<Prepared>) {
+        self.prepared = prepared.into();
+        self.push(block);
+        self.prepared.clear();
+    }
+
+    /// [`StreamVerifier::push_prepared`] with the prepared lines in
+    /// [`Prepared::encode_all`]'s form, each record read when its line is
+    /// reached (no list of [`Prepared`] is built). A record is used only at
+    /// its exact offset and length; one that does not decode ends the use
+    /// of the rest, whose lines are then hashed and parsed here.
+    pub fn push_encoded(&mut self, block: &[u8], prepared: Vec<u8>) {
+        self.encoded = prepared;
+        self.encoded_at = 0;
+        self.push(block);
+        self.encoded = Vec::new();
+    }
+
+    /// The leaf hash and fields of the line at `offset` of `len` bytes, if
+    /// [`StreamVerifier::push_encoded`] was given them.
+    pub(super) fn encoded_for(
+        &mut self,
+        offset: u64,
+        len: usize,
+    ) -> Option<(Hash, entry::EntryFields)> {
+        loop {
+            let r = self
+                .encoded
+                .get(self.encoded_at..self.encoded_at + Prepared::REC)?;
+            let (at, n, leaf, fields) = Prepared::split_record(r);
+            if at < offset {
+                self.encoded_at += Prepared::REC;
+                continue;
+            }
+            if at > offset || n != len {
+                return None;
+            }
+            let Some(f) = entry::EntryFields::decode(fields, n) else {
+                self.encoded_at = self.encoded.len();
+                return None;
+            };
+            self.encoded_at += Prepared::REC;
+            return Some((leaf, f));
+        }
+    }
+}
+
+/// The per-line work of an entry line done ahead of time: its leaf hash and
+/// the checks of [`entry::parse_entry`]. See [`prepare`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    pub(super) offset: u64,
+    pub(super) len: usize,
+    pub(super) leaf: Hash,
+    pub(super) fields: Result<entry::EntryFields, entry::EntryError>,
+}
+
+impl Prepared {
+    /// Whether the line parsed (only those are encoded).
+    pub fn is_ok(&self) -> bool {
+        self.fields.is_ok()
+    }
+}
+
+impl Prepared {
+    /// Size of one record of [`Prepared::encode_all`].
+    const REC: usize = 8 + 4 + 32 + entry::EntryFields::ENCODED_LEN;
+
+    /// Encodes prepared lines for another thread or worker: per line its
+    /// offset, length, leaf hash and fields. Lines that failed to parse are
+    /// left out (the verifier redoes those itself).
+    pub fn encode_all(items: &[Prepared]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(items.len() * Self::REC);
+        for p in items {
+            if let Ok(f) = &p.fields {
+                Self::encode_one(&mut out, p.offset, p.len, &p.leaf, f);
+            }
+        }
+        out
+    }
+
+    /// Appends one record.
+    fn encode_one(out: &mut Vec<u8>, offset: u64, len: usize, leaf: &Hash, f: &entry::EntryFields) {
+        let mut r = [0u8; Self::REC];
+        r[0..8].copy_from_slice(&offset.to_le_bytes());
+        r[8..12].copy_from_slice(&(len as u32).to_le_bytes());
+        r[12..44].copy_from_slice(&leaf.0);
+        r[44..].copy_from_slice(&f.to_bytes());
+        out.extend_from_slice(&r);
+    }
+
+    /// Reads [`Prepared::encode_all`]'s form; stops at the first record that
+    /// does not decode. Prepared records come from this program's own
+    /// threads or workers running [`prepare`], never from the file being
+    /// verified; each is used only at its exact offset and length.
+    pub fn decode_all(b: &[u8]) -> Vec<Prepared> {
+        let mut out = Vec::with_capacity(b.len() / Self::REC);
+        for r in b.chunks_exact(Self::REC) {
+            let (offset, len, leaf, fields) = Self::split_record(r);
+            let Some(fields) = entry::EntryFields::decode(fields, len) else {
+                break;
+            };
+            out.push(Prepared {
+                offset,
+                len,
+                leaf,
+                fields: Ok(fields),
+            });
+        }
+        out
+    }
+
+    /// One record's offset, length, leaf hash and encoded fields.
+    fn split_record(r: &[u8]) -> (u64, usize, Hash, &[u8]) {
+        let offset = u64::from_le_bytes(r[0..8].try_into().unwrap_or_default());
+        let len = u32::from_le_bytes(r[8..12].try_into().unwrap_or_default()) as usize;
+        let mut leaf = [0u8; 32];
+        leaf.copy_from_slice(&r[12..44]);
+        (offset, len, Hash(leaf), &r[44..])
+    }
+}
+
+/// Hashes and parses every entry line of `block` (whose first byte is at
+/// stream offset `base`); independent per line, so it can run on many threads.
+pub fn prepare(block: &[u8], base: u64) -> Vec<Prepared> {
+    let (lines, leaves) = entry_lines_hashed(block);
+    lines
+        .into_iter()
+        .zip(leaves)
+        .map(|((start, line), leaf)| Prepared {
+            offset: base + start as u64,
+            len: line.len(),
+            leaf,
+            fields: entry::parse_entry(line).map(|p| p.fields()),
+        })
+        .collect()
+}
+
+/// `Prepared::encode_all(&prepare(block, base))`, written directly.
+pub fn prepare_encoded(block: &[u8], base: u64) -> Vec<u8> {
+    let (lines, leaves) = entry_lines_hashed(block);
+    let mut out = Vec::with_capacity(lines.len() * Prepared::REC);
+    for ((start, line), leaf) in lines.into_iter().zip(leaves) {
+        if let Ok(p) = entry::parse_entry(line) {
+            Prepared::encode_one(
+                &mut out,
+                base + start as u64,
+                line.len(),
+                &leaf,
+                &p.fields(),
+            );
+        }
+    }
+    out
+}
+
+/// The entry lines of `block` with their offsets in it, and their leaf
+/// hashes: all the lines first, then the hashes in one batch (several lines
+/// at once where the target allows it).
+fn entry_lines_hashed(block: &[u8]) -> (Vec<(usize, &[u8])>, Vec<Hash>) {
+    let mut lines: Vec<(usize, &[u8])> = Vec::new();
+    let mut start = 0usize;
+    for end in memchr::memchr_iter(b'\n', block) {
+        let line = &block[start..end];
+        if line.first() == Some(&b'{') && line.len() <= MAX_LINE {
+            lines.push((start, line));
+        }
+        start = end + 1;
+    }
+    let slices: Vec<&[u8]> = lines.iter().map(|&(_, line)| line).collect();
+    let mut leaves = Vec::with_capacity(lines.len());
+    leaf_hashes(&slices, &mut leaves);
+    (lines, leaves)
+}
