@@ -10,6 +10,7 @@ mod framing;
 #[cfg(not(target_arch = "wasm32"))]
 mod parallel;
 mod report;
+mod sealed;
 mod selected;
 mod wire;
 
@@ -19,6 +20,7 @@ use crate::export::ExportKind;
 use crate::hash::Hash;
 use crate::merkle::CompactRange;
 use crate::note::VerifierKey;
+use crate::sealed::{OpenerHandle, SealChecker};
 use crate::summary::Summaries;
 pub use crate::summary::{EntryColumns, EntrySummary};
 use chain::Break;
@@ -46,6 +48,9 @@ pub struct Options {
     pub max_failures: usize,
     /// Keep a summary of each entry for [`StreamVerifier::take_entries`].
     pub collect_entries: bool,
+    /// Opens sealed fields (FORMAT 13.8) with the caller's age identities;
+    /// `None` leaves every sealed value sealed.
+    pub opener: Option<OpenerHandle>,
 }
 
 impl Options {
@@ -56,6 +61,7 @@ impl Options {
             trusted: None,
             max_failures: 1000,
             collect_entries: false,
+            opener: None,
         }
     }
 }
@@ -132,11 +138,13 @@ pub struct StreamVerifier {
     /// Prepared lines in [`Prepared::encode_all`]'s form, and the next record.
     encoded: Vec<u8>,
     encoded_at: usize,
+    seal: SealChecker,
 }
 
 impl StreamVerifier {
     /// A verifier with the given options.
     pub fn new(opts: Options) -> Self {
+        let opts_opener = opts.opener.clone();
         StreamVerifier {
             opts,
             state: State::Start,
@@ -186,6 +194,7 @@ impl StreamVerifier {
             prepared: VecDeque::new(),
             encoded: Vec::new(),
             encoded_at: 0,
+            seal: SealChecker::new(opts_opener),
         }
     }
 

@@ -100,6 +100,10 @@ pub struct Report {
     pub notices: Vec<Notice>,
     /// Bytes read.
     pub bytes: u64,
+    /// Sealed values by state (FORMAT 13.8); present when the file has
+    /// sealed values or sealed-field records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<crate::sealed::SealedCounts>,
 }
 
 impl StreamVerifier {
@@ -175,6 +179,8 @@ impl StreamVerifier {
                 );
             }
         }
+        self.seal_origin();
+        let sealed = self.seal.active().then(|| self.seal.finish());
         self.final_checks();
         let verdict = if self.failures_total > 0 {
             Verdict::Failed
@@ -201,6 +207,7 @@ impl StreamVerifier {
             failures: self.failures,
             failures_total: self.failures_total,
             notices: self.notices,
+            sealed,
             bytes: self.offset + self.partial.len() as u64,
         }
     }
@@ -381,6 +388,15 @@ impl Report {
         });
         j.raw("notices", &notes);
         j.num("bytes", Some(self.bytes));
+        if let Some(s) = &self.sealed {
+            let mut o = Json::new();
+            o.num("values", Some(s.values));
+            o.num("opened", Some(s.opened));
+            o.num("sealed", Some(s.sealed));
+            o.num("forgotten", Some(s.forgotten));
+            o.num("redacted", Some(s.redacted));
+            j.raw("sealed", &o.done());
+        }
         j.done()
     }
 }
