@@ -35,6 +35,7 @@ pub mod error;
 pub mod fs;
 pub mod key;
 pub mod log;
+pub mod sealed;
 pub mod testing;
 pub mod tree;
 pub mod view;

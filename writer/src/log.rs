@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::fs::{FileRole, Fs, RealFs};
 use crate::key;
+use crate::sealed::{SealConfig, Sealer};
 use crate::tree::{Frontier, TreeFile, position, stored_len};
 use crate::view::{Index, StoredCheckpoint, TreeSrc, View, parse_checkpoints};
 use serde_json::Value;
@@ -54,6 +55,9 @@ pub struct LogOptions {
     pub background_checkpoints: bool,
     /// The clock (system UTC by default).
     pub clock: Clock,
+    /// Sealing rules written into a log's configuration when it is created
+    /// (docs/FORMAT.md section 13.9); opening a log reads them from there.
+    pub seal: SealConfig,
 }
 
 impl fmt::Debug for LogOptions {
@@ -75,6 +79,7 @@ impl Default for LogOptions {
             checkpoint_interval: Some(Duration::from_secs(60)),
             background_checkpoints: false,
             clock: Arc::new(system_micros),
+            seal: SealConfig::default(),
         }
     }
 }
@@ -114,6 +119,8 @@ struct Config {
     format: String,
     origin: String,
     key_file: PathBuf,
+    #[serde(default)]
+    sealed: SealConfig,
 }
 
 const FORMAT: &str = "stele-log v1";
@@ -145,6 +152,7 @@ struct Shared {
     cv: Condvar,
     store: Mutex<Store>,
     recovery: Option<Recovery>,
+    sealer: Sealer,
     _lock: File,
 }
 
@@ -166,6 +174,8 @@ struct Build {
     buf: Vec<u8>,
     leaves: Vec<Hash>,
     lens: Vec<u64>,
+    // Sidecar record lines (encrypted openings) of the entries in `buf`.
+    sealed: Vec<u8>,
     generation: u64,
 }
 
@@ -330,10 +340,12 @@ impl Log {
         fs.sync_dir(dir)
             .map_err(|e| Error::io("fsync directory", dir, e))?;
         drop(lock);
+        opts.seal.check()?;
         let config = Config {
             format: FORMAT.into(),
             origin: origin.into(),
             key_file: key_path,
+            sealed: opts.seal.clone(),
         };
         let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
         text.push('\n');
@@ -457,6 +469,7 @@ impl Log {
             size: scan.size,
         };
         let frontier = Frontier::from_left_hashes(scan.size, left_hashes(&tf, scan.size)?);
+        let sealer = Sealer::open(dir, &origin, &read_config(dir)?.sealed, scan.size)?;
         let store = Store {
             size: scan.size,
             prev: scan.prev,
@@ -486,6 +499,7 @@ impl Log {
                 buf: Vec::new(),
                 leaves: Vec::new(),
                 lens: Vec::new(),
+                sealed: Vec::new(),
                 generation: 0,
             }),
             commit: Mutex::new(Commit {
@@ -495,6 +509,7 @@ impl Log {
             cv: Condvar::new(),
             store: Mutex::new(store),
             recovery: None,
+            sealer,
             _lock: lock,
             opts,
         });
@@ -599,6 +614,50 @@ impl Log {
         self.shared.store.lock().unwrap().size
     }
 
+    /// Adds an auditor (an age X25519 recipient, `age1…`): every data key,
+    /// existing and future, is wrapped for it. Returns how many existing
+    /// keys were wrapped.
+    pub fn add_auditor(&self, recipient: &str) -> Result<usize> {
+        self.shared.sealer.add_auditor(recipient)
+    }
+
+    /// Forgets a data subject (FORMAT 13.4): its data key and every wrap of
+    /// it are destroyed (overwritten, fsync'ed, unlinked), then a
+    /// `stele.forget` event naming the key ID and `by` is appended. The
+    /// subject's value appears nowhere, not even in errors.
+    pub fn forget(
+        &self,
+        subject: &Value,
+        by: &str,
+    ) -> Result<(stele_core::sealed::KeyId, Receipt)> {
+        let text = stele_core::canonical::to_canonical(subject).map_err(Error::Sealed)?;
+        let id = self.shared.sealer.forget(text.as_bytes())?;
+        let r = self.append_reserved(serde_json::json!({
+            "type": "stele.forget",
+            "key": id.to_hex(),
+            "by": by,
+        }))?;
+        Ok((id, r))
+    }
+
+    /// Deletes the opening of `pointer` in entry `entry` (exports then carry
+    /// a `redacted` record) and appends a `stele.redact` event.
+    pub fn redact(&self, entry: u64, pointer: &str, by: &str) -> Result<Receipt> {
+        if entry >= self.size() {
+            return Err(Error::OutOfRange(format!(
+                "entry {entry} is beyond the log's {} entries",
+                self.size()
+            )));
+        }
+        self.shared.sealer.redact(entry, pointer)?;
+        self.append_reserved(serde_json::json!({
+            "type": "stele.redact",
+            "entry": entry,
+            "pointer": pointer,
+            "by": by,
+        }))
+    }
+
     /// A consistent read-only view of the durable entries, checkpoints and
     /// tree hashes as of now. Appends made later are not in it.
     pub fn view(&self) -> View {
@@ -678,6 +737,23 @@ impl Shared {
         for (i, ev) in events.iter().enumerate() {
             check_event(ev, internal).map_err(|why| Error::BadEvent { index: i, why })?;
         }
+        // Sealed fields (FORMAT 13.9): placeholders in, openings aside until
+        // each entry's index is known. Stele's own events are never sealed.
+        let mut openings = Vec::new();
+        let events = if internal {
+            events
+        } else {
+            let mut out = Vec::with_capacity(events.len());
+            for (i, ev) in events.into_iter().enumerate() {
+                let (ev, pending) = self
+                    .sealer
+                    .seal_event(ev)
+                    .map_err(|why| Error::BadEvent { index: i, why })?;
+                out.push(ev);
+                openings.push(pending);
+            }
+            out
+        };
         // The expensive part (canonical JSON, checks) runs outside the lock,
         // on several threads for big batches; the chain is finished under it.
         let texts = canonical_events(&events)?;
@@ -687,6 +763,7 @@ impl Shared {
             let mut ts = b.last_ts;
             let now = (self.opts.clock)();
             let mut lines = Vec::with_capacity(events.len());
+            let mut sealed = Vec::new();
             for (seq, (i, ev)) in (b.next_seq..).zip(texts.iter().enumerate()) {
                 // Never decreasing: a clock step backwards repeats the last ts.
                 ts = ts.max(now);
@@ -696,6 +773,9 @@ impl Shared {
                 })?;
                 let line = finish_line(ev, seq, t, &prev)
                     .map_err(|why| Error::BadEvent { index: i, why })?;
+                if let Some(p) = openings.get(i).filter(|p| !p.is_empty()) {
+                    self.sealer.encrypt(seq, p, &mut sealed)?;
+                }
                 prev = leaf_hash(line.as_bytes());
                 lines.push((line, prev));
             }
@@ -712,6 +792,7 @@ impl Shared {
                 });
                 b.next_seq += 1;
             }
+            b.sealed.extend_from_slice(&sealed);
             b.prev = prev;
             b.last_ts = ts;
             (receipts, b.next_seq, b.generation)
@@ -756,7 +837,7 @@ impl Shared {
     // update the derived files and publish the new durable size.
     fn lead(&self) {
         let mut s = self.store.lock().unwrap();
-        let (mut buf, mut leaves, mut lens, generation) = {
+        let (mut buf, mut leaves, mut lens, generation, sealed) = {
             let mut b = self.build.lock().unwrap();
             let (sb, sl, sn) = std::mem::take(&mut s.spare);
             (
@@ -764,6 +845,7 @@ impl Shared {
                 std::mem::replace(&mut b.leaves, sl),
                 std::mem::replace(&mut b.lens, sn),
                 b.generation,
+                std::mem::take(&mut b.sealed),
             )
         };
         if buf.is_empty() {
@@ -771,7 +853,26 @@ impl Shared {
         }
         let fs = self.opts.fs.as_ref();
         let off = s.entries_len;
+        // Openings are durable before the entries that commit to them; a
+        // crash in between leaves records past the log's end, cut on open.
+        let sealed_at = if sealed.is_empty() {
+            None
+        } else {
+            match self.sealer.write_records(&sealed) {
+                Ok(at) => Some(at),
+                Err(e) => {
+                    self.poison(e.to_string());
+                    return;
+                }
+            }
+        };
         if let Err(e) = fs.write_at(FileRole::Entries, &self.entries, &buf, off) {
+            if let Some(at) = sealed_at
+                && let Err(t) = self.sealer.cut_records(at)
+            {
+                self.poison(format!("cutting back sealed records failed ({t})"));
+                return;
+            }
             // Cut back whatever part of the write landed, so nothing
             // unacknowledged stays in the file.
             if let Err(t) = fs.set_len(FileRole::Entries, &self.entries, off) {
@@ -785,6 +886,7 @@ impl Shared {
             b.buf.clear();
             b.leaves.clear();
             b.lens.clear();
+            b.sealed.clear();
             b.next_seq = s.size;
             b.prev = s.prev;
             b.generation += 1;

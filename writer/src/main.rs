@@ -40,6 +40,22 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+enum AuditorCmd {
+    /// Add an auditor: wraps every existing and future data key for it.
+    Add {
+        /// The log directory.
+        dir: PathBuf,
+        /// The auditor's age X25519 recipient (age1…, from `age-keygen -y`).
+        recipient: String,
+    },
+    /// List the auditors.
+    List {
+        /// The log directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum Cmd {
     /// Create a log: key, genesis entry, first checkpoint. Prints the verifier key.
     Init {
@@ -51,6 +67,59 @@ enum Cmd {
         /// Use (or create) the private key at PATH instead of DIR/key. Mode must be 0600.
         #[arg(long, value_name = "PATH")]
         key_file: Option<PathBuf>,
+        /// Seal the value at this JSON pointer in every event (e.g. /actor/email). Repeatable.
+        #[arg(long = "seal", value_name = "POINTER")]
+        seal: Vec<String>,
+        /// The data subject's pointer: one data key per distinct value there.
+        #[arg(long, value_name = "POINTER", default_value = "/actor")]
+        subject: String,
+    },
+    /// Auditors: age X25519 recipients (age1…) to whom sealed fields can be revealed.
+    #[command(subcommand)]
+    Auditor(AuditorCmd),
+    /// Print an export's entries as JSON lines with sealed values opened, once it verifies.
+    Reveal {
+        /// An export file.
+        path: PathBuf,
+        /// The verifier key (name+hex8+base64) or a file holding it. Repeat for several.
+        #[arg(long = "key", value_name = "VKEY", required = true)]
+        keys: Vec<String>,
+        /// An age identity file (AGE-SECRET-KEY-1…, from age-keygen), mode 0600.
+        #[arg(long, value_name = "FILE")]
+        identity: PathBuf,
+    },
+    /// Forget a data subject: destroy its data key and wraps, log stele.forget.
+    #[command(
+        long_about = "Forget a data subject: its data key and every wrap of it are overwritten, \
+fsync'ed and unlinked, so its sealed values can no longer be opened from this log or any later \
+export; old exports verify as before and show the values as forgotten. A stele.forget event naming \
+the key ID (never the subject) is appended. VALUE is the subject's value as JSON, or a plain string \
+(alice is read as \"alice\"). Copies made before (backups, exports revealed earlier, SSD blocks) \
+are beyond reach: see writer/README.md."
+    )]
+    Forget {
+        /// The log directory.
+        dir: PathBuf,
+        /// The subject's value (JSON, or a plain string).
+        #[arg(long, value_name = "VALUE")]
+        subject: String,
+        /// Who asked (recorded in the stele.forget event); default: the OS user.
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Delete one opening (a sealed value in one entry); log stele.redact.
+    Redact {
+        /// The log directory.
+        dir: PathBuf,
+        /// The entry index.
+        #[arg(long)]
+        entry: u64,
+        /// The sealed field's JSON pointer in the event (e.g. /actor/email).
+        #[arg(long, value_name = "POINTER")]
+        pointer: String,
+        /// Who asked (recorded in the stele.redact event); default: the OS user.
+        #[arg(long)]
+        by: Option<String>,
     },
     /// Append events; prints {"seq":N,"leaf_hash":"<base64>"} per entry once it is durable.
     #[command(
@@ -113,6 +182,10 @@ nothing from that line is written (lines before it are). Event types starting wi
         /// Selected entries, comma separated (e.g. 3,17,42).
         #[arg(long, value_delimiter = ',', num_args = 1..)]
         entries: Option<Vec<u64>>,
+        /// Include the openings of sealed fields for this auditor (age1…). Repeatable.
+        /// Without it the export carries commitments only.
+        #[arg(long = "reveal-to", value_name = "RECIPIENT")]
+        reveal_to: Vec<String>,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -136,6 +209,9 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
         /// Print the full report as JSON.
         #[arg(long)]
         json: bool,
+        /// An age identity file (mode 0600): open sealed fields and check them.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -306,7 +382,53 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             dir,
             origin,
             key_file,
-        } => init(&dir, &origin, key_file.as_deref()),
+            seal,
+            subject,
+        } => init(
+            &dir,
+            &origin,
+            key_file.as_deref(),
+            stele_writer::sealed::SealConfig { seal, subject },
+        ),
+        Cmd::Auditor(AuditorCmd::Add { dir, recipient }) => {
+            let log = Log::open(&dir)?;
+            let n = log.add_auditor(recipient.trim())?;
+            eprintln!("auditor added; {n} existing data keys wrapped for it");
+            Ok(0u8)
+        }
+        Cmd::Auditor(AuditorCmd::List { dir }) => {
+            stele_writer::log::log_config(&dir)?;
+            for a in stele_writer::sealed::auditors(&dir)? {
+                println!("{a}");
+            }
+            Ok(0u8)
+        }
+        Cmd::Reveal {
+            path,
+            keys,
+            identity,
+        } => reveal(&path, &keys, &identity),
+        Cmd::Forget { dir, subject, by } => {
+            let value = stele_core::canonical::parse_strict(&subject)
+                .unwrap_or(Value::String(subject.clone()));
+            let log = Log::open(&dir)?;
+            let by = by.unwrap_or_else(|| os_user()["name"].as_str().unwrap_or("unknown").into());
+            let (id, r) = log.forget(&value, &by)?;
+            println!("{{\"forgotten\":\"{id}\",\"seq\":{}}}", r.seq);
+            Ok(0u8)
+        }
+        Cmd::Redact {
+            dir,
+            entry,
+            pointer,
+            by,
+        } => {
+            let log = Log::open(&dir)?;
+            let by = by.unwrap_or_else(|| os_user()["name"].as_str().unwrap_or("unknown").into());
+            let r = log.redact(entry, &pointer, &by)?;
+            println!("{{\"redacted\":{entry},\"seq\":{}}}", r.seq);
+            Ok(0u8)
+        }
         Cmd::Append {
             dir,
             events,
@@ -429,19 +551,30 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             from,
             to,
             entries,
+            reveal_to,
             access,
-        } => export(&dir, &output, from.zip(to), entries, &access, &argv),
+        } => export(
+            &dir,
+            &output,
+            from.zip(to),
+            entries,
+            reveal_to,
+            &access,
+            &argv,
+        ),
         Cmd::Verify {
             path,
             keys,
             trusted_checkpoint,
             json: as_json,
+            identity,
             access,
         } => verify(
             &path,
             &keys,
             trusted_checkpoint.as_deref(),
             as_json,
+            identity.as_deref(),
             &access,
             &argv,
         ),
@@ -470,7 +603,18 @@ fn run(cli: Cli) -> Result<u8, Fail> {
 
 type Action = Box<dyn FnOnce(&View) -> Result<u8, Fail>>;
 
-fn init(dir: &Path, origin: &str, key_file: Option<&Path>) -> Result<u8, Fail> {
+fn init(
+    dir: &Path,
+    origin: &str,
+    key_file: Option<&Path>,
+    seal: stele_writer::sealed::SealConfig,
+) -> Result<u8, Fail> {
+    seal.check().map_err(|e| {
+        Fail::usage(
+            e.to_string(),
+            Some("--seal and --subject take JSON pointers such as /actor/email".into()),
+        )
+    })?;
     let signer = match key_file {
         Some(p) if p.exists() => key::load(p)?,
         Some(p) => {
@@ -480,15 +624,17 @@ fn init(dir: &Path, origin: &str, key_file: Option<&Path>) -> Result<u8, Fail> {
         }
         None => key::generate(origin)?,
     };
-    let log = Log::create_with(dir, origin, &signer, key_file, LogOptions::default()).map_err(
-        |e| match e {
-            Error::BadKey { why, .. } if why.contains("name") => Fail::usage(
-                format!("origin {origin:?} cannot be a key name: {why}"),
-                Some("use an origin without spaces or '+', e.g. example.com/audit".into()),
-            ),
-            e => e.into(),
-        },
-    )?;
+    let opts = LogOptions {
+        seal,
+        ..LogOptions::default()
+    };
+    let log = Log::create_with(dir, origin, &signer, key_file, opts).map_err(|e| match e {
+        Error::BadKey { why, .. } if why.contains("name") => Fail::usage(
+            format!("origin {origin:?} cannot be a key name: {why}"),
+            Some("use an origin without spaces or '+', e.g. example.com/audit".into()),
+        ),
+        e => e.into(),
+    })?;
     println!("{}", log.verifier());
     Ok(0u8)
 }
@@ -680,10 +826,23 @@ fn export(
     output: &Path,
     range: Option<(u64, u64)>,
     entries: Option<Vec<u64>>,
+    reveal: Vec<String>,
     access: &AccessArgs,
     argv: &[String],
 ) -> Result<u8, Fail> {
     let output = output.to_path_buf();
+    let known = stele_writer::sealed::auditors(dir)?;
+    for r in &reveal {
+        if !known.contains(r) {
+            return Err(Fail::usage(
+                format!("--reveal-to {r}: not an auditor of this log"),
+                Some(format!(
+                    "add it first: stele auditor add {} {r}",
+                    dir.display()
+                )),
+            ));
+        }
+    }
     with_access(dir, access, "export", argv, |view, log| {
         let need = match (&range, &entries) {
             (Some((a, b)), _) => {
@@ -728,6 +887,11 @@ fn export(
             (_, Some(l)) => json!({"export": "entries", "entries": l, "tree_size": view.size()}),
             _ => json!({"export": "log", "entries": [0, view.size()], "tree_size": view.size()}),
         };
+        let mut read = read;
+        if !reveal.is_empty() {
+            // Who may open the sealed fields of this export (public keys only).
+            read["reveal_to"] = json!(reveal);
+        }
         let output = output.clone();
         let (range, entries) = (range, entries.clone());
         Ok((
@@ -740,13 +904,15 @@ fn export(
                 let pb = progress_bar(view.entries_len(), "export");
                 let mut tick = |n: u64| pb.inc(n);
                 match (range, entries) {
-                    (Some((a, b)), _) => view.export_range(a, b, &mut w, &mut tick)?,
+                    (Some((a, b)), _) => {
+                        view.export_range_revealed(a, b, &reveal, &mut w, &mut tick)?
+                    }
                     (_, Some(mut l)) => {
                         l.sort_unstable();
                         l.dedup();
-                        view.export_entries(&l, &mut w)?
+                        view.export_entries_revealed(&l, &reveal, &mut w)?
                     }
-                    _ => view.export_log(&mut w, &mut tick)?,
+                    _ => view.export_log_revealed(&reveal, &mut w, &mut tick)?,
                 }
                 pb.finish_and_clear();
                 let f = w.into_inner().map_err(|e| {
@@ -843,11 +1009,15 @@ fn verify(
     keys: &[String],
     trusted: Option<&Path>,
     as_json: bool,
+    identity: Option<&Path>,
     access: &AccessArgs,
     argv: &[String],
 ) -> Result<u8, Fail> {
     let keys = load_keys(keys)?;
     let mut opts = Options::new(keys.clone());
+    if let Some(id) = identity {
+        opts.opener = Some(load_opener(id)?);
+    }
     if let Some(t) = trusted {
         opts.trusted = Some(load_trusted(t, &keys)?);
     }
@@ -927,6 +1097,134 @@ fn print_report(r: &Report) {
     for n in &r.notices {
         println!("notice {}: {}", n.code, n.message);
     }
+    if let Some(s) = &r.sealed {
+        println!(
+            "sealed values: {} ({} opened and checked, {} sealed, {} forgotten, {} redacted)",
+            s.values, s.opened, s.sealed, s.forgotten, s.redacted
+        );
+    }
+}
+
+fn load_opener(path: &Path) -> Result<stele_core::sealed::OpenerHandle, Fail> {
+    let ids = stele_writer::sealed::load_identities(path).map_err(|e| match e {
+        Error::KeyPermissions { .. } => {
+            Fail::usage(e.to_string(), Some(format!("chmod 600 {}", path.display())))
+        }
+        e => Fail::usage(
+            e.to_string(),
+            Some("pass the file age-keygen wrote (AGE-SECRET-KEY-1…)".into()),
+        ),
+    })?;
+    Ok(stele_core::sealed::OpenerHandle(std::sync::Arc::new(
+        stele_seal::AgeOpener::new(ids),
+    )))
+}
+
+// FORMAT 13.8: verify first; only a verified export is revealed.
+fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
+    use stele_core::sealed::ValueState;
+    let keys = load_keys(keys)?;
+    let mut opts = Options::new(keys);
+    opts.opener = Some(load_opener(identity)?);
+    if path.is_dir() {
+        return Err(Fail::usage(
+            format!(
+                "{} is a directory; reveal reads an export file",
+                path.display()
+            ),
+            Some("make one with `stele export DIR -o FILE --reveal-to age1…`".into()),
+        ));
+    }
+    let report = verify_path(path, opts.clone())?;
+    if report.verdict != Verdict::Verified {
+        print_report(&report);
+        return Err(Fail::usage(
+            format!(
+                "the export does not verify (verdict {}); nothing is revealed",
+                report.verdict.as_str()
+            ),
+            None,
+        ));
+    }
+    let f = std::fs::File::open(path)
+        .map_err(|e| Fail::usage(format!("open {}: {e}", path.display()), None))?;
+    let mut r = std::io::BufReader::new(f);
+    let mut v = stele_core::StreamVerifier::new(opts);
+    v.collect_sealed();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut held: std::collections::VecDeque<(u64, Value)> = Default::default();
+    let mut states: std::collections::HashMap<u64, Vec<(String, ValueState)>> = Default::default();
+    let mut line = Vec::new();
+    let mut emit = |held: &mut std::collections::VecDeque<(u64, Value)>,
+                    states: &mut std::collections::HashMap<u64, Vec<(String, ValueState)>>,
+                    all: bool|
+     -> Result<(), Fail> {
+        while held.len() > usize::from(!all) {
+            let (i, mut entry) = held.pop_front().expect("non-empty");
+            for (ptr, st) in states.remove(&i).unwrap_or_default() {
+                let Ok(toks) = stele_core::sealed::pointer_tokens(&ptr) else {
+                    continue;
+                };
+                let mut slot = Some(&mut entry["event"]);
+                for t in &toks {
+                    slot = slot.and_then(|s| match s {
+                        Value::Object(m) => m.get_mut(t),
+                        Value::Array(a) => t.parse::<usize>().ok().and_then(|n| a.get_mut(n)),
+                        _ => None,
+                    });
+                }
+                let Some(slot) = slot else { continue };
+                match st {
+                    ValueState::Opened(text) => {
+                        *slot = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    }
+                    other => {
+                        let word = match other {
+                            ValueState::Forgotten => "forgotten",
+                            ValueState::Redacted => "redacted",
+                            ValueState::Mismatch => "mismatch",
+                            _ => "sealed",
+                        };
+                        if let Some(ph) = slot.get_mut("stele.sealed") {
+                            ph["state"] = json!(word);
+                        }
+                    }
+                }
+            }
+            writeln!(out, "{entry}")
+                .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
+        }
+        Ok(())
+    };
+    loop {
+        line.clear();
+        let n = r
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Fail::usage(format!("read {}: {e}", path.display()), None))?;
+        if n == 0 {
+            break;
+        }
+        v.push(&line);
+        for (i, p, st) in v.take_sealed() {
+            states.entry(i).or_default().push((p, st));
+        }
+        if line.first() == Some(&b'{') {
+            let entry: Value = serde_json::from_slice(line.trim_ascii_end())
+                .map_err(|e| Fail::usage(format!("entry line: {e}"), None))?;
+            let i = entry["seq"].as_u64().unwrap_or(0);
+            held.push_back((i, entry));
+            emit(&mut held, &mut states, false)?;
+        }
+    }
+    v.settle_sealed();
+    for (i, p, st) in v.take_sealed() {
+        states.entry(i).or_default().push((p, st));
+    }
+    emit(&mut held, &mut states, true)?;
+    out.flush()
+        .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
+    Ok(0u8)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

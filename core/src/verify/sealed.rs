@@ -33,3 +33,24 @@ impl StreamVerifier {
         }
     }
 }
+
+impl StreamVerifier {
+    /// Keep each sealed value's final state (opened value, sealed,
+    /// forgotten, redacted, mismatch) for [`StreamVerifier::take_sealed`].
+    pub fn collect_sealed(&mut self) {
+        self.seal.collect_states(true);
+    }
+
+    /// Sealed values settled since the last call: `(entry, pointer, state)`.
+    /// A value is settled once the line after its entry's records is read;
+    /// [`StreamVerifier::settle_sealed`] settles the rest at the end.
+    pub fn take_sealed(&mut self) -> Vec<(u64, String, crate::sealed::ValueState)> {
+        self.seal.take_states()
+    }
+
+    /// Settles every sealed value read so far (call after the last push).
+    pub fn settle_sealed(&mut self) {
+        self.seal_origin();
+        self.seal.other();
+    }
+}
