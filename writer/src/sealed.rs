@@ -80,6 +80,16 @@ fn random<const N: usize>() -> Result<[u8; N]> {
     Ok(b)
 }
 
+/// A fresh 16-byte salt from the OS CSPRNG (FORMAT 13.1): every commitment's.
+pub fn fresh_salt() -> Result<[u8; SALT_LEN]> {
+    random()
+}
+
+/// A fresh 24-byte XChaCha20-Poly1305 nonce from the OS CSPRNG (FORMAT 13.3).
+pub fn fresh_nonce() -> Result<[u8; NONCE_LEN]> {
+    random()
+}
+
 fn io(op: &'static str, path: &Path, e: std::io::Error) -> Error {
     Error::io(op, path, e)
 }
@@ -441,7 +451,7 @@ impl Sealer {
             let slot = lookup_mut(&mut ev, &toks).expect("found above");
             let value = std::mem::take(slot);
             let text = canonical::to_canonical(&value)?;
-            let salt: [u8; SALT_LEN] = random().map_err(|e| e.to_string())?;
+            let salt = fresh_salt().map_err(|e| e.to_string())?;
             let ph = Placeholder {
                 commitment: sealed::commitment(&salt, text.as_bytes()),
                 key: id,
@@ -464,7 +474,7 @@ impl Sealer {
     /// Encrypts the openings of entry `index` into sidecar record lines.
     pub fn encrypt(&self, index: u64, pending: &[Pending], out: &mut Vec<u8>) -> Result<()> {
         for p in pending {
-            let nonce: [u8; NONCE_LEN] = random()?;
+            let nonce = fresh_nonce()?;
             let ad = sealed::opening_ad(&self.origin, index, &p.pointer);
             let sealed = stele_seal::seal_opening(&p.data_key, &nonce, &p.plaintext, &ad);
             let rec = Record::Opening {
