@@ -907,3 +907,94 @@ fn write_vectors() {
         "identity: auditor.key\nverdict: verified\nsealed: values=5 opened=2 sealed=0 forgotten=2 redacted=1\n",
     );
 }
+
+// ---- HTTP ingestion -----------------------------------------------------
+
+fn http(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let status = String::from_utf8_lossy(&raw[9..12]).parse().unwrap();
+    (status, raw) // the whole response, headers included, is scanned
+}
+
+#[test]
+fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-http");
+    let tokens = tmp.path().join("tokens");
+    let token = ok(&stele(&["token", "add", p(&tokens), "alice"]))
+        .trim()
+        .to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
+        .args([
+            "serve",
+            &log,
+            "--listen",
+            "127.0.0.1:0",
+            "--tokens",
+            p(&tokens),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("stele serve: listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    let mut responses = Vec::new();
+    let body = format!(
+        r#"[{{"action":"login","actor":{{"email":"carol-{MARKER}@example.com","id":"u3"}},"ip":"203.0.113.5-{MARKER}"}},{{"action":"note","memo":{{"stele.seal":"{MARKER} memo"}}}}]"#
+    );
+    let (st, r) = http(&addr, "POST", "/v1/entries", &token, body.as_bytes());
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&r));
+    responses.push(r);
+    // Refused input: the error does not echo the marker.
+    let bad = format!(r#"[{{"x":{{"stele.sealed":"{MARKER}"}}}}]"#);
+    let (st, r) = http(&addr, "POST", "/v1/entries", &token, bad.as_bytes());
+    assert!(st >= 400, "{st}");
+    responses.push(r);
+    for path in [
+        "/v1/entries?from=0&to=6",
+        "/v1/export",
+        "/tile/entries/000.p/6",
+        "/checkpoint",
+        "/metrics",
+    ] {
+        let (_, r) = http(&addr, "GET", path, &token, b"");
+        responses.push(r);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    for (i, r) in responses.iter().enumerate() {
+        assert!(
+            !contains(r, MARKER.as_bytes()),
+            "response {i} holds the plaintext"
+        );
+    }
+    let mut found = Vec::new();
+    scan_dir(tmp.path(), &mut found);
+    assert!(found.is_empty(), "plaintext found in {found:?}");
+    // The entries ingested over HTTP are sealed like the CLI's: the auditor opens them.
+    let f = tmp.path().join("x.stele");
+    export(&log, &f, Some(&recipient(&aud)));
+    let rep = verify_with(&std::fs::read(&f).unwrap(), &vkey, Some(&aud));
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+    assert_eq!(rep.sealed.unwrap().opened, 8);
+}
