@@ -23,6 +23,15 @@ pub enum Bench {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Append throughput with two sealed fields per event, beside the same events unsealed.
+    Sealed {
+        /// Entries to append in each run.
+        #[arg(long, default_value_t = 200_000)]
+        entries: u64,
+        /// Entries per append_batch call.
+        #[arg(long, default_value_t = 1000)]
+        batch: u64,
+    },
     /// Append latency with concurrent threads each appending single entries.
     Latency {
         /// Threads.
@@ -221,6 +230,9 @@ pub fn run(b: Bench) -> Result<u8> {
                 raw.as_secs_f64()
             );
             println!("  ratio stele/raw: {:.2}", s / r);
+        }
+        Bench::Sealed { entries, batch } => {
+            crate::bench_sealed::run(entries, batch)?;
         }
         Bench::Latency {
             threads,

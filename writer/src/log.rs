@@ -739,20 +739,10 @@ impl Shared {
         }
         // Sealed fields (FORMAT 13.9): placeholders in, openings aside until
         // each entry's index is known. Stele's own events are never sealed.
-        let mut openings = Vec::new();
-        let events = if internal {
-            events
+        let (events, openings) = if internal {
+            (events, Vec::new())
         } else {
-            let mut out = Vec::with_capacity(events.len());
-            for (i, ev) in events.into_iter().enumerate() {
-                let (ev, pending) = self
-                    .sealer
-                    .seal_event(ev)
-                    .map_err(|why| Error::BadEvent { index: i, why })?;
-                out.push(ev);
-                openings.push(pending);
-            }
-            out
+            seal_events(&self.sealer, events)?
         };
         // The expensive part (canonical JSON, checks) runs outside the lock,
         // on several threads for big batches; the chain is finished under it.
@@ -1029,6 +1019,54 @@ fn canonical_event(ev: &Value) -> Result<String, String> {
 
 fn finish_line(ev: &str, seq: u64, ts: Timestamp, prev: &Hash) -> Result<String, String> {
     stele_core::entry::entry_line_from_canonical(ev, seq, ts, prev).map_err(|e| e.to_string())
+}
+
+// Sealing (FORMAT 13.9) runs on several threads for big batches, like the
+// canonical JSON: it hashes and draws randomness per value.
+type Sealed = (Vec<Value>, Vec<Vec<crate::sealed::Pending>>);
+
+fn seal_events(sealer: &Sealer, events: Vec<Value>) -> Result<Sealed> {
+    let one = |base: usize, part: Vec<Value>| -> Result<Sealed> {
+        let mut evs = Vec::with_capacity(part.len());
+        let mut ops = Vec::with_capacity(part.len());
+        for (j, ev) in part.into_iter().enumerate() {
+            let (ev, p) = sealer.seal_event(ev).map_err(|why| Error::BadEvent {
+                index: base + j,
+                why,
+            })?;
+            evs.push(ev);
+            ops.push(p);
+        }
+        Ok((evs, ops))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if events.len() < 512 || threads < 2 {
+        return one(0, events);
+    }
+    let chunk = events.len().div_ceil(threads);
+    let mut parts = Vec::new();
+    let mut it = events.into_iter();
+    loop {
+        let part: Vec<Value> = it.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(c, part)| s.spawn(move || one(c * chunk, part)))
+            .collect();
+        let mut out: Sealed = (Vec::new(), Vec::new());
+        for h in handles {
+            let (e, o) = h.join().expect("sealing thread")?;
+            out.0.extend(e);
+            out.1.extend(o);
+        }
+        Ok(out)
+    })
 }
 
 fn canonical_events(events: &[Value]) -> Result<Vec<String>> {

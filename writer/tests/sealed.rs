@@ -998,3 +998,51 @@ fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
     assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
     assert_eq!(rep.sealed.unwrap().opened, 8);
 }
+
+#[test]
+fn a_big_batch_is_sealed_on_several_threads_and_every_value_opens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let signer = stele_writer::key::generate("example.com/sealed-batch").unwrap();
+    let opts = stele_writer::LogOptions {
+        seal: stele_writer::sealed::SealConfig {
+            seal: vec!["/ip".into()],
+            subject: "/actor".into(),
+        },
+        ..Default::default()
+    };
+    let log = stele_writer::Log::create_with(&dir, "example.com/sealed-batch", &signer, None, opts)
+        .unwrap();
+    let aud = identity(tmp.path(), "auditor.key");
+    log.add_auditor(&recipient(&aud)).unwrap();
+    let batch: Vec<Value> = (0..1500)
+        .map(|i| serde_json::json!({"actor": format!("u{}", i % 37), "ip": format!("10.0.{}.{}", i / 250, i % 250)}))
+        .collect();
+    let receipts = log.append_batch(batch).unwrap();
+    assert_eq!(receipts.len(), 1500);
+    log.checkpoint().unwrap();
+    let mut out = Vec::new();
+    log.view()
+        .export_log_revealed(&[recipient(&aud)], &mut out, &mut |_| {})
+        .unwrap();
+    let rep = verify_with(&out, &signer.verifier().to_string(), Some(&aud));
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+    assert_eq!(rep.sealed.unwrap().opened, 1500);
+    // Each entry holds the placeholder of its own value (order kept across threads).
+    let mut v = stele_core::StreamVerifier::new({
+        let mut o = Options::new(vec![signer.verifier()]);
+        o.opener = Some(opener(&aud));
+        o
+    });
+    v.collect_sealed();
+    v.push(&out);
+    v.settle_sealed();
+    for (entry, ptr, st) in v.take_sealed() {
+        let i = entry - 1;
+        assert_eq!(ptr, "/ip");
+        assert_eq!(
+            st,
+            stele_core::sealed::ValueState::Opened(format!("\"10.0.{}.{}\"", i / 250, i % 250))
+        );
+    }
+}
