@@ -376,7 +376,7 @@ fn swapped_and_tampered_openings_fail_naming_entry_and_pointer() {
         l
     });
     let rep = verify_with(&swapped, &vkey, Some(&aud));
-    assert_eq!(rep.verdict, Verdict::Failed);
+    assert!(rep.verdict != Verdict::Verified && rep.failures_total > 0);
     let got: Vec<(&str, Option<u64>)> = rep.failures.iter().map(|f| (f.code, f.entry)).collect();
     assert_eq!(
         got,
