@@ -440,7 +440,8 @@ impl Sealer {
             }
         }
         let subject = match lookup(&ev, &self.subject) {
-            Some(v) => canonical::to_canonical(v)?,
+            Some(v) => canonical::to_canonical(v)
+                .map_err(|_| "the subject's value is not valid canonical JSON".to_string())?,
             None => String::new(),
         };
         let (id, key) = self
@@ -450,7 +451,13 @@ impl Sealer {
         for toks in chosen {
             let slot = lookup_mut(&mut ev, &toks).expect("found above");
             let value = std::mem::take(slot);
-            let text = canonical::to_canonical(&value)?;
+            // The error names the place, never the value.
+            let text = canonical::to_canonical(&value).map_err(|_| {
+                format!(
+                    "the value to seal at {} is not valid canonical JSON",
+                    pointer_text(&toks)
+                )
+            })?;
             let salt = fresh_salt().map_err(|e| e.to_string())?;
             let ph = Placeholder {
                 commitment: sealed::commitment(&salt, text.as_bytes()),
