@@ -843,20 +843,30 @@ impl Shared {
         }
         let fs = self.opts.fs.as_ref();
         let off = s.entries_len;
-        // Openings are durable before the entries that commit to them; a
-        // crash in between leaves records past the log's end, cut on open.
-        let sealed_at = if sealed.is_empty() {
-            None
-        } else {
-            match self.sealer.write_records(&sealed) {
-                Ok(at) => Some(at),
-                Err(e) => {
-                    self.poison(e.to_string());
-                    return;
-                }
+        // Sealed-field records (encrypted openings) are written and
+        // fdatasync'ed on another thread while the entries are: both are
+        // durable before any append returns. A crash in between may leave
+        // records past the log's end (cut on open) or an unacknowledged entry
+        // without its opening (its value is then never openable).
+        let (sealed_at, written, synced) = std::thread::scope(|sc| {
+            let records =
+                (!sealed.is_empty()).then(|| sc.spawn(|| self.sealer.write_records(&sealed)));
+            let written = fs.write_at(FileRole::Entries, &self.entries, &buf, off);
+            let synced = written
+                .is_ok()
+                .then(|| fs.sync_data(FileRole::Entries, &self.entries));
+            let at = records.map(|h| h.join().expect("sealed records thread"));
+            (at, written, synced)
+        });
+        let sealed_at = match sealed_at {
+            None => None,
+            Some(Ok(at)) => Some(at),
+            Some(Err(e)) => {
+                self.poison(e.to_string());
+                return;
             }
         };
-        if let Err(e) = fs.write_at(FileRole::Entries, &self.entries, &buf, off) {
+        if let Err(e) = written {
             if let Some(at) = sealed_at
                 && let Err(t) = self.sealer.cut_records(at)
             {
@@ -887,7 +897,7 @@ impl Shared {
             self.cv.notify_all();
             return;
         }
-        if let Err(e) = fs.sync_data(FileRole::Entries, &self.entries) {
+        if let Some(Err(e)) = synced {
             // No retry: after a failed fsync the page cache may have dropped
             // the data (the fsyncgate lesson). Only reopening is safe.
             self.poison(format!(
