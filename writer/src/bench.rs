@@ -23,6 +23,15 @@ pub enum Bench {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Append throughput with two sealed fields per event, beside the same events unsealed.
+    Sealed {
+        /// Entries to append in each run.
+        #[arg(long, default_value_t = 200_000)]
+        entries: u64,
+        /// Entries per append_batch call.
+        #[arg(long, default_value_t = 1000)]
+        batch: u64,
+    },
     /// `stele append --event` (a whole process: open, append, checkpoint
     /// policy, exit) on a large log beside the same on a new one-entry log.
     Open {
@@ -295,6 +304,9 @@ pub fn run(b: Bench) -> Result<u8> {
             );
             println!("  ratio stele/raw: {:.2}", s / r);
             println!("  ratio CLI/library: {:.2}", c / s);
+        }
+        Bench::Sealed { entries, batch } => {
+            crate::bench_sealed::run(entries, batch)?;
         }
         Bench::Open { entries, runs, dir } => bench_open(entries, runs, dir)?,
         Bench::Latency {

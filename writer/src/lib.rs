@@ -41,6 +41,7 @@ mod mark;
 pub mod mirror;
 pub mod parallel;
 pub mod remote;
+pub mod sealed;
 pub mod serve;
 pub mod testing;
 pub mod tree;

@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::fs::{FileRole, Fs, RealFs};
 use crate::key;
+use crate::sealed::{SealConfig, Sealer};
 use crate::tree::{Frontier, TreeFile, position, stored_len};
 use crate::view::{
     Index, StoredCheckpoint, TreeSrc, View, parse_checkpoints, parse_checkpoints_after,
@@ -64,6 +65,9 @@ pub struct LogOptions {
     /// (plus what was appended since the last checkpoint). See
     /// writer/README.md, "Opening and recovery".
     pub check_mark_bytes: u64,
+    /// Sealing rules written into a log's configuration when it is created
+    /// (docs/FORMAT.md section 13.9); opening a log reads them from there.
+    pub seal: SealConfig,
 }
 
 impl fmt::Debug for LogOptions {
@@ -87,6 +91,7 @@ impl Default for LogOptions {
             background_checkpoints: false,
             clock: Arc::new(system_micros),
             check_mark_bytes: 4 << 20,
+            seal: SealConfig::default(),
         }
     }
 }
@@ -126,6 +131,8 @@ struct Config {
     format: String,
     origin: String,
     key_file: PathBuf,
+    #[serde(default)]
+    sealed: SealConfig,
 }
 
 pub(crate) const FORMAT: &str = "stele-log v1";
@@ -157,6 +164,7 @@ struct Shared {
     cv: Condvar,
     store: Mutex<Store>,
     recovery: Option<Recovery>,
+    sealer: Sealer,
     _lock: DirLock,
 }
 
@@ -178,6 +186,8 @@ struct Build {
     buf: Vec<u8>,
     leaves: Vec<Hash>,
     lens: Vec<u64>,
+    // Sidecar record lines (encrypted openings) of the entries in `buf`.
+    sealed: Vec<u8>,
     generation: u64,
 }
 
@@ -545,10 +555,12 @@ impl Log {
         }
         fs.sync_dir(dir)
             .map_err(|e| Error::io("fsync directory", dir, e))?;
+        opts.seal.check()?;
         let config = Config {
             format: FORMAT.into(),
             origin: origin.into(),
             key_file: key_path,
+            sealed: opts.seal.clone(),
         };
         let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
         text.push('\n');
@@ -707,6 +719,7 @@ impl Log {
             size: scan.size,
         };
         let frontier = Frontier::from_left_hashes(scan.size, left_hashes(&tf, scan.size)?);
+        let sealer = Sealer::open(dir, &origin, &read_config(dir)?.sealed, scan.size)?;
         let store = Store {
             size: scan.size,
             prev: scan.prev,
@@ -738,6 +751,7 @@ impl Log {
                 buf: Vec::new(),
                 leaves: Vec::new(),
                 lens: Vec::new(),
+                sealed: Vec::new(),
                 generation: 0,
             }),
             commit: Mutex::new(Commit {
@@ -747,6 +761,7 @@ impl Log {
             cv: Condvar::new(),
             store: Mutex::new(store),
             recovery: None,
+            sealer,
             _lock: lock,
             opts,
         });
@@ -924,6 +939,50 @@ impl Log {
             .collect())
     }
 
+    /// Adds an auditor (an age X25519 recipient, `age1…`): every data key,
+    /// existing and future, is wrapped for it. Returns how many existing
+    /// keys were wrapped.
+    pub fn add_auditor(&self, recipient: &str) -> Result<usize> {
+        self.shared.sealer.add_auditor(recipient)
+    }
+
+    /// Forgets a data subject (FORMAT 13.4): its data key and every wrap of
+    /// it are destroyed (overwritten, fsync'ed, unlinked), then a
+    /// `stele.forget` event naming the key ID and `by` is appended. The
+    /// subject's value appears nowhere, not even in errors.
+    pub fn forget(
+        &self,
+        subject: &Value,
+        by: &str,
+    ) -> Result<(stele_core::sealed::KeyId, Receipt)> {
+        let text = stele_core::canonical::to_canonical(subject).map_err(Error::Sealed)?;
+        let id = self.shared.sealer.forget(text.as_bytes())?;
+        let r = self.append_reserved(serde_json::json!({
+            "type": "stele.forget",
+            "key": id.to_hex(),
+            "by": by,
+        }))?;
+        Ok((id, r))
+    }
+
+    /// Deletes the opening of `pointer` in entry `entry` (exports then carry
+    /// a `redacted` record) and appends a `stele.redact` event.
+    pub fn redact(&self, entry: u64, pointer: &str, by: &str) -> Result<Receipt> {
+        if entry >= self.size() {
+            return Err(Error::OutOfRange(format!(
+                "entry {entry} is beyond the log's {} entries",
+                self.size()
+            )));
+        }
+        self.shared.sealer.redact(entry, pointer)?;
+        self.append_reserved(serde_json::json!({
+            "type": "stele.redact",
+            "entry": entry,
+            "pointer": pointer,
+            "by": by,
+        }))
+    }
+
     /// A consistent read-only view of the durable entries, checkpoints and
     /// tree hashes as of now. Appends made later are not in it.
     pub fn view(&self) -> View {
@@ -1034,15 +1093,26 @@ impl Shared {
         for (i, ev) in events.iter().enumerate() {
             check_event(ev, internal).map_err(|why| Error::BadEvent { index: i, why })?;
         }
+        // Sealed fields (FORMAT 13.9): placeholders in, openings aside until
+        // each entry's index is known. Stele's own events are never sealed.
+        let (events, openings): (std::borrow::Cow<'_, [Value]>, _) = if internal {
+            (std::borrow::Cow::Borrowed(events), Vec::new())
+        } else {
+            // Every user event is looked at (markers, and placeholders a
+            // user may not write), so sealing works on a copy.
+            let (evs, ops) = seal_events(&self.sealer, events.to_vec())?;
+            (std::borrow::Cow::Owned(evs), ops)
+        };
         // The expensive part (canonical JSON, checks) runs outside the lock,
         // on several threads for big batches; the chain is finished under it.
-        let texts = canonical_events(events)?;
+        let texts = canonical_events(&events)?;
         let (receipts, target, generation) = {
             let mut b = self.build.lock().unwrap();
             let mut prev = b.prev;
             let mut ts = b.last_ts;
             let now = (self.opts.clock)();
             let mut lines = Vec::with_capacity(events.len());
+            let mut sealed = Vec::new();
             for (seq, (i, ev)) in (b.next_seq..).zip(texts.iter().enumerate()) {
                 // Never decreasing: a clock step backwards repeats the last ts.
                 ts = ts.max(now);
@@ -1052,6 +1122,9 @@ impl Shared {
                 })?;
                 let line = finish_line(ev, seq, t, &prev)
                     .map_err(|why| Error::BadEvent { index: i, why })?;
+                if let Some(p) = openings.get(i).filter(|p| !p.is_empty()) {
+                    self.sealer.encrypt(seq, p, &mut sealed)?;
+                }
                 prev = leaf_hash(line.as_bytes());
                 lines.push((line, prev));
             }
@@ -1068,6 +1141,7 @@ impl Shared {
                 });
                 b.next_seq += 1;
             }
+            b.sealed.extend_from_slice(&sealed);
             b.prev = prev;
             b.last_ts = ts;
             (receipts, b.next_seq, b.generation)
@@ -1112,7 +1186,7 @@ impl Shared {
     // update the derived files and publish the new durable size.
     fn lead(&self) {
         let mut s = self.store.lock().unwrap();
-        let (mut buf, mut leaves, mut lens, generation) = {
+        let (mut buf, mut leaves, mut lens, generation, sealed) = {
             let mut b = self.build.lock().unwrap();
             let (sb, sl, sn) = std::mem::take(&mut s.spare);
             (
@@ -1120,6 +1194,7 @@ impl Shared {
                 std::mem::replace(&mut b.leaves, sl),
                 std::mem::replace(&mut b.lens, sn),
                 b.generation,
+                std::mem::take(&mut b.sealed),
             )
         };
         if buf.is_empty() {
@@ -1133,7 +1208,36 @@ impl Shared {
             self.poison(why);
             return;
         }
-        if let Err(e) = fs.write_at(FileRole::Entries, &self.entries, &buf, off) {
+        // Sealed-field records (encrypted openings) are written and
+        // fdatasync'ed on another thread while the entries are: both are
+        // durable before any append returns. A crash in between may leave
+        // records past the log's end (cut on open) or an unacknowledged entry
+        // without its opening (its value is then never openable).
+        let (sealed_at, written, synced) = std::thread::scope(|sc| {
+            let records =
+                (!sealed.is_empty()).then(|| sc.spawn(|| self.sealer.write_records(&sealed)));
+            let written = fs.write_at(FileRole::Entries, &self.entries, &buf, off);
+            let synced = written
+                .is_ok()
+                .then(|| fs.sync_data(FileRole::Entries, &self.entries));
+            let at = records.map(|h| h.join().expect("sealed records thread"));
+            (at, written, synced)
+        });
+        let sealed_at = match sealed_at {
+            None => None,
+            Some(Ok(at)) => Some(at),
+            Some(Err(e)) => {
+                self.poison(e.to_string());
+                return;
+            }
+        };
+        if let Err(e) = written {
+            if let Some(at) = sealed_at
+                && let Err(t) = self.sealer.cut_records(at)
+            {
+                self.poison(format!("cutting back sealed records failed ({t})"));
+                return;
+            }
             // Cut back whatever part of the write landed, so nothing
             // unacknowledged stays in the file.
             if let Err(t) = fs.set_len(FileRole::Entries, &self.entries, off) {
@@ -1147,6 +1251,7 @@ impl Shared {
             b.buf.clear();
             b.leaves.clear();
             b.lens.clear();
+            b.sealed.clear();
             b.next_seq = s.size;
             b.prev = s.prev;
             b.generation += 1;
@@ -1157,7 +1262,7 @@ impl Shared {
             self.cv.notify_all();
             return;
         }
-        if let Err(e) = fs.sync_data(FileRole::Entries, &self.entries) {
+        if let Some(Err(e)) = synced {
             // No retry: after a failed fsync the page cache may have dropped
             // the data (the fsyncgate lesson). Only reopening is safe.
             self.poison(format!(
@@ -1313,6 +1418,54 @@ fn canonical_event(ev: &Value) -> Result<String, String> {
 
 fn finish_line(ev: &str, seq: u64, ts: Timestamp, prev: &Hash) -> Result<String, String> {
     stele_core::entry::entry_line_from_canonical(ev, seq, ts, prev).map_err(|e| e.to_string())
+}
+
+// Sealing (FORMAT 13.9) runs on several threads for big batches, like the
+// canonical JSON: it hashes and draws randomness per value.
+type Sealed = (Vec<Value>, Vec<Vec<crate::sealed::Pending>>);
+
+fn seal_events(sealer: &Sealer, events: Vec<Value>) -> Result<Sealed> {
+    let one = |base: usize, part: Vec<Value>| -> Result<Sealed> {
+        let mut evs = Vec::with_capacity(part.len());
+        let mut ops = Vec::with_capacity(part.len());
+        for (j, ev) in part.into_iter().enumerate() {
+            let (ev, p) = sealer.seal_event(ev).map_err(|why| Error::BadEvent {
+                index: base + j,
+                why,
+            })?;
+            evs.push(ev);
+            ops.push(p);
+        }
+        Ok((evs, ops))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if events.len() < 512 || threads < 2 {
+        return one(0, events);
+    }
+    let chunk = events.len().div_ceil(threads);
+    let mut parts = Vec::new();
+    let mut it = events.into_iter();
+    loop {
+        let part: Vec<Value> = it.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(c, part)| s.spawn(move || one(c * chunk, part)))
+            .collect();
+        let mut out: Sealed = (Vec::new(), Vec::new());
+        for h in handles {
+            let (e, o) = h.join().expect("sealing thread")?;
+            out.0.extend(e);
+            out.1.extend(o);
+        }
+        Ok(out)
+    })
 }
 
 fn canonical_events(events: &[Value]) -> Result<Vec<String>> {

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_http;
+mod bench_sealed;
 mod demo;
 mod mirror_cli;
 
@@ -14,7 +15,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,6 +41,22 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+enum AuditorCmd {
+    /// Add an auditor: wraps every existing and future data key for it.
+    Add {
+        /// The log directory.
+        dir: PathBuf,
+        /// The auditor's age X25519 recipient (age1…, from `age-keygen -y`).
+        recipient: String,
+    },
+    /// List the auditors.
+    List {
+        /// The log directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum Cmd {
     /// Create a log: key, genesis entry, first checkpoint. Prints the verifier key.
     Init {
@@ -54,6 +71,59 @@ enum Cmd {
         /// Allow a directory that already holds other files (never a log's own files).
         #[arg(long)]
         allow_non_empty: bool,
+        /// Seal the value at this JSON pointer in every event (e.g. /actor/email). Repeatable.
+        #[arg(long = "seal", value_name = "POINTER")]
+        seal: Vec<String>,
+        /// The data subject's pointer: one data key per distinct value there.
+        #[arg(long, value_name = "POINTER", default_value = "/actor")]
+        subject: String,
+    },
+    /// Auditors: age X25519 recipients (age1…) to whom sealed fields can be revealed.
+    #[command(subcommand)]
+    Auditor(AuditorCmd),
+    /// Print an export's entries as JSON lines with sealed values opened, once it verifies.
+    Reveal {
+        /// An export file.
+        path: PathBuf,
+        /// The verifier key (name+hex8+base64) or a file holding it. Repeat for several.
+        #[arg(long = "key", value_name = "VKEY", required = true)]
+        keys: Vec<String>,
+        /// An age identity file (AGE-SECRET-KEY-1…, from age-keygen), mode 0600.
+        #[arg(long, value_name = "FILE")]
+        identity: PathBuf,
+    },
+    /// Forget a data subject: destroy its data key and wraps, log stele.forget.
+    #[command(
+        long_about = "Forget a data subject: its data key and every wrap of it are overwritten, \
+fsync'ed and unlinked, so its sealed values can no longer be opened from this log or any later \
+export; old exports verify as before and show the values as forgotten. A stele.forget event naming \
+the key ID (never the subject) is appended. VALUE is the subject's value as JSON, or a plain string \
+(alice is read as \"alice\"). Copies made before (backups, exports revealed earlier, SSD blocks) \
+are beyond reach: see writer/README.md."
+    )]
+    Forget {
+        /// The log directory.
+        dir: PathBuf,
+        /// The subject's value (JSON, or a plain string).
+        #[arg(long, value_name = "VALUE")]
+        subject: String,
+        /// Who asked (recorded in the stele.forget event); default: the OS user.
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Delete one opening (a sealed value in one entry); log stele.redact.
+    Redact {
+        /// The log directory.
+        dir: PathBuf,
+        /// The entry index.
+        #[arg(long)]
+        entry: u64,
+        /// The sealed field's JSON pointer in the event (e.g. /actor/email).
+        #[arg(long, value_name = "POINTER")]
+        pointer: String,
+        /// Who asked (recorded in the stele.redact event); default: the OS user.
+        #[arg(long)]
+        by: Option<String>,
     },
     /// Append events; prints {"seq":N,"leaf_hash":"<base64>"} per entry once it is durable.
     #[command(
@@ -130,6 +200,10 @@ then left unchanged)."
         /// Selected entries, comma separated (e.g. 3,17,42).
         #[arg(long, value_delimiter = ',', num_args = 1..)]
         entries: Option<Vec<u64>>,
+        /// Include the openings of sealed fields for this auditor (age1…). Repeatable.
+        /// Without it the export carries commitments only.
+        #[arg(long = "reveal-to", value_name = "RECIPIENT")]
+        reveal_to: Vec<String>,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -158,6 +232,9 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
         /// tail): exit 0 for the verdict "partial" instead of 1.
         #[arg(long)]
         allow_unsigned_tail: bool,
+        /// An age identity file (mode 0600): open sealed fields and check them.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -491,7 +568,54 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             origin,
             key_file,
             allow_non_empty,
-        } => init(&dir, &origin, key_file.as_deref(), allow_non_empty),
+            seal,
+            subject,
+        } => init(
+            &dir,
+            &origin,
+            key_file.as_deref(),
+            allow_non_empty,
+            stele_writer::sealed::SealConfig { seal, subject },
+        ),
+        Cmd::Auditor(AuditorCmd::Add { dir, recipient }) => {
+            let log = Log::open(&dir)?;
+            let n = log.add_auditor(recipient.trim())?;
+            eprintln!("auditor added; {n} existing data keys wrapped for it");
+            Ok(0u8)
+        }
+        Cmd::Auditor(AuditorCmd::List { dir }) => {
+            stele_writer::log::log_config(&dir)?;
+            for a in stele_writer::sealed::auditors(&dir)? {
+                println!("{a}");
+            }
+            Ok(0u8)
+        }
+        Cmd::Reveal {
+            path,
+            keys,
+            identity,
+        } => reveal(&path, &keys, &identity),
+        Cmd::Forget { dir, subject, by } => {
+            let value = stele_core::canonical::parse_strict(&subject)
+                .unwrap_or(Value::String(subject.clone()));
+            let log = Log::open(&dir)?;
+            let by = by.unwrap_or_else(|| os_user().0.unwrap_or_else(|| "unknown".into()));
+            let (id, r) = log.forget(&value, &by)?;
+            println!("{{\"forgotten\":\"{id}\",\"seq\":{}}}", r.seq);
+            Ok(0u8)
+        }
+        Cmd::Redact {
+            dir,
+            entry,
+            pointer,
+            by,
+        } => {
+            let log = Log::open(&dir)?;
+            let by = by.unwrap_or_else(|| os_user().0.unwrap_or_else(|| "unknown".into()));
+            let r = log.redact(entry, &pointer, &by)?;
+            println!("{{\"redacted\":{entry},\"seq\":{}}}", r.seq);
+            Ok(0u8)
+        }
         Cmd::Append {
             dir,
             events,
@@ -631,14 +755,24 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             from,
             to,
             entries,
+            reveal_to,
             access,
-        } => export(&dir, &output, from.zip(to), entries, &access, &argv),
+        } => export(
+            &dir,
+            &output,
+            from.zip(to),
+            entries,
+            reveal_to,
+            &access,
+            &argv,
+        ),
         Cmd::Verify {
             path,
             keys,
             trusted_checkpoint,
             json: as_json,
             allow_unsigned_tail,
+            identity,
             access,
         } => verify(
             &path,
@@ -648,6 +782,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 json: as_json,
                 allow_unsigned_tail,
             },
+            identity.as_deref(),
             &access,
             &argv,
         ),
@@ -697,7 +832,14 @@ fn init(
     origin: &str,
     key_file: Option<&Path>,
     allow_non_empty: bool,
+    seal: stele_writer::sealed::SealConfig,
 ) -> Result<u8, Fail> {
+    seal.check().map_err(|e| {
+        Fail::usage(
+            e.to_string(),
+            Some("--seal and --subject take JSON pointers such as /actor/email".into()),
+        )
+    })?;
     // The origin names the log's key (docs/FORMAT.md 5.1): core's rule, checked first.
     if !stele_core::note::is_valid_key_name(origin) {
         return Err(Fail::usage(
@@ -720,8 +862,12 @@ fn init(
         }
         None => key::generate(origin)?,
     };
+    let opts = LogOptions {
+        seal,
+        ..LogOptions::default()
+    };
     // The directory was checked above; a new key file may now be in it.
-    let made = Log::create_in_non_empty_dir(dir, origin, &signer, key_file, LogOptions::default());
+    let made = Log::create_in_non_empty_dir(dir, origin, &signer, key_file, opts);
     let log = made.map_err(|e| {
         // A failed init leaves nothing behind: the library removed its files.
         if let Some(p) = made_key {
@@ -1149,10 +1295,23 @@ fn export(
     output: &Path,
     range: Option<(u64, u64)>,
     entries: Option<Vec<u64>>,
+    reveal: Vec<String>,
     access: &AccessArgs,
     argv: &[String],
 ) -> Result<u8, Fail> {
     let output = output.to_path_buf();
+    let known = stele_writer::sealed::auditors(dir)?;
+    for r in &reveal {
+        if !known.contains(r) {
+            return Err(Fail::usage(
+                format!("--reveal-to {r}: not an auditor of this log"),
+                Some(format!(
+                    "add it first: stele auditor add {} {r}",
+                    dir.display()
+                )),
+            ));
+        }
+    }
     with_access(dir, access, "export", argv, |view, log| {
         let need = match (&range, &entries) {
             (Some((a, b)), _) => {
@@ -1210,6 +1369,11 @@ fn export(
                 dir.display()
             );
         }
+        let mut read = read;
+        if !reveal.is_empty() {
+            // Who may open the sealed fields of this export (public keys only).
+            read["reveal_to"] = json!(reveal);
+        }
         let output = output.clone();
         let (range, entries) = (range, entries.clone());
         Ok((
@@ -1222,13 +1386,15 @@ fn export(
                 let pb = progress_bar(view.entries_len(), "export");
                 let mut tick = |n: u64| pb.inc(n);
                 match (range, entries) {
-                    (Some((a, b)), _) => view.export_range(a, b, &mut w, &mut tick)?,
+                    (Some((a, b)), _) => {
+                        view.export_range_revealed(a, b, &reveal, &mut w, &mut tick)?
+                    }
                     (_, Some(mut l)) => {
                         l.sort_unstable();
                         l.dedup();
-                        view.export_entries(&l, &mut w)?
+                        view.export_entries_revealed(&l, &reveal, &mut w)?
                     }
-                    _ => view.export_log_to(upto, &mut w, &mut tick)?,
+                    _ => view.export_log_revealed_to(upto, &reveal, &mut w, &mut tick)?,
                 }
                 pb.finish_and_clear();
                 let f = w.into_inner().map_err(|e| {
@@ -1358,11 +1524,15 @@ fn verify(
     keys: &[String],
     trusted: Option<&Path>,
     out: VerifyOutput,
+    identity: Option<&Path>,
     access: &AccessArgs,
     argv: &[String],
 ) -> Result<u8, Fail> {
     let keys = load_keys(keys)?;
     let mut opts = Options::new(keys.clone());
+    if let Some(id) = identity {
+        opts.opener = Some(load_opener(id)?);
+    }
     if let Some(t) = trusted {
         opts.trusted = Some(load_trusted(t, &keys)?);
     }
@@ -1522,6 +1692,13 @@ fn report_text(r: &Report, allow_unsigned_tail: bool) -> String {
     for n in &r.notices {
         let _ = writeln!(o, "notice {}: {}", n.code, n.message);
     }
+    if let Some(s) = &r.sealed {
+        let _ = writeln!(
+            o,
+            "sealed values: {} ({} opened and checked, {} sealed, {} forgotten, {} redacted)",
+            s.values, s.opened, s.sealed, s.forgotten, s.redacted
+        );
+    }
     if let Some(i) = &r.input {
         let _ = writeln!(
             o,
@@ -1638,6 +1815,128 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
         stopped.size
     );
     Ok(0)
+}
+
+fn load_opener(path: &Path) -> Result<stele_core::sealed::OpenerHandle, Fail> {
+    let ids = stele_writer::sealed::load_identities(path).map_err(|e| match e {
+        Error::KeyPermissions { .. } => {
+            Fail::usage(e.to_string(), Some(format!("chmod 600 {}", path.display())))
+        }
+        e => Fail::usage(
+            e.to_string(),
+            Some("pass the file age-keygen wrote (AGE-SECRET-KEY-1…)".into()),
+        ),
+    })?;
+    Ok(stele_core::sealed::OpenerHandle(std::sync::Arc::new(
+        stele_seal::AgeOpener::new(ids),
+    )))
+}
+
+// FORMAT 13.8: verify first; only a verified export is revealed.
+fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
+    use stele_core::sealed::ValueState;
+    let keys = load_keys(keys)?;
+    let mut opts = Options::new(keys);
+    opts.opener = Some(load_opener(identity)?);
+    if path.is_dir() {
+        return Err(Fail::usage(
+            format!(
+                "{} is a directory; reveal reads an export file",
+                path.display()
+            ),
+            Some("make one with `stele export DIR -o FILE --reveal-to age1…`".into()),
+        ));
+    }
+    let report = verify_path(path, opts.clone())?;
+    if report.verdict != Verdict::Verified {
+        print!("{}", report_text(&report, false));
+        return Err(Fail::usage(
+            format!(
+                "the export does not verify (verdict {}); nothing is revealed",
+                report.verdict.as_str()
+            ),
+            None,
+        ));
+    }
+    let f = std::fs::File::open(path)
+        .map_err(|e| Fail::usage(format!("open {}: {e}", path.display()), None))?;
+    let mut r = std::io::BufReader::new(f);
+    let mut v = stele_core::StreamVerifier::new(opts);
+    v.collect_sealed();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut held: std::collections::VecDeque<(u64, Value)> = Default::default();
+    let mut states: std::collections::HashMap<u64, Vec<(String, ValueState)>> = Default::default();
+    let mut line = Vec::new();
+    let mut emit = |held: &mut std::collections::VecDeque<(u64, Value)>,
+                    states: &mut std::collections::HashMap<u64, Vec<(String, ValueState)>>,
+                    all: bool|
+     -> Result<(), Fail> {
+        while held.len() > usize::from(!all) {
+            let (i, mut entry) = held.pop_front().expect("non-empty");
+            for (ptr, st) in states.remove(&i).unwrap_or_default() {
+                let Ok(toks) = stele_core::sealed::pointer_tokens(&ptr) else {
+                    continue;
+                };
+                let mut slot = Some(&mut entry["event"]);
+                for t in &toks {
+                    slot = slot.and_then(|s| match s {
+                        Value::Object(m) => m.get_mut(t),
+                        Value::Array(a) => t.parse::<usize>().ok().and_then(|n| a.get_mut(n)),
+                        _ => None,
+                    });
+                }
+                let Some(slot) = slot else { continue };
+                match st {
+                    ValueState::Opened(text) => {
+                        *slot = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    }
+                    other => {
+                        let word = match other {
+                            ValueState::Forgotten => "forgotten",
+                            ValueState::Redacted => "redacted",
+                            ValueState::Mismatch => "mismatch",
+                            _ => "sealed",
+                        };
+                        if let Some(ph) = slot.get_mut("stele.sealed") {
+                            ph["state"] = json!(word);
+                        }
+                    }
+                }
+            }
+            writeln!(out, "{entry}")
+                .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
+        }
+        Ok(())
+    };
+    loop {
+        line.clear();
+        let n = r
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Fail::usage(format!("read {}: {e}", path.display()), None))?;
+        if n == 0 {
+            break;
+        }
+        v.push(&line);
+        for (i, p, st) in v.take_sealed() {
+            states.entry(i).or_default().push((p, st));
+        }
+        if line.first() == Some(&b'{') {
+            let entry: Value = serde_json::from_slice(line.trim_ascii_end())
+                .map_err(|e| Fail::usage(format!("entry line: {e}"), None))?;
+            let i = entry["seq"].as_u64().unwrap_or(0);
+            held.push_back((i, entry));
+            emit(&mut held, &mut states, false)?;
+        }
+    }
+    v.settle_sealed();
+    for (i, p, st) in v.take_sealed() {
+        states.entry(i).or_default().push((p, st));
+    }
+    emit(&mut held, &mut states, true)?;
+    out.flush()
+        .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
+    Ok(0u8)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

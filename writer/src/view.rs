@@ -719,6 +719,28 @@ impl View {
         w: &mut dyn Write,
         progress: &mut dyn FnMut(u64),
     ) -> Result<()> {
+        self.export_log_revealed_to(size, &[], w, progress)
+    }
+
+    /// [`View::export_log`] with the sealed-field records (FORMAT 13.6):
+    /// openings only of data keys wrapped for a recipient in `reveal`.
+    pub fn export_log_revealed(
+        &self,
+        reveal: &[String],
+        w: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
+        self.export_log_revealed_to(self.size, reveal, w, progress)
+    }
+
+    /// [`View::export_log_to`] with the sealed-field records for `reveal`.
+    pub fn export_log_revealed_to(
+        &self,
+        size: u64,
+        reveal: &[String],
+        w: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
         if size > self.size {
             return Err(Error::OutOfRange(format!(
                 "entry {} is beyond the log's {} entries",
@@ -728,6 +750,10 @@ impl View {
         }
         let last = if size == 0 { 0 } else { self.end(size - 1)? };
         put(w, export::header(ExportKind::Log).as_bytes())?;
+        let mut seal = crate::sealed::ExportRecords::open(&self.dir, reveal)?;
+        if let Some(s) = &seal {
+            put(w, s.head())?;
+        }
         let mut at = 0;
         for c in self
             .checkpoints
@@ -739,11 +765,40 @@ impl View {
             } else {
                 self.end(c.checkpoint.size - 1)?
             };
-            self.copy(at, end, w, progress)?;
+            self.copy_sealed(at, end, &mut seal, w, progress)?;
             at = end;
             put(w, export::checkpoint_record(&c.note).as_bytes())?;
         }
-        self.copy(at, last, w, progress)
+        self.copy_sealed(at, last, &mut seal, w, progress)
+    }
+
+    // Copies entry bytes start..end, each entry followed by its sealed-field
+    // records (the records file is in entry order).
+    fn copy_sealed(
+        &self,
+        start: u64,
+        end: u64,
+        seal: &mut Option<crate::sealed::ExportRecords>,
+        w: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
+        let mut at = start;
+        if let Some(s) = seal.as_mut() {
+            while let Some(k) = s.peek().filter(|&k| k < self.size) {
+                let e = self.end(k)?;
+                if e > end {
+                    break;
+                }
+                if e <= at {
+                    s.write_for(k, &mut std::io::sink())?; // an entry not in this export
+                    continue;
+                }
+                self.copy(at, e, w, progress)?;
+                at = e;
+                s.write_for(k, w)?;
+            }
+        }
+        self.copy(at, end, w, progress)
     }
 
     /// Writes a range export of entries `from..to`. The latest checkpoint
@@ -755,9 +810,25 @@ impl View {
         w: &mut dyn Write,
         progress: &mut dyn FnMut(u64),
     ) -> Result<()> {
+        self.export_range_revealed(from, to, &[], w, progress)
+    }
+
+    /// [`View::export_range`] with sealed-field records revealed to `reveal`.
+    pub fn export_range_revealed(
+        &self,
+        from: u64,
+        to: u64,
+        reveal: &[String],
+        w: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
         self.check_range(from, to)?;
         let latest = self.need_checkpoint(to)?;
         put(w, export::header(ExportKind::Range).as_bytes())?;
+        let mut seal = crate::sealed::ExportRecords::open(&self.dir, reveal)?;
+        if let Some(s) = &seal {
+            put(w, s.head())?;
+        }
         put(
             w,
             export::range_record(from, &merkle::left_hashes(self, from)?).as_bytes(),
@@ -769,11 +840,11 @@ impl View {
             .filter(|c| c.checkpoint.size > from && c.checkpoint.size <= to)
         {
             let end = self.end(c.checkpoint.size - 1)?;
-            self.copy(at, end, w, progress)?;
+            self.copy_sealed(at, end, &mut seal, w, progress)?;
             at = end;
             put(w, export::checkpoint_record(&c.note).as_bytes())?;
         }
-        self.copy(at, self.end(to - 1)?, w, progress)?;
+        self.copy_sealed(at, self.end(to - 1)?, &mut seal, w, progress)?;
         let n = latest.checkpoint.size;
         if n > to {
             put(
@@ -798,6 +869,16 @@ impl View {
     /// Writes an export of selected entries (ascending, no repeats), each with
     /// its inclusion proof in the latest checkpoint.
     pub fn export_entries(&self, indexes: &[u64], w: &mut dyn Write) -> Result<()> {
+        self.export_entries_revealed(indexes, &[], w)
+    }
+
+    /// [`View::export_entries`] with sealed-field records revealed to `reveal`.
+    pub fn export_entries_revealed(
+        &self,
+        indexes: &[u64],
+        reveal: &[String],
+        w: &mut dyn Write,
+    ) -> Result<()> {
         if indexes.is_empty() {
             return Err(Error::OutOfRange("no entries selected".into()));
         }
@@ -811,6 +892,10 @@ impl View {
         let latest = self.need_checkpoint(max + 1)?;
         let n = latest.checkpoint.size;
         put(w, export::header(ExportKind::Entries).as_bytes())?;
+        let mut seal = crate::sealed::ExportRecords::open(&self.dir, reveal)?;
+        if let Some(s) = &seal {
+            put(w, s.head())?;
+        }
         put(w, export::checkpoint_record(&latest.note).as_bytes())?;
         for &i in indexes {
             put(
@@ -820,6 +905,9 @@ impl View {
             let mut line = self.entry(i)?;
             line.push(b'\n');
             put(w, &line)?;
+            if let Some(s) = seal.as_mut() {
+                s.write_for(i, w)?;
+            }
         }
         Ok(())
     }

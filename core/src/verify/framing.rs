@@ -233,6 +233,12 @@ impl StreamVerifier {
     }
 
     pub(super) fn record(&mut self, line: &[u8]) {
+        if crate::sealed::is_record(line) {
+            return self.sealed_record(line);
+        }
+        if !matches!(line.first(), Some(b'{') | Some(0xEF)) {
+            self.seal.other();
+        }
         match line.first() {
             Some(b'{') | Some(0xEF) => self.entry_line(line),
             _ if line == b"checkpoint" => {

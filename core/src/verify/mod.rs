@@ -9,6 +9,7 @@ mod checkpoints;
 mod framing;
 #[cfg(not(target_arch = "wasm32"))]
 mod report;
+mod sealed;
 mod selected;
 mod sniff;
 mod wire;
@@ -20,6 +21,7 @@ use crate::export::ExportKind;
 use crate::hash::Hash;
 use crate::merkle::CompactRange;
 use crate::note::VerifierKey;
+use crate::sealed::{OpenerHandle, SealChecker};
 use crate::summary::Summaries;
 pub use crate::summary::{EntryColumns, EntrySummary};
 use chain::Break;
@@ -48,6 +50,9 @@ pub struct Options {
     pub max_failures: usize,
     /// Keep a summary of each entry for [`StreamVerifier::take_entries`].
     pub collect_entries: bool,
+    /// Opens sealed fields (FORMAT 13.8) with the caller's age identities;
+    /// `None` leaves every sealed value sealed.
+    pub opener: Option<OpenerHandle>,
     /// Describe the input in the report's `input` block (`None`: no block).
     pub input: Option<InputMeta>,
 }
@@ -74,6 +79,7 @@ impl Options {
             trusted: None,
             max_failures: 1000,
             collect_entries: false,
+            opener: None,
             input: None,
         }
     }
@@ -159,6 +165,7 @@ pub struct StreamVerifier {
     /// Prepared lines in [`Prepared::encode_all`]'s form, and the next record.
     encoded: Vec<u8>,
     encoded_at: usize,
+    seal: SealChecker,
     // input
     /// The first bytes of the stream, to recognise what a non-export is.
     head: Vec<u8>,
@@ -175,6 +182,7 @@ const HEAD_BYTES: usize = 16;
 impl StreamVerifier {
     /// A verifier with the given options.
     pub fn new(opts: Options) -> Self {
+        let opts_opener = opts.opener.clone();
         use sha2::Digest as _;
         let opts_sha = opts
             .input
@@ -233,6 +241,7 @@ impl StreamVerifier {
             prepared: VecDeque::new(),
             encoded: Vec::new(),
             encoded_at: 0,
+            seal: SealChecker::new(opts_opener),
             head: Vec::new(),
             streamed: 0,
             sha256: opts_sha,

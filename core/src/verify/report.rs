@@ -125,6 +125,10 @@ pub struct Report {
     pub notices: Vec<Notice>,
     /// Bytes read.
     pub bytes: u64,
+    /// Sealed values by state (FORMAT 13.8); present when the file has
+    /// sealed values or sealed-field records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<crate::sealed::SealedCounts>,
     /// What was verified, for the record (null unless the caller asked).
     pub input: Option<Input>,
 }
@@ -165,6 +169,11 @@ impl StreamVerifier {
         } else if self.state != State::NotALog {
             self.end_of_stream();
         }
+        if self.state != State::NotALog {
+            self.seal_origin();
+        }
+        let sealed =
+            (self.state != State::NotALog && self.seal.active()).then(|| self.seal.finish());
         if self.state != State::NotALog {
             self.final_checks();
             self.link_causes();
@@ -213,6 +222,7 @@ impl StreamVerifier {
             failures: self.failures,
             failures_total: self.failures_total,
             notices: self.notices,
+            sealed,
             bytes: self.streamed,
             input,
         }
@@ -562,6 +572,15 @@ impl Report {
                 j.raw("input", &o.done());
             }
             None => j.raw("input", "null"),
+        }
+        if let Some(s) = &self.sealed {
+            let mut o = Json::new();
+            o.num("values", Some(s.values));
+            o.num("opened", Some(s.opened));
+            o.num("sealed", Some(s.sealed));
+            o.num("forgotten", Some(s.forgotten));
+            o.num("redacted", Some(s.redacted));
+            j.raw("sealed", &o.done());
         }
         j.done()
     }
