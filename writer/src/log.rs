@@ -506,7 +506,7 @@ impl Log {
             .and_then(|lock| Self::open_inner(dir, opts, Some(signer.clone()), Some(lock), false))
             .and_then(|log| {
                 let genesis = genesis_event(origin, &signer.verifier().to_string());
-                log.shared.append_events(&[genesis], true)?;
+                log.shared.append_events(&[genesis], Appended::Internal)?;
                 log.checkpoint()?;
                 Ok(log)
             });
@@ -775,7 +775,7 @@ impl Log {
                     "entries_kept": scan.size,
                     "reason": reason,
                 });
-                let r = shared.append_events(&[event], true)?;
+                let r = shared.append_events(&[event], Appended::Internal)?;
                 let mut s = Arc::try_unwrap(shared).expect("no other owner yet");
                 s.recovery = Some(Recovery {
                     dropped_bytes,
@@ -839,7 +839,7 @@ impl Log {
     /// Appends one event. When this returns `Ok`, the entry is durable.
     /// Event types starting with `stele.` are refused (reserved).
     pub fn append(&self, event: Value) -> Result<Receipt> {
-        Ok(self.shared.append_events(&[event], false)?[0])
+        Ok(self.shared.append_events(&[event], Appended::User)?[0])
     }
 
     /// Appends events as one unit: either all are durable and `Ok` holds a
@@ -848,13 +848,13 @@ impl Log {
     /// back). A crash during the call may leave a prefix of the batch on
     /// disk, as with any unacknowledged write.
     pub fn append_batch(&self, events: Vec<Value>) -> Result<Vec<Receipt>> {
-        self.shared.append_events(&events, false)
+        self.shared.append_events(&events, Appended::User)
     }
 
     /// [`Log::append_batch`] on borrowed events: when one is refused
     /// (`Error::BadEvent` names it), the caller still has them all.
     pub fn append_slice(&self, events: &[Value]) -> Result<Vec<Receipt>> {
-        self.shared.append_events(events, false)
+        self.shared.append_events(events, Appended::User)
     }
 
     /// Appends events written on behalf of an authenticated writer, as one
@@ -871,7 +871,7 @@ impl Log {
                 o.insert(WRITER_MEMBER.to_string(), by.clone());
             }
         }
-        self.shared.append_events(&events, true)
+        self.shared.append_events(&events, Appended::Authenticated)
     }
 
     /// Appends a reserved `stele.*` event (for `stele.access` and the like).
@@ -885,7 +885,7 @@ impl Log {
                 ),
             });
         }
-        Ok(self.shared.append_events(&[event], true)?[0])
+        Ok(self.shared.append_events(&[event], Appended::Internal)?[0])
     }
 
     /// Signs a checkpoint of the current durable size if the tree grew since
@@ -1083,26 +1083,30 @@ impl Shared {
         Ok(())
     }
 
-    fn append_events(&self, events: &[Value], internal: bool) -> Result<Vec<Receipt>> {
+    fn append_events(&self, events: &[Value], by: Appended) -> Result<Vec<Receipt>> {
+        let internal = by == Appended::Internal;
         if events.is_empty() {
             return Ok(Vec::new());
         }
         if let Some(p) = &self.commit.lock().unwrap().poisoned {
             return Err(self.poisoned_err(p));
         }
-        for (i, ev) in events.iter().enumerate() {
-            check_event(ev, internal).map_err(|why| Error::BadEvent { index: i, why })?;
+        if by != Appended::Authenticated {
+            for (i, ev) in events.iter().enumerate() {
+                check_event(ev, internal).map_err(|why| Error::BadEvent { index: i, why })?;
+            }
         }
         // Sealed fields (FORMAT 13.9): placeholders in, openings aside until
         // each entry's index is known. Stele's own events are never sealed.
-        let (events, openings): (std::borrow::Cow<'_, [Value]>, _) = if internal {
-            (std::borrow::Cow::Borrowed(events), Vec::new())
-        } else {
-            // Every user event is looked at (markers, and placeholders a
-            // user may not write), so sealing works on a copy.
-            let (evs, ops) = seal_events(&self.sealer, events.to_vec())?;
-            (std::borrow::Cow::Owned(evs), ops)
-        };
+        let (events, openings): (std::borrow::Cow<'_, [Value]>, _) =
+            if internal || !events.iter().any(|e| self.sealer.touches(e)) {
+                (std::borrow::Cow::Borrowed(events), Vec::new())
+            } else {
+                // Every user event is looked at (markers, and placeholders a
+                // user may not write), so sealing works on a copy.
+                let (evs, ops) = seal_events(&self.sealer, events.to_vec())?;
+                (std::borrow::Cow::Owned(evs), ops)
+            };
         // The expensive part (canonical JSON, checks) runs outside the lock,
         // on several threads for big batches; the chain is finished under it.
         let texts = canonical_events(&events)?;
@@ -1938,4 +1942,16 @@ mod tests {
             assert_eq!(core.is_ok(), ours.is_ok(), "pad {pad}");
         }
     }
+}
+
+/// Who an append is for: what is checked and what is sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Appended {
+    /// A user's events: checked (reserved types and members refused), then sealed.
+    User,
+    /// A user's events already checked, with the writer member added
+    /// ([`Log::append_batch_by`]): sealed, not checked again.
+    Authenticated,
+    /// Stele's own events (genesis, `stele.*`): neither checked nor sealed.
+    Internal,
 }

@@ -890,11 +890,12 @@ fn append(dir: &Path, events: Vec<String>, every: u64) -> Result<u8, Fail> {
     } else {
         let event_fail = |i: usize, why: &str| {
             Fail::usage(
+                // Named by its place, never by its text: an event may hold
+                // values that are to be sealed (docs/FORMAT.md 13).
                 format!(
-                    "--event number {} of {} ({}): {why}; no event was written (the --event values are one batch)",
+                    "--event number {} of {}: {why}; no event was written (the --event values are one batch)",
                     i + 1,
                     events.len(),
-                    stele_core::canonical::quote(&preview(&events[i]))
                 ),
                 Some("each --event must be one JSON object, e.g. --event '{\"actor\":\"alice\",\"action\":\"login\"}'".to_string()),
             )
@@ -1126,14 +1127,6 @@ fn print_receipts(
 
 // Parses and checks one event. Its size is checked when the entry is built
 // (`append_batch` refuses the batch before writing anything, naming the event).
-// At most 60 characters of `s`, for a message.
-fn preview(s: &str) -> String {
-    match s.char_indices().nth(60) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_string(),
-    }
-}
-
 fn parse_event(text: &str) -> Result<Value, String> {
     let v = stele_core::entry::parse_event(text)?;
     stele_writer::log::check_event(&v, false)?;

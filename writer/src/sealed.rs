@@ -435,6 +435,24 @@ impl Sealer {
         Ok(n)
     }
 
+    /// Whether [`Sealer::seal_event`] would change or refuse `ev`: a rule's
+    /// pointer is present, or a seal marker or placeholder member is
+    /// anywhere in it. Read-only, so events that need nothing are not copied.
+    pub fn touches(&self, ev: &Value) -> bool {
+        fn marked(v: &Value) -> bool {
+            match v {
+                Value::Object(m) => {
+                    m.contains_key(MARKER_MEMBER)
+                        || m.contains_key(PLACEHOLDER_MEMBER)
+                        || m.values().any(marked)
+                }
+                Value::Array(a) => a.iter().any(marked),
+                _ => false,
+            }
+        }
+        self.rules.iter().any(|r| lookup(ev, r).is_some()) || marked(ev)
+    }
+
     /// Seals an incoming event: refuses reserved members, unwraps ad-hoc
     /// markers, and replaces every value to seal by its placeholder. The
     /// returned values wait for the entry's index ([`Sealer::encrypt`]).
