@@ -7,7 +7,8 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::fmt;
-use stele_core::canonical::parse_strict;
+// Events are parsed as the CLI parses them (one nesting message at any depth).
+use stele_core::entry::parse_event as parse_strict;
 use stele_core::entry::{BuildError, MAX_SEQ, Timestamp, ZERO_PREV, entry_line};
 
 /// Why a body was refused: the item, what is wrong, and whether it is a
@@ -187,6 +188,27 @@ fn parse_array(text: &str, max: usize) -> Result<Vec<Value>, ItemError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_gives_one_message_at_any_depth() {
+        // Issue 16: 63-126 levels and 127+ levels used to read differently.
+        for depth in [64usize, 70, 126, 127, 200] {
+            let ev = format!("{{\"a\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
+            for body in [
+                ev.clone(),
+                format!("{ev}\n{{\"b\":1}}\n"),
+                format!("[{{\"b\":1}},{ev}]"),
+            ] {
+                let e = super::parse_events(body.as_bytes(), 100).unwrap_err();
+                assert!(
+                    e.msg.contains("event nests deeper than 63 levels"),
+                    "depth {depth}, body {}: {}",
+                    &body[..20],
+                    e.msg
+                );
+            }
+        }
+    }
 
     fn err(body: &str) -> ItemError {
         super::parse_events(body.as_bytes(), 100).unwrap_err()
