@@ -68,7 +68,7 @@ impl KeyId {
     }
 
     /// Parses exactly 32 lowercase hex digits.
-    pub fn from_hex(s: &str) -> Option<KeyId> {
+    pub fn from_hex(s: &str) -> Option<Self> {
         let mut out = [0u8; KEY_ID_LEN];
         if s.len() != 2 * KEY_ID_LEN {
             return None;
@@ -76,7 +76,7 @@ impl KeyId {
         for (o, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
             *o = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
         }
-        Some(KeyId(out))
+        Some(Self(out))
     }
 }
 
@@ -154,7 +154,7 @@ impl Placeholder {
 
     /// Reads an object that has a `stele.sealed` member: the placeholder,
     /// or why it is malformed.
-    pub fn from_object(obj: &Map<String, Value>) -> Result<Placeholder, String> {
+    pub fn from_object(obj: &Map<String, Value>) -> Result<Self, String> {
         if obj.len() != 1 {
             return Err(format!(
                 "an object with a {PLACEHOLDER_MEMBER:?} member must have no other member"
@@ -174,7 +174,7 @@ impl Placeholder {
         let commitment =
             Hash::from_hex(c.as_bytes()).ok_or("the commitment is not 64 lowercase hex digits")?;
         let key = KeyId::from_hex(k).ok_or("the key ID is not 32 lowercase hex digits")?;
-        Ok(Placeholder { commitment, key })
+        Ok(Self { commitment, key })
     }
 }
 
@@ -285,12 +285,12 @@ pub enum OpeningError {
 impl fmt::Display for OpeningError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            OpeningError::Decrypt => {
+            Self::Decrypt => {
                 "does not decrypt under its data key for this entry and field (the ciphertext was altered or moved from another entry or field)"
             }
-            OpeningError::TooShort => "decrypts to fewer bytes than a salt and a value",
-            OpeningError::NotCanonical => "decrypts to a value that is not canonical JSON",
-            OpeningError::Mismatch => {
+            Self::TooShort => "decrypts to fewer bytes than a salt and a value",
+            Self::NotCanonical => "decrypts to a value that is not canonical JSON",
+            Self::Mismatch => {
                 "does not match the commitment in the entry (the opening belongs to another value)"
             }
         })
@@ -385,7 +385,7 @@ fn parse_pointer(s: &str) -> Result<String, String> {
 impl Record {
     /// Parses a record line (without its `\n`). `Err` says what is wrong;
     /// the caller knows the line is a record from [`is_record`].
-    pub fn parse(line: &[u8]) -> Result<Record, String> {
+    pub fn parse(line: &[u8]) -> Result<Self, String> {
         let line = std::str::from_utf8(line).map_err(|_| "the record is not UTF-8".to_string())?;
         let (word, rest) = line.split_once(' ').ok_or("the record has no fields")?;
         match word {
@@ -395,7 +395,7 @@ impl Record {
                     .ok_or("a sealed-key record needs a key ID and a wrap")?;
                 let key = KeyId::from_hex(k).ok_or("the key ID is not 32 lowercase hex digits")?;
                 let wrap = b64::decode(w).ok_or("the wrap is not base64")?;
-                Ok(Record::SealedKey { key, wrap })
+                Ok(Self::SealedKey { key, wrap })
             }
             "forgotten" => KeyId::from_hex(rest)
                 .map(Record::Forgotten)
@@ -412,7 +412,7 @@ impl Record {
                 if sealed.len() < NONCE_LEN + TAG_LEN {
                     return Err("the ciphertext is shorter than a nonce and a tag".into());
                 }
-                Ok(Record::Opening {
+                Ok(Self::Opening {
                     index,
                     sealed,
                     pointer: parse_pointer(p)?,
@@ -423,7 +423,7 @@ impl Record {
                     .split_once(' ')
                     .ok_or("a redacted record needs an index and a pointer")?;
                 let index = parse_index(i).ok_or("the index is not a decimal entry index")?;
-                Ok(Record::Redacted {
+                Ok(Self::Redacted {
                     index,
                     pointer: parse_pointer(p)?,
                 })
@@ -438,9 +438,9 @@ impl Record {
     /// The record's line, without `\n`.
     pub fn to_line(&self) -> String {
         match self {
-            Record::SealedKey { key, wrap } => format!("sealed-key {key} {}", b64::encode(wrap)),
-            Record::Forgotten(key) => format!("forgotten {key}"),
-            Record::Opening {
+            Self::SealedKey { key, wrap } => format!("sealed-key {key} {}", b64::encode(wrap)),
+            Self::Forgotten(key) => format!("forgotten {key}"),
+            Self::Opening {
                 index,
                 sealed,
                 pointer,
@@ -449,7 +449,7 @@ impl Record {
                 b64::encode(sealed),
                 canonical::quote(pointer)
             ),
-            Record::Redacted { index, pointer } => {
+            Self::Redacted { index, pointer } => {
                 format!("redacted {index} {}", canonical::quote(pointer))
             }
         }
@@ -550,7 +550,7 @@ pub struct SealChecker {
 impl SealChecker {
     /// A checker that opens values with `opener` (if any).
     pub fn new(opener: Option<OpenerHandle>) -> Self {
-        SealChecker {
+        Self {
             opener,
             ..Default::default()
         }

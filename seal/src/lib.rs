@@ -61,12 +61,12 @@ pub enum KeyError {
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeyError::NoIdentity => f.write_str("no AGE-SECRET-KEY-1… line (make one with age-keygen)"),
-            KeyError::BadIdentity(n) => write!(
+            Self::NoIdentity => f.write_str("no AGE-SECRET-KEY-1… line (make one with age-keygen)"),
+            Self::BadIdentity(n) => write!(
                 f,
                 "line {n} is not an age X25519 identity (AGE-SECRET-KEY-1…, as age-keygen writes it)"
             ),
-            KeyError::BadRecipient => f.write_str(
+            Self::BadRecipient => f.write_str(
                 "not an age X25519 recipient (age1… followed by 58 Bech32 characters, as age-keygen -y prints it)",
             ),
         }
@@ -90,13 +90,13 @@ impl fmt::Debug for Identity {
 
 impl Identity {
     /// The identity with these 32 secret bytes.
-    pub fn from_secret(secret: [u8; 32]) -> Identity {
+    pub fn from_secret(secret: [u8; 32]) -> Self {
         let public = MontgomeryPoint::mul_base_clamped(secret).to_bytes();
-        Identity { secret, public }
+        Self { secret, public }
     }
 
     /// Parses one `AGE-SECRET-KEY-1…` string.
-    pub fn parse(s: &str) -> Option<Identity> {
+    pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
         if s.bytes().any(|c| c.is_ascii_lowercase()) {
             return None; // age writes identities in upper case only
@@ -106,19 +106,19 @@ impl Identity {
             return None;
         }
         let secret: [u8; 32] = data.try_into().ok()?;
-        Some(Identity::from_secret(secret))
+        Some(Self::from_secret(secret))
     }
 
     /// Every identity in an identity file (FORMAT 13.5): empty lines and
     /// `#` comments are skipped, any other line must be an identity.
-    pub fn parse_file(text: &str) -> Result<Vec<Identity>, KeyError> {
+    pub fn parse_file(text: &str) -> Result<Vec<Self>, KeyError> {
         let mut out = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            out.push(Identity::parse(line).ok_or(KeyError::BadIdentity(i + 1))?);
+            out.push(Self::parse(line).ok_or(KeyError::BadIdentity(i + 1))?);
         }
         if out.is_empty() {
             return Err(KeyError::NoIdentity);
@@ -249,7 +249,7 @@ pub fn unwrap_with(ids: &[Identity], file: &[u8]) -> Option<DataKey> {
     })?;
     // The header MAC.
     let mac_key = hkdf(&[], &file_key, b"header");
-    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&mac_key).ok()?;
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&mac_key).ok()?;
     mac.update(h.mac_input);
     mac.verify_slice(&h.mac).ok()?;
     // The payload: a 16-byte nonce and one last chunk holding the data key.
@@ -309,7 +309,7 @@ pub struct AgeOpener {
 impl AgeOpener {
     /// An opener trying each identity.
     pub fn new(ids: Vec<Identity>) -> Self {
-        AgeOpener { ids }
+        Self { ids }
     }
 }
 

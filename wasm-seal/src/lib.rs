@@ -34,7 +34,7 @@ impl SealedVerifier {
     /// Pinned verifier keys and the text of an age identity file. Errors
     /// never echo the identity.
     #[wasm_bindgen(constructor)]
-    pub fn new(keys: Vec<String>, identity: &str) -> Result<SealedVerifier, JsError> {
+    pub fn new(keys: Vec<String>, identity: &str) -> Result<Self, JsError> {
         if identity.len() > MAX_IDENTITY_BYTES {
             return Err(JsError::new(
                 "auditor key: longer than 64 KiB; not an age identity file",
@@ -52,7 +52,7 @@ impl SealedVerifier {
         opts.opener = Some(OpenerHandle(Arc::new(stele_seal::AgeOpener::new(ids))));
         let mut inner = StreamVerifier::new(opts);
         inner.collect_sealed();
-        Ok(SealedVerifier { inner })
+        Ok(Self { inner })
     }
 
     /// Feeds the next bytes of the file (any chunking).

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use stele_writer::{Error, Log, LogOptions, Result, View, key};
 
 #[derive(Subcommand, Debug)]
-pub enum Bench {
+pub(crate) enum Bench {
     /// Durable append throughput of 200-byte events in batches, beside raw write+fdatasync.
     Append {
         /// Entries to append.
@@ -86,13 +86,13 @@ struct Work {
 }
 
 impl Work {
-    fn new(dir: Option<PathBuf>, what: &str) -> Work {
+    fn new(dir: Option<PathBuf>, what: &str) -> Self {
         match dir {
-            Some(path) => Work {
+            Some(path) => Self {
                 path,
                 remove: false,
             },
-            None => Work {
+            None => Self {
                 path: std::env::temp_dir()
                     .join(format!("stele-bench-{what}-{}", std::process::id())),
                 remove: true,
@@ -110,7 +110,7 @@ impl Drop for Work {
 }
 
 /// An event whose canonical JSON is 200 bytes.
-pub fn event_200(i: u64) -> Value {
+pub(crate) fn event_200(i: u64) -> Value {
     let base = json!({"actor": format!("user-{:08}", i % 100_000_000), "action": "update", "target": format!("doc/{i:012}"), "outcome": "ok", "pad": ""});
     let len = stele_core::canonical::to_canonical(&base)
         .expect("canonical")
@@ -179,7 +179,7 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-pub fn run(b: Bench) -> Result<u8> {
+pub(crate) fn run(b: Bench) -> Result<u8> {
     match b {
         Bench::Append {
             entries,

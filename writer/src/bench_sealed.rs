@@ -48,7 +48,7 @@ fn run_one(dir: &std::path::Path, seal: SealConfig, entries: u64, batch: u64) ->
     Ok(entries as f64 / t.elapsed().as_secs_f64())
 }
 
-pub fn run(entries: u64, batch: u64) -> Result<()> {
+pub(crate) fn run(entries: u64, batch: u64) -> Result<()> {
     let tmp = std::env::temp_dir().join(format!("stele-bench-sealed-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let plain = run_one(&tmp.join("plain"), SealConfig::default(), entries, batch)?;

@@ -148,7 +148,7 @@ pub enum Error {
 impl Error {
     /// An [`Error::Io`] for `op` on `path`.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
+        Self::Io {
             op,
             path: path.into(),
             source,

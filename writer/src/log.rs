@@ -84,7 +84,7 @@ impl fmt::Debug for LogOptions {
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions {
+        Self {
             fs: Arc::new(RealFs),
             checkpoint_every: Some(1024),
             checkpoint_interval: Some(Duration::from_secs(60)),
@@ -390,17 +390,17 @@ pub(crate) struct DirLock {
 /// process that another thread forks (to run a command) holds copies of every
 /// open file, the lock's too, until its exec, and under load that takes
 /// milliseconds. A second writer is still refused, only not at once.
-const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+const LOCK_PATIENCE: Duration = Duration::from_secs(2);
 
 fn try_lock(f: &File, dir: &Path, path: &Path) -> Result<()> {
-    let since = std::time::Instant::now();
-    let mut pause = std::time::Duration::from_millis(1);
+    let since = Instant::now();
+    let mut pause = Duration::from_millis(1);
     loop {
         match f.try_lock() {
             Ok(()) => return Ok(()),
             Err(std::fs::TryLockError::WouldBlock) if since.elapsed() < LOCK_PATIENCE => {
                 std::thread::sleep(pause);
-                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                pause = (pause * 2).min(Duration::from_millis(50));
             }
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(Error::Locked { dir: dir.into() });
@@ -435,7 +435,7 @@ impl Log {
     /// the genesis entry (naming `origin` and the signer's verifier key) and
     /// the first checkpoint. `key_file` is where the signer is already
     /// stored (outside the log) or `None` to store it as `dir/key`.
-    pub fn create(dir: &Path, origin: &str, signer: &stele_core::SignerKey) -> Result<Log> {
+    pub fn create(dir: &Path, origin: &str, signer: &stele_core::SignerKey) -> Result<Self> {
         Self::create_with(dir, origin, signer, None, LogOptions::default())
     }
 
@@ -455,7 +455,7 @@ impl Log {
         signer: &stele_core::SignerKey,
         key_file: Option<&Path>,
         opts: LogOptions,
-    ) -> Result<Log> {
+    ) -> Result<Self> {
         Self::create_inner(dir, origin, signer, key_file, opts, false)
     }
 
@@ -467,7 +467,7 @@ impl Log {
         signer: &stele_core::SignerKey,
         key_file: Option<&Path>,
         opts: LogOptions,
-    ) -> Result<Log> {
+    ) -> Result<Self> {
         Self::create_inner(dir, origin, signer, key_file, opts, true)
     }
 
@@ -478,7 +478,7 @@ impl Log {
         key_file: Option<&Path>,
         opts: LogOptions,
         allow_other_files: bool,
-    ) -> Result<Log> {
+    ) -> Result<Self> {
         if origin.is_empty() || origin.contains('\n') {
             return Err(Error::BadEvent {
                 index: 0,
@@ -569,7 +569,7 @@ impl Log {
     }
 
     /// Opens a log with default options; see [`Log::open_with`].
-    pub fn open(dir: &Path) -> Result<Log> {
+    pub fn open(dir: &Path) -> Result<Self> {
         Self::open_with(dir, LogOptions::default())
     }
 
@@ -581,7 +581,7 @@ impl Log {
     /// Entries before the check mark (`DIR/checked`, tied to a signed
     /// checkpoint) are not read again: the mark is checked in O(log n) reads
     /// and only the entries after it are. [`Log::fsck`] checks everything.
-    pub fn open_with(dir: &Path, opts: LogOptions) -> Result<Log> {
+    pub fn open_with(dir: &Path, opts: LogOptions) -> Result<Self> {
         Self::open_inner(dir, opts, None, None, false)
     }
 
@@ -591,7 +591,7 @@ impl Log {
     /// rewritten where they differ), every stored checkpoint's root is
     /// checked against the tree, and the mark is then moved to the latest
     /// checkpoint. This is `stele fsck DIR`.
-    pub fn fsck(dir: &Path, opts: LogOptions) -> Result<Log> {
+    pub fn fsck(dir: &Path, opts: LogOptions) -> Result<Self> {
         Self::open_inner(dir, opts, None, None, true)
     }
 
@@ -602,7 +602,7 @@ impl Log {
         signer: Option<stele_core::SignerKey>,
         held: Option<DirLock>,
         full: bool,
-    ) -> Result<Log> {
+    ) -> Result<Self> {
         let creating = held.is_some();
         let (origin, key_path) = log_config(dir)?;
         let lock = match held {
@@ -813,7 +813,7 @@ impl Log {
                 }
             }
         }
-        Ok(Log { shared, timer })
+        Ok(Self { shared, timer })
     }
 
     /// The log directory.

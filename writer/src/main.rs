@@ -457,7 +457,7 @@ struct Fail {
 
 impl Fail {
     fn usage(msg: impl Into<String>, hint: impl Into<Option<String>>) -> Self {
-        Fail {
+        Self {
             code: 2,
             msg: msg.into(),
             hint: hint.into(),
@@ -525,7 +525,7 @@ impl From<Error> for Fail {
             ),
             _ => (2, None),
         };
-        Fail { code, msg, hint }
+        Self { code, msg, hint }
     }
 }
 
@@ -687,7 +687,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     out.flush()
                         .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
                     Ok(0u8)
-                }) as Action,
+                }),
             ))
         }),
         Cmd::Prove(Prove::Inclusion {
@@ -719,7 +719,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                         print!("{}", p.to_text());
                     }
                     Ok(0u8)
-                }) as Action,
+                }),
             ))
         }),
         Cmd::Prove(Prove::Consistency {
@@ -746,7 +746,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                         print!("{}", p.to_text());
                     }
                     Ok(0u8)
-                }) as Action,
+                }),
             ))
         }),
         Cmd::Export {
@@ -1399,7 +1399,7 @@ fn export(
                     Fail::usage(format!("rename to {}: {e}", output.display()), None)
                 })?;
                 Ok(0u8)
-            }) as Action,
+            }),
         ))
     })
 }

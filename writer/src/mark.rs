@@ -52,12 +52,12 @@ impl Mark {
         )
     }
 
-    fn parse(bytes: &[u8]) -> Option<Mark> {
+    fn parse(bytes: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(bytes).ok()?;
         let body = text.strip_prefix(MAGIC)?.strip_prefix('\n')?;
         let body = body.strip_suffix('\n')?;
         let mut it = body.split(' ');
-        let mark = Mark {
+        let mark = Self {
             size: it.next()?.parse().ok()?,
             entries_len: it.next()?.parse().ok()?,
             checkpoints_len: it.next()?.parse().ok()?,

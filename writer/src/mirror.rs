@@ -161,7 +161,7 @@ impl MirrorOptions {
     /// Defaults: 30 s per request, 16 MiB chunks, 16 bundles at once, the
     /// real file system.
     pub fn new(key: VerifierKey) -> Self {
-        MirrorOptions {
+        Self {
             key,
             token: None,
             timeout: Duration::from_secs(30),
@@ -183,13 +183,13 @@ pub enum PollError {
 
 impl From<Error> for PollError {
     fn from(e: Error) -> Self {
-        PollError::Local(e)
+        Self::Local(e)
     }
 }
 
 impl From<Problem> for PollError {
     fn from(p: Problem) -> Self {
-        PollError::Origin(p)
+        Self::Origin(p)
     }
 }
 
@@ -293,7 +293,7 @@ fn cut(fs: &dyn Fs, role: FileRole, f: &File, path: &Path, len: u64) -> Result<(
 impl Mirror {
     /// Opens (or starts) a mirror of the log at `url` in `dir`. Takes the
     /// mirror lock; cuts anything written after the last commit point.
-    pub fn open(dir: &Path, url: &str, opts: MirrorOptions) -> Result<Mirror> {
+    pub fn open(dir: &Path, url: &str, opts: MirrorOptions) -> Result<Self> {
         let fs = opts.fs.clone();
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
         let lock_path = dir.join(files::LOCK);
@@ -408,7 +408,7 @@ impl Mirror {
                 dir: dir.into(),
                 why: format!("origin URL: {why}"),
             })?;
-        Ok(Mirror {
+        Ok(Self {
             dir: dir.into(),
             fetcher: Arc::new(fetcher),
             key: opts.key,

@@ -42,7 +42,7 @@ pub struct ParallelVerifier {
 impl ParallelVerifier {
     /// A verifier using `threads` worker threads (at least 1).
     pub fn new(opts: Options, threads: usize) -> Self {
-        ParallelVerifier {
+        Self {
             inner: StreamVerifier::new(opts),
             buf: Vec::new(),
             threads: threads.max(1),

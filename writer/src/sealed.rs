@@ -52,7 +52,7 @@ fn default_subject() -> String {
 
 impl Default for SealConfig {
     fn default() -> Self {
-        SealConfig {
+        Self {
             seal: Vec::new(),
             subject: default_subject(),
         }
@@ -248,7 +248,7 @@ impl Sealer {
     /// Opens (without creating) the sidecar of the log in `log_dir`, whose
     /// durable size is `size`: openings of entries at `size` or later were
     /// never acknowledged and are cut.
-    pub fn open(log_dir: &Path, origin: &str, cfg: &SealConfig, size: u64) -> Result<Sealer> {
+    pub fn open(log_dir: &Path, origin: &str, cfg: &SealConfig, size: u64) -> Result<Self> {
         cfg.check()?;
         let dir = log_dir.join(SIDECAR);
         let rules = cfg
@@ -257,7 +257,7 @@ impl Sealer {
             .map(|p| sealed::pointer_tokens(p).map_err(Error::Sealed))
             .collect::<Result<_>>()?;
         let subject = sealed::pointer_tokens(&cfg.subject).map_err(Error::Sealed)?;
-        let s = Sealer {
+        let s = Self {
             origin: origin.into(),
             rules,
             subject,
@@ -816,7 +816,7 @@ pub struct ExportRecords {
 impl ExportRecords {
     /// The records of the log in `log_dir` for an export revealed to
     /// `reveal` (age1… recipients); `None` if the log has no sidecar.
-    pub fn open(log_dir: &Path, reveal: &[String]) -> Result<Option<ExportRecords>> {
+    pub fn open(log_dir: &Path, reveal: &[String]) -> Result<Option<Self>> {
         let dir = log_dir.join(SIDECAR);
         if !dir.exists() {
             if let Some(r) = reveal.first() {
@@ -877,7 +877,7 @@ impl ExportRecords {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io("open", &rp, e)),
         };
-        let mut r = ExportRecords {
+        let mut r = Self {
             head,
             reveal_keys,
             reader,

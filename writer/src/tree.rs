@@ -42,7 +42,7 @@ impl Frontier {
     /// From the left hashes of a tree of `size` leaves (largest first).
     pub fn from_left_hashes(size: u64, left: Vec<Hash>) -> Self {
         debug_assert_eq!(left.len() as u32, size.count_ones());
-        Frontier { size, stack: left }
+        Self { size, stack: left }
     }
 
     /// The number of leaves.
@@ -128,7 +128,7 @@ impl UpperLevels {
 
     /// A cache that keeps nothing.
     pub fn off() -> Self {
-        UpperLevels {
+        Self {
             off: true,
             ..Default::default()
         }

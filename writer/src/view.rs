@@ -356,7 +356,7 @@ impl View {
     /// any repair: for reading a log another process is writing, or one on
     /// read-only storage. Derived files that look wrong are ignored and the
     /// tree is rebuilt in memory from the entries.
-    pub fn open_read_only(dir: &Path) -> Result<View> {
+    pub fn open_read_only(dir: &Path) -> Result<Self> {
         let (origin, _) = log_config(dir)?;
         let entries_path = dir.join(files::ENTRIES);
         let entries =
@@ -374,7 +374,7 @@ impl View {
             let tlen = tree.metadata().map(|m| m.len()).unwrap_or(0);
             let ilen = index.metadata().map(|m| m.len()).unwrap_or(0);
             let size = leaves_for_stored(tlen / 32).min(ilen / 8);
-            let mut view = View {
+            let mut view = Self {
                 dir: dir.into(),
                 origin: origin.clone(),
                 entries: entries.clone(),
@@ -432,7 +432,7 @@ impl View {
             .into_iter()
             .filter(|c| c.checkpoint.size <= size)
             .collect();
-        Ok(View {
+        Ok(Self {
             dir: dir.into(),
             origin,
             entries,
@@ -510,7 +510,7 @@ impl View {
     /// This view cut to its first `size` entries (at most its own size) and
     /// the checkpoints of at most that size: a log export of it ends with a
     /// checkpoint covering every entry when `size` is a checkpoint's size.
-    pub fn up_to(mut self, size: u64) -> Result<View> {
+    pub fn up_to(mut self, size: u64) -> Result<Self> {
         let size = size.min(self.size);
         self.entries_len = self.start(size)?;
         self.size = size;
@@ -621,7 +621,7 @@ impl View {
 
     /// This view with proofs reading every hash from the tree file, without
     /// the cache of the tree's top levels (the baseline of `stele bench proofs`).
-    pub fn uncached(mut self) -> View {
+    pub fn uncached(mut self) -> Self {
         if let TreeSrc::File(_, _, upper) = &mut self.tree {
             *upper = Arc::new(UpperLevels::off());
         }

@@ -621,7 +621,7 @@ fn export_ends_with_a_checkpoint_covering_everything_exported() {
         stele_core::verify::Options::new(vec![k.clone()]),
         text.as_bytes(),
     );
-    common::assert_verified(&r);
+    assert_verified(&r);
     assert_eq!(r.entries, 4);
     assert_eq!(
         r.tree_size,
@@ -661,7 +661,7 @@ fn export_ends_with_a_checkpoint_covering_everything_exported() {
         stele_core::verify::Options::new(vec![k]),
         text.as_bytes(),
     );
-    common::assert_verified(&r);
+    assert_verified(&r);
     assert_eq!(r.tree_size, Some(r.entries), "{r:?}");
     assert!(!text.contains("\"n\":4"), "an unsigned entry was exported");
 }

@@ -397,7 +397,7 @@ impl StreamVerifier {
     #[cold]
     #[inline(never)]
     pub(super) fn not_a_log(&mut self, first_line: Option<&[u8]>) {
-        let (found, hint) = super::sniff::sniff(&self.head, first_line);
+        let (found, hint) = sniff::sniff(&self.head, first_line);
         self.failures.clear();
         self.failures_total = 0;
         self.notices.clear();

@@ -7,7 +7,6 @@
 mod chain;
 mod checkpoints;
 mod framing;
-#[cfg(not(target_arch = "wasm32"))]
 mod report;
 mod sealed;
 mod selected;
@@ -25,7 +24,6 @@ use crate::sealed::{OpenerHandle, SealChecker};
 use crate::summary::Summaries;
 pub use crate::summary::{EntryColumns, EntrySummary};
 use chain::Break;
-#[cfg(not(target_arch = "wasm32"))]
 pub use report::{
     CheckpointReport, EntryRange, Failure, Input, Notice, Report, TrustedInput, Verdict,
 };
@@ -74,7 +72,7 @@ pub struct InputMeta {
 impl Options {
     /// Options with these keys, no earlier checkpoint, 1,000 failures kept.
     pub fn new(keys: Vec<VerifierKey>) -> Self {
-        Options {
+        Self {
             keys,
             trusted: None,
             max_failures: 1000,
@@ -189,7 +187,7 @@ impl StreamVerifier {
             .as_ref()
             .is_some_and(|i| i.sha256)
             .then(sha2::Sha256::new);
-        StreamVerifier {
+        Self {
             opts,
             state: State::Start,
             kind: ExportKind::Log,

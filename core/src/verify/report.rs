@@ -195,7 +195,7 @@ impl StreamVerifier {
             sha256: self
                 .sha256
                 .take()
-                .map(|h| crate::hash::Hash(sha2::Digest::finalize(h).into()).to_hex()),
+                .map(|h| Hash(sha2::Digest::finalize(h).into()).to_hex()),
             keys: self.opts.keys.iter().map(|k| k.to_string()).collect(),
             trusted_checkpoint: self.opts.trusted.as_ref().map(|t| TrustedInput {
                 size: t.size,
@@ -406,7 +406,7 @@ struct Json(String);
 
 impl Json {
     fn new() -> Self {
-        Json(String::from("{"))
+        Self(String::from("{"))
     }
     fn key(&mut self, k: &str) -> &mut String {
         if !self.0.ends_with('{') {
@@ -455,11 +455,11 @@ impl Verdict {
     /// The verdict's name in reports.
     pub fn as_str(self) -> &'static str {
         match self {
-            Verdict::Verified => "verified",
-            Verdict::Partial => "partial",
-            Verdict::Unverified => "unverified",
-            Verdict::Tampered => "tampered",
-            Verdict::NotALog => "not_a_log",
+            Self::Verified => "verified",
+            Self::Partial => "partial",
+            Self::Unverified => "unverified",
+            Self::Tampered => "tampered",
+            Self::NotALog => "not_a_log",
         }
     }
 }
@@ -483,8 +483,8 @@ impl EntrySummary {
     }
 
     /// A list of summaries as a JSON array.
-    pub fn list_to_json(rows: &[EntrySummary]) -> String {
-        json_array(rows, EntrySummary::to_json)
+    pub fn list_to_json(rows: &[Self]) -> String {
+        json_array(rows, Self::to_json)
     }
 }
 
