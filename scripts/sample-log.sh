@@ -24,3 +24,24 @@ done | "$stele" append "$log" >/dev/null
 # The tampered copy: one event of entry 100 changed after the fact.
 sed '/"seq":100,/ s/"outcome":"success"/"outcome":"denied"/' "$out/demo.stele" > "$out/demo-tampered.stele"
 echo "wrote $out/demo.stele and $out/demo-tampered.stele (key: $(cat "$out/demo-key.txt"))"
+# A log with sealed fields (docs/FORMAT.md section 13): emails and IPs are
+# sealed, revealed to a demo auditor whose age key is written beside it.
+if command -v age-keygen >/dev/null 2>&1; then
+  slog=$work/sealed-log
+  rm -rf "$slog" "$out/demo-auditor.key"
+  "$stele" init "$slog" --origin demo.stele.example/sealed --key-file "$work/sealed-signing.key" \
+    --seal /actor/email --seal /ip >/dev/null
+  age-keygen -o "$out/demo-auditor.key" 2>/dev/null
+  chmod 600 "$out/demo-auditor.key"
+  "$stele" auditor add "$slog" "$(age-keygen -y "$out/demo-auditor.key")" 2>/dev/null
+  for i in $(seq 1 50); do
+    printf '{"action":"%s","actor":{"email":"user%d@example.com","id":"u%d"},"ip":"192.0.2.%d"}\n' \
+      "$([ $((i % 4)) = 0 ] && echo export || echo login)" $((i % 5)) $((i % 5)) $((i % 250))
+  done | "$stele" append "$slog" >/dev/null
+  "$stele" forget "$slog" --subject '{"email":"user3@example.com","id":"u3"}' --by demo >/dev/null
+  "$stele" checkpoint "$slog" >/dev/null
+  "$stele" export "$slog" -o "$out/demo-sealed.stele" --reveal-to "$(age-keygen -y "$out/demo-auditor.key")"
+  "$stele" key "$slog" > "$out/demo-sealed-key.txt"
+  echo "wrote $out/demo-sealed.stele: stele verify $out/demo-sealed.stele --key \"\$(cat $out/demo-sealed-key.txt)\" --identity $out/demo-auditor.key"
+fi
+

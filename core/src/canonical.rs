@@ -1121,13 +1121,13 @@ impl<'de> Visitor<'de> for NoDupVisitor {
 mod tests {
     #[test]
     fn quote_escapes_controls_and_invisible_characters() {
-        assert_eq!(super::quote("a\"b\\c\n"), r#""a\"b\\c\n""#);
+        assert_eq!(quote("a\"b\\c\n"), r#""a\"b\\c\n""#);
         assert_eq!(
-            super::quote("x\u{1}\u{7f}\u{85}é\u{202e}\u{feff}"),
+            quote("x\u{1}\u{7f}\u{85}é\u{202e}\u{feff}"),
             r#""x\u0001\u007f\u0085é\u202e\ufeff""#
         );
         for c in (0..=0x10ffff).filter_map(char::from_u32) {
-            let q = super::quote(&c.to_string());
+            let q = quote(&c.to_string());
             assert!(!q.chars().any(char::is_control), "{c:?}");
         }
     }
@@ -1135,17 +1135,13 @@ mod tests {
     #[test]
     fn the_word_scan_stops_where_the_byte_scan_does() {
         use proptest::prelude::*;
-        let naive = |s: &[u8]| s.iter().position(|&c| super::STRING_STOP[usize::from(c)]);
+        let naive = |s: &[u8]| s.iter().position(|&c| STRING_STOP[usize::from(c)]);
         // Every byte value at every position of a 17-byte run of plain text.
         for pos in 0..17 {
             for b in 0..=255u8 {
                 let mut s = [b'a'; 17];
                 s[pos] = b;
-                assert_eq!(
-                    super::find_string_stop(&s),
-                    naive(&s),
-                    "byte {b:#x} at {pos}"
-                );
+                assert_eq!(find_string_stop(&s), naive(&s), "byte {b:#x} at {pos}");
             }
         }
         // Random text rich in stops, borrows and high bytes.
@@ -1153,7 +1149,7 @@ mod tests {
             b'a', b'"', b'\\', 0x00, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xe2, 0xff,
         ]);
         proptest!(|(s in prop::collection::vec(bytes, 0..40))| {
-            prop_assert_eq!(super::find_string_stop(&s), naive(&s));
+            prop_assert_eq!(find_string_stop(&s), naive(&s));
         });
     }
 

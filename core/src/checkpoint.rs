@@ -42,7 +42,7 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// Parses a note text as a C2SP checkpoint.
-    pub fn parse(text: &str) -> Result<Checkpoint, CheckpointError> {
+    pub fn parse(text: &str) -> Result<Self, CheckpointError> {
         let bad = |what: String| CheckpointError::Body { what };
         let body = text
             .strip_suffix('\n')
@@ -79,7 +79,7 @@ impl Checkpoint {
             }
             extensions.push(l.to_string());
         }
-        Ok(Checkpoint {
+        Ok(Self {
             origin: origin.to_string(),
             size,
             root,
@@ -125,10 +125,10 @@ pub struct SignedCheckpoint {
 
 impl SignedCheckpoint {
     /// Parses a signed note whose text is a checkpoint.
-    pub fn parse(msg: &[u8]) -> Result<SignedCheckpoint, CheckpointError> {
+    pub fn parse(msg: &[u8]) -> Result<Self, CheckpointError> {
         let note = Note::parse(msg)?;
         let checkpoint = Checkpoint::parse(&note.text)?;
-        Ok(SignedCheckpoint { note, checkpoint })
+        Ok(Self { note, checkpoint })
     }
 
     /// Checks the signatures against the pinned keys.

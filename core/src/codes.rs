@@ -125,6 +125,10 @@ codes! {
         MissingEntry = "missing_entry",
         /// Bytes after the last newline.
         TrailingData = "trailing_data",
+        /// A sealed-field placeholder or record that breaks FORMAT 13 (format 1.1).
+        BadSealed = "bad_sealed",
+        /// An opening that does not match its entry's commitment (format 1.1).
+        OpeningMismatch = "opening_mismatch",
     }
 }
 

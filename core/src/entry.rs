@@ -29,11 +29,11 @@ pub struct Timestamp(i64);
 
 impl Timestamp {
     /// From microseconds since 1970-01-01T00:00:00Z. Years 0000 to 9999 only.
-    pub fn from_unix_micros(us: i64) -> Option<Timestamp> {
+    pub fn from_unix_micros(us: i64) -> Option<Self> {
         // 0000-01-01 .. 9999-12-31T23:59:59.999999
         const MIN: i64 = -62_167_219_200_000_000;
         const MAX: i64 = 253_402_300_799_999_999;
-        (MIN..=MAX).contains(&us).then_some(Timestamp(us))
+        (MIN..=MAX).contains(&us).then_some(Self(us))
     }
 
     /// Microseconds since the Unix epoch.
@@ -42,7 +42,7 @@ impl Timestamp {
     }
 
     /// Parses exactly `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
-    pub fn parse(s: &[u8]) -> Option<Timestamp> {
+    pub fn parse(s: &[u8]) -> Option<Self> {
         if s.len() != 27 {
             return None;
         }
@@ -80,7 +80,7 @@ impl Timestamp {
             return None;
         }
         let days = days_from_civil(y, mo, d);
-        Some(Timestamp(
+        Some(Self(
             ((days * 24 + h) * 60 + mi) * 60_000_000 + se * 1_000_000 + us,
         ))
     }
@@ -174,20 +174,20 @@ impl EntryError {
     pub fn code(&self) -> crate::codes::FailureCode {
         use crate::codes::FailureCode as C;
         match self {
-            EntryError::Bom => C::Bom,
-            EntryError::Crlf => C::Crlf,
-            EntryError::TooLong(_) => C::LineTooLong,
-            EntryError::InvalidUtf8(_) => C::InvalidUtf8,
-            EntryError::Json(e) => match e.kind {
+            Self::Bom => C::Bom,
+            Self::Crlf => C::Crlf,
+            Self::TooLong(_) => C::LineTooLong,
+            Self::InvalidUtf8(_) => C::InvalidUtf8,
+            Self::Json(e) => match e.kind {
                 canonical::JsonErrorKind::Syntax(_) => C::InvalidJson,
                 canonical::JsonErrorKind::NotCanonical(_) => C::NotCanonical,
                 canonical::JsonErrorKind::DuplicateKey(_) => C::DuplicateKey,
                 canonical::JsonErrorKind::TooDeep => C::TooDeep,
             },
-            EntryError::NotObject
-            | EntryError::MissingField(_)
-            | EntryError::UnexpectedField(_)
-            | EntryError::BadField { .. } => C::BadEntry,
+            Self::NotObject
+            | Self::MissingField(_)
+            | Self::UnexpectedField(_)
+            | Self::BadField { .. } => C::BadEntry,
         }
     }
 }
@@ -195,22 +195,22 @@ impl EntryError {
 impl fmt::Display for EntryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EntryError::Bom => f.write_str("line starts with a byte order mark (U+FEFF)"),
-            EntryError::Crlf => f.write_str("line ends in CR LF; entries end in LF alone"),
-            EntryError::TooLong(n) => write!(
+            Self::Bom => f.write_str("line starts with a byte order mark (U+FEFF)"),
+            Self::Crlf => f.write_str("line ends in CR LF; entries end in LF alone"),
+            Self::TooLong(n) => write!(
                 f,
                 "line is {n} bytes, more than the limit of {MAX_ENTRY_BYTES}"
             ),
-            EntryError::InvalidUtf8(at) => write!(f, "invalid UTF-8 at byte {at} of the line"),
-            EntryError::Json(e) => write!(f, "{e}"),
-            EntryError::NotObject => f.write_str("line is not a JSON object"),
-            EntryError::MissingField(name) => write!(f, "missing field {}", quote(name)),
-            EntryError::UnexpectedField(name) => write!(
+            Self::InvalidUtf8(at) => write!(f, "invalid UTF-8 at byte {at} of the line"),
+            Self::Json(e) => write!(f, "{e}"),
+            Self::NotObject => f.write_str("line is not a JSON object"),
+            Self::MissingField(name) => write!(f, "missing field {}", quote(name)),
+            Self::UnexpectedField(name) => write!(
                 f,
                 "unexpected field {} (entries have only event, prev, seq, ts)",
                 quote(name)
             ),
-            EntryError::BadField { field, why } => write!(f, "field {} {why}", quote(field)),
+            Self::BadField { field, why } => write!(f, "field {} {why}", quote(field)),
         }
     }
 }
@@ -280,7 +280,7 @@ impl EntryFields {
 
     /// Reads [`EntryFields::encode`]'s form; `None` if it is not one, or if
     /// a span does not fit a line of `line_len` bytes.
-    pub fn decode(b: &[u8], line_len: usize) -> Option<EntryFields> {
+    pub fn decode(b: &[u8], line_len: usize) -> Option<Self> {
         if b.len() != Self::ENCODED_LEN {
             return None;
         }
@@ -300,7 +300,7 @@ impl EntryFields {
         for (k, f) in event_fields.iter_mut().enumerate() {
             *f = span(52 + 4 * k)?;
         }
-        Some(EntryFields {
+        Some(Self {
             seq: u64_at(0),
             ts: Timestamp::from_unix_micros(u64_at(8) as i64)?,
             prev: Hash(prev),
@@ -548,7 +548,7 @@ pub enum BuildError {
 /// Parses the text of an event for a new entry with
 /// [`canonical::parse_strict`]'s rules and the nesting limit of an event
 /// inside a line: one message for any depth beyond it.
-pub fn parse_event(text: &str) -> Result<serde_json::Value, String> {
+pub fn parse_event(text: &str) -> Result<Value, String> {
     canonical::parse_strict_depth(text, canonical::MAX_DEPTH - 1).map_err(|(e, deep)| match deep {
         Some(at) => format!("{} (at byte {at})", BuildError::TooDeep),
         None => e,
@@ -662,7 +662,7 @@ mod tests {
     #[test]
     fn fast_path_keeps_the_depth_limit() {
         let ts = Timestamp::from_unix_micros(0).unwrap();
-        let limit = crate::canonical::MAX_DEPTH;
+        let limit = canonical::MAX_DEPTH;
         for levels in limit - 2..=limit + 1 {
             // `levels` objects and arrays: the event object, then arrays.
             let ev = format!(

@@ -41,10 +41,10 @@ impl ExportKind {
     /// The kind's name on the header line and in reports.
     pub fn as_str(self) -> &'static str {
         match self {
-            ExportKind::Log => "log",
-            ExportKind::Range => "range",
-            ExportKind::Entries => "entries",
-            ExportKind::TlogProof => "tlog-proof",
+            Self::Log => "log",
+            Self::Range => "range",
+            Self::Entries => "entries",
+            Self::TlogProof => "tlog-proof",
         }
     }
 }
@@ -120,7 +120,7 @@ pub struct TlogProof {
 
 impl TlogProof {
     /// Parses the C2SP tlog-proof text format.
-    pub fn parse(text: &[u8]) -> Result<TlogProof, String> {
+    pub fn parse(text: &[u8]) -> Result<Self, String> {
         if text.len() > MAX_TLOG_PROOF_BYTES {
             return Err(format!(
                 "tlog-proof is {} bytes, more than the limit of {MAX_TLOG_PROOF_BYTES}",
@@ -165,7 +165,7 @@ impl TlogProof {
                 return Err("proof has more than 64 hashes".into());
             }
         }
-        Ok(TlogProof {
+        Ok(Self {
             extra,
             index,
             proof,

@@ -82,7 +82,7 @@ impl Hash {
     }
 
     /// Parses exactly 64 lowercase hex digits.
-    pub fn from_hex(s: &[u8]) -> Option<Hash> {
+    pub fn from_hex(s: &[u8]) -> Option<Self> {
         if s.len() != 64 {
             return None;
         }
@@ -94,7 +94,7 @@ impl Hash {
             bad |= (hi | lo) & 0x80;
             *o = (hi << 4) | (lo & 0x0f);
         }
-        (bad == 0).then_some(Hash(out))
+        (bad == 0).then_some(Self(out))
     }
 
     /// Standard base64 with padding, as in checkpoints and proofs.
@@ -103,9 +103,9 @@ impl Hash {
     }
 
     /// Parses standard base64 of exactly 32 bytes.
-    pub fn from_base64(s: &str) -> Option<Hash> {
+    pub fn from_base64(s: &str) -> Option<Self> {
         let v = crate::b64::decode(s)?;
-        Some(Hash(v.try_into().ok()?))
+        Some(Self(v.try_into().ok()?))
     }
 
     /// A short form for messages: the first 4 hex digits and an ellipsis.

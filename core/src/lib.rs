@@ -28,6 +28,7 @@ pub mod export;
 pub mod hash;
 pub mod merkle;
 pub mod note;
+pub mod sealed;
 pub mod summary;
 pub mod tiles;
 pub mod verify;

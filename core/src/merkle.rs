@@ -398,7 +398,7 @@ impl CompactRange {
             bits &= !(1u64 << level);
             nodes.push((level, *h));
         }
-        Ok(CompactRange { size, nodes })
+        Ok(Self { size, nodes })
     }
 
     /// The number of leaves covered.

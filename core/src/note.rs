@@ -103,7 +103,7 @@ impl VerifierKey {
                 hex(&key_id(name, &pk))
             )));
         }
-        Ok(VerifierKey {
+        Ok(Self {
             name: name.to_string(),
             id,
             key,
@@ -172,7 +172,7 @@ impl SignerKey {
         }
         let key = SigningKey::from_bytes(&seed);
         let id = key_id(name, key.verifying_key().as_bytes());
-        Ok(SignerKey {
+        Ok(Self {
             name: name.to_string(),
             id,
             key,
@@ -326,7 +326,7 @@ fn check_note_text(text: &str) -> Result<(), NoteError> {
 impl Note {
     /// Parses a signed note as C2SP signed-note (and Go's sumdb/note) do: the
     /// text ends at the last empty line; each later line is a signature.
-    pub fn parse(msg: &[u8]) -> Result<Note, NoteError> {
+    pub fn parse(msg: &[u8]) -> Result<Self, NoteError> {
         let bad = |why: String| NoteError::Malformed(why);
         if msg.len() > MAX_NOTE_BYTES {
             return Err(bad(format!(
@@ -388,7 +388,7 @@ impl Note {
                 return Err(bad(format!("more than {MAX_SIGNATURES} signatures")));
             }
         }
-        Ok(Note {
+        Ok(Self {
             text: text.to_string(),
             signatures,
         })

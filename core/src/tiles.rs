@@ -247,7 +247,7 @@ impl Tile {
         if shift >= 64 && index > 0 {
             return Err(bad("index is too large"));
         }
-        let t = Tile {
+        let t = Self {
             level,
             index,
             width,
@@ -371,7 +371,7 @@ pub struct TileSet {
 impl TileSet {
     /// An empty set for a tree of `size` leaves.
     pub fn new(size: u64) -> Self {
-        TileSet {
+        Self {
             size,
             tiles: BTreeMap::new(),
         }

@@ -53,9 +53,9 @@ pub fn event(i: u64) -> Value {
 
 impl TestLog {
     /// A log with its genesis entry and a checkpoint of size 1.
-    pub fn new(origin: &str, seed: u8) -> TestLog {
+    pub fn new(origin: &str, seed: u8) -> Self {
         let signer = signer(origin, seed);
-        let mut log = TestLog {
+        let mut log = Self {
             signer,
             origin: origin.into(),
             lines: Vec::new(),

@@ -85,8 +85,8 @@ pub struct LiveTiles {
 impl LiveTiles {
     /// An empty set for the tree of `size` entries (a verified checkpoint's size).
     #[wasm_bindgen(constructor)]
-    pub fn new(size: f64) -> Result<LiveTiles, JsError> {
-        Ok(LiveTiles {
+    pub fn new(size: f64) -> Result<Self, JsError> {
+        Ok(Self {
             inner: stele_core::tiles::TileSet::new(js_u64("tree size", size)?),
         })
     }

@@ -12,11 +12,11 @@ use wasm_bindgen::prelude::*;
 static ALLOC: rlsf::GlobalTlsf = rlsf::GlobalTlsf::new();
 
 /// Most pinned keys accepted.
-pub const MAX_KEYS: usize = 64;
+pub(crate) const MAX_KEYS: usize = 64;
 /// Longest key list or checkpoint text accepted, in bytes.
-pub const MAX_TEXT: usize = 64 * 1024;
+pub(crate) const MAX_TEXT: usize = 64 * 1024;
 /// Largest tree size, index or offset accepted from JavaScript (exact in an f64).
-pub const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+pub(crate) const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
 
 #[wasm_bindgen]
 extern "C" {
@@ -26,12 +26,12 @@ extern "C" {
 }
 
 /// A JS error with `msg` as its message.
-pub fn js_err(msg: impl std::fmt::Display) -> JsError {
+pub(crate) fn js_err(msg: impl std::fmt::Display) -> JsError {
     JsError::new(&msg.to_string())
 }
 
 /// Parses newline-separated verifier keys (blank lines ignored).
-pub fn parse_keys(keys: &str) -> Result<Vec<VerifierKey>, JsError> {
+pub(crate) fn parse_keys(keys: &str) -> Result<Vec<VerifierKey>, JsError> {
     if keys.len() > MAX_TEXT {
         return Err(js_err(format!(
             "trusted keys: {} bytes, more than the limit of {MAX_TEXT}",
@@ -54,7 +54,7 @@ pub fn parse_keys(keys: &str) -> Result<Vec<VerifierKey>, JsError> {
 }
 
 /// A whole number from JavaScript, 0 to 2^53-1.
-pub fn js_u64(what: &str, v: f64) -> Result<u64, JsError> {
+pub(crate) fn js_u64(what: &str, v: f64) -> Result<u64, JsError> {
     if !(0.0..=MAX_SAFE).contains(&v) || v.fract() != 0.0 {
         // JavaScript's String(): f64's Display would add ~13 KB.
         let shown = if v.is_finite() {

@@ -55,7 +55,7 @@ impl WasmVerifier {
     /// `keys`: verifier keys, one per line. `trusted_checkpoint`: an earlier
     /// signed checkpoint the log must extend; it must verify with `keys`.
     #[wasm_bindgen(constructor)]
-    pub fn new(keys: &str, trusted_checkpoint: Option<String>) -> Result<WasmVerifier, JsError> {
+    pub fn new(keys: &str, trusted_checkpoint: Option<String>) -> Result<Self, JsError> {
         init();
         let keys = parse_keys(keys)?;
         let mut opts = Options::new(keys);
@@ -68,7 +68,7 @@ impl WasmVerifier {
                 .map_err(|e| js_err(format!("earlier checkpoint: {e}")))?;
             opts.trusted = Some(sc.checkpoint);
         }
-        Ok(WasmVerifier {
+        Ok(Self {
             inner: Some(StreamVerifier::new(opts)),
         })
     }

@@ -58,9 +58,9 @@ pub enum Entries {
 impl Entries {
     fn to_json(&self) -> Value {
         match self {
-            Entries::Range(a, b) => json!([a, b]),
-            Entries::List(l) if l.len() <= MAX_LISTED => json!(l),
-            Entries::List(l) => {
+            Self::Range(a, b) => json!([a, b]),
+            Self::List(l) if l.len() <= MAX_LISTED => json!(l),
+            Self::List(l) => {
                 let mut h = Sha256::new();
                 for (i, e) in l.iter().enumerate() {
                     if i > 0 {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use stele_writer::{Error, Log, LogOptions, Result, View, key};
 
 #[derive(Subcommand, Debug)]
-pub enum Bench {
+pub(crate) enum Bench {
     /// Durable append throughput of 200-byte events in batches, beside raw write+fdatasync.
     Append {
         /// Entries to append.
@@ -20,6 +20,28 @@ pub enum Bench {
         #[arg(long, default_value_t = 1000)]
         batch: u64,
         /// Work directory (default: a new directory under $TMPDIR, removed after).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Append throughput with two sealed fields per event, beside the same events unsealed.
+    Sealed {
+        /// Entries to append in each run.
+        #[arg(long, default_value_t = 200_000)]
+        entries: u64,
+        /// Entries per append_batch call.
+        #[arg(long, default_value_t = 1000)]
+        batch: u64,
+    },
+    /// `stele append --event` (a whole process: open, append, checkpoint
+    /// policy, exit) on a large log beside the same on a new one-entry log.
+    Open {
+        /// Entries in the large log.
+        #[arg(long, default_value_t = 10_000_000)]
+        entries: u64,
+        /// Processes to time on each log.
+        #[arg(long, default_value_t = 20)]
+        runs: u64,
+        /// Log directory: reused if it holds a log, else built there (and kept).
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -64,13 +86,13 @@ struct Work {
 }
 
 impl Work {
-    fn new(dir: Option<PathBuf>, what: &str) -> Work {
+    fn new(dir: Option<PathBuf>, what: &str) -> Self {
         match dir {
-            Some(path) => Work {
+            Some(path) => Self {
                 path,
                 remove: false,
             },
-            None => Work {
+            None => Self {
                 path: std::env::temp_dir()
                     .join(format!("stele-bench-{what}-{}", std::process::id())),
                 remove: true,
@@ -88,7 +110,7 @@ impl Drop for Work {
 }
 
 /// An event whose canonical JSON is 200 bytes.
-pub fn event_200(i: u64) -> Value {
+pub(crate) fn event_200(i: u64) -> Value {
     let base = json!({"actor": format!("user-{:08}", i % 100_000_000), "action": "update", "target": format!("doc/{i:012}"), "outcome": "ok", "pad": ""});
     let len = stele_core::canonical::to_canonical(&base)
         .expect("canonical")
@@ -112,6 +134,12 @@ fn new_log(dir: &Path) -> Result<Log> {
 }
 
 fn build(dir: &Path, entries: u64, small: bool) -> Result<()> {
+    build_with(dir, entries, small, None)
+}
+
+// Builds a log of `entries` entries, signing a checkpoint every `every`
+// entries if given (as `stele append` does by default).
+fn build_with(dir: &Path, entries: u64, small: bool, every: Option<u64>) -> Result<()> {
     if dir.join("stele.json").exists() {
         let v = View::open_read_only(dir)?;
         if v.size() >= entries {
@@ -134,6 +162,11 @@ fn build(dir: &Path, entries: u64, small: bool) -> Result<()> {
             .collect();
         log.append_batch(batch)?;
         i += n;
+        if let Some(every) = every
+            && i % every < n
+        {
+            log.checkpoint()?;
+        }
         if i % 1_000_000 < n {
             eprintln!("built {i} entries ({:.1}s)", t.elapsed().as_secs_f64());
         }
@@ -146,7 +179,7 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-pub fn run(b: Bench) -> Result<u8> {
+pub(crate) fn run(b: Bench) -> Result<u8> {
     match b {
         Bench::Append {
             entries,
@@ -204,7 +237,51 @@ pub fn run(b: Bench) -> Result<u8> {
                 at = end;
             }
             let raw = t.elapsed();
+            // The CLI: the same events as JSON Lines on stdin, receipts to a pipe.
+            let input_path = work.path.join("events.jsonl");
+            {
+                let mut w = std::io::BufWriter::new(
+                    std::fs::File::create(&input_path)
+                        .map_err(|e| Error::io("create", &input_path, e))?,
+                );
+                for i in 0..entries {
+                    let line = serde_json::to_string(&event_200(i)).expect("serializes");
+                    writeln!(w, "{line}").map_err(|e| Error::io("write", &input_path, e))?;
+                }
+                w.flush().map_err(|e| Error::io("write", &input_path, e))?;
+            }
+            let cli_dir = work.path.join("cli");
+            drop(new_log(&cli_dir)?);
+            let exe = std::env::current_exe().map_err(|e| Error::io("find", "stele", e))?;
+            let input =
+                std::fs::File::open(&input_path).map_err(|e| Error::io("open", &input_path, e))?;
+            let t = Instant::now();
+            let mut child = std::process::Command::new(&exe)
+                .arg("append")
+                .arg(&cli_dir)
+                .stdin(input)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| Error::io("run", &exe, e))?;
+            let mut receipts = 0u64;
+            let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+            let mut line = String::new();
+            while std::io::BufRead::read_line(&mut out, &mut line)
+                .map_err(|e| Error::io("read", "stele append's stdout", e))?
+                > 0
+            {
+                receipts += 1;
+                line.clear();
+            }
+            let status = child.wait().map_err(|e| Error::io("wait for", &exe, e))?;
+            let cli = t.elapsed();
+            if !status.success() || receipts != entries {
+                return Err(Error::OutOfRange(format!(
+                    "stele append exited {status} after {receipts} receipts of {entries}"
+                )));
+            }
             let n = entries as f64;
+            let c = n / cli.as_secs_f64();
             let (s, r) = (n / stele.as_secs_f64(), n / raw.as_secs_f64());
             println!(
                 "append: {entries} entries of 200-byte events, batches of {batch}, {:.1} MB",
@@ -220,8 +297,18 @@ pub fn run(b: Bench) -> Result<u8> {
                 r,
                 raw.as_secs_f64()
             );
+            println!(
+                "  stele append (CLI, stdin to receipts): {:>6.0} entries/s ({:.3}s)",
+                c,
+                cli.as_secs_f64()
+            );
             println!("  ratio stele/raw: {:.2}", s / r);
+            println!("  ratio CLI/library: {:.2}", c / s);
         }
+        Bench::Sealed { entries, batch } => {
+            crate::bench_sealed::run(entries, batch)?;
+        }
+        Bench::Open { entries, runs, dir } => bench_open(entries, runs, dir)?,
         Bench::Latency {
             threads,
             per_thread,
@@ -269,10 +356,11 @@ pub fn run(b: Bench) -> Result<u8> {
             let t = Instant::now();
             let log = Log::open_with(&work.path, quiet_opts())?;
             println!(
-                "open (checks every entry against the stored tree): {:.2}s",
+                "open (re-checks the entries after the check mark): {:.3}s",
                 t.elapsed().as_secs_f64()
             );
             let view = log.view();
+            let base = log.view().uncached();
             let n = view.size();
             let mut x = 0x9E37_79B9_7F4A_7C15u64;
             let mut rnd = move || {
@@ -281,37 +369,51 @@ pub fn run(b: Bench) -> Result<u8> {
                 x ^= x << 17;
                 x
             };
-            let mut inc = Vec::new();
-            let mut con = Vec::new();
+            // Interleaved, same proofs: through the cache of the top levels,
+            // and as before it (root first, then every hash from the file).
+            let (mut inc, mut con, mut inc0, mut con0) = (vec![], vec![], vec![], vec![]);
             for _ in 0..samples {
                 let size = n - rnd() % (n / 10).max(1);
                 let i = rnd() % size;
-                let t = Instant::now();
-                let p = view.inclusion_proof(i, size)?;
-                inc.push(t.elapsed());
-                std::hint::black_box(p);
                 let old = 1 + rnd() % (size - 1).max(1);
                 let t = Instant::now();
-                let p = view.consistency_proof(old, size)?;
+                std::hint::black_box(view.inclusion_proof(i, size)?);
+                inc.push(t.elapsed());
+                let t = Instant::now();
+                std::hint::black_box(view.consistency_proof(old, size)?);
                 con.push(t.elapsed());
-                std::hint::black_box(p);
+                let t = Instant::now();
+                std::hint::black_box(base.root(size)?);
+                std::hint::black_box(base.inclusion_proof(i, size)?);
+                inc0.push(t.elapsed());
+                let t = Instant::now();
+                std::hint::black_box(base.root(size)?);
+                std::hint::black_box(base.consistency_proof(old, size)?);
+                con0.push(t.elapsed());
             }
-            inc.sort();
-            con.sort();
+            for v in [&mut inc, &mut con, &mut inc0, &mut con0] {
+                v.sort();
+            }
             println!(
-                "proofs on a {n}-entry log ({samples} random each, stored hashes, page cache warm after the first):"
+                "proofs on a {n}-entry log ({samples} random each, interleaved; page cache warm after the first):"
             );
+            for (what, v) in [
+                ("inclusion", &inc),
+                ("consistency", &con),
+                ("inclusion, uncached (before)", &inc0),
+                ("consistency, uncached (before)", &con0),
+            ] {
+                println!(
+                    "  {what:<31} p50 {:>9.1?}, p99 {:>9.1?}, max {:?}",
+                    pct(v, 0.5),
+                    pct(v, 0.99),
+                    v.last().copied().unwrap_or_default()
+                );
+            }
             println!(
-                "  inclusion:   p50 {:?}, p99 {:?}, max {:?}",
-                pct(&inc, 0.5),
-                pct(&inc, 0.99),
-                inc.last().copied().unwrap_or_default()
-            );
-            println!(
-                "  consistency: p50 {:?}, p99 {:?}, max {:?}",
-                pct(&con, 0.5),
-                pct(&con, 0.99),
-                con.last().copied().unwrap_or_default()
+                "  ratio p99 cached/uncached: inclusion {:.2}, consistency {:.2}",
+                pct(&inc, 0.99).as_secs_f64() / pct(&inc0, 0.99).as_secs_f64(),
+                pct(&con, 0.99).as_secs_f64() / pct(&con0, 0.99).as_secs_f64()
             );
         }
         Bench::Verify { entries, dir } => {
@@ -341,6 +443,37 @@ pub fn run(b: Bench) -> Result<u8> {
                 .status()
                 .map_err(|e| Error::io("run sha256sum on", &file, e))?;
             let s = t.elapsed();
+            // The hashing floor on one thread: read, split lines, leaf hash
+            // each, fold the tree (no parsing, no chain, no signatures).
+            let t = Instant::now();
+            let floor_root = {
+                use std::io::Read;
+                let mut f = std::fs::File::open(&file).map_err(|e| Error::io("open", &file, e))?;
+                let mut tree = stele_core::merkle::CompactRange::new();
+                let mut buf = vec![0u8; 1 << 20];
+                let mut carry: Vec<u8> = Vec::new();
+                loop {
+                    let n = f.read(&mut buf).map_err(|e| Error::io("read", &file, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    let mut from = 0;
+                    for nl in memchr::memchr_iter(b'\n', &buf[..n]) {
+                        if carry.is_empty() {
+                            tree.push(stele_core::hash::leaf_hash(&buf[from..nl]));
+                        } else {
+                            carry.extend_from_slice(&buf[from..nl]);
+                            tree.push(stele_core::hash::leaf_hash(&carry));
+                            carry.clear();
+                        }
+                        from = nl + 1;
+                    }
+                    carry.extend_from_slice(&buf[from..n]);
+                }
+                tree.root()
+            };
+            let fl = t.elapsed();
+            std::hint::black_box(floor_root);
             let mb = size as f64 / 1e6;
             println!(
                 "verify: {} entries, {mb:.1} MB, verdict {:?}",
@@ -358,10 +491,91 @@ pub fn run(b: Bench) -> Result<u8> {
                 s.as_secs_f64()
             );
             println!(
+                "  floor, 1 thread:  {:.0} MB/s ({:.2}s: leaf hashes + root only)",
+                mb / fl.as_secs_f64(),
+                fl.as_secs_f64()
+            );
+            println!(
                 "  ratio verify/sha256sum time: {:.2}",
                 v.as_secs_f64() / s.as_secs_f64()
+            );
+            println!(
+                "  ratio verify ({} threads)/1-thread floor time: {:.2}",
+                stele_writer::view::verify_threads(),
+                v.as_secs_f64() / fl.as_secs_f64()
             );
         }
     }
     Ok(0)
+}
+
+// `stele append --event` as a user runs it, on a large and a one-entry log.
+fn bench_open(entries: u64, runs: u64, dir: Option<PathBuf>) -> Result<()> {
+    let work = Work::new(dir, "open");
+    build_with(&work.path, entries, false, Some(1024))?;
+    let small = Work::new(None, "open-small");
+    drop(new_log(&small.path)?);
+    let exe = std::env::current_exe().map_err(|e| Error::io("find", "stele", e))?;
+    let time_append = |dir: &Path, k: u64| -> Result<Duration> {
+        let t = Instant::now();
+        let out = std::process::Command::new(&exe)
+            .arg("append")
+            .arg(dir)
+            .arg("--event")
+            .arg(event_200(k).to_string())
+            .output()
+            .map_err(|e| Error::io("run", &exe, e))?;
+        let d = t.elapsed();
+        if !out.status.success() {
+            return Err(Error::OutOfRange(format!(
+                "stele append failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(d)
+    };
+    // Without a check mark an open reads every entry, as every open did
+    // before the mark existed (this open then writes the mark).
+    let mut unmarked = Vec::new();
+    for k in 0..3 {
+        let _ = std::fs::remove_file(work.path.join("checked"));
+        unmarked.push(time_append(&work.path, k)?);
+    }
+    unmarked.sort();
+    let (mut big, mut tiny) = (Vec::new(), Vec::new());
+    for k in 0..runs {
+        big.push(time_append(&work.path, k)?);
+        tiny.push(time_append(&small.path, k)?);
+    }
+    big.sort();
+    tiny.sort();
+    let size = View::open_read_only(&work.path)?.size();
+    let t = Instant::now();
+    drop(Log::fsck(&work.path, quiet_opts())?);
+    let full = t.elapsed();
+    println!("open: `stele append --event` (whole process), {runs} runs each, interleaved:");
+    println!(
+        "  on a {size}-entry log:  p50 {:?}, max {:?}",
+        pct(&big, 0.5),
+        big[big.len() - 1]
+    );
+    println!(
+        "  on a 1-entry log:  p50 {:?}, max {:?}",
+        pct(&tiny, 0.5),
+        tiny[tiny.len() - 1]
+    );
+    println!(
+        "  on it without the check mark (every entry read, as before): p50 {:?} (3 runs)",
+        pct(&unmarked, 0.5)
+    );
+    println!("  full check (Log::fsck, parses every line too): {full:?}");
+    println!(
+        "  ratio large/one-entry p50: {:.2}",
+        pct(&big, 0.5).as_secs_f64() / pct(&tiny, 0.5).as_secs_f64()
+    );
+    println!(
+        "  ratio unmarked/marked p50: {:.1}",
+        pct(&unmarked, 0.5).as_secs_f64() / pct(&big, 0.5).as_secs_f64()
+    );
+    Ok(())
 }

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 
 /// `stele bench-http` options.
 #[derive(clap::Args, Debug)]
-pub struct BenchHttpArgs {
+pub(crate) struct BenchHttpArgs {
     /// A running server, e.g. http://127.0.0.1:8080 (default: start one on a temporary log).
     #[arg(long)]
     url: Option<String>,
@@ -56,10 +56,10 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(host: &str, token: &str) -> std::io::Result<Conn> {
+    async fn open(host: &str, token: &str) -> std::io::Result<Self> {
         let s = TcpStream::connect(host).await?;
         s.set_nodelay(true)?;
-        Ok(Conn {
+        Ok(Self {
             r: BufReader::new(s),
             host: host.to_string(),
             auth: format!("Bearer {token}"),
@@ -283,7 +283,7 @@ fn phase(
 }
 
 /// Runs `stele bench-http`.
-pub fn bench_http(a: BenchHttpArgs) -> Result<u8, Fail> {
+pub(crate) fn bench_http(a: BenchHttpArgs) -> Result<u8, Fail> {
     let io = |what: &str, e: &dyn std::fmt::Display| Fail::usage(format!("{what}: {e}"), None);
     let mut server = None;
     let mut tmp: Option<PathBuf> = None;

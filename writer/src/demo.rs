@@ -23,7 +23,7 @@ const TARGET: usize = 5;
 
 /// Options of `stele demo`.
 #[derive(Args, Debug)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Where to build the live log and the tampered copies (default: a new
     /// temporary directory). Must be empty or absent.
     dir: Option<PathBuf>,
@@ -43,8 +43,8 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn parse(text: &str) -> Snapshot {
-        let mut s = Snapshot {
+    fn parse(text: &str) -> Self {
+        let mut s = Self {
             entries: Vec::new(),
             notes: Vec::new(),
         };
@@ -386,7 +386,7 @@ fn snapshot(log: &Log) -> Result<String, String> {
 }
 
 /// Runs the demo; returns the exit status (0 when every attack was detected).
-pub fn run(args: DemoArgs) -> Result<u8, String> {
+pub(crate) fn run(args: DemoArgs) -> Result<u8, String> {
     let root = match args.dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!(

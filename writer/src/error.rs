@@ -107,6 +107,11 @@ pub enum Error {
     /// A request outside the log (index beyond the size, bad range).
     #[error("{0}")]
     OutOfRange(String),
+
+    /// A sealed-field operation failed (docs/FORMAT.md section 13). The
+    /// text never contains a sealed value or a subject.
+    #[error("sealed fields: {0}")]
+    Sealed(String),
     /// A Merkle proof could not be made.
     #[error(transparent)]
     Proof(#[from] stele_core::merkle::ProofError),
@@ -143,7 +148,7 @@ pub enum Error {
 impl Error {
     /// An [`Error::Io`] for `op` on `path`.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
+        Self::Io {
             op,
             path: path.into(),
             source,

@@ -23,6 +23,8 @@ pub enum FileRole {
     Index,
     /// `stele.json`, the log's configuration.
     Config,
+    /// `checked`, the check mark (derived; see writer/README.md).
+    Checked,
     /// The private key file.
     Key,
     /// A directory (for directory fsyncs).

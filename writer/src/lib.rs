@@ -10,6 +10,7 @@
 //! DIR/checkpoints     <length>\n<signed note>, append-only    (fdatasync'ed)
 //! DIR/tree            every perfect subtree hash, post-order  (derived, checked on open)
 //! DIR/index           u64 LE end offset of each entry         (derived, checked on open)
+//! DIR/checked         entries checked up to a signed checkpoint (derived, synced)
 //! DIR/lock            locked by the writer for older stele versions (the lock is on DIR itself)
 //! ```
 //!
@@ -36,8 +37,11 @@ pub mod error;
 pub mod fs;
 pub mod key;
 pub mod log;
+mod mark;
 pub mod mirror;
+pub mod parallel;
 pub mod remote;
+pub mod sealed;
 pub mod serve;
 pub mod testing;
 pub mod tree;
@@ -45,4 +49,5 @@ pub mod view;
 
 pub use error::{Error, Result};
 pub use log::{Log, LogOptions, Receipt, Recovery};
+pub use parallel::ParallelVerifier;
 pub use view::{ConsistencyProof, InclusionProof, StoredCheckpoint, View, verify_dir};

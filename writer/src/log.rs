@@ -3,18 +3,22 @@
 use crate::error::{Error, Result};
 use crate::fs::{FileRole, Fs, RealFs};
 use crate::key;
+use crate::sealed::{SealConfig, Sealer};
 use crate::tree::{Frontier, TreeFile, position, stored_len};
-use crate::view::{Index, StoredCheckpoint, TreeSrc, View, parse_checkpoints};
+use crate::view::{
+    Index, StoredCheckpoint, TreeSrc, View, parse_checkpoints, parse_checkpoints_after,
+};
 use serde_json::Value;
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stele_core::checkpoint::Checkpoint;
 use stele_core::entry::{
-    GENESIS_TYPE, RESERVED_PREFIX, Timestamp, ZERO_PREV, genesis_event, parse_entry,
+    GENESIS_TYPE, MAX_ENTRY_BYTES, RESERVED_PREFIX, Timestamp, ZERO_PREV, genesis_event,
+    parse_entry,
 };
 use stele_core::hash::{Hash, leaf_hash};
 use stele_core::merkle::left_hashes;
@@ -33,6 +37,8 @@ pub mod files {
     pub const INDEX: &str = "index";
     /// The writer lock.
     pub const LOCK: &str = "lock";
+    /// The check mark: entries checked up to a signed checkpoint (derived).
+    pub const CHECKED: &str = "checked";
     /// The default private key file name.
     pub const KEY: &str = "key";
 }
@@ -54,6 +60,14 @@ pub struct LogOptions {
     pub background_checkpoints: bool,
     /// The clock (system UTC by default).
     pub clock: Clock,
+    /// Move the check mark forward when a checkpoint is signed this many
+    /// bytes of entries after it: an open re-checks at most about this much
+    /// (plus what was appended since the last checkpoint). See
+    /// writer/README.md, "Opening and recovery".
+    pub check_mark_bytes: u64,
+    /// Sealing rules written into a log's configuration when it is created
+    /// (docs/FORMAT.md section 13.9); opening a log reads them from there.
+    pub seal: SealConfig,
 }
 
 impl fmt::Debug for LogOptions {
@@ -63,18 +77,21 @@ impl fmt::Debug for LogOptions {
             .field("checkpoint_every", &self.checkpoint_every)
             .field("checkpoint_interval", &self.checkpoint_interval)
             .field("background_checkpoints", &self.background_checkpoints)
+            .field("check_mark_bytes", &self.check_mark_bytes)
             .finish_non_exhaustive()
     }
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions {
+        Self {
             fs: Arc::new(RealFs),
             checkpoint_every: Some(1024),
             checkpoint_interval: Some(Duration::from_secs(60)),
             background_checkpoints: false,
             clock: Arc::new(system_micros),
+            check_mark_bytes: 4 << 20,
+            seal: SealConfig::default(),
         }
     }
 }
@@ -114,6 +131,8 @@ struct Config {
     format: String,
     origin: String,
     key_file: PathBuf,
+    #[serde(default)]
+    sealed: SealConfig,
 }
 
 pub(crate) const FORMAT: &str = "stele-log v1";
@@ -145,6 +164,7 @@ struct Shared {
     cv: Condvar,
     store: Mutex<Store>,
     recovery: Option<Recovery>,
+    sealer: Sealer,
     _lock: DirLock,
 }
 
@@ -166,6 +186,8 @@ struct Build {
     buf: Vec<u8>,
     leaves: Vec<Hash>,
     lens: Vec<u64>,
+    // Sidecar record lines (encrypted openings) of the entries in `buf`.
+    sealed: Vec<u8>,
     generation: u64,
 }
 
@@ -193,6 +215,10 @@ struct Store {
     checkpoints_len: u64,
     cps: Arc<Vec<StoredCheckpoint>>,
     last_cp_at: Instant,
+    // Entries file bytes covered by the check mark (0: none).
+    marked_len: u64,
+    // The tree's top levels, cached for proofs (shared by every view).
+    upper: Arc<crate::tree::UpperLevels>,
     // Emptied buffers kept for the next group commit: growing fresh ones made
     // the kernel fault in and clear new pages on every batch.
     spare: (Vec<u8>, Vec<Hash>, Vec<u64>),
@@ -253,8 +279,9 @@ const TMP_CONFIG: &str = ".stele.json.tmp";
 
 /// Every file a log directory may hold (besides the key file when it is
 /// elsewhere): a directory holding any of them is never made a new log.
-const LOG_FILES: [&str; 7] = [
+const LOG_FILES: [&str; 8] = [
     files::CONFIG,
+    files::CHECKED,
     files::ENTRIES,
     files::CHECKPOINTS,
     files::TREE,
@@ -322,7 +349,13 @@ pub fn check_new_dir(dir: &Path, allow_other_files: bool) -> Result<()> {
     Ok(())
 }
 
-fn write_new_file(fs: &dyn Fs, dir: &Path, name: &str, role: FileRole, data: &[u8]) -> Result<()> {
+pub(crate) fn write_new_file(
+    fs: &dyn Fs,
+    dir: &Path,
+    name: &str,
+    role: FileRole,
+    data: &[u8],
+) -> Result<()> {
     // Write a temporary file, fsync it, rename it into place, fsync the directory.
     let tmp = dir.join(format!(".{name}.tmp"));
     let f = OpenOptions::new()
@@ -351,11 +384,29 @@ pub(crate) struct DirLock {
     _file: File,
 }
 
+/// How long a lock held by someone else is waited for before `Locked`.
+///
+/// A lock released by its holder can still read as held for a moment: a
+/// process that another thread forks (to run a command) holds copies of every
+/// open file, the lock's too, until its exec, and under load that takes
+/// milliseconds. A second writer is still refused, only not at once.
+const LOCK_PATIENCE: Duration = Duration::from_secs(2);
+
 fn try_lock(f: &File, dir: &Path, path: &Path) -> Result<()> {
-    match f.try_lock() {
-        Ok(()) => Ok(()),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { dir: dir.into() }),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
+    let since = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if since.elapsed() < LOCK_PATIENCE => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked { dir: dir.into() });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+        }
     }
 }
 
@@ -372,10 +423,10 @@ fn lock_dir(dir: &Path) -> Result<DirLock> {
 /// without changing anything: the lock is taken and released at once.
 pub fn is_locked(dir: &Path) -> Result<bool> {
     let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
-    match d.try_lock() {
+    match try_lock(&d, dir, dir) {
         Ok(()) => Ok(false),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", dir, e)),
+        Err(Error::Locked { .. }) => Ok(true),
+        Err(e) => Err(e),
     }
 }
 
@@ -384,7 +435,7 @@ impl Log {
     /// the genesis entry (naming `origin` and the signer's verifier key) and
     /// the first checkpoint. `key_file` is where the signer is already
     /// stored (outside the log) or `None` to store it as `dir/key`.
-    pub fn create(dir: &Path, origin: &str, signer: &stele_core::SignerKey) -> Result<Log> {
+    pub fn create(dir: &Path, origin: &str, signer: &stele_core::SignerKey) -> Result<Self> {
         Self::create_with(dir, origin, signer, None, LogOptions::default())
     }
 
@@ -404,7 +455,7 @@ impl Log {
         signer: &stele_core::SignerKey,
         key_file: Option<&Path>,
         opts: LogOptions,
-    ) -> Result<Log> {
+    ) -> Result<Self> {
         Self::create_inner(dir, origin, signer, key_file, opts, false)
     }
 
@@ -416,7 +467,7 @@ impl Log {
         signer: &stele_core::SignerKey,
         key_file: Option<&Path>,
         opts: LogOptions,
-    ) -> Result<Log> {
+    ) -> Result<Self> {
         Self::create_inner(dir, origin, signer, key_file, opts, true)
     }
 
@@ -427,7 +478,7 @@ impl Log {
         key_file: Option<&Path>,
         opts: LogOptions,
         allow_other_files: bool,
-    ) -> Result<Log> {
+    ) -> Result<Self> {
         if origin.is_empty() || origin.contains('\n') {
             return Err(Error::BadEvent {
                 index: 0,
@@ -447,11 +498,15 @@ impl Log {
         };
         // Nothing of a log was there, so everything of one there now is ours:
         // on any failure it is removed again.
+        // The lock is held from the first file to the open log, never
+        // dropped and retaken: a process forked meanwhile by another thread
+        // briefly holds a copy of a released lock (until its exec), which
+        // made a re-lock here fail with `Locked` now and then.
         let made = Self::create_files(dir, origin, signer, key_file, &opts, lock)
-            .and_then(|()| Self::open_inner(dir, opts, Some(signer.clone()), true))
+            .and_then(|lock| Self::open_inner(dir, opts, Some(signer.clone()), Some(lock), false))
             .and_then(|log| {
                 let genesis = genesis_event(origin, &signer.verifier().to_string());
-                log.shared.append_events(vec![genesis], true)?;
+                log.shared.append_events(&[genesis], Appended::Internal)?;
                 log.checkpoint()?;
                 Ok(log)
             });
@@ -475,7 +530,7 @@ impl Log {
         key_file: Option<&Path>,
         opts: &LogOptions,
         lock: DirLock,
-    ) -> Result<()> {
+    ) -> Result<DirLock> {
         let fs = opts.fs.as_ref();
         let key_path = match key_file {
             Some(p) => std::path::absolute(p).map_err(|e| Error::io("resolve", p, e))?,
@@ -500,20 +555,21 @@ impl Log {
         }
         fs.sync_dir(dir)
             .map_err(|e| Error::io("fsync directory", dir, e))?;
+        opts.seal.check()?;
         let config = Config {
             format: FORMAT.into(),
             origin: origin.into(),
             key_file: key_path,
+            sealed: opts.seal.clone(),
         };
         let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
         text.push('\n');
         write_new_file(fs, dir, files::CONFIG, FileRole::Config, text.as_bytes())?;
-        drop(lock);
-        Ok(())
+        Ok(lock)
     }
 
     /// Opens a log with default options; see [`Log::open_with`].
-    pub fn open(dir: &Path) -> Result<Log> {
+    pub fn open(dir: &Path) -> Result<Self> {
         Self::open_with(dir, LogOptions::default())
     }
 
@@ -521,18 +577,38 @@ impl Log {
     /// checks the entries against the stored tree hashes, rebuilds derived
     /// files that are missing or wrong, cuts a torn tail (appending a
     /// `stele.recovery` entry) and refuses damage before the tail.
-    pub fn open_with(dir: &Path, opts: LogOptions) -> Result<Log> {
-        Self::open_inner(dir, opts, None, false)
+    ///
+    /// Entries before the check mark (`DIR/checked`, tied to a signed
+    /// checkpoint) are not read again: the mark is checked in O(log n) reads
+    /// and only the entries after it are. [`Log::fsck`] checks everything.
+    pub fn open_with(dir: &Path, opts: LogOptions) -> Result<Self> {
+        Self::open_inner(dir, opts, None, None, false)
     }
 
+    /// Opens a log for writing like [`Log::open_with`], but ignores the check
+    /// mark: every line is parsed and its `seq`, `prev` and `ts` checked,
+    /// `tree` and `index` are compared with the entries from entry 0 (and
+    /// rewritten where they differ), every stored checkpoint's root is
+    /// checked against the tree, and the mark is then moved to the latest
+    /// checkpoint. This is `stele fsck DIR`.
+    pub fn fsck(dir: &Path, opts: LogOptions) -> Result<Self> {
+        Self::open_inner(dir, opts, None, None, true)
+    }
+
+    // `held`: the lock `create` already holds (a new log); else it is taken here.
     fn open_inner(
         dir: &Path,
         opts: LogOptions,
         signer: Option<stele_core::SignerKey>,
-        creating: bool,
-    ) -> Result<Log> {
+        held: Option<DirLock>,
+        full: bool,
+    ) -> Result<Self> {
+        let creating = held.is_some();
         let (origin, key_path) = log_config(dir)?;
-        let lock = lock_dir(dir)?;
+        let lock = match held {
+            Some(l) => l,
+            None => lock_dir(dir)?,
+        };
         let signer = match signer {
             Some(s) => s,
             None => key::load(&key_path)?,
@@ -550,7 +626,24 @@ impl Log {
         // Checkpoints: a torn last record was never acknowledged; cut it.
         let cp_bytes = std::fs::read(&checkpoints_path)
             .map_err(|e| Error::io("read", &checkpoints_path, e))?;
-        let (cps, good_len) = parse_checkpoints(dir, &cp_bytes, &[signer.verifier()])?;
+        // Signatures before the mark's checkpoints length were verified when
+        // the mark was written; if the mark turns out not to hold, they are
+        // verified below after all.
+        let mark = if full || creating {
+            None
+        } else {
+            crate::mark::read(dir).filter(|m| m.checkpoints_len <= cp_bytes.len() as u64)
+        };
+        let verified = mark.map_or(0, |m| m.checkpoints_len);
+        let (mut cps, mut good_len) =
+            parse_checkpoints_after(dir, &cp_bytes, &[signer.verifier()], verified)?;
+        let start = mark.and_then(|m| {
+            crate::mark::start(&m, &cps, &entries, &tree, &index, &tree_path).map(|s| (m, s))
+        });
+        if start.is_none() && verified > 0 {
+            (cps, good_len) = parse_checkpoints(dir, &cp_bytes, &[signer.verifier()])?;
+        }
+        let marked_len = start.as_ref().map_or(0, |(m, _)| m.entries_len);
         if good_len < cp_bytes.len() as u64 {
             fs.set_len(FileRole::Checkpoints, &checkpoints, good_len)
                 .map_err(|e| Error::io("truncate", &checkpoints_path, e))?;
@@ -581,8 +674,17 @@ impl Log {
             &signer,
             &origin,
             creating,
+            start.map(|(_, s)| s),
+            full,
         )?;
-        if let Some(c) = cps.last() {
+        // The latest checkpoint's root, or with `full` every checkpoint's.
+        // (Latest first: "entries were lost" is about the latest.)
+        let checked_cps = if full {
+            &cps[..]
+        } else {
+            &cps[cps.len().saturating_sub(1)..]
+        };
+        for c in checked_cps.iter().rev() {
             if c.checkpoint.size > scan.size {
                 return Err(Error::CheckpointMismatch {
                     dir: dir.into(),
@@ -617,6 +719,7 @@ impl Log {
             size: scan.size,
         };
         let frontier = Frontier::from_left_hashes(scan.size, left_hashes(&tf, scan.size)?);
+        let sealer = Sealer::open(dir, &origin, &read_config(dir)?.sealed, scan.size)?;
         let store = Store {
             size: scan.size,
             prev: scan.prev,
@@ -631,6 +734,8 @@ impl Log {
             checkpoints_len: good_len,
             cps: Arc::new(cps),
             last_cp_at: Instant::now(),
+            marked_len,
+            upper: Default::default(),
             spare: Default::default(),
         };
         let shared = Arc::new(Shared {
@@ -646,6 +751,7 @@ impl Log {
                 buf: Vec::new(),
                 leaves: Vec::new(),
                 lens: Vec::new(),
+                sealed: Vec::new(),
                 generation: 0,
             }),
             commit: Mutex::new(Commit {
@@ -655,6 +761,7 @@ impl Log {
             cv: Condvar::new(),
             store: Mutex::new(store),
             recovery: None,
+            sealer,
             _lock: lock,
             opts,
         });
@@ -668,7 +775,7 @@ impl Log {
                     "entries_kept": scan.size,
                     "reason": reason,
                 });
-                let r = shared.append_events(vec![event], true)?;
+                let r = shared.append_events(&[event], Appended::Internal)?;
                 let mut s = Arc::try_unwrap(shared).expect("no other owner yet");
                 s.recovery = Some(Recovery {
                     dropped_bytes,
@@ -686,7 +793,27 @@ impl Log {
             (true, Some(every)) => Some(spawn_timer(Arc::downgrade(&shared), every)),
             _ => None,
         };
-        Ok(Log { shared, timer })
+        {
+            // Everything up to the latest checkpoint is checked now: move the
+            // mark there if that saves the next open enough reading.
+            let mut s = shared.store.lock().unwrap();
+            if let Some(c) = s.cps.last().cloned() {
+                let size = c.checkpoint.size;
+                let end = if size == 0 {
+                    0
+                } else {
+                    crate::view::read_u64_at(&s.index, &s.index_path, (size - 1) * 8)?
+                };
+                if full {
+                    shared.write_mark(&mut s, &c, end)?;
+                } else if end >= s.marked_len.saturating_add(shared.opts.check_mark_bytes) {
+                    // Best effort, as after a checkpoint: if it fails the old
+                    // mark stands and the next open reads a longer tail.
+                    let _ = shared.write_mark(&mut s, &c, end);
+                }
+            }
+        }
+        Ok(Self { shared, timer })
     }
 
     /// The log directory.
@@ -712,7 +839,7 @@ impl Log {
     /// Appends one event. When this returns `Ok`, the entry is durable.
     /// Event types starting with `stele.` are refused (reserved).
     pub fn append(&self, event: Value) -> Result<Receipt> {
-        Ok(self.shared.append_events(vec![event], false)?[0])
+        Ok(self.shared.append_events(&[event], Appended::User)?[0])
     }
 
     /// Appends events as one unit: either all are durable and `Ok` holds a
@@ -721,7 +848,13 @@ impl Log {
     /// back). A crash during the call may leave a prefix of the batch on
     /// disk, as with any unacknowledged write.
     pub fn append_batch(&self, events: Vec<Value>) -> Result<Vec<Receipt>> {
-        self.shared.append_events(events, false)
+        self.shared.append_events(&events, Appended::User)
+    }
+
+    /// [`Log::append_batch`] on borrowed events: when one is refused
+    /// (`Error::BadEvent` names it), the caller still has them all.
+    pub fn append_slice(&self, events: &[Value]) -> Result<Vec<Receipt>> {
+        self.shared.append_events(events, Appended::User)
     }
 
     /// Appends events written on behalf of an authenticated writer, as one
@@ -738,7 +871,7 @@ impl Log {
                 o.insert(WRITER_MEMBER.to_string(), by.clone());
             }
         }
-        self.shared.append_events(events, true)
+        self.shared.append_events(&events, Appended::Authenticated)
     }
 
     /// Appends a reserved `stele.*` event (for `stele.access` and the like).
@@ -752,7 +885,7 @@ impl Log {
                 ),
             });
         }
-        Ok(self.shared.append_events(vec![event], true)?[0])
+        Ok(self.shared.append_events(&[event], Appended::Internal)?[0])
     }
 
     /// Signs a checkpoint of the current durable size if the tree grew since
@@ -776,6 +909,80 @@ impl Log {
         self.shared.store.lock().unwrap().size
     }
 
+    /// The leaf hashes of durable entries `from..to`, read back from the
+    /// stored tree in one positioned read: the receipts of earlier appends,
+    /// without keeping them in memory (`stele append` prints them this way).
+    /// Fails if the log is poisoned (the stored hashes may then be wrong).
+    pub fn leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<Hash>> {
+        let s = self.shared.store.lock().unwrap();
+        if let Some(p) = &self.shared.commit.lock().unwrap().poisoned {
+            return Err(self.shared.poisoned_err(p));
+        }
+        if from > to || to > s.size {
+            return Err(Error::OutOfRange(format!(
+                "leaf hashes {from}..{to} of a log of {} entries",
+                s.size
+            )));
+        }
+        if from == to {
+            return Ok(Vec::new());
+        }
+        let first = position(0, from);
+        let mut bytes = vec![0u8; ((position(0, to - 1) + 1 - first) * 32) as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&*s.tree, &mut bytes, first * 32)
+            .map_err(|e| Error::io("read", &s.tree_path, e))?;
+        Ok((from..to)
+            .map(|j| {
+                let at = ((position(0, j) - first) * 32) as usize;
+                Hash(bytes[at..at + 32].try_into().expect("32 bytes"))
+            })
+            .collect())
+    }
+
+    /// Adds an auditor (an age X25519 recipient, `age1…`): every data key,
+    /// existing and future, is wrapped for it. Returns how many existing
+    /// keys were wrapped.
+    pub fn add_auditor(&self, recipient: &str) -> Result<usize> {
+        self.shared.sealer.add_auditor(recipient)
+    }
+
+    /// Forgets a data subject (FORMAT 13.4): its data key and every wrap of
+    /// it are destroyed (overwritten, fsync'ed, unlinked), then a
+    /// `stele.forget` event naming the key ID and `by` is appended. The
+    /// subject's value appears nowhere, not even in errors.
+    pub fn forget(
+        &self,
+        subject: &Value,
+        by: &str,
+    ) -> Result<(stele_core::sealed::KeyId, Receipt)> {
+        let text = stele_core::canonical::to_canonical(subject).map_err(Error::Sealed)?;
+        let id = self.shared.sealer.forget(text.as_bytes())?;
+        let r = self.append_reserved(serde_json::json!({
+            "type": "stele.forget",
+            "key": id.to_hex(),
+            "by": by,
+        }))?;
+        Ok((id, r))
+    }
+
+    /// Deletes the opening of `pointer` in entry `entry` (exports then carry
+    /// a `redacted` record) and appends a `stele.redact` event.
+    pub fn redact(&self, entry: u64, pointer: &str, by: &str) -> Result<Receipt> {
+        if entry >= self.size() {
+            return Err(Error::OutOfRange(format!(
+                "entry {entry} is beyond the log's {} entries",
+                self.size()
+            )));
+        }
+        self.shared.sealer.redact(entry, pointer)?;
+        self.append_reserved(serde_json::json!({
+            "type": "stele.redact",
+            "entry": entry,
+            "pointer": pointer,
+            "by": by,
+        }))
+    }
+
     /// A consistent read-only view of the durable entries, checkpoints and
     /// tree hashes as of now. Appends made later are not in it.
     pub fn view(&self) -> View {
@@ -787,7 +994,7 @@ impl Log {
             entries_path: self.shared.entries_path.clone(),
             entries_len: s.entries_len,
             size: s.size,
-            tree: TreeSrc::File(s.tree.clone(), s.tree_path.clone()),
+            tree: TreeSrc::File(s.tree.clone(), s.tree_path.clone(), s.upper.clone()),
             index: Index::File(s.index.clone(), s.index_path.clone()),
             checkpoints: s.cps.clone(),
         }
@@ -876,16 +1083,30 @@ impl Shared {
         Ok(())
     }
 
-    fn append_events(&self, events: Vec<Value>, internal: bool) -> Result<Vec<Receipt>> {
+    fn append_events(&self, events: &[Value], by: Appended) -> Result<Vec<Receipt>> {
+        let internal = by == Appended::Internal;
         if events.is_empty() {
             return Ok(Vec::new());
         }
         if let Some(p) = &self.commit.lock().unwrap().poisoned {
             return Err(self.poisoned_err(p));
         }
-        for (i, ev) in events.iter().enumerate() {
-            check_event(ev, internal).map_err(|why| Error::BadEvent { index: i, why })?;
+        if by != Appended::Authenticated {
+            for (i, ev) in events.iter().enumerate() {
+                check_event(ev, internal).map_err(|why| Error::BadEvent { index: i, why })?;
+            }
         }
+        // Sealed fields (FORMAT 13.9): placeholders in, openings aside until
+        // each entry's index is known. Stele's own events are never sealed.
+        let (events, openings): (std::borrow::Cow<'_, [Value]>, _) =
+            if internal || !events.iter().any(|e| self.sealer.touches(e)) {
+                (std::borrow::Cow::Borrowed(events), Vec::new())
+            } else {
+                // Every user event is looked at (markers, and placeholders a
+                // user may not write), so sealing works on a copy.
+                let (evs, ops) = seal_events(&self.sealer, events.to_vec())?;
+                (std::borrow::Cow::Owned(evs), ops)
+            };
         // The expensive part (canonical JSON, checks) runs outside the lock,
         // on several threads for big batches; the chain is finished under it.
         let texts = canonical_events(&events)?;
@@ -895,6 +1116,7 @@ impl Shared {
             let mut ts = b.last_ts;
             let now = (self.opts.clock)();
             let mut lines = Vec::with_capacity(events.len());
+            let mut sealed = Vec::new();
             for (seq, (i, ev)) in (b.next_seq..).zip(texts.iter().enumerate()) {
                 // Never decreasing: a clock step backwards repeats the last ts.
                 ts = ts.max(now);
@@ -904,6 +1126,9 @@ impl Shared {
                 })?;
                 let line = finish_line(ev, seq, t, &prev)
                     .map_err(|why| Error::BadEvent { index: i, why })?;
+                if let Some(p) = openings.get(i).filter(|p| !p.is_empty()) {
+                    self.sealer.encrypt(seq, p, &mut sealed)?;
+                }
                 prev = leaf_hash(line.as_bytes());
                 lines.push((line, prev));
             }
@@ -920,6 +1145,7 @@ impl Shared {
                 });
                 b.next_seq += 1;
             }
+            b.sealed.extend_from_slice(&sealed);
             b.prev = prev;
             b.last_ts = ts;
             (receipts, b.next_seq, b.generation)
@@ -964,7 +1190,7 @@ impl Shared {
     // update the derived files and publish the new durable size.
     fn lead(&self) {
         let mut s = self.store.lock().unwrap();
-        let (mut buf, mut leaves, mut lens, generation) = {
+        let (mut buf, mut leaves, mut lens, generation, sealed) = {
             let mut b = self.build.lock().unwrap();
             let (sb, sl, sn) = std::mem::take(&mut s.spare);
             (
@@ -972,6 +1198,7 @@ impl Shared {
                 std::mem::replace(&mut b.leaves, sl),
                 std::mem::replace(&mut b.lens, sn),
                 b.generation,
+                std::mem::take(&mut b.sealed),
             )
         };
         if buf.is_empty() {
@@ -985,7 +1212,36 @@ impl Shared {
             self.poison(why);
             return;
         }
-        if let Err(e) = fs.write_at(FileRole::Entries, &self.entries, &buf, off) {
+        // Sealed-field records (encrypted openings) are written and
+        // fdatasync'ed on another thread while the entries are: both are
+        // durable before any append returns. A crash in between may leave
+        // records past the log's end (cut on open) or an unacknowledged entry
+        // without its opening (its value is then never openable).
+        let (sealed_at, written, synced) = std::thread::scope(|sc| {
+            let records =
+                (!sealed.is_empty()).then(|| sc.spawn(|| self.sealer.write_records(&sealed)));
+            let written = fs.write_at(FileRole::Entries, &self.entries, &buf, off);
+            let synced = written
+                .is_ok()
+                .then(|| fs.sync_data(FileRole::Entries, &self.entries));
+            let at = records.map(|h| h.join().expect("sealed records thread"));
+            (at, written, synced)
+        });
+        let sealed_at = match sealed_at {
+            None => None,
+            Some(Ok(at)) => Some(at),
+            Some(Err(e)) => {
+                self.poison(e.to_string());
+                return;
+            }
+        };
+        if let Err(e) = written {
+            if let Some(at) = sealed_at
+                && let Err(t) = self.sealer.cut_records(at)
+            {
+                self.poison(format!("cutting back sealed records failed ({t})"));
+                return;
+            }
             // Cut back whatever part of the write landed, so nothing
             // unacknowledged stays in the file.
             if let Err(t) = fs.set_len(FileRole::Entries, &self.entries, off) {
@@ -999,6 +1255,7 @@ impl Shared {
             b.buf.clear();
             b.leaves.clear();
             b.lens.clear();
+            b.sealed.clear();
             b.next_seq = s.size;
             b.prev = s.prev;
             b.generation += 1;
@@ -1009,7 +1266,7 @@ impl Shared {
             self.cv.notify_all();
             return;
         }
-        if let Err(e) = fs.sync_data(FileRole::Entries, &self.entries) {
+        if let Some(Err(e)) = synced {
             // No retry: after a failed fsync the page cache may have dropped
             // the data (the fsyncgate lesson). Only reopening is safe.
             self.poison(format!(
@@ -1058,6 +1315,20 @@ impl Shared {
         if self.due(&s) {
             let _ = self.sign_locked(&mut s);
         }
+    }
+
+    // Moves the check mark to checkpoint `c`, whose entries end at byte
+    // `end` and which is stored in the first `s.checkpoints_len` bytes.
+    fn write_mark(&self, s: &mut Store, c: &StoredCheckpoint, end: u64) -> Result<()> {
+        let mark = crate::mark::Mark {
+            size: c.checkpoint.size,
+            entries_len: end,
+            checkpoints_len: s.checkpoints_len,
+            root: c.checkpoint.root,
+        };
+        crate::mark::write(self.opts.fs.as_ref(), &self.dir, &mark, &s.tree, &s.index)?;
+        s.marked_len = end;
+        Ok(())
     }
 
     fn due(&self, s: &Store) -> bool {
@@ -1133,6 +1404,12 @@ impl Shared {
         cps.push(stored.clone());
         s.cps = Arc::new(cps);
         s.last_cp_at = Instant::now();
+        if s.entries_len >= s.marked_len.saturating_add(self.opts.check_mark_bytes) {
+            // Best effort: if it fails the old mark stands (it still holds),
+            // and the next open reads a longer tail.
+            let end = s.entries_len;
+            let _ = self.write_mark(s, &stored, end);
+        }
         Ok(stored)
     }
 }
@@ -1145,6 +1422,54 @@ fn canonical_event(ev: &Value) -> Result<String, String> {
 
 fn finish_line(ev: &str, seq: u64, ts: Timestamp, prev: &Hash) -> Result<String, String> {
     stele_core::entry::entry_line_from_canonical(ev, seq, ts, prev).map_err(|e| e.to_string())
+}
+
+// Sealing (FORMAT 13.9) runs on several threads for big batches, like the
+// canonical JSON: it hashes and draws randomness per value.
+type Sealed = (Vec<Value>, Vec<Vec<crate::sealed::Pending>>);
+
+fn seal_events(sealer: &Sealer, events: Vec<Value>) -> Result<Sealed> {
+    let one = |base: usize, part: Vec<Value>| -> Result<Sealed> {
+        let mut evs = Vec::with_capacity(part.len());
+        let mut ops = Vec::with_capacity(part.len());
+        for (j, ev) in part.into_iter().enumerate() {
+            let (ev, p) = sealer.seal_event(ev).map_err(|why| Error::BadEvent {
+                index: base + j,
+                why,
+            })?;
+            evs.push(ev);
+            ops.push(p);
+        }
+        Ok((evs, ops))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if events.len() < 512 || threads < 2 {
+        return one(0, events);
+    }
+    let chunk = events.len().div_ceil(threads);
+    let mut parts = Vec::new();
+    let mut it = events.into_iter();
+    loop {
+        let part: Vec<Value> = it.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(c, part)| s.spawn(move || one(c * chunk, part)))
+            .collect();
+        let mut out: Sealed = (Vec::new(), Vec::new());
+        for h in handles {
+            let (e, o) = h.join().expect("sealing thread")?;
+            out.0.extend(e);
+            out.1.extend(o);
+        }
+        Ok(out)
+    })
 }
 
 fn canonical_events(events: &[Value]) -> Result<Vec<String>> {
@@ -1238,19 +1563,30 @@ struct Derived<'a> {
 }
 
 impl<'a> Derived<'a> {
-    fn new(fs: &'a dyn Fs, role: FileRole, file: &'a File, path: PathBuf) -> Result<Self> {
+    // Compares from byte `pos` on (what comes before was checked earlier).
+    fn new(
+        fs: &'a dyn Fs,
+        role: FileRole,
+        file: &'a File,
+        path: PathBuf,
+        pos: u64,
+    ) -> Result<Self> {
         let file_len = file
             .metadata()
             .map_err(|e| Error::io("stat", &path, e))?
             .len();
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        reader
+            .seek(SeekFrom::Start(pos))
+            .map_err(|e| Error::io("seek", &path, e))?;
         Ok(Derived {
             fs,
             role,
             file,
             path,
-            reader: BufReader::with_capacity(1 << 20, file),
+            reader,
             file_len,
-            pos: 0,
+            pos,
             diverged: false,
             pending: Vec::new(),
             pending_at: 0,
@@ -1317,6 +1653,43 @@ impl<'a> Derived<'a> {
     }
 }
 
+// An entry line and its newline.
+const MAX_LINE: usize = MAX_ENTRY_BYTES + 1;
+
+/// Reads one line, through its `\n`, into `line` (cleared first), keeping
+/// at most `limit` bytes of it. Returns the bytes consumed: the whole line,
+/// so a result above `line.len()` means the line is longer than `limit` (its
+/// rest was read and dropped, never buffered). 0 means end of input.
+pub fn read_line_bounded(
+    r: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<u64> {
+    line.clear();
+    let mut total = 0u64;
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(total);
+        }
+        let (take, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = limit.saturating_sub(line.len());
+        line.extend_from_slice(&buf[..take.min(room)]);
+        r.consume(take);
+        total += take as u64;
+        if done {
+            return Ok(total);
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)] // reason: one call site, all parts of one open
 fn scan(
     dir: &Path,
@@ -1329,6 +1702,8 @@ fn scan(
     signer: &stele_core::SignerKey,
     origin: &str,
     creating: bool,
+    start: Option<crate::mark::Start>,
+    full: bool,
 ) -> Result<Scan> {
     let corrupt = |entry: u64, offset: u64, why: String| Error::Corrupt {
         dir: dir.into(),
@@ -1340,23 +1715,43 @@ fn scan(
         .metadata()
         .map_err(|e| Error::io("stat", entries_path, e))?
         .len();
-    let mut tree_d = Derived::new(fs, FileRole::Tree, tree, dir.join(files::TREE))?;
-    let mut index_d = Derived::new(fs, FileRole::Index, index, dir.join(files::INDEX))?;
-    let mut frontier = Frontier::default();
+    // From the check mark when it holds, else from entry 0.
+    let (mut frontier, mut offset, mut prev, mut last_ts) = match start {
+        Some(s) => (s.frontier, s.entries_len, s.prev, s.last_ts),
+        None => (Frontier::default(), 0, ZERO_PREV, i64::MIN),
+    };
+    let mut i = frontier.size();
+    let mut tree_d = Derived::new(
+        fs,
+        FileRole::Tree,
+        tree,
+        dir.join(files::TREE),
+        stored_len(i) * 32,
+    )?;
+    let mut index_d = Derived::new(fs, FileRole::Index, index, dir.join(files::INDEX), i * 8)?;
     let mut reader = BufReader::with_capacity(8 << 20, entries);
-    let mut line = Vec::new();
-    let mut offset = 0u64;
-    let mut i = 0u64;
-    let mut prev = ZERO_PREV;
-    let mut last_ts = i64::MIN;
+    reader
+        .seek(SeekFrom::Start(offset))
+        .map_err(|e| Error::io("seek", entries_path, e))?;
+    // A line is kept up to the entry limit and its newline, never more.
+    let mut line = Vec::with_capacity(MAX_LINE);
     let mut tree_bytes = Vec::with_capacity(64 * 32);
     let mut bad: Option<(u64, String)> = None;
     let my_key = signer.verifier().to_string();
+    let mut n;
     loop {
-        line.clear();
-        let n = std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+        n = read_line_bounded(&mut reader, &mut line, MAX_LINE)
             .map_err(|e| Error::io("read", entries_path, e))?;
         if n == 0 {
+            break;
+        }
+        if n > line.len() as u64 {
+            bad = Some((
+                offset,
+                format!(
+                    "entry {i}: line is {n} bytes or more, over the limit of {MAX_ENTRY_BYTES} bytes and a newline"
+                ),
+            ));
             break;
         }
         if line.last() != Some(&b'\n') {
@@ -1366,7 +1761,7 @@ fn scan(
             ));
             break;
         }
-        let body = &line[..n - 1];
+        let body = &line[..line.len() - 1];
         let leaf = leaf_hash(body);
         tree_bytes.clear();
         frontier.push(leaf, &mut tree_bytes);
@@ -1374,7 +1769,7 @@ fn scan(
         // checked at append time, so it need not be parsed again.
         let leaf_same = tree_d.feed(&tree_bytes[..32])?;
         // (On a bad line the leaf is taken back below with `rewind`.)
-        let mut ok_ts = if leaf_same && i > 0 {
+        let mut ok_ts = if leaf_same && i > 0 && !full {
             tail_ts(body)
         } else {
             None
@@ -1438,7 +1833,7 @@ fn scan(
             }
         }
         tree_d.feed(&tree_bytes[32..])?;
-        let end = offset + n as u64;
+        let end = offset + n;
         index_d.feed(&end.to_le_bytes())?;
         last_ts = ok_ts.expect("set above");
         prev = leaf;
@@ -1448,16 +1843,18 @@ fn scan(
     let mut cut = None;
     if let Some((at, why)) = bad {
         // Damage is a torn tail only if no complete entry follows it.
-        let mut rest_off = at + line.len() as u64;
-        if line.last() == Some(&b'\n') {
+        let mut rest_off = at + n;
+        // (An over-long line counts as complete: it was read to its end.)
+        if n > line.len() as u64 || line.last() == Some(&b'\n') {
             loop {
-                line.clear();
-                let n = std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+                let n = read_line_bounded(&mut reader, &mut line, MAX_LINE)
                     .map_err(|e| Error::io("read", entries_path, e))?;
-                if n == 0 || line.last() != Some(&b'\n') {
+                if n == 0 || (n == line.len() as u64 && line.last() != Some(&b'\n')) {
                     break;
                 }
-                if let Ok(p) = parse_entry(&line[..n - 1]) {
+                if n == line.len() as u64
+                    && let Ok(p) = parse_entry(&line[..line.len() - 1])
+                {
                     return Err(corrupt(
                         i,
                         at,
@@ -1467,7 +1864,7 @@ fn scan(
                         ),
                     ));
                 }
-                rest_off += n as u64;
+                rest_off += n;
             }
         }
         if i < signed {
@@ -1545,4 +1942,16 @@ mod tests {
             assert_eq!(core.is_ok(), ours.is_ok(), "pad {pad}");
         }
     }
+}
+
+/// Who an append is for: what is checked and what is sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Appended {
+    /// A user's events: checked (reserved types and members refused), then sealed.
+    User,
+    /// A user's events already checked, with the writer member added
+    /// ([`Log::append_batch_by`]): sealed, not checked again.
+    Authenticated,
+    /// Stele's own events (genesis, `stele.*`): neither checked nor sealed.
+    Internal,
 }

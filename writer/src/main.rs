@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_http;
+mod bench_sealed;
 mod demo;
 mod mirror_cli;
 
@@ -40,6 +41,22 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+enum AuditorCmd {
+    /// Add an auditor: wraps every existing and future data key for it.
+    Add {
+        /// The log directory.
+        dir: PathBuf,
+        /// The auditor's age X25519 recipient (age1…, from `age-keygen -y`).
+        recipient: String,
+    },
+    /// List the auditors.
+    List {
+        /// The log directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum Cmd {
     /// Create a log: key, genesis entry, first checkpoint. Prints the verifier key.
     Init {
@@ -54,6 +71,59 @@ enum Cmd {
         /// Allow a directory that already holds other files (never a log's own files).
         #[arg(long)]
         allow_non_empty: bool,
+        /// Seal the value at this JSON pointer in every event (e.g. /actor/email). Repeatable.
+        #[arg(long = "seal", value_name = "POINTER")]
+        seal: Vec<String>,
+        /// The data subject's pointer: one data key per distinct value there.
+        #[arg(long, value_name = "POINTER", default_value = "/actor")]
+        subject: String,
+    },
+    /// Auditors: age X25519 recipients (age1…) to whom sealed fields can be revealed.
+    #[command(subcommand)]
+    Auditor(AuditorCmd),
+    /// Print an export's entries as JSON lines with sealed values opened, once it verifies.
+    Reveal {
+        /// An export file.
+        path: PathBuf,
+        /// The verifier key (name+hex8+base64) or a file holding it. Repeat for several.
+        #[arg(long = "key", value_name = "VKEY", required = true)]
+        keys: Vec<String>,
+        /// An age identity file (AGE-SECRET-KEY-1…, from age-keygen), mode 0600.
+        #[arg(long, value_name = "FILE")]
+        identity: PathBuf,
+    },
+    /// Forget a data subject: destroy its data key and wraps, log stele.forget.
+    #[command(
+        long_about = "Forget a data subject: its data key and every wrap of it are overwritten, \
+fsync'ed and unlinked, so its sealed values can no longer be opened from this log or any later \
+export; old exports verify as before and show the values as forgotten. A stele.forget event naming \
+the key ID (never the subject) is appended. VALUE is the subject's value as JSON, or a plain string \
+(alice is read as \"alice\"). Copies made before (backups, exports revealed earlier, SSD blocks) \
+are beyond reach: see writer/README.md."
+    )]
+    Forget {
+        /// The log directory.
+        dir: PathBuf,
+        /// The subject's value (JSON, or a plain string).
+        #[arg(long, value_name = "VALUE")]
+        subject: String,
+        /// Who asked (recorded in the stele.forget event); default: the OS user.
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Delete one opening (a sealed value in one entry); log stele.redact.
+    Redact {
+        /// The log directory.
+        dir: PathBuf,
+        /// The entry index.
+        #[arg(long)]
+        entry: u64,
+        /// The sealed field's JSON pointer in the event (e.g. /actor/email).
+        #[arg(long, value_name = "POINTER")]
+        pointer: String,
+        /// Who asked (recorded in the stele.redact event); default: the OS user.
+        #[arg(long)]
+        by: Option<String>,
     },
     /// Append events; prints {"seq":N,"leaf_hash":"<base64>"} per entry once it is durable.
     #[command(
@@ -74,6 +144,20 @@ nothing from that line is written (lines before it are). Event types starting wi
     },
     /// Sign a checkpoint if the tree grew; print the latest checkpoint note.
     Checkpoint {
+        /// The log directory.
+        dir: PathBuf,
+    },
+    /// Check every entry against the stored tree and repair derived files.
+    #[command(
+        long_about = "Check a log in full, as opening it did before the check mark: every entry \
+line is parsed and its seq, prev and ts checked, the tree and index files are compared with the \
+entries from entry 0 and rewritten where they differ, and every stored checkpoint's root is \
+checked against the tree. A torn tail after the last checkpoint is cut and recorded, as on any \
+open. Then the check mark (DIR/checked) is moved to the latest checkpoint, so later opens re-check \
+only what is appended after it. Takes the writer lock. Exit status 1 if the log is damaged (it is \
+then left unchanged)."
+    )]
+    Fsck {
         /// The log directory.
         dir: PathBuf,
     },
@@ -116,6 +200,10 @@ nothing from that line is written (lines before it are). Event types starting wi
         /// Selected entries, comma separated (e.g. 3,17,42).
         #[arg(long, value_delimiter = ',', num_args = 1..)]
         entries: Option<Vec<u64>>,
+        /// Include the openings of sealed fields for this auditor (age1…). Repeatable.
+        /// Without it the export carries commitments only.
+        #[arg(long = "reveal-to", value_name = "RECIPIENT")]
+        reveal_to: Vec<String>,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -144,6 +232,9 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
         /// tail): exit 0 for the verdict "partial" instead of 1.
         #[arg(long)]
         allow_unsigned_tail: bool,
+        /// An age identity file (mode 0600): open sealed fields and check them.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -366,7 +457,7 @@ struct Fail {
 
 impl Fail {
     fn usage(msg: impl Into<String>, hint: impl Into<Option<String>>) -> Self {
-        Fail {
+        Self {
             code: 2,
             msg: msg.into(),
             hint: hint.into(),
@@ -434,7 +525,7 @@ impl From<Error> for Fail {
             ),
             _ => (2, None),
         };
-        Fail { code, msg, hint }
+        Self { code, msg, hint }
     }
 }
 
@@ -477,7 +568,54 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             origin,
             key_file,
             allow_non_empty,
-        } => init(&dir, &origin, key_file.as_deref(), allow_non_empty),
+            seal,
+            subject,
+        } => init(
+            &dir,
+            &origin,
+            key_file.as_deref(),
+            allow_non_empty,
+            stele_writer::sealed::SealConfig { seal, subject },
+        ),
+        Cmd::Auditor(AuditorCmd::Add { dir, recipient }) => {
+            let log = Log::open(&dir)?;
+            let n = log.add_auditor(recipient.trim())?;
+            eprintln!("auditor added; {n} existing data keys wrapped for it");
+            Ok(0u8)
+        }
+        Cmd::Auditor(AuditorCmd::List { dir }) => {
+            stele_writer::log::log_config(&dir)?;
+            for a in stele_writer::sealed::auditors(&dir)? {
+                println!("{a}");
+            }
+            Ok(0u8)
+        }
+        Cmd::Reveal {
+            path,
+            keys,
+            identity,
+        } => reveal(&path, &keys, &identity),
+        Cmd::Forget { dir, subject, by } => {
+            let value = stele_core::canonical::parse_strict(&subject)
+                .unwrap_or(Value::String(subject.clone()));
+            let log = Log::open(&dir)?;
+            let by = by.unwrap_or_else(|| os_user().0.unwrap_or_else(|| "unknown".into()));
+            let (id, r) = log.forget(&value, &by)?;
+            println!("{{\"forgotten\":\"{id}\",\"seq\":{}}}", r.seq);
+            Ok(0u8)
+        }
+        Cmd::Redact {
+            dir,
+            entry,
+            pointer,
+            by,
+        } => {
+            let log = Log::open(&dir)?;
+            let by = by.unwrap_or_else(|| os_user().0.unwrap_or_else(|| "unknown".into()));
+            let r = log.redact(entry, &pointer, &by)?;
+            println!("{{\"redacted\":{entry},\"seq\":{}}}", r.seq);
+            Ok(0u8)
+        }
         Cmd::Append {
             dir,
             events,
@@ -487,6 +625,23 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             let log = Log::open(&dir)?;
             let cp = log.checkpoint()?;
             print!("{}", cp.note);
+            Ok(0u8)
+        }
+        Cmd::Fsck { dir } => {
+            let log = Log::fsck(&dir, LogOptions::default())?;
+            let view = log.view();
+            if let Some(r) = log.recovery() {
+                println!(
+                    "recovered: cut {} bytes at offset {} ({}); recorded as entry {}",
+                    r.dropped_bytes, r.offset, r.reason, r.seq
+                );
+            }
+            println!(
+                "ok: {} entries ({} bytes) and {} checkpoints checked; tree and index match the entries",
+                view.size(),
+                view.entries_len(),
+                view.checkpoints().len()
+            );
             Ok(0u8)
         }
         Cmd::Key { dir } => {
@@ -532,7 +687,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     out.flush()
                         .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
                     Ok(0u8)
-                }) as Action,
+                }),
             ))
         }),
         Cmd::Prove(Prove::Inclusion {
@@ -564,7 +719,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                         print!("{}", p.to_text());
                     }
                     Ok(0u8)
-                }) as Action,
+                }),
             ))
         }),
         Cmd::Prove(Prove::Consistency {
@@ -591,7 +746,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                         print!("{}", p.to_text());
                     }
                     Ok(0u8)
-                }) as Action,
+                }),
             ))
         }),
         Cmd::Export {
@@ -600,14 +755,24 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             from,
             to,
             entries,
+            reveal_to,
             access,
-        } => export(&dir, &output, from.zip(to), entries, &access, &argv),
+        } => export(
+            &dir,
+            &output,
+            from.zip(to),
+            entries,
+            reveal_to,
+            &access,
+            &argv,
+        ),
         Cmd::Verify {
             path,
             keys,
             trusted_checkpoint,
             json: as_json,
             allow_unsigned_tail,
+            identity,
             access,
         } => verify(
             &path,
@@ -617,6 +782,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 json: as_json,
                 allow_unsigned_tail,
             },
+            identity.as_deref(),
             &access,
             &argv,
         ),
@@ -666,7 +832,14 @@ fn init(
     origin: &str,
     key_file: Option<&Path>,
     allow_non_empty: bool,
+    seal: stele_writer::sealed::SealConfig,
 ) -> Result<u8, Fail> {
+    seal.check().map_err(|e| {
+        Fail::usage(
+            e.to_string(),
+            Some("--seal and --subject take JSON pointers such as /actor/email".into()),
+        )
+    })?;
     // The origin names the log's key (docs/FORMAT.md 5.1): core's rule, checked first.
     if !stele_core::note::is_valid_key_name(origin) {
         return Err(Fail::usage(
@@ -689,8 +862,12 @@ fn init(
         }
         None => key::generate(origin)?,
     };
+    let opts = LogOptions {
+        seal,
+        ..LogOptions::default()
+    };
     // The directory was checked above; a new key file may now be in it.
-    let made = Log::create_in_non_empty_dir(dir, origin, &signer, key_file, LogOptions::default());
+    let made = Log::create_in_non_empty_dir(dir, origin, &signer, key_file, opts);
     let log = made.map_err(|e| {
         // A failed init leaves nothing behind: the library removed its files.
         if let Some(p) = made_key {
@@ -708,105 +885,251 @@ fn append(dir: &Path, events: Vec<String>, every: u64) -> Result<u8, Fail> {
         ..LogOptions::default()
     };
     let log = Log::open_with(dir, opts)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let mut print = |rs: Vec<stele_writer::Receipt>| -> Result<(), Fail> {
-        for r in rs {
-            // Field order is part of the contract: seq first.
-            writeln!(
-                out,
-                "{{\"seq\":{},\"leaf_hash\":\"{}\"}}",
-                r.seq,
-                r.leaf_hash.to_base64()
+    if events.is_empty() {
+        append_stdin(&log)?;
+    } else {
+        let event_fail = |i: usize, why: &str| {
+            Fail::usage(
+                // Named by its place, never by its text: an event may hold
+                // values that are to be sealed (docs/FORMAT.md 13).
+                format!(
+                    "--event number {} of {}: {why}; no event was written (the --event values are one batch)",
+                    i + 1,
+                    events.len(),
+                ),
+                Some("each --event must be one JSON object, e.g. --event '{\"actor\":\"alice\",\"action\":\"login\"}'".to_string()),
             )
-            .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
-        }
-        out.flush()
-            .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))
-    };
-    let bad_line = |n: usize, why: String, from: &str| {
-        Fail::usage(
-            format!("{from} {n}: {why}; nothing from it was written"),
-            Some("each event must be one JSON object per line, e.g. {\"actor\":\"alice\",\"action\":\"login\"}".to_string()),
-        )
-    };
-    if !events.is_empty() {
+        };
         let mut batch = Vec::new();
         for (i, e) in events.iter().enumerate() {
-            let v = parse_event(e).map_err(|why| {
-                Fail::usage(
-                    format!(
-                        "--event number {} of {} ({}): {why}; no event was written (the --event values are one batch)",
-                        i + 1,
-                        events.len(),
-                        stele_core::canonical::quote(&preview(e))
-                    ),
-                    Some("each --event must be one JSON object, e.g. --event '{\"actor\":\"alice\",\"action\":\"login\"}'".to_string()),
-                )
-            })?;
+            let v = parse_event(e).map_err(|why| event_fail(i, &why))?;
             batch.push(v);
         }
-        print(log.append_batch(batch)?)?;
-    } else {
-        let stdin = std::io::stdin();
-        let mut r = std::io::BufReader::with_capacity(1 << 20, stdin.lock());
-        let mut batch = Vec::new();
-        let mut line = String::new();
-        let mut n = 0usize;
-        loop {
-            line.clear();
-            let got = r
-                .read_line(&mut line)
-                .map_err(|e| Fail::usage(format!("line {}: reading stdin: {e}", n + 1), None))?;
-            if got == 0 {
-                break;
-            }
-            n += 1;
-            if !line.trim().is_empty() {
-                match parse_event(line.trim_end_matches(['\n', '\r'])) {
-                    Ok(v) => batch.push(v),
-                    Err(why) => {
-                        if !batch.is_empty() {
-                            print(log.append_batch(std::mem::take(&mut batch))?)?;
-                        }
-                        return Err(bad_line(n, why, "line"));
-                    }
-                }
-            }
-            // Commit what we have when no more input is waiting, so a slow
-            // producer gets its receipts promptly; otherwise batch up.
-            if !batch.is_empty() && (r.buffer().is_empty() || batch.len() >= 4096) {
-                print(log.append_batch(std::mem::take(&mut batch))?)?;
-            }
+        let rs = log.append_batch(batch).map_err(|e| match e {
+            Error::BadEvent { index, why } => event_fail(index, &why),
+            e => e.into(),
+        })?;
+        let mut out = std::io::stdout().lock();
+        let mut text = String::new();
+        for r in rs {
+            receipt_line(&mut text, r.seq, &r.leaf_hash);
         }
-        if !batch.is_empty() {
-            print(log.append_batch(batch)?)?;
-        }
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
     }
     log.checkpoint_if_due()?;
     Ok(0u8)
 }
 
-// At most 60 characters of `s`, for a message.
-fn preview(s: &str) -> String {
-    match s.char_indices().nth(60) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_string(),
+fn bad_line(n: usize, why: &str, from: &str) -> Fail {
+    Fail::usage(
+        format!("{from} {n}: {why}; nothing from it was written"),
+        Some("each event must be one JSON object per line, e.g. {\"actor\":\"alice\",\"action\":\"login\"}".to_string()),
+    )
+}
+
+// Field order is part of the contract: seq first.
+fn receipt_line(out: &mut String, seq: u64, leaf: &stele_core::Hash) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "{{\"seq\":{seq},\"leaf_hash\":\"{}\"}}",
+        leaf.to_base64()
+    );
+}
+
+// An input line longer than this (without its line ending) cannot become an
+// entry; it is refused without being buffered.
+const MAX_INPUT_LINE: usize = stele_core::entry::MAX_ENTRY_BYTES;
+
+// Events read from stdin, up to a bad line.
+struct Batch {
+    events: Vec<Value>,
+    // The input line number of each event.
+    lines: Vec<usize>,
+    // The bad line that ended the input, if any: (line number, why).
+    bad: Option<(usize, String)>,
+}
+
+// `stele append` from stdin: three stages with bounded queues between them,
+// so a client may write all its events before reading any receipt. A reader
+// thread parses lines into batches; this thread appends them (group commit);
+// a printer thread writes receipts, reading the leaf hashes back from the
+// stored tree rather than holding them, so memory stays bounded however far
+// the client's reading lags behind its writing.
+fn append_stdin(log: &Log) -> Result<(), Fail> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+    // (entries durable and due a receipt up to, appending finished)
+    let progress = std::sync::Arc::new((
+        std::sync::Mutex::new((log.size(), false)),
+        std::sync::Condvar::new(),
+    ));
+    let first = log.size();
+    // Not scoped: after a failed append the reader may sit in a read of
+    // stdin that never ends; it is then left to the process exit.
+    let reader = std::thread::spawn(move || read_events(tx));
+    let printer_failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let p2 = progress.clone();
+        let failed = &printer_failed;
+        let printer = scope.spawn(move || {
+            let r = print_receipts(log, first, &p2);
+            failed.store(r.is_err(), std::sync::atomic::Ordering::Relaxed);
+            r
+        });
+        let publish = |upto: Option<u64>, done: bool| {
+            let mut g = progress.0.lock().unwrap();
+            if let Some(u) = upto {
+                g.0 = u;
+            }
+            g.1 |= done;
+            progress.1.notify_all();
+        };
+        let mut result = Ok(());
+        for batch in rx.iter() {
+            if printer_failed.load(std::sync::atomic::Ordering::Relaxed) {
+                break; // stdout is gone: its error is reported below
+            }
+            let mut events = batch.events;
+            let mut bad = batch.bad;
+            if !events.is_empty() {
+                let r = match log.append_slice(&events) {
+                    // A refused event (too long once built): append the
+                    // ones before it, then report its line.
+                    Err(Error::BadEvent { index, why }) => {
+                        bad = Some((batch.lines[index], why));
+                        events.truncate(index);
+                        log.append_slice(&events)
+                    }
+                    r => r,
+                };
+                match r {
+                    Ok(rs) => publish(rs.last().map(|r| r.seq + 1), false),
+                    Err(e) => {
+                        result = Err(Fail::from(e));
+                        break;
+                    }
+                }
+            }
+            if let Some((n, why)) = bad {
+                result = Err(bad_line(n, &why, "line"));
+                break;
+            }
+        }
+        drop(rx); // a reader still sending stops
+        publish(None, true);
+        let printed = printer.join().expect("receipt printer");
+        result.and(printed)
+    })?;
+    reader.join().expect("stdin reader")
+}
+
+// Reads stdin into batches: a batch is sent when no more input is waiting
+// (a slow producer gets its receipts promptly) or at 4096 events.
+fn read_events(tx: std::sync::mpsc::SyncSender<Batch>) -> Result<(), Fail> {
+    let stdin = std::io::stdin();
+    let mut r = std::io::BufReader::with_capacity(1 << 20, stdin.lock());
+    let mut batch = Batch {
+        events: Vec::new(),
+        lines: Vec::new(),
+        bad: None,
+    };
+    let mut line = Vec::with_capacity(MAX_INPUT_LINE + 2);
+    let mut n = 0usize;
+    loop {
+        let got = stele_writer::log::read_line_bounded(&mut r, &mut line, MAX_INPUT_LINE + 2)
+            .map_err(|e| Fail::usage(format!("line {}: reading stdin: {e}", n + 1), None))?;
+        if got == 0 {
+            break;
+        }
+        n += 1;
+        let text = line
+            .strip_suffix(b"\n")
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .unwrap_or(&line);
+        if got > line.len() as u64 || text.len() > MAX_INPUT_LINE {
+            batch.bad = Some((
+                n,
+                format!(
+                    "the line is longer than {MAX_INPUT_LINE} bytes, the entry size limit (it was not read further)"
+                ),
+            ));
+        } else if !text.iter().all(u8::is_ascii_whitespace) {
+            let parsed = std::str::from_utf8(text)
+                .map_err(|e| format!("not UTF-8: {e}"))
+                .and_then(parse_event);
+            match parsed {
+                Ok(v) => {
+                    batch.events.push(v);
+                    batch.lines.push(n);
+                }
+                Err(why) => batch.bad = Some((n, why)),
+            }
+        }
+        let stop = batch.bad.is_some();
+        if stop
+            || (!batch.events.is_empty() && (r.buffer().is_empty() || batch.events.len() >= 4096))
+        {
+            let full = std::mem::replace(
+                &mut batch,
+                Batch {
+                    events: Vec::new(),
+                    lines: Vec::new(),
+                    bad: None,
+                },
+            );
+            if tx.send(full).is_err() || stop {
+                return Ok(()); // the appender stopped (it reports why)
+            }
+        }
+    }
+    if !batch.events.is_empty() {
+        let _ = tx.send(batch);
+    }
+    Ok(())
+}
+
+// Writes a receipt for every entry from `first` up to the published count,
+// reading leaf hashes back from the stored tree in chunks.
+fn print_receipts(
+    log: &Log,
+    first: u64,
+    progress: &(std::sync::Mutex<(u64, bool)>, std::sync::Condvar),
+) -> Result<(), Fail> {
+    let mut out = std::io::stdout().lock();
+    let mut printed = first;
+    let mut text = String::new();
+    loop {
+        let (upto, done) = {
+            let mut g = progress.0.lock().unwrap();
+            while g.0 == printed && !g.1 {
+                g = progress.1.wait(g).unwrap();
+            }
+            *g
+        };
+        if upto == printed && done {
+            return Ok(());
+        }
+        let to = upto.min(printed + 8192);
+        let hashes = log.leaf_hashes(printed, to)?;
+        text.clear();
+        for (seq, h) in (printed..).zip(&hashes) {
+            receipt_line(&mut text, seq, h);
+        }
+        // Flushed every chunk: a receipt is never held back waiting for more.
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
+        printed = to;
     }
 }
 
+// Parses and checks one event. Its size is checked when the entry is built
+// (`append_batch` refuses the batch before writing anything, naming the event).
 fn parse_event(text: &str) -> Result<Value, String> {
     let v = stele_core::entry::parse_event(text)?;
     stele_writer::log::check_event(&v, false)?;
-    // Build it once to check size and form before anything is written.
-    let ts = stele_core::entry::Timestamp::from_unix_micros(0).expect("epoch");
-    stele_core::entry::entry_line(
-        stele_core::entry::MAX_SEQ,
-        ts,
-        &stele_core::entry::ZERO_PREV,
-        &v,
-    )
-    .map_err(|e| e.to_string())?;
     Ok(v)
 }
 
@@ -892,8 +1215,15 @@ fn access_event(
 }
 
 fn record_elsewhere(access_log: &Path, event: Value) -> Result<(), Fail> {
-    let other = Log::open(access_log)?;
-    other.append_reserved(event)?;
+    record_signed(&Log::open(access_log)?, event)
+}
+
+// Appends an access record and signs a checkpoint covering it, so reading a
+// log does not leave it with an unsigned tail (a later `stele verify DIR`
+// would otherwise say `partial` because of the reads alone).
+fn record_signed(log: &Log, event: Value) -> Result<(), Fail> {
+    log.append_reserved(event)?;
+    log.checkpoint()?;
     Ok(())
 }
 
@@ -925,7 +1255,7 @@ fn with_access(
                 plan(&view, Some(&log))?
             };
             let view = log.view();
-            log.append_reserved(access_event(command, argv, dir, log.origin(), read))?;
+            record_signed(&log, access_event(command, argv, dir, log.origin(), read))?;
             action(&view)
         }
         Some(other) => {
@@ -958,10 +1288,23 @@ fn export(
     output: &Path,
     range: Option<(u64, u64)>,
     entries: Option<Vec<u64>>,
+    reveal: Vec<String>,
     access: &AccessArgs,
     argv: &[String],
 ) -> Result<u8, Fail> {
     let output = output.to_path_buf();
+    let known = stele_writer::sealed::auditors(dir)?;
+    for r in &reveal {
+        if !known.contains(r) {
+            return Err(Fail::usage(
+                format!("--reveal-to {r}: not an auditor of this log"),
+                Some(format!(
+                    "add it first: stele auditor add {} {r}",
+                    dir.display()
+                )),
+            ));
+        }
+    }
     with_access(dir, access, "export", argv, |view, log| {
         let need = match (&range, &entries) {
             (Some((a, b)), _) => {
@@ -1019,6 +1362,11 @@ fn export(
                 dir.display()
             );
         }
+        let mut read = read;
+        if !reveal.is_empty() {
+            // Who may open the sealed fields of this export (public keys only).
+            read["reveal_to"] = json!(reveal);
+        }
         let output = output.clone();
         let (range, entries) = (range, entries.clone());
         Ok((
@@ -1031,13 +1379,15 @@ fn export(
                 let pb = progress_bar(view.entries_len(), "export");
                 let mut tick = |n: u64| pb.inc(n);
                 match (range, entries) {
-                    (Some((a, b)), _) => view.export_range(a, b, &mut w, &mut tick)?,
+                    (Some((a, b)), _) => {
+                        view.export_range_revealed(a, b, &reveal, &mut w, &mut tick)?
+                    }
                     (_, Some(mut l)) => {
                         l.sort_unstable();
                         l.dedup();
-                        view.export_entries(&l, &mut w)?
+                        view.export_entries_revealed(&l, &reveal, &mut w)?
                     }
-                    _ => view.export_log_to(upto, &mut w, &mut tick)?,
+                    _ => view.export_log_revealed_to(upto, &reveal, &mut w, &mut tick)?,
                 }
                 pb.finish_and_clear();
                 let f = w.into_inner().map_err(|e| {
@@ -1049,7 +1399,7 @@ fn export(
                     Fail::usage(format!("rename to {}: {e}", output.display()), None)
                 })?;
                 Ok(0u8)
-            }) as Action,
+            }),
         ))
     })
 }
@@ -1110,8 +1460,7 @@ fn verify_path(path: &Path, opts: Options) -> Result<Report, Fail> {
         let total = f.metadata().map(|m| m.len()).unwrap_or(0);
         let pb = progress_bar(total, "verify");
         let describe = opts.input.is_some();
-        let mut v =
-            stele_core::verify::ParallelVerifier::new(opts, stele_writer::view::verify_threads());
+        let mut v = stele_writer::ParallelVerifier::new(opts, stele_writer::view::verify_threads());
         // The file's SHA-256 for the report's input block, on a thread of its
         // own over the very bytes verified (a copy of each chunk).
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
@@ -1168,11 +1517,15 @@ fn verify(
     keys: &[String],
     trusted: Option<&Path>,
     out: VerifyOutput,
+    identity: Option<&Path>,
     access: &AccessArgs,
     argv: &[String],
 ) -> Result<u8, Fail> {
     let keys = load_keys(keys)?;
     let mut opts = Options::new(keys.clone());
+    if let Some(id) = identity {
+        opts.opener = Some(load_opener(id)?);
+    }
     if let Some(t) = trusted {
         opts.trusted = Some(load_trusted(t, &keys)?);
     }
@@ -1209,7 +1562,7 @@ fn verify(
             Some(other) => record_elsewhere(other, event),
             None => Log::open(path)
                 .map_err(Fail::from)
-                .and_then(|log| log.append_reserved(event).map(|_| ()).map_err(Fail::from)),
+                .and_then(|log| record_signed(&log, event)),
         };
         access_err = r.err();
     }
@@ -1332,6 +1685,13 @@ fn report_text(r: &Report, allow_unsigned_tail: bool) -> String {
     for n in &r.notices {
         let _ = writeln!(o, "notice {}: {}", n.code, n.message);
     }
+    if let Some(s) = &r.sealed {
+        let _ = writeln!(
+            o,
+            "sealed values: {} ({} opened and checked, {} sealed, {} forgotten, {} redacted)",
+            s.values, s.opened, s.sealed, s.forgotten, s.redacted
+        );
+    }
     if let Some(i) = &r.input {
         let _ = writeln!(
             o,
@@ -1448,6 +1808,128 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
         stopped.size
     );
     Ok(0)
+}
+
+fn load_opener(path: &Path) -> Result<stele_core::sealed::OpenerHandle, Fail> {
+    let ids = stele_writer::sealed::load_identities(path).map_err(|e| match e {
+        Error::KeyPermissions { .. } => {
+            Fail::usage(e.to_string(), Some(format!("chmod 600 {}", path.display())))
+        }
+        e => Fail::usage(
+            e.to_string(),
+            Some("pass the file age-keygen wrote (AGE-SECRET-KEY-1…)".into()),
+        ),
+    })?;
+    Ok(stele_core::sealed::OpenerHandle(std::sync::Arc::new(
+        stele_seal::AgeOpener::new(ids),
+    )))
+}
+
+// FORMAT 13.8: verify first; only a verified export is revealed.
+fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
+    use stele_core::sealed::ValueState;
+    let keys = load_keys(keys)?;
+    let mut opts = Options::new(keys);
+    opts.opener = Some(load_opener(identity)?);
+    if path.is_dir() {
+        return Err(Fail::usage(
+            format!(
+                "{} is a directory; reveal reads an export file",
+                path.display()
+            ),
+            Some("make one with `stele export DIR -o FILE --reveal-to age1…`".into()),
+        ));
+    }
+    let report = verify_path(path, opts.clone())?;
+    if report.verdict != Verdict::Verified {
+        print!("{}", report_text(&report, false));
+        return Err(Fail::usage(
+            format!(
+                "the export does not verify (verdict {}); nothing is revealed",
+                report.verdict.as_str()
+            ),
+            None,
+        ));
+    }
+    let f = std::fs::File::open(path)
+        .map_err(|e| Fail::usage(format!("open {}: {e}", path.display()), None))?;
+    let mut r = std::io::BufReader::new(f);
+    let mut v = stele_core::StreamVerifier::new(opts);
+    v.collect_sealed();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut held: std::collections::VecDeque<(u64, Value)> = Default::default();
+    let mut states: std::collections::HashMap<u64, Vec<(String, ValueState)>> = Default::default();
+    let mut line = Vec::new();
+    let mut emit = |held: &mut std::collections::VecDeque<(u64, Value)>,
+                    states: &mut std::collections::HashMap<u64, Vec<(String, ValueState)>>,
+                    all: bool|
+     -> Result<(), Fail> {
+        while held.len() > usize::from(!all) {
+            let (i, mut entry) = held.pop_front().expect("non-empty");
+            for (ptr, st) in states.remove(&i).unwrap_or_default() {
+                let Ok(toks) = stele_core::sealed::pointer_tokens(&ptr) else {
+                    continue;
+                };
+                let mut slot = Some(&mut entry["event"]);
+                for t in &toks {
+                    slot = slot.and_then(|s| match s {
+                        Value::Object(m) => m.get_mut(t),
+                        Value::Array(a) => t.parse::<usize>().ok().and_then(|n| a.get_mut(n)),
+                        _ => None,
+                    });
+                }
+                let Some(slot) = slot else { continue };
+                match st {
+                    ValueState::Opened(text) => {
+                        *slot = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    }
+                    other => {
+                        let word = match other {
+                            ValueState::Forgotten => "forgotten",
+                            ValueState::Redacted => "redacted",
+                            ValueState::Mismatch => "mismatch",
+                            _ => "sealed",
+                        };
+                        if let Some(ph) = slot.get_mut("stele.sealed") {
+                            ph["state"] = json!(word);
+                        }
+                    }
+                }
+            }
+            writeln!(out, "{entry}")
+                .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
+        }
+        Ok(())
+    };
+    loop {
+        line.clear();
+        let n = r
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Fail::usage(format!("read {}: {e}", path.display()), None))?;
+        if n == 0 {
+            break;
+        }
+        v.push(&line);
+        for (i, p, st) in v.take_sealed() {
+            states.entry(i).or_default().push((p, st));
+        }
+        if line.first() == Some(&b'{') {
+            let entry: Value = serde_json::from_slice(line.trim_ascii_end())
+                .map_err(|e| Fail::usage(format!("entry line: {e}"), None))?;
+            let i = entry["seq"].as_u64().unwrap_or(0);
+            held.push_back((i, entry));
+            emit(&mut held, &mut states, false)?;
+        }
+    }
+    v.settle_sealed();
+    for (i, p, st) in v.take_sealed() {
+        states.entry(i).or_default().push((p, st));
+    }
+    emit(&mut held, &mut states, true)?;
+    out.flush()
+        .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
+    Ok(0u8)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

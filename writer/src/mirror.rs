@@ -27,6 +27,7 @@
 use crate::error::{Error, Result};
 use crate::fs::{FileRole, Fs, RealFs};
 use crate::log::{files as log_files, log_config};
+use crate::parallel::ParallelVerifier;
 use crate::remote::{
     FetchError, Fetcher, MAX_BUNDLE_BYTES, Problem, check_extends, fetch_checkpoint,
 };
@@ -44,7 +45,7 @@ use stele_core::hash::{Hash, leaf_hash};
 use stele_core::merkle::{self, left_hashes};
 use stele_core::note::VerifierKey;
 use stele_core::tiles::{TILE_WIDTH, Tile, TileError, TileSet, parse_entry_bundle, tile_for_hash};
-use stele_core::verify::{Options, ParallelVerifier, Verdict};
+use stele_core::verify::{Options, Verdict};
 
 /// File names a mirror adds to a log directory.
 pub mod files {
@@ -160,7 +161,7 @@ impl MirrorOptions {
     /// Defaults: 30 s per request, 16 MiB chunks, 16 bundles at once, the
     /// real file system.
     pub fn new(key: VerifierKey) -> Self {
-        MirrorOptions {
+        Self {
             key,
             token: None,
             timeout: Duration::from_secs(30),
@@ -182,13 +183,13 @@ pub enum PollError {
 
 impl From<Error> for PollError {
     fn from(e: Error) -> Self {
-        PollError::Local(e)
+        Self::Local(e)
     }
 }
 
 impl From<Problem> for PollError {
     fn from(p: Problem) -> Self {
-        PollError::Origin(p)
+        Self::Origin(p)
     }
 }
 
@@ -292,7 +293,7 @@ fn cut(fs: &dyn Fs, role: FileRole, f: &File, path: &Path, len: u64) -> Result<(
 impl Mirror {
     /// Opens (or starts) a mirror of the log at `url` in `dir`. Takes the
     /// mirror lock; cuts anything written after the last commit point.
-    pub fn open(dir: &Path, url: &str, opts: MirrorOptions) -> Result<Mirror> {
+    pub fn open(dir: &Path, url: &str, opts: MirrorOptions) -> Result<Self> {
         let fs = opts.fs.clone();
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
         let lock_path = dir.join(files::LOCK);
@@ -407,7 +408,7 @@ impl Mirror {
                 dir: dir.into(),
                 why: format!("origin URL: {why}"),
             })?;
-        Ok(Mirror {
+        Ok(Self {
             dir: dir.into(),
             fetcher: Arc::new(fetcher),
             key: opts.key,

@@ -29,7 +29,7 @@ then writes them durably. DIR is a log directory: `stele verify`, `export`, `cat
 unreachable (after --alert-after without a successful round). Exit status with --once: 0 up to date, \
 1 alert, 2 usage or local I/O error."
 )]
-pub struct MirrorArgs {
+pub(crate) struct MirrorArgs {
     /// The origin's base URL (e.g. http://127.0.0.1:8080).
     url: String,
     /// The mirror directory (created if missing).
@@ -111,7 +111,7 @@ fn alert_json(p: &Problem, url: &str, dir: Option<&Path>, trusted: Option<u64>) 
 }
 
 /// Prints an alert and runs --on-alert with its JSON on stdin.
-pub fn raise(who: &str, alert: &Value, on_alert: Option<&str>) -> Result<(), Fail> {
+pub(crate) fn raise(who: &str, alert: &Value, on_alert: Option<&str>) -> Result<(), Fail> {
     let kind = alert["alert"].as_str().unwrap_or("?");
     eprintln!("stele {who}: ALERT {kind}");
     if let Some(fs) = alert["failures"].as_array() {
@@ -159,7 +159,7 @@ fn read_token(path: Option<&Path>) -> Result<Option<String>, Fail> {
 }
 
 /// Runs `stele mirror`.
-pub fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
+pub(crate) fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
     let key = parse_vkey(&a.key)?;
     let mut opts = MirrorOptions::new(key);
     opts.token = read_token(a.token_file.as_deref())?;
@@ -296,7 +296,7 @@ pub fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
 
 /// Runs `stele monitor URL`: per round only the checkpoint and the tiles of
 /// one consistency proof.
-pub fn run_remote_monitor(
+pub(crate) fn run_remote_monitor(
     url: &str,
     key: Option<&str>,
     state: &Path,
@@ -370,7 +370,7 @@ pub fn run_remote_monitor(
 
 /// `stele restore` options.
 #[derive(clap::Args, Debug)]
-pub struct RestoreArgs {
+pub(crate) struct RestoreArgs {
     /// The mirror directory (made by `stele mirror`).
     mirror_dir: PathBuf,
     /// The new log directory (must not hold a log).
@@ -381,7 +381,7 @@ pub struct RestoreArgs {
 }
 
 /// Runs `stele restore`.
-pub fn run_restore(a: RestoreArgs) -> Result<u8, Fail> {
+pub(crate) fn run_restore(a: RestoreArgs) -> Result<u8, Fail> {
     if !mirror::is_mirror(&a.mirror_dir) {
         return Err(Fail::usage(
             format!(

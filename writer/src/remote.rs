@@ -37,7 +37,7 @@ pub enum FetchError {
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FetchError::Unreachable(m) | FetchError::Bad(m) => f.write_str(m),
+            Self::Unreachable(m) | Self::Bad(m) => f.write_str(m),
         }
     }
 }
@@ -67,7 +67,7 @@ impl Fetcher {
     /// A client for the log at `base` (`http://host:port` or with a path
     /// prefix), each request bounded by `timeout`, sending `token` as a
     /// bearer token if given.
-    pub fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Fetcher, String> {
+    pub fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, String> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(format!("{base:?} is not an http:// or https:// URL"));
@@ -79,7 +79,7 @@ impl Fetcher {
             .user_agent(concat!("stele/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        Ok(Fetcher {
+        Ok(Self {
             agent,
             base,
             token,
@@ -226,33 +226,33 @@ impl Problem {
     /// `origin`, `bad_tile`, `rollback`, `fork`, `mismatch`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Problem::Fetch(FetchError::Unreachable(_)) => "unreachable",
-            Problem::Fetch(FetchError::Bad(_)) => "bad_response",
-            Problem::Signature(_) => "signature",
-            Problem::Origin(_) => "origin",
-            Problem::BadTile { .. } => "bad_tile",
-            Problem::Rollback(_) => "rollback",
-            Problem::Fork(_) => "fork",
-            Problem::Mismatch(_) => "mismatch",
+            Self::Fetch(FetchError::Unreachable(_)) => "unreachable",
+            Self::Fetch(FetchError::Bad(_)) => "bad_response",
+            Self::Signature(_) => "signature",
+            Self::Origin(_) => "origin",
+            Self::BadTile { .. } => "bad_tile",
+            Self::Rollback(_) => "rollback",
+            Self::Fork(_) => "fork",
+            Self::Mismatch(_) => "mismatch",
         }
     }
 
     /// Whether the origin may simply be down (retry, alert only after a limit).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Problem::Fetch(FetchError::Unreachable(_)))
+        matches!(self, Self::Fetch(FetchError::Unreachable(_)))
     }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::Fetch(e) => write!(f, "{e}"),
-            Problem::Signature(m)
-            | Problem::Origin(m)
-            | Problem::Rollback(m)
-            | Problem::Fork(m)
-            | Problem::Mismatch(m) => f.write_str(m),
-            Problem::BadTile { path, why } => write!(f, "{path}: {why}"),
+            Self::Fetch(e) => write!(f, "{e}"),
+            Self::Signature(m)
+            | Self::Origin(m)
+            | Self::Rollback(m)
+            | Self::Fork(m)
+            | Self::Mismatch(m) => f.write_str(m),
+            Self::BadTile { path, why } => write!(f, "{path}: {why}"),
         }
     }
 }

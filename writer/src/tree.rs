@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::RwLock;
 use stele_core::hash::{Hash, node_hash};
 use stele_core::merkle::{HashReader, ProofError};
 
@@ -41,7 +42,7 @@ impl Frontier {
     /// From the left hashes of a tree of `size` leaves (largest first).
     pub fn from_left_hashes(size: u64, left: Vec<Hash>) -> Self {
         debug_assert_eq!(left.len() as u32, size.count_ones());
-        Frontier { size, stack: left }
+        Self { size, stack: left }
     }
 
     /// The number of leaves.
@@ -99,6 +100,71 @@ impl HashReader for TreeFile<'_> {
             .read_exact_at(&mut h, position(level, index) * 32)
             .map_err(|e| Error::io("read", self.path.clone(), e))?;
         Ok(Hash(h))
+    }
+}
+
+/// The top levels of the tree, kept in memory as proofs read them: every
+/// proof's upper hashes (most of them) then come from here, and only the few
+/// lowest from the file. The stored hash of a complete subtree never changes
+/// as the log grows, so a cached hash stays right.
+///
+/// Bounded: only the top [`UpperLevels::LEVELS`] levels of the tree are kept
+/// (at most about `2^(LEVELS+1)` hashes, 4 MiB), and only from level
+/// [`UpperLevels::LOWEST`] up.
+#[derive(Debug, Default)]
+pub struct UpperLevels {
+    // levels[l] holds level l's hashes by index; None: not read yet.
+    levels: RwLock<Vec<Vec<Option<Hash>>>>,
+    // Keeps nothing: every read goes to the file (a benchmark's baseline).
+    off: bool,
+}
+
+impl UpperLevels {
+    /// How many levels below the root are kept.
+    pub const LEVELS: u32 = 16;
+    /// The lowest level kept: below it a proof reads a handful of hashes
+    /// that lie close together in the file.
+    pub const LOWEST: u32 = 8;
+
+    /// A cache that keeps nothing.
+    pub fn off() -> Self {
+        Self {
+            off: true,
+            ..Default::default()
+        }
+    }
+
+    fn kept(level: u32, size: u64) -> bool {
+        let height = 64 - size.leading_zeros();
+        level >= Self::LOWEST && level + Self::LEVELS >= height
+    }
+
+    /// Reads hash `(level, index)` of a tree of `size` leaves through the cache.
+    pub(crate) fn read(&self, tree: &TreeFile<'_>, level: u32, index: u64) -> Result<Hash> {
+        if self.off || !Self::kept(level, tree.size) {
+            return tree.read_hash(level, index);
+        }
+        {
+            let levels = self.levels.read().unwrap();
+            if let Some(Some(h)) = levels
+                .get(level as usize)
+                .and_then(|l| l.get(index as usize))
+            {
+                return Ok(*h);
+            }
+        }
+        // Read (and range-checked) outside the lock.
+        let h = tree.read_hash(level, index)?;
+        let mut levels = self.levels.write().unwrap();
+        if levels.len() <= level as usize {
+            levels.resize_with(level as usize + 1, Vec::new);
+        }
+        let l = &mut levels[level as usize];
+        if l.len() <= index as usize {
+            l.resize(index as usize + 1, None);
+        }
+        l[index as usize] = Some(h);
+        Ok(h)
     }
 }
 

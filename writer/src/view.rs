@@ -3,7 +3,8 @@
 
 use crate::error::{Error, Result};
 use crate::log::{files, log_config};
-use crate::tree::{TreeFile, stored_len};
+use crate::parallel::ParallelVerifier;
+use crate::tree::{TreeFile, UpperLevels, stored_len};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
@@ -15,7 +16,7 @@ use stele_core::export::{self, ExportKind};
 use stele_core::hash::{Hash, leaf_hash};
 use stele_core::merkle::{self, HashReader, MemoryTree};
 use stele_core::note::VerifierKey;
-use stele_core::verify::{Options, ParallelVerifier, Report};
+use stele_core::verify::{Options, Report};
 
 /// An inclusion proof and what it links: `stele prove inclusion` prints it,
 /// `GET /v1/proof/inclusion` returns it.
@@ -150,6 +151,18 @@ pub fn parse_checkpoints(
     bytes: &[u8],
     keys: &[VerifierKey],
 ) -> Result<(Vec<StoredCheckpoint>, u64)> {
+    parse_checkpoints_after(dir, bytes, keys, 0)
+}
+
+/// [`parse_checkpoints`], checking signatures only on records that start at
+/// or after byte `verified`: those before were verified when the log's check
+/// mark was written (see writer/README.md, "Opening and recovery").
+pub(crate) fn parse_checkpoints_after(
+    dir: &Path,
+    bytes: &[u8],
+    keys: &[VerifierKey],
+    verified: u64,
+) -> Result<(Vec<StoredCheckpoint>, u64)> {
     let mut out: Vec<StoredCheckpoint> = Vec::new();
     let bad = |at: usize, why: String| Error::CheckpointMismatch {
         dir: dir.into(),
@@ -158,7 +171,7 @@ pub fn parse_checkpoints(
     let records = split_records(bytes).map_err(|(at, why)| bad(at, why))?;
     for (at, note) in records.records {
         let sc = SignedCheckpoint::parse(note).map_err(|e| bad(at, e.to_string()))?;
-        if !keys.is_empty() {
+        if !keys.is_empty() && at as u64 >= verified {
             let v = sc.verify(keys);
             if !v.trusted() {
                 return Err(bad(
@@ -231,7 +244,7 @@ fn split_records(bytes: &[u8]) -> Result<Records<'_>, (usize, String)> {
 
 #[derive(Debug)]
 pub(crate) enum TreeSrc {
-    File(Arc<File>, PathBuf),
+    File(Arc<File>, PathBuf, Arc<UpperLevels>),
     Mem(MemoryTree),
 }
 
@@ -261,18 +274,21 @@ impl HashReader for View {
     type Error = Error;
     fn read_hash(&self, level: u32, index: u64) -> Result<Hash> {
         match &self.tree {
-            TreeSrc::File(f, p) => TreeFile {
-                file: f,
-                path: p,
-                size: self.size,
-            }
-            .read_hash(level, index),
+            TreeSrc::File(f, p, upper) => upper.read(
+                &TreeFile {
+                    file: f,
+                    path: p,
+                    size: self.size,
+                },
+                level,
+                index,
+            ),
             TreeSrc::Mem(m) => Ok(m.read_hash(level, index)?),
         }
     }
 }
 
-fn read_u64_at(f: &File, path: &Path, at: u64) -> Result<u64> {
+pub(crate) fn read_u64_at(f: &File, path: &Path, at: u64) -> Result<u64> {
     let mut b = [0u8; 8];
     f.read_exact_at(&mut b, at)
         .map_err(|e| Error::io("read", path, e))?;
@@ -340,7 +356,7 @@ impl View {
     /// any repair: for reading a log another process is writing, or one on
     /// read-only storage. Derived files that look wrong are ignored and the
     /// tree is rebuilt in memory from the entries.
-    pub fn open_read_only(dir: &Path) -> Result<View> {
+    pub fn open_read_only(dir: &Path) -> Result<Self> {
         let (origin, _) = log_config(dir)?;
         let entries_path = dir.join(files::ENTRIES);
         let entries =
@@ -358,14 +374,14 @@ impl View {
             let tlen = tree.metadata().map(|m| m.len()).unwrap_or(0);
             let ilen = index.metadata().map(|m| m.len()).unwrap_or(0);
             let size = leaves_for_stored(tlen / 32).min(ilen / 8);
-            let mut view = View {
+            let mut view = Self {
                 dir: dir.into(),
                 origin: origin.clone(),
                 entries: entries.clone(),
                 entries_path: entries_path.clone(),
                 entries_len: 0,
                 size,
-                tree: TreeSrc::File(Arc::new(tree), tree_path),
+                tree: TreeSrc::File(Arc::new(tree), tree_path, Default::default()),
                 index: Index::File(Arc::new(index), index_path),
                 checkpoints: Arc::new(Vec::new()),
             };
@@ -416,7 +432,7 @@ impl View {
             .into_iter()
             .filter(|c| c.checkpoint.size <= size)
             .collect();
-        Ok(View {
+        Ok(Self {
             dir: dir.into(),
             origin,
             entries,
@@ -494,7 +510,7 @@ impl View {
     /// This view cut to its first `size` entries (at most its own size) and
     /// the checkpoints of at most that size: a log export of it ends with a
     /// checkpoint covering every entry when `size` is a checkpoint's size.
-    pub fn up_to(mut self, size: u64) -> Result<View> {
+    pub fn up_to(mut self, size: u64) -> Result<Self> {
         let size = size.min(self.size);
         self.entries_len = self.start(size)?;
         self.size = size;
@@ -599,24 +615,38 @@ impl View {
 
     /// RFC 9162 root of the first `size` entries.
     pub fn root(&self, size: u64) -> Result<Hash> {
+        self.check_size(size)?;
+        merkle::root(self, size)
+    }
+
+    /// This view with proofs reading every hash from the tree file, without
+    /// the cache of the tree's top levels (the baseline of `stele bench proofs`).
+    pub fn uncached(mut self) -> Self {
+        if let TreeSrc::File(_, _, upper) = &mut self.tree {
+            *upper = Arc::new(UpperLevels::off());
+        }
+        self
+    }
+
+    fn check_size(&self, size: u64) -> Result<()> {
         if size > self.size {
             return Err(Error::OutOfRange(format!(
                 "tree size {size} is beyond the log's {} entries",
                 self.size
             )));
         }
-        merkle::root(self, size)
+        Ok(())
     }
 
     /// RFC 9162 inclusion proof of entry `index` in the tree of `size`.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
-        self.root(size)?;
+        self.check_size(size)?;
         merkle::inclusion_proof(self, index, size)
     }
 
     /// RFC 9162 consistency proof from tree size `old` to `new`.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
-        self.root(new)?;
+        self.check_size(new)?;
         merkle::consistency_proof(self, old, new)
     }
 
@@ -689,6 +719,28 @@ impl View {
         w: &mut dyn Write,
         progress: &mut dyn FnMut(u64),
     ) -> Result<()> {
+        self.export_log_revealed_to(size, &[], w, progress)
+    }
+
+    /// [`View::export_log`] with the sealed-field records (FORMAT 13.6):
+    /// openings only of data keys wrapped for a recipient in `reveal`.
+    pub fn export_log_revealed(
+        &self,
+        reveal: &[String],
+        w: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
+        self.export_log_revealed_to(self.size, reveal, w, progress)
+    }
+
+    /// [`View::export_log_to`] with the sealed-field records for `reveal`.
+    pub fn export_log_revealed_to(
+        &self,
+        size: u64,
+        reveal: &[String],
+        w: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
         if size > self.size {
             return Err(Error::OutOfRange(format!(
                 "entry {} is beyond the log's {} entries",
@@ -698,6 +750,10 @@ impl View {
         }
         let last = if size == 0 { 0 } else { self.end(size - 1)? };
         put(w, export::header(ExportKind::Log).as_bytes())?;
+        let mut seal = crate::sealed::ExportRecords::open(&self.dir, reveal)?;
+        if let Some(s) = &seal {
+            put(w, s.head())?;
+        }
         let mut at = 0;
         for c in self
             .checkpoints
@@ -709,11 +765,40 @@ impl View {
             } else {
                 self.end(c.checkpoint.size - 1)?
             };
-            self.copy(at, end, w, progress)?;
+            self.copy_sealed(at, end, &mut seal, w, progress)?;
             at = end;
             put(w, export::checkpoint_record(&c.note).as_bytes())?;
         }
-        self.copy(at, last, w, progress)
+        self.copy_sealed(at, last, &mut seal, w, progress)
+    }
+
+    // Copies entry bytes start..end, each entry followed by its sealed-field
+    // records (the records file is in entry order).
+    fn copy_sealed(
+        &self,
+        start: u64,
+        end: u64,
+        seal: &mut Option<crate::sealed::ExportRecords>,
+        w: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
+        let mut at = start;
+        if let Some(s) = seal.as_mut() {
+            while let Some(k) = s.peek().filter(|&k| k < self.size) {
+                let e = self.end(k)?;
+                if e > end {
+                    break;
+                }
+                if e <= at {
+                    s.write_for(k, &mut std::io::sink())?; // an entry not in this export
+                    continue;
+                }
+                self.copy(at, e, w, progress)?;
+                at = e;
+                s.write_for(k, w)?;
+            }
+        }
+        self.copy(at, end, w, progress)
     }
 
     /// Writes a range export of entries `from..to`. The latest checkpoint
@@ -725,9 +810,25 @@ impl View {
         w: &mut dyn Write,
         progress: &mut dyn FnMut(u64),
     ) -> Result<()> {
+        self.export_range_revealed(from, to, &[], w, progress)
+    }
+
+    /// [`View::export_range`] with sealed-field records revealed to `reveal`.
+    pub fn export_range_revealed(
+        &self,
+        from: u64,
+        to: u64,
+        reveal: &[String],
+        w: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
         self.check_range(from, to)?;
         let latest = self.need_checkpoint(to)?;
         put(w, export::header(ExportKind::Range).as_bytes())?;
+        let mut seal = crate::sealed::ExportRecords::open(&self.dir, reveal)?;
+        if let Some(s) = &seal {
+            put(w, s.head())?;
+        }
         put(
             w,
             export::range_record(from, &merkle::left_hashes(self, from)?).as_bytes(),
@@ -739,11 +840,11 @@ impl View {
             .filter(|c| c.checkpoint.size > from && c.checkpoint.size <= to)
         {
             let end = self.end(c.checkpoint.size - 1)?;
-            self.copy(at, end, w, progress)?;
+            self.copy_sealed(at, end, &mut seal, w, progress)?;
             at = end;
             put(w, export::checkpoint_record(&c.note).as_bytes())?;
         }
-        self.copy(at, self.end(to - 1)?, w, progress)?;
+        self.copy_sealed(at, self.end(to - 1)?, &mut seal, w, progress)?;
         let n = latest.checkpoint.size;
         if n > to {
             put(
@@ -768,6 +869,16 @@ impl View {
     /// Writes an export of selected entries (ascending, no repeats), each with
     /// its inclusion proof in the latest checkpoint.
     pub fn export_entries(&self, indexes: &[u64], w: &mut dyn Write) -> Result<()> {
+        self.export_entries_revealed(indexes, &[], w)
+    }
+
+    /// [`View::export_entries`] with sealed-field records revealed to `reveal`.
+    pub fn export_entries_revealed(
+        &self,
+        indexes: &[u64],
+        reveal: &[String],
+        w: &mut dyn Write,
+    ) -> Result<()> {
         if indexes.is_empty() {
             return Err(Error::OutOfRange("no entries selected".into()));
         }
@@ -781,6 +892,10 @@ impl View {
         let latest = self.need_checkpoint(max + 1)?;
         let n = latest.checkpoint.size;
         put(w, export::header(ExportKind::Entries).as_bytes())?;
+        let mut seal = crate::sealed::ExportRecords::open(&self.dir, reveal)?;
+        if let Some(s) = &seal {
+            put(w, s.head())?;
+        }
         put(w, export::checkpoint_record(&latest.note).as_bytes())?;
         for &i in indexes {
             put(
@@ -790,6 +905,9 @@ impl View {
             let mut line = self.entry(i)?;
             line.push(b'\n');
             put(w, &line)?;
+            if let Some(s) = seal.as_mut() {
+                s.write_for(i, w)?;
+            }
         }
         Ok(())
     }

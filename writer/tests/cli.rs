@@ -82,14 +82,27 @@ fn round_trip_append_checkpoint_prove_export_verify() {
         assert_eq!(report["verdict"], "verified");
         assert!(report["failures"].as_array().unwrap().is_empty());
     }
-    // The directory holds the exports' stele.access entries, appended after
-    // the checkpoints each export signed: a live log's unsigned tail.
+    // The directory holds the exports' stele.access entries, each signed
+    // with the read that made it: the log is verified, not partial.
+    let out = stele(&["verify", &log, "--key", &vkey, "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "reads leave the log signed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // An event appended without a checkpoint: a live log's unsigned tail.
+    append(&log, &[r#"{"actor":"carol","action":"logout"}"#]);
+    let r = verify_core(&log, &vkey);
+    assert_eq!(r.verdict, Verdict::Partial, "{r:#?}");
+    assert!(r.failures.is_empty());
     let out = stele(&["verify", &log, "--key", &vkey, "--json"]);
     assert_eq!(
         out.status.code(),
         Some(1),
         "partial exits 1 without the flag"
     );
+    append(&log, &[r#"{"actor":"carol","action":"login"}"#]);
     let out = stele(&[
         "verify",
         &log,
@@ -101,9 +114,6 @@ fn round_trip_append_checkpoint_prove_export_verify() {
     let report: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(report["verdict"], "partial", "{report:#}");
     assert!(report["failures"].as_array().unwrap().is_empty());
-    let r = verify_core(&log, &vkey);
-    assert_eq!(r.verdict, Verdict::Partial, "{r:#?}");
-    assert!(r.failures.is_empty());
 }
 
 // What `stele prove` prints without --json, from what it prints with it:
@@ -162,7 +172,11 @@ fn cli_proofs_verify_with_core() {
             }
         }
     }
-    // Default size: the latest checkpoint (41 entries).
+    // Default size: the latest checkpoint (each read above signed its own
+    // access record, so it is past the 41 entries appended).
+    let note = ok(&stele(&["checkpoint", &log]));
+    let latest: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+    assert!(latest > 41, "{note}");
     let p: serde_json::Value = serde_json::from_str(&ok(&stele(&[
         "prove",
         "inclusion",
@@ -172,7 +186,7 @@ fn cli_proofs_verify_with_core() {
         "--json",
     ])))
     .unwrap();
-    assert_eq!(p["tree_size"], 41);
+    assert_eq!(p["tree_size"], latest);
     for (from, to) in [(1u64, 41u64), (7, 33), (16, 41), (40, 41), (41, 41)] {
         let out = ok(&stele(&[
             "prove",
@@ -457,8 +471,8 @@ fn access_events_after_export_prove_verify_cat() {
     // The same shape as the HTTP service's records: no argument list.
     assert!(access[0].get("args").is_none());
     assert_eq!(access[1]["read"]["inclusion"], 2);
-    // The directory held the earlier reads' access entries, not yet signed.
-    assert_eq!(access[3]["read"]["verdict"], "partial");
+    // The earlier reads' access entries were signed with them.
+    assert_eq!(access[3]["read"]["verdict"], "verified");
     // Reserved types cannot be forged by users.
     let bad = stele(&["append", &log, "--event", r#"{"type":"stele.access"}"#]);
     assert_eq!(bad.status.code(), Some(2));
@@ -588,4 +602,24 @@ fn init_refuses_an_origin_that_cannot_be_a_key_name() {
         "stele: error: origin \"my log\" cannot be a key name: it is empty or has white space or '+'"
     );
     assert!(!log.exists(), "nothing was created");
+}
+
+#[test]
+fn reads_leave_the_log_signed_so_verify_dir_stays_verified() {
+    // Each CLI read appends a stele.access entry; it is signed with it, so a
+    // later `stele verify DIR` is not `partial` because of earlier reads.
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    append(&log, &[r#"{"actor":"alice","action":"login"}"#]);
+    let _ = ok(&stele(&["checkpoint", &log]));
+    let _ = ok(&stele(&["cat", &log]));
+    for round in 0..2 {
+        let out = stele(&["verify", &log, "--key", &vkey, "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (out.status.code(), &report["verdict"]),
+            (Some(0), &serde_json::json!("verified")),
+            "verify DIR, round {round}: {report:#}"
+        );
+    }
 }

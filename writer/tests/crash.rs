@@ -128,6 +128,9 @@ fn crash_child_process() {
     let base: u64 = std::env::var(CHILD_BASE).unwrap().parse().unwrap();
     let opts = LogOptions {
         checkpoint_every: Some(7),
+        // Move the check mark often, so kills land in mark writes and
+        // reopens start from marks.
+        check_mark_bytes: 4096,
         ..quiet_opts()
     };
     let log = Arc::new(Log::open_with(Path::new(&dir), opts).unwrap());

@@ -500,7 +500,9 @@ fn a_bad_event_option_is_named() {
         let out = stele(&all);
         assert_eq!(out.status.code(), Some(2));
         let err = stderr(&out);
-        assert!(err.contains(&format!("{place} ({text})")), "{err}");
+        assert!(err.contains(&format!("{place}: ")), "{err}");
+        // Named by place only: the text may hold values to be sealed.
+        assert!(!err.contains(text), "{err}");
         assert!(err.contains("no event was written"), "{err}");
     }
     assert_eq!(entries(&log).len(), 1);
@@ -619,7 +621,7 @@ fn export_ends_with_a_checkpoint_covering_everything_exported() {
         stele_core::verify::Options::new(vec![k.clone()]),
         text.as_bytes(),
     );
-    common::assert_verified(&r);
+    assert_verified(&r);
     assert_eq!(r.entries, 4);
     assert_eq!(
         r.tree_size,
@@ -659,7 +661,7 @@ fn export_ends_with_a_checkpoint_covering_everything_exported() {
         stele_core::verify::Options::new(vec![k]),
         text.as_bytes(),
     );
-    common::assert_verified(&r);
+    assert_verified(&r);
     assert_eq!(r.tree_size, Some(r.entries), "{r:?}");
     assert!(!text.contains("\"n\":4"), "an unsigned entry was exported");
 }

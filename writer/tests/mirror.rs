@@ -58,8 +58,8 @@ struct Reply {
 }
 
 impl Reply {
-    fn ok(body: Vec<u8>) -> Reply {
-        Reply {
+    fn ok(body: Vec<u8>) -> Self {
+        Self {
             status: 200,
             headers: Vec::new(),
             body,
@@ -67,10 +67,10 @@ impl Reply {
             no_length: false,
         }
     }
-    fn status(status: u16) -> Reply {
-        Reply {
+    fn status(status: u16) -> Self {
+        Self {
             status,
-            ..Reply::ok(format!("HTTP {status}\n").into_bytes())
+            ..Self::ok(format!("HTTP {status}\n").into_bytes())
         }
     }
 }
@@ -90,7 +90,7 @@ struct Fake {
 }
 
 impl Fake {
-    fn start(dir: &Path, note: &str) -> Fake {
+    fn start(dir: &Path, note: &str) -> Self {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
         let state = Arc::new(Mutex::new(FakeState {
@@ -110,7 +110,7 @@ impl Fake {
                 std::thread::spawn(move || serve_one(c, &st));
             }
         });
-        Fake { url, state, stop }
+        Self { url, state, stop }
     }
 
     fn set(&self, dir: &Path, note: &str) {
@@ -643,11 +643,11 @@ fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
 }
 
 impl Origin {
-    fn start(extra: &[&str]) -> Origin {
-        Origin::start_with(true, extra)
+    fn start(extra: &[&str]) -> Self {
+        Self::start_with(true, extra)
     }
 
-    fn start_with(public_reads: bool, extra: &[&str]) -> Origin {
+    fn start_with(public_reads: bool, extra: &[&str]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
         let log = root.join("log");
@@ -668,7 +668,7 @@ impl Origin {
         }
         args.extend_from_slice(extra);
         let (server, url) = serve(&log, &args);
-        Origin {
+        Self {
             _tmp: tmp,
             root,
             log,

@@ -71,7 +71,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(f: &Fixture, extra: &[&str]) -> Server {
+    fn start(f: &Fixture, extra: &[&str]) -> Self {
         let mut child = Command::new(STELE)
             .arg("serve")
             .arg(&f.log)
@@ -91,7 +91,7 @@ impl Server {
             .strip_prefix("stele serve: listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        Server { child, addr }
+        Self { child, addr }
     }
 
     fn req(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Resp {
@@ -1426,7 +1426,7 @@ fn bodies_say_what_is_wrong_with_their_encoding() {
     let auth = format!("Bearer {}", f.token);
     let before = size_on_disk(&f.log);
     type Case<'a> = (&'a [(&'a str, &'a str)], &'a [u8], u16, &'a str);
-    let cases: [Case; 5] = [
+    let cases: [Case<'_>; 5] = [
         (
             &[("Content-Encoding", "gzip")],
             b"{}",

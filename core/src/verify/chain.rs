@@ -63,6 +63,8 @@ impl StreamVerifier {
                 self.summary(Some(p), line, line_no, offset);
             }
         }
+        let event = parsed.as_ref().ok().map(|p| p.event_json());
+        self.seal_entry(idx, event, line_no, offset);
         if !self.tree_broken {
             self.leaves_waiting.push(leaf);
             if self.leaves_waiting.len() >= LEAF_BATCH {

@@ -233,6 +233,12 @@ impl StreamVerifier {
     }
 
     pub(super) fn record(&mut self, line: &[u8]) {
+        if crate::sealed::is_record(line) {
+            return self.sealed_record(line);
+        }
+        if !matches!(line.first(), Some(b'{') | Some(0xEF)) {
+            self.seal.other();
+        }
         match line.first() {
             Some(b'{') | Some(0xEF) => self.entry_line(line),
             _ if line == b"checkpoint" => {
@@ -391,7 +397,7 @@ impl StreamVerifier {
     #[cold]
     #[inline(never)]
     pub(super) fn not_a_log(&mut self, first_line: Option<&[u8]>) {
-        let (found, hint) = super::sniff::sniff(&self.head, first_line);
+        let (found, hint) = sniff::sniff(&self.head, first_line);
         self.failures.clear();
         self.failures_total = 0;
         self.notices.clear();

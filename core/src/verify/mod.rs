@@ -7,9 +7,8 @@
 mod chain;
 mod checkpoints;
 mod framing;
-#[cfg(not(target_arch = "wasm32"))]
-mod parallel;
 mod report;
+mod sealed;
 mod selected;
 mod sniff;
 mod wire;
@@ -21,11 +20,10 @@ use crate::export::ExportKind;
 use crate::hash::Hash;
 use crate::merkle::CompactRange;
 use crate::note::VerifierKey;
+use crate::sealed::{OpenerHandle, SealChecker};
 use crate::summary::Summaries;
 pub use crate::summary::{EntryColumns, EntrySummary};
 use chain::Break;
-#[cfg(not(target_arch = "wasm32"))]
-pub use parallel::ParallelVerifier;
 pub use report::{
     CheckpointReport, EntryRange, Failure, Input, Notice, Report, TrustedInput, Verdict,
 };
@@ -50,6 +48,9 @@ pub struct Options {
     pub max_failures: usize,
     /// Keep a summary of each entry for [`StreamVerifier::take_entries`].
     pub collect_entries: bool,
+    /// Opens sealed fields (FORMAT 13.8) with the caller's age identities;
+    /// `None` leaves every sealed value sealed.
+    pub opener: Option<OpenerHandle>,
     /// Describe the input in the report's `input` block (`None`: no block).
     pub input: Option<InputMeta>,
 }
@@ -71,11 +72,12 @@ pub struct InputMeta {
 impl Options {
     /// Options with these keys, no earlier checkpoint, 1,000 failures kept.
     pub fn new(keys: Vec<VerifierKey>) -> Self {
-        Options {
+        Self {
             keys,
             trusted: None,
             max_failures: 1000,
             collect_entries: false,
+            opener: None,
             input: None,
         }
     }
@@ -161,6 +163,7 @@ pub struct StreamVerifier {
     /// Prepared lines in [`Prepared::encode_all`]'s form, and the next record.
     encoded: Vec<u8>,
     encoded_at: usize,
+    seal: SealChecker,
     // input
     /// The first bytes of the stream, to recognise what a non-export is.
     head: Vec<u8>,
@@ -177,13 +180,14 @@ const HEAD_BYTES: usize = 16;
 impl StreamVerifier {
     /// A verifier with the given options.
     pub fn new(opts: Options) -> Self {
+        let opts_opener = opts.opener.clone();
         use sha2::Digest as _;
         let opts_sha = opts
             .input
             .as_ref()
             .is_some_and(|i| i.sha256)
             .then(sha2::Sha256::new);
-        StreamVerifier {
+        Self {
             opts,
             state: State::Start,
             kind: ExportKind::Log,
@@ -235,6 +239,7 @@ impl StreamVerifier {
             prepared: VecDeque::new(),
             encoded: Vec::new(),
             encoded_at: 0,
+            seal: SealChecker::new(opts_opener),
             head: Vec::new(),
             streamed: 0,
             sha256: opts_sha,

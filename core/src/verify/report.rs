@@ -125,6 +125,10 @@ pub struct Report {
     pub notices: Vec<Notice>,
     /// Bytes read.
     pub bytes: u64,
+    /// Sealed values by state (FORMAT 13.8); present when the file has
+    /// sealed values or sealed-field records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<crate::sealed::SealedCounts>,
     /// What was verified, for the record (null unless the caller asked).
     pub input: Option<Input>,
 }
@@ -166,6 +170,11 @@ impl StreamVerifier {
             self.end_of_stream();
         }
         if self.state != State::NotALog {
+            self.seal_origin();
+        }
+        let sealed =
+            (self.state != State::NotALog && self.seal.active()).then(|| self.seal.finish());
+        if self.state != State::NotALog {
             self.final_checks();
             self.link_causes();
         }
@@ -186,7 +195,7 @@ impl StreamVerifier {
             sha256: self
                 .sha256
                 .take()
-                .map(|h| crate::hash::Hash(sha2::Digest::finalize(h).into()).to_hex()),
+                .map(|h| Hash(sha2::Digest::finalize(h).into()).to_hex()),
             keys: self.opts.keys.iter().map(|k| k.to_string()).collect(),
             trusted_checkpoint: self.opts.trusted.as_ref().map(|t| TrustedInput {
                 size: t.size,
@@ -213,6 +222,7 @@ impl StreamVerifier {
             failures: self.failures,
             failures_total: self.failures_total,
             notices: self.notices,
+            sealed,
             bytes: self.streamed,
             input,
         }
@@ -398,7 +408,7 @@ struct Json(String);
 
 impl Json {
     fn new() -> Self {
-        Json(String::from("{"))
+        Self(String::from("{"))
     }
     /// A comma unless a value starts the text or the enclosing object or array.
     #[inline(never)]
@@ -478,11 +488,11 @@ impl Verdict {
     /// The verdict's name in reports.
     pub fn as_str(self) -> &'static str {
         match self {
-            Verdict::Verified => "verified",
-            Verdict::Partial => "partial",
-            Verdict::Unverified => "unverified",
-            Verdict::Tampered => "tampered",
-            Verdict::NotALog => "not_a_log",
+            Self::Verified => "verified",
+            Self::Partial => "partial",
+            Self::Unverified => "unverified",
+            Self::Tampered => "tampered",
+            Self::NotALog => "not_a_log",
         }
     }
 }
@@ -519,7 +529,7 @@ impl EntrySummary {
     }
 
     /// A list of summaries as a JSON array.
-    pub fn list_to_json(rows: &[EntrySummary]) -> String {
+    pub fn list_to_json(rows: &[Self]) -> String {
         let mut j = Json(String::from("["));
         rows.iter().for_each(|r| r.write(&mut j));
         j.close(']');
@@ -610,6 +620,15 @@ impl Report {
             j.close('}');
         } else {
             j.open("input", '{', false);
+        }
+        if let Some(s) = &self.sealed {
+            j.open("sealed", '{', true);
+            j.num("values", Some(s.values));
+            j.num("opened", Some(s.opened));
+            j.num("sealed", Some(s.sealed));
+            j.num("forgotten", Some(s.forgotten));
+            j.num("redacted", Some(s.redacted));
+            j.close('}');
         }
         j.done()
     }

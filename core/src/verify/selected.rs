@@ -86,6 +86,8 @@ impl StreamVerifier {
             }
         }
         self.summary(parsed.as_ref().ok(), line, line_no, offset);
+        let event = parsed.as_ref().ok().map(|p| p.event_json());
+        self.seal_entry(idx, event, line_no, offset);
         self.entries += 1;
         self.last_hash = Some(leaf);
         self.last_index_in_export = Some(idx);

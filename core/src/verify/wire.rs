@@ -81,7 +81,7 @@ impl Prepared {
     /// Encodes prepared lines for another thread or worker: per line its
     /// offset, length, leaf hash and fields. Lines that failed to parse are
     /// left out (the verifier redoes those itself).
-    pub fn encode_all(items: &[Prepared]) -> Vec<u8> {
+    pub fn encode_all(items: &[Self]) -> Vec<u8> {
         let mut out = Vec::with_capacity(items.len() * Self::REC);
         for p in items {
             if let Ok(f) = &p.fields {
@@ -105,14 +105,14 @@ impl Prepared {
     /// does not decode. Prepared records come from this program's own
     /// threads or workers running [`prepare`], never from the file being
     /// verified; each is used only at its exact offset and length.
-    pub fn decode_all(b: &[u8]) -> Vec<Prepared> {
+    pub fn decode_all(b: &[u8]) -> Vec<Self> {
         let mut out = Vec::with_capacity(b.len() / Self::REC);
         for r in b.chunks_exact(Self::REC) {
             let (offset, len, leaf, fields) = Self::split_record(r);
             let Some(fields) = entry::EntryFields::decode(fields, len) else {
                 break;
             };
-            out.push(Prepared {
+            out.push(Self {
                 offset,
                 len,
                 leaf,

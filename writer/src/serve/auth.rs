@@ -39,15 +39,15 @@ pub struct Scopes {
 
 impl Scopes {
     /// Every scope (a line without scopes).
-    pub const ALL: Scopes = Scopes {
+    pub const ALL: Self = Self {
         read: true,
         write: true,
         k8s: true,
     };
 
     /// Parses `read,write,k8s` (any non-empty subset, comma-separated).
-    pub fn parse(s: &str) -> Result<Scopes, String> {
-        let mut out = Scopes {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut out = Self {
             read: false,
             write: false,
             k8s: false,
@@ -125,8 +125,8 @@ fn hex(b: &[u8]) -> String {
 
 impl Tokens {
     /// Parses a tokens file. Errors name the line.
-    pub fn parse(text: &str) -> Result<Tokens, String> {
-        let mut t = Tokens::default();
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut t = Self::default();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -177,7 +177,7 @@ impl Tokens {
     }
 
     /// Loads a tokens file.
-    pub fn load(path: &Path) -> Result<Tokens> {
+    pub fn load(path: &Path) -> Result<Self> {
         let bad = |why: String| Error::Tokens {
             path: path.to_path_buf(),
             why,

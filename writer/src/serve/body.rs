@@ -7,13 +7,14 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::fmt;
-use stele_core::canonical::parse_strict;
+// Events are parsed as the CLI parses them (one nesting message at any depth).
+use stele_core::entry::parse_event as parse_strict;
 use stele_core::entry::{BuildError, MAX_SEQ, Timestamp, ZERO_PREV, entry_line};
 
 /// Why a body was refused: the item, what is wrong, and whether it is a
 /// size problem (413) rather than a form problem (400).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemError {
+pub(super) struct ItemError {
     /// The item's 0-based position in the batch, when one is to blame.
     pub item: Option<usize>,
     /// What is wrong, with the item and line in it.
@@ -24,7 +25,7 @@ pub struct ItemError {
 
 impl ItemError {
     fn at(item: usize, msg: String) -> Self {
-        ItemError {
+        Self {
             item: Some(item),
             msg,
             too_large: false,
@@ -41,7 +42,12 @@ const SIZE_CHECK_FROM: usize = 48 * 1024;
 /// or member, and (for big ones, or all with `raw_len` `usize::MAX`) an
 /// entry within the size and nesting limits, with the largest writer-added
 /// member the server may add.
-pub fn check_item(item: usize, v: &Value, raw_len: usize, what: &str) -> Result<(), ItemError> {
+pub(super) fn check_item(
+    item: usize,
+    v: &Value,
+    raw_len: usize,
+    what: &str,
+) -> Result<(), ItemError> {
     check_event(v, false).map_err(|why| ItemError::at(item, format!("{what}: {why}")))?;
     if raw_len >= SIZE_CHECK_FROM {
         let ts = Timestamp::from_unix_micros(0).expect("epoch is in range");
@@ -75,7 +81,7 @@ fn too_many(max: usize) -> ItemError {
 
 /// Parses a body into events, all or nothing; more than `max` events is an
 /// error found before the events are built.
-pub fn parse_events(body: &[u8], max: usize) -> Result<Vec<Value>, ItemError> {
+pub(super) fn parse_events(body: &[u8], max: usize) -> Result<Vec<Value>, ItemError> {
     let text = std::str::from_utf8(body).map_err(|e| ItemError {
         item: None,
         msg: format!(
@@ -187,6 +193,27 @@ fn parse_array(text: &str, max: usize) -> Result<Vec<Value>, ItemError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_gives_one_message_at_any_depth() {
+        // Issue 16: 63-126 levels and 127+ levels used to read differently.
+        for depth in [64usize, 70, 126, 127, 200] {
+            let ev = format!("{{\"a\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
+            for body in [
+                ev.clone(),
+                format!("{ev}\n{{\"b\":1}}\n"),
+                format!("[{{\"b\":1}},{ev}]"),
+            ] {
+                let e = super::parse_events(body.as_bytes(), 100).unwrap_err();
+                assert!(
+                    e.msg.contains("event nests deeper than 63 levels"),
+                    "depth {depth}, body {}: {}",
+                    &body[..20],
+                    e.msg
+                );
+            }
+        }
+    }
 
     fn err(body: &str) -> ItemError {
         super::parse_events(body.as_bytes(), 100).unwrap_err()

@@ -27,7 +27,7 @@ use std::fmt;
 use stele_core::canonical::parse_strict;
 
 /// The `type` of entries made from audit events.
-pub const EVENT_TYPE: &str = "k8s.audit";
+pub(super) const EVENT_TYPE: &str = "k8s.audit";
 
 /// Members replaced first when an event must be reduced.
 const BULK: [&str; 2] = ["requestObject", "responseObject"];
@@ -80,7 +80,7 @@ fn marker(raw: &str) -> Value {
 
 /// Turns an EventList body into events. The list itself must be valid; an
 /// event that cannot be kept whole is kept reduced (see the module docs).
-pub fn events_from_event_list(body: &[u8], max: usize) -> Result<Vec<Value>, ItemError> {
+pub(super) fn events_from_event_list(body: &[u8], max: usize) -> Result<Vec<Value>, ItemError> {
     let whole = |msg: String| ItemError {
         item: None,
         msg,
@@ -191,7 +191,7 @@ fn show(v: Option<&str>) -> String {
 }
 
 /// One audit event as a Stele event.
-pub fn map_event(ev: &Value) -> Value {
+pub(super) fn map_event(ev: &Value) -> Value {
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let actor = ev
         .get("user")

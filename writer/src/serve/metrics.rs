@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// A cumulative histogram with fixed bucket bounds.
 #[derive(Debug)]
-pub struct Histogram {
+pub(super) struct Histogram {
     bounds: &'static [f64],
     counts: Vec<AtomicU64>,
     count: AtomicU64,
@@ -23,7 +23,7 @@ pub struct Histogram {
 
 impl Histogram {
     fn new(bounds: &'static [f64]) -> Self {
-        Histogram {
+        Self {
             bounds,
             counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
             count: AtomicU64::new(0),
@@ -32,7 +32,7 @@ impl Histogram {
     }
 
     /// Records one value.
-    pub fn observe(&self, v: f64) {
+    pub(super) fn observe(&self, v: f64) {
         if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
             self.counts[i].fetch_add(1, Relaxed);
         }
@@ -41,7 +41,7 @@ impl Histogram {
     }
 
     /// Records a duration in seconds.
-    pub fn observe_duration(&self, d: Duration) {
+    pub(super) fn observe_duration(&self, d: Duration) {
         self.observe(d.as_secs_f64());
     }
 
@@ -68,7 +68,7 @@ const SIZES: &[f64] = &[
 
 /// Everything the service counts.
 #[derive(Debug)]
-pub struct Metrics {
+pub(super) struct Metrics {
     /// Entries appended through the API (not counting stele.access).
     pub entries: AtomicU64,
     /// Access events recorded.
@@ -87,7 +87,7 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics {
+        Self {
             entries: AtomicU64::new(0),
             access_events: AtomicU64::new(0),
             access_refused: AtomicU64::new(0),
@@ -101,12 +101,12 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Counts one response.
-    pub fn count_status(&self, code: u16) {
+    pub(super) fn count_status(&self, code: u16) {
         *self.status.lock().unwrap().entry(code).or_default() += 1;
     }
 
     /// The exposition text. `size`, `checkpoints` and `signed` describe the log now.
-    pub fn render(&self, size: u64, checkpoints: usize, signed: u64) -> String {
+    pub(super) fn render(&self, size: u64, checkpoints: usize, signed: u64) -> String {
         let mut o = String::new();
         let mut gauge = |name: &str, kind: &str, help: &str, v: u64| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
@@ -178,15 +178,15 @@ impl Metrics {
 /// it: the log writes every group commit with one write, so its lines are
 /// the group's size.
 #[derive(Debug)]
-pub struct TimingFs {
+pub(super) struct TimingFs {
     metrics: Arc<Metrics>,
     inner: Arc<dyn Fs>,
 }
 
 impl TimingFs {
     /// Counts into `metrics`, over `inner` (default: the real file system).
-    pub fn new(metrics: Arc<Metrics>, inner: Option<Arc<dyn Fs>>) -> Self {
-        TimingFs {
+    pub(super) fn new(metrics: Arc<Metrics>, inner: Option<Arc<dyn Fs>>) -> Self {
+        Self {
             metrics,
             inner: inner.unwrap_or_else(|| Arc::new(RealFs)),
         }

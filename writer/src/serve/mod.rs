@@ -144,8 +144,8 @@ pub struct Config {
 
 impl Config {
     /// The defaults of `stele serve DIR`.
-    pub fn new(dir: impl Into<PathBuf>) -> Config {
-        Config {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
             dir: dir.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tokens: None,
@@ -181,7 +181,7 @@ struct Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         match e {
-            Error::BadEvent { index, why } => Failure {
+            Error::BadEvent { index, why } => Self {
                 status: if why.starts_with("entry would be") {
                     413
                 } else {
@@ -190,19 +190,19 @@ impl From<Error> for Failure {
                 msg: format!("item {index}: {why}"),
                 item: Some(index),
             },
-            Error::Poisoned { .. } => Failure {
+            Error::Poisoned { .. } => Self {
                 status: 503,
                 msg: format!("{e}; nothing was acknowledged"),
                 item: None,
             },
             Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
-                Failure {
+                Self {
                     status: 507,
                     msg: format!("{e}; nothing was acknowledged"),
                     item: None,
                 }
             }
-            e => Failure {
+            e => Self {
                 status: 500,
                 msg: format!("{e}; nothing was acknowledged"),
                 item: None,
@@ -1991,7 +1991,7 @@ fn keys_from_log(log: &Log) -> Idempotency {
 
 impl Server {
     /// Opens the log, loads the tokens and binds the address.
-    pub fn bind(c: Config) -> Result<Server> {
+    pub fn bind(c: Config) -> Result<Self> {
         let tokens = match &c.tokens {
             Some(p) => Tokens::load(p)?,
             None => Tokens::default(),
@@ -2120,7 +2120,7 @@ impl Server {
             idem: Mutex::new(idem),
             forced_signatures: AtomicU64::new(0),
         }));
-        Ok(Server {
+        Ok(Self {
             rt,
             listener,
             addr,
@@ -2165,7 +2165,7 @@ impl Server {
     /// request already accepted (until the shutdown deadline; later ones are
     /// dropped) and signs a final checkpoint.
     pub fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<Stopped> {
-        let Server {
+        let Self {
             rt,
             listener,
             limits,

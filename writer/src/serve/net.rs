@@ -55,7 +55,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
+        Self {
             max_connections: 512,
             header_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
@@ -68,7 +68,7 @@ impl Default for Limits {
 
 /// Counters the accept loop keeps (for /metrics).
 #[derive(Debug, Default)]
-pub struct NetStats {
+pub(super) struct NetStats {
     /// Connections open now.
     pub open: AtomicU64,
     /// Connections refused at the cap.
@@ -99,7 +99,7 @@ async fn refuse(mut stream: TcpStream) {
 /// Serves `router` on `listener` until `shutdown` resolves; then stops
 /// accepting, lets open requests finish until the deadline and drops the
 /// rest. Returns how many connections were dropped at the deadline.
-pub async fn serve(
+pub(super) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
@@ -225,7 +225,7 @@ fn wait(
 impl Timed {
     fn new(inner: TcpStream, l: Limits) -> Self {
         let now = Instant::now();
-        Timed {
+        Self {
             inner,
             idle: l.idle_timeout,
             write: l.write_timeout,

@@ -6,14 +6,14 @@ use percent_encoding::percent_decode_str;
 
 /// A parsed query: (name, decoded value) in request order.
 #[derive(Debug, Default)]
-pub struct Query(Vec<(String, String)>);
+pub(super) struct Query(Vec<(String, String)>);
 
 /// Most decimal digits a u64 has.
 const U64_DIGITS: usize = 20;
 
 impl Query {
     /// Parses `raw` (without the `?`), accepting only the names in `known`.
-    pub fn parse(raw: Option<&str>, known: &[&str]) -> Result<Query, String> {
+    pub(super) fn parse(raw: Option<&str>, known: &[&str]) -> Result<Self, String> {
         let mut out: Vec<(String, String)> = Vec::new();
         for part in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').unwrap_or((part, ""));
@@ -38,11 +38,11 @@ impl Query {
             }
             out.push((k, v));
         }
-        Ok(Query(out))
+        Ok(Self(out))
     }
 
     /// The value of `name`, if given.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -50,13 +50,13 @@ impl Query {
     }
 
     /// `name` as a non-negative integer of plain decimal digits.
-    pub fn u64(&self, name: &str) -> Result<Option<u64>, String> {
+    pub(super) fn u64(&self, name: &str) -> Result<Option<u64>, String> {
         self.get(name).map(|v| parse_u64(name, v)).transpose()
     }
 }
 
 /// A non-negative integer of plain decimal digits (no sign, no spaces).
-pub fn parse_u64(name: &str, v: &str) -> Result<u64, String> {
+pub(super) fn parse_u64(name: &str, v: &str) -> Result<u64, String> {
     let digits = !v.is_empty() && v.len() <= U64_DIGITS && v.bytes().all(|b| b.is_ascii_digit());
     match digits.then(|| v.parse::<u64>().ok()).flatten() {
         Some(n) => Ok(n),

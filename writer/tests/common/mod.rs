@@ -6,11 +6,11 @@ use std::process::{Command, Output, Stdio};
 use stele_core::VerifierKey;
 use stele_core::verify::{Options, Report, Verdict};
 
-pub fn stele(args: &[&str]) -> Output {
+pub(crate) fn stele(args: &[&str]) -> Output {
     stele_stdin(args, None)
 }
 
-pub fn stele_stdin(args: &[&str], stdin: Option<&str>) -> Output {
+pub(crate) fn stele_stdin(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
         .args(args)
         .stdin(Stdio::piped())
@@ -26,7 +26,7 @@ pub fn stele_stdin(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-pub fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "stele failed ({:?}): {}",
@@ -36,12 +36,12 @@ pub fn ok(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// `stele init` in `dir/log`; returns (log dir, verifier key).
-pub fn init(dir: &Path) -> (String, String) {
+pub(crate) fn init(dir: &Path) -> (String, String) {
     let log = dir.join("log");
     let log = log.to_str().unwrap().to_string();
     let vkey = ok(&stele(&["init", &log, "--origin", "example.com/audit"]))
@@ -50,7 +50,7 @@ pub fn init(dir: &Path) -> (String, String) {
     (log, vkey)
 }
 
-pub fn append(log: &str, events: &[&str]) -> Vec<serde_json::Value> {
+pub(crate) fn append(log: &str, events: &[&str]) -> Vec<serde_json::Value> {
     let mut args = vec!["append", log];
     for e in events {
         args.push("--event");
@@ -62,12 +62,12 @@ pub fn append(log: &str, events: &[&str]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-pub fn verify_core(log: &str, vkey: &str) -> Report {
+pub(crate) fn verify_core(log: &str, vkey: &str) -> Report {
     let k = VerifierKey::parse(vkey).unwrap();
     stele_writer::verify_dir(Path::new(log), Options::new(vec![k]), &mut |_, _| {}).unwrap()
 }
 
-pub fn assert_verified(r: &Report) {
+pub(crate) fn assert_verified(r: &Report) {
     assert_eq!(
         r.verdict,
         Verdict::Verified,
@@ -78,7 +78,7 @@ pub fn assert_verified(r: &Report) {
 }
 
 /// Entry lines as JSON values.
-pub fn entries(log: &str) -> Vec<serde_json::Value> {
+pub(crate) fn entries(log: &str) -> Vec<serde_json::Value> {
     std::fs::read_to_string(Path::new(log).join("entries.jsonl"))
         .unwrap()
         .lines()
@@ -86,7 +86,7 @@ pub fn entries(log: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-pub fn event_types(log: &str) -> Vec<String> {
+pub(crate) fn event_types(log: &str) -> Vec<String> {
     entries(log)
         .iter()
         .map(|e| e["event"]["type"].as_str().unwrap_or("").to_string())

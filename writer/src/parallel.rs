@@ -1,12 +1,31 @@
-//! [`ParallelVerifier`]: [`StreamVerifier`] with line preparation on OS threads.
+//! [`ParallelVerifier`]: core's [`StreamVerifier`] with the per-line work
+//! (leaf hash, parse) done on OS threads. Threads live here, in the writer:
+//! core stays pure (no threads, no I/O) and only offers the pieces,
+//! [`prepare_encoded`] and [`StreamVerifier::push_encoded`].
 
-use super::*;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+use stele_core::verify::{Options, Report, StreamVerifier, prepare_encoded};
+
+// One part of a block for a worker: (block, start, end, stream offset of the
+// block, where to send the prepared lines).
+type Job = (Arc<Vec<u8>>, usize, usize, u64, SyncSender<Vec<u8>>);
+
+// A block in flight and the replies of the workers preparing its parts.
+type InFlight = (Arc<Vec<u8>>, Vec<Receiver<Vec<u8>>>);
 
 /// A native verifier that hashes and parses lines on several threads and
 /// keeps the stream's order for everything else: while the calling thread
 /// runs the chain and tree checks of one block, worker threads prepare the
-/// next. Same reports as [`StreamVerifier`], byte for byte.
-#[cfg(not(target_arch = "wasm32"))]
+/// next. Same reports as [`StreamVerifier`], byte for byte
+/// (writer/tests/parallel.rs checks that on every test vector).
+///
+/// Memory is flat: at most two blocks are in flight besides the one being
+/// filled, and their buffers are reused (fresh buffers per block made the
+/// kernel fault in and clear new pages for every block). The worker threads
+/// are started once and live as long as the verifier.
 #[derive(Debug)]
 pub struct ParallelVerifier {
     inner: StreamVerifier,
@@ -15,25 +34,23 @@ pub struct ParallelVerifier {
     block: usize,
     submitted: u64,
     inflight: VecDeque<InFlight>,
+    // Emptied block buffers, for reuse.
+    pool: Vec<Vec<u8>>,
+    workers: Vec<(SyncSender<Job>, JoinHandle<()>)>,
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-type InFlight = (
-    std::sync::Arc<Vec<u8>>,
-    Vec<std::thread::JoinHandle<Vec<Prepared>>>,
-);
-
-#[cfg(not(target_arch = "wasm32"))]
 impl ParallelVerifier {
     /// A verifier using `threads` worker threads (at least 1).
     pub fn new(opts: Options, threads: usize) -> Self {
-        ParallelVerifier {
+        Self {
             inner: StreamVerifier::new(opts),
             buf: Vec::new(),
             threads: threads.max(1),
             block: 4 << 20,
             submitted: 0,
             inflight: VecDeque::new(),
+            pool: Vec::new(),
+            workers: Vec::new(),
         }
     }
 
@@ -48,10 +65,19 @@ impl ParallelVerifier {
         self.submitted + self.buf.len() as u64
     }
 
+    fn new_buffer(&mut self) -> Vec<u8> {
+        self.pool
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.block + (1 << 20)))
+    }
+
     /// Feeds the next bytes. Memory stays O(block size) whatever the input:
     /// a whole block without a line end goes to the stream's framing, which
     /// counts an overlong line without keeping it.
     pub fn push(&mut self, chunk: &[u8]) {
+        if self.buf.capacity() == 0 {
+            self.buf = self.new_buffer();
+        }
         self.buf.extend_from_slice(chunk);
         while self.buf.len() >= self.block {
             let Some(i) = memchr::memrchr(b'\n', &self.buf) else {
@@ -65,8 +91,12 @@ impl ParallelVerifier {
                 self.buf.clear();
                 break;
             };
-            let rest = self.buf.split_off(i + 1);
-            let block = std::mem::replace(&mut self.buf, rest);
+            // The partial last line moves to the next buffer; the block
+            // keeps its buffer (no copy of the block itself).
+            let mut next = self.new_buffer();
+            next.extend_from_slice(&self.buf[i + 1..]);
+            self.buf.truncate(i + 1);
+            let block = std::mem::replace(&mut self.buf, next);
             self.submit(block);
             // Keep one block in flight while this thread checks the one before.
             while self.inflight.len() > 1 {
@@ -78,10 +108,28 @@ impl ParallelVerifier {
         }
     }
 
+    fn start_workers(&mut self) {
+        while self.workers.len() < self.threads {
+            // Two parts queued per worker: one per block in flight.
+            let (tx, rx) = sync_channel::<Job>(2);
+            let handle = std::thread::spawn(move || {
+                for (block, a, b, base, reply) in rx {
+                    let out = prepare_encoded(&block[a..b], base + a as u64);
+                    // The block is let go before replying, so the verifier
+                    // can take its buffer back once every reply is in.
+                    drop(block);
+                    let _ = reply.send(out);
+                }
+            });
+            self.workers.push((tx, handle));
+        }
+    }
+
     fn submit(&mut self, block: Vec<u8>) {
+        self.start_workers();
         let base = self.submitted;
         self.submitted += block.len() as u64;
-        let block = std::sync::Arc::new(block);
+        let block = Arc::new(block);
         let n = self.threads;
         // Cut the block at line ends into n parts of about equal size.
         let mut cuts = vec![0usize];
@@ -91,24 +139,38 @@ impl ParallelVerifier {
             cuts.push(c);
         }
         cuts.push(block.len());
-        let handles = cuts
+        let replies = cuts
             .windows(2)
-            .map(|w| {
-                let (a, b, blk) = (w[0], w[1], block.clone());
-                std::thread::spawn(move || prepare(&blk[a..b], base + a as u64))
+            .zip(&self.workers)
+            .map(|(w, (tx, _))| {
+                let (reply, rx) = sync_channel(1);
+                // A worker that is gone (it panicked) drops the job, and
+                // with it the reply sender: its lines are then done here.
+                let _ = tx.send((block.clone(), w[0], w[1], base, reply));
+                rx
             })
             .collect();
-        self.inflight.push_back((block, handles));
+        self.inflight.push_back((block, replies));
     }
 
     fn drain_one(&mut self) {
-        if let Some((block, handles)) = self.inflight.pop_front() {
-            // A worker that panicked leaves its lines to be done here.
-            let prepared = handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect();
-            self.inner.push_prepared(&block, prepared);
+        if let Some((block, replies)) = self.inflight.pop_front() {
+            // In stream order; a missing reply leaves its lines to the
+            // stream verifier.
+            let mut prepared: Vec<u8> = Vec::new();
+            for rx in replies {
+                let part = rx.recv().unwrap_or_default();
+                if prepared.is_empty() {
+                    prepared = part;
+                } else {
+                    prepared.extend_from_slice(&part);
+                }
+            }
+            self.inner.push_encoded(&block, prepared);
+            if let Ok(mut buf) = Arc::try_unwrap(block) {
+                buf.clear();
+                self.pool.push(buf);
+            }
         }
     }
 
@@ -119,18 +181,29 @@ impl ParallelVerifier {
         while !self.inflight.is_empty() {
             self.drain_one();
         }
-        self.inner.finish()
+        let inner = std::mem::replace(&mut self.inner, StreamVerifier::new(Options::new(vec![])));
+        inner.finish()
+    }
+}
+
+impl Drop for ParallelVerifier {
+    fn drop(&mut self) {
+        for (tx, handle) in self.workers.drain(..) {
+            drop(tx);
+            let _ = handle.join();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Options, verify_bytes};
     use super::ParallelVerifier;
+    use stele_core::verify::{Options, verify_bytes};
 
     /// Lines longer than a block (and than any entry) go to the stream's
     /// framing without being buffered; the report is the stream verifier's
-    /// for every block size and chunking.
+    /// for every block size and chunking. (Moved here with the verifier
+    /// from core/src/verify/parallel.rs.)
     #[test]
     fn lines_longer_than_a_block_give_the_stream_report() {
         let mut data = b"stele-export v1 log\n".to_vec();

@@ -1,0 +1,990 @@
+//! Sealed fields (docs/FORMAT.md section 13): commitments, placeholders,
+//! openings and the four export records, and the verifier's bookkeeping.
+//!
+//! Pure like the rest of core: the two cryptographic operations that need a
+//! secret (opening an age wrap, decrypting an opening) are reached through
+//! the [`Opener`] trait, which the `stele-seal` crate implements.
+//!
+//! ```text
+//! {"event":{"actor":{"email":{"stele.sealed":{"commitment":"a4eb…8ce6","key":"6b1f…209c"}}},…},…}
+//! sealed-key 6b1f…209c <base64 of an age file whose payload is the 32-byte data key>
+//! opening 5 <base64 of nonce || XChaCha20-Poly1305(salt || value)> "/actor/email"
+//! ```
+//!
+//! ```
+//! use stele_core::sealed::{commitment, Placeholder, KeyId, check_opening, opening_plaintext};
+//! let salt = [7u8; 16];
+//! let ph = Placeholder { commitment: commitment(&salt, b"\"alice\""), key: KeyId([1; 16]) };
+//! let pt = opening_plaintext(&salt, b"\"alice\"");
+//! assert_eq!(check_opening(&ph, &pt).unwrap(), b"\"alice\"");
+//! assert!(check_opening(&ph, &opening_plaintext(&salt, b"\"bob\"")).is_err());
+//! ```
+
+use crate::b64;
+use crate::canonical;
+use crate::hash::Hash;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+/// FORMAT 13.1: the commitment's domain string, with its zero byte.
+pub const COMMIT_DOMAIN: &[u8] = b"stele sealed value v1\0";
+/// FORMAT 13.3: the associated data's domain string, with its zero byte.
+pub const OPENING_DOMAIN: &[u8] = b"stele sealed opening v1\0";
+/// Salt bytes in an opening.
+pub const SALT_LEN: usize = 16;
+/// Bytes of a data key.
+pub const DATA_KEY_LEN: usize = 32;
+/// Bytes of a key ID.
+pub const KEY_ID_LEN: usize = 16;
+/// XChaCha20-Poly1305 nonce bytes.
+pub const NONCE_LEN: usize = 24;
+/// Poly1305 tag bytes.
+pub const TAG_LEN: usize = 16;
+/// The placeholder's one member.
+pub const PLACEHOLDER_MEMBER: &str = "stele.sealed";
+/// The ad-hoc marker's one member (FORMAT 13.9).
+pub const MARKER_MEMBER: &str = "stele.seal";
+/// What an entry line contains when it has a placeholder (canonical JSON
+/// never escapes these characters, so the bytes are always literal).
+pub const PLACEHOLDER_NEEDLE: &[u8] = b"\"stele.sealed\"";
+/// Openings the verifier holds back while the log's origin is unknown.
+pub const MAX_DEFERRED: usize = 100_000;
+
+/// A 32-byte data key.
+pub type DataKey = [u8; DATA_KEY_LEN];
+
+/// The ID of a data key: 16 random bytes, written as 32 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub [u8; KEY_ID_LEN]);
+
+impl KeyId {
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        crate::note::hex(&self.0)
+    }
+
+    /// Parses exactly 32 lowercase hex digits.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let mut out = [0u8; KEY_ID_LEN];
+        if s.len() != 2 * KEY_ID_LEN {
+            return None;
+        }
+        for (o, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+            *o = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
+        }
+        Some(Self(out))
+    }
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({})", self.to_hex())
+    }
+}
+
+/// FORMAT 13.1: `SHA-256("stele sealed value v1" || 0x00 || salt || value)`,
+/// `value` being the canonical JSON bytes of the sealed value.
+pub fn commitment(salt: &[u8; SALT_LEN], value: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(COMMIT_DOMAIN);
+    h.update(salt);
+    h.update(value);
+    Hash(h.finalize().into())
+}
+
+/// FORMAT 13.3: the associated data binding an opening to its log, entry
+/// and field.
+pub fn opening_ad(origin: &str, index: u64, pointer: &str) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(OPENING_DOMAIN.len() + 24 + origin.len() + pointer.len());
+    ad.extend_from_slice(OPENING_DOMAIN);
+    ad.extend_from_slice(&(origin.len() as u64).to_be_bytes());
+    ad.extend_from_slice(origin.as_bytes());
+    ad.extend_from_slice(&index.to_be_bytes());
+    ad.extend_from_slice(&(pointer.len() as u64).to_be_bytes());
+    ad.extend_from_slice(pointer.as_bytes());
+    ad
+}
+
+/// FORMAT 13.3: the opening, `salt || value`.
+pub fn opening_plaintext(salt: &[u8; SALT_LEN], value: &[u8]) -> Vec<u8> {
+    let mut pt = Vec::with_capacity(SALT_LEN + value.len());
+    pt.extend_from_slice(salt);
+    pt.extend_from_slice(value);
+    pt
+}
+
+/// A placeholder: what stands in an entry where a sealed value was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placeholder {
+    /// The commitment to salt and value.
+    pub commitment: Hash,
+    /// The data key that encrypts the opening.
+    pub key: KeyId,
+}
+
+impl Placeholder {
+    /// The JSON object written in the entry:
+    /// `{"stele.sealed":{"commitment":"<64 hex>","key":"<32 hex>"}}`.
+    pub fn to_value(&self) -> Value {
+        let mut inner = Map::new();
+        inner.insert("commitment".into(), Value::String(self.commitment.to_hex()));
+        inner.insert("key".into(), Value::String(self.key.to_hex()));
+        let mut outer = Map::new();
+        outer.insert(PLACEHOLDER_MEMBER.into(), Value::Object(inner));
+        Value::Object(outer)
+    }
+
+    /// Reads an object that has a `stele.sealed` member: the placeholder,
+    /// or why it is malformed.
+    pub fn from_object(obj: &Map<String, Value>) -> Result<Self, String> {
+        if obj.len() != 1 {
+            return Err(format!(
+                "an object with a {PLACEHOLDER_MEMBER:?} member must have no other member"
+            ));
+        }
+        let Some(Value::Object(inner)) = obj.get(PLACEHOLDER_MEMBER) else {
+            return Err(format!("{PLACEHOLDER_MEMBER:?} is not an object"));
+        };
+        let (Some(Value::String(c)), Some(Value::String(k)), 2) =
+            (inner.get("commitment"), inner.get("key"), inner.len())
+        else {
+            return Err(
+                "a placeholder must have exactly the string members \"commitment\" and \"key\""
+                    .into(),
+            );
+        };
+        let commitment =
+            Hash::from_hex(c.as_bytes()).ok_or("the commitment is not 64 lowercase hex digits")?;
+        let key = KeyId::from_hex(k).ok_or("the key ID is not 32 lowercase hex digits")?;
+        Ok(Self { commitment, key })
+    }
+}
+
+/// One RFC 6901 reference token, escaped (`~` as `~0`, `/` as `~1`).
+pub fn escape_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// The reference tokens of an RFC 6901 JSON Pointer (`""` is the whole
+/// document, with no tokens).
+pub fn pointer_tokens(pointer: &str) -> Result<Vec<String>, String> {
+    if pointer.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return Err(format!(
+            "{} is not a JSON pointer: it must start with '/'",
+            canonical::quote(pointer)
+        ));
+    };
+    rest.split('/')
+        .map(|t| {
+            let mut out = String::with_capacity(t.len());
+            let mut chars = t.chars();
+            while let Some(c) = chars.next() {
+                if c == '~' {
+                    match chars.next() {
+                        Some('0') => out.push('~'),
+                        Some('1') => out.push('/'),
+                        _ => {
+                            return Err(format!(
+                                "{} is not a JSON pointer: '~' must be followed by 0 or 1",
+                                canonical::quote(pointer)
+                            ));
+                        }
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            Ok(out)
+        })
+        .collect()
+}
+
+/// Every placeholder in an event with its pointer, in the event's member
+/// order. A malformed placeholder is an error naming its pointer.
+pub fn find_placeholders(event: &Value) -> Result<Vec<(String, Placeholder)>, String> {
+    fn walk(
+        v: &Value,
+        ptr: &mut String,
+        out: &mut Vec<(String, Placeholder)>,
+    ) -> Result<(), String> {
+        match v {
+            Value::Object(m) => {
+                if m.contains_key(PLACEHOLDER_MEMBER) {
+                    let ph = Placeholder::from_object(m).map_err(|e| {
+                        format!("the placeholder at {}: {e}", canonical::quote(ptr))
+                    })?;
+                    if ptr.is_empty() {
+                        return Err("the event itself is a placeholder".into());
+                    }
+                    out.push((ptr.clone(), ph));
+                    return Ok(());
+                }
+                for (k, child) in m {
+                    let len = ptr.len();
+                    ptr.push('/');
+                    ptr.push_str(&escape_token(k));
+                    walk(child, ptr, out)?;
+                    ptr.truncate(len);
+                }
+            }
+            Value::Array(a) => {
+                for (i, child) in a.iter().enumerate() {
+                    let len = ptr.len();
+                    ptr.push('/');
+                    ptr.push_str(&i.to_string());
+                    walk(child, ptr, out)?;
+                    ptr.truncate(len);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(event, &mut String::new(), &mut out)?;
+    Ok(out)
+}
+
+/// Why an opening does not open (FORMAT 13.3). The text never contains any
+/// part of the plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OpeningError {
+    /// The ciphertext does not decrypt under the data key with this entry's
+    /// and field's associated data (altered, or moved from elsewhere).
+    Decrypt,
+    /// The plaintext is shorter than a salt and one byte.
+    TooShort,
+    /// The value is not one canonical JSON value.
+    NotCanonical,
+    /// Salt and value do not hash to the commitment.
+    Mismatch,
+}
+
+impl fmt::Display for OpeningError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Decrypt => {
+                "does not decrypt under its data key for this entry and field (the ciphertext was altered or moved from another entry or field)"
+            }
+            Self::TooShort => "decrypts to fewer bytes than a salt and a value",
+            Self::NotCanonical => "decrypts to a value that is not canonical JSON",
+            Self::Mismatch => {
+                "does not match the commitment in the entry (the opening belongs to another value)"
+            }
+        })
+    }
+}
+
+impl std::error::Error for OpeningError {}
+
+/// FORMAT 13.3 steps 2 to 4: checks a decrypted opening against its
+/// placeholder and returns the value's canonical JSON bytes.
+pub fn check_opening<'a>(ph: &Placeholder, plaintext: &'a [u8]) -> Result<&'a [u8], OpeningError> {
+    if plaintext.len() <= SALT_LEN {
+        return Err(OpeningError::TooShort);
+    }
+    let (salt, value) = plaintext.split_at(SALT_LEN);
+    let salt: &[u8; SALT_LEN] = salt.try_into().map_err(|_| OpeningError::TooShort)?;
+    if std::str::from_utf8(value).is_err() || canonical::validate(value).is_err() {
+        return Err(OpeningError::NotCanonical);
+    }
+    if commitment(salt, value) != ph.commitment {
+        return Err(OpeningError::Mismatch);
+    }
+    Ok(value)
+}
+
+/// A sealed-field record of an export file (FORMAT 13.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// `sealed-key <key ID> <base64 wrap>`
+    SealedKey {
+        /// The data key's ID.
+        key: KeyId,
+        /// The age file.
+        wrap: Vec<u8>,
+    },
+    /// `forgotten <key ID>`
+    Forgotten(KeyId),
+    /// `opening <index> <base64 sealed> <pointer>`
+    Opening {
+        /// The entry index.
+        index: u64,
+        /// Nonce and ciphertext.
+        sealed: Vec<u8>,
+        /// The placeholder's pointer.
+        pointer: String,
+    },
+    /// `redacted <index> <pointer>`
+    Redacted {
+        /// The entry index.
+        index: u64,
+        /// The placeholder's pointer.
+        pointer: String,
+    },
+}
+
+/// The words that start the four record lines, with their space.
+pub const RECORD_PREFIXES: [&[u8]; 4] = [b"sealed-key ", b"forgotten ", b"opening ", b"redacted "];
+
+/// Whether a line is a sealed-field record (by its first word).
+pub fn is_record(line: &[u8]) -> bool {
+    RECORD_PREFIXES.iter().any(|p| line.starts_with(p))
+}
+
+fn parse_index(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 16 || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if s.len() > 1 && s.starts_with('0') {
+        return None;
+    }
+    s.parse().ok().filter(|&n| n <= crate::entry::MAX_SEQ)
+}
+
+fn parse_pointer(s: &str) -> Result<String, String> {
+    let bad = || {
+        "the pointer is not a JSON string in canonical form (for example \"/actor/email\")"
+            .to_string()
+    };
+    if !s.starts_with('"') || canonical::validate(s.as_bytes()).is_err() {
+        return Err(bad());
+    }
+    let Ok(Value::String(p)) = serde_json::from_str::<Value>(s) else {
+        return Err(bad());
+    };
+    pointer_tokens(&p)?;
+    if p.is_empty() {
+        return Err("the pointer is empty (a placeholder is never the whole event)".into());
+    }
+    Ok(p)
+}
+
+impl Record {
+    /// Parses a record line (without its `\n`). `Err` says what is wrong;
+    /// the caller knows the line is a record from [`is_record`].
+    pub fn parse(line: &[u8]) -> Result<Self, String> {
+        let line = std::str::from_utf8(line).map_err(|_| "the record is not UTF-8".to_string())?;
+        let (word, rest) = line.split_once(' ').ok_or("the record has no fields")?;
+        match word {
+            "sealed-key" => {
+                let (k, w) = rest
+                    .split_once(' ')
+                    .ok_or("a sealed-key record needs a key ID and a wrap")?;
+                let key = KeyId::from_hex(k).ok_or("the key ID is not 32 lowercase hex digits")?;
+                let wrap = b64::decode(w).ok_or("the wrap is not base64")?;
+                Ok(Self::SealedKey { key, wrap })
+            }
+            "forgotten" => KeyId::from_hex(rest)
+                .map(Record::Forgotten)
+                .ok_or_else(|| "the key ID is not 32 lowercase hex digits".into()),
+            "opening" => {
+                let mut parts = rest.splitn(3, ' ');
+                let (Some(i), Some(s), Some(p)) = (parts.next(), parts.next(), parts.next()) else {
+                    return Err(
+                        "an opening record needs an index, a ciphertext and a pointer".into(),
+                    );
+                };
+                let index = parse_index(i).ok_or("the index is not a decimal entry index")?;
+                let sealed = b64::decode(s).ok_or("the ciphertext is not base64")?;
+                if sealed.len() < NONCE_LEN + TAG_LEN {
+                    return Err("the ciphertext is shorter than a nonce and a tag".into());
+                }
+                Ok(Self::Opening {
+                    index,
+                    sealed,
+                    pointer: parse_pointer(p)?,
+                })
+            }
+            "redacted" => {
+                let (i, p) = rest
+                    .split_once(' ')
+                    .ok_or("a redacted record needs an index and a pointer")?;
+                let index = parse_index(i).ok_or("the index is not a decimal entry index")?;
+                Ok(Self::Redacted {
+                    index,
+                    pointer: parse_pointer(p)?,
+                })
+            }
+            _ => Err(format!(
+                "{} is not a sealed-field record",
+                canonical::quote(word)
+            )),
+        }
+    }
+
+    /// The record's line, without `\n`.
+    pub fn to_line(&self) -> String {
+        match self {
+            Self::SealedKey { key, wrap } => format!("sealed-key {key} {}", b64::encode(wrap)),
+            Self::Forgotten(key) => format!("forgotten {key}"),
+            Self::Opening {
+                index,
+                sealed,
+                pointer,
+            } => format!(
+                "opening {index} {} {}",
+                b64::encode(sealed),
+                canonical::quote(pointer)
+            ),
+            Self::Redacted { index, pointer } => {
+                format!("redacted {index} {}", canonical::quote(pointer))
+            }
+        }
+    }
+}
+
+/// The secret-holding half of verification: opens age wraps with the
+/// caller's identities and decrypts openings. `stele-seal` implements it.
+pub trait Opener: Send + Sync {
+    /// The 32-byte data key inside an age file, if one of the caller's
+    /// identities opens it (FORMAT 13.5); `None` otherwise (not an error).
+    fn unwrap_key(&self, wrap: &[u8]) -> Option<DataKey>;
+    /// XChaCha20-Poly1305 decryption of `nonce || ciphertext` (FORMAT 13.3).
+    fn decrypt(&self, key: &DataKey, sealed: &[u8], ad: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// A shared [`Opener`], as [`crate::verify::Options`] holds it.
+#[derive(Clone)]
+pub struct OpenerHandle(pub Arc<dyn Opener>);
+
+impl fmt::Debug for OpenerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OpenerHandle(..)")
+    }
+}
+
+/// The report's `sealed` member (FORMAT 13.8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SealedCounts {
+    /// Placeholders seen.
+    pub values: u64,
+    /// Values opened and checked against their commitment.
+    pub opened: u64,
+    /// Values not opened: no identity, no wrap for it, or no opening.
+    pub sealed: u64,
+    /// Values whose data key was forgotten.
+    pub forgotten: u64,
+    /// Values whose opening was redacted.
+    pub redacted: u64,
+}
+
+/// How one sealed value ended, for callers that show each value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueState {
+    /// Opened and checked: the value's canonical JSON.
+    Opened(String),
+    /// Not opened.
+    Sealed,
+    /// Its data key was forgotten.
+    Forgotten,
+    /// Its opening was redacted.
+    Redacted,
+    /// Its opening failed (an `opening_mismatch` failure names it).
+    Mismatch,
+}
+
+/// A failure found by the [`SealChecker`]; the verifier adds line and offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealFailure {
+    /// `bad_sealed` or `opening_mismatch`.
+    pub code: crate::codes::FailureCode,
+    /// The entry it is about, when known.
+    pub entry: Option<u64>,
+    /// The sentence (never containing sealed plaintext).
+    pub message: String,
+}
+
+#[derive(Debug)]
+struct Current {
+    index: u64,
+    values: Vec<(String, Placeholder, Option<ValueState>)>,
+}
+
+#[derive(Debug)]
+struct Deferred {
+    index: u64,
+    pointer: String,
+    ph: Placeholder,
+    sealed: Vec<u8>,
+}
+
+/// The verifier's sealed-field state (FORMAT 13.8). Feed it entries and
+/// records in file order; it returns failures as it finds them.
+#[derive(Debug, Default)]
+pub struct SealChecker {
+    opener: Option<OpenerHandle>,
+    origin: Option<String>,
+    keys: HashMap<KeyId, Option<DataKey>>,
+    forgotten: HashSet<KeyId>,
+    seen_entry: bool,
+    current: Option<Current>,
+    deferred: Vec<Deferred>,
+    counts: SealedCounts,
+    collect: bool,
+    states: Vec<(u64, String, ValueState)>,
+}
+
+impl SealChecker {
+    /// A checker that opens values with `opener` (if any).
+    pub fn new(opener: Option<OpenerHandle>) -> Self {
+        Self {
+            opener,
+            ..Default::default()
+        }
+    }
+
+    /// Keep each value's final state for [`SealChecker::take_states`].
+    pub fn collect_states(&mut self, on: bool) {
+        self.collect = on;
+    }
+
+    /// Whether any placeholder or sealed record was seen.
+    pub fn active(&self) -> bool {
+        self.counts.values > 0 || !self.keys.is_empty() || !self.forgotten.is_empty()
+    }
+
+    /// The log's origin became known: openings held back are checked now.
+    pub fn set_origin(&mut self, origin: &str) -> Vec<SealFailure> {
+        if self.origin.is_some() {
+            return Vec::new();
+        }
+        self.origin = Some(origin.to_string());
+        let mut out = Vec::new();
+        for d in std::mem::take(&mut self.deferred) {
+            let state = self.open(d.index, &d.pointer, &d.ph, &d.sealed, &mut out);
+            self.settle(d.index, d.pointer, state);
+        }
+        out
+    }
+
+    /// An entry line at `index`: `event` is its event JSON when the line
+    /// passed its checks, `None` when it did not.
+    pub fn entry(&mut self, index: u64, event: Option<&[u8]>) -> Vec<SealFailure> {
+        if !cfg!(feature = "sealed") {
+            return Vec::new();
+        }
+        self.end_entry();
+        self.seen_entry = true;
+        let Some(event) = event else {
+            return Vec::new();
+        };
+        if memchr::memmem::find(event, PLACEHOLDER_NEEDLE).is_none() {
+            return Vec::new();
+        }
+        let value: Value = match serde_json::from_slice(event) {
+            Ok(v) => v,
+            Err(_) => return Vec::new(), // the line check reports it
+        };
+        match find_placeholders(&value) {
+            Ok(found) => {
+                self.counts.values += found.len() as u64;
+                let values = found
+                    .into_iter()
+                    .map(|(p, ph)| {
+                        let state = self
+                            .forgotten
+                            .contains(&ph.key)
+                            .then_some(ValueState::Forgotten);
+                        (p, ph, state)
+                    })
+                    .collect();
+                self.current = Some(Current { index, values });
+                Vec::new()
+            }
+            Err(e) => vec![SealFailure {
+                code: crate::codes::FailureCode::BadSealed,
+                entry: Some(index),
+                message: format!("entry {index}: {e}"),
+            }],
+        }
+    }
+
+    /// Any line that is neither an entry nor a sealed record (a checkpoint,
+    /// a proof record): records after it no longer belong to the entry.
+    pub fn other(&mut self) {
+        self.end_entry();
+    }
+
+    /// A sealed-field record line (see [`is_record`]).
+    pub fn record(&mut self, line: &[u8]) -> Vec<SealFailure> {
+        if !cfg!(feature = "sealed") {
+            return Vec::new(); // built without sealed-field checks: accepted unread
+        }
+        let mut out = Vec::new();
+        let fail = |entry: Option<u64>, message: String| SealFailure {
+            code: crate::codes::FailureCode::BadSealed,
+            entry,
+            message,
+        };
+        let rec = match Record::parse(line) {
+            Ok(r) => r,
+            Err(e) => {
+                out.push(fail(None, format!("sealed-field record: {e}")));
+                return out;
+            }
+        };
+        match rec {
+            Record::SealedKey { key, wrap } => {
+                if self.seen_entry || self.forgotten.contains(&key) {
+                    let why = if self.seen_entry {
+                        "comes after an entry line (key records come before every entry)"
+                    } else {
+                        "wraps a key ID the export also lists as forgotten"
+                    };
+                    out.push(fail(None, format!("sealed-key record for key {key} {why}")));
+                    return out;
+                }
+                if let Some(Some(_)) = self.keys.get(&key) {
+                    return out;
+                }
+                let dk = self.opener.as_ref().and_then(|o| o.0.unwrap_key(&wrap));
+                self.keys.insert(key, dk);
+            }
+            Record::Forgotten(key) => {
+                if self.seen_entry || self.keys.contains_key(&key) {
+                    let why = if self.seen_entry {
+                        "comes after an entry line (key records come before every entry)"
+                    } else {
+                        "names a key ID the export also wraps"
+                    };
+                    out.push(fail(None, format!("forgotten record for key {key} {why}")));
+                    return out;
+                }
+                self.forgotten.insert(key);
+            }
+            Record::Opening {
+                index,
+                sealed,
+                pointer,
+            } => {
+                let Some(ph) = self.claim(index, &pointer, "opening", &mut out) else {
+                    return out;
+                };
+                if self.origin.is_none() && self.key_of(&ph).is_some() {
+                    if self.deferred.len() >= MAX_DEFERRED {
+                        out.push(fail(
+                            Some(index),
+                            format!(
+                                "entry {index}: more than {MAX_DEFERRED} openings before the log's origin is known (put a checkpoint or the genesis entry first)"
+                            ),
+                        ));
+                        self.set_state(&pointer, ValueState::Sealed);
+                    } else {
+                        self.set_state(&pointer, ValueState::Sealed); // claimed
+                        self.deferred.push(Deferred {
+                            index,
+                            pointer,
+                            ph,
+                            sealed,
+                        });
+                    }
+                    return out;
+                }
+                let state = self.open(index, &pointer, &ph, &sealed, &mut out);
+                self.set_state(&pointer, state);
+            }
+            Record::Redacted { index, pointer } => {
+                if self.claim(index, &pointer, "redacted", &mut out).is_some() {
+                    self.set_state(&pointer, ValueState::Redacted);
+                }
+            }
+        }
+        out
+    }
+
+    /// End of the file: the counts.
+    pub fn finish(&mut self) -> SealedCounts {
+        self.end_entry();
+        // Openings never checked (the origin never became known) stay sealed.
+        for d in std::mem::take(&mut self.deferred) {
+            self.settle(d.index, d.pointer, ValueState::Sealed);
+        }
+        let c = &mut self.counts;
+        c.sealed = c.values - c.opened - c.forgotten - c.redacted;
+        *c
+    }
+
+    /// Each value's final state so far `(entry, pointer, state)`, when
+    /// [`SealChecker::collect_states`] is on. Values of the last entry
+    /// appear once the next line (or the end) is read.
+    pub fn take_states(&mut self) -> Vec<(u64, String, ValueState)> {
+        std::mem::take(&mut self.states)
+    }
+
+    fn key_of(&self, ph: &Placeholder) -> Option<&DataKey> {
+        self.keys.get(&ph.key).and_then(Option::as_ref)
+    }
+
+    // Finds the placeholder an opening/redacted record is about and marks it
+    // claimed; reports misplaced or duplicate records.
+    fn claim(
+        &mut self,
+        index: u64,
+        pointer: &str,
+        what: &str,
+        out: &mut Vec<SealFailure>,
+    ) -> Option<Placeholder> {
+        let q = canonical::quote(pointer);
+        let Some(cur) = self.current.as_mut().filter(|c| c.index == index) else {
+            out.push(SealFailure {
+                code: crate::codes::FailureCode::BadSealed,
+                entry: Some(index),
+                message: format!(
+                    "entry {index}: {what} record for {q} does not directly follow entry {index}"
+                ),
+            });
+            return None;
+        };
+        let Some(slot) = cur.values.iter_mut().find(|v| v.0 == pointer) else {
+            out.push(SealFailure {
+                code: crate::codes::FailureCode::BadSealed,
+                entry: Some(index),
+                message: format!(
+                    "entry {index}: {what} record for {q}, but the entry has no sealed value there"
+                ),
+            });
+            return None;
+        };
+        match slot.2 {
+            // A forgotten key has no wrap: nothing to open; it stays "forgotten".
+            Some(ValueState::Forgotten) => None,
+            Some(_) => {
+                out.push(SealFailure {
+                    code: crate::codes::FailureCode::BadSealed,
+                    entry: Some(index),
+                    message: format!("entry {index}: a second {what} record for {q}"),
+                });
+                None
+            }
+            None => Some(slot.1),
+        }
+    }
+
+    fn set_state(&mut self, pointer: &str, state: ValueState) {
+        if let Some(cur) = self.current.as_mut()
+            && let Some(slot) = cur.values.iter_mut().find(|v| v.0 == pointer)
+        {
+            if state == ValueState::Redacted {
+                self.counts.redacted += 1;
+            }
+            if matches!(state, ValueState::Opened(_)) {
+                self.counts.opened += 1;
+            }
+            slot.2 = Some(state);
+        }
+    }
+
+    // A deferred opening resolved after its entry ended.
+    fn settle(&mut self, index: u64, pointer: String, state: ValueState) {
+        if matches!(state, ValueState::Opened(_)) {
+            self.counts.opened += 1;
+        }
+        if self.collect {
+            self.states.push((index, pointer, state));
+        }
+    }
+
+    fn open(
+        &self,
+        index: u64,
+        pointer: &str,
+        ph: &Placeholder,
+        sealed: &[u8],
+        out: &mut Vec<SealFailure>,
+    ) -> ValueState {
+        let (Some(key), Some(opener), Some(origin)) = (
+            self.key_of(ph),
+            self.opener.as_ref(),
+            self.origin.as_deref(),
+        ) else {
+            return ValueState::Sealed;
+        };
+        let ad = opening_ad(origin, index, pointer);
+        let result = match opener.0.decrypt(key, sealed, &ad) {
+            None => Err(OpeningError::Decrypt),
+            Some(pt) => check_opening(ph, &pt).map(|v| String::from_utf8_lossy(v).into_owned()),
+        };
+        match result {
+            Ok(v) => ValueState::Opened(v),
+            Err(e) => {
+                out.push(SealFailure {
+                    code: crate::codes::FailureCode::OpeningMismatch,
+                    entry: Some(index),
+                    message: format!(
+                        "entry {index}: the opening of {} {e}",
+                        canonical::quote(pointer)
+                    ),
+                });
+                ValueState::Mismatch
+            }
+        }
+    }
+
+    fn end_entry(&mut self) {
+        let Some(cur) = self.current.take() else {
+            return;
+        };
+        for (pointer, _, state) in cur.values {
+            let deferred = self
+                .deferred
+                .iter()
+                .any(|d| d.index == cur.index && d.pointer == pointer);
+            if deferred {
+                continue; // settled when the origin is known
+            }
+            let state = state.unwrap_or(ValueState::Sealed);
+            if state == ValueState::Forgotten {
+                self.counts.forgotten += 1;
+            }
+            if self.collect {
+                self.states.push((cur.index, pointer, state));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commitment_matches_the_worked_example() {
+        let salt: [u8; 16] = std::array::from_fn(|i| i as u8);
+        assert_eq!(
+            commitment(&salt, b"\"alice@example.com\"").to_hex(),
+            "a4ebe4c0dd631a4fc947bdc40119c7c3720819c4f37d16b55d4aefe6288b8ce6"
+        );
+    }
+
+    #[test]
+    fn ad_layout() {
+        let ad = opening_ad("o", 258, "/a");
+        let mut want = b"stele sealed opening v1\0".to_vec();
+        want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, b'o']);
+        want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 1, 2]);
+        want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 2, b'/', b'a']);
+        assert_eq!(ad, want);
+    }
+
+    #[test]
+    fn placeholders_are_found_with_their_pointers() {
+        let ph = Placeholder {
+            commitment: Hash([3; 32]),
+            key: KeyId([9; 16]),
+        };
+        let ev = serde_json::json!({
+            "a/b": ph.to_value(),
+            "list": [1, ph.to_value()],
+            "m~x": {"deep": ph.to_value()},
+            "plain": "x",
+        });
+        let found = find_placeholders(&ev).unwrap();
+        let ptrs: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(ptrs, ["/a~1b", "/list/1", "/m~0x/deep"]);
+        for (p, _) in &found {
+            let toks = pointer_tokens(p).unwrap();
+            assert!(!toks.is_empty());
+        }
+        assert_eq!(pointer_tokens("/a~1b/m~0x").unwrap(), ["a/b", "m~x"]);
+        assert!(pointer_tokens("a").is_err());
+        assert!(pointer_tokens("/a~2").is_err());
+    }
+
+    #[test]
+    fn malformed_placeholders_are_named() {
+        for bad in [
+            serde_json::json!({"x": {"stele.sealed": 1}}),
+            serde_json::json!({"x": {"stele.sealed": {"commitment": "00", "key": "00"}}}),
+            serde_json::json!({"x": {"stele.sealed": {"commitment": "0".repeat(64), "key": "0".repeat(32)}, "y": 1}}),
+            serde_json::json!({"x": {"stele.sealed": {"commitment": "0".repeat(64), "key": "0".repeat(32), "z": 1}}}),
+            serde_json::json!({"x": {"stele.sealed": {"commitment": "A".repeat(64), "key": "0".repeat(32)}}}),
+        ] {
+            let e = find_placeholders(&bad).unwrap_err();
+            assert!(e.contains("\"/x\""), "{e}");
+        }
+        let whole = serde_json::json!({"stele.sealed": {"commitment": "0".repeat(64), "key": "0".repeat(32)}});
+        assert!(find_placeholders(&whole).is_err());
+    }
+
+    #[test]
+    fn records_round_trip_and_reject_bad_forms() {
+        let recs = [
+            Record::SealedKey {
+                key: KeyId([0xab; 16]),
+                wrap: b"age".to_vec(),
+            },
+            Record::Forgotten(KeyId([1; 16])),
+            Record::Opening {
+                index: 12,
+                sealed: vec![5; 40],
+                pointer: "/a b/\"q\"".into(),
+            },
+            Record::Redacted {
+                index: 0,
+                pointer: "/ip".into(),
+            },
+        ];
+        for r in recs {
+            let line = r.to_line();
+            assert!(is_record(line.as_bytes()));
+            assert_eq!(Record::parse(line.as_bytes()).unwrap(), r, "{line}");
+        }
+        for bad in [
+            "sealed-key",
+            "sealed-key abc YWdl",
+            "forgotten ABABABABABABABABABABABABABABABAB",
+            "opening 01 AAAA \"/a\"",
+            "opening 1 AAAA \"/a\"",
+            "opening 1 !!!! \"/a\"",
+            "redacted 1 /a",
+            "redacted 1 \"a\"",
+            "redacted 1 \"\"",
+            "redacted 1  \"/a\"",
+            "redacted 1 \"/a\" ",
+            "redacted 99999999999999999 \"/a\"",
+        ] {
+            assert!(Record::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn opening_errors_never_echo_the_value() {
+        let salt = [1u8; 16];
+        let ph = Placeholder {
+            commitment: commitment(&salt, b"\"secret-marker\""),
+            key: KeyId([0; 16]),
+        };
+        let wrong = opening_plaintext(&salt, b"\"other-marker\"");
+        let e = check_opening(&ph, &wrong).unwrap_err();
+        assert_eq!(e, OpeningError::Mismatch);
+        assert!(!e.to_string().contains("marker"));
+        assert_eq!(check_opening(&ph, &salt), Err(OpeningError::TooShort));
+        assert_eq!(
+            check_opening(&ph, &opening_plaintext(&salt, b"{ }")),
+            Err(OpeningError::NotCanonical)
+        );
+    }
+}

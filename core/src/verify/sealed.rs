@@ -1,0 +1,56 @@
+//! Sealed fields (FORMAT 13.8): the hooks between the stream and the
+//! [`SealChecker`](crate::sealed::SealChecker), which does the work.
+
+use super::*;
+use crate::sealed::SealFailure;
+
+impl StreamVerifier {
+    /// A `sealed-key`, `forgotten`, `opening` or `redacted` record.
+    pub(super) fn sealed_record(&mut self, line: &[u8]) {
+        self.seal_origin();
+        let fs = self.seal.record(line);
+        self.seal_failures(fs, self.line_no, self.offset);
+    }
+
+    /// An entry line at `index`, with its event JSON if the line parsed.
+    pub(super) fn seal_entry(&mut self, index: u64, event: Option<&str>, line: u64, offset: u64) {
+        self.seal_origin();
+        let fs = self.seal.entry(index, event.map(str::as_bytes));
+        self.seal_failures(fs, line, offset);
+    }
+
+    /// Openings held back for want of the origin are checked once it is known.
+    pub(super) fn seal_origin(&mut self) {
+        if let Some(o) = self.origin.clone() {
+            let fs = self.seal.set_origin(&o);
+            self.seal_failures(fs, self.line_no, self.offset);
+        }
+    }
+
+    fn seal_failures(&mut self, fs: Vec<SealFailure>, line: u64, offset: u64) {
+        for f in fs {
+            self.fail(f.code, f.entry, line, offset, None, None, f.message);
+        }
+    }
+}
+
+impl StreamVerifier {
+    /// Keep each sealed value's final state (opened value, sealed,
+    /// forgotten, redacted, mismatch) for [`StreamVerifier::take_sealed`].
+    pub fn collect_sealed(&mut self) {
+        self.seal.collect_states(true);
+    }
+
+    /// Sealed values settled since the last call: `(entry, pointer, state)`.
+    /// A value is settled once the line after its entry's records is read;
+    /// [`StreamVerifier::settle_sealed`] settles the rest at the end.
+    pub fn take_sealed(&mut self) -> Vec<(u64, String, crate::sealed::ValueState)> {
+        self.seal.take_states()
+    }
+
+    /// Settles every sealed value read so far (call after the last push).
+    pub fn settle_sealed(&mut self) {
+        self.seal_origin();
+        self.seal.other();
+    }
+}

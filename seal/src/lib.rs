@@ -1,0 +1,369 @@
+//! Opening Stele's sealed fields (docs/FORMAT.md section 13): the part of
+//! age v1 a verifier needs (X25519 identities, unwrapping a data key), and
+//! XChaCha20-Poly1305 openings.
+//!
+//! Small on purpose, so the browser's decrypting module stays small: no
+//! passphrases, no plugins, no armor, no streaming beyond one chunk. It is
+//! spec-bound code cross-tested against the `age` crate and the `age` tool
+//! (tests/tests/sealed_age.rs). Writers wrap keys with the `age` crate.
+//!
+//! ```text
+//! age-encryption.org/v1
+//! -> X25519 <base64 ephemeral share>
+//! <base64 wrapped file key>
+//! --- <base64 header MAC>
+//! <16-byte nonce><48-byte chunk: the 32-byte data key + tag>
+//! ```
+//!
+//! ```
+//! use stele_seal::{Identity, seal_opening, open_opening};
+//! let id = Identity::from_secret([7; 32]);
+//! assert!(id.recipient().starts_with("age1"));
+//! let key = [1u8; 32];
+//! let sealed = seal_opening(&key, &[2; 24], b"salt-and-value", b"ad");
+//! assert_eq!(open_opening(&key, &sealed, b"ad").unwrap(), b"salt-and-value");
+//! assert!(open_opening(&key, &sealed, b"other ad").is_none());
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use base64ct::{Base64Unpadded, Encoding};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, XChaCha20Poly1305};
+use curve25519_dalek::montgomery::MontgomeryPoint;
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::fmt;
+use stele_core::sealed::{DATA_KEY_LEN, DataKey, NONCE_LEN, Opener, TAG_LEN};
+
+mod bech32;
+
+/// The first line of an age v1 file.
+pub const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
+/// The HKDF info of the X25519 recipient stanza.
+const X25519_INFO: &[u8] = b"age-encryption.org/v1/X25519";
+/// Largest wrap accepted (a real one is ~200 bytes; other stanzas may precede).
+pub const MAX_WRAP_BYTES: usize = 16 * 1024;
+
+/// Why an identity or recipient string is refused. Never contains key bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The identity file has no `AGE-SECRET-KEY-1…` line.
+    NoIdentity,
+    /// A line is not an age X25519 identity (1-based line number).
+    BadIdentity(usize),
+    /// Not an `age1…` X25519 recipient.
+    BadRecipient,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoIdentity => f.write_str("no AGE-SECRET-KEY-1… line (make one with age-keygen)"),
+            Self::BadIdentity(n) => write!(
+                f,
+                "line {n} is not an age X25519 identity (AGE-SECRET-KEY-1…, as age-keygen writes it)"
+            ),
+            Self::BadRecipient => f.write_str(
+                "not an age X25519 recipient (age1… followed by 58 Bech32 characters, as age-keygen -y prints it)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// An age X25519 identity (secret key).
+#[derive(Clone)]
+pub struct Identity {
+    secret: [u8; 32],
+    public: [u8; 32],
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Identity({})", self.recipient())
+    }
+}
+
+impl Identity {
+    /// The identity with these 32 secret bytes.
+    pub fn from_secret(secret: [u8; 32]) -> Self {
+        let public = MontgomeryPoint::mul_base_clamped(secret).to_bytes();
+        Self { secret, public }
+    }
+
+    /// Parses one `AGE-SECRET-KEY-1…` string.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        if s.bytes().any(|c| c.is_ascii_lowercase()) {
+            return None; // age writes identities in upper case only
+        }
+        let (hrp, data) = bech32::decode(&s.to_ascii_lowercase())?;
+        if hrp != "age-secret-key-" {
+            return None;
+        }
+        let secret: [u8; 32] = data.try_into().ok()?;
+        Some(Self::from_secret(secret))
+    }
+
+    /// Every identity in an identity file (FORMAT 13.5): empty lines and
+    /// `#` comments are skipped, any other line must be an identity.
+    pub fn parse_file(text: &str) -> Result<Vec<Self>, KeyError> {
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            out.push(Self::parse(line).ok_or(KeyError::BadIdentity(i + 1))?);
+        }
+        if out.is_empty() {
+            return Err(KeyError::NoIdentity);
+        }
+        Ok(out)
+    }
+
+    /// The `age1…` recipient of this identity.
+    pub fn recipient(&self) -> String {
+        bech32::encode("age", &self.public)
+    }
+
+    /// The `AGE-SECRET-KEY-1…` string (for tests and key generation).
+    pub fn to_secret_string(&self) -> String {
+        bech32::encode("age-secret-key-", &self.secret).to_ascii_uppercase()
+    }
+
+    /// Opens an age file whose payload is a 32-byte data key (FORMAT 13.5).
+    pub fn unwrap(&self, file: &[u8]) -> Option<DataKey> {
+        unwrap_with(std::slice::from_ref(self), file)
+    }
+}
+
+/// Parses an `age1…` recipient into its 32-byte X25519 public key.
+pub fn parse_recipient(s: &str) -> Result<[u8; 32], KeyError> {
+    if s.bytes().any(|c| c.is_ascii_uppercase()) {
+        return Err(KeyError::BadRecipient);
+    }
+    let (hrp, data) = bech32::decode(s).ok_or(KeyError::BadRecipient)?;
+    if hrp != "age" {
+        return Err(KeyError::BadRecipient);
+    }
+    data.try_into().map_err(|_| KeyError::BadRecipient)
+}
+
+fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    Hkdf::<Sha256>::new(Some(salt), ikm)
+        .expand(info, &mut out)
+        .expect("32 bytes is a valid HKDF-SHA-256 length");
+    out
+}
+
+fn chacha_open(key: &[u8; 32], nonce: [u8; 12], ct: &[u8]) -> Option<Vec<u8>> {
+    ChaCha20Poly1305::new(&(*key).into())
+        .decrypt(&nonce.into(), ct)
+        .ok()
+}
+
+// The header: its stanzas (type, args, body) and the MAC, with the bytes
+// the MAC covers.
+struct Header<'a> {
+    stanzas: Vec<(&'a str, Vec<&'a str>, Vec<u8>)>,
+    mac: [u8; 32],
+    mac_input: &'a [u8],
+    payload: &'a [u8],
+}
+
+fn parse_header(file: &[u8]) -> Option<Header<'_>> {
+    if file.len() > MAX_WRAP_BYTES || !file.starts_with(AGE_MAGIC) {
+        return None;
+    }
+    let mut pos = AGE_MAGIC.len();
+    let mut stanzas = Vec::new();
+    let next_line = |pos: &mut usize| -> Option<&[u8]> {
+        let rest = file.get(*pos..)?;
+        let n = rest.iter().position(|&b| b == b'\n')?;
+        *pos += n + 1;
+        Some(&rest[..n])
+    };
+    loop {
+        let line_start = pos;
+        let line = std::str::from_utf8(next_line(&mut pos)?).ok()?;
+        if let Some(mac) = line.strip_prefix("--- ") {
+            let mac: [u8; 32] = Base64Unpadded::decode_vec(mac).ok()?.try_into().ok()?;
+            return Some(Header {
+                stanzas,
+                mac,
+                mac_input: &file[..line_start + 3],
+                payload: &file[pos..],
+            });
+        }
+        let args = line.strip_prefix("-> ")?;
+        let mut words = args.split(' ');
+        let ty = words.next().filter(|t| !t.is_empty())?;
+        let args: Vec<&str> = words.collect();
+        if args.iter().any(|a| a.is_empty()) {
+            return None;
+        }
+        // The body: lines of 64 base64 characters, ended by a shorter one.
+        let mut body = String::new();
+        loop {
+            let l = std::str::from_utf8(next_line(&mut pos)?).ok()?;
+            if l.len() > 64 {
+                return None;
+            }
+            body.push_str(l);
+            if l.len() < 64 {
+                break;
+            }
+        }
+        let body = Base64Unpadded::decode_vec(&body).ok()?;
+        stanzas.push((ty, args, body));
+    }
+}
+
+/// Opens an age file whose payload is a 32-byte data key with the first of
+/// `ids` that can (FORMAT 13.5); `None` if none can or the file is malformed.
+pub fn unwrap_with(ids: &[Identity], file: &[u8]) -> Option<DataKey> {
+    let h = parse_header(file)?;
+    let file_key = h.stanzas.iter().find_map(|(ty, args, body)| {
+        if *ty != "X25519" || args.len() != 1 || body.len() != 32 {
+            return None;
+        }
+        let share: [u8; 32] = Base64Unpadded::decode_vec(args[0]).ok()?.try_into().ok()?;
+        ids.iter().find_map(|id| {
+            let shared = MontgomeryPoint(share).mul_clamped(id.secret).to_bytes();
+            if shared == [0; 32] {
+                return None;
+            }
+            let mut salt = [0u8; 64];
+            salt[..32].copy_from_slice(&share);
+            salt[32..].copy_from_slice(&id.public);
+            let wrap_key = hkdf(&salt, &shared, X25519_INFO);
+            let fk = chacha_open(&wrap_key, [0; 12], body)?;
+            <[u8; 16]>::try_from(fk.as_slice()).ok()
+        })
+    })?;
+    // The header MAC.
+    let mac_key = hkdf(&[], &file_key, b"header");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&mac_key).ok()?;
+    mac.update(h.mac_input);
+    mac.verify_slice(&h.mac).ok()?;
+    // The payload: a 16-byte nonce and one last chunk holding the data key.
+    if h.payload.len() != 16 + DATA_KEY_LEN + TAG_LEN {
+        return None;
+    }
+    let (nonce, chunk) = h.payload.split_at(16);
+    let payload_key = hkdf(nonce, &file_key, b"payload");
+    let mut chunk_nonce = [0u8; 12];
+    chunk_nonce[11] = 1; // counter 0, last chunk
+    let key = chacha_open(&payload_key, chunk_nonce, chunk)?;
+    key.try_into().ok()
+}
+
+/// XChaCha20-Poly1305 encryption of an opening: `nonce || ciphertext || tag`
+/// (FORMAT 13.3). The nonce MUST be fresh from the OS CSPRNG.
+pub fn seal_opening(
+    key: &DataKey,
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+    ad: &[u8],
+) -> Vec<u8> {
+    let ct = XChaCha20Poly1305::new(&(*key).into())
+        .encrypt(
+            &(*nonce).into(),
+            Payload {
+                msg: plaintext,
+                aad: ad,
+            },
+        )
+        .expect("XChaCha20-Poly1305 encrypts any message under 256 GiB");
+    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(&ct);
+    out
+}
+
+/// Decrypts `nonce || ciphertext || tag` (FORMAT 13.3); `None` if it does
+/// not authenticate under this key and associated data.
+pub fn open_opening(key: &DataKey, sealed: &[u8], ad: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < NONCE_LEN + TAG_LEN {
+        return None;
+    }
+    let (nonce, ct) = sealed.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
+    XChaCha20Poly1305::new(&(*key).into())
+        .decrypt(&nonce.into(), Payload { msg: ct, aad: ad })
+        .ok()
+}
+
+/// The [`Opener`] of a set of age identities.
+#[derive(Debug, Clone)]
+pub struct AgeOpener {
+    ids: Vec<Identity>,
+}
+
+impl AgeOpener {
+    /// An opener trying each identity.
+    pub fn new(ids: Vec<Identity>) -> Self {
+        Self { ids }
+    }
+}
+
+impl Opener for AgeOpener {
+    fn unwrap_key(&self, wrap: &[u8]) -> Option<DataKey> {
+        unwrap_with(&self.ids, wrap)
+    }
+
+    fn decrypt(&self, key: &DataKey, sealed: &[u8], ad: &[u8]) -> Option<Vec<u8>> {
+        open_opening(key, sealed, ad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_strings_round_trip() {
+        let id = Identity::from_secret([42; 32]);
+        let s = id.to_secret_string();
+        assert!(s.starts_with("AGE-SECRET-KEY-1"));
+        let back = Identity::parse(&s).unwrap();
+        assert_eq!(back.recipient(), id.recipient());
+        assert_eq!(parse_recipient(&id.recipient()).unwrap(), id.public);
+        // A changed character breaks the checksum.
+        let mut bad = s.clone().into_bytes();
+        let last = bad.len() - 1;
+        bad[last] = if bad[last] == b'Q' { b'P' } else { b'Q' };
+        assert!(Identity::parse(std::str::from_utf8(&bad).unwrap()).is_none());
+        assert!(Identity::parse(&s.to_ascii_lowercase()).is_none());
+        assert!(parse_recipient(&id.recipient().to_ascii_uppercase()).is_err());
+        let file = format!("# created: now\n# public key: {}\n{s}\n", id.recipient());
+        assert_eq!(Identity::parse_file(&file).unwrap().len(), 1);
+        assert_eq!(
+            Identity::parse_file("# only\n").unwrap_err(),
+            KeyError::NoIdentity
+        );
+        assert_eq!(
+            Identity::parse_file("\nnope\n").unwrap_err(),
+            KeyError::BadIdentity(2)
+        );
+    }
+
+    #[test]
+    fn malformed_wraps_do_not_open() {
+        let id = Identity::from_secret([1; 32]);
+        for f in [
+            &b""[..],
+            b"age-encryption.org/v1\n",
+            b"age-encryption.org/v1\n--- AAAA\n",
+            b"age-encryption.org/v1\n-> X25519\n\n--- AAAA\n",
+        ] {
+            assert!(id.unwrap(f).is_none());
+        }
+    }
+}

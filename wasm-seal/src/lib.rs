@@ -1,0 +1,99 @@
+//! The browser's sealed-field module (docs/FORMAT.md section 13): stele-core's
+//! streaming verifier with an [`stele_seal::AgeOpener`], so an auditor's age
+//! identity opens sealed values in the page. A thin adapter like `wasm/`: no
+//! rule lives here. The page loads it lazily, only when an auditor key is
+//! given, so the plain verifier does not grow.
+//!
+//! ```text
+//! const v = new SealedVerifier(["log+1a2b3c4d+AR…"], "AGE-SECRET-KEY-1…");
+//! v.push(bytes); v.takeSealed();   // [[entry, pointer, "opened", value], …]
+//! v.finish();                      // the report JSON, with its "sealed" counts
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::sync::Arc;
+use stele_core::VerifierKey;
+use stele_core::canonical::quote;
+use stele_core::sealed::{OpenerHandle, ValueState};
+use stele_core::verify::{Options, StreamVerifier};
+use wasm_bindgen::prelude::*;
+
+/// Longest identity text accepted (an age-keygen file is ~190 bytes).
+const MAX_IDENTITY_BYTES: usize = 64 * 1024;
+
+/// A streaming verifier that also opens sealed values.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct SealedVerifier {
+    inner: StreamVerifier,
+}
+
+#[wasm_bindgen]
+impl SealedVerifier {
+    /// Pinned verifier keys and the text of an age identity file. Errors
+    /// never echo the identity.
+    #[wasm_bindgen(constructor)]
+    pub fn new(keys: Vec<String>, identity: &str) -> Result<Self, JsError> {
+        if identity.len() > MAX_IDENTITY_BYTES {
+            return Err(JsError::new(
+                "auditor key: longer than 64 KiB; not an age identity file",
+            ));
+        }
+        let keys = keys
+            .iter()
+            .map(|k| {
+                VerifierKey::parse(k).map_err(|e| JsError::new(&format!("key {}: {e}", quote(k))))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids = stele_seal::Identity::parse_file(identity)
+            .map_err(|e| JsError::new(&format!("auditor key: {e}")))?;
+        let mut opts = Options::new(keys);
+        opts.opener = Some(OpenerHandle(Arc::new(stele_seal::AgeOpener::new(ids))));
+        let mut inner = StreamVerifier::new(opts);
+        inner.collect_sealed();
+        Ok(Self { inner })
+    }
+
+    /// Feeds the next bytes of the file (any chunking).
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.inner.push(chunk);
+    }
+
+    /// Sealed values settled since the last call, as a JSON array of
+    /// `[entry, pointer, state, value]`: state `opened` (value: its JSON
+    /// text, checked against the commitment), `sealed`, `forgotten`,
+    /// `redacted` or `mismatch` (value null).
+    #[wasm_bindgen(js_name = takeSealed)]
+    pub fn take_sealed(&mut self) -> String {
+        states_json(self.inner.take_sealed())
+    }
+
+    /// Ends the stream: the last values as [`SealedVerifier::take_sealed`]
+    /// gives them, then the report JSON, as `{"sealed":[…],"report":{…}}`.
+    pub fn finish(mut self) -> String {
+        self.inner.settle_sealed();
+        let last = states_json(self.inner.take_sealed());
+        let report = self.inner.finish().to_json();
+        format!("{{\"sealed\":{last},\"report\":{report}}}")
+    }
+}
+
+fn states_json(states: Vec<(u64, String, ValueState)>) -> String {
+    let mut out = String::from("[");
+    for (i, (entry, ptr, st)) in states.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let (word, value) = match st {
+            ValueState::Opened(v) => ("opened", quote(&v)),
+            ValueState::Sealed => ("sealed", "null".into()),
+            ValueState::Forgotten => ("forgotten", "null".into()),
+            ValueState::Redacted => ("redacted", "null".into()),
+            ValueState::Mismatch => ("mismatch", "null".into()),
+        };
+        out.push_str(&format!("[{entry},{},\"{word}\",{value}]", quote(&ptr)));
+    }
+    out.push(']');
+    out
+}

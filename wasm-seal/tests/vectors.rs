@@ -1,0 +1,98 @@
+//! The shared sealed vectors (tests/vectors/sealed) through the wasm module,
+//! in Node: the same verdicts and counts as the native tests
+//! (writer/tests/sealed.rs).
+#![cfg(target_arch = "wasm32")]
+
+use serde_json::Value;
+use stele_wasm_seal::SealedVerifier;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+const AUDITOR: &str = include_str!("../../tests/vectors/sealed/auditor.key");
+const OTHER: &str = include_str!("../../tests/vectors/sealed/other.key");
+
+fn key(expect: &str) -> String {
+    expect
+        .lines()
+        .find_map(|l| l.strip_prefix("key: "))
+        .unwrap()
+        .to_string()
+}
+
+fn run(data: &[u8], expect: &str, identity: &str, chunk: usize) -> (Value, Vec<Value>) {
+    let mut v = SealedVerifier::new(vec![key(expect)], identity).unwrap();
+    let mut states = Vec::new();
+    for c in data.chunks(chunk) {
+        v.push(c);
+        let s: Value = serde_json::from_str(&v.take_sealed()).unwrap();
+        states.extend(s.as_array().unwrap().iter().cloned());
+    }
+    let out: Value = serde_json::from_str(&v.finish()).unwrap();
+    states.extend(out["sealed"].as_array().unwrap().iter().cloned());
+    (out["report"].clone(), states)
+}
+
+fn counts(expect: &str) -> Value {
+    let line = expect
+        .lines()
+        .find_map(|l| l.strip_prefix("sealed: "))
+        .unwrap();
+    let mut m = serde_json::Map::new();
+    for kv in line.split(' ') {
+        let (k, v) = kv.split_once('=').unwrap();
+        m.insert(k.into(), v.parse::<u64>().unwrap().into());
+    }
+    Value::Object(m)
+}
+
+macro_rules! vector {
+    ($name:literal) => {
+        (
+            include_bytes!(concat!("../../tests/vectors/sealed/", $name, ".stele")).as_slice(),
+            include_str!(concat!("../../tests/vectors/sealed/", $name, ".expect")),
+        )
+    };
+}
+
+#[wasm_bindgen_test]
+fn sealed_vectors_give_the_native_verdicts_and_counts() {
+    let cases = [
+        vector!("sealed-valid"),
+        vector!("sealed-swapped"),
+        vector!("sealed-wrong-opening"),
+        vector!("sealed-tampered-ciphertext"),
+        vector!("sealed-bad-record"),
+        vector!("sealed-redacted"),
+        vector!("sealed-forgotten"),
+    ];
+    for (data, expect) in cases {
+        for chunk in [7, 4096] {
+            let (report, states) = run(data, expect, AUDITOR, chunk);
+            let failed = expect.contains("verdict: failed");
+            assert_eq!(report["verdict"] != "verified", failed, "{expect}");
+            assert_eq!(report["sealed"], counts(expect), "{expect}");
+            // Every value is reported once, and opened values are JSON.
+            assert_eq!(
+                states.len() as u64,
+                report["sealed"]["values"].as_u64().unwrap()
+            );
+            for s in &states {
+                if s[2] == "opened" {
+                    serde_json::from_str::<Value>(s[3].as_str().unwrap()).unwrap();
+                }
+            }
+        }
+    }
+    // Another auditor's key: everything stays sealed, and it verifies.
+    let (data, expect) = vector!("sealed-valid");
+    let (report, states) = run(data, expect, OTHER, 4096);
+    assert_eq!(report["verdict"], "verified");
+    assert_eq!(report["sealed"]["sealed"], 5);
+    assert!(states.iter().all(|s| s[2] == "sealed"));
+}
+
+#[wasm_bindgen_test]
+fn a_bad_identity_is_refused_without_echoing_it() {
+    let e = SealedVerifier::new(vec![], "AGE-SECRET-KEY-1NOTAKEYATALL\n").unwrap_err();
+    let msg = format!("{:?}", wasm_bindgen::JsValue::from(e));
+    assert!(!msg.contains("NOTAKEY"), "{msg}");
+}

@@ -1,0 +1,30 @@
+//! The multi-threaded verifier gives core's report, byte for byte, on every
+//! shared test vector, with blocks small enough to cut every vector and any
+//! number of threads (this check moved here with `ParallelVerifier` from core).
+
+use stele_core::verify::verify_bytes;
+use stele_tests::kit::options;
+use stele_tests::vectors::vectors;
+use stele_writer::ParallelVerifier;
+
+#[test]
+fn parallel_verifier_matches_the_stream_verifier_on_every_vector() {
+    let mut n = 0;
+    for v in vectors() {
+        let report = verify_bytes(options(&v), &v.data);
+        for (threads, block, chunk) in [(1, 1 << 20, 4096), (3, 700, 333), (2, 64, 1)] {
+            let mut p = ParallelVerifier::new(options(&v), threads).block_size(block);
+            for c in v.data.chunks(chunk) {
+                p.push(c);
+            }
+            assert_eq!(
+                p.finish(),
+                report,
+                "{}: {threads} threads, blocks of {block}",
+                v.name
+            );
+        }
+        n += 1;
+    }
+    assert!(n >= 30, "only {n} vectors");
+}
