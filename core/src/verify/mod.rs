@@ -7,7 +7,6 @@
 mod chain;
 mod checkpoints;
 mod framing;
-#[cfg(not(target_arch = "wasm32"))]
 mod report;
 mod sealed;
 mod selected;
@@ -25,7 +24,6 @@ use crate::sealed::{OpenerHandle, SealChecker};
 use crate::summary::Summaries;
 pub use crate::summary::{EntryColumns, EntrySummary};
 use chain::Break;
-#[cfg(not(target_arch = "wasm32"))]
 pub use report::{
     CheckpointReport, EntryRange, Failure, Input, Notice, Report, TrustedInput, Verdict,
 };
