@@ -184,7 +184,7 @@ impl StreamVerifier {
                 offset,
                 Some(cp.root.to_base64()),
                 Some(computed.to_base64()),
-                format!("checkpoint at line {line} (size {}): signed root is {}, but the entries hash to {}: an entry in {from}..{last} was changed, inserted or removed", cp.size, cp.root.short(), computed.short()),
+                format!("checkpoint at line {line} (size {}): signed root is {}, but the entries hash to {}: an entry in {from}..{last} was changed, inserted or removed", cp.size, cp.root.to_base64(), computed.to_base64()),
             );
             if let Some(f) = self.failures.get_mut(kept).filter(|_| from < cp.size) {
                 f.range = Some(EntryRange { first: from, last });
