@@ -67,7 +67,7 @@ fn sealed_vectors_give_the_native_verdicts_and_counts() {
     for (data, expect) in cases {
         for chunk in [7, 4096] {
             let (report, states) = run(data, expect, AUDITOR, chunk);
-            let failed = expect.contains("verdict: failed");
+            let failed = expect.contains("verdict: tampered");
             assert_eq!(report["verdict"] != "verified", failed, "{expect}");
             assert_eq!(report["sealed"], counts(expect), "{expect}");
             // Every value is reported once, and opened values are JSON.

@@ -19,7 +19,7 @@ const VERSION = 'stele-web 0.1.0';
 
 const ui = {
   file: $('file'), key: $('key'), keyInfo: $('key-info'), keySaved: $('key-saved'), keyForget: $('key-forget'), keyStatus: $('key-status'),
-  checkpoint: $('checkpoint'), verify: $('verify'), verifyHint: $('verify-hint'),
+  checkpoint: $('checkpoint'), auditorKey: $('auditor-key'), auditorFile: $('auditor-file'), verify: $('verify'), verifyHint: $('verify-hint'),
   samples: $('samples'), sampleList: $('sample-list'),
   progressPanel: $('progress-panel'), progress: $('progress'), progressText: $('progress-text'), cancel: $('cancel'),
   verdict: $('verdict'), verdictWord: $('verdict-word'), verdictDetail: $('verdict-detail'), consistency: $('consistency'),
@@ -110,6 +110,8 @@ function dlRows(dl, rows) {
 
 function showReport(report, inputs) {
   state.report = report;
+  state.sealed = new Map();
+  for (const v of report.sealed || []) state.sealed.set(v.entry, [...(state.sealed.get(v.entry) || []), v]);
   state.inputs = inputs;
   const kind = verdictKind(report.verdict);
   const situation = kind === 'unverified' ? keySituation(report, inputs.keys.length) : null;
@@ -385,7 +387,13 @@ function saveKey() {
 // ---- stale inputs -------------------------------------------------------------------
 
 const sameInputs = (a, b) => a && b && a.keys.join(' ') === b.keys.join(' ') && a.checkpoint.trim() === b.checkpoint.trim();
-const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value });
+const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value, identity: ui.auditorKey.value.trim() });
+// The auditor key (issue 11) stays in this page's memory: no storage, no request.
+ui.auditorFile.addEventListener('change', async () => {
+  const f = ui.auditorFile.files?.[0];
+  if (f) ui.auditorKey.value = f.size > 65536 ? '' : await f.text();
+  ui.auditorFile.value = '';
+});
 
 let rerunTimer = 0;
 /** After the key or checkpoint changed: withdraw the verdict, and verify again when the key is usable. */
@@ -516,6 +524,7 @@ async function startVerification(blob, name, { force = false } = {}) {
   state.blob = blob;
   state.name = name;
   state.cancelled = false;
+  state.sealed = null;
   const inputs = currentInputs();
   if (!force && !inputs.keys.length) {
     // Never a verdict for an empty key unless asked: the auditor may be about to type it.
@@ -553,6 +562,7 @@ async function startVerification(blob, name, { force = false } = {}) {
     const report = await verifyFile(blob, {
       keys: inputs.keys,
       trustedCheckpoint: inputs.checkpoint,
+      identity: inputs.identity || undefined,
       signal: ac.signal,
       onProgress: showProgress,
       onBatch,
@@ -709,9 +719,22 @@ async function loadDetail(i) {
   for (const f of state.report?.failures || []) {
     if (!f.range && (f.line === line || (f.entry != null && f.entry === s.seq[i]))) notes.push(`Fails: ${f.code}: ${f.message}`);
   }
+  for (const v of state.sealed?.get(s.seq[i]) || []) notes.push(sealedNote(v));
   if (isInRange(i)) notes.push('This entry is in the range of a checkpoint that does not match (see the failures); the entry itself may be intact.');
   if (i >= state.unsignedFrom) notes.push('Not signed: this entry comes after the last checkpoint signed with the trusted key.');
   return { text: body, notes, hidden: hasHidden(text) || /\\u(20[0-2][b-fB-F]|202[a-eA-E]|206[6-9]|[fF][eE][fF][fF])/.test(text) };
+}
+
+const SEALED_WORDS = {
+  sealed: 'sealed (no auditor key opens it)',
+  forgotten: 'forgotten (its key was destroyed; the proof still holds)',
+  redacted: 'redacted',
+  mismatch: 'tampered: its opening does not match its commitment',
+};
+
+/** One line for a sealed value; an opened value is text, shown as its JSON. */
+function sealedNote(v) {
+  return v.state === 'opened' ? `Sealed ${v.pointer}: opened ✓ checked against its commitment: ${v.value}` : `Sealed ${v.pointer}: ${SEALED_WORDS[v.state] || v.state}`;
 }
 
 function isInRange(i) {

@@ -70,6 +70,8 @@ export interface Report {
   checkpoints: CheckpointReport[];
   checkpoints_total: number;
   failures: Failure[];
+  /** Only when verified with an identity: every sealed value, in entry order. */
+  sealed?: SealedValue[];
   failures_total: number;
   notices: Notice[];
   bytes: number;
@@ -144,6 +146,23 @@ export interface VerifyFileOptions extends VerifierOptions {
   engine?: 'auto' | 'worker' | 'main';
   /** Called once per file, before any progress: where it is verified. */
   onEngine?: (info: EngineInfo) => void;
+  /**
+   * The text of an auditor's age identity file (`AGE-SECRET-KEY-1…`). With it,
+   * a separate wasm module (loaded only then) verifies the file again, opening
+   * sealed values; the report then has `sealed`. Stays in memory, never sent.
+   */
+  identity?: string;
+}
+
+/** One sealed value of an entry (docs/FORMAT.md section 13). */
+export interface SealedValue {
+  entry: number;
+  /** JSON pointer of the field in the event, e.g. "/actor/email". */
+  pointer: string;
+  /** opened: decrypted and checked against its commitment; mismatch: a failure is in the report. */
+  state: 'opened' | 'sealed' | 'forgotten' | 'redacted' | 'mismatch';
+  /** The opened value's JSON text; null unless opened. */
+  value: string | null;
 }
 
 /** Where a file is verified: in a Web Worker (with `helpers` helper workers) or on the main thread. */

@@ -199,13 +199,49 @@ let jobId = 0;
  * signal (AbortSignal), chunkSize (bytes, default 1 MiB), engine
  * ('auto' | 'worker' | 'main'; 'auto' falls back to the main thread when no
  * worker can be started), onEngine({engine, helpers}) (called once, before
- * the first progress: where this file is verified). Resolves to the report
- * object; rejects with an AbortError DOMException when cancelled.
+ * the first progress: where this file is verified), identity (the text of
+ * an age identity file: sealed values are opened, see ./sealed.js). Resolves
+ * to the report object; rejects with an AbortError DOMException when cancelled.
  * @param {Blob} file
  * @param {import('./index.js').VerifyFileOptions} [opts]
  * @returns {Promise<import('./index.js').Report>}
  */
 export async function verifyFile(file, opts = {}) {
+  if (opts.identity != null) return verifyFileSealed(file, opts);
+  return verifyPlain(file, opts);
+}
+
+/**
+ * With an auditor's identity: the file is verified as always (rows, batches,
+ * progress), then once more by the lazily loaded sealed module (./sealed.js),
+ * whose report, with `sealed` values, is the result: it checks the sealed
+ * records the plain verifier accepts unchecked.
+ * @param {Blob} file
+ * @param {import('./index.js').VerifyFileOptions} opts
+ * @returns {Promise<import('./index.js').Report>}
+ */
+async function verifyFileSealed(file, opts) {
+  const { identity, ...plain } = opts;
+  if (typeof identity !== 'string') throw new TypeError('identity: expected the text of an age identity file');
+  const load = import('./sealed.js');
+  const onProgress = plain.onProgress;
+  await verifyPlain(file, { ...plain, onProgress: onProgress && ((done, total) => onProgress(done / 2, total)) });
+  const { verifySealed } = await load;
+  return verifySealed(file, {
+    keys: plain.keys,
+    identity,
+    signal: plain.signal,
+    chunkSize: plain.chunkSize,
+    onProgress: onProgress && ((done, total) => onProgress(total / 2 + done / 2, total)),
+  });
+}
+
+/**
+ * @param {Blob} file
+ * @param {import('./index.js').VerifyFileOptions} opts
+ * @returns {Promise<import('./index.js').Report>}
+ */
+async function verifyPlain(file, opts) {
   const { signal, engine = 'auto', onEngine } = opts;
   if (signal?.aborted) throw abortError();
   await init();

@@ -804,7 +804,7 @@ fn write_vectors() {
         &swapped,
         "entry 1's two openings swapped fields: neither decrypts (the associated data binds the pointer)",
         &format!(
-            "identity: auditor.key\nverdict: failed\nsealed: values=5 opened=3 sealed=2 forgotten=0 redacted=0\n{fails}"
+            "identity: auditor.key\nverdict: tampered\nsealed: values=5 opened=3 sealed=2 forgotten=0 redacted=0\n{fails}"
         ),
     );
     // An opening that decrypts but belongs to another value.
@@ -844,7 +844,7 @@ fn write_vectors() {
         "sealed-wrong-opening",
         &wrong,
         "entry 3's opening was re-encrypted for another value: it decrypts but does not match the commitment",
-        "identity: auditor.key\nverdict: failed\nsealed: values=5 opened=4 sealed=1 forgotten=0 redacted=0\nfailure: opening_mismatch 3 /ip\n",
+        "identity: auditor.key\nverdict: tampered\nsealed: values=5 opened=4 sealed=1 forgotten=0 redacted=0\nfailure: opening_mismatch 3 /ip\n",
     );
     let tampered = edit(&text, |mut l| {
         let i = l.iter().position(|x| x.starts_with("opening 3 ")).unwrap();
@@ -869,7 +869,7 @@ fn write_vectors() {
         "sealed-tampered-ciphertext",
         &tampered,
         "one bit of entry 3's ciphertext flipped",
-        "identity: auditor.key\nverdict: failed\nsealed: values=5 opened=4 sealed=1 forgotten=0 redacted=0\nfailure: opening_mismatch 3 /ip\n",
+        "identity: auditor.key\nverdict: tampered\nsealed: values=5 opened=4 sealed=1 forgotten=0 redacted=0\nfailure: opening_mismatch 3 /ip\n",
     );
     let bad = edit(&text, |mut l| {
         let i = l.iter().position(|x| x.starts_with("opening 3 ")).unwrap();
@@ -880,7 +880,7 @@ fn write_vectors() {
         "sealed-bad-record",
         &bad,
         "an opening record whose ciphertext is not base64",
-        "identity: auditor.key\nverdict: failed\nsealed: values=5 opened=4 sealed=1 forgotten=0 redacted=0\nfailure: bad_sealed\n",
+        "identity: auditor.key\nverdict: tampered\nsealed: values=5 opened=4 sealed=1 forgotten=0 redacted=0\nfailure: bad_sealed\n",
     );
     ok(&stele(&[
         "redact",

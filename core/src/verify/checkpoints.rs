@@ -97,12 +97,12 @@ impl StreamVerifier {
         // Fork: two trusted checkpoints of one size with different roots.
         if let Some((size, root, was_trusted, l)) = self.last_cp {
             if size == cp.size && root != cp.root && trusted && was_trusted {
-                self.fail(FailureCode::Fork, None, line, offset, Some(root.to_base64()), Some(cp.root.to_base64()), format!("checkpoints at lines {l} and {line} are both signed for size {size} but have different roots {} and {}: proof that the log signed two histories", root.short(), cp.root.short()));
+                self.fail(FailureCode::Fork, None, line, offset, Some(root.to_base64()), Some(cp.root.to_base64()), format!("checkpoints at lines {l} and {line} are both signed for size {size} but have different roots {} and {}: proof that the log signed two histories", root.to_base64(), cp.root.to_base64()));
             }
         }
         if let Some(t) = self.opts.trusted.clone() {
             if trusted && t.size == cp.size && t.root != cp.root {
-                self.fail(FailureCode::Fork, None, line, offset, Some(t.root.to_base64()), Some(cp.root.to_base64()), format!("checkpoint at line {line} is signed for size {} with root {}, but the earlier trusted checkpoint has root {}: proof that the log signed two histories", cp.size, cp.root.short(), t.root.short()));
+                self.fail(FailureCode::Fork, None, line, offset, Some(t.root.to_base64()), Some(cp.root.to_base64()), format!("checkpoint at line {line} is signed for size {} with root {}, but the earlier trusted checkpoint has root {}: proof that the log signed two histories", cp.size, cp.root.to_base64(), t.root.to_base64()));
             }
         }
         if let Some((size, _, _, _)) = self.last_cp {
@@ -184,7 +184,7 @@ impl StreamVerifier {
                 offset,
                 Some(cp.root.to_base64()),
                 Some(computed.to_base64()),
-                format!("checkpoint at line {line} (size {}): signed root is {}, but the entries hash to {}: an entry in {from}..{last} was changed, inserted or removed", cp.size, cp.root.short(), computed.short()),
+                format!("checkpoint at line {line} (size {}): signed root is {}, but the entries hash to {}: an entry in {from}..{last} was changed, inserted or removed", cp.size, cp.root.to_base64(), computed.to_base64()),
             );
             if let Some(f) = self.failures.get_mut(kept).filter(|_| from < cp.size) {
                 f.range = Some(EntryRange { first: from, last });
@@ -214,7 +214,7 @@ impl StreamVerifier {
         let computed = self.tree().root();
         if computed != root {
             let (l, o) = (self.line_no, self.offset);
-            self.fail(FailureCode::Fork, None, l, o, Some(root.to_base64()), Some(computed.to_base64()), format!("the first {size} entries hash to {}, but the earlier trusted checkpoint for size {size} says {}: the log was rewritten since then", computed.short(), root.short()));
+            self.fail(FailureCode::Fork, None, l, o, Some(root.to_base64()), Some(computed.to_base64()), format!("the first {size} entries hash to {}, but the earlier trusted checkpoint for size {size} says {}: the log was rewritten since then", computed.to_base64(), root.to_base64()));
         }
     }
 }

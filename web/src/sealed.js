@@ -1,0 +1,53 @@
+// Sealed fields (docs/FORMAT.md section 13): opens them with an auditor's age
+// identity. Loaded lazily (dynamic import) only when an identity is given, so
+// the verifier every page loads does not grow. The opening, the commitment
+// check and the verification are stele-core's, in ../pkg/stele_wasm_seal; this
+// module only moves bytes to it. The identity stays in this page's memory.
+import initSeal, { SealedVerifier } from '../pkg/stele_wasm_seal.js';
+
+/** @type {Promise<unknown> | null} */
+let ready = null;
+
+function load() {
+  if (!ready) {
+    ready = initSeal({ module_or_path: new URL('../pkg/stele_wasm_seal_bg.wasm', import.meta.url) });
+    ready.catch(() => {
+      ready = null;
+    });
+  }
+  return ready;
+}
+
+/**
+ * Verifies `file` with sealed values opened by `identity` (the text of an age
+ * identity file). Resolves to the report, with `sealed`: one
+ * {entry, pointer, state, value} per sealed value, state 'opened' (value: its
+ * JSON text, checked against its commitment), 'sealed', 'forgotten',
+ * 'redacted' or 'mismatch'.
+ * @param {Blob} file
+ * @param {{keys?: string[], identity: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @returns {Promise<import('./index.js').Report & {sealed: import('./index.js').SealedValue[]}>}
+ */
+export async function verifySealed(file, { keys = [], identity, signal, chunkSize = 1 << 20, onProgress }) {
+  await load();
+  const v = new SealedVerifier(keys, identity);
+  /** @type {import('./index.js').SealedValue[]} */
+  const sealed = [];
+  const take = (/** @type {string} */ json) => {
+    for (const [entry, pointer, state, value] of JSON.parse(json)) sealed.push({ entry, pointer, state, value });
+  };
+  try {
+    for (let at = 0; at < file.size; at += chunkSize) {
+      if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
+      v.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
+      take(v.takeSealed());
+      onProgress?.(Math.min(at + chunkSize, file.size), file.size);
+    }
+  } catch (e) {
+    v.free();
+    throw e;
+  }
+  const out = JSON.parse(v.finish());
+  for (const [entry, pointer, state, value] of out.sealed) sealed.push({ entry, pointer, state, value });
+  return Object.assign(out.report, { sealed });
+}

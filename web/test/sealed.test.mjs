@@ -1,0 +1,157 @@
+// Sealed fields in the page (issue 11): an auditor key opens them through the
+// lazily loaded wasm-seal module. Headless Chromium against web/dist with the
+// real wasm, on the vectors of tests/vectors/sealed/ (their .expect files).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO, launch, serve, openPage, verifyFileInPage, shotPath } from './helpers.mjs';
+
+const VEC = join(REPO, 'tests/vectors/sealed');
+const vec = (name) => join(VEC, name);
+const KEY = /^key:\s*(\S+)/m.exec(readFileSync(vec('sealed-valid.expect'), 'utf8'))[1];
+const AUDITOR = readFileSync(vec('auditor.key'), 'utf8');
+const OTHER = readFileSync(vec('other.key'), 'utf8');
+const T = { timeout: 180_000 };
+
+let browser;
+let server;
+let url;
+
+before(async () => {
+  browser = await launch();
+  ({ server, url } = await serve());
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise((r) => server?.close(r));
+});
+
+/** Opens the page, gives the auditor key (or none), verifies `file`; returns {page, verdict, problems}. */
+async function run(file, identity) {
+  const { context, page, problems } = await openPage(browser, url);
+  if (identity != null) await page.fill('#auditor-key', identity);
+  const verdict = await verifyFileInPage(page, file, KEY, { timeout: 120_000 });
+  return { context, page, verdict, problems };
+}
+
+/** Expands every row in turn; returns the sealed-value notes, one string each. */
+async function sealedNotes(page) {
+  const positions = await page.$$eval('.vt-row', (rs) => rs.map((r) => /** @type {HTMLElement} */ (r).dataset.pos).filter((p) => p));
+  const out = [];
+  for (const pos of positions) {
+    const row = page.locator(`.vt-row[data-pos="${pos}"]`);
+    await row.click();
+    await page.waitForFunction(() => {
+      const pre = document.querySelector('.vt-detail pre');
+      return pre && !pre.closest('.vt-detail').hidden && pre.textContent !== 'Loading…';
+    });
+    const seq = await row.getAttribute('aria-rowindex');
+    for (const t of await page.locator('.vt-detail-notes li').allTextContents()) if (t.startsWith('Sealed ')) out.push(`${seq}: ${t}`);
+    await row.click(); // collapse
+  }
+  return out;
+}
+
+describe('sealed fields in the page', { timeout: 900_000 }, () => {
+  it('the auditor key opens every sealed value, each checked against its commitment', T, async () => {
+    const { context, page, verdict, problems } = await run(vec('sealed-valid.stele'), AUDITOR);
+    try {
+      assert.equal(verdict, 'Verified');
+      const notes = await sealedNotes(page);
+      assert.equal(notes.length, 5, notes.join('\n'));
+      for (const n of notes) assert.match(n, /opened ✓ checked against its commitment: \S/);
+      await page.screenshot({ path: shotPath('sealed-opened.png'), fullPage: true });
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('opened values are text, never HTML', T, async () => {
+    const { context, page } = await run(vec('sealed-valid.stele'), AUDITOR);
+    try {
+      await sealedNotes(page);
+      assert.equal(await page.locator('.vt-detail-notes li *').count(), 0);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("another auditor's key leaves every value sealed, with no failure", T, async () => {
+    const { context, page, verdict } = await run(vec('sealed-valid.stele'), OTHER);
+    try {
+      assert.equal(verdict, 'Verified');
+      const notes = await sealedNotes(page);
+      assert.equal(notes.length, 5, notes.join('\n'));
+      for (const n of notes) assert.match(n, /: sealed \(no auditor key opens it\)$/);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('without a key the sealed module is not loaded', T, async () => {
+    const { context, page } = await openPage(browser, url);
+    try {
+      const loaded = [];
+      page.on('request', (r) => loaded.push(r.url()));
+      assert.equal(await verifyFileInPage(page, vec('sealed-valid.stele'), KEY), 'Verified');
+      assert.deepEqual(loaded.filter((u) => /sealed\.js|stele_wasm_seal/.test(u)), []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  for (const name of ['sealed-swapped', 'sealed-tampered-ciphertext']) {
+    it(`${name}: Tampered, naming the entry and the pointer`, T, async () => {
+      const expect = readFileSync(vec(`${name}.expect`), 'utf8');
+      const failures = [...expect.matchAll(/^failure: (\S+) (\d+) (\S+)$/gm)];
+      assert.ok(failures.length > 0);
+      const { context, page, verdict } = await run(vec(`${name}.stele`), AUDITOR);
+      try {
+        assert.equal(verdict, 'Tampered');
+        const listed = await page.textContent('#failure-list');
+        for (const [, code, entry, pointer] of failures) {
+          assert.ok(listed.includes(code), `${code} in ${listed}`);
+          assert.ok(listed.includes(pointer), `${pointer} in ${listed}`);
+          assert.match(listed, new RegExp(`\\b${entry}\\b`));
+        }
+        const notes = await sealedNotes(page);
+        assert.equal(notes.filter((n) => /tampered: its opening does not match/.test(n)).length, failures.length, notes.join('\n'));
+      } finally {
+        await context.close();
+      }
+    });
+  }
+
+  it('forgotten values show "forgotten" and the verdict stays Verified', T, async () => {
+    const { context, page, verdict } = await run(vec('sealed-forgotten.stele'), AUDITOR);
+    try {
+      assert.equal(verdict, 'Verified');
+      const notes = await sealedNotes(page);
+      assert.equal(notes.filter((n) => /: forgotten \(/.test(n)).length, 2, notes.join('\n'));
+      assert.equal(notes.filter((n) => /opened ✓/.test(n)).length, 2, notes.join('\n'));
+      assert.equal(notes.filter((n) => /: redacted$/.test(n)).length, 1, notes.join('\n'));
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('verifyFile(file, { keys, identity }) reports every sealed value', T, async () => {
+    const { context, page } = await openPage(browser, url);
+    try {
+      const bytes = readFileSync(vec('sealed-redacted.stele'), 'utf8');
+      const r = await page.evaluate(async ({ bytes, key, identity }) => {
+        const { verifyFile } = await import('./src/verifier.js');
+        const report = await verifyFile(new Blob([bytes]), { keys: [key], identity });
+        return { verdict: report.verdict, states: report.sealed.map((v) => v.state) };
+      }, { bytes, key: KEY, identity: AUDITOR });
+      assert.equal(r.verdict, 'verified');
+      assert.deepEqual(r.states.filter((s) => s === 'opened').length, 4);
+      assert.deepEqual(r.states.filter((s) => s === 'redacted').length, 1);
+    } finally {
+      await context.close();
+    }
+  });
+});
