@@ -17,4 +17,6 @@ echo
 echo "Trusted key for valid.stele and tampered-*.stele (pre-filled): $(cat "$out/key.txt")"
 echo "Trusted key for demo*.stele: $(cat "$out/demo-key.txt" 2>/dev/null)"
 echo "Trusted key for attack-*.stele: $(cat "$out/attack-key.txt")"
+[ -f "$out/demo-auditor.key" ] && echo "Auditor key for demo-sealed.stele (paste it into \"Auditor key\"): $out/demo-auditor.key (trusted key: $(cat "$out/demo-sealed-key.txt" 2>/dev/null))"
+echo "Open http://127.0.0.1:${PORT:-8080}/?demo for the page with the samples listed."
 exec node web/serve.mjs --root web/dist --samples "$out" --host 127.0.0.1 --port "${PORT:-8080}"
