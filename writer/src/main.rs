@@ -2023,16 +2023,7 @@ fn monitor(
                 eprintln!("  {} (line {}): {}", f.code, f.line, f.message);
             }
             if let Some(cmd) = on_alert {
-                let mut child = std::process::Command::new("sh")
-                    .arg("-c")
-                    .arg(cmd)
-                    .stdin(std::process::Stdio::piped())
-                    .spawn()
-                    .map_err(|e| Fail::usage(format!("--on-alert {cmd:?}: {e}"), None))?;
-                if let Some(mut stdin) = child.stdin.take() {
-                    let _ = writeln!(stdin, "{alert}");
-                }
-                let _ = child.wait();
+                run_on_alert(cmd, &alert)?;
             }
             return Ok(1);
         }
@@ -2041,4 +2032,20 @@ fn monitor(
         }
         std::thread::sleep(interval);
     }
+}
+
+/// Runs an `--on-alert` command (`sh -c CMD`) with the alert's JSON on its
+/// stdin, and waits for it; shared by `stele monitor` and `stele mirror`.
+fn run_on_alert(cmd: &str, alert: &Value) -> Result<(), Fail> {
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Fail::usage(format!("--on-alert {cmd:?}: {e}"), None))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = writeln!(stdin, "{alert}");
+    }
+    let _ = child.wait();
+    Ok(())
 }

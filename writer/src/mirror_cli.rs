@@ -4,7 +4,6 @@
 
 use crate::{Fail, load_trusted, parse_vkey, write_state};
 use serde_json::{Value, json};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use stele_core::checkpoint::Checkpoint;
@@ -127,16 +126,7 @@ pub(crate) fn raise(who: &str, alert: &Value, on_alert: Option<&str>) -> Result<
         eprintln!("  evidence kept in {e}");
     }
     if let Some(cmd) = on_alert {
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| Fail::usage(format!("--on-alert {cmd:?}: {e}"), None))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = writeln!(stdin, "{alert}");
-        }
-        let _ = child.wait();
+        crate::run_on_alert(cmd, alert)?;
     }
     Ok(())
 }
