@@ -265,6 +265,9 @@ describe('verdicts that do not mislead', () => {
       }
       await page.check('#f-failing');
       await page.waitForFunction(() => /match the filters/.test(document.getElementById('entries-count').textContent));
+      // The rows are redrawn on a later frame than the count: wait for the redraw to settle
+      // on one row (a wrong filter still fails below, after the wait runs out).
+      await page.waitForFunction(() => document.querySelectorAll('#vt-scroll .vt-row:not([hidden])').length === 1, null, { timeout: 10_000, polling: 'raf' }).catch(() => {});
       const seqs = await page.locator('#vt-scroll .vt-row:not([hidden]) > span:first-child').allTextContents();
       assert.deepEqual(seqs.map((t) => t.replace(/\D/g, '')), ['7']);
       // expanded, the failing row says why it fails
@@ -654,6 +657,9 @@ describe('live mode', () => {
     const logDir = join(dir, 'live-log');
     const vkey = execFileSync(bin, ['init', '--origin', 'example.com/live', logDir], { encoding: 'utf8' }).trim().split('\n').pop().trim();
     execFileSync(bin, ['append', logDir], { input: [1, 2, 3, 4, 5].map((i) => JSON.stringify({ type: 'audit', actor: i === 3 ? 'eve\u202Egnp.exe' : 'alice', action: 'read', target: `doc/${i}` })).join('\n') });
+    // Signed before the server starts, so the first check sees entry 3 in a signed tree
+    // (waiting for the server's --checkpoint-interval raced with the page's first fetch).
+    execFileSync(bin, ['checkpoint', logDir]);
     const proc = spawn(bin, ['serve', logDir, '--listen', '127.0.0.1:0', '--web', DIST, '--checkpoint-interval', '1s'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     proc.stderr.on('data', (d) => (stderr += d));
