@@ -6,7 +6,7 @@
 //! tests all check it; tests/tests/attacks.rs maps the attack list to
 //! vector names.
 
-use crate::vectors::{ORIGIN, Vector, edit_line};
+use crate::vectors::{ORIGIN, Vector, edit_line, stele_vector as v};
 use crate::{TestLog, signer};
 use base64::Engine as _;
 use serde_json::json;
@@ -58,28 +58,6 @@ fn insert_note(valid: &str, after: u64, note: &str) -> String {
     edit_line(valid, after, |l| {
         format!("{l}\n{}", export::checkpoint_record(note).trim_end())
     })
-}
-
-fn v(
-    name: &'static str,
-    about: &'static str,
-    data: impl Into<Vec<u8>>,
-    key: &str,
-    verdict: &'static str,
-    failures: Vec<(&'static str, Option<u64>)>,
-    notices: Vec<&'static str>,
-) -> Vector {
-    Vector {
-        name,
-        ext: "stele",
-        about,
-        data: data.into(),
-        key: key.to_string(),
-        trusted: None,
-        verdict,
-        failures,
-        notices,
-    }
 }
 
 /// The attack vectors, built from the vectors' base log.

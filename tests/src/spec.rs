@@ -2,35 +2,13 @@
 //! disagreed or the spec was silent (issue 18), the verdicts `partial` and
 //! `not_a_log`, and the forgeries they catch. Each pins one decision.
 
-use crate::vectors::{ORIGIN, Vector, edit_line};
+use crate::vectors::{ORIGIN, Vector, edit_line, stele_vector as v};
 use crate::{TestLog, signer};
 use serde_json::json;
 use stele_core::entry::{Timestamp, entry_line};
 use stele_core::export;
 use stele_core::hash::{EMPTY_ROOT, leaf_hash};
 use stele_core::{Checkpoint, SignedCheckpoint};
-
-fn v(
-    name: &'static str,
-    about: &'static str,
-    data: impl Into<Vec<u8>>,
-    key: &str,
-    verdict: &'static str,
-    failures: Vec<(&'static str, Option<u64>)>,
-    notices: Vec<&'static str>,
-) -> Vector {
-    Vector {
-        name,
-        ext: "stele",
-        about,
-        data: data.into(),
-        key: key.to_string(),
-        trusted: None,
-        verdict,
-        failures,
-        notices,
-    }
-}
 
 // A correctly chained forged entry after the last line of `log`.
 fn forged_entry(log: &TestLog) -> String {

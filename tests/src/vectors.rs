@@ -719,3 +719,26 @@ pub fn expect_text(v: &Vector) -> String {
     }
     s
 }
+
+/// A `.stele` vector with no trusted checkpoint (the spec and attack tables build theirs with it).
+pub(crate) fn stele_vector(
+    name: &'static str,
+    about: &'static str,
+    data: impl Into<Vec<u8>>,
+    key: &str,
+    verdict: &'static str,
+    failures: Vec<(&'static str, Option<u64>)>,
+    notices: Vec<&'static str>,
+) -> Vector {
+    Vector {
+        name,
+        ext: "stele",
+        about,
+        data: data.into(),
+        key: key.to_string(),
+        trusted: None,
+        verdict,
+        failures,
+        notices,
+    }
+}
