@@ -25,6 +25,7 @@
 
 mod auth;
 mod body;
+mod cluster;
 mod k8s;
 mod metrics;
 mod net;
@@ -140,6 +141,12 @@ pub struct Config {
     /// writes): no lock, no key, no writes (405), no signing, no stele.access
     /// records; a mirror's lag on /metrics.
     pub read_only: bool,
+    /// Serve a log kept in PostgreSQL and object storage instead of `dir`
+    /// (`stele serve --db URL --objects URL`), signing with the key file
+    /// `signing_key`. Several servers may serve one such log at once.
+    pub cluster: Option<crate::cluster::Location>,
+    /// The private key file of a `cluster` log.
+    pub signing_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -166,6 +173,8 @@ impl Config {
             trusted_proxies: Vec::new(),
             fs: None,
             read_only: false,
+            cluster: None,
+            signing_key: None,
         }
     }
 }
@@ -319,6 +328,7 @@ impl ReadOnly {
 
 struct Inner {
     log: Option<Arc<Log>>,
+    cluster: Option<Arc<crate::cluster::Cluster>>,
     ro: Option<ReadOnly>,
     tokens: Tokens,
     reads: Reads,
@@ -601,7 +611,7 @@ impl Inner {
     // Records a read durably before anything of it is sent; a reader over
     // its rate gets 429 and nothing.
     async fn record(self: &Arc<Self>, who: &Caller, event: Value) -> Result<(), Response> {
-        if self.log.is_none() {
+        if self.log.is_none() && self.cluster.is_none() {
             // Read-only: nowhere to record (a mirror must stay a copy).
             return Ok(());
         }
@@ -617,7 +627,11 @@ impl Inner {
                 secs,
             ));
         }
-        match self.on_log_raw(move |log| log.append_reserved(event)).await {
+        let appended = match &self.cluster {
+            Some(c) => c.append_reserved(event).await,
+            None => self.on_log_raw(move |log| log.append_reserved(event)).await,
+        };
+        match appended {
             Ok(_) => {}
             // Access records are bounded by construction; should one still be
             // refused, say so without blaming an "item" of the request.
@@ -913,7 +927,7 @@ async fn ingest(
 ) -> Response {
     let since = Instant::now();
     let app = app.0;
-    if app.log.is_none() {
+    if app.log.is_none() && app.cluster.is_none() {
         return error(
             405,
             "this server is read-only (--read-only); nothing was written",
@@ -1024,10 +1038,16 @@ async fn ingest_body(
             None,
         )
     })?;
-    let rs = app
-        .on_log(move |log| log.append_batch_by(events, &by))
-        .await
-        .map_err(fail)?;
+    let rs = match &app.cluster {
+        Some(c) => c
+            .append_batch_by(events, &by)
+            .await
+            .map_err(|e| fail(Failure::from(e)))?,
+        None => app
+            .on_log(move |log| log.append_batch_by(events, &by))
+            .await
+            .map_err(fail)?,
+    };
     drop(room);
     app.metrics.entries.fetch_add(n, Ordering::Relaxed);
     app.metrics.append_latency.observe_duration(since.elapsed());
@@ -1056,6 +1076,9 @@ async fn get_checkpoint(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    if app.0.cluster.is_some() {
+        return cluster::get_checkpoint(app, peer, headers, q).await;
+    }
     if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
         return r;
     }
@@ -1086,6 +1109,9 @@ async fn get_tile(
     UrlPath(rest): UrlPath<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
+    if app.0.cluster.is_some() {
+        return cluster::get_tile(app, peer, headers, rest, q).await;
+    }
     let path = format!("tile/{rest}");
     let parsed = match Tile::parse_path(&path) {
         Ok(p) => p,
@@ -1187,6 +1213,9 @@ async fn get_inclusion(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    if app.0.cluster.is_some() {
+        return cluster::get_inclusion(app, peer, headers, q).await;
+    }
     if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
         return r;
     }
@@ -1236,6 +1265,9 @@ async fn get_consistency(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    if app.0.cluster.is_some() {
+        return cluster::get_consistency(app, peer, headers, q).await;
+    }
     if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
         return r;
     }
@@ -1284,6 +1316,9 @@ async fn get_entries(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    if app.0.cluster.is_some() {
+        return cluster::get_entries(app, peer, headers, q).await;
+    }
     let who = match app.0.auth_read(&headers, peer, Data::Entries) {
         Ok(c) => c,
         Err(r) => return r,
@@ -1408,6 +1443,9 @@ async fn get_export(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    if app.0.cluster.is_some() {
+        return cluster::get_export(app, peer, headers, q).await;
+    }
     let who = match app.0.auth_read(&headers, peer, Data::Entries) {
         Ok(c) => c,
         Err(r) => return r,
@@ -1565,20 +1603,28 @@ async fn get_metrics(
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
     }
-    let view = match app.0.view() {
-        Ok(v) => v,
-        Err(r) => return r,
+    let mut text = if let Some(c) = &app.0.cluster {
+        match cluster::metrics(&app.0, c).await {
+            Ok(t) => t,
+            Err(r) => return r,
+        }
+    } else {
+        let view = match app.0.view() {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        let signed = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
+        let mut text = app
+            .0
+            .metrics
+            .render(view.size(), view.checkpoints().len(), signed);
+        if let Some(ro) = &app.0.ro
+            && let Some(st) = crate::mirror::read_status(&ro.dir)
+        {
+            text.push_str(&mirror_metrics(&st, view.size()));
+        }
+        text
     };
-    let signed = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
-    let mut text = app
-        .0
-        .metrics
-        .render(view.size(), view.checkpoints().len(), signed);
-    if let Some(ro) = &app.0.ro
-        && let Some(st) = crate::mirror::read_status(&ro.dir)
-    {
-        text.push_str(&mirror_metrics(&st, view.size()));
-    }
     let net = &app.0.net;
     for (name, help, v) in [
         (
@@ -1683,6 +1729,11 @@ fn mirror_metrics(st: &crate::mirror::Status, held: u64) -> String {
 async fn healthz(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
+    }
+    if let Some(c) = &app.0.cluster
+        && let Err(e) = c.sequenced().await
+    {
+        return error(503, format!("the log's database cannot be read: {e}"), None);
     }
     let h = app.0.health.lock().unwrap();
     if let Some(cause) = &h.poisoned {
@@ -2059,7 +2110,25 @@ impl Server {
             background_checkpoints: true,
             ..LogOptions::default()
         };
-        let (log, ro, idem) = if c.read_only {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Service {
+                what: "start the runtime".into(),
+                source: e,
+            })?;
+        let cluster = match &c.cluster {
+            Some(loc) => Some(Arc::new(rt.block_on(cluster::open(
+                loc,
+                c.signing_key.as_deref(),
+                c.checkpoint_every,
+                c.checkpoint_interval,
+            ))?)),
+            None => None,
+        };
+        let (log, ro, idem) = if cluster.is_some() {
+            (None, None, Idempotency::default())
+        } else if c.read_only {
             let ro = ReadOnly {
                 dir: c.dir.clone(),
                 cache: Mutex::new(None),
@@ -2071,13 +2140,6 @@ impl Server {
             let idem = keys_from_log(&log);
             (Some(log), None, idem)
         };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Service {
-                what: "start the runtime".into(),
-                source: e,
-            })?;
         let listener = rt
             .block_on(tokio::net::TcpListener::bind(c.listen))
             .map_err(|e| Error::Service {
@@ -2094,6 +2156,7 @@ impl Server {
             .clamp(1, Semaphore::MAX_PERMITS);
         let app = App(Arc::new(Inner {
             log,
+            cluster,
             ro,
             tokens,
             reads,
@@ -2142,7 +2205,15 @@ impl Server {
 
     /// Entries in the log it serves.
     pub fn size(&self) -> u64 {
+        if let Some(c) = &self.app.0.cluster {
+            return self.rt.block_on(c.integrated()).unwrap_or(0);
+        }
         self.app.0.view().map_or(0, |v| v.size())
+    }
+
+    /// The PostgreSQL + object storage log it serves, if it serves one.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.app.0.cluster.as_ref()
     }
 
     /// Who may read without a token.
@@ -2175,7 +2246,19 @@ impl Server {
         let log = app.0.log.clone();
         let ro_view = app.0.ro.as_ref().map(|ro| ro.dir.clone());
         let net = app.0.net.clone();
+        let cl = app.0.cluster.clone();
         let dropped = rt.block_on(net::serve(listener, router(app), limits, net, shutdown));
+        if let Some(c) = cl {
+            // Integrate and sign what this front-end (and any other) sequenced.
+            let r = rt.block_on(cluster::finish(&c));
+            rt.shutdown_timeout(limits.shutdown_deadline);
+            let (size, checkpoint) = r?;
+            return Ok(Stopped {
+                size,
+                dropped_connections: dropped,
+                checkpoint,
+            });
+        }
         // Requests cut at the deadline may still be appending: the runtime
         // waits for its blocking threads (an append finishes, its answer is
         // dropped; an export's send fails at once).
