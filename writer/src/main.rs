@@ -1873,7 +1873,11 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     eprintln!(
         "stele serve: log {}{} ({} entries), reads {}, page {}",
         shown,
-        if log.is_none() { " read-only" } else { "" },
+        if log.is_none() && server.cluster().is_none() {
+            " read-only"
+        } else {
+            ""
+        },
         server.size(),
         match server.reads() {
             serve::Reads::Public => "public",

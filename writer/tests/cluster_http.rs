@@ -200,11 +200,14 @@ fn init_serve_export_verify_and_migrate_round_trip() {
     )
     .unwrap();
     assert_eq!(pb.json(), p);
-    // Tiles: a full level-0 tile, the same bytes from both.
-    let ta = http("GET", &format!("{}/tile/0/000", a.url), Some(&tok), None).unwrap();
-    let tb = http("GET", &format!("{}/tile/0/000", b.url), Some(&tok), None).unwrap();
-    assert_eq!(ta.status, 200);
-    assert_eq!(ta.body.len(), 256 * 32);
+    // Tiles: the level-0 tile of the proof's tree, the same bytes from both.
+    assert!(size < 256);
+    let ta = http("GET", &format!("{}/tile/0/000.p/{size}", a.url), Some(&tok), None).unwrap();
+    let tb = http("GET", &format!("{}/tile/0/000.p/{size}", b.url), Some(&tok), None).unwrap();
+    assert_eq!(ta.status, 200, "{}", ta.text());
+    assert_eq!(ta.body.len(), size as usize * 32);
+    let full = http("GET", &format!("{}/tile/0/000", a.url), Some(&tok), None).unwrap();
+    assert_eq!(full.status, 404, "{}", full.text());
     assert_eq!(ta.body, tb.body);
     assert_eq!(&ta.body[seq as usize * 32..][..32], &leaf.0);
     // Entries and bundles come back byte for byte (and are recorded).
