@@ -348,14 +348,19 @@ fn receipts_survive_a_killed_front_end_a_database_restart_and_refused_object_wri
     // (they need only PostgreSQL), integration waits and catches up.
     gate.close();
     more(1000, "receipts while object storage refuses writes");
-    let backlog = http("GET", &format!("{}/metrics", urls[1]), Some(&tok), None).unwrap().text();
+    let backlog = http("GET", &format!("{}/metrics", urls[1]), Some(&tok), None)
+        .unwrap()
+        .text();
     let backlog: u64 = backlog
         .lines()
         .find_map(|l| l.strip_prefix("stele_cluster_unintegrated_entries "))
         .unwrap()
         .parse()
         .unwrap();
-    assert!(backlog > 0, "appends were integrated while object storage refused writes");
+    assert!(
+        backlog > 0,
+        "appends were integrated while object storage refused writes"
+    );
     gate.open();
     more(200, "receipts after object storage is back");
     stop.store(true, Ordering::SeqCst);

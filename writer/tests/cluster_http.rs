@@ -202,8 +202,20 @@ fn init_serve_export_verify_and_migrate_round_trip() {
     assert_eq!(pb.json(), p);
     // Tiles: the level-0 tile of the proof's tree, the same bytes from both.
     assert!(size < 256);
-    let ta = http("GET", &format!("{}/tile/0/000.p/{size}", a.url), Some(&tok), None).unwrap();
-    let tb = http("GET", &format!("{}/tile/0/000.p/{size}", b.url), Some(&tok), None).unwrap();
+    let ta = http(
+        "GET",
+        &format!("{}/tile/0/000.p/{size}", a.url),
+        Some(&tok),
+        None,
+    )
+    .unwrap();
+    let tb = http(
+        "GET",
+        &format!("{}/tile/0/000.p/{size}", b.url),
+        Some(&tok),
+        None,
+    )
+    .unwrap();
     assert_eq!(ta.status, 200, "{}", ta.text());
     assert_eq!(ta.body.len(), size as usize * 32);
     let full = http("GET", &format!("{}/tile/0/000", a.url), Some(&tok), None).unwrap();

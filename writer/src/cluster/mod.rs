@@ -1292,7 +1292,7 @@ impl Inner {
                     .map(|c| Hash(c.try_into().expect("32 bytes")))
                     .collect();
             }
-            let held = match tile_in_tree(0, old / 256, old).filter(|_| old % 256 != 0) {
+            let held = match tile_in_tree(0, old / 256, old).filter(|_| !old.is_multiple_of(256)) {
                 Some(t) => self.get_object(&t.entries_path()).await?.ok_or_else(|| {
                     obj_err("integrate", format!("{} is missing", t.entries_path()))
                 })?,

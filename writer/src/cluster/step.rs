@@ -24,7 +24,7 @@ pub(crate) fn edge_tiles(old: u64, new: u64) -> Vec<Tile> {
         if o == n {
             break;
         }
-        if o % W != 0
+        if !o.is_multiple_of(W)
             && let Some(t) = tile_in_tree(level, o / W, old)
         {
             out.push(t);
@@ -161,7 +161,8 @@ mod tests {
                         })
                 })
                 .collect();
-            let eb = tile_in_tree(0, at / W, at).filter(|t| t.width < TILE_WIDTH && at % W != 0);
+            let eb = tile_in_tree(0, at / W, at)
+                .filter(|t| t.width < TILE_WIDTH && !at.is_multiple_of(W));
             let held = eb.map(|t| store[&(true, t)].clone()).unwrap_or_default();
             let edge_bundle = parse_entry_bundle(&held).unwrap();
             let new: Vec<&[u8]> = lines[at as usize..to as usize]
