@@ -346,40 +346,7 @@ pub async fn init(loc: &Location, origin: &str, signer: &SignerKey) -> Result<Cl
             why: "origin must be one non-empty line".into(),
         });
     }
-    let objects = loc
-        .objects
-        .clone()
-        .ok_or_else(|| config_err("--objects", "init needs --objects s3://BUCKET[/PREFIX]"))?;
-    let (store, prefix) = connect_objects(&objects, &loc.s3)?;
-    let pool = connect_db(&loc.db, 2)?;
-    let cp_path = child(&prefix, CHECKPOINT_OBJECT);
-    match store.head(&cp_path).await {
-        Ok(_) => {
-            return Err(config_err(
-                "--objects",
-                format!("{objects} already holds a log's {CHECKPOINT_OBJECT}; no log was created"),
-            ));
-        }
-        Err(object_store::Error::NotFound { .. }) => {}
-        Err(e) => return Err(obj_err(&format!("read {cp_path}"), e)),
-    }
     let verifier = signer.verifier();
-    let mut client = pool.get().await.map_err(|e| db_err("connect", e))?;
-    let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
-    let exists: bool = tx
-        .query_one("SELECT to_regclass('stele_config') IS NOT NULL", &[])
-        .await
-        .map_err(|e| db_err("look for stele_config", e))?
-        .get(0);
-    if exists {
-        return Err(config_err(
-            "--db",
-            "the database already holds a stele log (table stele_config); no log was created",
-        ));
-    }
-    tx.batch_execute(SCHEMA)
-        .await
-        .map_err(|e| db_err("create tables", e))?;
     let ts = (crate::log::system_micros)();
     let t = Timestamp::from_unix_micros(ts)
         .ok_or_else(|| db_err("clock", format!("{ts} µs is outside years 0000..9999")))?;
@@ -388,55 +355,16 @@ pub async fn init(loc: &Location, origin: &str, signer: &SignerKey) -> Result<Cl
         crate::log::canonical_event(&genesis).map_err(|why| Error::BadEvent { index: 0, why })?;
     let line = crate::log::finish_line(&ev, 0, t, &ZERO_PREV)
         .map_err(|why| Error::BadEvent { index: 0, why })?;
-    let leaf = leaf_hash(line.as_bytes());
-    let mut lines = line.into_bytes();
-    lines.push(b'\n');
-    tx.execute(
-        "INSERT INTO stele_config (id, format, origin, verifier, objects) VALUES (1, $1, $2, $3, $4)",
-        &[&FORMAT, &origin, &verifier.to_string(), &objects],
+    create(
+        loc,
+        origin,
+        &verifier,
+        1,
+        |_, _| Ok(vec![line.clone().into_bytes()]),
+        &[],
+        Some(signer),
     )
     .await
-    .map_err(|e| db_err("write stele_config", e))?;
-    tx.execute(
-        "INSERT INTO stele_next (id, next, prev, last_ts) VALUES (1, 1, $1, $2)",
-        &[&&leaf.0[..], &ts],
-    )
-    .await
-    .map_err(|e| db_err("write stele_next", e))?;
-    tx.execute(
-        "INSERT INTO stele_sequenced (first, n, lines) VALUES (0, 1, $1)",
-        &[&lines],
-    )
-    .await
-    .map_err(|e| db_err("write stele_sequenced", e))?;
-    tx.execute(
-        "INSERT INTO stele_integrated (id, size, compact) VALUES (1, 0, $1)",
-        &[&Vec::<u8>::new()],
-    )
-    .await
-    .map_err(|e| db_err("write stele_integrated", e))?;
-    tx.commit().await.map_err(|e| db_err("commit", e))?;
-    drop(client);
-    let info = ClusterInfo {
-        origin: origin.to_string(),
-        verifier,
-        objects,
-    };
-    let opts = ClusterOptions {
-        integrator: false,
-        pool_size: 2,
-        ..ClusterOptions::default()
-    };
-    let c = Cluster::start(
-        pool,
-        store,
-        prefix,
-        info.clone(),
-        Some(signer.clone()),
-        opts,
-    );
-    c.sync(true).await?;
-    Ok(info)
 }
 
 /// Creates a log from another log's entries and checkpoints, byte for byte
@@ -448,9 +376,28 @@ pub async fn import<F>(
     origin: &str,
     verifier: &VerifierKey,
     size: u64,
-    mut entries: F,
+    entries: F,
     checkpoints: &[StoredCheckpoint],
 ) -> Result<()>
+where
+    F: FnMut(u64, u64) -> Result<Vec<Vec<u8>>>,
+{
+    create(loc, origin, verifier, size, entries, checkpoints, None)
+        .await
+        .map(|_| ())
+}
+
+// A new log holding `size` given entries and `checkpoints` (init: the
+// genesis and none, signed by `signer` once integrated; migrate: a copy).
+async fn create<F>(
+    loc: &Location,
+    origin: &str,
+    verifier: &VerifierKey,
+    size: u64,
+    mut entries: F,
+    checkpoints: &[StoredCheckpoint],
+    signer: Option<&SignerKey>,
+) -> Result<ClusterInfo>
 where
     F: FnMut(u64, u64) -> Result<Vec<Vec<u8>>>,
 {
@@ -466,7 +413,7 @@ where
         Ok(_) => {
             return Err(config_err(
                 "--objects",
-                format!("{objects} already holds a log's {CHECKPOINT_OBJECT}; nothing was copied"),
+                format!("{objects} already holds a log's {CHECKPOINT_OBJECT}; nothing was written"),
             ));
         }
         Err(object_store::Error::NotFound { .. }) => {}
@@ -482,7 +429,7 @@ where
     if exists {
         return Err(config_err(
             "--db",
-            "the database already holds a stele log (table stele_config); nothing was copied",
+            "the database already holds a stele log (table stele_config); nothing was written",
         ));
     }
     tx.batch_execute(SCHEMA)
@@ -556,8 +503,8 @@ where
         pool_size: 2,
         ..ClusterOptions::default()
     };
-    let c = Cluster::start(pool, store, prefix, info, None, opts);
-    c.sync(false).await?;
+    let c = Cluster::start(pool, store, prefix, info.clone(), signer.cloned(), opts);
+    c.sync(signer.is_some()).await?;
     for cp in checkpoints {
         let root = c.root(cp.checkpoint.size).await?;
         if root != cp.checkpoint.root {
@@ -571,7 +518,7 @@ where
         }
     }
     c.inner.publish().await?;
-    Ok(())
+    Ok(info)
 }
 
 fn child(prefix: &ObjPath, name: &str) -> ObjPath {

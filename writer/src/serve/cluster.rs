@@ -5,14 +5,15 @@
 //! the stores, so any front-end answers any read.
 
 use super::{
-    App, ChanBody, Data, Failure, Inner, Query, Reads, bad_query, error, fail, json_text, too_many,
+    App, ChanBody, Data, Failure, Inner, Query, bad_query, entries_response, error,
+    export_response, fail, json_text, tile_response, too_many,
 };
 use crate::Result;
 use crate::access::{Entries, access_event};
 use crate::cluster::{Cluster, ClusterOptions, Location};
 use crate::view::StoredCheckpoint;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -177,21 +178,7 @@ pub(super) async fn get_tile(
         Ok(None) => return error(500, format!("{path} is missing from object storage"), None),
         Err(e) => return io(e),
     };
-    let cache = match (data, app.0.reads) {
-        (Data::Entries, _) => "no-store",
-        (Data::Hashes, Reads::Public | Reads::PublicHashes) => {
-            "public, max-age=31536000, immutable"
-        }
-        (Data::Hashes, Reads::Token) => "private, max-age=31536000, immutable",
-    };
-    (
-        [
-            (header::CONTENT_TYPE, "application/octet-stream"),
-            (header::CACHE_CONTROL, cache),
-        ],
-        body,
-    )
-        .into_response()
+    tile_response(data, app.0.reads, body)
 }
 
 pub(super) async fn get_inclusion(
@@ -345,21 +332,7 @@ pub(super) async fn get_entries(
         body.extend_from_slice(&l);
         body.push(b'\n');
     }
-    let mut resp = (
-        [
-            (header::CONTENT_TYPE, "application/x-ndjson"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        HeaderName::from_static("stele-from"),
-        HeaderValue::from(from),
-    );
-    h.insert(HeaderName::from_static("stele-to"), HeaderValue::from(to));
-    resp
+    entries_response(body, from, to)
 }
 
 pub(super) async fn get_export(
@@ -437,22 +410,11 @@ pub(super) async fn get_export(
             let _ = tx.try_send(Err(std::io::Error::other(e.to_string())));
         }
     });
-    (
-        [
-            (header::CONTENT_TYPE, "application/octet-stream"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"export.stele\"",
-            ),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        Body::from_stream(ChanBody {
-            rx,
-            failed,
-            _slot: slot,
-        }),
-    )
-        .into_response()
+    export_response(ChanBody {
+        rx,
+        failed,
+        _slot: slot,
+    })
 }
 
 /// /metrics of a cluster front-end: the log's sizes from the database.

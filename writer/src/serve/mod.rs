@@ -1180,27 +1180,31 @@ async fn get_tile(
             .await
         }
     };
-    // Hash tiles never change. Public ones may be cached by anyone; others
-    // only by the client that fetched them. Entry bundles: never stored
-    // (every read of entries is recorded).
-    let cache = match (data, app.0.reads) {
+    match body {
+        Ok(d) => tile_response(data, app.0.reads, d),
+        Err(r) => r,
+    }
+}
+
+// Hash tiles never change. Public ones may be cached by anyone; others
+// only by the client that fetched them. Entry bundles: never stored
+// (every read of entries is recorded).
+fn tile_response(data: Data, reads: Reads, body: Vec<u8>) -> Response {
+    let cache = match (data, reads) {
         (Data::Entries, _) => "no-store",
         (Data::Hashes, Reads::Public | Reads::PublicHashes) => {
             "public, max-age=31536000, immutable"
         }
         (Data::Hashes, Reads::Token) => "private, max-age=31536000, immutable",
     };
-    match body {
-        Ok(d) => (
-            [
-                (header::CONTENT_TYPE, "application/octet-stream"),
-                (header::CACHE_CONTROL, cache),
-            ],
-            d,
-        )
-            .into_response(),
-        Err(r) => r,
-    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, cache),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 fn json_text(s: String) -> Response {
@@ -1365,25 +1369,28 @@ async fn get_entries(
     })
     .await;
     match r {
-        Ok(body) => {
-            let mut resp = (
-                [
-                    (header::CONTENT_TYPE, "application/x-ndjson"),
-                    (header::CACHE_CONTROL, "no-store"),
-                ],
-                body,
-            )
-                .into_response();
-            let h = resp.headers_mut();
-            h.insert(
-                HeaderName::from_static("stele-from"),
-                HeaderValue::from(from),
-            );
-            h.insert(HeaderName::from_static("stele-to"), HeaderValue::from(to));
-            resp
-        }
+        Ok(body) => entries_response(body, from, to),
         Err(r) => r,
     }
+}
+
+// Entry lines `from..to` as GET /v1/entries answers them.
+fn entries_response(body: Vec<u8>, from: u64, to: u64) -> Response {
+    let mut resp = (
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        HeaderName::from_static("stele-from"),
+        HeaderValue::from(from),
+    );
+    h.insert(HeaderName::from_static("stele-to"), HeaderValue::from(to));
+    resp
 }
 
 // A body fed by a thread through a channel. When the thread fails, the
@@ -1573,6 +1580,15 @@ async fn get_export(
             let _ = tx.try_send(Err(e));
         }
     });
+    export_response(ChanBody {
+        rx,
+        failed,
+        _slot: slot,
+    })
+}
+
+// An export streamed as a download.
+fn export_response(body: ChanBody) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/octet-stream"),
@@ -1582,11 +1598,7 @@ async fn get_export(
             ),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        Body::from_stream(ChanBody {
-            rx,
-            failed,
-            _slot: slot,
-        }),
+        Body::from_stream(body),
     )
         .into_response()
 }
