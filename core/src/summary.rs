@@ -149,7 +149,7 @@ impl Column {
         let v: Arc<[u8]> = Arc::from(value);
         self.values.push(v.clone());
         let c = self.values.len() as u32;
-        self.codes.insert(v, c);
+        let _ = self.codes.insert(v, c);
         c
     }
 

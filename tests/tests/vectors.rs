@@ -84,7 +84,7 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
                 v.name,
                 report.failures
             );
-            seen_codes.insert(*code);
+            let _ = seen_codes.insert(*code);
         }
         for n in &v.notices {
             assert!(
@@ -331,7 +331,7 @@ fn the_vectors_cover_exactly_these_codes_and_names() {
                 .strip_prefix("failure: ")
                 .and_then(|v| v.split(' ').next())
             {
-                codes.insert(c);
+                let _ = codes.insert(c);
             }
         }
     }

@@ -30,7 +30,7 @@ fn js_number_form(s: &str) -> Option<String> {
 /// Registers [`js_number_form`] with core; every entry point that parses
 /// JSON calls it first (each worker has its own wasm instance).
 fn init() {
-    stele_core::canonical::set_number_formatter(js_number_form);
+    let _ = stele_core::canonical::set_number_formatter(js_number_form);
 }
 
 /// Test hook: core's canonical-number check through the JavaScript
@@ -145,8 +145,8 @@ impl WasmVerifier {
         let codes = js_sys::Array::new();
         let fresh = js_sys::Array::new();
         for (col, new) in cols.codes.iter().zip(&cols.fresh) {
-            codes.push(&js_sys::Uint32Array::from(&col[..]));
-            fresh.push(
+            let _ = codes.push(&js_sys::Uint32Array::from(&col[..]));
+            let _ = fresh.push(
                 &new.iter()
                     .map(|s| JsValue::from_str(s))
                     .collect::<js_sys::Array>(),
@@ -156,8 +156,8 @@ impl WasmVerifier {
         set("fresh", &fresh)?;
         let ts_raw = js_sys::Array::new();
         for (i, t) in &cols.ts_raw {
-            ts_raw.push(&JsValue::from(*i));
-            ts_raw.push(&JsValue::from_str(t));
+            let _ = ts_raw.push(&JsValue::from(*i));
+            let _ = ts_raw.push(&JsValue::from_str(t));
         }
         set("tsRaw", &ts_raw)?;
         Ok(out)

@@ -83,7 +83,7 @@ impl Server {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
+        let _ = BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         let addr = line
@@ -205,7 +205,7 @@ fn try_http_h(
     s.write_all(head.as_bytes())?;
     s.write_all(body)?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
+    let _ = s.read_to_end(&mut raw)?;
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -830,7 +830,7 @@ fn every_acknowledged_entry_survives_sigkill_mid_load() {
     std::thread::sleep(Duration::from_millis(1500));
     let mut s = s;
     s.child.kill().unwrap(); // SIGKILL, mid-load
-    s.child.wait().unwrap();
+    let _ = s.child.wait().unwrap();
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.join().unwrap();
@@ -1571,12 +1571,13 @@ fn a_trusted_proxy_names_the_client() {
     drop(s);
     // Untrusted: the header is ignored.
     let s = Server::start(&f, &["--public-reads"]);
-    s.req_h(
+    let r = s.req_h(
         "GET",
         "/v1/entries?from=0&to=1",
         &[("X-Forwarded-For", "203.0.113.9")],
         b"",
     );
+    assert_eq!(r.status, 200);
     assert_eq!(last_entry(&f.log)["event"]["actor"], "127.0.0.1");
 }
 

@@ -27,7 +27,7 @@ impl StreamVerifier {
         let idx = self.position;
         let (line_no, offset) = (self.line_no, self.offset);
         while self.prepared.front().is_some_and(|p| p.offset < offset) {
-            self.prepared.pop_front();
+            let _ = self.prepared.pop_front();
         }
         let (leaf, parsed) = match self.prepared.front() {
             None if !self.encoded.is_empty() => match self.encoded_for(offset, line.len()) {
@@ -68,7 +68,7 @@ impl StreamVerifier {
         if !self.tree_broken {
             self.leaves_waiting.push(leaf);
             if self.leaves_waiting.len() >= LEAF_BATCH {
-                self.tree();
+                let _ = self.tree();
             }
         }
         self.last_hash = Some(leaf);

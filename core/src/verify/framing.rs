@@ -307,8 +307,7 @@ impl StreamVerifier {
     pub(super) fn hashes_line(&mut self, line: &[u8], word: &str) -> Option<(u64, Vec<Hash>)> {
         let text = std::str::from_utf8(line).ok();
         let parsed = text.and_then(|t| {
-            let mut parts = t.split(' ');
-            parts.next();
+            let mut parts = t.split(' ').skip(1);
             let n = parts
                 .next()
                 .filter(|n| is_decimal(n))?

@@ -553,7 +553,7 @@ impl Report {
         j.str("last_ts", self.last_ts.as_deref());
         j.num("tree_size", self.tree_size);
         j.str("root", self.root.as_deref());
-        j.open("checkpoints", '[', true);
+        let _ = j.open("checkpoints", '[', true);
         for c in &self.checkpoints {
             j.item();
             j.num("size", Some(c.size));
@@ -566,7 +566,7 @@ impl Report {
         }
         j.close(']');
         j.num("checkpoints_total", Some(self.checkpoints_total));
-        j.open("failures", '[', true);
+        let _ = j.open("failures", '[', true);
         for f in &self.failures {
             j.item();
             j.str("code", Some(f.code.as_str()));
@@ -587,7 +587,7 @@ impl Report {
         }
         j.close(']');
         j.num("failures_total", Some(self.failures_total));
-        j.open("notices", '[', true);
+        let _ = j.open("notices", '[', true);
         for n in &self.notices {
             j.item();
             j.str("code", Some(n.code.as_str()));
@@ -597,32 +597,32 @@ impl Report {
         j.close(']');
         j.num("bytes", Some(self.bytes));
         if let Some(i) = &self.input {
-            j.open("input", '{', true);
+            let _ = j.open("input", '{', true);
             j.str("name", i.name.as_deref());
             j.num("bytes", Some(i.bytes));
             j.str("sha256", i.sha256.as_deref());
-            j.open("keys", '[', true);
+            let _ = j.open("keys", '[', true);
             for k in &i.keys {
                 j.sep();
                 j.value(Some(k));
             }
             j.close(']');
             if let Some(t) = &i.trusted_checkpoint {
-                j.open("trusted_checkpoint", '{', true);
+                let _ = j.open("trusted_checkpoint", '{', true);
                 j.num("size", Some(t.size));
                 j.str("root", Some(&t.root));
                 j.close('}');
             } else {
-                j.open("trusted_checkpoint", '{', false);
+                let _ = j.open("trusted_checkpoint", '{', false);
             }
             j.str("verifier", Some(&i.verifier));
             j.str("verified_at", i.verified_at.as_deref());
             j.close('}');
         } else {
-            j.open("input", '{', false);
+            let _ = j.open("input", '{', false);
         }
         if let Some(s) = &self.sealed {
-            j.open("sealed", '{', true);
+            let _ = j.open("sealed", '{', true);
             j.num("values", Some(s.values));
             j.num("opened", Some(s.opened));
             j.num("sealed", Some(s.sealed));
