@@ -13,6 +13,9 @@ use wasm_bindgen::prelude::*;
 mod common;
 use common::{MAX_TEXT, js_err, js_u64, parse_keys};
 
+pub mod table;
+use table::Table;
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = Number)]
@@ -47,7 +50,7 @@ pub fn check_number(number: &str) -> Option<String> {
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct WasmVerifier {
-    inner: Option<StreamVerifier>,
+    inner: Option<StreamVerifier<Table>>,
 }
 
 #[wasm_bindgen]
@@ -59,7 +62,6 @@ impl WasmVerifier {
         init();
         let keys = parse_keys(keys)?;
         let mut opts = Options::new(keys);
-        opts.collect_entries = true;
         if let Some(text) = trusted_checkpoint.filter(|t| !t.trim().is_empty()) {
             if text.len() > MAX_TEXT {
                 return Err(js_err("earlier checkpoint: too large"));
@@ -69,7 +71,7 @@ impl WasmVerifier {
             opts.trusted = Some(sc.checkpoint);
         }
         Ok(Self {
-            inner: Some(StreamVerifier::new(opts)),
+            inner: Some(StreamVerifier::with_sink(opts, Table::default())),
         })
     }
 
@@ -128,7 +130,7 @@ impl WasmVerifier {
             .inner
             .as_mut()
             .ok_or_else(|| js_err("verifier already finished"))?;
-        let cols = v.take_columns();
+        let cols = v.sink_mut().take_columns();
         let out = js_sys::Object::new();
         let set = |k: &str, val: &JsValue| {
             js_sys::Reflect::set(&out, &JsValue::from_str(k), val)

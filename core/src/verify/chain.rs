@@ -18,7 +18,7 @@ pub(super) struct Break {
     pub(super) prev_hash: Hash,
 }
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     pub(super) fn entry_line(&mut self, line: &[u8]) {
         if self.kind == ExportKind::Entries {
             self.selected_entry(line);
@@ -283,8 +283,6 @@ impl StreamVerifier {
         line_no: u64,
         offset: u64,
     ) {
-        if self.opts.collect_entries {
-            self.summaries.push(p, line_no, offset, line.len() as u64);
-        }
+        self.sink.entry(p, line_no, offset, line.len() as u64);
     }
 }

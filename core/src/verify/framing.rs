@@ -8,7 +8,7 @@ use crate::note::MAX_NOTE_BYTES;
 
 const NO_HEADER: &str = "the file has no export header; read as a whole log without checkpoints unless it has checkpoint records";
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     /// Feeds the next bytes. Any chunking gives the same result.
     pub fn push(&mut self, mut chunk: &[u8]) {
         self.streamed += chunk.len() as u64;
@@ -390,7 +390,7 @@ impl StreamVerifier {
     }
 }
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     /// The input is not a Stele export: one `not_a_log` failure (replacing
     /// any found on the way, such as a byte order mark), the rest ignored.
     #[cold]

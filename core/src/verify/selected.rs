@@ -7,7 +7,7 @@ use crate::export::{MAX_TLOG_PROOF_BYTES, TlogProof};
 use crate::hash::leaf_hash;
 use crate::merkle;
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     pub(super) fn selected_entry(&mut self, line: &[u8]) {
         let (line_no, offset) = (self.line_no, self.offset);
         let leaf = leaf_hash(line);
