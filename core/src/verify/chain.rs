@@ -42,16 +42,7 @@ impl<S: EntrySink> StreamVerifier<S> {
         };
         match &parsed {
             Err(e) => {
-                let code = e.code();
-                self.fail(
-                    code,
-                    Some(idx),
-                    line_no,
-                    offset,
-                    None,
-                    None,
-                    format!("entry {idx}: {e}"),
-                );
+                self.unparsable(idx, e, line_no, offset);
                 // Without prev the link into this entry cannot be judged.
                 if let Some(b) = self.pending.take() {
                     self.report_prev_mismatch(&b);
@@ -157,7 +148,11 @@ impl<S: EntrySink> StreamVerifier<S> {
                 );
             }
         }
-        // Time never goes backwards.
+        self.ts_order(idx, p, line_no, offset);
+    }
+
+    /// Time never goes backwards (full and selected-entries exports alike).
+    pub(super) fn ts_order(&mut self, idx: u64, p: &ParsedEntry<'_>, line_no: u64, offset: u64) {
         if let Some(last) = self.last_ts {
             if p.ts < last {
                 self.fail(
@@ -178,6 +173,27 @@ impl<S: EntrySink> StreamVerifier<S> {
         if self.first_ts.is_none() {
             self.first_ts = Some(p.ts);
         }
+    }
+
+    /// An entry line that does not parse, named by its index.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn unparsable(
+        &mut self,
+        idx: u64,
+        e: &entry::EntryError,
+        line_no: u64,
+        offset: u64,
+    ) {
+        self.fail(
+            e.code(),
+            Some(idx),
+            line_no,
+            offset,
+            None,
+            None,
+            format!("entry {idx}: {e}"),
+        );
     }
 
     #[cold]
