@@ -621,25 +621,14 @@ struct Origin {
 }
 
 fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(STELE)
-        .arg("serve")
-        .arg(dir)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let _ = BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("stele serve: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, addr)
+    common::spawn_serve(
+        Command::new(STELE)
+            .arg("serve")
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stderr(Stdio::null()),
+    )
 }
 
 impl Origin {

@@ -937,35 +937,25 @@ fn http(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> (u16,
 
 #[test]
 fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
-    use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
     let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-http");
     let tokens = tmp.path().join("tokens");
     let token = ok(&stele(&["token", "add", p(&tokens), "alice"]))
         .trim()
         .to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
-        .args([
-            "serve",
-            &log,
-            "--listen",
-            "127.0.0.1:0",
-            "--tokens",
-            p(&tokens),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let _ = std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("stele serve: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let (mut child, url) = spawn_serve(
+        Command::new(env!("CARGO_BIN_EXE_stele"))
+            .args([
+                "serve",
+                &log,
+                "--listen",
+                "127.0.0.1:0",
+                "--tokens",
+                p(&tokens),
+            ])
+            .stderr(std::process::Stdio::piped()),
+    );
+    let addr = url.trim_start_matches("http://").to_string();
     let mut responses = Vec::new();
     let body = format!(
         r#"[{{"action":"login","actor":{{"email":"carol-{MARKER}@example.com","id":"u3"}},"ip":"203.0.113.5-{MARKER}"}},{{"action":"note","memo":{{"stele.seal":"{MARKER} memo"}}}}]"#

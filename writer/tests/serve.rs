@@ -73,25 +73,16 @@ struct Server {
 
 impl Server {
     fn start(f: &Fixture, extra: &[&str]) -> Self {
-        let mut child = Command::new(STELE)
-            .arg("serve")
-            .arg(&f.log)
-            .args(["--listen", "127.0.0.1:0", "--tokens"])
-            .arg(&f.tokens)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        let _ = BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("stele serve: listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let (child, url) = common::spawn_serve(
+            Command::new(STELE)
+                .arg("serve")
+                .arg(&f.log)
+                .args(["--listen", "127.0.0.1:0", "--tokens"])
+                .arg(&f.tokens)
+                .args(extra)
+                .stderr(Stdio::null()),
+        );
+        let addr = url.trim_start_matches("http://").to_string();
         Self { child, addr }
     }
 

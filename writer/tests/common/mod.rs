@@ -136,3 +136,20 @@ pub(crate) fn parse_response(
     };
     Ok((status, headers, body))
 }
+
+/// Spawns `stele serve` (`cmd`, with its arguments; stdout is taken here)
+/// and reads the line saying where it listens: the child and that URL.
+pub(crate) fn spawn_serve(cmd: &mut Command) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    let _ = std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("stele serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, url)
+}
