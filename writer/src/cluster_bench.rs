@@ -56,9 +56,12 @@ fn spawn(args: &[&str]) -> Result<Server, Fail> {
         .spawn()
         .map_err(|e| Fail::usage(format!("start stele serve: {e}"), None))?;
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("piped"))
+    let n = std::io::BufReader::new(child.stdout.take().expect("piped"))
         .read_line(&mut line)
         .map_err(|e| Fail::usage(e.to_string(), None))?;
+    if n == 0 {
+        return Err(Fail::usage("stele serve exited before it listened", None));
+    }
     let url = line
         .trim()
         .strip_prefix("stele serve: listening on ")
@@ -82,7 +85,7 @@ fn ingest(urls: &[String], token: &str, batch: usize, conns: usize, d: Duration)
     std::thread::scope(|s| {
         for t in 0..conns {
             let (done, url) = (done.clone(), urls[t % urls.len()].clone());
-            s.spawn(move || {
+            let _ = s.spawn(move || {
                 let a = agent();
                 let mut n = 0u64;
                 while start.elapsed() < d {
@@ -107,7 +110,7 @@ fn ingest(urls: &[String], token: &str, batch: usize, conns: usize, d: Duration)
                     if let Ok(r) = r
                         && r.status() == 200
                     {
-                        done.fetch_add(batch as u64, Ordering::Relaxed);
+                        let _ = done.fetch_add(batch as u64, Ordering::Relaxed);
                     }
                 }
             });
@@ -123,7 +126,7 @@ fn tiles(url: &str, token: &str, full: u64, conns: usize, d: Duration) -> f64 {
     std::thread::scope(|s| {
         for t in 0..conns {
             let done = done.clone();
-            s.spawn(move || {
+            let _ = s.spawn(move || {
                 let a = agent();
                 let mut i = t as u64;
                 while start.elapsed() < d {
@@ -141,7 +144,7 @@ fn tiles(url: &str, token: &str, full: u64, conns: usize, d: Duration) -> f64 {
                         && r.status() == 200
                         && r.body_mut().read_to_vec().is_ok_and(|b| b.len() == 8192)
                     {
-                        done.fetch_add(1, Ordering::Relaxed);
+                        let _ = done.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             });
@@ -200,7 +203,7 @@ fn bench(a: &BenchClusterArgs, tmp: &Path) -> Result<u8, Fail> {
     );
     // The file backend, same machine, same run.
     let dir = tmp.join("file");
-    run_ok(&["init", &s(&dir), "--origin", "bench.example/file"])?;
+    let _ = run_ok(&["init", &s(&dir), "--origin", "bench.example/file"])?;
     let file = spawn(&["serve", &s(&dir), "--tokens", &s(&tokens)])?;
     let base = ingest(
         std::slice::from_ref(&file.1),
@@ -214,7 +217,7 @@ fn bench(a: &BenchClusterArgs, tmp: &Path) -> Result<u8, Fail> {
     let file_tiles = tiles(&file.1, &token, fsize / 256, a.connections, d);
     // The cluster.
     let key = tmp.join("key");
-    run_ok(&[
+    let _ = run_ok(&[
         "init",
         "--db",
         &a.db,

@@ -108,7 +108,7 @@ pub(crate) fn export(
         let c = Cluster::open(&loc, signer, opts).await?;
         let size = if signing {
             let n = c.sequenced().await?;
-            c.append_reserved(access_event(db, c.origin(), n)).await?;
+            let _ = c.append_reserved(access_event(db, c.origin(), n)).await?;
             c.sync(true).await?
         } else {
             c.sync(false).await?

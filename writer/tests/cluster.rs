@@ -78,7 +78,7 @@ fn three_front_ends_append_concurrently_and_the_export_verifies() {
     let loc = stores.location();
     rt().block_on(async {
         let signer = key::generate(ORIGIN).unwrap();
-        cluster::init(&loc, ORIGIN, &signer).await.unwrap();
+        let _ = cluster::init(&loc, ORIGIN, &signer).await.unwrap();
         let mut fronts = Vec::new();
         for _ in 0..3 {
             fronts.push(Arc::new(
@@ -125,7 +125,7 @@ fn racing_and_interrupted_integrators_never_fork() {
     let loc = stores.location();
     rt().block_on(async {
         let signer = key::generate(ORIGIN).unwrap();
-        cluster::init(&loc, ORIGIN, &signer).await.unwrap();
+        let _ = cluster::init(&loc, ORIGIN, &signer).await.unwrap();
         let a = Arc::new(
             Cluster::open(&loc, Some(signer.clone()), opts(false))
                 .await
@@ -183,13 +183,15 @@ fn a_conflicting_tile_stops_integration() {
     let loc = stores.location();
     rt().block_on(async {
         let signer = key::generate(ORIGIN).unwrap();
-        cluster::init(&loc, ORIGIN, &signer).await.unwrap();
+        let _ = cluster::init(&loc, ORIGIN, &signer).await.unwrap();
         let c = Cluster::open(&loc, Some(signer.clone()), opts(false))
             .await
             .unwrap();
-        c.append_batch(vec![json!({"a": 1}), json!({"a": 2})])
+        let r = c
+            .append_batch(vec![json!({"a": 1}), json!({"a": 2})])
             .await
             .unwrap();
+        assert_eq!(r.len(), 2);
         // The tile of size 3 written by someone else with other hashes.
         let (store, prefix) = cluster::connect_objects(&stores.objects, &kit::s3_env()).unwrap();
         let p = prefix
@@ -198,7 +200,7 @@ fn a_conflicting_tile_stops_integration() {
             .join("0")
             .join("000.p")
             .join("3");
-        object_store::ObjectStoreExt::put(&*store, &p, vec![7u8; 96].into())
+        let _ = object_store::ObjectStoreExt::put(&*store, &p, vec![7u8; 96].into())
             .await
             .unwrap();
         let e = c.integrate_once(true).await.unwrap_err();
@@ -236,7 +238,7 @@ fn bad_input_is_refused_as_on_the_file_backend() {
         vec![json!({"n": 1}), json!({"n": 9_007_199_254_740_993u64})],
     ];
     rt().block_on(async {
-        cluster::init(&loc, ORIGIN, &signer).await.unwrap();
+        let _ = cluster::init(&loc, ORIGIN, &signer).await.unwrap();
         let c = Cluster::open(&loc, Some(signer.clone()), opts(false))
             .await
             .unwrap();
@@ -265,7 +267,7 @@ fn init_refuses_existing_logs_and_open_refuses_another_key() {
     let loc = stores.location();
     rt().block_on(async {
         let signer = key::generate(ORIGIN).unwrap();
-        cluster::init(&loc, ORIGIN, &signer).await.unwrap();
+        let _ = cluster::init(&loc, ORIGIN, &signer).await.unwrap();
         let e = cluster::init(&loc, ORIGIN, &signer).await.unwrap_err();
         assert!(e.to_string().contains("already holds"), "{e}");
         let other = key::generate(ORIGIN).unwrap();

@@ -44,12 +44,11 @@ fn as_pg(args: &[&std::ffi::OsStr]) -> std::process::Output {
         std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
     let mut c = if root {
         let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]);
-        c.args(args);
+        let _ = c.args(["-u", "postgres", "--"]).args(args);
         c
     } else {
         let mut c = Command::new(args[0]);
-        c.args(&args[1..]);
+        let _ = c.args(&args[1..]);
         c
     };
     c.output().unwrap()
@@ -177,7 +176,7 @@ impl Gate {
         let closed = Arc::new(AtomicBool::new(false));
         let conns = Arc::new(Mutex::new(Vec::new()));
         let (c2, k2) = (closed.clone(), conns.clone());
-        std::thread::spawn(move || {
+        let _ = std::thread::spawn(move || {
             for s in l.incoming() {
                 let Ok(s) = s else { continue };
                 if c2.load(Ordering::SeqCst) {
@@ -193,7 +192,7 @@ impl Gate {
                 for (mut from, mut to) in
                     [(s.try_clone().unwrap(), up.try_clone().unwrap()), (up, s)]
                 {
-                    std::thread::spawn(move || {
+                    let _ = std::thread::spawn(move || {
                         let mut buf = [0u8; 64 * 1024];
                         loop {
                             match from.read(&mut buf) {
@@ -322,7 +321,7 @@ fn receipts_survive_a_killed_front_end_a_database_restart_and_refused_object_wri
                         })
                         .collect();
                     assert_eq!(got.len(), 20);
-                    acked.fetch_add(got.len(), Ordering::SeqCst);
+                    let _ = acked.fetch_add(got.len(), Ordering::SeqCst);
                     receipts.lock().unwrap().extend(got);
                 } else {
                     // Refused while the database is down: an answer, no receipt.

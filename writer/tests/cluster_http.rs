@@ -109,7 +109,7 @@ fn init_serve_export_verify_and_migrate_round_trip() {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
+        let _ = std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         let url = line

@@ -435,12 +435,13 @@ where
     tx.batch_execute(SCHEMA)
         .await
         .map_err(|e| db_err("create tables", e))?;
-    tx.execute(
+    exec1(
+        &tx,
+        "write stele_config",
         "INSERT INTO stele_config (id, format, origin, verifier, objects) VALUES (1, $1, $2, $3, $4)",
         &[&FORMAT, &origin, &verifier.to_string(), &objects],
     )
-    .await
-    .map_err(|e| db_err("write stele_config", e))?;
+    .await?;
     let (mut prev, mut last_ts) = (ZERO_PREV, i64::MIN);
     let mut at = 0;
     while at < size {
@@ -463,33 +464,37 @@ where
             .map_err(|e| Error::OutOfRange(format!("entry {}: {e}", to - 1)))?
             .ts
             .unix_micros();
-        tx.execute(
+        exec1(
+            &tx,
+            "insert into stele_sequenced",
             "INSERT INTO stele_sequenced (first, n, lines) VALUES ($1, $2, $3)",
             &[&(at as i64), &((to - at) as i32), &buf],
         )
-        .await
-        .map_err(|e| db_err("insert into stele_sequenced", e))?;
+        .await?;
         at = to;
     }
-    tx.execute(
+    exec1(
+        &tx,
+        "write stele_next",
         "INSERT INTO stele_next (id, next, prev, last_ts) VALUES (1, $1, $2, $3)",
         &[&(size as i64), &&prev.0[..], &last_ts],
     )
-    .await
-    .map_err(|e| db_err("write stele_next", e))?;
-    tx.execute(
+    .await?;
+    exec1(
+        &tx,
+        "write stele_integrated",
         "INSERT INTO stele_integrated (id, size, compact) VALUES (1, 0, $1)",
         &[&Vec::<u8>::new()],
     )
-    .await
-    .map_err(|e| db_err("write stele_integrated", e))?;
+    .await?;
     for c in checkpoints {
-        tx.execute(
+        exec1(
+            &tx,
+            "insert into stele_checkpoints",
             "INSERT INTO stele_checkpoints (size, note) VALUES ($1, $2)",
             &[&(c.checkpoint.size as i64), &c.note],
         )
-        .await
-        .map_err(|e| db_err("insert into stele_checkpoints", e))?;
+        .await?;
     }
     tx.commit().await.map_err(|e| db_err("commit", e))?;
     drop(client);
@@ -504,7 +509,15 @@ where
         ..ClusterOptions::default()
     };
     let c = Cluster::start(pool, store, prefix, info.clone(), signer.cloned(), opts);
-    c.sync(signer.is_some()).await?;
+    let integrated = c.sync(signer.is_some()).await?;
+    if integrated != size {
+        return Err(db_err(
+            "create",
+            format!(
+                "{integrated} entries integrated, not {size}: another process writes to this database"
+            ),
+        ));
+    }
     for cp in checkpoints {
         let root = c.root(cp.checkpoint.size).await?;
         if root != cp.checkpoint.root {
@@ -519,6 +532,20 @@ where
     }
     c.inner.publish().await?;
     Ok(info)
+}
+
+// A statement that must change exactly one row.
+async fn exec1(
+    tx: &deadpool_postgres::Transaction<'_>,
+    what: &str,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<()> {
+    let n = tx.execute(sql, params).await.map_err(|e| db_err(what, e))?;
+    if n != 1 {
+        return Err(db_err(what, format!("changed {n} rows, not 1")));
+    }
+    Ok(())
 }
 
 fn child(prefix: &ObjPath, name: &str) -> ObjPath {
@@ -644,7 +671,7 @@ impl Cluster {
         }
         for ev in &mut events {
             if let Some(o) = ev.as_object_mut() {
-                o.insert(WRITER_MEMBER.to_string(), by.clone());
+                let _ = o.insert(WRITER_MEMBER.to_string(), by.clone());
             }
         }
         self.append_checked(events).await
@@ -744,7 +771,8 @@ impl Cluster {
             .await
             .map_err(|e| db_err("read stele_integrated", e))?;
         let size = row.get::<_, i64>(0) as u64;
-        self.inner
+        let _ = self
+            .inner
             .seen
             .fetch_max(size, std::sync::atomic::Ordering::Relaxed);
         Ok(size)
@@ -830,7 +858,7 @@ impl Cluster {
         loop {
             while let Some(c) = cp.peek().filter(|c| c.checkpoint.size == at) {
                 chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
-                cp.next();
+                let _ = cp.next();
             }
             if at >= size {
                 break;
@@ -842,7 +870,7 @@ impl Cluster {
                 at += 1;
                 while let Some(c) = cp.peek().filter(|c| c.checkpoint.size == at) {
                     chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
-                    cp.next();
+                    let _ = cp.next();
                 }
             }
             sink(std::mem::take(&mut chunk)).await?;
@@ -1102,18 +1130,20 @@ impl Inner {
             return Ok(results);
         }
         let n = i32::try_from(seq - first).map_err(|_| db_err("sequence", "batch too large"))?;
-        tx.execute(
+        exec1(
+            &tx,
+            "insert into stele_sequenced",
             "INSERT INTO stele_sequenced (first, n, lines) VALUES ($1, $2, $3)",
             &[&(first as i64), &n, &lines],
         )
-        .await
-        .map_err(|e| db_err("insert into stele_sequenced", e))?;
-        tx.execute(
+        .await?;
+        exec1(
+            &tx,
+            "update stele_next",
             "UPDATE stele_next SET next = $1, prev = $2, last_ts = $3 WHERE id = 1",
             &[&(seq as i64), &&prev.0[..], &ts],
         )
-        .await
-        .map_err(|e| db_err("update stele_next", e))?;
+        .await?;
         tx.commit().await.map_err(|e| db_err("commit", e))?;
         Ok(results)
     }
@@ -1265,18 +1295,20 @@ impl Inner {
                 range.push(leaf_hash(l));
             }
             let compact: Vec<u8> = range.hashes().flat_map(|h| h.0).collect();
-            tx.execute(
+            exec1(
+                &tx,
+                "update stele_integrated",
                 "UPDATE stele_integrated SET size = $1, compact = $2 WHERE id = 1",
                 &[&(new as i64), &compact],
             )
-            .await
-            .map_err(|e| db_err("update stele_integrated", e))?;
-            tx.execute(
-                "DELETE FROM stele_sequenced WHERE first < $1",
-                &[&(new as i64)],
-            )
-            .await
-            .map_err(|e| db_err("delete integrated rows", e))?;
+            .await?;
+            let _ = tx
+                .execute(
+                    "DELETE FROM stele_sequenced WHERE first < $1",
+                    &[&(new as i64)],
+                )
+                .await
+                .map_err(|e| db_err("delete integrated rows", e))?;
         }
         // A checkpoint when one is due (or asked for), in the same
         // transaction: a stored checkpoint never exceeds the integrated size.
@@ -1302,15 +1334,17 @@ impl Inner {
                 extensions: Vec::new(),
             };
             let note = cp.sign(signer).map_err(|e| Error::Sign(e.to_string()))?;
-            tx.execute(
+            exec1(
+                &tx,
+                "insert into stele_checkpoints",
                 "INSERT INTO stele_checkpoints (size, note) VALUES ($1, $2)",
                 &[&(new as i64), &note],
             )
-            .await
-            .map_err(|e| db_err("insert into stele_checkpoints", e))?;
+            .await?;
         }
         tx.commit().await.map_err(|e| db_err("commit", e))?;
-        self.seen
+        let _ = self
+            .seen
             .fetch_max(new, std::sync::atomic::Ordering::Relaxed);
         Ok(Some(new))
     }
@@ -1422,7 +1456,8 @@ impl Inner {
             .await
             .map_err(|e| db_err("read stele_integrated", e))?;
         let size = row.get::<_, i64>(0) as u64;
-        self.seen
+        let _ = self
+            .seen
             .fetch_max(size, std::sync::atomic::Ordering::Relaxed);
         Ok(size)
     }

@@ -171,10 +171,10 @@ mod tests {
                 .collect();
             let s = step(at, &edges, &edge_bundle, &new).unwrap();
             for (t, b) in s.tiles {
-                store.insert((false, t), b);
+                let _ = store.insert((false, t), b);
             }
             for (t, b) in s.bundles {
-                store.insert((true, t), b);
+                let _ = store.insert((true, t), b);
             }
             at = to;
             let mut tree = stele_core::merkle::MemoryTree::new();

@@ -79,8 +79,8 @@ async fn signed_size(app: &Inner, c: &Cluster, need: u64) -> Result<u64, Respons
         return Ok(latest);
     }
     let _gate = app.sign_gate.lock().await;
-    c.sync(true).await.map_err(|e| fail(Failure::from(e)))?;
-    app.forced_signatures.fetch_add(1, Ordering::Relaxed);
+    let _ = c.sync(true).await.map_err(|e| fail(Failure::from(e)))?;
+    let _ = app.forced_signatures.fetch_add(1, Ordering::Relaxed);
     Ok(c.latest_checkpoint()
         .await
         .map_err(io)?
@@ -389,7 +389,7 @@ pub(super) async fn get_export(
     let (tx, rx) = mpsc::channel(4);
     let failed = Arc::new(AtomicBool::new(false));
     let failed2 = failed.clone();
-    tokio::spawn(async move {
+    drop(tokio::spawn(async move {
         let tx2 = tx.clone();
         let r = c
             .export_log_with(signed, |chunk| {
@@ -409,7 +409,7 @@ pub(super) async fn get_export(
             failed2.store(true, Ordering::Release);
             let _ = tx.try_send(Err(std::io::Error::other(e.to_string())));
         }
-    });
+    }));
     export_response(ChanBody {
         rx,
         failed,

@@ -57,9 +57,9 @@ async fn admin() -> tokio_postgres::Client {
         Ok(c) => c,
         Err(e) => panic!("cannot reach PostgreSQL at {url}: {e}; {HOW}"),
     };
-    tokio::spawn(async move {
+    drop(tokio::spawn(async move {
         let _ = conn.await;
-    });
+    }));
     client
 }
 
@@ -206,7 +206,7 @@ impl Front {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
+        let _ = std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         let addr = line
