@@ -2,6 +2,7 @@
 //! cluster/kit.rs): sequencing from several front-ends, integration races,
 //! refused forks, bad input, exports that verify.
 
+mod common;
 #[path = "cluster/kit.rs"]
 mod kit;
 

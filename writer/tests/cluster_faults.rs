@@ -8,6 +8,7 @@
 //! free port) so that it can restart it without disturbing anything else,
 //! and puts a TCP gate it can close between the front-ends and moto.
 
+mod common;
 #[path = "cluster/kit.rs"]
 mod kit;
 

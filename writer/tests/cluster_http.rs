@@ -4,6 +4,7 @@
 //! `stele verify` accepts, and a byte-for-byte round trip through
 //! `stele migrate`.
 
+mod common;
 #[path = "cluster/kit.rs"]
 mod kit;
 
@@ -99,24 +100,13 @@ fn init_serve_export_verify_and_migrate_round_trip() {
     let (code, _, err) = stele(&["init", fdir.to_str().unwrap(), "--origin", ORIGIN]);
     assert_eq!(code, 0, "{err}");
     let file_front = {
-        use std::io::BufRead as _;
-        let mut child = std::process::Command::new(kit::STELE)
+        let mut cmd = std::process::Command::new(kit::STELE);
+        let _ = cmd
             .arg("serve")
             .arg(&fdir)
             .args(["--listen", "127.0.0.1:0", "--tokens"])
-            .arg(&tokens)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("stele serve: listening on ")
-            .unwrap()
-            .to_string();
+            .arg(&tokens);
+        let (child, url) = common::spawn_serve(&mut cmd);
         Front { child, url }
     };
     let big = "x".repeat(70_000);

@@ -5,7 +5,7 @@
 //! the stores, so any front-end answers any read.
 
 use super::{
-    App, ChanBody, Data, Failure, Inner, Query, bad_query, entries_response, error,
+    App, ChanBody, Data, Failure, Inner, Query, bad_query, entries_query, entries_response, error,
     export_response, fail, json_text, tile_response, too_many,
 };
 use crate::Result;
@@ -288,41 +288,19 @@ pub(super) async fn get_entries(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let q = match Query::parse(q.as_deref(), &["from", "to"]) {
-        Ok(q) => q,
-        Err(e) => return bad_query(e),
-    };
-    let (from, to) = match (q.u64("from"), q.u64("to")) {
-        (Ok(f), Ok(t)) => (f.unwrap_or(0), t),
-        (Err(e), _) | (_, Err(e)) => return bad_query(e),
+    let (from, to) = match entries_query(q.as_deref()) {
+        Ok(r) => r,
+        Err(r) => return r,
     };
     let c = cluster(&app);
     let size = match have(&c).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let to = to
-        .unwrap_or(size)
-        .min(from.saturating_add(app.0.page))
-        .min(size);
-    if from >= to {
-        return error(
-            400,
-            format!("range {from}..{to} is not a non-empty part of the log's {size} entries"),
-            None,
-        );
-    }
-    let ev = access_event(
-        &who.reader(),
-        "/v1/entries",
-        None,
-        Some(&Entries::Range(from, to)),
-        Some(size),
-        Value::Null,
-    );
-    if let Err(r) = app.0.record(&who, ev).await {
-        return r;
-    }
+    let (from, to) = match app.0.entries_page(&who, from, to, size).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
     let lines = match c.entries(from, to).await {
         Ok(l) => l,
         Err(e) => return io(e),

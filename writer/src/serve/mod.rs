@@ -1328,41 +1328,18 @@ async fn get_entries(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let q = match Query::parse(q.as_deref(), &["from", "to"]) {
-        Ok(q) => q,
-        Err(e) => return bad_query(e),
-    };
-    let (from, to) = match (q.u64("from"), q.u64("to")) {
-        (Ok(f), Ok(t)) => (f.unwrap_or(0), t),
-        (Err(e), _) | (_, Err(e)) => return bad_query(e),
+    let (from, to) = match entries_query(q.as_deref()) {
+        Ok(r) => r,
+        Err(r) => return r,
     };
     let view = match app.0.view() {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let size = view.size();
-    let to = to
-        .unwrap_or(size)
-        .min(from.saturating_add(app.0.page))
-        .min(size);
-    if from >= to {
-        return error(
-            400,
-            format!("range {from}..{to} is not a non-empty part of the log's {size} entries"),
-            None,
-        );
-    }
-    let ev = access_event(
-        &who.reader(),
-        "/v1/entries",
-        None,
-        Some(&Entries::Range(from, to)),
-        Some(size),
-        Value::Null,
-    );
-    if let Err(r) = app.0.record(&who, ev).await {
-        return r;
-    }
+    let (from, to) = match app.0.entries_page(&who, from, to, view.size()).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
     let r = blocking(move || {
         let mut out = Vec::new();
         let _ = view.write_entries(from, to, &mut out).map_err(io_fail)?;
@@ -1372,6 +1349,49 @@ async fn get_entries(
     match r {
         Ok(body) => entries_response(body, from, to),
         Err(r) => r,
+    }
+}
+
+// GET /v1/entries' query: from (default 0) and to.
+fn entries_query(q: Option<&str>) -> Result<(u64, Option<u64>), Response> {
+    let q = Query::parse(q, &["from", "to"]).map_err(bad_query)?;
+    match (q.u64("from"), q.u64("to")) {
+        (Ok(f), Ok(t)) => Ok((f.unwrap_or(0), t)),
+        (Err(e), _) | (_, Err(e)) => Err(bad_query(e)),
+    }
+}
+
+impl Inner {
+    // The page of entries GET /v1/entries answers in a log of `size`
+    // entries, its read recorded first.
+    async fn entries_page(
+        self: &Arc<Self>,
+        who: &Caller,
+        from: u64,
+        to: Option<u64>,
+        size: u64,
+    ) -> Result<(u64, u64), Response> {
+        let to = to
+            .unwrap_or(size)
+            .min(from.saturating_add(self.page))
+            .min(size);
+        if from >= to {
+            return Err(error(
+                400,
+                format!("range {from}..{to} is not a non-empty part of the log's {size} entries"),
+                None,
+            ));
+        }
+        let ev = access_event(
+            &who.reader(),
+            "/v1/entries",
+            None,
+            Some(&Entries::Range(from, to)),
+            Some(size),
+            Value::Null,
+        );
+        self.record(who, ev).await?;
+        Ok((from, to))
     }
 }
 

@@ -193,27 +193,16 @@ impl Front {
         tokens: &std::path::Path,
         extra: &[&str],
     ) -> Self {
-        use std::io::BufRead as _;
-        let mut child = std::process::Command::new(STELE)
+        let mut cmd = std::process::Command::new(STELE);
+        let _ = cmd
             .args(["serve", "--db", db, "--objects", objects, "--signing-key"])
             .arg(key)
             .args(["--listen", "127.0.0.1:0", "--tokens"])
             .arg(tokens)
             .args(extra)
             .envs(env)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("stele serve: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+            .stderr(std::process::Stdio::inherit());
+        let (child, addr) = crate::common::spawn_serve(&mut cmd);
         Self { child, url: addr }
     }
 
