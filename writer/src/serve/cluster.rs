@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use stele_core::tiles::{Tile, TilePath, tile_exists};
+use stele_core::tiles::{TilePath, tile_exists};
 use tokio::sync::mpsc;
 
 /// Opens the front-end: the key must be the log's.
@@ -115,27 +115,11 @@ pub(super) async fn get_checkpoint(
 
 pub(super) async fn get_tile(
     app: App,
-    peer: SocketAddr,
-    headers: HeaderMap,
-    rest: String,
-    q: Option<String>,
+    path: String,
+    parsed: TilePath,
+    data: Data,
+    who: super::Caller,
 ) -> Response {
-    let path = format!("tile/{rest}");
-    let parsed = match Tile::parse_path(&path) {
-        Ok(p) => p,
-        Err(e) => return error(404, e.to_string(), None),
-    };
-    let data = match parsed {
-        TilePath::Hashes(_) => Data::Hashes,
-        TilePath::Entries(_) => Data::Entries,
-    };
-    let who = match app.0.auth_read(&headers, peer, data) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(e) = Query::parse(q.as_deref(), &[]) {
-        return bad_query(e);
-    }
     let c = cluster(&app);
     let (TilePath::Hashes(tile) | TilePath::Entries(tile)) = parsed;
     let entries = data == Data::Entries;

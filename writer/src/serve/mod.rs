@@ -1103,6 +1103,25 @@ async fn get_checkpoint(
     }
 }
 
+// A tile request: its path, what it names, the data kind, the caller.
+fn tile_request(
+    app: &Inner,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    rest: &str,
+    q: Option<&str>,
+) -> Result<(String, TilePath, Data, Caller), Response> {
+    let path = format!("tile/{rest}");
+    let parsed = Tile::parse_path(&path).map_err(|e| error(404, e.to_string(), None))?;
+    let data = match parsed {
+        TilePath::Hashes(_) => Data::Hashes,
+        TilePath::Entries(_) => Data::Entries,
+    };
+    let who = app.auth_read(headers, peer, data)?;
+    let _ = Query::parse(q, &[]).map_err(bad_query)?;
+    Ok((path, parsed, data, who))
+}
+
 async fn get_tile(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -1110,24 +1129,13 @@ async fn get_tile(
     UrlPath(rest): UrlPath<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if app.0.cluster.is_some() {
-        return cluster::get_tile(app, peer, headers, rest, q).await;
-    }
-    let path = format!("tile/{rest}");
-    let parsed = match Tile::parse_path(&path) {
-        Ok(p) => p,
-        Err(e) => return error(404, e.to_string(), None),
-    };
-    let data = match parsed {
-        TilePath::Hashes(_) => Data::Hashes,
-        TilePath::Entries(_) => Data::Entries,
-    };
-    let who = match app.0.auth_read(&headers, peer, data) {
-        Ok(c) => c,
+    let (path, parsed, data, who) = match tile_request(&app.0, peer, &headers, &rest, q.as_deref())
+    {
+        Ok(t) => t,
         Err(r) => return r,
     };
-    if let Err(e) = Query::parse(q.as_deref(), &[]) {
-        return bad_query(e);
+    if app.0.cluster.is_some() {
+        return cluster::get_tile(app, path, parsed, data, who).await;
     }
     let view = match app.0.view() {
         Ok(v) => v,
