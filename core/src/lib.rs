@@ -32,6 +32,7 @@ pub mod sealed;
 pub mod summary;
 pub mod tiles;
 pub mod verify;
+pub mod witness;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
 pub use hash::{Hash, leaf_hash, node_hash};
