@@ -114,6 +114,7 @@ impl StreamVerifier {
         if trusted && status == "ok" && self.tree_size.is_none_or(|(s, _)| cp.size >= s) {
             self.tree_size = Some((cp.size, cp.root));
         }
+        let witnesses = self.witness_checkpoint(&sc, trusted, status == "ok", line, offset);
         if self.checkpoints.len() < MAX_LISTED_CHECKPOINTS {
             self.checkpoints.push(CheckpointReport {
                 size: cp.size,
@@ -121,6 +122,7 @@ impl StreamVerifier {
                 line,
                 trusted,
                 status,
+                witnesses,
             });
         }
     }

@@ -12,6 +12,7 @@ mod sealed;
 mod selected;
 mod sniff;
 mod wire;
+mod witness;
 
 use crate::checkpoint::Checkpoint;
 pub use crate::codes::{FailureCode, NoticeCode};
@@ -25,7 +26,8 @@ use crate::summary::Summaries;
 pub use crate::summary::{EntryColumns, EntrySummary};
 use chain::Break;
 pub use report::{
-    CheckpointReport, EntryRange, Failure, Input, Notice, Report, TrustedInput, Verdict,
+    CheckpointReport, EntryRange, Failure, Input, Notice, QuorumReport, Report, TrustedInput,
+    Verdict,
 };
 use std::collections::{BTreeSet, VecDeque};
 pub use wire::{Prepared, prepare, prepare_encoded};
@@ -53,6 +55,10 @@ pub struct Options {
     pub opener: Option<OpenerHandle>,
     /// Describe the input in the report's `input` block (`None`: no block).
     pub input: Option<InputMeta>,
+    /// A witness policy (docs/FORMAT.md 14): the checkpoint the verdict
+    /// rests on must be cosigned by its quorum. Set it with
+    /// [`Options::set_policy`], which also pins the policy's log keys.
+    pub policy: Option<crate::witness::Policy>,
 }
 
 /// What the caller knows about the input and core cannot (core has no
@@ -79,7 +85,19 @@ impl Options {
             collect_entries: false,
             opener: None,
             input: None,
+            policy: None,
         }
+    }
+
+    /// Requires the policy's quorum (docs/FORMAT.md 14.4) and pins its
+    /// log keys (C2SP tlog-policy: a checkpoint signed by any listed log).
+    pub fn set_policy(&mut self, policy: crate::witness::Policy) {
+        for l in &policy.logs {
+            if !self.keys.contains(&l.key) {
+                self.keys.push(l.key.clone());
+            }
+        }
+        self.policy = Some(policy);
     }
 }
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +190,7 @@ pub struct StreamVerifier {
     /// Selected entries proved only against untrusted checkpoints: how
     /// many, and the first index.
     unsigned_selected: (u64, Option<u64>),
+    witnessing: witness::Witnessing,
 }
 
 /// Bytes of the stream kept to recognise file types by their magic.
@@ -244,6 +263,7 @@ impl StreamVerifier {
             streamed: 0,
             sha256: opts_sha,
             unsigned_selected: (0, None),
+            witnessing: witness::Witnessing::default(),
         }
     }
 
