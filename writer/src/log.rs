@@ -1372,7 +1372,8 @@ impl Shared {
         let mut s = self.store.lock().unwrap();
         // With witnesses, a latest checkpoint without their quorum (signed
         // before, or by a writer without the policy) is signed again.
-        let witnessed = |c: &StoredCheckpoint| self.opts.cosign.as_ref().is_none_or(|w| w.accepts(&c.note));
+        let witnessed =
+            |c: &StoredCheckpoint| self.opts.cosign.as_ref().is_none_or(|w| w.accepts(&c.note));
         match s.cps.last() {
             Some(c) if (c.checkpoint.size == s.size && witnessed(c)) || !force => Ok(c.clone()),
             _ => self.sign_locked(&mut s),

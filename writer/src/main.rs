@@ -820,8 +820,10 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             access,
         } => verify(
             &path,
-            &keys,
-            policy.as_deref(),
+            Pinned {
+                keys: &keys,
+                policy: policy.as_deref(),
+            },
             trusted_checkpoint.as_deref(),
             VerifyOutput {
                 json: as_json,
@@ -1560,10 +1562,15 @@ fn now_utc() -> Option<String> {
     Some(format!("{}Z", s.get(..19)?))
 }
 
+/// What `stele verify` trusts: keys and an optional witness policy.
+struct Pinned<'a> {
+    keys: &'a [String],
+    policy: Option<&'a Path>,
+}
+
 fn verify(
     path: &Path,
-    keys: &[String],
-    policy: Option<&Path>,
+    Pinned { keys, policy }: Pinned<'_>,
     trusted: Option<&Path>,
     out: VerifyOutput,
     identity: Option<&Path>,

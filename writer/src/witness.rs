@@ -215,22 +215,32 @@ impl Witness {
             .clone();
         let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
         let latest = self.stored(&origin).map_err(AddFailure::Store)?;
-        req.check(Some(&keys), latest).map_err(AddFailure::Refused)?;
+        req.check(Some(&keys), latest)
+            .map_err(AddFailure::Refused)?;
         let text = &req.checkpoint.note.text;
         let line = self.cosigner.cosign(text, (self.clock)());
         // The stored note: the log's verified signatures and ours.
         let v = req.checkpoint.verify(&keys);
         let mut note = format!("{text}\n");
         for s in &req.checkpoint.note.signatures {
-            if v.verified_by.iter().any(|k| k.name() == s.name && k.id() == s.key_id) {
+            if v.verified_by
+                .iter()
+                .any(|k| k.name() == s.name && k.id() == s.key_id)
+            {
                 let raw = [&s.key_id[..], &s.signature].concat();
                 note.push_str(&format!("\u{2014} {} {}\n", s.name, b64(&raw)));
             }
         }
         note.push_str(&line);
         let state = self.dir.join(STATE_DIR);
-        replace_file(self.fs.as_ref(), &state, &origin_hash(&origin), FileRole::Other, note.as_bytes())
-            .map_err(AddFailure::Store)?;
+        replace_file(
+            self.fs.as_ref(),
+            &state,
+            &origin_hash(&origin),
+            FileRole::Other,
+            note.as_bytes(),
+        )
+        .map_err(AddFailure::Store)?;
         Ok(line)
     }
 }
@@ -247,7 +257,8 @@ fn read_logs(dir: &Path) -> Result<Vec<VerifierKey>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            VerifierKey::parse(l).map_err(|e| werr(format!("{} line {}: {e}", path.display(), i + 1)))
+            VerifierKey::parse(l)
+                .map_err(|e| werr(format!("{} line {}: {e}", path.display(), i + 1)))
         })
         .collect()
 }
@@ -327,7 +338,14 @@ impl PolicyCosigner {
     }
 
     // One witness: its cosignature line(s), or why none.
-    fn ask(&self, i: usize, note: &str, text: &str, size: u64, view: &View) -> Result<String, String> {
+    fn ask(
+        &self,
+        i: usize,
+        note: &str,
+        text: &str,
+        size: u64,
+        view: &View,
+    ) -> Result<String, String> {
         let w = &self.policy.witnesses[i];
         let url = w.url.as_deref().ok_or("the policy gives it no URL")?;
         let url = format!("{}/add-checkpoint", url.trim_end_matches('/'));
@@ -344,7 +362,8 @@ impl PolicyCosigner {
             let proof = if old == 0 || old == size {
                 Vec::new()
             } else {
-                view.consistency_proof(old, size).map_err(|e| e.to_string())?
+                view.consistency_proof(old, size)
+                    .map_err(|e| e.to_string())?
             };
             let body = add_checkpoint_body(old, &proof, note);
             let sent = self.agent.post(&url).send(body.as_bytes());
@@ -371,7 +390,10 @@ impl PolicyCosigner {
                 200 => {
                     let lines = self.valid_lines(i, note, text, &body);
                     if lines.is_empty() {
-                        return Err(format!("{url} answered 200 without a valid cosignature by {}", w.key.name()));
+                        return Err(format!(
+                            "{url} answered 200 without a valid cosignature by {}",
+                            w.key.name()
+                        ));
                     }
                     self.sizes.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(size);
                     return Ok(lines);
@@ -379,7 +401,10 @@ impl PolicyCosigner {
                 409 if conflicts < 2 => {
                     conflicts += 1;
                     old = body.trim_end().parse().map_err(|_| {
-                        format!("{url}: 409 without a size (found {:?})", body.chars().take(40).collect::<String>())
+                        format!(
+                            "{url}: 409 without a size (found {:?})",
+                            body.chars().take(40).collect::<String>()
+                        )
                     })?;
                     self.sizes.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(old);
                 }
@@ -423,7 +448,10 @@ impl Cosign for PolicyCosigner {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err("the request thread panicked".into())))
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("the request thread panicked".into()))
+                })
                 .collect()
         });
         let cosigned: Vec<bool> = answers.iter().map(Result::is_ok).collect();
@@ -446,7 +474,11 @@ impl Cosign for PolicyCosigner {
             return Err(werr(format!(
                 "checkpoint of size {size} not published: the witness quorum {} is not met (cosigned by {}); failed: {}",
                 self.policy.quorum_name(),
-                if ok.is_empty() { "none".into() } else { ok.join(", ") },
+                if ok.is_empty() {
+                    "none".into()
+                } else {
+                    ok.join(", ")
+                },
                 failed.join("; ")
             )));
         }
@@ -458,7 +490,9 @@ impl Cosign for PolicyCosigner {
     }
 
     fn accepts(&self, note: &str) -> bool {
-        SignedCheckpoint::parse(note.as_bytes())
-            .is_ok_and(|sc| self.policy.quorum_met(&self.policy.cosignatures(&sc).cosigned))
+        SignedCheckpoint::parse(note.as_bytes()).is_ok_and(|sc| {
+            self.policy
+                .quorum_met(&self.policy.cosignatures(&sc).cosigned)
+        })
     }
 }

@@ -65,7 +65,11 @@ pub(crate) fn run(cmd: WitnessCmd) -> Result<u8, Fail> {
             let vkey = crate::load_keys(&[key])?;
             for k in vkey {
                 let k = Witness::add_log(&dir, &k.to_string())?;
-                eprintln!("stele witness: trusting log {} (key ID {})", k.name(), k.id_hex());
+                eprintln!(
+                    "stele witness: trusting log {} (key ID {})",
+                    k.name(),
+                    k.id_hex()
+                );
             }
             Ok(0)
         }
@@ -110,7 +114,11 @@ pub(crate) fn cosigner(path: &Path) -> Result<PolicyCosigner, Fail> {
     let policy = load_policy(path)?;
     if let Some(w) = policy.witnesses.iter().find(|w| w.url.is_none()) {
         return Err(Fail::usage(
-            format!("{}: witness {} has no URL, so the log cannot ask it to cosign", path.display(), w.name),
+            format!(
+                "{}: witness {} has no URL, so the log cannot ask it to cosign",
+                path.display(),
+                w.name
+            ),
             Some("add its submission prefix: witness NAME VKEY http://host:port".into()),
         ));
     }

@@ -744,17 +744,25 @@ struct HeldBody {
 }
 
 fn too_big(n: Option<u64>, max_body: usize) -> Response {
-    let size = n.map_or_else(|| "more than".to_string(), |n| format!("{n} bytes, more than"));
+    let size = n.map_or_else(
+        || "more than".to_string(),
+        |n| format!("{n} bytes, more than"),
+    );
     let bytes = if n.is_some() { "" } else { " bytes" };
     error(
         413,
-        format!("request body is {size} the limit of {max_body}{bytes} (--max-body); nothing was written"),
+        format!(
+            "request body is {size} the limit of {max_body}{bytes} (--max-body); nothing was written"
+        ),
         None,
     )
 }
 
 /// The body's declared length; 413 when it is over `max_body`.
-pub(super) fn declared_length(headers: &HeaderMap, max_body: usize) -> Result<Option<u64>, Response> {
+pub(super) fn declared_length(
+    headers: &HeaderMap,
+    max_body: usize,
+) -> Result<Option<u64>, Response> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

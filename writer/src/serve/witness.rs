@@ -109,7 +109,11 @@ async fn add_checkpoint(State(app): State<Arc<Inner>>, headers: HeaderMap, body:
 async fn latest(State(app): State<Arc<Inner>>, UrlPath(hash): UrlPath<String>) -> Response {
     match app.witness.latest(&hash) {
         Some(note) => text(200, note, "text/plain; charset=utf-8"),
-        None => error(404, "this witness has cosigned no checkpoint for that log", None),
+        None => error(
+            404,
+            "this witness has cosigned no checkpoint for that log",
+            None,
+        ),
     }
 }
 
@@ -164,9 +168,13 @@ impl WitnessServer {
             .route("/{hash}/checkpoint", get(latest))
             .with_state(self.inner);
         let stats = Arc::new(NetStats::default());
-        let _ = self
-            .rt
-            .block_on(net::serve(self.listener, router, self.limits, stats, shutdown));
+        let _ = self.rt.block_on(net::serve(
+            self.listener,
+            router,
+            self.limits,
+            stats,
+            shutdown,
+        ));
         self.rt.shutdown_timeout(self.limits.shutdown_deadline);
         Ok(())
     }
