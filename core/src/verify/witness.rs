@@ -15,6 +15,16 @@ pub(super) struct Witnessing {
 }
 
 impl StreamVerifier {
+    /// Requires a witness policy ([`Options::set_policy`]) after
+    /// construction; `false` (and nothing changed) once bytes were pushed.
+    pub fn set_policy(&mut self, policy: crate::witness::Policy) -> bool {
+        if self.streamed > 0 {
+            return false;
+        }
+        self.opts.set_policy(policy);
+        true
+    }
+
     /// Checks a checkpoint's cosignatures against the policy, if one was
     /// given: a `bad_signature` for each witness whose cosignature does not
     /// verify; in `entries` exports and tlog-proofs every trusted checkpoint
