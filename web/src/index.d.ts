@@ -33,6 +33,19 @@ export interface CheckpointReport {
   line: number;
   trusted: boolean;
   status: 'ok' | 'mismatch' | 'untrusted' | 'unchecked';
+  /** With a witness policy: the policy's witnesses whose cosignature on it verified. */
+  witnesses?: string[];
+}
+
+/** With a witness policy (docs/FORMAT.md 14.4): the quorum and whether it was met. */
+export interface QuorumReport {
+  /** The quorum's name in the policy (`none`: no cosignature required). */
+  name: string;
+  met: boolean;
+  /** Size of the checkpoint the verdict rests on; null when none is trusted. */
+  size: number | null;
+  /** The policy's witnesses that cosigned it. */
+  cosigned_by: string[];
 }
 
 export interface Failure {
@@ -77,6 +90,8 @@ export interface Report {
   bytes: number;
   /** What was checked; null when the caller gave nothing (the page fills name and time). */
   input?: ReportInput | null;
+  /** Present when a witness policy was given. */
+  quorum?: QuorumReport;
 }
 
 export interface ReportInput {
@@ -122,6 +137,12 @@ export declare function parseVerifierKey(vkey: string): VerifierKeyInfo;
 export interface VerifierOptions {
   keys?: string[];
   trustedCheckpoint?: string;
+  /**
+   * A witness policy, the text of a C2SP tlog-policy file (docs/FORMAT.md 14):
+   * the checkpoint must be cosigned by its quorum (else the failure
+   * `quorum_not_met`); its `log` lines pin keys too. Not with `identity`.
+   */
+  policy?: string;
 }
 
 /** Incremental verifier on the current thread. Call init() first. */

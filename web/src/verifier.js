@@ -74,11 +74,12 @@ export function parseVerifierKey(vkey) {
 /** Incremental verifier on the current thread. Call init() first. */
 export class Verifier {
   /** @param {import('./index.js').VerifierOptions} [options] */
-  constructor({ keys = [], trustedCheckpoint } = {}) {
+  constructor({ keys = [], trustedCheckpoint, policy } = {}) {
     requireInit();
     const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
     /** @type {WasmVerifier | null} */
     this._v = new WasmVerifier(keys.map((k) => k.trim()).filter(Boolean).join('\n'), cp);
+    if (policy && policy.trim()) this._v.setPolicy(policy);
     this._rows = new RowDecoder();
   }
   /** @returns {WasmVerifier} */
@@ -207,6 +208,9 @@ let jobId = 0;
  * @returns {Promise<import('./index.js').Report>}
  */
 export async function verifyFile(file, opts = {}) {
+  if (opts.identity != null && opts.policy && opts.policy.trim()) {
+    throw new Error('a witness policy cannot be combined with an auditor identity yet: verify once with each');
+  }
   if (opts.identity != null) return verifyFileSealed(file, opts);
   return verifyPlain(file, opts);
 }
@@ -268,7 +272,7 @@ async function verifyPlain(file, opts) {
  * @param {import('./index.js').VerifyFileOptions} opts
  * @returns {Promise<import('./index.js').Report>}
  */
-function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20 }) {
+function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, policy, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20 }) {
   const w = vw.worker;
   if (signal?.aborted) {
     idleWorkers.push(vw);
@@ -314,7 +318,7 @@ function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, on
       }
     };
     /** @type {import('./protocol.js').VerifyMessage} */
-    const msg = { type: MSG.VERIFY, id, file, keys, trustedCheckpoint, chunkSize, wantRows: !!onEntries };
+    const msg = { type: MSG.VERIFY, id, file, keys, trustedCheckpoint, policy, chunkSize, wantRows: !!onEntries };
     w.postMessage(msg);
   });
 }
@@ -336,7 +340,7 @@ function yieldToEventLoop() {
  * @param {VerifyFileOptions} opts
  * @returns {Promise<Report>}
  */
-async function verifyInMainThread(file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20 }) {
+async function verifyInMainThread(file, { keys = [], trustedCheckpoint, policy, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20 }) {
   const encoder = new BatchEncoder();
   let last = performance.now();
   return runVerification({
@@ -344,6 +348,7 @@ async function verifyInMainThread(file, { keys = [], trustedCheckpoint, onProgre
     file,
     keys,
     trustedCheckpoint,
+    policy,
     chunkSize,
     onProgress,
     // Plain rows only when the caller asked for them; else columnar batches straight from wasm.
