@@ -5,6 +5,7 @@
 mod bench;
 mod bench_http;
 mod bench_sealed;
+mod bench_witness;
 mod demo;
 mod mirror_cli;
 mod witness_cli;

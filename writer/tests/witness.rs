@@ -753,3 +753,70 @@ fn the_witness_vectors_through_the_cli() {
     }
     assert!(n >= 8, "{n} vectors");
 }
+
+/// The library hook `stele serve --policy` uses: automatic checkpoints
+/// (every N entries) are witnessed before they are stored; when the quorum
+/// fails, appends still succeed and nothing unwitnessed is published.
+#[test]
+fn automatic_checkpoints_are_witnessed_and_appends_survive_a_quorum_failure() {
+    use std::sync::Arc;
+    use stele_writer::witness::{ClientOptions, PolicyCosigner};
+    use stele_writer::{Log, LogOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let signer = stele_core::SignerKey::from_seed("example.com/auto", [5; 32]).unwrap();
+    let key = signer.verifier().to_string();
+    let three = three_witnesses(&key);
+    let policy = tmp.path().join("policy");
+    let refs: Vec<(&Running, bool)> = three.ws.iter().map(|w| (w, true)).collect();
+    policy_file(&policy, &key, &refs, "2");
+    let cosigner = PolicyCosigner::new(
+        PolicyCosigner::load_policy(&policy).unwrap(),
+        ClientOptions {
+            timeout: Duration::from_secs(10),
+            retries: 0,
+        },
+    );
+    let opts = LogOptions {
+        checkpoint_every: Some(10),
+        checkpoint_interval: None,
+        cosign: Some(Arc::new(cosigner)),
+        ..LogOptions::default()
+    };
+    let dir = tmp.path().join("log");
+    let log = Log::create_with(&dir, "example.com/auto", &signer, None, opts).unwrap();
+    for i in 0..25 {
+        log.append(serde_json::json!({"i": i})).unwrap();
+    }
+    let view = log.view();
+    let latest = view.latest_checkpoint().unwrap();
+    assert_eq!(latest.checkpoint.size, 21, "signed at 11 and 21 entries");
+    assert_eq!(
+        latest.note.matches('\u{2014}').count(),
+        4,
+        "{}",
+        latest.note
+    );
+    // Two witnesses stop: the next automatic checkpoint is not published,
+    // the appends succeed.
+    let mut ws = three.ws;
+    drop(ws.remove(2));
+    drop(ws.remove(1));
+    for i in 25..40 {
+        log.append(serde_json::json!({"i": i})).unwrap();
+    }
+    let view = log.view();
+    assert_eq!(view.size(), 41);
+    assert_eq!(view.latest_checkpoint().unwrap().checkpoint.size, 21);
+    let e = log.checkpoint().unwrap_err();
+    assert!(matches!(e, stele_writer::Error::Witness(_)), "{e}");
+    assert!(e.to_string().contains("not met"), "{e}");
+    for c in view.checkpoints() {
+        if c.checkpoint.size > 1 {
+            assert!(
+                c.note.matches('\u{2014}').count() >= 3,
+                "size {} is witnessed",
+                c.checkpoint.size
+            );
+        }
+    }
+}

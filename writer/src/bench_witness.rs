@@ -1,0 +1,121 @@
+//! `stele bench witness`: checkpoint latency of a log whose checkpoints three
+//! local witnesses (`stele witness`, C2SP tlog-witness on loopback) cosign
+//! under a 2-of-3 policy, beside the same log without witnesses, both while
+//! another thread keeps appending. Each round appends a batch and then
+//! times `checkpoint()` (sign, ask the witnesses, store).
+
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use stele_core::witness::Policy;
+use stele_writer::serve::witness::{WitnessConfig, WitnessServer};
+use stele_writer::witness::{ClientOptions, PolicyCosigner, Witness};
+use stele_writer::{Log, LogOptions, Result, key};
+
+fn quantile(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+// Appends `rounds` batches, timing a checkpoint after each, with a second
+// thread appending single entries all along; returns the latencies in ms.
+fn rounds(log: &Arc<Log>, rounds: u64, batch: u64) -> Result<Vec<f64>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (l2, s2) = (log.clone(), stop.clone());
+    let load = std::thread::spawn(move || {
+        let mut i = 0u64;
+        while !s2.load(Ordering::Relaxed) {
+            let _ = l2.append(json!({"action": "load", "i": i}));
+            i += 1;
+        }
+    });
+    let mut out = Vec::new();
+    for r in 0..rounds {
+        log.append_batch(
+            (0..batch)
+                .map(|i| json!({"action": "round", "r": r, "i": i}))
+                .collect(),
+        )?;
+        let t = Instant::now();
+        log.checkpoint()?;
+        out.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = load.join();
+    Ok(out)
+}
+
+pub(crate) fn run(n: u64, batch: u64) -> Result<()> {
+    let tmp = std::env::temp_dir().join(format!("stele-bench-witness-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let signer = key::generate("bench.example/witnessed")?;
+    let mut policy = format!("log {}\n", signer.verifier());
+    let mut stops = Vec::new();
+    let mut threads = Vec::new();
+    for i in 1..=3 {
+        let d = tmp.join(format!("w{i}"));
+        let k = Witness::init(&d, &format!("bench.example/w{i}"))?;
+        Witness::add_log(&d, &signer.verifier().to_string())?;
+        let server = WitnessServer::bind(WitnessConfig::new(&d))?;
+        policy.push_str(&format!(
+            "witness w{i} {k} http://{}\n",
+            server.local_addr()
+        ));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        stops.push(tx);
+        threads.push(std::thread::spawn(move || {
+            let _ = server.run(async move {
+                let _ = rx.await;
+            });
+        }));
+    }
+    policy.push_str("group all-three 2 w1 w2 w3\nquorum all-three\n");
+    let policy = Policy::parse(policy.as_bytes())
+        .map_err(|e| stele_writer::Error::Witness(e.to_string()))?;
+    let plain_opts = LogOptions {
+        checkpoint_every: None,
+        checkpoint_interval: None,
+        ..LogOptions::default()
+    };
+    let witnessed_opts = LogOptions {
+        cosign: Some(Arc::new(PolicyCosigner::new(
+            policy,
+            ClientOptions::default(),
+        ))),
+        ..plain_opts.clone()
+    };
+    let mut results = Vec::new();
+    for (name, opts) in [
+        ("without witnesses", plain_opts),
+        ("3 witnesses, 2 of 3", witnessed_opts),
+    ] {
+        let dir = tmp.join(name.replace([' ', ','], "-"));
+        let log = Arc::new(Log::create_with(
+            &dir,
+            "bench.example/witnessed",
+            &signer,
+            None,
+            opts,
+        )?);
+        let mut ms = rounds(&log, n, batch)?;
+        let (p50, p99) = (quantile(&mut ms, 0.5), quantile(&mut ms, 0.99));
+        println!(
+            "checkpoint latency, {name}: p50 {p50:.2} ms, p99 {p99:.2} ms ({n} checkpoints, {batch} entries appended before each, another thread appending)"
+        );
+        results.push((p50, p99));
+    }
+    println!(
+        "  ratio witnessed/plain: p50 {:.2}, p99 {:.2}",
+        results[1].0 / results[0].0,
+        results[1].1 / results[0].1
+    );
+    for s in stops {
+        let _ = s.send(());
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
