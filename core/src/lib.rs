@@ -32,6 +32,7 @@ pub mod sealed;
 pub mod summary;
 pub mod tiles;
 pub mod verify;
+#[cfg(feature = "witness")]
 pub mod witness;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint};

@@ -13,6 +13,7 @@
 //! — witness.example/w1 base64(key ID || u64 BE timestamp || Ed25519 signature)
 //! ```
 
+use crate::canonical::quote;
 use crate::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::hash::EMPTY_ROOT;
 use crate::hash::Hash;
@@ -418,7 +419,7 @@ impl Policy {
                 ("log" | "witness" | "group" | "quorum", _) => {
                     return Err(err(n, format!("wrong number of items on a {kw} line")));
                 }
-                _ => return Err(err(n, format!("unknown line type {kw:?}"))),
+                _ => return Err(err(n, format!("unknown line type {}", quote(kw)))),
             }
             if p.logs.len().max(p.witnesses.len()).max(p.groups.len()) > MAX_POLICY_ITEMS {
                 return Err(err(n, format!("more than {MAX_POLICY_ITEMS} {kw}s")));
@@ -518,7 +519,7 @@ pub enum AddError {
     #[error("{0}")]
     BadRequest(String),
     /// 404: the witness knows no log of this origin.
-    #[error("unknown log origin {0:?}")]
+    #[error("unknown log origin {}", quote(.0))]
     UnknownLog(String),
     /// 403: no trusted log signature, or a trusted key's signature fails.
     #[error("{0}")]
@@ -593,7 +594,8 @@ impl AddCheckpoint {
             || (old_s.len() > 1 && old_s.starts_with('0'))
         {
             return Err(bad(format!(
-                "old size {old_s:?} is not a decimal without leading zeros"
+                "old size {} is not a decimal without leading zeros",
+                quote(old_s)
             )));
         }
         let old = old_s

@@ -11,7 +11,8 @@ use stele_core::verify::{Options, verify_bytes};
 use stele_core::witness::{Cosigner, CosignerKey, Policy};
 use stele_tests::witness::{POLICY_FILE, dir, sample, vectors};
 
-fn go(args: &[&str]) -> String {
+/// Runs tests/interop/cosignature.go with `args`: (success, stdout, stderr).
+fn go_run(args: &[&str]) -> (bool, String, String) {
     let cache = tempdir();
     let out = Command::new("go")
         .arg("run")
@@ -28,12 +29,14 @@ fn go(args: &[&str]) -> String {
             )
         });
     let _ = std::fs::remove_dir_all(&cache);
-    assert!(
-        out.status.success(),
-        "go {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.success(), text(out.stdout), text(out.stderr))
+}
+
+fn go(args: &[&str]) -> String {
+    let (ok, out, err) = go_run(args);
+    assert!(ok, "go {args:?}: {err}");
+    out
 }
 
 fn tempdir() -> std::path::PathBuf {
@@ -82,42 +85,15 @@ fn go_sumdb_note_accepts_our_cosignatures_given_the_witness_vkey() {
             ),
             None => {
                 // w3 did not cosign: note.Open finds no verifiable signature.
-                let out = Command::new("go")
-                    .args([
-                        "run",
-                        "cosignature.go",
-                        "verify",
-                        &vkey,
-                        file.to_str().unwrap(),
-                    ])
-                    .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("interop"))
-                    .env("GO111MODULE", "off")
-                    .env("GOPATH", "/usr/share/gocode")
-                    .env("GOCACHE", tmp.join("cache"))
-                    .output()
-                    .unwrap();
-                assert!(!out.status.success());
+                assert!(!go_run(&["verify", &vkey, file.to_str().unwrap()]).0);
             }
         }
     }
     // A tampered cosignature is refused by Go too.
     let bad = note.replacen("\n20\n", "\n21\n", 1);
     std::fs::write(&file, bad).unwrap();
-    let out = Command::new("go")
-        .args([
-            "run",
-            "cosignature.go",
-            "verify",
-            &policy.witnesses[0].key.to_string(),
-            file.to_str().unwrap(),
-        ])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("interop"))
-        .env("GO111MODULE", "off")
-        .env("GOPATH", "/usr/share/gocode")
-        .env("GOCACHE", tmp.join("cache"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let w1 = policy.witnesses[0].key.to_string();
+    assert!(!go_run(&["verify", &w1, file.to_str().unwrap()]).0);
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

@@ -100,25 +100,6 @@ impl WasmVerifier {
         }
     }
 
-    /// Requires a witness policy (C2SP tlog-policy text, docs/FORMAT.md 14):
-    /// the report's `quorum` says whether its quorum cosigned the checkpoint,
-    /// and an unmet quorum is the failure `quorum_not_met`. Its `log` lines
-    /// pin keys too. Call before the first `push`; throws after it.
-    #[wasm_bindgen(js_name = setPolicy)]
-    pub fn set_policy(&mut self, policy: &str) -> Result<(), JsError> {
-        let v = self
-            .inner
-            .as_mut()
-            .ok_or_else(|| js_err("verifier already finished"))?;
-        let p = stele_core::witness::Policy::parse(policy.as_bytes())
-            .map_err(|e| js_err(format!("witness policy: {e}")))?;
-        if v.set_policy(p) {
-            Ok(())
-        } else {
-            Err(js_err("setPolicy must come before the first push"))
-        }
-    }
-
     /// Feeds the next bytes of the file.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
         let v = self

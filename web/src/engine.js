@@ -165,7 +165,6 @@ export function abortError() {
  * @property {Blob} file
  * @property {string[]} [keys]
  * @property {string} [trustedCheckpoint]
- * @property {string} [policy]  witness policy text (C2SP tlog-policy)
  * @property {number} [chunkSize]  bytes read per step without helpers
  * @property {number} [blockSize]  bytes per block with helpers
  * @property {(done: number, total: number) => void} [onProgress]
@@ -184,7 +183,7 @@ export function abortError() {
  * @param {Run} run
  * @returns {Promise<Report>}
  */
-export async function runVerification({ WasmVerifier, prepareBlock, file, keys, trustedCheckpoint, policy, chunkSize = 1 << 20, blockSize, onProgress, onRows, onBatch, pause, cancelled, pool }) {
+export async function runVerification({ WasmVerifier, prepareBlock, file, keys, trustedCheckpoint, chunkSize = 1 << 20, blockSize, onProgress, onRows, onBatch, pause, cancelled, pool }) {
   // onBatch takes columnar batches straight from the verifier (interned there);
   // onRows takes plain objects (the package's public row API).
   const decoder = onBatch ? null : new RowDecoder();
@@ -198,7 +197,6 @@ export async function runVerification({ WasmVerifier, prepareBlock, file, keys, 
   const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
   const v = new WasmVerifier(keyText, cp);
   try {
-    if (policy && policy.trim()) v.setPolicy(policy);
     if (pool && pool.size > 0) {
       await runWithPool({ v, prepareBlock, file, pool, blockSize, onProgress, drain, pause, cancelled });
       return JSON.parse(v.finish());

@@ -137,12 +137,6 @@ export declare function parseVerifierKey(vkey: string): VerifierKeyInfo;
 export interface VerifierOptions {
   keys?: string[];
   trustedCheckpoint?: string;
-  /**
-   * A witness policy, the text of a C2SP tlog-policy file (docs/FORMAT.md 14):
-   * the checkpoint must be cosigned by its quorum (else the failure
-   * `quorum_not_met`); its `log` lines pin keys too. Not with `identity`.
-   */
-  policy?: string;
 }
 
 /** Incremental verifier on the current thread. Call init() first. */
@@ -173,6 +167,14 @@ export interface VerifyFileOptions extends VerifierOptions {
    * sealed values; the report then has `sealed`. Stays in memory, never sent.
    */
   identity?: string;
+  /**
+   * A witness policy, the text of a C2SP tlog-policy file (docs/FORMAT.md 14):
+   * the checkpoint must be cosigned by its quorum (else the failure
+   * `quorum_not_met`); the report then has `quorum`, and each checkpoint
+   * `witnesses`. Its `log` lines pin keys too. Like `identity`, it is checked
+   * by the separate wasm module, loaded only then.
+   */
+  policy?: string;
 }
 
 /** One sealed value of an entry (docs/FORMAT.md section 13). */

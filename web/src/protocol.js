@@ -60,7 +60,6 @@ export const MSG = Object.freeze({
  * @property {Blob} file
  * @property {string[]} keys  verifier keys
  * @property {string} [trustedCheckpoint]  a signed note
- * @property {string} [policy]  a witness policy (C2SP tlog-policy text)
  * @property {number} chunkSize  bytes read per step when verifying alone
  * @property {boolean} wantRows  also send BatchMessage.rows
  */

@@ -74,12 +74,11 @@ export function parseVerifierKey(vkey) {
 /** Incremental verifier on the current thread. Call init() first. */
 export class Verifier {
   /** @param {import('./index.js').VerifierOptions} [options] */
-  constructor({ keys = [], trustedCheckpoint, policy } = {}) {
+  constructor({ keys = [], trustedCheckpoint } = {}) {
     requireInit();
     const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
     /** @type {WasmVerifier | null} */
     this._v = new WasmVerifier(keys.map((k) => k.trim()).filter(Boolean).join('\n'), cp);
-    if (policy && policy.trim()) this._v.setPolicy(policy);
     this._rows = new RowDecoder();
   }
   /** @returns {WasmVerifier} */
@@ -208,25 +207,24 @@ let jobId = 0;
  * @returns {Promise<import('./index.js').Report>}
  */
 export async function verifyFile(file, opts = {}) {
-  if (opts.identity != null && opts.policy && opts.policy.trim()) {
-    throw new Error('a witness policy cannot be combined with an auditor identity yet: verify once with each');
-  }
-  if (opts.identity != null) return verifyFileSealed(file, opts);
+  if (opts.identity != null || (opts.policy && opts.policy.trim())) return verifyFileSealed(file, opts);
   return verifyPlain(file, opts);
 }
 
 /**
- * With an auditor's identity: the file is verified as always (rows, batches,
- * progress), then once more by the lazily loaded sealed module (./sealed.js),
- * whose report, with `sealed` values, is the result: it checks the sealed
- * records the plain verifier accepts unchecked.
+ * With an auditor's identity or a witness policy: the file is verified as
+ * always (rows, batches, progress), then once more by the lazily loaded
+ * sealed module (./sealed.js), whose report is the result: it checks the
+ * sealed records the plain verifier accepts unchecked, and the witness
+ * quorum (docs/FORMAT.md 14), which the plain verifier leaves out to stay small.
  * @param {Blob} file
  * @param {import('./index.js').VerifyFileOptions} opts
  * @returns {Promise<import('./index.js').Report>}
  */
 async function verifyFileSealed(file, opts) {
-  const { identity, ...plain } = opts;
-  if (typeof identity !== 'string') throw new TypeError('identity: expected the text of an age identity file');
+  const { identity, policy, ...plain } = opts;
+  if (identity != null && typeof identity !== 'string') throw new TypeError('identity: expected the text of an age identity file');
+  if (policy != null && typeof policy !== 'string') throw new TypeError('policy: expected the text of a witness policy file');
   const load = import('./sealed.js');
   const onProgress = plain.onProgress;
   await verifyPlain(file, { ...plain, onProgress: onProgress && ((done, total) => onProgress(done / 2, total)) });
@@ -234,6 +232,8 @@ async function verifyFileSealed(file, opts) {
   return verifySealed(file, {
     keys: plain.keys,
     identity,
+    policy: policy && policy.trim() ? policy : undefined,
+    trustedCheckpoint: plain.trustedCheckpoint,
     signal: plain.signal,
     chunkSize: plain.chunkSize,
     onProgress: onProgress && ((done, total) => onProgress(total / 2 + done / 2, total)),
@@ -272,7 +272,7 @@ async function verifyPlain(file, opts) {
  * @param {import('./index.js').VerifyFileOptions} opts
  * @returns {Promise<import('./index.js').Report>}
  */
-function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, policy, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20 }) {
+function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20 }) {
   const w = vw.worker;
   if (signal?.aborted) {
     idleWorkers.push(vw);
@@ -318,7 +318,7 @@ function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, policy, onProg
       }
     };
     /** @type {import('./protocol.js').VerifyMessage} */
-    const msg = { type: MSG.VERIFY, id, file, keys, trustedCheckpoint, policy, chunkSize, wantRows: !!onEntries };
+    const msg = { type: MSG.VERIFY, id, file, keys, trustedCheckpoint, chunkSize, wantRows: !!onEntries };
     w.postMessage(msg);
   });
 }
@@ -340,7 +340,7 @@ function yieldToEventLoop() {
  * @param {VerifyFileOptions} opts
  * @returns {Promise<Report>}
  */
-async function verifyInMainThread(file, { keys = [], trustedCheckpoint, policy, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20 }) {
+async function verifyInMainThread(file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20 }) {
   const encoder = new BatchEncoder();
   let last = performance.now();
   return runVerification({
@@ -348,7 +348,6 @@ async function verifyInMainThread(file, { keys = [], trustedCheckpoint, policy, 
     file,
     keys,
     trustedCheckpoint,
-    policy,
     chunkSize,
     onProgress,
     // Plain rows only when the caller asked for them; else columnar batches straight from wasm.

@@ -52,7 +52,7 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {
     return;
   }
   if (msg.type === MSG.VERIFY) {
-    const { id, file, keys, trustedCheckpoint, policy, chunkSize, wantRows } = msg;
+    const { id, file, keys, trustedCheckpoint, chunkSize, wantRows } = msg;
     const encoder = new BatchEncoder();
     try {
       await ready;
@@ -62,7 +62,6 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {
         file,
         keys,
         trustedCheckpoint,
-        policy,
         chunkSize,
         onProgress: (done, total) => reply({ type: MSG.PROGRESS, id, done, total }),
         onRows: wantRows

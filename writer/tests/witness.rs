@@ -107,6 +107,20 @@ fn proof(l: &TestLog, old: u64, new: u64) -> Vec<Hash> {
     consistency_proof(&l.tree, old, new).unwrap()
 }
 
+/// A witness for `l`'s log that already cosigned its checkpoint of size `first`.
+fn witness_at(
+    l: &TestLog,
+    name: &str,
+    first: u64,
+    body_timeout: Duration,
+) -> (tempfile::TempDir, Running) {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = start_witness(tmp.path(), name, &[l.key().to_string()], body_timeout);
+    let (status, _, body) = post(&w, add_checkpoint_body(0, &[], &note(l, first)).as_bytes());
+    assert_eq!(status, 200, "{body}");
+    (tmp, w)
+}
+
 #[test]
 fn the_spec_scenarios_against_our_witness() {
     let tmp = tempfile::tempdir().unwrap();
@@ -231,18 +245,8 @@ fn the_spec_scenarios_against_our_witness() {
 
 #[test]
 fn concurrent_calls_for_one_log_exactly_one_wins_each_size() {
-    let tmp = tempfile::tempdir().unwrap();
     let l = log(40);
-    let w = start_witness(
-        tmp.path(),
-        "witness.example/w2",
-        &[l.key().to_string()],
-        Duration::from_secs(30),
-    );
-    assert_eq!(
-        post(&w, add_checkpoint_body(0, &[], &note(&l, 4)).as_bytes()).0,
-        200
-    );
+    let (_tmp, w) = witness_at(&l, "witness.example/w2", 4, Duration::from_secs(30));
     let mut old = 4;
     for round in 0..3u64 {
         // Eight clients extend the same stored size to eight different sizes.
@@ -284,18 +288,8 @@ fn concurrent_calls_for_one_log_exactly_one_wins_each_size() {
 
 #[test]
 fn bad_input_gets_a_clear_4xx_and_stores_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
     let l = log(20);
-    let w = start_witness(
-        tmp.path(),
-        "witness.example/w3",
-        &[l.key().to_string()],
-        Duration::from_secs(2),
-    );
-    assert_eq!(
-        post(&w, add_checkpoint_body(0, &[], &note(&l, 5)).as_bytes()).0,
-        200
-    );
+    let (_tmp, w) = witness_at(&l, "witness.example/w3", 5, Duration::from_secs(2));
     let before = w.state(&l.origin).unwrap();
     let n10 = note(&l, 10);
     let mut cases: Vec<(&str, Vec<u8>, u16)> = vec![

@@ -12,6 +12,7 @@ mod sealed;
 mod selected;
 mod sniff;
 mod wire;
+#[cfg(feature = "witness")]
 mod witness;
 
 use crate::checkpoint::Checkpoint;
@@ -58,6 +59,7 @@ pub struct Options {
     /// A witness policy (docs/FORMAT.md 14): the checkpoint the verdict
     /// rests on must be cosigned by its quorum. Set it with
     /// [`Options::set_policy`], which also pins the policy's log keys.
+    #[cfg(feature = "witness")]
     pub policy: Option<crate::witness::Policy>,
 }
 
@@ -85,12 +87,14 @@ impl Options {
             collect_entries: false,
             opener: None,
             input: None,
+            #[cfg(feature = "witness")]
             policy: None,
         }
     }
 
     /// Requires the policy's quorum (docs/FORMAT.md 14.4) and pins its
     /// log keys (C2SP tlog-policy: a checkpoint signed by any listed log).
+    #[cfg(feature = "witness")]
     pub fn set_policy(&mut self, policy: crate::witness::Policy) {
         for l in &policy.logs {
             if !self.keys.contains(&l.key) {
@@ -190,6 +194,7 @@ pub struct StreamVerifier {
     /// Selected entries proved only against untrusted checkpoints: how
     /// many, and the first index.
     unsigned_selected: (u64, Option<u64>),
+    #[cfg(feature = "witness")]
     witnessing: witness::Witnessing,
 }
 
@@ -263,6 +268,7 @@ impl StreamVerifier {
             streamed: 0,
             sha256: opts_sha,
             unsigned_selected: (0, None),
+            #[cfg(feature = "witness")]
             witnessing: witness::Witnessing::default(),
         }
     }

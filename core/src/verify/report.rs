@@ -196,6 +196,7 @@ impl StreamVerifier {
             (self.state != State::NotALog && self.seal.active()).then(|| self.seal.finish());
         if self.state != State::NotALog {
             self.final_checks();
+            #[cfg(feature = "witness")]
             self.witness_final_check();
             self.link_causes();
         }
@@ -210,7 +211,10 @@ impl StreamVerifier {
         } else {
             Verdict::Verified
         };
+        #[cfg(feature = "witness")]
         let quorum = self.quorum_report();
+        #[cfg(not(feature = "witness"))]
+        let quorum = None;
         let input = self.opts.input.take().map(|meta| Input {
             name: meta.name,
             bytes: self.streamed,

@@ -25,6 +25,22 @@ impl StreamVerifier {
         true
     }
 
+    /// The pinned keys (with a policy's log keys).
+    pub fn keys(&self) -> &[VerifierKey] {
+        &self.opts.keys
+    }
+
+    /// Sets the earlier trusted checkpoint ([`Options::trusted`]), already
+    /// verified by the caller (`checkpoint::parse_trusted`); `false` once
+    /// bytes were pushed.
+    pub fn set_trusted(&mut self, cp: Checkpoint) -> bool {
+        if self.streamed > 0 {
+            return false;
+        }
+        self.opts.trusted = Some(cp);
+        true
+    }
+
     /// Checks a checkpoint's cosignatures against the policy, if one was
     /// given: a `bad_signature` for each witness whose cosignature does not
     /// verify; in `entries` exports and tlog-proofs every trusted checkpoint

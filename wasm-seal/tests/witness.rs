@@ -1,9 +1,10 @@
 //! The witness vectors (tests/vectors/witness, docs/FORMAT.md 14) through
-//! the wasm adapter with `setPolicy`: the same verdicts, failure codes and
-//! quorum as core (tests/tests/witness.rs) and the CLI.
+//! the lazily loaded module's `SealedVerifier.withPolicy` (the page verifies
+//! with a policy there): the same verdicts, failure codes and quorum as core
+//! (tests/tests/witness.rs) and the CLI.
 #![cfg(target_arch = "wasm32")]
 
-use stele_wasm::WasmVerifier;
+use stele_wasm_seal::SealedVerifier;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const POLICY: &str = include_str!("../../tests/vectors/witness/2-of-3.policy");
@@ -40,17 +41,13 @@ fn field<'a>(expect: &'a str, k: &'static str) -> impl Iterator<Item = &'a str> 
 fn witness_vectors_give_the_same_verdicts_and_quorum() {
     for (name, data, expect) in VECTORS {
         // No key: the policy's log line pins it.
-        let mut v = WasmVerifier::new("", None).expect("verifier");
-        v.set_policy(POLICY)
+        let mut v = SealedVerifier::with_policy(vec![], None, POLICY, None)
             .unwrap_or_else(|_| panic!("{name}: policy"));
         for chunk in data.chunks(997) {
-            v.push(chunk).expect("push");
+            v.push(chunk);
         }
-        assert!(
-            v.set_policy(POLICY).is_err(),
-            "{name}: setPolicy after push"
-        );
-        let report: serde_json::Value = serde_json::from_str(&v.finish().expect("finish")).unwrap();
+        let out: serde_json::Value = serde_json::from_str(&v.finish()).unwrap();
+        let report = &out["report"];
         assert_eq!(
             report["verdict"],
             field(expect, "verdict:").next().unwrap(),
@@ -74,6 +71,5 @@ fn witness_vectors_give_the_same_verdicts_and_quorum() {
 
 #[wasm_bindgen_test]
 fn a_bad_policy_is_refused_with_its_line() {
-    let mut v = WasmVerifier::new("", None).expect("verifier");
-    assert!(v.set_policy("witness a b\nquorum a\n").is_err());
+    assert!(SealedVerifier::with_policy(vec![], None, "witness a b\nquorum a\n", None).is_err());
 }
