@@ -844,6 +844,17 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             token_file,
             policy,
         } => match dir.to_str() {
+            Some(u)
+                if (u.starts_with("http://") || u.starts_with("https://")) && policy.is_some() =>
+            {
+                Err(Fail::usage(
+                    "--policy is not supported with a URL yet: the remote monitor reads hash tiles, not the cosigned checkpoint",
+                    Some(
+                        "monitor the log directory with --policy, or verify an export with `stele verify --policy`"
+                            .into(),
+                    ),
+                ))
+            }
             Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
                 mirror_cli::run_remote_monitor(
                     u,

@@ -484,6 +484,26 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
     let note = ok(&stele(&["checkpoint", p(&dir), "--policy", p(&policy)]));
     assert!(note.contains("\n41\n"), "{note}");
 
+    // The monitor with the policy: the latest checkpoint is witnessed.
+    let state = tmp.path().join("monitor.state");
+    let m = stele(&[
+        "monitor",
+        p(&dir),
+        "--key",
+        &key,
+        "--policy",
+        p(&policy),
+        "--state",
+        p(&state),
+        "--once",
+    ]);
+    assert_eq!(
+        m.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&m.stderr)
+    );
+
     // The export and a tlog-proof carry the cosigned checkpoint.
     let export = tmp.path().join("e.stele");
     ok(&stele(&["export", p(&dir), "-o", p(&export)]));
@@ -517,6 +537,26 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
         (code, &j["quorum"]["met"]),
         (0, &Value::from(true)),
         "{j:#}"
+    );
+
+    // `prove` signed a checkpoint without witnesses (for its access record):
+    // the monitor alerts on it.
+    let m = stele(&[
+        "monitor",
+        p(&dir),
+        "--key",
+        &key,
+        "--policy",
+        p(&policy),
+        "--state",
+        p(&state),
+        "--once",
+    ]);
+    assert_eq!(m.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&m.stderr).contains("ALERT quorum"),
+        "{}",
+        String::from_utf8_lossy(&m.stderr)
     );
 
     // One witness down: two of three still cosign.
