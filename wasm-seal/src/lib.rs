@@ -62,7 +62,7 @@ impl SealedVerifier {
         identity: Option<String>,
         policy: &str,
         trusted_checkpoint: Option<String>,
-    ) -> Result<SealedVerifier, JsError> {
+    ) -> Result<Self, JsError> {
         let policy = stele_core::witness::Policy::parse(policy.as_bytes())
             .map_err(|e| JsError::new(&format!("witness policy: {e}")))?;
         let mut v = match identity.filter(|i| !i.trim().is_empty()) {
