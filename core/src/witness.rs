@@ -589,10 +589,7 @@ impl AddCheckpoint {
             .next()
             .and_then(|l| l.strip_prefix("old "))
             .ok_or_else(|| bad("the first line is not `old <size>`".into()))?;
-        if old_s.is_empty()
-            || !old_s.bytes().all(|b| b.is_ascii_digit())
-            || (old_s.len() > 1 && old_s.starts_with('0'))
-        {
+        if !crate::verify::is_decimal(old_s) {
             return Err(bad(format!(
                 "old size {} is not a decimal without leading zeros",
                 quote(old_s)

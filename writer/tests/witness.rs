@@ -486,17 +486,21 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
 
     // The monitor with the policy: the latest checkpoint is witnessed.
     let state = tmp.path().join("monitor.state");
-    let m = stele(&[
-        "monitor",
-        p(&dir),
-        "--key",
-        &key,
-        "--policy",
-        p(&policy),
-        "--state",
-        p(&state),
-        "--once",
-    ]);
+    let monitor = || {
+        let args = [
+            "monitor",
+            p(&dir),
+            "--key",
+            &key,
+            "--policy",
+            p(&policy),
+            "--state",
+            p(&state),
+            "--once",
+        ];
+        stele(&args)
+    };
+    let m = monitor();
     assert_eq!(
         m.status.code(),
         Some(0),
@@ -541,17 +545,7 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
 
     // `prove` signed a checkpoint without witnesses (for its access record):
     // the monitor alerts on it.
-    let m = stele(&[
-        "monitor",
-        p(&dir),
-        "--key",
-        &key,
-        "--policy",
-        p(&policy),
-        "--state",
-        p(&state),
-        "--once",
-    ]);
+    let m = monitor();
     assert_eq!(m.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&m.stderr).contains("ALERT quorum"),
@@ -603,21 +597,25 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
     ]));
 }
 
+/// `stele init DIR --origin example.com/split --key-file KEY`: the vkey.
+fn init_with_key(dir: &Path, keyfile: &Path) -> String {
+    let out = stele(&[
+        "init",
+        p(dir),
+        "--origin",
+        "example.com/split",
+        "--key-file",
+        p(keyfile),
+    ]);
+    ok(&out).trim().to_string()
+}
+
 #[test]
 fn a_split_view_never_reaches_a_two_of_three_quorum() {
     let tmp = tempfile::tempdir().unwrap();
     let keyfile = tmp.path().join("log.key");
     let honest = tmp.path().join("honest");
-    let key = ok(&stele(&[
-        "init",
-        p(&honest),
-        "--origin",
-        "example.com/split",
-        "--key-file",
-        p(&keyfile),
-    ]))
-    .trim()
-    .to_string();
+    let key = init_with_key(&honest, &keyfile);
     let three = three_witnesses(&key);
     let (w1, w2, w3) = (&three.ws[0], &three.ws[1], &three.ws[2]);
     let policy = tmp.path().join("policy");
@@ -630,16 +628,7 @@ fn a_split_view_never_reaches_a_two_of_three_quorum() {
 
     // The key holder builds a second tree of the same origin with the same key.
     let forked = tmp.path().join("forked");
-    let key2 = ok(&stele(&[
-        "init",
-        p(&forked),
-        "--origin",
-        "example.com/split",
-        "--key-file",
-        p(&keyfile),
-    ]))
-    .trim()
-    .to_string();
+    let key2 = init_with_key(&forked, &keyfile);
     assert_eq!(key, key2);
     append(&forked, 10, "forked");
     // w1 and w2 refuse it (they cosigned the other tree: 409 then 422, or 422).

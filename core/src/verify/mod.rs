@@ -370,7 +370,7 @@ impl StreamVerifier {
 }
 
 // A decimal number without sign or leading zeros.
-fn is_decimal(s: &str) -> bool {
+pub(crate) fn is_decimal(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s.len() == 1 || !s.starts_with('0'))
 }
 

@@ -2009,6 +2009,29 @@ fn keys_from_log(log: &Log) -> Idempotency {
     idem
 }
 
+/// Starts a runtime from `builder` and binds `listen` on it: the runtime,
+/// the listener and the address it got (the port chosen for port 0).
+pub(super) fn runtime_and_listener(
+    mut builder: tokio::runtime::Builder,
+    listen: SocketAddr,
+) -> Result<(tokio::runtime::Runtime, tokio::net::TcpListener, SocketAddr)> {
+    let rt = builder.enable_all().build().map_err(|e| Error::Service {
+        what: "start the runtime".into(),
+        source: e,
+    })?;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(listen))
+        .map_err(|e| Error::Service {
+            what: format!("listen on {listen}"),
+            source: e,
+        })?;
+    let addr = listener.local_addr().map_err(|e| Error::Service {
+        what: "listen".into(),
+        source: e,
+    })?;
+    Ok((rt, listener, addr))
+}
+
 impl Server {
     /// Opens the log, loads the tokens and binds the address.
     pub fn bind(c: Config) -> Result<Self> {
@@ -2092,23 +2115,8 @@ impl Server {
             let idem = keys_from_log(&log);
             (Some(log), None, idem)
         };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Service {
-                what: "start the runtime".into(),
-                source: e,
-            })?;
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind(c.listen))
-            .map_err(|e| Error::Service {
-                what: format!("listen on {}", c.listen),
-                source: e,
-            })?;
-        let addr = listener.local_addr().map_err(|e| Error::Service {
-            what: "listen".into(),
-            source: e,
-        })?;
+        let (rt, listener, addr) =
+            runtime_and_listener(tokio::runtime::Builder::new_multi_thread(), c.listen)?;
         let inflight_kib = c
             .max_inflight_bytes
             .div_ceil(1024)

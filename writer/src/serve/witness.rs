@@ -12,8 +12,8 @@
 
 use super::net::{self, Limits, NetStats};
 use super::{collect_body, declared_length, error};
+use crate::Result;
 use crate::witness::{AddFailure, Witness};
-use crate::{Error, Result};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
@@ -121,24 +121,9 @@ impl WitnessServer {
     /// Opens the witness directory and binds the address.
     pub fn bind(c: WitnessConfig) -> Result<Self> {
         let witness = Witness::open(&c.dir)?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Service {
-                what: "start the runtime".into(),
-                source: e,
-            })?;
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind(c.listen))
-            .map_err(|e| Error::Service {
-                what: format!("listen on {}", c.listen),
-                source: e,
-            })?;
-        let addr = listener.local_addr().map_err(|e| Error::Service {
-            what: "listen".into(),
-            source: e,
-        })?;
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        let _ = builder.worker_threads(2);
+        let (rt, listener, addr) = super::runtime_and_listener(builder, c.listen)?;
         Ok(Self {
             rt,
             listener,
