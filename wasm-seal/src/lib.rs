@@ -74,7 +74,8 @@ impl SealedVerifier {
                 Self { inner }
             }
         };
-        v.inner.set_policy(policy);
+        // A new verifier has read nothing yet: both setters succeed.
+        let _ = v.inner.set_policy(policy);
         // An earlier checkpoint the log must extend (docs/FORMAT.md 8.6),
         // checked against the keys the policy pinned as well.
         if let Some(text) = trusted_checkpoint.filter(|t| !t.trim().is_empty()) {
@@ -83,7 +84,7 @@ impl SealedVerifier {
             }
             let sc = stele_core::checkpoint::parse_trusted(text.as_bytes(), v.inner.keys())
                 .map_err(|e| JsError::new(&format!("earlier checkpoint: {e}")))?;
-            v.inner.set_trusted(sc.checkpoint);
+            let _ = v.inner.set_trusted(sc.checkpoint);
         }
         Ok(v)
     }

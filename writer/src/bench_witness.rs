@@ -32,13 +32,13 @@ fn rounds(log: &Arc<Log>, rounds: u64, batch: u64) -> Result<Vec<f64>> {
     });
     let mut out = Vec::new();
     for r in 0..rounds {
-        log.append_batch(
+        let _ = log.append_batch(
             (0..batch)
                 .map(|i| json!({"action": "round", "r": r, "i": i}))
                 .collect(),
         )?;
         let t = Instant::now();
-        log.checkpoint()?;
+        let _ = log.checkpoint()?;
         out.push(t.elapsed().as_secs_f64() * 1e3);
     }
     stop.store(true, Ordering::Relaxed);
@@ -56,7 +56,7 @@ pub(crate) fn run(n: u64, batch: u64) -> Result<()> {
     for i in 1..=3 {
         let d = tmp.join(format!("w{i}"));
         let k = Witness::init(&d, &format!("bench.example/w{i}"))?;
-        Witness::add_log(&d, &signer.verifier().to_string())?;
+        let _ = Witness::add_log(&d, &signer.verifier().to_string())?;
         let server = WitnessServer::bind(WitnessConfig::new(&d))?;
         policy.push_str(&format!(
             "witness w{i} {k} http://{}\n",

@@ -77,7 +77,8 @@ pub fn load_private(path: &Path) -> Result<String> {
         });
     }
     let mut text = String::new();
-    f.read_to_string(&mut text)
+    let _ = f
+        .read_to_string(&mut text)
         .map_err(|e| Error::io("read", path, e))?;
     text.truncate(text.trim_end().len());
     Ok(text)

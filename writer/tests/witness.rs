@@ -49,7 +49,7 @@ impl Running {
 fn start_witness(dir: &Path, name: &str, logs: &[String], body_timeout: Duration) -> Running {
     let key = Witness::init(dir, name).unwrap();
     for l in logs {
-        Witness::add_log(dir, l).unwrap();
+        let _ = Witness::add_log(dir, l).unwrap();
     }
     let mut c = WitnessConfig::new(dir);
     c.body_timeout = body_timeout;
@@ -510,7 +510,7 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
 
     // The export and a tlog-proof carry the cosigned checkpoint.
     let export = tmp.path().join("e.stele");
-    ok(&stele(&["export", p(&dir), "-o", p(&export)]));
+    let _ = ok(&stele(&["export", p(&dir), "-o", p(&export)]));
     let (code, j) = verify_json(&export, &key, &policy);
     assert_eq!(
         (code, &j["verdict"]),
@@ -585,7 +585,7 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
         size,
         "the published checkpoint is the previous one"
     );
-    ok(&stele(&[
+    let _ = ok(&stele(&[
         "export",
         p(&dir),
         "-o",
@@ -624,7 +624,7 @@ fn a_split_view_never_reaches_a_two_of_three_quorum() {
     let only12 = tmp.path().join("only12");
     policy_file(&only12, &key, &[(w1, true), (w2, true)], "all");
     append(&honest, 10, "honest");
-    ok(&stele(&["checkpoint", p(&honest), "--policy", p(&only12)]));
+    let _ = ok(&stele(&["checkpoint", p(&honest), "--policy", p(&only12)]));
 
     // The key holder builds a second tree of the same origin with the same key.
     let forked = tmp.path().join("forked");
@@ -654,9 +654,9 @@ fn a_split_view_never_reaches_a_two_of_three_quorum() {
     // The most the key holder can show: its tree cosigned by w3 alone.
     let only3 = tmp.path().join("only3");
     policy_file(&only3, &key, &[(w3, true)], "1");
-    ok(&stele(&["checkpoint", p(&forked), "--policy", p(&only3)]));
+    let _ = ok(&stele(&["checkpoint", p(&forked), "--policy", p(&only3)]));
     let export = tmp.path().join("forked.stele");
-    ok(&stele(&["export", p(&forked), "-o", p(&export)]));
+    let _ = ok(&stele(&["export", p(&forked), "-o", p(&export)]));
     let (code, j) = verify_json(&export, &key, &policy);
     assert_eq!(code, 1);
     assert_eq!(j["verdict"], "tampered");
@@ -673,7 +673,7 @@ fn a_split_view_never_reaches_a_two_of_three_quorum() {
     assert_eq!(j["quorum"]["cosigned_by"], serde_json::json!(["w3"]));
     // The honest export meets it.
     let hexport = tmp.path().join("honest.stele");
-    ok(&stele(&["export", p(&honest), "-o", p(&hexport)]));
+    let _ = ok(&stele(&["export", p(&honest), "-o", p(&hexport)]));
     assert_eq!(verify_json(&hexport, &key, &policy).0, 0);
     // Text output names the quorum.
     let out = stele(&["verify", p(&export), "--policy", p(&policy)]);
@@ -707,14 +707,14 @@ fn witness_cli_init_add_log_and_key_mode() {
     let again = stele(&["witness", "init", p(&d), "--name", "witness.example/cli"]);
     assert_eq!(again.status.code(), Some(2));
     let l = log(1);
-    ok(&stele(&[
+    let _ = ok(&stele(&[
         "witness",
         "add-log",
         p(&d),
         "--key",
         &l.key().to_string(),
     ]));
-    ok(&stele(&[
+    let _ = ok(&stele(&[
         "witness",
         "add-log",
         p(&d),
@@ -808,7 +808,7 @@ fn automatic_checkpoints_are_witnessed_and_appends_survive_a_quorum_failure() {
     let dir = tmp.path().join("log");
     let log = Log::create_with(&dir, "example.com/auto", &signer, None, opts).unwrap();
     for i in 0..25 {
-        log.append(serde_json::json!({"i": i})).unwrap();
+        let _ = log.append(serde_json::json!({"i": i})).unwrap();
     }
     let view = log.view();
     let latest = view.latest_checkpoint().unwrap();
@@ -825,7 +825,7 @@ fn automatic_checkpoints_are_witnessed_and_appends_survive_a_quorum_failure() {
     drop(ws.remove(2));
     drop(ws.remove(1));
     for i in 25..40 {
-        log.append(serde_json::json!({"i": i})).unwrap();
+        let _ = log.append(serde_json::json!({"i": i})).unwrap();
     }
     let view = log.view();
     assert_eq!(view.size(), 41);

@@ -14,7 +14,7 @@ pub(super) struct Witnessing {
     failed: bool,
 }
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     /// Requires a witness policy ([`Options::set_policy`]) after
     /// construction; `false` (and nothing changed) once bytes were pushed.
     pub fn set_policy(&mut self, policy: crate::witness::Policy) -> bool {

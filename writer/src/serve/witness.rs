@@ -74,7 +74,8 @@ pub struct WitnessServer {
 fn text(status: u16, body: String, content_type: &'static str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = (status, body).into_response();
-    r.headers_mut()
+    let _ = r
+        .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
