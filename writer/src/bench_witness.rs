@@ -18,31 +18,42 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
     v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
-// Appends `rounds` batches, timing a checkpoint after each, with a second
-// thread appending single entries all along; returns the latencies in ms.
-fn rounds(log: &Arc<Log>, rounds: u64, batch: u64) -> Result<Vec<f64>> {
+// Times `rounds` checkpoints of each log, alternating between them so both
+// see the same machine load, each after a batch of `batch` entries, with one
+// more thread per log appending single entries all along; the latencies in
+// ms, per log.
+fn rounds(logs: &[Arc<Log>], rounds: u64, batch: u64) -> Result<Vec<Vec<f64>>> {
     let stop = Arc::new(AtomicBool::new(false));
-    let (l2, s2) = (log.clone(), stop.clone());
-    let load = std::thread::spawn(move || {
-        let mut i = 0u64;
-        while !s2.load(Ordering::Relaxed) {
-            let _ = l2.append(json!({"action": "load", "i": i}));
-            i += 1;
-        }
-    });
-    let mut out = Vec::new();
+    let loads: Vec<_> = logs
+        .iter()
+        .map(|l| {
+            let (l2, s2) = (l.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !s2.load(Ordering::Relaxed) {
+                    let _ = l2.append(json!({"action": "load", "i": i}));
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let mut out = vec![Vec::new(); logs.len()];
     for r in 0..rounds {
-        let _ = log.append_batch(
-            (0..batch)
-                .map(|i| json!({"action": "round", "r": r, "i": i}))
-                .collect(),
-        )?;
-        let t = Instant::now();
-        let _ = log.checkpoint()?;
-        out.push(t.elapsed().as_secs_f64() * 1e3);
+        for (log, ms) in logs.iter().zip(&mut out) {
+            let _ = log.append_batch(
+                (0..batch)
+                    .map(|i| json!({"action": "round", "r": r, "i": i}))
+                    .collect(),
+            )?;
+            let t = Instant::now();
+            let _ = log.checkpoint()?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
     }
     stop.store(true, Ordering::Relaxed);
-    let _ = load.join();
+    for l in loads {
+        let _ = l.join();
+    }
     Ok(out)
 }
 
@@ -85,23 +96,23 @@ pub(crate) fn run(n: u64, batch: u64) -> Result<()> {
         ))),
         ..plain_opts.clone()
     };
-    let mut results = Vec::new();
-    for (name, opts) in [
-        ("without witnesses", plain_opts),
-        ("3 witnesses, 2 of 3", witnessed_opts),
-    ] {
+    let names = ["without witnesses", "3 witnesses, 2 of 3"];
+    let mut logs = Vec::new();
+    for (name, opts) in names.iter().zip([plain_opts, witnessed_opts]) {
         let dir = tmp.join(name.replace([' ', ','], "-"));
-        let log = Arc::new(Log::create_with(
+        logs.push(Arc::new(Log::create_with(
             &dir,
             "bench.example/witnessed",
             &signer,
             None,
             opts,
-        )?);
-        let mut ms = rounds(&log, n, batch)?;
+        )?));
+    }
+    let mut results = Vec::new();
+    for (name, mut ms) in names.iter().zip(rounds(&logs, n, batch)?) {
         let (p50, p99) = (quantile(&mut ms, 0.5), quantile(&mut ms, 0.99));
         println!(
-            "checkpoint latency, {name}: p50 {p50:.2} ms, p99 {p99:.2} ms ({n} checkpoints, {batch} entries appended before each, another thread appending)"
+            "checkpoint latency, {name}: p50 {p50:.2} ms, p99 {p99:.2} ms ({n} checkpoints, {batch} entries appended before each, another thread appending; the two logs alternate)"
         );
         results.push((p50, p99));
     }
