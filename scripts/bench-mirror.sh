@@ -19,8 +19,8 @@ bytes=$(stat -c %s "$tmp/log/entries.jsonl")
 t0=$(now)
 "$stele" export "$tmp/log" -o "$tmp/export.stele" 2>/dev/null
 t1=$(now)
-# --access-rate: one access record per bundle read, 600 a minute by default.
-"$stele" serve "$tmp/log" --listen 127.0.0.1:0 --public-reads --access-rate 100000000 --checkpoint-every 100000000 --checkpoint-interval 1h \
+# The origin's defaults (access records of bundle reads, --access-rate 600).
+"$stele" serve "$tmp/log" --listen 127.0.0.1:0 --public-reads --checkpoint-every 100000000 --checkpoint-interval 1h \
   > "$tmp/serve.out" 2>/dev/null &
 server=$!
 for _ in $(seq 100); do grep -q listening "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done
@@ -28,8 +28,8 @@ url=$(sed -n 's/.*listening on //p' "$tmp/serve.out")
 t2=$(now)
 "$stele" mirror "$url" "$tmp/mirror" --key "$vkey" --once --parallel ${PAR:-16} 2>"$tmp/mirror.err"
 t3=$(now)
-# The same catch-up from an origin that records no stele.access entry per
-# bundle read (`serve --read-only` of the same directory): the mirror's own speed.
+# The same catch-up from an origin that records no stele.access entry
+# (`serve --read-only` of the same directory): the mirror's own speed.
 kill "$server"; wait "$server" 2>/dev/null || true
 "$stele" serve "$tmp/log" --listen 127.0.0.1:0 --read-only > "$tmp/serve2.out" 2>/dev/null &
 server=$!

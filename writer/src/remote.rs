@@ -140,7 +140,7 @@ impl Fetcher {
                 .to_string();
             return Err(FetchError::Unreachable(format!(
                 "GET {url}: HTTP 429, retry after {after} s (the origin limits reads; a stele serve \
-origin records one access per entry bundle, at most --access-rate a minute)"
+origin allows each reader --access-rate access records a minute)"
             )));
         }
         if status >= 500 {
