@@ -1323,3 +1323,224 @@ fn a_rate_limited_catch_up_keeps_what_it_committed_and_goes_on() {
     );
     verified(&m, &good.key);
 }
+
+// Every file under `dir`, recursively.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            files_under(&e.path(), out);
+        } else {
+            out.push(e.path());
+        }
+    }
+}
+
+#[test]
+fn a_mirror_of_a_sealed_log_copies_commitments_and_never_openings_or_keys() {
+    // Sealed fields (docs/FORMAT.md 13): entry bundles carry placeholders
+    // (commitments); openings, data keys and wraps stay in the origin's
+    // sidecar, which no endpoint serves. A mirror holds nothing that opens
+    // a value, so a subject forgotten at the origin is forgotten on every
+    // mirror too, and the stele.forget event reaches the mirror as an entry.
+    const MARKER: &str = "MIRROR-SEALED-5d1c";
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let l = log.to_str().unwrap();
+    let o = stele(&[
+        "init",
+        l,
+        "--origin",
+        "test.example/sealed",
+        "--seal",
+        "/actor/email",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let key = VerifierKey::parse(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sealed");
+    let id = tmp.path().join("auditor.key");
+    std::fs::copy(vectors.join("auditor.key"), &id).unwrap();
+    std::fs::set_permissions(&id, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let ids = stele_seal::Identity::parse_file(&std::fs::read_to_string(&id).unwrap()).unwrap();
+    let o = stele(&["auditor", "add", l, &ids[0].recipient()]);
+    assert!(o.status.success(), "{}", err(&o));
+    for who in ["alice", "bob", "carol"] {
+        let ev = format!(
+            r#"{{"action":"login","actor":{{"email":"{who}-{MARKER}@example.com","id":"{who}"}}}}"#
+        );
+        let o = stele(&["append", l, "--event", &ev]);
+        assert!(o.status.success(), "{}", err(&o));
+    }
+    let subject = format!(r#"{{"email":"bob-{MARKER}@example.com","id":"bob"}}"#);
+    let o = stele(&["forget", l, "--subject", &subject, "--by", "dpo"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&["checkpoint", l]);
+    assert!(o.status.success(), "{}", err(&o));
+    let (server, url) = serve(&log, &["--read-only"]);
+    let _server = KillOnDrop(server);
+    let m = tmp.path().join("m");
+    let o = mirror_once(&url, &m, &key, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    // The placeholders are copied byte for byte, and the mirror verifies.
+    assert_eq!(
+        std::fs::read(m.join("entries.jsonl")).unwrap(),
+        std::fs::read(log.join("entries.jsonl")).unwrap()
+    );
+    assert!(
+        std::fs::read_to_string(m.join("entries.jsonl"))
+            .unwrap()
+            .contains("\"stele.sealed\"")
+    );
+    verified(&m, &key);
+    // Nothing that opens a value: no sidecar, no value, no opening.
+    assert!(!m.join("sealed").exists());
+    let mut all = Vec::new();
+    files_under(&m, &mut all);
+    for f in &all {
+        let b = std::fs::read(f).unwrap();
+        assert!(
+            !b.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+            "{} holds a sealed value",
+            f.display()
+        );
+    }
+    // An export of the mirror verifies; with the auditor's identity every
+    // value stays sealed (the mirror has no opening to give).
+    let x = tmp.path().join("m.stele");
+    let o = stele(&["export", m.to_str().unwrap(), "-o", x.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&[
+        "verify",
+        x.to_str().unwrap(),
+        "--key",
+        &key.to_string(),
+        "--identity",
+        id.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["verdict"], "verified");
+    assert_eq!(
+        r["sealed"],
+        serde_json::json!({"values": 3, "opened": 0, "sealed": 3, "forgotten": 0, "redacted": 0})
+    );
+    // The origin's forget is in the mirror as its signed stele.forget entry.
+    let text = std::fs::read_to_string(m.join("entries.jsonl")).unwrap();
+    assert!(text.contains("\"type\":\"stele.forget\""), "{text}");
+    // A restore never writes in the clear what the log sealed: without the
+    // rules (a mirror does not copy them) it is refused, saying how.
+    let (mm, keyf) = (m.to_str().unwrap(), log.join("key"));
+    let r1 = tmp.path().join("r1");
+    let o = stele(&[
+        "restore",
+        mm,
+        r1.to_str().unwrap(),
+        "--signing-key",
+        keyf.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(
+        err(&o).contains("has sealed fields") && err(&o).contains("--seal POINTER"),
+        "{}",
+        err(&o)
+    );
+    assert!(!r1.join("stele.json").exists());
+    // With the rules, later events are sealed again.
+    let o = stele(&[
+        "restore",
+        mm,
+        r1.to_str().unwrap(),
+        "--signing-key",
+        keyf.to_str().unwrap(),
+        "--seal",
+        "/actor/email",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let ev = format!(r#"{{"action":"login","actor":{{"email":"dave-{MARKER}@example.com"}}}}"#);
+    let o = stele(&["append", r1.to_str().unwrap(), "--event", &ev]);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = std::fs::read_to_string(r1.join("entries.jsonl")).unwrap();
+    assert!(!text.contains(MARKER), "a value was written in the clear");
+    assert!(
+        stele(&["checkpoint", r1.to_str().unwrap()])
+            .status
+            .success()
+    );
+    verified(&r1, &key);
+    // --unsealed says so explicitly.
+    let r2 = tmp.path().join("r2");
+    let o = stele(&[
+        "restore",
+        mm,
+        r2.to_str().unwrap(),
+        "--signing-key",
+        keyf.to_str().unwrap(),
+        "--unsealed",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+}
+
+// A gauge's value in a Prometheus text page.
+fn metric(page: &str, name: &str) -> i64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_served_mirror_reports_its_lag_verified_size_and_alerts_in_metrics() {
+    let signer = key::generate("test.example/lag").unwrap();
+    let good = make_log("test.example/lag", &signer, &[3000], "good");
+    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    // Bundles from entry 1024 on fail (HTTP 500): the mirror commits what
+    // it verified before them, then alerts that the origin is unreachable.
+    fake.hook(Some(Box::new(|p: &str, r: Reply| {
+        let broken = p
+            .strip_prefix("/tile/entries/")
+            .and_then(|n| n.split('.').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n >= 4);
+        if broken { Reply::status(500) } else { r }
+    })));
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let o = mirror_once(
+        &fake.url,
+        &m,
+        &good.key,
+        &["--chunk-bytes", "20000", "--retries", "2"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("ALERT unreachable"), "{}", err(&o));
+    let held = state_size(&m);
+    let n = good.cps[0].checkpoint.size;
+    assert!((1..=1024).contains(&held), "{held}");
+    let (ms, murl) = serve(&m, &["--read-only"]);
+    let ms = KillOnDrop(ms);
+    let (st, page) = get(&murl, "/metrics");
+    assert_eq!(st, 200);
+    let page = String::from_utf8(page).unwrap();
+    assert_eq!(metric(&page, "stele_mirror_verified_size"), held as i64);
+    assert_eq!(metric(&page, "stele_mirror_origin_size"), n as i64);
+    assert_eq!(metric(&page, "stele_mirror_lag_entries"), (n - held) as i64);
+    // Never caught up yet: no "seconds behind" to give.
+    assert_eq!(metric(&page, "stele_mirror_lag_seconds"), -1);
+    assert_eq!(metric(&page, "stele_mirror_alerts_total"), 1);
+    assert!(metric(&page, "stele_mirror_last_poll_timestamp_seconds") > 0);
+    assert!(metric(&page, "stele_mirror_fetched_bytes_total") > 0);
+    drop(ms);
+    // The origin heals: the next run catches up, lag 0, no alert.
+    fake.hook(None);
+    let o = mirror_once(&fake.url, &m, &good.key, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let (ms, murl) = serve(&m, &["--read-only"]);
+    let _ms = KillOnDrop(ms);
+    let page = String::from_utf8(get(&murl, "/metrics").1).unwrap();
+    assert_eq!(metric(&page, "stele_mirror_verified_size"), n as i64);
+    assert_eq!(metric(&page, "stele_mirror_lag_entries"), 0);
+    assert!((0..600).contains(&metric(&page, "stele_mirror_lag_seconds")));
+    assert_eq!(metric(&page, "stele_mirror_alerts_total"), 0);
+}
