@@ -716,4 +716,57 @@ describe('live mode', () => {
       proc.kill('SIGTERM');
     }
   });
+
+  it('live mode works against a mirror served with stele serve --read-only (issue 12)', T, async () => {
+    const { spawn, execFileSync } = await import('node:child_process');
+    const { existsSync } = await import('node:fs');
+    const { REPO, DIST } = await import('./helpers.mjs');
+    const bin = process.env.STELE_BIN || [join(REPO, 'target/release/stele'), join(REPO, 'target/debug/stele')].find((p) => existsSync(p));
+    assert.ok(bin && existsSync(bin), 'no stele binary: cargo build --release (or set STELE_BIN)');
+    const start = (args) => {
+      const proc = spawn(bin, ['serve', ...args, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      proc.stderr.on('data', (d) => (stderr += d));
+      const url = new Promise((resolve, reject) => {
+        let out = '';
+        proc.stdout.on('data', (d) => {
+          out += d;
+          const m = /listening on (http:\/\/[\d.:]+)/.exec(out);
+          if (m) resolve(m[1]);
+        });
+        proc.on('exit', (c) => reject(new Error(`stele serve exited ${c}: ${stderr}`)));
+      });
+      return { proc, url };
+    };
+    const logDir = join(dir, 'mirrored-log');
+    const mirrorDir = join(dir, 'mirror');
+    const vkey = execFileSync(bin, ['init', '--origin', 'example.com/mirrored', logDir], { encoding: 'utf8' }).trim().split('\n').pop().trim();
+    execFileSync(bin, ['append', logDir], { input: [1, 2, 3, 4, 5].map((i) => JSON.stringify({ type: 'audit', actor: 'alice', action: 'read', target: `doc/${i}` })).join('\n') });
+    execFileSync(bin, ['checkpoint', logDir]);
+    const origin = start([logDir, '--read-only']);
+    let served;
+    try {
+      execFileSync(bin, ['mirror', await origin.url, mirrorDir, '--key', vkey, '--once'], { stdio: 'ignore' });
+      served = start([mirrorDir, '--read-only', '--web', DIST]);
+      const base = `${await served.url}/`;
+      const { context, page, problems } = await openPage(browser, `${base}?live`, { viewport: DESKTOP });
+      try {
+        await page.waitForSelector('#live-panel');
+        await page.fill('#live-key', vkey);
+        await page.fill('#live-index', '3');
+        await page.selectOption('#live-every', '0');
+        await page.click('#live-panel button[type=submit]');
+        await page.waitForFunction(() => !/Checking/.test(document.querySelector('#live-verdict .verdict-word').textContent));
+        assert.equal((await page.textContent('#live-verdict .verdict-word')).trim(), 'Verified', await page.textContent('#live-verdict'));
+        assert.match(await page.textContent('#live-verdict'), /size 6\b/);
+        assert.match(await page.textContent('#live-out'), /doc\/3/);
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    } finally {
+      origin.proc.kill('SIGTERM');
+      served?.proc.kill('SIGTERM');
+    }
+  });
 });
