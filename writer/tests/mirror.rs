@@ -1544,3 +1544,75 @@ fn a_served_mirror_reports_its_lag_verified_size_and_alerts_in_metrics() {
     assert!((0..600).contains(&metric(&page, "stele_mirror_lag_seconds")));
     assert_eq!(metric(&page, "stele_mirror_alerts_total"), 0);
 }
+
+#[test]
+fn a_hostile_origin_sending_the_largest_bundles_cannot_grow_the_mirror_past_its_bound() {
+    // Every entry bundle is the largest a tlog-tiles bundle can be: its
+    // width of 65,535-byte entries (16.8 MB). The origin has 118 of them
+    // (2 GB); the mirror may hold one chunk and two waves of --parallel.
+    let signer = key::generate("test.example/big").unwrap();
+    let good = make_log("test.example/big", &signer, &[30_000], "good");
+    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = served.clone();
+    fake.hook(Some(Box::new(move |p: &str, mut r: Reply| {
+        if let Some(rest) = p.strip_prefix("/tile/entries/") {
+            let width: usize = rest.split_once(".p/").map_or(256, |(_, w)| w.parse().unwrap());
+            let entry = vec![b'a'; 65_535];
+            r.body = encode_entry_bundle(std::iter::repeat_n(&entry[..], width)).unwrap();
+            let _ = counter.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    })));
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let alerts = tmp.path().join("alerts.jsonl");
+    let mut c = KillOnDrop(
+        Command::new(STELE)
+            .args([
+                "mirror",
+                &fake.url,
+                m.to_str().unwrap(),
+                "--key",
+                &good.key.to_string(),
+            ])
+            .args(["--interval", "1h", "--parallel", "4"])
+            .args(["--on-alert", &format!("cat >> {}", alerts.display())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !alerts.exists() {
+        assert!(Instant::now() < deadline, "no alert");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The poll is over (the next is an hour away): its peak is final.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", c.0.id())).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    c.0.kill().unwrap();
+    let _ = c.0.wait();
+    let alert: Value = serde_json::from_str(
+        std::fs::read_to_string(&alerts)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(alert["alert"], "mismatch", "{alert}");
+    let bundles = served.load(Ordering::Relaxed);
+    let mb = peak_kib / 1024;
+    eprintln!(
+        "hostile origin: {bundles} bundles of 16.8 MB served, mirror peak RSS {mb} MiB (bound: a 16 MiB chunk + 2 waves of 4 bundles = 150 MB)"
+    );
+    // Nothing unverified was kept, and the fetches stopped near the bound.
+    assert_eq!(state_size(&m), 0);
+    assert!(bundles <= 1 + 2 * 4 + 4, "{bundles} bundles fetched");
+    assert!(mb < 600, "peak RSS {mb} MiB");
+}
