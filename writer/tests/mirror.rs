@@ -1557,7 +1557,9 @@ fn a_hostile_origin_sending_the_largest_bundles_cannot_grow_the_mirror_past_its_
     let counter = served.clone();
     fake.hook(Some(Box::new(move |p: &str, mut r: Reply| {
         if let Some(rest) = p.strip_prefix("/tile/entries/") {
-            let width: usize = rest.split_once(".p/").map_or(256, |(_, w)| w.parse().unwrap());
+            let width: usize = rest
+                .split_once(".p/")
+                .map_or(256, |(_, w)| w.parse().unwrap());
             let entry = vec![b'a'; 65_535];
             r.body = encode_entry_bundle(std::iter::repeat_n(&entry[..], width)).unwrap();
             let _ = counter.fetch_add(1, Ordering::Relaxed);
