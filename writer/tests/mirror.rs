@@ -887,20 +887,12 @@ fn disaster_drill_restore_from_the_mirror_and_continue_the_chain() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let m = tmp.path().join("m");
-    let mut mirror = KillOnDrop(
-        Command::new(STELE)
-            .args([
-                "mirror",
-                &origin.url,
-                m.to_str().unwrap(),
-                "--key",
-                &origin.key.to_string(),
-            ])
-            .args(["--interval", "50ms", "--timeout", "2s"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut mirror = spawn_mirror(
+        &origin.url,
+        &m,
+        &origin.key,
+        &["--interval", "50ms", "--timeout", "2s"],
+        Stdio::null(),
     );
     // A checkpoint an auditor took before the disaster.
     std::thread::sleep(Duration::from_millis(300));
@@ -1136,6 +1128,28 @@ fn a_mirror_served_read_only_is_byte_identical_and_can_itself_be_mirrored() {
 
 struct KillOnDrop(Child);
 
+// A running `stele mirror URL DIR --key KEY EXTRA…` (not --once), killed on
+// drop; its stderr goes to `stderr` (a pipe nobody reads could fill and
+// stall it).
+fn spawn_mirror(
+    url: &str,
+    dir: &Path,
+    key: &VerifierKey,
+    extra: &[&str],
+    stderr: Stdio,
+) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(STELE)
+            .args(["mirror", url, dir.to_str().unwrap(), "--key"])
+            .arg(key.to_string())
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap(),
+    )
+}
+
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -1231,28 +1245,22 @@ fn a_running_mirror_alerts_once_when_the_origin_stays_unreachable_past_the_limit
     fake.hook(Some(Box::new(|_p: &str, _r: Reply| Reply::status(503))));
     // stderr to a file: a pipe nobody reads could fill and stall the mirror.
     let log = tmp.path().join("stderr");
-    let mut c = KillOnDrop(
-        Command::new(STELE)
-            .args([
-                "mirror",
-                &fake.url,
-                m.to_str().unwrap(),
-                "--key",
-                &good.key.to_string(),
-            ])
-            .args([
-                "--interval",
-                "50ms",
-                "--alert-after",
-                "400ms",
-                "--timeout",
-                "2s",
-            ])
-            .args(["--on-alert", &format!("cat >> {}", alerts.display())])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
+    let on_alert = format!("cat >> {}", alerts.display());
+    let mut c = spawn_mirror(
+        &fake.url,
+        &m,
+        &good.key,
+        &[
+            "--interval",
+            "50ms",
+            "--alert-after",
+            "400ms",
+            "--timeout",
+            "2s",
+            "--on-alert",
+            &on_alert,
+        ],
+        std::fs::File::create(&log).unwrap().into(),
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while !alerts.exists() {
@@ -1569,21 +1577,20 @@ fn a_hostile_origin_sending_the_largest_bundles_cannot_grow_the_mirror_past_its_
     let tmp = tempfile::tempdir().unwrap();
     let m = tmp.path().join("m");
     let alerts = tmp.path().join("alerts.jsonl");
-    let mut c = KillOnDrop(
-        Command::new(STELE)
-            .args([
-                "mirror",
-                &fake.url,
-                m.to_str().unwrap(),
-                "--key",
-                &good.key.to_string(),
-            ])
-            .args(["--interval", "1h", "--parallel", "4"])
-            .args(["--on-alert", &format!("cat >> {}", alerts.display())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let on_alert = format!("cat >> {}", alerts.display());
+    let mut c = spawn_mirror(
+        &fake.url,
+        &m,
+        &good.key,
+        &[
+            "--interval",
+            "1h",
+            "--parallel",
+            "4",
+            "--on-alert",
+            &on_alert,
+        ],
+        Stdio::null(),
     );
     let deadline = Instant::now() + Duration::from_secs(120);
     while !alerts.exists() {
