@@ -1004,8 +1004,9 @@ pub fn holds_sealed(dir: &Path) -> Result<bool> {
 /// Turns a mirror into a writer's log directory: copies the committed
 /// entries, checkpoints and derived files to `new_dir` (each fsync'ed), and
 /// names `key_file` (kept where it is, apart from the data) as the log's
-/// key, with the sealing rules `seal` (a mirror holds none). The key must be the log's: its verifier key must be the one the
-/// mirror pins. The caller then opens the result with [`crate::Log::open`].
+/// key, with the sealing rules `seal` (a mirror holds none). The key must
+/// be the log's: its verifier key must be the one the mirror pins. The
+/// caller then opens the result with [`crate::Log::open`].
 pub fn restore(
     mirror_dir: &Path,
     new_dir: &Path,

@@ -287,8 +287,9 @@ impl Grant {
     }
 
     // The range the next record covers, for a read of entries from..to of a
-    // tree of `size` entries that `prev` (the reader's last grant) does not
-    // cover. A read that starts within the next `bundles` bundles past the
+    // tree of `size` entries that no live grant of the reader covers; `prev`
+    // is the reader's grant reaching furthest among those starting at or
+    // before `from`. A read that starts within the next `bundles` bundles past the
     // end of a live grant continues it with twice as many bundles; any other
     // read gets a record for its own bundle only.
     fn next(prev: Option<&Self>, from: u64, to: u64, size: u64, now: Instant) -> Self {
@@ -737,7 +738,7 @@ impl Inner {
     }
 
     // Records a read of the entry bundle holding entries from..to of a tree
-    // of `size`, unless the reader's live grant covers it already.
+    // of `size`, unless one of the reader's live grants covers it already.
     async fn record_bundle(
         self: &Arc<Self>,
         who: &Caller,
