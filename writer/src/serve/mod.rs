@@ -261,6 +261,9 @@ impl Buckets {
 pub const BUNDLE_GRANT_SECONDS: u64 = 60;
 /// Most entry bundles one such record covers (65,536 entries).
 pub const BUNDLE_GRANT_MAX: u64 = 256;
+/// How far past the end of a reader's record (in bundles, at least) a read
+/// still continues it: parallel fetches arrive out of order.
+pub const BUNDLE_GRANT_SLACK: u64 = 16;
 
 // Reads of entry bundles: one access record per reader covers a range of
 // entries for BUNDLE_GRANT_SECONDS; a reader reading on past the end of its
@@ -289,16 +292,19 @@ impl Grant {
     // The range the next record covers, for a read of entries from..to of a
     // tree of `size` entries that no live grant of the reader covers; `prev`
     // is the reader's grant reaching furthest among those starting at or
-    // before `from`. A read that starts within the next `bundles` bundles past the
-    // end of a live grant continues it with twice as many bundles; any other
-    // read gets a record for its own bundle only.
+    // before `from`. A read that starts within max(bundles, 16) bundles
+    // past its end continues it, from its end (the gap included), with twice
+    // as many bundles; any other read gets a record for its own bundle only.
     fn next(prev: Option<&Self>, from: u64, to: u64, size: u64, now: Instant) -> Self {
         let w = u64::from(TILE_WIDTH);
         match prev {
             Some(g)
                 if g.live(now)
                     && g.from <= from
-                    && from <= g.to.saturating_add(g.bundles.saturating_mul(w)) =>
+                    && from
+                        <= g.to.saturating_add(
+                            g.bundles.max(BUNDLE_GRANT_SLACK).saturating_mul(w),
+                        ) =>
             {
                 let bundles = (g.bundles * 2).min(BUNDLE_GRANT_MAX);
                 let start = from.min(g.to);
@@ -2386,12 +2392,29 @@ mod tests {
         assert_eq!((g.from, g.to), (w, 3 * w));
         let j = Grant::next(Some(&g), 100 * w, 101 * w, size, t0);
         assert_eq!((j.from, j.to, j.bundles), (100 * w, 101 * w, 1));
+        let j = Grant::next(Some(&g), 20 * w, 21 * w, size, t0);
+        assert_eq!((j.from, j.to, j.bundles), (20 * w, 21 * w, 1));
         let j = Grant::next(Some(&g), 0, w, size, t0);
         assert_eq!((j.from, j.to, j.bundles), (0, w, 1));
-        // Out of order within the next few bundles: the record covers the
+        // Out of order within the next 16 bundles: the record covers the
         // gap too (it starts where the last one ended).
         let n = Grant::next(Some(&g), 4 * w, 5 * w, size, t0);
         assert_eq!((n.from, n.to), (3 * w, 7 * w));
+        let n = Grant::next(Some(&g), 18 * w, 19 * w, size, t0);
+        assert_eq!((n.from, n.to, n.bundles), (3 * w, 19 * w, 4));
+        // A wave of 16 bundles arriving last first, as parallel fetches may:
+        // the first to arrive takes a record for the whole wave.
+        let mut grants = vec![Grant::next(None, 0, w, size, t0)];
+        for k in (1..17).rev() {
+            let (a, b) = (k * w, (k + 1) * w);
+            if grants.iter().any(|g| g.covers(a, b, t0)) {
+                continue;
+            }
+            let prev = grants.iter().filter(|g| g.from <= a).max_by_key(|g| g.to);
+            grants.push(Grant::next(prev, a, b, size, t0));
+        }
+        assert_eq!(grants.len(), 2, "{grants:?}");
+        assert_eq!((grants[1].from, grants[1].to), (w, 17 * w));
         // A partial bundle read again after the tree grew: not covered.
         let small = Grant::next(None, 0, 10, 10, t0);
         assert!(!small.covers(0, 20, t0));
