@@ -551,7 +551,7 @@ impl Mirror {
         )>(wave_len);
         let fetcher = self.fetcher.clone();
         std::thread::scope(|sc| {
-            sc.spawn(move || {
+            let _ = sc.spawn(move || {
                 let mut k = first;
                 // Waves of 1, 2, 4, ... bundles up to wave_len: a stele serve
                 // origin then records the catch-up in growing ranges from the
