@@ -243,6 +243,15 @@ fn make_log(origin: &str, signer: &stele_core::SignerKey, sizes: &[u64], tag: &s
     }
 }
 
+// A log of `size` entries (origin `origin`, a fresh key) served by a
+// loopback origin this test controls, at its checkpoint of that size.
+fn fake_origin(origin: &str, size: u64) -> (Made, Fake) {
+    let signer = key::generate(origin).unwrap();
+    let good = make_log(origin, &signer, &[size], "good");
+    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    (good, fake)
+}
+
 fn mirror_once(url: &str, dir: &Path, key: &VerifierKey, extra: &[&str]) -> Output {
     let mut args = vec![
         "mirror",
@@ -1119,9 +1128,7 @@ fn a_failed_write_fsync_or_rename_stops_the_mirror_and_the_next_run_resumes_veri
     use stele_writer::fs::FileRole;
     use stele_writer::mirror::{Mirror, MirrorOptions, PollError};
     use stele_writer::testing::{FaultFs, FaultMode, Op};
-    let signer = key::generate("test.example/faults").unwrap();
-    let good = make_log("test.example/faults", &signer, &[1500], "good");
-    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let (good, fake) = fake_origin("test.example/faults", 1500);
     let theirs = std::fs::read(good.dir.join("entries.jsonl")).unwrap();
     let cases = [
         (Op::Write, FileRole::Entries, 2, FaultMode::Partial),
@@ -1193,9 +1200,7 @@ fn an_origin_whose_reads_need_a_token_is_mirrored_with_token_file() {
 
 #[test]
 fn a_running_mirror_alerts_once_when_the_origin_stays_unreachable_past_the_limit() {
-    let signer = key::generate("test.example/down").unwrap();
-    let good = make_log("test.example/down", &signer, &[600], "good");
-    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let (good, fake) = fake_origin("test.example/down", 600);
     let tmp = tempfile::tempdir().unwrap();
     let m = tmp.path().join("m");
     let alerts = tmp.path().join("alerts.jsonl");
@@ -1254,9 +1259,7 @@ fn a_running_mirror_alerts_once_when_the_origin_stays_unreachable_past_the_limit
 
 #[test]
 fn a_rate_limited_catch_up_keeps_what_it_committed_and_goes_on() {
-    let signer = key::generate("test.example/rate").unwrap();
-    let good = make_log("test.example/rate", &signer, &[3000], "good");
-    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let (good, fake) = fake_origin("test.example/rate", 3000);
     // Every third bundle read is refused with 429, as a stele serve origin
     // does past --access-rate.
     let n = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -1457,9 +1460,7 @@ fn metric(page: &str, name: &str) -> i64 {
 
 #[test]
 fn a_served_mirror_reports_its_lag_verified_size_and_alerts_in_metrics() {
-    let signer = key::generate("test.example/lag").unwrap();
-    let good = make_log("test.example/lag", &signer, &[3000], "good");
-    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let (good, fake) = fake_origin("test.example/lag", 3000);
     // Bundles from entry 1024 on fail (HTTP 500): the mirror commits what
     // it verified before them, then alerts that the origin is unreachable.
     fake.hook(Some(Box::new(|p: &str, r: Reply| {
@@ -1515,9 +1516,7 @@ fn a_hostile_origin_sending_the_largest_bundles_cannot_grow_the_mirror_past_its_
     // Every entry bundle is the largest a tlog-tiles bundle can be: its
     // width of 65,535-byte entries (16.8 MB). The origin has 118 of them
     // (2 GB); the mirror may hold one chunk and two waves of --parallel.
-    let signer = key::generate("test.example/big").unwrap();
-    let good = make_log("test.example/big", &signer, &[30_000], "good");
-    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let (good, fake) = fake_origin("test.example/big", 30_000);
     let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = served.clone();
     fake.hook(Some(Box::new(move |p: &str, mut r: Reply| {
