@@ -59,7 +59,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use stele_core::merkle::HashReader;
-use stele_core::tiles::{TILE_HEIGHT, Tile, TilePath, encode_entry_bundle, tile_exists};
+use stele_core::tiles::{
+    TILE_HEIGHT, TILE_WIDTH, Tile, TilePath, encode_entry_bundle, tile_exists,
+};
 use tokio::sync::{Semaphore, mpsc};
 
 /// The verifier page's Content-Security-Policy: web/csp.txt, its one copy.
@@ -268,6 +270,108 @@ impl Buckets {
     }
 }
 
+/// How long one `stele.access` record of entry bundles covers its reader's
+/// reads of its range (docs/FORMAT.md 2.6).
+pub const BUNDLE_GRANT_SECONDS: u64 = 60;
+/// Most entry bundles one such record covers (65,536 entries).
+pub const BUNDLE_GRANT_MAX: u64 = 256;
+/// How far past the end of a reader's record (in bundles, at least) a read
+/// still continues it: parallel fetches arrive out of order.
+pub const BUNDLE_GRANT_SLACK: u64 = 16;
+
+// Reads of entry bundles: one access record per reader covers a range of
+// entries for BUNDLE_GRANT_SECONDS; a reader reading on past the end of its
+// range gets a new record for twice as many bundles (1, 2, 4, ... 256), so a
+// sequential catch-up of n bundles costs log2(256) + n / 256 records, and no
+// bundle is sent before a durable record covers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Grant {
+    // Entries from..to.
+    from: u64,
+    to: u64,
+    // Bundles this grant was sized for.
+    bundles: u64,
+    at: Instant,
+}
+
+impl Grant {
+    fn live(&self, now: Instant) -> bool {
+        now.duration_since(self.at) < Duration::from_secs(BUNDLE_GRANT_SECONDS)
+    }
+
+    fn covers(&self, from: u64, to: u64, now: Instant) -> bool {
+        self.live(now) && self.from <= from && to <= self.to
+    }
+
+    // The range the next record covers, for a read of entries from..to of a
+    // tree of `size` entries that no live grant of the reader covers; `prev`
+    // is the reader's grant reaching furthest among those starting at or
+    // before `from`. A read that starts within max(bundles, 16) bundles
+    // past its end continues it, from its end (the gap included), with twice
+    // as many bundles; any other read gets a record for its own bundle only.
+    fn next(prev: Option<&Self>, from: u64, to: u64, size: u64, now: Instant) -> Self {
+        let w = u64::from(TILE_WIDTH);
+        match prev {
+            Some(g)
+                if g.live(now)
+                    && g.from <= from
+                    && from
+                        <= g.to.saturating_add(
+                            g.bundles.max(BUNDLE_GRANT_SLACK).saturating_mul(w),
+                        ) =>
+            {
+                let bundles = (g.bundles * 2).min(BUNDLE_GRANT_MAX);
+                let start = from.min(g.to);
+                let end = start.saturating_add(bundles * w).min(size).max(to);
+                Self {
+                    from: start,
+                    to: end,
+                    bundles,
+                    at: now,
+                }
+            }
+            _ => Self {
+                from,
+                to,
+                bundles: 1,
+                at: now,
+            },
+        }
+    }
+}
+
+// Most live grants kept per reader (parallel fetches arrive a little out
+// of order; each keeps its coverage while the frontier moves on).
+const GRANTS_PER_READER: usize = 8;
+
+// Each reader's live grants, behind its own lock: concurrent reads of one
+// reader wait for the record another of its reads is writing (and are then
+// usually covered by it).
+type GrantSlot = Arc<tokio::sync::Mutex<Vec<Grant>>>;
+
+#[derive(Debug, Default)]
+struct Grants {
+    map: HashMap<String, GrantSlot>,
+}
+
+impl Grants {
+    fn slot(&mut self, reader: &str) -> GrantSlot {
+        if self.map.len() > 10_000 && !self.map.contains_key(reader) {
+            // Bounded memory: forget expired grants, else all. Forgetting
+            // one only costs a new record at the reader's next read.
+            let now = Instant::now();
+            self.map.retain(|_, s| match s.try_lock() {
+                Ok(g) => g.iter().any(|g| g.live(now)),
+                Err(_) => true,
+            });
+            if self.map.len() > 10_000 {
+                self.map.clear();
+            }
+        }
+        self.map.entry(reader.to_string()).or_default().clone()
+    }
+}
+
 // Idempotency: (token, key) -> the request's body hash and receipts.
 #[derive(Debug)]
 enum Done {
@@ -350,6 +454,7 @@ struct Inner {
     net: Arc<NetStats>,
     health: Mutex<Health>,
     access: Mutex<Buckets>,
+    grants: Mutex<Grants>,
     sign_gate: tokio::sync::Mutex<Option<Instant>>,
     read_sign_interval: Duration,
     cors: Vec<String>,
@@ -655,6 +760,55 @@ impl Inner {
             Err(e) => return Err(fail(Failure::from(e))),
         }
         let _ = self.metrics.access_events.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    // Records a read of the entry bundle holding entries from..to of a tree
+    // of `size`, unless one of the reader's live grants covers it already.
+    async fn record_bundle(
+        self: &Arc<Self>,
+        who: &Caller,
+        from: u64,
+        to: u64,
+        size: u64,
+    ) -> Result<(), Response> {
+        if self.log.is_none() {
+            return Ok(());
+        }
+        // The reader as its records name it: the token, and the address.
+        let reader = format!("{:?} {}", who.name(), who.remote.ip().to_canonical());
+        let slot = self.grants.lock().unwrap().slot(&reader);
+        let mut grants = slot.lock().await;
+        let now = Instant::now();
+        if grants.iter().any(|g| g.covers(from, to, now)) {
+            let _ = self.metrics.access_covered.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        grants.retain(|g| g.live(now));
+        // Continue the grant this read follows: the one reaching furthest
+        // among those that start at or before it.
+        let prev = grants
+            .iter()
+            .filter(|g| g.from <= from)
+            .max_by_key(|g| g.to);
+        let g = Grant::next(prev, from, to, size, now);
+        let ev = access_event(
+            &who.reader(),
+            "/tile/entries",
+            Some("bundles"),
+            Some(&Entries::Range(g.from, g.to)),
+            Some(size),
+            json!({ "seconds": BUNDLE_GRANT_SECONDS }),
+        );
+        self.record(who, ev).await?;
+        // The window runs from when the record is durable.
+        if grants.len() >= GRANTS_PER_READER {
+            let _ = grants.remove(0);
+        }
+        grants.push(Grant {
+            at: Instant::now(),
+            ..g
+        });
         Ok(())
     }
 
@@ -1186,15 +1340,7 @@ async fn get_tile(
         }
         TilePath::Entries(t) => {
             let (from, to) = (t.first(), t.first() + u64::from(t.width));
-            let ev = access_event(
-                &who.reader(),
-                &format!("/{path}"),
-                Some("bundle"),
-                Some(&Entries::Range(from, to)),
-                Some(size),
-                Value::Null,
-            );
-            if let Err(r) = app.0.record(&who, ev).await {
+            if let Err(r) = app.0.record_bundle(&who, from, to, size).await {
                 return r;
             }
             blocking(move || {
@@ -2254,6 +2400,7 @@ impl Server {
                 per_minute: f64::from(c.access_per_minute.max(1)),
                 map: HashMap::new(),
             }),
+            grants: Mutex::new(Grants::default()),
             sign_gate: tokio::sync::Mutex::new(None),
             read_sign_interval: c.read_sign_interval,
             cors: c.cors_origins,
@@ -2374,6 +2521,71 @@ mod tests {
             let _ = h.append(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn bundle_grants_double_along_a_sequential_read_and_expire() {
+        let w = u64::from(TILE_WIDTH);
+        let size = 3906 * w + 17;
+        let t0 = Instant::now();
+        // A catch-up reading every bundle in order, as a mirror does.
+        let (mut g, mut records, mut widest) = (None::<Grant>, 0, 0);
+        for k in 0..=size / w {
+            let (from, to) = (k * w, ((k + 1) * w).min(size));
+            if g.is_some_and(|g| g.covers(from, to, t0)) {
+                continue;
+            }
+            let n = Grant::next(g.as_ref(), from, to, size, t0);
+            assert!(n.covers(from, to, t0), "bundle {k}: {n:?}");
+            // Contiguous: every record starts where the last one ended.
+            assert_eq!(n.from, g.map_or(0, |g| g.to), "bundle {k}");
+            widest = widest.max(n.to - n.from);
+            records += 1;
+            g = Some(n);
+        }
+        // 1 + 2 + ... + 128 bundles in 8 records, then 256 a record.
+        assert_eq!(records, 8 + (3907 - 255_u64).div_ceil(256), "{records}");
+        assert_eq!(widest, BUNDLE_GRANT_MAX * w);
+        assert_eq!(g.unwrap().to, size);
+        // A jump elsewhere starts again from its own bundle.
+        let g = Grant::next(None, 0, w, size, t0);
+        let g = Grant::next(Some(&g), w, 2 * w, size, t0);
+        assert_eq!((g.from, g.to), (w, 3 * w));
+        let j = Grant::next(Some(&g), 100 * w, 101 * w, size, t0);
+        assert_eq!((j.from, j.to, j.bundles), (100 * w, 101 * w, 1));
+        let j = Grant::next(Some(&g), 20 * w, 21 * w, size, t0);
+        assert_eq!((j.from, j.to, j.bundles), (20 * w, 21 * w, 1));
+        let j = Grant::next(Some(&g), 0, w, size, t0);
+        assert_eq!((j.from, j.to, j.bundles), (0, w, 1));
+        // Out of order within the next 16 bundles: the record covers the
+        // gap too (it starts where the last one ended).
+        let n = Grant::next(Some(&g), 4 * w, 5 * w, size, t0);
+        assert_eq!((n.from, n.to), (3 * w, 7 * w));
+        let n = Grant::next(Some(&g), 18 * w, 19 * w, size, t0);
+        assert_eq!((n.from, n.to, n.bundles), (3 * w, 19 * w, 4));
+        // A wave of 16 bundles arriving last first, as parallel fetches may:
+        // the first to arrive takes a record for the whole wave.
+        let mut grants = vec![Grant::next(None, 0, w, size, t0)];
+        for k in (1..17).rev() {
+            let (a, b) = (k * w, (k + 1) * w);
+            if grants.iter().any(|g| g.covers(a, b, t0)) {
+                continue;
+            }
+            let prev = grants.iter().filter(|g| g.from <= a).max_by_key(|g| g.to);
+            grants.push(Grant::next(prev, a, b, size, t0));
+        }
+        assert_eq!(grants.len(), 2, "{grants:?}");
+        assert_eq!((grants[1].from, grants[1].to), (w, 17 * w));
+        // A partial bundle read again after the tree grew: not covered.
+        let small = Grant::next(None, 0, 10, 10, t0);
+        assert!(!small.covers(0, 20, t0));
+        let grown = Grant::next(Some(&small), 0, 20, 20, t0);
+        assert!(grown.covers(0, 20, t0));
+        // After BUNDLE_GRANT_SECONDS a grant covers nothing and is not grown.
+        let later = t0 + Duration::from_secs(BUNDLE_GRANT_SECONDS);
+        assert!(!g.covers(w, 2 * w, later));
+        let n = Grant::next(Some(&g), 3 * w, 4 * w, size, later);
+        assert_eq!((n.from, n.to, n.bundles), (3 * w, 4 * w, 1));
     }
 
     #[test]
