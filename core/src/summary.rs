@@ -10,6 +10,33 @@ use std::sync::Arc;
 /// Display fields are cut to this many characters (then end in `…`).
 pub const SUMMARY_CHARS: usize = 200;
 
+/// The code of a value that was not kept (see [`ValueLimit`]): the
+/// column already held as many distinct values, or as many bytes, as the
+/// limit allows, and the reader takes the value from the entry's line.
+pub const NOT_KEPT: u32 = u32::MAX;
+
+/// How many distinct values, and how many bytes of them, each column keeps
+/// for [`EntryColumns`]. A log with a unique value per entry (a resource id
+/// in `target`) would otherwise keep every one of them for as long as the
+/// verifier lives; beyond the limit a row gets the code [`NOT_KEPT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueLimit {
+    /// Distinct values per column (codes run from 1 to this).
+    pub values: u32,
+    /// Bytes of those values per column.
+    pub bytes: usize,
+}
+
+impl Default for ValueLimit {
+    /// No limit: every value is kept.
+    fn default() -> Self {
+        Self {
+            values: NOT_KEPT - 1,
+            bytes: usize::MAX,
+        }
+    }
+}
+
 /// The interned columns, in this order (indices into [`crate::canonical::EVENT_FIELDS`]).
 pub const COLUMNS: [&str; 5] = ["type", "actor", "action", "target", "outcome"];
 
@@ -56,7 +83,8 @@ pub struct EntryColumns {
     pub offset: Vec<f64>,
     /// Lengths of the lines without `\n`.
     pub length: Vec<f64>,
-    /// Per column of [`COLUMNS`], the code of each row's value.
+    /// Per column of [`COLUMNS`], the code of each row's value ([`NOT_KEPT`]
+    /// when the column's [`ValueLimit`] was reached before this value).
     pub codes: [Vec<u32>; 5],
     /// Per column, the values first seen since the previous take, in code order.
     pub fresh: [Vec<String>; 5],
@@ -139,13 +167,21 @@ struct Column {
     values: Vec<Arc<[u8]>>,
     /// Values below this index were handed out by [`Summaries::take_columns`].
     sent: usize,
+    /// Bytes of `values`.
+    bytes: usize,
 }
 
 impl Column {
-    fn code(&mut self, value: &[u8]) -> u32 {
+    fn code(&mut self, value: &[u8], limit: ValueLimit) -> u32 {
         if let Some(&c) = self.codes.get(value) {
             return c;
         }
+        if self.values.len() >= limit.values as usize
+            || self.bytes.saturating_add(value.len()) > limit.bytes
+        {
+            return NOT_KEPT;
+        }
+        self.bytes += value.len();
         let v: Arc<[u8]> = Arc::from(value);
         self.values.push(v.clone());
         let c = self.values.len() as u32;
@@ -169,9 +205,14 @@ fn text(b: &[u8]) -> String {
 pub(crate) struct Summaries {
     rows: Vec<Row>,
     columns: [Column; 5],
+    limit: ValueLimit,
 }
 
 impl Summaries {
+    pub(crate) fn limit_values(&mut self, limit: ValueLimit) {
+        self.limit = limit;
+    }
+
     pub(crate) fn push(
         &mut self,
         p: Option<&ParsedEntry<'_>>,
@@ -186,9 +227,9 @@ impl Summaries {
                     None => 0,
                     Some(raw) => match plain_short(raw) {
                         // The common case: a short string without escapes is its own display text.
-                        Some(s) => col.code(s),
+                        Some(s) => col.code(s, self.limit),
                         None => match p.field_display(COLUMNS[n]) {
-                            Some(s) => col.code(cut(s).as_bytes()),
+                            Some(s) => col.code(cut(s).as_bytes(), self.limit),
                             None => 0,
                         },
                     },

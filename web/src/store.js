@@ -1,6 +1,19 @@
-// Columnar storage for entry summaries: a million entries cost tens of MB,
-// not hundreds. Strings are interned per column (see engine.js BatchEncoder).
+// Columnar storage for entry summaries: 46 bytes a row (four Float64, one
+// Uint32, five Uint16 codes). Strings are interned per column, up to the
+// page's limit of distinct values (VALUE_LIMIT): a value first seen after
+// that (a unique resource id per event) is not kept but read back from the
+// entry's line in the file when its row is drawn or searched (row values,
+// a small cache).
 import { STRING_COLUMNS, formatTs } from './engine.js';
+
+/** The distinct values, and bytes of them, the page keeps per column (verifyFile's keepValues). */
+export const VALUE_LIMIT = Object.freeze({ values: 16384, bytes: 1 << 20 });
+
+/** A row's code for a value that was not kept: read it from the line. */
+export const NOT_KEPT = 0xffff;
+
+/** Rows whose values, read back from their lines, are kept for drawing. */
+const ROW_VALUES_CACHED = 4096;
 
 export class EntryStore {
   constructor() {
@@ -10,8 +23,10 @@ export class EntryStore {
     this.ts = new Float64Array(0);
     this.line = new Float64Array(0);
     this.offset = new Float64Array(0);
-    this.length = new Float64Array(0);
-    this.codes = STRING_COLUMNS.map(() => new Uint32Array(0));
+    this.length = new Uint32Array(0);
+    this.codes = STRING_COLUMNS.map(() => new Uint16Array(0));
+    /** @type {Map<number, (string | null)[]>} row -> its five values, read from its line */
+    this.rowValues = new Map();
     this.dicts = STRING_COLUMNS.map(() => [null]); // code 0 is null
     this.tsRaw = new Map(); // row -> original timestamp text, when not canonical
     this.minTs = Infinity;
@@ -21,8 +36,9 @@ export class EntryStore {
 
   grow(need) {
     if (need <= this.cap) return;
+    // Grows by half (not double): the old and new arrays coexist while copying.
     let cap = Math.max(1024, this.cap);
-    while (cap < need) cap *= 2;
+    while (cap < need) cap = Math.ceil(cap * 1.5);
     const g = (a, T) => {
       const b = new T(cap);
       b.set(a.subarray(0, this.n));
@@ -32,8 +48,8 @@ export class EntryStore {
     this.ts = g(this.ts, Float64Array);
     this.line = g(this.line, Float64Array);
     this.offset = g(this.offset, Float64Array);
-    this.length = g(this.length, Float64Array);
-    this.codes = this.codes.map((c) => g(c, Uint32Array));
+    this.length = g(this.length, Uint32Array);
+    this.codes = this.codes.map((c) => g(c, Uint16Array));
     this.cap = cap;
   }
 
@@ -44,9 +60,12 @@ export class EntryStore {
     this.ts.set(b.ts, base);
     this.line.set(b.line, base);
     this.offset.set(b.offset, base);
-    this.length.set(b.length, base);
+    for (let i = 0; i < b.n; i++) this.length[base + i] = Math.min(b.length[i], 0xffffffff);
     for (let c = 0; c < STRING_COLUMNS.length; c++) {
-      this.codes[c].set(b.codes[c], base);
+      const from = b.codes[c];
+      const to = this.codes[c];
+      // Codes past what a Uint16 holds (a caller without the limit) are read from the line too.
+      for (let i = 0; i < b.n; i++) to[base + i] = from[i] < NOT_KEPT ? from[i] : NOT_KEPT;
       for (const s of b.fresh[c]) this.dicts[c].push(s);
     }
     for (let i = 0; i < b.tsRaw.length; i += 2) this.tsRaw.set(base + b.tsRaw[i], b.tsRaw[i + 1]);
@@ -59,8 +78,28 @@ export class EntryStore {
     this.n += b.n;
   }
 
+  /**
+   * Row i's value in column col: null when absent; undefined when it was
+   * not kept and its line has not been read yet (see needsValues, setValues).
+   */
   str(col, i) {
-    return this.dicts[col][this.codes[col][i]];
+    const k = this.codes[col][i];
+    if (k !== NOT_KEPT) return this.dicts[col][k];
+    return this.rowValues.get(i)?.[col];
+  }
+
+  /** True when a value of row i was not kept and its line is not read yet. */
+  needsValues(i) {
+    if (this.rowValues.has(i)) return false;
+    for (const c of this.codes) if (c[i] === NOT_KEPT) return true;
+    return false;
+  }
+
+  /** Keeps row i's values read from its line (the most recent ROW_VALUES_CACHED rows). */
+  setValues(i, values) {
+    this.rowValues.delete(i);
+    this.rowValues.set(i, values);
+    if (this.rowValues.size > ROW_VALUES_CACHED) this.rowValues.delete(this.rowValues.keys().next().value);
   }
 
   tsText(i) {

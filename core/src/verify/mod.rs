@@ -275,6 +275,13 @@ impl StreamVerifier {
         self.summaries.take_entries()
     }
 
+    /// Limits the distinct display values each column of
+    /// [`Self::take_columns`] keeps; later new values get the code
+    /// [`crate::summary::NOT_KEPT`]. Takes effect for the rows read after it.
+    pub fn limit_summary_values(&mut self, limit: crate::summary::ValueLimit) {
+        self.summaries.limit_values(limit);
+    }
+
     /// The same summaries in columns, with display values interned per
     /// column across calls (with `collect_entries`).
     pub fn take_columns(&mut self) -> EntryColumns {
