@@ -316,3 +316,39 @@ pub fn cut(s: String) -> String {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Column, NOT_KEPT, ValueLimit};
+
+    #[test]
+    fn a_column_keeps_values_up_to_its_limit_and_codes_the_rest_not_kept() {
+        let limit = ValueLimit {
+            values: 2,
+            bytes: usize::MAX,
+        };
+        let mut c = Column::default();
+        assert_eq!(c.code(b"a", limit), 1);
+        assert_eq!(c.code(b"b", limit), 2);
+        assert_eq!(c.code(b"c", limit), NOT_KEPT);
+        // A value kept earlier keeps its code after the limit is reached.
+        assert_eq!(c.code(b"a", limit), 1);
+        assert_eq!(c.code(b"c", limit), NOT_KEPT);
+        assert_eq!(c.values.len(), 2);
+        // The byte budget: "xyz" would make 5 bytes of 4.
+        let limit = ValueLimit {
+            values: 10,
+            bytes: 4,
+        };
+        let mut c = Column::default();
+        assert_eq!(c.code(b"ab", limit), 1);
+        assert_eq!(c.code(b"xyz", limit), NOT_KEPT);
+        assert_eq!(c.code(b"cd", limit), 2);
+        assert_eq!(c.code(b"e", limit), NOT_KEPT);
+        // Without a limit nothing is refused.
+        let mut c = Column::default();
+        for i in 0..1000u32 {
+            assert_eq!(c.code(&i.to_le_bytes(), ValueLimit::default()), i + 1);
+        }
+    }
+}

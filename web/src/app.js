@@ -218,7 +218,7 @@ function rowOfEntry(entry, atLeast = false) {
   const s = state.store;
   const i = s.findBySeq(entry);
   if (i >= 0 || !atLeast) return i;
-  for (let j = 0; j < s.n; j++) if (s.seq[j] >= entry) return j;
+  for (let j = 0; j < s.n; j++) if (s.seqAt(j) >= entry) return j;
   return Infinity;
 }
 
@@ -612,7 +612,7 @@ function resetResult() {
   state.ranges = [];
   state.unsignedFrom = Infinity;
   state.latestCp = null;
-  state.store = new EntryStore();
+  state.store = new EntryStore({ bytes: state.running ? state.blob?.size : 0 });
   table.store = state.store;
   timeline.store = state.store;
   stopLive();
@@ -677,9 +677,9 @@ async function offerLatestCheckpoint(report) {
   let hi = s.n - 1;
   while (lo <= hi && s.sortedLines) {
     const mid = (lo + hi) >> 1;
-    if (s.line[mid] < cp.line) {
+    if (s.lineAt(mid) < cp.line) {
       from = s.offset[mid] + s.length[mid] + 1;
-      fromLine = s.line[mid] + 1;
+      fromLine = s.lineAt(mid) + 1;
       lo = mid + 1;
     } else hi = mid - 1;
   }
@@ -718,11 +718,11 @@ async function loadDetail(i) {
     body = text;
   }
   const notes = [];
-  const line = s.line[i];
+  const line = s.lineAt(i);
   for (const f of state.report?.failures || []) {
-    if (!f.range && (f.line === line || (f.entry != null && f.entry === s.seq[i]))) notes.push(`Fails: ${f.code}: ${f.message}`);
+    if (!f.range && (f.line === line || (f.entry != null && f.entry === s.seqAt(i)))) notes.push(`Fails: ${f.code}: ${f.message}`);
   }
-  for (const v of state.sealed?.get(s.seq[i]) || []) notes.push(sealedNote(v));
+  for (const v of state.sealed?.get(s.seqAt(i)) || []) notes.push(sealedNote(v));
   if (isInRange(i)) notes.push('This entry is in the range of a checkpoint that does not match (see the failures); the entry itself may be intact.');
   if (i >= state.unsignedFrom) notes.push('Not signed: this entry comes after the last checkpoint signed with the trusted key.');
   return { text: body, notes, hidden: hasHidden(text) || /\\u(20[0-2][b-fB-F]|202[a-eA-E]|206[6-9]|[fF][eE][fF][fF])/.test(text) };

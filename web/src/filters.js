@@ -75,7 +75,7 @@ export function rowMatches(store, fq, i, values) {
   if (!Number.isNaN(from) && !(t >= from)) return false;
   if (!Number.isNaN(to) && !(t <= to)) return false;
   if (!q) return true;
-  if (store.seq[i] === fq.seqQ || (q.length > 3 && store.tsText(i).toLowerCase().includes(q))) return true;
+  if (store.seqAt(i) === fq.seqQ || (q.length > 3 && store.tsText(i).toLowerCase().includes(q))) return true;
   return values.some((v) => valueHas(v, q));
 }
 
@@ -115,7 +115,7 @@ export function filterRows(store, f, failing, unsure = null) {
     if (!Number.isNaN(from) && !(t >= from)) continue;
     if (!Number.isNaN(to) && !(t <= to)) continue;
     if (textFlags) {
-      let hit = s.seq[i] === seqQ || (q.length > 3 && s.tsText(i).toLowerCase().includes(q));
+      let hit = s.seqAt(i) === seqQ || (q.length > 3 && s.tsText(i).toLowerCase().includes(q));
       let textUnknown = false;
       for (let c = 0; c < textFlags.length && !hit; c++) {
         const k = s.codes[c][i];

@@ -189,7 +189,7 @@ export class VirtualTable {
       const r = this.getRowEl(k);
       r.hidden = false;
       r.dataset.pos = String(pos);
-      r.dataset.line = String(store.line[i]);
+      r.dataset.line = String(store.lineAt(i));
       r.style.transform = `translateY(${Math.round(st + this.yOf(pos) - top)}px)`;
       r.setAttribute('aria-rowindex', String(pos + 2));
       r.setAttribute('aria-expanded', String(i === this.expanded));
@@ -206,7 +206,7 @@ export class VirtualTable {
       cells[0].lastChild.nodeValue = store.seqText(i) || '–';
       setText(cells[1], store.tsText(i));
       if (store.needsValues(i)) missing.push(i);
-      const unreadable = Number.isNaN(store.seq[i]) && Number.isNaN(store.ts[i]) && store.str(1, i) == null && store.str(2, i) == null;
+      const unreadable = Number.isNaN(store.seqAt(i)) && Number.isNaN(store.ts[i]) && store.str(1, i) == null && store.str(2, i) == null;
       r.classList.toggle('unreadable', unreadable);
       // System entries (stele.genesis, stele.recovery, stele.access) have a type and no action.
       const action = store.str(2, i);
@@ -298,7 +298,7 @@ export class VirtualTable {
     this.expanded = i;
     const d = this.detail;
     d.index = i;
-    d.meta.textContent = `Line ${this.store.line[i]} · bytes ${this.store.offset[i]}–${this.store.offset[i] + this.store.length[i]}`;
+    d.meta.textContent = `Line ${this.store.lineAt(i)} · bytes ${this.store.offset[i]}–${this.store.offset[i] + this.store.length[i]}`;
     d.notes.replaceChildren();
     d.pre.textContent = 'Loading…';
     this.loadDetail(i).then(
