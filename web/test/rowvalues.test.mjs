@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launch, serve, openPage, verifyFileInPage } from './helpers.mjs';
+import { launch, serve, openPage, verifyFileInPage, shotPath } from './helpers.mjs';
 import { Log, makeKey, event } from './forge.mjs';
 
 const T = { timeout: Number(process.env.STELE_TEST_TIMEOUT) || 180_000 };
@@ -91,6 +91,8 @@ describe('values the page does not keep', () => {
       // A target past the limit, found by the search: only in the file.
       assert.match(await filter(page, '#f-text', 'doc/19999'), /^1 of 20,001 entries match/);
       assert.deepEqual(await rowCells(page, 19_999 + 2), ['user-19999@example.com', ['login', 'read', 'update'][19_999 % 3], 'doc/19999', 'success']);
+      await page.locator('#entries-count').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: shotPath('rowvalues-search.png') });
       // A prefix that matches kept and unkept targets alike: doc/1999 and doc/19990-19999.
       assert.match(await filter(page, '#f-text', 'doc/1999'), /^11 of 20,001 entries match/);
       // A query in no value: every unkept row is read and none matches.
