@@ -8,6 +8,7 @@ mod chain;
 mod checkpoints;
 mod framing;
 mod report;
+mod rotation;
 mod sealed;
 mod selected;
 mod sniff;
@@ -28,6 +29,7 @@ pub use report::{
     CheckpointReport, EntryRange, Failure, Input, Notice, Report, TrustedInput, Verdict,
 };
 use std::collections::{BTreeSet, VecDeque};
+pub use rotation::{KEY_TYPE, KeyReport, parse_revoked};
 pub use wire::{Prepared, prepare, prepare_encoded};
 
 /// Longest line the framing buffers (an entry plus a stray `\r`).
@@ -53,6 +55,9 @@ pub struct Options {
     pub opener: Option<OpenerHandle>,
     /// Describe the input in the report's `input` block (`None`: no block).
     pub input: Option<InputMeta>,
+    /// Revoked keys, each with the tree size from which its signatures are
+    /// failures (`key_revoked`, FORMAT 15.3).
+    pub revoked: Vec<(VerifierKey, u64)>,
 }
 
 /// What the caller knows about the input and core cannot (core has no
@@ -79,6 +84,7 @@ impl Options {
             collect_entries: false,
             opener: None,
             input: None,
+            revoked: Vec::new(),
         }
     }
 }
@@ -143,6 +149,7 @@ pub struct StreamVerifier {
     verified_any: bool,
     trusted_checked: bool,
     unknown_keys: BTreeSet<(String, [u8; 4])>,
+    rot: rotation::Rotation,
     // report
     origin: Option<String>,
     genesis_key: Option<String>,
@@ -221,6 +228,7 @@ impl StreamVerifier {
             verified_any: false,
             trusted_checked: false,
             unknown_keys: BTreeSet::new(),
+            rot: rotation::Rotation::default(),
             origin: None,
             genesis_key: None,
             key: None,

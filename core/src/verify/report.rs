@@ -131,6 +131,10 @@ pub struct Report {
     pub sealed: Option<crate::sealed::SealedCounts>,
     /// What was verified, for the record (null unless the caller asked).
     pub input: Option<Input>,
+    /// The log's key history (FORMAT 15.4); present when the file has a
+    /// `stele.key` event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<KeyReport>>,
 }
 
 /// The report's `input` block: what was verified, with what, and when.
@@ -204,6 +208,7 @@ impl StreamVerifier {
             verifier: concat!("stele ", env!("CARGO_PKG_VERSION")).to_string(),
             verified_at: meta.verified_at,
         });
+        let keys = self.key_history();
         Report {
             verdict,
             kind: self.kind.as_str(),
@@ -225,6 +230,7 @@ impl StreamVerifier {
             sealed,
             bytes: self.streamed,
             input,
+            keys,
         }
     }
 
@@ -629,6 +635,26 @@ impl Report {
             j.num("forgotten", Some(s.forgotten));
             j.num("redacted", Some(s.redacted));
             j.close('}');
+        }
+        if let Some(keys) = &self.keys {
+            j.open("keys", '[', true);
+            for k in keys {
+                j.item();
+                j.str("key", Some(&k.key));
+                j.num("entry", Some(k.entry));
+                j.num("from", Some(k.from));
+                j.num("to", k.to);
+                j.key("signed");
+                j.0.push_str(match k.signed {
+                    Some(true) => "true",
+                    Some(false) => "false",
+                    None => "null",
+                });
+                j.key("trusted");
+                j.0.push_str(if k.trusted { "true" } else { "false" });
+                j.close('}');
+            }
+            j.close(']');
         }
         j.done()
     }

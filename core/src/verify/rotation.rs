@@ -1,0 +1,313 @@
+//! Key rotation (docs/FORMAT.md 15): the chain of `stele.key` events from
+//! the pinned keys, each key's range of tree sizes, revocations, and which
+//! checkpoint signatures count.
+
+use super::*;
+use crate::canonical;
+use crate::checkpoint::SignedCheckpoint;
+use crate::entry::ParsedEntry;
+use crate::note::NoteVerification;
+use serde::Serialize;
+
+/// The event type that introduces a new signing key.
+pub const KEY_TYPE: &str = "stele.key";
+
+/// One key of the log's history, as the report lists it (FORMAT 15.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyReport {
+    /// The verifier key.
+    pub key: String,
+    /// The entry that names it: 0 for the genesis key, else its `stele.key` event.
+    pub entry: u64,
+    /// The first tree size it signs.
+    pub from: u64,
+    /// The first tree size it no longer signs alone (null: the log's current key).
+    pub to: Option<u64>,
+    /// Whether the first checkpoint covering its `stele.key` event is signed
+    /// by the key it replaces (null: the genesis key, or no such checkpoint
+    /// in the file).
+    pub signed: Option<bool>,
+    /// The verifier accepts it: pinned, or reached from a pinned key through
+    /// signed `stele.key` events.
+    pub trusted: bool,
+}
+
+// A key of the log's history and what the file has said about it so far.
+#[derive(Debug)]
+struct Hist {
+    key: VerifierKey,
+    // The key it replaces (None: the genesis key).
+    replaces: Option<VerifierKey>,
+    entry: u64,
+    from: u64,
+    signed: Option<bool>,
+    at: (u64, u64),
+}
+
+/// The verifier's key state: the history read so far, the keys reached
+/// from the pinned ones, and each retired key's end.
+#[derive(Debug, Default)]
+pub(super) struct Rotation {
+    history: Vec<Hist>,
+    // Keys accepted through signed transitions (besides the pinned ones).
+    derived: Vec<VerifierKey>,
+    // (key, the first size it may no longer sign alone).
+    retired: Vec<(VerifierKey, u64)>,
+    // A stele.key event was read: the report lists the history.
+    seen: bool,
+}
+
+/// The raw JSON text of the top-level member `name` of a canonical JSON
+/// object (canonical form writes a member name without escapes, so bytes
+/// compare exactly).
+fn member<'a>(obj: &'a str, name: &str) -> Option<&'a str> {
+    fn string_end(b: &[u8], mut i: usize) -> usize {
+        i += 1;
+        while i < b.len() {
+            match b[i] {
+                b'\\' => i += 2,
+                b'"' => return i + 1,
+                _ => i += 1,
+            }
+        }
+        i
+    }
+    let b = obj.as_bytes();
+    let mut i = 1;
+    while b.get(i) == Some(&b'"') {
+        let k = i + 1;
+        i = string_end(b, i);
+        let key = b.get(k..i - 1)?;
+        i += 1;
+        let v = i;
+        let mut depth = 0u32;
+        while i < b.len() {
+            match b[i] {
+                b'"' => {
+                    i = string_end(b, i);
+                    continue;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth > 0 => depth -= 1,
+                b',' | b'}' if depth == 0 => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        if key == name.as_bytes() {
+            return obj.get(v..i);
+        }
+        i += 1;
+    }
+    None
+}
+
+fn key_member(event: &str, name: &str) -> Result<VerifierKey, String> {
+    let raw = member(event, name).ok_or_else(|| format!("has no {name} member"))?;
+    let s = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .and_then(|r| canonical::unescape(r.as_bytes()))
+        .ok_or_else(|| format!("member {name} is not a string"))?;
+    VerifierKey::parse(&s).map_err(|e| format!("member {name}: {e}"))
+}
+
+/// FORMAT 15.3: reads a revocation, `VKEY@SIZE` (the verifier key, `@`,
+/// and the decimal tree size from which its signatures are failures).
+pub fn parse_revoked(s: &str) -> Result<(VerifierKey, u64), String> {
+    let s = s.trim();
+    let (key, size) = s
+        .rsplit_once('@')
+        .ok_or("a revoked key is written VKEY@SIZE (the tree size from which it is revoked)")?;
+    let size = Some(size)
+        .filter(|n| is_decimal(n))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("revoked key: size {} is not a decimal tree size", canonical::quote(size)))?;
+    let key = VerifierKey::parse(key).map_err(|e| format!("revoked key: {e}"))?;
+    Ok((key, size))
+}
+
+impl StreamVerifier {
+    fn pinned_or_derived(&self, k: &VerifierKey) -> bool {
+        self.opts.keys.contains(k) || self.rot.derived.contains(k)
+    }
+
+    /// The genesis entry named `key` (FORMAT 3): the first key of the history.
+    pub(super) fn genesis_key(&mut self, key: VerifierKey) {
+        if self.rot.history.is_empty() {
+            self.rot.history.push(Hist {
+                key,
+                replaces: None,
+                entry: 0,
+                from: 0,
+                signed: None,
+                at: (0, 0),
+            });
+        }
+    }
+
+    /// FORMAT 15.1: a `stele.key` event at entry `idx` (log and range exports).
+    pub(super) fn key_event(&mut self, idx: u64, p: &ParsedEntry<'_>, line: u64, offset: u64) {
+        self.rot.seen = true;
+        let ev = p.event_json();
+        let checked = (|| {
+            let key = key_member(ev, "key")?;
+            let old = key_member(ev, "replaces")?;
+            let from = member(ev, "from").filter(|f| is_decimal(f));
+            if from.and_then(|f| f.parse::<u64>().ok()) != Some(idx + 1) {
+                return Err(format!(
+                    "has from {}, expected {} (the size of the first tree that holds it)",
+                    from.unwrap_or("missing"),
+                    idx + 1
+                ));
+            }
+            if self.rot.history.iter().any(|h| h.key == key) || key == old {
+                return Err(format!(
+                    "names key {} (key ID {}), which the log already had",
+                    key.name(),
+                    key.id_hex()
+                ));
+            }
+            match self.rot.history.last() {
+                Some(h) if h.key != old => Err(format!(
+                    "replaces key ID {}, but the log's key at this point is key ID {}",
+                    old.id_hex(),
+                    h.key.id_hex()
+                )),
+                _ => Ok((key, old)),
+            }
+        })();
+        match checked {
+            Ok((key, old)) => self.rot.history.push(Hist {
+                key,
+                replaces: Some(old),
+                entry: idx,
+                from: idx + 1,
+                signed: None,
+                at: (line, offset),
+            }),
+            Err(why) => self.fail(
+                FailureCode::BadKeyEvent,
+                Some(idx),
+                line,
+                offset,
+                None,
+                None,
+                format!("entry {idx}: {KEY_TYPE} event {why}"),
+            ),
+        }
+    }
+
+    /// FORMAT 15.2 and 15.3: checks a checkpoint's signatures and keeps those
+    /// of keys whose range holds its size. Without key events or
+    /// revocations this is exactly FORMAT 5.4.
+    pub(super) fn check_signatures(
+        &mut self,
+        sc: &SignedCheckpoint,
+        line: u64,
+        offset: u64,
+    ) -> NoteVerification {
+        if !self.rot.seen && self.opts.revoked.is_empty() {
+            return sc.verify(&self.opts.keys);
+        }
+        let size = sc.checkpoint.size;
+        // Transitions this checkpoint is the first to cover.
+        for i in 0..self.rot.history.len() {
+            let h = &self.rot.history[i];
+            let Some(old) = h.replaces.clone().filter(|_| h.signed.is_none() && h.from <= size)
+            else {
+                continue;
+            };
+            let (new, entry, from, at) = (h.key.clone(), h.entry, h.from, h.at);
+            let signed = !sc.verify(std::slice::from_ref(&old)).verified_by.is_empty();
+            self.rot.history[i].signed = Some(signed);
+            if !signed {
+                self.fail(FailureCode::KeyUnsigned, Some(entry), at.0, at.1, Some(old.to_string()), None, format!("entry {entry}: {KEY_TYPE} event names key ID {}, but the checkpoint at line {line} (size {size}), the first to cover it, is not signed by key ID {}, the key it replaces", new.id_hex(), old.id_hex()));
+                continue;
+            }
+            let usable = self.pinned_or_derived(&old)
+                && !self.rot.retired.iter().any(|(k, _)| *k == old)
+                && !self.revoked_at(&old, size);
+            if usable {
+                self.rot.retired.push((old, from));
+                if !self.opts.keys.contains(&new) {
+                    self.rot.derived.push(new);
+                }
+            }
+        }
+        let mut keys = self.opts.keys.clone();
+        keys.extend(self.rot.derived.iter().cloned());
+        let mut v = sc.verify(&keys);
+        let mut out_of_range = Vec::new();
+        v.verified_by.retain(|k| {
+            if self.revoked_at(k, size) {
+                out_of_range.push((k.clone(), None));
+                false
+            } else if let Some((_, to)) = self.rot.retired.iter().find(|(r, to)| r == k && *to <= size) {
+                out_of_range.push((k.clone(), Some(*to)));
+                false
+            } else {
+                true
+            }
+        });
+        for (k, to) in out_of_range {
+            match to {
+                // An overlap: the successor signs too, so the old key's signature is only redundant.
+                Some(_) if !v.verified_by.is_empty() => {}
+                Some(to) => self.fail(FailureCode::KeyRetired, None, line, offset, Some(format!("size < {to}")), Some(format!("size {size}")), format!("checkpoint at line {line} (size {size}) is signed by key ID {}, which was replaced from size {to}, and not by a key whose range holds size {size}", k.id_hex())),
+                None => {
+                    let from = self.opts.revoked.iter().find(|(r, _)| *r == k).map_or(0, |(_, s)| *s);
+                    self.fail(FailureCode::KeyRevoked, None, line, offset, Some(format!("size < {from}")), Some(format!("size {size}")), format!("checkpoint at line {line} (size {size}) is signed by key ID {}, which is revoked from size {from}", k.id_hex()));
+                }
+            }
+        }
+        v
+    }
+
+    fn revoked_at(&self, k: &VerifierKey, size: u64) -> bool {
+        self.opts
+            .revoked
+            .iter()
+            .any(|(r, from)| r == k && *from <= size)
+    }
+
+    /// The report's `keys` (FORMAT 15.4): present once a `stele.key` event was read.
+    pub(super) fn key_history(&self) -> Option<Vec<KeyReport>> {
+        if !self.rot.seen {
+            return None;
+        }
+        let h = &self.rot.history;
+        Some(
+            h.iter()
+                .enumerate()
+                .map(|(i, k)| KeyReport {
+                    key: k.key.to_string(),
+                    entry: k.entry,
+                    from: k.from,
+                    to: h[i + 1..]
+                        .iter()
+                        .find(|n| n.signed != Some(false))
+                        .map(|n| n.from),
+                    signed: k.signed,
+                    trusted: self.pinned_or_derived(&k.key),
+                })
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::member;
+
+    #[test]
+    fn member_finds_top_level_members_only() {
+        let ev = r#"{"a":{"from":1},"b":["x,}",{"c":2}],"from":17,"key":"k\"y","type":"stele.key"}"#;
+        assert_eq!(member(ev, "from"), Some("17"));
+        assert_eq!(member(ev, "key"), Some(r#""k\"y""#));
+        assert_eq!(member(ev, "b"), Some(r#"["x,}",{"c":2}]"#));
+        assert_eq!(member(ev, "c"), None);
+        assert_eq!(member(ev, "type"), Some(r#""stele.key""#));
+        assert_eq!(member("{}", "a"), None);
+    }
+}
