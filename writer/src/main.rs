@@ -235,6 +235,10 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
         /// An age identity file (mode 0600): open sealed fields and check them.
         #[arg(long, value_name = "FILE")]
         identity: Option<PathBuf>,
+        /// A key revoked from a tree size (docs/FORMAT.md 15.3): its signatures
+        /// on checkpoints of that size or larger are failures. Repeatable.
+        #[arg(long = "revoked", value_name = "VKEY@SIZE")]
+        revoked: Vec<String>,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -773,6 +777,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             json: as_json,
             allow_unsigned_tail,
             identity,
+            revoked,
             access,
         } => verify(
             &path,
@@ -781,6 +786,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             VerifyOutput {
                 json: as_json,
                 allow_unsigned_tail,
+                revoked,
             },
             identity.as_deref(),
             &access,
@@ -1503,6 +1509,8 @@ fn verify_path(path: &Path, opts: Options) -> Result<Report, Fail> {
 struct VerifyOutput {
     json: bool,
     allow_unsigned_tail: bool,
+    /// `--revoked VKEY@SIZE` values.
+    revoked: Vec<String>,
 }
 
 /// Now, as the report's `verified_at` (UTC, whole seconds).
@@ -1525,6 +1533,14 @@ fn verify(
     let mut opts = Options::new(keys.clone());
     if let Some(id) = identity {
         opts.opener = Some(load_opener(id)?);
+    }
+    for r in &out.revoked {
+        opts.revoked.push(stele_core::verify::parse_revoked(r).map_err(|e| {
+            Fail::usage(
+                format!("--revoked {r:?}: {e}"),
+                Some("write the verifier key, @ and the tree size from which it is revoked, e.g. --revoked 'log+1a2b3c4d+AR…@1200'".into()),
+            )
+        })?);
     }
     if let Some(t) = trusted {
         opts.trusted = Some(load_trusted(t, &keys)?);
@@ -1691,6 +1707,21 @@ fn report_text(r: &Report, allow_unsigned_tail: bool) -> String {
             "sealed values: {} ({} opened and checked, {} sealed, {} forgotten, {} redacted)",
             s.values, s.opened, s.sealed, s.forgotten, s.redacted
         );
+    }
+    for k in r.keys.iter().flatten() {
+        let id = k.key.split('+').nth(1).unwrap_or("?");
+        let sizes = match k.to {
+            Some(to) => format!("sizes {}..{}", k.from, to.saturating_sub(1)),
+            None => format!("sizes {} on", k.from),
+        };
+        let how = match (k.entry, k.signed) {
+            (0, _) => "genesis".to_string(),
+            (e, Some(true)) => format!("entry {e}, signed by the key it replaces"),
+            (e, Some(false)) => format!("entry {e}, NOT signed by the key it replaces"),
+            (e, None) => format!("entry {e}, no checkpoint covers it yet"),
+        };
+        let trusted = if k.trusted { "trusted" } else { "not trusted" };
+        let _ = writeln!(o, "key {id}: {sizes} ({how}), {trusted}");
     }
     if let Some(i) = &r.input {
         let _ = writeln!(
