@@ -161,10 +161,14 @@ then left unchanged)."
         /// The log directory.
         dir: PathBuf,
     },
-    /// Print the log's verifier key (vkey).
+    /// Print the log's verifier key (vkey), or rotate it (`stele key rotate DIR`).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Key {
         /// The log directory.
-        dir: PathBuf,
+        #[arg(required = true)]
+        dir: Option<PathBuf>,
+        #[command(subcommand)]
+        cmd: Option<KeyCmd>,
     },
     /// Print entry lines byte for byte as hashed.
     #[command(after_help = ACCESS_HELP)]
@@ -383,6 +387,29 @@ struct ServeArgs {
     /// signing or stele.access records; a mirror's lag on /metrics.
     #[arg(long)]
     read_only: bool,
+}
+
+/// `stele key` subcommands.
+#[derive(Subcommand, Debug)]
+enum KeyCmd {
+    /// Replace the log's signing key (docs/FORMAT.md 15): a new key file
+    /// (mode 0600) beside the current one, a `stele.key` event, and the
+    /// checkpoint covering it signed by both keys.
+    #[command(
+        after_help = "Verifiers that pinned any earlier key of the log follow the stele.key event \
+and accept the new key from the event's tree size on. The old key co-signs the first --overlap \
+checkpoints from there (for verifiers that do not follow rotations yet), then only the new key \
+signs. If a running writer (`stele serve`) holds the log, the rotation is handed to it and this \
+command waits until it is done. The old key file is kept: delete it once the overlap is over. To \
+revoke a compromised key, tell verifiers `--revoked VKEY@SIZE` (docs/THREAT-MODEL.md)."
+    )]
+    Rotate {
+        /// The log directory.
+        dir: PathBuf,
+        /// Checkpoints, from the one covering the event, that the old key co-signs.
+        #[arg(long, value_name = "N", default_value_t = 2)]
+        overlap: u64,
+    },
 }
 
 /// `stele token` subcommands.
@@ -648,7 +675,12 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             );
             Ok(0u8)
         }
-        Cmd::Key { dir } => {
+        Cmd::Key {
+            cmd: Some(KeyCmd::Rotate { dir, overlap }),
+            ..
+        } => key_rotate(&dir, overlap),
+        Cmd::Key { dir, .. } => {
+            let dir = dir.expect("clap requires DIR without a subcommand");
             let (_, key_path) = stele_writer::log::log_config(&dir)?;
             // The verifier key is public; it is read from the genesis entry so
             // the private key file need not be readable.
@@ -1734,6 +1766,53 @@ fn report_text(r: &Report, allow_unsigned_tail: bool) -> String {
         );
     }
     o
+}
+
+/// `stele key rotate DIR [--overlap N]`.
+fn key_rotate(dir: &Path, overlap: u64) -> Result<u8, Fail> {
+    let fs = LogOptions::default().fs;
+    if !stele_writer::log::is_locked(dir)? {
+        let log = Log::open(dir)?;
+        let r = log.rotate_key(overlap)?;
+        println!("{}", r.key);
+        eprintln!(
+            "stele: the log's key is now {} (file {}, mode 0600): it signs from tree size {} on (stele.key event at entry {}); the old key {} co-signs the first {overlap} checkpoint(s) from there",
+            r.key.id_hex(),
+            r.key_file.display(),
+            r.from,
+            r.entry,
+            r.replaces.id_hex()
+        );
+        return Ok(0);
+    }
+    // A running writer holds the log: hand the rotation to it (its
+    // checkpoint timer completes it) and wait until the configuration names
+    // the new key.
+    let after = View::open_read_only(dir)?.size();
+    let file = stele_writer::log::request_rotation(dir, fs.as_ref(), overlap, after)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        let (_, current) = stele_writer::log::log_config(dir)?;
+        if current == file {
+            let k = key::load(&file)?;
+            println!("{}", k.verifier());
+            eprintln!(
+                "stele: the running writer rotated the log's key to {} (file {}, mode 0600); the old key co-signs the first {overlap} checkpoint(s) from the stele.key event",
+                k.verifier().id_hex(),
+                file.display()
+            );
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(Fail::usage(
+        format!(
+            "{} is held by a running writer that has not completed the rotation within 120 s; the new key is in {} and the rotation completes when that writer's checkpoint timer runs or the log is next opened",
+            dir.display(),
+            file.display()
+        ),
+        Some("a writer without a checkpoint interval (stele append) completes it when it next opens the log".into()),
+    ))
 }
 
 fn token(cmd: TokenCmd) -> Result<u8, Fail> {
