@@ -42,7 +42,13 @@ fn vectors() -> Vec<(String, String, String, Option<String>, Vec<String>)> {
                 .unwrap_or_else(|| panic!("{name}: no data file"));
             let trusted = expect.trusted.map(|t| format!("tests/vectors/{t}"));
             let revoked = expect.revoked.into_iter().collect();
-            (name, format!("tests/vectors/{file}"), expect.key, trusted, revoked)
+            (
+                name,
+                format!("tests/vectors/{file}"),
+                expect.key,
+                trusted,
+                revoked,
+            )
         })
         .collect()
 }

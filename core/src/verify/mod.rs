@@ -28,8 +28,8 @@ use chain::Break;
 pub use report::{
     CheckpointReport, EntryRange, Failure, Input, Notice, Report, TrustedInput, Verdict,
 };
-use std::collections::{BTreeSet, VecDeque};
 pub use rotation::{KEY_TYPE, KeyReport, parse_revoked};
+use std::collections::{BTreeSet, VecDeque};
 pub use wire::{Prepared, prepare, prepare_encoded};
 
 /// Longest line the framing buffers (an entry plus a stray `\r`).

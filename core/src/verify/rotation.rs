@@ -122,7 +122,12 @@ pub fn parse_revoked(s: &str) -> Result<(VerifierKey, u64), String> {
     let size = Some(size)
         .filter(|n| is_decimal(n))
         .and_then(|n| n.parse().ok())
-        .ok_or_else(|| format!("revoked key: size {} is not a decimal tree size", canonical::quote(size)))?;
+        .ok_or_else(|| {
+            format!(
+                "revoked key: size {} is not a decimal tree size",
+                canonical::quote(size)
+            )
+        })?;
     let key = VerifierKey::parse(key).map_err(|e| format!("revoked key: {e}"))?;
     Ok((key, size))
 }
@@ -214,7 +219,10 @@ impl StreamVerifier {
         // Transitions this checkpoint is the first to cover.
         for i in 0..self.rot.history.len() {
             let h = &self.rot.history[i];
-            let Some(old) = h.replaces.clone().filter(|_| h.signed.is_none() && h.from <= size)
+            let Some(old) = h
+                .replaces
+                .clone()
+                .filter(|_| h.signed.is_none() && h.from <= size)
             else {
                 continue;
             };
@@ -243,7 +251,12 @@ impl StreamVerifier {
             if self.revoked_at(k, size) {
                 out_of_range.push((k.clone(), None));
                 false
-            } else if let Some((_, to)) = self.rot.retired.iter().find(|(r, to)| r == k && *to <= size) {
+            } else if let Some((_, to)) = self
+                .rot
+                .retired
+                .iter()
+                .find(|(r, to)| r == k && *to <= size)
+            {
                 out_of_range.push((k.clone(), Some(*to)));
                 false
             } else {
@@ -302,7 +315,8 @@ mod tests {
 
     #[test]
     fn member_finds_top_level_members_only() {
-        let ev = r#"{"a":{"from":1},"b":["x,}",{"c":2}],"from":17,"key":"k\"y","type":"stele.key"}"#;
+        let ev =
+            r#"{"a":{"from":1},"b":["x,}",{"c":2}],"from":17,"key":"k\"y","type":"stele.key"}"#;
         assert_eq!(member(ev, "from"), Some("17"));
         assert_eq!(member(ev, "key"), Some(r#""k\"y""#));
         assert_eq!(member(ev, "b"), Some(r#"["x,}",{"c":2}]"#));
