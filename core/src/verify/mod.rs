@@ -278,6 +278,16 @@ impl StreamVerifier {
         true
     }
 
+    /// Sets the revoked keys ([`Options::revoked`]) after construction;
+    /// `false` (and nothing changed) once bytes were pushed.
+    pub fn set_revoked(&mut self, revoked: Vec<(VerifierKey, u64)>) -> bool {
+        if self.streamed > 0 {
+            return false;
+        }
+        self.opts.revoked = revoked;
+        true
+    }
+
     /// Summaries of the entries read since the last call (with `collect_entries`).
     pub fn take_entries(&mut self) -> Vec<EntrySummary> {
         self.summaries.take_entries()

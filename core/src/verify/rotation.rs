@@ -102,14 +102,10 @@ fn member<'a>(obj: &'a str, name: &str) -> Option<&'a str> {
     None
 }
 
-fn key_member(event: &str, name: &str) -> Result<VerifierKey, String> {
-    let raw = member(event, name).ok_or_else(|| format!("has no {name} member"))?;
-    let s = raw
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .and_then(|r| canonical::unescape(r.as_bytes()))
-        .ok_or_else(|| format!("member {name} is not a string"))?;
-    VerifierKey::parse(&s).map_err(|e| format!("member {name}: {e}"))
+// A member that is a string holding a verifier key.
+fn key_member(event: &str, name: &str) -> Option<VerifierKey> {
+    let raw = member(event, name)?.strip_prefix('"')?.strip_suffix('"')?;
+    VerifierKey::parse(&canonical::unescape(raw.as_bytes())?).ok()
 }
 
 /// FORMAT 15.3: reads a revocation, `VKEY@SIZE` (the verifier key, `@`,
@@ -152,33 +148,27 @@ impl StreamVerifier {
     }
 
     /// FORMAT 15.1: a `stele.key` event at entry `idx` (log and range exports).
+    #[cold]
+    #[inline(never)]
     pub(super) fn key_event(&mut self, idx: u64, p: &ParsedEntry<'_>, line: u64, offset: u64) {
         self.rot.seen = true;
         let ev = p.event_json();
+        // The reasons are plain text: one message format keeps the wasm small.
         let checked = (|| {
-            let key = key_member(ev, "key")?;
-            let old = key_member(ev, "replaces")?;
+            let key = key_member(ev, "key").ok_or("has no member key holding a verifier key")?;
+            let old = key_member(ev, "replaces")
+                .ok_or("has no member replaces holding a verifier key")?;
             let from = member(ev, "from").filter(|f| is_decimal(f));
             if from.and_then(|f| f.parse::<u64>().ok()) != Some(idx + 1) {
-                return Err(format!(
-                    "has from {}, expected {} (the size of the first tree that holds it)",
-                    from.unwrap_or("missing"),
-                    idx + 1
-                ));
+                return Err("has a from other than its index + 1 (the first tree that holds it)");
             }
             if self.rot.history.iter().any(|h| h.key == key) || key == old {
-                return Err(format!(
-                    "names key {} (key ID {}), which the log already had",
-                    key.name(),
-                    key.id_hex()
-                ));
+                return Err("names a key the log already had");
             }
             match self.rot.history.last() {
-                Some(h) if h.key != old => Err(format!(
-                    "replaces key ID {}, but the log's key at this point is key ID {}",
-                    old.id_hex(),
-                    h.key.id_hex()
-                )),
+                Some(h) if h.key != old => {
+                    Err("replaces a key other than the log's key at this point")
+                }
                 _ => Ok((key, old)),
             }
         })();
@@ -197,7 +187,7 @@ impl StreamVerifier {
                 line,
                 offset,
                 None,
-                None,
+                Some(preview(ev.as_bytes())),
                 format!("entry {idx}: {KEY_TYPE} event {why}"),
             ),
         }
@@ -215,6 +205,17 @@ impl StreamVerifier {
         if !self.rot.seen && self.opts.revoked.is_empty() {
             return sc.verify(&self.opts.keys);
         }
+        self.check_signatures_in_range(sc, line, offset)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn check_signatures_in_range(
+        &mut self,
+        sc: &SignedCheckpoint,
+        line: u64,
+        offset: u64,
+    ) -> NoteVerification {
         let size = sc.checkpoint.size;
         // Transitions this checkpoint is the first to cover.
         for i in 0..self.rot.history.len() {
@@ -230,7 +231,7 @@ impl StreamVerifier {
             let signed = !sc.verify(std::slice::from_ref(&old)).verified_by.is_empty();
             self.rot.history[i].signed = Some(signed);
             if !signed {
-                self.fail(FailureCode::KeyUnsigned, Some(entry), at.0, at.1, Some(old.to_string()), None, format!("entry {entry}: {KEY_TYPE} event names key ID {}, but the checkpoint at line {line} (size {size}), the first to cover it, is not signed by key ID {}, the key it replaces", new.id_hex(), old.id_hex()));
+                self.fail(FailureCode::KeyUnsigned, Some(entry), at.0, at.1, Some(old.id_hex()), Some(new.id_hex()), format!("entry {entry}: the checkpoint at line {line} (size {size}), the first to cover this {KEY_TYPE} event, is not signed by the key it replaces"));
                 continue;
             }
             let usable = self.pinned_or_derived(&old)
@@ -264,15 +265,25 @@ impl StreamVerifier {
             }
         });
         for (k, to) in out_of_range {
-            match to {
+            let (code, why, limit) = match to {
                 // An overlap: the successor signs too, so the old key's signature is only redundant.
-                Some(_) if !v.verified_by.is_empty() => {}
-                Some(to) => self.fail(FailureCode::KeyRetired, None, line, offset, Some(format!("size < {to}")), Some(format!("size {size}")), format!("checkpoint at line {line} (size {size}) is signed by key ID {}, which was replaced from size {to}, and not by a key whose range holds size {size}", k.id_hex())),
-                None => {
-                    let from = self.opts.revoked.iter().find(|(r, _)| *r == k).map_or(0, |(_, s)| *s);
-                    self.fail(FailureCode::KeyRevoked, None, line, offset, Some(format!("size < {from}")), Some(format!("size {size}")), format!("checkpoint at line {line} (size {size}) is signed by key ID {}, which is revoked from size {from}", k.id_hex()));
-                }
-            }
+                Some(_) if !v.verified_by.is_empty() => continue,
+                Some(to) => (
+                    FailureCode::KeyRetired,
+                    "was replaced by a stele.key event, and no key whose range holds that size signs it",
+                    to,
+                ),
+                None => (
+                    FailureCode::KeyRevoked,
+                    "you gave as revoked",
+                    self.opts
+                        .revoked
+                        .iter()
+                        .find(|(r, _)| *r == k)
+                        .map_or(0, |(_, s)| *s),
+                ),
+            };
+            self.fail(code, None, line, offset, Some(format!("size < {limit}")), Some(format!("size {size}")), format!("checkpoint at line {line} (size {size}) is signed by key ID {}, whose range ends before size {limit}: it {why}", k.id_hex()));
         }
         v
     }
@@ -285,6 +296,7 @@ impl StreamVerifier {
     }
 
     /// The report's `keys` (FORMAT 15.4): present once a `stele.key` event was read.
+    #[inline(never)]
     pub(super) fn key_history(&self) -> Option<Vec<KeyReport>> {
         if !self.rot.seen {
             return None;
