@@ -2085,15 +2085,34 @@ fn monitor(
     on_alert: Option<&str>,
 ) -> Result<u8, Fail> {
     let keys = load_keys(&key.map(str::to_string).into_iter().collect::<Vec<_>>())?;
+    // The pinned key and the keys the log rotated to from it (docs/FORMAT.md
+    // 15): the state's checkpoint may be signed by a later key only.
+    let mut accepted = keys.clone();
     loop {
         let trusted = if state.exists() {
-            Some(load_trusted(state, &keys)?)
+            match load_trusted(state, &accepted) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    // Learn the key history from the log (first round after a
+                    // restart, or a rotation since the last round), then retry.
+                    let before = accepted.len();
+                    learn_keys(
+                        &verify_path(dir, Options::new(keys.clone()))?,
+                        &mut accepted,
+                    );
+                    if accepted.len() == before {
+                        return Err(e);
+                    }
+                    Some(load_trusted(state, &accepted)?)
+                }
+            }
         } else {
             None
         };
         let mut opts = Options::new(keys.clone());
         opts.trusted = trusted.clone();
         let report = verify_path(dir, opts)?;
+        learn_keys(&report, &mut accepted);
         // A live log's newest entries may not be signed yet: partial is fine here.
         if matches!(report.verdict, Verdict::Verified | Verdict::Partial) {
             let size = report.tree_size.unwrap_or(0);
@@ -2141,6 +2160,17 @@ fn monitor(
             return Ok(0u8);
         }
         std::thread::sleep(interval);
+    }
+}
+
+/// Adds the keys a report accepted through the log's rotations.
+fn learn_keys(report: &Report, accepted: &mut Vec<VerifierKey>) {
+    for k in report.keys.iter().flatten().filter(|k| k.trusted) {
+        if let Ok(v) = VerifierKey::parse(&k.key)
+            && !accepted.contains(&v)
+        {
+            accepted.push(v);
+        }
     }
 }
 

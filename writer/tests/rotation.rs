@@ -236,3 +236,69 @@ fn a_running_writer_completes_a_rotation_handed_to_it() {
     assert_eq!(report.verdict, Verdict::Verified, "{report:#?}");
     assert_eq!(key_events(&dir), 1);
 }
+
+/// `stele monitor DIR` pinned to the genesis key keeps verifying across a
+/// rotation, also after a restart when its state checkpoint is signed by
+/// the new key only.
+#[test]
+fn the_monitor_follows_a_rotation_from_the_genesis_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let k0 = new_log(&dir);
+    let state = tmp.path().join("state");
+    let monitor = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stele"))
+            .args(["monitor", dir.to_str().unwrap(), "--key", &k0.to_string()])
+            .args(["--state", state.to_str().unwrap(), "--once"])
+            .output()
+            .unwrap()
+    };
+    let out = monitor();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = Log::open_with(&dir, opts(None)).unwrap();
+    let r = log.rotate_key(1).unwrap();
+    grow(&log, 3);
+    drop(log);
+    for round in 0..2 {
+        let out = monitor();
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The state's checkpoint is now signed by the new key alone.
+    let note = std::fs::read(&state).unwrap();
+    let sc = SignedCheckpoint::parse(&note).unwrap();
+    let ids: Vec<_> = sc.note.signatures.iter().map(|s| s.key_id).collect();
+    assert_eq!(ids, vec![r.key.id()]);
+    // A checkpoint signed by the retired key alone beyond its range is an alert.
+    let signer = key::load(&dir.join("key")).unwrap();
+    let log = Log::open_with(&dir, opts(None)).unwrap();
+    log.append(json!({"actor": "mallory"})).unwrap();
+    let size = log.size();
+    let root = log.view().root(size).unwrap();
+    drop(log);
+    let forged = stele_core::Checkpoint {
+        origin: ORIGIN.into(),
+        size,
+        root,
+        extensions: vec![],
+    }
+    .sign(&signer)
+    .unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("checkpoints"))
+        .unwrap();
+    std::io::Write::write_all(&mut f, format!("{}\n{forged}", forged.len()).as_bytes()).unwrap();
+    drop(f);
+    let out = monitor();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("key_retired"), "{err}");
+}
