@@ -49,8 +49,9 @@ struct Hist {
 #[derive(Debug, Default)]
 pub(super) struct Rotation {
     history: Vec<Hist>,
-    // Keys accepted through signed transitions (besides the pinned ones).
-    derived: Vec<VerifierKey>,
+    // The pinned keys, then the keys reached through signed transitions
+    // (filled when the first checkpoint after a stele.key event is read).
+    accepted: Vec<VerifierKey>,
     // (key, the first size it may no longer sign alone).
     retired: Vec<(VerifierKey, u64)>,
     // A stele.key event was read: the report lists the history.
@@ -130,7 +131,7 @@ pub fn parse_revoked(s: &str) -> Result<(VerifierKey, u64), String> {
 
 impl StreamVerifier {
     fn pinned_or_derived(&self, k: &VerifierKey) -> bool {
-        self.opts.keys.contains(k) || self.rot.derived.contains(k)
+        self.opts.keys.contains(k) || self.rot.accepted.contains(k)
     }
 
     /// The genesis entry named `key` (FORMAT 3): the first key of the history.
@@ -217,6 +218,9 @@ impl StreamVerifier {
         offset: u64,
     ) -> NoteVerification {
         let size = sc.checkpoint.size;
+        if self.rot.accepted.is_empty() {
+            self.rot.accepted = self.opts.keys.clone();
+        }
         // Transitions this checkpoint is the first to cover.
         for i in 0..self.rot.history.len() {
             let h = &self.rot.history[i];
@@ -227,72 +231,57 @@ impl StreamVerifier {
             else {
                 continue;
             };
-            let (new, entry, from, at) = (h.key.clone(), h.entry, h.from, h.at);
             let signed = !sc.verify(std::slice::from_ref(&old)).verified_by.is_empty();
-            self.rot.history[i].signed = Some(signed);
+            let h = &mut self.rot.history[i];
+            h.signed = Some(signed);
+            let (new, entry, from, at) = (h.key.clone(), h.entry, h.from, h.at);
             if !signed {
                 self.fail(FailureCode::KeyUnsigned, Some(entry), at.0, at.1, Some(old.id_hex()), Some(new.id_hex()), format!("entry {entry}: the checkpoint at line {line} (size {size}), the first to cover this {KEY_TYPE} event, is not signed by the key it replaces"));
-                continue;
-            }
-            let usable = self.pinned_or_derived(&old)
-                && !self.rot.retired.iter().any(|(k, _)| *k == old)
-                && !self.revoked_at(&old, size);
-            if usable {
+            } else if self.rot.accepted.contains(&old) && self.limit(&old, size).is_none() {
+                // An accepted key, not retired and not revoked at this size,
+                // hands over to `new`.
                 self.rot.retired.push((old, from));
-                if !self.opts.keys.contains(&new) {
-                    self.rot.derived.push(new);
+                if !self.rot.accepted.contains(&new) {
+                    self.rot.accepted.push(new);
                 }
             }
         }
-        let mut keys = self.opts.keys.clone();
-        keys.extend(self.rot.derived.iter().cloned());
-        let mut v = sc.verify(&keys);
-        let mut out_of_range = Vec::new();
-        v.verified_by.retain(|k| {
-            if self.revoked_at(k, size) {
-                out_of_range.push((k.clone(), None));
-                false
-            } else if let Some((_, to)) = self
-                .rot
-                .retired
-                .iter()
-                .find(|(r, to)| r == k && *to <= size)
-            {
-                out_of_range.push((k.clone(), Some(*to)));
-                false
-            } else {
-                true
+        let mut v = sc.verify(&self.rot.accepted);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < v.verified_by.len() {
+            match self.limit(&v.verified_by[i], size) {
+                Some(l) => out.push((v.verified_by.remove(i), l)),
+                None => i += 1,
             }
-        });
-        for (k, to) in out_of_range {
-            let (code, why, limit) = match to {
-                // An overlap: the successor signs too, so the old key's signature is only redundant.
-                Some(_) if !v.verified_by.is_empty() => continue,
-                Some(to) => (
+        }
+        for (k, (retired, limit)) in out {
+            // A retired key beside a key in range is an overlap co-signature: redundant, not a failure.
+            if retired && !v.verified_by.is_empty() {
+                continue;
+            }
+            let (code, why) = if retired {
+                (
                     FailureCode::KeyRetired,
                     "was replaced by a stele.key event, and no key whose range holds that size signs it",
-                    to,
-                ),
-                None => (
-                    FailureCode::KeyRevoked,
-                    "you gave as revoked",
-                    self.opts
-                        .revoked
-                        .iter()
-                        .find(|(r, _)| *r == k)
-                        .map_or(0, |(_, s)| *s),
-                ),
+                )
+            } else {
+                (FailureCode::KeyRevoked, "you gave as revoked")
             };
             self.fail(code, None, line, offset, Some(format!("size < {limit}")), Some(format!("size {size}")), format!("checkpoint at line {line} (size {size}) is signed by key ID {}, whose range ends before size {limit}: it {why}", k.id_hex()));
         }
         v
     }
 
-    fn revoked_at(&self, k: &VerifierKey, size: u64) -> bool {
-        self.opts
-            .revoked
-            .iter()
-            .any(|(r, from)| r == k && *from <= size)
+    // Why `k` may not sign a tree of `size`: (retired, the first size it may
+    // not sign) for a revoked key (checked first) or a retired one.
+    fn limit(&self, k: &VerifierKey, size: u64) -> Option<(bool, u64)> {
+        let revoked = self.opts.revoked.iter().map(|(r, s)| (r, false, *s));
+        let retired = self.rot.retired.iter().map(|(r, s)| (r, true, *s));
+        revoked
+            .chain(retired)
+            .find(|(r, _, s)| *r == k && *s <= size)
+            .map(|(_, retired, s)| (retired, s))
     }
 
     /// The report's `keys` (FORMAT 15.4): present once a `stele.key` event was read.
