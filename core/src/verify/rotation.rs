@@ -263,12 +263,12 @@ impl StreamVerifier {
             let (code, why) = if retired {
                 (
                     FailureCode::KeyRetired,
-                    "was replaced by a stele.key event, and no key whose range holds that size signs it",
+                    "it was replaced by a stele.key event, and no key whose range holds that size signs the checkpoint",
                 )
             } else {
-                (FailureCode::KeyRevoked, "you gave as revoked")
+                (FailureCode::KeyRevoked, "the key is revoked from that size")
             };
-            self.fail(code, None, line, offset, Some(format!("size < {limit}")), Some(format!("size {size}")), format!("checkpoint at line {line} (size {size}) is signed by key ID {}, whose range ends before size {limit}: it {why}", k.id_hex()));
+            self.fail(code, None, line, offset, Some(format!("size < {limit}")), Some(format!("size {size}")), format!("checkpoint at line {line} (size {size}) is signed by key ID {}, whose range ends before size {limit}: {why}", k.id_hex()));
         }
         v
     }
