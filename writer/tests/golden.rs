@@ -13,9 +13,12 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Each vector: name, file (relative to the workspace root), key, trusted
+/// A vector: name, file (relative to the workspace root), key, trusted
 /// file, and `--revoked` values.
-fn vectors() -> Vec<(String, String, String, Option<String>, Vec<String>)> {
+type VectorArgs = (String, String, String, Option<String>, Vec<String>);
+
+/// Each vector's [`VectorArgs`].
+fn vectors() -> Vec<VectorArgs> {
     let dir = root().join("tests/vectors");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("tests/vectors")
