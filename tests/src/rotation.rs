@@ -94,6 +94,15 @@ pub fn vectors() -> Vec<Vector> {
         vec![],
     ));
     out.push(v(
+        "rotation-range",
+        "a range export of entries 6..14 of the rotated log, up to its last checkpoint (size 20, new key only): the genesis key pinned, the history starts at the stele.key event",
+        rotated_log(20, 2, &[&new], |_| {}).export_range(6, 15),
+        &k0,
+        "verified",
+        vec![],
+        vec![],
+    ));
+    out.push(v(
         "rotation-pinned-new-key",
         "the rotated log verified with only the new key pinned: the last checkpoint, signed by it, covers every entry",
         rotated_log(20, 2, &[&new], |_| {}).export_log(),
