@@ -28,7 +28,7 @@ use chain::Break;
 pub use report::{
     CheckpointReport, EntryRange, Failure, Input, Notice, Report, TrustedInput, Verdict,
 };
-pub use rotation::{KEY_TYPE, KeyReport, parse_revoked};
+pub use rotation::{KEY_TYPE, KeyReport, MAX_KEYS, parse_revoked};
 use std::collections::{BTreeSet, VecDeque};
 pub use wire::{Prepared, prepare, prepare_encoded};
 

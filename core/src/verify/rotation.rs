@@ -12,6 +12,10 @@ use serde::Serialize;
 /// The event type that introduces a new signing key.
 pub const KEY_TYPE: &str = "stele.key";
 
+/// Keys in a log's history at most (the genesis key included): memory and
+/// the work per checkpoint stay bounded whatever a file holds (FORMAT 10).
+pub const MAX_KEYS: usize = 100;
+
 /// One key of the log's history, as the report lists it (FORMAT 15.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyReport {
@@ -56,6 +60,9 @@ pub(super) struct Rotation {
     retired: Vec<(VerifierKey, u64)>,
     // A stele.key event was read: the report lists the history.
     seen: bool,
+    // History entries before this one are settled (genesis, or transitions
+    // whose covering checkpoint was read).
+    settled: usize,
 }
 
 /// The raw JSON text of the top-level member `name` of a canonical JSON
@@ -166,6 +173,9 @@ impl StreamVerifier {
             if self.rot.history.iter().any(|h| h.key == key) || key == old {
                 return Err("names a key the log already had");
             }
+            if self.rot.history.len() >= MAX_KEYS {
+                return Err("would make the log's key history longer than 100 keys");
+            }
             match self.rot.history.last() {
                 Some(h) if h.key != old => {
                     Err("replaces a key other than the log's key at this point")
@@ -222,13 +232,17 @@ impl StreamVerifier {
             self.rot.accepted = self.opts.keys.clone();
         }
         // Transitions this checkpoint is the first to cover.
-        for i in 0..self.rot.history.len() {
-            let h = &self.rot.history[i];
-            let Some(old) = h
-                .replaces
-                .clone()
-                .filter(|_| h.signed.is_none() && h.from <= size)
-            else {
+        // (`from` increases along the history, so the unsettled ones this
+        // checkpoint covers are the next few.)
+        while let Some(h) = self
+            .rot
+            .history
+            .get(self.rot.settled)
+            .filter(|h| h.from <= size)
+        {
+            let i = self.rot.settled;
+            self.rot.settled += 1;
+            let Some(old) = h.replaces.clone() else {
                 continue;
             };
             let signed = !sc.verify(std::slice::from_ref(&old)).verified_by.is_empty();
@@ -312,7 +326,53 @@ impl StreamVerifier {
 
 #[cfg(test)]
 mod tests {
-    use super::member;
+    use super::{MAX_KEYS, member};
+    use crate::entry::{Timestamp, ZERO_PREV, entry_line, genesis_event};
+    use crate::hash::leaf_hash;
+    use crate::verify::{FailureCode, Options, verify_bytes};
+    use crate::{SignerKey, VerifierKey};
+
+    /// A file of any number of stele.key events keeps at most MAX_KEYS keys.
+    #[test]
+    fn the_key_history_is_bounded() {
+        let key = |i: usize| -> VerifierKey {
+            SignerKey::from_seed("log", [i as u8; 32])
+                .unwrap()
+                .verifier()
+        };
+        let ts = Timestamp::parse(b"2026-11-26T12:00:00.000000Z").unwrap();
+        let mut lines = vec![
+            entry_line(
+                0,
+                ts,
+                &ZERO_PREV,
+                &genesis_event("log", &key(0).to_string()),
+            )
+            .unwrap(),
+        ];
+        for i in 1..=MAX_KEYS + 5 {
+            let ev = serde_json::json!({"type": "stele.key", "key": key(i).to_string(), "replaces": key(i - 1).to_string(), "from": i + 1});
+            let prev = leaf_hash(lines[i - 1].as_bytes());
+            lines.push(entry_line(i as u64, ts, &prev, &ev).unwrap());
+        }
+        let file = format!("stele-export v1 log\n{}\n", lines.join("\n"));
+        let r = verify_bytes(Options::new(vec![key(0)]), file.as_bytes());
+        assert_eq!(r.keys.as_ref().unwrap().len(), MAX_KEYS);
+        let bad: Vec<_> = r
+            .failures
+            .iter()
+            .filter(|f| f.code == FailureCode::BadKeyEvent)
+            .map(|f| f.entry)
+            .collect();
+        // The 100th event would be the 101st key; the later ones also replace a key the history never took.
+        assert_eq!(
+            bad.first(),
+            Some(&Some(MAX_KEYS as u64)),
+            "{:?}",
+            r.failures
+        );
+        assert_eq!(bad.len(), 6);
+    }
 
     #[test]
     fn member_finds_top_level_members_only() {
