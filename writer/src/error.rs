@@ -143,6 +143,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A key rotation that cannot be done (docs/FORMAT.md 15).
+    #[error("key rotation: {0}")]
+    Rotation(String),
 }
 
 impl Error {

@@ -172,7 +172,7 @@ impl Log {
         )?;
         self.shared
             .complete_rotation()?
-            .ok_or_else(|| Error::Sign("the rotation was not recorded".into()))
+            .ok_or_else(|| Error::Rotation("the rotation was not recorded".into()))
     }
 
     /// Every verifier key of the log's history, the current one last.
@@ -188,13 +188,13 @@ impl Log {
 /// the new key's file.
 pub fn request_rotation(dir: &Path, fs: &dyn Fs, overlap: u64, after: u64) -> Result<PathBuf> {
     if overlap == 0 {
-        return Err(Error::Sign(
+        return Err(Error::Rotation(
             "--overlap must be at least 1: the old key signs the checkpoint that covers the stele.key event".into(),
         ));
     }
     let mut c = read_config(dir)?;
     if let Some(p) = &c.rotation {
-        return Err(Error::Sign(format!(
+        return Err(Error::Rotation(format!(
             "a rotation to the key in {} is already under way: it completes when the log's writer next signs or opens it",
             p.key_file.display()
         )));
