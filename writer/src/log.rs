@@ -519,8 +519,8 @@ impl Log {
             .and_then(|lock| Self::open_inner(dir, opts, Some(signer.clone()), Some(lock), false))
             .and_then(|log| {
                 let genesis = genesis_event(origin, &signer.verifier().to_string());
-                log.shared.append_events(&[genesis], Appended::Internal)?;
-                log.checkpoint()?;
+                let _ = log.shared.append_events(&[genesis], Appended::Internal)?;
+                let _ = log.checkpoint()?;
                 Ok(log)
             });
         if made.is_err() {
@@ -560,7 +560,7 @@ impl Log {
             files::INDEX,
         ] {
             let p = dir.join(name);
-            OpenOptions::new()
+            let _ = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&p)
@@ -831,7 +831,8 @@ impl Log {
         // A rotation a crash interrupted, or asked for while the log was held.
         if config.rotation.is_some() && !creating {
             let _one = shared.rotating.lock().unwrap();
-            shared.complete_rotation()?;
+            // What it did is in the log (the stele.key event) and the configuration.
+            let _ = shared.complete_rotation()?;
         }
         Ok(Self { shared, timer })
     }
@@ -888,7 +889,7 @@ impl Log {
         }
         for ev in &mut events {
             if let Some(o) = ev.as_object_mut() {
-                o.insert(WRITER_MEMBER.to_string(), by.clone());
+                let _ = o.insert(WRITER_MEMBER.to_string(), by.clone());
             }
         }
         self.shared.append_events(&events, Appended::Authenticated)
@@ -1617,7 +1618,7 @@ impl<'a> Derived<'a> {
             .map_err(|e| Error::io("stat", &path, e))?
             .len();
         let mut reader = BufReader::with_capacity(1 << 20, file);
-        reader
+        let _ = reader
             .seek(SeekFrom::Start(pos))
             .map_err(|e| Error::io("seek", &path, e))?;
         Ok(Derived {
@@ -1771,7 +1772,7 @@ fn scan(
     )?;
     let mut index_d = Derived::new(fs, FileRole::Index, index, dir.join(files::INDEX), i * 8)?;
     let mut reader = BufReader::with_capacity(8 << 20, entries);
-    reader
+    let _ = reader
         .seek(SeekFrom::Start(offset))
         .map_err(|e| Error::io("seek", entries_path, e))?;
     // A line is kept up to the entry limit and its newline, never more.
@@ -1873,9 +1874,9 @@ fn scan(
                 break;
             }
         }
-        tree_d.feed(&tree_bytes[32..])?;
+        let _ = tree_d.feed(&tree_bytes[32..])?;
         let end = offset + n;
-        index_d.feed(&end.to_le_bytes())?;
+        let _ = index_d.feed(&end.to_le_bytes())?;
         last_ts = ok_ts.expect("set above");
         prev = leaf;
         offset = end;

@@ -35,9 +35,9 @@ fn new_log(dir: &Path) -> VerifierKey {
     let signer = key::generate(ORIGIN).unwrap();
     let log = Log::create_with(dir, ORIGIN, &signer, None, opts(None)).unwrap();
     for i in 0..4 {
-        log.append(json!({"actor": "alice", "n": i})).unwrap();
+        let _ = log.append(json!({"actor": "alice", "n": i})).unwrap();
     }
-    log.checkpoint().unwrap();
+    let _ = log.checkpoint().unwrap();
     signer.verifier()
 }
 
@@ -61,8 +61,8 @@ fn key_events(dir: &Path) -> usize {
 // Grows the log by `n` checkpoints of one entry each.
 fn grow(log: &Log, n: usize) {
     for i in 0..n {
-        log.append(json!({"actor": "bob", "n": i})).unwrap();
-        log.checkpoint().unwrap();
+        let _ = log.append(json!({"actor": "bob", "n": i})).unwrap();
+        let _ = log.checkpoint().unwrap();
     }
 }
 
@@ -136,7 +136,7 @@ fn a_rotated_log_verifies_from_the_genesis_key_and_the_old_key_cosigns_the_overl
 fn overlap_zero_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    new_log(&dir);
+    let _ = new_log(&dir);
     let log = Log::open_with(&dir, opts(None)).unwrap();
     let err = log.rotate_key(0).unwrap_err().to_string();
     assert!(err.contains("--overlap must be at least 1"), "{err}");
@@ -187,7 +187,7 @@ fn a_failure_at_each_step_of_a_rotation_leaves_a_log_that_opens_and_verifies() {
         grow(&log, 3);
         if !recorded {
             // Nothing was recorded: a new rotation works.
-            log.rotate_key(1).unwrap();
+            let _ = log.rotate_key(1).unwrap();
             grow(&log, 2);
         }
         drop(log);
@@ -227,7 +227,7 @@ fn a_running_writer_completes_a_rotation_handed_to_it() {
             Instant::now() < deadline,
             "the writer did not complete the rotation"
         );
-        log.append(json!({"actor": "carol"})).unwrap();
+        let _ = log.append(json!({"actor": "carol"})).unwrap();
         std::thread::yield_now();
     }
     grow(&log, 3);
@@ -279,7 +279,7 @@ fn the_monitor_follows_a_rotation_from_the_genesis_key() {
     // A checkpoint signed by the retired key alone beyond its range is an alert.
     let signer = key::load(&dir.join("key")).unwrap();
     let log = Log::open_with(&dir, opts(None)).unwrap();
-    log.append(json!({"actor": "mallory"})).unwrap();
+    let _ = log.append(json!({"actor": "mallory"})).unwrap();
     let size = log.size();
     let root = log.view().root(size).unwrap();
     drop(log);

@@ -136,7 +136,7 @@ pub fn parse_revoked(s: &str) -> Result<(VerifierKey, u64), String> {
     Ok((key, size))
 }
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     fn pinned_or_derived(&self, k: &VerifierKey) -> bool {
         self.opts.keys.contains(k) || self.rot.accepted.contains(k)
     }

@@ -164,7 +164,8 @@ impl Log {
     /// durable before the next; writer/README.md says what a crash leaves.
     pub fn rotate_key(&self, overlap: u64) -> Result<Rotated> {
         let _one = self.shared.rotating.lock().unwrap();
-        request_rotation(
+        // The new key's file is in the configuration, read back below.
+        let _ = request_rotation(
             &self.shared.dir,
             self.shared.opts.fs.as_ref(),
             overlap,
@@ -258,7 +259,7 @@ impl Shared {
         {
             let mut s = self.store.lock().unwrap();
             if s.cps.last().is_none_or(|cp| cp.checkpoint.size < from) {
-                self.sign_locked(&mut s)?;
+                let _ = self.sign_locked(&mut s)?;
             }
         }
         c.retired_keys.push(RetiredKey {
