@@ -129,6 +129,8 @@ codes! {
         BadSealed = "bad_sealed",
         /// An opening that does not match its entry's commitment (format 1.1).
         OpeningMismatch = "opening_mismatch",
+        /// The checkpoint the verdict rests on is not cosigned by the policy's witness quorum.
+        QuorumNotMet = "quorum_not_met",
         /// A checkpoint signed by a key retired by a `stele.key` event, for a size beyond its range.
         KeyRetired = "key_retired",
         /// A `stele.key` event whose covering checkpoint is not signed by the key it replaces.

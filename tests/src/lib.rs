@@ -8,6 +8,7 @@ pub mod kit;
 pub mod rotation;
 pub mod spec;
 pub mod vectors;
+pub mod witness;
 
 use serde_json::{Value, json};
 use stele_core::entry::{Timestamp, ZERO_PREV, entry_line, genesis_event};

@@ -143,6 +143,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Witnessing (docs/FORMAT.md 14): the quorum was not met, or a
+    /// witness directory or policy cannot be used.
+    #[error("{0}")]
+    Witness(String),
     /// A key rotation that cannot be done (docs/FORMAT.md 15).
     #[error("key rotation: {0}")]
     Rotation(String),

@@ -286,7 +286,7 @@ impl Shared {
 
     // The index of the stele.key event naming `key`, at `after` or later.
     fn find_key_event(&self, after: u64, key: &str) -> Result<Option<u64>> {
-        let view = self.view();
+        let view = self.view_locked(&self.store.lock().unwrap());
         for i in after..view.size() {
             let line = view.entry(i)?;
             let Ok(e) = parse_entry(&line) else {
