@@ -106,6 +106,20 @@ impl Checkpoint {
     pub fn sign(&self, signer: &SignerKey) -> Result<String, CheckpointError> {
         Ok(signer.sign_note(&self.to_text())?)
     }
+
+    /// Signs the checkpoint with each signer, in order, and returns the
+    /// note with one signature line per signer (docs/FORMAT.md 15.5: a
+    /// rotation's old and new keys).
+    pub fn sign_with(&self, signers: &[&SignerKey]) -> Result<String, CheckpointError> {
+        let text = self.to_text();
+        let mut note = text.clone();
+        note.push('\n');
+        for s in signers {
+            let one = s.sign_note(&text)?;
+            note.push_str(&one[text.len() + 1..]);
+        }
+        Ok(note)
+    }
 }
 
 impl fmt::Display for Checkpoint {

@@ -131,6 +131,14 @@ codes! {
         OpeningMismatch = "opening_mismatch",
         /// The checkpoint the verdict rests on is not cosigned by the policy's witness quorum.
         QuorumNotMet = "quorum_not_met",
+        /// A checkpoint signed by a key retired by a `stele.key` event, for a size beyond its range.
+        KeyRetired = "key_retired",
+        /// A `stele.key` event whose covering checkpoint is not signed by the key it replaces.
+        KeyUnsigned = "key_unsigned",
+        /// A checkpoint signed by a key the verifier was told is revoked from a size at or below its own.
+        KeyRevoked = "key_revoked",
+        /// A `stele.key` event that does not follow FORMAT 15.1.
+        BadKeyEvent = "bad_key_event",
     }
 }
 

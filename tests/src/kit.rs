@@ -43,6 +43,10 @@ impl Rng {
 /// trusted checkpoint read by the one rule (core's `parse_trusted`).
 pub fn options(v: &Vector) -> Options {
     let mut o = Options::new(vec![VerifierKey::parse(&v.key).expect("vector key")]);
+    o.revoked = crate::rotation::revoked_for(v.name)
+        .map(|r| stele_core::verify::parse_revoked(&r).expect("vector's revoked key"))
+        .into_iter()
+        .collect();
     o.trusted = v.trusted.as_ref().map(|t| {
         stele_core::checkpoint::parse_trusted(t.as_bytes(), &o.keys)
             .expect("vector's trusted checkpoint")
@@ -60,6 +64,8 @@ pub struct Expect {
     pub key: String,
     /// The trusted checkpoint's file name, if any.
     pub trusted: Option<String>,
+    /// A revoked key, `VKEY@SIZE` (docs/FORMAT.md 15.3), if any.
+    pub revoked: Option<String>,
     /// The verdict.
     pub verdict: String,
     /// Failures that must be reported: code and entry (`None` for `-`).
@@ -85,6 +91,7 @@ pub fn parse_expect(text: &str) -> Result<Expect, String> {
         match k {
             "key" => e.key = v.to_string(),
             "trusted" => e.trusted = Some(v.to_string()),
+            "revoked" => e.revoked = Some(v.to_string()),
             "verdict" => e.verdict = v.to_string(),
             "notice" => e.notices.push(v.to_string()),
             "policy" => e.policy = Some(v.to_string()),

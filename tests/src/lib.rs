@@ -5,6 +5,7 @@
 
 pub mod attacks;
 pub mod kit;
+pub mod rotation;
 pub mod spec;
 pub mod vectors;
 pub mod witness;

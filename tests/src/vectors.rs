@@ -698,12 +698,16 @@ pub fn vectors() -> Vec<Vector> {
     v.extend(more);
     v.extend(crate::attacks::vectors(&log));
     v.extend(crate::spec::vectors(&log));
+    v.extend(crate::rotation::vectors());
     v
 }
 
 /// The `.expect` file of a vector.
 pub fn expect_text(v: &Vector) -> String {
     let mut s = format!("# {}\nkey: {}\n", v.about, v.key);
+    if let Some(r) = crate::rotation::revoked_for(v.name) {
+        s.push_str(&format!("revoked: {r}\n"));
+    }
     if v.trusted.is_some() {
         s.push_str(&format!("trusted: {}.trusted\n", v.name));
     }

@@ -11,7 +11,7 @@ const VECTORS: &[(&str, &[u8], &str, Option<&str>)] =
 
 /// The .expect files in tests/vectors when this test was written; a vector
 /// added or removed changes it (and the native tests' exact list).
-const EXPECT_FILES: usize = 90;
+const EXPECT_FILES: usize = 97;
 
 fn field<'a>(expect: &'a str, k: &'static str) -> impl Iterator<Item = &'a str> {
     expect
@@ -26,6 +26,11 @@ fn shared_vectors_give_the_same_verdicts_and_codes() {
     assert_eq!(VECTORS.len(), EXPECT_FILES, "vectors found");
     for (name, data, expect, trusted) in VECTORS {
         let field = |k: &'static str| field(expect, k);
+        if field("revoked:").next().is_some() {
+            // The browser module has no revocation input yet (docs/FORMAT.md
+            // 15.3 is applied by the CLI and the native library).
+            continue;
+        }
         let key = field("key:").next().expect("key line");
         let verdict = field("verdict:").next().expect("verdict line");
         let mut v = WasmVerifier::new(key, trusted.map(str::to_string))

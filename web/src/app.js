@@ -29,6 +29,7 @@ const ui = {
   evidence: $('evidence'), evidenceList: $('evidence-list'),
   failures: $('failures'), failuresHeading: $('h-failures'), failureList: $('failure-list'), failuresMore: $('failures-more'),
   notices: $('notices'), noticeList: $('notice-list'),
+  keys: $('keys'), keyList: $('key-list'),
   checkpoints: $('checkpoints'), checkpointsSummary: $('checkpoints-summary'), checkpointList: $('checkpoint-list'),
   timelinePanel: $('timeline-panel'), entriesPanel: $('entries-panel'), entriesCount: $('entries-count'), entriesEmpty: $('entries-empty'),
   backToFailures: $('back-to-failures'), backFailures: $('back-failures'),
@@ -68,8 +69,8 @@ function setVerdict(kind, word, detail) {
 }
 
 function clearResult() {
-  for (const e of [ui.summary, ui.reportActions, ui.failures, ui.failuresMore, ui.notices, ui.checkpoints, ui.evidence, ui.consistency, ui.backToFailures]) e.hidden = true;
-  for (const e of [ui.summary, ui.failureList, ui.noticeList, ui.checkpointList, ui.evidenceList]) e.replaceChildren();
+  for (const e of [ui.summary, ui.reportActions, ui.failures, ui.failuresMore, ui.notices, ui.keys, ui.checkpoints, ui.evidence, ui.consistency, ui.backToFailures]) e.hidden = true;
+  for (const e of [ui.summary, ui.failureList, ui.noticeList, ui.keyList, ui.checkpointList, ui.evidenceList]) e.replaceChildren();
   ui.cpCopy.hidden = true;
   ui.cpDownload.hidden = true;
   ui.actionStatus.textContent = '';
@@ -178,6 +179,11 @@ function showReport(report, inputs) {
   }));
   ui.notices.hidden = notices.length === 0;
 
+  // docs/FORMAT.md 15.4: present when the log rotated its key.
+  const keys = report.keys || [];
+  ui.keyList.replaceChildren(...keys.map((k) => revealed('li', k.trusted ? 'key-trusted' : 'key-untrusted', keyLine(k))));
+  ui.keys.hidden = keys.length === 0;
+
   const cps = report.checkpoints || [];
   ui.checkpointList.replaceChildren(...cps.map((c) => el('li', `cp cp-${c.status}`,
     `line ${fmtInt(c.line)} · tree size ${fmtInt(c.size)} · ${c.status}${c.trusted ? ' · trusted' : ''}${c.witnesses ? ` · cosigned by ${c.witnesses.join(', ') || 'none'}` : ''} · root ${c.root}`)));
@@ -193,6 +199,14 @@ function showReport(report, inputs) {
   }
   refreshEntries();
   offerLatestCheckpoint(report);
+}
+
+/** One key of the report's key history, as a sentence. */
+function keyLine(k) {
+  const sizes = k.to == null ? `tree sizes ${fmtInt(k.from)} on` : `tree sizes ${fmtInt(k.from)} to ${fmtInt(k.to - 1)}`;
+  const how = k.entry === 0 ? 'the genesis key'
+    : `named by the stele.key event at entry ${fmtInt(k.entry)}, ${k.signed === true ? 'signed by the key it replaces' : k.signed === false ? 'NOT signed by the key it replaces' : 'not yet covered by a checkpoint'}`;
+  return `${k.key}\n${sizes} · ${how} · ${k.trusted ? 'trusted' : 'not trusted'}`;
 }
 
 function showEvidence() {

@@ -92,6 +92,24 @@ export interface Report {
   input?: ReportInput | null;
   /** Present when a witness policy was given. */
   quorum?: QuorumReport;
+  /** The log's key history (docs/FORMAT.md 15.4); present when the file has a stele.key event. */
+  keys?: KeyHistoryEntry[];
+}
+
+/** One signing key of a log whose key was rotated (docs/FORMAT.md 15.4). */
+export interface KeyHistoryEntry {
+  /** The verifier key. */
+  key: string;
+  /** The entry naming it: 0 for the genesis key, else its stele.key event. */
+  entry: number;
+  /** The first tree size it signs. */
+  from: number;
+  /** The end of its range (excluded); null for the current key. */
+  to: number | null;
+  /** Whether its stele.key event is signed by the key it replaces (null: genesis, or not yet covered). */
+  signed: boolean | null;
+  /** Whether the verifier accepted it (pinned, or reached through signed rotations). */
+  trusted: boolean;
 }
 
 export interface ReportInput {

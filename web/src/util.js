@@ -100,9 +100,11 @@ export { plural };
 
 export function verdictDetail(report, keysGiven) {
   const kind = report.kind && report.kind !== 'log' ? ` (this export is a ${report.kind}, not a whole log)` : '';
+  // docs/FORMAT.md 15: keys the trusted key handed over to sign too.
+  const rotated = (report.keys || []).filter((k) => k.entry > 0 && k.trusted).length;
   switch (verdictKind(report.verdict)) {
     case 'verified':
-      return `Every entry is intact and signed with the trusted key${kind}.`;
+      return `Every entry is intact and signed with the trusted key${rotated ? ` or the ${rotated === 1 ? 'key' : `${fmtInt(rotated)} keys`} it was rotated to (see the key history)` : ''}${kind}.`;
     case 'partial': {
       const n = report.tree_size ?? 0;
       const last = report.entries != null ? report.entries - 1 : null;

@@ -84,6 +84,32 @@ describe('verdicts', () => {
     }
   });
 
+  it('a log whose key was rotated is Verified with only the genesis key pinned, and shows its key history', T, async () => {
+    // rotated.stele (make-samples, docs/FORMAT.md 15): the key replaced at
+    // entry 10, checkpoints after the overlap signed by the new key only.
+    const { context, page, problems } = await openPage(browser, url);
+    try {
+      const word = await verifyFileInPage(page, sample('rotated.stele'), trustedKey());
+      assert.equal(word, 'Verified');
+      assert.match(await page.textContent('#verdict-detail'), /signed with the trusted key or the key it was rotated to/);
+      assert.equal(await page.isVisible('#failures'), false);
+      assert.equal(await page.isVisible('#keys'), true, 'the key history is shown');
+      const keys = await page.$$eval('#key-list li', (lis) => lis.map((li) => ({ text: li.textContent, cls: li.className })));
+      assert.equal(keys.length, 2, JSON.stringify(keys));
+      assert.match(keys[0].text, /^example\.com\/stele-vectors\+5575e202\+/);
+      assert.match(keys[0].text, /tree sizes 0 to 10 · the genesis key · trusted/);
+      assert.match(keys[1].text, /tree sizes 11 on · named by the stele\.key event at entry 10, signed by the key it replaces · trusted/);
+      assert.deepEqual(keys.map((k) => k.cls), ['key-trusted', 'key-trusted']);
+      await page.screenshot({ path: shotPath('rotated.png'), fullPage: true });
+      // Without a rotation there is no key history.
+      assert.equal(await verifyFileInPage(page, sample('valid.stele'), trustedKey()), 'Verified');
+      assert.equal(await page.isVisible('#keys'), false);
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('every tampered export shows Tampered and names the right entry', T, async () => {
     const files = listSamples(/^tampered.*\.stele$/);
     assert.ok(files.length > 0, 'no tampered-*.stele fixtures');
@@ -455,6 +481,14 @@ describe('table and element', () => {
       const results = await page.evaluate(() => [...document.querySelectorAll('stele-verifier')].map((e) => [e.getAttribute('src'), e.report?.verdict, e.shadowRoot.querySelector('.word').textContent]));
       const valid = results.find((r) => r[0].endsWith('/valid.stele'));
       assert.deepEqual(valid?.slice(1), ['verified', 'Verified']);
+      // @stele/verifier across a key rotation: verified with the genesis key, its report lists the keys.
+      const rotated = await page.evaluate(() => {
+        const e = [...document.querySelectorAll('stele-verifier')].find((x) => x.getAttribute('src').endsWith('/rotated.stele'));
+        return e && { verdict: e.report?.verdict, keys: e.report?.keys?.map((k) => [k.entry, k.from, k.to, k.signed, k.trusted]), facts: e.shadowRoot.querySelector('.facts').textContent };
+      });
+      assert.deepEqual(rotated?.verdict, 'verified', JSON.stringify(rotated));
+      assert.deepEqual(rotated.keys, [[0, 0, 11, null, true], [10, 11, null, true, true]]);
+      assert.match(rotated.facts, /2 keys \(rotated\)/);
       const tampered = results.filter((r) => /\/tampered/.test(r[0]));
       assert.ok(tampered.length > 0 && tampered.every((r) => r[1] === 'tampered' && r[2] === 'Tampered'), JSON.stringify(results));
     } finally {

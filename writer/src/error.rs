@@ -147,6 +147,9 @@ pub enum Error {
     /// witness directory or policy cannot be used.
     #[error("{0}")]
     Witness(String),
+    /// A key rotation that cannot be done (docs/FORMAT.md 15).
+    #[error("key rotation: {0}")]
+    Rotation(String),
 }
 
 impl Error {

@@ -139,7 +139,16 @@ struct Config {
     key_file: PathBuf,
     #[serde(default)]
     sealed: SealConfig,
+    /// Keys replaced by rotations, oldest first (docs/FORMAT.md 15).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    retired_keys: Vec<rotation::RetiredKey>,
+    /// A rotation asked for and not yet complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rotation: Option<rotation::PendingRotation>,
 }
+
+mod rotation;
+pub use rotation::{Rotated, request_rotation};
 
 pub(crate) const FORMAT: &str = "stele-log v1";
 
@@ -163,7 +172,11 @@ struct Shared {
     entries_path: PathBuf,
     opts: LogOptions,
     origin: String,
-    signer: stele_core::SignerKey,
+    keys: Mutex<rotation::KeySet>,
+    // One rotation at a time (rotation.rs).
+    rotating: Mutex<()>,
+    // The configuration file last looked at by the checkpoint timer.
+    config_seen: Mutex<Option<(u64, i64, i64, u64)>>,
     entries: Arc<File>,
     build: Mutex<Build>,
     commit: Mutex<Commit>,
@@ -569,6 +582,8 @@ impl Log {
             origin: origin.into(),
             key_file: key_path,
             sealed: opts.seal.clone(),
+            retired_keys: Vec::new(),
+            rotation: None,
         };
         let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
         text.push('\n');
@@ -612,15 +627,13 @@ impl Log {
         full: bool,
     ) -> Result<Self> {
         let creating = held.is_some();
-        let (origin, key_path) = log_config(dir)?;
+        let config = read_config(dir)?;
+        let origin = config.origin.clone();
         let lock = match held {
             Some(l) => l,
             None => lock_dir(dir)?,
         };
-        let signer = match signer {
-            Some(s) => s,
-            None => key::load(&key_path)?,
-        };
+        let keys = rotation::KeySet::load(dir, &config, signer)?;
         let fs = opts.fs.clone();
         let entries_path = dir.join(files::ENTRIES);
         let entries = Arc::new(open_rw(&entries_path, false)?);
@@ -644,12 +657,12 @@ impl Log {
         };
         let verified = mark.map_or(0, |m| m.checkpoints_len);
         let (mut cps, mut good_len) =
-            parse_checkpoints_after(dir, &cp_bytes, &[signer.verifier()], verified)?;
+            parse_checkpoints_after(dir, &cp_bytes, keys.verifiers(), verified)?;
         let start = mark.and_then(|m| {
             crate::mark::start(&m, &cps, &entries, &tree, &index, &tree_path).map(|s| (m, s))
         });
         if start.is_none() && verified > 0 {
-            (cps, good_len) = parse_checkpoints(dir, &cp_bytes, &[signer.verifier()])?;
+            (cps, good_len) = parse_checkpoints(dir, &cp_bytes, keys.verifiers())?;
         }
         let marked_len = start.as_ref().map_or(0, |(m, _)| m.entries_len);
         if good_len < cp_bytes.len() as u64 {
@@ -679,7 +692,7 @@ impl Log {
             &tree,
             &index,
             signed,
-            &signer,
+            keys.genesis(),
             &origin,
             creating,
             start.map(|(_, s)| s),
@@ -727,7 +740,7 @@ impl Log {
             size: scan.size,
         };
         let frontier = Frontier::from_left_hashes(scan.size, left_hashes(&tf, scan.size)?);
-        let sealer = Sealer::open(dir, &origin, &read_config(dir)?.sealed, scan.size)?;
+        let sealer = Sealer::open(dir, &origin, &config.sealed, scan.size)?;
         let store = Store {
             size: scan.size,
             prev: scan.prev,
@@ -751,7 +764,9 @@ impl Log {
             dir: dir.into(),
             entries_path,
             origin,
-            signer,
+            keys: Mutex::new(keys),
+            rotating: Mutex::new(()),
+            config_seen: Mutex::new(None),
             entries,
             build: Mutex::new(Build {
                 next_seq: scan.size,
@@ -822,6 +837,12 @@ impl Log {
                 }
             }
         }
+        // A rotation a crash interrupted, or asked for while the log was held.
+        if config.rotation.is_some() && !creating {
+            let _one = shared.rotating.lock().unwrap();
+            // What it did is in the log (the stele.key event) and the configuration.
+            let _ = shared.complete_rotation()?;
+        }
         Ok(Self { shared, timer })
     }
 
@@ -837,7 +858,7 @@ impl Log {
 
     /// The verifier key for this log's checkpoints.
     pub fn verifier(&self) -> stele_core::VerifierKey {
-        self.shared.signer.verifier()
+        self.shared.keys.lock().unwrap().signer.verifier()
     }
 
     /// What recovery did when this log was opened, if anything.
@@ -1025,6 +1046,7 @@ fn spawn_timer(weak: Weak<Shared>, every: Duration) -> Timer {
             }
             drop(g);
             let Some(shared) = weak.upgrade() else { return };
+            shared.poll_rotation();
             let mut s = shared.store.lock().unwrap();
             if shared.due(&s) {
                 // A failure here poisons the log (fsync) or is retried next tick.
@@ -1097,9 +1119,22 @@ impl Shared {
     }
 
     fn append_events(&self, events: &[Value], by: Appended) -> Result<Vec<Receipt>> {
+        Ok(self
+            .append_events_at(events, by, None)?
+            .expect("no index was asked for"))
+    }
+
+    // `append_events`, but with `at` the events go in only as entries
+    // `at`, `at + 1`, …: `None` (nothing written) if the next index is another.
+    fn append_events_at(
+        &self,
+        events: &[Value],
+        by: Appended,
+        at: Option<u64>,
+    ) -> Result<Option<Vec<Receipt>>> {
         let internal = by == Appended::Internal;
         if events.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         }
         if let Some(p) = &self.commit.lock().unwrap().poisoned {
             return Err(self.poisoned_err(p));
@@ -1125,6 +1160,9 @@ impl Shared {
         let texts = canonical_events(&events)?;
         let (receipts, target, generation) = {
             let mut b = self.build.lock().unwrap();
+            if at.is_some_and(|a| a != b.next_seq) {
+                return Ok(None);
+            }
             let mut prev = b.prev;
             let mut ts = b.last_ts;
             let now = (self.opts.clock)();
@@ -1164,7 +1202,7 @@ impl Shared {
             (receipts, b.next_seq, b.generation)
         };
         self.wait_durable(target, generation)?;
-        Ok(receipts)
+        Ok(Some(receipts))
     }
 
     fn wait_durable(&self, target: u64, generation: u64) -> Result<()> {
@@ -1390,9 +1428,7 @@ impl Shared {
             root: s.frontier.root(),
             extensions: Vec::new(),
         };
-        let note = cp
-            .sign(&self.signer)
-            .map_err(|e| Error::Sign(e.to_string()))?;
+        let note = self.keys.lock().unwrap().sign(&cp, &s.cps)?;
         let note = match &self.opts.cosign {
             Some(w) => {
                 let view = self.view_locked(s);
@@ -1740,7 +1776,7 @@ fn scan(
     tree: &File,
     index: &File,
     signed: u64,
-    signer: &stele_core::SignerKey,
+    genesis_key: &stele_core::VerifierKey,
     origin: &str,
     creating: bool,
     start: Option<crate::mark::Start>,
@@ -1778,7 +1814,7 @@ fn scan(
     let mut line = Vec::with_capacity(MAX_LINE);
     let mut tree_bytes = Vec::with_capacity(64 * 32);
     let mut bad: Option<(u64, String)> = None;
-    let my_key = signer.verifier().to_string();
+    let my_key = genesis_key.to_string();
     let mut n;
     loop {
         n = read_line_bounded(&mut reader, &mut line, MAX_LINE)

@@ -185,10 +185,14 @@ then left unchanged)."
         /// The log directory.
         dir: PathBuf,
     },
-    /// Print the log's verifier key (vkey).
+    /// Print the log's verifier key (vkey), or rotate it (`stele key rotate DIR`).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Key {
         /// The log directory.
-        dir: PathBuf,
+        #[arg(required = true)]
+        dir: Option<PathBuf>,
+        #[command(subcommand)]
+        cmd: Option<KeyCmd>,
     },
     /// Print entry lines byte for byte as hashed.
     #[command(after_help = ACCESS_HELP)]
@@ -274,6 +278,10 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
         /// its `log` lines pin keys like --key.
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        /// A key revoked from a tree size (docs/FORMAT.md 15.3): its signatures
+        /// on checkpoints of that size or larger are failures. Repeatable.
+        #[arg(long = "revoked", value_name = "VKEY@SIZE")]
+        revoked: Vec<String>,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -459,6 +467,29 @@ struct ServeArgs {
     /// Publish only checkpoints cosigned by this witness policy's quorum (C2SP tlog-policy).
     #[arg(long, value_name = "FILE", conflicts_with = "read_only")]
     policy: Option<PathBuf>,
+}
+
+/// `stele key` subcommands.
+#[derive(Subcommand, Debug)]
+enum KeyCmd {
+    /// Replace the log's signing key (docs/FORMAT.md 15): a new key file
+    /// (mode 0600) beside the current one, a `stele.key` event, and the
+    /// checkpoint covering it signed by both keys.
+    #[command(
+        after_help = "Verifiers that pinned any earlier key of the log follow the stele.key event \
+and accept the new key from the event's tree size on. The old key co-signs the first --overlap \
+checkpoints from there (for verifiers that do not follow rotations yet), then only the new key \
+signs. If a running writer (`stele serve`) holds the log, the rotation is handed to it and this \
+command waits until it is done. The old key file is kept: delete it once the overlap is over. To \
+revoke a compromised key, tell verifiers `--revoked VKEY@SIZE` (docs/THREAT-MODEL.md)."
+    )]
+    Rotate {
+        /// The log directory.
+        dir: PathBuf,
+        /// Checkpoints, from the one covering the event, that the old key co-signs.
+        #[arg(long, value_name = "N", default_value_t = 2)]
+        overlap: u64,
+    },
 }
 
 /// `stele token` subcommands.
@@ -758,7 +789,12 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             );
             Ok(0u8)
         }
-        Cmd::Key { dir } => {
+        Cmd::Key {
+            cmd: Some(KeyCmd::Rotate { dir, overlap }),
+            ..
+        } => key_rotate(&dir, overlap),
+        Cmd::Key { dir, .. } => {
+            let dir = dir.expect("clap requires DIR without a subcommand");
             let (_, key_path) = stele_writer::log::log_config(&dir)?;
             // The verifier key is public; it is read from the genesis entry so
             // the private key file need not be readable.
@@ -896,6 +932,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             allow_unsigned_tail,
             identity,
             policy,
+            revoked,
             access,
         } => verify(
             &path,
@@ -907,6 +944,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             VerifyOutput {
                 json: as_json,
                 allow_unsigned_tail,
+                revoked,
             },
             identity.as_deref(),
             &access,
@@ -1657,6 +1695,8 @@ fn verify_path(path: &Path, opts: Options) -> Result<Report, Fail> {
 struct VerifyOutput {
     json: bool,
     allow_unsigned_tail: bool,
+    /// `--revoked VKEY@SIZE` values.
+    revoked: Vec<String>,
 }
 
 /// Now, as the report's `verified_at` (UTC, whole seconds).
@@ -1693,6 +1733,14 @@ fn verify(
     }
     if let Some(id) = identity {
         opts.opener = Some(load_opener(id)?);
+    }
+    for r in &out.revoked {
+        opts.revoked.push(stele_core::verify::parse_revoked(r).map_err(|e| {
+            Fail::usage(
+                format!("--revoked {r:?}: {e}"),
+                Some("write the verifier key, @ and the tree size from which it is revoked, e.g. --revoked 'log+1a2b3c4d+AR…@1200'".into()),
+            )
+        })?);
     }
     if let Some(t) = trusted {
         opts.trusted = Some(load_trusted(t, &opts.keys)?);
@@ -1873,6 +1921,21 @@ fn report_text(r: &Report, allow_unsigned_tail: bool) -> String {
             s.values, s.opened, s.sealed, s.forgotten, s.redacted
         );
     }
+    for k in r.keys.iter().flatten() {
+        let id = k.key.split('+').nth(1).unwrap_or("?");
+        let sizes = match k.to {
+            Some(to) => format!("sizes {}..{}", k.from, to.saturating_sub(1)),
+            None => format!("sizes {} on", k.from),
+        };
+        let how = match (k.entry, k.signed) {
+            (0, _) => "genesis".to_string(),
+            (e, Some(true)) => format!("entry {e}, signed by the key it replaces"),
+            (e, Some(false)) => format!("entry {e}, NOT signed by the key it replaces"),
+            (e, None) => format!("entry {e}, no checkpoint covers it yet"),
+        };
+        let trusted = if k.trusted { "trusted" } else { "not trusted" };
+        let _ = writeln!(o, "key {id}: {sizes} ({how}), {trusted}");
+    }
     if let Some(i) = &r.input {
         let _ = writeln!(
             o,
@@ -1884,6 +1947,53 @@ fn report_text(r: &Report, allow_unsigned_tail: bool) -> String {
         );
     }
     o
+}
+
+/// `stele key rotate DIR [--overlap N]`.
+fn key_rotate(dir: &Path, overlap: u64) -> Result<u8, Fail> {
+    let fs = LogOptions::default().fs;
+    if !stele_writer::log::is_locked(dir)? {
+        let log = Log::open(dir)?;
+        let r = log.rotate_key(overlap)?;
+        println!("{}", r.key);
+        eprintln!(
+            "stele: the log's key is now {} (file {}, mode 0600): it signs from tree size {} on (stele.key event at entry {}); the old key {} co-signs the first {overlap} checkpoint(s) from there",
+            r.key.id_hex(),
+            r.key_file.display(),
+            r.from,
+            r.entry,
+            r.replaces.id_hex()
+        );
+        return Ok(0);
+    }
+    // A running writer holds the log: hand the rotation to it (its
+    // checkpoint timer completes it) and wait until the configuration names
+    // the new key.
+    let after = View::open_read_only(dir)?.size();
+    let file = stele_writer::log::request_rotation(dir, fs.as_ref(), overlap, after)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        let (_, current) = stele_writer::log::log_config(dir)?;
+        if current == file {
+            let k = key::load(&file)?;
+            println!("{}", k.verifier());
+            eprintln!(
+                "stele: the running writer rotated the log's key to {} (file {}, mode 0600); the old key co-signs the first {overlap} checkpoint(s) from the stele.key event",
+                k.verifier().id_hex(),
+                file.display()
+            );
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(Fail::usage(
+        format!(
+            "{} is held by a running writer that has not completed the rotation within 120 s; the new key is in {} and the rotation completes when that writer's checkpoint timer runs or the log is next opened",
+            dir.display(),
+            file.display()
+        ),
+        Some("a writer without a checkpoint interval (stele append) completes it when it next opens the log".into()),
+    ))
 }
 
 fn token(cmd: TokenCmd) -> Result<u8, Fail> {
@@ -2178,9 +2288,27 @@ fn monitor(
 ) -> Result<u8, Fail> {
     let keys = load_keys(&key.map(str::to_string).into_iter().collect::<Vec<_>>())?;
     let policy = policy.map(witness_cli::load_policy).transpose()?;
+    // The pinned key and the keys the log rotated to from it (docs/FORMAT.md
+    // 15): the state's checkpoint may be signed by a later key only.
+    let mut accepted = keys.clone();
     loop {
         let trusted = if state.exists() {
-            Some(load_trusted(state, &keys)?)
+            match load_trusted(state, &accepted) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    // Learn the key history from the log (first round after a
+                    // restart, or a rotation since the last round), then retry.
+                    let before = accepted.len();
+                    learn_keys(
+                        &verify_path(dir, Options::new(keys.clone()))?,
+                        &mut accepted,
+                    );
+                    if accepted.len() == before {
+                        return Err(e);
+                    }
+                    Some(load_trusted(state, &accepted)?)
+                }
+            }
         } else {
             None
         };
@@ -2190,6 +2318,7 @@ fn monitor(
             opts.set_policy(p.clone());
         }
         let report = verify_path(dir, opts)?;
+        learn_keys(&report, &mut accepted);
         // A live log's newest entries may not be signed yet: partial is fine here.
         if matches!(report.verdict, Verdict::Verified | Verdict::Partial) {
             let size = report.tree_size.unwrap_or(0);
@@ -2239,6 +2368,17 @@ fn monitor(
             return Ok(0u8);
         }
         std::thread::sleep(interval);
+    }
+}
+
+/// Adds the keys a report accepted through the log's rotations.
+fn learn_keys(report: &Report, accepted: &mut Vec<VerifierKey>) {
+    for k in report.keys.iter().flatten().filter(|k| k.trusted) {
+        if let Ok(v) = VerifierKey::parse(&k.key)
+            && !accepted.contains(&v)
+        {
+            accepted.push(v);
+        }
     }
 }
 

@@ -13,8 +13,12 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Each vector: name, file (relative to the workspace root), key, trusted file.
-fn vectors() -> Vec<(String, String, String, Option<String>)> {
+/// A vector: name, file (relative to the workspace root), key, trusted
+/// file, and `--revoked` values.
+type VectorArgs = (String, String, String, Option<String>, Vec<String>);
+
+/// Each vector's [`VectorArgs`].
+fn vectors() -> Vec<VectorArgs> {
     let dir = root().join("tests/vectors");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("tests/vectors")
@@ -40,7 +44,14 @@ fn vectors() -> Vec<(String, String, String, Option<String>)> {
                 })
                 .unwrap_or_else(|| panic!("{name}: no data file"));
             let trusted = expect.trusted.map(|t| format!("tests/vectors/{t}"));
-            (name, format!("tests/vectors/{file}"), expect.key, trusted)
+            let revoked = expect.revoked.into_iter().collect();
+            (
+                name,
+                format!("tests/vectors/{file}"),
+                expect.key,
+                trusted,
+                revoked,
+            )
         })
         .collect()
 }
@@ -66,10 +77,13 @@ fn run(args: &[&str]) -> (Option<i32>, String) {
 
 fn golden(json: bool) {
     let mut all = String::new();
-    for (name, file, key, trusted) in vectors() {
+    for (name, file, key, trusted, revoked) in vectors() {
         let mut args = vec!["verify", file.as_str(), "--key", key.as_str()];
         if let Some(t) = &trusted {
             args.extend(["--trusted-checkpoint", t.as_str()]);
+        }
+        for r in &revoked {
+            args.extend(["--revoked", r.as_str()]);
         }
         if json {
             args.push("--json");
@@ -205,7 +219,7 @@ fn a_mixed_signature_trusted_checkpoint_is_refused_by_verify_and_monitor() {
 /// accepts an unsigned tail.
 #[test]
 fn the_forged_tail_is_partial_and_exits_1_unless_allowed() {
-    let (_, file, key, _) = vectors()
+    let (_, file, key, _, _) = vectors()
         .into_iter()
         .find(|v| v.0 == "forged-tail-key-mismatch")
         .expect("vector");

@@ -1817,3 +1817,55 @@ fn in_flight_parses_are_bounded_in_memory() {
         "peak RSS grew from {base} to {peak} KiB"
     );
 }
+
+/// docs/FORMAT.md 15: `stele key rotate` while `stele serve` holds the log
+/// hands the rotation to the server, whose checkpoint timer completes it
+/// while it serves; the export verifies with the genesis key alone.
+#[test]
+fn a_key_rotation_asked_for_while_serving_is_completed_by_the_server() {
+    let f = fixture();
+    let s = Server::start(&f, &["--checkpoint-interval", "100ms"]);
+    for i in 0..3 {
+        assert_eq!(
+            s.post("/v1/entries", &f.token, &format!("{{\"n\":{i}}}"))
+                .status,
+            200
+        );
+    }
+    let out = Command::new(STELE)
+        .args(["key", "rotate", f.log.to_str().unwrap(), "--overlap", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new = VerifierKey::parse(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_ne!(new, f.key);
+    // Served checkpoints move to the new key alone once the overlap is over.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert_eq!(s.post("/v1/entries", &f.token, "{\"more\":1}").status, 200);
+        let sc = SignedCheckpoint::parse(&s.get("/checkpoint", &f.token).body).unwrap();
+        let ids: Vec<_> = sc.note.signatures.iter().map(|g| g.key_id).collect();
+        if ids == vec![new.id()] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "served checkpoints still signed by {ids:?}"
+        );
+    }
+    let r = s.get("/v1/export", &f.token);
+    assert_eq!(r.status, 200);
+    let report = stele_core::verify::verify_bytes(
+        stele_core::verify::Options::new(vec![f.key.clone()]),
+        &r.body,
+    );
+    assert_eq!(report.verdict, Verdict::Verified, "{report:#?}");
+    let keys = report.keys.expect("key history");
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[1].key, new.to_string());
+    assert!(keys.iter().all(|k| k.trusted));
+}

@@ -98,6 +98,9 @@ impl<S: EntrySink> StreamVerifier<S> {
             );
         }
         self.genesis_rules(idx, p, line_no, offset);
+        if idx > 0 && p.event_type() == Some(KEY_TYPE) {
+            self.key_event(idx, p, line_no, offset);
+        }
         // The hash chain.
         if idx == 0 {
             if p.prev != ZERO_PREV {
@@ -263,6 +266,7 @@ impl<S: EntrySink> StreamVerifier<S> {
                 self.genesis_key = Some(k.to_string());
                 match VerifierKey::parse(k) {
                     Ok(gk) => {
+                        self.genesis_key(gk.clone());
                         if !self.opts.keys.is_empty() && !self.opts.keys.contains(&gk) {
                             self.notice(NoticeCode::GenesisKeyNotPinned, format!("the log's genesis names key {} (key ID {}), which is not among the trusted keys", gk.name(), gk.id_hex()));
                         }

@@ -32,7 +32,7 @@ impl<S: EntrySink> StreamVerifier<S> {
             }
         };
         let cp = sc.checkpoint.clone();
-        let v = sc.verify(&self.opts.keys);
+        let v = self.check_signatures(&sc, line, offset);
         for b in &v.bad {
             self.fail(FailureCode::BadSignature, None, line, offset, None, None, format!("checkpoint at line {line} (size {}): signature by trusted key {} (key ID {}) does not verify", cp.size, b.name, hex(&b.key_id)));
         }

@@ -8,6 +8,7 @@ mod chain;
 mod checkpoints;
 mod framing;
 mod report;
+mod rotation;
 mod sealed;
 mod selected;
 mod sniff;
@@ -29,6 +30,7 @@ pub use report::{
     CheckpointReport, EntryRange, Failure, Input, Notice, QuorumReport, Report, TrustedInput,
     Verdict,
 };
+pub use rotation::{KEY_TYPE, KeyReport, MAX_KEYS, parse_revoked};
 use std::collections::{BTreeSet, VecDeque};
 pub use wire::{Prepared, prepare, prepare_encoded};
 
@@ -58,6 +60,9 @@ pub struct Options {
     /// [`Options::set_policy`], which also pins the policy's log keys.
     #[cfg(feature = "witness")]
     pub policy: Option<crate::witness::Policy>,
+    /// Revoked keys, each with the tree size from which its signatures are
+    /// failures (`key_revoked`, FORMAT 15.3).
+    pub revoked: Vec<(VerifierKey, u64)>,
 }
 
 /// What the caller knows about the input and core cannot (core has no
@@ -85,6 +90,7 @@ impl Options {
             input: None,
             #[cfg(feature = "witness")]
             policy: None,
+            revoked: Vec::new(),
         }
     }
 
@@ -178,6 +184,7 @@ pub struct StreamVerifier<S = ()> {
     verified_any: bool,
     trusted_checked: bool,
     unknown_keys: BTreeSet<(String, [u8; 4])>,
+    rot: rotation::Rotation,
     // report
     origin: Option<String>,
     genesis_key: Option<String>,
@@ -265,6 +272,7 @@ impl<S: EntrySink> StreamVerifier<S> {
             verified_any: false,
             trusted_checked: false,
             unknown_keys: BTreeSet::new(),
+            rot: rotation::Rotation::default(),
             origin: None,
             genesis_key: None,
             key: None,

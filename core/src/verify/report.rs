@@ -151,6 +151,10 @@ pub struct Report {
     /// The witness quorum; present when a policy was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quorum: Option<QuorumReport>,
+    /// The log's key history (FORMAT 15.4); present when the file has a
+    /// `stele.key` event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<KeyReport>>,
 }
 
 /// The report's `input` block: what was verified, with what, and when.
@@ -230,6 +234,7 @@ impl<S: EntrySink> StreamVerifier<S> {
             verifier: concat!("stele ", env!("CARGO_PKG_VERSION")).to_string(),
             verified_at: meta.verified_at,
         });
+        let keys = self.key_history();
         Report {
             verdict,
             kind: self.kind.as_str(),
@@ -252,6 +257,7 @@ impl<S: EntrySink> StreamVerifier<S> {
             bytes: self.streamed,
             input,
             quorum,
+            keys,
         }
     }
 
@@ -632,6 +638,26 @@ impl Report {
             j.num("size", q.size);
             j.names("cosigned_by", &q.cosigned_by);
             j.close('}');
+        }
+        if let Some(keys) = &self.keys {
+            let _ = j.open("keys", '[', true);
+            for k in keys {
+                j.item();
+                j.str("key", Some(&k.key));
+                j.num("entry", Some(k.entry));
+                j.num("from", Some(k.from));
+                j.num("to", k.to);
+                j.key("signed");
+                j.0.push_str(match k.signed {
+                    Some(true) => "true",
+                    Some(false) => "false",
+                    None => "null",
+                });
+                j.key("trusted");
+                j.0.push_str(if k.trusted { "true" } else { "false" });
+                j.close('}');
+            }
+            j.close(']');
         }
         j.done()
     }

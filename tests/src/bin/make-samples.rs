@@ -1,8 +1,9 @@
 //! Writes sample exports for the verifier page, its browser tests and benches:
 //! `make-samples DIR [--large-mb N] [--unique-mb N]`.
 //!
-//! DIR gets key.txt, valid.stele, xss.stele, tampered-*.stele with .expect
-//! files (from the shared vectors), with --large-mb a large.stele of about N
+//! DIR gets key.txt, valid.stele, xss.stele, rotated.stele (a log whose key
+//! was rotated, verified with key.txt: the genesis key), tampered-*.stele
+//! with .expect files (from the shared vectors), with --large-mb a large.stele of about N
 //! megabytes (repetitive fields), and with --unique-mb a large-unique.stele
 //! of about N megabytes shaped like a real audit log: a unique `target`
 //! (resource path) and `request_id` per event, 5,000 actors, 40 actions.
@@ -60,6 +61,12 @@ fn run(dir: &std::path::Path, large_mb: Option<u64>) -> std::io::Result<()> {
     let _ = xss.checkpoint();
     std::fs::write(dir.join("xss.stele"), xss.export_log())?;
 
+    // docs/FORMAT.md 15: the key replaced at entry 10, the old key co-signing
+    // two checkpoints; key.txt (the genesis key) verifies it all.
+    let new = stele_tests::rotation::new_signer();
+    let rotated = stele_tests::rotation::rotated_log(300, 2, &[&new], |_| {});
+    std::fs::write(dir.join("rotated.stele"), rotated.export_log())?;
+
     let mut n = 0;
     for v in vectors() {
         let Some((code, Some(entry))) = v.failures.first().copied() else {
@@ -84,7 +91,7 @@ fn run(dir: &std::path::Path, large_mb: Option<u64>) -> std::io::Result<()> {
         write_large(&dir.join("large.stele"), mb, event)?;
     }
     println!(
-        "wrote samples to {} (valid.stele, xss.stele, {n} tampered copies, key.txt)",
+        "wrote samples to {} (valid.stele, xss.stele, rotated.stele, {n} tampered copies, key.txt)",
         dir.display()
     );
     Ok(())
