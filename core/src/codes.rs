@@ -129,6 +129,15 @@ codes! {
         BadSealed = "bad_sealed",
         /// An opening that does not match its entry's commitment (format 1.1).
         OpeningMismatch = "opening_mismatch",
+        /// A timestamp record that does not parse or is misplaced, or a
+        /// token whose CMS structure or signature does not check out (FORMAT 16).
+        BadTimestamp = "bad_timestamp",
+        /// A timestamp token for another imprint than its checkpoint's body (FORMAT 16).
+        TimestampMismatch = "timestamp_mismatch",
+        /// A timestamp token whose TSA certificate is not trusted: no path to
+        /// the given CA, not valid at the token's time, or no critical
+        /// timeStamping extended key usage (FORMAT 16).
+        TimestampUntrusted = "timestamp_untrusted",
     }
 }
 
@@ -153,5 +162,7 @@ codes! {
         NoKey = "no_key",
         /// Keys were given, but no checkpoint is signed by one of them.
         NoTrustedCheckpoint = "no_trusted_checkpoint",
+        /// Timestamp tokens not checked: no TSA certificate was given (FORMAT 16).
+        TimestampUnchecked = "timestamp_unchecked",
     }
 }

@@ -31,6 +31,7 @@ pub mod note;
 pub mod sealed;
 pub mod summary;
 pub mod tiles;
+pub mod timestamp;
 pub mod verify;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint};

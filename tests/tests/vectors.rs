@@ -317,12 +317,16 @@ fn the_vectors_cover_exactly_these_codes_and_names() {
     // Sealed-field vectors (format 1.1) live in tests/vectors/sealed/ and run
     // through core, the CLI and wasm-seal in writer/tests/sealed.rs; their
     // .expect files list failures as `failure: CODE ENTRY POINTER`.
-    let sealed_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/sealed");
+    // Timestamp vectors (FORMAT 16) live in tests/vectors/timestamps/ and run
+    // through core, the CLI and OpenSSL in writer/tests/timestamps.rs.
     let mut sealed_texts = Vec::new();
-    for e in std::fs::read_dir(&sealed_dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "expect") {
-            sealed_texts.push(std::fs::read_to_string(p).unwrap());
+    for sub in ["vectors/sealed", "vectors/timestamps"] {
+        let sub_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(sub);
+        for e in std::fs::read_dir(&sub_dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "expect") {
+                sealed_texts.push(std::fs::read_to_string(p).unwrap());
+            }
         }
     }
     for t in &sealed_texts {

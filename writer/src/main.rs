@@ -142,6 +142,27 @@ nothing from that line is written (lines before it are). Event types starting wi
         #[arg(long, default_value_t = 1024)]
         checkpoint_every: u64,
     },
+    /// Have a timestamp authority (RFC 3161) sign the latest checkpoint; keep its token.
+    #[command(
+        long_about = "Anchor the log's latest checkpoint (signing one first if the tree grew): send an \
+RFC 3161 timestamp request for the SHA-256 of the checkpoint's body to the TSA at URL, and append \
+the token to DIR/timestamps (fdatasync'ed), from where every export carries it after its checkpoint \
+(docs/FORMAT.md section 16). With --ca, the token is checked in full against that CA first and is not \
+kept if it fails. A checkpoint that already has a token is not anchored again. Takes the writer lock."
+    )]
+    Anchor {
+        /// The log directory.
+        dir: PathBuf,
+        /// The timestamp authority's URL (RFC 3161 over HTTP).
+        #[arg(long, value_name = "URL")]
+        tsa: String,
+        /// The TSA's CA certificate (PEM or DER): check the token before keeping it.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// How long to wait for the TSA.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
     /// Sign a checkpoint if the tree grew; print the latest checkpoint note.
     Checkpoint {
         /// The log directory.
@@ -235,6 +256,9 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
         /// An age identity file (mode 0600): open sealed fields and check them.
         #[arg(long, value_name = "FILE")]
         identity: Option<PathBuf>,
+        /// The CA (PEM or DER) of the timestamp authorities trusted: check every RFC 3161 token.
+        #[arg(long, value_name = "FILE")]
+        tsa_ca: Option<PathBuf>,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -379,6 +403,17 @@ struct ServeArgs {
     /// signing or stele.access records; a mirror's lag on /metrics.
     #[arg(long)]
     read_only: bool,
+    /// A timestamp authority's URL (RFC 3161): anchor the latest checkpoint every --anchor-every.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "read_only",
+        requires = "anchor_every"
+    )]
+    tsa: Option<String>,
+    /// How often to anchor the latest checkpoint with --tsa (a checkpoint is anchored once).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "tsa")]
+    anchor_every: Option<Duration>,
 }
 
 /// `stele token` subcommands.
@@ -558,7 +593,9 @@ fn refuse_mirror(dir: &Path) -> Result<(), Fail> {
 fn run(cli: Cli) -> Result<u8, Fail> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match &cli.cmd {
-        Cmd::Append { dir, .. } | Cmd::Checkpoint { dir } => refuse_mirror(dir)?,
+        Cmd::Append { dir, .. } | Cmd::Checkpoint { dir } | Cmd::Anchor { dir, .. } => {
+            refuse_mirror(dir)?
+        }
         Cmd::Serve(a) if !a.read_only => refuse_mirror(&a.dir)?,
         _ => {}
     }
@@ -621,6 +658,12 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             events,
             checkpoint_every,
         } => append(&dir, events, checkpoint_every),
+        Cmd::Anchor {
+            dir,
+            tsa,
+            ca,
+            timeout,
+        } => anchor(&dir, &tsa, ca.as_deref(), timeout),
         Cmd::Checkpoint { dir } => {
             let log = Log::open(&dir)?;
             let cp = log.checkpoint()?;
@@ -773,6 +816,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             json: as_json,
             allow_unsigned_tail,
             identity,
+            tsa_ca,
             access,
         } => verify(
             &path,
@@ -782,7 +826,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 json: as_json,
                 allow_unsigned_tail,
             },
-            identity.as_deref(),
+            (identity.as_deref(), tsa_ca.as_deref()),
             &access,
             &argv,
         ),
@@ -1517,7 +1561,7 @@ fn verify(
     keys: &[String],
     trusted: Option<&Path>,
     out: VerifyOutput,
-    identity: Option<&Path>,
+    (identity, tsa_ca): (Option<&Path>, Option<&Path>),
     access: &AccessArgs,
     argv: &[String],
 ) -> Result<u8, Fail> {
@@ -1525,6 +1569,11 @@ fn verify(
     let mut opts = Options::new(keys.clone());
     if let Some(id) = identity {
         opts.opener = Some(load_opener(id)?);
+    }
+    if let Some(ca) = tsa_ca {
+        opts.tsa = Some(stele_core::timestamp::TokenCheckerHandle(
+            std::sync::Arc::new(load_tsa_ca(ca, "--tsa-ca")?),
+        ));
     }
     if let Some(t) = trusted {
         opts.trusted = Some(load_trusted(t, &keys)?);
@@ -1692,6 +1741,15 @@ fn report_text(r: &Report, allow_unsigned_tail: bool) -> String {
             s.values, s.opened, s.sealed, s.forgotten, s.redacted
         );
     }
+    for t in r.timestamps.iter().flatten() {
+        if let (Some(time), Some(tsa)) = (&t.time, &t.tsa) {
+            let _ = writeln!(
+                o,
+                "checkpoint {} existed by {time}, attested by {tsa} (timestamp at line {})",
+                t.size, t.line
+            );
+        }
+    }
     if let Some(i) = &r.input {
         let _ = writeln!(
             o,
@@ -1782,10 +1840,21 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     for w in server.warnings() {
         eprintln!("stele serve: warning: {w}");
     }
+    let anchoring = match (&a.tsa, a.anchor_every, &log) {
+        (Some(url), Some(every), Some(l)) => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            Some((tx, anchor_loop(l.clone(), url.clone(), every, rx)))
+        }
+        _ => None,
+    };
     let stopped = server.run(async {
         serve::shutdown_signal().await;
         eprintln!("stele serve: shutting down: no new connections; finishing in-flight requests");
     })?;
+    if let Some((tx, t)) = anchoring {
+        drop(tx);
+        let _ = t.join();
+    }
     let signed = match stopped.checkpoint {
         Ok(c) => c.checkpoint.size,
         Err(e) => {
@@ -1808,6 +1877,63 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
         stopped.size
     );
     Ok(0)
+}
+
+/// A TSA CA file (`--ca`, `--tsa-ca`): PEM or DER certificates.
+fn load_tsa_ca(path: &Path, flag: &str) -> Result<stele_tsa::TsaChecker, Fail> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    stele_tsa::TsaChecker::from_pem_or_der(&bytes).map_err(|e| {
+        Fail::usage(
+            format!("{flag} {}: {e}", path.display()),
+            Some("give the TSA's CA certificate, as PEM (openssl x509 -outform PEM) or DER".into()),
+        )
+    })
+}
+
+fn anchor(dir: &Path, url: &str, ca: Option<&Path>, timeout: Duration) -> Result<u8, Fail> {
+    let ca = ca.map(|p| load_tsa_ca(p, "--ca")).transpose()?;
+    let log = Log::open(dir)?;
+    match stele_writer::anchor::anchor(&log, url, ca.as_ref(), true, timeout)? {
+        stele_writer::anchor::Anchored::New(size, Some(a)) => println!(
+            "anchored checkpoint {size}: existed by {}, attested by {}",
+            a.time, a.tsa
+        ),
+        stele_writer::anchor::Anchored::New(size, None) => {
+            println!("anchored checkpoint {size} (token not checked: pass --ca FILE to check it)")
+        }
+        stele_writer::anchor::Anchored::Already(size) => {
+            println!("checkpoint {size} is already anchored")
+        }
+    }
+    Ok(0)
+}
+
+/// `stele serve --tsa URL --anchor-every D`: anchors the latest checkpoint
+/// now and every `every` until `stop` says so (or is dropped).
+fn anchor_loop(
+    log: std::sync::Arc<Log>,
+    url: String,
+    every: Duration,
+    stop: std::sync::mpsc::Receiver<()>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        loop {
+            let timeout = every.clamp(Duration::from_secs(5), Duration::from_secs(60));
+            match stele_writer::anchor::anchor(&log, &url, None, false, timeout) {
+                Ok(stele_writer::anchor::Anchored::New(size, _)) => {
+                    eprintln!("stele serve: anchored checkpoint {size} with {url}")
+                }
+                Ok(stele_writer::anchor::Anchored::Already(_)) => {}
+                Err(e) => eprintln!(
+                    "stele serve: anchoring with {url} failed (retried in {every:?}): {e}"
+                ),
+            }
+            match stop.recv_timeout(every) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+        }
+    })
 }
 
 fn load_opener(path: &Path) -> Result<stele_core::sealed::OpenerHandle, Fail> {

@@ -28,9 +28,15 @@ impl StreamVerifier {
                     format!("checkpoint at line {line}: {e}"),
                 );
                 self.right = None;
+                self.ts_target = None;
                 return;
             }
         };
+        self.ts_target = Some((
+            sc.checkpoint.size,
+            crate::timestamp::imprint(sc.note.text.as_bytes()),
+            line,
+        ));
         let cp = sc.checkpoint.clone();
         let v = sc.verify(&self.opts.keys);
         for b in &v.bad {

@@ -11,6 +11,7 @@ mod report;
 mod sealed;
 mod selected;
 mod sniff;
+mod timestamps;
 mod wire;
 
 use crate::checkpoint::Checkpoint;
@@ -53,6 +54,9 @@ pub struct Options {
     pub opener: Option<OpenerHandle>,
     /// Describe the input in the report's `input` block (`None`: no block).
     pub input: Option<InputMeta>,
+    /// Checks timestamp tokens (FORMAT 16.3) against the auditor's TSA CA;
+    /// `None` leaves every token unchecked (the notice `timestamp_unchecked`).
+    pub tsa: Option<crate::timestamp::TokenCheckerHandle>,
 }
 
 /// What the caller knows about the input and core cannot (core has no
@@ -79,6 +83,7 @@ impl Options {
             collect_entries: false,
             opener: None,
             input: None,
+            tsa: None,
         }
     }
 }
@@ -172,6 +177,13 @@ pub struct StreamVerifier {
     /// Selected entries proved only against untrusted checkpoints: how
     /// many, and the first index.
     unsigned_selected: (u64, Option<u64>),
+    /// The checkpoint a `timestamp` record on the next line would be for:
+    /// size, imprint of its body, line of its `checkpoint` record.
+    ts_target: Option<(u64, Hash, u64)>,
+    /// Timestamp records read (the first 10,000 are listed).
+    timestamps: Vec<crate::timestamp::TimestampReport>,
+    timestamps_total: u64,
+    timestamps_unchecked: u64,
 }
 
 /// Bytes of the stream kept to recognise file types by their magic.
@@ -244,6 +256,10 @@ impl StreamVerifier {
             streamed: 0,
             sha256: opts_sha,
             unsigned_selected: (0, None),
+            ts_target: None,
+            timestamps: Vec::new(),
+            timestamps_total: 0,
+            timestamps_unchecked: 0,
         }
     }
 

@@ -131,6 +131,10 @@ pub struct Report {
     pub sealed: Option<crate::sealed::SealedCounts>,
     /// What was verified, for the record (null unless the caller asked).
     pub input: Option<Input>,
+    /// Timestamp records (FORMAT 16.5), the first 10,000; present when the
+    /// file has at least one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamps: Option<Vec<crate::timestamp::TimestampReport>>,
 }
 
 /// The report's `input` block: what was verified, with what, and when.
@@ -174,6 +178,9 @@ impl StreamVerifier {
         }
         let sealed =
             (self.state != State::NotALog && self.seal.active()).then(|| self.seal.finish());
+        if self.state != State::NotALog {
+            self.timestamps_end();
+        }
         if self.state != State::NotALog {
             self.final_checks();
             self.link_causes();
@@ -225,6 +232,7 @@ impl StreamVerifier {
             sealed,
             bytes: self.streamed,
             input,
+            timestamps: (self.timestamps_total > 0).then_some(self.timestamps),
         }
     }
 
@@ -629,6 +637,19 @@ impl Report {
             j.num("forgotten", Some(s.forgotten));
             j.num("redacted", Some(s.redacted));
             j.close('}');
+        }
+        if let Some(ts) = &self.timestamps {
+            j.open("timestamps", '[', true);
+            for t in ts {
+                j.item();
+                j.num("size", Some(t.size));
+                j.num("line", Some(t.line));
+                j.str("status", Some(t.status));
+                j.str("time", t.time.as_deref());
+                j.str("tsa", t.tsa.as_deref());
+                j.close('}');
+            }
+            j.close(']');
         }
         j.done()
     }
