@@ -626,3 +626,77 @@ fn write_vectors(dir: &Path) {
         .unwrap();
     }
 }
+
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut c = std::net::TcpStream::connect(addr).ok()?;
+    c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .ok()?;
+    write!(c, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut s = String::new();
+    let _ = c.read_to_string(&mut s).ok()?;
+    let (head, body) = s.split_once("\r\n\r\n")?;
+    (head.split(' ').nth(1) == Some("200") && !head.to_ascii_lowercase().contains("chunked"))
+        .then(|| body.to_string())
+}
+
+/// `stele serve --tsa URL --anchor-every D` anchors the latest checkpoint on
+/// its own, and the service's exports carry the token.
+#[test]
+fn serve_anchors_on_a_schedule_and_its_exports_carry_the_tokens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (log, vkey) = init(tmp.path());
+    append(&log, &[r#"{"type":"auth","actor":"alice"}"#]);
+    ok(&stele(&["checkpoint", &log]));
+    let url = format!("{}/good", tsa.url);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
+        .args(["serve", &log, "--listen", "127.0.0.1:0", "--public-reads"])
+        .args(["--tsa", &url, "--anchor-every", "1s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("stele serve: listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    // Wait for the anchor (a generous bound on a loaded machine).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let export = loop {
+        if let Some(b) = http_get(&addr, "/v1/export") {
+            if b.lines().any(|l| l.starts_with("timestamp 2 ")) {
+                break b;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no timestamp record in the service's export"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let r = verify_tsa(export.as_bytes(), &vkey, Some(&tsa.ca()));
+    assert_eq!(r.verdict.as_str(), "verified", "{}", r.to_json());
+    let ts = r.timestamps.unwrap();
+    assert_eq!((ts.len(), ts[0].size, ts[0].status), (1, 2, "ok"));
+    // The token is in the log directory, and `stele verify DIR` checks it too.
+    let recs = stele_writer::anchor::read(Path::new(&log)).unwrap();
+    assert_eq!(recs.len(), 1);
+    let out = ok(&stele(&[
+        "verify",
+        &log,
+        "--key",
+        &vkey,
+        "--tsa-ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(out.contains("checkpoint 2 existed by "), "{out}");
+}
