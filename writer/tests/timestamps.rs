@@ -668,10 +668,10 @@ fn serve_anchors_on_a_schedule_and_its_exports_carry_the_tokens() {
     // Wait for the anchor (a generous bound on a loaded machine).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let export = loop {
-        if let Some(b) = http_get(&addr, "/v1/export") {
-            if b.lines().any(|l| l.starts_with("timestamp 2 ")) {
-                break b;
-            }
+        if let Some(b) = http_get(&addr, "/v1/export")
+            && b.lines().any(|l| l.starts_with("timestamp 2 "))
+        {
+            break b;
         }
         assert!(
             std::time::Instant::now() < deadline,
