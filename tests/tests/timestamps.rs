@@ -53,7 +53,10 @@ fn with(after: usize, line: &str) -> String {
 
 fn verify(data: &str, checker: Option<Arc<Fake>>) -> Report {
     let mut o = Options::new(vec![VerifierKey::parse(KEY).unwrap()]);
-    o.tsa = checker.map(|c| TokenCheckerHandle(c as Arc<dyn TokenChecker>));
+    o.tsa = checker.map(|c| {
+        let c: Arc<dyn TokenChecker> = c;
+        TokenCheckerHandle(c)
+    });
     verify_bytes(o, data.as_bytes())
 }
 
