@@ -77,6 +77,8 @@ export interface Report {
   bytes: number;
   /** What was checked; null when the caller gave nothing (the page fills name and time). */
   input?: ReportInput | null;
+  /** Only when the file has timestamp records (docs/FORMAT.md section 16). */
+  timestamps?: TimestampReport[];
 }
 
 export interface ReportInput {
@@ -152,6 +154,28 @@ export interface VerifyFileOptions extends VerifierOptions {
    * sealed values; the report then has `sealed`. Stays in memory, never sent.
    */
   identity?: string;
+  /**
+   * The CA certificate of the timestamp authorities trusted (docs/FORMAT.md
+   * section 16): PEM text, or the bytes of a PEM or DER file. With it, a
+   * separate wasm module (loaded only then) verifies the file again,
+   * checking every RFC 3161 token; the report's `timestamps` then say, per
+   * anchored checkpoint, when it existed and which TSA attests it.
+   */
+  tsaCa?: string | Uint8Array;
+}
+
+/** One RFC 3161 timestamp record of an export (docs/FORMAT.md 16.5). */
+export interface TimestampReport {
+  /** The size of the checkpoint it is for. */
+  size: number;
+  /** The line of the `timestamp` record. */
+  line: number;
+  /** ok: checked against the TSA certificate given; failed: a failure names it; unchecked: none given. */
+  status: 'ok' | 'failed' | 'unchecked';
+  /** When ok: the token's genTime, YYYY-MM-DDTHH:MM:SSZ. */
+  time: string | null;
+  /** When ok: the TSA certificate's subject (RFC 4514). */
+  tsa: string | null;
 }
 
 /** One sealed value of an entry (docs/FORMAT.md section 13). */

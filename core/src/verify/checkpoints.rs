@@ -28,15 +28,22 @@ impl StreamVerifier {
                     format!("checkpoint at line {line}: {e}"),
                 );
                 self.right = None;
-                self.ts_target = None;
+                #[cfg(feature = "timestamps")]
+                {
+                    self.ts_target = None;
+                }
                 return;
             }
         };
-        self.ts_target = Some((
-            sc.checkpoint.size,
-            crate::timestamp::imprint(sc.note.text.as_bytes()),
-            line,
-        ));
+        // FORMAT 16.1: a timestamp record on the next line is for this body.
+        #[cfg(feature = "timestamps")]
+        {
+            self.ts_target = Some((
+                sc.checkpoint.size,
+                crate::timestamp::imprint(sc.note.text.as_bytes()),
+                line,
+            ));
+        }
         let cp = sc.checkpoint.clone();
         let v = sc.verify(&self.opts.keys);
         for b in &v.bad {

@@ -243,7 +243,10 @@ impl StreamVerifier {
             return self.timestamp_record(line);
         }
         // FORMAT 16.2: timestamp records directly follow their checkpoint.
-        self.ts_target = None;
+        #[cfg(feature = "timestamps")]
+        {
+            self.ts_target = None;
+        }
         match line.first() {
             Some(b'{') | Some(0xEF) => self.entry_line(line),
             _ if line == b"checkpoint" => {

@@ -179,9 +179,12 @@ pub struct StreamVerifier {
     unsigned_selected: (u64, Option<u64>),
     /// The checkpoint a `timestamp` record on the next line would be for:
     /// size, imprint of its body, line of its `checkpoint` record.
+    #[cfg(feature = "timestamps")]
     ts_target: Option<(u64, Hash, u64)>,
     /// Timestamp records read (the first 10,000 are listed).
+    #[cfg(feature = "timestamps")]
     timestamps: Vec<crate::timestamp::TimestampReport>,
+    #[cfg(feature = "timestamps")]
     timestamps_total: u64,
     timestamps_unchecked: u64,
 }
@@ -256,8 +259,11 @@ impl StreamVerifier {
             streamed: 0,
             sha256: opts_sha,
             unsigned_selected: (0, None),
+            #[cfg(feature = "timestamps")]
             ts_target: None,
+            #[cfg(feature = "timestamps")]
             timestamps: Vec::new(),
+            #[cfg(feature = "timestamps")]
             timestamps_total: 0,
             timestamps_unchecked: 0,
         }

@@ -232,7 +232,10 @@ impl StreamVerifier {
             sealed,
             bytes: self.streamed,
             input,
+            #[cfg(feature = "timestamps")]
             timestamps: (self.timestamps_total > 0).then_some(self.timestamps),
+            #[cfg(not(feature = "timestamps"))]
+            timestamps: None,
         }
     }
 
@@ -638,6 +641,7 @@ impl Report {
             j.num("redacted", Some(s.redacted));
             j.close('}');
         }
+        #[cfg(feature = "timestamps")]
         if let Some(ts) = &self.timestamps {
             j.open("timestamps", '[', true);
             for t in ts {

@@ -2,10 +2,19 @@
 //! them, checked by the caller's [`TokenChecker`](crate::timestamp::TokenChecker).
 
 use super::*;
+#[cfg(feature = "timestamps")]
 use crate::timestamp::{TimestampRecord, TimestampReport};
 
 impl StreamVerifier {
+    /// Without the `timestamps` feature (the plain browser verifier): the
+    /// record is skipped unread, and counted for the notice (FORMAT 16.7).
+    #[cfg(not(feature = "timestamps"))]
+    pub(super) fn timestamp_record(&mut self, _line: &[u8]) {
+        self.timestamps_unchecked += 1;
+    }
+
     /// A `timestamp` record (FORMAT 16.2, 16.3).
+    #[cfg(feature = "timestamps")]
     pub(super) fn timestamp_record(&mut self, line: &[u8]) {
         let at = self.line_no;
         self.timestamps_total += 1;
