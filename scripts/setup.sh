@@ -22,6 +22,14 @@ if ! command -v age >/dev/null 2>&1 || ! command -v age-keygen >/dev/null 2>&1; 
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq age >/dev/null
 fi
 
+# openssl: the RFC 3161 tests run a real TSA (openssl ts -reply) and cross-check with openssl ts -verify.
+if ! command -v openssl >/dev/null 2>&1; then
+  say "apt: openssl"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >/dev/null
+fi
+
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "rustup: wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
