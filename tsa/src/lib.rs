@@ -390,8 +390,10 @@ impl TsaChecker {
             )));
         }
 
-        // The signer's certificate: in the token, or one of the anchors.
-        let mut pool: Vec<(Certificate, Vec<u8>)> = Vec::new();
+        // The signer's certificate: one of the anchors, or in the token.
+        // Anchors come first, so that a certificate in the token (which
+        // the signature does not cover) can never stand in for one.
+        let mut pool: Vec<(Certificate, Vec<u8>)> = self.anchors.clone();
         for c in sd.certificates.iter().flat_map(|s| s.0.iter()) {
             if let CertificateChoices::Certificate(c) = c {
                 let der = c
@@ -400,7 +402,6 @@ impl TsaChecker {
                 pool.push((c.clone(), der));
             }
         }
-        pool.extend(self.anchors.iter().cloned());
         let signer = pool
             .iter()
             .find(|(c, _)| match &si.sid {
@@ -533,9 +534,13 @@ impl TsaChecker {
                     && verify_sig(i, &c.signature_algorithm.oid, None, &tbs_der, sig).is_ok()
             });
             let Some(issuer) = issuer else {
+                let via = if std::ptr::eq(cur, signer) {
+                    String::new()
+                } else {
+                    format!(" leads to {}, which", name_of(c))
+                };
                 return Err(untrusted(format!(
-                    "certificate {} (issued by {}) does not chain to the given CA ({})",
-                    name_of(c),
+                    "the TSA certificate ({tsa}){via} is issued by {}, not by the given CA ({})",
                     rfc4514(&c.tbs_certificate.issuer),
                     self.anchor_names().join("; ")
                 )));

@@ -700,3 +700,43 @@ fn serve_anchors_on_a_schedule_and_its_exports_carry_the_tokens() {
     ]));
     assert!(out.contains("checkpoint 2 existed by "), "{out}");
 }
+
+/// Every byte of a valid token flipped: the checker never panics, and a
+/// flip in the signature, the TSTInfo or the signed attributes is refused.
+/// (Flips in parts the signature does not cover, such as the copy of the
+/// CA certificate the token carries, may leave it valid.)
+#[test]
+fn a_flipped_byte_anywhere_in_a_token_never_panics_and_signed_parts_fail() {
+    use stele_core::timestamp::TokenChecker as _;
+    let dir = vectors_dir();
+    let text = std::fs::read_to_string(dir.join("timestamp-valid.stele")).unwrap();
+    let body = bodies(&text).into_iter().find(|(s, _)| *s == 5).unwrap().1;
+    let token = token_in(&text, 5);
+    let imp = stele_core::timestamp::imprint(body.as_bytes());
+    let ca = stele_tsa::TsaChecker::from_pem_or_der(&std::fs::read(dir.join("ca.pem")).unwrap())
+        .unwrap();
+    assert!(ca.check(&token, &imp).is_ok());
+    // The TSTInfo's bytes inside the token, and the signature at its end.
+    let tst_at = (0..token.len())
+        .find(|&i| token[i..].starts_with(&[0x04, 0x81]) || token[i..].starts_with(&[0x04, 0x82]))
+        .unwrap();
+    let mut accepted = Vec::new();
+    for i in 0..token.len() {
+        let mut t = token.clone();
+        t[i] ^= 0x01;
+        if ca.check(&t, &imp).is_ok() {
+            accepted.push(i);
+        }
+    }
+    let sig_start = token.len() - 64;
+    assert!(
+        accepted
+            .iter()
+            .all(|&i| i < tst_at || (i > tst_at + 200 && i < sig_start)),
+        "flips accepted at {accepted:?} (TSTInfo at {tst_at}, signature from {sig_start})"
+    );
+    // Every truncation fails too.
+    for n in 0..token.len() {
+        assert!(ca.check(&token[..n], &imp).is_err(), "{n}");
+    }
+}
