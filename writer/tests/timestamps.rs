@@ -687,6 +687,17 @@ fn serve_anchors_on_a_schedule_and_its_exports_carry_the_tokens() {
     assert_eq!(r.verdict.as_str(), "verified", "{}", r.to_json());
     let ts = r.timestamps.unwrap();
     assert_eq!((ts.len(), ts[0].size, ts[0].status), (1, 2, "ok"));
+    let body = bodies(&export)
+        .into_iter()
+        .find(|(s, _)| *s == 2)
+        .unwrap()
+        .1;
+    assert!(openssl_verifies(
+        &tsa.dir,
+        &token_in(&export, 2),
+        body.as_bytes(),
+        &tsa.ca()
+    ));
     // The token is in the log directory, and `stele verify DIR` checks it too.
     let recs = stele_writer::anchor::read(Path::new(&log)).unwrap();
     assert_eq!(recs.len(), 1);
