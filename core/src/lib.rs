@@ -29,7 +29,6 @@ pub mod hash;
 pub mod merkle;
 pub mod note;
 pub mod sealed;
-pub mod summary;
 pub mod tiles;
 pub mod timestamp;
 pub mod verify;

@@ -579,7 +579,7 @@ impl View {
             });
         }
         let mut line = self.read_range(start, end)?;
-        line.pop();
+        let _ = line.pop();
         Ok(line)
     }
 
@@ -951,7 +951,7 @@ fn put(w: &mut dyn Write, b: &[u8]) -> Result<()> {
 /// the report are those of `stele export DIR`). Every byte of the entries
 /// file is checked, including a torn tail.
 pub fn verify_dir(dir: &Path, opts: Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Report> {
-    log_config(dir)?;
+    let _ = log_config(dir)?;
     let entries_path = dir.join(files::ENTRIES);
     let mut f = File::open(&entries_path).map_err(|e| Error::io("open", &entries_path, e))?;
     let total = f.metadata().map(|m| m.len()).unwrap_or(0);

@@ -25,7 +25,7 @@ fn vectors_dir() -> PathBuf {
 // A copy of a test identity with mode 0600 (git keeps no modes).
 fn identity(tmp: &Path, name: &str) -> PathBuf {
     let p = tmp.join(name);
-    std::fs::copy(vectors_dir().join(name), &p).unwrap();
+    let _ = std::fs::copy(vectors_dir().join(name), &p).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
     p
 }
@@ -67,8 +67,8 @@ fn sealed_log(tmp: &Path, origin: &str) -> (String, String, PathBuf) {
     .trim()
     .to_string();
     let aud = identity(tmp, "auditor.key");
-    ok(&stele(&["auditor", "add", p(&log), &recipient(&aud)]));
-    append(
+    let _ = ok(&stele(&["auditor", "add", p(&log), &recipient(&aud)]));
+    let _ = append(
         p(&log),
         &[
             &format!(
@@ -80,17 +80,17 @@ fn sealed_log(tmp: &Path, origin: &str) -> (String, String, PathBuf) {
             &format!(r#"{{"action":"ping","ip":"192.0.2.9-{MARKER}"}}"#),
         ],
     );
-    ok(&stele(&["checkpoint", p(&log)]));
+    let _ = ok(&stele(&["checkpoint", p(&log)]));
     (p(&log).to_string(), vkey, aud)
 }
 
 fn export(log: &str, out: &Path, reveal: Option<&str>) -> Vec<u8> {
-    ok(&stele(&["checkpoint", log]));
+    let _ = ok(&stele(&["checkpoint", log]));
     let mut args = vec!["export", log, "-o", p(out)];
     if let Some(r) = reveal {
         args.extend(["--reveal-to", r]);
     }
-    ok(&stele(&args));
+    let _ = ok(&stele(&args));
     std::fs::read(out).unwrap()
 }
 
@@ -120,7 +120,7 @@ fn sealed_plaintext_appears_nowhere_on_disk_in_exports_or_in_output() {
     let files = [("plain.stele", None), ("revealed.stele", Some(r.as_str()))];
     for (name, reveal) in files {
         let f = tmp.path().join(name);
-        export(&log, &f, reveal);
+        let _ = export(&log, &f, reveal);
         let out = stele(&[
             "verify",
             p(&f),
@@ -161,7 +161,7 @@ fn sealed_plaintext_appears_nowhere_on_disk_in_exports_or_in_output() {
         let out_path = tmp.path().join(args[3]);
         let out_s = out_path.to_str().unwrap().to_string();
         args[3] = &out_s;
-        ok(&stele(&args));
+        let _ = ok(&stele(&args));
         let rep = verify_with(&std::fs::read(&out_path).unwrap(), &vkey, Some(&aud));
         assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
         assert!(rep.sealed.unwrap().opened >= 2, "{:?}", rep.sealed);
@@ -190,7 +190,7 @@ fn sealed_plaintext_appears_nowhere_on_disk_in_exports_or_in_output() {
         "--subject",
         &format!(r#"{{"email":"alice-{MARKER}@example.com","id":"u1"}}"#),
     ]);
-    ok(&out);
+    let _ = ok(&out);
     outputs.push(out.stdout.clone());
     outputs.push(out.stderr.clone());
     // Nothing on disk, in any export or in any output holds the plaintext...
@@ -221,7 +221,7 @@ fn verify_counts_opened_sealed_and_forgotten_values_by_identity() {
     let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-counts");
     let other = identity(tmp.path(), "other.key");
     let f = tmp.path().join("x.stele");
-    export(&log, &f, Some(&recipient(&aud)));
+    let _ = export(&log, &f, Some(&recipient(&aud)));
     let json = |id: &Path| -> Value {
         let out = stele(&[
             "verify",
@@ -449,7 +449,7 @@ fn identity_files_must_be_0600() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-perm");
     let f = tmp.path().join("x.stele");
-    export(&log, &f, Some(&recipient(&aud)));
+    let _ = export(&log, &f, Some(&recipient(&aud)));
     std::fs::set_permissions(&aud, std::fs::Permissions::from_mode(0o644)).unwrap();
     for cmd in ["verify", "reveal"] {
         let out = stele(&[cmd, p(&f), "--key", &vkey, "--identity", p(&aud)]);
@@ -882,7 +882,7 @@ fn write_vectors() {
         "an opening record whose ciphertext is not base64",
         "identity: auditor.key\nverdict: tampered\nsealed: values=5 opened=4 sealed=1 forgotten=0 redacted=0\nfailure: bad_sealed\n",
     );
-    ok(&stele(&[
+    let _ = ok(&stele(&[
         "redact",
         &log,
         "--entry",
@@ -899,7 +899,7 @@ fn write_vectors() {
         "entry 2's /note opening redacted (stele.redact logged): verified, shown as redacted",
         "identity: auditor.key\nverdict: verified\nsealed: values=5 opened=4 sealed=0 forgotten=0 redacted=1\n",
     );
-    ok(&stele(&[
+    let _ = ok(&stele(&[
         "forget",
         &log,
         "--subject",
@@ -930,42 +930,32 @@ fn http(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> (u16,
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body).unwrap();
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
+    let _ = s.read_to_end(&mut raw).unwrap();
     let status = String::from_utf8_lossy(&raw[9..12]).parse().unwrap();
     (status, raw) // the whole response, headers included, is scanned
 }
 
 #[test]
 fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
-    use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
     let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-http");
     let tokens = tmp.path().join("tokens");
     let token = ok(&stele(&["token", "add", p(&tokens), "alice"]))
         .trim()
         .to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
-        .args([
-            "serve",
-            &log,
-            "--listen",
-            "127.0.0.1:0",
-            "--tokens",
-            p(&tokens),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("stele serve: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let (mut child, url) = spawn_serve(
+        Command::new(env!("CARGO_BIN_EXE_stele"))
+            .args([
+                "serve",
+                &log,
+                "--listen",
+                "127.0.0.1:0",
+                "--tokens",
+                p(&tokens),
+            ])
+            .stderr(std::process::Stdio::piped()),
+    );
+    let addr = url.trim_start_matches("http://").to_string();
     let mut responses = Vec::new();
     let body = format!(
         r#"[{{"action":"login","actor":{{"email":"carol-{MARKER}@example.com","id":"u3"}},"ip":"203.0.113.5-{MARKER}"}},{{"action":"note","memo":{{"stele.seal":"{MARKER} memo"}}}}]"#
@@ -1001,7 +991,7 @@ fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
     assert!(found.is_empty(), "plaintext found in {found:?}");
     // The entries ingested over HTTP are sealed like the CLI's: the auditor opens them.
     let f = tmp.path().join("x.stele");
-    export(&log, &f, Some(&recipient(&aud)));
+    let _ = export(&log, &f, Some(&recipient(&aud)));
     let rep = verify_with(&std::fs::read(&f).unwrap(), &vkey, Some(&aud));
     assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
     assert_eq!(rep.sealed.unwrap().opened, 8);
@@ -1022,13 +1012,13 @@ fn a_big_batch_is_sealed_on_several_threads_and_every_value_opens() {
     let log = stele_writer::Log::create_with(&dir, "example.com/sealed-batch", &signer, None, opts)
         .unwrap();
     let aud = identity(tmp.path(), "auditor.key");
-    log.add_auditor(&recipient(&aud)).unwrap();
+    let _ = log.add_auditor(&recipient(&aud)).unwrap();
     let batch: Vec<Value> = (0..1500)
         .map(|i| serde_json::json!({"actor": format!("u{}", i % 37), "ip": format!("10.0.{}.{}", i / 250, i % 250)}))
         .collect();
     let receipts = log.append_batch(batch).unwrap();
     assert_eq!(receipts.len(), 1500);
-    log.checkpoint().unwrap();
+    let _ = log.checkpoint().unwrap();
     let mut out = Vec::new();
     log.view()
         .export_log_revealed(&[recipient(&aud)], &mut out, &mut |_| {})
