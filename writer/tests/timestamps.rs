@@ -329,13 +329,14 @@ struct Case {
 /// bad case built from its export.
 fn cases(tmp: &Path, tsa: &Tsa) -> (String, Vec<Case>) {
     let (log, vkey) = init(tmp);
-    append(
+    let receipts = append(
         &log,
         &[
             r#"{"type":"auth","actor":"alice"}"#,
             r#"{"type":"auth","actor":"bob"}"#,
         ],
     );
+    assert_eq!(receipts.len(), 2);
     let good_url = format!("{}/good", tsa.url);
     let out = ok(&stele(&[
         "anchor",
@@ -355,20 +356,21 @@ fn cases(tmp: &Path, tsa: &Tsa) -> (String, Vec<Case>) {
     );
     let again = ok(&stele(&["anchor", &log, "--tsa", &good_url]));
     assert_eq!(again, "checkpoint 3 is already anchored\n");
-    append(
+    let receipts = append(
         &log,
         &[
             r#"{"type":"auth","actor":"carol"}"#,
             r#"{"type":"auth","actor":"dave"}"#,
         ],
     );
+    assert_eq!(receipts.len(), 2);
     let out = ok(&stele(&["anchor", &log, "--tsa", &good_url]));
     assert_eq!(
         out,
         "anchored checkpoint 5 (token not checked: pass --ca FILE to check it)\n"
     );
     let file = tmp.join("valid.stele");
-    ok(&stele(&["export", &log, "-o", p(&file)]));
+    let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
     let valid = std::fs::read_to_string(&file).unwrap();
     let b = bodies(&valid);
     let body5 = b.iter().find(|(s, _)| *s == 5).unwrap().1.clone();
@@ -609,7 +611,7 @@ fn write_vectors(dir: &Path) {
     let tsa = Tsa::start(&tmp.path().join("tsa"));
     let (vkey, cases) = cases(tmp.path(), &tsa);
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::copy(tsa.ca(), dir.join("ca.pem")).unwrap();
+    let _ = std::fs::copy(tsa.ca(), dir.join("ca.pem")).unwrap();
     for c in cases {
         std::fs::write(dir.join(format!("{}.stele", c.name)), &c.data).unwrap();
         let (verdict, fail) = match c.code {
@@ -631,12 +633,15 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut c = std::net::TcpStream::connect(addr).ok()?;
     c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .ok()?;
-    write!(c, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut s = String::new();
-    let _ = c.read_to_string(&mut s).ok()?;
-    let (head, body) = s.split_once("\r\n\r\n")?;
-    (head.split(' ').nth(1) == Some("200") && !head.to_ascii_lowercase().contains("chunked"))
-        .then(|| body.to_string())
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    let _ = c.read_to_end(&mut raw).ok()?;
+    let (status, _, body) = parse_response(&raw).ok()?;
+    (status == 200).then(|| String::from_utf8(body).unwrap())
 }
 
 /// `stele serve --tsa URL --anchor-every D` anchors the latest checkpoint on
@@ -646,25 +651,19 @@ fn serve_anchors_on_a_schedule_and_its_exports_carry_the_tokens() {
     let tmp = tempfile::tempdir().unwrap();
     let tsa = Tsa::start(&tmp.path().join("tsa"));
     let (log, vkey) = init(tmp.path());
-    append(&log, &[r#"{"type":"auth","actor":"alice"}"#]);
-    ok(&stele(&["checkpoint", &log]));
+    assert_eq!(
+        append(&log, &[r#"{"type":"auth","actor":"alice"}"#]).len(),
+        1
+    );
+    assert!(ok(&stele(&["checkpoint", &log])).contains("\n2\n"));
     let url = format!("{}/good", tsa.url);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
-        .args(["serve", &log, "--listen", "127.0.0.1:0", "--public-reads"])
-        .args(["--tsa", &url, "--anchor-every", "1s"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("stele serve: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let (mut child, base) = spawn_serve(
+        Command::new(env!("CARGO_BIN_EXE_stele"))
+            .args(["serve", &log, "--listen", "127.0.0.1:0", "--public-reads"])
+            .args(["--tsa", &url, "--anchor-every", "1s"])
+            .stderr(std::process::Stdio::null()),
+    );
+    let addr = base.strip_prefix("http://").unwrap().to_string();
     // Wait for the anchor (a generous bound on a loaded machine).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let export = loop {

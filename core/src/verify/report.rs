@@ -603,7 +603,7 @@ impl Report {
         }
         #[cfg(feature = "timestamps")]
         if let Some(ts) = &self.timestamps {
-            j.open("timestamps", '[', true);
+            let _ = j.open("timestamps", '[', true);
             for t in ts {
                 j.item();
                 j.num("size", Some(t.size));

@@ -5,7 +5,7 @@ use super::*;
 #[cfg(feature = "timestamps")]
 use crate::timestamp::{TimestampRecord, TimestampReport};
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     /// Without the `timestamps` feature (the plain browser verifier): the
     /// record is skipped unread, and counted for the notice (FORMAT 16.7).
     #[cfg(not(feature = "timestamps"))]
