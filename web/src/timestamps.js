@@ -43,6 +43,7 @@ export async function verifyTimestamps(file, { keys = [], tsaCa, identity, signa
     v.free();
     throw e;
   }
+  /** @type {{sealed: [number, string, import('./index.js').SealedValue['state'], string | null][], report: import('./index.js').Report}} */
   const out = JSON.parse(v.finish());
   const report = out.report;
   if (identity != null) {
