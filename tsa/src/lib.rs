@@ -390,6 +390,13 @@ impl TsaChecker {
             )));
         }
 
+        let sc: SigningCertificateV2 = one_value(
+            ID_SIGNING_CERTIFICATE_V2,
+            "signingCertificateV2 (ESSCertIDv2)",
+        )?
+        .decode_as()
+        .map_err(|e| malformed(format!("signingCertificateV2 does not parse: {e}")))?;
+
         // The signer's certificate: one of the anchors, or in the token.
         // Anchors come first, so that a certificate in the token (which
         // the signature does not cover) can never stand in for one.
@@ -423,13 +430,7 @@ impl TsaChecker {
         let tsa = name_of(signer_cert);
 
         // RFC 5035 / RFC 3161 2.4.1: signingCertificateV2 names the signer's
-        // certificate by its hash.
-        let sc: SigningCertificateV2 = one_value(
-            ID_SIGNING_CERTIFICATE_V2,
-            "signingCertificateV2 (ESSCertIDv2)",
-        )?
-        .decode_as()
-        .map_err(|e| malformed(format!("signingCertificateV2 does not parse: {e}")))?;
+        // certificate by its hash (read above, before the lookup).
         let first = sc
             .certs
             .first()
