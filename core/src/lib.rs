@@ -32,6 +32,8 @@ pub mod sealed;
 pub mod tiles;
 pub mod timestamp;
 pub mod verify;
+#[cfg(feature = "witness")]
+pub mod witness;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
 pub use hash::{Hash, leaf_hash, node_hash};

@@ -316,11 +316,16 @@ fn the_vectors_cover_exactly_these_codes_and_names() {
     // Sealed-field vectors (format 1.1) live in tests/vectors/sealed/ and run
     // through core, the CLI and wasm-seal in writer/tests/sealed.rs; their
     // .expect files list failures as `failure: CODE ENTRY POINTER`.
+    // Witness vectors (docs/FORMAT.md 14) live in tests/vectors/witness/.
     // Timestamp vectors (FORMAT 16) live in tests/vectors/timestamps/ and run
     // through core, the CLI and OpenSSL in writer/tests/timestamps.rs.
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut sealed_texts = Vec::new();
-    for sub in ["vectors/sealed", "vectors/timestamps"] {
-        let sub_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(sub);
+    for sub_dir in [
+        base.join("vectors/sealed"),
+        stele_tests::witness::dir(),
+        base.join("vectors/timestamps"),
+    ] {
         for e in std::fs::read_dir(&sub_dir).unwrap() {
             let p = e.unwrap().path();
             if p.extension().is_some_and(|x| x == "expect") {

@@ -35,11 +35,17 @@ pub struct TsaVerifier {
 
 #[wasm_bindgen]
 impl TsaVerifier {
-    /// Pinned verifier keys, the TSA CA file's bytes (PEM or DER), and
-    /// optionally the text of an age identity file. Errors never echo the
-    /// identity.
+    /// Pinned verifier keys, the TSA CA file's bytes (PEM or DER),
+    /// optionally the text of an age identity file, and optionally an
+    /// earlier trusted checkpoint (docs/FORMAT.md 8.6). Errors never echo
+    /// the identity.
     #[wasm_bindgen(constructor)]
-    pub fn new(keys: Vec<String>, ca: &[u8], identity: Option<String>) -> Result<Self, JsError> {
+    pub fn new(
+        keys: Vec<String>,
+        ca: &[u8],
+        identity: Option<String>,
+        trusted_checkpoint: Option<String>,
+    ) -> Result<Self, JsError> {
         let keys = keys
             .iter()
             .map(|k| {
@@ -50,6 +56,14 @@ impl TsaVerifier {
             .map_err(|e| JsError::new(&format!("TSA certificate: {e}")))?;
         let mut opts = Options::new(keys);
         opts.tsa = Some(TokenCheckerHandle(Arc::new(checker)));
+        if let Some(text) = trusted_checkpoint.filter(|t| !t.trim().is_empty()) {
+            if text.len() > MAX_IDENTITY_BYTES {
+                return Err(JsError::new("earlier checkpoint: too large"));
+            }
+            let sc = stele_core::checkpoint::parse_trusted(text.as_bytes(), &opts.keys)
+                .map_err(|e| JsError::new(&format!("earlier checkpoint: {e}")))?;
+            opts.trusted = Some(sc.checkpoint);
+        }
         if let Some(identity) = identity {
             if identity.len() > MAX_IDENTITY_BYTES {
                 return Err(JsError::new(

@@ -36,7 +36,7 @@ fn timestamp_vectors_give_the_native_verdicts() {
     for (data, expect) in cases {
         for chunk in [7, 4096] {
             let key = get(expect, "key: ")[0].to_string();
-            let mut v = TsaVerifier::new(vec![key], CA, None).unwrap();
+            let mut v = TsaVerifier::new(vec![key], CA, None, None).unwrap();
             for c in data.chunks(chunk) {
                 v.push(c);
             }
@@ -57,5 +57,5 @@ fn timestamp_vectors_give_the_native_verdicts() {
 
 #[wasm_bindgen_test]
 fn a_file_that_is_not_a_certificate_is_refused() {
-    assert!(TsaVerifier::new(vec![], b"hello", None).is_err());
+    assert!(TsaVerifier::new(vec![], b"hello", None, None).is_err());
 }

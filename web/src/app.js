@@ -22,7 +22,7 @@ const ui = {
   checkpoint: $('checkpoint'), auditorKey: $('auditor-key'), auditorFile: $('auditor-file'), tsaCa: $('tsa-ca'), tsaFile: $('tsa-file'), verify: $('verify'), verifyHint: $('verify-hint'),
   samples: $('samples'), sampleList: $('sample-list'),
   progressPanel: $('progress-panel'), progress: $('progress'), progressText: $('progress-text'), cancel: $('cancel'),
-  verdict: $('verdict'), verdictWord: $('verdict-word'), verdictDetail: $('verdict-detail'), consistency: $('consistency'),
+  verdict: $('verdict'), verdictWord: $('verdict-word'), verdictDetail: $('verdict-detail'), consistency: $('consistency'), witnessing: $('witnessing'), policy: $('policy'),
   summary: $('summary'), reportActions: $('report-actions'), download: $('download'), print: $('print'),
   cpCopy: $('cp-copy'), cpDownload: $('cp-download'), actionStatus: $('action-status'),
   evidence: $('evidence'), evidenceList: $('evidence-list'),
@@ -156,6 +156,18 @@ function showReport(report, inputs) {
     }
   }
 
+  // The witness quorum (docs/FORMAT.md 14.4), when a policy was given.
+  const q = report.quorum;
+  ui.witnessing.hidden = !q || kind === 'not_a_log';
+  if (q) {
+    const by = q.cosigned_by.length ? q.cosigned_by.join(', ') : 'no witness of the policy';
+    const at = q.size != null ? ` for the checkpoint at size ${fmtInt(q.size)}` : '';
+    ui.witnessing.className = `consistency ${q.met ? 'ok' : 'bad'}`;
+    ui.witnessing.textContent = q.met
+      ? `Witness quorum ${q.name} met${at} ✓ (cosigned by ${by})`
+      : `✕ Witness quorum ${q.name} not met${at} (cosigned by ${by}): the log may be showing you a history its witnesses did not see.`;
+  }
+
   showFailures(report);
 
   const notices = report.notices || [];
@@ -171,7 +183,7 @@ function showReport(report, inputs) {
   const anchors = (report.timestamps || []).filter((t) => t.status === 'ok');
   const anchorText = (size) => anchors.filter((t) => t.size === size).map((t) => ` · existed by ${t.time}, attested by ${t.tsa}`).join('');
   ui.checkpointList.replaceChildren(...cps.map((c) => el('li', `cp cp-${c.status}`,
-    `line ${fmtInt(c.line)} · tree size ${fmtInt(c.size)} · ${c.status}${c.trusted ? ' · trusted' : ''} · root ${c.root}${anchorText(c.size)}`)));
+    `line ${fmtInt(c.line)} · tree size ${fmtInt(c.size)} · ${c.status}${c.trusted ? ' · trusted' : ''}${c.witnesses ? ` · cosigned by ${c.witnesses.join(', ') || 'none'}` : ''} · root ${c.root}${anchorText(c.size)}`)));
   ui.checkpointsSummary.textContent = `Checkpoints (${fmtInt(report.checkpoints_total ?? cps.length)}${report.checkpoints_total > cps.length ? `, first ${fmtInt(cps.length)} listed` : ''})`;
   ui.checkpoints.hidden = cps.length === 0;
 
@@ -390,8 +402,8 @@ function saveKey() {
 
 // ---- stale inputs -------------------------------------------------------------------
 
-const sameInputs = (a, b) => a && b && a.keys.join(' ') === b.keys.join(' ') && a.checkpoint.trim() === b.checkpoint.trim() && (a.tsaCa || '') === (b.tsaCa || '');
-const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value, identity: ui.auditorKey.value.trim(), tsaCa: ui.tsaCa.value.trim() });
+const sameInputs = (a, b) => a && b && a.keys.join(' ') === b.keys.join(' ') && a.checkpoint.trim() === b.checkpoint.trim() && a.policy.trim() === b.policy.trim() && (a.tsaCa || '') === (b.tsaCa || '');
+const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value, policy: ui.policy.value, identity: ui.auditorKey.value.trim(), tsaCa: ui.tsaCa.value.trim() });
 // The TSA certificate (issue 15): PEM text; a DER file is shown as PEM.
 ui.tsaFile.addEventListener('change', async () => {
   const f = ui.tsaFile.files?.[0];
@@ -582,6 +594,7 @@ async function startVerification(blob, name, { force = false } = {}) {
     const report = await verifyFile(blob, {
       keys: inputs.keys,
       trustedCheckpoint: inputs.checkpoint,
+      policy: inputs.policy,
       identity: inputs.identity || undefined,
       tsaCa: inputs.tsaCa || undefined,
       signal: ac.signal,
@@ -896,6 +909,7 @@ function wire() {
   ui.cpDownload.addEventListener('click', () => state.latestCp && saveBlob(new Blob([state.latestCp.text], { type: 'text/plain' }), `${safeName()}.checkpoint-${state.latestCp.size}.txt`));
   ui.key.addEventListener('input', inputsChanged);
   ui.checkpoint.addEventListener('input', inputsChanged);
+  ui.policy.addEventListener('input', inputsChanged);
   ui.tsaCa.addEventListener('input', inputsChanged);
   ui.keyForget.addEventListener('click', () => {
     ui.key.value = '';

@@ -33,6 +33,19 @@ export interface CheckpointReport {
   line: number;
   trusted: boolean;
   status: 'ok' | 'mismatch' | 'untrusted' | 'unchecked';
+  /** With a witness policy: the policy's witnesses whose cosignature on it verified. */
+  witnesses?: string[];
+}
+
+/** With a witness policy (docs/FORMAT.md 14.4): the quorum and whether it was met. */
+export interface QuorumReport {
+  /** The quorum's name in the policy (`none`: no cosignature required). */
+  name: string;
+  met: boolean;
+  /** Size of the checkpoint the verdict rests on; null when none is trusted. */
+  size: number | null;
+  /** The policy's witnesses that cosigned it. */
+  cosigned_by: string[];
 }
 
 export interface Failure {
@@ -77,6 +90,8 @@ export interface Report {
   bytes: number;
   /** What was checked; null when the caller gave nothing (the page fills name and time). */
   input?: ReportInput | null;
+  /** Present when a witness policy was given. */
+  quorum?: QuorumReport;
   /** Only when the file has timestamp records (docs/FORMAT.md section 16). */
   timestamps?: TimestampReport[];
 }
@@ -155,11 +170,21 @@ export interface VerifyFileOptions extends VerifierOptions {
    */
   identity?: string;
   /**
+   * A witness policy, the text of a C2SP tlog-policy file (docs/FORMAT.md 14):
+   * the checkpoint must be cosigned by its quorum (else the failure
+   * `quorum_not_met`); the report then has `quorum`, and each checkpoint
+   * `witnesses`. Its `log` lines pin keys too. Like `identity`, it is checked
+   * by the separate wasm module, loaded only then.
+   */
+  policy?: string;
+  /**
    * The CA certificate of the timestamp authorities trusted (docs/FORMAT.md
    * section 16): PEM text, or the bytes of a PEM or DER file. With it, a
    * separate wasm module (loaded only then) verifies the file again,
    * checking every RFC 3161 token; the report's `timestamps` then say, per
-   * anchored checkpoint, when it existed and which TSA attests it.
+   * anchored checkpoint, when it existed and which TSA attests it. An
+   * auditor key (`identity`) and `trustedCheckpoint` are applied there too;
+   * not yet together with `policy` (the promise rejects with a TypeError).
    */
   tsaCa?: string | Uint8Array;
 }

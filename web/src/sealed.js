@@ -1,6 +1,7 @@
 // Sealed fields (docs/FORMAT.md section 13): opens them with an auditor's age
-// identity. Loaded lazily (dynamic import) only when an identity is given, so
-// the verifier every page loads does not grow. The opening, the commitment
+// identity; and witness policies (section 14). Loaded lazily (dynamic import)
+// only when an identity or a policy is given, so the verifier every page
+// loads does not grow. The opening, the commitment
 // check and the verification are stele-core's, in ../pkg/stele_wasm_seal; this
 // module only moves bytes to it. The identity stays in this page's memory.
 import initSeal, { SealedVerifier } from '../pkg/stele_wasm_seal.js';
@@ -25,12 +26,16 @@ function load() {
  * JSON text, checked against its commitment), 'sealed', 'forgotten',
  * 'redacted' or 'mismatch'.
  * @param {Blob} file
- * @param {{keys?: string[], identity: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
- * @returns {Promise<import('./index.js').Report & {sealed: import('./index.js').SealedValue[]}>}
+ * With `policy` (the text of a C2SP tlog-policy), the report also says
+ * whether the policy's witness quorum cosigned the checkpoint (`quorum`);
+ * `identity` is then optional, and `trustedCheckpoint` is checked too.
+ * @param {{keys?: string[], identity?: string, policy?: string, trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @returns {Promise<import('./index.js').Report>}
  */
-export async function verifySealed(file, { keys = [], identity, signal, chunkSize = 1 << 20, onProgress }) {
+export async function verifySealed(file, { keys = [], identity, policy, trustedCheckpoint, signal, chunkSize = 1 << 20, onProgress }) {
   await load();
-  const v = new SealedVerifier(keys, identity);
+  const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
+  const v = policy != null ? SealedVerifier.withPolicy(keys, identity ?? undefined, policy, cp) : new SealedVerifier(keys, String(identity));
   /** @type {import('./index.js').SealedValue[]} */
   const sealed = [];
   const take = (/** @type {string} */ json) => {
@@ -49,5 +54,5 @@ export async function verifySealed(file, { keys = [], identity, signal, chunkSiz
   }
   const out = JSON.parse(v.finish());
   for (const [entry, pointer, state, value] of out.sealed) sealed.push({ entry, pointer, state, value });
-  return Object.assign(out.report, { sealed });
+  return identity != null ? Object.assign(out.report, { sealed }) : out.report;
 }

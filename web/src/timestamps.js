@@ -26,13 +26,14 @@ function load() {
  * `timestamps` (one {size, line, status, time, tsa} per token) and, with an
  * identity, `sealed` as ./sealed.js gives it.
  * @param {Blob} file
- * @param {{keys?: string[], tsaCa: Uint8Array | string, identity?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @param {{keys?: string[], tsaCa: Uint8Array | string, identity?: string, trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
  * @returns {Promise<import('./index.js').Report>}
  */
-export async function verifyTimestamps(file, { keys = [], tsaCa, identity, signal, chunkSize = 1 << 20, onProgress }) {
+export async function verifyTimestamps(file, { keys = [], tsaCa, identity, trustedCheckpoint, signal, chunkSize = 1 << 20, onProgress }) {
   await load();
   const ca = typeof tsaCa === 'string' ? new TextEncoder().encode(tsaCa) : tsaCa;
-  const v = new TsaVerifier(keys, ca, identity ?? null);
+  const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : null;
+  const v = new TsaVerifier(keys, ca, identity ?? null, cp);
   try {
     for (let at = 0; at < file.size; at += chunkSize) {
       if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');

@@ -13,6 +13,8 @@ mod selected;
 mod sniff;
 mod timestamps;
 mod wire;
+#[cfg(feature = "witness")]
+mod witness;
 
 use crate::checkpoint::Checkpoint;
 pub use crate::codes::{FailureCode, NoticeCode};
@@ -25,7 +27,8 @@ use crate::note::VerifierKey;
 use crate::sealed::{OpenerHandle, SealChecker};
 use chain::Break;
 pub use report::{
-    CheckpointReport, EntryRange, Failure, Input, Notice, Report, TrustedInput, Verdict,
+    CheckpointReport, EntryRange, Failure, Input, Notice, QuorumReport, Report, TrustedInput,
+    Verdict,
 };
 use std::collections::{BTreeSet, VecDeque};
 pub use wire::{Prepared, prepare, prepare_encoded};
@@ -51,6 +54,11 @@ pub struct Options {
     pub opener: Option<OpenerHandle>,
     /// Describe the input in the report's `input` block (`None`: no block).
     pub input: Option<InputMeta>,
+    /// A witness policy (docs/FORMAT.md 14): the checkpoint the verdict
+    /// rests on must be cosigned by its quorum. Set it with
+    /// [`Options::set_policy`], which also pins the policy's log keys.
+    #[cfg(feature = "witness")]
+    pub policy: Option<crate::witness::Policy>,
     /// Checks timestamp tokens (FORMAT 16.3) against the auditor's TSA CA;
     /// `None` leaves every token unchecked (the notice `timestamp_unchecked`).
     pub tsa: Option<crate::timestamp::TokenCheckerHandle>,
@@ -79,8 +87,22 @@ impl Options {
             max_failures: 1000,
             opener: None,
             input: None,
+            #[cfg(feature = "witness")]
+            policy: None,
             tsa: None,
         }
+    }
+
+    /// Requires the policy's quorum (docs/FORMAT.md 14.4) and pins its
+    /// log keys (C2SP tlog-policy: a checkpoint signed by any listed log).
+    #[cfg(feature = "witness")]
+    pub fn set_policy(&mut self, policy: crate::witness::Policy) {
+        for l in &policy.logs {
+            if !self.keys.contains(&l.key) {
+                self.keys.push(l.key.clone());
+            }
+        }
+        self.policy = Some(policy);
     }
 }
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +212,8 @@ pub struct StreamVerifier<S = ()> {
     /// Selected entries proved only against untrusted checkpoints: how
     /// many, and the first index.
     unsigned_selected: (u64, Option<u64>),
+    #[cfg(feature = "witness")]
+    witnessing: witness::Witnessing,
     /// The checkpoint a `timestamp` record on the next line would be for:
     /// size, imprint of its body, line of its `checkpoint` record.
     #[cfg(feature = "timestamps")]
@@ -279,6 +303,8 @@ impl<S: EntrySink> StreamVerifier<S> {
             streamed: 0,
             sha256: opts_sha,
             unsigned_selected: (0, None),
+            #[cfg(feature = "witness")]
+            witnessing: witness::Witnessing::default(),
             #[cfg(feature = "timestamps")]
             ts_target: None,
             #[cfg(feature = "timestamps")]
@@ -380,7 +406,7 @@ impl<S: EntrySink> StreamVerifier<S> {
 }
 
 // A decimal number without sign or leading zeros.
-fn is_decimal(s: &str) -> bool {
+pub(crate) fn is_decimal(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s.len() == 1 || !s.starts_with('0'))
 }
 
