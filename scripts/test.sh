@@ -19,7 +19,7 @@ cargo test --workspace
 step "core builds for wasm32-unknown-unknown"
 cargo build -p stele-core --target wasm32-unknown-unknown
 step "wasm tests (wasm-bindgen-test in Node, the shared vectors)"
-CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner cargo test -p stele-wasm -p stele-wasm-live -p stele-wasm-seal --target wasm32-unknown-unknown
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner cargo test -p stele-wasm -p stele-wasm-live -p stele-wasm-seal -p stele-wasm-tsa --target wasm32-unknown-unknown
 step "build the page"
 bash scripts/build.sh
 step "samples for the browser tests"

@@ -139,6 +139,15 @@ codes! {
         KeyRevoked = "key_revoked",
         /// A `stele.key` event that does not follow FORMAT 15.1.
         BadKeyEvent = "bad_key_event",
+        /// A timestamp record that does not parse or is misplaced, or a
+        /// token whose CMS structure or signature does not check out (FORMAT 16).
+        BadTimestamp = "bad_timestamp",
+        /// A timestamp token for another imprint than its checkpoint's body (FORMAT 16).
+        TimestampMismatch = "timestamp_mismatch",
+        /// A timestamp token whose TSA certificate is not trusted: no path to
+        /// the given CA, not valid at the token's time, or no critical
+        /// timeStamping extended key usage (FORMAT 16).
+        TimestampUntrusted = "timestamp_untrusted",
     }
 }
 
@@ -163,5 +172,7 @@ codes! {
         NoKey = "no_key",
         /// Keys were given, but no checkpoint is signed by one of them.
         NoTrustedCheckpoint = "no_trusted_checkpoint",
+        /// Timestamp tokens not checked: no TSA certificate was given (FORMAT 16).
+        TimestampUnchecked = "timestamp_unchecked",
     }
 }

@@ -30,6 +30,7 @@ pub mod merkle;
 pub mod note;
 pub mod sealed;
 pub mod tiles;
+pub mod timestamp;
 pub mod verify;
 #[cfg(feature = "witness")]
 pub mod witness;

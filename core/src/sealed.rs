@@ -506,6 +506,27 @@ pub enum ValueState {
     Mismatch,
 }
 
+/// Settled values as the browser modules hand them to JavaScript: a JSON
+/// array of `[entry, pointer, state, value]`, state `opened` (value: its
+/// JSON text, checked against the commitment), `sealed`, `forgotten`,
+/// `redacted` or `mismatch` (value null).
+pub fn states_json(states: Vec<(u64, String, ValueState)>) -> String {
+    let rows: Vec<String> = states
+        .into_iter()
+        .map(|(entry, ptr, st)| {
+            let (word, value) = match st {
+                ValueState::Opened(v) => ("opened", canonical::quote(&v)),
+                ValueState::Sealed => ("sealed", "null".into()),
+                ValueState::Forgotten => ("forgotten", "null".into()),
+                ValueState::Redacted => ("redacted", "null".into()),
+                ValueState::Mismatch => ("mismatch", "null".into()),
+            };
+            format!("[{entry},{},\"{word}\",{value}]", canonical::quote(&ptr))
+        })
+        .collect();
+    format!("[{}]", rows.join(","))
+}
+
 /// A failure found by the [`SealChecker`]; the verifier adds line and offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealFailure {

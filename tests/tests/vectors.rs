@@ -317,14 +317,20 @@ fn the_vectors_cover_exactly_these_codes_and_names() {
     // through core, the CLI and wasm-seal in writer/tests/sealed.rs; their
     // .expect files list failures as `failure: CODE ENTRY POINTER`.
     // Witness vectors (docs/FORMAT.md 14) live in tests/vectors/witness/.
-    let sealed_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/sealed");
-    let witness_dir = stele_tests::witness::dir();
+    // Timestamp vectors (FORMAT 16) live in tests/vectors/timestamps/ and run
+    // through core, the CLI and OpenSSL in writer/tests/timestamps.rs.
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut sealed_texts = Vec::new();
-    let listed = std::fs::read_dir(&sealed_dir).unwrap();
-    for e in listed.chain(std::fs::read_dir(&witness_dir).unwrap()) {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "expect") {
-            sealed_texts.push(std::fs::read_to_string(p).unwrap());
+    for sub_dir in [
+        base.join("vectors/sealed"),
+        stele_tests::witness::dir(),
+        base.join("vectors/timestamps"),
+    ] {
+        for e in std::fs::read_dir(&sub_dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "expect") {
+                sealed_texts.push(std::fs::read_to_string(p).unwrap());
+            }
         }
     }
     for t in &sealed_texts {

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use stele_core::VerifierKey;
 use stele_core::canonical::quote;
-use stele_core::sealed::{OpenerHandle, ValueState};
+use stele_core::sealed::{OpenerHandle, states_json};
 use stele_core::verify::{Options, StreamVerifier};
 use wasm_bindgen::prelude::*;
 
@@ -111,25 +111,6 @@ impl SealedVerifier {
         let report = self.inner.finish().to_json();
         format!("{{\"sealed\":{last},\"report\":{report}}}")
     }
-}
-
-fn states_json(states: Vec<(u64, String, ValueState)>) -> String {
-    let mut out = String::from("[");
-    for (i, (entry, ptr, st)) in states.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let (word, value) = match st {
-            ValueState::Opened(v) => ("opened", quote(&v)),
-            ValueState::Sealed => ("sealed", "null".into()),
-            ValueState::Forgotten => ("forgotten", "null".into()),
-            ValueState::Redacted => ("redacted", "null".into()),
-            ValueState::Mismatch => ("mismatch", "null".into()),
-        };
-        out.push_str(&format!("[{entry},{},\"{word}\",{value}]", quote(&ptr)));
-    }
-    out.push(']');
-    out
 }
 
 fn parse_keys(keys: &[String]) -> Result<Vec<VerifierKey>, JsError> {

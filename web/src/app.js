@@ -20,7 +20,7 @@ const VERSION = 'stele-web 0.1.0';
 
 const ui = {
   file: $('file'), key: $('key'), keyInfo: $('key-info'), keySaved: $('key-saved'), keyForget: $('key-forget'), keyStatus: $('key-status'),
-  checkpoint: $('checkpoint'), auditorKey: $('auditor-key'), auditorFile: $('auditor-file'), verify: $('verify'), verifyHint: $('verify-hint'),
+  checkpoint: $('checkpoint'), auditorKey: $('auditor-key'), auditorFile: $('auditor-file'), tsaCa: $('tsa-ca'), tsaFile: $('tsa-file'), verify: $('verify'), verifyHint: $('verify-hint'),
   samples: $('samples'), sampleList: $('sample-list'),
   progressPanel: $('progress-panel'), progress: $('progress'), progressText: $('progress-text'), cancel: $('cancel'),
   verdict: $('verdict'), verdictWord: $('verdict-word'), verdictDetail: $('verdict-detail'), consistency: $('consistency'), witnessing: $('witnessing'), policy: $('policy'),
@@ -133,7 +133,8 @@ function showReport(report, inputs) {
   state.input = input;
   report.input = input;
 
-  dlRows(ui.summary, [['File', `${state.name} (${formatBytes(state.blob.size)})`], ...summaryRows(report)]);
+  const stamps = (report.timestamps || []).filter((t) => t.status === 'ok').map((t) => [`Checkpoint ${fmtInt(t.size)}`, `existed by ${t.time}, attested by ${t.tsa}`]);
+  dlRows(ui.summary, [['File', `${state.name} (${formatBytes(state.blob.size)})`], ...summaryRows(report), ...stamps]);
   ui.summary.hidden = kind === 'not_a_log';
   ui.reportActions.hidden = false;
   showEvidence();
@@ -185,8 +186,11 @@ function showReport(report, inputs) {
   ui.keys.hidden = keys.length === 0;
 
   const cps = report.checkpoints || [];
+  // RFC 3161 anchors (docs/FORMAT.md 16.5): "existed by TIME, attested by TSA" per checked token.
+  const anchors = (report.timestamps || []).filter((t) => t.status === 'ok');
+  const anchorText = (size) => anchors.filter((t) => t.size === size).map((t) => ` · existed by ${t.time}, attested by ${t.tsa}`).join('');
   ui.checkpointList.replaceChildren(...cps.map((c) => el('li', `cp cp-${c.status}`,
-    `line ${fmtInt(c.line)} · tree size ${fmtInt(c.size)} · ${c.status}${c.trusted ? ' · trusted' : ''}${c.witnesses ? ` · cosigned by ${c.witnesses.join(', ') || 'none'}` : ''} · root ${c.root}`)));
+    `line ${fmtInt(c.line)} · tree size ${fmtInt(c.size)} · ${c.status}${c.trusted ? ' · trusted' : ''}${c.witnesses ? ` · cosigned by ${c.witnesses.join(', ') || 'none'}` : ''} · root ${c.root}${anchorText(c.size)}`)));
   ui.checkpointsSummary.textContent = `Checkpoints (${fmtInt(report.checkpoints_total ?? cps.length)}${report.checkpoints_total > cps.length ? `, first ${fmtInt(cps.length)} listed` : ''})`;
   ui.checkpoints.hidden = cps.length === 0;
 
@@ -413,8 +417,24 @@ function saveKey() {
 
 // ---- stale inputs -------------------------------------------------------------------
 
-const sameInputs = (a, b) => a && b && a.keys.join(' ') === b.keys.join(' ') && a.checkpoint.trim() === b.checkpoint.trim() && a.policy.trim() === b.policy.trim();
-const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value, policy: ui.policy.value, identity: ui.auditorKey.value.trim() });
+const sameInputs = (a, b) => a && b && a.keys.join(' ') === b.keys.join(' ') && a.checkpoint.trim() === b.checkpoint.trim() && a.policy.trim() === b.policy.trim() && (a.tsaCa || '') === (b.tsaCa || '');
+const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value, policy: ui.policy.value, identity: ui.auditorKey.value.trim(), tsaCa: ui.tsaCa.value.trim() });
+// The TSA certificate (issue 15): PEM text; a DER file is shown as PEM.
+ui.tsaFile.addEventListener('change', async () => {
+  const f = ui.tsaFile.files?.[0];
+  ui.tsaFile.value = '';
+  if (!f || f.size > 1 << 20) return;
+  const bytes = new Uint8Array(await f.arrayBuffer());
+  const text = new TextDecoder().decode(bytes);
+  if (text.includes('-----BEGIN ')) ui.tsaCa.value = text;
+  else {
+    let bin = '';
+    for (const b of bytes) bin += String.fromCharCode(b);
+    const b64 = btoa(bin).replace(/.{64}/g, '$&\n');
+    ui.tsaCa.value = `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
+  }
+  inputsChanged();
+});
 // The auditor key (issue 11) stays in this page's memory: no storage, no request.
 ui.auditorFile.addEventListener('change', async () => {
   const f = ui.auditorFile.files?.[0];
@@ -591,6 +611,7 @@ async function startVerification(blob, name, { force = false } = {}) {
       trustedCheckpoint: inputs.checkpoint,
       policy: inputs.policy,
       identity: inputs.identity || undefined,
+      tsaCa: inputs.tsaCa || undefined,
       signal: ac.signal,
       onProgress: showProgress,
       onBatch,
@@ -975,6 +996,7 @@ function wire() {
   ui.key.addEventListener('input', inputsChanged);
   ui.checkpoint.addEventListener('input', inputsChanged);
   ui.policy.addEventListener('input', inputsChanged);
+  ui.tsaCa.addEventListener('input', inputsChanged);
   ui.keyForget.addEventListener('click', () => {
     ui.key.value = '';
     saveKey();

@@ -94,6 +94,8 @@ export interface Report {
   quorum?: QuorumReport;
   /** The log's key history (docs/FORMAT.md 15.4); present when the file has a stele.key event. */
   keys?: KeyHistoryEntry[];
+  /** Only when the file has timestamp records (docs/FORMAT.md section 16). */
+  timestamps?: TimestampReport[];
 }
 
 /** One signing key of a log whose key was rotated (docs/FORMAT.md 15.4). */
@@ -209,6 +211,30 @@ export interface VerifyFileOptions extends VerifierOptions {
    * by the separate wasm module, loaded only then.
    */
   policy?: string;
+  /**
+   * The CA certificate of the timestamp authorities trusted (docs/FORMAT.md
+   * section 16): PEM text, or the bytes of a PEM or DER file. With it, a
+   * separate wasm module (loaded only then) verifies the file again,
+   * checking every RFC 3161 token; the report's `timestamps` then say, per
+   * anchored checkpoint, when it existed and which TSA attests it. An
+   * auditor key (`identity`) and `trustedCheckpoint` are applied there too;
+   * not yet together with `policy` (the promise rejects with a TypeError).
+   */
+  tsaCa?: string | Uint8Array;
+}
+
+/** One RFC 3161 timestamp record of an export (docs/FORMAT.md 16.5). */
+export interface TimestampReport {
+  /** The size of the checkpoint it is for. */
+  size: number;
+  /** The line of the `timestamp` record. */
+  line: number;
+  /** ok: checked against the TSA certificate given; failed: a failure names it; unchecked: none given. */
+  status: 'ok' | 'failed' | 'unchecked';
+  /** When ok: the token's genTime, YYYY-MM-DDTHH:MM:SSZ. */
+  time: string | null;
+  /** When ok: the TSA certificate's subject (RFC 4514). */
+  tsa: string | null;
 }
 
 /** One sealed value of an entry (docs/FORMAT.md section 13). */

@@ -236,15 +236,47 @@ let jobId = 0;
  * ('auto' | 'worker' | 'main'; 'auto' falls back to the main thread when no
  * worker can be started), onEngine({engine, helpers}) (called once, before
  * the first progress: where this file is verified), identity (the text of
- * an age identity file: sealed values are opened, see ./sealed.js). Resolves
+ * an age identity file: sealed values are opened, see ./sealed.js), tsaCa
+ * (a TSA CA certificate, PEM text or file bytes: timestamp tokens are
+ * checked, see ./timestamps.js). Resolves
  * to the report object; rejects with an AbortError DOMException when cancelled.
  * @param {Blob} file
  * @param {import('./index.js').VerifyFileOptions} [opts]
  * @returns {Promise<import('./index.js').Report>}
  */
 export async function verifyFile(file, opts = {}) {
+  if (opts.tsaCa != null) return verifyFileTimestamps(file, opts);
   if (opts.identity != null || (opts.policy && opts.policy.trim())) return verifyFileSealed(file, opts);
   return verifyPlain(file, opts);
+}
+
+/**
+ * With a TSA certificate: the file is verified as always (rows, batches,
+ * progress), then once more by the lazily loaded timestamp module
+ * (./timestamps.js), whose report, with every token checked (and sealed
+ * values opened when an identity is given too), is the result.
+ * @param {Blob} file
+ * @param {import('./index.js').VerifyFileOptions} opts
+ * @returns {Promise<import('./index.js').Report>}
+ */
+async function verifyFileTimestamps(file, opts) {
+  const { tsaCa, identity, policy, ...plain } = opts;
+  if (typeof tsaCa !== 'string' && !(tsaCa instanceof Uint8Array)) throw new TypeError('tsaCa: expected the PEM text or the bytes of a certificate file');
+  if (policy && policy.trim()) throw new TypeError('tsaCa and policy: a TSA certificate and a witness policy cannot be checked in one verification yet; verify once with each');
+  if (identity != null && typeof identity !== 'string') throw new TypeError('identity: expected the text of an age identity file');
+  const load = import('./timestamps.js');
+  const onProgress = plain.onProgress;
+  await verifyPlain(file, { ...plain, onProgress: onProgress && ((done, total) => onProgress(done / 2, total)) });
+  const { verifyTimestamps } = await load;
+  return verifyTimestamps(file, {
+    keys: plain.keys,
+    tsaCa,
+    identity,
+    trustedCheckpoint: plain.trustedCheckpoint,
+    signal: plain.signal,
+    chunkSize: plain.chunkSize,
+    onProgress: onProgress && ((done, total) => onProgress(total / 2 + done / 2, total)),
+  });
 }
 
 /**

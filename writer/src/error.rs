@@ -115,6 +115,9 @@ pub enum Error {
     /// A Merkle proof could not be made.
     #[error(transparent)]
     Proof(#[from] stele_core::merkle::ProofError),
+    /// Anchoring a checkpoint with a timestamp authority failed (docs/FORMAT.md section 16).
+    #[error("timestamp: {0}")]
+    Timestamp(String),
     /// Signing a checkpoint failed.
     #[error("signing checkpoint: {0}")]
     Sign(String),

@@ -34,6 +34,7 @@
 
 pub mod access;
 pub mod cluster;
+pub mod anchor;
 pub mod error;
 pub mod fs;
 pub mod key;

@@ -157,6 +157,27 @@ nothing from that line is written (lines before it are). Event types starting wi
         #[arg(long, default_value_t = 1024)]
         checkpoint_every: u64,
     },
+    /// Have a timestamp authority (RFC 3161) sign the latest checkpoint; keep its token.
+    #[command(
+        long_about = "Anchor the log's latest checkpoint (signing one first if the tree grew): send an \
+RFC 3161 timestamp request for the SHA-256 of the checkpoint's body to the TSA at URL, and append \
+the token to DIR/timestamps (fdatasync'ed), from where every export carries it after its checkpoint \
+(docs/FORMAT.md section 16). With --ca, the token is checked in full against that CA first and is not \
+kept if it fails. A checkpoint that already has a token is not anchored again. Takes the writer lock."
+    )]
+    Anchor {
+        /// The log directory.
+        dir: PathBuf,
+        /// The timestamp authority's URL (RFC 3161 over HTTP).
+        #[arg(long, value_name = "URL")]
+        tsa: String,
+        /// The TSA's CA certificate (PEM or DER): check the token before keeping it.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// How long to wait for the TSA.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
     /// Sign a checkpoint if the tree grew; print the latest checkpoint note.
     #[command(
         after_help = "With --policy FILE (C2SP tlog-policy), the checkpoint is sent to the \
@@ -282,6 +303,9 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
         /// on checkpoints of that size or larger are failures. Repeatable.
         #[arg(long = "revoked", value_name = "VKEY@SIZE")]
         revoked: Vec<String>,
+        /// The CA (PEM or DER) of the timestamp authorities trusted: check every RFC 3161 token.
+        #[arg(long, value_name = "FILE")]
+        tsa_ca: Option<PathBuf>,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -467,6 +491,17 @@ struct ServeArgs {
     /// Publish only checkpoints cosigned by this witness policy's quorum (C2SP tlog-policy).
     #[arg(long, value_name = "FILE", conflicts_with = "read_only")]
     policy: Option<PathBuf>,
+    /// A timestamp authority's URL (RFC 3161): anchor the latest checkpoint every --anchor-every.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "read_only",
+        requires = "anchor_every"
+    )]
+    tsa: Option<String>,
+    /// How often to anchor the latest checkpoint with --tsa (a checkpoint is anchored once).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "tsa")]
+    anchor_every: Option<Duration>,
 }
 
 /// `stele key` subcommands.
@@ -669,7 +704,9 @@ fn refuse_mirror(dir: &Path) -> Result<(), Fail> {
 fn run(cli: Cli) -> Result<u8, Fail> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match &cli.cmd {
-        Cmd::Append { dir, .. } | Cmd::Checkpoint { dir, .. } => refuse_mirror(dir)?,
+        Cmd::Append { dir, .. } | Cmd::Checkpoint { dir, .. } | Cmd::Anchor { dir, .. } => {
+            refuse_mirror(dir)?
+        }
         Cmd::Serve(a) if !a.read_only && a.db.is_none() => {
             refuse_mirror(a.dir.as_deref().unwrap_or(Path::new("")))?
         }
@@ -772,6 +809,12 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 Err(e) => Err(e.into()),
             }
         }
+        Cmd::Anchor {
+            dir,
+            tsa,
+            ca,
+            timeout,
+        } => anchor(&dir, &tsa, ca.as_deref(), timeout),
         Cmd::Fsck { dir } => {
             let log = Log::fsck(&dir, LogOptions::default())?;
             let view = log.view();
@@ -933,6 +976,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             identity,
             policy,
             revoked,
+            tsa_ca,
             access,
         } => verify(
             &path,
@@ -946,7 +990,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 allow_unsigned_tail,
                 revoked,
             },
-            identity.as_deref(),
+            (identity.as_deref(), tsa_ca.as_deref()),
             &access,
             &argv,
         ),
@@ -1717,7 +1761,7 @@ fn verify(
     Pinned { keys, policy }: Pinned<'_>,
     trusted: Option<&Path>,
     out: VerifyOutput,
-    identity: Option<&Path>,
+    (identity, tsa_ca): (Option<&Path>, Option<&Path>),
     access: &AccessArgs,
     argv: &[String],
 ) -> Result<u8, Fail> {
@@ -1741,6 +1785,11 @@ fn verify(
                 Some("write the verifier key, @ and the tree size from which it is revoked, e.g. --revoked 'log+1a2b3c4d+AR…@1200'".into()),
             )
         })?);
+    }
+    if let Some(ca) = tsa_ca {
+        opts.tsa = Some(stele_core::timestamp::TokenCheckerHandle(
+            std::sync::Arc::new(load_tsa_ca(ca, "--tsa-ca")?),
+        ));
     }
     if let Some(t) = trusted {
         opts.trusted = Some(load_trusted(t, &opts.keys)?);
@@ -1936,6 +1985,15 @@ fn report_text(r: &Report, allow_unsigned_tail: bool) -> String {
         let trusted = if k.trusted { "trusted" } else { "not trusted" };
         let _ = writeln!(o, "key {id}: {sizes} ({how}), {trusted}");
     }
+    for t in r.timestamps.iter().flatten() {
+        if let (Some(time), Some(tsa)) = (&t.time, &t.tsa) {
+            let _ = writeln!(
+                o,
+                "checkpoint {} existed by {time}, attested by {tsa} (timestamp at line {})",
+                t.size, t.line
+            );
+        }
+    }
     if let Some(i) = &r.input {
         let _ = writeln!(
             o,
@@ -2093,10 +2151,21 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     for w in server.warnings() {
         eprintln!("stele serve: warning: {w}");
     }
+    let anchoring = match (&a.tsa, a.anchor_every, &log) {
+        (Some(url), Some(every), Some(l)) => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            Some((tx, anchor_loop(l.clone(), url.clone(), every, rx)))
+        }
+        _ => None,
+    };
     let stopped = server.run(async {
         serve::shutdown_signal().await;
         eprintln!("stele serve: shutting down: no new connections; finishing in-flight requests");
     })?;
+    if let Some((tx, t)) = anchoring {
+        drop(tx);
+        let _ = t.join();
+    }
     let signed = match stopped.checkpoint {
         Ok(c) => c.checkpoint.size,
         Err(e) => {
@@ -2119,6 +2188,63 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
         stopped.size
     );
     Ok(0)
+}
+
+/// A TSA CA file (`--ca`, `--tsa-ca`): PEM or DER certificates.
+fn load_tsa_ca(path: &Path, flag: &str) -> Result<stele_tsa::TsaChecker, Fail> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    stele_tsa::TsaChecker::from_pem_or_der(&bytes).map_err(|e| {
+        Fail::usage(
+            format!("{flag} {}: {e}", path.display()),
+            Some("give the TSA's CA certificate, as PEM (openssl x509 -outform PEM) or DER".into()),
+        )
+    })
+}
+
+fn anchor(dir: &Path, url: &str, ca: Option<&Path>, timeout: Duration) -> Result<u8, Fail> {
+    let ca = ca.map(|p| load_tsa_ca(p, "--ca")).transpose()?;
+    let log = Log::open(dir)?;
+    match stele_writer::anchor::anchor(&log, url, ca.as_ref(), true, timeout)? {
+        stele_writer::anchor::Anchored::New(size, Some(a)) => println!(
+            "anchored checkpoint {size}: existed by {}, attested by {}",
+            a.time, a.tsa
+        ),
+        stele_writer::anchor::Anchored::New(size, None) => {
+            println!("anchored checkpoint {size} (token not checked: pass --ca FILE to check it)")
+        }
+        stele_writer::anchor::Anchored::Already(size) => {
+            println!("checkpoint {size} is already anchored")
+        }
+    }
+    Ok(0)
+}
+
+/// `stele serve --tsa URL --anchor-every D`: anchors the latest checkpoint
+/// now and every `every` until `stop` says so (or is dropped).
+fn anchor_loop(
+    log: std::sync::Arc<Log>,
+    url: String,
+    every: Duration,
+    stop: std::sync::mpsc::Receiver<()>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        loop {
+            let timeout = every.clamp(Duration::from_secs(5), Duration::from_secs(60));
+            match stele_writer::anchor::anchor(&log, &url, None, false, timeout) {
+                Ok(stele_writer::anchor::Anchored::New(size, _)) => {
+                    eprintln!("stele serve: anchored checkpoint {size} with {url}")
+                }
+                Ok(stele_writer::anchor::Anchored::Already(_)) => {}
+                Err(e) => eprintln!(
+                    "stele serve: anchoring with {url} failed (retried in {every:?}): {e}"
+                ),
+            }
+            match stop.recv_timeout(every) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+        }
+    })
 }
 
 fn load_opener(path: &Path) -> Result<stele_core::sealed::OpenerHandle, Fail> {

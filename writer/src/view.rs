@@ -754,6 +754,7 @@ impl View {
         if let Some(s) = &seal {
             put(w, s.head())?;
         }
+        let stamps = crate::anchor::read(&self.dir)?;
         let mut at = 0;
         for c in self
             .checkpoints
@@ -768,6 +769,10 @@ impl View {
             self.copy_sealed(at, end, &mut seal, w, progress)?;
             at = end;
             put(w, export::checkpoint_record(&c.note).as_bytes())?;
+            put(
+                w,
+                crate::anchor::lines_for(&stamps, c.checkpoint.size).as_bytes(),
+            )?;
         }
         self.copy_sealed(at, last, &mut seal, w, progress)
     }
@@ -833,6 +838,7 @@ impl View {
             w,
             export::range_record(from, &merkle::left_hashes(self, from)?).as_bytes(),
         )?;
+        let stamps = crate::anchor::read(&self.dir)?;
         let mut at = self.start(from)?;
         for c in self
             .checkpoints
@@ -843,6 +849,10 @@ impl View {
             self.copy_sealed(at, end, &mut seal, w, progress)?;
             at = end;
             put(w, export::checkpoint_record(&c.note).as_bytes())?;
+            put(
+                w,
+                crate::anchor::lines_for(&stamps, c.checkpoint.size).as_bytes(),
+            )?;
         }
         self.copy_sealed(at, self.end(to - 1)?, &mut seal, w, progress)?;
         let n = latest.checkpoint.size;
@@ -852,6 +862,7 @@ impl View {
                 export::right_record(n, &merkle::right_hashes(self, to, n)?).as_bytes(),
             )?;
             put(w, export::checkpoint_record(&latest.note).as_bytes())?;
+            put(w, crate::anchor::lines_for(&stamps, n).as_bytes())?;
         }
         Ok(())
     }
@@ -897,6 +908,8 @@ impl View {
             put(w, s.head())?;
         }
         put(w, export::checkpoint_record(&latest.note).as_bytes())?;
+        let stamps = crate::anchor::read(&self.dir)?;
+        put(w, crate::anchor::lines_for(&stamps, n).as_bytes())?;
         for &i in indexes {
             put(
                 w,
@@ -949,12 +962,14 @@ pub fn verify_dir(dir: &Path, opts: Options, progress: &mut dyn FnMut(u64, u64))
         why: format!("{} byte {at}: {why}", files::CHECKPOINTS),
     })?;
     // Each note goes after the entry its size names; unparsable ones at the end.
-    let mut notes: Vec<(u64, &[u8])> = records
+    // Each checkpoint's timestamp records (FORMAT 16.2) follow its note.
+    let stamps = crate::anchor::read(dir)?;
+    let mut notes: Vec<(u64, &[u8], String)> = records
         .records
         .iter()
         .map(|&(_, note)| {
             let size = SignedCheckpoint::parse(note).map_or(u64::MAX, |s| s.checkpoint.size);
-            (size, note)
+            (size, note, crate::anchor::lines_for(&stamps, size))
         })
         .collect();
     notes.sort_by_key(|n| n.0);
@@ -967,6 +982,7 @@ pub fn verify_dir(dir: &Path, opts: Options, progress: &mut dyn FnMut(u64, u64))
         while *next < notes.len() && notes[*next].0 <= lines {
             v.push(b"checkpoint\n");
             v.push(notes[*next].1);
+            v.push(notes[*next].2.as_bytes());
             *next += 1;
         }
     };
@@ -1006,6 +1022,7 @@ pub fn verify_dir(dir: &Path, opts: Options, progress: &mut dyn FnMut(u64, u64))
         while next < notes.len() {
             v.push(b"checkpoint\n");
             v.push(notes[next].1);
+            v.push(notes[next].2.as_bytes());
             next += 1;
         }
     }

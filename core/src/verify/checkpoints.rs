@@ -28,9 +28,22 @@ impl<S: EntrySink> StreamVerifier<S> {
                     format!("checkpoint at line {line}: {e}"),
                 );
                 self.right = None;
+                #[cfg(feature = "timestamps")]
+                {
+                    self.ts_target = None;
+                }
                 return;
             }
         };
+        // FORMAT 16.1: a timestamp record on the next line is for this body.
+        #[cfg(feature = "timestamps")]
+        {
+            self.ts_target = Some((
+                sc.checkpoint.size,
+                crate::timestamp::imprint(sc.note.text.as_bytes()),
+                line,
+            ));
+        }
         let cp = sc.checkpoint.clone();
         let v = self.check_signatures(&sc, line, offset);
         for b in &v.bad {

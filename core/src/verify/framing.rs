@@ -239,6 +239,14 @@ impl<S: EntrySink> StreamVerifier<S> {
         if !matches!(line.first(), Some(b'{') | Some(0xEF)) {
             self.seal.other();
         }
+        if line.starts_with(crate::timestamp::RECORD_PREFIX) {
+            return self.timestamp_record(line);
+        }
+        // FORMAT 16.2: timestamp records directly follow their checkpoint.
+        #[cfg(feature = "timestamps")]
+        {
+            self.ts_target = None;
+        }
         match line.first() {
             Some(b'{') | Some(0xEF) => self.entry_line(line),
             _ if line == b"checkpoint" => {

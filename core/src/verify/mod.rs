@@ -12,6 +12,7 @@ mod rotation;
 mod sealed;
 mod selected;
 mod sniff;
+mod timestamps;
 mod wire;
 #[cfg(feature = "witness")]
 mod witness;
@@ -63,6 +64,9 @@ pub struct Options {
     /// Revoked keys, each with the tree size from which its signatures are
     /// failures (`key_revoked`, FORMAT 15.3).
     pub revoked: Vec<(VerifierKey, u64)>,
+    /// Checks timestamp tokens (FORMAT 16.3) against the auditor's TSA CA;
+    /// `None` leaves every token unchecked (the notice `timestamp_unchecked`).
+    pub tsa: Option<crate::timestamp::TokenCheckerHandle>,
 }
 
 /// What the caller knows about the input and core cannot (core has no
@@ -91,6 +95,7 @@ impl Options {
             #[cfg(feature = "witness")]
             policy: None,
             revoked: Vec::new(),
+            tsa: None,
         }
     }
 
@@ -216,6 +221,16 @@ pub struct StreamVerifier<S = ()> {
     unsigned_selected: (u64, Option<u64>),
     #[cfg(feature = "witness")]
     witnessing: witness::Witnessing,
+    /// The checkpoint a `timestamp` record on the next line would be for:
+    /// size, imprint of its body, line of its `checkpoint` record.
+    #[cfg(feature = "timestamps")]
+    ts_target: Option<(u64, Hash, u64)>,
+    /// Timestamp records read (the first 10,000 are listed).
+    #[cfg(feature = "timestamps")]
+    timestamps: Vec<crate::timestamp::TimestampReport>,
+    #[cfg(feature = "timestamps")]
+    timestamps_total: u64,
+    timestamps_unchecked: u64,
 }
 
 /// Bytes of the stream kept to recognise file types by their magic.
@@ -298,6 +313,13 @@ impl<S: EntrySink> StreamVerifier<S> {
             unsigned_selected: (0, None),
             #[cfg(feature = "witness")]
             witnessing: witness::Witnessing::default(),
+            #[cfg(feature = "timestamps")]
+            ts_target: None,
+            #[cfg(feature = "timestamps")]
+            timestamps: Vec::new(),
+            #[cfg(feature = "timestamps")]
+            timestamps_total: 0,
+            timestamps_unchecked: 0,
         }
     }
 

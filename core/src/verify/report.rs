@@ -155,6 +155,10 @@ pub struct Report {
     /// `stele.key` event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keys: Option<Vec<KeyReport>>,
+    /// Timestamp records (FORMAT 16.5), the first 10,000; present when the
+    /// file has at least one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamps: Option<Vec<crate::timestamp::TimestampReport>>,
 }
 
 /// The report's `input` block: what was verified, with what, and when.
@@ -198,6 +202,9 @@ impl<S: EntrySink> StreamVerifier<S> {
         }
         let sealed =
             (self.state != State::NotALog && self.seal.active()).then(|| self.seal.finish());
+        if self.state != State::NotALog {
+            self.timestamps_end();
+        }
         if self.state != State::NotALog {
             self.final_checks();
             #[cfg(feature = "witness")]
@@ -258,6 +265,10 @@ impl<S: EntrySink> StreamVerifier<S> {
             input,
             quorum,
             keys,
+            #[cfg(feature = "timestamps")]
+            timestamps: (self.timestamps_total > 0).then_some(self.timestamps),
+            #[cfg(not(feature = "timestamps"))]
+            timestamps: None,
         }
     }
 
@@ -655,6 +666,20 @@ impl Report {
                 });
                 j.key("trusted");
                 j.0.push_str(if k.trusted { "true" } else { "false" });
+                j.close('}');
+            }
+            j.close(']');
+        }
+        #[cfg(feature = "timestamps")]
+        if let Some(ts) = &self.timestamps {
+            let _ = j.open("timestamps", '[', true);
+            for t in ts {
+                j.item();
+                j.num("size", Some(t.size));
+                j.num("line", Some(t.line));
+                j.str("status", Some(t.status));
+                j.str("time", t.time.as_deref());
+                j.str("tsa", t.tsa.as_deref());
                 j.close('}');
             }
             j.close(']');

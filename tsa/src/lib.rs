@@ -1,0 +1,674 @@
+//! Checking RFC 3161 timestamp tokens on Stele checkpoints (docs/FORMAT.md
+//! section 16): the token's imprint, its CMS signature over the signed
+//! attributes, `messageDigest`, `signingCertificateV2` (ESSCertIDv2), the TSA
+//! certificate's critical `timeStamping` extended key usage, and a path from
+//! it to a CA the auditor gives, every certificate valid at the token's
+//! `genTime`.
+//!
+//! The ASN.1 and the signatures are RustCrypto's (`cms`, `x509-tsp`,
+//! `x509-cert`, `der`, `p256`, `rsa`, `sha2`). No RustCrypto crate validates
+//! a certification path or applies RFC 3161's rules to a signer certificate,
+//! so this crate does that by hand (marked "hand-written" below), and only
+//! as much of RFC 5280 6.1 as a timestamp needs: signatures, issuer/subject
+//! names, validity at `genTime`, `basicConstraints` of issuers. It does not
+//! fetch or check revocation (CRL, OCSP): an auditor who needs it checks the
+//! TSA certificate's status out of band.
+//!
+//! Kept out of stele-core so that the browser's main verifier does not
+//! carry x509 and CMS: the CLI links it, the browser loads it lazily
+//! (wasm-tsa).
+//!
+//! ```text
+//! timestamp 4 MIIF0gYJKoZIhvcNAQcCoIIFwzCCBb8CAQMx…      (one line after a checkpoint)
+//! ```
+//!
+//! ```
+//! use stele_tsa::{CaError, TsaChecker};
+//! assert_eq!(TsaChecker::from_pem_or_der(b"not a certificate").unwrap_err(), CaError::NoCertificate);
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use cms::cert::CertificateChoices;
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use der::asn1::{ObjectIdentifier as Oid, OctetString};
+use der::{Decode, Encode, Sequence};
+use sha2_10::Digest as _;
+use std::fmt;
+use std::time::Duration;
+use stele_core::Hash;
+use stele_core::timestamp::{Attestation, TokenChecker, TokenError, TokenProblem};
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, SubjectKeyIdentifier};
+use x509_tsp::TstInfo;
+
+const ID_SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
+const ID_CT_TST_INFO: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.4");
+const ID_CONTENT_TYPE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.3");
+const ID_MESSAGE_DIGEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.4");
+const ID_SIGNING_CERTIFICATE_V2: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.47");
+const ID_KP_TIME_STAMPING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.8");
+const ID_EXTENDED_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37");
+const ID_SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
+const ID_SHA384: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.2");
+const ID_SHA512: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.3");
+const ID_RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
+const ID_SHA256_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");
+const ID_SHA384_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
+const ID_SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
+const ID_ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
+const ID_EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
+const ID_P256: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
+
+/// Longest CA file accepted.
+pub const MAX_CA_BYTES: usize = 1 << 20;
+/// Certificates followed from the TSA's towards the CA at most.
+const MAX_PATH: usize = 8;
+
+/// Why a CA file is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CaError {
+    /// Larger than [`MAX_CA_BYTES`].
+    TooLarge,
+    /// Neither PEM `CERTIFICATE` blocks nor one DER certificate.
+    NoCertificate,
+    /// A PEM or DER certificate that does not parse.
+    Malformed(String),
+}
+
+impl fmt::Display for CaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge => write!(f, "larger than {MAX_CA_BYTES} bytes; not a CA certificate"),
+            Self::NoCertificate => f.write_str(
+                "no certificate in it (expected PEM \"-----BEGIN CERTIFICATE-----\" blocks or one DER certificate)",
+            ),
+            Self::Malformed(e) => write!(f, "a certificate does not parse: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CaError {}
+
+/// Checks tokens against the CA certificates an auditor trusts (trust
+/// anchors: a root, an intermediate, or the TSA's own certificate).
+#[derive(Clone)]
+pub struct TsaChecker {
+    anchors: Vec<(Certificate, Vec<u8>)>,
+}
+
+impl fmt::Debug for TsaChecker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = self.anchors.iter().map(|(c, _)| name_of(c)).collect();
+        f.debug_struct("TsaChecker")
+            .field("anchors", &names)
+            .finish()
+    }
+}
+
+impl TsaChecker {
+    /// The trust anchors in a file: PEM `CERTIFICATE` blocks, or one DER
+    /// certificate.
+    pub fn from_pem_or_der(bytes: &[u8]) -> Result<Self, CaError> {
+        if bytes.len() > MAX_CA_BYTES {
+            return Err(CaError::TooLarge);
+        }
+        let certs = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+            Certificate::load_pem_chain(bytes).map_err(|e| CaError::Malformed(e.to_string()))?
+        } else if bytes.first() == Some(&0x30) {
+            vec![Certificate::from_der(bytes).map_err(|e| CaError::Malformed(e.to_string()))?]
+        } else {
+            return Err(CaError::NoCertificate);
+        };
+        if certs.is_empty() {
+            return Err(CaError::NoCertificate);
+        }
+        let anchors = certs
+            .into_iter()
+            .map(|c| {
+                let der = c.to_der().map_err(|e| CaError::Malformed(e.to_string()))?;
+                Ok((c, der))
+            })
+            .collect::<Result<_, CaError>>()?;
+        Ok(Self { anchors })
+    }
+
+    /// The anchors' subjects (RFC 4514), for messages.
+    pub fn anchor_names(&self) -> Vec<String> {
+        self.anchors.iter().map(|(c, _)| name_of(c)).collect()
+    }
+}
+
+fn malformed(m: impl Into<String>) -> TokenError {
+    TokenError {
+        problem: TokenProblem::Malformed,
+        message: m.into(),
+    }
+}
+
+fn untrusted(m: impl Into<String>) -> TokenError {
+    TokenError {
+        problem: TokenProblem::Untrusted,
+        message: m.into(),
+    }
+}
+
+/// RFC 5035 `SigningCertificateV2 ::= SEQUENCE { certs SEQUENCE OF
+/// ESSCertIDv2, policies SEQUENCE OF PolicyInformation OPTIONAL }`; no
+/// RustCrypto crate defines it. `policies` is kept undecoded.
+#[derive(Clone, Debug, Sequence)]
+struct SigningCertificateV2 {
+    certs: Vec<EssCertIdV2>,
+    #[asn1(optional = "true")]
+    policies: Option<der::Any>,
+}
+
+/// RFC 5035 `ESSCertIDv2 ::= SEQUENCE { hashAlgorithm AlgorithmIdentifier
+/// DEFAULT {algorithm id-sha256}, certHash OCTET STRING, issuerSerial
+/// IssuerSerial OPTIONAL }`.
+#[derive(Clone, Debug, Sequence)]
+struct EssCertIdV2 {
+    #[asn1(optional = "true")]
+    hash_algorithm: Option<x509_cert::spki::AlgorithmIdentifierOwned>,
+    cert_hash: OctetString,
+    #[asn1(optional = "true")]
+    issuer_serial: Option<IssuerSerial>,
+}
+
+/// `IssuerSerial ::= SEQUENCE { issuer GeneralNames, serialNumber
+/// CertificateSerialNumber }`; the issuer is kept undecoded.
+#[derive(Clone, Debug, Sequence)]
+struct IssuerSerial {
+    issuer: der::Any,
+    serial_number: x509_cert::serial_number::SerialNumber,
+}
+
+/// SHA-2 digest named by an AlgorithmIdentifier's OID.
+fn digest(alg: &Oid, data: &[u8]) -> Option<Vec<u8>> {
+    Some(match *alg {
+        ID_SHA256 => sha2_10::Sha256::digest(data).to_vec(),
+        ID_SHA384 => sha2_10::Sha384::digest(data).to_vec(),
+        ID_SHA512 => sha2_10::Sha512::digest(data).to_vec(),
+        _ => return None,
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A name as RFC 4514 writes it: the last RDN first (x509-cert's Display
+/// keeps the encoded order).
+fn rfc4514(n: &x509_cert::name::Name) -> String {
+    n.0.iter()
+        .rev()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn name_of(c: &Certificate) -> String {
+    rfc4514(&c.tbs_certificate.subject)
+}
+
+/// Verifies `signature` over `message` with `cert`'s public key.
+/// `alg` is the signature algorithm; `hash` the digest algorithm for
+/// algorithms that do not name it (CMS's `rsaEncryption`).
+fn verify_sig(
+    cert: &Certificate,
+    alg: &Oid,
+    hash: Option<&Oid>,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), String> {
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    let key = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or("the public key is not a whole number of bytes")?;
+    let digest_oid = match *alg {
+        ID_ECDSA_WITH_SHA256 | ID_SHA256_WITH_RSA => ID_SHA256,
+        ID_SHA384_WITH_RSA => ID_SHA384,
+        ID_SHA512_WITH_RSA => ID_SHA512,
+        ID_RSA_ENCRYPTION => *hash.ok_or("rsaEncryption without a digest algorithm")?,
+        other => return Err(format!("unsupported signature algorithm {other}")),
+    };
+    let hashed = digest(&digest_oid, message)
+        .ok_or_else(|| format!("unsupported digest algorithm {digest_oid}"))?;
+    match spki.algorithm.oid {
+        ID_EC_PUBLIC_KEY => {
+            use p256::ecdsa::signature::hazmat::PrehashVerifier;
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.decode_as::<Oid>().ok());
+            if curve != Some(ID_P256) || *alg != ID_ECDSA_WITH_SHA256 {
+                return Err("unsupported EC key (only P-256 with ecdsa-with-SHA256)".into());
+            }
+            let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(key)
+                .map_err(|_| "the P-256 public key does not parse".to_string())?;
+            let sig = p256::ecdsa::Signature::from_der(signature)
+                .map_err(|_| "the ECDSA signature does not parse".to_string())?;
+            vk.verify_prehash(&hashed, &sig)
+                .map_err(|_| "the ECDSA signature does not verify".to_string())
+        }
+        ID_RSA_ENCRYPTION => {
+            use rsa::pkcs1::DecodeRsaPublicKey;
+            if !matches!(
+                *alg,
+                ID_RSA_ENCRYPTION | ID_SHA256_WITH_RSA | ID_SHA384_WITH_RSA | ID_SHA512_WITH_RSA
+            ) {
+                return Err(format!("signature algorithm {alg} does not fit an RSA key"));
+            }
+            let pk = rsa::RsaPublicKey::from_pkcs1_der(key)
+                .map_err(|_| "the RSA public key does not parse".to_string())?;
+            let scheme = match digest_oid {
+                ID_SHA256 => rsa::Pkcs1v15Sign::new::<sha2_10::Sha256>(),
+                ID_SHA384 => rsa::Pkcs1v15Sign::new::<sha2_10::Sha384>(),
+                _ => rsa::Pkcs1v15Sign::new::<sha2_10::Sha512>(),
+            };
+            pk.verify(scheme, &hashed, signature)
+                .map_err(|_| "the RSA signature does not verify".to_string())
+        }
+        other => Err(format!("unsupported public key algorithm {other}")),
+    }
+}
+
+/// Hand-written (RFC 5280 4.1.2.5): `cert` is valid at `at`.
+fn valid_at(cert: &Certificate, at: Duration) -> bool {
+    let v = &cert.tbs_certificate.validity;
+    v.not_before.to_unix_duration() <= at && at <= v.not_after.to_unix_duration()
+}
+
+impl TsaChecker {
+    fn check_token(&self, token: &[u8], imprint: &Hash) -> Result<Attestation, TokenError> {
+        // RFC 3161 2.4.2: the token is a CMS ContentInfo holding SignedData
+        // whose content is a TSTInfo.
+        let ci = ContentInfo::from_der(token)
+            .map_err(|e| malformed(format!("the token is not DER ContentInfo: {e}")))?;
+        if ci.content_type != ID_SIGNED_DATA {
+            return Err(malformed(format!(
+                "the token's content type is {}, not signedData",
+                ci.content_type
+            )));
+        }
+        let sd: SignedData = ci
+            .content
+            .decode_as()
+            .map_err(|e| malformed(format!("the token's SignedData does not parse: {e}")))?;
+        if sd.encap_content_info.econtent_type != ID_CT_TST_INFO {
+            return Err(malformed("the token's content is not a TSTInfo"));
+        }
+        let tst_der = sd
+            .encap_content_info
+            .econtent
+            .as_ref()
+            .ok_or_else(|| malformed("the token has no TSTInfo"))?
+            .decode_as::<OctetString>()
+            .map_err(|e| malformed(format!("the TSTInfo is not an OCTET STRING: {e}")))?;
+        let tst_der = tst_der.as_bytes();
+        let tst = TstInfo::from_der(tst_der)
+            .map_err(|e| malformed(format!("the TSTInfo does not parse: {e}")))?;
+        let gen_time = tst.gen_time.to_unix_duration();
+        let time = tst.gen_time.to_date_time().to_string();
+
+        // FORMAT 16.3 step 3: the imprint.
+        let mi = &tst.message_imprint;
+        if mi.hash_algorithm.oid != ID_SHA256 {
+            return Err(TokenError {
+                problem: TokenProblem::Mismatch,
+                message: format!(
+                    "the token's imprint uses {}, not SHA-256",
+                    mi.hash_algorithm.oid
+                ),
+            });
+        }
+        if mi.hashed_message.as_bytes() != imprint.0 {
+            return Err(TokenError {
+                problem: TokenProblem::Mismatch,
+                message: format!(
+                    "the token is for imprint {}, but the checkpoint's body hashes to {}",
+                    hex(mi.hashed_message.as_bytes()),
+                    imprint.to_hex()
+                ),
+            });
+        }
+
+        // RFC 3161 2.4.1 / RFC 5652 5.3: one signer, with signed attributes.
+        let si: &SignerInfo = match sd.signer_infos.0.as_slice() {
+            [si] => si,
+            s => {
+                return Err(malformed(format!(
+                    "the token has {} signers, expected 1",
+                    s.len()
+                )));
+            }
+        };
+        let attrs = si
+            .signed_attrs
+            .as_ref()
+            .ok_or_else(|| malformed("the signer has no signed attributes"))?;
+        let one_value = |oid: Oid, what: &str| -> Result<der::Any, TokenError> {
+            let mut found = attrs.iter().filter(|a| a.oid == oid);
+            let a = found
+                .next()
+                .ok_or_else(|| malformed(format!("the signed attributes have no {what}")))?;
+            if found.next().is_some() || a.values.len() != 1 {
+                return Err(malformed(format!(
+                    "the signed attribute {what} is not single"
+                )));
+            }
+            Ok(a.values.get(0).cloned().expect("one value"))
+        };
+        // RFC 5652 11.1: contentType equals eContentType.
+        let ct: Oid = one_value(ID_CONTENT_TYPE, "contentType")?
+            .decode_as()
+            .map_err(|_| malformed("the contentType attribute is not an OID"))?;
+        if ct != ID_CT_TST_INFO {
+            return Err(malformed(format!(
+                "the contentType attribute is {ct}, not id-ct-TSTInfo"
+            )));
+        }
+        // RFC 5652 11.2: messageDigest is the digest of the TSTInfo.
+        let md: OctetString = one_value(ID_MESSAGE_DIGEST, "messageDigest")?
+            .decode_as()
+            .map_err(|_| malformed("the messageDigest attribute is not an OCTET STRING"))?;
+        let want = digest(&si.digest_alg.oid, tst_der).ok_or_else(|| {
+            malformed(format!(
+                "unsupported digest algorithm {}",
+                si.digest_alg.oid
+            ))
+        })?;
+        if md.as_bytes() != want.as_slice() {
+            return Err(malformed(format!(
+                "messageDigest is {}, but the TSTInfo hashes to {}",
+                hex(md.as_bytes()),
+                hex(&want)
+            )));
+        }
+
+        let sc: SigningCertificateV2 = one_value(
+            ID_SIGNING_CERTIFICATE_V2,
+            "signingCertificateV2 (ESSCertIDv2)",
+        )?
+        .decode_as()
+        .map_err(|e| malformed(format!("signingCertificateV2 does not parse: {e}")))?;
+
+        // The signer's certificate: one of the anchors, or in the token.
+        // Anchors come first, so that a certificate in the token (which
+        // the signature does not cover) can never stand in for one.
+        let mut pool: Vec<(Certificate, Vec<u8>)> = self.anchors.clone();
+        for c in sd.certificates.iter().flat_map(|s| s.0.iter()) {
+            if let CertificateChoices::Certificate(c) = c {
+                let der = c
+                    .to_der()
+                    .map_err(|e| malformed(format!("a certificate in the token: {e}")))?;
+                pool.push((c.clone(), der));
+            }
+        }
+        let signer = pool
+            .iter()
+            .find(|(c, _)| match &si.sid {
+                SignerIdentifier::IssuerAndSerialNumber(isn) => {
+                    c.tbs_certificate.issuer == isn.issuer
+                        && c.tbs_certificate.serial_number == isn.serial_number
+                }
+                SignerIdentifier::SubjectKeyIdentifier(ski) => c
+                    .tbs_certificate
+                    .get::<SubjectKeyIdentifier>()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|(_, k)| k == *ski),
+            })
+            .ok_or_else(|| {
+                untrusted("the token does not carry the TSA's certificate, and no given CA certificate is it")
+            })?;
+        let (signer_cert, signer_der) = (&signer.0, &signer.1);
+        let tsa = name_of(signer_cert);
+
+        // RFC 5035 / RFC 3161 2.4.1: signingCertificateV2 names the signer's
+        // certificate by its hash (read above, before the lookup).
+        let first = sc
+            .certs
+            .first()
+            .ok_or_else(|| malformed("signingCertificateV2 names no certificate"))?;
+        let halg = first.hash_algorithm.as_ref().map_or(ID_SHA256, |a| a.oid);
+        let h = digest(&halg, signer_der).ok_or_else(|| {
+            malformed(format!("signingCertificateV2 uses unsupported hash {halg}"))
+        })?;
+        if first.cert_hash.as_bytes() != h.as_slice() {
+            return Err(untrusted(format!(
+                "signingCertificateV2 names certificate {}, but the signer's certificate ({tsa}) hashes to {}",
+                hex(first.cert_hash.as_bytes()),
+                hex(&h)
+            )));
+        }
+        if let Some(is) = &first.issuer_serial {
+            if is.serial_number != signer_cert.tbs_certificate.serial_number {
+                return Err(untrusted(
+                    "signingCertificateV2's issuerSerial names another certificate's serial number",
+                ));
+            }
+        }
+
+        // RFC 5652 5.4: the signature is over the DER of the signed
+        // attributes with the SET OF tag.
+        let signed = attrs
+            .to_der()
+            .map_err(|e| malformed(format!("the signed attributes do not encode: {e}")))?;
+        verify_sig(
+            signer_cert,
+            &si.signature_algorithm.oid,
+            Some(&si.digest_alg.oid),
+            &signed,
+            si.signature.as_bytes(),
+        )
+        .map_err(|e| malformed(format!("CMS signature by {tsa}: {e}")))?;
+
+        // Hand-written, RFC 3161 2.3: the TSA's certificate has exactly one
+        // extended key usage, id-kp-timeStamping, and the extension is
+        // critical.
+        let eku = signer_cert
+            .tbs_certificate
+            .get::<ExtendedKeyUsage>()
+            .map_err(|e| {
+                untrusted(format!(
+                    "the TSA certificate ({tsa}): extendedKeyUsage: {e}"
+                ))
+            })?;
+        match eku {
+            None => {
+                return Err(untrusted(format!(
+                    "the TSA certificate ({tsa}) has no extendedKeyUsage; RFC 3161 requires timeStamping, critical"
+                )));
+            }
+            Some((critical, ExtendedKeyUsage(purposes))) => {
+                if purposes != [ID_KP_TIME_STAMPING] {
+                    return Err(untrusted(format!(
+                        "the TSA certificate ({tsa}) has extendedKeyUsage {}; RFC 3161 requires timeStamping only",
+                        purposes
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                if !critical {
+                    return Err(untrusted(format!(
+                        "the TSA certificate ({tsa}): extendedKeyUsage timeStamping is not critical"
+                    )));
+                }
+            }
+        }
+        let _ = ID_EXTENDED_KEY_USAGE;
+
+        // Hand-written path validation (RFC 5280 6.1, the parts a timestamp
+        // needs): from the TSA's certificate up to an anchor, each
+        // certificate valid at genTime, each issuer a CA whose key verifies
+        // the certificate's signature.
+        let mut cur: &(Certificate, Vec<u8>) = signer;
+        for _ in 0..MAX_PATH {
+            let c = &cur.0;
+            if !valid_at(c, gen_time) {
+                let v = &c.tbs_certificate.validity;
+                return Err(untrusted(format!(
+                    "certificate {} is valid from {} to {}, not at the token's time {time}",
+                    name_of(c),
+                    v.not_before,
+                    v.not_after
+                )));
+            }
+            if self.anchors.iter().any(|(_, d)| *d == cur.1) {
+                return Ok(Attestation { time, tsa });
+            }
+            let tbs_der = c
+                .tbs_certificate
+                .to_der()
+                .map_err(|e| malformed(format!("certificate {}: {e}", name_of(c))))?;
+            let sig = c.signature.as_bytes().unwrap_or_default();
+            let issuer = pool.iter().find(|(i, d)| {
+                *d != cur.1
+                    && i.tbs_certificate.subject == c.tbs_certificate.issuer
+                    && verify_sig(i, &c.signature_algorithm.oid, None, &tbs_der, sig).is_ok()
+            });
+            let Some(issuer) = issuer else {
+                let via = if std::ptr::eq(cur, signer) {
+                    String::new()
+                } else {
+                    format!(" leads to {}, which", name_of(c))
+                };
+                return Err(untrusted(format!(
+                    "the TSA certificate ({tsa}){via} is issued by {}, not by the given CA ({})",
+                    rfc4514(&c.tbs_certificate.issuer),
+                    self.anchor_names().join("; ")
+                )));
+            };
+            let is_ca = issuer
+                .0
+                .tbs_certificate
+                .get::<BasicConstraints>()
+                .ok()
+                .flatten()
+                .is_some_and(|(_, bc)| bc.ca);
+            if !is_ca {
+                return Err(untrusted(format!(
+                    "certificate {} is issued by {}, which is not a CA (basicConstraints cA is not true)",
+                    name_of(c),
+                    name_of(&issuer.0)
+                )));
+            }
+            cur = issuer;
+        }
+        Err(untrusted(format!(
+            "no path from the TSA certificate ({tsa}) to the given CA within {MAX_PATH} certificates"
+        )))
+    }
+}
+
+impl TokenChecker for TsaChecker {
+    fn check(&self, token: &[u8], imprint: &Hash) -> Result<Attestation, TokenError> {
+        self.check_token(token, imprint)
+    }
+}
+
+/// The DER `TimeStampReq` (RFC 3161 2.4.1) for a checkpoint's imprint:
+/// version 1, SHA-256, the given nonce, `certReq` true (so the token
+/// carries the TSA's certificate).
+pub fn request(imprint: &Hash, nonce: u64) -> Vec<u8> {
+    let req = x509_tsp::TimeStampReq {
+        version: x509_tsp::TspVersion::V1,
+        message_imprint: x509_tsp::MessageImprint {
+            hash_algorithm: x509_cert::spki::AlgorithmIdentifier {
+                oid: ID_SHA256,
+                parameters: Some(der::Any::null()),
+            },
+            hashed_message: OctetString::new(imprint.0.to_vec()).expect("32 bytes"),
+        },
+        req_policy: None,
+        nonce: Some(nonce_int(nonce)),
+        cert_req: true,
+        extensions: None,
+    };
+    req.to_der().expect("a request encodes")
+}
+
+/// A nonce as a DER INTEGER: minimal bytes, non-negative.
+fn nonce_int(nonce: u64) -> der::asn1::Int {
+    let b = nonce.to_be_bytes();
+    let skip = b.iter().take(7).take_while(|&&x| x == 0).count();
+    let mut v = Vec::with_capacity(9);
+    if b[skip] >= 0x80 {
+        v.push(0);
+    }
+    v.extend_from_slice(&b[skip..]);
+    der::asn1::Int::new(&v).expect("a minimal integer")
+}
+
+/// Why a TSA's response gives no token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseError(pub String);
+
+impl fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ResponseError {}
+
+/// The token in a DER `TimeStampResp` (RFC 3161 2.4.2), re-encoded as DER,
+/// if the status is granted (0) or grantedWithMods (1) and the token's
+/// TSTInfo has `nonce` and the expected imprint. The token's signature is
+/// checked by [`TsaChecker`], not here.
+pub fn token_from_response(
+    resp: &[u8],
+    imprint: &Hash,
+    nonce: u64,
+) -> Result<Vec<u8>, ResponseError> {
+    let r = x509_tsp::TimeStampResp::from_der(resp)
+        .map_err(|e| ResponseError(format!("the response is not a DER TimeStampResp: {e}")))?;
+    let status = r.status.status as u8;
+    if status > 1 {
+        let text = r
+            .status
+            .status_string
+            .as_ref()
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_default();
+        return Err(ResponseError(format!(
+            "the TSA refused the request (PKIStatus {status}) {text}"
+        )));
+    }
+    let token = r
+        .time_stamp_token
+        .ok_or_else(|| ResponseError("the response has no token".into()))?;
+    let der = token
+        .to_der()
+        .map_err(|e| ResponseError(format!("the token does not encode: {e}")))?;
+    let sd: SignedData = token
+        .content
+        .decode_as()
+        .map_err(|e| ResponseError(format!("the token's SignedData does not parse: {e}")))?;
+    let tst = sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .and_then(|e| e.decode_as::<OctetString>().ok())
+        .and_then(|o| TstInfo::from_der(o.as_bytes()).ok())
+        .ok_or_else(|| ResponseError("the token has no TSTInfo that parses".into()))?;
+    if tst.message_imprint.hashed_message.as_bytes() != imprint.0 {
+        return Err(ResponseError(
+            "the token is for another imprint than the one requested".into(),
+        ));
+    }
+    let want = nonce_int(nonce);
+    if tst.nonce.as_ref().map(|n| n.as_bytes()) != Some(want.as_bytes()) {
+        return Err(ResponseError(
+            "the token does not carry the request's nonce".into(),
+        ));
+    }
+    Ok(der)
+}

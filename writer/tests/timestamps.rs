@@ -1,0 +1,752 @@
+//! RFC 3161 timestamps end to end (docs/FORMAT.md section 16): a real TSA
+//! (`openssl ts -reply` behind a loopback HTTP handler, with a test CA made
+//! by openssl in a temporary directory), `stele anchor`, exports carrying
+//! the tokens, `stele verify --tsa-ca`, each bad token a failure naming its
+//! checkpoint, `openssl ts -verify` agreeing with every verdict, and the
+//! shared vectors in tests/vectors/timestamps/ (regenerate with
+//! STELE_WRITE_VECTORS=1).
+
+mod common;
+
+use base64::Engine as _;
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use stele_core::VerifierKey;
+use stele_core::timestamp::{TimestampRecord, TokenCheckerHandle};
+use stele_core::verify::{Options, Report, verify_bytes};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+fn p(x: &Path) -> &str {
+    x.to_str().unwrap()
+}
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/timestamps")
+}
+
+/// The openssl configuration of the test CA and its TSAs: `good` (critical
+/// timeStamping EKU, valid 2026-2126), `expired` (valid 2020-2021), `other`
+/// (issued by another CA); `noeku` (no EKU) cannot sign with `openssl ts`,
+/// which refuses such a certificate, so its tokens are made with `openssl
+/// cms -sign -cades` over a good token's TSTInfo.
+const TSA_CNF: &str = "\
+[ ca ]
+default_ca = ca_conf
+[ ca_conf ]
+database = ./index.txt
+new_certs_dir = .
+serial = ./ca.serial
+default_md = sha256
+policy = policy_any
+unique_subject = no
+[ policy_any ]
+organizationName = optional
+commonName = supplied
+[ tsa ]
+default_tsa = good
+[ good ]
+serial = ./tsaserial
+signer_cert = ./good.crt
+certs = ./ca.crt
+signer_key = ./tsa.key
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+accuracy = secs:1
+ordering = yes
+tsa_name = yes
+ess_cert_id_chain = no
+ess_cert_id_alg = sha256
+[ expired ]
+serial = ./tsaserial
+signer_cert = ./expired.crt
+certs = ./ca.crt
+signer_key = ./tsa.key
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+ess_cert_id_alg = sha256
+[ other ]
+serial = ./tsaserial
+signer_cert = ./other.crt
+certs = ./other-ca.crt
+signer_key = ./tsa.key
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+ess_cert_id_alg = sha256
+[ tsa_ext ]
+basicConstraints = critical,CA:false
+keyUsage = critical,digitalSignature
+extendedKeyUsage = critical,timeStamping
+[ noeku_ext ]
+basicConstraints = critical,CA:false
+keyUsage = critical,digitalSignature
+[ ca_ext ]
+basicConstraints = critical,CA:true
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+";
+
+const MAKE_CA: &str = r#"set -e
+touch index.txt; echo 1000 > ca.serial; echo 01 > tsaserial
+openssl ecparam -name prime256v1 -genkey -noout -out ca.key
+openssl req -new -x509 -key ca.key -subj "/CN=Stele Test TSA CA" -days 36500 -out ca.crt -extensions ca_ext -config tsa.cnf
+openssl ecparam -name prime256v1 -genkey -noout -out other-ca.key
+openssl req -new -x509 -key other-ca.key -subj "/CN=Other TSA CA" -days 36500 -out other-ca.crt -extensions ca_ext -config tsa.cnf
+openssl ecparam -name prime256v1 -genkey -noout -out tsa.key
+openssl req -new -key tsa.key -subj "/O=Stele Tests/CN=Stele Test TSA" -out tsa.csr
+sign() { openssl ca -batch -config tsa.cnf -cert "$1" -keyfile "$2" -in tsa.csr -out "$3" -extensions "$4" -startdate "$5" -enddate "$6" -notext; }
+sign ca.crt ca.key good.crt tsa_ext 20260101000000Z 21260101000000Z
+sign ca.crt ca.key noeku.crt noeku_ext 20260101000000Z 21260101000000Z
+sign ca.crt ca.key expired.crt tsa_ext 20200101000000Z 20210101000000Z
+sign other-ca.crt other-ca.key other.crt tsa_ext 20260101000000Z 21260101000000Z
+"#;
+
+fn sh(dir: &Path, script: &str) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .expect("sh (openssl must be installed: apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test CA with its TSAs in `dir`, and a loopback HTTP TSA: POST
+/// `/<section>` with a TimeStampReq answers `openssl ts -reply -section`.
+struct Tsa {
+    dir: PathBuf,
+    url: String,
+}
+
+impl Tsa {
+    fn start(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("tsa.cnf"), TSA_CNF).unwrap();
+        sh(dir, MAKE_CA);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let d = dir.to_path_buf();
+        let _ = std::thread::spawn(move || {
+            for (n, conn) in listener.incoming().enumerate() {
+                let Ok(conn) = conn else { continue };
+                serve_one(&d, n, conn);
+            }
+        });
+        Self {
+            dir: dir.to_path_buf(),
+            url,
+        }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// A token (`openssl ts -reply -token_out`) from `section` for `body`.
+    fn token(&self, section: &str, body: &[u8]) -> Vec<u8> {
+        let d = &self.dir;
+        std::fs::write(d.join("body"), body).unwrap();
+        sh(
+            d,
+            "openssl ts -query -data body -sha256 -cert -out body.tsq",
+        );
+        let s = if section == "noeku" { "good" } else { section };
+        sh(
+            d,
+            &format!(
+                "openssl ts -reply -config tsa.cnf -section {s} -queryfile body.tsq -token_out -out body.tok"
+            ),
+        );
+        if section == "noeku" {
+            // Re-sign the TSTInfo with the certificate without EKU.
+            sh(
+                d,
+                "openssl cms -verify -noverify -inform DER -in body.tok -binary -out body.tst && \
+                 openssl cms -sign -binary -nodetach -in body.tst -econtent_type 1.2.840.113549.1.9.16.1.4 \
+                 -signer noeku.crt -inkey tsa.key -md sha256 -cades -nosmimecap -outform DER -out body.tok",
+            );
+        }
+        std::fs::read(d.join("body.tok")).unwrap()
+    }
+}
+
+fn serve_one(dir: &Path, n: usize, mut conn: std::net::TcpStream) {
+    let mut r = BufReader::new(conn.try_clone().unwrap());
+    let mut first = String::new();
+    if r.read_line(&mut first).is_err() {
+        return;
+    }
+    let section = first
+        .split(' ')
+        .nth(1)
+        .unwrap_or("/")
+        .trim_start_matches('/')
+        .to_string();
+    let mut len = 0usize;
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; len.min(1 << 16)];
+    if r.read_exact(&mut body).is_err() {
+        return;
+    }
+    let q = dir.join(format!("q{n}.tsq"));
+    let a = dir.join(format!("a{n}.tsr"));
+    std::fs::write(&q, &body).unwrap();
+    let known = ["good", "expired", "other"].contains(&section.as_str());
+    let ok = known
+        && Command::new("openssl")
+            .args(["ts", "-reply", "-config", "tsa.cnf", "-section", &section])
+            .args(["-queryfile", p(&q), "-out", p(&a)])
+            .current_dir(dir)
+            .output()
+            .is_ok_and(|o| o.status.success());
+    let resp = if ok {
+        let b = std::fs::read(&a).unwrap();
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            b.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(&b);
+        r
+    } else {
+        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_vec()
+    };
+    let _ = conn.write_all(&resp);
+}
+
+/// `openssl ts -verify` of `token` for `body` against `ca`: true if it says OK.
+fn openssl_verifies(dir: &Path, token: &[u8], body: &[u8], ca: &Path) -> bool {
+    std::fs::write(dir.join("x.tok"), token).unwrap();
+    std::fs::write(dir.join("x.body"), body).unwrap();
+    Command::new("openssl")
+        .args([
+            "ts",
+            "-verify",
+            "-token_in",
+            "-in",
+            "x.tok",
+            "-data",
+            "x.body",
+        ])
+        .args(["-CAfile", p(ca)])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+fn checker(ca: &Path) -> TokenCheckerHandle {
+    let c = stele_tsa::TsaChecker::from_pem_or_der(&std::fs::read(ca).unwrap()).unwrap();
+    TokenCheckerHandle(Arc::new(c))
+}
+
+fn verify_tsa(data: &[u8], vkey: &str, ca: Option<&Path>) -> Report {
+    let mut o = Options::new(vec![VerifierKey::parse(vkey).unwrap()]);
+    o.tsa = ca.map(checker);
+    verify_bytes(o, data)
+}
+
+/// The note text (checkpoint body) of each checkpoint record, by size.
+fn bodies(export: &str) -> Vec<(u64, String)> {
+    let lines: Vec<&str> = export.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if *l == "checkpoint" {
+            let body: String = lines[i + 1..]
+                .iter()
+                .take_while(|l| !l.is_empty())
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let size = lines[i + 2].parse().unwrap();
+            out.push((size, body));
+        }
+    }
+    out
+}
+
+/// The export with the timestamp record of checkpoint `size` replaced by
+/// `line` (or removed when `line` is empty).
+fn with_record(export: &str, size: u64, line: &str) -> String {
+    let prefix = format!("timestamp {size} ");
+    let mut out = String::new();
+    for l in export.lines() {
+        if l.starts_with(&prefix) {
+            if !line.is_empty() {
+                out.push_str(line);
+                out.push('\n');
+            }
+        } else {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn record_line(size: u64, token: &[u8]) -> String {
+    format!("timestamp {size} {}", B64.encode(token))
+}
+
+fn token_in(export: &str, size: u64) -> Vec<u8> {
+    let prefix = format!("timestamp {size} ");
+    let l = export.lines().find(|l| l.starts_with(&prefix)).unwrap();
+    TimestampRecord::parse(l.as_bytes()).unwrap().token
+}
+
+struct Case {
+    name: &'static str,
+    about: &'static str,
+    code: Option<&'static str>,
+    data: String,
+    /// The token the case is about, and the body it must attest.
+    token: Vec<u8>,
+    body: String,
+}
+
+/// An anchored log (checkpoints 3 and 5 anchored through HTTP) and every
+/// bad case built from its export.
+fn cases(tmp: &Path, tsa: &Tsa) -> (String, Vec<Case>) {
+    let (log, vkey) = init(tmp);
+    let receipts = append(
+        &log,
+        &[
+            r#"{"type":"auth","actor":"alice"}"#,
+            r#"{"type":"auth","actor":"bob"}"#,
+        ],
+    );
+    assert_eq!(receipts.len(), 2);
+    let good_url = format!("{}/good", tsa.url);
+    let out = ok(&stele(&[
+        "anchor",
+        &log,
+        "--tsa",
+        &good_url,
+        "--ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(
+        out.starts_with("anchored checkpoint 3: existed by "),
+        "{out}"
+    );
+    assert!(
+        out.contains("attested by CN=Stele Test TSA,O=Stele Tests"),
+        "{out}"
+    );
+    let again = ok(&stele(&["anchor", &log, "--tsa", &good_url]));
+    assert_eq!(again, "checkpoint 3 is already anchored\n");
+    let receipts = append(
+        &log,
+        &[
+            r#"{"type":"auth","actor":"carol"}"#,
+            r#"{"type":"auth","actor":"dave"}"#,
+        ],
+    );
+    assert_eq!(receipts.len(), 2);
+    let out = ok(&stele(&["anchor", &log, "--tsa", &good_url]));
+    assert_eq!(
+        out,
+        "anchored checkpoint 5 (token not checked: pass --ca FILE to check it)\n"
+    );
+    let file = tmp.join("valid.stele");
+    let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
+    let valid = std::fs::read_to_string(&file).unwrap();
+    let b = bodies(&valid);
+    let body5 = b.iter().find(|(s, _)| *s == 5).unwrap().1.clone();
+    let body3 = b.iter().find(|(s, _)| *s == 3).unwrap().1.clone();
+    let good5 = token_in(&valid, 5);
+    let mut cases = vec![Case {
+        name: "timestamp-valid",
+        about: "checkpoints 3 and 5 anchored by the test TSA: both tokens check out",
+        code: None,
+        data: valid.clone(),
+        token: good5.clone(),
+        body: body5.clone(),
+    }];
+    let mut bad = |name, about, code, token: Vec<u8>| {
+        cases.push(Case {
+            name,
+            about,
+            code: Some(code),
+            data: with_record(&valid, 5, &record_line(5, &token)),
+            token,
+            body: body5.clone(),
+        });
+    };
+    bad(
+        "timestamp-wrong-imprint",
+        "checkpoint 5's token is over other bytes than its body",
+        "timestamp_mismatch",
+        tsa.token("good", b"not the checkpoint\n"),
+    );
+    bad(
+        "timestamp-other-checkpoint",
+        "checkpoint 5 carries checkpoint 3's token",
+        "timestamp_mismatch",
+        token_in(&valid, 3),
+    );
+    bad(
+        "timestamp-wrong-certificate",
+        "checkpoint 5's token is signed by a TSA of another CA",
+        "timestamp_untrusted",
+        tsa.token("other", body5.as_bytes()),
+    );
+    bad(
+        "timestamp-no-eku",
+        "checkpoint 5's token is signed by a certificate without the timeStamping EKU",
+        "timestamp_untrusted",
+        tsa.token("noeku", body5.as_bytes()),
+    );
+    bad(
+        "timestamp-expired",
+        "checkpoint 5's token is signed by a TSA certificate that expired before its genTime",
+        "timestamp_untrusted",
+        tsa.token("expired", body5.as_bytes()),
+    );
+    bad(
+        "timestamp-truncated",
+        "checkpoint 5's token is cut short (DER truncated)",
+        "bad_timestamp",
+        good5[..good5.len() - 40].to_vec(),
+    );
+    let _ = body3;
+    (vkey, cases)
+}
+
+#[test]
+fn anchored_exports_verify_and_every_bad_token_fails_naming_its_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (vkey, cases) = cases(tmp.path(), &tsa);
+    for c in &cases {
+        // Core, with the CA.
+        let r = verify_tsa(c.data.as_bytes(), &vkey, Some(&tsa.ca()));
+        let j: Value = serde_json::from_str(&r.to_json()).unwrap();
+        let ts = j["timestamps"].as_array().unwrap();
+        assert_eq!(ts.len(), 2, "{}", c.name);
+        match c.code {
+            None => {
+                assert_eq!(j["verdict"], "verified", "{}: {}", c.name, r.to_json());
+                for t in ts {
+                    assert_eq!(t["status"], "ok");
+                    assert_eq!(t["tsa"], "CN=Stele Test TSA,O=Stele Tests");
+                    assert!(t["time"].as_str().unwrap().ends_with('Z'));
+                }
+            }
+            Some(code) => {
+                assert_eq!(j["verdict"], "tampered", "{}", c.name);
+                assert_eq!(r.failures.len(), 1, "{}: {:?}", c.name, r.failures);
+                let f = &r.failures[0];
+                assert_eq!(f.code.as_str(), code, "{}: {}", c.name, f.message);
+                assert!(
+                    f.message.contains("(size 5): timestamp token at line"),
+                    "{}: {}",
+                    c.name,
+                    f.message
+                );
+                assert_eq!(ts[0]["status"], "ok");
+                assert_eq!(ts[1]["status"], "failed");
+            }
+        }
+        // OpenSSL agrees.
+        assert_eq!(
+            openssl_verifies(&tsa.dir, &c.token, c.body.as_bytes(), &tsa.ca()),
+            c.code.is_none(),
+            "openssl ts -verify disagrees on {}",
+            c.name
+        );
+        // Without the CA: nothing is checked, a notice says so.
+        let r = verify_tsa(c.data.as_bytes(), &vkey, None);
+        assert_eq!(r.verdict.as_str(), "verified", "{}", c.name);
+        assert!(
+            r.notices
+                .iter()
+                .any(|n| n.code.as_str() == "timestamp_unchecked"),
+            "{}",
+            c.name
+        );
+    }
+    // The CLI: stele verify --tsa-ca says what each anchor attests.
+    let file = tmp.path().join("v.stele");
+    std::fs::write(&file, &cases[0].data).unwrap();
+    let ca = tsa.ca();
+    let out = ok(&stele(&[
+        "verify",
+        p(&file),
+        "--key",
+        &vkey,
+        "--tsa-ca",
+        p(&ca),
+    ]));
+    assert!(out.starts_with("verified: "), "{out}");
+    for size in [3, 5] {
+        assert!(
+            out.contains(&format!("checkpoint {size} existed by 2"))
+                && out.contains(", attested by CN=Stele Test TSA,O=Stele Tests"),
+            "{out}"
+        );
+    }
+    std::fs::write(&file, &cases[3].data).unwrap();
+    let o = stele(&["verify", p(&file), "--key", &vkey, "--tsa-ca", p(&ca)]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("failure timestamp_untrusted"), "{out}");
+    // A CA file that is not one is refused before verifying.
+    let o = stele(&["verify", p(&file), "--key", &vkey, "--tsa-ca", p(&file)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--tsa-ca"), "{}", stderr(&o));
+}
+
+#[test]
+fn anchor_refuses_a_token_that_fails_the_ca_and_keeps_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (log, _) = init(tmp.path());
+    let url = format!("{}/expired", tsa.url);
+    let o = stele(&["anchor", &log, "--tsa", &url, "--ca", p(&tsa.ca())]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("is valid from"), "{}", stderr(&o));
+    assert!(!Path::new(&log).join("timestamps").exists());
+    // A TSA that answers 500 is an error naming the URL.
+    let url = format!("{}/nosuch", tsa.url);
+    let o = stele(&["anchor", &log, "--tsa", &url]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains(&url), "{}", stderr(&o));
+}
+
+/// The committed vectors, through core and the CLI, and each token through
+/// `openssl ts -verify`, all agreeing with the `.expect` files.
+#[test]
+fn timestamp_vectors_give_their_expected_verdicts() {
+    let dir = vectors_dir();
+    if std::env::var_os("STELE_WRITE_VECTORS").is_some() {
+        write_vectors(&dir);
+    }
+    let ca = dir.join("ca.pem");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut seen = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "expect") {
+            continue;
+        }
+        seen += 1;
+        let expect = std::fs::read_to_string(&path).unwrap();
+        let get = |k: &str| {
+            expect
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .unwrap()
+                .to_string()
+        };
+        let (vkey, verdict) = (get("key: "), get("verdict: "));
+        let fails: Vec<String> = expect
+            .lines()
+            .filter_map(|l| l.strip_prefix("failure: "))
+            .map(String::from)
+            .collect();
+        let data = std::fs::read(path.with_extension("stele")).unwrap();
+        let r = verify_tsa(&data, &vkey, Some(&ca));
+        assert_eq!(r.verdict.as_str(), verdict, "{}", path.display());
+        let got: Vec<String> = r
+            .failures
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f.code,
+                    f.entry.map_or("-".into(), |e| e.to_string())
+                )
+            })
+            .collect();
+        assert_eq!(got, fails, "{}", path.display());
+        let out = stele(&[
+            "verify",
+            p(&path.with_extension("stele")),
+            "--key",
+            &vkey,
+            "--tsa-ca",
+            p(&ca),
+            "--json",
+        ]);
+        let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(j["verdict"], verdict.as_str());
+        // openssl ts -verify on the record the case is about.
+        let text = String::from_utf8(data).unwrap();
+        let body = bodies(&text).into_iter().find(|(s, _)| *s == 5).unwrap().1;
+        let token = token_in(&text, 5);
+        assert_eq!(
+            openssl_verifies(tmp.path(), &token, body.as_bytes(), &ca),
+            verdict == "verified",
+            "openssl ts -verify disagrees on {}",
+            path.display()
+        );
+    }
+    assert_eq!(seen, 7, "timestamp vectors");
+}
+
+fn write_vectors(dir: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (vkey, cases) = cases(tmp.path(), &tsa);
+    std::fs::create_dir_all(dir).unwrap();
+    let _ = std::fs::copy(tsa.ca(), dir.join("ca.pem")).unwrap();
+    for c in cases {
+        std::fs::write(dir.join(format!("{}.stele", c.name)), &c.data).unwrap();
+        let (verdict, fail) = match c.code {
+            None => ("verified", String::new()),
+            Some(code) => ("tampered", format!("failure: {code} -\n")),
+        };
+        std::fs::write(
+            dir.join(format!("{}.expect", c.name)),
+            format!(
+                "# {}\nkey: {vkey}\ntsa-ca: ca.pem\nverdict: {verdict}\n{fail}",
+                c.about
+            ),
+        )
+        .unwrap();
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut c = std::net::TcpStream::connect(addr).ok()?;
+    c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .ok()?;
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    let _ = c.read_to_end(&mut raw).ok()?;
+    let (status, _, body) = parse_response(&raw).ok()?;
+    (status == 200).then(|| String::from_utf8(body).unwrap())
+}
+
+/// `stele serve --tsa URL --anchor-every D` anchors the latest checkpoint on
+/// its own, and the service's exports carry the token.
+#[test]
+fn serve_anchors_on_a_schedule_and_its_exports_carry_the_tokens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (log, vkey) = init(tmp.path());
+    assert_eq!(
+        append(&log, &[r#"{"type":"auth","actor":"alice"}"#]).len(),
+        1
+    );
+    assert!(ok(&stele(&["checkpoint", &log])).contains("\n2\n"));
+    let url = format!("{}/good", tsa.url);
+    let (mut child, base) = spawn_serve(
+        Command::new(env!("CARGO_BIN_EXE_stele"))
+            .args(["serve", &log, "--listen", "127.0.0.1:0", "--public-reads"])
+            .args(["--tsa", &url, "--anchor-every", "1s"])
+            .stderr(std::process::Stdio::null()),
+    );
+    let addr = base.strip_prefix("http://").unwrap().to_string();
+    // Wait for the anchor (a generous bound on a loaded machine).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let export = loop {
+        if let Some(b) = http_get(&addr, "/v1/export")
+            && b.lines().any(|l| l.starts_with("timestamp 2 "))
+        {
+            break b;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no timestamp record in the service's export"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let r = verify_tsa(export.as_bytes(), &vkey, Some(&tsa.ca()));
+    assert_eq!(r.verdict.as_str(), "verified", "{}", r.to_json());
+    let ts = r.timestamps.unwrap();
+    assert_eq!((ts.len(), ts[0].size, ts[0].status), (1, 2, "ok"));
+    let body = bodies(&export)
+        .into_iter()
+        .find(|(s, _)| *s == 2)
+        .unwrap()
+        .1;
+    assert!(openssl_verifies(
+        &tsa.dir,
+        &token_in(&export, 2),
+        body.as_bytes(),
+        &tsa.ca()
+    ));
+    // The token is in the log directory, and `stele verify DIR` checks it too.
+    let recs = stele_writer::anchor::read(Path::new(&log)).unwrap();
+    assert_eq!(recs.len(), 1);
+    let out = ok(&stele(&[
+        "verify",
+        &log,
+        "--key",
+        &vkey,
+        "--tsa-ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(out.contains("checkpoint 2 existed by "), "{out}");
+}
+
+/// Every byte of a valid token flipped: the checker never panics, and a
+/// flip in the signature, the TSTInfo or the signed attributes is refused.
+/// (Flips in parts the signature does not cover, such as the copy of the
+/// CA certificate the token carries, may leave it valid.)
+#[test]
+fn a_flipped_byte_anywhere_in_a_token_never_panics_and_signed_parts_fail() {
+    use stele_core::timestamp::TokenChecker as _;
+    let dir = vectors_dir();
+    let text = std::fs::read_to_string(dir.join("timestamp-valid.stele")).unwrap();
+    let body = bodies(&text).into_iter().find(|(s, _)| *s == 5).unwrap().1;
+    let token = token_in(&text, 5);
+    let imp = stele_core::timestamp::imprint(body.as_bytes());
+    let ca = stele_tsa::TsaChecker::from_pem_or_der(&std::fs::read(dir.join("ca.pem")).unwrap())
+        .unwrap();
+    assert!(ca.check(&token, &imp).is_ok());
+    // The TSTInfo's bytes inside the token, and the signature at its end.
+    let tst_at = (0..token.len())
+        .find(|&i| token[i..].starts_with(&[0x04, 0x81]) || token[i..].starts_with(&[0x04, 0x82]))
+        .unwrap();
+    let mut accepted = Vec::new();
+    for i in 0..token.len() {
+        let mut t = token.clone();
+        t[i] ^= 0x01;
+        if ca.check(&t, &imp).is_ok() {
+            accepted.push(i);
+        }
+    }
+    let sig_start = token.len() - 64;
+    assert!(
+        accepted
+            .iter()
+            .all(|&i| i < tst_at || (i > tst_at + 200 && i < sig_start)),
+        "flips accepted at {accepted:?} (TSTInfo at {tst_at}, signature from {sig_start})"
+    );
+    // Every truncation fails too.
+    for n in 0..token.len() {
+        assert!(ca.check(&token[..n], &imp).is_err(), "{n}");
+    }
+}
