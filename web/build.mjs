@@ -163,7 +163,11 @@ export function checkSizes(dir, raws, requireAll) {
 // only code paths that load files by relative URL use, and those are not
 // taken there (the wasm module and the helper's source are passed in).
 
-function bundle(entry, { classic = false } = {}) {
+// Modules loaded with import() that the single file carries inline (it cannot
+// fetch them from file://): the call becomes a promise of the bundled module.
+const INLINE_LAZY = new Set(['./sealed.js']);
+
+function bundle(entry, { classic = false, inline = new Set() } = {}) {
   const order = [];
   const seen = new Map();
   const visit = (file) => {
@@ -189,6 +193,9 @@ function bundle(entry, { classic = false } = {}) {
       return '';
     });
     if (/^\s*import\s/m.test(src)) throw new Error(`${relative(WEB, file)}: unsupported import form`);
+    if (!classic) {
+      src = src.replace(/\bimport\((['"])([^'"]+)\1\)/g, (call, _q, spec) => (inline.has(spec) ? `Promise.resolve(${dep(spec)})` : call));
+    }
     src = src.replace(/^export\s+\{([^}]*)\}\s+from\s+['"]([^'"]+)['"];?[ \t]*$/gm, (_, names, spec) => {
       const m = dep(spec);
       for (const n of names.split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -232,14 +239,18 @@ function singleFile(outDir) {
   const html = readFileSync(join(WEB, 'index.html'), 'utf8');
   const css = readFileSync(join(WEB, 'src/style.css'), 'utf8');
   const wasm = readFileSync(join(PKG, 'stele_wasm_bg.wasm'));
+  // The sealed module, when built (the test mock has none: then an auditor key fails there with a message).
+  const sealFile = join(PKG, 'stele_wasm_seal_bg.wasm');
+  const sealWasm = existsSync(sealFile) ? readFileSync(sealFile) : null;
   const workerSrc = bundle(join(WEB, 'src/worker.js'), { classic: true });
   const helperSrc = bundle(join(WEB, 'src/prepare-worker.js'), { classic: true });
-  const appSrc = bundle(join(WEB, 'src/app.js'));
+  const appSrc = bundle(join(WEB, 'src/app.js'), { inline: sealWasm ? INLINE_LAZY : new Set() });
   const script = [
     '// Stele verifier, single-file build: everything is inline, nothing is fetched.',
     `const WORKER_SOURCE = ${JSON.stringify(workerSrc)};`,
     `const HELPER_SOURCE = ${JSON.stringify(helperSrc)};`,
     `const WASM_BASE64 = ${JSON.stringify(wasm.toString('base64'))};`,
+    `const SEAL_WASM_BASE64 = ${JSON.stringify(sealWasm ? sealWasm.toString('base64') : '')};`,
     'let workerUrl = null;',
     'globalThis.STELE_EMBED = {',
     '  wasm: Uint8Array.from(atob(WASM_BASE64), (c) => c.charCodeAt(0)),',
@@ -248,6 +259,7 @@ function singleFile(outDir) {
     '    return new Worker(workerUrl); // classic: a module worker from a blob: URL fails on file:// (opaque origin)',
     '  },',
     '  helperSource: HELPER_SOURCE, // the verifier worker starts its helpers from this text',
+    '  get sealWasm() { return Uint8Array.from(atob(SEAL_WASM_BASE64), (c) => c.charCodeAt(0)); }, // the sealed module (src/sealed.js), decoded only with an auditor key',
     '};',
     appSrc,
   ].join('\n');

@@ -43,9 +43,11 @@ function dictFlags(dict, q) {
 /**
  * Rows of `store` that match `f` ({text, actor, action, from, to, failingOnly}),
  * as ascending store indices; null when no filter is set (all rows).
- * `failing` is the set of failing store indices.
+ * `failing` is the set of failing store indices. `sealed` (sealed-view.js
+ * sealedSearch, when a key opened sealed values): the search also matches the
+ * opened values, and the actor and action filters the columns as shown.
  */
-export function filterRows(store, f, failing) {
+export function filterRows(store, f, failing, sealed = null) {
   const q = f.text.trim().toLowerCase();
   const qa = f.actor.trim().toLowerCase();
   const qb = f.action.trim().toLowerCase();
@@ -63,14 +65,16 @@ export function filterRows(store, f, failing) {
   let m = 0;
   for (let j = 0; j < total; j++) {
     const i = candidates ? candidates[j] : j;
-    if (actorFlags && !actorFlags[s.codes[1][i]]) continue;
-    if (actionFlags && !actionFlags[s.codes[2][i]]) continue;
+    const shown = sealed?.cols.get(i);
+    if (actorFlags && !actorFlags[s.codes[1][i]] && !shown?.[1]?.includes(qa)) continue;
+    if (actionFlags && !actionFlags[s.codes[2][i]] && !shown?.[2]?.includes(qb)) continue;
     const t = s.ts[i];
     if (!Number.isNaN(from) && !(t >= from)) continue;
     if (!Number.isNaN(to) && !(t <= to)) continue;
     if (textFlags) {
       let hit = s.seq[i] === seqQ || (q.length > 3 && s.tsText(i).toLowerCase().includes(q));
       for (let c = 0; c < textFlags.length && !hit; c++) hit = textFlags[c][s.codes[c][i]] === 1;
+      if (!hit && sealed) hit = sealed.text.get(i)?.includes(q) === true || shown?.some((t) => t?.includes(q)) === true;
       if (!hit) continue;
     }
     out[m++] = i;

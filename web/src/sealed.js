@@ -1,16 +1,20 @@
 // Sealed fields (docs/FORMAT.md section 13): opens them with an auditor's age
 // identity. Loaded lazily (dynamic import) only when an identity is given, so
 // the verifier every page loads does not grow. The opening, the commitment
-// check and the verification are stele-core's, in ../pkg/stele_wasm_seal; this
-// module only moves bytes to it. The identity stays in this page's memory.
-import initSeal, { SealedVerifier } from '../pkg/stele_wasm_seal.js';
+// check and the record checks are stele-core's (sealed_pass: the same
+// SealChecker as the CLI's verifier), in ../pkg/stele_wasm_seal; this module
+// only moves bytes to it and adds its findings to the verification's report.
+// The identity stays in this page's memory.
+import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
 
 /** @type {Promise<unknown> | null} */
 let ready = null;
 
 function load() {
   if (!ready) {
-    ready = initSeal({ module_or_path: new URL('../pkg/stele_wasm_seal_bg.wasm', import.meta.url) });
+    // The single-file build carries the module's bytes (no fetch from file://).
+    const embedded = /** @type {{sealWasm?: Uint8Array} | undefined} */ (globalThis.STELE_EMBED)?.sealWasm;
+    ready = initSeal({ module_or_path: embedded ?? new URL('../pkg/stele_wasm_seal_bg.wasm', import.meta.url) });
     ready.catch(() => {
       ready = null;
     });
@@ -19,35 +23,57 @@ function load() {
 }
 
 /**
- * Verifies `file` with sealed values opened by `identity` (the text of an age
- * identity file). Resolves to the report, with `sealed`: one
- * {entry, pointer, state, value} per sealed value, state 'opened' (value: its
- * JSON text, checked against its commitment), 'sealed', 'forgotten',
- * 'redacted' or 'mismatch'.
- * @param {Blob} file
- * @param {{keys?: string[], identity: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
- * @returns {Promise<import('./index.js').Report & {sealed: import('./index.js').SealedValue[]}>}
+ * Throws a clear error when `identity` is not the text of an age identity
+ * file (the message never contains the text).
+ * @param {string} identity
  */
-export async function verifySealed(file, { keys = [], identity, signal, chunkSize = 1 << 20, onProgress }) {
+export async function checkIdentity(identity) {
   await load();
-  const v = new SealedVerifier(keys, identity);
+  new OpeningPass(undefined, identity).free();
+}
+
+/**
+ * The opening pass over `file`, after `report` (the plain verification of
+ * the same bytes): opens every sealed value `identity` (the text of an age
+ * identity file) can, checks it against its commitment, and checks every
+ * sealed record. Resolves to `report` with its findings added: `sealed`, one
+ * {entry, pointer, state, value} per sealed value (state 'opened', value its
+ * JSON text; or 'sealed', 'forgotten', 'redacted', 'mismatch'), and
+ * `sealed_counts`. A failure here (opening_mismatch, bad_sealed) joins the
+ * report's failures and makes the verdict tampered, as any failure does
+ * (FORMAT 8: a file with a failure is tampered).
+ * @param {Blob} file
+ * @param {import('./index.js').Report} report
+ * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @returns {Promise<import('./index.js').Report>}
+ */
+export async function openSealed(file, report, { identity, signal, chunkSize = 1 << 20, onProgress }) {
+  await load();
+  const pass = new OpeningPass(report.origin ?? undefined, identity);
   /** @type {import('./index.js').SealedValue[]} */
   const sealed = [];
-  const take = (/** @type {string} */ json) => {
-    for (const [entry, pointer, state, value] of JSON.parse(json)) sealed.push({ entry, pointer, state, value });
+  const take = (/** @type {[number, string, import('./index.js').SealedValue['state'], string | null][]} */ list) => {
+    for (const [entry, pointer, state, value] of list) sealed.push({ entry, pointer, state, value });
   };
   try {
     for (let at = 0; at < file.size; at += chunkSize) {
       if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
-      v.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
-      take(v.takeSealed());
+      pass.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
+      take(JSON.parse(pass.takeSealed()));
       onProgress?.(Math.min(at + chunkSize, file.size), file.size);
     }
   } catch (e) {
-    v.free();
+    pass.free();
     throw e;
   }
-  const out = JSON.parse(v.finish());
-  for (const [entry, pointer, state, value] of out.sealed) sealed.push({ entry, pointer, state, value });
-  return Object.assign(out.report, { sealed });
+  const out = JSON.parse(pass.finish());
+  take(out.sealed);
+  const room = Math.max(0, 1000 - report.failures.length);
+  // Appended, not sorted in: a failure's `cause` is an index into the list.
+  report.failures.push(...out.failures.slice(0, room));
+  report.failures_total += out.failures_total;
+  if (out.failures_total > 0 && report.verdict !== 'not_a_log') report.verdict = 'tampered';
+  report.sealed = sealed;
+  report.sealed_counts = out.counts ?? undefined;
+  return report;
 }

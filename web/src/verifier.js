@@ -213,9 +213,10 @@ export async function verifyFile(file, opts = {}) {
 
 /**
  * With an auditor's identity: the file is verified as always (rows, batches,
- * progress), then once more by the lazily loaded sealed module (./sealed.js),
- * whose report, with `sealed` values, is the result: it checks the sealed
- * records the plain verifier accepts unchecked.
+ * progress), then the lazily loaded sealed module (./sealed.js) reads it once
+ * more for its sealed values only (the checks the plain verifier, built
+ * without them, skips): it opens what the identity can and adds its findings
+ * to the report.
  * @param {Blob} file
  * @param {import('./index.js').VerifyFileOptions} opts
  * @returns {Promise<import('./index.js').Report>}
@@ -223,16 +224,16 @@ export async function verifyFile(file, opts = {}) {
 async function verifyFileSealed(file, opts) {
   const { identity, ...plain } = opts;
   if (typeof identity !== 'string') throw new TypeError('identity: expected the text of an age identity file');
-  const load = import('./sealed.js');
+  const { openSealed, checkIdentity } = await import('./sealed.js');
+  await checkIdentity(identity); // a bad key fails before the work, not after
   const onProgress = plain.onProgress;
-  await verifyPlain(file, { ...plain, onProgress: onProgress && ((done, total) => onProgress(done / 2, total)) });
-  const { verifySealed } = await load;
-  return verifySealed(file, {
-    keys: plain.keys,
+  const report = await verifyPlain(file, { ...plain, onProgress: onProgress && ((done, total) => onProgress(done * 0.6, total)) });
+  if (report.verdict === 'not_a_log') return Object.assign(report, { sealed: [] });
+  return openSealed(file, report, {
     identity,
     signal: plain.signal,
     chunkSize: plain.chunkSize,
-    onProgress: onProgress && ((done, total) => onProgress(total / 2 + done / 2, total)),
+    onProgress: onProgress && ((done, total) => onProgress(total * 0.6 + done * 0.4, total)),
   });
 }
 
