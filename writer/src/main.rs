@@ -390,7 +390,7 @@ enum TokenCmd {
         file: PathBuf,
         /// The token's name: the actor of the access events it causes.
         name: String,
-        /// What it may do: read, write, k8s, comma-separated (default: all three).
+        /// What it may do: read, write, k8s, reveal (exports with sealed-field openings), comma-separated (default: read,write,k8s).
         #[arg(long, value_name = "SCOPES", default_value = "read,write,k8s", value_parser = parse_scopes)]
         scope: serve::Scopes,
     },

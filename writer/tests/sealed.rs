@@ -935,6 +935,27 @@ fn http(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> (u16,
     (status, raw) // the whole response, headers included, is scanned
 }
 
+// The body of a response with `Transfer-Encoding: chunked` (or a plain one).
+fn dechunk(raw: &[u8]) -> Vec<u8> {
+    let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&raw[..at]).to_ascii_lowercase();
+    let mut body = &raw[at..];
+    if !head.contains("transfer-encoding: chunked") {
+        return body.to_vec();
+    }
+    let mut out = Vec::new();
+    loop {
+        let nl = body.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n =
+            usize::from_str_radix(std::str::from_utf8(&body[..nl]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[nl + 2..nl + 2 + n]);
+        body = &body[nl + 2 + n + 2..];
+    }
+}
+
 #[test]
 fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
     use std::io::BufRead;
@@ -944,6 +965,16 @@ fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
     let token = ok(&stele(&["token", "add", p(&tokens), "alice"]))
         .trim()
         .to_string();
+    let auditor_token = ok(&stele(&[
+        "token",
+        "add",
+        p(&tokens),
+        "auditor-bot",
+        "--scope",
+        "read,reveal",
+    ]))
+    .trim()
+    .to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
         .args([
             "serve",
@@ -988,8 +1019,64 @@ fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
         let (_, r) = http(&addr, "GET", path, &token, b"");
         responses.push(r);
     }
+    // Openings over HTTP (issue 11): only with the reveal scope, only for an
+    // auditor, recorded as stele.access naming the recipient.
+    let rcpt = recipient(&aud);
+    let reveal = format!("/v1/export?reveal-to={rcpt}");
+    let (st, r) = http(&addr, "GET", &reveal, &token, b"");
+    assert_eq!(st, 403, "{}", String::from_utf8_lossy(&r));
+    assert!(contains(&r, b"no reveal scope"));
+    responses.push(r);
+    let other = recipient(&identity(tmp.path(), "other.key"));
+    let (st, r) = http(
+        &addr,
+        "GET",
+        &format!("/v1/export?reveal-to={other}"),
+        &auditor_token,
+        b"",
+    );
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&r));
+    assert!(contains(&r, b"is not an auditor of this log"));
+    responses.push(r);
+    let (st, r) = http(
+        &addr,
+        "GET",
+        "/v1/export?reveal-to=age1nope",
+        &auditor_token,
+        b"",
+    );
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&r));
+    responses.push(r);
+    let (st, r) = http(&addr, "GET", &reveal, &auditor_token, b"");
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&r));
+    let revealed = dechunk(&r);
+    responses.push(r);
+    let rep = verify_with(&revealed, &vkey, Some(&aud));
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+    assert_eq!(
+        rep.sealed.unwrap().opened,
+        8,
+        "the HTTP export opens every value"
+    );
+    let (_, plain) = http(&addr, "GET", "/v1/export", &token, b"");
+    let rep = verify_with(&dechunk(&plain), &vkey, Some(&aud));
+    assert_eq!(
+        rep.sealed.unwrap().opened,
+        0,
+        "without reveal-to: commitments only"
+    );
     let _ = child.kill();
     let _ = child.wait();
+    // The revealing read is in the log, naming the token and the recipient.
+    let entries = std::fs::read_to_string(Path::new(&log).join("entries.jsonl")).unwrap();
+    let access: Vec<Value> = entries
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].clone())
+        .filter(|e| e["type"] == "stele.access" && e["read"]["reveal_to"].is_array())
+        .collect();
+    assert_eq!(access.len(), 1, "{access:?}");
+    assert_eq!(access[0]["actor"], "auditor-bot");
+    assert_eq!(access[0]["read"]["reveal_to"], serde_json::json!([rcpt]));
     for (i, r) in responses.iter().enumerate() {
         assert!(
             !contains(r, MARKER.as_bytes()),
