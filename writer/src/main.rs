@@ -1523,8 +1523,14 @@ fn verify(
 ) -> Result<u8, Fail> {
     let keys = load_keys(keys)?;
     let mut opts = Options::new(keys.clone());
+    let mut reveal = Vec::new();
     if let Some(id) = identity {
         opts.opener = Some(load_opener(id)?);
+        if path.is_dir() {
+            // A log directory is verified as an export revealed to the
+            // identity's recipients that are auditors of the log.
+            reveal = dir_reveal(path, id)?;
+        }
     }
     if let Some(t) = trusted {
         opts.trusted = Some(load_trusted(t, &keys)?);
@@ -1547,10 +1553,24 @@ fn verify(
     } else if path.is_dir() && access.access_log.is_none() {
         can_record_in(path)?;
     }
-    let report = verify_path(path, opts)?;
+    let report = if reveal.is_empty() {
+        verify_path(path, opts)?
+    } else {
+        let pb = progress_bar(0, "verify");
+        let r = stele_writer::verify_dir_revealed(path, opts, &reveal, &mut |done, total| {
+            pb.set_length(total);
+            pb.set_position(done);
+        })?;
+        pb.finish_and_clear();
+        r
+    };
     let mut access_err = None;
     if path.is_dir() && (access.access_log.is_some() || !mirror) {
-        let read = json!({"verify": "log", "entries": [0, report.entries], "tree_size": report.tree_size, "verdict": report.verdict});
+        let mut read = json!({"verify": "log", "entries": [0, report.entries], "tree_size": report.tree_size, "verdict": report.verdict});
+        if !reveal.is_empty() {
+            // Openings were read (public keys only).
+            read["reveal_to"] = json!(reveal);
+        }
         let event = access_event(
             "verify",
             argv,
@@ -1594,6 +1614,25 @@ fn verify(
         }));
     }
     Ok(code)
+}
+
+// The recipients of the identities in `id` that are auditors of the log in
+// `dir` (their wraps open its data keys); a note when there is none.
+fn dir_reveal(dir: &Path, id: &Path) -> Result<Vec<String>, Fail> {
+    let auditors = stele_writer::sealed::auditors(dir)?;
+    let mine: Vec<String> = stele_writer::sealed::load_identities(id)?
+        .iter()
+        .map(stele_seal::Identity::recipient)
+        .filter(|r| auditors.contains(r))
+        .collect();
+    if mine.is_empty() {
+        eprintln!(
+            "stele: note: no identity in {} is an auditor of this log (stele auditor list {}): its sealed values stay sealed",
+            id.display(),
+            dir.display()
+        );
+    }
+    Ok(mine)
 }
 
 const RECORD_ELSEWHERE: &str =

@@ -276,6 +276,103 @@ fn verify_counts_opened_sealed_and_forgotten_values_by_identity() {
 }
 
 #[test]
+fn verify_of_a_log_directory_opens_with_an_auditors_identity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-dir");
+    let other = identity(tmp.path(), "other.key");
+    let json = |id: &Path| -> (Value, String) {
+        let out = stele(&[
+            "verify",
+            &log,
+            "--key",
+            &vkey,
+            "--identity",
+            p(id),
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        (serde_json::from_slice(&out.stdout).unwrap(), stderr(&out))
+    };
+    let (right, _) = json(&aud);
+    assert_eq!(right["verdict"], "verified", "{right:#}");
+    assert_eq!(
+        right["sealed"],
+        serde_json::json!({"values":5,"opened":5,"sealed":0,"forgotten":0,"redacted":0})
+    );
+    // Not an auditor of this log: a note, every value sealed, no failure.
+    let (wrong, err) = json(&other);
+    assert_eq!(wrong["verdict"], "verified");
+    assert_eq!(wrong["sealed"]["sealed"], 5);
+    assert!(err.contains("is an auditor of this log"), "{err}");
+    // The verification that read openings is recorded, naming the recipient.
+    let entries = std::fs::read_to_string(Path::new(&log).join("entries.jsonl")).unwrap();
+    let last_verify = entries
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].clone())
+        .find(|e| e["type"] == "stele.access" && e["read"]["reveal_to"].is_array())
+        .expect("an access entry with reveal_to");
+    assert_eq!(
+        last_verify["read"]["reveal_to"],
+        serde_json::json!([recipient(&aud)])
+    );
+    // Forget and redact show in the directory's counts, still verified.
+    ok(&stele(&[
+        "forget",
+        &log,
+        "--subject",
+        r#"{"email":"bob-MARKER-7f3a@example.com","id":"u2"}"#,
+    ]));
+    ok(&stele(&[
+        "redact",
+        &log,
+        "--entry",
+        "1",
+        "--pointer",
+        "/ip",
+    ]));
+    ok(&stele(&["checkpoint", &log]));
+    let (after, _) = json(&aud);
+    assert_eq!(after["verdict"], "verified", "{after:#}");
+    assert_eq!(
+        after["sealed"],
+        serde_json::json!({"values":5,"opened":2,"sealed":0,"forgotten":2,"redacted":1})
+    );
+    // A tampered opening in the sidecar is a failure naming entry and pointer.
+    let rp = Path::new(&log).join("sealed/records");
+    let text = std::fs::read_to_string(&rp).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("opening 1 "))
+        .unwrap()
+        .to_string();
+    let mut words: Vec<String> = line.split(' ').map(String::from).collect();
+    let b = words[3].clone().into_bytes();
+    let mid = b.len() / 2;
+    let mut b2 = b.clone();
+    b2[mid] = if b[mid] == b'A' { b'B' } else { b'A' };
+    words[3] = String::from_utf8(b2).unwrap();
+    std::fs::write(&rp, text.replace(&line, &words.join(" "))).unwrap();
+    let out = stele(&[
+        "verify",
+        &log,
+        "--key",
+        &vkey,
+        "--identity",
+        p(&aud),
+        "--json",
+    ]);
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rep["verdict"], "tampered");
+    let f = &rep["failures"][0];
+    assert_eq!(f["code"], "opening_mismatch");
+    assert_eq!(f["entry"], 1);
+    assert!(
+        f["message"].as_str().unwrap().contains("\"/actor/email\""),
+        "{f}"
+    );
+}
+
+#[test]
 fn forget_and_redact_leave_every_export_verified() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-forget");
