@@ -1879,7 +1879,18 @@ fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
             Some("make one with `stele export DIR -o FILE --reveal-to age1…`".into()),
         ));
     }
+    // The file is read twice (verified first, then revealed): both reads
+    // are hashed, and the second verified again, so a file changed in
+    // between is named, never revealed as verified.
+    let meta = |sha256| stele_core::verify::InputMeta {
+        name: None,
+        verified_at: None,
+        sha256,
+    };
+    let mut opts = opts;
+    opts.input = Some(meta(false)); // verify_path hashes the file itself
     let report = verify_path(path, opts.clone())?;
+    opts.input = Some(meta(true));
     if report.verdict != Verdict::Verified {
         print!("{}", report_text(&report, false));
         return Err(Fail::usage(
@@ -1941,13 +1952,25 @@ fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
         }
         Ok(())
     };
+    let mut line_no = 0u64;
     loop {
         line.clear();
-        let n = r
+        line_no += 1;
+        // Bounded like every reader: no line of a verified export is longer.
+        let n = std::io::Read::take(&mut r, MAX_REVEAL_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| Fail::usage(format!("read {}: {e}", path.display()), None))?;
         if n == 0 {
             break;
+        }
+        if line.len() > MAX_REVEAL_LINE {
+            return Err(Fail::usage(
+                format!(
+                    "{} line {line_no} is longer than {MAX_REVEAL_LINE} bytes: the file changed since it verified; nothing more is revealed",
+                    path.display()
+                ),
+                None,
+            ));
         }
         v.push(&line);
         for (i, p, st) in v.take_sealed() {
@@ -1968,8 +1991,23 @@ fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
     emit(&mut held, &mut states, true)?;
     out.flush()
         .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
+    let again = v.finish();
+    let digest = |r: &Report| r.input.as_ref().and_then(|i| i.sha256.clone());
+    if again.verdict != Verdict::Verified || digest(&again) != digest(&report) {
+        return Err(Fail::usage(
+            format!(
+                "{} changed while it was read: the entries printed above are not verified",
+                path.display()
+            ),
+            None,
+        ));
+    }
     Ok(0u8)
 }
+
+/// Longest line `stele reveal` reads: an entry is at most 64 KiB, a
+/// `sealed-key` record at most ~22 KiB (a 16 KiB wrap in base64).
+const MAX_REVEAL_LINE: usize = 256 * 1024;
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
