@@ -719,7 +719,13 @@ impl Log {
             size: scan.size,
         };
         let frontier = Frontier::from_left_hashes(scan.size, left_hashes(&tf, scan.size)?);
-        let sealer = Sealer::open(dir, &origin, &read_config(dir)?.sealed, scan.size)?;
+        let sealer = Sealer::open(
+            dir,
+            &origin,
+            &read_config(dir)?.sealed,
+            scan.size,
+            opts.fs.clone(),
+        )?;
         let store = Store {
             size: scan.size,
             prev: scan.prev,

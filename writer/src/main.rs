@@ -1957,7 +1957,7 @@ fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
         line.clear();
         line_no += 1;
         // Bounded like every reader: no line of a verified export is longer.
-        let n = std::io::Read::take(&mut r, MAX_REVEAL_LINE as u64 + 1)
+        let n = Read::take(&mut r, MAX_REVEAL_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| Fail::usage(format!("read {}: {e}", path.display()), None))?;
         if n == 0 {

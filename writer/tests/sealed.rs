@@ -678,7 +678,14 @@ fn full_seals_repeat_no_salt_and_no_nonce() {
         seal: vec!["/v".into()],
         subject: "/s".into(),
     };
-    let sealer = stele_writer::sealed::Sealer::open(tmp.path(), "o", &cfg, 0).unwrap();
+    let sealer = stele_writer::sealed::Sealer::open(
+        tmp.path(),
+        "o",
+        &cfg,
+        0,
+        Arc::new(stele_writer::fs::RealFs),
+    )
+    .unwrap();
     // The same value every time: equal commitments would mean a repeated salt.
     let mut commitments = HashSet::with_capacity(1 << 20);
     let mut nonces = HashSet::with_capacity(1 << 20);
@@ -1237,4 +1244,239 @@ fn a_big_batch_is_sealed_on_several_threads_and_every_value_opens() {
             stele_core::sealed::ValueState::Opened(format!("\"10.0.{}.{}\"", i / 250, i % 250))
         );
     }
+}
+
+// ---- crashes: every sidecar write through the fault seam -----------------
+
+/// Counts the sidecar's operations by kind, passing everything to a `FaultFs`.
+#[derive(Debug, Default)]
+struct SidecarCount {
+    inner: stele_writer::testing::FaultFs,
+    counts: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+}
+
+impl SidecarCount {
+    fn count(&self, role: stele_writer::fs::FileRole, op: &'static str) {
+        if role == stele_writer::fs::FileRole::Sealed {
+            *self.counts.lock().unwrap().entry(op).or_default() += 1;
+        }
+    }
+}
+
+impl stele_writer::fs::Fs for SidecarCount {
+    fn write_at(
+        &self,
+        role: stele_writer::fs::FileRole,
+        f: &std::fs::File,
+        buf: &[u8],
+        off: u64,
+    ) -> std::io::Result<()> {
+        self.count(role, "write");
+        self.inner.write_at(role, f, buf, off)
+    }
+    fn sync_data(
+        &self,
+        role: stele_writer::fs::FileRole,
+        f: &std::fs::File,
+    ) -> std::io::Result<()> {
+        self.count(role, "sync");
+        self.inner.sync_data(role, f)
+    }
+    fn set_len(
+        &self,
+        role: stele_writer::fs::FileRole,
+        f: &std::fs::File,
+        len: u64,
+    ) -> std::io::Result<()> {
+        self.count(role, "truncate");
+        self.inner.set_len(role, f, len)
+    }
+    fn rename(
+        &self,
+        role: stele_writer::fs::FileRole,
+        from: &Path,
+        to: &Path,
+    ) -> std::io::Result<()> {
+        self.count(role, "rename");
+        self.inner.rename(role, from, to)
+    }
+}
+
+const CRASH_ORIGIN: &str = "example.com/sealed-crash";
+
+#[derive(Debug, Default)]
+struct SealedOutcome {
+    created: bool,
+    /// seq -> subject of each acknowledged entry.
+    acked: std::collections::BTreeMap<u64, String>,
+    forget_ok: bool,
+}
+
+// Create a sealing log, add the auditor, append four batches (a new subject
+// in each: new data keys and wraps under way), forget u1, redact entry 1's /ip.
+fn sealed_workload(
+    dir: &Path,
+    signer: &stele_core::SignerKey,
+    fs: Arc<SidecarCount>,
+    auditor: &str,
+) -> SealedOutcome {
+    let opts = stele_writer::LogOptions {
+        fs,
+        checkpoint_every: None,
+        checkpoint_interval: None,
+        seal: stele_writer::sealed::SealConfig {
+            seal: vec!["/actor/email".into(), "/ip".into()],
+            subject: "/actor/id".into(),
+        },
+        ..stele_writer::LogOptions::default()
+    };
+    let mut out = SealedOutcome::default();
+    let Ok(log) = stele_writer::Log::create_with(dir, CRASH_ORIGIN, signer, None, opts) else {
+        return out;
+    };
+    out.created = true;
+    let _ = log.add_auditor(auditor);
+    for round in 0..4u64 {
+        let subjects = [format!("u{round}"), "u0".to_string()];
+        let events: Vec<Value> = subjects
+            .iter()
+            .map(|s| serde_json::json!({"action": "login", "actor": {"email": format!("{s}-{MARKER}@example.com"), "id": s}, "ip": format!("10.0.0.{round}")}))
+            .collect();
+        if let Ok(rs) = log.append_batch(events) {
+            for (r, s) in rs.iter().zip(&subjects) {
+                out.acked.insert(r.seq, s.clone());
+            }
+        }
+    }
+    out.forget_ok = log.forget(&serde_json::json!("u1"), "test").is_ok();
+    let _ = log.redact(1, "/ip", "test");
+    out
+}
+
+#[test]
+fn every_sidecar_write_sync_truncate_and_rename_fails_cleanly() {
+    use stele_core::sealed::ValueState;
+    use stele_writer::testing::{FaultMode, Op};
+    let tmp = tempfile::tempdir().unwrap();
+    let aud = identity(tmp.path(), "auditor.key");
+    let auditor = recipient(&aud);
+    let signer = stele_writer::key::generate(CRASH_ORIGIN).unwrap();
+    let vkey = signer.verifier().to_string();
+    let dry_fs = Arc::new(SidecarCount::default());
+    let dry = sealed_workload(&tmp.path().join("dry"), &signer, dry_fs.clone(), &auditor);
+    assert!(
+        dry.created && dry.acked.len() == 8 && dry.forget_ok,
+        "{dry:?}"
+    );
+    let counts = dry_fs.counts.lock().unwrap().clone();
+    assert!(counts["write"] > 10 && counts["rename"] > 5, "{counts:?}");
+    let mut runs = 0;
+    for (op, name, modes) in [
+        (
+            Op::Write,
+            "write",
+            &[
+                FaultMode::NotPersisted,
+                FaultMode::Persisted,
+                FaultMode::Partial,
+            ][..],
+        ),
+        (
+            Op::Sync,
+            "sync",
+            &[FaultMode::NotPersisted, FaultMode::Persisted][..],
+        ),
+        (
+            Op::Truncate,
+            "truncate",
+            &[FaultMode::NotPersisted, FaultMode::Persisted][..],
+        ),
+        (
+            Op::Rename,
+            "rename",
+            &[FaultMode::NotPersisted, FaultMode::Persisted][..],
+        ),
+    ] {
+        let total = counts.get(name).copied().unwrap_or(0);
+        for &mode in modes {
+            for n in 1..=total + 1 {
+                let case = format!("{name} #{n} {mode:?}");
+                let dir = tmp.path().join(format!("{name}-{n}-{mode:?}"));
+                let fs = Arc::new(SidecarCount::default());
+                fs.inner
+                    .fail_nth(op, Some(stele_writer::fs::FileRole::Sealed), n, mode);
+                let out = sealed_workload(&dir, &signer, fs, &auditor);
+                runs += 1;
+                if !out.created {
+                    continue;
+                }
+                // Reopened on the real file system, signed, exported to the
+                // auditor if it was added: it verifies with no failure (no
+                // half opening, no key both wrapped and forgotten).
+                let log = stele_writer::Log::open(&dir).unwrap_or_else(|e| panic!("{case}: {e}"));
+                log.checkpoint().unwrap();
+                let revealed = stele_writer::sealed::auditors(&dir)
+                    .unwrap()
+                    .contains(&auditor);
+                let reveal = if revealed {
+                    vec![auditor.clone()]
+                } else {
+                    vec![]
+                };
+                let mut buf = Vec::new();
+                log.view()
+                    .export_log_revealed(&reveal, &mut buf, &mut |_| {})
+                    .unwrap();
+                drop(log);
+                let mut o = Options::new(vec![VerifierKey::parse(&vkey).unwrap()]);
+                o.opener = Some(opener(&aud));
+                let mut v = stele_core::StreamVerifier::new(o);
+                v.collect_sealed();
+                v.push(&buf);
+                v.settle_sealed();
+                let states = v.take_sealed();
+                let rep = v.finish();
+                assert_eq!(
+                    rep.verdict,
+                    Verdict::Verified,
+                    "{case}: {:#?}",
+                    rep.failures
+                );
+                // Each acknowledged value: opened, or forgotten (u1, all or none), or redacted.
+                let mut u1 = HashSet::new();
+                for (seq, subject) in &out.acked {
+                    for (_, ptr, st) in states.iter().filter(|s| s.0 == *seq) {
+                        match st {
+                            ValueState::Opened(_) => {
+                                assert!(revealed, "{case}: opened without a wrap");
+                                if subject == "u1" {
+                                    u1.insert("opened");
+                                }
+                            }
+                            ValueState::Forgotten => {
+                                assert_eq!(subject, "u1", "{case}: entry {seq} {ptr}");
+                                u1.insert("forgotten");
+                            }
+                            ValueState::Redacted => {
+                                assert_eq!((*seq, ptr.as_str()), (1, "/ip"), "{case}")
+                            }
+                            ValueState::Sealed => assert!(
+                                !revealed,
+                                "{case}: entry {seq} {ptr} acknowledged but not openable"
+                            ),
+                            ValueState::Mismatch => panic!("{case}: entry {seq} {ptr} mismatch"),
+                        }
+                    }
+                }
+                assert!(u1.len() <= 1, "{case}: u1 half forgotten: {u1:?}");
+                if out.forget_ok {
+                    assert!(
+                        !u1.contains("opened"),
+                        "{case}: forget returned but u1 opens"
+                    );
+                }
+            }
+        }
+    }
+    println!("sidecar fault injection: {runs} runs, sidecar operations per workload: {counts:?}");
 }
