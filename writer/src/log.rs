@@ -1448,7 +1448,10 @@ fn seal_events(sealer: &Sealer, events: Vec<Value>) -> Result<Sealed> {
         }
         Ok((evs, ops))
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    // Asked once: on Linux each call reads the cgroup's CPU quota files.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads =
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
     if events.len() < 512 || threads < 2 {
         return one(0, events);
     }

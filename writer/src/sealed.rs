@@ -484,17 +484,6 @@ impl Sealer {
     /// pointer is present, or a seal marker or placeholder member is
     /// anywhere in it. Read-only, so events that need nothing are not copied.
     pub fn touches(&self, ev: &Value) -> bool {
-        fn marked(v: &Value) -> bool {
-            match v {
-                Value::Object(m) => {
-                    m.contains_key(MARKER_MEMBER)
-                        || m.contains_key(PLACEHOLDER_MEMBER)
-                        || m.values().any(marked)
-                }
-                Value::Array(a) => a.iter().any(marked),
-                _ => false,
-            }
-        }
         self.rules.iter().any(|r| lookup(ev, r).is_some()) || marked(ev)
     }
 
@@ -504,7 +493,11 @@ impl Sealer {
     /// Errors never quote the event's values.
     pub fn seal_event(&self, mut ev: Value) -> Result<(Value, Vec<Pending>), String> {
         let mut markers = Vec::new();
-        unwrap_markers(&mut ev, &mut Vec::new(), &mut markers)?;
+        // The walk that rewrites (and names places) only when there is
+        // something to rewrite or refuse: most events have neither.
+        if marked(&ev) {
+            unwrap_markers(&mut ev, &mut Vec::new(), &mut markers)?;
+        }
         let mut targets: Vec<Vec<String>> = markers;
         for r in &self.rules {
             if lookup(&ev, r).is_some() {
@@ -794,6 +787,19 @@ fn pointer_text(toks: &[String]) -> String {
         .map(|t| format!("/{}", sealed::escape_token(t)))
         .collect();
     canonical::quote(&p)
+}
+
+// Whether a seal marker or a placeholder member is anywhere in `v`.
+fn marked(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => {
+            m.contains_key(MARKER_MEMBER)
+                || m.contains_key(PLACEHOLDER_MEMBER)
+                || m.values().any(marked)
+        }
+        Value::Array(a) => a.iter().any(marked),
+        _ => false,
+    }
 }
 
 // Replaces each `{"stele.seal": V}` by V, noting its place; refuses
