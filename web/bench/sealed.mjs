@@ -7,11 +7,12 @@
 // shared), timed by the page itself (data-last-run-ms: from the file chosen
 // to the verdict shown). Prints each pair, the medians and their ratio. The
 // issue's target: with the key at most 1.5 times the time without.
-// Make an export: `stele bench page-sealed DIR` is not needed; any export
-// revealed to the identity works, e.g. (100k sealed values):
-//   stele init L --origin bench.example/s --seal /actor/email --seal /ip
-//   stele auditor add L "$(age-keygen -y aud.key)"; (50k events) | stele append L
-//   stele export L -o sealed.stele --reveal-to "$(age-keygen -y aud.key)"
+// Any export revealed to the identity works; one with 100k sealed values:
+//   age-keygen -o aud.key; stele init L --origin bench.example/s --seal /actor/email --seal /ip
+//   stele auditor add L "$(age-keygen -y aud.key)"
+//   python3 -c 'import json
+//   for i in range(50000): print(json.dumps({"action": "login", "actor": {"email": f"user{i%1000}@example.com", "id": f"u{i%1000}"}, "ip": f"192.0.2.{i%250}", "outcome": "success", "target": f"doc/{i}"}))' | stele append L
+//   stele export L -o sealed.stele --reveal-to "$(age-keygen -y aud.key)"; stele key L > vkey
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { chromium } from 'playwright-core';

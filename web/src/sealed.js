@@ -13,7 +13,8 @@ let ready = null;
 function load() {
   if (!ready) {
     // The single-file build carries the module's bytes (no fetch from file://).
-    const embedded = /** @type {{sealWasm?: Uint8Array} | undefined} */ (globalThis.STELE_EMBED)?.sealWasm;
+    const embed = /** @type {{STELE_EMBED?: {sealWasm?: Uint8Array}}} */ (/** @type {unknown} */ (globalThis)).STELE_EMBED;
+    const embedded = embed?.sealWasm;
     ready = initSeal({ module_or_path: embedded ?? new URL('../pkg/stele_wasm_seal_bg.wasm', import.meta.url) });
     ready.catch(() => {
       ready = null;
