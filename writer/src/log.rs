@@ -507,7 +507,8 @@ impl Log {
             .and_then(|lock| Self::open_inner(dir, opts, Some(signer.clone()), Some(lock), false))
             .and_then(|log| {
                 let genesis = genesis_event(origin, &signer.verifier().to_string());
-                log.shared.append_events(Cow::Borrowed(&[genesis]), Appended::Internal)?;
+                log.shared
+                    .append_events(Cow::Borrowed(&[genesis]), Appended::Internal)?;
                 log.checkpoint()?;
                 Ok(log)
             });
@@ -846,7 +847,9 @@ impl Log {
     /// Appends one event. When this returns `Ok`, the entry is durable.
     /// Event types starting with `stele.` are refused (reserved).
     pub fn append(&self, event: Value) -> Result<Receipt> {
-        Ok(self.shared.append_events(Cow::Borrowed(&[event]), Appended::User)?[0])
+        Ok(self
+            .shared
+            .append_events(Cow::Borrowed(&[event]), Appended::User)?[0])
     }
 
     /// Appends events as one unit: either all are durable and `Ok` holds a
@@ -855,13 +858,15 @@ impl Log {
     /// back). A crash during the call may leave a prefix of the batch on
     /// disk, as with any unacknowledged write.
     pub fn append_batch(&self, events: Vec<Value>) -> Result<Vec<Receipt>> {
-        self.shared.append_events(Cow::Owned(events), Appended::User)
+        self.shared
+            .append_events(Cow::Owned(events), Appended::User)
     }
 
     /// [`Log::append_batch`] on borrowed events: when one is refused
     /// (`Error::BadEvent` names it), the caller still has them all.
     pub fn append_slice(&self, events: &[Value]) -> Result<Vec<Receipt>> {
-        self.shared.append_events(Cow::Borrowed(events), Appended::User)
+        self.shared
+            .append_events(Cow::Borrowed(events), Appended::User)
     }
 
     /// Appends events written on behalf of an authenticated writer, as one
@@ -878,7 +883,8 @@ impl Log {
                 o.insert(WRITER_MEMBER.to_string(), by.clone());
             }
         }
-        self.shared.append_events(Cow::Owned(events), Appended::Authenticated)
+        self.shared
+            .append_events(Cow::Owned(events), Appended::Authenticated)
     }
 
     /// Appends a reserved `stele.*` event (for `stele.access` and the like).
@@ -892,7 +898,9 @@ impl Log {
                 ),
             });
         }
-        Ok(self.shared.append_events(Cow::Borrowed(&[event]), Appended::Internal)?[0])
+        Ok(self
+            .shared
+            .append_events(Cow::Borrowed(&[event]), Appended::Internal)?[0])
     }
 
     /// Signs a checkpoint of the current durable size if the tree grew since

@@ -106,6 +106,14 @@ fn scan_dir(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
+// `stele verify PATH --key VKEY --identity ID --json`, which must succeed:
+// the report and stderr.
+fn verify_json(path: &str, vkey: &str, id: &Path) -> (Value, String) {
+    let out = stele(&["verify", path, "--key", vkey, "--identity", p(id), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr(&out))
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -222,19 +230,7 @@ fn verify_counts_opened_sealed_and_forgotten_values_by_identity() {
     let other = identity(tmp.path(), "other.key");
     let f = tmp.path().join("x.stele");
     export(&log, &f, Some(&recipient(&aud)));
-    let json = |id: &Path| -> Value {
-        let out = stele(&[
-            "verify",
-            p(&f),
-            "--key",
-            &vkey,
-            "--identity",
-            p(id),
-            "--json",
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
+    let json = |id: &Path| verify_json(p(&f), &vkey, id).0;
     let right = json(&aud);
     assert_eq!(right["verdict"], "verified");
     assert_eq!(
@@ -280,19 +276,7 @@ fn verify_of_a_log_directory_opens_with_an_auditors_identity() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-dir");
     let other = identity(tmp.path(), "other.key");
-    let json = |id: &Path| -> (Value, String) {
-        let out = stele(&[
-            "verify",
-            &log,
-            "--key",
-            &vkey,
-            "--identity",
-            p(id),
-            "--json",
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        (serde_json::from_slice(&out.stdout).unwrap(), stderr(&out))
-    };
+    let json = |id: &Path| verify_json(&log, &vkey, id);
     let (right, _) = json(&aud);
     assert_eq!(right["verdict"], "verified", "{right:#}");
     assert_eq!(
@@ -1356,7 +1340,6 @@ fn sealed_workload(
 #[test]
 fn every_sidecar_write_sync_truncate_and_rename_fails_cleanly() {
     use stele_core::sealed::ValueState;
-    use stele_writer::testing::{FaultMode, Op};
     let tmp = tempfile::tempdir().unwrap();
     let aud = identity(tmp.path(), "auditor.key");
     let auditor = recipient(&aud);
@@ -1371,32 +1354,7 @@ fn every_sidecar_write_sync_truncate_and_rename_fails_cleanly() {
     let counts = dry_fs.counts.lock().unwrap().clone();
     assert!(counts["write"] > 10 && counts["rename"] > 5, "{counts:?}");
     let mut runs = 0;
-    for (op, name, modes) in [
-        (
-            Op::Write,
-            "write",
-            &[
-                FaultMode::NotPersisted,
-                FaultMode::Persisted,
-                FaultMode::Partial,
-            ][..],
-        ),
-        (
-            Op::Sync,
-            "sync",
-            &[FaultMode::NotPersisted, FaultMode::Persisted][..],
-        ),
-        (
-            Op::Truncate,
-            "truncate",
-            &[FaultMode::NotPersisted, FaultMode::Persisted][..],
-        ),
-        (
-            Op::Rename,
-            "rename",
-            &[FaultMode::NotPersisted, FaultMode::Persisted][..],
-        ),
-    ] {
+    for (op, name, modes) in FAULT_CASES {
         let total = counts.get(name).copied().unwrap_or(0);
         for &mode in modes {
             for n in 1..=total + 1 {
