@@ -110,7 +110,7 @@ fn bench(c: &mut Criterion) {
         verify_sha(&data, &signer);
         ts = ts.min(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        black_box(floor(&data));
+        let _ = black_box(floor(&data));
         tf = tf.min(t.elapsed().as_secs_f64());
     }
     println!("log: {size_mb:.1} MB");
@@ -127,10 +127,10 @@ fn bench(c: &mut Criterion) {
     );
 
     let mut g = c.benchmark_group("verify_100mb");
-    g.sample_size(10);
-    g.throughput(Throughput::Bytes(data.len() as u64));
-    g.bench_function("verify", |b| b.iter(|| verify(black_box(&data), &signer)));
-    g.bench_function("floor_hash_only", |b| {
+    let _ = g.sample_size(10);
+    let _ = g.throughput(Throughput::Bytes(data.len() as u64));
+    let _ = g.bench_function("verify", |b| b.iter(|| verify(black_box(&data), &signer)));
+    let _ = g.bench_function("floor_hash_only", |b| {
         b.iter(|| black_box(floor(black_box(&data))))
     });
     g.finish();

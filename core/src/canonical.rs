@@ -971,7 +971,7 @@ fn decimal_value(tok: &str) -> (bool, String, i64) {
     let mut digits: String = format!("{int}{frac}");
     let mut e = exp.saturating_add(int.len() as i64);
     let lead = digits.len() - digits.trim_start_matches('0').len();
-    digits.drain(..lead);
+    digits.replace_range(..lead, "");
     e = e.saturating_sub(lead as i64);
     let trimmed = digits.trim_end_matches('0').len();
     digits.truncate(trimmed);
@@ -1111,7 +1111,7 @@ impl<'de> Visitor<'de> for NoDupVisitor {
                 return Err(de::Error::custom(format!("duplicate key {}", quote(&k))));
             }
             let NoDup(v) = a.next_value()?;
-            m.insert(k, v);
+            let _ = m.insert(k, v);
         }
         Ok(Value::Object(m))
     }
@@ -1184,7 +1184,7 @@ mod tests {
             "[]",
             "9007199254740991",
         ] {
-            validate(s.as_bytes()).unwrap();
+            let _ = validate(s.as_bytes()).unwrap();
             assert_eq!(canon(s), s);
         }
     }
@@ -1265,7 +1265,7 @@ mod tests {
             "1.7976931348623157e308",
             "\"\\ud83d\\ude00 \\u0041\"",
         ] {
-            parse_strict(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let _ = parse_strict(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         }
         // One message at every depth, whether serde_json's own limit is
         // reached or not.
@@ -1273,7 +1273,7 @@ mod tests {
             let e = parse_strict(&"[".repeat(n)).unwrap_err();
             assert_eq!(e, "JSON nested deeper than 127 levels at byte 127", "{n}");
         }
-        parse_strict(&format!("{}{}", "[".repeat(127), "]".repeat(127))).unwrap();
+        let _ = parse_strict(&format!("{}{}", "[".repeat(127), "]".repeat(127))).unwrap();
         let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
         for n in [64, 100, 127, 128, 1000] {
             assert_eq!(

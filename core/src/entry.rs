@@ -503,7 +503,9 @@ fn parse_entry_fast(line: &[u8]) -> Option<ParsedEntry<'_>> {
         return None;
     }
     let (end, event_fields) = canonical::validate_event(line, HEAD)?;
-    std::str::from_utf8(&line[HEAD..end]).ok()?;
+    if std::str::from_utf8(&line[HEAD..end]).is_err() {
+        return None;
+    }
     let rest = line[end..].strip_prefix(b",\"prev\":\"")?;
     let (prev, rest) = rest.split_at_checked(64)?;
     let rest = rest.strip_prefix(b"\",\"seq\":")?;
@@ -710,7 +712,7 @@ mod tests {
                     0 if at < line.len() => line[at] = b,
                     1 => line.insert(at, b),
                     _ if at < line.len() => {
-                        line.remove(at);
+                        let _ = line.remove(at);
                     }
                     _ => {}
                 }

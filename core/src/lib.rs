@@ -31,7 +31,6 @@ pub mod note;
 pub mod sealed;
 #[cfg(feature = "sealed")]
 pub mod sealed_pass;
-pub mod summary;
 pub mod tiles;
 pub mod verify;
 

@@ -449,7 +449,7 @@ impl CompactRange {
             if top_level != level {
                 break;
             }
-            self.nodes.pop();
+            let _ = self.nodes.pop();
             hash = node_hash(&top, &hash);
             level += 1;
         }

@@ -145,10 +145,10 @@ impl Placeholder {
     /// `{"stele.sealed":{"commitment":"<64 hex>","key":"<32 hex>"}}`.
     pub fn to_value(&self) -> Value {
         let mut inner = Map::new();
-        inner.insert("commitment".into(), Value::String(self.commitment.to_hex()));
-        inner.insert("key".into(), Value::String(self.key.to_hex()));
+        let _ = inner.insert("commitment".into(), Value::String(self.commitment.to_hex()));
+        let _ = inner.insert("key".into(), Value::String(self.key.to_hex()));
         let mut outer = Map::new();
-        outer.insert(PLACEHOLDER_MEMBER.into(), Value::Object(inner));
+        let _ = outer.insert(PLACEHOLDER_MEMBER.into(), Value::Object(inner));
         Value::Object(outer)
     }
 
@@ -375,7 +375,7 @@ fn parse_pointer(s: &str) -> Result<String, String> {
     let Ok(Value::String(p)) = serde_json::from_str::<Value>(s) else {
         return Err(bad());
     };
-    pointer_tokens(&p)?;
+    let _ = pointer_tokens(&p)?;
     if p.is_empty() {
         return Err("the pointer is empty (a placeholder is never the whole event)".into());
     }
@@ -666,7 +666,7 @@ impl SealChecker {
                     return out;
                 }
                 let dk = self.opener.as_ref().and_then(|o| o.0.unwrap_key(&wrap));
-                self.keys.insert(key, dk);
+                let _ = self.keys.insert(key, dk);
             }
             Record::Forgotten(key) => {
                 if self.seen_entry || self.keys.contains_key(&key) {
@@ -678,7 +678,7 @@ impl SealChecker {
                     out.push(fail(None, format!("forgotten record for key {key} {why}")));
                     return out;
                 }
-                self.forgotten.insert(key);
+                let _ = self.forgotten.insert(key);
             }
             Record::Opening {
                 index,

@@ -340,7 +340,7 @@ fn tiles_for(reads: Vec<(u32, u64)>, size: u64) -> Result<Vec<Tile>, TileError> 
 /// `index` in the tree of `size`, sorted by level then index.
 pub fn tiles_for_inclusion(index: u64, size: u64) -> Result<Vec<Tile>, TileError> {
     let rec = Recorder(RefCell::new(Vec::new()));
-    merkle::inclusion_proof(&rec, index, size)?;
+    let _ = merkle::inclusion_proof(&rec, index, size)?;
     tiles_for(rec.0.into_inner(), size)
 }
 
@@ -348,14 +348,14 @@ pub fn tiles_for_inclusion(index: u64, size: u64) -> Result<Vec<Tile>, TileError
 /// to `new`, sorted by level then index.
 pub fn tiles_for_consistency(old: u64, new: u64) -> Result<Vec<Tile>, TileError> {
     let rec = Recorder(RefCell::new(Vec::new()));
-    merkle::consistency_proof(&rec, old, new)?;
+    let _ = merkle::consistency_proof(&rec, old, new)?;
     tiles_for(rec.0.into_inner(), new)
 }
 
 /// The tiles needed to compute the root of the tree of `size`.
 pub fn tiles_for_root(size: u64) -> Result<Vec<Tile>, TileError> {
     let rec = Recorder(RefCell::new(Vec::new()));
-    merkle::root(&rec, size)?;
+    let _ = merkle::root(&rec, size)?;
     tiles_for(rec.0.into_inner(), size)
 }
 

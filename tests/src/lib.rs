@@ -64,7 +64,7 @@ impl TestLog {
         };
         let g = genesis_event(origin, &log.signer.verifier().to_string());
         log.append(g);
-        log.checkpoint();
+        let _ = log.checkpoint();
         log
     }
 
@@ -121,7 +121,7 @@ impl TestLog {
         let mut cps = self.checkpoints.iter().peekable();
         while let Some((0, note)) = cps.peek() {
             s.push_str(&export::checkpoint_record(note));
-            cps.next();
+            let _ = cps.next();
         }
         for (i, l) in self.lines.iter().enumerate() {
             s.push_str(l);
@@ -131,7 +131,7 @@ impl TestLog {
                     break;
                 }
                 s.push_str(&export::checkpoint_record(note));
-                cps.next();
+                let _ = cps.next();
             }
         }
         s
@@ -200,11 +200,11 @@ pub fn sample_log(origin: &str, n: u64, every: u64) -> TestLog {
     while (log.lines.len() as u64) < n {
         log.append_n(1);
         if log.lines.len() as u64 % every == 0 {
-            log.checkpoint();
+            let _ = log.checkpoint();
         }
     }
     if log.checkpoints.last().map(|c| c.0) != Some(log.lines.len() as u64) {
-        log.checkpoint();
+        let _ = log.checkpoint();
     }
     log
 }

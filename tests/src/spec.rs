@@ -227,7 +227,7 @@ pub fn vectors(log: &TestLog) -> Vec<Vector> {
             t.append_n(2);
             t.append(json!({"type":"stele.genesis","origin":"example.com/elsewhere","key":"x"}));
             t.append_n(2);
-            t.checkpoint();
+            let _ = t.checkpoint();
             t.export_entries(&[3])
         },
         &TestLog::new(ORIGIN, 42).key().to_string(),

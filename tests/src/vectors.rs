@@ -426,7 +426,7 @@ pub fn vectors() -> Vec<Vector> {
             .unwrap();
             let mut t = rechain(&lines);
             t.checkpoints.clear();
-            t.checkpoint();
+            let _ = t.checkpoint();
             t.export_log()
         },
         "tampered",
@@ -440,7 +440,7 @@ pub fn vectors() -> Vec<Vector> {
             t.append_n(6);
             t.append(json!({"type":"stele.genesis","origin":"example.com/elsewhere","key":"x"}));
             t.append_n(2);
-            t.checkpoint();
+            let _ = t.checkpoint();
             t.export_log()
         },
         "tampered",
@@ -544,7 +544,7 @@ pub fn vectors() -> Vec<Vector> {
                     }
                     t.append(ev);
                     if (i + 1) % 5 == 0 {
-                        t.checkpoint();
+                        let _ = t.checkpoint();
                     }
                 }
                 let _ = &attacker;

@@ -95,7 +95,7 @@ fn sweep(
 fn small_log() -> TestLog {
     let mut log = TestLog::new("example.com/flip", 3);
     log.append_n(3);
-    log.checkpoint();
+    let _ = log.checkpoint();
     let last = log.checkpoints.last_mut().unwrap();
     last.1 = cosign(&last.1);
     log
@@ -138,7 +138,7 @@ fn every_bit_flip_of_an_entries_export_and_a_tlog_proof_is_detected() {
         .iter()
         .map(|l| l.to_vec())
         .collect::<Vec<_>>();
-    sweep("entries", &data, &key, witness_line(&data), |buf, _| {
+    let _ = sweep("entries", &data, &key, witness_line(&data), |buf, _| {
         entry_lines(buf)
             .iter()
             .map(|l| l.to_vec())
@@ -147,7 +147,7 @@ fn every_bit_flip_of_an_entries_export_and_a_tlog_proof_is_detected() {
     });
     let data = log.tlog_proof(2).into_bytes();
     let proof = export::TlogProof::parse(&data).unwrap();
-    sweep("tlog-proof", &data, &key, witness_line(&data), |buf, _| {
+    let _ = sweep("tlog-proof", &data, &key, witness_line(&data), |buf, _| {
         export::TlogProof::parse(buf)
             .is_ok_and(|p| p.extra == proof.extra && p.index == proof.index)
     });

@@ -47,7 +47,7 @@ fn apply(export: &str, m: &Mutation) -> (Vec<u8>, usize) {
             (lines.concat(), entry)
         }
         Mutation::Delete(e) => {
-            lines.remove(pos[e]);
+            let _ = lines.remove(pos[e]);
             (lines.concat(), e)
         }
         Mutation::Insert { at, copy_of } => {

@@ -9,6 +9,7 @@ use stele_core::VerifierKey;
 use stele_core::verify::{StreamVerifier, verify_bytes};
 use stele_tests::kit::{options, parse_expect};
 use stele_tests::vectors::{dir, expect_text, vectors};
+use stele_wasm::table::{COLUMNS, Table, cut};
 
 #[test]
 fn vectors_on_disk_match_the_generator() {
@@ -84,7 +85,7 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
                 v.name,
                 report.failures
             );
-            seen_codes.insert(*code);
+            let _ = seen_codes.insert(*code);
         }
         for n in &v.notices {
             assert!(
@@ -116,29 +117,18 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
             "{}",
             v.name
         );
-        // One byte at a time gives the same report.
-        let mut o = options(&v);
-        o.collect_entries = true;
-        let mut with_rows = StreamVerifier::new(o);
-        with_rows.push(&v.data);
-        let rows = with_rows.take_entries();
-        assert_eq!(
-            stele_core::verify::EntrySummary::list_to_json(&rows),
-            serde_json::to_string(&rows).unwrap(),
-            "{}",
-            v.name
-        );
-        assert_eq!(rows, expected_rows(&v.data), "{}: summaries", v.name);
+        let rows = expected_rows(&v.data);
         // The columnar form (chunked, interned across takes) holds the same rows.
-        let mut o = options(&v);
-        o.collect_entries = true;
-        let mut cols = StreamVerifier::new(o);
+        // The page's table (the wasm adapter's entry sink) holds one row per
+        // entry line, chunked and interned across takes, and the report is
+        // the one without it.
+        let mut cols = StreamVerifier::with_sink(options(&v), Table::default());
         let mut dicts: [Vec<String>; 5] = Default::default();
         let mut from_cols = Vec::new();
         let mut ts_raw = Vec::new();
         for c in v.data.chunks(97) {
             cols.push(c);
-            let t = cols.take_columns();
+            let t = cols.sink_mut().take_columns();
             let base = from_cols.len();
             ts_raw.extend(
                 t.ts_raw
@@ -168,18 +158,18 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
                 (
                     r.seq.map(|s| s as f64),
                     r.ts_us.map(|t| t as f64),
-                    [
-                        r.kind.clone(),
-                        r.actor.clone(),
-                        r.action.clone(),
-                        r.target.clone(),
-                        r.outcome.clone(),
-                    ],
+                    r.fields.clone(),
                     (r.line as f64, r.offset as f64, r.length as f64),
                 )
             })
             .collect();
         assert_eq!(from_cols, want, "{}: columns", v.name);
+        assert_eq!(
+            cols.finish(),
+            report,
+            "{}: the table changes the report",
+            v.name
+        );
         // Timestamps beyond 2^53 microseconds come with their text.
         let want_raw: Vec<_> = rows
             .iter()
@@ -188,6 +178,7 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
             .map(|(i, r)| (i, r.ts.clone()))
             .collect();
         assert_eq!(ts_raw, want_raw, "{}: ts_raw", v.name);
+        // One byte at a time gives the same report.
         let mut s = StreamVerifier::new(options(&v));
         for b in &v.data {
             s.push(std::slice::from_ref(b));
@@ -234,11 +225,23 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
     );
 }
 
+/// One row of the page's table, as [`expected_rows`] computes it.
+#[derive(Debug)]
+struct Row {
+    seq: Option<u64>,
+    ts: Option<String>,
+    ts_us: Option<i64>,
+    /// The display text of each of [`COLUMNS`].
+    fields: [Option<String>; 5],
+    line: u64,
+    offset: u64,
+    length: u64,
+}
+
 /// Entry summaries computed independently of the verifier: one per line that
 /// starts with `{` after the header (entry lines; over-long lines are only
 /// reported), fields from the parsed line.
-fn expected_rows(data: &[u8]) -> Vec<stele_core::verify::EntrySummary> {
-    use stele_core::summary::{COLUMNS, cut};
+fn expected_rows(data: &[u8]) -> Vec<Row> {
     let mut out = Vec::new();
     let (mut line_no, mut offset) = (0u64, 0u64);
     let mut in_tlog = false;
@@ -261,15 +264,11 @@ fn expected_rows(data: &[u8]) -> Vec<stele_core::verify::EntrySummary> {
                         .and_then(|p| p.field_display(COLUMNS[n]))
                         .map(cut)
                 };
-                out.push(stele_core::verify::EntrySummary {
+                out.push(Row {
                     seq: p.as_ref().map(|p| p.seq),
                     ts: p.as_ref().map(|p| p.ts_text().to_string()),
                     ts_us: p.as_ref().map(|p| p.ts.unix_micros()),
-                    kind: f(0),
-                    actor: f(1),
-                    action: f(2),
-                    target: f(3),
-                    outcome: f(4),
+                    fields: [f(0), f(1), f(2), f(3), f(4)],
                     line: line_no,
                     offset,
                     length: body.len() as u64,
@@ -331,7 +330,7 @@ fn the_vectors_cover_exactly_these_codes_and_names() {
                 .strip_prefix("failure: ")
                 .and_then(|v| v.split(' ').next())
             {
-                codes.insert(c);
+                let _ = codes.insert(c);
             }
         }
     }

@@ -13,6 +13,9 @@ use wasm_bindgen::prelude::*;
 mod common;
 use common::{MAX_TEXT, js_err, js_u64, parse_keys};
 
+pub mod table;
+use table::Table;
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = Number)]
@@ -30,7 +33,7 @@ fn js_number_form(s: &str) -> Option<String> {
 /// Registers [`js_number_form`] with core; every entry point that parses
 /// JSON calls it first (each worker has its own wasm instance).
 fn init() {
-    stele_core::canonical::set_number_formatter(js_number_form);
+    let _ = stele_core::canonical::set_number_formatter(js_number_form);
 }
 
 /// Test hook: core's canonical-number check through the JavaScript
@@ -47,7 +50,7 @@ pub fn check_number(number: &str) -> Option<String> {
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct WasmVerifier {
-    inner: Option<StreamVerifier>,
+    inner: Option<StreamVerifier<Table>>,
 }
 
 #[wasm_bindgen]
@@ -59,7 +62,6 @@ impl WasmVerifier {
         init();
         let keys = parse_keys(keys)?;
         let mut opts = Options::new(keys);
-        opts.collect_entries = true;
         if let Some(text) = trusted_checkpoint.filter(|t| !t.trim().is_empty()) {
             if text.len() > MAX_TEXT {
                 return Err(js_err("earlier checkpoint: too large"));
@@ -69,7 +71,7 @@ impl WasmVerifier {
             opts.trusted = Some(sc.checkpoint);
         }
         Ok(Self {
-            inner: Some(StreamVerifier::new(opts)),
+            inner: Some(StreamVerifier::with_sink(opts, Table::default())),
         })
     }
 
@@ -128,7 +130,7 @@ impl WasmVerifier {
             .inner
             .as_mut()
             .ok_or_else(|| js_err("verifier already finished"))?;
-        let cols = v.take_columns();
+        let cols = v.sink_mut().take_columns();
         let out = js_sys::Object::new();
         let set = |k: &str, val: &JsValue| {
             js_sys::Reflect::set(&out, &JsValue::from_str(k), val)
@@ -145,8 +147,8 @@ impl WasmVerifier {
         let codes = js_sys::Array::new();
         let fresh = js_sys::Array::new();
         for (col, new) in cols.codes.iter().zip(&cols.fresh) {
-            codes.push(&js_sys::Uint32Array::from(&col[..]));
-            fresh.push(
+            let _ = codes.push(&js_sys::Uint32Array::from(&col[..]));
+            let _ = fresh.push(
                 &new.iter()
                     .map(|s| JsValue::from_str(s))
                     .collect::<js_sys::Array>(),
@@ -156,8 +158,8 @@ impl WasmVerifier {
         set("fresh", &fresh)?;
         let ts_raw = js_sys::Array::new();
         for (i, t) in &cols.ts_raw {
-            ts_raw.push(&JsValue::from(*i));
-            ts_raw.push(&JsValue::from_str(t));
+            let _ = ts_raw.push(&JsValue::from(*i));
+            let _ = ts_raw.push(&JsValue::from_str(t));
         }
         set("tsRaw", &ts_raw)?;
         Ok(out)

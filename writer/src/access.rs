@@ -100,17 +100,17 @@ pub fn access_event(
 ) -> Value {
     let mut read = serde_json::Map::new();
     if let Some(k) = kind {
-        read.insert("kind".into(), json!(k));
+        let _ = read.insert("kind".into(), json!(k));
     }
     if let Some(e) = entries {
-        read.insert("entries".into(), e.to_json());
+        let _ = read.insert("entries".into(), e.to_json());
     }
     if let Some(s) = tree_size {
-        read.insert("tree_size".into(), json!(s));
+        let _ = read.insert("tree_size".into(), json!(s));
     }
     if let Value::Object(m) = extra {
         for (k, v) in m {
-            read.insert(k, v);
+            let _ = read.insert(k, v);
         }
     }
     let mut ev = json!({

@@ -164,18 +164,18 @@ fn build_with(dir: &Path, entries: u64, small: bool, every: Option<u64>) -> Resu
         let batch: Vec<Value> = (i..i + n)
             .map(|j| if small { json!({"n": j}) } else { event_200(j) })
             .collect();
-        log.append_batch(batch)?;
+        let _ = log.append_batch(batch)?;
         i += n;
         if let Some(every) = every
             && i % every < n
         {
-            log.checkpoint()?;
+            let _ = log.checkpoint()?;
         }
         if i % 1_000_000 < n {
             eprintln!("built {i} entries ({:.1}s)", t.elapsed().as_secs_f64());
         }
     }
-    log.checkpoint()?;
+    let _ = log.checkpoint()?;
     Ok(())
 }
 
@@ -203,7 +203,7 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
                 .collect();
             let t = Instant::now();
             for b in batches {
-                log.append_batch(b)?;
+                let _ = log.append_batch(b)?;
             }
             let stele = t.elapsed();
             let view = log.view();
@@ -211,7 +211,7 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
             // Raw: the very same bytes, same batching, write + fdatasync.
             let bytes = {
                 let mut all = Vec::new();
-                view.write_entries(1, view.size(), &mut all)?;
+                let _ = view.write_entries(1, view.size(), &mut all)?;
                 all
             };
             let _ = start_len;
@@ -333,7 +333,7 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
                         for i in 0..per_thread {
                             let ev = event_200(k * per_thread + i);
                             let t = Instant::now();
-                            log.append(ev)?;
+                            let _ = log.append(ev)?;
                             lat.push(t.elapsed());
                         }
                         Ok(lat)
@@ -385,18 +385,18 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
                 let i = rnd() % size;
                 let old = 1 + rnd() % (size - 1).max(1);
                 let t = Instant::now();
-                std::hint::black_box(view.inclusion_proof(i, size)?);
+                let _ = std::hint::black_box(view.inclusion_proof(i, size)?);
                 inc.push(t.elapsed());
                 let t = Instant::now();
-                std::hint::black_box(view.consistency_proof(old, size)?);
+                let _ = std::hint::black_box(view.consistency_proof(old, size)?);
                 con.push(t.elapsed());
                 let t = Instant::now();
-                std::hint::black_box(base.root(size)?);
-                std::hint::black_box(base.inclusion_proof(i, size)?);
+                let _ = std::hint::black_box(base.root(size)?);
+                let _ = std::hint::black_box(base.inclusion_proof(i, size)?);
                 inc0.push(t.elapsed());
                 let t = Instant::now();
-                std::hint::black_box(base.root(size)?);
-                std::hint::black_box(base.consistency_proof(old, size)?);
+                let _ = std::hint::black_box(base.root(size)?);
+                let _ = std::hint::black_box(base.consistency_proof(old, size)?);
                 con0.push(t.elapsed());
             }
             for v in [&mut inc, &mut con, &mut inc0, &mut con0] {
@@ -481,7 +481,7 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
                 tree.root()
             };
             let fl = t.elapsed();
-            std::hint::black_box(floor_root);
+            let _ = std::hint::black_box(floor_root);
             let mb = size as f64 / 1e6;
             println!(
                 "verify: {} entries, {mb:.1} MB, verdict {:?}",

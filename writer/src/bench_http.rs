@@ -66,6 +66,15 @@ impl Conn {
         })
     }
 
+    /// One line of the response into `line`; the server closing the
+    /// connection mid-response is an error, not an empty line.
+    async fn line(&mut self, line: &mut String) -> std::io::Result<()> {
+        if self.r.read_line(line).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
+
     async fn post(&mut self, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
@@ -77,7 +86,7 @@ impl Conn {
         req.extend_from_slice(body);
         self.r.get_mut().write_all(&req).await?;
         let mut line = String::new();
-        self.r.read_line(&mut line).await?;
+        self.line(&mut line).await?;
         let status: u16 = line
             .split_whitespace()
             .nth(1)
@@ -86,7 +95,7 @@ impl Conn {
         let (mut len, mut chunked) = (0usize, false);
         loop {
             line.clear();
-            self.r.read_line(&mut line).await?;
+            self.line(&mut line).await?;
             let l = line.trim_end();
             if l.is_empty() {
                 break;
@@ -102,11 +111,11 @@ impl Conn {
         if chunked {
             loop {
                 line.clear();
-                self.r.read_line(&mut line).await?;
+                self.line(&mut line).await?;
                 let n = usize::from_str_radix(line.trim(), 16)
                     .map_err(|_| std::io::Error::other("bad chunk size"))?;
                 let mut chunk = vec![0u8; n + 2];
-                self.r.read_exact(&mut chunk).await?;
+                let _ = self.r.read_exact(&mut chunk).await?;
                 if n == 0 {
                     break;
                 }
@@ -114,7 +123,7 @@ impl Conn {
             }
         } else {
             body.resize(len, 0);
-            self.r.read_exact(&mut body).await?;
+            let _ = self.r.read_exact(&mut body).await?;
         }
         Ok((status, body))
     }
@@ -190,7 +199,7 @@ async fn worker(
                     }
                     _ => {
                         t.errors += 1;
-                        t.first_error.get_or_insert_with(|| {
+                        let _ = t.first_error.get_or_insert_with(|| {
                             format!("bad receipts: {}", String::from_utf8_lossy(&resp))
                         });
                     }
@@ -198,13 +207,13 @@ async fn worker(
             }
             Ok((status, resp)) => {
                 t.errors += 1;
-                t.first_error.get_or_insert_with(|| {
+                let _ = t.first_error.get_or_insert_with(|| {
                     format!("HTTP {status}: {}", String::from_utf8_lossy(&resp))
                 });
             }
             Err(e) => {
                 t.errors += 1;
-                t.first_error.get_or_insert_with(|| e.to_string());
+                let _ = t.first_error.get_or_insert_with(|| e.to_string());
                 match Conn::open(&host, &token).await {
                     Ok(c) => conn = c,
                     Err(_) => break,
@@ -320,7 +329,7 @@ pub(crate) fn bench_http(a: BenchHttpArgs) -> Result<u8, Fail> {
                 .spawn()
                 .map_err(|e| io("start stele serve", &e))?;
             let mut first = String::new();
-            StdBufReader::new(child.stdout.take().expect("piped"))
+            let _ = StdBufReader::new(child.stdout.take().expect("piped"))
                 .read_line(&mut first)
                 .map_err(|e| io("read server address", &e))?;
             let host = first

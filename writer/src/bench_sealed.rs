@@ -29,11 +29,11 @@ fn run_one(dir: &std::path::Path, seal: SealConfig, entries: u64, batch: u64) ->
         ..LogOptions::default()
     };
     let log = Log::create_with(dir, "bench.example/sealed", &signer, None, opts)?;
-    log.add_auditor("age1uuamsuva572fa4a9fdvd0tj2fyf69gmv5aawa7qzlfy8w7288qgsvv8q4h")?;
+    let _ = log.add_auditor("age1uuamsuva572fa4a9fdvd0tj2fyf69gmv5aawa7qzlfy8w7288qgsvv8q4h")?;
     // Every subject's data key exists before the clock starts (made on first
     // use: a key file and one wrap per auditor, each fsync'ed): this measures
     // the steady state; the first event of a new subject costs those fsyncs.
-    log.append_batch((0..SUBJECTS).map(event).collect())?;
+    let _ = log.append_batch((0..SUBJECTS).map(event).collect())?;
     let batches: Vec<Vec<Value>> = (0..entries.div_ceil(batch))
         .map(|b| {
             (b * batch..((b + 1) * batch).min(entries))
@@ -43,7 +43,7 @@ fn run_one(dir: &std::path::Path, seal: SealConfig, entries: u64, batch: u64) ->
         .collect();
     let t = Instant::now();
     for b in batches {
-        log.append_batch(b)?;
+        let _ = log.append_batch(b)?;
     }
     Ok(entries as f64 / t.elapsed().as_secs_f64())
 }

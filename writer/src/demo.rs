@@ -178,7 +178,7 @@ fn attacks(snap: &Snapshot, signer: &SignerKey, trusted: &Checkpoint) -> Vec<Att
     );
     add("entry deleted from the middle", {
         let mut s = snap.clone();
-        s.entries.remove(t);
+        let _ = s.entries.remove(t);
         s.export()
     });
     add("forged entry inserted, rest re-chained", {
@@ -444,8 +444,8 @@ pub(crate) fn run(args: DemoArgs) -> Result<u8, String> {
                     "outcome": if n.is_multiple_of(9) { "denied" } else { "success" },
                     "n": n,
                 });
-                log.append(ev).map_err(|e| e.to_string())?;
-                appended.fetch_add(1, Ordering::Relaxed);
+                let _ = log.append(ev).map_err(|e| e.to_string())?;
+                let _ = appended.fetch_add(1, Ordering::Relaxed);
                 n += 1;
                 std::thread::sleep(gap);
             }
@@ -495,7 +495,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<u8, String> {
         missed += usize::from(!row.detected);
         let file = tampered_dir.join(format!("{k:02}-{}.stele", slug(a)));
         std::fs::write(&file, &attack.data).map_err(|e| e.to_string())?;
-        first_file.get_or_insert(file);
+        let _ = first_file.get_or_insert(file);
         println!(
             "{:<40} {:<8} {:<34} {:>6} {:>11} µs {:>9}",
             a,
@@ -516,7 +516,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<u8, String> {
     std::fs::write(root.join("key.txt"), format!("{vkey}\n")).map_err(|e| e.to_string())?;
     stop.store(true, Ordering::Relaxed);
     appender.join().map_err(|_| "the appender panicked")??;
-    log.checkpoint().map_err(|e| e.to_string())?;
+    let _ = log.checkpoint().map_err(|e| e.to_string())?;
     let mut live = Vec::new();
     log.view()
         .export_log(&mut live, &mut |_| {})

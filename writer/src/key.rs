@@ -61,7 +61,8 @@ pub fn load(path: &Path) -> Result<SignerKey> {
         });
     }
     let mut text = String::new();
-    f.read_to_string(&mut text)
+    let _ = f
+        .read_to_string(&mut text)
         .map_err(|e| Error::io("read", path, e))?;
     // The message must never echo the key: core's errors only describe it.
     SignerKey::parse(text.trim_end()).map_err(|e| Error::BadKey {

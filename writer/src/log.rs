@@ -507,9 +507,10 @@ impl Log {
             .and_then(|lock| Self::open_inner(dir, opts, Some(signer.clone()), Some(lock), false))
             .and_then(|log| {
                 let genesis = genesis_event(origin, &signer.verifier().to_string());
-                log.shared
+                let _ = log
+                    .shared
                     .append_events(Cow::Borrowed(&[genesis]), Appended::Internal)?;
-                log.checkpoint()?;
+                let _ = log.checkpoint()?;
                 Ok(log)
             });
         if made.is_err() {
@@ -549,7 +550,7 @@ impl Log {
             files::INDEX,
         ] {
             let p = dir.join(name);
-            OpenOptions::new()
+            let _ = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&p)
@@ -880,7 +881,7 @@ impl Log {
         }
         for ev in &mut events {
             if let Some(o) = ev.as_object_mut() {
-                o.insert(WRITER_MEMBER.to_string(), by.clone());
+                let _ = o.insert(WRITER_MEMBER.to_string(), by.clone());
             }
         }
         self.shared
@@ -1593,7 +1594,7 @@ impl<'a> Derived<'a> {
             .map_err(|e| Error::io("stat", &path, e))?
             .len();
         let mut reader = BufReader::with_capacity(1 << 20, file);
-        reader
+        let _ = reader
             .seek(SeekFrom::Start(pos))
             .map_err(|e| Error::io("seek", &path, e))?;
         Ok(Derived {
@@ -1747,7 +1748,7 @@ fn scan(
     )?;
     let mut index_d = Derived::new(fs, FileRole::Index, index, dir.join(files::INDEX), i * 8)?;
     let mut reader = BufReader::with_capacity(8 << 20, entries);
-    reader
+    let _ = reader
         .seek(SeekFrom::Start(offset))
         .map_err(|e| Error::io("seek", entries_path, e))?;
     // A line is kept up to the entry limit and its newline, never more.
@@ -1849,9 +1850,9 @@ fn scan(
                 break;
             }
         }
-        tree_d.feed(&tree_bytes[32..])?;
+        let _ = tree_d.feed(&tree_bytes[32..])?;
         let end = offset + n;
-        index_d.feed(&end.to_le_bytes())?;
+        let _ = index_d.feed(&end.to_le_bytes())?;
         last_ts = ok_ts.expect("set above");
         prev = leaf;
         offset = end;

@@ -584,7 +584,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             Ok(0u8)
         }
         Cmd::Auditor(AuditorCmd::List { dir }) => {
-            stele_writer::log::log_config(&dir)?;
+            let _ = stele_writer::log::log_config(&dir)?;
             for a in stele_writer::sealed::auditors(&dir)? {
                 println!("{a}");
             }
@@ -683,7 +683,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 Box::new(move |view: &View| {
                     let stdout = std::io::stdout();
                     let mut out = std::io::BufWriter::new(stdout.lock());
-                    view.write_entries(from, to, &mut out)?;
+                    let _ = view.write_entries(from, to, &mut out)?;
                     out.flush()
                         .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
                     Ok(0u8)
@@ -918,7 +918,7 @@ fn append(dir: &Path, events: Vec<String>, every: u64) -> Result<u8, Fail> {
             .and_then(|()| out.flush())
             .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
     }
-    log.checkpoint_if_due()?;
+    let _ = log.checkpoint_if_due()?;
     Ok(0u8)
 }
 
@@ -1191,7 +1191,7 @@ fn access_event(
         _ => None,
     };
     if entries.is_some() {
-        read.remove("entries");
+        let _ = read.remove("entries");
     }
     let tree_size = read.remove("tree_size").and_then(|v| v.as_u64());
     let (user, uid) = os_user();
@@ -1222,8 +1222,8 @@ fn record_elsewhere(access_log: &Path, event: Value) -> Result<(), Fail> {
 // log does not leave it with an unsigned tail (a later `stele verify DIR`
 // would otherwise say `partial` because of the reads alone).
 fn record_signed(log: &Log, event: Value) -> Result<(), Fail> {
-    log.append_reserved(event)?;
-    log.checkpoint()?;
+    let _ = log.append_reserved(event)?;
+    let _ = log.checkpoint()?;
     Ok(())
 }
 
@@ -1656,11 +1656,11 @@ fn can_record_in(dir: &Path) -> Result<(), Fail> {
             Some(RECORD_ELSEWHERE.into()),
         )
     };
-    std::fs::OpenOptions::new()
+    let _ = std::fs::OpenOptions::new()
         .append(true)
         .open(&entries)
         .map_err(|e| cannot(format!("open {} for writing: {e}", entries.display())))?;
-    key::load(&key_path).map_err(|e| cannot(e.to_string()))?;
+    let _ = key::load(&key_path).map_err(|e| cannot(e.to_string()))?;
     Ok(())
 }
 

@@ -541,7 +541,7 @@ impl Mirror {
         )>(wave_len);
         let fetcher = self.fetcher.clone();
         std::thread::scope(|sc| {
-            sc.spawn(move || {
+            let _ = sc.spawn(move || {
                 let mut k = first;
                 while k <= last {
                     let wave: Vec<Tile> = (k..=last)

@@ -387,7 +387,7 @@ pub(crate) fn run_restore(a: RestoreArgs) -> Result<u8, Fail> {
     let view: View = log.view();
     let held = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
     let cfg = mirror::read_config(&a.mirror_dir)?;
-    log.append_reserved(json!({
+    let _ = log.append_reserved(json!({
         "type": "stele.recovery",
         "reason": "restored from a mirror",
         "mirror_url": cfg.url,

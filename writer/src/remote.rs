@@ -106,7 +106,7 @@ impl Fetcher {
     /// GETs `path` (relative to the base), refusing a body over `limit` bytes.
     pub fn get(&self, path: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
         let url = format!("{}/{path}", self.base);
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        let _ = self.requests.fetch_add(1, Ordering::Relaxed);
         let mut req = self.agent.get(&url);
         if let Some(t) = &self.token {
             req = req.header("Authorization", &format!("Bearer {t}"));
@@ -179,7 +179,7 @@ origin records one access per entry bundle, at most --access-rate a minute)"
                 }
                 e => FetchError::Unreachable(format!("GET {url}: reading the body: {e}")),
             })?;
-        self.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+        let _ = self.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         Ok(body)
     }
 

@@ -252,7 +252,7 @@ pub fn auditors(log_dir: &Path) -> Result<Vec<String>> {
 }
 
 fn age_recipient(r: &str) -> Result<age::x25519::Recipient> {
-    stele_seal::parse_recipient(r).map_err(|e| Error::Sealed(format!("{r:?}: {e}")))?;
+    let _ = stele_seal::parse_recipient(r).map_err(|e| Error::Sealed(format!("{r:?}: {e}")))?;
     r.parse::<age::x25519::Recipient>()
         .map_err(|e| Error::Sealed(format!("{r:?}: {e}")))
 }
@@ -430,7 +430,7 @@ impl Sealer {
             }
             Err(e) => return Err(io("read", &p, e)),
         };
-        st.keys.insert(tag, k);
+        let _ = st.keys.insert(tag, k);
         Ok(k)
     }
 
@@ -451,7 +451,7 @@ impl Sealer {
     /// Adds an auditor: wraps every existing data key for it, then records
     /// it so future keys are wrapped too. Adding one twice is a no-op.
     pub fn add_auditor(&self, recipient: &str) -> Result<usize> {
-        age_recipient(recipient)?;
+        let _ = age_recipient(recipient)?;
         let mut st = self.state.lock().unwrap();
         if st.auditors.iter().any(|a| a == recipient) {
             return Ok(0);
@@ -658,7 +658,7 @@ impl Sealer {
         // From here the key is forgotten whatever happens below: exports say
         // so (and carry no wrap of it), and a new value of the subject gets
         // a new key. A failure below is finished by running forget again.
-        st.keys.remove(&tag);
+        let _ = st.keys.remove(&tag);
         // 2. The wraps, then the key.
         let wraps = self.dir.join("wraps");
         if let Ok(rd) = std::fs::read_dir(&wraps) {
@@ -673,7 +673,6 @@ impl Sealer {
             }
         }
         shred_with(&*self.fs, &p)?;
-        st.keys.remove(&tag);
         Ok(id)
     }
 
@@ -736,7 +735,7 @@ impl Sealer {
 // "<32 hex key ID> <record>" -> (key ID text, record bytes)
 fn split_record(line: &[u8]) -> Option<(&str, &[u8])> {
     let kid = std::str::from_utf8(line.get(..2 * KEY_ID_LEN)?).ok()?;
-    KeyId::from_hex(kid)?;
+    let _ = KeyId::from_hex(kid)?;
     let rest = line.get(2 * KEY_ID_LEN..)?.strip_prefix(b" ")?;
     Some((kid, rest))
 }
@@ -745,7 +744,7 @@ fn record_index(line: &[u8]) -> Option<u64> {
     let (_, rec) = split_record(line.strip_suffix(b"\n").unwrap_or(line))?;
     let text = std::str::from_utf8(rec).ok()?;
     let mut w = text.split(' ');
-    w.next();
+    let _ = w.next();
     w.next()?.parse().ok()
 }
 
@@ -832,14 +831,14 @@ fn unwrap_markers(
             for (k, child) in m.iter_mut() {
                 path.push(k.clone());
                 unwrap_markers(child, path, found)?;
-                path.pop();
+                let _ = path.pop();
             }
         }
         Value::Array(a) => {
             for (i, child) in a.iter_mut().enumerate() {
                 path.push(i.to_string());
                 unwrap_markers(child, path, found)?;
-                path.pop();
+                let _ = path.pop();
             }
         }
         _ => {}
@@ -864,7 +863,8 @@ pub fn load_identities(path: &Path) -> Result<Vec<stele_seal::Identity>> {
         });
     }
     let mut text = String::new();
-    f.read_to_string(&mut text)
+    let _ = f
+        .read_to_string(&mut text)
         .map_err(|e| io("read", path, e))?;
     stele_seal::Identity::parse_file(&text)
         .map_err(|e| Error::Sealed(format!("identity file {}: {e}", path.display())))
@@ -932,7 +932,7 @@ impl ExportRecords {
             let wrap = std::fs::read(&p).map_err(|e| io("read", &p, e))?;
             head.extend_from_slice(Record::SealedKey { key, wrap }.to_line().as_bytes());
             head.push(b'\n');
-            reveal_keys.insert(kid.to_string());
+            let _ = reveal_keys.insert(kid.to_string());
         }
         let mut forgotten: Vec<KeyId> = forgotten.into_iter().collect();
         forgotten.sort();

@@ -579,7 +579,7 @@ impl View {
             });
         }
         let mut line = self.read_range(start, end)?;
-        line.pop();
+        let _ = line.pop();
         Ok(line)
     }
 
@@ -952,7 +952,7 @@ pub fn verify_dir_revealed(
     reveal: &[String],
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Report> {
-    log_config(dir)?;
+    let _ = log_config(dir)?;
     let mut seal = crate::sealed::ExportRecords::open(dir, reveal)?;
     let entries_path = dir.join(files::ENTRIES);
     let mut f = File::open(&entries_path).map_err(|e| Error::io("open", &entries_path, e))?;

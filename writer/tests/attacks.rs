@@ -127,10 +127,11 @@ fn build(
     let log = Log::create_with(dir, "example.com/audit", signer, None, opts).unwrap();
     for i in 1..n {
         let who = if Some(i) == tweak { "mallory" } else { "alice" };
-        log.append(json!({"actor": who, "action": "read", "n": i}))
+        let _ = log
+            .append(json!({"actor": who, "action": "read", "n": i}))
             .unwrap();
         if sizes.contains(&(i + 1)) {
-            log.checkpoint().unwrap();
+            let _ = log.checkpoint().unwrap();
         }
     }
     log
@@ -138,7 +139,7 @@ fn build(
 
 fn access_log(tmp: &Path) -> String {
     let other = tmp.join("access");
-    ok(&stele(&[
+    let _ = ok(&stele(&[
         "init",
         other.to_str().unwrap(),
         "--origin",
@@ -152,7 +153,7 @@ fn copy_dir(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
         if e.file_name() != "lock" {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            let _ = std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
         }
     }
 }
@@ -217,13 +218,13 @@ fn directory_rolled_back_to_an_earlier_copy_is_caught_with_the_trusted_checkpoin
     copy_dir(&dir, &backup);
     let log = Log::open(&dir).unwrap();
     for i in 10..20 {
-        log.append(json!({"n": i})).unwrap();
+        let _ = log.append(json!({"n": i})).unwrap();
         if i == 14 {
             let cp = log.checkpoint().unwrap();
             std::fs::write(tmp.path().join("trusted-15"), cp.note).unwrap();
         }
     }
-    log.checkpoint().unwrap();
+    let _ = log.checkpoint().unwrap();
     drop(log);
     let other = access_log(tmp.path());
     let trusted = tmp.path().join("trusted-15");

@@ -62,7 +62,7 @@ fn round_trip_append_checkpoint_prove_export_verify() {
         let out_path = tmp.path().join(args[1]);
         let mut a = vec!["export", log.as_str(), "-o", out_path.to_str().unwrap()];
         a.extend(&args[2..]);
-        ok(&stele(&a));
+        let _ = ok(&stele(&a));
         let bytes = std::fs::read(&out_path).unwrap();
         let r = verify_bytes(
             Options::new(vec![VerifierKey::parse(&vkey).unwrap()]),
@@ -92,7 +92,7 @@ fn round_trip_append_checkpoint_prove_export_verify() {
         String::from_utf8_lossy(&out.stdout)
     );
     // An event appended without a checkpoint: a live log's unsigned tail.
-    append(&log, &[r#"{"actor":"carol","action":"logout"}"#]);
+    let _ = append(&log, &[r#"{"actor":"carol","action":"logout"}"#]);
     let r = verify_core(&log, &vkey);
     assert_eq!(r.verdict, Verdict::Partial, "{r:#?}");
     assert!(r.failures.is_empty());
@@ -102,7 +102,7 @@ fn round_trip_append_checkpoint_prove_export_verify() {
         Some(1),
         "partial exits 1 without the flag"
     );
-    append(&log, &[r#"{"actor":"carol","action":"login"}"#]);
+    let _ = append(&log, &[r#"{"actor":"carol","action":"login"}"#]);
     let out = stele(&[
         "verify",
         &log,
@@ -139,7 +139,7 @@ fn cli_proofs_verify_with_core() {
     let evs: Vec<String> = (0..40).map(|i| format!("{{\"i\":{i}}}")).collect();
     let refs: Vec<&str> = evs.iter().map(String::as_str).collect();
     let receipts = append(&log, &refs);
-    ok(&stele(&["checkpoint", &log]));
+    let _ = ok(&stele(&["checkpoint", &log]));
     for index in [0u64, 1, 7, 20, 40] {
         for size in [index + 1, 33, 41] {
             if index >= size {
@@ -262,7 +262,7 @@ fn second_writer_is_refused() {
     assert_eq!(cat.lines().count(), 1);
     assert_eq!(event_types(&other).last().unwrap(), "stele.access");
     drop(held);
-    ok(&stele(&["append", &log, "--event", r#"{"a":1}"#]));
+    let _ = ok(&stele(&["append", &log, "--event", r#"{"a":1}"#]));
 }
 
 #[test]
@@ -312,16 +312,16 @@ fn external_key_file_and_reuse() {
         key.to_str().unwrap(),
     ]));
     assert_eq!(vk, vk2);
-    append(log2.to_str().unwrap(), &[r#"{"x":1}"#]);
+    let _ = append(log2.to_str().unwrap(), &[r#"{"x":1}"#]);
 }
 
 #[test]
 fn torn_tail_is_recovered_with_a_recovery_entry() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, vkey) = init(tmp.path());
-    append(&log, &[r#"{"a":1}"#, r#"{"a":2}"#]);
-    ok(&stele(&["checkpoint", &log]));
-    append(&log, &[r#"{"a":3}"#]);
+    let _ = append(&log, &[r#"{"a":1}"#, r#"{"a":2}"#]);
+    let _ = ok(&stele(&["checkpoint", &log]));
+    let _ = append(&log, &[r#"{"a":3}"#]);
     let path = Path::new(&log).join("entries.jsonl");
     let mut bytes = std::fs::read(&path).unwrap();
     let before = bytes.len();
@@ -344,7 +344,7 @@ fn torn_tail_is_recovered_with_a_recovery_entry() {
         "{rec}"
     );
     assert_eq!(es[5]["event"]["a"], 5);
-    ok(&stele(&["checkpoint", &log]));
+    let _ = ok(&stele(&["checkpoint", &log]));
     assert_verified(&verify_core(&log, &vkey));
 }
 
@@ -352,8 +352,8 @@ fn torn_tail_is_recovered_with_a_recovery_entry() {
 fn invalid_last_line_is_cut_but_not_below_a_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, _) = init(tmp.path());
-    append(&log, &[r#"{"a":1}"#, r#"{"a":2}"#]);
-    ok(&stele(&["checkpoint", &log]));
+    let _ = append(&log, &[r#"{"a":1}"#, r#"{"a":2}"#]);
+    let _ = ok(&stele(&["checkpoint", &log]));
     // Damage the last (signed) entry: refused, nothing changed.
     let path = Path::new(&log).join("entries.jsonl");
     let good = std::fs::read(&path).unwrap();
@@ -379,7 +379,7 @@ fn invalid_last_line_is_cut_but_not_below_a_checkpoint() {
 fn mid_file_corruption_refuses_to_open_naming_the_entry() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, vkey) = init(tmp.path());
-    append(
+    let _ = append(
         &log,
         &[
             r#"{"who":"alice"}"#,
@@ -415,9 +415,9 @@ fn mid_file_corruption_refuses_to_open_naming_the_entry() {
 fn access_events_after_export_prove_verify_cat() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, vkey) = init(tmp.path());
-    append(&log, &[r#"{"a":1}"#, r#"{"a":2}"#, r#"{"a":3}"#]);
+    let _ = append(&log, &[r#"{"a":1}"#, r#"{"a":2}"#, r#"{"a":3}"#]);
     let out = tmp.path().join("x.txt");
-    ok(&stele(&[
+    let _ = ok(&stele(&[
         "export",
         &log,
         "-o",
@@ -427,7 +427,7 @@ fn access_events_after_export_prove_verify_cat() {
         "--to",
         "3",
     ]));
-    ok(&stele(&[
+    let _ = ok(&stele(&[
         "prove",
         "inclusion",
         &log,
@@ -435,15 +435,15 @@ fn access_events_after_export_prove_verify_cat() {
         "2",
         "--json",
     ]));
-    ok(&stele(&["prove", "consistency", &log, "--from", "2"]));
-    ok(&stele(&[
+    let _ = ok(&stele(&["prove", "consistency", &log, "--from", "2"]));
+    let _ = ok(&stele(&[
         "verify",
         &log,
         "--key",
         &vkey,
         "--allow-unsigned-tail",
     ]));
-    ok(&stele(&["cat", &log, "--from", "0", "--to", "2"]));
+    let _ = ok(&stele(&["cat", &log, "--from", "0", "--to", "2"]));
     let es = entries(&log);
     let access: Vec<&serde_json::Value> = es
         .iter()
@@ -477,7 +477,7 @@ fn access_events_after_export_prove_verify_cat() {
     let bad = stele(&["append", &log, "--event", r#"{"type":"stele.access"}"#]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("reserved"));
-    ok(&stele(&["checkpoint", &log]));
+    let _ = ok(&stele(&["checkpoint", &log]));
     assert_verified(&verify_core(&log, &vkey));
 }
 
@@ -512,13 +512,13 @@ fn bad_stdin_line_names_the_line_and_writes_nothing_from_it() {
 fn monitor_alerts_on_rollback() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, vkey) = init(tmp.path());
-    append(&log, &[r#"{"a":1}"#]);
-    ok(&stele(&["checkpoint", &log]));
+    let _ = append(&log, &[r#"{"a":1}"#]);
+    let _ = ok(&stele(&["checkpoint", &log]));
     // Keep a copy of the log as it is now (3 entries... 2 entries signed).
     let old = tmp.path().join("old");
     copy_dir(Path::new(&log), &old);
-    append(&log, &[r#"{"a":2}"#, r#"{"a":3}"#]);
-    ok(&stele(&["checkpoint", &log]));
+    let _ = append(&log, &[r#"{"a":2}"#, r#"{"a":3}"#]);
+    let _ = ok(&stele(&["checkpoint", &log]));
     let state = tmp.path().join("state");
     let alert = tmp.path().join("alert.json");
     let cmd = format!("cat > {}", alert.display());
@@ -533,7 +533,7 @@ fn monitor_alerts_on_rollback() {
         "--on-alert",
         &cmd,
     ]);
-    ok(&out);
+    let _ = ok(&out);
     assert!(std::fs::read_to_string(&state).unwrap().contains("\n4\n"));
     assert!(!alert.exists());
     // Roll the log back to the copy.
@@ -564,7 +564,7 @@ fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        let _ = std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
 
@@ -610,7 +610,7 @@ fn reads_leave_the_log_signed_so_verify_dir_stays_verified() {
     // later `stele verify DIR` is not `partial` because of earlier reads.
     let tmp = tempfile::tempdir().unwrap();
     let (log, vkey) = init(tmp.path());
-    append(&log, &[r#"{"actor":"alice","action":"login"}"#]);
+    let _ = append(&log, &[r#"{"actor":"alice","action":"login"}"#]);
     let _ = ok(&stele(&["checkpoint", &log]));
     let _ = ok(&stele(&["cat", &log]));
     for round in 0..2 {

@@ -101,7 +101,7 @@ fn reopen_and_check(dir: &Path, vk: &VerifierKey, acked: &BTreeMap<u64, (Hash, u
         assert_eq!(e["event"]["id"], id, "entry {seq} is another event");
     }
     drop(view);
-    log.checkpoint().unwrap();
+    let _ = log.checkpoint().unwrap();
     let size = log.size();
     drop(log);
     let r = verify(dir, vk);
@@ -188,14 +188,15 @@ fn library_round(dir: &Path, base: u64, rng: &mut Rng) -> BTreeMap<u64, (Hash, u
             if f.len() == 4 && f[0] == "R" {
                 let seq: u64 = f[1].parse().unwrap();
                 let hash = Hash::from_base64(f[2]).unwrap();
-                acked.insert(seq, (hash, f[3].parse().unwrap()));
+                let twice = acked.insert(seq, (hash, f[3].parse().unwrap()));
+                assert!(twice.is_none(), "entry {seq} was acknowledged twice");
             }
         }
         acked
     });
     std::thread::sleep(Duration::from_micros(rng.below(60_000)));
     child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let _ = child.wait().unwrap();
     reader.join().unwrap()
 }
 
@@ -241,7 +242,7 @@ fn cli_round(dir: &Path, base: u64, rng: &mut Rng) -> BTreeMap<u64, (Hash, u64)>
     });
     std::thread::sleep(Duration::from_micros(rng.below(80_000)));
     child.kill().unwrap();
-    child.wait().unwrap();
+    let _ = child.wait().unwrap();
     stop.store(true, Ordering::Relaxed);
     feeder.join().unwrap();
     let receipts = reader.join().unwrap();
@@ -283,7 +284,7 @@ fn kill_9_loop_never_loses_an_acknowledged_entry() {
             library_round(&dir, base, &mut rng)
         };
         acked_total[(round % 2) as usize] += acked.len();
-        reopen_and_check(&dir, &vk, &acked);
+        let _ = reopen_and_check(&dir, &vk, &acked);
         let types = common::event_types(dir.to_str().unwrap());
         recovered += types.iter().filter(|t| *t == "stele.recovery").count();
     }
@@ -307,11 +308,12 @@ fn torn_fixture(tmp: &Path) -> (PathBuf, VerifierKey, Vec<u8>, Vec<usize>) {
     let signer = key::generate(ORIGIN).unwrap();
     let log = Log::create_with(&dir, ORIGIN, &signer, None, quiet_opts()).unwrap();
     for i in 1..8 {
-        log.append(json!({"id": i, "what": "signed"})).unwrap();
+        let _ = log.append(json!({"id": i, "what": "signed"})).unwrap();
     }
-    log.checkpoint().unwrap();
+    let _ = log.checkpoint().unwrap();
     for i in 8..11 {
-        log.append(json!({"id": i, "what": "tail", "pad": "p".repeat(i * 3)}))
+        let _ = log
+            .append(json!({"id": i, "what": "tail", "pad": "p".repeat(i * 3)}))
             .unwrap();
     }
     let vk = log.verifier();
@@ -333,7 +335,7 @@ fn copy_with_entries(from: &Path, to: &Path, entries: &[u8]) {
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
         if e.file_name() != "lock" {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            let _ = std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
         }
     }
     std::fs::write(to.join("entries.jsonl"), entries).unwrap();
@@ -510,7 +512,8 @@ fn workload(dir: &Path, signer: &stele_core::SignerKey, fs: Arc<CountingFs>) -> 
                 Ok(rs) => {
                     assert!(!poisoned, "an append succeeded on a poisoned writer");
                     for (r, id) in rs.iter().zip(&ids) {
-                        out.acked.insert(r.seq, (r.leaf_hash, *id));
+                        let twice = out.acked.insert(r.seq, (r.leaf_hash, *id));
+                        assert!(twice.is_none(), "entry {} was acknowledged twice", r.seq);
                     }
                 }
                 Err(e) => {
@@ -578,11 +581,11 @@ fn every_nth_write_sync_truncate_and_rename_fails() {
                     // log or a log that opens and verifies.
                     if let Ok(log) = open(&dir) {
                         drop(log);
-                        reopen_and_check(&dir, &vk, &BTreeMap::new());
+                        let _ = reopen_and_check(&dir, &vk, &BTreeMap::new());
                     }
                     continue;
                 }
-                reopen_and_check(&dir, &vk, &out.acked);
+                let _ = reopen_and_check(&dir, &vk, &out.acked);
                 let log = open(&dir).unwrap();
                 let view = log.view();
                 for i in 1..view.size() {

@@ -55,7 +55,7 @@ fn deleting_the_lock_file_does_not_let_a_second_writer_in() {
     assert_eq!(lines[first.seq as usize]["event"]["n"], 1);
     assert_eq!(lines[second.seq as usize]["event"]["n"], 2);
     assert!(lines.iter().all(|l| l["event"]["by"] != "cli"));
-    ok(&stele(&["checkpoint", &log]));
+    let _ = ok(&stele(&["checkpoint", &log]));
     assert_verified(&verify_core(&log, &vkey));
 }
 
@@ -70,7 +70,7 @@ fn a_writer_refuses_to_commit_after_something_else_changed_its_files() {
         let dir = tmp.path().join("log");
         let signer = key::generate("example.com/audit").unwrap();
         let log = Log::create(&dir, "example.com/audit", &signer).unwrap();
-        log.append(json!({"n": 1})).unwrap();
+        let _ = log.append(json!({"n": 1})).unwrap();
         let path = dir.join(if change == "checkpoints" {
             "checkpoints"
         } else {
@@ -95,7 +95,7 @@ fn a_writer_refuses_to_commit_after_something_else_changed_its_files() {
         }
         let before = std::fs::read(&path).unwrap();
         let err = if change == "checkpoints" {
-            log.append(json!({"n": 2})).unwrap();
+            let _ = log.append(json!({"n": 2})).unwrap();
             log.checkpoint().unwrap_err()
         } else {
             log.append(json!({"n": 2})).unwrap_err()
@@ -122,8 +122,8 @@ fn init_refuses_a_directory_holding_part_of_a_log() {
     let (log, _) = init(tmp.path());
     let events: Vec<String> = (0..70).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
     let refs: Vec<&str> = events.iter().map(String::as_str).collect();
-    append(&log, &refs);
-    ok(&stele(&["checkpoint", &log]));
+    let _ = append(&log, &refs);
+    let _ = ok(&stele(&["checkpoint", &log]));
     for copied in [
         &["entries.jsonl", "checkpoints"][..],
         &["entries.jsonl"],
@@ -135,7 +135,7 @@ fn init_refuses_a_directory_holding_part_of_a_log() {
         let restore = tmp.path().join(format!("restore-{}", copied.join("-")));
         std::fs::create_dir(&restore).unwrap();
         for f in copied {
-            std::fs::copy(Path::new(&log).join(f), restore.join(f)).unwrap();
+            let _ = std::fs::copy(Path::new(&log).join(f), restore.join(f)).unwrap();
         }
         let before = files_of(&restore);
         for extra in [&[][..], &["--allow-non-empty"]] {
@@ -254,7 +254,7 @@ fn a_failed_create_leaves_nothing_behind() {
                 assert!(!dir.exists(), "{what}: the directory made was left behind");
             }
             // And the next create there works.
-            unlocked(|| Log::create(&dir, "example.com/audit", &signer))
+            let _ = unlocked(|| Log::create(&dir, "example.com/audit", &signer))
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
         }
     }
@@ -293,7 +293,7 @@ fn verify_streamed(
     let mut stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut out = Vec::new();
-        stdout.read_to_end(&mut out).unwrap();
+        let _ = stdout.read_to_end(&mut out).unwrap();
         out
     });
     let mut peak_kb = 0u64;
@@ -593,7 +593,7 @@ fn ingestion_refuses_what_canonical_form_would_change() {
     assert_eq!(last["event"]["s"], "\u{1F600}");
     assert_eq!(last["event"]["f"].as_f64(), Some(1e20));
     // deep(62) is an event of 62 levels: inside the line, 63.
-    append(&log, &[&deep(62)]);
+    let _ = append(&log, &[&deep(62)]);
     // The library refuses the integer values too (its one canonical path).
     let (log_dir, _) = (PathBuf::from(&log), ());
     let l = Log::open(&log_dir).unwrap();
@@ -612,9 +612,9 @@ fn ingestion_refuses_what_canonical_form_would_change() {
 fn export_ends_with_a_checkpoint_covering_everything_exported() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, vkey) = init(tmp.path());
-    append(&log, &[r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#]);
+    let _ = append(&log, &[r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#]);
     let file = tmp.path().join("all.stele");
-    ok(&stele(&["export", &log, "-o", file.to_str().unwrap()]));
+    let _ = ok(&stele(&["export", &log, "-o", file.to_str().unwrap()]));
     let text = std::fs::read_to_string(&file).unwrap();
     let k = stele_core::VerifierKey::parse(&vkey).unwrap();
     let r = stele_core::verify::verify_bytes(
@@ -639,7 +639,7 @@ fn export_ends_with_a_checkpoint_covering_everything_exported() {
 
     // Without the writer (--access-log), the export stops at the latest
     // checkpoint and says so.
-    append(&log, &[r#"{"n":4}"#]);
+    let _ = append(&log, &[r#"{"n":4}"#]);
     let (audit, _) = init(&tmp.path().join("audit"));
     let part = tmp.path().join("part.stele");
     let out = stele(&[
@@ -650,7 +650,7 @@ fn export_ends_with_a_checkpoint_covering_everything_exported() {
         "--access-log",
         &audit,
     ]);
-    ok(&out);
+    let _ = ok(&out);
     assert!(
         stderr(&out).contains("not covered by a signed checkpoint"),
         "{}",

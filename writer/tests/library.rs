@@ -21,7 +21,7 @@ fn new_log(dir: &Path, opts: LogOptions) -> (Log, stele_core::VerifierKey) {
 
 fn check(dir: &Path, vk: &stele_core::VerifierKey) {
     let log = Log::open(dir).unwrap();
-    log.checkpoint().unwrap();
+    let _ = log.checkpoint().unwrap();
     drop(log);
     let r = stele_writer::verify_dir(dir, Options::new(vec![vk.clone()]), &mut |_, _| {}).unwrap();
     common::assert_verified(&r);
@@ -37,7 +37,7 @@ fn failed_fsync_poisons_until_reopen() {
             ..LogOptions::default()
         };
         let (log, vk) = new_log(tmp.path(), opts);
-        log.append(json!({"n": 1})).unwrap();
+        let _ = log.append(json!({"n": 1})).unwrap();
         fs.fail_nth(Op::Sync, Some(FileRole::Entries), 1, mode);
         let e = log.append(json!({"n": 2})).unwrap_err();
         assert!(matches!(e, Error::Poisoned { .. }), "{e}");
@@ -57,7 +57,7 @@ fn failed_fsync_poisons_until_reopen() {
             .collect();
         assert_eq!(n[0], 1);
         assert!(!n.contains(&json!(3)));
-        log.append(json!({"n": 4})).unwrap();
+        let _ = log.append(json!({"n": 4})).unwrap();
         drop(log);
         check(tmp.path(), &vk);
     }
@@ -77,7 +77,7 @@ fn failed_write_is_cut_back_and_the_log_goes_on() {
             ..LogOptions::default()
         };
         let (log, vk) = new_log(tmp.path(), opts);
-        log.append(json!({"n": 1})).unwrap();
+        let _ = log.append(json!({"n": 1})).unwrap();
         let len = std::fs::metadata(tmp.path().join("entries.jsonl"))
             .unwrap()
             .len();
@@ -114,7 +114,7 @@ fn failed_checkpoint_fsync_poisons_and_failed_derived_write_is_repaired() {
         ..LogOptions::default()
     };
     let (log, vk) = new_log(tmp.path(), opts.clone());
-    log.append(json!({"n": 1})).unwrap();
+    let _ = log.append(json!({"n": 1})).unwrap();
     fs.fail_nth(
         Op::Sync,
         Some(FileRole::Checkpoints),
@@ -186,9 +186,9 @@ fn timestamps_never_decrease_when_the_clock_steps_back() {
         ..LogOptions::default()
     };
     let (log, vk) = new_log(tmp.path(), opts);
-    log.append(json!({"n": 1})).unwrap();
+    let _ = log.append(json!({"n": 1})).unwrap();
     now.store(1_700_000_000_000_000, Ordering::SeqCst); // a step backwards
-    log.append(json!({"n": 2})).unwrap();
+    let _ = log.append(json!({"n": 2})).unwrap();
     let view = log.view();
     let ts = |i| {
         let v: serde_json::Value = serde_json::from_slice(&view.entry(i).unwrap()).unwrap();
@@ -208,7 +208,7 @@ fn derived_files_are_rebuilt_when_missing_or_wrong() {
     let rs = log
         .append_batch((0..100).map(|i| json!({"i": i})).collect())
         .unwrap();
-    log.checkpoint().unwrap();
+    let _ = log.checkpoint().unwrap();
     drop(log);
     std::fs::remove_file(tmp.path().join("tree")).unwrap();
     let mut idx = std::fs::read(tmp.path().join("index")).unwrap();
@@ -275,7 +275,7 @@ fn automatic_checkpoints_every_n_entries_and_on_a_timer() {
     };
     let (log, _) = new_log(tmp.path(), opts);
     for i in 0..25 {
-        log.append(json!({ "i": i })).unwrap();
+        let _ = log.append(json!({ "i": i })).unwrap();
     }
     let sizes: Vec<u64> = log
         .view()
@@ -292,7 +292,7 @@ fn automatic_checkpoints_every_n_entries_and_on_a_timer() {
         ..LogOptions::default()
     };
     let log = Log::open_with(tmp.path(), opts).unwrap();
-    log.append(json!({"late": true})).unwrap();
+    let _ = log.append(json!({"late": true})).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_eq!(log.view().latest_checkpoint().unwrap().checkpoint.size, 27);
 }

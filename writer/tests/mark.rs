@@ -27,8 +27,8 @@ fn fixture(dir: &Path) -> VerifierKey {
         let batch = (0..100)
             .map(|i| serde_json::json!({"actor": "alice", "n": half * 100 + i}))
             .collect();
-        log.append_batch(batch).unwrap();
-        log.checkpoint().unwrap();
+        let _ = log.append_batch(batch).unwrap();
+        let _ = log.checkpoint().unwrap();
     }
     signer.verifier()
 }
@@ -63,7 +63,7 @@ fn flip_digit_in_entry(dir: &Path, i: usize) {
 fn the_mark_follows_signed_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    fixture(&dir);
+    let _ = fixture(&dir);
     let text = mark_text(&dir);
     let ends = entry_offsets(&dir);
     let first: Vec<&str> = text.lines().collect();
@@ -73,8 +73,8 @@ fn the_mark_follows_signed_checkpoints() {
     assert_eq!(fields[1], ends[201].to_string(), "{text}");
     // With the default threshold (4 MiB) a small log gets no new mark.
     let log = Log::open(&dir).unwrap();
-    log.append(serde_json::json!({"n": 1})).unwrap();
-    log.checkpoint().unwrap();
+    let _ = log.append(serde_json::json!({"n": 1})).unwrap();
+    let _ = log.checkpoint().unwrap();
     drop(log);
     assert_eq!(mark_text(&dir), text);
 }
@@ -110,7 +110,7 @@ fn open_skips_marked_entries_and_fsck_and_verify_do_not() {
 fn damage_after_the_mark_is_still_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    fixture(&dir);
+    let _ = fixture(&dir);
     // Move the mark back to the checkpoint of size 101: entries 101..201
     // are then the tail every open checks.
     let ends = entry_offsets(&dir);
@@ -207,7 +207,7 @@ fn torn_and_overlong_tails_after_the_mark_are_cut() {
     let dir = tmp.path().join("log");
     let vk = fixture(&dir);
     let log = Log::open_with(&dir, opts(u64::MAX)).unwrap();
-    log.append(serde_json::json!({"n": "unsigned"})).unwrap();
+    let _ = log.append(serde_json::json!({"n": "unsigned"})).unwrap();
     drop(log);
     let path = dir.join("entries.jsonl");
     let kept = std::fs::metadata(&path).unwrap().len();
@@ -268,12 +268,13 @@ fn a_failed_mark_write_leaves_the_old_mark_and_the_log_working() {
             ..opts(1)
         };
         let log = Log::open_with(&dir, o).unwrap();
-        log.append(serde_json::json!({"case": k})).unwrap();
+        let _ = log.append(serde_json::json!({"case": k})).unwrap();
         // The checkpoint is durable and returned; only the mark is not moved.
         let cp = log.checkpoint().unwrap();
         assert_eq!(fs.fired().len(), 1, "case {k}: {:?}", fs.fired());
         // The log goes on (not poisoned) and the next checkpoint moves it.
-        log.append(serde_json::json!({"case": k, "after": true}))
+        let _ = log
+            .append(serde_json::json!({"case": k, "after": true}))
             .unwrap();
         drop(log);
         let text = mark_text(&dir);
@@ -285,7 +286,7 @@ fn a_failed_mark_write_leaves_the_old_mark_and_the_log_working() {
         }
         // Reopened without faults: opens, and everything checks out (once
         // the unsigned entry is signed).
-        Log::open_with(&dir, opts(u64::MAX))
+        let _ = Log::open_with(&dir, opts(u64::MAX))
             .unwrap()
             .checkpoint()
             .unwrap();

@@ -4,8 +4,8 @@
 //! test controls (every fault the issue lists: each an alert or a retry,
 //! named, and the mirror undamaged).
 
+mod common;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -100,14 +100,14 @@ impl Fake {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (st, sp) = (state.clone(), stop.clone());
-        std::thread::spawn(move || {
+        let _ = std::thread::spawn(move || {
             for c in l.incoming() {
                 if sp.load(Ordering::Relaxed) {
                     return;
                 }
                 let Ok(c) = c else { continue };
                 let st = st.clone();
-                std::thread::spawn(move || serve_one(c, &st));
+                let _ = std::thread::spawn(move || serve_one(c, &st));
             }
         });
         Self { url, state, stop }
@@ -156,7 +156,7 @@ fn origin_reply(dir: &Path, note: &str, path: &str) -> Reply {
                 return Reply::status(404);
             }
             let mut lines = Vec::new();
-            view.write_entries(from, to, &mut lines).unwrap();
+            let _ = view.write_entries(from, to, &mut lines).unwrap();
             let entries = lines.strip_suffix(b"\n").unwrap().split(|b| *b == b'\n');
             Reply::ok(encode_entry_bundle(entries).unwrap())
         }
@@ -231,7 +231,7 @@ fn make_log(origin: &str, signer: &stele_core::SignerKey, sizes: &[u64], tag: &s
             n += 1;
         }
         if !batch.is_empty() {
-            log.append_batch(batch).unwrap();
+            let _ = log.append_batch(batch).unwrap();
         }
         cps.push(log.checkpoint().unwrap());
     }
@@ -535,7 +535,7 @@ fn every_fault_of_the_origin_is_an_alert_or_a_retry_and_leaves_the_mirror_undama
     assert!(err(&o).contains("ALERT rollback"), "{}", err(&o));
     assert!(err(&o).contains("smaller than the 1100"), "{}", err(&o));
     assert!(m.join("evidence").read_dir().unwrap().count() >= 2);
-    verified(&m, &key);
+    let _ = verified(&m, &key);
 }
 
 #[test]
@@ -621,25 +621,14 @@ struct Origin {
 }
 
 fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(STELE)
-        .arg("serve")
-        .arg(dir)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("stele serve: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, addr)
+    common::spawn_serve(
+        Command::new(STELE)
+            .arg("serve")
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stderr(Stdio::null()),
+    )
 }
 
 impl Origin {
@@ -724,40 +713,8 @@ fn http(
     s.write_all(head.as_bytes())?;
     s.write_all(body)?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no header end"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: HashMap<String, String> = head
-        .split("\r\n")
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut rest = &raw[split + 4..];
-    let body = if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v.contains("chunked"))
-    {
-        let mut out = Vec::new();
-        loop {
-            let nl = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            let n = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).unwrap().trim(), 16)
-                .unwrap();
-            rest = &rest[nl + 2..];
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[..n]);
-            rest = &rest[n + 2..];
-        }
-        out
-    } else {
-        rest.to_vec()
-    };
+    let _ = s.read_to_end(&mut raw)?;
+    let (status, _, body) = common::parse_response(&raw)?;
     Ok((status, body))
 }
 
@@ -835,7 +792,7 @@ fn kill_9_at_random_moments_during_catch_up_leaves_a_mirror_that_resumes() {
             .unwrap();
         std::thread::sleep(Duration::from_millis(5 + rng.below(120)));
         c.kill().unwrap(); // SIGKILL
-        c.wait().unwrap();
+        let _ = c.wait().unwrap();
         sizes.push(state_size(&m));
     }
     let elapsed = t0.elapsed();
@@ -880,7 +837,7 @@ fn disaster_drill_restore_from_the_mirror_and_continue_the_chain() {
     let vault = origin.root.join("vault");
     std::fs::create_dir(&vault).unwrap();
     let key_copy = vault.join("log.key");
-    std::fs::copy(origin.log.join("key"), &key_copy).unwrap();
+    let _ = std::fs::copy(origin.log.join("key"), &key_copy).unwrap();
     let mut acked = Vec::new();
     for i in 0..10 {
         acked.extend(origin.post(&events("a", i * 50, 50)).unwrap());
@@ -925,7 +882,7 @@ fn disaster_drill_restore_from_the_mirror_and_continue_the_chain() {
     std::fs::remove_dir_all(&origin.log).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     mirror.0.kill().unwrap();
-    mirror.0.wait().unwrap();
+    let _ = mirror.0.wait().unwrap();
     let held = std::fs::read(m.join("entries.jsonl")).unwrap();
     let held_size = state_size(&m);
     assert!(held_size >= trusted_size);
@@ -1103,7 +1060,7 @@ fn a_mirror_served_read_only_is_byte_identical_and_can_itself_be_mirrored() {
         std::fs::read(m2.join("entries.jsonl")).unwrap(),
         std::fs::read(m.join("entries.jsonl")).unwrap()
     );
-    verified(&m2, &origin.key);
+    let _ = verified(&m2, &origin.key);
     // The CLI readers work on a mirror, and record nothing in it.
     let before = std::fs::read(m.join("entries.jsonl")).unwrap();
     let out = tmp.path().join("m.stele");
@@ -1187,7 +1144,7 @@ fn a_failed_write_fsync_or_rename_stops_the_mirror_and_the_next_run_resumes_veri
         drop(mir);
         let mine = std::fs::read(m.join("entries.jsonl")).unwrap();
         assert_eq!(mine, theirs, "{case}");
-        verified(&m, &good.key);
+        let _ = verified(&m, &good.key);
     }
 }
 
@@ -1217,7 +1174,7 @@ fn an_origin_whose_reads_need_a_token_is_mirrored_with_token_file() {
     assert!(o.status.success(), "{}", err(&o));
     assert!(!err(&o).contains(&origin.token));
     assert!(state_size(&m) >= 301);
-    verified(&m, &origin.key);
+    let _ = verified(&m, &origin.key);
 }
 
 #[test]
@@ -1269,7 +1226,7 @@ fn a_running_mirror_alerts_once_when_the_origin_stays_unreachable_past_the_limit
         std::thread::sleep(Duration::from_millis(50));
     }
     c.0.kill().unwrap();
-    c.0.wait().unwrap();
+    let _ = c.0.wait().unwrap();
     let e = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<Value> = std::fs::read_to_string(&alerts)
         .unwrap()
@@ -1284,7 +1241,7 @@ fn a_running_mirror_alerts_once_when_the_origin_stays_unreachable_past_the_limit
         "{msg}"
     );
     assert!(e.contains("retrying:"), "{e}");
-    verified(&m, &good.key);
+    let _ = verified(&m, &good.key);
 }
 
 #[test]
@@ -1321,5 +1278,5 @@ fn a_rate_limited_catch_up_keeps_what_it_committed_and_goes_on() {
         std::fs::read(m.join("entries.jsonl")).unwrap(),
         std::fs::read(good.dir.join("entries.jsonl")).unwrap()
     );
-    verified(&m, &good.key);
+    let _ = verified(&m, &good.key);
 }

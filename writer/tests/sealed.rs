@@ -25,7 +25,7 @@ fn vectors_dir() -> PathBuf {
 // A copy of a test identity with mode 0600 (git keeps no modes).
 fn identity(tmp: &Path, name: &str) -> PathBuf {
     let p = tmp.join(name);
-    std::fs::copy(vectors_dir().join(name), &p).unwrap();
+    let _ = std::fs::copy(vectors_dir().join(name), &p).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
     p
 }
@@ -67,8 +67,8 @@ fn sealed_log(tmp: &Path, origin: &str) -> (String, String, PathBuf) {
     .trim()
     .to_string();
     let aud = identity(tmp, "auditor.key");
-    ok(&stele(&["auditor", "add", p(&log), &recipient(&aud)]));
-    append(
+    let _ = ok(&stele(&["auditor", "add", p(&log), &recipient(&aud)]));
+    let _ = append(
         p(&log),
         &[
             &format!(
@@ -80,17 +80,17 @@ fn sealed_log(tmp: &Path, origin: &str) -> (String, String, PathBuf) {
             &format!(r#"{{"action":"ping","ip":"192.0.2.9-{MARKER}"}}"#),
         ],
     );
-    ok(&stele(&["checkpoint", p(&log)]));
+    let _ = ok(&stele(&["checkpoint", p(&log)]));
     (p(&log).to_string(), vkey, aud)
 }
 
 fn export(log: &str, out: &Path, reveal: Option<&str>) -> Vec<u8> {
-    ok(&stele(&["checkpoint", log]));
+    let _ = ok(&stele(&["checkpoint", log]));
     let mut args = vec!["export", log, "-o", p(out)];
     if let Some(r) = reveal {
         args.extend(["--reveal-to", r]);
     }
-    ok(&stele(&args));
+    let _ = ok(&stele(&args));
     std::fs::read(out).unwrap()
 }
 
@@ -128,7 +128,7 @@ fn sealed_plaintext_appears_nowhere_on_disk_in_exports_or_in_output() {
     let files = [("plain.stele", None), ("revealed.stele", Some(r.as_str()))];
     for (name, reveal) in files {
         let f = tmp.path().join(name);
-        export(&log, &f, reveal);
+        let _ = export(&log, &f, reveal);
         let out = stele(&[
             "verify",
             p(&f),
@@ -169,7 +169,7 @@ fn sealed_plaintext_appears_nowhere_on_disk_in_exports_or_in_output() {
         let out_path = tmp.path().join(args[3]);
         let out_s = out_path.to_str().unwrap().to_string();
         args[3] = &out_s;
-        ok(&stele(&args));
+        let _ = ok(&stele(&args));
         let rep = verify_with(&std::fs::read(&out_path).unwrap(), &vkey, Some(&aud));
         assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
         assert!(rep.sealed.unwrap().opened >= 2, "{:?}", rep.sealed);
@@ -198,7 +198,7 @@ fn sealed_plaintext_appears_nowhere_on_disk_in_exports_or_in_output() {
         "--subject",
         &format!(r#"{{"email":"alice-{MARKER}@example.com","id":"u1"}}"#),
     ]);
-    ok(&out);
+    let _ = ok(&out);
     outputs.push(out.stdout.clone());
     outputs.push(out.stderr.clone());
     // Nothing on disk, in any export or in any output holds the plaintext...
@@ -229,7 +229,7 @@ fn verify_counts_opened_sealed_and_forgotten_values_by_identity() {
     let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-counts");
     let other = identity(tmp.path(), "other.key");
     let f = tmp.path().join("x.stele");
-    export(&log, &f, Some(&recipient(&aud)));
+    let _ = export(&log, &f, Some(&recipient(&aud)));
     let json = |id: &Path| verify_json(p(&f), &vkey, id).0;
     let right = json(&aud);
     assert_eq!(right["verdict"], "verified");
@@ -300,13 +300,13 @@ fn verify_of_a_log_directory_opens_with_an_auditors_identity() {
         serde_json::json!([recipient(&aud)])
     );
     // Forget and redact show in the directory's counts, still verified.
-    ok(&stele(&[
+    let _ = ok(&stele(&[
         "forget",
         &log,
         "--subject",
         r#"{"email":"bob-MARKER-7f3a@example.com","id":"u2"}"#,
     ]));
-    ok(&stele(&[
+    let _ = ok(&stele(&[
         "redact",
         &log,
         "--entry",
@@ -314,7 +314,7 @@ fn verify_of_a_log_directory_opens_with_an_auditors_identity() {
         "--pointer",
         "/ip",
     ]));
-    ok(&stele(&["checkpoint", &log]));
+    let _ = ok(&stele(&["checkpoint", &log]));
     let (after, _) = json(&aud);
     assert_eq!(after["verdict"], "verified", "{after:#}");
     assert_eq!(
@@ -530,7 +530,7 @@ fn identity_files_must_be_0600() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-perm");
     let f = tmp.path().join("x.stele");
-    export(&log, &f, Some(&recipient(&aud)));
+    let _ = export(&log, &f, Some(&recipient(&aud)));
     std::fs::set_permissions(&aud, std::fs::Permissions::from_mode(0o644)).unwrap();
     for cmd in ["verify", "reveal"] {
         let out = stele(&[cmd, p(&f), "--key", &vkey, "--identity", p(&aud)]);
@@ -970,7 +970,7 @@ fn write_vectors() {
         "an opening record whose ciphertext is not base64",
         "identity: auditor.key\nverdict: tampered\nsealed: values=5 opened=4 sealed=1 forgotten=0 redacted=0\nfailure: bad_sealed\n",
     );
-    ok(&stele(&[
+    let _ = ok(&stele(&[
         "redact",
         &log,
         "--entry",
@@ -987,7 +987,7 @@ fn write_vectors() {
         "entry 2's /note opening redacted (stele.redact logged): verified, shown as redacted",
         "identity: auditor.key\nverdict: verified\nsealed: values=5 opened=4 sealed=0 forgotten=0 redacted=1\n",
     );
-    ok(&stele(&[
+    let _ = ok(&stele(&[
         "forget",
         &log,
         "--subject",
@@ -1018,7 +1018,7 @@ fn http(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> (u16,
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body).unwrap();
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
+    let _ = s.read_to_end(&mut raw).unwrap();
     let status = String::from_utf8_lossy(&raw[9..12]).parse().unwrap();
     (status, raw) // the whole response, headers included, is scanned
 }
@@ -1046,7 +1046,6 @@ fn dechunk(raw: &[u8]) -> Vec<u8> {
 
 #[test]
 fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
-    use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
     let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-http");
     let tokens = tmp.path().join("tokens");
@@ -1063,28 +1062,19 @@ fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
     ]))
     .trim()
     .to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
-        .args([
-            "serve",
-            &log,
-            "--listen",
-            "127.0.0.1:0",
-            "--tokens",
-            p(&tokens),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("stele serve: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let (mut child, url) = spawn_serve(
+        Command::new(env!("CARGO_BIN_EXE_stele"))
+            .args([
+                "serve",
+                &log,
+                "--listen",
+                "127.0.0.1:0",
+                "--tokens",
+                p(&tokens),
+            ])
+            .stderr(std::process::Stdio::piped()),
+    );
+    let addr = url.trim_start_matches("http://").to_string();
     let mut responses = Vec::new();
     let body = format!(
         r#"[{{"action":"login","actor":{{"email":"carol-{MARKER}@example.com","id":"u3"}},"ip":"203.0.113.5-{MARKER}"}},{{"action":"note","memo":{{"stele.seal":"{MARKER} memo"}}}}]"#
@@ -1176,7 +1166,7 @@ fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
     assert!(found.is_empty(), "plaintext found in {found:?}");
     // The entries ingested over HTTP are sealed like the CLI's: the auditor opens them.
     let f = tmp.path().join("x.stele");
-    export(&log, &f, Some(&recipient(&aud)));
+    let _ = export(&log, &f, Some(&recipient(&aud)));
     let rep = verify_with(&std::fs::read(&f).unwrap(), &vkey, Some(&aud));
     assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
     assert_eq!(rep.sealed.unwrap().opened, 8);
@@ -1197,13 +1187,13 @@ fn a_big_batch_is_sealed_on_several_threads_and_every_value_opens() {
     let log = stele_writer::Log::create_with(&dir, "example.com/sealed-batch", &signer, None, opts)
         .unwrap();
     let aud = identity(tmp.path(), "auditor.key");
-    log.add_auditor(&recipient(&aud)).unwrap();
+    let _ = log.add_auditor(&recipient(&aud)).unwrap();
     let batch: Vec<Value> = (0..1500)
         .map(|i| serde_json::json!({"actor": format!("u{}", i % 37), "ip": format!("10.0.{}.{}", i / 250, i % 250)}))
         .collect();
     let receipts = log.append_batch(batch).unwrap();
     assert_eq!(receipts.len(), 1500);
-    log.checkpoint().unwrap();
+    let _ = log.checkpoint().unwrap();
     let mut out = Vec::new();
     log.view()
         .export_log_revealed(&[recipient(&aud)], &mut out, &mut |_| {})
@@ -1328,7 +1318,7 @@ fn sealed_workload(
             .collect();
         if let Ok(rs) = log.append_batch(events) {
             for (r, s) in rs.iter().zip(&subjects) {
-                out.acked.insert(r.seq, s.clone());
+                let _ = out.acked.insert(r.seq, s.clone());
             }
         }
     }
@@ -1372,7 +1362,7 @@ fn every_sidecar_write_sync_truncate_and_rename_fails_cleanly() {
                 // auditor if it was added: it verifies with no failure (no
                 // half opening, no key both wrapped and forgotten).
                 let log = stele_writer::Log::open(&dir).unwrap_or_else(|e| panic!("{case}: {e}"));
-                log.checkpoint().unwrap();
+                let _ = log.checkpoint().unwrap();
                 let revealed = stele_writer::sealed::auditors(&dir)
                     .unwrap()
                     .contains(&auditor);
@@ -1408,12 +1398,12 @@ fn every_sidecar_write_sync_truncate_and_rename_fails_cleanly() {
                             ValueState::Opened(_) => {
                                 assert!(revealed, "{case}: opened without a wrap");
                                 if subject == "u1" {
-                                    u1.insert("opened");
+                                    let _ = u1.insert("opened");
                                 }
                             }
                             ValueState::Forgotten => {
                                 assert_eq!(subject, "u1", "{case}: entry {seq} {ptr}");
-                                u1.insert("forgotten");
+                                let _ = u1.insert("forgotten");
                             }
                             ValueState::Redacted => {
                                 assert_eq!((*seq, ptr.as_str()), (1, "/ip"), "{case}")

@@ -2,6 +2,7 @@
 //! port, a tiny blocking HTTP client, logs in temporary directories. Every
 //! server is killed when its test ends (Drop), so none outlives the test.
 
+mod common;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -72,25 +73,16 @@ struct Server {
 
 impl Server {
     fn start(f: &Fixture, extra: &[&str]) -> Self {
-        let mut child = Command::new(STELE)
-            .arg("serve")
-            .arg(&f.log)
-            .args(["--listen", "127.0.0.1:0", "--tokens"])
-            .arg(&f.tokens)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("stele serve: listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let (child, url) = common::spawn_serve(
+            Command::new(STELE)
+                .arg("serve")
+                .arg(&f.log)
+                .args(["--listen", "127.0.0.1:0", "--tokens"])
+                .arg(&f.tokens)
+                .args(extra)
+                .stderr(Stdio::null()),
+        );
+        let addr = url.trim_start_matches("http://").to_string();
         Self { child, addr }
     }
 
@@ -205,46 +197,8 @@ fn try_http_h(
     s.write_all(head.as_bytes())?;
     s.write_all(body)?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no header end"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut rest = &raw[split + 4..];
-    let body = if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v.contains("chunked"))
-    {
-        let mut out = Vec::new();
-        loop {
-            let nl = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            let n = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).unwrap().trim(), 16)
-                .unwrap();
-            rest = &rest[nl + 2..];
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[..n]);
-            rest = &rest[n + 2..];
-        }
-        out
-    } else {
-        rest.to_vec()
-    };
+    let _ = s.read_to_end(&mut raw)?;
+    let (status, headers, body) = common::parse_response(&raw)?;
     Ok(Resp {
         status,
         headers,
@@ -830,7 +784,7 @@ fn every_acknowledged_entry_survives_sigkill_mid_load() {
     std::thread::sleep(Duration::from_millis(1500));
     let mut s = s;
     s.child.kill().unwrap(); // SIGKILL, mid-load
-    s.child.wait().unwrap();
+    let _ = s.child.wait().unwrap();
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.join().unwrap();
@@ -1571,12 +1525,13 @@ fn a_trusted_proxy_names_the_client() {
     drop(s);
     // Untrusted: the header is ignored.
     let s = Server::start(&f, &["--public-reads"]);
-    s.req_h(
+    let r = s.req_h(
         "GET",
         "/v1/entries?from=0&to=1",
         &[("X-Forwarded-For", "203.0.113.9")],
         b"",
     );
+    assert_eq!(r.status, 200);
     assert_eq!(last_entry(&f.log)["event"]["actor"], "127.0.0.1");
 }
 

@@ -38,7 +38,7 @@ fn http(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) -> 
     )
     .unwrap();
     let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    let _ = s.read_to_string(&mut out).unwrap();
     let status = out[9..12].parse().unwrap();
     let body = out.split_once("\r\n\r\n").map_or("", |p| p.1).to_string();
     (status, body)

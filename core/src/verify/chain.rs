@@ -18,7 +18,7 @@ pub(super) struct Break {
     pub(super) prev_hash: Hash,
 }
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     pub(super) fn entry_line(&mut self, line: &[u8]) {
         if self.kind == ExportKind::Entries {
             self.selected_entry(line);
@@ -27,7 +27,7 @@ impl StreamVerifier {
         let idx = self.position;
         let (line_no, offset) = (self.line_no, self.offset);
         while self.prepared.front().is_some_and(|p| p.offset < offset) {
-            self.prepared.pop_front();
+            let _ = self.prepared.pop_front();
         }
         let (leaf, parsed) = match self.prepared.front() {
             None if !self.encoded.is_empty() => match self.encoded_for(offset, line.len()) {
@@ -42,16 +42,7 @@ impl StreamVerifier {
         };
         match &parsed {
             Err(e) => {
-                let code = e.code();
-                self.fail(
-                    code,
-                    Some(idx),
-                    line_no,
-                    offset,
-                    None,
-                    None,
-                    format!("entry {idx}: {e}"),
-                );
+                self.unparsable(idx, e, line_no, offset);
                 // Without prev the link into this entry cannot be judged.
                 if let Some(b) = self.pending.take() {
                     self.report_prev_mismatch(&b);
@@ -68,7 +59,7 @@ impl StreamVerifier {
         if !self.tree_broken {
             self.leaves_waiting.push(leaf);
             if self.leaves_waiting.len() >= LEAF_BATCH {
-                self.tree();
+                let _ = self.tree();
             }
         }
         self.last_hash = Some(leaf);
@@ -157,7 +148,11 @@ impl StreamVerifier {
                 );
             }
         }
-        // Time never goes backwards.
+        self.ts_order(idx, p, line_no, offset);
+    }
+
+    /// Time never goes backwards (full and selected-entries exports alike).
+    pub(super) fn ts_order(&mut self, idx: u64, p: &ParsedEntry<'_>, line_no: u64, offset: u64) {
         if let Some(last) = self.last_ts {
             if p.ts < last {
                 self.fail(
@@ -178,6 +173,27 @@ impl StreamVerifier {
         if self.first_ts.is_none() {
             self.first_ts = Some(p.ts);
         }
+    }
+
+    /// An entry line that does not parse, named by its index.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn unparsable(
+        &mut self,
+        idx: u64,
+        e: &entry::EntryError,
+        line_no: u64,
+        offset: u64,
+    ) {
+        self.fail(
+            e.code(),
+            Some(idx),
+            line_no,
+            offset,
+            None,
+            None,
+            format!("entry {idx}: {e}"),
+        );
     }
 
     #[cold]
@@ -283,8 +299,6 @@ impl StreamVerifier {
         line_no: u64,
         offset: u64,
     ) {
-        if self.opts.collect_entries {
-            self.summaries.push(p, line_no, offset, line.len() as u64);
-        }
+        self.sink.entry(p, line_no, offset, line.len() as u64);
     }
 }

@@ -6,7 +6,7 @@ use crate::canonical::quote;
 use crate::checkpoint::SignedCheckpoint;
 use crate::note::hex;
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     pub(super) fn end_note(&mut self) {
         let note = std::mem::take(&mut self.note);
         let (line, offset) = (self.note_line, self.note_offset);

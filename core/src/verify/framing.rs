@@ -8,7 +8,7 @@ use crate::note::MAX_NOTE_BYTES;
 
 const NO_HEADER: &str = "the file has no export header; read as a whole log without checkpoints unless it has checkpoint records";
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     /// Feeds the next bytes. Any chunking gives the same result.
     pub fn push(&mut self, mut chunk: &[u8]) {
         self.streamed += chunk.len() as u64;
@@ -307,8 +307,7 @@ impl StreamVerifier {
     pub(super) fn hashes_line(&mut self, line: &[u8], word: &str) -> Option<(u64, Vec<Hash>)> {
         let text = std::str::from_utf8(line).ok();
         let parsed = text.and_then(|t| {
-            let mut parts = t.split(' ');
-            parts.next();
+            let mut parts = t.split(' ').skip(1);
             let n = parts
                 .next()
                 .filter(|n| is_decimal(n))?
@@ -391,7 +390,7 @@ impl StreamVerifier {
     }
 }
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     /// The input is not a Stele export: one `not_a_log` failure (replacing
     /// any found on the way, such as a byte order mark), the rest ignored.
     #[cold]

@@ -15,14 +15,13 @@ mod wire;
 
 use crate::checkpoint::Checkpoint;
 pub use crate::codes::{FailureCode, NoticeCode};
+use crate::entry::ParsedEntry;
 use crate::entry::{MAX_ENTRY_BYTES, Timestamp};
 use crate::export::ExportKind;
 use crate::hash::Hash;
 use crate::merkle::CompactRange;
 use crate::note::VerifierKey;
 use crate::sealed::{OpenerHandle, SealChecker};
-use crate::summary::Summaries;
-pub use crate::summary::{EntryColumns, EntrySummary};
 use chain::Break;
 pub use report::{
     CheckpointReport, EntryRange, Failure, Input, Notice, Report, TrustedInput, Verdict,
@@ -46,8 +45,6 @@ pub struct Options {
     pub trusted: Option<Checkpoint>,
     /// Failures kept in the report (all are counted).
     pub max_failures: usize,
-    /// Keep a summary of each entry for [`StreamVerifier::take_entries`].
-    pub collect_entries: bool,
     /// Opens sealed fields (FORMAT 13.8) with the caller's age identities;
     /// `None` leaves every sealed value sealed.
     pub opener: Option<OpenerHandle>,
@@ -76,7 +73,6 @@ impl Options {
             keys,
             trusted: None,
             max_failures: 1000,
-            collect_entries: false,
             opener: None,
             input: None,
         }
@@ -98,9 +94,26 @@ enum State {
     NotALog,
 }
 
-/// The streaming verifier.
+/// Receives each entry line as the verifier reaches it, for a caller that
+/// shows the entries (the page's table lives in the wasm adapter): what a
+/// table shows is not a rule of the format. Called once per line that the
+/// framing takes as an entry, in order, whether or not it verified.
+pub trait EntrySink {
+    /// One entry line: `entry` is `None` when the line did not parse;
+    /// `line_no` is 1-based, `offset` the line's byte offset in the stream,
+    /// `length` its length without `\n`.
+    fn entry(&mut self, entry: Option<&ParsedEntry<'_>>, line_no: u64, offset: u64, length: u64);
+}
+
+/// No sink: the entries are only verified.
+impl EntrySink for () {
+    #[inline(always)]
+    fn entry(&mut self, _: Option<&ParsedEntry<'_>>, _: u64, _: u64, _: u64) {}
+}
+
+/// The streaming verifier; `S` receives the entry lines ([`EntrySink`]).
 #[derive(Debug)]
-pub struct StreamVerifier {
+pub struct StreamVerifier<S = ()> {
     opts: Options,
     state: State,
     kind: ExportKind,
@@ -157,7 +170,7 @@ pub struct StreamVerifier {
     failures: Vec<Failure>,
     failures_total: u64,
     notices: Vec<Notice>,
-    summaries: Summaries,
+    sink: S,
     tlog: Vec<u8>,
     prepared: VecDeque<Prepared>,
     /// Prepared lines in [`Prepared::encode_all`]'s form, and the next record.
@@ -180,6 +193,13 @@ const HEAD_BYTES: usize = 16;
 impl StreamVerifier {
     /// A verifier with the given options.
     pub fn new(opts: Options) -> Self {
+        Self::with_sink(opts, ())
+    }
+}
+
+impl<S: EntrySink> StreamVerifier<S> {
+    /// A verifier that hands each entry line to `sink`.
+    pub fn with_sink(opts: Options, sink: S) -> Self {
         let opts_opener = opts.opener.clone();
         use sha2::Digest as _;
         let opts_sha = opts
@@ -234,7 +254,7 @@ impl StreamVerifier {
             failures: Vec::new(),
             failures_total: 0,
             notices: Vec::new(),
-            summaries: Summaries::default(),
+            sink,
             tlog: Vec::new(),
             prepared: VecDeque::new(),
             encoded: Vec::new(),
@@ -270,15 +290,9 @@ impl StreamVerifier {
         true
     }
 
-    /// Summaries of the entries read since the last call (with `collect_entries`).
-    pub fn take_entries(&mut self) -> Vec<EntrySummary> {
-        self.summaries.take_entries()
-    }
-
-    /// The same summaries in columns, with display values interned per
-    /// column across calls (with `collect_entries`).
-    pub fn take_columns(&mut self) -> EntryColumns {
-        self.summaries.take_columns()
+    /// The entry sink, to take what it collected.
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
     }
 
     // A failure has this many facts; naming them at each call reads better than a builder.

@@ -4,7 +4,7 @@
 use super::*;
 use crate::sealed::SealFailure;
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     /// A `sealed-key`, `forgotten`, `opening` or `redacted` record.
     pub(super) fn sealed_record(&mut self, line: &[u8]) {
         self.seal_origin();
@@ -34,7 +34,7 @@ impl StreamVerifier {
     }
 }
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     /// Keep each sealed value's final state (opened value, sealed,
     /// forgotten, redacted, mismatch) for [`StreamVerifier::take_sealed`].
     pub fn collect_sealed(&mut self) {

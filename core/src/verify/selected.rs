@@ -7,7 +7,7 @@ use crate::export::{MAX_TLOG_PROOF_BYTES, TlogProof};
 use crate::hash::leaf_hash;
 use crate::merkle;
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     pub(super) fn selected_entry(&mut self, line: &[u8]) {
         let (line_no, offset) = (self.line_no, self.offset);
         let leaf = leaf_hash(line);
@@ -19,18 +19,7 @@ impl StreamVerifier {
             (Err(_), None) => self.last_index_in_export.map_or(0, |i| i + 1),
         };
         match &parsed {
-            Err(e) => {
-                let code = e.code();
-                self.fail(
-                    code,
-                    Some(idx),
-                    line_no,
-                    offset,
-                    None,
-                    None,
-                    format!("entry {idx}: {e}"),
-                );
-            }
+            Err(e) => self.unparsable(idx, e, line_no, offset),
             Ok(p) => {
                 if p.seq != idx {
                     self.fail(
@@ -69,16 +58,8 @@ impl StreamVerifier {
                             }
                         }
                     }
-                    if let Some(t) = self.last_ts {
-                        if p.ts < t {
-                            self.fail(FailureCode::TsDecreasing, Some(idx), line_no, offset, Some(format!(">= {t}")), Some(p.ts.to_string()), format!("entry {idx}: ts {} is earlier than the previous entry's ts {t}", p.ts));
-                        }
-                    }
                 }
-                self.last_ts = Some(p.ts);
-                if self.first_ts.is_none() {
-                    self.first_ts = Some(p.ts);
-                }
+                self.ts_order(idx, p, line_no, offset);
                 self.last_seq = Some(p.seq);
                 if self.first_seq.is_none() {
                     self.first_seq = Some(p.seq);

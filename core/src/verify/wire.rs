@@ -6,7 +6,7 @@ use super::*;
 use crate::entry;
 use crate::hash::leaf_hashes;
 
-impl StreamVerifier {
+impl<S: EntrySink> StreamVerifier<S> {
     /// Feeds a block whose entry lines were already hashed and parsed by
     /// [`prepare`] (possibly on other threads). The result is exactly that
     /// of [`StreamVerifier::push`]; the work per line is just not redone.

@@ -57,7 +57,7 @@ fn run(dir: &std::path::Path, large_mb: Option<u64>) -> std::io::Result<()> {
     {
         xss.append(json!({"actor": p, "action": p, "target": p, "outcome": p, "note": format!("payload {i}")}));
     }
-    xss.checkpoint();
+    let _ = xss.checkpoint();
     std::fs::write(dir.join("xss.stele"), xss.export_log())?;
 
     let mut n = 0;
@@ -108,10 +108,10 @@ fn write_large(path: &std::path::Path, mb: u64, make: fn(u64) -> Value) -> std::
         big.append(make(i));
         bytes += big.lines.last().map_or(0, |l| l.len() as u64 + 1);
         if i % 10_000 == 0 {
-            big.checkpoint();
+            let _ = big.checkpoint();
         }
     }
-    big.checkpoint();
+    let _ = big.checkpoint();
     std::fs::write(path, big.export_log())?;
     println!("wrote {} ({} entries)", path.display(), big.lines.len());
     Ok(())

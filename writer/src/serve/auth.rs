@@ -174,7 +174,7 @@ impl Tokens {
                     other.name
                 )));
             }
-            t.by_hash.insert(
+            let _ = t.by_hash.insert(
                 h.0,
                 Token {
                     name: name.to_string(),
@@ -372,7 +372,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("tokens");
-        add_token(&f, "alice", Scopes::ALL).unwrap();
+        let _ = add_token(&f, "alice", Scopes::ALL).unwrap();
         for mode in [0o666, 0o620, 0o602] {
             std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
             let e = Tokens::load(&f).unwrap_err().to_string();

@@ -171,7 +171,7 @@ fn reduced(i: usize, raw: &str) -> Value {
                 cut.push(k);
                 marker(v.get())
             });
-            ev.insert(k.clone(), v);
+            let _ = ev.insert(k.clone(), v);
         }
         let mut entry = map_event(&Value::Object(ev));
         cut.sort_unstable();

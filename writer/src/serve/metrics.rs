@@ -34,10 +34,10 @@ impl Histogram {
     /// Records one value.
     pub(super) fn observe(&self, v: f64) {
         if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
-            self.counts[i].fetch_add(1, Relaxed);
+            let _ = self.counts[i].fetch_add(1, Relaxed);
         }
-        self.count.fetch_add(1, Relaxed);
-        self.sum_micros.fetch_add((v * 1e6) as u64, Relaxed);
+        let _ = self.count.fetch_add(1, Relaxed);
+        let _ = self.sum_micros.fetch_add((v * 1e6) as u64, Relaxed);
     }
 
     /// Records a duration in seconds.

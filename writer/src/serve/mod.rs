@@ -278,10 +278,10 @@ impl Idempotency {
         if !self.map.contains_key(&k) {
             self.order.push_back(k.clone());
         }
-        self.map.insert(k, d);
+        let _ = self.map.insert(k, d);
         while self.order.len() > IDEMPOTENCY_KEYS {
             if let Some(old) = self.order.pop_front() {
-                self.map.remove(&old);
+                let _ = self.map.remove(&old);
             }
         }
     }
@@ -390,7 +390,7 @@ fn error(status: u16, msg: impl Into<String>, item: Option<usize>) -> Response {
     }
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = (status, format!("{body}\n")).into_response();
-    r.headers_mut().insert(
+    let _ = r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
@@ -407,7 +407,7 @@ fn bad_query(msg: String) -> Response {
 
 fn unauthorized(msg: &str) -> Response {
     let mut r = error(401, msg, None);
-    r.headers_mut().insert(
+    let _ = r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"stele\""),
     );
@@ -416,7 +416,8 @@ fn unauthorized(msg: &str) -> Response {
 
 fn too_many(msg: String, retry_after: u64) -> Response {
     let mut r = error(429, msg, None);
-    r.headers_mut()
+    let _ = r
+        .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
     r
 }
@@ -577,7 +578,7 @@ impl Inner {
             let mut h = me.health.lock().unwrap();
             match &r {
                 Err(Error::Poisoned { cause, .. }) => {
-                    h.poisoned.get_or_insert_with(|| cause.clone());
+                    let _ = h.poisoned.get_or_insert_with(|| cause.clone());
                 }
                 Err(e @ Error::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::StorageFull =>
@@ -607,7 +608,7 @@ impl Inner {
         }
         let waited = self.access.lock().unwrap().take(&who.bucket());
         if let Err(secs) = waited {
-            self.metrics.access_refused.fetch_add(1, Ordering::Relaxed);
+            let _ = self.metrics.access_refused.fetch_add(1, Ordering::Relaxed);
             return Err(too_many(
                 format!(
                     "too many reads of entries from {}: at most {} a minute (--access-rate); nothing was read",
@@ -634,7 +635,7 @@ impl Inner {
             }
             Err(e) => return Err(fail(Failure::from(e))),
         }
-        self.metrics.access_events.fetch_add(1, Ordering::Relaxed);
+        let _ = self.metrics.access_events.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -662,7 +663,7 @@ impl Inner {
         }
         let cp = self.on_log(Log::checkpoint).await.map_err(fail)?;
         *last = Some(Instant::now());
-        self.forced_signatures.fetch_add(1, Ordering::Relaxed);
+        let _ = self.forced_signatures.fetch_add(1, Ordering::Relaxed);
         Ok(cp.checkpoint.size)
     }
 }
@@ -877,7 +878,7 @@ fn receipts_response(rs: Arc<Vec<Receipt>>, replay: bool) -> Response {
     )
         .into_response();
     if replay {
-        r.headers_mut().insert(
+        let _ = r.headers_mut().insert(
             HeaderName::from_static("idempotent-replayed"),
             HeaderValue::from_static("true"),
         );
@@ -969,7 +970,7 @@ async fn ingest(
         match &r {
             Ok(rs) => idem.remember(slot, Done::Receipts(Some(digest), rs.clone())),
             Err(_) => {
-                idem.map.remove(&slot);
+                let _ = idem.map.remove(&slot);
             }
         }
     }
@@ -1029,7 +1030,7 @@ async fn ingest_body(
         .await
         .map_err(fail)?;
     drop(room);
-    app.metrics.entries.fetch_add(n, Ordering::Relaxed);
+    let _ = app.metrics.entries.fetch_add(n, Ordering::Relaxed);
     app.metrics.append_latency.observe_duration(since.elapsed());
     Ok(Arc::new(rs))
 }
@@ -1144,7 +1145,7 @@ async fn get_tile(
             }
             blocking(move || {
                 let mut lines = Vec::new();
-                view.write_entries(from, to, &mut lines).map_err(io_fail)?;
+                let _ = view.write_entries(from, to, &mut lines).map_err(io_fail)?;
                 let entries = lines
                     .strip_suffix(b"\n")
                     .unwrap_or(&lines)
@@ -1325,7 +1326,7 @@ async fn get_entries(
     }
     let r = blocking(move || {
         let mut out = Vec::new();
-        view.write_entries(from, to, &mut out).map_err(io_fail)?;
+        let _ = view.write_entries(from, to, &mut out).map_err(io_fail)?;
         Ok(out)
     })
     .await;
@@ -1340,11 +1341,11 @@ async fn get_entries(
             )
                 .into_response();
             let h = resp.headers_mut();
-            h.insert(
+            let _ = h.insert(
                 HeaderName::from_static("stele-from"),
                 HeaderValue::from(from),
             );
-            h.insert(HeaderName::from_static("stele-to"), HeaderValue::from(to));
+            let _ = h.insert(HeaderName::from_static("stele-to"), HeaderValue::from(to));
             resp
         }
         Err(r) => r,
@@ -1531,7 +1532,8 @@ async fn get_export(
     let (tx, rx) = mpsc::channel(4);
     let failed = Arc::new(AtomicBool::new(false));
     let failed2 = failed.clone();
-    tokio::task::spawn_blocking(move || {
+    // Detached: the body stream carries the task's errors to the client.
+    drop(tokio::task::spawn_blocking(move || {
         let mut w = ChanWriter {
             tx: tx.clone(),
             buf: Vec::new(),
@@ -1548,7 +1550,7 @@ async fn get_export(
             failed2.store(true, Ordering::Release);
             let _ = tx.try_send(Err(e));
         }
-    });
+    }));
     (
         [
             (header::CONTENT_TYPE, "application/octet-stream"),
@@ -1875,8 +1877,8 @@ fn cors(app: &Inner, path: &str, origin: Option<&HeaderValue>, h: &mut HeaderMap
             .cloned(),
     };
     if let Some(a) = allowed {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, a);
-        h.insert(
+        let _ = h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, a);
+        let _ = h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static("stele-from, stele-to"),
         );
@@ -1894,18 +1896,18 @@ fn options(app: &Inner, req: &Request) -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     let origin = req.headers().get(header::ORIGIN);
     let h = r.headers_mut();
-    h.insert(header::ALLOW, HeaderValue::from_static(allow));
+    let _ = h.insert(header::ALLOW, HeaderValue::from_static(allow));
     cors(app, path, origin, h);
     if h.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
-        h.insert(
+        let _ = h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static("GET, HEAD"),
         );
-        h.insert(
+        let _ = h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static("Authorization"),
         );
-        h.insert(
+        let _ = h.insert(
             header::ACCESS_CONTROL_MAX_AGE,
             HeaderValue::from_static("600"),
         );
@@ -1925,29 +1927,29 @@ async fn finish(State(app): State<App>, req: Request, next: Next) -> Response {
     };
     app.0.metrics.count_status(r.status().as_u16());
     let h = r.headers_mut();
-    h.insert(
+    let _ = h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
     );
-    h.insert(
+    let _ = h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(
+    let _ = h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.insert(
+    let _ = h.insert(
         HeaderName::from_static("cross-origin-opener-policy"),
         HeaderValue::from_static("same-origin"),
     );
     if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        let _ = h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
     // The answer depends on the token unless every read is public, and on
     // the Origin (CORS) for every read of the log.
     if data_of(&path).is_some() {
-        h.insert(
+        let _ = h.insert(
             header::VARY,
             HeaderValue::from_static(if app.0.reads == Reads::Public {
                 "Origin"
@@ -2141,7 +2143,7 @@ impl Server {
                 dir: c.dir.clone(),
                 cache: Mutex::new(None),
             };
-            ro.view()?;
+            let _ = ro.view()?;
             (None, Some(ro), Idempotency::default())
         } else {
             let log = Arc::new(Log::open_with(&c.dir, opts)?);
@@ -2287,7 +2289,7 @@ mod tests {
     fn hm(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(*k, HeaderValue::from_static(v));
+            let _ = h.append(*k, HeaderValue::from_static(v));
         }
         h
     }

@@ -125,13 +125,13 @@ pub(super) async fn serve(
             },
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            stats.refused.fetch_add(1, Ordering::Relaxed);
+            let _ = stats.refused.fetch_add(1, Ordering::Relaxed);
             // A short 503, then read what the client sent for up to a
             // second before closing (closing on unread bytes would reset
             // the connection and lose the answer). At most REFUSING of
             // these at once; beyond, the connection is just closed.
             if let Ok(p) = refusing.clone().try_acquire_owned() {
-                tasks.spawn(async move {
+                let _ = tasks.spawn(async move {
                     let _p = p;
                     refuse(stream).await;
                 });
@@ -142,15 +142,16 @@ pub(super) async fn serve(
         let router = router.clone();
         let mut stop = stop_rx.clone();
         let stats = stats.clone();
-        tasks.spawn(async move {
-            stats.open.fetch_add(1, Ordering::Relaxed);
+        let _ = tasks.spawn(async move {
+            let _ = stats.open.fetch_add(1, Ordering::Relaxed);
             let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(remote));
+                let _ = req.extensions_mut().insert(ConnectInfo(remote));
                 router.clone().oneshot(req.map(axum::body::Body::new))
             });
             let io = TokioIo::new(Timed::new(stream, limits));
             let mut b = hyper::server::conn::http1::Builder::new();
-            b.timer(TokioTimer::new())
+            let _ = b
+                .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
                 .max_buf_size(limits.max_header_bytes.max(8192));
             let conn = b.serve_connection(io, svc);
@@ -168,9 +169,9 @@ pub(super) async fn serve(
                         .and_then(|s| s.downcast_ref::<io::Error>())
                         .is_some_and(|s| s.kind() == io::ErrorKind::TimedOut))
             {
-                stats.timed_out.fetch_add(1, Ordering::Relaxed);
+                let _ = stats.timed_out.fetch_add(1, Ordering::Relaxed);
             }
-            stats.open.fetch_sub(1, Ordering::Relaxed);
+            let _ = stats.open.fetch_sub(1, Ordering::Relaxed);
             drop(slot);
         });
     }

@@ -1,45 +1,21 @@
-//! Entry summaries for tables: one compact row per entry line, with the
-//! display fields (`event.type`, `actor`, `action`, `target`, `outcome`)
-//! interned per column, so that a million-row table costs no allocation per
-//! row and each distinct value is stored once.
+//! The page's table: one compact row per entry line, with the display
+//! fields (`event.type`, `actor`, `action`, `target`, `outcome`) interned per
+//! column, so that a million-row table costs no allocation per row and each
+//! distinct value is stored once. Which columns and how their text is cut is
+//! the page's choice, not a rule of the format: it lives here, fed by core's
+//! [`EntrySink`].
 
-use crate::entry::{ParsedEntry, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
+use stele_core::entry::{ParsedEntry, Timestamp};
+use stele_core::verify::EntrySink;
 
 /// Display fields are cut to this many characters (then end in `…`).
 pub const SUMMARY_CHARS: usize = 200;
 
-/// The interned columns, in this order (indices into [`crate::canonical::EVENT_FIELDS`]).
+/// The interned columns, in this order: the first five of
+/// [`stele_core::canonical::EVENT_FIELDS`], whose spans a parsed entry keeps.
 pub const COLUMNS: [&str; 5] = ["type", "actor", "action", "target", "outcome"];
-
-/// A short view of one entry, for tables.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct EntrySummary {
-    /// `seq`, if the line parsed.
-    pub seq: Option<u64>,
-    /// `ts`.
-    pub ts: Option<String>,
-    /// `ts` as microseconds since the Unix epoch (exact in a JS number until 2255).
-    pub ts_us: Option<i64>,
-    /// `event.type`.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    /// `event.actor`.
-    pub actor: Option<String>,
-    /// `event.action`.
-    pub action: Option<String>,
-    /// `event.target`.
-    pub target: Option<String>,
-    /// `event.outcome`.
-    pub outcome: Option<String>,
-    /// 1-based line number.
-    pub line: u64,
-    /// Byte offset of the line.
-    pub offset: u64,
-    /// Length of the line without `\n`.
-    pub length: u64,
-}
 
 /// Entry summaries in columns, as a table in JavaScript takes them: numbers
 /// as `f64` (NaN when absent; exact below 2^53) and display fields as codes
@@ -137,7 +113,7 @@ impl FastHasher {
 struct Column {
     codes: HashMap<Arc<[u8]>, u32, ValueHasher>,
     values: Vec<Arc<[u8]>>,
-    /// Values below this index were handed out by [`Summaries::take_columns`].
+    /// Values below this index were handed out by [`Table::take_columns`].
     sent: usize,
 }
 
@@ -149,13 +125,8 @@ impl Column {
         let v: Arc<[u8]> = Arc::from(value);
         self.values.push(v.clone());
         let c = self.values.len() as u32;
-        self.codes.insert(v, c);
+        let _ = self.codes.insert(v, c);
         c
-    }
-
-    fn value(&self, code: u32) -> Option<String> {
-        let i = (code as usize).checked_sub(1)?;
-        self.values.get(i).map(|s| text(s))
     }
 }
 
@@ -164,21 +135,15 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Collected summaries since the last take, plus the per-column dictionaries.
+/// Rows collected since the last take, plus the per-column dictionaries.
 #[derive(Debug, Default)]
-pub(crate) struct Summaries {
+pub struct Table {
     rows: Vec<Row>,
     columns: [Column; 5],
 }
 
-impl Summaries {
-    pub(crate) fn push(
-        &mut self,
-        p: Option<&ParsedEntry<'_>>,
-        line_no: u64,
-        offset: u64,
-        length: u64,
-    ) {
+impl EntrySink for Table {
+    fn entry(&mut self, p: Option<&ParsedEntry<'_>>, line_no: u64, offset: u64, length: u64) {
         let mut codes = [0u32; 5];
         if let Some(p) = p {
             for (n, col) in self.columns.iter_mut().enumerate() {
@@ -204,33 +169,12 @@ impl Summaries {
             codes,
         });
     }
+}
 
-    pub(crate) fn take_entries(&mut self) -> Vec<EntrySummary> {
-        let rows = std::mem::take(&mut self.rows);
-        let c = &self.columns;
-        rows.into_iter()
-            .map(|r| EntrySummary {
-                seq: r.seq,
-                // The text as written: `ts` has one form, which is how a
-                // Timestamp displays (parse and display are inverses).
-                ts: r
-                    .ts_us
-                    .and_then(Timestamp::from_unix_micros)
-                    .map(|t| t.to_string()),
-                ts_us: r.ts_us,
-                kind: c[0].value(r.codes[0]),
-                actor: c[1].value(r.codes[1]),
-                action: c[2].value(r.codes[2]),
-                target: c[3].value(r.codes[3]),
-                outcome: c[4].value(r.codes[4]),
-                line: r.line,
-                offset: r.offset,
-                length: r.length,
-            })
-            .collect()
-    }
-
-    pub(crate) fn take_columns(&mut self) -> EntryColumns {
+impl Table {
+    /// The rows collected since the last call, in columns; each column's
+    /// values first seen since then in `fresh`.
+    pub fn take_columns(&mut self) -> EntryColumns {
         let rows = std::mem::take(&mut self.rows);
         let num = |f: &dyn Fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
         let mut out = EntryColumns {
@@ -273,5 +217,15 @@ pub fn cut(s: String) -> String {
         s.chars().take(SUMMARY_CHARS).collect::<String>() + "…"
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_columns_are_the_fields_whose_spans_an_entry_keeps() {
+        assert_eq!(COLUMNS[..], stele_core::canonical::EVENT_FIELDS[..5]);
     }
 }
