@@ -710,7 +710,12 @@ async function downloadReport() {
     if (state.report !== report) return;
     ui.actionStatus.textContent = '';
   }
-  saveBlob(new Blob([JSON.stringify(report, null, 2) + '\n'], { type: 'application/json' }), `${safeName()}.report.json`);
+  // Sealed fields: the file says how many values were opened, sealed,
+  // forgotten, redacted (as `stele verify --json` does), never the opened
+  // values themselves, which stay on screen only.
+  const { sealed, sealed_counts: counts, ...rest } = report;
+  const out = counts ? { ...rest, sealed: counts } : rest;
+  saveBlob(new Blob([JSON.stringify(out, null, 2) + '\n'], { type: 'application/json' }), `${safeName()}.report.json`);
 }
 
 async function printReport() {

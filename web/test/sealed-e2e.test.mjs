@@ -123,6 +123,12 @@ describe('sealed fields end to end, with an auditor key made by age-keygen', { t
       await matches(2);
       await page.locator('#entries-panel').screenshot({ path: shotPath('sealed-e2e-filtered.png') });
       // The key is nowhere but in memory: not stored, not in the URL, masked in its field.
+      // The downloaded report counts sealed values; it never holds an opened one.
+      await page.fill('#f-actor', '');
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      const saved = readFileSync(await download.path(), 'utf8');
+      assert.doesNotMatch(saved, new RegExp(MARK));
+      assert.deepEqual(JSON.parse(saved).sealed, { values: 12, opened: 12, sealed: 0, forgotten: 0, redacted: 0 });
       const kept = await page.evaluate(() => JSON.stringify([{ ...localStorage }, { ...sessionStorage }, location.href, document.cookie]));
       assert.doesNotMatch(kept, /AGE-SECRET-KEY/i);
       assert.equal(await page.getAttribute('#auditor-key', 'type'), 'password');
