@@ -53,9 +53,9 @@ macro_rules! vector {
     };
 }
 
-#[wasm_bindgen_test]
-fn sealed_vectors_give_the_native_verdicts_and_counts() {
-    let cases = [
+// Every sealed vector with an .stele file: (bytes, .expect text).
+fn vectors() -> [(&'static [u8], &'static str); 7] {
+    [
         vector!("sealed-valid"),
         vector!("sealed-swapped"),
         vector!("sealed-wrong-opening"),
@@ -63,7 +63,12 @@ fn sealed_vectors_give_the_native_verdicts_and_counts() {
         vector!("sealed-bad-record"),
         vector!("sealed-redacted"),
         vector!("sealed-forgotten"),
-    ];
+    ]
+}
+
+#[wasm_bindgen_test]
+fn sealed_vectors_give_the_native_verdicts_and_counts() {
+    let cases = vectors();
     for (data, expect) in cases {
         for chunk in [7, 4096] {
             let (report, states) = run(data, expect, AUDITOR, chunk);
@@ -102,15 +107,7 @@ fn a_bad_identity_is_refused_without_echoing_it() {
 // verifier with the identity.
 #[wasm_bindgen_test]
 fn the_opening_pass_finds_what_the_full_verifier_finds() {
-    let cases = [
-        vector!("sealed-valid"),
-        vector!("sealed-swapped"),
-        vector!("sealed-wrong-opening"),
-        vector!("sealed-tampered-ciphertext"),
-        vector!("sealed-bad-record"),
-        vector!("sealed-redacted"),
-        vector!("sealed-forgotten"),
-    ];
+    let cases = vectors();
     for (data, expect) in cases {
         let (report, states) = run(data, expect, AUDITOR, 4096);
         let origin = report["origin"].as_str().map(String::from);
