@@ -22,6 +22,14 @@ if ! command -v age >/dev/null 2>&1 || ! command -v age-keygen >/dev/null 2>&1; 
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq age >/dev/null
 fi
 
+# Go and golang.org/x/mod: the cosignature interop test (tests/tests/witness_go.rs).
+if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb/note ]; then
+  say "apt: golang-go golang-golang-x-mod-dev"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq golang-go golang-golang-x-mod-dev >/dev/null
+fi
+
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "rustup: wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown

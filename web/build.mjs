@@ -29,13 +29,14 @@ const PKG = join(WEB, 'pkg');
  *  - stele_wasm, the verifier every page loads: the decided budget (issue 18).
  *  - stele_wasm_live, loaded only by live mode (src/live.js): 103.4 KB and
  *    47.1 KB gzipped when the gate was set; about 8% headroom.
- *  - stele_wasm_seal, loaded only with an auditor key (src/sealed.js):
- *    337.8 KB and 156.6 KB gzipped when the gate was set; about 8% headroom.
+ *  - stele_wasm_seal, loaded only with an auditor key or a witness policy
+ *    (src/sealed.js): 367.9 KB and 168.0 KB gzipped with the opening pass
+ *    and the witness checks when the gate was last set; about 8% headroom.
  */
 export const MODULES = [
   { name: 'stele_wasm', role: 'verifier', maxOptKb: 180, maxGzKb: 78 },
   { name: 'stele_wasm_live', role: 'live mode only', maxOptKb: 112, maxGzKb: 51 },
-  { name: 'stele_wasm_seal', role: 'auditor key', maxOptKb: 365, maxGzKb: 170 },
+  { name: 'stele_wasm_seal', role: 'auditor key', maxOptKb: 398, maxGzKb: 182 },
 ];
 
 function parseArgs(argv) {

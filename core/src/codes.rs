@@ -129,6 +129,8 @@ codes! {
         BadSealed = "bad_sealed",
         /// An opening that does not match its entry's commitment (format 1.1).
         OpeningMismatch = "opening_mismatch",
+        /// The checkpoint the verdict rests on is not cosigned by the policy's witness quorum.
+        QuorumNotMet = "quorum_not_met",
     }
 }
 

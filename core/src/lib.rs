@@ -33,6 +33,8 @@ pub mod sealed;
 pub mod sealed_pass;
 pub mod tiles;
 pub mod verify;
+#[cfg(feature = "witness")]
+pub mod witness;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
 pub use hash::{Hash, leaf_hash, node_hash};

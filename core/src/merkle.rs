@@ -190,7 +190,9 @@ pub fn inclusion_proof_len(index: u64, size: u64) -> usize {
 // to the last leaf diverges (inner) and the part along the right border.
 fn decomp_inclusion(index: u64, size: u64) -> (u32, u32) {
     let inner = 64 - (index ^ (size - 1)).leading_zeros();
-    let border = (index >> inner).count_ones();
+    // `inner` is 64 when size - 1 has bit 63 set and index does not: no
+    // bits remain (a plain shift by 64 overflows).
+    let border = index.checked_shr(inner).unwrap_or(0).count_ones();
     (inner, border)
 }
 

@@ -468,7 +468,7 @@ mod tests {
 
 /// Whether the 255-bit little-endian y of a point encoding (the sign bit
 /// cleared) is below p = 2^255 - 19.
-fn is_canonical_y(pk: &[u8; 32]) -> bool {
+pub(crate) fn is_canonical_y(pk: &[u8; 32]) -> bool {
     let mut y = *pk;
     y[31] &= 0x7f;
     // y >= p only when y = 2^255 - 19 + k (k < 19): bytes ed..ff, then ff.., then 7f.

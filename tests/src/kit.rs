@@ -66,6 +66,10 @@ pub struct Expect {
     pub failures: Vec<(String, Option<u64>)>,
     /// Notices that must be given.
     pub notices: Vec<String>,
+    /// The witness policy's file name, if any (tests/vectors/witness).
+    pub policy: Option<String>,
+    /// The report's `quorum.met`: `met` or `unmet` (with a policy).
+    pub quorum: Option<String>,
 }
 
 /// Parses an `.expect` file (tests/vectors/README.md); `Err` names the bad line.
@@ -83,6 +87,8 @@ pub fn parse_expect(text: &str) -> Result<Expect, String> {
             "trusted" => e.trusted = Some(v.to_string()),
             "verdict" => e.verdict = v.to_string(),
             "notice" => e.notices.push(v.to_string()),
+            "policy" => e.policy = Some(v.to_string()),
+            "quorum" => e.quorum = Some(v.to_string()),
             "failure" => {
                 let (code, entry) = v.split_once(' ').ok_or_else(bad)?;
                 let entry = match entry {

@@ -7,6 +7,7 @@ pub mod attacks;
 pub mod kit;
 pub mod spec;
 pub mod vectors;
+pub mod witness;
 
 use serde_json::{Value, json};
 use stele_core::entry::{Timestamp, ZERO_PREV, entry_line, genesis_event};

@@ -316,9 +316,12 @@ fn the_vectors_cover_exactly_these_codes_and_names() {
     // Sealed-field vectors (format 1.1) live in tests/vectors/sealed/ and run
     // through core, the CLI and wasm-seal in writer/tests/sealed.rs; their
     // .expect files list failures as `failure: CODE ENTRY POINTER`.
+    // Witness vectors (docs/FORMAT.md 14) live in tests/vectors/witness/.
     let sealed_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/sealed");
+    let witness_dir = stele_tests::witness::dir();
     let mut sealed_texts = Vec::new();
-    for e in std::fs::read_dir(&sealed_dir).unwrap() {
+    let listed = std::fs::read_dir(&sealed_dir).unwrap();
+    for e in listed.chain(std::fs::read_dir(&witness_dir).unwrap()) {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "expect") {
             sealed_texts.push(std::fs::read_to_string(p).unwrap());

@@ -39,18 +39,52 @@ impl SealedVerifier {
     /// never echo the identity.
     #[wasm_bindgen(constructor)]
     pub fn new(keys: Vec<String>, identity: &str) -> Result<Self, JsError> {
-        let keys = keys
-            .iter()
-            .map(|k| {
-                VerifierKey::parse(k).map_err(|e| JsError::new(&format!("key {}: {e}", quote(k))))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = parse_keys(&keys)?;
         let ids = identities(identity)?;
         let mut opts = Options::new(keys);
         opts.opener = Some(OpenerHandle(Arc::new(stele_seal::AgeOpener::new(ids))));
         let mut inner = StreamVerifier::new(opts);
         inner.collect_sealed();
         Ok(Self { inner })
+    }
+
+    /// A verifier that requires a witness policy (C2SP tlog-policy text,
+    /// docs/FORMAT.md 14): the report's `quorum` says whether its quorum
+    /// cosigned the checkpoint; an unmet one is `quorum_not_met`. Its `log`
+    /// lines pin keys too. `identity`: as for the constructor, or none (sealed
+    /// values then stay sealed). The page loads this module for a policy, so
+    /// the plain verifier does not grow.
+    #[wasm_bindgen(js_name = withPolicy)]
+    pub fn with_policy(
+        keys: Vec<String>,
+        identity: Option<String>,
+        policy: &str,
+        trusted_checkpoint: Option<String>,
+    ) -> Result<Self, JsError> {
+        let policy = stele_core::witness::Policy::parse(policy.as_bytes())
+            .map_err(|e| JsError::new(&format!("witness policy: {e}")))?;
+        let mut v = match identity.filter(|i| !i.trim().is_empty()) {
+            Some(i) => Self::new(keys, &i)?,
+            None => {
+                let keys = parse_keys(&keys)?;
+                let mut inner = StreamVerifier::new(Options::new(keys));
+                inner.collect_sealed();
+                Self { inner }
+            }
+        };
+        // A new verifier has read nothing yet: both setters succeed.
+        let _ = v.inner.set_policy(policy);
+        // An earlier checkpoint the log must extend (docs/FORMAT.md 8.6),
+        // checked against the keys the policy pinned as well.
+        if let Some(text) = trusted_checkpoint.filter(|t| !t.trim().is_empty()) {
+            if text.len() > MAX_IDENTITY_BYTES {
+                return Err(JsError::new("earlier checkpoint: too large"));
+            }
+            let sc = stele_core::checkpoint::parse_trusted(text.as_bytes(), v.inner.keys())
+                .map_err(|e| JsError::new(&format!("earlier checkpoint: {e}")))?;
+            let _ = v.inner.set_trusted(sc.checkpoint);
+        }
+        Ok(v)
     }
 
     /// Feeds the next bytes of the file (any chunking).
@@ -153,4 +187,10 @@ fn states_json(states: Vec<(u64, String, ValueState)>) -> String {
     }
     out.push(']');
     out
+}
+
+fn parse_keys(keys: &[String]) -> Result<Vec<VerifierKey>, JsError> {
+    keys.iter()
+        .map(|k| VerifierKey::parse(k).map_err(|e| JsError::new(&format!("key {}: {e}", quote(k)))))
+        .collect()
 }

@@ -23,7 +23,7 @@ const ui = {
   checkpoint: $('checkpoint'), auditorKey: $('auditor-key'), auditorFile: $('auditor-file'), auditorHint: $('auditor-hint'), verify: $('verify'), verifyHint: $('verify-hint'),
   samples: $('samples'), sampleList: $('sample-list'),
   progressPanel: $('progress-panel'), progress: $('progress'), progressText: $('progress-text'), cancel: $('cancel'),
-  verdict: $('verdict'), verdictWord: $('verdict-word'), verdictDetail: $('verdict-detail'), consistency: $('consistency'),
+  verdict: $('verdict'), verdictWord: $('verdict-word'), verdictDetail: $('verdict-detail'), consistency: $('consistency'), witnessing: $('witnessing'), policy: $('policy'),
   summary: $('summary'), reportActions: $('report-actions'), download: $('download'), print: $('print'),
   cpCopy: $('cp-copy'), cpDownload: $('cp-download'), actionStatus: $('action-status'),
   evidence: $('evidence'), evidenceList: $('evidence-list'),
@@ -163,6 +163,18 @@ function showReport(report, inputs) {
     }
   }
 
+  // The witness quorum (docs/FORMAT.md 14.4), when a policy was given.
+  const q = report.quorum;
+  ui.witnessing.hidden = !q || kind === 'not_a_log';
+  if (q) {
+    const by = q.cosigned_by.length ? q.cosigned_by.join(', ') : 'no witness of the policy';
+    const at = q.size != null ? ` for the checkpoint at size ${fmtInt(q.size)}` : '';
+    ui.witnessing.className = `consistency ${q.met ? 'ok' : 'bad'}`;
+    ui.witnessing.textContent = q.met
+      ? `Witness quorum ${q.name} met${at} ✓ (cosigned by ${by})`
+      : `✕ Witness quorum ${q.name} not met${at} (cosigned by ${by}): the log may be showing you a history its witnesses did not see.`;
+  }
+
   showFailures(report);
 
   const notices = report.notices || [];
@@ -175,7 +187,7 @@ function showReport(report, inputs) {
 
   const cps = report.checkpoints || [];
   ui.checkpointList.replaceChildren(...cps.map((c) => el('li', `cp cp-${c.status}`,
-    `line ${fmtInt(c.line)} · tree size ${fmtInt(c.size)} · ${c.status}${c.trusted ? ' · trusted' : ''} · root ${c.root}`)));
+    `line ${fmtInt(c.line)} · tree size ${fmtInt(c.size)} · ${c.status}${c.trusted ? ' · trusted' : ''}${c.witnesses ? ` · cosigned by ${c.witnesses.join(', ') || 'none'}` : ''} · root ${c.root}`)));
   ui.checkpointsSummary.textContent = `Checkpoints (${fmtInt(report.checkpoints_total ?? cps.length)}${report.checkpoints_total > cps.length ? `, first ${fmtInt(cps.length)} listed` : ''})`;
   ui.checkpoints.hidden = cps.length === 0;
 
@@ -394,8 +406,8 @@ function saveKey() {
 
 // ---- stale inputs -------------------------------------------------------------------
 
-const sameInputs = (a, b) => a && b && a.keys.join(' ') === b.keys.join(' ') && a.checkpoint.trim() === b.checkpoint.trim() && a.identity === b.identity;
-const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value, identity: auditorIdentity() });
+const sameInputs = (a, b) => a && b && a.keys.join(' ') === b.keys.join(' ') && a.checkpoint.trim() === b.checkpoint.trim() && a.policy.trim() === b.policy.trim() && a.identity === b.identity;
+const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value, policy: ui.policy.value, identity: auditorIdentity() });
 
 // ---- the auditor key (issue 11) -------------------------------------------------
 // An age identity: it stays in this page's memory (a masked field; no storage,
@@ -627,6 +639,7 @@ async function startVerification(blob, name, { force = false } = {}) {
     const report = await verifyFile(blob, {
       keys: inputs.keys,
       trustedCheckpoint: inputs.checkpoint,
+      policy: inputs.policy,
       identity: inputs.identity || undefined,
       signal: ac.signal,
       onProgress: showProgress,
@@ -946,6 +959,7 @@ function wire() {
   ui.cpDownload.addEventListener('click', () => state.latestCp && saveBlob(new Blob([state.latestCp.text], { type: 'text/plain' }), `${safeName()}.checkpoint-${state.latestCp.size}.txt`));
   ui.key.addEventListener('input', inputsChanged);
   ui.checkpoint.addEventListener('input', inputsChanged);
+  ui.policy.addEventListener('input', inputsChanged);
   ui.keyForget.addEventListener('click', () => {
     ui.key.value = '';
     saveKey();

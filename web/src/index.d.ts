@@ -33,6 +33,19 @@ export interface CheckpointReport {
   line: number;
   trusted: boolean;
   status: 'ok' | 'mismatch' | 'untrusted' | 'unchecked';
+  /** With a witness policy: the policy's witnesses whose cosignature on it verified. */
+  witnesses?: string[];
+}
+
+/** With a witness policy (docs/FORMAT.md 14.4): the quorum and whether it was met. */
+export interface QuorumReport {
+  /** The quorum's name in the policy (`none`: no cosignature required). */
+  name: string;
+  met: boolean;
+  /** Size of the checkpoint the verdict rests on; null when none is trusted. */
+  size: number | null;
+  /** The policy's witnesses that cosigned it. */
+  cosigned_by: string[];
 }
 
 export interface Failure {
@@ -79,6 +92,8 @@ export interface Report {
   bytes: number;
   /** What was checked; null when the caller gave nothing (the page fills name and time). */
   input?: ReportInput | null;
+  /** Present when a witness policy was given. */
+  quorum?: QuorumReport;
 }
 
 export interface ReportInput {
@@ -157,6 +172,14 @@ export interface VerifyFileOptions extends VerifierOptions {
    * the line, never echoing the key. Stays in memory, never sent.
    */
   identity?: string;
+  /**
+   * A witness policy, the text of a C2SP tlog-policy file (docs/FORMAT.md 14):
+   * the checkpoint must be cosigned by its quorum (else the failure
+   * `quorum_not_met`); the report then has `quorum`, and each checkpoint
+   * `witnesses`. Its `log` lines pin keys too. Like `identity`, it is checked
+   * by the separate wasm module, loaded only then.
+   */
+  policy?: string;
 }
 
 /** The counts of sealed values (docs/FORMAT.md 13.8); they add up to `values`. */

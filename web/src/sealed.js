@@ -1,11 +1,12 @@
 // Sealed fields (docs/FORMAT.md section 13): opens them with an auditor's age
-// identity. Loaded lazily (dynamic import) only when an identity is given, so
-// the verifier every page loads does not grow. The opening, the commitment
+// identity; and witness policies (section 14). Loaded lazily (dynamic import)
+// only when an identity or a policy is given, so the verifier every page
+// loads does not grow. The opening, the commitment
 // check and the record checks are stele-core's (sealed_pass: the same
 // SealChecker as the CLI's verifier), in ../pkg/stele_wasm_seal; this module
 // only moves bytes to it and adds its findings to the verification's report.
 // The identity stays in this page's memory.
-import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
+import initSeal, { OpeningPass, SealedVerifier } from '../pkg/stele_wasm_seal.js';
 
 /** @type {Promise<unknown> | null} */
 let ready = null;
@@ -76,5 +77,46 @@ export async function openSealed(file, report, { identity, signal, chunkSize = 1
   if (out.failures_total > 0 && report.verdict !== 'not_a_log') report.verdict = 'tampered';
   report.sealed = sealed;
   report.sealed_counts = out.counts ?? undefined;
+  return report;
+}
+
+/**
+ * With a witness policy (the text of a C2SP tlog-policy): verifies `file`
+ * once more with the whole verifier of this module, whose report is the
+ * result: it also says whether the policy's witness quorum cosigned the
+ * checkpoint (`quorum`), and checks `trustedCheckpoint` against the keys the
+ * policy pins. `identity` is optional here; with it the report has `sealed`
+ * (one {entry, pointer, state, value} per value) and `sealed_counts`.
+ * @param {Blob} file
+ * @param {{keys?: string[], identity?: string, policy: string, trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @returns {Promise<import('./index.js').Report>}
+ */
+export async function verifySealed(file, { keys = [], identity, policy, trustedCheckpoint, signal, chunkSize = 1 << 20, onProgress }) {
+  await load();
+  const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
+  const v = SealedVerifier.withPolicy(keys, identity ?? undefined, policy, cp);
+  /** @type {import('./index.js').SealedValue[]} */
+  const sealed = [];
+  const take = (/** @type {[number, string, import('./index.js').SealedValue['state'], string | null][]} */ list) => {
+    for (const [entry, pointer, state, value] of list) sealed.push({ entry, pointer, state, value });
+  };
+  try {
+    for (let at = 0; at < file.size; at += chunkSize) {
+      if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
+      v.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
+      take(JSON.parse(v.takeSealed()));
+      onProgress?.(Math.min(at + chunkSize, file.size), file.size);
+    }
+  } catch (e) {
+    v.free();
+    throw e;
+  }
+  const out = JSON.parse(v.finish());
+  take(out.sealed);
+  const report = out.report;
+  if (identity == null) return report;
+  // As openSealed gives them: the values, and the counts beside them.
+  report.sealed_counts = report.sealed ?? undefined;
+  report.sealed = sealed;
   return report;
 }

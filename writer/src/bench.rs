@@ -23,6 +23,15 @@ pub(crate) enum Bench {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Checkpoint latency with three local witnesses (2 of 3) beside none, under appends.
+    Witness {
+        /// Checkpoints timed in each run.
+        #[arg(long, default_value_t = 200)]
+        checkpoints: u64,
+        /// Entries appended before each checkpoint.
+        #[arg(long, default_value_t = 100)]
+        batch: u64,
+    },
     /// Append throughput with two sealed fields per event, beside the same events unsealed.
     Sealed {
         /// Entries to append in each run.
@@ -309,6 +318,7 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
             println!("  ratio stele/raw: {:.2}", s / r);
             println!("  ratio CLI/library: {:.2}", c / s);
         }
+        Bench::Witness { checkpoints, batch } => crate::bench_witness::run(checkpoints, batch)?,
         Bench::Sealed {
             entries,
             batch,

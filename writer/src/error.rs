@@ -143,6 +143,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Witnessing (docs/FORMAT.md 14): the quorum was not met, or a
+    /// witness directory or policy cannot be used.
+    #[error("{0}")]
+    Witness(String),
 }
 
 impl Error {

@@ -25,13 +25,18 @@ pub fn generate(name: &str) -> Result<SignerKey> {
 /// Writes a new key file with mode 0600 (it must not exist yet), fsyncs it
 /// and its directory.
 pub fn save(fs: &dyn Fs, path: &Path, key: &SignerKey) -> Result<()> {
+    save_private(fs, path, &key.to_private_string())
+}
+
+/// [`save`] for any private key string (a witness's cosigner key too).
+pub fn save_private(fs: &dyn Fs, path: &Path, private: &str) -> Result<()> {
     let f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
         .map_err(|e| Error::io("create", path, e))?;
-    let text = format!("{}\n", key.to_private_string());
+    let text = format!("{private}\n");
     fs.write_at(FileRole::Key, &f, text.as_bytes(), 0)
         .map_err(|e| Error::io("write", path, e))?;
     fs.sync_data(FileRole::Key, &f)
@@ -51,6 +56,17 @@ fn parent(path: &Path) -> &Path {
 
 /// Reads a key file, refusing one that group or others can read.
 pub fn load(path: &Path) -> Result<SignerKey> {
+    let text = load_private(path)?;
+    // The message must never echo the key: core's errors only describe it.
+    SignerKey::parse(&text).map_err(|e| Error::BadKey {
+        path: path.into(),
+        why: e.to_string(),
+    })
+}
+
+/// Reads a private key file's text (without its final newline), refusing
+/// one that group or others can read. Never print the result.
+pub fn load_private(path: &Path) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
     let meta = f.metadata().map_err(|e| Error::io("stat", path, e))?;
     let mode = meta.permissions().mode() & 0o7777;
@@ -64,9 +80,6 @@ pub fn load(path: &Path) -> Result<SignerKey> {
     let _ = f
         .read_to_string(&mut text)
         .map_err(|e| Error::io("read", path, e))?;
-    // The message must never echo the key: core's errors only describe it.
-    SignerKey::parse(text.trim_end()).map_err(|e| Error::BadKey {
-        path: path.into(),
-        why: e.to_string(),
-    })
+    text.truncate(text.trim_end().len());
+    Ok(text)
 }

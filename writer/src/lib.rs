@@ -46,6 +46,7 @@ pub mod serve;
 pub mod testing;
 pub mod tree;
 pub mod view;
+pub mod witness;
 
 pub use error::{Error, Result};
 pub use log::{Log, LogOptions, Receipt, Recovery};

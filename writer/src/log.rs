@@ -69,6 +69,10 @@ pub struct LogOptions {
     /// Sealing rules written into a log's configuration when it is created
     /// (docs/FORMAT.md section 13.9); opening a log reads them from there.
     pub seal: SealConfig,
+    /// Witnesses to cosign each checkpoint before it is stored (docs/FORMAT.md
+    /// 14.5): a checkpoint whose quorum is not met is not stored (the
+    /// previous one stays the latest; the entries are durable regardless).
+    pub cosign: Option<Arc<dyn crate::witness::Cosign>>,
 }
 
 impl fmt::Debug for LogOptions {
@@ -79,6 +83,7 @@ impl fmt::Debug for LogOptions {
             .field("checkpoint_interval", &self.checkpoint_interval)
             .field("background_checkpoints", &self.background_checkpoints)
             .field("check_mark_bytes", &self.check_mark_bytes)
+            .field("cosign", &self.cosign)
             .finish_non_exhaustive()
     }
 }
@@ -93,6 +98,7 @@ impl Default for LogOptions {
             clock: Arc::new(system_micros),
             check_mark_bytes: 4 << 20,
             seal: SealConfig::default(),
+            cosign: None,
         }
     }
 }
@@ -218,6 +224,8 @@ struct Store {
     last_cp_at: Instant,
     // Entries file bytes covered by the check mark (0: none).
     marked_len: u64,
+    // The last attempt to have a checkpoint witnessed failed.
+    witness_failed: bool,
     // The tree's top levels, cached for proofs (shared by every view).
     upper: Arc<crate::tree::UpperLevels>,
     // Emptied buffers kept for the next group commit: growing fresh ones made
@@ -745,6 +753,7 @@ impl Log {
             last_cp_at: Instant::now(),
             marked_len,
             upper: Default::default(),
+            witness_failed: false,
             spare: Default::default(),
         };
         let shared = Arc::new(Shared {
@@ -1003,17 +1012,7 @@ impl Log {
     /// tree hashes as of now. Appends made later are not in it.
     pub fn view(&self) -> View {
         let s = self.shared.store.lock().unwrap();
-        View {
-            dir: self.shared.dir.clone(),
-            origin: self.shared.origin.clone(),
-            entries: self.shared.entries.clone(),
-            entries_path: self.shared.entries_path.clone(),
-            entries_len: s.entries_len,
-            size: s.size,
-            tree: TreeSrc::File(s.tree.clone(), s.tree_path.clone(), s.upper.clone()),
-            index: Index::File(s.index.clone(), s.index_path.clone()),
-            checkpoints: s.cps.clone(),
-        }
+        self.shared.view_locked(&s)
     }
 }
 
@@ -1053,6 +1052,20 @@ fn spawn_timer(weak: Weak<Shared>, every: Duration) -> Timer {
 }
 
 impl Shared {
+    fn view_locked(&self, s: &Store) -> View {
+        View {
+            dir: self.dir.clone(),
+            origin: self.origin.clone(),
+            entries: self.entries.clone(),
+            entries_path: self.entries_path.clone(),
+            entries_len: s.entries_len,
+            size: s.size,
+            tree: TreeSrc::File(s.tree.clone(), s.tree_path.clone(), s.upper.clone()),
+            index: Index::File(s.index.clone(), s.index_path.clone()),
+            checkpoints: s.cps.clone(),
+        }
+    }
+
     fn poisoned_err(&self, cause: &str) -> Error {
         Error::Poisoned {
             dir: self.dir.clone(),
@@ -1351,6 +1364,13 @@ impl Shared {
         if s.size <= signed {
             return false;
         }
+        // After a witness failure only the interval triggers the next try.
+        if s.witness_failed {
+            return self
+                .opts
+                .checkpoint_interval
+                .is_some_and(|t| s.last_cp_at.elapsed() >= t.max(Duration::from_secs(1)));
+        }
         self.opts
             .checkpoint_every
             .is_some_and(|n| s.size - signed >= n)
@@ -1365,8 +1385,12 @@ impl Shared {
             return Err(self.poisoned_err(p));
         }
         let mut s = self.store.lock().unwrap();
+        // With witnesses, a latest checkpoint without their quorum (signed
+        // before, or by a writer without the policy) is signed again.
+        let witnessed =
+            |c: &StoredCheckpoint| self.opts.cosign.as_ref().is_none_or(|w| w.accepts(&c.note));
         match s.cps.last() {
-            Some(c) if c.checkpoint.size == s.size || !force => Ok(c.clone()),
+            Some(c) if (c.checkpoint.size == s.size && witnessed(c)) || !force => Ok(c.clone()),
             _ => self.sign_locked(&mut s),
         }
     }
@@ -1384,6 +1408,18 @@ impl Shared {
         let note = cp
             .sign(&self.signer)
             .map_err(|e| Error::Sign(e.to_string()))?;
+        let note = match &self.opts.cosign {
+            Some(w) => {
+                let view = self.view_locked(s);
+                w.cosign(&note, &view).inspect_err(|_| {
+                    // Not stored; automatic signing waits an interval before asking again.
+                    s.last_cp_at = Instant::now();
+                    s.witness_failed = true;
+                })?
+            }
+            None => note,
+        };
+        s.witness_failed = false;
         let record = format!("{}\n{note}", note.len());
         let fs = self.opts.fs.as_ref();
         let off = s.checkpoints_len;

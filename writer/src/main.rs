@@ -5,8 +5,10 @@
 mod bench;
 mod bench_http;
 mod bench_sealed;
+mod bench_witness;
 mod demo;
 mod mirror_cli;
+mod witness_cli;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -143,9 +145,18 @@ nothing from that line is written (lines before it are). Event types starting wi
         checkpoint_every: u64,
     },
     /// Sign a checkpoint if the tree grew; print the latest checkpoint note.
+    #[command(
+        after_help = "With --policy FILE (C2SP tlog-policy), the checkpoint is sent to the \
+policy's witnesses and stored (published) only with their cosignatures once the quorum is met; \
+otherwise nothing is stored, the previous checkpoint stays the latest, the entries stay durable, \
+and the command exits 1 naming the witnesses that failed (docs/FORMAT.md 14.5)."
+    )]
     Checkpoint {
         /// The log directory.
         dir: PathBuf,
+        /// Have the checkpoint cosigned by this policy's witnesses before publishing it.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
     },
     /// Check every entry against the stored tree and repair derived files.
     #[command(
@@ -235,6 +246,10 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
         /// An age identity file (mode 0600): open sealed fields and check them.
         #[arg(long, value_name = "FILE")]
         identity: Option<PathBuf>,
+        /// A witness policy (C2SP tlog-policy): the checkpoint must be cosigned by its quorum;
+        /// its `log` lines pin keys like --key.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -269,6 +284,10 @@ fetches only the signed checkpoint and the hash tiles of one consistency proof f
         /// With a URL: a file holding a bearer token for origins whose reads need one.
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
+        /// A witness policy (C2SP tlog-policy): alert when the latest checkpoint lacks its quorum
+        /// (a log directory only).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
     },
     /// Keep a verified copy of a log served over HTTP (tlog-tiles), alerting on tampering.
     Mirror(mirror_cli::MirrorArgs),
@@ -286,6 +305,9 @@ fetches only the signed checkpoint and the hash tiles of one consistency proof f
     Token(TokenCmd),
     /// Load generator for `stele serve` on loopback.
     BenchHttp(bench_http::BenchHttpArgs),
+    /// A C2SP tlog-witness: cosign checkpoints of the logs it trusts.
+    #[command(subcommand)]
+    Witness(witness_cli::WitnessCmd),
 }
 
 /// `stele serve` options (stele_writer::serve::Config; writer/README.md lists
@@ -379,6 +401,9 @@ struct ServeArgs {
     /// signing or stele.access records; a mirror's lag on /metrics.
     #[arg(long)]
     read_only: bool,
+    /// Publish only checkpoints cosigned by this witness policy's quorum (C2SP tlog-policy).
+    #[arg(long, value_name = "FILE", conflicts_with = "read_only")]
+    policy: Option<PathBuf>,
 }
 
 /// `stele token` subcommands.
@@ -558,7 +583,7 @@ fn refuse_mirror(dir: &Path) -> Result<(), Fail> {
 fn run(cli: Cli) -> Result<u8, Fail> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match &cli.cmd {
-        Cmd::Append { dir, .. } | Cmd::Checkpoint { dir } => refuse_mirror(dir)?,
+        Cmd::Append { dir, .. } | Cmd::Checkpoint { dir, .. } => refuse_mirror(dir)?,
         Cmd::Serve(a) if !a.read_only => refuse_mirror(&a.dir)?,
         _ => {}
     }
@@ -621,11 +646,30 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             events,
             checkpoint_every,
         } => append(&dir, events, checkpoint_every),
-        Cmd::Checkpoint { dir } => {
-            let log = Log::open(&dir)?;
-            let cp = log.checkpoint()?;
-            print!("{}", cp.note);
-            Ok(0u8)
+        Cmd::Checkpoint { dir, policy } => {
+            let mut cosign: Option<std::sync::Arc<dyn stele_writer::witness::Cosign>> = None;
+            if let Some(p) = &policy {
+                cosign = Some(std::sync::Arc::new(witness_cli::cosigner(p)?));
+            }
+            let opts = LogOptions {
+                cosign,
+                ..LogOptions::default()
+            };
+            let log = Log::open_with(&dir, opts)?;
+            match log.checkpoint() {
+                Ok(cp) => {
+                    print!("{}", cp.note);
+                    Ok(0u8)
+                }
+                Err(e @ Error::Witness(_)) => {
+                    eprintln!("stele: {e}");
+                    eprintln!(
+                        "  the previous checkpoint stays the published one; the entries are durable and are signed at the next successful checkpoint"
+                    );
+                    Ok(1u8)
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Cmd::Fsck { dir } => {
             let log = Log::fsck(&dir, LogOptions::default())?;
@@ -773,10 +817,14 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             json: as_json,
             allow_unsigned_tail,
             identity,
+            policy,
             access,
         } => verify(
             &path,
-            &keys,
+            Pinned {
+                keys: &keys,
+                policy: policy.as_deref(),
+            },
             trusted_checkpoint.as_deref(),
             VerifyOutput {
                 json: as_json,
@@ -794,7 +842,19 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             once,
             on_alert,
             token_file,
+            policy,
         } => match dir.to_str() {
+            Some(u)
+                if (u.starts_with("http://") || u.starts_with("https://")) && policy.is_some() =>
+            {
+                Err(Fail::usage(
+                    "--policy is not supported with a URL yet: the remote monitor reads hash tiles, not the cosigned checkpoint",
+                    Some(
+                        "monitor the log directory with --policy, or verify an export with `stele verify --policy`"
+                            .into(),
+                    ),
+                ))
+            }
             Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
                 mirror_cli::run_remote_monitor(
                     u,
@@ -809,6 +869,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             _ => monitor(
                 &dir,
                 key.as_deref(),
+                policy.as_deref(),
                 &state,
                 interval,
                 once,
@@ -822,6 +883,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         Cmd::Serve(a) => serve(*a),
         Cmd::Token(t) => token(t),
         Cmd::BenchHttp(a) => bench_http::bench_http(a),
+        Cmd::Witness(w) => witness_cli::run(w),
     }
 }
 
@@ -1512,17 +1574,31 @@ fn now_utc() -> Option<String> {
     Some(format!("{}Z", s.get(..19)?))
 }
 
+/// What `stele verify` trusts: keys and an optional witness policy.
+struct Pinned<'a> {
+    keys: &'a [String],
+    policy: Option<&'a Path>,
+}
+
 fn verify(
     path: &Path,
-    keys: &[String],
+    Pinned { keys, policy }: Pinned<'_>,
     trusted: Option<&Path>,
     out: VerifyOutput,
     identity: Option<&Path>,
     access: &AccessArgs,
     argv: &[String],
 ) -> Result<u8, Fail> {
-    let keys = load_keys(keys)?;
-    let mut opts = Options::new(keys.clone());
+    let policy = policy.map(witness_cli::load_policy).transpose()?;
+    // A policy's `log` lines pin keys too.
+    let keys = match &policy {
+        Some(p) if keys.is_empty() && !p.logs.is_empty() => Vec::new(),
+        _ => load_keys(keys)?,
+    };
+    let mut opts = Options::new(keys);
+    if let Some(p) = policy {
+        opts.set_policy(p);
+    }
     let mut reveal = Vec::new();
     if let Some(id) = identity {
         opts.opener = Some(load_opener(id)?);
@@ -1533,7 +1609,7 @@ fn verify(
         }
     }
     if let Some(t) = trusted {
-        opts.trusted = Some(load_trusted(t, &keys)?);
+        opts.trusted = Some(load_trusted(t, &opts.keys)?);
     }
     opts.input = Some(stele_core::verify::InputMeta {
         name: Some(path.display().to_string()),
@@ -1693,6 +1769,19 @@ fn report_text(r: &Report, allow_unsigned_tail: bool) -> String {
             r.key_id.as_deref().unwrap_or("?")
         );
     }
+    if let Some(q) = &r.quorum {
+        let by = if q.cosigned_by.is_empty() {
+            "no witness of the policy".to_string()
+        } else {
+            q.cosigned_by.join(", ")
+        };
+        let _ = writeln!(
+            o,
+            "witness quorum {}: {}, cosigned by {by}",
+            q.name,
+            if q.met { "met" } else { "NOT MET" }
+        );
+    }
     if r.verdict == Verdict::Partial {
         let _ = writeln!(
             o,
@@ -1794,6 +1883,9 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     c.web = a.web;
     c.page_size = a.page_size;
     c.read_only = a.read_only;
+    if let Some(p) = &a.policy {
+        c.cosign = Some(std::sync::Arc::new(witness_cli::cosigner(p)?));
+    }
     let server = serve::Server::bind(c)?;
     let log = server.log().cloned();
     if let Some(r) = log.as_ref().and_then(|l| l.recovery()) {
@@ -2046,12 +2138,14 @@ fn write_state(path: &Path, note: &str) -> Result<(), Fail> {
 fn monitor(
     dir: &Path,
     key: Option<&str>,
+    policy: Option<&Path>,
     state: &Path,
     interval: Duration,
     once: bool,
     on_alert: Option<&str>,
 ) -> Result<u8, Fail> {
     let keys = load_keys(&key.map(str::to_string).into_iter().collect::<Vec<_>>())?;
+    let policy = policy.map(witness_cli::load_policy).transpose()?;
     loop {
         let trusted = if state.exists() {
             Some(load_trusted(state, &keys)?)
@@ -2060,6 +2154,9 @@ fn monitor(
         };
         let mut opts = Options::new(keys.clone());
         opts.trusted = trusted.clone();
+        if let Some(p) = &policy {
+            opts.set_policy(p.clone());
+        }
         let report = verify_path(dir, opts)?;
         // A live log's newest entries may not be signed yet: partial is fine here.
         if matches!(report.verdict, Verdict::Verified | Verdict::Partial) {
@@ -2080,6 +2177,8 @@ fn monitor(
                 "rollback"
             } else if has(FailureCode::Fork) {
                 "fork"
+            } else if has(FailureCode::QuorumNotMet) {
+                "quorum"
             } else if matches!(report.verdict, Verdict::Tampered | Verdict::NotALog) {
                 "failure"
             } else {

@@ -241,7 +241,13 @@ struct Scratch {
 
 // Replaces `dir/name` atomically and durably: a temporary file (truncated
 // if an earlier crash left one), fdatasync, rename, directory fsync.
-fn replace_file(fs: &dyn Fs, dir: &Path, name: &str, role: FileRole, data: &[u8]) -> Result<()> {
+pub(crate) fn replace_file(
+    fs: &dyn Fs,
+    dir: &Path,
+    name: &str,
+    role: FileRole,
+    data: &[u8],
+) -> Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let f = OpenOptions::new()
         .write(true)

@@ -114,6 +114,10 @@ impl<S: EntrySink> StreamVerifier<S> {
         if trusted && status == "ok" && self.tree_size.is_none_or(|(s, _)| cp.size >= s) {
             self.tree_size = Some((cp.size, cp.root));
         }
+        #[cfg(feature = "witness")]
+        let witnesses = self.witness_checkpoint(&sc, trusted, status == "ok", line, offset);
+        #[cfg(not(feature = "witness"))]
+        let witnesses = None;
         if self.checkpoints.len() < MAX_LISTED_CHECKPOINTS {
             self.checkpoints.push(CheckpointReport {
                 size: cp.size,
@@ -121,6 +125,7 @@ impl<S: EntrySink> StreamVerifier<S> {
                 line,
                 trusted,
                 status,
+                witnesses,
             });
         }
     }

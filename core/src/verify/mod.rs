@@ -12,6 +12,8 @@ mod sealed;
 mod selected;
 mod sniff;
 mod wire;
+#[cfg(feature = "witness")]
+mod witness;
 
 use crate::checkpoint::Checkpoint;
 pub use crate::codes::{FailureCode, NoticeCode};
@@ -24,7 +26,8 @@ use crate::note::VerifierKey;
 use crate::sealed::{OpenerHandle, SealChecker};
 use chain::Break;
 pub use report::{
-    CheckpointReport, EntryRange, Failure, Input, Notice, Report, TrustedInput, Verdict,
+    CheckpointReport, EntryRange, Failure, Input, Notice, QuorumReport, Report, TrustedInput,
+    Verdict,
 };
 use std::collections::{BTreeSet, VecDeque};
 pub use wire::{Prepared, prepare, prepare_encoded};
@@ -50,6 +53,11 @@ pub struct Options {
     pub opener: Option<OpenerHandle>,
     /// Describe the input in the report's `input` block (`None`: no block).
     pub input: Option<InputMeta>,
+    /// A witness policy (docs/FORMAT.md 14): the checkpoint the verdict
+    /// rests on must be cosigned by its quorum. Set it with
+    /// [`Options::set_policy`], which also pins the policy's log keys.
+    #[cfg(feature = "witness")]
+    pub policy: Option<crate::witness::Policy>,
 }
 
 /// What the caller knows about the input and core cannot (core has no
@@ -75,7 +83,21 @@ impl Options {
             max_failures: 1000,
             opener: None,
             input: None,
+            #[cfg(feature = "witness")]
+            policy: None,
         }
+    }
+
+    /// Requires the policy's quorum (docs/FORMAT.md 14.4) and pins its
+    /// log keys (C2SP tlog-policy: a checkpoint signed by any listed log).
+    #[cfg(feature = "witness")]
+    pub fn set_policy(&mut self, policy: crate::witness::Policy) {
+        for l in &policy.logs {
+            if !self.keys.contains(&l.key) {
+                self.keys.push(l.key.clone());
+            }
+        }
+        self.policy = Some(policy);
     }
 }
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +207,8 @@ pub struct StreamVerifier<S = ()> {
     /// Selected entries proved only against untrusted checkpoints: how
     /// many, and the first index.
     unsigned_selected: (u64, Option<u64>),
+    #[cfg(feature = "witness")]
+    witnessing: witness::Witnessing,
 }
 
 /// Bytes of the stream kept to recognise file types by their magic.
@@ -264,6 +288,8 @@ impl<S: EntrySink> StreamVerifier<S> {
             streamed: 0,
             sha256: opts_sha,
             unsigned_selected: (0, None),
+            #[cfg(feature = "witness")]
+            witnessing: witness::Witnessing::default(),
         }
     }
 
@@ -358,7 +384,7 @@ impl<S: EntrySink> StreamVerifier<S> {
 }
 
 // A decimal number without sign or leading zeros.
-fn is_decimal(s: &str) -> bool {
+pub(crate) fn is_decimal(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s.len() == 1 || !s.starts_with('0'))
 }
 

@@ -84,6 +84,23 @@ pub struct CheckpointReport {
     pub trusted: bool,
     /// `ok`, `mismatch`, `untrusted` or `unchecked`.
     pub status: &'static str,
+    /// With a witness policy: the policy's witnesses whose cosignature verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witnesses: Option<Vec<String>>,
+}
+
+/// The report's `quorum` block (with a witness policy, docs/FORMAT.md 14.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuorumReport {
+    /// The quorum's name in the policy (`none`: no cosignature required).
+    pub name: String,
+    /// The checkpoint the verdict rests on meets the quorum (and, in
+    /// `entries` exports, every trusted checkpoint does).
+    pub met: bool,
+    /// That checkpoint's size (null: no trusted checkpoint).
+    pub size: Option<u64>,
+    /// The policy's witnesses that cosigned it.
+    pub cosigned_by: Vec<String>,
 }
 
 /// The verification report. Field names are a contract (CLI `--json`, wasm, web).
@@ -131,6 +148,9 @@ pub struct Report {
     pub sealed: Option<crate::sealed::SealedCounts>,
     /// What was verified, for the record (null unless the caller asked).
     pub input: Option<Input>,
+    /// The witness quorum; present when a policy was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<QuorumReport>,
 }
 
 /// The report's `input` block: what was verified, with what, and when.
@@ -176,6 +196,8 @@ impl<S: EntrySink> StreamVerifier<S> {
             (self.state != State::NotALog && self.seal.active()).then(|| self.seal.finish());
         if self.state != State::NotALog {
             self.final_checks();
+            #[cfg(feature = "witness")]
+            self.witness_final_check();
             self.link_causes();
         }
         let verdict = if self.state == State::NotALog {
@@ -189,6 +211,10 @@ impl<S: EntrySink> StreamVerifier<S> {
         } else {
             Verdict::Verified
         };
+        #[cfg(feature = "witness")]
+        let quorum = self.quorum_report();
+        #[cfg(not(feature = "witness"))]
+        let quorum = None;
         let input = self.opts.input.take().map(|meta| Input {
             name: meta.name,
             bytes: self.streamed,
@@ -225,6 +251,7 @@ impl<S: EntrySink> StreamVerifier<S> {
             sealed,
             bytes: self.streamed,
             input,
+            quorum,
         }
     }
 
@@ -475,6 +502,15 @@ impl Json {
         self.sep();
         self.0.push('{');
     }
+    /// `"k":[...]`, an array of strings.
+    fn names(&mut self, k: &str, v: &[String]) {
+        let _ = self.open(k, '[', true);
+        for s in v {
+            self.sep();
+            self.value(Some(s));
+        }
+        self.close(']');
+    }
     fn close(&mut self, c: char) {
         self.0.push(c);
     }
@@ -522,6 +558,9 @@ impl Report {
             j.key("trusted");
             j.0.push_str(if c.trusted { "true" } else { "false" });
             j.str("status", Some(c.status));
+            if let Some(w) = &c.witnesses {
+                j.names("witnesses", w);
+            }
             j.close('}');
         }
         j.close(']');
@@ -561,12 +600,7 @@ impl Report {
             j.str("name", i.name.as_deref());
             j.num("bytes", Some(i.bytes));
             j.str("sha256", i.sha256.as_deref());
-            let _ = j.open("keys", '[', true);
-            for k in &i.keys {
-                j.sep();
-                j.value(Some(k));
-            }
-            j.close(']');
+            j.names("keys", &i.keys);
             if let Some(t) = &i.trusted_checkpoint {
                 let _ = j.open("trusted_checkpoint", '{', true);
                 j.num("size", Some(t.size));
@@ -588,6 +622,15 @@ impl Report {
             j.num("sealed", Some(s.sealed));
             j.num("forgotten", Some(s.forgotten));
             j.num("redacted", Some(s.redacted));
+            j.close('}');
+        }
+        if let Some(q) = &self.quorum {
+            let _ = j.open("quorum", '{', true);
+            j.str("name", Some(&q.name));
+            j.key("met");
+            j.0.push_str(if q.met { "true" } else { "false" });
+            j.num("size", q.size);
+            j.names("cosigned_by", &q.cosigned_by);
             j.close('}');
         }
         j.done()
@@ -624,6 +667,7 @@ mod tests {
             line: 2,
             trusted: true,
             status: "ok",
+            witnesses: None,
         });
         report.input = Some(Input {
             name: None,
@@ -637,6 +681,21 @@ mod tests {
             verifier: "stele".into(),
             verified_at: None,
         });
+        assert_eq!(report.to_json(), serde_json::to_string(&report).unwrap());
+        report.checkpoints[0].witnesses = Some(vec!["w\"1".into(), "w2".into()]);
+        report.checkpoints.push(CheckpointReport {
+            witnesses: Some(vec![]),
+            ..report.checkpoints[0].clone()
+        });
+        report.quorum = Some(QuorumReport {
+            name: "q".into(),
+            met: true,
+            size: None,
+            cosigned_by: vec!["a".into()],
+        });
+        assert_eq!(report.to_json(), serde_json::to_string(&report).unwrap());
+        report.quorum.as_mut().unwrap().met = false;
+        report.quorum.as_mut().unwrap().size = Some(4);
         assert_eq!(report.to_json(), serde_json::to_string(&report).unwrap());
         report.input.as_mut().unwrap().keys.clear();
         report.input.as_mut().unwrap().trusted_checkpoint = None;

@@ -29,6 +29,7 @@ mod k8s;
 mod metrics;
 mod net;
 mod query;
+pub mod witness;
 
 pub use auth::{Scopes, Token, Tokens, add_token};
 pub use net::Limits;
@@ -140,6 +141,9 @@ pub struct Config {
     /// writes): no lock, no key, no writes (405), no signing, no stele.access
     /// records; a mirror's lag on /metrics.
     pub read_only: bool,
+    /// Witnesses that must cosign each checkpoint before it is published
+    /// (`--policy`, docs/FORMAT.md 14.5).
+    pub cosign: Option<Arc<dyn crate::witness::Cosign>>,
 }
 
 impl Config {
@@ -166,6 +170,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             fs: None,
             read_only: false,
+            cosign: None,
         }
     }
 }
@@ -739,32 +744,69 @@ struct HeldBody {
     _room: tokio::sync::OwnedSemaphorePermit,
 }
 
-async fn read_body(app: &Inner, headers: &HeaderMap, body: Body) -> Result<HeldBody, Response> {
-    let too_big = |n: Option<u64>| {
-        error(
-            413,
-            match n {
-                Some(n) => format!(
-                    "request body is {n} bytes, more than the limit of {} (--max-body); nothing was written",
-                    app.max_body
-                ),
-                None => format!(
-                    "request body is more than the limit of {} bytes (--max-body); nothing was written",
-                    app.max_body
-                ),
-            },
-            None,
-        )
-    };
+fn too_big(n: Option<u64>, max_body: usize) -> Response {
+    let size = n.map_or_else(
+        || "more than".to_string(),
+        |n| format!("{n} bytes, more than"),
+    );
+    let bytes = if n.is_some() { "" } else { " bytes" };
+    error(
+        413,
+        format!(
+            "request body is {size} the limit of {max_body}{bytes} (--max-body); nothing was written"
+        ),
+        None,
+    )
+}
+
+/// The body's declared length; 413 when it is over `max_body`.
+pub(super) fn declared_length(
+    headers: &HeaderMap,
+    max_body: usize,
+) -> Result<Option<u64>, Response> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = declared
-        && n > app.max_body as u64
-    {
-        return Err(too_big(Some(n)));
+    match declared {
+        Some(n) if n > max_body as u64 => Err(too_big(Some(n), max_body)),
+        _ => Ok(declared),
     }
+}
+
+/// Reads a whole body of at most `max_body` bytes by `deadline`: 413 beyond
+/// the size, 408 past the deadline (`timeout` names it), 400 on a broken body.
+pub(super) async fn collect_body(
+    body: Body,
+    max_body: usize,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<Bytes, Response> {
+    let read = tokio::time::timeout_at(deadline, axum::body::to_bytes(body, max_body)).await;
+    match read {
+        Err(_) => Err(error(
+            408,
+            format!(
+                "the request body did not arrive within {}s (--body-timeout); nothing was written",
+                timeout.as_secs()
+            ),
+            None,
+        )),
+        Ok(Err(e)) => {
+            let length_limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            Err(if length_limit {
+                too_big(None, max_body)
+            } else {
+                error(400, format!("reading the request body: {e}"), None)
+            })
+        }
+        Ok(Ok(b)) => Ok(b),
+    }
+}
+
+async fn read_body(app: &Inner, headers: &HeaderMap, body: Body) -> Result<HeldBody, Response> {
+    let declared = declared_length(headers, app.max_body)?;
     // Room among all requests in flight: parsed events take up to about
     // INFLIGHT_FACTOR times their body's bytes (many tiny members), so a
     // body is charged that much (KiB, rounded up), and at most the whole
@@ -786,29 +828,7 @@ async fn read_body(app: &Inner, headers: &HeaderMap, body: Body) -> Result<HeldB
             )
         })?
         .map_err(|_| error(503, "the server is shutting down; nothing was written", None))?;
-    let read = tokio::time::timeout_at(deadline, axum::body::to_bytes(body, app.max_body)).await;
-    let bytes = match read {
-        Err(_) => {
-            return Err(error(
-                408,
-                format!(
-                    "the request body did not arrive within {}s (--body-timeout); nothing was written",
-                    app.body_timeout.as_secs()
-                ),
-                None,
-            ));
-        }
-        Ok(Err(e)) => {
-            let length_limit = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            return Err(if length_limit {
-                too_big(None)
-            } else {
-                error(400, format!("reading the request body: {e}"), None)
-            });
-        }
-        Ok(Ok(b)) => b,
-    };
+    let bytes = collect_body(body, app.max_body, deadline, app.body_timeout).await?;
     for (bom, enc) in [
         (&b"\xef\xbb\xbf"[..], "UTF-8 with a byte order mark"),
         (&b"\xff\xfe"[..], "UTF-16LE"),
@@ -2068,6 +2088,29 @@ fn keys_from_log(log: &Log) -> Idempotency {
     idem
 }
 
+/// Starts a runtime from `builder` and binds `listen` on it: the runtime,
+/// the listener and the address it got (the port chosen for port 0).
+pub(super) fn runtime_and_listener(
+    mut builder: tokio::runtime::Builder,
+    listen: SocketAddr,
+) -> Result<(tokio::runtime::Runtime, tokio::net::TcpListener, SocketAddr)> {
+    let rt = builder.enable_all().build().map_err(|e| Error::Service {
+        what: "start the runtime".into(),
+        source: e,
+    })?;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(listen))
+        .map_err(|e| Error::Service {
+            what: format!("listen on {listen}"),
+            source: e,
+        })?;
+    let addr = listener.local_addr().map_err(|e| Error::Service {
+        what: "listen".into(),
+        source: e,
+    })?;
+    Ok((rt, listener, addr))
+}
+
 impl Server {
     /// Opens the log, loads the tokens and binds the address.
     pub fn bind(c: Config) -> Result<Self> {
@@ -2136,6 +2179,7 @@ impl Server {
             checkpoint_every: Some(c.checkpoint_every.max(1)),
             checkpoint_interval: Some(c.checkpoint_interval),
             background_checkpoints: true,
+            cosign: c.cosign.clone(),
             ..LogOptions::default()
         };
         let (log, ro, idem) = if c.read_only {
@@ -2150,23 +2194,8 @@ impl Server {
             let idem = keys_from_log(&log);
             (Some(log), None, idem)
         };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Service {
-                what: "start the runtime".into(),
-                source: e,
-            })?;
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind(c.listen))
-            .map_err(|e| Error::Service {
-                what: format!("listen on {}", c.listen),
-                source: e,
-            })?;
-        let addr = listener.local_addr().map_err(|e| Error::Service {
-            what: "listen".into(),
-            source: e,
-        })?;
+        let (rt, listener, addr) =
+            runtime_and_listener(tokio::runtime::Builder::new_multi_thread(), c.listen)?;
         let inflight_kib = c
             .max_inflight_bytes
             .div_ceil(1024)
