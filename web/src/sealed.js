@@ -25,6 +25,37 @@ function load() {
 }
 
 /**
+ * Streams `file` through `reader` (an OpeningPass or a SealedVerifier: push,
+ * takeSealed, finish, free), collecting the sealed values as they settle.
+ * Resolves to the parsed output of finish() and the values.
+ * @param {Blob} file
+ * @param {{push(b: Uint8Array): void, takeSealed(): string, finish(): string, free(): void}} reader
+ * @param {{signal?: AbortSignal, chunkSize: number, onProgress?: (done: number, total: number) => void}} opts
+ * @returns {Promise<{out: any, sealed: import('./index.js').SealedValue[]}>}
+ */
+async function stream(file, reader, { signal, chunkSize, onProgress }) {
+  /** @type {import('./index.js').SealedValue[]} */
+  const sealed = [];
+  const take = (/** @type {[number, string, import('./index.js').SealedValue['state'], string | null][]} */ list) => {
+    for (const [entry, pointer, state, value] of list) sealed.push({ entry, pointer, state, value });
+  };
+  try {
+    for (let at = 0; at < file.size; at += chunkSize) {
+      if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
+      reader.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
+      take(JSON.parse(reader.takeSealed()));
+      onProgress?.(Math.min(at + chunkSize, file.size), file.size);
+    }
+  } catch (e) {
+    reader.free();
+    throw e;
+  }
+  const out = JSON.parse(reader.finish());
+  take(out.sealed);
+  return { out, sealed };
+}
+
+/**
  * Throws a clear error when `identity` is not the text of an age identity
  * file (the message never contains the text).
  * @param {string} identity
@@ -52,24 +83,7 @@ export async function checkIdentity(identity) {
 export async function openSealed(file, report, { identity, signal, chunkSize = 1 << 20, onProgress }) {
   await load();
   const pass = new OpeningPass(report.origin ?? undefined, identity);
-  /** @type {import('./index.js').SealedValue[]} */
-  const sealed = [];
-  const take = (/** @type {[number, string, import('./index.js').SealedValue['state'], string | null][]} */ list) => {
-    for (const [entry, pointer, state, value] of list) sealed.push({ entry, pointer, state, value });
-  };
-  try {
-    for (let at = 0; at < file.size; at += chunkSize) {
-      if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
-      pass.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
-      take(JSON.parse(pass.takeSealed()));
-      onProgress?.(Math.min(at + chunkSize, file.size), file.size);
-    }
-  } catch (e) {
-    pass.free();
-    throw e;
-  }
-  const out = JSON.parse(pass.finish());
-  take(out.sealed);
+  const { out, sealed } = await stream(file, pass, { signal, chunkSize, onProgress });
   const room = Math.max(0, 1000 - report.failures.length);
   // Appended, not sorted in: a failure's `cause` is an index into the list.
   report.failures.push(...out.failures.slice(0, room));
@@ -95,24 +109,7 @@ export async function verifySealed(file, { keys = [], identity, policy, trustedC
   await load();
   const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
   const v = SealedVerifier.withPolicy(keys, identity ?? undefined, policy, cp);
-  /** @type {import('./index.js').SealedValue[]} */
-  const sealed = [];
-  const take = (/** @type {[number, string, import('./index.js').SealedValue['state'], string | null][]} */ list) => {
-    for (const [entry, pointer, state, value] of list) sealed.push({ entry, pointer, state, value });
-  };
-  try {
-    for (let at = 0; at < file.size; at += chunkSize) {
-      if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
-      v.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
-      take(JSON.parse(v.takeSealed()));
-      onProgress?.(Math.min(at + chunkSize, file.size), file.size);
-    }
-  } catch (e) {
-    v.free();
-    throw e;
-  }
-  const out = JSON.parse(v.finish());
-  take(out.sealed);
+  const { out, sealed } = await stream(file, v, { signal, chunkSize, onProgress });
   const report = out.report;
   if (identity == null) return report;
   // As openSealed gives them: the values, and the counts beside them.
