@@ -51,3 +51,17 @@ if [ ! -x web/node_modules/.bin/wasm-opt ] || [ ! -f "$hidden" ] || [ web/packag
   say "npm ci (web/)"
   npm ci --prefix web --no-audit --no-fund
 fi
+
+# Go's reference tlog (sumdb/tlog) checks the tiles the PostgreSQL + S3
+# backend writes (writer/tests/cluster_faults.rs).
+if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ]; then
+  say "apt: golang-go golang-golang-x-mod-dev"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq golang-go golang-golang-x-mod-dev >/dev/null
+fi
+
+# PostgreSQL 15 and moto_server (S3) for the PostgreSQL + object storage
+# tests: installed when missing and started; scripts/test.sh stops what
+# this started (scripts/test-servers.sh stop).
+bash scripts/test-servers.sh start

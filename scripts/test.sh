@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Stop the test servers setup.sh started (PostgreSQL, moto), whatever happens.
+trap 'bash scripts/test-servers.sh stop' EXIT
 
 step() { printf '\n== %s\n' "$*"; }
 

@@ -596,7 +596,10 @@ impl SealChecker {
         let Some(event) = event else {
             return Vec::new();
         };
-        if memchr::memmem::find(event, PLACEHOLDER_NEEDLE).is_none() {
+        // One searcher for every entry: memmem::find builds one a call (5% of `stele verify`).
+        static PLACEHOLDER_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new(PLACEHOLDER_NEEDLE));
+        if PLACEHOLDER_FINDER.find(event).is_none() {
             return Vec::new();
         }
         let value: Value = match serde_json::from_slice(event) {

@@ -102,6 +102,22 @@ impl WasmVerifier {
         }
     }
 
+    /// Keeps at most `values` distinct values, and `bytes` bytes of them,
+    /// per column of `takeBatch`; a row whose value came later gets the
+    /// code 4294967295 (not kept: read it from the entry's line).
+    #[wasm_bindgen(js_name = limitValues)]
+    pub fn limit_values(&mut self, values: u32, bytes: u32) -> Result<(), JsError> {
+        let v = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| js_err("verifier already finished"))?;
+        v.sink_mut().limit_values(table::ValueLimit {
+            values: values.min(table::NOT_KEPT - 1),
+            bytes: bytes as usize,
+        });
+        Ok(())
+    }
+
     /// Feeds the next bytes of the file.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
         let v = self

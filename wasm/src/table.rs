@@ -13,6 +13,33 @@ use stele_core::verify::EntrySink;
 /// Display fields are cut to this many characters (then end in `…`).
 pub const SUMMARY_CHARS: usize = 200;
 
+/// The code of a value that was not kept (see [`ValueLimit`]): the
+/// column already held as many distinct values, or as many bytes, as the
+/// limit allows, and the reader takes the value from the entry's line.
+pub const NOT_KEPT: u32 = u32::MAX;
+
+/// How many distinct values, and how many bytes of them, each column keeps
+/// for [`EntryColumns`]. A log with a unique value per entry (a resource id
+/// in `target`) would otherwise keep every one of them for as long as the
+/// verifier lives; beyond the limit a row gets the code [`NOT_KEPT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueLimit {
+    /// Distinct values per column (codes run from 1 to this).
+    pub values: u32,
+    /// Bytes of those values per column.
+    pub bytes: usize,
+}
+
+impl Default for ValueLimit {
+    /// No limit: every value is kept.
+    fn default() -> Self {
+        Self {
+            values: NOT_KEPT - 1,
+            bytes: usize::MAX,
+        }
+    }
+}
+
 /// The interned columns, in this order: the first five of
 /// [`stele_core::canonical::EVENT_FIELDS`], whose spans a parsed entry keeps.
 pub const COLUMNS: [&str; 5] = ["type", "actor", "action", "target", "outcome"];
@@ -32,7 +59,8 @@ pub struct EntryColumns {
     pub offset: Vec<f64>,
     /// Lengths of the lines without `\n`.
     pub length: Vec<f64>,
-    /// Per column of [`COLUMNS`], the code of each row's value.
+    /// Per column of [`COLUMNS`], the code of each row's value ([`NOT_KEPT`]
+    /// when the column's [`ValueLimit`] was reached before this value).
     pub codes: [Vec<u32>; 5],
     /// Per column, the values first seen since the previous take, in code order.
     pub fresh: [Vec<String>; 5],
@@ -115,13 +143,21 @@ struct Column {
     values: Vec<Arc<[u8]>>,
     /// Values below this index were handed out by [`Table::take_columns`].
     sent: usize,
+    /// Bytes of `values`.
+    bytes: usize,
 }
 
 impl Column {
-    fn code(&mut self, value: &[u8]) -> u32 {
+    fn code(&mut self, value: &[u8], limit: ValueLimit) -> u32 {
         if let Some(&c) = self.codes.get(value) {
             return c;
         }
+        if self.values.len() >= limit.values as usize
+            || self.bytes.saturating_add(value.len()) > limit.bytes
+        {
+            return NOT_KEPT;
+        }
+        self.bytes += value.len();
         let v: Arc<[u8]> = Arc::from(value);
         self.values.push(v.clone());
         let c = self.values.len() as u32;
@@ -140,6 +176,7 @@ fn text(b: &[u8]) -> String {
 pub struct Table {
     rows: Vec<Row>,
     columns: [Column; 5],
+    limit: ValueLimit,
 }
 
 impl EntrySink for Table {
@@ -151,9 +188,9 @@ impl EntrySink for Table {
                     None => 0,
                     Some(raw) => match plain_short(raw) {
                         // The common case: a short string without escapes is its own display text.
-                        Some(s) => col.code(s),
+                        Some(s) => col.code(s, self.limit),
                         None => match p.field_display(COLUMNS[n]) {
-                            Some(s) => col.code(cut(s).as_bytes()),
+                            Some(s) => col.code(cut(s).as_bytes(), self.limit),
                             None => 0,
                         },
                     },
@@ -172,6 +209,12 @@ impl EntrySink for Table {
 }
 
 impl Table {
+    /// Limits the distinct values each column keeps; later new values get
+    /// the code [`NOT_KEPT`]. Takes effect for the rows read after it.
+    pub fn limit_values(&mut self, limit: ValueLimit) {
+        self.limit = limit;
+    }
+
     /// The rows collected since the last call, in columns; each column's
     /// values first seen since then in `fresh`.
     pub fn take_columns(&mut self) -> EntryColumns {
@@ -227,5 +270,36 @@ mod tests {
     #[test]
     fn the_columns_are_the_fields_whose_spans_an_entry_keeps() {
         assert_eq!(COLUMNS[..], stele_core::canonical::EVENT_FIELDS[..5]);
+    }
+
+    #[test]
+    fn a_column_keeps_values_up_to_its_limit_and_codes_the_rest_not_kept() {
+        let limit = ValueLimit {
+            values: 2,
+            bytes: usize::MAX,
+        };
+        let mut c = Column::default();
+        assert_eq!(c.code(b"a", limit), 1);
+        assert_eq!(c.code(b"b", limit), 2);
+        assert_eq!(c.code(b"c", limit), NOT_KEPT);
+        // A value kept earlier keeps its code after the limit is reached.
+        assert_eq!(c.code(b"a", limit), 1);
+        assert_eq!(c.code(b"c", limit), NOT_KEPT);
+        assert_eq!(c.values.len(), 2);
+        // The byte budget: "xyz" would make 5 bytes of 4.
+        let limit = ValueLimit {
+            values: 10,
+            bytes: 4,
+        };
+        let mut c = Column::default();
+        assert_eq!(c.code(b"ab", limit), 1);
+        assert_eq!(c.code(b"xyz", limit), NOT_KEPT);
+        assert_eq!(c.code(b"cd", limit), 2);
+        assert_eq!(c.code(b"e", limit), NOT_KEPT);
+        // Without a limit nothing is refused.
+        let mut c = Column::default();
+        for i in 0..1000u32 {
+            assert_eq!(c.code(&i.to_le_bytes(), ValueLimit::default()), i + 1);
+        }
     }
 }

@@ -62,6 +62,17 @@ function treeRss(root) {
 
 const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
 
+/** "renderer", "gpu-process", "browser", ... from a Chromium process's --type. */
+function processKind(pid) {
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    const m = /--type=([\w-]+)/.exec(cmd);
+    return `${m ? m[1] : 'browser'} ${pid}`;
+  } catch {
+    return `process ${pid}`;
+  }
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const size = statSync(o.file).size;
@@ -79,20 +90,25 @@ async function main() {
       let peakHeap = 0;
       let peakRss = 0;
       let peakProc = 0;
+      /** @type {Map<number, number> | null} */
+      let baseByPid = null;
+      const growthByPid = new Map(); // pid -> peak growth over its RSS before the run (0 for new processes)
       const sample = async () => {
         const { metrics } = await cdp.send('Performance.getMetrics');
         const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value || 0;
         peakHeap = Math.max(peakHeap, heap);
         const rss = treeRss(process.pid);
         let sum = 0;
-        for (const v of rss.values()) {
+        for (const [pid, v] of rss) {
           sum += v;
           peakProc = Math.max(peakProc, v);
+          if (baseByPid) growthByPid.set(pid, Math.max(growthByPid.get(pid) || 0, v - (baseByPid.get(pid) || 0)));
         }
         peakRss = Math.max(peakRss, sum);
       };
       await sample();
       const baseRss = peakRss;
+      baseByPid = treeRss(process.pid);
       const t0 = performance.now();
       await page.setInputFiles('#file', o.file);
       while (!(await page.getAttribute('html', 'data-runs'))) {
@@ -119,6 +135,8 @@ async function main() {
       console.log(`  baseline: reading + WebCrypto SHA-256 of the same file ${floorSecs.toFixed(2)} s (${(size / 1e6 / floorSecs).toFixed(0)} MB/s); verify time / baseline time ${(secs / floorSecs).toFixed(2)}`);
       console.log(`  peak page JS heap (JSHeapUsedSize) ${mb(peakHeap)}`);
       console.log(`  peak RSS of Chromium processes ${mb(peakRss)} (before the run ${mb(baseRss)}; largest single process ${mb(peakProc)})`);
+      const grew = [...growthByPid].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([pid, g]) => `${processKind(pid)} +${mb(g)}`);
+      console.log(`  RSS growth during the run: ${mb(peakRss - baseRss)} (goal: at most 64 MB); most grown: ${grew.join(', ')}`);
       await context.close();
     }
   } finally {

@@ -6,10 +6,11 @@
 // the auditor presses Verify), and changing the key or the earlier checkpoint
 // greys the verdict ("inputs changed") and runs again.
 import { init, verifyFile, parseVerifierKey, prewarm, setWorkerFactory } from './verifier.js';
-import { EntryStore } from './store.js';
+import { EntryStore, VALUE_LIMIT } from './store.js';
+import { loadRowValues, settleRows } from './rowvalues.js';
 import { VirtualTable } from './table.js';
 import { Timeline } from './timeline.js';
-import { filterRows, toLocalInput, timeInputValid } from './filters.js';
+import { filterQuery, filterRows, toLocalInput, timeInputValid } from './filters.js';
 import { sealedSearch } from './sealed-view.js';
 import { sha256Blob, utcNow, readCheckpointNote, latestSignedCheckpoint } from './evidence.js';
 import { prettyJson, formatBytes, fmtInt, plural, VERDICT_WORDS, verdictKind, verdictDetail, keySituation, summaryRows, setRevealed, hasHidden } from './util.js';
@@ -237,7 +238,7 @@ function rowOfEntry(entry, atLeast = false) {
   const s = state.store;
   const i = s.findBySeq(entry);
   if (i >= 0 || !atLeast) return i;
-  for (let j = 0; j < s.n; j++) if (s.seq[j] >= entry) return j;
+  for (let j = 0; j < s.n; j++) if (s.seqAt(j) >= entry) return j;
   return Infinity;
 }
 
@@ -644,6 +645,8 @@ async function startVerification(blob, name, { force = false } = {}) {
       signal: ac.signal,
       onProgress: showProgress,
       onBatch,
+      // Values past the limit stay in the file (rowvalues.js): memory follows the rows, not the values.
+      keepValues: VALUE_LIMIT,
       // for tests and automation: where this file is verified ("worker" or "main") and with how many helpers
       onEngine: ({ engine, helpers }) => Object.assign(document.documentElement.dataset, { engine, helpers: String(helpers) }),
     });
@@ -687,7 +690,7 @@ function resetResult() {
   state.ranges = [];
   state.unsignedFrom = Infinity;
   state.latestCp = null;
-  state.store = new EntryStore();
+  state.store = new EntryStore({ bytes: state.running ? state.blob?.size : 0 });
   table.store = state.store;
   timeline.store = state.store;
   stopLive();
@@ -757,9 +760,9 @@ async function offerLatestCheckpoint(report) {
   let hi = s.n - 1;
   while (lo <= hi && s.sortedLines) {
     const mid = (lo + hi) >> 1;
-    if (s.line[mid] < cp.line) {
+    if (s.lineAt(mid) < cp.line) {
       from = s.offset[mid] + s.length[mid] + 1;
-      fromLine = s.line[mid] + 1;
+      fromLine = s.lineAt(mid) + 1;
       lo = mid + 1;
     } else hi = mid - 1;
   }
@@ -798,11 +801,11 @@ async function loadDetail(i) {
     body = text;
   }
   const notes = [];
-  const line = s.line[i];
+  const line = s.lineAt(i);
   for (const f of state.report?.failures || []) {
-    if (!f.range && (f.line === line || (f.entry != null && f.entry === s.seq[i]))) notes.push(`Fails: ${f.code}: ${f.message}`);
+    if (!f.range && (f.line === line || (f.entry != null && f.entry === s.seqAt(i)))) notes.push(`Fails: ${f.code}: ${f.message}`);
   }
-  for (const v of state.sealed?.get(s.seq[i]) || []) notes.push(sealedNote(v));
+  for (const v of state.sealed?.get(s.seqAt(i)) || []) notes.push(sealedNote(v));
   if (isInRange(i)) notes.push('This entry is in the range of a checkpoint that does not match (see the failures); the entry itself may be intact.');
   if (i >= state.unsignedFrom) notes.push('Not signed: this entry comes after the last checkpoint signed with the trusted key.');
   return { text: body, notes, hidden: hasHidden(text) || /\\u(20[0-2][b-fB-F]|202[a-eA-E]|206[6-9]|[fF][eE][fF][fF])/.test(text) };
@@ -834,8 +837,32 @@ const table = new VirtualTable({
   isFailing: (i) => state.failing.has(i),
   isInRange,
   isUnsigned: (i) => i >= state.unsignedFrom,
-  sealedValues: (i) => state.sealed?.get(state.store.seq[i]),
+  sealedValues: (i) => state.sealed?.get(state.store.seqAt(i)),
+  needValues,
 });
+
+/** Rows whose values are being read from the file. */
+const valuesPending = new Set();
+
+/** Reads the values of drawn rows that the store did not keep, then redraws. */
+function needValues(rows) {
+  const store = state.store;
+  const blob = state.blob;
+  const want = rows.filter((i) => !valuesPending.has(i)).sort((a, b) => a - b);
+  if (!want.length || !blob) return;
+  for (const i of want) valuesPending.add(i);
+  loadRowValues(blob, store, want).then(
+    () => {
+      for (const i of want) valuesPending.delete(i);
+      if (state.store === store) table.schedule();
+    },
+    (e) => {
+      for (const i of want) valuesPending.delete(i);
+      // Shown as "…" still; the row's full event (expanded) reads the line again.
+      console.warn(`could not read entry values from the file: ${e instanceof Error ? e.message : e}`);
+    },
+  );
+}
 
 const timeline = new Timeline({
   canvas: $('timeline'),
@@ -851,24 +878,69 @@ const timeline = new Timeline({
   },
 });
 
+/** The filter pass reading rows' values from the file, if one runs (a newer one cancels it). */
+let settling = 0;
+
 function applyFilters() {
   const s = state.store;
   for (const f of [ui.fFrom, ui.fTo]) {
     if (timeInputValid(f.value)) f.removeAttribute('aria-invalid');
     else f.setAttribute('aria-invalid', 'true');
   }
-  const view = filterRows(s, {
+  const f = {
     text: ui.fText.value, actor: ui.fActor.value, action: ui.fAction.value, from: ui.fFrom.value, to: ui.fTo.value, failingOnly: ui.fFailing.checked,
-  }, state.failing, state.sealedSearch);
+  };
+  /** @type {number[]} */
+  const unsure = [];
+  const view = filterRows(s, f, state.failing, unsure, state.sealedSearch);
+  const pass = ++settling;
+  delete ui.entriesCount.dataset.searching;
   if (!view) {
     table.setView(null, s.n);
     ui.entriesCount.textContent = plural(s.n, 'entry', 'entries');
     ui.entriesEmpty.hidden = true;
     return;
   }
+  showView(view);
+  const fq = filterQuery(f);
+  if (!unsure.length || !fq || !state.blob || (state.running && !state.report)) return;
+  // Rows whose values were not kept are decided from their lines in the file.
+  ui.entriesCount.dataset.searching = 'true';
+  ui.entriesCount.textContent = `${fmtInt(view.length)} of ${plural(s.n, 'entry', 'entries')} match so far · reading ${fmtInt(unsure.length)} entries from the file…`;
+  settleRows(state.blob, s, unsure, fq, {
+    onProgress: (done, total) => {
+      if (pass === settling) ui.entriesCount.textContent = `${fmtInt(view.length)} of ${plural(s.n, 'entry', 'entries')} match so far · reading entries from the file: ${Math.floor((done / total) * 100)}%`;
+    },
+    cancelled: () => pass !== settling || state.store !== s,
+  }).then(
+    (more) => {
+      if (!more || pass !== settling || state.store !== s) return;
+      delete ui.entriesCount.dataset.searching;
+      showView(mergeSorted(view, more));
+    },
+    (e) => {
+      if (pass !== settling) return;
+      delete ui.entriesCount.dataset.searching;
+      ui.entriesCount.textContent = `${fmtInt(view.length)} of ${plural(s.n, 'entry', 'entries')} match; ${fmtInt(unsure.length)} could not be read from the file (${e instanceof Error ? e.message : e})`;
+    },
+  );
+}
+
+function showView(view) {
+  const s = state.store;
   table.setView(view, view.length);
   ui.entriesCount.textContent = `${fmtInt(view.length)} of ${plural(s.n, 'entry', 'entries')} match the filters`;
   ui.entriesEmpty.hidden = view.length > 0;
+}
+
+/** Two ascending lists of store indices as one ascending Uint32Array. */
+function mergeSorted(a, b) {
+  const out = new Uint32Array(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length || j < b.length) out[k++] = j >= b.length || (i < a.length && a[i] < b[j]) ? a[i++] : b[j++];
+  return out;
 }
 
 let filterTimer = 0;

@@ -173,6 +173,7 @@ export function abortError() {
  * @property {() => Promise<void>} [pause]  awaited between chunks, so a main-thread caller can let the page breathe
  * @property {() => boolean} [cancelled]  checked after each pause
  * @property {Pool | null} [pool]  helper workers
+ * @property {{values: number, bytes: number}} [keepValues]  per column, the distinct values (and bytes of them) batches carry
  */
 
 /**
@@ -183,7 +184,7 @@ export function abortError() {
  * @param {Run} run
  * @returns {Promise<Report>}
  */
-export async function runVerification({ WasmVerifier, prepareBlock, file, keys, trustedCheckpoint, chunkSize = 1 << 20, blockSize, onProgress, onRows, onBatch, pause, cancelled, pool }) {
+export async function runVerification({ WasmVerifier, prepareBlock, file, keys, trustedCheckpoint, chunkSize = 1 << 20, blockSize, onProgress, onRows, onBatch, pause, cancelled, pool, keepValues }) {
   // onBatch takes columnar batches straight from the verifier (interned there);
   // onRows takes plain objects (the package's public row API).
   const decoder = onBatch ? null : new RowDecoder();
@@ -197,6 +198,8 @@ export async function runVerification({ WasmVerifier, prepareBlock, file, keys, 
   const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
   const v = new WasmVerifier(keyText, cp);
   try {
+    // Rows decoded for onRows need every value; columnar batches may leave values in the file.
+    if (keepValues && onBatch) v.limitValues(keepValues.values, keepValues.bytes);
     if (pool && pool.size > 0) {
       await runWithPool({ v, prepareBlock, file, pool, blockSize, onProgress, drain, pause, cancelled });
       return JSON.parse(v.finish());

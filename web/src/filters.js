@@ -40,23 +40,61 @@ function dictFlags(dict, q) {
   return f;
 }
 
+/** The code of a value the store did not keep (store.js NOT_KEPT). */
+const NOT_KEPT = 0xffff;
+
+/** True when value v (as stored, or as shown) contains the lower-case query q. */
+export function valueHas(v, q) {
+  return v != null && (v.toLowerCase().includes(q) || revealText(v).toLowerCase().includes(q));
+}
+
 /**
- * Rows of `store` that match `f` ({text, actor, action, from, to, failingOnly}),
- * as ascending store indices; null when no filter is set (all rows).
- * `failing` is the set of failing store indices. `sealed` (sealed-view.js
- * sealedSearch, when a key opened sealed values): the search also matches the
- * opened values, and the actor and action filters the columns as shown.
+ * The filter's queries: q (search), qa (actor), qb (action) lower-case, from
+ * and to in microseconds (NaN: open); null when no filter is set.
  */
-export function filterRows(store, f, failing, sealed = null) {
+export function filterQuery(f) {
   const q = f.text.trim().toLowerCase();
   const qa = f.actor.trim().toLowerCase();
   const qb = f.action.trim().toLowerCase();
   const from = fromLocalInput(f.from, false);
   const to = fromLocalInput(f.to, true);
   if (!q && !qa && !qb && Number.isNaN(from) && Number.isNaN(to) && !f.failingOnly) return null;
+  return { q, qa, qb, from, to, seqQ: /^\d+$/.test(q) ? Number(q) : NaN };
+}
+
+/**
+ * Whether row i of `store` matches query `fq` (filterQuery) given `values`,
+ * its five column values read from its line (for rows whose values the
+ * store did not keep).
+ */
+export function rowMatches(store, fq, i, values) {
+  const { q, qa, qb, from, to } = fq;
+  if (qa && !valueHas(values[1], qa)) return false;
+  if (qb && !valueHas(values[2], qb)) return false;
+  const t = store.ts[i];
+  if (!Number.isNaN(from) && !(t >= from)) return false;
+  if (!Number.isNaN(to) && !(t <= to)) return false;
+  if (!q) return true;
+  if (store.seqAt(i) === fq.seqQ || (q.length > 3 && store.tsText(i).toLowerCase().includes(q))) return true;
+  return values.some((v) => valueHas(v, q));
+}
+
+/**
+ * Rows of `store` that match `f` ({text, actor, action, from, to, failingOnly}),
+ * as ascending store indices; null when no filter is set (all rows).
+ * `failing` is the set of failing store indices. A row the filter cannot
+ * decide because a value it reads was not kept (NOT_KEPT) is left out, and
+ * pushed to `unsure` when given (rowvalues.js settles it from the file).
+ * `sealed` (sealed-view.js sealedSearch, when a key opened sealed values):
+ * the search also matches the opened values, and the actor and action
+ * filters the columns as shown.
+ */
+export function filterRows(store, f, failing, unsure = null, sealed = null) {
+  const fq = filterQuery(f);
+  if (!fq) return null;
+  const { q, qa, qb, from, to, seqQ } = fq;
   const s = store;
   const textFlags = q ? s.dicts.map((d) => dictFlags(d, q)) : null;
-  const seqQ = /^\d+$/.test(q) ? Number(q) : NaN;
   const actorFlags = qa ? dictFlags(s.dicts[1], qa) : null;
   const actionFlags = qb ? dictFlags(s.dicts[2], qb) : null;
   const candidates = f.failingOnly ? [...failing].sort((a, b) => a - b) : null;
@@ -66,16 +104,36 @@ export function filterRows(store, f, failing, sealed = null) {
   for (let j = 0; j < total; j++) {
     const i = candidates ? candidates[j] : j;
     const shown = sealed?.cols.get(i);
-    if (actorFlags && !actorFlags[s.codes[1][i]] && !shown?.[1]?.includes(qa)) continue;
-    if (actionFlags && !actionFlags[s.codes[2][i]] && !shown?.[2]?.includes(qb)) continue;
+    let unknown = false;
+    if (actorFlags) {
+      const k = s.codes[1][i];
+      if (k === NOT_KEPT) unknown = true;
+      else if (!actorFlags[k] && !shown?.[1]?.includes(qa)) continue;
+    }
+    if (actionFlags) {
+      const k = s.codes[2][i];
+      if (k === NOT_KEPT) unknown = true;
+      else if (!actionFlags[k] && !shown?.[2]?.includes(qb)) continue;
+    }
     const t = s.ts[i];
     if (!Number.isNaN(from) && !(t >= from)) continue;
     if (!Number.isNaN(to) && !(t <= to)) continue;
     if (textFlags) {
-      let hit = s.seq[i] === seqQ || (q.length > 3 && s.tsText(i).toLowerCase().includes(q));
-      for (let c = 0; c < textFlags.length && !hit; c++) hit = textFlags[c][s.codes[c][i]] === 1;
+      let hit = s.seqAt(i) === seqQ || (q.length > 3 && s.tsText(i).toLowerCase().includes(q));
+      let textUnknown = false;
+      for (let c = 0; c < textFlags.length && !hit; c++) {
+        const k = s.codes[c][i];
+        if (k === NOT_KEPT) textUnknown = true;
+        else hit = textFlags[c][k] === 1;
+      }
+      // Sealed values (sealed-view.js sealedSearch): the opened ones match.
       if (!hit && sealed) hit = sealed.text.get(i)?.includes(q) === true || shown?.some((t) => t?.includes(q)) === true;
-      if (!hit) continue;
+      if (!hit && !textUnknown) continue;
+      if (!hit) unknown = true;
+    }
+    if (unknown) {
+      unsure?.push(i);
+      continue;
     }
     out[m++] = i;
   }

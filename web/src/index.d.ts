@@ -120,6 +120,7 @@ export interface EntryBatch {
   line: Float64Array;
   offset: Float64Array;
   length: Float64Array;
+  /** 0 = absent; 4294967295 = not kept (see VerifyFileOptions.keepValues): read it from the line. */
   codes: Uint32Array[];
   fresh: string[][];
   /** Flat pairs [rowInBatch, originalText] for timestamps that formatTs would not reproduce. */
@@ -135,6 +136,13 @@ export declare function init(source?: string | URL | BufferSource | WebAssembly.
 
 /** Parses a verifier key ("name+hex8+base64"); throws Error with the reason. Call init() first. */
 export declare function parseVerifierKey(vkey: string): VerifierKeyInfo;
+
+/**
+ * The summaries core gives `lines` (entry bytes without `\n`) read as entry
+ * lines, one per line: for values a batch did not keep (keepValues). `line`,
+ * `offset` and `length` count in the lines given. Call init() first.
+ */
+export declare function summarizeLines(lines: Uint8Array[]): EntrySummary[];
 
 export interface VerifierOptions {
   keys?: string[];
@@ -163,6 +171,14 @@ export interface VerifyFileOptions extends VerifierOptions {
   engine?: 'auto' | 'worker' | 'main';
   /** Called once per file, before any progress: where it is verified. */
   onEngine?: (info: EngineInfo) => void;
+  /**
+   * For onBatch: each column keeps at most `values` distinct strings and
+   * `bytes` bytes of them; a value first seen after that has the code
+   * 4294967295 and is not sent (read it from the entry's line, bytes
+   * offset..offset+length of the file). Default: every value is kept.
+   * Bounds memory on logs with a unique value per entry. Ignored with onEntries.
+   */
+  keepValues?: { values: number; bytes: number };
   /**
    * The text of an auditor's age identity file (`AGE-SECRET-KEY-1…`). With it,
    * a separate wasm module (loaded only then) reads the file once more after

@@ -62,6 +62,7 @@ export const MSG = Object.freeze({
  * @property {string} [trustedCheckpoint]  a signed note
  * @property {number} chunkSize  bytes read per step when verifying alone
  * @property {boolean} wantRows  also send BatchMessage.rows
+ * @property {{values: number, bytes: number}} [keepValues]  see VerifyFileOptions.keepValues
  */
 
 /**

@@ -1,17 +1,45 @@
-// Columnar storage for entry summaries: a million entries cost tens of MB,
-// not hundreds. Strings are interned per column (see engine.js BatchEncoder).
+// Columnar storage for entry summaries: 30 bytes a row (ts and offset as
+// Float64, length as Uint32, five Uint16 codes); seq and line cost nothing
+// while they count up with the rows (seq: row + first seq, until a row breaks
+// that, then a Float64 column; line: runs of rows on consecutive lines). Strings are interned per column, up to the
+// page's limit of distinct values (VALUE_LIMIT): a value first seen after
+// that (a unique resource id per event) is not kept but read back from the
+// entry's line in the file when its row is drawn or searched (row values,
+// a small cache).
 import { STRING_COLUMNS, formatTs } from './engine.js';
 
+/** The distinct values, and bytes of them, the page keeps per column (verifyFile's keepValues). */
+export const VALUE_LIMIT = Object.freeze({ values: 16384, bytes: 1 << 20 });
+
+/** A row's code for a value that was not kept: read it from the line. */
+export const NOT_KEPT = 0xffff;
+
+/** Rows whose values, read back from their lines, are kept for drawing. */
+const ROW_VALUES_CACHED = 4096;
+
 export class EntryStore {
-  constructor() {
+  /**
+   * @param {{bytes?: number}} [o]  bytes: the size of the file the rows come
+   *   from, to size the columns once from the first rows' line lengths (growing
+   *   copies every column, and the old copies linger until collected)
+   */
+  constructor({ bytes = 0 } = {}) {
+    this.bytes = bytes;
     this.n = 0;
     this.cap = 0;
-    this.seq = new Float64Array(0);
+    /** @type {Float64Array | null} seq per row, once a row's seq is not first seq + row */
+    this.seqs = null;
+    this.seq0 = NaN;
+    /** Runs of rows on consecutive lines: run k starts at row runRow[k], whose line is runRow[k] + runShift[k]. */
+    this.runRow = [];
+    this.runShift = [];
+    this.lastLine = -Infinity;
     this.ts = new Float64Array(0);
-    this.line = new Float64Array(0);
     this.offset = new Float64Array(0);
-    this.length = new Float64Array(0);
-    this.codes = STRING_COLUMNS.map(() => new Uint32Array(0));
+    this.length = new Uint32Array(0);
+    this.codes = STRING_COLUMNS.map(() => new Uint16Array(0));
+    /** @type {Map<number, (string | null)[]>} row -> its five values, read from its line */
+    this.rowValues = new Map();
     this.dicts = STRING_COLUMNS.map(() => [null]); // code 0 is null
     this.tsRaw = new Map(); // row -> original timestamp text, when not canonical
     this.minTs = Infinity;
@@ -21,32 +49,51 @@ export class EntryStore {
 
   grow(need) {
     if (need <= this.cap) return;
+    // Grows by half (not double): the old and new arrays coexist while copying.
     let cap = Math.max(1024, this.cap);
-    while (cap < need) cap *= 2;
+    while (cap < need) cap = Math.ceil(cap * 1.5);
+    const n = this.n;
+    if (this.bytes > 0 && n >= 1024) {
+      // Rows the file holds at the bytes a row took so far, and 5% more.
+      const used = this.offset[n - 1] + this.length[n - 1] + 1;
+      cap = Math.max(cap, Math.min(Math.ceil((this.bytes / used) * n * 1.05), 2 ** 26));
+    }
     const g = (a, T) => {
       const b = new T(cap);
       b.set(a.subarray(0, this.n));
       return b;
     };
-    this.seq = g(this.seq, Float64Array);
+    if (this.seqs) this.seqs = g(this.seqs, Float64Array);
     this.ts = g(this.ts, Float64Array);
-    this.line = g(this.line, Float64Array);
     this.offset = g(this.offset, Float64Array);
-    this.length = g(this.length, Float64Array);
-    this.codes = this.codes.map((c) => g(c, Uint32Array));
+    this.length = g(this.length, Uint32Array);
+    this.codes = this.codes.map((c) => g(c, Uint16Array));
     this.cap = cap;
   }
 
   append(b) {
     const base = this.n;
     this.grow(base + b.n);
-    this.seq.set(b.seq, base);
+    this.appendSeq(b, base);
     this.ts.set(b.ts, base);
-    this.line.set(b.line, base);
+    for (let k = 0; k < b.n; k++) {
+      const i = base + k;
+      const shift = b.line[k] - i;
+      const runs = this.runRow.length;
+      if (!runs || this.runShift[runs - 1] !== shift) {
+        this.runRow.push(i);
+        this.runShift.push(shift);
+      }
+      if (b.line[k] < this.lastLine) this.sortedLines = false;
+      this.lastLine = b.line[k];
+    }
     this.offset.set(b.offset, base);
-    this.length.set(b.length, base);
+    for (let i = 0; i < b.n; i++) this.length[base + i] = Math.min(b.length[i], 0xffffffff);
     for (let c = 0; c < STRING_COLUMNS.length; c++) {
-      this.codes[c].set(b.codes[c], base);
+      const from = b.codes[c];
+      const to = this.codes[c];
+      // Codes past what a Uint16 holds (a caller without the limit) are read from the line too.
+      for (let i = 0; i < b.n; i++) to[base + i] = from[i] < NOT_KEPT ? from[i] : NOT_KEPT;
       for (const s of b.fresh[c]) this.dicts[c].push(s);
     }
     for (let i = 0; i < b.tsRaw.length; i += 2) this.tsRaw.set(base + b.tsRaw[i], b.tsRaw[i + 1]);
@@ -55,12 +102,63 @@ export class EntryStore {
       if (t < this.minTs) this.minTs = t;
       if (t > this.maxTs) this.maxTs = t;
     }
-    if (base > 0 && b.n > 0 && b.line[0] < this.line[base - 1]) this.sortedLines = false;
     this.n += b.n;
   }
 
+  /**
+   * Row i's value in column col: null when absent; undefined when it was
+   * not kept and its line has not been read yet (see needsValues, setValues).
+   */
+  /** @param {import('./index.js').EntryBatch} b @param {number} base */
+  appendSeq(b, base) {
+    if (base === 0 && b.n) this.seq0 = b.seq[0];
+    if (!this.seqs) {
+      let k = 0;
+      while (k < b.n && b.seq[k] === this.seq0 + base + k) k++;
+      if (k === b.n) return;
+      // The first row that breaks the count: from here on, a column.
+      this.seqs = new Float64Array(this.cap);
+      for (let i = 0; i < base; i++) this.seqs[i] = this.seq0 + i;
+    }
+    this.seqs.set(b.seq, base);
+  }
+
+  /** Row i's seq, NaN when its line did not parse. */
+  seqAt(i) {
+    return this.seqs ? this.seqs[i] : this.seq0 + i;
+  }
+
+  /** Row i's line number (1-based). */
+  lineAt(i) {
+    const r = this.runRow;
+    let lo = 0;
+    let hi = r.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (r[mid] <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return i + this.runShift[lo];
+  }
+
   str(col, i) {
-    return this.dicts[col][this.codes[col][i]];
+    const k = this.codes[col][i];
+    if (k !== NOT_KEPT) return this.dicts[col][k];
+    return this.rowValues.get(i)?.[col];
+  }
+
+  /** True when a value of row i was not kept and its line is not read yet. */
+  needsValues(i) {
+    if (this.rowValues.has(i)) return false;
+    for (const c of this.codes) if (c[i] === NOT_KEPT) return true;
+    return false;
+  }
+
+  /** Keeps row i's values read from its line (the most recent ROW_VALUES_CACHED rows). */
+  setValues(i, values) {
+    this.rowValues.delete(i);
+    this.rowValues.set(i, values);
+    if (this.rowValues.size > ROW_VALUES_CACHED) this.rowValues.delete(this.rowValues.keys().next().value);
   }
 
   tsText(i) {
@@ -70,7 +168,7 @@ export class EntryStore {
   }
 
   seqText(i) {
-    const s = this.seq[i];
+    const s = this.seqAt(i);
     return Number.isNaN(s) ? '' : String(s);
   }
 
@@ -81,23 +179,24 @@ export class EntryStore {
       let hi = this.n - 1;
       while (lo <= hi) {
         const mid = (lo + hi) >> 1;
-        const v = this.line[mid];
+        const v = this.lineAt(mid);
         if (v === line) return mid;
         if (v < line) lo = mid + 1;
         else hi = mid - 1;
       }
       return -1;
     }
-    for (let i = 0; i < this.n; i++) if (this.line[i] === line) return i;
+    for (let i = 0; i < this.n; i++) if (this.lineAt(i) === line) return i;
     return -1;
   }
 
   /** Row index of the entry with sequence number seq, or -1. */
   findBySeq(seq) {
     // Sequence numbers usually equal row index + first seq: try that first.
-    const guess = seq - this.seq[0];
-    if (guess >= 0 && guess < this.n && this.seq[guess] === seq) return guess;
-    for (let i = 0; i < this.n; i++) if (this.seq[i] === seq) return i;
+    const guess = seq - this.seqAt(0);
+    if (Number.isInteger(guess) && guess >= 0 && guess < this.n && this.seqAt(guess) === seq) return guess;
+    if (!this.seqs) return -1;
+    for (let i = 0; i < this.n; i++) if (this.seqs[i] === seq) return i;
     return -1;
   }
 }

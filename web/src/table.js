@@ -24,9 +24,11 @@ export class VirtualTable {
    * @param {(i:number)=>boolean} [o.isInRange] in the range of a failing checkpoint (shaded lightly)
    * @param {(i:number)=>boolean} [o.isUnsigned] after the last trusted checkpoint (shaded)
    * @param {(i:number)=>{pointer:string, state:string, value:string|null}[]|undefined} [o.sealedValues] the row's sealed values (report.sealed), when a key opened the file
+   * @param {(rows:number[])=>void} [o.needValues] rows drawn whose values the store did not keep:
+   *   read them (store.setValues) and redraw; until then their cells show "…"
    */
-  constructor({ scroll, spacer, table, store, loadDetail, isFailing, isInRange = () => false, isUnsigned = () => false, sealedValues = () => undefined }) {
-    Object.assign(this, { scroll, spacer, table, store, loadDetail, isFailing, isInRange, isUnsigned, sealedValues });
+  constructor({ scroll, spacer, table, store, loadDetail, isFailing, isInRange = () => false, isUnsigned = () => false, sealedValues = () => undefined, needValues = () => {} }) {
+    Object.assign(this, { scroll, spacer, table, store, loadDetail, isFailing, isInRange, isUnsigned, sealedValues, needValues });
     this.view = null; // Uint32Array of store indices, or null for all rows
     this.count = 0;
     this.pool = [];
@@ -180,13 +182,16 @@ export class VirtualTable {
     const store = this.store;
     const ep = this.expandedPos();
     const hadFocus = this.scroll.contains(document.activeElement) && document.activeElement.classList.contains('vt-row');
+    const missing = [];
+    // A value not kept and not read yet shows as "…" until its line is read.
+    const val = (/** @type {string | null | undefined} */ v) => (v === undefined ? '…' : v ?? '');
     let k = 0;
     for (let pos = first; pos <= last; pos++, k++) {
       const i = this.rowAt(pos);
       const r = this.getRowEl(k);
       r.hidden = false;
       r.dataset.pos = String(pos);
-      r.dataset.line = String(store.line[i]);
+      r.dataset.line = String(store.lineAt(i));
       r.style.transform = `translateY(${Math.round(st + this.yOf(pos) - top)}px)`;
       r.setAttribute('aria-rowindex', String(pos + 2));
       r.setAttribute('aria-expanded', String(i === this.expanded));
@@ -202,11 +207,13 @@ export class VirtualTable {
       const cells = r.children;
       cells[0].lastChild.nodeValue = store.seqText(i) || '–';
       setText(cells[1], store.tsText(i));
-      const unreadable = Number.isNaN(store.seq[i]) && Number.isNaN(store.ts[i]) && store.str(1, i) == null && store.str(2, i) == null;
+      if (store.needsValues(i)) missing.push(i);
+      const unreadable = Number.isNaN(store.seqAt(i)) && Number.isNaN(store.ts[i]) && store.str(1, i) == null && store.str(2, i) == null;
       r.classList.toggle('unreadable', unreadable);
       // System entries (stele.genesis, stele.recovery, stele.access) have a type and no action.
-      const texts = [unreadable ? 'unreadable entry: open it to see the line' : store.str(1, i) ?? '', store.str(2, i) ?? store.str(0, i) ?? '', store.str(3, i) ?? '', store.str(4, i) ?? ''];
-      const names = ['actor', store.str(2, i) != null ? 'action' : 'type', 'target', 'outcome'];
+      const action = store.str(2, i);
+      const texts = [unreadable ? 'unreadable entry: open it to see the line' : val(store.str(1, i)), action === null ? val(store.str(0, i)) : val(action), val(store.str(3, i)), val(store.str(4, i))];
+      const names = ['actor', action === null ? 'type' : 'action', 'target', 'outcome'];
       let hiddenIn = null;
       for (let c = 0; c < 4; c++) {
         // Sealed values (FORMAT 13.2): opened with a mark, or the word for their state.
@@ -222,6 +229,7 @@ export class VirtualTable {
         had?.focus({ preventScroll: true });
       }
     }
+    if (missing.length) this.needValues(missing);
     for (; k < this.pool.length; k++) {
       const r = this.pool[k];
       r.hidden = true;
@@ -298,7 +306,7 @@ export class VirtualTable {
     this.expanded = i;
     const d = this.detail;
     d.index = i;
-    d.meta.textContent = `Line ${this.store.line[i]} · bytes ${this.store.offset[i]}–${this.store.offset[i] + this.store.length[i]}`;
+    d.meta.textContent = `Line ${this.store.lineAt(i)} · bytes ${this.store.offset[i]}–${this.store.offset[i] + this.store.length[i]}`;
     d.notes.replaceChildren();
     d.pre.textContent = 'Loading…';
     this.loadDetail(i).then(

@@ -111,6 +111,42 @@ export class Verifier {
   }
 }
 
+/**
+ * The summaries core gives `lines` (entry bytes, each without its `\n`)
+ * read as entry lines: one per line, in order, with the display values
+ * onEntries gives (cut, escapes decoded). For values a batch did not keep
+ * (VerifyFileOptions.keepValues): read the entry's bytes from the file and
+ * pass them here. `line`, `offset` and `length` count in the lines given.
+ * Call init() first.
+ * @param {Uint8Array[]} lines
+ * @returns {import('./index.js').EntrySummary[]}
+ */
+export function summarizeLines(lines) {
+  requireInit();
+  let size = 3;
+  for (const l of lines) size += l.length + 1;
+  const buf = new Uint8Array(size);
+  // A first line `{}` makes every line given an entry line: a file's first
+  // line may otherwise be read as a header or a byte order mark.
+  buf.set([0x7b, 0x7d, 0x0a]);
+  let at = 3;
+  for (const l of lines) {
+    buf.set(l, at);
+    at += l.length;
+    buf[at++] = 0x0a;
+  }
+  const v = new Verifier();
+  let rows;
+  try {
+    v.push(buf);
+    rows = v.takeEntries();
+  } finally {
+    v.free();
+  }
+  if (rows.length !== lines.length + 1) throw new Error(`summarizeLines: ${lines.length} lines gave ${rows.length - 1} entries (a line holds a line feed?)`);
+  return rows.slice(1).map((r) => ({ ...r, line: r.line - 1, offset: r.offset - 3 }));
+}
+
 // ---- workers ----------------------------------------------------------------
 // Messages between the page, the verifier worker and its helpers: protocol.js.
 
@@ -276,7 +312,7 @@ async function verifyPlain(file, opts) {
  * @param {import('./index.js').VerifyFileOptions} opts
  * @returns {Promise<import('./index.js').Report>}
  */
-function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20 }) {
+function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20, keepValues }) {
   const w = vw.worker;
   if (signal?.aborted) {
     idleWorkers.push(vw);
@@ -322,7 +358,7 @@ function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, on
       }
     };
     /** @type {import('./protocol.js').VerifyMessage} */
-    const msg = { type: MSG.VERIFY, id, file, keys, trustedCheckpoint, chunkSize, wantRows: !!onEntries };
+    const msg = { type: MSG.VERIFY, id, file, keys, trustedCheckpoint, chunkSize, wantRows: !!onEntries, keepValues };
     w.postMessage(msg);
   });
 }
@@ -344,7 +380,7 @@ function yieldToEventLoop() {
  * @param {VerifyFileOptions} opts
  * @returns {Promise<Report>}
  */
-async function verifyInMainThread(file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20 }) {
+async function verifyInMainThread(file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20, keepValues }) {
   const encoder = new BatchEncoder();
   let last = performance.now();
   return runVerification({
@@ -362,6 +398,7 @@ async function verifyInMainThread(file, { keys = [], trustedCheckpoint, onProgre
         }
       : undefined,
     onBatch: onEntries ? undefined : onBatch,
+    keepValues,
     // Yield to rendering at least every ~30 ms of work.
     pause: async () => {
       if (performance.now() - last > 30) {

@@ -52,7 +52,7 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {
     return;
   }
   if (msg.type === MSG.VERIFY) {
-    const { id, file, keys, trustedCheckpoint, chunkSize, wantRows } = msg;
+    const { id, file, keys, trustedCheckpoint, chunkSize, wantRows, keepValues } = msg;
     const encoder = new BatchEncoder();
     try {
       await ready;
@@ -63,6 +63,7 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {
         keys,
         trustedCheckpoint,
         chunkSize,
+        keepValues: wantRows ? undefined : keepValues,
         onProgress: (done, total) => reply({ type: MSG.PROGRESS, id, done, total }),
         onRows: wantRows
           ? (rows) => {

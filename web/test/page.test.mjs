@@ -648,43 +648,63 @@ describe('<stele-verifier> for embedding', () => {
 });
 
 describe('live mode', () => {
-  it('/?live is a monitor first on the page: signed checkpoint, consistency with the last one seen, inclusion, reads-are-logged notice', T, async () => {
-    const { spawn, execFileSync } = await import('node:child_process');
+  // The stele binary the live tests run.
+  const steleBin = async () => {
     const { existsSync } = await import('node:fs');
-    const { REPO, DIST } = await import('./helpers.mjs');
+    const { REPO } = await import('./helpers.mjs');
     const bin = process.env.STELE_BIN || [join(REPO, 'target/release/stele'), join(REPO, 'target/debug/stele')].find((p) => existsSync(p));
     assert.ok(bin && existsSync(bin), 'no stele binary: cargo build --release (or set STELE_BIN)');
+    return bin;
+  };
+  // `stele serve ARGS --listen 127.0.0.1:0`: the process, and a promise of its URL.
+  const startServe = async (bin, args) => {
+    const { spawn } = await import('node:child_process');
+    const proc = spawn(bin, ['serve', ...args, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    proc.stderr.on('data', (d) => (stderr += d));
+    const url = new Promise((resolve, reject) => {
+      let out = '';
+      proc.stdout.on('data', (d) => {
+        out += d;
+        const m = /listening on (http:\/\/[\d.:]+)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      proc.on('exit', (c) => reject(new Error(`stele serve exited ${c}: ${stderr}`)));
+    });
+    return { proc, url };
+  };
+
+  // Fills the live panel (key, entry, no polling), checks once, and returns
+  // the verdict word.
+  const checkOnce = async (page, vkey, index) => {
+    await page.fill('#live-key', vkey);
+    await page.fill('#live-index', String(index));
+    await page.selectOption('#live-every', '0');
+    await page.click('#live-panel button[type=submit]');
+    await page.waitForFunction(() => !/Checking/.test(document.querySelector('#live-verdict .verdict-word').textContent));
+    return (await page.textContent('#live-verdict .verdict-word')).trim();
+  };
+
+  it('/?live is a monitor first on the page: signed checkpoint, consistency with the last one seen, inclusion, reads-are-logged notice', T, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { DIST } = await import('./helpers.mjs');
+    const bin = await steleBin();
     const logDir = join(dir, 'live-log');
     const vkey = execFileSync(bin, ['init', '--origin', 'example.com/live', logDir], { encoding: 'utf8' }).trim().split('\n').pop().trim();
     execFileSync(bin, ['append', logDir], { input: [1, 2, 3, 4, 5].map((i) => JSON.stringify({ type: 'audit', actor: i === 3 ? 'eve\u202Egnp.exe' : 'alice', action: 'read', target: `doc/${i}` })).join('\n') });
     // Signed before the server starts, so the first check sees entry 3 in a signed tree
     // (waiting for the server's --checkpoint-interval raced with the page's first fetch).
     execFileSync(bin, ['checkpoint', logDir]);
-    const proc = spawn(bin, ['serve', logDir, '--listen', '127.0.0.1:0', '--web', DIST, '--checkpoint-interval', '1s'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    proc.stderr.on('data', (d) => (stderr += d));
+    const { proc, url } = await startServe(bin, [logDir, '--web', DIST, '--checkpoint-interval', '1s']);
     try {
-      const base = await new Promise((resolve, reject) => {
-        let out = '';
-        proc.stdout.on('data', (d) => {
-          out += d;
-          const m = /listening on (http:\/\/[\d.:]+)/.exec(out);
-          if (m) resolve(`${m[1]}/`);
-        });
-        proc.on('exit', (c) => reject(new Error(`stele serve exited ${c}: ${stderr}`)));
-      });
+      const base = `${await url}/`;
       const { context, page, problems } = await openPage(browser, `${base}?live`, { viewport: DESKTOP });
       try {
         await page.waitForSelector('#live-panel');
         assert.equal(await page.evaluate(() => document.querySelector('main').firstElementChild.id), 'live-panel', 'the live panel is not first');
         assert.match(await page.textContent('#live-panel'), /Your reads are logged.*stele\.access/);
         assert.equal(await page.getAttribute('#live-verdict', 'role'), 'status');
-        await page.fill('#live-key', vkey);
-        await page.fill('#live-index', '3');
-        await page.selectOption('#live-every', '0');
-        await page.click('#live-panel button[type=submit]');
-        await page.waitForFunction(() => !/Checking/.test(document.querySelector('#live-verdict .verdict-word').textContent));
-        assert.equal((await page.textContent('#live-verdict .verdict-word')).trim(), 'Verified', await page.textContent('#live-verdict'));
+        assert.equal(await checkOnce(page, vkey, 3), 'Verified', await page.textContent('#live-verdict'));
         const first = Number(/size (\d+)/.exec(await page.textContent('#live-verdict'))[1]);
         assert.match(await page.textContent('#live-out'), /eve\\u202Egnp\.exe/, 'hidden Unicode shown raw in live mode');
         // Reading entry 3 was recorded as a stele.access entry: the tree grows and a new checkpoint is signed.
@@ -714,6 +734,37 @@ describe('live mode', () => {
       }
     } finally {
       proc.kill('SIGTERM');
+    }
+  });
+
+  it('live mode works against a mirror served with stele serve --read-only (issue 12)', T, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { DIST } = await import('./helpers.mjs');
+    const bin = await steleBin();
+    const logDir = join(dir, 'mirrored-log');
+    const mirrorDir = join(dir, 'mirror');
+    const vkey = execFileSync(bin, ['init', '--origin', 'example.com/mirrored', logDir], { encoding: 'utf8' }).trim().split('\n').pop().trim();
+    execFileSync(bin, ['append', logDir], { input: [1, 2, 3, 4, 5].map((i) => JSON.stringify({ type: 'audit', actor: 'alice', action: 'read', target: `doc/${i}` })).join('\n') });
+    execFileSync(bin, ['checkpoint', logDir]);
+    const origin = await startServe(bin, [logDir, '--read-only']);
+    let served;
+    try {
+      execFileSync(bin, ['mirror', await origin.url, mirrorDir, '--key', vkey, '--once'], { stdio: 'ignore' });
+      served = await startServe(bin, [mirrorDir, '--read-only', '--web', DIST]);
+      const base = `${await served.url}/`;
+      const { context, page, problems } = await openPage(browser, `${base}?live`, { viewport: DESKTOP });
+      try {
+        await page.waitForSelector('#live-panel');
+        assert.equal(await checkOnce(page, vkey, 3), 'Verified', await page.textContent('#live-verdict'));
+        assert.match(await page.textContent('#live-verdict'), /size 6\b/);
+        assert.match(await page.textContent('#live-out'), /doc\/3/);
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    } finally {
+      origin.proc.kill('SIGTERM');
+      served?.proc.kill('SIGTERM');
     }
   });
 });

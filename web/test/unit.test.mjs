@@ -38,6 +38,32 @@ describe('BatchEncoder and EntryStore', () => {
     assert.equal(store.findByLine(1), -1);
     assert.equal(store.findBySeq(2004), 2004);
   });
+  it('counts seq and line without a column while they count up, and keeps them when they do not', () => {
+    const enc = new BatchEncoder();
+    const store = new EntryStore({ bytes: 10_000_000 });
+    // Lines 2-1001, a checkpoint record on lines 1002-1006, then 1007-2006.
+    const gap = rows(2000).map((r, k) => (k >= 1000 ? { ...r, line: r.line + 5 } : r));
+    store.append(enc.encode(gap.slice(0, 1500)));
+    assert.equal(store.seqs, null);
+    assert.deepEqual([store.lineAt(0), store.lineAt(999), store.lineAt(1000), store.lineAt(1499)], [2, 1001, 1007, 1506]);
+    // A repeated seq (a duplicated entry) and an unreadable line: from there on, a column.
+    const odd = gap.slice(1500);
+    odd[10] = { ...odd[10], seq: odd[9].seq };
+    odd[11] = { ...odd[11], seq: null };
+    store.append(enc.encode(odd));
+    assert.ok(store.seqs instanceof Float64Array);
+    assert.deepEqual([store.seqAt(0), store.seqAt(1509), store.seqAt(1510), store.seqAt(1511), store.seqAt(1999)], [0, 1509, 1509, NaN, 1999]);
+    assert.equal(store.seqText(1511), '');
+    assert.equal(store.findBySeq(1509), 1509);
+    assert.equal(store.findBySeq(1999), 1999);
+    assert.equal(store.findBySeq(2.5), -1);
+    assert.equal(store.findByLine(1001), 999);
+    assert.equal(store.findByLine(1003), -1);
+    assert.equal(store.findByLine(2006), 1999);
+    assert.ok(store.sortedLines);
+    // Sized once from the first rows: 10 MB at 100 bytes a row, and 5% more.
+    assert.ok(store.cap >= 105_000, `cap ${store.cap}`);
+  });
   it('keeps timestamps it cannot reformat as they were', () => {
     const enc = new BatchEncoder();
     const store = new EntryStore();

@@ -82,7 +82,9 @@ pub(crate) enum Bench {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// `verify` of a log directory beside sha256sum of its entries file.
+    /// `verify` of a log directory beside sha256sum of its entries file,
+    /// the 1-thread hashing floor, a naive Python chain script and Go's
+    /// sumdb/tlog computing the root of the same lines (scripts/bench/).
     Verify {
         /// Entries in the log.
         #[arg(long, default_value_t = 1_000_000)]
@@ -90,6 +92,9 @@ pub(crate) enum Bench {
         /// Log directory: reused if it holds a log, else built there (and kept).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Rounds of every tool, interleaved (the machine may be busy): ratios of the fastest runs, and ranges.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
     },
 }
 
@@ -434,97 +439,220 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
                 pct(&con, 0.99).as_secs_f64() / pct(&con0, 0.99).as_secs_f64()
             );
         }
-        Bench::Verify { entries, dir } => {
-            let work = Work::new(dir, "verify");
-            build(&work.path, entries, false)?;
-            let key: Value = serde_json::from_slice(&View::open_read_only(&work.path)?.entry(0)?)
-                .map_err(|e| Error::OutOfRange(e.to_string()))?;
-            let vkey = stele_core::VerifierKey::parse(key["event"]["key"].as_str().unwrap_or(""))
-                .map_err(|e| Error::OutOfRange(e.to_string()))?;
-            let file = work.path.join("entries.jsonl");
-            let size = std::fs::metadata(&file)
-                .map_err(|e| Error::io("stat", &file, e))?
-                .len();
-            // Warm the page cache once so both read from memory.
-            let _ = std::fs::read(&file);
-            let t = Instant::now();
-            let report = stele_writer::verify_dir(
-                &work.path,
-                stele_core::Options::new(vec![vkey]),
-                &mut |_, _| {},
+        Bench::Verify {
+            entries,
+            dir,
+            rounds,
+        } => bench_verify(entries, dir, rounds)?,
+    }
+    Ok(0)
+}
+
+/// One timed run of an outside program on `file`; its first output line.
+fn run_peer(cmd: &mut std::process::Command) -> Result<(Duration, String)> {
+    let t = Instant::now();
+    let out = cmd
+        .output()
+        .map_err(|e| Error::io("run", format!("{cmd:?}"), e))?;
+    let d = t.elapsed();
+    if !out.status.success() {
+        return Err(Error::OutOfRange(format!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    Ok((d, first))
+}
+
+/// The 1-thread hashing floor: read, split lines, leaf hash each, fold the
+/// tree (no parsing, no chain, no signatures).
+fn hash_floor(file: &Path) -> Result<stele_core::Hash> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(file).map_err(|e| Error::io("open", file, e))?;
+    let mut tree = stele_core::merkle::CompactRange::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io("read", file, e))?;
+        if n == 0 {
+            break;
+        }
+        let mut from = 0;
+        for nl in memchr::memchr_iter(b'\n', &buf[..n]) {
+            if carry.is_empty() {
+                tree.push(stele_core::hash::leaf_hash(&buf[from..nl]));
+            } else {
+                carry.extend_from_slice(&buf[from..nl]);
+                tree.push(stele_core::hash::leaf_hash(&carry));
+                carry.clear();
+            }
+            from = nl + 1;
+        }
+        carry.extend_from_slice(&buf[from..n]);
+    }
+    Ok(tree.root())
+}
+
+fn bench_verify(entries: u64, dir: Option<PathBuf>, rounds: u32) -> Result<()> {
+    let work = Work::new(dir, "verify");
+    build(&work.path, entries, false)?;
+    let key: Value = serde_json::from_slice(&View::open_read_only(&work.path)?.entry(0)?)
+        .map_err(|e| Error::OutOfRange(e.to_string()))?;
+    let vkey = stele_core::VerifierKey::parse(key["event"]["key"].as_str().unwrap_or(""))
+        .map_err(|e| Error::OutOfRange(e.to_string()))?;
+    let file = work.path.join("entries.jsonl");
+    let size = std::fs::metadata(&file)
+        .map_err(|e| Error::io("stat", &file, e))?
+        .len();
+    let mb = size as f64 / 1e6;
+    // The peers live in the source tree (scripts/bench/); each runs only
+    // where its interpreter is installed, and says so when it is not.
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench");
+    let python = scripts.join("chain.py");
+    let go = scripts.join("tlogroot.go");
+    let have = |prog: &str| {
+        std::process::Command::new(prog)
+            .arg("version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok()
+    };
+    let python_ok = python.exists() && have("python3");
+    // Built once, outside the timing: Go's compile time is not its speed.
+    let go_bin = work.path.join("tlogroot");
+    let go_ok = go.exists() && have("go") && {
+        let st = std::process::Command::new("go")
+            .args(["build", "-o"])
+            .arg(&go_bin)
+            .arg(&go)
+            .env("GO111MODULE", "off")
+            .env("GOPATH", "/usr/share/gocode")
+            .status();
+        matches!(st, Ok(s) if s.success())
+    };
+    // Warm the page cache once so every tool reads from memory.
+    let _ = std::fs::read(&file);
+    let tools = [
+        "stele verify_dir",
+        "sha256sum",
+        "floor, 1 thread",
+        "python chain.py",
+        "go sumdb/tlog",
+    ];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); tools.len()];
+    let mut report = None;
+    let mut roots: Vec<(usize, String)> = Vec::new();
+    for _ in 0..rounds.max(1) {
+        let t = Instant::now();
+        let r = stele_writer::verify_dir(
+            &work.path,
+            stele_core::Options::new(vec![vkey.clone()]),
+            &mut |_, _| {},
+        )?;
+        times[0].push(t.elapsed());
+        report = Some(r);
+        let (d, _) = run_peer(std::process::Command::new("sha256sum").arg(&file))?;
+        times[1].push(d);
+        let t = Instant::now();
+        let floor_root = hash_floor(&file)?;
+        times[2].push(t.elapsed());
+        roots.push((2, floor_root.to_base64()));
+        if python_ok {
+            let (d, out) = run_peer(
+                std::process::Command::new("python3")
+                    .arg(&python)
+                    .arg(&file),
             )?;
-            let v = t.elapsed();
-            let t = Instant::now();
-            let st = std::process::Command::new("sha256sum")
-                .arg(&file)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .map_err(|e| Error::io("run sha256sum on", &file, e))?;
-            let s = t.elapsed();
-            // The hashing floor on one thread: read, split lines, leaf hash
-            // each, fold the tree (no parsing, no chain, no signatures).
-            let t = Instant::now();
-            let floor_root = {
-                use std::io::Read;
-                let mut f = std::fs::File::open(&file).map_err(|e| Error::io("open", &file, e))?;
-                let mut tree = stele_core::merkle::CompactRange::new();
-                let mut buf = vec![0u8; 1 << 20];
-                let mut carry: Vec<u8> = Vec::new();
-                loop {
-                    let n = f.read(&mut buf).map_err(|e| Error::io("read", &file, e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    let mut from = 0;
-                    for nl in memchr::memchr_iter(b'\n', &buf[..n]) {
-                        if carry.is_empty() {
-                            tree.push(stele_core::hash::leaf_hash(&buf[from..nl]));
-                        } else {
-                            carry.extend_from_slice(&buf[from..nl]);
-                            tree.push(stele_core::hash::leaf_hash(&carry));
-                            carry.clear();
-                        }
-                        from = nl + 1;
-                    }
-                    carry.extend_from_slice(&buf[from..n]);
+            times[3].push(d);
+            roots.push((3, out.split(' ').nth(1).unwrap_or("").to_string()));
+        }
+        if go_ok {
+            let (d, out) = run_peer(std::process::Command::new(&go_bin).arg(&file))?;
+            times[4].push(d);
+            roots.push((4, out.split(' ').nth(1).unwrap_or("").to_string()));
+        }
+    }
+    let report = report.ok_or_else(|| Error::OutOfRange("no round ran".into()))?;
+    // The peers must agree with the floor on the root, or their times mean nothing.
+    let floor = roots
+        .iter()
+        .find(|(k, _)| *k == 2)
+        .map(|(_, r)| r.clone())
+        .unwrap_or_default();
+    for (k, r) in &roots {
+        if *r != floor {
+            return Err(Error::OutOfRange(format!(
+                "{} computed root {r}, but the hashing floor computes {floor}",
+                tools[*k]
+            )));
+        }
+    }
+    println!(
+        "verify: {} entries, {mb:.1} MB, verdict {:?}, {} round(s) interleaved, {} threads for stele",
+        report.entries,
+        report.verdict,
+        rounds.max(1),
+        stele_writer::view::verify_threads()
+    );
+    let best = |k: usize| times[k].iter().min().copied();
+    for (k, name) in tools.iter().enumerate() {
+        match (best(k), times[k].iter().max()) {
+            (Some(lo), Some(hi)) => println!(
+                "  {name:<17} {:>5.0} MB/s fastest ({:.2}-{:.2} s)",
+                mb / lo.as_secs_f64(),
+                lo.as_secs_f64(),
+                hi.as_secs_f64()
+            ),
+            _ => println!(
+                "  {name:<17} not run ({})",
+                if k == 3 {
+                    "needs python3"
+                } else {
+                    "needs go and golang-golang-x-mod-dev: apt-get install golang-go golang-golang-x-mod-dev"
                 }
-                tree.root()
-            };
-            let fl = t.elapsed();
-            let _ = std::hint::black_box(floor_root);
-            let mb = size as f64 / 1e6;
+            ),
+        }
+    }
+    let v = best(0).unwrap_or_default().as_secs_f64();
+    // Per round, the peer's time over verify's: the range the load allows.
+    let per_round = |k: usize| {
+        let r: Vec<f64> = times[k]
+            .iter()
+            .zip(&times[0])
+            .map(|(p, s)| p.as_secs_f64() / s.as_secs_f64())
+            .collect();
+        let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = r.iter().copied().fold(0.0, f64::max);
+        (lo, hi)
+    };
+    for (k, what, goal) in [
+        (1, "sha256sum time / verify time", "goal >= 2"),
+        (3, "python time / verify time", "goal >= 15"),
+        (4, "go tlog time / verify time", "goal >= 5"),
+    ] {
+        if let Some(p) = best(k) {
+            let (lo, hi) = per_round(k);
             println!(
-                "verify: {} entries, {mb:.1} MB, verdict {:?}",
-                report.entries, report.verdict
-            );
-            println!(
-                "  stele verify_dir: {:.0} MB/s, {:.0} entries/s ({:.2}s)",
-                mb / v.as_secs_f64(),
-                report.entries as f64 / v.as_secs_f64(),
-                v.as_secs_f64()
-            );
-            println!(
-                "  sha256sum:        {:.0} MB/s ({:.2}s, {st})",
-                mb / s.as_secs_f64(),
-                s.as_secs_f64()
-            );
-            println!(
-                "  floor, 1 thread:  {:.0} MB/s ({:.2}s: leaf hashes + root only)",
-                mb / fl.as_secs_f64(),
-                fl.as_secs_f64()
-            );
-            println!(
-                "  ratio verify/sha256sum time: {:.2}",
-                v.as_secs_f64() / s.as_secs_f64()
-            );
-            println!(
-                "  ratio verify ({} threads)/1-thread floor time: {:.2}",
-                stele_writer::view::verify_threads(),
-                v.as_secs_f64() / fl.as_secs_f64()
+                "  ratio {what}: {:.2} (fastest runs; per round {lo:.2}-{hi:.2}; {goal})",
+                p.as_secs_f64() / v
             );
         }
     }
-    Ok(0)
+    let (lo, hi) = per_round(2);
+    println!(
+        "  ratio verify time / 1-thread floor time: {:.2} (fastest runs; per round {:.2}-{:.2}); the 1-thread verifier against the floor is `cargo bench -p stele-core`",
+        v / best(2).unwrap_or_default().as_secs_f64(),
+        1.0 / hi,
+        1.0 / lo
+    );
+    Ok(())
 }
 
 // `stele append --event` as a user runs it, on a large and a one-entry log.

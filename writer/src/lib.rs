@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod cluster;
 pub mod error;
 pub mod fs;
 pub mod key;

@@ -1467,11 +1467,16 @@ impl Shared {
 
 // The expensive part of building a line (canonical JSON) runs before the
 // sequencer hands out seq, ts and prev; core's entry_line is these two steps.
-fn canonical_event(ev: &Value) -> Result<String, String> {
+pub(crate) fn canonical_event(ev: &Value) -> Result<String, String> {
     stele_core::entry::canonical_event(ev).map_err(|e| e.to_string())
 }
 
-fn finish_line(ev: &str, seq: u64, ts: Timestamp, prev: &Hash) -> Result<String, String> {
+pub(crate) fn finish_line(
+    ev: &str,
+    seq: u64,
+    ts: Timestamp,
+    prev: &Hash,
+) -> Result<String, String> {
     stele_core::entry::entry_line_from_canonical(ev, seq, ts, prev).map_err(|e| e.to_string())
 }
 
@@ -1526,7 +1531,7 @@ fn seal_events(sealer: &Sealer, events: Vec<Value>) -> Result<Sealed> {
     })
 }
 
-fn canonical_events(events: &[Value]) -> Result<Vec<String>> {
+pub(crate) fn canonical_events(events: &[Value]) -> Result<Vec<String>> {
     let one = |(i, ev): (usize, &Value)| {
         canonical_event(ev).map_err(|why| Error::BadEvent { index: i, why })
     };

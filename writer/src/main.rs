@@ -6,6 +6,8 @@ mod bench;
 mod bench_http;
 mod bench_sealed;
 mod bench_witness;
+mod cluster_bench;
+mod cluster_cli;
 mod demo;
 mod mirror_cli;
 mod witness_cli;
@@ -62,8 +64,19 @@ enum AuditorCmd {
 enum Cmd {
     /// Create a log: key, genesis entry, first checkpoint. Prints the verifier key.
     Init {
-        /// The log directory (created if missing).
-        dir: PathBuf,
+        /// The log directory (created if missing); or --db and --objects.
+        #[arg(required_unless_present = "db")]
+        dir: Option<PathBuf>,
+        /// A log in PostgreSQL (postgres://…; the database must exist) with --objects.
+        #[arg(long, value_name = "URL", conflicts_with_all = ["dir", "key_file", "allow_non_empty", "seal"], requires_all = ["objects", "signing_key"])]
+        db: Option<String>,
+        /// Object storage for its tiles, bundles and checkpoint: s3://BUCKET[/PREFIX]
+        /// (endpoint and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION).
+        #[arg(long, value_name = "URL", requires = "db")]
+        objects: Option<String>,
+        /// With --db: write the new private key to FILE (mode 0600; never into the stores).
+        #[arg(long, value_name = "FILE", requires = "db")]
+        signing_key: Option<PathBuf>,
         /// The log's origin (also the key name), e.g. example.com/audit.
         #[arg(long)]
         origin: String,
@@ -197,8 +210,19 @@ then left unchanged)."
     /// Write an export file: the whole log, a range, or selected entries with proofs.
     #[command(after_help = ACCESS_HELP)]
     Export {
-        /// The log directory.
-        dir: PathBuf,
+        /// The log directory; or --db.
+        #[arg(required_unless_present = "db")]
+        dir: Option<PathBuf>,
+        /// A log in PostgreSQL + object storage (whole-log exports only).
+        #[arg(long, value_name = "URL", conflicts_with_all = ["dir", "from", "entries", "reveal_to"])]
+        db: Option<String>,
+        /// With --db: its object storage, if not the one given at init.
+        #[arg(long, value_name = "URL", requires = "db")]
+        objects: Option<String>,
+        /// With --db: the log's private key, to record the read (stele.access) and sign a
+        /// checkpoint covering everything; without it the export stops at the latest checkpoint.
+        #[arg(long, value_name = "FILE", requires = "db")]
+        signing_key: Option<PathBuf>,
         /// The output file.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
@@ -305,6 +329,27 @@ fetches only the signed checkpoint and the hash tiles of one consistency proof f
     Token(TokenCmd),
     /// Load generator for `stele serve` on loopback.
     BenchHttp(bench_http::BenchHttpArgs),
+    /// Batched ingest through 1..N PostgreSQL + object storage front-ends beside a file log,
+    /// and tile reads from object storage beside files (scripts/bench-cluster.sh runs it).
+    BenchCluster(cluster_bench::BenchClusterArgs),
+    /// Copy a log between backends byte for byte: a directory into PostgreSQL + object
+    /// storage (`stele migrate DIR postgres://… --objects s3://…`) or back
+    /// (`stele migrate postgres://… NEW_DIR`). Nothing is re-signed.
+    Migrate {
+        /// The log to copy: a directory or a postgres:// URL.
+        from: String,
+        /// The new log: a postgres:// URL (an existing, empty database) or a new directory.
+        to: String,
+        /// Object storage of a new postgres:// log: s3://BUCKET[/PREFIX].
+        #[arg(long, value_name = "URL")]
+        objects: Option<String>,
+        /// Object storage of the postgres:// log copied from, if not the one given at init.
+        #[arg(long, value_name = "URL")]
+        from_objects: Option<String>,
+        /// A new directory's key file (its stele.json names it; the key is not copied).
+        #[arg(long, value_name = "FILE")]
+        signing_key: Option<PathBuf>,
+    },
     /// A C2SP tlog-witness: cosign checkpoints of the logs it trusts.
     #[command(subcommand)]
     Witness(witness_cli::WitnessCmd),
@@ -323,8 +368,18 @@ first as a durable stele.access entry naming the token (or the remote address). 
 accepting, finish in-flight requests (until --shutdown-deadline), sign a final checkpoint."
 )]
 struct ServeArgs {
-    /// The log directory (made with `stele init`).
-    dir: PathBuf,
+    /// The log directory (made with `stele init`); or --db, --objects and --signing-key.
+    #[arg(required_unless_present = "db")]
+    dir: Option<PathBuf>,
+    /// A log in PostgreSQL (made with `stele init --db`); several servers may serve it at once.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["dir", "read_only"], requires = "signing_key")]
+    db: Option<String>,
+    /// With --db: its object storage, if not the one given at init (s3://BUCKET[/PREFIX]).
+    #[arg(long, value_name = "URL", requires = "db")]
+    objects: Option<String>,
+    /// With --db: the log's private key file (mode 0600).
+    #[arg(long, value_name = "FILE", requires = "db")]
+    signing_key: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port (printed on start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
@@ -584,10 +639,24 @@ fn run(cli: Cli) -> Result<u8, Fail> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match &cli.cmd {
         Cmd::Append { dir, .. } | Cmd::Checkpoint { dir, .. } => refuse_mirror(dir)?,
-        Cmd::Serve(a) if !a.read_only => refuse_mirror(&a.dir)?,
+        Cmd::Serve(a) if !a.read_only && a.db.is_none() => {
+            refuse_mirror(a.dir.as_deref().unwrap_or(Path::new("")))?
+        }
         _ => {}
     }
     match cli.cmd {
+        Cmd::Init {
+            db: Some(db),
+            objects,
+            signing_key,
+            origin,
+            ..
+        } => cluster_cli::init(
+            &db,
+            objects.as_deref().unwrap_or_default(),
+            &origin,
+            signing_key.as_deref().unwrap_or(Path::new("")),
+        ),
         Cmd::Init {
             dir,
             origin,
@@ -595,8 +664,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             allow_non_empty,
             seal,
             subject,
+            ..
         } => init(
-            &dir,
+            &dir.unwrap_or_default(),
             &origin,
             key_file.as_deref(),
             allow_non_empty,
@@ -794,6 +864,13 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             ))
         }),
         Cmd::Export {
+            db: Some(db),
+            objects,
+            signing_key,
+            output,
+            ..
+        } => cluster_cli::export(&db, objects.as_deref(), &output, signing_key.as_deref()),
+        Cmd::Export {
             dir,
             output,
             from,
@@ -801,8 +878,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             entries,
             reveal_to,
             access,
+            ..
         } => export(
-            &dir,
+            &dir.unwrap_or_default(),
             &output,
             from.zip(to),
             entries,
@@ -883,6 +961,20 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         Cmd::Serve(a) => serve(*a),
         Cmd::Token(t) => token(t),
         Cmd::BenchHttp(a) => bench_http::bench_http(a),
+        Cmd::BenchCluster(a) => cluster_bench::bench_cluster(a),
+        Cmd::Migrate {
+            from,
+            to,
+            objects,
+            from_objects,
+            signing_key,
+        } => cluster_cli::migrate(
+            &from,
+            &to,
+            objects.as_deref(),
+            from_objects.as_deref(),
+            signing_key.as_deref(),
+        ),
         Cmd::Witness(w) => witness_cli::run(w),
     }
 }
@@ -1849,7 +1941,20 @@ A running `stele serve` reads the file on start: restart it.",
 }
 
 fn serve(a: ServeArgs) -> Result<u8, Fail> {
-    let mut c = serve::Config::new(&a.dir);
+    let shown = match &a.db {
+        Some(db) => cluster_cli::shown(db),
+        None => a
+            .dir
+            .as_deref()
+            .unwrap_or(Path::new(""))
+            .display()
+            .to_string(),
+    };
+    let mut c = serve::Config::new(a.dir.clone().unwrap_or_default());
+    if let Some(db) = &a.db {
+        c.cluster = Some(cluster_cli::location(db, a.objects.as_deref()));
+        c.signing_key = a.signing_key.clone();
+    }
     c.listen = a.listen;
     c.tokens = a.tokens;
     c.reads = if a.public_reads {
@@ -1898,8 +2003,12 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     println!("stele serve: listening on http://{}", server.local_addr());
     eprintln!(
         "stele serve: log {}{} ({} entries), reads {}, page {}",
-        a.dir.display(),
-        if log.is_none() { " read-only" } else { "" },
+        shown,
+        if log.is_none() && server.cluster().is_none() {
+            " read-only"
+        } else {
+            ""
+        },
         server.size(),
         match server.reads() {
             serve::Reads::Public => "public",

@@ -224,6 +224,7 @@ pub struct Mirror {
     frontier: Frontier,
     held: Option<StoredCheckpoint>,
     last_evidence: Option<PathBuf>,
+    origin_seen: Option<u64>,
     scratch: Scratch,
 }
 
@@ -432,6 +433,7 @@ impl Mirror {
             frontier,
             held,
             last_evidence: None,
+            origin_seen: None,
             scratch: Scratch::default(),
         })
     }
@@ -456,6 +458,13 @@ impl Mirror {
         self.last_evidence.as_deref()
     }
 
+    /// The size of the last checkpoint the origin served with a good
+    /// signature by the pinned key (even if the poll then failed: a mirror
+    /// stuck behind a bad bundle still knows how far behind it is).
+    pub fn origin_seen(&self) -> Option<u64> {
+        self.origin_seen
+    }
+
     /// The mirror directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -476,6 +485,7 @@ impl Mirror {
         self.last_evidence = None;
         let (sc, note) = fetch_checkpoint(&self.fetcher, &self.key)?;
         let new = sc.checkpoint;
+        self.origin_seen = Some(new.size);
         if let Some(o) = &self.origin
             && &new.origin != o
         {
@@ -549,9 +559,14 @@ impl Mirror {
         std::thread::scope(|sc| {
             let _ = sc.spawn(move || {
                 let mut k = first;
+                // Waves of 1, 2, 4, ... bundles up to wave_len: a stele serve
+                // origin then records the catch-up in growing ranges from the
+                // start (docs/FORMAT.md 2.6) instead of one record per bundle
+                // of a first wave arriving out of order.
+                let mut len = 1;
                 while k <= last {
                     let wave: Vec<Tile> = (k..=last)
-                        .take(wave_len)
+                        .take(len)
                         .map(|i| Tile {
                             level: 0,
                             index: i,
@@ -559,6 +574,7 @@ impl Mirror {
                         })
                         .collect();
                     k += wave.len() as u64;
+                    len = (len * 2).min(wave_len);
                     let f = &fetcher;
                     let bodies: Vec<_> = std::thread::scope(|ws| {
                         let hs: Vec<_> = wave
@@ -652,6 +668,8 @@ impl Mirror {
             }
             b = k * width + u64::from(w);
             k += 1;
+            drop(got);
+            self.fetcher.recycle(body);
         }
         self.verify_chunk(n, b, &buf, new, note, tiles)?;
         self.commit(&buf, &leaves, &ends, note, b == size, new)?;
@@ -963,12 +981,45 @@ pub fn read_status(dir: &Path) -> Option<Status> {
     serde_json::from_str(&t).ok()
 }
 
+/// Whether the committed entries of the mirror in `dir` hold a sealed-field
+/// placeholder (docs/FORMAT.md 13.2), read in 1 MiB blocks.
+pub fn holds_sealed(dir: &Path) -> Result<bool> {
+    let state = read_state(dir)?;
+    let p = dir.join(log_files::ENTRIES);
+    let f = File::open(&p).map_err(|e| Error::io("open", &p, e))?;
+    let needle = format!("\"{}\"", stele_core::sealed::PLACEHOLDER_MEMBER);
+    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    while at < state.entries_len {
+        let n = ((state.entries_len - at) as usize).min(buf.len());
+        f.read_exact_at(&mut buf[..n], at)
+            .map_err(|e| Error::io("read", &p, e))?;
+        if finder.find(&buf[..n]).is_some() {
+            return Ok(true);
+        }
+        // Overlap by the needle's length so no match straddles two blocks.
+        if at + n as u64 >= state.entries_len {
+            break;
+        }
+        at += (n - needle.len()) as u64;
+    }
+    Ok(false)
+}
+
 /// Turns a mirror into a writer's log directory: copies the committed
 /// entries, checkpoints and derived files to `new_dir` (each fsync'ed), and
 /// names `key_file` (kept where it is, apart from the data) as the log's
-/// key. The key must be the log's: its verifier key must be the one the
-/// mirror pins. The caller then opens the result with [`crate::Log::open`].
-pub fn restore(mirror_dir: &Path, new_dir: &Path, key_file: &Path) -> Result<State> {
+/// key, with the sealing rules `seal` (a mirror holds none). The key must
+/// be the log's: its verifier key must be the one the mirror pins. The
+/// caller then opens the result with [`crate::Log::open`].
+pub fn restore(
+    mirror_dir: &Path,
+    new_dir: &Path,
+    key_file: &Path,
+    seal: &crate::sealed::SealConfig,
+) -> Result<State> {
+    seal.check()?;
     let c = read_config(mirror_dir)?;
     let signer = crate::key::load(key_file)?;
     if signer.verifier().to_string() != c.key.trim() {
@@ -1028,11 +1079,14 @@ pub fn restore(mirror_dir: &Path, new_dir: &Path, key_file: &Path) -> Result<Sta
     fs.sync_dir(new_dir)
         .map_err(|e| Error::io("fsync directory", new_dir, e))?;
     let key_path = std::path::absolute(key_file).map_err(|e| Error::io("resolve", key_file, e))?;
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "format": crate::log::FORMAT,
         "origin": origin,
         "key_file": key_path,
     });
+    if !seal.seal.is_empty() {
+        config["sealed"] = serde_json::to_value(seal).expect("seal config serializes");
+    }
     let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
     text.push('\n');
     // Written last: it marks the directory as a log.

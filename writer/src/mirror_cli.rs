@@ -11,6 +11,7 @@ use stele_core::note::VerifierKey;
 use stele_core::tiles::TileSet;
 use stele_writer::mirror::{self, Mirror, MirrorOptions, PollError};
 use stele_writer::remote::{Fetcher, Problem, check_extends, fetch_checkpoint};
+use stele_writer::sealed::SealConfig;
 use stele_writer::{Log, View};
 
 /// `stele mirror` options.
@@ -186,6 +187,9 @@ pub(crate) fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
         let r = m.poll();
         status.last_poll = now_secs();
         status.verified_size = m.size();
+        if let Some(n) = m.origin_seen() {
+            status.origin_size = n;
+        }
         status.bytes_fetched = m.fetcher().bytes();
         match r {
             Ok(p) => {
@@ -368,6 +372,41 @@ pub(crate) struct RestoreArgs {
     /// The log's private key file (mode 0600); it stays where it is.
     #[arg(long, value_name = "FILE")]
     signing_key: PathBuf,
+    /// The log's sealing rules, as `stele init --seal` gave them (a mirror
+    /// does not copy them). Repeatable.
+    #[arg(long = "seal", value_name = "POINTER")]
+    seal: Vec<String>,
+    /// The data subject's pointer, as `stele init --subject` gave it.
+    #[arg(long, value_name = "POINTER", default_value = "/actor")]
+    subject: String,
+    /// Restore a log holding sealed fields without sealing rules: later
+    /// events are written in the clear.
+    #[arg(long, conflicts_with = "seal")]
+    unsealed: bool,
+}
+
+// The restored log's sealing rules: a mirror holding sealed fields is
+// restored with rules (`--seal`) or, explicitly, without (`--unsealed`), so
+// a restore never silently writes in the clear what the log sealed.
+fn seal_config(a: &RestoreArgs) -> Result<SealConfig, Fail> {
+    let cfg = SealConfig {
+        seal: a.seal.clone(),
+        subject: a.subject.clone(),
+    };
+    cfg.check()?;
+    if cfg.seal.is_empty() && !a.unsealed && mirror::holds_sealed(&a.mirror_dir)? {
+        return Err(Fail::usage(
+            format!(
+                "the log in {} has sealed fields, and a mirror does not copy its sealing rules",
+                a.mirror_dir.display()
+            ),
+            Some(
+                "give them as stele init did (--seal POINTER ... [--subject POINTER]), or pass --unsealed to write later events in the clear"
+                    .into(),
+            ),
+        ));
+    }
+    Ok(cfg)
 }
 
 /// Runs `stele restore`.
@@ -381,7 +420,8 @@ pub(crate) fn run_restore(a: RestoreArgs) -> Result<u8, Fail> {
             Some("restore takes a directory made by `stele mirror URL DIR --key VKEY`".into()),
         ));
     }
-    let state = mirror::restore(&a.mirror_dir, &a.new_dir, &a.signing_key)?;
+    let seal = seal_config(&a)?;
+    let state = mirror::restore(&a.mirror_dir, &a.new_dir, &a.signing_key, &seal)?;
     // Opening runs the writer's full recovery scan over the copy.
     let log = Log::open(&a.new_dir)?;
     let view: View = log.view();

@@ -51,7 +51,15 @@ pub struct Fetcher {
     token: Option<String>,
     bytes: AtomicU64,
     requests: AtomicU64,
+    // Body buffers handed back by the caller (`recycle`), reused so a
+    // catch-up does not fault in and clear fresh pages for every bundle.
+    pool: std::sync::Mutex<Vec<Vec<u8>>>,
 }
+
+// Most buffers kept for reuse, and the largest kept (a bundle of typical
+// entries is tens of KB; a hostile origin's 16.8 MB ones are not kept).
+const POOL_BUFFERS: usize = 64;
+const POOL_BUFFER_BYTES: usize = 1 << 20;
 
 impl fmt::Debug for Fetcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -85,6 +93,7 @@ impl Fetcher {
             token,
             bytes: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            pool: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -140,7 +149,7 @@ impl Fetcher {
                 .to_string();
             return Err(FetchError::Unreachable(format!(
                 "GET {url}: HTTP 429, retry after {after} s (the origin limits reads; a stele serve \
-origin records one access per entry bundle, at most --access-rate a minute)"
+origin allows each reader --access-rate access records a minute)"
             )));
         }
         if status >= 500 {
@@ -154,33 +163,58 @@ origin records one access per entry bundle, at most --access-rate a minute)"
             };
             return Err(FetchError::Bad(format!("GET {url}: HTTP {status}{hint}")));
         }
-        if let Some(n) = resp
+        let declared = resp
             .headers()
             .get("content-length")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(n) = declared
             && n > limit
         {
             return Err(FetchError::Bad(format!(
                 "GET {url}: the body is {n} bytes, more than the {limit} allowed"
             )));
         }
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(limit)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => FetchError::Bad(format!(
+        let mut body = self
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        // The declared length (at most the limit) up front: no regrowth.
+        body.reserve(declared.unwrap_or(0) as usize);
+        let read = std::io::Read::read_to_end(
+            &mut resp.body_mut().with_config().limit(limit).reader(),
+            &mut body,
+        );
+        if let Err(e) = read {
+            let inner = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>());
+            return Err(match inner {
+                Some(ureq::Error::BodyExceedsLimit(_)) => FetchError::Bad(format!(
                     "GET {url}: the body is more than the {limit} bytes allowed"
                 )),
-                ureq::Error::Timeout(_) => {
+                Some(ureq::Error::Timeout(_)) => {
                     FetchError::Unreachable(format!("GET {url}: timed out reading the body"))
                 }
-                e => FetchError::Unreachable(format!("GET {url}: reading the body: {e}")),
-            })?;
+                _ if e.kind() == std::io::ErrorKind::TimedOut => {
+                    FetchError::Unreachable(format!("GET {url}: timed out reading the body"))
+                }
+                _ => FetchError::Unreachable(format!("GET {url}: reading the body: {e}")),
+            });
+        }
         let _ = self.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         Ok(body)
+    }
+
+    /// Hands a body from [`Self::get`] back for reuse by a later fetch.
+    pub fn recycle(&self, mut body: Vec<u8>) {
+        if body.capacity() <= POOL_BUFFER_BYTES {
+            body.clear();
+            let mut p = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+            if p.len() < POOL_BUFFERS {
+                p.push(body);
+            }
+        }
     }
 
     /// Fetches the hash tile `t` and adds it to `set` (its length must be

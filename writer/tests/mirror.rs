@@ -243,6 +243,15 @@ fn make_log(origin: &str, signer: &stele_core::SignerKey, sizes: &[u64], tag: &s
     }
 }
 
+// A log of `size` entries (origin `origin`, a fresh key) served by a
+// loopback origin this test controls, at its checkpoint of that size.
+fn fake_origin(origin: &str, size: u64) -> (Made, Fake) {
+    let signer = key::generate(origin).unwrap();
+    let good = make_log(origin, &signer, &[size], "good");
+    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    (good, fake)
+}
+
 fn mirror_once(url: &str, dir: &Path, key: &VerifierKey, extra: &[&str]) -> Output {
     let mut args = vec![
         "mirror",
@@ -844,20 +853,12 @@ fn disaster_drill_restore_from_the_mirror_and_continue_the_chain() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let m = tmp.path().join("m");
-    let mut mirror = KillOnDrop(
-        Command::new(STELE)
-            .args([
-                "mirror",
-                &origin.url,
-                m.to_str().unwrap(),
-                "--key",
-                &origin.key.to_string(),
-            ])
-            .args(["--interval", "50ms", "--timeout", "2s"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut mirror = spawn_mirror(
+        &origin.url,
+        &m,
+        &origin.key,
+        &["--interval", "50ms", "--timeout", "2s"],
+        Stdio::null(),
     );
     // A checkpoint an auditor took before the disaster.
     std::thread::sleep(Duration::from_millis(300));
@@ -1093,6 +1094,28 @@ fn a_mirror_served_read_only_is_byte_identical_and_can_itself_be_mirrored() {
 
 struct KillOnDrop(Child);
 
+// A running `stele mirror URL DIR --key KEY EXTRA…` (not --once), killed on
+// drop; its stderr goes to `stderr` (a pipe nobody reads could fill and
+// stall it).
+fn spawn_mirror(
+    url: &str,
+    dir: &Path,
+    key: &VerifierKey,
+    extra: &[&str],
+    stderr: Stdio,
+) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(STELE)
+            .args(["mirror", url, dir.to_str().unwrap(), "--key"])
+            .arg(key.to_string())
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap(),
+    )
+}
+
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -1105,9 +1128,7 @@ fn a_failed_write_fsync_or_rename_stops_the_mirror_and_the_next_run_resumes_veri
     use stele_writer::fs::FileRole;
     use stele_writer::mirror::{Mirror, MirrorOptions, PollError};
     use stele_writer::testing::{FaultFs, FaultMode, Op};
-    let signer = key::generate("test.example/faults").unwrap();
-    let good = make_log("test.example/faults", &signer, &[1500], "good");
-    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let (good, fake) = fake_origin("test.example/faults", 1500);
     let theirs = std::fs::read(good.dir.join("entries.jsonl")).unwrap();
     let cases = [
         (Op::Write, FileRole::Entries, 2, FaultMode::Partial),
@@ -1179,37 +1200,29 @@ fn an_origin_whose_reads_need_a_token_is_mirrored_with_token_file() {
 
 #[test]
 fn a_running_mirror_alerts_once_when_the_origin_stays_unreachable_past_the_limit() {
-    let signer = key::generate("test.example/down").unwrap();
-    let good = make_log("test.example/down", &signer, &[600], "good");
-    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let (good, fake) = fake_origin("test.example/down", 600);
     let tmp = tempfile::tempdir().unwrap();
     let m = tmp.path().join("m");
     let alerts = tmp.path().join("alerts.jsonl");
     fake.hook(Some(Box::new(|_p: &str, _r: Reply| Reply::status(503))));
     // stderr to a file: a pipe nobody reads could fill and stall the mirror.
     let log = tmp.path().join("stderr");
-    let mut c = KillOnDrop(
-        Command::new(STELE)
-            .args([
-                "mirror",
-                &fake.url,
-                m.to_str().unwrap(),
-                "--key",
-                &good.key.to_string(),
-            ])
-            .args([
-                "--interval",
-                "50ms",
-                "--alert-after",
-                "400ms",
-                "--timeout",
-                "2s",
-            ])
-            .args(["--on-alert", &format!("cat >> {}", alerts.display())])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
+    let on_alert = format!("cat >> {}", alerts.display());
+    let mut c = spawn_mirror(
+        &fake.url,
+        &m,
+        &good.key,
+        &[
+            "--interval",
+            "50ms",
+            "--alert-after",
+            "400ms",
+            "--timeout",
+            "2s",
+            "--on-alert",
+            &on_alert,
+        ],
+        std::fs::File::create(&log).unwrap().into(),
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while !alerts.exists() {
@@ -1246,9 +1259,7 @@ fn a_running_mirror_alerts_once_when_the_origin_stays_unreachable_past_the_limit
 
 #[test]
 fn a_rate_limited_catch_up_keeps_what_it_committed_and_goes_on() {
-    let signer = key::generate("test.example/rate").unwrap();
-    let good = make_log("test.example/rate", &signer, &[3000], "good");
-    let fake = Fake::start(&good.dir, &good.cps[0].note);
+    let (good, fake) = fake_origin("test.example/rate", 3000);
     // Every third bundle read is refused with 429, as a stele serve origin
     // does past --access-rate.
     let n = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -1279,4 +1290,294 @@ fn a_rate_limited_catch_up_keeps_what_it_committed_and_goes_on() {
         std::fs::read(good.dir.join("entries.jsonl")).unwrap()
     );
     let _ = verified(&m, &good.key);
+}
+
+// Every file under `dir`, recursively.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            files_under(&e.path(), out);
+        } else {
+            out.push(e.path());
+        }
+    }
+}
+
+#[test]
+fn a_mirror_of_a_sealed_log_copies_commitments_and_never_openings_or_keys() {
+    // Sealed fields (docs/FORMAT.md 13): entry bundles carry placeholders
+    // (commitments); openings, data keys and wraps stay in the origin's
+    // sidecar, which no endpoint serves. A mirror holds nothing that opens
+    // a value, so a subject forgotten at the origin is forgotten on every
+    // mirror too, and the stele.forget event reaches the mirror as an entry.
+    const MARKER: &str = "MIRROR-SEALED-5d1c";
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let l = log.to_str().unwrap();
+    let o = stele(&[
+        "init",
+        l,
+        "--origin",
+        "test.example/sealed",
+        "--seal",
+        "/actor/email",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let key = VerifierKey::parse(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sealed");
+    let id = tmp.path().join("auditor.key");
+    let _ = std::fs::copy(vectors.join("auditor.key"), &id).unwrap();
+    std::fs::set_permissions(&id, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let ids = stele_seal::Identity::parse_file(&std::fs::read_to_string(&id).unwrap()).unwrap();
+    let o = stele(&["auditor", "add", l, &ids[0].recipient()]);
+    assert!(o.status.success(), "{}", err(&o));
+    for who in ["alice", "bob", "carol"] {
+        let ev = format!(
+            r#"{{"action":"login","actor":{{"email":"{who}-{MARKER}@example.com","id":"{who}"}}}}"#
+        );
+        let o = stele(&["append", l, "--event", &ev]);
+        assert!(o.status.success(), "{}", err(&o));
+    }
+    let subject = format!(r#"{{"email":"bob-{MARKER}@example.com","id":"bob"}}"#);
+    let o = stele(&["forget", l, "--subject", &subject, "--by", "dpo"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&["checkpoint", l]);
+    assert!(o.status.success(), "{}", err(&o));
+    let (server, url) = serve(&log, &["--read-only"]);
+    let _server = KillOnDrop(server);
+    let m = tmp.path().join("m");
+    let o = mirror_once(&url, &m, &key, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    // The placeholders are copied byte for byte, and the mirror verifies.
+    assert_eq!(
+        std::fs::read(m.join("entries.jsonl")).unwrap(),
+        std::fs::read(log.join("entries.jsonl")).unwrap()
+    );
+    assert!(
+        std::fs::read_to_string(m.join("entries.jsonl"))
+            .unwrap()
+            .contains("\"stele.sealed\"")
+    );
+    let _ = verified(&m, &key);
+    // Nothing that opens a value: no sidecar, no value, no opening.
+    assert!(!m.join("sealed").exists());
+    let mut all = Vec::new();
+    files_under(&m, &mut all);
+    for f in &all {
+        let b = std::fs::read(f).unwrap();
+        assert!(
+            !b.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+            "{} holds a sealed value",
+            f.display()
+        );
+    }
+    // An export of the mirror verifies; with the auditor's identity every
+    // value stays sealed (the mirror has no opening to give).
+    let x = tmp.path().join("m.stele");
+    let o = stele(&["export", m.to_str().unwrap(), "-o", x.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&[
+        "verify",
+        x.to_str().unwrap(),
+        "--key",
+        &key.to_string(),
+        "--identity",
+        id.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["verdict"], "verified");
+    assert_eq!(
+        r["sealed"],
+        serde_json::json!({"values": 3, "opened": 0, "sealed": 3, "forgotten": 0, "redacted": 0})
+    );
+    // The origin's forget is in the mirror as its signed stele.forget entry.
+    let text = std::fs::read_to_string(m.join("entries.jsonl")).unwrap();
+    assert!(text.contains("\"type\":\"stele.forget\""), "{text}");
+    // A restore never writes in the clear what the log sealed: without the
+    // rules (a mirror does not copy them) it is refused, saying how.
+    let (mm, keyf) = (m.to_str().unwrap(), log.join("key"));
+    let r1 = tmp.path().join("r1");
+    let o = stele(&[
+        "restore",
+        mm,
+        r1.to_str().unwrap(),
+        "--signing-key",
+        keyf.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(
+        err(&o).contains("has sealed fields") && err(&o).contains("--seal POINTER"),
+        "{}",
+        err(&o)
+    );
+    assert!(!r1.join("stele.json").exists());
+    // With the rules, later events are sealed again.
+    let o = stele(&[
+        "restore",
+        mm,
+        r1.to_str().unwrap(),
+        "--signing-key",
+        keyf.to_str().unwrap(),
+        "--seal",
+        "/actor/email",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let ev = format!(r#"{{"action":"login","actor":{{"email":"dave-{MARKER}@example.com"}}}}"#);
+    let o = stele(&["append", r1.to_str().unwrap(), "--event", &ev]);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = std::fs::read_to_string(r1.join("entries.jsonl")).unwrap();
+    assert!(!text.contains(MARKER), "a value was written in the clear");
+    assert!(
+        stele(&["checkpoint", r1.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let _ = verified(&r1, &key);
+    // --unsealed says so explicitly.
+    let r2 = tmp.path().join("r2");
+    let o = stele(&[
+        "restore",
+        mm,
+        r2.to_str().unwrap(),
+        "--signing-key",
+        keyf.to_str().unwrap(),
+        "--unsealed",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+}
+
+// A gauge's value in a Prometheus text page.
+fn metric(page: &str, name: &str) -> i64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_served_mirror_reports_its_lag_verified_size_and_alerts_in_metrics() {
+    let (good, fake) = fake_origin("test.example/lag", 3000);
+    // Bundles from entry 1024 on fail (HTTP 500): the mirror commits what
+    // it verified before them, then alerts that the origin is unreachable.
+    fake.hook(Some(Box::new(|p: &str, r: Reply| {
+        let broken = p
+            .strip_prefix("/tile/entries/")
+            .and_then(|n| n.split('.').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n >= 4);
+        if broken { Reply::status(500) } else { r }
+    })));
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let o = mirror_once(
+        &fake.url,
+        &m,
+        &good.key,
+        &["--chunk-bytes", "20000", "--retries", "2"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("ALERT unreachable"), "{}", err(&o));
+    let held = state_size(&m);
+    let n = good.cps[0].checkpoint.size;
+    assert!((1..=1024).contains(&held), "{held}");
+    let (ms, murl) = serve(&m, &["--read-only"]);
+    let ms = KillOnDrop(ms);
+    let (st, page) = get(&murl, "/metrics");
+    assert_eq!(st, 200);
+    let page = String::from_utf8(page).unwrap();
+    assert_eq!(metric(&page, "stele_mirror_verified_size"), held as i64);
+    assert_eq!(metric(&page, "stele_mirror_origin_size"), n as i64);
+    assert_eq!(metric(&page, "stele_mirror_lag_entries"), (n - held) as i64);
+    // Never caught up yet: no "seconds behind" to give.
+    assert_eq!(metric(&page, "stele_mirror_lag_seconds"), -1);
+    assert_eq!(metric(&page, "stele_mirror_alerts_total"), 1);
+    assert!(metric(&page, "stele_mirror_last_poll_timestamp_seconds") > 0);
+    assert!(metric(&page, "stele_mirror_fetched_bytes_total") > 0);
+    drop(ms);
+    // The origin heals: the next run catches up, lag 0, no alert.
+    fake.hook(None);
+    let o = mirror_once(&fake.url, &m, &good.key, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let (ms, murl) = serve(&m, &["--read-only"]);
+    let _ms = KillOnDrop(ms);
+    let page = String::from_utf8(get(&murl, "/metrics").1).unwrap();
+    assert_eq!(metric(&page, "stele_mirror_verified_size"), n as i64);
+    assert_eq!(metric(&page, "stele_mirror_lag_entries"), 0);
+    assert!((0..600).contains(&metric(&page, "stele_mirror_lag_seconds")));
+    assert_eq!(metric(&page, "stele_mirror_alerts_total"), 0);
+}
+
+#[test]
+fn a_hostile_origin_sending_the_largest_bundles_cannot_grow_the_mirror_past_its_bound() {
+    // Every entry bundle is the largest a tlog-tiles bundle can be: its
+    // width of 65,535-byte entries (16.8 MB). The origin has 118 of them
+    // (2 GB); the mirror may hold one chunk and two waves of --parallel.
+    let (good, fake) = fake_origin("test.example/big", 30_000);
+    let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = served.clone();
+    fake.hook(Some(Box::new(move |p: &str, mut r: Reply| {
+        if let Some(rest) = p.strip_prefix("/tile/entries/") {
+            let width: usize = rest
+                .split_once(".p/")
+                .map_or(256, |(_, w)| w.parse().unwrap());
+            let entry = vec![b'a'; 65_535];
+            r.body = encode_entry_bundle(std::iter::repeat_n(&entry[..], width)).unwrap();
+            let _ = counter.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    })));
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let alerts = tmp.path().join("alerts.jsonl");
+    let on_alert = format!("cat >> {}", alerts.display());
+    let mut c = spawn_mirror(
+        &fake.url,
+        &m,
+        &good.key,
+        &[
+            "--interval",
+            "1h",
+            "--parallel",
+            "4",
+            "--on-alert",
+            &on_alert,
+        ],
+        Stdio::null(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !alerts.exists() {
+        assert!(Instant::now() < deadline, "no alert");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The poll is over (the next is an hour away): its peak is final.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", c.0.id())).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    c.0.kill().unwrap();
+    let _ = c.0.wait();
+    let alert: Value = serde_json::from_str(
+        std::fs::read_to_string(&alerts)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(alert["alert"], "mismatch", "{alert}");
+    let bundles = served.load(Ordering::Relaxed);
+    let mb = peak_kib / 1024;
+    eprintln!(
+        "hostile origin: {bundles} bundles of 16.8 MB served, mirror peak RSS {mb} MiB (bound: a 16 MiB chunk + 2 waves of 4 bundles = 150 MB)"
+    );
+    // Nothing unverified was kept, and the fetches stopped near the bound.
+    assert_eq!(state_size(&m), 0);
+    assert!(bundles <= 1 + 2 * 4 + 4, "{bundles} bundles fetched");
+    assert!(mb < 600, "peak RSS {mb} MiB");
 }

@@ -75,6 +75,8 @@ pub(super) struct Metrics {
     pub access_events: AtomicU64,
     /// Reads refused at the access-record rate.
     pub access_refused: AtomicU64,
+    /// Entry bundles sent under an earlier access record of their reader.
+    pub access_covered: AtomicU64,
     /// Append latency per request: received to durable.
     pub append_latency: Histogram,
     /// Entries per group commit.
@@ -91,6 +93,7 @@ impl Default for Metrics {
             entries: AtomicU64::new(0),
             access_events: AtomicU64::new(0),
             access_refused: AtomicU64::new(0),
+            access_covered: AtomicU64::new(0),
             append_latency: Histogram::new(SECONDS),
             batch_size: Histogram::new(SIZES),
             fsync: Histogram::new(SECONDS),
@@ -146,6 +149,12 @@ impl Metrics {
             "counter",
             "Reads of entries refused (429) at the per-reader access-record rate.",
             self.access_refused.load(Relaxed),
+        );
+        gauge(
+            "stele_access_covered_reads_total",
+            "counter",
+            "Entry bundles sent under an earlier stele.access record of their reader (docs/FORMAT.md 2.6).",
+            self.access_covered.load(Relaxed),
         );
         self.append_latency.render(
             &mut o,

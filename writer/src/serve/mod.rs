@@ -25,6 +25,7 @@
 
 mod auth;
 mod body;
+mod cluster;
 mod k8s;
 mod metrics;
 mod net;
@@ -58,7 +59,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use stele_core::merkle::HashReader;
-use stele_core::tiles::{TILE_HEIGHT, Tile, TilePath, encode_entry_bundle, tile_exists};
+use stele_core::tiles::{
+    TILE_HEIGHT, TILE_WIDTH, Tile, TilePath, encode_entry_bundle, tile_exists,
+};
 use tokio::sync::{Semaphore, mpsc};
 
 /// The verifier page's Content-Security-Policy: web/csp.txt, its one copy.
@@ -141,6 +144,12 @@ pub struct Config {
     /// writes): no lock, no key, no writes (405), no signing, no stele.access
     /// records; a mirror's lag on /metrics.
     pub read_only: bool,
+    /// Serve a log kept in PostgreSQL and object storage instead of `dir`
+    /// (`stele serve --db URL --objects URL`), signing with the key file
+    /// `signing_key`. Several servers may serve one such log at once.
+    pub cluster: Option<crate::cluster::Location>,
+    /// The private key file of a `cluster` log.
+    pub signing_key: Option<PathBuf>,
     /// Witnesses that must cosign each checkpoint before it is published
     /// (`--policy`, docs/FORMAT.md 14.5).
     pub cosign: Option<Arc<dyn crate::witness::Cosign>>,
@@ -170,6 +179,8 @@ impl Config {
             trusted_proxies: Vec::new(),
             fs: None,
             read_only: false,
+            cluster: None,
+            signing_key: None,
             cosign: None,
         }
     }
@@ -259,6 +270,108 @@ impl Buckets {
     }
 }
 
+/// How long one `stele.access` record of entry bundles covers its reader's
+/// reads of its range (docs/FORMAT.md 2.6).
+pub const BUNDLE_GRANT_SECONDS: u64 = 60;
+/// Most entry bundles one such record covers (65,536 entries).
+pub const BUNDLE_GRANT_MAX: u64 = 256;
+/// How far past the end of a reader's record (in bundles, at least) a read
+/// still continues it: parallel fetches arrive out of order.
+pub const BUNDLE_GRANT_SLACK: u64 = 16;
+
+// Reads of entry bundles: one access record per reader covers a range of
+// entries for BUNDLE_GRANT_SECONDS; a reader reading on past the end of its
+// range gets a new record for twice as many bundles (1, 2, 4, ... 256), so a
+// sequential catch-up of n bundles costs log2(256) + n / 256 records, and no
+// bundle is sent before a durable record covers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Grant {
+    // Entries from..to.
+    from: u64,
+    to: u64,
+    // Bundles this grant was sized for.
+    bundles: u64,
+    at: Instant,
+}
+
+impl Grant {
+    fn live(&self, now: Instant) -> bool {
+        now.duration_since(self.at) < Duration::from_secs(BUNDLE_GRANT_SECONDS)
+    }
+
+    fn covers(&self, from: u64, to: u64, now: Instant) -> bool {
+        self.live(now) && self.from <= from && to <= self.to
+    }
+
+    // The range the next record covers, for a read of entries from..to of a
+    // tree of `size` entries that no live grant of the reader covers; `prev`
+    // is the reader's grant reaching furthest among those starting at or
+    // before `from`. A read that starts within max(bundles, 16) bundles
+    // past its end continues it, from its end (the gap included), with twice
+    // as many bundles; any other read gets a record for its own bundle only.
+    fn next(prev: Option<&Self>, from: u64, to: u64, size: u64, now: Instant) -> Self {
+        let w = u64::from(TILE_WIDTH);
+        match prev {
+            Some(g)
+                if g.live(now)
+                    && g.from <= from
+                    && from
+                        <= g.to.saturating_add(
+                            g.bundles.max(BUNDLE_GRANT_SLACK).saturating_mul(w),
+                        ) =>
+            {
+                let bundles = (g.bundles * 2).min(BUNDLE_GRANT_MAX);
+                let start = from.min(g.to);
+                let end = start.saturating_add(bundles * w).min(size).max(to);
+                Self {
+                    from: start,
+                    to: end,
+                    bundles,
+                    at: now,
+                }
+            }
+            _ => Self {
+                from,
+                to,
+                bundles: 1,
+                at: now,
+            },
+        }
+    }
+}
+
+// Most live grants kept per reader (parallel fetches arrive a little out
+// of order; each keeps its coverage while the frontier moves on).
+const GRANTS_PER_READER: usize = 8;
+
+// Each reader's live grants, behind its own lock: concurrent reads of one
+// reader wait for the record another of its reads is writing (and are then
+// usually covered by it).
+type GrantSlot = Arc<tokio::sync::Mutex<Vec<Grant>>>;
+
+#[derive(Debug, Default)]
+struct Grants {
+    map: HashMap<String, GrantSlot>,
+}
+
+impl Grants {
+    fn slot(&mut self, reader: &str) -> GrantSlot {
+        if self.map.len() > 10_000 && !self.map.contains_key(reader) {
+            // Bounded memory: forget expired grants, else all. Forgetting
+            // one only costs a new record at the reader's next read.
+            let now = Instant::now();
+            self.map.retain(|_, s| match s.try_lock() {
+                Ok(g) => g.iter().any(|g| g.live(now)),
+                Err(_) => true,
+            });
+            if self.map.len() > 10_000 {
+                self.map.clear();
+            }
+        }
+        self.map.entry(reader.to_string()).or_default().clone()
+    }
+}
+
 // Idempotency: (token, key) -> the request's body hash and receipts.
 #[derive(Debug)]
 enum Done {
@@ -324,6 +437,7 @@ impl ReadOnly {
 
 struct Inner {
     log: Option<Arc<Log>>,
+    cluster: Option<Arc<crate::cluster::Cluster>>,
     ro: Option<ReadOnly>,
     tokens: Tokens,
     reads: Reads,
@@ -340,6 +454,7 @@ struct Inner {
     net: Arc<NetStats>,
     health: Mutex<Health>,
     access: Mutex<Buckets>,
+    grants: Mutex<Grants>,
     sign_gate: tokio::sync::Mutex<Option<Instant>>,
     read_sign_interval: Duration,
     cors: Vec<String>,
@@ -607,7 +722,7 @@ impl Inner {
     // Records a read durably before anything of it is sent; a reader over
     // its rate gets 429 and nothing.
     async fn record(self: &Arc<Self>, who: &Caller, event: Value) -> Result<(), Response> {
-        if self.log.is_none() {
+        if self.log.is_none() && self.cluster.is_none() {
             // Read-only: nowhere to record (a mirror must stay a copy).
             return Ok(());
         }
@@ -623,7 +738,11 @@ impl Inner {
                 secs,
             ));
         }
-        match self.on_log_raw(move |log| log.append_reserved(event)).await {
+        let appended = match &self.cluster {
+            Some(c) => c.append_reserved(event).await,
+            None => self.on_log_raw(move |log| log.append_reserved(event)).await,
+        };
+        match appended {
             Ok(_) => {}
             // Access records are bounded by construction; should one still be
             // refused, say so without blaming an "item" of the request.
@@ -641,6 +760,55 @@ impl Inner {
             Err(e) => return Err(fail(Failure::from(e))),
         }
         let _ = self.metrics.access_events.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    // Records a read of the entry bundle holding entries from..to of a tree
+    // of `size`, unless one of the reader's live grants covers it already.
+    async fn record_bundle(
+        self: &Arc<Self>,
+        who: &Caller,
+        from: u64,
+        to: u64,
+        size: u64,
+    ) -> Result<(), Response> {
+        if self.log.is_none() {
+            return Ok(());
+        }
+        // The reader as its records name it: the token, and the address.
+        let reader = format!("{:?} {}", who.name(), who.remote.ip().to_canonical());
+        let slot = self.grants.lock().unwrap().slot(&reader);
+        let mut grants = slot.lock().await;
+        let now = Instant::now();
+        if grants.iter().any(|g| g.covers(from, to, now)) {
+            let _ = self.metrics.access_covered.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        grants.retain(|g| g.live(now));
+        // Continue the grant this read follows: the one reaching furthest
+        // among those that start at or before it.
+        let prev = grants
+            .iter()
+            .filter(|g| g.from <= from)
+            .max_by_key(|g| g.to);
+        let g = Grant::next(prev, from, to, size, now);
+        let ev = access_event(
+            &who.reader(),
+            "/tile/entries",
+            Some("bundles"),
+            Some(&Entries::Range(g.from, g.to)),
+            Some(size),
+            json!({ "seconds": BUNDLE_GRANT_SECONDS }),
+        );
+        self.record(who, ev).await?;
+        // The window runs from when the record is durable.
+        if grants.len() >= GRANTS_PER_READER {
+            let _ = grants.remove(0);
+        }
+        grants.push(Grant {
+            at: Instant::now(),
+            ..g
+        });
         Ok(())
     }
 
@@ -934,7 +1102,7 @@ async fn ingest(
 ) -> Response {
     let since = Instant::now();
     let app = app.0;
-    if app.log.is_none() {
+    if app.log.is_none() && app.cluster.is_none() {
         return error(
             405,
             "this server is read-only (--read-only); nothing was written",
@@ -1045,10 +1213,16 @@ async fn ingest_body(
             None,
         )
     })?;
-    let rs = app
-        .on_log(move |log| log.append_batch_by(events, &by))
-        .await
-        .map_err(fail)?;
+    let rs = match &app.cluster {
+        Some(c) => c
+            .append_batch_by(events, &by)
+            .await
+            .map_err(|e| fail(Failure::from(e)))?,
+        None => app
+            .on_log(move |log| log.append_batch_by(events, &by))
+            .await
+            .map_err(fail)?,
+    };
     drop(room);
     let _ = app.metrics.entries.fetch_add(n, Ordering::Relaxed);
     app.metrics.append_latency.observe_duration(since.elapsed());
@@ -1077,6 +1251,9 @@ async fn get_checkpoint(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    if app.0.cluster.is_some() {
+        return cluster::get_checkpoint(app, peer, headers, q).await;
+    }
     if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
         return r;
     }
@@ -1100,6 +1277,25 @@ async fn get_checkpoint(
     }
 }
 
+// A tile request: its path, what it names, the data kind, the caller.
+fn tile_request(
+    app: &Inner,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    rest: &str,
+    q: Option<&str>,
+) -> Result<(String, TilePath, Data, Caller), Response> {
+    let path = format!("tile/{rest}");
+    let parsed = Tile::parse_path(&path).map_err(|e| error(404, e.to_string(), None))?;
+    let data = match parsed {
+        TilePath::Hashes(_) => Data::Hashes,
+        TilePath::Entries(_) => Data::Entries,
+    };
+    let who = app.auth_read(headers, peer, data)?;
+    let _ = Query::parse(q, &[]).map_err(bad_query)?;
+    Ok((path, parsed, data, who))
+}
+
 async fn get_tile(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -1107,21 +1303,13 @@ async fn get_tile(
     UrlPath(rest): UrlPath<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let path = format!("tile/{rest}");
-    let parsed = match Tile::parse_path(&path) {
-        Ok(p) => p,
-        Err(e) => return error(404, e.to_string(), None),
-    };
-    let data = match parsed {
-        TilePath::Hashes(_) => Data::Hashes,
-        TilePath::Entries(_) => Data::Entries,
-    };
-    let who = match app.0.auth_read(&headers, peer, data) {
-        Ok(c) => c,
+    let (path, parsed, data, who) = match tile_request(&app.0, peer, &headers, &rest, q.as_deref())
+    {
+        Ok(t) => t,
         Err(r) => return r,
     };
-    if let Err(e) = Query::parse(q.as_deref(), &[]) {
-        return bad_query(e);
+    if app.0.cluster.is_some() {
+        return cluster::get_tile(app, path, parsed, data, who).await;
     }
     let view = match app.0.view() {
         Ok(v) => v,
@@ -1152,15 +1340,7 @@ async fn get_tile(
         }
         TilePath::Entries(t) => {
             let (from, to) = (t.first(), t.first() + u64::from(t.width));
-            let ev = access_event(
-                &who.reader(),
-                &format!("/{path}"),
-                Some("bundle"),
-                Some(&Entries::Range(from, to)),
-                Some(size),
-                Value::Null,
-            );
-            if let Err(r) = app.0.record(&who, ev).await {
+            if let Err(r) = app.0.record_bundle(&who, from, to, size).await {
                 return r;
             }
             blocking(move || {
@@ -1175,27 +1355,31 @@ async fn get_tile(
             .await
         }
     };
-    // Hash tiles never change. Public ones may be cached by anyone; others
-    // only by the client that fetched them. Entry bundles: never stored
-    // (every read of entries is recorded).
-    let cache = match (data, app.0.reads) {
+    match body {
+        Ok(d) => tile_response(data, app.0.reads, d),
+        Err(r) => r,
+    }
+}
+
+// Hash tiles never change. Public ones may be cached by anyone; others
+// only by the client that fetched them. Entry bundles: never stored
+// (every read of entries is recorded).
+fn tile_response(data: Data, reads: Reads, body: Vec<u8>) -> Response {
+    let cache = match (data, reads) {
         (Data::Entries, _) => "no-store",
         (Data::Hashes, Reads::Public | Reads::PublicHashes) => {
             "public, max-age=31536000, immutable"
         }
         (Data::Hashes, Reads::Token) => "private, max-age=31536000, immutable",
     };
-    match body {
-        Ok(d) => (
-            [
-                (header::CONTENT_TYPE, "application/octet-stream"),
-                (header::CACHE_CONTROL, cache),
-            ],
-            d,
-        )
-            .into_response(),
-        Err(r) => r,
-    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, cache),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 fn json_text(s: String) -> Response {
@@ -1208,6 +1392,9 @@ async fn get_inclusion(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    if app.0.cluster.is_some() {
+        return cluster::get_inclusion(app, peer, headers, q).await;
+    }
     if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
         return r;
     }
@@ -1257,6 +1444,9 @@ async fn get_consistency(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    if app.0.cluster.is_some() {
+        return cluster::get_consistency(app, peer, headers, q).await;
+    }
     if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
         return r;
     }
@@ -1305,45 +1495,25 @@ async fn get_entries(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    if app.0.cluster.is_some() {
+        return cluster::get_entries(app, peer, headers, q).await;
+    }
     let who = match app.0.auth_read(&headers, peer, Data::Entries) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let q = match Query::parse(q.as_deref(), &["from", "to"]) {
-        Ok(q) => q,
-        Err(e) => return bad_query(e),
-    };
-    let (from, to) = match (q.u64("from"), q.u64("to")) {
-        (Ok(f), Ok(t)) => (f.unwrap_or(0), t),
-        (Err(e), _) | (_, Err(e)) => return bad_query(e),
+    let (from, to) = match entries_query(q.as_deref()) {
+        Ok(r) => r,
+        Err(r) => return r,
     };
     let view = match app.0.view() {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let size = view.size();
-    let to = to
-        .unwrap_or(size)
-        .min(from.saturating_add(app.0.page))
-        .min(size);
-    if from >= to {
-        return error(
-            400,
-            format!("range {from}..{to} is not a non-empty part of the log's {size} entries"),
-            None,
-        );
-    }
-    let ev = access_event(
-        &who.reader(),
-        "/v1/entries",
-        None,
-        Some(&Entries::Range(from, to)),
-        Some(size),
-        Value::Null,
-    );
-    if let Err(r) = app.0.record(&who, ev).await {
-        return r;
-    }
+    let (from, to) = match app.0.entries_page(&who, from, to, view.size()).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
     let r = blocking(move || {
         let mut out = Vec::new();
         let _ = view.write_entries(from, to, &mut out).map_err(io_fail)?;
@@ -1351,25 +1521,71 @@ async fn get_entries(
     })
     .await;
     match r {
-        Ok(body) => {
-            let mut resp = (
-                [
-                    (header::CONTENT_TYPE, "application/x-ndjson"),
-                    (header::CACHE_CONTROL, "no-store"),
-                ],
-                body,
-            )
-                .into_response();
-            let h = resp.headers_mut();
-            let _ = h.insert(
-                HeaderName::from_static("stele-from"),
-                HeaderValue::from(from),
-            );
-            let _ = h.insert(HeaderName::from_static("stele-to"), HeaderValue::from(to));
-            resp
-        }
+        Ok(body) => entries_response(body, from, to),
         Err(r) => r,
     }
+}
+
+// GET /v1/entries' query: from (default 0) and to.
+fn entries_query(q: Option<&str>) -> Result<(u64, Option<u64>), Response> {
+    let q = Query::parse(q, &["from", "to"]).map_err(bad_query)?;
+    match (q.u64("from"), q.u64("to")) {
+        (Ok(f), Ok(t)) => Ok((f.unwrap_or(0), t)),
+        (Err(e), _) | (_, Err(e)) => Err(bad_query(e)),
+    }
+}
+
+impl Inner {
+    // The page of entries GET /v1/entries answers in a log of `size`
+    // entries, its read recorded first.
+    async fn entries_page(
+        self: &Arc<Self>,
+        who: &Caller,
+        from: u64,
+        to: Option<u64>,
+        size: u64,
+    ) -> Result<(u64, u64), Response> {
+        let to = to
+            .unwrap_or(size)
+            .min(from.saturating_add(self.page))
+            .min(size);
+        if from >= to {
+            return Err(error(
+                400,
+                format!("range {from}..{to} is not a non-empty part of the log's {size} entries"),
+                None,
+            ));
+        }
+        let ev = access_event(
+            &who.reader(),
+            "/v1/entries",
+            None,
+            Some(&Entries::Range(from, to)),
+            Some(size),
+            Value::Null,
+        );
+        self.record(who, ev).await?;
+        Ok((from, to))
+    }
+}
+
+// Entry lines `from..to` as GET /v1/entries answers them.
+fn entries_response(body: Vec<u8>, from: u64, to: u64) -> Response {
+    let mut resp = (
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    let _ = h.insert(
+        HeaderName::from_static("stele-from"),
+        HeaderValue::from(from),
+    );
+    let _ = h.insert(HeaderName::from_static("stele-to"), HeaderValue::from(to));
+    resp
 }
 
 // A body fed by a thread through a channel. When the thread fails, the
@@ -1429,6 +1645,9 @@ async fn get_export(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    if app.0.cluster.is_some() {
+        return cluster::get_export(app, peer, headers, q).await;
+    }
     let who = match app.0.auth_read(&headers, peer, Data::Entries) {
         Ok(c) => c,
         Err(r) => return r,
@@ -1571,6 +1790,15 @@ async fn get_export(
             let _ = tx.try_send(Err(e));
         }
     }));
+    export_response(ChanBody {
+        rx,
+        failed,
+        _slot: slot,
+    })
+}
+
+// An export streamed as a download.
+fn export_response(body: ChanBody) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/octet-stream"),
@@ -1580,11 +1808,7 @@ async fn get_export(
             ),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        Body::from_stream(ChanBody {
-            rx,
-            failed,
-            _slot: slot,
-        }),
+        Body::from_stream(body),
     )
         .into_response()
 }
@@ -1664,20 +1888,28 @@ async fn get_metrics(
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
     }
-    let view = match app.0.view() {
-        Ok(v) => v,
-        Err(r) => return r,
+    let mut text = if let Some(c) = &app.0.cluster {
+        match cluster::metrics(&app.0, c).await {
+            Ok(t) => t,
+            Err(r) => return r,
+        }
+    } else {
+        let view = match app.0.view() {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        let signed = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
+        let mut text = app
+            .0
+            .metrics
+            .render(view.size(), view.checkpoints().len(), signed);
+        if let Some(ro) = &app.0.ro
+            && let Some(st) = crate::mirror::read_status(&ro.dir)
+        {
+            text.push_str(&mirror_metrics(&st, view.size()));
+        }
+        text
     };
-    let signed = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
-    let mut text = app
-        .0
-        .metrics
-        .render(view.size(), view.checkpoints().len(), signed);
-    if let Some(ro) = &app.0.ro
-        && let Some(st) = crate::mirror::read_status(&ro.dir)
-    {
-        text.push_str(&mirror_metrics(&st, view.size()));
-    }
     let net = &app.0.net;
     for (name, help, v) in [
         (
@@ -1782,6 +2014,11 @@ fn mirror_metrics(st: &crate::mirror::Status, held: u64) -> String {
 async fn healthz(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
+    }
+    if let Some(c) = &app.0.cluster
+        && let Err(e) = c.sequenced().await
+    {
+        return error(503, format!("the log's database cannot be read: {e}"), None);
     }
     let h = app.0.health.lock().unwrap();
     if let Some(cause) = &h.poisoned {
@@ -2182,7 +2419,27 @@ impl Server {
             cosign: c.cosign.clone(),
             ..LogOptions::default()
         };
-        let (log, ro, idem) = if c.read_only {
+        let (rt, listener, addr) =
+            runtime_and_listener(tokio::runtime::Builder::new_multi_thread(), c.listen)?;
+        if c.cluster.is_some() && c.cosign.is_some() {
+            return Err(Error::Config {
+                option: "--policy",
+                why: "witness cosigning is not supported on a PostgreSQL + object storage log yet"
+                    .into(),
+            });
+        }
+        let cluster = match &c.cluster {
+            Some(loc) => Some(Arc::new(rt.block_on(cluster::open(
+                loc,
+                c.signing_key.as_deref(),
+                c.checkpoint_every,
+                c.checkpoint_interval,
+            ))?)),
+            None => None,
+        };
+        let (log, ro, idem) = if cluster.is_some() {
+            (None, None, Idempotency::default())
+        } else if c.read_only {
             let ro = ReadOnly {
                 dir: c.dir.clone(),
                 cache: Mutex::new(None),
@@ -2194,14 +2451,13 @@ impl Server {
             let idem = keys_from_log(&log);
             (Some(log), None, idem)
         };
-        let (rt, listener, addr) =
-            runtime_and_listener(tokio::runtime::Builder::new_multi_thread(), c.listen)?;
         let inflight_kib = c
             .max_inflight_bytes
             .div_ceil(1024)
             .clamp(1, Semaphore::MAX_PERMITS);
         let app = App(Arc::new(Inner {
             log,
+            cluster,
             ro,
             tokens,
             reads,
@@ -2221,6 +2477,7 @@ impl Server {
                 per_minute: f64::from(c.access_per_minute.max(1)),
                 map: HashMap::new(),
             }),
+            grants: Mutex::new(Grants::default()),
             sign_gate: tokio::sync::Mutex::new(None),
             read_sign_interval: c.read_sign_interval,
             cors: c.cors_origins,
@@ -2250,7 +2507,15 @@ impl Server {
 
     /// Entries in the log it serves.
     pub fn size(&self) -> u64 {
+        if let Some(c) = &self.app.0.cluster {
+            return self.rt.block_on(c.integrated()).unwrap_or(0);
+        }
         self.app.0.view().map_or(0, |v| v.size())
+    }
+
+    /// The PostgreSQL + object storage log it serves, if it serves one.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.app.0.cluster.as_ref()
     }
 
     /// Who may read without a token.
@@ -2283,7 +2548,19 @@ impl Server {
         let log = app.0.log.clone();
         let ro_view = app.0.ro.as_ref().map(|ro| ro.dir.clone());
         let net = app.0.net.clone();
+        let cl = app.0.cluster.clone();
         let dropped = rt.block_on(net::serve(listener, router(app), limits, net, shutdown));
+        if let Some(c) = cl {
+            // Integrate and sign what this front-end (and any other) sequenced.
+            let r = rt.block_on(cluster::finish(&c));
+            rt.shutdown_timeout(limits.shutdown_deadline);
+            let (size, checkpoint) = r?;
+            return Ok(Stopped {
+                size,
+                dropped_connections: dropped,
+                checkpoint,
+            });
+        }
         // Requests cut at the deadline may still be appending: the runtime
         // waits for its blocking threads (an append finishes, its answer is
         // dropped; an export's send fails at once).
@@ -2321,6 +2598,71 @@ mod tests {
             let _ = h.append(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn bundle_grants_double_along_a_sequential_read_and_expire() {
+        let w = u64::from(TILE_WIDTH);
+        let size = 3906 * w + 17;
+        let t0 = Instant::now();
+        // A catch-up reading every bundle in order, as a mirror does.
+        let (mut g, mut records, mut widest) = (None::<Grant>, 0, 0);
+        for k in 0..=size / w {
+            let (from, to) = (k * w, ((k + 1) * w).min(size));
+            if g.is_some_and(|g| g.covers(from, to, t0)) {
+                continue;
+            }
+            let n = Grant::next(g.as_ref(), from, to, size, t0);
+            assert!(n.covers(from, to, t0), "bundle {k}: {n:?}");
+            // Contiguous: every record starts where the last one ended.
+            assert_eq!(n.from, g.map_or(0, |g| g.to), "bundle {k}");
+            widest = widest.max(n.to - n.from);
+            records += 1;
+            g = Some(n);
+        }
+        // 1 + 2 + ... + 128 bundles in 8 records, then 256 a record.
+        assert_eq!(records, 8 + (3907 - 255_u64).div_ceil(256), "{records}");
+        assert_eq!(widest, BUNDLE_GRANT_MAX * w);
+        assert_eq!(g.unwrap().to, size);
+        // A jump elsewhere starts again from its own bundle.
+        let g = Grant::next(None, 0, w, size, t0);
+        let g = Grant::next(Some(&g), w, 2 * w, size, t0);
+        assert_eq!((g.from, g.to), (w, 3 * w));
+        let j = Grant::next(Some(&g), 100 * w, 101 * w, size, t0);
+        assert_eq!((j.from, j.to, j.bundles), (100 * w, 101 * w, 1));
+        let j = Grant::next(Some(&g), 20 * w, 21 * w, size, t0);
+        assert_eq!((j.from, j.to, j.bundles), (20 * w, 21 * w, 1));
+        let j = Grant::next(Some(&g), 0, w, size, t0);
+        assert_eq!((j.from, j.to, j.bundles), (0, w, 1));
+        // Out of order within the next 16 bundles: the record covers the
+        // gap too (it starts where the last one ended).
+        let n = Grant::next(Some(&g), 4 * w, 5 * w, size, t0);
+        assert_eq!((n.from, n.to), (3 * w, 7 * w));
+        let n = Grant::next(Some(&g), 18 * w, 19 * w, size, t0);
+        assert_eq!((n.from, n.to, n.bundles), (3 * w, 19 * w, 4));
+        // A wave of 16 bundles arriving last first, as parallel fetches may:
+        // the first to arrive takes a record for the whole wave.
+        let mut grants = vec![Grant::next(None, 0, w, size, t0)];
+        for k in (1..17).rev() {
+            let (a, b) = (k * w, (k + 1) * w);
+            if grants.iter().any(|g| g.covers(a, b, t0)) {
+                continue;
+            }
+            let prev = grants.iter().filter(|g| g.from <= a).max_by_key(|g| g.to);
+            grants.push(Grant::next(prev, a, b, size, t0));
+        }
+        assert_eq!(grants.len(), 2, "{grants:?}");
+        assert_eq!((grants[1].from, grants[1].to), (w, 17 * w));
+        // A partial bundle read again after the tree grew: not covered.
+        let small = Grant::next(None, 0, 10, 10, t0);
+        assert!(!small.covers(0, 20, t0));
+        let grown = Grant::next(Some(&small), 0, 20, 20, t0);
+        assert!(grown.covers(0, 20, t0));
+        // After BUNDLE_GRANT_SECONDS a grant covers nothing and is not grown.
+        let later = t0 + Duration::from_secs(BUNDLE_GRANT_SECONDS);
+        assert!(!g.covers(w, 2 * w, later));
+        let n = Grant::next(Some(&g), 3 * w, 4 * w, size, later);
+        assert_eq!((n.from, n.to, n.bundles), (3 * w, 4 * w, 1));
     }
 
     #[test]

@@ -1,0 +1,293 @@
+//! The CLI of logs kept in PostgreSQL and object storage: `stele init --db
+//! … --objects …`, `stele export --db …`, `stele migrate FROM TO`.
+
+use crate::Fail;
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use stele_core::note::VerifierKey;
+use stele_writer::cluster::{self, Cluster, ClusterOptions, Location, S3Env};
+use stele_writer::{Error, StoredCheckpoint, View, key};
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Fail::usage(format!("start the runtime: {e}"), None))
+}
+
+pub(crate) fn location(db: &str, objects: Option<&str>) -> Location {
+    Location {
+        db: db.to_string(),
+        objects: objects.map(str::to_string),
+        s3: S3Env::from_env(),
+    }
+}
+
+/// A database URL without its password, for messages and access records.
+pub(crate) fn shown(db: &str) -> String {
+    match db.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            let host = host.split_once('?').map_or(host, |(h, _)| h);
+            format!("{scheme}://{host}")
+        }
+        None => "<database>".into(),
+    }
+}
+
+/// `stele init --db URL --objects URL --origin O --signing-key FILE`.
+pub(crate) fn init(db: &str, objects: &str, origin: &str, key_file: &Path) -> Result<u8, Fail> {
+    if key_file.exists() {
+        return Err(Fail::usage(
+            format!(
+                "{} already exists: init writes a new private key there and never overwrites one",
+                key_file.display()
+            ),
+            None,
+        ));
+    }
+    let signer = key::generate(origin)?;
+    key::save(&stele_writer::fs::RealFs, key_file, &signer)?;
+    let loc = location(db, Some(objects));
+    let made = runtime()?.block_on(cluster::init(&loc, origin, &signer));
+    if let Err(e) = made {
+        // Nothing of the log exists: the key made for it goes too.
+        let _ = std::fs::remove_file(key_file);
+        return Err(e.into());
+    }
+    println!("{}", signer.verifier());
+    eprintln!(
+        "stele init: log {origin} in {} and {objects}; private key in {} (mode 0600, not stored in either)",
+        shown(db),
+        key_file.display()
+    );
+    Ok(0)
+}
+
+fn access_event(db: &str, origin: &str, size: u64) -> Value {
+    use stele_writer::access::{Entries, Reader};
+    let user = std::env::var("USER").ok();
+    let reader = Reader::Cli {
+        user,
+        uid: None,
+        dir: shown(db),
+        origin: origin.to_string(),
+    };
+    stele_writer::access::access_event(
+        &reader,
+        "export",
+        Some("log"),
+        Some(&Entries::Range(0, size)),
+        Some(size),
+        Value::Null,
+    )
+}
+
+/// `stele export --db URL [--objects URL] -o FILE [--signing-key FILE]`:
+/// the whole log up to a checkpoint covering it. With the key, the read is
+/// recorded (stele.access) and a checkpoint is signed first when needed;
+/// without it, the export stops at the latest checkpoint.
+pub(crate) fn export(
+    db: &str,
+    objects: Option<&str>,
+    output: &Path,
+    signing_key: Option<&Path>,
+) -> Result<u8, Fail> {
+    let signer = signing_key.map(key::load).transpose()?;
+    let loc = location(db, objects);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let opts = ClusterOptions {
+            integrator: false,
+            pool_size: 4,
+            ..ClusterOptions::default()
+        };
+        let signing = signer.is_some();
+        let c = Cluster::open(&loc, signer, opts).await?;
+        let size = if signing {
+            let n = c.sequenced().await?;
+            let _ = c.append_reserved(access_event(db, c.origin(), n)).await?;
+            c.sync(true).await?
+        } else {
+            c.sync(false).await?
+        };
+        let signed = c
+            .latest_checkpoint()
+            .await?
+            .map_or(0, |cp| cp.checkpoint.size);
+        if signed < size {
+            eprintln!(
+                "stele export: {} entries after the latest checkpoint are left out (pass --signing-key to sign one)",
+                size - signed
+            );
+        }
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(output).map_err(|e| Error::io("create", output, e))?,
+        );
+        c.export_log(signed, &mut f).await?;
+        f.flush().map_err(|e| Error::io("write", output, e))?;
+        f.get_ref()
+            .sync_all()
+            .map_err(|e| Error::io("fsync", output, e))?;
+        eprintln!("stele export: {signed} entries to {}", output.display());
+        Ok::<_, Error>(())
+    })?;
+    Ok(0)
+}
+
+fn is_db(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// `stele migrate FROM TO`: a log directory into PostgreSQL + object
+/// storage (`--objects` names the new bucket), or back into a new directory.
+/// Entry lines, the tree and the signed checkpoints are copied byte for
+/// byte; nothing is re-signed.
+pub(crate) fn migrate(
+    from: &str,
+    to: &str,
+    objects: Option<&str>,
+    from_objects: Option<&str>,
+    key_file: Option<&Path>,
+) -> Result<u8, Fail> {
+    match (is_db(from), is_db(to)) {
+        (false, true) => dir_to_cluster(Path::new(from), &location(to, objects)),
+        (true, false) => cluster_to_dir(&location(from, from_objects), Path::new(to), key_file),
+        _ => Err(Fail::usage(
+            "stele migrate copies between a log directory and a postgres:// log (one of each)",
+            Some("stele migrate DIR postgres://… --objects s3://BUCKET/PREFIX, or stele migrate postgres://… NEW_DIR".into()),
+        )),
+    }
+}
+
+fn genesis_key(line: &[u8]) -> Result<VerifierKey, Fail> {
+    let v: Value =
+        serde_json::from_slice(line).map_err(|e| Fail::usage(format!("entry 0: {e}"), None))?;
+    let k = v["event"]["key"]
+        .as_str()
+        .ok_or_else(|| Fail::usage("entry 0 is not a genesis entry with a key", None))?;
+    VerifierKey::parse(k).map_err(|e| Fail::usage(format!("entry 0's key: {e}"), None))
+}
+
+fn dir_to_cluster(dir: &Path, loc: &Location) -> Result<u8, Fail> {
+    let view = View::open_read_only(dir)?;
+    let size = view.size();
+    if size == 0 {
+        return Err(Fail::usage(
+            format!("{} holds no entries", dir.display()),
+            None,
+        ));
+    }
+    let verifier = genesis_key(&view.entry(0)?)?;
+    let cps: Vec<StoredCheckpoint> = view.checkpoints().to_vec();
+    runtime()?.block_on(cluster::import(
+        loc,
+        view.origin(),
+        &verifier,
+        size,
+        |a, b| (a..b).map(|i| view.entry(i)).collect(),
+        &cps,
+    ))?;
+    eprintln!(
+        "stele migrate: {size} entries and {} checkpoints from {} to {}",
+        cps.len(),
+        dir.display(),
+        shown(&loc.db)
+    );
+    Ok(0)
+}
+
+fn cluster_to_dir(loc: &Location, dir: &Path, key_file: Option<&Path>) -> Result<u8, Fail> {
+    use stele_writer::log::{check_new_dir, files};
+    check_new_dir(dir, false)?;
+    let key_path = match key_file {
+        Some(k) => std::path::absolute(k).map_err(|e| Error::io("resolve", k, e))?,
+        None => PathBuf::from(files::KEY),
+    };
+    let rt = runtime()?;
+    let c = rt.block_on(Cluster::open(
+        loc,
+        None,
+        ClusterOptions {
+            integrator: false,
+            pool_size: 4,
+            ..ClusterOptions::default()
+        },
+    ))?;
+    let size = rt.block_on(c.sync(false))?;
+    let cps = rt.block_on(c.checkpoints())?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    let create = |name: &str| -> Result<(PathBuf, std::io::BufWriter<std::fs::File>), Error> {
+        let p = dir.join(name);
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+            .map_err(|e| Error::io("create", &p, e))?;
+        Ok((p, std::io::BufWriter::with_capacity(1 << 20, f)))
+    };
+    let finish = |(p, mut w): (PathBuf, std::io::BufWriter<std::fs::File>)| -> Result<(), Error> {
+        w.flush().map_err(|e| Error::io("write", &p, e))?;
+        w.get_ref()
+            .sync_all()
+            .map_err(|e| Error::io("fsync", &p, e))
+    };
+    let put = |(p, w): &mut (PathBuf, std::io::BufWriter<std::fs::File>), b: &[u8]| {
+        w.write_all(b).map_err(|e| Error::io("write", &*p, e))
+    };
+    // Entries, index and tree, streamed a chunk of entries at a time.
+    let mut entries = create(files::ENTRIES)?;
+    let mut index = create(files::INDEX)?;
+    let mut tree = create(files::TREE)?;
+    let mut frontier = stele_writer::tree::Frontier::from_left_hashes(0, Vec::new());
+    let (mut end, mut at) = (0u64, 0u64);
+    let mut nodes = Vec::new();
+    while at < size {
+        let to = (at + 4096).min(size);
+        for l in rt.block_on(c.entries(at, to))? {
+            put(&mut entries, &l)?;
+            put(&mut entries, b"\n")?;
+            end += l.len() as u64 + 1;
+            put(&mut index, &end.to_le_bytes())?;
+            nodes.clear();
+            frontier.push(stele_core::hash::leaf_hash(&l), &mut nodes);
+            put(&mut tree, &nodes)?;
+        }
+        at = to;
+    }
+    finish(entries)?;
+    finish(index)?;
+    finish(tree)?;
+    let mut checkpoints = create(files::CHECKPOINTS)?;
+    for cp in &cps {
+        put(&mut checkpoints, format!("{}\n", cp.note.len()).as_bytes())?;
+        put(&mut checkpoints, cp.note.as_bytes())?;
+    }
+    finish(checkpoints)?;
+    // stele.json last: it marks the directory as a log.
+    let config = serde_json::json!({
+        "format": "stele-log v1",
+        "origin": c.origin(),
+        "key_file": key_path,
+    });
+    let mut cfg = create(files::CONFIG)?;
+    put(
+        &mut cfg,
+        format!("{}\n", serde_json::to_string_pretty(&config).expect("json")).as_bytes(),
+    )?;
+    finish(cfg)?;
+    eprintln!(
+        "stele migrate: {size} entries and {} checkpoints from {} to {}{}",
+        cps.len(),
+        shown(&loc.db),
+        dir.display(),
+        if key_file.is_none() {
+            " (no key: pass --signing-key FILE to name the key file a writer will use)"
+        } else {
+            ""
+        }
+    );
+    Ok(0)
+}

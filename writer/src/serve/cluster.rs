@@ -1,0 +1,394 @@
+//! The read handlers of a log kept in PostgreSQL and object storage
+//! (`stele serve --db … --objects …`). Authentication, query checks, access
+//! records and the answers' shapes are the file log's (the handlers in
+//! mod.rs call these when the server has a cluster); the data comes from
+//! the stores, so any front-end answers any read.
+
+use super::{
+    App, ChanBody, Data, Failure, Inner, Query, bad_query, entries_query, entries_response, error,
+    export_response, fail, json_text, tile_response, too_many,
+};
+use crate::Result;
+use crate::access::{Entries, access_event};
+use crate::cluster::{Cluster, ClusterOptions, Location};
+use crate::view::StoredCheckpoint;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use stele_core::tiles::{TilePath, tile_exists};
+use tokio::sync::mpsc;
+
+/// Opens the front-end: the key must be the log's.
+pub(super) async fn open(
+    loc: &Location,
+    key: Option<&Path>,
+    checkpoint_every: u64,
+    checkpoint_interval: std::time::Duration,
+) -> Result<Cluster> {
+    let key = key.ok_or_else(|| crate::Error::Config {
+        option: "--signing-key",
+        why: "a PostgreSQL + object storage log needs --signing-key FILE to sign checkpoints"
+            .into(),
+    })?;
+    let signer = crate::key::load(key)?;
+    let opts = ClusterOptions {
+        checkpoint_every: checkpoint_every.max(1),
+        checkpoint_interval,
+        ..ClusterOptions::default()
+    };
+    Cluster::open(loc, Some(signer), opts).await
+}
+
+/// At shutdown: integrate and sign everything sequenced so far.
+pub(super) async fn finish(c: &Cluster) -> Result<(u64, Result<StoredCheckpoint>)> {
+    let size = c.sync(true).await?;
+    let cp = c.latest_checkpoint().await.and_then(|cp| {
+        cp.ok_or_else(|| crate::Error::OutOfRange("the log has no checkpoint".into()))
+    });
+    Ok((size, cp))
+}
+
+fn cluster(app: &App) -> Arc<Cluster> {
+    app.0.cluster.clone().expect("called for a cluster")
+}
+
+fn io(e: crate::Error) -> Response {
+    match e {
+        crate::Error::OutOfRange(m) => error(400, m, None),
+        e => error(500, e.to_string(), None),
+    }
+}
+
+async fn have(c: &Cluster) -> Result<u64, Response> {
+    c.integrated().await.map_err(io)
+}
+
+// The latest checkpoint's size, signing one when it does not reach `need`.
+async fn signed_size(app: &Inner, c: &Cluster, need: u64) -> Result<u64, Response> {
+    let latest = c
+        .latest_checkpoint()
+        .await
+        .map_err(io)?
+        .map_or(0, |cp| cp.checkpoint.size);
+    if latest >= need {
+        return Ok(latest);
+    }
+    let _gate = app.sign_gate.lock().await;
+    let _ = c.sync(true).await.map_err(|e| fail(Failure::from(e)))?;
+    let _ = app.forced_signatures.fetch_add(1, Ordering::Relaxed);
+    Ok(c.latest_checkpoint()
+        .await
+        .map_err(io)?
+        .map_or(0, |cp| cp.checkpoint.size))
+}
+
+pub(super) async fn get_checkpoint(
+    app: App,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    q: Option<String>,
+) -> Response {
+    if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
+        return r;
+    }
+    if let Err(e) = Query::parse(q.as_deref(), &[]) {
+        return bad_query(e);
+    }
+    match cluster(&app).published_checkpoint().await {
+        Ok(Some(note)) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            note,
+        )
+            .into_response(),
+        Ok(None) => error(404, "the log has no checkpoint yet", None),
+        Err(e) => io(e),
+    }
+}
+
+pub(super) async fn get_tile(
+    app: App,
+    path: String,
+    parsed: TilePath,
+    data: Data,
+    who: super::Caller,
+) -> Response {
+    let c = cluster(&app);
+    let (TilePath::Hashes(tile) | TilePath::Entries(tile)) = parsed;
+    let entries = data == Data::Entries;
+    let size = if entries || tile.is_partial() {
+        match have(&c).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        }
+    } else {
+        // A full hash tile is immutable: served straight from object
+        // storage, without asking the database.
+        u64::MAX
+    };
+    if size != u64::MAX && !tile_exists(&tile, size) {
+        return error(
+            404,
+            format!("{path} is not in the log's tree of {size} entries"),
+            None,
+        );
+    }
+    if entries {
+        let (from, to) = (tile.first(), tile.first() + u64::from(tile.width));
+        let ev = access_event(
+            &who.reader(),
+            &format!("/{path}"),
+            Some("bundle"),
+            Some(&Entries::Range(from, to)),
+            Some(size),
+            Value::Null,
+        );
+        if let Err(r) = app.0.record(&who, ev).await {
+            return r;
+        }
+    }
+    let body = match c.tile(tile, entries, size.min(u64::MAX >> 1)).await {
+        Ok(Some(b)) => b,
+        Ok(None) if size == u64::MAX => {
+            return error(404, format!("{path} is not in the log's tree"), None);
+        }
+        Ok(None) => return error(500, format!("{path} is missing from object storage"), None),
+        Err(e) => return io(e),
+    };
+    tile_response(data, app.0.reads, body)
+}
+
+pub(super) async fn get_inclusion(
+    app: App,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    q: Option<String>,
+) -> Response {
+    if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
+        return r;
+    }
+    let q = match Query::parse(q.as_deref(), &["index", "size"]) {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
+    let (index, size) = match (q.u64("index"), q.u64("size")) {
+        (Ok(Some(i)), Ok(s)) => (i, s),
+        (Ok(None), _) => return bad_query("query parameter index is missing".into()),
+        (Err(e), _) | (_, Err(e)) => return bad_query(e),
+    };
+    let c = cluster(&app);
+    // The file log answers for every appended entry; here an entry is
+    // readable once integrated, so a sequenced one is integrated first.
+    let mut have = match have(&c).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if index >= have {
+        let seq = c.sequenced().await.unwrap_or(0);
+        if index >= seq {
+            return error(
+                400,
+                format!("entry {index} is beyond the log's {seq} entries"),
+                None,
+            );
+        }
+        have = match c.sync(false).await {
+            Ok(s) => s,
+            Err(e) => return fail(Failure::from(e)),
+        };
+    }
+    let size = match size {
+        Some(s) => s,
+        None => match signed_size(&app.0, &c, index + 1).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        },
+    };
+    let have = c.integrated().await.unwrap_or(have).max(have);
+    match c.inclusion(index, size, have).await {
+        Ok(p) => json_text(format!("{}\n", p.to_json())),
+        Err(e) => io(e),
+    }
+}
+
+pub(super) async fn get_consistency(
+    app: App,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    q: Option<String>,
+) -> Response {
+    if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
+        return r;
+    }
+    let q = match Query::parse(q.as_deref(), &["from", "to"]) {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
+    let (from, to) = match (q.u64("from"), q.u64("to")) {
+        (Ok(Some(f)), Ok(t)) => (f, t),
+        (Ok(None), _) => return bad_query("query parameter from is missing".into()),
+        (Err(e), _) | (_, Err(e)) => return bad_query(e),
+    };
+    let c = cluster(&app);
+    let have = match have(&c).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if from > have {
+        return error(
+            400,
+            format!("tree size {from} is beyond the log's {have} entries"),
+            None,
+        );
+    }
+    let to = match to {
+        Some(t) => t,
+        None => match signed_size(&app.0, &c, from).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        },
+    };
+    let have = c.integrated().await.unwrap_or(have);
+    match c.consistency(from, to, have).await {
+        Ok(p) => json_text(format!("{}\n", p.to_json())),
+        Err(e) => io(e),
+    }
+}
+
+pub(super) async fn get_entries(
+    app: App,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    q: Option<String>,
+) -> Response {
+    let who = match app.0.auth_read(&headers, peer, Data::Entries) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let (from, to) = match entries_query(q.as_deref()) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let c = cluster(&app);
+    let size = match have(&c).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (from, to) = match app.0.entries_page(&who, from, to, size).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let lines = match c.entries(from, to).await {
+        Ok(l) => l,
+        Err(e) => return io(e),
+    };
+    let mut body = Vec::new();
+    for l in lines {
+        body.extend_from_slice(&l);
+        body.push(b'\n');
+    }
+    entries_response(body, from, to)
+}
+
+pub(super) async fn get_export(
+    app: App,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    q: Option<String>,
+) -> Response {
+    let who = match app.0.auth_read(&headers, peer, Data::Entries) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let q = match Query::parse(q.as_deref(), &["from", "to", "entries"]) {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
+    if q.get("from").is_some() || q.get("to").is_some() || q.get("entries").is_some() {
+        return error(
+            501,
+            "range and entries exports are not served from a PostgreSQL + object storage log yet: export the whole log (GET /v1/export)",
+            None,
+        );
+    }
+    let Ok(slot) = app.0.exports.clone().try_acquire_owned() else {
+        return too_many(
+            "too many exports are streaming now (--max-exports); retry later; nothing was read"
+                .into(),
+            5,
+        );
+    };
+    let c = cluster(&app);
+    let size = match c.sequenced().await {
+        Ok(s) => s,
+        Err(e) => return io(e),
+    };
+    let ev = access_event(
+        &who.reader(),
+        "/v1/export",
+        Some("log"),
+        Some(&Entries::Range(0, size)),
+        Some(size),
+        Value::Null,
+    );
+    if let Err(r) = app.0.record(&who, ev).await {
+        return r;
+    }
+    // The export ends with a checkpoint covering the log as of now, its
+    // access record included.
+    let need = c.sequenced().await.unwrap_or(size);
+    let signed = match signed_size(&app.0, &c, need).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (tx, rx) = mpsc::channel(4);
+    let failed = Arc::new(AtomicBool::new(false));
+    let failed2 = failed.clone();
+    drop(tokio::spawn(async move {
+        let tx2 = tx.clone();
+        let r = c
+            .export_log_with(signed, |chunk| {
+                let tx = tx2.clone();
+                async move {
+                    tx.send(Ok(Bytes::from(chunk))).await.map_err(|_| {
+                        crate::Error::io(
+                            "send",
+                            "export",
+                            std::io::Error::other("client went away"),
+                        )
+                    })
+                }
+            })
+            .await;
+        if let Err(e) = r {
+            failed2.store(true, Ordering::Release);
+            let _ = tx.try_send(Err(std::io::Error::other(e.to_string())));
+        }
+    }));
+    export_response(ChanBody {
+        rx,
+        failed,
+        _slot: slot,
+    })
+}
+
+/// /metrics of a cluster front-end: the log's sizes from the database.
+pub(super) async fn metrics(app: &Inner, c: &Cluster) -> Result<String, Response> {
+    let size = c.integrated().await.map_err(io)?;
+    let cps = c.checkpoints().await.map_err(io)?;
+    let signed = cps.last().map_or(0, |cp| cp.checkpoint.size);
+    let mut text = app.metrics.render(size, cps.len(), signed);
+    let sequenced = c.sequenced().await.map_err(io)?;
+    text.push_str(&format!(
+        "# HELP stele_cluster_sequenced_entries Entries committed in PostgreSQL (integrated or not).\n# TYPE stele_cluster_sequenced_entries gauge\nstele_cluster_sequenced_entries {sequenced}\n# HELP stele_cluster_unintegrated_entries Entries sequenced but not yet in the tiles.\n# TYPE stele_cluster_unintegrated_entries gauge\nstele_cluster_unintegrated_entries {}\n",
+        sequenced.saturating_sub(size)
+    ));
+    Ok(text)
+}

@@ -1,0 +1,339 @@
+//! `stele init/serve/export/migrate` on PostgreSQL + S3 (real servers, see
+//! cluster/kit.rs): two front-ends on one log, reads from either, bad input
+//! answered exactly as a file log's server answers it, exports that
+//! `stele verify` accepts, and a byte-for-byte round trip through
+//! `stele migrate`.
+
+mod common;
+#[path = "cluster/kit.rs"]
+mod kit;
+
+use kit::{Front, Stores, http, stele, token};
+use serde_json::{Value, json};
+use std::os::unix::fs::PermissionsExt;
+use stele_core::hash::{Hash, leaf_hash};
+
+const ORIGIN: &str = "example.com/cluster-http";
+
+fn receipts(r: &kit::Resp) -> Vec<(u64, Hash)> {
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["seq"].as_u64().unwrap(),
+                Hash::from_base64(x["leaf_hash"].as_str().unwrap()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn init_serve_export_verify_and_migrate_round_trip() {
+    let stores = Stores::new("http");
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("signing.key");
+    let (code, out, err) = stele(&[
+        "init",
+        "--db",
+        &stores.db,
+        "--objects",
+        &stores.objects,
+        "--origin",
+        ORIGIN,
+        "--signing-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let vkey = out.trim().to_string();
+    assert!(vkey.starts_with(ORIGIN), "{vkey}");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // A second init on the same stores is refused, and makes no key.
+    let key2 = tmp.path().join("other.key");
+    let (code, _, err) = stele(&[
+        "init",
+        "--db",
+        &stores.db,
+        "--objects",
+        &stores.objects,
+        "--origin",
+        ORIGIN,
+        "--signing-key",
+        key2.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("already holds"), "{err}");
+    assert!(!key2.exists());
+
+    let (tokens, tok) = token(tmp.path());
+    let a = Front::start(&stores, &key, &tokens, &["--checkpoint-interval", "1s"]);
+    let b = Front::start(&stores, &key, &tokens, &["--checkpoint-interval", "1s"]);
+
+    // Appends through both front-ends.
+    let mut got = Vec::new();
+    for i in 0..10 {
+        let f = if i % 2 == 0 { &a } else { &b };
+        let body: Vec<Value> = (0..25)
+            .map(|j| json!({"type": "t", "i": i, "j": j}))
+            .collect();
+        let r = http(
+            "POST",
+            &format!("{}/v1/entries", f.url),
+            Some(&tok),
+            Some(Value::from(body).to_string().as_bytes()),
+        )
+        .unwrap();
+        got.extend(receipts(&r));
+    }
+    let mut seqs: Vec<u64> = got.iter().map(|r| r.0).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=250).collect::<Vec<_>>());
+
+    // Bad input: answered exactly as a file log's server answers it, and
+    // nothing is written.
+    let fdir = tmp.path().join("filelog");
+    let (code, _, err) = stele(&["init", fdir.to_str().unwrap(), "--origin", ORIGIN]);
+    assert_eq!(code, 0, "{err}");
+    let file_front = {
+        let mut cmd = std::process::Command::new(kit::STELE);
+        let _ = cmd
+            .arg("serve")
+            .arg(&fdir)
+            .args(["--listen", "127.0.0.1:0", "--tokens"])
+            .arg(&tokens);
+        let (child, url) = common::spawn_serve(&mut cmd);
+        Front { child, url }
+    };
+    let big = "x".repeat(70_000);
+    for body in [
+        "[{\"a\":1}, 5]".to_string(),
+        "{\"type\":\"stele.genesis\"}".to_string(),
+        "[{\"a\":1},{\"stele\":{\"token\":\"x\"}}]".to_string(),
+        format!("{{\"big\":\"{big}\"}}"),
+        "{\"n\":9007199254740993}".to_string(),
+        "{\"a\":1,\"a\":2}".to_string(),
+        "not json".to_string(),
+        "{\"deep\":".repeat(70) + "1" + &"}".repeat(70),
+    ] {
+        let want = http(
+            "POST",
+            &format!("{}/v1/entries", file_front.url),
+            Some(&tok),
+            Some(body.as_bytes()),
+        )
+        .unwrap();
+        let have = http(
+            "POST",
+            &format!("{}/v1/entries", a.url),
+            Some(&tok),
+            Some(body.as_bytes()),
+        )
+        .unwrap();
+        assert!(want.status >= 400, "{}", want.text());
+        assert_eq!(
+            (have.status, have.text()),
+            (want.status, want.text()),
+            "{body:.80}"
+        );
+    }
+    let no_token = http("POST", &format!("{}/v1/entries", b.url), None, Some(b"{}")).unwrap();
+    assert_eq!(no_token.status, 401);
+    let metrics = http("GET", &format!("{}/metrics", a.url), Some(&tok), None).unwrap();
+    assert!(
+        metrics
+            .text()
+            .contains("stele_cluster_sequenced_entries 251"),
+        "{}",
+        metrics.text()
+    );
+
+    // Reads from either front-end: a proof from A checks against B's checkpoint.
+    let (seq, leaf) = got[137];
+    let p = http(
+        "GET",
+        &format!("{}/v1/proof/inclusion?index={seq}", a.url),
+        Some(&tok),
+        None,
+    )
+    .unwrap();
+    assert_eq!(p.status, 200, "{}", p.text());
+    let p = p.json();
+    let size = p["tree_size"].as_u64().unwrap();
+    kit::wait_for("a checkpoint covering the proof at B", 60, || {
+        let cp = http("GET", &format!("{}/checkpoint", b.url), Some(&tok), None).unwrap();
+        cp.status == 200
+            && cp.text().lines().nth(1).and_then(|s| s.parse::<u64>().ok()) >= Some(size)
+    });
+    assert_eq!(
+        Hash::from_base64(p["leaf_hash"].as_str().unwrap()).unwrap(),
+        leaf
+    );
+    let proof: Vec<Hash> = p["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| Hash::from_base64(h.as_str().unwrap()).unwrap())
+        .collect();
+    let root = Hash::from_base64(p["root"].as_str().unwrap()).unwrap();
+    stele_core::merkle::verify_inclusion(&leaf, seq, size, &proof, &root).unwrap();
+    // The same proof from B.
+    let pb = http(
+        "GET",
+        &format!("{}/v1/proof/inclusion?index={seq}&size={size}", b.url),
+        Some(&tok),
+        None,
+    )
+    .unwrap();
+    assert_eq!(pb.json(), p);
+    // Tiles: the level-0 tile of the proof's tree, the same bytes from both.
+    assert!(size < 256);
+    let ta = http(
+        "GET",
+        &format!("{}/tile/0/000.p/{size}", a.url),
+        Some(&tok),
+        None,
+    )
+    .unwrap();
+    let tb = http(
+        "GET",
+        &format!("{}/tile/0/000.p/{size}", b.url),
+        Some(&tok),
+        None,
+    )
+    .unwrap();
+    assert_eq!(ta.status, 200, "{}", ta.text());
+    assert_eq!(ta.body.len(), size as usize * 32);
+    let full = http("GET", &format!("{}/tile/0/000", a.url), Some(&tok), None).unwrap();
+    assert_eq!(full.status, 404, "{}", full.text());
+    assert_eq!(ta.body, tb.body);
+    assert_eq!(&ta.body[seq as usize * 32..][..32], &leaf.0);
+    // Entries and bundles come back byte for byte (and are recorded).
+    let e = http(
+        "GET",
+        &format!("{}/v1/entries?from={seq}&to={}", b.url, seq + 1),
+        Some(&tok),
+        None,
+    )
+    .unwrap();
+    assert_eq!(e.status, 200, "{}", e.text());
+    assert_eq!(leaf_hash(e.body.strip_suffix(b"\n").unwrap()), leaf);
+    let bad_tile = http("GET", &format!("{}/tile/0/999", a.url), Some(&tok), None).unwrap();
+    assert_eq!(bad_tile.status, 404);
+
+    // An export over HTTP verifies with `stele verify`.
+    let ex = http("GET", &format!("{}/v1/export", a.url), Some(&tok), None).unwrap();
+    assert_eq!(ex.status, 200, "{}", ex.text());
+    let exf = tmp.path().join("http.stele");
+    std::fs::write(&exf, &ex.body).unwrap();
+    let (code, out, err) = stele(&["verify", exf.to_str().unwrap(), "--key", &vkey]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Every receipt is in it with its leaf hash.
+    let lines: Vec<&[u8]> = ex
+        .body
+        .split(|c| *c == b'\n')
+        .filter(|l| l.starts_with(b"{"))
+        .collect();
+    for (s, h) in &got {
+        assert_eq!(leaf_hash(lines[*s as usize]), *h, "entry {s}");
+    }
+
+    // Graceful stop signs everything.
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+
+    // `stele export --db` and `stele verify`.
+    let cli = tmp.path().join("cli.stele");
+    let (code, _, err) = stele(&[
+        "export",
+        "--db",
+        &stores.db,
+        "-o",
+        cli.to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = stele(&["verify", cli.to_str().unwrap(), "--key", &vkey]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // The private key is in neither store.
+    let secret = std::fs::read_to_string(&key).unwrap();
+    let secret = secret.trim().rsplit('+').next().unwrap().to_string();
+    assert!(!std::fs::read_to_string(&cli).unwrap().contains(&secret));
+
+    // Migrate out, in again, out again: the same bytes.
+    let d1 = tmp.path().join("d1");
+    let (code, _, err) = stele(&[
+        "migrate",
+        &stores.db,
+        d1.to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let stores2 = Stores::new("http2");
+    let (code, _, err) = stele(&[
+        "migrate",
+        d1.to_str().unwrap(),
+        &stores2.db,
+        "--objects",
+        &stores2.objects,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let d2 = tmp.path().join("d2");
+    let (code, _, err) = stele(&[
+        "migrate",
+        &stores2.db,
+        d2.to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for f in [
+        "entries.jsonl",
+        "checkpoints",
+        "tree",
+        "index",
+        "stele.json",
+    ] {
+        assert_eq!(
+            std::fs::read(d1.join(f)).unwrap(),
+            std::fs::read(d2.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // The copies are the exported log, and a working file log.
+    let cli_lines: Vec<u8> = std::fs::read(&cli)
+        .unwrap()
+        .split_inclusive(|c| *c == b'\n')
+        .filter(|l| l.starts_with(b"{"))
+        .flatten()
+        .copied()
+        .collect();
+    let d1_entries = std::fs::read(d1.join("entries.jsonl")).unwrap();
+    assert!(d1_entries.starts_with(&cli_lines) || cli_lines.starts_with(&d1_entries));
+    let (code, out, err) = stele(&["verify", d2.to_str().unwrap(), "--key", &vkey]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = stele(&[
+        "append",
+        d2.to_str().unwrap(),
+        "--event",
+        "{\"after\":\"migrate\"}",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // Migrating into a database that holds a log is refused.
+    let (code, _, err) = stele(&[
+        "migrate",
+        d1.to_str().unwrap(),
+        &stores2.db,
+        "--objects",
+        &stores2.objects,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    drop(file_front);
+}
