@@ -10,14 +10,14 @@ cd "$(dirname "$0")"
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(entry_line note proofs export stream_chunks differential trusted_checkpoint)
+[ ${#targets[@]} -gt 0 ] || targets=(entry_line note proofs export stream_chunks differential trusted_checkpoint sealed_records)
 cargo +nightly fuzz build -O
 summary=()
 status=0
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   # Seeds: every shared vector; entry lines and notes for the parsers.
-  for f in ../tests/vectors/*.stele ../tests/vectors/*.tlog-proof ../tests/vectors/*.trusted ../tests/vectors/*.note; do
+  for f in ../tests/vectors/*.stele ../tests/vectors/sealed/*.stele ../tests/vectors/*.tlog-proof ../tests/vectors/*.trusted ../tests/vectors/*.note; do
     cp -n "$f" "corpus/$t/seed-$(basename "$f")" 2>/dev/null || true
   done
   if [ "$t" = entry_line ]; then
@@ -25,7 +25,7 @@ for t in "${targets[@]}"; do
   fi
   # The verifier targets cost time in proportion to input size: keep inputs
   # short there so they run many more cases (over-long lines have vectors).
-  case "$t" in export|stream_chunks|differential) maxlen=8192 ;; *) maxlen=70000 ;; esac
+  case "$t" in export|stream_chunks|differential|sealed_records) maxlen=8192 ;; *) maxlen=70000 ;; esac
   log=$(mktemp)
   if cargo +nightly fuzz run -O "$t" -- -max_total_time="$secs" -max_len=$maxlen -print_final_stats=1 >"$log" 2>&1; then
     ok=ok

@@ -29,6 +29,8 @@ pub mod hash;
 pub mod merkle;
 pub mod note;
 pub mod sealed;
+#[cfg(feature = "sealed")]
+pub mod sealed_pass;
 pub mod tiles;
 pub mod timestamp;
 pub mod verify;

@@ -8,6 +8,10 @@
 //! const v = new SealedVerifier(["log+1a2b3c4d+AR…"], "AGE-SECRET-KEY-1…");
 //! v.push(bytes); v.takeSealed();   // [[entry, pointer, "opened", value], …]
 //! v.finish();                      // the report JSON, with its "sealed" counts
+//!
+//! const p = new OpeningPass("example.com/log", "AGE-SECRET-KEY-1…");
+//! p.push(bytes); p.takeSealed();   // after the plain verifier's report
+//! p.finish();                      // {"sealed":[…],"failures":[…],"failures_total":n,"counts":{…}|null}
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -35,14 +39,8 @@ impl SealedVerifier {
     /// never echo the identity.
     #[wasm_bindgen(constructor)]
     pub fn new(keys: Vec<String>, identity: &str) -> Result<Self, JsError> {
-        if identity.len() > MAX_IDENTITY_BYTES {
-            return Err(JsError::new(
-                "auditor key: longer than 64 KiB; not an age identity file",
-            ));
-        }
         let keys = parse_keys(&keys)?;
-        let ids = stele_seal::Identity::parse_file(identity)
-            .map_err(|e| JsError::new(&format!("auditor key: {e}")))?;
+        let ids = identities(identity)?;
         let mut opts = Options::new(keys);
         opts.opener = Some(OpenerHandle(Arc::new(stele_seal::AgeOpener::new(ids))));
         let mut inner = StreamVerifier::new(opts);
@@ -111,6 +109,65 @@ impl SealedVerifier {
         let report = self.inner.finish().to_json();
         format!("{{\"sealed\":{last},\"report\":{report}}}")
     }
+}
+
+/// The opening pass alone (`stele_core::sealed_pass`): after the plain
+/// verifier has verified the same bytes, opens and checks the sealed values
+/// without verifying the chain again; its failures join that report.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct OpeningPass {
+    inner: stele_core::sealed_pass::OpeningPass,
+}
+
+#[wasm_bindgen]
+impl OpeningPass {
+    /// The log's origin (from the verification's report; null when it has
+    /// none: then nothing opens) and the text of an age identity file.
+    /// Errors never echo the identity.
+    #[wasm_bindgen(constructor)]
+    pub fn new(origin: Option<String>, identity: &str) -> Result<Self, JsError> {
+        let ids = identities(identity)?;
+        let opener = OpenerHandle(Arc::new(stele_seal::AgeOpener::new(ids)));
+        Ok(Self {
+            inner: stele_core::sealed_pass::OpeningPass::new(origin.as_deref(), opener),
+        })
+    }
+
+    /// Feeds the next bytes of the file (any chunking).
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.inner.push(chunk);
+    }
+
+    /// As [`SealedVerifier::take_sealed`].
+    #[wasm_bindgen(js_name = takeSealed)]
+    pub fn take_sealed(&mut self) -> String {
+        states_json(self.inner.take_states())
+    }
+
+    /// Ends the stream: `{"sealed":[…],"failures":[…],"failures_total":n,
+    /// "counts":{…} or null}`, failures shaped as a report's.
+    pub fn finish(mut self) -> String {
+        let r = self.inner.finish();
+        let last = states_json(self.inner.take_states());
+        let failures = serde_json::to_string(&r.failures).unwrap_or_else(|_| "[]".into());
+        let counts = serde_json::to_string(&r.sealed).unwrap_or_else(|_| "null".into());
+        format!(
+            "{{\"sealed\":{last},\"failures\":{failures},\"failures_total\":{},\"counts\":{counts}}}",
+            r.failures_total
+        )
+    }
+}
+
+// The identities of an identity file's text; errors never echo it.
+fn identities(identity: &str) -> Result<Vec<stele_seal::Identity>, JsError> {
+    if identity.len() > MAX_IDENTITY_BYTES {
+        return Err(JsError::new(
+            "auditor key: longer than 64 KiB; not an age identity file",
+        ));
+    }
+    stele_seal::Identity::parse_file(identity)
+        .map_err(|e| JsError::new(&format!("auditor key: {e}")))
 }
 
 fn parse_keys(keys: &[String]) -> Result<Vec<VerifierKey>, JsError> {

@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use serde_json::Value;
-use stele_wasm_seal::SealedVerifier;
+use stele_wasm_seal::{OpeningPass, SealedVerifier};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const AUDITOR: &str = include_str!("../../tests/vectors/sealed/auditor.key");
@@ -53,9 +53,9 @@ macro_rules! vector {
     };
 }
 
-#[wasm_bindgen_test]
-fn sealed_vectors_give_the_native_verdicts_and_counts() {
-    let cases = [
+// Every sealed vector with an .stele file: (bytes, .expect text).
+fn vectors() -> [(&'static [u8], &'static str); 7] {
+    [
         vector!("sealed-valid"),
         vector!("sealed-swapped"),
         vector!("sealed-wrong-opening"),
@@ -63,7 +63,12 @@ fn sealed_vectors_give_the_native_verdicts_and_counts() {
         vector!("sealed-bad-record"),
         vector!("sealed-redacted"),
         vector!("sealed-forgotten"),
-    ];
+    ]
+}
+
+#[wasm_bindgen_test]
+fn sealed_vectors_give_the_native_verdicts_and_counts() {
+    let cases = vectors();
     for (data, expect) in cases {
         for chunk in [7, 4096] {
             let (report, states) = run(data, expect, AUDITOR, chunk);
@@ -95,4 +100,42 @@ fn a_bad_identity_is_refused_without_echoing_it() {
     let e = SealedVerifier::new(vec![], "AGE-SECRET-KEY-1NOTAKEYATALL\n").unwrap_err();
     let msg = format!("{:?}", wasm_bindgen::JsValue::from(e));
     assert!(!msg.contains("NOTAKEY"), "{msg}");
+}
+
+// The page's path: the opening pass after a verification gives the same
+// counts, and the same sealed failures (code, entry, line), as the full
+// verifier with the identity.
+#[wasm_bindgen_test]
+fn the_opening_pass_finds_what_the_full_verifier_finds() {
+    let cases = vectors();
+    for (data, expect) in cases {
+        let (report, states) = run(data, expect, AUDITOR, 4096);
+        let origin = report["origin"].as_str().map(String::from);
+        for chunk in [7, 4096] {
+            let mut p = OpeningPass::new(origin.clone(), AUDITOR).unwrap();
+            let mut got = Vec::new();
+            for c in data.chunks(chunk) {
+                p.push(c);
+                let s: Value = serde_json::from_str(&p.take_sealed()).unwrap();
+                got.extend(s.as_array().unwrap().iter().cloned());
+            }
+            let out: Value = serde_json::from_str(&p.finish()).unwrap();
+            got.extend(out["sealed"].as_array().unwrap().iter().cloned());
+            assert_eq!(out["counts"], report["sealed"], "{expect}");
+            assert_eq!(got.len(), states.len(), "{expect}");
+            let sealed_failures = |fs: &Value| -> Vec<(Value, Value, Value)> {
+                fs.as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|f| f["code"] == "bad_sealed" || f["code"] == "opening_mismatch")
+                    .map(|f| (f["code"].clone(), f["entry"].clone(), f["line"].clone()))
+                    .collect()
+            };
+            assert_eq!(
+                sealed_failures(&out["failures"]),
+                sealed_failures(&report["failures"]),
+                "{expect}"
+            );
+        }
+    }
 }

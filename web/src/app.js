@@ -11,6 +11,7 @@ import { loadRowValues, settleRows } from './rowvalues.js';
 import { VirtualTable } from './table.js';
 import { Timeline } from './timeline.js';
 import { filterQuery, filterRows, toLocalInput, timeInputValid } from './filters.js';
+import { sealedSearch } from './sealed-view.js';
 import { sha256Blob, utcNow, readCheckpointNote, latestSignedCheckpoint } from './evidence.js';
 import { prettyJson, formatBytes, fmtInt, plural, VERDICT_WORDS, verdictKind, verdictDetail, keySituation, summaryRows, setRevealed, hasHidden } from './util.js';
 
@@ -20,7 +21,7 @@ const VERSION = 'stele-web 0.1.0';
 
 const ui = {
   file: $('file'), key: $('key'), keyInfo: $('key-info'), keySaved: $('key-saved'), keyForget: $('key-forget'), keyStatus: $('key-status'),
-  checkpoint: $('checkpoint'), auditorKey: $('auditor-key'), auditorFile: $('auditor-file'), tsaCa: $('tsa-ca'), tsaFile: $('tsa-file'), verify: $('verify'), verifyHint: $('verify-hint'),
+  checkpoint: $('checkpoint'), auditorKey: $('auditor-key'), auditorFile: $('auditor-file'), auditorHint: $('auditor-hint'), tsaCa: $('tsa-ca'), tsaFile: $('tsa-file'), verify: $('verify'), verifyHint: $('verify-hint'),
   samples: $('samples'), sampleList: $('sample-list'),
   progressPanel: $('progress-panel'), progress: $('progress'), progressText: $('progress-text'), cancel: $('cancel'),
   verdict: $('verdict'), verdictWord: $('verdict-word'), verdictDetail: $('verdict-detail'), consistency: $('consistency'), witnessing: $('witnessing'), policy: $('policy'),
@@ -113,7 +114,14 @@ function dlRows(dl, rows) {
 function showReport(report, inputs) {
   state.report = report;
   state.sealed = new Map();
-  for (const v of report.sealed || []) state.sealed.set(v.entry, [...(state.sealed.get(v.entry) || []), v]);
+  for (const v of report.sealed || []) {
+    const list = state.sealed.get(v.entry);
+    if (list) list.push(v);
+    else state.sealed.set(v.entry, [v]);
+  }
+  state.sealedSearch = state.sealed.size ? sealedSearch(state.store, state.sealed) : null;
+  // for tests and benchmarks: how many sealed values this run opened
+  document.documentElement.dataset.sealedOpened = String(report.sealed?.filter((v) => v.state === 'opened').length ?? 0);
   state.inputs = inputs;
   const kind = verdictKind(report.verdict);
   const situation = kind === 'unverified' ? keySituation(report, inputs.keys.length) : null;
@@ -417,8 +425,8 @@ function saveKey() {
 
 // ---- stale inputs -------------------------------------------------------------------
 
-const sameInputs = (a, b) => a && b && a.keys.join(' ') === b.keys.join(' ') && a.checkpoint.trim() === b.checkpoint.trim() && a.policy.trim() === b.policy.trim() && (a.tsaCa || '') === (b.tsaCa || '');
-const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value, policy: ui.policy.value, identity: ui.auditorKey.value.trim(), tsaCa: ui.tsaCa.value.trim() });
+const sameInputs = (a, b) => a && b && a.keys.join(' ') === b.keys.join(' ') && a.checkpoint.trim() === b.checkpoint.trim() && a.policy.trim() === b.policy.trim() && a.identity === b.identity && (a.tsaCa || '') === (b.tsaCa || '');
+const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value, policy: ui.policy.value, identity: auditorIdentity(), tsaCa: ui.tsaCa.value.trim() });
 // The TSA certificate (issue 15): PEM text; a DER file is shown as PEM.
 ui.tsaFile.addEventListener('change', async () => {
   const f = ui.tsaFile.files?.[0];
@@ -435,12 +443,68 @@ ui.tsaFile.addEventListener('change', async () => {
   }
   inputsChanged();
 });
-// The auditor key (issue 11) stays in this page's memory: no storage, no request.
+
+// ---- the auditor key (issue 11) -------------------------------------------------
+// An age identity: it stays in this page's memory (a masked field; no storage,
+// no request, never in the URL) and reaches only the sealed module. Its file's
+// text is kept as chosen; a pasted identity file loses its line breaks in the
+// one-line field, so the identities are picked out of it.
+let auditorFileText = '';
+const AUDITOR_HINT = [...ui.auditorHint.childNodes].map((n) => n.cloneNode(true));
+
+/** The identity text for the verifier ('' when none). */
+function auditorIdentity() {
+  if (auditorFileText) return auditorFileText;
+  const v = ui.auditorKey.value.trim();
+  const ids = v.match(/AGE-SECRET-KEY-1[0-9A-Z]+/g);
+  return ids ? ids.join('\n') : v;
+}
+
 ui.auditorFile.addEventListener('change', async () => {
   const f = ui.auditorFile.files?.[0];
-  if (f) ui.auditorKey.value = f.size > 65536 ? '' : await f.text();
   ui.auditorFile.value = '';
+  if (!f) return;
+  if (f.size > 65536) {
+    auditorFileText = '';
+    ui.auditorKey.value = '';
+    showAuditorError(`${f.name} is ${formatBytes(f.size)}: not an age identity file (age-keygen writes about 190 bytes)`);
+    return;
+  }
+  auditorFileText = await f.text();
+  ui.auditorKey.value = 'AGE-SECRET-KEY-1 (from a file)'; // masked; the file's text is what counts
+  auditorChanged();
 });
+ui.auditorKey.addEventListener('input', () => {
+  auditorFileText = '';
+  auditorChanged();
+});
+
+let auditorTimer = 0;
+/** Checks the key (with the sealed module's parser, loaded now) and re-runs. */
+function auditorChanged() {
+  clearTimeout(auditorTimer);
+  showAuditorError('');
+  const id = auditorIdentity();
+  if (id) {
+    auditorTimer = setTimeout(async () => {
+      try {
+        await (await import('./sealed.js')).checkIdentity(id);
+        if (auditorIdentity() === id) ui.auditorHint.textContent = 'Auditor key read: sealed fields it can open are shown opened. It stays in this page.';
+      } catch (e) {
+        if (auditorIdentity() === id) showAuditorError(e instanceof Error ? e.message : String(e));
+      }
+    }, 300);
+  }
+  inputsChanged();
+}
+
+/** The message never contains the key: it comes from the parser, which names lines only. */
+function showAuditorError(msg) {
+  ui.auditorKey.toggleAttribute('aria-invalid', !!msg);
+  ui.auditorHint.className = msg ? 'hint error' : 'hint';
+  if (msg) ui.auditorHint.textContent = `Not an auditor key: ${msg.replace(/^auditor key: /, '')}`;
+  else ui.auditorHint.replaceChildren(...AUDITOR_HINT.map((n) => n.cloneNode(true)));
+}
 
 let rerunTimer = 0;
 /** After the key or checkpoint changed: withdraw the verdict, and verify again when the key is usable. */
@@ -572,6 +636,7 @@ async function startVerification(blob, name, { force = false } = {}) {
   state.name = name;
   state.cancelled = false;
   state.sealed = null;
+  state.sealedSearch = null;
   const inputs = currentInputs();
   if (!force && !inputs.keys.length) {
     // Never a verdict for an empty key unless asked: the auditor may be about to type it.
@@ -696,7 +761,12 @@ async function downloadReport() {
     if (state.report !== report) return;
     ui.actionStatus.textContent = '';
   }
-  saveBlob(new Blob([JSON.stringify(report, null, 2) + '\n'], { type: 'application/json' }), `${safeName()}.report.json`);
+  // Sealed fields: the file says how many values were opened, sealed,
+  // forgotten, redacted (as `stele verify --json` does), never the opened
+  // values themselves, which stay on screen only.
+  const { sealed, sealed_counts: counts, ...rest } = report;
+  const out = counts ? { ...rest, sealed: counts } : rest;
+  saveBlob(new Blob([JSON.stringify(out, null, 2) + '\n'], { type: 'application/json' }), `${safeName()}.report.json`);
 }
 
 async function printReport() {
@@ -802,6 +872,7 @@ const table = new VirtualTable({
   isFailing: (i) => state.failing.has(i),
   isInRange,
   isUnsigned: (i) => i >= state.unsignedFrom,
+  sealedValues: (i) => state.sealed?.get(state.store.seqAt(i)),
   needValues,
 });
 
@@ -856,7 +927,7 @@ function applyFilters() {
   };
   /** @type {number[]} */
   const unsure = [];
-  const view = filterRows(s, f, state.failing, unsure);
+  const view = filterRows(s, f, state.failing, unsure, state.sealedSearch);
   const pass = ++settling;
   delete ui.entriesCount.dataset.searching;
   if (!view) {

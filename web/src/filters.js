@@ -85,8 +85,11 @@ export function rowMatches(store, fq, i, values) {
  * `failing` is the set of failing store indices. A row the filter cannot
  * decide because a value it reads was not kept (NOT_KEPT) is left out, and
  * pushed to `unsure` when given (rowvalues.js settles it from the file).
+ * `sealed` (sealed-view.js sealedSearch, when a key opened sealed values):
+ * the search also matches the opened values, and the actor and action
+ * filters the columns as shown.
  */
-export function filterRows(store, f, failing, unsure = null) {
+export function filterRows(store, f, failing, unsure = null, sealed = null) {
   const fq = filterQuery(f);
   if (!fq) return null;
   const { q, qa, qb, from, to, seqQ } = fq;
@@ -100,16 +103,17 @@ export function filterRows(store, f, failing, unsure = null) {
   let m = 0;
   for (let j = 0; j < total; j++) {
     const i = candidates ? candidates[j] : j;
+    const shown = sealed?.cols.get(i);
     let unknown = false;
     if (actorFlags) {
       const k = s.codes[1][i];
       if (k === NOT_KEPT) unknown = true;
-      else if (!actorFlags[k]) continue;
+      else if (!actorFlags[k] && !shown?.[1]?.includes(qa)) continue;
     }
     if (actionFlags) {
       const k = s.codes[2][i];
       if (k === NOT_KEPT) unknown = true;
-      else if (!actionFlags[k]) continue;
+      else if (!actionFlags[k] && !shown?.[2]?.includes(qb)) continue;
     }
     const t = s.ts[i];
     if (!Number.isNaN(from) && !(t >= from)) continue;
@@ -122,6 +126,8 @@ export function filterRows(store, f, failing, unsure = null) {
         if (k === NOT_KEPT) textUnknown = true;
         else hit = textFlags[c][k] === 1;
       }
+      // Sealed values (sealed-view.js sealedSearch): the opened ones match.
+      if (!hit && sealed) hit = sealed.text.get(i)?.includes(q) === true || shown?.some((t) => t?.includes(q)) === true;
       if (!hit && !textUnknown) continue;
       if (!hit) unknown = true;
     }

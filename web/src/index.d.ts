@@ -85,6 +85,8 @@ export interface Report {
   failures: Failure[];
   /** Only when verified with an identity: every sealed value, in entry order. */
   sealed?: SealedValue[];
+  /** Only when verified with an identity and the file has sealed values or records: their counts (docs/FORMAT.md 13.8). */
+  sealed_counts?: SealedCounts;
   failures_total: number;
   notices: Notice[];
   bytes: number;
@@ -199,8 +201,11 @@ export interface VerifyFileOptions extends VerifierOptions {
   keepValues?: { values: number; bytes: number };
   /**
    * The text of an auditor's age identity file (`AGE-SECRET-KEY-1…`). With it,
-   * a separate wasm module (loaded only then) verifies the file again, opening
-   * sealed values; the report then has `sealed`. Stays in memory, never sent.
+   * a separate wasm module (loaded only then) reads the file once more after
+   * verifying it, opening sealed values and checking each against its
+   * commitment; the report then has `sealed` and `sealed_counts`, and a wrong
+   * opening is a failure. A malformed identity rejects with an Error naming
+   * the line, never echoing the key. Stays in memory, never sent.
    */
   identity?: string;
   /**
@@ -235,6 +240,15 @@ export interface TimestampReport {
   time: string | null;
   /** When ok: the TSA certificate's subject (RFC 4514). */
   tsa: string | null;
+}
+
+/** The counts of sealed values (docs/FORMAT.md 13.8); they add up to `values`. */
+export interface SealedCounts {
+  values: number;
+  opened: number;
+  sealed: number;
+  forgotten: number;
+  redacted: number;
 }
 
 /** One sealed value of an entry (docs/FORMAT.md section 13). */

@@ -2,16 +2,21 @@
 // identity; and witness policies (section 14). Loaded lazily (dynamic import)
 // only when an identity or a policy is given, so the verifier every page
 // loads does not grow. The opening, the commitment
-// check and the verification are stele-core's, in ../pkg/stele_wasm_seal; this
-// module only moves bytes to it. The identity stays in this page's memory.
-import initSeal, { SealedVerifier } from '../pkg/stele_wasm_seal.js';
+// check and the record checks are stele-core's (sealed_pass: the same
+// SealChecker as the CLI's verifier), in ../pkg/stele_wasm_seal; this module
+// only moves bytes to it and adds its findings to the verification's report.
+// The identity stays in this page's memory.
+import initSeal, { OpeningPass, SealedVerifier } from '../pkg/stele_wasm_seal.js';
 
 /** @type {Promise<unknown> | null} */
 let ready = null;
 
 function load() {
   if (!ready) {
-    ready = initSeal({ module_or_path: new URL('../pkg/stele_wasm_seal_bg.wasm', import.meta.url) });
+    // The single-file build carries the module's bytes (no fetch from file://).
+    const embed = /** @type {{STELE_EMBED?: {sealWasm?: Uint8Array}}} */ (/** @type {unknown} */ (globalThis)).STELE_EMBED;
+    const embedded = embed?.sealWasm;
+    ready = initSeal({ module_or_path: embedded ?? new URL('../pkg/stele_wasm_seal_bg.wasm', import.meta.url) });
     ready.catch(() => {
       ready = null;
     });
@@ -20,39 +25,95 @@ function load() {
 }
 
 /**
- * Verifies `file` with sealed values opened by `identity` (the text of an age
- * identity file). Resolves to the report, with `sealed`: one
- * {entry, pointer, state, value} per sealed value, state 'opened' (value: its
- * JSON text, checked against its commitment), 'sealed', 'forgotten',
- * 'redacted' or 'mismatch'.
+ * Streams `file` through `reader` (an OpeningPass or a SealedVerifier: push,
+ * takeSealed, finish, free), collecting the sealed values as they settle.
+ * Resolves to the parsed output of finish() and the values.
  * @param {Blob} file
- * With `policy` (the text of a C2SP tlog-policy), the report also says
- * whether the policy's witness quorum cosigned the checkpoint (`quorum`);
- * `identity` is then optional, and `trustedCheckpoint` is checked too.
- * @param {{keys?: string[], identity?: string, policy?: string, trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @param {{push(b: Uint8Array): void, takeSealed(): string, finish(): string, free(): void}} reader
+ * @param {{signal?: AbortSignal, chunkSize: number, onProgress?: (done: number, total: number) => void}} opts
+ * @returns {Promise<{out: any, sealed: import('./index.js').SealedValue[]}>}
+ */
+async function stream(file, reader, { signal, chunkSize, onProgress }) {
+  /** @type {import('./index.js').SealedValue[]} */
+  const sealed = [];
+  const take = (/** @type {[number, string, import('./index.js').SealedValue['state'], string | null][]} */ list) => {
+    for (const [entry, pointer, state, value] of list) sealed.push({ entry, pointer, state, value });
+  };
+  try {
+    for (let at = 0; at < file.size; at += chunkSize) {
+      if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
+      reader.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
+      take(JSON.parse(reader.takeSealed()));
+      onProgress?.(Math.min(at + chunkSize, file.size), file.size);
+    }
+  } catch (e) {
+    reader.free();
+    throw e;
+  }
+  const out = JSON.parse(reader.finish());
+  take(out.sealed);
+  return { out, sealed };
+}
+
+/**
+ * Throws a clear error when `identity` is not the text of an age identity
+ * file (the message never contains the text).
+ * @param {string} identity
+ */
+export async function checkIdentity(identity) {
+  await load();
+  new OpeningPass(undefined, identity).free();
+}
+
+/**
+ * The opening pass over `file`, after `report` (the plain verification of
+ * the same bytes): opens every sealed value `identity` (the text of an age
+ * identity file) can, checks it against its commitment, and checks every
+ * sealed record. Resolves to `report` with its findings added: `sealed`, one
+ * {entry, pointer, state, value} per sealed value (state 'opened', value its
+ * JSON text; or 'sealed', 'forgotten', 'redacted', 'mismatch'), and
+ * `sealed_counts`. A failure here (opening_mismatch, bad_sealed) joins the
+ * report's failures and makes the verdict tampered, as any failure does
+ * (FORMAT 8: a file with a failure is tampered).
+ * @param {Blob} file
+ * @param {import('./index.js').Report} report
+ * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @returns {Promise<import('./index.js').Report>}
+ */
+export async function openSealed(file, report, { identity, signal, chunkSize = 1 << 20, onProgress }) {
+  await load();
+  const pass = new OpeningPass(report.origin ?? undefined, identity);
+  const { out, sealed } = await stream(file, pass, { signal, chunkSize, onProgress });
+  const room = Math.max(0, 1000 - report.failures.length);
+  // Appended, not sorted in: a failure's `cause` is an index into the list.
+  report.failures.push(...out.failures.slice(0, room));
+  report.failures_total += out.failures_total;
+  if (out.failures_total > 0 && report.verdict !== 'not_a_log') report.verdict = 'tampered';
+  report.sealed = sealed;
+  report.sealed_counts = out.counts ?? undefined;
+  return report;
+}
+
+/**
+ * With a witness policy (the text of a C2SP tlog-policy): verifies `file`
+ * once more with the whole verifier of this module, whose report is the
+ * result: it also says whether the policy's witness quorum cosigned the
+ * checkpoint (`quorum`), and checks `trustedCheckpoint` against the keys the
+ * policy pins. `identity` is optional here; with it the report has `sealed`
+ * (one {entry, pointer, state, value} per value) and `sealed_counts`.
+ * @param {Blob} file
+ * @param {{keys?: string[], identity?: string, policy: string, trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
  * @returns {Promise<import('./index.js').Report>}
  */
 export async function verifySealed(file, { keys = [], identity, policy, trustedCheckpoint, signal, chunkSize = 1 << 20, onProgress }) {
   await load();
   const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
-  const v = policy != null ? SealedVerifier.withPolicy(keys, identity ?? undefined, policy, cp) : new SealedVerifier(keys, String(identity));
-  /** @type {import('./index.js').SealedValue[]} */
-  const sealed = [];
-  const take = (/** @type {string} */ json) => {
-    for (const [entry, pointer, state, value] of JSON.parse(json)) sealed.push({ entry, pointer, state, value });
-  };
-  try {
-    for (let at = 0; at < file.size; at += chunkSize) {
-      if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
-      v.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
-      take(v.takeSealed());
-      onProgress?.(Math.min(at + chunkSize, file.size), file.size);
-    }
-  } catch (e) {
-    v.free();
-    throw e;
-  }
-  const out = JSON.parse(v.finish());
-  for (const [entry, pointer, state, value] of out.sealed) sealed.push({ entry, pointer, state, value });
-  return identity != null ? Object.assign(out.report, { sealed }) : out.report;
+  const v = SealedVerifier.withPolicy(keys, identity ?? undefined, policy, cp);
+  const { out, sealed } = await stream(file, v, { signal, chunkSize, onProgress });
+  const report = out.report;
+  if (identity == null) return report;
+  // As openSealed gives them: the values, and the counts beside them.
+  report.sealed_counts = report.sealed ?? undefined;
+  report.sealed = sealed;
+  return report;
 }

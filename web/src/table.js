@@ -5,6 +5,7 @@
 // ARIA: a treegrid; the expanded event is a level-2 row placed right after
 // its row in the DOM, so Tab and screen readers meet it there.
 import { setRevealed } from './util.js';
+import { hasPlaceholder, sealedParts, renderParts } from './sealed-view.js';
 
 const ROW_H = 30; // px, keep in sync with .vt-row height in style.css
 const DETAIL_H = 300; // px, keep in sync with .vt-detail height
@@ -22,11 +23,12 @@ export class VirtualTable {
    * @param {(i:number)=>boolean} o.isFailing   a failure names this entry
    * @param {(i:number)=>boolean} [o.isInRange] in the range of a failing checkpoint (shaded lightly)
    * @param {(i:number)=>boolean} [o.isUnsigned] after the last trusted checkpoint (shaded)
+   * @param {(i:number)=>{pointer:string, state:string, value:string|null}[]|undefined} [o.sealedValues] the row's sealed values (report.sealed), when a key opened the file
    * @param {(rows:number[])=>void} [o.needValues] rows drawn whose values the store did not keep:
    *   read them (store.setValues) and redraw; until then their cells show "…"
    */
-  constructor({ scroll, spacer, table, store, loadDetail, isFailing, isInRange = () => false, isUnsigned = () => false, needValues = () => {} }) {
-    Object.assign(this, { scroll, spacer, table, store, loadDetail, isFailing, isInRange, isUnsigned, needValues });
+  constructor({ scroll, spacer, table, store, loadDetail, isFailing, isInRange = () => false, isUnsigned = () => false, sealedValues = () => undefined, needValues = () => {} }) {
+    Object.assign(this, { scroll, spacer, table, store, loadDetail, isFailing, isInRange, isUnsigned, sealedValues, needValues });
     this.view = null; // Uint32Array of store indices, or null for all rows
     this.count = 0;
     this.pool = [];
@@ -211,8 +213,14 @@ export class VirtualTable {
       // System entries (stele.genesis, stele.recovery, stele.access) have a type and no action.
       const action = store.str(2, i);
       const texts = [unreadable ? 'unreadable entry: open it to see the line' : val(store.str(1, i)), action === null ? val(store.str(0, i)) : val(action), val(store.str(3, i)), val(store.str(4, i))];
+      const names = ['actor', action === null ? 'type' : 'action', 'target', 'outcome'];
       let hiddenIn = null;
-      for (let c = 0; c < 4; c++) if (setRevealed(cells[c + 2], texts[c]) && !hiddenIn) hiddenIn = cells[c + 2];
+      for (let c = 0; c < 4; c++) {
+        // Sealed values (FORMAT 13.2): opened with a mark, or the word for their state.
+        if (!unreadable && hasPlaceholder(texts[c])) {
+          if (renderParts(cells[c + 2], sealedParts(texts[c], names[c], this.sealedValues(i))) && !hiddenIn) hiddenIn = cells[c + 2];
+        } else if (setRevealed(cells[c + 2], texts[c]) && !hiddenIn) hiddenIn = cells[c + 2];
+      }
       r.classList.toggle('hidden-unicode', hiddenIn != null);
       if (hiddenIn) hiddenIn.prepend(r.badge);
       if (i === this.expanded && r.nextSibling !== this.detail.el) {

@@ -281,10 +281,13 @@ async function verifyFileTimestamps(file, opts) {
 
 /**
  * With an auditor's identity or a witness policy: the file is verified as
- * always (rows, batches, progress), then once more by the lazily loaded
- * sealed module (./sealed.js), whose report is the result: it checks the
- * sealed records the plain verifier accepts unchecked, and the witness
- * quorum (docs/FORMAT.md 14), which the plain verifier leaves out to stay small.
+ * always (rows, batches, progress), then the lazily loaded sealed module
+ * (./sealed.js) reads it once more. With a policy, its whole verifier runs
+ * again (the witness quorum, docs/FORMAT.md 14, is left out of the plain
+ * verifier to keep it small) and its report is the result. With an identity
+ * alone, it reads the file for its sealed values only (the checks the plain
+ * verifier, built without them, skips): it opens what the identity can and
+ * adds its findings to the report.
  * @param {Blob} file
  * @param {import('./index.js').VerifyFileOptions} opts
  * @returns {Promise<import('./index.js').Report>}
@@ -293,19 +296,20 @@ async function verifyFileSealed(file, opts) {
   const { identity, policy, ...plain } = opts;
   if (identity != null && typeof identity !== 'string') throw new TypeError('identity: expected the text of an age identity file');
   if (policy != null && typeof policy !== 'string') throw new TypeError('policy: expected the text of a witness policy file');
-  const load = import('./sealed.js');
+  const { openSealed, checkIdentity, verifySealed } = await import('./sealed.js');
+  if (identity != null) await checkIdentity(identity); // a bad key fails before the work, not after
   const onProgress = plain.onProgress;
-  await verifyPlain(file, { ...plain, onProgress: onProgress && ((done, total) => onProgress(done / 2, total)) });
-  const { verifySealed } = await load;
-  return verifySealed(file, {
-    keys: plain.keys,
-    identity,
-    policy: policy && policy.trim() ? policy : undefined,
-    trustedCheckpoint: plain.trustedCheckpoint,
+  const report = await verifyPlain(file, { ...plain, onProgress: onProgress && ((done, total) => onProgress(done * 0.6, total)) });
+  const second = {
     signal: plain.signal,
     chunkSize: plain.chunkSize,
-    onProgress: onProgress && ((done, total) => onProgress(total / 2 + done / 2, total)),
-  });
+    onProgress: onProgress && ((/** @type {number} */ done, /** @type {number} */ total) => onProgress(total * 0.6 + done * 0.4, total)),
+  };
+  if (policy != null && policy.trim()) {
+    return verifySealed(file, { ...second, keys: plain.keys, identity, policy, trustedCheckpoint: plain.trustedCheckpoint });
+  }
+  if (report.verdict === 'not_a_log' || identity == null) return Object.assign(report, { sealed: [] });
+  return openSealed(file, report, { ...second, identity });
 }
 
 /**

@@ -37,3 +37,36 @@ it('tsc rejects a worker message that does not match protocol.js (the check has 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it('verifyFile(file, { keys, identity }) is typed: identity a string; the report has sealed values and counts', { timeout: 120_000 }, () => {
+  need(join(WEB, 'pkg/stele_wasm.d.ts'), 'run node web/build.mjs first');
+  const dir = mkdtempSync(join(tmpdir(), 'stele-types-'));
+  try {
+    const api = JSON.stringify(join(WEB, 'src/index.js'));
+    writeFileSync(join(dir, 'ok.ts'), [
+      `import { verifyFile, type SealedValue, type SealedCounts } from ${api};`,
+      'export async function opened(file: Blob, identity: string): Promise<[number, string | null, SealedValue[]]> {',
+      "  const r = await verifyFile(file, { keys: ['k'], identity });",
+      '  const values: SealedValue[] = r.sealed ?? [];',
+      '  const counts: SealedCounts | undefined = r.sealed_counts;',
+      "  const state: 'opened' | 'sealed' | 'forgotten' | 'redacted' | 'mismatch' | undefined = values[0]?.state;",
+      '  return [counts?.opened ?? 0, state ?? null, values];',
+      '}',
+      '',
+    ].join('\n'));
+    writeFileSync(join(dir, 'bad.ts'), [
+      `import { verifyFile } from ${api};`,
+      'export const a = (f: Blob) => verifyFile(f, { keys: [], identity: 42 });',
+      'export const b = async (f: Blob) => (await verifyFile(f, { identity: "x" })).sealed_counts?.unknown;',
+      '',
+    ].join('\n'));
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ extends: join(WEB, 'tsconfig.json'), include: ['ok.ts', 'bad.ts'] }));
+    const { ok, out } = tsc(join(dir, 'tsconfig.json'));
+    assert.equal(ok, false, 'tsc accepted a numeric identity');
+    assert.doesNotMatch(out, /ok\.ts/, out);
+    assert.match(out, /bad\.ts\(2,\d+\)/, out);
+    assert.match(out, /bad\.ts\(3,\d+\).*unknown/, out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -40,6 +40,10 @@ pub(crate) enum Bench {
         /// Entries per append_batch call.
         #[arg(long, default_value_t = 1000)]
         batch: u64,
+        /// Pairs of runs (unsealed and sealed, order alternating); the ratio
+        /// printed is the median of the pairs'.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
     },
     /// `stele append --event` (a whole process: open, append, checkpoint
     /// policy, exit) on a large log beside the same on a new one-entry log.
@@ -320,8 +324,12 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
             println!("  ratio CLI/library: {:.2}", c / s);
         }
         Bench::Witness { checkpoints, batch } => crate::bench_witness::run(checkpoints, batch)?,
-        Bench::Sealed { entries, batch } => {
-            crate::bench_sealed::run(entries, batch)?;
+        Bench::Sealed {
+            entries,
+            batch,
+            rounds,
+        } => {
+            crate::bench_sealed::run(entries, batch, rounds)?;
         }
         Bench::Open { entries, runs, dir } => bench_open(entries, runs, dir)?,
         Bench::Latency {

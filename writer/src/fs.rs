@@ -31,6 +31,9 @@ pub enum FileRole {
     Dir,
     /// A file outside the log (a monitor state file, an export).
     Other,
+    /// A file of the sealed-field sidecar, `DIR/sealed/` (records, data
+    /// keys, wraps, the forget list, the auditors).
+    Sealed,
 }
 
 /// File system operations the log's durability depends on.

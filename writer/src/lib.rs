@@ -53,4 +53,6 @@ pub mod witness;
 pub use error::{Error, Result};
 pub use log::{Log, LogOptions, Receipt, Recovery};
 pub use parallel::ParallelVerifier;
-pub use view::{ConsistencyProof, InclusionProof, StoredCheckpoint, View, verify_dir};
+pub use view::{
+    ConsistencyProof, InclusionProof, StoredCheckpoint, View, verify_dir, verify_dir_revealed,
+};

@@ -9,6 +9,7 @@ use crate::view::{
     Index, StoredCheckpoint, TreeSrc, View, parse_checkpoints, parse_checkpoints_after,
 };
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
@@ -527,7 +528,9 @@ impl Log {
             .and_then(|lock| Self::open_inner(dir, opts, Some(signer.clone()), Some(lock), false))
             .and_then(|log| {
                 let genesis = genesis_event(origin, &signer.verifier().to_string());
-                let _ = log.shared.append_events(&[genesis], Appended::Internal)?;
+                let _ = log
+                    .shared
+                    .append_events(Cow::Borrowed(&[genesis]), Appended::Internal)?;
                 let _ = log.checkpoint()?;
                 Ok(log)
             });
@@ -740,7 +743,7 @@ impl Log {
             size: scan.size,
         };
         let frontier = Frontier::from_left_hashes(scan.size, left_hashes(&tf, scan.size)?);
-        let sealer = Sealer::open(dir, &origin, &config.sealed, scan.size)?;
+        let sealer = Sealer::open(dir, &origin, &config.sealed, scan.size, opts.fs.clone())?;
         let store = Store {
             size: scan.size,
             prev: scan.prev,
@@ -799,7 +802,7 @@ impl Log {
                     "entries_kept": scan.size,
                     "reason": reason,
                 });
-                let r = shared.append_events(&[event], Appended::Internal)?;
+                let r = shared.append_events(Cow::Borrowed(&[event]), Appended::Internal)?;
                 let mut s = Arc::try_unwrap(shared).expect("no other owner yet");
                 s.recovery = Some(Recovery {
                     dropped_bytes,
@@ -869,7 +872,9 @@ impl Log {
     /// Appends one event. When this returns `Ok`, the entry is durable.
     /// Event types starting with `stele.` are refused (reserved).
     pub fn append(&self, event: Value) -> Result<Receipt> {
-        Ok(self.shared.append_events(&[event], Appended::User)?[0])
+        Ok(self
+            .shared
+            .append_events(Cow::Borrowed(&[event]), Appended::User)?[0])
     }
 
     /// Appends events as one unit: either all are durable and `Ok` holds a
@@ -878,13 +883,15 @@ impl Log {
     /// back). A crash during the call may leave a prefix of the batch on
     /// disk, as with any unacknowledged write.
     pub fn append_batch(&self, events: Vec<Value>) -> Result<Vec<Receipt>> {
-        self.shared.append_events(&events, Appended::User)
+        self.shared
+            .append_events(Cow::Owned(events), Appended::User)
     }
 
     /// [`Log::append_batch`] on borrowed events: when one is refused
     /// (`Error::BadEvent` names it), the caller still has them all.
     pub fn append_slice(&self, events: &[Value]) -> Result<Vec<Receipt>> {
-        self.shared.append_events(events, Appended::User)
+        self.shared
+            .append_events(Cow::Borrowed(events), Appended::User)
     }
 
     /// Appends events written on behalf of an authenticated writer, as one
@@ -901,7 +908,8 @@ impl Log {
                 let _ = o.insert(WRITER_MEMBER.to_string(), by.clone());
             }
         }
-        self.shared.append_events(&events, Appended::Authenticated)
+        self.shared
+            .append_events(Cow::Owned(events), Appended::Authenticated)
     }
 
     /// Appends a reserved `stele.*` event (for `stele.access` and the like).
@@ -915,7 +923,9 @@ impl Log {
                 ),
             });
         }
-        Ok(self.shared.append_events(&[event], Appended::Internal)?[0])
+        Ok(self
+            .shared
+            .append_events(Cow::Borrowed(&[event]), Appended::Internal)?[0])
     }
 
     /// Signs a checkpoint of the current durable size if the tree grew since
@@ -1118,7 +1128,9 @@ impl Shared {
         Ok(())
     }
 
-    fn append_events(&self, events: &[Value], by: Appended) -> Result<Vec<Receipt>> {
+    // Owned events (append_batch) are sealed in place; borrowed ones
+    // (append_slice) are copied first when there is anything to seal.
+    fn append_events(&self, events: Cow<'_, [Value]>, by: Appended) -> Result<Vec<Receipt>> {
         Ok(self
             .append_events_at(events, by, None)?
             .expect("no index was asked for"))
@@ -1128,7 +1140,7 @@ impl Shared {
     // `at`, `at + 1`, …: `None` (nothing written) if the next index is another.
     fn append_events_at(
         &self,
-        events: &[Value],
+        events: Cow<'_, [Value]>,
         by: Appended,
         at: Option<u64>,
     ) -> Result<Option<Vec<Receipt>>> {
@@ -1146,15 +1158,12 @@ impl Shared {
         }
         // Sealed fields (FORMAT 13.9): placeholders in, openings aside until
         // each entry's index is known. Stele's own events are never sealed.
-        let (events, openings): (std::borrow::Cow<'_, [Value]>, _) =
-            if internal || !events.iter().any(|e| self.sealer.touches(e)) {
-                (std::borrow::Cow::Borrowed(events), Vec::new())
-            } else {
-                // Every user event is looked at (markers, and placeholders a
-                // user may not write), so sealing works on a copy.
-                let (evs, ops) = seal_events(&self.sealer, events.to_vec())?;
-                (std::borrow::Cow::Owned(evs), ops)
-            };
+        let (events, openings) = if internal || !events.iter().any(|e| self.sealer.touches(e)) {
+            (events, Vec::new())
+        } else {
+            let (evs, ops) = seal_events(&self.sealer, events.into_owned())?;
+            (Cow::Owned(evs), ops)
+        };
         // The expensive part (canonical JSON, checks) runs outside the lock,
         // on several threads for big batches; the chain is finished under it.
         let texts = canonical_events(&events)?;
@@ -1519,7 +1528,10 @@ fn seal_events(sealer: &Sealer, events: Vec<Value>) -> Result<Sealed> {
         }
         Ok((evs, ops))
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    // Asked once: on Linux each call reads the cgroup's CPU quota files.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads =
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
     if events.len() < 512 || threads < 2 {
         return one(0, events);
     }

@@ -536,7 +536,7 @@ enum TokenCmd {
         file: PathBuf,
         /// The token's name: the actor of the access events it causes.
         name: String,
-        /// What it may do: read, write, k8s, comma-separated (default: all three).
+        /// What it may do: read, write, k8s, reveal (exports with sealed-field openings), comma-separated (default: read,write,k8s).
         #[arg(long, value_name = "SCOPES", default_value = "read,write,k8s", value_parser = parse_scopes)]
         scope: serve::Scopes,
     },
@@ -1775,8 +1775,14 @@ fn verify(
     if let Some(p) = policy {
         opts.set_policy(p);
     }
+    let mut reveal = Vec::new();
     if let Some(id) = identity {
         opts.opener = Some(load_opener(id)?);
+        if path.is_dir() {
+            // A log directory is verified as an export revealed to the
+            // identity's recipients that are auditors of the log.
+            reveal = dir_reveal(path, id)?;
+        }
     }
     for r in &out.revoked {
         opts.revoked.push(stele_core::verify::parse_revoked(r).map_err(|e| {
@@ -1812,10 +1818,24 @@ fn verify(
     } else if path.is_dir() && access.access_log.is_none() {
         can_record_in(path)?;
     }
-    let report = verify_path(path, opts)?;
+    let report = if reveal.is_empty() {
+        verify_path(path, opts)?
+    } else {
+        let pb = progress_bar(0, "verify");
+        let r = stele_writer::verify_dir_revealed(path, opts, &reveal, &mut |done, total| {
+            pb.set_length(total);
+            pb.set_position(done);
+        })?;
+        pb.finish_and_clear();
+        r
+    };
     let mut access_err = None;
     if path.is_dir() && (access.access_log.is_some() || !mirror) {
-        let read = json!({"verify": "log", "entries": [0, report.entries], "tree_size": report.tree_size, "verdict": report.verdict});
+        let mut read = json!({"verify": "log", "entries": [0, report.entries], "tree_size": report.tree_size, "verdict": report.verdict});
+        if !reveal.is_empty() {
+            // Openings were read (public keys only).
+            read["reveal_to"] = json!(reveal);
+        }
         let event = access_event(
             "verify",
             argv,
@@ -1859,6 +1879,25 @@ fn verify(
         }));
     }
     Ok(code)
+}
+
+// The recipients of the identities in `id` that are auditors of the log in
+// `dir` (their wraps open its data keys); a note when there is none.
+fn dir_reveal(dir: &Path, id: &Path) -> Result<Vec<String>, Fail> {
+    let auditors = stele_writer::sealed::auditors(dir)?;
+    let mine: Vec<String> = stele_writer::sealed::load_identities(id)?
+        .iter()
+        .map(stele_seal::Identity::recipient)
+        .filter(|r| auditors.contains(r))
+        .collect();
+    if mine.is_empty() {
+        eprintln!(
+            "stele: note: no identity in {} is an auditor of this log (stele auditor list {}): its sealed values stay sealed",
+            id.display(),
+            dir.display()
+        );
+    }
+    Ok(mine)
 }
 
 const RECORD_ELSEWHERE: &str =
@@ -2277,7 +2316,18 @@ fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
             Some("make one with `stele export DIR -o FILE --reveal-to age1…`".into()),
         ));
     }
+    // The file is read twice (verified first, then revealed): both reads
+    // are hashed, and the second verified again, so a file changed in
+    // between is named, never revealed as verified.
+    let meta = |sha256| stele_core::verify::InputMeta {
+        name: None,
+        verified_at: None,
+        sha256,
+    };
+    let mut opts = opts;
+    opts.input = Some(meta(false)); // verify_path hashes the file itself
     let report = verify_path(path, opts.clone())?;
+    opts.input = Some(meta(true));
     if report.verdict != Verdict::Verified {
         print!("{}", report_text(&report, false));
         return Err(Fail::usage(
@@ -2339,13 +2389,25 @@ fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
         }
         Ok(())
     };
+    let mut line_no = 0u64;
     loop {
         line.clear();
-        let n = r
+        line_no += 1;
+        // Bounded like every reader: no line of a verified export is longer.
+        let n = Read::take(&mut r, MAX_REVEAL_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| Fail::usage(format!("read {}: {e}", path.display()), None))?;
         if n == 0 {
             break;
+        }
+        if line.len() > MAX_REVEAL_LINE {
+            return Err(Fail::usage(
+                format!(
+                    "{} line {line_no} is longer than {MAX_REVEAL_LINE} bytes: the file changed since it verified; nothing more is revealed",
+                    path.display()
+                ),
+                None,
+            ));
         }
         v.push(&line);
         for (i, p, st) in v.take_sealed() {
@@ -2366,8 +2428,23 @@ fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
     emit(&mut held, &mut states, true)?;
     out.flush()
         .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
+    let again = v.finish();
+    let digest = |r: &Report| r.input.as_ref().and_then(|i| i.sha256.clone());
+    if again.verdict != Verdict::Verified || digest(&again) != digest(&report) {
+        return Err(Fail::usage(
+            format!(
+                "{} changed while it was read: the entries printed above are not verified",
+                path.display()
+            ),
+            None,
+        ));
+    }
     Ok(0u8)
 }
+
+/// Longest line `stele reveal` reads: an entry is at most 64 KiB, a
+/// `sealed-key` record at most ~22 KiB (a 16 KiB wrap in base64).
+const MAX_REVEAL_LINE: usize = 256 * 1024;
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();

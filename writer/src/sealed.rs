@@ -17,13 +17,14 @@
 //! ciphertext. A key file is a secret like the signing key (0600).
 
 use crate::error::{Error, Result};
+use crate::fs::{FileRole, Fs, RealFs};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use stele_core::canonical;
 use stele_core::sealed::{
     self, DATA_KEY_LEN, DataKey, KEY_ID_LEN, KeyId, MARKER_MEMBER, NONCE_LEN, PLACEHOLDER_MEMBER,
@@ -113,45 +114,52 @@ fn io(op: &'static str, path: &Path, e: std::io::Error) -> Error {
     Error::io(op, path, e)
 }
 
-// Writes a new file durably: tmp (0600), write, fsync, rename, fsync dir.
-fn write_secret_file(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+// Writes a new file durably: tmp (0600), write, fdatasync, rename, fsync
+// dir; every step through the log's file system seam (crash tests fail each).
+fn write_secret_file(fs: &dyn Fs, dir: &Path, name: &str, data: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let dest = dir.join(name);
-    let mut f = OpenOptions::new()
+    let f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| io("create", &tmp, e))?;
-    f.write_all(data).map_err(|e| io("write", &tmp, e))?;
-    f.sync_all().map_err(|e| io("fsync", &tmp, e))?;
-    std::fs::rename(&tmp, &dest).map_err(|e| io("rename", &dest, e))?;
-    sync_dir(dir)
+    fs.write_at(FileRole::Sealed, &f, data, 0)
+        .map_err(|e| io("write", &tmp, e))?;
+    fs.sync_data(FileRole::Sealed, &f)
+        .map_err(|e| io("fdatasync", &tmp, e))?;
+    fs.rename(FileRole::Sealed, &tmp, &dest)
+        .map_err(|e| io("rename", &dest, e))?;
+    sync_dir(fs, dir)
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io("fsync directory", dir, e))
+fn sync_dir(fs: &dyn Fs, dir: &Path) -> Result<()> {
+    fs.sync_dir(dir).map_err(|e| io("fsync directory", dir, e))
 }
 
 /// Destroys a file as well as a file system allows: overwrites its bytes
 /// with zeros, fsyncs, unlinks, fsyncs the directory. (On SSDs, copy-on-write
 /// file systems and backups the old blocks may survive: writer/README.md.)
 pub fn shred(path: &Path) -> Result<()> {
+    shred_with(&RealFs, path)
+}
+
+fn shred_with(fs: &dyn Fs, path: &Path) -> Result<()> {
     let f = match OpenOptions::new().write(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io("open", path, e)),
     };
     let len = f.metadata().map_err(|e| io("stat", path, e))?.len();
-    f.write_all_at(&vec![0u8; len as usize], 0)
+    fs.write_at(FileRole::Sealed, &f, &vec![0u8; len as usize], 0)
         .map_err(|e| io("overwrite", path, e))?;
-    f.sync_all().map_err(|e| io("fsync", path, e))?;
+    fs.sync_data(FileRole::Sealed, &f)
+        .map_err(|e| io("fsync", path, e))?;
     drop(f);
     std::fs::remove_file(path).map_err(|e| io("unlink", path, e))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    sync_dir(fs, path.parent().unwrap_or(Path::new(".")))
 }
 
 fn hmac_sha256(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
@@ -202,6 +210,7 @@ struct State {
 
 /// The sealing side of an open log.
 pub struct Sealer {
+    fs: Arc<dyn Fs>,
     dir: PathBuf,
     origin: String,
     rules: Vec<Vec<String>>,
@@ -215,6 +224,16 @@ impl std::fmt::Debug for Sealer {
         f.debug_struct("Sealer")
             .field("dir", &self.dir)
             .finish_non_exhaustive()
+    }
+}
+
+/// The forgotten key IDs of a log directory's sidecar.
+fn forgotten_ids(sidecar: &Path) -> Result<std::collections::HashSet<KeyId>> {
+    let fp = sidecar.join("forgotten");
+    match std::fs::read_to_string(&fp) {
+        Ok(t) => Ok(t.lines().filter_map(KeyId::from_hex).collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+        Err(e) => Err(io("read", &fp, e)),
     }
 }
 
@@ -248,7 +267,13 @@ impl Sealer {
     /// Opens (without creating) the sidecar of the log in `log_dir`, whose
     /// durable size is `size`: openings of entries at `size` or later were
     /// never acknowledged and are cut.
-    pub fn open(log_dir: &Path, origin: &str, cfg: &SealConfig, size: u64) -> Result<Self> {
+    pub fn open(
+        log_dir: &Path,
+        origin: &str,
+        cfg: &SealConfig,
+        size: u64,
+        fs: Arc<dyn Fs>,
+    ) -> Result<Self> {
         cfg.check()?;
         let dir = log_dir.join(SIDECAR);
         let rules = cfg
@@ -258,6 +283,7 @@ impl Sealer {
             .collect::<Result<_>>()?;
         let subject = sealed::pointer_tokens(&cfg.subject).map_err(Error::Sealed)?;
         let s = Self {
+            fs,
             origin: origin.into(),
             rules,
             subject,
@@ -287,7 +313,7 @@ impl Sealer {
                 std::fs::create_dir_all(&d).map_err(|e| io("create directory", &d, e))?;
                 std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))
                     .map_err(|e| io("chmod", &d, e))?;
-                sync_dir(d.parent().unwrap_or(Path::new(".")))?;
+                sync_dir(&*self.fs, d.parent().unwrap_or(Path::new(".")))?;
             }
         }
         Ok(())
@@ -320,8 +346,12 @@ impl Sealer {
         }
         let len = f.metadata().map_err(|e| io("stat", &p, e))?.len();
         if keep < len {
-            f.set_len(keep).map_err(|e| io("truncate", &p, e))?;
-            f.sync_all().map_err(|e| io("fsync", &p, e))?;
+            self.fs
+                .set_len(FileRole::Sealed, &f, keep)
+                .map_err(|e| io("truncate", &p, e))?;
+            self.fs
+                .sync_data(FileRole::Sealed, &f)
+                .map_err(|e| io("fdatasync", &p, e))?;
         }
         *self.records.lock().unwrap() = Some((f, keep));
         Ok(())
@@ -339,7 +369,7 @@ impl Sealer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.ensure_dirs()?;
                 let s: [u8; 32] = random()?;
-                write_secret_file(&self.dir, "secret", &s)?;
+                write_secret_file(&*self.fs, &self.dir, "secret", &s)?;
                 s
             }
             Err(e) => return Err(io("read", &p, e)),
@@ -363,7 +393,17 @@ impl Sealer {
         }
         let name = stele_core::note::hex(&tag);
         let p = self.dir.join("keys").join(&name);
-        let k = match std::fs::read(&p) {
+        let mut found = std::fs::read(&p);
+        if let Ok(b) = &found
+            && b.len() == KEY_ID_LEN + DATA_KEY_LEN
+            && self.is_forgotten(&KeyId(b[..KEY_ID_LEN].try_into().expect("16 bytes")))?
+        {
+            // A forget that failed after listing the key: finish destroying
+            // it; the subject gets a new key.
+            shred_with(&*self.fs, &p)?;
+            found = Err(std::io::ErrorKind::NotFound.into());
+        }
+        let k = match found {
             Ok(b) if b.len() == KEY_ID_LEN + DATA_KEY_LEN => {
                 let id = KeyId(b[..KEY_ID_LEN].try_into().expect("16 bytes"));
                 (id, b[KEY_ID_LEN..].try_into().expect("32 bytes"))
@@ -385,7 +425,7 @@ impl Sealer {
                 let mut b = Vec::with_capacity(48);
                 b.extend_from_slice(&id.0);
                 b.extend_from_slice(&key);
-                write_secret_file(&self.dir.join("keys"), &name, &b)?;
+                write_secret_file(&*self.fs, &self.dir.join("keys"), &name, &b)?;
                 (id, key)
             }
             Err(e) => return Err(io("read", &p, e)),
@@ -394,9 +434,14 @@ impl Sealer {
         Ok(k)
     }
 
+    fn is_forgotten(&self, id: &KeyId) -> Result<bool> {
+        Ok(forgotten_ids(&self.dir)?.contains(id))
+    }
+
     fn write_wrap(&self, id: KeyId, recipient: &str, key: &DataKey) -> Result<()> {
         let w = wrap(recipient, key)?;
         write_secret_file(
+            &*self.fs,
             &self.dir.join("wraps"),
             &format!("{id}.{recipient}.age"),
             &w,
@@ -431,7 +476,7 @@ impl Sealer {
         }
         st.auditors.push(recipient.to_string());
         let text: String = st.auditors.iter().map(|a| format!("{a}\n")).collect();
-        write_secret_file(&self.dir, "auditors", text.as_bytes())?;
+        write_secret_file(&*self.fs, &self.dir, "auditors", text.as_bytes())?;
         Ok(n)
     }
 
@@ -439,17 +484,6 @@ impl Sealer {
     /// pointer is present, or a seal marker or placeholder member is
     /// anywhere in it. Read-only, so events that need nothing are not copied.
     pub fn touches(&self, ev: &Value) -> bool {
-        fn marked(v: &Value) -> bool {
-            match v {
-                Value::Object(m) => {
-                    m.contains_key(MARKER_MEMBER)
-                        || m.contains_key(PLACEHOLDER_MEMBER)
-                        || m.values().any(marked)
-                }
-                Value::Array(a) => a.iter().any(marked),
-                _ => false,
-            }
-        }
         self.rules.iter().any(|r| lookup(ev, r).is_some()) || marked(ev)
     }
 
@@ -459,7 +493,11 @@ impl Sealer {
     /// Errors never quote the event's values.
     pub fn seal_event(&self, mut ev: Value) -> Result<(Value, Vec<Pending>), String> {
         let mut markers = Vec::new();
-        unwrap_markers(&mut ev, &mut Vec::new(), &mut markers)?;
+        // The walk that rewrites (and names places) only when there is
+        // something to rewrite or refuse: most events have neither.
+        if marked(&ev) {
+            unwrap_markers(&mut ev, &mut Vec::new(), &mut markers)?;
+        }
         let mut targets: Vec<Vec<String>> = markers;
         for r in &self.rules {
             if lookup(&ev, r).is_some() {
@@ -547,14 +585,19 @@ impl Sealer {
                 .open(&p)
                 .map_err(|e| io("open", &p, e))?;
             let len = f.metadata().map_err(|e| io("stat", &p, e))?.len();
-            sync_dir(&self.dir)?;
+            sync_dir(&*self.fs, &self.dir)?;
             *g = Some((f, len));
         }
         let (f, len) = g.as_mut().expect("opened");
         let before = *len;
-        f.write_all_at(bytes, before)
+        // A failed or partial write leaves bytes past `len`: the next write
+        // goes over them, and a reopen cuts what no entry owns.
+        self.fs
+            .write_at(FileRole::Sealed, f, bytes, before)
             .map_err(|e| io("write", &p, e))?;
-        f.sync_data().map_err(|e| io("fdatasync", &p, e))?;
+        self.fs
+            .sync_data(FileRole::Sealed, f)
+            .map_err(|e| io("fdatasync", &p, e))?;
         *len += bytes.len() as u64;
         Ok(before)
     }
@@ -564,8 +607,12 @@ impl Sealer {
         let mut g = self.records.lock().unwrap();
         if let Some((f, l)) = g.as_mut() {
             let p = self.records_path();
-            f.set_len(len).map_err(|e| io("truncate", &p, e))?;
-            f.sync_data().map_err(|e| io("fdatasync", &p, e))?;
+            self.fs
+                .set_len(FileRole::Sealed, f, len)
+                .map_err(|e| io("truncate", &p, e))?;
+            self.fs
+                .sync_data(FileRole::Sealed, f)
+                .map_err(|e| io("fdatasync", &p, e))?;
             *l = len;
         }
         Ok(())
@@ -595,16 +642,23 @@ impl Sealer {
         };
         let id = KeyId(b[..KEY_ID_LEN].try_into().expect("16 bytes"));
         // 1. The forget list (durable), so a crash below still exports "forgotten".
+        // Rewritten whole (tmp, rename): a crash leaves the old list or the
+        // new one, never a half line.
         let fp = self.dir.join("forgotten");
-        let mut f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&fp)
-            .map_err(|e| io("open", &fp, e))?;
-        f.write_all(format!("{id}\n").as_bytes())
-            .map_err(|e| io("write", &fp, e))?;
-        f.sync_all().map_err(|e| io("fsync", &fp, e))?;
+        let mut list = match std::fs::read(&fp) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io("read", &fp, e)),
+        };
+        if list.last().is_some_and(|&b| b != b'\n') {
+            list.push(b'\n');
+        }
+        list.extend_from_slice(format!("{id}\n").as_bytes());
+        write_secret_file(&*self.fs, &self.dir, "forgotten", &list)?;
+        // From here the key is forgotten whatever happens below: exports say
+        // so (and carry no wrap of it), and a new value of the subject gets
+        // a new key. A failure below is finished by running forget again.
+        let _ = st.keys.remove(&tag);
         // 2. The wraps, then the key.
         let wraps = self.dir.join("wraps");
         if let Ok(rd) = std::fs::read_dir(&wraps) {
@@ -614,12 +668,11 @@ impl Sealer {
                     .to_string_lossy()
                     .starts_with(&format!("{id}."))
                 {
-                    shred(&ent.path())?;
+                    shred_with(&*self.fs, &ent.path())?;
                 }
             }
         }
-        shred(&p)?;
-        let _ = st.keys.remove(&tag);
+        shred_with(&*self.fs, &p)?;
         Ok(id)
     }
 
@@ -663,11 +716,11 @@ impl Sealer {
             .write(true)
             .open(&p)
             .map_err(|e| io("open", &p, e))?;
-        write_secret_file(&self.dir, "records", &out)?;
+        write_secret_file(&*self.fs, &self.dir, "records", &out)?;
         // The old inode: overwrite, fsync (it is already unlinked by the rename).
-        old_file
-            .write_all_at(&vec![0u8; old.len()], 0)
-            .and_then(|()| old_file.sync_all())
+        self.fs
+            .write_at(FileRole::Sealed, &old_file, &vec![0u8; old.len()], 0)
+            .and_then(|()| self.fs.sync_data(FileRole::Sealed, &old_file))
             .map_err(|e| io("overwrite", &p, e))?;
         let f = OpenOptions::new()
             .read(true)
@@ -733,6 +786,19 @@ fn pointer_text(toks: &[String]) -> String {
         .map(|t| format!("/{}", sealed::escape_token(t)))
         .collect();
     canonical::quote(&p)
+}
+
+// Whether a seal marker or a placeholder member is anywhere in `v`.
+fn marked(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => {
+            m.contains_key(MARKER_MEMBER)
+                || m.contains_key(PLACEHOLDER_MEMBER)
+                || m.values().any(marked)
+        }
+        Value::Array(a) => a.iter().any(marked),
+        _ => false,
+    }
 }
 
 // Replaces each `{"stele.seal": V}` by V, noting its place; refuses
@@ -837,6 +903,9 @@ impl ExportRecords {
         }
         let mut head = Vec::new();
         let mut reveal_keys = std::collections::HashSet::new();
+        // A forgotten key's wraps are never exported, even if a failed
+        // forget left one on disk.
+        let forgotten = forgotten_ids(&dir)?;
         let wraps = dir.join("wraps");
         let mut names: Vec<String> = match std::fs::read_dir(&wraps) {
             Ok(rd) => rd
@@ -856,7 +925,7 @@ impl ExportRecords {
             let Some(key) = KeyId::from_hex(kid) else {
                 continue;
             };
-            if !reveal.iter().any(|r| r == recipient) {
+            if forgotten.contains(&key) || !reveal.iter().any(|r| r == recipient) {
                 continue;
             }
             let p = wraps.join(&name);
@@ -865,12 +934,11 @@ impl ExportRecords {
             head.push(b'\n');
             let _ = reveal_keys.insert(kid.to_string());
         }
-        let fp = dir.join("forgotten");
-        if let Ok(t) = std::fs::read_to_string(&fp) {
-            for k in t.lines().filter_map(KeyId::from_hex) {
-                head.extend_from_slice(Record::Forgotten(k).to_line().as_bytes());
-                head.push(b'\n');
-            }
+        let mut forgotten: Vec<KeyId> = forgotten.into_iter().collect();
+        forgotten.sort();
+        for k in forgotten {
+            head.extend_from_slice(Record::Forgotten(k).to_line().as_bytes());
+            head.push(b'\n');
         }
         let rp = dir.join("records");
         let reader = match File::open(&rp) {

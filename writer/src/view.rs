@@ -951,7 +951,22 @@ fn put(w: &mut dyn Write, b: &[u8]) -> Result<()> {
 /// the report are those of `stele export DIR`). Every byte of the entries
 /// file is checked, including a torn tail.
 pub fn verify_dir(dir: &Path, opts: Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Report> {
+    verify_dir_revealed(dir, opts, &[], progress)
+}
+
+/// [`verify_dir`] with the log's sealed-field records (docs/FORMAT.md 13.6)
+/// in their places, as an export revealed to `reveal` (auditors' `age1…`
+/// recipients) would carry them: with an opener in `opts` whose identities
+/// match, sealed values are opened and checked against their commitments.
+/// The `forgotten` and `redacted` records are always included.
+pub fn verify_dir_revealed(
+    dir: &Path,
+    opts: Options,
+    reveal: &[String],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Report> {
     let _ = log_config(dir)?;
+    let mut seal = crate::sealed::ExportRecords::open(dir, reveal)?;
     let entries_path = dir.join(files::ENTRIES);
     let mut f = File::open(&entries_path).map_err(|e| Error::io("open", &entries_path, e))?;
     let total = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -976,6 +991,10 @@ pub fn verify_dir(dir: &Path, opts: Options, progress: &mut dyn FnMut(u64, u64))
     // Lines are hashed and parsed on every core; the report is the stream verifier's.
     let mut v = ParallelVerifier::new(opts, verify_threads());
     v.push(export::header(ExportKind::Log).as_bytes());
+    if let Some(s) = &seal {
+        v.push(s.head());
+    }
+    let mut records = Vec::new();
     let mut next = 0usize;
     let mut lines = 0u64;
     let push_notes = |v: &mut ParallelVerifier, next: &mut usize, lines: u64| {
@@ -999,16 +1018,30 @@ pub fn verify_dir(dir: &Path, opts: Options, progress: &mut dyn FnMut(u64, u64))
         }
         let chunk = &buf[..n];
         let mut from = 0;
-        if next < notes.len() {
+        // The records of entry `lines` (0-based) follow its line; checkpoint
+        // notes come after them.
+        let sealed_next =
+            |seal: &Option<crate::sealed::ExportRecords>| seal.as_ref().and_then(|s| s.peek());
+        if next < notes.len() || sealed_next(&seal).is_some() {
             for nl in memchr::memchr_iter(b'\n', chunk) {
+                let entry = lines;
                 lines += 1;
-                if next < notes.len() && notes[next].0 == lines {
+                let seal_here = sealed_next(&seal).is_some_and(|i| i <= entry);
+                let note_here = next < notes.len() && notes[next].0 == lines;
+                if seal_here || note_here {
                     v.push(&chunk[from..=nl]);
                     from = nl + 1;
+                }
+                if let (true, Some(s)) = (seal_here, seal.as_mut()) {
+                    records.clear();
+                    s.write_for(entry, &mut records)?;
+                    v.push(&records);
+                }
+                if note_here {
                     push_notes(&mut v, &mut next, lines);
-                    if next == notes.len() {
-                        break;
-                    }
+                }
+                if next == notes.len() && sealed_next(&seal).is_none() {
+                    break;
                 }
             }
         }

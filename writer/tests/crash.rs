@@ -28,6 +28,7 @@
 
 mod common;
 
+use common::FAULT_CASES;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -39,7 +40,7 @@ use std::time::{Duration, Instant};
 use stele_core::verify::{Options, Verdict};
 use stele_core::{Hash, VerifierKey};
 use stele_writer::fs::{FileRole, Fs};
-use stele_writer::testing::{FaultFs, FaultMode, Op};
+use stele_writer::testing::{FaultFs, Op};
 use stele_writer::{Error, Log, LogOptions, key};
 
 const ORIGIN: &str = "example.com/crash";
@@ -565,32 +566,7 @@ fn every_nth_write_sync_truncate_and_rename_fails() {
     assert!(dry.created && dry.acked.len() == 24);
     let counts = fs.counts.lock().unwrap().clone();
     let mut runs = 0;
-    for (op, name, modes) in [
-        (
-            Op::Write,
-            "write",
-            &[
-                FaultMode::NotPersisted,
-                FaultMode::Persisted,
-                FaultMode::Partial,
-            ][..],
-        ),
-        (
-            Op::Sync,
-            "sync",
-            &[FaultMode::NotPersisted, FaultMode::Persisted][..],
-        ),
-        (
-            Op::Truncate,
-            "truncate",
-            &[FaultMode::NotPersisted, FaultMode::Persisted][..],
-        ),
-        (
-            Op::Rename,
-            "rename",
-            &[FaultMode::NotPersisted, FaultMode::Persisted][..],
-        ),
-    ] {
+    for (op, name, modes) in FAULT_CASES {
         let total = counts.get(name).copied().unwrap_or(0);
         for &mode in modes {
             for n in 1..=total + 1 {

@@ -106,6 +106,14 @@ fn scan_dir(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
+// `stele verify PATH --key VKEY --identity ID --json`, which must succeed:
+// the report and stderr.
+fn verify_json(path: &str, vkey: &str, id: &Path) -> (Value, String) {
+    let out = stele(&["verify", path, "--key", vkey, "--identity", p(id), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr(&out))
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -222,19 +230,7 @@ fn verify_counts_opened_sealed_and_forgotten_values_by_identity() {
     let other = identity(tmp.path(), "other.key");
     let f = tmp.path().join("x.stele");
     let _ = export(&log, &f, Some(&recipient(&aud)));
-    let json = |id: &Path| -> Value {
-        let out = stele(&[
-            "verify",
-            p(&f),
-            "--key",
-            &vkey,
-            "--identity",
-            p(id),
-            "--json",
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
+    let json = |id: &Path| verify_json(p(&f), &vkey, id).0;
     let right = json(&aud);
     assert_eq!(right["verdict"], "verified");
     assert_eq!(
@@ -272,6 +268,91 @@ fn verify_counts_opened_sealed_and_forgotten_values_by_identity() {
     assert_eq!(
         ok(&stele(&["auditor", "list", &log])).trim(),
         recipient(&aud)
+    );
+}
+
+#[test]
+fn verify_of_a_log_directory_opens_with_an_auditors_identity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-dir");
+    let other = identity(tmp.path(), "other.key");
+    let json = |id: &Path| verify_json(&log, &vkey, id);
+    let (right, _) = json(&aud);
+    assert_eq!(right["verdict"], "verified", "{right:#}");
+    assert_eq!(
+        right["sealed"],
+        serde_json::json!({"values":5,"opened":5,"sealed":0,"forgotten":0,"redacted":0})
+    );
+    // Not an auditor of this log: a note, every value sealed, no failure.
+    let (wrong, err) = json(&other);
+    assert_eq!(wrong["verdict"], "verified");
+    assert_eq!(wrong["sealed"]["sealed"], 5);
+    assert!(err.contains("is an auditor of this log"), "{err}");
+    // The verification that read openings is recorded, naming the recipient.
+    let entries = std::fs::read_to_string(Path::new(&log).join("entries.jsonl")).unwrap();
+    let last_verify = entries
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].clone())
+        .find(|e| e["type"] == "stele.access" && e["read"]["reveal_to"].is_array())
+        .expect("an access entry with reveal_to");
+    assert_eq!(
+        last_verify["read"]["reveal_to"],
+        serde_json::json!([recipient(&aud)])
+    );
+    // Forget and redact show in the directory's counts, still verified.
+    let _ = ok(&stele(&[
+        "forget",
+        &log,
+        "--subject",
+        r#"{"email":"bob-MARKER-7f3a@example.com","id":"u2"}"#,
+    ]));
+    let _ = ok(&stele(&[
+        "redact",
+        &log,
+        "--entry",
+        "1",
+        "--pointer",
+        "/ip",
+    ]));
+    let _ = ok(&stele(&["checkpoint", &log]));
+    let (after, _) = json(&aud);
+    assert_eq!(after["verdict"], "verified", "{after:#}");
+    assert_eq!(
+        after["sealed"],
+        serde_json::json!({"values":5,"opened":2,"sealed":0,"forgotten":2,"redacted":1})
+    );
+    // A tampered opening in the sidecar is a failure naming entry and pointer.
+    let rp = Path::new(&log).join("sealed/records");
+    let text = std::fs::read_to_string(&rp).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("opening 1 "))
+        .unwrap()
+        .to_string();
+    let mut words: Vec<String> = line.split(' ').map(String::from).collect();
+    let b = words[3].clone().into_bytes();
+    let mid = b.len() / 2;
+    let mut b2 = b.clone();
+    b2[mid] = if b[mid] == b'A' { b'B' } else { b'A' };
+    words[3] = String::from_utf8(b2).unwrap();
+    std::fs::write(&rp, text.replace(&line, &words.join(" "))).unwrap();
+    let out = stele(&[
+        "verify",
+        &log,
+        "--key",
+        &vkey,
+        "--identity",
+        p(&aud),
+        "--json",
+    ]);
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rep["verdict"], "tampered");
+    let f = &rep["failures"][0];
+    assert_eq!(f["code"], "opening_mismatch");
+    assert_eq!(f["entry"], 1);
+    assert!(
+        f["message"].as_str().unwrap().contains("\"/actor/email\""),
+        "{f}"
     );
 }
 
@@ -581,7 +662,14 @@ fn full_seals_repeat_no_salt_and_no_nonce() {
         seal: vec!["/v".into()],
         subject: "/s".into(),
     };
-    let sealer = stele_writer::sealed::Sealer::open(tmp.path(), "o", &cfg, 0).unwrap();
+    let sealer = stele_writer::sealed::Sealer::open(
+        tmp.path(),
+        "o",
+        &cfg,
+        0,
+        Arc::new(stele_writer::fs::RealFs),
+    )
+    .unwrap();
     // The same value every time: equal commitments would mean a repeated salt.
     let mut commitments = HashSet::with_capacity(1 << 20);
     let mut nonces = HashSet::with_capacity(1 << 20);
@@ -935,6 +1023,27 @@ fn http(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> (u16,
     (status, raw) // the whole response, headers included, is scanned
 }
 
+// The body of a response with `Transfer-Encoding: chunked` (or a plain one).
+fn dechunk(raw: &[u8]) -> Vec<u8> {
+    let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&raw[..at]).to_ascii_lowercase();
+    let mut body = &raw[at..];
+    if !head.contains("transfer-encoding: chunked") {
+        return body.to_vec();
+    }
+    let mut out = Vec::new();
+    loop {
+        let nl = body.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n =
+            usize::from_str_radix(std::str::from_utf8(&body[..nl]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[nl + 2..nl + 2 + n]);
+        body = &body[nl + 2 + n + 2..];
+    }
+}
+
 #[test]
 fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
     let tmp = tempfile::tempdir().unwrap();
@@ -943,6 +1052,16 @@ fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
     let token = ok(&stele(&["token", "add", p(&tokens), "alice"]))
         .trim()
         .to_string();
+    let auditor_token = ok(&stele(&[
+        "token",
+        "add",
+        p(&tokens),
+        "auditor-bot",
+        "--scope",
+        "read,reveal",
+    ]))
+    .trim()
+    .to_string();
     let (mut child, url) = spawn_serve(
         Command::new(env!("CARGO_BIN_EXE_stele"))
             .args([
@@ -978,8 +1097,64 @@ fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
         let (_, r) = http(&addr, "GET", path, &token, b"");
         responses.push(r);
     }
+    // Openings over HTTP (issue 11): only with the reveal scope, only for an
+    // auditor, recorded as stele.access naming the recipient.
+    let rcpt = recipient(&aud);
+    let reveal = format!("/v1/export?reveal-to={rcpt}");
+    let (st, r) = http(&addr, "GET", &reveal, &token, b"");
+    assert_eq!(st, 403, "{}", String::from_utf8_lossy(&r));
+    assert!(contains(&r, b"no reveal scope"));
+    responses.push(r);
+    let other = recipient(&identity(tmp.path(), "other.key"));
+    let (st, r) = http(
+        &addr,
+        "GET",
+        &format!("/v1/export?reveal-to={other}"),
+        &auditor_token,
+        b"",
+    );
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&r));
+    assert!(contains(&r, b"is not an auditor of this log"));
+    responses.push(r);
+    let (st, r) = http(
+        &addr,
+        "GET",
+        "/v1/export?reveal-to=age1nope",
+        &auditor_token,
+        b"",
+    );
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&r));
+    responses.push(r);
+    let (st, r) = http(&addr, "GET", &reveal, &auditor_token, b"");
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&r));
+    let revealed = dechunk(&r);
+    responses.push(r);
+    let rep = verify_with(&revealed, &vkey, Some(&aud));
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+    assert_eq!(
+        rep.sealed.unwrap().opened,
+        8,
+        "the HTTP export opens every value"
+    );
+    let (_, plain) = http(&addr, "GET", "/v1/export", &token, b"");
+    let rep = verify_with(&dechunk(&plain), &vkey, Some(&aud));
+    assert_eq!(
+        rep.sealed.unwrap().opened,
+        0,
+        "without reveal-to: commitments only"
+    );
     let _ = child.kill();
     let _ = child.wait();
+    // The revealing read is in the log, naming the token and the recipient.
+    let entries = std::fs::read_to_string(Path::new(&log).join("entries.jsonl")).unwrap();
+    let access: Vec<Value> = entries
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].clone())
+        .filter(|e| e["type"] == "stele.access" && e["read"]["reveal_to"].is_array())
+        .collect();
+    assert_eq!(access.len(), 1, "{access:?}");
+    assert_eq!(access[0]["actor"], "auditor-bot");
+    assert_eq!(access[0]["read"]["reveal_to"], serde_json::json!([rcpt]));
     for (i, r) in responses.iter().enumerate() {
         assert!(
             !contains(r, MARKER.as_bytes()),
@@ -1043,4 +1218,213 @@ fn a_big_batch_is_sealed_on_several_threads_and_every_value_opens() {
             stele_core::sealed::ValueState::Opened(format!("\"10.0.{}.{}\"", i / 250, i % 250))
         );
     }
+}
+
+// ---- crashes: every sidecar write through the fault seam -----------------
+
+/// Counts the sidecar's operations by kind, passing everything to a `FaultFs`.
+#[derive(Debug, Default)]
+struct SidecarCount {
+    inner: stele_writer::testing::FaultFs,
+    counts: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+}
+
+impl SidecarCount {
+    fn count(&self, role: stele_writer::fs::FileRole, op: &'static str) {
+        if role == stele_writer::fs::FileRole::Sealed {
+            *self.counts.lock().unwrap().entry(op).or_default() += 1;
+        }
+    }
+}
+
+impl stele_writer::fs::Fs for SidecarCount {
+    fn write_at(
+        &self,
+        role: stele_writer::fs::FileRole,
+        f: &std::fs::File,
+        buf: &[u8],
+        off: u64,
+    ) -> std::io::Result<()> {
+        self.count(role, "write");
+        self.inner.write_at(role, f, buf, off)
+    }
+    fn sync_data(
+        &self,
+        role: stele_writer::fs::FileRole,
+        f: &std::fs::File,
+    ) -> std::io::Result<()> {
+        self.count(role, "sync");
+        self.inner.sync_data(role, f)
+    }
+    fn set_len(
+        &self,
+        role: stele_writer::fs::FileRole,
+        f: &std::fs::File,
+        len: u64,
+    ) -> std::io::Result<()> {
+        self.count(role, "truncate");
+        self.inner.set_len(role, f, len)
+    }
+    fn rename(
+        &self,
+        role: stele_writer::fs::FileRole,
+        from: &Path,
+        to: &Path,
+    ) -> std::io::Result<()> {
+        self.count(role, "rename");
+        self.inner.rename(role, from, to)
+    }
+}
+
+const CRASH_ORIGIN: &str = "example.com/sealed-crash";
+
+#[derive(Debug, Default)]
+struct SealedOutcome {
+    created: bool,
+    /// seq -> subject of each acknowledged entry.
+    acked: std::collections::BTreeMap<u64, String>,
+    forget_ok: bool,
+}
+
+// Create a sealing log, add the auditor, append four batches (a new subject
+// in each: new data keys and wraps under way), forget u1, redact entry 1's /ip.
+fn sealed_workload(
+    dir: &Path,
+    signer: &stele_core::SignerKey,
+    fs: Arc<SidecarCount>,
+    auditor: &str,
+) -> SealedOutcome {
+    let opts = stele_writer::LogOptions {
+        fs,
+        checkpoint_every: None,
+        checkpoint_interval: None,
+        seal: stele_writer::sealed::SealConfig {
+            seal: vec!["/actor/email".into(), "/ip".into()],
+            subject: "/actor/id".into(),
+        },
+        ..stele_writer::LogOptions::default()
+    };
+    let mut out = SealedOutcome::default();
+    let Ok(log) = stele_writer::Log::create_with(dir, CRASH_ORIGIN, signer, None, opts) else {
+        return out;
+    };
+    out.created = true;
+    let _ = log.add_auditor(auditor);
+    for round in 0..4u64 {
+        let subjects = [format!("u{round}"), "u0".to_string()];
+        let events: Vec<Value> = subjects
+            .iter()
+            .map(|s| serde_json::json!({"action": "login", "actor": {"email": format!("{s}-{MARKER}@example.com"), "id": s}, "ip": format!("10.0.0.{round}")}))
+            .collect();
+        if let Ok(rs) = log.append_batch(events) {
+            for (r, s) in rs.iter().zip(&subjects) {
+                let _ = out.acked.insert(r.seq, s.clone());
+            }
+        }
+    }
+    out.forget_ok = log.forget(&serde_json::json!("u1"), "test").is_ok();
+    let _ = log.redact(1, "/ip", "test");
+    out
+}
+
+#[test]
+fn every_sidecar_write_sync_truncate_and_rename_fails_cleanly() {
+    use stele_core::sealed::ValueState;
+    let tmp = tempfile::tempdir().unwrap();
+    let aud = identity(tmp.path(), "auditor.key");
+    let auditor = recipient(&aud);
+    let signer = stele_writer::key::generate(CRASH_ORIGIN).unwrap();
+    let vkey = signer.verifier().to_string();
+    let dry_fs = Arc::new(SidecarCount::default());
+    let dry = sealed_workload(&tmp.path().join("dry"), &signer, dry_fs.clone(), &auditor);
+    assert!(
+        dry.created && dry.acked.len() == 8 && dry.forget_ok,
+        "{dry:?}"
+    );
+    let counts = dry_fs.counts.lock().unwrap().clone();
+    assert!(counts["write"] > 10 && counts["rename"] > 5, "{counts:?}");
+    let mut runs = 0;
+    for (op, name, modes) in FAULT_CASES {
+        let total = counts.get(name).copied().unwrap_or(0);
+        for &mode in modes {
+            for n in 1..=total + 1 {
+                let case = format!("{name} #{n} {mode:?}");
+                let dir = tmp.path().join(format!("{name}-{n}-{mode:?}"));
+                let fs = Arc::new(SidecarCount::default());
+                fs.inner
+                    .fail_nth(op, Some(stele_writer::fs::FileRole::Sealed), n, mode);
+                let out = sealed_workload(&dir, &signer, fs, &auditor);
+                runs += 1;
+                if !out.created {
+                    continue;
+                }
+                // Reopened on the real file system, signed, exported to the
+                // auditor if it was added: it verifies with no failure (no
+                // half opening, no key both wrapped and forgotten).
+                let log = stele_writer::Log::open(&dir).unwrap_or_else(|e| panic!("{case}: {e}"));
+                let _ = log.checkpoint().unwrap();
+                let revealed = stele_writer::sealed::auditors(&dir)
+                    .unwrap()
+                    .contains(&auditor);
+                let reveal = if revealed {
+                    vec![auditor.clone()]
+                } else {
+                    vec![]
+                };
+                let mut buf = Vec::new();
+                log.view()
+                    .export_log_revealed(&reveal, &mut buf, &mut |_| {})
+                    .unwrap();
+                drop(log);
+                let mut o = Options::new(vec![VerifierKey::parse(&vkey).unwrap()]);
+                o.opener = Some(opener(&aud));
+                let mut v = stele_core::StreamVerifier::new(o);
+                v.collect_sealed();
+                v.push(&buf);
+                v.settle_sealed();
+                let states = v.take_sealed();
+                let rep = v.finish();
+                assert_eq!(
+                    rep.verdict,
+                    Verdict::Verified,
+                    "{case}: {:#?}",
+                    rep.failures
+                );
+                // Each acknowledged value: opened, or forgotten (u1, all or none), or redacted.
+                let mut u1 = HashSet::new();
+                for (seq, subject) in &out.acked {
+                    for (_, ptr, st) in states.iter().filter(|s| s.0 == *seq) {
+                        match st {
+                            ValueState::Opened(_) => {
+                                assert!(revealed, "{case}: opened without a wrap");
+                                if subject == "u1" {
+                                    let _ = u1.insert("opened");
+                                }
+                            }
+                            ValueState::Forgotten => {
+                                assert_eq!(subject, "u1", "{case}: entry {seq} {ptr}");
+                                let _ = u1.insert("forgotten");
+                            }
+                            ValueState::Redacted => {
+                                assert_eq!((*seq, ptr.as_str()), (1, "/ip"), "{case}")
+                            }
+                            ValueState::Sealed => assert!(
+                                !revealed,
+                                "{case}: entry {seq} {ptr} acknowledged but not openable"
+                            ),
+                            ValueState::Mismatch => panic!("{case}: entry {seq} {ptr} mismatch"),
+                        }
+                    }
+                }
+                assert!(u1.len() <= 1, "{case}: u1 half forgotten: {u1:?}");
+                if out.forget_ok {
+                    assert!(
+                        !u1.contains("opened"),
+                        "{case}: forget returned but u1 opens"
+                    );
+                }
+            }
+        }
+    }
+    println!("sidecar fault injection: {runs} runs, sidecar operations per workload: {counts:?}");
 }

@@ -3,6 +3,7 @@
 //! next, so that a crash at any point leaves a log that opens and signs with
 //! keys a verifier accepts.
 
+use std::borrow::Cow;
 use super::*;
 use stele_core::entry::parse_entry;
 use stele_core::verify::KEY_TYPE;
@@ -304,7 +305,7 @@ impl Shared {
     fn append_at_next(&self, make: impl Fn(u64) -> Value) -> Result<u64> {
         loop {
             let seq = self.build.lock().unwrap().next_seq;
-            if let Some(r) = self.append_events_at(&[make(seq)], Appended::Internal, Some(seq))? {
+            if let Some(r) = self.append_events_at(Cow::Owned(vec![make(seq)]), Appended::Internal, Some(seq))? {
                 return Ok(r[0].seq);
             }
         }

@@ -1,6 +1,6 @@
 //! Bearer tokens for `stele serve`. The tokens file stores only SHA-256
-//! hashes, one named token per line, with the scopes it grants (all three
-//! when none are listed); the name becomes the `actor` of the
+//! hashes, one named token per line, with the scopes it grants (every
+//! scope, `reveal` included, when none are listed); the name becomes the `actor` of the
 //! `stele.access` events the token's reads cause and the `stele.token` of
 //! the entries it writes.
 //!
@@ -35,6 +35,11 @@ pub struct Scopes {
     pub write: bool,
     /// `POST /v1/k8s-audit`.
     pub k8s: bool,
+    /// `GET /v1/export?reveal-to=age1…`: exports carrying sealed-field
+    /// openings for auditors (docs/FORMAT.md section 13). Its own scope:
+    /// such a copy stays openable by that auditor after a later `stele
+    /// forget`, which a plain read never gives.
+    pub reveal: bool,
 }
 
 impl Scopes {
@@ -43,23 +48,26 @@ impl Scopes {
         read: true,
         write: true,
         k8s: true,
+        reveal: true,
     };
 
-    /// Parses `read,write,k8s` (any non-empty subset, comma-separated).
+    /// Parses `read,write,k8s,reveal` (any non-empty subset, comma-separated).
     pub fn parse(s: &str) -> Result<Self, String> {
         let mut out = Self {
             read: false,
             write: false,
             k8s: false,
+            reveal: false,
         };
         for p in s.split(',') {
             match p {
                 "read" => out.read = true,
                 "write" => out.write = true,
                 "k8s" => out.k8s = true,
+                "reveal" => out.reveal = true,
                 _ => {
                     return Err(format!(
-                        "scope {p:?} is not one of read, write, k8s (comma-separated)"
+                        "scope {p:?} is not one of read, write, k8s, reveal (comma-separated)"
                     ));
                 }
             }
@@ -73,6 +81,7 @@ impl Scopes {
             (self.read, "read"),
             (self.write, "write"),
             (self.k8s, "k8s"),
+            (self.reveal, "reveal"),
         ] {
             if on {
                 v.push(n);

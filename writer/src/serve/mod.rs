@@ -1652,9 +1652,19 @@ async fn get_export(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let q = match Query::parse(q.as_deref(), &["from", "to", "entries"]) {
+    let q = match Query::parse(q.as_deref(), &["from", "to", "entries", "reveal-to"]) {
         Ok(q) => q,
         Err(e) => return bad_query(e),
+    };
+    // Sealed-field openings (docs/FORMAT.md 13.6) only for a token with the
+    // reveal scope, on any server (public reads included), only for the
+    // log's auditors; the access record names them (public keys only).
+    let reveal = match q.get("reveal-to") {
+        None => Vec::new(),
+        Some(list) => match reveal_to(&app.0, &who, list) {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        },
     };
     let size = match app.0.view() {
         Ok(v) => v.size(),
@@ -1729,7 +1739,11 @@ async fn get_export(
         Some(ev_kind),
         Some(&entries),
         Some(size),
-        Value::Null,
+        if reveal.is_empty() {
+            Value::Null
+        } else {
+            json!({ "reveal_to": reveal })
+        },
     );
     if let Err(r) = app.0.record(&who, ev).await {
         return r;
@@ -1764,9 +1778,9 @@ async fn get_export(
             buf: Vec::new(),
         };
         let r = match kind {
-            Kind::Log => view.export_log(&mut w, &mut |_| {}),
-            Kind::Range(a, b) => view.export_range(a, b, &mut w, &mut |_| {}),
-            Kind::Entries(l) => view.export_entries(&l, &mut w),
+            Kind::Log => view.export_log_revealed(&reveal, &mut w, &mut |_| {}),
+            Kind::Range(a, b) => view.export_range_revealed(a, b, &reveal, &mut w, &mut |_| {}),
+            Kind::Entries(l) => view.export_entries_revealed(&l, &reveal, &mut w),
         };
         let r = r
             .map_err(|e| std::io::Error::other(e.to_string()))
@@ -1797,6 +1811,69 @@ fn export_response(body: ChanBody) -> Response {
         Body::from_stream(body),
     )
         .into_response()
+}
+
+/// Most auditors one export is revealed to.
+const MAX_REVEAL: usize = 16;
+
+// `reveal-to=age1…,age1…`: checks the caller may have openings and that each
+// recipient is an auditor of the log. Messages name recipients (public keys),
+// never anything sealed.
+fn reveal_to(app: &Inner, who: &Caller, list: &str) -> Result<Vec<String>, Response> {
+    match &who.token {
+        None => {
+            return Err(unauthorized(
+                "reveal-to needs Authorization: Bearer TOKEN with the reveal scope (exports with sealed-field openings are never public)",
+            ));
+        }
+        Some(t) if !t.scopes.reveal => {
+            return Err(error(
+                403,
+                format!(
+                    "token {:?} has no reveal scope (stele token add FILE NAME --scope read,reveal)",
+                    t.name
+                ),
+                None,
+            ));
+        }
+        Some(_) => {}
+    }
+    let mut out: Vec<String> = Vec::new();
+    for r in list.split(',').filter(|r| !r.is_empty()) {
+        if out.len() == MAX_REVEAL {
+            return Err(bad_query(format!(
+                "reveal-to lists more than {MAX_REVEAL} recipients"
+            )));
+        }
+        if stele_seal::parse_recipient(r).is_err() {
+            return Err(bad_query(format!(
+                "reveal-to: item {} is not an age X25519 recipient (age1…)",
+                out.len() + 1
+            )));
+        }
+        if !out.iter().any(|o| o == r) {
+            out.push(r.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err(bad_query("reveal-to lists no recipient".into()));
+    }
+    let dir = match (&app.log, &app.ro) {
+        (Some(log), _) => log.dir().to_path_buf(),
+        (None, Some(ro)) => ro.dir.clone(),
+        (None, None) => return Err(error(503, "no log", None)),
+    };
+    let auditors = crate::sealed::auditors(&dir).map_err(io_fail)?;
+    for r in &out {
+        if !auditors.contains(r) {
+            return Err(error(
+                400,
+                format!("{r} is not an auditor of this log (stele auditor add DIR {r})"),
+                None,
+            ));
+        }
+    }
+    Ok(out)
 }
 
 async fn get_metrics(

@@ -6,6 +6,26 @@ use std::process::{Command, Output, Stdio};
 use stele_core::VerifierKey;
 use stele_core::verify::{Options, Report, Verdict};
 
+/// Every operation the fault seam can fail, with the modes that apply to it
+/// (`FaultFs`), for tests that fail each one in turn.
+pub(crate) const FAULT_CASES: [(
+    stele_writer::testing::Op,
+    &str,
+    &[stele_writer::testing::FaultMode],
+); 4] = {
+    use stele_writer::testing::{FaultMode as M, Op};
+    [
+        (
+            Op::Write,
+            "write",
+            &[M::NotPersisted, M::Persisted, M::Partial],
+        ),
+        (Op::Sync, "sync", &[M::NotPersisted, M::Persisted]),
+        (Op::Truncate, "truncate", &[M::NotPersisted, M::Persisted]),
+        (Op::Rename, "rename", &[M::NotPersisted, M::Persisted]),
+    ]
+};
+
 pub(crate) fn stele(args: &[&str]) -> Output {
     stele_stdin(args, None)
 }

@@ -1,0 +1,222 @@
+//! The opening pass (FORMAT 13.8 steps 1 to 6, alone): reads an export for
+//! its sealed values only, after a full verification of the same bytes by a
+//! verifier that accepts sealed records unread (the page's plain verifier,
+//! built without the `sealed` feature). It checks every placeholder and
+//! sealed record exactly as [`StreamVerifier`](crate::StreamVerifier) does
+//! with an opener (the work is [`SealChecker`]'s in both), without redoing
+//! the chain, the tree and the signatures; its failures are added to that
+//! verification's report.
+//!
+//! ```text
+//! let mut p = OpeningPass::new(Some("example.com/log"), opener);
+//! p.push(chunk); p.take_states();   // [(entry, pointer, opened/sealed/…)]
+//! let out = p.finish();             // failures (bad_sealed, opening_mismatch) and counts
+//! ```
+//!
+//! An entry's index is its `seq`: in an export that verifies they are equal
+//! (section 8), and one that does not is already `tampered`.
+
+use crate::entry::{MAX_ENTRY_BYTES, parse_entry};
+use crate::sealed::{OpenerHandle, SealChecker, SealFailure, SealedCounts, ValueState, is_record};
+use crate::verify::Failure;
+
+/// What the pass found: failures in file order (with line and offset, like
+/// a report's) and the counts of FORMAT 13.8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassResult {
+    /// Failures kept (the first `max_failures`).
+    pub failures: Vec<Failure>,
+    /// All failures, kept or not.
+    pub failures_total: u64,
+    /// The counts; `None` when the file has no placeholder and no sealed record.
+    pub sealed: Option<SealedCounts>,
+}
+
+/// A streaming opening pass over one export.
+#[derive(Debug)]
+pub struct OpeningPass {
+    seal: SealChecker,
+    partial: Vec<u8>,
+    skipping: bool,
+    line_no: u64,
+    offset: u64,
+    failures: Vec<Failure>,
+    failures_total: u64,
+    max_failures: usize,
+}
+
+impl OpeningPass {
+    /// A pass over an export of the log `origin` (from the verification's
+    /// report), opening values with `opener`. Without an origin nothing can
+    /// be opened (the associated data binds it): every value stays sealed,
+    /// and the records are still checked.
+    pub fn new(origin: Option<&str>, opener: OpenerHandle) -> Self {
+        let mut seal = SealChecker::new(Some(opener));
+        if let Some(o) = origin {
+            let _ = seal.set_origin(o); // nothing is held back yet
+        }
+        seal.collect_states(true);
+        Self {
+            seal,
+            partial: Vec::new(),
+            skipping: false,
+            line_no: 0,
+            offset: 0,
+            failures: Vec::new(),
+            failures_total: 0,
+            max_failures: crate::verify::Options::new(Vec::new()).max_failures,
+        }
+    }
+
+    /// Feeds the next bytes of the file (any chunking).
+    pub fn push(&mut self, mut chunk: &[u8]) {
+        while !chunk.is_empty() {
+            let Some(n) = memchr::memchr(b'\n', chunk) else {
+                self.keep(chunk);
+                return;
+            };
+            let (head, rest) = chunk.split_at(n);
+            chunk = &rest[1..];
+            if self.skipping {
+                self.skipping = false;
+                self.partial.clear();
+                self.other(head.len());
+            } else if self.partial.is_empty() {
+                self.line(head);
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(head);
+                if line.len() > MAX_ENTRY_BYTES {
+                    self.other(line.len());
+                } else {
+                    self.line(&line);
+                }
+                line.clear();
+                self.partial = line;
+            }
+        }
+    }
+
+    // A line never longer than an entry is held; a longer one is read past
+    // (the verification reports it).
+    fn keep(&mut self, part: &[u8]) {
+        if self.skipping {
+            return;
+        }
+        if self.partial.len() + part.len() > MAX_ENTRY_BYTES {
+            self.skipping = true;
+            self.partial.clear();
+            return;
+        }
+        self.partial.extend_from_slice(part);
+    }
+
+    fn other(&mut self, len: usize) {
+        self.seal.other();
+        self.advance(len);
+    }
+
+    fn advance(&mut self, len: usize) {
+        self.line_no += 1;
+        self.offset += len as u64 + 1;
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        let at = (self.line_no + 1, self.offset);
+        let fs = if is_record(line) {
+            self.seal.record(line)
+        } else if line.first() == Some(&b'{') {
+            match parse_entry(line) {
+                Ok(p) => self.seal.entry(p.seq, Some(p.event_json().as_bytes())),
+                Err(_) => {
+                    self.seal.other();
+                    Vec::new()
+                }
+            }
+        } else {
+            self.seal.other();
+            Vec::new()
+        };
+        self.advance(line.len());
+        self.fail(fs, at);
+    }
+
+    fn fail(&mut self, fs: Vec<SealFailure>, (line, offset): (u64, u64)) {
+        for f in fs {
+            self.failures_total += 1;
+            if self.failures.len() < self.max_failures {
+                self.failures.push(Failure {
+                    code: f.code,
+                    entry: f.entry,
+                    range: None,
+                    line,
+                    offset,
+                    expected: None,
+                    found: None,
+                    message: f.message,
+                    cause: None,
+                });
+            }
+        }
+    }
+
+    /// Sealed values settled since the last call: `(entry, pointer, state)`.
+    pub fn take_states(&mut self) -> Vec<(u64, String, ValueState)> {
+        self.seal.take_states()
+    }
+
+    /// Ends the stream (a last line without `\n` is read like the
+    /// verifier reads it) and settles every value.
+    pub fn finish(&mut self) -> PassResult {
+        if !self.partial.is_empty() && !self.skipping {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line);
+        }
+        let sealed = self.seal.active().then(|| self.seal.finish());
+        PassResult {
+            failures: std::mem::take(&mut self.failures),
+            failures_total: self.failures_total,
+            sealed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sealed::{DataKey, Opener};
+    use std::sync::Arc;
+
+    struct NoKeys;
+    impl Opener for NoKeys {
+        fn unwrap_key(&self, _: &[u8]) -> Option<DataKey> {
+            None
+        }
+        fn decrypt(&self, _: &DataKey, _: &[u8], _: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+    }
+
+    #[test]
+    fn misplaced_records_fail_with_their_line_at_any_chunking() {
+        let ph = r#"{"stele.sealed":{"commitment":"0000000000000000000000000000000000000000000000000000000000000000","key":"00000000000000000000000000000000"}}"#;
+        let entry = format!(
+            "{{\"event\":{{\"ip\":{ph}}},\"prev\":\"{}\",\"seq\":1,\"ts\":\"2026-11-26T09:00:00.000000Z\"}}",
+            "0".repeat(64)
+        );
+        let file =
+            format!("stele-export v1 log\n{entry}\nredacted 2 \"/ip\"\nredacted 1 \"/ip\"\n");
+        for size in [1, 7, file.len()] {
+            let mut p = OpeningPass::new(Some("o"), OpenerHandle(Arc::new(NoKeys)));
+            for c in file.as_bytes().chunks(size) {
+                p.push(c);
+            }
+            let r = p.finish();
+            assert_eq!(r.failures_total, 1, "{r:?}");
+            assert_eq!(r.failures[0].line, 3);
+            assert_eq!(r.failures[0].offset, 20 + entry.len() as u64 + 1);
+            assert_eq!(r.failures[0].entry, Some(2));
+            assert_eq!(r.sealed.unwrap().redacted, 1);
+        }
+    }
+}

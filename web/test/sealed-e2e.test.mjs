@@ -1,0 +1,243 @@
+// Issue 11 end to end in headless Chromium: a log made with the stele CLI,
+// an auditor key made by age-keygen (Debian package `age`) in this test, not
+// a vector key. The table shows opened values with their mark, "sealed"
+// without a key that opens them, "forgotten" after `stele forget` (verdict
+// still Verified), and a tampered opening is a failure naming entry and
+// pointer. Also: the key by file and by paste, a malformed key's message,
+// search on opened values, nothing stored, and the single-file page.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DIST, REPO, launch, serve, openPage, verifyFileInPage, shotPath } from './helpers.mjs';
+
+const T = { timeout: 180_000 };
+const BIN = process.env.STELE_BIN || [join(REPO, 'target/debug/stele'), join(REPO, 'target/release/stele')].find((p) => existsSync(p));
+const MARK = 'marker-e2e';
+
+let browser;
+let server;
+let url;
+let tmp;
+let vkey;
+let auditorKey; // path, made by age-keygen
+let wrongKey; // path, made by age-keygen, not an auditor
+const files = {};
+
+function stele(args, input) {
+  return execFileSync(BIN, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+before(async () => {
+  assert.ok(BIN, 'no stele binary: cargo build (or set STELE_BIN)');
+  tmp = mkdtempSync(join(tmpdir(), 'stele-sealed-e2e-'));
+  auditorKey = join(tmp, 'auditor.key');
+  wrongKey = join(tmp, 'wrong.key');
+  try {
+    execFileSync('age-keygen', ['-o', auditorKey], { stdio: 'pipe' });
+    execFileSync('age-keygen', ['-o', wrongKey], { stdio: 'pipe' });
+  } catch (e) {
+    throw new Error(`age-keygen failed (${e.message}): install Debian's age (scripts/setup.sh)`);
+  }
+  assert.equal(statSync(auditorKey).mode & 0o077, 0, 'age-keygen -o writes the key 0600');
+  const recipient = execFileSync('age-keygen', ['-y', auditorKey], { encoding: 'utf8' }).trim();
+  const dir = join(tmp, 'log');
+  vkey = stele(['init', dir, '--origin', 'example.com/sealed-e2e', '--seal', '/actor/email', '--seal', '/ip', '--subject', '/actor/id']).trim().split('\n').pop().trim();
+  stele(['auditor', 'add', dir, recipient]);
+  const events = [];
+  for (const [i, who] of ['alice', 'bob', 'carol', 'alice', 'bob', 'carol'].entries()) {
+    events.push(JSON.stringify({ action: i % 2 ? 'logout' : 'login', actor: { email: `${who}-${MARK}@example.com`, id: `u-${who}` }, ip: `192.0.2.${10 + i}`, outcome: 'success' }));
+  }
+  stele(['append', dir], `${events.join('\n')}\n`);
+  files.valid = join(tmp, 'valid.stele');
+  stele(['export', dir, '-o', files.valid, '--reveal-to', recipient]);
+  // A changed byte inside the first email opening's ciphertext (base64, away from its ends).
+  const text = readFileSync(files.valid, 'utf8');
+  const m = /^opening (\d+) (\S+) ("\/actor\/email")$/m.exec(text);
+  assert.ok(m, 'the export has openings');
+  const b64 = m[2];
+  const at = Math.floor(b64.length / 2);
+  const flipped = b64.slice(0, at) + (b64[at] === 'A' ? 'B' : 'A') + b64.slice(at + 1);
+  files.tampered = join(tmp, 'tampered.stele');
+  writeFileSync(files.tampered, text.replace(m[0], `opening ${m[1]} ${flipped} ${m[3]}`));
+  files.tamperedAt = { entry: Number(m[1]), pointer: JSON.parse(m[3]) };
+  stele(['forget', dir, '--subject', 'u-alice']);
+  files.forgotten = join(tmp, 'forgotten.stele');
+  stele(['export', dir, '-o', files.forgotten, '--reveal-to', recipient]);
+  browser = await launch();
+  ({ server, url } = await serve());
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise((r) => server?.close(r));
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+/** The table's cells (actor column) as text, and the states shown, row by row. */
+async function actorCells(page) {
+  return page.$$eval('.vt-row:not([hidden])', (rows) => rows.map((r) => {
+    const cell = r.children[2];
+    return {
+      text: cell.textContent,
+      opened: cell.querySelectorAll('.sealed-mark').length,
+      badges: [...cell.querySelectorAll('.sealed-badge')].map((b) => b.textContent),
+    };
+  }));
+}
+
+async function withPage(fn) {
+  const { context, page, problems } = await openPage(browser, url);
+  try {
+    await fn(page, problems);
+  } finally {
+    await context.close();
+  }
+}
+
+describe('sealed fields end to end, with an auditor key made by age-keygen', { timeout: 900_000 }, () => {
+  it('the key from its file opens the sealed values in the table, each marked as checked; search finds them', T, async () => {
+    await withPage(async (page, problems) => {
+      await page.setInputFiles('#auditor-file', auditorKey);
+      assert.equal(await verifyFileInPage(page, files.valid, vkey), 'Verified');
+      await page.waitForFunction(() => document.documentElement.dataset.sealedOpened === '12');
+      const cells = await actorCells(page);
+      const users = cells.filter((c) => c.text.includes('u-'));
+      assert.equal(users.length, 6, JSON.stringify(cells));
+      for (const c of users) {
+        assert.equal(c.opened, 1, JSON.stringify(c));
+        assert.match(c.text, new RegExp(`"email":✓"\\w+-${MARK}@example.com"`));
+        assert.doesNotMatch(c.text, /stele\.sealed/);
+      }
+      await page.locator('#entries-panel').screenshot({ path: shotPath('sealed-e2e-opened.png') });
+      // Search and the actor filter work on opened values, a sealed /ip too (not a column).
+      const matches = (n) => page.waitForFunction((n) => document.getElementById('entries-count').textContent.startsWith(`${n} of `), n);
+      await page.fill('#f-text', `carol-${MARK}`);
+      await matches(2);
+      await page.fill('#f-text', '192.0.2.13');
+      await matches(1);
+      await page.fill('#f-text', '');
+      await page.fill('#f-actor', `bob-${MARK}`);
+      await matches(2);
+      await page.locator('#entries-panel').screenshot({ path: shotPath('sealed-e2e-filtered.png') });
+      // The key is nowhere but in memory: not stored, not in the URL, masked in its field.
+      // The downloaded report counts sealed values; it never holds an opened one.
+      await page.fill('#f-actor', '');
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      const saved = readFileSync(await download.path(), 'utf8');
+      assert.doesNotMatch(saved, new RegExp(MARK));
+      assert.deepEqual(JSON.parse(saved).sealed, { values: 12, opened: 12, sealed: 0, forgotten: 0, redacted: 0 });
+      const kept = await page.evaluate(() => JSON.stringify([{ ...localStorage }, { ...sessionStorage }, location.href, document.cookie]));
+      assert.doesNotMatch(kept, /AGE-SECRET-KEY/i);
+      assert.equal(await page.getAttribute('#auditor-key', 'type'), 'password');
+      assert.deepEqual(problems, []);
+    });
+  });
+
+  it('a pasted key works the same, masked in its field', T, async () => {
+    await withPage(async (page) => {
+      await page.fill('#auditor-key', readFileSync(auditorKey, 'utf8'));
+      assert.equal(await verifyFileInPage(page, files.valid, vkey), 'Verified');
+      await page.waitForFunction(() => document.documentElement.dataset.sealedOpened === '12');
+      const cells = await actorCells(page);
+      assert.equal(cells.filter((c) => c.opened === 1).length, 6, JSON.stringify(cells));
+      const kept = await page.evaluate(() => JSON.stringify([{ ...localStorage }, { ...sessionStorage }, location.href]));
+      assert.doesNotMatch(kept, /AGE-SECRET-KEY/i);
+    });
+  });
+
+  it('a wrong key (another age-keygen key) shows "sealed", with no failure', T, async () => {
+    await withPage(async (page) => {
+      await page.setInputFiles('#auditor-file', wrongKey);
+      assert.equal(await verifyFileInPage(page, files.valid, vkey), 'Verified');
+      const cells = (await actorCells(page)).filter((c) => c.text.includes('u-'));
+      assert.equal(cells.length, 6);
+      for (const c of cells) {
+        assert.deepEqual(c.badges, ['sealed'], JSON.stringify(c));
+        assert.equal(c.opened, 0);
+      }
+      assert.equal(await page.getAttribute('html', 'data-sealed-opened'), '0');
+      await page.locator('#entries-panel').screenshot({ path: shotPath('sealed-e2e-wrong-key.png') });
+    });
+  });
+
+  it('without a key the cells say "sealed", not the placeholder', T, async () => {
+    await withPage(async (page) => {
+      assert.equal(await verifyFileInPage(page, files.valid, vkey), 'Verified');
+      const cells = (await actorCells(page)).filter((c) => c.text.includes('u-'));
+      for (const c of cells) assert.deepEqual(c.badges, ['sealed'], JSON.stringify(c));
+      const all = await page.textContent('#vt-scroll');
+      assert.doesNotMatch(all, /stele\.sealed|commitment/);
+    });
+  });
+
+  it('a malformed key gets a clear message that never echoes it', T, async () => {
+    await withPage(async (page) => {
+      const bad = 'AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ';
+      await page.fill('#auditor-key', bad);
+      await page.waitForFunction(() => document.getElementById('auditor-hint').className.includes('error'));
+      const hint = await page.textContent('#auditor-hint');
+      assert.match(hint, /Not an auditor key: line 1 is not an age X25519 identity/);
+      assert.ok(!hint.includes('QQQQ'), hint);
+      assert.equal(await page.getAttribute('#auditor-key', 'aria-invalid'), '');
+      // Verifying with it says the same, again without the key.
+      assert.equal(await verifyFileInPage(page, files.valid, vkey), 'Could not verify');
+      const detail = await page.textContent('#verdict-detail');
+      assert.match(detail, /auditor key/);
+      assert.ok(!detail.includes('QQQQ'), detail);
+      await page.locator('.panel.inputs').screenshot({ path: shotPath('sealed-e2e-malformed-key.png') });
+    });
+  });
+
+  it('a tampered opening is Tampered, naming its entry and pointer', T, async () => {
+    await withPage(async (page) => {
+      await page.setInputFiles('#auditor-file', auditorKey);
+      assert.equal(await verifyFileInPage(page, files.tampered, vkey), 'Tampered');
+      const listed = await page.textContent('#failure-list');
+      const { entry, pointer } = files.tamperedAt;
+      assert.match(listed, /opening_mismatch/);
+      assert.match(listed, new RegExp(`entry ${entry}\\b`));
+      assert.ok(listed.includes(JSON.stringify(pointer)), listed);
+      const tampered = await page.$$eval('.sealed-badge.sealed-mismatch', (b) => b.map((x) => x.textContent));
+      assert.deepEqual(tampered, ['tampered']); // in the actor cell of that entry
+      await page.screenshot({ path: shotPath('sealed-e2e-tampered.png'), fullPage: true });
+    });
+  });
+
+  it('after stele forget the values show "forgotten" and the verdict stays Verified', T, async () => {
+    await withPage(async (page) => {
+      await page.setInputFiles('#auditor-file', auditorKey);
+      assert.equal(await verifyFileInPage(page, files.forgotten, vkey), 'Verified');
+      const cells = (await actorCells(page)).filter((c) => c.text.includes('u-'));
+      const alice = cells.filter((c) => c.text.includes('u-alice'));
+      assert.equal(alice.length, 2);
+      for (const c of alice) assert.deepEqual(c.badges, ['forgotten'], JSON.stringify(c));
+      for (const c of cells.filter((x) => !x.text.includes('u-alice'))) assert.equal(c.opened, 1, JSON.stringify(c));
+      await page.locator('#entries-panel').screenshot({ path: shotPath('sealed-e2e-forgotten.png') });
+    });
+  });
+
+  it('the single-file page opens sealed values from file://, with no network', T, async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const requests = [];
+    const problems = [];
+    context.on('request', (r) => requests.push(r.url()));
+    page.on('pageerror', (e) => problems.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+    try {
+      const fileUrl = `file://${join(DIST, 'stele-verify.html')}`;
+      await page.goto(fileUrl);
+      await page.waitForSelector('html[data-warm]');
+      await page.setInputFiles('#auditor-file', auditorKey);
+      assert.equal(await verifyFileInPage(page, files.valid, vkey), 'Verified');
+      assert.equal(await page.getAttribute('html', 'data-sealed-opened'), '12');
+      assert.deepEqual(requests.filter((u) => u !== fileUrl && !u.startsWith('blob:') && !u.startsWith('data:')), []);
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
