@@ -33,8 +33,8 @@
 #![deny(missing_docs)]
 
 pub mod access;
-pub mod cluster;
 pub mod anchor;
+pub mod cluster;
 pub mod error;
 pub mod fs;
 pub mod key;

@@ -3,8 +3,8 @@
 //! next, so that a crash at any point leaves a log that opens and signs with
 //! keys a verifier accepts.
 
-use std::borrow::Cow;
 use super::*;
+use std::borrow::Cow;
 use stele_core::entry::parse_entry;
 use stele_core::verify::KEY_TYPE;
 use stele_core::{SignerKey, VerifierKey};
@@ -305,7 +305,9 @@ impl Shared {
     fn append_at_next(&self, make: impl Fn(u64) -> Value) -> Result<u64> {
         loop {
             let seq = self.build.lock().unwrap().next_seq;
-            if let Some(r) = self.append_events_at(Cow::Owned(vec![make(seq)]), Appended::Internal, Some(seq))? {
+            if let Some(r) =
+                self.append_events_at(Cow::Owned(vec![make(seq)]), Appended::Internal, Some(seq))?
+            {
                 return Ok(r[0].seq);
             }
         }
