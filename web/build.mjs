@@ -31,11 +31,13 @@ const PKG = join(WEB, 'pkg');
  *    47.1 KB gzipped when the gate was set; about 8% headroom.
  *  - stele_wasm_seal, loaded only with an auditor key (src/sealed.js):
  *    337.8 KB and 156.6 KB gzipped when the gate was set; about 8% headroom.
+ *    Raised to 380 / 178 when key rotation (docs/FORMAT.md 15) moved here out
+ *    of the verifier (core feature `rotation`): 366.8 / 168.8 KB with it.
  */
 export const MODULES = [
   { name: 'stele_wasm', role: 'verifier', maxOptKb: 180, maxGzKb: 78 },
   { name: 'stele_wasm_live', role: 'live mode only', maxOptKb: 112, maxGzKb: 51 },
-  { name: 'stele_wasm_seal', role: 'auditor key', maxOptKb: 365, maxGzKb: 170 },
+  { name: 'stele_wasm_seal', role: 'auditor key', maxOptKb: 380, maxGzKb: 178 },
 ];
 
 function parseArgs(argv) {

@@ -163,5 +163,8 @@ codes! {
         NoKey = "no_key",
         /// Keys were given, but no checkpoint is signed by one of them.
         NoTrustedCheckpoint = "no_trusted_checkpoint",
+        /// The log rotated its key (a `stele.key` event), and this verifier
+        /// build does not follow key rotations (core feature `rotation`).
+        RotationUnchecked = "rotation_unchecked",
     }
 }

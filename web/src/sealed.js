@@ -29,13 +29,16 @@ function load() {
  * With `policy` (the text of a C2SP tlog-policy), the report also says
  * whether the policy's witness quorum cosigned the checkpoint (`quorum`);
  * `identity` is then optional, and `trustedCheckpoint` is checked too.
+ * With neither (a log that rotated its key, docs/FORMAT.md 15, which the
+ * plain verifier does not follow): the report of this module's verifier.
  * @param {{keys?: string[], identity?: string, policy?: string, trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
  * @returns {Promise<import('./index.js').Report>}
  */
 export async function verifySealed(file, { keys = [], identity, policy, trustedCheckpoint, signal, chunkSize = 1 << 20, onProgress }) {
   await load();
   const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
-  const v = policy != null ? SealedVerifier.withPolicy(keys, identity ?? undefined, policy, cp) : new SealedVerifier(keys, String(identity));
+  // Without an identity (a policy, or a log that rotated its key): withPolicy, whose policy is optional.
+  const v = policy != null || identity == null ? SealedVerifier.withPolicy(keys, identity ?? undefined, policy, cp) : new SealedVerifier(keys, String(identity));
   /** @type {import('./index.js').SealedValue[]} */
   const sealed = [];
   const take = (/** @type {string} */ json) => {

@@ -61,7 +61,8 @@ pub struct Options {
     #[cfg(feature = "witness")]
     pub policy: Option<crate::witness::Policy>,
     /// Revoked keys, each with the tree size from which its signatures are
-    /// failures (`key_revoked`, FORMAT 15.3).
+    /// failures (`key_revoked`, FORMAT 15.3). Needs the feature `rotation`
+    /// (ignored without it).
     pub revoked: Vec<(VerifierKey, u64)>,
 }
 
