@@ -32,6 +32,8 @@ const PKG = join(WEB, 'pkg');
  *  - stele_wasm_seal, loaded only with an auditor key or a witness policy
  *    (src/sealed.js): 367.9 KB and 168.0 KB gzipped with the opening pass
  *    and the witness checks when the gate was last set; about 8% headroom.
+ *    Key rotation (docs/FORMAT.md 15, core feature `rotation`) is here too,
+ *    out of the verifier.
  *  - stele_wasm_tsa, loaded only with a TSA certificate (src/timestamps.js):
  *    x509, CMS, P-256, RSA, and the sealed-field code for an auditor key
  *    given together with it: 834.4 KB and 339.2 KB gzipped when the gate

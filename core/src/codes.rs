@@ -174,5 +174,8 @@ codes! {
         NoTrustedCheckpoint = "no_trusted_checkpoint",
         /// Timestamp tokens not checked: no TSA certificate was given (FORMAT 16).
         TimestampUnchecked = "timestamp_unchecked",
+        /// The log rotated its key (a `stele.key` event), and this verifier
+        /// build does not follow key rotations (core feature `rotation`).
+        RotationUnchecked = "rotation_unchecked",
     }
 }

@@ -53,15 +53,19 @@ impl SealedVerifier {
     /// cosigned the checkpoint; an unmet one is `quorum_not_met`. Its `log`
     /// lines pin keys too. `identity`: as for the constructor, or none (sealed
     /// values then stay sealed). The page loads this module for a policy, so
-    /// the plain verifier does not grow.
+    /// the plain verifier does not grow. `policy` none: no quorum is required;
+    /// the page verifies a log that rotated its key (docs/FORMAT.md 15) so,
+    /// as the plain verifier does not follow key rotations.
     #[wasm_bindgen(js_name = withPolicy)]
     pub fn with_policy(
         keys: Vec<String>,
         identity: Option<String>,
-        policy: &str,
+        policy: Option<String>,
         trusted_checkpoint: Option<String>,
     ) -> Result<Self, JsError> {
-        let policy = stele_core::witness::Policy::parse(policy.as_bytes())
+        let policy = policy
+            .map(|p| stele_core::witness::Policy::parse(p.as_bytes()))
+            .transpose()
             .map_err(|e| JsError::new(&format!("witness policy: {e}")))?;
         let mut v = match identity.filter(|i| !i.trim().is_empty()) {
             Some(i) => Self::new(keys, &i)?,
@@ -73,7 +77,9 @@ impl SealedVerifier {
             }
         };
         // A new verifier has read nothing yet: both setters succeed.
-        let _ = v.inner.set_policy(policy);
+        if let Some(policy) = policy {
+            let _ = v.inner.set_policy(policy);
+        }
         // An earlier checkpoint the log must extend (docs/FORMAT.md 8.6),
         // checked against the keys the policy pinned as well.
         if let Some(text) = trusted_checkpoint.filter(|t| !t.trim().is_empty()) {

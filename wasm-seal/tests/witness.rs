@@ -41,7 +41,7 @@ fn field<'a>(expect: &'a str, k: &'static str) -> impl Iterator<Item = &'a str> 
 fn witness_vectors_give_the_same_verdicts_and_quorum() {
     for (name, data, expect) in VECTORS {
         // No key: the policy's log line pins it.
-        let mut v = SealedVerifier::with_policy(vec![], None, POLICY, None)
+        let mut v = SealedVerifier::with_policy(vec![], None, Some(POLICY.into()), None)
             .unwrap_or_else(|_| panic!("{name}: policy"));
         for chunk in data.chunks(997) {
             v.push(chunk);
@@ -71,5 +71,8 @@ fn witness_vectors_give_the_same_verdicts_and_quorum() {
 
 #[wasm_bindgen_test]
 fn a_bad_policy_is_refused_with_its_line() {
-    assert!(SealedVerifier::with_policy(vec![], None, "witness a b\nquorum a\n", None).is_err());
+    assert!(
+        SealedVerifier::with_policy(vec![], None, Some("witness a b\nquorum a\n".into()), None)
+            .is_err()
+    );
 }

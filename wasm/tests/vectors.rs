@@ -13,6 +13,9 @@ const VECTORS: &[(&str, &[u8], &str, Option<&str>)] =
 /// added or removed changes it (and the native tests' exact list).
 const EXPECT_FILES: usize = 97;
 
+/// How a key rotation event appears in an entry line (canonical JSON).
+const KEY_EVENT: &str = "\"type\":\"stele.key\"";
+
 fn field<'a>(expect: &'a str, k: &'static str) -> impl Iterator<Item = &'a str> {
     expect
         .lines()
@@ -33,6 +36,16 @@ fn shared_vectors_give_the_same_verdicts_and_codes() {
         }
         let key = field("key:").next().expect("key line");
         let verdict = field("verdict:").next().expect("verdict line");
+        // This module leaves key rotation (docs/FORMAT.md 15) out: for a log
+        // with a stele.key event it says `rotation_unchecked` and never
+        // `verified`; the page then verifies the file with wasm-seal, whose
+        // tests (wasm-seal/tests/rotation.rs) check these vectors' verdicts.
+        // (Tested in one cargo run with stele-wasm-seal, cargo unifies
+        // stele-core's features and this module follows rotations too: the
+        // vectors are then checked as the native ones are.)
+        let rotated = data
+            .windows(KEY_EVENT.len())
+            .any(|w| w == KEY_EVENT.as_bytes());
         let mut v = WasmVerifier::new(key, trusted.map(str::to_string))
             .unwrap_or_else(|_| panic!("{name}: verifier"));
         // An odd chunk size, so lines and notes straddle chunks.
@@ -42,6 +55,21 @@ fn shared_vectors_give_the_same_verdicts_and_codes() {
         let _ = v.take_batch().expect("entries");
         let report: serde_json::Value =
             serde_json::from_str(&v.finish().expect("finish")).expect("report JSON");
+        let unchecked = report["notices"]
+            .as_array()
+            .expect("notices")
+            .iter()
+            .any(|x| x["code"] == "rotation_unchecked");
+        if rotated {
+            // Either the notice (no rotation support) or the key history.
+            assert_ne!(unchecked, report.get("keys").is_some(), "{name}: {report}");
+        } else {
+            assert!(!unchecked, "{name}: {report}");
+        }
+        if unchecked {
+            assert_ne!(report["verdict"], "verified", "{name}: {report}");
+            continue;
+        }
         assert_eq!(report["verdict"], verdict, "{name}: {report}");
         let failures = report["failures"].as_array().expect("failures");
         for f in field("failure:") {

@@ -169,7 +169,12 @@ export interface VerifierOptions {
   trustedCheckpoint?: string;
 }
 
-/** Incremental verifier on the current thread. Call init() first. */
+/**
+ * Incremental verifier on the current thread. Call init() first. It does not
+ * follow key rotations (docs/FORMAT.md 15): a log with a `stele.key` event
+ * gets the notice `rotation_unchecked` and a verdict of at most `partial`;
+ * verifyFile verifies such a file again with the sealed module, which does.
+ */
 export declare class Verifier {
   constructor(options?: VerifierOptions);
   push(chunk: Uint8Array): void;
@@ -268,7 +273,12 @@ export interface EngineInfo {
   helpers: number;
 }
 
-/** Verifies a File or Blob in a Web Worker, streaming it in chunks. */
+/**
+ * Verifies a File or Blob in a Web Worker, streaming it in chunks. With
+ * `identity` or `policy`, or when the log rotated its key (notice
+ * `rotation_unchecked` from the plain verifier), the report is that of the
+ * lazily loaded sealed module (./sealed.js).
+ */
 export declare function verifyFile(file: Blob, options?: VerifyFileOptions): Promise<Report>;
 
 /** Starts a worker ahead of time; resolves to false if workers are unavailable. */

@@ -95,14 +95,16 @@ export async function openSealed(file, report, { identity, signal, chunkSize = 1
 }
 
 /**
- * With a witness policy (the text of a C2SP tlog-policy): verifies `file`
- * once more with the whole verifier of this module, whose report is the
- * result: it also says whether the policy's witness quorum cosigned the
- * checkpoint (`quorum`), and checks `trustedCheckpoint` against the keys the
- * policy pins. `identity` is optional here; with it the report has `sealed`
+ * Verifies `file` once more with the whole verifier of this module, whose
+ * report is the result.
+ * With `policy` (the text of a C2SP tlog-policy), the report also says
+ * whether the policy's witness quorum cosigned the checkpoint (`quorum`);
+ * `identity` is optional, and `trustedCheckpoint` is checked too.
+ * Also used for a log that rotated its key (docs/FORMAT.md 15), which the
+ * plain verifier does not follow. With `identity` the report has `sealed`
  * (one {entry, pointer, state, value} per value) and `sealed_counts`.
  * @param {Blob} file
- * @param {{keys?: string[], identity?: string, policy: string, trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @param {{keys?: string[], identity?: string, policy?: string, trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
  * @returns {Promise<import('./index.js').Report>}
  */
 export async function verifySealed(file, { keys = [], identity, policy, trustedCheckpoint, signal, chunkSize = 1 << 20, onProgress }) {

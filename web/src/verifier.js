@@ -247,7 +247,18 @@ let jobId = 0;
 export async function verifyFile(file, opts = {}) {
   if (opts.tsaCa != null) return verifyFileTimestamps(file, opts);
   if (opts.identity != null || (opts.policy && opts.policy.trim())) return verifyFileSealed(file, opts);
-  return verifyPlain(file, opts);
+  const report = await verifyPlain(file, opts);
+  if (!report.notices?.some((n) => n.code === 'rotation_unchecked')) return report;
+  // The log rotated its key (docs/FORMAT.md 15): the plain verifier leaves
+  // rotation out to stay small, so the sealed module, which follows it,
+  // verifies the file again and its report is the result.
+  const { verifySealed } = await import('./sealed.js');
+  return verifySealed(file, {
+    keys: opts.keys,
+    trustedCheckpoint: opts.trustedCheckpoint,
+    signal: opts.signal,
+    chunkSize: opts.chunkSize,
+  });
 }
 
 /**
@@ -305,8 +316,11 @@ async function verifyFileSealed(file, opts) {
     chunkSize: plain.chunkSize,
     onProgress: onProgress && ((/** @type {number} */ done, /** @type {number} */ total) => onProgress(total * 0.6 + done * 0.4, total)),
   };
-  if (policy != null && policy.trim()) {
-    return verifySealed(file, { ...second, keys: plain.keys, identity, policy, trustedCheckpoint: plain.trustedCheckpoint });
+  const withPolicy = policy != null && policy.trim() !== '';
+  // A witness policy, or a log that rotated its key (docs/FORMAT.md 15, left
+  // out of the plain verifier): this module's whole verifier decides.
+  if (withPolicy || report.notices?.some((n) => n.code === 'rotation_unchecked')) {
+    return verifySealed(file, { ...second, keys: plain.keys, identity, policy: withPolicy ? policy : undefined, trustedCheckpoint: plain.trustedCheckpoint });
   }
   if (report.verdict === 'not_a_log' || identity == null) return Object.assign(report, { sealed: [] });
   return openSealed(file, report, { ...second, identity });

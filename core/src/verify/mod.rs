@@ -62,7 +62,8 @@ pub struct Options {
     #[cfg(feature = "witness")]
     pub policy: Option<crate::witness::Policy>,
     /// Revoked keys, each with the tree size from which its signatures are
-    /// failures (`key_revoked`, FORMAT 15.3).
+    /// failures (`key_revoked`, FORMAT 15.3). Needs the feature `rotation`
+    /// (ignored without it).
     pub revoked: Vec<(VerifierKey, u64)>,
     /// Checks timestamp tokens (FORMAT 16.3) against the auditor's TSA CA;
     /// `None` leaves every token unchecked (the notice `timestamp_unchecked`).

@@ -217,7 +217,7 @@ impl<S: EntrySink> StreamVerifier<S> {
             Verdict::Tampered
         } else if !self.verified_any {
             Verdict::Unverified
-        } else if self.unsigned_entries().is_some() {
+        } else if self.unsigned_entries().is_some() || self.rotation_unchecked() {
             Verdict::Partial
         } else {
             Verdict::Verified

@@ -1,6 +1,11 @@
 //! Key rotation (docs/FORMAT.md 15): the chain of `stele.key` events from
 //! the pinned keys, each key's range of tree sizes, revocations, and which
 //! checkpoint signatures count.
+//!
+//! Behind the core feature `rotation` (on by default; the plain browser
+//! verifier leaves it out). Without it a `stele.key` event only adds the
+//! notice `rotation_unchecked`, and checkpoints are checked against the
+//! pinned keys alone (FORMAT 15.6).
 
 use super::*;
 use crate::canonical;
@@ -36,7 +41,15 @@ pub struct KeyReport {
     pub trusted: bool,
 }
 
+/// Without rotation support: whether a `stele.key` event was read.
+#[cfg(not(feature = "rotation"))]
+#[derive(Debug, Default)]
+pub(super) struct Rotation {
+    seen: bool,
+}
+
 // A key of the log's history and what the file has said about it so far.
+#[cfg(feature = "rotation")]
 #[derive(Debug)]
 struct Hist {
     key: VerifierKey,
@@ -50,6 +63,7 @@ struct Hist {
 
 /// The verifier's key state: the history read so far, the keys reached
 /// from the pinned ones, and each retired key's end.
+#[cfg(feature = "rotation")]
 #[derive(Debug, Default)]
 pub(super) struct Rotation {
     history: Vec<Hist>,
@@ -68,6 +82,7 @@ pub(super) struct Rotation {
 /// The raw JSON text of the top-level member `name` of a canonical JSON
 /// object (canonical form writes a member name without escapes, so bytes
 /// compare exactly).
+#[cfg(feature = "rotation")]
 fn member<'a>(obj: &'a str, name: &str) -> Option<&'a str> {
     fn string_end(b: &[u8], mut i: usize) -> usize {
         i += 1;
@@ -111,6 +126,7 @@ fn member<'a>(obj: &'a str, name: &str) -> Option<&'a str> {
 }
 
 // A member that is a string holding a verifier key.
+#[cfg(feature = "rotation")]
 fn key_member(event: &str, name: &str) -> Option<VerifierKey> {
     let raw = member(event, name)?.strip_prefix('"')?.strip_suffix('"')?;
     VerifierKey::parse(&canonical::unescape(raw.as_bytes())?).ok()
@@ -136,7 +152,56 @@ pub fn parse_revoked(s: &str) -> Result<(VerifierKey, u64), String> {
     Ok((key, size))
 }
 
+#[cfg(not(feature = "rotation"))]
 impl<S: EntrySink> StreamVerifier<S> {
+    /// The genesis entry's key: nothing to keep without rotation support.
+    pub(super) fn genesis_key(&mut self, _key: VerifierKey) {}
+
+    /// A `stele.key` event, not followed by this build: the notice says so,
+    /// once, so a caller can verify the file with a build that follows it.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn key_event(&mut self, _idx: u64, _p: &ParsedEntry<'_>, _line: u64, _offset: u64) {
+        if std::mem::replace(&mut self.rot.seen, true) {
+            return;
+        }
+        // The caller must see it even when earlier notices filled the list
+        // (FORMAT 8.8: at most 100): it takes the last one's place.
+        if self.notices.len() >= 100 {
+            let _ = self.notices.pop();
+        }
+        self.notice(NoticeCode::RotationUnchecked, format!("this log rotated its key ({KEY_TYPE} event); this verifier build does not follow key rotations, so only checkpoints signed by a pinned key verify"));
+    }
+
+    /// FORMAT 5.4: the pinned keys only.
+    pub(super) fn check_signatures(
+        &mut self,
+        sc: &SignedCheckpoint,
+        _line: u64,
+        _offset: u64,
+    ) -> NoteVerification {
+        sc.verify(&self.opts.keys)
+    }
+
+    /// A key rotation this build did not follow: a retired or revoked key
+    /// may have signed, so the verdict is at most `partial` (FORMAT 15.6).
+    pub(super) fn rotation_unchecked(&self) -> bool {
+        self.rot.seen
+    }
+
+    /// No key history without rotation support.
+    pub(super) fn key_history(&self) -> Option<Vec<KeyReport>> {
+        None
+    }
+}
+
+#[cfg(feature = "rotation")]
+impl<S: EntrySink> StreamVerifier<S> {
+    /// This build follows key rotations.
+    pub(super) fn rotation_unchecked(&self) -> bool {
+        false
+    }
+
     fn pinned_or_derived(&self, k: &VerifierKey) -> bool {
         self.opts.keys.contains(k) || self.rot.accepted.contains(k)
     }
@@ -324,7 +389,7 @@ impl<S: EntrySink> StreamVerifier<S> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "rotation"))]
 mod tests {
     use super::{MAX_KEYS, member};
     use crate::entry::{Timestamp, ZERO_PREV, entry_line, genesis_event};

@@ -1,0 +1,84 @@
+//! The key rotation vectors (tests/vectors/rotation-*, docs/FORMAT.md 15)
+//! through the lazily loaded module, which the page uses for a log that
+//! rotated its key (the plain verifier leaves rotation out and says
+//! `rotation_unchecked`, wasm/tests/vectors.rs): the same verdicts, failure
+//! codes and notices as core (tests/tests/vectors.rs). rotation-revoked needs
+//! a revocation, which only the CLI and the native library take.
+#![cfg(target_arch = "wasm32")]
+
+use stele_wasm_seal::SealedVerifier;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+macro_rules! v {
+    ($name:literal) => {
+        (
+            $name,
+            include_bytes!(concat!("../../tests/vectors/", $name, ".stele")).as_slice(),
+            include_str!(concat!("../../tests/vectors/", $name, ".expect")),
+        )
+    };
+}
+
+const VECTORS: &[(&str, &[u8], &str)] = &[
+    v!("rotation-bad-event"),
+    v!("rotation-pinned-new-key"),
+    v!("rotation-range"),
+    v!("rotation-retired-beyond-range"),
+    v!("rotation-unsigned"),
+    v!("rotation-valid"),
+];
+
+fn field<'a>(expect: &'a str, k: &'static str) -> impl Iterator<Item = &'a str> {
+    expect
+        .lines()
+        .filter_map(move |l| l.strip_prefix(k))
+        .map(str::trim)
+}
+
+#[wasm_bindgen_test]
+fn rotation_vectors_give_the_same_verdicts_codes_and_key_history() {
+    for (name, data, expect) in VECTORS {
+        let key = field(expect, "key:").next().unwrap().to_string();
+        let mut v = SealedVerifier::with_policy(vec![key], None, None, None)
+            .unwrap_or_else(|_| panic!("{name}: verifier"));
+        for chunk in data.chunks(997) {
+            v.push(chunk);
+        }
+        let out: serde_json::Value = serde_json::from_str(&v.finish()).unwrap();
+        let report = &out["report"];
+        let verdict = field(expect, "verdict:").next().unwrap();
+        assert_eq!(report["verdict"], verdict, "{name}: {report}");
+        for f in field(expect, "failure:") {
+            let (code, entry) = f.split_once(' ').unwrap();
+            let entry: serde_json::Value = if entry == "-" {
+                serde_json::Value::Null
+            } else {
+                entry.parse::<u64>().unwrap().into()
+            };
+            assert!(
+                report["failures"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x["code"] == code && x["entry"] == entry),
+                "{name}: no {code} at {entry}: {report}"
+            );
+        }
+        let notices = report["notices"].as_array().unwrap();
+        for n in field(expect, "notice:") {
+            assert!(
+                notices.iter().any(|x| x["code"] == n),
+                "{name}: no notice {n}"
+            );
+        }
+        assert!(
+            !notices.iter().any(|x| x["code"] == "rotation_unchecked"),
+            "{name}: this module follows rotations"
+        );
+        // The report lists the key history (FORMAT 15.4).
+        assert!(
+            report["keys"].as_array().is_some_and(|k| !k.is_empty()),
+            "{name}: {report}"
+        );
+    }
+}
