@@ -22,12 +22,6 @@ if ! command -v age >/dev/null 2>&1 || ! command -v age-keygen >/dev/null 2>&1; 
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq age >/dev/null
 fi
 
-# Go and golang.org/x/mod: the cosignature interop test (tests/tests/witness_go.rs).
-if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb/note ]; then
-  say "apt: golang-go golang-golang-x-mod-dev"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq golang-go golang-golang-x-mod-dev >/dev/null
 # openssl: the RFC 3161 tests run a real TSA (openssl ts -reply) and cross-check with openssl ts -verify.
 if ! command -v openssl >/dev/null 2>&1; then
   say "apt: openssl"
@@ -58,9 +52,11 @@ if [ ! -x web/node_modules/.bin/wasm-opt ] || [ ! -f "$hidden" ] || [ web/packag
   npm ci --prefix web --no-audit --no-fund
 fi
 
-# Go's reference tlog (sumdb/tlog) checks the tiles the PostgreSQL + S3
-# backend writes (writer/tests/cluster_faults.rs).
-if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ]; then
+# Go and golang.org/x/mod: Go's reference tlog (sumdb/tlog) checks the tiles
+# the PostgreSQL + S3 backend writes (writer/tests/cluster_faults.rs), and its
+# note package the witnesses' cosignatures (tests/tests/witness_go.rs).
+gocode=/usr/share/gocode/src/golang.org/x/mod/sumdb
+if ! command -v go >/dev/null 2>&1 || [ ! -d $gocode/tlog ] || [ ! -d $gocode/note ]; then
   say "apt: golang-go golang-golang-x-mod-dev"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
