@@ -208,6 +208,15 @@ fn every_failure_vector_is_in_the_matrix_or_is_a_format_check() {
         "entries-line-too-long",
         "long-header-line",
         "crlf-at-limit",
+        // Key rotation (docs/FORMAT.md 15), pinned by writer/tests/rotation.rs
+        // and the golden files.
+        "rotation-valid",
+        "rotation-range",
+        "rotation-pinned-new-key",
+        "rotation-retired-beyond-range",
+        "rotation-unsigned",
+        "rotation-bad-event",
+        "rotation-revoked",
     ];
     let listed: Vec<&str> = MATRIX.iter().map(|r| r.1).collect();
     for v in vectors() {

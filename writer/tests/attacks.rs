@@ -82,7 +82,11 @@ fn every_shared_vector_through_stele_verify_json() {
         let trusted = field(&expect, "trusted:")
             .next()
             .map(|t| vectors_dir().join(t));
-        let (code, report) = verify_cli(&data, key, trusted.as_deref(), &[]);
+        // Revocations the vector's verifier was told of (docs/FORMAT.md 15.3).
+        let revoked: Vec<&str> = field(&expect, "revoked:")
+            .flat_map(|r| ["--revoked", r])
+            .collect();
+        let (code, report) = verify_cli(&data, key, trusted.as_deref(), &revoked);
         assert_eq!(report["verdict"], verdict, "{stem}: {report:#}");
         assert_eq!(
             code,
