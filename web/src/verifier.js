@@ -163,6 +163,16 @@ let workerFactory = () => new Worker(new URL('./worker.js', import.meta.url), { 
 let helperSource;
 /** @type {VerifierWorker[]} */
 const idleWorkers = [];
+/**
+ * At most this many verifier workers live at once (each with its helpers):
+ * a page with sixty <stele-verifier> elements verifies them a few at a time
+ * instead of starting sixty workers, which exhausted Chromium (a lazily
+ * loaded module then never finished loading).
+ */
+const MAX_WORKERS = Math.max(1, Math.min(globalThis.navigator?.hardwareConcurrency || 1, 4));
+let liveWorkers = 0;
+/** Verifications waiting for a worker: each is handed one, or null to start its own. @type {((vw: VerifierWorker | null) => void)[]} */
+const waiting = [];
 
 /**
  * Replaces how the verifier worker is created, e.g. from a Blob URL or a
@@ -176,7 +186,7 @@ const idleWorkers = [];
 export function setWorkerFactory(factory, options = {}) {
   workerFactory = factory;
   helperSource = options.helperSource;
-  idleWorkers.splice(0).forEach((w) => w.worker.terminate());
+  idleWorkers.splice(0).forEach((w) => dropWorker(w.worker));
 }
 
 /** Helper workers per verification: the other cores, at most 3. */
@@ -210,7 +220,42 @@ async function startWorker() {
 }
 
 async function acquireWorker() {
-  return idleWorkers.pop() || startWorker();
+  const idle = idleWorkers.pop();
+  if (idle) return idle;
+  if (liveWorkers >= MAX_WORKERS) {
+    const handed = await new Promise((/** @type {(vw: VerifierWorker | null) => void} */ resolve) => waiting.push(resolve));
+    if (handed) return handed;
+  }
+  liveWorkers++;
+  try {
+    return await startWorker();
+  } catch (e) {
+    liveWorkers--;
+    waiting.shift()?.(null);
+    throw e;
+  }
+}
+
+/**
+ * A worker whose verification ended and that can verify again: to the next
+ * waiting verification, or to the idle pool.
+ * @param {VerifierWorker} vw
+ */
+function releaseWorker(vw) {
+  const next = waiting.shift();
+  if (next) next(vw);
+  else idleWorkers.push(vw);
+}
+
+/**
+ * Terminates a worker (cancelled, failed or replaced); a waiting
+ * verification may start one in its place.
+ * @param {Worker} w
+ */
+function dropWorker(w) {
+  w.terminate();
+  liveWorkers--;
+  waiting.shift()?.(null);
 }
 
 /**
@@ -219,7 +264,14 @@ async function acquireWorker() {
  */
 export async function prewarm() {
   try {
-    idleWorkers.push(await startWorker());
+    if (liveWorkers >= MAX_WORKERS) return true;
+    liveWorkers++;
+    try {
+      idleWorkers.push(await startWorker());
+    } catch (e) {
+      liveWorkers--;
+      throw e;
+    }
     return true;
   } catch (e) {
     console.warn(`verification worker unavailable, will verify on the main thread: ${e instanceof Error ? e.message : e}`);
@@ -361,7 +413,7 @@ async function verifyPlain(file, opts) {
 function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20, keepValues }) {
   const w = vw.worker;
   if (signal?.aborted) {
-    idleWorkers.push(vw);
+    releaseWorker(vw);
     return Promise.reject(abortError());
   }
   const id = ++jobId;
@@ -373,14 +425,14 @@ function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, on
     };
     const onAbort = () => {
       cleanup();
-      w.terminate();
+      dropWorker(w);
       reject(abortError());
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     w.onerror = (e) => {
       e.preventDefault?.();
       cleanup();
-      w.terminate();
+      dropWorker(w);
       reject(new Error(`verification worker failed${e.message ? ': ' + e.message : ''}`));
     };
     w.onmessage = (/** @type {MessageEvent<import('./protocol.js').FromWorker>} */ e) => {
@@ -393,13 +445,13 @@ function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, on
           if (m.rows) onEntries?.(m.rows);
         } else if (m.type === MSG.DONE || m.type === MSG.ERROR) {
           cleanup();
-          idleWorkers.push(vw);
+          releaseWorker(vw);
           if (m.type === MSG.DONE) resolve(m.report);
           else reject(m.name === 'AbortError' ? abortError() : new Error(m.message));
         }
       } catch (err) {
         cleanup();
-        w.terminate();
+        dropWorker(w);
         reject(err);
       }
     };

@@ -1,6 +1,6 @@
 // End-to-end tests in headless Chromium (playwright-core, /usr/bin/chromium).
 //   node web/build.mjs && node --test web/test/
-// Fixtures: STELE_SAMPLES (default target/samples): valid.stele, key.txt,
+// Fixtures: STELE_SAMPLES (default target/test-samples, written by scripts/test.sh): valid.stele, key.txt,
 // tampered-*.stele with .expect files, an XSS export, a large (~100 MB) export.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -472,6 +472,14 @@ describe('table and element', () => {
   it('<stele-verifier> shows the verdicts of fetched exports', T, async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
+    // Every element verifies at once: the workers they share stay few
+    // (sixty elements once started sixty workers and hung the page).
+    let alive = 0;
+    let most = 0;
+    page.on('worker', (w) => {
+      most = Math.max(most, ++alive);
+      w.on('close', () => alive--);
+    });
     try {
       await page.goto(new URL('element.html', url).href);
       await page.waitForFunction(() => {
@@ -491,6 +499,8 @@ describe('table and element', () => {
       assert.match(rotated.facts, /2 keys \(rotated\)/);
       const tampered = results.filter((r) => /\/tampered/.test(r[0]));
       assert.ok(tampered.length > 0 && tampered.every((r) => r[1] === 'tampered' && r[2] === 'Tampered'), JSON.stringify(results));
+      assert.ok(results.length > 20, `${results.length} elements`);
+      assert.ok(most > 0 && most <= 16, `${most} workers alive at once for ${results.length} elements (at most 4 verifiers of 1 + 3 helpers each)`);
     } finally {
       await context.close();
     }
