@@ -62,8 +62,3 @@ if ! command -v go >/dev/null 2>&1 || [ ! -d $gocode/tlog ] || [ ! -d $gocode/no
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq golang-go golang-golang-x-mod-dev >/dev/null
 fi
-
-# PostgreSQL 15 and moto_server (S3) for the PostgreSQL + object storage
-# tests: installed when missing and started; scripts/test.sh stops what
-# this started (scripts/test-servers.sh stop).
-bash scripts/test-servers.sh start

@@ -5,8 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# Stop the test servers setup.sh started (PostgreSQL, moto), whatever happens.
+# PostgreSQL 15 and moto_server (S3) for the PostgreSQL + object storage tests:
+# installed when missing and started; stopped again (only what this started),
+# whatever happens. The demo (scripts/demo.sh) needs neither.
 trap 'bash scripts/test-servers.sh stop' EXIT
+bash scripts/test-servers.sh start
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -23,7 +26,7 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner cargo test -
 step "build the page"
 bash scripts/build.sh
 step "samples for the browser tests"
-cargo run --release -q -p stele-tests --bin make-samples -- target/samples --large-mb 100
+cargo run --release -q -p stele-tests --bin make-samples -- target/test-samples --large-mb 100
 step "browser end-to-end tests (headless Chromium)"
 node --test web/test/
 step "the tree is clean"

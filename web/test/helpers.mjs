@@ -10,7 +10,7 @@ import { startServer } from '../serve.mjs';
 export const WEB = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO = resolve(WEB, '..');
 export const DIST = process.env.STELE_DIST ? resolve(process.env.STELE_DIST) : join(WEB, 'dist');
-export const SAMPLES = process.env.STELE_SAMPLES ? resolve(process.env.STELE_SAMPLES) : join(REPO, 'target/samples');
+export const SAMPLES = process.env.STELE_SAMPLES ? resolve(process.env.STELE_SAMPLES) : join(REPO, 'target/test-samples');
 export const SHOTS = join(REPO, 'target/screenshots');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
