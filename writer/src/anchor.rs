@@ -72,7 +72,7 @@ pub fn request_token(url: &str, body: &[u8], timeout: Duration) -> Result<Vec<u8
 /// ignored; any other line that is not a record is an error naming it.
 pub fn read(dir: &Path) -> Result<Vec<TimestampRecord>> {
     let path = dir.join(TIMESTAMPS);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match crate::fs::read_own(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io("read", &path, e)),
@@ -98,14 +98,15 @@ pub fn read(dir: &Path) -> Result<Vec<TimestampRecord>> {
 pub fn append(dir: &Path, rec: &TimestampRecord) -> Result<()> {
     let path = dir.join(TIMESTAMPS);
     let created = !path.exists();
-    let mut f = OpenOptions::new()
-        .create(true)
-        .read(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| Error::io("open", &path, e))?;
+    let mut f = crate::fs::open_own(
+        OpenOptions::new().create(true).read(true).append(true),
+        &path,
+    )
+    .map_err(|e| Error::io("open", &path, e))?;
     // A torn last line (crash mid-append) is cut off before appending.
-    let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    let mut bytes = Vec::new();
+    let _ =
+        std::io::Read::read_to_end(&mut f, &mut bytes).map_err(|e| Error::io("read", &path, e))?;
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     if complete < bytes.len() {
         f.set_len(complete as u64)

@@ -71,3 +71,101 @@ pub trait Fs: Send + Sync + fmt::Debug {
 pub struct RealFs;
 
 impl Fs for RealFs {}
+
+/// Opens one of the log's own files (entries, tree, index, checkpoints, the
+/// lock, the sidecar's, a mirror's): never through a symbolic link, and only
+/// if it is a regular file. Whoever can write the log's directory could
+/// otherwise point `tree` at any file the writer may write and have it
+/// overwritten with hashes, or link a second directory's files to a log
+/// another writer holds (docs/THREAT-MODEL.md). `O_NONBLOCK` keeps a FIFO
+/// planted under a log file's name from hanging the open; it changes nothing
+/// for regular files.
+pub fn open_own(opts: &mut std::fs::OpenOptions, path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = opts
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "is a symbolic link (a log's files must be regular files in its directory)",
+                )
+            } else {
+                e
+            }
+        })?;
+    if !f.metadata()?.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is not a regular file",
+        ));
+    }
+    Ok(f)
+}
+
+/// Creates a temporary file afresh with `mode`, first removing whatever the
+/// name held: a file or link planted under a temporary name is never written
+/// through (a secret written into a planted file would be the planter's to
+/// read). Racing to plant one again makes this fail, never leak.
+pub fn create_temp(path: &Path, mode: u32) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Refuses a directory that is not private to this user: a symbolic link,
+/// not a directory, owned by someone else, or open to group or others. The
+/// sealed-field sidecar keeps secrets there; a directory planted by someone
+/// who can write the log's directory would be theirs to read.
+pub fn check_private_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path)?;
+    let why = if m.file_type().is_symlink() {
+        Some("a symbolic link".to_owned())
+    } else if !m.is_dir() {
+        Some("not a directory".to_owned())
+    } else if m.uid() != rustix::process::geteuid().as_raw() {
+        Some(format!(
+            "owned by user {}, not by this process's user",
+            m.uid()
+        ))
+    } else if m.mode() & 0o077 != 0 {
+        Some(format!(
+            "mode {:o} lets group or others in (chmod 700)",
+            m.mode() & 0o777
+        ))
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(w) => Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("is not a private directory: {w}"),
+        )),
+    }
+}
+
+/// [`open_own`] for reading.
+pub fn open_own_read(path: &Path) -> io::Result<File> {
+    open_own(std::fs::OpenOptions::new().read(true), path)
+}
+
+/// Reads one of the log's own files whole, never through a link
+/// ([`open_own`]): a read-only server must not serve a file the log's
+/// directory links to.
+pub fn read_own(path: &Path) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let _ = io::Read::read_to_end(&mut open_own_read(path)?, &mut out)?;
+    Ok(out)
+}

@@ -248,7 +248,9 @@ struct Store {
 
 fn read_config(dir: &Path) -> Result<Config> {
     let path = dir.join(files::CONFIG);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::fs::read_own(&path).and_then(|b| {
+        String::from_utf8(b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(Error::NotALog {
@@ -286,14 +288,17 @@ pub fn log_config(dir: &Path) -> Result<(String, PathBuf)> {
     Ok((c.origin, key))
 }
 
+// Never through a symbolic link, only a regular file: crate::fs::open_own.
 fn open_rw(path: &Path, create: bool) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| Error::io("open", path, e))
+    crate::fs::open_own(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false),
+        path,
+    )
+    .map_err(|e| Error::io("open", path, e))
 }
 
 // The temporary name `stele.json` is written under before its rename.
@@ -380,11 +385,7 @@ pub(crate) fn write_new_file(
 ) -> Result<()> {
     // Write a temporary file, fsync it, rename it into place, fsync the directory.
     let tmp = dir.join(format!(".{name}.tmp"));
-    let f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| Error::io("create", &tmp, e))?;
+    let f = crate::fs::create_temp(&tmp, 0o666).map_err(|e| Error::io("create", &tmp, e))?;
     fs.write_at(role, &f, data, 0)
         .map_err(|e| Error::io("write", &tmp, e))?;
     fs.sync_data(role, &f)
@@ -648,7 +649,10 @@ impl Log {
         let checkpoints = open_rw(&checkpoints_path, true)?;
 
         // Checkpoints: a torn last record was never acknowledged; cut it.
-        let cp_bytes = std::fs::read(&checkpoints_path)
+        // Read through the handle just opened (never a link), not the path again.
+        let mut cp_bytes = Vec::new();
+        let _ = (&checkpoints)
+            .read_to_end(&mut cp_bytes)
             .map_err(|e| Error::io("read", &checkpoints_path, e))?;
         // Signatures before the mark's checkpoints length were verified when
         // the mark was written; if the mark turns out not to hold, they are

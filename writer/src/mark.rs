@@ -69,7 +69,7 @@ impl Mark {
 
 /// Reads `DIR/checked`. Missing, unreadable or garbled: `None` (a full check).
 pub(crate) fn read(dir: &Path) -> Option<Mark> {
-    let bytes = std::fs::read(dir.join(files::CHECKED)).ok()?;
+    let bytes = crate::fs::read_own(&dir.join(files::CHECKED)).ok()?;
     if bytes.len() > 256 {
         return None;
     }

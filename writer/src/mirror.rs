@@ -250,12 +250,7 @@ pub(crate) fn replace_file(
     data: &[u8],
 ) -> Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    let f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| Error::io("create", &tmp, e))?;
+    let f = crate::fs::create_temp(&tmp, 0o666).map_err(|e| Error::io("create", &tmp, e))?;
     fs.write_at(role, &f, data, 0)
         .map_err(|e| Error::io("write", &tmp, e))?;
     fs.sync_data(role, &f)
@@ -267,14 +262,17 @@ pub(crate) fn replace_file(
         .map_err(|e| Error::io("fsync directory", dir, e))
 }
 
+// Never through a symbolic link, only a regular file: crate::fs::open_own.
 fn open_rw(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| Error::io("open", path, e))
+    crate::fs::open_own(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+        path,
+    )
+    .map_err(|e| Error::io("open", path, e))
 }
 
 fn cut(fs: &dyn Fs, role: FileRole, f: &File, path: &Path, len: u64) -> Result<()> {
@@ -1055,13 +1053,12 @@ pub fn restore(
     ] {
         let from = mirror_dir.join(name);
         let to = new_dir.join(name);
-        let mut src = File::open(&from).map_err(|e| Error::io("open", &from, e))?;
-        let dst = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&to)
-            .map_err(|e| Error::io("create", &to, e))?;
+        let mut src = crate::fs::open_own_read(&from).map_err(|e| Error::io("open", &from, e))?;
+        let dst = crate::fs::open_own(
+            OpenOptions::new().write(true).create(true).truncate(true),
+            &to,
+        )
+        .map_err(|e| Error::io("create", &to, e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, &dst);
         let copied = std::io::copy(&mut std::io::Read::take(&mut src, len), &mut w)
             .map_err(|e| Error::io("copy", &to, e))?;

@@ -119,13 +119,8 @@ fn io(op: &'static str, path: &Path, e: std::io::Error) -> Error {
 fn write_secret_file(fs: &dyn Fs, dir: &Path, name: &str, data: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let dest = dir.join(name);
-    let f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| io("create", &tmp, e))?;
+    // Never into a file or link planted under the temporary name.
+    let f = crate::fs::create_temp(&tmp, 0o600).map_err(|e| io("create", &tmp, e))?;
     fs.write_at(FileRole::Sealed, &f, data, 0)
         .map_err(|e| io("write", &tmp, e))?;
     fs.sync_data(FileRole::Sealed, &f)
@@ -147,7 +142,16 @@ pub fn shred(path: &Path) -> Result<()> {
 }
 
 fn shred_with(fs: &dyn Fs, path: &Path) -> Result<()> {
-    let f = match OpenOptions::new().write(true).open(path) {
+    // A link planted in the key's place holds no key: it is removed, and
+    // whatever it points to is left alone (never zeroed).
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::remove_file(path).map_err(|e| io("remove", path, e))?;
+            return sync_dir(fs, path.parent().unwrap_or(Path::new(".")));
+        }
+        _ => {}
+    }
+    let f = match crate::fs::open_own(OpenOptions::new().write(true), path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io("open", path, e)),
@@ -295,6 +299,12 @@ impl Sealer {
             records: Mutex::new(None),
             dir,
         };
+        // A sidecar that is there must be private (see ensure_dirs).
+        for d in [s.dir.clone(), s.dir.join("keys"), s.dir.join("wraps")] {
+            if std::fs::symlink_metadata(&d).is_ok() {
+                crate::fs::check_private_dir(&d).map_err(|e| io("open directory", &d, e))?;
+            }
+        }
         s.cut_orphans(size)?;
         Ok(s)
     }
@@ -309,12 +319,15 @@ impl Sealer {
             self.dir.join("keys"),
             self.dir.join("wraps"),
         ] {
-            if !d.exists() {
+            if std::fs::symlink_metadata(&d).is_err() {
                 std::fs::create_dir_all(&d).map_err(|e| io("create directory", &d, e))?;
                 std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))
                     .map_err(|e| io("chmod", &d, e))?;
                 sync_dir(&*self.fs, d.parent().unwrap_or(Path::new(".")))?;
             }
+            // Secrets go there: a link, someone else's directory or one open
+            // to others is refused, never written into.
+            crate::fs::check_private_dir(&d).map_err(|e| io("open directory", &d, e))?;
         }
         Ok(())
     }
@@ -323,7 +336,7 @@ impl Sealer {
     // fsync and the entries') are cut.
     fn cut_orphans(&self, size: u64) -> Result<()> {
         let p = self.records_path();
-        let f = match OpenOptions::new().read(true).write(true).open(&p) {
+        let f = match crate::fs::open_own(OpenOptions::new().read(true).write(true), &p) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io("open", &p, e)),
@@ -362,7 +375,7 @@ impl Sealer {
             return Ok(s);
         }
         let p = self.dir.join("secret");
-        let s = match std::fs::read(&p) {
+        let s = match crate::fs::read_own(&p) {
             Ok(b) => b
                 .try_into()
                 .map_err(|_| Error::Sealed(format!("{} is not 32 bytes", p.display())))?,
@@ -393,7 +406,7 @@ impl Sealer {
         }
         let name = stele_core::note::hex(&tag);
         let p = self.dir.join("keys").join(&name);
-        let mut found = std::fs::read(&p);
+        let mut found = crate::fs::read_own(&p);
         if let Ok(b) = &found
             && b.len() == KEY_ID_LEN + DATA_KEY_LEN
             && self.is_forgotten(&KeyId(b[..KEY_ID_LEN].try_into().expect("16 bytes")))?
@@ -465,7 +478,7 @@ impl Sealer {
             if ent.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
-            let b = std::fs::read(ent.path()).map_err(|e| io("read", &ent.path(), e))?;
+            let b = crate::fs::read_own(&ent.path()).map_err(|e| io("read", &ent.path(), e))?;
             if b.len() != KEY_ID_LEN + DATA_KEY_LEN {
                 continue;
             }
@@ -576,14 +589,16 @@ impl Sealer {
         let p = self.records_path();
         if g.is_none() {
             self.ensure_dirs()?;
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&p)
-                .map_err(|e| io("open", &p, e))?;
+            let f = crate::fs::open_own(
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o600),
+                &p,
+            )
+            .map_err(|e| io("open", &p, e))?;
             let len = f.metadata().map_err(|e| io("stat", &p, e))?.len();
             sync_dir(&*self.fs, &self.dir)?;
             *g = Some((f, len));
@@ -625,7 +640,7 @@ impl Sealer {
         let tag = self.subject_tag(&mut st, subject)?;
         let name = stele_core::note::hex(&tag);
         let p = self.dir.join("keys").join(&name);
-        let b = match std::fs::read(&p) {
+        let b = match crate::fs::read_own(&p) {
             Ok(b) if b.len() == KEY_ID_LEN + DATA_KEY_LEN => b,
             Ok(_) => {
                 return Err(Error::Sealed(format!(
@@ -645,7 +660,7 @@ impl Sealer {
         // Rewritten whole (tmp, rename): a crash leaves the old list or the
         // new one, never a half line.
         let fp = self.dir.join("forgotten");
-        let mut list = match std::fs::read(&fp) {
+        let mut list = match crate::fs::read_own(&fp) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io("read", &fp, e)),
@@ -682,7 +697,7 @@ impl Sealer {
     pub fn redact(&self, index: u64, pointer: &str) -> Result<()> {
         let mut g = self.records.lock().unwrap();
         let p = self.records_path();
-        let old = std::fs::read(&p).map_err(|e| io("read", &p, e))?;
+        let old = crate::fs::read_own(&p).map_err(|e| io("read", &p, e))?;
         let mut out = Vec::with_capacity(old.len());
         let mut found = false;
         for line in old.split_inclusive(|&b| b == b'\n') {
@@ -712,9 +727,7 @@ impl Sealer {
                 canonical::quote(pointer)
             )));
         }
-        let old_file = OpenOptions::new()
-            .write(true)
-            .open(&p)
+        let old_file = crate::fs::open_own(OpenOptions::new().write(true), &p)
             .map_err(|e| io("open", &p, e))?;
         write_secret_file(&*self.fs, &self.dir, "records", &out)?;
         // The old inode: overwrite, fsync (it is already unlinked by the rename).
@@ -722,10 +735,7 @@ impl Sealer {
             .write_at(FileRole::Sealed, &old_file, &vec![0u8; old.len()], 0)
             .and_then(|()| self.fs.sync_data(FileRole::Sealed, &old_file))
             .map_err(|e| io("overwrite", &p, e))?;
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&p)
+        let f = crate::fs::open_own(OpenOptions::new().read(true).write(true), &p)
             .map_err(|e| io("open", &p, e))?;
         *g = Some((f, out.len() as u64));
         Ok(())
@@ -929,7 +939,7 @@ impl ExportRecords {
                 continue;
             }
             let p = wraps.join(&name);
-            let wrap = std::fs::read(&p).map_err(|e| io("read", &p, e))?;
+            let wrap = crate::fs::read_own(&p).map_err(|e| io("read", &p, e))?;
             head.extend_from_slice(Record::SealedKey { key, wrap }.to_line().as_bytes());
             head.push(b'\n');
             let _ = reveal_keys.insert(kid.to_string());

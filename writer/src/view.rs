@@ -359,10 +359,12 @@ impl View {
     pub fn open_read_only(dir: &Path) -> Result<Self> {
         let (origin, _) = log_config(dir)?;
         let entries_path = dir.join(files::ENTRIES);
-        let entries =
-            Arc::new(File::open(&entries_path).map_err(|e| Error::io("open", &entries_path, e))?);
+        let entries = Arc::new(
+            crate::fs::open_own_read(&entries_path)
+                .map_err(|e| Error::io("open", &entries_path, e))?,
+        );
         let cp_path = dir.join(files::CHECKPOINTS);
-        let cp_bytes = std::fs::read(&cp_path).map_err(|e| Error::io("read", &cp_path, e))?;
+        let cp_bytes = crate::fs::read_own(&cp_path).map_err(|e| Error::io("read", &cp_path, e))?;
         let (cps, _) = parse_checkpoints(dir, &cp_bytes, &[])?;
         let file_len = entries
             .metadata()
@@ -370,7 +372,10 @@ impl View {
             .len();
         let tree_path = dir.join(files::TREE);
         let index_path = dir.join(files::INDEX);
-        if let (Ok(tree), Ok(index)) = (File::open(&tree_path), File::open(&index_path)) {
+        if let (Ok(tree), Ok(index)) = (
+            crate::fs::open_own_read(&tree_path),
+            crate::fs::open_own_read(&index_path),
+        ) {
             let tlen = tree.metadata().map(|m| m.len()).unwrap_or(0);
             let ilen = index.metadata().map(|m| m.len()).unwrap_or(0);
             let size = leaves_for_stored(tlen / 32).min(ilen / 8);
@@ -402,7 +407,8 @@ impl View {
         let mut ends = Vec::new();
         let mut r = std::io::BufReader::with_capacity(
             8 << 20,
-            File::open(&entries_path).map_err(|e| Error::io("open", &entries_path, e))?,
+            crate::fs::open_own_read(&entries_path)
+                .map_err(|e| Error::io("open", &entries_path, e))?,
         );
         let mut line = Vec::new();
         let mut off = 0u64;
@@ -968,10 +974,11 @@ pub fn verify_dir_revealed(
     let _ = log_config(dir)?;
     let mut seal = crate::sealed::ExportRecords::open(dir, reveal)?;
     let entries_path = dir.join(files::ENTRIES);
-    let mut f = File::open(&entries_path).map_err(|e| Error::io("open", &entries_path, e))?;
+    let mut f =
+        crate::fs::open_own_read(&entries_path).map_err(|e| Error::io("open", &entries_path, e))?;
     let total = f.metadata().map(|m| m.len()).unwrap_or(0);
     let cp_path = dir.join(files::CHECKPOINTS);
-    let cp_bytes = std::fs::read(&cp_path).map_err(|e| Error::io("read", &cp_path, e))?;
+    let cp_bytes = crate::fs::read_own(&cp_path).map_err(|e| Error::io("read", &cp_path, e))?;
     let records = split_records(&cp_bytes).map_err(|(at, why)| Error::CheckpointMismatch {
         dir: dir.into(),
         why: format!("{} byte {at}: {why}", files::CHECKPOINTS),

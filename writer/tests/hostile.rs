@@ -695,3 +695,100 @@ fn read_only_opens_bound_what_they_read() {
         "{err}"
     );
 }
+
+/// Whoever can write a log's directory must not be able to make a stele
+/// command write outside it: a log file replaced by a symbolic link (to a
+/// victim file, or to another log's file, which would also sidestep that
+/// log's writer lock) is refused by name, and the link's target is untouched.
+#[test]
+fn a_log_file_replaced_by_a_symbolic_link_is_refused_and_its_target_untouched() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = tmp.path().join("victim");
+    let body = vec![b'v'; 100_000];
+    let (log, _vkey) = init(&tmp.path().join("log"));
+    let _ = append(&log, &[r#"{"n":1}"#]);
+    for name in ["tree", "index", "checkpoints", "entries.jsonl"] {
+        std::fs::write(&victim, &body).unwrap();
+        let file = Path::new(&log).join(name);
+        let saved = tmp.path().join(format!("saved-{name}"));
+        std::fs::rename(&file, &saved).unwrap();
+        symlink(&victim, &file).unwrap();
+        for args in [
+            vec!["append", log.as_str(), "--event", r#"{"n":2}"#],
+            vec!["checkpoint", log.as_str()],
+            vec!["cat", log.as_str()],
+        ] {
+            let out = stele(&args);
+            assert_ne!(out.status.code(), Some(0), "{args:?} with {name} a link");
+            assert!(
+                stderr(&out).contains(name) && stderr(&out).contains("symbolic link"),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+            assert_eq!(
+                std::fs::read(&victim).unwrap(),
+                body,
+                "{args:?} wrote through {name}"
+            );
+        }
+        std::fs::remove_file(&file).unwrap();
+        std::fs::rename(&saved, &file).unwrap();
+    }
+    // Untouched, the log still takes appends and verifies.
+    let _ = append(&log, &[r#"{"n":3}"#]);
+    assert_eq!(entries(&log).len(), 3);
+}
+
+/// The sealed-field sidecar's secrets never land in a file someone else
+/// planted: a link under a temporary name is replaced, not written through,
+/// and a sidecar directory open to others is refused.
+#[test]
+fn sealed_secrets_are_never_written_through_planted_files() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let log_s = log.to_str().unwrap().to_owned();
+    let _ = ok(&stele(&[
+        "init",
+        &log_s,
+        "--origin",
+        "example.com/sealed",
+        "--seal",
+        "/email",
+    ]));
+    let sealed = log.join("sealed");
+    std::fs::create_dir_all(&sealed).unwrap();
+    std::fs::set_permissions(&sealed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let trap = tmp.path().join("trap");
+    std::fs::write(&trap, b"").unwrap();
+    symlink(&trap, sealed.join(".secret.tmp")).unwrap();
+    let _ = ok(&stele(&[
+        "append",
+        &log_s,
+        "--event",
+        r#"{"email":"a@example.com"}"#,
+    ]));
+    assert_eq!(
+        std::fs::read(&trap).unwrap(),
+        b"",
+        "the secret went into the planted file"
+    );
+    assert!(
+        !std::fs::symlink_metadata(sealed.join("secret"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+
+    // A sidecar directory others may enter is refused by name.
+    std::fs::set_permissions(&sealed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = stele(&["append", &log_s, "--event", r#"{"email":"b@example.com"}"#]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("sealed") && stderr(&out).contains("not a private directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(entries(&log_s).len(), 2, "the refused event was written");
+}
