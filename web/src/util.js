@@ -137,13 +137,17 @@ export function verdictDetail(report, keysGiven) {
 
 // ---- hidden and bidirectional Unicode ---------------------------------------------
 
-// Control and format characters that change how text displays without being
-// visible: C0/C1 controls, soft hyphen, bidi embeddings, overrides and isolates,
-// zero-width characters, joiners, invisible operators, variation selectors,
-// the byte order mark, interlinear annotation, tag characters.
-const HIDDEN_SRC = '[\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff9-\\ufffb]|\\udb40[\\udc00-\\udc7f]';
-const HIDDEN_ALL = new RegExp(`${HIDDEN_SRC}|[\\n\\t]`, 'g');
-const HIDDEN_KEEP_LINES = new RegExp(HIDDEN_SRC, 'g');
+// Characters that change how text displays without being visible, by their
+// Unicode properties rather than a hand-kept list: controls (Cc, except line
+// feed and tab, handled below), format characters (Cf: bidi embeddings,
+// overrides and isolates, zero-width characters, joiners, invisible
+// operators, the byte order mark, interlinear annotation, tag characters),
+// line and paragraph separators, and every default-ignorable code point
+// (variation selectors, their supplement, Hangul fillers, musical symbol
+// format characters, shorthand format controls, ...).
+const HIDDEN_SRC = '[^\\P{Cc}\\n\\t]|[\\p{Cf}\\p{Zl}\\p{Zp}\\p{Default_Ignorable_Code_Point}]';
+const HIDDEN_ALL = new RegExp(`${HIDDEN_SRC}|[\\n\\t]`, 'gu');
+const HIDDEN_KEEP_LINES = new RegExp(HIDDEN_SRC, 'gu');
 
 /** True when s has a character that would be invisible or reorder the text around it. */
 export function hasHidden(s) {

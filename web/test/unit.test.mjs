@@ -236,6 +236,13 @@ describe('page helpers (issue 19)', async () => {
     assert.equal(revealText('admin\u202Egnp.exe'), 'admin\\u202Egnp.exe');
     assert.equal(revealText('a\u200Bb\uFEFFc\u2066d\u0007'), 'a\\u200Bb\\uFEFFc\\u2066d\\u0007');
     assert.equal(revealText('tag\u{E0041}'), 'tag\\u{E0041}');
+    // Invisible outside the Basic Multilingual Plane too (red-team finding):
+    // variation selectors supplement, musical symbol and shorthand format controls.
+    assert.equal(revealText('admin\u{E0100}'), 'admin\\u{E0100}');
+    assert.equal(revealText('admin\u{1D173}'), 'admin\\u{1D173}');
+    assert.equal(revealText('admin\u{1BCA0}'), 'admin\\u{1BCA0}');
+    assert.equal(revealText('a\u2029b\u0085c\u115Fd'), 'a\\u2029b\\u0085c\\u115Fd');
+    assert.equal(hasHidden('admin\u{E0100}'), true);
     assert.equal(revealText('line\nnext', { keepLines: true }), 'line\nnext');
     assert.equal(revealText('line\nnext'), 'line\\nnext');
     for (const s of ['héllo wörld', '日本語', 'emoji 🎉', 'ascii <script>']) {

@@ -324,6 +324,8 @@ pub(crate) fn bench_http(a: BenchHttpArgs) -> Result<u8, Fail> {
                 .arg(&log_dir)
                 .args(["--listen", "127.0.0.1:0", "--tokens"])
                 .arg(&tokens)
+                // Every simulated client comes from 127.0.0.1.
+                .args(["--max-connections-per-ip", "0"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()

@@ -51,6 +51,8 @@ fn spawn(args: &[&str]) -> Result<Server, Fail> {
     let mut child = Command::new(exe)
         .args(args)
         .args(["--listen", "127.0.0.1:0", "--checkpoint-interval", "5s"])
+        // Every simulated client comes from 127.0.0.1.
+        .args(["--max-connections-per-ip", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -454,6 +454,9 @@ struct ServeArgs {
     /// Most open connections (a short 503 beyond).
     #[arg(long, value_name = "N", default_value_t = 512)]
     max_connections: usize,
+    /// Most open connections from one IP address (a short 503 beyond; 0: no cap). Behind a reverse proxy, every client has the proxy's address: raise it or set 0 there.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_connections_per_ip: usize,
     /// On SIGTERM, drop connections still busy after this long, then sign the final checkpoint.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     shutdown_deadline: Duration,
@@ -875,7 +878,18 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 read,
                 Box::new(move |view: &View| {
                     let stdout = std::io::stdout();
-                    let mut out = std::io::BufWriter::new(stdout.lock());
+                    let terminal = stdout.is_terminal();
+                    let out = std::io::BufWriter::new(stdout.lock());
+                    // To a terminal, control and bidi characters in events are
+                    // escaped; to a pipe or file, the lines are the log's bytes.
+                    let mut out: Box<dyn Write> = if terminal {
+                        Box::new(TerminalLines {
+                            inner: out,
+                            pending: Vec::new(),
+                        })
+                    } else {
+                        Box::new(out)
+                    };
                     let _ = view.write_entries(from, to, &mut out)?;
                     out.flush()
                         .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
@@ -1929,9 +1943,76 @@ fn can_record_in(dir: &Path) -> Result<(), Fail> {
     Ok(())
 }
 
+/// Characters a terminal would act on or that reorder or hide text: controls
+/// other than line feed (ESC sequences could rewrite the verdict line), and
+/// the bidirectional and zero-width format characters.
+fn terminal_unsafe(c: char) -> bool {
+    (c.is_control() && c != '\n')
+        || matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// `s` with every [`terminal_unsafe`] character written as a `\u{…}` escape
+/// (in JSON text, `json` writes `\uXXXX`, the same value).
+fn terminal_safe(s: &str, json: bool) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write as _;
+    if !s.chars().any(terminal_unsafe) {
+        return s.into();
+    }
+    let mut o = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if !terminal_unsafe(c) {
+            o.push(c);
+        } else if json {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                let _ = write!(o, "\\u{u:04x}");
+            }
+        } else {
+            let _ = write!(o, "\\u{{{:04X}}}", u32::from(c));
+        }
+    }
+    o.into()
+}
+
+/// A writer for entry lines bound for a terminal: each complete line is
+/// written with [`terminal_safe`] JSON escapes (the same JSON values; the
+/// bytes differ only where a terminal would have acted on them).
+struct TerminalLines<W: Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: Write> Write for TerminalLines<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if let Some(end) = self.pending.iter().rposition(|&b| b == b'\n') {
+            let rest = self.pending.split_off(end + 1);
+            let text = String::from_utf8_lossy(&self.pending);
+            self.inner
+                .write_all(terminal_safe(&text, true).as_bytes())?;
+            self.pending = rest;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            let text = String::from_utf8_lossy(&self.pending).into_owned();
+            self.pending.clear();
+            self.inner
+                .write_all(terminal_safe(&text, true).as_bytes())?;
+        }
+        self.inner.flush()
+    }
+}
+
 /// `stele verify`'s text output (pinned by the golden tests in
-/// writer/tests/golden.rs).
+/// writer/tests/golden.rs), safe for a terminal ([`terminal_safe`]: the
+/// file name comes from whoever named the download).
 fn report_text(r: &Report, allow_unsigned_tail: bool) -> String {
+    terminal_safe(&report_text_raw(r, allow_unsigned_tail), false).into_owned()
+}
+
+fn report_text_raw(r: &Report, allow_unsigned_tail: bool) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
     let verdict = match r.verdict {
@@ -2140,6 +2221,7 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     c.body_timeout = a.body_timeout;
     c.limits = serve::Limits {
         max_connections: a.max_connections,
+        max_connections_per_ip: a.max_connections_per_ip,
         header_timeout: a.header_timeout,
         max_header_bytes: a.max_header,
         idle_timeout: a.idle_timeout,

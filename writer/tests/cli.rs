@@ -623,3 +623,28 @@ fn reads_leave_the_log_signed_so_verify_dir_stays_verified() {
         );
     }
 }
+
+/// `stele verify`'s text output goes to a terminal: a downloaded file's name
+/// carrying an escape sequence (which could rewrite the verdict line) is
+/// printed escaped, and so is every other control or bidi character.
+#[test]
+fn verify_text_output_escapes_what_a_terminal_would_act_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(&tmp.path().join("log"));
+    let _ = append(&log, &[r#"{"n":1}"#]);
+    let name = tmp
+        .path()
+        .join("audit\u{1b}[1A\u{1b}[2Kverified\u{202e}.stele");
+    let _ = ok(&stele(&["export", &log, "-o", name.to_str().unwrap()]));
+    let out = stele(&["verify", name.to_str().unwrap(), "--key", &vkey]);
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("audit\\u{001B}[1A") && text.contains("\\u{202E}"),
+        "{text}"
+    );
+    assert!(text.starts_with("verified"), "{text}");
+}

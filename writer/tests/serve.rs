@@ -1344,6 +1344,32 @@ fn slow_and_idle_connections_are_cut_and_capped() {
         .parse()
         .unwrap();
     assert!(refused >= 1, "{m}");
+    drop(s);
+    // The cap per address: one client holding its connections open cannot
+    // take the others' (red-team finding: 520 idle keep-alive connections
+    // from one address shut every writer out).
+    let s = Server::start(
+        &f,
+        &["--max-connections-per-ip", "3", "--idle-timeout", "1h"],
+    );
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(&s.addr).unwrap())
+        .collect();
+    let r = try_http(&s.addr, "GET", "/healthz", None, b"").unwrap();
+    assert_eq!(r.status, 503, "{}", r.text());
+    drop(held);
+    let t = Instant::now();
+    while try_http(&s.addr, "GET", "/healthz", None, b"")
+        .unwrap()
+        .status
+        != 200
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the address's slots were not given back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -1633,6 +1659,53 @@ fn cors_opens_hashes_to_all_and_entries_to_listed_origins() {
     assert!(r.headers["vary"].contains("Origin"));
 }
 
+/// An entry bundle asked for with a percent-encoded path is routed as a
+/// bundle, so it gets the entries' CORS policy, never the hash tiles' `*`.
+#[test]
+fn an_encoded_bundle_path_gets_the_entries_cors_policy() {
+    let f = fixture();
+    let s = Server::start(
+        &f,
+        &["--public-reads", "--cors-origin", "https://dash.example"],
+    );
+    let cp = s.req("GET", "/checkpoint", None, b"");
+    assert_eq!(cp.status, 200);
+    let size: u64 = String::from_utf8_lossy(&cp.body)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(size > 0 && size < 256, "{size}");
+    let evil = [("Origin", "https://evil.example")];
+    let plain = s.req_h("GET", &format!("/tile/entries/000.p/{size}"), &evil, b"");
+    assert_eq!(plain.status, 200);
+    for path in [
+        format!("/tile/entries%2F000.p%2F{size}"),
+        format!("/tile/entries%2f000.p/{size}"),
+        format!("/tile/%65ntries/000.p/{size}"),
+    ] {
+        let r = s.req_h("GET", &path, &evil, b"");
+        if r.status == 200 {
+            assert_eq!(r.body, plain.body, "{path}");
+        }
+        assert!(
+            !r.headers.contains_key("access-control-allow-origin"),
+            "{path}: {:?}",
+            r.headers
+        );
+        let pre = [
+            ("Origin", "https://evil.example"),
+            ("Access-Control-Request-Method", "GET"),
+        ];
+        let r = s.req_h("OPTIONS", &path, &pre, b"");
+        assert!(
+            !r.headers.contains_key("access-control-allow-origin"),
+            "{path} preflight"
+        );
+    }
+}
+
 #[test]
 fn a_trusted_proxy_names_the_client() {
     let f = fixture();
@@ -1737,7 +1810,10 @@ fn a_non_loopback_listen_without_tokens_warns() {
 fn unfinished_headers_are_bounded_in_memory() {
     // Finding 8: 1,000 connections with 381 KB unfinished headers pinned 589 MB.
     let f = fixture();
-    let s = Server::start(&f, &["--max-connections", "1000"]);
+    let s = Server::start(
+        &f,
+        &["--max-connections", "1000", "--max-connections-per-ip", "0"],
+    );
     let base = s.peak_rss_kib();
     let head = format!(
         "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}",

@@ -403,6 +403,17 @@ impl Idempotency {
             }
         }
     }
+
+    // A request that failed: its key is forgotten, from the eviction order
+    // too (left there, failed requests pushed every other key out: a
+    // client's retry after 10,000 bad requests was appended twice).
+    fn forget(&mut self, k: &(String, String)) {
+        if self.map.remove(k).is_some()
+            && let Some(i) = self.order.iter().rposition(|o| o == k)
+        {
+            let _ = self.order.remove(i);
+        }
+    }
 }
 
 // A directory served read-only: a view reopened when its files change
@@ -1157,9 +1168,7 @@ async fn ingest(
         let mut idem = app.idem.lock().unwrap();
         match &r {
             Ok(rs) => idem.remember(slot, Done::Receipts(Some(digest), rs.clone())),
-            Err(_) => {
-                let _ = idem.map.remove(&slot);
-            }
+            Err(_) => idem.forget(&slot),
         }
     }
     match r {
@@ -2107,8 +2116,12 @@ async fn static_file(State(app): State<App>, req: Request) -> Response {
     }
 }
 
-// Which CORS policy a path falls under.
-fn data_of(path: &str) -> Option<Data> {
+// Which CORS policy a path falls under: judged on the path as the router
+// sees it, percent-decoded (`/tile/entries%2F000` is routed as an entry
+// bundle and must not get the hash tiles' open CORS policy).
+fn data_of(raw: &str) -> Option<Data> {
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    let path: &str = &decoded;
     if path == "/checkpoint" || path.starts_with("/v1/proof/") {
         Some(Data::Hashes)
     } else if path.starts_with("/tile/entries/") || path == "/v1/entries" || path == "/v1/export" {
@@ -2709,5 +2722,27 @@ mod tests {
         let wait = b.take("a").unwrap_err();
         assert!((1..=20).contains(&wait), "{wait}");
         assert!(b.take("b").is_ok());
+    }
+
+    #[test]
+    fn failed_requests_never_push_remembered_idempotency_keys_out() {
+        let mut idem = Idempotency::default();
+        let key = |t: &str, k: usize| (t.to_owned(), k.to_string());
+        idem.remember(key("app-a", 0), Done::Receipts(None, Arc::new(Vec::new())));
+        for i in 0..IDEMPOTENCY_KEYS + 10 {
+            idem.remember(key("app-b", i), Done::Pending);
+            idem.forget(&key("app-b", i));
+        }
+        assert!(idem.map.contains_key(&key("app-a", 0)));
+        assert_eq!(idem.order.len(), 1);
+        // Keys that succeed still push the oldest out, the bound holds.
+        for i in 0..IDEMPOTENCY_KEYS {
+            idem.remember(key("app-b", i), Done::Receipts(None, Arc::new(Vec::new())));
+        }
+        assert!(!idem.map.contains_key(&key("app-a", 0)));
+        assert_eq!(
+            (idem.map.len(), idem.order.len()),
+            (IDEMPOTENCY_KEYS, IDEMPOTENCY_KEYS)
+        );
     }
 }

@@ -3,7 +3,8 @@
 //! flag (writer/README.md lists them with their defaults):
 //!
 //! - a connection cap: beyond it a new connection gets a short 503 and is
-//!   closed without reading its request;
+//!   closed without reading its request; and a cap per client address, so
+//!   that one client holding many idle connections cannot take them all;
 //! - a header-read timeout, counted from when hyper starts waiting for a
 //!   request: the whole head must have arrived by then (a client dribbling
 //!   header bytes is cut off, and so is an idle keep-alive connection), and
@@ -39,6 +40,8 @@ use tower::ServiceExt as _;
 pub struct Limits {
     /// Most open connections.
     pub max_connections: usize,
+    /// Most open connections from one IP address (0: no such cap).
+    pub max_connections_per_ip: usize,
     /// Time for a request's whole head (request line and headers) to arrive.
     pub header_timeout: Duration,
     /// Read buffer for a request head, in bytes: a head still incomplete
@@ -57,6 +60,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 512,
+            max_connections_per_ip: 64,
             header_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
             idle_timeout: Duration::from_secs(60),
@@ -107,6 +111,7 @@ pub(super) async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> usize {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_ip = PerIp::default();
     let refusing = Arc::new(Semaphore::new(REFUSING));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
@@ -124,7 +129,8 @@ pub(super) async fn serve(
                 }
             },
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let ip_slot = per_ip.take(remote.ip(), limits.max_connections_per_ip);
+        let (Some(ip_slot), Ok(slot)) = (ip_slot, slots.clone().try_acquire_owned()) else {
             let _ = stats.refused.fetch_add(1, Ordering::Relaxed);
             // A short 503, then read what the client sent for up to a
             // second before closing (closing on unread bytes would reset
@@ -173,6 +179,7 @@ pub(super) async fn serve(
             }
             let _ = stats.open.fetch_sub(1, Ordering::Relaxed);
             drop(slot);
+            drop(ip_slot);
         });
     }
     drop(listener);
@@ -184,6 +191,51 @@ pub(super) async fn serve(
     let left = if drained.is_err() { tasks.len() } else { 0 };
     tasks.abort_all();
     left
+}
+
+/// Open connections per client address.
+#[derive(Debug, Default, Clone)]
+struct PerIp(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
+
+/// One open connection of an address; counted down when dropped.
+struct IpSlot {
+    map: PerIp,
+    ip: std::net::IpAddr,
+}
+
+impl PerIp {
+    // A slot for `ip`, or None when it has `cap` connections open already.
+    fn take(&self, ip: std::net::IpAddr, cap: usize) -> Option<IpSlot> {
+        let mut m = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = m.entry(ip).or_insert(0);
+        if cap != 0 && *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            map: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut m = self
+            .map
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                let _ = m.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// A TCP stream that fails with `TimedOut` when it waits too long: for a
