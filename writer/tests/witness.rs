@@ -543,12 +543,12 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
         "{j:#}"
     );
 
-    // `prove` signed a checkpoint without witnesses (for its access record):
-    // the monitor alerts on it.
+    // The reads signed checkpoints for their access records: the log
+    // remembers its policy, so those were witnessed too.
     let m = monitor();
-    assert_eq!(m.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&m.stderr).contains("ALERT quorum"),
+    assert_eq!(
+        m.status.code(),
+        Some(0),
         "{}",
         String::from_utf8_lossy(&m.stderr)
     );
@@ -595,6 +595,109 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
         "--to",
         &size.to_string(),
     ]));
+    // A whole-log export stops at the published checkpoint and says why.
+    let out = stele(&["export", p(&dir), "-o", p(&export)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("quorum main is not met") && err.contains("latest published checkpoint"),
+        "{err}"
+    );
+    let (code, j) = verify_json(&export, &key, &policy);
+    assert_eq!(
+        (code, &j["quorum"]["size"]),
+        (0, &Value::from(size)),
+        "{j:#}"
+    );
+    let view = stele_writer::View::open_read_only(&dir).unwrap();
+    assert_eq!(view.latest_checkpoint().unwrap().checkpoint.size, size);
+
+    // --forget-policy: the log signs without witnesses again.
+    let note = ok(&stele(&["checkpoint", p(&dir), "--forget-policy"]));
+    assert_eq!(note.matches('\u{2014}').count(), 1, "{note}");
+    let config = std::fs::read_to_string(dir.join("stele.json")).unwrap();
+    assert!(!config.contains("witness_policy"), "{config}");
+}
+
+#[test]
+fn a_witnessed_log_remembers_its_policy_and_reads_carry_the_quorum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let key = ok(&stele(&[
+        "init",
+        p(&dir),
+        "--origin",
+        "example.com/remembered",
+    ]))
+    .trim()
+    .to_string();
+    let three = three_witnesses(&key);
+    let policy = tmp.path().join("policy");
+    let refs: Vec<(&Running, bool)> = three.ws.iter().map(|w| (w, true)).collect();
+    policy_file(&policy, &key, &refs, "2");
+    // An unwitnessed checkpoint first: the policy comes later.
+    append(&dir, 5, "a");
+    let note = ok(&stele(&["checkpoint", p(&dir)]));
+    assert_eq!(note.matches('\u{2014}').count(), 1, "{note}");
+    let _ = ok(&stele(&["checkpoint", p(&dir), "--policy", p(&policy)]));
+    let config = std::fs::read_to_string(dir.join("stele.json")).unwrap();
+    assert!(config.contains("\"witness_policy\""), "{config}");
+
+    // Later checkpoints need no --policy: the log asks its witnesses.
+    append(&dir, 7, "b");
+    let note = ok(&stele(&["checkpoint", p(&dir)]));
+    assert!(note.contains("\n13\n"), "{note}");
+    assert_eq!(note.matches('\u{2014}').count(), 4, "{note}");
+
+    // An export and a tlog-proof made without --policy, of entries not yet
+    // in a checkpoint, verify with the policy out of the box.
+    append(&dir, 4, "c");
+    let export = tmp.path().join("e.stele");
+    let _ = ok(&stele(&["export", p(&dir), "-o", p(&export)]));
+    let (code, j) = verify_json(&export, &key, &policy);
+    assert_eq!(
+        (code, &j["verdict"]),
+        (0, &Value::from("verified")),
+        "{j:#}"
+    );
+    assert_eq!(j["quorum"]["met"], true, "{j:#}");
+    assert_eq!(j["quorum"]["size"], 17, "{j:#}");
+    append(&dir, 2, "d");
+    let proof = ok(&stele(&[
+        "prove",
+        "inclusion",
+        p(&dir),
+        "--index",
+        "18",
+        "--format",
+        "tlog-proof",
+    ]));
+    let tp = tmp.path().join("e.tlog-proof");
+    std::fs::write(&tp, proof).unwrap();
+    let (code, j) = verify_json(&tp, &key, &policy);
+    assert_eq!(
+        (code, &j["quorum"]["met"]),
+        (0, &Value::from(true)),
+        "{j:#}"
+    );
+    // Every checkpoint stored since the policy carries the quorum, the
+    // newest included (the reads' access records were witnessed too).
+    let view = stele_writer::View::open_read_only(&dir).unwrap();
+    let unwitnessed = |c: &&stele_writer::StoredCheckpoint| c.note.matches('\u{2014}').count() == 1;
+    let cps: Vec<_> = view.checkpoints().iter().skip_while(unwitnessed).collect();
+    assert!(cps.len() >= 5, "{}", cps.len());
+    for c in cps {
+        assert!(
+            c.note.matches('\u{2014}').count() >= 3,
+            "checkpoint {} lacks the quorum:\n{}",
+            c.checkpoint.size,
+            c.note
+        );
+    }
+    assert_eq!(
+        view.latest_checkpoint().unwrap().checkpoint.size,
+        view.size()
+    );
 }
 
 /// `stele init DIR --origin example.com/split --key-file KEY`: the vkey.
@@ -810,15 +913,22 @@ fn automatic_checkpoints_are_witnessed_and_appends_survive_a_quorum_failure() {
     for i in 0..25 {
         let _ = log.append(serde_json::json!({"i": i})).unwrap();
     }
-    let view = log.view();
-    let latest = view.latest_checkpoint().unwrap();
-    assert_eq!(latest.checkpoint.size, 21, "signed at 11 and 21 entries");
+    // The rounds run on the log's own thread: wait for one that covers all
+    // but fewer than 10 entries (the last append made one due if needed).
+    let latest = wait_for(|| {
+        log.view()
+            .latest_checkpoint()
+            .filter(|c| c.checkpoint.size > 16)
+            .cloned()
+    });
     assert_eq!(
         latest.note.matches('\u{2014}').count(),
         4,
         "{}",
         latest.note
     );
+    // An explicit checkpoint waits for a round under way, then covers all.
+    assert_eq!(log.checkpoint().unwrap().checkpoint.size, 26);
     // Two witnesses stop: the next automatic checkpoint is not published,
     // the appends succeed.
     let mut ws = three.ws;
@@ -827,10 +937,10 @@ fn automatic_checkpoints_are_witnessed_and_appends_survive_a_quorum_failure() {
     for i in 25..40 {
         let _ = log.append(serde_json::json!({"i": i})).unwrap();
     }
+    let e = log.checkpoint().unwrap_err();
     let view = log.view();
     assert_eq!(view.size(), 41);
-    assert_eq!(view.latest_checkpoint().unwrap().checkpoint.size, 21);
-    let e = log.checkpoint().unwrap_err();
+    assert_eq!(view.latest_checkpoint().unwrap().checkpoint.size, 26);
     assert!(matches!(e, stele_writer::Error::Witness(_)), "{e}");
     assert!(e.to_string().contains("not met"), "{e}");
     for c in view.checkpoints() {
@@ -842,4 +952,171 @@ fn automatic_checkpoints_are_witnessed_and_appends_survive_a_quorum_failure() {
             );
         }
     }
+}
+
+/// Polls `f` until it gives a value (a generous bound, no fixed sleeps as
+/// synchronisation: the loaded test machine may be slow).
+fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let until = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "condition not reached in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A witness that takes a request and answers nothing until released (then
+/// a 503): it reports each request it holds on `asked`.
+struct Stalled {
+    addr: SocketAddr,
+    asked: std::sync::mpsc::Receiver<()>,
+    release: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Stalled {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (asked_tx, asked) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            // Reads the request head (the body follows; it is not needed).
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut b).is_ok_and(|n| n == 1) {
+                head.push(b[0]);
+            }
+            let _ = asked_tx.send(());
+            let _ = release_rx.recv();
+            let _ = conn.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        });
+        Self {
+            addr,
+            asked,
+            release: Some(release),
+            thread: Some(thread),
+        }
+    }
+
+    fn release(&mut self) {
+        drop(self.release.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Stalled {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+#[test]
+fn appends_go_on_while_a_witness_is_stalled() {
+    use std::sync::Arc;
+    use stele_writer::witness::{ClientOptions, PolicyCosigner};
+    use stele_writer::{Log, LogOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let signer = stele_core::SignerKey::from_seed("example.com/stalled", [6; 32]).unwrap();
+    let key = signer.verifier().to_string();
+    let two = tempfile::tempdir().unwrap();
+    let ws: Vec<Running> = (1..=2)
+        .map(|i| {
+            start_witness(
+                &two.path().join(format!("w{i}")),
+                &format!("witness-{i}.example"),
+                &[key.clone()],
+                Duration::from_secs(30),
+            )
+        })
+        .collect();
+    let mut stalled = Stalled::start();
+    let stalled_key = Witness::init(&tmp.path().join("w3"), "witness-3.example").unwrap();
+    let policy = format!(
+        "log {key}\nwitness w1 {} {}\nwitness w2 {} {}\nwitness w3 {stalled_key} http://{}\ngroup main 2 w1 w2 w3\nquorum main\n",
+        ws[0].key,
+        ws[0].url(),
+        ws[1].key,
+        ws[1].url(),
+        stalled.addr
+    );
+    // The stalled witness's request outlasts every wait below.
+    let cosigner = PolicyCosigner::from_text(
+        &policy,
+        ClientOptions {
+            timeout: Duration::from_secs(900),
+            retries: 0,
+        },
+    )
+    .unwrap();
+    let opts = LogOptions {
+        checkpoint_every: None,
+        checkpoint_interval: None,
+        ..LogOptions::default()
+    };
+    let dir = tmp.path().join("log");
+    // Made without witnesses (its first checkpoint would be a round).
+    drop(Log::create_with(&dir, "example.com/stalled", &signer, None, opts.clone()).unwrap());
+    let opts = LogOptions {
+        cosign: Some(Arc::new(cosigner)),
+        ..opts
+    };
+    let log = Log::open_with(&dir, opts).unwrap();
+    for i in 0..5 {
+        let _ = log.append(serde_json::json!({"i": i})).unwrap();
+    }
+    std::thread::scope(|s| {
+        let round = s.spawn(|| log.checkpoint());
+        // The round has signed size 6 and is waiting for witness 3.
+        stalled
+            .asked
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the stalled witness is asked");
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let log = &log;
+        let appender = s.spawn(move || {
+            for i in 5..25 {
+                let _ = log.append(serde_json::json!({"i": i})).unwrap();
+            }
+            let _ = done_tx.send(log.size());
+        });
+        let appended = done.recv_timeout(Duration::from_secs(120));
+        let round_waiting = !round.is_finished();
+        let latest = log.view().latest_checkpoint().map(|c| c.checkpoint.size);
+        // Released before any assertion, so that a failure does not hang.
+        stalled.release();
+        assert_eq!(
+            appended.expect("the appends completed while the witness was stalled"),
+            26
+        );
+        assert!(round_waiting, "the round was still waiting for witness 3");
+        assert_eq!(latest, Some(1), "nothing published before the quorum");
+        appender.join().unwrap();
+        let published = round.join().unwrap().unwrap();
+        // What was signed before the stall is what was published: the
+        // entries appended during the round wait for the next one.
+        assert_eq!(published.checkpoint.size, 6);
+        assert_eq!(
+            published.note.matches('\u{2014}').count(),
+            3,
+            "the log and two witnesses:\n{}",
+            published.note
+        );
+    });
+    let view = log.view();
+    assert_eq!(view.size(), 26);
+    assert_eq!(view.latest_checkpoint().unwrap().checkpoint.size, 6);
+    drop(ws);
 }
