@@ -1037,7 +1037,7 @@ fn appends_go_on_while_a_witness_is_stalled() {
             start_witness(
                 &two.path().join(format!("w{i}")),
                 &format!("witness-{i}.example"),
-                &[key.clone()],
+                std::slice::from_ref(&key),
                 Duration::from_secs(30),
             )
         })
