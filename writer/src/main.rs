@@ -494,7 +494,8 @@ struct ServeArgs {
     /// signing or stele.access records; a mirror's lag on /metrics.
     #[arg(long)]
     read_only: bool,
-    /// Publish only checkpoints cosigned by this witness policy's quorum (C2SP tlog-policy).
+    /// Publish only checkpoints cosigned by this witness policy's quorum (C2SP tlog-policy);
+    /// the log remembers it (a log that has one is witnessed without this flag too).
     #[arg(long, value_name = "FILE", conflicts_with = "read_only")]
     policy: Option<PathBuf>,
     /// A timestamp authority's URL (RFC 3161): anchor the latest checkpoint every --anchor-every.
