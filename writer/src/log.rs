@@ -1594,13 +1594,7 @@ impl Shared {
                 _ if !force && !self.due(&s) => return Ok(None),
                 _ => {}
             }
-            let cp = Checkpoint {
-                origin: self.origin.clone(),
-                size: s.size,
-                root: s.frontier.root(),
-                extensions: Vec::new(),
-            };
-            let note = self.keys.lock().unwrap().sign(&cp, &s.cps)?;
+            let (cp, note) = self.sign_tree(&s)?;
             (cp, note, self.view_locked(&s))
         };
         let cosigned = w.cosign(&note, &view);
@@ -1626,6 +1620,12 @@ impl Shared {
         if let Some(p) = &self.commit.lock().unwrap().poisoned {
             return Err(self.poisoned_err(p));
         }
+        let (cp, note) = self.sign_tree(s)?;
+        self.publish_locked(s, cp, note)
+    }
+
+    // A checkpoint of the durable tree and its signed note (not stored).
+    fn sign_tree(&self, s: &Store) -> Result<(Checkpoint, String)> {
         let cp = Checkpoint {
             origin: self.origin.clone(),
             size: s.size,
@@ -1633,7 +1633,7 @@ impl Shared {
             extensions: Vec::new(),
         };
         let note = self.keys.lock().unwrap().sign(&cp, &s.cps)?;
-        self.publish_locked(s, cp, note)
+        Ok((cp, note))
     }
 
     // Stores a signed (and, with witnesses, cosigned) checkpoint durably and

@@ -455,22 +455,24 @@ fn verify_json(file: &Path, key: &str, policy: &Path) -> (i32, Value) {
     (out.status.code().unwrap(), j)
 }
 
-#[test]
-fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
+/// A new log (`stele init`), three witnesses that trust it, and a 2-of-3
+/// policy file naming them: (temporary directory, log, vkey, witnesses, policy).
+fn witnessed_log(origin: &str) -> (tempfile::TempDir, PathBuf, String, Three, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let key = ok(&stele(&[
-        "init",
-        p(&dir),
-        "--origin",
-        "example.com/witnessed-log",
-    ]))
-    .trim()
-    .to_string();
+    let key = ok(&stele(&["init", p(&dir), "--origin", origin]))
+        .trim()
+        .to_string();
     let three = three_witnesses(&key);
     let policy = tmp.path().join("policy");
     let refs: Vec<(&Running, bool)> = three.ws.iter().map(|w| (w, true)).collect();
     policy_file(&policy, &key, &refs, "2");
+    (tmp, dir, key, three, policy)
+}
+
+#[test]
+fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
+    let (tmp, dir, key, three, policy) = witnessed_log("example.com/witnessed-log");
 
     append(&dir, 30, "a");
     let note = ok(&stele(&["checkpoint", p(&dir), "--policy", p(&policy)]));
@@ -621,20 +623,7 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
 
 #[test]
 fn a_witnessed_log_remembers_its_policy_and_reads_carry_the_quorum() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("log");
-    let key = ok(&stele(&[
-        "init",
-        p(&dir),
-        "--origin",
-        "example.com/remembered",
-    ]))
-    .trim()
-    .to_string();
-    let three = three_witnesses(&key);
-    let policy = tmp.path().join("policy");
-    let refs: Vec<(&Running, bool)> = three.ws.iter().map(|w| (w, true)).collect();
-    policy_file(&policy, &key, &refs, "2");
+    let (tmp, dir, key, _three, policy) = witnessed_log("example.com/remembered");
     // An unwitnessed checkpoint first: the policy comes later.
     append(&dir, 5, "a");
     let note = ok(&stele(&["checkpoint", p(&dir)]));
