@@ -1109,3 +1109,74 @@ fn appends_go_on_while_a_witness_is_stalled() {
     assert_eq!(view.latest_checkpoint().unwrap().checkpoint.size, 6);
     drop(ws);
 }
+
+#[test]
+fn serve_without_policy_witnesses_a_log_that_remembers_one() {
+    use std::io::BufRead as _;
+    let (tmp, dir, key, _three, policy) = witnessed_log("example.com/served");
+    let _ = ok(&stele(&["checkpoint", p(&dir), "--policy", p(&policy)]));
+    let tokens = tmp.path().join("tokens");
+    let token = ok(&stele(&["token", "add", p(&tokens), "alice"]))
+        .trim()
+        .to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
+        .args(["serve", p(&dir), "--listen", "127.0.0.1:0", "--tokens"])
+        .arg(&tokens)
+        .args(["--checkpoint-every", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut line = String::new();
+    let _ = std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _child = Kill(child);
+    let url = line
+        .trim()
+        .strip_prefix("stele serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let auth = format!("Bearer {token}");
+    for i in 0..12 {
+        let r = agent
+            .post(&format!("{url}/v1/entries"))
+            .header("authorization", &auth)
+            .send(format!("{{\"actor\":\"a\",\"action\":\"x{i}\"}}").as_bytes())
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    // The automatic checkpoints, signed with no --policy, carry the quorum.
+    let note = wait_for(|| {
+        let mut r = agent
+            .get(&format!("{url}/checkpoint"))
+            .header("authorization", &auth)
+            .call()
+            .ok()?;
+        let text = r.body_mut().read_to_string().ok()?;
+        let size: u64 = text.lines().nth(1)?.parse().ok()?;
+        (size >= 13).then_some(text)
+    });
+    assert_eq!(note.matches('\u{2014}').count(), 4, "{note}");
+    let export = tmp.path().join("served.stele");
+    drop(_child);
+    let _ = ok(&stele(&["export", p(&dir), "-o", p(&export)]));
+    let (code, j) = verify_json(&export, &key, &policy);
+    assert_eq!(
+        (code, &j["quorum"]["met"]),
+        (0, &Value::from(true)),
+        "{j:#}"
+    );
+}
