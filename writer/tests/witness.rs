@@ -1180,3 +1180,75 @@ fn serve_without_policy_witnesses_a_log_that_remembers_one() {
         "{j:#}"
     );
 }
+
+#[test]
+fn a_round_cut_short_stores_nothing_and_the_next_round_resyncs_the_witnesses() {
+    let (tmp, dir, key, three, _) = witnessed_log("example.com/cut");
+    let origin = "example.com/cut";
+    let mut stalled = Stalled::start();
+    let stalled_key = Witness::init(&tmp.path().join("w3"), "witness-3.example").unwrap();
+    let policy = tmp.path().join("policy-stalled");
+    std::fs::write(
+        &policy,
+        format!(
+            "log {key}\nwitness w1 {} {}\nwitness w2 {} {}\nwitness w3 {stalled_key} http://{}\ngroup main 2 w1 w2 w3\nquorum main\n",
+            three.ws[0].key,
+            three.ws[0].url(),
+            three.ws[1].key,
+            three.ws[1].url(),
+            stalled.addr
+        ),
+    )
+    .unwrap();
+    append(&dir, 5, "a");
+    // A round that w1 and w2 answer while w3 holds it; the writer is killed
+    // before it stores anything (as a crash would).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
+        .args(["checkpoint", p(&dir), "--policy", p(&policy)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    stalled
+        .asked
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the stalled witness is asked");
+    let cosigned = |w: &Running| w.state(origin).is_some_and(|s| s.contains("\n6\n"));
+    wait_for(|| (cosigned(&three.ws[0]) && cosigned(&three.ws[1])).then_some(()));
+    let _ = child.kill();
+    let _ = child.wait();
+    stalled.release();
+    let view = stele_writer::View::open_read_only(&dir).unwrap();
+    assert_eq!(view.size(), 6);
+    assert_eq!(
+        view.latest_checkpoint().unwrap().checkpoint.size,
+        1,
+        "nothing stored by the round cut short"
+    );
+    // The witnesses are at 6, the log's latest is 1: the next round (with
+    // the remembered policy, no --policy) gets 409s and re-sends from 6.
+    append(&dir, 3, "b");
+    let note = ok(&stele(&["checkpoint", p(&dir)]));
+    assert!(note.contains("\n9\n"), "{note}");
+    assert_eq!(
+        note.matches('\u{2014}').count(),
+        3,
+        "the log, w1 and w2:\n{note}"
+    );
+    let export = tmp.path().join("cut.stele");
+    let _ = ok(&stele(&["export", p(&dir), "-o", p(&export)]));
+    let (code, j) = verify_json(&export, &key, &policy);
+    assert_eq!(
+        (code, &j["quorum"]["met"]),
+        (0, &Value::from(true)),
+        "{j:#}"
+    );
+    let sizes: Vec<u64> = stele_writer::View::open_read_only(&dir)
+        .unwrap()
+        .checkpoints()
+        .iter()
+        .map(|c| c.checkpoint.size)
+        .collect();
+    assert!(!sizes.contains(&6), "{sizes:?}");
+    assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
+}
