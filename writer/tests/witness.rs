@@ -470,6 +470,29 @@ fn witnessed_log(origin: &str) -> (tempfile::TempDir, PathBuf, String, Three, Pa
     (tmp, dir, key, three, policy)
 }
 
+/// `stele verify FILE --policy` exits 0 with the quorum met.
+fn verified_with_quorum(file: &Path, key: &str, policy: &Path) {
+    let (code, j) = verify_json(file, key, policy);
+    assert_eq!(
+        (code, &j["quorum"]["met"]),
+        (0, &Value::from(true)),
+        "{j:#}"
+    );
+}
+
+/// `stele export DIR -o FILE` (no --policy), which `stele verify --policy`
+/// finds verified with the quorum met: the report.
+fn export_verified(dir: &Path, file: &Path, key: &str, policy: &Path) -> Value {
+    let _ = ok(&stele(&["export", p(dir), "-o", p(file)]));
+    let (code, j) = verify_json(file, key, policy);
+    assert_eq!(
+        (code, &j["verdict"], &j["quorum"]["met"]),
+        (0, &Value::from("verified"), &Value::from(true)),
+        "{j:#}"
+    );
+    j
+}
+
 #[test]
 fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
     let (tmp, dir, key, three, policy) = witnessed_log("example.com/witnessed-log");
@@ -512,14 +535,7 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
 
     // The export and a tlog-proof carry the cosigned checkpoint.
     let export = tmp.path().join("e.stele");
-    let _ = ok(&stele(&["export", p(&dir), "-o", p(&export)]));
-    let (code, j) = verify_json(&export, &key, &policy);
-    assert_eq!(
-        (code, &j["verdict"]),
-        (0, &Value::from("verified")),
-        "{j:#}"
-    );
-    assert_eq!(j["quorum"]["met"], true);
+    let j = export_verified(&dir, &export, &key, &policy);
     assert_eq!(j["quorum"]["size"], 41);
     assert_eq!(
         j["quorum"]["cosigned_by"],
@@ -538,12 +554,7 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
         "tlog-proof",
     ]));
     std::fs::write(&tp, proof).unwrap();
-    let (code, j) = verify_json(&tp, &key, &policy);
-    assert_eq!(
-        (code, &j["quorum"]["met"]),
-        (0, &Value::from(true)),
-        "{j:#}"
-    );
+    verified_with_quorum(&tp, &key, &policy);
 
     // The reads signed checkpoints for their access records: the log
     // remembers its policy, so those were witnessed too.
@@ -642,14 +653,7 @@ fn a_witnessed_log_remembers_its_policy_and_reads_carry_the_quorum() {
     // in a checkpoint, verify with the policy out of the box.
     append(&dir, 4, "c");
     let export = tmp.path().join("e.stele");
-    let _ = ok(&stele(&["export", p(&dir), "-o", p(&export)]));
-    let (code, j) = verify_json(&export, &key, &policy);
-    assert_eq!(
-        (code, &j["verdict"]),
-        (0, &Value::from("verified")),
-        "{j:#}"
-    );
-    assert_eq!(j["quorum"]["met"], true, "{j:#}");
+    let j = export_verified(&dir, &export, &key, &policy);
     assert_eq!(j["quorum"]["size"], 17, "{j:#}");
     append(&dir, 2, "d");
     let proof = ok(&stele(&[
@@ -663,12 +667,7 @@ fn a_witnessed_log_remembers_its_policy_and_reads_carry_the_quorum() {
     ]));
     let tp = tmp.path().join("e.tlog-proof");
     std::fs::write(&tp, proof).unwrap();
-    let (code, j) = verify_json(&tp, &key, &policy);
-    assert_eq!(
-        (code, &j["quorum"]["met"]),
-        (0, &Value::from(true)),
-        "{j:#}"
-    );
+    verified_with_quorum(&tp, &key, &policy);
     // Every checkpoint stored since the policy carries the quorum, the
     // newest included (the reads' access records were witnessed too).
     let view = stele_writer::View::open_read_only(&dir).unwrap();
@@ -1172,13 +1171,7 @@ fn serve_without_policy_witnesses_a_log_that_remembers_one() {
     assert_eq!(note.matches('\u{2014}').count(), 4, "{note}");
     let export = tmp.path().join("served.stele");
     drop(_child);
-    let _ = ok(&stele(&["export", p(&dir), "-o", p(&export)]));
-    let (code, j) = verify_json(&export, &key, &policy);
-    assert_eq!(
-        (code, &j["quorum"]["met"]),
-        (0, &Value::from(true)),
-        "{j:#}"
-    );
+    let _ = export_verified(&dir, &export, &key, &policy);
 }
 
 #[test]
@@ -1236,13 +1229,7 @@ fn a_round_cut_short_stores_nothing_and_the_next_round_resyncs_the_witnesses() {
         "the log, w1 and w2:\n{note}"
     );
     let export = tmp.path().join("cut.stele");
-    let _ = ok(&stele(&["export", p(&dir), "-o", p(&export)]));
-    let (code, j) = verify_json(&export, &key, &policy);
-    assert_eq!(
-        (code, &j["quorum"]["met"]),
-        (0, &Value::from(true)),
-        "{j:#}"
-    );
+    let _ = export_verified(&dir, &export, &key, &policy);
     let sizes: Vec<u64> = stele_writer::View::open_read_only(&dir)
         .unwrap()
         .checkpoints()
