@@ -61,6 +61,72 @@ pub fn key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
     [d[0], d[1], d[2], d[3]]
 }
 
+/// A C2SP public key string, `name+hex8+base64(alg || public key)`: its
+/// name, key ID and Ed25519 key, checked as every key type is (log keys,
+/// type 0x01, here; witness keys, 0x04, in `witness`): a valid name, the
+/// type byte (`wrong_type` says what was expected), a canonical point
+/// (RFC 8032 5.1.3: refused, not reduced), and the key ID `id_of` derives.
+pub(crate) fn parse_public_key<'a>(
+    s: &'a str,
+    alg: u8,
+    wrong_type: &str,
+    id_of: fn(&str, &[u8; 32]) -> [u8; 4],
+) -> Result<(&'a str, [u8; 4], VerifyingKey), NoteError> {
+    let bad = |why: &str| NoteError::BadVerifierKey(why.to_string());
+    // Names have no '+' but base64 may: split from the left, as Go's note does.
+    let mut parts = s.trim().splitn(3, '+');
+    let (Some(name), Some(hex8), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("expected name+hex8+base64"));
+    };
+    if !is_valid_key_name(name) {
+        return Err(bad("key name is empty or has white space or '+'"));
+    }
+    let id = parse_hex8(hex8).ok_or_else(|| bad("key ID is not 8 lowercase hex digits"))?;
+    let raw = crate::b64::decode(b64).ok_or_else(|| bad("key is not valid base64"))?;
+    let pk: [u8; 32] = match raw.split_first() {
+        Some((&a, pk)) if a == alg => pk.try_into().map_err(|_| bad(wrong_type))?,
+        _ => return Err(bad(wrong_type)),
+    };
+    if !is_canonical_y(&pk) {
+        return Err(bad("not a canonical Ed25519 point encoding"));
+    }
+    let key = VerifyingKey::from_bytes(&pk).map_err(|_| bad("not a valid Ed25519 point"))?;
+    if id_of(name, &pk) != id {
+        return Err(bad(&format!(
+            "key ID {hex8} does not match the name and key (expected {})",
+            hex(&id_of(name, &pk))
+        )));
+    }
+    Ok((name, id, key))
+}
+
+/// A C2SP private key string, `PRIVATE+KEY+name+hex8+base64(alg || seed)`
+/// (log keys 0x01, witness keys 0x04): its name, the key ID it states (the
+/// caller checks it against the key) and the Ed25519 seed.
+pub(crate) fn parse_private_key<'a>(
+    s: &'a str,
+    alg: u8,
+    wrong_type: &str,
+) -> Result<(&'a str, [u8; 4], [u8; 32]), NoteError> {
+    let bad = |why: &str| NoteError::BadSignerKey(why.to_string());
+    let form = "expected PRIVATE+KEY+name+hex8+base64";
+    let rest = s
+        .trim()
+        .strip_prefix("PRIVATE+KEY+")
+        .ok_or_else(|| bad(form))?;
+    let mut parts = rest.splitn(3, '+');
+    let (Some(name), Some(hex8), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad(form));
+    };
+    let id = parse_hex8(hex8).ok_or_else(|| bad("key ID is not 8 lowercase hex digits"))?;
+    let raw = crate::b64::decode(b64).ok_or_else(|| bad("key is not valid base64"))?;
+    let seed: [u8; 32] = match raw.split_first() {
+        Some((&a, seed)) if a == alg => seed.try_into().map_err(|_| bad(wrong_type))?,
+        _ => return Err(bad(wrong_type)),
+    };
+    Ok((name, id, seed))
+}
+
 /// A public key that checks note signatures, with its name and key ID.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VerifierKey {
@@ -72,37 +138,12 @@ pub struct VerifierKey {
 impl VerifierKey {
     /// Parses a C2SP verifier key: `name+hex8+base64(0x01 || public key)`.
     pub fn parse(s: &str) -> Result<Self, NoteError> {
-        let bad = |why: &str| NoteError::BadVerifierKey(why.to_string());
-        let s = s.trim();
-        // Names have no '+' but base64 may: split from the left, as Go's note does.
-        let (name, rest) = s
-            .split_once('+')
-            .ok_or_else(|| bad("expected name+hex8+base64"))?;
-        let (hex8, b64) = rest
-            .split_once('+')
-            .ok_or_else(|| bad("expected name+hex8+base64"))?;
-        if !is_valid_key_name(name) {
-            return Err(bad("key name is empty or has white space or '+'"));
-        }
-        let id = parse_hex8(hex8).ok_or_else(|| bad("key ID is not 8 lowercase hex digits"))?;
-        let raw = crate::b64::decode(b64).ok_or_else(|| bad("key is not valid base64"))?;
-        if raw.len() != 33 || raw[0] != ALG_ED25519 {
-            return Err(bad("key is not an Ed25519 key (0x01 followed by 32 bytes)"));
-        }
-        let mut pk = [0u8; 32];
-        pk.copy_from_slice(&raw[1..]);
-        // RFC 8032 5.1.3: the y coordinate must be below p = 2^255 - 19; a
-        // non-canonical encoding of a point is refused, not reduced.
-        if !is_canonical_y(&pk) {
-            return Err(bad("not a canonical Ed25519 point encoding"));
-        }
-        let key = VerifyingKey::from_bytes(&pk).map_err(|_| bad("not a valid Ed25519 point"))?;
-        if key_id(name, &pk) != id {
-            return Err(bad(&format!(
-                "key ID {hex8} does not match the name and key (expected {})",
-                hex(&key_id(name, &pk))
-            )));
-        }
+        let (name, id, key) = parse_public_key(
+            s,
+            ALG_ED25519,
+            "key is not an Ed25519 key (0x01 followed by 32 bytes)",
+            key_id,
+        )?;
         Ok(Self {
             name: name.to_string(),
             id,
@@ -181,28 +222,12 @@ impl SignerKey {
 
     /// Parses Go's private key format: `PRIVATE+KEY+name+hex8+base64(0x01 || seed)`.
     pub fn parse(s: &str) -> Result<Self, NoteError> {
-        let bad = |why: &str| NoteError::BadSignerKey(why.to_string());
-        let rest = s
-            .trim()
-            .strip_prefix("PRIVATE+KEY+")
-            .ok_or_else(|| bad("expected PRIVATE+KEY+name+hex8+base64"))?;
-        // Names have no '+' but base64 may: split from the left, as Go's note does.
-        let (name, rest) = rest
-            .split_once('+')
-            .ok_or_else(|| bad("expected PRIVATE+KEY+name+hex8+base64"))?;
-        let (hex8, b64) = rest
-            .split_once('+')
-            .ok_or_else(|| bad("expected PRIVATE+KEY+name+hex8+base64"))?;
-        let id = parse_hex8(hex8).ok_or_else(|| bad("key ID is not 8 lowercase hex digits"))?;
-        let raw = crate::b64::decode(b64).ok_or_else(|| bad("key is not valid base64"))?;
-        if raw.len() != 33 || raw[0] != ALG_ED25519 {
-            return Err(bad("key is not an Ed25519 key"));
-        }
-        let mut seed = [0u8; 32];
-        seed.copy_from_slice(&raw[1..]);
+        let (name, id, seed) = parse_private_key(s, ALG_ED25519, "key is not an Ed25519 key")?;
         let signer = Self::from_seed(name, seed)?;
         if signer.id != id {
-            return Err(bad("key ID does not match the key"));
+            return Err(NoteError::BadSignerKey(
+                "key ID does not match the key".into(),
+            ));
         }
         Ok(signer)
     }

@@ -18,7 +18,10 @@ use crate::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::hash::EMPTY_ROOT;
 use crate::hash::Hash;
 use crate::merkle::verify_consistency;
-use crate::note::{NoteError, NoteSignature, VerifierKey, hex, is_valid_key_name};
+use crate::note::{
+    NoteError, NoteSignature, VerifierKey, hex, is_valid_key_name, parse_private_key,
+    parse_public_key,
+};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -26,6 +29,8 @@ use thiserror::Error;
 
 /// C2SP tlog-cosignature: the signature type byte of `cosignature/v1` keys.
 pub const ALG_COSIGNATURE_V1: u8 = 0x04;
+// What a key of another type is told.
+const NOT_COSIGNATURE_V1: &str = "not a cosignature/v1 key (0x04 followed by 32 bytes)";
 /// C2SP tlog-witness: a client sends at most 63 consistency proof lines.
 pub const MAX_PROOF_LINES: usize = 63;
 /// Largest policy file read, in bytes.
@@ -60,34 +65,8 @@ pub struct CosignerKey {
 impl CosignerKey {
     /// Parses a verifier key of type 0x04: `name+hex8+base64(0x04 || public key)`.
     pub fn parse(s: &str) -> Result<Self, NoteError> {
-        let bad = |why: &str| NoteError::BadVerifierKey(why.to_string());
-        let mut parts = s.trim().splitn(3, '+');
-        let (Some(name), Some(hex8), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad("expected name+hex8+base64"));
-        };
-        if !is_valid_key_name(name) {
-            return Err(bad("key name is empty or has white space or '+'"));
-        }
-        let raw = crate::b64::decode(b64).ok_or_else(|| bad("key is not valid base64"))?;
-        let pk: [u8; 32] = match raw.split_first() {
-            Some((&ALG_COSIGNATURE_V1, pk)) => {
-                pk.try_into().map_err(|_| bad("key is not 32 bytes"))?
-            }
-            _ => return Err(bad("not a cosignature/v1 key (0x04 followed by 32 bytes)")),
-        };
-        // RFC 8032 5.1.3, as for log keys (docs/FORMAT.md 5.1): a
-        // non-canonical point encoding is refused, not reduced.
-        if !crate::note::is_canonical_y(&pk) {
-            return Err(bad("not a canonical Ed25519 point encoding"));
-        }
-        let id = cosigner_key_id(name, &pk);
-        if hex8 != hex(&id) {
-            return Err(bad(&format!(
-                "key ID {hex8} does not match the name and key (expected {})",
-                hex(&id)
-            )));
-        }
-        let key = VerifyingKey::from_bytes(&pk).map_err(|_| bad("not a valid Ed25519 point"))?;
+        let (name, id, key) =
+            parse_public_key(s, ALG_COSIGNATURE_V1, NOT_COSIGNATURE_V1, cosigner_key_id)?;
         Ok(Self {
             name: name.to_string(),
             id,
@@ -175,25 +154,12 @@ impl Cosigner {
 
     /// Parses `PRIVATE+KEY+name+hex8+base64(0x04 || seed)`.
     pub fn parse(s: &str) -> Result<Self, NoteError> {
-        let bad = |why: &str| NoteError::BadSignerKey(why.to_string());
-        let rest = s
-            .trim()
-            .strip_prefix("PRIVATE+KEY+")
-            .ok_or_else(|| bad("expected PRIVATE+KEY+name+hex8+base64"))?;
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(hex8), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad("expected PRIVATE+KEY+name+hex8+base64"));
-        };
-        let raw = crate::b64::decode(b64).ok_or_else(|| bad("key is not valid base64"))?;
-        let seed: [u8; 32] = match raw.split_first() {
-            Some((&ALG_COSIGNATURE_V1, s)) => {
-                s.try_into().map_err(|_| bad("key is not 32 bytes"))?
-            }
-            _ => return Err(bad("not a cosignature/v1 key (0x04 followed by 32 bytes)")),
-        };
+        let (name, id, seed) = parse_private_key(s, ALG_COSIGNATURE_V1, NOT_COSIGNATURE_V1)?;
         let c = Self::from_seed(name, seed)?;
-        if hex(&c.id) != hex8 {
-            return Err(bad("key ID does not match the key"));
+        if c.id != id {
+            return Err(NoteError::BadSignerKey(
+                "key ID does not match the key".into(),
+            ));
         }
         Ok(c)
     }
@@ -714,6 +680,21 @@ mod tests {
         assert_ne!(log.id(), v.id());
         assert!(CosignerKey::parse(&log.to_string()).is_err());
         assert!(VerifierKey::parse(&v.to_string()).is_err());
+        // One parser for both private key types (note::parse_private_key):
+        // each refuses the other's type byte, naming what it expected.
+        let log_private = SignerKey::from_seed("w1.example", [1; 32])
+            .unwrap()
+            .to_private_string();
+        let e = Cosigner::parse(&log_private).unwrap_err().to_string();
+        assert!(e.contains("not a cosignature/v1 key"), "{e}");
+        let e = SignerKey::parse(&c.to_private_string())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an Ed25519 key"), "{e}");
+        let e = Cosigner::parse("PRIVATE+KEY+w1.example+zzzzzzzz+AA==")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("8 lowercase hex digits"), "{e}");
         assert!(!format!("{c:?}").contains(c.to_private_string().rsplit('+').next().unwrap()));
     }
 

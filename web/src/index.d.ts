@@ -167,16 +167,30 @@ export declare function summarizeLines(lines: Uint8Array[]): EntrySummary[];
 export interface VerifierOptions {
   keys?: string[];
   trustedCheckpoint?: string;
+  /**
+   * A witness policy, the text of a C2SP tlog-policy file (docs/FORMAT.md 14):
+   * the checkpoint must be cosigned by its quorum (else the failure
+   * `quorum_not_met`); the report then has `quorum`, and each checkpoint
+   * `witnesses`. Its `log` lines pin keys too. Like `identity`, it is
+   * checked by a separate wasm module, loaded only then: verifyFile loads it
+   * itself; a Verifier with a policy is made by `Verifier.create`, which
+   * loads it (the constructor throws until it is loaded).
+   */
+  policy?: string;
 }
 
 /**
- * Incremental verifier on the current thread. Call init() first. It does not
- * follow key rotations (docs/FORMAT.md 15): a log with a `stele.key` event
- * gets the notice `rotation_unchecked` and a verdict of at most `partial`;
- * verifyFile verifies such a file again with the sealed module, which does.
+ * Incremental verifier on the current thread. Call init() first (or use
+ * `Verifier.create`). Without a policy it does not follow key rotations
+ * (docs/FORMAT.md 15): a log with a `stele.key` event gets the notice
+ * `rotation_unchecked` and a verdict of at most `partial`; verifyFile
+ * verifies such a file again with the sealed module, which does. With a
+ * policy, that module reads every chunk too and its report is the result.
  */
 export declare class Verifier {
   constructor(options?: VerifierOptions);
+  /** Awaits init() and, with `policy`, loads the module that checks it; then constructs. */
+  static create(options?: VerifierOptions): Promise<Verifier>;
   push(chunk: Uint8Array): void;
   takeEntries(): EntrySummary[];
   /** Ends the stream; the verifier cannot be used afterwards. */
@@ -213,14 +227,6 @@ export interface VerifyFileOptions extends VerifierOptions {
    * the line, never echoing the key. Stays in memory, never sent.
    */
   identity?: string;
-  /**
-   * A witness policy, the text of a C2SP tlog-policy file (docs/FORMAT.md 14):
-   * the checkpoint must be cosigned by its quorum (else the failure
-   * `quorum_not_met`); the report then has `quorum`, and each checkpoint
-   * `witnesses`. Its `log` lines pin keys too. Like `identity`, it is checked
-   * by the separate wasm module, loaded only then.
-   */
-  policy?: string;
   /**
    * The CA certificate of the timestamp authorities trusted (docs/FORMAT.md
    * section 16): PEM text, or the bytes of a PEM or DER file. With it, a

@@ -55,6 +55,24 @@ async function stream(file, reader, { signal, chunkSize, onProgress }) {
   return { out, sealed };
 }
 
+/** Loads this module's wasm: afterwards `policyVerifier` can be called. */
+export async function loadModule() {
+  await load();
+}
+
+/**
+ * This module's streaming verifier with a witness policy (the text of a
+ * C2SP tlog-policy), for `new Verifier({ policy })`: push, takeSealed,
+ * finish (JSON whose `report` is the report), free. Throws an Error naming
+ * the policy's bad line. Call loadModule() first.
+ * @param {string[]} keys
+ * @param {string} policy
+ * @param {string | undefined} trustedCheckpoint
+ */
+export function policyVerifier(keys, policy, trustedCheckpoint) {
+  return SealedVerifier.withPolicy(keys, undefined, policy, trustedCheckpoint);
+}
+
 /**
  * Throws a clear error when `identity` is not the text of an age identity
  * file (the message never contains the text).

@@ -111,8 +111,18 @@ export function verdictDetail(report, keysGiven) {
       const tail = last != null && last >= n ? (last === n ? `entry ${fmtInt(n)} is` : `entries ${fmtInt(n)}–${fmtInt(last)} are`) : 'the entries after it are';
       return `Entries 0–${fmtInt(n - 1)} are intact and signed with the trusted key, but ${tail} not signed: anyone could have added them${kind}.`;
     }
-    case 'tampered':
+    case 'tampered': {
+      // docs/FORMAT.md 14.4: the only failure is the witness quorum. What was
+      // signed is intact; what is missing is the witnesses' word that others
+      // were shown the same history.
+      const failures = report.failures || [];
+      const q = report.quorum;
+      if (q && failures.length > 0 && failures.length === report.failures_total && failures.every((f) => f.code === 'quorum_not_met')) {
+        const by = q.cosigned_by.length ? `only ${q.cosigned_by.map((n) => revealText(n)).join(', ')} cosigned it` : 'none of them cosigned it';
+        return `The entries match what the log signed, but not enough of the witness policy's witnesses cosigned the checkpoint (quorum ${q.name} not met: ${by}). Nothing shows that everyone else was shown this same history: it may be a split view${kind}.`;
+      }
       return `The log does not match what was signed: ${plural(report.failures_total, 'failure')} found${kind}.`;
+    }
     case 'not_a_log': {
       const f = (report.failures || [])[0];
       if (!f) return 'This file is not a Stele export.';

@@ -71,15 +71,56 @@ export function parseVerifierKey(vkey) {
   return JSON.parse(wasmParseVerifierKey(String(vkey).trim()));
 }
 
-/** Incremental verifier on the current thread. Call init() first. */
+/** @type {typeof import('./sealed.js') | null} */
+let sealedModule = null;
+
+/** @returns {Promise<typeof import('./sealed.js')>} */
+async function loadSealed() {
+  const m = await import('./sealed.js');
+  await m.loadModule();
+  sealedModule = m;
+  return m;
+}
+
+/**
+ * Incremental verifier on the current thread. Call init() first; with a
+ * witness policy, create it with `await Verifier.create(options)`, which
+ * also loads the module that checks the policy.
+ */
 export class Verifier {
   /** @param {import('./index.js').VerifierOptions} [options] */
-  constructor({ keys = [], trustedCheckpoint } = {}) {
+  constructor({ keys = [], trustedCheckpoint, policy } = {}) {
     requireInit();
+    if (policy != null && typeof policy !== 'string') throw new TypeError('policy: expected the text of a witness policy file');
+    const withPolicy = policy != null && policy.trim() !== '';
+    if (withPolicy && !sealedModule) {
+      throw new Error('a Verifier with a witness policy needs the module that checks it: create it with `await Verifier.create({ policy, ... })`');
+    }
     const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
-    /** @type {WasmVerifier | null} */
-    this._v = new WasmVerifier(keys.map((k) => k.trim()).filter(Boolean).join('\n'), cp);
+    const list = keys.map((k) => k.trim()).filter(Boolean);
+    // With a policy, this module's whole verifier (the witness quorum is left
+    // out of the plain one to keep it small, docs/FORMAT.md 14) reads every
+    // chunk too, and its report is the result; the plain one gives the rows.
+    /** @type {{push(b: Uint8Array): void, takeSealed(): string, finish(): string, free(): void} | null} */
+    this._w = withPolicy ? /** @type {typeof import('./sealed.js')} */ (sealedModule).policyVerifier(list, /** @type {string} */ (policy), cp) : null;
+    try {
+      /** @type {WasmVerifier | null} */
+      this._v = new WasmVerifier(list.join('\n'), cp);
+    } catch (e) {
+      if (this._w) freeQuietly(this._w);
+      throw e;
+    }
     this._rows = new RowDecoder();
+  }
+  /**
+   * init(), and with a policy the module that checks it, then a new Verifier.
+   * @param {import('./index.js').VerifierOptions} [options]
+   * @returns {Promise<Verifier>}
+   */
+  static async create(options = {}) {
+    await init();
+    if (typeof options.policy === 'string' && options.policy.trim() !== '' && !sealedModule) await loadSealed();
+    return new Verifier(options);
   }
   /** @returns {WasmVerifier} */
   _live() {
@@ -89,6 +130,10 @@ export class Verifier {
   /** @param {Uint8Array} chunk */
   push(chunk) {
     this._live().push(chunk);
+    if (this._w) {
+      this._w.push(chunk);
+      this._w.takeSealed(); // none without an identity; keeps nothing queued
+    }
   }
   /** @returns {import('./index.js').EntrySummary[]} */
   takeEntries() {
@@ -98,16 +143,22 @@ export class Verifier {
   finish() {
     const v = this._v;
     if (!v) throw new Error('verifier already finished');
+    const w = this._w;
     this._v = null;
+    this._w = null;
     try {
-      return JSON.parse(v.finish());
+      const plain = JSON.parse(v.finish());
+      return w ? JSON.parse(w.finish()).report : plain;
     } finally {
       freeQuietly(v);
+      if (w) freeQuietly(w);
     }
   }
   free() {
     if (this._v) freeQuietly(this._v);
+    if (this._w) freeQuietly(this._w);
     this._v = null;
+    this._w = null;
   }
 }
 

@@ -109,6 +109,22 @@ describe('report text', () => {
     assert.equal(rows['Checkpoints checked'], '1 of 2 verified, 1 mismatched');
     assert.equal(rows['Root (tree size)'], 'r (3)');
   });
+  it('a failure of the witness quorum alone is told as such, not as a mismatch (issue 14)', () => {
+    const base = { verdict: 'tampered', kind: 'log', notices: [], quorum: { name: 'two-of-three', met: false, size: 20, cosigned_by: ['w3'] } };
+    const quorumOnly = { ...base, failures: [{ code: 'quorum_not_met', message: 'm' }], failures_total: 1 };
+    const detail = verdictDetail(quorumOnly);
+    assert.match(detail, /not enough of the witness policy's witnesses cosigned the checkpoint \(quorum two-of-three not met: only w3 cosigned it\)/);
+    assert.match(detail, /split view/);
+    assert.doesNotMatch(detail, /does not match what was signed/);
+    assert.match(verdictDetail({ ...quorumOnly, quorum: { ...base.quorum, cosigned_by: [] } }), /none of them cosigned it/);
+    // Any other failure beside it, or failures left out of the list: the mismatch wording.
+    const mixed = { ...base, failures: [{ code: 'quorum_not_met', message: 'm' }, { code: 'bad_signature', message: 'm' }], failures_total: 2 };
+    assert.match(verdictDetail(mixed), /does not match what was signed: 2 failures/);
+    const cut = { ...quorumOnly, failures_total: 1001 };
+    assert.match(verdictDetail(cut), /does not match what was signed/);
+    // Names from the policy are shown with hidden characters made visible.
+    assert.match(verdictDetail({ ...quorumOnly, quorum: { ...base.quorum, cosigned_by: ['w\u202E3'] } }), /only w\\u202E3 cosigned/);
+  });
   it('timeline steps are nice and bound the bucket count', () => {
     assert.equal(niceStep(3600e6, 60), 60e6);
     assert.equal(niceStep(86400e6, 200), 600e6);

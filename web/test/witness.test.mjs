@@ -60,8 +60,21 @@ describe('witness policies in the page', { timeout: 900_000 }, () => {
       assert.equal(verdict, 'Tampered');
       assert.match(await page.textContent('#witnessing'), /✕ Witness quorum two-of-three not met for the checkpoint at size 20 \(cosigned by w3\)/);
       assert.match(await page.textContent('#failures'), /quorum_not_met|witness quorum two-of-three/);
+      // The only failure is the quorum: the banner says so, not "does not match what was signed".
+      const detail = (await page.textContent('#verdict-detail')).trim();
+      assert.equal(detail, "The entries match what the log signed, but not enough of the witness policy's witnesses cosigned the checkpoint (quorum two-of-three not met: only w3 cosigned it). Nothing shows that everyone else was shown this same history: it may be a split view.");
       await page.screenshot({ path: shotPath('witness-split-view.png'), fullPage: true });
       assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('a bad cosignature beside a met quorum keeps the mismatch wording', T, async () => {
+    const { context, page, verdict } = await run(vec('bad-cosignature.stele'), POLICY);
+    try {
+      assert.equal(verdict, 'Tampered');
+      assert.match(await page.textContent('#verdict-detail'), /^The log does not match what was signed: 1 failure found\.$/);
     } finally {
       await context.close();
     }
@@ -85,6 +98,82 @@ describe('witness policies in the page', { timeout: 900_000 }, () => {
       await page.fill('#policy', POLICY.replace('group two-of-three 2', 'group two-of-three 1'));
       await page.waitForFunction((n) => Number(document.documentElement.dataset.runs || 0) > n, before, { timeout: 120_000 });
       assert.equal((await page.textContent('#verdict-word')).trim(), 'Verified');
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('@stele/verifier: the incremental Verifier with a policy', { timeout: 600_000 }, () => {
+  /** Runs Verifier in the page on a vector file: what it reports. */
+  async function inPage(page, name, policy) {
+    const bytes = [...readFileSync(vec(name))];
+    return page.evaluate(async ({ bytes, key, policy }) => {
+      const { init, Verifier } = await import('./src/verifier.js');
+      await init();
+      let before = null;
+      try {
+        new Verifier({ keys: [key], policy }).free();
+      } catch (e) {
+        before = String(e.message);
+      }
+      const v = await Verifier.create({ keys: [key], policy });
+      const data = new Uint8Array(bytes);
+      // In two pieces, as a stream would come.
+      v.push(data.subarray(0, 1000));
+      let rows = v.takeEntries().length;
+      v.push(data.subarray(1000));
+      rows += v.takeEntries().length;
+      const r = v.finish();
+      let again = null;
+      try {
+        v.push(data);
+      } catch (e) {
+        again = String(e.message);
+      }
+      return { before, rows, verdict: r.verdict, codes: r.failures.map((f) => f.code), quorum: r.quorum ?? null, witnesses: r.checkpoints.map((c) => c.witnesses ?? null), again };
+    }, { bytes, key: KEY, policy });
+  }
+
+  it('takes a policy: the quorum met, not met, and no policy at all', T, async () => {
+    const { context, page, problems } = await openPage(browser, url);
+    try {
+      const met = await inPage(page, 'quorum-met.stele', POLICY);
+      assert.match(met.before ?? '', /Verifier\.create/, 'the constructor asks for create() until the module is loaded');
+      assert.equal(met.verdict, 'verified');
+      assert.deepEqual(met.quorum, { name: 'two-of-three', met: true, size: 20, cosigned_by: ['w1', 'w2'] });
+      assert.deepEqual(met.witnesses.at(-1), ['w1', 'w2']);
+      assert.equal(met.rows, 20, 'the rows still come from the plain verifier');
+      assert.equal(met.again, 'verifier already finished');
+
+      const split = await inPage(page, 'split-view.stele', POLICY);
+      assert.equal(split.before, null, 'once loaded, the constructor takes a policy');
+      assert.equal(split.verdict, 'tampered');
+      assert.deepEqual(split.codes, ['quorum_not_met']);
+      assert.deepEqual(split.quorum, { name: 'two-of-three', met: false, size: 20, cosigned_by: ['w3'] });
+
+      const plain = await inPage(page, 'split-view.stele', undefined);
+      assert.equal(plain.verdict, 'verified');
+      assert.equal(plain.quorum, null);
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('a bad policy is refused when the Verifier is made, naming the line', T, async () => {
+    const { context, page } = await openPage(browser, url);
+    try {
+      const msg = await page.evaluate(async ({ key }) => {
+        const { Verifier } = await import('./src/verifier.js');
+        try {
+          await Verifier.create({ keys: [key], policy: 'witness w1\nquorum w1\n' });
+          return null;
+        } catch (e) {
+          return String(e.message ?? e);
+        }
+      }, { key: KEY });
+      assert.match(msg ?? 'no error', /line 1/);
     } finally {
       await context.close();
     }

@@ -146,6 +146,12 @@ struct Config {
     /// A rotation asked for and not yet complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rotation: Option<rotation::PendingRotation>,
+    /// The witness policy (C2SP tlog-policy text) every checkpoint of this
+    /// log must be cosigned under (docs/FORMAT.md 14.5): remembered from
+    /// `stele checkpoint --policy` / `stele serve --policy`, so that every
+    /// writer of the log asks the witnesses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    witness_policy: Option<String>,
 }
 
 mod rotation;
@@ -163,6 +169,8 @@ pub(crate) const FORMAT: &str = "stele-log v1";
 pub struct Log {
     shared: Arc<Shared>,
     timer: Option<Timer>,
+    // With witnesses: the thread that runs automatic witness rounds.
+    rounds: Option<std::thread::JoinHandle<()>>,
 }
 
 // The background checkpoint thread and its stop flag.
@@ -176,6 +184,10 @@ struct Shared {
     keys: Mutex<rotation::KeySet>,
     // One rotation at a time (rotation.rs).
     rotating: Mutex<()>,
+    // One witness round at a time; taken before `store`, never while holding it.
+    witnessing: Mutex<()>,
+    // (an automatic witness round is wanted, the round thread is to stop)
+    rounds: (Mutex<(bool, bool)>, Condvar),
     // The configuration file last looked at by the checkpoint timer.
     config_seen: Mutex<Option<(u64, i64, i64, u64)>>,
     entries: Arc<File>,
@@ -588,6 +600,7 @@ impl Log {
             sealed: opts.seal.clone(),
             retired_keys: Vec::new(),
             rotation: None,
+            witness_policy: None,
         };
         let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
         text.push('\n');
@@ -637,6 +650,7 @@ impl Log {
             Some(l) => l,
             None => lock_dir(dir)?,
         };
+        let opts = witness_policy(dir, &config, opts)?;
         let keys = rotation::KeySet::load(dir, &config, signer)?;
         let fs = opts.fs.clone();
         let entries_path = dir.join(files::ENTRIES);
@@ -773,6 +787,8 @@ impl Log {
             origin,
             keys: Mutex::new(keys),
             rotating: Mutex::new(()),
+            witnessing: Mutex::new(()),
+            rounds: (Mutex::new((false, false)), Condvar::new()),
             config_seen: Mutex::new(None),
             entries,
             build: Mutex::new(Build {
@@ -850,7 +866,16 @@ impl Log {
             // What it did is in the log (the stele.key event) and the configuration.
             let _ = shared.complete_rotation()?;
         }
-        Ok(Self { shared, timer })
+        let rounds = shared
+            .opts
+            .cosign
+            .is_some()
+            .then(|| spawn_rounds(Arc::downgrade(&shared)));
+        Ok(Self {
+            shared,
+            timer,
+            rounds,
+        })
     }
 
     /// The log directory.
@@ -938,8 +963,27 @@ impl Log {
         self.shared.checkpoint(true)
     }
 
+    /// Whether the log asks witnesses to cosign its checkpoints (a policy
+    /// given in [`LogOptions::cosign`] or remembered in its configuration).
+    pub fn witnessed(&self) -> bool {
+        self.shared.opts.cosign.is_some()
+    }
+
+    /// Whether checkpoint `c` carries the quorum of the log's witness
+    /// policy (always true for a log without witnesses).
+    pub fn quorum_met(&self, c: &StoredCheckpoint) -> bool {
+        self.shared
+            .opts
+            .cosign
+            .as_ref()
+            .is_none_or(|w| w.accepts(&c.note))
+    }
+
     /// Signs a checkpoint if the configured policy says one is due.
     pub fn checkpoint_if_due(&self) -> Result<Option<StoredCheckpoint>> {
+        if self.shared.opts.cosign.is_some() {
+            return self.shared.witnessed_checkpoint(false);
+        }
         let mut s = self.shared.store.lock().unwrap();
         if self.shared.due(&s) {
             self.shared.sign_locked(&mut s).map(Some)
@@ -1042,7 +1086,82 @@ impl Drop for Log {
             stop.1.notify_all();
             let _ = handle.join();
         }
+        // A witness round under way finishes first (bounded by the
+        // client's timeouts): its checkpoint is published or dropped whole.
+        if let Some(handle) = self.rounds.take() {
+            self.shared.rounds.0.lock().unwrap().1 = true;
+            self.shared.rounds.1.notify_all();
+            let _ = handle.join();
+        }
     }
+}
+
+// The log's witness policy: a cosigner given by the caller that carries a
+// policy text is remembered in the configuration (replacing one there); with
+// no cosigner given, the remembered policy's is used.
+fn witness_policy(dir: &Path, config: &Config, mut opts: LogOptions) -> Result<LogOptions> {
+    let remembered = config.witness_policy.as_deref();
+    match &opts.cosign {
+        Some(c) => {
+            if let Some(text) = c.policy_text().filter(|t| Some(*t) != remembered) {
+                let mut c = read_config(dir)?;
+                c.witness_policy = Some(text.to_string());
+                rotation::write_config(opts.fs.as_ref(), dir, &c)?;
+            }
+        }
+        None => {
+            if let Some(text) = remembered {
+                let p = crate::witness::PolicyCosigner::from_text(
+                    text,
+                    crate::witness::ClientOptions::default(),
+                )
+                .map_err(|why| Error::NotALog {
+                    dir: dir.into(),
+                    why: format!("{}: witness_policy: {why}", files::CONFIG),
+                })?;
+                opts.cosign = Some(Arc::new(p));
+            }
+        }
+    }
+    Ok(opts)
+}
+
+/// Stops witnessing a log (`stele checkpoint DIR --forget-policy`): removes
+/// the remembered witness policy from its configuration, so later
+/// checkpoints are signed without witnesses. Takes the log's lock. Returns
+/// whether there was one.
+pub fn forget_witness_policy(dir: &Path) -> Result<bool> {
+    let _lock = lock_dir(dir)?;
+    let mut c = read_config(dir)?;
+    if c.witness_policy.take().is_none() {
+        return Ok(false);
+    }
+    rotation::write_config(&RealFs, dir, &c)?;
+    Ok(true)
+}
+
+// The thread of a witnessed log that runs the automatic witness rounds the
+// appenders and the timer ask for, so that no append waits for witnesses.
+fn spawn_rounds(weak: Weak<Shared>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        loop {
+            {
+                let Some(shared) = weak.upgrade() else { return };
+                let (m, cv) = &shared.rounds;
+                let mut r = m.lock().unwrap();
+                while !r.0 && !r.1 {
+                    r = cv.wait(r).unwrap();
+                }
+                if r.1 {
+                    return;
+                }
+                r.0 = false;
+            }
+            let Some(shared) = weak.upgrade() else { return };
+            // A failure is recorded (`witness_failed`): the interval paces the next try.
+            let _ = shared.witnessed_checkpoint(false);
+        }
+    })
 }
 
 fn spawn_timer(weak: Weak<Shared>, every: Duration) -> Timer {
@@ -1064,7 +1183,7 @@ fn spawn_timer(weak: Weak<Shared>, every: Duration) -> Timer {
             let mut s = shared.store.lock().unwrap();
             if shared.due(&s) {
                 // A failure here poisons the log (fsync) or is retried next tick.
-                let _ = shared.sign_locked(&mut s);
+                let _ = shared.sign_due(&mut s);
             }
         }
     });
@@ -1377,7 +1496,7 @@ impl Shared {
             return;
         }
         if self.due(&s) {
-            let _ = self.sign_locked(&mut s);
+            let _ = self.sign_due(&mut s);
         }
     }
 
@@ -1417,24 +1536,100 @@ impl Shared {
     }
 
     fn checkpoint(&self, force: bool) -> Result<StoredCheckpoint> {
+        if self.opts.cosign.is_some() {
+            return self
+                .witnessed_checkpoint(force)
+                .map(|c| c.expect("a forced round returns a checkpoint"));
+        }
         if let Some(p) = &self.commit.lock().unwrap().poisoned {
             return Err(self.poisoned_err(p));
         }
         let mut s = self.store.lock().unwrap();
-        // With witnesses, a latest checkpoint without their quorum (signed
-        // before, or by a writer without the policy) is signed again.
-        let witnessed =
-            |c: &StoredCheckpoint| self.opts.cosign.as_ref().is_none_or(|w| w.accepts(&c.note));
         match s.cps.last() {
-            Some(c) if (c.checkpoint.size == s.size && witnessed(c)) || !force => Ok(c.clone()),
+            Some(c) if c.checkpoint.size == s.size || !force => Ok(c.clone()),
             _ => self.sign_locked(&mut s),
         }
+    }
+
+    // A due checkpoint, the store locked: signed here, or with witnesses
+    // handed to the round thread (no appender waits for witnesses).
+    fn sign_due(&self, s: &mut MutexGuard<'_, Store>) -> Result<()> {
+        if self.opts.cosign.is_none() {
+            return self.sign_locked(s).map(|_| ());
+        }
+        self.rounds.0.lock().unwrap().0 = true;
+        self.rounds.1.notify_all();
+        Ok(())
+    }
+
+    // Signs a checkpoint of the current tree and publishes it, whether or
+    // not the log is witnessed; the caller holds no lock.
+    pub(crate) fn sign_now(&self) -> Result<StoredCheckpoint> {
+        if self.opts.cosign.is_some() {
+            return self.checkpoint(true);
+        }
+        let mut s = self.store.lock().unwrap();
+        self.sign_locked(&mut s)
+    }
+
+    // A witness round (docs/FORMAT.md 14.5): under the store lock a
+    // checkpoint of the current tree is signed (unless `force` is false and
+    // none is due, or the latest already covers the tree with its quorum);
+    // the lock is released while the witnesses are asked, so appends go on;
+    // then the cosigned checkpoint is stored, unless one as large was
+    // published meanwhile (published checkpoints only grow). Rounds run one
+    // at a time. Nothing is stored before the quorum is met: a crash during a
+    // round leaves the previous checkpoint the latest (witnesses that cosigned
+    // the lost one answer the next round with 409 and are resynchronised).
+    fn witnessed_checkpoint(&self, force: bool) -> Result<Option<StoredCheckpoint>> {
+        let w = self.opts.cosign.as_ref().expect("a witnessed log");
+        let _round = self.witnessing.lock().unwrap();
+        let (cp, note, view) = {
+            let s = self.store.lock().unwrap();
+            if let Some(p) = &self.commit.lock().unwrap().poisoned {
+                return Err(self.poisoned_err(p));
+            }
+            // A latest checkpoint without the quorum (signed before the
+            // policy, or by a writer without it) does not count.
+            match s.cps.last() {
+                Some(c) if c.checkpoint.size == s.size && w.accepts(&c.note) => {
+                    return Ok(Some(c.clone()));
+                }
+                _ if !force && !self.due(&s) => return Ok(None),
+                _ => {}
+            }
+            let (cp, note) = self.sign_tree(&s)?;
+            (cp, note, self.view_locked(&s))
+        };
+        let cosigned = w.cosign(&note, &view);
+        drop(view);
+        let mut s = self.store.lock().unwrap();
+        let note = match cosigned {
+            Ok(n) => n,
+            Err(e) => {
+                // Not stored; automatic rounds wait an interval before asking again.
+                s.last_cp_at = Instant::now();
+                s.witness_failed = true;
+                return Err(e);
+            }
+        };
+        s.witness_failed = false;
+        if let Some(c) = s.cps.last().filter(|c| c.checkpoint.size >= cp.size) {
+            return Ok(Some(c.clone()));
+        }
+        self.publish_locked(&mut s, cp, note).map(Some)
     }
 
     fn sign_locked(&self, s: &mut MutexGuard<'_, Store>) -> Result<StoredCheckpoint> {
         if let Some(p) = &self.commit.lock().unwrap().poisoned {
             return Err(self.poisoned_err(p));
         }
+        let (cp, note) = self.sign_tree(s)?;
+        self.publish_locked(s, cp, note)
+    }
+
+    // A checkpoint of the durable tree and its signed note (not stored).
+    fn sign_tree(&self, s: &Store) -> Result<(Checkpoint, String)> {
         let cp = Checkpoint {
             origin: self.origin.clone(),
             size: s.size,
@@ -1442,18 +1637,20 @@ impl Shared {
             extensions: Vec::new(),
         };
         let note = self.keys.lock().unwrap().sign(&cp, &s.cps)?;
-        let note = match &self.opts.cosign {
-            Some(w) => {
-                let view = self.view_locked(s);
-                w.cosign(&note, &view).inspect_err(|_| {
-                    // Not stored; automatic signing waits an interval before asking again.
-                    s.last_cp_at = Instant::now();
-                    s.witness_failed = true;
-                })?
-            }
-            None => note,
-        };
-        s.witness_failed = false;
+        Ok((cp, note))
+    }
+
+    // Stores a signed (and, with witnesses, cosigned) checkpoint durably and
+    // makes it the latest.
+    fn publish_locked(
+        &self,
+        s: &mut MutexGuard<'_, Store>,
+        cp: Checkpoint,
+        note: String,
+    ) -> Result<StoredCheckpoint> {
+        if let Some(p) = &self.commit.lock().unwrap().poisoned {
+            return Err(self.poisoned_err(p));
+        }
         let record = format!("{}\n{note}", note.len());
         let fs = self.opts.fs.as_ref();
         let off = s.checkpoints_len;

@@ -183,14 +183,20 @@ kept if it fails. A checkpoint that already has a token is not anchored again. T
         after_help = "With --policy FILE (C2SP tlog-policy), the checkpoint is sent to the \
 policy's witnesses and stored (published) only with their cosignatures once the quorum is met; \
 otherwise nothing is stored, the previous checkpoint stays the latest, the entries stay durable, \
-and the command exits 1 naming the witnesses that failed (docs/FORMAT.md 14.5)."
+and the command exits 1 naming the witnesses that failed (docs/FORMAT.md 14.5). \
+The log remembers the policy (in its stele.json): every later checkpoint, by any command or \
+`stele serve`, is cosigned by its witnesses, until --forget-policy."
     )]
     Checkpoint {
         /// The log directory.
         dir: PathBuf,
-        /// Have the checkpoint cosigned by this policy's witnesses before publishing it.
+        /// Have the checkpoint cosigned by this policy's witnesses before publishing it
+        /// (remembered by the log: later checkpoints are witnessed too).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        /// Stop witnessing: remove the remembered policy, then sign without witnesses.
+        #[arg(long, conflicts_with = "policy")]
+        forget_policy: bool,
     },
     /// Check every entry against the stored tree and repair derived files.
     #[command(
@@ -491,7 +497,8 @@ struct ServeArgs {
     /// signing or stele.access records; a mirror's lag on /metrics.
     #[arg(long)]
     read_only: bool,
-    /// Publish only checkpoints cosigned by this witness policy's quorum (C2SP tlog-policy).
+    /// Publish only checkpoints cosigned by this witness policy's quorum (C2SP tlog-policy);
+    /// the log remembers it (a log that has one is witnessed without this flag too).
     #[arg(long, value_name = "FILE", conflicts_with = "read_only")]
     policy: Option<PathBuf>,
     /// A timestamp authority's URL (RFC 3161): anchor the latest checkpoint every --anchor-every.
@@ -787,7 +794,17 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             events,
             checkpoint_every,
         } => append(&dir, events, checkpoint_every),
-        Cmd::Checkpoint { dir, policy } => {
+        Cmd::Checkpoint {
+            dir,
+            policy,
+            forget_policy,
+        } => {
+            if forget_policy && stele_writer::log::forget_witness_policy(&dir)? {
+                eprintln!(
+                    "stele: {}: witness policy removed; checkpoints are no longer witnessed",
+                    dir.display()
+                );
+            }
             let mut cosign: Option<std::sync::Arc<dyn stele_writer::witness::Cosign>> = None;
             if let Some(p) = &policy {
                 cosign = Some(std::sync::Arc::new(witness_cli::cosigner(p)?));
@@ -1386,15 +1403,36 @@ fn parse_event(text: &str) -> Result<Value, String> {
 // The latest checkpoint's size, signing a new one when it does not reach `need`.
 fn default_size(view: &View, log: Option<&Log>, need: u64) -> Result<u64, Fail> {
     let latest = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
-    if latest >= need {
-        return Ok(latest);
-    }
     match log {
-        Some(log) => Ok(log.checkpoint()?.checkpoint.size.min(view.size())),
+        Some(log) => Ok(sign_for_read(view, log, need)?.min(view.size())),
+        None if latest >= need => Ok(latest),
         None => Err(Fail::usage(
             format!("the latest checkpoint covers {latest} entries, fewer than the {need} needed"),
             Some("run `stele checkpoint DIR`, or pass --size".into()),
         )),
+    }
+}
+
+// The size of the checkpoint a read of the first `need` entries uses: the
+// latest, or a new one when the latest does not reach `need` or (on a
+// witnessed log) lacks the witnesses' quorum. When the witnesses do not
+// reach the quorum, the latest published checkpoint is used, with a note.
+fn sign_for_read(view: &View, log: &Log, need: u64) -> Result<u64, Fail> {
+    let latest = view.latest_checkpoint();
+    let size = latest.map_or(0, |c| c.checkpoint.size);
+    if size >= need && latest.is_none_or(|c| log.quorum_met(c)) {
+        return Ok(size);
+    }
+    match log.checkpoint() {
+        Ok(c) => Ok(c.checkpoint.size),
+        Err(Error::Witness(why)) => {
+            eprintln!("stele: note: {why}");
+            eprintln!(
+                "  reading with the latest published checkpoint ({size} entries) instead; the entries after it are durable"
+            );
+            Ok(size)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -1471,10 +1509,20 @@ fn record_elsewhere(access_log: &Path, event: Value) -> Result<(), Fail> {
 // Appends an access record and signs a checkpoint covering it, so reading a
 // log does not leave it with an unsigned tail (a later `stele verify DIR`
 // would otherwise say `partial` because of the reads alone).
+// On a witnessed log whose witnesses do not reach the quorum, the record is
+// durable and covered by the next witnessed checkpoint.
 fn record_signed(log: &Log, event: Value) -> Result<(), Fail> {
     let _ = log.append_reserved(event)?;
-    let _ = log.checkpoint()?;
-    Ok(())
+    match log.checkpoint() {
+        Ok(_) => Ok(()),
+        Err(Error::Witness(why)) => {
+            eprintln!(
+                "stele: note: the access record is durable but not yet in a published checkpoint: {why}"
+            );
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 // Runs a read command: `plan` checks the request and says what will be read;
@@ -1589,8 +1637,8 @@ fn export(
         // Every export ends with a checkpoint covering all it holds: sign
         // one if the latest does not reach that far and we hold the writer.
         let mut latest = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
-        if let (true, Some(log)) = (need > latest, log) {
-            latest = log.checkpoint()?.checkpoint.size;
+        if let Some(log) = log {
+            latest = sign_for_read(view, log, need)?;
         }
         // Without the writer (--access-log), a whole-log export stops at the
         // latest checkpoint; the entries after it are not signed yet.

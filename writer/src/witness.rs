@@ -264,13 +264,21 @@ fn read_logs(dir: &Path) -> Result<Vec<VerifierKey>> {
 }
 
 /// Collects witness cosignatures on a checkpoint before the log stores it
-/// (docs/FORMAT.md 14.5). Called with the log's store locked.
+/// (docs/FORMAT.md 14.5). Called without the log's locks held (appends go
+/// on meanwhile), one round at a time per log; `view` is the log as of the
+/// signed checkpoint.
 pub trait Cosign: Send + Sync + std::fmt::Debug {
     /// The signed note with the cosignatures attached, or why the quorum
     /// was not met (then nothing is stored).
     fn cosign(&self, note: &str, view: &View) -> Result<String>;
     /// Whether a stored note already meets the quorum.
     fn accepts(&self, note: &str) -> bool;
+    /// The C2SP tlog-policy text this cosigner enforces: a log opened with
+    /// it remembers the policy in its configuration, so every later writer
+    /// asks the same witnesses. `None`: nothing to remember.
+    fn policy_text(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// How a log reaches the witnesses of a policy.
@@ -297,6 +305,8 @@ const MAX_RESPONSE: u64 = 16 * 1024;
 /// The log's side of C2SP tlog-witness for a C2SP tlog-policy.
 pub struct PolicyCosigner {
     policy: Policy,
+    // The policy as written, when it came from text (remembered by the log).
+    text: Option<String>,
     agent: ureq::Agent,
     opts: ClientOptions,
     // The size each witness last reported (a 409 or a cosignature).
@@ -325,10 +335,26 @@ impl PolicyCosigner {
         let sizes = Mutex::new(vec![None; policy.witnesses.len()]);
         Self {
             policy,
+            text: None,
             agent,
             opts,
             sizes,
         }
+    }
+
+    /// A client for the policy `text` (C2SP tlog-policy), which a log opened
+    /// with it remembers ([`Cosign::policy_text`]). Every witness needs a URL.
+    pub fn from_text(text: &str, opts: ClientOptions) -> Result<Self, String> {
+        let policy = Policy::parse(text.as_bytes()).map_err(|e| e.to_string())?;
+        if let Some(w) = policy.witnesses.iter().find(|w| w.url.is_none()) {
+            return Err(format!(
+                "witness {} has no URL, so the log cannot ask it to cosign (add its submission prefix: witness NAME VKEY http://host:port)",
+                w.name
+            ));
+        }
+        let mut c = Self::new(policy, opts);
+        c.text = Some(text.to_string());
+        Ok(c)
     }
 
     /// Reads a policy file (C2SP tlog-policy).
@@ -494,5 +520,9 @@ impl Cosign for PolicyCosigner {
             self.policy
                 .quorum_met(&self.policy.cosignatures(&sc).cosigned)
         })
+    }
+
+    fn policy_text(&self) -> Option<&str> {
+        self.text.as_deref()
     }
 }

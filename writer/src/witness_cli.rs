@@ -109,18 +109,17 @@ pub(crate) fn load_policy(path: &Path) -> Result<Policy, Fail> {
     })
 }
 
-/// The log side of `--policy`: every witness needs its URL.
+/// The log side of `--policy`: every witness needs its URL. The log opened
+/// with it remembers the policy (docs/FORMAT.md 14.5).
 pub(crate) fn cosigner(path: &Path) -> Result<PolicyCosigner, Fail> {
-    let policy = load_policy(path)?;
-    if let Some(w) = policy.witnesses.iter().find(|w| w.url.is_none()) {
-        return Err(Fail::usage(
-            format!(
-                "{}: witness {} has no URL, so the log cannot ask it to cosign",
-                path.display(),
-                w.name
-            ),
-            Some("add its submission prefix: witness NAME VKEY http://host:port".into()),
-        ));
-    }
-    Ok(PolicyCosigner::new(policy, ClientOptions::default()))
+    // Parsed once here for the error's hint.
+    let _ = load_policy(path)?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Fail::usage(
+            format!("{}: {e} (a policy is UTF-8 text)", path.display()),
+            None,
+        )
+    })?;
+    PolicyCosigner::from_text(&text, ClientOptions::default())
+        .map_err(|why| Fail::usage(format!("{}: {why}", path.display()), None))
 }

@@ -455,22 +455,47 @@ fn verify_json(file: &Path, key: &str, policy: &Path) -> (i32, Value) {
     (out.status.code().unwrap(), j)
 }
 
-#[test]
-fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
+/// A new log (`stele init`), three witnesses that trust it, and a 2-of-3
+/// policy file naming them: (temporary directory, log, vkey, witnesses, policy).
+fn witnessed_log(origin: &str) -> (tempfile::TempDir, PathBuf, String, Three, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let key = ok(&stele(&[
-        "init",
-        p(&dir),
-        "--origin",
-        "example.com/witnessed-log",
-    ]))
-    .trim()
-    .to_string();
+    let key = ok(&stele(&["init", p(&dir), "--origin", origin]))
+        .trim()
+        .to_string();
     let three = three_witnesses(&key);
     let policy = tmp.path().join("policy");
     let refs: Vec<(&Running, bool)> = three.ws.iter().map(|w| (w, true)).collect();
     policy_file(&policy, &key, &refs, "2");
+    (tmp, dir, key, three, policy)
+}
+
+/// `stele verify FILE --policy` exits 0 with the quorum met.
+fn verified_with_quorum(file: &Path, key: &str, policy: &Path) {
+    let (code, j) = verify_json(file, key, policy);
+    assert_eq!(
+        (code, &j["quorum"]["met"]),
+        (0, &Value::from(true)),
+        "{j:#}"
+    );
+}
+
+/// `stele export DIR -o FILE` (no --policy), which `stele verify --policy`
+/// finds verified with the quorum met: the report.
+fn export_verified(dir: &Path, file: &Path, key: &str, policy: &Path) -> Value {
+    let _ = ok(&stele(&["export", p(dir), "-o", p(file)]));
+    let (code, j) = verify_json(file, key, policy);
+    assert_eq!(
+        (code, &j["verdict"], &j["quorum"]["met"]),
+        (0, &Value::from("verified"), &Value::from(true)),
+        "{j:#}"
+    );
+    j
+}
+
+#[test]
+fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
+    let (tmp, dir, key, three, policy) = witnessed_log("example.com/witnessed-log");
 
     append(&dir, 30, "a");
     let note = ok(&stele(&["checkpoint", p(&dir), "--policy", p(&policy)]));
@@ -510,14 +535,7 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
 
     // The export and a tlog-proof carry the cosigned checkpoint.
     let export = tmp.path().join("e.stele");
-    let _ = ok(&stele(&["export", p(&dir), "-o", p(&export)]));
-    let (code, j) = verify_json(&export, &key, &policy);
-    assert_eq!(
-        (code, &j["verdict"]),
-        (0, &Value::from("verified")),
-        "{j:#}"
-    );
-    assert_eq!(j["quorum"]["met"], true);
+    let j = export_verified(&dir, &export, &key, &policy);
     assert_eq!(j["quorum"]["size"], 41);
     assert_eq!(
         j["quorum"]["cosigned_by"],
@@ -536,19 +554,14 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
         "tlog-proof",
     ]));
     std::fs::write(&tp, proof).unwrap();
-    let (code, j) = verify_json(&tp, &key, &policy);
-    assert_eq!(
-        (code, &j["quorum"]["met"]),
-        (0, &Value::from(true)),
-        "{j:#}"
-    );
+    verified_with_quorum(&tp, &key, &policy);
 
-    // `prove` signed a checkpoint without witnesses (for its access record):
-    // the monitor alerts on it.
+    // The reads signed checkpoints for their access records: the log
+    // remembers its policy, so those were witnessed too.
     let m = monitor();
-    assert_eq!(m.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&m.stderr).contains("ALERT quorum"),
+    assert_eq!(
+        m.status.code(),
+        Some(0),
         "{}",
         String::from_utf8_lossy(&m.stderr)
     );
@@ -595,6 +608,84 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
         "--to",
         &size.to_string(),
     ]));
+    // A whole-log export stops at the published checkpoint and says why.
+    let out = stele(&["export", p(&dir), "-o", p(&export)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("quorum main is not met") && err.contains("latest published checkpoint"),
+        "{err}"
+    );
+    let (code, j) = verify_json(&export, &key, &policy);
+    assert_eq!(
+        (code, &j["quorum"]["size"]),
+        (0, &Value::from(size)),
+        "{j:#}"
+    );
+    let view = stele_writer::View::open_read_only(&dir).unwrap();
+    assert_eq!(view.latest_checkpoint().unwrap().checkpoint.size, size);
+
+    // --forget-policy: the log signs without witnesses again.
+    let note = ok(&stele(&["checkpoint", p(&dir), "--forget-policy"]));
+    assert_eq!(note.matches('\u{2014}').count(), 1, "{note}");
+    let config = std::fs::read_to_string(dir.join("stele.json")).unwrap();
+    assert!(!config.contains("witness_policy"), "{config}");
+}
+
+#[test]
+fn a_witnessed_log_remembers_its_policy_and_reads_carry_the_quorum() {
+    let (tmp, dir, key, _three, policy) = witnessed_log("example.com/remembered");
+    // An unwitnessed checkpoint first: the policy comes later.
+    append(&dir, 5, "a");
+    let note = ok(&stele(&["checkpoint", p(&dir)]));
+    assert_eq!(note.matches('\u{2014}').count(), 1, "{note}");
+    let _ = ok(&stele(&["checkpoint", p(&dir), "--policy", p(&policy)]));
+    let config = std::fs::read_to_string(dir.join("stele.json")).unwrap();
+    assert!(config.contains("\"witness_policy\""), "{config}");
+
+    // Later checkpoints need no --policy: the log asks its witnesses.
+    append(&dir, 7, "b");
+    let note = ok(&stele(&["checkpoint", p(&dir)]));
+    assert!(note.contains("\n13\n"), "{note}");
+    assert_eq!(note.matches('\u{2014}').count(), 4, "{note}");
+
+    // An export and a tlog-proof made without --policy, of entries not yet
+    // in a checkpoint, verify with the policy out of the box.
+    append(&dir, 4, "c");
+    let export = tmp.path().join("e.stele");
+    let j = export_verified(&dir, &export, &key, &policy);
+    assert_eq!(j["quorum"]["size"], 17, "{j:#}");
+    append(&dir, 2, "d");
+    let proof = ok(&stele(&[
+        "prove",
+        "inclusion",
+        p(&dir),
+        "--index",
+        "18",
+        "--format",
+        "tlog-proof",
+    ]));
+    let tp = tmp.path().join("e.tlog-proof");
+    std::fs::write(&tp, proof).unwrap();
+    verified_with_quorum(&tp, &key, &policy);
+    // Every checkpoint stored since the policy carries the quorum, the
+    // newest included (the reads' access records were witnessed too).
+    let view = stele_writer::View::open_read_only(&dir).unwrap();
+    let unwitnessed = |c: &&stele_writer::StoredCheckpoint| c.note.matches('\u{2014}').count() == 1;
+    let cps: Vec<_> = view.checkpoints().iter().skip_while(unwitnessed).collect();
+    assert!(cps.len() >= 5, "{}", cps.len());
+    for c in cps {
+        assert!(
+            c.note.matches('\u{2014}').count() >= 3,
+            "checkpoint {} lacks the quorum:\n{}",
+            c.checkpoint.size,
+            c.note
+        );
+    }
+    assert_eq!(
+        view.latest_checkpoint().unwrap().checkpoint.size,
+        view.size()
+    );
 }
 
 /// `stele init DIR --origin example.com/split --key-file KEY`: the vkey.
@@ -810,15 +901,22 @@ fn automatic_checkpoints_are_witnessed_and_appends_survive_a_quorum_failure() {
     for i in 0..25 {
         let _ = log.append(serde_json::json!({"i": i})).unwrap();
     }
-    let view = log.view();
-    let latest = view.latest_checkpoint().unwrap();
-    assert_eq!(latest.checkpoint.size, 21, "signed at 11 and 21 entries");
+    // The rounds run on the log's own thread: wait for one that covers all
+    // but fewer than 10 entries (the last append made one due if needed).
+    let latest = wait_for(|| {
+        log.view()
+            .latest_checkpoint()
+            .filter(|c| c.checkpoint.size > 16)
+            .cloned()
+    });
     assert_eq!(
         latest.note.matches('\u{2014}').count(),
         4,
         "{}",
         latest.note
     );
+    // An explicit checkpoint waits for a round under way, then covers all.
+    assert_eq!(log.checkpoint().unwrap().checkpoint.size, 26);
     // Two witnesses stop: the next automatic checkpoint is not published,
     // the appends succeed.
     let mut ws = three.ws;
@@ -827,10 +925,10 @@ fn automatic_checkpoints_are_witnessed_and_appends_survive_a_quorum_failure() {
     for i in 25..40 {
         let _ = log.append(serde_json::json!({"i": i})).unwrap();
     }
+    let e = log.checkpoint().unwrap_err();
     let view = log.view();
     assert_eq!(view.size(), 41);
-    assert_eq!(view.latest_checkpoint().unwrap().checkpoint.size, 21);
-    let e = log.checkpoint().unwrap_err();
+    assert_eq!(view.latest_checkpoint().unwrap().checkpoint.size, 26);
     assert!(matches!(e, stele_writer::Error::Witness(_)), "{e}");
     assert!(e.to_string().contains("not met"), "{e}");
     for c in view.checkpoints() {
@@ -842,4 +940,302 @@ fn automatic_checkpoints_are_witnessed_and_appends_survive_a_quorum_failure() {
             );
         }
     }
+}
+
+/// Polls `f` until it gives a value (a generous bound, no fixed sleeps as
+/// synchronisation: the loaded test machine may be slow).
+fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let until = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "condition not reached in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A witness that takes a request and answers nothing until released (then
+/// a 503): it reports each request it holds on `asked`.
+struct Stalled {
+    addr: SocketAddr,
+    asked: std::sync::mpsc::Receiver<()>,
+    release: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Stalled {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (asked_tx, asked) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            // Reads the request head (the body follows; it is not needed).
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut b).is_ok_and(|n| n == 1) {
+                head.push(b[0]);
+            }
+            let _ = asked_tx.send(());
+            let _ = release_rx.recv();
+            let _ = conn.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        });
+        Self {
+            addr,
+            asked,
+            release: Some(release),
+            thread: Some(thread),
+        }
+    }
+
+    fn release(&mut self) {
+        drop(self.release.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Stalled {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+#[test]
+fn appends_go_on_while_a_witness_is_stalled() {
+    use std::sync::Arc;
+    use stele_writer::witness::{ClientOptions, PolicyCosigner};
+    use stele_writer::{Log, LogOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let signer = stele_core::SignerKey::from_seed("example.com/stalled", [6; 32]).unwrap();
+    let key = signer.verifier().to_string();
+    let two = tempfile::tempdir().unwrap();
+    let ws: Vec<Running> = (1..=2)
+        .map(|i| {
+            start_witness(
+                &two.path().join(format!("w{i}")),
+                &format!("witness-{i}.example"),
+                std::slice::from_ref(&key),
+                Duration::from_secs(30),
+            )
+        })
+        .collect();
+    let mut stalled = Stalled::start();
+    let stalled_key = Witness::init(&tmp.path().join("w3"), "witness-3.example").unwrap();
+    let policy = format!(
+        "log {key}\nwitness w1 {} {}\nwitness w2 {} {}\nwitness w3 {stalled_key} http://{}\ngroup main 2 w1 w2 w3\nquorum main\n",
+        ws[0].key,
+        ws[0].url(),
+        ws[1].key,
+        ws[1].url(),
+        stalled.addr
+    );
+    // The stalled witness's request outlasts every wait below.
+    let cosigner = PolicyCosigner::from_text(
+        &policy,
+        ClientOptions {
+            timeout: Duration::from_secs(900),
+            retries: 0,
+        },
+    )
+    .unwrap();
+    let opts = LogOptions {
+        checkpoint_every: None,
+        checkpoint_interval: None,
+        ..LogOptions::default()
+    };
+    let dir = tmp.path().join("log");
+    // Made without witnesses (its first checkpoint would be a round).
+    drop(Log::create_with(&dir, "example.com/stalled", &signer, None, opts.clone()).unwrap());
+    let opts = LogOptions {
+        cosign: Some(Arc::new(cosigner)),
+        ..opts
+    };
+    let log = Log::open_with(&dir, opts).unwrap();
+    for i in 0..5 {
+        let _ = log.append(serde_json::json!({"i": i})).unwrap();
+    }
+    std::thread::scope(|s| {
+        let round = s.spawn(|| log.checkpoint());
+        // The round has signed size 6 and is waiting for witness 3.
+        stalled
+            .asked
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the stalled witness is asked");
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let log = &log;
+        let appender = s.spawn(move || {
+            for i in 5..25 {
+                let _ = log.append(serde_json::json!({"i": i})).unwrap();
+            }
+            let _ = done_tx.send(log.size());
+        });
+        let appended = done.recv_timeout(Duration::from_secs(120));
+        let round_waiting = !round.is_finished();
+        let latest = log.view().latest_checkpoint().map(|c| c.checkpoint.size);
+        // Released before any assertion, so that a failure does not hang.
+        stalled.release();
+        assert_eq!(
+            appended.expect("the appends completed while the witness was stalled"),
+            26
+        );
+        assert!(round_waiting, "the round was still waiting for witness 3");
+        assert_eq!(latest, Some(1), "nothing published before the quorum");
+        appender.join().unwrap();
+        let published = round.join().unwrap().unwrap();
+        // What was signed before the stall is what was published: the
+        // entries appended during the round wait for the next one.
+        assert_eq!(published.checkpoint.size, 6);
+        assert_eq!(
+            published.note.matches('\u{2014}').count(),
+            3,
+            "the log and two witnesses:\n{}",
+            published.note
+        );
+    });
+    let view = log.view();
+    assert_eq!(view.size(), 26);
+    assert_eq!(view.latest_checkpoint().unwrap().checkpoint.size, 6);
+    drop(ws);
+}
+
+#[test]
+fn serve_without_policy_witnesses_a_log_that_remembers_one() {
+    use std::io::BufRead as _;
+    let (tmp, dir, key, _three, policy) = witnessed_log("example.com/served");
+    let _ = ok(&stele(&["checkpoint", p(&dir), "--policy", p(&policy)]));
+    let tokens = tmp.path().join("tokens");
+    let token = ok(&stele(&["token", "add", p(&tokens), "alice"]))
+        .trim()
+        .to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
+        .args(["serve", p(&dir), "--listen", "127.0.0.1:0", "--tokens"])
+        .arg(&tokens)
+        .args(["--checkpoint-every", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut line = String::new();
+    let _ = std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _child = Kill(child);
+    let url = line
+        .trim()
+        .strip_prefix("stele serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let auth = format!("Bearer {token}");
+    for i in 0..12 {
+        let r = agent
+            .post(&format!("{url}/v1/entries"))
+            .header("authorization", &auth)
+            .send(format!("{{\"actor\":\"a\",\"action\":\"x{i}\"}}").as_bytes())
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    // The automatic checkpoints, signed with no --policy, carry the quorum.
+    let note = wait_for(|| {
+        let mut r = agent
+            .get(&format!("{url}/checkpoint"))
+            .header("authorization", &auth)
+            .call()
+            .ok()?;
+        let text = r.body_mut().read_to_string().ok()?;
+        let size: u64 = text.lines().nth(1)?.parse().ok()?;
+        (size >= 13).then_some(text)
+    });
+    assert_eq!(note.matches('\u{2014}').count(), 4, "{note}");
+    let export = tmp.path().join("served.stele");
+    drop(_child);
+    let _ = export_verified(&dir, &export, &key, &policy);
+}
+
+#[test]
+fn a_round_cut_short_stores_nothing_and_the_next_round_resyncs_the_witnesses() {
+    let (tmp, dir, key, three, _) = witnessed_log("example.com/cut");
+    let origin = "example.com/cut";
+    let mut stalled = Stalled::start();
+    let stalled_key = Witness::init(&tmp.path().join("w3"), "witness-3.example").unwrap();
+    let policy = tmp.path().join("policy-stalled");
+    std::fs::write(
+        &policy,
+        format!(
+            "log {key}\nwitness w1 {} {}\nwitness w2 {} {}\nwitness w3 {stalled_key} http://{}\ngroup main 2 w1 w2 w3\nquorum main\n",
+            three.ws[0].key,
+            three.ws[0].url(),
+            three.ws[1].key,
+            three.ws[1].url(),
+            stalled.addr
+        ),
+    )
+    .unwrap();
+    append(&dir, 5, "a");
+    // A round that w1 and w2 answer while w3 holds it; the writer is killed
+    // before it stores anything (as a crash would).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
+        .args(["checkpoint", p(&dir), "--policy", p(&policy)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    stalled
+        .asked
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the stalled witness is asked");
+    let cosigned = |w: &Running| w.state(origin).is_some_and(|s| s.contains("\n6\n"));
+    wait_for(|| (cosigned(&three.ws[0]) && cosigned(&three.ws[1])).then_some(()));
+    let _ = child.kill();
+    let _ = child.wait();
+    stalled.release();
+    let view = stele_writer::View::open_read_only(&dir).unwrap();
+    assert_eq!(view.size(), 6);
+    assert_eq!(
+        view.latest_checkpoint().unwrap().checkpoint.size,
+        1,
+        "nothing stored by the round cut short"
+    );
+    // The witnesses are at 6, the log's latest is 1: the next round (with
+    // the remembered policy, no --policy) gets 409s and re-sends from 6.
+    append(&dir, 3, "b");
+    let note = ok(&stele(&["checkpoint", p(&dir)]));
+    assert!(note.contains("\n9\n"), "{note}");
+    assert_eq!(
+        note.matches('\u{2014}').count(),
+        3,
+        "the log, w1 and w2:\n{note}"
+    );
+    let export = tmp.path().join("cut.stele");
+    let _ = export_verified(&dir, &export, &key, &policy);
+    let sizes: Vec<u64> = stele_writer::View::open_read_only(&dir)
+        .unwrap()
+        .checkpoints()
+        .iter()
+        .map(|c| c.checkpoint.size)
+        .collect();
+    assert!(!sizes.contains(&6), "{sizes:?}");
+    assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
 }

@@ -9,3 +9,12 @@ export const declared: typeof decl = impl;
 
 type Undeclared = Exclude<keyof typeof impl, keyof typeof decl>;
 export const nothingUndeclared: [Undeclared] extends [never] ? true : Undeclared = true;
+
+// The incremental Verifier takes a witness policy (issue 14): the option is
+// the policy's text, and `Verifier.create` (which loads the module that
+// checks it) resolves to a Verifier whose report may carry `quorum`.
+const withPolicy: decl.VerifierOptions = { keys: ['k'], policy: 'quorum none\n' };
+export const made: () => Promise<decl.Verifier> = () => impl.Verifier.create(withPolicy);
+export const quorumMet = async (): Promise<boolean | undefined> => (await made()).finish().quorum?.met;
+// @ts-expect-error a policy is text, not bytes
+export const policyAsBytes: decl.VerifierOptions = { policy: new Uint8Array(1) };

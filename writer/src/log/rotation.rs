@@ -257,11 +257,13 @@ impl Shared {
         };
         let from = entry + 1;
         // The covering checkpoint (or a later one), signed by both keys.
-        {
-            let mut s = self.store.lock().unwrap();
-            if s.cps.last().is_none_or(|cp| cp.checkpoint.size < from) {
-                let _ = self.sign_locked(&mut s)?;
-            }
+        // (With witnesses, only once their quorum cosigned it.)
+        let covered = {
+            let s = self.store.lock().unwrap();
+            s.cps.last().is_some_and(|cp| cp.checkpoint.size >= from)
+        };
+        if !covered {
+            let _ = self.sign_now()?;
         }
         c.retired_keys.push(RetiredKey {
             key_file: c.key_file.clone(),
