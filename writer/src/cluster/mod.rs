@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::log::{Clock, Receipt, WRITER_MEMBER, check_event};
 use crate::view::{ConsistencyProof, InclusionProof, StoredCheckpoint};
 use axum::body::Bytes;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures::StreamExt as _;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, UpdateVersion};
@@ -44,6 +44,7 @@ use stele_core::merkle::CompactRange;
 use stele_core::note::{SignerKey, VerifierKey};
 use stele_core::tiles::{Tile, TileSet, parse_entry_bundle, tile_in_tree};
 use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_postgres::{Row, Statement};
 
 /// The format name in `stele_config`.
 pub const FORMAT: &str = "stele-cluster v1";
@@ -534,14 +535,52 @@ where
     Ok(info)
 }
 
-// A statement that must change exactly one row.
-async fn exec1(
-    tx: &deadpool_postgres::Transaction<'_>,
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
+// A statement prepared once per connection and cached (one round trip a
+// call, not two).
+async fn prepared<C: GenericClient>(c: &C, what: &str, sql: &str) -> Result<Statement> {
+    c.prepare_cached(sql).await.map_err(|e| db_err(what, e))
+}
+
+// The rows a query returns.
+async fn rows<C: GenericClient>(
+    c: &C,
     what: &str,
     sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<()> {
-    let n = tx.execute(sql, params).await.map_err(|e| db_err(what, e))?;
+    params: Params<'_>,
+) -> Result<Vec<Row>> {
+    let stmt = prepared(c, what, sql).await?;
+    c.query(&stmt, params).await.map_err(|e| db_err(what, e))
+}
+
+// The row a query returns, if any (an error if more than one).
+async fn row_opt<C: GenericClient>(
+    c: &C,
+    what: &str,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Option<Row>> {
+    let stmt = prepared(c, what, sql).await?;
+    c.query_opt(&stmt, params)
+        .await
+        .map_err(|e| db_err(what, e))
+}
+
+// The one row a query must return.
+async fn row1<C: GenericClient>(c: &C, what: &str, sql: &str, params: Params<'_>) -> Result<Row> {
+    row_opt(c, what, sql, params)
+        .await?
+        .ok_or_else(|| db_err(what, "no row"))
+}
+
+// A statement that must change exactly one row.
+async fn exec1<C: GenericClient>(c: &C, what: &str, sql: &str, params: Params<'_>) -> Result<()> {
+    let stmt = prepared(c, what, sql).await?;
+    let n = c
+        .execute(&stmt, params)
+        .await
+        .map_err(|e| db_err(what, e))?;
     if n != 1 {
         return Err(db_err(what, format!("changed {n} rows, not 1")));
     }
@@ -763,19 +802,9 @@ impl Cluster {
         self.inner.next().await
     }
 
-    /// The integrated size and compact range, from the database.
+    /// The integrated size, from the database.
     pub async fn integrated(&self) -> Result<u64> {
-        let client = self.inner.client().await?;
-        let row = client
-            .query_one("SELECT size FROM stele_integrated WHERE id = 1", &[])
-            .await
-            .map_err(|e| db_err("read stele_integrated", e))?;
-        let size = row.get::<_, i64>(0) as u64;
-        let _ = self
-            .inner
-            .seen
-            .fetch_max(size, std::sync::atomic::Ordering::Relaxed);
-        Ok(size)
+        self.inner.integrated().await
     }
 
     /// Every stored checkpoint, oldest first.
@@ -1039,10 +1068,13 @@ impl Inner {
 
     async fn next(&self) -> Result<u64> {
         let client = self.client().await?;
-        let row = client
-            .query_one("SELECT next FROM stele_next WHERE id = 1", &[])
-            .await
-            .map_err(|e| db_err("read stele_next", e))?;
+        let row = row1(
+            &client,
+            "read stele_next",
+            "SELECT next FROM stele_next WHERE id = 1",
+            &[],
+        )
+        .await?;
         Ok(row.get::<_, i64>(0) as u64)
     }
 
@@ -1070,13 +1102,13 @@ impl Inner {
     async fn try_sequence(&self, jobs: &[Job]) -> Result<Vec<Result<Vec<Receipt>>>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
-        let row = tx
-            .query_one(
-                "SELECT next, prev, last_ts FROM stele_next WHERE id = 1 FOR UPDATE",
-                &[],
-            )
-            .await
-            .map_err(|e| db_err("lock stele_next", e))?;
+        let row = row1(
+            &tx,
+            "lock stele_next",
+            "SELECT next, prev, last_ts FROM stele_next WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await?;
         let first = row.get::<_, i64>(0) as u64;
         let mut prev = Hash(
             row.get::<_, &[u8]>(1)
@@ -1130,18 +1162,14 @@ impl Inner {
             return Ok(results);
         }
         let n = i32::try_from(seq - first).map_err(|_| db_err("sequence", "batch too large"))?;
+        // The batch and the advanced row in one statement (one round trip
+        // while the row is locked).
         exec1(
             &tx,
-            "insert into stele_sequenced",
-            "INSERT INTO stele_sequenced (first, n, lines) VALUES ($1, $2, $3)",
-            &[&(first as i64), &n, &lines],
-        )
-        .await?;
-        exec1(
-            &tx,
-            "update stele_next",
-            "UPDATE stele_next SET next = $1, prev = $2, last_ts = $3 WHERE id = 1",
-            &[&(seq as i64), &&prev.0[..], &ts],
+            "insert into stele_sequenced and advance stele_next",
+            "WITH batch AS (INSERT INTO stele_sequenced (first, n, lines) VALUES ($1, $2, $3) RETURNING first) \
+             UPDATE stele_next SET next = $4, prev = $5, last_ts = $6 WHERE id = 1 AND EXISTS (SELECT 1 FROM batch)",
+            &[&(first as i64), &n, &lines, &(seq as i64), &&prev.0[..], &ts],
         )
         .await?;
         tx.commit().await.map_err(|e| db_err("commit", e))?;
@@ -1192,13 +1220,13 @@ impl Inner {
     async fn integrate_once(&self, sign: bool) -> Result<Option<u64>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
-        let Some(row) = tx
-            .query_opt(
-                "SELECT size, compact FROM stele_integrated WHERE id = 1 FOR UPDATE SKIP LOCKED",
-                &[],
-            )
-            .await
-            .map_err(|e| db_err("lock stele_integrated", e))?
+        let Some(row) = row_opt(
+            &tx,
+            "lock stele_integrated",
+            "SELECT size, compact FROM stele_integrated WHERE id = 1 FOR UPDATE SKIP LOCKED",
+            &[],
+        )
+        .await?
         else {
             return Ok(None);
         };
@@ -1210,13 +1238,13 @@ impl Inner {
             .collect();
         let mut range = CompactRange::from_left_hashes(old, &left)
             .map_err(|e| db_err("stele_integrated.compact", e))?;
-        let rows = tx
-            .query(
-                "SELECT first, n, lines FROM stele_sequenced WHERE first >= $1 ORDER BY first LIMIT 256",
-                &[&(old as i64)],
-            )
-            .await
-            .map_err(|e| db_err("read stele_sequenced", e))?;
+        let rows = rows(
+            &tx,
+            "read stele_sequenced",
+            "SELECT first, n, lines FROM stele_sequenced WHERE first >= $1 ORDER BY first LIMIT 256",
+            &[&(old as i64)],
+        )
+        .await?;
         let mut batches: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut expect = old;
         for r in &rows {
@@ -1302,23 +1330,22 @@ impl Inner {
                 &[&(new as i64), &compact],
             )
             .await?;
+            let what = "delete integrated rows";
+            let del = prepared(&tx, what, "DELETE FROM stele_sequenced WHERE first < $1").await?;
             let _ = tx
-                .execute(
-                    "DELETE FROM stele_sequenced WHERE first < $1",
-                    &[&(new as i64)],
-                )
+                .execute(&del, &[&(new as i64)])
                 .await
-                .map_err(|e| db_err("delete integrated rows", e))?;
+                .map_err(|e| db_err(what, e))?;
         }
         // A checkpoint when one is due (or asked for), in the same
         // transaction: a stored checkpoint never exceeds the integrated size.
-        let last = tx
-            .query_opt(
-                "SELECT size, extract(epoch FROM now() - signed_at)::float8 FROM stele_checkpoints ORDER BY size DESC LIMIT 1",
-                &[],
-            )
-            .await
-            .map_err(|e| db_err("read stele_checkpoints", e))?;
+        let last = row_opt(
+            &tx,
+            "read stele_checkpoints",
+            "SELECT size, extract(epoch FROM now() - signed_at)::float8 FROM stele_checkpoints ORDER BY size DESC LIMIT 1",
+            &[],
+        )
+        .await?;
         let (signed, age) = last.map_or((0u64, f64::INFINITY), |r| {
             (r.get::<_, i64>(0) as u64, r.get::<_, f64>(1))
         });
@@ -1351,22 +1378,27 @@ impl Inner {
 
     async fn checkpoints(&self, latest: Option<i64>) -> Result<Vec<StoredCheckpoint>> {
         let client = self.client().await?;
+        let what = "read stele_checkpoints";
         let rows = match latest {
             Some(n) => {
-                client
-                    .query(
-                        "SELECT note FROM stele_checkpoints ORDER BY size DESC LIMIT $1",
-                        &[&n],
-                    )
-                    .await
+                rows(
+                    &client,
+                    what,
+                    "SELECT note FROM stele_checkpoints ORDER BY size DESC LIMIT $1",
+                    &[&n],
+                )
+                .await?
             }
             None => {
-                client
-                    .query("SELECT note FROM stele_checkpoints ORDER BY size", &[])
-                    .await
+                rows(
+                    &client,
+                    what,
+                    "SELECT note FROM stele_checkpoints ORDER BY size",
+                    &[],
+                )
+                .await?
             }
-        }
-        .map_err(|e| db_err("read stele_checkpoints", e))?;
+        };
         rows.iter()
             .map(|r| {
                 let note: String = r.get(0);
@@ -1384,13 +1416,13 @@ impl Inner {
         // Only a checkpoint whose tiles are all written (an imported log
         // stores its checkpoints before it is integrated).
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT note FROM stele_checkpoints WHERE size <= (SELECT size FROM stele_integrated WHERE id = 1) ORDER BY size DESC LIMIT 1",
-                &[],
-            )
-            .await
-            .map_err(|e| db_err("read stele_checkpoints", e))?;
+        let row = row_opt(
+            &client,
+            "read stele_checkpoints",
+            "SELECT note FROM stele_checkpoints WHERE size <= (SELECT size FROM stele_integrated WHERE id = 1) ORDER BY size DESC LIMIT 1",
+            &[],
+        )
+        .await?;
         drop(client);
         let Some(row) = row else {
             return Ok(());
@@ -1449,12 +1481,15 @@ impl Inner {
         ))
     }
 
-    async fn integrated_hint(&self) -> Result<u64> {
+    async fn integrated(&self) -> Result<u64> {
         let client = self.client().await?;
-        let row = client
-            .query_one("SELECT size FROM stele_integrated WHERE id = 1", &[])
-            .await
-            .map_err(|e| db_err("read stele_integrated", e))?;
+        let row = row1(
+            &client,
+            "read stele_integrated",
+            "SELECT size FROM stele_integrated WHERE id = 1",
+            &[],
+        )
+        .await?;
         let size = row.get::<_, i64>(0) as u64;
         let _ = self
             .seen
@@ -1472,7 +1507,7 @@ impl Inner {
         }
         // A partial width no step stopped at: cut it from the right edge's
         // wider tile (the first hashes or entries are the same).
-        let cur = self.integrated_hint().await?;
+        let cur = self.integrated().await?;
         let Some(wide) = tile_in_tree(tile.level, tile.index, cur.max(size)) else {
             return Ok(None);
         };
