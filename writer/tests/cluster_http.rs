@@ -12,6 +12,7 @@ use kit::{Front, Stores, http, stele, token};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use stele_core::hash::{Hash, leaf_hash};
+use stele_writer::cluster::{Cluster, ClusterOptions};
 
 const ORIGIN: &str = "example.com/cluster-http";
 
@@ -336,4 +337,161 @@ fn init_serve_export_verify_and_migrate_round_trip() {
     ]);
     assert_eq!(code, 2, "{err}");
     drop(file_front);
+}
+
+#[test]
+fn range_and_selected_exports_are_the_file_backends_bytes() {
+    let stores = Stores::new("ranges");
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("signing.key");
+    let p = |f: &str| tmp.path().join(f).to_str().unwrap().to_string();
+    let (code, out, err) = stele(&[
+        "init",
+        "--db",
+        &stores.db,
+        "--objects",
+        &stores.objects,
+        "--origin",
+        ORIGIN,
+        "--signing-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let vkey = out.trim().to_string();
+    // Entries over three bundles; checkpoints at 1, 151, 401, 701 and 741:
+    // inside a range, at its ends and after it.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = Cluster::open(
+            &stores.location(),
+            Some(stele_writer::key::load(&key).unwrap()),
+            ClusterOptions {
+                integrator: false,
+                pool_size: 4,
+                ..ClusterOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        for (b, n) in [150, 250, 300, 40].into_iter().enumerate() {
+            let events = (0..n)
+                .map(|i| json!({"type": "t", "b": b, "i": i}))
+                .collect();
+            let _ = c.append_batch(events).await.unwrap();
+            let _ = c.sync(true).await.unwrap();
+        }
+        assert_eq!(c.checkpoints().await.unwrap().len(), 5);
+    });
+    // The same log as a directory, and a log that takes the CLI's access
+    // records (so the directory keeps its checkpoints).
+    let (code, _, err) = stele(&[
+        "migrate",
+        &stores.db,
+        &p("dir"),
+        "--signing-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = stele(&["init", &p("reads"), "--origin", "example.com/reads"]);
+    assert_eq!(code, 0, "{err}");
+    let selections: [&[&str]; 5] = [
+        &["--from", "100", "--to", "600"],
+        &["--from", "151", "--to", "401"],
+        &["--from", "0", "--to", "741"],
+        &["--from", "740", "--to", "741"],
+        &["--entries", "600,3,257,3,0,740"],
+    ];
+    for sel in selections {
+        // Without --signing-key nothing is appended to the cluster log.
+        let mut args = vec!["export", "--db", &stores.db, "-o"];
+        let c_out = p("cluster.stele");
+        args.push(&c_out);
+        args.extend_from_slice(sel);
+        let (code, _, err) = stele(&args);
+        assert_eq!(code, 0, "{sel:?}: {err}");
+        let f_out = p("file.stele");
+        let dir = p("dir");
+        let reads = p("reads");
+        let mut args = vec!["export", &dir, "--access-log", &reads, "-o", &f_out];
+        args.extend_from_slice(sel);
+        let (code, _, err) = stele(&args);
+        assert_eq!(code, 0, "{sel:?}: {err}");
+        let (c, f) = (
+            std::fs::read(&c_out).unwrap(),
+            std::fs::read(&f_out).unwrap(),
+        );
+        assert!(c.len() > 200, "{sel:?}");
+        assert!(
+            c == f,
+            "{sel:?}: the cluster's export differs from the file log's:\n{}\n---\n{}",
+            String::from_utf8_lossy(&c),
+            String::from_utf8_lossy(&f)
+        );
+        let (code, out, err) = stele(&["verify", &c_out, "--key", &vkey]);
+        assert_eq!(code, 0, "{sel:?}: {out}{err}");
+    }
+    // Bad selections: the file log's messages, nothing written.
+    for (sel, want) in [
+        (
+            &["--from", "600", "--to", "100"][..],
+            "range 600..100 is not a non-empty part of the log's 741 entries",
+        ),
+        (
+            &["--entries", "741"][..],
+            "entry 741 is beyond the log's 741 entries",
+        ),
+    ] {
+        let out = p("bad.stele");
+        let mut args = vec!["export", "--db", &stores.db, "-o", &out];
+        args.extend_from_slice(sel);
+        let (code, _, err) = stele(&args);
+        assert_eq!(code, 2, "{sel:?}: {err}");
+        assert!(err.contains(want), "{sel:?}: {err}");
+        assert!(!std::path::Path::new(&out).exists());
+    }
+
+    // Over HTTP: the read is recorded first, the export ends with a
+    // checkpoint covering it, and it verifies.
+    let (tokens, tok) = token(tmp.path());
+    let front = Front::start(&stores, &key, &tokens, &[]);
+    for q in ["from=100&to=600", "entries=3,257,600", "from=740&to=741"] {
+        let r = http(
+            "GET",
+            &format!("{}/v1/export?{q}", front.url),
+            Some(&tok),
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{q}: {}", r.text());
+        let f = p("http.stele");
+        std::fs::write(&f, &r.body).unwrap();
+        let (code, out, err) = stele(&["verify", &f, "--key", &vkey]);
+        assert_eq!(code, 0, "{q}: {out}{err}");
+    }
+    for (q, status) in [
+        ("from=600&to=100", 400),
+        ("from=1&to=100000", 400),
+        ("entries=99999", 400),
+        ("entries=1&reveal-to=age1x", 400),
+    ] {
+        let r = http(
+            "GET",
+            &format!("{}/v1/export?{q}", front.url),
+            Some(&tok),
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.status, status, "{q}: {}", r.text());
+    }
+    // Three exports, three access records.
+    let m = http("GET", &format!("{}/metrics", front.url), Some(&tok), None).unwrap();
+    assert!(
+        m.text().contains("stele_cluster_sequenced_entries 744"),
+        "{}",
+        m.text()
+    );
 }

@@ -58,7 +58,7 @@ pub const STEP_ENTRIES: u64 = 64 * 1024;
 /// Most bytes of entry lines one sequencing transaction inserts.
 const GROUP_BYTES: usize = 64 << 20;
 
-/// Object writes in flight at once during a step.
+/// Object reads or writes in flight at once (a step's writes, a proof's reads).
 const PUTS_IN_FLIGHT: usize = 32;
 
 const SCHEMA: &str = "
@@ -874,40 +874,161 @@ impl Cluster {
         F: FnMut(Vec<u8>) -> Fut,
         Fut: Future<Output = Result<()>>,
     {
-        use stele_core::export::{ExportKind, checkpoint_record, header};
+        use stele_core::export::{ExportKind, header};
         let cps: Vec<StoredCheckpoint> = self
             .checkpoints()
             .await?
             .into_iter()
             .filter(|c| c.checkpoint.size <= size)
             .collect();
-        let mut cp = cps.iter().peekable();
-        let mut chunk = header(ExportKind::Log).into_bytes();
-        let mut at = 0u64;
-        loop {
-            while let Some(c) = cp.peek().filter(|c| c.checkpoint.size == at) {
-                chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
-                let _ = cp.next();
-            }
-            if at >= size {
-                break;
-            }
-            let to = (at / 256 * 256 + 256).min(size);
-            for line in self.entries(at, to).await? {
-                chunk.extend_from_slice(&line);
-                chunk.push(b'\n');
-                at += 1;
-                while let Some(c) = cp.peek().filter(|c| c.checkpoint.size == at) {
-                    chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
-                    let _ = cp.next();
-                }
-            }
-            sink(std::mem::take(&mut chunk)).await?;
+        let chunk = header(ExportKind::Log).into_bytes();
+        let chunk = self
+            .entries_between(0, size, &cps, chunk, &mut sink)
+            .await?;
+        if !chunk.is_empty() {
+            sink(chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// The range export of entries `from..to` (FORMAT: a range export)
+    /// proved in the latest checkpoint, which must cover `to`: the same
+    /// bytes `stele export DIR --from --to` writes for a file log holding
+    /// the same entries and checkpoints.
+    pub async fn export_range_with<F, Fut>(&self, from: u64, to: u64, mut sink: F) -> Result<()>
+    where
+        F: FnMut(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        use stele_core::export::{
+            ExportKind, checkpoint_record, header, range_record, right_record,
+        };
+        use stele_core::merkle::{left_hashes, right_hashes};
+        if from >= to {
+            return Err(Error::OutOfRange(format!("range {from}..{to} is empty")));
+        }
+        let cps = self.checkpoints().await?;
+        let latest = covering(&cps, to)?.clone();
+        let n = latest.checkpoint.size;
+        let bad = |e: stele_core::tiles::TileError| Error::OutOfRange(e.to_string());
+        let mut tiles =
+            stele_core::tiles::tiles_read_by(n, |r| left_hashes(r, from)).map_err(bad)?;
+        tiles.extend(stele_core::tiles::tiles_read_by(n, |r| right_hashes(r, to, n)).map_err(bad)?);
+        let set = self.inner.tile_set(n, &tiles).await?;
+        let left = left_hashes(&set, from).map_err(|e| obj_err("range proof", e))?;
+        let right = right_hashes(&set, to, n).map_err(|e| obj_err("range proof", e))?;
+        let mut chunk = header(ExportKind::Range).into_bytes();
+        chunk.extend_from_slice(range_record(from, &left).as_bytes());
+        let inside: Vec<StoredCheckpoint> = cps
+            .into_iter()
+            .filter(|c| c.checkpoint.size > from && c.checkpoint.size <= to)
+            .collect();
+        let mut chunk = self
+            .entries_between(from, to, &inside, chunk, &mut sink)
+            .await?;
+        if n > to {
+            chunk.extend_from_slice(right_record(n, &right).as_bytes());
+            chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
         }
         if !chunk.is_empty() {
             sink(chunk).await?;
         }
         Ok(())
+    }
+
+    /// The export of selected entries (ascending, no repeats), each with
+    /// its inclusion proof in the latest checkpoint: the same bytes
+    /// `stele export DIR --entries` writes for a file log holding the same
+    /// entries and checkpoints.
+    pub async fn export_entries_with<F, Fut>(&self, indexes: &[u64], mut sink: F) -> Result<()>
+    where
+        F: FnMut(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        use stele_core::export::{ExportKind, checkpoint_record, header, inclusion_record};
+        let Some(&max) = indexes.last() else {
+            return Err(Error::OutOfRange("no entries selected".into()));
+        };
+        if indexes.windows(2).any(|p| p[0] >= p[1]) {
+            return Err(Error::OutOfRange(
+                "selected entries must be in increasing order without repeats".into(),
+            ));
+        }
+        let cps = self.checkpoints().await?;
+        let latest = covering(&cps, max + 1)?;
+        let n = latest.checkpoint.size;
+        let mut tiles = Vec::new();
+        for &i in indexes {
+            tiles.extend(
+                stele_core::tiles::tiles_for_inclusion(i, n)
+                    .map_err(|e| Error::OutOfRange(e.to_string()))?,
+            );
+        }
+        let set = self.inner.tile_set(n, &tiles).await?;
+        let mut chunk = header(ExportKind::Entries).into_bytes();
+        chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
+        // Entries by bundle: each bundle is read once.
+        let mut bundle: Option<(u64, Vec<u8>)> = None;
+        for &i in indexes {
+            let proof = stele_core::tiles::inclusion_proof_from_tiles(&set, i, n)
+                .map_err(|e| obj_err("inclusion proof", e))?;
+            chunk.extend_from_slice(inclusion_record(i, &proof).as_bytes());
+            if bundle.as_ref().is_none_or(|(at, _)| *at != i / 256) {
+                let t = tile_in_tree(0, i / 256, n)
+                    .ok_or_else(|| Error::OutOfRange(format!("entry {i} is beyond {n}")))?;
+                let b = self.inner.tile(t, true, n).await?.ok_or_else(|| {
+                    obj_err("read entries", format!("{} is missing", t.entries_path()))
+                })?;
+                bundle = Some((i / 256, b));
+                sink(std::mem::take(&mut chunk)).await?;
+            }
+            let (_, b) = bundle.as_ref().expect("read above");
+            let items = parse_entry_bundle(b).map_err(|e| obj_err("read bundle", e))?;
+            let line = items.get((i % 256) as usize).ok_or_else(|| {
+                obj_err("read entries", format!("the bundle of entry {i} is short"))
+            })?;
+            chunk.extend_from_slice(line);
+            chunk.push(b'\n');
+        }
+        sink(chunk).await
+    }
+
+    // Entries `from..to` after `chunk`, each checkpoint of `cps` (ascending)
+    // right after the entry that completes it (one of size `from` before
+    // them), handed to `sink` a bundle at a time; returns what is left.
+    async fn entries_between<F, Fut>(
+        &self,
+        from: u64,
+        to: u64,
+        cps: &[StoredCheckpoint],
+        mut chunk: Vec<u8>,
+        sink: &mut F,
+    ) -> Result<Vec<u8>>
+    where
+        F: FnMut(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        use stele_core::export::checkpoint_record;
+        let mut cp = cps.iter().peekable();
+        let mut at = from;
+        loop {
+            while let Some(c) = cp.next_if(|c| c.checkpoint.size == at) {
+                chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
+            }
+            if at >= to {
+                return Ok(chunk);
+            }
+            let end = (at / 256 * 256 + 256).min(to);
+            for line in self.entries(at, end).await? {
+                chunk.extend_from_slice(&line);
+                chunk.push(b'\n');
+                at += 1;
+                while let Some(c) = cp.next_if(|c| c.checkpoint.size == at) {
+                    chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
+                }
+            }
+            sink(std::mem::take(&mut chunk)).await?;
+        }
     }
 
     /// [`Cluster::export_log_with`] into a writer.
@@ -989,6 +1110,17 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+// The latest of `cps` (ascending), which must cover `size` entries.
+fn covering(cps: &[StoredCheckpoint], size: u64) -> Result<&StoredCheckpoint> {
+    match cps.last() {
+        Some(c) if c.checkpoint.size >= size => Ok(c),
+        c => Err(Error::OutOfRange(format!(
+            "the latest checkpoint covers {} entries, fewer than the {size} needed",
+            c.map_or(0, |c| c.checkpoint.size)
+        ))),
     }
 }
 
@@ -1538,12 +1670,12 @@ impl Inner {
         let mut tiles = tiles.to_vec();
         tiles.sort();
         tiles.dedup();
-        for t in &tiles {
-            let b = self
-                .tile(*t, false, size)
-                .await?
-                .ok_or_else(|| obj_err("read tile", format!("{} is missing", t.path())))?;
-            set.insert(*t, &b).map_err(|e| obj_err("read tile", e))?;
+        let mut fetched = futures::stream::iter(tiles)
+            .map(|t| async move { (t, self.tile(t, false, size).await) })
+            .buffer_unordered(PUTS_IN_FLIGHT);
+        while let Some((t, b)) = fetched.next().await {
+            let b = b?.ok_or_else(|| obj_err("read tile", format!("{} is missing", t.path())))?;
+            set.insert(t, &b).map_err(|e| obj_err("read tile", e))?;
         }
         Ok(set)
     }

@@ -1639,15 +1639,22 @@ impl std::io::Write for ChanWriter {
 /// Most entries one `GET /v1/export?entries=` may list.
 pub const MAX_EXPORT_LIST: usize = 1000;
 
+// What GET /v1/export was asked for.
+enum ExportKind {
+    // The whole log.
+    Log,
+    // Entries from..to.
+    Range(u64, u64),
+    // Selected entries, ascending, no repeats.
+    Entries(Vec<u64>),
+}
+
 async fn get_export(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if app.0.cluster.is_some() {
-        return cluster::get_export(app, peer, headers, q).await;
-    }
     let who = match app.0.auth_read(&headers, peer, Data::Entries) {
         Ok(c) => c,
         Err(r) => return r,
@@ -1661,20 +1668,26 @@ async fn get_export(
     // log's auditors; the access record names them (public keys only).
     let reveal = match q.get("reveal-to") {
         None => Vec::new(),
+        Some(_) if app.0.cluster.is_some() => {
+            return bad_query(
+                "reveal-to: sealed fields are not supported on the PostgreSQL + object storage backend"
+                    .into(),
+            );
+        }
         Some(list) => match reveal_to(&app.0, &who, list) {
             Ok(r) => r,
             Err(resp) => return resp,
         },
     };
-    let size = match app.0.view() {
-        Ok(v) => v.size(),
+    // Entries appended so far (a cluster's: committed in PostgreSQL).
+    let appended = async || match &app.0.cluster {
+        Some(c) => c.sequenced().await.map_err(io_fail),
+        None => app.0.view().map(|v| v.size()),
+    };
+    let size = match appended().await {
+        Ok(s) => s,
         Err(r) => return r,
     };
-    enum Kind {
-        Log,
-        Range(u64, u64),
-        Entries(Vec<u64>),
-    }
     let kind = match (q.u64("from"), q.u64("to"), q.get("entries")) {
         (Err(e), _, _) | (_, Err(e), _) => return bad_query(e),
         (Ok(Some(a)), Ok(Some(b)), None) => {
@@ -1685,7 +1698,7 @@ async fn get_export(
                     None,
                 );
             }
-            Kind::Range(a, b)
+            ExportKind::Range(a, b)
         }
         (Ok(None), Ok(None), Some(list)) => {
             let mut l = Vec::new();
@@ -1712,9 +1725,9 @@ async fn get_export(
             if l.is_empty() {
                 return bad_query("entries lists no entry".into());
             }
-            Kind::Entries(l)
+            ExportKind::Entries(l)
         }
-        (Ok(None), Ok(None), None) => Kind::Log,
+        (Ok(None), Ok(None), None) => ExportKind::Log,
         _ => {
             return bad_query(
                 "export takes nothing (whole log), from and to (a range), or entries=I,J,K".into(),
@@ -1729,9 +1742,9 @@ async fn get_export(
         );
     };
     let (ev_kind, entries) = match &kind {
-        Kind::Log => ("log", Entries::Range(0, size)),
-        Kind::Range(a, b) => ("range", Entries::Range(*a, *b)),
-        Kind::Entries(l) => ("entries", Entries::List(l.clone())),
+        ExportKind::Log => ("log", Entries::Range(0, size)),
+        ExportKind::Range(a, b) => ("range", Entries::Range(*a, *b)),
+        ExportKind::Entries(l) => ("entries", Entries::List(l.clone())),
     };
     let ev = access_event(
         &who.reader(),
@@ -1751,10 +1764,13 @@ async fn get_export(
     // The export ends with a checkpoint covering everything in it: a log
     // export covers the log as of now, access record included.
     let need = match &kind {
-        Kind::Log => app.0.view().map_or(0, |v| v.size()),
-        Kind::Range(_, b) => *b,
-        Kind::Entries(l) => l.last().map_or(0, |m| m + 1),
+        ExportKind::Log => appended().await.unwrap_or(size),
+        ExportKind::Range(_, b) => *b,
+        ExportKind::Entries(l) => l.last().map_or(0, |m| m + 1),
     };
+    if app.0.cluster.is_some() {
+        return cluster::export(app, kind, need, slot).await;
+    }
     let signed = match app.0.signed_size(need).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -1778,9 +1794,11 @@ async fn get_export(
             buf: Vec::new(),
         };
         let r = match kind {
-            Kind::Log => view.export_log_revealed(&reveal, &mut w, &mut |_| {}),
-            Kind::Range(a, b) => view.export_range_revealed(a, b, &reveal, &mut w, &mut |_| {}),
-            Kind::Entries(l) => view.export_entries_revealed(&l, &reveal, &mut w),
+            ExportKind::Log => view.export_log_revealed(&reveal, &mut w, &mut |_| {}),
+            ExportKind::Range(a, b) => {
+                view.export_range_revealed(a, b, &reveal, &mut w, &mut |_| {})
+            }
+            ExportKind::Entries(l) => view.export_entries_revealed(&l, &reveal, &mut w),
         };
         let r = r
             .map_err(|e| std::io::Error::other(e.to_string()))
