@@ -495,3 +495,122 @@ fn range_and_selected_exports_are_the_file_backends_bytes() {
         m.text()
     );
 }
+
+#[test]
+fn idempotency_keys_hold_across_front_ends_and_restarts() {
+    let stores = Stores::new("idem");
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("signing.key");
+    let (code, _, err) = stele(&[
+        "init",
+        "--db",
+        &stores.db,
+        "--objects",
+        &stores.objects,
+        "--origin",
+        ORIGIN,
+        "--signing-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (tokens, tok) = token(tmp.path());
+    let (code, other, err) = stele(&[
+        "token",
+        "add",
+        tokens.to_str().unwrap(),
+        "other",
+        "--scope",
+        "read,write",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let other = other.trim().to_string();
+    let a = Front::start(&stores, &key, &tokens, &[]);
+    let b = Front::start(&stores, &key, &tokens, &[]);
+    let url = |f: &Front| format!("{}/v1/entries", f.url);
+    let x = br#"[{"type":"t","n":1},{"type":"t","n":2},{"type":"t","n":3}]"#;
+    let y = br#"[{"type":"t","n":4}]"#;
+
+    // First use on A appends; the same request on B gets A's receipts.
+    let (first, replayed) = kit::post_keyed(&url(&a), &tok, "k1", x);
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert!(!replayed);
+    let want = receipts(&first);
+    assert_eq!(want.len(), 3);
+    let (again, replayed) = kit::post_keyed(&url(&b), &tok, "k1", x);
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert!(replayed, "B did not say Idempotent-Replayed");
+    assert_eq!(receipts(&again), want);
+    // Another body under that key: the file log's answer, on either.
+    let (reused, _) = kit::post_keyed(&url(&b), &tok, "k1", y);
+    let fdir = tmp.path().join("filelog");
+    let (code, _, err) = stele(&["init", fdir.to_str().unwrap(), "--origin", ORIGIN]);
+    assert_eq!(code, 0, "{err}");
+    let file_front = {
+        let mut cmd = std::process::Command::new(kit::STELE);
+        let _ = cmd
+            .arg("serve")
+            .arg(&fdir)
+            .args(["--listen", "127.0.0.1:0", "--tokens"])
+            .arg(&tokens);
+        let (child, url) = common::spawn_serve(&mut cmd);
+        Front { child, url }
+    };
+    let _ = kit::post_keyed(&url(&file_front), &tok, "k1", x);
+    let (want_reused, _) = kit::post_keyed(&url(&file_front), &tok, "k1", y);
+    assert_eq!(want_reused.status, 422);
+    assert_eq!(
+        (reused.status, reused.text()),
+        (want_reused.status, want_reused.text())
+    );
+    // Keys belong to a token: the same key from another token is new.
+    let (theirs, replayed) = kit::post_keyed(&url(&a), &other, "k1", x);
+    assert_eq!(theirs.status, 200, "{}", theirs.text());
+    assert!(!replayed);
+    assert_ne!(receipts(&theirs), want);
+
+    // Racing retries of one new request on both front-ends: appended once,
+    // every 200 carries the same receipts (409: the same front-end is
+    // appending it right now, as on the file backend).
+    let answers: Vec<(u16, Vec<(u64, Hash)>)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8)
+            .map(|i| {
+                let u = url(if i % 2 == 0 { &a } else { &b });
+                let tok = tok.clone();
+                s.spawn(move || {
+                    let (r, _) = kit::post_keyed(&u, &tok, "race", x);
+                    let rs = if r.status == 200 {
+                        receipts(&r)
+                    } else {
+                        Vec::new()
+                    };
+                    (r.status, rs)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok: Vec<_> = answers.iter().filter(|a| a.0 == 200).collect();
+    assert!(!ok.is_empty(), "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a.0 == 200 || a.0 == 409),
+        "{answers:?}"
+    );
+    assert!(ok.iter().all(|a| a.1 == ok[0].1), "{answers:?}");
+
+    // A SIGKILLed front-end's keys are in PostgreSQL: a new one replays them.
+    drop(a);
+    let c = Front::start(&stores, &key, &tokens, &[]);
+    let (after, replayed) = kit::post_keyed(&url(&c), &tok, "k1", x);
+    assert_eq!(after.status, 200, "{}", after.text());
+    assert!(replayed);
+    assert_eq!(receipts(&after), want);
+
+    // Appended: the genesis, k1 once, other's k1, race once.
+    let m = http("GET", &format!("{}/metrics", c.url), Some(&tok), None).unwrap();
+    assert!(
+        m.text().contains("stele_cluster_sequenced_entries 10\n"),
+        "{}",
+        m.text()
+    );
+    drop((b, c, file_front));
+}

@@ -92,6 +92,22 @@ CREATE TABLE stele_checkpoints (
 );
 ";
 
+// Idempotency keys of appends (any front-end's): the request's body hash
+// and its receipts (`leaves`: the leaf hashes from entry `first` on),
+// written in the transaction that sequences the request. Made on open too
+// (logs created before the table existed).
+const REQUESTS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS stele_requests (
+    token text NOT NULL,
+    key text NOT NULL,
+    digest bytea NOT NULL,
+    first bigint NOT NULL,
+    leaves bytea NOT NULL,
+    PRIMARY KEY (token, key)
+);
+CREATE INDEX IF NOT EXISTS stele_requests_first ON stele_requests (first);
+";
+
 /// How a front-end runs.
 #[derive(Clone)]
 pub struct ClusterOptions {
@@ -304,9 +320,34 @@ pub struct Location {
     pub s3: S3Env,
 }
 
+/// An append's idempotency key: the token that sent it, the key, and the
+/// SHA-256 of the request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKey {
+    /// The token's name.
+    pub token: String,
+    /// The `Idempotency-Key` header.
+    pub key: String,
+    /// SHA-256 of the request body.
+    pub digest: [u8; 32],
+}
+
+/// What an append with an idempotency key did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keyed {
+    /// Appended now: the receipts.
+    Appended(Vec<Receipt>),
+    /// The key was used before with the same body (on any front-end): that
+    /// request's receipts; nothing was appended.
+    Replayed(Vec<Receipt>),
+    /// The key was used before with another body; nothing was appended.
+    OtherBody,
+}
+
 struct Job {
     texts: Vec<String>,
-    reply: oneshot::Sender<Result<Vec<Receipt>>>,
+    request: Option<RequestKey>,
+    reply: oneshot::Sender<Result<Keyed>>,
 }
 
 /// A front-end's handle on a log in PostgreSQL and object storage.
@@ -434,6 +475,9 @@ where
         ));
     }
     tx.batch_execute(SCHEMA)
+        .await
+        .map_err(|e| db_err("create tables", e))?;
+    tx.batch_execute(REQUESTS_SCHEMA)
         .await
         .map_err(|e| db_err("create tables", e))?;
     exec1(
@@ -641,6 +685,12 @@ impl Cluster {
     ) -> Result<Self> {
         let pool = connect_db(&loc.db, opts.pool_size)?;
         let info = read_info(&pool).await?;
+        pool.get()
+            .await
+            .map_err(|e| db_err("connect", e))?
+            .batch_execute(REQUESTS_SCHEMA)
+            .await
+            .map_err(|e| db_err("create stele_requests", e))?;
         if let Some(s) = &signer
             && s.verifier().to_string() != info.verifier.to_string()
         {
@@ -699,11 +749,24 @@ impl Cluster {
     /// member `stele` = `by` is added), all or nothing, exactly as
     /// [`crate::Log::append_batch_by`] checks them. `Ok` means committed in
     /// PostgreSQL.
-    pub async fn append_batch_by(
+    pub async fn append_batch_by(&self, events: Vec<Value>, by: &Value) -> Result<Vec<Receipt>> {
+        match self.append_batch_keyed(events, by, None).await? {
+            Keyed::Appended(r) | Keyed::Replayed(r) => Ok(r),
+            Keyed::OtherBody => Err(db_err("append", "unexpected idempotency answer")),
+        }
+    }
+
+    /// [`Cluster::append_batch_by`] with an idempotency key: a key already
+    /// used (by any front-end; the last [`crate::serve::IDEMPOTENCY_KEYS`]
+    /// keys are kept) gets that request's receipts back, or
+    /// [`Keyed::OtherBody`] if its body differed; nothing is appended then.
+    /// The key is stored in the transaction that sequences the request.
+    pub async fn append_batch_keyed(
         &self,
         mut events: Vec<Value>,
         by: &Value,
-    ) -> Result<Vec<Receipt>> {
+        request: Option<RequestKey>,
+    ) -> Result<Keyed> {
         for (i, ev) in events.iter().enumerate() {
             check_event(ev, false).map_err(|why| Error::BadEvent { index: i, why })?;
             refuse_sealed(i, ev)?;
@@ -713,7 +776,7 @@ impl Cluster {
                 let _ = o.insert(WRITER_MEMBER.to_string(), by.clone());
             }
         }
-        self.append_checked(events).await
+        self.append_checked(events, request).await
     }
 
     /// Appends user events as one unit (as [`crate::Log::append_batch`]).
@@ -722,7 +785,7 @@ impl Cluster {
             check_event(ev, false).map_err(|why| Error::BadEvent { index: i, why })?;
             refuse_sealed(i, ev)?;
         }
-        self.append_checked(events).await
+        self.unkeyed(events).await
     }
 
     /// Appends a reserved `stele.*` event (`stele.access` and the like).
@@ -737,12 +800,23 @@ impl Cluster {
             });
         }
         check_event(&event, true).map_err(|why| Error::BadEvent { index: 0, why })?;
-        Ok(self.append_checked(vec![event]).await?[0])
+        Ok(self.unkeyed(vec![event]).await?[0])
     }
 
-    async fn append_checked(&self, events: Vec<Value>) -> Result<Vec<Receipt>> {
+    async fn unkeyed(&self, events: Vec<Value>) -> Result<Vec<Receipt>> {
+        match self.append_checked(events, None).await? {
+            Keyed::Appended(r) | Keyed::Replayed(r) => Ok(r),
+            Keyed::OtherBody => Err(db_err("append", "unexpected idempotency answer")),
+        }
+    }
+
+    async fn append_checked(
+        &self,
+        events: Vec<Value>,
+        request: Option<RequestKey>,
+    ) -> Result<Keyed> {
         if events.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Keyed::Appended(Vec::new()));
         }
         // Canonical JSON (the expensive, refusable part) before sequencing.
         let texts = tokio::task::spawn_blocking(move || crate::log::canonical_events(&events))
@@ -751,7 +825,11 @@ impl Cluster {
         let (reply, rx) = oneshot::channel();
         self.inner
             .jobs
-            .send(Job { texts, reply })
+            .send(Job {
+                texts,
+                request,
+                reply,
+            })
             .await
             .map_err(|_| db_err("sequencer", "stopped"))?;
         let r = rx.await.map_err(|_| db_err("sequencer", "stopped"))?;
@@ -1229,9 +1307,10 @@ impl Inner {
         }
     }
 
-    // One transaction for every job: refused jobs get their error, the
-    // others their receipts once the commit succeeded.
-    async fn try_sequence(&self, jobs: &[Job]) -> Result<Vec<Result<Vec<Receipt>>>> {
+    // One transaction for every job: refused jobs get their error, jobs
+    // whose idempotency key is known their earlier answer, the others their
+    // receipts once the commit succeeded.
+    async fn try_sequence(&self, jobs: &[Job]) -> Result<Vec<Result<Keyed>>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
         let row = row1(
@@ -1248,11 +1327,25 @@ impl Inner {
                 .map_err(|_| db_err("stele_next.prev", "not 32 bytes"))?,
         );
         let mut ts: i64 = row.get(2);
+        // Keys used before, by any front-end (read under the row lock, so
+        // every earlier sequencing transaction is visible).
+        let mut known = self.known_requests(&tx, jobs).await?;
+        let mut new_keys: Vec<(&RequestKey, u64, Vec<u8>)> = Vec::new();
         let now = (self.opts.clock)();
         let mut seq = first;
         let mut lines: Vec<u8> = Vec::new();
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
+            if let Some(rk) = &job.request
+                && let Some((digest, rs)) = known.get(&(rk.token.clone(), rk.key.clone()))
+            {
+                results.push(Ok(if *digest == rk.digest {
+                    Keyed::Replayed(rs.clone())
+                } else {
+                    Keyed::OtherBody
+                }));
+                continue;
+            }
             let (mark_seq, mark_prev, mark_ts, mark_len) = (seq, prev, ts, lines.len());
             let mut receipts = Vec::with_capacity(job.texts.len());
             let mut refused = None;
@@ -1287,11 +1380,40 @@ impl Inner {
                     lines.truncate(mark_len);
                     results.push(Err(e));
                 }
-                None => results.push(Ok(receipts)),
+                None => {
+                    if let (Some(rk), Some(r0)) = (&job.request, receipts.first()) {
+                        let leaves = receipts.iter().flat_map(|r| r.leaf_hash.0).collect();
+                        new_keys.push((rk, r0.seq, leaves));
+                        let _ = known.insert(
+                            (rk.token.clone(), rk.key.clone()),
+                            (rk.digest, receipts.clone()),
+                        );
+                    }
+                    results.push(Ok(Keyed::Appended(receipts)));
+                }
             }
         }
         if seq == first {
             return Ok(results);
+        }
+        if !new_keys.is_empty() {
+            let what = "insert into stele_requests";
+            let stmt = prepared(
+                &tx,
+                what,
+                "INSERT INTO stele_requests (token, key, digest, first, leaves) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int8[], $5::bytea[])",
+            )
+            .await?;
+            let tokens: Vec<&str> = new_keys.iter().map(|k| k.0.token.as_str()).collect();
+            let keys: Vec<&str> = new_keys.iter().map(|k| k.0.key.as_str()).collect();
+            let digests: Vec<&[u8]> = new_keys.iter().map(|k| &k.0.digest[..]).collect();
+            let firsts: Vec<i64> = new_keys.iter().map(|k| k.1 as i64).collect();
+            let leaves: Vec<&[u8]> = new_keys.iter().map(|k| &k.2[..]).collect();
+            let _ = tx
+                .execute(&stmt, &[&tokens, &keys, &digests, &firsts, &leaves])
+                .await
+                .map_err(|e| db_err(what, e))?;
         }
         let n = i32::try_from(seq - first).map_err(|_| db_err("sequence", "batch too large"))?;
         // The batch and the advanced row in one statement (one round trip
@@ -1306,6 +1428,49 @@ impl Inner {
         .await?;
         tx.commit().await.map_err(|e| db_err("commit", e))?;
         Ok(results)
+    }
+
+    // The stored answers of the jobs' idempotency keys: (token, key) ->
+    // (body hash, receipts).
+    async fn known_requests(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        jobs: &[Job],
+    ) -> Result<std::collections::HashMap<(String, String), ([u8; 32], Vec<Receipt>)>> {
+        let mut out = std::collections::HashMap::new();
+        let asked: Vec<&RequestKey> = jobs.iter().filter_map(|j| j.request.as_ref()).collect();
+        if asked.is_empty() {
+            return Ok(out);
+        }
+        let tokens: Vec<&str> = asked.iter().map(|k| k.token.as_str()).collect();
+        let keys: Vec<&str> = asked.iter().map(|k| k.key.as_str()).collect();
+        let what = "read stele_requests";
+        for r in rows(
+            tx,
+            what,
+            "SELECT r.token, r.key, r.digest, r.first, r.leaves FROM stele_requests r \
+             JOIN unnest($1::text[], $2::text[]) AS a(token, key) USING (token, key)",
+            &[&tokens, &keys],
+        )
+        .await?
+        {
+            let digest: [u8; 32] = r
+                .get::<_, &[u8]>(2)
+                .try_into()
+                .map_err(|_| db_err(what, "digest is not 32 bytes"))?;
+            let first = r.get::<_, i64>(3) as u64;
+            let receipts = r
+                .get::<_, &[u8]>(4)
+                .chunks_exact(32)
+                .zip(first..)
+                .map(|(h, seq)| Receipt {
+                    seq,
+                    leaf_hash: Hash(h.try_into().expect("32 bytes")),
+                })
+                .collect();
+            let _ = out.insert((r.get(0), r.get(1)), (digest, receipts));
+        }
+        Ok(out)
     }
 
     async fn get_object(&self, path: &str) -> Result<Option<Vec<u8>>> {
@@ -1466,6 +1631,19 @@ impl Inner {
             let del = prepared(&tx, what, "DELETE FROM stele_sequenced WHERE first < $1").await?;
             let _ = tx
                 .execute(&del, &[&(new as i64)])
+                .await
+                .map_err(|e| db_err(what, e))?;
+            // The idempotency keys kept: the latest IDEMPOTENCY_KEYS.
+            let what = "forget old idempotency keys";
+            let old_keys = prepared(
+                &tx,
+                what,
+                "DELETE FROM stele_requests WHERE first < \
+                 (SELECT first FROM stele_requests ORDER BY first DESC OFFSET $1 LIMIT 1)",
+            )
+            .await?;
+            let _ = tx
+                .execute(&old_keys, &[&(crate::serve::IDEMPOTENCY_KEYS as i64)])
                 .await
                 .map_err(|e| db_err(what, e))?;
         }

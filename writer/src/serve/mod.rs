@@ -1090,6 +1090,14 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Response> {
     Ok(Some(String::from_utf8_lossy(b).into_owned()))
 }
 
+fn key_reused() -> Response {
+    error(
+        422,
+        "this Idempotency-Key was used with a different body; nothing was written",
+        None,
+    )
+}
+
 type Parser = fn(&[u8], usize) -> Result<Vec<Value>, body::ItemError>;
 
 async fn ingest(
@@ -1141,29 +1149,25 @@ async fn ingest(
             }
             Some(Done::Receipts(h, rs)) => {
                 if h.is_some_and(|h| h != digest) {
-                    return error(
-                        422,
-                        "this Idempotency-Key was used with a different body; nothing was written",
-                        None,
-                    );
+                    return key_reused();
                 }
                 return receipts_response(rs.clone(), true);
             }
             None => idem.remember(slot.clone(), Done::Pending),
         }
     }
-    let r = ingest_body(&app, held, parse, token, key, since).await;
+    let r = ingest_body(&app, held, parse, token, key, digest, since).await;
     if let Some(slot) = slot {
         let mut idem = app.idem.lock().unwrap();
         match &r {
-            Ok(rs) => idem.remember(slot, Done::Receipts(Some(digest), rs.clone())),
+            Ok((rs, _)) => idem.remember(slot, Done::Receipts(Some(digest), rs.clone())),
             Err(_) => {
                 let _ = idem.map.remove(&slot);
             }
         }
     }
     match r {
-        Ok(rs) => receipts_response(rs, false),
+        Ok((rs, replayed)) => receipts_response(rs, replayed),
         Err(r) => r,
     }
 }
@@ -1174,8 +1178,9 @@ async fn ingest_body(
     parse: Parser,
     token: Token,
     key: Option<String>,
+    digest: [u8; 32],
     since: Instant,
-) -> Result<Arc<Vec<Receipt>>, Response> {
+) -> Result<(Arc<Vec<Receipt>>, bool), Response> {
     let max = app.max_events;
     // Parsing a big batch is CPU work: off the async threads. The body's
     // room in --max-inflight is held until the events are appended.
@@ -1196,11 +1201,11 @@ async fn ingest_body(
         )
     })?;
     if events.is_empty() {
-        return Ok(Arc::new(Vec::new()));
+        return Ok((Arc::new(Vec::new()), false));
     }
     let n = events.len() as u64;
     let mut by = json!({ "token": token.name });
-    if let Some(k) = key {
+    if let Some(k) = &key {
         by["request"] = json!(k);
     }
     // Appenders wait in the log for their group commit on blocking
@@ -1214,10 +1219,21 @@ async fn ingest_body(
         )
     })?;
     let rs = match &app.cluster {
-        Some(c) => c
-            .append_batch_by(events, &by)
-            .await
-            .map_err(|e| fail(Failure::from(e)))?,
+        // Keys are kept in PostgreSQL: a retry on another front-end gets
+        // the same answer.
+        Some(c) => {
+            let request = key.map(|key| crate::cluster::RequestKey {
+                token: token.name.clone(),
+                key,
+                digest,
+            });
+            match c.append_batch_keyed(events, &by, request).await {
+                Ok(crate::cluster::Keyed::Appended(rs)) => rs,
+                Ok(crate::cluster::Keyed::Replayed(rs)) => return Ok((Arc::new(rs), true)),
+                Ok(crate::cluster::Keyed::OtherBody) => return Err(key_reused()),
+                Err(e) => return Err(fail(Failure::from(e))),
+            }
+        }
         None => app
             .on_log(move |log| log.append_batch_by(events, &by))
             .await
@@ -1226,7 +1242,7 @@ async fn ingest_body(
     drop(room);
     let _ = app.metrics.entries.fetch_add(n, Ordering::Relaxed);
     app.metrics.append_latency.observe_duration(since.elapsed());
-    Ok(Arc::new(rs))
+    Ok((Arc::new(rs), false))
 }
 
 async fn post_entries(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {

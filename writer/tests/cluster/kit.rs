@@ -295,6 +295,25 @@ pub(crate) fn http(
     Ok(Resp { status, body })
 }
 
+/// POST `body` to `url` with an `Idempotency-Key`: the answer and whether
+/// it says `Idempotent-Replayed: true`.
+pub(crate) fn post_keyed(url: &str, token: &str, key: &str, body: &[u8]) -> (Resp, bool) {
+    let mut r = agent()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .header("idempotency-key", key)
+        .send(body)
+        .unwrap();
+    let replayed = r
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    let status = r.status().as_u16();
+    let body = r.body_mut().read_to_vec().unwrap();
+    (Resp { status, body }, replayed)
+}
+
 /// A tokens file with one token of every scope; returns the token.
 pub(crate) fn token(dir: &std::path::Path) -> (std::path::PathBuf, String) {
     let file = dir.join("tokens");
