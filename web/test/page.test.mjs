@@ -685,6 +685,19 @@ describe('live mode', () => {
     return (await page.textContent('#live-verdict .verdict-word')).trim();
   };
 
+  // Checks again (bounded) until the tree is larger than `first`: the
+  // server recorded the first check's read.
+  const growsAfterRead = async (page, first) => {
+    let second = first;
+    for (let i = 0; i < 40 && second === first; i++) {
+      await page.waitForTimeout(500);
+      await page.click('#live-panel button[type=submit]');
+      await page.waitForFunction(() => !/Checking/.test(document.querySelector('#live-verdict .verdict-word').textContent));
+      second = Number(/size (\d+)/.exec(await page.textContent('#live-verdict'))[1]);
+    }
+    assert.ok(second > first, `the tree did not grow after a read (size ${first})`);
+  };
+
   it('/?live is a monitor first on the page: signed checkpoint, consistency with the last one seen, inclusion, reads-are-logged notice', T, async () => {
     const { execFileSync } = await import('node:child_process');
     const { DIST } = await import('./helpers.mjs');
@@ -708,14 +721,7 @@ describe('live mode', () => {
         const first = Number(/size (\d+)/.exec(await page.textContent('#live-verdict'))[1]);
         assert.match(await page.textContent('#live-out'), /eve\\u202Egnp\.exe/, 'hidden Unicode shown raw in live mode');
         // Reading entry 3 was recorded as a stele.access entry: the tree grows and a new checkpoint is signed.
-        let second = first;
-        for (let i = 0; i < 40 && second === first; i++) {
-          await page.waitForTimeout(500);
-          await page.click('#live-panel button[type=submit]');
-          await page.waitForFunction(() => !/Checking/.test(document.querySelector('#live-verdict .verdict-word').textContent));
-          second = Number(/size (\d+)/.exec(await page.textContent('#live-verdict'))[1]);
-        }
-        assert.ok(second > first, `the tree did not grow after a read (size ${first})`);
+        await growsAfterRead(page, first);
         assert.match(await page.textContent('#live-verdict'), new RegExp(`extends the tree of size \\d+ seen before ✓`));
         assert.ok((await page.locator('#live-log li').count()) >= 2);
         // polling: checks run by themselves, each against the last checkpoint seen
@@ -787,14 +793,7 @@ describe('live mode', () => {
         const first = Number(/size (\d+)/.exec(await page.textContent('#live-verdict'))[1]);
         assert.match(await page.textContent('#live-out'), /eve\\u202Egnp\.exe/, 'hidden Unicode shown raw in live mode');
         // The read was recorded in PostgreSQL: the tree grows, and the next check proves it extends the first.
-        let second = first;
-        for (let i = 0; i < 40 && second === first; i++) {
-          await page.waitForTimeout(500);
-          await page.click('#live-panel button[type=submit]');
-          await page.waitForFunction(() => !/Checking/.test(document.querySelector('#live-verdict .verdict-word').textContent));
-          second = Number(/size (\d+)/.exec(await page.textContent('#live-verdict'))[1]);
-        }
-        assert.ok(second > first, `the tree did not grow after a read (size ${first})`);
+        await growsAfterRead(page, first);
         assert.equal((await page.textContent('#live-verdict .verdict-word')).trim(), 'Verified', await page.textContent('#live-verdict'));
         assert.match(await page.textContent('#live-verdict'), /extends the tree of size \d+ seen before ✓/);
         await page.screenshot({ path: shotPath('live-cluster.png'), fullPage: true });

@@ -36,19 +36,7 @@ fn init_serve_export_verify_and_migrate_round_trip() {
     let stores = Stores::new("http");
     let tmp = tempfile::tempdir().unwrap();
     let key = tmp.path().join("signing.key");
-    let (code, out, err) = stele(&[
-        "init",
-        "--db",
-        &stores.db,
-        "--objects",
-        &stores.objects,
-        "--origin",
-        ORIGIN,
-        "--signing-key",
-        key.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let vkey = out.trim().to_string();
+    let vkey = kit::init(&stores.db, &stores.objects, ORIGIN, &key);
     assert!(vkey.starts_with(ORIGIN), "{vkey}");
     assert_eq!(
         std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
@@ -97,19 +85,7 @@ fn init_serve_export_verify_and_migrate_round_trip() {
 
     // Bad input: answered exactly as a file log's server answers it, and
     // nothing is written.
-    let fdir = tmp.path().join("filelog");
-    let (code, _, err) = stele(&["init", fdir.to_str().unwrap(), "--origin", ORIGIN]);
-    assert_eq!(code, 0, "{err}");
-    let file_front = {
-        let mut cmd = std::process::Command::new(kit::STELE);
-        let _ = cmd
-            .arg("serve")
-            .arg(&fdir)
-            .args(["--listen", "127.0.0.1:0", "--tokens"])
-            .arg(&tokens);
-        let (child, url) = common::spawn_serve(&mut cmd);
-        Front { child, url }
-    };
+    let file_front = kit::file_front(&tmp.path().join("filelog"), ORIGIN, &tokens);
     let big = "x".repeat(70_000);
     for body in [
         "[{\"a\":1}, 5]".to_string(),
@@ -345,19 +321,7 @@ fn range_and_selected_exports_are_the_file_backends_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let key = tmp.path().join("signing.key");
     let p = |f: &str| tmp.path().join(f).to_str().unwrap().to_string();
-    let (code, out, err) = stele(&[
-        "init",
-        "--db",
-        &stores.db,
-        "--objects",
-        &stores.objects,
-        "--origin",
-        ORIGIN,
-        "--signing-key",
-        key.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let vkey = out.trim().to_string();
+    let vkey = kit::init(&stores.db, &stores.objects, ORIGIN, &key);
     // Entries over three bundles; checkpoints at 1, 151, 401, 701 and 741:
     // inside a range, at its ends and after it.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -459,13 +423,7 @@ fn range_and_selected_exports_are_the_file_backends_bytes() {
     let (tokens, tok) = token(tmp.path());
     let front = Front::start(&stores, &key, &tokens, &[]);
     for q in ["from=100&to=600", "entries=3,257,600", "from=740&to=741"] {
-        let r = http(
-            "GET",
-            &format!("{}/v1/export?{q}", front.url),
-            Some(&tok),
-            None,
-        )
-        .unwrap();
+        let r = kit::get(&format!("{}/v1/export?{q}", front.url), &tok);
         assert_eq!(r.status, 200, "{q}: {}", r.text());
         let f = p("http.stele");
         std::fs::write(&f, &r.body).unwrap();
@@ -478,17 +436,11 @@ fn range_and_selected_exports_are_the_file_backends_bytes() {
         ("entries=99999", 400),
         ("entries=1&reveal-to=age1x", 400),
     ] {
-        let r = http(
-            "GET",
-            &format!("{}/v1/export?{q}", front.url),
-            Some(&tok),
-            None,
-        )
-        .unwrap();
+        let r = kit::get(&format!("{}/v1/export?{q}", front.url), &tok);
         assert_eq!(r.status, status, "{q}: {}", r.text());
     }
     // Three exports, three access records.
-    let m = http("GET", &format!("{}/metrics", front.url), Some(&tok), None).unwrap();
+    let m = kit::get(&format!("{}/metrics", front.url), &tok);
     assert!(
         m.text().contains("stele_cluster_sequenced_entries 744"),
         "{}",
@@ -501,18 +453,7 @@ fn idempotency_keys_hold_across_front_ends_and_restarts() {
     let stores = Stores::new("idem");
     let tmp = tempfile::tempdir().unwrap();
     let key = tmp.path().join("signing.key");
-    let (code, _, err) = stele(&[
-        "init",
-        "--db",
-        &stores.db,
-        "--objects",
-        &stores.objects,
-        "--origin",
-        ORIGIN,
-        "--signing-key",
-        key.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let _ = kit::init(&stores.db, &stores.objects, ORIGIN, &key);
     let (tokens, tok) = token(tmp.path());
     let (code, other, err) = stele(&[
         "token",
@@ -542,19 +483,7 @@ fn idempotency_keys_hold_across_front_ends_and_restarts() {
     assert_eq!(receipts(&again), want);
     // Another body under that key: the file log's answer, on either.
     let (reused, _) = kit::post_keyed(&url(&b), &tok, "k1", y);
-    let fdir = tmp.path().join("filelog");
-    let (code, _, err) = stele(&["init", fdir.to_str().unwrap(), "--origin", ORIGIN]);
-    assert_eq!(code, 0, "{err}");
-    let file_front = {
-        let mut cmd = std::process::Command::new(kit::STELE);
-        let _ = cmd
-            .arg("serve")
-            .arg(&fdir)
-            .args(["--listen", "127.0.0.1:0", "--tokens"])
-            .arg(&tokens);
-        let (child, url) = common::spawn_serve(&mut cmd);
-        Front { child, url }
-    };
+    let file_front = kit::file_front(&tmp.path().join("filelog"), ORIGIN, &tokens);
     let _ = kit::post_keyed(&url(&file_front), &tok, "k1", x);
     let (want_reused, _) = kit::post_keyed(&url(&file_front), &tok, "k1", y);
     assert_eq!(want_reused.status, 422);
@@ -606,7 +535,7 @@ fn idempotency_keys_hold_across_front_ends_and_restarts() {
     assert_eq!(receipts(&after), want);
 
     // Appended: the genesis, k1 once, other's k1, race once.
-    let m = http("GET", &format!("{}/metrics", c.url), Some(&tok), None).unwrap();
+    let m = kit::get(&format!("{}/metrics", c.url), &tok);
     assert!(
         m.text().contains("stele_cluster_sequenced_entries 10\n"),
         "{}",

@@ -772,7 +772,7 @@ impl Inner {
         to: u64,
         size: u64,
     ) -> Result<(), Response> {
-        if self.log.is_none() {
+        if self.log.is_none() && self.cluster.is_none() {
             return Ok(());
         }
         // The reader as its records name it: the token, and the address.
@@ -1398,6 +1398,16 @@ fn tile_response(data: Data, reads: Reads, body: Vec<u8>) -> Response {
         .into_response()
 }
 
+// The numbers a proof request names: `first` (required) and `second`.
+fn proof_query(q: Option<&str>, first: &str, second: &str) -> Result<(u64, Option<u64>), Response> {
+    let q = Query::parse(q, &[first, second]).map_err(bad_query)?;
+    match (q.u64(first), q.u64(second)) {
+        (Ok(Some(f)), Ok(s)) => Ok((f, s)),
+        (Ok(None), _) => Err(bad_query(format!("query parameter {first} is missing"))),
+        (Err(e), _) | (_, Err(e)) => Err(bad_query(e)),
+    }
+}
+
 fn json_text(s: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], s).into_response()
 }
@@ -1408,21 +1418,16 @@ async fn get_inclusion(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if app.0.cluster.is_some() {
-        return cluster::get_inclusion(app, peer, headers, q).await;
-    }
     if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
         return r;
     }
-    let q = match Query::parse(q.as_deref(), &["index", "size"]) {
+    let (index, size) = match proof_query(q.as_deref(), "index", "size") {
         Ok(q) => q,
-        Err(e) => return bad_query(e),
+        Err(r) => return r,
     };
-    let (index, size) = match (q.u64("index"), q.u64("size")) {
-        (Ok(Some(i)), Ok(s)) => (i, s),
-        (Ok(None), _) => return bad_query("query parameter index is missing".into()),
-        (Err(e), _) | (_, Err(e)) => return bad_query(e),
-    };
+    if app.0.cluster.is_some() {
+        return cluster::inclusion(app, index, size).await;
+    }
     // An index beyond the log is refused before anything is signed.
     let have = match app.0.view() {
         Ok(v) => v.size(),
@@ -1460,21 +1465,16 @@ async fn get_consistency(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if app.0.cluster.is_some() {
-        return cluster::get_consistency(app, peer, headers, q).await;
-    }
     if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
         return r;
     }
-    let q = match Query::parse(q.as_deref(), &["from", "to"]) {
+    let (from, to) = match proof_query(q.as_deref(), "from", "to") {
         Ok(q) => q,
-        Err(e) => return bad_query(e),
+        Err(r) => return r,
     };
-    let (from, to) = match (q.u64("from"), q.u64("to")) {
-        (Ok(Some(f)), Ok(t)) => (f, t),
-        (Ok(None), _) => return bad_query("query parameter from is missing".into()),
-        (Err(e), _) | (_, Err(e)) => return bad_query(e),
-    };
+    if app.0.cluster.is_some() {
+        return cluster::consistency(app, from, to).await;
+    }
     let have = match app.0.view() {
         Ok(v) => v.size(),
         Err(r) => return r,
