@@ -495,7 +495,7 @@ struct ServeArgs {
     #[arg(
         long,
         value_name = "URL",
-        conflicts_with = "read_only",
+        conflicts_with_all = ["read_only", "db"],
         requires = "anchor_every"
     )]
     tsa: Option<String>,
