@@ -312,8 +312,10 @@ pub fn tile_for_hash(level: u32, index: u64, size: u64) -> Option<Tile> {
     tile_in_tree(tile_level, first / u64::from(TILE_WIDTH), size)
 }
 
-// A HashReader that only records which hashes the proof math reads.
-struct Recorder(RefCell<Vec<(u32, u64)>>);
+/// A [`HashReader`] that only records which hashes a computation reads
+/// (each read gives a zero hash); see [`tiles_read_by`].
+#[derive(Debug, Default)]
+pub struct Recorder(RefCell<Vec<(u32, u64)>>);
 
 impl HashReader for Recorder {
     type Error = ProofError;
@@ -323,9 +325,17 @@ impl HashReader for Recorder {
     }
 }
 
-fn tiles_for(reads: Vec<(u32, u64)>, size: u64) -> Result<Vec<Tile>, TileError> {
+/// The tiles of the tree of `size` that `read` reads hashes from (it is
+/// run once on a [`Recorder`]), sorted by level then index: what to fetch
+/// before running it on a [`TileSet`].
+pub fn tiles_read_by<T>(
+    size: u64,
+    read: impl FnOnce(&Recorder) -> Result<T, ProofError>,
+) -> Result<Vec<Tile>, TileError> {
+    let rec = Recorder::default();
+    let _ = read(&rec)?;
     let mut out: Vec<Tile> = Vec::new();
-    for (level, index) in reads {
+    for (level, index) in rec.0.into_inner() {
         let t =
             tile_for_hash(level, index, size).ok_or(ProofError::MissingHash { level, index })?;
         if !out.contains(&t) {
@@ -339,24 +349,18 @@ fn tiles_for(reads: Vec<(u32, u64)>, size: u64) -> Result<Vec<Tile>, TileError> 
 /// The tiles needed to compute the RFC 9162 inclusion proof of entry
 /// `index` in the tree of `size`, sorted by level then index.
 pub fn tiles_for_inclusion(index: u64, size: u64) -> Result<Vec<Tile>, TileError> {
-    let rec = Recorder(RefCell::new(Vec::new()));
-    let _ = merkle::inclusion_proof(&rec, index, size)?;
-    tiles_for(rec.0.into_inner(), size)
+    tiles_read_by(size, |r| merkle::inclusion_proof(r, index, size))
 }
 
 /// The tiles needed to compute the RFC 9162 consistency proof from `old`
 /// to `new`, sorted by level then index.
 pub fn tiles_for_consistency(old: u64, new: u64) -> Result<Vec<Tile>, TileError> {
-    let rec = Recorder(RefCell::new(Vec::new()));
-    let _ = merkle::consistency_proof(&rec, old, new)?;
-    tiles_for(rec.0.into_inner(), new)
+    tiles_read_by(new, |r| merkle::consistency_proof(r, old, new))
 }
 
 /// The tiles needed to compute the root of the tree of `size`.
 pub fn tiles_for_root(size: u64) -> Result<Vec<Tile>, TileError> {
-    let rec = Recorder(RefCell::new(Vec::new()));
-    let _ = merkle::root(&rec, size)?;
-    tiles_for(rec.0.into_inner(), size)
+    tiles_read_by(size, |r| merkle::root(r, size))
 }
 
 /// Fetched tiles of one tree size; reads any perfect-subtree hash they

@@ -657,9 +657,9 @@ describe('live mode', () => {
     return bin;
   };
   // `stele serve ARGS --listen 127.0.0.1:0`: the process, and a promise of its URL.
-  const startServe = async (bin, args) => {
+  const startServe = async (bin, args, env = process.env) => {
     const { spawn } = await import('node:child_process');
-    const proc = spawn(bin, ['serve', ...args, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(bin, ['serve', ...args, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stderr = '';
     proc.stderr.on('data', (d) => (stderr += d));
     const url = new Promise((resolve, reject) => {
@@ -685,6 +685,19 @@ describe('live mode', () => {
     return (await page.textContent('#live-verdict .verdict-word')).trim();
   };
 
+  // Checks again (bounded) until the tree is larger than `first`: the
+  // server recorded the first check's read.
+  const growsAfterRead = async (page, first) => {
+    let second = first;
+    for (let i = 0; i < 40 && second === first; i++) {
+      await page.waitForTimeout(500);
+      await page.click('#live-panel button[type=submit]');
+      await page.waitForFunction(() => !/Checking/.test(document.querySelector('#live-verdict .verdict-word').textContent));
+      second = Number(/size (\d+)/.exec(await page.textContent('#live-verdict'))[1]);
+    }
+    assert.ok(second > first, `the tree did not grow after a read (size ${first})`);
+  };
+
   it('/?live is a monitor first on the page: signed checkpoint, consistency with the last one seen, inclusion, reads-are-logged notice', T, async () => {
     const { execFileSync } = await import('node:child_process');
     const { DIST } = await import('./helpers.mjs');
@@ -708,14 +721,7 @@ describe('live mode', () => {
         const first = Number(/size (\d+)/.exec(await page.textContent('#live-verdict'))[1]);
         assert.match(await page.textContent('#live-out'), /eve\\u202Egnp\.exe/, 'hidden Unicode shown raw in live mode');
         // Reading entry 3 was recorded as a stele.access entry: the tree grows and a new checkpoint is signed.
-        let second = first;
-        for (let i = 0; i < 40 && second === first; i++) {
-          await page.waitForTimeout(500);
-          await page.click('#live-panel button[type=submit]');
-          await page.waitForFunction(() => !/Checking/.test(document.querySelector('#live-verdict .verdict-word').textContent));
-          second = Number(/size (\d+)/.exec(await page.textContent('#live-verdict'))[1]);
-        }
-        assert.ok(second > first, `the tree did not grow after a read (size ${first})`);
+        await growsAfterRead(page, first);
         assert.match(await page.textContent('#live-verdict'), new RegExp(`extends the tree of size \\d+ seen before ✓`));
         assert.ok((await page.locator('#live-log li').count()) >= 2);
         // polling: checks run by themselves, each against the last checkpoint seen
@@ -734,6 +740,74 @@ describe('live mode', () => {
       }
     } finally {
       proc.kill('SIGTERM');
+    }
+  });
+
+  it('live mode works against a front-end on PostgreSQL + object storage (issue 13)', T, async () => {
+    const { execFileSync, spawnSync } = await import('node:child_process');
+    const { DIST } = await import('./helpers.mjs');
+    const bin = await steleBin();
+    // The servers writer/tests/cluster*.rs use; unreachable ones fail the test (never a skip).
+    const pg = process.env.STELE_TEST_PG || 'postgres://stele_test:stele_test@127.0.0.1:5432/postgres';
+    const s3 = process.env.STELE_TEST_S3 || 'http://127.0.0.1:5055';
+    const how = 'start the test servers with `bash scripts/test-servers.sh start` (PostgreSQL 15 with the role stele_test, moto_server on 127.0.0.1:5055), or point STELE_TEST_PG / STELE_TEST_S3 at yours';
+    const tag = `${process.pid}_${Date.now() % 1e9}`;
+    const name = `stele_web_${tag}`;
+    const bucket = `stele-web-${tag.replace('_', '-')}`;
+    const made = spawnSync('psql', [pg, '-qc', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
+    assert.equal(made.status, 0, `cannot create a database at ${pg}: ${made.stderr || made.error}; ${how}`);
+    const db = pg.replace(/\/[^/]*$/, `/${name}`);
+    const env = { ...process.env, AWS_ENDPOINT_URL: s3, AWS_ACCESS_KEY_ID: 'stele-test', AWS_SECRET_ACCESS_KEY: 'stele-test-secret', AWS_REGION: 'us-east-1' };
+    let proc;
+    try {
+      const res = await fetch(`${s3}/${bucket}`, { method: 'PUT' }).catch((e) => assert.fail(`cannot reach S3 at ${s3}: ${e.message}; ${how}`));
+      assert.ok(res.ok, `cannot create bucket ${bucket}: ${res.status}`);
+      const key = join(dir, 'cluster-signing.key');
+      const objects = `s3://${bucket}/log`;
+      const vkey = execFileSync(bin, ['init', '--db', db, '--objects', objects, '--origin', 'example.com/live-cluster', '--signing-key', key], { env, encoding: 'utf8' }).trim().split('\n').pop().trim();
+      const tokens = join(dir, 'cluster-tokens');
+      const token = execFileSync(bin, ['token', 'add', tokens, 'monitor', '--scope', 'read,write'], { encoding: 'utf8' }).trim();
+      const served = await startServe(bin, ['--db', db, '--objects', objects, '--signing-key', key, '--tokens', tokens, '--web', DIST, '--checkpoint-interval', '1s'], env);
+      proc = served.proc;
+      const base = `${await served.url}/`;
+      const auth = { Authorization: `Bearer ${token}` };
+      const appended = await fetch(`${base}v1/entries`, {
+        method: 'POST',
+        headers: { ...auth, 'Content-Type': 'application/json' },
+        body: JSON.stringify([1, 2, 3, 4, 5].map((i) => ({ type: 'audit', actor: i === 3 ? 'eve\u202Egnp.exe' : 'alice', action: 'read', target: `doc/${i}` }))),
+      });
+      assert.equal(appended.status, 200, await appended.text());
+      // The published checkpoint covers entry 3 within --checkpoint-interval (bounded wait).
+      let size = 0;
+      for (let i = 0; i < 240 && size < 4; i++) {
+        const cp = await fetch(`${base}checkpoint`, { headers: auth });
+        size = cp.ok ? Number((await cp.text()).split('\n')[1]) : 0;
+        if (size < 4) await new Promise((r) => setTimeout(r, 250));
+      }
+      assert.ok(size >= 4, `no checkpoint covering entry 3 was published (size ${size})`);
+      const { context, page, problems } = await openPage(browser, `${base}?live`, { viewport: DESKTOP });
+      try {
+        await page.waitForSelector('#live-panel');
+        await page.fill('#live-token', token);
+        assert.equal(await checkOnce(page, vkey, 3), 'Verified', await page.textContent('#live-verdict'));
+        const first = Number(/size (\d+)/.exec(await page.textContent('#live-verdict'))[1]);
+        assert.match(await page.textContent('#live-out'), /eve\\u202Egnp\.exe/, 'hidden Unicode shown raw in live mode');
+        // The read was recorded in PostgreSQL: the tree grows, and the next check proves it extends the first.
+        await growsAfterRead(page, first);
+        assert.equal((await page.textContent('#live-verdict .verdict-word')).trim(), 'Verified', await page.textContent('#live-verdict'));
+        assert.match(await page.textContent('#live-verdict'), /extends the tree of size \d+ seen before ✓/);
+        await page.screenshot({ path: shotPath('live-cluster.png'), fullPage: true });
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    } finally {
+      proc?.kill('SIGTERM');
+      if (proc && proc.exitCode === null) await new Promise((r) => proc.once('exit', r));
+      spawnSync('psql', [pg, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
+      // Signed deletes (moto refuses unsigned ones): boto3 comes with moto.
+      const drop = "import boto3,sys; b=boto3.resource('s3', endpoint_url=sys.argv[1], aws_access_key_id='stele-test', aws_secret_access_key='stele-test-secret', region_name='us-east-1').Bucket(sys.argv[2]); b.objects.all().delete(); b.delete()";
+      spawnSync('python3', ['-c', drop, s3, bucket]);
     }
   });
 

@@ -66,7 +66,17 @@ pub(crate) fn init(db: &str, objects: &str, origin: &str, key_file: &Path) -> Re
     Ok(0)
 }
 
-fn access_event(db: &str, origin: &str, size: u64) -> Value {
+/// What `stele export --db` writes: the whole log, a range, or selected entries.
+pub(crate) enum Selection {
+    /// The whole log up to a checkpoint covering it.
+    Log,
+    /// Entries `from..to` (`--from --to`).
+    Range(u64, u64),
+    /// Selected entries (`--entries`), in any order, repeats allowed.
+    Entries(Vec<u64>),
+}
+
+fn access_event(db: &str, origin: &str, sel: &Selection, size: u64) -> Value {
     use stele_writer::access::{Entries, Reader};
     let user = std::env::var("USER").ok();
     let reader = Reader::Cli {
@@ -75,25 +85,34 @@ fn access_event(db: &str, origin: &str, size: u64) -> Value {
         dir: shown(db),
         origin: origin.to_string(),
     };
+    let (kind, entries) = match sel {
+        Selection::Log => ("log", Entries::Range(0, size)),
+        Selection::Range(a, b) => ("range", Entries::Range(*a, *b)),
+        Selection::Entries(l) => ("entries", Entries::List(l.clone())),
+    };
     stele_writer::access::access_event(
         &reader,
         "export",
-        Some("log"),
-        Some(&Entries::Range(0, size)),
+        Some(kind),
+        Some(&entries),
         Some(size),
         Value::Null,
     )
 }
 
-/// `stele export --db URL [--objects URL] -o FILE [--signing-key FILE]`:
-/// the whole log up to a checkpoint covering it. With the key, the read is
-/// recorded (stele.access) and a checkpoint is signed first when needed;
-/// without it, the export stops at the latest checkpoint.
+/// `stele export --db URL [--objects URL] -o FILE [--signing-key FILE]
+/// [--from A --to B | --entries I,J]`: the whole log up to a checkpoint
+/// covering it, a range or selected entries proved in the latest
+/// checkpoint. With the key, the read is recorded (stele.access) and a
+/// checkpoint is signed first when needed; without it, the whole-log
+/// export stops at the latest checkpoint and a range or selection must be
+/// covered by it.
 pub(crate) fn export(
     db: &str,
     objects: Option<&str>,
     output: &Path,
     signing_key: Option<&Path>,
+    sel: Selection,
 ) -> Result<u8, Fail> {
     let signer = signing_key.map(key::load).transpose()?;
     let loc = location(db, objects);
@@ -106,9 +125,35 @@ pub(crate) fn export(
         };
         let signing = signer.is_some();
         let c = Cluster::open(&loc, signer, opts).await?;
+        let n = c.sequenced().await?;
+        // The same checks and messages as for a log directory.
+        let sel = match sel {
+            Selection::Range(a, b) if a >= b || b > n => {
+                return Err(Fail::usage(
+                    format!("range {a}..{b} is not a non-empty part of the log's {n} entries"),
+                    None,
+                ));
+            }
+            Selection::Entries(mut l) => {
+                l.sort_unstable();
+                l.dedup();
+                match l.last() {
+                    Some(&m) if m >= n => {
+                        return Err(Fail::usage(
+                            format!("entry {m} is beyond the log's {n} entries"),
+                            None,
+                        ));
+                    }
+                    Some(_) => Selection::Entries(l),
+                    None => return Err(Fail::usage("--entries lists no entry", None)),
+                }
+            }
+            s => s,
+        };
         let size = if signing {
-            let n = c.sequenced().await?;
-            let _ = c.append_reserved(access_event(db, c.origin(), n)).await?;
+            let _ = c
+                .append_reserved(access_event(db, c.origin(), &sel, n))
+                .await?;
             c.sync(true).await?
         } else {
             c.sync(false).await?
@@ -117,22 +162,43 @@ pub(crate) fn export(
             .latest_checkpoint()
             .await?
             .map_or(0, |cp| cp.checkpoint.size);
-        if signed < size {
-            eprintln!(
-                "stele export: {} entries after the latest checkpoint are left out (pass --signing-key to sign one)",
-                size - signed
-            );
-        }
         let mut f = std::io::BufWriter::new(
             std::fs::File::create(output).map_err(|e| Error::io("create", output, e))?,
         );
-        c.export_log(signed, &mut f).await?;
+        let sink = |b: Vec<u8>| {
+            let r = f.write_all(&b).map_err(|e| Error::io("write", output, e));
+            async move { r }
+        };
+        let wrote = match sel {
+            Selection::Log => {
+                if signed < size {
+                    eprintln!(
+                        "stele export: {} entries after the latest checkpoint are left out (pass --signing-key to sign one)",
+                        size - signed
+                    );
+                }
+                c.export_log_with(signed, sink).await.map(|()| signed)
+            }
+            Selection::Range(a, b) => c.export_range_with(a, b, sink).await.map(|()| b - a),
+            Selection::Entries(l) => c
+                .export_entries_with(&l, sink)
+                .await
+                .map(|()| l.len() as u64),
+        };
+        let wrote = match wrote {
+            Ok(w) => w,
+            Err(e) => {
+                drop(f);
+                let _ = std::fs::remove_file(output);
+                return Err(e.into());
+            }
+        };
         f.flush().map_err(|e| Error::io("write", output, e))?;
         f.get_ref()
             .sync_all()
             .map_err(|e| Error::io("fsync", output, e))?;
-        eprintln!("stele export: {signed} entries to {}", output.display());
-        Ok::<_, Error>(())
+        eprintln!("stele export: {wrote} entries to {}", output.display());
+        Ok::<_, Fail>(())
     })?;
     Ok(0)
 }

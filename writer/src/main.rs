@@ -244,8 +244,8 @@ then left unchanged)."
         /// The log directory; or --db.
         #[arg(required_unless_present = "db")]
         dir: Option<PathBuf>,
-        /// A log in PostgreSQL + object storage (whole-log exports only).
-        #[arg(long, value_name = "URL", conflicts_with_all = ["dir", "from", "entries", "reveal_to"])]
+        /// A log in PostgreSQL + object storage.
+        #[arg(long, value_name = "URL", conflicts_with_all = ["dir", "reveal_to"])]
         db: Option<String>,
         /// With --db: its object storage, if not the one given at init.
         #[arg(long, value_name = "URL", requires = "db")]
@@ -505,7 +505,7 @@ struct ServeArgs {
     #[arg(
         long,
         value_name = "URL",
-        conflicts_with = "read_only",
+        conflicts_with_all = ["read_only", "db"],
         requires = "anchor_every"
     )]
     tsa: Option<String>,
@@ -978,8 +978,21 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             objects,
             signing_key,
             output,
+            from,
+            to,
+            entries,
             ..
-        } => cluster_cli::export(&db, objects.as_deref(), &output, signing_key.as_deref()),
+        } => cluster_cli::export(
+            &db,
+            objects.as_deref(),
+            &output,
+            signing_key.as_deref(),
+            match (from.zip(to), entries) {
+                (Some((a, b)), _) => cluster_cli::Selection::Range(a, b),
+                (None, Some(l)) => cluster_cli::Selection::Entries(l),
+                (None, None) => cluster_cli::Selection::Log,
+            },
+        ),
         Cmd::Export {
             dir,
             output,

@@ -154,6 +154,11 @@ fn racing_and_interrupted_integrators_never_fork() {
             cutter.await.unwrap();
             let r = racer.await.unwrap();
             assert!(r.is_ok(), "{r:?}");
+            // Checkpoints inside the history, however the races went (on a
+            // loaded machine the racer may have found the lock held each time).
+            if round % 3 == 0 {
+                let _ = b.sync(true).await.unwrap();
+            }
         }
         let size = check_log(&b, &receipts).await;
         let lines = a.entries(0, size).await.unwrap();

@@ -243,19 +243,7 @@ fn receipts_survive_a_killed_front_end_a_database_restart_and_refused_object_wri
     }
     let tmp = tempfile::tempdir().unwrap();
     let key = tmp.path().join("key");
-    let (code, out, err) = stele(&[
-        "init",
-        "--db",
-        &db,
-        "--objects",
-        &stores.objects,
-        "--origin",
-        ORIGIN,
-        "--signing-key",
-        key.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let vkey = out.trim().to_string();
+    let vkey = kit::init(&db, &stores.objects, ORIGIN, &key);
     let (tokens, tok) = token(tmp.path());
     let start = || {
         Front::start_with(

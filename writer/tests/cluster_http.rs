@@ -12,6 +12,7 @@ use kit::{Front, Stores, http, stele, token};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use stele_core::hash::{Hash, leaf_hash};
+use stele_writer::cluster::{Cluster, ClusterOptions};
 
 const ORIGIN: &str = "example.com/cluster-http";
 
@@ -35,19 +36,7 @@ fn init_serve_export_verify_and_migrate_round_trip() {
     let stores = Stores::new("http");
     let tmp = tempfile::tempdir().unwrap();
     let key = tmp.path().join("signing.key");
-    let (code, out, err) = stele(&[
-        "init",
-        "--db",
-        &stores.db,
-        "--objects",
-        &stores.objects,
-        "--origin",
-        ORIGIN,
-        "--signing-key",
-        key.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let vkey = out.trim().to_string();
+    let vkey = kit::init(&stores.db, &stores.objects, ORIGIN, &key);
     assert!(vkey.starts_with(ORIGIN), "{vkey}");
     assert_eq!(
         std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
@@ -96,19 +85,7 @@ fn init_serve_export_verify_and_migrate_round_trip() {
 
     // Bad input: answered exactly as a file log's server answers it, and
     // nothing is written.
-    let fdir = tmp.path().join("filelog");
-    let (code, _, err) = stele(&["init", fdir.to_str().unwrap(), "--origin", ORIGIN]);
-    assert_eq!(code, 0, "{err}");
-    let file_front = {
-        let mut cmd = std::process::Command::new(kit::STELE);
-        let _ = cmd
-            .arg("serve")
-            .arg(&fdir)
-            .args(["--listen", "127.0.0.1:0", "--tokens"])
-            .arg(&tokens);
-        let (child, url) = common::spawn_serve(&mut cmd);
-        Front { child, url }
-    };
+    let file_front = kit::file_front(&tmp.path().join("filelog"), ORIGIN, &tokens);
     let big = "x".repeat(70_000);
     for body in [
         "[{\"a\":1}, 5]".to_string(),
@@ -336,4 +313,249 @@ fn init_serve_export_verify_and_migrate_round_trip() {
     ]);
     assert_eq!(code, 2, "{err}");
     drop(file_front);
+}
+
+#[test]
+fn range_and_selected_exports_are_the_file_backends_bytes() {
+    let stores = Stores::new("ranges");
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("signing.key");
+    let p = |f: &str| tmp.path().join(f).to_str().unwrap().to_string();
+    let vkey = kit::init(&stores.db, &stores.objects, ORIGIN, &key);
+    // Entries over three bundles; checkpoints at 1, 151, 401, 701 and 741:
+    // inside a range, at its ends and after it.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = Cluster::open(
+            &stores.location(),
+            Some(stele_writer::key::load(&key).unwrap()),
+            ClusterOptions {
+                integrator: false,
+                pool_size: 4,
+                ..ClusterOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        for (b, n) in [150, 250, 300, 40].into_iter().enumerate() {
+            let events = (0..n)
+                .map(|i| json!({"type": "t", "b": b, "i": i}))
+                .collect();
+            let _ = c.append_batch(events).await.unwrap();
+            let _ = c.sync(true).await.unwrap();
+        }
+        assert_eq!(c.checkpoints().await.unwrap().len(), 5);
+    });
+    // The same log as a directory, and a log that takes the CLI's access
+    // records (so the directory keeps its checkpoints).
+    let (code, _, err) = stele(&[
+        "migrate",
+        &stores.db,
+        &p("dir"),
+        "--signing-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = stele(&["init", &p("reads"), "--origin", "example.com/reads"]);
+    assert_eq!(code, 0, "{err}");
+    let selections: [&[&str]; 5] = [
+        &["--from", "100", "--to", "600"],
+        &["--from", "151", "--to", "401"],
+        &["--from", "0", "--to", "741"],
+        &["--from", "740", "--to", "741"],
+        &["--entries", "600,3,257,3,0,740"],
+    ];
+    for sel in selections {
+        // Without --signing-key nothing is appended to the cluster log.
+        let mut args = vec!["export", "--db", &stores.db, "-o"];
+        let c_out = p("cluster.stele");
+        args.push(&c_out);
+        args.extend_from_slice(sel);
+        let (code, _, err) = stele(&args);
+        assert_eq!(code, 0, "{sel:?}: {err}");
+        let f_out = p("file.stele");
+        let dir = p("dir");
+        let reads = p("reads");
+        let mut args = vec!["export", &dir, "--access-log", &reads, "-o", &f_out];
+        args.extend_from_slice(sel);
+        let (code, _, err) = stele(&args);
+        assert_eq!(code, 0, "{sel:?}: {err}");
+        let (c, f) = (
+            std::fs::read(&c_out).unwrap(),
+            std::fs::read(&f_out).unwrap(),
+        );
+        assert!(c.len() > 200, "{sel:?}");
+        assert!(
+            c == f,
+            "{sel:?}: the cluster's export differs from the file log's:\n{}\n---\n{}",
+            String::from_utf8_lossy(&c),
+            String::from_utf8_lossy(&f)
+        );
+        let (code, out, err) = stele(&["verify", &c_out, "--key", &vkey]);
+        assert_eq!(code, 0, "{sel:?}: {out}{err}");
+    }
+    // Bad selections: the file log's messages, nothing written.
+    for (sel, want) in [
+        (
+            &["--from", "600", "--to", "100"][..],
+            "range 600..100 is not a non-empty part of the log's 741 entries",
+        ),
+        (
+            &["--entries", "741"][..],
+            "entry 741 is beyond the log's 741 entries",
+        ),
+    ] {
+        let out = p("bad.stele");
+        let mut args = vec!["export", "--db", &stores.db, "-o", &out];
+        args.extend_from_slice(sel);
+        let (code, _, err) = stele(&args);
+        assert_eq!(code, 2, "{sel:?}: {err}");
+        assert!(err.contains(want), "{sel:?}: {err}");
+        assert!(!std::path::Path::new(&out).exists());
+    }
+
+    // Over HTTP: the read is recorded first, the export ends with a
+    // checkpoint covering it, and it verifies.
+    let (tokens, tok) = token(tmp.path());
+    let front = Front::start(&stores, &key, &tokens, &[]);
+    for q in ["from=100&to=600", "entries=3,257,600", "from=740&to=741"] {
+        let r = kit::get(&format!("{}/v1/export?{q}", front.url), &tok);
+        assert_eq!(r.status, 200, "{q}: {}", r.text());
+        let f = p("http.stele");
+        std::fs::write(&f, &r.body).unwrap();
+        let (code, out, err) = stele(&["verify", &f, "--key", &vkey]);
+        assert_eq!(code, 0, "{q}: {out}{err}");
+    }
+    for (q, status) in [
+        ("from=600&to=100", 400),
+        ("from=1&to=100000", 400),
+        ("entries=99999", 400),
+        ("entries=1&reveal-to=age1x", 400),
+    ] {
+        let r = kit::get(&format!("{}/v1/export?{q}", front.url), &tok);
+        assert_eq!(r.status, status, "{q}: {}", r.text());
+    }
+    // RFC 3161 anchoring is not on this backend: refused, not ignored.
+    let (code, _, err) = stele(&[
+        "serve",
+        "--db",
+        &stores.db,
+        "--objects",
+        &stores.objects,
+        "--signing-key",
+        key.to_str().unwrap(),
+        "--tsa",
+        "http://127.0.0.1:9/",
+        "--anchor-every",
+        "1m",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--tsa") && err.contains("--db"), "{err}");
+    // Three exports, three access records.
+    let m = kit::get(&format!("{}/metrics", front.url), &tok);
+    assert!(
+        m.text().contains("stele_cluster_sequenced_entries 744"),
+        "{}",
+        m.text()
+    );
+}
+
+#[test]
+fn idempotency_keys_hold_across_front_ends_and_restarts() {
+    let stores = Stores::new("idem");
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("signing.key");
+    let _ = kit::init(&stores.db, &stores.objects, ORIGIN, &key);
+    let (tokens, tok) = token(tmp.path());
+    let (code, other, err) = stele(&[
+        "token",
+        "add",
+        tokens.to_str().unwrap(),
+        "other",
+        "--scope",
+        "read,write",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let other = other.trim().to_string();
+    let a = Front::start(&stores, &key, &tokens, &[]);
+    let b = Front::start(&stores, &key, &tokens, &[]);
+    let url = |f: &Front| format!("{}/v1/entries", f.url);
+    let x = br#"[{"type":"t","n":1},{"type":"t","n":2},{"type":"t","n":3}]"#;
+    let y = br#"[{"type":"t","n":4}]"#;
+
+    // First use on A appends; the same request on B gets A's receipts.
+    let (first, replayed) = kit::post_keyed(&url(&a), &tok, "k1", x);
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert!(!replayed);
+    let want = receipts(&first);
+    assert_eq!(want.len(), 3);
+    let (again, replayed) = kit::post_keyed(&url(&b), &tok, "k1", x);
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert!(replayed, "B did not say Idempotent-Replayed");
+    assert_eq!(receipts(&again), want);
+    // Another body under that key: the file log's answer, on either.
+    let (reused, _) = kit::post_keyed(&url(&b), &tok, "k1", y);
+    let file_front = kit::file_front(&tmp.path().join("filelog"), ORIGIN, &tokens);
+    let _ = kit::post_keyed(&url(&file_front), &tok, "k1", x);
+    let (want_reused, _) = kit::post_keyed(&url(&file_front), &tok, "k1", y);
+    assert_eq!(want_reused.status, 422);
+    assert_eq!(
+        (reused.status, reused.text()),
+        (want_reused.status, want_reused.text())
+    );
+    // Keys belong to a token: the same key from another token is new.
+    let (theirs, replayed) = kit::post_keyed(&url(&a), &other, "k1", x);
+    assert_eq!(theirs.status, 200, "{}", theirs.text());
+    assert!(!replayed);
+    assert_ne!(receipts(&theirs), want);
+
+    // Racing retries of one new request on both front-ends: appended once,
+    // every 200 carries the same receipts (409: the same front-end is
+    // appending it right now, as on the file backend).
+    let answers: Vec<(u16, Vec<(u64, Hash)>)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8)
+            .map(|i| {
+                let u = url(if i % 2 == 0 { &a } else { &b });
+                let tok = tok.clone();
+                s.spawn(move || {
+                    let (r, _) = kit::post_keyed(&u, &tok, "race", x);
+                    let rs = if r.status == 200 {
+                        receipts(&r)
+                    } else {
+                        Vec::new()
+                    };
+                    (r.status, rs)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok: Vec<_> = answers.iter().filter(|a| a.0 == 200).collect();
+    assert!(!ok.is_empty(), "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a.0 == 200 || a.0 == 409),
+        "{answers:?}"
+    );
+    assert!(ok.iter().all(|a| a.1 == ok[0].1), "{answers:?}");
+
+    // A SIGKILLed front-end's keys are in PostgreSQL: a new one replays them.
+    drop(a);
+    let c = Front::start(&stores, &key, &tokens, &[]);
+    let (after, replayed) = kit::post_keyed(&url(&c), &tok, "k1", x);
+    assert_eq!(after.status, 200, "{}", after.text());
+    assert!(replayed);
+    assert_eq!(receipts(&after), want);
+
+    // Appended: the genesis, k1 once, other's k1, race once.
+    let m = kit::get(&format!("{}/metrics", c.url), &tok);
+    assert!(
+        m.text().contains("stele_cluster_sequenced_entries 10\n"),
+        "{}",
+        m.text()
+    );
+    drop((b, c, file_front));
 }

@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::log::{Clock, Receipt, WRITER_MEMBER, check_event};
 use crate::view::{ConsistencyProof, InclusionProof, StoredCheckpoint};
 use axum::body::Bytes;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures::StreamExt as _;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, UpdateVersion};
@@ -44,6 +44,7 @@ use stele_core::merkle::CompactRange;
 use stele_core::note::{SignerKey, VerifierKey};
 use stele_core::tiles::{Tile, TileSet, parse_entry_bundle, tile_in_tree};
 use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_postgres::{Row, Statement};
 
 /// The format name in `stele_config`.
 pub const FORMAT: &str = "stele-cluster v1";
@@ -57,7 +58,7 @@ pub const STEP_ENTRIES: u64 = 64 * 1024;
 /// Most bytes of entry lines one sequencing transaction inserts.
 const GROUP_BYTES: usize = 64 << 20;
 
-/// Object writes in flight at once during a step.
+/// Object reads or writes in flight at once (a step's writes, a proof's reads).
 const PUTS_IN_FLIGHT: usize = 32;
 
 const SCHEMA: &str = "
@@ -89,6 +90,22 @@ CREATE TABLE stele_checkpoints (
     note text NOT NULL,
     signed_at timestamptz NOT NULL DEFAULT now()
 );
+";
+
+// Idempotency keys of appends (any front-end's): the request's body hash
+// and its receipts (`leaves`: the leaf hashes from entry `first` on),
+// written in the transaction that sequences the request. Made on open too
+// (logs created before the table existed).
+const REQUESTS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS stele_requests (
+    token text NOT NULL,
+    key text NOT NULL,
+    digest bytea NOT NULL,
+    first bigint NOT NULL,
+    leaves bytea NOT NULL,
+    PRIMARY KEY (token, key)
+);
+CREATE INDEX IF NOT EXISTS stele_requests_first ON stele_requests (first);
 ";
 
 /// How a front-end runs.
@@ -303,9 +320,34 @@ pub struct Location {
     pub s3: S3Env,
 }
 
+/// An append's idempotency key: the token that sent it, the key, and the
+/// SHA-256 of the request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKey {
+    /// The token's name.
+    pub token: String,
+    /// The `Idempotency-Key` header.
+    pub key: String,
+    /// SHA-256 of the request body.
+    pub digest: [u8; 32],
+}
+
+/// What an append with an idempotency key did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keyed {
+    /// Appended now: the receipts.
+    Appended(Vec<Receipt>),
+    /// The key was used before with the same body (on any front-end): that
+    /// request's receipts; nothing was appended.
+    Replayed(Vec<Receipt>),
+    /// The key was used before with another body; nothing was appended.
+    OtherBody,
+}
+
 struct Job {
     texts: Vec<String>,
-    reply: oneshot::Sender<Result<Vec<Receipt>>>,
+    request: Option<RequestKey>,
+    reply: oneshot::Sender<Result<Keyed>>,
 }
 
 /// A front-end's handle on a log in PostgreSQL and object storage.
@@ -435,6 +477,9 @@ where
     tx.batch_execute(SCHEMA)
         .await
         .map_err(|e| db_err("create tables", e))?;
+    tx.batch_execute(REQUESTS_SCHEMA)
+        .await
+        .map_err(|e| db_err("create tables", e))?;
     exec1(
         &tx,
         "write stele_config",
@@ -534,14 +579,52 @@ where
     Ok(info)
 }
 
-// A statement that must change exactly one row.
-async fn exec1(
-    tx: &deadpool_postgres::Transaction<'_>,
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
+// A statement prepared once per connection and cached (one round trip a
+// call, not two).
+async fn prepared<C: GenericClient>(c: &C, what: &str, sql: &str) -> Result<Statement> {
+    c.prepare_cached(sql).await.map_err(|e| db_err(what, e))
+}
+
+// The rows a query returns.
+async fn rows<C: GenericClient>(
+    c: &C,
     what: &str,
     sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<()> {
-    let n = tx.execute(sql, params).await.map_err(|e| db_err(what, e))?;
+    params: Params<'_>,
+) -> Result<Vec<Row>> {
+    let stmt = prepared(c, what, sql).await?;
+    c.query(&stmt, params).await.map_err(|e| db_err(what, e))
+}
+
+// The row a query returns, if any (an error if more than one).
+async fn row_opt<C: GenericClient>(
+    c: &C,
+    what: &str,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Option<Row>> {
+    let stmt = prepared(c, what, sql).await?;
+    c.query_opt(&stmt, params)
+        .await
+        .map_err(|e| db_err(what, e))
+}
+
+// The one row a query must return.
+async fn row1<C: GenericClient>(c: &C, what: &str, sql: &str, params: Params<'_>) -> Result<Row> {
+    row_opt(c, what, sql, params)
+        .await?
+        .ok_or_else(|| db_err(what, "no row"))
+}
+
+// A statement that must change exactly one row.
+async fn exec1<C: GenericClient>(c: &C, what: &str, sql: &str, params: Params<'_>) -> Result<()> {
+    let stmt = prepared(c, what, sql).await?;
+    let n = c
+        .execute(&stmt, params)
+        .await
+        .map_err(|e| db_err(what, e))?;
     if n != 1 {
         return Err(db_err(what, format!("changed {n} rows, not 1")));
     }
@@ -602,6 +685,12 @@ impl Cluster {
     ) -> Result<Self> {
         let pool = connect_db(&loc.db, opts.pool_size)?;
         let info = read_info(&pool).await?;
+        pool.get()
+            .await
+            .map_err(|e| db_err("connect", e))?
+            .batch_execute(REQUESTS_SCHEMA)
+            .await
+            .map_err(|e| db_err("create stele_requests", e))?;
         if let Some(s) = &signer
             && s.verifier().to_string() != info.verifier.to_string()
         {
@@ -660,11 +749,24 @@ impl Cluster {
     /// member `stele` = `by` is added), all or nothing, exactly as
     /// [`crate::Log::append_batch_by`] checks them. `Ok` means committed in
     /// PostgreSQL.
-    pub async fn append_batch_by(
+    pub async fn append_batch_by(&self, events: Vec<Value>, by: &Value) -> Result<Vec<Receipt>> {
+        match self.append_batch_keyed(events, by, None).await? {
+            Keyed::Appended(r) | Keyed::Replayed(r) => Ok(r),
+            Keyed::OtherBody => Err(db_err("append", "unexpected idempotency answer")),
+        }
+    }
+
+    /// [`Cluster::append_batch_by`] with an idempotency key: a key already
+    /// used (by any front-end; the last [`crate::serve::IDEMPOTENCY_KEYS`]
+    /// keys are kept) gets that request's receipts back, or
+    /// [`Keyed::OtherBody`] if its body differed; nothing is appended then.
+    /// The key is stored in the transaction that sequences the request.
+    pub async fn append_batch_keyed(
         &self,
         mut events: Vec<Value>,
         by: &Value,
-    ) -> Result<Vec<Receipt>> {
+        request: Option<RequestKey>,
+    ) -> Result<Keyed> {
         for (i, ev) in events.iter().enumerate() {
             check_event(ev, false).map_err(|why| Error::BadEvent { index: i, why })?;
             refuse_sealed(i, ev)?;
@@ -674,7 +776,7 @@ impl Cluster {
                 let _ = o.insert(WRITER_MEMBER.to_string(), by.clone());
             }
         }
-        self.append_checked(events).await
+        self.append_checked(events, request).await
     }
 
     /// Appends user events as one unit (as [`crate::Log::append_batch`]).
@@ -683,7 +785,7 @@ impl Cluster {
             check_event(ev, false).map_err(|why| Error::BadEvent { index: i, why })?;
             refuse_sealed(i, ev)?;
         }
-        self.append_checked(events).await
+        self.unkeyed(events).await
     }
 
     /// Appends a reserved `stele.*` event (`stele.access` and the like).
@@ -698,12 +800,23 @@ impl Cluster {
             });
         }
         check_event(&event, true).map_err(|why| Error::BadEvent { index: 0, why })?;
-        Ok(self.append_checked(vec![event]).await?[0])
+        Ok(self.unkeyed(vec![event]).await?[0])
     }
 
-    async fn append_checked(&self, events: Vec<Value>) -> Result<Vec<Receipt>> {
+    async fn unkeyed(&self, events: Vec<Value>) -> Result<Vec<Receipt>> {
+        match self.append_checked(events, None).await? {
+            Keyed::Appended(r) | Keyed::Replayed(r) => Ok(r),
+            Keyed::OtherBody => Err(db_err("append", "unexpected idempotency answer")),
+        }
+    }
+
+    async fn append_checked(
+        &self,
+        events: Vec<Value>,
+        request: Option<RequestKey>,
+    ) -> Result<Keyed> {
         if events.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Keyed::Appended(Vec::new()));
         }
         // Canonical JSON (the expensive, refusable part) before sequencing.
         let texts = tokio::task::spawn_blocking(move || crate::log::canonical_events(&events))
@@ -712,7 +825,11 @@ impl Cluster {
         let (reply, rx) = oneshot::channel();
         self.inner
             .jobs
-            .send(Job { texts, reply })
+            .send(Job {
+                texts,
+                request,
+                reply,
+            })
             .await
             .map_err(|_| db_err("sequencer", "stopped"))?;
         let r = rx.await.map_err(|_| db_err("sequencer", "stopped"))?;
@@ -763,19 +880,9 @@ impl Cluster {
         self.inner.next().await
     }
 
-    /// The integrated size and compact range, from the database.
+    /// The integrated size, from the database.
     pub async fn integrated(&self) -> Result<u64> {
-        let client = self.inner.client().await?;
-        let row = client
-            .query_one("SELECT size FROM stele_integrated WHERE id = 1", &[])
-            .await
-            .map_err(|e| db_err("read stele_integrated", e))?;
-        let size = row.get::<_, i64>(0) as u64;
-        let _ = self
-            .inner
-            .seen
-            .fetch_max(size, std::sync::atomic::Ordering::Relaxed);
-        Ok(size)
+        self.inner.integrated().await
     }
 
     /// Every stored checkpoint, oldest first.
@@ -845,40 +952,161 @@ impl Cluster {
         F: FnMut(Vec<u8>) -> Fut,
         Fut: Future<Output = Result<()>>,
     {
-        use stele_core::export::{ExportKind, checkpoint_record, header};
+        use stele_core::export::{ExportKind, header};
         let cps: Vec<StoredCheckpoint> = self
             .checkpoints()
             .await?
             .into_iter()
             .filter(|c| c.checkpoint.size <= size)
             .collect();
-        let mut cp = cps.iter().peekable();
-        let mut chunk = header(ExportKind::Log).into_bytes();
-        let mut at = 0u64;
-        loop {
-            while let Some(c) = cp.peek().filter(|c| c.checkpoint.size == at) {
-                chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
-                let _ = cp.next();
-            }
-            if at >= size {
-                break;
-            }
-            let to = (at / 256 * 256 + 256).min(size);
-            for line in self.entries(at, to).await? {
-                chunk.extend_from_slice(&line);
-                chunk.push(b'\n');
-                at += 1;
-                while let Some(c) = cp.peek().filter(|c| c.checkpoint.size == at) {
-                    chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
-                    let _ = cp.next();
-                }
-            }
-            sink(std::mem::take(&mut chunk)).await?;
+        let chunk = header(ExportKind::Log).into_bytes();
+        let chunk = self
+            .entries_between(0, size, &cps, chunk, &mut sink)
+            .await?;
+        if !chunk.is_empty() {
+            sink(chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// The range export of entries `from..to` (FORMAT: a range export)
+    /// proved in the latest checkpoint, which must cover `to`: the same
+    /// bytes `stele export DIR --from --to` writes for a file log holding
+    /// the same entries and checkpoints.
+    pub async fn export_range_with<F, Fut>(&self, from: u64, to: u64, mut sink: F) -> Result<()>
+    where
+        F: FnMut(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        use stele_core::export::{
+            ExportKind, checkpoint_record, header, range_record, right_record,
+        };
+        use stele_core::merkle::{left_hashes, right_hashes};
+        if from >= to {
+            return Err(Error::OutOfRange(format!("range {from}..{to} is empty")));
+        }
+        let cps = self.checkpoints().await?;
+        let latest = covering(&cps, to)?.clone();
+        let n = latest.checkpoint.size;
+        let bad = |e: stele_core::tiles::TileError| Error::OutOfRange(e.to_string());
+        let mut tiles =
+            stele_core::tiles::tiles_read_by(n, |r| left_hashes(r, from)).map_err(bad)?;
+        tiles.extend(stele_core::tiles::tiles_read_by(n, |r| right_hashes(r, to, n)).map_err(bad)?);
+        let set = self.inner.tile_set(n, &tiles).await?;
+        let left = left_hashes(&set, from).map_err(|e| obj_err("range proof", e))?;
+        let right = right_hashes(&set, to, n).map_err(|e| obj_err("range proof", e))?;
+        let mut chunk = header(ExportKind::Range).into_bytes();
+        chunk.extend_from_slice(range_record(from, &left).as_bytes());
+        let inside: Vec<StoredCheckpoint> = cps
+            .into_iter()
+            .filter(|c| c.checkpoint.size > from && c.checkpoint.size <= to)
+            .collect();
+        let mut chunk = self
+            .entries_between(from, to, &inside, chunk, &mut sink)
+            .await?;
+        if n > to {
+            chunk.extend_from_slice(right_record(n, &right).as_bytes());
+            chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
         }
         if !chunk.is_empty() {
             sink(chunk).await?;
         }
         Ok(())
+    }
+
+    /// The export of selected entries (ascending, no repeats), each with
+    /// its inclusion proof in the latest checkpoint: the same bytes
+    /// `stele export DIR --entries` writes for a file log holding the same
+    /// entries and checkpoints.
+    pub async fn export_entries_with<F, Fut>(&self, indexes: &[u64], mut sink: F) -> Result<()>
+    where
+        F: FnMut(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        use stele_core::export::{ExportKind, checkpoint_record, header, inclusion_record};
+        let Some(&max) = indexes.last() else {
+            return Err(Error::OutOfRange("no entries selected".into()));
+        };
+        if indexes.windows(2).any(|p| p[0] >= p[1]) {
+            return Err(Error::OutOfRange(
+                "selected entries must be in increasing order without repeats".into(),
+            ));
+        }
+        let cps = self.checkpoints().await?;
+        let latest = covering(&cps, max + 1)?;
+        let n = latest.checkpoint.size;
+        let mut tiles = Vec::new();
+        for &i in indexes {
+            tiles.extend(
+                stele_core::tiles::tiles_for_inclusion(i, n)
+                    .map_err(|e| Error::OutOfRange(e.to_string()))?,
+            );
+        }
+        let set = self.inner.tile_set(n, &tiles).await?;
+        let mut chunk = header(ExportKind::Entries).into_bytes();
+        chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
+        // Entries by bundle: each bundle is read once.
+        let mut bundle: Option<(u64, Vec<u8>)> = None;
+        for &i in indexes {
+            let proof = stele_core::tiles::inclusion_proof_from_tiles(&set, i, n)
+                .map_err(|e| obj_err("inclusion proof", e))?;
+            chunk.extend_from_slice(inclusion_record(i, &proof).as_bytes());
+            if bundle.as_ref().is_none_or(|(at, _)| *at != i / 256) {
+                let t = tile_in_tree(0, i / 256, n)
+                    .ok_or_else(|| Error::OutOfRange(format!("entry {i} is beyond {n}")))?;
+                let b = self.inner.tile(t, true, n).await?.ok_or_else(|| {
+                    obj_err("read entries", format!("{} is missing", t.entries_path()))
+                })?;
+                bundle = Some((i / 256, b));
+                sink(std::mem::take(&mut chunk)).await?;
+            }
+            let (_, b) = bundle.as_ref().expect("read above");
+            let items = parse_entry_bundle(b).map_err(|e| obj_err("read bundle", e))?;
+            let line = items.get((i % 256) as usize).ok_or_else(|| {
+                obj_err("read entries", format!("the bundle of entry {i} is short"))
+            })?;
+            chunk.extend_from_slice(line);
+            chunk.push(b'\n');
+        }
+        sink(chunk).await
+    }
+
+    // Entries `from..to` after `chunk`, each checkpoint of `cps` (ascending)
+    // right after the entry that completes it (one of size `from` before
+    // them), handed to `sink` a bundle at a time; returns what is left.
+    async fn entries_between<F, Fut>(
+        &self,
+        from: u64,
+        to: u64,
+        cps: &[StoredCheckpoint],
+        mut chunk: Vec<u8>,
+        sink: &mut F,
+    ) -> Result<Vec<u8>>
+    where
+        F: FnMut(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        use stele_core::export::checkpoint_record;
+        let mut cp = cps.iter().peekable();
+        let mut at = from;
+        loop {
+            while let Some(c) = cp.next_if(|c| c.checkpoint.size == at) {
+                chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
+            }
+            if at >= to {
+                return Ok(chunk);
+            }
+            let end = (at / 256 * 256 + 256).min(to);
+            for line in self.entries(at, end).await? {
+                chunk.extend_from_slice(&line);
+                chunk.push(b'\n');
+                at += 1;
+                while let Some(c) = cp.next_if(|c| c.checkpoint.size == at) {
+                    chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
+                }
+            }
+            sink(std::mem::take(&mut chunk)).await?;
+        }
     }
 
     /// [`Cluster::export_log_with`] into a writer.
@@ -963,6 +1191,17 @@ impl Drop for Cluster {
     }
 }
 
+// The latest of `cps` (ascending), which must cover `size` entries.
+fn covering(cps: &[StoredCheckpoint], size: u64) -> Result<&StoredCheckpoint> {
+    match cps.last() {
+        Some(c) if c.checkpoint.size >= size => Ok(c),
+        c => Err(Error::OutOfRange(format!(
+            "the latest checkpoint covers {} entries, fewer than the {size} needed",
+            c.map_or(0, |c| c.checkpoint.size)
+        ))),
+    }
+}
+
 // Sealed fields need the writer's sealed/ directory; this backend has none
 // yet, so an event that would be sealed is refused instead of stored in the
 // clear.
@@ -1039,10 +1278,13 @@ impl Inner {
 
     async fn next(&self) -> Result<u64> {
         let client = self.client().await?;
-        let row = client
-            .query_one("SELECT next FROM stele_next WHERE id = 1", &[])
-            .await
-            .map_err(|e| db_err("read stele_next", e))?;
+        let row = row1(
+            &client,
+            "read stele_next",
+            "SELECT next FROM stele_next WHERE id = 1",
+            &[],
+        )
+        .await?;
         Ok(row.get::<_, i64>(0) as u64)
     }
 
@@ -1065,18 +1307,19 @@ impl Inner {
         }
     }
 
-    // One transaction for every job: refused jobs get their error, the
-    // others their receipts once the commit succeeded.
-    async fn try_sequence(&self, jobs: &[Job]) -> Result<Vec<Result<Vec<Receipt>>>> {
+    // One transaction for every job: refused jobs get their error, jobs
+    // whose idempotency key is known their earlier answer, the others their
+    // receipts once the commit succeeded.
+    async fn try_sequence(&self, jobs: &[Job]) -> Result<Vec<Result<Keyed>>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
-        let row = tx
-            .query_one(
-                "SELECT next, prev, last_ts FROM stele_next WHERE id = 1 FOR UPDATE",
-                &[],
-            )
-            .await
-            .map_err(|e| db_err("lock stele_next", e))?;
+        let row = row1(
+            &tx,
+            "lock stele_next",
+            "SELECT next, prev, last_ts FROM stele_next WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await?;
         let first = row.get::<_, i64>(0) as u64;
         let mut prev = Hash(
             row.get::<_, &[u8]>(1)
@@ -1084,11 +1327,25 @@ impl Inner {
                 .map_err(|_| db_err("stele_next.prev", "not 32 bytes"))?,
         );
         let mut ts: i64 = row.get(2);
+        // Keys used before, by any front-end (read under the row lock, so
+        // every earlier sequencing transaction is visible).
+        let mut known = self.known_requests(&tx, jobs).await?;
+        let mut new_keys: Vec<(&RequestKey, u64, Vec<u8>)> = Vec::new();
         let now = (self.opts.clock)();
         let mut seq = first;
         let mut lines: Vec<u8> = Vec::new();
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
+            if let Some(rk) = &job.request
+                && let Some((digest, rs)) = known.get(&(rk.token.clone(), rk.key.clone()))
+            {
+                results.push(Ok(if *digest == rk.digest {
+                    Keyed::Replayed(rs.clone())
+                } else {
+                    Keyed::OtherBody
+                }));
+                continue;
+            }
             let (mark_seq, mark_prev, mark_ts, mark_len) = (seq, prev, ts, lines.len());
             let mut receipts = Vec::with_capacity(job.texts.len());
             let mut refused = None;
@@ -1123,29 +1380,97 @@ impl Inner {
                     lines.truncate(mark_len);
                     results.push(Err(e));
                 }
-                None => results.push(Ok(receipts)),
+                None => {
+                    if let (Some(rk), Some(r0)) = (&job.request, receipts.first()) {
+                        let leaves = receipts.iter().flat_map(|r| r.leaf_hash.0).collect();
+                        new_keys.push((rk, r0.seq, leaves));
+                        let _ = known.insert(
+                            (rk.token.clone(), rk.key.clone()),
+                            (rk.digest, receipts.clone()),
+                        );
+                    }
+                    results.push(Ok(Keyed::Appended(receipts)));
+                }
             }
         }
         if seq == first {
             return Ok(results);
         }
+        if !new_keys.is_empty() {
+            let what = "insert into stele_requests";
+            let stmt = prepared(
+                &tx,
+                what,
+                "INSERT INTO stele_requests (token, key, digest, first, leaves) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int8[], $5::bytea[])",
+            )
+            .await?;
+            let tokens: Vec<&str> = new_keys.iter().map(|k| k.0.token.as_str()).collect();
+            let keys: Vec<&str> = new_keys.iter().map(|k| k.0.key.as_str()).collect();
+            let digests: Vec<&[u8]> = new_keys.iter().map(|k| &k.0.digest[..]).collect();
+            let firsts: Vec<i64> = new_keys.iter().map(|k| k.1 as i64).collect();
+            let leaves: Vec<&[u8]> = new_keys.iter().map(|k| &k.2[..]).collect();
+            let _ = tx
+                .execute(&stmt, &[&tokens, &keys, &digests, &firsts, &leaves])
+                .await
+                .map_err(|e| db_err(what, e))?;
+        }
         let n = i32::try_from(seq - first).map_err(|_| db_err("sequence", "batch too large"))?;
+        // The batch and the advanced row in one statement (one round trip
+        // while the row is locked).
         exec1(
             &tx,
-            "insert into stele_sequenced",
-            "INSERT INTO stele_sequenced (first, n, lines) VALUES ($1, $2, $3)",
-            &[&(first as i64), &n, &lines],
-        )
-        .await?;
-        exec1(
-            &tx,
-            "update stele_next",
-            "UPDATE stele_next SET next = $1, prev = $2, last_ts = $3 WHERE id = 1",
-            &[&(seq as i64), &&prev.0[..], &ts],
+            "insert into stele_sequenced and advance stele_next",
+            "WITH batch AS (INSERT INTO stele_sequenced (first, n, lines) VALUES ($1, $2, $3) RETURNING first) \
+             UPDATE stele_next SET next = $4, prev = $5, last_ts = $6 WHERE id = 1 AND EXISTS (SELECT 1 FROM batch)",
+            &[&(first as i64), &n, &lines, &(seq as i64), &&prev.0[..], &ts],
         )
         .await?;
         tx.commit().await.map_err(|e| db_err("commit", e))?;
         Ok(results)
+    }
+
+    // The stored answers of the jobs' idempotency keys: (token, key) ->
+    // (body hash, receipts).
+    async fn known_requests(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        jobs: &[Job],
+    ) -> Result<std::collections::HashMap<(String, String), ([u8; 32], Vec<Receipt>)>> {
+        let mut out = std::collections::HashMap::new();
+        let asked: Vec<&RequestKey> = jobs.iter().filter_map(|j| j.request.as_ref()).collect();
+        if asked.is_empty() {
+            return Ok(out);
+        }
+        let tokens: Vec<&str> = asked.iter().map(|k| k.token.as_str()).collect();
+        let keys: Vec<&str> = asked.iter().map(|k| k.key.as_str()).collect();
+        let what = "read stele_requests";
+        for r in rows(
+            tx,
+            what,
+            "SELECT r.token, r.key, r.digest, r.first, r.leaves FROM stele_requests r \
+             JOIN unnest($1::text[], $2::text[]) AS a(token, key) USING (token, key)",
+            &[&tokens, &keys],
+        )
+        .await?
+        {
+            let digest: [u8; 32] = r
+                .get::<_, &[u8]>(2)
+                .try_into()
+                .map_err(|_| db_err(what, "digest is not 32 bytes"))?;
+            let first = r.get::<_, i64>(3) as u64;
+            let receipts = r
+                .get::<_, &[u8]>(4)
+                .chunks_exact(32)
+                .zip(first..)
+                .map(|(h, seq)| Receipt {
+                    seq,
+                    leaf_hash: Hash(h.try_into().expect("32 bytes")),
+                })
+                .collect();
+            let _ = out.insert((r.get(0), r.get(1)), (digest, receipts));
+        }
+        Ok(out)
     }
 
     async fn get_object(&self, path: &str) -> Result<Option<Vec<u8>>> {
@@ -1192,13 +1517,13 @@ impl Inner {
     async fn integrate_once(&self, sign: bool) -> Result<Option<u64>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
-        let Some(row) = tx
-            .query_opt(
-                "SELECT size, compact FROM stele_integrated WHERE id = 1 FOR UPDATE SKIP LOCKED",
-                &[],
-            )
-            .await
-            .map_err(|e| db_err("lock stele_integrated", e))?
+        let Some(row) = row_opt(
+            &tx,
+            "lock stele_integrated",
+            "SELECT size, compact FROM stele_integrated WHERE id = 1 FOR UPDATE SKIP LOCKED",
+            &[],
+        )
+        .await?
         else {
             return Ok(None);
         };
@@ -1210,13 +1535,13 @@ impl Inner {
             .collect();
         let mut range = CompactRange::from_left_hashes(old, &left)
             .map_err(|e| db_err("stele_integrated.compact", e))?;
-        let rows = tx
-            .query(
-                "SELECT first, n, lines FROM stele_sequenced WHERE first >= $1 ORDER BY first LIMIT 256",
-                &[&(old as i64)],
-            )
-            .await
-            .map_err(|e| db_err("read stele_sequenced", e))?;
+        let rows = rows(
+            &tx,
+            "read stele_sequenced",
+            "SELECT first, n, lines FROM stele_sequenced WHERE first >= $1 ORDER BY first LIMIT 256",
+            &[&(old as i64)],
+        )
+        .await?;
         let mut batches: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut expect = old;
         for r in &rows {
@@ -1302,23 +1627,35 @@ impl Inner {
                 &[&(new as i64), &compact],
             )
             .await?;
+            let what = "delete integrated rows";
+            let del = prepared(&tx, what, "DELETE FROM stele_sequenced WHERE first < $1").await?;
             let _ = tx
-                .execute(
-                    "DELETE FROM stele_sequenced WHERE first < $1",
-                    &[&(new as i64)],
-                )
+                .execute(&del, &[&(new as i64)])
                 .await
-                .map_err(|e| db_err("delete integrated rows", e))?;
+                .map_err(|e| db_err(what, e))?;
+            // The idempotency keys kept: the latest IDEMPOTENCY_KEYS.
+            let what = "forget old idempotency keys";
+            let old_keys = prepared(
+                &tx,
+                what,
+                "DELETE FROM stele_requests WHERE first < \
+                 (SELECT first FROM stele_requests ORDER BY first DESC OFFSET $1 LIMIT 1)",
+            )
+            .await?;
+            let _ = tx
+                .execute(&old_keys, &[&(crate::serve::IDEMPOTENCY_KEYS as i64)])
+                .await
+                .map_err(|e| db_err(what, e))?;
         }
         // A checkpoint when one is due (or asked for), in the same
         // transaction: a stored checkpoint never exceeds the integrated size.
-        let last = tx
-            .query_opt(
-                "SELECT size, extract(epoch FROM now() - signed_at)::float8 FROM stele_checkpoints ORDER BY size DESC LIMIT 1",
-                &[],
-            )
-            .await
-            .map_err(|e| db_err("read stele_checkpoints", e))?;
+        let last = row_opt(
+            &tx,
+            "read stele_checkpoints",
+            "SELECT size, extract(epoch FROM now() - signed_at)::float8 FROM stele_checkpoints ORDER BY size DESC LIMIT 1",
+            &[],
+        )
+        .await?;
         let (signed, age) = last.map_or((0u64, f64::INFINITY), |r| {
             (r.get::<_, i64>(0) as u64, r.get::<_, f64>(1))
         });
@@ -1351,22 +1688,27 @@ impl Inner {
 
     async fn checkpoints(&self, latest: Option<i64>) -> Result<Vec<StoredCheckpoint>> {
         let client = self.client().await?;
+        let what = "read stele_checkpoints";
         let rows = match latest {
             Some(n) => {
-                client
-                    .query(
-                        "SELECT note FROM stele_checkpoints ORDER BY size DESC LIMIT $1",
-                        &[&n],
-                    )
-                    .await
+                rows(
+                    &client,
+                    what,
+                    "SELECT note FROM stele_checkpoints ORDER BY size DESC LIMIT $1",
+                    &[&n],
+                )
+                .await?
             }
             None => {
-                client
-                    .query("SELECT note FROM stele_checkpoints ORDER BY size", &[])
-                    .await
+                rows(
+                    &client,
+                    what,
+                    "SELECT note FROM stele_checkpoints ORDER BY size",
+                    &[],
+                )
+                .await?
             }
-        }
-        .map_err(|e| db_err("read stele_checkpoints", e))?;
+        };
         rows.iter()
             .map(|r| {
                 let note: String = r.get(0);
@@ -1384,13 +1726,13 @@ impl Inner {
         // Only a checkpoint whose tiles are all written (an imported log
         // stores its checkpoints before it is integrated).
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT note FROM stele_checkpoints WHERE size <= (SELECT size FROM stele_integrated WHERE id = 1) ORDER BY size DESC LIMIT 1",
-                &[],
-            )
-            .await
-            .map_err(|e| db_err("read stele_checkpoints", e))?;
+        let row = row_opt(
+            &client,
+            "read stele_checkpoints",
+            "SELECT note FROM stele_checkpoints WHERE size <= (SELECT size FROM stele_integrated WHERE id = 1) ORDER BY size DESC LIMIT 1",
+            &[],
+        )
+        .await?;
         drop(client);
         let Some(row) = row else {
             return Ok(());
@@ -1449,12 +1791,15 @@ impl Inner {
         ))
     }
 
-    async fn integrated_hint(&self) -> Result<u64> {
+    async fn integrated(&self) -> Result<u64> {
         let client = self.client().await?;
-        let row = client
-            .query_one("SELECT size FROM stele_integrated WHERE id = 1", &[])
-            .await
-            .map_err(|e| db_err("read stele_integrated", e))?;
+        let row = row1(
+            &client,
+            "read stele_integrated",
+            "SELECT size FROM stele_integrated WHERE id = 1",
+            &[],
+        )
+        .await?;
         let size = row.get::<_, i64>(0) as u64;
         let _ = self
             .seen
@@ -1472,7 +1817,7 @@ impl Inner {
         }
         // A partial width no step stopped at: cut it from the right edge's
         // wider tile (the first hashes or entries are the same).
-        let cur = self.integrated_hint().await?;
+        let cur = self.integrated().await?;
         let Some(wide) = tile_in_tree(tile.level, tile.index, cur.max(size)) else {
             return Ok(None);
         };
@@ -1503,12 +1848,12 @@ impl Inner {
         let mut tiles = tiles.to_vec();
         tiles.sort();
         tiles.dedup();
-        for t in &tiles {
-            let b = self
-                .tile(*t, false, size)
-                .await?
-                .ok_or_else(|| obj_err("read tile", format!("{} is missing", t.path())))?;
-            set.insert(*t, &b).map_err(|e| obj_err("read tile", e))?;
+        let mut fetched = futures::stream::iter(tiles)
+            .map(|t| async move { (t, self.tile(t, false, size).await) })
+            .buffer_unordered(PUTS_IN_FLIGHT);
+        while let Some((t, b)) = fetched.next().await {
+            let b = b?.ok_or_else(|| obj_err("read tile", format!("{} is missing", t.path())))?;
+            set.insert(t, &b).map_err(|e| obj_err("read tile", e))?;
         }
         Ok(set)
     }

@@ -5,17 +5,15 @@
 //! the stores, so any front-end answers any read.
 
 use super::{
-    App, ChanBody, Data, Failure, Inner, Query, bad_query, entries_query, entries_response, error,
-    export_response, fail, json_text, tile_response, too_many,
+    App, ChanBody, Data, ExportKind, Failure, Inner, Query, bad_query, entries_query,
+    entries_response, error, export_response, fail, io_fail, json_text, tile_response,
 };
 use crate::Result;
-use crate::access::{Entries, access_event};
 use crate::cluster::{Cluster, ClusterOptions, Location};
 use crate::view::StoredCheckpoint;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -57,15 +55,8 @@ fn cluster(app: &App) -> Arc<Cluster> {
     app.0.cluster.clone().expect("called for a cluster")
 }
 
-fn io(e: crate::Error) -> Response {
-    match e {
-        crate::Error::OutOfRange(m) => error(400, m, None),
-        e => error(500, e.to_string(), None),
-    }
-}
-
 async fn have(c: &Cluster) -> Result<u64, Response> {
-    c.integrated().await.map_err(io)
+    c.integrated().await.map_err(io_fail)
 }
 
 // The latest checkpoint's size, signing one when it does not reach `need`.
@@ -73,7 +64,7 @@ async fn signed_size(app: &Inner, c: &Cluster, need: u64) -> Result<u64, Respons
     let latest = c
         .latest_checkpoint()
         .await
-        .map_err(io)?
+        .map_err(io_fail)?
         .map_or(0, |cp| cp.checkpoint.size);
     if latest >= need {
         return Ok(latest);
@@ -83,7 +74,7 @@ async fn signed_size(app: &Inner, c: &Cluster, need: u64) -> Result<u64, Respons
     let _ = app.forced_signatures.fetch_add(1, Ordering::Relaxed);
     Ok(c.latest_checkpoint()
         .await
-        .map_err(io)?
+        .map_err(io_fail)?
         .map_or(0, |cp| cp.checkpoint.size))
 }
 
@@ -109,7 +100,7 @@ pub(super) async fn get_checkpoint(
         )
             .into_response(),
         Ok(None) => error(404, "the log has no checkpoint yet", None),
-        Err(e) => io(e),
+        Err(e) => io_fail(e),
     }
 }
 
@@ -141,16 +132,9 @@ pub(super) async fn get_tile(
         );
     }
     if entries {
+        // Recorded as on the file backend (grants are per front-end).
         let (from, to) = (tile.first(), tile.first() + u64::from(tile.width));
-        let ev = access_event(
-            &who.reader(),
-            &format!("/{path}"),
-            Some("bundle"),
-            Some(&Entries::Range(from, to)),
-            Some(size),
-            Value::Null,
-        );
-        if let Err(r) = app.0.record(&who, ev).await {
+        if let Err(r) = app.0.record_bundle(&who, from, to, size).await {
             return r;
         }
     }
@@ -160,29 +144,13 @@ pub(super) async fn get_tile(
             return error(404, format!("{path} is not in the log's tree"), None);
         }
         Ok(None) => return error(500, format!("{path} is missing from object storage"), None),
-        Err(e) => return io(e),
+        Err(e) => return io_fail(e),
     };
     tile_response(data, app.0.reads, body)
 }
 
-pub(super) async fn get_inclusion(
-    app: App,
-    peer: SocketAddr,
-    headers: HeaderMap,
-    q: Option<String>,
-) -> Response {
-    if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
-        return r;
-    }
-    let q = match Query::parse(q.as_deref(), &["index", "size"]) {
-        Ok(q) => q,
-        Err(e) => return bad_query(e),
-    };
-    let (index, size) = match (q.u64("index"), q.u64("size")) {
-        (Ok(Some(i)), Ok(s)) => (i, s),
-        (Ok(None), _) => return bad_query("query parameter index is missing".into()),
-        (Err(e), _) | (_, Err(e)) => return bad_query(e),
-    };
+/// GET /v1/proof/inclusion once the request is checked (mod.rs).
+pub(super) async fn inclusion(app: App, index: u64, size: Option<u64>) -> Response {
     let c = cluster(&app);
     // The file log answers for every appended entry; here an entry is
     // readable once integrated, so a sequenced one is integrated first.
@@ -214,28 +182,12 @@ pub(super) async fn get_inclusion(
     let have = c.integrated().await.unwrap_or(have).max(have);
     match c.inclusion(index, size, have).await {
         Ok(p) => json_text(format!("{}\n", p.to_json())),
-        Err(e) => io(e),
+        Err(e) => io_fail(e),
     }
 }
 
-pub(super) async fn get_consistency(
-    app: App,
-    peer: SocketAddr,
-    headers: HeaderMap,
-    q: Option<String>,
-) -> Response {
-    if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
-        return r;
-    }
-    let q = match Query::parse(q.as_deref(), &["from", "to"]) {
-        Ok(q) => q,
-        Err(e) => return bad_query(e),
-    };
-    let (from, to) = match (q.u64("from"), q.u64("to")) {
-        (Ok(Some(f)), Ok(t)) => (f, t),
-        (Ok(None), _) => return bad_query("query parameter from is missing".into()),
-        (Err(e), _) | (_, Err(e)) => return bad_query(e),
-    };
+/// GET /v1/proof/consistency once the request is checked (mod.rs).
+pub(super) async fn consistency(app: App, from: u64, to: Option<u64>) -> Response {
     let c = cluster(&app);
     let have = match have(&c).await {
         Ok(s) => s,
@@ -258,7 +210,7 @@ pub(super) async fn get_consistency(
     let have = c.integrated().await.unwrap_or(have);
     match c.consistency(from, to, have).await {
         Ok(p) => json_text(format!("{}\n", p.to_json())),
-        Err(e) => io(e),
+        Err(e) => io_fail(e),
     }
 }
 
@@ -287,7 +239,7 @@ pub(super) async fn get_entries(
     };
     let lines = match c.entries(from, to).await {
         Ok(l) => l,
-        Err(e) => return io(e),
+        Err(e) => return io_fail(e),
     };
     let mut body = Vec::new();
     for l in lines {
@@ -297,53 +249,16 @@ pub(super) async fn get_entries(
     entries_response(body, from, to)
 }
 
-pub(super) async fn get_export(
+/// GET /v1/export once the request is checked and its access recorded
+/// (mod.rs): the export streamed from the stores, ending with a checkpoint
+/// of at least `need` entries.
+pub(super) async fn export(
     app: App,
-    peer: SocketAddr,
-    headers: HeaderMap,
-    q: Option<String>,
+    kind: ExportKind,
+    need: u64,
+    slot: tokio::sync::OwnedSemaphorePermit,
 ) -> Response {
-    let who = match app.0.auth_read(&headers, peer, Data::Entries) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let q = match Query::parse(q.as_deref(), &["from", "to", "entries"]) {
-        Ok(q) => q,
-        Err(e) => return bad_query(e),
-    };
-    if q.get("from").is_some() || q.get("to").is_some() || q.get("entries").is_some() {
-        return error(
-            501,
-            "range and entries exports are not served from a PostgreSQL + object storage log yet: export the whole log (GET /v1/export)",
-            None,
-        );
-    }
-    let Ok(slot) = app.0.exports.clone().try_acquire_owned() else {
-        return too_many(
-            "too many exports are streaming now (--max-exports); retry later; nothing was read"
-                .into(),
-            5,
-        );
-    };
     let c = cluster(&app);
-    let size = match c.sequenced().await {
-        Ok(s) => s,
-        Err(e) => return io(e),
-    };
-    let ev = access_event(
-        &who.reader(),
-        "/v1/export",
-        Some("log"),
-        Some(&Entries::Range(0, size)),
-        Some(size),
-        Value::Null,
-    );
-    if let Err(r) = app.0.record(&who, ev).await {
-        return r;
-    }
-    // The export ends with a checkpoint covering the log as of now, its
-    // access record included.
-    let need = c.sequenced().await.unwrap_or(size);
     let signed = match signed_size(&app.0, &c, need).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -351,22 +266,21 @@ pub(super) async fn get_export(
     let (tx, rx) = mpsc::channel(4);
     let failed = Arc::new(AtomicBool::new(false));
     let failed2 = failed.clone();
+    // Detached: the body stream carries the task's errors to the client.
     drop(tokio::spawn(async move {
-        let tx2 = tx.clone();
-        let r = c
-            .export_log_with(signed, |chunk| {
-                let tx = tx2.clone();
-                async move {
-                    tx.send(Ok(Bytes::from(chunk))).await.map_err(|_| {
-                        crate::Error::io(
-                            "send",
-                            "export",
-                            std::io::Error::other("client went away"),
-                        )
-                    })
-                }
-            })
-            .await;
+        let sink = |chunk: Vec<u8>| {
+            let tx = tx.clone();
+            async move {
+                tx.send(Ok(Bytes::from(chunk))).await.map_err(|_| {
+                    crate::Error::io("send", "export", std::io::Error::other("client went away"))
+                })
+            }
+        };
+        let r = match kind {
+            ExportKind::Log => c.export_log_with(signed, sink).await,
+            ExportKind::Range(a, b) => c.export_range_with(a, b, sink).await,
+            ExportKind::Entries(l) => c.export_entries_with(&l, sink).await,
+        };
         if let Err(e) = r {
             failed2.store(true, Ordering::Release);
             let _ = tx.try_send(Err(std::io::Error::other(e.to_string())));
@@ -381,11 +295,11 @@ pub(super) async fn get_export(
 
 /// /metrics of a cluster front-end: the log's sizes from the database.
 pub(super) async fn metrics(app: &Inner, c: &Cluster) -> Result<String, Response> {
-    let size = c.integrated().await.map_err(io)?;
-    let cps = c.checkpoints().await.map_err(io)?;
+    let size = c.integrated().await.map_err(io_fail)?;
+    let cps = c.checkpoints().await.map_err(io_fail)?;
     let signed = cps.last().map_or(0, |cp| cp.checkpoint.size);
     let mut text = app.metrics.render(size, cps.len(), signed);
-    let sequenced = c.sequenced().await.map_err(io)?;
+    let sequenced = c.sequenced().await.map_err(io_fail)?;
     text.push_str(&format!(
         "# HELP stele_cluster_sequenced_entries Entries committed in PostgreSQL (integrated or not).\n# TYPE stele_cluster_sequenced_entries gauge\nstele_cluster_sequenced_entries {sequenced}\n# HELP stele_cluster_unintegrated_entries Entries sequenced but not yet in the tiles.\n# TYPE stele_cluster_unintegrated_entries gauge\nstele_cluster_unintegrated_entries {}\n",
         sequenced.saturating_sub(size)

@@ -783,7 +783,7 @@ impl Inner {
         to: u64,
         size: u64,
     ) -> Result<(), Response> {
-        if self.log.is_none() {
+        if self.log.is_none() && self.cluster.is_none() {
             return Ok(());
         }
         // The reader as its records name it: the token, and the address.
@@ -1101,6 +1101,14 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Response> {
     Ok(Some(String::from_utf8_lossy(b).into_owned()))
 }
 
+fn key_reused() -> Response {
+    error(
+        422,
+        "this Idempotency-Key was used with a different body; nothing was written",
+        None,
+    )
+}
+
 type Parser = fn(&[u8], usize) -> Result<Vec<Value>, body::ItemError>;
 
 async fn ingest(
@@ -1152,27 +1160,23 @@ async fn ingest(
             }
             Some(Done::Receipts(h, rs)) => {
                 if h.is_some_and(|h| h != digest) {
-                    return error(
-                        422,
-                        "this Idempotency-Key was used with a different body; nothing was written",
-                        None,
-                    );
+                    return key_reused();
                 }
                 return receipts_response(rs.clone(), true);
             }
             None => idem.remember(slot.clone(), Done::Pending),
         }
     }
-    let r = ingest_body(&app, held, parse, token, key, since).await;
+    let r = ingest_body(&app, held, parse, token, key, digest, since).await;
     if let Some(slot) = slot {
         let mut idem = app.idem.lock().unwrap();
         match &r {
-            Ok(rs) => idem.remember(slot, Done::Receipts(Some(digest), rs.clone())),
+            Ok((rs, _)) => idem.remember(slot, Done::Receipts(Some(digest), rs.clone())),
             Err(_) => idem.forget(&slot),
         }
     }
     match r {
-        Ok(rs) => receipts_response(rs, false),
+        Ok((rs, replayed)) => receipts_response(rs, replayed),
         Err(r) => r,
     }
 }
@@ -1183,8 +1187,9 @@ async fn ingest_body(
     parse: Parser,
     token: Token,
     key: Option<String>,
+    digest: [u8; 32],
     since: Instant,
-) -> Result<Arc<Vec<Receipt>>, Response> {
+) -> Result<(Arc<Vec<Receipt>>, bool), Response> {
     let max = app.max_events;
     // Parsing a big batch is CPU work: off the async threads. The body's
     // room in --max-inflight is held until the events are appended.
@@ -1205,11 +1210,11 @@ async fn ingest_body(
         )
     })?;
     if events.is_empty() {
-        return Ok(Arc::new(Vec::new()));
+        return Ok((Arc::new(Vec::new()), false));
     }
     let n = events.len() as u64;
     let mut by = json!({ "token": token.name });
-    if let Some(k) = key {
+    if let Some(k) = &key {
         by["request"] = json!(k);
     }
     // Appenders wait in the log for their group commit on blocking
@@ -1223,10 +1228,21 @@ async fn ingest_body(
         )
     })?;
     let rs = match &app.cluster {
-        Some(c) => c
-            .append_batch_by(events, &by)
-            .await
-            .map_err(|e| fail(Failure::from(e)))?,
+        // Keys are kept in PostgreSQL: a retry on another front-end gets
+        // the same answer.
+        Some(c) => {
+            let request = key.map(|key| crate::cluster::RequestKey {
+                token: token.name.clone(),
+                key,
+                digest,
+            });
+            match c.append_batch_keyed(events, &by, request).await {
+                Ok(crate::cluster::Keyed::Appended(rs)) => rs,
+                Ok(crate::cluster::Keyed::Replayed(rs)) => return Ok((Arc::new(rs), true)),
+                Ok(crate::cluster::Keyed::OtherBody) => return Err(key_reused()),
+                Err(e) => return Err(fail(Failure::from(e))),
+            }
+        }
         None => app
             .on_log(move |log| log.append_batch_by(events, &by))
             .await
@@ -1235,7 +1251,7 @@ async fn ingest_body(
     drop(room);
     let _ = app.metrics.entries.fetch_add(n, Ordering::Relaxed);
     app.metrics.append_latency.observe_duration(since.elapsed());
-    Ok(Arc::new(rs))
+    Ok((Arc::new(rs), false))
 }
 
 async fn post_entries(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
@@ -1391,6 +1407,16 @@ fn tile_response(data: Data, reads: Reads, body: Vec<u8>) -> Response {
         .into_response()
 }
 
+// The numbers a proof request names: `first` (required) and `second`.
+fn proof_query(q: Option<&str>, first: &str, second: &str) -> Result<(u64, Option<u64>), Response> {
+    let q = Query::parse(q, &[first, second]).map_err(bad_query)?;
+    match (q.u64(first), q.u64(second)) {
+        (Ok(Some(f)), Ok(s)) => Ok((f, s)),
+        (Ok(None), _) => Err(bad_query(format!("query parameter {first} is missing"))),
+        (Err(e), _) | (_, Err(e)) => Err(bad_query(e)),
+    }
+}
+
 fn json_text(s: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], s).into_response()
 }
@@ -1401,21 +1427,16 @@ async fn get_inclusion(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if app.0.cluster.is_some() {
-        return cluster::get_inclusion(app, peer, headers, q).await;
-    }
     if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
         return r;
     }
-    let q = match Query::parse(q.as_deref(), &["index", "size"]) {
+    let (index, size) = match proof_query(q.as_deref(), "index", "size") {
         Ok(q) => q,
-        Err(e) => return bad_query(e),
+        Err(r) => return r,
     };
-    let (index, size) = match (q.u64("index"), q.u64("size")) {
-        (Ok(Some(i)), Ok(s)) => (i, s),
-        (Ok(None), _) => return bad_query("query parameter index is missing".into()),
-        (Err(e), _) | (_, Err(e)) => return bad_query(e),
-    };
+    if app.0.cluster.is_some() {
+        return cluster::inclusion(app, index, size).await;
+    }
     // An index beyond the log is refused before anything is signed.
     let have = match app.0.view() {
         Ok(v) => v.size(),
@@ -1453,21 +1474,16 @@ async fn get_consistency(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if app.0.cluster.is_some() {
-        return cluster::get_consistency(app, peer, headers, q).await;
-    }
     if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
         return r;
     }
-    let q = match Query::parse(q.as_deref(), &["from", "to"]) {
+    let (from, to) = match proof_query(q.as_deref(), "from", "to") {
         Ok(q) => q,
-        Err(e) => return bad_query(e),
+        Err(r) => return r,
     };
-    let (from, to) = match (q.u64("from"), q.u64("to")) {
-        (Ok(Some(f)), Ok(t)) => (f, t),
-        (Ok(None), _) => return bad_query("query parameter from is missing".into()),
-        (Err(e), _) | (_, Err(e)) => return bad_query(e),
-    };
+    if app.0.cluster.is_some() {
+        return cluster::consistency(app, from, to).await;
+    }
     let have = match app.0.view() {
         Ok(v) => v.size(),
         Err(r) => return r,
@@ -1648,15 +1664,22 @@ impl std::io::Write for ChanWriter {
 /// Most entries one `GET /v1/export?entries=` may list.
 pub const MAX_EXPORT_LIST: usize = 1000;
 
+// What GET /v1/export was asked for.
+enum ExportKind {
+    // The whole log.
+    Log,
+    // Entries from..to.
+    Range(u64, u64),
+    // Selected entries, ascending, no repeats.
+    Entries(Vec<u64>),
+}
+
 async fn get_export(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if app.0.cluster.is_some() {
-        return cluster::get_export(app, peer, headers, q).await;
-    }
     let who = match app.0.auth_read(&headers, peer, Data::Entries) {
         Ok(c) => c,
         Err(r) => return r,
@@ -1670,20 +1693,26 @@ async fn get_export(
     // log's auditors; the access record names them (public keys only).
     let reveal = match q.get("reveal-to") {
         None => Vec::new(),
+        Some(_) if app.0.cluster.is_some() => {
+            return bad_query(
+                "reveal-to: sealed fields are not supported on the PostgreSQL + object storage backend"
+                    .into(),
+            );
+        }
         Some(list) => match reveal_to(&app.0, &who, list) {
             Ok(r) => r,
             Err(resp) => return resp,
         },
     };
-    let size = match app.0.view() {
-        Ok(v) => v.size(),
+    // Entries appended so far (a cluster's: committed in PostgreSQL).
+    let appended = async || match &app.0.cluster {
+        Some(c) => c.sequenced().await.map_err(io_fail),
+        None => app.0.view().map(|v| v.size()),
+    };
+    let size = match appended().await {
+        Ok(s) => s,
         Err(r) => return r,
     };
-    enum Kind {
-        Log,
-        Range(u64, u64),
-        Entries(Vec<u64>),
-    }
     let kind = match (q.u64("from"), q.u64("to"), q.get("entries")) {
         (Err(e), _, _) | (_, Err(e), _) => return bad_query(e),
         (Ok(Some(a)), Ok(Some(b)), None) => {
@@ -1694,7 +1723,7 @@ async fn get_export(
                     None,
                 );
             }
-            Kind::Range(a, b)
+            ExportKind::Range(a, b)
         }
         (Ok(None), Ok(None), Some(list)) => {
             let mut l = Vec::new();
@@ -1721,9 +1750,9 @@ async fn get_export(
             if l.is_empty() {
                 return bad_query("entries lists no entry".into());
             }
-            Kind::Entries(l)
+            ExportKind::Entries(l)
         }
-        (Ok(None), Ok(None), None) => Kind::Log,
+        (Ok(None), Ok(None), None) => ExportKind::Log,
         _ => {
             return bad_query(
                 "export takes nothing (whole log), from and to (a range), or entries=I,J,K".into(),
@@ -1738,9 +1767,9 @@ async fn get_export(
         );
     };
     let (ev_kind, entries) = match &kind {
-        Kind::Log => ("log", Entries::Range(0, size)),
-        Kind::Range(a, b) => ("range", Entries::Range(*a, *b)),
-        Kind::Entries(l) => ("entries", Entries::List(l.clone())),
+        ExportKind::Log => ("log", Entries::Range(0, size)),
+        ExportKind::Range(a, b) => ("range", Entries::Range(*a, *b)),
+        ExportKind::Entries(l) => ("entries", Entries::List(l.clone())),
     };
     let ev = access_event(
         &who.reader(),
@@ -1760,10 +1789,13 @@ async fn get_export(
     // The export ends with a checkpoint covering everything in it: a log
     // export covers the log as of now, access record included.
     let need = match &kind {
-        Kind::Log => app.0.view().map_or(0, |v| v.size()),
-        Kind::Range(_, b) => *b,
-        Kind::Entries(l) => l.last().map_or(0, |m| m + 1),
+        ExportKind::Log => appended().await.unwrap_or(size),
+        ExportKind::Range(_, b) => *b,
+        ExportKind::Entries(l) => l.last().map_or(0, |m| m + 1),
     };
+    if app.0.cluster.is_some() {
+        return cluster::export(app, kind, need, slot).await;
+    }
     let signed = match app.0.signed_size(need).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -1787,9 +1819,11 @@ async fn get_export(
             buf: Vec::new(),
         };
         let r = match kind {
-            Kind::Log => view.export_log_revealed(&reveal, &mut w, &mut |_| {}),
-            Kind::Range(a, b) => view.export_range_revealed(a, b, &reveal, &mut w, &mut |_| {}),
-            Kind::Entries(l) => view.export_entries_revealed(&l, &reveal, &mut w),
+            ExportKind::Log => view.export_log_revealed(&reveal, &mut w, &mut |_| {}),
+            ExportKind::Range(a, b) => {
+                view.export_range_revealed(a, b, &reveal, &mut w, &mut |_| {})
+            }
+            ExportKind::Entries(l) => view.export_entries_revealed(&l, &reveal, &mut w),
         };
         let r = r
             .map_err(|e| std::io::Error::other(e.to_string()))

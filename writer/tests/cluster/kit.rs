@@ -295,6 +295,63 @@ pub(crate) fn http(
     Ok(Resp { status, body })
 }
 
+/// `stele init --db DB --objects OBJECTS --origin ORIGIN --signing-key KEY`
+/// (it must succeed); the verifier key it prints.
+pub(crate) fn init(db: &str, objects: &str, origin: &str, key: &std::path::Path) -> String {
+    let (code, out, err) = stele(&[
+        "init",
+        "--db",
+        db,
+        "--objects",
+        objects,
+        "--origin",
+        origin,
+        "--signing-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    out.trim().to_string()
+}
+
+/// A new file log in `dir` served with `tokens`: what the cluster's
+/// answers are compared with.
+pub(crate) fn file_front(dir: &std::path::Path, origin: &str, tokens: &std::path::Path) -> Front {
+    let (code, _, err) = stele(&["init", dir.to_str().unwrap(), "--origin", origin]);
+    assert_eq!(code, 0, "{err}");
+    let mut cmd = std::process::Command::new(STELE);
+    let _ = cmd
+        .arg("serve")
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0", "--tokens"])
+        .arg(tokens);
+    let (child, url) = crate::common::spawn_serve(&mut cmd);
+    Front { child, url }
+}
+
+/// POST `body` to `url` with an `Idempotency-Key`: the answer and whether
+/// it says `Idempotent-Replayed: true`.
+pub(crate) fn post_keyed(url: &str, token: &str, key: &str, body: &[u8]) -> (Resp, bool) {
+    let mut r = agent()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .header("idempotency-key", key)
+        .send(body)
+        .unwrap();
+    let replayed = r
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    let status = r.status().as_u16();
+    let body = r.body_mut().read_to_vec().unwrap();
+    (Resp { status, body }, replayed)
+}
+
+/// GET `url` with the token (the request must get an answer).
+pub(crate) fn get(url: &str, token: &str) -> Resp {
+    http("GET", url, Some(token), None).unwrap()
+}
+
 /// A tokens file with one token of every scope; returns the token.
 pub(crate) fn token(dir: &std::path::Path) -> (std::path::PathBuf, String) {
     let file = dir.join("tokens");
