@@ -93,6 +93,16 @@ impl SealedVerifier {
         Ok(v)
     }
 
+    /// Keys revoked from a tree size, each `VKEY@SIZE` (docs/FORMAT.md
+    /// 15.3): their signatures on a checkpoint of that size or more are
+    /// `key_revoked` failures. Before the first push (the page verifies with
+    /// this module whenever revocations are given: the plain verifier takes
+    /// none).
+    #[wasm_bindgen(js_name = setRevoked)]
+    pub fn set_revoked(&mut self, revoked: Vec<String>) -> Result<(), JsError> {
+        set_revoked(&mut self.inner, &revoked)
+    }
+
     /// Feeds the next bytes of the file (any chunking).
     pub fn push(&mut self, chunk: &[u8]) {
         self.inner.push(chunk);
@@ -174,6 +184,22 @@ fn identities(identity: &str) -> Result<Vec<stele_seal::Identity>, JsError> {
     }
     stele_seal::Identity::parse_file(identity)
         .map_err(|e| JsError::new(&format!("auditor key: {e}")))
+}
+
+// docs/FORMAT.md 15.3: each `VKEY@SIZE` as core reads it.
+fn set_revoked(v: &mut StreamVerifier, revoked: &[String]) -> Result<(), JsError> {
+    let list = revoked
+        .iter()
+        .map(|r| {
+            stele_core::verify::parse_revoked(r)
+                .map_err(|e| JsError::new(&format!("revoked {}: {e}", quote(r))))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if v.set_revoked(list) {
+        Ok(())
+    } else {
+        Err(JsError::new("revoked keys: set them before the first push"))
+    }
 }
 
 fn parse_keys(keys: &[String]) -> Result<Vec<VerifierKey>, JsError> {

@@ -152,6 +152,19 @@ pub fn parse_revoked(s: &str) -> Result<(VerifierKey, u64), String> {
     Ok((key, size))
 }
 
+impl<S: EntrySink> StreamVerifier<S> {
+    /// Sets the revoked keys ([`Options::revoked`], FORMAT 15.3); `false`
+    /// once bytes were pushed. A build without the feature `rotation`
+    /// ignores them (FORMAT 15.6): give them to one that has it.
+    pub fn set_revoked(&mut self, revoked: Vec<(VerifierKey, u64)>) -> bool {
+        if self.streamed > 0 {
+            return false;
+        }
+        self.opts.revoked = revoked;
+        true
+    }
+}
+
 #[cfg(not(feature = "rotation"))]
 impl<S: EntrySink> StreamVerifier<S> {
     /// The genesis entry's key: nothing to keep without rotation support.
