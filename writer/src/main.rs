@@ -2168,6 +2168,11 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
         a.ca.as_deref()
             .map(|p| load_tsa_ca(p, "--ca"))
             .transpose()?;
+    let anchor_stats = a
+        .tsa
+        .as_ref()
+        .map(|_| std::sync::Arc::new(stele_writer::anchor::AnchorStats::default()));
+    c.anchor_stats = anchor_stats.clone();
     let server = serve::Server::bind(c)?;
     let log = server.log().cloned();
     if let Some(r) = log.as_ref().and_then(|l| l.recovery()) {
@@ -2207,7 +2212,11 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
                 );
             }
             let (tx, rx) = std::sync::mpsc::channel();
-            Some((tx, anchor_loop(l.clone(), url.clone(), tsa_ca, every, rx)))
+            let stats = anchor_stats.clone().unwrap_or_default();
+            Some((
+                tx,
+                anchor_loop(l.clone(), url.clone(), tsa_ca, stats, every, rx),
+            ))
         }
         _ => None,
     };
@@ -2279,24 +2288,34 @@ fn anchor_loop(
     log: std::sync::Arc<Log>,
     url: String,
     ca: Option<stele_tsa::TsaChecker>,
+    stats: std::sync::Arc<stele_writer::anchor::AnchorStats>,
     every: Duration,
     stop: std::sync::mpsc::Receiver<()>,
 ) -> std::thread::JoinHandle<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    use stele_writer::anchor::Anchored;
     std::thread::spawn(move || {
         loop {
             let timeout = every.clamp(Duration::from_secs(5), Duration::from_secs(60));
             match stele_writer::anchor::anchor(&log, &url, ca.as_ref(), false, timeout) {
-                Ok(stele_writer::anchor::Anchored::New(size, Some(a))) => eprintln!(
-                    "stele serve: anchored checkpoint {size} with {url}: existed by {}, attested by {}",
-                    a.time, a.tsa
-                ),
-                Ok(stele_writer::anchor::Anchored::New(size, None)) => {
-                    eprintln!("stele serve: anchored checkpoint {size} with {url}")
+                Ok(Anchored::New(size, a)) => {
+                    let _ = stats.anchored.fetch_add(1, Relaxed);
+                    stats.size.store(size, Relaxed);
+                    match a {
+                        Some(a) => eprintln!(
+                            "stele serve: anchored checkpoint {size} with {url}: existed by {}, attested by {}",
+                            a.time, a.tsa
+                        ),
+                        None => eprintln!("stele serve: anchored checkpoint {size} with {url}"),
+                    }
                 }
-                Ok(stele_writer::anchor::Anchored::Already(_)) => {}
-                Err(e) => eprintln!(
-                    "stele serve: anchoring with {url} failed (retried in {every:?}): {e}"
-                ),
+                Ok(Anchored::Already(_)) => {}
+                Err(e) => {
+                    let _ = stats.failed.fetch_add(1, Relaxed);
+                    eprintln!(
+                        "stele serve: anchoring with {url} failed (retried in {every:?}): {e}"
+                    )
+                }
             }
             match stop.recv_timeout(every) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
