@@ -31,8 +31,8 @@ fn vectors_dir() -> PathBuf {
 }
 
 /// The openssl configuration of the test CA and its TSAs: `good` (critical
-/// timeStamping EKU, valid 2026-2126), `expired` (valid 2020-2021), `other`
-/// (issued by another CA); `noeku` (no EKU) cannot sign with `openssl ts`,
+/// timeStamping EKU, valid 2026-2126), `frac` (the same, writing genTime with
+/// milliseconds), `expired` (valid 2020-2021), `other` (issued by another CA); `noeku` (no EKU) cannot sign with `openssl ts`,
 /// which refuses such a certificate, so its tokens are made with `openssl
 /// cms -sign -cades` over a good token's TSTInfo.
 const TSA_CNF: &str = "\
@@ -80,6 +80,17 @@ signer_key = ./tsa.key
 signer_digest = sha256
 default_policy = 1.2.3.4.1
 digests = sha256
+ess_cert_id_alg = sha256
+[ frac ]
+serial = ./tsaserial
+signer_cert = ./good.crt
+certs = ./ca.crt
+signer_key = ./tsa.key
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+accuracy = millisecs:500
+clock_precision_digits = 3
 ess_cert_id_alg = sha256
 [ tsa_ext ]
 basicConstraints = critical,CA:false
@@ -211,7 +222,7 @@ fn serve_one(dir: &Path, n: usize, mut conn: std::net::TcpStream) {
     let q = dir.join(format!("q{n}.tsq"));
     let a = dir.join(format!("a{n}.tsr"));
     std::fs::write(&q, &body).unwrap();
-    let known = ["good", "expired", "other"].contains(&section.as_str());
+    let known = ["good", "expired", "other", "frac"].contains(&section.as_str());
     let ok = known
         && Command::new("openssl")
             .args(["ts", "-reply", "-config", "tsa.cnf", "-section", &section])
@@ -802,13 +813,16 @@ fn serve_anchors_on_a_schedule_and_its_exports_carry_the_tokens() {
             .stderr(std::process::Stdio::null()),
     );
     let addr = base.strip_prefix("http://").unwrap().to_string();
-    // Wait for the anchor (a generous bound on a loaded machine).
+    // Wait for the anchor (a generous bound on a loaded machine). It is of
+    // the latest checkpoint when the service anchors: 2, or a later one when
+    // a read of the export (recorded and signed) came first.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let export = loop {
+    let (export, size) = loop {
         if let Some(b) = http_get(&addr, "/v1/export")
-            && b.lines().any(|l| l.starts_with("timestamp 2 "))
+            && let Some(l) = b.lines().find(|l| l.starts_with("timestamp "))
         {
-            break b;
+            let size: u64 = l.split(' ').nth(1).unwrap().parse().unwrap();
+            break (b, size);
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -820,26 +834,30 @@ fn serve_anchors_on_a_schedule_and_its_exports_carry_the_tokens() {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+    assert!(size >= 2, "{size}");
     let r = verify_tsa(export.as_bytes(), &vkey, Some(&tsa.ca()));
     assert_eq!(r.verdict.as_str(), "verified", "{}", r.to_json());
     let ts = r.timestamps.unwrap();
-    assert_eq!((ts.len(), ts[0].size, ts[0].status), (1, 2, "ok"));
+    assert_eq!((ts.len(), ts[0].size, ts[0].status), (1, size, "ok"));
     let body = bodies(&export)
         .into_iter()
-        .find(|(s, _)| *s == 2)
+        .find(|(s, _)| *s == size)
         .unwrap()
         .1;
     assert!(openssl_verifies(
         &tsa.dir,
-        &token_in(&export, 2),
+        &token_in(&export, size),
         body.as_bytes(),
         &tsa.ca()
     ));
     // The token is in the log directory, and `stele verify DIR` checks it too.
-    // (The service may have anchored a later checkpoint before it stopped:
-    // reading the export is recorded, and the next checkpoint covers that.)
+    // (The service may have anchored a later checkpoint before it stopped.)
     let recs = stele_writer::anchor::read(Path::new(&log)).unwrap();
-    assert_eq!(recs.iter().filter(|r| r.size == 2).count(), 1, "{recs:?}");
+    assert_eq!(
+        recs.iter().filter(|r| r.size == size).count(),
+        1,
+        "{recs:?}"
+    );
     let out = ok(&stele(&[
         "verify",
         &log,
@@ -848,7 +866,10 @@ fn serve_anchors_on_a_schedule_and_its_exports_carry_the_tokens() {
         "--tsa-ca",
         p(&tsa.ca()),
     ]));
-    assert!(out.contains("checkpoint 2 existed by "), "{out}");
+    assert!(
+        out.contains(&format!("checkpoint {size} existed by ")),
+        "{out}"
+    );
 }
 
 /// Every byte of a valid token flipped: the checker never panics, and a
@@ -1048,4 +1069,83 @@ fn serve_with_ca_keeps_only_tokens_that_verify_against_it() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--ca"), "{}", stderr(&o));
+}
+
+/// A TSA that writes genTime with fractional seconds (RFC 3161 2.4.2 allows
+/// them; OpenSSL's `clock_precision_digits`): its tokens verify, through
+/// `stele anchor --ca` and `stele verify --tsa-ca`, as OpenSSL verifies them,
+/// and the time reported is the second the genTime falls in, rounded up.
+#[test]
+fn a_gen_time_with_fractional_seconds_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (log, vkey) = init(tmp.path());
+    let _ = append(&log, &[r#"{"type":"auth","actor":"alice"}"#]);
+    let url = format!("{}/frac", tsa.url);
+    let out = ok(&stele(&[
+        "anchor",
+        &log,
+        "--tsa",
+        &url,
+        "--ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(
+        out.starts_with("anchored checkpoint 2: existed by "),
+        "{out}"
+    );
+    let file = tmp.path().join("frac.stele");
+    let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
+    let export = std::fs::read_to_string(&file).unwrap();
+    let body = bodies(&export)
+        .into_iter()
+        .find(|(s, _)| *s == 2)
+        .unwrap()
+        .1;
+    let token = token_in(&export, 2);
+    assert!(openssl_verifies(
+        &tsa.dir,
+        &token,
+        body.as_bytes(),
+        &tsa.ca()
+    ));
+    let r = verify_tsa(export.as_bytes(), &vkey, Some(&tsa.ca()));
+    assert_eq!(r.verdict.as_str(), "verified", "{}", r.to_json());
+    let t = &r.timestamps.as_ref().unwrap()[0];
+    assert_eq!(t.status, "ok");
+    // OpenSSL's reading of the genTime: "Nov 30 20:40:01.123 2026 GMT"
+    // (no fraction when the milliseconds were 000).
+    std::fs::write(tsa.dir.join("f.tok"), &token).unwrap();
+    let text = Command::new("openssl")
+        .args([
+            "ts",
+            "-reply",
+            "-token_in",
+            "-in",
+            "f.tok",
+            "-token_out",
+            "-text",
+        ])
+        .current_dir(&tsa.dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Time stamp: "))
+        .unwrap();
+    let clock = line.split(' ').find(|w| w.contains(':')).unwrap();
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let time = t.time.as_deref().unwrap();
+    if frac.is_empty() {
+        assert!(time.ends_with(&format!("T{hms}Z")), "{time} vs {line}");
+    } else {
+        // Rounded up to the next second: never earlier than the TSA said.
+        let secs = |s: &str| -> u32 {
+            s.split(':')
+                .fold(0, |n, p| n * 60 + p.parse::<u32>().unwrap())
+        };
+        let got = secs(&time[11..19]);
+        assert_eq!(got, (secs(hms) + 1) % 86_400, "{time} vs {line}");
+    }
 }
