@@ -100,7 +100,9 @@ impl SealedVerifier {
     /// none).
     #[wasm_bindgen(js_name = setRevoked)]
     pub fn set_revoked(&mut self, revoked: Vec<String>) -> Result<(), JsError> {
-        set_revoked(&mut self.inner, &revoked)
+        self.inner
+            .set_revoked_texts(&revoked)
+            .map_err(|e| JsError::new(&e))
     }
 
     /// Feeds the next bytes of the file (any chunking).
@@ -184,22 +186,6 @@ fn identities(identity: &str) -> Result<Vec<stele_seal::Identity>, JsError> {
     }
     stele_seal::Identity::parse_file(identity)
         .map_err(|e| JsError::new(&format!("auditor key: {e}")))
-}
-
-// docs/FORMAT.md 15.3: each `VKEY@SIZE` as core reads it.
-fn set_revoked(v: &mut StreamVerifier, revoked: &[String]) -> Result<(), JsError> {
-    let list = revoked
-        .iter()
-        .map(|r| {
-            stele_core::verify::parse_revoked(r)
-                .map_err(|e| JsError::new(&format!("revoked {}: {e}", quote(r))))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if v.set_revoked(list) {
-        Ok(())
-    } else {
-        Err(JsError::new("revoked keys: set them before the first push"))
-    }
 }
 
 fn parse_keys(keys: &[String]) -> Result<Vec<VerifierKey>, JsError> {

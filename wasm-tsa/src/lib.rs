@@ -94,18 +94,9 @@ impl TsaVerifier {
     /// `key_revoked` failures. Before the first push.
     #[wasm_bindgen(js_name = setRevoked)]
     pub fn set_revoked(&mut self, revoked: Vec<String>) -> Result<(), JsError> {
-        let list = revoked
-            .iter()
-            .map(|r| {
-                stele_core::verify::parse_revoked(r)
-                    .map_err(|e| JsError::new(&format!("revoked {}: {e}", quote(r))))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if self.inner.set_revoked(list) {
-            Ok(())
-        } else {
-            Err(JsError::new("revoked keys: set them before the first push"))
-        }
+        self.inner
+            .set_revoked_texts(&revoked)
+            .map_err(|e| JsError::new(&e))
     }
 
     /// Feeds the next bytes of the file (any chunking).

@@ -163,6 +163,20 @@ impl<S: EntrySink> StreamVerifier<S> {
         self.opts.revoked = revoked;
         true
     }
+
+    /// [`StreamVerifier::set_revoked`] from `VKEY@SIZE` texts (as a page
+    /// gives them); the error names the first that does not parse.
+    pub fn set_revoked_texts(&mut self, revoked: &[String]) -> Result<(), String> {
+        let list = revoked
+            .iter()
+            .map(|r| parse_revoked(r).map_err(|e| format!("revoked {}: {e}", canonical::quote(r))))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.set_revoked(list) {
+            Ok(())
+        } else {
+            Err("revoked keys: set them before the first push".into())
+        }
+    }
 }
 
 #[cfg(not(feature = "rotation"))]
