@@ -282,6 +282,9 @@ async function verifyFileTimestamps(file, opts) {
   if (typeof tsaCa !== 'string' && !(tsaCa instanceof Uint8Array)) throw new TypeError('tsaCa: expected the PEM text or the bytes of a certificate file');
   if (policy != null && typeof policy !== 'string') throw new TypeError('policy: expected the text of a witness policy file');
   if (identity != null && typeof identity !== 'string') throw new TypeError('identity: expected the text of an age identity file');
+  // The single-file page (build.mjs) carries the sealed module but not this
+  // one (850 KB more): say so before the work, not as a failed fetch after it.
+  if (/** @type {{STELE_EMBED?: unknown}} */ (/** @type {unknown} */ (globalThis)).STELE_EMBED) throw new Error('TSA certificate: this single-file page does not include the timestamp module; check the timestamps with the served page, @stele/verifier or stele verify --tsa-ca');
   const load = import('./timestamps.js');
   const onProgress = plain.onProgress;
   await verifyPlain(file, { ...plain, onProgress: onProgress && ((done, total) => onProgress(done / 2, total)) });

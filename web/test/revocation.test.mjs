@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, launch, serve, openPage, verifyFileInPage, shotPath } from './helpers.mjs';
+import { REPO, DIST, launch, serve, openPage, verifyFileInPage, shotPath } from './helpers.mjs';
 
 const VECTOR = join(REPO, 'tests/vectors/rotation-revoked.stele');
 const EXPECT = readFileSync(join(REPO, 'tests/vectors/rotation-revoked.expect'), 'utf8');
@@ -68,6 +68,30 @@ describe('revoked keys in the browser', { timeout: 900_000 }, () => {
       await page.waitForFunction((n) => Number(document.documentElement.dataset.runs) > n, bad, { timeout: 120_000 });
       assert.equal((await page.textContent('#verdict-word')).trim(), 'Could not verify');
       assert.match(await page.textContent('#verdict-detail'), /revoked ".+": a revoked key is written VKEY@SIZE/);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('the single-file page takes revocations from file://, and says it has no timestamp module', T, async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const requests = [];
+    context.on('request', (r) => requests.push(r.url()));
+    try {
+      const fileUrl = `file://${join(DIST, 'stele-verify.html')}`;
+      await page.goto(fileUrl);
+      await page.waitForSelector('html[data-warm]');
+      await page.fill('#revoked', REVOKED);
+      assert.equal(await verifyFileInPage(page, VECTOR, KEY, { timeout: 120_000 }), 'Tampered');
+      assert.match(await page.locator('#failures').innerText(), /key_revoked/);
+      // A TSA certificate: a clear refusal, no fetch.
+      const runs = Number(await page.getAttribute('html', 'data-runs'));
+      await page.fill('#tsa-ca', readFileSync(join(REPO, 'tests/vectors/timestamps/ca.pem'), 'utf8'));
+      await page.waitForFunction((n) => Number(document.documentElement.dataset.runs) > n, runs, { timeout: 120_000 });
+      assert.equal((await page.textContent('#verdict-word')).trim(), 'Could not verify');
+      assert.match(await page.textContent('#verdict-detail'), /this single-file page does not include the timestamp module; check the timestamps with the served page/);
+      assert.deepEqual(requests.filter((u) => u !== fileUrl && !u.startsWith('blob:') && !u.startsWith('data:')), []);
     } finally {
       await context.close();
     }
