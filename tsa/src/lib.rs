@@ -39,9 +39,11 @@ use std::fmt;
 use std::time::Duration;
 use stele_core::Hash;
 use stele_core::timestamp::{Attestation, TokenChecker, TokenError, TokenProblem};
+use tst::TstInfo;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, SubjectKeyIdentifier};
-use x509_tsp::TstInfo;
+
+mod tst;
 
 const ID_SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
 const ID_CT_TST_INFO: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.4");
@@ -312,8 +314,10 @@ impl TsaChecker {
         let tst_der = tst_der.as_bytes();
         let tst = TstInfo::from_der(tst_der)
             .map_err(|e| malformed(format!("the TSTInfo does not parse: {e}")))?;
-        let gen_time = tst.gen_time.to_unix_duration();
-        let time = tst.gen_time.to_date_time().to_string();
+        // FORMAT 16.3: certificates are judged at genTime (with its
+        // fraction); the report's time is the second it falls in, rounded up.
+        let gen_time = tst.gen_time.unix_duration();
+        let time = tst.gen_time.to_string_rounded_up();
 
         // FORMAT 16.3 step 3: the imprint.
         let mi = &tst.message_imprint;

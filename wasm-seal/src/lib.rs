@@ -93,6 +93,18 @@ impl SealedVerifier {
         Ok(v)
     }
 
+    /// Keys revoked from a tree size, each `VKEY@SIZE` (docs/FORMAT.md
+    /// 15.3): their signatures on a checkpoint of that size or more are
+    /// `key_revoked` failures. Before the first push (the page verifies with
+    /// this module whenever revocations are given: the plain verifier takes
+    /// none).
+    #[wasm_bindgen(js_name = setRevoked)]
+    pub fn set_revoked(&mut self, revoked: Vec<String>) -> Result<(), JsError> {
+        self.inner
+            .set_revoked_texts(&revoked)
+            .map_err(|e| JsError::new(&e))
+    }
+
     /// Feeds the next bytes of the file (any chunking).
     pub fn push(&mut self, chunk: &[u8]) {
         self.inner.push(chunk);

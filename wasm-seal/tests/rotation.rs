@@ -2,8 +2,9 @@
 //! through the lazily loaded module, which the page uses for a log that
 //! rotated its key (the plain verifier leaves rotation out and says
 //! `rotation_unchecked`, wasm/tests/vectors.rs): the same verdicts, failure
-//! codes and notices as core (tests/tests/vectors.rs). rotation-revoked needs
-//! a revocation, which only the CLI and the native library take.
+//! codes and notices as core (tests/tests/vectors.rs). rotation-revoked is
+//! verified with its revocation (`setRevoked`): the page verifies with this
+//! module whenever revocations are given, as the plain one takes none.
 #![cfg(target_arch = "wasm32")]
 
 use stele_wasm_seal::SealedVerifier;
@@ -24,6 +25,7 @@ const VECTORS: &[(&str, &[u8], &str)] = &[
     v!("rotation-pinned-new-key"),
     v!("rotation-range"),
     v!("rotation-retired-beyond-range"),
+    v!("rotation-revoked"),
     v!("rotation-unsigned"),
     v!("rotation-valid"),
 ];
@@ -41,6 +43,10 @@ fn rotation_vectors_give_the_same_verdicts_codes_and_key_history() {
         let key = field(expect, "key:").next().unwrap().to_string();
         let mut v = SealedVerifier::with_policy(vec![key], None, None, None)
             .unwrap_or_else(|_| panic!("{name}: verifier"));
+        let revoked: Vec<String> = field(expect, "revoked:").map(String::from).collect();
+        let revocation = !revoked.is_empty();
+        v.set_revoked(revoked)
+            .unwrap_or_else(|_| panic!("{name}: revoked"));
         for chunk in data.chunks(997) {
             v.push(chunk);
         }
@@ -75,10 +81,34 @@ fn rotation_vectors_give_the_same_verdicts_codes_and_key_history() {
             !notices.iter().any(|x| x["code"] == "rotation_unchecked"),
             "{name}: this module follows rotations"
         );
-        // The report lists the key history (FORMAT 15.4).
-        assert!(
+        // The report lists the key history (FORMAT 15.4) when the log
+        // rotated its key (the revoked vector's log did not).
+        assert_eq!(
             report["keys"].as_array().is_some_and(|k| !k.is_empty()),
+            !revocation,
             "{name}: {report}"
         );
     }
+}
+
+/// Without its revocation the revoked vector verifies (its one key signs
+/// every checkpoint): the revocation alone makes it tampered; and a
+/// revocation that is not `VKEY@SIZE` is refused with core's message.
+#[wasm_bindgen_test]
+fn a_revocation_turns_the_revoked_keys_later_checkpoints_into_failures() {
+    let (_, data, expect) = v!("rotation-revoked");
+    let key = field(expect, "key:").next().unwrap().to_string();
+    let mut v = SealedVerifier::with_policy(vec![key.clone()], None, None, None).unwrap();
+    v.push(data);
+    let out: serde_json::Value = serde_json::from_str(&v.finish()).unwrap();
+    assert_eq!(out["report"]["verdict"], "verified", "{out}");
+    let mut v = SealedVerifier::with_policy(vec![key.clone()], None, None, None).unwrap();
+    let err = v.set_revoked(vec![key.clone()]).expect_err("no size");
+    let core = stele_core::verify::parse_revoked(&key).expect_err("core refuses it");
+    let shown = format!("{:?}", wasm_bindgen::JsValue::from(err));
+    assert!(shown.contains(&core), "{shown} lacks {core}");
+    // Too late once bytes were read.
+    let mut v = SealedVerifier::with_policy(vec![key.clone()], None, None, None).unwrap();
+    v.push(&data[..10]);
+    assert!(v.set_revoked(vec![format!("{key}@16")]).is_err());
 }

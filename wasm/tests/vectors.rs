@@ -30,8 +30,10 @@ fn shared_vectors_give_the_same_verdicts_and_codes() {
     for (name, data, expect, trusted) in VECTORS {
         let field = |k: &'static str| field(expect, k);
         if field("revoked:").next().is_some() {
-            // The browser module has no revocation input yet (docs/FORMAT.md
-            // 15.3 is applied by the CLI and the native library).
+            // This module takes no revocations (docs/FORMAT.md 15.3 is
+            // rotation code, left out of it): verifyFile verifies with
+            // wasm-seal whenever revocations are given, and
+            // wasm-seal/tests/rotation.rs runs these vectors with theirs.
             continue;
         }
         let key = field("key:").next().expect("key line");

@@ -21,7 +21,7 @@ const VERSION = 'stele-web 0.1.0';
 
 const ui = {
   file: $('file'), key: $('key'), keyInfo: $('key-info'), keySaved: $('key-saved'), keyForget: $('key-forget'), keyStatus: $('key-status'),
-  checkpoint: $('checkpoint'), auditorKey: $('auditor-key'), auditorFile: $('auditor-file'), auditorHint: $('auditor-hint'), tsaCa: $('tsa-ca'), tsaFile: $('tsa-file'), verify: $('verify'), verifyHint: $('verify-hint'),
+  checkpoint: $('checkpoint'), auditorKey: $('auditor-key'), auditorFile: $('auditor-file'), auditorHint: $('auditor-hint'), tsaCa: $('tsa-ca'), tsaFile: $('tsa-file'), revoked: $('revoked'), verify: $('verify'), verifyHint: $('verify-hint'),
   samples: $('samples'), sampleList: $('sample-list'),
   progressPanel: $('progress-panel'), progress: $('progress'), progressText: $('progress-text'), cancel: $('cancel'),
   verdict: $('verdict'), verdictWord: $('verdict-word'), verdictDetail: $('verdict-detail'), consistency: $('consistency'), witnessing: $('witnessing'), policy: $('policy'),
@@ -229,6 +229,7 @@ function showEvidence() {
     ['SHA-256', i.sha256 ?? 'computing…'],
     ['Trusted keys', i.keys.length ? i.keys.join('\n') : 'none given'],
     ['Earlier checkpoint', i.trusted_checkpoint ? `size ${fmtInt(i.trusted_checkpoint.size)}, root ${i.trusted_checkpoint.root}` : state.inputs.checkpoint.trim() ? 'given (see the consistency line)' : 'none given'],
+    ...(state.inputs.revoked.length ? [['Revoked keys', state.inputs.revoked.join('\n')]] : []),
     ['Verifier', i.verifier],
     ['Verified at', i.verified_at],
   ];
@@ -425,8 +426,9 @@ function saveKey() {
 
 // ---- stale inputs -------------------------------------------------------------------
 
-const sameInputs = (a, b) => a && b && a.keys.join(' ') === b.keys.join(' ') && a.checkpoint.trim() === b.checkpoint.trim() && a.policy.trim() === b.policy.trim() && a.identity === b.identity && (a.tsaCa || '') === (b.tsaCa || '');
-const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value, policy: ui.policy.value, identity: auditorIdentity(), tsaCa: ui.tsaCa.value.trim() });
+const sameInputs = (a, b) => a && b && a.keys.join(' ') === b.keys.join(' ') && a.checkpoint.trim() === b.checkpoint.trim() && a.policy.trim() === b.policy.trim() && a.identity === b.identity && (a.tsaCa || '') === (b.tsaCa || '') && a.revoked.join(' ') === b.revoked.join(' ');
+// Revoked keys (docs/FORMAT.md 15.3): one VKEY@SIZE per line (or separated by spaces).
+const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value, policy: ui.policy.value, identity: auditorIdentity(), tsaCa: ui.tsaCa.value.trim(), revoked: ui.revoked.value.split(/\s+/).filter(Boolean) });
 // The TSA certificate (issue 15): PEM text; a DER file is shown as PEM.
 ui.tsaFile.addEventListener('change', async () => {
   const f = ui.tsaFile.files?.[0];
@@ -677,6 +679,7 @@ async function startVerification(blob, name, { force = false } = {}) {
       policy: inputs.policy,
       identity: inputs.identity || undefined,
       tsaCa: inputs.tsaCa || undefined,
+      revoked: inputs.revoked.length ? inputs.revoked : undefined,
       signal: ac.signal,
       onProgress: showProgress,
       onBatch,
@@ -1068,6 +1071,7 @@ function wire() {
   ui.checkpoint.addEventListener('input', inputsChanged);
   ui.policy.addEventListener('input', inputsChanged);
   ui.tsaCa.addEventListener('input', inputsChanged);
+  ui.revoked.addEventListener('input', inputsChanged);
   ui.keyForget.addEventListener('click', () => {
     ui.key.value = '';
     saveKey();

@@ -233,10 +233,19 @@ export interface VerifyFileOptions extends VerifierOptions {
    * separate wasm module (loaded only then) verifies the file again,
    * checking every RFC 3161 token; the report's `timestamps` then say, per
    * anchored checkpoint, when it existed and which TSA attests it. An
-   * auditor key (`identity`) and `trustedCheckpoint` are applied there too;
-   * not yet together with `policy` (the promise rejects with a TypeError).
+   * auditor key (`identity`), a witness `policy`, `revoked` and
+   * `trustedCheckpoint` are applied there too (one report).
    */
   tsaCa?: string | Uint8Array;
+  /**
+   * Keys revoked from a tree size (docs/FORMAT.md 15.3), each `VKEY@SIZE`:
+   * the verifier key, `@`, and the first tree size whose checkpoints it may
+   * no longer sign. Such a signature is the failure `key_revoked`. Applied by
+   * the separate wasm module that follows key rotations (loaded only then;
+   * the plain verifier takes no revocations). A malformed one rejects with an
+   * Error naming it.
+   */
+  revoked?: string[];
 }
 
 /** One RFC 3161 timestamp record of an export (docs/FORMAT.md 16.5). */
@@ -281,7 +290,7 @@ export interface EngineInfo {
 
 /**
  * Verifies a File or Blob in a Web Worker, streaming it in chunks. With
- * `identity` or `policy`, or when the log rotated its key (notice
+ * `identity`, `policy` or `revoked`, or when the log rotated its key (notice
  * `rotation_unchecked` from the plain verifier), the report is that of the
  * lazily loaded sealed module (./sealed.js).
  */

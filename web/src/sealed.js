@@ -84,6 +84,21 @@ export async function checkIdentity(identity) {
 }
 
 /**
+ * Throws a clear error naming the first revocation that is not `VKEY@SIZE`
+ * (docs/FORMAT.md 15.3), as core reads them.
+ * @param {string[]} revoked
+ */
+export async function checkRevoked(revoked) {
+  await load();
+  const v = SealedVerifier.withPolicy([], undefined, undefined, undefined);
+  try {
+    v.setRevoked(revoked);
+  } finally {
+    v.free();
+  }
+}
+
+/**
  * The opening pass over `file`, after `report` (the plain verification of
  * the same bytes): opens every sealed value `identity` (the text of an age
  * identity file) can, checks it against its commitment, and checks every
@@ -119,16 +134,23 @@ export async function openSealed(file, report, { identity, signal, chunkSize = 1
  * whether the policy's witness quorum cosigned the checkpoint (`quorum`);
  * `identity` is optional, and `trustedCheckpoint` is checked too.
  * Also used for a log that rotated its key (docs/FORMAT.md 15), which the
- * plain verifier does not follow. With `identity` the report has `sealed`
+ * plain verifier does not follow, and for revocations (`revoked`, each
+ * `VKEY@SIZE`, docs/FORMAT.md 15.3). With `identity` the report has `sealed`
  * (one {entry, pointer, state, value} per value) and `sealed_counts`.
  * @param {Blob} file
- * @param {{keys?: string[], identity?: string, policy?: string, trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @param {{keys?: string[], identity?: string, policy?: string, revoked?: string[], trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
  * @returns {Promise<import('./index.js').Report>}
  */
-export async function verifySealed(file, { keys = [], identity, policy, trustedCheckpoint, signal, chunkSize = 1 << 20, onProgress }) {
+export async function verifySealed(file, { keys = [], identity, policy, revoked = [], trustedCheckpoint, signal, chunkSize = 1 << 20, onProgress }) {
   await load();
   const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
   const v = SealedVerifier.withPolicy(keys, identity ?? undefined, policy, cp);
+  try {
+    v.setRevoked(revoked);
+  } catch (e) {
+    v.free();
+    throw e;
+  }
   const { out, sealed } = await stream(file, v, { signal, chunkSize, onProgress });
   const report = out.report;
   if (identity == null) return report;

@@ -2,8 +2,10 @@
 // A compact verdict for dashboards (web/README.md, "Embedding").
 // Attributes and properties (reflected): keys (verifier keys separated by
 // whitespace; the property also takes an array), src (URL of an export to
-// fetch and verify), wasm (optional URL of stele_wasm_bg.wasm).
-// Changing keys re-verifies what was verified last; changing src fetches and
+// fetch and verify), revoked (keys revoked from a tree size, each
+// VKEY@SIZE, separated by whitespace; the property also takes an array:
+// docs/FORMAT.md 15.3), wasm (optional URL of stele_wasm_bg.wasm).
+// Changing keys or revoked re-verifies what was verified last; changing src fetches and
 // verifies it; removing src clears the verdict. The verdict on show always
 // belongs to the current keys and src.
 // Method: verify(fileOrBlob) -> Promise<report>.
@@ -74,7 +76,7 @@ class SteleError extends Error {
 }
 
 export class SteleVerifierElement extends HTMLElement {
-  static observedAttributes = ['src', 'keys'];
+  static observedAttributes = ['src', 'keys', 'revoked'];
 
   constructor() {
     super();
@@ -129,7 +131,7 @@ export class SteleVerifierElement extends HTMLElement {
     if (name === 'src') {
       if (value) this._verifySrc();
       else this._reset();
-    } else if (name === 'keys') {
+    } else if (name === 'keys' || name === 'revoked') {
       // The verdict on show was for the old keys: verify the same input again.
       if (this._source?.src && this.getAttribute('src')) this._verifySrc();
       else if (this._source?.blob) this.verify(this._source.blob).catch(() => {});
@@ -146,6 +148,17 @@ export class SteleVerifierElement extends HTMLElement {
     const s = Array.isArray(v) ? v.join(' ') : String(v ?? '');
     if (s) this.setAttribute('keys', s);
     else this.removeAttribute('keys');
+  }
+
+  /** Revoked keys, each VKEY@SIZE, as a whitespace-separated string (the attribute); set a string or an array. */
+  get revoked() {
+    return this.getAttribute('revoked') ?? '';
+  }
+
+  set revoked(v) {
+    const s = Array.isArray(v) ? v.join(' ') : String(v ?? '');
+    if (s) this.setAttribute('revoked', s);
+    else this.removeAttribute('revoked');
   }
 
   /** URL of the export to verify (the attribute); null or '' removes it. */
@@ -262,8 +275,10 @@ export class SteleVerifierElement extends HTMLElement {
       const keys = this.keys.split(/\s+/).filter(Boolean);
       let report;
       try {
+        const revoked = this.revoked.split(/\s+/).filter(Boolean);
         report = await verifyFile(file, {
           keys,
+          revoked: revoked.length ? revoked : undefined,
           signal: ac.signal,
           onProgress: (done, total) => {
             u.progress.value = total ? (done / total) * 100 : 100;

@@ -22,19 +22,22 @@ function load() {
 /**
  * Verifies `file` with its timestamp tokens checked against `tsaCa` (the
  * bytes of a PEM or DER certificate file, or PEM text), and sealed values
- * opened when `identity` is given. Resolves to the report, with
- * `timestamps` (one {size, line, status, time, tsa} per token) and, with an
- * identity, `sealed` as ./sealed.js gives it.
+ * opened when `identity` is given, a witness policy's quorum checked when
+ * `policy` (its text, docs/FORMAT.md 14) is, and keys revoked from a tree
+ * size when `revoked` (each `VKEY@SIZE`, 15.3) is. Resolves to the report,
+ * with `timestamps` (one {size, line, status, time, tsa} per token), with a
+ * policy `quorum`, and, with an identity, `sealed` as ./sealed.js gives it.
  * @param {Blob} file
- * @param {{keys?: string[], tsaCa: Uint8Array | string, identity?: string, trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @param {{keys?: string[], tsaCa: Uint8Array | string, identity?: string, policy?: string, revoked?: string[], trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
  * @returns {Promise<import('./index.js').Report>}
  */
-export async function verifyTimestamps(file, { keys = [], tsaCa, identity, trustedCheckpoint, signal, chunkSize = 1 << 20, onProgress }) {
+export async function verifyTimestamps(file, { keys = [], tsaCa, identity, policy, revoked = [], trustedCheckpoint, signal, chunkSize = 1 << 20, onProgress }) {
   await load();
   const ca = typeof tsaCa === 'string' ? new TextEncoder().encode(tsaCa) : tsaCa;
   const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : null;
-  const v = new TsaVerifier(keys, ca, identity ?? null, cp);
+  const v = new TsaVerifier(keys, ca, identity ?? null, cp, policy && policy.trim() ? policy : null);
   try {
+    v.setRevoked(revoked);
     for (let at = 0; at < file.size; at += chunkSize) {
       if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
       v.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));

@@ -341,15 +341,21 @@ let jobId = 0;
  * the first progress: where this file is verified), identity (the text of
  * an age identity file: sealed values are opened, see ./sealed.js), tsaCa
  * (a TSA CA certificate, PEM text or file bytes: timestamp tokens are
- * checked, see ./timestamps.js). Resolves
+ * checked, see ./timestamps.js), revoked (keys revoked from a tree size,
+ * each `VKEY@SIZE`, docs/FORMAT.md 15.3: applied by the sealed or the
+ * timestamp module, the plain verifier takes none). Resolves
  * to the report object; rejects with an AbortError DOMException when cancelled.
  * @param {Blob} file
  * @param {import('./index.js').VerifyFileOptions} [opts]
  * @returns {Promise<import('./index.js').Report>}
  */
 export async function verifyFile(file, opts = {}) {
+  const { revoked } = opts;
+  if (revoked != null && !(Array.isArray(revoked) && revoked.every((r) => typeof r === 'string'))) throw new TypeError('revoked: expected an array of revoked keys, each VKEY@SIZE');
   if (opts.tsaCa != null) return verifyFileTimestamps(file, opts);
-  if (opts.identity != null || (opts.policy && opts.policy.trim())) return verifyFileSealed(file, opts);
+  // Revocations (docs/FORMAT.md 15.3) are rotation code, left out of the
+  // plain verifier like the rest of section 15: the sealed module applies them.
+  if (opts.identity != null || (opts.policy && opts.policy.trim()) || revoked?.length) return verifyFileSealed(file, opts);
   const report = await verifyPlain(file, opts);
   if (!report.notices?.some((n) => n.code === 'rotation_unchecked')) return report;
   // The log rotated its key (docs/FORMAT.md 15): the plain verifier leaves
@@ -368,16 +374,20 @@ export async function verifyFile(file, opts = {}) {
  * With a TSA certificate: the file is verified as always (rows, batches,
  * progress), then once more by the lazily loaded timestamp module
  * (./timestamps.js), whose report, with every token checked (and sealed
- * values opened when an identity is given too), is the result.
+ * values opened, a witness policy's quorum checked, revocations applied when
+ * given too), is the result.
  * @param {Blob} file
  * @param {import('./index.js').VerifyFileOptions} opts
  * @returns {Promise<import('./index.js').Report>}
  */
 async function verifyFileTimestamps(file, opts) {
-  const { tsaCa, identity, policy, ...plain } = opts;
+  const { tsaCa, identity, policy, revoked, ...plain } = opts;
   if (typeof tsaCa !== 'string' && !(tsaCa instanceof Uint8Array)) throw new TypeError('tsaCa: expected the PEM text or the bytes of a certificate file');
-  if (policy && policy.trim()) throw new TypeError('tsaCa and policy: a TSA certificate and a witness policy cannot be checked in one verification yet; verify once with each');
+  if (policy != null && typeof policy !== 'string') throw new TypeError('policy: expected the text of a witness policy file');
   if (identity != null && typeof identity !== 'string') throw new TypeError('identity: expected the text of an age identity file');
+  // The single-file page (build.mjs) carries the sealed module but not this
+  // one (850 KB more): say so before the work, not as a failed fetch after it.
+  if (/** @type {{STELE_EMBED?: unknown}} */ (/** @type {unknown} */ (globalThis)).STELE_EMBED) throw new Error('TSA certificate: this single-file page does not include the timestamp module; check the timestamps with the served page, @stele/verifier or stele verify --tsa-ca');
   const load = import('./timestamps.js');
   const onProgress = plain.onProgress;
   await verifyPlain(file, { ...plain, onProgress: onProgress && ((done, total) => onProgress(done / 2, total)) });
@@ -386,6 +396,8 @@ async function verifyFileTimestamps(file, opts) {
     keys: plain.keys,
     tsaCa,
     identity,
+    policy,
+    revoked,
     trustedCheckpoint: plain.trustedCheckpoint,
     signal: plain.signal,
     chunkSize: plain.chunkSize,
@@ -407,11 +419,12 @@ async function verifyFileTimestamps(file, opts) {
  * @returns {Promise<import('./index.js').Report>}
  */
 async function verifyFileSealed(file, opts) {
-  const { identity, policy, ...plain } = opts;
+  const { identity, policy, revoked = [], ...plain } = opts;
   if (identity != null && typeof identity !== 'string') throw new TypeError('identity: expected the text of an age identity file');
   if (policy != null && typeof policy !== 'string') throw new TypeError('policy: expected the text of a witness policy file');
-  const { openSealed, checkIdentity, verifySealed } = await import('./sealed.js');
+  const { openSealed, checkIdentity, checkRevoked, verifySealed } = await import('./sealed.js');
   if (identity != null) await checkIdentity(identity); // a bad key fails before the work, not after
+  if (revoked.length) await checkRevoked(revoked);
   const onProgress = plain.onProgress;
   const report = await verifyPlain(file, { ...plain, onProgress: onProgress && ((done, total) => onProgress(done * 0.6, total)) });
   const second = {
@@ -420,10 +433,11 @@ async function verifyFileSealed(file, opts) {
     onProgress: onProgress && ((/** @type {number} */ done, /** @type {number} */ total) => onProgress(total * 0.6 + done * 0.4, total)),
   };
   const withPolicy = policy != null && policy.trim() !== '';
-  // A witness policy, or a log that rotated its key (docs/FORMAT.md 15, left
-  // out of the plain verifier): this module's whole verifier decides.
-  if (withPolicy || report.notices?.some((n) => n.code === 'rotation_unchecked')) {
-    return verifySealed(file, { ...second, keys: plain.keys, identity, policy: withPolicy ? policy : undefined, trustedCheckpoint: plain.trustedCheckpoint });
+  // A witness policy, revocations, or a log that rotated its key
+  // (docs/FORMAT.md 14 and 15, left out of the plain verifier): this
+  // module's whole verifier decides.
+  if (withPolicy || revoked.length || report.notices?.some((n) => n.code === 'rotation_unchecked')) {
+    return verifySealed(file, { ...second, keys: plain.keys, identity, policy: withPolicy ? policy : undefined, revoked, trustedCheckpoint: plain.trustedCheckpoint });
   }
   if (report.verdict === 'not_a_log' || identity == null) return Object.assign(report, { sealed: [] });
   return openSealed(file, report, { ...second, identity });

@@ -28,14 +28,42 @@ after(async () => {
   await new Promise((r) => server?.close(r));
 });
 
-/** Opens the page, gives the TSA certificate (or none), verifies `file`. */
-async function run(file, ca) {
+/** Opens the page, gives the TSA certificate (or none) and a witness policy (or none), verifies `file`. */
+async function run(file, ca, { key = KEY, policy } = {}) {
   const { context, page, problems } = await openPage(browser, url);
   const wasmTsa = [];
   page.on('request', (r) => { if (r.url().includes('stele_wasm_tsa')) wasmTsa.push(r.url()); });
   if (ca != null) await page.fill('#tsa-ca', ca);
-  const verdict = await verifyFileInPage(page, file, KEY, { timeout: 120_000 });
+  if (policy != null) await page.fill('#policy', policy);
+  const verdict = await verifyFileInPage(page, file, key, { timeout: 120_000 });
   return { context, page, verdict, problems, wasmTsa };
+}
+
+// A log whose key was rotated (stele key rotate --overlap 1), with a token on
+// a checkpoint of each key: 3 (the genesis key), 4 (both: the overlap), 5
+// (the new key alone, cosigned by two witnesses of witness.policy).
+const ROTATED = vec('timestamp-rotated.stele');
+const ROTATED_EXPECT = readFileSync(vec('timestamp-rotated.expect'), 'utf8');
+const GENESIS = /^key:\s*(\S+)/m.exec(ROTATED_EXPECT)[1];
+const POLICY = readFileSync(vec(/^policy:\s*(\S+)/m.exec(ROTATED_EXPECT)[1]), 'utf8');
+const ATTESTED = (size) => new RegExp(`Checkpoint ${size}\\s+existed by \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ, attested by CN=Stele Test TSA,O=Stele Tests`);
+
+/** What the page shows of a rotated, anchored export: key history, anchors. */
+async function checkRotatedAnchored(page) {
+  const summary = await page.locator('#summary').innerText();
+  for (const size of [3, 4, 5]) assert.match(summary, ATTESTED(size), summary);
+  assert.equal(await page.locator('#keys').isVisible(), true);
+  const keys = await page.locator('#key-list li').allInnerTexts();
+  assert.equal(keys.length, 2, keys.join('\n'));
+  assert.match(keys[0], /^example\.com\/audit\+\w{8}\+\S+\ntree sizes 0 to 3 · the genesis key · trusted$/);
+  assert.match(keys[1], /^example\.com\/audit\+\w{8}\+\S+\ntree sizes 4 on · named by the stele\.key event at entry 3, signed by the key it replaces · trusted$/);
+  assert.equal(keys[0].split('\n')[0], GENESIS);
+  // Each checkpoint line carries its anchor.
+  await page.click('#checkpoints-summary');
+  const cps = await page.locator('#checkpoint-list li').allInnerTexts();
+  for (const size of [3, 4, 5]) {
+    assert.ok(cps.some((c) => c.includes(`tree size ${size} · ok · trusted`) && /existed by .+, attested by CN=Stele Test TSA/.test(c)), cps.join('\n'));
+  }
 }
 
 describe('RFC 3161 timestamps in the page', { timeout: 900_000 }, () => {
@@ -63,6 +91,43 @@ describe('RFC 3161 timestamps in the page', { timeout: 900_000 }, () => {
       assert.match(failures, /timestamp_untrusted/);
       assert.match(failures, /\(size 5\): timestamp token at line 26/);
       await page.screenshot({ path: shotPath('timestamps-untrusted.png'), fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('a rotated, anchored export is Verified from the genesis key alone, with its key history and every token attested', T, async () => {
+    const { context, page, verdict, problems, wasmTsa } = await run(ROTATED, CA, { key: GENESIS });
+    try {
+      assert.equal(verdict, 'Verified', await page.textContent('#verdict-detail'));
+      assert.ok(wasmTsa.length > 0, 'the TSA module was loaded');
+      await checkRotatedAnchored(page);
+      assert.equal(await page.locator('#failures').isVisible(), false);
+      await page.screenshot({ path: shotPath('timestamps-rotated.png'), fullPage: true });
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('a TSA certificate and a witness policy together: one verification checks the tokens and the quorum', T, async () => {
+    const { context, page, verdict, problems, wasmTsa } = await run(ROTATED, CA, { key: GENESIS, policy: POLICY });
+    try {
+      assert.equal(verdict, 'Verified', await page.textContent('#verdict-detail'));
+      assert.ok(wasmTsa.length > 0, 'the TSA module was loaded');
+      assert.match(await page.textContent('#witnessing'), /^Witness quorum two-of-three met for the checkpoint at size 5 ✓ \(cosigned by w1, w2\)$/);
+      await checkRotatedAnchored(page);
+      await page.screenshot({ path: shotPath('timestamps-witnessed.png'), fullPage: true });
+      assert.deepEqual(problems, []);
+      // All three witnesses required: the quorum is not met, the tokens still check out.
+      const runs = Number(await page.getAttribute('html', 'data-runs'));
+      await page.fill('#policy', POLICY.replace('group two-of-three 2 ', 'group two-of-three 3 '));
+      await page.waitForFunction((n) => Number(document.documentElement.dataset.runs) > n, runs, { timeout: 120_000 });
+      assert.equal((await page.textContent('#verdict-word')).trim(), 'Tampered');
+      assert.match(await page.locator('#failures').innerText(), /quorum_not_met/);
+      assert.match(await page.textContent('#witnessing'), /Witness quorum two-of-three not met/);
+      const summary = await page.locator('#summary').innerText();
+      for (const size of [3, 4, 5]) assert.match(summary, ATTESTED(size), summary);
     } finally {
       await context.close();
     }

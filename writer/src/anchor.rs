@@ -21,6 +21,7 @@ use crate::log::Log;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 use stele_core::timestamp::{Attestation, TimestampRecord, TokenChecker, imprint};
 
@@ -184,4 +185,28 @@ pub(crate) fn lines_for(recs: &[TimestampRecord], size: u64) -> String {
         out.push('\n');
     }
     out
+}
+
+/// What a service's anchoring (`stele serve --tsa`) did, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct AnchorStats {
+    /// Tokens kept.
+    pub anchored: AtomicU64,
+    /// Attempts that kept no token: the TSA unreachable or refusing, or its
+    /// token failing the check against `--ca`.
+    pub failed: AtomicU64,
+    /// The size of the checkpoint last anchored (0: none yet).
+    pub size: AtomicU64,
+}
+
+impl AnchorStats {
+    /// The counters as Prometheus text.
+    pub fn render(&self) -> String {
+        format!(
+            "# HELP stele_anchor_tokens_total Timestamp tokens kept by --tsa.\n# TYPE stele_anchor_tokens_total counter\nstele_anchor_tokens_total {}\n# HELP stele_anchor_failures_total Anchoring attempts that kept no token (TSA error, or a token failing --ca).\n# TYPE stele_anchor_failures_total counter\nstele_anchor_failures_total {}\n# HELP stele_anchor_size The size of the checkpoint last anchored.\n# TYPE stele_anchor_size gauge\nstele_anchor_size {}\n",
+            self.anchored.load(Relaxed),
+            self.failed.load(Relaxed),
+            self.size.load(Relaxed)
+        )
+    }
 }

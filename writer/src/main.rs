@@ -512,6 +512,10 @@ struct ServeArgs {
     /// How often to anchor the latest checkpoint with --tsa (a checkpoint is anchored once).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "tsa")]
     anchor_every: Option<Duration>,
+    /// With --tsa: the TSA's CA certificate (PEM or DER). Each token is checked against it
+    /// (docs/FORMAT.md 16.3) before it is kept; one that fails is not kept (logged, retried).
+    #[arg(long, value_name = "FILE", requires = "tsa")]
+    ca: Option<PathBuf>,
 }
 
 /// `stele key` subcommands.
@@ -2302,6 +2306,16 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     if let Some(p) = &a.policy {
         c.cosign = Some(std::sync::Arc::new(witness_cli::cosigner(p)?));
     }
+    // Read before binding: a CA file that is not one fails the start.
+    let tsa_ca =
+        a.ca.as_deref()
+            .map(|p| load_tsa_ca(p, "--ca"))
+            .transpose()?;
+    let anchor_stats = a
+        .tsa
+        .as_ref()
+        .map(|_| std::sync::Arc::new(stele_writer::anchor::AnchorStats::default()));
+    c.anchor_stats = anchor_stats.clone();
     let server = serve::Server::bind(c)?;
     let log = server.log().cloned();
     if let Some(r) = log.as_ref().and_then(|l| l.recovery()) {
@@ -2335,8 +2349,17 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     }
     let anchoring = match (&a.tsa, a.anchor_every, &log) {
         (Some(url), Some(every), Some(l)) => {
+            if tsa_ca.is_none() {
+                eprintln!(
+                    "stele serve: warning: timestamp tokens from {url} are kept unchecked (pass --ca FILE to check each against the TSA's CA first)"
+                );
+            }
             let (tx, rx) = std::sync::mpsc::channel();
-            Some((tx, anchor_loop(l.clone(), url.clone(), every, rx)))
+            let stats = anchor_stats.clone().unwrap_or_default();
+            Some((
+                tx,
+                anchor_loop(l.clone(), url.clone(), tsa_ca, stats, every, rx),
+            ))
         }
         _ => None,
     };
@@ -2401,25 +2424,41 @@ fn anchor(dir: &Path, url: &str, ca: Option<&Path>, timeout: Duration) -> Result
     Ok(0)
 }
 
-/// `stele serve --tsa URL --anchor-every D`: anchors the latest checkpoint
-/// now and every `every` until `stop` says so (or is dropped).
+/// `stele serve --tsa URL --anchor-every D [--ca FILE]`: anchors the latest
+/// checkpoint now and every `every` until `stop` says so (or is dropped);
+/// with `ca`, a token that does not verify against it is not kept.
 fn anchor_loop(
     log: std::sync::Arc<Log>,
     url: String,
+    ca: Option<stele_tsa::TsaChecker>,
+    stats: std::sync::Arc<stele_writer::anchor::AnchorStats>,
     every: Duration,
     stop: std::sync::mpsc::Receiver<()>,
 ) -> std::thread::JoinHandle<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    use stele_writer::anchor::Anchored;
     std::thread::spawn(move || {
         loop {
             let timeout = every.clamp(Duration::from_secs(5), Duration::from_secs(60));
-            match stele_writer::anchor::anchor(&log, &url, None, false, timeout) {
-                Ok(stele_writer::anchor::Anchored::New(size, _)) => {
-                    eprintln!("stele serve: anchored checkpoint {size} with {url}")
+            match stele_writer::anchor::anchor(&log, &url, ca.as_ref(), false, timeout) {
+                Ok(Anchored::New(size, a)) => {
+                    let _ = stats.anchored.fetch_add(1, Relaxed);
+                    stats.size.store(size, Relaxed);
+                    match a {
+                        Some(a) => eprintln!(
+                            "stele serve: anchored checkpoint {size} with {url}: existed by {}, attested by {}",
+                            a.time, a.tsa
+                        ),
+                        None => eprintln!("stele serve: anchored checkpoint {size} with {url}"),
+                    }
                 }
-                Ok(stele_writer::anchor::Anchored::Already(_)) => {}
-                Err(e) => eprintln!(
-                    "stele serve: anchoring with {url} failed (retried in {every:?}): {e}"
-                ),
+                Ok(Anchored::Already(_)) => {}
+                Err(e) => {
+                    let _ = stats.failed.fetch_add(1, Relaxed);
+                    eprintln!(
+                        "stele serve: anchoring with {url} failed (retried in {every:?}): {e}"
+                    )
+                }
             }
             match stop.recv_timeout(every) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}

@@ -31,8 +31,8 @@ fn vectors_dir() -> PathBuf {
 }
 
 /// The openssl configuration of the test CA and its TSAs: `good` (critical
-/// timeStamping EKU, valid 2026-2126), `expired` (valid 2020-2021), `other`
-/// (issued by another CA); `noeku` (no EKU) cannot sign with `openssl ts`,
+/// timeStamping EKU, valid 2026-2126), `frac` (the same, writing genTime with
+/// milliseconds), `expired` (valid 2020-2021), `other` (issued by another CA); `noeku` (no EKU) cannot sign with `openssl ts`,
 /// which refuses such a certificate, so its tokens are made with `openssl
 /// cms -sign -cades` over a good token's TSTInfo.
 const TSA_CNF: &str = "\
@@ -80,6 +80,17 @@ signer_key = ./tsa.key
 signer_digest = sha256
 default_policy = 1.2.3.4.1
 digests = sha256
+ess_cert_id_alg = sha256
+[ frac ]
+serial = ./tsaserial
+signer_cert = ./good.crt
+certs = ./ca.crt
+signer_key = ./tsa.key
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+accuracy = millisecs:500
+clock_precision_digits = 3
 ess_cert_id_alg = sha256
 [ tsa_ext ]
 basicConstraints = critical,CA:false
@@ -211,7 +222,7 @@ fn serve_one(dir: &Path, n: usize, mut conn: std::net::TcpStream) {
     let q = dir.join(format!("q{n}.tsq"));
     let a = dir.join(format!("a{n}.tsr"));
     std::fs::write(&q, &body).unwrap();
-    let known = ["good", "expired", "other"].contains(&section.as_str());
+    let known = ["good", "expired", "other", "frac"].contains(&section.as_str());
     let ok = known
         && Command::new("openssl")
             .args(["ts", "-reply", "-config", "tsa.cnf", "-section", &section])
@@ -434,6 +445,81 @@ fn cases(tmp: &Path, tsa: &Tsa) -> (String, Vec<Case>) {
     (vkey, cases)
 }
 
+/// The policy file of the rotated vector (C2SP tlog-policy): its log's
+/// genesis key, the test kit's witnesses 1 to 3, two of them required.
+const ROTATED_POLICY: &str = "witness.policy";
+
+/// A log whose key is rotated (`stele key rotate --overlap 1`) with a token
+/// on a checkpoint of each key: size 3 (the genesis key's), size 4 (the
+/// overlap: both keys sign it) and size 5 (the new key's alone); the last
+/// checkpoint cosigned by witnesses 1 and 2 (after its signature lines, so
+/// its token still attests it). Returns the genesis key, the export, the
+/// policy text.
+fn rotated_anchored(tmp: &Path, tsa: &Tsa) -> (String, String, String) {
+    let (log, vkey) = init(&tmp.join("rotated"));
+    let url = format!("{}/good", tsa.url);
+    let ca = tsa.ca();
+    let anchor = |size: u64| {
+        let out = ok(&stele(&["anchor", &log, "--tsa", &url, "--ca", p(&ca)]));
+        assert!(
+            out.starts_with(&format!("anchored checkpoint {size}: existed by ")),
+            "{out}"
+        );
+    };
+    let _ = append(
+        &log,
+        &[
+            r#"{"type":"auth","actor":"alice"}"#,
+            r#"{"type":"auth","actor":"bob"}"#,
+        ],
+    );
+    anchor(3);
+    let o = stele(&["key", "rotate", &log, "--overlap", "1"]);
+    let _ = ok(&o);
+    assert!(
+        stderr(&o).contains("signs from tree size 4 on"),
+        "{}",
+        stderr(&o)
+    );
+    anchor(4);
+    let _ = append(&log, &[r#"{"type":"auth","actor":"carol"}"#]);
+    anchor(5);
+    let file = tmp.join("rotated.stele");
+    let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
+    let export = std::fs::read_to_string(&file).unwrap();
+    // Cosign checkpoint 5: its cosignature lines follow its signature lines.
+    let body5 = bodies(&export)
+        .into_iter()
+        .find(|(s, _)| *s == 5)
+        .unwrap()
+        .1;
+    let cosigned = stele_tests::witness::cosign(&format!("{body5}\n"), &[1, 2]);
+    let cosignatures = &cosigned[body5.len() + 1..];
+    let lines: Vec<&str> = export.lines().collect();
+    let mut out = String::new();
+    let mut in5 = false;
+    for (i, l) in lines.iter().enumerate() {
+        out.push_str(l);
+        out.push('\n');
+        if *l == "checkpoint" {
+            in5 = lines.get(i + 2) == Some(&"5");
+        }
+        let next_is_sig = lines.get(i + 1).is_some_and(|n| n.starts_with("\u{2014} "));
+        if in5 && l.starts_with("\u{2014} ") && !next_is_sig {
+            out.push_str(cosignatures);
+            in5 = false;
+        }
+    }
+    let w = |n: u8| stele_tests::witness::witness(n).verifier().to_string();
+    let policy = format!(
+        "# the policy of timestamp-rotated (C2SP tlog-policy)\nlog {vkey}\nwitness w1 {}\nwitness w2 {}\nwitness w3 {}\ngroup two-of-three 2 w1 w2 w3\nquorum two-of-three\n",
+        w(1),
+        w(2),
+        w(3)
+    );
+    (vkey, out, policy)
+}
+
 #[test]
 fn anchored_exports_verify_and_every_bad_token_fails_naming_its_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
@@ -569,6 +655,48 @@ fn timestamp_vectors_give_their_expected_verdicts() {
         let data = std::fs::read(path.with_extension("stele")).unwrap();
         let r = verify_tsa(&data, &vkey, Some(&ca));
         assert_eq!(r.verdict.as_str(), verdict, "{}", path.display());
+        // The rotated vector: its key history, a checked token per checkpoint
+        // listed, and its witness policy's quorum met (with the TSA CA).
+        let line = |k: &str| expect.lines().find_map(|l| l.strip_prefix(k));
+        if let Some(n) = line("keys: ") {
+            let keys = r.keys.as_ref().expect("key history");
+            assert_eq!(keys.len().to_string(), n, "{}", path.display());
+            assert!(keys.iter().all(|k| k.trusted), "{keys:?}");
+        }
+        let anchored: Vec<u64> = line("timestamps: ")
+            .map(|l| l.split(' ').map(|n| n.parse().unwrap()).collect())
+            .unwrap_or_default();
+        if !anchored.is_empty() {
+            let ts = r.timestamps.as_ref().unwrap();
+            let sizes: Vec<u64> = ts.iter().map(|t| t.size).collect();
+            assert_eq!(sizes, anchored);
+            assert!(ts.iter().all(|t| t.status == "ok"), "{ts:?}");
+        }
+        if let Some(file) = line("policy: ") {
+            let text = std::fs::read(dir.join(file)).unwrap();
+            let mut o = Options::new(vec![VerifierKey::parse(&vkey).unwrap()]);
+            o.tsa = Some(checker(&ca));
+            o.set_policy(stele_core::witness::Policy::parse(&text).unwrap());
+            let r = verify_bytes(o, &data);
+            assert_eq!(r.verdict.as_str(), verdict, "{}", r.to_json());
+            let q = r.quorum.as_ref().expect("quorum");
+            assert_eq!(q.met, line("quorum: ") == Some("met"), "{}", r.to_json());
+            let out = stele(&[
+                "verify",
+                p(&path.with_extension("stele")),
+                "--key",
+                &vkey,
+                "--tsa-ca",
+                p(&ca),
+                "--policy",
+                p(&dir.join(file)),
+                "--json",
+            ]);
+            let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(j["verdict"], verdict.as_str());
+            assert_eq!(j["quorum"]["met"], q.met);
+            assert_eq!(j["timestamps"].as_array().unwrap().len(), anchored.len());
+        }
         let got: Vec<String> = r
             .failures
             .iter()
@@ -592,25 +720,46 @@ fn timestamp_vectors_give_their_expected_verdicts() {
         ]);
         let j: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(j["verdict"], verdict.as_str());
-        // openssl ts -verify on the record the case is about.
+        // openssl ts -verify on the record the case is about (every
+        // record of the rotated vector: one per key's checkpoint).
         let text = String::from_utf8(data).unwrap();
-        let body = bodies(&text).into_iter().find(|(s, _)| *s == 5).unwrap().1;
-        let token = token_in(&text, 5);
-        assert_eq!(
-            openssl_verifies(tmp.path(), &token, body.as_bytes(), &ca),
-            verdict == "verified",
-            "openssl ts -verify disagrees on {}",
-            path.display()
-        );
+        for size in if anchored.is_empty() {
+            vec![5]
+        } else {
+            anchored
+        } {
+            let body = bodies(&text)
+                .into_iter()
+                .find(|(s, _)| *s == size)
+                .unwrap()
+                .1;
+            let token = token_in(&text, size);
+            assert_eq!(
+                openssl_verifies(tmp.path(), &token, body.as_bytes(), &ca),
+                verdict == "verified",
+                "openssl ts -verify disagrees on {} (checkpoint {size})",
+                path.display()
+            );
+        }
     }
-    assert_eq!(seen, 7, "timestamp vectors");
+    assert_eq!(seen, 8, "timestamp vectors");
 }
 
 fn write_vectors(dir: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     let tsa = Tsa::start(&tmp.path().join("tsa"));
     let (vkey, cases) = cases(tmp.path(), &tsa);
+    let (rkey, rotated, policy) = rotated_anchored(tmp.path(), &tsa);
     std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("timestamp-rotated.stele"), rotated).unwrap();
+    std::fs::write(dir.join(ROTATED_POLICY), policy).unwrap();
+    std::fs::write(
+        dir.join("timestamp-rotated.expect"),
+        format!(
+            "# the log's key rotated at entry 3 (overlap 1): checkpoints 3 (genesis key), 4 (both keys) and 5 (new key) anchored by the test TSA, 5 cosigned by witnesses 1 and 2; verified from the genesis key alone\nkey: {rkey}\ntsa-ca: ca.pem\npolicy: {ROTATED_POLICY}\nverdict: verified\nquorum: met\nkeys: 2\ntimestamps: 3 4 5\n"
+        ),
+    )
+    .unwrap();
     let _ = std::fs::copy(tsa.ca(), dir.join("ca.pem")).unwrap();
     for c in cases {
         std::fs::write(dir.join(format!("{}.stele", c.name)), &c.data).unwrap();
@@ -664,13 +813,16 @@ fn serve_anchors_on_a_schedule_and_its_exports_carry_the_tokens() {
             .stderr(std::process::Stdio::null()),
     );
     let addr = base.strip_prefix("http://").unwrap().to_string();
-    // Wait for the anchor (a generous bound on a loaded machine).
+    // Wait for the anchor (a generous bound on a loaded machine). It is of
+    // the latest checkpoint when the service anchors: 2, or a later one when
+    // a read of the export (recorded and signed) came first.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let export = loop {
+    let (export, size) = loop {
         if let Some(b) = http_get(&addr, "/v1/export")
-            && b.lines().any(|l| l.starts_with("timestamp 2 "))
+            && let Some(l) = b.lines().find(|l| l.starts_with("timestamp "))
         {
-            break b;
+            let size: u64 = l.split(' ').nth(1).unwrap().parse().unwrap();
+            break (b, size);
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -682,24 +834,30 @@ fn serve_anchors_on_a_schedule_and_its_exports_carry_the_tokens() {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+    assert!(size >= 2, "{size}");
     let r = verify_tsa(export.as_bytes(), &vkey, Some(&tsa.ca()));
     assert_eq!(r.verdict.as_str(), "verified", "{}", r.to_json());
     let ts = r.timestamps.unwrap();
-    assert_eq!((ts.len(), ts[0].size, ts[0].status), (1, 2, "ok"));
+    assert_eq!((ts.len(), ts[0].size, ts[0].status), (1, size, "ok"));
     let body = bodies(&export)
         .into_iter()
-        .find(|(s, _)| *s == 2)
+        .find(|(s, _)| *s == size)
         .unwrap()
         .1;
     assert!(openssl_verifies(
         &tsa.dir,
-        &token_in(&export, 2),
+        &token_in(&export, size),
         body.as_bytes(),
         &tsa.ca()
     ));
     // The token is in the log directory, and `stele verify DIR` checks it too.
+    // (The service may have anchored a later checkpoint before it stopped.)
     let recs = stele_writer::anchor::read(Path::new(&log)).unwrap();
-    assert_eq!(recs.len(), 1);
+    assert_eq!(
+        recs.iter().filter(|r| r.size == size).count(),
+        1,
+        "{recs:?}"
+    );
     let out = ok(&stele(&[
         "verify",
         &log,
@@ -708,7 +866,10 @@ fn serve_anchors_on_a_schedule_and_its_exports_carry_the_tokens() {
         "--tsa-ca",
         p(&tsa.ca()),
     ]));
-    assert!(out.contains("checkpoint 2 existed by "), "{out}");
+    assert!(
+        out.contains(&format!("checkpoint {size} existed by ")),
+        "{out}"
+    );
 }
 
 /// Every byte of a valid token flipped: the checker never panics, and a
@@ -748,5 +909,243 @@ fn a_flipped_byte_anywhere_in_a_token_never_panics_and_signed_parts_fail() {
     // Every truncation fails too.
     for n in 0..token.len() {
         assert!(ca.check(&token[..n], &imp).is_err(), "{n}");
+    }
+}
+
+/// Waits (a generous bound on a loaded machine) until `path` holds `what`;
+/// returns its text.
+fn wait_for_text(path: &Path, what: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(what) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what:?} not in {}: {text}",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `stele serve --tsa URL --anchor-every D --ca FILE` checks each token
+/// against the CA before keeping it, as `stele anchor --ca` does: a token by
+/// a TSA whose certificate expired before it signed is not kept (its log
+/// says why, /metrics counts it, and it is retried), one that verifies is
+/// kept, and OpenSSL agrees with both verdicts.
+#[test]
+fn serve_with_ca_keeps_only_tokens_that_verify_against_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (log, vkey) = init(tmp.path());
+    assert_eq!(
+        append(&log, &[r#"{"type":"auth","actor":"alice"}"#]).len(),
+        1
+    );
+    assert!(ok(&stele(&["checkpoint", &log])).contains("\n2\n"));
+    let run = |section: &str, what: &str| {
+        let err = tmp.path().join(format!("serve-{section}.err"));
+        let url = format!("{}/{section}", tsa.url);
+        let (mut child, base) = spawn_serve(
+            Command::new(env!("CARGO_BIN_EXE_stele"))
+                .args(["serve", &log, "--listen", "127.0.0.1:0", "--public-reads"])
+                .args(["--tsa", &url, "--anchor-every", "1s", "--ca", p(&tsa.ca())])
+                .stderr(std::fs::File::create(&err).unwrap()),
+        );
+        let text = wait_for_text(&err, what);
+        let addr = base.strip_prefix("http://").unwrap().to_string();
+        let metrics = http_get(&addr, "/metrics").expect("/metrics");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        // The counters of /metrics (read after the log line, so at least that attempt).
+        let count = |name: &str| -> u64 {
+            let line = metrics
+                .lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{name} not in {metrics}"));
+            line[name.len() + 1..].parse().unwrap()
+        };
+        let counts = (
+            count("stele_anchor_tokens_total"),
+            count("stele_anchor_failures_total"),
+            count("stele_anchor_size"),
+        );
+        (url, text, counts)
+    };
+    // The expired TSA: refused, nothing kept, retried.
+    let (url, text, (kept, failed, _)) = run("expired", "anchoring with");
+    assert_eq!(kept, 0);
+    assert!(failed >= 1, "stele_anchor_failures_total {failed}");
+    assert!(
+        text.contains(&format!(
+            "stele serve: anchoring with {url} failed (retried in 1s): timestamp: the token from {url} for the checkpoint of size 2 does not verify against --ca: "
+        )) && text.contains("is valid from"),
+        "{text}"
+    );
+    assert!(!text.contains("kept unchecked"), "{text}");
+    assert!(!Path::new(&log).join("timestamps").exists());
+    // OpenSSL refuses that TSA's token too.
+    let file = tmp.path().join("unanchored.stele");
+    let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
+    let export = std::fs::read_to_string(&file).unwrap();
+    assert!(!export.contains("\ntimestamp "), "{export}");
+    let body = bodies(&export)
+        .into_iter()
+        .find(|(s, _)| *s == 2)
+        .unwrap()
+        .1;
+    assert!(!openssl_verifies(
+        &tsa.dir,
+        &tsa.token("expired", body.as_bytes()),
+        body.as_bytes(),
+        &tsa.ca()
+    ));
+    // The good TSA: checked, kept, said. (The latest checkpoint may have
+    // grown since: the first service signed one as it stopped.)
+    let (_, text, (kept, failed, anchored)) = run("good", "stele serve: anchored checkpoint ");
+    // (It may anchor a later checkpoint before it stops: the one it said first.)
+    let said = "stele serve: anchored checkpoint ";
+    let at = text.find(said).unwrap() + said.len();
+    let size: u64 = text[at..].split(' ').next().unwrap().parse().unwrap();
+    let recs = stele_writer::anchor::read(Path::new(&log)).unwrap();
+    let rec = recs
+        .iter()
+        .find(|r| r.size == size)
+        .expect("the token kept");
+    assert!(
+        kept >= 1 && failed == 0 && anchored >= size,
+        "{kept} {failed} {anchored}"
+    );
+    assert!(
+        text.contains(&format!(
+            "stele serve: anchored checkpoint {size} with {}/good: existed by ",
+            tsa.url
+        )) && text.contains(", attested by CN=Stele Test TSA,O=Stele Tests"),
+        "{text}"
+    );
+    let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
+    let export = std::fs::read_to_string(&file).unwrap();
+    let body = bodies(&export)
+        .into_iter()
+        .find(|(s, _)| *s == size)
+        .unwrap()
+        .1;
+    assert!(openssl_verifies(
+        &tsa.dir,
+        &rec.token,
+        body.as_bytes(),
+        &tsa.ca()
+    ));
+    let out = ok(&stele(&[
+        "verify",
+        &log,
+        "--key",
+        &vkey,
+        "--tsa-ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(
+        out.contains(&format!("checkpoint {size} existed by ")),
+        "{out}"
+    );
+    // A --ca file that is not a certificate stops the start, naming the flag.
+    let not_a_cert = tmp.path().join("not-a-cert.pem");
+    std::fs::write(&not_a_cert, "hello\n").unwrap();
+    let o = stele(&[
+        "serve",
+        &log,
+        "--listen",
+        "127.0.0.1:0",
+        "--tsa",
+        &tsa.url,
+        "--anchor-every",
+        "1s",
+        "--ca",
+        p(&not_a_cert),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--ca"), "{}", stderr(&o));
+}
+
+/// A TSA that writes genTime with fractional seconds (RFC 3161 2.4.2 allows
+/// them; OpenSSL's `clock_precision_digits`): its tokens verify, through
+/// `stele anchor --ca` and `stele verify --tsa-ca`, as OpenSSL verifies them,
+/// and the time reported is the second the genTime falls in, rounded up.
+#[test]
+fn a_gen_time_with_fractional_seconds_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (log, vkey) = init(tmp.path());
+    let _ = append(&log, &[r#"{"type":"auth","actor":"alice"}"#]);
+    let url = format!("{}/frac", tsa.url);
+    let out = ok(&stele(&[
+        "anchor",
+        &log,
+        "--tsa",
+        &url,
+        "--ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(
+        out.starts_with("anchored checkpoint 2: existed by "),
+        "{out}"
+    );
+    let file = tmp.path().join("frac.stele");
+    let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
+    let export = std::fs::read_to_string(&file).unwrap();
+    let body = bodies(&export)
+        .into_iter()
+        .find(|(s, _)| *s == 2)
+        .unwrap()
+        .1;
+    let token = token_in(&export, 2);
+    assert!(openssl_verifies(
+        &tsa.dir,
+        &token,
+        body.as_bytes(),
+        &tsa.ca()
+    ));
+    let r = verify_tsa(export.as_bytes(), &vkey, Some(&tsa.ca()));
+    assert_eq!(r.verdict.as_str(), "verified", "{}", r.to_json());
+    let t = &r.timestamps.as_ref().unwrap()[0];
+    assert_eq!(t.status, "ok");
+    // OpenSSL's reading of the genTime: "Nov 30 20:40:01.123 2026 GMT"
+    // (no fraction when the milliseconds were 000).
+    std::fs::write(tsa.dir.join("f.tok"), &token).unwrap();
+    let text = Command::new("openssl")
+        .args([
+            "ts",
+            "-reply",
+            "-token_in",
+            "-in",
+            "f.tok",
+            "-token_out",
+            "-text",
+        ])
+        .current_dir(&tsa.dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Time stamp: "))
+        .unwrap();
+    let clock = line.split(' ').find(|w| w.contains(':')).unwrap();
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let time = t.time.as_deref().unwrap();
+    if frac.is_empty() {
+        assert!(time.ends_with(&format!("T{hms}Z")), "{time} vs {line}");
+    } else {
+        // Rounded up to the next second: never earlier than the TSA said.
+        let secs = |s: &str| -> u32 {
+            s.split(':')
+                .fold(0, |n, p| n * 60 + p.parse::<u32>().unwrap())
+        };
+        let got = secs(&time[11..19]);
+        assert_eq!(got, (secs(hms) + 1) % 86_400, "{time} vs {line}");
     }
 }

@@ -152,6 +152,33 @@ pub fn parse_revoked(s: &str) -> Result<(VerifierKey, u64), String> {
     Ok((key, size))
 }
 
+impl<S: EntrySink> StreamVerifier<S> {
+    /// Sets the revoked keys ([`Options::revoked`], FORMAT 15.3); `false`
+    /// once bytes were pushed. A build without the feature `rotation`
+    /// ignores them (FORMAT 15.6): give them to one that has it.
+    pub fn set_revoked(&mut self, revoked: Vec<(VerifierKey, u64)>) -> bool {
+        if self.streamed > 0 {
+            return false;
+        }
+        self.opts.revoked = revoked;
+        true
+    }
+
+    /// [`StreamVerifier::set_revoked`] from `VKEY@SIZE` texts (as a page
+    /// gives them); the error names the first that does not parse.
+    pub fn set_revoked_texts(&mut self, revoked: &[String]) -> Result<(), String> {
+        let list = revoked
+            .iter()
+            .map(|r| parse_revoked(r).map_err(|e| format!("revoked {}: {e}", canonical::quote(r))))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.set_revoked(list) {
+            Ok(())
+        } else {
+            Err("revoked keys: set them before the first push".into())
+        }
+    }
+}
+
 #[cfg(not(feature = "rotation"))]
 impl<S: EntrySink> StreamVerifier<S> {
     /// The genesis entry's key: nothing to keep without rotation support.

@@ -153,6 +153,8 @@ pub struct Config {
     /// Witnesses that must cosign each checkpoint before it is published
     /// (`--policy`, docs/FORMAT.md 14.5).
     pub cosign: Option<Arc<dyn crate::witness::Cosign>>,
+    /// Anchoring counters shown on `/metrics` (`stele serve --tsa`).
+    pub anchor_stats: Option<Arc<crate::anchor::AnchorStats>>,
 }
 
 impl Config {
@@ -182,6 +184,7 @@ impl Config {
             cluster: None,
             signing_key: None,
             cosign: None,
+            anchor_stats: None,
         }
     }
 }
@@ -472,6 +475,7 @@ struct Inner {
     proxies: Vec<IpAddr>,
     idem: Mutex<Idempotency>,
     forced_signatures: AtomicU64,
+    anchor_stats: Option<Arc<crate::anchor::AnchorStats>>,
 }
 
 #[derive(Clone)]
@@ -1951,6 +1955,9 @@ async fn get_metrics(
         {
             text.push_str(&mirror_metrics(&st, view.size()));
         }
+        if let Some(a) = &app.0.anchor_stats {
+            text.push_str(&a.render());
+        }
         text
     };
     let net = &app.0.net;
@@ -2531,6 +2538,7 @@ impl Server {
             proxies: c.trusted_proxies,
             idem: Mutex::new(idem),
             forced_signatures: AtomicU64::new(0),
+            anchor_stats: c.anchor_stats,
         }));
         Ok(Self {
             rt,
