@@ -29,7 +29,8 @@ use crate::fs::{FileRole, Fs, RealFs};
 use crate::log::{files as log_files, log_config};
 use crate::parallel::ParallelVerifier;
 use crate::remote::{
-    FetchError, Fetcher, MAX_BUNDLE_BYTES, Problem, check_extends, fetch_checkpoint,
+    FetchError, Fetcher, KeyHistory, KeyRanges, KeyStep, MAX_BUNDLE_BYTES, Problem, check_extends,
+    check_quorum, fetch_checkpoint, learn_keys,
 };
 use crate::tree::{Frontier, TreeFile, stored_len};
 use crate::view::{StoredCheckpoint, parse_checkpoints};
@@ -112,6 +113,22 @@ pub struct State {
     /// While catching up in chunks: the signed checkpoint the entries past
     /// the last stored checkpoint were verified against.
     pub target: Option<String>,
+    /// Keys the log rotated to, learned from verified `stele.key` events
+    /// (docs/FORMAT.md 15), oldest first; committed with the entries that
+    /// hold the events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<LearnedKey>,
+}
+
+/// A key of the log's history the mirror learned from a signed transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnedKey {
+    /// The verifier key.
+    pub key: String,
+    /// The index of its `stele.key` event.
+    pub entry: u64,
+    /// The first tree size it signs.
+    pub from: u64,
 }
 
 /// Reads a mirror's commit point (zero if it has none yet).
@@ -143,6 +160,8 @@ pub struct MirrorOptions {
     pub parallel: usize,
     /// The file system seam (fault injection in tests).
     pub fs: Arc<dyn Fs>,
+    /// A witness policy: advance only to checkpoints its quorum cosigned.
+    pub policy: Option<stele_core::witness::Policy>,
 }
 
 impl std::fmt::Debug for MirrorOptions {
@@ -168,6 +187,7 @@ impl MirrorOptions {
             chunk_bytes: 16 << 20,
             parallel: 16,
             fs: Arc::new(RealFs),
+            policy: None,
         }
     }
 }
@@ -209,7 +229,10 @@ pub struct Progress {
 pub struct Mirror {
     dir: PathBuf,
     fetcher: Arc<Fetcher>,
-    key: VerifierKey,
+    keys: KeyRanges,
+    policy: Option<stele_core::witness::Policy>,
+    // Keys the last verified chunk handed over to, committed with it.
+    learned: Vec<LearnedKey>,
     fs: Arc<dyn Fs>,
     chunk_bytes: usize,
     parallel: usize,
@@ -384,7 +407,16 @@ impl Mirror {
         }
         let cp_bytes = std::fs::read(paths(log_files::CHECKPOINTS))
             .map_err(|e| Error::io("read", paths(log_files::CHECKPOINTS), e))?;
-        let (cps, _) = parse_checkpoints(dir, &cp_bytes, std::slice::from_ref(&opts.key))?;
+        let mut keys = KeyRanges::new(opts.key.clone());
+        for k in &state.keys {
+            let v = VerifierKey::parse(&k.key).map_err(|e| Error::BadKey {
+                path: dir.join(files::STATE),
+                why: format!("learned key: {e}"),
+            })?;
+            let _ = keys.learn(v, k.from);
+        }
+        let all: Vec<VerifierKey> = keys.all().iter().map(|(k, _)| k.clone()).collect();
+        let (cps, _) = parse_checkpoints(dir, &cp_bytes, &all)?;
         let held = cps.last().cloned();
         let t = TreeFile {
             file: &tree,
@@ -418,7 +450,9 @@ impl Mirror {
         Ok(Self {
             dir: dir.into(),
             fetcher: Arc::new(fetcher),
-            key: opts.key,
+            keys,
+            policy: opts.policy,
+            learned: Vec::new(),
             fs,
             chunk_bytes: opts.chunk_bytes.max(1),
             parallel: opts.parallel.clamp(1, 256),
@@ -479,12 +513,84 @@ impl Mirror {
         })
     }
 
+    /// The keys the mirror accepts, each for its range of sizes: the
+    /// pinned key and those learned from the log's rotations.
+    pub fn keys(&self) -> &KeyRanges {
+        &self.keys
+    }
+
     /// One round: fetch the signed checkpoint, check it, and catch up to it
     /// chunk by chunk, each chunk verified and then made durable.
     pub fn poll(&mut self) -> Result<Progress, PollError> {
         self.last_evidence = None;
-        let (sc, note) = fetch_checkpoint(&self.fetcher, &self.key)?;
-        let new = sc.checkpoint;
+        let start = self.state.size;
+        let (sc, note) = match fetch_checkpoint(&self.fetcher, &self.keys) {
+            Err(Problem::Signature(why)) => self.follow_rotation(why)?,
+            r => r?,
+        };
+        let mut p = self.advance(sc, note)?;
+        p.added = self.state.size - start;
+        Ok(p)
+    }
+
+    // The served checkpoint is not signed by a key the mirror knows for its
+    // size: maybe the log rotated its key while the mirror was away (after
+    // the overlap, tlog-tiles serves no checkpoint the old key signed). The
+    // origin's key history (`GET /v1/keys`, proofs checked by core) names
+    // the checkpoints that covered each rotation, signed by the replaced
+    // key: the mirror catches up to each (verifying the stele.key event
+    // like any entry, which teaches it the new key), then checks the served
+    // checkpoint again. With a policy, the served checkpoint must meet the
+    // quorum and extend each covering checkpoint before anything is stored.
+    fn follow_rotation(&mut self, why: String) -> Result<(SignedCheckpoint, String), PollError> {
+        let mut probe = self.keys.clone();
+        let learned = match learn_keys(&self.fetcher, &mut probe, self.origin.as_deref()) {
+            Ok(l) if !l.is_empty() => l,
+            Ok(_) | Err(Problem::Fetch(_)) => return Err(Problem::Signature(why).into()),
+            Err(p) => return Err(p.into()),
+        };
+        let body = self
+            .fetcher
+            .get("checkpoint", stele_core::note::MAX_NOTE_BYTES as u64)
+            .map_err(Problem::Fetch)?;
+        let from = format!("{}/checkpoint", self.fetcher.base());
+        let size = SignedCheckpoint::parse(&body)
+            .map_err(|e| Problem::Signature(format!("{from}: not a signed checkpoint: {e}")))?
+            .checkpoint
+            .size;
+        let (served, _) = crate::remote::check_checkpoint(&body, &probe.at(size), &from)?;
+        if let Some(p) = &self.policy {
+            let _ = check_quorum(p, &served, &from)?;
+        }
+        for l in learned {
+            let c = &l.covering.checkpoint;
+            if c.size <= self.state.size {
+                continue;
+            }
+            let mut tiles = TileSet::new(served.checkpoint.size);
+            check_extends(&self.fetcher, c, &served.checkpoint, &mut tiles)?;
+            let _ = self.advance(l.covering.clone(), l.step.checkpoint.clone())?;
+        }
+        match fetch_checkpoint(&self.fetcher, &self.keys) {
+            Err(Problem::Signature(w)) => Err(Problem::Signature(format!(
+                "{w} (after following the origin's key history to the keys {})",
+                self.keys
+                    .all()
+                    .iter()
+                    .map(|(k, _)| k.id_hex())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into()),
+            r => Ok(r?),
+        }
+    }
+
+    // Checks a signed checkpoint (already signed by a known key) against
+    // the one held, and catches up to it.
+    fn advance(&mut self, sc: SignedCheckpoint, note: String) -> Result<Progress, PollError> {
+        let from = format!("{}/checkpoint", self.fetcher.base());
+        let new = sc.checkpoint.clone();
         self.origin_seen = Some(new.size);
         if let Some(o) = &self.origin
             && &new.origin != o
@@ -506,6 +612,19 @@ impl Mirror {
             if matches!(p, Problem::Fork(_) | Problem::Rollback(_)) {
                 self.save_evidence(p.kind(), &r.note, &note, None)?;
             }
+            return Err(p.into());
+        }
+        // docs/FORMAT.md 14.4: a checkpoint without the quorum is never
+        // stored as verified; the served note is kept as evidence.
+        if let Some(policy) = &self.policy
+            && let Err(p) = check_quorum(policy, &sc, &from)
+        {
+            let held = self
+                .held
+                .as_ref()
+                .map(|h| h.note.clone())
+                .unwrap_or_default();
+            self.save_evidence(p.kind(), &held, &note, None)?;
             return Err(p.into());
         }
         let start = self.state.size;
@@ -693,12 +812,29 @@ impl Mirror {
         tiles: &mut TileSet,
     ) -> Result<(), PollError> {
         let mut v = ParallelVerifier::new(
-            Options::new(vec![self.key.clone()]),
+            Options::new(self.keys.at(new.size)),
             crate::view::verify_threads(),
         );
         v.push(export::header(ExportKind::Range).as_bytes());
+        // Entry n-1 is a stele.key event the mirror learned: core settles its
+        // transition at the first checkpoint after it (docs/FORMAT.md 15.2),
+        // which must then be the held one that covered it (size n), signed
+        // by the replaced key. Without it (a chunk boundary fell right after
+        // the event) the range starts at n: the chain link from n-1 to n is
+        // then left to `stele verify` of the mirror.
+        let after_event = n > 0 && self.state.keys.iter().any(|k| k.entry == n - 1);
+        let covering = self
+            .held
+            .as_ref()
+            .filter(|h| after_event && h.checkpoint.size == n)
+            .map(|h| h.note.clone());
+        let mut first = n.saturating_sub(1);
         if n == 0 {
             v.push(export::range_record(0, &[]).as_bytes());
+        } else if after_event && covering.is_none() {
+            first = n;
+            let left = left_hashes(&self.tree_file(n), n)?;
+            v.push(export::range_record(n, &left).as_bytes());
         } else {
             let left = left_hashes(&self.tree_file(n), n - 1)?;
             v.push(export::range_record(n - 1, &left).as_bytes());
@@ -716,6 +852,9 @@ impl Mirror {
                 .read_exact_at(&mut last, start)
                 .map_err(|e| Error::io("read", self.dir.join(log_files::ENTRIES), e))?;
             v.push(&last);
+            if let Some(c) = &covering {
+                v.push(export::checkpoint_record(c).as_bytes());
+            }
         }
         v.push(buf);
         if b < new.size {
@@ -724,12 +863,27 @@ impl Mirror {
         }
         v.push(export::checkpoint_record(note).as_bytes());
         let r = v.finish();
-        let expected = b - n.saturating_sub(1);
+        let expected = b - first;
         if r.verdict == Verdict::Verified
             && r.failures_total == 0
             && r.tree_size == Some(new.size)
             && r.entries == expected
         {
+            // docs/FORMAT.md 15.2: keys core accepted through a signed
+            // transition in these entries (committed with them).
+            self.learned = r
+                .keys
+                .iter()
+                .flatten()
+                .filter(|k| k.trusted && k.signed == Some(true))
+                .filter_map(|k| Some((VerifierKey::parse(&k.key).ok()?, k)))
+                .filter(|(v, _)| !self.keys.knows(v))
+                .map(|(_, k)| LearnedKey {
+                    key: k.key.clone(),
+                    entry: k.entry,
+                    from: k.from,
+                })
+                .collect();
             return Ok(());
         }
         let mut why: Vec<String> = r
@@ -836,11 +990,14 @@ impl Mirror {
                     .map_err(|e| Error::io("fdatasync", p(name), e))?;
             }
         }
+        let mut keys = self.state.keys.clone();
+        keys.extend(self.learned.iter().cloned());
         let mut next = State {
             size: n + leaves.len() as u64,
             entries_len: self.state.entries_len + buf.len() as u64,
             checkpoints_len: self.state.checkpoints_len,
             target: None,
+            keys,
         };
         if store_checkpoint {
             let rec = format!("{}\n{note}", note.len());
@@ -889,6 +1046,11 @@ impl Mirror {
                 checkpoint: new.clone(),
                 note: note.to_string(),
             });
+        }
+        for k in std::mem::take(&mut self.learned) {
+            if let Ok(v) = VerifierKey::parse(&k.key) {
+                let _ = self.keys.learn(v, k.from);
+            }
         }
         self.state = next;
         Ok(())
@@ -1021,18 +1183,28 @@ pub fn restore(
 ) -> Result<State> {
     seal.check()?;
     let c = read_config(mirror_dir)?;
+    let state = read_state(mirror_dir)?;
+    // The log's current key: the last one the mirror learned from the
+    // log's rotations, else the pinned one.
+    let current = state.keys.last().map_or(c.key.trim(), |k| k.key.as_str());
     let signer = crate::key::load(key_file)?;
-    if signer.verifier().to_string() != c.key.trim() {
+    if signer.verifier().to_string() != current {
         return Err(Error::BadKey {
             path: key_file.into(),
             why: format!(
-                "its verifier key is {}, but the mirror's log is signed by {}",
+                "its verifier key is {}, but the mirror's log is signed by {current}{}",
                 signer.verifier(),
-                c.key.trim()
+                if state.keys.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (its key since size {})",
+                        state.keys.last().map_or(0, |k| k.from)
+                    )
+                }
             ),
         });
     }
-    let state = read_state(mirror_dir)?;
     if state.size == 0 {
         return Err(Error::NotALog {
             dir: mirror_dir.into(),
@@ -1087,6 +1259,28 @@ pub fn restore(
     if !seal.seal.is_empty() {
         config["sealed"] = serde_json::to_value(seal).expect("seal config serializes");
     }
+    // The keys it replaced (docs/FORMAT.md 15), as `stele key rotate`
+    // records them: their private keys are not in a mirror, so the named
+    // files do not exist and no overlap is left to co-sign.
+    if !state.keys.is_empty() {
+        let mut history = vec![c.key.trim().to_string()];
+        history.extend(state.keys.iter().map(|k| k.key.clone()));
+        let retired: Vec<serde_json::Value> = state
+            .keys
+            .iter()
+            .zip(&history)
+            .map(|(next, old)| {
+                let id = VerifierKey::parse(old).map_or_else(|_| "old".into(), |k| k.id_hex());
+                serde_json::json!({
+                    "key_file": format!("retired-key-{id}.absent"),
+                    "key": old,
+                    "to": next.from,
+                    "overlap": 0,
+                })
+            })
+            .collect();
+        config["retired_keys"] = serde_json::Value::Array(retired);
+    }
     let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
     text.push('\n');
     // Written last: it marks the directory as a log.
@@ -1098,4 +1292,59 @@ pub fn restore(
         text.as_bytes(),
     )?;
     Ok(state)
+}
+
+/// The key history `GET /v1/keys` serves for the log or mirror in `dir`
+/// (writer/README.md, "Key history"): for each rotation, the `stele.key`
+/// event's index, the first checkpoint held that covers it, and a `range`
+/// export of the event up to that checkpoint. A writer's log names its
+/// rotations in `stele.json` (`retired_keys`), a mirror in its commit point.
+pub fn key_history(dir: &Path) -> Result<KeyHistory> {
+    let froms: Vec<u64> = if is_mirror(dir) {
+        read_state(dir)?.keys.iter().map(|k| k.from).collect()
+    } else {
+        let p = dir.join(log_files::CONFIG);
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io("read", &p, e))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::NotALog {
+            dir: dir.into(),
+            why: format!("{}: {e}", log_files::CONFIG),
+        })?;
+        v["retired_keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["to"].as_u64())
+            .collect()
+    };
+    let mut out = KeyHistory::default();
+    for from in froms.into_iter().filter(|&f| f > 0) {
+        let view = crate::View::open_read_only(dir)?;
+        let entry = from - 1;
+        let Some(covering) = view
+            .checkpoints()
+            .iter()
+            .find(|c| c.checkpoint.size >= from)
+            .cloned()
+        else {
+            continue;
+        };
+        let line = view.entry(entry)?;
+        let Some(key) = stele_core::entry::parse_entry(&line)
+            .ok()
+            .and_then(|e| e.field_string("key"))
+        else {
+            continue;
+        };
+        let mut proof = Vec::new();
+        view.up_to(covering.checkpoint.size)?
+            .export_range(entry, from, &mut proof, &mut |_| {})?;
+        out.keys.push(KeyStep {
+            key: key.to_string(),
+            entry,
+            from,
+            checkpoint: covering.note,
+            proof: String::from_utf8_lossy(&proof).into_owned(),
+        });
+    }
+    Ok(out)
 }

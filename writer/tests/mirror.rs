@@ -1581,3 +1581,341 @@ fn a_hostile_origin_sending_the_largest_bundles_cannot_grow_the_mirror_past_its_
     assert!(bundles <= 1 + 2 * 4 + 4, "{bundles} bundles fetched");
     assert!(mb < 600, "peak RSS {mb} MiB");
 }
+
+// ---------------------------------------------------------------------------
+// Witness policies (issue 14) and key rotations (issue 15) in the mirror and
+// the remote monitor.
+
+fn witness(n: u8) -> stele_core::witness::Cosigner {
+    stele_core::witness::Cosigner::from_seed(&format!("witness-{n}.example"), [100 + n; 32])
+        .unwrap()
+}
+
+// `note` with a cosignature line by each witness of `by`.
+fn cosign(note: &str, by: &[u8]) -> String {
+    let text = &note[..note.find("\n\n").unwrap() + 1];
+    let mut out = note.to_string();
+    for &n in by {
+        out.push_str(&witness(n).cosign(text, 1_795_683_600 + u64::from(n)));
+    }
+    out
+}
+
+// A 2-of-3 policy over witnesses 1..3, written to `dir/policy`.
+fn two_of_three(dir: &Path) -> PathBuf {
+    let w = |n: u8| witness(n).verifier().to_string();
+    let p = dir.join("policy");
+    std::fs::write(
+        &p,
+        format!(
+            "witness w1 {}\nwitness w2 {}\nwitness w3 {}\ngroup two-of-three 2 w1 w2 w3\nquorum two-of-three\n",
+            w(1),
+            w(2),
+            w(3)
+        ),
+    )
+    .unwrap();
+    p
+}
+
+// The alert JSON an --on-alert command wrote to `file`.
+fn alert_in(file: &Path) -> Value {
+    let text = std::fs::read_to_string(file).unwrap();
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn a_mirror_with_a_policy_keeps_only_cosigned_checkpoints_and_alerts_on_a_split_view() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = two_of_three(tmp.path());
+    let policy = policy.to_str().unwrap();
+    let signer = key::generate("test.example/witnessed").unwrap();
+    let good = make_log("test.example/witnessed", &signer, &[10, 20], "good");
+    let fake = Fake::start(&good.dir, &cosign(&good.cps[0].note, &[1, 2]));
+    let m = tmp.path().join("mirror");
+    let alert = tmp.path().join("alert.json");
+    let on_alert = format!("cat >> {}", alert.display());
+    let with_policy = [
+        "--policy",
+        policy,
+        "--on-alert",
+        &on_alert,
+        "--retries",
+        "1",
+    ];
+
+    // Cosigned by two of three: mirrored, the cosigned note kept.
+    let o = mirror_once(&fake.url, &m, &good.key, &with_policy);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(state_size(&m), 10);
+    let held = View::open_read_only(&m).unwrap();
+    assert_eq!(
+        held.latest_checkpoint().unwrap().note,
+        cosign(&good.cps[0].note, &[1, 2])
+    );
+    let o = stele(&[
+        "verify",
+        m.to_str().unwrap(),
+        "--key",
+        &good.key.to_string(),
+        "--policy",
+        policy,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+
+    // A larger tree cosigned by one witness: an alert, nothing stored.
+    let before = snapshot(&m);
+    fake.set(&good.dir, &cosign(&good.cps[1].note, &[1]));
+    let o = mirror_once(&fake.url, &m, &good.key, &with_policy);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("ALERT quorum"), "{}", err(&o));
+    let a = alert_in(&alert);
+    assert_eq!(a["alert"], "quorum");
+    assert_eq!(a["verdict"], "failed");
+    assert_eq!(a["failures"][0]["code"], "quorum_not_met");
+    assert_eq!(a["failures"][0]["expected"], "two-of-three");
+    assert_eq!(a["failures"][0]["found"], "w1");
+    assert!(a["evidence"].as_str().is_some(), "{a}");
+    assert_eq!(
+        snapshot(&m),
+        before,
+        "a checkpoint without quorum was stored"
+    );
+    // Without the policy the same mirror takes it (the policy is the caller's).
+    let o = mirror_once(&fake.url, &m, &good.key, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(state_size(&m), 20);
+
+    // A split view: the same key signs another history of the origin,
+    // which only witness 3 cosigns (1 and 2 cosigned the real one).
+    let evil = make_log("test.example/witnessed", &signer, &[20], "evil");
+    fake.set(&evil.dir, &cosign(&evil.cps[0].note, &[3]));
+    // A fresh mirror shown only the fork: quorum, nothing held.
+    let fresh = tmp.path().join("fresh");
+    let o = mirror_once(&fake.url, &fresh, &good.key, &with_policy);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert_eq!(alert_in(&alert)["alert"], "quorum");
+    assert_eq!(state_size(&fresh), 0);
+    assert!(!fresh.join("stele.json").exists());
+    // The mirror that holds the real tree: a fork, both notes kept.
+    let before = snapshot(&m);
+    let o = mirror_once(&fake.url, &m, &good.key, &with_policy);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert_eq!(alert_in(&alert)["alert"], "fork");
+    assert_eq!(snapshot(&m), before);
+
+    // The remote monitor takes the policy too.
+    let st = tmp.path().join("monitor.state");
+    let monitor = |url: &str| {
+        stele(&[
+            "monitor",
+            url,
+            "--key",
+            &good.key.to_string(),
+            "--state",
+            st.to_str().unwrap(),
+            "--once",
+            "--policy",
+            policy,
+            "--on-alert",
+            &on_alert,
+        ])
+    };
+    fake.set(&good.dir, &cosign(&good.cps[0].note, &[2, 3]));
+    let o = monitor(&fake.url);
+    assert!(o.status.success(), "{}", err(&o));
+    fake.set(&evil.dir, &cosign(&evil.cps[0].note, &[3]));
+    let o = monitor(&fake.url);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    // Checked for consistency first: the fork is named.
+    assert_eq!(alert_in(&alert)["alert"], "fork");
+    fake.set(&good.dir, &cosign(&good.cps[1].note, &[3]));
+    let o = monitor(&fake.url);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let a = alert_in(&alert);
+    assert_eq!(a["alert"], "quorum");
+    assert_eq!(a["failures"][0]["code"], "quorum_not_met");
+    // The held checkpoint did not move.
+    let held = std::fs::read_to_string(&st).unwrap();
+    assert!(held.contains("\n10\n"), "{held}");
+}
+
+// Waits (bounded) until `f` holds.
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_mirror_and_a_remote_monitor_follow_a_rotation_they_did_not_see() {
+    let origin = Origin::start(&["--checkpoint-every", "16", "--checkpoint-interval", "100ms"]);
+    let genesis = origin.key.clone();
+    assert!(origin.post(&events("a", 0, 40)).is_some());
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("mirror");
+    let st = tmp.path().join("monitor.state");
+    let monitor = || {
+        stele(&[
+            "monitor",
+            &origin.url,
+            "--key",
+            &genesis.to_string(),
+            "--state",
+            st.to_str().unwrap(),
+            "--once",
+        ])
+    };
+    let o = mirror_once(&origin.url, &m, &genesis, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = monitor();
+    assert!(o.status.success(), "{}", err(&o));
+
+    // The origin rotates (handed to the running server), then signs past
+    // the overlap with the new key only.
+    let o = stele(&[
+        "key",
+        "rotate",
+        origin.log.to_str().unwrap(),
+        "--overlap",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let cfg: Value =
+        serde_json::from_slice(&std::fs::read(origin.log.join("stele.json")).unwrap()).unwrap();
+    let from = cfg["retired_keys"][0]["to"].as_u64().unwrap();
+    let new_key_file = {
+        let k = PathBuf::from(cfg["key_file"].as_str().unwrap());
+        if k.is_absolute() {
+            k
+        } else {
+            origin.log.join(k)
+        }
+    };
+    let mut n = 40;
+    wait_for("a checkpoint signed by the new key alone", || {
+        assert!(origin.post(&events("b", n, 20)).is_some());
+        n += 20;
+        let (_, body) = get(&origin.url, "/checkpoint");
+        let note = String::from_utf8(body).unwrap();
+        let sc = stele_core::checkpoint::SignedCheckpoint::parse(note.as_bytes()).unwrap();
+        sc.checkpoint.size > from + 40
+            && sc.note.signatures.len() == 1
+            && sc
+                .verify(std::slice::from_ref(&genesis))
+                .verified_by
+                .is_empty()
+    });
+    let (code, body) = get(&origin.url, "/v1/keys");
+    assert_eq!(code, 200);
+    let h: stele_writer::remote::KeyHistory = serde_json::from_slice(&body).unwrap();
+    assert_eq!(h.keys.len(), 1);
+    assert_eq!(h.keys[0].from, from);
+
+    // The mirror (which saw only the genesis key) follows: it catches up
+    // to the covering checkpoint, learns the key from the verified event,
+    // keeps it in its commit point, and the copy verifies from the genesis key.
+    let o = mirror_once(&origin.url, &m, &genesis, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let s = stele_writer::mirror::read_state(&m).unwrap();
+    assert_eq!(s.keys.len(), 1, "{s:?}");
+    assert_eq!(s.keys[0].from, from);
+    let r = verified(&m, &genesis);
+    assert_eq!(r.keys.as_ref().map(Vec::len), Some(2));
+    // A later round and a fresh mirror started after the rotation.
+    assert!(origin.post(&events("c", 0, 10)).is_some());
+    let o = mirror_once(&origin.url, &m, &genesis, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let fresh = tmp.path().join("fresh");
+    let o = mirror_once(&origin.url, &fresh, &genesis, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let _ = verified(&fresh, &genesis);
+
+    // The remote monitor follows it (and again after a restart, from its
+    // state signed by the new key alone).
+    let o = monitor();
+    assert!(o.status.success(), "{}", err(&o));
+    let o = monitor();
+    assert!(o.status.success(), "{}", err(&o));
+    // The served mirror serves the key history too: a mirror of the mirror follows.
+    let (mut ro, ro_url) = serve(&m, &["--read-only"]);
+    let mm = tmp.path().join("mirror2");
+    let o = mirror_once(&ro_url, &mm, &genesis, &[]);
+    let _ = ro.kill();
+    let _ = ro.wait();
+    assert!(o.status.success(), "{}", err(&o));
+    let _ = verified(&mm, &genesis);
+    // A revoked new key from `from` on is not accepted by `stele verify` on the copy.
+    let revoked = format!("{}@{from}", VerifierKey::parse(&s.keys[0].key).unwrap());
+    let o = stele(&[
+        "verify",
+        m.to_str().unwrap(),
+        "--key",
+        &genesis.to_string(),
+        "--revoked",
+        &revoked,
+    ]);
+    assert!(!o.status.success());
+
+    // Restore: only the current key restores; the result signs with it,
+    // its key history is right, and an export verifies from the genesis key.
+    let restored = tmp.path().join("restored");
+    let old_key_file = origin
+        .log
+        .join(cfg["retired_keys"][0]["key_file"].as_str().unwrap());
+    let o = stele(&[
+        "restore",
+        m.to_str().unwrap(),
+        restored.to_str().unwrap(),
+        "--signing-key",
+        old_key_file.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("its key since size"), "{}", err(&o));
+    let o = stele(&[
+        "restore",
+        m.to_str().unwrap(),
+        restored.to_str().unwrap(),
+        "--signing-key",
+        new_key_file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&[
+        "append",
+        restored.to_str().unwrap(),
+        "--event",
+        r#"{"actor":"after","n":1}"#,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let log = Log::open(&restored).unwrap();
+    assert_eq!(log.key_history().len(), 2);
+    assert_eq!(log.verifier().to_string(), s.keys[0].key);
+    let cp = log.checkpoint().unwrap();
+    drop(log);
+    let export = tmp.path().join("after.stele");
+    let o = stele(&[
+        "export",
+        restored.to_str().unwrap(),
+        "-o",
+        export.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&[
+        "verify",
+        export.to_str().unwrap(),
+        "--key",
+        &genesis.to_string(),
+    ]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        err(&o),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(cp.checkpoint.size > from);
+}

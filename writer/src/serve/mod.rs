@@ -1277,6 +1277,35 @@ async fn get_checkpoint(
     }
 }
 
+// The log's key history with proofs (writer/README.md, "Key history"): what
+// a mirror or remote monitor needs to follow a rotation it did not see. It
+// holds no entry but the stele.key events, so it is read as hashes are.
+async fn get_keys(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if app.0.cluster.is_some() {
+        return error(404, "a cluster does not serve /v1/keys", None);
+    }
+    if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
+        return r;
+    }
+    if let Err(e) = Query::parse(q.as_deref(), &[]) {
+        return bad_query(e);
+    }
+    let dir = match app.0.view() {
+        Ok(v) => v.dir().to_path_buf(),
+        Err(r) => return r,
+    };
+    let r = blocking(move || crate::mirror::key_history(&dir).map_err(io_fail)).await;
+    r.map_or_else(
+        |r| r,
+        |h| json_text(serde_json::to_string(&h).expect("key history serializes") + "\n"),
+    )
+}
+
 // A tile request: its path, what it names, the data kind, the caller.
 fn tile_request(
     app: &Inner,
@@ -2230,6 +2259,7 @@ fn router(app: App) -> Router {
         .route("/v1/proof/inclusion", get(get_inclusion))
         .route("/v1/proof/consistency", get(get_consistency))
         .route("/v1/export", get(get_export))
+        .route("/v1/keys", get(get_keys))
         .route("/metrics", get(get_metrics))
         .route("/healthz", get(healthz))
         .fallback(static_file)
