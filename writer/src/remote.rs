@@ -397,7 +397,7 @@ pub fn check_checkpoint(
             .map(|s| format!("{} ({})", s.name, stele_core::note::hex(&s.key_id)))
             .collect();
         return Err(Problem::Signature(format!(
-            "{from}: the checkpoint of size {} is not signed by the key {} (pinned, or learned from the log's key rotations for that size); signed by: {}",
+            "{from}: the checkpoint of size {} is not signed by the pinned key (or the key learned from the log's rotations for that size) {}; signed by: {}",
             sc.checkpoint.size,
             names(),
             if others.is_empty() {
