@@ -17,12 +17,16 @@
 //! DIR/mirror-status.json  last poll: origin size, lag, alerts (for /metrics) not synced
 //! DIR/evidence/…          signed checkpoints that prove a fork or rollback   fsync'ed
 //! DIR/mirror.lock         flock'ed by the one mirror process
+//! DIR/sealed/…            with --with-openings: the origin's sealed-field    records fdatasync'ed before the commit point;
+//!                         records, wraps, auditors, forget list (openings.rs) wraps, lists tmp, fsync, rename, dir fsync
 //! ```
 //!
 //! **Guarantee:** `mirror-state.json` names how much of each file is
 //! verified and durable; on open, anything past it (a chunk being written
 //! when the process died) is cut. So a kill at any moment leaves a mirror
 //! that resumes, and nothing it holds was unverified.
+
+pub mod openings;
 
 use crate::error::{Error, Result};
 use crate::fs::{FileRole, Fs, RealFs};
@@ -36,7 +40,7 @@ use crate::tree::{Frontier, TreeFile, stored_len};
 use crate::view::{StoredCheckpoint, parse_checkpoints};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +82,9 @@ pub struct MirrorConfig {
     pub url: String,
     /// The pinned verifier key.
     pub key: String,
+    /// Whether it copies sealed-field openings (`--with-openings`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub openings: bool,
 }
 
 /// Reads a mirror's `mirror.json`.
@@ -118,6 +125,13 @@ pub struct State {
     /// hold the events.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<LearnedKey>,
+    /// With openings: bytes of `sealed/records` that are committed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sealed_len: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A key of the log's history the mirror learned from a signed transition.
@@ -162,6 +176,9 @@ pub struct MirrorOptions {
     pub fs: Arc<dyn Fs>,
     /// A witness policy: advance only to checkpoints its quorum cosigned.
     pub policy: Option<stele_core::witness::Policy>,
+    /// Copy sealed-field openings (`GET /v1/sealed`, a token with the
+    /// reveal scope) and apply the origin's forget list.
+    pub openings: bool,
 }
 
 impl std::fmt::Debug for MirrorOptions {
@@ -188,6 +205,7 @@ impl MirrorOptions {
             parallel: 16,
             fs: Arc::new(RealFs),
             policy: None,
+            openings: false,
         }
     }
 }
@@ -249,6 +267,11 @@ pub struct Mirror {
     last_evidence: Option<PathBuf>,
     origin_seen: Option<u64>,
     scratch: Scratch,
+    openings: bool,
+    // `sealed/records`, opened when openings are first committed.
+    sealed: Option<File>,
+    // Checked records of the chunk being committed.
+    sealed_pending: Vec<u8>,
 }
 
 // Chunk buffers kept from one chunk to the next: fresh ones made the kernel
@@ -339,6 +362,7 @@ impl Mirror {
         if fresh && dir.join(log_files::CONFIG).exists() {
             return Err(Error::AlreadyExists { dir: dir.into() });
         }
+        let mut rewrite = fresh;
         if !fresh {
             let c = read_config(dir)?;
             if c.key.trim() != opts.key.to_string() {
@@ -346,6 +370,19 @@ impl Mirror {
                     path: dir.join(files::MIRROR),
                     why: format!("this mirror pins key {}, not {}", c.key.trim(), opts.key),
                 });
+            }
+            if c.openings != opts.openings {
+                if read_state(dir)?.size > 0 {
+                    return Err(Error::NotALog {
+                        dir: dir.into(),
+                        why: if c.openings {
+                            "this mirror copies sealed-field openings: run it with --with-openings (and a --token-file with the reveal scope)".into()
+                        } else {
+                            "this mirror was made without --with-openings and holds entries whose openings it never copied: mirror into a new directory with --with-openings".into()
+                        },
+                    });
+                }
+                rewrite = true;
             }
         }
         let paths = |n: &str| dir.join(n);
@@ -387,13 +424,29 @@ impl Mirror {
             &paths(log_files::CHECKPOINTS),
             state.checkpoints_len,
         )?;
-        if fresh {
+        let sealed_path = dir.join(crate::sealed::SIDECAR).join("records");
+        let sealed = match OpenOptions::new().read(true).write(true).open(&sealed_path) {
+            Ok(f) => {
+                cut(
+                    fs.as_ref(),
+                    FileRole::Sealed,
+                    &f,
+                    &sealed_path,
+                    state.sealed_len,
+                )?;
+                Some(f)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && state.sealed_len == 0 => None,
+            Err(e) => return Err(Error::io("open", &sealed_path, e)),
+        };
+        if rewrite {
             fs.sync_dir(dir)
                 .map_err(|e| Error::io("fsync directory", dir, e))?;
             let c = MirrorConfig {
                 format: MIRROR_FORMAT.into(),
                 url: url.into(),
                 key: opts.key.to_string(),
+                openings: opts.openings,
             };
             let mut text = serde_json::to_string_pretty(&c).expect("config serializes");
             text.push('\n');
@@ -469,6 +522,9 @@ impl Mirror {
             last_evidence: None,
             origin_seen: None,
             scratch: Scratch::default(),
+            openings: opts.openings,
+            sealed,
+            sealed_pending: Vec::new(),
         })
     }
 
@@ -530,6 +586,13 @@ impl Mirror {
         };
         let mut p = self.advance(sc, note)?;
         p.added = self.state.size - start;
+        if self.openings {
+            // The origin's forget list (and auditors), every round: a
+            // subject forgotten there is forgotten here.
+            let n = self.state.size;
+            let s = self.fetch_sealed(n, n, &[], &[])?;
+            let _ = openings::apply(self.fs.as_ref(), &self.dir, &s)?;
+        }
         Ok(p)
     }
 
@@ -644,6 +707,42 @@ impl Mirror {
             origin_size: new.size,
             size: self.state.size,
             added: self.state.size - start,
+        })
+    }
+
+    // `GET /v1/sealed` for entries [from, to), whose verified lines are
+    // `buf` (ending at the absolute offsets `ends`), checked: a body that
+    // does not parse is a bad response, records that do not fit the
+    // entries a mismatch. Nothing is stored here.
+    fn fetch_sealed(
+        &self,
+        from: u64,
+        to: u64,
+        buf: &[u8],
+        ends: &[u64],
+    ) -> Result<openings::Sidecar, PollError> {
+        let path = format!("v1/sealed?from={from}&to={to}");
+        // Records are ciphertext of values taken out of these entries:
+        // bounded by a few times the chunk.
+        let limit = 4 * self.chunk_bytes.max(buf.len()) as u64 + (16 << 20);
+        let body = self.fetcher.get(&path, limit).map_err(Problem::Fetch)?;
+        let base = self.state.entries_len;
+        let entry = |i: u64| -> Option<&[u8]> {
+            let j = usize::try_from(i.checked_sub(from)?).ok()?;
+            let end = usize::try_from(*ends.get(j)? - base).ok()?;
+            let start = if j == 0 {
+                0
+            } else {
+                usize::try_from(ends[j - 1] - base).ok()?
+            };
+            buf.get(start..end.checked_sub(1)?)
+        };
+        let url = format!("{}/{path}", self.fetcher.base());
+        openings::parse(&body, from, to, entry).map_err(|e| match e {
+            openings::BodyError::Mismatch(why) => Problem::Mismatch(format!("{url}: {why}")).into(),
+            openings::BodyError::Bad(why) => {
+                Problem::Fetch(FetchError::Bad(format!("{url}: {why}"))).into()
+            }
         })
     }
 
@@ -791,6 +890,16 @@ impl Mirror {
             self.fetcher.recycle(body);
         }
         self.verify_chunk(n, b, &buf, new, note, tiles)?;
+        self.sealed_pending.clear();
+        if self.openings
+            && memchr::memmem::find(&buf, stele_core::sealed::PLACEHOLDER_NEEDLE).is_some()
+        {
+            // The chunk's openings, checked against its verified entries;
+            // the wraps and forget list made durable before the records.
+            let s = self.fetch_sealed(n, b, &buf, &ends)?;
+            let _ = openings::apply(self.fs.as_ref(), &self.dir, &s)?;
+            self.sealed_pending = s.records;
+        }
         self.commit(&buf, &leaves, &ends, note, b == size, new)?;
         self.scratch.buf = buf;
         self.scratch.leaves = leaves;
@@ -990,6 +1099,32 @@ impl Mirror {
                     .map_err(|e| Error::io("fdatasync", p(name), e))?;
             }
         }
+        let mut sealed_len = self.state.sealed_len;
+        if !self.sealed_pending.is_empty() {
+            let sp = dir.join(crate::sealed::SIDECAR).join("records");
+            if self.sealed.is_none() {
+                openings::ensure_dirs(fs.as_ref(), &dir)?;
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o600)
+                    .open(&sp)
+                    .map_err(|e| Error::io("open", &sp, e))?;
+                let sd = dir.join(crate::sealed::SIDECAR);
+                fs.sync_dir(&sd)
+                    .map_err(|e| Error::io("fsync directory", &sd, e))?;
+                self.sealed = Some(f);
+            }
+            let f = self.sealed.as_ref().expect("opened above");
+            fs.write_at(FileRole::Sealed, f, &self.sealed_pending, sealed_len)
+                .map_err(|e| Error::io("write", &sp, e))?;
+            fs.sync_data(FileRole::Sealed, f)
+                .map_err(|e| Error::io("fdatasync", &sp, e))?;
+            sealed_len += self.sealed_pending.len() as u64;
+            self.sealed_pending.clear();
+        }
         let mut keys = self.state.keys.clone();
         keys.extend(self.learned.iter().cloned());
         let mut next = State {
@@ -998,6 +1133,7 @@ impl Mirror {
             checkpoints_len: self.state.checkpoints_len,
             target: None,
             keys,
+            sealed_len,
         };
         if store_checkpoint {
             let rec = format!("{}\n{note}", note.len());
@@ -1248,6 +1384,9 @@ pub fn restore(
         fs.sync_data(FileRole::Other, &dst)
             .map_err(|e| Error::io("fdatasync", &to, e))?;
     }
+    // Openings the mirror copied (`--with-openings`): the restored log's
+    // exports carry them again.
+    openings::copy(&fs, mirror_dir, new_dir, state.sealed_len)?;
     fs.sync_dir(new_dir)
         .map_err(|e| Error::io("fsync directory", new_dir, e))?;
     let key_path = std::path::absolute(key_file).map_err(|e| Error::io("resolve", key_file, e))?;

@@ -70,6 +70,11 @@ pub(crate) struct MirrorArgs {
     /// alert `quorum` on one without.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Also copy the log's sealed-field openings (ciphertext) and its data keys wrapped to its
+    /// auditors, and apply its forget list (the origin's GET /v1/sealed; the token needs the
+    /// reveal scope). Without it nothing sealed is copied: only commitments.
+    #[arg(long, requires = "token_file")]
+    with_openings: bool,
 }
 
 fn now_secs() -> i64 {
@@ -180,6 +185,7 @@ pub(crate) fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
     opts.timeout = a.timeout;
     opts.chunk_bytes = a.chunk_bytes;
     opts.parallel = a.parallel;
+    opts.openings = a.with_openings;
     opts.policy = a
         .policy
         .as_deref()

@@ -1919,3 +1919,230 @@ fn a_mirror_and_a_remote_monitor_follow_a_rotation_they_did_not_see() {
     );
     assert!(cp.checkpoint.size > from);
 }
+
+// `stele verify DIR --key K --identity ID --json`'s sealed counts.
+fn sealed_counts(dir: &Path, key: &VerifierKey, id: &Path) -> Value {
+    let o = stele(&[
+        "verify",
+        dir.to_str().unwrap(),
+        "--key",
+        &key.to_string(),
+        "--identity",
+        id.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["verdict"], "verified", "{r}");
+    r["sealed"].clone()
+}
+
+#[test]
+fn a_mirror_with_openings_copies_them_restores_them_and_applies_the_origins_forget_list() {
+    // `stele mirror --with-openings` (a token with the reveal scope): the
+    // origin's encrypted openings and its data keys wrapped to its auditors
+    // are copied, never a value or a key; the origin's forget list is
+    // applied at every poll; a restore carries the openings on.
+    const MARKER: &str = "MIRROR-OPENINGS-9b2e";
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let l = log.to_str().unwrap();
+    let o = stele(&[
+        "init",
+        l,
+        "--origin",
+        "test.example/openings",
+        "--seal",
+        "/actor/email",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let key = VerifierKey::parse(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sealed");
+    let id = tmp.path().join("auditor.key");
+    let _ = std::fs::copy(vectors.join("auditor.key"), &id).unwrap();
+    std::fs::set_permissions(&id, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let ids = stele_seal::Identity::parse_file(&std::fs::read_to_string(&id).unwrap()).unwrap();
+    let o = stele(&["auditor", "add", l, &ids[0].recipient()]);
+    assert!(o.status.success(), "{}", err(&o));
+    for who in ["alice", "bob", "carol"] {
+        let ev = format!(
+            r#"{{"action":"login","actor":{{"email":"{who}-{MARKER}@example.com","id":"{who}"}}}}"#
+        );
+        let o = stele(&["append", l, "--event", &ev]);
+        assert!(o.status.success(), "{}", err(&o));
+    }
+    // Plain events between the sealed ones, over several chunks.
+    let o = Command::new(STELE)
+        .args(["append", l])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(events("p", 0, 600).as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    let ev = format!(r#"{{"action":"logout","actor":{{"email":"dave-{MARKER}@example.com"}}}}"#);
+    assert!(stele(&["append", l, "--event", &ev]).status.success());
+    assert!(stele(&["checkpoint", l]).status.success());
+    let tokens = tmp.path().join("tokens");
+    let t = tokens.to_str().unwrap();
+    let token = |name: &str, scope: &str| {
+        let o = stele(&["token", "add", t, name, "--scope", scope]);
+        assert!(o.status.success(), "{}", err(&o));
+        let f = tmp.path().join(name);
+        std::fs::write(&f, String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+        f
+    };
+    let (reader, revealer) = (token("reader", "read"), token("mirror", "read,reveal"));
+    let (server, url) = serve(&log, &["--read-only", "--tokens", t]);
+    let _server = KillOnDrop(server);
+    let chunks = ["--chunk-bytes", "20000"];
+    // A token without the reveal scope is refused, and nothing is kept.
+    let bad = tmp.path().join("bad");
+    let mut args = vec!["--with-openings", "--token-file", reader.to_str().unwrap()];
+    args.extend(chunks);
+    let o = mirror_once(&url, &bad, &key, &args);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("v1/sealed") && err(&o).contains("HTTP 403"),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(state_size(&bad), 0);
+    assert!(!bad.join("sealed").join("records").exists());
+    // Without the flag nothing sealed is copied, even with the scope.
+    let plain = tmp.path().join("plain");
+    let o = mirror_once(
+        &url,
+        &plain,
+        &key,
+        &["--token-file", revealer.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(!plain.join("sealed").exists());
+    // The flag is part of the mirror: not dropped or added silently later.
+    let o = mirror_once(
+        &url,
+        &plain,
+        &key,
+        &[
+            "--with-openings",
+            "--token-file",
+            revealer.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("without --with-openings"), "{}", err(&o));
+    // With it: the records byte for byte, wraps, auditors; no value.
+    let m = tmp.path().join("m");
+    let mut args = vec![
+        "--with-openings",
+        "--token-file",
+        revealer.to_str().unwrap(),
+    ];
+    args.extend(chunks);
+    let o = mirror_once(&url, &m, &key, &args);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(state_size(&m) >= 605);
+    assert_eq!(
+        std::fs::read(m.join("sealed/records")).unwrap(),
+        std::fs::read(log.join("sealed/records")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(m.join("sealed/auditors")).unwrap(),
+        std::fs::read(log.join("sealed/auditors")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_dir(m.join("sealed/wraps")).unwrap().count(),
+        4,
+        "one wrap per subject"
+    );
+    assert!(!m.join("sealed/keys").exists() && !m.join("sealed/secret").exists());
+    let mut all = Vec::new();
+    files_under(&m, &mut all);
+    for f in &all {
+        let b = std::fs::read(f).unwrap();
+        assert!(
+            !b.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+            "{} holds a sealed value",
+            f.display()
+        );
+        if f.starts_with(m.join("sealed")) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
+    }
+    let want =
+        serde_json::json!({"values": 4, "opened": 4, "sealed": 0, "forgotten": 0, "redacted": 0});
+    assert_eq!(sealed_counts(&m, &key, &id), want);
+    // A restore carries the openings on: the auditor opens every value.
+    let keyf = log.join("key");
+    let r1 = tmp.path().join("r1");
+    let o = stele(&[
+        "restore",
+        m.to_str().unwrap(),
+        r1.to_str().unwrap(),
+        "--signing-key",
+        keyf.to_str().unwrap(),
+        "--seal",
+        "/actor/email",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(sealed_counts(&r1, &key, &id), want);
+    // The origin forgets bob; after one poll, bob's values no longer open
+    // on the mirror: his key ID is on its forget list and his wraps are gone.
+    let subject = format!(r#"{{"email":"bob-{MARKER}@example.com","id":"bob"}}"#);
+    let o = stele(&["forget", l, "--subject", &subject, "--by", "dpo"]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(stele(&["checkpoint", l]).status.success());
+    let bob = std::fs::read_to_string(log.join("sealed/forgotten")).unwrap();
+    let bob = bob.trim();
+    assert_eq!(bob.len(), 32);
+    let o = mirror_once(&url, &m, &key, &args);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        std::fs::read_to_string(m.join("sealed/forgotten"))
+            .unwrap()
+            .trim(),
+        bob
+    );
+    let left: Vec<String> = std::fs::read_dir(m.join("sealed/wraps"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(!left.iter().any(|n| n.starts_with(bob)), "{left:?}");
+    assert_eq!(
+        sealed_counts(&m, &key, &id),
+        serde_json::json!({"values": 4, "opened": 3, "sealed": 0, "forgotten": 1, "redacted": 0})
+    );
+    // A writer origin records the copy of openings like a revealed export.
+    drop(_server);
+    let ev = format!(r#"{{"action":"login","actor":{{"email":"eve-{MARKER}@example.com"}}}}"#);
+    assert!(stele(&["append", l, "--event", &ev]).status.success());
+    assert!(stele(&["checkpoint", l]).status.success());
+    let (server, url) = serve(&log, &["--tokens", t]);
+    let _server = KillOnDrop(server);
+    let o = mirror_once(&url, &m, &key, &args);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = std::fs::read_to_string(log.join("entries.jsonl")).unwrap();
+    let rec = text
+        .lines()
+        .find(|l| l.contains(r#""target":"/v1/sealed""#))
+        .expect("no access record of the copy");
+    assert!(
+        rec.contains(r#""actor":"mirror""#) && rec.contains(&ids[0].recipient()),
+        "{rec}"
+    );
+    assert_eq!(
+        std::fs::read(m.join("sealed/records")).unwrap(),
+        std::fs::read(log.join("sealed/records")).unwrap()
+    );
+}

@@ -1306,6 +1306,89 @@ async fn get_keys(
     )
 }
 
+// GET /v1/sealed?from=A&to=B (`stele mirror --with-openings`): the
+// sidecar's encrypted records of entries [A, B), the wraps of their data
+// keys to the auditors, the auditors and the forget list
+// (crate::mirror::openings); never a value, never an unwrapped key. Only
+// for a token with the reveal scope; a non-empty range is recorded like an
+// export revealed to the log's auditors.
+async fn get_sealed(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if app.0.cluster.is_some() {
+        return error(404, "a cluster does not serve /v1/sealed", None);
+    }
+    let who = match app.0.auth_read(&headers, peer, Data::Entries) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match &who.token {
+        None => {
+            return unauthorized(
+                "/v1/sealed needs Authorization: Bearer TOKEN with the reveal scope (sealed-field openings are never public)",
+            );
+        }
+        Some(t) if !t.scopes.reveal => {
+            return error(
+                403,
+                format!(
+                    "token {:?} has no reveal scope (stele token add FILE NAME --scope read,reveal)",
+                    t.name
+                ),
+                None,
+            );
+        }
+        Some(_) => {}
+    }
+    let q = match Query::parse(q.as_deref(), &["from", "to"]) {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let size = view.size();
+    let (from, to) = match (q.u64("from"), q.u64("to")) {
+        (Ok(Some(a)), Ok(Some(b))) if a <= b && b <= size => (a, b),
+        (Err(e), _) | (_, Err(e)) => return bad_query(e),
+        _ => {
+            return bad_query(format!(
+                "/v1/sealed takes from and to with from <= to <= the log's {size} entries"
+            ));
+        }
+    };
+    if from < to {
+        let auditors = crate::sealed::auditors(view.dir()).unwrap_or_default();
+        let ev = access_event(
+            &who.reader(),
+            "/v1/sealed",
+            Some("sealed"),
+            Some(&Entries::Range(from, to)),
+            Some(size),
+            json!({ "reveal_to": auditors }),
+        );
+        if let Err(r) = app.0.record(&who, ev).await {
+            return r;
+        }
+    }
+    let dir = view.dir().to_path_buf();
+    match blocking(move || crate::mirror::openings::body(&dir, from, to).map_err(io_fail)).await {
+        Ok(b) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            b,
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
 // A tile request: its path, what it names, the data kind, the caller.
 fn tile_request(
     app: &Inner,
@@ -2260,6 +2343,7 @@ fn router(app: App) -> Router {
         .route("/v1/proof/consistency", get(get_consistency))
         .route("/v1/export", get(get_export))
         .route("/v1/keys", get(get_keys))
+        .route("/v1/sealed", get(get_sealed))
         .route("/metrics", get(get_metrics))
         .route("/healthz", get(healthz))
         .fallback(static_file)
