@@ -2145,4 +2145,127 @@ fn a_mirror_with_openings_copies_them_restores_them_and_applies_the_origins_forg
         std::fs::read(m.join("sealed/records")).unwrap(),
         std::fs::read(log.join("sealed/records")).unwrap()
     );
+    // A mirror of the mirror copies them too (and the forget list).
+    let (server, url) = serve(&m, &["--read-only", "--tokens", t]);
+    let _server = KillOnDrop(server);
+    let mm = tmp.path().join("mm");
+    let o = mirror_once(&url, &mm, &key, &args);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        std::fs::read(mm.join("sealed/records")).unwrap(),
+        std::fs::read(log.join("sealed/records")).unwrap()
+    );
+    assert_eq!(
+        sealed_counts(&mm, &key, &id),
+        serde_json::json!({"values": 5, "opened": 4, "sealed": 0, "forgotten": 1, "redacted": 0})
+    );
+}
+
+#[test]
+fn a_failed_write_fsync_or_rename_of_openings_stops_the_mirror_and_the_next_run_resumes() {
+    // --with-openings keeps the mirror's crash rules: wraps and lists are
+    // tmp + fdatasync + rename + dir fsync, records are fdatasync'ed before
+    // the commit point names them; a failure at any of them stops the poll,
+    // and the next run cuts what was not committed and ends with exactly
+    // the origin's records.
+    use stele_writer::fs::FileRole;
+    use stele_writer::mirror::{Mirror, MirrorOptions, PollError};
+    use stele_writer::testing::{FaultFs, FaultMode, Op};
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let l = log.to_str().unwrap();
+    let o = stele(&["init", l, "--origin", "test.example/of", "--seal", "/a"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let key = VerifierKey::parse(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sealed");
+    let id = tmp.path().join("auditor.key");
+    let _ = std::fs::copy(vectors.join("auditor.key"), &id).unwrap();
+    std::fs::set_permissions(&id, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let ids = stele_seal::Identity::parse_file(&std::fs::read_to_string(&id).unwrap()).unwrap();
+    assert!(
+        stele(&["auditor", "add", l, &ids[0].recipient()])
+            .status
+            .success()
+    );
+    let evs: String = (0..400)
+        .map(|i| {
+            if i % 50 == 7 {
+                format!("{{\"a\":\"v{i}\",\"actor\":\"s{}\"}}\n", i % 3)
+            } else {
+                format!("{{\"n\":{i}}}\n")
+            }
+        })
+        .collect();
+    let o = Command::new(STELE)
+        .args(["append", l])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(evs.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(stele(&["checkpoint", l]).status.success());
+    let tokens = tmp.path().join("tokens");
+    let o = stele(&[
+        "token",
+        "add",
+        tokens.to_str().unwrap(),
+        "m",
+        "--scope",
+        "read,reveal",
+    ]);
+    let token = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    let (server, url) = serve(&log, &["--read-only", "--tokens", tokens.to_str().unwrap()]);
+    let _server = KillOnDrop(server);
+    let theirs = std::fs::read(log.join("sealed/records")).unwrap();
+    let opts = |fs: Option<Arc<FaultFs>>| {
+        let mut o = MirrorOptions::new(key.clone());
+        o.chunk_bytes = 4_000;
+        o.openings = true;
+        o.token = Some(token.clone());
+        if let Some(f) = fs {
+            o.fs = f;
+        }
+        o
+    };
+    let cases = [
+        (Op::Write, FileRole::Sealed, 1, FaultMode::Partial),
+        (Op::Write, FileRole::Sealed, 3, FaultMode::Persisted),
+        (Op::Write, FileRole::Sealed, 5, FaultMode::Partial),
+        (Op::Sync, FileRole::Sealed, 2, FaultMode::NotPersisted),
+        (Op::Sync, FileRole::Sealed, 6, FaultMode::NotPersisted),
+        (Op::Rename, FileRole::Sealed, 1, FaultMode::NotPersisted),
+        (Op::Rename, FileRole::Sealed, 2, FaultMode::Persisted),
+    ];
+    for (op, role, nth, mode) in cases {
+        let m = tmp.path().join(format!("m-{op:?}-{nth}-{mode:?}"));
+        let ffs = Arc::new(FaultFs::new());
+        ffs.fail_nth(op, Some(role), nth, mode);
+        let case = format!("{op:?} {role:?} #{nth} {mode:?}");
+        let mut mir = Mirror::open(&m, &url, opts(Some(ffs.clone()))).unwrap();
+        match mir.poll() {
+            Err(PollError::Local(e)) => eprintln!("{case}: stopped: {e}"),
+            other => panic!("{case}: expected a local error, got {other:?}"),
+        }
+        assert_eq!(ffs.fired().len(), 1, "{case}");
+        drop(mir);
+        let mut mir = Mirror::open(&m, &url, opts(None)).unwrap();
+        let p = mir.poll().unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert_eq!(p.size, 401, "{case}");
+        drop(mir);
+        assert_eq!(
+            std::fs::read(m.join("sealed/records")).unwrap(),
+            theirs,
+            "{case}"
+        );
+        assert_eq!(
+            sealed_counts(&m, &key, &id),
+            serde_json::json!({"values": 8, "opened": 8, "sealed": 0, "forgotten": 0, "redacted": 0}),
+            "{case}"
+        );
+    }
 }
