@@ -1468,7 +1468,22 @@ async fn get_tile(
         }
     };
     match body {
-        Ok(d) => tile_response(data, app.0.reads, d),
+        Ok(d) => {
+            let mut r = tile_response(data, app.0.reads, d);
+            // Whether this read of entries was recorded (the page's live
+            // panel says so): a --read-only server (a mirror) records none.
+            if matches!(data, Data::Entries) {
+                let v = if app.0.log.is_some() {
+                    "recorded"
+                } else {
+                    "not-recorded"
+                };
+                let _ = r
+                    .headers_mut()
+                    .insert("stele-reads", HeaderValue::from_static(v));
+            }
+            r
+        }
         Err(r) => r,
     }
 }
@@ -2249,7 +2264,7 @@ fn cors(app: &Inner, path: &str, origin: Option<&HeaderValue>, h: &mut HeaderMap
         let _ = h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, a);
         let _ = h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("stele-from, stele-to"),
+            HeaderValue::from_static("stele-from, stele-to, stele-reads"),
         );
     }
 }
