@@ -272,6 +272,8 @@ pub struct Mirror {
     sealed: Option<File>,
     // Checked records of the chunk being committed.
     sealed_pending: Vec<u8>,
+    // The chunks' verifier, kept from one chunk to the next.
+    verifier: Option<ParallelVerifier>,
 }
 
 // Chunk buffers kept from one chunk to the next: fresh ones made the kernel
@@ -525,6 +527,7 @@ impl Mirror {
             openings: opts.openings,
             sealed,
             sealed_pending: Vec::new(),
+            verifier: None,
         })
     }
 
@@ -920,10 +923,27 @@ impl Mirror {
         note: &str,
         tiles: &mut TileSet,
     ) -> Result<(), PollError> {
-        let mut v = ParallelVerifier::new(
-            Options::new(self.keys.at(new.size)),
-            crate::view::verify_threads(),
-        );
+        // One verifier for every chunk: its threads and buffers are kept.
+        let mut v = self.verifier.take().unwrap_or_else(|| {
+            ParallelVerifier::new(Options::new(Vec::new()), crate::view::verify_threads())
+        });
+        drop(v.finish_and_restart(Options::new(self.keys.at(new.size))));
+        let r = self.verify_chunk_with(&mut v, n, b, buf, new, note, tiles);
+        self.verifier = Some(v);
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verify_chunk_with(
+        &mut self,
+        v: &mut ParallelVerifier,
+        n: u64,
+        b: u64,
+        buf: &[u8],
+        new: &Checkpoint,
+        note: &str,
+        tiles: &mut TileSet,
+    ) -> Result<(), PollError> {
         v.push(export::header(ExportKind::Range).as_bytes());
         // Entry n-1 is a stele.key event the mirror learned: core settles its
         // transition at the first checkpoint after it (docs/FORMAT.md 15.2),
@@ -971,7 +991,7 @@ impl Mirror {
             v.push(export::right_record(new.size, &right).as_bytes());
         }
         v.push(export::checkpoint_record(note).as_bytes());
-        let r = v.finish();
+        let r = v.finish_and_restart(Options::new(Vec::new()));
         let expected = b - first;
         if r.verdict == Verdict::Verified
             && r.failures_total == 0
