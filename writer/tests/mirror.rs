@@ -1304,6 +1304,31 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+// A log sealing the values at `seal`, with the sealed test vectors' auditor:
+// its directory, its key, the auditor's identity file (0600) and recipient.
+fn sealed_origin(tmp: &Path, origin: &str, seal: &str) -> (PathBuf, VerifierKey, PathBuf, String) {
+    let log = tmp.join("log");
+    let o = stele(&[
+        "init",
+        log.to_str().unwrap(),
+        "--origin",
+        origin,
+        "--seal",
+        seal,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let key = VerifierKey::parse(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sealed");
+    let id = tmp.join("auditor.key");
+    let _ = std::fs::copy(vectors.join("auditor.key"), &id).unwrap();
+    std::fs::set_permissions(&id, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let ids = stele_seal::Identity::parse_file(&std::fs::read_to_string(&id).unwrap()).unwrap();
+    let recipient = ids[0].recipient();
+    let o = stele(&["auditor", "add", log.to_str().unwrap(), &recipient]);
+    assert!(o.status.success(), "{}", err(&o));
+    (log, key, id, recipient)
+}
+
 #[test]
 fn a_mirror_of_a_sealed_log_copies_commitments_and_never_openings_or_keys() {
     // Sealed fields (docs/FORMAT.md 13): entry bundles carry placeholders
@@ -1313,25 +1338,8 @@ fn a_mirror_of_a_sealed_log_copies_commitments_and_never_openings_or_keys() {
     // mirror too, and the stele.forget event reaches the mirror as an entry.
     const MARKER: &str = "MIRROR-SEALED-5d1c";
     let tmp = tempfile::tempdir().unwrap();
-    let log = tmp.path().join("log");
+    let (log, key, id, _) = sealed_origin(tmp.path(), "test.example/sealed", "/actor/email");
     let l = log.to_str().unwrap();
-    let o = stele(&[
-        "init",
-        l,
-        "--origin",
-        "test.example/sealed",
-        "--seal",
-        "/actor/email",
-    ]);
-    assert!(o.status.success(), "{}", err(&o));
-    let key = VerifierKey::parse(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
-    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sealed");
-    let id = tmp.path().join("auditor.key");
-    let _ = std::fs::copy(vectors.join("auditor.key"), &id).unwrap();
-    std::fs::set_permissions(&id, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let ids = stele_seal::Identity::parse_file(&std::fs::read_to_string(&id).unwrap()).unwrap();
-    let o = stele(&["auditor", "add", l, &ids[0].recipient()]);
-    assert!(o.status.success(), "{}", err(&o));
     for who in ["alice", "bob", "carol"] {
         let ev = format!(
             r#"{{"action":"login","actor":{{"email":"{who}-{MARKER}@example.com","id":"{who}"}}}}"#
@@ -1920,6 +1928,22 @@ fn a_mirror_and_a_remote_monitor_follow_a_rotation_they_did_not_see() {
     assert!(cp.checkpoint.size > from);
 }
 
+// `stele append DIR` of JSON Lines on stdin.
+fn append_lines(dir: &str, lines: &str) {
+    let o = Command::new(STELE)
+        .args(["append", dir])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(lines.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+}
+
 // `stele verify DIR --key K --identity ID --json`'s sealed counts.
 fn sealed_counts(dir: &Path, key: &VerifierKey, id: &Path) -> Value {
     let o = stele(&[
@@ -1945,25 +1969,9 @@ fn a_mirror_with_openings_copies_them_restores_them_and_applies_the_origins_forg
     // applied at every poll; a restore carries the openings on.
     const MARKER: &str = "MIRROR-OPENINGS-9b2e";
     let tmp = tempfile::tempdir().unwrap();
-    let log = tmp.path().join("log");
+    let (log, key, id, recipient) =
+        sealed_origin(tmp.path(), "test.example/openings", "/actor/email");
     let l = log.to_str().unwrap();
-    let o = stele(&[
-        "init",
-        l,
-        "--origin",
-        "test.example/openings",
-        "--seal",
-        "/actor/email",
-    ]);
-    assert!(o.status.success(), "{}", err(&o));
-    let key = VerifierKey::parse(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
-    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sealed");
-    let id = tmp.path().join("auditor.key");
-    let _ = std::fs::copy(vectors.join("auditor.key"), &id).unwrap();
-    std::fs::set_permissions(&id, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let ids = stele_seal::Identity::parse_file(&std::fs::read_to_string(&id).unwrap()).unwrap();
-    let o = stele(&["auditor", "add", l, &ids[0].recipient()]);
-    assert!(o.status.success(), "{}", err(&o));
     for who in ["alice", "bob", "carol"] {
         let ev = format!(
             r#"{{"action":"login","actor":{{"email":"{who}-{MARKER}@example.com","id":"{who}"}}}}"#
@@ -1972,21 +1980,7 @@ fn a_mirror_with_openings_copies_them_restores_them_and_applies_the_origins_forg
         assert!(o.status.success(), "{}", err(&o));
     }
     // Plain events between the sealed ones, over several chunks.
-    let o = Command::new(STELE)
-        .args(["append", l])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin
-                .take()
-                .unwrap()
-                .write_all(events("p", 0, 600).as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert!(o.status.success(), "{}", err(&o));
+    append_lines(l, &events("p", 0, 600));
     let ev = format!(r#"{{"action":"logout","actor":{{"email":"dave-{MARKER}@example.com"}}}}"#);
     assert!(stele(&["append", l, "--event", &ev]).status.success());
     assert!(stele(&["checkpoint", l]).status.success());
@@ -2138,7 +2132,7 @@ fn a_mirror_with_openings_copies_them_restores_them_and_applies_the_origins_forg
         .find(|l| l.contains(r#""target":"/v1/sealed""#))
         .expect("no access record of the copy");
     assert!(
-        rec.contains(r#""actor":"mirror""#) && rec.contains(&ids[0].recipient()),
+        rec.contains(r#""actor":"mirror""#) && rec.contains(&recipient),
         "{rec}"
     );
     assert_eq!(
@@ -2172,21 +2166,8 @@ fn a_failed_write_fsync_or_rename_of_openings_stops_the_mirror_and_the_next_run_
     use stele_writer::mirror::{Mirror, MirrorOptions, PollError};
     use stele_writer::testing::{FaultFs, FaultMode, Op};
     let tmp = tempfile::tempdir().unwrap();
-    let log = tmp.path().join("log");
+    let (log, key, id, _) = sealed_origin(tmp.path(), "test.example/of", "/a");
     let l = log.to_str().unwrap();
-    let o = stele(&["init", l, "--origin", "test.example/of", "--seal", "/a"]);
-    assert!(o.status.success(), "{}", err(&o));
-    let key = VerifierKey::parse(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
-    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sealed");
-    let id = tmp.path().join("auditor.key");
-    let _ = std::fs::copy(vectors.join("auditor.key"), &id).unwrap();
-    std::fs::set_permissions(&id, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let ids = stele_seal::Identity::parse_file(&std::fs::read_to_string(&id).unwrap()).unwrap();
-    assert!(
-        stele(&["auditor", "add", l, &ids[0].recipient()])
-            .status
-            .success()
-    );
     let evs: String = (0..400)
         .map(|i| {
             if i % 50 == 7 {
@@ -2196,18 +2177,7 @@ fn a_failed_write_fsync_or_rename_of_openings_stops_the_mirror_and_the_next_run_
             }
         })
         .collect();
-    let o = Command::new(STELE)
-        .args(["append", l])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().unwrap().write_all(evs.as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert!(o.status.success(), "{}", err(&o));
+    append_lines(l, &evs);
     assert!(stele(&["checkpoint", l]).status.success());
     let tokens = tmp.path().join("tokens");
     let o = stele(&[

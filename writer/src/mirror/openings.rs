@@ -384,3 +384,78 @@ pub fn copy(fs: &dyn Fs, from: &Path, to: &Path, records_len: u64) -> Result<()>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KID: &str = "000102030405060708090a0b0c0d0e0f";
+    const OTHER: &str = "ffffffffffffffffffffffffffffffff";
+
+    fn entry() -> Vec<u8> {
+        format!(
+            r#"{{"event":{{"a":{{"stele.sealed":{{"commitment":"{}","key":"{KID}"}}}},"type":"t"}},"seq":5}}"#,
+            "ab".repeat(32)
+        )
+        .into_bytes()
+    }
+
+    fn opening(index: u64, kid: &str, pointer: &str) -> String {
+        // 24-byte nonce and a 16-byte tag at least: 40 bytes, base64.
+        format!("{kid} opening {index} {}== \"{pointer}\"\n", "A".repeat(54))
+    }
+
+    fn check(body: &str) -> std::result::Result<Sidecar, BodyError> {
+        let e = entry();
+        parse(body.as_bytes(), 5, 6, |i| (i == 5).then_some(&e[..]))
+    }
+
+    #[test]
+    fn a_body_is_taken_only_when_every_record_fits_its_verified_entry() {
+        let head = "stele-sealed v1\n";
+        let good = format!("{head}{}", opening(5, KID, "/a"));
+        let s = check(&good).unwrap();
+        assert_eq!(s.records, opening(5, KID, "/a").into_bytes());
+        let s = check(&format!("{head}forgotten {OTHER}\n")).unwrap();
+        assert!(s.is_empty() && s.forgotten.len() == 1);
+        let bad = |body: String, want: &str, mismatch: bool| {
+            let e = check(&body).unwrap_err();
+            let (BodyError::Bad(m) | BodyError::Mismatch(m)) = &e;
+            assert!(m.contains(want), "{m}");
+            assert_eq!(matches!(e, BodyError::Mismatch(_)), mismatch, "{m}");
+        };
+        bad(
+            format!("stele-sealed v2\n{}", opening(5, KID, "/a")),
+            "does not start with",
+            false,
+        );
+        bad(good.trim_end().to_string(), "line feed", false);
+        bad(
+            format!("{head}{}", opening(6, KID, "/a")),
+            "outside the entries 5..6",
+            false,
+        );
+        bad(
+            format!("{head}{}", opening(5, KID, "/b")),
+            "no placeholder at \"/b\"",
+            true,
+        );
+        bad(
+            format!("{head}{}", opening(5, OTHER, "/a")),
+            "not its placeholder's",
+            true,
+        );
+        bad(
+            format!("{head}{}{}", opening(5, KID, "/a"), opening(5, KID, "/a")),
+            "two records of entry 5",
+            false,
+        );
+        bad(format!("{head}garbage\n"), "line 2", false);
+        bad(
+            format!("{head}wrap age1nope sealed-key {KID} AAAA\n"),
+            "not an age recipient",
+            false,
+        );
+        bad(format!("{head}auditor x\n"), "not an age recipient", false);
+    }
+}

@@ -1325,23 +1325,8 @@ async fn get_sealed(
         Ok(c) => c,
         Err(r) => return r,
     };
-    match &who.token {
-        None => {
-            return unauthorized(
-                "/v1/sealed needs Authorization: Bearer TOKEN with the reveal scope (sealed-field openings are never public)",
-            );
-        }
-        Some(t) if !t.scopes.reveal => {
-            return error(
-                403,
-                format!(
-                    "token {:?} has no reveal scope (stele token add FILE NAME --scope read,reveal)",
-                    t.name
-                ),
-                None,
-            );
-        }
-        Some(_) => {}
+    if let Err(r) = need_reveal(&who, "/v1/sealed") {
+        return r;
     }
     let q = match Query::parse(q.as_deref(), &["from", "to"]) {
         Ok(q) => q,
@@ -1940,6 +1925,25 @@ fn export_response(body: ChanBody) -> Response {
         .into_response()
 }
 
+// Sealed-field openings (`reveal-to`, `/v1/sealed`) need a token with the
+// reveal scope: 401 without a token, 403 with one that lacks it.
+fn need_reveal(who: &Caller, what: &str) -> Result<(), Response> {
+    match &who.token {
+        None => Err(unauthorized(&format!(
+            "{what} needs Authorization: Bearer TOKEN with the reveal scope (sealed-field openings are never public)"
+        ))),
+        Some(t) if !t.scopes.reveal => Err(error(
+            403,
+            format!(
+                "token {:?} has no reveal scope (stele token add FILE NAME --scope read,reveal)",
+                t.name
+            ),
+            None,
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Most auditors one export is revealed to.
 const MAX_REVEAL: usize = 16;
 
@@ -1947,24 +1951,7 @@ const MAX_REVEAL: usize = 16;
 // recipient is an auditor of the log. Messages name recipients (public keys),
 // never anything sealed.
 fn reveal_to(app: &Inner, who: &Caller, list: &str) -> Result<Vec<String>, Response> {
-    match &who.token {
-        None => {
-            return Err(unauthorized(
-                "reveal-to needs Authorization: Bearer TOKEN with the reveal scope (exports with sealed-field openings are never public)",
-            ));
-        }
-        Some(t) if !t.scopes.reveal => {
-            return Err(error(
-                403,
-                format!(
-                    "token {:?} has no reveal scope (stele token add FILE NAME --scope read,reveal)",
-                    t.name
-                ),
-                None,
-            ));
-        }
-        Some(_) => {}
-    }
+    need_reveal(who, "reveal-to")?;
     let mut out: Vec<String> = Vec::new();
     for r in list.split(',').filter(|r| !r.is_empty()) {
         if out.len() == MAX_REVEAL {
