@@ -65,7 +65,7 @@ server=$!
 for _ in $(seq 100); do grep -q listening "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done
 url=$(sed -n 's/.*listening on //p' "$tmp/serve.out")
 t2=$(now)
-"$stele" mirror "$url" "$tmp/mirror" --key "$vkey" --once --parallel ${PAR:-16} 2>"$tmp/mirror.err"
+"$stele" mirror "$url" "$tmp/mirror" --key "$vkey" --once --parallel ${PAR:-16} 2>"$tmp/mirror.err" || { echo "stele mirror failed:" >&2; cat "$tmp/mirror.err" >&2; exit 1; }
 t3=$(now)
 # The same catch-up from an origin that records no stele.access entry
 # (`serve --read-only` of the same directory): the mirror's own speed.
@@ -75,7 +75,7 @@ server=$!
 for _ in $(seq 100); do grep -q listening "$tmp/serve2.out" 2>/dev/null && break; sleep 0.1; done
 url2=$(sed -n 's/.*listening on //p' "$tmp/serve2.out")
 t4=$(now)
-"$stele" mirror "$url2" "$tmp/mirror2" --key "$vkey" --once --parallel ${PAR:-16} 2>"$tmp/mirror2.err"
+"$stele" mirror "$url2" "$tmp/mirror2" --key "$vkey" --once --parallel ${PAR:-16} 2>"$tmp/mirror2.err" || { echo "stele mirror (read-only origin) failed:" >&2; cat "$tmp/mirror2.err" >&2; exit 1; }
 t5=$(now)
 records=$(grep -c '"kind":"bundles"' "$tmp/log/entries.jsonl" || true)
 size=$(sed -n 's/.*"size":\([0-9]*\).*/\1/p' "$tmp/mirror/mirror-state.json")

@@ -27,11 +27,14 @@ function getter(base, token, fetchImpl) {
   const root = new URL(base, location.href);
   if (!root.pathname.endsWith('/')) root.pathname += '/';
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
-  return async (path) => {
+  const get = async (path) => {
     const r = await fetchImpl(new URL(path, root), { headers, cache: 'no-store' });
     if (!r.ok) throw new Error(`${path}: HTTP ${r.status}: ${(await r.text()).slice(0, 300)}`);
+    // stele serve says whether a read of entries was recorded (not by a --read-only mirror)
+    get.reads = r.headers?.get?.('stele-reads') ?? get.reads;
     return new Uint8Array(await r.arrayBuffer());
   };
+  return get;
 }
 
 /**
@@ -77,6 +80,7 @@ export async function checkLive({ base, keys, index, token, previous = null, fet
     return {
       origin: cp.origin, size, root: cp.root, keyName: cp.keyName, index, leaf, consistency,
       entry: new TextDecoder().decode(entry), fetched: [...new Set(fetched)],
+      readsRecorded: get.reads !== 'not-recorded',
     };
   } finally {
     tiles.free();
@@ -91,6 +95,9 @@ const el = (tag, props = {}, ...kids) => {
 };
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+const READS_LOGGED = 'Your reads are logged: each time this monitor fetches the entry (at every poll), the server first records the read as a stele.access event in this log, naming your token or your address. Those events are why the tree grows between polls.';
+const READS_NOT_LOGGED = 'This server records no reads: it serves a read-only copy of the log (for example a mirror), so your fetches add nothing to it.';
 
 /** Adds the live-log monitor panel at the top of `main`. */
 export function mountLive(main) {
@@ -135,6 +142,8 @@ export function mountLive(main) {
     while (history.childElementCount > 50) history.lastChild.remove();
   };
 
+  const readsBanner = el('p', { className: 'banner', id: 'live-reads', textContent: READS_LOGGED });
+
   async function check() {
     if (running) return;
     running = true;
@@ -146,6 +155,7 @@ export function mountLive(main) {
       show('verified', 'Verified', `The checkpoint of size ${r.size} for ${r.origin} is signed by ${r.keyName}${c}; entry ${r.index} is in it (inclusion proof).`);
       logLine(`size ${r.size}, root ${r.root}${r.consistency && !r.consistency.same ? `, consistent with size ${r.consistency.from}` : ''}; entry ${r.index} included`);
       previous = { size: r.size, root: r.root };
+      readsBanner.textContent = r.readsRecorded ? READS_LOGGED : READS_NOT_LOGGED;
       out.hidden = false;
       setRevealed(out, `leaf ${r.leaf}\nfetched ${r.fetched.join(', ')}\n\n${r.entry}`, { keepLines: true });
     } catch (e) {
@@ -185,7 +195,7 @@ export function mountLive(main) {
 
   main.prepend(el('section', { className: 'panel live-panel', id: 'live-panel' },
     el('h2', { textContent: 'Live log monitor' }),
-    el('p', { className: 'banner', textContent: 'Your reads are logged: each time this monitor fetches the entry (at every poll), the server first records the read as a stele.access event in this log, naming your token or your address. Those events are why the tree grows between polls.' }),
+    readsBanner,
     form, verdict,
     el('h3', { textContent: 'Checks' }), history, out));
 }

@@ -719,6 +719,8 @@ describe('live mode', () => {
         assert.equal(await page.getAttribute('#live-verdict', 'role'), 'status');
         assert.equal(await checkOnce(page, vkey, 3), 'Verified', await page.textContent('#live-verdict'));
         const first = Number(/size (\d+)/.exec(await page.textContent('#live-verdict'))[1]);
+        // stele serve on a writer's log records reads (header stele-reads: recorded)
+        assert.match(await page.textContent('#live-reads'), /Your reads are logged/);
         assert.match(await page.textContent('#live-out'), /eve\\u202Egnp\.exe/, 'hidden Unicode shown raw in live mode');
         // Reading entry 3 was recorded as a stele.access entry: the tree grows and a new checkpoint is signed.
         await growsAfterRead(page, first);
@@ -832,6 +834,9 @@ describe('live mode', () => {
         assert.equal(await checkOnce(page, vkey, 3), 'Verified', await page.textContent('#live-verdict'));
         assert.match(await page.textContent('#live-verdict'), /size 6\b/);
         assert.match(await page.textContent('#live-out'), /doc\/3/);
+        // a --read-only server records no reads, and the page says so
+        assert.match(await page.textContent('#live-reads'), /records no reads/);
+        await page.screenshot({ path: shotPath('live-mirror.png'), fullPage: true });
         assert.deepEqual(problems, []);
       } finally {
         await context.close();

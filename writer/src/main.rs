@@ -346,8 +346,7 @@ fetches only the signed checkpoint and the hash tiles of one consistency proof f
         /// With a URL: a file holding a bearer token for origins whose reads need one.
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
-        /// A witness policy (C2SP tlog-policy): alert when the latest checkpoint lacks its quorum
-        /// (a log directory only).
+        /// A witness policy (C2SP tlog-policy): alert when the latest checkpoint lacks its quorum.
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
@@ -1052,17 +1051,6 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             token_file,
             policy,
         } => match dir.to_str() {
-            Some(u)
-                if (u.starts_with("http://") || u.starts_with("https://")) && policy.is_some() =>
-            {
-                Err(Fail::usage(
-                    "--policy is not supported with a URL yet: the remote monitor reads hash tiles, not the cosigned checkpoint",
-                    Some(
-                        "monitor the log directory with --policy, or verify an export with `stele verify --policy`"
-                            .into(),
-                    ),
-                ))
-            }
             Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
                 mirror_cli::run_remote_monitor(
                     u,
@@ -1072,6 +1060,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     once,
                     on_alert.as_deref(),
                     token_file.as_deref(),
+                    policy.as_deref(),
                 )
             }
             _ => monitor(

@@ -17,6 +17,8 @@
 //! DIR/mirror-status.json  last poll: origin size, lag, alerts (for /metrics) not synced
 //! DIR/evidence/…          signed checkpoints that prove a fork or rollback   fsync'ed
 //! DIR/mirror.lock         flock'ed by the one mirror process
+//! DIR/sealed/…            with --with-openings: the origin's sealed-field    records fdatasync'ed before the commit point;
+//!                         records, wraps, auditors, forget list (openings.rs) wraps, lists tmp, fsync, rename, dir fsync
 //! ```
 //!
 //! **Guarantee:** `mirror-state.json` names how much of each file is
@@ -24,18 +26,21 @@
 //! when the process died) is cut. So a kill at any moment leaves a mirror
 //! that resumes, and nothing it holds was unverified.
 
+pub mod openings;
+
 use crate::error::{Error, Result};
 use crate::fs::{FileRole, Fs, RealFs};
 use crate::log::{files as log_files, log_config};
 use crate::parallel::ParallelVerifier;
 use crate::remote::{
-    FetchError, Fetcher, MAX_BUNDLE_BYTES, Problem, check_extends, fetch_checkpoint,
+    FetchError, Fetcher, KeyHistory, KeyRanges, KeyStep, MAX_BUNDLE_BYTES, Problem, check_extends,
+    check_quorum, fetch_checkpoint, learn_keys,
 };
 use crate::tree::{Frontier, TreeFile, stored_len};
 use crate::view::{StoredCheckpoint, parse_checkpoints};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +82,9 @@ pub struct MirrorConfig {
     pub url: String,
     /// The pinned verifier key.
     pub key: String,
+    /// Whether it copies sealed-field openings (`--with-openings`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub openings: bool,
 }
 
 /// Reads a mirror's `mirror.json`.
@@ -112,6 +120,29 @@ pub struct State {
     /// While catching up in chunks: the signed checkpoint the entries past
     /// the last stored checkpoint were verified against.
     pub target: Option<String>,
+    /// Keys the log rotated to, learned from verified `stele.key` events
+    /// (docs/FORMAT.md 15), oldest first; committed with the entries that
+    /// hold the events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<LearnedKey>,
+    /// With openings: bytes of `sealed/records` that are committed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sealed_len: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A key of the log's history the mirror learned from a signed transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnedKey {
+    /// The verifier key.
+    pub key: String,
+    /// The index of its `stele.key` event.
+    pub entry: u64,
+    /// The first tree size it signs.
+    pub from: u64,
 }
 
 /// Reads a mirror's commit point (zero if it has none yet).
@@ -143,6 +174,11 @@ pub struct MirrorOptions {
     pub parallel: usize,
     /// The file system seam (fault injection in tests).
     pub fs: Arc<dyn Fs>,
+    /// A witness policy: advance only to checkpoints its quorum cosigned.
+    pub policy: Option<stele_core::witness::Policy>,
+    /// Copy sealed-field openings (`GET /v1/sealed`, a token with the
+    /// reveal scope) and apply the origin's forget list.
+    pub openings: bool,
 }
 
 impl std::fmt::Debug for MirrorOptions {
@@ -168,6 +204,8 @@ impl MirrorOptions {
             chunk_bytes: 16 << 20,
             parallel: 16,
             fs: Arc::new(RealFs),
+            policy: None,
+            openings: false,
         }
     }
 }
@@ -209,7 +247,10 @@ pub struct Progress {
 pub struct Mirror {
     dir: PathBuf,
     fetcher: Arc<Fetcher>,
-    key: VerifierKey,
+    keys: KeyRanges,
+    policy: Option<stele_core::witness::Policy>,
+    // Keys the last verified chunk handed over to, committed with it.
+    learned: Vec<LearnedKey>,
     fs: Arc<dyn Fs>,
     chunk_bytes: usize,
     parallel: usize,
@@ -226,6 +267,13 @@ pub struct Mirror {
     last_evidence: Option<PathBuf>,
     origin_seen: Option<u64>,
     scratch: Scratch,
+    openings: bool,
+    // `sealed/records`, opened when openings are first committed.
+    sealed: Option<File>,
+    // Checked records of the chunk being committed.
+    sealed_pending: Vec<u8>,
+    // The chunks' verifier, kept from one chunk to the next.
+    verifier: Option<ParallelVerifier>,
 }
 
 // Chunk buffers kept from one chunk to the next: fresh ones made the kernel
@@ -314,6 +362,7 @@ impl Mirror {
         if fresh && dir.join(log_files::CONFIG).exists() {
             return Err(Error::AlreadyExists { dir: dir.into() });
         }
+        let mut rewrite = fresh;
         if !fresh {
             let c = read_config(dir)?;
             if c.key.trim() != opts.key.to_string() {
@@ -321,6 +370,19 @@ impl Mirror {
                     path: dir.join(files::MIRROR),
                     why: format!("this mirror pins key {}, not {}", c.key.trim(), opts.key),
                 });
+            }
+            if c.openings != opts.openings {
+                if read_state(dir)?.size > 0 {
+                    return Err(Error::NotALog {
+                        dir: dir.into(),
+                        why: if c.openings {
+                            "this mirror copies sealed-field openings: run it with --with-openings (and a --token-file with the reveal scope)".into()
+                        } else {
+                            "this mirror was made without --with-openings and holds entries whose openings it never copied: mirror into a new directory with --with-openings".into()
+                        },
+                    });
+                }
+                rewrite = true;
             }
         }
         let paths = |n: &str| dir.join(n);
@@ -362,13 +424,29 @@ impl Mirror {
             &paths(log_files::CHECKPOINTS),
             state.checkpoints_len,
         )?;
-        if fresh {
+        let sealed_path = dir.join(crate::sealed::SIDECAR).join("records");
+        let sealed = match OpenOptions::new().read(true).write(true).open(&sealed_path) {
+            Ok(f) => {
+                cut(
+                    fs.as_ref(),
+                    FileRole::Sealed,
+                    &f,
+                    &sealed_path,
+                    state.sealed_len,
+                )?;
+                Some(f)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && state.sealed_len == 0 => None,
+            Err(e) => return Err(Error::io("open", &sealed_path, e)),
+        };
+        if rewrite {
             fs.sync_dir(dir)
                 .map_err(|e| Error::io("fsync directory", dir, e))?;
             let c = MirrorConfig {
                 format: MIRROR_FORMAT.into(),
                 url: url.into(),
                 key: opts.key.to_string(),
+                openings: opts.openings,
             };
             let mut text = serde_json::to_string_pretty(&c).expect("config serializes");
             text.push('\n');
@@ -382,7 +460,16 @@ impl Mirror {
         }
         let cp_bytes = std::fs::read(paths(log_files::CHECKPOINTS))
             .map_err(|e| Error::io("read", paths(log_files::CHECKPOINTS), e))?;
-        let (cps, _) = parse_checkpoints(dir, &cp_bytes, std::slice::from_ref(&opts.key))?;
+        let mut keys = KeyRanges::new(opts.key.clone());
+        for k in &state.keys {
+            let v = VerifierKey::parse(&k.key).map_err(|e| Error::BadKey {
+                path: dir.join(files::STATE),
+                why: format!("learned key: {e}"),
+            })?;
+            let _ = keys.learn(v, k.from);
+        }
+        let all: Vec<VerifierKey> = keys.all().iter().map(|(k, _)| k.clone()).collect();
+        let (cps, _) = parse_checkpoints(dir, &cp_bytes, &all)?;
         let held = cps.last().cloned();
         let t = TreeFile {
             file: &tree,
@@ -416,7 +503,9 @@ impl Mirror {
         Ok(Self {
             dir: dir.into(),
             fetcher: Arc::new(fetcher),
-            key: opts.key,
+            keys,
+            policy: opts.policy,
+            learned: Vec::new(),
             fs,
             chunk_bytes: opts.chunk_bytes.max(1),
             parallel: opts.parallel.clamp(1, 256),
@@ -433,6 +522,10 @@ impl Mirror {
             last_evidence: None,
             origin_seen: None,
             scratch: Scratch::default(),
+            openings: opts.openings,
+            sealed,
+            sealed_pending: Vec::new(),
+            verifier: None,
         })
     }
 
@@ -477,12 +570,91 @@ impl Mirror {
         })
     }
 
+    /// The keys the mirror accepts, each for its range of sizes: the
+    /// pinned key and those learned from the log's rotations.
+    pub fn keys(&self) -> &KeyRanges {
+        &self.keys
+    }
+
     /// One round: fetch the signed checkpoint, check it, and catch up to it
     /// chunk by chunk, each chunk verified and then made durable.
     pub fn poll(&mut self) -> Result<Progress, PollError> {
         self.last_evidence = None;
-        let (sc, note) = fetch_checkpoint(&self.fetcher, &self.key)?;
-        let new = sc.checkpoint;
+        let start = self.state.size;
+        let (sc, note) = match fetch_checkpoint(&self.fetcher, &self.keys) {
+            Err(Problem::Signature(why)) => self.follow_rotation(why)?,
+            r => r?,
+        };
+        let mut p = self.advance(sc, note)?;
+        p.added = self.state.size - start;
+        if self.openings {
+            // The origin's forget list (and auditors), every round: a
+            // subject forgotten there is forgotten here.
+            let n = self.state.size;
+            let s = self.fetch_sealed(n, n, &[], &[])?;
+            let _ = openings::apply(self.fs.as_ref(), &self.dir, &s)?;
+        }
+        Ok(p)
+    }
+
+    // The served checkpoint is not signed by a key the mirror knows for its
+    // size: maybe the log rotated its key while the mirror was away (after
+    // the overlap, tlog-tiles serves no checkpoint the old key signed). The
+    // origin's key history (`GET /v1/keys`, proofs checked by core) names
+    // the checkpoints that covered each rotation, signed by the replaced
+    // key: the mirror catches up to each (verifying the stele.key event
+    // like any entry, which teaches it the new key), then checks the served
+    // checkpoint again. With a policy, the served checkpoint must meet the
+    // quorum and extend each covering checkpoint before anything is stored.
+    fn follow_rotation(&mut self, why: String) -> Result<(SignedCheckpoint, String), PollError> {
+        let mut probe = self.keys.clone();
+        let learned = match learn_keys(&self.fetcher, &mut probe, self.origin.as_deref()) {
+            Ok(l) if !l.is_empty() => l,
+            Ok(_) | Err(Problem::Fetch(_)) => return Err(Problem::Signature(why).into()),
+            Err(p) => return Err(p.into()),
+        };
+        let body = self
+            .fetcher
+            .get("checkpoint", stele_core::note::MAX_NOTE_BYTES as u64)
+            .map_err(Problem::Fetch)?;
+        let from = format!("{}/checkpoint", self.fetcher.base());
+        let size = SignedCheckpoint::parse(&body)
+            .map_err(|e| Problem::Signature(format!("{from}: not a signed checkpoint: {e}")))?
+            .checkpoint
+            .size;
+        let (served, _) = crate::remote::check_checkpoint(&body, &probe.at(size), &from)?;
+        if let Some(p) = &self.policy {
+            let _ = check_quorum(p, &served, &from)?;
+        }
+        for l in learned {
+            let c = &l.covering.checkpoint;
+            if c.size <= self.state.size {
+                continue;
+            }
+            let mut tiles = TileSet::new(served.checkpoint.size);
+            check_extends(&self.fetcher, c, &served.checkpoint, &mut tiles)?;
+            let _ = self.advance(l.covering.clone(), l.step.checkpoint.clone())?;
+        }
+        match fetch_checkpoint(&self.fetcher, &self.keys) {
+            Err(Problem::Signature(w)) => Err(Problem::Signature(format!(
+                "{w} (after following the origin's key history to the keys {})",
+                self.keys
+                    .all()
+                    .iter()
+                    .map(|(k, _)| k.id_hex())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into()),
+            r => Ok(r?),
+        }
+    }
+
+    // Checks a signed checkpoint (already signed by a known key) against
+    // the one held, and catches up to it.
+    fn advance(&mut self, sc: SignedCheckpoint, note: String) -> Result<Progress, PollError> {
+        let from = format!("{}/checkpoint", self.fetcher.base());
+        let new = sc.checkpoint.clone();
         self.origin_seen = Some(new.size);
         if let Some(o) = &self.origin
             && &new.origin != o
@@ -506,6 +678,19 @@ impl Mirror {
             }
             return Err(p.into());
         }
+        // docs/FORMAT.md 14.4: a checkpoint without the quorum is never
+        // stored as verified; the served note is kept as evidence.
+        if let Some(policy) = &self.policy
+            && let Err(p) = check_quorum(policy, &sc, &from)
+        {
+            let held = self
+                .held
+                .as_ref()
+                .map(|h| h.note.clone())
+                .unwrap_or_default();
+            self.save_evidence(p.kind(), &held, &note, None)?;
+            return Err(p.into());
+        }
         let start = self.state.size;
         if self.state.size < new.size {
             self.catch_up(&new, &note, &mut tiles)?;
@@ -523,6 +708,42 @@ impl Mirror {
             origin_size: new.size,
             size: self.state.size,
             added: self.state.size - start,
+        })
+    }
+
+    // `GET /v1/sealed` for entries [from, to), whose verified lines are
+    // `buf` (ending at the absolute offsets `ends`), checked: a body that
+    // does not parse is a bad response, records that do not fit the
+    // entries a mismatch. Nothing is stored here.
+    fn fetch_sealed(
+        &self,
+        from: u64,
+        to: u64,
+        buf: &[u8],
+        ends: &[u64],
+    ) -> Result<openings::Sidecar, PollError> {
+        let path = format!("v1/sealed?from={from}&to={to}");
+        // Records are ciphertext of values taken out of these entries:
+        // bounded by a few times the chunk.
+        let limit = 4 * self.chunk_bytes.max(buf.len()) as u64 + (16 << 20);
+        let body = self.fetcher.get(&path, limit).map_err(Problem::Fetch)?;
+        let base = self.state.entries_len;
+        let entry = |i: u64| -> Option<&[u8]> {
+            let j = usize::try_from(i.checked_sub(from)?).ok()?;
+            let end = usize::try_from(*ends.get(j)? - base).ok()?;
+            let start = if j == 0 {
+                0
+            } else {
+                usize::try_from(ends[j - 1] - base).ok()?
+            };
+            buf.get(start..end.checked_sub(1)?)
+        };
+        let url = format!("{}/{path}", self.fetcher.base());
+        openings::parse(&body, from, to, entry).map_err(|e| match e {
+            openings::BodyError::Mismatch(why) => Problem::Mismatch(format!("{url}: {why}")).into(),
+            openings::BodyError::Bad(why) => {
+                Problem::Fetch(FetchError::Bad(format!("{url}: {why}"))).into()
+            }
         })
     }
 
@@ -670,6 +891,16 @@ impl Mirror {
             self.fetcher.recycle(body);
         }
         self.verify_chunk(n, b, &buf, new, note, tiles)?;
+        self.sealed_pending.clear();
+        if self.openings
+            && memchr::memmem::find(&buf, stele_core::sealed::PLACEHOLDER_NEEDLE).is_some()
+        {
+            // The chunk's openings, checked against its verified entries;
+            // the wraps and forget list made durable before the records.
+            let s = self.fetch_sealed(n, b, &buf, &ends)?;
+            let _ = openings::apply(self.fs.as_ref(), &self.dir, &s)?;
+            self.sealed_pending = s.records;
+        }
         self.commit(&buf, &leaves, &ends, note, b == size, new)?;
         self.scratch.buf = buf;
         self.scratch.leaves = leaves;
@@ -690,13 +921,47 @@ impl Mirror {
         note: &str,
         tiles: &mut TileSet,
     ) -> Result<(), PollError> {
-        let mut v = ParallelVerifier::new(
-            Options::new(vec![self.key.clone()]),
-            crate::view::verify_threads(),
-        );
+        // One verifier for every chunk: its threads and buffers are kept.
+        let mut v = self.verifier.take().unwrap_or_else(|| {
+            ParallelVerifier::new(Options::new(Vec::new()), crate::view::verify_threads())
+        });
+        drop(v.finish_and_restart(Options::new(self.keys.at(new.size))));
+        let r = self.verify_chunk_with(&mut v, n, b, buf, new, note, tiles);
+        self.verifier = Some(v);
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verify_chunk_with(
+        &mut self,
+        v: &mut ParallelVerifier,
+        n: u64,
+        b: u64,
+        buf: &[u8],
+        new: &Checkpoint,
+        note: &str,
+        tiles: &mut TileSet,
+    ) -> Result<(), PollError> {
         v.push(export::header(ExportKind::Range).as_bytes());
+        // Entry n-1 is a stele.key event the mirror learned: core settles its
+        // transition at the first checkpoint after it (docs/FORMAT.md 15.2),
+        // which must then be the held one that covered it (size n), signed
+        // by the replaced key. Without it (a chunk boundary fell right after
+        // the event) the range starts at n: the chain link from n-1 to n is
+        // then left to `stele verify` of the mirror.
+        let after_event = n > 0 && self.state.keys.iter().any(|k| k.entry == n - 1);
+        let covering = self
+            .held
+            .as_ref()
+            .filter(|h| after_event && h.checkpoint.size == n)
+            .map(|h| h.note.clone());
+        let mut first = n.saturating_sub(1);
         if n == 0 {
             v.push(export::range_record(0, &[]).as_bytes());
+        } else if after_event && covering.is_none() {
+            first = n;
+            let left = left_hashes(&self.tree_file(n), n)?;
+            v.push(export::range_record(n, &left).as_bytes());
         } else {
             let left = left_hashes(&self.tree_file(n), n - 1)?;
             v.push(export::range_record(n - 1, &left).as_bytes());
@@ -714,6 +979,9 @@ impl Mirror {
                 .read_exact_at(&mut last, start)
                 .map_err(|e| Error::io("read", self.dir.join(log_files::ENTRIES), e))?;
             v.push(&last);
+            if let Some(c) = &covering {
+                v.push(export::checkpoint_record(c).as_bytes());
+            }
         }
         v.push(buf);
         if b < new.size {
@@ -721,13 +989,28 @@ impl Mirror {
             v.push(export::right_record(new.size, &right).as_bytes());
         }
         v.push(export::checkpoint_record(note).as_bytes());
-        let r = v.finish();
-        let expected = b - n.saturating_sub(1);
+        let r = v.finish_and_restart(Options::new(Vec::new()));
+        let expected = b - first;
         if r.verdict == Verdict::Verified
             && r.failures_total == 0
             && r.tree_size == Some(new.size)
             && r.entries == expected
         {
+            // docs/FORMAT.md 15.2: keys core accepted through a signed
+            // transition in these entries (committed with them).
+            self.learned = r
+                .keys
+                .iter()
+                .flatten()
+                .filter(|k| k.trusted && k.signed == Some(true))
+                .filter_map(|k| Some((VerifierKey::parse(&k.key).ok()?, k)))
+                .filter(|(v, _)| !self.keys.knows(v))
+                .map(|(_, k)| LearnedKey {
+                    key: k.key.clone(),
+                    entry: k.entry,
+                    from: k.from,
+                })
+                .collect();
             return Ok(());
         }
         let mut why: Vec<String> = r
@@ -834,11 +1117,41 @@ impl Mirror {
                     .map_err(|e| Error::io("fdatasync", p(name), e))?;
             }
         }
+        let mut sealed_len = self.state.sealed_len;
+        if !self.sealed_pending.is_empty() {
+            let sp = dir.join(crate::sealed::SIDECAR).join("records");
+            if self.sealed.is_none() {
+                openings::ensure_dirs(fs.as_ref(), &dir)?;
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o600)
+                    .open(&sp)
+                    .map_err(|e| Error::io("open", &sp, e))?;
+                let sd = dir.join(crate::sealed::SIDECAR);
+                fs.sync_dir(&sd)
+                    .map_err(|e| Error::io("fsync directory", &sd, e))?;
+                self.sealed = Some(f);
+            }
+            let f = self.sealed.as_ref().expect("opened above");
+            fs.write_at(FileRole::Sealed, f, &self.sealed_pending, sealed_len)
+                .map_err(|e| Error::io("write", &sp, e))?;
+            fs.sync_data(FileRole::Sealed, f)
+                .map_err(|e| Error::io("fdatasync", &sp, e))?;
+            sealed_len += self.sealed_pending.len() as u64;
+            self.sealed_pending.clear();
+        }
+        let mut keys = self.state.keys.clone();
+        keys.extend(self.learned.iter().cloned());
         let mut next = State {
             size: n + leaves.len() as u64,
             entries_len: self.state.entries_len + buf.len() as u64,
             checkpoints_len: self.state.checkpoints_len,
             target: None,
+            keys,
+            sealed_len,
         };
         if store_checkpoint {
             let rec = format!("{}\n{note}", note.len());
@@ -887,6 +1200,11 @@ impl Mirror {
                 checkpoint: new.clone(),
                 note: note.to_string(),
             });
+        }
+        for k in std::mem::take(&mut self.learned) {
+            if let Ok(v) = VerifierKey::parse(&k.key) {
+                let _ = self.keys.learn(v, k.from);
+            }
         }
         self.state = next;
         Ok(())
@@ -1019,18 +1337,28 @@ pub fn restore(
 ) -> Result<State> {
     seal.check()?;
     let c = read_config(mirror_dir)?;
+    let state = read_state(mirror_dir)?;
+    // The log's current key: the last one the mirror learned from the
+    // log's rotations, else the pinned one.
+    let current = state.keys.last().map_or(c.key.trim(), |k| k.key.as_str());
     let signer = crate::key::load(key_file)?;
-    if signer.verifier().to_string() != c.key.trim() {
+    if signer.verifier().to_string() != current {
         return Err(Error::BadKey {
             path: key_file.into(),
             why: format!(
-                "its verifier key is {}, but the mirror's log is signed by {}",
+                "its verifier key is {}, but the mirror's log is signed by {current}{}",
                 signer.verifier(),
-                c.key.trim()
+                if state.keys.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (its key since size {})",
+                        state.keys.last().map_or(0, |k| k.from)
+                    )
+                }
             ),
         });
     }
-    let state = read_state(mirror_dir)?;
     if state.size == 0 {
         return Err(Error::NotALog {
             dir: mirror_dir.into(),
@@ -1073,6 +1401,9 @@ pub fn restore(
         fs.sync_data(FileRole::Other, &dst)
             .map_err(|e| Error::io("fdatasync", &to, e))?;
     }
+    // Openings the mirror copied (`--with-openings`): the restored log's
+    // exports carry them again.
+    openings::copy(&fs, mirror_dir, new_dir, state.sealed_len)?;
     fs.sync_dir(new_dir)
         .map_err(|e| Error::io("fsync directory", new_dir, e))?;
     let key_path = std::path::absolute(key_file).map_err(|e| Error::io("resolve", key_file, e))?;
@@ -1083,6 +1414,28 @@ pub fn restore(
     });
     if !seal.seal.is_empty() {
         config["sealed"] = serde_json::to_value(seal).expect("seal config serializes");
+    }
+    // The keys it replaced (docs/FORMAT.md 15), as `stele key rotate`
+    // records them: their private keys are not in a mirror, so the named
+    // files do not exist and no overlap is left to co-sign.
+    if !state.keys.is_empty() {
+        let mut history = vec![c.key.trim().to_string()];
+        history.extend(state.keys.iter().map(|k| k.key.clone()));
+        let retired: Vec<serde_json::Value> = state
+            .keys
+            .iter()
+            .zip(&history)
+            .map(|(next, old)| {
+                let id = VerifierKey::parse(old).map_or_else(|_| "old".into(), |k| k.id_hex());
+                serde_json::json!({
+                    "key_file": format!("retired-key-{id}.absent"),
+                    "key": old,
+                    "to": next.from,
+                    "overlap": 0,
+                })
+            })
+            .collect();
+        config["retired_keys"] = serde_json::Value::Array(retired);
     }
     let mut text = serde_json::to_string_pretty(&config).expect("config serializes");
     text.push('\n');
@@ -1095,4 +1448,59 @@ pub fn restore(
         text.as_bytes(),
     )?;
     Ok(state)
+}
+
+/// The key history `GET /v1/keys` serves for the log or mirror in `dir`
+/// (writer/README.md, "Key history"): for each rotation, the `stele.key`
+/// event's index, the first checkpoint held that covers it, and a `range`
+/// export of the event up to that checkpoint. A writer's log names its
+/// rotations in `stele.json` (`retired_keys`), a mirror in its commit point.
+pub fn key_history(dir: &Path) -> Result<KeyHistory> {
+    let froms: Vec<u64> = if is_mirror(dir) {
+        read_state(dir)?.keys.iter().map(|k| k.from).collect()
+    } else {
+        let p = dir.join(log_files::CONFIG);
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io("read", &p, e))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::NotALog {
+            dir: dir.into(),
+            why: format!("{}: {e}", log_files::CONFIG),
+        })?;
+        v["retired_keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["to"].as_u64())
+            .collect()
+    };
+    let mut out = KeyHistory::default();
+    for from in froms.into_iter().filter(|&f| f > 0) {
+        let view = crate::View::open_read_only(dir)?;
+        let entry = from - 1;
+        let Some(covering) = view
+            .checkpoints()
+            .iter()
+            .find(|c| c.checkpoint.size >= from)
+            .cloned()
+        else {
+            continue;
+        };
+        let line = view.entry(entry)?;
+        let Some(key) = stele_core::entry::parse_entry(&line)
+            .ok()
+            .and_then(|e| e.field_string("key"))
+        else {
+            continue;
+        };
+        let mut proof = Vec::new();
+        view.up_to(covering.checkpoint.size)?
+            .export_range(entry, from, &mut proof, &mut |_| {})?;
+        out.keys.push(KeyStep {
+            key: key.to_string(),
+            entry,
+            from,
+            checkpoint: covering.note,
+            proof: String::from_utf8_lossy(&proof).into_owned(),
+        });
+    }
+    Ok(out)
 }

@@ -10,7 +10,9 @@ use stele_core::checkpoint::Checkpoint;
 use stele_core::note::VerifierKey;
 use stele_core::tiles::TileSet;
 use stele_writer::mirror::{self, Mirror, MirrorOptions, PollError};
-use stele_writer::remote::{Fetcher, Problem, check_extends, fetch_checkpoint};
+use stele_writer::remote::{
+    Fetcher, KeyRanges, Problem, check_extends, check_quorum, fetch_checkpoint, learn_keys,
+};
 use stele_writer::sealed::SealConfig;
 use stele_writer::{Log, View};
 
@@ -64,6 +66,15 @@ pub(crate) struct MirrorArgs {
     /// Entry bundles fetched at once (memory: up to twice this many x 16.8 MB from a hostile origin).
     #[arg(long, value_name = "N", default_value_t = 16)]
     parallel: usize,
+    /// A witness policy (C2SP tlog-policy): advance only to checkpoints its quorum cosigned;
+    /// alert `quorum` on one without.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Also copy the log's sealed-field openings (ciphertext) and its data keys wrapped to its
+    /// auditors, and apply its forget list (the origin's GET /v1/sealed; the token needs the
+    /// reveal scope). Without it nothing sealed is copied: only commitments.
+    #[arg(long, requires = "token_file")]
+    with_openings: bool,
 }
 
 fn now_secs() -> i64 {
@@ -83,12 +94,29 @@ fn code_of(p: &Problem) -> &'static str {
         Problem::Fork(_) => "fork",
         Problem::Mismatch(_) => "root_mismatch",
         Problem::BadTile { .. } => "bad_tile",
+        Problem::Quorum { .. } => "quorum_not_met",
         Problem::Fetch(_) => p.kind(),
     }
 }
 
 // The alert JSON: `stele monitor`'s fields, plus where it came from.
 fn alert_json(p: &Problem, url: &str, dir: Option<&Path>, trusted: Option<u64>) -> Value {
+    // As core reports quorum_not_met (`stele monitor DIR --policy`).
+    let (expected, found) = match p {
+        Problem::Quorum {
+            quorum,
+            cosigned_by,
+            ..
+        } => (
+            json!(quorum),
+            json!(if cosigned_by.is_empty() {
+                "no witness".to_string()
+            } else {
+                cosigned_by.join(", ")
+            }),
+        ),
+        _ => (Value::Null, Value::Null),
+    };
     json!({
         "alert": p.kind(),
         "url": url,
@@ -102,8 +130,8 @@ fn alert_json(p: &Problem, url: &str, dir: Option<&Path>, trusted: Option<u64>) 
             "entry": null,
             "line": 0,
             "offset": 0,
-            "expected": null,
-            "found": null,
+            "expected": expected,
+            "found": found,
             "message": p.to_string(),
         }],
         "notices": [],
@@ -157,6 +185,12 @@ pub(crate) fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
     opts.timeout = a.timeout;
     opts.chunk_bytes = a.chunk_bytes;
     opts.parallel = a.parallel;
+    opts.openings = a.with_openings;
+    opts.policy = a
+        .policy
+        .as_deref()
+        .map(crate::witness_cli::load_policy)
+        .transpose()?;
     let mut m = Mirror::open(&a.dir, &a.url, opts).map_err(|e| match e {
         stele_writer::Error::AlreadyExists { dir } => Fail::usage(
             format!("{} holds a writer's log, not a mirror", dir.display()),
@@ -289,7 +323,12 @@ pub(crate) fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
 }
 
 /// Runs `stele monitor URL`: per round only the checkpoint and the tiles of
-/// one consistency proof.
+/// one consistency proof. With a policy, the checkpoint must meet its
+/// quorum. After a key rotation, the origin's key history (`/v1/keys`, each
+/// rotation proved by one entry and its covering checkpoint, checked by
+/// core) teaches it the new key; learned keys are not saved: the proofs are
+/// fetched and checked again after a restart.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_remote_monitor(
     url: &str,
     key: Option<&str>,
@@ -298,6 +337,7 @@ pub(crate) fn run_remote_monitor(
     once: bool,
     on_alert: Option<&str>,
     token_file: Option<&Path>,
+    policy: Option<&Path>,
 ) -> Result<u8, Fail> {
     let Some(key) = key else {
         return Err(Fail::usage(
@@ -306,11 +346,22 @@ pub(crate) fn run_remote_monitor(
         ));
     };
     let key: VerifierKey = parse_vkey(key)?;
+    let policy = policy.map(crate::witness_cli::load_policy).transpose()?;
     let f = Fetcher::new(url, read_token(token_file)?, Duration::from_secs(30))
         .map_err(|e| Fail::usage(e, None))?;
+    let mut keys = KeyRanges::new(key);
+    let all =
+        |k: &KeyRanges| -> Vec<VerifierKey> { k.all().iter().map(|(k, _)| k.clone()).collect() };
     loop {
         let held: Option<(Checkpoint, String)> = if state.exists() {
-            let c = load_trusted(state, std::slice::from_ref(&key))?;
+            let c = match load_trusted(state, &all(&keys)) {
+                Ok(c) => c,
+                // Signed by a key the log rotated to (learned last run).
+                Err(e) => match learn_keys(&f, &mut keys, None) {
+                    Ok(l) if !l.is_empty() => load_trusted(state, &all(&keys))?,
+                    _ => return Err(e),
+                },
+            };
             let note = std::fs::read_to_string(state)
                 .map_err(|e| Fail::usage(format!("read {}: {e}", state.display()), None))?;
             Some((c, note))
@@ -318,10 +369,10 @@ pub(crate) fn run_remote_monitor(
             None
         };
         let (b0, r0) = (f.bytes(), f.requests());
-        let r = fetch_checkpoint(&f, &key).and_then(|(sc, note)| {
-            if let Some((h, _)) = &held {
-                let mut tiles = TileSet::new(sc.checkpoint.size);
-                check_extends(&f, h, &sc.checkpoint, &mut tiles)?;
+        let from = format!("{}/checkpoint", f.base());
+        let r = check_round(&f, &mut keys, held.as_ref().map(|h| &h.0)).and_then(|(sc, note)| {
+            if let Some(p) = &policy {
+                let _ = check_quorum(p, &sc, &from)?;
             }
             Ok((sc, note))
         });
@@ -342,9 +393,12 @@ pub(crate) fn run_remote_monitor(
             }
             Err(p) => {
                 let mut alert = alert_json(&p, url, None, held.as_ref().map(|(h, _)| h.size));
-                if matches!(p, Problem::Fork(_) | Problem::Rollback(_)) {
+                if matches!(
+                    p,
+                    Problem::Fork(_) | Problem::Rollback(_) | Problem::Quorum { .. }
+                ) {
                     // Keep the served checkpoint next to the state file.
-                    if let Ok((_, note)) = fetch_checkpoint(&f, &key) {
+                    if let Ok((_, note)) = fetch_checkpoint(&f, &keys) {
                         let ev =
                             state.with_extension(format!("{}-{}.checkpoint", p.kind(), now_secs()));
                         write_state(&ev, &note)?;
@@ -360,6 +414,37 @@ pub(crate) fn run_remote_monitor(
         }
         std::thread::sleep(interval);
     }
+}
+
+// One round of the remote monitor: the served checkpoint, signed by a key
+// whose range holds its size (learning the origin's rotations when the
+// known keys do not sign it), extending the held one and every covering
+// checkpoint of a rotation learned on the way.
+fn check_round(
+    f: &Fetcher,
+    keys: &mut KeyRanges,
+    held: Option<&Checkpoint>,
+) -> Result<(stele_core::checkpoint::SignedCheckpoint, String), Problem> {
+    let mut covering = Vec::new();
+    let (sc, note) = match fetch_checkpoint(f, keys) {
+        Err(Problem::Signature(why)) => {
+            match learn_keys(f, keys, held.map(|h| h.origin.as_str())) {
+                Ok(l) if !l.is_empty() => covering = l,
+                Ok(_) | Err(Problem::Fetch(_)) => return Err(Problem::Signature(why)),
+                Err(p) => return Err(p),
+            }
+            fetch_checkpoint(f, keys)?
+        }
+        r => r?,
+    };
+    let mut tiles = TileSet::new(sc.checkpoint.size);
+    if let Some(h) = held {
+        check_extends(f, h, &sc.checkpoint, &mut tiles)?;
+    }
+    for l in &covering {
+        check_extends(f, &l.covering.checkpoint, &sc.checkpoint, &mut tiles)?;
+    }
+    Ok((sc, note))
 }
 
 /// `stele restore` options.

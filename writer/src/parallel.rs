@@ -176,13 +176,27 @@ impl ParallelVerifier {
 
     /// Ends the stream and returns the report.
     pub fn finish(mut self) -> Report {
+        self.finish_and_restart(Options::new(vec![]))
+    }
+
+    /// Ends the stream, returns its report, and starts a new stream verified
+    /// with `next` that keeps the worker threads and the block buffers (a
+    /// caller verifying many streams, such as a mirror's chunks, then
+    /// neither starts threads nor faults in fresh pages for each).
+    pub fn finish_and_restart(&mut self, next: Options) -> Report {
         let rest = std::mem::take(&mut self.buf);
-        self.submit(rest);
+        if rest.is_empty() {
+            // Nothing left to prepare; the buffer is kept for the next stream.
+            self.buf = rest;
+        } else {
+            // Its buffer returns to the pool once its lines are checked.
+            self.submit(rest);
+        }
         while !self.inflight.is_empty() {
             self.drain_one();
         }
-        let inner = std::mem::replace(&mut self.inner, StreamVerifier::new(Options::new(vec![])));
-        inner.finish()
+        self.submitted = 0;
+        std::mem::replace(&mut self.inner, StreamVerifier::new(next)).finish()
     }
 }
 

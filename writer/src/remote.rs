@@ -253,11 +253,20 @@ pub enum Problem {
     Fork(String),
     /// Entries that do not hash to the signed tree or break a chain rule.
     Mismatch(String),
+    /// The checkpoint lacks the witness quorum of the policy (docs/FORMAT.md 14.4).
+    Quorum {
+        /// The policy's quorum name.
+        quorum: String,
+        /// The policy's witnesses that cosigned.
+        cosigned_by: Vec<String>,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Problem {
     /// The alert kind: `unreachable`, `bad_response`, `signature`,
-    /// `origin`, `bad_tile`, `rollback`, `fork`, `mismatch`.
+    /// `origin`, `bad_tile`, `rollback`, `fork`, `mismatch`, `quorum`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Fetch(FetchError::Unreachable(_)) => "unreachable",
@@ -268,6 +277,7 @@ impl Problem {
             Self::Rollback(_) => "rollback",
             Self::Fork(_) => "fork",
             Self::Mismatch(_) => "mismatch",
+            Self::Quorum { .. } => "quorum",
         }
     }
 
@@ -287,36 +297,96 @@ impl fmt::Display for Problem {
             | Self::Fork(m)
             | Self::Mismatch(m) => f.write_str(m),
             Self::BadTile { path, why } => write!(f, "{path}: {why}"),
+            Self::Quorum { message, .. } => f.write_str(message),
         }
     }
 }
 
+/// The keys a reader accepts, each for its range of tree sizes (docs/FORMAT.md
+/// 15.3): the pinned key from size 0, then each key learned through a signed
+/// `stele.key` transition from its `from`. The last key has no upper end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRanges {
+    keys: Vec<(VerifierKey, u64)>,
+}
+
+impl KeyRanges {
+    /// Only the pinned key.
+    pub fn new(pinned: VerifierKey) -> Self {
+        Self {
+            keys: vec![(pinned, 0)],
+        }
+    }
+
+    /// Adds a key that signs from tree size `from` (ignored if known; the
+    /// history is capped at [`stele_core::verify::MAX_KEYS`]).
+    pub fn learn(&mut self, key: VerifierKey, from: u64) -> bool {
+        if self.knows(&key)
+            || self.keys.len() >= stele_core::verify::MAX_KEYS
+            || self.keys.last().is_some_and(|(_, f)| from <= *f)
+        {
+            return false;
+        }
+        self.keys.push((key, from));
+        true
+    }
+
+    /// Whether `key` is in the history.
+    pub fn knows(&self, key: &VerifierKey) -> bool {
+        self.keys.iter().any(|(k, _)| k == key)
+    }
+
+    /// The keys whose range holds `size` (one, the pinned key before any
+    /// rotation was learned).
+    pub fn at(&self, size: u64) -> Vec<VerifierKey> {
+        let i = self.keys.iter().rposition(|(_, f)| *f <= size).unwrap_or(0);
+        vec![self.keys[i].0.clone()]
+    }
+
+    /// Every key, oldest first, with its `from`.
+    pub fn all(&self) -> &[(VerifierKey, u64)] {
+        &self.keys
+    }
+}
+
 /// Fetches `checkpoint` and checks it with core's signed-note rules: it
-/// must be signed by `key` and carry no bad signature by it.
+/// must be signed by the key whose range holds its size, and carry no bad
+/// signature by it.
 pub fn fetch_checkpoint(
     f: &Fetcher,
-    key: &VerifierKey,
+    keys: &KeyRanges,
 ) -> Result<(SignedCheckpoint, String), Problem> {
     let body = f
         .get("checkpoint", MAX_NOTE_BYTES as u64)
         .map_err(Problem::Fetch)?;
-    check_checkpoint(&body, key, &format!("{}/checkpoint", f.base()))
+    let from = format!("{}/checkpoint", f.base());
+    let size = SignedCheckpoint::parse(&body)
+        .map_err(|e| Problem::Signature(format!("{from}: not a signed checkpoint: {e}")))?
+        .checkpoint
+        .size;
+    check_checkpoint(&body, &keys.at(size), &from)
 }
 
-/// Checks a signed checkpoint note against the pinned key (core's rules).
+/// Checks a signed checkpoint note against `keys` (core's rules: one of them
+/// signs it, none of their signatures is bad).
 pub fn check_checkpoint(
     body: &[u8],
-    key: &VerifierKey,
+    keys: &[VerifierKey],
     from: &str,
 ) -> Result<(SignedCheckpoint, String), Problem> {
     let sc = SignedCheckpoint::parse(body)
         .map_err(|e| Problem::Signature(format!("{from}: not a signed checkpoint: {e}")))?;
-    let v = sc.verify(std::slice::from_ref(key));
+    let v = sc.verify(keys);
+    let names = || {
+        keys.iter()
+            .map(|k| format!("{} ({})", k.name(), k.id_hex()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if !v.bad.is_empty() {
         return Err(Problem::Signature(format!(
-            "{from}: the signature by {} ({}) on the checkpoint of size {} does not verify",
-            key.name(),
-            key.id_hex(),
+            "{from}: the signature by {} on the checkpoint of size {} does not verify",
+            names(),
             sc.checkpoint.size
         )));
     }
@@ -327,10 +397,9 @@ pub fn check_checkpoint(
             .map(|s| format!("{} ({})", s.name, stele_core::note::hex(&s.key_id)))
             .collect();
         return Err(Problem::Signature(format!(
-            "{from}: the checkpoint of size {} is not signed by the pinned key {} ({}); signed by: {}",
+            "{from}: the checkpoint of size {} is not signed by the pinned key (or the key learned from the log's rotations for that size) {}; signed by: {}",
             sc.checkpoint.size,
-            key.name(),
-            key.id_hex(),
+            names(),
             if others.is_empty() {
                 "nobody".to_string()
             } else {
@@ -341,6 +410,40 @@ pub fn check_checkpoint(
     let note = String::from_utf8(body.to_vec())
         .map_err(|_| Problem::Signature(format!("{from}: the checkpoint is not UTF-8")))?;
     Ok((sc, note))
+}
+
+/// docs/FORMAT.md 14.4 for a reader that holds one checkpoint at a time: the
+/// cosignatures of the policy's witnesses on `sc` must verify and meet the
+/// quorum. Core's policy evaluation decides; `from` names the source.
+pub fn check_quorum(
+    policy: &stele_core::witness::Policy,
+    sc: &SignedCheckpoint,
+    from: &str,
+) -> Result<Vec<String>, Problem> {
+    let c = policy.cosignatures(sc);
+    let size = sc.checkpoint.size;
+    if let Some(w) = c.bad.first() {
+        return Err(Problem::Signature(format!(
+            "{from}: the cosignature by witness {w} on the checkpoint of size {size} does not verify"
+        )));
+    }
+    let names = c.names(policy);
+    if policy.quorum_met(&c.cosigned) {
+        return Ok(names);
+    }
+    let quorum = policy.quorum_name().to_string();
+    Err(Problem::Quorum {
+        message: format!(
+            "{from}: the checkpoint of size {size} does not meet the witness quorum {quorum} (cosigned by {}): the log may be showing this history to some and another to others; it is not accepted",
+            if names.is_empty() {
+                "no witness".to_string()
+            } else {
+                names.join(", ")
+            }
+        ),
+        quorum,
+        cosigned_by: names,
+    })
 }
 
 /// Checks that `new` extends `held` (both already signature-checked): a
@@ -426,4 +529,126 @@ fn bad_tiles(old: u64, new: u64, need: &[Tile]) -> Problem {
             "the consistency proof from {old} to {new} built from these tiles does not lead to the signed root of size {new}"
         ),
     }
+}
+
+/// Largest `GET /v1/keys` body: 100 keys, each with a proof of one entry.
+pub const MAX_KEYS_BYTES: u64 = 8 << 20;
+
+/// One rotation of a log's key history as `GET /v1/keys` serves it
+/// (writer/README.md, "Key history"): the new key, its `stele.key` event's
+/// index and `from`, the checkpoint that first covers the event (signed by
+/// the key it replaces), and a `range` export proving the event is in that
+/// checkpoint's tree.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyStep {
+    /// The new verifier key.
+    pub key: String,
+    /// The index of its `stele.key` event.
+    pub entry: u64,
+    /// The first tree size it signs (`entry + 1`).
+    pub from: u64,
+    /// The covering checkpoint note.
+    pub checkpoint: String,
+    /// A `range` export from the event's entry to the covering checkpoint.
+    pub proof: String,
+}
+
+/// `GET /v1/keys`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyHistory {
+    /// The rotations, oldest first.
+    pub keys: Vec<KeyStep>,
+}
+
+/// A rotation learned and proved: the step and its covering checkpoint.
+#[derive(Debug, Clone)]
+pub struct Learned {
+    /// The step as served.
+    pub step: KeyStep,
+    /// Its covering checkpoint, signed by the key it replaces.
+    pub covering: SignedCheckpoint,
+}
+
+/// Fetches the origin's key history and learns, in order, each key the
+/// known keys hand over to: core's verifier reads the step's proof (a
+/// `range` export holding the `stele.key` event and its covering
+/// checkpoint) with the key whose range holds `from - 1`, and must accept
+/// the new key through a signed transition (docs/FORMAT.md 15.2). Nothing
+/// the server says is believed unless core verifies it. Returns what was
+/// learned (empty: nothing new).
+pub fn learn_keys(
+    f: &Fetcher,
+    keys: &mut KeyRanges,
+    origin: Option<&str>,
+) -> Result<Vec<Learned>, Problem> {
+    let url = format!("{}/v1/keys", f.base());
+    let body = f.get("v1/keys", MAX_KEYS_BYTES).map_err(Problem::Fetch)?;
+    let h: KeyHistory = serde_json::from_slice(&body).map_err(|e| {
+        Problem::Fetch(FetchError::Bad(format!(
+            "GET {url}: not a key history: {e}"
+        )))
+    })?;
+    let mut out = Vec::new();
+    for s in h.keys.iter().take(stele_core::verify::MAX_KEYS) {
+        let new = VerifierKey::parse(&s.key)
+            .map_err(|e| Problem::Signature(format!("{url}: key of entry {}: {e}", s.entry)))?;
+        if keys.knows(&new) {
+            continue;
+        }
+        let bad = |why: String| {
+            Problem::Signature(format!(
+                "{url}: the rotation at entry {} to key {} ({}) is not proved: {why}",
+                s.entry,
+                new.name(),
+                new.id_hex()
+            ))
+        };
+        if s.from == 0 || s.from != s.entry + 1 {
+            return Err(bad(format!("from {} is not entry + 1", s.from)));
+        }
+        let before = keys.at(s.from - 1);
+        let (covering, _) = check_checkpoint(s.checkpoint.as_bytes(), &before, &url)
+            .map_err(|p| bad(p.to_string()))?;
+        let r = stele_core::verify::verify_bytes(
+            stele_core::verify::Options::new(before),
+            s.proof.as_bytes(),
+        );
+        let step = r
+            .keys
+            .iter()
+            .flatten()
+            .find(|k| k.key == new.to_string() && k.entry == s.entry && k.from == s.from);
+        if r.verdict != stele_core::verify::Verdict::Verified || r.failures_total > 0 {
+            let why: Vec<String> = r
+                .failures
+                .iter()
+                .take(3)
+                .map(|f| f.message.clone())
+                .collect();
+            return Err(bad(format!(
+                "the proof is {}: {}",
+                r.verdict.as_str(),
+                why.join("; ")
+            )));
+        }
+        if !step.is_some_and(|k| k.trusted && k.signed == Some(true)) {
+            return Err(bad(
+                "the proof does not hand the known key over to it".into()
+            ));
+        }
+        if r.tree_size != Some(covering.checkpoint.size)
+            || r.root.as_deref() != Some(covering.checkpoint.root.to_base64().as_str())
+            || origin.is_some_and(|o| o != covering.checkpoint.origin)
+        {
+            return Err(bad(
+                "the proof does not end with the covering checkpoint of the log".into(),
+            ));
+        }
+        let _ = keys.learn(new, s.from);
+        out.push(Learned {
+            step: s.clone(),
+            covering,
+        });
+    }
+    Ok(out)
 }

@@ -116,7 +116,7 @@ fn io(op: &'static str, path: &Path, e: std::io::Error) -> Error {
 
 // Writes a new file durably: tmp (0600), write, fdatasync, rename, fsync
 // dir; every step through the log's file system seam (crash tests fail each).
-fn write_secret_file(fs: &dyn Fs, dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+pub(crate) fn write_secret_file(fs: &dyn Fs, dir: &Path, name: &str, data: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let dest = dir.join(name);
     // Never into a file or link planted under the temporary name.
@@ -232,7 +232,7 @@ impl std::fmt::Debug for Sealer {
 }
 
 /// The forgotten key IDs of a log directory's sidecar.
-fn forgotten_ids(sidecar: &Path) -> Result<std::collections::HashSet<KeyId>> {
+pub(crate) fn forgotten_ids(sidecar: &Path) -> Result<std::collections::HashSet<KeyId>> {
     let fp = sidecar.join("forgotten");
     match std::fs::read_to_string(&fp) {
         Ok(t) => Ok(t.lines().filter_map(KeyId::from_hex).collect()),
@@ -743,14 +743,14 @@ impl Sealer {
 }
 
 // "<32 hex key ID> <record>" -> (key ID text, record bytes)
-fn split_record(line: &[u8]) -> Option<(&str, &[u8])> {
+pub(crate) fn split_record(line: &[u8]) -> Option<(&str, &[u8])> {
     let kid = std::str::from_utf8(line.get(..2 * KEY_ID_LEN)?).ok()?;
     let _ = KeyId::from_hex(kid)?;
     let rest = line.get(2 * KEY_ID_LEN..)?.strip_prefix(b" ")?;
     Some((kid, rest))
 }
 
-fn record_index(line: &[u8]) -> Option<u64> {
+pub(crate) fn record_index(line: &[u8]) -> Option<u64> {
     let (_, rec) = split_record(line.strip_suffix(b"\n").unwrap_or(line))?;
     let text = std::str::from_utf8(rec).ok()?;
     let mut w = text.split(' ');

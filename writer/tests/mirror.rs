@@ -1304,6 +1304,31 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+// A log sealing the values at `seal`, with the sealed test vectors' auditor:
+// its directory, its key, the auditor's identity file (0600) and recipient.
+fn sealed_origin(tmp: &Path, origin: &str, seal: &str) -> (PathBuf, VerifierKey, PathBuf, String) {
+    let log = tmp.join("log");
+    let o = stele(&[
+        "init",
+        log.to_str().unwrap(),
+        "--origin",
+        origin,
+        "--seal",
+        seal,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let key = VerifierKey::parse(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sealed");
+    let id = tmp.join("auditor.key");
+    let _ = std::fs::copy(vectors.join("auditor.key"), &id).unwrap();
+    std::fs::set_permissions(&id, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let ids = stele_seal::Identity::parse_file(&std::fs::read_to_string(&id).unwrap()).unwrap();
+    let recipient = ids[0].recipient();
+    let o = stele(&["auditor", "add", log.to_str().unwrap(), &recipient]);
+    assert!(o.status.success(), "{}", err(&o));
+    (log, key, id, recipient)
+}
+
 #[test]
 fn a_mirror_of_a_sealed_log_copies_commitments_and_never_openings_or_keys() {
     // Sealed fields (docs/FORMAT.md 13): entry bundles carry placeholders
@@ -1313,25 +1338,8 @@ fn a_mirror_of_a_sealed_log_copies_commitments_and_never_openings_or_keys() {
     // mirror too, and the stele.forget event reaches the mirror as an entry.
     const MARKER: &str = "MIRROR-SEALED-5d1c";
     let tmp = tempfile::tempdir().unwrap();
-    let log = tmp.path().join("log");
+    let (log, key, id, _) = sealed_origin(tmp.path(), "test.example/sealed", "/actor/email");
     let l = log.to_str().unwrap();
-    let o = stele(&[
-        "init",
-        l,
-        "--origin",
-        "test.example/sealed",
-        "--seal",
-        "/actor/email",
-    ]);
-    assert!(o.status.success(), "{}", err(&o));
-    let key = VerifierKey::parse(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
-    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sealed");
-    let id = tmp.path().join("auditor.key");
-    let _ = std::fs::copy(vectors.join("auditor.key"), &id).unwrap();
-    std::fs::set_permissions(&id, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let ids = stele_seal::Identity::parse_file(&std::fs::read_to_string(&id).unwrap()).unwrap();
-    let o = stele(&["auditor", "add", l, &ids[0].recipient()]);
-    assert!(o.status.success(), "{}", err(&o));
     for who in ["alice", "bob", "carol"] {
         let ev = format!(
             r#"{{"action":"login","actor":{{"email":"{who}-{MARKER}@example.com","id":"{who}"}}}}"#
@@ -1580,4 +1588,654 @@ fn a_hostile_origin_sending_the_largest_bundles_cannot_grow_the_mirror_past_its_
     assert_eq!(state_size(&m), 0);
     assert!(bundles <= 1 + 2 * 4 + 4, "{bundles} bundles fetched");
     assert!(mb < 600, "peak RSS {mb} MiB");
+}
+
+// ---------------------------------------------------------------------------
+// Witness policies (issue 14) and key rotations (issue 15) in the mirror and
+// the remote monitor.
+
+fn witness(n: u8) -> stele_core::witness::Cosigner {
+    stele_core::witness::Cosigner::from_seed(&format!("witness-{n}.example"), [100 + n; 32])
+        .unwrap()
+}
+
+// `note` with a cosignature line by each witness of `by`.
+fn cosign(note: &str, by: &[u8]) -> String {
+    let text = &note[..note.find("\n\n").unwrap() + 1];
+    let mut out = note.to_string();
+    for &n in by {
+        out.push_str(&witness(n).cosign(text, 1_795_683_600 + u64::from(n)));
+    }
+    out
+}
+
+// A 2-of-3 policy over witnesses 1..3, written to `dir/policy`.
+fn two_of_three(dir: &Path) -> PathBuf {
+    let w = |n: u8| witness(n).verifier().to_string();
+    let p = dir.join("policy");
+    std::fs::write(
+        &p,
+        format!(
+            "witness w1 {}\nwitness w2 {}\nwitness w3 {}\ngroup two-of-three 2 w1 w2 w3\nquorum two-of-three\n",
+            w(1),
+            w(2),
+            w(3)
+        ),
+    )
+    .unwrap();
+    p
+}
+
+// The alert JSON an --on-alert command wrote to `file`.
+fn alert_in(file: &Path) -> Value {
+    let text = std::fs::read_to_string(file).unwrap();
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn a_mirror_with_a_policy_keeps_only_cosigned_checkpoints_and_alerts_on_a_split_view() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = two_of_three(tmp.path());
+    let policy = policy.to_str().unwrap();
+    let signer = key::generate("test.example/witnessed").unwrap();
+    let good = make_log("test.example/witnessed", &signer, &[10, 20], "good");
+    let fake = Fake::start(&good.dir, &cosign(&good.cps[0].note, &[1, 2]));
+    let m = tmp.path().join("mirror");
+    let alert = tmp.path().join("alert.json");
+    let on_alert = format!("cat >> {}", alert.display());
+    let with_policy = [
+        "--policy",
+        policy,
+        "--on-alert",
+        &on_alert,
+        "--retries",
+        "1",
+    ];
+
+    // Cosigned by two of three: mirrored, the cosigned note kept.
+    let o = mirror_once(&fake.url, &m, &good.key, &with_policy);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(state_size(&m), 10);
+    let held = View::open_read_only(&m).unwrap();
+    assert_eq!(
+        held.latest_checkpoint().unwrap().note,
+        cosign(&good.cps[0].note, &[1, 2])
+    );
+    let o = stele(&[
+        "verify",
+        m.to_str().unwrap(),
+        "--key",
+        &good.key.to_string(),
+        "--policy",
+        policy,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+
+    // A larger tree cosigned by one witness: an alert, nothing stored.
+    let before = snapshot(&m);
+    fake.set(&good.dir, &cosign(&good.cps[1].note, &[1]));
+    let o = mirror_once(&fake.url, &m, &good.key, &with_policy);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("ALERT quorum"), "{}", err(&o));
+    let a = alert_in(&alert);
+    assert_eq!(a["alert"], "quorum");
+    assert_eq!(a["verdict"], "failed");
+    assert_eq!(a["failures"][0]["code"], "quorum_not_met");
+    assert_eq!(a["failures"][0]["expected"], "two-of-three");
+    assert_eq!(a["failures"][0]["found"], "w1");
+    assert!(a["evidence"].as_str().is_some(), "{a}");
+    assert_eq!(
+        snapshot(&m),
+        before,
+        "a checkpoint without quorum was stored"
+    );
+    // Without the policy the same mirror takes it (the policy is the caller's).
+    let o = mirror_once(&fake.url, &m, &good.key, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(state_size(&m), 20);
+
+    // A split view: the same key signs another history of the origin,
+    // which only witness 3 cosigns (1 and 2 cosigned the real one).
+    let evil = make_log("test.example/witnessed", &signer, &[20], "evil");
+    fake.set(&evil.dir, &cosign(&evil.cps[0].note, &[3]));
+    // A fresh mirror shown only the fork: quorum, nothing held.
+    let fresh = tmp.path().join("fresh");
+    let o = mirror_once(&fake.url, &fresh, &good.key, &with_policy);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert_eq!(alert_in(&alert)["alert"], "quorum");
+    assert_eq!(state_size(&fresh), 0);
+    assert!(!fresh.join("stele.json").exists());
+    // The mirror that holds the real tree: a fork, both notes kept.
+    let before = snapshot(&m);
+    let o = mirror_once(&fake.url, &m, &good.key, &with_policy);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert_eq!(alert_in(&alert)["alert"], "fork");
+    assert_eq!(snapshot(&m), before);
+
+    // The remote monitor takes the policy too.
+    let st = tmp.path().join("monitor.state");
+    let monitor = |url: &str| {
+        stele(&[
+            "monitor",
+            url,
+            "--key",
+            &good.key.to_string(),
+            "--state",
+            st.to_str().unwrap(),
+            "--once",
+            "--policy",
+            policy,
+            "--on-alert",
+            &on_alert,
+        ])
+    };
+    fake.set(&good.dir, &cosign(&good.cps[0].note, &[2, 3]));
+    let o = monitor(&fake.url);
+    assert!(o.status.success(), "{}", err(&o));
+    fake.set(&evil.dir, &cosign(&evil.cps[0].note, &[3]));
+    let o = monitor(&fake.url);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    // Checked for consistency first: the fork is named.
+    assert_eq!(alert_in(&alert)["alert"], "fork");
+    fake.set(&good.dir, &cosign(&good.cps[1].note, &[3]));
+    let o = monitor(&fake.url);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let a = alert_in(&alert);
+    assert_eq!(a["alert"], "quorum");
+    assert_eq!(a["failures"][0]["code"], "quorum_not_met");
+    // The held checkpoint did not move.
+    let held = std::fs::read_to_string(&st).unwrap();
+    assert!(held.contains("\n10\n"), "{held}");
+}
+
+// Waits (bounded) until `f` holds.
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_mirror_and_a_remote_monitor_follow_a_rotation_they_did_not_see() {
+    let origin = Origin::start(&["--checkpoint-every", "16", "--checkpoint-interval", "100ms"]);
+    let genesis = origin.key.clone();
+    assert!(origin.post(&events("a", 0, 40)).is_some());
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("mirror");
+    let st = tmp.path().join("monitor.state");
+    let monitor = || {
+        stele(&[
+            "monitor",
+            &origin.url,
+            "--key",
+            &genesis.to_string(),
+            "--state",
+            st.to_str().unwrap(),
+            "--once",
+        ])
+    };
+    let o = mirror_once(&origin.url, &m, &genesis, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = monitor();
+    assert!(o.status.success(), "{}", err(&o));
+
+    // The origin rotates (handed to the running server), then signs past
+    // the overlap with the new key only.
+    let o = stele(&[
+        "key",
+        "rotate",
+        origin.log.to_str().unwrap(),
+        "--overlap",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let cfg: Value =
+        serde_json::from_slice(&std::fs::read(origin.log.join("stele.json")).unwrap()).unwrap();
+    let from = cfg["retired_keys"][0]["to"].as_u64().unwrap();
+    let new_key_file = {
+        let k = PathBuf::from(cfg["key_file"].as_str().unwrap());
+        if k.is_absolute() {
+            k
+        } else {
+            origin.log.join(k)
+        }
+    };
+    let mut n = 40;
+    wait_for("a checkpoint signed by the new key alone", || {
+        assert!(origin.post(&events("b", n, 20)).is_some());
+        n += 20;
+        let (_, body) = get(&origin.url, "/checkpoint");
+        let note = String::from_utf8(body).unwrap();
+        let sc = stele_core::checkpoint::SignedCheckpoint::parse(note.as_bytes()).unwrap();
+        sc.checkpoint.size > from + 40
+            && sc.note.signatures.len() == 1
+            && sc
+                .verify(std::slice::from_ref(&genesis))
+                .verified_by
+                .is_empty()
+    });
+    let (code, body) = get(&origin.url, "/v1/keys");
+    assert_eq!(code, 200);
+    let h: stele_writer::remote::KeyHistory = serde_json::from_slice(&body).unwrap();
+    assert_eq!(h.keys.len(), 1);
+    assert_eq!(h.keys[0].from, from);
+
+    // The mirror (which saw only the genesis key) follows: it catches up
+    // to the covering checkpoint, learns the key from the verified event,
+    // keeps it in its commit point, and the copy verifies from the genesis key.
+    let o = mirror_once(&origin.url, &m, &genesis, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let s = stele_writer::mirror::read_state(&m).unwrap();
+    assert_eq!(s.keys.len(), 1, "{s:?}");
+    assert_eq!(s.keys[0].from, from);
+    let r = verified(&m, &genesis);
+    assert_eq!(r.keys.as_ref().map(Vec::len), Some(2));
+    // A later round and a fresh mirror started after the rotation.
+    assert!(origin.post(&events("c", 0, 10)).is_some());
+    let o = mirror_once(&origin.url, &m, &genesis, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let fresh = tmp.path().join("fresh");
+    let o = mirror_once(&origin.url, &fresh, &genesis, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let _ = verified(&fresh, &genesis);
+
+    // The remote monitor follows it (and again after a restart, from its
+    // state signed by the new key alone).
+    let o = monitor();
+    assert!(o.status.success(), "{}", err(&o));
+    let o = monitor();
+    assert!(o.status.success(), "{}", err(&o));
+    // The served mirror serves the key history too: a mirror of the mirror follows.
+    let (mut ro, ro_url) = serve(&m, &["--read-only"]);
+    let mm = tmp.path().join("mirror2");
+    let o = mirror_once(&ro_url, &mm, &genesis, &[]);
+    let _ = ro.kill();
+    let _ = ro.wait();
+    assert!(o.status.success(), "{}", err(&o));
+    let _ = verified(&mm, &genesis);
+    // A revoked new key from `from` on is not accepted by `stele verify` on the copy.
+    let revoked = format!("{}@{from}", VerifierKey::parse(&s.keys[0].key).unwrap());
+    let o = stele(&[
+        "verify",
+        m.to_str().unwrap(),
+        "--key",
+        &genesis.to_string(),
+        "--revoked",
+        &revoked,
+    ]);
+    assert!(!o.status.success());
+
+    // Restore: only the current key restores; the result signs with it,
+    // its key history is right, and an export verifies from the genesis key.
+    let restored = tmp.path().join("restored");
+    let old_key_file = origin
+        .log
+        .join(cfg["retired_keys"][0]["key_file"].as_str().unwrap());
+    let o = stele(&[
+        "restore",
+        m.to_str().unwrap(),
+        restored.to_str().unwrap(),
+        "--signing-key",
+        old_key_file.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("its key since size"), "{}", err(&o));
+    let o = stele(&[
+        "restore",
+        m.to_str().unwrap(),
+        restored.to_str().unwrap(),
+        "--signing-key",
+        new_key_file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&[
+        "append",
+        restored.to_str().unwrap(),
+        "--event",
+        r#"{"actor":"after","n":1}"#,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let log = Log::open(&restored).unwrap();
+    assert_eq!(log.key_history().len(), 2);
+    assert_eq!(log.verifier().to_string(), s.keys[0].key);
+    let cp = log.checkpoint().unwrap();
+    drop(log);
+    let export = tmp.path().join("after.stele");
+    let o = stele(&[
+        "export",
+        restored.to_str().unwrap(),
+        "-o",
+        export.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&[
+        "verify",
+        export.to_str().unwrap(),
+        "--key",
+        &genesis.to_string(),
+    ]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        err(&o),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(cp.checkpoint.size > from);
+}
+
+// `stele append DIR` of JSON Lines on stdin.
+fn append_lines(dir: &str, lines: &str) {
+    let o = Command::new(STELE)
+        .args(["append", dir])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(lines.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+}
+
+// `stele verify DIR --key K --identity ID --json`'s sealed counts.
+fn sealed_counts(dir: &Path, key: &VerifierKey, id: &Path) -> Value {
+    let o = stele(&[
+        "verify",
+        dir.to_str().unwrap(),
+        "--key",
+        &key.to_string(),
+        "--identity",
+        id.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["verdict"], "verified", "{r}");
+    r["sealed"].clone()
+}
+
+#[test]
+fn a_mirror_with_openings_copies_them_restores_them_and_applies_the_origins_forget_list() {
+    // `stele mirror --with-openings` (a token with the reveal scope): the
+    // origin's encrypted openings and its data keys wrapped to its auditors
+    // are copied, never a value or a key; the origin's forget list is
+    // applied at every poll; a restore carries the openings on.
+    const MARKER: &str = "MIRROR-OPENINGS-9b2e";
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, key, id, recipient) =
+        sealed_origin(tmp.path(), "test.example/openings", "/actor/email");
+    let l = log.to_str().unwrap();
+    for who in ["alice", "bob", "carol"] {
+        let ev = format!(
+            r#"{{"action":"login","actor":{{"email":"{who}-{MARKER}@example.com","id":"{who}"}}}}"#
+        );
+        let o = stele(&["append", l, "--event", &ev]);
+        assert!(o.status.success(), "{}", err(&o));
+    }
+    // Plain events between the sealed ones, over several chunks.
+    append_lines(l, &events("p", 0, 600));
+    let ev = format!(r#"{{"action":"logout","actor":{{"email":"dave-{MARKER}@example.com"}}}}"#);
+    assert!(stele(&["append", l, "--event", &ev]).status.success());
+    assert!(stele(&["checkpoint", l]).status.success());
+    let tokens = tmp.path().join("tokens");
+    let t = tokens.to_str().unwrap();
+    let token = |name: &str, scope: &str| {
+        let o = stele(&["token", "add", t, name, "--scope", scope]);
+        assert!(o.status.success(), "{}", err(&o));
+        let f = tmp.path().join(name);
+        std::fs::write(&f, String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+        f
+    };
+    let (reader, revealer) = (token("reader", "read"), token("mirror", "read,reveal"));
+    let (server, url) = serve(&log, &["--read-only", "--tokens", t]);
+    let _server = KillOnDrop(server);
+    let chunks = ["--chunk-bytes", "20000"];
+    // A token without the reveal scope is refused, and nothing is kept.
+    let bad = tmp.path().join("bad");
+    let mut args = vec!["--with-openings", "--token-file", reader.to_str().unwrap()];
+    args.extend(chunks);
+    let o = mirror_once(&url, &bad, &key, &args);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("v1/sealed") && err(&o).contains("HTTP 403"),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(state_size(&bad), 0);
+    assert!(!bad.join("sealed").join("records").exists());
+    // Without the flag nothing sealed is copied, even with the scope.
+    let plain = tmp.path().join("plain");
+    let o = mirror_once(
+        &url,
+        &plain,
+        &key,
+        &["--token-file", revealer.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(!plain.join("sealed").exists());
+    // The flag is part of the mirror: not dropped or added silently later.
+    let o = mirror_once(
+        &url,
+        &plain,
+        &key,
+        &[
+            "--with-openings",
+            "--token-file",
+            revealer.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("without --with-openings"), "{}", err(&o));
+    // With it: the records byte for byte, wraps, auditors; no value.
+    let m = tmp.path().join("m");
+    let mut args = vec![
+        "--with-openings",
+        "--token-file",
+        revealer.to_str().unwrap(),
+    ];
+    args.extend(chunks);
+    let o = mirror_once(&url, &m, &key, &args);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(state_size(&m) >= 605);
+    assert_eq!(
+        std::fs::read(m.join("sealed/records")).unwrap(),
+        std::fs::read(log.join("sealed/records")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(m.join("sealed/auditors")).unwrap(),
+        std::fs::read(log.join("sealed/auditors")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_dir(m.join("sealed/wraps")).unwrap().count(),
+        4,
+        "one wrap per subject"
+    );
+    assert!(!m.join("sealed/keys").exists() && !m.join("sealed/secret").exists());
+    let mut all = Vec::new();
+    files_under(&m, &mut all);
+    for f in &all {
+        let b = std::fs::read(f).unwrap();
+        assert!(
+            !b.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+            "{} holds a sealed value",
+            f.display()
+        );
+        if f.starts_with(m.join("sealed")) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
+    }
+    let want =
+        serde_json::json!({"values": 4, "opened": 4, "sealed": 0, "forgotten": 0, "redacted": 0});
+    assert_eq!(sealed_counts(&m, &key, &id), want);
+    // A restore carries the openings on: the auditor opens every value.
+    let keyf = log.join("key");
+    let r1 = tmp.path().join("r1");
+    let o = stele(&[
+        "restore",
+        m.to_str().unwrap(),
+        r1.to_str().unwrap(),
+        "--signing-key",
+        keyf.to_str().unwrap(),
+        "--seal",
+        "/actor/email",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(sealed_counts(&r1, &key, &id), want);
+    // The origin forgets bob; after one poll, bob's values no longer open
+    // on the mirror: his key ID is on its forget list and his wraps are gone.
+    let subject = format!(r#"{{"email":"bob-{MARKER}@example.com","id":"bob"}}"#);
+    let o = stele(&["forget", l, "--subject", &subject, "--by", "dpo"]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(stele(&["checkpoint", l]).status.success());
+    let bob = std::fs::read_to_string(log.join("sealed/forgotten")).unwrap();
+    let bob = bob.trim();
+    assert_eq!(bob.len(), 32);
+    let o = mirror_once(&url, &m, &key, &args);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        std::fs::read_to_string(m.join("sealed/forgotten"))
+            .unwrap()
+            .trim(),
+        bob
+    );
+    let left: Vec<String> = std::fs::read_dir(m.join("sealed/wraps"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(!left.iter().any(|n| n.starts_with(bob)), "{left:?}");
+    assert_eq!(
+        sealed_counts(&m, &key, &id),
+        serde_json::json!({"values": 4, "opened": 3, "sealed": 0, "forgotten": 1, "redacted": 0})
+    );
+    // A writer origin records the copy of openings like a revealed export.
+    drop(_server);
+    let ev = format!(r#"{{"action":"login","actor":{{"email":"eve-{MARKER}@example.com"}}}}"#);
+    assert!(stele(&["append", l, "--event", &ev]).status.success());
+    assert!(stele(&["checkpoint", l]).status.success());
+    let (server, url) = serve(&log, &["--tokens", t]);
+    let _server = KillOnDrop(server);
+    let o = mirror_once(&url, &m, &key, &args);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = std::fs::read_to_string(log.join("entries.jsonl")).unwrap();
+    let rec = text
+        .lines()
+        .find(|l| l.contains(r#""target":"/v1/sealed""#))
+        .expect("no access record of the copy");
+    assert!(
+        rec.contains(r#""actor":"mirror""#) && rec.contains(&recipient),
+        "{rec}"
+    );
+    assert_eq!(
+        std::fs::read(m.join("sealed/records")).unwrap(),
+        std::fs::read(log.join("sealed/records")).unwrap()
+    );
+    // A mirror of the mirror copies them too (and the forget list).
+    let (server, url) = serve(&m, &["--read-only", "--tokens", t]);
+    let _server = KillOnDrop(server);
+    let mm = tmp.path().join("mm");
+    let o = mirror_once(&url, &mm, &key, &args);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        std::fs::read(mm.join("sealed/records")).unwrap(),
+        std::fs::read(log.join("sealed/records")).unwrap()
+    );
+    assert_eq!(
+        sealed_counts(&mm, &key, &id),
+        serde_json::json!({"values": 5, "opened": 4, "sealed": 0, "forgotten": 1, "redacted": 0})
+    );
+}
+
+#[test]
+fn a_failed_write_fsync_or_rename_of_openings_stops_the_mirror_and_the_next_run_resumes() {
+    // --with-openings keeps the mirror's crash rules: wraps and lists are
+    // tmp + fdatasync + rename + dir fsync, records are fdatasync'ed before
+    // the commit point names them; a failure at any of them stops the poll,
+    // and the next run cuts what was not committed and ends with exactly
+    // the origin's records.
+    use stele_writer::fs::FileRole;
+    use stele_writer::mirror::{Mirror, MirrorOptions, PollError};
+    use stele_writer::testing::{FaultFs, FaultMode, Op};
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, key, id, _) = sealed_origin(tmp.path(), "test.example/of", "/a");
+    let l = log.to_str().unwrap();
+    let evs: String = (0..400)
+        .map(|i| {
+            if i % 50 == 7 {
+                format!("{{\"a\":\"v{i}\",\"actor\":\"s{}\"}}\n", i % 3)
+            } else {
+                format!("{{\"n\":{i}}}\n")
+            }
+        })
+        .collect();
+    append_lines(l, &evs);
+    assert!(stele(&["checkpoint", l]).status.success());
+    let tokens = tmp.path().join("tokens");
+    let o = stele(&[
+        "token",
+        "add",
+        tokens.to_str().unwrap(),
+        "m",
+        "--scope",
+        "read,reveal",
+    ]);
+    let token = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    let (server, url) = serve(&log, &["--read-only", "--tokens", tokens.to_str().unwrap()]);
+    let _server = KillOnDrop(server);
+    let theirs = std::fs::read(log.join("sealed/records")).unwrap();
+    let opts = |fs: Option<Arc<FaultFs>>| {
+        let mut o = MirrorOptions::new(key.clone());
+        o.chunk_bytes = 4_000;
+        o.openings = true;
+        o.token = Some(token.clone());
+        if let Some(f) = fs {
+            o.fs = f;
+        }
+        o
+    };
+    let cases = [
+        (Op::Write, FileRole::Sealed, 1, FaultMode::Partial),
+        (Op::Write, FileRole::Sealed, 3, FaultMode::Persisted),
+        (Op::Write, FileRole::Sealed, 5, FaultMode::Partial),
+        (Op::Sync, FileRole::Sealed, 2, FaultMode::NotPersisted),
+        (Op::Sync, FileRole::Sealed, 6, FaultMode::NotPersisted),
+        (Op::Rename, FileRole::Sealed, 1, FaultMode::NotPersisted),
+        (Op::Rename, FileRole::Sealed, 2, FaultMode::Persisted),
+    ];
+    for (op, role, nth, mode) in cases {
+        let m = tmp.path().join(format!("m-{op:?}-{nth}-{mode:?}"));
+        let ffs = Arc::new(FaultFs::new());
+        ffs.fail_nth(op, Some(role), nth, mode);
+        let case = format!("{op:?} {role:?} #{nth} {mode:?}");
+        let mut mir = Mirror::open(&m, &url, opts(Some(ffs.clone()))).unwrap();
+        match mir.poll() {
+            Err(PollError::Local(e)) => eprintln!("{case}: stopped: {e}"),
+            other => panic!("{case}: expected a local error, got {other:?}"),
+        }
+        assert_eq!(ffs.fired().len(), 1, "{case}");
+        drop(mir);
+        let mut mir = Mirror::open(&m, &url, opts(None)).unwrap();
+        let p = mir.poll().unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert_eq!(p.size, 401, "{case}");
+        drop(mir);
+        assert_eq!(
+            std::fs::read(m.join("sealed/records")).unwrap(),
+            theirs,
+            "{case}"
+        );
+        assert_eq!(
+            sealed_counts(&m, &key, &id),
+            serde_json::json!({"values": 8, "opened": 8, "sealed": 0, "forgotten": 0, "redacted": 0}),
+            "{case}"
+        );
+    }
 }

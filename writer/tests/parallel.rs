@@ -28,3 +28,26 @@ fn parallel_verifier_matches_the_stream_verifier_on_every_vector() {
     }
     assert!(n >= 30, "only {n} vectors");
 }
+
+#[test]
+fn one_verifier_restarted_for_each_stream_gives_each_its_own_report() {
+    // A mirror verifies chunk after chunk with one verifier (threads and
+    // buffers kept): finish_and_restart must leave nothing of one stream in
+    // the next, whatever the cut of the last block.
+    for (threads, block, chunk) in [(2, 700, 333), (3, 1 << 20, 4096), (1, 64, 7)] {
+        let vs = vectors();
+        let mut p = ParallelVerifier::new(options(&vs[0]), threads).block_size(block);
+        for (i, v) in vs.iter().enumerate() {
+            for c in v.data.chunks(chunk) {
+                p.push(c);
+            }
+            let next = vs.get(i + 1).map_or_else(|| options(v), options);
+            assert_eq!(
+                p.finish_and_restart(next),
+                verify_bytes(options(v), &v.data),
+                "{}: {threads} threads, blocks of {block}",
+                v.name
+            );
+        }
+    }
+}

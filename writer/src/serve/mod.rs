@@ -1306,6 +1306,103 @@ async fn get_checkpoint(
     }
 }
 
+// The log's key history with proofs (writer/README.md, "Key history"): what
+// a mirror or remote monitor needs to follow a rotation it did not see. It
+// holds no entry but the stele.key events, so it is read as hashes are.
+async fn get_keys(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if app.0.cluster.is_some() {
+        return error(404, "a cluster does not serve /v1/keys", None);
+    }
+    if let Err(r) = app.0.auth_read(&headers, peer, Data::Hashes) {
+        return r;
+    }
+    if let Err(e) = Query::parse(q.as_deref(), &[]) {
+        return bad_query(e);
+    }
+    let dir = match app.0.view() {
+        Ok(v) => v.dir().to_path_buf(),
+        Err(r) => return r,
+    };
+    let r = blocking(move || crate::mirror::key_history(&dir).map_err(io_fail)).await;
+    r.map_or_else(
+        |r| r,
+        |h| json_text(serde_json::to_string(&h).expect("key history serializes") + "\n"),
+    )
+}
+
+// GET /v1/sealed?from=A&to=B (`stele mirror --with-openings`): the
+// sidecar's encrypted records of entries [A, B), the wraps of their data
+// keys to the auditors, the auditors and the forget list
+// (crate::mirror::openings); never a value, never an unwrapped key. Only
+// for a token with the reveal scope; a non-empty range is recorded like an
+// export revealed to the log's auditors.
+async fn get_sealed(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if app.0.cluster.is_some() {
+        return error(404, "a cluster does not serve /v1/sealed", None);
+    }
+    let who = match app.0.auth_read(&headers, peer, Data::Entries) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = need_reveal(&who, "/v1/sealed") {
+        return r;
+    }
+    let q = match Query::parse(q.as_deref(), &["from", "to"]) {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
+    let view = match app.0.view() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let size = view.size();
+    let (from, to) = match (q.u64("from"), q.u64("to")) {
+        (Ok(Some(a)), Ok(Some(b))) if a <= b && b <= size => (a, b),
+        (Err(e), _) | (_, Err(e)) => return bad_query(e),
+        _ => {
+            return bad_query(format!(
+                "/v1/sealed takes from and to with from <= to <= the log's {size} entries"
+            ));
+        }
+    };
+    if from < to {
+        let auditors = crate::sealed::auditors(view.dir()).unwrap_or_default();
+        let ev = access_event(
+            &who.reader(),
+            "/v1/sealed",
+            Some("sealed"),
+            Some(&Entries::Range(from, to)),
+            Some(size),
+            json!({ "reveal_to": auditors }),
+        );
+        if let Err(r) = app.0.record(&who, ev).await {
+            return r;
+        }
+    }
+    let dir = view.dir().to_path_buf();
+    match blocking(move || crate::mirror::openings::body(&dir, from, to).map_err(io_fail)).await {
+        Ok(b) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            b,
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
 // A tile request: its path, what it names, the data kind, the caller.
 fn tile_request(
     app: &Inner,
@@ -1385,7 +1482,22 @@ async fn get_tile(
         }
     };
     match body {
-        Ok(d) => tile_response(data, app.0.reads, d),
+        Ok(d) => {
+            let mut r = tile_response(data, app.0.reads, d);
+            // Whether this read of entries was recorded (the page's live
+            // panel says so): a --read-only server (a mirror) records none.
+            if matches!(data, Data::Entries) {
+                let v = if app.0.log.is_some() {
+                    "recorded"
+                } else {
+                    "not-recorded"
+                };
+                let _ = r
+                    .headers_mut()
+                    .insert("stele-reads", HeaderValue::from_static(v));
+            }
+            r
+        }
         Err(r) => r,
     }
 }
@@ -1860,6 +1972,25 @@ fn export_response(body: ChanBody) -> Response {
         .into_response()
 }
 
+// Sealed-field openings (`reveal-to`, `/v1/sealed`) need a token with the
+// reveal scope: 401 without a token, 403 with one that lacks it.
+fn need_reveal(who: &Caller, what: &str) -> Result<(), Response> {
+    match &who.token {
+        None => Err(unauthorized(&format!(
+            "{what} needs Authorization: Bearer TOKEN with the reveal scope (sealed-field openings are never public)"
+        ))),
+        Some(t) if !t.scopes.reveal => Err(error(
+            403,
+            format!(
+                "token {:?} has no reveal scope (stele token add FILE NAME --scope read,reveal)",
+                t.name
+            ),
+            None,
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Most auditors one export is revealed to.
 const MAX_REVEAL: usize = 16;
 
@@ -1867,24 +1998,7 @@ const MAX_REVEAL: usize = 16;
 // recipient is an auditor of the log. Messages name recipients (public keys),
 // never anything sealed.
 fn reveal_to(app: &Inner, who: &Caller, list: &str) -> Result<Vec<String>, Response> {
-    match &who.token {
-        None => {
-            return Err(unauthorized(
-                "reveal-to needs Authorization: Bearer TOKEN with the reveal scope (exports with sealed-field openings are never public)",
-            ));
-        }
-        Some(t) if !t.scopes.reveal => {
-            return Err(error(
-                403,
-                format!(
-                    "token {:?} has no reveal scope (stele token add FILE NAME --scope read,reveal)",
-                    t.name
-                ),
-                None,
-            ));
-        }
-        Some(_) => {}
-    }
+    need_reveal(who, "reveal-to")?;
     let mut out: Vec<String> = Vec::new();
     for r in list.split(',').filter(|r| !r.is_empty()) {
         if out.len() == MAX_REVEAL {
@@ -2191,7 +2305,7 @@ fn cors(app: &Inner, path: &str, origin: Option<&HeaderValue>, h: &mut HeaderMap
         let _ = h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, a);
         let _ = h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("stele-from, stele-to"),
+            HeaderValue::from_static("stele-from, stele-to, stele-reads"),
         );
     }
 }
@@ -2284,6 +2398,8 @@ fn router(app: App) -> Router {
         .route("/v1/proof/inclusion", get(get_inclusion))
         .route("/v1/proof/consistency", get(get_consistency))
         .route("/v1/export", get(get_export))
+        .route("/v1/keys", get(get_keys))
+        .route("/v1/sealed", get(get_sealed))
         .route("/metrics", get(get_metrics))
         .route("/healthz", get(healthz))
         .fallback(static_file)

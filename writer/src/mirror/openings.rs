@@ -1,0 +1,461 @@
+//! Copying sealed-field openings to a mirror (`stele mirror --with-openings`,
+//! docs/FORMAT.md 13): the origin's side, the body of `GET /v1/sealed`
+//! ([`body`]), and the mirror's: the body parsed and checked against the
+//! verified entries ([`parse`]), stored in the writer's sidecar layout
+//! (`DIR/sealed/`, see [`crate::sealed`]) and the origin's forget list
+//! applied ([`apply`]).
+//!
+//! ```text
+//! stele-sealed v1
+//! auditor <age1… recipient>                               every auditor of the log
+//! forgotten <key ID>                                      the whole forget list
+//! wrap <age1… recipient> sealed-key <key ID> <base64>      wraps of the key IDs the records use
+//! <key ID> opening <index> <base64> <pointer>             the sidecar's records of entries [from, to)
+//! <key ID> redacted <index> <pointer>
+//! ```
+//!
+//! Only ciphertext crosses: openings encrypted under data keys, and data
+//! keys wrapped to the auditors. Never a value, never a data key.
+
+use crate::error::{Error, Result};
+use crate::fs::Fs;
+use crate::sealed::{self as side, SIDECAR};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use stele_core::sealed::{KeyId, Record, find_placeholders};
+
+/// The first line of a `GET /v1/sealed` body.
+pub const FORMAT_LINE: &str = "stele-sealed v1";
+/// Largest wrap (an age file to one recipient is about 200 bytes).
+pub const MAX_WRAP_BYTES: usize = 64 << 10;
+/// Most auditors a body may name.
+pub const MAX_AUDITORS: usize = 1000;
+
+/// The body of `GET /v1/sealed?from=A&to=B` for the log (or mirror) in
+/// `dir` holding `size` entries: auditors, forget list, the records of
+/// entries `[from, to)` and the wraps of the (not forgotten) key IDs they use.
+pub fn body(dir: &Path, from: u64, to: u64) -> Result<Vec<u8>> {
+    let sc = dir.join(SIDECAR);
+    let mut out = format!("{FORMAT_LINE}\n").into_bytes();
+    if !sc.is_dir() {
+        return Ok(out);
+    }
+    for a in side::auditors(dir)? {
+        out.extend_from_slice(format!("auditor {a}\n").as_bytes());
+    }
+    let forgotten = side::forgotten_ids(&sc)?;
+    let mut sorted: Vec<&KeyId> = forgotten.iter().collect();
+    sorted.sort();
+    for k in sorted {
+        out.extend_from_slice(format!("{}\n", Record::Forgotten(*k).to_line()).as_bytes());
+    }
+    let mut records = Vec::new();
+    let mut used = BTreeSet::new();
+    let rp = sc.join("records");
+    if from < to {
+        match File::open(&rp) {
+            Ok(f) => {
+                // In entry order: stop at the first record at or past `to`.
+                let mut r = BufReader::new(f);
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    let n = r
+                        .read_until(b'\n', &mut line)
+                        .map_err(|e| Error::io("read", &rp, e))?;
+                    if n == 0 || line.last() != Some(&b'\n') {
+                        break;
+                    }
+                    let Some(i) = side::record_index(&line) else {
+                        continue;
+                    };
+                    if i >= to {
+                        break;
+                    }
+                    if i >= from
+                        && let Some((kid, _)) = side::split_record(&line[..n - 1])
+                    {
+                        let _ = used.insert(kid.to_string());
+                        records.extend_from_slice(&line);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("open", &rp, e)),
+        }
+    }
+    let wraps = sc.join("wraps");
+    let mut names: Vec<String> = match std::fs::read_dir(&wraps) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    for name in names {
+        let Some((kid, recipient)) = name.strip_suffix(".age").and_then(|s| s.split_once('.'))
+        else {
+            continue;
+        };
+        let Some(key) = KeyId::from_hex(kid) else {
+            continue;
+        };
+        if !used.contains(kid) || forgotten.contains(&key) {
+            continue;
+        }
+        let p = wraps.join(&name);
+        let wrap = std::fs::read(&p).map_err(|e| Error::io("read", &p, e))?;
+        let rec = Record::SealedKey { key, wrap }.to_line();
+        out.extend_from_slice(format!("wrap {recipient} {rec}\n").as_bytes());
+    }
+    out.extend_from_slice(&records);
+    Ok(out)
+}
+
+/// A `GET /v1/sealed` body, checked.
+#[derive(Debug, Default)]
+pub struct Sidecar {
+    /// The log's auditors.
+    pub auditors: Vec<String>,
+    /// Its forget list.
+    pub forgotten: BTreeSet<KeyId>,
+    /// Wraps: key ID, recipient, age file.
+    pub wraps: Vec<(KeyId, String, Vec<u8>)>,
+    /// Record lines, byte for byte the origin's, in entry order.
+    pub records: Vec<u8>,
+}
+
+impl Sidecar {
+    /// Whether the body held no opening or redaction record.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// Why a body was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// It does not parse.
+    Bad(String),
+    /// A record does not fit the verified entries.
+    Mismatch(String),
+}
+
+/// Parses a body for entries `[from, to)`; `entry(i)` is the verified line
+/// of entry `i` in that range. A record must name a placeholder of its
+/// entry, at its pointer, with its key ID. The error says what is wrong and
+/// where (never a value: the body holds none).
+pub fn parse<'a>(
+    body: &[u8],
+    from: u64,
+    to: u64,
+    entry: impl Fn(u64) -> Option<&'a [u8]>,
+) -> std::result::Result<Sidecar, BodyError> {
+    let bad = |why: String| BodyError::Bad(why);
+    let text = body
+        .strip_suffix(b"\n")
+        .ok_or_else(|| bad("the body does not end with a line feed".into()))?;
+    let mut lines = text.split(|&b| b == b'\n');
+    if lines.next() != Some(FORMAT_LINE.as_bytes()) {
+        return Err(bad(format!("the body does not start with {FORMAT_LINE:?}")));
+    }
+    let mut s = Sidecar::default();
+    // The placeholders of the last entry a record named, and the pointers
+    // recorded so far for it.
+    let mut last: Option<(u64, BTreeMap<String, KeyId>, HashSet<String>)> = None;
+    for (n, line) in lines.enumerate() {
+        let at = |why: String| BodyError::Bad(format!("line {}: {why}", n + 2));
+        let mis = |why: String| BodyError::Mismatch(format!("line {}: {why}", n + 2));
+        if let Some(r) = line.strip_prefix(b"auditor ") {
+            let r = std::str::from_utf8(r).map_err(|_| at("not UTF-8".into()))?;
+            let _ = stele_seal::parse_recipient(r)
+                .map_err(|e| at(format!("an auditor that is not an age recipient: {e}")))?;
+            if s.auditors.len() == MAX_AUDITORS {
+                return Err(at(format!("more than {MAX_AUDITORS} auditors")));
+            }
+            s.auditors.push(r.to_string());
+        } else if line.starts_with(b"forgotten ") {
+            match Record::parse(line).map_err(at)? {
+                Record::Forgotten(k) => {
+                    let _ = s.forgotten.insert(k);
+                }
+                _ => return Err(at("not a forgotten record".into())),
+            }
+        } else if let Some(w) = line.strip_prefix(b"wrap ") {
+            let sp = w
+                .iter()
+                .position(|&b| b == b' ')
+                .ok_or_else(|| at("a wrap line needs a recipient and a record".into()))?;
+            let r = std::str::from_utf8(&w[..sp]).map_err(|_| at("not UTF-8".into()))?;
+            let _ = stele_seal::parse_recipient(r)
+                .map_err(|e| at(format!("a wrap for something not an age recipient: {e}")))?;
+            match Record::parse(&w[sp + 1..]).map_err(at)? {
+                Record::SealedKey { key, wrap } => {
+                    if wrap.len() > MAX_WRAP_BYTES || !wrap.starts_with(b"age-encryption.org/v1\n")
+                    {
+                        return Err(at(format!(
+                            "the wrap of key {key} is not an age file of at most {MAX_WRAP_BYTES} bytes"
+                        )));
+                    }
+                    s.wraps.push((key, r.to_string(), wrap));
+                }
+                _ => return Err(at("not a sealed-key record".into())),
+            }
+        } else {
+            let (kid, rec) = side::split_record(line)
+                .ok_or_else(|| at("not an auditor, forgotten, wrap or record line".into()))?;
+            let kid = KeyId::from_hex(kid).expect("split_record checked it");
+            let (Record::Opening { index, pointer, .. } | Record::Redacted { index, pointer }) =
+                Record::parse(rec).map_err(at)?
+            else {
+                return Err(at("not an opening or redacted record".into()));
+            };
+            if index < from || index >= to {
+                return Err(at(format!(
+                    "a record of entry {index}, outside the entries {from}..{to} asked for"
+                )));
+            }
+            if last.as_ref().is_some_and(|(i, _, _)| *i > index) {
+                return Err(at(format!("the record of entry {index} is out of order")));
+            }
+            if last.as_ref().is_none_or(|(i, _, _)| *i != index) {
+                let line = entry(index).ok_or_else(|| mis(format!("no entry {index}")))?;
+                let v: serde_json::Value = serde_json::from_slice(line)
+                    .map_err(|_| mis(format!("entry {index} is not JSON")))?;
+                let phs = find_placeholders(&v["event"])
+                    .map_err(|e| mis(format!("entry {index}: {e}")))?
+                    .into_iter()
+                    .map(|(p, ph)| (p, ph.key))
+                    .collect();
+                last = Some((index, phs, HashSet::new()));
+            }
+            let (_, phs, seen) = last.as_mut().expect("set above");
+            let q = stele_core::canonical::quote(&pointer);
+            match phs.get(&pointer) {
+                Some(k) if *k == kid => {}
+                Some(_) => {
+                    return Err(mis(format!(
+                        "the record of entry {index} at {q} names key {kid}, not its placeholder's"
+                    )));
+                }
+                None => {
+                    return Err(mis(format!(
+                        "entry {index} has no placeholder at {q} for this record"
+                    )));
+                }
+            }
+            if !seen.insert(pointer) {
+                return Err(at(format!("two records of entry {index} at {q}")));
+            }
+            s.records.extend_from_slice(line);
+            s.records.push(b'\n');
+        }
+    }
+    Ok(s)
+}
+
+fn secret_dir(fs: &dyn Fs, d: &Path) -> Result<()> {
+    if !d.is_dir() {
+        std::fs::create_dir_all(d).map_err(|e| Error::io("create directory", d, e))?;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io("chmod", d, e))?;
+        let parent = d.parent().unwrap_or(Path::new("."));
+        fs.sync_dir(parent)
+            .map_err(|e| Error::io("fsync directory", parent, e))?;
+    }
+    Ok(())
+}
+
+/// Makes the sidecar directories of the mirror in `dir` (0700).
+pub fn ensure_dirs(fs: &dyn Fs, dir: &Path) -> Result<()> {
+    let sc = dir.join(SIDECAR);
+    secret_dir(fs, &sc)?;
+    secret_dir(fs, &sc.join("wraps"))
+}
+
+/// Applies what a body says besides its records, durably, before the
+/// records are committed: the auditors; the origin's forget list, added to
+/// the mirror's *before* any wrap of a forgotten key is destroyed (a crash
+/// in between is finished by the next [`apply`]), then those wraps
+/// destroyed; then the new wraps of keys not forgotten. Returns the key IDs
+/// newly forgotten.
+pub fn apply(fs: &dyn Fs, dir: &Path, s: &Sidecar) -> Result<Vec<KeyId>> {
+    ensure_dirs(fs, dir)?;
+    let sc = dir.join(SIDECAR);
+    if side::auditors(dir)? != s.auditors {
+        let text: String = s.auditors.iter().map(|a| format!("{a}\n")).collect();
+        side::write_secret_file(fs, &sc, "auditors", text.as_bytes())?;
+    }
+    let held = side::forgotten_ids(&sc)?;
+    let mut new: Vec<KeyId> = s
+        .forgotten
+        .iter()
+        .filter(|k| !held.contains(k))
+        .copied()
+        .collect();
+    if !new.is_empty() {
+        let mut all: Vec<KeyId> = held.iter().chain(&new).copied().collect();
+        all.sort();
+        let text: String = all.iter().map(|k| format!("{k}\n")).collect();
+        side::write_secret_file(fs, &sc, "forgotten", text.as_bytes())?;
+    }
+    let forgotten: HashSet<KeyId> = held.into_iter().chain(new.iter().copied()).collect();
+    let wraps = sc.join("wraps");
+    // Every wrap of a forgotten key goes, including one a crash left.
+    let rd = std::fs::read_dir(&wraps).map_err(|e| Error::io("read directory", &wraps, e))?;
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if name
+            .split_once('.')
+            .and_then(|(k, _)| KeyId::from_hex(k))
+            .is_some_and(|k| forgotten.contains(&k))
+        {
+            side::shred(&ent.path())?;
+        }
+    }
+    for (key, recipient, wrap) in &s.wraps {
+        if forgotten.contains(key) {
+            continue;
+        }
+        let name = format!("{key}.{recipient}.age");
+        if std::fs::read(wraps.join(&name)).is_ok_and(|b| &b == wrap) {
+            continue;
+        }
+        side::write_secret_file(fs, &wraps, &name, wrap)?;
+    }
+    new.sort();
+    Ok(new)
+}
+
+/// Copies the sidecar of the mirror in `from` (its records up to
+/// `records_len` bytes, wraps, forget list, auditors) into the new log
+/// directory `to`, each file fdatasync'ed and each directory fsync'ed.
+pub fn copy(fs: &dyn Fs, from: &Path, to: &Path, records_len: u64) -> Result<()> {
+    let src = from.join(SIDECAR);
+    if !src.is_dir() {
+        return Ok(());
+    }
+    ensure_dirs(fs, to)?;
+    let dst = to.join(SIDECAR);
+    for name in ["auditors", "forgotten"] {
+        match std::fs::read(src.join(name)) {
+            Ok(b) => side::write_secret_file(fs, &dst, name, &b)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("read", src.join(name), e)),
+        }
+    }
+    let rp = src.join("records");
+    match std::fs::read(&rp) {
+        Ok(mut b) => {
+            if (b.len() as u64) < records_len {
+                return Err(Error::CheckpointMismatch {
+                    dir: from.into(),
+                    why: format!(
+                        "{} is {} bytes, but the commit point says {records_len} are committed",
+                        rp.display(),
+                        b.len()
+                    ),
+                });
+            }
+            b.truncate(records_len as usize);
+            side::write_secret_file(fs, &dst, "records", &b)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("read", rp, e)),
+    }
+    let forgotten = side::forgotten_ids(&src)?;
+    let wraps = src.join("wraps");
+    if let Ok(rd) = std::fs::read_dir(&wraps) {
+        for ent in rd.flatten() {
+            let name = ent.file_name().to_string_lossy().into_owned();
+            let Some(k) = name.split_once('.').and_then(|(k, _)| KeyId::from_hex(k)) else {
+                continue;
+            };
+            if forgotten.contains(&k) || !name.ends_with(".age") {
+                continue;
+            }
+            let b = std::fs::read(ent.path()).map_err(|e| Error::io("read", ent.path(), e))?;
+            side::write_secret_file(fs, &dst.join("wraps"), &name, &b)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KID: &str = "000102030405060708090a0b0c0d0e0f";
+    const OTHER: &str = "ffffffffffffffffffffffffffffffff";
+
+    fn entry() -> Vec<u8> {
+        format!(
+            r#"{{"event":{{"a":{{"stele.sealed":{{"commitment":"{}","key":"{KID}"}}}},"type":"t"}},"seq":5}}"#,
+            "ab".repeat(32)
+        )
+        .into_bytes()
+    }
+
+    fn opening(index: u64, kid: &str, pointer: &str) -> String {
+        // 24-byte nonce and a 16-byte tag at least: 40 bytes, base64.
+        format!("{kid} opening {index} {}== \"{pointer}\"\n", "A".repeat(54))
+    }
+
+    fn check(body: &str) -> std::result::Result<Sidecar, BodyError> {
+        let e = entry();
+        parse(body.as_bytes(), 5, 6, |i| (i == 5).then_some(&e[..]))
+    }
+
+    #[test]
+    fn a_body_is_taken_only_when_every_record_fits_its_verified_entry() {
+        let head = "stele-sealed v1\n";
+        let good = format!("{head}{}", opening(5, KID, "/a"));
+        let s = check(&good).unwrap();
+        assert_eq!(s.records, opening(5, KID, "/a").into_bytes());
+        let s = check(&format!("{head}forgotten {OTHER}\n")).unwrap();
+        assert!(s.is_empty() && s.forgotten.len() == 1);
+        let bad = |body: String, want: &str, mismatch: bool| {
+            let e = check(&body).unwrap_err();
+            let (BodyError::Bad(m) | BodyError::Mismatch(m)) = &e;
+            assert!(m.contains(want), "{m}");
+            assert_eq!(matches!(e, BodyError::Mismatch(_)), mismatch, "{m}");
+        };
+        bad(
+            format!("stele-sealed v2\n{}", opening(5, KID, "/a")),
+            "does not start with",
+            false,
+        );
+        bad(good.trim_end().to_string(), "line feed", false);
+        bad(
+            format!("{head}{}", opening(6, KID, "/a")),
+            "outside the entries 5..6",
+            false,
+        );
+        bad(
+            format!("{head}{}", opening(5, KID, "/b")),
+            "no placeholder at \"/b\"",
+            true,
+        );
+        bad(
+            format!("{head}{}", opening(5, OTHER, "/a")),
+            "not its placeholder's",
+            true,
+        );
+        bad(
+            format!("{head}{}{}", opening(5, KID, "/a"), opening(5, KID, "/a")),
+            "two records of entry 5",
+            false,
+        );
+        bad(format!("{head}garbage\n"), "line 2", false);
+        bad(
+            format!("{head}wrap age1nope sealed-key {KID} AAAA\n"),
+            "not an age recipient",
+            false,
+        );
+        bad(format!("{head}auditor x\n"), "not an age recipient", false);
+    }
+}
