@@ -169,3 +169,15 @@ pub fn read_own(path: &Path) -> io::Result<Vec<u8>> {
     let _ = io::Read::read_to_end(&mut open_own_read(path)?, &mut out)?;
     Ok(out)
 }
+
+/// Makes `d` (mode 0700, its parent fsynced) when it is missing, then
+/// refuses it unless it is private to this user ([`check_private_dir`]).
+pub fn ensure_private_dir(fs: &dyn Fs, d: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if std::fs::symlink_metadata(d).is_err() {
+        std::fs::create_dir_all(d)?;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
+        fs.sync_dir(d.parent().unwrap_or(Path::new(".")))?;
+    }
+    check_private_dir(d)
+}

@@ -425,20 +425,21 @@ impl Mirror {
             state.checkpoints_len,
         )?;
         let sealed_path = dir.join(crate::sealed::SIDECAR).join("records");
-        let sealed = match OpenOptions::new().read(true).write(true).open(&sealed_path) {
-            Ok(f) => {
-                cut(
-                    fs.as_ref(),
-                    FileRole::Sealed,
-                    &f,
-                    &sealed_path,
-                    state.sealed_len,
-                )?;
-                Some(f)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && state.sealed_len == 0 => None,
-            Err(e) => return Err(Error::io("open", &sealed_path, e)),
-        };
+        let sealed =
+            match crate::fs::open_own(OpenOptions::new().read(true).write(true), &sealed_path) {
+                Ok(f) => {
+                    cut(
+                        fs.as_ref(),
+                        FileRole::Sealed,
+                        &f,
+                        &sealed_path,
+                        state.sealed_len,
+                    )?;
+                    Some(f)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && state.sealed_len == 0 => None,
+                Err(e) => return Err(Error::io("open", &sealed_path, e)),
+            };
         if rewrite {
             fs.sync_dir(dir)
                 .map_err(|e| Error::io("fsync directory", dir, e))?;
@@ -458,7 +459,7 @@ impl Mirror {
                 text.as_bytes(),
             )?;
         }
-        let cp_bytes = std::fs::read(paths(log_files::CHECKPOINTS))
+        let cp_bytes = crate::fs::read_own(&paths(log_files::CHECKPOINTS))
             .map_err(|e| Error::io("read", paths(log_files::CHECKPOINTS), e))?;
         let mut keys = KeyRanges::new(opts.key.clone());
         for k in &state.keys {
@@ -1122,14 +1123,16 @@ impl Mirror {
             let sp = dir.join(crate::sealed::SIDECAR).join("records");
             if self.sealed.is_none() {
                 openings::ensure_dirs(fs.as_ref(), &dir)?;
-                let f = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .mode(0o600)
-                    .open(&sp)
-                    .map_err(|e| Error::io("open", &sp, e))?;
+                let f = crate::fs::open_own(
+                    OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .mode(0o600),
+                    &sp,
+                )
+                .map_err(|e| Error::io("open", &sp, e))?;
                 let sd = dir.join(crate::sealed::SIDECAR);
                 fs.sync_dir(&sd)
                     .map_err(|e| Error::io("fsync directory", &sd, e))?;
@@ -1302,7 +1305,7 @@ pub fn read_status(dir: &Path) -> Option<Status> {
 pub fn holds_sealed(dir: &Path) -> Result<bool> {
     let state = read_state(dir)?;
     let p = dir.join(log_files::ENTRIES);
-    let f = File::open(&p).map_err(|e| Error::io("open", &p, e))?;
+    let f = crate::fs::open_own_read(&p).map_err(|e| Error::io("open", &p, e))?;
     let needle = format!("\"{}\"", stele_core::sealed::PLACEHOLDER_MEMBER);
     let finder = memchr::memmem::Finder::new(needle.as_bytes());
     let mut buf = vec![0u8; 1 << 20];

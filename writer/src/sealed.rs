@@ -319,15 +319,10 @@ impl Sealer {
             self.dir.join("keys"),
             self.dir.join("wraps"),
         ] {
-            if std::fs::symlink_metadata(&d).is_err() {
-                std::fs::create_dir_all(&d).map_err(|e| io("create directory", &d, e))?;
-                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))
-                    .map_err(|e| io("chmod", &d, e))?;
-                sync_dir(&*self.fs, d.parent().unwrap_or(Path::new(".")))?;
-            }
             // Secrets go there: a link, someone else's directory or one open
             // to others is refused, never written into.
-            crate::fs::check_private_dir(&d).map_err(|e| io("open directory", &d, e))?;
+            crate::fs::ensure_private_dir(&*self.fs, &d)
+                .map_err(|e| io("open directory", &d, e))?;
         }
         Ok(())
     }

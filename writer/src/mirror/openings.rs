@@ -21,9 +21,7 @@ use crate::error::{Error, Result};
 use crate::fs::Fs;
 use crate::sealed::{self as side, SIDECAR};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use stele_core::sealed::{KeyId, Record, find_placeholders};
 
@@ -56,7 +54,7 @@ pub fn body(dir: &Path, from: u64, to: u64) -> Result<Vec<u8>> {
     let mut used = BTreeSet::new();
     let rp = sc.join("records");
     if from < to {
-        match File::open(&rp) {
+        match crate::fs::open_own_read(&rp) {
             Ok(f) => {
                 // In entry order: stop at the first record at or past `to`.
                 let mut r = BufReader::new(f);
@@ -108,7 +106,7 @@ pub fn body(dir: &Path, from: u64, to: u64) -> Result<Vec<u8>> {
             continue;
         }
         let p = wraps.join(&name);
-        let wrap = std::fs::read(&p).map_err(|e| Error::io("read", &p, e))?;
+        let wrap = crate::fs::read_own(&p).map_err(|e| Error::io("read", &p, e))?;
         let rec = Record::SealedKey { key, wrap }.to_line();
         out.extend_from_slice(format!("wrap {recipient} {rec}\n").as_bytes());
     }
@@ -259,15 +257,7 @@ pub fn parse<'a>(
 }
 
 fn secret_dir(fs: &dyn Fs, d: &Path) -> Result<()> {
-    if !d.is_dir() {
-        std::fs::create_dir_all(d).map_err(|e| Error::io("create directory", d, e))?;
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| Error::io("chmod", d, e))?;
-        let parent = d.parent().unwrap_or(Path::new("."));
-        fs.sync_dir(parent)
-            .map_err(|e| Error::io("fsync directory", parent, e))?;
-    }
-    Ok(())
+    crate::fs::ensure_private_dir(fs, d).map_err(|e| Error::io("open directory", d, e))
 }
 
 /// Makes the sidecar directories of the mirror in `dir` (0700).
@@ -322,7 +312,7 @@ pub fn apply(fs: &dyn Fs, dir: &Path, s: &Sidecar) -> Result<Vec<KeyId>> {
             continue;
         }
         let name = format!("{key}.{recipient}.age");
-        if std::fs::read(wraps.join(&name)).is_ok_and(|b| &b == wrap) {
+        if crate::fs::read_own(&wraps.join(&name)).is_ok_and(|b| &b == wrap) {
             continue;
         }
         side::write_secret_file(fs, &wraps, &name, wrap)?;
@@ -342,14 +332,14 @@ pub fn copy(fs: &dyn Fs, from: &Path, to: &Path, records_len: u64) -> Result<()>
     ensure_dirs(fs, to)?;
     let dst = to.join(SIDECAR);
     for name in ["auditors", "forgotten"] {
-        match std::fs::read(src.join(name)) {
+        match crate::fs::read_own(&src.join(name)) {
             Ok(b) => side::write_secret_file(fs, &dst, name, &b)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("read", src.join(name), e)),
         }
     }
     let rp = src.join("records");
-    match std::fs::read(&rp) {
+    match crate::fs::read_own(&rp) {
         Ok(mut b) => {
             if (b.len() as u64) < records_len {
                 return Err(Error::CheckpointMismatch {
@@ -378,7 +368,8 @@ pub fn copy(fs: &dyn Fs, from: &Path, to: &Path, records_len: u64) -> Result<()>
             if forgotten.contains(&k) || !name.ends_with(".age") {
                 continue;
             }
-            let b = std::fs::read(ent.path()).map_err(|e| Error::io("read", ent.path(), e))?;
+            let b =
+                crate::fs::read_own(&ent.path()).map_err(|e| Error::io("read", ent.path(), e))?;
             side::write_secret_file(fs, &dst.join("wraps"), &name, &b)?;
         }
     }
