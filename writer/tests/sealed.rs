@@ -1220,6 +1220,82 @@ fn a_big_batch_is_sealed_on_several_threads_and_every_value_opens() {
     }
 }
 
+/// Openings are encrypted before the commit lock, for the indices the
+/// events are expected to get; appenders racing for the same indices make
+/// the losers encrypt again under the lock. Every value of every appender
+/// opens, bound to the entry it ended up in.
+#[test]
+fn racing_appenders_get_openings_bound_to_their_own_entries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let signer = stele_writer::key::generate("example.com/sealed-race").unwrap();
+    let opts = stele_writer::LogOptions {
+        seal: stele_writer::sealed::SealConfig {
+            seal: vec!["/ip".into()],
+            subject: "/actor".into(),
+        },
+        ..Default::default()
+    };
+    let log = stele_writer::Log::create_with(&dir, "example.com/sealed-race", &signer, None, opts)
+        .unwrap();
+    let aud = identity(tmp.path(), "auditor.key");
+    let _ = log.add_auditor(&recipient(&aud)).unwrap();
+    // Big batches (sealed on several threads) and small ones, from four threads.
+    let sent: Vec<(u64, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4u64)
+            .map(|t| {
+                let log = &log;
+                s.spawn(move || {
+                    let mut got = Vec::new();
+                    for b in 0..6u64 {
+                        let n = if b % 2 == 0 { 520 } else { 3 };
+                        let ips: Vec<String> = (0..n).map(|i| format!("10.{t}.{b}.{i}")).collect();
+                        let batch = ips
+                            .iter()
+                            .map(|ip| serde_json::json!({"actor": format!("u{t}"), "ip": ip}))
+                            .collect();
+                        let rs = log.append_batch(batch).unwrap();
+                        got.extend(rs.iter().map(|r| r.seq).zip(ips));
+                    }
+                    got
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let want: std::collections::BTreeMap<u64, String> = sent.into_iter().collect();
+    assert_eq!(want.len(), 4 * (3 * 520 + 3 * 3));
+    let _ = log.checkpoint().unwrap();
+    let mut out = Vec::new();
+    log.view()
+        .export_log_revealed(&[recipient(&aud)], &mut out, &mut |_| {})
+        .unwrap();
+    let mut v = stele_core::StreamVerifier::new({
+        let mut o = Options::new(vec![signer.verifier()]);
+        o.opener = Some(opener(&aud));
+        o
+    });
+    v.collect_sealed();
+    v.push(&out);
+    v.settle_sealed();
+    let mut opened = 0;
+    for (entry, ptr, st) in v.take_sealed() {
+        assert_eq!(ptr, "/ip");
+        assert_eq!(
+            st,
+            stele_core::sealed::ValueState::Opened(format!("\"{}\"", want[&entry])),
+            "entry {entry}"
+        );
+        opened += 1;
+    }
+    assert_eq!(opened, want.len());
+    let rep = v.finish();
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+}
+
 // ---- crashes: every sidecar write through the fault seam -----------------
 
 /// Counts the sidecar's operations by kind, passing everything to a `FaultFs`.
