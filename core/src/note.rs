@@ -447,7 +447,15 @@ impl Note {
 
 /// Lowercase hex of a short byte string.
 pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    // A table, not `format!` per byte: key IDs are written twice per sealed
+    // value on the append path.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(2 * b.len());
+    for x in b {
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 15)]));
+    }
+    s
 }
 
 fn parse_hex8(s: &str) -> Option<[u8; 4]> {

@@ -243,7 +243,11 @@ pub fn find_placeholders(event: &Value) -> Result<Vec<(String, Placeholder)>, St
                 for (k, child) in m {
                     let len = ptr.len();
                     ptr.push('/');
-                    ptr.push_str(&escape_token(k));
+                    if k.contains(['~', '/']) {
+                        ptr.push_str(&escape_token(k));
+                    } else {
+                        ptr.push_str(k); // most names: no copy
+                    }
                     walk(child, ptr, out)?;
                     ptr.truncate(len);
                 }
@@ -252,7 +256,7 @@ pub fn find_placeholders(event: &Value) -> Result<Vec<(String, Placeholder)>, St
                 for (i, child) in a.iter().enumerate() {
                     let len = ptr.len();
                     ptr.push('/');
-                    ptr.push_str(&i.to_string());
+                    let _ = fmt::Write::write_fmt(ptr, format_args!("{i}"));
                     walk(child, ptr, out)?;
                     ptr.truncate(len);
                 }
@@ -781,8 +785,10 @@ impl SealChecker {
         what: &str,
         out: &mut Vec<SealFailure>,
     ) -> Option<Placeholder> {
-        let q = canonical::quote(pointer);
+        // Quoted only for a failure's message (this runs for every value).
+        let q = || canonical::quote(pointer);
         let Some(cur) = self.current.as_mut().filter(|c| c.index == index) else {
+            let q = q();
             out.push(SealFailure {
                 code: crate::codes::FailureCode::BadSealed,
                 entry: Some(index),
@@ -793,6 +799,7 @@ impl SealChecker {
             return None;
         };
         let Some(slot) = cur.values.iter_mut().find(|v| v.0 == pointer) else {
+            let q = q();
             out.push(SealFailure {
                 code: crate::codes::FailureCode::BadSealed,
                 entry: Some(index),
@@ -806,6 +813,7 @@ impl SealChecker {
             // A forgotten key has no wrap: nothing to open; it stays "forgotten".
             Some(ValueState::Forgotten) => None,
             Some(_) => {
+                let q = q();
                 out.push(SealFailure {
                     code: crate::codes::FailureCode::BadSealed,
                     entry: Some(index),

@@ -119,7 +119,9 @@ function showReport(report, inputs) {
     if (list) list.push(v);
     else state.sealed.set(v.entry, [v]);
   }
-  state.sealedSearch = state.sealed.size ? sealedSearch(state.store, state.sealed) : null;
+  // What searches read in rows with sealed values: made on the first
+  // search (filterSealed), not before the verdict shows.
+  state.sealedSearch = null;
   // for tests and benchmarks: how many sealed values this run opened
   document.documentElement.dataset.sealedOpened = String(report.sealed?.filter((v) => v.state === 'opened').length ?? 0);
   state.inputs = inputs;
@@ -919,6 +921,18 @@ const timeline = new Timeline({
 /** The filter pass reading rows' values from the file, if one runs (a newer one cancels it). */
 let settling = 0;
 
+/**
+ * The sealed-value search index (sealed-view.js sealedSearch) when filter
+ * `f` searches and a key opened values; made once per verification, on the
+ * first search.
+ * @param {Parameters<typeof filterQuery>[0]} f
+ */
+function filterSealed(f) {
+  if (!state.sealed?.size || !filterQuery(f)) return null;
+  state.sealedSearch ??= sealedSearch(state.store, state.sealed);
+  return state.sealedSearch;
+}
+
 function applyFilters() {
   const s = state.store;
   for (const f of [ui.fFrom, ui.fTo]) {
@@ -930,7 +944,7 @@ function applyFilters() {
   };
   /** @type {number[]} */
   const unsure = [];
-  const view = filterRows(s, f, state.failing, unsure, state.sealedSearch);
+  const view = filterRows(s, f, state.failing, unsure, filterSealed(f));
   const pass = ++settling;
   delete ui.entriesCount.dataset.searching;
   if (!view) {

@@ -102,21 +102,39 @@ export async function checkRevoked(revoked) {
  * The opening pass over `file`, after `report` (the plain verification of
  * the same bytes): opens every sealed value `identity` (the text of an age
  * identity file) can, checks it against its commitment, and checks every
- * sealed record. Resolves to `report` with its findings added: `sealed`, one
- * {entry, pointer, state, value} per sealed value (state 'opened', value its
- * JSON text; or 'sealed', 'forgotten', 'redacted', 'mismatch'), and
- * `sealed_counts`. A failure here (opening_mismatch, bad_sealed) joins the
- * report's failures and makes the verdict tampered, as any failure does
- * (FORMAT 8: a file with a failure is tampered).
+ * sealed record. Resolves to `report` with its findings added (see
+ * addOpenings).
  * @param {Blob} file
  * @param {import('./index.js').Report} report
  * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
  * @returns {Promise<import('./index.js').Report>}
  */
-export async function openSealed(file, report, { identity, signal, chunkSize = 1 << 20, onProgress }) {
+export async function openSealed(file, report, opts) {
+  return addOpenings(report, await openingPass(file, report.origin ?? undefined, opts));
+}
+
+/**
+ * @param {Blob} file
+ * @param {string | undefined} origin
+ * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ */
+async function openingPass(file, origin, { identity, signal, chunkSize = 1 << 20, onProgress }) {
   await load();
-  const pass = new OpeningPass(report.origin ?? undefined, identity);
-  const { out, sealed } = await stream(file, pass, { signal, chunkSize, onProgress });
+  return stream(file, new OpeningPass(origin, identity), { signal, chunkSize, onProgress });
+}
+
+/**
+ * Adds an opening pass's findings to `report`: `sealed`, one {entry,
+ * pointer, state, value} per sealed value (state 'opened', value its JSON
+ * text; or 'sealed', 'forgotten', 'redacted', 'mismatch'), and
+ * `sealed_counts`. A failure here (opening_mismatch, bad_sealed) joins the
+ * report's failures and makes the verdict tampered, as any failure does
+ * (FORMAT 8: a file with a failure is tampered).
+ * @param {import('./index.js').Report} report
+ * @param {{out: any, sealed: import('./index.js').SealedValue[]}} pass
+ * @returns {import('./index.js').Report}
+ */
+export function addOpenings(report, { out, sealed }) {
   const room = Math.max(0, 1000 - report.failures.length);
   // Appended, not sorted in: a failure's `cause` is an index into the list.
   report.failures.push(...out.failures.slice(0, room));
@@ -125,6 +143,50 @@ export async function openSealed(file, report, { identity, signal, chunkSize = 1
   report.sealed = sealed;
   report.sealed_counts = out.counts ?? undefined;
   return report;
+}
+
+/**
+ * The origin named by the genesis entry of a log export (its first entry
+ * line, after the sealed-key records), read from the file's first 8 MiB;
+ * null when there is none there. Unverified: a guess to start the opening
+ * pass with while the file is being verified.
+ * @param {Blob} file
+ * @returns {Promise<string | null>}
+ */
+export async function genesisOrigin(file) {
+  const head = new Uint8Array(await file.slice(0, 8 << 20).arrayBuffer());
+  for (let at = 0; at < head.length;) {
+    const nl = head.indexOf(10, at);
+    if (nl < 0) return null;
+    if (head[at] === 0x7b) { // the first line that can be an entry
+      try {
+        const e = JSON.parse(new TextDecoder().decode(head.subarray(at, nl)));
+        const ev = e?.event;
+        return e?.seq === 0 && ev?.type === 'stele.genesis' && typeof ev.origin === 'string' ? ev.origin : null;
+      } catch {
+        return null;
+      }
+    }
+    at = nl + 1;
+  }
+  return null;
+}
+
+/**
+ * The opening pass started before the verification's report exists, with
+ * the origin the genesis entry names (genesisOrigin): it runs while the
+ * plain verifier works (in its worker). Its findings may be used only when
+ * the report's origin, once known, is the one it opened with: the
+ * associated data of every opening binds the origin.
+ * @param {Blob} file
+ * @param {{identity: string, signal?: AbortSignal, chunkSize?: number}} opts
+ * @returns {Promise<{origin: string, pass: {out: any, sealed: import('./index.js').SealedValue[]}} | null>}
+ */
+export async function openSealedEarly(file, opts) {
+  await load();
+  const origin = await genesisOrigin(file);
+  if (origin == null) return null;
+  return { origin, pass: await openingPass(file, origin, opts) };
 }
 
 /**

@@ -422,9 +422,17 @@ async function verifyFileSealed(file, opts) {
   const { identity, policy, revoked = [], ...plain } = opts;
   if (identity != null && typeof identity !== 'string') throw new TypeError('identity: expected the text of an age identity file');
   if (policy != null && typeof policy !== 'string') throw new TypeError('policy: expected the text of a witness policy file');
-  const { openSealed, checkIdentity, checkRevoked, verifySealed } = await import('./sealed.js');
+  const { openSealed, openSealedEarly, addOpenings, checkIdentity, checkRevoked, verifySealed } = await import('./sealed.js');
   if (identity != null) await checkIdentity(identity); // a bad key fails before the work, not after
   if (revoked.length) await checkRevoked(revoked);
+  const withPolicy = policy != null && policy.trim() !== '';
+  // The opening pass runs beside the verification (which has its worker),
+  // with the origin the genesis entry names; kept only if the verified
+  // origin is the same, else run again below. (Not with a policy or
+  // revocations: the whole verifier runs then, opening values itself.)
+  const early = identity != null && !withPolicy && !revoked.length
+    ? openSealedEarly(file, { identity, signal: plain.signal, chunkSize: plain.chunkSize }).catch(() => null)
+    : null;
   const onProgress = plain.onProgress;
   const report = await verifyPlain(file, { ...plain, onProgress: onProgress && ((done, total) => onProgress(done * 0.6, total)) });
   const second = {
@@ -432,7 +440,6 @@ async function verifyFileSealed(file, opts) {
     chunkSize: plain.chunkSize,
     onProgress: onProgress && ((/** @type {number} */ done, /** @type {number} */ total) => onProgress(total * 0.6 + done * 0.4, total)),
   };
-  const withPolicy = policy != null && policy.trim() !== '';
   // A witness policy, revocations, or a log that rotated its key
   // (docs/FORMAT.md 14 and 15, left out of the plain verifier): this
   // module's whole verifier decides.
@@ -440,6 +447,8 @@ async function verifyFileSealed(file, opts) {
     return verifySealed(file, { ...second, keys: plain.keys, identity, policy: withPolicy ? policy : undefined, revoked, trustedCheckpoint: plain.trustedCheckpoint });
   }
   if (report.verdict === 'not_a_log' || identity == null) return Object.assign(report, { sealed: [] });
+  const got = await early;
+  if (got && report.origin != null && got.origin === report.origin) return addOpenings(report, got.pass);
   return openSealed(file, report, { ...second, identity });
 }
 

@@ -69,6 +69,44 @@ describe('sealed fields in the page', { timeout: 900_000 }, () => {
     }
   });
 
+  it('the opening pass run beside the verification is kept only for the verified origin', T, async () => {
+    const valid = readFileSync(vec('sealed-valid.stele'), 'utf8');
+    // The genesis entry names another origin: the guess the early pass
+    // opens with is wrong, so its findings must not be the ones reported.
+    const moved = valid.replace('"origin":"example.com/stele-sealed-vectors"', '"origin":"example.com/elsewhere"');
+    assert.notEqual(moved, valid);
+    const { context, page } = await openPage(browser, url);
+    try {
+      for (const [text, guess] of [[valid, 'example.com/stele-sealed-vectors'], [moved, 'example.com/elsewhere']]) {
+        const r = await page.evaluate(async ({ text, key, id }) => {
+          const { verifyFile } = await import(new URL('src/verifier.js', location.href).href);
+          const { openSealed, genesisOrigin } = await import(new URL('src/sealed.js', location.href).href);
+          const file = new Blob([text]);
+          const got = await verifyFile(file, { keys: [key], identity: id });
+          // The pass run alone after the plain verification, as before.
+          const alone = await openSealed(file, await verifyFile(file, { keys: [key] }), { identity: id });
+          const list = (rep) => rep.sealed.map((v) => `${v.entry} ${v.pointer} ${v.state} ${v.value}`);
+          const notEntry = new Blob(['stele-export v1 log\n{"event":{"type":"x"},"seq":3}\n']);
+          return {
+            guess: await genesisOrigin(file), origin: got.origin, got: list(got), alone: list(alone),
+            fails: got.failures_total, aloneFails: alone.failures_total, none: await genesisOrigin(notEntry),
+          };
+        }, { text, key: KEY, id: AUDITOR });
+        assert.equal(r.guess, guess);
+        assert.equal(r.none, null);
+        assert.deepEqual(r.got, r.alone);
+        assert.equal(r.fails, r.aloneFails);
+        if (text === valid) {
+          assert.equal(r.origin, guess);
+          assert.equal(r.got.length, 5);
+          assert.ok(r.got.every((l) => l.includes(' opened ')), r.got.join('\n'));
+        }
+      }
+    } finally {
+      await context.close();
+    }
+  });
+
   it('opened values are text, never HTML', T, async () => {
     const { context, page } = await run(vec('sealed-valid.stele'), AUDITOR);
     try {

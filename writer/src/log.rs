@@ -1281,24 +1281,30 @@ impl Shared {
         }
         // Sealed fields (FORMAT 13.9): placeholders in, openings aside until
         // each entry's index is known. Stele's own events are never sealed.
-        let (events, openings) = if internal || !events.iter().any(|e| self.sealer.touches(e)) {
-            (events, Vec::new())
+        // The expensive part (sealing, canonical JSON, checks) runs outside
+        // the lock, on several threads for big batches; the chain is
+        // finished under it. Openings are encrypted there too, for the
+        // indices the events are expected to get (the associated data binds
+        // the index): if another append took them first, they are encrypted
+        // again under the lock.
+        let sealing = !internal && events.iter().any(|e| self.sealer.touches(e));
+        let (texts, openings, presealed) = if sealing {
+            let base = at.unwrap_or_else(|| self.build.lock().unwrap().next_seq);
+            let batch = seal_events(&self.sealer, events.into_owned(), base)?;
+            (batch.texts, batch.openings, Some((base, batch.records)))
         } else {
-            let (evs, ops) = seal_events(&self.sealer, events.into_owned())?;
-            (Cow::Owned(evs), ops)
+            (canonical_events(&events)?, Vec::new(), None)
         };
-        // The expensive part (canonical JSON, checks) runs outside the lock,
-        // on several threads for big batches; the chain is finished under it.
-        let texts = canonical_events(&events)?;
         let (receipts, target, generation) = {
             let mut b = self.build.lock().unwrap();
             if at.is_some_and(|a| a != b.next_seq) {
                 return Ok(None);
             }
+            let presealed = presealed.filter(|(base, _)| *base == b.next_seq);
             let mut prev = b.prev;
             let mut ts = b.last_ts;
             let now = (self.opts.clock)();
-            let mut lines = Vec::with_capacity(events.len());
+            let mut lines = Vec::with_capacity(texts.len());
             let mut sealed = Vec::new();
             for (seq, (i, ev)) in (b.next_seq..).zip(texts.iter().enumerate()) {
                 // Never decreasing: a clock step backwards repeats the last ts.
@@ -1309,7 +1315,9 @@ impl Shared {
                 })?;
                 let line = finish_line(ev, seq, t, &prev)
                     .map_err(|why| Error::BadEvent { index: i, why })?;
-                if let Some(p) = openings.get(i).filter(|p| !p.is_empty()) {
+                if presealed.is_none()
+                    && let Some(p) = openings.get(i).filter(|p| !p.is_empty())
+                {
                     self.sealer.encrypt(seq, p, &mut sealed)?;
                 }
                 prev = leaf_hash(line.as_bytes());
@@ -1328,7 +1336,10 @@ impl Shared {
                 });
                 b.next_seq += 1;
             }
-            b.sealed.extend_from_slice(&sealed);
+            match &presealed {
+                Some((_, records)) => b.sealed.extend_from_slice(records),
+                None => b.sealed.extend_from_slice(&sealed),
+            }
             b.prev = prev;
             b.last_ts = ts;
             (receipts, b.next_seq, b.generation)
@@ -1712,22 +1723,37 @@ pub(crate) fn finish_line(
 }
 
 // Sealing (FORMAT 13.9) runs on several threads for big batches, like the
-// canonical JSON: it hashes and draws randomness per value.
-type Sealed = (Vec<Value>, Vec<Vec<crate::sealed::Pending>>);
+// canonical JSON, in the same pass: it hashes, draws randomness and
+// encrypts per value. `base` is the index the first event is expected to
+// get: `records` holds the openings encrypted for `base`, `base + 1`, …, in
+// entry order; `openings` keeps what encrypts them again for other indices.
+struct SealedBatch {
+    texts: Vec<String>,
+    openings: Vec<Vec<crate::sealed::Pending>>,
+    records: Vec<u8>,
+}
 
-fn seal_events(sealer: &Sealer, events: Vec<Value>) -> Result<Sealed> {
-    let one = |base: usize, part: Vec<Value>| -> Result<Sealed> {
-        let mut evs = Vec::with_capacity(part.len());
-        let mut ops = Vec::with_capacity(part.len());
+fn seal_events(sealer: &Sealer, events: Vec<Value>, base: u64) -> Result<SealedBatch> {
+    let one = |first: usize, part: Vec<Value>| -> Result<SealedBatch> {
+        let mut out = SealedBatch {
+            texts: Vec::with_capacity(part.len()),
+            openings: Vec::with_capacity(part.len()),
+            // About two records of ~170 bytes an event: no regrowing.
+            records: Vec::with_capacity(part.len() * 384),
+        };
         for (j, ev) in part.into_iter().enumerate() {
-            let (ev, p) = sealer.seal_event(ev).map_err(|why| Error::BadEvent {
-                index: base + j,
-                why,
-            })?;
-            evs.push(ev);
-            ops.push(p);
+            let index = first + j;
+            let bad = |why| Error::BadEvent { index, why };
+            let (ev, p) = sealer.seal_event(ev).map_err(bad)?;
+            out.texts.push(canonical_event(&ev).map_err(bad)?);
+            // Freed here, on this thread, not on the committing one.
+            drop(ev);
+            if !p.is_empty() {
+                sealer.encrypt(base + index as u64, &p, &mut out.records)?;
+            }
+            out.openings.push(p);
         }
-        Ok((evs, ops))
+        Ok(out)
     };
     // Asked once: on Linux each call reads the cgroup's CPU quota files.
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
@@ -1752,13 +1778,23 @@ fn seal_events(sealer: &Sealer, events: Vec<Value>) -> Result<Sealed> {
             .enumerate()
             .map(|(c, part)| s.spawn(move || one(c * chunk, part)))
             .collect();
-        let mut out: Sealed = (Vec::new(), Vec::new());
+        let mut out: Option<SealedBatch> = None;
         for h in handles {
-            let (e, o) = h.join().expect("sealing thread")?;
-            out.0.extend(e);
-            out.1.extend(o);
+            let part = h.join().expect("sealing thread")?;
+            match &mut out {
+                None => out = Some(part),
+                Some(o) => {
+                    o.texts.extend(part.texts);
+                    o.openings.extend(part.openings);
+                    o.records.extend_from_slice(&part.records);
+                }
+            }
         }
-        Ok(out)
+        Ok(out.unwrap_or(SealedBatch {
+            texts: Vec::new(),
+            openings: Vec::new(),
+            records: Vec::new(),
+        }))
     })
 }
 

@@ -186,6 +186,8 @@ fn hmac_sha256(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
 /// binds it).
 pub struct Pending {
     pointer: String,
+    // The pointer as a record line writes it (a JSON string).
+    quoted: String,
     key: KeyId,
     data_key: DataKey,
     plaintext: Vec<u8>,
@@ -547,11 +549,13 @@ impl Sealer {
                 key: id,
             };
             *slot = ph.to_value();
-            let pointer: String = toks
-                .iter()
-                .map(|t| format!("/{}", sealed::escape_token(t)))
-                .collect();
+            let mut pointer = String::new();
+            for t in &toks {
+                pointer.push('/');
+                pointer.push_str(&sealed::escape_token(t));
+            }
             out.push(Pending {
+                quoted: canonical::quote(&pointer),
                 pointer,
                 key: id,
                 data_key: key,
@@ -561,18 +565,31 @@ impl Sealer {
         Ok((ev, out))
     }
 
-    /// Encrypts the openings of entry `index` into sidecar record lines.
+    /// Encrypts the openings of entry `index` into sidecar record lines,
+    /// `<key ID> <opening record>\n` ([`Record::to_line`]'s text, written
+    /// straight into `out`: this runs for every sealed value appended).
     pub fn encrypt(&self, index: u64, pending: &[Pending], out: &mut Vec<u8>) -> Result<()> {
+        use base64::Engine as _;
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         for p in pending {
             let nonce = fresh_nonce()?;
             let ad = sealed::opening_ad(&self.origin, index, &p.pointer);
             let sealed = stele_seal::seal_opening(&p.data_key, &nonce, &p.plaintext, &ad);
-            let rec = Record::Opening {
-                index,
-                sealed,
-                pointer: p.pointer.clone(),
-            };
-            out.extend_from_slice(format!("{} {}\n", p.key, rec.to_line()).as_bytes());
+            for b in p.key.0 {
+                out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+            }
+            out.extend_from_slice(b" opening ");
+            out.extend_from_slice(index.to_string().as_bytes());
+            out.push(b' ');
+            let at = out.len();
+            out.resize(at + base64::encoded_len(sealed.len(), true).unwrap_or(0), 0);
+            let n = base64::engine::general_purpose::STANDARD
+                .encode_slice(&sealed, &mut out[at..])
+                .map_err(|e| Error::Sealed(format!("base64: {e}")))?;
+            out.truncate(at + n);
+            out.push(b' ');
+            out.extend_from_slice(p.quoted.as_bytes());
+            out.push(b'\n');
         }
         Ok(())
     }
@@ -1031,6 +1048,45 @@ mod tests {
             stele_core::note::hex(&mac),
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
         );
+    }
+
+    /// The record lines `encrypt` writes by hand are `Record::to_line`'s,
+    /// and open under the data key with the entry's associated data.
+    #[test]
+    fn encrypted_record_lines_are_the_records_text_and_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = SealConfig {
+            seal: vec!["/a~1b/\"q\u{e9}".into()],
+            subject: "/who".into(),
+        };
+        let s = Sealer::open(tmp.path(), "example.com/o", &cfg, 0, Arc::new(RealFs)).unwrap();
+        let ev = serde_json::json!({"who": "w", "a/b": {"\"q\u{e9}": [1, "x"]}});
+        let (ev, pending) = s.seal_event(ev).unwrap();
+        assert_eq!(pending.len(), 1);
+        assert!(ev["a/b"]["\"q\u{e9}"]["stele.sealed"].is_object());
+        let mut out = Vec::new();
+        s.encrypt(1234567, &pending, &mut out).unwrap();
+        let line = std::str::from_utf8(&out)
+            .unwrap()
+            .strip_suffix('\n')
+            .unwrap();
+        let (kid, rec) = split_record(line.as_bytes()).unwrap();
+        assert_eq!(kid, pending[0].key.to_hex());
+        let rec = Record::parse(rec).unwrap();
+        assert_eq!(line, format!("{kid} {}", rec.to_line()));
+        let Record::Opening {
+            index,
+            sealed,
+            pointer,
+        } = rec
+        else {
+            panic!("not an opening: {line}");
+        };
+        assert_eq!((index, pointer.as_str()), (1234567, "/a~1b/\"q\u{e9}"));
+        let ad = sealed::opening_ad("example.com/o", index, &pointer);
+        let pt = stele_seal::open_opening(&pending[0].data_key, &sealed, &ad).unwrap();
+        assert_eq!(pt, pending[0].plaintext);
+        assert!(pt.ends_with(br#"[1,"x"]"#));
     }
 
     #[test]

@@ -1172,11 +1172,9 @@ fn http_ingestion_seals_and_no_response_holds_the_plaintext() {
     assert_eq!(rep.sealed.unwrap().opened, 8);
 }
 
-#[test]
-fn a_big_batch_is_sealed_on_several_threads_and_every_value_opens() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("log");
-    let signer = stele_writer::key::generate("example.com/sealed-batch").unwrap();
+// A log sealing `/ip` (subject `/actor`) with the test auditor, made through the library.
+fn ip_sealing_log(tmp: &Path, origin: &str) -> (stele_writer::Log, stele_core::SignerKey, PathBuf) {
+    let signer = stele_writer::key::generate(origin).unwrap();
     let opts = stele_writer::LogOptions {
         seal: stele_writer::sealed::SealConfig {
             seal: vec!["/ip".into()],
@@ -1184,33 +1182,51 @@ fn a_big_batch_is_sealed_on_several_threads_and_every_value_opens() {
         },
         ..Default::default()
     };
-    let log = stele_writer::Log::create_with(&dir, "example.com/sealed-batch", &signer, None, opts)
-        .unwrap();
-    let aud = identity(tmp.path(), "auditor.key");
+    let log =
+        stele_writer::Log::create_with(&tmp.join("log"), origin, &signer, None, opts).unwrap();
+    let aud = identity(tmp, "auditor.key");
     let _ = log.add_auditor(&recipient(&aud)).unwrap();
-    let batch: Vec<Value> = (0..1500)
-        .map(|i| serde_json::json!({"actor": format!("u{}", i % 37), "ip": format!("10.0.{}.{}", i / 250, i % 250)}))
-        .collect();
-    let receipts = log.append_batch(batch).unwrap();
-    assert_eq!(receipts.len(), 1500);
+    (log, signer, aud)
+}
+
+// Checkpoints, exports revealed to `aud` and verifies: every value's state
+// (entry, pointer, state) and the report.
+fn opened_values(
+    log: &stele_writer::Log,
+    signer: &stele_core::SignerKey,
+    aud: &Path,
+) -> (Vec<(u64, String, stele_core::sealed::ValueState)>, Report) {
     let _ = log.checkpoint().unwrap();
     let mut out = Vec::new();
     log.view()
-        .export_log_revealed(&[recipient(&aud)], &mut out, &mut |_| {})
+        .export_log_revealed(&[recipient(aud)], &mut out, &mut |_| {})
         .unwrap();
-    let rep = verify_with(&out, &signer.verifier().to_string(), Some(&aud));
-    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
-    assert_eq!(rep.sealed.unwrap().opened, 1500);
-    // Each entry holds the placeholder of its own value (order kept across threads).
     let mut v = stele_core::StreamVerifier::new({
         let mut o = Options::new(vec![signer.verifier()]);
-        o.opener = Some(opener(&aud));
+        o.opener = Some(opener(aud));
         o
     });
     v.collect_sealed();
     v.push(&out);
     v.settle_sealed();
-    for (entry, ptr, st) in v.take_sealed() {
+    let states = v.take_sealed();
+    (states, v.finish())
+}
+
+#[test]
+fn a_big_batch_is_sealed_on_several_threads_and_every_value_opens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, signer, aud) = ip_sealing_log(tmp.path(), "example.com/sealed-batch");
+    let batch: Vec<Value> = (0..1500)
+        .map(|i| serde_json::json!({"actor": format!("u{}", i % 37), "ip": format!("10.0.{}.{}", i / 250, i % 250)}))
+        .collect();
+    let receipts = log.append_batch(batch).unwrap();
+    assert_eq!(receipts.len(), 1500);
+    let (states, rep) = opened_values(&log, &signer, &aud);
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+    assert_eq!(rep.sealed.unwrap().opened, 1500);
+    // Each entry holds the placeholder of its own value (order kept across threads).
+    for (entry, ptr, st) in states {
         let i = entry - 1;
         assert_eq!(ptr, "/ip");
         assert_eq!(
@@ -1218,6 +1234,57 @@ fn a_big_batch_is_sealed_on_several_threads_and_every_value_opens() {
             stele_core::sealed::ValueState::Opened(format!("\"10.0.{}.{}\"", i / 250, i % 250))
         );
     }
+}
+
+/// Openings are encrypted before the commit lock, for the indices the
+/// events are expected to get; appenders racing for the same indices make
+/// the losers encrypt again under the lock. Every value of every appender
+/// opens, bound to the entry it ended up in.
+#[test]
+fn racing_appenders_get_openings_bound_to_their_own_entries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, signer, aud) = ip_sealing_log(tmp.path(), "example.com/sealed-race");
+    // Big batches (sealed on several threads) and small ones, from four threads.
+    let sent: Vec<(u64, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4u64)
+            .map(|t| {
+                let log = &log;
+                s.spawn(move || {
+                    let mut got = Vec::new();
+                    for b in 0..6u64 {
+                        let n = if b % 2 == 0 { 520 } else { 3 };
+                        let ips: Vec<String> = (0..n).map(|i| format!("10.{t}.{b}.{i}")).collect();
+                        let batch = ips
+                            .iter()
+                            .map(|ip| serde_json::json!({"actor": format!("u{t}"), "ip": ip}))
+                            .collect();
+                        let rs = log.append_batch(batch).unwrap();
+                        got.extend(rs.iter().map(|r| r.seq).zip(ips));
+                    }
+                    got
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let want: std::collections::BTreeMap<u64, String> = sent.into_iter().collect();
+    assert_eq!(want.len(), 4 * (3 * 520 + 3 * 3));
+    let (states, rep) = opened_values(&log, &signer, &aud);
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+    let mut opened = 0;
+    for (entry, ptr, st) in states {
+        assert_eq!(ptr, "/ip");
+        assert_eq!(
+            st,
+            stele_core::sealed::ValueState::Opened(format!("\"{}\"", want[&entry])),
+            "entry {entry}"
+        );
+        opened += 1;
+    }
+    assert_eq!(opened, want.len());
 }
 
 // ---- crashes: every sidecar write through the fault seam -----------------
