@@ -181,3 +181,18 @@ pub fn ensure_private_dir(fs: &dyn Fs, d: &Path) -> io::Result<()> {
     }
     check_private_dir(d)
 }
+
+/// [`open_own`] for reading and writing, created 0600 when missing (a
+/// sealed sidecar's records file).
+pub fn open_private_rw(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    open_own(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600),
+        path,
+    )
+}

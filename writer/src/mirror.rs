@@ -1123,16 +1123,7 @@ impl Mirror {
             let sp = dir.join(crate::sealed::SIDECAR).join("records");
             if self.sealed.is_none() {
                 openings::ensure_dirs(fs.as_ref(), &dir)?;
-                let f = crate::fs::open_own(
-                    OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create(true)
-                        .truncate(false)
-                        .mode(0o600),
-                    &sp,
-                )
-                .map_err(|e| Error::io("open", &sp, e))?;
+                let f = crate::fs::open_private_rw(&sp).map_err(|e| Error::io("open", &sp, e))?;
                 let sd = dir.join(crate::sealed::SIDECAR);
                 fs.sync_dir(&sd)
                     .map_err(|e| Error::io("fsync directory", &sd, e))?;

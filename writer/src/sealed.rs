@@ -601,16 +601,7 @@ impl Sealer {
         let p = self.records_path();
         if g.is_none() {
             self.ensure_dirs()?;
-            let f = crate::fs::open_own(
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .mode(0o600),
-                &p,
-            )
-            .map_err(|e| io("open", &p, e))?;
+            let f = crate::fs::open_private_rw(&p).map_err(|e| io("open", &p, e))?;
             let len = f.metadata().map_err(|e| io("stat", &p, e))?.len();
             sync_dir(&*self.fs, &self.dir)?;
             *g = Some((f, len));
@@ -752,6 +743,39 @@ impl Sealer {
         *g = Some((f, out.len() as u64));
         Ok(())
     }
+}
+
+/// One wrap file of a sidecar's `wraps/` directory: `KID.RECIPIENT.age`.
+pub(crate) struct WrapFile {
+    pub(crate) kid: String,
+    pub(crate) key: KeyId,
+    pub(crate) recipient: String,
+    pub(crate) path: PathBuf,
+}
+
+/// The wrap files in `wraps`, in name order (none when it does not exist);
+/// names of any other shape are skipped.
+pub(crate) fn wrap_files(wraps: &Path) -> Vec<WrapFile> {
+    let mut names: Vec<String> = match std::fs::read_dir(wraps) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let (kid, recipient) = name.strip_suffix(".age")?.split_once('.')?;
+            Some(WrapFile {
+                key: KeyId::from_hex(kid)?,
+                kid: kid.to_owned(),
+                recipient: recipient.to_owned(),
+                path: wraps.join(&name),
+            })
+        })
+        .collect()
 }
 
 // "<32 hex key ID> <record>" -> (key ID text, record bytes)
@@ -928,33 +952,14 @@ impl ExportRecords {
         // A forgotten key's wraps are never exported, even if a failed
         // forget left one on disk.
         let forgotten = forgotten_ids(&dir)?;
-        let wraps = dir.join("wraps");
-        let mut names: Vec<String> = match std::fs::read_dir(&wraps) {
-            Ok(rd) => rd
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        names.sort();
-        for name in names {
-            let Some(stem) = name.strip_suffix(".age") else {
-                continue;
-            };
-            let Some((kid, recipient)) = stem.split_once('.') else {
-                continue;
-            };
-            let Some(key) = KeyId::from_hex(kid) else {
-                continue;
-            };
-            if forgotten.contains(&key) || !reveal.iter().any(|r| r == recipient) {
+        for w in wrap_files(&dir.join("wraps")) {
+            if forgotten.contains(&w.key) || !reveal.iter().any(|r| *r == w.recipient) {
                 continue;
             }
-            let p = wraps.join(&name);
-            let wrap = crate::fs::read_own(&p).map_err(|e| io("read", &p, e))?;
-            head.extend_from_slice(Record::SealedKey { key, wrap }.to_line().as_bytes());
+            let wrap = crate::fs::read_own(&w.path).map_err(|e| io("read", &w.path, e))?;
+            head.extend_from_slice(Record::SealedKey { key: w.key, wrap }.to_line().as_bytes());
             head.push(b'\n');
-            let _ = reveal_keys.insert(kid.to_string());
+            let _ = reveal_keys.insert(w.kid);
         }
         let mut forgotten: Vec<KeyId> = forgotten.into_iter().collect();
         forgotten.sort();

@@ -85,30 +85,13 @@ pub fn body(dir: &Path, from: u64, to: u64) -> Result<Vec<u8>> {
             Err(e) => return Err(Error::io("open", &rp, e)),
         }
     }
-    let wraps = sc.join("wraps");
-    let mut names: Vec<String> = match std::fs::read_dir(&wraps) {
-        Ok(rd) => rd
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    names.sort();
-    for name in names {
-        let Some((kid, recipient)) = name.strip_suffix(".age").and_then(|s| s.split_once('.'))
-        else {
-            continue;
-        };
-        let Some(key) = KeyId::from_hex(kid) else {
-            continue;
-        };
-        if !used.contains(kid) || forgotten.contains(&key) {
+    for w in crate::sealed::wrap_files(&sc.join("wraps")) {
+        if !used.contains(&w.kid) || forgotten.contains(&w.key) {
             continue;
         }
-        let p = wraps.join(&name);
-        let wrap = crate::fs::read_own(&p).map_err(|e| Error::io("read", &p, e))?;
-        let rec = Record::SealedKey { key, wrap }.to_line();
-        out.extend_from_slice(format!("wrap {recipient} {rec}\n").as_bytes());
+        let wrap = crate::fs::read_own(&w.path).map_err(|e| Error::io("read", &w.path, e))?;
+        let rec = Record::SealedKey { key: w.key, wrap }.to_line();
+        out.extend_from_slice(format!("wrap {} {rec}\n", w.recipient).as_bytes());
     }
     out.extend_from_slice(&records);
     Ok(out)
