@@ -1,16 +1,17 @@
-// Columnar storage for entry summaries: 20 bytes a row. ts is a Uint32
-// count of microseconds after the first timestamp of its group of 64 rows
-// (a Float64 per group), offset a Uint32 count of bytes after the first
-// offset of its group of 4,096 rows, length a Uint16, and five Uint16 codes;
-// a column whose values do not fit widens (ts: a few hundred rows apart,
-// then a Float64 column; offset: a Float64 column; length: Uint32). seq and
-// line cost nothing while they count up with the rows (seq: row + first
-// seq, until a row breaks that, then a Float64 column; line: runs of rows on
-// consecutive lines). Strings are interned per column, up to the page's
-// limit of distinct values (VALUE_LIMIT): a value first seen after that (a
-// unique resource id per event) is not kept but read back from the entry's
-// line in the file when its row is drawn or searched (row values, a small
-// cache).
+// Columnar storage for entry summaries, 15 to 20 bytes a row: ts is a
+// Uint32 count of microseconds after the first timestamp of its group of 64
+// rows (a Float64 per group), offset a Uint32 count of bytes after the first
+// offset of its group of 4,096 rows, length a Uint16, and five codes of a
+// Uint8 each (a Uint16 once the column has 255 distinct values or one not
+// kept). A column whose values do not fit widens (ts: a few thousand rows
+// apart, then a Float64 column; offset: a Float64 column; length: Uint32).
+// seq and line cost nothing while they count up with the rows (seq: row +
+// first seq, until a row breaks that, then a Float64 column; line: runs of
+// rows on consecutive lines). Strings are interned per column, up to the
+// page's limit of distinct values (VALUE_LIMIT): a value first seen after
+// that (a unique resource id per event) is not kept but read back from the
+// entry's line in the file when its row is drawn or searched (row values, a
+// small cache).
 import { STRING_COLUMNS, formatTs } from './engine.js';
 
 /** The distinct values, and bytes of them, the page keeps per column (verifyFile's keepValues). */
@@ -62,7 +63,8 @@ export class EntryStore {
     this.offFull = null;
     /** @type {Uint16Array | Uint32Array} line length per row (Uint32 once a line is longer than 65,535 bytes) */
     this.length = new Uint16Array(0);
-    this.codes = STRING_COLUMNS.map(() => new Uint16Array(0));
+    /** @type {(Uint8Array | Uint16Array)[]} code per row and column: Uint8 while every code is below 255 */
+    this.codes = STRING_COLUMNS.map(() => new Uint8Array(0));
     /** @type {Map<number, (string | null)[]>} row -> its five values, read from its line */
     this.rowValues = new Map();
     this.dicts = STRING_COLUMNS.map(() => [null]); // code 0 is null
@@ -83,7 +85,7 @@ export class EntryStore {
       const used = this.offsetAt(n - 1) + this.length[n - 1] + 1;
       cap = Math.max(cap, Math.min(Math.ceil((this.bytes / used) * n * 1.05), 2 ** 26));
     }
-    /** @template {Float64Array | Uint32Array | Uint16Array} T @param {T} a @param {number} size @returns {T} */
+    /** @template {Float64Array | Uint32Array | Uint16Array | Uint8Array} T @param {T} a @param {number} size @returns {T} */
     const g = (a, size = cap) => {
       const b = /** @type {T} */ (new /** @type {any} */ (a.constructor)(size));
       b.set(a.subarray(0, Math.min(a.length, size)));
@@ -194,7 +196,13 @@ export class EntryStore {
     }
     for (let c = 0; c < STRING_COLUMNS.length; c++) {
       const from = b.codes[c];
-      const to = this.codes[c];
+      let to = this.codes[c];
+      if (to instanceof Uint8Array) {
+        // Widens before a code (or NOT_KEPT) that a byte does not hold: a Uint8 column never holds NOT_KEPT.
+        let max = 0;
+        for (let i = 0; i < b.n; i++) if (from[i] > max) max = from[i];
+        if (max >= 0xff) to = this.codes[c] = Uint16Array.from(to);
+      }
       // Codes past what a Uint16 holds (a caller without the limit) are read from the line too.
       for (let i = 0; i < b.n; i++) to[base + i] = from[i] < NOT_KEPT ? from[i] : NOT_KEPT;
       for (const s of b.fresh[c]) this.dicts[c].push(s);

@@ -100,6 +100,25 @@ describe('BatchEncoder and EntryStore', () => {
       assert.deepEqual({ ts: store.tsFull !== null, off: store.offFull !== null, len: store.length instanceof Uint32Array }, widened, name);
     }
   });
+  it('codes take a byte a row until a column has 255 values or one not kept, then two', () => {
+    const enc = new BatchEncoder();
+    const store = new EntryStore();
+    const rs = rows(600).map((r, k) => ({ ...r, actor: `user-${k}`, action: `act-${k % 7}` }));
+    store.append(enc.encode(rs.slice(0, 200)));
+    assert.ok(store.codes.every((c) => c instanceof Uint8Array));
+    store.append(enc.encode(rs.slice(200)));
+    assert.ok(store.codes[1] instanceof Uint16Array, 'actor widened at its 255th value');
+    assert.ok(store.codes[2] instanceof Uint8Array, 'action still a byte');
+    for (const k of [0, 199, 253, 254, 255, 599]) assert.equal(store.str(1, k), `user-${k}`);
+    assert.equal(store.str(2, 599), 'act-4');
+    // A value not kept (a batch past the limit) widens too, and reads back as not kept.
+    const batch = enc.encode([{ ...rows(1, 600)[0], action: 'act-9' }]);
+    batch.codes[2][0] = 0xffffffff;
+    store.append(batch);
+    assert.ok(store.codes[2] instanceof Uint16Array);
+    assert.equal(store.needsValues(600), true);
+    assert.equal(store.str(2, 599), 'act-4');
+  });
   it('keeps timestamps it cannot reformat as they were', () => {
     const enc = new BatchEncoder();
     const store = new EntryStore();
