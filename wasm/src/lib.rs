@@ -212,12 +212,19 @@ impl WasmVerifier {
 
 /// Hashes and parses the entry lines of `block` (which starts at stream
 /// offset `base` and ends at a line end), for `WasmVerifier.pushPrepared` in
-/// another worker.
+/// another worker. Writes the records into `out` when they fit and returns
+/// their length either way (larger than `out`: call again with a larger
+/// one). The caller reuses `out` block after block: a new array per block
+/// left tens of MiB of dead ones between garbage collections.
 #[wasm_bindgen(js_name = prepareBlock)]
-pub fn prepare_block(block: &[u8], base: f64) -> Result<Vec<u8>, JsError> {
+pub fn prepare_block(block: &[u8], base: f64, out: &mut [u8]) -> Result<f64, JsError> {
     init();
     let base = js_u64("base", base)?;
-    Ok(stele_core::verify::prepare_encoded(block, base))
+    let prepared = stele_core::verify::prepare_encoded(block, base);
+    if let Some(dst) = out.get_mut(..prepared.len()) {
+        dst.copy_from_slice(&prepared);
+    }
+    Ok(prepared.len() as f64)
 }
 
 /// Parses a verifier key; returns `{"name":…,"key_id":…}` as JSON or throws.

@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // Verification throughput of the page in headless Chromium.
-//   node web/bench/bench.mjs EXPORT [--key VKEY | --key-file FILE] [--dist DIR] [--runs N]
+//   node web/bench/bench.mjs EXPORT [--key VKEY | --key-file FILE] [--dist DIR] [--runs N] [--maps]
 // Prints MB/s (timed by the page itself: data-last-run-ms, from the file
 // chosen to the verdict shown), the ratio to a baseline run in the same page
 // right after (read the file, SHA-256 it with WebCrypto), the page's peak JS heap (CDP Performance.getMetrics
 // JSHeapUsedSize, sampled), and the peak resident memory of the Chromium
 // processes (from /proc, summed over the browser's process tree; the worker
-// lives in the renderer process). Uses web/dist (node web/build.mjs first).
+// lives in the renderer process). --maps: where the most grown process's
+// memory went at its peak, from /proc/PID/smaps: its mappings grouped by
+// size (ArrayBuffers of a few MiB each get a mapping of their own, and
+// PartitionAlloc's 2 MiB super pages hold the smaller ones; a column of the
+// entry store is one mapping). Uses web/dist (node web/build.mjs first).
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -14,17 +18,18 @@ import { startServer } from '../serve.mjs';
 import { ARGS, CHROMIUM, DIST as DEFAULT_DIST, SAMPLES } from '../test/helpers.mjs';
 
 function parseArgs(argv) {
-  const o = { file: null, key: null, keyFile: join(SAMPLES, 'key.txt'), dist: DEFAULT_DIST, runs: 1 };
+  const o = { file: null, key: null, keyFile: join(SAMPLES, 'key.txt'), dist: DEFAULT_DIST, runs: 1, maps: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--key') o.key = argv[++i];
     else if (a === '--key-file') o.keyFile = argv[++i];
     else if (a === '--dist') o.dist = resolve(argv[++i]);
     else if (a === '--runs') o.runs = Number(argv[++i]);
+    else if (a === '--maps') o.maps = true;
     else if (!a.startsWith('--') && !o.file) o.file = resolve(a);
     else throw new Error(`unknown argument ${a}`);
   }
-  if (!o.file) throw new Error('usage: node web/bench/bench.mjs EXPORT [--key VKEY | --key-file FILE] [--dist DIR] [--runs N]');
+  if (!o.file) throw new Error('usage: node web/bench/bench.mjs EXPORT [--key VKEY | --key-file FILE] [--dist DIR] [--runs N] [--maps]');
   if (!o.key) {
     if (!existsSync(o.keyFile)) throw new Error(`no --key and no ${o.keyFile}`);
     o.key = readFileSync(o.keyFile, 'utf8').split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
@@ -62,6 +67,34 @@ function treeRss(root) {
 
 const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
 
+/** The mappings of `pid` (/proc/PID/smaps): start address, size, name, resident bytes. */
+function mappings(pid) {
+  const out = [];
+  let cur = null;
+  for (const l of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(l);
+    if (m) {
+      cur = { start: m[1], size: parseInt(m[2], 16) - parseInt(m[1], 16), name: m[3], rss: 0 };
+      out.push(cur);
+    } else if (cur && l.startsWith('Rss:')) cur.rss = Number(/(\d+)/.exec(l)?.[1] || 0) * 1024;
+  }
+  return out;
+}
+
+/** Growth of `peak` over `before` (mappings by start address), grouped by mapping size and name; the largest groups. */
+function mapGrowth(before, peak, top = 8) {
+  const was = new Map(before.map((m) => [m.start, m.rss]));
+  const groups = new Map();
+  for (const m of peak) {
+    const key = `${mb(m.size)} ${m.name || '(anonymous)'}`;
+    const g = groups.get(key) || { n: 0, grown: 0 };
+    g.n++;
+    g.grown += m.rss - (was.get(m.start) || 0);
+    groups.set(key, g);
+  }
+  return [...groups].sort((a, b) => b[1].grown - a[1].grown).slice(0, top).map(([k, g]) => `${g.n} x ${k}: +${mb(g.grown)}`);
+}
+
 /** "renderer", "gpu-process", "browser", ... from a Chromium process's --type. */
 function processKind(pid) {
   try {
@@ -93,6 +126,10 @@ async function main() {
       /** @type {Map<number, number> | null} */
       let baseByPid = null;
       const growthByPid = new Map(); // pid -> peak growth over its RSS before the run (0 for new processes)
+      /** @type {Map<number, ReturnType<typeof mappings>>} */
+      const mapsBefore = new Map();
+      /** @type {Map<number, ReturnType<typeof mappings>>} */
+      const mapsAtPeak = new Map();
       const sample = async () => {
         const { metrics } = await cdp.send('Performance.getMetrics');
         const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value || 0;
@@ -102,13 +139,32 @@ async function main() {
         for (const [pid, v] of rss) {
           sum += v;
           peakProc = Math.max(peakProc, v);
-          if (baseByPid) growthByPid.set(pid, Math.max(growthByPid.get(pid) || 0, v - (baseByPid.get(pid) || 0)));
+          if (baseByPid) {
+            const g = v - (baseByPid.get(pid) || 0);
+            if (o.maps && g > (growthByPid.get(pid) ?? -Infinity)) {
+              try {
+                mapsAtPeak.set(pid, mappings(pid));
+              } catch {
+                // process ended
+              }
+            }
+            growthByPid.set(pid, Math.max(growthByPid.get(pid) || 0, g));
+          }
         }
         peakRss = Math.max(peakRss, sum);
       };
       await sample();
       const baseRss = peakRss;
       baseByPid = treeRss(process.pid);
+      if (o.maps) {
+        for (const pid of baseByPid.keys()) {
+          try {
+            mapsBefore.set(pid, mappings(pid));
+          } catch {
+            // process ended
+          }
+        }
+      }
       const t0 = performance.now();
       await page.setInputFiles('#file', o.file);
       while (!(await page.getAttribute('html', 'data-runs'))) {
@@ -137,6 +193,11 @@ async function main() {
       console.log(`  peak RSS of Chromium processes ${mb(peakRss)} (before the run ${mb(baseRss)}; largest single process ${mb(peakProc)})`);
       const grew = [...growthByPid].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([pid, g]) => `${processKind(pid)} +${mb(g)}`);
       console.log(`  RSS growth during the run: ${mb(peakRss - baseRss)} (goal: at most 64 MB); most grown: ${grew.join(', ')}`);
+      if (o.maps) {
+        const [pid] = [...growthByPid].sort((a, b) => b[1] - a[1])[0] || [];
+        const peak = mapsAtPeak.get(pid);
+        if (peak) console.log(`  ${processKind(pid)} at its peak, mappings grown most (count x size name: growth):\n    ${mapGrowth(mapsBefore.get(pid) || [], peak).join('\n    ')}`);
+      }
       await context.close();
     }
   } finally {

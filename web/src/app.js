@@ -801,7 +801,7 @@ async function offerLatestCheckpoint(report) {
   while (lo <= hi && s.sortedLines) {
     const mid = (lo + hi) >> 1;
     if (s.lineAt(mid) < cp.line) {
-      from = s.offset[mid] + s.length[mid] + 1;
+      from = s.offsetAt(mid) + s.length[mid] + 1;
       fromLine = s.lineAt(mid) + 1;
       lo = mid + 1;
     } else hi = mid - 1;
@@ -833,7 +833,7 @@ async function copyCheckpoint() {
 
 async function loadDetail(i) {
   const s = state.store;
-  const text = await state.blob.slice(s.offset[i], s.offset[i] + s.length[i]).text();
+  const text = await state.blob.slice(s.offsetAt(i), s.offsetAt(i) + s.length[i]).text();
   let body;
   try {
     body = prettyJson(text);

@@ -2,6 +2,7 @@
 // main-thread fallback (verifier.js). It reads a Blob in chunks, feeds the
 // wasm verifier, and hands entry summaries on in compact, columnar batches.
 import { MSG } from './protocol.js';
+import { prepareInto } from './prepare.js';
 
 /** @typedef {import('./index.js').EntrySummary} EntrySummary */
 /** @typedef {import('./index.js').EntryBatch} EntryBatch */
@@ -250,6 +251,8 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
   let readError = null;
   let inflight = 0;
   const cap = pool.size * 2;
+  /** @type {Uint8Array[]} */
+  const outs = []; // prepared records' buffers, pushed: the next prepare writes into one
   const pump = () => {
     if (!reading && !eof && blocks.length < 3) {
       reading = next().then(
@@ -274,7 +277,7 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
       inflight++;
       // The block's buffer (its own: the reader copies the carry out) goes
       // to the helper and comes back with the prepared records.
-      item.promise = pool.prepare(item.block, item.base).then(({ prepared, block }) => {
+      item.promise = pool.prepare(item.block, item.base, outs.pop()).then(({ prepared, block }) => {
         item.prepared = prepared;
         item.block = block;
         item.done = true;
@@ -286,18 +289,27 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
     const head = queue[0];
     // Prepare a block here when every helper is busy and either the next
     // block is not back or no other prepared block waits behind it.
-    const spare = blocks.length > 0 && prepareBlock && (!head?.done || (inflight >= cap && !queue[1]?.done));
+    // Not past `cap + 2` blocks in the queue: a helper short of CPU would
+    // otherwise let blocks prepared here pile up behind it (each holds its
+    // buffer: memory grew with the helper's delay).
+    const spare = blocks.length > 0 && prepareBlock && queue.length < cap + 2 && (!head?.done || (inflight >= cap && !queue[1]?.done));
     if (head?.done && !spare) {
       queue.shift();
       v.pushPrepared(head.block, /** @type {Uint8Array} */ (head.prepared));
+      const end = head.base + head.block.length;
+      // Both copied into the verifier: the reader fills the block's buffer
+      // again, and a helper the prepared records' one.
+      next.recycle(head.block.buffer);
+      const out = /** @type {Uint8Array} */ (head.prepared);
+      if (outs.length < cap + 2) outs.push(new Uint8Array(out.buffer));
       drain();
-      onProgress?.(head.base + head.block.length, total);
+      onProgress?.(end, total);
       if (pause) await pause();
       else await macrotask(); // let finished reads and the helpers' replies in
       if (cancelled?.()) throw abortError();
     } else if (spare) {
       const item = /** @type {Block} */ (blocks.shift());
-      queue.push({ ...item, prepared: /** @type {NonNullable<Run['prepareBlock']>} */ (prepareBlock)(item.block, item.base), done: true });
+      queue.push({ ...item, prepared: prepareInto(/** @type {NonNullable<Run['prepareBlock']>} */ (prepareBlock), item.block, item.base, outs.pop()), done: true });
       pump();
       await macrotask(); // let the helpers' replies in
     } else if (head || reading) {
@@ -310,21 +322,86 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, o
 }
 
 /**
- * Reads `file` in blocks of about `size` bytes cut after a line end; each
+ * Reads `file` in blocks of at most `size` bytes cut after a line end; each
  * call resolves to {block, base} (base: the block's offset in the file) or to
  * null at the end. The last block is the rest of the file, whether or not it
  * ends with a newline, and so is a block inside a line longer than `size`
  * (memory stays O(size) whatever the file).
+ *
+ * Blocks are read (a byte stream, BYOB) into buffers that come back through
+ * `recycle(buffer)` once the verifier has copied them, so a run allocates a
+ * handful of buffers whatever the file size. Allocating one per block left a
+ * hundred MiB and more of dead blocks in the worker between garbage
+ * collections (a worker's JS heap is small, so it is rarely collected).
+ * Where a Blob has no byte stream, each block is a new slice's ArrayBuffer.
+ * @param {Blob} file
+ * @param {number} size
+ * @returns {(() => Promise<{block: Uint8Array, base: number} | null>) & {recycle: (buffer: ArrayBufferLike) => void}}
+ */
+function blockReader(file, size) {
+  /** @type {ReadableStreamBYOBReader | null} */
+  let reader = null;
+  try {
+    reader = file.size > 0 ? file.stream().getReader({ mode: 'byob' }) : null;
+  } catch {
+    reader = null; // no byte stream: slices
+  }
+  if (!reader) return Object.assign(sliceReader(file, size), { recycle() {} });
+  const byob = reader;
+  const total = file.size;
+  /** @type {ArrayBuffer[]} */
+  const spare = [];
+  let readAt = 0;
+  let base = 0;
+  /** @type {Uint8Array} */
+  let carry = new Uint8Array(0);
+  const next = async () => {
+    if (readAt >= total && !carry.length) {
+      byob.cancel().catch(() => {}); // every byte is read: let the stream go
+      return null;
+    }
+    // carry is the part of a line after the previous block's last line end: shorter than size.
+    let buf = spare.pop() || new ArrayBuffer(size);
+    new Uint8Array(buf).set(carry);
+    let at = carry.length;
+    // Never asks past the file's size: the stream's end is not waited for.
+    while (at < size && readAt < total) {
+      const { value, done } = await byob.read(new Uint8Array(buf, at, Math.min(size - at, total - readAt)));
+      if (done || !value || value.byteLength === 0) throw new Error(`could not read the file at byte ${readAt}`);
+      buf = /** @type {ArrayBuffer} */ (value.buffer); // the same memory, handed back by the stream
+      at += value.byteLength;
+      readAt += value.byteLength;
+    }
+    const data = new Uint8Array(buf, 0, at);
+    let cut = readAt < total ? data.lastIndexOf(10) + 1 : at;
+    // A whole block without a line end is a line longer than any entry:
+    // hand it on (the verifier's framing counts it without keeping it).
+    if (cut === 0) cut = at;
+    carry = data.slice(cut);
+    const block = { block: data.subarray(0, cut), base };
+    base += cut;
+    return block;
+  };
+  return Object.assign(next, {
+    /** @param {ArrayBufferLike} b */
+    recycle(b) {
+      if (b instanceof ArrayBuffer && b.byteLength === size && spare.length < 8) spare.push(b);
+    },
+  });
+}
+
+/**
+ * blockReader without a byte stream: a new slice per block, up to three
+ * read ahead while blocks are worked on.
  * @param {Blob} file
  * @param {number} size
  * @returns {() => Promise<{block: Uint8Array, base: number} | null>}
  */
-function blockReader(file, size) {
+function sliceReader(file, size) {
   const total = file.size;
   let readAt = 0;
   let base = 0;
   let carry = new Uint8Array(0);
-  // Up to three reads ahead while blocks are worked on.
   let requested = 0;
   /** @type {Promise<ArrayBuffer>[]} */
   const ahead = [];
@@ -350,9 +427,7 @@ function blockReader(file, size) {
       }
       let cut = readAt < total ? data.lastIndexOf(10) + 1 : data.length;
       // A whole block without a line end is a line longer than any entry:
-      // hand it on (the verifier's framing counts it without keeping it)
-      // rather than carry it, which grew with the line (a 1 GB line held
-      // 1 GB here and was copied again on every read).
+      // hand it on rather than carry it, which grew with the line.
       if (cut === 0 && data.length >= size) cut = data.length;
       carry = data.slice(cut);
       if (cut > 0) {
@@ -385,8 +460,9 @@ function macrotask() {
  * Helper workers running wasm prepareBlock (see startPool).
  * @typedef {object} Pool
  * @property {number} size
- * @property {(block: Uint8Array, base: number) => Promise<{prepared: Uint8Array, block: Uint8Array}>} prepare
- *   resolves to the prepared records; the block's buffer is transferred there and back
+ * @property {(block: Uint8Array, base: number, out?: Uint8Array) => Promise<{prepared: Uint8Array, block: Uint8Array}>} prepare
+ *   resolves to the prepared records (written into `out` when given and long
+ *   enough); the buffers of the block and of `out` are transferred there and back
  * @property {() => void} close
  */
 
@@ -433,14 +509,14 @@ export async function startPool({ makeWorker, module, size }) {
   }
   return {
     size: workers.length,
-    prepare(block, base) {
+    prepare(block, base, out) {
       const n = ++id;
       const w = workers[n % workers.length];
       return new Promise((resolve, reject) => {
         waiting.set(n, { resolve, reject });
         /** @type {import('./protocol.js').PrepareMessage} */
-        const msg = { type: MSG.PREPARE, id: n, block, base };
-        w.postMessage(msg, [block.buffer]);
+        const msg = { type: MSG.PREPARE, id: n, block, base, out };
+        w.postMessage(msg, out ? [block.buffer, out.buffer] : [block.buffer]);
       });
     },
     close() {

@@ -71,7 +71,7 @@ export function rowMatches(store, fq, i, values) {
   const { q, qa, qb, from, to } = fq;
   if (qa && !valueHas(values[1], qa)) return false;
   if (qb && !valueHas(values[2], qb)) return false;
-  const t = store.ts[i];
+  const t = store.tsAt(i);
   if (!Number.isNaN(from) && !(t >= from)) return false;
   if (!Number.isNaN(to) && !(t <= to)) return false;
   if (!q) return true;
@@ -115,7 +115,7 @@ export function filterRows(store, f, failing, unsure = null, sealed = null) {
       if (k === NOT_KEPT) unknown = true;
       else if (!actionFlags[k] && !shown?.[2]?.includes(qb)) continue;
     }
-    const t = s.ts[i];
+    const t = s.tsAt(i);
     if (!Number.isNaN(from) && !(t >= from)) continue;
     if (!Number.isNaN(to) && !(t <= to)) continue;
     if (textFlags) {

@@ -3,6 +3,7 @@
 // chain, tree and checkpoints. The block is transferred both ways (the
 // verifier pushes it next), not copied. Messages: protocol.js.
 import initWasm, { prepareBlock } from '../pkg/stele_wasm.js';
+import { prepareInto } from './prepare.js';
 import { MSG, errorText } from './protocol.js';
 
 /** @typedef {import('./protocol.js').ToHelper} ToHelper */
@@ -31,7 +32,7 @@ self.onmessage = async (/** @type {MessageEvent<ToHelper>} */ event) => {
   if (m.type === MSG.PREPARE) {
     try {
       await ready;
-      const prepared = prepareBlock(m.block, m.base);
+      const prepared = prepareInto(prepareBlock, m.block, m.base, m.out);
       reply({ type: MSG.PREPARED, id: m.id, prepared, block: m.block }, [prepared.buffer, m.block.buffer]);
     } catch (e) {
       reply({ type: MSG.ERROR, id: m.id, name: (e instanceof Error && e.name) || 'Error', message: errorText(e) });

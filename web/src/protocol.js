@@ -120,6 +120,7 @@ export const MSG = Object.freeze({
  * @property {number} id
  * @property {Uint8Array} block  whole lines; its buffer is transferred
  * @property {number} base  the block's byte offset in the file
+ * @property {Uint8Array} [out]  a buffer to write the records into (engine.js prepareInto); transferred
  */
 
 /**

@@ -26,12 +26,12 @@ function runs(store, rows) {
   let cur = [];
   let start = 0;
   for (const i of rows) {
-    const end = store.offset[i] + store.length[i];
-    if (cur.length && (store.offset[i] < start || end - start > READ_BYTES)) {
+    const end = store.offsetAt(i) + store.length[i];
+    if (cur.length && (store.offsetAt(i) < start || end - start > READ_BYTES)) {
       out.push(cur);
       cur = [];
     }
-    if (!cur.length) start = store.offset[i];
+    if (!cur.length) start = store.offsetAt(i);
     cur.push(i);
   }
   if (cur.length) out.push(cur);
@@ -44,10 +44,10 @@ function runs(store, rows) {
  */
 async function eachRun(blob, store, rows, visit) {
   for (const run of runs(store, rows)) {
-    const start = store.offset[run[0]];
+    const start = store.offsetAt(run[0]);
     const last = run[run.length - 1];
-    const bytes = new Uint8Array(await blob.slice(start, store.offset[last] + store.length[last]).arrayBuffer());
-    if (await visit(run, (i) => bytes.subarray(store.offset[i] - start, store.offset[i] - start + store.length[i])) === false) return;
+    const bytes = new Uint8Array(await blob.slice(start, store.offsetAt(last) + store.length[last]).arrayBuffer());
+    if (await visit(run, (i) => bytes.subarray(store.offsetAt(i) - start, store.offsetAt(i) - start + store.length[i])) === false) return;
   }
 }
 

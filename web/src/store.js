@@ -1,11 +1,17 @@
-// Columnar storage for entry summaries: 30 bytes a row (ts and offset as
-// Float64, length as Uint32, five Uint16 codes); seq and line cost nothing
-// while they count up with the rows (seq: row + first seq, until a row breaks
-// that, then a Float64 column; line: runs of rows on consecutive lines). Strings are interned per column, up to the
+// Columnar storage for entry summaries, 15 to 20 bytes a row: ts is a
+// Uint32 count of microseconds after the first timestamp of its group of 64
+// rows (a Float64 per group), offset a Uint32 count of bytes after the first
+// offset of its group of 4,096 rows, length a Uint16, and five codes of a
+// Uint8 each (a Uint16 once the column has 255 distinct values or one not
+// kept). A column whose values do not fit widens (ts: a few thousand rows
+// apart, then a Float64 column; offset: a Float64 column; length: Uint32).
+// seq and line cost nothing while they count up with the rows (seq: row +
+// first seq, until a row breaks that, then a Float64 column; line: runs of
+// rows on consecutive lines). Strings are interned per column, up to the
 // page's limit of distinct values (VALUE_LIMIT): a value first seen after
 // that (a unique resource id per event) is not kept but read back from the
-// entry's line in the file when its row is drawn or searched (row values,
-// a small cache).
+// entry's line in the file when its row is drawn or searched (row values, a
+// small cache).
 import { STRING_COLUMNS, formatTs } from './engine.js';
 
 /** The distinct values, and bytes of them, the page keeps per column (verifyFile's keepValues). */
@@ -16,6 +22,15 @@ export const NOT_KEPT = 0xffff;
 
 /** Rows whose values, read back from their lines, are kept for drawing. */
 const ROW_VALUES_CACHED = 4096;
+
+/** Rows per ts group (a power of two) and per offset group. */
+const TS_SHIFT = 6;
+const OFF_SHIFT = 12;
+/** ts deltas that are not counts: no timestamp, and a ts kept apart (tsApart). */
+const TS_NAN = 0xffffffff;
+const TS_APART = 0xfffffffe;
+/** Rows whose ts is kept apart before the ts becomes a Float64 column. */
+const TS_APART_MAX = 4096;
 
 export class EntryStore {
   /**
@@ -34,10 +49,22 @@ export class EntryStore {
     this.runRow = [];
     this.runShift = [];
     this.lastLine = -Infinity;
-    this.ts = new Float64Array(0);
-    this.offset = new Float64Array(0);
-    this.length = new Uint32Array(0);
-    this.codes = STRING_COLUMNS.map(() => new Uint16Array(0));
+    /** ts: per group of 2^TS_SHIFT rows its first timestamp, per row the microseconds after it (or TS_NAN, TS_APART). */
+    this.tsBase = new Float64Array(0);
+    this.tsDelta = new Uint32Array(0);
+    /** @type {Map<number, number>} row -> ts that does not fit its group (earlier, or 71 minutes later) */
+    this.tsApart = new Map();
+    /** @type {Float64Array | null} ts per row, once too many did not fit their group */
+    this.tsFull = null;
+    /** offset: per group of 2^OFF_SHIFT rows its first offset, per row the bytes after it. */
+    this.offBase = new Float64Array(0);
+    this.offDelta = new Uint32Array(0);
+    /** @type {Float64Array | null} offset per row, once a group spans 4 GiB */
+    this.offFull = null;
+    /** @type {Uint16Array | Uint32Array} line length per row (Uint32 once a line is longer than 65,535 bytes) */
+    this.length = new Uint16Array(0);
+    /** @type {(Uint8Array | Uint16Array)[]} code per row and column: Uint8 while every code is below 255 */
+    this.codes = STRING_COLUMNS.map(() => new Uint8Array(0));
     /** @type {Map<number, (string | null)[]>} row -> its five values, read from its line */
     this.rowValues = new Map();
     this.dicts = STRING_COLUMNS.map(() => [null]); // code 0 is null
@@ -55,27 +82,102 @@ export class EntryStore {
     const n = this.n;
     if (this.bytes > 0 && n >= 1024) {
       // Rows the file holds at the bytes a row took so far, and 5% more.
-      const used = this.offset[n - 1] + this.length[n - 1] + 1;
+      const used = this.offsetAt(n - 1) + this.length[n - 1] + 1;
       cap = Math.max(cap, Math.min(Math.ceil((this.bytes / used) * n * 1.05), 2 ** 26));
     }
-    const g = (a, T) => {
-      const b = new T(cap);
-      b.set(a.subarray(0, this.n));
+    /** @template {Float64Array | Uint32Array | Uint16Array | Uint8Array} T @param {T} a @param {number} size @returns {T} */
+    const g = (a, size = cap) => {
+      const b = /** @type {T} */ (new /** @type {any} */ (a.constructor)(size));
+      b.set(a.subarray(0, Math.min(a.length, size)));
       return b;
     };
-    if (this.seqs) this.seqs = g(this.seqs, Float64Array);
-    this.ts = g(this.ts, Float64Array);
-    this.offset = g(this.offset, Float64Array);
-    this.length = g(this.length, Uint32Array);
-    this.codes = this.codes.map((c) => g(c, Uint16Array));
+    if (this.seqs) this.seqs = g(this.seqs);
+    if (this.tsFull) this.tsFull = g(this.tsFull);
+    else {
+      const groups = (cap >> TS_SHIFT) + 1;
+      const old = this.tsBase.length;
+      this.tsBase = g(this.tsBase, groups);
+      this.tsBase.fill(NaN, old);
+      this.tsDelta = g(this.tsDelta);
+    }
+    if (this.offFull) this.offFull = g(this.offFull);
+    else {
+      const old = this.offBase.length;
+      this.offBase = g(this.offBase, (cap >> OFF_SHIFT) + 1);
+      this.offBase.fill(NaN, old);
+      this.offDelta = g(this.offDelta);
+    }
+    this.length = g(this.length);
+    this.codes = this.codes.map((c) => g(c));
     this.cap = cap;
+  }
+
+  /** Row i's timestamp in microseconds since the epoch, NaN when it has none. */
+  tsAt(i) {
+    if (this.tsFull) return this.tsFull[i];
+    const d = this.tsDelta[i];
+    if (d < TS_APART) return this.tsBase[i >> TS_SHIFT] + d;
+    return d === TS_NAN ? NaN : /** @type {number} */ (this.tsApart.get(i));
+  }
+
+  /** @param {number} i @param {number} t */
+  setTs(i, t) {
+    if (this.tsFull) {
+      this.tsFull[i] = t;
+      return;
+    }
+    if (Number.isNaN(t)) {
+      this.tsDelta[i] = TS_NAN;
+      return;
+    }
+    const k = i >> TS_SHIFT;
+    if (Number.isNaN(this.tsBase[k])) this.tsBase[k] = t;
+    const d = t - this.tsBase[k];
+    if (d >= 0 && d < TS_APART && Number.isInteger(d)) {
+      this.tsDelta[i] = d;
+      return;
+    }
+    this.tsDelta[i] = TS_APART;
+    this.tsApart.set(i, t);
+    if (this.tsApart.size <= TS_APART_MAX) return;
+    // Timestamps far apart (hours between entries, or going back): one Float64 a row.
+    const full = new Float64Array(this.cap);
+    for (let r = 0; r <= i; r++) full[r] = this.tsAt(r);
+    this.tsFull = full;
+    this.tsBase = new Float64Array(0);
+    this.tsDelta = new Uint32Array(0);
+    this.tsApart = new Map();
+  }
+
+  /** Row i's byte offset in the file. */
+  offsetAt(i) {
+    return this.offFull ? this.offFull[i] : this.offBase[i >> OFF_SHIFT] + this.offDelta[i];
+  }
+
+  /** @param {number} i @param {number} o */
+  setOffset(i, o) {
+    if (!this.offFull) {
+      const k = i >> OFF_SHIFT;
+      if (Number.isNaN(this.offBase[k])) this.offBase[k] = o;
+      const d = o - this.offBase[k];
+      if (d >= 0 && d <= 0xffffffff && Number.isInteger(d)) {
+        this.offDelta[i] = d;
+        return;
+      }
+      // A group of rows spanning 4 GiB (lines far longer than entries): one Float64 a row.
+      const full = new Float64Array(this.cap);
+      for (let r = 0; r < i; r++) full[r] = this.offsetAt(r);
+      this.offFull = full;
+      this.offBase = new Float64Array(0);
+      this.offDelta = new Uint32Array(0);
+    }
+    this.offFull[i] = o;
   }
 
   append(b) {
     const base = this.n;
     this.grow(base + b.n);
     this.appendSeq(b, base);
-    this.ts.set(b.ts, base);
     for (let k = 0; k < b.n; k++) {
       const i = base + k;
       const shift = b.line[k] - i;
@@ -86,12 +188,21 @@ export class EntryStore {
       }
       if (b.line[k] < this.lastLine) this.sortedLines = false;
       this.lastLine = b.line[k];
+      this.setTs(i, b.ts[k]);
+      this.setOffset(i, b.offset[k]);
+      const len = Math.min(b.length[k], 0xffffffff);
+      if (len > 0xffff && this.length instanceof Uint16Array) this.length = Uint32Array.from(this.length);
+      this.length[i] = len;
     }
-    this.offset.set(b.offset, base);
-    for (let i = 0; i < b.n; i++) this.length[base + i] = Math.min(b.length[i], 0xffffffff);
     for (let c = 0; c < STRING_COLUMNS.length; c++) {
       const from = b.codes[c];
-      const to = this.codes[c];
+      let to = this.codes[c];
+      if (to instanceof Uint8Array) {
+        // Widens before a code (or NOT_KEPT) that a byte does not hold: a Uint8 column never holds NOT_KEPT.
+        let max = 0;
+        for (let i = 0; i < b.n; i++) if (from[i] > max) max = from[i];
+        if (max >= 0xff) to = this.codes[c] = Uint16Array.from(to);
+      }
       // Codes past what a Uint16 holds (a caller without the limit) are read from the line too.
       for (let i = 0; i < b.n; i++) to[base + i] = from[i] < NOT_KEPT ? from[i] : NOT_KEPT;
       for (const s of b.fresh[c]) this.dicts[c].push(s);
@@ -164,7 +275,7 @@ export class EntryStore {
   tsText(i) {
     const raw = this.tsRaw.get(i);
     if (raw !== undefined) return raw;
-    return formatTs(this.ts[i]);
+    return formatTs(this.tsAt(i));
   }
 
   seqText(i) {

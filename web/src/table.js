@@ -208,7 +208,7 @@ export class VirtualTable {
       cells[0].lastChild.nodeValue = store.seqText(i) || '–';
       setText(cells[1], store.tsText(i));
       if (store.needsValues(i)) missing.push(i);
-      const unreadable = Number.isNaN(store.seqAt(i)) && Number.isNaN(store.ts[i]) && store.str(1, i) == null && store.str(2, i) == null;
+      const unreadable = Number.isNaN(store.seqAt(i)) && Number.isNaN(store.tsAt(i)) && store.str(1, i) == null && store.str(2, i) == null;
       r.classList.toggle('unreadable', unreadable);
       // System entries (stele.genesis, stele.recovery, stele.access) have a type and no action.
       const action = store.str(2, i);
@@ -306,7 +306,7 @@ export class VirtualTable {
     this.expanded = i;
     const d = this.detail;
     d.index = i;
-    d.meta.textContent = `Line ${this.store.lineAt(i)} · bytes ${this.store.offset[i]}–${this.store.offset[i] + this.store.length[i]}`;
+    d.meta.textContent = `Line ${this.store.lineAt(i)} · bytes ${this.store.offsetAt(i)}–${this.store.offsetAt(i) + this.store.length[i]}`;
     d.notes.replaceChildren();
     d.pre.textContent = 'Loading…';
     this.loadDetail(i).then(

@@ -67,7 +67,7 @@ export class Timeline {
     const inRange = new Uint8Array(nb);
     let untimed = 0;
     for (let i = 0; i < s.n; i++) {
-      const t = s.ts[i];
+      const t = s.tsAt(i);
       if (Number.isNaN(t)) {
         untimed++;
         continue;
@@ -78,12 +78,12 @@ export class Timeline {
     }
     for (const [lo, hi] of ranges) {
       for (let i = lo; i <= hi && i < s.n; i++) {
-        const t = s.ts[i];
+        const t = s.tsAt(i);
         if (!Number.isNaN(t)) inRange[Math.floor((t - start) / step)] = 1;
       }
     }
     for (const i of failing) {
-      const t = s.ts[i];
+      const t = s.tsAt(i);
       if (!Number.isNaN(t)) fails[Math.floor((t - start) / step)]++;
     }
     Object.assign(this, { step, start, counts, fails, unsigned, inRange, buckets: nb });

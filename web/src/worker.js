@@ -3,6 +3,7 @@
 // machine has cores to spare. Messages: protocol.js.
 import initWasm, { WasmVerifier, prepareBlock } from '../pkg/stele_wasm.js';
 import { BatchEncoder, batchTransfer, freeQuietly, runVerification, startPool } from './engine.js';
+import { prepareInto } from './prepare.js';
 import { MSG, errorText } from './protocol.js';
 
 /** @typedef {import('./protocol.js').ToWorker} ToWorker */
@@ -99,7 +100,7 @@ async function warmUp(pool) {
   try {
     v.push(block);
     v.takeBatch();
-    v.pushPrepared(block, prepareBlock(block, block.length));
+    v.pushPrepared(block, prepareInto(prepareBlock, block, block.length));
     v.takeBatch();
     v.finish();
   } finally {

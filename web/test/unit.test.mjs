@@ -2,6 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BatchEncoder, RowDecoder, parseTs, formatTs, runVerification } from '../src/engine.js';
+import { prepareInto } from '../src/prepare.js';
 import { EntryStore } from '../src/store.js';
 import { prettyJson, summaryRows, verdictDetail } from '../src/util.js';
 import { niceStep } from '../src/timeline.js';
@@ -63,6 +64,60 @@ describe('BatchEncoder and EntryStore', () => {
     assert.ok(store.sortedLines);
     // Sized once from the first rows: 10 MB at 100 bytes a row, and 5% more.
     assert.ok(store.cap >= 105_000, `cap ${store.cap}`);
+  });
+  it('keeps every ts, offset and length exactly, whatever their gaps (narrow columns widen)', () => {
+    // A deterministic mix: microsecond steps, gaps of hours (past a Uint32
+    // of microseconds), timestamps going back, rows without one, offsets
+    // jumping past 4 GiB, and lines longer than 65,535 bytes.
+    const mix = (n, seed, { hours = 0.001, back = 0.001, far = false } = {}) => {
+      let t = Date.UTC(2026, 0, 1) * 1000;
+      let off = 0;
+      const out = [];
+      for (let k = 0; k < n; k++) {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        const r = seed / 2 ** 31;
+        t += r < hours ? 5e9 + (seed % 1000) : r < hours + back ? -3e6 : seed % 997;
+        const none = r > 0.999;
+        const length = far && k === n >> 1 ? 70_000 : 50 + (seed % 400);
+        out.push({ seq: k, ts: none ? null : formatTs(t), type: 'audit', actor: 'a', action: 'x', target: 't', outcome: 'ok', line: k + 2, offset: off, length });
+        off += length + 1 + (far && k === 3000 ? 5 * 2 ** 30 : 0);
+      }
+      return out;
+    };
+    for (const [name, rows, widened] of [
+      ['dense', mix(10_000, 7), { ts: false, off: false, len: false }],
+      ['hours apart, 4 GiB gap, a long line', mix(10_000, 9, { hours: 0.6, far: true }), { ts: true, off: true, len: true }],
+    ]) {
+      const enc = new BatchEncoder();
+      const store = new EntryStore({ bytes: 1_000_000 });
+      for (let k = 0; k < rows.length; k += 777) store.append(enc.encode(rows.slice(k, k + 777)));
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i];
+        assert.equal(store.tsText(i), r.ts ?? '', `${name}: ts of row ${i}`);
+        assert.equal(store.offsetAt(i), r.offset, `${name}: offset of row ${i}`);
+        assert.equal(store.length[i], r.length, `${name}: length of row ${i}`);
+      }
+      assert.deepEqual({ ts: store.tsFull !== null, off: store.offFull !== null, len: store.length instanceof Uint32Array }, widened, name);
+    }
+  });
+  it('codes take a byte a row until a column has 255 values or one not kept, then two', () => {
+    const enc = new BatchEncoder();
+    const store = new EntryStore();
+    const rs = rows(600).map((r, k) => ({ ...r, actor: `user-${k}`, action: `act-${k % 7}` }));
+    store.append(enc.encode(rs.slice(0, 200)));
+    assert.ok(store.codes.every((c) => c instanceof Uint8Array));
+    store.append(enc.encode(rs.slice(200)));
+    assert.ok(store.codes[1] instanceof Uint16Array, 'actor widened at its 255th value');
+    assert.ok(store.codes[2] instanceof Uint8Array, 'action still a byte');
+    for (const k of [0, 199, 253, 254, 255, 599]) assert.equal(store.str(1, k), `user-${k}`);
+    assert.equal(store.str(2, 599), 'act-4');
+    // A value not kept (a batch past the limit) widens too, and reads back as not kept.
+    const batch = enc.encode([{ ...rows(1, 600)[0], action: 'act-9' }]);
+    batch.codes[2][0] = 0xffffffff;
+    store.append(batch);
+    assert.ok(store.codes[2] instanceof Uint16Array);
+    assert.equal(store.needsValues(600), true);
+    assert.equal(store.str(2, 599), 'act-4');
   });
   it('keeps timestamps it cannot reformat as they were', () => {
     const enc = new BatchEncoder();
@@ -170,7 +225,8 @@ describe('the multi-worker read loop (runVerification with a pool)', () => {
       this.at += b.length;
     }
     pushPrepared(block, prepared) {
-      const [base, len] = JSON.parse(new TextDecoder().decode(prepared));
+      const [base, len, pad] = JSON.parse(new TextDecoder().decode(prepared));
+      assert.equal(pad.length, len * 9, 'the whole record');
       assert.equal(base, this.at, 'a prepared block arrives at its own offset');
       assert.equal(len, block.length, 'with its own bytes');
       this.unterminated = (this.unterminated || 0) + (block[block.length - 1] === 10 ? 0 : 1);
@@ -187,20 +243,29 @@ describe('the multi-worker read loop (runVerification with a pool)', () => {
     }
     free() {}
   }
-  const prepareBlock = (block, base) => new TextEncoder().encode(JSON.stringify([base, block.length]));
+  // wasm prepareBlock's contract: the records go into `out` when they fit,
+  // and their length comes back either way. Records longer than the first
+  // buffer prepareInto makes, so that buffers grow and are reused.
+  const prepareBlock = (block, base, out) => {
+    const rec = new TextEncoder().encode(JSON.stringify([base, block.length, 'r'.repeat(block.length * 9)]));
+    if (rec.length <= out.length) out.set(rec);
+    return rec.length;
+  };
   let local = 0;
-  const localPrepare = (block, base) => {
+  const localPrepare = (block, base, out) => {
     local++;
-    return prepareBlock(block, base);
+    return prepareBlock(block, base, out);
   };
   // A helper that answers after a random delay, so blocks come back out of step.
   const pool = (seed) => ({
     size: 1,
-    prepare(block, base) {
+    prepare(block, base, out) {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return new Promise((resolve) => setTimeout(() => resolve({ prepared: prepareBlock(block, base), block }), seed % 4));
+      return new Promise((resolve) => setTimeout(() => resolve({ prepared: prepareInto(prepareBlock, block, base, out), block }), seed % 4));
     },
   });
+  // A Blob without a byte stream: blocks are slices.
+  const sliced = (blob) => ({ size: blob.size, slice: (a, b) => blob.slice(a, b), stream: () => { throw new TypeError('no stream'); } });
   const text = (lines) => new TextEncoder().encode(lines.join(''));
   const cases = {
     empty: text([]),
@@ -210,14 +275,14 @@ describe('the multi-worker read loop (runVerification with a pool)', () => {
     'many short lines': text(Array.from({ length: 2000 }, (_, i) => `{"seq":${i},"pad":"${'p'.repeat(i % 37)}"}\n`)),
     'a line of 100 KB, then lines': text(['{' + 'x'.repeat(100_000) + '\n', '{"a":1}\n', 'y'.repeat(5000)]),
   };
-  for (const [name, bytes] of Object.entries(cases)) {
-    it(`reads every byte once, in order: ${name}`, async () => {
+  for (const [name, bytes] of Object.entries(cases)) for (const stream of [true, false]) {
+    it(`reads every byte once, in order: ${name}${stream ? '' : ' (slices)'}`, async () => {
       local = 0;
       let last = -1;
       const report = await runVerification({
         WasmVerifier: FakeVerifier,
         prepareBlock: localPrepare,
-        file: new Blob([bytes]),
+        file: stream ? new Blob([bytes]) : sliced(new Blob([bytes])),
         blockSize: 128,
         pool: pool(bytes.length + 7),
         onBatch: () => {},

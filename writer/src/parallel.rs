@@ -7,7 +7,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
-use stele_core::verify::{Options, Report, StreamVerifier, prepare_encoded};
+use stele_core::verify::{
+    Options, Report, StreamVerifier, prepare_encoded_into, prepared_capacity,
+};
 
 // One part of a block for a worker: (block, start, end, stream offset of the
 // block, where to send the prepared lines).
@@ -114,7 +116,9 @@ impl ParallelVerifier {
             let (tx, rx) = sync_channel::<Job>(2);
             let handle = std::thread::spawn(move || {
                 for (block, a, b, base, reply) in rx {
-                    let out = prepare_encoded(&block[a..b], base + a as u64);
+                    let part = &block[a..b];
+                    let mut out = Vec::with_capacity(prepared_capacity(part));
+                    prepare_encoded_into(part, base + a as u64, &mut out);
                     // The block is let go before replying, so the verifier
                     // can take its buffer back once every reply is in.
                     drop(block);

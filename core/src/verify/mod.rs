@@ -33,7 +33,7 @@ pub use report::{
 };
 pub use rotation::{KEY_TYPE, KeyReport, MAX_KEYS, parse_revoked};
 use std::collections::{BTreeSet, VecDeque};
-pub use wire::{Prepared, prepare, prepare_encoded};
+pub use wire::{Prepared, prepare, prepare_encoded, prepare_encoded_into, prepared_capacity};
 
 /// Longest line the framing buffers (an entry plus a stray `\r`).
 const MAX_LINE: usize = MAX_ENTRY_BYTES + 1;

@@ -152,11 +152,32 @@ pub fn prepare(block: &[u8], base: u64) -> Vec<Prepared> {
 /// `Prepared::encode_all(&prepare(block, base))`, written directly.
 pub fn prepare_encoded(block: &[u8], base: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    each_entry_line(block, |start, len, leaf, fields| {
-        Prepared::encode_one(&mut out, base + start as u64, len, &leaf, &fields);
-    });
+    prepare_encoded_into(block, base, &mut out);
     out
 }
+
+/// [`prepare_encoded`], appended to `out` (sized by the caller, e.g. with
+/// [`prepared_capacity`]).
+pub fn prepare_encoded_into(block: &[u8], base: u64, out: &mut Vec<u8>) {
+    each_entry_line(block, |start, len, leaf, fields| {
+        Prepared::encode_one(out, base + start as u64, len, &leaf, &fields);
+    });
+}
+
+/// A capacity for [`prepare_encoded_into`]'s records of `block`, on the high
+/// side: one record a line, but no more lines than entry lines of
+/// `MIN_ENTRY_LINE` bytes fill (whatever a file of empty lines says). Grown
+/// by doubling instead, each block's records were copied several times into
+/// freshly faulted pages (`stele verify`'s peak RSS 66 -> 51 MB on a 333 MB
+/// log).
+pub fn prepared_capacity(block: &[u8]) -> usize {
+    let lines = memchr::memchr_iter(b'\n', block).count() + 1;
+    lines.min(block.len() / MIN_ENTRY_LINE + 1) * Prepared::REC
+}
+
+/// No entry line is shorter: `{"event":…,"prev":"` and 64 hex digits alone
+/// take more (a bound for sizing buffers, never for reading lines).
+const MIN_ENTRY_LINE: usize = 80;
 
 /// Lines parsed before their leaf hashes are computed in one batch (several
 /// lines at once where the target allows it).
