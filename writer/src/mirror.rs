@@ -40,7 +40,7 @@ use crate::tree::{Frontier, TreeFile, stored_len};
 use crate::view::{StoredCheckpoint, parse_checkpoints};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -22,7 +22,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use stele_core::canonical;
@@ -953,7 +953,7 @@ impl ExportRecords {
         // forget left one on disk.
         let forgotten = forgotten_ids(&dir)?;
         for w in wrap_files(&dir.join("wraps")) {
-            if forgotten.contains(&w.key) || !reveal.iter().any(|r| *r == w.recipient) {
+            if forgotten.contains(&w.key) || !reveal.contains(&w.recipient) {
                 continue;
             }
             let wrap = crate::fs::read_own(&w.path).map_err(|e| io("read", &w.path, e))?;
