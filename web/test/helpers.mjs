@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { generateKeyPairSync, createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
+import { after, before } from 'node:test';
 import { startServer } from '../serve.mjs';
 
 export const WEB = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -87,6 +88,24 @@ export function largeSample(minBytes = 50e6) {
 export async function launch() {
   need(CHROMIUM, 'set CHROMIUM or apt-get install chromium');
   return chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+}
+
+/**
+ * Chromium and the page server for one test file: started before its
+ * tests, closed after them. Read `env.browser` and `env.url` inside tests.
+ * @returns {{browser: import('playwright-core').Browser, server: import('node:http').Server, url: string}}
+ */
+export function browserAndServer() {
+  const env = /** @type {any} */ ({});
+  before(async () => {
+    env.browser = await launch();
+    ({ server: env.server, url: env.url } = await serve());
+  });
+  after(async () => {
+    await env.browser?.close();
+    await new Promise((r) => (env.server ? env.server.close(r) : r(undefined)));
+  });
+  return env;
 }
 
 export async function serve() {

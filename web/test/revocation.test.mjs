@@ -1,4 +1,4 @@
-// Revoked keys in the browser (docs/FORMAT.md 15.3, issue 15): the page's
+// Revoked keys in the env.browser (docs/FORMAT.md 15.3, issue 15): the page's
 // optional "Revoked keys" input, <stele-verifier revoked="…"> and
 // @stele/verifier's `revoked` option. The plain verifier takes no
 // revocations (rotation code is left out of it), so a revocation makes the
@@ -6,11 +6,11 @@
 // Headless Chromium against web/dist with the real wasm, on the shared vector
 // tests/vectors/rotation-revoked (its genesis key, revoked from size 16,
 // signs the checkpoint of size 20).
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, DIST, launch, serve, openPage, verifyFileInPage, shotPath } from './helpers.mjs';
+import { REPO, DIST, openPage, verifyFileInPage, shotPath, browserAndServer } from './helpers.mjs';
 
 const VECTOR = join(REPO, 'tests/vectors/rotation-revoked.stele');
 const EXPECT = readFileSync(join(REPO, 'tests/vectors/rotation-revoked.expect'), 'utf8');
@@ -18,24 +18,12 @@ const KEY = /^key:\s*(\S+)/m.exec(EXPECT)[1];
 const REVOKED = /^revoked:\s*(\S+)/m.exec(EXPECT)[1];
 const T = { timeout: 180_000 };
 
-let browser;
-let server;
-let url;
+const env = browserAndServer();
 
-before(async () => {
-  browser = await launch();
-  ({ server, url } = await serve());
-});
-
-after(async () => {
-  await browser?.close();
-  await new Promise((r) => server?.close(r));
-});
-
-describe('revoked keys in the browser', { timeout: 900_000 }, () => {
+describe('revoked keys in the env.browser', { timeout: 900_000 }, () => {
   it('the page: a checkpoint signed by a key revoked from its size is a failure, and only then', T, async () => {
     assert.equal(REVOKED, `${KEY}@16`, 'the vector revokes its own key from size 16');
-    const { context, page, problems } = await openPage(browser, url);
+    const { context, page, problems } = await openPage(env.browser, env.url);
     const sealed = [];
     page.on('request', (r) => { if (r.url().includes('stele_wasm_seal')) sealed.push(r.url()); });
     try {
@@ -74,7 +62,7 @@ describe('revoked keys in the browser', { timeout: 900_000 }, () => {
   });
 
   it('the single-file page takes revocations from file://, and says it has no timestamp module', T, async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await context.newPage();
     const requests = [];
     context.on('request', (r) => requests.push(r.url()));
@@ -98,10 +86,10 @@ describe('revoked keys in the browser', { timeout: 900_000 }, () => {
   });
 
   it('<stele-verifier revoked> and @stele/verifier take revocations too', T, async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await context.newPage();
     try {
-      await page.goto(new URL('element.html', url).href);
+      await page.goto(new URL('element.html', env.url).href);
       await page.waitForFunction(() => customElements.get('stele-verifier'));
       const text = readFileSync(VECTOR, 'utf8');
       const out = await page.evaluate(async ({ text, key, revoked }) => {

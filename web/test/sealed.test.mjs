@@ -1,11 +1,11 @@
 // Sealed fields in the page (issue 11): an auditor key opens them through the
 // lazily loaded wasm-seal module. Headless Chromium against web/dist with the
 // real wasm, on the vectors of tests/vectors/sealed/ (their .expect files).
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, launch, serve, openPage, verifyFileInPage, shotPath } from './helpers.mjs';
+import { REPO, openPage, verifyFileInPage, shotPath, browserAndServer } from './helpers.mjs';
 
 const VEC = join(REPO, 'tests/vectors/sealed');
 const vec = (name) => join(VEC, name);
@@ -14,23 +14,11 @@ const AUDITOR = readFileSync(vec('auditor.key'), 'utf8');
 const OTHER = readFileSync(vec('other.key'), 'utf8');
 const T = { timeout: 180_000 };
 
-let browser;
-let server;
-let url;
-
-before(async () => {
-  browser = await launch();
-  ({ server, url } = await serve());
-});
-
-after(async () => {
-  await browser?.close();
-  await new Promise((r) => server?.close(r));
-});
+const env = browserAndServer();
 
 /** Opens the page, gives the auditor key (or none), verifies `file`; returns {page, verdict, problems}. */
 async function run(file, identity) {
-  const { context, page, problems } = await openPage(browser, url);
+  const { context, page, problems } = await openPage(env.browser, env.url);
   if (identity != null) await page.fill('#auditor-key', identity);
   const verdict = await verifyFileInPage(page, file, KEY, { timeout: 120_000 });
   return { context, page, verdict, problems };
@@ -75,7 +63,7 @@ describe('sealed fields in the page', { timeout: 900_000 }, () => {
     // opens with is wrong, so its findings must not be the ones reported.
     const moved = valid.replace('"origin":"example.com/stele-sealed-vectors"', '"origin":"example.com/elsewhere"');
     assert.notEqual(moved, valid);
-    const { context, page } = await openPage(browser, url);
+    const { context, page } = await openPage(env.browser, env.url);
     try {
       for (const [text, guess] of [[valid, 'example.com/stele-sealed-vectors'], [moved, 'example.com/elsewhere']]) {
         const r = await page.evaluate(async ({ text, key, id }) => {
@@ -130,7 +118,7 @@ describe('sealed fields in the page', { timeout: 900_000 }, () => {
   });
 
   it('without a key the sealed module is not loaded', T, async () => {
-    const { context, page } = await openPage(browser, url);
+    const { context, page } = await openPage(env.browser, env.url);
     try {
       const loaded = [];
       page.on('request', (r) => loaded.push(r.url()));
@@ -177,7 +165,7 @@ describe('sealed fields in the page', { timeout: 900_000 }, () => {
   });
 
   it('verifyFile(file, { keys, identity }) reports every sealed value', T, async () => {
-    const { context, page } = await openPage(browser, url);
+    const { context, page } = await openPage(env.browser, env.url);
     try {
       const bytes = readFileSync(vec('sealed-redacted.stele'), 'utf8');
       const r = await page.evaluate(async ({ bytes, key, identity }) => {

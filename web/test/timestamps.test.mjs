@@ -2,11 +2,11 @@
 // optional inputs makes the page load the wasm-tsa module lazily and check
 // every token. Headless Chromium against web/dist with the real wasm, on the
 // vectors of tests/vectors/timestamps/ (made with a real openssl TSA).
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, launch, serve, openPage, verifyFileInPage, shotPath } from './helpers.mjs';
+import { REPO, openPage, verifyFileInPage, shotPath, browserAndServer } from './helpers.mjs';
 
 const VEC = join(REPO, 'tests/vectors/timestamps');
 const vec = (name) => join(VEC, name);
@@ -14,23 +14,11 @@ const KEY = /^key:\s*(\S+)/m.exec(readFileSync(vec('timestamp-valid.expect'), 'u
 const CA = readFileSync(vec('ca.pem'), 'utf8');
 const T = { timeout: 180_000 };
 
-let browser;
-let server;
-let url;
-
-before(async () => {
-  browser = await launch();
-  ({ server, url } = await serve());
-});
-
-after(async () => {
-  await browser?.close();
-  await new Promise((r) => server?.close(r));
-});
+const env = browserAndServer();
 
 /** Opens the page, gives the TSA certificate (or none) and a witness policy (or none), verifies `file`. */
 async function run(file, ca, { key = KEY, policy } = {}) {
-  const { context, page, problems } = await openPage(browser, url);
+  const { context, page, problems } = await openPage(env.browser, env.url);
   const wasmTsa = [];
   page.on('request', (r) => { if (r.url().includes('stele_wasm_tsa')) wasmTsa.push(r.url()); });
   if (ca != null) await page.fill('#tsa-ca', ca);

@@ -2,11 +2,11 @@
 // input, headless Chromium against web/dist with the real wasm, on the
 // witnessed exports of tests/vectors/witness/ (their .expect files), and the
 // @stele/verifier `policy` option in Node.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, launch, serve, openPage, verifyFileInPage, shotPath } from './helpers.mjs';
+import { REPO, openPage, verifyFileInPage, shotPath, browserAndServer } from './helpers.mjs';
 
 const VEC = join(REPO, 'tests/vectors/witness');
 const vec = (name) => join(VEC, name);
@@ -14,22 +14,10 @@ const KEY = /^key:\s*(\S+)/m.exec(readFileSync(vec('quorum-met.expect'), 'utf8')
 const POLICY = readFileSync(vec('2-of-3.policy'), 'utf8');
 const T = { timeout: 180_000 };
 
-let browser;
-let server;
-let url;
-
-before(async () => {
-  browser = await launch();
-  ({ server, url } = await serve());
-});
-
-after(async () => {
-  await browser?.close();
-  await new Promise((r) => server?.close(r));
-});
+const env = browserAndServer();
 
 async function run(file, policy) {
-  const { context, page, problems } = await openPage(browser, url);
+  const { context, page, problems } = await openPage(env.browser, env.url);
   if (policy != null) await page.fill('#policy', policy);
   const verdict = await verifyFileInPage(page, file, KEY, { timeout: 120_000 });
   return { context, page, verdict, problems };
@@ -136,7 +124,7 @@ describe('@stele/verifier: the incremental Verifier with a policy', { timeout: 6
   }
 
   it('takes a policy: the quorum met, not met, and no policy at all', T, async () => {
-    const { context, page, problems } = await openPage(browser, url);
+    const { context, page, problems } = await openPage(env.browser, env.url);
     try {
       const met = await inPage(page, 'quorum-met.stele', POLICY);
       assert.match(met.before ?? '', /Verifier\.create/, 'the constructor asks for create() until the module is loaded');
@@ -162,7 +150,7 @@ describe('@stele/verifier: the incremental Verifier with a policy', { timeout: 6
   });
 
   it('a bad policy is refused when the Verifier is made, naming the line', T, async () => {
-    const { context, page } = await openPage(browser, url);
+    const { context, page } = await openPage(env.browser, env.url);
     try {
       const msg = await page.evaluate(async ({ key }) => {
         const { Verifier } = await import('./src/verifier.js');
