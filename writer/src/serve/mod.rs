@@ -387,24 +387,28 @@ enum Done {
 #[derive(Debug, Default)]
 struct Idempotency {
     map: HashMap<(String, String), Done>,
-    order: std::collections::VecDeque<(String, String)>,
+    // Each token's keys, oldest first: every token has its own budget, so
+    // one token's requests never push another's keys out.
+    order: HashMap<String, std::collections::VecDeque<String>>,
 }
 
-/// Most idempotency keys remembered (the oldest is forgotten first); on
-/// start the keys of the last this many entries are read back from the log.
+/// Most idempotency keys remembered for each token (its oldest is forgotten
+/// first); on start the keys of the last this many entries are read back
+/// from the log.
 pub const IDEMPOTENCY_KEYS: usize = 10_000;
 
 impl Idempotency {
     fn remember(&mut self, k: (String, String), d: Done) {
         if !self.map.contains_key(&k) {
-            self.order.push_back(k.clone());
-        }
-        let _ = self.map.insert(k, d);
-        while self.order.len() > IDEMPOTENCY_KEYS {
-            if let Some(old) = self.order.pop_front() {
-                let _ = self.map.remove(&old);
+            let order = self.order.entry(k.0.clone()).or_default();
+            order.push_back(k.1.clone());
+            while order.len() > IDEMPOTENCY_KEYS {
+                if let Some(old) = order.pop_front() {
+                    let _ = self.map.remove(&(k.0.clone(), old));
+                }
             }
         }
+        let _ = self.map.insert(k, d);
     }
 
     // A request that failed: its key is forgotten, from the eviction order
@@ -412,9 +416,13 @@ impl Idempotency {
     // client's retry after 10,000 bad requests was appended twice).
     fn forget(&mut self, k: &(String, String)) {
         if self.map.remove(k).is_some()
-            && let Some(i) = self.order.iter().rposition(|o| o == k)
+            && let Some(order) = self.order.get_mut(&k.0)
+            && let Some(i) = order.iter().rposition(|o| *o == k.1)
         {
-            let _ = self.order.remove(i);
+            let _ = order.remove(i);
+            if order.is_empty() {
+                let _ = self.order.remove(&k.0);
+            }
         }
     }
 }
@@ -2886,21 +2894,24 @@ mod tests {
     fn failed_requests_never_push_remembered_idempotency_keys_out() {
         let mut idem = Idempotency::default();
         let key = |t: &str, k: usize| (t.to_owned(), k.to_string());
-        idem.remember(key("app-a", 0), Done::Receipts(None, Arc::new(Vec::new())));
-        for i in 0..IDEMPOTENCY_KEYS + 10 {
+        let done = || Done::Receipts(None, Arc::new(Vec::new()));
+        idem.remember(key("app-a", 0), done());
+        idem.remember(key("app-b", 0), done());
+        for i in 1..=IDEMPOTENCY_KEYS + 10 {
             idem.remember(key("app-b", i), Done::Pending);
             idem.forget(&key("app-b", i));
         }
         assert!(idem.map.contains_key(&key("app-a", 0)));
-        assert_eq!(idem.order.len(), 1);
-        // Keys that succeed still push the oldest out, the bound holds.
-        for i in 0..IDEMPOTENCY_KEYS {
-            idem.remember(key("app-b", i), Done::Receipts(None, Arc::new(Vec::new())));
+        assert!(idem.map.contains_key(&key("app-b", 0)));
+        assert_eq!(idem.order["app-b"].len(), 1);
+        // One token's successful keys push out only its own oldest: the
+        // other token's stay, and each token's bound holds.
+        for i in 1..=IDEMPOTENCY_KEYS {
+            idem.remember(key("app-b", i), done());
         }
-        assert!(!idem.map.contains_key(&key("app-a", 0)));
-        assert_eq!(
-            (idem.map.len(), idem.order.len()),
-            (IDEMPOTENCY_KEYS, IDEMPOTENCY_KEYS)
-        );
+        assert!(!idem.map.contains_key(&key("app-b", 0)));
+        assert!(idem.map.contains_key(&key("app-a", 0)));
+        assert_eq!(idem.order["app-b"].len(), IDEMPOTENCY_KEYS);
+        assert_eq!(idem.map.len(), IDEMPOTENCY_KEYS + 1);
     }
 }
