@@ -427,7 +427,7 @@ pub(crate) struct DirLock {
 /// milliseconds. A second writer is still refused, only not at once.
 const LOCK_PATIENCE: Duration = Duration::from_secs(2);
 
-fn try_lock(f: &File, dir: &Path, path: &Path) -> Result<()> {
+pub(crate) fn try_lock(f: &File, dir: &Path, path: &Path) -> Result<()> {
     let since = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {

@@ -351,13 +351,10 @@ impl Mirror {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
         let lock_path = dir.join(files::LOCK);
         let lock = open_rw(&lock_path)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::Locked { dir: dir.into() });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", lock_path, e)),
-        }
+        // With the log's patience: a lock just released can read as held
+        // while a process forked by another thread still holds its copy
+        // (seen under load as a spurious `Locked` in the fault test).
+        crate::log::try_lock(&lock, dir, &lock_path)?;
         let fresh = !is_mirror(dir);
         if fresh && dir.join(log_files::CONFIG).exists() {
             return Err(Error::AlreadyExists { dir: dir.into() });
