@@ -376,8 +376,15 @@ fn parse_pointer(s: &str) -> Result<String, String> {
     if !s.starts_with('"') || canonical::validate(s.as_bytes()).is_err() {
         return Err(bad());
     }
-    let Ok(Value::String(p)) = serde_json::from_str::<Value>(s) else {
-        return Err(bad());
+    // A canonical JSON string without a backslash is its text between the
+    // quotes (every pointer the writer makes): no second parse.
+    let inner = s.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+    let p = match inner.filter(|t| !t.contains('\\')) {
+        Some(t) => t.to_string(),
+        None => match serde_json::from_str::<Value>(s) {
+            Ok(Value::String(p)) => p,
+            _ => return Err(bad()),
+        },
     };
     let _ = pointer_tokens(&p)?;
     if p.is_empty() {
@@ -398,7 +405,7 @@ impl Record {
                     .split_once(' ')
                     .ok_or("a sealed-key record needs a key ID and a wrap")?;
                 let key = KeyId::from_hex(k).ok_or("the key ID is not 32 lowercase hex digits")?;
-                let wrap = b64::decode(w).ok_or("the wrap is not base64")?;
+                let wrap = b64::decode_public(w).ok_or("the wrap is not base64")?;
                 Ok(Self::SealedKey { key, wrap })
             }
             "forgotten" => KeyId::from_hex(rest)
@@ -412,7 +419,7 @@ impl Record {
                     );
                 };
                 let index = parse_index(i).ok_or("the index is not a decimal entry index")?;
-                let sealed = b64::decode(s).ok_or("the ciphertext is not base64")?;
+                let sealed = b64::decode_public(s).ok_or("the ciphertext is not base64")?;
                 if sealed.len() < NONCE_LEN + TAG_LEN {
                     return Err("the ciphertext is shorter than a nonce and a tag".into());
                 }
@@ -934,6 +941,31 @@ mod tests {
         want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 1, 2]);
         want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 2, b'/', b'a']);
         assert_eq!(ad, want);
+    }
+
+    #[test]
+    fn pointers_read_without_a_second_parse_are_what_json_says() {
+        for s in [
+            r#""/ip""#,
+            r#""/actor/email""#,
+            r#""/a\\b""#,
+            r#""/a\"b""#,
+            r#""/é""#,
+            r#""/ip"x""#,
+            r#""/ip" "#,
+            r#""/ip"#,
+            r#"""#,
+            r#""""#,
+            r#""/a"/b""#,
+        ] {
+            let want = canonical::validate(s.as_bytes()).ok().and_then(|_| {
+                match serde_json::from_str::<Value>(s) {
+                    Ok(Value::String(p)) if !p.is_empty() && pointer_tokens(&p).is_ok() => Some(p),
+                    _ => None,
+                }
+            });
+            assert_eq!(parse_pointer(s).ok(), want, "{s}");
+        }
     }
 
     #[test]
