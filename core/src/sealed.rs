@@ -522,20 +522,29 @@ pub enum ValueState {
 /// JSON text, checked against the commitment), `sealed`, `forgotten`,
 /// `redacted` or `mismatch` (value null).
 pub fn states_json(states: Vec<(u64, String, ValueState)>) -> String {
-    let rows: Vec<String> = states
-        .into_iter()
-        .map(|(entry, ptr, st)| {
-            let (word, value) = match st {
-                ValueState::Opened(v) => ("opened", canonical::quote(&v)),
-                ValueState::Sealed => ("sealed", "null".into()),
-                ValueState::Forgotten => ("forgotten", "null".into()),
-                ValueState::Redacted => ("redacted", "null".into()),
-                ValueState::Mismatch => ("mismatch", "null".into()),
-            };
-            format!("[{entry},{},\"{word}\",{value}]", canonical::quote(&ptr))
-        })
-        .collect();
-    format!("[{}]", rows.join(","))
+    use std::fmt::Write as _;
+    // One buffer for the whole array (this runs for every value the page opens).
+    let mut out = String::with_capacity(2 + states.len() * 48);
+    out.push('[');
+    for (n, (entry, ptr, st)) in states.into_iter().enumerate() {
+        let word = match &st {
+            ValueState::Opened(_) => "opened",
+            ValueState::Sealed => "sealed",
+            ValueState::Forgotten => "forgotten",
+            ValueState::Redacted => "redacted",
+            ValueState::Mismatch => "mismatch",
+        };
+        let _ = write!(out, "{}[{entry},", if n > 0 { "," } else { "" });
+        out.push_str(&canonical::quote(&ptr));
+        let _ = write!(out, ",\"{word}\",");
+        match &st {
+            ValueState::Opened(v) => out.push_str(&canonical::quote(v)),
+            _ => out.push_str("null"),
+        }
+        out.push(']');
+    }
+    out.push(']');
+    out
 }
 
 /// A failure found by the [`SealChecker`]; the verifier adds line and offset.
@@ -966,6 +975,29 @@ mod tests {
             });
             assert_eq!(parse_pointer(s).ok(), want, "{s}");
         }
+    }
+
+    #[test]
+    fn states_json_is_the_json_array_of_the_states() {
+        assert_eq!(states_json(Vec::new()), "[]");
+        let v = "\"a\\\"\u{1}\u{202e}é\"".to_string();
+        let states = vec![
+            (3, "/ip".to_string(), ValueState::Opened(v.clone())),
+            (4, "/a\"b\n".to_string(), ValueState::Sealed),
+            (5, "/x".to_string(), ValueState::Forgotten),
+            (6, "/y".to_string(), ValueState::Redacted),
+            (7, "/z".to_string(), ValueState::Mismatch),
+        ];
+        let text = states_json(states);
+        let want = serde_json::json!([
+            [3, "/ip", "opened", v],
+            [4, "/a\"b\n", "sealed", null],
+            [5, "/x", "forgotten", null],
+            [6, "/y", "redacted", null],
+            [7, "/z", "mismatch", null],
+        ]);
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), want);
+        assert!(text.contains(r#""\"a\\\"\u0001\u202eé\"""#), "{text}");
     }
 
     #[test]
