@@ -22,8 +22,8 @@ fn symbol(v: u8) -> u8 {
 }
 
 /// The 6-bit value of a symbol, or -1.
-fn value(c: u8) -> i16 {
-    let c = i16::from(c);
+const fn value(c: u8) -> i16 {
+    let c = c as i16;
     // -1 plus (value + 1) for the range `c` is in: (lo - c) & (c - hi) is
     // negative exactly when lo < c < hi.
     let mut r = -1;
@@ -54,7 +54,33 @@ pub(crate) fn encode(b: &[u8]) -> String {
 }
 
 /// The bytes `s` encodes; `None` unless `s` is canonical padded base64.
+/// Constant-time in the symbols (it reads signing keys).
 pub(crate) fn decode(s: &str) -> Option<Vec<u8>> {
+    decode_with(s, value)
+}
+
+/// [`value`] of every byte, computed at build time.
+const VALUES: [i8; 256] = {
+    let mut t = [0i8; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = value(c as u8) as i8;
+        c += 1;
+    }
+    t
+};
+
+/// As [`decode`], for text that is not secret (ciphertexts, wraps): the same
+/// rules, with symbols looked up in a table (5x as fast; the lookup's
+/// address depends on the symbol, so never for keys). The opening pass
+/// decodes every opening's ciphertext with it.
+pub(crate) fn decode_public(s: &str) -> Option<Vec<u8>> {
+    decode_with(s, |c| i16::from(VALUES[usize::from(c)]))
+}
+
+// The decoder, with `value` mapping a symbol to its 6-bit value or -1.
+#[inline(always)]
+fn decode_with(s: &str, value: impl Fn(u8) -> i16) -> Option<Vec<u8>> {
     let s = s.as_bytes();
     if s.len() % 4 != 0 {
         return None;
@@ -102,6 +128,7 @@ mod tests {
             "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy", "Zm9 v", "Zm9v\n", "+/+/", "-_-_", "AAAAAA==",
         ] {
             assert_eq!(super::decode(s), STANDARD.decode(s).ok(), "{s:?}");
+            assert_eq!(super::decode_public(s), STANDARD.decode(s).ok(), "{s:?}");
         }
         for n in 0..70u8 {
             let b: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37).wrapping_add(n)).collect();
@@ -121,6 +148,7 @@ mod tests {
                 .position(|&a| a == c)
                 .map_or(-1, |p| p as i16);
             assert_eq!(super::value(c), want, "{c}");
+            assert_eq!(i16::from(super::VALUES[usize::from(c)]), want, "{c}");
         }
     }
 
@@ -128,6 +156,7 @@ mod tests {
         #[test]
         fn decode_matches_the_base64_crate(s in "[A-Za-z0-9+/=\\-_ ]{0,24}") {
             prop_assert_eq!(super::decode(&s), STANDARD.decode(&s).ok());
+            prop_assert_eq!(super::decode_public(&s), STANDARD.decode(&s).ok());
         }
 
         #[test]
@@ -140,6 +169,7 @@ mod tests {
             s.truncate(s.len().saturating_sub(cut));
             let s = String::from_utf8(s).unwrap();
             prop_assert_eq!(super::decode(&s), STANDARD.decode(&s).ok());
+            prop_assert_eq!(super::decode_public(&s), STANDARD.decode(&s).ok());
         }
 
         #[test]

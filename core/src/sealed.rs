@@ -376,8 +376,15 @@ fn parse_pointer(s: &str) -> Result<String, String> {
     if !s.starts_with('"') || canonical::validate(s.as_bytes()).is_err() {
         return Err(bad());
     }
-    let Ok(Value::String(p)) = serde_json::from_str::<Value>(s) else {
-        return Err(bad());
+    // A canonical JSON string without a backslash is its text between the
+    // quotes (every pointer the writer makes): no second parse.
+    let inner = s.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+    let p = match inner.filter(|t| !t.contains('\\')) {
+        Some(t) => t.to_string(),
+        None => match serde_json::from_str::<Value>(s) {
+            Ok(Value::String(p)) => p,
+            _ => return Err(bad()),
+        },
     };
     let _ = pointer_tokens(&p)?;
     if p.is_empty() {
@@ -398,7 +405,7 @@ impl Record {
                     .split_once(' ')
                     .ok_or("a sealed-key record needs a key ID and a wrap")?;
                 let key = KeyId::from_hex(k).ok_or("the key ID is not 32 lowercase hex digits")?;
-                let wrap = b64::decode(w).ok_or("the wrap is not base64")?;
+                let wrap = b64::decode_public(w).ok_or("the wrap is not base64")?;
                 Ok(Self::SealedKey { key, wrap })
             }
             "forgotten" => KeyId::from_hex(rest)
@@ -412,7 +419,7 @@ impl Record {
                     );
                 };
                 let index = parse_index(i).ok_or("the index is not a decimal entry index")?;
-                let sealed = b64::decode(s).ok_or("the ciphertext is not base64")?;
+                let sealed = b64::decode_public(s).ok_or("the ciphertext is not base64")?;
                 if sealed.len() < NONCE_LEN + TAG_LEN {
                     return Err("the ciphertext is shorter than a nonce and a tag".into());
                 }
@@ -515,20 +522,29 @@ pub enum ValueState {
 /// JSON text, checked against the commitment), `sealed`, `forgotten`,
 /// `redacted` or `mismatch` (value null).
 pub fn states_json(states: Vec<(u64, String, ValueState)>) -> String {
-    let rows: Vec<String> = states
-        .into_iter()
-        .map(|(entry, ptr, st)| {
-            let (word, value) = match st {
-                ValueState::Opened(v) => ("opened", canonical::quote(&v)),
-                ValueState::Sealed => ("sealed", "null".into()),
-                ValueState::Forgotten => ("forgotten", "null".into()),
-                ValueState::Redacted => ("redacted", "null".into()),
-                ValueState::Mismatch => ("mismatch", "null".into()),
-            };
-            format!("[{entry},{},\"{word}\",{value}]", canonical::quote(&ptr))
-        })
-        .collect();
-    format!("[{}]", rows.join(","))
+    use std::fmt::Write as _;
+    // One buffer for the whole array (this runs for every value the page opens).
+    let mut out = String::with_capacity(2 + states.len() * 48);
+    out.push('[');
+    for (n, (entry, ptr, st)) in states.into_iter().enumerate() {
+        let word = match &st {
+            ValueState::Opened(_) => "opened",
+            ValueState::Sealed => "sealed",
+            ValueState::Forgotten => "forgotten",
+            ValueState::Redacted => "redacted",
+            ValueState::Mismatch => "mismatch",
+        };
+        let _ = write!(out, "{}[{entry},", if n > 0 { "," } else { "" });
+        out.push_str(&canonical::quote(&ptr));
+        let _ = write!(out, ",\"{word}\",");
+        match &st {
+            ValueState::Opened(v) => out.push_str(&canonical::quote(v)),
+            _ => out.push_str("null"),
+        }
+        out.push(']');
+    }
+    out.push(']');
+    out
 }
 
 /// A failure found by the [`SealChecker`]; the verifier adds line and offset.
@@ -934,6 +950,54 @@ mod tests {
         want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 1, 2]);
         want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 2, b'/', b'a']);
         assert_eq!(ad, want);
+    }
+
+    #[test]
+    fn pointers_read_without_a_second_parse_are_what_json_says() {
+        for s in [
+            r#""/ip""#,
+            r#""/actor/email""#,
+            r#""/a\\b""#,
+            r#""/a\"b""#,
+            r#""/é""#,
+            r#""/ip"x""#,
+            r#""/ip" "#,
+            r#""/ip"#,
+            r#"""#,
+            r#""""#,
+            r#""/a"/b""#,
+        ] {
+            let want = canonical::validate(s.as_bytes()).ok().and_then(|_| {
+                match serde_json::from_str::<Value>(s) {
+                    Ok(Value::String(p)) if !p.is_empty() && pointer_tokens(&p).is_ok() => Some(p),
+                    _ => None,
+                }
+            });
+            assert_eq!(parse_pointer(s).ok(), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn states_json_is_the_json_array_of_the_states() {
+        assert_eq!(states_json(Vec::new()), "[]");
+        let v = "\"a\\\"\u{1}\u{202e}é\"".to_string();
+        let states = vec![
+            (3, "/ip".to_string(), ValueState::Opened(v.clone())),
+            (4, "/a\"b\n".to_string(), ValueState::Sealed),
+            (5, "/x".to_string(), ValueState::Forgotten),
+            (6, "/y".to_string(), ValueState::Redacted),
+            (7, "/z".to_string(), ValueState::Mismatch),
+        ];
+        let text = states_json(states);
+        let want = serde_json::json!([
+            [3, "/ip", "opened", v],
+            [4, "/a\"b\n", "sealed", null],
+            [5, "/x", "forgotten", null],
+            [6, "/y", "redacted", null],
+            [7, "/z", "mismatch", null],
+        ]);
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), want);
+        assert!(text.contains(r#""\"a\\\"\u0001\u202eé\"""#), "{text}");
     }
 
     #[test]
