@@ -430,8 +430,12 @@ async function verifyFileSealed(file, opts) {
   // with the origin the genesis entry names; kept only if the verified
   // origin is the same, else run again below. (Not with a policy or
   // revocations: the whole verifier runs then, opening values itself.)
+  // Stopped as soon as its result cannot be used (the whole verifier runs
+  // instead), so it does not compete with that verification for the CPU.
+  const stopEarly = new AbortController();
+  const earlySignal = plain.signal ? AbortSignal.any([plain.signal, stopEarly.signal]) : stopEarly.signal;
   const early = identity != null && !withPolicy && !revoked.length
-    ? openSealedEarly(file, { identity, signal: plain.signal, chunkSize: plain.chunkSize }).catch(() => null)
+    ? openSealedEarly(file, { identity, signal: earlySignal, chunkSize: plain.chunkSize }).catch(() => null)
     : null;
   const onProgress = plain.onProgress;
   const report = await verifyPlain(file, { ...plain, onProgress: onProgress && ((done, total) => onProgress(done * 0.6, total)) });
@@ -444,9 +448,13 @@ async function verifyFileSealed(file, opts) {
   // (docs/FORMAT.md 14 and 15, left out of the plain verifier): this
   // module's whole verifier decides.
   if (withPolicy || revoked.length || report.notices?.some((n) => n.code === 'rotation_unchecked')) {
+    stopEarly.abort();
     return verifySealed(file, { ...second, keys: plain.keys, identity, policy: withPolicy ? policy : undefined, revoked, trustedCheckpoint: plain.trustedCheckpoint });
   }
-  if (report.verdict === 'not_a_log' || identity == null) return Object.assign(report, { sealed: [] });
+  if (report.verdict === 'not_a_log' || identity == null) {
+    stopEarly.abort();
+    return Object.assign(report, { sealed: [] });
+  }
   const got = await early;
   if (got && report.origin != null && got.origin === report.origin) return addOpenings(report, got.pass);
   return openSealed(file, report, { ...second, identity });
