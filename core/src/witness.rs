@@ -385,7 +385,22 @@ impl Policy {
                 ("log" | "witness" | "group" | "quorum", _) => {
                     return Err(err(n, format!("wrong number of items on a {kw} line")));
                 }
-                _ => return Err(err(n, format!("unknown line type {}", quote(kw)))),
+                // The word is named only when it looks like a misspelt
+                // keyword: a wrong file (a signing key, an age identity)
+                // given as a policy must not have its secret echoed.
+                _ if kw.len() <= 16
+                    && kw
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_') =>
+                {
+                    return Err(err(n, format!("unknown line type {}", quote(kw))));
+                }
+                _ => {
+                    return Err(err(
+                        n,
+                        "is not a policy line (a policy line starts with log, witness, group or quorum; the line is not shown)".into(),
+                    ));
+                }
             }
             if p.logs.len().max(p.witnesses.len()).max(p.groups.len()) > MAX_POLICY_ITEMS {
                 return Err(err(n, format!("more than {MAX_POLICY_ITEMS} {kw}s")));
@@ -439,14 +454,19 @@ impl Policy {
             cosigned: vec![false; self.witnesses.len()],
             bad: Vec::new(),
         };
+        // The bound of FORMAT 5.4: after a witness's first bad line its
+        // later lines are not checked; a repeated good line is checked once.
+        let mut good: Vec<&NoteSignature> = Vec::new();
         for sig in &sc.note.signatures {
             for (i, w) in self.witnesses.iter().enumerate() {
-                if w.key.matches(sig) {
-                    if w.key.verify(&sc.note.text, &sig.signature).is_some() {
-                        out.cosigned[i] = true;
-                    } else if !out.bad.contains(&w.name) {
-                        out.bad.push(w.name.clone());
-                    }
+                if !w.key.matches(sig) || out.bad.contains(&w.name) || good.contains(&sig) {
+                    continue;
+                }
+                if w.key.verify(&sc.note.text, &sig.signature).is_some() {
+                    out.cosigned[i] = true;
+                    good.push(sig);
+                } else {
+                    out.bad.push(w.name.clone());
                 }
             }
         }
@@ -802,6 +822,21 @@ mod tests {
             let e = Policy::parse(text.as_bytes()).unwrap_err();
             assert_eq!(e.line, line, "{text}: {e}");
             assert!(e.to_string().contains(what), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_key_file_given_as_a_policy_is_refused_without_echoing_its_secret() {
+        let secrets = [
+            "PRIVATE+KEY+log.example+75078b31+AUwIumZ0Yy1zZWNyZXQtbm90LXJlYWxseQ",
+            "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
+        ];
+        for secret in secrets {
+            let text = format!("# created: 2026-11-30\n{secret}\n");
+            let e = Policy::parse(text.as_bytes()).unwrap_err();
+            assert_eq!(e.line, 2, "{e}");
+            assert!(e.to_string().contains("not shown"), "{e}");
+            assert!(!e.to_string().contains(&secret[4..20]), "{e}");
         }
     }
 
