@@ -689,6 +689,7 @@ impl From<Error> for Fail {
 }
 
 fn main() -> ExitCode {
+    closed_output_is_an_error();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -700,6 +701,26 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+// `print!` panics when standard output is closed or full (`| head`,
+// `> /dev/full`); with output on over a hundred call sites, one hook turns
+// that panic into the CLI's error form and exit status 2 instead of a
+// backtrace and 101. Every other panic keeps the default report.
+fn closed_output_is_an_error() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let p = info.payload();
+        let msg = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied());
+        if let Some(why) = msg.and_then(|m| m.strip_prefix("failed printing to stdout: ")) {
+            eprintln!("stele: error: cannot write to standard output: {why}");
+            std::process::exit(2);
+        }
+        default(info);
+    }));
 }
 
 // A mirror is a copy: nothing may append to it or sign for it.

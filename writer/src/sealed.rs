@@ -834,8 +834,8 @@ fn pointer_text(toks: &[String]) -> String {
     canonical::quote(&p)
 }
 
-// Whether a seal marker or a placeholder member is anywhere in `v`.
-fn marked(v: &Value) -> bool {
+/// Whether a seal marker or a placeholder member is anywhere in `v`.
+pub(crate) fn marked(v: &Value) -> bool {
     match v {
         Value::Object(m) => {
             m.contains_key(MARKER_MEMBER)

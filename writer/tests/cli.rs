@@ -240,6 +240,38 @@ fn cli_proofs_verify_with_core() {
 }
 
 #[test]
+fn closed_or_full_standard_output_is_a_clear_error_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _) = init(tmp.path());
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stele"))
+        .args(["key", &log])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("stele: error: cannot write to standard output:"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A pipe whose reader is gone: `stele cat … | true`.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stele"))
+        .args(["cat", &log])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}
+
+#[test]
 fn second_writer_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, _) = init(tmp.path());

@@ -1116,6 +1116,14 @@ fn one_oversized_or_deep_audit_event_does_not_drop_its_batch() {
     );
     items[20] =
         format!(r#"{{"verb":"patch","user":{{"username":"deep"}},"responseObject":{deep}}}"#);
+    // Names reserved for sealing inside Kubernetes content (a ConfigMap key,
+    // annotations) once failed the whole batch, or sealed a user's content.
+    items[30] = r#"{"verb":"update","user":{"username":"m2"},"requestObject":{"data":{"stele.sealed":"x"}}}"#.into();
+    items[31] =
+        r#"{"verb":"update","user":{"username":"m3"},"annotations":{"stele.seal":"hide","a":"b"}}"#
+            .into();
+    items[32] =
+        r#"{"verb":"update","user":{"username":"m4"},"annotations":{"stele.seal":"hide"}}"#.into();
     let body = format!(
         r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{}]}}"#,
         items.join(",")
@@ -1141,6 +1149,15 @@ fn one_oversized_or_deep_audit_event_does_not_drop_its_batch() {
         (e["actor"].clone(), e["truncated"].clone()),
         (json!("deep"), json!(["responseObject"]))
     );
+    for (i, member) in [
+        (30, "requestObject"),
+        (31, "annotations"),
+        (32, "annotations"),
+    ] {
+        let e = entry(first + i)["event"].clone();
+        assert_eq!(e["truncated"], json!([member]), "item {i}: {e}");
+        assert_eq!(e["k8s"][member]["truncated"], true, "item {i}: {e}");
+    }
     assert_eq!(entry(first + 399)["event"]["actor"], "u399");
 }
 
@@ -1482,6 +1499,102 @@ fn stalled_exports_are_capped_and_cut_off() {
     }
     // Proofs and tiles answered all along.
     assert_eq!(s.req("GET", "/tile/0/000", None, b"").status, 200);
+}
+
+#[test]
+fn one_address_holds_at_most_half_the_export_slots() {
+    // Red-team finding: one client holding every export slot shut other
+    // readers out until the write timeout cut it, then simply reconnected.
+    let f = fixture();
+    let s = Server::start(&f, &["--max-exports", "4", "--public-reads"]);
+    fill(&s, &f.token, 20_000, 400); // ~9 MB: more than the socket buffers
+    let addr: std::net::SocketAddr = s.addr.parse().unwrap();
+    // Connections from `from` whose receive buffer is small, so that an
+    // export they never read cannot land whole in the socket buffers.
+    let connect = |from: &str| -> TcpStream {
+        let c = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        c.set_recv_buffer_size(4096).unwrap();
+        c.bind(
+            &format!("{from}:0")
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+        c.connect(&addr.into()).unwrap();
+        c.into()
+    };
+    let stalled: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut c = connect("127.0.0.1");
+            write!(c, "GET /v1/export HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            c
+        })
+        .collect();
+    // Its third is refused, once its two are streaming.
+    let t = Instant::now();
+    loop {
+        let r = s.req("GET", "/v1/export?from=0&to=1", None, b"");
+        if r.status == 429 {
+            assert!(r.text().contains("this address"), "{}", r.text());
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(t.elapsed() < Duration::from_secs(30), "never refused");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Another address still gets one.
+    let mut other = connect("127.0.0.2");
+    write!(
+        other,
+        "GET /v1/export?from=0&to=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = other.read_to_string(&mut out);
+    assert!(
+        out.starts_with("HTTP/1.1 200"),
+        "{}",
+        &out[..out.len().min(300)]
+    );
+    drop(stalled);
+}
+
+#[test]
+fn a_slow_but_steady_export_reader_is_not_cut_off() {
+    // Red-team finding: a reader taking 40 KB/s all along was cut after
+    // 6 MB. The socket wakes a writer only once half its (auto-grown) send
+    // buffer has drained, which took longer than the write timeout.
+    let f = fixture();
+    let s = Server::start(&f, &["--write-timeout", "2s", "--public-reads"]);
+    fill(&s, &f.token, 8_000, 400); // ~3.5 MB
+    let mut slow = TcpStream::connect(&s.addr).unwrap();
+    write!(
+        slow,
+        "GET /v1/export HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match slow.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("after {} bytes: {e}", got.len()),
+        }
+        // About 200 KB/s, steadily.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let head = String::from_utf8_lossy(&got[..got.len().min(700)]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(got.len() > 3_000_000, "{} bytes: {head}", got.len());
+    assert!(
+        got.ends_with(b"0\r\n\r\n"),
+        "cut off after {} bytes: {head}",
+        got.len()
+    );
 }
 
 #[test]

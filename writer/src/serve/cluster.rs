@@ -256,7 +256,7 @@ pub(super) async fn export(
     app: App,
     kind: ExportKind,
     need: u64,
-    slot: tokio::sync::OwnedSemaphorePermit,
+    slot: super::ExportSlot,
 ) -> Response {
     let c = cluster(&app);
     let signed = match signed_size(&app.0, &c, need).await {

@@ -17,6 +17,13 @@
 //! ```
 //!
 //! and the entry gets `"truncated":[<the replaced members' names>]`.
+//!
+//! Kubernetes content never seals: a member that holds a member named
+//! `stele.seal` or `stele.sealed` anywhere (a ConfigMap key, an annotation)
+//! is replaced the same way, whatever its size. Honoured, such a name would
+//! either fail the whole batch (a placeholder's name is reserved) or let a
+//! cluster user seal their own content from readers without an auditor key.
+//! The log's own sealing rules (`--seal /k8s/...`) still apply.
 
 use super::body::{ItemError, check_item};
 use serde::de::{DeserializeSeed, MapAccess, Visitor};
@@ -132,6 +139,7 @@ fn event_entry(i: usize, raw: &str) -> Value {
     let what = format!("item {i}");
     if let Ok(ev) = parse_strict(raw)
         && ev.is_object()
+        && !crate::sealed::marked(&ev)
     {
         let entry = map_event(&ev);
         // Every event's entry is built once here: size and nesting.
@@ -165,7 +173,9 @@ fn reduced(i: usize, raw: &str) -> Value {
             let keep = if j < n || BULK.contains(&k.as_str()) {
                 None
             } else {
-                parse_strict(v.get()).ok()
+                parse_strict(v.get())
+                    .ok()
+                    .filter(|v| !crate::sealed::marked(v))
             };
             let v = keep.unwrap_or_else(|| {
                 cut.push(k);
@@ -329,5 +339,26 @@ mod tests {
         assert_eq!(evs[2]["action"], "patch");
         assert_eq!(evs[2]["truncated"], json!(["requestObject"]));
         assert_eq!(evs[3]["truncated"], json!(["(event)"]));
+    }
+
+    #[test]
+    fn seal_markers_and_placeholder_names_in_kubernetes_content_are_cut_not_honoured() {
+        let body = r#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[
+          {"verb":"get","user":{"username":"alice"}},
+          {"verb":"update","user":{"username":"mallory"},"objectRef":{"resource":"configmaps","name":"x"},
+           "requestObject":{"data":{"stele.sealed":"v"}}},
+          {"verb":"update","user":{"username":"mallory"},"annotations":{"stele.seal":"hide me","a":"b"}},
+          {"verb":"update","user":{"username":"mallory"},"annotations":{"stele.seal":"hide me"},"level":"Metadata"}]}"#;
+        let evs = events_from_event_list(body.as_bytes(), 10).unwrap();
+        assert_eq!(evs.len(), 4);
+        assert!(evs[0].get("truncated").is_none());
+        assert_eq!(evs[1]["truncated"], json!(["requestObject"]));
+        assert_eq!(evs[1]["target"], "configmaps/x");
+        assert_eq!(evs[2]["truncated"], json!(["annotations"]));
+        assert_eq!(evs[3]["truncated"], json!(["annotations"]));
+        assert_eq!(evs[3]["k8s"]["level"], "Metadata");
+        for e in &evs {
+            assert!(!crate::sealed::marked(e), "{e}");
+        }
     }
 }

@@ -469,6 +469,10 @@ struct Inner {
     inflight: Arc<Semaphore>,
     inflight_kib: usize,
     exports: Arc<Semaphore>,
+    /// Exports streaming per client address, and the most one may hold
+    /// (0: no share, as behind a reverse proxy).
+    export_ips: net::PerIp,
+    export_share: usize,
     appenders: Semaphore,
     page: u64,
     web: Option<PathBuf>,
@@ -1743,7 +1747,14 @@ fn entries_response(body: Vec<u8>, from: u64, to: u64) -> Response {
 struct ChanBody {
     rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
     failed: Arc<AtomicBool>,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    _slot: ExportSlot,
+}
+
+/// An export's place among those streaming (`--max-exports`) and among its
+/// client address's share of them; both freed when the body is dropped.
+pub(super) struct ExportSlot {
+    _global: tokio::sync::OwnedSemaphorePermit,
+    _ip: net::IpSlot,
 }
 
 impl futures_core::Stream for ChanBody {
@@ -1883,12 +1894,23 @@ async fn get_export(
             );
         }
     };
-    let Ok(slot) = app.0.exports.clone().try_acquire_owned() else {
+    let Some(ip) = app.0.export_ips.take(peer.ip(), app.0.export_share) else {
+        return too_many(
+            "this address is streaming as many exports as one client may (half of --max-exports); retry later; nothing was read"
+                .into(),
+            5,
+        );
+    };
+    let Ok(global) = app.0.exports.clone().try_acquire_owned() else {
         return too_many(
             "too many exports are streaming now (--max-exports); retry later; nothing was read"
                 .into(),
             5,
         );
+    };
+    let slot = ExportSlot {
+        _global: global,
+        _ip: ip,
     };
     let (ev_kind, entries) = match &kind {
         ExportKind::Log => ("log", Entries::Range(0, size)),
@@ -2645,6 +2667,12 @@ impl Server {
             inflight: Arc::new(Semaphore::new(inflight_kib)),
             inflight_kib,
             exports: Arc::new(Semaphore::new(c.max_exports.max(1))),
+            export_ips: net::PerIp::default(),
+            export_share: if c.limits.max_connections_per_ip == 0 {
+                0
+            } else {
+                c.max_exports.max(1).div_ceil(2)
+            },
             appenders: Semaphore::new(APPENDERS),
             page: c.page_size.max(1),
             web,

@@ -195,17 +195,17 @@ pub(super) async fn serve(
 
 /// Open connections per client address.
 #[derive(Debug, Default, Clone)]
-struct PerIp(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
+pub(super) struct PerIp(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
 
-/// One open connection of an address; counted down when dropped.
-struct IpSlot {
+/// One open connection (or export) of an address; counted down when dropped.
+pub(super) struct IpSlot {
     map: PerIp,
     ip: std::net::IpAddr,
 }
 
 impl PerIp {
     // A slot for `ip`, or None when it has `cap` connections open already.
-    fn take(&self, ip: std::net::IpAddr, cap: usize) -> Option<IpSlot> {
+    pub(super) fn take(&self, ip: std::net::IpAddr, cap: usize) -> Option<IpSlot> {
         let mut m = self
             .0
             .lock()
@@ -242,6 +242,12 @@ impl Drop for IpSlot {
 /// read, `idle_timeout` since the last byte moved either way; for a write,
 /// `write_timeout` since then. One timer each, so that a read waiting at
 /// the same time cannot stretch a write's limit (or the other way round).
+///
+/// "Since the last byte moved" is measured by probing: the socket wakes a
+/// waiting writer only once half of its send buffer (grown by the kernel to
+/// megabytes) has drained, which a slow but steady reader takes longer
+/// than the limit to do. So while a write waits, a direct `send` is tried
+/// every [`PROBE`]; any byte it places counts as progress.
 struct Timed {
     inner: TcpStream,
     idle: Duration,
@@ -249,7 +255,11 @@ struct Timed {
     last: Instant,
     read_timer: Pin<Box<Sleep>>,
     write_timer: Pin<Box<Sleep>>,
+    probe_timer: Pin<Box<Sleep>>,
 }
+
+/// How often a waiting write probes the socket for room (see [`Timed`]).
+const PROBE: Duration = Duration::from_millis(500);
 
 fn timed_out() -> io::Error {
     io::Error::new(
@@ -285,7 +295,34 @@ impl Timed {
             last: now,
             read_timer: Box::pin(tokio::time::sleep_until(now + l.idle_timeout)),
             write_timer: Box::pin(tokio::time::sleep_until(now + l.write_timeout)),
+            probe_timer: Box::pin(tokio::time::sleep_until(now + PROBE)),
         }
+    }
+
+    // A write is waiting: try a direct send when the probe timer fires
+    // (re-armed each time, so it keeps waking this task while it waits).
+    fn probe(&mut self, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        let mut fired = false;
+        while self.probe_timer.as_mut().poll(cx).is_ready() {
+            fired = true;
+            let next = Instant::now() + PROBE;
+            self.probe_timer.as_mut().reset(next);
+        }
+        if fired && !b.is_empty() {
+            match socket2::SockRef::from(&self.inner).send(b) {
+                Ok(n) if n > 0 => {
+                    self.last = Instant::now();
+                    return Poll::Ready(Ok(n));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        if let Err(e) = self.wait_write(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Pending
     }
 
     fn wait_read(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
@@ -330,10 +367,7 @@ impl AsyncWrite for Timed {
                 }
                 Poll::Ready(r)
             }
-            Poll::Pending => {
-                me.wait_write(cx)?;
-                Poll::Pending
-            }
+            Poll::Pending => me.probe(cx, b),
         }
     }
 
@@ -351,8 +385,8 @@ impl AsyncWrite for Timed {
                 Poll::Ready(r)
             }
             Poll::Pending => {
-                me.wait_write(cx)?;
-                Poll::Pending
+                let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
+                me.probe(cx, first)
             }
         }
     }
