@@ -45,9 +45,8 @@ export class EntryStore {
     /** @type {Float64Array | null} seq per row, once a row's seq is not first seq + row */
     this.seqs = null;
     this.seq0 = NaN;
-    /** Runs of rows on consecutive lines: run k starts at row runRow[k], whose line is runRow[k] + runShift[k]. */
-    this.runRow = [];
-    this.runShift = [];
+    /** Line per row: runs of rows on consecutive lines. */
+    this.lines = new Runs();
     this.lastLine = -Infinity;
     /** ts: per group of 2^TS_SHIFT rows its first timestamp, per row the microseconds after it (or TS_NAN, TS_APART). */
     this.tsBase = new Float64Array(0);
@@ -180,12 +179,7 @@ export class EntryStore {
     this.appendSeq(b, base);
     for (let k = 0; k < b.n; k++) {
       const i = base + k;
-      const shift = b.line[k] - i;
-      const runs = this.runRow.length;
-      if (!runs || this.runShift[runs - 1] !== shift) {
-        this.runRow.push(i);
-        this.runShift.push(shift);
-      }
+      this.lines.add(i, b.line[k]);
       if (b.line[k] < this.lastLine) this.sortedLines = false;
       this.lastLine = b.line[k];
       this.setTs(i, b.ts[k]);
@@ -241,15 +235,12 @@ export class EntryStore {
 
   /** Row i's line number (1-based). */
   lineAt(i) {
-    const r = this.runRow;
-    let lo = 0;
-    let hi = r.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (r[mid] <= i) lo = mid;
-      else hi = mid - 1;
-    }
-    return i + this.runShift[lo];
+    return this.lines.at(i);
+  }
+
+  /** Row i's line length in bytes, without its line feed. */
+  lengthAt(i) {
+    return this.length[i];
   }
 
   str(col, i) {
@@ -285,20 +276,13 @@ export class EntryStore {
 
   /** Row index of the entry on `line`, or -1. */
   findByLine(line) {
-    if (this.sortedLines) {
-      let lo = 0;
-      let hi = this.n - 1;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        const v = this.lineAt(mid);
-        if (v === line) return mid;
-        if (v < line) lo = mid + 1;
-        else hi = mid - 1;
-      }
-      return -1;
-    }
-    for (let i = 0; i < this.n; i++) if (this.lineAt(i) === line) return i;
-    return -1;
+    return findLine(this, line);
+  }
+
+  /** The first row whose seq is at least `entry`, or Infinity. */
+  firstSeqAtLeast(entry) {
+    for (let j = 0; j < this.n; j++) if (this.seqAt(j) >= entry) return j;
+    return Infinity;
   }
 
   /** Row index of the entry with sequence number seq, or -1. */
@@ -310,4 +294,255 @@ export class EntryStore {
     for (let i = 0; i < this.n; i++) if (this.seqs[i] === seq) return i;
     return -1;
   }
+}
+
+/**
+ * A value per row that counts up with the rows in runs (a line number, a
+ * seq): run k starts at row rows[k], whose value is rows[k] + shifts[k]. A
+ * shift of NaN is a run of rows without a value. Costs two numbers a run,
+ * nothing a row; past `max` runs the rows after the last one are unknown
+ * (undefined).
+ */
+export class Runs {
+  constructor(max = Infinity) {
+    this.rows = [];
+    this.shifts = [];
+    this.max = max;
+    /** Rows from here on are past `max` runs: unknown. */
+    this.until = Infinity;
+  }
+
+  /** Row i (rows come in ascending order) has `value`. */
+  add(i, value) {
+    if (i >= this.until) return;
+    const shift = value - i;
+    const k = this.shifts.length;
+    if (k && Object.is(this.shifts[k - 1], shift)) return;
+    if (k >= this.max) {
+      this.until = i;
+      return;
+    }
+    this.rows.push(i);
+    this.shifts.push(shift);
+  }
+
+  /** The run holding row i (rows[0] <= i). */
+  run(i) {
+    const r = this.rows;
+    let lo = 0;
+    let hi = r.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (r[mid] <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Row i's value: NaN when it has none, undefined when unknown. */
+  at(i) {
+    return i < this.until ? i + this.shifts[this.run(i)] : undefined;
+  }
+
+  /** The first of rows 0..n-1 whose value is `value` (or, with atLeast, at least it), or -1. */
+  find(value, n, atLeast = false) {
+    const end = Math.min(n, this.until);
+    for (let k = 0; k < this.rows.length; k++) {
+      const from = this.rows[k];
+      const to = Math.min(k + 1 < this.rows.length ? this.rows[k + 1] : end, end);
+      const i = Math.max(from, value - this.shifts[k]);
+      if (!Number.isInteger(i)) continue; // NaN run, or a fraction
+      if (i < to && (atLeast || i === value - this.shifts[k])) return i;
+    }
+    return -1;
+  }
+}
+
+/** Row index of the entry on `line` in a store (binary search on lineAt), or -1. */
+function findLine(store, line) {
+  if (store.sortedLines) {
+    let lo = 0;
+    let hi = store.n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = store.lineAt(mid);
+      if (v === line) return mid;
+      if (v < line) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+  for (let i = 0; i < store.n; i++) if (store.lineAt(i) === line) return i;
+  return -1;
+}
+
+/** Rows per page of a PagedStore (a power of two), and pages whose rows are kept, read back. */
+export const PAGE_SHIFT = 8;
+export const PAGE_ROWS = 1 << PAGE_SHIFT;
+const PAGES_CACHED = 32;
+/** Seq runs a PagedStore keeps (a run per break in the count: a duplicated or missing entry). */
+const SEQ_RUNS_MAX = 65536;
+
+/**
+ * The rows of a file too big to keep in memory (PAGED_BYTES and over): per
+ * page of PAGE_ROWS rows the byte offset of its first row, its earliest and
+ * latest timestamps and how many rows have none (26 bytes a page, 0.1 byte
+ * a row); lines and seqs as runs (nothing a row while they count up). A row
+ * drawn, searched or opened is read back from the file with its page
+ * (rowvalues.js loadPages) and summarized again by core: the values shown
+ * are the ones the verifier read. The last PAGES_CACHED pages read are kept.
+ * Same reading interface as EntryStore; a value of a page not read yet is
+ * undefined (tsText, seqText: "…").
+ */
+export class PagedStore {
+  constructor() {
+    this.paged = true;
+    this.n = 0;
+    this.lines = new Runs();
+    this.seqs = new Runs(SEQ_RUNS_MAX);
+    this.pageOff = new Float64Array(0);
+    this.pageMin = new Float64Array(0);
+    this.pageMax = new Float64Array(0);
+    this.pageUntimed = new Uint16Array(0);
+    /** The byte after the last row's line. */
+    this.end = 0;
+    /** @type {Map<number, import('./index.js').EntrySummary[]>} page -> its rows, read back */
+    this.pages = new Map();
+    this.dicts = STRING_COLUMNS.map(() => [null]);
+    this.minTs = Infinity;
+    this.maxTs = -Infinity;
+    this.sortedLines = true;
+    this.lastLine = -Infinity;
+  }
+
+  /** Pages holding rows. */
+  get pageCount() {
+    return (this.n + PAGE_ROWS - 1) >> PAGE_SHIFT;
+  }
+
+  /** @param {import('./index.js').EntryBatch} b */
+  append(b) {
+    const base = this.n;
+    const need = ((base + b.n + PAGE_ROWS - 1) >> PAGE_SHIFT) + 1;
+    if (need > this.pageOff.length) {
+      const cap = Math.max(1024, Math.ceil(need * 1.5));
+      const g = (a, fill) => {
+        const c = new /** @type {any} */ (a.constructor)(cap);
+        c.set(a);
+        if (fill !== undefined) c.fill(fill, a.length);
+        return c;
+      };
+      this.pageOff = g(this.pageOff);
+      this.pageMin = g(this.pageMin, Infinity);
+      this.pageMax = g(this.pageMax, -Infinity);
+      this.pageUntimed = g(this.pageUntimed);
+    }
+    for (let k = 0; k < b.n; k++) {
+      const i = base + k;
+      const p = i >> PAGE_SHIFT;
+      if ((i & (PAGE_ROWS - 1)) === 0) this.pageOff[p] = b.offset[k];
+      this.lines.add(i, b.line[k]);
+      if (b.line[k] < this.lastLine) this.sortedLines = false;
+      this.lastLine = b.line[k];
+      this.seqs.add(i, b.seq[k]);
+      const t = b.ts[k];
+      if (Number.isNaN(t)) this.pageUntimed[p]++;
+      else {
+        if (t < this.pageMin[p]) this.pageMin[p] = t;
+        if (t > this.pageMax[p]) this.pageMax[p] = t;
+        if (t < this.minTs) this.minTs = t;
+        if (t > this.maxTs) this.maxTs = t;
+      }
+      this.end = b.offset[k] + b.length[k] + 1;
+    }
+    // The values the verifier kept (its limit): offered in the filters' lists.
+    for (let c = 0; c < STRING_COLUMNS.length; c++) for (const s of b.fresh[c]) this.dicts[c].push(s);
+    this.n += b.n;
+  }
+
+  /** Page p's bytes in the file: from its first row's line to the next page's (or the last row's end). */
+  pageBytes(p) {
+    return { from: this.pageOff[p], to: (p + 1) << PAGE_SHIFT < this.n ? this.pageOff[p + 1] : this.end };
+  }
+
+  /** Keeps page p's rows, read back (the PAGES_CACHED most recent pages). */
+  setPage(p, rows) {
+    this.pages.delete(p);
+    this.pages.set(p, rows);
+    if (this.pages.size > PAGES_CACHED) this.pages.delete(this.pages.keys().next().value);
+  }
+
+  /** Row i read back, or undefined while its page is not. */
+  row(i) {
+    return this.pages.get(i >> PAGE_SHIFT)?.[i & (PAGE_ROWS - 1)];
+  }
+
+  lineAt(i) {
+    return /** @type {number} */ (this.lines.at(i));
+  }
+
+  findByLine(line) {
+    return findLine(this, line);
+  }
+
+  seqAt(i) {
+    return this.seqs.at(i) ?? this.row(i)?.seq ?? NaN;
+  }
+
+  seqText(i) {
+    const s = this.seqs.at(i) ?? this.row(i)?.seq;
+    if (s === undefined) return '…';
+    return s === null || Number.isNaN(s) ? '' : String(s);
+  }
+
+  findBySeq(seq) {
+    const i = this.seqs.find(seq, this.n);
+    if (i >= 0) return i;
+    for (const [p, rows] of this.pages) for (let k = 0; k < rows.length; k++) if (rows[k].seq === seq) return (p << PAGE_SHIFT) + k;
+    return -1;
+  }
+
+  /** The first row whose seq is at least `entry`, or Infinity. */
+  firstSeqAtLeast(entry) {
+    const i = this.seqs.find(entry, this.n, true);
+    return i >= 0 ? i : Infinity;
+  }
+
+  tsAt(i) {
+    return this.row(i)?.ts_us ?? NaN;
+  }
+
+  tsText(i) {
+    const r = this.row(i);
+    return r ? (r.ts ?? '') : '…';
+  }
+
+  offsetAt(i) {
+    return this.row(i)?.offset ?? NaN;
+  }
+
+  lengthAt(i) {
+    return this.row(i)?.length ?? NaN;
+  }
+
+  str(col, i) {
+    return this.row(i)?.[STRING_COLUMNS[col]];
+  }
+
+  needsValues(i) {
+    return !this.pages.has(i >> PAGE_SHIFT);
+  }
+}
+
+/** Files of this many bytes and more are kept as pages (PagedStore): about a million rows. */
+export const PAGED_BYTES = 256 << 20;
+
+/**
+ * The store for a file of `bytes` bytes: every row in memory (EntryStore,
+ * 15 to 20 bytes a row) below `pagedAbove` bytes, pages read back from the
+ * file (PagedStore) from there on.
+ * @param {{bytes?: number, pagedAbove?: number}} [o]
+ */
+export function makeStore({ bytes = 0, pagedAbove = PAGED_BYTES } = {}) {
+  return bytes >= pagedAbove ? new PagedStore() : new EntryStore({ bytes });
 }

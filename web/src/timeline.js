@@ -2,6 +2,7 @@
 // failing entry marked in a distinct colour and shape, so gaps and bursts
 // show at a glance. The caption gives the same facts in words.
 import { formatTs } from './engine.js';
+import { PAGE_SHIFT, PAGE_ROWS } from './store.js';
 
 const STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000, 7776000, 31536000];
 
@@ -66,7 +67,9 @@ export class Timeline {
     const unsigned = new Uint32Array(nb);
     const inRange = new Uint8Array(nb);
     let untimed = 0;
-    for (let i = 0; i < s.n; i++) {
+    let estimated = false;
+    if (s.paged) ({ untimed, estimated } = countPages(s, start, step, counts, unsigned, unsignedFrom));
+    else for (let i = 0; i < s.n; i++) {
       const t = s.tsAt(i);
       if (Number.isNaN(t)) {
         untimed++;
@@ -77,14 +80,23 @@ export class Timeline {
       if (i >= unsignedFrom) unsigned[b]++;
     }
     for (const [lo, hi] of ranges) {
+      if (s.paged) {
+        // The intervals of the pages the range covers.
+        for (let p = lo >> PAGE_SHIFT; p <= Math.min(hi, s.n - 1) >> PAGE_SHIFT; p++) {
+          if (!(s.pageMin[p] <= s.pageMax[p])) continue;
+          for (let b = Math.floor((s.pageMin[p] - start) / step); b <= Math.floor((s.pageMax[p] - start) / step); b++) inRange[b] = 1;
+        }
+        continue;
+      }
       for (let i = lo; i <= hi && i < s.n; i++) {
         const t = s.tsAt(i);
         if (!Number.isNaN(t)) inRange[Math.floor((t - start) / step)] = 1;
       }
     }
     for (const i of failing) {
-      const t = s.tsAt(i);
-      if (!Number.isNaN(t)) fails[Math.floor((t - start) / step)]++;
+      // A paged store's row not read back: its page's first interval.
+      const t = s.paged && s.needsValues(i) ? s.pageMin[i >> PAGE_SHIFT] : s.tsAt(i);
+      if (Number.isFinite(t)) fails[Math.floor((t - start) / step)]++;
     }
     Object.assign(this, { step, start, counts, fails, unsigned, inRange, buckets: nb });
     if (this.cursor >= nb) this.cursor = nb - 1;
@@ -108,6 +120,7 @@ export class Timeline {
     ];
     if (failBuckets) parts.push(`${count(failBuckets, 'interval')} ${failBuckets === 1 ? 'contains' : 'contain'} a failing entry.`);
     if (unsignedBuckets) parts.push(`${count(unsignedBuckets, 'interval')} ${unsignedBuckets === 1 ? 'contains' : 'contain'} entries that are not signed.`);
+    if (estimated) parts.push(`Counts next to interval edges are estimated (this file is kept as pages of ${PAGE_ROWS} entries, read back from the file).`);
     if (untimed) parts.push(`${count(untimed, 'entry', 'entries')} ${untimed === 1 ? 'has' : 'have'} no timestamp.`);
     this.caption.textContent = parts.join(' ');
     if (this.wrap) {
@@ -237,4 +250,47 @@ export class Timeline {
     this.wrap.setAttribute('aria-valuetext', text);
     this.draw();
   }
+}
+
+/**
+ * Counts the rows of a paged store (store.js PagedStore) per interval from
+ * its pages' time spans: a page within one interval counts there exactly;
+ * a page across several is spread over them in proportion to time (then
+ * `estimated`). Rows from unsignedFrom on count as not signed too.
+ */
+function countPages(s, start, step, counts, unsigned, unsignedFrom) {
+  let untimed = 0;
+  let estimated = false;
+  for (let p = 0; p < s.pageCount; p++) {
+    const first = p << PAGE_SHIFT;
+    const rows = Math.min(PAGE_ROWS, s.n - first);
+    const none = s.pageUntimed[p];
+    untimed += none;
+    const timed = rows - none;
+    if (!timed) continue;
+    const lo = s.pageMin[p];
+    const hi = s.pageMax[p];
+    // Not signed: the page's rows from unsignedFrom on, in proportion.
+    const late = unsignedFrom <= first ? timed : unsignedFrom >= first + rows ? 0 : Math.round((timed * (first + rows - unsignedFrom)) / rows);
+    const b0 = Math.floor((lo - start) / step);
+    const b1 = Math.floor((hi - start) / step);
+    if (b0 === b1) {
+      counts[b0] += timed;
+      unsigned[b0] += late;
+      continue;
+    }
+    estimated = true;
+    let gave = 0;
+    let gaveLate = 0;
+    for (let b = b0; b <= b1; b++) {
+      const upTo = b === b1 ? 1 : (start + (b + 1) * step - lo) / (hi - lo);
+      const c = Math.round(timed * upTo);
+      const l = Math.round(late * upTo);
+      counts[b] += c - gave;
+      unsigned[b] += l - gaveLate;
+      gave = c;
+      gaveLate = l;
+    }
+  }
+  return { untimed, estimated };
 }
