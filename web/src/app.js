@@ -610,6 +610,13 @@ function onBatch(batch) {
   scheduleLive();
 }
 
+/** @param {import('./store.js').PagedDelta} delta */
+function onPages(delta) {
+  /** @type {import('./store.js').PagedStore} */ (state.store).merge(delta);
+  entriesDirty = true;
+  scheduleLive();
+}
+
 /** The banner over the timeline and the table while they do not show a verified result. */
 function setBanner(text) {
   for (const b of ui.banners) {
@@ -683,7 +690,8 @@ async function startVerification(blob, name, { force = false } = {}) {
       revoked: inputs.revoked.length ? inputs.revoked : undefined,
       signal: ac.signal,
       onProgress: showProgress,
-      onBatch,
+      // A paged store takes what changed in its pages, from the worker's own (not every row's batch).
+      ...(state.store instanceof EntryStore ? { onBatch } : { onPages }),
       // Values past the limit stay in the file (rowvalues.js): memory follows the rows, not the values.
       keepValues: VALUE_LIMIT,
       // for tests and automation: where this file is verified ("worker" or "main") and with how many helpers

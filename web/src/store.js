@@ -66,13 +66,14 @@ export class EntryStore {
     this.codes = STRING_COLUMNS.map(() => new Uint8Array(0));
     /** @type {Map<number, (string | null)[]>} row -> its five values, read from its line */
     this.rowValues = new Map();
-    this.dicts = STRING_COLUMNS.map(() => [null]); // code 0 is null
+    this.dicts = STRING_COLUMNS.map(() => /** @type {(string | null)[]} */ ([null])); // code 0 is null
     this.tsRaw = new Map(); // row -> original timestamp text, when not canonical
     this.minTs = Infinity;
     this.maxTs = -Infinity;
     this.sortedLines = true;
   }
 
+  /** @param {number} need */
   grow(need) {
     if (need <= this.cap) return;
     // Grows by half (not double): the old and new arrays coexist while copying.
@@ -111,7 +112,10 @@ export class EntryStore {
     this.cap = cap;
   }
 
-  /** Row i's timestamp in microseconds since the epoch, NaN when it has none. */
+  /**
+   * Row i's timestamp in microseconds since the epoch, NaN when it has none.
+   * @param {number} i
+   */
   tsAt(i) {
     if (this.tsFull) return this.tsFull[i];
     const d = this.tsDelta[i];
@@ -148,7 +152,10 @@ export class EntryStore {
     this.tsApart = new Map();
   }
 
-  /** Row i's byte offset in the file. */
+  /**
+   * Row i's byte offset in the file.
+   * @param {number} i
+   */
   offsetAt(i) {
     return this.offFull ? this.offFull[i] : this.offBase[i >> OFF_SHIFT] + this.offDelta[i];
   }
@@ -173,6 +180,7 @@ export class EntryStore {
     this.offFull[i] = o;
   }
 
+  /** @param {import('./index.js').EntryBatch} b */
   append(b) {
     const base = this.n;
     this.grow(base + b.n);
@@ -201,7 +209,7 @@ export class EntryStore {
       for (let i = 0; i < b.n; i++) to[base + i] = from[i] < NOT_KEPT ? from[i] : NOT_KEPT;
       for (const s of b.fresh[c]) this.dicts[c].push(s);
     }
-    for (let i = 0; i < b.tsRaw.length; i += 2) this.tsRaw.set(base + b.tsRaw[i], b.tsRaw[i + 1]);
+    for (let i = 0; i < b.tsRaw.length; i += 2) this.tsRaw.set(base + /** @type {number} */ (b.tsRaw[i]), String(b.tsRaw[i + 1]));
     for (let i = 0; i < b.n; i++) {
       const t = b.ts[i];
       if (t < this.minTs) this.minTs = t;
@@ -228,64 +236,92 @@ export class EntryStore {
     this.seqs.set(b.seq, base);
   }
 
-  /** Row i's seq, NaN when its line did not parse. */
+  /**
+   * Row i's seq, NaN when its line did not parse.
+   * @param {number} i
+   */
   seqAt(i) {
     return this.seqs ? this.seqs[i] : this.seq0 + i;
   }
 
-  /** Row i's line number (1-based). */
+  /**
+   * Row i's line number (1-based).
+   * @param {number} i
+   */
   lineAt(i) {
-    return this.lines.at(i);
+    return /** @type {number} */ (this.lines.at(i));
   }
 
-  /** Row i's line length in bytes, without its line feed. */
+  /**
+   * Row i's line length in bytes, without its line feed.
+   * @param {number} i
+   */
   lengthAt(i) {
     return this.length[i];
   }
 
+  /** @param {number} col @param {number} i */
   str(col, i) {
     const k = this.codes[col][i];
     if (k !== NOT_KEPT) return this.dicts[col][k];
     return this.rowValues.get(i)?.[col];
   }
 
-  /** True when a value of row i was not kept and its line is not read yet. */
+  /**
+   * True when a value of row i was not kept and its line is not read yet.
+   * @param {number} i
+   */
   needsValues(i) {
     if (this.rowValues.has(i)) return false;
     for (const c of this.codes) if (c[i] === NOT_KEPT) return true;
     return false;
   }
 
-  /** Keeps row i's values read from its line (the most recent ROW_VALUES_CACHED rows). */
+  /**
+   * Keeps row i's values read from its line (the most recent ROW_VALUES_CACHED rows).
+   * @param {number} i
+   * @param {(string | null)[]} values
+   */
   setValues(i, values) {
     this.rowValues.delete(i);
     this.rowValues.set(i, values);
-    if (this.rowValues.size > ROW_VALUES_CACHED) this.rowValues.delete(this.rowValues.keys().next().value);
+    if (this.rowValues.size > ROW_VALUES_CACHED) this.rowValues.delete(/** @type {number} */ (this.rowValues.keys().next().value));
   }
 
+  /** @param {number} i */
   tsText(i) {
     const raw = this.tsRaw.get(i);
     if (raw !== undefined) return raw;
     return formatTs(this.tsAt(i));
   }
 
+  /** @param {number} i */
   seqText(i) {
     const s = this.seqAt(i);
     return Number.isNaN(s) ? '' : String(s);
   }
 
-  /** Row index of the entry on `line`, or -1. */
+  /**
+   * Row index of the entry on `line`, or -1.
+   * @param {number} line
+   */
   findByLine(line) {
     return findLine(this, line);
   }
 
-  /** The first row whose seq is at least `entry`, or Infinity. */
+  /**
+   * The first row whose seq is at least `entry`, or Infinity.
+   * @param {number} entry
+   */
   firstSeqAtLeast(entry) {
     for (let j = 0; j < this.n; j++) if (this.seqAt(j) >= entry) return j;
     return Infinity;
   }
 
-  /** Row index of the entry with sequence number seq, or -1. */
+  /**
+   * Row index of the entry with sequence number seq, or -1.
+   * @param {number} seq
+   */
   findBySeq(seq) {
     // Sequence numbers usually equal row index + first seq: try that first.
     const guess = seq - this.seqAt(0);
@@ -305,14 +341,20 @@ export class EntryStore {
  */
 export class Runs {
   constructor(max = Infinity) {
+    /** @type {number[]} */
     this.rows = [];
+    /** @type {number[]} */
     this.shifts = [];
     this.max = max;
     /** Rows from here on are past `max` runs: unknown. */
     this.until = Infinity;
   }
 
-  /** Row i (rows come in ascending order) has `value`. */
+  /**
+   * Row i (rows come in ascending order) has `value`.
+   * @param {number} i
+   * @param {number} value
+   */
   add(i, value) {
     if (i >= this.until) return;
     const shift = value - i;
@@ -326,7 +368,10 @@ export class Runs {
     this.shifts.push(shift);
   }
 
-  /** The run holding row i (rows[0] <= i). */
+  /**
+   * The run holding row i (rows[0] <= i).
+   * @param {number} i
+   */
   run(i) {
     const r = this.rows;
     let lo = 0;
@@ -339,12 +384,19 @@ export class Runs {
     return lo;
   }
 
-  /** Row i's value: NaN when it has none, undefined when unknown. */
+  /**
+   * Row i's value: NaN when it has none, undefined when unknown.
+   * @param {number} i
+   */
   at(i) {
     return i < this.until ? i + this.shifts[this.run(i)] : undefined;
   }
 
-  /** The first of rows 0..n-1 whose value is `value` (or, with atLeast, at least it), or -1. */
+  /**
+   * The first of rows 0..n-1 whose value is `value` (or, with atLeast, at least it), or -1.
+   * @param {number} value
+   * @param {number} n
+   */
   find(value, n, atLeast = false) {
     const end = Math.min(n, this.until);
     for (let k = 0; k < this.rows.length; k++) {
@@ -358,7 +410,11 @@ export class Runs {
   }
 }
 
-/** Row index of the entry on `line` in a store (binary search on lineAt), or -1. */
+/**
+ * Row index of the entry on `line` in a store (binary search on lineAt), or -1.
+ * @param {{n: number, sortedLines: boolean, lineAt: (i: number) => number}} store
+ * @param {number} line
+ */
 function findLine(store, line) {
   if (store.sortedLines) {
     let lo = 0;
@@ -408,11 +464,13 @@ export class PagedStore {
     this.end = 0;
     /** @type {Map<number, import('./index.js').EntrySummary[]>} page -> its rows, read back */
     this.pages = new Map();
-    this.dicts = STRING_COLUMNS.map(() => [null]);
+    this.dicts = STRING_COLUMNS.map(() => /** @type {(string | null)[]} */ ([null]));
     this.minTs = Infinity;
     this.maxTs = -Infinity;
     this.sortedLines = true;
     this.lastLine = -Infinity;
+    /** @type {{page: number, lines: number, seqs: number, dicts: number[]} | null} what takeDelta sent */
+    this.sent = null;
   }
 
   /** Pages holding rows. */
@@ -420,23 +478,31 @@ export class PagedStore {
     return (this.n + PAGE_ROWS - 1) >> PAGE_SHIFT;
   }
 
-  /** @param {import('./index.js').EntryBatch} b */
-  append(b) {
-    const base = this.n;
-    const need = ((base + b.n + PAGE_ROWS - 1) >> PAGE_SHIFT) + 1;
+  /**
+   * Room for `need` pages.
+   * @param {number} need
+   */
+  ensurePages(need) {
     if (need > this.pageOff.length) {
       const cap = Math.max(1024, Math.ceil(need * 1.5));
+      /** @param {Float64Array | Uint16Array} a @param {number | undefined} fill */
       const g = (a, fill) => {
         const c = new /** @type {any} */ (a.constructor)(cap);
         c.set(a);
         if (fill !== undefined) c.fill(fill, a.length);
         return c;
       };
-      this.pageOff = g(this.pageOff);
+      this.pageOff = g(this.pageOff, undefined);
       this.pageMin = g(this.pageMin, Infinity);
       this.pageMax = g(this.pageMax, -Infinity);
-      this.pageUntimed = g(this.pageUntimed);
+      this.pageUntimed = g(this.pageUntimed, undefined);
     }
+  }
+
+  /** @param {import('./index.js').EntryBatch} b */
+  append(b) {
+    const base = this.n;
+    this.ensurePages(((base + b.n + PAGE_ROWS - 1) >> PAGE_SHIFT) + 1);
     for (let k = 0; k < b.n; k++) {
       const i = base + k;
       const p = i >> PAGE_SHIFT;
@@ -460,41 +526,100 @@ export class PagedStore {
     this.n += b.n;
   }
 
-  /** Page p's bytes in the file: from its first row's line to the next page's (or the last row's end). */
+  /**
+   * What changed since the previous call, for another PagedStore's merge:
+   * the verifier worker keeps a PagedStore of its own and posts these to the
+   * page (a few hundred bytes a block) instead of the rows' batches (60
+   * bytes a row, which the page's isolate would hold until its next garbage
+   * collection).
+   * @returns {PagedDelta}
+   */
+  takeDelta() {
+    const sent = (this.sent ??= { page: 0, lines: 0, seqs: 0, dicts: this.dicts.map(() => 1) });
+    const from = sent.page;
+    const to = this.pageCount;
+    /** @type {PagedDelta} */
+    const d = {
+      n: this.n, end: this.end, minTs: this.minTs, maxTs: this.maxTs, sortedLines: this.sortedLines, from,
+      pageOff: this.pageOff.slice(from, to), pageMin: this.pageMin.slice(from, to), pageMax: this.pageMax.slice(from, to), pageUntimed: this.pageUntimed.slice(from, to),
+      lines: [this.lines.rows.slice(sent.lines), this.lines.shifts.slice(sent.lines)],
+      seqs: [this.seqs.rows.slice(sent.seqs), this.seqs.shifts.slice(sent.seqs), this.seqs.until],
+      fresh: this.dicts.map((dict, c) => /** @type {string[]} */ (dict.slice(sent.dicts[c]))),
+    };
+    // The last page may still be filling: sent again next time.
+    sent.page = this.n & (PAGE_ROWS - 1) ? to - 1 : to;
+    sent.lines = this.lines.rows.length;
+    sent.seqs = this.seqs.rows.length;
+    sent.dicts = this.dicts.map((dict) => dict.length);
+    return d;
+  }
+
+  /** Takes in another PagedStore's takeDelta(). @param {PagedDelta} d */
+  merge(d) {
+    this.ensurePages(d.from + d.pageOff.length + 1);
+    this.pageOff.set(d.pageOff, d.from);
+    this.pageMin.set(d.pageMin, d.from);
+    this.pageMax.set(d.pageMax, d.from);
+    this.pageUntimed.set(d.pageUntimed, d.from);
+    this.lines.rows.push(...d.lines[0]);
+    this.lines.shifts.push(...d.lines[1]);
+    this.seqs.rows.push(...d.seqs[0]);
+    this.seqs.shifts.push(...d.seqs[1]);
+    this.seqs.until = d.seqs[2];
+    d.fresh.forEach((f, c) => this.dicts[c].push(...f));
+    Object.assign(this, { n: d.n, end: d.end, minTs: d.minTs, maxTs: d.maxTs, sortedLines: d.sortedLines });
+  }
+
+  /**
+   * Page p's bytes in the file: from its first row's line to the next page's (or the last row's end).
+   * @param {number} p
+   */
   pageBytes(p) {
     return { from: this.pageOff[p], to: (p + 1) << PAGE_SHIFT < this.n ? this.pageOff[p + 1] : this.end };
   }
 
-  /** Keeps page p's rows, read back (the PAGES_CACHED most recent pages). */
+  /**
+   * Keeps page p's rows, read back (the PAGES_CACHED most recent pages).
+   * @param {number} p
+   * @param {import('./index.js').EntrySummary[]} rows
+   */
   setPage(p, rows) {
     this.pages.delete(p);
     this.pages.set(p, rows);
-    if (this.pages.size > PAGES_CACHED) this.pages.delete(this.pages.keys().next().value);
+    if (this.pages.size > PAGES_CACHED) this.pages.delete(/** @type {number} */ (this.pages.keys().next().value));
   }
 
-  /** Row i read back, or undefined while its page is not. */
+  /**
+   * Row i read back, or undefined while its page is not.
+   * @param {number} i
+   */
   row(i) {
     return this.pages.get(i >> PAGE_SHIFT)?.[i & (PAGE_ROWS - 1)];
   }
 
+  /** @param {number} i */
   lineAt(i) {
     return /** @type {number} */ (this.lines.at(i));
   }
 
+  /** @param {number} line */
   findByLine(line) {
     return findLine(this, line);
   }
 
+  /** @param {number} i */
   seqAt(i) {
     return this.seqs.at(i) ?? this.row(i)?.seq ?? NaN;
   }
 
+  /** @param {number} i */
   seqText(i) {
     const s = this.seqs.at(i) ?? this.row(i)?.seq;
     if (s === undefined) return '…';
     return s === null || Number.isNaN(s) ? '' : String(s);
   }
 
+  /** @param {number} seq */
   findBySeq(seq) {
     const i = this.seqs.find(seq, this.n);
     if (i >= 0) return i;
@@ -502,37 +627,63 @@ export class PagedStore {
     return -1;
   }
 
-  /** The first row whose seq is at least `entry`, or Infinity. */
+  /**
+   * The first row whose seq is at least `entry`, or Infinity.
+   * @param {number} entry
+   */
   firstSeqAtLeast(entry) {
     const i = this.seqs.find(entry, this.n, true);
     return i >= 0 ? i : Infinity;
   }
 
+  /** @param {number} i */
   tsAt(i) {
     return this.row(i)?.ts_us ?? NaN;
   }
 
+  /** @param {number} i */
   tsText(i) {
     const r = this.row(i);
     return r ? (r.ts ?? '') : '…';
   }
 
+  /** @param {number} i */
   offsetAt(i) {
     return this.row(i)?.offset ?? NaN;
   }
 
+  /** @param {number} i */
   lengthAt(i) {
     return this.row(i)?.length ?? NaN;
   }
 
+  /** @param {number} col @param {number} i */
   str(col, i) {
     return this.row(i)?.[STRING_COLUMNS[col]];
   }
 
+  /** @param {number} i */
   needsValues(i) {
     return !this.pages.has(i >> PAGE_SHIFT);
   }
 }
+
+/**
+ * @typedef {object} PagedDelta  PagedStore.takeDelta()
+ * @property {number} n
+ * @property {number} end
+ * @property {number} minTs
+ * @property {number} maxTs
+ * @property {boolean} sortedLines
+ * @property {number} from  the first page sent
+ * @property {Float64Array} pageOff
+ * @property {Float64Array} pageMin
+ * @property {Float64Array} pageMax
+ * @property {Uint16Array} pageUntimed
+ * @property {[number[], number[]]} lines  runs added
+ * @property {[number[], number[], number]} seqs  runs added, and where they stop
+ * @property {string[][]} fresh  values added per column
+ */
 
 /** Files of this many bytes and more are kept as pages (PagedStore): about a million rows. */
 export const PAGED_BYTES = 256 << 20;
