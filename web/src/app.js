@@ -7,7 +7,7 @@
 // greys the verdict ("inputs changed") and runs again.
 import { init, verifyFile, parseVerifierKey, prewarm, setWorkerFactory } from './verifier.js';
 import { EntryStore, VALUE_LIMIT, PAGE_SHIFT, makeStore } from './store.js';
-import { loadPages, loadRowValues, scanRows, settleRows } from './rowvalues.js';
+import { loadPages, loadRowValues, readPageTimes, scanRows, settleRows } from './rowvalues.js';
 import { VirtualTable } from './table.js';
 import { Timeline } from './timeline.js';
 import { filterQuery, filterRows, toLocalInput, timeInputValid } from './filters.js';
@@ -634,7 +634,7 @@ function refreshEntries({ running = false } = {}) {
   const now = performance.now();
   if (!running || now - timelineShown > 1000) {
     timelineShown = now;
-    timeline.update([...state.failing], state.unsignedFrom, state.ranges);
+    timeline.update([...state.failing], state.unsignedFrom, state.ranges, { exact: !running });
   }
   refreshDatalists();
 }
@@ -693,7 +693,8 @@ async function startVerification(blob, name, { force = false } = {}) {
       // A paged store takes what changed in its pages, from the worker's own (not every row's batch).
       ...(state.store instanceof EntryStore ? { onBatch } : { onPages }),
       // Values past the limit stay in the file (rowvalues.js): memory follows the rows, not the values.
-      keepValues: VALUE_LIMIT,
+      // A paged store keeps no value (rows are read back); the filters' lists offer the first 200.
+      keepValues: state.store instanceof EntryStore ? VALUE_LIMIT : { values: 200, bytes: 64 << 10 },
       // for tests and automation: where this file is verified ("worker" or "main") and with how many helpers
       onEngine: ({ engine, helpers }) => Object.assign(document.documentElement.dataset, { engine, helpers: String(helpers) }),
     });
@@ -925,6 +926,7 @@ const timeline = new Timeline({
   caption: $('timeline-caption'),
   hover: $('timeline-hover'),
   store: state.store,
+  pageTimes: (pages) => readPageTimes(state.blob, state.store, pages),
   onPick: (from, to) => {
     ui.fFrom.value = toLocalInput(from);
     ui.fTo.value = toLocalInput(to);

@@ -177,6 +177,22 @@ function summarizePage(lines) {
 }
 
 /**
+ * The timestamps (microseconds, NaN for none) of the rows of each of
+ * `pages` (ascending) of a paged store, read from the file.
+ * @param {Blob} blob
+ * @param {import('./store.js').PagedStore} store
+ * @param {number[]} pages
+ * @returns {Promise<Float64Array[]>}
+ */
+export async function readPageTimes(blob, store, pages) {
+  const out = [];
+  await eachPage(blob, store, pages, (p, lines) => {
+    out.push(Float64Array.from(summarizeLines(lines.map((l) => l.bytes)), (r) => r.ts_us ?? NaN));
+  });
+  return out;
+}
+
+/**
  * Reads `pages` of a paged store (not read yet) from the file into its cache.
  * @param {Blob} blob
  * @param {import('./store.js').PagedStore} store

@@ -27,8 +27,14 @@ export class Timeline {
    * wrap: the focusable slider around the canvas (arrow keys pick an
    * interval, Enter filters to it); hover: text of the interval pointed at.
    */
-  constructor({ canvas, wrap, caption, hover, store, onPick }) {
-    Object.assign(this, { canvas, wrap, caption, hover, store, onPick });
+  /**
+   * pageTimes(pages): for a paged store, the timestamps of the rows of each
+   * page (read back from the file), to count pages across intervals exactly.
+   */
+  constructor({ canvas, wrap, caption, hover, store, onPick, pageTimes = null }) {
+    Object.assign(this, { canvas, wrap, caption, hover, store, onPick, pageTimes });
+    this.exact = null;
+    this.refining = 0;
     this.buckets = null;
     this.cursor = -1;
     wrap?.addEventListener('keydown', (e) => this.onKey(e));
@@ -49,7 +55,7 @@ export class Timeline {
    * unsignedFrom on are not signed; ranges are [lo, hi] store index ranges of
    * checkpoints that did not match (shaded lightly).
    */
-  update(failing = [], unsignedFrom = Infinity, ranges = []) {
+  update(failing = [], unsignedFrom = Infinity, ranges = [], { exact = false } = {}) {
     const s = this.store;
     if (!s.n || !Number.isFinite(s.minTs)) {
       this.buckets = null;
@@ -68,8 +74,27 @@ export class Timeline {
     const inRange = new Uint8Array(nb);
     let untimed = 0;
     let estimated = false;
-    if (s.paged) ({ untimed, estimated } = countPages(s, start, step, counts, unsigned, unsignedFrom));
-    else for (let i = 0; i < s.n; i++) {
+    if (s.paged) {
+      const known = this.exact?.store === s ? this.exact.pages : null;
+      const counted = countPages(s, start, step, counts, unsigned, unsignedFrom, known);
+      untimed = counted.untimed;
+      estimated = counted.across.length > 0;
+      // exact: the timestamps of the pages across intervals are read back (pageTimes), then counted again.
+      if (estimated && exact && this.pageTimes && counted.across.length <= EXACT_PAGES) {
+        const gen = ++this.refining;
+        const across = counted.across;
+        this.pageTimes(across).then(
+          (times) => {
+            if (gen !== this.refining || this.store !== s) return;
+            const pages = known && known.size + across.length <= EXACT_PAGES ? known : new Map();
+            across.forEach((p, k) => pages.set(p, times[k]));
+            this.exact = { store: s, pages };
+            this.update(failing, unsignedFrom, ranges);
+          },
+          () => {}, // stays estimated
+        );
+      }
+    } else for (let i = 0; i < s.n; i++) {
       const t = s.tsAt(i);
       if (Number.isNaN(t)) {
         untimed++;
@@ -252,15 +277,19 @@ export class Timeline {
   }
 }
 
+/** Pages across intervals whose timestamps the timeline reads back to count exactly. */
+const EXACT_PAGES = 2048;
+
 /**
  * Counts the rows of a paged store (store.js PagedStore) per interval from
  * its pages' time spans: a page within one interval counts there exactly;
- * a page across several is spread over them in proportion to time (then
- * `estimated`). Rows from unsignedFrom on count as not signed too.
+ * a page across several by its rows' timestamps when `known` has them (page
+ * -> ts per row), else spread over them in proportion to time (and listed
+ * in `across`). Rows from unsignedFrom on count as not signed too.
  */
-function countPages(s, start, step, counts, unsigned, unsignedFrom) {
+function countPages(s, start, step, counts, unsigned, unsignedFrom, known) {
   let untimed = 0;
-  let estimated = false;
+  const across = [];
   for (let p = 0; p < s.pageCount; p++) {
     const first = p << PAGE_SHIFT;
     const rows = Math.min(PAGE_ROWS, s.n - first);
@@ -279,7 +308,17 @@ function countPages(s, start, step, counts, unsigned, unsignedFrom) {
       unsigned[b0] += late;
       continue;
     }
-    estimated = true;
+    const ts = known?.get(p);
+    if (ts) {
+      for (let k = 0; k < ts.length; k++) {
+        if (Number.isNaN(ts[k])) continue;
+        const b = Math.floor((ts[k] - start) / step);
+        counts[b]++;
+        if (first + k >= unsignedFrom) unsigned[b]++;
+      }
+      continue;
+    }
+    across.push(p);
     let gave = 0;
     let gaveLate = 0;
     for (let b = b0; b <= b1; b++) {
@@ -292,5 +331,5 @@ function countPages(s, start, step, counts, unsigned, unsignedFrom) {
       gaveLate = l;
     }
   }
-  return { untimed, estimated };
+  return { untimed, across };
 }
