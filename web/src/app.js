@@ -1022,6 +1022,7 @@ function applyPagedFilters(f) {
     failingOnly: f.failingOnly,
     failing: state.failing,
     sealed: filterSealed(f),
+    sealedValues: (i) => state.sealed?.get(s.seqAt(i)),
     onProgress: (set, done, total) => {
       if (pass !== settling) return;
       if (shownSet !== set || table.count !== set.count) table.setView(set, set.count);

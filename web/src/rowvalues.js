@@ -6,6 +6,8 @@
 import { summarizeLines } from './verifier.js';
 import { rowMatches, RowSet } from './filters.js';
 import { PAGE_SHIFT, PAGE_ROWS } from './store.js';
+import { STRING_COLUMNS } from './engine.js';
+import { hasPlaceholder, partsText, sealedParts } from './sealed-view.js';
 
 /** Bytes read from the file per step. */
 const READ_BYTES = 4 << 20;
@@ -213,14 +215,16 @@ export async function loadPages(blob, store, pages) {
  * A page whose time span lies outside the time filter is not read; a line
  * of plain text without the searched words is not summarized. failing: the
  * failing rows (with fq.failingOnly, only their pages are read); sealed:
- * sealed-view.js sealedSearch's index (an opened value matches the search).
+ * sealed-view.js sealedSearch's index (an opened value matches the search);
+ * sealedValues(i): row i's sealed values (report.sealed) when a key opened
+ * them: its columns match as shown (opened values in place), as in the table.
  * @param {Blob} blob
  * @param {import('./store.js').PagedStore} store
  * @param {NonNullable<ReturnType<typeof import('./filters.js').filterQuery>>} fq
- * @param {{failingOnly?: boolean, failing?: Set<number>, sealed?: {text: Map<number, string>} | null, onProgress?: (set: RowSet, done: number, total: number) => void, cancelled?: () => boolean}} [o]
+ * @param {{failingOnly?: boolean, failing?: Set<number>, sealed?: {text: Map<number, string>} | null, sealedValues?: (i: number) => {pointer: string, state: string, value: string | null}[] | undefined, onProgress?: (set: RowSet, done: number, total: number) => void, cancelled?: () => boolean}} [o]
  * @returns {Promise<RowSet | null>}
  */
-export async function scanRows(blob, store, fq, { failingOnly = false, failing = new Set(), sealed = null, onProgress, cancelled } = {}) {
+export async function scanRows(blob, store, fq, { failingOnly = false, failing = new Set(), sealed = null, sealedValues = () => undefined, onProgress, cancelled } = {}) {
   const set = new RowSet(store.n);
   const needles = [fq.q, fq.qa, fq.qb].filter(Boolean);
   const exact = needles.some((q) => q.includes('…'));
@@ -256,7 +260,7 @@ export async function scanRows(blob, store, fq, { failingOnly = false, failing =
       const i = first + r;
       if (failingOnly && !failing.has(i)) continue;
       const text = needles.length ? decoder.decode(lines[r].bytes) : '';
-      if (!needles.length || exact || !PLAIN.test(text) || sealed?.text.has(i)) ask.push(r);
+      if (!needles.length || exact || !PLAIN.test(text) || sealedValues(i)) ask.push(r);
       else {
         const lower = text.toLowerCase();
         if (needles.every((q) => lower.includes(q))) ask.push(r);
@@ -268,7 +272,15 @@ export async function scanRows(blob, store, fq, { failingOnly = false, failing =
         const s = sums[k];
         const i = first + r;
         const row = { ts: s.ts_us ?? NaN, tsText: () => s.ts ?? '', seq: s.seq ?? NaN };
-        if (rowMatches(fq, row, valuesOf(s)) || (fq.q && sealed?.text.get(i)?.includes(fq.q) && rowMatches({ ...fq, q: '' }, row, valuesOf(s)))) set.add(i);
+        /** @type {(string | null)[]} */
+        let values = valuesOf(s);
+        const sv = sealedValues(i);
+        if (sv) {
+          // A sealed value matches as stored and as shown; the search also finds the entry's opened values.
+          values = values.map((v, c) => (hasPlaceholder(v) ? `${v}\u0000${partsText(sealedParts(v, STRING_COLUMNS[c], sv))}` : v));
+          values.push(sealed?.text.get(i) ?? null);
+        }
+        if (rowMatches(fq, row, values)) set.add(i);
       });
     }
     done++;
