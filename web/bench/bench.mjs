@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Verification throughput of the page in headless Chromium.
-//   node web/bench/bench.mjs EXPORT [--key VKEY | --key-file FILE] [--dist DIR] [--runs N] [--maps]
+//   node web/bench/bench.mjs EXPORT [--key VKEY | --key-file FILE] [--dist DIR] [--runs N] [--maps] [--shots DIR]
 // Prints MB/s (timed by the page itself: data-last-run-ms, from the file
 // chosen to the verdict shown), the ratio to a baseline run in the same page
 // right after (read the file, SHA-256 it with WebCrypto), the page's peak JS heap (CDP Performance.getMetrics
@@ -10,15 +10,18 @@
 // memory went at its peak, from /proc/PID/smaps: its mappings grouped by
 // size (ArrayBuffers of a few MiB each get a mapping of their own, and
 // PartitionAlloc's 2 MiB super pages hold the smaller ones; a column of the
-// entry store is one mapping). Uses web/dist (node web/build.mjs first).
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+// entry store is one mapping). --shots DIR: after the run, screenshots of
+// the page (verdict and timeline; the table scrolled to its middle; a search
+// for the middle row's target, timed, with the RSS growth while the file is
+// read again) into DIR. Uses web/dist (node web/build.mjs first).
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startServer } from '../serve.mjs';
 import { ARGS, CHROMIUM, DIST as DEFAULT_DIST, SAMPLES } from '../test/helpers.mjs';
 
 function parseArgs(argv) {
-  const o = { file: null, key: null, keyFile: join(SAMPLES, 'key.txt'), dist: DEFAULT_DIST, runs: 1, maps: false };
+  const o = { file: null, key: null, keyFile: join(SAMPLES, 'key.txt'), dist: DEFAULT_DIST, runs: 1, maps: false, shots: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--key') o.key = argv[++i];
@@ -26,6 +29,7 @@ function parseArgs(argv) {
     else if (a === '--dist') o.dist = resolve(argv[++i]);
     else if (a === '--runs') o.runs = Number(argv[++i]);
     else if (a === '--maps') o.maps = true;
+    else if (a === '--shots') o.shots = resolve(argv[++i]);
     else if (!a.startsWith('--') && !o.file) o.file = resolve(a);
     else throw new Error(`unknown argument ${a}`);
   }
@@ -104,6 +108,47 @@ function processKind(pid) {
   } catch {
     return `process ${pid}`;
   }
+}
+
+/**
+ * Screenshots of the page after a run (see --shots), and how long a search
+ * for the middle row's target took. `sample` records RSS; growth() is the
+ * peak growth so far.
+ */
+async function shots(page, dir, sample, growth) {
+  mkdirSync(dir, { recursive: true });
+  const until = async (fn, arg, what) => {
+    const t = performance.now();
+    for (;;) {
+      await sample();
+      if (await page.evaluate(fn, arg)) return (performance.now() - t) / 1000;
+      if (performance.now() - t > 900_000) throw new Error(`--shots: gave up waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  await until(() => !document.getElementById('timeline-caption').textContent.includes('estimated'), null, 'the timeline');
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(dir, '1-verdict-timeline.png'), fullPage: true });
+  await page.evaluate(() => {
+    const s = document.getElementById('vt-scroll');
+    s.scrollIntoView();
+    s.scrollTop = s.scrollHeight / 2;
+  });
+  await until(() => {
+    const r = [...document.querySelectorAll('.vt-row[data-line]:not([hidden])')];
+    return r.length > 5 && r.every((x) => !x.textContent.includes('…'));
+  }, null, 'the middle rows');
+  await page.screenshot({ path: join(dir, '2-table-middle.png') });
+  const target = await page.evaluate(() => document.querySelectorAll('.vt-row[data-line]:not([hidden])')[3].children[4].textContent);
+  const before = growth();
+  await page.fill('#f-text', target);
+  await until(() => document.getElementById('entries-count').dataset.searching === 'true', null, 'the search to start').catch(() => 0);
+  const secs = await until(() => !document.getElementById('entries-count').dataset.searching && /match/.test(document.getElementById('entries-count').textContent), null, 'the search');
+  await page.locator('#entries-count').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(dir, '3-search.png') });
+  const count = (await page.textContent('#entries-count')).trim();
+  console.log(`  search for "${target}": ${count} in ${secs.toFixed(1)} s; peak RSS growth ${mb(before)} before it, ${mb(growth())} after; screenshots in ${dir}`);
+  await page.fill('#f-text', '');
 }
 
 async function main() {
@@ -198,6 +243,7 @@ async function main() {
         const peak = mapsAtPeak.get(pid);
         if (peak) console.log(`  ${processKind(pid)} at its peak, mappings grown most (count x size name: growth):\n    ${mapGrowth(mapsBefore.get(pid) || [], peak).join('\n    ')}`);
       }
+      if (o.shots) await shots(page, o.shots, sample, () => peakRss - baseRss);
       await context.close();
     }
   } finally {

@@ -6,8 +6,8 @@
 // the auditor presses Verify), and changing the key or the earlier checkpoint
 // greys the verdict ("inputs changed") and runs again.
 import { init, verifyFile, parseVerifierKey, prewarm, setWorkerFactory } from './verifier.js';
-import { EntryStore, VALUE_LIMIT } from './store.js';
-import { loadRowValues, settleRows } from './rowvalues.js';
+import { EntryStore, VALUE_LIMIT, PAGE_SHIFT, makeStore } from './store.js';
+import { loadPages, loadRowValues, readPageTimes, scanRows, settleRows } from './rowvalues.js';
 import { VirtualTable } from './table.js';
 import { Timeline } from './timeline.js';
 import { filterQuery, filterRows, toLocalInput, timeInputValid } from './filters.js';
@@ -259,8 +259,7 @@ function rowOfEntry(entry, atLeast = false) {
   const s = state.store;
   const i = s.findBySeq(entry);
   if (i >= 0 || !atLeast) return i;
-  for (let j = 0; j < s.n; j++) if (s.seqAt(j) >= entry) return j;
-  return Infinity;
+  return s.firstSeqAtLeast(entry);
 }
 
 function rowOfFailure(f) {
@@ -611,6 +610,13 @@ function onBatch(batch) {
   scheduleLive();
 }
 
+/** @param {import('./store.js').PagedDelta} delta */
+function onPages(delta) {
+  /** @type {import('./store.js').PagedStore} */ (state.store).merge(delta);
+  entriesDirty = true;
+  scheduleLive();
+}
+
 /** The banner over the timeline and the table while they do not show a verified result. */
 function setBanner(text) {
   for (const b of ui.banners) {
@@ -628,7 +634,7 @@ function refreshEntries({ running = false } = {}) {
   const now = performance.now();
   if (!running || now - timelineShown > 1000) {
     timelineShown = now;
-    timeline.update([...state.failing], state.unsignedFrom, state.ranges);
+    timeline.update([...state.failing], state.unsignedFrom, state.ranges, { exact: !running });
   }
   refreshDatalists();
 }
@@ -684,9 +690,11 @@ async function startVerification(blob, name, { force = false } = {}) {
       revoked: inputs.revoked.length ? inputs.revoked : undefined,
       signal: ac.signal,
       onProgress: showProgress,
-      onBatch,
+      // A paged store takes what changed in its pages, from the worker's own (not every row's batch).
+      ...(state.store instanceof EntryStore ? { onBatch } : { onPages }),
       // Values past the limit stay in the file (rowvalues.js): memory follows the rows, not the values.
-      keepValues: VALUE_LIMIT,
+      // A paged store keeps no value (rows are read back); the filters' lists offer the first 200.
+      keepValues: state.store instanceof EntryStore ? VALUE_LIMIT : { values: 200, bytes: 64 << 10 },
       // for tests and automation: where this file is verified ("worker" or "main") and with how many helpers
       onEngine: ({ engine, helpers }) => Object.assign(document.documentElement.dataset, { engine, helpers: String(helpers) }),
     });
@@ -722,6 +730,9 @@ async function startVerification(blob, name, { force = false } = {}) {
   }
 }
 
+/** Files of this many bytes and more are read back from the file page by page (store.js PAGED_BYTES; ?paged-above=BYTES for tests). */
+const PAGED_ABOVE = Number(new URLSearchParams(location.search).get('paged-above')) || undefined;
+
 function resetResult() {
   state.report = null;
   state.inputs = null;
@@ -730,7 +741,9 @@ function resetResult() {
   state.ranges = [];
   state.unsignedFrom = Infinity;
   state.latestCp = null;
-  state.store = new EntryStore({ bytes: state.running ? state.blob?.size : 0 });
+  state.store = makeStore({ bytes: state.running ? state.blob?.size : 0, pagedAbove: PAGED_ABOVE });
+  // for tests and automation: whether the rows are kept in memory or read back from the file
+  document.documentElement.dataset.store = state.store instanceof EntryStore ? 'memory' : 'paged';
   table.store = state.store;
   timeline.store = state.store;
   stopLive();
@@ -797,12 +810,14 @@ async function offerLatestCheckpoint(report) {
   let from = 0;
   let fromLine = 1;
   let lo = 0;
-  let hi = s.n - 1;
+  // A paged store knows where each page starts: from the last page before the checkpoint.
+  const step = s.paged ? 1 << PAGE_SHIFT : 1;
+  let hi = Math.ceil(s.n / step) - 1;
   while (lo <= hi && s.sortedLines) {
     const mid = (lo + hi) >> 1;
-    if (s.lineAt(mid) < cp.line) {
-      from = s.offsetAt(mid) + s.length[mid] + 1;
-      fromLine = s.lineAt(mid) + 1;
+    if (s.lineAt(mid * step) < cp.line) {
+      from = s.paged ? s.pageOff[mid] : s.offsetAt(mid) + s.lengthAt(mid) + 1;
+      fromLine = s.lineAt(mid * step) + (s.paged ? 0 : 1);
       lo = mid + 1;
     } else hi = mid - 1;
   }
@@ -833,7 +848,8 @@ async function copyCheckpoint() {
 
 async function loadDetail(i) {
   const s = state.store;
-  const text = await state.blob.slice(s.offsetAt(i), s.offsetAt(i) + s.length[i]).text();
+  if (s.paged) await loadPages(state.blob, s, [i >> PAGE_SHIFT]);
+  const text = await state.blob.slice(s.offsetAt(i), s.offsetAt(i) + s.lengthAt(i)).text();
   let body;
   try {
     body = prettyJson(text);
@@ -910,6 +926,7 @@ const timeline = new Timeline({
   caption: $('timeline-caption'),
   hover: $('timeline-hover'),
   store: state.store,
+  pageTimes: (pages) => readPageTimes(state.blob, state.store, pages),
   onPick: (from, to) => {
     ui.fFrom.value = toLocalInput(from);
     ui.fTo.value = toLocalInput(to);
@@ -942,6 +959,10 @@ function applyFilters() {
   const f = {
     text: ui.fText.value, actor: ui.fActor.value, action: ui.fAction.value, from: ui.fFrom.value, to: ui.fTo.value, failingOnly: ui.fFailing.checked,
   };
+  if (s.paged) {
+    applyPagedFilters(f);
+    return;
+  }
   /** @type {number[]} */
   const unsure = [];
   const view = filterRows(s, f, state.failing, unsure, filterSealed(f));
@@ -974,6 +995,51 @@ function applyFilters() {
       if (pass !== settling) return;
       delete ui.entriesCount.dataset.searching;
       ui.entriesCount.textContent = `${fmtInt(view.length)} of ${plural(s.n, 'entry', 'entries')} match; ${fmtInt(unsure.length)} could not be read from the file (${e instanceof Error ? e.message : e})`;
+    },
+  );
+}
+
+/**
+ * The filters on a paged store (store.js PagedStore): the file is read again
+ * (rowvalues.js scanRows), the matches shown as they are found; a newer
+ * filter cancels the pass. While the file is being verified, all rows show.
+ */
+function applyPagedFilters(f) {
+  const s = state.store;
+  const pass = ++settling;
+  const fq = filterQuery(f);
+  const all = plural(s.n, 'entry', 'entries');
+  if (!fq || !state.blob || (state.running && !state.report)) {
+    table.setView(null, s.n);
+    ui.entriesCount.textContent = fq ? `${all} · the filters apply once the file is verified` : all;
+    ui.entriesEmpty.hidden = true;
+    return;
+  }
+  ui.entriesCount.dataset.searching = 'true';
+  ui.entriesCount.textContent = `0 of ${all} match so far · reading the file…`;
+  let shownSet = null;
+  scanRows(state.blob, s, fq, {
+    failingOnly: f.failingOnly,
+    failing: state.failing,
+    sealed: filterSealed(f),
+    sealedValues: (i) => state.sealed?.get(s.seqAt(i)),
+    onProgress: (set, done, total) => {
+      if (pass !== settling) return;
+      if (shownSet !== set || table.count !== set.count) table.setView(set, set.count);
+      shownSet = set;
+      ui.entriesCount.textContent = `${fmtInt(set.count)} of ${all} match so far · reading the file: ${Math.floor((done / Math.max(1, total)) * 100)}%`;
+    },
+    cancelled: () => pass !== settling || state.store !== s,
+  }).then(
+    (set) => {
+      if (!set || pass !== settling || state.store !== s) return;
+      delete ui.entriesCount.dataset.searching;
+      showView(set);
+    },
+    (e) => {
+      if (pass !== settling) return;
+      delete ui.entriesCount.dataset.searching;
+      ui.entriesCount.textContent = `the filters could not read the file: ${e instanceof Error ? e.message : e}`;
     },
   );
 }

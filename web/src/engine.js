@@ -153,6 +153,21 @@ export function batchTransfer(b) {
   return /** @type {ArrayBuffer[]} */ ([b.seq.buffer, b.ts.buffer, b.line.buffer, b.offset.buffer, b.length.buffer, ...b.codes.map((c) => c.buffer)]);
 }
 
+/** @type {object[]} */
+const sink = new Array(256);
+/**
+ * Allocates about a megabyte of objects that die at once, so that V8 runs a
+ * young-generation collection soon: a batch (takeBatch: ~60 bytes a row in
+ * ten ArrayBuffers) dropped where it was made is freed by that collection,
+ * whereas V8 otherwise collects an isolate only after ~64 MB more of such
+ * buffers (a worker allocates few JS objects, so it rarely collects: on a
+ * 1 GB log its dead batches held ~30 MB). Measured with web/bench/bench.mjs
+ * --maps (PartitionAlloc super pages of the renderer).
+ */
+export function youngGc() {
+  for (let k = 0; k < 40000; k++) sink[k & 255] = { k };
+}
+
 export function abortError() {
   return new DOMException('verification cancelled', 'AbortError');
 }
@@ -236,7 +251,7 @@ export async function runVerification({ WasmVerifier, prepareBlock, file, keys, 
  * (pushPrepared). Reports are identical to the single-worker path.
  * @param {Omit<Run, 'pool' | 'WasmVerifier'> & {v: import('../pkg/stele_wasm.js').WasmVerifier, pool: Pool, drain: () => void}} o
  */
-async function runWithPool({ v, prepareBlock, file, pool, blockSize = 4 << 20, onProgress, drain, pause, cancelled }) {
+async function runWithPool({ v, prepareBlock, file, pool, blockSize = 1 << 20, onProgress, drain, pause, cancelled }) {
   const total = file.size;
   const next = blockReader(file, blockSize);
   /** @typedef {{block: Uint8Array, base: number}} Block */

@@ -63,20 +63,109 @@ export function filterQuery(f) {
 }
 
 /**
- * Whether row i of `store` matches query `fq` (filterQuery) given `values`,
- * its five column values read from its line (for rows whose values the
- * store did not keep).
+ * Whether a row matches query `fq` (filterQuery) given `row` ({ts, tsText,
+ * seq}: its timestamp in microseconds, as shown, and its seq) and `values`,
+ * its five column values read from its line.
+ * @param {NonNullable<ReturnType<typeof filterQuery>>} fq
+ * @param {{ts: number, tsText: () => string, seq: number}} row
+ * @param {(string | null | undefined)[]} values
  */
-export function rowMatches(store, fq, i, values) {
+export function rowMatches(fq, row, values) {
   const { q, qa, qb, from, to } = fq;
   if (qa && !valueHas(values[1], qa)) return false;
   if (qb && !valueHas(values[2], qb)) return false;
-  const t = store.tsAt(i);
+  const t = row.ts;
   if (!Number.isNaN(from) && !(t >= from)) return false;
   if (!Number.isNaN(to) && !(t <= to)) return false;
   if (!q) return true;
-  if (store.seqAt(i) === fq.seqQ || (q.length > 3 && store.tsText(i).toLowerCase().includes(q))) return true;
+  if (row.seq === fq.seqQ || (q.length > 3 && row.tsText().toLowerCase().includes(q))) return true;
   return values.some((v) => valueHas(v, q));
+}
+
+/**
+ * A set of rows as one bit a row: the view of a filter on a paged store
+ * (store.js PagedStore), filled as the file is read. at(pos) is the pos-th
+ * row in the set and posOf(row) its position (ascending, like the views of
+ * filterRows), through a count per block of 1,024 rows.
+ */
+export class RowSet {
+  /** @param {number} n rows */
+  constructor(n) {
+    this.n = n;
+    this.words = new Uint32Array((n + 31) >>> 5);
+    this.before = new Uint32Array((this.words.length >>> 5) + 1); // rows in the set before each block of 32 words
+    this.count = 0;
+    this.dirty = false;
+  }
+
+  add(i) {
+    const w = i >>> 5;
+    const bit = 1 << (i & 31);
+    if (this.words[w] & bit) return;
+    this.words[w] |= bit;
+    this.count++;
+    this.dirty = true;
+  }
+
+  has(i) {
+    return (this.words[i >>> 5] & (1 << (i & 31))) !== 0;
+  }
+
+  get length() {
+    return this.count;
+  }
+
+  index() {
+    if (!this.dirty) return;
+    let c = 0;
+    for (let b = 0; b < this.before.length; b++) {
+      this.before[b] = c;
+      const end = Math.min((b + 1) << 5, this.words.length);
+      for (let w = b << 5; w < end; w++) c += popcount(this.words[w]);
+    }
+    this.dirty = false;
+  }
+
+  /** The pos-th row of the set (undefined past its end). */
+  at(pos) {
+    if (pos < 0 || pos >= this.count) return undefined;
+    this.index();
+    let lo = 0;
+    let hi = this.before.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.before[mid] <= pos) lo = mid;
+      else hi = mid - 1;
+    }
+    let left = pos - this.before[lo];
+    for (let w = lo << 5; w < this.words.length; w++) {
+      let x = this.words[w];
+      const c = popcount(x);
+      if (left >= c) {
+        left -= c;
+        continue;
+      }
+      for (; left > 0; left--) x &= x - 1; // drop the lowest bits
+      return (w << 5) + (31 - Math.clz32(x & -x));
+    }
+    return undefined;
+  }
+
+  /** Position of row i in the set, or -1. */
+  posOf(i) {
+    if (i < 0 || i >= this.n || !this.has(i)) return -1;
+    this.index();
+    const b = i >>> 10;
+    let c = this.before[b];
+    for (let w = b << 5; w < i >>> 5; w++) c += popcount(this.words[w]);
+    return c + popcount(this.words[i >>> 5] & ((1 << (i & 31)) - 1));
+  }
+}
+
+function popcount(x) {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
 }
 
 /**

@@ -202,6 +202,11 @@ export interface VerifyFileOptions extends VerifierOptions {
   onProgress?: (bytesDone: number, total: number) => void;
   onEntries?: (rows: EntrySummary[]) => void;
   onBatch?: (batch: EntryBatch) => void;
+  /**
+   * Instead of onBatch (the page's own store for big files): what changed in
+   * the pages of rows kept by a PagedStore (web/src/store.js) after each block.
+   */
+  onPages?: (delta: import('./store.js').PagedDelta) => void;
   /** Cancels: the promise rejects with a DOMException named AbortError and the worker is terminated. */
   signal?: AbortSignal;
   /** Bytes read per step, default 1 MiB. */

@@ -15,7 +15,8 @@
 //   InitErrorMessage instead of ReadyMessage; the page then verifies on the main thread
 //   ProgressMessage  after each chunk or block: bytes done of total
 //   BatchMessage     new entry summaries, columnar (buffers transferred); `rows` as plain
-//                    objects too when the caller asked for them (VerifyMessage.wantRows)
+//                    objects too when the caller asked for them (VerifyMessage.wantRows);
+//                    with VerifyMessage.pages, `pages` instead (store.js PagedStore.takeDelta)
 //   DoneMessage      the report; the worker is free for the next file
 //   ErrorMessage     the verification failed (not the file: a tampered file is a report)
 // Verifier worker -> helper worker
@@ -62,6 +63,7 @@ export const MSG = Object.freeze({
  * @property {string} [trustedCheckpoint]  a signed note
  * @property {number} chunkSize  bytes read per step when verifying alone
  * @property {boolean} wantRows  also send BatchMessage.rows
+ * @property {boolean} [pages]  send BatchMessage.pages instead of batches
  * @property {{values: number, bytes: number}} [keepValues]  see VerifyFileOptions.keepValues
  */
 
@@ -89,8 +91,9 @@ export const MSG = Object.freeze({
  * @typedef {object} BatchMessage
  * @property {'batch'} type
  * @property {number} id
- * @property {import('./index.js').EntryBatch} batch
+ * @property {import('./index.js').EntryBatch} [batch]
  * @property {import('./index.js').EntrySummary[]} [rows]
+ * @property {import('./store.js').PagedDelta} [pages]
  */
 
 /**

@@ -4,7 +4,10 @@
 // decide. Core gives the values (summarizeLines), so a value read back is
 // the one the verifier showed.
 import { summarizeLines } from './verifier.js';
-import { rowMatches } from './filters.js';
+import { rowMatches, RowSet } from './filters.js';
+import { PAGE_SHIFT, PAGE_ROWS } from './store.js';
+import { STRING_COLUMNS } from './engine.js';
+import { hasPlaceholder, partsText, sealedParts } from './sealed-view.js';
 
 /** Bytes read from the file per step. */
 const READ_BYTES = 4 << 20;
@@ -26,7 +29,7 @@ function runs(store, rows) {
   let cur = [];
   let start = 0;
   for (const i of rows) {
-    const end = store.offsetAt(i) + store.length[i];
+    const end = store.offsetAt(i) + store.lengthAt(i);
     if (cur.length && (store.offsetAt(i) < start || end - start > READ_BYTES)) {
       out.push(cur);
       cur = [];
@@ -46,8 +49,8 @@ async function eachRun(blob, store, rows, visit) {
   for (const run of runs(store, rows)) {
     const start = store.offsetAt(run[0]);
     const last = run[run.length - 1];
-    const bytes = new Uint8Array(await blob.slice(start, store.offsetAt(last) + store.length[last]).arrayBuffer());
-    if (await visit(run, (i) => bytes.subarray(store.offsetAt(i) - start, store.offsetAt(i) - start + store.length[i])) === false) return;
+    const bytes = new Uint8Array(await blob.slice(start, store.offsetAt(last) + store.lengthAt(last)).arrayBuffer());
+    if (await visit(run, (i) => bytes.subarray(store.offsetAt(i) - start, store.offsetAt(i) - start + store.lengthAt(i))) === false) return;
   }
 }
 
@@ -59,6 +62,10 @@ async function eachRun(blob, store, rows, visit) {
  * @param {number[]} rows
  */
 export async function loadRowValues(blob, store, rows) {
+  if (store.paged) {
+    await loadPages(blob, store, [...new Set(rows.map((i) => i >> PAGE_SHIFT))]);
+    return;
+  }
   await eachRun(blob, store, rows, (run, lineOf) => {
     const sums = summarizeLines(run.map(lineOf));
     run.forEach((i, k) => store.setValues(i, valuesOf(sums[k])));
@@ -106,7 +113,7 @@ export async function settleRows(blob, store, unsure, fq, { onProgress, cancelle
       const part = ask.slice(k, k + SUMMARY_ROWS);
       const sums = summarizeLines(part.map(lineOf));
       part.forEach((i, j) => {
-        if (rowMatches(store, fq, i, valuesOf(sums[j]))) out.push(i);
+        if (rowMatches(fq, { ts: store.tsAt(i), tsText: () => store.tsText(i), seq: store.seqAt(i) }, valuesOf(sums[j]))) out.push(i);
       });
     }
     done += run.length;
@@ -119,4 +126,177 @@ export async function settleRows(blob, store, unsure, fq, { onProgress, cancelle
     return true;
   });
   return stopped ? null : out;
+}
+
+// ---- paged stores (store.js PagedStore) -----------------------------------------
+
+/**
+ * Reads ascending `pages` of a paged store from `blob`, a span of consecutive
+ * pages (up to READ_BYTES) at a time, and calls visit(page, lines) where
+ * lines[k] is {line, offset, bytes} of the page's k-th row, found by counting
+ * line feeds from the page's first row (the store keeps every row's line).
+ * A visit returning false stops the reading.
+ * @param {Blob} blob
+ * @param {import('./store.js').PagedStore} store
+ * @param {number[]} pages
+ * @param {(page: number, lines: {line: number, offset: number, bytes: Uint8Array}[]) => unknown} visit
+ */
+async function eachPage(blob, store, pages, visit) {
+  for (let k = 0; k < pages.length; ) {
+    let j = k + 1;
+    const { from } = store.pageBytes(pages[k]);
+    while (j < pages.length && pages[j] === pages[j - 1] + 1 && store.pageBytes(pages[j]).to - from <= READ_BYTES) j++;
+    const to = store.pageBytes(pages[j - 1]).to;
+    const bytes = new Uint8Array(await blob.slice(from, to).arrayBuffer());
+    if (bytes.length !== to - from) throw new Error(`could not read bytes ${from}–${to} of the file`);
+    for (; k < j; k++) {
+      const p = pages[k];
+      const first = p << PAGE_SHIFT;
+      const count = Math.min(PAGE_ROWS, store.n - first);
+      let at = store.pageBytes(p).from - from;
+      let cur = store.lineAt(first);
+      const lines = [];
+      for (let r = 0; r < count; r++) {
+        const line = store.lineAt(first + r);
+        for (; cur < line; cur++) {
+          const lf = bytes.indexOf(10, at);
+          if (lf < 0) throw new Error(`line ${line} is no longer where it was when verified: was the file changed?`);
+          at = lf + 1;
+        }
+        let end = bytes.indexOf(10, at);
+        if (end < 0) end = bytes.length;
+        lines.push({ line, offset: from + at, bytes: bytes.subarray(at, end) });
+      }
+      if ((await visit(p, lines)) === false) return;
+    }
+  }
+}
+
+/** The rows of a page summarized by core, with their line, offset and length in the file. */
+function summarizePage(lines) {
+  const sums = summarizeLines(lines.map((l) => l.bytes));
+  return sums.map((r, k) => ({ ...r, line: lines[k].line, offset: lines[k].offset, length: lines[k].bytes.length }));
+}
+
+/**
+ * The timestamps (microseconds, NaN for none) of the rows of each of
+ * `pages` (ascending) of a paged store, read from the file.
+ * @param {Blob} blob
+ * @param {import('./store.js').PagedStore} store
+ * @param {number[]} pages
+ * @returns {Promise<Float64Array[]>}
+ */
+export async function readPageTimes(blob, store, pages) {
+  const out = [];
+  await eachPage(blob, store, pages, (p, lines) => {
+    out.push(Float64Array.from(summarizeLines(lines.map((l) => l.bytes)), (r) => r.ts_us ?? NaN));
+  });
+  return out;
+}
+
+/**
+ * Reads `pages` of a paged store (not read yet) from the file into its cache.
+ * @param {Blob} blob
+ * @param {import('./store.js').PagedStore} store
+ * @param {number[]} pages
+ */
+export async function loadPages(blob, store, pages) {
+  const want = pages.filter((p) => !store.pages.has(p)).sort((a, b) => a - b);
+  await eachPage(blob, store, want, (p, lines) => {
+    store.setPage(p, summarizePage(lines));
+  });
+}
+
+/**
+ * The rows of a paged store that match filter `fq` (filters.js filterQuery),
+ * read from the file a span at a time: a RowSet, filled as it goes, handed
+ * to onProgress(set, done, total) after each span (done, total: pages);
+ * resolves to it at the end, or to null when cancelled() turns true.
+ * A page whose time span lies outside the time filter is not read; a line
+ * of plain text without the searched words is not summarized. failing: the
+ * failing rows (with fq.failingOnly, only their pages are read); sealed:
+ * sealed-view.js sealedSearch's index (an opened value matches the search);
+ * sealedValues(i): row i's sealed values (report.sealed) when a key opened
+ * them: its columns match as shown (opened values in place), as in the table.
+ * @param {Blob} blob
+ * @param {import('./store.js').PagedStore} store
+ * @param {NonNullable<ReturnType<typeof import('./filters.js').filterQuery>>} fq
+ * @param {{failingOnly?: boolean, failing?: Set<number>, sealed?: {text: Map<number, string>} | null, sealedValues?: (i: number) => {pointer: string, state: string, value: string | null}[] | undefined, onProgress?: (set: RowSet, done: number, total: number) => void, cancelled?: () => boolean}} [o]
+ * @returns {Promise<RowSet | null>}
+ */
+export async function scanRows(blob, store, fq, { failingOnly = false, failing = new Set(), sealed = null, sealedValues = () => undefined, onProgress, cancelled } = {}) {
+  const set = new RowSet(store.n);
+  const needles = [fq.q, fq.qa, fq.qb].filter(Boolean);
+  const exact = needles.some((q) => q.includes('…'));
+  const timed = !Number.isNaN(fq.from) || !Number.isNaN(fq.to);
+  const from = Number.isNaN(fq.from) ? -Infinity : fq.from;
+  const to = Number.isNaN(fq.to) ? Infinity : fq.to;
+  /** @type {number[]} */
+  let pages = [];
+  if (failingOnly) pages = [...new Set([...failing].map((i) => i >> PAGE_SHIFT))].sort((a, b) => a - b);
+  const total = failingOnly ? pages.length : store.pageCount;
+  const read = [];
+  for (let p = 0; p < total; p++) {
+    const page = failingOnly ? pages[p] : p;
+    const first = page << PAGE_SHIFT;
+    const count = Math.min(PAGE_ROWS, store.n - first);
+    if (timed && !failingOnly) {
+      // Decided by the page's time span: no row in the range, or every row (and nothing else asked).
+      if (store.pageMax[page] < from || store.pageMin[page] > to) continue;
+      if (!needles.length && store.pageUntimed[page] === 0 && store.pageMin[page] >= from && store.pageMax[page] <= to) {
+        for (let r = 0; r < count; r++) set.add(first + r);
+        continue;
+      }
+    }
+    read.push(page);
+  }
+  let done = total - read.length;
+  let stopped = false;
+  let shown = performance.now();
+  await eachPage(blob, store, read, async (page, lines) => {
+    const first = page << PAGE_SHIFT;
+    const ask = [];
+    for (let r = 0; r < lines.length; r++) {
+      const i = first + r;
+      if (failingOnly && !failing.has(i)) continue;
+      const text = needles.length ? decoder.decode(lines[r].bytes) : '';
+      if (!needles.length || exact || !PLAIN.test(text) || sealedValues(i)) ask.push(r);
+      else {
+        const lower = text.toLowerCase();
+        if (needles.every((q) => lower.includes(q))) ask.push(r);
+      }
+    }
+    if (ask.length) {
+      const sums = summarizeLines(ask.map((r) => lines[r].bytes));
+      ask.forEach((r, k) => {
+        const s = sums[k];
+        const i = first + r;
+        const row = { ts: s.ts_us ?? NaN, tsText: () => s.ts ?? '', seq: s.seq ?? NaN };
+        /** @type {(string | null)[]} */
+        let values = valuesOf(s);
+        const sv = sealedValues(i);
+        if (sv) {
+          // A sealed value matches as stored and as shown; the search also finds the entry's opened values.
+          values = values.map((v, c) => (hasPlaceholder(v) ? `${v}\u0000${partsText(sealedParts(v, STRING_COLUMNS[c], sv))}` : v));
+          values.push(sealed?.text.get(i) ?? null);
+        }
+        if (rowMatches(fq, row, values)) set.add(i);
+      });
+    }
+    done++;
+    const now = performance.now();
+    if (now - shown > 100 || done === total) {
+      shown = now;
+      onProgress?.(set, done, total);
+      await new Promise((r) => setTimeout(r, 0));
+      if (cancelled?.()) {
+        stopped = true;
+        return false;
+      }
+    }
+    return true;
+  });
+  if (stopped) return null;
+  onProgress?.(set, total, total);
+  return set;
 }

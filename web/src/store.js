@@ -45,9 +45,8 @@ export class EntryStore {
     /** @type {Float64Array | null} seq per row, once a row's seq is not first seq + row */
     this.seqs = null;
     this.seq0 = NaN;
-    /** Runs of rows on consecutive lines: run k starts at row runRow[k], whose line is runRow[k] + runShift[k]. */
-    this.runRow = [];
-    this.runShift = [];
+    /** Line per row: runs of rows on consecutive lines. */
+    this.lines = new Runs();
     this.lastLine = -Infinity;
     /** ts: per group of 2^TS_SHIFT rows its first timestamp, per row the microseconds after it (or TS_NAN, TS_APART). */
     this.tsBase = new Float64Array(0);
@@ -67,13 +66,14 @@ export class EntryStore {
     this.codes = STRING_COLUMNS.map(() => new Uint8Array(0));
     /** @type {Map<number, (string | null)[]>} row -> its five values, read from its line */
     this.rowValues = new Map();
-    this.dicts = STRING_COLUMNS.map(() => [null]); // code 0 is null
+    this.dicts = STRING_COLUMNS.map(() => /** @type {(string | null)[]} */ ([null])); // code 0 is null
     this.tsRaw = new Map(); // row -> original timestamp text, when not canonical
     this.minTs = Infinity;
     this.maxTs = -Infinity;
     this.sortedLines = true;
   }
 
+  /** @param {number} need */
   grow(need) {
     if (need <= this.cap) return;
     // Grows by half (not double): the old and new arrays coexist while copying.
@@ -112,7 +112,10 @@ export class EntryStore {
     this.cap = cap;
   }
 
-  /** Row i's timestamp in microseconds since the epoch, NaN when it has none. */
+  /**
+   * Row i's timestamp in microseconds since the epoch, NaN when it has none.
+   * @param {number} i
+   */
   tsAt(i) {
     if (this.tsFull) return this.tsFull[i];
     const d = this.tsDelta[i];
@@ -149,7 +152,10 @@ export class EntryStore {
     this.tsApart = new Map();
   }
 
-  /** Row i's byte offset in the file. */
+  /**
+   * Row i's byte offset in the file.
+   * @param {number} i
+   */
   offsetAt(i) {
     return this.offFull ? this.offFull[i] : this.offBase[i >> OFF_SHIFT] + this.offDelta[i];
   }
@@ -174,18 +180,14 @@ export class EntryStore {
     this.offFull[i] = o;
   }
 
+  /** @param {import('./index.js').EntryBatch} b */
   append(b) {
     const base = this.n;
     this.grow(base + b.n);
     this.appendSeq(b, base);
     for (let k = 0; k < b.n; k++) {
       const i = base + k;
-      const shift = b.line[k] - i;
-      const runs = this.runRow.length;
-      if (!runs || this.runShift[runs - 1] !== shift) {
-        this.runRow.push(i);
-        this.runShift.push(shift);
-      }
+      this.lines.add(i, b.line[k]);
       if (b.line[k] < this.lastLine) this.sortedLines = false;
       this.lastLine = b.line[k];
       this.setTs(i, b.ts[k]);
@@ -207,7 +209,7 @@ export class EntryStore {
       for (let i = 0; i < b.n; i++) to[base + i] = from[i] < NOT_KEPT ? from[i] : NOT_KEPT;
       for (const s of b.fresh[c]) this.dicts[c].push(s);
     }
-    for (let i = 0; i < b.tsRaw.length; i += 2) this.tsRaw.set(base + b.tsRaw[i], b.tsRaw[i + 1]);
+    for (let i = 0; i < b.tsRaw.length; i += 2) this.tsRaw.set(base + /** @type {number} */ (b.tsRaw[i]), String(b.tsRaw[i + 1]));
     for (let i = 0; i < b.n; i++) {
       const t = b.ts[i];
       if (t < this.minTs) this.minTs = t;
@@ -234,74 +236,92 @@ export class EntryStore {
     this.seqs.set(b.seq, base);
   }
 
-  /** Row i's seq, NaN when its line did not parse. */
+  /**
+   * Row i's seq, NaN when its line did not parse.
+   * @param {number} i
+   */
   seqAt(i) {
     return this.seqs ? this.seqs[i] : this.seq0 + i;
   }
 
-  /** Row i's line number (1-based). */
+  /**
+   * Row i's line number (1-based).
+   * @param {number} i
+   */
   lineAt(i) {
-    const r = this.runRow;
-    let lo = 0;
-    let hi = r.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (r[mid] <= i) lo = mid;
-      else hi = mid - 1;
-    }
-    return i + this.runShift[lo];
+    return /** @type {number} */ (this.lines.at(i));
   }
 
+  /**
+   * Row i's line length in bytes, without its line feed.
+   * @param {number} i
+   */
+  lengthAt(i) {
+    return this.length[i];
+  }
+
+  /** @param {number} col @param {number} i */
   str(col, i) {
     const k = this.codes[col][i];
     if (k !== NOT_KEPT) return this.dicts[col][k];
     return this.rowValues.get(i)?.[col];
   }
 
-  /** True when a value of row i was not kept and its line is not read yet. */
+  /**
+   * True when a value of row i was not kept and its line is not read yet.
+   * @param {number} i
+   */
   needsValues(i) {
     if (this.rowValues.has(i)) return false;
     for (const c of this.codes) if (c[i] === NOT_KEPT) return true;
     return false;
   }
 
-  /** Keeps row i's values read from its line (the most recent ROW_VALUES_CACHED rows). */
+  /**
+   * Keeps row i's values read from its line (the most recent ROW_VALUES_CACHED rows).
+   * @param {number} i
+   * @param {(string | null)[]} values
+   */
   setValues(i, values) {
     this.rowValues.delete(i);
     this.rowValues.set(i, values);
-    if (this.rowValues.size > ROW_VALUES_CACHED) this.rowValues.delete(this.rowValues.keys().next().value);
+    if (this.rowValues.size > ROW_VALUES_CACHED) this.rowValues.delete(/** @type {number} */ (this.rowValues.keys().next().value));
   }
 
+  /** @param {number} i */
   tsText(i) {
     const raw = this.tsRaw.get(i);
     if (raw !== undefined) return raw;
     return formatTs(this.tsAt(i));
   }
 
+  /** @param {number} i */
   seqText(i) {
     const s = this.seqAt(i);
     return Number.isNaN(s) ? '' : String(s);
   }
 
-  /** Row index of the entry on `line`, or -1. */
+  /**
+   * Row index of the entry on `line`, or -1.
+   * @param {number} line
+   */
   findByLine(line) {
-    if (this.sortedLines) {
-      let lo = 0;
-      let hi = this.n - 1;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        const v = this.lineAt(mid);
-        if (v === line) return mid;
-        if (v < line) lo = mid + 1;
-        else hi = mid - 1;
-      }
-      return -1;
-    }
-    for (let i = 0; i < this.n; i++) if (this.lineAt(i) === line) return i;
-    return -1;
+    return findLine(this, line);
   }
 
-  /** Row index of the entry with sequence number seq, or -1. */
+  /**
+   * The first row whose seq is at least `entry`, or Infinity.
+   * @param {number} entry
+   */
+  firstSeqAtLeast(entry) {
+    for (let j = 0; j < this.n; j++) if (this.seqAt(j) >= entry) return j;
+    return Infinity;
+  }
+
+  /**
+   * Row index of the entry with sequence number seq, or -1.
+   * @param {number} seq
+   */
   findBySeq(seq) {
     // Sequence numbers usually equal row index + first seq: try that first.
     const guess = seq - this.seqAt(0);
@@ -310,4 +330,370 @@ export class EntryStore {
     for (let i = 0; i < this.n; i++) if (this.seqs[i] === seq) return i;
     return -1;
   }
+}
+
+/**
+ * A value per row that counts up with the rows in runs (a line number, a
+ * seq): run k starts at row rows[k], whose value is rows[k] + shifts[k]. A
+ * shift of NaN is a run of rows without a value. Costs two numbers a run,
+ * nothing a row; past `max` runs the rows after the last one are unknown
+ * (undefined).
+ */
+export class Runs {
+  constructor(max = Infinity) {
+    /** @type {number[]} */
+    this.rows = [];
+    /** @type {number[]} */
+    this.shifts = [];
+    this.max = max;
+    /** Rows from here on are past `max` runs: unknown. */
+    this.until = Infinity;
+  }
+
+  /**
+   * Row i (rows come in ascending order) has `value`.
+   * @param {number} i
+   * @param {number} value
+   */
+  add(i, value) {
+    if (i >= this.until) return;
+    const shift = value - i;
+    const k = this.shifts.length;
+    if (k && Object.is(this.shifts[k - 1], shift)) return;
+    if (k >= this.max) {
+      this.until = i;
+      return;
+    }
+    this.rows.push(i);
+    this.shifts.push(shift);
+  }
+
+  /**
+   * The run holding row i (rows[0] <= i).
+   * @param {number} i
+   */
+  run(i) {
+    const r = this.rows;
+    let lo = 0;
+    let hi = r.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (r[mid] <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /**
+   * Row i's value: NaN when it has none, undefined when unknown.
+   * @param {number} i
+   */
+  at(i) {
+    return i < this.until ? i + this.shifts[this.run(i)] : undefined;
+  }
+
+  /**
+   * The first of rows 0..n-1 whose value is `value` (or, with atLeast, at least it), or -1.
+   * @param {number} value
+   * @param {number} n
+   */
+  find(value, n, atLeast = false) {
+    const end = Math.min(n, this.until);
+    for (let k = 0; k < this.rows.length; k++) {
+      const from = this.rows[k];
+      const to = Math.min(k + 1 < this.rows.length ? this.rows[k + 1] : end, end);
+      const i = Math.max(from, value - this.shifts[k]);
+      if (!Number.isInteger(i)) continue; // NaN run, or a fraction
+      if (i < to && (atLeast || i === value - this.shifts[k])) return i;
+    }
+    return -1;
+  }
+}
+
+/**
+ * Row index of the entry on `line` in a store (binary search on lineAt), or -1.
+ * @param {{n: number, sortedLines: boolean, lineAt: (i: number) => number}} store
+ * @param {number} line
+ */
+function findLine(store, line) {
+  if (store.sortedLines) {
+    let lo = 0;
+    let hi = store.n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = store.lineAt(mid);
+      if (v === line) return mid;
+      if (v < line) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+  for (let i = 0; i < store.n; i++) if (store.lineAt(i) === line) return i;
+  return -1;
+}
+
+/** Rows per page of a PagedStore (a power of two), and pages whose rows are kept, read back. */
+export const PAGE_SHIFT = 8;
+export const PAGE_ROWS = 1 << PAGE_SHIFT;
+const PAGES_CACHED = 32;
+/** Seq runs a PagedStore keeps (a run per break in the count: a duplicated or missing entry). */
+const SEQ_RUNS_MAX = 65536;
+
+/**
+ * The rows of a file too big to keep in memory (PAGED_BYTES and over): per
+ * page of PAGE_ROWS rows the byte offset of its first row, its earliest and
+ * latest timestamps and how many rows have none (26 bytes a page, 0.1 byte
+ * a row); lines and seqs as runs (nothing a row while they count up). A row
+ * drawn, searched or opened is read back from the file with its page
+ * (rowvalues.js loadPages) and summarized again by core: the values shown
+ * are the ones the verifier read. The last PAGES_CACHED pages read are kept.
+ * Same reading interface as EntryStore; a value of a page not read yet is
+ * undefined (tsText, seqText: "…").
+ */
+export class PagedStore {
+  constructor() {
+    this.paged = true;
+    this.n = 0;
+    this.lines = new Runs();
+    this.seqs = new Runs(SEQ_RUNS_MAX);
+    this.pageOff = new Float64Array(0);
+    this.pageMin = new Float64Array(0);
+    this.pageMax = new Float64Array(0);
+    this.pageUntimed = new Uint16Array(0);
+    /** The byte after the last row's line. */
+    this.end = 0;
+    /** @type {Map<number, import('./index.js').EntrySummary[]>} page -> its rows, read back */
+    this.pages = new Map();
+    this.dicts = STRING_COLUMNS.map(() => /** @type {(string | null)[]} */ ([null]));
+    this.minTs = Infinity;
+    this.maxTs = -Infinity;
+    this.sortedLines = true;
+    this.lastLine = -Infinity;
+    /** @type {{page: number, lines: number, seqs: number, dicts: number[]} | null} what takeDelta sent */
+    this.sent = null;
+  }
+
+  /** Pages holding rows. */
+  get pageCount() {
+    return (this.n + PAGE_ROWS - 1) >> PAGE_SHIFT;
+  }
+
+  /**
+   * Room for `need` pages.
+   * @param {number} need
+   */
+  ensurePages(need) {
+    if (need > this.pageOff.length) {
+      const cap = Math.max(1024, Math.ceil(need * 1.5));
+      /** @param {Float64Array | Uint16Array} a @param {number | undefined} fill */
+      const g = (a, fill) => {
+        const c = new /** @type {any} */ (a.constructor)(cap);
+        c.set(a);
+        if (fill !== undefined) c.fill(fill, a.length);
+        return c;
+      };
+      this.pageOff = g(this.pageOff, undefined);
+      this.pageMin = g(this.pageMin, Infinity);
+      this.pageMax = g(this.pageMax, -Infinity);
+      this.pageUntimed = g(this.pageUntimed, undefined);
+    }
+  }
+
+  /** @param {import('./index.js').EntryBatch} b */
+  append(b) {
+    const base = this.n;
+    this.ensurePages(((base + b.n + PAGE_ROWS - 1) >> PAGE_SHIFT) + 1);
+    for (let k = 0; k < b.n; k++) {
+      const i = base + k;
+      const p = i >> PAGE_SHIFT;
+      if ((i & (PAGE_ROWS - 1)) === 0) this.pageOff[p] = b.offset[k];
+      this.lines.add(i, b.line[k]);
+      if (b.line[k] < this.lastLine) this.sortedLines = false;
+      this.lastLine = b.line[k];
+      this.seqs.add(i, b.seq[k]);
+      const t = b.ts[k];
+      if (Number.isNaN(t)) this.pageUntimed[p]++;
+      else {
+        if (t < this.pageMin[p]) this.pageMin[p] = t;
+        if (t > this.pageMax[p]) this.pageMax[p] = t;
+        if (t < this.minTs) this.minTs = t;
+        if (t > this.maxTs) this.maxTs = t;
+      }
+      this.end = b.offset[k] + b.length[k] + 1;
+    }
+    // The values the verifier kept (its limit): offered in the filters' lists.
+    for (let c = 0; c < STRING_COLUMNS.length; c++) for (const s of b.fresh[c]) this.dicts[c].push(s);
+    this.n += b.n;
+  }
+
+  /**
+   * What changed since the previous call, for another PagedStore's merge:
+   * the verifier worker keeps a PagedStore of its own and posts these to the
+   * page (a few hundred bytes a block) instead of the rows' batches (60
+   * bytes a row, which the page's isolate would hold until its next garbage
+   * collection).
+   * @returns {PagedDelta}
+   */
+  takeDelta() {
+    const sent = (this.sent ??= { page: 0, lines: 0, seqs: 0, dicts: this.dicts.map(() => 1) });
+    const from = sent.page;
+    const to = this.pageCount;
+    /** @type {PagedDelta} */
+    const d = {
+      n: this.n, end: this.end, minTs: this.minTs, maxTs: this.maxTs, sortedLines: this.sortedLines, from,
+      pageOff: this.pageOff.slice(from, to), pageMin: this.pageMin.slice(from, to), pageMax: this.pageMax.slice(from, to), pageUntimed: this.pageUntimed.slice(from, to),
+      lines: [this.lines.rows.slice(sent.lines), this.lines.shifts.slice(sent.lines)],
+      seqs: [this.seqs.rows.slice(sent.seqs), this.seqs.shifts.slice(sent.seqs), this.seqs.until],
+      fresh: this.dicts.map((dict, c) => /** @type {string[]} */ (dict.slice(sent.dicts[c]))),
+    };
+    // The last page may still be filling: sent again next time.
+    sent.page = this.n & (PAGE_ROWS - 1) ? to - 1 : to;
+    sent.lines = this.lines.rows.length;
+    sent.seqs = this.seqs.rows.length;
+    sent.dicts = this.dicts.map((dict) => dict.length);
+    return d;
+  }
+
+  /** Takes in another PagedStore's takeDelta(). @param {PagedDelta} d */
+  merge(d) {
+    this.ensurePages(d.from + d.pageOff.length + 1);
+    this.pageOff.set(d.pageOff, d.from);
+    this.pageMin.set(d.pageMin, d.from);
+    this.pageMax.set(d.pageMax, d.from);
+    this.pageUntimed.set(d.pageUntimed, d.from);
+    this.lines.rows.push(...d.lines[0]);
+    this.lines.shifts.push(...d.lines[1]);
+    this.seqs.rows.push(...d.seqs[0]);
+    this.seqs.shifts.push(...d.seqs[1]);
+    this.seqs.until = d.seqs[2];
+    d.fresh.forEach((f, c) => this.dicts[c].push(...f));
+    Object.assign(this, { n: d.n, end: d.end, minTs: d.minTs, maxTs: d.maxTs, sortedLines: d.sortedLines });
+  }
+
+  /**
+   * Page p's bytes in the file: from its first row's line to the next page's (or the last row's end).
+   * @param {number} p
+   */
+  pageBytes(p) {
+    return { from: this.pageOff[p], to: (p + 1) << PAGE_SHIFT < this.n ? this.pageOff[p + 1] : this.end };
+  }
+
+  /**
+   * Keeps page p's rows, read back (the PAGES_CACHED most recent pages).
+   * @param {number} p
+   * @param {import('./index.js').EntrySummary[]} rows
+   */
+  setPage(p, rows) {
+    this.pages.delete(p);
+    this.pages.set(p, rows);
+    if (this.pages.size > PAGES_CACHED) this.pages.delete(/** @type {number} */ (this.pages.keys().next().value));
+  }
+
+  /**
+   * Row i read back, or undefined while its page is not.
+   * @param {number} i
+   */
+  row(i) {
+    return this.pages.get(i >> PAGE_SHIFT)?.[i & (PAGE_ROWS - 1)];
+  }
+
+  /** @param {number} i */
+  lineAt(i) {
+    return /** @type {number} */ (this.lines.at(i));
+  }
+
+  /** @param {number} line */
+  findByLine(line) {
+    return findLine(this, line);
+  }
+
+  /** @param {number} i */
+  seqAt(i) {
+    return this.seqs.at(i) ?? this.row(i)?.seq ?? NaN;
+  }
+
+  /** @param {number} i */
+  seqText(i) {
+    const s = this.seqs.at(i) ?? this.row(i)?.seq;
+    if (s === undefined) return '…';
+    return s === null || Number.isNaN(s) ? '' : String(s);
+  }
+
+  /** @param {number} seq */
+  findBySeq(seq) {
+    const i = this.seqs.find(seq, this.n);
+    if (i >= 0) return i;
+    for (const [p, rows] of this.pages) for (let k = 0; k < rows.length; k++) if (rows[k].seq === seq) return (p << PAGE_SHIFT) + k;
+    return -1;
+  }
+
+  /**
+   * The first row whose seq is at least `entry`, or Infinity.
+   * @param {number} entry
+   */
+  firstSeqAtLeast(entry) {
+    const i = this.seqs.find(entry, this.n, true);
+    return i >= 0 ? i : Infinity;
+  }
+
+  /** @param {number} i */
+  tsAt(i) {
+    return this.row(i)?.ts_us ?? NaN;
+  }
+
+  /** @param {number} i */
+  tsText(i) {
+    const r = this.row(i);
+    return r ? (r.ts ?? '') : '…';
+  }
+
+  /** @param {number} i */
+  offsetAt(i) {
+    return this.row(i)?.offset ?? NaN;
+  }
+
+  /** @param {number} i */
+  lengthAt(i) {
+    return this.row(i)?.length ?? NaN;
+  }
+
+  /** @param {number} col @param {number} i */
+  str(col, i) {
+    return this.row(i)?.[STRING_COLUMNS[col]];
+  }
+
+  /** @param {number} i */
+  needsValues(i) {
+    return !this.pages.has(i >> PAGE_SHIFT);
+  }
+}
+
+/**
+ * @typedef {object} PagedDelta  PagedStore.takeDelta()
+ * @property {number} n
+ * @property {number} end
+ * @property {number} minTs
+ * @property {number} maxTs
+ * @property {boolean} sortedLines
+ * @property {number} from  the first page sent
+ * @property {Float64Array} pageOff
+ * @property {Float64Array} pageMin
+ * @property {Float64Array} pageMax
+ * @property {Uint16Array} pageUntimed
+ * @property {[number[], number[]]} lines  runs added
+ * @property {[number[], number[], number]} seqs  runs added, and where they stop
+ * @property {string[][]} fresh  values added per column
+ */
+
+/** Files of this many bytes and more are kept as pages (PagedStore): about a million rows. */
+export const PAGED_BYTES = 256 << 20;
+
+/**
+ * The store for a file of `bytes` bytes: every row in memory (EntryStore,
+ * 15 to 20 bytes a row) below `pagedAbove` bytes, pages read back from the
+ * file (PagedStore) from there on.
+ * @param {{bytes?: number, pagedAbove?: number}} [o]
+ */
+export function makeStore({ bytes = 0, pagedAbove = PAGED_BYTES } = {}) {
+  return bytes >= pagedAbove ? new PagedStore() : new EntryStore({ bytes });
 }

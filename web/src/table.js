@@ -18,7 +18,7 @@ export class VirtualTable {
    * @param {HTMLElement} o.scroll   the scrolling container (position: relative)
    * @param {HTMLElement} o.spacer   sized to the (possibly scaled) content height
    * @param {HTMLElement} o.table    element carrying aria-rowcount
-   * @param {import('./store.js').EntryStore} o.store
+   * @param {import('./store.js').EntryStore | import('./store.js').PagedStore} o.store
    * @param {(i:number)=>Promise<{text:string, notes:string[], hidden:boolean}>} o.loadDetail  full event of row i
    * @param {(i:number)=>boolean} o.isFailing   a failure names this entry
    * @param {(i:number)=>boolean} [o.isInRange] in the range of a failing checkpoint (shaded lightly)
@@ -66,11 +66,13 @@ export class VirtualTable {
   }
 
   rowAt(pos) {
-    return this.view ? this.view[pos] : pos;
+    return this.view ? this.view.at(pos) : pos;
   }
 
   posOf(index) {
     if (!this.view) return index < this.count ? index : -1;
+    // a RowSet (filters.js) finds positions itself
+    if ('posOf' in this.view) return this.view.posOf(index);
     // views are ascending store indices
     let lo = 0;
     let hi = this.count - 1;
@@ -306,12 +308,18 @@ export class VirtualTable {
     this.expanded = i;
     const d = this.detail;
     d.index = i;
-    d.meta.textContent = `Line ${this.store.lineAt(i)} · bytes ${this.store.offsetAt(i)}–${this.store.offsetAt(i) + this.store.length[i]}`;
+    const meta = () => {
+      const at = this.store.offsetAt(i);
+      // A paged store knows a row's bytes once its page is read (loadDetail reads it).
+      d.meta.textContent = `Line ${this.store.lineAt(i)}${Number.isNaN(at) ? '' : ` · bytes ${at}–${at + this.store.lengthAt(i)}`}`;
+    };
+    meta();
     d.notes.replaceChildren();
     d.pre.textContent = 'Loading…';
     this.loadDetail(i).then(
       ({ text, notes, hidden }) => {
         if (d.index !== i) return;
+        meta();
         const items = notes.map((n) => {
           const li = document.createElement('li');
           setRevealed(li, n, { keepLines: true });

@@ -2,6 +2,7 @@
 // failing entry marked in a distinct colour and shape, so gaps and bursts
 // show at a glance. The caption gives the same facts in words.
 import { formatTs } from './engine.js';
+import { PAGE_SHIFT, PAGE_ROWS } from './store.js';
 
 const STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000, 7776000, 31536000];
 
@@ -26,8 +27,14 @@ export class Timeline {
    * wrap: the focusable slider around the canvas (arrow keys pick an
    * interval, Enter filters to it); hover: text of the interval pointed at.
    */
-  constructor({ canvas, wrap, caption, hover, store, onPick }) {
-    Object.assign(this, { canvas, wrap, caption, hover, store, onPick });
+  /**
+   * pageTimes(pages): for a paged store, the timestamps of the rows of each
+   * page (read back from the file), to count pages across intervals exactly.
+   */
+  constructor({ canvas, wrap, caption, hover, store, onPick, pageTimes = null }) {
+    Object.assign(this, { canvas, wrap, caption, hover, store, onPick, pageTimes });
+    this.exact = null;
+    this.refining = 0;
     this.buckets = null;
     this.cursor = -1;
     wrap?.addEventListener('keydown', (e) => this.onKey(e));
@@ -48,7 +55,7 @@ export class Timeline {
    * unsignedFrom on are not signed; ranges are [lo, hi] store index ranges of
    * checkpoints that did not match (shaded lightly).
    */
-  update(failing = [], unsignedFrom = Infinity, ranges = []) {
+  update(failing = [], unsignedFrom = Infinity, ranges = [], { exact = false } = {}) {
     const s = this.store;
     if (!s.n || !Number.isFinite(s.minTs)) {
       this.buckets = null;
@@ -66,7 +73,28 @@ export class Timeline {
     const unsigned = new Uint32Array(nb);
     const inRange = new Uint8Array(nb);
     let untimed = 0;
-    for (let i = 0; i < s.n; i++) {
+    let estimated = false;
+    if (s.paged) {
+      const known = this.exact?.store === s ? this.exact.pages : null;
+      const counted = countPages(s, start, step, counts, unsigned, unsignedFrom, known);
+      untimed = counted.untimed;
+      estimated = counted.across.length > 0;
+      // exact: the timestamps of the pages across intervals are read back (pageTimes), then counted again.
+      if (estimated && exact && this.pageTimes && counted.across.length <= EXACT_PAGES) {
+        const gen = ++this.refining;
+        const across = counted.across;
+        this.pageTimes(across).then(
+          (times) => {
+            if (gen !== this.refining || this.store !== s) return;
+            const pages = known && known.size + across.length <= EXACT_PAGES ? known : new Map();
+            across.forEach((p, k) => pages.set(p, times[k]));
+            this.exact = { store: s, pages };
+            this.update(failing, unsignedFrom, ranges);
+          },
+          () => {}, // stays estimated
+        );
+      }
+    } else for (let i = 0; i < s.n; i++) {
       const t = s.tsAt(i);
       if (Number.isNaN(t)) {
         untimed++;
@@ -77,14 +105,23 @@ export class Timeline {
       if (i >= unsignedFrom) unsigned[b]++;
     }
     for (const [lo, hi] of ranges) {
+      if (s.paged) {
+        // The intervals of the pages the range covers.
+        for (let p = lo >> PAGE_SHIFT; p <= Math.min(hi, s.n - 1) >> PAGE_SHIFT; p++) {
+          if (!(s.pageMin[p] <= s.pageMax[p])) continue;
+          for (let b = Math.floor((s.pageMin[p] - start) / step); b <= Math.floor((s.pageMax[p] - start) / step); b++) inRange[b] = 1;
+        }
+        continue;
+      }
       for (let i = lo; i <= hi && i < s.n; i++) {
         const t = s.tsAt(i);
         if (!Number.isNaN(t)) inRange[Math.floor((t - start) / step)] = 1;
       }
     }
     for (const i of failing) {
-      const t = s.tsAt(i);
-      if (!Number.isNaN(t)) fails[Math.floor((t - start) / step)]++;
+      // A paged store's row not read back: its page's first interval.
+      const t = s.paged && s.needsValues(i) ? s.pageMin[i >> PAGE_SHIFT] : s.tsAt(i);
+      if (Number.isFinite(t)) fails[Math.floor((t - start) / step)]++;
     }
     Object.assign(this, { step, start, counts, fails, unsigned, inRange, buckets: nb });
     if (this.cursor >= nb) this.cursor = nb - 1;
@@ -108,6 +145,7 @@ export class Timeline {
     ];
     if (failBuckets) parts.push(`${count(failBuckets, 'interval')} ${failBuckets === 1 ? 'contains' : 'contain'} a failing entry.`);
     if (unsignedBuckets) parts.push(`${count(unsignedBuckets, 'interval')} ${unsignedBuckets === 1 ? 'contains' : 'contain'} entries that are not signed.`);
+    if (estimated) parts.push(`Counts next to interval edges are estimated (this file is kept as pages of ${PAGE_ROWS} entries, read back from the file).`);
     if (untimed) parts.push(`${count(untimed, 'entry', 'entries')} ${untimed === 1 ? 'has' : 'have'} no timestamp.`);
     this.caption.textContent = parts.join(' ');
     if (this.wrap) {
@@ -237,4 +275,61 @@ export class Timeline {
     this.wrap.setAttribute('aria-valuetext', text);
     this.draw();
   }
+}
+
+/** Pages across intervals whose timestamps the timeline reads back to count exactly. */
+const EXACT_PAGES = 2048;
+
+/**
+ * Counts the rows of a paged store (store.js PagedStore) per interval from
+ * its pages' time spans: a page within one interval counts there exactly;
+ * a page across several by its rows' timestamps when `known` has them (page
+ * -> ts per row), else spread over them in proportion to time (and listed
+ * in `across`). Rows from unsignedFrom on count as not signed too.
+ */
+function countPages(s, start, step, counts, unsigned, unsignedFrom, known) {
+  let untimed = 0;
+  const across = [];
+  for (let p = 0; p < s.pageCount; p++) {
+    const first = p << PAGE_SHIFT;
+    const rows = Math.min(PAGE_ROWS, s.n - first);
+    const none = s.pageUntimed[p];
+    untimed += none;
+    const timed = rows - none;
+    if (!timed) continue;
+    const lo = s.pageMin[p];
+    const hi = s.pageMax[p];
+    // Not signed: the page's rows from unsignedFrom on, in proportion.
+    const late = unsignedFrom <= first ? timed : unsignedFrom >= first + rows ? 0 : Math.round((timed * (first + rows - unsignedFrom)) / rows);
+    const b0 = Math.floor((lo - start) / step);
+    const b1 = Math.floor((hi - start) / step);
+    if (b0 === b1) {
+      counts[b0] += timed;
+      unsigned[b0] += late;
+      continue;
+    }
+    const ts = known?.get(p);
+    if (ts) {
+      for (let k = 0; k < ts.length; k++) {
+        if (Number.isNaN(ts[k])) continue;
+        const b = Math.floor((ts[k] - start) / step);
+        counts[b]++;
+        if (first + k >= unsignedFrom) unsigned[b]++;
+      }
+      continue;
+    }
+    across.push(p);
+    let gave = 0;
+    let gaveLate = 0;
+    for (let b = b0; b <= b1; b++) {
+      const upTo = b === b1 ? 1 : (start + (b + 1) * step - lo) / (hi - lo);
+      const c = Math.round(timed * upTo);
+      const l = Math.round(late * upTo);
+      counts[b] += c - gave;
+      unsigned[b] += l - gaveLate;
+      gave = c;
+      gaveLate = l;
+    }
+  }
+  return { untimed, across };
 }

@@ -7,8 +7,9 @@
 // Verification itself is the Rust core compiled to WebAssembly (../pkg); this
 // module only moves bytes to it, in a Web Worker when one can be started.
 import initWasm, { WasmVerifier, parseVerifierKey as wasmParseVerifierKey } from '../pkg/stele_wasm.js';
-import { BatchEncoder, RowDecoder, abortError, freeQuietly, runVerification } from './engine.js';
+import { BatchEncoder, RowDecoder, abortError, freeQuietly, runVerification, youngGc } from './engine.js';
 import { MSG } from './protocol.js';
+import { PagedStore } from './store.js';
 
 export { STRING_COLUMNS, formatTs, parseTs } from './engine.js';
 
@@ -492,7 +493,7 @@ async function verifyPlain(file, opts) {
  * @param {import('./index.js').VerifyFileOptions} opts
  * @returns {Promise<import('./index.js').Report>}
  */
-function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20, keepValues }) {
+function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, onPages, signal, chunkSize = 1 << 20, keepValues }) {
   const w = vw.worker;
   if (signal?.aborted) {
     releaseWorker(vw);
@@ -523,7 +524,8 @@ function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, on
       try {
         if (m.type === MSG.PROGRESS) onProgress?.(m.done, m.total);
         else if (m.type === MSG.BATCH) {
-          onBatch?.(m.batch);
+          if (m.pages) onPages?.(m.pages);
+          else if (m.batch) onBatch?.(m.batch);
           if (m.rows) onEntries?.(m.rows);
         } else if (m.type === MSG.DONE || m.type === MSG.ERROR) {
           cleanup();
@@ -538,7 +540,7 @@ function verifyInWorker(vw, file, { keys = [], trustedCheckpoint, onProgress, on
       }
     };
     /** @type {import('./protocol.js').VerifyMessage} */
-    const msg = { type: MSG.VERIFY, id, file, keys, trustedCheckpoint, chunkSize, wantRows: !!onEntries, keepValues };
+    const msg = { type: MSG.VERIFY, id, file, keys, trustedCheckpoint, chunkSize, wantRows: !!onEntries, keepValues, pages: !!onPages && !onEntries };
     w.postMessage(msg);
   });
 }
@@ -560,8 +562,9 @@ function yieldToEventLoop() {
  * @param {VerifyFileOptions} opts
  * @returns {Promise<Report>}
  */
-async function verifyInMainThread(file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, signal, chunkSize = 1 << 20, keepValues }) {
+async function verifyInMainThread(file, { keys = [], trustedCheckpoint, onProgress, onEntries, onBatch, onPages, signal, chunkSize = 1 << 20, keepValues }) {
   const encoder = new BatchEncoder();
+  const pager = onPages ? new PagedStore() : null;
   let last = performance.now();
   return runVerification({
     WasmVerifier,
@@ -577,7 +580,15 @@ async function verifyInMainThread(file, { keys = [], trustedCheckpoint, onProgre
           onEntries(rows);
         }
       : undefined,
-    onBatch: onEntries ? undefined : onBatch,
+    onBatch: onEntries
+      ? undefined
+      : pager
+        ? (b) => {
+            pager.append(b);
+            /** @type {NonNullable<typeof onPages>} */ (onPages)(pager.takeDelta());
+            youngGc(); // the batch dies here
+          }
+        : onBatch,
     keepValues,
     // Yield to rendering at least every ~30 ms of work.
     pause: async () => {

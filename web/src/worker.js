@@ -2,9 +2,10 @@
 // with helper workers (prepare-worker.js) hashing and parsing blocks when the
 // machine has cores to spare. Messages: protocol.js.
 import initWasm, { WasmVerifier, prepareBlock } from '../pkg/stele_wasm.js';
-import { BatchEncoder, batchTransfer, freeQuietly, runVerification, startPool } from './engine.js';
+import { BatchEncoder, batchTransfer, freeQuietly, runVerification, startPool, youngGc } from './engine.js';
 import { prepareInto } from './prepare.js';
 import { MSG, errorText } from './protocol.js';
+import { PagedStore } from './store.js';
 
 /** @typedef {import('./protocol.js').ToWorker} ToWorker */
 /** @typedef {import('./protocol.js').FromWorker} FromWorker */
@@ -53,8 +54,10 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {
     return;
   }
   if (msg.type === MSG.VERIFY) {
-    const { id, file, keys, trustedCheckpoint, chunkSize, wantRows, keepValues } = msg;
+    const { id, file, keys, trustedCheckpoint, chunkSize, wantRows, keepValues, pages } = msg;
     const encoder = new BatchEncoder();
+    // A big file's rows: kept here as pages, the page gets what changed (not the batches).
+    const pager = pages && !wantRows ? new PagedStore() : null;
     try {
       await ready;
       const report = await runVerification({
@@ -72,7 +75,15 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {
               reply({ type: MSG.BATCH, id, batch, rows }, batchTransfer(batch));
             }
           : undefined,
-        onBatch: wantRows ? undefined : (batch) => reply({ type: MSG.BATCH, id, batch }, batchTransfer(batch)),
+        onBatch: wantRows
+          ? undefined
+          : pager
+            ? (batch) => {
+                pager.append(batch);
+                reply({ type: MSG.BATCH, id, pages: pager.takeDelta() });
+                youngGc(); // the batch dies here
+              }
+            : (batch) => reply({ type: MSG.BATCH, id, batch }, batchTransfer(batch)),
         pool,
       });
       reply({ type: MSG.DONE, id, report });

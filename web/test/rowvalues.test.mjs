@@ -71,9 +71,12 @@ async function filter(page, selector, value) {
   return (await page.textContent('#entries-count')).trim();
 }
 
-describe('values the page does not keep', () => {
+// Every test runs twice: rows kept in memory, and the file kept as pages
+// read back (store.js PagedStore, chosen here with a threshold of 1 byte
+// instead of PAGED_BYTES).
+for (const [mode, query] of [['rows in memory', ''], ['paged', '?paged-above=1']]) describe(`values the page does not keep (${mode})`, () => {
   it('are read from the file when their rows are drawn, and searched there', T, async () => {
-    const { context, page, problems } = await openPage(browser, url);
+    const { context, page, problems } = await openPage(browser, url + query);
     try {
       assert.equal(await verifyFileInPage(page, F.valid, KEY.vkey), 'Verified');
       // The last row (line N + 2: header, genesis): its target and actor were past the limit.
@@ -92,7 +95,7 @@ describe('values the page does not keep', () => {
       assert.match(await filter(page, '#f-text', 'doc/19999'), /^1 of 20,001 entries match/);
       assert.deepEqual(await rowCells(page, 19_999 + 2), ['user-19999@example.com', ['login', 'read', 'update'][19_999 % 3], 'doc/19999', 'success']);
       await page.locator('#entries-count').scrollIntoViewIfNeeded();
-      await page.screenshot({ path: shotPath('rowvalues-search.png') });
+      await page.screenshot({ path: shotPath(`rowvalues-search${query ? '-paged' : ''}.png`) });
       // A prefix that matches kept and unkept targets alike: doc/1999 and doc/19990-19999.
       assert.match(await filter(page, '#f-text', 'doc/1999'), /^11 of 20,001 entries match/);
       // A query in no value: every unkept row is read and none matches.
@@ -109,7 +112,7 @@ describe('values the page does not keep', () => {
   });
 
   it('a tampered entry past the limit is highlighted with its values', T, async () => {
-    const { context, page, problems } = await openPage(browser, url);
+    const { context, page, problems } = await openPage(browser, url + query);
     try {
       assert.equal(await verifyFileInPage(page, F.tampered, KEY.vkey), 'Tampered');
       // The first failure's button jumps to entry 19000's row, drawn with the values from its line.
@@ -123,6 +126,52 @@ describe('values the page does not keep', () => {
       // Failing only, then the search on the changed target.
       assert.match(await filter(page, '#f-failing', true), /^\d+ of 20,001 entries match/);
       assert.match(await filter(page, '#f-text', 'doc/19001'), /^1 of 20,001 entries match/);
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('a file kept as pages (store.js PagedStore)', () => {
+  it('scrolls anywhere, filters by time, opens an entry and counts the timeline on every row', T, async () => {
+    const { context, page, problems } = await openPage(browser, `${url}?paged-above=1`);
+    try {
+      assert.equal(await verifyFileInPage(page, F.valid, KEY.vkey), 'Verified');
+      assert.equal(await page.getAttribute('html', 'data-store'), 'paged');
+      // The middle of the table: its rows are read back from the file when drawn.
+      await page.evaluate(() => {
+        const s = document.getElementById('vt-scroll');
+        s.scrollTop = s.scrollHeight / 2;
+      });
+      await page.waitForFunction(() => {
+        const rows = [...document.querySelectorAll('.vt-row[data-line]:not([hidden])')];
+        return rows.length > 5 && rows.every((r) => !r.textContent.includes('…'));
+      }, null, { timeout: 30_000 });
+      const mid = Number(await page.getAttribute('.vt-row[data-line]:not([hidden]) >> nth=3', 'data-line'));
+      assert.ok(mid > 5000 && mid < 15000, `line ${mid}`);
+      const i = mid - 2;
+      assert.deepEqual(await rowCells(page, mid), [`user-${i}@example.com`, ['login', 'read', 'update'][i % 3], `doc/${i}`, 'success']);
+      const seqTs = await page.evaluate((l) => [...document.querySelector(`.vt-row[data-line="${l}"]`).children].slice(0, 2).map((c) => c.textContent), mid);
+      assert.equal(seqTs[0], String(i));
+      assert.equal(seqTs[1], new Date(Date.UTC(2026, 10, 26, 12) + i * 1000).toISOString().replace('Z', '000Z'));
+      // Opened: the full event, read from its line, and where it is.
+      await page.click(`.vt-row[data-line="${mid}"]`);
+      await page.waitForFunction(() => !document.querySelector('.vt-detail pre').textContent.startsWith('Loading'), null, { timeout: 30_000 });
+      assert.match(await page.textContent('.vt-detail-meta'), new RegExp(`^Line ${mid} · bytes \\d+–\\d+$`));
+      assert.match(await page.textContent('.vt-detail pre'), new RegExp(`"target": "doc/${i}"`));
+      // The timeline counts every row, exactly once the pages across its intervals are read back:
+      // 2-minute intervals of 120 entries (one a second).
+      await page.waitForFunction(() => !document.getElementById('timeline-caption').textContent.includes('estimated'), null, { timeout: 30_000 });
+      assert.match(await page.textContent('#timeline-caption'), /^20,001 entries from 2026-11-26T12:00:00\.000000Z to 2026-11-26T17:33:20\.000000Z, in 167 intervals of 2 min\. Busiest interval: 120 entries from 2026-11-26T12:00:00/);
+      // A time range: pages outside it are not read, pages across it are.
+      await filter(page, '#f-from', '2026-11-26T13:00:00');
+      assert.match(await filter(page, '#f-to', '2026-11-26T13:00:09'), /^10 of 20,001 entries match/);
+      await page.waitForFunction(() => document.querySelector('.vt-row[data-line]:not([hidden])')?.dataset.line === String(3600 + 2), null, { timeout: 30_000 });
+      // With a search too: only in the file.
+      assert.match(await filter(page, '#f-text', 'doc/3605'), /^1 of 20,001 entries match/);
+      await page.locator('#entries-count').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: shotPath('paged-time-search.png') });
       assert.deepEqual(problems, []);
     } finally {
       await context.close();

@@ -88,8 +88,8 @@ async function actorCells(page) {
   }));
 }
 
-async function withPage(fn) {
-  const { context, page, problems } = await openPage(browser, url);
+async function withPage(fn, query = '') {
+  const { context, page, problems } = await openPage(browser, url + query);
   try {
     await fn(page, problems);
   } finally {
@@ -134,6 +134,37 @@ describe('sealed fields end to end, with an auditor key made by age-keygen', { t
       assert.equal(await page.getAttribute('#auditor-key', 'type'), 'password');
       assert.deepEqual(problems, []);
     });
+  });
+
+  it('a file kept as pages (rows read back from the file: store.js PagedStore) shows and searches the opened values the same', T, async () => {
+    await withPage(async (page, problems) => {
+      await page.setInputFiles('#auditor-file', auditorKey);
+      assert.equal(await verifyFileInPage(page, files.valid, vkey), 'Verified');
+      assert.equal(await page.getAttribute('html', 'data-store'), 'paged');
+      await page.waitForFunction(() => document.documentElement.dataset.sealedOpened === '12');
+      await page.waitForFunction(() => [...document.querySelectorAll('.vt-row[data-line]:not([hidden])')].every((r) => !r.textContent.includes('…')));
+      const users = (await actorCells(page)).filter((c) => c.text.includes('u-'));
+      assert.equal(users.length, 6, JSON.stringify(users));
+      for (const c of users) {
+        assert.equal(c.opened, 1, JSON.stringify(c));
+        assert.match(c.text, new RegExp(`"email":✓"\\w+-${MARK}@example.com"`));
+      }
+      const matches = async (n) => {
+        await page.waitForFunction((n) => {
+          const c = document.getElementById('entries-count');
+          return !c.dataset.searching && c.textContent.startsWith(`${n} of `);
+        }, n);
+      };
+      await page.fill('#f-text', `carol-${MARK}`);
+      await matches(2);
+      await page.fill('#f-text', '192.0.2.13');
+      await matches(1);
+      await page.fill('#f-text', '');
+      await page.fill('#f-actor', `bob-${MARK}`);
+      await matches(2);
+      await page.locator('#entries-panel').screenshot({ path: shotPath('sealed-e2e-paged-filtered.png') });
+      assert.deepEqual(problems, []);
+    }, '?paged-above=1');
   });
 
   it('a pasted key works the same, masked in its field', T, async () => {

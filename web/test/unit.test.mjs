@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BatchEncoder, RowDecoder, parseTs, formatTs, runVerification } from '../src/engine.js';
 import { prepareInto } from '../src/prepare.js';
-import { EntryStore } from '../src/store.js';
+import { EntryStore, PagedStore, Runs, PAGE_ROWS, makeStore } from '../src/store.js';
+import { RowSet } from '../src/filters.js';
 import { prettyJson, summaryRows, verdictDetail } from '../src/util.js';
 import { niceStep } from '../src/timeline.js';
 
@@ -140,6 +141,108 @@ describe('BatchEncoder and EntryStore', () => {
       { seq: null, ts: null, ts_us: null, type: null, actor: null, action: null, target: null, outcome: null, line: 1, offset: 0, length: 4 },
       { seq: 7, ts: '9999-12-31T23:59:59.999999Z', ts_us: 253402300799999999, type: null, actor: null, action: null, target: null, outcome: null, line: 2, offset: 5, length: 9 },
     ]);
+  });
+});
+
+describe('PagedStore (files too big to keep every row: issue 17)', () => {
+  // Rows as the verifier gives them: lines 2.., a 5-line checkpoint record
+  // after every 1,000th entry, 100-byte lines, a timestamp a second apart.
+  const rows = (n) => {
+    const out = [];
+    let line = 2;
+    let off = 20;
+    for (let k = 0; k < n; k++) {
+      out.push({ seq: k, ts: formatTs(Date.UTC(2026, 0, 1) * 1000 + k * 1e6), type: 'audit', actor: `a${k % 3}`, action: 'read', target: `t/${k}`, outcome: 'ok', line, offset: off, length: 99 });
+      line++;
+      off += 100;
+      if (k % 1000 === 999) {
+        line += 5;
+        off += 300;
+      }
+    }
+    return out;
+  };
+
+  it('is chosen from the file size, and keeps lines, seqs and page offsets without a column', () => {
+    assert.ok(makeStore({ bytes: 10 }) instanceof EntryStore);
+    assert.ok(makeStore({ bytes: 10, pagedAbove: 10 }) instanceof PagedStore);
+    const rs = rows(5000);
+    const enc = new BatchEncoder();
+    const store = new PagedStore();
+    for (let k = 0; k < rs.length; k += 777) store.append(enc.encode(rs.slice(k, k + 777)));
+    assert.equal(store.n, 5000);
+    assert.equal(store.pageCount, Math.ceil(5000 / PAGE_ROWS));
+    for (let i = 0; i < rs.length; i += 37) {
+      assert.equal(store.lineAt(i), rs[i].line, `line of row ${i}`);
+      assert.equal(store.seqAt(i), i);
+      assert.equal(store.findByLine(rs[i].line), i);
+      assert.equal(store.findBySeq(i), i);
+    }
+    assert.equal(store.findByLine(1003), -1); // a checkpoint line
+    for (let p = 0; p < store.pageCount; p++) {
+      const first = p * PAGE_ROWS;
+      const last = Math.min(first + PAGE_ROWS, 5000) - 1;
+      assert.deepEqual(store.pageBytes(p), { from: rs[first].offset, to: last === 4999 ? rs[4999].offset + 100 : rs[last + 1].offset });
+      assert.equal(store.pageMin[p], parseTs(rs[first].ts));
+      assert.equal(store.pageMax[p], parseTs(rs[last].ts));
+    }
+    // Values are those of pages read back; until then undefined (shown "…").
+    assert.equal(store.needsValues(300), true);
+    assert.equal(store.str(3, 300), undefined);
+    assert.equal(store.tsText(300), '…');
+    store.setPage(1, rs.slice(PAGE_ROWS, 2 * PAGE_ROWS));
+    assert.equal(store.needsValues(300), false);
+    assert.equal(store.str(3, 300), 't/300');
+    assert.equal(store.offsetAt(300), rs[300].offset);
+    assert.equal(store.lengthAt(300), 99);
+    assert.deepEqual(store.dicts[1], [null, 'a0', 'a1', 'a2']);
+  });
+
+  it('keeps seqs that break the count as runs, and finds entries by them', () => {
+    const rs = rows(3000);
+    rs[1500] = { ...rs[1500], seq: 1499 }; // a duplicated entry
+    rs[1501] = { ...rs[1501], seq: null }; // an unreadable line
+    for (let k = 1502; k < 3000; k++) rs[k] = { ...rs[k], seq: k + 10 }; // then a gap
+    const store = new PagedStore();
+    store.append(new BatchEncoder().encode(rs));
+    assert.deepEqual([store.seqAt(1499), store.seqAt(1500), store.seqAt(1501), store.seqAt(1502)], [1499, 1499, NaN, 1512]);
+    assert.equal(store.seqText(1501), '');
+    assert.equal(store.findBySeq(1499), 1499);
+    assert.equal(store.findBySeq(1512), 1502);
+    assert.equal(store.findBySeq(1505), -1);
+    assert.equal(store.firstSeqAtLeast(1505), 1502);
+    assert.equal(store.firstSeqAtLeast(5000), Infinity);
+  });
+
+  it('Runs: a value per row in runs; past its limit the rest is unknown', () => {
+    const r = new Runs(3);
+    const vals = [5, 6, 7, 20, 21, NaN, NaN, 30, 31];
+    vals.forEach((v, i) => r.add(i, v));
+    assert.deepEqual(vals.slice(0, 7).map((_, i) => r.at(i)), vals.slice(0, 7));
+    assert.equal(r.at(7), undefined); // a fourth run
+    assert.equal(r.find(21, 9), 4);
+    assert.equal(r.find(8, 9), -1);
+    assert.equal(r.find(8, 9, true), 3);
+  });
+
+  it('RowSet: positions and rows of every set of rows agree with a sorted list', () => {
+    let seed = 11;
+    for (const [n, density] of [[1, 1], [31, 0.5], [32, 1], [1025, 0.01], [5000, 0.5], [70_000, 0.001], [70_000, 0.97]]) {
+      const set = new RowSet(n);
+      const list = [];
+      for (let i = 0; i < n; i++) {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        if (seed / 2 ** 31 < density) {
+          set.add(i);
+          set.add(i); // twice: counted once
+          list.push(i);
+        }
+      }
+      assert.equal(set.count, list.length, `${n} ${density}`);
+      for (let pos = 0; pos < list.length; pos++) assert.equal(set.at(pos), list[pos], `row at ${pos} of ${n} ${density}`);
+      assert.equal(set.at(list.length), undefined);
+      for (let i = 0, pos = 0; i < n; i++) assert.equal(set.posOf(i), list[pos] === i ? pos++ : -1, `position of row ${i}`);
+    }
   });
 });
 
