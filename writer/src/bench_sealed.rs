@@ -20,7 +20,26 @@ fn event(i: u64) -> Value {
     })
 }
 
-fn run_one(dir: &std::path::Path, seal: SealConfig, entries: u64, batch: u64) -> Result<f64> {
+// CPU time of the whole process (every thread, live or ended), in seconds:
+// /proc/self/stat's utime + stime, in Linux's USER_HZ ticks (100 a second).
+// None where there is no /proc.
+fn process_cpu() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut f = rest.split(' ').skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+// One run: (entries a second, CPU µs an entry if known).
+fn run_one(
+    dir: &std::path::Path,
+    seal: SealConfig,
+    entries: u64,
+    batch: u64,
+) -> Result<(f64, Option<f64>)> {
     let signer = key::generate("bench.example/sealed")?;
     let opts = LogOptions {
         checkpoint_every: None,
@@ -41,11 +60,16 @@ fn run_one(dir: &std::path::Path, seal: SealConfig, entries: u64, batch: u64) ->
                 .collect()
         })
         .collect();
+    let cpu = process_cpu();
     let t = Instant::now();
     for b in batches {
         let _ = log.append_batch(b)?;
     }
-    Ok(entries as f64 / t.elapsed().as_secs_f64())
+    let rate = entries as f64 / t.elapsed().as_secs_f64();
+    let cpu = cpu
+        .zip(process_cpu())
+        .map(|(a, b)| (b - a) * 1e6 / entries as f64);
+    Ok((rate, cpu))
 }
 
 pub(crate) fn run(entries: u64, batch: u64, rounds: u32) -> Result<()> {
@@ -77,9 +101,15 @@ pub(crate) fn run(entries: u64, batch: u64, rounds: u32) -> Result<()> {
             let s = one(true)?;
             (one(false)?, s)
         };
+        let ((plain, plain_cpu), (sealed, sealed_cpu)) = (plain, sealed);
+        // CPU time an entry (all threads) tells where the time goes when
+        // the throughputs swing with the machine's load.
+        let cpu = |c: Option<f64>| c.map_or(String::new(), |c| format!(" ({c:.1} µs CPU)"));
         println!(
-            "  pair {}: unsealed {plain:>9.0} entries/s, two sealed fields {sealed:>9.0} entries/s, ratio {:.2}",
+            "  pair {}: unsealed {plain:>9.0} entries/s{}, two sealed fields {sealed:>9.0} entries/s{}, ratio {:.2}",
             round + 1,
+            cpu(plain_cpu),
+            cpu(sealed_cpu),
             sealed / plain
         );
         ratios.push(sealed / plain);

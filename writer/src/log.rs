@@ -1772,29 +1772,28 @@ fn seal_events(sealer: &Sealer, events: Vec<Value>, base: u64) -> Result<SealedB
         }
         parts.push(part);
     }
+    // The first part on this thread, the others on their own.
+    let mut parts = parts.into_iter();
+    let first = parts.next().unwrap_or_default();
     std::thread::scope(|s| {
         let handles: Vec<_> = parts
-            .into_iter()
             .enumerate()
-            .map(|(c, part)| s.spawn(move || one(c * chunk, part)))
+            .map(|(c, part)| s.spawn(move || one((c + 1) * chunk, part)))
             .collect();
-        let mut out: Option<SealedBatch> = None;
+        // The first failing part's error, as when they ran in order.
+        let mut out = one(0, first);
         for h in handles {
-            let part = h.join().expect("sealing thread")?;
-            match &mut out {
-                None => out = Some(part),
-                Some(o) => {
+            match (&mut out, h.join().expect("sealing thread")) {
+                (Ok(o), Ok(part)) => {
                     o.texts.extend(part.texts);
                     o.openings.extend(part.openings);
                     o.records.extend_from_slice(&part.records);
                 }
+                (Ok(_), Err(e)) => out = Err(e),
+                (Err(_), _) => {}
             }
         }
-        Ok(out.unwrap_or(SealedBatch {
-            texts: Vec::new(),
-            openings: Vec::new(),
-            records: Vec::new(),
-        }))
+        out
     })
 }
 

@@ -166,36 +166,111 @@ fn shred_with(fs: &dyn Fs, path: &Path) -> Result<()> {
     sync_dir(fs, path.parent().unwrap_or(Path::new(".")))
 }
 
-fn hmac_sha256(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut k = [0u8; 64];
-    k[..32].copy_from_slice(key);
-    let inner = {
-        let mut h = Sha256::new();
-        h.update(k.map(|b| b ^ 0x36));
+/// XChaCha20-Poly1305 of one opening (FORMAT 13.3), appended to `out` as
+/// `nonce || ciphertext || tag`: the bytes of [`stele_seal::seal_opening`]
+/// (test `ring_openings_are_stele_seals_bytes`), made the way
+/// draft-irtf-cfrg-xchacha 2.3 defines XChaCha20-Poly1305: a subkey
+/// HChaCha20(key, nonce[..16]), then RFC 8439 ChaCha20-Poly1305 under it with
+/// the nonce `0^4 || nonce[16..]`. ring's AEAD costs a fraction of the
+/// RustCrypto one on openings this short (its Poly1305 setup dominates);
+/// this runs twice for every event with two sealed fields.
+pub(crate) fn seal_opening_into(
+    key: &DataKey,
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+    ad: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+    let (prefix, tail) = nonce.split_at(16);
+    let prefix: [u8; 16] = prefix.try_into().expect("16 bytes");
+    let mut subkey: [u8; 32] =
+        chacha20::hchacha::<chacha20::R20>(&(*key).into(), &prefix.into()).into();
+    let mut ietf = [0u8; 12];
+    ietf[4..].copy_from_slice(tail);
+    let sealing = UnboundKey::new(&CHACHA20_POLY1305, &subkey).map(LessSafeKey::new);
+    subkey.fill(0);
+    let sealing =
+        sealing.map_err(|_| Error::Sealed("ChaCha20-Poly1305 refused a 32-byte key".into()))?;
+    out.extend_from_slice(nonce);
+    let at = out.len();
+    out.extend_from_slice(plaintext);
+    let tag = sealing
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(ietf),
+            Aad::from(ad),
+            &mut out[at..],
+        )
+        .map_err(|_| Error::Sealed("ChaCha20-Poly1305 refused an opening (too long)".into()))?;
+    out.extend_from_slice(tag.as_ref());
+    Ok(())
+}
+
+// HMAC-SHA-256 (RFC 2104) under one 32-byte key, with the hash states
+// after the padded key blocks kept: each tag then costs the message's
+// blocks and one outer block, not two more for the key.
+#[derive(Clone)]
+struct KeyedHmac {
+    inner: sha2::Sha256,
+    outer: sha2::Sha256,
+}
+
+impl KeyedHmac {
+    fn new(key: &[u8; 32]) -> Self {
+        use sha2::Digest;
+        let mut k = [0u8; 64];
+        k[..32].copy_from_slice(key);
+        let mut inner = sha2::Sha256::new();
+        inner.update(k.map(|b| b ^ 0x36));
+        let mut outer = sha2::Sha256::new();
+        outer.update(k.map(|b| b ^ 0x5c));
+        k.fill(0);
+        Self { inner, outer }
+    }
+
+    fn tag(&self, msg: &[u8]) -> [u8; 32] {
+        use sha2::Digest;
+        let mut h = self.inner.clone();
         h.update(msg);
-        h.finalize()
-    };
-    let mut h = Sha256::new();
-    h.update(k.map(|b| b ^ 0x5c));
-    h.update(inner);
-    h.finalize().into()
+        let mut o = self.outer.clone();
+        o.update(h.finalize());
+        o.finalize().into()
+    }
+}
+
+impl std::fmt::Debug for KeyedHmac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyedHmac")
+    }
+}
+
+#[cfg(test)]
+fn hmac_sha256(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
+    KeyedHmac::new(key).tag(msg)
 }
 
 /// A value to seal, waiting for its entry's index (the associated data
 /// binds it).
 pub struct Pending {
-    pointer: String,
-    // The pointer as a record line writes it (a JSON string).
-    quoted: String,
+    pointer: PendingPointer,
     key: KeyId,
     data_key: DataKey,
     plaintext: Vec<u8>,
 }
 
+// Where a pending value was: a sealing rule's pointer (its texts made once,
+// in the sealer), or an ad-hoc marker's (pointer, pointer as a JSON string).
+enum PendingPointer {
+    Rule(usize),
+    Marker(String, String),
+}
+
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Pending({} key {})", self.pointer, self.key)
+        match &self.pointer {
+            PendingPointer::Rule(i) => write!(f, "Pending(rule {i} key {})", self.key),
+            PendingPointer::Marker(p, _) => write!(f, "Pending({p} key {})", self.key),
+        }
     }
 }
 
@@ -207,10 +282,42 @@ impl Drop for Pending {
     }
 }
 
+// Hashes a subject tag by its first 8 bytes: tags are HMAC outputs under
+// the sidecar's secret, uniformly random and not choosable by whoever sends
+// events, so SipHash's protection against chosen keys buys nothing there.
+#[derive(Debug, Default, Clone, Copy)]
+struct TagHash;
+
+impl std::hash::BuildHasher for TagHash {
+    type Hasher = TagHasher;
+    fn build_hasher(&self) -> TagHasher {
+        TagHasher(0)
+    }
+}
+
+struct TagHasher(u64);
+
+impl std::hash::Hasher for TagHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Whatever the key's Hash writes (a length, the tag's bytes),
+        // folded eight bytes at a time.
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(w);
+        }
+    }
+}
+
 #[derive(Debug)]
 struct State {
     secret: Option<[u8; 32]>,
-    keys: HashMap<[u8; 32], (KeyId, DataKey)>,
+    // The subject index's HMAC, keyed by `secret`.
+    mac: Option<KeyedHmac>,
+    keys: HashMap<[u8; 32], (KeyId, DataKey), TagHash>,
     auditors: Vec<String>,
 }
 
@@ -220,6 +327,8 @@ pub struct Sealer {
     dir: PathBuf,
     origin: String,
     rules: Vec<Vec<String>>,
+    // Each rule's pointer, and the pointer as a JSON string (record lines).
+    rule_pointers: Vec<(String, String)>,
     subject: Vec<String>,
     state: Mutex<State>,
     records: Mutex<Option<(File, u64)>>,
@@ -282,20 +391,30 @@ impl Sealer {
     ) -> Result<Self> {
         cfg.check()?;
         let dir = log_dir.join(SIDECAR);
-        let rules = cfg
+        let rules: Vec<Vec<String>> = cfg
             .seal
             .iter()
             .map(|p| sealed::pointer_tokens(p).map_err(Error::Sealed))
             .collect::<Result<_>>()?;
         let subject = sealed::pointer_tokens(&cfg.subject).map_err(Error::Sealed)?;
+        let rule_pointers = rules
+            .iter()
+            .map(|toks| {
+                let p = pointer_from_tokens(toks);
+                let q = canonical::quote(&p);
+                (p, q)
+            })
+            .collect();
         let s = Self {
             fs,
             origin: origin.into(),
             rules,
+            rule_pointers,
             subject,
             state: Mutex::new(State {
                 secret: None,
-                keys: HashMap::new(),
+                mac: None,
+                keys: HashMap::default(),
                 auditors: auditors(log_dir)?,
             }),
             records: Mutex::new(None),
@@ -391,7 +510,10 @@ impl Sealer {
     // The subject index: HMAC-SHA-256(secret, canonical JSON of the subject),
     // or of the empty string for events without a subject.
     fn subject_tag(&self, st: &mut State, subject: &[u8]) -> Result<[u8; 32]> {
-        Ok(hmac_sha256(&self.secret(st)?, subject))
+        if st.mac.is_none() {
+            st.mac = Some(KeyedHmac::new(&self.secret(st)?));
+        }
+        Ok(st.mac.as_ref().expect("made above").tag(subject))
     }
 
     // The data key of a subject, made (and wrapped to every auditor) on first use.
@@ -508,19 +630,21 @@ impl Sealer {
         if marked(&ev) {
             unwrap_markers(&mut ev, &mut Vec::new(), &mut markers)?;
         }
-        let mut targets: Vec<Vec<String>> = markers;
-        for r in &self.rules {
+        // (tokens, the rule whose pointer text is made already)
+        let mut targets: Vec<(&[String], Option<usize>)> =
+            markers.iter().map(|m| (m.as_slice(), None)).collect();
+        for (i, r) in self.rules.iter().enumerate() {
             if lookup(&ev, r).is_some() {
-                targets.push(r.clone());
+                targets.push((r, Some(i)));
             }
         }
         if targets.is_empty() {
             return Ok((ev, Vec::new()));
         }
-        targets.sort_by_key(Vec::len);
-        let mut chosen: Vec<Vec<String>> = Vec::new();
+        targets.sort_by_key(|t| t.0.len());
+        let mut chosen: Vec<(&[String], Option<usize>)> = Vec::with_capacity(targets.len());
         for t in targets {
-            if !chosen.iter().any(|c| t.starts_with(c)) {
+            if !chosen.iter().any(|c| t.0.starts_with(c.0)) {
                 chosen.push(t);
             }
         }
@@ -533,14 +657,14 @@ impl Sealer {
             .key_for(subject.as_bytes())
             .map_err(|e| e.to_string())?;
         let mut out = Vec::with_capacity(chosen.len());
-        for toks in chosen {
-            let slot = lookup_mut(&mut ev, &toks).expect("found above");
+        for (toks, rule) in chosen {
+            let slot = lookup_mut(&mut ev, toks).expect("found above");
             let value = std::mem::take(slot);
             // The error names the place, never the value.
             let text = canonical::to_canonical(&value).map_err(|_| {
                 format!(
                     "the value to seal at {} is not valid canonical JSON",
-                    pointer_text(&toks)
+                    pointer_text(toks)
                 )
             })?;
             let salt = fresh_salt().map_err(|e| e.to_string())?;
@@ -549,13 +673,15 @@ impl Sealer {
                 key: id,
             };
             *slot = ph.to_value();
-            let mut pointer = String::new();
-            for t in &toks {
-                pointer.push('/');
-                pointer.push_str(&sealed::escape_token(t));
-            }
+            let pointer = match rule {
+                Some(i) => PendingPointer::Rule(i),
+                None => {
+                    let p = pointer_from_tokens(toks);
+                    let q = canonical::quote(&p);
+                    PendingPointer::Marker(p, q)
+                }
+            };
             out.push(Pending {
-                quoted: canonical::quote(&pointer),
                 pointer,
                 key: id,
                 data_key: key,
@@ -570,17 +696,25 @@ impl Sealer {
     /// straight into `out`: this runs for every sealed value appended).
     pub fn encrypt(&self, index: u64, pending: &[Pending], out: &mut Vec<u8>) -> Result<()> {
         use base64::Engine as _;
+        use std::io::Write as _;
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut sealed = Vec::new();
         for p in pending {
+            let (pointer, quoted) = match &p.pointer {
+                PendingPointer::Rule(i) => {
+                    let (p, q) = &self.rule_pointers[*i];
+                    (p.as_str(), q.as_str())
+                }
+                PendingPointer::Marker(p, q) => (p.as_str(), q.as_str()),
+            };
             let nonce = fresh_nonce()?;
-            let ad = sealed::opening_ad(&self.origin, index, &p.pointer);
-            let sealed = stele_seal::seal_opening(&p.data_key, &nonce, &p.plaintext, &ad);
+            let ad = sealed::opening_ad(&self.origin, index, pointer);
+            sealed.clear();
+            seal_opening_into(&p.data_key, &nonce, &p.plaintext, &ad, &mut sealed)?;
             for b in p.key.0 {
                 out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
             }
-            out.extend_from_slice(b" opening ");
-            out.extend_from_slice(index.to_string().as_bytes());
-            out.push(b' ');
+            let _ = write!(out, " opening {index} ");
             let at = out.len();
             out.resize(at + base64::encoded_len(sealed.len(), true).unwrap_or(0), 0);
             let n = base64::engine::general_purpose::STANDARD
@@ -588,7 +722,7 @@ impl Sealer {
                 .map_err(|e| Error::Sealed(format!("base64: {e}")))?;
             out.truncate(at + n);
             out.push(b' ');
-            out.extend_from_slice(p.quoted.as_bytes());
+            out.extend_from_slice(quoted.as_bytes());
             out.push(b'\n');
         }
         Ok(())
@@ -826,22 +960,27 @@ fn array_index(t: &str) -> Option<usize> {
     t.parse().ok()
 }
 
+// The RFC 6901 pointer of reference tokens.
+fn pointer_from_tokens(toks: &[String]) -> String {
+    let mut p = String::new();
+    for t in toks {
+        p.push('/');
+        p.push_str(&sealed::escape_token(t));
+    }
+    p
+}
+
 fn pointer_text(toks: &[String]) -> String {
-    let p: String = toks
-        .iter()
-        .map(|t| format!("/{}", sealed::escape_token(t)))
-        .collect();
-    canonical::quote(&p)
+    canonical::quote(&pointer_from_tokens(toks))
 }
 
 /// Whether a seal marker or a placeholder member is anywhere in `v`.
 pub(crate) fn marked(v: &Value) -> bool {
     match v {
-        Value::Object(m) => {
-            m.contains_key(MARKER_MEMBER)
-                || m.contains_key(PLACEHOLDER_MEMBER)
-                || m.values().any(marked)
-        }
+        // One pass over the members (not two map lookups, then the values).
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| k == MARKER_MEMBER || k == PLACEHOLDER_MEMBER || marked(v)),
         Value::Array(a) => a.iter().any(marked),
         _ => false,
     }
@@ -1092,6 +1231,79 @@ mod tests {
         let pt = stele_seal::open_opening(&pending[0].data_key, &sealed, &ad).unwrap();
         assert_eq!(pt, pending[0].plaintext);
         assert!(pt.ends_with(br#"[1,"x"]"#));
+    }
+
+    /// The writer's AEAD makes the bytes of stele-seal's (the RustCrypto
+    /// XChaCha20-Poly1305 that verifiers open with), for every plaintext
+    /// length across the block and Poly1305 boundaries, and they open.
+    #[test]
+    fn ring_openings_are_stele_seals_bytes() {
+        let mut out = Vec::new();
+        for len in 0..=300usize {
+            let b = len as u8;
+            let key: DataKey = std::array::from_fn(|i| (i as u8).wrapping_mul(7) ^ b);
+            let nonce: [u8; NONCE_LEN] = std::array::from_fn(|i| (i as u8).wrapping_mul(13) ^ !b);
+            let pt: Vec<u8> = (0..len).map(|i| (i as u8) ^ b.wrapping_mul(31)).collect();
+            let ad: Vec<u8> = (0..len % 97).map(|i| i as u8).collect();
+            out.clear();
+            out.extend_from_slice(b"before");
+            seal_opening_into(&key, &nonce, &pt, &ad, &mut out).unwrap();
+            let want = stele_seal::seal_opening(&key, &nonce, &pt, &ad);
+            assert_eq!(&out[..6], b"before");
+            assert_eq!(out[6..], want[..], "length {len}");
+            assert_eq!(stele_seal::open_opening(&key, &out[6..], &ad).unwrap(), pt);
+            // Tampered: any flipped bit (nonce, ciphertext, tag), other
+            // associated data or another key, and stele-seal refuses it.
+            let sealed = out[6..].to_vec();
+            for at in [
+                0,
+                NONCE_LEN - 1,
+                NONCE_LEN,
+                NONCE_LEN + len / 2,
+                sealed.len() - 1,
+            ] {
+                let mut bad = sealed.clone();
+                bad[at] ^= 1 << (at % 8);
+                assert_eq!(
+                    stele_seal::open_opening(&key, &bad, &ad),
+                    None,
+                    "length {len}, byte {at}"
+                );
+            }
+            let mut other_ad = ad.clone();
+            other_ad.push(0);
+            assert_eq!(stele_seal::open_opening(&key, &sealed, &other_ad), None);
+            let mut other_key = key;
+            other_key[31] ^= 0x80;
+            assert_eq!(stele_seal::open_opening(&other_key, &sealed, &ad), None);
+        }
+        // draft-irtf-cfrg-xchacha A.3.1, the AEAD's test vector (ciphertext, tag).
+        let hex = |s: &str| -> Vec<u8> {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let pt = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
+        let ad = hex("50515253c0c1c2c3c4c5c6c7");
+        let key: DataKey = hex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f")
+            .try_into()
+            .unwrap();
+        let nonce: [u8; NONCE_LEN] = hex("404142434445464748494a4b4c4d4e4f5051525354555657")
+            .try_into()
+            .unwrap();
+        out.clear();
+        seal_opening_into(&key, &nonce, pt, &ad, &mut out).unwrap();
+        assert_eq!(
+            stele_core::note::hex(&out[NONCE_LEN..]),
+            concat!(
+                "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb",
+                "731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452",
+                "2f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9",
+                "21f9664c97637da9768812f615c68b13b52e",
+                "c0875924c1c7987947deafd8780acf49",
+            )
+        );
     }
 
     #[test]
