@@ -702,6 +702,14 @@ pub fn to_canonical(v: &Value) -> Result<String, String> {
     Ok(out)
 }
 
+/// [`to_canonical`] appended to `out`, for a value whose depth the caller
+/// has checked (at most [`MAX_DEPTH`]). On an error part of the value may
+/// have been written.
+#[cfg(feature = "std-float")]
+pub(crate) fn write_canonical(out: &mut String, v: &Value) -> Result<(), String> {
+    write_value(out, v)
+}
+
 /// Nesting depth of objects and arrays (a scalar is 0).
 pub fn depth(v: &Value) -> usize {
     match v {
@@ -716,7 +724,15 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&canonical_number(n)?),
+        Value::Number(n) => match n.as_i64() {
+            // A safe integer is its own canonical form: written without a
+            // String of its own.
+            Some(i) if i.unsigned_abs() <= MAX_SAFE_INTEGER => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{i}");
+            }
+            _ => out.push_str(&canonical_number(n)?),
+        },
         Value::String(s) => write_string(out, s),
         Value::Array(a) => {
             out.push('[');
