@@ -746,22 +746,36 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
         }
         Value::Object(m) => {
             // serde_json's map is in code point order, which is UTF-16 order
-            // unless a key has characters from U+E000 up.
-            let mut keys: Vec<&String> = m.keys().collect();
-            if keys.iter().any(|k| k.chars().any(|c| c >= '\u{e000}')) {
-                keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            }
+            // unless a key has characters from U+E000 up (in UTF-8 exactly
+            // those whose lead byte is 0xEE or more; no other byte is).
             out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(out, k);
-                out.push(':');
-                write_value(out, &m[k])?;
+            if m.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
+                let mut members: Vec<(&String, &Value)> = m.iter().collect();
+                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+                write_members(out, members)?;
+            } else {
+                // The common case: in the map's own order, with no list of
+                // keys and no look-up per key.
+                write_members(out, m.iter())?;
             }
             out.push('}');
         }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "std-float")]
+fn write_members<'a>(
+    out: &mut String,
+    members: impl IntoIterator<Item = (&'a String, &'a Value)>,
+) -> Result<(), String> {
+    for (i, (k, v)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(out, k);
+        out.push(':');
+        write_value(out, v)?;
     }
     Ok(())
 }
