@@ -702,6 +702,14 @@ pub fn to_canonical(v: &Value) -> Result<String, String> {
     Ok(out)
 }
 
+/// [`to_canonical`] appended to `out`, for a value whose depth the caller
+/// has checked (at most [`MAX_DEPTH`]). On an error part of the value may
+/// have been written.
+#[cfg(feature = "std-float")]
+pub(crate) fn write_canonical(out: &mut String, v: &Value) -> Result<(), String> {
+    write_value(out, v)
+}
+
 /// Nesting depth of objects and arrays (a scalar is 0).
 pub fn depth(v: &Value) -> usize {
     match v {
@@ -716,7 +724,15 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&canonical_number(n)?),
+        Value::Number(n) => match n.as_i64() {
+            // A safe integer is its own canonical form: written without a
+            // String of its own.
+            Some(i) if i.unsigned_abs() <= MAX_SAFE_INTEGER => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{i}");
+            }
+            _ => out.push_str(&canonical_number(n)?),
+        },
         Value::String(s) => write_string(out, s),
         Value::Array(a) => {
             out.push('[');
@@ -730,22 +746,36 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
         }
         Value::Object(m) => {
             // serde_json's map is in code point order, which is UTF-16 order
-            // unless a key has characters from U+E000 up.
-            let mut keys: Vec<&String> = m.keys().collect();
-            if keys.iter().any(|k| k.chars().any(|c| c >= '\u{e000}')) {
-                keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            }
+            // unless a key has characters from U+E000 up (in UTF-8 exactly
+            // those whose lead byte is 0xEE or more; no other byte is).
             out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(out, k);
-                out.push(':');
-                write_value(out, &m[k])?;
+            if m.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
+                let mut members: Vec<(&String, &Value)> = m.iter().collect();
+                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+                write_members(out, members)?;
+            } else {
+                // The common case: in the map's own order, with no list of
+                // keys and no look-up per key.
+                write_members(out, m.iter())?;
             }
             out.push('}');
         }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "std-float")]
+fn write_members<'a>(
+    out: &mut String,
+    members: impl IntoIterator<Item = (&'a String, &'a Value)>,
+) -> Result<(), String> {
+    for (i, (k, v)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(out, k);
+        out.push(':');
+        write_value(out, v)?;
     }
     Ok(())
 }

@@ -86,20 +86,40 @@ impl Timestamp {
     }
 }
 
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Timestamp {
+    /// The one text form, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, as bytes (what
+    /// [`Display`](fmt::Display) writes; without the formatting machinery,
+    /// for building lines).
+    pub fn to_text(self) -> [u8; 27] {
+        // Writes `v` as `t.len()` decimal digits (values here are never
+        // negative, and fit: years are 0000..9999).
+        fn digits(t: &mut [u8], mut v: i64) {
+            for c in t.iter_mut().rev() {
+                *c = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
         let us = self.0.rem_euclid(1_000_000);
         let secs = self.0.div_euclid(1_000_000);
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{us:06}Z",
-            sod / 3600,
-            sod / 60 % 60,
-            sod % 60
-        )
+        let mut t = *b"0000-00-00T00:00:00.000000Z";
+        digits(&mut t[0..4], y);
+        digits(&mut t[5..7], m);
+        digits(&mut t[8..10], d);
+        digits(&mut t[11..13], sod / 3600);
+        digits(&mut t[14..16], sod / 60 % 60);
+        digits(&mut t[17..19], sod % 60);
+        digits(&mut t[20..26], us);
+        t
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // ASCII digits and separators: always UTF-8.
+        f.write_str(std::str::from_utf8(&self.to_text()).unwrap_or_default())
     }
 }
 
@@ -560,6 +580,15 @@ pub fn parse_event(text: &str) -> Result<Value, String> {
 /// The canonical text of an event, as it stands inside an entry line.
 #[cfg(feature = "std-float")]
 pub fn canonical_event(event: &Value) -> Result<String, BuildError> {
+    let mut out = String::new();
+    canonical_event_into(event, &mut out)?;
+    Ok(out)
+}
+
+/// [`canonical_event`] appended to `out` (to build many events into one
+/// buffer); on an error `out` is left as it was.
+#[cfg(feature = "std-float")]
+pub fn canonical_event_into(event: &Value, out: &mut String) -> Result<(), BuildError> {
     if !event.is_object() {
         return Err(BuildError::NotObject);
     }
@@ -567,7 +596,11 @@ pub fn canonical_event(event: &Value) -> Result<String, BuildError> {
     if canonical::depth(event) >= canonical::MAX_DEPTH {
         return Err(BuildError::TooDeep);
     }
-    canonical::to_canonical(event).map_err(BuildError::NotCanonical)
+    let start = out.len();
+    canonical::write_canonical(out, event).map_err(|e| {
+        out.truncate(start);
+        BuildError::NotCanonical(e)
+    })
 }
 
 /// Builds an entry line (without `\n`) around an event already in canonical
@@ -579,18 +612,70 @@ pub fn entry_line_from_canonical(
     ts: Timestamp,
     prev: &Hash,
 ) -> Result<String, BuildError> {
-    let line = format!(
-        "{{\"event\":{event},\"prev\":\"{}\",\"seq\":{seq},\"ts\":\"{ts}\"}}",
-        prev.to_hex()
-    );
-    if line.len() > MAX_ENTRY_BYTES {
-        return Err(BuildError::TooLarge(line.len()));
+    let mut line = Vec::new();
+    let _ = push_entry_line(&mut line, event, seq, ts, prev)?;
+    // The event is a `str` and the rest is ASCII: never an error.
+    String::from_utf8(line).map_err(|e| BuildError::NotCanonical(e.to_string()))
+}
+
+/// [`entry_line_from_canonical`] appended to `out` (no allocation when `out`
+/// has room): returns the line's length. On an error nothing is appended.
+/// Layout (keys in canonical order, `ts` last):
+/// `{"event":EVENT,"prev":"<64 hex>","seq":SEQ,"ts":"<timestamp>"}`.
+pub fn push_entry_line(
+    out: &mut Vec<u8>,
+    event: &str,
+    seq: u64,
+    ts: Timestamp,
+    prev: &Hash,
+) -> Result<usize, BuildError> {
+    const HEAD: &[u8] = b"{\"event\":";
+    const PREV: &[u8] = b",\"prev\":\"";
+    const SEQ: &[u8] = b"\",\"seq\":";
+    const TS: &[u8] = b",\"ts\":\"";
+    const END: &[u8] = b"\"}";
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = seq;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
+    let seq_text = &digits[at..];
+    let len = HEAD.len()
+        + event.len()
+        + PREV.len()
+        + 64
+        + SEQ.len()
+        + seq_text.len()
+        + TS.len()
+        + 27
+        + END.len();
+    if len > MAX_ENTRY_BYTES {
+        return Err(BuildError::TooLarge(len));
+    }
+    let start = out.len();
+    out.reserve(len);
+    out.extend_from_slice(HEAD);
+    out.extend_from_slice(event.as_bytes());
+    out.extend_from_slice(PREV);
+    out.extend_from_slice(&prev.hex_bytes());
+    out.extend_from_slice(SEQ);
+    out.extend_from_slice(seq_text);
+    out.extend_from_slice(TS);
+    out.extend_from_slice(&ts.to_text());
+    out.extend_from_slice(END);
+    debug_assert_eq!(out.len() - start, len);
     debug_assert!(
-        canonical::validate(line.as_bytes()).is_ok(),
-        "serializer wrote a non-canonical line: {line}"
+        canonical::validate(&out[start..]).is_ok(),
+        "serializer wrote a non-canonical line: {}",
+        String::from_utf8_lossy(&out[start..])
     );
-    Ok(line)
+    Ok(len)
 }
 
 /// Builds the canonical line (without `\n`) of an entry.
@@ -721,6 +806,65 @@ mod tests {
                 proptest::prop_assert_eq!(Ok(p), parse_entry_general(&line));
             }
         }
+    }
+
+    proptest::proptest! {
+        /// The text form agrees with the `write!` form it replaced, over the
+        /// whole range of years 0000..9999.
+        #[test]
+        fn timestamp_text_agrees_with_the_formatting_machinery(
+            us in -62_167_219_200_000_000i64..=253_402_300_799_999_999,
+        ) {
+            let t = Timestamp::from_unix_micros(us).unwrap();
+            let secs = us.div_euclid(1_000_000);
+            let sod = secs.rem_euclid(86_400);
+            let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+            let want = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+                sod / 3600,
+                sod / 60 % 60,
+                sod % 60,
+                us.rem_euclid(1_000_000)
+            );
+            proptest::prop_assert_eq!(t.to_string(), want);
+            proptest::prop_assert_eq!(Timestamp::parse(&t.to_text()), Some(t));
+        }
+    }
+
+    /// Lines are appended after what is already in the buffer and parse back
+    /// to what built them; a line over the limit appends nothing.
+    #[test]
+    fn push_entry_line_appends_one_line_or_nothing() {
+        let prev = Hash([0x5a; 32]);
+        let mut out = b"before\n".to_vec();
+        for (seq, us) in [
+            (0, -62_167_219_200_000_000),
+            (9, 0),
+            (10, 1_700_000_000_123_456),
+            (MAX_SEQ, 253_402_300_799_999_999),
+        ] {
+            let ts = Timestamp::from_unix_micros(us).unwrap();
+            let start = out.len();
+            let ev = r#"{"actor":"a\"b","n":[1,2]}"#;
+            let len = push_entry_line(&mut out, ev, seq, ts, &prev).unwrap();
+            assert_eq!(out.len() - start, len);
+            let p = parse_entry(&out[start..]).unwrap();
+            assert_eq!((p.seq, p.ts, p.prev, p.event_json()), (seq, ts, prev, ev));
+            assert_eq!(
+                entry_line_from_canonical(ev, seq, ts, &prev)
+                    .unwrap()
+                    .as_bytes(),
+                &out[start..]
+            );
+        }
+        let before = out.clone();
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_ENTRY_BYTES));
+        let ts = Timestamp::from_unix_micros(0).unwrap();
+        assert!(matches!(
+            push_entry_line(&mut out, &big, 1, ts, &prev),
+            Err(BuildError::TooLarge(n)) if n > MAX_ENTRY_BYTES
+        ));
+        assert_eq!(out, before);
     }
 
     #[test]

@@ -73,12 +73,17 @@ pub fn node_hashes(pairs: &[(Hash, Hash)], out: &mut Vec<Hash>) {
 impl Hash {
     /// Lowercase hex, as in an entry's `prev` field.
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 15)]));
+        self.hex_bytes().iter().map(|&c| char::from(c)).collect()
+    }
+
+    /// [`Hash::to_hex`] as bytes, without allocating (for line building).
+    pub fn hex_bytes(&self) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        for (o, b) in out.chunks_exact_mut(2).zip(self.0) {
+            o[0] = HEX[usize::from(b >> 4)];
+            o[1] = HEX[usize::from(b & 15)];
         }
-        s
+        out
     }
 
     /// Parses exactly 64 lowercase hex digits.

@@ -193,6 +193,15 @@ fn build_with(dir: &Path, entries: u64, small: bool, every: Option<u64>) -> Resu
     Ok(())
 }
 
+// CPU time used so far by every thread of this process.
+fn process_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -207,7 +216,9 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
             let work = Work::new(dir, "append");
             let logdir = work.path.join("log");
             let log = new_log(&logdir)?;
-            let start_len = log.view().entries_len();
+            let entries_path = logdir.join("entries.jsonl");
+            let written = std::fs::File::open(&entries_path)
+                .map_err(|e| Error::io("open", &entries_path, e))?;
             let batches: Vec<Vec<Value>> = (0..entries.div_ceil(batch))
                 .map(|b| {
                     (b * batch..((b + 1) * batch).min(entries))
@@ -215,30 +226,10 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
                         .collect()
                 })
                 .collect();
-            let t = Instant::now();
-            for b in batches {
-                let _ = log.append_batch(b)?;
-            }
-            let stele = t.elapsed();
-            let view = log.view();
-            drop(log);
             // Raw: the very same bytes, same batching, write + fdatasync.
-            let bytes = {
-                let mut all = Vec::new();
-                let _ = view.write_entries(1, view.size(), &mut all)?;
-                all
-            };
-            let _ = start_len;
-            let mut ends = Vec::new();
-            let mut at = 0;
-            for (k, nl) in memchr::memchr_iter(b'\n', &bytes).enumerate() {
-                if (k as u64 + 1).is_multiple_of(batch) {
-                    ends.push(nl + 1);
-                }
-            }
-            if ends.last() != Some(&bytes.len()) {
-                ends.push(bytes.len());
-            }
+            // Each library batch is followed by its raw twin, so a disk
+            // that other work slows now and then weighs on both alike; the
+            // ratio is also given per tenth of the run, as a range.
             let raw_path = work.path.join("raw");
             let mut f = OpenOptions::new()
                 .create(true)
@@ -246,15 +237,46 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
                 .write(true)
                 .open(&raw_path)
                 .map_err(|e| Error::io("open", &raw_path, e))?;
-            let t = Instant::now();
-            for end in ends {
-                f.write_all(&bytes[at..end])
+            let (mut stele, mut raw) = (Duration::ZERO, Duration::ZERO);
+            // CPU time of the whole process (every thread) in library calls:
+            // what the library itself costs, whatever the disk does.
+            let mut cpu = Duration::ZERO;
+            let mut tenths = [(Duration::ZERO, Duration::ZERO); 10];
+            let mut at = log.view().entries_len();
+            let mut chunk = Vec::new();
+            let mut bytes = 0u64;
+            let n_batches = batches.len();
+            for (k, b) in batches.into_iter().enumerate() {
+                let (t, c) = (Instant::now(), process_cpu());
+                let _ = log.append_batch(b)?;
+                let s = t.elapsed();
+                cpu += process_cpu().saturating_sub(c);
+                let end = log.view().entries_len();
+                chunk.resize((end - at) as usize, 0);
+                std::os::unix::fs::FileExt::read_exact_at(&written, &mut chunk, at)
+                    .map_err(|e| Error::io("read", &entries_path, e))?;
+                at = end;
+                let t = Instant::now();
+                f.write_all(&chunk)
                     .map_err(|e| Error::io("write", &raw_path, e))?;
                 f.sync_data()
                     .map_err(|e| Error::io("fdatasync", &raw_path, e))?;
-                at = end;
+                let r = t.elapsed();
+                stele += s;
+                raw += r;
+                let tenth = &mut tenths[k * 10 / n_batches];
+                tenth.0 += s;
+                tenth.1 += r;
+                bytes += chunk.len() as u64;
             }
-            let raw = t.elapsed();
+            drop(log);
+            let (lo, hi) = tenths
+                .iter()
+                .filter(|(s, _)| !s.is_zero())
+                .map(|(s, r)| r.as_secs_f64() / s.as_secs_f64())
+                .fold((f64::INFINITY, 0.0f64), |(lo, hi), x| {
+                    (lo.min(x), hi.max(x))
+                });
             // The CLI: the same events as JSON Lines on stdin, receipts to a pipe.
             let input_path = work.path.join("events.jsonl");
             {
@@ -303,12 +325,17 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
             let (s, r) = (n / stele.as_secs_f64(), n / raw.as_secs_f64());
             println!(
                 "append: {entries} entries of 200-byte events, batches of {batch}, {:.1} MB",
-                bytes.len() as f64 / 1e6
+                bytes as f64 / 1e6
             );
             println!(
                 "  stele append_batch: {:>10.0} entries/s ({:.3}s)",
                 s,
                 stele.as_secs_f64()
+            );
+            println!(
+                "  stele append_batch CPU (all threads): {:.2} µs/entry ({:.3}s)",
+                cpu.as_secs_f64() * 1e6 / n,
+                cpu.as_secs_f64()
             );
             println!(
                 "  raw write+fdatasync: {:>9.0} entries/s ({:.3}s)",
@@ -320,7 +347,10 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
                 c,
                 cli.as_secs_f64()
             );
-            println!("  ratio stele/raw: {:.2}", s / r);
+            println!(
+                "  ratio stele/raw: {:.2} (per tenth of the run {lo:.2}-{hi:.2}; batches interleaved)",
+                s / r
+            );
             println!("  ratio CLI/library: {:.2}", c / s);
         }
         Bench::Witness { checkpoints, batch } => crate::bench_witness::run(checkpoints, batch)?,
@@ -395,30 +425,45 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
             // Interleaved, same proofs: through the cache of the top levels,
             // and as before it (root first, then every hash from the file).
             let (mut inc, mut con, mut inc0, mut con0) = (vec![], vec![], vec![], vec![]);
-            for _ in 0..samples {
+            for k in 0..samples {
                 let size = n - rnd() % (n / 10).max(1);
                 let i = rnd() % size;
                 let old = 1 + rnd() % (size - 1).max(1);
-                let t = Instant::now();
-                let _ = std::hint::black_box(view.inclusion_proof(i, size)?);
-                inc.push(t.elapsed());
-                let t = Instant::now();
-                let _ = std::hint::black_box(view.consistency_proof(old, size)?);
-                con.push(t.elapsed());
-                let t = Instant::now();
-                let _ = std::hint::black_box(base.root(size)?);
-                let _ = std::hint::black_box(base.inclusion_proof(i, size)?);
-                inc0.push(t.elapsed());
-                let t = Instant::now();
-                let _ = std::hint::black_box(base.root(size)?);
-                let _ = std::hint::black_box(base.consistency_proof(old, size)?);
-                con0.push(t.elapsed());
+                // Which goes first alternates: the first to read a hash from
+                // the file may find its page out of the page cache.
+                let cached = |inc: &mut Vec<Duration>, con: &mut Vec<Duration>| -> Result<()> {
+                    let t = Instant::now();
+                    let _ = std::hint::black_box(view.inclusion_proof(i, size)?);
+                    inc.push(t.elapsed());
+                    let t = Instant::now();
+                    let _ = std::hint::black_box(view.consistency_proof(old, size)?);
+                    con.push(t.elapsed());
+                    Ok(())
+                };
+                let uncached = |inc0: &mut Vec<Duration>, con0: &mut Vec<Duration>| -> Result<()> {
+                    let t = Instant::now();
+                    let _ = std::hint::black_box(base.root(size)?);
+                    let _ = std::hint::black_box(base.inclusion_proof(i, size)?);
+                    inc0.push(t.elapsed());
+                    let t = Instant::now();
+                    let _ = std::hint::black_box(base.root(size)?);
+                    let _ = std::hint::black_box(base.consistency_proof(old, size)?);
+                    con0.push(t.elapsed());
+                    Ok(())
+                };
+                if k % 2 == 0 {
+                    cached(&mut inc, &mut con)?;
+                    uncached(&mut inc0, &mut con0)?;
+                } else {
+                    uncached(&mut inc0, &mut con0)?;
+                    cached(&mut inc, &mut con)?;
+                }
             }
             for v in [&mut inc, &mut con, &mut inc0, &mut con0] {
                 v.sort();
             }
             println!(
-                "proofs on a {n}-entry log ({samples} random each, interleaved; page cache warm after the first):"
+                "proofs on a {n}-entry log ({samples} random each, interleaved, each kind first every other time):"
             );
             for (what, v) in [
                 ("inclusion", &inc),

@@ -195,6 +195,10 @@ struct Shared {
     commit: Mutex<Commit>,
     cv: Condvar,
     store: Mutex<Store>,
+    // A buffer for the canonical texts of a batch, kept between appends
+    // (fresh buffers and a String per event made the allocator fault in
+    // new pages on every batch).
+    scratch: Mutex<Texts>,
     recovery: Option<Recovery>,
     sealer: Sealer,
     _lock: DirLock,
@@ -256,6 +260,8 @@ struct Store {
     // Emptied buffers kept for the next group commit: growing fresh ones made
     // the kernel fault in and clear new pages on every batch.
     spare: (Vec<u8>, Vec<Hash>, Vec<u64>),
+    // The same for the bytes appended to the tree and index files.
+    derived: (Vec<u8>, Vec<u8>),
 }
 
 fn read_config(dir: &Path) -> Result<Config> {
@@ -780,6 +786,7 @@ impl Log {
             upper: Default::default(),
             witness_failed: false,
             spare: Default::default(),
+            derived: Default::default(),
         };
         let shared = Arc::new(Shared {
             dir: dir.into(),
@@ -807,6 +814,7 @@ impl Log {
             }),
             cv: Condvar::new(),
             store: Mutex::new(store),
+            scratch: Mutex::default(),
             recovery: None,
             sealer,
             _lock: lock,
@@ -1291,9 +1299,17 @@ impl Shared {
         let (texts, openings, presealed) = if sealing {
             let base = at.unwrap_or_else(|| self.build.lock().unwrap().next_seq);
             let batch = seal_events(&self.sealer, events.into_owned(), base)?;
-            (batch.texts, batch.openings, Some((base, batch.records)))
+            (
+                Texts::each(batch.texts),
+                batch.openings,
+                Some((base, batch.records)),
+            )
         } else {
-            (canonical_events(&events)?, Vec::new(), None)
+            let mut texts = std::mem::take(&mut *self.scratch.lock().unwrap());
+            texts.canonical(&events)?;
+            // The events are not needed any more: freed before the lock.
+            drop(events);
+            (texts, Vec::new(), None)
         };
         let (receipts, target, generation) = {
             let mut b = self.build.lock().unwrap();
@@ -1304,38 +1320,49 @@ impl Shared {
             let mut prev = b.prev;
             let mut ts = b.last_ts;
             let now = (self.opts.clock)();
-            let mut lines = Vec::with_capacity(texts.len());
             let mut sealed = Vec::new();
-            for (seq, (i, ev)) in (b.next_seq..).zip(texts.iter().enumerate()) {
-                // Never decreasing: a clock step backwards repeats the last ts.
-                ts = ts.max(now);
-                let t = Timestamp::from_unix_micros(ts).ok_or_else(|| Error::BadEvent {
-                    index: i,
-                    why: format!("clock reads {ts} µs since 1970, outside years 0000..9999"),
-                })?;
-                let line = finish_line(ev, seq, t, &prev)
-                    .map_err(|why| Error::BadEvent { index: i, why })?;
-                if presealed.is_none()
-                    && let Some(p) = openings.get(i).filter(|p| !p.is_empty())
-                {
-                    self.sealer.encrypt(seq, p, &mut sealed)?;
+            // The lines go straight into the pending buffer; on an error
+            // everything this call added there is cut back.
+            let b = &mut *b;
+            let marks = (b.buf.len(), b.lens.len(), b.leaves.len());
+            let mut build = || -> Result<()> {
+                for (i, seq) in (0..texts.len()).zip(b.next_seq..) {
+                    // Never decreasing: a clock step backwards repeats the last ts.
+                    ts = ts.max(now);
+                    let t = Timestamp::from_unix_micros(ts).ok_or_else(|| Error::BadEvent {
+                        index: i,
+                        why: format!("clock reads {ts} µs since 1970, outside years 0000..9999"),
+                    })?;
+                    let start = b.buf.len();
+                    let len = push_line(&mut b.buf, texts.get(i), seq, t, &prev)
+                        .map_err(|why| Error::BadEvent { index: i, why })?;
+                    if presealed.is_none()
+                        && let Some(p) = openings.get(i).filter(|p| !p.is_empty())
+                    {
+                        self.sealer.encrypt(seq, p, &mut sealed)?;
+                    }
+                    prev = leaf_hash(&b.buf[start..]);
+                    b.buf.push(b'\n');
+                    b.lens.push(len as u64 + 1);
+                    b.leaves.push(prev);
                 }
-                prev = leaf_hash(line.as_bytes());
-                lines.push((line, prev));
+                Ok(())
+            };
+            if let Err(e) = build() {
+                b.buf.truncate(marks.0);
+                b.lens.truncate(marks.1);
+                b.leaves.truncate(marks.2);
+                return Err(e);
             }
-            // All built: now publish them to the pending batch.
-            let mut receipts = Vec::with_capacity(lines.len());
-            for (line, leaf) in lines {
-                b.buf.extend_from_slice(line.as_bytes());
-                b.buf.push(b'\n');
-                b.lens.push(line.len() as u64 + 1);
-                b.leaves.push(leaf);
-                receipts.push(Receipt {
-                    seq: b.next_seq,
-                    leaf_hash: leaf,
-                });
-                b.next_seq += 1;
-            }
+            // All built: now they are part of the pending batch.
+            let receipts: Vec<Receipt> = (b.next_seq..)
+                .zip(&b.leaves[marks.2..])
+                .map(|(seq, leaf)| Receipt {
+                    seq,
+                    leaf_hash: *leaf,
+                })
+                .collect();
+            b.next_seq += receipts.len() as u64;
             match &presealed {
                 Some((_, records)) => b.sealed.extend_from_slice(records),
                 None => b.sealed.extend_from_slice(&sealed),
@@ -1344,6 +1371,7 @@ impl Shared {
             b.last_ts = ts;
             (receipts, b.next_seq, b.generation)
         };
+        texts.keep_in(&self.scratch);
         self.wait_durable(target, generation)?;
         Ok(Some(receipts))
     }
@@ -1471,8 +1499,11 @@ impl Shared {
         }
         s.entries_len += buf.len() as u64;
         // Derived files: written, not synced (open checks and rebuilds them).
-        let mut tree_bytes = Vec::with_capacity(leaves.len() * 64);
-        let mut index_bytes = Vec::with_capacity(lens.len() * 8);
+        let (mut tree_bytes, mut index_bytes) = std::mem::take(&mut s.derived);
+        tree_bytes.clear();
+        index_bytes.clear();
+        tree_bytes.reserve(leaves.len() * 64);
+        index_bytes.reserve(lens.len() * 8);
         let mut end = off;
         for (leaf, len) in leaves.iter().zip(&lens) {
             s.frontier.push(*leaf, &mut tree_bytes);
@@ -1500,6 +1531,7 @@ impl Shared {
         leaves.clear();
         lens.clear();
         s.spare = (buf, leaves, lens);
+        s.derived = (tree_bytes, index_bytes);
         if let Err(e) = derived {
             // The entries are durable; the stored hashes are not. Proofs
             // would read wrong hashes, so stop until a reopen rebuilds them.
@@ -1713,6 +1745,134 @@ pub(crate) fn canonical_event(ev: &Value) -> Result<String, String> {
     stele_core::entry::canonical_event(ev).map_err(|e| e.to_string())
 }
 
+// `finish_line` appended to `out` (without `\n`): returns the line's length.
+fn push_line(
+    out: &mut Vec<u8>,
+    ev: &str,
+    seq: u64,
+    ts: Timestamp,
+    prev: &Hash,
+) -> Result<usize, String> {
+    stele_core::entry::push_entry_line(out, ev, seq, ts, prev).map_err(|e| e.to_string())
+}
+
+/// The canonical texts of a batch's events: in a few reused buffers, one
+/// per thread that wrote them (plain events), or one String each (sealed
+/// events, from `seal_events`).
+#[derive(Debug, Default)]
+struct Texts {
+    // Events `k * chunk ..` are in `parts[k]`, for `k < used` (the other
+    // parts are spare buffers).
+    parts: Vec<TextPart>,
+    used: usize,
+    chunk: usize,
+    each: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct TextPart {
+    text: String,
+    // End of each event's text in `text`.
+    ends: Vec<usize>,
+}
+
+impl TextPart {
+    // Canonical JSON of `events` (the first is event `first` of the batch).
+    fn canonical(&mut self, events: &[Value], first: usize) -> Result<()> {
+        self.text.clear();
+        self.ends.clear();
+        for (i, ev) in events.iter().enumerate() {
+            stele_core::entry::canonical_event_into(ev, &mut self.text).map_err(|e| {
+                Error::BadEvent {
+                    index: first + i,
+                    why: e.to_string(),
+                }
+            })?;
+            self.ends.push(self.text.len());
+        }
+        Ok(())
+    }
+}
+
+impl Texts {
+    // The largest buffer kept between appends: one huge batch does not pin
+    // its memory for the log's lifetime.
+    const KEEP_BYTES: usize = 8 << 20;
+
+    fn each(each: Vec<String>) -> Self {
+        Self {
+            each,
+            ..Self::default()
+        }
+    }
+
+    // Canonical JSON of every event; big batches on several threads.
+    fn canonical(&mut self, events: &[Value]) -> Result<()> {
+        self.each.clear();
+        let threads = if events.len() < 512 { 1 } else { threads() };
+        self.chunk = events.len().div_ceil(threads).max(1);
+        self.used = events.len().div_ceil(self.chunk);
+        if self.parts.len() < self.used {
+            self.parts.resize_with(self.used, TextPart::default);
+        }
+        let chunk = self.chunk;
+        if self.used <= 1 {
+            return match self.parts.first_mut() {
+                Some(p) => p.canonical(events, 0),
+                None => Ok(()),
+            };
+        }
+        std::thread::scope(|sc| {
+            let mut jobs = self.parts.iter_mut().zip(events.chunks(chunk)).enumerate();
+            let first = jobs.next();
+            let handles: Vec<_> = jobs
+                .map(|(k, (p, evs))| sc.spawn(move || p.canonical(evs, k * chunk)))
+                .collect();
+            // The first part on this thread; errors reported in event order.
+            let mut result = first.map_or(Ok(()), |(_, (p, evs))| p.canonical(evs, 0));
+            for h in handles {
+                let r = h.join().expect("canonical JSON thread");
+                if result.is_ok() {
+                    result = r;
+                }
+            }
+            result
+        })
+    }
+
+    fn len(&self) -> usize {
+        if self.each.is_empty() {
+            self.parts[..self.used].iter().map(|p| p.ends.len()).sum()
+        } else {
+            self.each.len()
+        }
+    }
+
+    fn get(&self, i: usize) -> &str {
+        if !self.each.is_empty() {
+            return &self.each[i];
+        }
+        let (p, j) = (&self.parts[i / self.chunk], i % self.chunk);
+        let start = if j == 0 { 0 } else { p.ends[j - 1] };
+        &p.text[start..p.ends[j]]
+    }
+
+    // Hands the buffers back for the next append (when small enough).
+    fn keep_in(self, scratch: &Mutex<Self>) {
+        let bytes: usize = self.parts.iter().map(|p| p.text.capacity()).sum();
+        if self.each.is_empty() && bytes <= Self::KEEP_BYTES {
+            *scratch.lock().unwrap() = self;
+        }
+    }
+}
+
+// Threads for the expensive part of a big batch. Asked once: on Linux each
+// call reads the cgroup's CPU quota files.
+fn threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
+}
+
 pub(crate) fn finish_line(
     ev: &str,
     seq: u64,
@@ -1801,7 +1961,7 @@ pub(crate) fn canonical_events(events: &[Value]) -> Result<Vec<String>> {
     let one = |(i, ev): (usize, &Value)| {
         canonical_event(ev).map_err(|why| Error::BadEvent { index: i, why })
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let threads = threads();
     if events.len() < 512 || threads < 2 {
         return events.iter().enumerate().map(one).collect();
     }

@@ -265,6 +265,48 @@ fn batches_are_all_or_nothing_and_reserved_types_refused() {
     assert_eq!(log.append(json!({"ok": 2})).unwrap().seq, 1);
 }
 
+/// Big batches are built on several threads straight into the pending
+/// buffer: an event refused part way (by canonical JSON on another thread's
+/// part, or as too large once its line is built after others) names its
+/// index and leaves nothing behind; the next batch chains as if none came.
+#[test]
+fn a_refused_event_in_a_big_batch_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vk) = new_log(tmp.path(), LogOptions::default());
+    let batch = |bad: usize, ev: serde_json::Value| -> Vec<serde_json::Value> {
+        (0..1500)
+            .map(|i| {
+                if i == bad {
+                    ev.clone()
+                } else {
+                    json!({ "i": i })
+                }
+            })
+            .collect()
+    };
+    let big = json!({ "big": "x".repeat(70_000) });
+    let e = log.append_batch(batch(1200, big)).unwrap_err();
+    assert!(matches!(e, Error::BadEvent { index: 1200, .. }), "{e}");
+    let mut deep = json!(1);
+    for _ in 0..70 {
+        deep = json!([deep]);
+    }
+    let e = log
+        .append_batch(batch(1400, json!({ "deep": deep })))
+        .unwrap_err();
+    assert!(matches!(e, Error::BadEvent { index: 1400, .. }), "{e}");
+    assert_eq!(log.size(), 1);
+    let r = log.append_batch(batch(usize::MAX, json!(null))).unwrap();
+    assert_eq!((r[0].seq, r[1499].seq), (1, 1500));
+    let line = log.view().entry(1500).unwrap();
+    assert!(
+        line.starts_with(br#"{"event":{"i":1499},"prev":""#),
+        "{line:?}"
+    );
+    drop(log);
+    check(tmp.path(), &vk);
+}
+
 #[test]
 fn automatic_checkpoints_every_n_entries_and_on_a_timer() {
     let tmp = tempfile::tempdir().unwrap();
