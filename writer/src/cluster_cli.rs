@@ -37,8 +37,27 @@ pub(crate) fn shown(db: &str) -> String {
     }
 }
 
-/// `stele init --db URL --objects URL --origin O --signing-key FILE`.
-pub(crate) fn init(db: &str, objects: &str, origin: &str, key_file: &Path) -> Result<u8, Fail> {
+/// `stele init --db URL --objects URL --origin O --signing-key FILE
+/// [--seal P…] [--subject P] [--seal-key FILE]`: the sealing key goes
+/// beside the signing key (FILE.seal) unless named.
+pub(crate) fn init(
+    db: &str,
+    objects: &str,
+    origin: &str,
+    key_file: &Path,
+    (seal, seal_file): (stele_writer::sealed::SealConfig, Option<PathBuf>),
+) -> Result<u8, Fail> {
+    let seal_file = seal_file.unwrap_or_else(|| cluster::SealKey::beside(key_file));
+    crate::cluster_seal_cli::check_rules(&seal)?;
+    if seal_file.exists() {
+        return Err(Fail::usage(
+            format!(
+                "{} already exists: init writes a new sealing key there and never overwrites one",
+                seal_file.display()
+            ),
+            None,
+        ));
+    }
     if key_file.exists() {
         return Err(Fail::usage(
             format!(
@@ -50,18 +69,30 @@ pub(crate) fn init(db: &str, objects: &str, origin: &str, key_file: &Path) -> Re
     }
     let signer = key::generate(origin)?;
     key::save(&stele_writer::fs::RealFs, key_file, &signer)?;
-    let loc = location(db, Some(objects));
-    let made = runtime()?.block_on(cluster::init(&loc, origin, &signer));
-    if let Err(e) = made {
-        // Nothing of the log exists: the key made for it goes too.
+    let sealing = cluster::SealKey::generate()?;
+    if let Err(e) = sealing.save(&seal_file) {
         let _ = std::fs::remove_file(key_file);
+        return Err(e.into());
+    }
+    let loc = location(db, Some(objects));
+    let made = runtime()?.block_on(cluster::init_with(
+        &loc,
+        origin,
+        &signer,
+        Some((&seal, &sealing)),
+    ));
+    if let Err(e) = made {
+        // Nothing of the log exists: the keys made for it go too.
+        let _ = std::fs::remove_file(key_file);
+        let _ = std::fs::remove_file(&seal_file);
         return Err(e.into());
     }
     println!("{}", signer.verifier());
     eprintln!(
-        "stele init: log {origin} in {} and {objects}; private key in {} (mode 0600, not stored in either)",
+        "stele init: log {origin} in {} and {objects}; private key in {} and sealing key in {} (mode 0600, stored in neither; every front-end needs both)",
         shown(db),
-        key_file.display()
+        key_file.display(),
+        seal_file.display()
     );
     Ok(0)
 }
@@ -76,7 +107,7 @@ pub(crate) enum Selection {
     Entries(Vec<u64>),
 }
 
-fn access_event(db: &str, origin: &str, sel: &Selection, size: u64) -> Value {
+fn access_event(db: &str, origin: &str, sel: &Selection, size: u64, reveal: &[String]) -> Value {
     use stele_writer::access::{Entries, Reader};
     let user = std::env::var("USER").ok();
     let reader = Reader::Cli {
@@ -90,13 +121,19 @@ fn access_event(db: &str, origin: &str, sel: &Selection, size: u64) -> Value {
         Selection::Range(a, b) => ("range", Entries::Range(*a, *b)),
         Selection::Entries(l) => ("entries", Entries::List(l.clone())),
     };
+    // As for a log directory: who may open the sealed fields (public keys only).
+    let extra = if reveal.is_empty() {
+        Value::Null
+    } else {
+        serde_json::json!({ "reveal_to": reveal })
+    };
     stele_writer::access::access_event(
         &reader,
         "export",
         Some(kind),
         Some(&entries),
         Some(size),
-        Value::Null,
+        extra,
     )
 }
 
@@ -113,6 +150,7 @@ pub(crate) fn export(
     output: &Path,
     signing_key: Option<&Path>,
     sel: Selection,
+    reveal: &[String],
 ) -> Result<u8, Fail> {
     let signer = signing_key.map(key::load).transpose()?;
     let loc = location(db, objects);
@@ -152,7 +190,7 @@ pub(crate) fn export(
         };
         let size = if signing {
             let _ = c
-                .append_reserved(access_event(db, c.origin(), &sel, n))
+                .append_reserved(access_event(db, c.origin(), &sel, n, reveal))
                 .await?;
             c.sync(true).await?
         } else {
@@ -177,11 +215,16 @@ pub(crate) fn export(
                         size - signed
                     );
                 }
-                c.export_log_with(signed, sink).await.map(|()| signed)
+                c.export_log_revealed_with(signed, reveal, sink)
+                    .await
+                    .map(|()| signed)
             }
-            Selection::Range(a, b) => c.export_range_with(a, b, sink).await.map(|()| b - a),
+            Selection::Range(a, b) => c
+                .export_range_revealed_with(a, b, reveal, sink)
+                .await
+                .map(|()| b - a),
             Selection::Entries(l) => c
-                .export_entries_with(&l, sink)
+                .export_entries_revealed_with(&l, reveal, sink)
                 .await
                 .map(|()| l.len() as u64),
         };
