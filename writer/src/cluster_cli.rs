@@ -282,6 +282,7 @@ fn genesis_key(line: &[u8]) -> Result<VerifierKey, Fail> {
 
 fn dir_to_cluster(dir: &Path, loc: &Location) -> Result<u8, Fail> {
     let view = View::open_read_only(dir)?;
+    crate::cluster_seal_cli::refuse_sealed_dir(dir)?;
     let size = view.size();
     if size == 0 {
         return Err(Fail::usage(
@@ -325,6 +326,7 @@ fn cluster_to_dir(loc: &Location, dir: &Path, key_file: Option<&Path>) -> Result
             ..ClusterOptions::default()
         },
     ))?;
+    rt.block_on(crate::cluster_seal_cli::refuse_sealed_cluster(&c))?;
     let size = rt.block_on(c.sync(false))?;
     let cps = rt.block_on(c.checkpoints())?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;

@@ -101,3 +101,39 @@ pub(crate) fn redact(
     println!("{{\"redacted\":{entry},\"seq\":{}}}", r.seq);
     Ok(0)
 }
+
+const NO_MIGRATE: &str = "stele migrate does not carry sealing keys, wraps and openings between backends yet; nothing was written";
+
+/// `stele migrate DIR postgres://…` of a log with sealed fields: refused.
+pub(crate) fn refuse_sealed_dir(dir: &Path) -> Result<(), Fail> {
+    let cfg: Value = std::fs::read(dir.join(stele_writer::log::files::CONFIG))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    let rules = cfg["sealed"]["seal"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty());
+    if rules || std::fs::symlink_metadata(dir.join(stele_writer::sealed::SIDECAR)).is_ok() {
+        return Err(Fail::usage(
+            format!(
+                "{} has sealed fields (sealing rules or a sealed/ directory): {NO_MIGRATE}",
+                dir.display()
+            ),
+            None,
+        ));
+    }
+    Ok(())
+}
+
+/// `stele migrate postgres://… DIR` of a log with sealed fields: refused.
+pub(crate) async fn refuse_sealed_cluster(c: &Cluster) -> Result<(), Fail> {
+    if c.sealing_in_use().await? {
+        return Err(Fail::usage(
+            format!(
+                "the log has sealed fields (sealing rules, keys, auditors, openings or forgotten keys): {NO_MIGRATE}"
+            ),
+            None,
+        ));
+    }
+    Ok(())
+}

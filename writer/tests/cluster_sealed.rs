@@ -198,7 +198,7 @@ fn a_key_forgotten_elsewhere_is_never_used_again() {
         let used = line["event"]["ip"]["stele.sealed"]["key"].as_str().unwrap();
         assert_ne!(used, id.to_hex(), "sealed under a forgotten key");
         let mut out = Vec::new();
-        a.export_log_revealed_with(size, &[rcpt.clone()], |b| {
+        a.export_log_revealed_with(size, std::slice::from_ref(&rcpt), |b| {
             out.extend_from_slice(&b);
             async { Ok(()) }
         })
@@ -635,4 +635,44 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
     }
     // The scans would have seen it: the openings decrypt to it.
     assert!(shown.contains(MARKER));
+}
+
+// `stele migrate` does not carry sealing keys and openings yet: it refuses a
+// sealed log either way, before writing anything.
+#[test]
+fn migrate_refuses_sealed_logs_both_ways() {
+    let stores = Stores::new("seal_migrate");
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = "example.com/cluster-seal-migrate";
+    let dir = tmp.path().join("sealed-dir");
+    let _ = ok(stele(&[
+        "init",
+        p(&dir),
+        "--origin",
+        origin,
+        "--seal",
+        "/ip",
+    ]));
+    let (code, _, err) = stele(&["migrate", p(&dir), &stores.db, "--objects", &stores.objects]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not carry sealing keys"), "{err}");
+    assert_eq!(stores.object_count(), 0, "nothing was written");
+    // A cluster log with an opening.
+    let key = tmp.path().join("k");
+    let _ = kit::init(&stores.db, &stores.objects, origin, &key);
+    let sk = Arc::new(SealKey::load(&SealKey::beside(&key)).unwrap());
+    rt().block_on(async {
+        let c = Cluster::open(&stores.location(), None, opts(Some(sk)))
+            .await
+            .unwrap();
+        let _ = c
+            .append_batch(vec![json!({"memo": {"stele.seal": MARKER}})])
+            .await
+            .unwrap();
+    });
+    let out = tmp.path().join("out");
+    let (code, _, err) = stele(&["migrate", &stores.db, p(&out)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not carry sealing keys"), "{err}");
+    assert!(!out.exists());
 }

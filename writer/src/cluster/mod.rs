@@ -463,6 +463,7 @@ where
 
 // A new log holding `size` given entries and `checkpoints` (init: the
 // genesis and none, signed by `signer` once integrated; migrate: a copy).
+#[allow(clippy::too_many_arguments)] // reason: two call sites (init, import), all parts of one new log
 async fn create<F>(
     loc: &Location,
     origin: &str,

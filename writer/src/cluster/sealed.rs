@@ -898,6 +898,26 @@ impl Cluster {
     pub fn has_sealing(&self) -> bool {
         self.inner.seal.is_some()
     }
+
+    /// Whether anything of sealed fields is in the log: sealing rules, a
+    /// data key, an auditor, an opening or a forgotten key.
+    pub async fn sealing_in_use(&self) -> Result<bool> {
+        if self.inner.seal.is_none() {
+            return Ok(false);
+        }
+        let client = self.inner.client().await?;
+        let r = row_opt(
+            &client,
+            "read the sealing tables",
+            "SELECT (SELECT rules::jsonb -> 'seal' <> '[]'::jsonb FROM stele_seal_config WHERE id = 1) \
+             OR EXISTS (SELECT 1 FROM stele_seal_keys) OR EXISTS (SELECT 1 FROM stele_seal_auditors) \
+             OR EXISTS (SELECT 1 FROM stele_seal_records) OR EXISTS (SELECT 1 FROM stele_seal_forgotten)",
+            &[],
+        )
+        .await?
+        .ok_or_else(|| db_err("read the sealing tables", "no row"))?;
+        Ok(r.get::<_, Option<bool>>(0).unwrap_or(true))
+    }
 }
 
 /// The `KeyId` of each opening in `p` (for the sequencer's forgotten check).
