@@ -260,10 +260,16 @@ pub(crate) fn migrate(
     objects: Option<&str>,
     from_objects: Option<&str>,
     key_file: Option<&Path>,
+    seal_key: Option<&Path>,
 ) -> Result<u8, Fail> {
     match (is_db(from), is_db(to)) {
-        (false, true) => dir_to_cluster(Path::new(from), &location(to, objects)),
-        (true, false) => cluster_to_dir(&location(from, from_objects), Path::new(to), key_file),
+        (false, true) => dir_to_cluster(Path::new(from), &location(to, objects), seal_key),
+        (true, false) => cluster_to_dir(
+            &location(from, from_objects),
+            Path::new(to),
+            key_file,
+            seal_key,
+        ),
         _ => Err(Fail::usage(
             "stele migrate copies between a log directory and a postgres:// log (one of each)",
             Some("stele migrate DIR postgres://… --objects s3://BUCKET/PREFIX, or stele migrate postgres://… NEW_DIR".into()),
@@ -280,9 +286,8 @@ fn genesis_key(line: &[u8]) -> Result<VerifierKey, Fail> {
     VerifierKey::parse(k).map_err(|e| Fail::usage(format!("entry 0's key: {e}"), None))
 }
 
-fn dir_to_cluster(dir: &Path, loc: &Location) -> Result<u8, Fail> {
+fn dir_to_cluster(dir: &Path, loc: &Location, seal_key: Option<&Path>) -> Result<u8, Fail> {
     let view = View::open_read_only(dir)?;
-    crate::cluster_seal_cli::refuse_sealed_dir(dir)?;
     let size = view.size();
     if size == 0 {
         return Err(Fail::usage(
@@ -292,14 +297,30 @@ fn dir_to_cluster(dir: &Path, loc: &Location) -> Result<u8, Fail> {
     }
     let verifier = genesis_key(&view.entry(0)?)?;
     let cps: Vec<StoredCheckpoint> = view.checkpoints().to_vec();
-    runtime()?.block_on(cluster::import(
+    // Sealed fields: rules, keys, wraps and openings in the same transaction.
+    let sealing = crate::cluster_seal_cli::dir_sealing(dir, size, seal_key)?;
+    let setup = sealing.as_ref().map(|s| s.setup());
+    let made = runtime()?.block_on(cluster::import_with(
         loc,
         view.origin(),
         &verifier,
         size,
         |a, b| (a..b).map(|i| view.entry(i)).collect(),
         &cps,
-    ))?;
+        setup.as_ref(),
+    ));
+    if let Err(e) = made {
+        if let Some(s) = &sealing {
+            s.discard();
+        }
+        return Err(e.into());
+    }
+    if let Some(s) = &sealing {
+        eprintln!(
+            "stele migrate: the new log's sealing key is in {} (mode 0600, stored in neither store; every front-end needs it: --seal-key)",
+            s.path().display()
+        );
+    }
     eprintln!(
         "stele migrate: {size} entries and {} checkpoints from {} to {}",
         cps.len(),
@@ -309,7 +330,12 @@ fn dir_to_cluster(dir: &Path, loc: &Location) -> Result<u8, Fail> {
     Ok(0)
 }
 
-fn cluster_to_dir(loc: &Location, dir: &Path, key_file: Option<&Path>) -> Result<u8, Fail> {
+fn cluster_to_dir(
+    loc: &Location,
+    dir: &Path,
+    key_file: Option<&Path>,
+    seal_key: Option<&Path>,
+) -> Result<u8, Fail> {
     use stele_writer::log::{check_new_dir, files};
     check_new_dir(dir, false)?;
     let key_path = match key_file {
@@ -317,16 +343,22 @@ fn cluster_to_dir(loc: &Location, dir: &Path, key_file: Option<&Path>) -> Result
         None => PathBuf::from(files::KEY),
     };
     let rt = runtime()?;
+    let seal_key = crate::cluster_seal_cli::migrate_key(seal_key, key_file)?;
+    let have_seal_key = seal_key.is_some();
     let c = rt.block_on(Cluster::open(
         loc,
         None,
         ClusterOptions {
             integrator: false,
             pool_size: 4,
+            seal_key,
             ..ClusterOptions::default()
         },
     ))?;
-    rt.block_on(crate::cluster_seal_cli::refuse_sealed_cluster(&c))?;
+    rt.block_on(crate::cluster_seal_cli::check_sealed_cluster(
+        &c,
+        have_seal_key,
+    ))?;
     let size = rt.block_on(c.sync(false))?;
     let cps = rt.block_on(c.checkpoints())?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
@@ -377,12 +409,21 @@ fn cluster_to_dir(loc: &Location, dir: &Path, key_file: Option<&Path>) -> Result
         put(&mut checkpoints, cp.note.as_bytes())?;
     }
     finish(checkpoints)?;
+    // Sealed fields: the sidecar (keys, wraps, openings) and the rules.
+    let sealed = if rt.block_on(c.sealing_in_use())? {
+        Some(rt.block_on(c.write_sidecar(dir, size))?)
+    } else {
+        None
+    };
     // stele.json last: it marks the directory as a log.
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "format": "stele-log v1",
         "origin": c.origin(),
         "key_file": key_path,
     });
+    if let Some(s) = sealed {
+        config["sealed"] = serde_json::json!(s);
+    }
     let mut cfg = create(files::CONFIG)?;
     put(
         &mut cfg,

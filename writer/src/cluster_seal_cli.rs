@@ -8,7 +8,7 @@ use crate::cluster_cli::{location, runtime};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
-use stele_writer::cluster::{Cluster, ClusterOptions, SealKey};
+use stele_writer::cluster::{self, Cluster, ClusterOptions, SealKey};
 
 /// The rules' check, with the file log's message.
 pub(crate) fn check_rules(seal: &stele_writer::sealed::SealConfig) -> Result<(), Fail> {
@@ -102,37 +102,99 @@ pub(crate) fn redact(
     Ok(0)
 }
 
-const NO_MIGRATE: &str = "stele migrate does not carry sealing keys, wraps and openings between backends yet; nothing was written";
+/// The sealing a log directory carries into PostgreSQL (`stele migrate DIR
+/// postgres://… --seal-key FILE`): its rules and sidecar, and the new
+/// log's sealing key, written to FILE (0600) before the import.
+pub(crate) struct DirSeal {
+    cfg: stele_writer::sealed::SealConfig,
+    key: SealKey,
+    carried: Option<cluster::sealed::Carried>,
+    path: std::path::PathBuf,
+}
 
-/// `stele migrate DIR postgres://…` of a log with sealed fields: refused.
-pub(crate) fn refuse_sealed_dir(dir: &Path) -> Result<(), Fail> {
+impl DirSeal {
+    pub(crate) fn setup(&self) -> cluster::sealed::Setup<'_> {
+        cluster::sealed::Setup {
+            cfg: &self.cfg,
+            key: &self.key,
+            carried: self.carried.as_ref(),
+        }
+    }
+
+    /// The import failed: the key made for it goes.
+    pub(crate) fn discard(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// What `stele migrate DIR postgres://…` carries of sealed fields: `None`
+/// for a log without any (and no `--seal-key`); a sealed log needs
+/// `--seal-key FILE` for the new log's sealing key.
+pub(crate) fn dir_sealing(
+    dir: &Path,
+    size: u64,
+    seal_key: Option<&Path>,
+) -> Result<Option<DirSeal>, Fail> {
     let cfg: Value = std::fs::read(dir.join(stele_writer::log::files::CONFIG))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(Value::Null);
-    let rules = cfg["sealed"]["seal"]
-        .as_array()
-        .is_some_and(|a| !a.is_empty());
-    if rules || std::fs::symlink_metadata(dir.join(stele_writer::sealed::SIDECAR)).is_ok() {
+    let cfg: stele_writer::sealed::SealConfig =
+        serde_json::from_value(cfg["sealed"].clone()).unwrap_or_default();
+    let carried = cluster::sealed::Carried::read_dir(dir, size)?;
+    let sealed = carried.is_some() || !cfg.seal.is_empty();
+    let Some(path) = seal_key else {
+        if sealed {
+            return Err(Fail::usage(
+                format!("{} has sealed fields: the new log needs a sealing key", dir.display()),
+                Some("pass --seal-key FILE (a new file: migrate writes the key there, mode 0600; every front-end needs it)".into()),
+            ));
+        }
+        return Ok(None);
+    };
+    if std::fs::symlink_metadata(path).is_ok() {
         return Err(Fail::usage(
             format!(
-                "{} has sealed fields (sealing rules or a sealed/ directory): {NO_MIGRATE}",
-                dir.display()
+                "{} already exists: migrate writes a new sealing key there and never overwrites one",
+                path.display()
             ),
             None,
         ));
     }
-    Ok(())
+    let key = SealKey::generate()?;
+    key.save(path)?;
+    Ok(Some(DirSeal {
+        cfg,
+        key,
+        carried,
+        path: path.to_path_buf(),
+    }))
 }
 
-/// `stele migrate postgres://… DIR` of a log with sealed fields: refused.
-pub(crate) async fn refuse_sealed_cluster(c: &Cluster) -> Result<(), Fail> {
-    if c.sealing_in_use().await? {
+/// The sealing key `stele migrate postgres://… DIR` reads the log's data
+/// keys with: `--seal-key`, else the one beside `--signing-key`.
+pub(crate) fn migrate_key(
+    seal_key: Option<&Path>,
+    signing_key: Option<&Path>,
+) -> Result<Option<Arc<SealKey>>, Fail> {
+    match (seal_key, signing_key) {
+        (Some(k), _) => Ok(Some(Arc::new(SealKey::load(k)?))),
+        (None, Some(s)) => Ok(cluster::sealed::front_end_key(s, None)?),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Before `stele migrate postgres://… DIR` writes anything: a log with
+/// sealed fields needs its sealing key (to write the data keys as files).
+pub(crate) async fn check_sealed_cluster(c: &Cluster, have_key: bool) -> Result<(), Fail> {
+    if !have_key && c.sealing_in_use().await? {
         return Err(Fail::usage(
-            format!(
-                "the log has sealed fields (sealing rules, keys, auditors, openings or forgotten keys): {NO_MIGRATE}"
-            ),
-            None,
+            "the log has sealed fields: copying its data keys needs its sealing key",
+            Some("pass --seal-key FILE (or --signing-key FILE with FILE.seal beside it)".into()),
         ));
     }
     Ok(())

@@ -422,6 +422,10 @@ fetches only the signed checkpoint and the hash tiles of one consistency proof f
         /// A new directory's key file (its stele.json names it; the key is not copied).
         #[arg(long, value_name = "FILE")]
         signing_key: Option<PathBuf>,
+        /// Sealed fields: into PostgreSQL, the new log's sealing key file (written, 0600);
+        /// from PostgreSQL, the log's sealing key (default: FILE.seal beside --signing-key).
+        #[arg(long, value_name = "FILE")]
+        seal_key: Option<PathBuf>,
     },
     /// A C2SP tlog-witness: cosign checkpoints of the logs it trusts.
     #[command(subcommand)]
@@ -1195,12 +1199,14 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             objects,
             from_objects,
             signing_key,
+            seal_key,
         } => cluster_cli::migrate(
             &from,
             &to,
             objects.as_deref(),
             from_objects.as_deref(),
             signing_key.as_deref(),
+            seal_key.as_deref(),
         ),
         Cmd::Witness(w) => witness_cli::run(w),
     }

@@ -637,42 +637,180 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
     assert!(shown.contains(MARKER));
 }
 
-// `stele migrate` does not carry sealing keys and openings yet: it refuses a
-// sealed log either way, before writing anything.
+fn files_under(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().unwrap().is_dir() {
+            for (k, v) in files_under(&e.path()) {
+                let _ = out.insert(format!("{name}/{k}"), v);
+            }
+        } else {
+            let _ = out.insert(name, std::fs::read(e.path()).unwrap());
+        }
+    }
+    out
+}
+
+// `stele migrate` carries sealed fields both ways: a sealed directory log
+// (auditor, a forgotten subject, a redacted opening) into PostgreSQL, where
+// its auditor opens the same values and new values of a known subject use
+// its key, and back into a directory whose sidecar is the original's.
 #[test]
-fn migrate_refuses_sealed_logs_both_ways() {
+fn migrate_carries_keys_wraps_and_openings_both_ways() {
     let stores = Stores::new("seal_migrate");
     let tmp = tempfile::tempdir().unwrap();
     let origin = "example.com/cluster-seal-migrate";
     let dir = tmp.path().join("sealed-dir");
-    let _ = ok(stele(&[
+    let vkey = ok(stele(&[
         "init",
         p(&dir),
         "--origin",
         origin,
         "--seal",
+        "/actor/email",
+        "--seal",
+        "/ip",
+        "--subject",
+        "/actor/id",
+    ]))
+    .0
+    .trim()
+    .to_string();
+    let (aud, rcpt) = age_keygen(tmp.path(), "auditor.key");
+    let _ = ok(stele(&["auditor", "add", p(&dir), &rcpt]));
+    for i in 0..4 {
+        let ev = json!({"action": "login", "actor": {"email": format!("u{i}-{MARKER}@example.com"), "id": format!("u{i}")}, "ip": format!("10.0.0.{i}-{MARKER}"), "memo": {"stele.seal": format!("{MARKER} {i}")}});
+        let _ = ok(stele(&["append", p(&dir), "--event", &ev.to_string()]));
+    }
+    let _ = ok(stele(&["forget", p(&dir), "--subject", "u1"]));
+    let _ = ok(stele(&[
+        "redact",
+        p(&dir),
+        "--entry",
+        "3",
+        "--pointer",
         "/ip",
     ]));
+    let _ = ok(stele(&["checkpoint", p(&dir)]));
+    let counts = json!({"values": 12, "opened": 8, "sealed": 0, "forgotten": 3, "redacted": 1});
+    let verify = |f: &Path| {
+        let (o, _) = ok(stele(&[
+            "verify",
+            p(f),
+            "--key",
+            &vkey,
+            "--identity",
+            p(&aud),
+            "--json",
+        ]));
+        let v: Value = serde_json::from_str(&o).unwrap();
+        assert_eq!(v["verdict"], "verified", "{v:#}");
+        v["sealed"].clone()
+    };
+    let before = files_under(&dir.join("sealed"));
+
+    // Into PostgreSQL: a sealed log needs a new sealing key file.
     let (code, _, err) = stele(&["migrate", p(&dir), &stores.db, "--objects", &stores.objects]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("does not carry sealing keys"), "{err}");
+    assert!(err.contains("--seal-key"), "{err}");
     assert_eq!(stores.object_count(), 0, "nothing was written");
-    // A cluster log with an opening.
-    let key = tmp.path().join("k");
-    let _ = kit::init(&stores.db, &stores.objects, origin, &key);
-    let sk = Arc::new(SealKey::load(&SealKey::beside(&key)).unwrap());
+    let sk = tmp.path().join("cluster.seal");
+    let _ = ok(stele(&[
+        "migrate",
+        p(&dir),
+        &stores.db,
+        "--objects",
+        &stores.objects,
+        "--seal-key",
+        p(&sk),
+    ]));
+    assert_eq!(
+        std::fs::metadata(&sk).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (o, _) = ok(stele(&["auditor", "list", "--db", &stores.db]));
+    assert_eq!(o.trim(), rcpt);
+    let f = tmp.path().join("cluster.stele");
+    let _ = ok(stele(&[
+        "export",
+        "--db",
+        &stores.db,
+        "-o",
+        p(&f),
+        "--reveal-to",
+        &rcpt,
+    ]));
+    assert_eq!(verify(&f), counts);
+    // A new value of a known subject is sealed under that subject's key.
+    let signer = key::load(&dir.join("key")).unwrap();
     rt().block_on(async {
-        let c = Cluster::open(&stores.location(), None, opts(Some(sk)))
+        let c = Cluster::open(
+            &stores.location(),
+            Some(signer),
+            opts(Some(Arc::new(SealKey::load(&sk).unwrap()))),
+        )
+        .await
+        .unwrap();
+        let r = c
+            .append_batch(vec![
+                json!({"actor": {"id": "u2"}, "ip": format!("10.9.9.9-{MARKER}")}),
+            ])
             .await
             .unwrap();
-        let _ = c
-            .append_batch(vec![json!({"memo": {"stele.seal": MARKER}})])
-            .await
-            .unwrap();
+        let size = c.sync(true).await.unwrap();
+        let lines = c.entries(0, size).await.unwrap();
+        let key_of = |i: usize, ptr: &str| {
+            let v: Value = serde_json::from_slice(&lines[i]).unwrap();
+            v["event"].pointer(ptr).unwrap()["stele.sealed"]["key"].clone()
+        };
+        // Entry 3 is u2's login (entry 0 is the genesis, u0..u3 are 1..=4).
+        assert_eq!(key_of(r[0].seq as usize, "/ip"), key_of(3, "/memo"));
     });
-    let out = tmp.path().join("out");
-    let (code, _, err) = stele(&["migrate", &stores.db, p(&out)]);
+
+    // And back into a directory: the sidecar is the original's, plus the
+    // new opening.
+    let back = tmp.path().join("back");
+    let (code, _, err) = stele(&["migrate", &stores.db, p(&back)]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("does not carry sealing keys"), "{err}");
-    assert!(!out.exists());
+    assert!(err.contains("--seal-key"), "{err}");
+    assert!(!back.exists());
+    let _ = ok(stele(&[
+        "migrate",
+        &stores.db,
+        p(&back),
+        "--signing-key",
+        p(&dir.join("key")),
+        "--seal-key",
+        p(&sk),
+    ]));
+    let after = files_under(&back.join("sealed"));
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "the same sidecar files"
+    );
+    for (name, bytes) in &before {
+        if name == "records" {
+            assert!(
+                after[name].starts_with(bytes),
+                "records: the original's first"
+            );
+            assert!(after[name].len() > bytes.len(), "and the new opening");
+        } else {
+            assert_eq!(&after[name], bytes, "{name}");
+        }
+    }
+    let v = verify(&back);
+    assert_eq!(
+        v,
+        json!({"values": 13, "opened": 9, "sealed": 0, "forgotten": 3, "redacted": 1})
+    );
+    // The directory goes on sealing with the same keys and rules.
+    let ev = json!({"actor": {"id": "u0"}, "ip": format!("10.8.8.8-{MARKER}")});
+    let _ = ok(stele(&["append", p(&back), "--event", &ev.to_string()]));
+    let entries = std::fs::read_to_string(back.join("entries.jsonl")).unwrap();
+    assert!(!entries.contains(MARKER));
+    assert_eq!(files_under(&back.join("sealed")).len(), after.len());
 }

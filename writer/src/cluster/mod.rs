@@ -404,6 +404,11 @@ pub async fn init_with(
     signer: &SignerKey,
     seal: Option<(&crate::sealed::SealConfig, &SealKey)>,
 ) -> Result<ClusterInfo> {
+    let seal = seal.map(|(cfg, key)| sealed::Setup {
+        cfg,
+        key,
+        carried: None,
+    });
     if origin.is_empty() || origin.contains('\n') {
         return Err(Error::BadEvent {
             index: 0,
@@ -427,7 +432,7 @@ pub async fn init_with(
         |_, _| Ok(vec![line.clone().into_bytes()]),
         &[],
         Some(signer),
-        seal,
+        seal.as_ref(),
     )
     .await
 }
@@ -447,6 +452,24 @@ pub async fn import<F>(
 where
     F: FnMut(u64, u64) -> Result<Vec<Vec<u8>>>,
 {
+    import_with(loc, origin, verifier, size, entries, checkpoints, None).await
+}
+
+/// [`import`] of a log with sealed fields: `seal` names the rules, the new
+/// log's sealing key and what the directory's sidecar carries over, written
+/// in the same transaction.
+pub async fn import_with<F>(
+    loc: &Location,
+    origin: &str,
+    verifier: &VerifierKey,
+    size: u64,
+    entries: F,
+    checkpoints: &[StoredCheckpoint],
+    seal: Option<&sealed::Setup<'_>>,
+) -> Result<()>
+where
+    F: FnMut(u64, u64) -> Result<Vec<Vec<u8>>>,
+{
     create(
         loc,
         origin,
@@ -455,7 +478,7 @@ where
         entries,
         checkpoints,
         None,
-        None,
+        seal,
     )
     .await
     .map(|_| ())
@@ -472,7 +495,7 @@ async fn create<F>(
     mut entries: F,
     checkpoints: &[StoredCheckpoint],
     signer: Option<&SignerKey>,
-    seal: Option<(&crate::sealed::SealConfig, &SealKey)>,
+    seal: Option<&sealed::Setup<'_>>,
 ) -> Result<ClusterInfo>
 where
     F: FnMut(u64, u64) -> Result<Vec<Vec<u8>>>,
@@ -514,8 +537,8 @@ where
     tx.batch_execute(REQUESTS_SCHEMA)
         .await
         .map_err(|e| db_err("create tables", e))?;
-    if let Some((cfg, key)) = seal {
-        sealed::create(&tx, origin, cfg, key).await?;
+    if let Some(setup) = seal {
+        sealed::create(&tx, origin, setup).await?;
     }
     exec1(
         &tx,
@@ -1335,9 +1358,9 @@ fn covering(cps: &[StoredCheckpoint], size: u64) -> Result<&StoredCheckpoint> {
     }
 }
 
-// Sealed fields need the writer's sealed/ directory; this backend has none
-// yet, so an event that would be sealed is refused instead of stored in the
-// clear.
+// A log without sealing tables (made by the library's `init`, or migrated
+// in from a directory without `--seal-key`) cannot seal: an event that would
+// be sealed is refused instead of stored in the clear.
 fn refuse_sealed(i: usize, ev: &Value) -> Result<()> {
     fn marked(v: &Value) -> bool {
         match v {
@@ -1353,7 +1376,7 @@ fn refuse_sealed(i: usize, ev: &Value) -> Result<()> {
     if marked(ev) {
         return Err(Error::BadEvent {
             index: i,
-            why: "sealed fields are not supported on the PostgreSQL + object storage backend; nothing was written".into(),
+            why: "this log has no sealing tables (made without a sealing key), so it cannot seal fields; nothing was written".into(),
         });
     }
     Ok(())

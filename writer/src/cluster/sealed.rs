@@ -182,17 +182,29 @@ fn data_key_ad(origin: &str, id: &KeyId) -> Vec<u8> {
     ad
 }
 
-/// Makes the sealing tables and stores the rules, in the transaction that
-/// creates the log (a log never exists without its rules: an event that
-/// must be sealed is never stored in the clear).
-pub(super) async fn create<C: GenericClient>(
-    c: &C,
-    origin: &str,
-    cfg: &SealConfig,
-    key: &SealKey,
-) -> Result<()> {
+/// The sealing of a new log: its rules and sealing key, and (`stele migrate
+/// DIR postgres://…`) what a log directory's sidecar carries over.
+#[derive(Debug)]
+pub struct Setup<'a> {
+    /// The sealing rules.
+    pub cfg: &'a SealConfig,
+    /// The new log's sealing key.
+    pub key: &'a SealKey,
+    /// Keys, wraps, auditors, forget list and openings copied from a log
+    /// directory.
+    pub carried: Option<&'a Carried>,
+}
+
+/// Makes the sealing tables and stores the rules (and what is carried), in
+/// the transaction that creates the log (a log never exists without its
+/// rules: an event that must be sealed is never stored in the clear).
+pub(super) async fn create<C: GenericClient>(c: &C, origin: &str, setup: &Setup<'_>) -> Result<()> {
+    let (cfg, key) = (setup.cfg, setup.key);
     cfg.check()?;
-    let index: [u8; 32] = random()?;
+    let index: [u8; 32] = match setup.carried.and_then(|c| c.secret) {
+        Some(s) => s,
+        None => random()?,
+    };
     let index = stele_seal::seal_opening(
         &key.data_key_key(),
         &crate::sealed::fresh_nonce()?,
@@ -209,7 +221,11 @@ pub(super) async fn create<C: GenericClient>(
         "INSERT INTO stele_seal_config (id, rules, key_check, index_key) VALUES (1, $1, $2, $3)",
         &[&rules, &&key.check()[..], &index],
     )
-    .await
+    .await?;
+    if let Some(carried) = setup.carried {
+        carried.insert(c, origin, key).await?;
+    }
+    Ok(())
 }
 
 /// The sealing side of a front-end.
@@ -386,7 +402,8 @@ fn key_id(b: &[u8]) -> Result<KeyId> {
 }
 
 /// The sealing side of a front-end on the log in `pool`: `None` if the log
-/// was made without sealing tables. Without `key` the front-end refuses
+/// was made without sealing tables (then `key` is not needed, and events
+/// that would be sealed are refused). Without `key` the front-end refuses
 /// every event that would be sealed (it never stores one in the clear).
 pub(super) async fn open(
     pool: &Pool,
@@ -400,12 +417,8 @@ pub(super) async fn open(
         .map_err(|e| db_err("look for stele_seal_config", e))?
         .get(0);
     if !exists {
-        if key.is_some() {
-            return Err(Error::Config {
-                option: "--seal-key",
-                why: "this log was created without sealing (no table stele_seal_config)".into(),
-            });
-        }
+        // A sealing key (say, the one beside the signing key) is of no use
+        // here: events that would be sealed are refused (refuse_sealed).
         return Ok(None);
     }
     let r = row_opt(
@@ -923,6 +936,292 @@ impl Cluster {
 /// The `KeyId` of each opening in `p` (for the sequencer's forgotten check).
 pub(super) fn key_ids<'a>(p: impl Iterator<Item = &'a Pending>) -> HashSet<KeyId> {
     p.map(Pending::key).collect()
+}
+
+/// What a log directory's sidecar (`DIR/sealed/`, crate::sealed) holds,
+/// read for `stele migrate DIR postgres://…`: the subject index secret, the
+/// data keys under their tags (keys already forgotten are left out), the
+/// wraps, auditors, forget list and the opening records per entry. The
+/// records are copied byte for byte (their associated data binds origin and
+/// index, which a migration keeps).
+pub struct Carried {
+    secret: Option<[u8; 32]>,
+    keys: Vec<([u8; 32], KeyId, DataKey)>,
+    wraps: Vec<(KeyId, String, Vec<u8>)>,
+    auditors: Vec<String>,
+    forgotten: Vec<KeyId>,
+    records: Vec<(u64, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Carried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Carried")
+            .field("keys", &self.keys.len())
+            .field("records", &self.records.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Carried {
+    fn drop(&mut self) {
+        // Best effort: no key left in freed memory.
+        self.secret = None;
+        for k in &mut self.keys {
+            k.2 = [0; DATA_KEY_LEN];
+        }
+    }
+}
+
+fn side_err(what: &str, p: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Sealed(format!("{what} {}: {e}", p.display()))
+}
+
+impl Carried {
+    /// The sidecar of the log in `dir`, if it has one; `size` is the log's
+    /// size (records of entries beyond it were never acknowledged).
+    pub fn read_dir(dir: &Path, size: u64) -> Result<Option<Self>> {
+        let sc = dir.join(crate::sealed::SIDECAR);
+        if std::fs::symlink_metadata(&sc).is_err() {
+            return Ok(None);
+        }
+        crate::fs::check_private_dir(&sc).map_err(|e| side_err("open directory", &sc, e))?;
+        let read = |p: &Path| -> Result<Option<Vec<u8>>> {
+            match crate::fs::read_own(p) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(side_err("read", p, e)),
+            }
+        };
+        let secret = match read(&sc.join("secret"))? {
+            Some(b) => Some(
+                b.try_into()
+                    .map_err(|_| side_err("read", &sc.join("secret"), "not 32 bytes"))?,
+            ),
+            None => None,
+        };
+        let forgotten_set = crate::sealed::forgotten_ids(&sc)?;
+        let mut forgotten: Vec<KeyId> = forgotten_set.iter().copied().collect();
+        forgotten.sort();
+        let mut keys = Vec::new();
+        let kd = sc.join("keys");
+        if let Ok(rd) = std::fs::read_dir(&kd) {
+            let mut names: Vec<String> = rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect();
+            names.sort();
+            for name in names {
+                let p = kd.join(&name);
+                let tag: [u8; 32] =
+                    hex32(&name).ok_or_else(|| side_err("read", &p, "not a key file name"))?;
+                let b = read(&p)?.unwrap_or_default();
+                if b.len() != KEY_ID_LEN + DATA_KEY_LEN {
+                    return Err(side_err("read", &p, "not a data key file (48 bytes)"));
+                }
+                let id = KeyId(b[..KEY_ID_LEN].try_into().expect("16 bytes"));
+                if forgotten_set.contains(&id) {
+                    continue;
+                }
+                keys.push((tag, id, b[KEY_ID_LEN..].try_into().expect("32 bytes")));
+            }
+        }
+        let mut wraps = Vec::new();
+        for w in crate::sealed::wrap_files(&sc.join("wraps")) {
+            if forgotten_set.contains(&w.key) {
+                continue;
+            }
+            let b = read(&w.path)?.unwrap_or_default();
+            wraps.push((w.key, w.recipient, b));
+        }
+        let mut records: Vec<(u64, Vec<u8>)> = Vec::new();
+        if let Some(text) = read(&sc.join("records"))? {
+            for line in text.split_inclusive(|&b| b == b'\n') {
+                if line.last() != Some(&b'\n') {
+                    break;
+                }
+                let i = crate::sealed::record_index(line).ok_or_else(|| {
+                    side_err("read", &sc.join("records"), "a line is not a record")
+                })?;
+                if i >= size {
+                    break;
+                }
+                match records.last_mut() {
+                    Some((at, l)) if *at == i => l.extend_from_slice(line),
+                    _ => records.push((i, line.to_vec())),
+                }
+            }
+        }
+        Ok(Some(Self {
+            secret,
+            keys,
+            wraps,
+            auditors: crate::sealed::auditors(dir)?,
+            forgotten,
+            records,
+        }))
+    }
+
+    async fn insert<C: GenericClient>(&self, c: &C, origin: &str, key: &SealKey) -> Result<()> {
+        for (tag, id, dk) in &self.keys {
+            let sealed = stele_seal::seal_opening(
+                &key.data_key_key(),
+                &crate::sealed::fresh_nonce()?,
+                dk,
+                &data_key_ad(origin, id),
+            );
+            exec1(
+                c,
+                "insert into stele_seal_keys",
+                "INSERT INTO stele_seal_keys (tag, key_id, sealed_key) VALUES ($1, $2, $3)",
+                &[&&tag[..], &&id.0[..], &sealed],
+            )
+            .await?;
+        }
+        for (id, r, w) in &self.wraps {
+            exec1(
+                c,
+                "insert into stele_seal_wraps",
+                "INSERT INTO stele_seal_wraps (key_id, recipient, wrap) VALUES ($1, $2, $3)",
+                &[&&id.0[..], r, w],
+            )
+            .await?;
+        }
+        for a in &self.auditors {
+            exec1(
+                c,
+                "insert into stele_seal_auditors",
+                "INSERT INTO stele_seal_auditors (recipient) VALUES ($1)",
+                &[a],
+            )
+            .await?;
+        }
+        for id in &self.forgotten {
+            exec1(
+                c,
+                "insert into stele_seal_forgotten",
+                "INSERT INTO stele_seal_forgotten (key_id) VALUES ($1)",
+                &[&&id.0[..]],
+            )
+            .await?;
+        }
+        for chunk in self.records.chunks(4096) {
+            let rows: Vec<(i64, Vec<u8>)> =
+                chunk.iter().map(|(i, l)| (*i as i64, l.clone())).collect();
+            insert_records(c, &rows).await?;
+        }
+        Ok(())
+    }
+}
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl Cluster {
+    /// The sealing rules.
+    pub async fn seal_config(&self) -> Result<SealConfig> {
+        let _ = self.seal()?;
+        let client = self.inner.client().await?;
+        let r = row_opt(
+            &client,
+            "read stele_seal_config",
+            "SELECT rules FROM stele_seal_config WHERE id = 1",
+            &[],
+        )
+        .await?
+        .ok_or_else(|| db_err("read stele_seal_config", "no row"))?;
+        serde_json::from_str(r.get(0)).map_err(|e| db_err("stele_seal_config.rules", e))
+    }
+
+    /// Writes the log's sealed-field state as a log directory's sidecar
+    /// (`DIR/sealed/`, the layout of crate::sealed) for `stele migrate
+    /// postgres://… DIR`: the subject index secret and data keys (opened
+    /// with the sealing key), wraps, auditors, forget list, and the records
+    /// of the first `size` entries. Returns the rules for `stele.json`.
+    pub async fn write_sidecar(&self, dir: &Path, size: u64) -> Result<SealConfig> {
+        use crate::fs::RealFs;
+        use crate::sealed::write_secret_file;
+        let seal = self.seal()?;
+        let index = seal.keys.index.ok_or_else(no_key)?;
+        let cfg = self.seal_config().await?;
+        let sc = dir.join(crate::sealed::SIDECAR);
+        for d in [sc.clone(), sc.join("keys"), sc.join("wraps")] {
+            crate::fs::ensure_private_dir(&RealFs, &d)
+                .map_err(|e| side_err("create directory", &d, e))?;
+        }
+        write_secret_file(&RealFs, &sc, "secret", &index)?;
+        let client = self.inner.client().await?;
+        for r in rows(
+            &client,
+            "read stele_seal_keys",
+            "SELECT tag, key_id, sealed_key FROM stele_seal_keys ORDER BY tag",
+            &[],
+        )
+        .await?
+        {
+            let id = key_id(r.get(1))?;
+            let key = seal.keys.open(id, r.get(2))?;
+            let mut b = Vec::with_capacity(KEY_ID_LEN + DATA_KEY_LEN);
+            b.extend_from_slice(&id.0);
+            b.extend_from_slice(&key);
+            write_secret_file(
+                &RealFs,
+                &sc.join("keys"),
+                &stele_core::note::hex(r.get(0)),
+                &b,
+            )?;
+            b.fill(0);
+        }
+        for r in rows(
+            &client,
+            "read stele_seal_wraps",
+            "SELECT key_id, recipient, wrap FROM stele_seal_wraps ORDER BY key_id, recipient",
+            &[],
+        )
+        .await?
+        {
+            let id = key_id(r.get(0))?;
+            let recipient: String = r.get(1);
+            write_secret_file(
+                &RealFs,
+                &sc.join("wraps"),
+                &format!("{id}.{recipient}.age"),
+                r.get(2),
+            )?;
+        }
+        let auditors: String = auditors(&client)
+            .await?
+            .iter()
+            .map(|a| format!("{a}\n"))
+            .collect();
+        write_secret_file(&RealFs, &sc, "auditors", auditors.as_bytes())?;
+        let forgotten: String = forgotten(&client)
+            .await?
+            .iter()
+            .map(|k| format!("{k}\n"))
+            .collect();
+        write_secret_file(&RealFs, &sc, "forgotten", forgotten.as_bytes())?;
+        // The records, a page of entries at a time.
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < size {
+            let to = (at + 65_536).min(size);
+            for lines in read_records(&client, at, to).await?.into_values() {
+                out.extend_from_slice(&lines);
+            }
+            at = to;
+        }
+        write_secret_file(&RealFs, &sc, "records", &out)?;
+        Ok(cfg)
+    }
 }
 
 #[cfg(test)]
