@@ -141,7 +141,8 @@ fsync'ed and unlinked, so its sealed values can no longer be opened from this lo
 export; old exports verify as before and show the values as forgotten. A stele.forget event naming \
 the key ID (never the subject) is appended. VALUE is the subject's value as JSON, or a plain string \
 (alice is read as \"alice\"). Copies made before (backups, exports revealed earlier, SSD blocks) \
-are beyond reach: see writer/README.md."
+are beyond reach: see writer/README.md. With --db, the key and its wraps are deleted in PostgreSQL in \
+one transaction (what WAL, backups and dead tuples may keep: writer/README.md)."
     )]
     Forget {
         /// The log directory; or --db.

@@ -90,9 +90,10 @@ fn rules() -> SealConfig {
 }
 
 // Bad input that involves sealing: the cluster answers exactly as a file
-// log with the same rules, writes nothing, and never echoes the value.
+// log with the same rules, writes nothing, and never echoes the value; good
+// input gives the file log's entries but for salts and key IDs.
 #[test]
-fn sealing_errors_are_the_file_logs_and_nothing_is_written() {
+fn sealing_matches_the_file_log_and_bad_input_writes_nothing() {
     let stores = Stores::new("seal_err");
     let tmp = tempfile::tempdir().unwrap();
     let origin = "example.com/cluster-seal-err";
@@ -130,6 +131,28 @@ fn sealing_errors_are_the_file_logs_and_nothing_is_written() {
             assert!(!have.contains(MARKER), "{have}");
         }
         assert_eq!(c.sequenced().await.unwrap(), before, "nothing was written");
+        // Good input: the same entries as the file log's but for the
+        // randomness (salts and key IDs): placeholders at the same places,
+        // key IDs shared by the same subjects, everything else equal.
+        let events: Vec<Value> = (0..6)
+            .map(|i| {
+                json!({"action": "a", "actor": {"email": format!("{MARKER}{}", i % 3), "id": i % 3}, "ip": MARKER,
+                       "list": [1, {"stele.seal": {"deep": MARKER}}], "n": i})
+            })
+            .collect();
+        let rf = file.append_batch(events.clone()).unwrap();
+        let rc = c.append_batch(events).await.unwrap();
+        let size = c.sync(false).await.unwrap();
+        let lines = c.entries(0, size).await.unwrap();
+        let view = file.view();
+        let (mut kf, mut kc) = (Vec::new(), Vec::new());
+        for (f, k) in rf.iter().zip(&rc) {
+            let fe = shape(&view.entry(f.seq).unwrap(), &mut kf);
+            let ce = shape(&lines[k.seq as usize], &mut kc);
+            assert_eq!(ce, fe);
+            assert!(!contains(&lines[k.seq as usize], MARKER.as_bytes()));
+        }
+        assert_eq!(kc.len(), 3, "one data key per subject");
         // A front-end without the sealing key refuses what it would seal
         // (never stores it in the clear), and says how to fix it.
         let keyless = Cluster::open(&stores.location(), None, opts(None))
@@ -158,6 +181,34 @@ fn sealing_errors_are_the_file_logs_and_nothing_is_written() {
         .to_string();
         assert!(e.contains("not this log's sealing key"), "{e}");
     });
+}
+
+// An entry's event with each placeholder replaced by the number of its key
+// ID in order of first use (`keys`): what must be equal across backends.
+fn shape(line: &[u8], keys: &mut Vec<String>) -> Value {
+    fn walk(v: &mut Value, keys: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(ph) = m.get("stele.sealed") {
+                    let k = ph["key"].as_str().unwrap().to_string();
+                    assert!(ph["commitment"].is_string(), "{ph}");
+                    let n = keys.iter().position(|x| *x == k).unwrap_or_else(|| {
+                        keys.push(k);
+                        keys.len() - 1
+                    });
+                    *v = json!({ "sealed with key": n });
+                    return;
+                }
+                m.values_mut().for_each(|x| walk(x, keys));
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, keys)),
+            _ => {}
+        }
+    }
+    let mut v: Value = serde_json::from_slice(line).unwrap();
+    let mut ev = v["event"].take();
+    walk(&mut ev, keys);
+    ev
 }
 
 // A subject forgotten through one front-end while another has its data key
