@@ -332,13 +332,7 @@ impl Keys {
             return Ok(k);
         }
         let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
-        let _ = row_opt(
-            &tx,
-            "lock stele_seal_config",
-            "SELECT id FROM stele_seal_config WHERE id = 1 FOR SHARE",
-            &[],
-        )
-        .await?;
+        lock_config(&tx, false).await?;
         let id = KeyId(random()?);
         let key: DataKey = random()?;
         let nonce = crate::sealed::fresh_nonce()?;
@@ -390,6 +384,20 @@ impl Keys {
         tx.commit().await.map_err(|e| db_err("commit", e))?;
         Ok((id, key))
     }
+}
+
+// Locks the config row: `FOR SHARE` while a key and its wraps are made,
+// `FOR UPDATE` while an auditor is added or a subject forgotten (they
+// exclude each other: no key misses an auditor's wrap, and no wrap is made
+// for a key being forgotten).
+async fn lock_config<C: GenericClient>(tx: &C, exclusive: bool) -> Result<()> {
+    let sql = if exclusive {
+        "SELECT id FROM stele_seal_config WHERE id = 1 FOR UPDATE"
+    } else {
+        "SELECT id FROM stele_seal_config WHERE id = 1 FOR SHARE"
+    };
+    let _ = row_opt(tx, "lock stele_seal_config", sql, &[]).await?;
+    Ok(())
 }
 
 fn key_id(b: &[u8]) -> Result<KeyId> {
@@ -704,13 +712,7 @@ impl Cluster {
         let _ = seal.keys.key()?;
         let mut client = self.inner.client().await?;
         let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
-        let _ = row_opt(
-            &tx,
-            "lock stele_seal_config",
-            "SELECT id FROM stele_seal_config WHERE id = 1 FOR UPDATE",
-            &[],
-        )
-        .await?;
+        lock_config(&tx, true).await?;
         let what = "insert into stele_seal_auditors";
         let stmt = prepared(
             &tx,
@@ -763,13 +765,7 @@ impl Cluster {
         let tag = seal.keys.tag(text.as_bytes())?;
         let mut client = self.inner.client().await?;
         let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
-        let _ = row_opt(
-            &tx,
-            "lock stele_seal_config",
-            "SELECT id FROM stele_seal_config WHERE id = 1 FOR UPDATE",
-            &[],
-        )
-        .await?;
+        lock_config(&tx, true).await?;
         let r = row_opt(
             &tx,
             "read stele_seal_keys",
