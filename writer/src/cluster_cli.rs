@@ -37,8 +37,27 @@ pub(crate) fn shown(db: &str) -> String {
     }
 }
 
-/// `stele init --db URL --objects URL --origin O --signing-key FILE`.
-pub(crate) fn init(db: &str, objects: &str, origin: &str, key_file: &Path) -> Result<u8, Fail> {
+/// `stele init --db URL --objects URL --origin O --signing-key FILE
+/// [--seal P…] [--subject P] [--seal-key FILE]`: the sealing key goes
+/// beside the signing key (FILE.seal) unless named.
+pub(crate) fn init(
+    db: &str,
+    objects: &str,
+    origin: &str,
+    key_file: &Path,
+    (seal, seal_file): (stele_writer::sealed::SealConfig, Option<PathBuf>),
+) -> Result<u8, Fail> {
+    let seal_file = seal_file.unwrap_or_else(|| cluster::SealKey::beside(key_file));
+    crate::cluster_seal_cli::check_rules(&seal)?;
+    if seal_file.exists() {
+        return Err(Fail::usage(
+            format!(
+                "{} already exists: init writes a new sealing key there and never overwrites one",
+                seal_file.display()
+            ),
+            None,
+        ));
+    }
     if key_file.exists() {
         return Err(Fail::usage(
             format!(
@@ -50,18 +69,30 @@ pub(crate) fn init(db: &str, objects: &str, origin: &str, key_file: &Path) -> Re
     }
     let signer = key::generate(origin)?;
     key::save(&stele_writer::fs::RealFs, key_file, &signer)?;
-    let loc = location(db, Some(objects));
-    let made = runtime()?.block_on(cluster::init(&loc, origin, &signer));
-    if let Err(e) = made {
-        // Nothing of the log exists: the key made for it goes too.
+    let sealing = cluster::SealKey::generate()?;
+    if let Err(e) = sealing.save(&seal_file) {
         let _ = std::fs::remove_file(key_file);
+        return Err(e.into());
+    }
+    let loc = location(db, Some(objects));
+    let made = runtime()?.block_on(cluster::init_with(
+        &loc,
+        origin,
+        &signer,
+        Some((&seal, &sealing)),
+    ));
+    if let Err(e) = made {
+        // Nothing of the log exists: the keys made for it go too.
+        let _ = std::fs::remove_file(key_file);
+        let _ = std::fs::remove_file(&seal_file);
         return Err(e.into());
     }
     println!("{}", signer.verifier());
     eprintln!(
-        "stele init: log {origin} in {} and {objects}; private key in {} (mode 0600, not stored in either)",
+        "stele init: log {origin} in {} and {objects}; private key in {} and sealing key in {} (mode 0600, stored in neither; every front-end needs both)",
         shown(db),
-        key_file.display()
+        key_file.display(),
+        seal_file.display()
     );
     Ok(0)
 }
@@ -76,7 +107,7 @@ pub(crate) enum Selection {
     Entries(Vec<u64>),
 }
 
-fn access_event(db: &str, origin: &str, sel: &Selection, size: u64) -> Value {
+fn access_event(db: &str, origin: &str, sel: &Selection, size: u64, reveal: &[String]) -> Value {
     use stele_writer::access::{Entries, Reader};
     let user = std::env::var("USER").ok();
     let reader = Reader::Cli {
@@ -90,13 +121,19 @@ fn access_event(db: &str, origin: &str, sel: &Selection, size: u64) -> Value {
         Selection::Range(a, b) => ("range", Entries::Range(*a, *b)),
         Selection::Entries(l) => ("entries", Entries::List(l.clone())),
     };
+    // As for a log directory: who may open the sealed fields (public keys only).
+    let extra = if reveal.is_empty() {
+        Value::Null
+    } else {
+        serde_json::json!({ "reveal_to": reveal })
+    };
     stele_writer::access::access_event(
         &reader,
         "export",
         Some(kind),
         Some(&entries),
         Some(size),
-        Value::Null,
+        extra,
     )
 }
 
@@ -113,6 +150,7 @@ pub(crate) fn export(
     output: &Path,
     signing_key: Option<&Path>,
     sel: Selection,
+    reveal: &[String],
 ) -> Result<u8, Fail> {
     let signer = signing_key.map(key::load).transpose()?;
     let loc = location(db, objects);
@@ -152,7 +190,7 @@ pub(crate) fn export(
         };
         let size = if signing {
             let _ = c
-                .append_reserved(access_event(db, c.origin(), &sel, n))
+                .append_reserved(access_event(db, c.origin(), &sel, n, reveal))
                 .await?;
             c.sync(true).await?
         } else {
@@ -177,11 +215,16 @@ pub(crate) fn export(
                         size - signed
                     );
                 }
-                c.export_log_with(signed, sink).await.map(|()| signed)
+                c.export_log_revealed_with(signed, reveal, sink)
+                    .await
+                    .map(|()| signed)
             }
-            Selection::Range(a, b) => c.export_range_with(a, b, sink).await.map(|()| b - a),
+            Selection::Range(a, b) => c
+                .export_range_revealed_with(a, b, reveal, sink)
+                .await
+                .map(|()| b - a),
             Selection::Entries(l) => c
-                .export_entries_with(&l, sink)
+                .export_entries_revealed_with(&l, reveal, sink)
                 .await
                 .map(|()| l.len() as u64),
         };
@@ -217,10 +260,16 @@ pub(crate) fn migrate(
     objects: Option<&str>,
     from_objects: Option<&str>,
     key_file: Option<&Path>,
+    seal_key: Option<&Path>,
 ) -> Result<u8, Fail> {
     match (is_db(from), is_db(to)) {
-        (false, true) => dir_to_cluster(Path::new(from), &location(to, objects)),
-        (true, false) => cluster_to_dir(&location(from, from_objects), Path::new(to), key_file),
+        (false, true) => dir_to_cluster(Path::new(from), &location(to, objects), seal_key),
+        (true, false) => cluster_to_dir(
+            &location(from, from_objects),
+            Path::new(to),
+            key_file,
+            seal_key,
+        ),
         _ => Err(Fail::usage(
             "stele migrate copies between a log directory and a postgres:// log (one of each)",
             Some("stele migrate DIR postgres://… --objects s3://BUCKET/PREFIX, or stele migrate postgres://… NEW_DIR".into()),
@@ -237,7 +286,7 @@ fn genesis_key(line: &[u8]) -> Result<VerifierKey, Fail> {
     VerifierKey::parse(k).map_err(|e| Fail::usage(format!("entry 0's key: {e}"), None))
 }
 
-fn dir_to_cluster(dir: &Path, loc: &Location) -> Result<u8, Fail> {
+fn dir_to_cluster(dir: &Path, loc: &Location, seal_key: Option<&Path>) -> Result<u8, Fail> {
     let view = View::open_read_only(dir)?;
     let size = view.size();
     if size == 0 {
@@ -248,14 +297,30 @@ fn dir_to_cluster(dir: &Path, loc: &Location) -> Result<u8, Fail> {
     }
     let verifier = genesis_key(&view.entry(0)?)?;
     let cps: Vec<StoredCheckpoint> = view.checkpoints().to_vec();
-    runtime()?.block_on(cluster::import(
+    // Sealed fields: rules, keys, wraps and openings in the same transaction.
+    let sealing = crate::cluster_seal_cli::dir_sealing(dir, size, seal_key)?;
+    let setup = sealing.as_ref().map(|s| s.setup());
+    let made = runtime()?.block_on(cluster::import_with(
         loc,
         view.origin(),
         &verifier,
         size,
         |a, b| (a..b).map(|i| view.entry(i)).collect(),
         &cps,
-    ))?;
+        setup.as_ref(),
+    ));
+    if let Err(e) = made {
+        if let Some(s) = &sealing {
+            s.discard();
+        }
+        return Err(e.into());
+    }
+    if let Some(s) = &sealing {
+        eprintln!(
+            "stele migrate: the new log's sealing key is in {} (mode 0600, stored in neither store; every front-end needs it: --seal-key)",
+            s.path().display()
+        );
+    }
     eprintln!(
         "stele migrate: {size} entries and {} checkpoints from {} to {}",
         cps.len(),
@@ -265,7 +330,12 @@ fn dir_to_cluster(dir: &Path, loc: &Location) -> Result<u8, Fail> {
     Ok(0)
 }
 
-fn cluster_to_dir(loc: &Location, dir: &Path, key_file: Option<&Path>) -> Result<u8, Fail> {
+fn cluster_to_dir(
+    loc: &Location,
+    dir: &Path,
+    key_file: Option<&Path>,
+    seal_key: Option<&Path>,
+) -> Result<u8, Fail> {
     use stele_writer::log::{check_new_dir, files};
     check_new_dir(dir, false)?;
     let key_path = match key_file {
@@ -273,14 +343,21 @@ fn cluster_to_dir(loc: &Location, dir: &Path, key_file: Option<&Path>) -> Result
         None => PathBuf::from(files::KEY),
     };
     let rt = runtime()?;
+    let seal_key = crate::cluster_seal_cli::migrate_key(seal_key, key_file)?;
+    let have_seal_key = seal_key.is_some();
     let c = rt.block_on(Cluster::open(
         loc,
         None,
         ClusterOptions {
             integrator: false,
             pool_size: 4,
+            seal_key,
             ..ClusterOptions::default()
         },
+    ))?;
+    rt.block_on(crate::cluster_seal_cli::check_sealed_cluster(
+        &c,
+        have_seal_key,
     ))?;
     let size = rt.block_on(c.sync(false))?;
     let cps = rt.block_on(c.checkpoints())?;
@@ -332,12 +409,21 @@ fn cluster_to_dir(loc: &Location, dir: &Path, key_file: Option<&Path>) -> Result
         put(&mut checkpoints, cp.note.as_bytes())?;
     }
     finish(checkpoints)?;
+    // Sealed fields: the sidecar (keys, wraps, openings) and the rules.
+    let sealed = if rt.block_on(c.sealing_in_use())? {
+        Some(rt.block_on(c.write_sidecar(dir, size))?)
+    } else {
+        None
+    };
     // stele.json last: it marks the directory as a log.
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "format": "stele-log v1",
         "origin": c.origin(),
         "key_file": key_path,
     });
+    if let Some(s) = sealed {
+        config["sealed"] = serde_json::json!(s);
+    }
     let mut cfg = create(files::CONFIG)?;
     put(
         &mut cfg,

@@ -8,6 +8,7 @@ mod bench_sealed;
 mod bench_witness;
 mod cluster_bench;
 mod cluster_cli;
+mod cluster_seal_cli;
 mod demo;
 mod mirror_cli;
 mod witness_cli;
@@ -47,17 +48,39 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum AuditorCmd {
     /// Add an auditor: wraps every existing and future data key for it.
+    #[command(
+        override_usage = "stele auditor add DIR RECIPIENT\n       stele auditor add --db URL [--objects URL] --seal-key FILE RECIPIENT"
+    )]
     Add {
-        /// The log directory.
+        /// The log directory (none with --db).
         dir: PathBuf,
         /// The auditor's age X25519 recipient (age1…, from `age-keygen -y`).
-        recipient: String,
+        recipient: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+        /// With --db: the log's sealing key file (stele init --db wrote it beside the signing key, FILE.seal).
+        #[arg(long, value_name = "FILE", requires = "db")]
+        seal_key: Option<PathBuf>,
     },
     /// List the auditors.
     List {
-        /// The log directory.
-        dir: PathBuf,
+        /// The log directory; or --db.
+        #[arg(required_unless_present = "db", conflicts_with = "db")]
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
     },
+}
+
+/// A log in PostgreSQL + object storage instead of a directory.
+#[derive(Args, Debug)]
+struct DbArgs {
+    /// A log in PostgreSQL + object storage (postgres://…) instead of DIR.
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
+    /// With --db: its object storage, if not the one given at init.
+    #[arg(long, value_name = "URL", requires = "db")]
+    objects: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -68,8 +91,12 @@ enum Cmd {
         #[arg(required_unless_present = "db")]
         dir: Option<PathBuf>,
         /// A log in PostgreSQL (postgres://…; the database must exist) with --objects.
-        #[arg(long, value_name = "URL", conflicts_with_all = ["dir", "key_file", "allow_non_empty", "seal"], requires_all = ["objects", "signing_key"])]
+        #[arg(long, value_name = "URL", conflicts_with_all = ["dir", "key_file", "allow_non_empty"], requires_all = ["objects", "signing_key"])]
         db: Option<String>,
+        /// With --db: write the log's new sealing key to FILE (mode 0600; never into the stores;
+        /// every front-end needs it); default: beside the signing key, FILE.seal.
+        #[arg(long, value_name = "FILE", requires = "db")]
+        seal_key: Option<PathBuf>,
         /// Object storage for its tiles, bundles and checkpoint: s3://BUCKET[/PREFIX]
         /// (endpoint and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION).
         #[arg(long, value_name = "URL", requires = "db")]
@@ -114,11 +141,18 @@ fsync'ed and unlinked, so its sealed values can no longer be opened from this lo
 export; old exports verify as before and show the values as forgotten. A stele.forget event naming \
 the key ID (never the subject) is appended. VALUE is the subject's value as JSON, or a plain string \
 (alice is read as \"alice\"). Copies made before (backups, exports revealed earlier, SSD blocks) \
-are beyond reach: see writer/README.md."
+are beyond reach: see writer/README.md. With --db, the key and its wraps are deleted in PostgreSQL in \
+one transaction (what WAL, backups and dead tuples may keep: writer/README.md)."
     )]
     Forget {
-        /// The log directory.
-        dir: PathBuf,
+        /// The log directory; or --db.
+        #[arg(required_unless_present = "db", conflicts_with = "db")]
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
+        /// With --db: the log's sealing key file (stele init --db wrote it beside the signing key, FILE.seal).
+        #[arg(long, value_name = "FILE", requires = "db")]
+        seal_key: Option<PathBuf>,
         /// The subject's value (JSON, or a plain string).
         #[arg(long, value_name = "VALUE")]
         subject: String,
@@ -128,8 +162,11 @@ are beyond reach: see writer/README.md."
     },
     /// Delete one opening (a sealed value in one entry); log stele.redact.
     Redact {
-        /// The log directory.
-        dir: PathBuf,
+        /// The log directory; or --db.
+        #[arg(required_unless_present = "db", conflicts_with = "db")]
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
         /// The entry index.
         #[arg(long)]
         entry: u64,
@@ -245,7 +282,7 @@ then left unchanged)."
         #[arg(required_unless_present = "db")]
         dir: Option<PathBuf>,
         /// A log in PostgreSQL + object storage.
-        #[arg(long, value_name = "URL", conflicts_with_all = ["dir", "reveal_to"])]
+        #[arg(long, value_name = "URL", conflicts_with = "dir")]
         db: Option<String>,
         /// With --db: its object storage, if not the one given at init.
         #[arg(long, value_name = "URL", requires = "db")]
@@ -386,6 +423,10 @@ fetches only the signed checkpoint and the hash tiles of one consistency proof f
         /// A new directory's key file (its stele.json names it; the key is not copied).
         #[arg(long, value_name = "FILE")]
         signing_key: Option<PathBuf>,
+        /// Sealed fields: into PostgreSQL, the new log's sealing key file (written, 0600);
+        /// from PostgreSQL, the log's sealing key (default: FILE.seal beside --signing-key).
+        #[arg(long, value_name = "FILE")]
+        seal_key: Option<PathBuf>,
     },
     /// A C2SP tlog-witness: cosign checkpoints of the logs it trusts.
     #[command(subcommand)]
@@ -417,6 +458,9 @@ struct ServeArgs {
     /// With --db: the log's private key file (mode 0600).
     #[arg(long, value_name = "FILE", requires = "db")]
     signing_key: Option<PathBuf>,
+    /// With --db: the log's sealing key file (mode 0600); default: beside the signing key, FILE.seal.
+    #[arg(long, value_name = "FILE", requires = "db")]
+    seal_key: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port (printed on start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
@@ -751,13 +795,17 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             db: Some(db),
             objects,
             signing_key,
+            seal_key,
             origin,
+            seal,
+            subject,
             ..
         } => cluster_cli::init(
             &db,
             objects.as_deref().unwrap_or_default(),
             &origin,
             signing_key.as_deref().unwrap_or(Path::new("")),
+            (stele_writer::sealed::SealConfig { seal, subject }, seal_key),
         ),
         Cmd::Init {
             dir,
@@ -774,13 +822,42 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             allow_non_empty,
             stele_writer::sealed::SealConfig { seal, subject },
         ),
-        Cmd::Auditor(AuditorCmd::Add { dir, recipient }) => {
+        Cmd::Auditor(AuditorCmd::Add {
+            dir,
+            recipient,
+            db: DbArgs {
+                db: Some(db),
+                objects,
+            },
+            seal_key,
+        }) => cluster_seal_cli::auditor_add(
+            &db,
+            objects.as_deref(),
+            seal_key.as_deref(),
+            &dir,
+            recipient.as_deref(),
+        ),
+        Cmd::Auditor(AuditorCmd::Add { dir, recipient, .. }) => {
+            let recipient = recipient.ok_or_else(|| {
+                Fail::usage(
+                    "stele auditor add DIR RECIPIENT: the recipient (age1…) is missing",
+                    None,
+                )
+            })?;
             let log = Log::open(&dir)?;
             let n = log.add_auditor(recipient.trim())?;
             eprintln!("auditor added; {n} existing data keys wrapped for it");
             Ok(0u8)
         }
-        Cmd::Auditor(AuditorCmd::List { dir }) => {
+        Cmd::Auditor(AuditorCmd::List {
+            db: DbArgs {
+                db: Some(db),
+                objects,
+            },
+            ..
+        }) => cluster_seal_cli::auditor_list(&db, objects.as_deref()),
+        Cmd::Auditor(AuditorCmd::List { dir, .. }) => {
+            let dir = dir.unwrap_or_default();
             let _ = stele_writer::log::log_config(&dir)?;
             for a in stele_writer::sealed::auditors(&dir)? {
                 println!("{a}");
@@ -792,22 +869,56 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             keys,
             identity,
         } => reveal(&path, &keys, &identity),
-        Cmd::Forget { dir, subject, by } => {
-            let value = stele_core::canonical::parse_strict(&subject)
-                .unwrap_or(Value::String(subject.clone()));
-            let log = Log::open(&dir)?;
+        Cmd::Forget {
+            db: DbArgs {
+                db: Some(db),
+                objects,
+            },
+            seal_key,
+            subject,
+            by,
+            ..
+        } => cluster_seal_cli::forget(
+            &db,
+            objects.as_deref(),
+            seal_key.as_deref(),
+            &subject_value(&subject),
+            &by.unwrap_or_else(|| os_user().0.unwrap_or_else(|| "unknown".into())),
+        ),
+        Cmd::Forget {
+            dir, subject, by, ..
+        } => {
+            let value = subject_value(&subject);
+            let log = Log::open(&dir.unwrap_or_default())?;
             let by = by.unwrap_or_else(|| os_user().0.unwrap_or_else(|| "unknown".into()));
             let (id, r) = log.forget(&value, &by)?;
             println!("{{\"forgotten\":\"{id}\",\"seq\":{}}}", r.seq);
             Ok(0u8)
         }
         Cmd::Redact {
+            db: DbArgs {
+                db: Some(db),
+                objects,
+            },
+            entry,
+            pointer,
+            by,
+            ..
+        } => cluster_seal_cli::redact(
+            &db,
+            objects.as_deref(),
+            entry,
+            &pointer,
+            &by.unwrap_or_else(|| os_user().0.unwrap_or_else(|| "unknown".into())),
+        ),
+        Cmd::Redact {
             dir,
             entry,
             pointer,
             by,
+            ..
         } => {
-            let log = Log::open(&dir)?;
+            let log = Log::open(&dir.unwrap_or_default())?;
             let by = by.unwrap_or_else(|| os_user().0.unwrap_or_else(|| "unknown".into()));
             let r = log.redact(entry, &pointer, &by)?;
             println!("{{\"redacted\":{entry},\"seq\":{}}}", r.seq);
@@ -1005,6 +1116,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             from,
             to,
             entries,
+            reveal_to,
             ..
         } => cluster_cli::export(
             &db,
@@ -1016,6 +1128,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 (None, Some(l)) => cluster_cli::Selection::Entries(l),
                 (None, None) => cluster_cli::Selection::Log,
             },
+            &reveal_to,
         ),
         Cmd::Export {
             dir,
@@ -1108,12 +1221,14 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             objects,
             from_objects,
             signing_key,
+            seal_key,
         } => cluster_cli::migrate(
             &from,
             &to,
             objects.as_deref(),
             from_objects.as_deref(),
             signing_key.as_deref(),
+            seal_key.as_deref(),
         ),
         Cmd::Witness(w) => witness_cli::run(w),
     }
@@ -1128,12 +1243,7 @@ fn init(
     allow_non_empty: bool,
     seal: stele_writer::sealed::SealConfig,
 ) -> Result<u8, Fail> {
-    seal.check().map_err(|e| {
-        Fail::usage(
-            e.to_string(),
-            Some("--seal and --subject take JSON pointers such as /actor/email".into()),
-        )
-    })?;
+    cluster_seal_cli::check_rules(&seal)?;
     // The origin names the log's key (docs/FORMAT.md 5.1): core's rule, checked first.
     if !stele_core::note::is_valid_key_name(origin) {
         return Err(Fail::usage(
@@ -2278,6 +2388,7 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     if let Some(db) = &a.db {
         c.cluster = Some(cluster_cli::location(db, a.objects.as_deref()));
         c.signing_key = a.signing_key.clone();
+        c.seal_key = a.seal_key.clone();
     }
     c.listen = a.listen;
     c.tokens = a.tokens;
@@ -2791,4 +2902,10 @@ fn run_on_alert(cmd: &str, alert: &Value) -> Result<(), Fail> {
     }
     let _ = child.wait();
     Ok(())
+}
+
+// A subject given on the command line: its JSON, or a plain string
+// (`alice` is read as "alice").
+fn subject_value(s: &str) -> Value {
+    stele_core::canonical::parse_strict(s).unwrap_or(Value::String(s.to_string()))
 }

@@ -78,7 +78,7 @@ impl SealConfig {
 // OS CSPRNG bytes, read 4 KiB at a time per thread (one getrandom call per
 // ~100 seals instead of two per value). Each byte is handed out once and
 // wiped; the pool is per thread.
-fn random<const N: usize>() -> Result<[u8; N]> {
+pub(crate) fn random<const N: usize>() -> Result<[u8; N]> {
     use std::cell::RefCell;
     thread_local! {
         static POOL: RefCell<(Vec<u8>, usize)> = const { RefCell::new((Vec::new(), 0)) };
@@ -244,9 +244,29 @@ impl std::fmt::Debug for KeyedHmac {
     }
 }
 
-#[cfg(test)]
-fn hmac_sha256(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
+/// HMAC-SHA-256 (RFC 2104) of `msg` under `key`, in one call.
+pub(crate) fn hmac_sha256(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
     KeyedHmac::new(key).tag(msg)
+}
+
+/// The sealing rules of `cfg` as pointer tokens, and each rule's pointer
+/// text with its quoted form (made once, used for every sealed value).
+#[allow(clippy::type_complexity)]
+fn rule_tokens(cfg: &SealConfig) -> Result<(Vec<Vec<String>>, Vec<(String, String)>)> {
+    let rules: Vec<Vec<String>> = cfg
+        .seal
+        .iter()
+        .map(|p| sealed::pointer_tokens(p).map_err(Error::Sealed))
+        .collect::<Result<_>>()?;
+    let pointers = rules
+        .iter()
+        .map(|toks| {
+            let p = pointer_from_tokens(toks);
+            let q = canonical::quote(&p);
+            (p, q)
+        })
+        .collect();
+    Ok((rules, pointers))
 }
 
 /// A value to seal, waiting for its entry's index (the associated data
@@ -271,6 +291,13 @@ impl std::fmt::Debug for Pending {
             PendingPointer::Rule(i) => write!(f, "Pending(rule {i} key {})", self.key),
             PendingPointer::Marker(p, _) => write!(f, "Pending({p} key {})", self.key),
         }
+    }
+}
+
+impl Pending {
+    /// The ID of the data key that encrypts this value.
+    pub fn key(&self) -> KeyId {
+        self.key
     }
 }
 
@@ -321,9 +348,20 @@ struct State {
     auditors: Vec<String>,
 }
 
+/// Where a [`Sealer`] finds subjects' data keys when they are not kept in
+/// its sidecar directory (the PostgreSQL backend keeps them in its database:
+/// crate::cluster::sealed).
+pub trait KeySource: Send + Sync {
+    /// The data key of a subject (its canonical JSON; empty for events
+    /// without one), made (and wrapped to every auditor) on first use.
+    fn key_for(&self, subject: &[u8]) -> Result<(KeyId, DataKey)>;
+}
+
 /// The sealing side of an open log.
 pub struct Sealer {
     fs: Arc<dyn Fs>,
+    // Set: data keys come from here, never from the sidecar directory.
+    source: Option<Arc<dyn KeySource>>,
     dir: PathBuf,
     origin: String,
     rules: Vec<Vec<String>>,
@@ -391,22 +429,11 @@ impl Sealer {
     ) -> Result<Self> {
         cfg.check()?;
         let dir = log_dir.join(SIDECAR);
-        let rules: Vec<Vec<String>> = cfg
-            .seal
-            .iter()
-            .map(|p| sealed::pointer_tokens(p).map_err(Error::Sealed))
-            .collect::<Result<_>>()?;
+        let (rules, rule_pointers) = rule_tokens(cfg)?;
         let subject = sealed::pointer_tokens(&cfg.subject).map_err(Error::Sealed)?;
-        let rule_pointers = rules
-            .iter()
-            .map(|toks| {
-                let p = pointer_from_tokens(toks);
-                let q = canonical::quote(&p);
-                (p, q)
-            })
-            .collect();
         let s = Self {
             fs,
+            source: None,
             origin: origin.into(),
             rules,
             rule_pointers,
@@ -428,6 +455,30 @@ impl Sealer {
         }
         s.cut_orphans(size)?;
         Ok(s)
+    }
+
+    /// A sealer with the rules of `cfg` whose data keys come from `source`
+    /// (no sidecar directory: the caller stores the records [`Sealer::encrypt`]
+    /// writes).
+    pub fn with_source(origin: &str, cfg: &SealConfig, source: Arc<dyn KeySource>) -> Result<Self> {
+        cfg.check()?;
+        let (rules, rule_pointers) = rule_tokens(cfg)?;
+        Ok(Self {
+            fs: Arc::new(RealFs),
+            source: Some(source),
+            dir: PathBuf::new(),
+            origin: origin.into(),
+            rules,
+            rule_pointers,
+            subject: sealed::pointer_tokens(&cfg.subject).map_err(Error::Sealed)?,
+            state: Mutex::new(State {
+                secret: None,
+                mac: None,
+                keys: HashMap::default(),
+                auditors: Vec::new(),
+            }),
+            records: Mutex::new(None),
+        })
     }
 
     fn records_path(&self) -> PathBuf {
@@ -518,6 +569,9 @@ impl Sealer {
 
     // The data key of a subject, made (and wrapped to every auditor) on first use.
     fn key_for(&self, subject: &[u8]) -> Result<(KeyId, DataKey)> {
+        if let Some(s) = &self.source {
+            return s.key_for(subject);
+        }
         let mut st = self.state.lock().unwrap();
         let tag = self.subject_tag(&mut st, subject)?;
         if let Some(k) = st.keys.get(&tag) {
@@ -835,35 +889,7 @@ impl Sealer {
         let mut g = self.records.lock().unwrap();
         let p = self.records_path();
         let old = crate::fs::read_own(&p).map_err(|e| io("read", &p, e))?;
-        let mut out = Vec::with_capacity(old.len());
-        let mut found = false;
-        for line in old.split_inclusive(|&b| b == b'\n') {
-            let body = line.strip_suffix(b"\n").unwrap_or(line);
-            if let Some((kid, rec)) = split_record(body)
-                && let Ok(Record::Opening {
-                    index: i,
-                    pointer: ptr,
-                    ..
-                }) = Record::parse(rec)
-                && i == index
-                && ptr == pointer
-            {
-                let red = Record::Redacted {
-                    index,
-                    pointer: ptr,
-                };
-                out.extend_from_slice(format!("{kid} {}\n", red.to_line()).as_bytes());
-                found = true;
-                continue;
-            }
-            out.extend_from_slice(line);
-        }
-        if !found {
-            return Err(Error::Sealed(format!(
-                "entry {index} has no opening at {}",
-                canonical::quote(pointer)
-            )));
-        }
+        let out = redacted_records(&old, index, pointer)?;
         let old_file = crate::fs::open_own(OpenOptions::new().write(true), &p)
             .map_err(|e| io("open", &p, e))?;
         write_secret_file(&*self.fs, &self.dir, "records", &out)?;
@@ -877,6 +903,41 @@ impl Sealer {
         *g = Some((f, out.len() as u64));
         Ok(())
     }
+}
+
+/// Record lines (`<key ID> <record>\n`…) with the opening of `pointer` in
+/// entry `index` replaced by a `redacted` record; an error if there is none.
+pub(crate) fn redacted_records(old: &[u8], index: u64, pointer: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(old.len());
+    let mut found = false;
+    for line in old.split_inclusive(|&b| b == b'\n') {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        if let Some((kid, rec)) = split_record(body)
+            && let Ok(Record::Opening {
+                index: i,
+                pointer: ptr,
+                ..
+            }) = Record::parse(rec)
+            && i == index
+            && ptr == pointer
+        {
+            let red = Record::Redacted {
+                index,
+                pointer: ptr,
+            };
+            out.extend_from_slice(format!("{kid} {}\n", red.to_line()).as_bytes());
+            found = true;
+            continue;
+        }
+        out.extend_from_slice(line);
+    }
+    if !found {
+        return Err(Error::Sealed(format!(
+            "entry {index} has no opening at {}",
+            canonical::quote(pointer)
+        )));
+    }
+    Ok(out)
 }
 
 /// One wrap file of a sidecar's `wraps/` directory: `KID.RECIPIENT.age`.

@@ -24,6 +24,7 @@
 //!   back. Every step is deterministic from committed rows, so redoing it
 //!   after a crash writes the same bytes.
 
+pub mod sealed;
 mod step;
 
 use crate::error::{Error, Result};
@@ -45,6 +46,8 @@ use stele_core::note::{SignerKey, VerifierKey};
 use stele_core::tiles::{Tile, TileSet, parse_entry_bundle, tile_in_tree};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_postgres::{Row, Statement};
+
+pub use sealed::SealKey;
 
 /// The format name in `stele_config`.
 pub const FORMAT: &str = "stele-cluster v1";
@@ -123,6 +126,8 @@ pub struct ClusterOptions {
     pub pool_size: usize,
     /// The clock (system UTC by default).
     pub clock: Clock,
+    /// The log's sealing key (sealed fields: sealing, forget, adding auditors).
+    pub seal_key: Option<Arc<SealKey>>,
 }
 
 impl std::fmt::Debug for ClusterOptions {
@@ -146,6 +151,7 @@ impl Default for ClusterOptions {
             integrator: true,
             pool_size: 16,
             clock: Arc::new(crate::log::system_micros),
+            seal_key: None,
         }
     }
 }
@@ -346,6 +352,8 @@ pub enum Keyed {
 
 struct Job {
     texts: Vec<String>,
+    // Per text: the sealed values waiting for its index (FORMAT 13.9).
+    openings: Vec<Vec<crate::sealed::Pending>>,
     request: Option<RequestKey>,
     reply: oneshot::Sender<Result<Keyed>>,
 }
@@ -375,6 +383,8 @@ struct Inner {
     wake: Notify,
     // The last integrated size this front-end saw (a hint for reads).
     seen: std::sync::atomic::AtomicU64,
+    // Sealed fields: present when the log has sealing tables.
+    seal: Option<Arc<sealed::ClusterSeal>>,
 }
 
 /// Creates a log: the tables in the (existing, empty) database, the
@@ -382,6 +392,23 @@ struct Inner {
 /// caller (`stele init` writes it to a 0600 file); only the verifier key is
 /// stored.
 pub async fn init(loc: &Location, origin: &str, signer: &SignerKey) -> Result<ClusterInfo> {
+    init_with(loc, origin, signer, None).await
+}
+
+/// [`init`] with sealed fields: the sealing tables, the rules and a check
+/// value of the sealing key are made in the transaction that creates the
+/// log (the key itself stays with the caller).
+pub async fn init_with(
+    loc: &Location,
+    origin: &str,
+    signer: &SignerKey,
+    seal: Option<(&crate::sealed::SealConfig, &SealKey)>,
+) -> Result<ClusterInfo> {
+    let seal = seal.map(|(cfg, key)| sealed::Setup {
+        cfg,
+        key,
+        carried: None,
+    });
     if origin.is_empty() || origin.contains('\n') {
         return Err(Error::BadEvent {
             index: 0,
@@ -405,6 +432,7 @@ pub async fn init(loc: &Location, origin: &str, signer: &SignerKey) -> Result<Cl
         |_, _| Ok(vec![line.clone().into_bytes()]),
         &[],
         Some(signer),
+        seal.as_ref(),
     )
     .await
 }
@@ -424,13 +452,41 @@ pub async fn import<F>(
 where
     F: FnMut(u64, u64) -> Result<Vec<Vec<u8>>>,
 {
-    create(loc, origin, verifier, size, entries, checkpoints, None)
-        .await
-        .map(|_| ())
+    import_with(loc, origin, verifier, size, entries, checkpoints, None).await
+}
+
+/// [`import`] of a log with sealed fields: `seal` names the rules, the new
+/// log's sealing key and what the directory's sidecar carries over, written
+/// in the same transaction.
+pub async fn import_with<F>(
+    loc: &Location,
+    origin: &str,
+    verifier: &VerifierKey,
+    size: u64,
+    entries: F,
+    checkpoints: &[StoredCheckpoint],
+    seal: Option<&sealed::Setup<'_>>,
+) -> Result<()>
+where
+    F: FnMut(u64, u64) -> Result<Vec<Vec<u8>>>,
+{
+    create(
+        loc,
+        origin,
+        verifier,
+        size,
+        entries,
+        checkpoints,
+        None,
+        seal,
+    )
+    .await
+    .map(|_| ())
 }
 
 // A new log holding `size` given entries and `checkpoints` (init: the
 // genesis and none, signed by `signer` once integrated; migrate: a copy).
+#[allow(clippy::too_many_arguments)] // reason: two call sites (init, import), all parts of one new log
 async fn create<F>(
     loc: &Location,
     origin: &str,
@@ -439,6 +495,7 @@ async fn create<F>(
     mut entries: F,
     checkpoints: &[StoredCheckpoint],
     signer: Option<&SignerKey>,
+    seal: Option<&sealed::Setup<'_>>,
 ) -> Result<ClusterInfo>
 where
     F: FnMut(u64, u64) -> Result<Vec<Vec<u8>>>,
@@ -480,6 +537,9 @@ where
     tx.batch_execute(REQUESTS_SCHEMA)
         .await
         .map_err(|e| db_err("create tables", e))?;
+    if let Some(setup) = seal {
+        sealed::create(&tx, origin, setup).await?;
+    }
     exec1(
         &tx,
         "write stele_config",
@@ -553,7 +613,15 @@ where
         pool_size: 2,
         ..ClusterOptions::default()
     };
-    let c = Cluster::start(pool, store, prefix, info.clone(), signer.cloned(), opts);
+    let c = Cluster::start(
+        pool,
+        store,
+        prefix,
+        info.clone(),
+        signer.cloned(),
+        opts,
+        None,
+    );
     let integrated = c.sync(signer.is_some()).await?;
     if integrated != size {
         return Err(db_err(
@@ -704,7 +772,8 @@ impl Cluster {
         }
         let objects = loc.objects.clone().unwrap_or_else(|| info.objects.clone());
         let (store, prefix) = connect_objects(&objects, &loc.s3)?;
-        Ok(Self::start(pool, store, prefix, info, signer, opts))
+        let seal = sealed::open(&pool, &info.origin, opts.seal_key.clone()).await?;
+        Ok(Self::start(pool, store, prefix, info, signer, opts, seal))
     }
 
     fn start(
@@ -714,6 +783,7 @@ impl Cluster {
         info: ClusterInfo,
         signer: Option<SignerKey>,
         opts: ClusterOptions,
+        seal: Option<Arc<sealed::ClusterSeal>>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
         let background = opts.integrator;
@@ -727,6 +797,7 @@ impl Cluster {
             jobs: tx,
             wake: Notify::new(),
             seen: std::sync::atomic::AtomicU64::new(0),
+            seal,
         });
         let mut tasks = vec![tokio::spawn(sequencer(inner.clone(), rx))];
         if background {
@@ -769,23 +840,27 @@ impl Cluster {
     ) -> Result<Keyed> {
         for (i, ev) in events.iter().enumerate() {
             check_event(ev, false).map_err(|why| Error::BadEvent { index: i, why })?;
-            refuse_sealed(i, ev)?;
+            if self.inner.seal.is_none() {
+                refuse_sealed(i, ev)?;
+            }
         }
         for ev in &mut events {
             if let Some(o) = ev.as_object_mut() {
                 let _ = o.insert(WRITER_MEMBER.to_string(), by.clone());
             }
         }
-        self.append_checked(events, request).await
+        self.append_checked(events, request, true).await
     }
 
     /// Appends user events as one unit (as [`crate::Log::append_batch`]).
     pub async fn append_batch(&self, events: Vec<Value>) -> Result<Vec<Receipt>> {
         for (i, ev) in events.iter().enumerate() {
             check_event(ev, false).map_err(|why| Error::BadEvent { index: i, why })?;
-            refuse_sealed(i, ev)?;
+            if self.inner.seal.is_none() {
+                refuse_sealed(i, ev)?;
+            }
         }
-        self.unkeyed(events).await
+        self.unkeyed(events, true).await
     }
 
     /// Appends a reserved `stele.*` event (`stele.access` and the like).
@@ -800,43 +875,61 @@ impl Cluster {
             });
         }
         check_event(&event, true).map_err(|why| Error::BadEvent { index: 0, why })?;
-        Ok(self.unkeyed(vec![event]).await?[0])
+        Ok(self.unkeyed(vec![event], false).await?[0])
     }
 
-    async fn unkeyed(&self, events: Vec<Value>) -> Result<Vec<Receipt>> {
-        match self.append_checked(events, None).await? {
+    async fn unkeyed(&self, events: Vec<Value>, user: bool) -> Result<Vec<Receipt>> {
+        match self.append_checked(events, None, user).await? {
             Keyed::Appended(r) | Keyed::Replayed(r) => Ok(r),
             Keyed::OtherBody => Err(db_err("append", "unexpected idempotency answer")),
         }
     }
 
+    // `user`: a user's events, sealed as on a file log (Stele's own are not).
     async fn append_checked(
         &self,
         events: Vec<Value>,
         request: Option<RequestKey>,
+        user: bool,
     ) -> Result<Keyed> {
         if events.is_empty() {
             return Ok(Keyed::Appended(Vec::new()));
         }
-        // Canonical JSON (the expensive, refusable part) before sequencing.
-        let texts = tokio::task::spawn_blocking(move || crate::log::canonical_events(&events))
-            .await
-            .map_err(|e| db_err("internal", e))??;
-        let (reply, rx) = oneshot::channel();
-        self.inner
-            .jobs
-            .send(Job {
-                texts,
-                request,
-                reply,
+        let events = Arc::new(events);
+        let seal = self.inner.seal.clone().filter(|_| user);
+        // A data key forgotten meanwhile: sealed again under the new key.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            // Sealing and canonical JSON (the expensive, refusable part)
+            // before sequencing.
+            let (evs, seal) = (events.clone(), seal.clone());
+            let (texts, openings) = tokio::task::spawn_blocking(move || match seal {
+                Some(s) => s.seal_events(&evs),
+                None => crate::log::canonical_events(&evs).map(|t| (t, Vec::new())),
             })
             .await
-            .map_err(|_| db_err("sequencer", "stopped"))?;
-        let r = rx.await.map_err(|_| db_err("sequencer", "stopped"))?;
-        if r.is_ok() {
-            self.inner.wake.notify_one();
+            .map_err(|e| db_err("internal", e))??;
+            let (reply, rx) = oneshot::channel();
+            self.inner
+                .jobs
+                .send(Job {
+                    texts,
+                    openings,
+                    request: request.clone(),
+                    reply,
+                })
+                .await
+                .map_err(|_| db_err("sequencer", "stopped"))?;
+            let r = rx.await.map_err(|_| db_err("sequencer", "stopped"))?;
+            if r.is_ok() {
+                self.inner.wake.notify_one();
+            }
+            match r {
+                Err(Error::Sealed(m)) if m == sealed::STALE && tries < 3 => continue,
+                r => return r,
+            }
         }
-        r
     }
 
     /// Integrates everything sequenced so far (waiting for another
@@ -947,21 +1040,38 @@ impl Cluster {
     /// checkpoint's size), handed to `sink` in chunks of at most one entry
     /// bundle: the same bytes `stele export DIR` writes for a file log
     /// holding the same entries and checkpoints.
-    pub async fn export_log_with<F, Fut>(&self, size: u64, mut sink: F) -> Result<()>
+    pub async fn export_log_with<F, Fut>(&self, size: u64, sink: F) -> Result<()>
+    where
+        F: FnMut(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        self.export_log_revealed_with(size, &[], sink).await
+    }
+
+    /// [`Cluster::export_log_with`] with the openings revealed to `reveal`
+    /// (auditors, age1…): FORMAT 13.6, as `stele export DIR --reveal-to`.
+    pub async fn export_log_revealed_with<F, Fut>(
+        &self,
+        size: u64,
+        reveal: &[String],
+        mut sink: F,
+    ) -> Result<()>
     where
         F: FnMut(Vec<u8>) -> Fut,
         Fut: Future<Output = Result<()>>,
     {
         use stele_core::export::{ExportKind, header};
+        let mut seal = sealed::ExportSeal::open(&self.inner, reveal).await?;
         let cps: Vec<StoredCheckpoint> = self
             .checkpoints()
             .await?
             .into_iter()
             .filter(|c| c.checkpoint.size <= size)
             .collect();
-        let chunk = header(ExportKind::Log).into_bytes();
+        let mut chunk = header(ExportKind::Log).into_bytes();
+        chunk.extend_from_slice(seal.as_ref().map_or(&[][..], |s| s.head()));
         let chunk = self
-            .entries_between(0, size, &cps, chunk, &mut sink)
+            .entries_between(0, size, &cps, chunk, &mut sink, &mut seal)
             .await?;
         if !chunk.is_empty() {
             sink(chunk).await?;
@@ -973,7 +1083,22 @@ impl Cluster {
     /// proved in the latest checkpoint, which must cover `to`: the same
     /// bytes `stele export DIR --from --to` writes for a file log holding
     /// the same entries and checkpoints.
-    pub async fn export_range_with<F, Fut>(&self, from: u64, to: u64, mut sink: F) -> Result<()>
+    pub async fn export_range_with<F, Fut>(&self, from: u64, to: u64, sink: F) -> Result<()>
+    where
+        F: FnMut(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        self.export_range_revealed_with(from, to, &[], sink).await
+    }
+
+    /// [`Cluster::export_range_with`] with the openings revealed to `reveal`.
+    pub async fn export_range_revealed_with<F, Fut>(
+        &self,
+        from: u64,
+        to: u64,
+        reveal: &[String],
+        mut sink: F,
+    ) -> Result<()>
     where
         F: FnMut(Vec<u8>) -> Fut,
         Fut: Future<Output = Result<()>>,
@@ -995,14 +1120,16 @@ impl Cluster {
         let set = self.inner.tile_set(n, &tiles).await?;
         let left = left_hashes(&set, from).map_err(|e| obj_err("range proof", e))?;
         let right = right_hashes(&set, to, n).map_err(|e| obj_err("range proof", e))?;
+        let mut seal = sealed::ExportSeal::open(&self.inner, reveal).await?;
         let mut chunk = header(ExportKind::Range).into_bytes();
+        chunk.extend_from_slice(seal.as_ref().map_or(&[][..], |s| s.head()));
         chunk.extend_from_slice(range_record(from, &left).as_bytes());
         let inside: Vec<StoredCheckpoint> = cps
             .into_iter()
             .filter(|c| c.checkpoint.size > from && c.checkpoint.size <= to)
             .collect();
         let mut chunk = self
-            .entries_between(from, to, &inside, chunk, &mut sink)
+            .entries_between(from, to, &inside, chunk, &mut sink, &mut seal)
             .await?;
         if n > to {
             chunk.extend_from_slice(right_record(n, &right).as_bytes());
@@ -1018,7 +1145,21 @@ impl Cluster {
     /// its inclusion proof in the latest checkpoint: the same bytes
     /// `stele export DIR --entries` writes for a file log holding the same
     /// entries and checkpoints.
-    pub async fn export_entries_with<F, Fut>(&self, indexes: &[u64], mut sink: F) -> Result<()>
+    pub async fn export_entries_with<F, Fut>(&self, indexes: &[u64], sink: F) -> Result<()>
+    where
+        F: FnMut(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        self.export_entries_revealed_with(indexes, &[], sink).await
+    }
+
+    /// [`Cluster::export_entries_with`] with the openings revealed to `reveal`.
+    pub async fn export_entries_revealed_with<F, Fut>(
+        &self,
+        indexes: &[u64],
+        reveal: &[String],
+        mut sink: F,
+    ) -> Result<()>
     where
         F: FnMut(Vec<u8>) -> Fut,
         Fut: Future<Output = Result<()>>,
@@ -1043,7 +1184,9 @@ impl Cluster {
             );
         }
         let set = self.inner.tile_set(n, &tiles).await?;
+        let mut seal = sealed::ExportSeal::open(&self.inner, reveal).await?;
         let mut chunk = header(ExportKind::Entries).into_bytes();
+        chunk.extend_from_slice(seal.as_ref().map_or(&[][..], |s| s.head()));
         chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
         // Entries by bundle: each bundle is read once.
         let mut bundle: Option<(u64, Vec<u8>)> = None;
@@ -1058,6 +1201,9 @@ impl Cluster {
                     obj_err("read entries", format!("{} is missing", t.entries_path()))
                 })?;
                 bundle = Some((i / 256, b));
+                if let Some(s) = seal.as_mut() {
+                    s.fetch(&self.inner, t.first(), t.first() + 256).await?;
+                }
                 sink(std::mem::take(&mut chunk)).await?;
             }
             let (_, b) = bundle.as_ref().expect("read above");
@@ -1067,6 +1213,9 @@ impl Cluster {
             })?;
             chunk.extend_from_slice(line);
             chunk.push(b'\n');
+            if let Some(s) = &seal {
+                s.write_for(i, &mut chunk);
+            }
         }
         sink(chunk).await
     }
@@ -1081,6 +1230,7 @@ impl Cluster {
         cps: &[StoredCheckpoint],
         mut chunk: Vec<u8>,
         sink: &mut F,
+        seal: &mut Option<sealed::ExportSeal>,
     ) -> Result<Vec<u8>>
     where
         F: FnMut(Vec<u8>) -> Fut,
@@ -1097,9 +1247,15 @@ impl Cluster {
                 return Ok(chunk);
             }
             let end = (at / 256 * 256 + 256).min(to);
+            if let Some(s) = seal.as_mut() {
+                s.fetch(&self.inner, at, end).await?;
+            }
             for line in self.entries(at, end).await? {
                 chunk.extend_from_slice(&line);
                 chunk.push(b'\n');
+                if let Some(s) = &seal {
+                    s.write_for(at, &mut chunk);
+                }
                 at += 1;
                 while let Some(c) = cp.next_if(|c| c.checkpoint.size == at) {
                     chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
@@ -1202,9 +1358,9 @@ fn covering(cps: &[StoredCheckpoint], size: u64) -> Result<&StoredCheckpoint> {
     }
 }
 
-// Sealed fields need the writer's sealed/ directory; this backend has none
-// yet, so an event that would be sealed is refused instead of stored in the
-// clear.
+// A log without sealing tables (made by the library's `init`, or migrated
+// in from a directory without `--seal-key`) cannot seal: an event that would
+// be sealed is refused instead of stored in the clear.
 fn refuse_sealed(i: usize, ev: &Value) -> Result<()> {
     fn marked(v: &Value) -> bool {
         match v {
@@ -1220,7 +1376,7 @@ fn refuse_sealed(i: usize, ev: &Value) -> Result<()> {
     if marked(ev) {
         return Err(Error::BadEvent {
             index: i,
-            why: "sealed fields are not supported on the PostgreSQL + object storage backend; nothing was written".into(),
+            why: "this log has no sealing tables (made without a sealing key), so it cannot seal fields; nothing was written".into(),
         });
     }
     Ok(())
@@ -1330,6 +1486,16 @@ impl Inner {
         // Keys used before, by any front-end (read under the row lock, so
         // every earlier sequencing transaction is visible).
         let mut known = self.known_requests(&tx, jobs).await?;
+        // Data keys forgotten since a job was sealed (read under the row
+        // lock): such a job is sealed again (STALE).
+        let stale = match &self.seal {
+            Some(s) => {
+                let used = sealed::key_ids(jobs.iter().flat_map(|j| j.openings.iter().flatten()));
+                s.forgotten_among(&tx, &used).await?
+            }
+            None => Default::default(),
+        };
+        let mut records: Vec<(i64, Vec<u8>)> = Vec::new();
         let mut new_keys: Vec<(&RequestKey, u64, Vec<u8>)> = Vec::new();
         let now = (self.opts.clock)();
         let mut seq = first;
@@ -1346,7 +1512,18 @@ impl Inner {
                 }));
                 continue;
             }
+            if !stale.is_empty()
+                && job
+                    .openings
+                    .iter()
+                    .flatten()
+                    .any(|p| stale.contains(&p.key()))
+            {
+                results.push(Err(Error::Sealed(sealed::STALE.into())));
+                continue;
+            }
             let (mark_seq, mark_prev, mark_ts, mark_len) = (seq, prev, ts, lines.len());
+            let mark_records = records.len();
             let mut receipts = Vec::with_capacity(job.texts.len());
             let mut refused = None;
             for (i, ev) in job.texts.iter().enumerate() {
@@ -1361,6 +1538,17 @@ impl Inner {
                 };
                 match crate::log::finish_line(ev, seq, t, &prev) {
                     Ok(line) => {
+                        // The openings, bound to the index (FORMAT 13.3).
+                        if let (Some(s), Some(p)) =
+                            (&self.seal, job.openings.get(i).filter(|p| !p.is_empty()))
+                        {
+                            let mut rec = Vec::new();
+                            if let Err(e) = s.sealer.encrypt(seq, p, &mut rec) {
+                                refused = Some(e);
+                                break;
+                            }
+                            records.push((seq as i64, rec));
+                        }
                         let h = leaf_hash(line.as_bytes());
                         receipts.push(Receipt { seq, leaf_hash: h });
                         lines.extend_from_slice(line.as_bytes());
@@ -1378,6 +1566,7 @@ impl Inner {
                 Some(e) => {
                     (seq, prev, ts) = (mark_seq, mark_prev, mark_ts);
                     lines.truncate(mark_len);
+                    records.truncate(mark_records);
                     results.push(Err(e));
                 }
                 None => {
@@ -1414,6 +1603,9 @@ impl Inner {
                 .execute(&stmt, &[&tokens, &keys, &digests, &firsts, &leaves])
                 .await
                 .map_err(|e| db_err(what, e))?;
+        }
+        if !records.is_empty() {
+            sealed::insert_records(&tx, &records).await?;
         }
         let n = i32::try_from(seq - first).map_err(|_| db_err("sequence", "batch too large"))?;
         // The batch and the advanced row in one statement (one round trip

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 pub(super) async fn open(
     loc: &Location,
     key: Option<&Path>,
+    seal_key: Option<&Path>,
     checkpoint_every: u64,
     checkpoint_interval: std::time::Duration,
 ) -> Result<Cluster> {
@@ -37,9 +38,20 @@ pub(super) async fn open(
     let opts = ClusterOptions {
         checkpoint_every: checkpoint_every.max(1),
         checkpoint_interval,
+        seal_key: crate::cluster::sealed::front_end_key(key, seal_key)?,
         ..ClusterOptions::default()
     };
-    Cluster::open(loc, Some(signer), opts).await
+    let c = Cluster::open(loc, Some(signer), opts.clone()).await?;
+    if c.has_sealing() && opts.seal_key.is_none() {
+        return Err(crate::Error::Config {
+            option: "--seal-key",
+            why: format!(
+                "this log seals fields and every front-end needs its sealing key: none at {} (pass --seal-key FILE)",
+                crate::cluster::SealKey::beside(key).display()
+            ),
+        });
+    }
+    Ok(c)
 }
 
 /// At shutdown: integrate and sign everything sequenced so far.
@@ -257,6 +269,7 @@ pub(super) async fn export(
     kind: ExportKind,
     need: u64,
     slot: super::ExportSlot,
+    reveal: Vec<String>,
 ) -> Response {
     let c = cluster(&app);
     let signed = match signed_size(&app.0, &c, need).await {
@@ -277,9 +290,9 @@ pub(super) async fn export(
             }
         };
         let r = match kind {
-            ExportKind::Log => c.export_log_with(signed, sink).await,
-            ExportKind::Range(a, b) => c.export_range_with(a, b, sink).await,
-            ExportKind::Entries(l) => c.export_entries_with(&l, sink).await,
+            ExportKind::Log => c.export_log_revealed_with(signed, &reveal, sink).await,
+            ExportKind::Range(a, b) => c.export_range_revealed_with(a, b, &reveal, sink).await,
+            ExportKind::Entries(l) => c.export_entries_revealed_with(&l, &reveal, sink).await,
         };
         if let Err(e) = r {
             failed2.store(true, Ordering::Release);
@@ -291,6 +304,42 @@ pub(super) async fn export(
         failed,
         _slot: slot,
     })
+}
+
+/// GET /v1/sealed of a cluster front-end (the caller has the reveal scope):
+/// the openings of entries [from, to) as ciphertext, from PostgreSQL,
+/// recorded first like an export revealed to the log's auditors.
+pub(super) async fn get_sealed(app: App, who: super::Caller, q: Query) -> Response {
+    let c = cluster(&app);
+    let size = match c.sequenced().await {
+        Ok(s) => s,
+        Err(e) => return io_fail(e),
+    };
+    let (from, to) = match super::sealed_range(&q, size) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if from < to {
+        let auditors = if c.has_sealing() {
+            c.auditors().await.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if let Err(r) = super::record_sealed_read(&app.0, &who, from, to, size, auditors).await {
+            return r;
+        }
+    }
+    match c.sealed_body(from, to).await {
+        Ok(b) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            b,
+        )
+            .into_response(),
+        Err(e) => io_fail(e),
+    }
 }
 
 /// /metrics of a cluster front-end: the log's sizes from the database.

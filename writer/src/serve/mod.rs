@@ -150,6 +150,9 @@ pub struct Config {
     pub cluster: Option<crate::cluster::Location>,
     /// The private key file of a `cluster` log.
     pub signing_key: Option<PathBuf>,
+    /// The sealing key file of a `cluster` log (default: beside the
+    /// signing key, `FILE.seal`).
+    pub seal_key: Option<PathBuf>,
     /// Witnesses that must cosign each checkpoint before it is published
     /// (`--policy`, docs/FORMAT.md 14.5).
     pub cosign: Option<Arc<dyn crate::witness::Cosign>>,
@@ -183,6 +186,7 @@ impl Config {
             read_only: false,
             cluster: None,
             signing_key: None,
+            seal_key: None,
             cosign: None,
             anchor_stats: None,
         }
@@ -1359,9 +1363,6 @@ async fn get_sealed(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if app.0.cluster.is_some() {
-        return error(404, "a cluster does not serve /v1/sealed", None);
-    }
     let who = match app.0.auth_read(&headers, peer, Data::Entries) {
         Ok(c) => c,
         Err(r) => return r,
@@ -1373,31 +1374,21 @@ async fn get_sealed(
         Ok(q) => q,
         Err(e) => return bad_query(e),
     };
+    if app.0.cluster.is_some() {
+        return cluster::get_sealed(app, who, q).await;
+    }
     let view = match app.0.view() {
         Ok(v) => v,
         Err(r) => return r,
     };
     let size = view.size();
-    let (from, to) = match (q.u64("from"), q.u64("to")) {
-        (Ok(Some(a)), Ok(Some(b))) if a <= b && b <= size => (a, b),
-        (Err(e), _) | (_, Err(e)) => return bad_query(e),
-        _ => {
-            return bad_query(format!(
-                "/v1/sealed takes from and to with from <= to <= the log's {size} entries"
-            ));
-        }
+    let (from, to) = match sealed_range(&q, size) {
+        Ok(r) => r,
+        Err(r) => return r,
     };
     if from < to {
         let auditors = crate::sealed::auditors(view.dir()).unwrap_or_default();
-        let ev = access_event(
-            &who.reader(),
-            "/v1/sealed",
-            Some("sealed"),
-            Some(&Entries::Range(from, to)),
-            Some(size),
-            json!({ "reveal_to": auditors }),
-        );
-        if let Err(r) = app.0.record(&who, ev).await {
+        if let Err(r) = record_sealed_read(&app.0, &who, from, to, size, auditors).await {
             return r;
         }
     }
@@ -1413,6 +1404,38 @@ async fn get_sealed(
             .into_response(),
         Err(r) => r,
     }
+}
+
+// The range of a /v1/sealed request in a log of `size` entries.
+fn sealed_range(q: &Query, size: u64) -> Result<(u64, u64), Response> {
+    match (q.u64("from"), q.u64("to")) {
+        (Ok(Some(a)), Ok(Some(b))) if a <= b && b <= size => Ok((a, b)),
+        (Err(e), _) | (_, Err(e)) => Err(bad_query(e)),
+        _ => Err(bad_query(format!(
+            "/v1/sealed takes from and to with from <= to <= the log's {size} entries"
+        ))),
+    }
+}
+
+// Records a /v1/sealed read of entries from..to like an export revealed to
+// the log's auditors.
+async fn record_sealed_read(
+    app: &Arc<Inner>,
+    who: &Caller,
+    from: u64,
+    to: u64,
+    size: u64,
+    auditors: Vec<String>,
+) -> Result<(), Response> {
+    let ev = access_event(
+        &who.reader(),
+        "/v1/sealed",
+        Some("sealed"),
+        Some(&Entries::Range(from, to)),
+        Some(size),
+        json!({ "reveal_to": auditors }),
+    );
+    app.record(who, ev).await
 }
 
 // A tile request: its path, what it names, the data kind, the caller.
@@ -1828,13 +1851,7 @@ async fn get_export(
     // log's auditors; the access record names them (public keys only).
     let reveal = match q.get("reveal-to") {
         None => Vec::new(),
-        Some(_) if app.0.cluster.is_some() => {
-            return bad_query(
-                "reveal-to: sealed fields are not supported on the PostgreSQL + object storage backend"
-                    .into(),
-            );
-        }
-        Some(list) => match reveal_to(&app.0, &who, list) {
+        Some(list) => match reveal_to(&app.0, &who, list).await {
             Ok(r) => r,
             Err(resp) => return resp,
         },
@@ -1940,7 +1957,7 @@ async fn get_export(
         ExportKind::Entries(l) => l.last().map_or(0, |m| m + 1),
     };
     if app.0.cluster.is_some() {
-        return cluster::export(app, kind, need, slot).await;
+        return cluster::export(app, kind, need, slot, reveal).await;
     }
     let signed = match app.0.signed_size(need).await {
         Ok(s) => s,
@@ -2027,7 +2044,7 @@ const MAX_REVEAL: usize = 16;
 // `reveal-to=age1…,age1…`: checks the caller may have openings and that each
 // recipient is an auditor of the log. Messages name recipients (public keys),
 // never anything sealed.
-fn reveal_to(app: &Inner, who: &Caller, list: &str) -> Result<Vec<String>, Response> {
+async fn reveal_to(app: &Inner, who: &Caller, list: &str) -> Result<Vec<String>, Response> {
     need_reveal(who, "reveal-to")?;
     let mut out: Vec<String> = Vec::new();
     for r in list.split(',').filter(|r| !r.is_empty()) {
@@ -2049,12 +2066,13 @@ fn reveal_to(app: &Inner, who: &Caller, list: &str) -> Result<Vec<String>, Respo
     if out.is_empty() {
         return Err(bad_query("reveal-to lists no recipient".into()));
     }
-    let dir = match (&app.log, &app.ro) {
-        (Some(log), _) => log.dir().to_path_buf(),
-        (None, Some(ro)) => ro.dir.clone(),
-        (None, None) => return Err(error(503, "no log", None)),
+    let auditors = match (&app.cluster, &app.log, &app.ro) {
+        (Some(c), _, _) if c.has_sealing() => c.auditors().await.map_err(io_fail)?,
+        (Some(_), _, _) => Vec::new(),
+        (None, Some(log), _) => crate::sealed::auditors(log.dir()).map_err(io_fail)?,
+        (None, None, Some(ro)) => crate::sealed::auditors(&ro.dir).map_err(io_fail)?,
+        (None, None, None) => return Err(error(503, "no log", None)),
     };
-    let auditors = crate::sealed::auditors(&dir).map_err(io_fail)?;
     for r in &out {
         if !auditors.contains(r) {
             return Err(error(
@@ -2632,6 +2650,7 @@ impl Server {
             Some(loc) => Some(Arc::new(rt.block_on(cluster::open(
                 loc,
                 c.signing_key.as_deref(),
+                c.seal_key.as_deref(),
                 c.checkpoint_every,
                 c.checkpoint_interval,
             ))?)),

@@ -1,0 +1,867 @@
+//! Sealed fields (issue 11) on the PostgreSQL + object storage backend
+//! (issue 13), against the real servers (see cluster/kit.rs): sealing rules
+//! kept in PostgreSQL, ingestion through two front-ends, openings stored
+//! with the entries, auditors, exports revealed to an `age-keygen`
+//! identity, forget and redact, `GET /v1/sealed`, and no plaintext in a
+//! dump of the database, in any object or in any answer.
+
+mod common;
+#[path = "cluster/kit.rs"]
+mod kit;
+
+use kit::{Front, Stores, http, stele};
+use serde_json::{Value, json};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use stele_core::sealed::OpenerHandle;
+use stele_core::verify::{Options, Report, Verdict, verify_bytes};
+use stele_writer::cluster::{self, Cluster, ClusterOptions, SealKey};
+use stele_writer::sealed::SealConfig;
+use stele_writer::{Log, LogOptions, key};
+
+const MARKER: &str = "MARKER-c1u5";
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn p(x: &Path) -> &str {
+    x.to_str().unwrap()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+// A new identity made by Debian's `age-keygen` (mode 0600), and its recipient.
+fn age_keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let f = dir.join(name);
+    let out = std::process::Command::new("age-keygen")
+        .arg("-o")
+        .arg(&f)
+        .output()
+        .unwrap_or_else(|e| panic!("age-keygen: {e} (apt-get install age)"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = std::fs::read_to_string(&f).unwrap();
+    let ids = stele_seal::Identity::parse_file(&text).unwrap();
+    (f, ids[0].recipient())
+}
+
+fn verify_with(data: &[u8], vkey: &str, id: Option<&Path>) -> Report {
+    let mut o = Options::new(vec![stele_core::VerifierKey::parse(vkey).unwrap()]);
+    o.opener = id.map(|id| {
+        let ids = stele_seal::Identity::parse_file(&std::fs::read_to_string(id).unwrap()).unwrap();
+        OpenerHandle(Arc::new(stele_seal::AgeOpener::new(ids)))
+    });
+    verify_bytes(o, data)
+}
+
+fn ok(r: (i32, String, String)) -> (String, String) {
+    assert_eq!(r.0, 0, "{}", r.2);
+    (r.1, r.2)
+}
+
+fn opts(seal_key: Option<Arc<SealKey>>) -> ClusterOptions {
+    ClusterOptions {
+        integrator: false,
+        checkpoint_interval: Duration::from_millis(300),
+        pool_size: 4,
+        seal_key,
+        ..ClusterOptions::default()
+    }
+}
+
+fn rules() -> SealConfig {
+    SealConfig {
+        seal: vec!["/actor/email".into(), "/ip".into()],
+        subject: "/actor".into(),
+    }
+}
+
+// Bad input that involves sealing: the cluster answers exactly as a file
+// log with the same rules, writes nothing, and never echoes the value; good
+// input gives the file log's entries but for salts and key IDs.
+#[test]
+fn sealing_matches_the_file_log_and_bad_input_writes_nothing() {
+    let stores = Stores::new("seal_err");
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = "example.com/cluster-seal-err";
+    let signer = key::generate(origin).unwrap();
+    let sk = SealKey::generate().unwrap();
+    let file = Log::create_with(
+        &tmp.path().join("log"),
+        origin,
+        &signer,
+        None,
+        LogOptions {
+            seal: rules(),
+            ..LogOptions::default()
+        },
+    )
+    .unwrap();
+    rt().block_on(async {
+        let _ = cluster::init_with(&stores.location(), origin, &signer, Some((&rules(), &sk)))
+            .await
+            .unwrap();
+        let c = Cluster::open(&stores.location(), None, opts(Some(Arc::new(sk))))
+            .await
+            .unwrap();
+        let before = c.sequenced().await.unwrap();
+        for bad in [
+            json!([{"x": {"stele.sealed": MARKER}}]),
+            json!([{"a": 1}, {"x": {"stele.seal": MARKER, "y": 1}}]),
+            json!([{"x": [{"stele.sealed": {"c": MARKER}}]}]),
+            json!([{"ip": "10.0.0.1", "actor": {"email": MARKER}}, {"stele.seal": MARKER}]),
+        ] {
+            let events: Vec<Value> = bad.as_array().unwrap().clone();
+            let want = file.append_batch(events.clone()).unwrap_err().to_string();
+            let have = c.append_batch(events).await.unwrap_err().to_string();
+            assert_eq!(have, want, "{bad}");
+            assert!(!have.contains(MARKER), "{have}");
+        }
+        assert_eq!(c.sequenced().await.unwrap(), before, "nothing was written");
+        // Good input: the same entries as the file log's but for the
+        // randomness (salts and key IDs): placeholders at the same places,
+        // key IDs shared by the same subjects, everything else equal.
+        let events: Vec<Value> = (0..6)
+            .map(|i| {
+                json!({"action": "a", "actor": {"email": format!("{MARKER}{}", i % 3), "id": i % 3}, "ip": MARKER,
+                       "list": [1, {"stele.seal": {"deep": MARKER}}], "n": i})
+            })
+            .collect();
+        let rf = file.append_batch(events.clone()).unwrap();
+        let rc = c.append_batch(events).await.unwrap();
+        let size = c.sync(false).await.unwrap();
+        let lines = c.entries(0, size).await.unwrap();
+        let view = file.view();
+        let (mut kf, mut kc) = (Vec::new(), Vec::new());
+        for (f, k) in rf.iter().zip(&rc) {
+            let fe = shape(&view.entry(f.seq).unwrap(), &mut kf);
+            let ce = shape(&lines[k.seq as usize], &mut kc);
+            assert_eq!(ce, fe);
+            assert!(!contains(&lines[k.seq as usize], MARKER.as_bytes()));
+        }
+        assert_eq!(kc.len(), 3, "one data key per subject");
+        // A front-end without the sealing key refuses what it would seal
+        // (never stores it in the clear), and says how to fix it.
+        let keyless = Cluster::open(&stores.location(), None, opts(None))
+            .await
+            .unwrap();
+        let e = keyless
+            .append_batch(vec![json!({"ip": MARKER})])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--seal-key"), "{e}");
+        assert!(!e.contains(MARKER), "{e}");
+        // ...but appends what needs no sealing.
+        let _ = keyless
+            .append_batch(vec![json!({"plain": 1})])
+            .await
+            .unwrap();
+        // Another sealing key is refused at open.
+        let e = Cluster::open(
+            &stores.location(),
+            None,
+            opts(Some(Arc::new(SealKey::generate().unwrap()))),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not this log's sealing key"), "{e}");
+    });
+}
+
+// An entry's event with each placeholder replaced by the number of its key
+// ID in order of first use (`keys`): what must be equal across backends.
+fn shape(line: &[u8], keys: &mut Vec<String>) -> Value {
+    fn walk(v: &mut Value, keys: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(ph) = m.get("stele.sealed") {
+                    let k = ph["key"].as_str().unwrap().to_string();
+                    assert!(ph["commitment"].is_string(), "{ph}");
+                    let n = keys.iter().position(|x| *x == k).unwrap_or_else(|| {
+                        keys.push(k);
+                        keys.len() - 1
+                    });
+                    *v = json!({ "sealed with key": n });
+                    return;
+                }
+                m.values_mut().for_each(|x| walk(x, keys));
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, keys)),
+            _ => {}
+        }
+    }
+    let mut v: Value = serde_json::from_slice(line).unwrap();
+    let mut ev = v["event"].take();
+    walk(&mut ev, keys);
+    ev
+}
+
+// A subject forgotten through one front-end while another has its data key
+// cached: the next value of that subject is sealed under a new key (never
+// under the forgotten one), and the auditor opens it.
+#[test]
+fn a_key_forgotten_elsewhere_is_never_used_again() {
+    let stores = Stores::new("seal_stale");
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = "example.com/cluster-seal-stale";
+    let signer = key::generate(origin).unwrap();
+    let sk = Arc::new(SealKey::generate().unwrap());
+    let (aud, rcpt) = age_keygen(tmp.path(), "auditor.key");
+    rt().block_on(async {
+        let _ = cluster::init_with(&stores.location(), origin, &signer, Some((&rules(), &sk)))
+            .await
+            .unwrap();
+        let a = Cluster::open(
+            &stores.location(),
+            Some(signer.clone()),
+            opts(Some(sk.clone())),
+        )
+        .await
+        .unwrap();
+        let b = Cluster::open(&stores.location(), None, opts(Some(sk.clone())))
+            .await
+            .unwrap();
+        assert_eq!(b.add_auditor(&rcpt).await.unwrap(), 0);
+        let ev = |n: u32| json!({"actor": {"id": "u1"}, "ip": format!("10.0.0.{n}")});
+        let _ = a.append_batch(vec![ev(1)]).await.unwrap();
+        let (id, _) = b.forget(&json!({"id": "u1"}), "test").await.unwrap();
+        // A still has the forgotten key cached: the sequencer sends the
+        // request back to be sealed again.
+        let r = a.append_batch(vec![ev(2)]).await.unwrap();
+        let size = a.sync(true).await.unwrap();
+        let lines = a.entries(0, size).await.unwrap();
+        let line: Value = serde_json::from_slice(&lines[r[0].seq as usize]).unwrap();
+        let used = line["event"]["ip"]["stele.sealed"]["key"].as_str().unwrap();
+        assert_ne!(used, id.to_hex(), "sealed under a forgotten key");
+        let mut out = Vec::new();
+        a.export_log_revealed_with(size, std::slice::from_ref(&rcpt), |b| {
+            out.extend_from_slice(&b);
+            async { Ok(()) }
+        })
+        .await
+        .unwrap();
+        let rep = verify_with(&out, &a.verifier().to_string(), Some(&aud));
+        assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+        let s = rep.sealed.unwrap();
+        assert_eq!((s.values, s.opened, s.forgotten), (2, 1, 1), "{s:?}");
+    });
+}
+
+// Every object in the bucket, with its name.
+fn objects(stores: &Stores) -> Vec<(String, Vec<u8>)> {
+    use futures::StreamExt as _;
+    let (store, _) =
+        cluster::connect_objects(&format!("s3://{}", stores.bucket), &kit::s3_env()).unwrap();
+    rt().block_on(async {
+        let metas: Vec<_> = store.list(None).collect().await;
+        let mut out = Vec::new();
+        for m in metas {
+            let m = m.unwrap();
+            let b = object_store::ObjectStoreExt::get(&*store, &m.location)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            out.push((m.location.to_string(), b.to_vec()));
+        }
+        out
+    })
+}
+
+fn pg_dump(db: &str) -> Vec<u8> {
+    let out = std::process::Command::new("pg_dump")
+        .arg(db)
+        .output()
+        .expect("pg_dump (postgresql-client)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(contains(&out.stdout, b"stele_seal_records"));
+    out.stdout
+}
+
+#[test]
+fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
+    let stores = Stores::new("seal_http");
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = "example.com/cluster-sealed";
+    let key = tmp.path().join("signing.key");
+    let (code, vkey, err) = stele(&[
+        "init",
+        "--db",
+        &stores.db,
+        "--objects",
+        &stores.objects,
+        "--origin",
+        origin,
+        "--signing-key",
+        p(&key),
+        "--seal",
+        "/actor/email",
+        "--seal",
+        "/ip",
+        "--subject",
+        "/actor/id",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let vkey = vkey.trim().to_string();
+    // The sealing key: beside the signing key, 0600, stored in neither store.
+    let seal_key = tmp.path().join("signing.key.seal");
+    assert_eq!(
+        std::fs::metadata(&seal_key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (aud, rcpt) = age_keygen(tmp.path(), "auditor.key");
+    let (other, other_rcpt) = age_keygen(tmp.path(), "other.key");
+    let mut outputs: Vec<Vec<u8>> = Vec::new();
+    let (o, e) = ok(stele(&[
+        "auditor",
+        "add",
+        "--db",
+        &stores.db,
+        "--seal-key",
+        p(&seal_key),
+        &rcpt,
+    ]));
+    assert!(e.contains("0 existing data keys"), "{e}");
+    outputs.extend([o.into_bytes(), e.into_bytes()]);
+    let (o, _) = ok(stele(&["auditor", "list", "--db", &stores.db]));
+    assert_eq!(o.trim(), rcpt);
+
+    let tokens = tmp.path().join("tokens");
+    let writer = ok(stele(&[
+        "token",
+        "add",
+        p(&tokens),
+        "w",
+        "--scope",
+        "read,write",
+    ]))
+    .0
+    .trim()
+    .to_string();
+    let auditor = ok(stele(&[
+        "token",
+        "add",
+        p(&tokens),
+        "aud",
+        "--scope",
+        "read,reveal",
+    ]))
+    .0
+    .trim()
+    .to_string();
+    let a = Front::start(&stores, &key, &tokens, &["--checkpoint-interval", "1s"]);
+    let b = Front::start(&stores, &key, &tokens, &["--checkpoint-interval", "1s"]);
+    let mut responses: Vec<Vec<u8>> = Vec::new();
+    // Sealed ingestion through both front-ends: rule fields and ad hoc markers.
+    for (i, f) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let body = json!([
+            {"action": "login", "actor": {"email": format!("u{i}-{MARKER}@example.com"), "id": format!("u{i}")}, "ip": format!("10.0.0.{i}-{MARKER}")},
+            {"action": "note", "actor": {"id": format!("u{i}")}, "memo": {"stele.seal": format!("{MARKER} memo {i}")}},
+        ]);
+        let r = http(
+            "POST",
+            &format!("{}/v1/entries", f.url),
+            Some(&writer),
+            Some(body.to_string().as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        responses.push(r.body);
+    }
+    // Refused input that carries a marker: the file log's answer, no echo.
+    let file = kit::file_front(&tmp.path().join("filelog"), origin, &tokens);
+    for bad in [
+        format!(r#"[{{"x":{{"stele.sealed":"{MARKER}"}}}}]"#),
+        format!(r#"[{{"x":{{"stele.seal":"{MARKER}","y":1}}}}]"#),
+    ] {
+        let want = http(
+            "POST",
+            &format!("{}/v1/entries", file.url),
+            Some(&writer),
+            Some(bad.as_bytes()),
+        )
+        .unwrap();
+        let have = http(
+            "POST",
+            &format!("{}/v1/entries", b.url),
+            Some(&writer),
+            Some(bad.as_bytes()),
+        )
+        .unwrap();
+        assert!(want.status >= 400);
+        assert_eq!((have.status, have.text()), (want.status, want.text()));
+        responses.push(have.body);
+    }
+    // Reads of either front-end: no plaintext (checked below).
+    kit::wait_for("integration", 120, || {
+        http(
+            "GET",
+            &format!("{}/v1/entries?from=0&to=9", a.url),
+            Some(&writer),
+            None,
+        )
+        .is_ok_and(|r| r.status == 200)
+    });
+    for (f, path) in [
+        (&a, "/v1/entries?from=0&to=9"),
+        (&b, "/v1/export"),
+        (&a, "/metrics"),
+        (&b, "/checkpoint"),
+    ] {
+        let r = http("GET", &format!("{}{path}", f.url), Some(&writer), None).unwrap();
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        responses.push(r.body);
+    }
+    // GET /v1/sealed: ciphertext only, only with the reveal scope.
+    let r = http(
+        "GET",
+        &format!("{}/v1/sealed?from=0&to=9", a.url),
+        Some(&writer),
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = http(
+        "GET",
+        &format!("{}/v1/sealed?from=0&to=9", b.url),
+        Some(&auditor),
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.text();
+    assert!(body.starts_with("stele-sealed v1\n"), "{body}");
+    assert!(body.contains(&format!("auditor {rcpt}\n")), "{body}");
+    assert_eq!(body.matches(" opening ").count(), 12, "{body}");
+    assert_eq!(
+        body.matches(&format!("wrap {rcpt} sealed-key ")).count(),
+        4,
+        "{body}"
+    );
+    responses.push(r.body);
+    // An HTTP export revealed to the auditor opens every value.
+    let r = http(
+        "GET",
+        &format!("{}/v1/export?reveal-to={rcpt}", a.url),
+        Some(&auditor),
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rep = verify_with(&r.body, &vkey, Some(&aud));
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+    assert_eq!(rep.sealed.unwrap().opened, 12);
+    responses.push(r.body);
+
+    // The CLI: an export revealed to the auditor, opened by `stele verify`
+    // and `stele reveal` with the age-keygen identity.
+    let revealed = tmp.path().join("revealed.stele");
+    let (o, e) = ok(stele(&[
+        "export",
+        "--db",
+        &stores.db,
+        "--signing-key",
+        p(&key),
+        "-o",
+        p(&revealed),
+        "--reveal-to",
+        &rcpt,
+    ]));
+    outputs.extend([o.into_bytes(), e.into_bytes()]);
+    let verify = |f: &Path, id: &Path| {
+        let (o, e) = ok(stele(&[
+            "verify",
+            p(f),
+            "--key",
+            &vkey,
+            "--identity",
+            p(id),
+            "--json",
+        ]));
+        let v: Value = serde_json::from_str(&o).unwrap();
+        (v, o.into_bytes(), e.into_bytes())
+    };
+    let (v, o, e) = verify(&revealed, &aud);
+    assert_eq!(v["verdict"], "verified", "{v:#}");
+    assert_eq!(
+        v["sealed"],
+        json!({"values": 12, "opened": 12, "sealed": 0, "forgotten": 0, "redacted": 0})
+    );
+    outputs.extend([o, e]);
+    // A wrong identity: "sealed", no error.
+    let (v, o, e) = verify(&revealed, &other);
+    assert_eq!(v["verdict"], "verified");
+    assert_eq!(v["sealed"]["sealed"], 12);
+    assert_eq!(v["sealed"]["opened"], 0);
+    outputs.extend([o, e]);
+    let (shown, _) = ok(stele(&[
+        "reveal",
+        p(&revealed),
+        "--key",
+        &vkey,
+        "--identity",
+        p(&aud),
+    ]));
+    assert_eq!(shown.matches(MARKER).count(), 12, "{shown}");
+    let opened: Vec<Value> = shown
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        opened
+            .iter()
+            .any(|l| l["event"]["actor"]["email"] == json!(format!("u0-{MARKER}@example.com"))),
+        "{shown}"
+    );
+    // Not an auditor: refused, naming the fix.
+    let (code, _, err) = stele(&[
+        "export",
+        "--db",
+        &stores.db,
+        "-o",
+        p(&tmp.path().join("no.stele")),
+        "--reveal-to",
+        &other_rcpt,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("stele auditor add"), "{err}");
+
+    // Forget a subject, redact one opening: logged, and a new export still
+    // verifies with those values forgotten / redacted.
+    let (code, o, e) = stele(&[
+        "forget",
+        "--db",
+        &stores.db,
+        "--seal-key",
+        p(&seal_key),
+        "--subject",
+        &format!("nobody-{MARKER}"),
+    ]);
+    assert_eq!(code, 2, "{e}");
+    assert!(e.contains("no data key for that subject"), "{e}");
+    assert!(!contains(e.as_bytes(), MARKER.as_bytes()), "{e}");
+    outputs.extend([o.into_bytes(), e.into_bytes()]);
+    let (o, e) = ok(stele(&[
+        "forget",
+        "--db",
+        &stores.db,
+        "--seal-key",
+        p(&seal_key),
+        "--subject",
+        "u1",
+    ]));
+    assert!(o.contains("\"forgotten\""), "{o}");
+    outputs.extend([o.into_bytes(), e.into_bytes()]);
+    let (o, e) = ok(stele(&[
+        "redact",
+        "--db",
+        &stores.db,
+        "--entry",
+        "5",
+        "--pointer",
+        "/ip",
+    ]));
+    assert!(o.contains("\"redacted\":5"), "{o}");
+    outputs.extend([o.into_bytes(), e.into_bytes()]);
+    let (code, _, e) = stele(&[
+        "redact",
+        "--db",
+        &stores.db,
+        "--entry",
+        "5",
+        "--pointer",
+        "/ip",
+    ]);
+    assert_eq!(code, 2, "{e}");
+    assert!(e.contains("has no opening"), "{e}");
+    let after = tmp.path().join("after.stele");
+    let _ = ok(stele(&[
+        "export",
+        "--db",
+        &stores.db,
+        "--signing-key",
+        p(&key),
+        "-o",
+        p(&after),
+        "--reveal-to",
+        &rcpt,
+    ]));
+    let (v, o, e) = verify(&after, &aud);
+    assert_eq!(v["verdict"], "verified", "{v:#}");
+    // Entries 1-2 are u0's (login + note), 3-4 u1's (forgotten: three
+    // values), 5-6 u2's (the login's /ip redacted), 7-8 u3's.
+    assert_eq!(
+        v["sealed"],
+        json!({"values": 12, "opened": 8, "sealed": 0, "forgotten": 3, "redacted": 1}),
+        "{v:#}"
+    );
+    outputs.extend([o, e]);
+    // The older export still verifies (copies made before are beyond reach).
+    assert_eq!(verify(&revealed, &aud).0["verdict"], "verified");
+    let lines = std::fs::read_to_string(&after).unwrap();
+    let events: Vec<Value> = lines
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].clone())
+        .collect();
+    let forget = events
+        .iter()
+        .find(|e| e["type"] == "stele.forget")
+        .expect("stele.forget");
+    assert!(
+        forget["key"].as_str().unwrap().len() == 32 && forget["by"].is_string(),
+        "{forget}"
+    );
+    let redact = events
+        .iter()
+        .find(|e| e["type"] == "stele.redact")
+        .expect("stele.redact");
+    assert_eq!(
+        (redact["entry"].clone(), redact["pointer"].clone()),
+        (json!(5), json!("/ip"))
+    );
+    // The revealing reads are recorded (stele.access naming the recipient).
+    assert!(
+        events.iter().any(|e| e["type"] == "stele.access"
+            && e["read"]["reveal_to"] == json!([rcpt.clone()])
+            && e["actor"] == "aud"),
+        "{events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "stele.access" && e["target"] == "/v1/sealed")
+    );
+    drop((a, b, file));
+
+    // No plaintext: not in a dump of the database, not in any object, not
+    // in any answer or output, not in the files beside the keys.
+    let dump = pg_dump(&stores.db);
+    assert!(
+        !contains(&dump, MARKER.as_bytes()),
+        "the database holds the plaintext"
+    );
+    let objs = objects(&stores);
+    assert!(objs.len() > 3);
+    for (name, bytes) in &objs {
+        assert!(
+            !contains(bytes, MARKER.as_bytes()),
+            "object {name} holds the plaintext"
+        );
+    }
+    for (i, r) in responses.iter().chain(&outputs).enumerate() {
+        assert!(
+            !contains(r, MARKER.as_bytes()),
+            "answer or output {i} holds the plaintext"
+        );
+    }
+    for f in std::fs::read_dir(tmp.path()).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            assert!(
+                !contains(&std::fs::read(&f).unwrap(), MARKER.as_bytes()),
+                "{f:?}"
+            );
+        }
+    }
+    // The scans would have seen it: the openings decrypt to it.
+    assert!(shown.contains(MARKER));
+}
+
+fn files_under(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().unwrap().is_dir() {
+            for (k, v) in files_under(&e.path()) {
+                let _ = out.insert(format!("{name}/{k}"), v);
+            }
+        } else {
+            let _ = out.insert(name, std::fs::read(e.path()).unwrap());
+        }
+    }
+    out
+}
+
+// `stele migrate` carries sealed fields both ways: a sealed directory log
+// (auditor, a forgotten subject, a redacted opening) into PostgreSQL, where
+// its auditor opens the same values and new values of a known subject use
+// its key, and back into a directory whose sidecar is the original's.
+#[test]
+fn migrate_carries_keys_wraps_and_openings_both_ways() {
+    let stores = Stores::new("seal_migrate");
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = "example.com/cluster-seal-migrate";
+    let dir = tmp.path().join("sealed-dir");
+    let vkey = ok(stele(&[
+        "init",
+        p(&dir),
+        "--origin",
+        origin,
+        "--seal",
+        "/actor/email",
+        "--seal",
+        "/ip",
+        "--subject",
+        "/actor/id",
+    ]))
+    .0
+    .trim()
+    .to_string();
+    let (aud, rcpt) = age_keygen(tmp.path(), "auditor.key");
+    let _ = ok(stele(&["auditor", "add", p(&dir), &rcpt]));
+    for i in 0..4 {
+        let ev = json!({"action": "login", "actor": {"email": format!("u{i}-{MARKER}@example.com"), "id": format!("u{i}")}, "ip": format!("10.0.0.{i}-{MARKER}"), "memo": {"stele.seal": format!("{MARKER} {i}")}});
+        let _ = ok(stele(&["append", p(&dir), "--event", &ev.to_string()]));
+    }
+    let _ = ok(stele(&["forget", p(&dir), "--subject", "u1"]));
+    let _ = ok(stele(&[
+        "redact",
+        p(&dir),
+        "--entry",
+        "3",
+        "--pointer",
+        "/ip",
+    ]));
+    let _ = ok(stele(&["checkpoint", p(&dir)]));
+    let counts = json!({"values": 12, "opened": 8, "sealed": 0, "forgotten": 3, "redacted": 1});
+    let verify = |f: &Path| {
+        let (o, _) = ok(stele(&[
+            "verify",
+            p(f),
+            "--key",
+            &vkey,
+            "--identity",
+            p(&aud),
+            "--json",
+        ]));
+        let v: Value = serde_json::from_str(&o).unwrap();
+        assert_eq!(v["verdict"], "verified", "{v:#}");
+        v["sealed"].clone()
+    };
+    let before = files_under(&dir.join("sealed"));
+
+    // Into PostgreSQL: a sealed log needs a new sealing key file.
+    let (code, _, err) = stele(&["migrate", p(&dir), &stores.db, "--objects", &stores.objects]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--seal-key"), "{err}");
+    assert_eq!(stores.object_count(), 0, "nothing was written");
+    let sk = tmp.path().join("cluster.seal");
+    let _ = ok(stele(&[
+        "migrate",
+        p(&dir),
+        &stores.db,
+        "--objects",
+        &stores.objects,
+        "--seal-key",
+        p(&sk),
+    ]));
+    assert_eq!(
+        std::fs::metadata(&sk).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (o, _) = ok(stele(&["auditor", "list", "--db", &stores.db]));
+    assert_eq!(o.trim(), rcpt);
+    let f = tmp.path().join("cluster.stele");
+    let _ = ok(stele(&[
+        "export",
+        "--db",
+        &stores.db,
+        "-o",
+        p(&f),
+        "--reveal-to",
+        &rcpt,
+    ]));
+    assert_eq!(verify(&f), counts);
+    // A new value of a known subject is sealed under that subject's key.
+    let signer = key::load(&dir.join("key")).unwrap();
+    rt().block_on(async {
+        let c = Cluster::open(
+            &stores.location(),
+            Some(signer),
+            opts(Some(Arc::new(SealKey::load(&sk).unwrap()))),
+        )
+        .await
+        .unwrap();
+        let r = c
+            .append_batch(vec![
+                json!({"actor": {"id": "u2"}, "ip": format!("10.9.9.9-{MARKER}")}),
+            ])
+            .await
+            .unwrap();
+        let size = c.sync(true).await.unwrap();
+        let lines = c.entries(0, size).await.unwrap();
+        let key_of = |i: usize, ptr: &str| {
+            let v: Value = serde_json::from_slice(&lines[i]).unwrap();
+            v["event"].pointer(ptr).unwrap()["stele.sealed"]["key"].clone()
+        };
+        // Entry 3 is u2's login (entry 0 is the genesis, u0..u3 are 1..=4).
+        assert_eq!(key_of(r[0].seq as usize, "/ip"), key_of(3, "/memo"));
+    });
+
+    // And back into a directory: the sidecar is the original's, plus the
+    // new opening.
+    let back = tmp.path().join("back");
+    let (code, _, err) = stele(&["migrate", &stores.db, p(&back)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--seal-key"), "{err}");
+    assert!(!back.exists());
+    let _ = ok(stele(&[
+        "migrate",
+        &stores.db,
+        p(&back),
+        "--signing-key",
+        p(&dir.join("key")),
+        "--seal-key",
+        p(&sk),
+    ]));
+    let after = files_under(&back.join("sealed"));
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "the same sidecar files"
+    );
+    for (name, bytes) in &before {
+        if name == "records" {
+            assert!(
+                after[name].starts_with(bytes),
+                "records: the original's first"
+            );
+            assert!(after[name].len() > bytes.len(), "and the new opening");
+        } else {
+            assert_eq!(&after[name], bytes, "{name}");
+        }
+    }
+    let v = verify(&back);
+    assert_eq!(
+        v,
+        json!({"values": 13, "opened": 9, "sealed": 0, "forgotten": 3, "redacted": 1})
+    );
+    // The directory goes on sealing with the same keys and rules.
+    let ev = json!({"actor": {"id": "u0"}, "ip": format!("10.8.8.8-{MARKER}")});
+    let _ = ok(stele(&["append", p(&back), "--event", &ev.to_string()]));
+    let entries = std::fs::read_to_string(back.join("entries.jsonl")).unwrap();
+    assert!(!entries.contains(MARKER));
+    assert_eq!(files_under(&back.join("sealed")).len(), after.len());
+}
