@@ -357,3 +357,58 @@ fn cluster_to_dir(loc: &Location, dir: &Path, key_file: Option<&Path>) -> Result
     );
     Ok(0)
 }
+
+/// `stele checkpoint --db URL [--objects URL] --signing-key FILE [--policy
+/// FILE | --forget-policy]`: integrates everything sequenced and makes sure
+/// a checkpoint covers it (with a witness policy, cosigned by its quorum,
+/// else exit 1 and nothing is published); prints the latest checkpoint.
+/// The policy is remembered in the database (every front-end witnesses).
+pub(crate) fn checkpoint(
+    db: &str,
+    objects: Option<&str>,
+    key_file: &Path,
+    policy: Option<&Path>,
+    forget_policy: bool,
+) -> Result<u8, Fail> {
+    let signer = key::load(key_file)?;
+    let text = policy
+        .map(|p| {
+            // Parsed (with the file log's hints) before anything is changed.
+            let c = crate::witness_cli::cosigner(p)?;
+            Ok::<_, Fail>(
+                stele_writer::witness::Cosign::policy_text(&c)
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .transpose()?;
+    let loc = location(db, objects);
+    runtime()?.block_on(async {
+        let opts = ClusterOptions {
+            integrator: false,
+            pool_size: 4,
+            ..ClusterOptions::default()
+        };
+        let c = Cluster::open(&loc, Some(signer), opts).await?;
+        if forget_policy && c.set_witness_policy(None).await? {
+            eprintln!(
+                "stele: {}: witness policy removed; checkpoints are no longer witnessed",
+                shown(db)
+            );
+        }
+        if let Some(t) = &text {
+            let _ = c.set_witness_policy(Some(t)).await?;
+        }
+        match c.sync(true).await {
+            Ok(_) => {}
+            Err(e @ Error::Witness(_)) => return Ok(crate::quorum_not_met(&e)),
+            Err(e) => return Err(e.into()),
+        }
+        let cp = c
+            .latest_checkpoint()
+            .await?
+            .ok_or_else(|| Error::OutOfRange("the log has no checkpoint".into()))?;
+        print!("{}", cp.note);
+        Ok(0)
+    })
+}

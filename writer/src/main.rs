@@ -188,8 +188,23 @@ The log remembers the policy (in its stele.json): every later checkpoint, by any
 `stele serve`, is cosigned by its witnesses, until --forget-policy."
     )]
     Checkpoint {
-        /// The log directory.
-        dir: PathBuf,
+        /// The log directory; or --db.
+        #[arg(required_unless_present = "db")]
+        dir: Option<PathBuf>,
+        /// A log in PostgreSQL + object storage (its policy is remembered in the database).
+        #[arg(
+            long,
+            value_name = "URL",
+            conflicts_with = "dir",
+            requires = "signing_key"
+        )]
+        db: Option<String>,
+        /// With --db: its object storage, if not the one given at init.
+        #[arg(long, value_name = "URL", requires = "db")]
+        objects: Option<String>,
+        /// With --db: the log's private key file (mode 0600).
+        #[arg(long, value_name = "FILE", requires = "db")]
+        signing_key: Option<PathBuf>,
         /// Have the checkpoint cosigned by this policy's witnesses before publishing it
         /// (remembered by the log: later checkpoints are witnessed too).
         #[arg(long, value_name = "FILE")]
@@ -702,6 +717,15 @@ fn main() -> ExitCode {
     }
 }
 
+// `stele checkpoint` when the witnesses' quorum was not met: exit 1.
+fn quorum_not_met(e: &Error) -> u8 {
+    eprintln!("stele: {e}");
+    eprintln!(
+        "  the previous checkpoint stays the published one; the entries are durable and are signed at the next successful checkpoint"
+    );
+    1
+}
+
 // A mirror is a copy: nothing may append to it or sign for it.
 fn refuse_mirror(dir: &Path) -> Result<(), Fail> {
     if stele_writer::mirror::is_mirror(dir) {
@@ -717,9 +741,8 @@ fn refuse_mirror(dir: &Path) -> Result<(), Fail> {
 fn run(cli: Cli) -> Result<u8, Fail> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match &cli.cmd {
-        Cmd::Append { dir, .. } | Cmd::Checkpoint { dir, .. } | Cmd::Anchor { dir, .. } => {
-            refuse_mirror(dir)?
-        }
+        Cmd::Append { dir, .. } | Cmd::Anchor { dir, .. } => refuse_mirror(dir)?,
+        Cmd::Checkpoint { dir: Some(dir), .. } => refuse_mirror(dir)?,
         Cmd::Serve(a) if !a.read_only && a.db.is_none() => {
             refuse_mirror(a.dir.as_deref().unwrap_or(Path::new("")))?
         }
@@ -798,10 +821,26 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             checkpoint_every,
         } => append(&dir, events, checkpoint_every),
         Cmd::Checkpoint {
+            db: Some(db),
+            objects,
+            signing_key,
+            policy,
+            forget_policy,
+            ..
+        } => cluster_cli::checkpoint(
+            &db,
+            objects.as_deref(),
+            signing_key.as_deref().unwrap_or(Path::new("")),
+            policy.as_deref(),
+            forget_policy,
+        ),
+        Cmd::Checkpoint {
             dir,
             policy,
             forget_policy,
+            ..
         } => {
+            let dir = dir.unwrap_or_default();
             if forget_policy && stele_writer::log::forget_witness_policy(&dir)? {
                 eprintln!(
                     "stele: {}: witness policy removed; checkpoints are no longer witnessed",
@@ -822,13 +861,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     print!("{}", cp.note);
                     Ok(0u8)
                 }
-                Err(e @ Error::Witness(_)) => {
-                    eprintln!("stele: {e}");
-                    eprintln!(
-                        "  the previous checkpoint stays the published one; the entries are durable and are signed at the next successful checkpoint"
-                    );
-                    Ok(1u8)
-                }
+                Err(e @ Error::Witness(_)) => Ok(quorum_not_met(&e)),
                 Err(e) => Err(e.into()),
             }
         }

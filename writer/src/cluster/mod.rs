@@ -25,6 +25,7 @@
 //!   after a crash writes the same bytes.
 
 mod step;
+mod witness;
 
 use crate::error::{Error, Result};
 use crate::log::{Clock, Receipt, WRITER_MEMBER, check_event};
@@ -123,6 +124,8 @@ pub struct ClusterOptions {
     pub pool_size: usize,
     /// The clock (system UTC by default).
     pub clock: Clock,
+    /// How witness rounds reach the witnesses (a witnessed log).
+    pub witness_client: crate::witness::ClientOptions,
 }
 
 impl std::fmt::Debug for ClusterOptions {
@@ -146,6 +149,7 @@ impl Default for ClusterOptions {
             integrator: true,
             pool_size: 16,
             clock: Arc::new(crate::log::system_micros),
+            witness_client: crate::witness::ClientOptions::default(),
         }
     }
 }
@@ -375,6 +379,8 @@ struct Inner {
     wake: Notify,
     // The last integrated size this front-end saw (a hint for reads).
     seen: std::sync::atomic::AtomicU64,
+    // Witness cosigning (cluster/witness.rs).
+    witness: witness::State,
 }
 
 /// Creates a log: the tables in the (existing, empty) database, the
@@ -478,6 +484,9 @@ where
         .await
         .map_err(|e| db_err("create tables", e))?;
     tx.batch_execute(REQUESTS_SCHEMA)
+        .await
+        .map_err(|e| db_err("create tables", e))?;
+    tx.batch_execute(witness::SCHEMA)
         .await
         .map_err(|e| db_err("create tables", e))?;
     exec1(
@@ -688,7 +697,7 @@ impl Cluster {
         pool.get()
             .await
             .map_err(|e| db_err("connect", e))?
-            .batch_execute(REQUESTS_SCHEMA)
+            .batch_execute(&format!("{REQUESTS_SCHEMA}{}", witness::SCHEMA))
             .await
             .map_err(|e| db_err("create stele_requests", e))?;
         if let Some(s) = &signer
@@ -727,6 +736,7 @@ impl Cluster {
             jobs: tx,
             wake: Notify::new(),
             seen: std::sync::atomic::AtomicU64::new(0),
+            witness: witness::State::default(),
         });
         let mut tasks = vec![tokio::spawn(sequencer(inner.clone(), rx))];
         if background {
@@ -850,6 +860,8 @@ impl Cluster {
             match self.inner.integrate_once(sign).await? {
                 Some(size) if size >= target => {
                     if sign {
+                        // A witnessed log's checkpoint comes from a round.
+                        let _ = witness::round(&self.inner, true).await?;
                         self.inner.publish().await?;
                     }
                     return Ok(size);
@@ -928,11 +940,7 @@ impl Cluster {
 
     /// The consistency proof from `old` to `new`, from tiles.
     pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
-        let tiles = stele_core::tiles::tiles_for_consistency(old, new)
-            .map_err(|e| Error::OutOfRange(e.to_string()))?;
-        let set = self.inner.tile_set(new, &tiles).await?;
-        stele_core::tiles::consistency_proof_from_tiles(&set, old, new)
-            .map_err(|e| obj_err("consistency proof", e))
+        self.inner.consistency_proof(old, new).await
     }
 
     /// The root of the tree of `size`, from tiles.
@@ -1177,6 +1185,18 @@ impl Cluster {
         })
     }
 
+    /// The log's witness policy (C2SP tlog-policy text), if it is witnessed.
+    pub async fn witness_policy(&self) -> Result<Option<String>> {
+        witness::policy(&self.inner).await
+    }
+
+    /// Remembers a witness policy in the database (every front-end then has
+    /// each checkpoint cosigned by its quorum before it is published), or
+    /// with `None` forgets it. Returns whether that changed anything.
+    pub async fn set_witness_policy(&self, text: Option<&str>) -> Result<bool> {
+        witness::set_policy(&self.inner, text).await
+    }
+
     /// Stops the background tasks (also on drop).
     pub fn stop(&mut self) {
         for t in self.tasks.drain(..) {
@@ -1253,6 +1273,8 @@ async fn integrator(weak: std::sync::Weak<Inner>) {
         // retried on the next round; the step is idempotent.
         if let Ok(Some(_)) = inner.integrate_once(false).await {
             let _ = inner.publish().await;
+            // A witnessed log's due checkpoint, in its own task.
+            witness::spawn_round(&inner);
         }
         let woken = {
             let n = inner.wake.notified();
@@ -1663,7 +1685,11 @@ impl Inner {
             && (sign
                 || new - signed >= self.opts.checkpoint_every
                 || age >= self.opts.checkpoint_interval.as_secs_f64());
-        if due && let Some(signer) = &self.signer {
+        // A witnessed log's checkpoints are signed by witness rounds.
+        if due
+            && let Some(signer) = &self.signer
+            && !witness::witnessed(&tx).await?
+        {
             let cp = Checkpoint {
                 origin: self.info.origin.clone(),
                 size: new,

@@ -27,6 +27,7 @@ pub(super) async fn open(
     key: Option<&Path>,
     checkpoint_every: u64,
     checkpoint_interval: std::time::Duration,
+    cosign: Option<&dyn crate::witness::Cosign>,
 ) -> Result<Cluster> {
     let key = key.ok_or_else(|| crate::Error::Config {
         option: "--signing-key",
@@ -39,7 +40,16 @@ pub(super) async fn open(
         checkpoint_interval,
         ..ClusterOptions::default()
     };
-    Cluster::open(loc, Some(signer), opts).await
+    let c = Cluster::open(loc, Some(signer), opts).await?;
+    // `--policy`: remembered in the database, so every front-end witnesses.
+    if let Some(w) = cosign {
+        let text = w.policy_text().ok_or_else(|| crate::Error::Config {
+            option: "--policy",
+            why: "a PostgreSQL + object storage log needs the policy's text to remember it".into(),
+        })?;
+        let _ = c.set_witness_policy(Some(text)).await?;
+    }
+    Ok(c)
 }
 
 /// At shutdown: integrate and sign everything sequenced so far.

@@ -2599,19 +2599,13 @@ impl Server {
         };
         let (rt, listener, addr) =
             runtime_and_listener(tokio::runtime::Builder::new_multi_thread(), c.listen)?;
-        if c.cluster.is_some() && c.cosign.is_some() {
-            return Err(Error::Config {
-                option: "--policy",
-                why: "witness cosigning is not supported on a PostgreSQL + object storage log yet"
-                    .into(),
-            });
-        }
         let cluster = match &c.cluster {
             Some(loc) => Some(Arc::new(rt.block_on(cluster::open(
                 loc,
                 c.signing_key.as_deref(),
                 c.checkpoint_every,
                 c.checkpoint_interval,
+                c.cosign.as_deref(),
             ))?)),
             None => None,
         };
