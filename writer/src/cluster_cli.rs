@@ -412,3 +412,40 @@ pub(crate) fn checkpoint(
         Ok(0)
     })
 }
+
+/// `stele anchor --db URL [--objects URL] --signing-key FILE --tsa URL
+/// [--ca FILE]`: signs a checkpoint covering everything sequenced, then
+/// anchors it (waiting while another front-end anchors).
+pub(crate) fn anchor(
+    db: &str,
+    objects: Option<&str>,
+    key_file: &Path,
+    url: &str,
+    ca: Option<&stele_tsa::TsaChecker>,
+    timeout: std::time::Duration,
+) -> Result<stele_writer::anchor::Anchored, Fail> {
+    let signer = key::load(key_file)?;
+    let loc = location(db, objects);
+    let rt = runtime()?;
+    let opts = ClusterOptions {
+        integrator: false,
+        pool_size: 4,
+        ..ClusterOptions::default()
+    };
+    let c = rt.block_on(Cluster::open(&loc, Some(signer), opts))?;
+    let mut pause = std::time::Duration::from_millis(50);
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(a) = c.anchor_blocking(rt.handle(), url, ca, true, timeout)? {
+            return Ok(a);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            return Err(Error::Timestamp(
+                "another front-end held the anchoring lock for two minutes".into(),
+            )
+            .into());
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_secs(2));
+    }
+}

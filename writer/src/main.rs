@@ -25,6 +25,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use stele_core::note::VerifierKey;
 use stele_core::verify::{FailureCode, Options, Report, Verdict};
+use stele_writer::anchor::Anchored;
 use stele_writer::{Error, Log, LogOptions, View, key, serve, verify_dir};
 
 const ACCESS_HELP: &str = "Access auditing: cat, prove, export and verify against a log directory first \
@@ -166,8 +167,23 @@ the token to DIR/timestamps (fdatasync'ed), from where every export carries it a
 kept if it fails. A checkpoint that already has a token is not anchored again. Takes the writer lock."
     )]
     Anchor {
-        /// The log directory.
-        dir: PathBuf,
+        /// The log directory; or --db.
+        #[arg(required_unless_present = "db")]
+        dir: Option<PathBuf>,
+        /// A log in PostgreSQL + object storage (the token is kept in the database).
+        #[arg(
+            long,
+            value_name = "URL",
+            conflicts_with = "dir",
+            requires = "signing_key"
+        )]
+        db: Option<String>,
+        /// With --db: its object storage, if not the one given at init.
+        #[arg(long, value_name = "URL", requires = "db")]
+        objects: Option<String>,
+        /// With --db: the log's private key file (mode 0600).
+        #[arg(long, value_name = "FILE", requires = "db")]
+        signing_key: Option<PathBuf>,
         /// The timestamp authority's URL (RFC 3161 over HTTP).
         #[arg(long, value_name = "URL")]
         tsa: String,
@@ -519,7 +535,7 @@ struct ServeArgs {
     #[arg(
         long,
         value_name = "URL",
-        conflicts_with_all = ["read_only", "db"],
+        conflicts_with = "read_only",
         requires = "anchor_every"
     )]
     tsa: Option<String>,
@@ -741,8 +757,10 @@ fn refuse_mirror(dir: &Path) -> Result<(), Fail> {
 fn run(cli: Cli) -> Result<u8, Fail> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match &cli.cmd {
-        Cmd::Append { dir, .. } | Cmd::Anchor { dir, .. } => refuse_mirror(dir)?,
-        Cmd::Checkpoint { dir: Some(dir), .. } => refuse_mirror(dir)?,
+        Cmd::Append { dir, .. } => refuse_mirror(dir)?,
+        Cmd::Checkpoint { dir: Some(dir), .. } | Cmd::Anchor { dir: Some(dir), .. } => {
+            refuse_mirror(dir)?
+        }
         Cmd::Serve(a) if !a.read_only && a.db.is_none() => {
             refuse_mirror(a.dir.as_deref().unwrap_or(Path::new("")))?
         }
@@ -867,10 +885,20 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         }
         Cmd::Anchor {
             dir,
+            db,
+            objects,
+            signing_key,
             tsa,
             ca,
             timeout,
-        } => anchor(&dir, &tsa, ca.as_deref(), timeout),
+        } => anchor(
+            dir.as_deref(),
+            db.as_deref()
+                .map(|db| (db, objects.as_deref(), signing_key)),
+            &tsa,
+            ca.as_deref(),
+            timeout,
+        ),
         Cmd::Fsck { dir } => {
             let log = Log::fsck(&dir, LogOptions::default())?;
             let view = log.view();
@@ -2369,19 +2397,33 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     for w in server.warnings() {
         eprintln!("stele serve: warning: {w}");
     }
-    let anchoring = match (&a.tsa, a.anchor_every, &log) {
-        (Some(url), Some(every), Some(l)) => {
-            if tsa_ca.is_none() {
+    // A cluster's front-ends anchor in turn (cluster/anchor.rs).
+    type Attempt = Box<dyn FnMut(Duration) -> Result<Option<Anchored>, Error> + Send>;
+    let attempt: Option<Attempt> = match (&a.tsa, &log, server.cluster()) {
+        (Some(url), Some(l), _) => {
+            let (l, url, ca) = (l.clone(), url.clone(), tsa_ca);
+            Some(Box::new(move |t| {
+                stele_writer::anchor::anchor(&l, &url, ca.as_ref(), false, t).map(Some)
+            }))
+        }
+        (Some(url), None, Some(c)) => {
+            let (c, url, ca, rt) = (c.clone(), url.clone(), tsa_ca, server.runtime());
+            Some(Box::new(move |t| {
+                c.anchor_blocking(&rt, &url, ca.as_ref(), false, t)
+            }))
+        }
+        _ => None,
+    };
+    let anchoring = match (&a.tsa, a.anchor_every, attempt) {
+        (Some(url), Some(every), Some(attempt)) => {
+            if a.ca.is_none() {
                 eprintln!(
                     "stele serve: warning: timestamp tokens from {url} are kept unchecked (pass --ca FILE to check each against the TSA's CA first)"
                 );
             }
             let (tx, rx) = std::sync::mpsc::channel();
             let stats = anchor_stats.clone().unwrap_or_default();
-            Some((
-                tx,
-                anchor_loop(l.clone(), url.clone(), tsa_ca, stats, every, rx),
-            ))
+            Some((tx, anchor_loop(attempt, url.clone(), stats, every, rx)))
         }
         _ => None,
     };
@@ -2428,18 +2470,40 @@ fn load_tsa_ca(path: &Path, flag: &str) -> Result<stele_tsa::TsaChecker, Fail> {
     })
 }
 
-fn anchor(dir: &Path, url: &str, ca: Option<&Path>, timeout: Duration) -> Result<u8, Fail> {
+// `stele anchor DIR` or `stele anchor --db URL [--objects URL] --signing-key FILE`.
+type ClusterArgs<'a> = (&'a str, Option<&'a str>, Option<PathBuf>);
+
+fn anchor(
+    dir: Option<&Path>,
+    cluster: Option<ClusterArgs<'_>>,
+    url: &str,
+    ca: Option<&Path>,
+    timeout: Duration,
+) -> Result<u8, Fail> {
     let ca = ca.map(|p| load_tsa_ca(p, "--ca")).transpose()?;
-    let log = Log::open(dir)?;
-    match stele_writer::anchor::anchor(&log, url, ca.as_ref(), true, timeout)? {
-        stele_writer::anchor::Anchored::New(size, Some(a)) => println!(
+    let done = match cluster {
+        Some((db, objects, key)) => cluster_cli::anchor(
+            db,
+            objects,
+            key.as_deref().unwrap_or(Path::new("")),
+            url,
+            ca.as_ref(),
+            timeout,
+        )?,
+        None => {
+            let log = Log::open(dir.unwrap_or(Path::new("")))?;
+            stele_writer::anchor::anchor(&log, url, ca.as_ref(), true, timeout)?
+        }
+    };
+    match done {
+        Anchored::New(size, Some(a)) => println!(
             "anchored checkpoint {size}: existed by {}, attested by {}",
             a.time, a.tsa
         ),
-        stele_writer::anchor::Anchored::New(size, None) => {
+        Anchored::New(size, None) => {
             println!("anchored checkpoint {size} (token not checked: pass --ca FILE to check it)")
         }
-        stele_writer::anchor::Anchored::Already(size) => {
+        Anchored::Already(size) => {
             println!("checkpoint {size} is already anchored")
         }
     }
@@ -2450,20 +2514,18 @@ fn anchor(dir: &Path, url: &str, ca: Option<&Path>, timeout: Duration) -> Result
 /// checkpoint now and every `every` until `stop` says so (or is dropped);
 /// with `ca`, a token that does not verify against it is not kept.
 fn anchor_loop(
-    log: std::sync::Arc<Log>,
+    mut attempt: impl FnMut(Duration) -> Result<Option<Anchored>, Error> + Send + 'static,
     url: String,
-    ca: Option<stele_tsa::TsaChecker>,
     stats: std::sync::Arc<stele_writer::anchor::AnchorStats>,
     every: Duration,
     stop: std::sync::mpsc::Receiver<()>,
 ) -> std::thread::JoinHandle<()> {
     use std::sync::atomic::Ordering::Relaxed;
-    use stele_writer::anchor::Anchored;
     std::thread::spawn(move || {
         loop {
             let timeout = every.clamp(Duration::from_secs(5), Duration::from_secs(60));
-            match stele_writer::anchor::anchor(&log, &url, ca.as_ref(), false, timeout) {
-                Ok(Anchored::New(size, a)) => {
+            match attempt(timeout) {
+                Ok(Some(Anchored::New(size, a))) => {
                     let _ = stats.anchored.fetch_add(1, Relaxed);
                     stats.size.store(size, Relaxed);
                     match a {
@@ -2474,7 +2536,8 @@ fn anchor_loop(
                         None => eprintln!("stele serve: anchored checkpoint {size} with {url}"),
                     }
                 }
-                Ok(Anchored::Already(_)) => {}
+                // Anchored already, or by another front-end now.
+                Ok(Some(Anchored::Already(_)) | None) => {}
                 Err(e) => {
                     let _ = stats.failed.fetch_add(1, Relaxed);
                     eprintln!(

@@ -24,6 +24,7 @@
 //!   back. Every step is deterministic from committed rows, so redoing it
 //!   after a crash writes the same bytes.
 
+mod anchor;
 mod step;
 mod witness;
 
@@ -486,7 +487,7 @@ where
     tx.batch_execute(REQUESTS_SCHEMA)
         .await
         .map_err(|e| db_err("create tables", e))?;
-    tx.batch_execute(witness::SCHEMA)
+    tx.batch_execute(&format!("{}{}", witness::SCHEMA, anchor::SCHEMA))
         .await
         .map_err(|e| db_err("create tables", e))?;
     exec1(
@@ -697,7 +698,11 @@ impl Cluster {
         pool.get()
             .await
             .map_err(|e| db_err("connect", e))?
-            .batch_execute(&format!("{REQUESTS_SCHEMA}{}", witness::SCHEMA))
+            .batch_execute(&format!(
+                "{REQUESTS_SCHEMA}{}{}",
+                witness::SCHEMA,
+                anchor::SCHEMA
+            ))
             .await
             .map_err(|e| db_err("create stele_requests", e))?;
         if let Some(s) = &signer
@@ -968,8 +973,9 @@ impl Cluster {
             .filter(|c| c.checkpoint.size <= size)
             .collect();
         let chunk = header(ExportKind::Log).into_bytes();
+        let stamps = self.timestamps().await?;
         let chunk = self
-            .entries_between(0, size, &cps, chunk, &mut sink)
+            .entries_between(0, size, &cps, &stamps, chunk, &mut sink)
             .await?;
         if !chunk.is_empty() {
             sink(chunk).await?;
@@ -1009,12 +1015,14 @@ impl Cluster {
             .into_iter()
             .filter(|c| c.checkpoint.size > from && c.checkpoint.size <= to)
             .collect();
+        let stamps = self.timestamps().await?;
         let mut chunk = self
-            .entries_between(from, to, &inside, chunk, &mut sink)
+            .entries_between(from, to, &inside, &stamps, chunk, &mut sink)
             .await?;
         if n > to {
             chunk.extend_from_slice(right_record(n, &right).as_bytes());
             chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
+            chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n).as_bytes());
         }
         if !chunk.is_empty() {
             sink(chunk).await?;
@@ -1053,6 +1061,8 @@ impl Cluster {
         let set = self.inner.tile_set(n, &tiles).await?;
         let mut chunk = header(ExportKind::Entries).into_bytes();
         chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
+        let stamps = self.timestamps().await?;
+        chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n).as_bytes());
         // Entries by bundle: each bundle is read once.
         let mut bundle: Option<(u64, Vec<u8>)> = None;
         for &i in indexes {
@@ -1087,6 +1097,7 @@ impl Cluster {
         from: u64,
         to: u64,
         cps: &[StoredCheckpoint],
+        stamps: &[stele_core::timestamp::TimestampRecord],
         mut chunk: Vec<u8>,
         sink: &mut F,
     ) -> Result<Vec<u8>>
@@ -1100,6 +1111,7 @@ impl Cluster {
         loop {
             while let Some(c) = cp.next_if(|c| c.checkpoint.size == at) {
                 chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
+                chunk.extend_from_slice(crate::anchor::lines_for(stamps, at).as_bytes());
             }
             if at >= to {
                 return Ok(chunk);
@@ -1111,6 +1123,7 @@ impl Cluster {
                 at += 1;
                 while let Some(c) = cp.next_if(|c| c.checkpoint.size == at) {
                     chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
+                    chunk.extend_from_slice(crate::anchor::lines_for(stamps, at).as_bytes());
                 }
             }
             sink(std::mem::take(&mut chunk)).await?;

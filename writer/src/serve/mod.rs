@@ -2686,6 +2686,12 @@ impl Server {
         self.app.0.view().map_or(0, |v| v.size())
     }
 
+    /// The runtime the server runs on (for blocking work that reaches a
+    /// cluster's stores from another thread).
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.rt.handle().clone()
+    }
+
     /// The PostgreSQL + object storage log it serves, if it serves one.
     pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
         self.app.0.cluster.as_ref()
