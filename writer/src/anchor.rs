@@ -159,8 +159,23 @@ pub fn anchor(
     if read(dir)?.iter().any(|r| r.size == size) {
         return Ok(Anchored::Already(size));
     }
+    let (token, att) = fetch_checked(url, &cp.note, size, ca, timeout)?;
+    append(dir, &TimestampRecord { size, token })?;
+    Ok(Anchored::New(size, att))
+}
+
+/// A token for the checkpoint `note` (of `size`) from the TSA at `url`,
+/// checked against `ca` when given (one that fails is an error): the token
+/// and, with a CA, what it attests.
+pub fn fetch_checked(
+    url: &str,
+    note: &str,
+    size: u64,
+    ca: Option<&stele_tsa::TsaChecker>,
+    timeout: Duration,
+) -> Result<(Vec<u8>, Option<Attestation>)> {
     // FORMAT 16.1: the imprint is over the note's text, as signed.
-    let body = stele_core::Note::parse(cp.note.as_bytes())
+    let body = stele_core::Note::parse(note.as_bytes())
         .map_err(|e| err(format!("the checkpoint of size {size} does not parse: {e}")))?
         .text;
     let token = request_token(url, body.as_bytes(), timeout)?;
@@ -173,8 +188,7 @@ pub fn anchor(
         })?),
         None => None,
     };
-    append(dir, &TimestampRecord { size, token })?;
-    Ok(Anchored::New(size, att))
+    Ok((token, att))
 }
 
 /// The timestamp records of checkpoint `size`, as export lines.

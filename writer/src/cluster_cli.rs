@@ -443,3 +443,95 @@ fn cluster_to_dir(
     );
     Ok(0)
 }
+
+/// `stele checkpoint --db URL [--objects URL] --signing-key FILE [--policy
+/// FILE | --forget-policy]`: integrates everything sequenced and makes sure
+/// a checkpoint covers it (with a witness policy, cosigned by its quorum,
+/// else exit 1 and nothing is published); prints the latest checkpoint.
+/// The policy is remembered in the database (every front-end witnesses).
+pub(crate) fn checkpoint(
+    db: &str,
+    objects: Option<&str>,
+    key_file: &Path,
+    policy: Option<&Path>,
+    forget_policy: bool,
+) -> Result<u8, Fail> {
+    let signer = key::load(key_file)?;
+    let text = policy
+        .map(|p| {
+            // Parsed (with the file log's hints) before anything is changed.
+            let c = crate::witness_cli::cosigner(p)?;
+            Ok::<_, Fail>(
+                stele_writer::witness::Cosign::policy_text(&c)
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .transpose()?;
+    let loc = location(db, objects);
+    runtime()?.block_on(async {
+        let opts = ClusterOptions {
+            integrator: false,
+            pool_size: 4,
+            ..ClusterOptions::default()
+        };
+        let c = Cluster::open(&loc, Some(signer), opts).await?;
+        if forget_policy && c.set_witness_policy(None).await? {
+            eprintln!(
+                "stele: {}: witness policy removed; checkpoints are no longer witnessed",
+                shown(db)
+            );
+        }
+        if let Some(t) = &text {
+            let _ = c.set_witness_policy(Some(t)).await?;
+        }
+        match c.sync(true).await {
+            Ok(_) => {}
+            Err(e @ Error::Witness(_)) => return Ok(crate::quorum_not_met(&e)),
+            Err(e) => return Err(e.into()),
+        }
+        let cp = c
+            .latest_checkpoint()
+            .await?
+            .ok_or_else(|| Error::OutOfRange("the log has no checkpoint".into()))?;
+        print!("{}", cp.note);
+        Ok(0)
+    })
+}
+
+/// `stele anchor --db URL [--objects URL] --signing-key FILE --tsa URL
+/// [--ca FILE]`: signs a checkpoint covering everything sequenced, then
+/// anchors it (waiting while another front-end anchors).
+pub(crate) fn anchor(
+    db: &str,
+    objects: Option<&str>,
+    key_file: &Path,
+    url: &str,
+    ca: Option<&stele_tsa::TsaChecker>,
+    timeout: std::time::Duration,
+) -> Result<stele_writer::anchor::Anchored, Fail> {
+    let signer = key::load(key_file)?;
+    let loc = location(db, objects);
+    let rt = runtime()?;
+    let opts = ClusterOptions {
+        integrator: false,
+        pool_size: 4,
+        ..ClusterOptions::default()
+    };
+    let c = rt.block_on(Cluster::open(&loc, Some(signer), opts))?;
+    let mut pause = std::time::Duration::from_millis(50);
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(a) = c.anchor_blocking(rt.handle(), url, ca, true, timeout)? {
+            return Ok(a);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            return Err(Error::Timestamp(
+                "another front-end held the anchoring lock for two minutes".into(),
+            )
+            .into());
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_secs(2));
+    }
+}

@@ -26,6 +26,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use stele_core::note::VerifierKey;
 use stele_core::verify::{FailureCode, Options, Report, Verdict};
+use stele_writer::anchor::Anchored;
 use stele_writer::{Error, Log, LogOptions, View, key, serve, verify_dir};
 
 const ACCESS_HELP: &str = "Access auditing: cat, prove, export and verify against a log directory first \
@@ -203,8 +204,23 @@ the token to DIR/timestamps (fdatasync'ed), from where every export carries it a
 kept if it fails. A checkpoint that already has a token is not anchored again. Takes the writer lock."
     )]
     Anchor {
-        /// The log directory.
-        dir: PathBuf,
+        /// The log directory; or --db.
+        #[arg(required_unless_present = "db")]
+        dir: Option<PathBuf>,
+        /// A log in PostgreSQL + object storage (the token is kept in the database).
+        #[arg(
+            long,
+            value_name = "URL",
+            conflicts_with = "dir",
+            requires = "signing_key"
+        )]
+        db: Option<String>,
+        /// With --db: its object storage, if not the one given at init.
+        #[arg(long, value_name = "URL", requires = "db")]
+        objects: Option<String>,
+        /// With --db: the log's private key file (mode 0600).
+        #[arg(long, value_name = "FILE", requires = "db")]
+        signing_key: Option<PathBuf>,
         /// The timestamp authority's URL (RFC 3161 over HTTP).
         #[arg(long, value_name = "URL")]
         tsa: String,
@@ -225,8 +241,23 @@ The log remembers the policy (in its stele.json): every later checkpoint, by any
 `stele serve`, is cosigned by its witnesses, until --forget-policy."
     )]
     Checkpoint {
-        /// The log directory.
-        dir: PathBuf,
+        /// The log directory; or --db.
+        #[arg(required_unless_present = "db")]
+        dir: Option<PathBuf>,
+        /// A log in PostgreSQL + object storage (its policy is remembered in the database).
+        #[arg(
+            long,
+            value_name = "URL",
+            conflicts_with = "dir",
+            requires = "signing_key"
+        )]
+        db: Option<String>,
+        /// With --db: its object storage, if not the one given at init.
+        #[arg(long, value_name = "URL", requires = "db")]
+        objects: Option<String>,
+        /// With --db: the log's private key file (mode 0600).
+        #[arg(long, value_name = "FILE", requires = "db")]
+        signing_key: Option<PathBuf>,
         /// Have the checkpoint cosigned by this policy's witnesses before publishing it
         /// (remembered by the log: later checkpoints are witnessed too).
         #[arg(long, value_name = "FILE")]
@@ -548,7 +579,7 @@ struct ServeArgs {
     #[arg(
         long,
         value_name = "URL",
-        conflicts_with_all = ["read_only", "db"],
+        conflicts_with = "read_only",
         requires = "anchor_every"
     )]
     tsa: Option<String>,
@@ -767,6 +798,15 @@ fn closed_output_is_an_error() {
     }));
 }
 
+// `stele checkpoint` when the witnesses' quorum was not met: exit 1.
+fn quorum_not_met(e: &Error) -> u8 {
+    eprintln!("stele: {e}");
+    eprintln!(
+        "  the previous checkpoint stays the published one; the entries are durable and are signed at the next successful checkpoint"
+    );
+    1
+}
+
 // A mirror is a copy: nothing may append to it or sign for it.
 fn refuse_mirror(dir: &Path) -> Result<(), Fail> {
     if stele_writer::mirror::is_mirror(dir) {
@@ -782,7 +822,8 @@ fn refuse_mirror(dir: &Path) -> Result<(), Fail> {
 fn run(cli: Cli) -> Result<u8, Fail> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match &cli.cmd {
-        Cmd::Append { dir, .. } | Cmd::Checkpoint { dir, .. } | Cmd::Anchor { dir, .. } => {
+        Cmd::Append { dir, .. } => refuse_mirror(dir)?,
+        Cmd::Checkpoint { dir: Some(dir), .. } | Cmd::Anchor { dir: Some(dir), .. } => {
             refuse_mirror(dir)?
         }
         Cmd::Serve(a) if !a.read_only && a.db.is_none() => {
@@ -930,10 +971,26 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             checkpoint_every,
         } => append(&dir, events, checkpoint_every),
         Cmd::Checkpoint {
+            db: Some(db),
+            objects,
+            signing_key,
+            policy,
+            forget_policy,
+            ..
+        } => cluster_cli::checkpoint(
+            &db,
+            objects.as_deref(),
+            signing_key.as_deref().unwrap_or(Path::new("")),
+            policy.as_deref(),
+            forget_policy,
+        ),
+        Cmd::Checkpoint {
             dir,
             policy,
             forget_policy,
+            ..
         } => {
+            let dir = dir.unwrap_or_default();
             if forget_policy && stele_writer::log::forget_witness_policy(&dir)? {
                 eprintln!(
                     "stele: {}: witness policy removed; checkpoints are no longer witnessed",
@@ -954,22 +1011,26 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     print!("{}", cp.note);
                     Ok(0u8)
                 }
-                Err(e @ Error::Witness(_)) => {
-                    eprintln!("stele: {e}");
-                    eprintln!(
-                        "  the previous checkpoint stays the published one; the entries are durable and are signed at the next successful checkpoint"
-                    );
-                    Ok(1u8)
-                }
+                Err(e @ Error::Witness(_)) => Ok(quorum_not_met(&e)),
                 Err(e) => Err(e.into()),
             }
         }
         Cmd::Anchor {
             dir,
+            db,
+            objects,
+            signing_key,
             tsa,
             ca,
             timeout,
-        } => anchor(&dir, &tsa, ca.as_deref(), timeout),
+        } => anchor(
+            dir.as_deref(),
+            db.as_deref()
+                .map(|db| (db, objects.as_deref(), signing_key)),
+            &tsa,
+            ca.as_deref(),
+            timeout,
+        ),
         Cmd::Fsck { dir } => {
             let log = Log::fsck(&dir, LogOptions::default())?;
             let view = log.view();
@@ -2468,19 +2529,33 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     for w in server.warnings() {
         eprintln!("stele serve: warning: {w}");
     }
-    let anchoring = match (&a.tsa, a.anchor_every, &log) {
-        (Some(url), Some(every), Some(l)) => {
-            if tsa_ca.is_none() {
+    // A cluster's front-ends anchor in turn (cluster/anchor.rs).
+    type Attempt = Box<dyn FnMut(Duration) -> Result<Option<Anchored>, Error> + Send>;
+    let attempt: Option<Attempt> = match (&a.tsa, &log, server.cluster()) {
+        (Some(url), Some(l), _) => {
+            let (l, url, ca) = (l.clone(), url.clone(), tsa_ca);
+            Some(Box::new(move |t| {
+                stele_writer::anchor::anchor(&l, &url, ca.as_ref(), false, t).map(Some)
+            }))
+        }
+        (Some(url), None, Some(c)) => {
+            let (c, url, ca, rt) = (c.clone(), url.clone(), tsa_ca, server.runtime());
+            Some(Box::new(move |t| {
+                c.anchor_blocking(&rt, &url, ca.as_ref(), false, t)
+            }))
+        }
+        _ => None,
+    };
+    let anchoring = match (&a.tsa, a.anchor_every, attempt) {
+        (Some(url), Some(every), Some(attempt)) => {
+            if a.ca.is_none() {
                 eprintln!(
                     "stele serve: warning: timestamp tokens from {url} are kept unchecked (pass --ca FILE to check each against the TSA's CA first)"
                 );
             }
             let (tx, rx) = std::sync::mpsc::channel();
             let stats = anchor_stats.clone().unwrap_or_default();
-            Some((
-                tx,
-                anchor_loop(l.clone(), url.clone(), tsa_ca, stats, every, rx),
-            ))
+            Some((tx, anchor_loop(attempt, url.clone(), stats, every, rx)))
         }
         _ => None,
     };
@@ -2527,18 +2602,40 @@ fn load_tsa_ca(path: &Path, flag: &str) -> Result<stele_tsa::TsaChecker, Fail> {
     })
 }
 
-fn anchor(dir: &Path, url: &str, ca: Option<&Path>, timeout: Duration) -> Result<u8, Fail> {
+// `stele anchor DIR` or `stele anchor --db URL [--objects URL] --signing-key FILE`.
+type ClusterArgs<'a> = (&'a str, Option<&'a str>, Option<PathBuf>);
+
+fn anchor(
+    dir: Option<&Path>,
+    cluster: Option<ClusterArgs<'_>>,
+    url: &str,
+    ca: Option<&Path>,
+    timeout: Duration,
+) -> Result<u8, Fail> {
     let ca = ca.map(|p| load_tsa_ca(p, "--ca")).transpose()?;
-    let log = Log::open(dir)?;
-    match stele_writer::anchor::anchor(&log, url, ca.as_ref(), true, timeout)? {
-        stele_writer::anchor::Anchored::New(size, Some(a)) => println!(
+    let done = match cluster {
+        Some((db, objects, key)) => cluster_cli::anchor(
+            db,
+            objects,
+            key.as_deref().unwrap_or(Path::new("")),
+            url,
+            ca.as_ref(),
+            timeout,
+        )?,
+        None => {
+            let log = Log::open(dir.unwrap_or(Path::new("")))?;
+            stele_writer::anchor::anchor(&log, url, ca.as_ref(), true, timeout)?
+        }
+    };
+    match done {
+        Anchored::New(size, Some(a)) => println!(
             "anchored checkpoint {size}: existed by {}, attested by {}",
             a.time, a.tsa
         ),
-        stele_writer::anchor::Anchored::New(size, None) => {
+        Anchored::New(size, None) => {
             println!("anchored checkpoint {size} (token not checked: pass --ca FILE to check it)")
         }
-        stele_writer::anchor::Anchored::Already(size) => {
+        Anchored::Already(size) => {
             println!("checkpoint {size} is already anchored")
         }
     }
@@ -2549,20 +2646,18 @@ fn anchor(dir: &Path, url: &str, ca: Option<&Path>, timeout: Duration) -> Result
 /// checkpoint now and every `every` until `stop` says so (or is dropped);
 /// with `ca`, a token that does not verify against it is not kept.
 fn anchor_loop(
-    log: std::sync::Arc<Log>,
+    mut attempt: impl FnMut(Duration) -> Result<Option<Anchored>, Error> + Send + 'static,
     url: String,
-    ca: Option<stele_tsa::TsaChecker>,
     stats: std::sync::Arc<stele_writer::anchor::AnchorStats>,
     every: Duration,
     stop: std::sync::mpsc::Receiver<()>,
 ) -> std::thread::JoinHandle<()> {
     use std::sync::atomic::Ordering::Relaxed;
-    use stele_writer::anchor::Anchored;
     std::thread::spawn(move || {
         loop {
             let timeout = every.clamp(Duration::from_secs(5), Duration::from_secs(60));
-            match stele_writer::anchor::anchor(&log, &url, ca.as_ref(), false, timeout) {
-                Ok(Anchored::New(size, a)) => {
+            match attempt(timeout) {
+                Ok(Some(Anchored::New(size, a))) => {
                     let _ = stats.anchored.fetch_add(1, Relaxed);
                     stats.size.store(size, Relaxed);
                     match a {
@@ -2573,7 +2668,8 @@ fn anchor_loop(
                         None => eprintln!("stele serve: anchored checkpoint {size} with {url}"),
                     }
                 }
-                Ok(Anchored::Already(_)) => {}
+                // Anchored already, or by another front-end now.
+                Ok(Some(Anchored::Already(_)) | None) => {}
                 Err(e) => {
                     let _ = stats.failed.fetch_add(1, Relaxed);
                     eprintln!(

@@ -281,6 +281,25 @@ pub trait Cosign: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// What a witness round needs of the log besides the note: the size of its
+/// latest published checkpoint and consistency proofs (a file log's
+/// [`View`], or the stores of a PostgreSQL + object storage log).
+pub trait Proofs: Sync {
+    /// The size of the latest published checkpoint (0: none).
+    fn published_size(&self) -> u64;
+    /// The consistency proof from the tree of `old` to that of `new`.
+    fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>>;
+}
+
+impl Proofs for View {
+    fn published_size(&self) -> u64 {
+        self.latest_checkpoint().map_or(0, |c| c.checkpoint.size)
+    }
+    fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
+        View::consistency_proof(self, old, new)
+    }
+}
+
 /// How a log reaches the witnesses of a policy.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientOptions {
@@ -370,12 +389,12 @@ impl PolicyCosigner {
         note: &str,
         text: &str,
         size: u64,
-        view: &View,
+        log: &dyn Proofs,
     ) -> Result<String, String> {
         let w = &self.policy.witnesses[i];
         let url = w.url.as_deref().ok_or("the policy gives it no URL")?;
         let url = format!("{}/add-checkpoint", url.trim_end_matches('/'));
-        let published = view.latest_checkpoint().map_or(0, |c| c.checkpoint.size);
+        let published = log.published_size();
         let mut old = self.sizes.lock().unwrap_or_else(|p| p.into_inner())[i].unwrap_or(published);
         let mut failures = 0;
         let mut conflicts = 0;
@@ -388,7 +407,7 @@ impl PolicyCosigner {
             let proof = if old == 0 || old == size {
                 Vec::new()
             } else {
-                view.consistency_proof(old, size)
+                log.consistency_proof(old, size)
                     .map_err(|e| e.to_string())?
             };
             let body = add_checkpoint_body(old, &proof, note);
@@ -460,8 +479,9 @@ impl PolicyCosigner {
     }
 }
 
-impl Cosign for PolicyCosigner {
-    fn cosign(&self, note: &str, view: &View) -> Result<String> {
+impl PolicyCosigner {
+    /// [`Cosign::cosign`] for any log: the proofs come from `log`.
+    pub fn cosign_with(&self, note: &str, log: &dyn Proofs) -> Result<String> {
         let sc = SignedCheckpoint::parse(note.as_bytes()).map_err(|e| werr(e.to_string()))?;
         let (text, size) = (sc.note.text.clone(), sc.checkpoint.size);
         let n = self.policy.witnesses.len();
@@ -469,7 +489,7 @@ impl Cosign for PolicyCosigner {
             let handles: Vec<_> = (0..n)
                 .map(|i| {
                     let text = &text;
-                    s.spawn(move || self.ask(i, note, text, size, view))
+                    s.spawn(move || self.ask(i, note, text, size, log))
                 })
                 .collect();
             handles
@@ -513,6 +533,12 @@ impl Cosign for PolicyCosigner {
             out.push_str(&a);
         }
         Ok(out)
+    }
+}
+
+impl Cosign for PolicyCosigner {
+    fn cosign(&self, note: &str, view: &View) -> Result<String> {
+        self.cosign_with(note, view)
     }
 
     fn accepts(&self, note: &str) -> bool {

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -14,63 +14,11 @@ use stele_core::hash::Hash;
 use stele_core::merkle::consistency_proof;
 use stele_core::witness::{CosignerKey, add_checkpoint_body};
 use stele_tests::TestLog;
-use stele_writer::serve::witness::{WitnessConfig, WitnessServer};
 use stele_writer::witness::{Witness, origin_hash};
 
-/// A witness served on a free loopback port until dropped.
-struct Running {
-    addr: SocketAddr,
-    dir: PathBuf,
-    key: CosignerKey,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Running {
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-    fn state(&self, origin: &str) -> Option<String> {
-        std::fs::read_to_string(self.dir.join("state").join(origin_hash(origin))).ok()
-    }
-}
-
-fn start_witness(dir: &Path, name: &str, logs: &[String], body_timeout: Duration) -> Running {
-    let key = Witness::init(dir, name).unwrap();
-    for l in logs {
-        let _ = Witness::add_log(dir, l).unwrap();
-    }
-    let mut c = WitnessConfig::new(dir);
-    c.body_timeout = body_timeout;
-    let server = WitnessServer::bind(c).unwrap();
-    let addr = server.local_addr();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        server
-            .run(async move {
-                let _ = rx.await;
-            })
-            .unwrap();
-    });
-    Running {
-        addr,
-        dir: dir.into(),
-        key,
-        stop: Some(tx),
-        thread: Some(thread),
-    }
-}
+#[path = "common/witnesses.rs"]
+mod witnesses;
+use witnesses::{Running, Stalled, start_witness};
 
 /// POSTs a body to /add-checkpoint: status, content type, body.
 fn post(w: &Running, body: &[u8]) -> (u16, String, String) {
@@ -955,59 +903,6 @@ fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
             "condition not reached in 120 s"
         );
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A witness that takes a request and answers nothing until released (then
-/// a 503): it reports each request it holds on `asked`.
-struct Stalled {
-    addr: SocketAddr,
-    asked: std::sync::mpsc::Receiver<()>,
-    release: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Stalled {
-    fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (asked_tx, asked) = std::sync::mpsc::channel();
-        let (release, release_rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let Ok((mut conn, _)) = listener.accept() else {
-                return;
-            };
-            // Reads the request head (the body follows; it is not needed).
-            let mut head = Vec::new();
-            let mut b = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut b).is_ok_and(|n| n == 1) {
-                head.push(b[0]);
-            }
-            let _ = asked_tx.send(());
-            let _ = release_rx.recv();
-            let _ = conn.write_all(
-                b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-            );
-        });
-        Self {
-            addr,
-            asked,
-            release: Some(release),
-            thread: Some(thread),
-        }
-    }
-
-    fn release(&mut self) {
-        drop(self.release.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Stalled {
-    fn drop(&mut self) {
-        self.release();
     }
 }
 

@@ -24,8 +24,10 @@
 //!   back. Every step is deterministic from committed rows, so redoing it
 //!   after a crash writes the same bytes.
 
+mod anchor;
 pub mod sealed;
 mod step;
+mod witness;
 
 use crate::error::{Error, Result};
 use crate::log::{Clock, Receipt, WRITER_MEMBER, check_event};
@@ -128,6 +130,8 @@ pub struct ClusterOptions {
     pub clock: Clock,
     /// The log's sealing key (sealed fields: sealing, forget, adding auditors).
     pub seal_key: Option<Arc<SealKey>>,
+    /// How witness rounds reach the witnesses (a witnessed log).
+    pub witness_client: crate::witness::ClientOptions,
 }
 
 impl std::fmt::Debug for ClusterOptions {
@@ -152,6 +156,7 @@ impl Default for ClusterOptions {
             pool_size: 16,
             clock: Arc::new(crate::log::system_micros),
             seal_key: None,
+            witness_client: crate::witness::ClientOptions::default(),
         }
     }
 }
@@ -385,6 +390,8 @@ struct Inner {
     seen: std::sync::atomic::AtomicU64,
     // Sealed fields: present when the log has sealing tables.
     seal: Option<Arc<sealed::ClusterSeal>>,
+    // Witness cosigning (cluster/witness.rs).
+    witness: witness::State,
 }
 
 /// Creates a log: the tables in the (existing, empty) database, the
@@ -540,6 +547,9 @@ where
     if let Some(setup) = seal {
         sealed::create(&tx, origin, setup).await?;
     }
+    tx.batch_execute(&format!("{}{}", witness::SCHEMA, anchor::SCHEMA))
+        .await
+        .map_err(|e| db_err("create tables", e))?;
     exec1(
         &tx,
         "write stele_config",
@@ -756,7 +766,11 @@ impl Cluster {
         pool.get()
             .await
             .map_err(|e| db_err("connect", e))?
-            .batch_execute(REQUESTS_SCHEMA)
+            .batch_execute(&format!(
+                "{REQUESTS_SCHEMA}{}{}",
+                witness::SCHEMA,
+                anchor::SCHEMA
+            ))
             .await
             .map_err(|e| db_err("create stele_requests", e))?;
         if let Some(s) = &signer
@@ -798,6 +812,7 @@ impl Cluster {
             wake: Notify::new(),
             seen: std::sync::atomic::AtomicU64::new(0),
             seal,
+            witness: witness::State::default(),
         });
         let mut tasks = vec![tokio::spawn(sequencer(inner.clone(), rx))];
         if background {
@@ -943,6 +958,8 @@ impl Cluster {
             match self.inner.integrate_once(sign).await? {
                 Some(size) if size >= target => {
                     if sign {
+                        // A witnessed log's checkpoint comes from a round.
+                        let _ = witness::round(&self.inner, true).await?;
                         self.inner.publish().await?;
                     }
                     return Ok(size);
@@ -1021,11 +1038,7 @@ impl Cluster {
 
     /// The consistency proof from `old` to `new`, from tiles.
     pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
-        let tiles = stele_core::tiles::tiles_for_consistency(old, new)
-            .map_err(|e| Error::OutOfRange(e.to_string()))?;
-        let set = self.inner.tile_set(new, &tiles).await?;
-        stele_core::tiles::consistency_proof_from_tiles(&set, old, new)
-            .map_err(|e| obj_err("consistency proof", e))
+        self.inner.consistency_proof(old, new).await
     }
 
     /// The root of the tree of `size`, from tiles.
@@ -1070,8 +1083,9 @@ impl Cluster {
             .collect();
         let mut chunk = header(ExportKind::Log).into_bytes();
         chunk.extend_from_slice(seal.as_ref().map_or(&[][..], |s| s.head()));
+        let stamps = self.timestamps().await?;
         let chunk = self
-            .entries_between(0, size, &cps, chunk, &mut sink, &mut seal)
+            .entries_between(0, size, &cps, &stamps, chunk, &mut sink, &mut seal)
             .await?;
         if !chunk.is_empty() {
             sink(chunk).await?;
@@ -1128,12 +1142,14 @@ impl Cluster {
             .into_iter()
             .filter(|c| c.checkpoint.size > from && c.checkpoint.size <= to)
             .collect();
+        let stamps = self.timestamps().await?;
         let mut chunk = self
-            .entries_between(from, to, &inside, chunk, &mut sink, &mut seal)
+            .entries_between(from, to, &inside, &stamps, chunk, &mut sink, &mut seal)
             .await?;
         if n > to {
             chunk.extend_from_slice(right_record(n, &right).as_bytes());
             chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
+            chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n).as_bytes());
         }
         if !chunk.is_empty() {
             sink(chunk).await?;
@@ -1188,6 +1204,8 @@ impl Cluster {
         let mut chunk = header(ExportKind::Entries).into_bytes();
         chunk.extend_from_slice(seal.as_ref().map_or(&[][..], |s| s.head()));
         chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
+        let stamps = self.timestamps().await?;
+        chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n).as_bytes());
         // Entries by bundle: each bundle is read once.
         let mut bundle: Option<(u64, Vec<u8>)> = None;
         for &i in indexes {
@@ -1228,6 +1246,7 @@ impl Cluster {
         from: u64,
         to: u64,
         cps: &[StoredCheckpoint],
+        stamps: &[stele_core::timestamp::TimestampRecord],
         mut chunk: Vec<u8>,
         sink: &mut F,
         seal: &mut Option<sealed::ExportSeal>,
@@ -1242,6 +1261,7 @@ impl Cluster {
         loop {
             while let Some(c) = cp.next_if(|c| c.checkpoint.size == at) {
                 chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
+                chunk.extend_from_slice(crate::anchor::lines_for(stamps, at).as_bytes());
             }
             if at >= to {
                 return Ok(chunk);
@@ -1259,6 +1279,7 @@ impl Cluster {
                 at += 1;
                 while let Some(c) = cp.next_if(|c| c.checkpoint.size == at) {
                     chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
+                    chunk.extend_from_slice(crate::anchor::lines_for(stamps, at).as_bytes());
                 }
             }
             sink(std::mem::take(&mut chunk)).await?;
@@ -1331,6 +1352,18 @@ impl Cluster {
             old_root: stele_core::merkle::root(&old_set, from).map_err(|e| obj_err("root", e))?,
             new_root: stele_core::merkle::root(&set, to).map_err(|e| obj_err("root", e))?,
         })
+    }
+
+    /// The log's witness policy (C2SP tlog-policy text), if it is witnessed.
+    pub async fn witness_policy(&self) -> Result<Option<String>> {
+        witness::policy(&self.inner).await
+    }
+
+    /// Remembers a witness policy in the database (every front-end then has
+    /// each checkpoint cosigned by its quorum before it is published), or
+    /// with `None` forgets it. Returns whether that changed anything.
+    pub async fn set_witness_policy(&self, text: Option<&str>) -> Result<bool> {
+        witness::set_policy(&self.inner, text).await
     }
 
     /// Stops the background tasks (also on drop).
@@ -1409,6 +1442,8 @@ async fn integrator(weak: std::sync::Weak<Inner>) {
         // retried on the next round; the step is idempotent.
         if let Ok(Some(_)) = inner.integrate_once(false).await {
             let _ = inner.publish().await;
+            // A witnessed log's due checkpoint, in its own task.
+            witness::spawn_round(&inner);
         }
         let woken = {
             let n = inner.wake.notified();
@@ -1855,7 +1890,11 @@ impl Inner {
             && (sign
                 || new - signed >= self.opts.checkpoint_every
                 || age >= self.opts.checkpoint_interval.as_secs_f64());
-        if due && let Some(signer) = &self.signer {
+        // A witnessed log's checkpoints are signed by witness rounds.
+        if due
+            && let Some(signer) = &self.signer
+            && !witness::witnessed(&tx).await?
+        {
             let cp = Checkpoint {
                 origin: self.info.origin.clone(),
                 size: new,

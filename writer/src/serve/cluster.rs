@@ -28,6 +28,7 @@ pub(super) async fn open(
     seal_key: Option<&Path>,
     checkpoint_every: u64,
     checkpoint_interval: std::time::Duration,
+    cosign: Option<&dyn crate::witness::Cosign>,
 ) -> Result<Cluster> {
     let key = key.ok_or_else(|| crate::Error::Config {
         option: "--signing-key",
@@ -50,6 +51,14 @@ pub(super) async fn open(
                 crate::cluster::SealKey::beside(key).display()
             ),
         });
+    }
+    // `--policy`: remembered in the database, so every front-end witnesses.
+    if let Some(w) = cosign {
+        let text = w.policy_text().ok_or_else(|| crate::Error::Config {
+            option: "--policy",
+            why: "a PostgreSQL + object storage log needs the policy's text to remember it".into(),
+        })?;
+        let _ = c.set_witness_policy(Some(text)).await?;
     }
     Ok(c)
 }

@@ -2639,13 +2639,6 @@ impl Server {
         };
         let (rt, listener, addr) =
             runtime_and_listener(tokio::runtime::Builder::new_multi_thread(), c.listen)?;
-        if c.cluster.is_some() && c.cosign.is_some() {
-            return Err(Error::Config {
-                option: "--policy",
-                why: "witness cosigning is not supported on a PostgreSQL + object storage log yet"
-                    .into(),
-            });
-        }
         let cluster = match &c.cluster {
             Some(loc) => Some(Arc::new(rt.block_on(cluster::open(
                 loc,
@@ -2653,6 +2646,7 @@ impl Server {
                 c.seal_key.as_deref(),
                 c.checkpoint_every,
                 c.checkpoint_interval,
+                c.cosign.as_deref(),
             ))?)),
             None => None,
         };
@@ -2737,6 +2731,12 @@ impl Server {
             return self.rt.block_on(c.integrated()).unwrap_or(0);
         }
         self.app.0.view().map_or(0, |v| v.size())
+    }
+
+    /// The runtime the server runs on (for blocking work that reaches a
+    /// cluster's stores from another thread).
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.rt.handle().clone()
     }
 
     /// The PostgreSQL + object storage log it serves, if it serves one.

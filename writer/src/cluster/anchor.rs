@@ -1,0 +1,117 @@
+//! RFC 3161 anchoring on a PostgreSQL + object storage log (docs/FORMAT.md
+//! 16; `stele serve --db … --tsa URL --anchor-every D [--ca FILE]`,
+//! `stele anchor --db …`).
+//!
+//! Tokens are kept in the table `stele_timestamps` (one per checkpoint
+//! size), so every front-end's exports carry them as a file log's carry
+//! `DIR/timestamps`. One front-end anchors a checkpoint: an anchoring
+//! attempt runs in a transaction holding a PostgreSQL advisory lock (taken
+//! with `pg_try_advisory_xact_lock`: a front-end that finds it held skips
+//! this turn; the lock dies with the transaction, a crashed front-end's
+//! with its connection). Under the lock, the latest published checkpoint
+//! without a token is sent to the TSA, the token checked against the CA
+//! when one is given (a token that fails is not kept), and inserted; the
+//! commit makes it visible to every front-end. A crash before the commit
+//! keeps nothing and the next attempt asks again; a token only adds
+//! evidence, so losing one loses no entry.
+
+use super::{Cluster, db_err, row_opt, rows};
+use crate::anchor::{Anchored, fetch_checked};
+use crate::error::{Error, Result};
+use std::time::Duration;
+use stele_core::timestamp::TimestampRecord;
+
+// Made on open (logs created before the table existed).
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS stele_timestamps (
+    size bigint PRIMARY KEY,
+    token bytea NOT NULL
+);
+";
+
+// The advisory lock of anchoring ("stele-anchor" in ASCII, cut to 8 bytes).
+const LOCK: i64 = 0x7374_656c_652d_616e;
+
+impl Cluster {
+    /// Anchors the latest published checkpoint (`sign_first`: after
+    /// integrating everything and signing a checkpoint covering it) with the
+    /// TSA at `url`, checking the token against `ca` when given. `Ok(None)`:
+    /// another front-end is anchoring now. Blocking: the TSA request runs on
+    /// the calling thread, the stores are reached through `rt` (the runtime
+    /// of this front-end), so it must not be called from inside it.
+    pub fn anchor_blocking(
+        &self,
+        rt: &tokio::runtime::Handle,
+        url: &str,
+        ca: Option<&stele_tsa::TsaChecker>,
+        sign_first: bool,
+        timeout: Duration,
+    ) -> Result<Option<Anchored>> {
+        if sign_first {
+            let _ = rt.block_on(self.sync(true))?;
+        }
+        let inner = &self.inner;
+        let mut client = rt.block_on(inner.client())?;
+        let tx = rt
+            .block_on(client.transaction())
+            .map_err(|e| db_err("begin", e))?;
+        let locked: bool = rt
+            .block_on(super::row1(
+                &tx,
+                "lock anchoring",
+                "SELECT pg_try_advisory_xact_lock($1)",
+                &[&LOCK],
+            ))?
+            .get(0);
+        if !locked {
+            return Ok(None);
+        }
+        // The latest checkpoint whose tiles are written (published).
+        let latest = rt.block_on(row_opt(
+            &tx,
+            "read stele_checkpoints",
+            "SELECT size, note, EXISTS (SELECT 1 FROM stele_timestamps t WHERE t.size = c.size) \
+             FROM stele_checkpoints c \
+             WHERE size <= (SELECT size FROM stele_integrated WHERE id = 1) \
+             ORDER BY size DESC LIMIT 1",
+            &[],
+        ))?;
+        let Some(row) = latest else {
+            return Err(Error::Timestamp(
+                "the log has no checkpoint to anchor".into(),
+            ));
+        };
+        let size = row.get::<_, i64>(0) as u64;
+        if row.get::<_, bool>(2) {
+            return Ok(Some(Anchored::Already(size)));
+        }
+        let note: String = row.get(1);
+        let (token, att) = fetch_checked(url, &note, size, ca, timeout)?;
+        rt.block_on(super::exec1(
+            &tx,
+            "insert into stele_timestamps",
+            "INSERT INTO stele_timestamps (size, token) VALUES ($1, $2)",
+            &[&(size as i64), &token],
+        ))?;
+        rt.block_on(tx.commit()).map_err(|e| db_err("commit", e))?;
+        Ok(Some(Anchored::New(size, att)))
+    }
+
+    /// Every stored timestamp token, by checkpoint size.
+    pub async fn timestamps(&self) -> Result<Vec<TimestampRecord>> {
+        let client = self.inner.client().await?;
+        Ok(rows(
+            &client,
+            "read stele_timestamps",
+            "SELECT size, token FROM stele_timestamps ORDER BY size",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| TimestampRecord {
+            size: r.get::<_, i64>(0) as u64,
+            token: r.get(1),
+        })
+        .collect())
+    }
+}

@@ -1,0 +1,230 @@
+//! A test CA with its RFC 3161 TSAs made by openssl, served on loopback
+//! (`openssl ts -reply` behind a small HTTP handler): the timestamp tests
+//! of file logs and of PostgreSQL + object storage logs.
+
+#![allow(dead_code)] // reason: each test uses a different part of the kit
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn p(x: &Path) -> &str {
+    x.to_str().unwrap()
+}
+
+/// The openssl configuration of the test CA and its TSAs: `good` (critical
+/// timeStamping EKU, valid 2026-2126), `frac` (the same, writing genTime with
+/// milliseconds), `expired` (valid 2020-2021), `other` (issued by another CA); `noeku` (no EKU) cannot sign with `openssl ts`,
+/// which refuses such a certificate, so its tokens are made with `openssl
+/// cms -sign -cades` over a good token's TSTInfo.
+const TSA_CNF: &str = "\
+[ ca ]
+default_ca = ca_conf
+[ ca_conf ]
+database = ./index.txt
+new_certs_dir = .
+serial = ./ca.serial
+default_md = sha256
+policy = policy_any
+unique_subject = no
+[ policy_any ]
+organizationName = optional
+commonName = supplied
+[ tsa ]
+default_tsa = good
+[ good ]
+serial = ./tsaserial
+signer_cert = ./good.crt
+certs = ./ca.crt
+signer_key = ./tsa.key
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+accuracy = secs:1
+ordering = yes
+tsa_name = yes
+ess_cert_id_chain = no
+ess_cert_id_alg = sha256
+[ expired ]
+serial = ./tsaserial
+signer_cert = ./expired.crt
+certs = ./ca.crt
+signer_key = ./tsa.key
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+ess_cert_id_alg = sha256
+[ other ]
+serial = ./tsaserial
+signer_cert = ./other.crt
+certs = ./other-ca.crt
+signer_key = ./tsa.key
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+ess_cert_id_alg = sha256
+[ frac ]
+serial = ./tsaserial
+signer_cert = ./good.crt
+certs = ./ca.crt
+signer_key = ./tsa.key
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+accuracy = millisecs:500
+clock_precision_digits = 3
+ess_cert_id_alg = sha256
+[ tsa_ext ]
+basicConstraints = critical,CA:false
+keyUsage = critical,digitalSignature
+extendedKeyUsage = critical,timeStamping
+[ noeku_ext ]
+basicConstraints = critical,CA:false
+keyUsage = critical,digitalSignature
+[ ca_ext ]
+basicConstraints = critical,CA:true
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+";
+
+const MAKE_CA: &str = r#"set -e
+touch index.txt; echo 1000 > ca.serial; echo 01 > tsaserial
+openssl ecparam -name prime256v1 -genkey -noout -out ca.key
+openssl req -new -x509 -key ca.key -subj "/CN=Stele Test TSA CA" -days 36500 -out ca.crt -extensions ca_ext -config tsa.cnf
+openssl ecparam -name prime256v1 -genkey -noout -out other-ca.key
+openssl req -new -x509 -key other-ca.key -subj "/CN=Other TSA CA" -days 36500 -out other-ca.crt -extensions ca_ext -config tsa.cnf
+openssl ecparam -name prime256v1 -genkey -noout -out tsa.key
+openssl req -new -key tsa.key -subj "/O=Stele Tests/CN=Stele Test TSA" -out tsa.csr
+sign() { openssl ca -batch -config tsa.cnf -cert "$1" -keyfile "$2" -in tsa.csr -out "$3" -extensions "$4" -startdate "$5" -enddate "$6" -notext; }
+sign ca.crt ca.key good.crt tsa_ext 20260101000000Z 21260101000000Z
+sign ca.crt ca.key noeku.crt noeku_ext 20260101000000Z 21260101000000Z
+sign ca.crt ca.key expired.crt tsa_ext 20200101000000Z 20210101000000Z
+sign other-ca.crt other-ca.key other.crt tsa_ext 20260101000000Z 21260101000000Z
+"#;
+
+pub(crate) fn sh(dir: &Path, script: &str) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .expect("sh (openssl must be installed: apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test CA with its TSAs in `dir`, and a loopback HTTP TSA: POST
+/// `/<section>` with a TimeStampReq answers `openssl ts -reply -section`.
+pub(crate) struct Tsa {
+    pub(crate) dir: PathBuf,
+    pub(crate) url: String,
+}
+
+impl Tsa {
+    pub(crate) fn start(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("tsa.cnf"), TSA_CNF).unwrap();
+        sh(dir, MAKE_CA);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let d = dir.to_path_buf();
+        let _ = std::thread::spawn(move || {
+            for (n, conn) in listener.incoming().enumerate() {
+                let Ok(conn) = conn else { continue };
+                serve_one(&d, n, conn);
+            }
+        });
+        Self {
+            dir: dir.to_path_buf(),
+            url,
+        }
+    }
+
+    pub(crate) fn ca(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// A token (`openssl ts -reply -token_out`) from `section` for `body`.
+    pub(crate) fn token(&self, section: &str, body: &[u8]) -> Vec<u8> {
+        let d = &self.dir;
+        std::fs::write(d.join("body"), body).unwrap();
+        sh(
+            d,
+            "openssl ts -query -data body -sha256 -cert -out body.tsq",
+        );
+        let s = if section == "noeku" { "good" } else { section };
+        sh(
+            d,
+            &format!(
+                "openssl ts -reply -config tsa.cnf -section {s} -queryfile body.tsq -token_out -out body.tok"
+            ),
+        );
+        if section == "noeku" {
+            // Re-sign the TSTInfo with the certificate without EKU.
+            sh(
+                d,
+                "openssl cms -verify -noverify -inform DER -in body.tok -binary -out body.tst && \
+                 openssl cms -sign -binary -nodetach -in body.tst -econtent_type 1.2.840.113549.1.9.16.1.4 \
+                 -signer noeku.crt -inkey tsa.key -md sha256 -cades -nosmimecap -outform DER -out body.tok",
+            );
+        }
+        std::fs::read(d.join("body.tok")).unwrap()
+    }
+}
+
+fn serve_one(dir: &Path, n: usize, mut conn: std::net::TcpStream) {
+    let mut r = BufReader::new(conn.try_clone().unwrap());
+    let mut first = String::new();
+    if r.read_line(&mut first).is_err() {
+        return;
+    }
+    let section = first
+        .split(' ')
+        .nth(1)
+        .unwrap_or("/")
+        .trim_start_matches('/')
+        .to_string();
+    let mut len = 0usize;
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; len.min(1 << 16)];
+    if r.read_exact(&mut body).is_err() {
+        return;
+    }
+    let q = dir.join(format!("q{n}.tsq"));
+    let a = dir.join(format!("a{n}.tsr"));
+    std::fs::write(&q, &body).unwrap();
+    let known = ["good", "expired", "other", "frac"].contains(&section.as_str());
+    let ok = known
+        && Command::new("openssl")
+            .args(["ts", "-reply", "-config", "tsa.cnf", "-section", &section])
+            .args(["-queryfile", p(&q), "-out", p(&a)])
+            .current_dir(dir)
+            .output()
+            .is_ok_and(|o| o.status.success());
+    let resp = if ok {
+        let b = std::fs::read(&a).unwrap();
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            b.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(&b);
+        r
+    } else {
+        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_vec()
+    };
+    let _ = conn.write_all(&resp);
+}
