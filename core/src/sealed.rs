@@ -677,6 +677,19 @@ impl SealChecker {
         self.end_entry();
     }
 
+    /// The reading continues at an entry line after other entries, which
+    /// another checker reads (a split opening pass, [`crate::sealed_pass`]):
+    /// from now on key records are misplaced, as after any entry. `false`
+    /// (and nothing changes) when this checker has already read an entry.
+    pub fn skip_to_later_entry(&mut self) -> bool {
+        if self.seen_entry {
+            return false;
+        }
+        self.end_entry();
+        self.seen_entry = true;
+        true
+    }
+
     /// A sealed-field record line (see [`is_record`]).
     pub fn record(&mut self, line: &[u8]) -> Vec<SealFailure> {
         if !cfg!(feature = "sealed") {

@@ -16,10 +16,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::Arc;
 use stele_core::VerifierKey;
 use stele_core::canonical::quote;
-use stele_core::sealed::{OpenerHandle, states_json};
+use stele_core::sealed::{DataKey, Opener, OpenerHandle, states_json};
 use stele_core::verify::{Options, StreamVerifier};
 use wasm_bindgen::prelude::*;
 
@@ -132,6 +134,12 @@ impl SealedVerifier {
 /// The opening pass alone (`stele_core::sealed_pass`): after the plain
 /// verifier has verified the same bytes, opens and checks the sealed values
 /// without verifying the chain again; its failures join that report.
+///
+/// Split in parts that run in parallel (the page's workers): each part
+/// unwraps its share of the data keys ([`unwrap_share`]), every part gets
+/// them all ([`OpeningPass::with_keys`]), reads the key records before the
+/// first entry, and all but the first continue at their part of the
+/// entries ([`OpeningPass::resume_at`]).
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct OpeningPass {
@@ -145,16 +153,41 @@ impl OpeningPass {
     /// Errors never echo the identity.
     #[wasm_bindgen(constructor)]
     pub fn new(origin: Option<String>, identity: &str) -> Result<Self, JsError> {
+        Self::with_keys(origin, identity, &[])
+    }
+
+    /// As the constructor, with the wraps other parts unwrapped with the
+    /// same identity: [`unwrap_share`]'s outputs, concatenated. A wrap met
+    /// there is not unwrapped again; any other is.
+    #[wasm_bindgen(js_name = withKeys)]
+    pub fn with_keys(origin: Option<String>, identity: &str, keys: &[u8]) -> Result<Self, JsError> {
         let ids = identities(identity)?;
-        let opener = OpenerHandle(Arc::new(stele_seal::AgeOpener::new(ids)));
+        let opener = Unwrapped::new(stele_seal::AgeOpener::new(ids), keys)?;
         Ok(Self {
-            inner: stele_core::sealed_pass::OpeningPass::new(origin.as_deref(), opener),
+            inner: stele_core::sealed_pass::OpeningPass::new(
+                origin.as_deref(),
+                OpenerHandle(Arc::new(opener)),
+            ),
         })
     }
 
     /// Feeds the next bytes of the file (any chunking).
     pub fn push(&mut self, chunk: &[u8]) {
         self.inner.push(chunk);
+    }
+
+    /// After the bytes before the file's first entry line: continues at
+    /// byte `offset`, the start of a later entry line, whose bytes are
+    /// pushed next (`stele_core::sealed_pass::OpeningPass::resume_at`:
+    /// failures' `line` then counts from there).
+    #[wasm_bindgen(js_name = resumeAt)]
+    pub fn resume_at(&mut self, offset: f64) -> Result<(), JsError> {
+        if !((0.0..=MAX_SAFE_INTEGER).contains(&offset) && offset.fract() == 0.0) {
+            return Err(JsError::new("resumeAt: the offset is not a byte offset"));
+        }
+        self.inner
+            .resume_at(offset as u64)
+            .map_err(|e| JsError::new(&format!("resumeAt: {e}")))
     }
 
     /// As [`SealedVerifier::take_sealed`].
@@ -171,9 +204,90 @@ impl OpeningPass {
         let failures = serde_json::to_string(&r.failures).unwrap_or_else(|_| "[]".into());
         let counts = serde_json::to_string(&r.sealed).unwrap_or_else(|_| "null".into());
         format!(
-            "{{\"sealed\":{last},\"failures\":{failures},\"failures_total\":{},\"counts\":{counts}}}",
-            r.failures_total
+            "{{\"sealed\":{last},\"failures\":{failures},\"failures_total\":{},\"counts\":{counts},\"lines\":{}}}",
+            r.failures_total, r.lines
         )
+    }
+}
+
+/// Largest integer a JavaScript number holds exactly.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// Bytes of one [`unwrap_share`] item: the wrap's SHA-256, whether it
+/// opened, the data key (zeros when it did not).
+const SHARE_ITEM: usize = 32 + 1 + stele_core::sealed::DATA_KEY_LEN;
+
+/// Unwraps share `part` (of `parts`) of the `sealed-key` records in `head`
+/// (whole lines, the file's bytes before its first entry line): the
+/// records whose position among them is `part` modulo `parts`, as the
+/// opening pass would (the same records, the same identities). Each result
+/// is the wrap's SHA-256, 1 and the data key, or 0 and zeros when no
+/// identity opens it; for [`OpeningPass::with_keys`]. The data keys are
+/// secret like the identity: the page keeps them in memory only.
+#[wasm_bindgen(js_name = unwrapShare)]
+pub fn unwrap_share(
+    identity: &str,
+    head: &[u8],
+    part: u32,
+    parts: u32,
+) -> Result<Vec<u8>, JsError> {
+    if part >= parts {
+        return Err(JsError::new("unwrapShare: part must be below parts"));
+    }
+    let opener = stele_seal::AgeOpener::new(identities(identity)?);
+    let mut out = Vec::new();
+    let records = head
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"sealed-key "))
+        .filter_map(|l| match stele_core::sealed::Record::parse(l) {
+            Ok(stele_core::sealed::Record::SealedKey { wrap, .. }) => Some(wrap),
+            _ => None, // the pass reports it
+        });
+    for (i, wrap) in records.enumerate() {
+        if i as u64 % u64::from(parts) != u64::from(part) {
+            continue;
+        }
+        let key = opener.unwrap_key(&wrap);
+        out.extend_from_slice(&Sha256::digest(&wrap));
+        out.push(u8::from(key.is_some()));
+        out.extend_from_slice(&key.unwrap_or_default());
+    }
+    Ok(out)
+}
+
+// An identity's opener that knows some wraps' data keys already.
+struct Unwrapped {
+    opener: stele_seal::AgeOpener,
+    known: HashMap<[u8; 32], Option<DataKey>>,
+}
+
+impl Unwrapped {
+    fn new(opener: stele_seal::AgeOpener, keys: &[u8]) -> Result<Self, JsError> {
+        if keys.len() % SHARE_ITEM != 0 {
+            return Err(JsError::new("withKeys: not unwrapShare's output"));
+        }
+        let mut known = HashMap::with_capacity(keys.len() / SHARE_ITEM);
+        for item in keys.chunks_exact(SHARE_ITEM) {
+            let (digest, rest) = item.split_at(32);
+            let (opened, key) = rest.split_at(1);
+            let digest: [u8; 32] = digest.try_into().map_err(|_| JsError::new("withKeys"))?;
+            let key: DataKey = key.try_into().map_err(|_| JsError::new("withKeys"))?;
+            let _ = known.insert(digest, (opened[0] == 1).then_some(key));
+        }
+        Ok(Self { opener, known })
+    }
+}
+
+impl Opener for Unwrapped {
+    fn unwrap_key(&self, wrap: &[u8]) -> Option<DataKey> {
+        match self.known.get(&<[u8; 32]>::from(Sha256::digest(wrap))) {
+            Some(key) => *key,
+            None => self.opener.unwrap_key(wrap),
+        }
+    }
+
+    fn decrypt(&self, key: &DataKey, sealed: &[u8], ad: &[u8]) -> Option<Vec<u8>> {
+        self.opener.decrypt(key, sealed, ad)
     }
 }
 

@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use serde_json::Value;
-use stele_wasm_seal::{OpeningPass, SealedVerifier};
+use stele_wasm_seal::{OpeningPass, SealedVerifier, unwrap_share};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const AUDITOR: &str = include_str!("../../tests/vectors/sealed/auditor.key");
@@ -138,4 +138,110 @@ fn the_opening_pass_finds_what_the_full_verifier_finds() {
             );
         }
     }
+}
+
+// One opening pass over `data`, read in `parts`: each (keys, start) reads the
+// bytes before `head` (when it starts later) and then from `start` to the
+// next part's start. Values, counts added up, and failures (code, entry,
+// line counted from the file's start, offset).
+fn parted(
+    data: &[u8],
+    origin: &Option<String>,
+    identity: &str,
+    keys: &[u8],
+    head: usize,
+    starts: &[usize],
+) -> (Vec<Value>, Value, Vec<(Value, Value, u64, Value)>) {
+    let mut states = Vec::new();
+    let mut counts = serde_json::Map::new();
+    let mut failures = Vec::new();
+    let mut lines = 0;
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(data.len());
+        let mut p = OpeningPass::with_keys(origin.clone(), identity, keys).unwrap();
+        if start > head {
+            p.push(&data[..head]);
+            p.resume_at(start as f64).unwrap();
+        } else {
+            p.push(&data[..start]);
+        }
+        p.push(&data[start..end]);
+        let s: Value = serde_json::from_str(&p.take_sealed()).unwrap();
+        states.extend(s.as_array().unwrap().iter().cloned());
+        let out: Value = serde_json::from_str(&p.finish()).unwrap();
+        states.extend(out["sealed"].as_array().unwrap().iter().cloned());
+        for (k, v) in out["counts"].as_object().into_iter().flatten() {
+            let sum = counts.get(k).and_then(Value::as_u64).unwrap_or(0) + v.as_u64().unwrap();
+            let _ = counts.insert(k.clone(), sum.into());
+        }
+        for f in out["failures"].as_array().unwrap() {
+            let line = f["line"].as_u64().unwrap() + lines;
+            failures.push((
+                f["code"].clone(),
+                f["entry"].clone(),
+                line,
+                f["offset"].clone(),
+            ));
+        }
+        lines += out["lines"].as_u64().unwrap();
+    }
+    (states, Value::Object(counts), failures)
+}
+
+// The page's split pass (two workers): each part unwraps its share of the
+// data keys, both get all of them, and the second part resumes at an entry
+// line. At every entry line of every vector, the two parts find what one
+// pass finds: the same values, counts and failures, lines included.
+#[wasm_bindgen_test]
+fn a_pass_split_at_any_entry_line_finds_what_one_pass_finds() {
+    for (data, expect) in vectors() {
+        let (report, _) = run(data, expect, AUDITOR, 4096);
+        let origin = report["origin"].as_str().map(String::from);
+        let text = std::str::from_utf8(data).unwrap();
+        let entries: Vec<usize> = text.match_indices("\n{").map(|(i, _)| i + 1).collect();
+        let head = entries[0];
+        let one = parted(data, &origin, AUDITOR, &[], head, &[0]);
+        assert_eq!(one.1, report["sealed"], "{expect}");
+        let mut keys = unwrap_share(AUDITOR, &data[..head], 0, 2).unwrap();
+        let theirs = unwrap_share(AUDITOR, &data[..head], 1, 2).unwrap();
+        keys.extend_from_slice(&theirs);
+        // One item (SHA-256, flag, key) per sealed-key record, split between the shares.
+        assert_eq!(
+            keys.len(),
+            65 * text.matches("\nsealed-key ").count(),
+            "{expect}"
+        );
+        for &split in &entries[1..] {
+            let two = parted(data, &origin, AUDITOR, &keys, head, &[0, split]);
+            assert_eq!(two, one, "{expect}: split at byte {split}");
+        }
+    }
+}
+
+// The keys handed over are used as given: unwrapped with the auditor's
+// identity, they open values for a pass that holds another identity (so
+// the pass did not unwrap them again); unwrapped with that other identity,
+// nothing opens. Malformed key lists are refused.
+#[wasm_bindgen_test]
+fn handed_over_keys_are_used_and_checked_for_shape() {
+    let (data, expect) = vector!("sealed-valid");
+    let (report, _) = run(data, expect, AUDITOR, 4096);
+    let origin = report["origin"].as_str().map(String::from);
+    let text = std::str::from_utf8(data).unwrap();
+    let head = text.find("\n{").unwrap() + 1;
+    let theirs = unwrap_share(AUDITOR, &data[..head], 0, 1).unwrap();
+    let (_, counts, failures) = parted(data, &origin, OTHER, &theirs, head, &[0]);
+    assert_eq!(counts["opened"], 5);
+    assert!(failures.is_empty());
+    let none = unwrap_share(OTHER, &data[..head], 0, 1).unwrap();
+    assert!(none.chunks(65).all(|item| item[32..] == [0; 33]));
+    let (_, counts, failures) = parted(data, &origin, AUDITOR, &none, head, &[0]);
+    assert_eq!(counts["opened"], 0);
+    assert_eq!(counts["sealed"], 5);
+    assert!(failures.is_empty());
+    assert!(OpeningPass::with_keys(origin.clone(), AUDITOR, &theirs[1..]).is_err());
+    assert!(unwrap_share(AUDITOR, &data[..head], 2, 2).is_err());
+    let mut p = OpeningPass::new(origin, AUDITOR).unwrap();
+    p.push(&data[..head + 1]);
+    assert!(p.resume_at(head as f64).is_err());
 }
