@@ -53,6 +53,13 @@ pub const MARKER_MEMBER: &str = "stele.seal";
 pub const PLACEHOLDER_NEEDLE: &[u8] = b"\"stele.sealed\"";
 /// Openings the verifier holds back while the log's origin is unknown.
 pub const MAX_DEFERRED: usize = 100_000;
+/// X25519 stanzas a verifier tries for one key ID, over all its wraps in
+/// file order (FORMAT 13.8): the ones after are not tried.
+pub const MAX_STANZAS_PER_KEY: u32 = 64;
+/// `sealed-key` records a verifier keeps for one key ID (FORMAT 13.8): later
+/// ones are not read (each wrap that can open has an X25519 stanza, so they
+/// could only be tried after [`MAX_STANZAS_PER_KEY`] stanzas of their own).
+pub const MAX_WRAPS_PER_KEY: usize = 64;
 
 /// A 32-byte data key.
 pub type DataKey = [u8; DATA_KEY_LEN];
@@ -605,7 +612,10 @@ impl Record {
 pub trait Opener: Send + Sync {
     /// The 32-byte data key inside an age file, if one of the caller's
     /// identities opens it (FORMAT 13.5); `None` otherwise (not an error).
-    fn unwrap_key(&self, wrap: &[u8]) -> Option<DataKey>;
+    /// `budget`: the X25519 stanzas it may still try (FORMAT 13.8); each
+    /// stanza tried takes one, whatever the number of identities, and with
+    /// none left it tries no more.
+    fn unwrap_key(&self, wrap: &[u8], budget: &mut u32) -> Option<DataKey>;
     /// XChaCha20-Poly1305 decryption of `nonce || ciphertext` (FORMAT 13.3).
     fn decrypt(&self, key: &DataKey, sealed: &[u8], ad: &[u8]) -> Option<Vec<u8>>;
 }
@@ -697,6 +707,14 @@ struct Current {
     values: Vec<(String, Placeholder, Option<ValueState>)>,
 }
 
+// A key ID's data key: its wraps until a value needs the key, then the key
+// (or "not ours") once unwrapped.
+#[derive(Debug)]
+enum KeySlot {
+    Wraps(Vec<Vec<u8>>),
+    Unwrapped(Option<DataKey>),
+}
+
 #[derive(Debug)]
 struct Deferred {
     index: u64,
@@ -711,7 +729,8 @@ struct Deferred {
 pub struct SealChecker {
     opener: Option<OpenerHandle>,
     origin: Option<String>,
-    keys: HashMap<KeyId, Option<DataKey>>,
+    keys: HashMap<KeyId, KeySlot>,
+    unwrapped: u64,
     forgotten: HashSet<KeyId>,
     seen_entry: bool,
     current: Option<Current>,
@@ -855,11 +874,17 @@ impl SealChecker {
                     out.push(fail(None, format!("sealed-key record for key {key} {why}")));
                     return out;
                 }
-                if let Some(Some(_)) = self.keys.get(&key) {
-                    return out;
+                // Kept, not unwrapped: only a key ID some placeholder uses
+                // is (at the first opening that needs it), so junk records
+                // cost no X25519 work. Without an identity there is
+                // nothing to keep.
+                let keep = self.opener.is_some();
+                match self.keys.entry(key).or_insert(KeySlot::Wraps(Vec::new())) {
+                    KeySlot::Wraps(wraps) if keep && wraps.len() < MAX_WRAPS_PER_KEY => {
+                        wraps.push(wrap);
+                    }
+                    _ => {}
                 }
-                let dk = self.opener.as_ref().and_then(|o| o.0.unwrap_key(&wrap));
-                let _ = self.keys.insert(key, dk);
             }
             Record::Forgotten(key) => {
                 if self.seen_entry || self.keys.contains_key(&key) {
@@ -881,7 +906,7 @@ impl SealChecker {
                 let Some(ph) = self.claim(index, &pointer, "opening", &mut out) else {
                     return out;
                 };
-                if self.origin.is_none() && self.key_of(&ph).is_some() {
+                if self.origin.is_none() && self.data_key(&ph.key).is_some() {
                     if self.deferred.len() >= MAX_DEFERRED {
                         out.push(fail(
                             Some(index),
@@ -937,8 +962,37 @@ impl SealChecker {
         std::mem::take(&mut self.states)
     }
 
-    fn key_of(&self, ph: &Placeholder) -> Option<&DataKey> {
-        self.keys.get(&ph.key).and_then(Option::as_ref)
+    /// Key IDs whose wraps were unwrapped so far: those of the values that
+    /// had an opening to check (FORMAT 13.8), never another.
+    pub fn keys_unwrapped(&self) -> u64 {
+        self.unwrapped
+    }
+
+    // The data key of a key ID, its wraps unwrapped at the first call (at
+    // most MAX_STANZAS_PER_KEY X25519 stanzas over all of them).
+    fn data_key(&mut self, id: &KeyId) -> Option<DataKey> {
+        let slot = self.keys.get_mut(id)?;
+        if let KeySlot::Wraps(wraps) = slot {
+            let mut budget = MAX_STANZAS_PER_KEY;
+            let mut dk = None;
+            if let Some(o) = self.opener.as_ref() {
+                for w in wraps.iter() {
+                    if budget == 0 {
+                        break;
+                    }
+                    dk = o.0.unwrap_key(w, &mut budget);
+                    if dk.is_some() {
+                        break;
+                    }
+                }
+            }
+            self.unwrapped += 1;
+            *slot = KeySlot::Unwrapped(dk);
+        }
+        match slot {
+            KeySlot::Unwrapped(dk) => *dk,
+            KeySlot::Wraps(_) => None,
+        }
     }
 
     // Finds the placeholder an opening/redacted record is about and marks it
@@ -1015,22 +1069,24 @@ impl SealChecker {
     }
 
     fn open(
-        &self,
+        &mut self,
         index: u64,
         pointer: &str,
         ph: &Placeholder,
         sealed: &[u8],
         out: &mut Vec<SealFailure>,
     ) -> ValueState {
-        let (Some(key), Some(opener), Some(origin)) = (
-            self.key_of(ph),
-            self.opener.as_ref(),
-            self.origin.as_deref(),
-        ) else {
+        if self.opener.is_none() || self.origin.is_none() {
+            return ValueState::Sealed;
+        }
+        let Some(key) = self.data_key(&ph.key) else {
+            return ValueState::Sealed;
+        };
+        let (Some(opener), Some(origin)) = (self.opener.as_ref(), self.origin.as_deref()) else {
             return ValueState::Sealed;
         };
         let ad = opening_ad(origin, index, pointer);
-        let result = match opener.0.decrypt(key, sealed, &ad) {
+        let result = match opener.0.decrypt(&key, sealed, &ad) {
             None => Err(OpeningError::Decrypt),
             Some(pt) => check_opening(ph, &pt).map(|v| String::from_utf8_lossy(v).into_owned()),
         };

@@ -218,7 +218,7 @@ mod tests {
 
     struct NoKeys;
     impl Opener for NoKeys {
-        fn unwrap_key(&self, _: &[u8]) -> Option<DataKey> {
+        fn unwrap_key(&self, _: &[u8], _: &mut u32) -> Option<DataKey> {
             None
         }
         fn decrypt(&self, _: &DataKey, _: &[u8], _: &[u8]) -> Option<Vec<u8>> {
@@ -351,5 +351,89 @@ mod tests {
         p.push(&file.as_bytes()[..head]);
         p.push(entry(5, "{}").as_bytes());
         assert!(p.resume_at(0).is_err());
+    }
+
+    // An opener that opens nothing and counts: the wraps it was asked to
+    // unwrap, and the X25519 stanzas it tried (each wrap holding `stanzas`,
+    // taken from the budget as stele-seal does).
+    struct Counting {
+        stanzas: u32,
+        wraps: std::sync::atomic::AtomicU64,
+        tried: std::sync::atomic::AtomicU64,
+    }
+    impl Opener for Counting {
+        fn unwrap_key(&self, _: &[u8], budget: &mut u32) -> Option<DataKey> {
+            use std::sync::atomic::Ordering::Relaxed;
+            let n = self.stanzas.min(*budget);
+            *budget -= n;
+            let _ = self.wraps.fetch_add(1, Relaxed);
+            let _ = self.tried.fetch_add(u64::from(n), Relaxed);
+            None
+        }
+        fn decrypt(&self, _: &DataKey, _: &[u8], _: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+    }
+
+    // The red team's finding: an export with many junk sealed-key records
+    // made a verifier with an identity unwrap every new key ID's wrap, each
+    // of its X25519 stanzas, (records x stanzas) X25519 operations. Now only
+    // a key ID some value's opening needs is unwrapped, once, and at most
+    // MAX_STANZAS_PER_KEY stanzas over all its wraps are tried.
+    #[test]
+    fn only_key_ids_an_opening_needs_are_unwrapped_within_a_stanza_budget() {
+        use crate::sealed::{MAX_STANZAS_PER_KEY, MAX_WRAPS_PER_KEY};
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        let used = "a".repeat(32);
+        let ph = |key: &str| {
+            format!(
+                r#"{{"stele.sealed":{{"commitment":"{}","key":"{key}"}}}}"#,
+                "0".repeat(64)
+            )
+        };
+        let entry = |seq: u64, event: &str| {
+            format!(
+                "{{\"event\":{event},\"prev\":\"{}\",\"seq\":{seq},\"ts\":\"2026-11-26T09:00:00.000000Z\"}}\n",
+                "0".repeat(64)
+            )
+        };
+        let mut file = String::from("stele-export v1 log\n");
+        for i in 0..1000 {
+            file += &format!("sealed-key {i:032x} YWdl\n");
+        }
+        for _ in 0..100 {
+            file += &format!("sealed-key {used} YWdl\n");
+        }
+        // A value of a junk key without an opening: its key is not needed.
+        let junk = format!("{:032x}", 7);
+        file += &entry(0, &format!("{{\"ip\":{},\"x\":{}}}", ph(&used), ph(&junk)));
+        let sealed = format!("{}==", "A".repeat(54)); // 40 bytes: a nonce and a tag
+        file += &format!("opening 0 {sealed} \"/ip\"\n");
+        file += &entry(1, &format!("{{\"ip\":{}}}", ph(&used)));
+        file += &format!("opening 1 {sealed} \"/ip\"\n");
+        for (stanzas, wraps) in [(3, 22), (1, MAX_WRAPS_PER_KEY as u64), (0, 64)] {
+            let opener = Arc::new(Counting {
+                stanzas,
+                wraps: AtomicU64::new(0),
+                tried: AtomicU64::new(0),
+            });
+            let mut p = OpeningPass::new(Some("o"), OpenerHandle(opener.clone()));
+            p.push(file.as_bytes());
+            let r = p.finish();
+            assert_eq!(p.seal.keys_unwrapped(), 1, "{stanzas} stanzas a wrap");
+            assert_eq!(
+                opener.wraps.load(Relaxed),
+                wraps,
+                "{stanzas} stanzas a wrap"
+            );
+            assert_eq!(
+                opener.tried.load(Relaxed),
+                u64::from(MAX_STANZAS_PER_KEY.min(stanzas * 64)),
+                "{stanzas} stanzas a wrap"
+            );
+            let c = r.sealed.unwrap();
+            assert_eq!((c.values, c.sealed, c.opened), (3, 3, 0));
+            assert!(r.failures.is_empty(), "{:?}", r.failures);
+        }
     }
 }

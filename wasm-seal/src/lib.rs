@@ -16,12 +16,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::Arc;
 use stele_core::VerifierKey;
 use stele_core::canonical::quote;
-use stele_core::sealed::{DataKey, Opener, OpenerHandle, states_json};
+use stele_core::sealed::{OpenerHandle, states_json};
 use stele_core::verify::{Options, StreamVerifier};
 use wasm_bindgen::prelude::*;
 
@@ -135,11 +133,12 @@ impl SealedVerifier {
 /// verifier has verified the same bytes, opens and checks the sealed values
 /// without verifying the chain again; its failures join that report.
 ///
-/// Split in parts that run in parallel (the page's workers): each part
-/// unwraps its share of the data keys ([`unwrap_share`]), every part gets
-/// them all ([`OpeningPass::with_keys`]), reads the key records before the
-/// first entry, and all but the first continue at their part of the
-/// entries ([`OpeningPass::resume_at`]).
+/// Split in parts that run in parallel (the page's workers): every part
+/// reads the key records before the first entry, and all but the first
+/// continue at their part of the entries ([`OpeningPass::resume_at`]).
+/// Each part unwraps the data keys its values need, when they need them
+/// (core's rule, docs/FORMAT.md 13.8), so a key used in two parts is
+/// unwrapped in both.
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct OpeningPass {
@@ -153,16 +152,7 @@ impl OpeningPass {
     /// Errors never echo the identity.
     #[wasm_bindgen(constructor)]
     pub fn new(origin: Option<String>, identity: &str) -> Result<Self, JsError> {
-        Self::with_keys(origin, identity, &[])
-    }
-
-    /// As the constructor, with the wraps other parts unwrapped with the
-    /// same identity: [`unwrap_share`]'s outputs, concatenated. A wrap met
-    /// there is not unwrapped again; any other is.
-    #[wasm_bindgen(js_name = withKeys)]
-    pub fn with_keys(origin: Option<String>, identity: &str, keys: &[u8]) -> Result<Self, JsError> {
-        let ids = identities(identity)?;
-        let opener = Unwrapped::new(stele_seal::AgeOpener::new(ids), keys)?;
+        let opener = stele_seal::AgeOpener::new(identities(identity)?);
         Ok(Self {
             inner: stele_core::sealed_pass::OpeningPass::new(
                 origin.as_deref(),
@@ -212,84 +202,6 @@ impl OpeningPass {
 
 /// Largest integer a JavaScript number holds exactly.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
-
-/// Bytes of one [`unwrap_share`] item: the wrap's SHA-256, whether it
-/// opened, the data key (zeros when it did not).
-const SHARE_ITEM: usize = 32 + 1 + stele_core::sealed::DATA_KEY_LEN;
-
-/// Unwraps share `part` (of `parts`) of the `sealed-key` records in `head`
-/// (whole lines, the file's bytes before its first entry line): the
-/// records whose position among them is `part` modulo `parts`, as the
-/// opening pass would (the same records, the same identities). Each result
-/// is the wrap's SHA-256, 1 and the data key, or 0 and zeros when no
-/// identity opens it; for [`OpeningPass::with_keys`]. The data keys are
-/// secret like the identity: the page keeps them in memory only.
-#[wasm_bindgen(js_name = unwrapShare)]
-pub fn unwrap_share(
-    identity: &str,
-    head: &[u8],
-    part: u32,
-    parts: u32,
-) -> Result<Vec<u8>, JsError> {
-    if part >= parts {
-        return Err(JsError::new("unwrapShare: part must be below parts"));
-    }
-    let opener = stele_seal::AgeOpener::new(identities(identity)?);
-    let mut out = Vec::new();
-    let records = head
-        .split(|&b| b == b'\n')
-        .filter(|l| l.starts_with(b"sealed-key "))
-        .filter_map(|l| match stele_core::sealed::Record::parse(l) {
-            Ok(stele_core::sealed::Record::SealedKey { wrap, .. }) => Some(wrap),
-            _ => None, // the pass reports it
-        });
-    for (i, wrap) in records.enumerate() {
-        if i as u64 % u64::from(parts) != u64::from(part) {
-            continue;
-        }
-        let key = opener.unwrap_key(&wrap);
-        out.extend_from_slice(&Sha256::digest(&wrap));
-        out.push(u8::from(key.is_some()));
-        out.extend_from_slice(&key.unwrap_or_default());
-    }
-    Ok(out)
-}
-
-// An identity's opener that knows some wraps' data keys already.
-struct Unwrapped {
-    opener: stele_seal::AgeOpener,
-    known: HashMap<[u8; 32], Option<DataKey>>,
-}
-
-impl Unwrapped {
-    fn new(opener: stele_seal::AgeOpener, keys: &[u8]) -> Result<Self, JsError> {
-        if keys.len() % SHARE_ITEM != 0 {
-            return Err(JsError::new("withKeys: not unwrapShare's output"));
-        }
-        let mut known = HashMap::with_capacity(keys.len() / SHARE_ITEM);
-        for item in keys.chunks_exact(SHARE_ITEM) {
-            let (digest, rest) = item.split_at(32);
-            let (opened, key) = rest.split_at(1);
-            let digest: [u8; 32] = digest.try_into().map_err(|_| JsError::new("withKeys"))?;
-            let key: DataKey = key.try_into().map_err(|_| JsError::new("withKeys"))?;
-            let _ = known.insert(digest, (opened[0] == 1).then_some(key));
-        }
-        Ok(Self { opener, known })
-    }
-}
-
-impl Opener for Unwrapped {
-    fn unwrap_key(&self, wrap: &[u8]) -> Option<DataKey> {
-        match self.known.get(&<[u8; 32]>::from(Sha256::digest(wrap))) {
-            Some(key) => *key,
-            None => self.opener.unwrap_key(wrap),
-        }
-    }
-
-    fn decrypt(&self, key: &DataKey, sealed: &[u8], ad: &[u8]) -> Option<Vec<u8>> {
-        self.opener.decrypt(key, sealed, ad)
-    }
-}
 
 // The identities of an identity file's text; errors never echo it.
 fn identities(identity: &str) -> Result<Vec<stele_seal::Identity>, JsError> {

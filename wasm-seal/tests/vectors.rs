@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use serde_json::Value;
-use stele_wasm_seal::{OpeningPass, SealedVerifier, unwrap_share};
+use stele_wasm_seal::{OpeningPass, SealedVerifier};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const AUDITOR: &str = include_str!("../../tests/vectors/sealed/auditor.key");
@@ -140,7 +140,7 @@ fn the_opening_pass_finds_what_the_full_verifier_finds() {
     }
 }
 
-// One opening pass over `data`, read in `parts`: each (keys, start) reads the
+// One opening pass over `data`, read in `parts`: each start reads the
 // bytes before `head` (when it starts later) and then from `start` to the
 // next part's start. Values, counts added up, and failures (code, entry,
 // line counted from the file's start, offset).
@@ -148,7 +148,6 @@ fn parted(
     data: &[u8],
     origin: &Option<String>,
     identity: &str,
-    keys: &[u8],
     head: usize,
     starts: &[usize],
 ) -> (Vec<Value>, Value, Vec<(Value, Value, u64, Value)>) {
@@ -158,7 +157,7 @@ fn parted(
     let mut lines = 0;
     for (i, &start) in starts.iter().enumerate() {
         let end = starts.get(i + 1).copied().unwrap_or(data.len());
-        let mut p = OpeningPass::with_keys(origin.clone(), identity, keys).unwrap();
+        let mut p = OpeningPass::new(origin.clone(), identity).unwrap();
         if start > head {
             p.push(&data[..head]);
             p.resume_at(start as f64).unwrap();
@@ -188,8 +187,8 @@ fn parted(
     (states, Value::Object(counts), failures)
 }
 
-// The page's split pass (two workers): each part unwraps its share of the
-// data keys, both get all of them, and the second part resumes at an entry
+// The page's split pass (two workers): each part reads the key records and
+// unwraps the keys its values need, and the second part resumes at an entry
 // line. At every entry line of every vector, the two parts find what one
 // pass finds: the same values, counts and failures, lines included.
 #[wasm_bindgen_test]
@@ -200,47 +199,40 @@ fn a_pass_split_at_any_entry_line_finds_what_one_pass_finds() {
         let text = std::str::from_utf8(data).unwrap();
         let entries: Vec<usize> = text.match_indices("\n{").map(|(i, _)| i + 1).collect();
         let head = entries[0];
-        let one = parted(data, &origin, AUDITOR, &[], head, &[0]);
+        let one = parted(data, &origin, AUDITOR, head, &[0]);
         assert_eq!(one.1, report["sealed"], "{expect}");
-        let mut keys = unwrap_share(AUDITOR, &data[..head], 0, 2).unwrap();
-        let theirs = unwrap_share(AUDITOR, &data[..head], 1, 2).unwrap();
-        keys.extend_from_slice(&theirs);
-        // One item (SHA-256, flag, key) per sealed-key record, split between the shares.
-        assert_eq!(
-            keys.len(),
-            65 * text.matches("\nsealed-key ").count(),
-            "{expect}"
-        );
         for &split in &entries[1..] {
-            let two = parted(data, &origin, AUDITOR, &keys, head, &[0, split]);
+            let two = parted(data, &origin, AUDITOR, head, &[0, split]);
             assert_eq!(two, one, "{expect}: split at byte {split}");
         }
     }
 }
 
-// The keys handed over are used as given: unwrapped with the auditor's
-// identity, they open values for a pass that holds another identity (so
-// the pass did not unwrap them again); unwrapped with that other identity,
-// nothing opens. Malformed key lists are refused.
+// Junk sealed-key records (key IDs no value uses, wraps that do not open)
+// change nothing the pass finds; another identity opens nothing; a pass
+// resumes only at a line's start before any entry.
 #[wasm_bindgen_test]
-fn handed_over_keys_are_used_and_checked_for_shape() {
+fn junk_key_records_change_nothing_and_resume_is_checked() {
     let (data, expect) = vector!("sealed-valid");
     let (report, _) = run(data, expect, AUDITOR, 4096);
     let origin = report["origin"].as_str().map(String::from);
     let text = std::str::from_utf8(data).unwrap();
     let head = text.find("\n{").unwrap() + 1;
-    let theirs = unwrap_share(AUDITOR, &data[..head], 0, 1).unwrap();
-    let (_, counts, failures) = parted(data, &origin, OTHER, &theirs, head, &[0]);
-    assert_eq!(counts["opened"], 5);
-    assert!(failures.is_empty());
-    let none = unwrap_share(OTHER, &data[..head], 0, 1).unwrap();
-    assert!(none.chunks(65).all(|item| item[32..] == [0; 33]));
-    let (_, counts, failures) = parted(data, &origin, AUDITOR, &none, head, &[0]);
+    let one = parted(data, &origin, AUDITOR, head, &[0]);
+    assert_eq!(one.1["opened"], 5);
+    let junk: String = (0..200)
+        .map(|i| format!("sealed-key {i:032x} YWdlLWVuY3J5cHRpb24ub3JnL3YxCg==\n"))
+        .collect();
+    let first = text.find("\nsealed-key ").unwrap() + 1;
+    let with_junk = format!("{}{junk}{}", &text[..first], &text[first..]);
+    let jhead = head + junk.len();
+    let two = parted(with_junk.as_bytes(), &origin, AUDITOR, jhead, &[0]);
+    assert_eq!(two.0, one.0);
+    assert_eq!(two.1, one.1);
+    let (_, counts, failures) = parted(data, &origin, OTHER, head, &[0]);
     assert_eq!(counts["opened"], 0);
     assert_eq!(counts["sealed"], 5);
     assert!(failures.is_empty());
-    assert!(OpeningPass::with_keys(origin.clone(), AUDITOR, &theirs[1..]).is_err());
-    assert!(unwrap_share(AUDITOR, &data[..head], 2, 2).is_err());
     let mut p = OpeningPass::new(origin, AUDITOR).unwrap();
     p.push(&data[..head + 1]);
     assert!(p.resume_at(head as f64).is_err());

@@ -6,10 +6,9 @@
 // are never stored.
 //
 // A large file is read by two such workers at once, each one part of the
-// entries: both read the key records before the first entry, each unwraps
-// half of the data keys (the X25519 work) and hands them to the other over a
-// MessageChannel, then each reads its part (wasm-seal's unwrapShare,
-// OpeningPass.withKeys and resumeAt).
+// entries: both read the key records before the first entry, then each
+// reads its part (wasm-seal's OpeningPass.resumeAt). Each unwraps the data
+// keys its part's values need, when they need them (stele-core's rule).
 //
 // Page -> this worker
 //   SealedOpenMessage     the compiled sealed module, the file, the origin, the identity, the part
@@ -17,10 +16,8 @@
 //   SealedProgressMessage after each chunk: bytes of its part read
 //   SealedDoneMessage     the pass's takeSealed() texts and its finish() text
 //   SealedErrorMessage    the pass could not run (not the file: a bad value is a finding)
-// This worker <-> the other part's worker (SealedPart.port)
-//   a Uint8Array: the data keys it unwrapped (unwrapShare's output)
 // The page terminates the worker to cancel.
-import initSeal, { OpeningPass, unwrapShare } from '../pkg/stele_wasm_seal.js';
+import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
 
 /**
  * One part of a split pass: the file's bytes before its first entry line
@@ -31,7 +28,6 @@ import initSeal, { OpeningPass, unwrapShare } from '../pkg/stele_wasm_seal.js';
  * @property {number} head
  * @property {number} start
  * @property {number} end
- * @property {MessagePort} port  to the other part's worker
  */
 /**
  * @typedef {object} SealedOpenMessage
@@ -56,32 +52,21 @@ const reply = (msg) => self.postMessage(msg);
 const bytes = async (file, from, to) => new Uint8Array(await file.slice(from, to).arrayBuffer());
 
 /**
- * The pass over a part: its share of the data keys unwrapped here, the
- * other share received, then the key records and the part's entries.
+ * The pass over a part: the key records, then the part's entries.
  * @param {string | undefined} origin
  * @param {string} identity
  * @param {Blob} file
  * @param {SealedPart} part
  */
 async function partPass(origin, identity, file, part) {
-  const head = await bytes(file, 0, part.head);
-  const theirs = new Promise((resolve) => {
-    part.port.onmessage = (e) => resolve(e.data);
-  });
-  const mine = unwrapShare(identity, head, part.index, 2);
-  part.port.postMessage(mine);
-  const other = /** @type {Uint8Array} */ (await theirs);
-  part.port.close();
-  const keys = new Uint8Array(mine.length + other.length);
-  keys.set(mine);
-  keys.set(other, mine.length);
+  const pass = new OpeningPass(origin, identity);
   try {
-    const pass = OpeningPass.withKeys(origin, identity, keys);
-    pass.push(head);
+    pass.push(await bytes(file, 0, part.head));
     if (part.start > part.head) pass.resumeAt(part.start);
     return pass;
-  } finally {
-    for (const k of [mine, other, keys]) k.fill(0);
+  } catch (e) {
+    pass.free();
+    throw e;
   }
 }
 

@@ -170,23 +170,22 @@ async function splitPoints(file, splitAbove) {
 async function passInWorkers(module, file, origin, { identity, signal, chunkSize, splitAbove, onProgress }) {
   const at = await splitPoints(file, splitAbove);
   if (!at) return inWorker({ module, file, origin, identity, chunkSize }, [], { signal, onProgress: onProgress && ((d) => onProgress(d, file.size)) });
-  const { port1, port2 } = new MessageChannel();
   const done = [0, 0];
   const progress = (/** @type {number} */ i) => (/** @type {number} */ d) => {
     done[i] = d;
     onProgress?.(done[0] + done[1], file.size);
   };
-  // Cancelled as soon as one part fails, so the other does not wait for its keys.
+  // Cancelled as soon as one part fails: its result could not be used.
   const stop = new AbortController();
   const sig = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   const run = (/** @type {import('./sealed-worker.js').SealedPart} */ part) =>
-    inWorker({ module, file, origin, identity, chunkSize, part }, [part.port], { signal: sig, onProgress: progress(part.index) }).catch((e) => {
+    inWorker({ module, file, origin, identity, chunkSize, part }, [], { signal: sig, onProgress: progress(part.index) }).catch((e) => {
       stop.abort();
       throw e;
     });
   const parts = await Promise.allSettled([
-    run({ index: 0, head: at.head, start: at.head, end: at.split, port: port1 }),
-    run({ index: 1, head: at.head, start: at.split, end: file.size, port: port2 }),
+    run({ index: 0, head: at.head, start: at.head, end: at.split }),
+    run({ index: 1, head: at.head, start: at.split, end: file.size }),
   ]);
   // A part's own error, rather than the other part's cancel that follows it.
   const errors = parts.flatMap((p) => (p.status === 'rejected' ? [p.reason] : []));
