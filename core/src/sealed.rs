@@ -53,6 +53,13 @@ pub const MARKER_MEMBER: &str = "stele.seal";
 pub const PLACEHOLDER_NEEDLE: &[u8] = b"\"stele.sealed\"";
 /// Openings the verifier holds back while the log's origin is unknown.
 pub const MAX_DEFERRED: usize = 100_000;
+/// X25519 stanzas a verifier tries for one key ID, over all its wraps in
+/// file order (FORMAT 13.8): the ones after are not tried.
+pub const MAX_STANZAS_PER_KEY: u32 = 64;
+/// `sealed-key` records a verifier keeps for one key ID (FORMAT 13.8): later
+/// ones are not read (each wrap that can open has an X25519 stanza, so they
+/// could only be tried after [`MAX_STANZAS_PER_KEY`] stanzas of their own).
+pub const MAX_WRAPS_PER_KEY: usize = 64;
 
 /// A 32-byte data key.
 pub type DataKey = [u8; DATA_KEY_LEN];
@@ -270,6 +277,139 @@ pub fn find_placeholders(event: &Value) -> Result<Vec<(String, Placeholder)>, St
     Ok(out)
 }
 
+/// [`find_placeholders`] for the usual event, read from its canonical JSON
+/// bytes without building its value (the opening pass's hot path): `None`
+/// when the event is not plainly the usual kind (a member name with an
+/// escape or a non-ASCII byte, whose order or pointer needs the full
+/// reading; a malformed placeholder, whose error it gives), and the caller
+/// uses [`find_placeholders`]. `Some` is what [`find_placeholders`] finds
+/// in the parsed event: the same placeholders, pointers and order (member
+/// names in ASCII sort the same in canonical JSON and in the parsed map).
+pub fn find_placeholders_canonical(event: &[u8]) -> Option<Vec<(String, Placeholder)>> {
+    const HEAD: &[u8] = b"{\"stele.sealed\":{\"commitment\":\"";
+    const MID: &[u8] = b"\",\"key\":\"";
+    const TAIL: &[u8] = b"\"}}";
+    const LEN: usize = HEAD.len() + 64 + MID.len() + 2 * KEY_ID_LEN + TAIL.len();
+    // Open objects and arrays: the pointer's length at their start, and
+    // an array's next index.
+    enum Open {
+        Object(usize),
+        Array(usize, usize),
+    }
+    // A member name at `at` (its opening quote), appended to the pointer;
+    // the position after its colon.
+    fn name(b: &[u8], at: usize, ptr: &mut String) -> Option<usize> {
+        if b.get(at) != Some(&b'"') {
+            return None;
+        }
+        let rest = b.get(at + 1..)?;
+        let n = memchr::memchr(b'"', rest)?;
+        let key = &rest[..n];
+        if key.iter().any(|&c| c == b'\\' || c >= 0x80) || key == PLACEHOLDER_MEMBER.as_bytes() {
+            return None;
+        }
+        let key = std::str::from_utf8(key).ok()?;
+        ptr.push('/');
+        if key.contains(['~', '/']) {
+            ptr.push_str(&escape_token(key));
+        } else {
+            ptr.push_str(key);
+        }
+        (b.get(at + 1 + n + 1) == Some(&b':')).then_some(at + n + 3)
+    }
+    let b = event;
+    let mut out = Vec::new();
+    let mut ptr = String::new();
+    let mut open: Vec<Open> = Vec::new();
+    let mut i = 0;
+    loop {
+        // A value at `i`.
+        match *b.get(i)? {
+            b'{' if b[i..].starts_with(HEAD) => {
+                let ph = b.get(i..i + LEN)?;
+                let commitment = Hash::from_hex(&ph[HEAD.len()..HEAD.len() + 64])?;
+                let rest = ph[HEAD.len() + 64..].strip_prefix(MID)?;
+                let key = KeyId::from_hex(std::str::from_utf8(&rest[..2 * KEY_ID_LEN]).ok()?)?;
+                if &rest[2 * KEY_ID_LEN..] != TAIL || open.is_empty() {
+                    return None;
+                }
+                out.push((ptr.clone(), Placeholder { commitment, key }));
+                i += LEN;
+            }
+            b'{' if b.get(i + 1) == Some(&b'}') => i += 2,
+            b'{' => {
+                open.push(Open::Object(ptr.len()));
+                i = name(b, i + 1, &mut ptr)?;
+                continue;
+            }
+            b'[' if b.get(i + 1) == Some(&b']') => i += 2,
+            b'[' => {
+                open.push(Open::Array(ptr.len(), 1));
+                ptr.push_str("/0");
+                i += 1;
+                continue;
+            }
+            b'"' => {
+                // To the closing quote, past escapes.
+                let mut j = i + 1;
+                loop {
+                    j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+                    if b[j] == b'"' {
+                        break;
+                    }
+                    j += 2;
+                }
+                i = j + 1;
+            }
+            _ => {
+                // A number, true, false or null.
+                let n = b[i..]
+                    .iter()
+                    .position(|c| matches!(c, b',' | b']' | b'}'))
+                    .unwrap_or(b.len() - i);
+                i += n;
+            }
+        }
+        // After a value: the next member or element, or the end of one or
+        // more objects and arrays.
+        loop {
+            match open.last_mut() {
+                None => return (i == b.len()).then_some(out),
+                Some(Open::Object(len)) => {
+                    ptr.truncate(*len);
+                    match *b.get(i)? {
+                        b',' => {
+                            i = name(b, i + 1, &mut ptr)?;
+                            break;
+                        }
+                        b'}' => {
+                            i += 1;
+                            let _ = open.pop();
+                        }
+                        _ => return None,
+                    }
+                }
+                Some(Open::Array(len, next)) => {
+                    ptr.truncate(*len);
+                    match *b.get(i)? {
+                        b',' => {
+                            let _ = fmt::Write::write_fmt(&mut ptr, format_args!("/{next}"));
+                            *next += 1;
+                            i += 1;
+                            break;
+                        }
+                        b']' => {
+                            i += 1;
+                            let _ = open.pop();
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Why an opening does not open (FORMAT 13.3). The text never contains any
 /// part of the plaintext.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -472,7 +612,10 @@ impl Record {
 pub trait Opener: Send + Sync {
     /// The 32-byte data key inside an age file, if one of the caller's
     /// identities opens it (FORMAT 13.5); `None` otherwise (not an error).
-    fn unwrap_key(&self, wrap: &[u8]) -> Option<DataKey>;
+    /// `budget`: the X25519 stanzas it may still try (FORMAT 13.8); each
+    /// stanza tried takes one, whatever the number of identities, and with
+    /// none left it tries no more.
+    fn unwrap_key(&self, wrap: &[u8], budget: &mut u32) -> Option<DataKey>;
     /// XChaCha20-Poly1305 decryption of `nonce || ciphertext` (FORMAT 13.3).
     fn decrypt(&self, key: &DataKey, sealed: &[u8], ad: &[u8]) -> Option<Vec<u8>>;
 }
@@ -564,6 +707,14 @@ struct Current {
     values: Vec<(String, Placeholder, Option<ValueState>)>,
 }
 
+// A key ID's data key: its wraps until a value needs the key, then the key
+// (or "not ours") once unwrapped.
+#[derive(Debug)]
+enum KeySlot {
+    Wraps(Vec<Vec<u8>>),
+    Unwrapped(Option<DataKey>),
+}
+
 #[derive(Debug)]
 struct Deferred {
     index: u64,
@@ -578,7 +729,8 @@ struct Deferred {
 pub struct SealChecker {
     opener: Option<OpenerHandle>,
     origin: Option<String>,
-    keys: HashMap<KeyId, Option<DataKey>>,
+    keys: HashMap<KeyId, KeySlot>,
+    unwrapped: u64,
     forgotten: HashSet<KeyId>,
     seen_entry: bool,
     current: Option<Current>,
@@ -643,11 +795,14 @@ impl SealChecker {
         if PLACEHOLDER_FINDER.find(event).is_none() {
             return Vec::new();
         }
-        let value: Value = match serde_json::from_slice(event) {
-            Ok(v) => v,
-            Err(_) => return Vec::new(), // the line check reports it
+        let found = match find_placeholders_canonical(event) {
+            Some(found) => Ok(found),
+            None => match serde_json::from_slice::<Value>(event) {
+                Ok(value) => find_placeholders(&value),
+                Err(_) => return Vec::new(), // the line check reports it
+            },
         };
-        match find_placeholders(&value) {
+        match found {
             Ok(found) => {
                 self.counts.values += found.len() as u64;
                 let values = found
@@ -675,6 +830,19 @@ impl SealChecker {
     /// a proof record): records after it no longer belong to the entry.
     pub fn other(&mut self) {
         self.end_entry();
+    }
+
+    /// The reading continues at an entry line after other entries, which
+    /// another checker reads (a split opening pass, [`crate::sealed_pass`]):
+    /// from now on key records are misplaced, as after any entry. `false`
+    /// (and nothing changes) when this checker has already read an entry.
+    pub fn skip_to_later_entry(&mut self) -> bool {
+        if self.seen_entry {
+            return false;
+        }
+        self.end_entry();
+        self.seen_entry = true;
+        true
     }
 
     /// A sealed-field record line (see [`is_record`]).
@@ -706,11 +874,17 @@ impl SealChecker {
                     out.push(fail(None, format!("sealed-key record for key {key} {why}")));
                     return out;
                 }
-                if let Some(Some(_)) = self.keys.get(&key) {
-                    return out;
+                // Kept, not unwrapped: only a key ID some placeholder uses
+                // is (at the first opening that needs it), so junk records
+                // cost no X25519 work. Without an identity there is
+                // nothing to keep.
+                let keep = self.opener.is_some();
+                match self.keys.entry(key).or_insert(KeySlot::Wraps(Vec::new())) {
+                    KeySlot::Wraps(wraps) if keep && wraps.len() < MAX_WRAPS_PER_KEY => {
+                        wraps.push(wrap);
+                    }
+                    _ => {}
                 }
-                let dk = self.opener.as_ref().and_then(|o| o.0.unwrap_key(&wrap));
-                let _ = self.keys.insert(key, dk);
             }
             Record::Forgotten(key) => {
                 if self.seen_entry || self.keys.contains_key(&key) {
@@ -732,7 +906,7 @@ impl SealChecker {
                 let Some(ph) = self.claim(index, &pointer, "opening", &mut out) else {
                     return out;
                 };
-                if self.origin.is_none() && self.key_of(&ph).is_some() {
+                if self.origin.is_none() && self.data_key(&ph.key).is_some() {
                     if self.deferred.len() >= MAX_DEFERRED {
                         out.push(fail(
                             Some(index),
@@ -788,8 +962,37 @@ impl SealChecker {
         std::mem::take(&mut self.states)
     }
 
-    fn key_of(&self, ph: &Placeholder) -> Option<&DataKey> {
-        self.keys.get(&ph.key).and_then(Option::as_ref)
+    /// Key IDs whose wraps were unwrapped so far: those of the values that
+    /// had an opening to check (FORMAT 13.8), never another.
+    pub fn keys_unwrapped(&self) -> u64 {
+        self.unwrapped
+    }
+
+    // The data key of a key ID, its wraps unwrapped at the first call (at
+    // most MAX_STANZAS_PER_KEY X25519 stanzas over all of them).
+    fn data_key(&mut self, id: &KeyId) -> Option<DataKey> {
+        let slot = self.keys.get_mut(id)?;
+        if let KeySlot::Wraps(wraps) = slot {
+            let mut budget = MAX_STANZAS_PER_KEY;
+            let mut dk = None;
+            if let Some(o) = self.opener.as_ref() {
+                for w in wraps.iter() {
+                    if budget == 0 {
+                        break;
+                    }
+                    dk = o.0.unwrap_key(w, &mut budget);
+                    if dk.is_some() {
+                        break;
+                    }
+                }
+            }
+            self.unwrapped += 1;
+            *slot = KeySlot::Unwrapped(dk);
+        }
+        match slot {
+            KeySlot::Unwrapped(dk) => *dk,
+            KeySlot::Wraps(_) => None,
+        }
     }
 
     // Finds the placeholder an opening/redacted record is about and marks it
@@ -866,22 +1069,24 @@ impl SealChecker {
     }
 
     fn open(
-        &self,
+        &mut self,
         index: u64,
         pointer: &str,
         ph: &Placeholder,
         sealed: &[u8],
         out: &mut Vec<SealFailure>,
     ) -> ValueState {
-        let (Some(key), Some(opener), Some(origin)) = (
-            self.key_of(ph),
-            self.opener.as_ref(),
-            self.origin.as_deref(),
-        ) else {
+        if self.opener.is_none() || self.origin.is_none() {
+            return ValueState::Sealed;
+        }
+        let Some(key) = self.data_key(&ph.key) else {
+            return ValueState::Sealed;
+        };
+        let (Some(opener), Some(origin)) = (self.opener.as_ref(), self.origin.as_deref()) else {
             return ValueState::Sealed;
         };
         let ad = opening_ad(origin, index, pointer);
-        let result = match opener.0.decrypt(key, sealed, &ad) {
+        let result = match opener.0.decrypt(&key, sealed, &ad) {
             None => Err(OpeningError::Decrypt),
             Some(pt) => check_opening(ph, &pt).map(|v| String::from_utf8_lossy(v).into_owned()),
         };
@@ -1022,6 +1227,104 @@ mod tests {
         assert_eq!(pointer_tokens("/a~1b/m~0x").unwrap(), ["a/b", "m~x"]);
         assert!(pointer_tokens("a").is_err());
         assert!(pointer_tokens("/a~2").is_err());
+    }
+
+    // The fast reading of canonical bytes finds what the parsed event's
+    // walk finds, whenever it answers; and it answers for the usual events.
+    #[test]
+    fn placeholders_read_from_canonical_bytes_are_what_the_parsed_event_has() {
+        let ph = |n: u8| {
+            Placeholder {
+                commitment: Hash([n; 32]),
+                key: KeyId([n.wrapping_mul(7); 16]),
+            }
+            .to_value()
+        };
+        let check = |ev: &Value| -> bool {
+            let text = canonical::to_canonical(ev).unwrap();
+            let slow = find_placeholders(ev);
+            match find_placeholders_canonical(text.as_bytes()) {
+                Some(fast) => {
+                    assert_eq!(Ok(fast), slow, "{text}");
+                    true
+                }
+                None => false,
+            }
+        };
+        // Usual events: answered, with pointers escaped and arrays indexed.
+        for ev in [
+            serde_json::json!({}),
+            serde_json::json!({"a": [], "b": {}, "c": [[], {}], "d": null, "e": true, "f": -1.5e3}),
+            serde_json::json!({"a/b": ph(1), "list": [1, ph(2), [ph(3)]], "m~x": {"deep": ph(4)}, "s": "x\"{\"stele.sealed\":1}\\"}),
+            serde_json::json!({"actor": {"email": ph(5), "id": "u1"}, "ip": ph(6), "n": [0, {"x": ph(7)}]}),
+        ] {
+            assert!(check(&ev), "{ev}");
+        }
+        // Not answered: the walk decides (names with escapes or non-ASCII
+        // bytes, malformed or misplaced placeholders).
+        let mut bad_key = ph(1);
+        bad_key["stele.sealed"]["key"] = Value::String("ZZ".into());
+        let mut extra = ph(1);
+        extra["z"] = Value::from(1);
+        let mut early = ph(1);
+        early["a"] = Value::from(1);
+        for ev in [
+            serde_json::json!({"é": ph(1)}),
+            serde_json::json!({"q\"": 1}),
+            serde_json::json!({"a": bad_key}),
+            serde_json::json!({"a": extra}),
+            serde_json::json!({"a": [early]}),
+            ph(1),
+        ] {
+            assert!(!check(&ev), "{ev}");
+        }
+        // Random events: whenever answered, the same.
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        fn random_value(
+            next: &mut dyn FnMut(u64) -> u64,
+            depth: u32,
+            ph: &dyn Fn(u8) -> Value,
+        ) -> Value {
+            const NAMES: [&str; 8] = ["a", "b/c", "d~e", "f g", "stele", "z", "ü", "k\"q"];
+            match next(if depth == 0 { 4 } else { 8 }) {
+                0 => Value::from(next(1000)),
+                1 => Value::String(
+                    ["x", "{\"stele.sealed\":", "\\\"", "]},"][next(4) as usize].into(),
+                ),
+                2 => Value::Bool(next(2) == 1),
+                3 => Value::Null,
+                4 | 5 => ph(next(250) as u8),
+                6 => Value::Array(
+                    (0..next(4))
+                        .map(|_| random_value(next, depth - 1, ph))
+                        .collect(),
+                ),
+                _ => Value::Object(
+                    (0..next(4))
+                        .map(|_| {
+                            let names = if next(5) == 0 { 8 } else { 6 };
+                            let i = next(names) as usize;
+                            (NAMES[i].to_string(), random_value(next, depth - 1, ph))
+                        })
+                        .collect(),
+                ),
+            }
+        }
+        let mut answered = 0;
+        for _ in 0..3000 {
+            let mut ev = random_value(&mut next, 4, &ph);
+            if !ev.is_object() {
+                ev = serde_json::json!({ "v": ev });
+            }
+            answered += usize::from(check(&ev));
+        }
+        assert!(answered > 1500, "{answered} of 3000 answered");
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct PassResult {
     pub failures_total: u64,
     /// The counts; `None` when the file has no placeholder and no sealed record.
     pub sealed: Option<SealedCounts>,
+    /// Lines read (after [`OpeningPass::resume_at`]: since that offset).
+    pub lines: u64,
 }
 
 /// A streaming opening pass over one export.
@@ -160,6 +162,32 @@ impl OpeningPass {
         }
     }
 
+    /// Splits the work (the page runs the parts in parallel): a pass that
+    /// has read the lines before the file's first entry line (its key
+    /// records, which every part needs) continues at `offset`, the start
+    /// of a later entry line (a line starting with `{`, FORMAT 7.1); the
+    /// bytes from there on are pushed next. What it found so far is
+    /// dropped (the part that reads the file from its start reports it),
+    /// key records from `offset` on are misplaced as after any entry, and
+    /// failures' `line` counts from `offset` (its line is 1): add the lines
+    /// before `offset`. The parts' values, counts and failures, in file
+    /// order, are one pass's. An error (and nothing changes) when this pass
+    /// has read an entry or stands inside a line.
+    pub fn resume_at(&mut self, offset: u64) -> Result<(), &'static str> {
+        if !self.partial.is_empty() || self.skipping {
+            return Err("the pass stands inside a line");
+        }
+        if !self.seal.skip_to_later_entry() {
+            return Err("the pass has already read an entry");
+        }
+        let _ = self.seal.take_states();
+        self.failures.clear();
+        self.failures_total = 0;
+        self.line_no = 0;
+        self.offset = offset;
+        Ok(())
+    }
+
     /// Sealed values settled since the last call: `(entry, pointer, state)`.
     pub fn take_states(&mut self) -> Vec<(u64, String, ValueState)> {
         self.seal.take_states()
@@ -177,6 +205,7 @@ impl OpeningPass {
             failures: std::mem::take(&mut self.failures),
             failures_total: self.failures_total,
             sealed,
+            lines: self.line_no,
         }
     }
 }
@@ -189,7 +218,7 @@ mod tests {
 
     struct NoKeys;
     impl Opener for NoKeys {
-        fn unwrap_key(&self, _: &[u8]) -> Option<DataKey> {
+        fn unwrap_key(&self, _: &[u8], _: &mut u32) -> Option<DataKey> {
             None
         }
         fn decrypt(&self, _: &DataKey, _: &[u8], _: &[u8]) -> Option<Vec<u8>> {
@@ -217,6 +246,194 @@ mod tests {
             assert_eq!(r.failures[0].offset, 20 + entry.len() as u64 + 1);
             assert_eq!(r.failures[0].entry, Some(2));
             assert_eq!(r.sealed.unwrap().redacted, 1);
+        }
+    }
+
+    // One pass over `file`, or two parts split at `split` (the second reads
+    // the lines before `head` then resumes): values, counts and failures
+    // (line made absolute) in file order.
+    type Found = (
+        Vec<(u64, String, ValueState)>,
+        Option<SealedCounts>,
+        Vec<Failure>,
+        u64,
+    );
+    fn one_pass(file: &[u8]) -> Found {
+        let mut p = OpeningPass::new(Some("o"), OpenerHandle(Arc::new(NoKeys)));
+        p.push(file);
+        let r = p.finish();
+        (p.take_states(), r.sealed, r.failures, r.failures_total)
+    }
+    fn split_pass(file: &[u8], head: usize, split: usize) -> Found {
+        let mut a = OpeningPass::new(Some("o"), OpenerHandle(Arc::new(NoKeys)));
+        a.push(&file[..split]);
+        let ra = a.finish();
+        let mut b = OpeningPass::new(Some("o"), OpenerHandle(Arc::new(NoKeys)));
+        b.push(&file[..head]);
+        b.resume_at(split as u64).unwrap();
+        b.push(&file[split..]);
+        let rb = b.finish();
+        let mut states = a.take_states();
+        states.extend(b.take_states());
+        let counts = match (ra.sealed, rb.sealed) {
+            (Some(x), Some(y)) => Some(SealedCounts {
+                values: x.values + y.values,
+                opened: x.opened + y.opened,
+                sealed: x.sealed + y.sealed,
+                forgotten: x.forgotten + y.forgotten,
+                redacted: x.redacted + y.redacted,
+            }),
+            (x, y) => x.or(y),
+        };
+        let mut failures = ra.failures;
+        failures.extend(rb.failures.into_iter().map(|mut f| {
+            f.line += ra.lines;
+            f
+        }));
+        (
+            states,
+            counts,
+            failures,
+            ra.failures_total + rb.failures_total,
+        )
+    }
+
+    #[test]
+    fn a_pass_split_at_any_entry_line_finds_what_one_pass_finds() {
+        let key = "0".repeat(32);
+        let ph = format!(
+            r#"{{"stele.sealed":{{"commitment":"{}","key":"{key}"}}}}"#,
+            "0".repeat(64)
+        );
+        let entry = |seq: u64, event: &str| {
+            format!(
+                "{{\"event\":{event},\"prev\":\"{}\",\"seq\":{seq},\"ts\":\"2026-11-26T09:00:00.000000Z\"}}\n",
+                "0".repeat(64)
+            )
+        };
+        let bad_ph = r#"{"stele.sealed":{"key":"x"}}"#;
+        let mut file = format!(
+            "stele-export v1 log\nsealed-key {key} YWdl\nforgotten {}\nopening 0 AAAA \"/ip\"\n",
+            "1".repeat(32)
+        );
+        let head = file.len();
+        file += &entry(0, &format!("{{\"ip\":{ph},\"x\":[{ph}]}}"));
+        file += "redacted 0 \"/ip\"\n";
+        file += &entry(1, &format!("{{\"ip\":{ph}}}"));
+        file += "redacted 0 \"/ip\"\nredacted 1 \"/ip\"\nredacted 1 \"/ip\"\n";
+        file += &format!("sealed-key {key} YWdl\n");
+        file += &entry(2, &format!("{{\"bad\":{bad_ph}}}"));
+        file += "checkpoint\nnot a note\n\n";
+        file += "redacted 2 \"/bad\"\n";
+        file += &entry(3, &format!("{{\"a\":{{\"b\":{ph}}}}}"));
+        file += "opening 3 !!!! \"/a/b\"\nredacted 3 \"/a/b\"\n";
+        let whole = one_pass(file.as_bytes());
+        assert!(whole.3 >= 5, "{:?}", whole.2);
+        assert_eq!(whole.1.unwrap().values, 4); // entry 2's placeholder is malformed
+        let splits: Vec<usize> = file
+            .match_indices("\n{")
+            .map(|(i, _)| i + 1)
+            .filter(|&i| i > head)
+            .collect();
+        assert_eq!(splits.len(), 3);
+        for split in splits {
+            assert_eq!(
+                split_pass(file.as_bytes(), head, split),
+                whole,
+                "split at {split}"
+            );
+        }
+        // Only at a line's start, before any entry.
+        let mut p = OpeningPass::new(Some("o"), OpenerHandle(Arc::new(NoKeys)));
+        p.push(&file.as_bytes()[..head + 3]);
+        assert!(p.resume_at(0).is_err());
+        let mut p = OpeningPass::new(Some("o"), OpenerHandle(Arc::new(NoKeys)));
+        p.push(&file.as_bytes()[..head]);
+        p.push(entry(5, "{}").as_bytes());
+        assert!(p.resume_at(0).is_err());
+    }
+
+    // An opener that opens nothing and counts: the wraps it was asked to
+    // unwrap, and the X25519 stanzas it tried (each wrap holding `stanzas`,
+    // taken from the budget as stele-seal does).
+    struct Counting {
+        stanzas: u32,
+        wraps: std::sync::atomic::AtomicU64,
+        tried: std::sync::atomic::AtomicU64,
+    }
+    impl Opener for Counting {
+        fn unwrap_key(&self, _: &[u8], budget: &mut u32) -> Option<DataKey> {
+            use std::sync::atomic::Ordering::Relaxed;
+            let n = self.stanzas.min(*budget);
+            *budget -= n;
+            let _ = self.wraps.fetch_add(1, Relaxed);
+            let _ = self.tried.fetch_add(u64::from(n), Relaxed);
+            None
+        }
+        fn decrypt(&self, _: &DataKey, _: &[u8], _: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+    }
+
+    // The red team's finding: an export with many junk sealed-key records
+    // made a verifier with an identity unwrap every new key ID's wrap, each
+    // of its X25519 stanzas, (records x stanzas) X25519 operations. Now only
+    // a key ID some value's opening needs is unwrapped, once, and at most
+    // MAX_STANZAS_PER_KEY stanzas over all its wraps are tried.
+    #[test]
+    fn only_key_ids_an_opening_needs_are_unwrapped_within_a_stanza_budget() {
+        use crate::sealed::{MAX_STANZAS_PER_KEY, MAX_WRAPS_PER_KEY};
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        let used = "a".repeat(32);
+        let ph = |key: &str| {
+            format!(
+                r#"{{"stele.sealed":{{"commitment":"{}","key":"{key}"}}}}"#,
+                "0".repeat(64)
+            )
+        };
+        let entry = |seq: u64, event: &str| {
+            format!(
+                "{{\"event\":{event},\"prev\":\"{}\",\"seq\":{seq},\"ts\":\"2026-11-26T09:00:00.000000Z\"}}\n",
+                "0".repeat(64)
+            )
+        };
+        let mut file = String::from("stele-export v1 log\n");
+        for i in 0..1000 {
+            file += &format!("sealed-key {i:032x} YWdl\n");
+        }
+        for _ in 0..100 {
+            file += &format!("sealed-key {used} YWdl\n");
+        }
+        // A value of a junk key without an opening: its key is not needed.
+        let junk = format!("{:032x}", 7);
+        file += &entry(0, &format!("{{\"ip\":{},\"x\":{}}}", ph(&used), ph(&junk)));
+        let sealed = format!("{}==", "A".repeat(54)); // 40 bytes: a nonce and a tag
+        file += &format!("opening 0 {sealed} \"/ip\"\n");
+        file += &entry(1, &format!("{{\"ip\":{}}}", ph(&used)));
+        file += &format!("opening 1 {sealed} \"/ip\"\n");
+        for (stanzas, wraps) in [(3, 22), (1, MAX_WRAPS_PER_KEY as u64), (0, 64)] {
+            let opener = Arc::new(Counting {
+                stanzas,
+                wraps: AtomicU64::new(0),
+                tried: AtomicU64::new(0),
+            });
+            let mut p = OpeningPass::new(Some("o"), OpenerHandle(opener.clone()));
+            p.push(file.as_bytes());
+            let r = p.finish();
+            assert_eq!(p.seal.keys_unwrapped(), 1, "{stanzas} stanzas a wrap");
+            assert_eq!(
+                opener.wraps.load(Relaxed),
+                wraps,
+                "{stanzas} stanzas a wrap"
+            );
+            assert_eq!(
+                opener.tried.load(Relaxed),
+                u64::from(MAX_STANZAS_PER_KEY.min(stanzas * 64)),
+                "{stanzas} stanzas a wrap"
+            );
+            let c = r.sealed.unwrap();
+            assert_eq!((c.values, c.sealed, c.opened), (3, 3, 0));
+            assert!(r.failures.is_empty(), "{:?}", r.failures);
         }
     }
 }

@@ -35,7 +35,7 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::fmt;
-use stele_core::sealed::{DATA_KEY_LEN, DataKey, NONCE_LEN, Opener, TAG_LEN};
+use stele_core::sealed::{DATA_KEY_LEN, DataKey, MAX_STANZAS_PER_KEY, NONCE_LEN, Opener, TAG_LEN};
 
 mod bech32;
 
@@ -227,13 +227,26 @@ fn parse_header(file: &[u8]) -> Option<Header<'_>> {
 
 /// Opens an age file whose payload is a 32-byte data key with the first of
 /// `ids` that can (FORMAT 13.5); `None` if none can or the file is malformed.
+/// At most [`MAX_STANZAS_PER_KEY`] X25519 stanzas are tried.
 pub fn unwrap_with(ids: &[Identity], file: &[u8]) -> Option<DataKey> {
+    let mut budget = MAX_STANZAS_PER_KEY;
+    unwrap_within(ids, file, &mut budget)
+}
+
+/// As [`unwrap_with`], trying at most `budget` X25519 stanzas (FORMAT
+/// 13.8: one key ID's wraps share one budget); each stanza tried takes one
+/// from it, whatever the number of identities.
+pub fn unwrap_within(ids: &[Identity], file: &[u8], budget: &mut u32) -> Option<DataKey> {
+    if *budget == 0 {
+        return None;
+    }
     let h = parse_header(file)?;
     let file_key = h.stanzas.iter().find_map(|(ty, args, body)| {
-        if *ty != "X25519" || args.len() != 1 || body.len() != 32 {
+        if *ty != "X25519" || args.len() != 1 || body.len() != 32 || *budget == 0 {
             return None;
         }
         let share: [u8; 32] = Base64Unpadded::decode_vec(args[0]).ok()?.try_into().ok()?;
+        *budget -= 1;
         ids.iter().find_map(|id| {
             let shared = MontgomeryPoint(share).mul_clamped(id.secret).to_bytes();
             if shared == [0; 32] {
@@ -314,8 +327,8 @@ impl AgeOpener {
 }
 
 impl Opener for AgeOpener {
-    fn unwrap_key(&self, wrap: &[u8]) -> Option<DataKey> {
-        unwrap_with(&self.ids, wrap)
+    fn unwrap_key(&self, wrap: &[u8], budget: &mut u32) -> Option<DataKey> {
+        unwrap_within(&self.ids, wrap, budget)
     }
 
     fn decrypt(&self, key: &DataKey, sealed: &[u8], ad: &[u8]) -> Option<Vec<u8>> {
@@ -365,5 +378,98 @@ mod tests {
         ] {
             assert!(id.unwrap(f).is_none());
         }
+    }
+
+    // An age file to `to` (as the `age` crate writes one: FORMAT 13.5),
+    // with `junk` X25519 stanzas for other recipients before its own.
+    fn wrap_after_junk(to: &Identity, data_key: &DataKey, junk: usize) -> Vec<u8> {
+        let file_key = [9u8; 16];
+        let stanza = |secret: [u8; 32], recipient: [u8; 32]| {
+            let share = MontgomeryPoint::mul_base_clamped(secret).to_bytes();
+            let shared = MontgomeryPoint(recipient).mul_clamped(secret).to_bytes();
+            let mut salt = [0u8; 64];
+            salt[..32].copy_from_slice(&share);
+            salt[32..].copy_from_slice(&recipient);
+            let key = hkdf(&salt, &shared, X25519_INFO);
+            let body = ChaCha20Poly1305::new(&key.into())
+                .encrypt(&[0u8; 12].into(), &file_key[..])
+                .unwrap();
+            format!(
+                "-> X25519 {}\n{}\n",
+                Base64Unpadded::encode_string(&share),
+                Base64Unpadded::encode_string(&body)
+            )
+        };
+        let mut header = String::from("age-encryption.org/v1\n");
+        for i in 0..junk {
+            let other = Identity::from_secret([(i % 200) as u8 + 50; 32]);
+            header += &stanza([i as u8; 32], other.public);
+        }
+        header += &stanza([3; 32], to.public);
+        header += "---";
+        let mac_key = hkdf(&[], &file_key, b"header");
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&mac_key).unwrap();
+        mac.update(header.as_bytes());
+        let mac = mac.finalize().into_bytes();
+        let mut out = format!("{header} {}\n", Base64Unpadded::encode_string(&mac)).into_bytes();
+        let nonce = [5u8; 16];
+        let payload_key = hkdf(&nonce, &file_key, b"payload");
+        let mut chunk_nonce = [0u8; 12];
+        chunk_nonce[11] = 1;
+        let chunk = ChaCha20Poly1305::new(&payload_key.into())
+            .encrypt(&chunk_nonce.into(), &data_key[..])
+            .unwrap();
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&chunk);
+        out
+    }
+
+    // FORMAT 13.8: at most MAX_STANZAS_PER_KEY X25519 stanzas are tried for
+    // a key ID, however many its wraps hold; the budget is shared by its wraps.
+    #[test]
+    fn at_most_the_budget_of_x25519_stanzas_is_tried() {
+        let id = Identity::from_secret([1; 32]);
+        let dk = [4u8; 32];
+        let max = MAX_STANZAS_PER_KEY as usize;
+        // Ours is the last stanza tried within the budget: it opens.
+        let within = wrap_after_junk(&id, &dk, max - 1);
+        assert_eq!(id.unwrap(&within), Some(dk));
+        let mut budget = MAX_STANZAS_PER_KEY;
+        assert_eq!(
+            unwrap_within(std::slice::from_ref(&id), &within, &mut budget),
+            Some(dk)
+        );
+        assert_eq!(budget, 0);
+        // One stanza more before ours: not tried, the wrap does not open.
+        let beyond = wrap_after_junk(&id, &dk, max);
+        assert!(beyond.len() <= MAX_WRAP_BYTES);
+        assert_eq!(id.unwrap(&beyond), None);
+        let mut budget = MAX_STANZAS_PER_KEY + 1;
+        assert_eq!(
+            unwrap_within(std::slice::from_ref(&id), &beyond, &mut budget),
+            Some(dk)
+        );
+        // A budget spent on an earlier wrap of the key ID is spent.
+        let mut budget = MAX_STANZAS_PER_KEY;
+        let junk_only = wrap_after_junk(&Identity::from_secret([2; 32]), &dk, 9);
+        assert_eq!(
+            unwrap_within(std::slice::from_ref(&id), &junk_only, &mut budget),
+            None
+        );
+        assert_eq!(budget, MAX_STANZAS_PER_KEY - 10);
+        assert_eq!(
+            unwrap_within(std::slice::from_ref(&id), &within, &mut budget),
+            None
+        );
+        assert_eq!(budget, 0);
+        let mut budget = 0;
+        assert_eq!(
+            unwrap_within(
+                &[id],
+                &wrap_after_junk(&Identity::from_secret([1; 32]), &dk, 0),
+                &mut budget
+            ),
+            None
+        );
     }
 }

@@ -132,6 +132,13 @@ impl SealedVerifier {
 /// The opening pass alone (`stele_core::sealed_pass`): after the plain
 /// verifier has verified the same bytes, opens and checks the sealed values
 /// without verifying the chain again; its failures join that report.
+///
+/// Split in parts that run in parallel (the page's workers): every part
+/// reads the key records before the first entry, and all but the first
+/// continue at their part of the entries ([`OpeningPass::resume_at`]).
+/// Each part unwraps the data keys its values need, when they need them
+/// (core's rule, docs/FORMAT.md 13.8), so a key used in two parts is
+/// unwrapped in both.
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct OpeningPass {
@@ -145,16 +152,32 @@ impl OpeningPass {
     /// Errors never echo the identity.
     #[wasm_bindgen(constructor)]
     pub fn new(origin: Option<String>, identity: &str) -> Result<Self, JsError> {
-        let ids = identities(identity)?;
-        let opener = OpenerHandle(Arc::new(stele_seal::AgeOpener::new(ids)));
+        let opener = stele_seal::AgeOpener::new(identities(identity)?);
         Ok(Self {
-            inner: stele_core::sealed_pass::OpeningPass::new(origin.as_deref(), opener),
+            inner: stele_core::sealed_pass::OpeningPass::new(
+                origin.as_deref(),
+                OpenerHandle(Arc::new(opener)),
+            ),
         })
     }
 
     /// Feeds the next bytes of the file (any chunking).
     pub fn push(&mut self, chunk: &[u8]) {
         self.inner.push(chunk);
+    }
+
+    /// After the bytes before the file's first entry line: continues at
+    /// byte `offset`, the start of a later entry line, whose bytes are
+    /// pushed next (`stele_core::sealed_pass::OpeningPass::resume_at`:
+    /// failures' `line` then counts from there).
+    #[wasm_bindgen(js_name = resumeAt)]
+    pub fn resume_at(&mut self, offset: f64) -> Result<(), JsError> {
+        if !((0.0..=MAX_SAFE_INTEGER).contains(&offset) && offset.fract() == 0.0) {
+            return Err(JsError::new("resumeAt: the offset is not a byte offset"));
+        }
+        self.inner
+            .resume_at(offset as u64)
+            .map_err(|e| JsError::new(&format!("resumeAt: {e}")))
     }
 
     /// As [`SealedVerifier::take_sealed`].
@@ -171,11 +194,14 @@ impl OpeningPass {
         let failures = serde_json::to_string(&r.failures).unwrap_or_else(|_| "[]".into());
         let counts = serde_json::to_string(&r.sealed).unwrap_or_else(|_| "null".into());
         format!(
-            "{{\"sealed\":{last},\"failures\":{failures},\"failures_total\":{},\"counts\":{counts}}}",
-            r.failures_total
+            "{{\"sealed\":{last},\"failures\":{failures},\"failures_total\":{},\"counts\":{counts},\"lines\":{}}}",
+            r.failures_total, r.lines
         )
     }
 }
+
+/// Largest integer a JavaScript number holds exactly.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 // The identities of an identity file's text; errors never echo it.
 fn identities(identity: &str) -> Result<Vec<stele_seal::Identity>, JsError> {

@@ -139,3 +139,101 @@ fn the_opening_pass_finds_what_the_full_verifier_finds() {
         }
     }
 }
+
+// One opening pass over `data`, read in `parts`: each start reads the
+// bytes before `head` (when it starts later) and then from `start` to the
+// next part's start. Values, counts added up, and failures (code, entry,
+// line counted from the file's start, offset).
+fn parted(
+    data: &[u8],
+    origin: &Option<String>,
+    identity: &str,
+    head: usize,
+    starts: &[usize],
+) -> (Vec<Value>, Value, Vec<(Value, Value, u64, Value)>) {
+    let mut states = Vec::new();
+    let mut counts = serde_json::Map::new();
+    let mut failures = Vec::new();
+    let mut lines = 0;
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(data.len());
+        let mut p = OpeningPass::new(origin.clone(), identity).unwrap();
+        if start > head {
+            p.push(&data[..head]);
+            p.resume_at(start as f64).unwrap();
+        } else {
+            p.push(&data[..start]);
+        }
+        p.push(&data[start..end]);
+        let s: Value = serde_json::from_str(&p.take_sealed()).unwrap();
+        states.extend(s.as_array().unwrap().iter().cloned());
+        let out: Value = serde_json::from_str(&p.finish()).unwrap();
+        states.extend(out["sealed"].as_array().unwrap().iter().cloned());
+        for (k, v) in out["counts"].as_object().into_iter().flatten() {
+            let sum = counts.get(k).and_then(Value::as_u64).unwrap_or(0) + v.as_u64().unwrap();
+            let _ = counts.insert(k.clone(), sum.into());
+        }
+        for f in out["failures"].as_array().unwrap() {
+            let line = f["line"].as_u64().unwrap() + lines;
+            failures.push((
+                f["code"].clone(),
+                f["entry"].clone(),
+                line,
+                f["offset"].clone(),
+            ));
+        }
+        lines += out["lines"].as_u64().unwrap();
+    }
+    (states, Value::Object(counts), failures)
+}
+
+// The page's split pass (two workers): each part reads the key records and
+// unwraps the keys its values need, and the second part resumes at an entry
+// line. At every entry line of every vector, the two parts find what one
+// pass finds: the same values, counts and failures, lines included.
+#[wasm_bindgen_test]
+fn a_pass_split_at_any_entry_line_finds_what_one_pass_finds() {
+    for (data, expect) in vectors() {
+        let (report, _) = run(data, expect, AUDITOR, 4096);
+        let origin = report["origin"].as_str().map(String::from);
+        let text = std::str::from_utf8(data).unwrap();
+        let entries: Vec<usize> = text.match_indices("\n{").map(|(i, _)| i + 1).collect();
+        let head = entries[0];
+        let one = parted(data, &origin, AUDITOR, head, &[0]);
+        assert_eq!(one.1, report["sealed"], "{expect}");
+        for &split in &entries[1..] {
+            let two = parted(data, &origin, AUDITOR, head, &[0, split]);
+            assert_eq!(two, one, "{expect}: split at byte {split}");
+        }
+    }
+}
+
+// Junk sealed-key records (key IDs no value uses, wraps that do not open)
+// change nothing the pass finds; another identity opens nothing; a pass
+// resumes only at a line's start before any entry.
+#[wasm_bindgen_test]
+fn junk_key_records_change_nothing_and_resume_is_checked() {
+    let (data, expect) = vector!("sealed-valid");
+    let (report, _) = run(data, expect, AUDITOR, 4096);
+    let origin = report["origin"].as_str().map(String::from);
+    let text = std::str::from_utf8(data).unwrap();
+    let head = text.find("\n{").unwrap() + 1;
+    let one = parted(data, &origin, AUDITOR, head, &[0]);
+    assert_eq!(one.1["opened"], 5);
+    let junk: String = (0..200)
+        .map(|i| format!("sealed-key {i:032x} YWdlLWVuY3J5cHRpb24ub3JnL3YxCg==\n"))
+        .collect();
+    let first = text.find("\nsealed-key ").unwrap() + 1;
+    let with_junk = format!("{}{junk}{}", &text[..first], &text[first..]);
+    let jhead = head + junk.len();
+    let two = parted(with_junk.as_bytes(), &origin, AUDITOR, jhead, &[0]);
+    assert_eq!(two.0, one.0);
+    assert_eq!(two.1, one.1);
+    let (_, counts, failures) = parted(data, &origin, OTHER, head, &[0]);
+    assert_eq!(counts["opened"], 0);
+    assert_eq!(counts["sealed"], 5);
+    assert!(failures.is_empty());
+    let mut p = OpeningPass::new(origin, AUDITOR).unwrap();
+    p.push(&data[..head + 1]);
+    assert!(p.resume_at(head as f64).is_err());
+}

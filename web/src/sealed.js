@@ -8,7 +8,7 @@
 // The identity stays in this page's memory.
 import initSeal, { OpeningPass, SealedVerifier } from '../pkg/stele_wasm_seal.js';
 
-/** @type {Promise<unknown> | null} */
+/** The sealed module, compiled once: instantiated here and in the pass's worker. @type {Promise<WebAssembly.Module> | null} */
 let ready = null;
 
 function load() {
@@ -16,12 +16,211 @@ function load() {
     // The single-file build carries the module's bytes (no fetch from file://).
     const embed = /** @type {{STELE_EMBED?: {sealWasm?: Uint8Array}}} */ (/** @type {unknown} */ (globalThis)).STELE_EMBED;
     const embedded = embed?.sealWasm;
-    ready = initSeal({ module_or_path: embedded ?? new URL('../pkg/stele_wasm_seal_bg.wasm', import.meta.url) });
+    ready = compileModule(embedded ?? new URL('../pkg/stele_wasm_seal_bg.wasm', import.meta.url)).then(async (module) => {
+      await initSeal({ module_or_path: module });
+      return module;
+    });
     ready.catch(() => {
       ready = null;
     });
   }
   return ready;
+}
+
+/**
+ * @param {URL | Uint8Array} source
+ * @returns {Promise<WebAssembly.Module>}
+ */
+async function compileModule(source) {
+  if (source instanceof Uint8Array) return WebAssembly.compile(/** @type {BufferSource} */ (source));
+  const res = await fetch(source);
+  if (!res.ok) throw new Error(`could not load the sealed-field module (${res.status} ${res.statusText}) from ${res.url}`);
+  if (WebAssembly.compileStreaming && (res.headers.get('content-type') || '').startsWith('application/wasm')) return WebAssembly.compileStreaming(res);
+  return WebAssembly.compile(await res.arrayBuffer());
+}
+
+// ---- the pass's workers (./sealed-worker.js) -------------------------------
+// The opening pass runs there, so the page's main thread stays free for the
+// rows the verification sends meanwhile; a large file in two parts at once,
+// one worker each. Not in the single-file build (a worker cannot be loaded
+// by URL from file://), nor where workers are missing or fail to start: the
+// pass then runs on this thread.
+
+/** Files smaller than this are read by one worker. */
+const SPLIT_ABOVE = 4 << 20;
+
+/** Started workers, idle (at most two). @type {Worker[]} */
+const idleWorkers = [];
+
+const workersUsable = () => typeof Worker === 'function' && !(/** @type {{STELE_EMBED?: unknown}} */ (/** @type {unknown} */ (globalThis)).STELE_EMBED);
+
+// Written as `new Worker(new URL(...), {type: 'module'})` so that bundlers find and emit it.
+const startWorker = () => new Worker(new URL('./sealed-worker.js', import.meta.url), { type: 'module' });
+
+/** Starts the pass's workers ahead of the work (their scripts load meanwhile). */
+function prestartWorkers() {
+  if (!workersUsable()) return;
+  try {
+    while (idleWorkers.length < 2) idleWorkers.push(startWorker());
+  } catch {
+    // the pass runs on this thread
+  }
+}
+
+/** A worker could not be started or loaded: the pass runs on this thread instead. */
+class WorkerUnavailable extends Error {}
+
+/**
+ * Runs one pass (or part) in a worker. Resolves to the parsed finish() and
+ * the values; rejects with WorkerUnavailable when the worker cannot run, an
+ * AbortError when cancelled.
+ * @param {Omit<import('./sealed-worker.js').SealedOpenMessage, 'type'>} job
+ * @param {Transferable[]} transfer
+ * @param {{signal?: AbortSignal, onProgress?: (done: number) => void}} opts
+ * @returns {Promise<{out: any, sealed: import('./index.js').SealedValue[]}>}
+ */
+function inWorker(job, transfer, { signal, onProgress }) {
+  return new Promise((resolve, reject) => {
+    let w = idleWorkers.pop();
+    try {
+      w ??= startWorker();
+    } catch (e) {
+      reject(new WorkerUnavailable(String(e)));
+      return;
+    }
+    const worker = w;
+    const done = () => {
+      signal?.removeEventListener('abort', abort);
+      worker.onmessage = null;
+      worker.onerror = null;
+    };
+    const abort = () => {
+      done();
+      worker.terminate();
+      reject(new DOMException('verification cancelled', 'AbortError'));
+    };
+    if (signal?.aborted) {
+      idleWorkers.push(worker);
+      reject(new DOMException('verification cancelled', 'AbortError'));
+      return;
+    }
+    signal?.addEventListener('abort', abort, { once: true });
+    worker.onmessage = (/** @type {MessageEvent<import('./sealed-worker.js').SealedProgressMessage | import('./sealed-worker.js').SealedDoneMessage | import('./sealed-worker.js').SealedErrorMessage>} */ e) => {
+      const m = e.data;
+      if (m.type === 'progress') {
+        onProgress?.(m.done);
+        return;
+      }
+      done();
+      if (m.type === 'error') {
+        worker.terminate();
+        reject(new Error(m.message));
+        return;
+      }
+      if (idleWorkers.length < 2) idleWorkers.push(worker);
+      else worker.terminate();
+      /** @type {import('./index.js').SealedValue[]} */
+      const sealed = [];
+      for (const part of m.parts) takeInto(sealed, JSON.parse(part));
+      const out = JSON.parse(m.finish);
+      takeInto(sealed, out.sealed);
+      resolve({ out, sealed });
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      done();
+      worker.terminate();
+      reject(new WorkerUnavailable(e.message || 'the sealed-field worker did not start'));
+    };
+    worker.postMessage({ type: 'open', ...job }, transfer);
+  });
+}
+
+/**
+ * Where a pass over `file` splits in two: `head`, the start of its first
+ * entry line (the key records are before it), and `split`, the start of an
+ * entry line near the middle of the entries. Null when the file is small or
+ * no such lines are found near where they are looked for.
+ * @param {Blob} file
+ * @param {number} splitAbove
+ * @returns {Promise<{head: number, split: number} | null>}
+ */
+async function splitPoints(file, splitAbove) {
+  if (file.size < splitAbove) return null;
+  const first = await firstEntryLine(file);
+  if (!first) return null;
+  const head = first.offset;
+  const mid = head + Math.floor((file.size - head) / 2);
+  const around = new Uint8Array(await file.slice(mid, mid + (1 << 20)).arrayBuffer());
+  for (let at = around.indexOf(10); at >= 0 && at + 1 < around.length; at = around.indexOf(10, at + 1)) {
+    if (around[at + 1] === 0x7b) return { head, split: mid + at + 1 };
+  }
+  return null;
+}
+
+/**
+ * The opening pass in workers: in two parts at once when the file is large
+ * enough (splitPoints), else in one. Resolves as stream() does.
+ * @param {WebAssembly.Module} module
+ * @param {Blob} file
+ * @param {string | undefined} origin
+ * @param {{identity: string, signal?: AbortSignal, chunkSize: number, splitAbove: number, onProgress?: (done: number, total: number) => void}} opts
+ * @returns {Promise<{out: any, sealed: import('./index.js').SealedValue[]}>}
+ */
+async function passInWorkers(module, file, origin, { identity, signal, chunkSize, splitAbove, onProgress }) {
+  const at = await splitPoints(file, splitAbove);
+  if (!at) return inWorker({ module, file, origin, identity, chunkSize }, [], { signal, onProgress: onProgress && ((d) => onProgress(d, file.size)) });
+  const done = [0, 0];
+  const progress = (/** @type {number} */ i) => (/** @type {number} */ d) => {
+    done[i] = d;
+    onProgress?.(done[0] + done[1], file.size);
+  };
+  // Cancelled as soon as one part fails: its result could not be used.
+  const stop = new AbortController();
+  const sig = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  const run = (/** @type {import('./sealed-worker.js').SealedPart} */ part) =>
+    inWorker({ module, file, origin, identity, chunkSize, part }, [], { signal: sig, onProgress: progress(part.index) }).catch((e) => {
+      stop.abort();
+      throw e;
+    });
+  const parts = await Promise.allSettled([
+    run({ index: 0, head: at.head, start: at.head, end: at.split }),
+    run({ index: 1, head: at.head, start: at.split, end: file.size }),
+  ]);
+  // A part's own error, rather than the other part's cancel that follows it.
+  const errors = parts.flatMap((p) => (p.status === 'rejected' ? [p.reason] : []));
+  if (errors.length) throw errors.find((e) => e?.name !== 'AbortError') ?? errors[0];
+  const [a, b] = parts.map((p) => /** @type {PromiseFulfilledResult<{out: any, sealed: import('./index.js').SealedValue[]}>} */ (p).value);
+  return joinParts(a, b);
+}
+
+/**
+ * One pass's findings from its two parts': the values in file order, the
+ * failures with the second part's lines counted from the file's start, the
+ * counts added up.
+ * @param {{out: any, sealed: import('./index.js').SealedValue[]}} a
+ * @param {{out: any, sealed: import('./index.js').SealedValue[]}} b
+ */
+function joinParts(a, b) {
+  const later = b.out.failures.map((/** @type {{line: number}} */ f) => ({ ...f, line: f.line + a.out.lines }));
+  const [x, y] = [a.out.counts, b.out.counts];
+  const counts = x && y ? Object.fromEntries(Object.keys(x).map((k) => [k, x[k] + y[k]])) : (x ?? y);
+  const out = {
+    failures: [...a.out.failures, ...later],
+    failures_total: a.out.failures_total + b.out.failures_total,
+    counts,
+    lines: a.out.lines + b.out.lines,
+  };
+  return { out, sealed: a.sealed.concat(b.sealed) };
+}
+
+/**
+ * Adds a takeSealed() list to `sealed`.
+ * @param {import('./index.js').SealedValue[]} sealed
+ * @param {[number, string, import('./index.js').SealedValue['state'], string | null][]} list
+ */
+function takeInto(sealed, list) {
+  for (const [entry, pointer, state, value] of list) sealed.push({ entry, pointer, state, value });
 }
 
 /**
@@ -36,14 +235,11 @@ function load() {
 async function stream(file, reader, { signal, chunkSize, onProgress }) {
   /** @type {import('./index.js').SealedValue[]} */
   const sealed = [];
-  const take = (/** @type {[number, string, import('./index.js').SealedValue['state'], string | null][]} */ list) => {
-    for (const [entry, pointer, state, value] of list) sealed.push({ entry, pointer, state, value });
-  };
   try {
     for (let at = 0; at < file.size; at += chunkSize) {
       if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
       reader.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
-      take(JSON.parse(reader.takeSealed()));
+      takeInto(sealed, JSON.parse(reader.takeSealed()));
       onProgress?.(Math.min(at + chunkSize, file.size), file.size);
     }
   } catch (e) {
@@ -51,7 +247,7 @@ async function stream(file, reader, { signal, chunkSize, onProgress }) {
     throw e;
   }
   const out = JSON.parse(reader.finish());
-  take(out.sealed);
+  takeInto(sealed, out.sealed);
   return { out, sealed };
 }
 
@@ -81,6 +277,7 @@ export function policyVerifier(keys, policy, trustedCheckpoint) {
 export async function checkIdentity(identity) {
   await load();
   new OpeningPass(undefined, identity).free();
+  prestartWorkers();
 }
 
 /**
@@ -106,7 +303,9 @@ export async function checkRevoked(revoked) {
  * addOpenings).
  * @param {Blob} file
  * @param {import('./index.js').Report} report
- * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, splitAbove?: number, onProgress?: (done: number, total: number) => void}} opts
+ *   splitAbove: files of at least this many bytes are read in two parts at
+ *   once (default 4 MiB; for tests)
  * @returns {Promise<import('./index.js').Report>}
  */
 export async function openSealed(file, report, opts) {
@@ -116,10 +315,17 @@ export async function openSealed(file, report, opts) {
 /**
  * @param {Blob} file
  * @param {string | undefined} origin
- * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, splitAbove?: number, onProgress?: (done: number, total: number) => void}} opts
  */
-async function openingPass(file, origin, { identity, signal, chunkSize = 1 << 20, onProgress }) {
-  await load();
+async function openingPass(file, origin, { identity, signal, chunkSize = 1 << 20, splitAbove = SPLIT_ABOVE, onProgress }) {
+  const module = await load();
+  if (workersUsable()) {
+    try {
+      return await passInWorkers(module, file, origin, { identity, signal, chunkSize, splitAbove, onProgress });
+    } catch (e) {
+      if (!(e instanceof WorkerUnavailable)) throw e;
+    }
+  }
   return stream(file, new OpeningPass(origin, identity), { signal, chunkSize, onProgress });
 }
 
@@ -154,19 +360,29 @@ export function addOpenings(report, { out, sealed }) {
  * @returns {Promise<string | null>}
  */
 export async function genesisOrigin(file) {
+  const first = await firstEntryLine(file);
+  if (!first) return null;
+  try {
+    const e = JSON.parse(new TextDecoder().decode(first.line));
+    const ev = e?.event;
+    return e?.seq === 0 && ev?.type === 'stele.genesis' && typeof ev.origin === 'string' ? ev.origin : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The first line of `file` that can be an entry (it starts with `{`), in
+ * its first 8 MiB: its offset and bytes (without `\n`); null when none.
+ * @param {Blob} file
+ * @returns {Promise<{offset: number, line: Uint8Array} | null>}
+ */
+async function firstEntryLine(file) {
   const head = new Uint8Array(await file.slice(0, 8 << 20).arrayBuffer());
   for (let at = 0; at < head.length;) {
     const nl = head.indexOf(10, at);
     if (nl < 0) return null;
-    if (head[at] === 0x7b) { // the first line that can be an entry
-      try {
-        const e = JSON.parse(new TextDecoder().decode(head.subarray(at, nl)));
-        const ev = e?.event;
-        return e?.seq === 0 && ev?.type === 'stele.genesis' && typeof ev.origin === 'string' ? ev.origin : null;
-      } catch {
-        return null;
-      }
-    }
+    if (head[at] === 0x7b) return { offset: at, line: head.subarray(at, nl) };
     at = nl + 1;
   }
   return null;

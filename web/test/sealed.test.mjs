@@ -95,6 +95,63 @@ describe('sealed fields in the page', { timeout: 900_000 }, () => {
     }
   });
 
+  it('the opening pass split over two workers finds what one pass on this thread finds', T, async () => {
+    const names = ['sealed-valid', 'sealed-swapped', 'sealed-wrong-opening', 'sealed-tampered-ciphertext', 'sealed-bad-record', 'sealed-redacted', 'sealed-forgotten'];
+    const files = Object.fromEntries(names.map((n) => [n, readFileSync(vec(`${n}.stele`), 'utf8')]));
+    const { context, page } = await openPage(env.browser, env.url);
+    try {
+      const r = await page.evaluate(async ({ files, key, id }) => {
+        // Counts the parts the pass's workers finish.
+        let parts = 0;
+        const W = globalThis.Worker;
+        globalThis.Worker = class extends W {
+          constructor(url, opts) {
+            super(url, opts);
+            this.addEventListener('message', (e) => {
+              if (String(url).includes('sealed-worker') && e.data?.type === 'done') parts++;
+            });
+          }
+        };
+        const { verifyFile } = await import(new URL('src/verifier.js', location.href).href);
+        const { openSealed } = await import(new URL('src/sealed.js', location.href).href);
+        const out = {};
+        for (const [name, text] of Object.entries(files)) {
+          const file = new Blob([text]);
+          const plain = () => verifyFile(file, { keys: [key] });
+          const before = parts;
+          const split = await openSealed(file, await plain(), { identity: id, splitAbove: 0 });
+          const workers = parts - before;
+          // The pass on this thread, as where no worker can run.
+          const W2 = globalThis.Worker;
+          globalThis.Worker = undefined;
+          const alone = await openSealed(file, await plain(), { identity: id });
+          globalThis.Worker = W2;
+          const show = (rep) => ({
+            values: rep.sealed.map((v) => `${v.entry} ${v.pointer} ${v.state} ${v.value}`),
+            counts: rep.sealed_counts,
+            failures: rep.failures.map((f) => `${f.code} ${f.entry} ${f.line} ${f.offset} ${f.message}`),
+            total: rep.failures_total,
+            verdict: rep.verdict,
+          });
+          out[name] = { split: show(split), alone: show(alone), workers };
+        }
+        return out;
+      }, { files, key: KEY, id: AUDITOR });
+      let failing = 0;
+      for (const name of names) {
+        const { split, alone, workers } = r[name];
+        assert.deepEqual(split, alone, name);
+        assert.ok(alone.values.length > 0, name);
+        failing += alone.failures.length > 0;
+        // Two parts, each read by a worker.
+        assert.equal(workers, 2, `${name}: parts read in workers`);
+      }
+      assert.ok(failing >= 3, 'vectors with failures');
+    } finally {
+      await context.close();
+    }
+  });
+
   it('opened values are text, never HTML', T, async () => {
     const { context, page } = await run(vec('sealed-valid.stele'), AUDITOR);
     try {

@@ -1,0 +1,98 @@
+// The opening pass's worker (./sealed.js): reads a file for its sealed values
+// off the page's main thread, which meanwhile shows the verification's rows.
+// Like ./sealed.js it only moves bytes: the opening, the commitment check and
+// the record checks are stele-core's (wasm-seal's OpeningPass). The identity,
+// and the data keys it unwraps, reach it by postMessage within the page and
+// are never stored.
+//
+// A large file is read by two such workers at once, each one part of the
+// entries: both read the key records before the first entry, then each
+// reads its part (wasm-seal's OpeningPass.resumeAt). Each unwraps the data
+// keys its part's values need, when they need them (stele-core's rule).
+//
+// Page -> this worker
+//   SealedOpenMessage     the compiled sealed module, the file, the origin, the identity, the part
+// This worker -> page
+//   SealedProgressMessage after each chunk: bytes of its part read
+//   SealedDoneMessage     the pass's takeSealed() texts and its finish() text
+//   SealedErrorMessage    the pass could not run (not the file: a bad value is a finding)
+// The page terminates the worker to cancel.
+import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
+
+/**
+ * One part of a split pass: the file's bytes before its first entry line
+ * are [0, head); this part reads the entries in [start, end), `start` being
+ * `head` or the start of a later entry line.
+ * @typedef {object} SealedPart
+ * @property {number} index  0 or 1
+ * @property {number} head
+ * @property {number} start
+ * @property {number} end
+ */
+/**
+ * @typedef {object} SealedOpenMessage
+ * @property {'open'} type
+ * @property {WebAssembly.Module} module  the sealed module, compiled once by the page
+ * @property {Blob} file
+ * @property {string | undefined} origin
+ * @property {string} identity  the text of an age identity file
+ * @property {number} chunkSize
+ * @property {SealedPart} [part]  without it, the whole file
+ */
+/**
+ * @typedef {{type: 'progress', done: number}} SealedProgressMessage
+ * @typedef {{type: 'done', parts: string[], finish: string}} SealedDoneMessage
+ * @typedef {{type: 'error', message: string}} SealedErrorMessage
+ */
+
+/** @param {SealedProgressMessage | SealedDoneMessage | SealedErrorMessage} msg */
+const reply = (msg) => self.postMessage(msg);
+
+/** @param {Blob} file @param {number} from @param {number} to */
+const bytes = async (file, from, to) => new Uint8Array(await file.slice(from, to).arrayBuffer());
+
+/**
+ * The pass over a part: the key records, then the part's entries.
+ * @param {string | undefined} origin
+ * @param {string} identity
+ * @param {Blob} file
+ * @param {SealedPart} part
+ */
+async function partPass(origin, identity, file, part) {
+  const pass = new OpeningPass(origin, identity);
+  try {
+    pass.push(await bytes(file, 0, part.head));
+    if (part.start > part.head) pass.resumeAt(part.start);
+    return pass;
+  } catch (e) {
+    pass.free();
+    throw e;
+  }
+}
+
+self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) => {
+  const { module, file, origin, identity, chunkSize, part } = event.data;
+  /** @type {OpeningPass | null} */
+  let pass = null;
+  try {
+    await initSeal({ module_or_path: module });
+    const p = part ? await partPass(origin, identity, file, part) : new OpeningPass(origin, identity);
+    pass = p;
+    const start = part ? part.start : 0;
+    const end = part ? part.end : file.size;
+    /** @type {string[]} */
+    const parts = [];
+    for (let at = start; at < end; at += chunkSize) {
+      const to = Math.min(at + chunkSize, end);
+      p.push(await bytes(file, at, to));
+      const taken = p.takeSealed();
+      if (taken !== '[]') parts.push(taken);
+      reply({ type: 'progress', done: to - start });
+    }
+    pass = null; // finish() consumes it
+    reply({ type: 'done', parts, finish: p.finish() });
+  } catch (e) {
+    pass?.free();
+    reply({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+  }
+};
