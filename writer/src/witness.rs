@@ -296,7 +296,7 @@ impl Proofs for View {
         self.latest_checkpoint().map_or(0, |c| c.checkpoint.size)
     }
     fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
-        View::consistency_proof(self, old, new)
+        Self::consistency_proof(self, old, new)
     }
 }
 
