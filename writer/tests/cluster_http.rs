@@ -440,22 +440,6 @@ fn range_and_selected_exports_are_the_file_backends_bytes() {
         let r = kit::get(&format!("{}/v1/export?{q}", front.url), &tok);
         assert_eq!(r.status, status, "{q}: {}", r.text());
     }
-    // RFC 3161 anchoring is not on this backend: refused, not ignored.
-    let (code, _, err) = stele(&[
-        "serve",
-        "--db",
-        &stores.db,
-        "--objects",
-        &stores.objects,
-        "--signing-key",
-        key.to_str().unwrap(),
-        "--tsa",
-        "http://127.0.0.1:9/",
-        "--anchor-every",
-        "1m",
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--tsa") && err.contains("--db"), "{err}");
     // Three exports, three access records.
     let m = kit::get(&format!("{}/metrics", front.url), &tok);
     assert!(
