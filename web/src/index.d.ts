@@ -204,9 +204,10 @@ export interface VerifyFileOptions extends VerifierOptions {
   onBatch?: (batch: EntryBatch) => void;
   /**
    * Instead of onBatch (the page's own store for big files): what changed in
-   * the pages of rows kept by a PagedStore (web/src/store.js) after each block.
+   * the pages of rows kept by a PagedStore (web/src/store.js) after each
+   * block. The delta's shape is the page's own, not part of the package's API.
    */
-  onPages?: (delta: import('./store.js').PagedDelta) => void;
+  onPages?: (delta: unknown) => void;
   /** Cancels: the promise rejects with a DOMException named AbortError and the worker is terminated. */
   signal?: AbortSignal;
   /** Bytes read per step, default 1 MiB. */

@@ -93,6 +93,11 @@ for (const [mode, query] of [['rows in memory', ''], ['paged', '?paged-above=1']
 
       // A target past the limit, found by the search: only in the file.
       assert.match(await filter(page, '#f-text', 'doc/19999'), /^1 of 20,001 entries match/);
+      // The match is drawn once the table takes the filtered view, its values read back from the file.
+      await page.waitForFunction((l) => {
+        const r = document.querySelector(`.vt-row[data-line="${l}"]:not([hidden])`);
+        return r && !r.textContent.includes('…');
+      }, 19_999 + 2, { timeout: 30_000 });
       assert.deepEqual(await rowCells(page, 19_999 + 2), ['user-19999@example.com', ['login', 'read', 'update'][19_999 % 3], 'doc/19999', 'success']);
       await page.locator('#entries-count').scrollIntoViewIfNeeded();
       await page.screenshot({ path: shotPath(`rowvalues-search${query ? '-paged' : ''}.png`) });
