@@ -78,11 +78,16 @@ pub(crate) fn forget(
     subject: &Value,
     by: &str,
 ) -> Result<u8, Fail> {
-    let (id, r) = runtime()?.block_on(async {
+    let f = runtime()?.block_on(async {
         let c = open(db, objects, seal_key).await?;
         Ok::<_, Fail>(c.forget(subject, by).await?)
     })?;
-    println!("{{\"forgotten\":\"{id}\",\"seq\":{}}}", r.seq);
+    println!("{{\"forgotten\":\"{}\",\"seq\":{}}}", f.key, f.receipt.seq);
+    if let Err(why) = f.rewritten {
+        eprintln!(
+            "stele forget: warning: the data key and its wraps are deleted, but {why}; their old row versions stay in the table files until a VACUUM FULL of stele_seal_keys and stele_seal_wraps by their owner"
+        );
+    }
     Ok(0)
 }
 
@@ -96,7 +101,9 @@ pub(crate) fn redact(
 ) -> Result<u8, Fail> {
     let r = runtime()?.block_on(async {
         let c = open(db, objects, None).await?;
-        Ok::<_, Fail>(c.redact(entry, pointer, by).await?)
+        c.redact(entry, pointer, by)
+            .await
+            .map_err(crate::redact_fail)
     })?;
     println!("{{\"redacted\":{entry},\"seq\":{}}}", r.seq);
     Ok(0)

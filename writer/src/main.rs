@@ -807,6 +807,15 @@ fn quorum_not_met(e: &Error) -> u8 {
     1
 }
 
+// A redact that failed: an entry beyond the log is the caller's mistake
+// (not the unsigned-entries case the general hint of OutOfRange is for).
+fn redact_fail(e: Error) -> Fail {
+    match e {
+        Error::OutOfRange(m) => Fail::usage(m, None),
+        e => e.into(),
+    }
+}
+
 // A mirror is a copy: nothing may append to it or sign for it.
 fn refuse_mirror(dir: &Path) -> Result<(), Fail> {
     if stele_writer::mirror::is_mirror(dir) {
@@ -961,7 +970,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         } => {
             let log = Log::open(&dir.unwrap_or_default())?;
             let by = by.unwrap_or_else(|| os_user().0.unwrap_or_else(|| "unknown".into()));
-            let r = log.redact(entry, &pointer, &by)?;
+            let r = log.redact(entry, &pointer, &by).map_err(redact_fail)?;
             println!("{{\"redacted\":{entry},\"seq\":{}}}", r.seq);
             Ok(0u8)
         }

@@ -99,6 +99,12 @@ fn sealing_matches_the_file_log_and_bad_input_writes_nothing() {
     let origin = "example.com/cluster-seal-err";
     let signer = key::generate(origin).unwrap();
     let sk = SealKey::generate().unwrap();
+    // The same key, for a second front-end.
+    let sk2 = {
+        let f = tmp.path().join("seal.key");
+        sk.save(&f).unwrap();
+        Arc::new(SealKey::load(&f).unwrap())
+    };
     let file = Log::create_with(
         &tmp.path().join("log"),
         origin,
@@ -153,6 +159,47 @@ fn sealing_matches_the_file_log_and_bad_input_writes_nothing() {
             assert!(!contains(&lines[k.seq as usize], MARKER.as_bytes()));
         }
         assert_eq!(kc.len(), 3, "one data key per subject");
+        // Idempotency keys: stele_requests holds no plain hash of a body
+        // (it would confirm a guessed sealed value), yet a retry on another
+        // front-end with the same sealing key matches.
+        let body_hash = [7u8; 32];
+        let rk = |digest: [u8; 32]| {
+            Some(cluster::RequestKey {
+                token: "w".into(),
+                key: "k1".into(),
+                digest,
+            })
+        };
+        let ev = || vec![json!({"ip": MARKER, "actor": {"id": 9}})];
+        let by = json!("w");
+        let first = c.append_batch_keyed(ev(), &by, rk(body_hash)).await.unwrap();
+        let receipts = match first {
+            cluster::Keyed::Appended(r) => r,
+            other => panic!("{other:?}"),
+        };
+        let stored = |where_: &str| {
+            db_i64(
+                &stores.db,
+                &format!("SELECT count(*) FROM stele_requests WHERE {where_}"),
+            )
+        };
+        assert_eq!(stored("key = 'k1'"), 1);
+        assert_eq!(
+            stored(&format!("digest = decode('{}', 'hex')", hex(&body_hash))),
+            0,
+            "a plain body hash is stored"
+        );
+        let other = Cluster::open(&stores.location(), None, opts(Some(sk2.clone())))
+            .await
+            .unwrap();
+        assert_eq!(
+            other.append_batch_keyed(ev(), &by, rk(body_hash)).await.unwrap(),
+            cluster::Keyed::Replayed(receipts)
+        );
+        assert_eq!(
+            other.append_batch_keyed(ev(), &by, rk([8; 32])).await.unwrap(),
+            cluster::Keyed::OtherBody
+        );
         // A front-end without the sealing key refuses what it would seal
         // (never stores it in the clear), and says how to fix it.
         let keyless = Cluster::open(&stores.location(), None, opts(None))
@@ -239,7 +286,20 @@ fn a_key_forgotten_elsewhere_is_never_used_again() {
         assert_eq!(b.add_auditor(&rcpt).await.unwrap(), 0);
         let ev = |n: u32| json!({"actor": {"id": "u1"}, "ip": format!("10.0.0.{n}")});
         let _ = a.append_batch(vec![ev(1)]).await.unwrap();
-        let (id, _) = b.forget(&json!({"id": "u1"}), "test").await.unwrap();
+        let count = |t: &str| db_i64(&stores.db, &format!("SELECT count(*) FROM {t}"));
+        assert_eq!(
+            (count("stele_seal_keys"), count("stele_seal_wraps")),
+            (1, 1)
+        );
+        let f = b.forget(&json!({"id": "u1"}), "test").await.unwrap();
+        let id = f.key;
+        // The key and its wrap are deleted, and the two tables rewritten.
+        assert_eq!(f.rewritten, Ok(()));
+        assert_eq!(
+            (count("stele_seal_keys"), count("stele_seal_wraps")),
+            (0, 0)
+        );
+        assert_eq!(count("stele_seal_forgotten"), 1);
         // A still has the forgotten key cached: the sequencer sends the
         // request back to be sealed again.
         let r = a.append_batch(vec![ev(2)]).await.unwrap();
@@ -282,6 +342,28 @@ fn objects(stores: &Stores) -> Vec<(String, Vec<u8>)> {
         }
         out
     })
+}
+
+// One number from the database (its own connection and runtime: callable
+// from inside another runtime's block_on).
+fn db_i64(db: &str, sql: &str) -> i64 {
+    let (db, sql) = (db.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        rt().block_on(async {
+            let (client, conn) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            drop(tokio::spawn(conn));
+            client.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0)
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+// Lower-case hex, as pg_dump writes bytea values.
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn pg_dump(db: &str) -> Vec<u8> {
@@ -329,6 +411,56 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
         std::fs::metadata(&seal_key).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    // A front-end without it does not start (it could not seal).
+    let lone = tmp.path().join("lone");
+    std::fs::create_dir(&lone).unwrap();
+    let lone_key = lone.join("signing.key");
+    let _ = std::fs::copy(&key, &lone_key).unwrap();
+    let (code, _, err) = stele(&[
+        "serve",
+        "--db",
+        &stores.db,
+        "--signing-key",
+        p(&lone_key),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("needs its sealing key") && err.contains("--seal-key"),
+        "{err}"
+    );
+    // A sealing key others may read, or a file that is not one: refused,
+    // naming the fix, never quoting the file.
+    let secret = std::fs::read_to_string(&seal_key).unwrap();
+    let b64 = secret.trim().split(':').nth(1).unwrap().to_string();
+    let lone_seal = lone.join("seal.key");
+    std::fs::write(&lone_seal, &secret).unwrap();
+    std::fs::set_permissions(&lone_seal, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let serve_with = |seal: &Path| {
+        stele(&[
+            "serve",
+            "--db",
+            &stores.db,
+            "--signing-key",
+            p(&lone_key),
+            "--seal-key",
+            p(seal),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+    };
+    let (code, _, err) = serve_with(&lone_seal);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!err.contains(&b64), "{err}");
+    std::fs::set_permissions(&lone_seal, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&lone_seal, format!("{b64}\n")).unwrap();
+    let (code, _, err) = serve_with(&lone_seal);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a sealing key file"), "{err}");
+    assert!(!err.contains(&b64), "{err}");
+    std::fs::remove_dir_all(&lone).unwrap();
     let (aud, rcpt) = age_keygen(tmp.path(), "auditor.key");
     let (other, other_rcpt) = age_keygen(tmp.path(), "other.key");
     let mut outputs: Vec<Vec<u8>> = Vec::new();
@@ -571,7 +703,15 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
         "u1",
     ]));
     assert!(o.contains("\"forgotten\""), "{o}");
+    assert!(!e.contains("warning"), "{e}");
     outputs.extend([o.into_bytes(), e.into_bytes()]);
+    let vacuumed = || {
+        db_i64(
+            &stores.db,
+            "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'stele_seal_records' AND last_vacuum IS NOT NULL",
+        )
+    };
+    assert_eq!(vacuumed(), 0);
     let (o, e) = ok(stele(&[
         "redact",
         "--db",
@@ -582,6 +722,8 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
         "/ip",
     ]));
     assert!(o.contains("\"redacted\":5"), "{o}");
+    // The records row's old version (the opening) is vacuumed away.
+    assert_eq!(vacuumed(), 1);
     outputs.extend([o.into_bytes(), e.into_bytes()]);
     let (code, _, e) = stele(&[
         "redact",
@@ -594,6 +736,18 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
     ]);
     assert_eq!(code, 2, "{e}");
     assert!(e.contains("has no opening"), "{e}");
+    let (code, _, e) = stele(&[
+        "redact",
+        "--db",
+        &stores.db,
+        "--entry",
+        "999",
+        "--pointer",
+        "/ip",
+    ]);
+    assert_eq!(code, 2, "{e}");
+    assert!(e.contains("entry 999 is beyond the log's"), "{e}");
+    assert!(!e.contains("stele checkpoint"), "{e}");
     let after = tmp.path().join("after.stele");
     let _ = ok(stele(&[
         "export",
@@ -656,11 +810,19 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
 
     // No plaintext: not in a dump of the database, not in any object, not
     // in any answer or output, not in the files beside the keys.
+    // Every table: text columns appear as they are, bytea columns (entry
+    // lines, records, keys, wraps) in pg_dump's hex; both are scanned.
     let dump = pg_dump(&stores.db);
     assert!(
         !contains(&dump, MARKER.as_bytes()),
         "the database holds the plaintext"
     );
+    assert!(
+        !contains(&dump, hex(MARKER.as_bytes()).as_bytes()),
+        "a bytea column holds the plaintext"
+    );
+    // The hex scan reaches the bytea rows: the records' lines are there.
+    assert!(contains(&dump, hex(b" opening ").as_bytes()));
     let objs = objects(&stores);
     assert!(objs.len() > 3);
     for (name, bytes) in &objs {
@@ -744,6 +906,10 @@ fn migrate_carries_keys_wraps_and_openings_both_ways() {
         "--pointer",
         "/ip",
     ]));
+    let (code, _, e) = stele(&["redact", p(&dir), "--entry", "99", "--pointer", "/ip"]);
+    assert_eq!(code, 2, "{e}");
+    assert!(e.contains("entry 99 is beyond the log's"), "{e}");
+    assert!(!e.contains("stele checkpoint"), "{e}");
     let _ = ok(stele(&["checkpoint", p(&dir)]));
     let counts = json!({"values": 12, "opened": 8, "sealed": 0, "forgotten": 3, "redacted": 1});
     let verify = |f: &Path| {

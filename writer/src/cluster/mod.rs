@@ -332,7 +332,8 @@ pub struct Location {
 }
 
 /// An append's idempotency key: the token that sent it, the key, and the
-/// SHA-256 of the request body.
+/// SHA-256 of the request body (on a log with sealed fields it is stored
+/// keyed: HMAC-SHA-256 under a key derived from the sealing key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestKey {
     /// The token's name.
@@ -864,6 +865,15 @@ impl Cluster {
                 let _ = o.insert(WRITER_MEMBER.to_string(), by.clone());
             }
         }
+        // A log with sealed fields stores no plain hash of a body (sealed
+        // values in it could be confirmed by guessing): the digest is keyed.
+        let request = match (request, &self.inner.seal) {
+            (Some(mut rk), Some(s)) => {
+                rk.digest = s.request_digest(&rk.digest)?;
+                Some(rk)
+            }
+            (r, _) => r,
+        };
         self.append_checked(events, request, true).await
     }
 

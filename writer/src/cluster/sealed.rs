@@ -400,6 +400,60 @@ async fn lock_config<C: GenericClient>(tx: &C, exclusive: bool) -> Result<()> {
     Ok(())
 }
 
+/// What [`Cluster::forget`] did.
+#[derive(Debug)]
+pub struct Forgotten {
+    /// The forgotten key ID (now on the forget list).
+    pub key: KeyId,
+    /// The `stele.forget` event's receipt.
+    pub receipt: Receipt,
+    /// Whether `stele_seal_keys` and `stele_seal_wraps` were rewritten into
+    /// new files (`VACUUM FULL`), so the deleted rows left the live tables;
+    /// else why not (say, the role does not own the tables: PostgreSQL then
+    /// skips them with a warning only). The key and wraps are deleted
+    /// either way.
+    pub rewritten: std::result::Result<(), String>,
+}
+
+// `VACUUM FULL` of `tables`, checked: each must have a new file node after
+// it (PostgreSQL skips a table the role does not own without an error).
+async fn rewrite<C: GenericClient>(c: &C, tables: &[&str]) -> std::result::Result<(), String> {
+    let before = file_nodes(c, tables).await?;
+    c.batch_execute(&format!("VACUUM FULL {}", tables.join(", ")))
+        .await
+        .map_err(|e| format!("VACUUM FULL {}: {e}", tables.join(", ")))?;
+    let after = file_nodes(c, tables).await?;
+    match tables
+        .iter()
+        .zip(before.iter().zip(&after))
+        .find(|(_, (b, a))| b == a)
+    {
+        Some((t, _)) => Err(format!(
+            "VACUUM FULL did not rewrite {t} (does this role own it?)"
+        )),
+        None => Ok(()),
+    }
+}
+
+// The tables' file nodes (`pg_class.relfilenode`: new after a rewrite).
+async fn file_nodes<C: GenericClient>(
+    c: &C,
+    tables: &[&str],
+) -> std::result::Result<Vec<u32>, String> {
+    let mut out = Vec::with_capacity(tables.len());
+    for t in tables {
+        let r = c
+            .query_one(
+                "SELECT relfilenode FROM pg_class WHERE oid = to_regclass($1)",
+                &[t],
+            )
+            .await
+            .map_err(|e| format!("read pg_class of {t}: {e}"))?;
+        out.push(r.get::<_, u32>(0));
+    }
+    Ok(out)
+}
+
 fn key_id(b: &[u8]) -> Result<KeyId> {
     Ok(KeyId(b.try_into().map_err(|_| {
         db_err(
@@ -471,6 +525,17 @@ impl ClusterSeal {
     /// Whether this front-end has the sealing key.
     pub(super) fn can_seal(&self) -> bool {
         self.keys.key.is_some()
+    }
+
+    /// The digest a keyed append is stored under in `stele_requests`:
+    /// HMAC-SHA-256 of the body's SHA-256 under a key derived from the
+    /// sealing key (every front-end has it, so a retry on another one
+    /// matches). A plain hash of a body would let whoever reads the
+    /// database confirm a guess of a value sealed in it, also after a
+    /// forget. Needs the sealing key.
+    pub(super) fn request_digest(&self, body: &[u8; 32]) -> Result<[u8; 32]> {
+        let k = self.keys.key()?.derive(b"stele cluster request digest v1");
+        Ok(hmac_sha256(&k, body))
     }
 
     /// Seals user events as a file log does (FORMAT 13.9) and makes their
@@ -754,12 +819,13 @@ impl Cluster {
     /// Forgets a data subject (FORMAT 13.4): in one transaction its key ID
     /// goes on the forget list and its data key and every wrap of it are
     /// deleted; then a `stele.forget` event naming the key ID and `by` is
-    /// appended, and the two key tables are rewritten (`VACUUM FULL`, best
-    /// effort) so the deleted rows leave the live table files. What
-    /// PostgreSQL may still hold (WAL, backups, replicas) is in
-    /// writer/README.md. The subject's value appears nowhere, not even in
-    /// errors.
-    pub async fn forget(&self, subject: &Value, by: &str) -> Result<(KeyId, Receipt)> {
+    /// appended, and the two key tables are rewritten (`VACUUM FULL`) so the
+    /// deleted rows leave the live table files; whether that rewrite
+    /// happened is in [`Forgotten::rewritten`] (the forget itself is done
+    /// either way). What PostgreSQL may still hold (WAL, backups, replicas)
+    /// is in writer/README.md. The subject's value appears nowhere, not
+    /// even in errors.
+    pub async fn forget(&self, subject: &Value, by: &str) -> Result<Forgotten> {
         let seal = self.seal()?;
         let text = canonical::to_canonical(subject).map_err(Error::Sealed)?;
         let tag = seal.keys.tag(text.as_bytes())?;
@@ -799,10 +865,12 @@ impl Cluster {
                 "by": by,
             }))
             .await?;
-        let _ = client
-            .batch_execute("VACUUM FULL stele_seal_keys, stele_seal_wraps")
-            .await;
-        Ok((id, r))
+        let rewritten = rewrite(&client, &["stele_seal_keys", "stele_seal_wraps"]).await;
+        Ok(Forgotten {
+            key: id,
+            receipt: r,
+            rewritten,
+        })
     }
 
     /// Deletes the opening of `pointer` in entry `entry` (exports then carry
@@ -840,13 +908,20 @@ impl Cluster {
         )
         .await?;
         tx.commit().await.map_err(|e| db_err("commit", e))?;
-        self.append_reserved(serde_json::json!({
-            "type": "stele.redact",
-            "entry": entry,
-            "pointer": pointer,
-            "by": by,
-        }))
-        .await
+        let r = self
+            .append_reserved(serde_json::json!({
+                "type": "stele.redact",
+                "entry": entry,
+                "pointer": pointer,
+                "by": by,
+            }))
+            .await?;
+        // The row's old version (with the opening) is a dead tuple until
+        // VACUUM: a plain one (it does not block the sequencing inserts
+        // into this table, as VACUUM FULL would) prunes it from the live
+        // pages, best effort (writer/README.md: what PostgreSQL keeps).
+        let _ = client.batch_execute("VACUUM stele_seal_records").await;
+        Ok(r)
     }
 
     /// The body of `GET /v1/sealed?from=A&to=B` (the file log's format,
