@@ -150,8 +150,9 @@ describe('a file kept as pages (store.js PagedStore)', () => {
         s.scrollTop = s.scrollHeight / 2;
       });
       await page.waitForFunction(() => {
+        // Drawn at the new place (the table redraws on its scroll event), and filled.
         const rows = [...document.querySelectorAll('.vt-row[data-line]:not([hidden])')];
-        return rows.length > 5 && rows.every((r) => !r.textContent.includes('…'));
+        return rows.length > 5 && Number(rows[3].dataset.line) > 5000 && rows.every((r) => !r.textContent.includes('…'));
       }, null, { timeout: 30_000 });
       const mid = Number(await page.getAttribute('.vt-row[data-line]:not([hidden]) >> nth=3', 'data-line'));
       assert.ok(mid > 5000 && mid < 15000, `line ${mid}`);
