@@ -367,14 +367,15 @@ fn receipts_survive_a_killed_front_end_a_database_restart_and_refused_object_wri
     }
     // Export (integrates and signs everything) and verify.
     let ex = tmp.path().join("faults.stele");
-    let out = Command::new(kit::STELE)
-        .args(["export", "--db", &db, "-o"])
-        .arg(&ex)
-        .arg("--signing-key")
-        .arg(&key)
-        .envs(env.clone())
-        .output()
-        .unwrap();
+    let out = common::bounded_output(
+        Command::new(kit::STELE)
+            .args(["export", "--db", &db, "-o"])
+            .arg(&ex)
+            .arg("--signing-key")
+            .arg(&key)
+            .envs(env.clone()),
+        None,
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -3,6 +3,7 @@
 //! exit status is a visible diff. `STELE_BLESS=1 cargo test -p stele-writer
 //! --test golden` rewrites writer/tests/golden/*; review the diff.
 
+mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -58,11 +59,12 @@ fn vectors() -> Vec<VectorArgs> {
 
 /// The output with the one varying value (the time) replaced.
 fn run(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_stele"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run stele");
+    let out = common::bounded_output(
+        Command::new(env!("CARGO_BIN_EXE_stele"))
+            .args(args)
+            .current_dir(root()),
+        None,
+    );
     let text = String::from_utf8(out.stdout).expect("utf-8");
     let text = text
         .lines()
@@ -139,12 +141,13 @@ fn a_mixed_signature_trusted_checkpoint_is_refused_by_verify_and_monitor() {
         .expect("valid-log")
         .2;
     let note = "tests/vectors/trusted-mixed-signature.note";
-    let out = Command::new(env!("CARGO_BIN_EXE_stele"))
-        .args(["verify", "tests/vectors/valid-log.stele", "--key", &key])
-        .args(["--trusted-checkpoint", note])
-        .current_dir(root())
-        .output()
-        .expect("run stele");
+    let out = common::bounded_output(
+        Command::new(env!("CARGO_BIN_EXE_stele"))
+            .args(["verify", "tests/vectors/valid-log.stele", "--key", &key])
+            .args(["--trusted-checkpoint", note])
+            .current_dir(root()),
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -155,10 +158,7 @@ fn a_mixed_signature_trusted_checkpoint_is_refused_by_verify_and_monitor() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
     let stele = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_stele"))
-            .args(args)
-            .output()
-            .expect("run stele")
+        common::bounded_output(Command::new(env!("CARGO_BIN_EXE_stele")).args(args), None)
     };
     let d = dir.to_str().unwrap();
     let init = stele(&["init", d, "--origin", "example.com/mon"]);

@@ -21,11 +21,7 @@ use stele_writer::{Log, StoredCheckpoint, View, key, verify_dir};
 const STELE: &str = env!("CARGO_BIN_EXE_stele");
 
 fn stele(args: &[&str]) -> Output {
-    Command::new(STELE)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    common::bounded_output(Command::new(STELE).args(args), None)
 }
 
 fn err(o: &Output) -> String {

@@ -6,6 +6,7 @@
 //! completes the rotation once and verifies; a running writer completes a
 //! rotation handed to it.
 
+mod common;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -247,11 +248,12 @@ fn the_monitor_follows_a_rotation_from_the_genesis_key() {
     let k0 = new_log(&dir);
     let state = tmp.path().join("state");
     let monitor = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_stele"))
-            .args(["monitor", dir.to_str().unwrap(), "--key", &k0.to_string()])
-            .args(["--state", state.to_str().unwrap(), "--once"])
-            .output()
-            .unwrap()
+        common::bounded_output(
+            std::process::Command::new(env!("CARGO_BIN_EXE_stele"))
+                .args(["monitor", dir.to_str().unwrap(), "--key", &k0.to_string()])
+                .args(["--state", state.to_str().unwrap(), "--once"]),
+            None,
+        )
     };
     let out = monitor();
     assert!(

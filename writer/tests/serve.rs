@@ -34,15 +34,15 @@ struct Fixture {
 fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log");
-    let out = Command::new(STELE)
-        .args([
+    let out = common::bounded_output(
+        Command::new(STELE).args([
             "init",
             log.to_str().unwrap(),
             "--origin",
             "test.example/serve",
-        ])
-        .output()
-        .unwrap();
+        ]),
+        None,
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -50,10 +50,10 @@ fn fixture() -> Fixture {
     );
     let key = VerifierKey::parse(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
     let tokens = tmp.path().join("tokens");
-    let out = Command::new(STELE)
-        .args(["token", "add", tokens.to_str().unwrap(), "alice"])
-        .output()
-        .unwrap();
+    let out = common::bounded_output(
+        Command::new(STELE).args(["token", "add", tokens.to_str().unwrap(), "alice"]),
+        None,
+    );
     assert!(out.status.success());
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(token.starts_with("stele_"));
@@ -603,7 +603,7 @@ fn tiles_match_the_stored_tree_and_proofs_verify_with_core() {
     assert_eq!(s.terminate().code(), Some(0));
     // Byte for byte what `stele prove --json` prints.
     let cli = |args: &[&str]| {
-        let out = Command::new(STELE).args(args).output().unwrap();
+        let out = common::bounded_output(Command::new(STELE).args(args), None);
         assert!(
             out.status.success(),
             "{}",
@@ -836,17 +836,17 @@ fn every_acknowledged_entry_survives_sigkill_mid_load() {
 // ---- issue 16: hostile input over loopback HTTP ----
 
 fn add_token(f: &Fixture, name: &str, scope: &str) -> String {
-    let out = Command::new(STELE)
-        .args([
+    let out = common::bounded_output(
+        Command::new(STELE).args([
             "token",
             "add",
             f.tokens.to_str().unwrap(),
             name,
             "--scope",
             scope,
-        ])
-        .output()
-        .unwrap();
+        ]),
+        None,
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -2038,10 +2038,10 @@ fn a_key_rotation_asked_for_while_serving_is_completed_by_the_server() {
             200
         );
     }
-    let out = Command::new(STELE)
-        .args(["key", "rotate", f.log.to_str().unwrap(), "--overlap", "1"])
-        .output()
-        .unwrap();
+    let out = common::bounded_output(
+        Command::new(STELE).args(["key", "rotate", f.log.to_str().unwrap(), "--overlap", "1"]),
+        None,
+    );
     assert!(
         out.status.success(),
         "{}",

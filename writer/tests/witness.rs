@@ -16,6 +16,7 @@ use stele_core::witness::{CosignerKey, add_checkpoint_body};
 use stele_tests::TestLog;
 use stele_writer::witness::{Witness, origin_hash};
 
+mod common;
 #[path = "common/witnesses.rs"]
 mod witnesses;
 use witnesses::{Running, Stalled, start_witness};
@@ -317,10 +318,7 @@ fn bad_input_gets_a_clear_4xx_and_stores_nothing() {
 // ---- logs collecting cosignatures (the CLI) ----
 
 fn stele(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stele"))
-        .args(args)
-        .output()
-        .unwrap()
+    common::bounded_output(Command::new(env!("CARGO_BIN_EXE_stele")).args(args), None)
 }
 
 fn ok(out: &Output) -> String {

@@ -157,11 +157,12 @@ pub(crate) const STELE: &str = env!("CARGO_BIN_EXE_stele");
 
 /// `stele ARGS` with the AWS variables set; (status, stdout, stderr).
 pub(crate) fn stele(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(STELE)
-        .args(args)
-        .envs(aws_vars())
-        .output()
-        .unwrap();
+    let out = crate::common::bounded_output(
+        std::process::Command::new(STELE)
+            .args(args)
+            .envs(aws_vars()),
+        None,
+    );
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -1,8 +1,10 @@
 #![allow(dead_code)] // reason: each test binary uses a different part of these helpers
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 use stele_core::VerifierKey;
 use stele_core::verify::{Options, Report, Verdict};
 
@@ -31,19 +33,76 @@ pub(crate) fn stele(args: &[&str]) -> Output {
 }
 
 pub(crate) fn stele_stdin(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stele"))
-        .args(args)
+    bounded_output(
+        Command::new(env!("CARGO_BIN_EXE_stele")).args(args),
+        stdin.map(str::as_bytes),
+    )
+}
+
+/// How long one command in a test may run. A command that should fail but starts serving
+/// instead would otherwise hang the whole suite; past this it is killed and the test fails.
+pub(crate) const COMMAND_LIMIT: Duration = Duration::from_secs(300);
+
+/// `cmd.output()` with `stdin` fed to it (closed at once when `None`), bounded by
+/// `COMMAND_LIMIT`: the command is killed and the test fails, naming the command, when its
+/// output has not ended by then.
+pub(crate) fn bounded_output(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run stele");
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).unwrap();
+    let data = stdin.map(<[u8]>::to_vec);
+    let feeder = std::thread::spawn(move || {
+        if let Some(data) = data {
+            // A command that exits without reading all of it closes the pipe: not our failure.
+            let _ = input.write_all(&data);
+        }
+    });
+    let (done, finished) = mpsc::channel();
+    let read = |mut pipe: Box<dyn Read + Send>, which: usize| {
+        let done = done.clone();
+        let _reader = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            let _ = done.send((which, bytes));
+        });
+    };
+    read(Box::new(child.stdout.take().unwrap()), 0);
+    read(Box::new(child.stderr.take().unwrap()), 1);
+    let deadline = Instant::now() + COMMAND_LIMIT;
+    let mut outputs = [Vec::new(), Vec::new()];
+    for _ in 0..2 {
+        match finished.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((which, bytes)) => outputs[which] = bytes,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{cmd:?} was still running after {COMMAND_LIMIT:?}: killed");
+            }
+        }
     }
-    drop(input);
-    child.wait_with_output().unwrap()
+    // The output has ended; the exit is normally at once, and is bounded the same way.
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} closed its output but did not exit within {COMMAND_LIMIT:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let _ = feeder.join();
+    let [stdout, stderr] = outputs;
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
 }
 
 pub(crate) fn ok(out: &Output) -> String {
