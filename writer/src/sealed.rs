@@ -682,7 +682,7 @@ impl Sealer {
         // The walk that rewrites (and names places) only when there is
         // something to rewrite or refuse: most events have neither.
         if marked(&ev) {
-            unwrap_markers(&mut ev, &mut Vec::new(), &mut markers)?;
+            unwrap_markers(&mut ev, &self.rules, &mut markers)?;
         }
         // (tokens, the rule whose pointer text is made already)
         let mut targets: Vec<(&[String], Option<usize>)> =
@@ -1048,42 +1048,73 @@ pub(crate) fn marked(v: &Value) -> bool {
 }
 
 // Replaces each `{"stele.seal": V}` by V, noting its place; refuses
-// `stele.sealed` members and markers with other members.
+// `stele.sealed` members and markers with other members. A refusal names
+// the place up to the value that would be sealed there (by a marker or one
+// of `rules`), never a member name inside it: that is part of the value.
 fn unwrap_markers(
     v: &mut Value,
-    path: &mut Vec<String>,
+    rules: &[Vec<String>],
     found: &mut Vec<Vec<String>>,
 ) -> Result<(), String> {
+    walk_markers(v, &mut Vec::new(), None, rules, found)
+}
+
+// `sealed_at`: the depth of the outermost marker around `v`, if any.
+fn walk_markers(
+    v: &mut Value,
+    path: &mut Vec<String>,
+    sealed_at: Option<usize>,
+    rules: &[Vec<String>],
+    found: &mut Vec<Vec<String>>,
+) -> Result<(), String> {
+    let place = |path: &[String]| {
+        let cut = rules
+            .iter()
+            .filter(|r| path.starts_with(r))
+            .map(Vec::len)
+            .chain(sealed_at)
+            .min();
+        match cut {
+            Some(n) if n < path.len() => {
+                format!(
+                    "{} (inside the value sealed there)",
+                    pointer_text(&path[..n])
+                )
+            }
+            _ => pointer_text(path),
+        }
+    };
     match v {
         Value::Object(m) => {
             if m.contains_key(PLACEHOLDER_MEMBER) {
                 return Err(format!(
                     "the member {PLACEHOLDER_MEMBER:?} at {} is reserved for placeholders that stele writes",
-                    pointer_text(path)
+                    place(path)
                 ));
             }
             if m.contains_key(MARKER_MEMBER) {
                 if m.len() != 1 || path.is_empty() {
                     return Err(format!(
                         "the seal marker at {} must be an object with the one member {MARKER_MEMBER:?} inside the event",
-                        pointer_text(path)
+                        place(path)
                     ));
                 }
                 let inner = m.remove(MARKER_MEMBER).expect("present");
                 *v = inner;
                 found.push(path.clone());
-                return unwrap_markers(v, path, found);
+                let at = sealed_at.unwrap_or(path.len());
+                return walk_markers(v, path, Some(at), rules, found);
             }
             for (k, child) in m.iter_mut() {
                 path.push(k.clone());
-                unwrap_markers(child, path, found)?;
+                walk_markers(child, path, sealed_at, rules, found)?;
                 let _ = path.pop();
             }
         }
         Value::Array(a) => {
             for (i, child) in a.iter_mut().enumerate() {
                 path.push(i.to_string());
-                unwrap_markers(child, path, found)?;
+                walk_markers(child, path, sealed_at, rules, found)?;
                 let _ = path.pop();
             }
         }
@@ -1371,13 +1402,38 @@ mod tests {
     fn markers_and_reserved_members() {
         let mut v = serde_json::json!({"a": {"stele.seal": {"b": {"stele.seal": 1}}}, "c": [{"stele.seal": "x"}]});
         let mut found = Vec::new();
-        unwrap_markers(&mut v, &mut Vec::new(), &mut found).unwrap();
+        unwrap_markers(&mut v, &[], &mut found).unwrap();
         assert_eq!(v, serde_json::json!({"a": {"b": 1}, "c": ["x"]}));
         assert_eq!(found.len(), 3);
         let mut bad = serde_json::json!({"a": {"stele.seal": 1, "other": 2}});
-        let e = unwrap_markers(&mut bad, &mut Vec::new(), &mut Vec::new()).unwrap_err();
+        let e = unwrap_markers(&mut bad, &[], &mut Vec::new()).unwrap_err();
         assert!(e.contains("\"/a\""), "{e}");
         let mut forged = serde_json::json!({"a": {"stele.sealed": {}}});
-        assert!(unwrap_markers(&mut forged, &mut Vec::new(), &mut Vec::new()).is_err());
+        assert!(unwrap_markers(&mut forged, &[], &mut Vec::new()).is_err());
+        // A refusal inside a value that would be sealed (by a rule or a
+        // marker) names the place up to that value, never a member in it.
+        let rules = [vec!["secret".to_string()]];
+        for (mut ev, want) in [
+            (
+                serde_json::json!({"secret": {"LEAK@x": {"stele.sealed": 1}}}),
+                "at \"/secret\" (inside the value sealed there) is reserved",
+            ),
+            (
+                serde_json::json!({"m": {"stele.seal": {"LEAK@x": {"stele.seal": 1, "y": 2}}}}),
+                "at \"/m\" (inside the value sealed there) must be",
+            ),
+            (
+                serde_json::json!({"m": {"stele.seal": [{"LEAK": {"stele.sealed": 1}}]}}),
+                "at \"/m\" (inside the value sealed there) is reserved",
+            ),
+            (
+                serde_json::json!({"open": {"stele.sealed": 1}}),
+                "at \"/open\" is reserved",
+            ),
+        ] {
+            let e = unwrap_markers(&mut ev, &rules, &mut Vec::new()).unwrap_err();
+            assert!(e.contains(want), "{e}");
+            assert!(!e.contains("LEAK"), "{e}");
+        }
     }
 }

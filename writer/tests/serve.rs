@@ -1506,6 +1506,7 @@ fn one_address_holds_at_most_half_the_export_slots() {
     // Red-team finding: one client holding every export slot shut other
     // readers out until the write timeout cut it, then simply reconnected.
     let f = fixture();
+    let reveal = add_token(&f, "mirror", "read,reveal");
     // A write timeout longer than the test: the stalled exports keep their
     // slots however slowly a loaded machine gets to them.
     let s = Server::start(
@@ -1560,6 +1561,12 @@ fn one_address_holds_at_most_half_the_export_slots() {
         assert!(t.elapsed() < Duration::from_secs(120), "never refused");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // GET /v1/sealed builds its body whole: it takes one of those places
+    // too (red-team finding: concurrent requests for big ranges grew the
+    // server by the records file each).
+    let r = s.req("GET", "/v1/sealed?from=0&to=1", Some(&reveal), b"");
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.text().contains("this address"), "{}", r.text());
     // Another address still gets one.
     let mut other = connect("127.0.0.2");
     write!(

@@ -1456,6 +1456,9 @@ async fn integrator(weak: std::sync::Weak<Inner>) {
             // A witnessed log's due checkpoint, in its own task.
             witness::spawn_round(&inner);
         }
+        if let Some(seal) = &inner.seal {
+            seal.sweep();
+        }
         let woken = {
             let n = inner.wake.notified();
             tokio::time::timeout(every, n).await.is_ok()
@@ -1551,11 +1554,13 @@ impl Inner {
             if let Some(rk) = &job.request
                 && let Some((digest, rs)) = known.get(&(rk.token.clone(), rk.key.clone()))
             {
-                results.push(Ok(if *digest == rk.digest {
-                    Keyed::Replayed(rs.clone())
-                } else {
-                    Keyed::OtherBody
-                }));
+                results.push(Ok(
+                    if *digest == rk.digest || *digest == sealed::VOID_DIGEST {
+                        Keyed::Replayed(rs.clone())
+                    } else {
+                        Keyed::OtherBody
+                    },
+                ));
                 continue;
             }
             if !stale.is_empty()

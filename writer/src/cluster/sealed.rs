@@ -33,6 +33,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use stele_core::canonical;
 use stele_core::sealed::{DATA_KEY_LEN, DataKey, KEY_ID_LEN, KeyId, Record};
 
@@ -247,12 +248,33 @@ struct Keys {
     // The subject index key (opened with `key`).
     index: Option<[u8; 32]>,
     handle: tokio::runtime::Handle,
-    // Subject tag -> data key, as read or made; a forgotten key is evicted
-    // when the sequencer finds it forgotten.
-    cache: Mutex<HashMap<[u8; 32], (KeyId, DataKey)>>,
+    // Subject tag -> data key, as read or made, and when. A key is kept at
+    // most CACHE_TTL (the integrator's round sweeps it: a key another process
+    // forgot leaves this front-end's memory by then), at most CACHE_MAX of
+    // them; a forgotten key is evicted at once when this process forgets it
+    // or its sequencer finds it forgotten.
+    cache: Mutex<HashMap<[u8; 32], (KeyId, DataKey, Instant)>>,
 }
 
+/// The digest a forget leaves in every kept idempotency record: matches any
+/// body (an HMAC-SHA-256 output is never all zeros in practice).
+pub(super) const VOID_DIGEST: [u8; 32] = [0; 32];
+
+/// How long a front-end keeps a data key it read or made.
+const CACHE_TTL: Duration = Duration::from_secs(60);
+/// How many data keys a front-end keeps at most (one per subject sealed
+/// for in the last CACHE_TTL; past it the cache starts again).
+const CACHE_MAX: usize = 65_536;
+
 impl Keys {
+    // Drops the data keys kept longer than CACHE_TTL.
+    fn sweep(&self) {
+        self.cache
+            .lock()
+            .unwrap()
+            .retain(|_, (_, _, at)| at.elapsed() < CACHE_TTL);
+    }
+
     fn key(&self) -> Result<&SealKey> {
         self.key.as_deref().ok_or_else(no_key)
     }
@@ -278,12 +300,21 @@ impl KeySource for Keys {
     // a key not cached is read or made in PostgreSQL.
     fn key_for(&self, subject: &[u8]) -> Result<(KeyId, DataKey)> {
         let tag = self.tag(subject)?;
-        if let Some(k) = self.cache.lock().unwrap().get(&tag) {
-            return Ok(*k);
+        if let Some(&(id, key, at)) = self.cache.lock().unwrap().get(&tag)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok((id, key));
         }
-        let k = self.handle.block_on(self.read_or_make(tag))?;
-        let _ = self.cache.lock().unwrap().insert(tag, k);
-        Ok(k)
+        let (id, key) = self.handle.block_on(self.read_or_make(tag))?;
+        let mut cache = self.cache.lock().unwrap();
+        if cache.len() >= CACHE_MAX {
+            cache.retain(|_, (_, _, at)| at.elapsed() < CACHE_TTL);
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+        }
+        let _ = cache.insert(tag, (id, key, Instant::now()));
+        Ok((id, key))
     }
 }
 
@@ -522,6 +553,12 @@ pub(super) async fn open(
 }
 
 impl ClusterSeal {
+    /// Drops the data keys this front-end has kept longer than a minute
+    /// (run by the integrator's round).
+    pub(super) fn sweep(&self) {
+        self.keys.sweep();
+    }
+
     /// Whether this front-end has the sealing key.
     pub(super) fn can_seal(&self) -> bool {
         self.keys.key.is_some()
@@ -587,7 +624,7 @@ impl ClusterSeal {
                 .cache
                 .lock()
                 .unwrap()
-                .retain(|_, (id, _)| !found.contains(id));
+                .retain(|_, (id, _, _)| !found.contains(id));
         }
         Ok(found)
     }
@@ -856,8 +893,24 @@ impl Cluster {
             .execute(&stmt, &[&&id.0[..]])
             .await
             .map_err(|e| db_err(what, e))?;
+        // The kept idempotency records' body digests are keyed with material
+        // a forget does not destroy: with them, a retry (or whoever holds the
+        // database and the sealing key) could still confirm a guess of a
+        // forgotten value. They are voided: a retry of an earlier request is
+        // then answered with its receipts whatever its body, as a file log
+        // does for requests made before a restart.
+        let what = "void stele_requests digests";
+        let stmt = prepared(&tx, what, "UPDATE stele_requests SET digest = $1").await?;
+        let _ = tx
+            .execute(&stmt, &[&&VOID_DIGEST[..]])
+            .await
+            .map_err(|e| db_err(what, e))?;
         tx.commit().await.map_err(|e| db_err("commit", e))?;
-        seal.keys.cache.lock().unwrap().retain(|_, (k, _)| *k != id);
+        seal.keys
+            .cache
+            .lock()
+            .unwrap()
+            .retain(|_, (k, _, _)| *k != id);
         let r = self
             .append_reserved(serde_json::json!({
                 "type": "stele.forget",
@@ -929,7 +982,7 @@ impl Cluster {
     /// the (not forgotten) key IDs the records of entries `[from, to)` use,
     /// then those records. Only ciphertext.
     pub async fn sealed_body(&self, from: u64, to: u64) -> Result<Vec<u8>> {
-        use crate::mirror::openings::FORMAT_LINE;
+        use crate::mirror::openings::{FORMAT_LINE, MAX_BODY_BYTES, too_large};
         let mut out = format!("{FORMAT_LINE}\n").into_bytes();
         if self.inner.seal.is_none() {
             return Ok(out);
@@ -943,6 +996,18 @@ impl Cluster {
             out.extend_from_slice(format!("{}\n", Record::Forgotten(*k).to_line()).as_bytes());
         }
         let records = if from < to {
+            // Built whole, as on a file log: at most MAX_BODY_BYTES.
+            let bytes: i64 = row_opt(
+                &client,
+                "read stele_seal_records",
+                "SELECT coalesce(sum(octet_length(lines)), 0)::int8 FROM stele_seal_records WHERE entry >= $1 AND entry < $2",
+                &[&(from as i64), &(to as i64)],
+            )
+            .await?
+            .map_or(0, |r| r.get(0));
+            if bytes > MAX_BODY_BYTES as i64 {
+                return Err(too_large(from, to));
+            }
             read_records(&client, from, to).await?
         } else {
             BTreeMap::new()
@@ -971,6 +1036,9 @@ impl Cluster {
             let recipient: String = r.get(1);
             let rec = Record::SealedKey { key, wrap: r.get(2) }.to_line();
             out.extend_from_slice(format!("wrap {recipient} {rec}\n").as_bytes());
+            if out.len() > MAX_BODY_BYTES {
+                return Err(too_large(from, to));
+            }
         }
         for lines in records.values() {
             out.extend_from_slice(lines);

@@ -31,11 +31,29 @@ pub const FORMAT_LINE: &str = "stele-sealed v1";
 pub const MAX_WRAP_BYTES: usize = 64 << 10;
 /// Most auditors a body may name.
 pub const MAX_AUDITORS: usize = 1000;
+/// Largest body the origin builds (in memory: its wraps come before its
+/// records); a range whose records are more is refused, naming this. A
+/// mirror asks for its chunk of entries (16 MiB by default), whose records
+/// are far less.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// The refusal of a range whose body would pass [`MAX_BODY_BYTES`].
+pub fn too_large(from: u64, to: u64) -> Error {
+    Error::OutOfRange(format!(
+        "the sealed-field records of entries {from}..{to} are more than {} MiB: ask for fewer entries",
+        MAX_BODY_BYTES >> 20
+    ))
+}
 
 /// The body of `GET /v1/sealed?from=A&to=B` for the log (or mirror) in
 /// `dir` holding `size` entries: auditors, forget list, the records of
 /// entries `[from, to)` and the wraps of the (not forgotten) key IDs they use.
 pub fn body(dir: &Path, from: u64, to: u64) -> Result<Vec<u8>> {
+    body_within(dir, from, to, MAX_BODY_BYTES)
+}
+
+// `body` refusing past `limit` bytes (tests use a small one).
+fn body_within(dir: &Path, from: u64, to: u64, limit: usize) -> Result<Vec<u8>> {
     let sc = dir.join(SIDECAR);
     let mut out = format!("{FORMAT_LINE}\n").into_bytes();
     if !sc.is_dir() {
@@ -78,6 +96,9 @@ pub fn body(dir: &Path, from: u64, to: u64) -> Result<Vec<u8>> {
                     {
                         let _ = used.insert(kid.to_string());
                         records.extend_from_slice(&line);
+                        if records.len() > limit {
+                            return Err(too_large(from, to));
+                        }
                     }
                 }
             }
@@ -92,6 +113,9 @@ pub fn body(dir: &Path, from: u64, to: u64) -> Result<Vec<u8>> {
         let wrap = crate::fs::read_own(&w.path).map_err(|e| Error::io("read", &w.path, e))?;
         let rec = Record::SealedKey { key: w.key, wrap }.to_line();
         out.extend_from_slice(format!("wrap {} {rec}\n", w.recipient).as_bytes());
+        if out.len() + records.len() > limit {
+            return Err(too_large(from, to));
+        }
     }
     out.extend_from_slice(&records);
     Ok(out)
@@ -377,6 +401,33 @@ mod tests {
     fn opening(index: u64, kid: &str, pointer: &str) -> String {
         // 24-byte nonce and a 16-byte tag at least: 40 bytes, base64.
         format!("{kid} opening {index} {}== \"{pointer}\"\n", "A".repeat(54))
+    }
+
+    #[test]
+    fn a_body_past_its_limit_is_refused_naming_the_range() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let signer = crate::key::generate("example.com/limit").unwrap();
+        let opts = crate::LogOptions {
+            seal: side::SealConfig {
+                seal: vec!["/ip".into()],
+                subject: "/actor".into(),
+            },
+            ..crate::LogOptions::default()
+        };
+        let log = crate::Log::create_with(&dir, "example.com/limit", &signer, None, opts).unwrap();
+        let events = (0..40)
+            .map(|i| serde_json::json!({"actor": i % 4, "ip": format!("10.0.0.{i}")}))
+            .collect();
+        let _ = log.append_batch(events).unwrap();
+        let whole = body(&dir, 1, 41).unwrap();
+        assert_eq!(body_within(&dir, 1, 41, whole.len()).unwrap(), whole);
+        let e = body_within(&dir, 1, 41, whole.len() / 2).unwrap_err();
+        assert!(matches!(e, Error::OutOfRange(_)), "{e}");
+        assert!(e.to_string().contains("entries 1..41"), "{e}");
+        assert!(e.to_string().contains("ask for fewer entries"), "{e}");
+        // A smaller range fits.
+        assert!(body_within(&dir, 1, 11, whole.len() / 2).is_ok());
     }
 
     fn check(body: &str) -> std::result::Result<Sidecar, BodyError> {

@@ -1374,6 +1374,13 @@ async fn get_sealed(
         Ok(q) => q,
         Err(e) => return bad_query(e),
     };
+    // The body is built whole (its wraps come before its records): one of
+    // the --max-exports places while it is, and at most
+    // openings::MAX_BODY_BYTES.
+    let _slot = match export_slot(&app, peer) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     if app.0.cluster.is_some() {
         return cluster::get_sealed(app, who, q).await;
     }
@@ -1775,9 +1782,32 @@ struct ChanBody {
 
 /// An export's place among those streaming (`--max-exports`) and among its
 /// client address's share of them; both freed when the body is dropped.
+/// `GET /v1/sealed` takes one too while it builds its body.
 pub(super) struct ExportSlot {
     _global: tokio::sync::OwnedSemaphorePermit,
     _ip: net::IpSlot,
+}
+
+// A place for an export from `peer`, or the 429 that says why there is none.
+fn export_slot(app: &App, peer: SocketAddr) -> Result<ExportSlot, Response> {
+    let Some(ip) = app.0.export_ips.take(peer.ip(), app.0.export_share) else {
+        return Err(too_many(
+            "this address is streaming as many exports as one client may (half of --max-exports); retry later; nothing was read"
+                .into(),
+            5,
+        ));
+    };
+    let Ok(global) = app.0.exports.clone().try_acquire_owned() else {
+        return Err(too_many(
+            "too many exports are streaming now (--max-exports); retry later; nothing was read"
+                .into(),
+            5,
+        ));
+    };
+    Ok(ExportSlot {
+        _global: global,
+        _ip: ip,
+    })
 }
 
 impl futures_core::Stream for ChanBody {
@@ -1911,23 +1941,9 @@ async fn get_export(
             );
         }
     };
-    let Some(ip) = app.0.export_ips.take(peer.ip(), app.0.export_share) else {
-        return too_many(
-            "this address is streaming as many exports as one client may (half of --max-exports); retry later; nothing was read"
-                .into(),
-            5,
-        );
-    };
-    let Ok(global) = app.0.exports.clone().try_acquire_owned() else {
-        return too_many(
-            "too many exports are streaming now (--max-exports); retry later; nothing was read"
-                .into(),
-            5,
-        );
-    };
-    let slot = ExportSlot {
-        _global: global,
-        _ip: ip,
+    let slot = match export_slot(&app, peer) {
+        Ok(s) => s,
+        Err(r) => return r,
     };
     let (ev_kind, entries) = match &kind {
         ExportKind::Log => ("log", Entries::Range(0, size)),

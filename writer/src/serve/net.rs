@@ -193,7 +193,8 @@ pub(super) async fn serve(
     left
 }
 
-/// Open connections per client address.
+/// Open connections (or exports) per client: an IPv4 address, or an IPv6
+/// /64 (one host's share; a /64 is what one client is usually given).
 #[derive(Debug, Default, Clone)]
 pub(super) struct PerIp(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
 
@@ -206,6 +207,7 @@ pub(super) struct IpSlot {
 impl PerIp {
     // A slot for `ip`, or None when it has `cap` connections open already.
     pub(super) fn take(&self, ip: std::net::IpAddr, cap: usize) -> Option<IpSlot> {
+        let ip = client_of(ip);
         let mut m = self
             .0
             .lock()
@@ -219,6 +221,20 @@ impl PerIp {
             map: self.clone(),
             ip,
         })
+    }
+}
+
+// The client an address counts for: an IPv4 address (also written as an
+// IPv4-mapped IPv6 one), or the /64 of an IPv6 address.
+fn client_of(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => std::net::IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+        v4 => v4,
     }
 }
 
@@ -403,5 +419,28 @@ impl AsyncWrite for Timed {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod per_ip_tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_64_is_one_client() {
+        let per = PerIp::default();
+        let a: std::net::IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: std::net::IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let held = per.take(a, 2).unwrap();
+        let _b = per.take(b, 2).unwrap();
+        assert!(per.take(a, 2).is_none(), "a third in one /64");
+        assert!(per.take(other, 2).is_some(), "another /64");
+        drop(held);
+        assert!(per.take(b, 2).is_some(), "freed when dropped");
+        let v4: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: std::net::IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        let _v4 = per.take(v4, 1).unwrap();
+        assert!(per.take(mapped, 1).is_none(), "the same IPv4 client");
     }
 }
