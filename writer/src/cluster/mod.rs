@@ -25,9 +25,12 @@
 //!   after a crash writes the same bytes.
 
 mod anchor;
+mod migrate;
 pub mod sealed;
 mod step;
 mod witness;
+
+pub use migrate::Imported;
 
 use crate::error::{Error, Result};
 use crate::log::{Clock, Receipt, WRITER_MEMBER, check_event};
@@ -441,14 +444,17 @@ pub async fn init_with(
         &[],
         Some(signer),
         seal.as_ref(),
+        None,
     )
     .await
 }
 
 /// Creates a log from another log's entries and checkpoints, byte for byte
 /// (`stele migrate DIR postgres://…`): `entries(from, to)` gives entry lines
-/// without `\n`. Everything reaches PostgreSQL in one transaction, then is
-/// integrated; each checkpoint's root is checked against the tiles.
+/// without `\n`; `extra` its tokens and witness policy. Everything reaches
+/// PostgreSQL in one transaction (with the idempotency keys recorded in the
+/// last entries), then is integrated; each checkpoint's root is checked
+/// against the tiles.
 pub async fn import<F>(
     loc: &Location,
     origin: &str,
@@ -456,16 +462,28 @@ pub async fn import<F>(
     size: u64,
     entries: F,
     checkpoints: &[StoredCheckpoint],
+    extra: &Imported,
 ) -> Result<()>
 where
     F: FnMut(u64, u64) -> Result<Vec<Vec<u8>>>,
 {
-    import_with(loc, origin, verifier, size, entries, checkpoints, None).await
+    import_with(
+        loc,
+        origin,
+        verifier,
+        size,
+        entries,
+        checkpoints,
+        extra,
+        None,
+    )
+    .await
 }
 
 /// [`import`] of a log with sealed fields: `seal` names the rules, the new
 /// log's sealing key and what the directory's sidecar carries over, written
 /// in the same transaction.
+#[allow(clippy::too_many_arguments)] // reason: the parts of one migrated log
 pub async fn import_with<F>(
     loc: &Location,
     origin: &str,
@@ -473,6 +491,7 @@ pub async fn import_with<F>(
     size: u64,
     entries: F,
     checkpoints: &[StoredCheckpoint],
+    extra: &Imported,
     seal: Option<&sealed::Setup<'_>>,
 ) -> Result<()>
 where
@@ -487,13 +506,15 @@ where
         checkpoints,
         None,
         seal,
+        Some(extra),
     )
     .await
     .map(|_| ())
 }
 
 // A new log holding `size` given entries and `checkpoints` (init: the
-// genesis and none, signed by `signer` once integrated; migrate: a copy).
+// genesis and none, signed by `signer` once integrated; migrate: a copy,
+// with `extra`: what else it brings).
 #[allow(clippy::too_many_arguments)] // reason: two call sites (init, import), all parts of one new log
 async fn create<F>(
     loc: &Location,
@@ -504,6 +525,7 @@ async fn create<F>(
     checkpoints: &[StoredCheckpoint],
     signer: Option<&SignerKey>,
     seal: Option<&sealed::Setup<'_>>,
+    extra: Option<&Imported>,
 ) -> Result<ClusterInfo>
 where
     F: FnMut(u64, u64) -> Result<Vec<Vec<u8>>>,
@@ -559,6 +581,9 @@ where
     )
     .await?;
     let (mut prev, mut last_ts) = (ZERO_PREV, i64::MIN);
+    // The entries whose idempotency keys are kept (a migrated log's).
+    let keys_from = size.saturating_sub(crate::serve::IDEMPOTENCY_KEYS as u64);
+    let mut tail: Vec<Vec<u8>> = Vec::new();
     let mut at = 0;
     while at < size {
         let to = (at + 4096).min(size);
@@ -573,6 +598,10 @@ where
         for l in &lines {
             buf.extend_from_slice(l);
             buf.push(b'\n');
+        }
+        if extra.is_some() && to > keys_from {
+            let skip = keys_from.saturating_sub(at) as usize;
+            tail.extend(lines.iter().skip(skip).cloned());
         }
         let last = lines.last().expect("non-empty");
         prev = leaf_hash(last);
@@ -611,6 +640,9 @@ where
             &[&(c.checkpoint.size as i64), &c.note],
         )
         .await?;
+    }
+    if let Some(extra) = extra {
+        migrate::write(&tx, extra, keys_from, &tail).await?;
     }
     tx.commit().await.map_err(|e| db_err("commit", e))?;
     drop(client);
@@ -1451,10 +1483,14 @@ async fn integrator(weak: std::sync::Weak<Inner>) {
         let every = inner.opts.integrate_every;
         // Errors (a database restart, object storage refusing writes) are
         // retried on the next round; the step is idempotent.
-        if let Ok(Some(_)) = inner.integrate_once(false).await {
+        if let Ok(Some(size)) = inner.integrate_once(false).await {
             let _ = inner.publish().await;
             // A witnessed log's due checkpoint, in its own task.
             witness::spawn_round(&inner);
+            // A backlog (a step takes at most STEP_ENTRIES): the next step now.
+            if inner.next().await.is_ok_and(|next| next > size) {
+                continue;
+            }
         }
         let woken = {
             let n = inner.wake.notified();
@@ -1551,11 +1587,13 @@ impl Inner {
             if let Some(rk) = &job.request
                 && let Some((digest, rs)) = known.get(&(rk.token.clone(), rk.key.clone()))
             {
-                results.push(Ok(if *digest == rk.digest {
-                    Keyed::Replayed(rs.clone())
-                } else {
-                    Keyed::OtherBody
-                }));
+                results.push(Ok(
+                    if *digest == rk.digest || *digest == migrate::UNKNOWN_BODY {
+                        Keyed::Replayed(rs.clone())
+                    } else {
+                        Keyed::OtherBody
+                    },
+                ));
                 continue;
             }
             if !stale.is_empty()
@@ -1725,6 +1763,13 @@ impl Inner {
         }
     }
 
+    // An object that must exist (an integration step's right edge).
+    async fn get_object_of(&self, path: String) -> Result<Vec<u8>> {
+        self.get_object(&path)
+            .await?
+            .ok_or_else(|| obj_err("integrate", format!("{path} is missing")))
+    }
+
     // A create-only write; an object already there must hold these bytes.
     async fn put_immutable(&self, path: String, data: Vec<u8>) -> Result<()> {
         let p = child(&self.prefix, &path);
@@ -1801,25 +1846,20 @@ impl Inner {
         }
         let new = expect;
         if new > old {
-            let mut lines: Vec<&[u8]> = Vec::with_capacity((new - old) as usize);
-            for (n, b) in &batches {
-                let body = b.strip_suffix(b"\n").unwrap_or(b);
-                let before = lines.len();
-                lines.extend(body.split(|c| *c == b'\n'));
-                if (lines.len() - before) as u64 != *n {
-                    return Err(db_err(
-                        "integrate",
-                        "a sequenced batch has the wrong number of lines",
-                    ));
+            // The old tree's right edge, from its partial tiles (read at once).
+            let edge_tiles = step::edge_tiles(old, new);
+            let reads = edge_tiles.iter().map(|t| self.get_object_of(t.path()));
+            let bundle = tile_in_tree(0, old / 256, old).filter(|_| !old.is_multiple_of(256));
+            let (read, held) = futures::future::join(futures::future::try_join_all(reads), async {
+                match bundle {
+                    Some(t) => self.get_object_of(t.entries_path()).await,
+                    None => Ok(Vec::new()),
                 }
-            }
-            // The old tree's right edge, from its partial tiles.
+            })
+            .await;
+            let (read, held) = (read?, held?);
             let mut edges: Vec<Vec<Hash>> = Vec::new();
-            for t in step::edge_tiles(old, new) {
-                let bytes = self
-                    .get_object(&t.path())
-                    .await?
-                    .ok_or_else(|| obj_err("integrate", format!("{} is missing", t.path())))?;
+            for (t, bytes) in edge_tiles.iter().zip(read) {
                 if bytes.len() != t.byte_len() {
                     return Err(obj_err(
                         "integrate",
@@ -1832,15 +1872,13 @@ impl Inner {
                     .map(|c| Hash(c.try_into().expect("32 bytes")))
                     .collect();
             }
-            let held = match tile_in_tree(0, old / 256, old).filter(|_| !old.is_multiple_of(256)) {
-                Some(t) => self.get_object(&t.entries_path()).await?.ok_or_else(|| {
-                    obj_err("integrate", format!("{} is missing", t.entries_path()))
-                })?,
-                None => Vec::new(),
-            };
-            let edge_bundle = parse_entry_bundle(&held).map_err(|e| obj_err("integrate", e))?;
-            let s = step::step(old, &edges, &edge_bundle, &lines)
-                .map_err(|e| obj_err("integrate", e))?;
+            // Hashing and tile building off the runtime's threads (the
+            // sequencer and the HTTP handlers run there).
+            let (s, leaves) =
+                tokio::task::spawn_blocking(move || step::prepare(old, &batches, &edges, &held))
+                    .await
+                    .map_err(|e| db_err("integrate", e))?
+                    .map_err(|e| db_err("integrate", e))?;
             let puts: Vec<(String, Vec<u8>)> = s
                 .bundles
                 .into_iter()
@@ -1854,8 +1892,8 @@ impl Inner {
                 r?;
             }
             drop(results);
-            for l in &lines {
-                range.push(leaf_hash(l));
+            for h in leaves {
+                range.push(h);
             }
             let compact: Vec<u8> = range.hashes().flat_map(|h| h.0).collect();
             exec1(
