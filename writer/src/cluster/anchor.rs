@@ -17,7 +17,7 @@
 //! keeps nothing and the next attempt asks again; a token only adds
 //! evidence, so losing one loses no entry.
 
-use super::{Cluster, db_err, row_opt, rows};
+use super::{Cluster, chain, db_err, row_opt, rows};
 use crate::anchor::{Anchored, fetch_checked};
 use crate::error::{Error, Result};
 use std::time::Duration;
@@ -66,7 +66,7 @@ impl Cluster {
         let mut client = rt.block_on(inner.client())?;
         let tx = rt
             .block_on(client.transaction())
-            .map_err(|e| db_err("begin", e))?;
+            .map_err(|e| db_err("begin", chain(&e)))?;
         let locked: bool = rt
             .block_on(super::row1(
                 &tx,
@@ -105,7 +105,8 @@ impl Cluster {
             "INSERT INTO stele_timestamps (size, token) VALUES ($1, $2)",
             &[&(size as i64), &token],
         ))?;
-        rt.block_on(tx.commit()).map_err(|e| db_err("commit", e))?;
+        rt.block_on(tx.commit())
+            .map_err(|e| db_err("commit", chain(&e)))?;
         Ok(Some(Anchored::New(size, att)))
     }
 

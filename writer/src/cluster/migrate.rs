@@ -6,7 +6,7 @@
 //! RFC 3161 tokens of `DIR/timestamps`, and the witness policy of
 //! `stele.json`.
 
-use super::{db_err, exec1};
+use super::{chain, db_err, exec1};
 use crate::error::Result;
 use crate::log::Receipt;
 use deadpool_postgres::GenericClient;
@@ -67,7 +67,7 @@ pub(super) async fn write<C: GenericClient>(
                 ],
             )
             .await
-            .map_err(|e| db_err(what, e))?;
+            .map_err(|e| db_err(what, chain(&e)))?;
     }
     // In file order (several tokens of one checkpoint are all kept).
     let what = "insert into stele_timestamps";
@@ -81,7 +81,7 @@ pub(super) async fn write<C: GenericClient>(
         let _ = tx
             .execute(&stmt, &[&(t.size as i64), &t.token])
             .await
-            .map_err(|e| db_err(what, e))?;
+            .map_err(|e| db_err(what, chain(&e)))?;
     }
     if let Some(p) = &extra.witness_policy {
         exec1(

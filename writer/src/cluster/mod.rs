@@ -28,6 +28,7 @@ mod anchor;
 mod migrate;
 pub mod sealed;
 mod step;
+pub mod tls;
 mod witness;
 
 pub use migrate::Imported;
@@ -171,6 +172,23 @@ fn db_err(what: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// An error with its causes (tokio-postgres's and deadpool's say only
+/// the kind, e.g. "error performing TLS handshake", and keep the why in
+/// `source()`), each cause once.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut at = e.source();
+    while let Some(s) = at {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        at = s.source();
+    }
+    out
+}
+
 fn obj_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Service {
         what: format!("object storage: {what}"),
@@ -185,23 +203,21 @@ fn config_err(option: &'static str, why: impl Into<String>) -> Error {
     }
 }
 
-/// A connection pool for a `postgres://` URL (plain TCP or a Unix socket).
+/// A connection pool for a `postgres://` URL (plain TCP or a Unix socket;
+/// TLS as libpq's `sslmode` and `sslrootcert` say, see [`tls`]). Errors
+/// never show the URL's password.
 pub fn connect_db(url: &str, size: usize) -> Result<Pool> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        let scheme = url.split_once("://").map_or("", |(s, _)| s);
         return Err(config_err(
             "--db",
-            format!(
-                "{:?} is not a postgres:// URL",
-                url.chars().take(40).collect::<String>()
-            ),
+            format!("a {scheme:?}:// URL is not a postgres:// URL"),
         ));
     }
-    let cfg: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| config_err("--db", format!("not a PostgreSQL URL: {e}")))?;
+    let tls::DbUrl { config, tls, .. } = tls::parse(url)?;
     let mgr = Manager::from_config(
-        cfg,
-        tokio_postgres::NoTls,
+        config,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -548,12 +564,15 @@ where
         Err(object_store::Error::NotFound { .. }) => {}
         Err(e) => return Err(obj_err("read checkpoint", e)),
     }
-    let mut client = pool.get().await.map_err(|e| db_err("connect", e))?;
-    let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
+    let mut client = pool.get().await.map_err(|e| db_err("connect", chain(&e)))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| db_err("begin", chain(&e)))?;
     let exists: bool = tx
         .query_one("SELECT to_regclass('stele_config') IS NOT NULL", &[])
         .await
-        .map_err(|e| db_err("look for stele_config", e))?
+        .map_err(|e| db_err("look for stele_config", chain(&e)))?
         .get(0);
     if exists {
         return Err(config_err(
@@ -563,16 +582,16 @@ where
     }
     tx.batch_execute(SCHEMA)
         .await
-        .map_err(|e| db_err("create tables", e))?;
+        .map_err(|e| db_err("create tables", chain(&e)))?;
     tx.batch_execute(REQUESTS_SCHEMA)
         .await
-        .map_err(|e| db_err("create tables", e))?;
+        .map_err(|e| db_err("create tables", chain(&e)))?;
     if let Some(setup) = seal {
         sealed::create(&tx, origin, setup).await?;
     }
     tx.batch_execute(&format!("{}{}", witness::SCHEMA, anchor::SCHEMA))
         .await
-        .map_err(|e| db_err("create tables", e))?;
+        .map_err(|e| db_err("create tables", chain(&e)))?;
     exec1(
         &tx,
         "write stele_config",
@@ -644,7 +663,7 @@ where
     if let Some(extra) = extra {
         migrate::write(&tx, extra, keys_from, &tail).await?;
     }
-    tx.commit().await.map_err(|e| db_err("commit", e))?;
+    tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
     drop(client);
     let info = ClusterInfo {
         origin: origin.to_string(),
@@ -695,7 +714,9 @@ type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
 // A statement prepared once per connection and cached (one round trip a
 // call, not two).
 async fn prepared<C: GenericClient>(c: &C, what: &str, sql: &str) -> Result<Statement> {
-    c.prepare_cached(sql).await.map_err(|e| db_err(what, e))
+    c.prepare_cached(sql)
+        .await
+        .map_err(|e| db_err(what, chain(&e)))
 }
 
 // The rows a query returns.
@@ -706,7 +727,9 @@ async fn rows<C: GenericClient>(
     params: Params<'_>,
 ) -> Result<Vec<Row>> {
     let stmt = prepared(c, what, sql).await?;
-    c.query(&stmt, params).await.map_err(|e| db_err(what, e))
+    c.query(&stmt, params)
+        .await
+        .map_err(|e| db_err(what, chain(&e)))
 }
 
 // The row a query returns, if any (an error if more than one).
@@ -719,7 +742,7 @@ async fn row_opt<C: GenericClient>(
     let stmt = prepared(c, what, sql).await?;
     c.query_opt(&stmt, params)
         .await
-        .map_err(|e| db_err(what, e))
+        .map_err(|e| db_err(what, chain(&e)))
 }
 
 // The one row a query must return.
@@ -735,7 +758,7 @@ async fn exec1<C: GenericClient>(c: &C, what: &str, sql: &str, params: Params<'_
     let n = c
         .execute(&stmt, params)
         .await
-        .map_err(|e| db_err(what, e))?;
+        .map_err(|e| db_err(what, chain(&e)))?;
     if n != 1 {
         return Err(db_err(what, format!("changed {n} rows, not 1")));
     }
@@ -752,7 +775,7 @@ fn child(prefix: &ObjPath, name: &str) -> ObjPath {
 
 /// Reads the log's configuration row.
 async fn read_info(pool: &Pool) -> Result<ClusterInfo> {
-    let client = pool.get().await.map_err(|e| db_err("connect", e))?;
+    let client = pool.get().await.map_err(|e| db_err("connect", chain(&e)))?;
     let row = client
         .query_opt(
             "SELECT format, origin, verifier, objects FROM stele_config WHERE id = 1",
@@ -798,14 +821,14 @@ impl Cluster {
         let info = read_info(&pool).await?;
         pool.get()
             .await
-            .map_err(|e| db_err("connect", e))?
+            .map_err(|e| db_err("connect", chain(&e)))?
             .batch_execute(&format!(
                 "{REQUESTS_SCHEMA}{}{}",
                 witness::SCHEMA,
                 anchor::SCHEMA
             ))
             .await
-            .map_err(|e| db_err("create stele_requests", e))?;
+            .map_err(|e| db_err("create stele_requests", chain(&e)))?;
         if let Some(s) = &signer
             && s.verifier().to_string() != info.verifier.to_string()
         {
@@ -966,7 +989,7 @@ impl Cluster {
                 None => crate::log::canonical_events(&evs).map(|t| (t, Vec::new())),
             })
             .await
-            .map_err(|e| db_err("internal", e))??;
+            .map_err(|e| db_err("internal", chain(&e)))??;
             let (reply, rx) = oneshot::channel();
             self.inner
                 .jobs
@@ -1509,7 +1532,10 @@ impl Inner {
         self.pool.get().await.map_err(|e| {
             db_err(
                 "connect",
-                format!("{e} (is PostgreSQL running and the --db URL right?)"),
+                format!(
+                    "{} (is PostgreSQL running and the --db URL right?)",
+                    chain(&e)
+                ),
             )
         })
     }
@@ -1550,7 +1576,10 @@ impl Inner {
     // receipts once the commit succeeded.
     async fn try_sequence(&self, jobs: &[Job]) -> Result<Vec<Result<Keyed>>> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_err("begin", chain(&e)))?;
         let row = row1(
             &tx,
             "lock stele_next",
@@ -1686,7 +1715,7 @@ impl Inner {
             let _ = tx
                 .execute(&stmt, &[&tokens, &keys, &digests, &firsts, &leaves])
                 .await
-                .map_err(|e| db_err(what, e))?;
+                .map_err(|e| db_err(what, chain(&e)))?;
         }
         if !records.is_empty() {
             sealed::insert_records(&tx, &records).await?;
@@ -1702,7 +1731,7 @@ impl Inner {
             &[&(first as i64), &n, &lines, &(seq as i64), &&prev.0[..], &ts],
         )
         .await?;
-        tx.commit().await.map_err(|e| db_err("commit", e))?;
+        tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
         Ok(results)
     }
 
@@ -1799,7 +1828,10 @@ impl Inner {
 
     async fn integrate_once(&self, sign: bool) -> Result<Option<u64>> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_err("begin", chain(&e)))?;
         let Some(row) = row_opt(
             &tx,
             "lock stele_integrated",
@@ -1817,7 +1849,7 @@ impl Inner {
             .map(|c| Hash(c.try_into().expect("32 bytes")))
             .collect();
         let mut range = CompactRange::from_left_hashes(old, &left)
-            .map_err(|e| db_err("stele_integrated.compact", e))?;
+            .map_err(|e| db_err("stele_integrated.compact", chain(&e)))?;
         let rows = rows(
             &tx,
             "read stele_sequenced",
@@ -1877,7 +1909,7 @@ impl Inner {
             let (s, leaves) =
                 tokio::task::spawn_blocking(move || step::prepare(old, &batches, &edges, &held))
                     .await
-                    .map_err(|e| db_err("integrate", e))?
+                    .map_err(|e| db_err("integrate", chain(&e)))?
                     .map_err(|e| db_err("integrate", e))?;
             let puts: Vec<(String, Vec<u8>)> = s
                 .bundles
@@ -1908,7 +1940,7 @@ impl Inner {
             let _ = tx
                 .execute(&del, &[&(new as i64)])
                 .await
-                .map_err(|e| db_err(what, e))?;
+                .map_err(|e| db_err(what, chain(&e)))?;
             // The idempotency keys kept: the latest IDEMPOTENCY_KEYS.
             let what = "forget old idempotency keys";
             let old_keys = prepared(
@@ -1921,7 +1953,7 @@ impl Inner {
             let _ = tx
                 .execute(&old_keys, &[&(crate::serve::IDEMPOTENCY_KEYS as i64)])
                 .await
-                .map_err(|e| db_err(what, e))?;
+                .map_err(|e| db_err(what, chain(&e)))?;
         }
         // A checkpoint when one is due (or asked for), in the same
         // transaction: a stored checkpoint never exceeds the integrated size.
@@ -1959,7 +1991,7 @@ impl Inner {
             )
             .await?;
         }
-        tx.commit().await.map_err(|e| db_err("commit", e))?;
+        tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
         let _ = self
             .seen
             .fetch_max(new, std::sync::atomic::Ordering::Relaxed);
@@ -1993,7 +2025,7 @@ impl Inner {
             .map(|r| {
                 let note: String = r.get(0);
                 let checkpoint = stele_core::checkpoint::SignedCheckpoint::parse(note.as_bytes())
-                    .map_err(|e| db_err("stele_checkpoints", e))?
+                    .map_err(|e| db_err("stele_checkpoints", chain(&e)))?
                     .checkpoint;
                 Ok(StoredCheckpoint { checkpoint, note })
             })
@@ -2020,7 +2052,7 @@ impl Inner {
         let note: String = row.get(0);
         let latest = StoredCheckpoint {
             checkpoint: stele_core::checkpoint::SignedCheckpoint::parse(note.as_bytes())
-                .map_err(|e| db_err("stele_checkpoints", e))?
+                .map_err(|e| db_err("stele_checkpoints", chain(&e)))?
                 .checkpoint,
             note,
         };
