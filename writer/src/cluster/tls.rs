@@ -148,15 +148,11 @@ where
     type Error = std::io::Error;
 
     fn make_tls_connect(&mut self, host: &str) -> std::io::Result<Connect> {
-        // A host name or an IP address (a Unix socket never gets here).
-        let name = ServerName::try_from(host.to_string()).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("TLS: {host:?} is not a host name: {e}"),
-            )
-        })?;
+        // A host name or an IP address; "" for a Unix socket, where
+        // PostgreSQL refuses TLS (prefer goes on in plain text, require
+        // fails in `connect`).
         Ok(Connect {
-            name,
+            name: ServerName::try_from(host.to_string()).ok(),
             connector: tokio_rustls::TlsConnector::from(self.0.clone()),
         })
     }
@@ -164,7 +160,7 @@ where
 
 /// One connection's TLS handshake.
 pub struct Connect {
-    name: ServerName<'static>,
+    name: Option<ServerName<'static>>,
     connector: tokio_rustls::TlsConnector,
 }
 
@@ -186,8 +182,14 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
+            let name = self.name.ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "TLS needs a host name or IP address (not a Unix socket)",
+                )
+            })?;
             self.connector
-                .connect(self.name, stream)
+                .connect(name, stream)
                 .await
                 .map(|s| TlsStream(Box::new(s)))
         })
@@ -491,6 +493,15 @@ mod tests {
                 tokio_postgres::config::SslMode::Require
             );
         }
+    }
+
+    #[test]
+    fn a_unix_socket_gets_a_connector() {
+        use tokio_postgres::tls::MakeTlsConnect;
+        let mut tls = parse("postgres://u@%2Frun%2Fpostgresql/db").unwrap().tls;
+        let c = <MakeTls as MakeTlsConnect<tokio::net::UnixStream>>::make_tls_connect(&mut tls, "")
+            .unwrap();
+        assert!(c.name.is_none());
     }
 
     #[test]
