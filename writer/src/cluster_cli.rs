@@ -297,6 +297,30 @@ fn dir_to_cluster(dir: &Path, loc: &Location, seal_key: Option<&Path>) -> Result
     }
     let verifier = genesis_key(&view.entry(0)?)?;
     let cps: Vec<StoredCheckpoint> = view.checkpoints().to_vec();
+    // Its tokens and witness policy go along (in the same transaction).
+    let config = dir.join(stele_writer::log::files::CONFIG);
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(&config).map_err(|e| Error::io("read", &config, e))?)
+            .map_err(|e| Fail::usage(format!("{}: {e}", config.display()), None))?;
+    // This backend keeps one signing key: a rotated log's later checkpoints
+    // would be checked against the wrong key.
+    if config["retired_keys"]
+        .as_array()
+        .is_some_and(|k| !k.is_empty())
+        || !config["rotation"].is_null()
+    {
+        return Err(Fail::usage(
+            format!(
+                "{}: its signing key was rotated (docs/FORMAT.md 15), and a PostgreSQL + object storage log keeps one key; nothing was written",
+                dir.display()
+            ),
+            None,
+        ));
+    }
+    let extra = cluster::Imported {
+        timestamps: stele_writer::anchor::read(dir)?,
+        witness_policy: config["witness_policy"].as_str().map(str::to_string),
+    };
     // Sealed fields: rules, keys, wraps and openings in the same transaction.
     let sealing = crate::cluster_seal_cli::dir_sealing(dir, size, seal_key)?;
     let setup = sealing.as_ref().map(|s| s.setup());
@@ -307,6 +331,7 @@ fn dir_to_cluster(dir: &Path, loc: &Location, seal_key: Option<&Path>) -> Result
         size,
         |a, b| (a..b).map(|i| view.entry(i)).collect(),
         &cps,
+        &extra,
         setup.as_ref(),
     ));
     if let Err(e) = made {
@@ -361,6 +386,8 @@ fn cluster_to_dir(
     ))?;
     let size = rt.block_on(c.sync(false))?;
     let cps = rt.block_on(c.checkpoints())?;
+    let stamps = rt.block_on(c.timestamps())?;
+    let policy = rt.block_on(c.witness_policy())?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     let create = |name: &str| -> Result<(PathBuf, std::io::BufWriter<std::fs::File>), Error> {
         let p = dir.join(name);
@@ -415,6 +442,13 @@ fn cluster_to_dir(
     } else {
         None
     };
+    if !stamps.is_empty() {
+        let mut t = create(stele_writer::anchor::TIMESTAMPS)?;
+        for r in &stamps {
+            put(&mut t, format!("{}\n", r.to_line()).as_bytes())?;
+        }
+        finish(t)?;
+    }
     // stele.json last: it marks the directory as a log.
     let mut config = serde_json::json!({
         "format": "stele-log v1",
@@ -423,6 +457,9 @@ fn cluster_to_dir(
     });
     if let Some(s) = sealed {
         config["sealed"] = serde_json::json!(s);
+    }
+    if let Some(p) = policy {
+        config["witness_policy"] = Value::from(p);
     }
     let mut cfg = create(files::CONFIG)?;
     put(

@@ -39,7 +39,11 @@ in another log instead; the target log is then only read.";
     name = "stele",
     version,
     about = "Tamper-evident audit logs: append, sign checkpoints, prove, export, verify",
-    after_help = "Exit status: 0 success, 1 verification failed or tampering found, 2 usage or I/O error."
+    after_help = "Exit status: 0 success, 1 verification failed or tampering found, 2 usage or I/O error.\n\n\
+PostgreSQL URLs (--db, stele migrate) take libpq's TLS parameters: \
+?sslmode=disable|prefer (the default: TLS if offered, unverified)|require (TLS, unverified)|verify-ca|verify-full \
+and sslrootcert=FILE (PEM roots; else $PGSSLROOTCERT, else ~/.postgresql/root.crt, else the system's roots; \
+sslrootcert=system: the system's). require with sslrootcert acts as verify-ca. The password is never printed."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -76,7 +80,7 @@ enum AuditorCmd {
 /// A log in PostgreSQL + object storage instead of a directory.
 #[derive(Args, Debug)]
 struct DbArgs {
-    /// A log in PostgreSQL + object storage (postgres://…) instead of DIR.
+    /// A log in PostgreSQL + object storage (postgres://…[?sslmode=verify-full&sslrootcert=FILE]) instead of DIR.
     #[arg(long, value_name = "URL")]
     db: Option<String>,
     /// With --db: its object storage, if not the one given at init.

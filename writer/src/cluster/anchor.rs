@@ -2,9 +2,11 @@
 //! 16; `stele serve --db … --tsa URL --anchor-every D [--ca FILE]`,
 //! `stele anchor --db …`).
 //!
-//! Tokens are kept in the table `stele_timestamps` (one per checkpoint
-//! size), so every front-end's exports carry them as a file log's carry
-//! `DIR/timestamps`. One front-end anchors a checkpoint: an anchoring
+//! Tokens are kept in the table `stele_timestamps`, in the order they were
+//! kept (one per checkpoint, after those a migrated directory had, in its
+//! file order), so every front-end's exports carry them as a file log's
+//! carry `DIR/timestamps`, and `stele migrate` back writes that file byte
+//! for byte. One front-end anchors a checkpoint: an anchoring
 //! attempt runs in a transaction holding a PostgreSQL advisory lock (taken
 //! with `pg_try_advisory_xact_lock`: a front-end that finds it held skips
 //! this turn; the lock dies with the transaction, a crashed front-end's
@@ -15,18 +17,28 @@
 //! keeps nothing and the next attempt asks again; a token only adds
 //! evidence, so losing one loses no entry.
 
-use super::{Cluster, db_err, row_opt, rows};
+use super::{Cluster, chain, db_err, row_opt, rows};
 use crate::anchor::{Anchored, fetch_checked};
 use crate::error::{Error, Result};
 use std::time::Duration;
 use stele_core::timestamp::TimestampRecord;
 
-// Made on open (logs created before the table existed).
+// Made on open (logs created before the table existed; a table made
+// before tokens were kept in order, keyed by size, gains the `id`).
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS stele_timestamps (
-    size bigint PRIMARY KEY,
+    id bigserial PRIMARY KEY,
+    size bigint NOT NULL,
     token bytea NOT NULL
 );
+CREATE INDEX IF NOT EXISTS stele_timestamps_size ON stele_timestamps (size);
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = current_schema()
+                     AND table_name = 'stele_timestamps' AND column_name = 'id') THEN
+        ALTER TABLE stele_timestamps ADD COLUMN id bigserial;
+    END IF;
+END $$;
 ";
 
 // The advisory lock of anchoring ("stele-anchor" in ASCII, cut to 8 bytes).
@@ -54,7 +66,7 @@ impl Cluster {
         let mut client = rt.block_on(inner.client())?;
         let tx = rt
             .block_on(client.transaction())
-            .map_err(|e| db_err("begin", e))?;
+            .map_err(|e| db_err("begin", chain(&e)))?;
         let locked: bool = rt
             .block_on(super::row1(
                 &tx,
@@ -93,17 +105,19 @@ impl Cluster {
             "INSERT INTO stele_timestamps (size, token) VALUES ($1, $2)",
             &[&(size as i64), &token],
         ))?;
-        rt.block_on(tx.commit()).map_err(|e| db_err("commit", e))?;
+        rt.block_on(tx.commit())
+            .map_err(|e| db_err("commit", chain(&e)))?;
         Ok(Some(Anchored::New(size, att)))
     }
 
-    /// Every stored timestamp token, by checkpoint size.
+    /// Every stored timestamp token, in the order kept (`DIR/timestamps`'s
+    /// order for a migrated log's).
     pub async fn timestamps(&self) -> Result<Vec<TimestampRecord>> {
         let client = self.inner.client().await?;
         Ok(rows(
             &client,
             "read stele_timestamps",
-            "SELECT size, token FROM stele_timestamps ORDER BY size",
+            "SELECT size, token FROM stele_timestamps ORDER BY id",
             &[],
         )
         .await?

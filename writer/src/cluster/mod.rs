@@ -25,9 +25,13 @@
 //!   after a crash writes the same bytes.
 
 mod anchor;
+mod migrate;
 pub mod sealed;
 mod step;
+pub mod tls;
 mod witness;
+
+pub use migrate::Imported;
 
 use crate::error::{Error, Result};
 use crate::log::{Clock, Receipt, WRITER_MEMBER, check_event};
@@ -168,6 +172,23 @@ fn db_err(what: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// An error with its causes (tokio-postgres's and deadpool's say only
+/// the kind, e.g. "error performing TLS handshake", and keep the why in
+/// `source()`), each cause once.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut at = e.source();
+    while let Some(s) = at {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        at = s.source();
+    }
+    out
+}
+
 fn obj_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Service {
         what: format!("object storage: {what}"),
@@ -182,23 +203,21 @@ fn config_err(option: &'static str, why: impl Into<String>) -> Error {
     }
 }
 
-/// A connection pool for a `postgres://` URL (plain TCP or a Unix socket).
+/// A connection pool for a `postgres://` URL (plain TCP or a Unix socket;
+/// TLS as libpq's `sslmode` and `sslrootcert` say, see [`tls`]). Errors
+/// never show the URL's password.
 pub fn connect_db(url: &str, size: usize) -> Result<Pool> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        let scheme = url.split_once("://").map_or("", |(s, _)| s);
         return Err(config_err(
             "--db",
-            format!(
-                "{:?} is not a postgres:// URL",
-                url.chars().take(40).collect::<String>()
-            ),
+            format!("a {scheme:?}:// URL is not a postgres:// URL"),
         ));
     }
-    let cfg: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| config_err("--db", format!("not a PostgreSQL URL: {e}")))?;
+    let tls::DbUrl { config, tls, .. } = tls::parse(url)?;
     let mgr = Manager::from_config(
-        cfg,
-        tokio_postgres::NoTls,
+        config,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -441,14 +460,17 @@ pub async fn init_with(
         &[],
         Some(signer),
         seal.as_ref(),
+        None,
     )
     .await
 }
 
 /// Creates a log from another log's entries and checkpoints, byte for byte
 /// (`stele migrate DIR postgres://…`): `entries(from, to)` gives entry lines
-/// without `\n`. Everything reaches PostgreSQL in one transaction, then is
-/// integrated; each checkpoint's root is checked against the tiles.
+/// without `\n`; `extra` its tokens and witness policy. Everything reaches
+/// PostgreSQL in one transaction (with the idempotency keys recorded in the
+/// last entries), then is integrated; each checkpoint's root is checked
+/// against the tiles.
 pub async fn import<F>(
     loc: &Location,
     origin: &str,
@@ -456,16 +478,28 @@ pub async fn import<F>(
     size: u64,
     entries: F,
     checkpoints: &[StoredCheckpoint],
+    extra: &Imported,
 ) -> Result<()>
 where
     F: FnMut(u64, u64) -> Result<Vec<Vec<u8>>>,
 {
-    import_with(loc, origin, verifier, size, entries, checkpoints, None).await
+    import_with(
+        loc,
+        origin,
+        verifier,
+        size,
+        entries,
+        checkpoints,
+        extra,
+        None,
+    )
+    .await
 }
 
 /// [`import`] of a log with sealed fields: `seal` names the rules, the new
 /// log's sealing key and what the directory's sidecar carries over, written
 /// in the same transaction.
+#[allow(clippy::too_many_arguments)] // reason: the parts of one migrated log
 pub async fn import_with<F>(
     loc: &Location,
     origin: &str,
@@ -473,6 +507,7 @@ pub async fn import_with<F>(
     size: u64,
     entries: F,
     checkpoints: &[StoredCheckpoint],
+    extra: &Imported,
     seal: Option<&sealed::Setup<'_>>,
 ) -> Result<()>
 where
@@ -487,13 +522,15 @@ where
         checkpoints,
         None,
         seal,
+        Some(extra),
     )
     .await
     .map(|_| ())
 }
 
 // A new log holding `size` given entries and `checkpoints` (init: the
-// genesis and none, signed by `signer` once integrated; migrate: a copy).
+// genesis and none, signed by `signer` once integrated; migrate: a copy,
+// with `extra`: what else it brings).
 #[allow(clippy::too_many_arguments)] // reason: two call sites (init, import), all parts of one new log
 async fn create<F>(
     loc: &Location,
@@ -504,6 +541,7 @@ async fn create<F>(
     checkpoints: &[StoredCheckpoint],
     signer: Option<&SignerKey>,
     seal: Option<&sealed::Setup<'_>>,
+    extra: Option<&Imported>,
 ) -> Result<ClusterInfo>
 where
     F: FnMut(u64, u64) -> Result<Vec<Vec<u8>>>,
@@ -526,12 +564,15 @@ where
         Err(object_store::Error::NotFound { .. }) => {}
         Err(e) => return Err(obj_err("read checkpoint", e)),
     }
-    let mut client = pool.get().await.map_err(|e| db_err("connect", e))?;
-    let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
+    let mut client = pool.get().await.map_err(|e| db_err("connect", chain(&e)))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| db_err("begin", chain(&e)))?;
     let exists: bool = tx
         .query_one("SELECT to_regclass('stele_config') IS NOT NULL", &[])
         .await
-        .map_err(|e| db_err("look for stele_config", e))?
+        .map_err(|e| db_err("look for stele_config", chain(&e)))?
         .get(0);
     if exists {
         return Err(config_err(
@@ -541,16 +582,16 @@ where
     }
     tx.batch_execute(SCHEMA)
         .await
-        .map_err(|e| db_err("create tables", e))?;
+        .map_err(|e| db_err("create tables", chain(&e)))?;
     tx.batch_execute(REQUESTS_SCHEMA)
         .await
-        .map_err(|e| db_err("create tables", e))?;
+        .map_err(|e| db_err("create tables", chain(&e)))?;
     if let Some(setup) = seal {
         sealed::create(&tx, origin, setup).await?;
     }
     tx.batch_execute(&format!("{}{}", witness::SCHEMA, anchor::SCHEMA))
         .await
-        .map_err(|e| db_err("create tables", e))?;
+        .map_err(|e| db_err("create tables", chain(&e)))?;
     exec1(
         &tx,
         "write stele_config",
@@ -559,6 +600,9 @@ where
     )
     .await?;
     let (mut prev, mut last_ts) = (ZERO_PREV, i64::MIN);
+    // The entries whose idempotency keys are kept (a migrated log's).
+    let keys_from = size.saturating_sub(crate::serve::IDEMPOTENCY_KEYS as u64);
+    let mut tail: Vec<Vec<u8>> = Vec::new();
     let mut at = 0;
     while at < size {
         let to = (at + 4096).min(size);
@@ -573,6 +617,10 @@ where
         for l in &lines {
             buf.extend_from_slice(l);
             buf.push(b'\n');
+        }
+        if extra.is_some() && to > keys_from {
+            let skip = keys_from.saturating_sub(at) as usize;
+            tail.extend(lines.iter().skip(skip).cloned());
         }
         let last = lines.last().expect("non-empty");
         prev = leaf_hash(last);
@@ -612,7 +660,10 @@ where
         )
         .await?;
     }
-    tx.commit().await.map_err(|e| db_err("commit", e))?;
+    if let Some(extra) = extra {
+        migrate::write(&tx, extra, keys_from, &tail).await?;
+    }
+    tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
     drop(client);
     let info = ClusterInfo {
         origin: origin.to_string(),
@@ -663,7 +714,9 @@ type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
 // A statement prepared once per connection and cached (one round trip a
 // call, not two).
 async fn prepared<C: GenericClient>(c: &C, what: &str, sql: &str) -> Result<Statement> {
-    c.prepare_cached(sql).await.map_err(|e| db_err(what, e))
+    c.prepare_cached(sql)
+        .await
+        .map_err(|e| db_err(what, chain(&e)))
 }
 
 // The rows a query returns.
@@ -674,7 +727,9 @@ async fn rows<C: GenericClient>(
     params: Params<'_>,
 ) -> Result<Vec<Row>> {
     let stmt = prepared(c, what, sql).await?;
-    c.query(&stmt, params).await.map_err(|e| db_err(what, e))
+    c.query(&stmt, params)
+        .await
+        .map_err(|e| db_err(what, chain(&e)))
 }
 
 // The row a query returns, if any (an error if more than one).
@@ -687,7 +742,7 @@ async fn row_opt<C: GenericClient>(
     let stmt = prepared(c, what, sql).await?;
     c.query_opt(&stmt, params)
         .await
-        .map_err(|e| db_err(what, e))
+        .map_err(|e| db_err(what, chain(&e)))
 }
 
 // The one row a query must return.
@@ -703,7 +758,7 @@ async fn exec1<C: GenericClient>(c: &C, what: &str, sql: &str, params: Params<'_
     let n = c
         .execute(&stmt, params)
         .await
-        .map_err(|e| db_err(what, e))?;
+        .map_err(|e| db_err(what, chain(&e)))?;
     if n != 1 {
         return Err(db_err(what, format!("changed {n} rows, not 1")));
     }
@@ -720,7 +775,7 @@ fn child(prefix: &ObjPath, name: &str) -> ObjPath {
 
 /// Reads the log's configuration row.
 async fn read_info(pool: &Pool) -> Result<ClusterInfo> {
-    let client = pool.get().await.map_err(|e| db_err("connect", e))?;
+    let client = pool.get().await.map_err(|e| db_err("connect", chain(&e)))?;
     let row = client
         .query_opt(
             "SELECT format, origin, verifier, objects FROM stele_config WHERE id = 1",
@@ -766,14 +821,14 @@ impl Cluster {
         let info = read_info(&pool).await?;
         pool.get()
             .await
-            .map_err(|e| db_err("connect", e))?
+            .map_err(|e| db_err("connect", chain(&e)))?
             .batch_execute(&format!(
                 "{REQUESTS_SCHEMA}{}{}",
                 witness::SCHEMA,
                 anchor::SCHEMA
             ))
             .await
-            .map_err(|e| db_err("create stele_requests", e))?;
+            .map_err(|e| db_err("create stele_requests", chain(&e)))?;
         if let Some(s) = &signer
             && s.verifier().to_string() != info.verifier.to_string()
         {
@@ -934,7 +989,7 @@ impl Cluster {
                 None => crate::log::canonical_events(&evs).map(|t| (t, Vec::new())),
             })
             .await
-            .map_err(|e| db_err("internal", e))??;
+            .map_err(|e| db_err("internal", chain(&e)))??;
             let (reply, rx) = oneshot::channel();
             self.inner
                 .jobs
@@ -1448,16 +1503,21 @@ async fn sequencer(inner: Arc<Inner>, mut rx: mpsc::Receiver<Job>) {
 async fn integrator(weak: std::sync::Weak<Inner>) {
     loop {
         let Some(inner) = weak.upgrade() else { return };
+        // Data keys kept past their time leave this front-end's memory.
+        if let Some(seal) = &inner.seal {
+            seal.sweep();
+        }
         let every = inner.opts.integrate_every;
         // Errors (a database restart, object storage refusing writes) are
         // retried on the next round; the step is idempotent.
-        if let Ok(Some(_)) = inner.integrate_once(false).await {
+        if let Ok(Some(size)) = inner.integrate_once(false).await {
             let _ = inner.publish().await;
             // A witnessed log's due checkpoint, in its own task.
             witness::spawn_round(&inner);
-        }
-        if let Some(seal) = &inner.seal {
-            seal.sweep();
+            // A backlog (a step takes at most STEP_ENTRIES): the next step now.
+            if inner.next().await.is_ok_and(|next| next > size) {
+                continue;
+            }
         }
         let woken = {
             let n = inner.wake.notified();
@@ -1476,7 +1536,10 @@ impl Inner {
         self.pool.get().await.map_err(|e| {
             db_err(
                 "connect",
-                format!("{e} (is PostgreSQL running and the --db URL right?)"),
+                format!(
+                    "{} (is PostgreSQL running and the --db URL right?)",
+                    chain(&e)
+                ),
             )
         })
     }
@@ -1517,7 +1580,10 @@ impl Inner {
     // receipts once the commit succeeded.
     async fn try_sequence(&self, jobs: &[Job]) -> Result<Vec<Result<Keyed>>> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_err("begin", chain(&e)))?;
         let row = row1(
             &tx,
             "lock stele_next",
@@ -1555,7 +1621,7 @@ impl Inner {
                 && let Some((digest, rs)) = known.get(&(rk.token.clone(), rk.key.clone()))
             {
                 results.push(Ok(
-                    if *digest == rk.digest || *digest == sealed::VOID_DIGEST {
+                    if *digest == rk.digest || *digest == migrate::UNKNOWN_BODY {
                         Keyed::Replayed(rs.clone())
                     } else {
                         Keyed::OtherBody
@@ -1653,7 +1719,7 @@ impl Inner {
             let _ = tx
                 .execute(&stmt, &[&tokens, &keys, &digests, &firsts, &leaves])
                 .await
-                .map_err(|e| db_err(what, e))?;
+                .map_err(|e| db_err(what, chain(&e)))?;
         }
         if !records.is_empty() {
             sealed::insert_records(&tx, &records).await?;
@@ -1669,7 +1735,7 @@ impl Inner {
             &[&(first as i64), &n, &lines, &(seq as i64), &&prev.0[..], &ts],
         )
         .await?;
-        tx.commit().await.map_err(|e| db_err("commit", e))?;
+        tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
         Ok(results)
     }
 
@@ -1730,6 +1796,13 @@ impl Inner {
         }
     }
 
+    // An object that must exist (an integration step's right edge).
+    async fn get_object_of(&self, path: String) -> Result<Vec<u8>> {
+        self.get_object(&path)
+            .await?
+            .ok_or_else(|| obj_err("integrate", format!("{path} is missing")))
+    }
+
     // A create-only write; an object already there must hold these bytes.
     async fn put_immutable(&self, path: String, data: Vec<u8>) -> Result<()> {
         let p = child(&self.prefix, &path);
@@ -1759,7 +1832,10 @@ impl Inner {
 
     async fn integrate_once(&self, sign: bool) -> Result<Option<u64>> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_err("begin", chain(&e)))?;
         let Some(row) = row_opt(
             &tx,
             "lock stele_integrated",
@@ -1777,7 +1853,7 @@ impl Inner {
             .map(|c| Hash(c.try_into().expect("32 bytes")))
             .collect();
         let mut range = CompactRange::from_left_hashes(old, &left)
-            .map_err(|e| db_err("stele_integrated.compact", e))?;
+            .map_err(|e| db_err("stele_integrated.compact", chain(&e)))?;
         let rows = rows(
             &tx,
             "read stele_sequenced",
@@ -1806,25 +1882,20 @@ impl Inner {
         }
         let new = expect;
         if new > old {
-            let mut lines: Vec<&[u8]> = Vec::with_capacity((new - old) as usize);
-            for (n, b) in &batches {
-                let body = b.strip_suffix(b"\n").unwrap_or(b);
-                let before = lines.len();
-                lines.extend(body.split(|c| *c == b'\n'));
-                if (lines.len() - before) as u64 != *n {
-                    return Err(db_err(
-                        "integrate",
-                        "a sequenced batch has the wrong number of lines",
-                    ));
+            // The old tree's right edge, from its partial tiles (read at once).
+            let edge_tiles = step::edge_tiles(old, new);
+            let reads = edge_tiles.iter().map(|t| self.get_object_of(t.path()));
+            let bundle = tile_in_tree(0, old / 256, old).filter(|_| !old.is_multiple_of(256));
+            let (read, held) = futures::future::join(futures::future::try_join_all(reads), async {
+                match bundle {
+                    Some(t) => self.get_object_of(t.entries_path()).await,
+                    None => Ok(Vec::new()),
                 }
-            }
-            // The old tree's right edge, from its partial tiles.
+            })
+            .await;
+            let (read, held) = (read?, held?);
             let mut edges: Vec<Vec<Hash>> = Vec::new();
-            for t in step::edge_tiles(old, new) {
-                let bytes = self
-                    .get_object(&t.path())
-                    .await?
-                    .ok_or_else(|| obj_err("integrate", format!("{} is missing", t.path())))?;
+            for (t, bytes) in edge_tiles.iter().zip(read) {
                 if bytes.len() != t.byte_len() {
                     return Err(obj_err(
                         "integrate",
@@ -1837,15 +1908,13 @@ impl Inner {
                     .map(|c| Hash(c.try_into().expect("32 bytes")))
                     .collect();
             }
-            let held = match tile_in_tree(0, old / 256, old).filter(|_| !old.is_multiple_of(256)) {
-                Some(t) => self.get_object(&t.entries_path()).await?.ok_or_else(|| {
-                    obj_err("integrate", format!("{} is missing", t.entries_path()))
-                })?,
-                None => Vec::new(),
-            };
-            let edge_bundle = parse_entry_bundle(&held).map_err(|e| obj_err("integrate", e))?;
-            let s = step::step(old, &edges, &edge_bundle, &lines)
-                .map_err(|e| obj_err("integrate", e))?;
+            // Hashing and tile building off the runtime's threads (the
+            // sequencer and the HTTP handlers run there).
+            let (s, leaves) =
+                tokio::task::spawn_blocking(move || step::prepare(old, &batches, &edges, &held))
+                    .await
+                    .map_err(|e| db_err("integrate", chain(&e)))?
+                    .map_err(|e| db_err("integrate", e))?;
             let puts: Vec<(String, Vec<u8>)> = s
                 .bundles
                 .into_iter()
@@ -1859,8 +1928,8 @@ impl Inner {
                 r?;
             }
             drop(results);
-            for l in &lines {
-                range.push(leaf_hash(l));
+            for h in leaves {
+                range.push(h);
             }
             let compact: Vec<u8> = range.hashes().flat_map(|h| h.0).collect();
             exec1(
@@ -1875,7 +1944,7 @@ impl Inner {
             let _ = tx
                 .execute(&del, &[&(new as i64)])
                 .await
-                .map_err(|e| db_err(what, e))?;
+                .map_err(|e| db_err(what, chain(&e)))?;
             // The idempotency keys kept: the latest IDEMPOTENCY_KEYS.
             let what = "forget old idempotency keys";
             let old_keys = prepared(
@@ -1888,7 +1957,7 @@ impl Inner {
             let _ = tx
                 .execute(&old_keys, &[&(crate::serve::IDEMPOTENCY_KEYS as i64)])
                 .await
-                .map_err(|e| db_err(what, e))?;
+                .map_err(|e| db_err(what, chain(&e)))?;
         }
         // A checkpoint when one is due (or asked for), in the same
         // transaction: a stored checkpoint never exceeds the integrated size.
@@ -1926,7 +1995,7 @@ impl Inner {
             )
             .await?;
         }
-        tx.commit().await.map_err(|e| db_err("commit", e))?;
+        tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
         let _ = self
             .seen
             .fetch_max(new, std::sync::atomic::Ordering::Relaxed);
@@ -1960,7 +2029,7 @@ impl Inner {
             .map(|r| {
                 let note: String = r.get(0);
                 let checkpoint = stele_core::checkpoint::SignedCheckpoint::parse(note.as_bytes())
-                    .map_err(|e| db_err("stele_checkpoints", e))?
+                    .map_err(|e| db_err("stele_checkpoints", chain(&e)))?
                     .checkpoint;
                 Ok(StoredCheckpoint { checkpoint, note })
             })
@@ -1987,7 +2056,7 @@ impl Inner {
         let note: String = row.get(0);
         let latest = StoredCheckpoint {
             checkpoint: stele_core::checkpoint::SignedCheckpoint::parse(note.as_bytes())
-                .map_err(|e| db_err("stele_checkpoints", e))?
+                .map_err(|e| db_err("stele_checkpoints", chain(&e)))?
                 .checkpoint,
             note,
         };

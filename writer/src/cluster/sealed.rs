@@ -24,7 +24,8 @@
 //! the file log's `sealed/secret`), so the database never holds a
 //! subject's value, not even hashed without a secret.
 
-use super::{Cluster, Inner, db_err, exec1, prepared, row_opt, rows};
+use super::migrate::UNKNOWN_BODY;
+use super::{Cluster, Inner, chain, db_err, exec1, prepared, row_opt, rows};
 use crate::error::{Error, Result};
 use crate::log::Receipt;
 use crate::sealed::{KeySource, Pending, SealConfig, Sealer, hmac_sha256, random};
@@ -214,7 +215,7 @@ pub(super) async fn create<C: GenericClient>(c: &C, origin: &str, setup: &Setup<
     );
     c.batch_execute(SCHEMA)
         .await
-        .map_err(|e| db_err("create the sealing tables", e))?;
+        .map_err(|e| db_err("create the sealing tables", chain(&e)))?;
     let rules = serde_json::to_string(cfg).expect("rules serialize");
     exec1(
         c,
@@ -255,10 +256,6 @@ struct Keys {
     // or its sequencer finds it forgotten.
     cache: Mutex<HashMap<[u8; 32], (KeyId, DataKey, Instant)>>,
 }
-
-/// The digest a forget leaves in every kept idempotency record: matches any
-/// body (an HMAC-SHA-256 output is never all zeros in practice).
-pub(super) const VOID_DIGEST: [u8; 32] = [0; 32];
 
 /// How long a front-end keeps a data key it read or made.
 const CACHE_TTL: Duration = Duration::from_secs(60);
@@ -358,11 +355,18 @@ impl Keys {
     // auditor and forgetting take exclusively: a key is never missing an
     // auditor's wrap, and no wrap is made for a key being forgotten).
     async fn read_or_make(&self, tag: [u8; 32]) -> Result<(KeyId, DataKey)> {
-        let mut client = self.pool.get().await.map_err(|e| db_err("connect", e))?;
+        let mut client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| db_err("connect", chain(&e)))?;
         if let Some(k) = self.read(&client, &tag).await? {
             return Ok(k);
         }
-        let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_err("begin", chain(&e)))?;
         lock_config(&tx, false).await?;
         let id = KeyId(random()?);
         let key: DataKey = random()?;
@@ -383,7 +387,7 @@ impl Keys {
         let n = tx
             .execute(&stmt, &[&&tag[..], &&id.0[..], &sealed])
             .await
-            .map_err(|e| db_err(what, e))?;
+            .map_err(|e| db_err(what, chain(&e)))?;
         if n == 0 {
             // Another front-end made it first: theirs is the key.
             drop(tx);
@@ -412,7 +416,7 @@ impl Keys {
             )
             .await?;
         }
-        tx.commit().await.map_err(|e| db_err("commit", e))?;
+        tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
         Ok((id, key))
     }
 }
@@ -503,11 +507,11 @@ pub(super) async fn open(
     origin: &str,
     key: Option<Arc<SealKey>>,
 ) -> Result<Option<Arc<ClusterSeal>>> {
-    let client = pool.get().await.map_err(|e| db_err("connect", e))?;
+    let client = pool.get().await.map_err(|e| db_err("connect", chain(&e)))?;
     let exists: bool = client
         .query_one("SELECT to_regclass('stele_seal_config') IS NOT NULL", &[])
         .await
-        .map_err(|e| db_err("look for stele_seal_config", e))?
+        .map_err(|e| db_err("look for stele_seal_config", chain(&e)))?
         .get(0);
     if !exists {
         // A sealing key (say, the one beside the signing key) is of no use
@@ -523,7 +527,7 @@ pub(super) async fn open(
     .await?
     .ok_or_else(|| db_err("read stele_seal_config", "no row"))?;
     let cfg: SealConfig =
-        serde_json::from_str(r.get(0)).map_err(|e| db_err("stele_seal_config.rules", e))?;
+        serde_json::from_str(r.get(0)).map_err(|e| db_err("stele_seal_config.rules", chain(&e)))?;
     if let Some(k) = &key
         && r.get::<_, &[u8]>(1) != k.check()
     {
@@ -649,7 +653,7 @@ pub(super) async fn insert_records<C: GenericClient>(
     let _ = c
         .execute(&stmt, &[&entries, &lines])
         .await
-        .map_err(|e| db_err(what, e))?;
+        .map_err(|e| db_err(what, chain(&e)))?;
     Ok(())
 }
 
@@ -813,7 +817,10 @@ impl Cluster {
             .map_err(|e| Error::Sealed(format!("{recipient:?}: {e}")))?;
         let _ = seal.keys.key()?;
         let mut client = self.inner.client().await?;
-        let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_err("begin", chain(&e)))?;
         lock_config(&tx, true).await?;
         let what = "insert into stele_seal_auditors";
         let stmt = prepared(
@@ -825,7 +832,7 @@ impl Cluster {
         if tx
             .execute(&stmt, &[&recipient])
             .await
-            .map_err(|e| db_err(what, e))?
+            .map_err(|e| db_err(what, chain(&e)))?
             == 0
         {
             return Ok(0);
@@ -849,7 +856,7 @@ impl Cluster {
             )
             .await?;
         }
-        tx.commit().await.map_err(|e| db_err("commit", e))?;
+        tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
         Ok(keys.len())
     }
 
@@ -867,7 +874,10 @@ impl Cluster {
         let text = canonical::to_canonical(subject).map_err(Error::Sealed)?;
         let tag = seal.keys.tag(text.as_bytes())?;
         let mut client = self.inner.client().await?;
-        let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_err("begin", chain(&e)))?;
         lock_config(&tx, true).await?;
         let r = row_opt(
             &tx,
@@ -892,20 +902,21 @@ impl Cluster {
         let _ = tx
             .execute(&stmt, &[&&id.0[..]])
             .await
-            .map_err(|e| db_err(what, e))?;
+            .map_err(|e| db_err(what, chain(&e)))?;
         // The kept idempotency records' body digests are keyed with material
         // a forget does not destroy: with them, a retry (or whoever holds the
         // database and the sealing key) could still confirm a guess of a
         // forgotten value. They are voided: a retry of an earlier request is
         // then answered with its receipts whatever its body, as a file log
-        // does for requests made before a restart.
+        // does for requests made before a restart (and a migrated log for
+        // requests made before the migration).
         let what = "void stele_requests digests";
         let stmt = prepared(&tx, what, "UPDATE stele_requests SET digest = $1").await?;
         let _ = tx
-            .execute(&stmt, &[&&VOID_DIGEST[..]])
+            .execute(&stmt, &[&&UNKNOWN_BODY[..]])
             .await
-            .map_err(|e| db_err(what, e))?;
-        tx.commit().await.map_err(|e| db_err("commit", e))?;
+            .map_err(|e| db_err(what, chain(&e)))?;
+        tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
         seal.keys
             .cache
             .lock()
@@ -943,7 +954,10 @@ impl Cluster {
             ))
         };
         let mut client = self.inner.client().await?;
-        let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_err("begin", chain(&e)))?;
         let r = row_opt(
             &tx,
             "read stele_seal_records",
@@ -960,7 +974,7 @@ impl Cluster {
             &[&(entry as i64), &lines],
         )
         .await?;
-        tx.commit().await.map_err(|e| db_err("commit", e))?;
+        tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
         let r = self
             .append_reserved(serde_json::json!({
                 "type": "stele.redact",
@@ -1277,7 +1291,7 @@ impl Cluster {
         )
         .await?
         .ok_or_else(|| db_err("read stele_seal_config", "no row"))?;
-        serde_json::from_str(r.get(0)).map_err(|e| db_err("stele_seal_config.rules", e))
+        serde_json::from_str(r.get(0)).map_err(|e| db_err("stele_seal_config.rules", chain(&e)))
     }
 
     /// Writes the log's sealed-field state as a log directory's sidecar

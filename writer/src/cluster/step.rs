@@ -42,15 +42,43 @@ pub(crate) struct Step {
     pub(crate) bundles: Vec<(Tile, Vec<u8>)>,
 }
 
+/// A step from sequenced batches (`(n, lines)`: `n` entry lines, each
+/// ending in `\n`) with the old tree's right edge (`edges` as for [`step`];
+/// `held`: the bytes of its partial entry bundle, empty if none): the
+/// objects to write and the new entries' leaf hashes (each hashed once).
+pub(crate) fn prepare(
+    old: u64,
+    batches: &[(u64, Vec<u8>)],
+    edges: &[Vec<Hash>],
+    held: &[u8],
+) -> Result<(Step, Vec<Hash>), String> {
+    let mut lines: Vec<&[u8]> = Vec::new();
+    for (n, b) in batches {
+        let body = b.strip_suffix(b"\n").unwrap_or(b);
+        let before = lines.len();
+        lines.extend(body.split(|c| *c == b'\n'));
+        if (lines.len() - before) as u64 != *n {
+            return Err("a sequenced batch has the wrong number of lines".into());
+        }
+    }
+    let edge_bundle =
+        stele_core::tiles::parse_entry_bundle(held).map_err(|e| format!("entry bundle: {e}"))?;
+    let leaves: Vec<Hash> = lines.iter().map(|l| leaf_hash(l)).collect();
+    let s = step(old, edges, &edge_bundle, &lines, &leaves)?;
+    Ok((s, leaves))
+}
+
 /// Computes a step. `edges[l]` holds the hashes of the old tree's partial
 /// tile at level `l` (empty when that level's right edge is a tile
 /// boundary); `edge_bundle` the entries of its partial bundle; `lines` the
-/// new entry lines (no `\n`), entries `old..old + lines.len()`.
+/// new entry lines (no `\n`), entries `old..old + lines.len()`, and
+/// `leaves` their leaf hashes.
 pub(crate) fn step(
     old: u64,
     edges: &[Vec<Hash>],
     edge_bundle: &[&[u8]],
     lines: &[&[u8]],
+    leaves: &[Hash],
 ) -> Result<Step, String> {
     let new = old + lines.len() as u64;
     let mut out = Step::default();
@@ -75,7 +103,14 @@ pub(crate) fn step(
     }
     // Hash tiles, level by level: the new hashes of a level are the roots
     // of the tiles the level below completed.
-    let mut fresh: Vec<Hash> = lines.iter().map(|l| leaf_hash(l)).collect();
+    if leaves.len() != lines.len() {
+        return Err(format!(
+            "{} leaf hashes for {} entries",
+            leaves.len(),
+            lines.len()
+        ));
+    }
+    let mut fresh: Vec<Hash> = leaves.to_vec();
     for level in 0u8..=63 {
         let (o, n) = (hashes_at(level, old), hashes_at(level, new));
         if o == n {
@@ -169,7 +204,8 @@ mod tests {
                 .iter()
                 .map(Vec::as_slice)
                 .collect();
-            let s = step(at, &edges, &edge_bundle, &new).unwrap();
+            let leaves: Vec<Hash> = new.iter().map(|l| leaf_hash(l)).collect();
+            let s = step(at, &edges, &edge_bundle, &new, &leaves).unwrap();
             for (t, b) in s.tiles {
                 let _ = store.insert((false, t), b);
             }
@@ -206,7 +242,9 @@ mod tests {
     #[test]
     fn a_wrong_edge_is_refused() {
         let l: &[u8] = b"{}";
-        assert!(step(5, &[vec![Hash::default(); 4]], &[l; 5], &[l]).is_err());
-        assert!(step(5, &[vec![Hash::default(); 5]], &[l; 4], &[l]).is_err());
+        let h = [leaf_hash(l)];
+        assert!(step(5, &[vec![Hash::default(); 4]], &[l; 5], &[l], &h).is_err());
+        assert!(step(5, &[vec![Hash::default(); 5]], &[l; 4], &[l], &h).is_err());
+        assert!(step(5, &[vec![Hash::default(); 5]], &[l; 5], &[l], &[]).is_err());
     }
 }

@@ -27,7 +27,7 @@
 //! witnesses that cosigned the lost one answer the next round with 409 and
 //! are resynchronised.
 
-use super::{Inner, db_err, exec1, obj_err, row_opt};
+use super::{Inner, chain, db_err, exec1, obj_err, row_opt};
 use crate::error::{Error, Result};
 use crate::witness::{ClientOptions, Cosign as _, PolicyCosigner, Proofs};
 use deadpool_postgres::GenericClient;
@@ -134,7 +134,7 @@ pub(super) async fn set_policy(inner: &Inner, text: Option<&str>) -> Result<bool
             client
                 .execute(&stmt, &[&t])
                 .await
-                .map_err(|e| db_err("write stele_witness", e))?
+                .map_err(|e| db_err("write stele_witness", chain(&e)))?
         }
         None => {
             let stmt = super::prepared(
@@ -146,7 +146,7 @@ pub(super) async fn set_policy(inner: &Inner, text: Option<&str>) -> Result<bool
             client
                 .execute(&stmt, &[])
                 .await
-                .map_err(|e| db_err("delete stele_witness", e))?
+                .map_err(|e| db_err("delete stele_witness", chain(&e)))?
         }
     };
     Ok(n > 0)
@@ -191,7 +191,10 @@ pub(super) async fn round(inner: &Arc<Inner>, force: bool) -> Result<Round> {
         return Ok(Round::Skipped);
     };
     let mut client = inner.client().await?;
-    let tx = client.transaction().await.map_err(|e| db_err("begin", e))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| db_err("begin", chain(&e)))?;
     let lock = if force {
         "SELECT policy FROM stele_witness WHERE id = 1 FOR UPDATE"
     } else {
@@ -222,7 +225,7 @@ pub(super) async fn round(inner: &Arc<Inner>, force: bool) -> Result<Round> {
         .map(|c| Hash(c.try_into().expect("32 bytes")))
         .collect();
     let root = CompactRange::from_left_hashes(size, &left)
-        .map_err(|e| db_err("stele_integrated.compact", e))?
+        .map_err(|e| db_err("stele_integrated.compact", chain(&e)))?
         .root();
     let latest = row_opt(
         &tx,
@@ -266,7 +269,7 @@ pub(super) async fn round(inner: &Arc<Inner>, force: bool) -> Result<Round> {
     let c = cosigner.clone();
     let asked = tokio::task::spawn_blocking(move || c.cosign_with(&fresh, &proofs))
         .await
-        .map_err(|e| db_err("witness round", e))?;
+        .map_err(|e| db_err("witness round", chain(&e)))?;
     let cosigned = match asked {
         Ok(n) => n,
         Err(e) => {
@@ -312,9 +315,9 @@ pub(super) async fn round(inner: &Arc<Inner>, force: bool) -> Result<Round> {
         let _ = tx
             .execute(&stmt, &[&(size as i64), &cosigned])
             .await
-            .map_err(|e| db_err(what, e))?;
+            .map_err(|e| db_err(what, chain(&e)))?;
     }
-    tx.commit().await.map_err(|e| db_err("commit", e))?;
+    tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
     drop(client);
     inner.publish().await?;
     Ok(Round::Done)

@@ -2524,39 +2524,47 @@ fn keys_from_log(log: &Log) -> Idempotency {
     let mut idem = Idempotency::default();
     let view = log.view();
     let size = view.size();
+    let entries = (size.saturating_sub(IDEMPOTENCY_KEYS as u64)..size).filter_map(|seq| {
+        let line = view.entry(seq).ok()?;
+        let leaf_hash = view.leaf_hash(seq).ok()?;
+        Some((Receipt { seq, leaf_hash }, line))
+    });
+    for (k, rs) in keys_in(entries) {
+        idem.remember(k, Done::Receipts(None, Arc::new(rs)));
+    }
+    idem
+}
+
+/// The idempotency keys recorded in entries (the writer member's `token`
+/// and `request`), each with the receipts of its run of consecutive
+/// entries, oldest first: how a restarted server (or a log migrated into
+/// PostgreSQL) knows the keys of requests appended before.
+pub(crate) fn keys_in<L: AsRef<[u8]>>(
+    entries: impl IntoIterator<Item = (Receipt, L)>,
+) -> Vec<((String, String), Vec<Receipt>)> {
+    let mut out = Vec::new();
     let mut run: Option<((String, String), Vec<Receipt>)> = None;
-    let flush = |run: Option<((String, String), Vec<Receipt>)>, idem: &mut Idempotency| {
-        if let Some((k, rs)) = run {
-            idem.remember(k, Done::Receipts(None, Arc::new(rs)));
-        }
-    };
-    for seq in size.saturating_sub(IDEMPOTENCY_KEYS as u64)..size {
-        let Ok(line) = view.entry(seq) else { continue };
-        let Ok(leaf) = view.leaf_hash(seq) else {
-            continue;
-        };
-        let key = serde_json::from_slice::<Value>(&line).ok().and_then(|e| {
-            let by = e.get("event")?.get(crate::log::WRITER_MEMBER)?;
-            Some((
-                by.get("token")?.as_str()?.to_string(),
-                by.get("request")?.as_str()?.to_string(),
-            ))
-        });
-        let receipt = Receipt {
-            seq,
-            leaf_hash: leaf,
-        };
+    for (receipt, line) in entries {
+        let key = serde_json::from_slice::<Value>(line.as_ref())
+            .ok()
+            .and_then(|e| {
+                let by = e.get("event")?.get(crate::log::WRITER_MEMBER)?;
+                Some((
+                    by.get("token")?.as_str()?.to_string(),
+                    by.get("request")?.as_str()?.to_string(),
+                ))
+            });
         match (key, &mut run) {
             (Some(k), Some((rk, rs))) if *rk == k => rs.push(receipt),
             (Some(k), _) => {
-                flush(run.take(), &mut idem);
+                out.extend(run.take());
                 run = Some((k, vec![receipt]));
             }
-            (None, _) => flush(run.take(), &mut idem),
+            (None, _) => out.extend(run.take()),
         }
     }
-    flush(run, &mut idem);
-    idem
+    out.extend(run);
+    out
 }
 
 /// Starts a runtime from `builder` and binds `listen` on it: the runtime,
