@@ -285,19 +285,30 @@ pub fn seal_opening(
     plaintext: &[u8],
     ad: &[u8],
 ) -> Vec<u8> {
-    let ct = XChaCha20Poly1305::new(&(*key).into())
-        .encrypt(
-            &(*nonce).into(),
-            Payload {
-                msg: plaintext,
-                aad: ad,
-            },
-        )
-        .expect("XChaCha20-Poly1305 encrypts any message under 256 GiB");
-    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-    out.extend_from_slice(nonce);
-    out.extend_from_slice(&ct);
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+    seal_opening_into(key, nonce, plaintext, ad, &mut out);
     out
+}
+
+/// [`seal_opening`], appended to `out` (encrypted in place there: the
+/// writer's append path seals every value this way, with no allocation of
+/// its own).
+pub fn seal_opening_into(
+    key: &DataKey,
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+    ad: &[u8],
+    out: &mut Vec<u8>,
+) {
+    use chacha20poly1305::AeadInOut;
+    out.reserve(NONCE_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(nonce);
+    let at = out.len();
+    out.extend_from_slice(plaintext);
+    let tag = XChaCha20Poly1305::new(&(*key).into())
+        .encrypt_inout_detached(&(*nonce).into(), ad, (&mut out[at..]).into())
+        .expect("XChaCha20-Poly1305 encrypts any message under 256 GiB");
+    out.extend_from_slice(tag.as_slice());
 }
 
 /// Decrypts `nonce || ciphertext || tag` (FORMAT 13.3); `None` if it does

@@ -195,7 +195,29 @@ fn build_with(dir: &Path, entries: u64, small: bool, every: Option<u64>) -> Resu
 
 // CPU time used so far by every thread of this process.
 fn process_cpu() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    cpu_clock(rustix::time::ClockId::ProcessCPUTime)
+}
+
+// Runs `f`, noting its wall time and this thread's CPU time.
+fn timed(
+    f: &mut dyn FnMut() -> Result<()>,
+    wall: &mut Vec<Duration>,
+    cpu: &mut Vec<Duration>,
+) -> Result<()> {
+    let (t, c) = (Instant::now(), thread_cpu());
+    f()?;
+    wall.push(t.elapsed());
+    cpu.push(thread_cpu().saturating_sub(c));
+    Ok(())
+}
+
+// CPU time used so far by this thread.
+fn thread_cpu() -> Duration {
+    cpu_clock(rustix::time::ClockId::ThreadCPUTime)
+}
+
+fn cpu_clock(id: rustix::time::ClockId) -> Duration {
+    let t = rustix::time::clock_gettime(id);
     Duration::new(
         u64::try_from(t.tv_sec).unwrap_or(0),
         u32::try_from(t.tv_nsec).unwrap_or(0),
@@ -425,57 +447,75 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
             // Interleaved, same proofs: through the cache of the top levels,
             // and as before it (root first, then every hash from the file).
             let (mut inc, mut con, mut inc0, mut con0) = (vec![], vec![], vec![], vec![]);
+            // The same proofs' CPU time on this thread: what a busy machine
+            // adds to the wall times (waiting for a core) is not in it.
+            let mut cpu: [Vec<Duration>; 4] = Default::default();
             for k in 0..samples {
                 let size = n - rnd() % (n / 10).max(1);
                 let i = rnd() % size;
                 let old = 1 + rnd() % (size - 1).max(1);
                 // Which goes first alternates: the first to read a hash from
                 // the file may find its page out of the page cache.
-                let cached = |inc: &mut Vec<Duration>, con: &mut Vec<Duration>| -> Result<()> {
-                    let t = Instant::now();
-                    let _ = std::hint::black_box(view.inclusion_proof(i, size)?);
-                    inc.push(t.elapsed());
-                    let t = Instant::now();
-                    let _ = std::hint::black_box(view.consistency_proof(old, size)?);
-                    con.push(t.elapsed());
-                    Ok(())
+                let [ci, cc, ui, uc] = &mut cpu;
+                let mut cached = || -> Result<()> {
+                    let mut f = || {
+                        let _ = std::hint::black_box(view.inclusion_proof(i, size)?);
+                        Ok(())
+                    };
+                    timed(&mut f, &mut inc, ci)?;
+                    let mut f = || {
+                        let _ = std::hint::black_box(view.consistency_proof(old, size)?);
+                        Ok(())
+                    };
+                    timed(&mut f, &mut con, cc)
                 };
-                let uncached = |inc0: &mut Vec<Duration>, con0: &mut Vec<Duration>| -> Result<()> {
-                    let t = Instant::now();
-                    let _ = std::hint::black_box(base.root(size)?);
-                    let _ = std::hint::black_box(base.inclusion_proof(i, size)?);
-                    inc0.push(t.elapsed());
-                    let t = Instant::now();
-                    let _ = std::hint::black_box(base.root(size)?);
-                    let _ = std::hint::black_box(base.consistency_proof(old, size)?);
-                    con0.push(t.elapsed());
-                    Ok(())
+                let mut uncached = || -> Result<()> {
+                    let mut f = || {
+                        let _ = std::hint::black_box(base.root(size)?);
+                        let _ = std::hint::black_box(base.inclusion_proof(i, size)?);
+                        Ok(())
+                    };
+                    timed(&mut f, &mut inc0, ui)?;
+                    let mut f = || {
+                        let _ = std::hint::black_box(base.root(size)?);
+                        let _ = std::hint::black_box(base.consistency_proof(old, size)?);
+                        Ok(())
+                    };
+                    timed(&mut f, &mut con0, uc)
                 };
                 if k % 2 == 0 {
-                    cached(&mut inc, &mut con)?;
-                    uncached(&mut inc0, &mut con0)?;
+                    cached()?;
+                    uncached()?;
                 } else {
-                    uncached(&mut inc0, &mut con0)?;
-                    cached(&mut inc, &mut con)?;
+                    uncached()?;
+                    cached()?;
                 }
             }
-            for v in [&mut inc, &mut con, &mut inc0, &mut con0] {
+            for v in [&mut inc, &mut con, &mut inc0, &mut con0]
+                .into_iter()
+                .chain(cpu.iter_mut())
+            {
                 v.sort();
             }
             println!(
                 "proofs on a {n}-entry log ({samples} random each, interleaved, each kind first every other time):"
             );
-            for (what, v) in [
+            for ((what, v), c) in [
                 ("inclusion", &inc),
                 ("consistency", &con),
                 ("inclusion, uncached (before)", &inc0),
                 ("consistency, uncached (before)", &con0),
-            ] {
+            ]
+            .into_iter()
+            .zip(&cpu)
+            {
                 println!(
-                    "  {what:<31} p50 {:>9.1?}, p99 {:>9.1?}, max {:?}",
+                    "  {what:<31} p50 {:>9.1?}, p99 {:>9.1?}, max {:?}; CPU p50 {:.1?}, p99 {:.1?}",
                     pct(v, 0.5),
                     pct(v, 0.99),
-                    v.last().copied().unwrap_or_default()
+                    v.last().copied().unwrap_or_default(),
+                    pct(c, 0.5),
+                    pct(c, 0.99)
                 );
             }
             println!(
