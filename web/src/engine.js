@@ -268,8 +268,13 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 1 << 20, o
   const cap = pool.size * 2;
   /** @type {Uint8Array[]} */
   const outs = []; // prepared records' buffers, pushed: the next prepare writes into one
+  // One block read ahead (not yet handed to a helper), not three: fewer
+  // blocks in flight, and the renderer's RSS grew less on a 1 GB export
+  // (web/bench/bench.mjs --maps, four interleaved pairs: +64 to +83 MB
+  // instead of +77 to +94), at some speed (verify time / baseline 0.37-0.49
+  // instead of 0.33-0.35, still far under the 1.5 goal).
   const pump = () => {
-    if (!reading && !eof && blocks.length < 3) {
+    if (!reading && !eof && blocks.length < 1) {
       reading = next().then(
         (b) => {
           reading = null;
@@ -400,7 +405,8 @@ function blockReader(file, size) {
   return Object.assign(next, {
     /** @param {ArrayBufferLike} b */
     recycle(b) {
-      if (b instanceof ArrayBuffer && b.byteLength === size && spare.length < 8) spare.push(b);
+      // A few kept: with one block read ahead, fewer are in flight at once.
+      if (b instanceof ArrayBuffer && b.byteLength === size && spare.length < 3) spare.push(b);
     },
   });
 }
