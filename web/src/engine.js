@@ -163,6 +163,14 @@ const sink = new Array(256);
  * buffers (a worker allocates few JS objects, so it rarely collects: on a
  * 1 GB log its dead batches held ~30 MB). Measured with web/bench/bench.mjs
  * --maps (PartitionAlloc super pages of the renderer).
+ * Its own price: a young generation grown to its largest semi-spaces, the
+ * "2 x 8.4 MB" (+16.8 MB, sometimes +25.2) in --maps on the 1 GB realistic
+ * export (the renderer's 8 MiB mappings hold ~0.4 MB before the run, 25 MB
+ * after: not thread stacks). Without the calls that vanishes but the dead
+ * batches fill 2 MiB super pages instead (+49 to +55 MB; RSS growth 79-82
+ * MB instead of 70-71 MB, though ~30% faster); with 12,000 objects instead
+ * of 40,000 no change (70.7, 84.1 MB). What would remove both: batches
+ * written into buffers the worker reuses, not ten new ArrayBuffers a block.
  */
 export function youngGc() {
   for (let k = 0; k < 40000; k++) sink[k & 255] = { k };
@@ -268,8 +276,13 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 1 << 20, o
   const cap = pool.size * 2;
   /** @type {Uint8Array[]} */
   const outs = []; // prepared records' buffers, pushed: the next prepare writes into one
+  // One block read ahead (not yet handed to a helper), not three: fewer
+  // blocks in flight, and the renderer's RSS grew less on a 1 GB export
+  // (web/bench/bench.mjs --maps, four interleaved pairs: +64 to +83 MB
+  // instead of +77 to +94), at some speed (verify time / baseline 0.37-0.49
+  // instead of 0.33-0.35, still far under the 1.5 goal).
   const pump = () => {
-    if (!reading && !eof && blocks.length < 3) {
+    if (!reading && !eof && blocks.length < 1) {
       reading = next().then(
         (b) => {
           reading = null;
@@ -400,7 +413,8 @@ function blockReader(file, size) {
   return Object.assign(next, {
     /** @param {ArrayBufferLike} b */
     recycle(b) {
-      if (b instanceof ArrayBuffer && b.byteLength === size && spare.length < 8) spare.push(b);
+      // A few kept: with one block read ahead, fewer are in flight at once.
+      if (b instanceof ArrayBuffer && b.byteLength === size && spare.length < 3) spare.push(b);
     },
   });
 }

@@ -13,8 +13,10 @@
 // Page -> this worker
 //   SealedOpenMessage     the compiled sealed module, the file, the origin, the identity, the part
 // This worker -> page
-//   SealedProgressMessage after each chunk: bytes of its part read
-//   SealedDoneMessage     the pass's takeSealed() texts and its finish() text
+//   SealedProgressMessage after each chunk: bytes of its part read, and the
+//                         values settled in it (takeSealed() text), so the
+//                         page parses them while the pass goes on
+//   SealedDoneMessage     the pass's finish() text
 //   SealedErrorMessage    the pass could not run (not the file: a bad value is a finding)
 // The page terminates the worker to cancel.
 import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
@@ -40,8 +42,8 @@ import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
  * @property {SealedPart} [part]  without it, the whole file
  */
 /**
- * @typedef {{type: 'progress', done: number}} SealedProgressMessage
- * @typedef {{type: 'done', parts: string[], finish: string}} SealedDoneMessage
+ * @typedef {{type: 'progress', done: number, part: string | null}} SealedProgressMessage
+ * @typedef {{type: 'done', finish: string}} SealedDoneMessage
  * @typedef {{type: 'error', message: string}} SealedErrorMessage
  */
 
@@ -80,17 +82,14 @@ self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) =>
     pass = p;
     const start = part ? part.start : 0;
     const end = part ? part.end : file.size;
-    /** @type {string[]} */
-    const parts = [];
     for (let at = start; at < end; at += chunkSize) {
       const to = Math.min(at + chunkSize, end);
       p.push(await bytes(file, at, to));
       const taken = p.takeSealed();
-      if (taken !== '[]') parts.push(taken);
-      reply({ type: 'progress', done: to - start });
+      reply({ type: 'progress', done: to - start, part: taken !== '[]' ? taken : null });
     }
     pass = null; // finish() consumes it
-    reply({ type: 'done', parts, finish: p.finish() });
+    reply({ type: 'done', finish: p.finish() });
   } catch (e) {
     pass?.free();
     reply({ type: 'error', message: e instanceof Error ? e.message : String(e) });
