@@ -618,6 +618,21 @@ pub fn entry_line_from_canonical(
     String::from_utf8(line).map_err(|e| BuildError::NotCanonical(e.to_string()))
 }
 
+/// `n` in decimal, written at the end of `buf` (the text `write!` gives,
+/// without the formatting machinery: it runs for every line built and every
+/// sealed value's record).
+pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
 /// [`entry_line_from_canonical`] appended to `out` (no allocation when `out`
 /// has room): returns the line's length. On an error nothing is appended.
 /// Layout (keys in canonical order, `ts` last):
@@ -635,17 +650,7 @@ pub fn push_entry_line(
     const TS: &[u8] = b",\"ts\":\"";
     const END: &[u8] = b"\"}";
     let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = seq;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let seq_text = &digits[at..];
+    let seq_text = decimal(seq, &mut digits);
     let len = HEAD.len()
         + event.len()
         + PREV.len()

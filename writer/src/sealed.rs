@@ -222,20 +222,9 @@ pub(crate) fn seal_opening_into(
     Ok(())
 }
 
-// `n` in decimal (what `write!` gives, without the formatting machinery:
-// this runs for every sealed value appended).
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+// `n` in decimal (core's digits: this runs for every sealed value appended).
+fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(stele_core::entry::decimal(n, &mut [0; 20]));
 }
 
 // HMAC-SHA-256 (RFC 2104) under one 32-byte key, with the hash states
