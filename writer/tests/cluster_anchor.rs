@@ -13,7 +13,6 @@ mod tsa;
 use kit::{Front, Stores, http, stele, token, wait_for};
 use serde_json::{Value, json};
 use std::path::Path;
-use stele_writer::cluster::{Cluster, ClusterOptions};
 use tsa::Tsa;
 
 fn p(path: &Path) -> &str {
@@ -85,20 +84,7 @@ fn front_ends_anchor_each_checkpoint_once_and_exports_carry_the_tokens() {
     ];
     let a = Front::start(&stores, &key, &tokens, &args);
     let b = Front::start(&stores, &key, &tokens, &args);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let c = rt
-        .block_on(Cluster::open(
-            &stores.location(),
-            None,
-            ClusterOptions {
-                integrator: false,
-                ..ClusterOptions::default()
-            },
-        ))
-        .unwrap();
+    let (rt, c) = stores.reader();
     append(&a, &tok, 30);
     append(&b, &tok, 30);
     // Both front-ends anchor the latest checkpoint in turn; wait until the

@@ -92,20 +92,7 @@ fn migrate_carries_keys_tokens_and_the_witness_policy_both_ways() {
     let stores = Stores::new("migrate");
     let (code, _, err) = stele(&["migrate", p(&dir), &stores.db, "--objects", &stores.objects]);
     assert_eq!(code, 0, "{err}");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let c = rt
-        .block_on(Cluster::open(
-            &stores.location(),
-            None,
-            ClusterOptions {
-                integrator: false,
-                ..ClusterOptions::default()
-            },
-        ))
-        .unwrap();
+    let (rt, c) = stores.reader();
     assert_eq!(
         rt.block_on(c.witness_policy()).unwrap().as_deref(),
         Some(policy_text.as_str())

@@ -170,20 +170,7 @@ fn a_cluster_publishes_only_checkpoints_its_quorum_cosigned() {
     );
 
     // Every checkpoint stored since the policy carries the quorum.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let c = rt
-        .block_on(stele_writer::cluster::Cluster::open(
-            &stores.location(),
-            None,
-            stele_writer::cluster::ClusterOptions {
-                integrator: false,
-                ..Default::default()
-            },
-        ))
-        .unwrap();
+    let (rt, c) = stores.reader();
     let cps = rt.block_on(c.checkpoints()).unwrap();
     assert!(cps.len() >= 3, "genesis, automatic, export: {}", cps.len());
     for cp in &cps {

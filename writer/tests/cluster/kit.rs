@@ -73,6 +73,26 @@ pub(crate) struct Stores {
 }
 
 impl Stores {
+    /// A read-only handle on the log in these stores (no integrator, no
+    /// signing key) and the runtime to drive it.
+    pub(crate) fn reader(&self) -> (tokio::runtime::Runtime, stele_writer::cluster::Cluster) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let c = rt
+            .block_on(stele_writer::cluster::Cluster::open(
+                &self.location(),
+                None,
+                stele_writer::cluster::ClusterOptions {
+                    integrator: false,
+                    ..Default::default()
+                },
+            ))
+            .unwrap();
+        (rt, c)
+    }
+
     pub(crate) fn new(tag: &str) -> Self {
         let n = N.fetch_add(1, Ordering::Relaxed);
         let stamp = std::time::SystemTime::now()
