@@ -45,8 +45,8 @@ export class EntryStore {
     /** @type {Float64Array | null} seq per row, once a row's seq is not first seq + row */
     this.seqs = null;
     this.seq0 = NaN;
-    /** Line per row: runs of rows on consecutive lines. */
-    this.lines = new Runs();
+    /** Line per row: runs of rows whose lines are a fixed step apart. */
+    this.lines = new StepRuns();
     this.lastLine = -Infinity;
     /** ts: per group of 2^TS_SHIFT rows its first timestamp, per row the microseconds after it (or TS_NAN, TS_APART). */
     this.tsBase = new Float64Array(0);
@@ -411,6 +411,62 @@ export class Runs {
 }
 
 /**
+ * A value per row that grows by a fixed step within runs: the line of each
+ * row, where a sealed export's entry lines are each followed by the same
+ * number of record lines (step 1 + k), a plain one's by none (step 1). Run k
+ * starts at row rows[k] with value starts[k] and adds steps[k] a row: three
+ * numbers a run, nothing a row (Runs, step 1 only, gave a sealed export a
+ * run a row).
+ */
+export class StepRuns {
+  constructor() {
+    /** @type {number[]} */
+    this.rows = [];
+    /** @type {number[]} */
+    this.starts = [];
+    /** @type {number[]} */
+    this.steps = [];
+  }
+
+  /**
+   * Row i has `value`; rows are added one by one, in order (0, 1, 2, ...).
+   * @param {number} i
+   * @param {number} value
+   */
+  add(i, value) {
+    const k = this.rows.length - 1;
+    if (k >= 0) {
+      const from = this.rows[k];
+      if (value === this.starts[k] + this.steps[k] * (i - from)) return;
+      // A run of one row takes the step its second row gives.
+      if (i === from + 1) {
+        this.steps[k] = value - this.starts[k];
+        return;
+      }
+    }
+    this.rows.push(i);
+    this.starts.push(value);
+    this.steps.push(1);
+  }
+
+  /**
+   * Row i's value (rows[0] <= i).
+   * @param {number} i
+   */
+  at(i) {
+    const r = this.rows;
+    let lo = 0;
+    let hi = r.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (r[mid] <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.starts[lo] + this.steps[lo] * (i - r[lo]);
+  }
+}
+
+/**
  * Row index of the entry on `line` in a store (binary search on lineAt), or -1.
  * @param {{n: number, sortedLines: boolean, lineAt: (i: number) => number}} store
  * @param {number} line
@@ -454,7 +510,7 @@ export class PagedStore {
   constructor() {
     this.paged = true;
     this.n = 0;
-    this.lines = new Runs();
+    this.lines = new StepRuns();
     this.seqs = new Runs(SEQ_RUNS_MAX);
     this.pageOff = new Float64Array(0);
     this.pageMin = new Float64Array(0);
@@ -538,11 +594,13 @@ export class PagedStore {
     const sent = (this.sent ??= { page: 0, lines: 0, seqs: 0, dicts: this.dicts.map(() => 1) });
     const from = sent.page;
     const to = this.pageCount;
+    const linesFrom = Math.max(0, sent.lines - 1);
     /** @type {PagedDelta} */
     const d = {
       n: this.n, end: this.end, minTs: this.minTs, maxTs: this.maxTs, sortedLines: this.sortedLines, from,
       pageOff: this.pageOff.slice(from, to), pageMin: this.pageMin.slice(from, to), pageMax: this.pageMax.slice(from, to), pageUntimed: this.pageUntimed.slice(from, to),
-      lines: [this.lines.rows.slice(sent.lines), this.lines.shifts.slice(sent.lines)],
+      // The last run sent again: its step may have been set since.
+      lines: [linesFrom, this.lines.rows.slice(linesFrom), this.lines.starts.slice(linesFrom), this.lines.steps.slice(linesFrom)],
       seqs: [this.seqs.rows.slice(sent.seqs), this.seqs.shifts.slice(sent.seqs), this.seqs.until],
       fresh: this.dicts.map((dict, c) => /** @type {string[]} */ (dict.slice(sent.dicts[c]))),
     };
@@ -561,8 +619,11 @@ export class PagedStore {
     this.pageMin.set(d.pageMin, d.from);
     this.pageMax.set(d.pageMax, d.from);
     this.pageUntimed.set(d.pageUntimed, d.from);
-    this.lines.rows.push(...d.lines[0]);
-    this.lines.shifts.push(...d.lines[1]);
+    const [linesFrom, rows, starts, steps] = d.lines;
+    for (const a of [this.lines.rows, this.lines.starts, this.lines.steps]) a.length = linesFrom;
+    this.lines.rows.push(...rows);
+    this.lines.starts.push(...starts);
+    this.lines.steps.push(...steps);
     this.seqs.rows.push(...d.seqs[0]);
     this.seqs.shifts.push(...d.seqs[1]);
     this.seqs.until = d.seqs[2];
@@ -680,7 +741,7 @@ export class PagedStore {
  * @property {Float64Array} pageMin
  * @property {Float64Array} pageMax
  * @property {Uint16Array} pageUntimed
- * @property {[number[], number[]]} lines  runs added
+ * @property {[number, number[], number[], number[]]} lines  from which run, then the runs from there (rows, starts, steps)
  * @property {[number[], number[], number]} seqs  runs added, and where they stop
  * @property {string[][]} fresh  values added per column
  */

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BatchEncoder, RowDecoder, parseTs, formatTs, runVerification } from '../src/engine.js';
 import { prepareInto } from '../src/prepare.js';
-import { EntryStore, PagedStore, Runs, PAGE_ROWS, makeStore } from '../src/store.js';
+import { EntryStore, PagedStore, Runs, StepRuns, PAGE_ROWS, makeStore } from '../src/store.js';
 import { RowSet } from '../src/filters.js';
 import { prettyJson, summaryRows, verdictDetail } from '../src/util.js';
 import { niceStep } from '../src/timeline.js';
@@ -223,6 +223,32 @@ describe('PagedStore (files too big to keep every row: issue 17)', () => {
     assert.equal(r.find(21, 9), 4);
     assert.equal(r.find(8, 9), -1);
     assert.equal(r.find(8, 9, true), 3);
+  });
+
+  it('StepRuns: lines a fixed step apart cost one run, whatever the step; merged deltas agree', () => {
+    // A sealed export: each entry line followed by two record lines, a
+    // checkpoint note (6 lines) every 1,000 entries; then a plain stretch.
+    const lines = [];
+    let line = 2;
+    for (let i = 0; i < 5000; i++) {
+      lines.push(line);
+      line += 3 + (i % 1000 === 999 ? 6 : 0);
+    }
+    for (let i = 0; i < 3000; i++) lines.push(line++);
+    lines.push(line + 7, line + 8, 1); // a gap, then a line out of order
+    const r = new StepRuns();
+    lines.forEach((v, i) => r.add(i, v));
+    assert.deepEqual(lines.map((_, i) => r.at(i)), lines);
+    assert.ok(r.rows.length <= 10, `${r.rows.length} runs`);
+    // The page's store, merging the worker's deltas taken at every step
+    // (a run's step set after it was sent is sent again).
+    const worker = new PagedStore();
+    const page = new PagedStore();
+    lines.forEach((v, i) => {
+      worker.lines.add(i, v);
+      page.merge({ ...worker.takeDelta(), n: i + 1 });
+    });
+    assert.deepEqual(lines.map((_, i) => page.lines.at(i)), lines);
   });
 
   it('RowSet: positions and rows of every set of rows agree with a sorted list', () => {
