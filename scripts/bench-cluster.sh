@@ -14,7 +14,7 @@ bash scripts/test-servers.sh start
 trap '[ $keep = yes ] || bash scripts/test-servers.sh stop' EXIT
 # A release build (debug is several times slower and says nothing about speed).
 BIN=${STELE_BIN:-target/release/stele}
-[ -n "${STELE_BIN:-}" ] || cargo build --release -q -p stele-writer
+[ -n "${STELE_BIN:-}" ] || cargo build --release -q --workspace --bins  # the selection scripts/build.sh builds (another one rebuilds every dependency)
 PG=${STELE_TEST_PG:-postgres://stele_test:stele_test@127.0.0.1:5432/postgres}
 S3=${STELE_TEST_S3:-http://127.0.0.1:5055}
 name=stele_bench_$$
