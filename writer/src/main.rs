@@ -88,6 +88,27 @@ struct DbArgs {
     objects: Option<String>,
 }
 
+/// A log in PostgreSQL + object storage that the command signs for, instead
+/// of a directory (`dir`).
+#[derive(Args, Debug)]
+struct SigningDbArgs {
+    /// A log in PostgreSQL + object storage (postgres://…) instead of DIR; what the command
+    /// keeps (a policy, a token) goes into the database.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "dir",
+        requires = "signing_key"
+    )]
+    db: Option<String>,
+    /// With --db: its object storage, if not the one given at init.
+    #[arg(long, value_name = "URL", requires = "db")]
+    objects: Option<String>,
+    /// With --db: the log's private key file (mode 0600).
+    #[arg(long, value_name = "FILE", requires = "db")]
+    signing_key: Option<PathBuf>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Create a log: key, genesis entry, first checkpoint. Prints the verifier key.
@@ -211,20 +232,8 @@ kept if it fails. A checkpoint that already has a token is not anchored again. T
         /// The log directory; or --db.
         #[arg(required_unless_present = "db")]
         dir: Option<PathBuf>,
-        /// A log in PostgreSQL + object storage (the token is kept in the database).
-        #[arg(
-            long,
-            value_name = "URL",
-            conflicts_with = "dir",
-            requires = "signing_key"
-        )]
-        db: Option<String>,
-        /// With --db: its object storage, if not the one given at init.
-        #[arg(long, value_name = "URL", requires = "db")]
-        objects: Option<String>,
-        /// With --db: the log's private key file (mode 0600).
-        #[arg(long, value_name = "FILE", requires = "db")]
-        signing_key: Option<PathBuf>,
+        #[command(flatten)]
+        db: SigningDbArgs,
         /// The timestamp authority's URL (RFC 3161 over HTTP).
         #[arg(long, value_name = "URL")]
         tsa: String,
@@ -248,20 +257,8 @@ The log remembers the policy (in its stele.json): every later checkpoint, by any
         /// The log directory; or --db.
         #[arg(required_unless_present = "db")]
         dir: Option<PathBuf>,
-        /// A log in PostgreSQL + object storage (its policy is remembered in the database).
-        #[arg(
-            long,
-            value_name = "URL",
-            conflicts_with = "dir",
-            requires = "signing_key"
-        )]
-        db: Option<String>,
-        /// With --db: its object storage, if not the one given at init.
-        #[arg(long, value_name = "URL", requires = "db")]
-        objects: Option<String>,
-        /// With --db: the log's private key file (mode 0600).
-        #[arg(long, value_name = "FILE", requires = "db")]
-        signing_key: Option<PathBuf>,
+        #[command(flatten)]
+        db: SigningDbArgs,
         /// Have the checkpoint cosigned by this policy's witnesses before publishing it
         /// (remembered by the log: later checkpoints are witnessed too).
         #[arg(long, value_name = "FILE")]
@@ -984,9 +981,12 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             checkpoint_every,
         } => append(&dir, events, checkpoint_every),
         Cmd::Checkpoint {
-            db: Some(db),
-            objects,
-            signing_key,
+            db:
+                SigningDbArgs {
+                    db: Some(db),
+                    objects,
+                    signing_key,
+                },
             policy,
             forget_policy,
             ..
@@ -1030,9 +1030,12 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         }
         Cmd::Anchor {
             dir,
-            db,
-            objects,
-            signing_key,
+            db:
+                SigningDbArgs {
+                    db,
+                    objects,
+                    signing_key,
+                },
             tsa,
             ca,
             timeout,
