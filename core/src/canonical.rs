@@ -648,6 +648,16 @@ pub fn push_json_string(out: &mut String, s: &str) {
     write_string(out, s);
 }
 
+/// `s` as a JSON string in canonical form (RFC 8785: only `"`, `\\` and
+/// the C0 controls escaped). What a format field holding a JSON string
+/// needs (a sealed-field record's pointer); [`quote`] is for messages and
+/// escapes more, so its text is not canonical.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    write_string(&mut out, s);
+    out
+}
+
 /// `s` quoted for a message, as a JSON string that also escapes (as
 /// `\uXXXX`) DEL, the C1 controls and the invisible characters that could
 /// disguise text (zero-width, bidirectional controls, line and paragraph

@@ -598,10 +598,10 @@ impl Record {
             } => format!(
                 "opening {index} {} {}",
                 b64::encode(sealed),
-                canonical::quote(pointer)
+                canonical::json_string(pointer)
             ),
             Self::Redacted { index, pointer } => {
-                format!("redacted {index} {}", canonical::quote(pointer))
+                format!("redacted {index} {}", canonical::json_string(pointer))
             }
         }
     }
@@ -705,6 +705,9 @@ pub struct SealFailure {
 struct Current {
     index: u64,
     values: Vec<(String, Placeholder, Option<ValueState>)>,
+    // Pointers of forgotten values that a record was about already (their
+    // state stays "forgotten", so it cannot say so): a second is bad_sealed.
+    forgotten_claimed: Vec<String>,
 }
 
 // A key ID's data key: its wraps until a value needs the key, then the key
@@ -805,6 +808,8 @@ impl SealChecker {
         match found {
             Ok(found) => {
                 self.counts.values += found.len() as u64;
+                // FORMAT 13.2: an event's type is never sealed.
+                let typed = found.iter().any(|(p, _)| p == "/type");
                 let values = found
                     .into_iter()
                     .map(|(p, ph)| {
@@ -815,7 +820,20 @@ impl SealChecker {
                         (p, ph, state)
                     })
                     .collect();
-                self.current = Some(Current { index, values });
+                self.current = Some(Current {
+                    index,
+                    values,
+                    forgotten_claimed: Vec::new(),
+                });
+                if typed {
+                    return vec![SealFailure {
+                        code: crate::codes::FailureCode::BadSealed,
+                        entry: Some(index),
+                        message: format!(
+                            "entry {index}: a placeholder at \"/type\" (an event's type is never sealed)"
+                        ),
+                    }];
+                }
                 Vec::new()
             }
             Err(e) => vec![SealFailure {
@@ -1029,8 +1047,12 @@ impl SealChecker {
             return None;
         };
         match slot.2 {
-            // A forgotten key has no wrap: nothing to open; it stays "forgotten".
-            Some(ValueState::Forgotten) => None,
+            // A forgotten key has no wrap: nothing to open; it stays
+            // "forgotten". One record for it, as for any value (13.6).
+            Some(ValueState::Forgotten) if !cur.forgotten_claimed.iter().any(|p| p == pointer) => {
+                cur.forgotten_claimed.push(pointer.to_string());
+                None
+            }
             Some(_) => {
                 let q = q();
                 out.push(SealFailure {
@@ -1138,6 +1160,31 @@ impl SealChecker {
 mod tests {
     use super::*;
 
+    /// tests/vectors/sealed/commitment.txt (made with Python's hashlib).
+    #[test]
+    fn commitment_vectors_file() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/vectors/sealed/commitment.txt"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut n = 0;
+        for line in text
+            .split('\n')
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let mut f = line.splitn(3, ' ');
+            let (salt, want, value) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+            let salt: [u8; 16] = Hash::from_hex(format!("{salt:0<64}").as_bytes()).unwrap().0[..16]
+                .try_into()
+                .unwrap();
+            assert!(canonical::validate(value.as_bytes()).is_ok(), "{line}");
+            assert_eq!(commitment(&salt, value.as_bytes()).to_hex(), want, "{line}");
+            n += 1;
+        }
+        assert!(n >= 9, "{n} vectors");
+    }
+
     #[test]
     fn commitment_matches_the_worked_example() {
         let salt: [u8; 16] = std::array::from_fn(|i| i as u8);
@@ -1227,6 +1274,42 @@ mod tests {
         assert_eq!(pointer_tokens("/a~1b/m~0x").unwrap(), ["a/b", "m~x"]);
         assert!(pointer_tokens("a").is_err());
         assert!(pointer_tokens("/a~2").is_err());
+    }
+
+    // FORMAT 13.2: a placeholder at /type is bad_sealed (an opened type
+    // could read as one of the log's own stele.* types); 13.6: two records
+    // for one pointer are bad_sealed, for a forgotten key's value too.
+    #[test]
+    fn a_sealed_type_and_second_records_of_forgotten_values_are_bad_sealed() {
+        let ph = Placeholder {
+            commitment: Hash([3; 32]),
+            key: KeyId([9; 16]),
+        };
+        let ev = serde_json::json!({"type": ph.to_value(), "x": 1});
+        let text = canonical::to_canonical(&ev).unwrap();
+        let mut c = SealChecker::new(None);
+        let fs = c.entry(1, Some(text.as_bytes()));
+        assert_eq!(fs.len(), 1, "{fs:?}");
+        assert_eq!(fs[0].code, crate::codes::FailureCode::BadSealed);
+        assert!(fs[0].message.contains("/type"), "{}", fs[0].message);
+
+        let mut c = SealChecker::new(None);
+        assert!(
+            c.record(format!("forgotten {}", KeyId([9; 16])).as_bytes())
+                .is_empty()
+        );
+        let ev = serde_json::json!({"note": ph.to_value(), "type": "t"});
+        let text = canonical::to_canonical(&ev).unwrap();
+        assert!(c.entry(4, Some(text.as_bytes())).is_empty());
+        let red = Record::Redacted {
+            index: 4,
+            pointer: "/note".into(),
+        }
+        .to_line();
+        assert!(c.record(red.as_bytes()).is_empty());
+        let fs = c.record(red.as_bytes());
+        assert_eq!(fs.len(), 1, "{fs:?}");
+        assert!(fs[0].message.contains("a second"), "{}", fs[0].message);
     }
 
     // The fast reading of canonical bytes finds what the parsed event's

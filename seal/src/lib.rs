@@ -154,6 +154,29 @@ pub fn parse_recipient(s: &str) -> Result<[u8; 32], KeyError> {
     data.try_into().map_err(|_| KeyError::BadRecipient)
 }
 
+/// How a message names a recipient argument: as given when it is one;
+/// never an identity (a secret key given by mistake where a recipient
+/// goes is not echoed to a terminal, a log or an HTTP response); anything
+/// else by its first characters only.
+pub fn shown_recipient(s: &str) -> String {
+    if parse_recipient(s).is_ok() {
+        return s.to_string();
+    }
+    if s.trim_start()
+        .to_ascii_uppercase()
+        .starts_with("AGE-SECRET-KEY-")
+        || s.to_ascii_uppercase().contains("SECRET")
+    {
+        return "a secret key (not shown; give its age1… recipient: age-keygen -y KEYFILE)".into();
+    }
+    let head: String = s
+        .chars()
+        .take(12)
+        .filter(|c| c.is_ascii_graphic())
+        .collect();
+    format!("\"{head}…\" ({} characters)", s.chars().count())
+}
+
 fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     Hkdf::<Sha256>::new(Some(salt), ikm)

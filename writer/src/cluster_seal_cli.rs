@@ -17,7 +17,30 @@ pub(crate) fn check_rules(seal: &stele_writer::sealed::SealConfig) -> Result<(),
             e.to_string(),
             Some("--seal and --subject take JSON pointers such as /actor/email".into()),
         )
-    })
+    })?;
+    // k8s.audit entries copy user.username to /actor and the object's path
+    // to /target (writer/README.md): sealing only the source leaves the copy.
+    let covers = |src: &str| {
+        seal.seal
+            .iter()
+            .any(|r| src == r || src.starts_with(&format!("{r}/")))
+    };
+    let has = |p: &str| seal.seal.iter().any(|r| r == p);
+    let mut warned = Vec::new();
+    for (src, copy) in [
+        ("/k8s/user/username", "/actor"),
+        ("/k8s/objectRef/name", "/target"),
+        ("/k8s/objectRef/namespace", "/target"),
+        ("/k8s/requestURI", "/target"),
+    ] {
+        if covers(src) && !has(copy) && !warned.contains(&copy) {
+            warned.push(copy);
+            eprintln!(
+                "warning: {src} is sealed, but Kubernetes audit entries also copy it to {copy}: add --seal {copy} to seal the copy"
+            );
+        }
+    }
+    Ok(())
 }
 
 // A front-end handle without background work, with the sealing key if given.

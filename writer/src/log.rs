@@ -1042,27 +1042,40 @@ impl Log {
         self.shared.sealer.add_auditor(recipient)
     }
 
-    /// Forgets a data subject (FORMAT 13.4): its data key and every wrap of
-    /// it are destroyed (overwritten, fsync'ed, unlinked), then a
-    /// `stele.forget` event naming the key ID and `by` is appended. The
-    /// subject's value appears nowhere, not even in errors.
+    /// Forgets a data subject (FORMAT 13.4): a `stele.forget` event naming
+    /// the key ID and `by` is appended (durable), then the data key and
+    /// every wrap of it are destroyed (overwritten, fsync'ed, unlinked). The
+    /// act is logged first so that it can never happen unlogged: an append
+    /// that fails destroys nothing; a destruction that fails after the
+    /// event is an error that says so (running forget again finishes it).
+    /// The subject's value appears nowhere, not even in errors.
     pub fn forget(
         &self,
         subject: &Value,
         by: &str,
     ) -> Result<(stele_core::sealed::KeyId, Receipt)> {
         let text = stele_core::canonical::to_canonical(subject).map_err(Error::Sealed)?;
-        let id = self.shared.sealer.forget(text.as_bytes())?;
+        let id = self.shared.sealer.key_of(text.as_bytes())?;
         let r = self.append_reserved(serde_json::json!({
             "type": "stele.forget",
             "key": id.to_hex(),
             "by": by,
         }))?;
+        let _ = self
+            .shared
+            .sealer
+            .forget_key(text.as_bytes(), Some(id))
+            .map_err(|e| {
+                Error::Sealed(format!(
+                    "the forget of key {id} is logged (entry {}), but destroying the key failed: {e}; run forget again to finish",
+                    r.seq
+                ))
+            })?;
         Ok((id, r))
     }
 
-    /// Deletes the opening of `pointer` in entry `entry` (exports then carry
-    /// a `redacted` record) and appends a `stele.redact` event.
+    /// Appends a `stele.redact` event, then deletes the opening of
+    /// `pointer` in entry `entry` (exports then carry a `redacted` record).
     pub fn redact(&self, entry: u64, pointer: &str, by: &str) -> Result<Receipt> {
         if entry >= self.size() {
             return Err(Error::OutOfRange(format!(
@@ -1070,13 +1083,21 @@ impl Log {
                 self.size()
             )));
         }
-        self.shared.sealer.redact(entry, pointer)?;
-        self.append_reserved(serde_json::json!({
+        // Logged first, as forget is: never a deletion without its event.
+        self.shared.sealer.check_redact(entry, pointer)?;
+        let r = self.append_reserved(serde_json::json!({
             "type": "stele.redact",
             "entry": entry,
             "pointer": pointer,
             "by": by,
-        }))
+        }))?;
+        self.shared.sealer.redact(entry, pointer).map_err(|e| {
+            Error::Sealed(format!(
+                "the redaction is logged (entry {}), but deleting the opening failed: {e}; run redact again to finish",
+                r.seq
+            ))
+        })?;
+        Ok(r)
     }
 
     /// A consistent read-only view of the durable entries, checkpoints and

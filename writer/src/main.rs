@@ -162,10 +162,11 @@ enum Cmd {
     },
     /// Forget a data subject: destroy its data key and wraps, log stele.forget.
     #[command(
-        long_about = "Forget a data subject: its data key and every wrap of it are overwritten, \
-fsync'ed and unlinked, so its sealed values can no longer be opened from this log or any later \
-export; old exports verify as before and show the values as forgotten. A stele.forget event naming \
-the key ID (never the subject) is appended. VALUE is the subject's value as JSON, or a plain string \
+        long_about = "Forget a data subject: a stele.forget event naming the key ID (never the \
+subject) is appended, then its data key and every wrap of it are overwritten, fsync'ed and \
+unlinked, so its sealed values can no longer be opened from this log or any later export, which \
+shows them as forgotten. Exports made before still verify; one revealed to an auditor still opens \
+them for that auditor (a copy is beyond reach), one not revealed shows them as sealed. VALUE is the subject's value as JSON, or a plain string \
 (alice is read as \"alice\"). Copies made before (backups, exports revealed earlier, SSD blocks) \
 are beyond reach: see writer/README.md. With --db, the key and its wraps are deleted in PostgreSQL in \
 one transaction (what WAL, backups and dead tuples may keep: writer/README.md)."
@@ -1809,11 +1810,13 @@ fn export(
     for r in &reveal {
         if !known.contains(r) {
             return Err(Fail::usage(
-                format!("--reveal-to {r}: not an auditor of this log"),
-                Some(format!(
-                    "add it first: stele auditor add {} {r}",
-                    dir.display()
-                )),
+                format!(
+                    "--reveal-to {}: not an auditor of this log",
+                    stele_seal::shown_recipient(r)
+                ),
+                stele_seal::parse_recipient(r)
+                    .is_ok()
+                    .then(|| format!("add it first: stele auditor add {} {r}", dir.display())),
             ));
         }
     }
@@ -2718,6 +2721,7 @@ fn load_opener(path: &Path) -> Result<stele_core::sealed::OpenerHandle, Fail> {
 
 // FORMAT 13.8: verify first; only a verified export is revealed.
 fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
+    use std::io::Seek as _;
     use stele_core::sealed::ValueState;
     let keys = load_keys(keys)?;
     let mut opts = Options::new(keys);
@@ -2731,33 +2735,70 @@ fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
             Some("make one with `stele export DIR -o FILE --reveal-to age1…`".into()),
         ));
     }
-    // The file is read twice (verified first, then revealed): both reads
-    // are hashed, and the second verified again, so a file changed in
-    // between is named, never revealed as verified.
+    // The file is read once, into a private copy (unlinked at once, so no
+    // other process can change it; the export's bytes, ciphertext only) while
+    // it is verified; the entries printed come from that copy after it
+    // verified. A file changed, a pipe or a FIFO fed twice, can never get
+    // unverified lines printed.
+    let mut copy = tempfile::tempfile().map_err(|e| {
+        Fail::usage(
+            format!(
+                "make a private temporary file in {}: {e}",
+                std::env::temp_dir().display()
+            ),
+            Some("set TMPDIR to a writable directory with room for the export".into()),
+        )
+    })?;
     let meta = |sha256| stele_core::verify::InputMeta {
         name: None,
         verified_at: None,
         sha256,
     };
     let mut opts = opts;
-    opts.input = Some(meta(false)); // verify_path hashes the file itself
-    let report = verify_path(path, opts.clone())?;
     opts.input = Some(meta(true));
+    let report = {
+        let input = std::fs::File::open(path)
+            .map_err(|e| Fail::usage(format!("open {}: {e}", path.display()), None))?;
+        let mut input = std::io::BufReader::with_capacity(1 << 20, input);
+        let mut v =
+            stele_writer::ParallelVerifier::new(opts.clone(), stele_writer::view::verify_threads());
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut copy);
+        loop {
+            let chunk = input
+                .fill_buf()
+                .map_err(|e| Fail::usage(format!("read {}: {e}", path.display()), None))?;
+            if chunk.is_empty() {
+                break;
+            }
+            v.push(chunk);
+            w.write_all(chunk).map_err(|e| {
+                Fail::usage(format!("write the private copy of the export: {e}"), None)
+            })?;
+            let n = chunk.len();
+            input.consume(n);
+        }
+        w.flush()
+            .map_err(|e| Fail::usage(format!("write the private copy of the export: {e}"), None))?;
+        v.finish()
+    };
     if report.verdict != Verdict::Verified {
-        print!("{}", report_text(&report, false));
-        return Err(Fail::usage(
-            format!(
-                "the export does not verify (verdict {}); nothing is revealed",
-                report.verdict.as_str()
-            ),
-            None,
-        ));
+        // stdout carries revealed entries only: the report goes to stderr.
+        eprint!("{}", report_text(&report, false));
+        eprintln!(
+            "error: the export does not verify (verdict {}); nothing is revealed",
+            report.verdict.as_str()
+        );
+        return Ok(1);
     }
-    let f = std::fs::File::open(path)
-        .map_err(|e| Fail::usage(format!("open {}: {e}", path.display()), None))?;
-    let mut r = std::io::BufReader::new(f);
+    let _ = copy
+        .seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| Fail::usage(format!("read the private copy of the export: {e}"), None))?;
+    let mut r = std::io::BufReader::new(copy);
     let mut v = stele_core::StreamVerifier::new(opts);
     v.collect_sealed();
+    if let Some(o) = &report.origin {
+        v.open_for_origin(o);
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut held: std::collections::VecDeque<(u64, Value)> = Default::default();
@@ -2818,7 +2859,7 @@ fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
         if line.len() > MAX_REVEAL_LINE {
             return Err(Fail::usage(
                 format!(
-                    "{} line {line_no} is longer than {MAX_REVEAL_LINE} bytes: the file changed since it verified; nothing more is revealed",
+                    "{} line {line_no} is longer than {MAX_REVEAL_LINE} bytes (the private copy changed since it verified); nothing more is revealed",
                     path.display()
                 ),
                 None,
@@ -2846,9 +2887,10 @@ fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
     let again = v.finish();
     let digest = |r: &Report| r.input.as_ref().and_then(|i| i.sha256.clone());
     if again.verdict != Verdict::Verified || digest(&again) != digest(&report) {
+        // Cannot happen short of a disk fault: the copy is private.
         return Err(Fail::usage(
             format!(
-                "{} changed while it was read: the entries printed above are not verified",
+                "the private copy of {} changed while it was read: the entries printed above are not verified",
                 path.display()
             ),
             None,

@@ -71,6 +71,13 @@ impl SealConfig {
                 ));
             }
         }
+        if let Some(p) = self.seal.iter().find(|p| {
+            sealed::pointer_tokens(p).is_ok_and(|t| t.first().is_some_and(|m| m == "type"))
+        }) {
+            return Err(Error::Sealed(format!(
+                "{p}: the event's type cannot be sealed (FORMAT 13.2: it says what the event is, and the stele.* types are the log's own)"
+            )));
+        }
         Ok(())
     }
 }
@@ -283,7 +290,7 @@ fn rule_tokens(cfg: &SealConfig) -> Result<(Vec<Vec<String>>, Vec<(String, Strin
         .iter()
         .map(|toks| {
             let p = pointer_from_tokens(toks);
-            let q = canonical::quote(&p);
+            let q = canonical::json_string(&p);
             (p, q)
         })
         .collect();
@@ -426,9 +433,11 @@ pub fn auditors(log_dir: &Path) -> Result<Vec<String>> {
 }
 
 fn age_recipient(r: &str) -> Result<age::x25519::Recipient> {
-    let _ = stele_seal::parse_recipient(r).map_err(|e| Error::Sealed(format!("{r:?}: {e}")))?;
+    let shown = || stele_seal::shown_recipient(r);
+    let _ =
+        stele_seal::parse_recipient(r).map_err(|e| Error::Sealed(format!("{}: {e}", shown())))?;
     r.parse::<age::x25519::Recipient>()
-        .map_err(|e| Error::Sealed(format!("{r:?}: {e}")))
+        .map_err(|e| Error::Sealed(format!("{}: {e}", shown())))
 }
 
 /// Wraps a data key to one recipient: an age file (FORMAT 13.5).
@@ -752,7 +761,7 @@ impl Sealer {
                 Some(i) => PendingPointer::Rule(i),
                 None => {
                     let p = pointer_from_tokens(toks);
-                    let q = canonical::quote(&p);
+                    let q = canonical::json_string(&p);
                     PendingPointer::Marker(p, q)
                 }
             };
@@ -849,26 +858,48 @@ impl Sealer {
     /// Forgets a subject (its canonical JSON): records its key ID as
     /// forgotten, then shreds its data key and every wrap. Returns the key ID.
     pub fn forget(&self, subject: &[u8]) -> Result<KeyId> {
+        self.forget_key(subject, None)
+    }
+
+    /// The key ID of a subject's data key, changing nothing: what
+    /// [`Sealer::forget`] would destroy (its error if there is none).
+    pub fn key_of(&self, subject: &[u8]) -> Result<KeyId> {
+        let mut st = self.state.lock().unwrap();
+        let tag = self.subject_tag(&mut st, subject)?;
+        let p = self.dir.join("keys").join(stele_core::note::hex(&tag));
+        Self::key_file_id(&p)
+    }
+
+    fn key_file_id(p: &Path) -> Result<KeyId> {
+        match crate::fs::read_own(p) {
+            Ok(b) if b.len() == KEY_ID_LEN + DATA_KEY_LEN => {
+                Ok(KeyId(b[..KEY_ID_LEN].try_into().expect("16 bytes")))
+            }
+            Ok(_) => Err(Error::Sealed(format!(
+                "{} is not a data key file",
+                p.display()
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Sealed(
+                "no data key for that subject (never seen, or already forgotten)".into(),
+            )),
+            Err(e) => Err(io("read", p, e)),
+        }
+    }
+
+    /// [`Sealer::forget`] of the key `expect` ([`Sealer::key_of`]), if given:
+    /// an error, and nothing destroyed, when the subject's key is another.
+    pub fn forget_key(&self, subject: &[u8], expect: Option<KeyId>) -> Result<KeyId> {
         let mut st = self.state.lock().unwrap();
         let tag = self.subject_tag(&mut st, subject)?;
         let name = stele_core::note::hex(&tag);
         let p = self.dir.join("keys").join(&name);
-        let b = match crate::fs::read_own(&p) {
-            Ok(b) if b.len() == KEY_ID_LEN + DATA_KEY_LEN => b,
-            Ok(_) => {
-                return Err(Error::Sealed(format!(
-                    "{} is not a data key file",
-                    p.display()
-                )));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Sealed(
-                    "no data key for that subject (never seen, or already forgotten)".into(),
-                ));
-            }
-            Err(e) => return Err(io("read", &p, e)),
-        };
-        let id = KeyId(b[..KEY_ID_LEN].try_into().expect("16 bytes"));
+        let id = Self::key_file_id(&p)?;
+        if expect.is_some_and(|e| e != id) {
+            return Err(Error::Sealed(
+                "the subject's data key changed while it was being forgotten; run forget again"
+                    .into(),
+            ));
+        }
         // 1. The forget list (durable), so a crash below still exports "forgotten".
         // Rewritten whole (tmp, rename): a crash leaves the old list or the
         // new one, never a half line.
@@ -902,6 +933,19 @@ impl Sealer {
         }
         shred_with(&*self.fs, &p)?;
         Ok(id)
+    }
+
+    /// Whether [`Sealer::redact`] would succeed (entry `index` has an
+    /// opening at `pointer`), changing nothing.
+    pub fn check_redact(&self, index: u64, pointer: &str) -> Result<()> {
+        let _g = self.records.lock().unwrap();
+        let p = self.records_path();
+        let old = match crate::fs::read_own(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io("read", &p, e)),
+        };
+        redacted_records(&old, index, pointer).map(|_| ())
     }
 
     /// Replaces the opening of `pointer` in entry `index` by a `redacted`
@@ -1121,6 +1165,14 @@ fn walk_markers(
                         place(path)
                     ));
                 }
+                if path.len() == 1 && path[0] == "type" {
+                    // Unwrapped, a sealed type could read as one of the
+                    // log's own (stele.forget…), which users may not write.
+                    return Err(
+                        "the seal marker at /type: the event's type cannot be sealed (FORMAT 13.2)"
+                            .into(),
+                    );
+                }
                 let inner = m.remove(MARKER_MEMBER).expect("present");
                 *v = inner;
                 found.push(path.clone());
@@ -1187,7 +1239,8 @@ impl ExportRecords {
         if !dir.exists() {
             if let Some(r) = reveal.first() {
                 return Err(Error::Sealed(format!(
-                    "{r} is not an auditor of this log (it has no sealed fields yet)"
+                    "{} is not an auditor of this log (it has no sealed fields yet)",
+                    stele_seal::shown_recipient(r)
                 )));
             }
             return Ok(None);
@@ -1196,7 +1249,8 @@ impl ExportRecords {
         for r in reveal {
             if !known.contains(r) {
                 return Err(Error::Sealed(format!(
-                    "{r} is not an auditor of this log (add it first: stele auditor add DIR {r})"
+                    "{} is not an auditor of this log (add it first: stele auditor add DIR RECIPIENT)",
+                    stele_seal::shown_recipient(r)
                 )));
             }
         }

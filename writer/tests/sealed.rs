@@ -1495,3 +1495,237 @@ fn every_sidecar_write_sync_truncate_and_rename_fails_cleanly() {
     }
     println!("sidecar fault injection: {runs} runs, sidecar operations per workload: {counts:?}");
 }
+
+// Red-team round (session 10): pointers holding DEL or U+2028 are written in
+// canonical form in records (they were escaped as in messages, which made
+// every revealed export fail and the opening impossible to redact).
+#[test]
+fn pointers_with_del_and_line_separators_are_canonical_in_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let vkey = ok(&stele(&[
+        "init",
+        p(&log),
+        "--origin",
+        "example.com/sealed-odd-pointers",
+        "--seal",
+        "/del\u{7f}",
+    ]))
+    .trim()
+    .to_string();
+    let aud = identity(tmp.path(), "auditor.key");
+    let r = recipient(&aud);
+    let _ = ok(&stele(&["auditor", "add", p(&log), &r]));
+    let _ = append(
+        p(&log),
+        &[r#"{"action":"a","actor":"u1","del\u007f":"v1","x\u2028":{"stele.seal":"v2"}}"#],
+    );
+    let data = export(p(&log), &tmp.path().join("e.stele"), Some(&r));
+    let text = String::from_utf8(data.clone()).unwrap();
+    assert!(text.contains("\"/del\u{7f}\"\n"), "{text}");
+    assert!(text.contains("\"/x\u{2028}\"\n"), "{text}");
+    let rep = verify_with(&data, &vkey, Some(&aud));
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+    assert_eq!(rep.sealed.unwrap().opened, 2);
+    // Without an identity too (the records still parse).
+    assert_eq!(verify_with(&data, &vkey, None).verdict, Verdict::Verified);
+    let _ = ok(&stele(&[
+        "redact",
+        p(&log),
+        "--entry",
+        "1",
+        "--pointer",
+        "/x\u{2028}",
+        "--by",
+        "dpo",
+    ]));
+    let after = export(p(&log), &tmp.path().join("after.stele"), Some(&r));
+    let rep = verify_with(&after, &vkey, Some(&aud));
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+    let s = rep.sealed.unwrap();
+    assert_eq!((s.opened, s.redacted), (1, 1), "{s:?}");
+}
+
+// Unwrapped, a sealed type read as one of the log's own (a forged
+// stele.forget in `reveal` and the page): never sealed.
+#[test]
+fn the_event_type_is_never_sealed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let out = stele(&[
+        "init",
+        p(&log),
+        "--origin",
+        "example.com/t",
+        "--seal",
+        "/type",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("type cannot be sealed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!log.exists());
+    let _ = ok(&stele(&[
+        "init",
+        p(&log),
+        "--origin",
+        "example.com/t",
+        "--seal",
+        "/ip",
+    ]));
+    let out = stele_stdin(
+        &["append", p(&log)],
+        Some(
+            r#"{"type":{"stele.seal":"stele.forget"},"key":"00000000000000000000000000000000","by":"admin"}"#,
+        ),
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("/type"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("stele.forget"), "{}", stderr(&out));
+}
+
+// A secret key given where a recipient goes is never echoed.
+#[test]
+fn secret_keys_given_as_recipients_are_not_echoed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-secret-echo");
+    let secret = std::fs::read_to_string(&aud)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap()
+        .to_string();
+    let tail = &secret[20..];
+    for args in [
+        vec!["auditor", "add", &log, &secret],
+        vec![
+            "export",
+            &log,
+            "-o",
+            p(&tmp.path().join("x.stele")),
+            "--reveal-to",
+            &secret,
+        ],
+    ] {
+        let out = stele(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let all = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
+        assert!(!all.contains(tail), "{args:?} echoed the secret key: {all}");
+        assert!(all.contains("secret key"), "{all}");
+    }
+}
+
+// `stele reveal`: a tampered export exits 1 with the report on stderr and
+// nothing on stdout; a range export not starting at entry 0 (origin only in
+// its checkpoint) is revealed opened; a FIFO is read once.
+#[test]
+fn reveal_prints_only_verified_opened_entries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-reveal");
+    let r = recipient(&aud);
+    let whole = export(&log, &tmp.path().join("whole.stele"), Some(&r));
+    let reveal = |path: &Path| stele(&["reveal", p(path), "--key", &vkey, "--identity", p(&aud)]);
+    // Tampered: one byte of the first opening's ciphertext.
+    let text = String::from_utf8(whole.clone()).unwrap();
+    let bad = edit(&text, |mut lines| {
+        let i = lines
+            .iter()
+            .position(|l| l.starts_with("opening "))
+            .unwrap();
+        let mut f: Vec<String> = lines[i].split(' ').map(String::from).collect();
+        let b = f[2].replace('A', "B").replace('a', "b");
+        f[2] = if b == f[2] { f[2].replace('B', "C") } else { b };
+        lines[i] = f.join(" ");
+        lines
+    });
+    let bad_path = tmp.path().join("bad.stele");
+    std::fs::write(&bad_path, &bad).unwrap();
+    let out = reveal(&bad_path);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr(&out).contains("nothing is revealed"),
+        "{}",
+        stderr(&out)
+    );
+    // A range from entry 1: every value in it opened.
+    let range = tmp.path().join("range.stele");
+    let _ = ok(&stele(&[
+        "export",
+        &log,
+        "-o",
+        p(&range),
+        "--from",
+        "1",
+        "--to",
+        "4",
+        "--reveal-to",
+        &r,
+    ]));
+    let out = reveal(&range);
+    let printed = ok(&out);
+    assert!(
+        printed.contains(&format!("alice-{MARKER}@example.com")),
+        "{printed}"
+    );
+    assert!(printed.contains(&format!("call {MARKER}")), "{printed}");
+    assert!(!printed.contains("stele.sealed"), "{printed}");
+    // A FIFO: read once; what is printed is what verified.
+    let fifo = tmp.path().join("fifo");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let whole_path = tmp.path().join("whole.stele");
+    let feeder = {
+        let (fifo, whole_path) = (fifo.clone(), whole_path.clone());
+        std::thread::spawn(move || {
+            let data = std::fs::read(&whole_path).unwrap();
+            std::fs::write(&fifo, data).unwrap();
+        })
+    };
+    let from_fifo = ok(&reveal(&fifo));
+    feeder.join().unwrap();
+    assert_eq!(from_fifo, ok(&reveal(&whole_path)));
+}
+
+// Forget and redact log first: an event that cannot be appended (here too
+// large) leaves the key, the wraps and the openings in place.
+#[test]
+fn a_forget_or_redact_that_cannot_be_logged_destroys_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-log-first");
+    let r = recipient(&aud);
+    let long = "x".repeat(70_000);
+    let out = stele(&[
+        "forget",
+        &log,
+        "--subject",
+        &format!(r#"{{"email":"alice-{MARKER}@example.com","id":"u1"}}"#),
+        "--by",
+        &long,
+    ]);
+    assert!(!out.status.success());
+    let out = stele(&[
+        "redact",
+        &log,
+        "--entry",
+        "2",
+        "--pointer",
+        "/note",
+        "--by",
+        &long,
+    ]);
+    assert!(!out.status.success());
+    let after = export(&log, &tmp.path().join("after.stele"), Some(&r));
+    let rep = verify_with(&after, &vkey, Some(&aud));
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+    let s = rep.sealed.unwrap();
+    assert_eq!((s.opened, s.forgotten, s.redacted), (5, 0, 0), "{s:?}");
+    let text = String::from_utf8(after).unwrap();
+    assert!(!text.contains("stele.forget") && !text.contains("stele.redact"));
+}

@@ -1143,7 +1143,7 @@ fn one_oversized_or_deep_audit_event_does_not_drop_its_batch() {
     let m = &e["k8s"]["requestObject"];
     assert_eq!(m["truncated"], true);
     assert_eq!(m["bytes"], sent.len());
-    assert_eq!(m["sha256"].as_str().unwrap().len(), 64);
+    assert!(m.get("sha256").is_none(), "no digest of cut content: {m}");
     let e = entry(first + 20)["event"].clone();
     assert_eq!(
         (e["actor"].clone(), e["truncated"].clone()),

@@ -48,6 +48,16 @@ impl<S: EntrySink> StreamVerifier<S> {
         self.seal.take_states()
     }
 
+    /// The log's origin, as a verification of the same bytes found it:
+    /// openings are checked as their records come instead of being held
+    /// back until the stream names the origin (a range export that does not
+    /// start at entry 0 names it only in its checkpoint, at the end). Call
+    /// before the first push.
+    pub fn open_for_origin(&mut self, origin: &str) {
+        let fs = self.seal.set_origin(origin);
+        self.seal_failures(fs, self.line_no, self.offset);
+    }
+
     /// Settles every sealed value read so far (call after the last push).
     pub fn settle_sealed(&mut self) {
         self.seal_origin();

@@ -675,7 +675,8 @@ impl ExportSeal {
         if inner.seal.is_none() {
             if let Some(r) = reveal.first() {
                 return Err(Error::Sealed(format!(
-                    "{r} is not an auditor of this log (it was created without sealing)"
+                    "{} is not an auditor of this log (it was created without sealing)",
+                    stele_seal::shown_recipient(r)
                 )));
             }
             return Ok(None);
@@ -685,7 +686,8 @@ impl ExportSeal {
         for r in reveal {
             if !known.contains(r) {
                 return Err(Error::Sealed(format!(
-                    "{r} is not an auditor of this log (add it first: stele auditor add --db URL {r})"
+                    "{} is not an auditor of this log (add it first: stele auditor add --db URL RECIPIENT)",
+                    stele_seal::shown_recipient(r)
                 )));
             }
         }
@@ -813,8 +815,9 @@ impl Cluster {
     /// one twice is a no-op. Needs the sealing key.
     pub async fn add_auditor(&self, recipient: &str) -> Result<usize> {
         let seal = self.seal()?;
-        let _ = stele_seal::parse_recipient(recipient)
-            .map_err(|e| Error::Sealed(format!("{recipient:?}: {e}")))?;
+        let _ = stele_seal::parse_recipient(recipient).map_err(|e| {
+            Error::Sealed(format!("{}: {e}", stele_seal::shown_recipient(recipient)))
+        })?;
         let _ = seal.keys.key()?;
         let mut client = self.inner.client().await?;
         let tx = client
@@ -860,10 +863,10 @@ impl Cluster {
         Ok(keys.len())
     }
 
-    /// Forgets a data subject (FORMAT 13.4): in one transaction its key ID
+    /// Forgets a data subject (FORMAT 13.4): a `stele.forget` event naming
+    /// the key ID and `by` is appended; then, in one transaction, its key ID
     /// goes on the forget list and its data key and every wrap of it are
-    /// deleted; then a `stele.forget` event naming the key ID and `by` is
-    /// appended, and the two key tables are rewritten (`VACUUM FULL`) so the
+    /// deleted, and the two key tables are rewritten (`VACUUM FULL`) so the
     /// deleted rows leave the live table files; whether that rewrite
     /// happened is in [`Forgotten::rewritten`] (the forget itself is done
     /// either way). What PostgreSQL may still hold (WAL, backups, replicas)
@@ -873,23 +876,49 @@ impl Cluster {
         let seal = self.seal()?;
         let text = canonical::to_canonical(subject).map_err(Error::Sealed)?;
         let tag = seal.keys.tag(text.as_bytes())?;
+        let none = || {
+            Error::Sealed("no data key for that subject (never seen, or already forgotten)".into())
+        };
         let mut client = self.inner.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| db_err("begin", chain(&e)))?;
-        lock_config(&tx, true).await?;
+        // Logged first (as a file log does): an append that fails destroys
+        // nothing, and the act never happens unlogged.
         let r = row_opt(
-            &tx,
+            &client,
             "read stele_seal_keys",
-            "DELETE FROM stele_seal_keys WHERE tag = $1 RETURNING key_id",
+            "SELECT key_id FROM stele_seal_keys WHERE tag = $1",
             &[&&tag[..]],
         )
         .await?
-        .ok_or_else(|| {
-            Error::Sealed("no data key for that subject (never seen, or already forgotten)".into())
-        })?;
+        .ok_or_else(none)?;
         let id = key_id(r.get(0))?;
+        let receipt = self
+            .append_reserved(serde_json::json!({
+                "type": "stele.forget",
+                "key": id.to_hex(),
+                "by": by,
+            }))
+            .await?;
+        let logged = |e: Error| {
+            Error::Sealed(format!(
+                "the forget of key {id} is logged (entry {}), but destroying the key failed: {e}; run forget again to finish",
+                receipt.seq
+            ))
+        };
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| logged(db_err("begin", chain(&e))))?;
+        lock_config(&tx, true).await.map_err(logged)?;
+        let r = row_opt(
+            &tx,
+            "read stele_seal_keys",
+            "DELETE FROM stele_seal_keys WHERE tag = $1 AND key_id = $2 RETURNING key_id",
+            &[&&tag[..], &&id.0[..]],
+        )
+        .await
+        .map_err(logged)?
+        .ok_or_else(|| logged(none()))?;
+        let _ = key_id(r.get(0)).map_err(logged)?;
         exec1(
             &tx,
             "insert into stele_seal_forgotten",
@@ -916,19 +945,15 @@ impl Cluster {
             .execute(&stmt, &[&&UNKNOWN_BODY[..]])
             .await
             .map_err(|e| db_err(what, chain(&e)))?;
-        tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
+        tx.commit()
+            .await
+            .map_err(|e| logged(db_err("commit", chain(&e))))?;
         seal.keys
             .cache
             .lock()
             .unwrap()
             .retain(|_, (k, _, _)| *k != id);
-        let r = self
-            .append_reserved(serde_json::json!({
-                "type": "stele.forget",
-                "key": id.to_hex(),
-                "by": by,
-            }))
-            .await?;
+        let r = receipt;
         let rewritten = rewrite(&client, &["stele_seal_keys", "stele_seal_wraps"]).await;
         Ok(Forgotten {
             key: id,
@@ -937,8 +962,8 @@ impl Cluster {
         })
     }
 
-    /// Deletes the opening of `pointer` in entry `entry` (exports then carry
-    /// a `redacted` record) and appends a `stele.redact` event.
+    /// Appends a `stele.redact` event, then deletes the opening of
+    /// `pointer` in entry `entry` (exports then carry a `redacted` record).
     pub async fn redact(&self, entry: u64, pointer: &str, by: &str) -> Result<Receipt> {
         let _ = self.seal()?;
         let size = self.sequenced().await?;
@@ -954,28 +979,18 @@ impl Cluster {
             ))
         };
         let mut client = self.inner.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| db_err("begin", chain(&e)))?;
+        // Checked, then logged, then deleted (as a file log does): never a
+        // deletion without its event.
         let r = row_opt(
-            &tx,
+            &client,
             "read stele_seal_records",
-            "SELECT lines FROM stele_seal_records WHERE entry = $1 FOR UPDATE",
+            "SELECT lines FROM stele_seal_records WHERE entry = $1",
             &[&(entry as i64)],
         )
         .await?
         .ok_or_else(none)?;
-        let lines = crate::sealed::redacted_records(r.get(0), entry, pointer)?;
-        exec1(
-            &tx,
-            "update stele_seal_records",
-            "UPDATE stele_seal_records SET lines = $2 WHERE entry = $1",
-            &[&(entry as i64), &lines],
-        )
-        .await?;
-        tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
-        let r = self
+        let _ = crate::sealed::redacted_records(r.get(0), entry, pointer)?;
+        let receipt = self
             .append_reserved(serde_json::json!({
                 "type": "stele.redact",
                 "entry": entry,
@@ -983,6 +998,38 @@ impl Cluster {
                 "by": by,
             }))
             .await?;
+        let logged = |e: Error| {
+            Error::Sealed(format!(
+                "the redaction is logged (entry {}), but deleting the opening failed: {e}; run redact again to finish",
+                receipt.seq
+            ))
+        };
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| logged(db_err("begin", chain(&e))))?;
+        let r = row_opt(
+            &tx,
+            "read stele_seal_records",
+            "SELECT lines FROM stele_seal_records WHERE entry = $1 FOR UPDATE",
+            &[&(entry as i64)],
+        )
+        .await
+        .map_err(logged)?
+        .ok_or_else(|| logged(none()))?;
+        let lines = crate::sealed::redacted_records(r.get(0), entry, pointer).map_err(logged)?;
+        exec1(
+            &tx,
+            "update stele_seal_records",
+            "UPDATE stele_seal_records SET lines = $2 WHERE entry = $1",
+            &[&(entry as i64), &lines],
+        )
+        .await
+        .map_err(logged)?;
+        tx.commit()
+            .await
+            .map_err(|e| logged(db_err("commit", chain(&e))))?;
+        let r = receipt;
         // The row's old version (with the opening) is a dead tuple until
         // VACUUM: a plain one (it does not block the sequencing inserts
         // into this table, as VACUUM FULL would) prunes it from the live

@@ -2093,7 +2093,10 @@ async fn reveal_to(app: &Inner, who: &Caller, list: &str) -> Result<Vec<String>,
         if !auditors.contains(r) {
             return Err(error(
                 400,
-                format!("{r} is not an auditor of this log (stele auditor add DIR {r})"),
+                format!(
+                    "{} is not an auditor of this log (stele auditor add DIR RECIPIENT)",
+                    stele_seal::shown_recipient(r)
+                ),
                 None,
             ));
         }
