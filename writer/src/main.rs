@@ -183,7 +183,7 @@ one transaction (what WAL, backups and dead tuples may keep: writer/README.md)."
         /// The subject's value (JSON, or a plain string).
         #[arg(long, value_name = "VALUE")]
         subject: String,
-        /// Who asked (recorded in the stele.forget event); default: the OS user.
+        /// Who asked (recorded in the stele.forget event); default: $USER with the uid, e.g. "alice (uid 1000)".
         #[arg(long)]
         by: Option<String>,
     },
@@ -200,7 +200,7 @@ one transaction (what WAL, backups and dead tuples may keep: writer/README.md)."
         /// The sealed field's JSON pointer in the event (e.g. /actor/email).
         #[arg(long, value_name = "POINTER")]
         pointer: String,
-        /// Who asked (recorded in the stele.redact event); default: the OS user.
+        /// Who asked (recorded in the stele.redact event); default: $USER with the uid, e.g. "alice (uid 1000)".
         #[arg(long)]
         by: Option<String>,
     },
@@ -935,14 +935,14 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             objects.as_deref(),
             seal_key.as_deref(),
             &subject_value(&subject),
-            &by.unwrap_or_else(|| os_user().0.unwrap_or_else(|| "unknown".into())),
+            &by.unwrap_or_else(default_by),
         ),
         Cmd::Forget {
             dir, subject, by, ..
         } => {
             let value = subject_value(&subject);
             let log = Log::open(&dir.unwrap_or_default())?;
-            let by = by.unwrap_or_else(|| os_user().0.unwrap_or_else(|| "unknown".into()));
+            let by = by.unwrap_or_else(default_by);
             let (id, r) = log.forget(&value, &by)?;
             println!("{{\"forgotten\":\"{id}\",\"seq\":{}}}", r.seq);
             Ok(0u8)
@@ -961,7 +961,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             objects.as_deref(),
             entry,
             &pointer,
-            &by.unwrap_or_else(|| os_user().0.unwrap_or_else(|| "unknown".into())),
+            &by.unwrap_or_else(default_by),
         ),
         Cmd::Redact {
             dir,
@@ -971,7 +971,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             ..
         } => {
             let log = Log::open(&dir.unwrap_or_default())?;
-            let by = by.unwrap_or_else(|| os_user().0.unwrap_or_else(|| "unknown".into()));
+            let by = by.unwrap_or_else(default_by);
             let r = log.redact(entry, &pointer, &by).map_err(redact_fail)?;
             println!("{{\"redacted\":{entry},\"seq\":{}}}", r.seq);
             Ok(0u8)
@@ -1648,6 +1648,18 @@ fn sign_for_read(view: &View, log: &Log, need: u64) -> Result<u64, Fail> {
             Ok(size)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+// Who forget and redact name when --by is not given: the login name from
+// the environment (anyone can set it) with the uid the kernel reports (no
+// one can), e.g. "alice (uid 1000)"; "uid 0" when no name is set.
+fn default_by() -> String {
+    match os_user() {
+        (Some(n), Some(u)) => format!("{n} (uid {u})"),
+        (None, Some(u)) => format!("uid {u}"),
+        (Some(n), None) => n,
+        (None, None) => "unknown".into(),
     }
 }
 

@@ -1728,4 +1728,17 @@ fn a_forget_or_redact_that_cannot_be_logged_destroys_nothing() {
     assert_eq!((s.opened, s.forgotten, s.redacted), (5, 0, 0), "{s:?}");
     let text = String::from_utf8(after).unwrap();
     assert!(!text.contains("stele.forget") && !text.contains("stele.redact"));
+    // Without --by: the kernel's uid beside whatever $USER says.
+    let out = ok(&stele(&[
+        "redact",
+        &log,
+        "--entry",
+        "2",
+        "--pointer",
+        "/note",
+    ]));
+    assert!(out.contains("\"redacted\":2"), "{out}");
+    let text = String::from_utf8(export(&log, &tmp.path().join("by.stele"), None)).unwrap();
+    let ev = text.lines().find(|l| l.contains("stele.redact")).unwrap();
+    assert!(ev.contains("uid "), "{ev}");
 }
