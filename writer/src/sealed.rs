@@ -1235,6 +1235,21 @@ impl ExportRecords {
     /// The records of the log in `log_dir` for an export revealed to
     /// `reveal` (age1… recipients); `None` if the log has no sidecar.
     pub fn open(log_dir: &Path, reveal: &[String]) -> Result<Option<Self>> {
+        Self::open_for(log_dir, reveal, None)
+    }
+
+    /// [`ExportRecords::open`] for an export of only the entries `wanted`
+    /// says yes to (a range, a selection): its `sealed-key` and `forgotten`
+    /// records are those of the key IDs these entries' records use, not
+    /// every key of the log (which would hand out data keys of subjects
+    /// outside the export, and tell how many subjects the log has). Every
+    /// sealed value has a record (its opening, or `redacted`) naming its key
+    /// ID, so the records file says which keys are used.
+    pub fn open_for(
+        log_dir: &Path,
+        reveal: &[String],
+        wanted: Option<&dyn Fn(u64) -> bool>,
+    ) -> Result<Option<Self>> {
         let dir = log_dir.join(SIDECAR);
         if !dir.exists() {
             if let Some(r) = reveal.first() {
@@ -1254,13 +1269,47 @@ impl ExportRecords {
                 )));
             }
         }
+        let rp = dir.join("records");
+        // The key IDs (hex) the wanted entries' records use.
+        let used: Option<std::collections::HashSet<String>> = match wanted {
+            None => None,
+            Some(wanted) => {
+                let mut used = std::collections::HashSet::new();
+                match File::open(&rp) {
+                    Ok(f) => {
+                        let mut r = BufReader::new(f);
+                        let mut line = Vec::new();
+                        loop {
+                            line.clear();
+                            let n = r
+                                .read_until(b'\n', &mut line)
+                                .map_err(|e| Error::Sealed(format!("reading the records: {e}")))?;
+                            if n == 0 || line.last() != Some(&b'\n') {
+                                break;
+                            }
+                            let body = &line[..line.len() - 1];
+                            if let (Some((kid, _)), Some(i)) =
+                                (split_record(body), record_index(body))
+                                && wanted(i)
+                            {
+                                let _ = used.insert(kid.to_string());
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io("open", &rp, e)),
+                }
+                Some(used)
+            }
+        };
+        let is_used = |k: &KeyId| used.as_ref().is_none_or(|u| u.contains(&k.to_hex()));
         let mut head = Vec::new();
         let mut reveal_keys = std::collections::HashSet::new();
         // A forgotten key's wraps are never exported, even if a failed
         // forget left one on disk.
         let forgotten = forgotten_ids(&dir)?;
         for w in wrap_files(&dir.join("wraps")) {
-            if forgotten.contains(&w.key) || !reveal.contains(&w.recipient) {
+            if forgotten.contains(&w.key) || !reveal.contains(&w.recipient) || !is_used(&w.key) {
                 continue;
             }
             let wrap = crate::fs::read_own(&w.path).map_err(|e| io("read", &w.path, e))?;
@@ -1268,13 +1317,12 @@ impl ExportRecords {
             head.push(b'\n');
             let _ = reveal_keys.insert(w.kid);
         }
-        let mut forgotten: Vec<KeyId> = forgotten.into_iter().collect();
+        let mut forgotten: Vec<KeyId> = forgotten.into_iter().filter(is_used).collect();
         forgotten.sort();
         for k in forgotten {
             head.extend_from_slice(Record::Forgotten(k).to_line().as_bytes());
             head.push(b'\n');
         }
-        let rp = dir.join("records");
         let reader = match File::open(&rp) {
             Ok(f) => Some(BufReader::new(f)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,

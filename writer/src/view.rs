@@ -836,7 +836,8 @@ impl View {
         self.check_range(from, to)?;
         let latest = self.need_checkpoint(to)?;
         put(w, export::header(ExportKind::Range).as_bytes())?;
-        let mut seal = crate::sealed::ExportRecords::open(&self.dir, reveal)?;
+        let in_range = |i: u64| (from..to).contains(&i);
+        let mut seal = crate::sealed::ExportRecords::open_for(&self.dir, reveal, Some(&in_range))?;
         if let Some(s) = &seal {
             put(w, s.head())?;
         }
@@ -909,7 +910,8 @@ impl View {
         let latest = self.need_checkpoint(max + 1)?;
         let n = latest.checkpoint.size;
         put(w, export::header(ExportKind::Entries).as_bytes())?;
-        let mut seal = crate::sealed::ExportRecords::open(&self.dir, reveal)?;
+        let listed = |i: u64| indexes.binary_search(&i).is_ok();
+        let mut seal = crate::sealed::ExportRecords::open_for(&self.dir, reveal, Some(&listed))?;
         if let Some(s) = &seal {
             put(w, s.head())?;
         }

@@ -1742,3 +1742,54 @@ fn a_forget_or_redact_that_cannot_be_logged_destroys_nothing() {
     let ev = text.lines().find(|l| l.contains("stele.redact")).unwrap();
     assert!(ev.contains("uid "), "{ev}");
 }
+
+// A range or a selection carries the wraps (and forgotten records) of the
+// key IDs its entries use only: not every subject's data key.
+#[test]
+fn range_and_selected_exports_carry_only_the_keys_they_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-keys-used");
+    let r = recipient(&aud);
+    let count = |data: &[u8]| {
+        String::from_utf8_lossy(data)
+            .lines()
+            .filter(|l| l.starts_with("sealed-key "))
+            .count()
+    };
+    let whole = export(&log, &tmp.path().join("whole.stele"), Some(&r));
+    assert_eq!(count(&whole), 3, "alice's, bob's and the subjectless key");
+    let range = tmp.path().join("range.stele");
+    let _ = ok(&stele(&[
+        "export",
+        &log,
+        "-o",
+        p(&range),
+        "--from",
+        "2",
+        "--to",
+        "3",
+        "--reveal-to",
+        &r,
+    ]));
+    let data = std::fs::read(&range).unwrap();
+    assert_eq!(count(&data), 1, "{}", String::from_utf8_lossy(&data));
+    let rep = verify_with(&data, &vkey, Some(&aud));
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+    assert_eq!(rep.sealed.unwrap().opened, 2);
+    let sel = tmp.path().join("sel.stele");
+    let _ = ok(&stele(&[
+        "export",
+        &log,
+        "-o",
+        p(&sel),
+        "--entries",
+        "1,3",
+        "--reveal-to",
+        &r,
+    ]));
+    let data = std::fs::read(&sel).unwrap();
+    assert_eq!(count(&data), 2, "{}", String::from_utf8_lossy(&data));
+    let rep = verify_with(&data, &vkey, Some(&aud));
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+    assert_eq!(rep.sealed.unwrap().opened, 3);
+}
