@@ -980,6 +980,16 @@ impl SealChecker {
         std::mem::take(&mut self.states)
     }
 
+    /// The wraps of each key ID not unwrapped yet, in file order (kept
+    /// only with an opener): what unwrapping may still read, for an opener
+    /// that prepares ahead (the page computes their X25519 elsewhere).
+    pub fn pending_wraps(&self) -> impl Iterator<Item = &[Vec<u8>]> {
+        self.keys.values().filter_map(|slot| match slot {
+            KeySlot::Wraps(w) if !w.is_empty() => Some(w.as_slice()),
+            _ => None,
+        })
+    }
+
     /// Key IDs whose wraps were unwrapped so far: those of the values that
     /// had an opening to check (FORMAT 13.8), never another.
     pub fn keys_unwrapped(&self) -> u64 {

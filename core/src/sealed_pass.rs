@@ -188,6 +188,13 @@ impl OpeningPass {
         Ok(())
     }
 
+    /// The wraps of each key ID not unwrapped yet
+    /// ([`SealChecker::pending_wraps`]): after the key records, before the
+    /// entries, every key ID's.
+    pub fn pending_wraps(&self) -> impl Iterator<Item = &[Vec<u8>]> {
+        self.seal.pending_wraps()
+    }
+
     /// Sealed values settled since the last call: `(entry, pointer, state)`.
     pub fn take_states(&mut self) -> Vec<(u64, String, ValueState)> {
         self.seal.take_states()

@@ -34,6 +34,7 @@ use curve25519_dalek::montgomery::MontgomeryPoint;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::collections::HashMap;
 use std::fmt;
 use stele_core::sealed::{DATA_KEY_LEN, DataKey, MAX_STANZAS_PER_KEY, NONCE_LEN, Opener, TAG_LEN};
 
@@ -260,18 +261,44 @@ pub fn unwrap_with(ids: &[Identity], file: &[u8]) -> Option<DataKey> {
 /// 13.8: one key ID's wraps share one budget); each stanza tried takes one
 /// from it, whatever the number of identities.
 pub fn unwrap_within(ids: &[Identity], file: &[u8], budget: &mut u32) -> Option<DataKey> {
+    unwrap_shared(ids, file, budget, &|_, _| None)
+}
+
+/// The X25519 share of a stanza `unwrap_within` tries (type `X25519`, one
+/// argument, a 32-byte body), or `None` for a stanza it skips.
+fn x25519_share(ty: &str, args: &[&str], body: &[u8]) -> Option<[u8; 32]> {
+    if ty != "X25519" || args.len() != 1 || body.len() != 32 {
+        return None;
+    }
+    Base64Unpadded::decode_vec(args[0]).ok()?.try_into().ok()
+}
+
+// An X25519 shared secret known ahead: (identity's index, share) -> secret.
+type KnownShared<'a> = dyn Fn(usize, &[u8; 32]) -> Option<[u8; 32]> + 'a;
+// Shared secrets computed elsewhere, by (identity's index, share).
+type SharedMap = HashMap<(usize, [u8; 32]), [u8; 32]>;
+
+// `unwrap_within`, taking an X25519 shared secret from `known` (identity's
+// index, share) where it has one, computing it otherwise.
+fn unwrap_shared(
+    ids: &[Identity],
+    file: &[u8],
+    budget: &mut u32,
+    known: &KnownShared<'_>,
+) -> Option<DataKey> {
     if *budget == 0 {
         return None;
     }
     let h = parse_header(file)?;
     let file_key = h.stanzas.iter().find_map(|(ty, args, body)| {
-        if *ty != "X25519" || args.len() != 1 || body.len() != 32 || *budget == 0 {
+        if *budget == 0 {
             return None;
         }
-        let share: [u8; 32] = Base64Unpadded::decode_vec(args[0]).ok()?.try_into().ok()?;
+        let share = x25519_share(ty, args, body)?;
         *budget -= 1;
-        ids.iter().find_map(|id| {
-            let shared = MontgomeryPoint(share).mul_clamped(id.secret).to_bytes();
+        ids.iter().enumerate().find_map(|(i, id)| {
+            let shared = known(i, &share)
+                .unwrap_or_else(|| MontgomeryPoint(share).mul_clamped(id.secret).to_bytes());
             if shared == [0; 32] {
                 return None;
             }
@@ -298,6 +325,41 @@ pub fn unwrap_within(ids: &[Identity], file: &[u8], budget: &mut u32) -> Option<
     chunk_nonce[11] = 1; // counter 0, last chunk
     let key = chacha_open(&payload_key, chunk_nonce, chunk)?;
     key.try_into().ok()
+}
+
+/// The X25519 shares that unwrapping these key IDs' wraps may need (each
+/// item: one key ID's wraps, in file order, sharing one budget of
+/// [`MAX_STANZAS_PER_KEY`] stanzas as [`unwrap_within`] spends it), each
+/// once, at most `max` of them: what a caller computes ahead, elsewhere
+/// (the page: WebCrypto's X25519), for [`AgeOpener::add_shared`].
+pub fn x25519_shares<'a>(
+    key_wraps: impl IntoIterator<Item = &'a [Vec<u8>]>,
+    max: usize,
+) -> Vec<[u8; 32]> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for wraps in key_wraps {
+        let mut budget = MAX_STANZAS_PER_KEY;
+        for w in wraps {
+            let Some(h) = parse_header(w) else { continue };
+            for (ty, args, body) in &h.stanzas {
+                if budget == 0 {
+                    break;
+                }
+                let Some(share) = x25519_share(ty, args, body) else {
+                    continue;
+                };
+                budget -= 1;
+                if seen.insert(share) {
+                    if out.len() == max {
+                        return out;
+                    }
+                    out.push(share);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// XChaCha20-Poly1305 encryption of an opening: `nonce || ciphertext || tag`
@@ -348,21 +410,65 @@ pub fn open_opening(key: &DataKey, sealed: &[u8], ad: &[u8]) -> Option<Vec<u8>> 
 }
 
 /// The [`Opener`] of a set of age identities.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AgeOpener {
     ids: Vec<Identity>,
+    // X25519 shared secrets computed elsewhere: (identity's index, share).
+    shared: std::sync::RwLock<SharedMap>,
 }
 
 impl AgeOpener {
     /// An opener trying each identity.
     pub fn new(ids: Vec<Identity>) -> Self {
-        Self { ids }
+        Self {
+            ids,
+            shared: Default::default(),
+        }
+    }
+
+    /// The identities' secret keys as PKCS #8 (RFC 8410) X25519 private
+    /// keys, in order, for a caller that computes X25519 elsewhere (the
+    /// page imports them into WebCrypto, not extractable).
+    pub fn x25519_pkcs8(&self) -> Vec<Vec<u8>> {
+        // SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.110 }, OCTET STRING { OCTET STRING (32) } }
+        const PREFIX: [u8; 16] = [
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        self.ids
+            .iter()
+            .map(|id| [&PREFIX[..], &id.secret].concat())
+            .collect()
+    }
+
+    /// X25519 shared secrets of identity `index` (its place in the
+    /// identity file) with these shares, computed elsewhere: unwrapping
+    /// uses them instead of computing its own. An all-zero secret is not
+    /// taken (the share is computed here when needed, and an all-zero
+    /// result refused there, as age requires); so is one for an index with
+    /// no identity.
+    pub fn add_shared(&self, index: usize, pairs: impl IntoIterator<Item = ([u8; 32], [u8; 32])>) {
+        if index >= self.ids.len() {
+            return;
+        }
+        let mut map = self.shared.write().unwrap_or_else(|e| e.into_inner());
+        for (share, secret) in pairs {
+            if secret != [0; 32] {
+                let _ = map.insert((index, share), secret);
+            }
+        }
     }
 }
 
 impl Opener for AgeOpener {
     fn unwrap_key(&self, wrap: &[u8], budget: &mut u32) -> Option<DataKey> {
-        unwrap_within(&self.ids, wrap, budget)
+        let map = self.shared.read().unwrap_or_else(|e| e.into_inner());
+        if map.is_empty() {
+            return unwrap_within(&self.ids, wrap, budget);
+        }
+        unwrap_shared(&self.ids, wrap, budget, &|i, share| {
+            map.get(&(i, *share)).copied()
+        })
     }
 
     fn decrypt(&self, key: &DataKey, sealed: &[u8], ad: &[u8]) -> Option<Vec<u8>> {
@@ -504,6 +610,47 @@ mod tests {
                 &mut budget
             ),
             None
+        );
+    }
+
+    // Shared secrets computed elsewhere (the page's WebCrypto) open what
+    // the opener's own X25519 opens; the shares listed are those the
+    // budget lets unwrapping try; an all-zero secret is not taken.
+    #[test]
+    fn shared_secrets_given_ahead_open_the_same_wraps() {
+        let id = Identity::from_secret([1; 32]);
+        let dk = [4u8; 32];
+        let wrap = wrap_after_junk(&id, &dk, 2);
+        let wraps = [wrap.clone(), wrap_after_junk(&id, &dk, 1)];
+        let shares = x25519_shares([&wraps[..]], 100);
+        assert_eq!(
+            shares.len(),
+            3,
+            "the second wrap's two stanzas are the first's"
+        );
+        assert_eq!(x25519_shares([&wraps[..]], 2).len(), 2);
+        let opener = AgeOpener::new(vec![Identity::from_secret([9; 32]), id.clone()]);
+        assert_eq!(opener.x25519_pkcs8()[1][16..], id.secret);
+        assert_eq!(opener.x25519_pkcs8()[1].len(), 48);
+        let secret =
+            |i: &Identity, s: &[u8; 32]| MontgomeryPoint(*s).mul_clamped(i.secret).to_bytes();
+        // Right secrets: opens, whichever identity holds them.
+        opener.add_shared(1, shares.iter().map(|s| (*s, secret(&id, s))));
+        opener.add_shared(5, shares.iter().map(|s| (*s, [7; 32]))); // no such identity
+        let mut budget = MAX_STANZAS_PER_KEY;
+        assert_eq!(opener.unwrap_key(&wrap, &mut budget), Some(dk));
+        assert_eq!(budget, MAX_STANZAS_PER_KEY - 3);
+        // A wrong secret given is used (it does not open); a zero one is not taken.
+        let ours = shares[2];
+        let opener = AgeOpener::new(vec![id.clone()]);
+        opener.add_shared(0, [(ours, [3; 32])]);
+        assert_eq!(opener.unwrap_key(&wrap, &mut { MAX_STANZAS_PER_KEY }), None);
+        let opener = AgeOpener::new(vec![id]);
+        opener.add_shared(0, shares.iter().map(|s| (*s, [0; 32])));
+        assert!(opener.shared.read().unwrap().is_empty());
+        assert_eq!(
+            opener.unwrap_key(&wrap, &mut { MAX_STANZAS_PER_KEY }),
+            Some(dk)
         );
     }
 }

@@ -10,6 +10,8 @@
 //! v.finish();                      // the report JSON, with its "sealed" counts
 //!
 //! const p = new OpeningPass("example.com/log", "AGE-SECRET-KEY-1…");
+//! p.push(keyRecords);             // the bytes before the first entry line
+//! p.x25519Shares(); p.x25519Keys(); p.setX25519(i, shares, secrets);   // optional, see below
 //! p.push(bytes); p.takeSealed();   // after the plain verifier's report
 //! p.finish();                      // {"sealed":[…],"failures":[…],"failures_total":n,"counts":{…}|null}
 //! ```
@@ -139,11 +141,28 @@ impl SealedVerifier {
 /// Each part unwraps the data keys its values need, when they need them
 /// (core's rule, docs/FORMAT.md 13.8), so a key used in two parts is
 /// unwrapped in both.
+///
+/// X25519 computed elsewhere (the page: WebCrypto, native, several times
+/// faster than this module's): after the key records are pushed,
+/// [`OpeningPass::x25519_shares`] lists the X25519 shares unwrapping may
+/// need, [`OpeningPass::x25519_keys`] gives the identities' keys, and
+/// [`OpeningPass::set_x25519`] takes the shared secrets back. Only the
+/// scalar multiplication moves: parsing the wraps, the budget, the zero
+/// check, HKDF, the header MAC and the payload stay here, and a secret
+/// not given is computed here when it is needed.
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct OpeningPass {
     inner: stele_core::sealed_pass::OpeningPass,
+    opener: Arc<stele_seal::AgeOpener>,
 }
+
+/// Most X25519 shares [`OpeningPass::x25519_shares`] lists: they are
+/// listed before any value needs them, so a file of junk key records could
+/// otherwise have the page compute one X25519 per stanza (FORMAT 13.8
+/// unwraps only what a value needs); beyond it unwrapping computes its
+/// own, as needed. 4,096 X25519 in WebCrypto: ~0.1-0.2 s.
+const MAX_PREFETCH_SHARES: usize = 4096;
 
 #[wasm_bindgen]
 impl OpeningPass {
@@ -152,13 +171,52 @@ impl OpeningPass {
     /// Errors never echo the identity.
     #[wasm_bindgen(constructor)]
     pub fn new(origin: Option<String>, identity: &str) -> Result<Self, JsError> {
-        let opener = stele_seal::AgeOpener::new(identities(identity)?);
+        let opener = Arc::new(stele_seal::AgeOpener::new(identities(identity)?));
         Ok(Self {
             inner: stele_core::sealed_pass::OpeningPass::new(
                 origin.as_deref(),
-                OpenerHandle(Arc::new(opener)),
+                OpenerHandle(opener.clone()),
             ),
+            opener,
         })
+    }
+
+    /// After the bytes before the first entry line: the X25519 shares
+    /// (32 bytes each, each once, at most 4,096) that unwrapping the data
+    /// keys of the key records read may need, within FORMAT 13.8's budget
+    /// of stanzas per key ID.
+    #[wasm_bindgen(js_name = x25519Shares)]
+    pub fn x25519_shares(&self) -> Vec<u8> {
+        stele_seal::x25519_shares(self.inner.pending_wraps(), MAX_PREFETCH_SHARES).concat()
+    }
+
+    /// The identities' secret keys, in identity-file order, each as a
+    /// 48-byte PKCS #8 X25519 private key (RFC 8410), concatenated: for
+    /// WebCrypto's `importKey("pkcs8", …)` (not extractable). The caller
+    /// zeroes the bytes once imported.
+    #[wasm_bindgen(js_name = x25519Keys)]
+    pub fn x25519_keys(&self) -> Vec<u8> {
+        self.opener.x25519_pkcs8().concat()
+    }
+
+    /// The X25519 shared secrets of identity `index` (as in
+    /// [`OpeningPass::x25519_keys`]) with `shares` (32 bytes each), in
+    /// the same order: unwrapping uses them instead of computing them. An
+    /// all-zero secret counts as not given (the share is then computed
+    /// here if needed, and an all-zero result refused, as age requires).
+    #[wasm_bindgen(js_name = setX25519)]
+    pub fn set_x25519(&self, index: u32, shares: &[u8], secrets: &[u8]) -> Result<(), JsError> {
+        if shares.len() % 32 != 0 || shares.len() != secrets.len() {
+            return Err(JsError::new(
+                "setX25519: shares and secrets must be the same number of 32-byte values",
+            ));
+        }
+        let pairs = shares.chunks_exact(32).zip(secrets.chunks_exact(32));
+        self.opener.add_shared(
+            index as usize,
+            pairs.filter_map(|(a, b)| Some((a.try_into().ok()?, b.try_into().ok()?))),
+        );
+        Ok(())
     }
 
     /// Feeds the next bytes of the file (any chunking).

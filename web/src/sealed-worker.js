@@ -20,6 +20,7 @@
 //   SealedErrorMessage    the pass could not run (not the file: a bad value is a finding)
 // The page terminates the worker to cancel.
 import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
+import { prefetchX25519 } from './x25519.js';
 
 /**
  * One part of a split pass: the file's bytes before its first entry line
@@ -40,6 +41,9 @@ import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
  * @property {string} identity  the text of an age identity file
  * @property {number} chunkSize
  * @property {SealedPart} [part]  without it, the whole file
+ * @property {number} [head]  with the whole file: where its first entry line
+ *   starts (its key records are before), when known; the X25519 its data
+ *   keys need is then computed with WebCrypto before the entries are read
  */
 /**
  * @typedef {{type: 'progress', done: number, part: string | null}} SealedProgressMessage
@@ -54,7 +58,8 @@ const reply = (msg) => self.postMessage(msg);
 const bytes = async (file, from, to) => new Uint8Array(await file.slice(from, to).arrayBuffer());
 
 /**
- * The pass over a part: the key records, then the part's entries.
+ * The pass over a part: the key records (and their X25519, prefetchX25519),
+ * then the part's entries.
  * @param {string | undefined} origin
  * @param {string} identity
  * @param {Blob} file
@@ -64,6 +69,7 @@ async function partPass(origin, identity, file, part) {
   const pass = new OpeningPass(origin, identity);
   try {
     pass.push(await bytes(file, 0, part.head));
+    await prefetchX25519(pass);
     if (part.start > part.head) pass.resumeAt(part.start);
     return pass;
   } catch (e) {
@@ -73,7 +79,7 @@ async function partPass(origin, identity, file, part) {
 }
 
 self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) => {
-  const { module, file, origin, identity, chunkSize, part } = event.data;
+  const { module, file, origin, identity, chunkSize, part, head } = event.data;
   /** @type {OpeningPass | null} */
   let pass = null;
   try {
@@ -82,7 +88,13 @@ self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) =>
     pass = p;
     const start = part ? part.start : 0;
     const end = part ? part.end : file.size;
-    for (let at = start; at < end; at += chunkSize) {
+    let from = start;
+    if (!part && head) {
+      p.push(await bytes(file, 0, head));
+      await prefetchX25519(p);
+      from = head;
+    }
+    for (let at = from; at < end; at += chunkSize) {
       const to = Math.min(at + chunkSize, end);
       p.push(await bytes(file, at, to));
       const taken = p.takeSealed();

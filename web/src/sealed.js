@@ -7,6 +7,7 @@
 // only moves bytes to it and adds its findings to the verification's report.
 // The identity stays in this page's memory.
 import initSeal, { OpeningPass, SealedVerifier } from '../pkg/stele_wasm_seal.js';
+import { prefetchX25519 } from './x25519.js';
 
 /** The sealed module, compiled once: instantiated here and in the pass's worker. @type {Promise<WebAssembly.Module> | null} */
 let ready = null;
@@ -184,7 +185,10 @@ async function splitPoints(file, splitAbove) {
  */
 async function passInWorkers(module, file, origin, { identity, signal, chunkSize, splitAbove, onProgress }) {
   const at = await splitPoints(file, splitAbove);
-  if (!at) return inWorker({ module, file, origin, identity, chunkSize }, [], { signal, onProgress: onProgress && ((d) => onProgress(d, file.size)) });
+  if (!at) {
+    const head = (await firstEntryLine(file))?.offset;
+    return inWorker({ module, file, origin, identity, chunkSize, head }, [], { signal, onProgress: onProgress && ((d) => onProgress(d, file.size)) });
+  }
   const done = [0, 0];
   const progress = (/** @type {number} */ i) => (/** @type {number} */ d) => {
     done[i] = d;
@@ -244,14 +248,15 @@ function takeInto(sealed, list) {
  * Resolves to the parsed output of finish() and the values.
  * @param {Blob} file
  * @param {{push(b: Uint8Array): void, takeSealed(): string, finish(): string, free(): void}} reader
- * @param {{signal?: AbortSignal, chunkSize: number, onProgress?: (done: number, total: number) => void}} opts
+ * @param {{signal?: AbortSignal, chunkSize: number, from?: number, onProgress?: (done: number, total: number) => void}} opts
+ *   from: the bytes before it were pushed already
  * @returns {Promise<{out: any, sealed: import('./index.js').SealedValue[]}>}
  */
-async function stream(file, reader, { signal, chunkSize, onProgress }) {
+async function stream(file, reader, { signal, chunkSize, from = 0, onProgress }) {
   /** @type {import('./index.js').SealedValue[]} */
   const sealed = [];
   try {
-    for (let at = 0; at < file.size; at += chunkSize) {
+    for (let at = from; at < file.size; at += chunkSize) {
       if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
       reader.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
       takeInto(sealed, JSON.parse(reader.takeSealed()));
@@ -341,7 +346,18 @@ async function openingPass(file, origin, { identity, signal, chunkSize = 1 << 20
       if (!(e instanceof WorkerUnavailable)) throw e;
     }
   }
-  return stream(file, new OpeningPass(origin, identity), { signal, chunkSize, onProgress });
+  const pass = new OpeningPass(origin, identity);
+  const head = (await firstEntryLine(file))?.offset ?? 0;
+  try {
+    if (head) {
+      pass.push(new Uint8Array(await file.slice(0, head).arrayBuffer()));
+      await prefetchX25519(pass);
+    }
+  } catch (e) {
+    pass.free();
+    throw e;
+  }
+  return stream(file, pass, { signal, chunkSize, from: head, onProgress });
 }
 
 /**

@@ -174,6 +174,68 @@ describe('sealed fields in the page', { timeout: 900_000 }, () => {
     }
   });
 
+  // prefetchX25519 (src/x25519.js): X25519 computed with WebCrypto ahead of
+  // the entries opens exactly what the module's own X25519 opens; and where
+  // WebCrypto has no X25519, or gives no secret (zero), the module computes
+  // every one itself: the same values again. Secrets given are the ones
+  // used (wrong ones leave every value sealed).
+  it('X25519 from WebCrypto, or from the module where WebCrypto has none, opens the same values', T, async () => {
+    const { context, page } = await openPage(env.browser, env.url);
+    try {
+      await page.evaluate(() => {
+        const i = document.createElement('input');
+        i.type = 'file';
+        i.id = 'x-file';
+        document.body.append(i);
+      });
+      await page.setInputFiles('#x-file', vec('sealed-valid.stele'));
+      const got = await page.evaluate(async (identity) => {
+        const m = await import('./src/sealed.js');
+        const { OpeningPass } = await import('./pkg/stele_wasm_seal.js');
+        const { prefetchX25519 } = await import('./src/x25519.js');
+        await m.checkIdentity(identity);
+        const file = /** @type {HTMLInputElement} */ (document.getElementById('x-file')).files[0];
+        const origin = await m.genesisOrigin(file);
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        let head = 0;
+        while (bytes[head] !== 0x7b) head = bytes.indexOf(10, head) + 1;
+        const pass = async (/** @type {string} */ how) => {
+          const p = new OpeningPass(origin, identity);
+          p.push(bytes.subarray(0, head));
+          const shares = p.x25519Shares().length / 32;
+          if (how === 'webcrypto') await prefetchX25519(p);
+          if (how === 'zeros') p.setX25519(0, p.x25519Shares(), new Uint8Array(shares * 32));
+          if (how === 'wrong') p.setX25519(0, p.x25519Shares(), new Uint8Array(shares * 32).fill(1));
+          if (how === 'no-x25519') {
+            const real = crypto.subtle.deriveBits;
+            crypto.subtle.deriveBits = () => Promise.reject(new DOMException('no X25519', 'NotSupportedError'));
+            try {
+              await prefetchX25519(p);
+            } finally {
+              crypto.subtle.deriveBits = real;
+            }
+          }
+          p.push(bytes.subarray(head));
+          const states = JSON.parse(p.takeSealed());
+          const out = JSON.parse(p.finish());
+          return { shares, states: [...states, ...out.sealed], counts: out.counts, failures: out.failures.length };
+        };
+        return { plain: await pass('module'), webcrypto: await pass('webcrypto'), zeros: await pass('zeros'), none: await pass('no-x25519'), wrong: await pass('wrong') };
+      }, AUDITOR);
+      assert.ok(got.plain.shares > 0);
+      assert.equal(got.plain.counts.opened, 5);
+      assert.equal(got.plain.failures, 0);
+      assert.deepEqual(got.webcrypto, got.plain);
+      assert.deepEqual(got.zeros, got.plain);
+      assert.deepEqual(got.none, got.plain);
+      // Secrets given are the ones used: wrong ones open nothing, as another auditor's key.
+      assert.deepEqual(got.wrong.counts, { ...got.plain.counts, opened: 0, sealed: 5 });
+      assert.equal(got.wrong.failures, 0);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('without a key the sealed module is not loaded', T, async () => {
     const { context, page } = await openPage(env.browser, env.url);
     try {
