@@ -263,8 +263,7 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 1 << 20, o
   const macrotask = macrotasks();
   try {
     const total = file.size;
-    // Every buffer back is kept (cap + 4: as many as can be out at once), so none is dropped and made again.
-    const next = blockReader(file, blockSize, pool.size * 2 + 4);
+    const next = blockReader(file, blockSize);
     /** @typedef {{block: Uint8Array, base: number}} Block */
     /** @type {Block[]} */
     const blocks = []; // read, not yet handed to anyone (at most 3)
@@ -368,15 +367,11 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 1 << 20, o
  * hundred MiB and more of dead blocks in the worker between garbage
  * collections (a worker's JS heap is small, so it is rarely collected).
  * Where a Blob has no byte stream, each block is a new slice's ArrayBuffer.
- * `keep`: buffers kept for reuse, at least as many as the caller holds at
- * once (a buffer dropped because the spares were full is made again later,
- * and the dropped one lingers until collected).
  * @param {Blob} file
  * @param {number} size
- * @param {number} [keep]
  * @returns {(() => Promise<{block: Uint8Array, base: number} | null>) & {recycle: (buffer: ArrayBufferLike) => void}}
  */
-function blockReader(file, size, keep = 3) {
+function blockReader(file, size) {
   /** @type {ReadableStreamBYOBReader | null} */
   let reader = null;
   try {
@@ -423,7 +418,8 @@ function blockReader(file, size, keep = 3) {
   return Object.assign(next, {
     /** @param {ArrayBufferLike} b */
     recycle(b) {
-      if (b instanceof ArrayBuffer && b.byteLength === size && spare.length < keep) spare.push(b);
+      // A few kept: with one block read ahead, fewer are in flight at once.
+      if (b instanceof ArrayBuffer && b.byteLength === size && spare.length < 3) spare.push(b);
     },
   });
 }
