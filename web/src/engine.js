@@ -260,93 +260,98 @@ export async function runVerification({ WasmVerifier, prepareBlock, file, keys, 
  * @param {Omit<Run, 'pool' | 'WasmVerifier'> & {v: import('../pkg/stele_wasm.js').WasmVerifier, pool: Pool, drain: () => void}} o
  */
 async function runWithPool({ v, prepareBlock, file, pool, blockSize = 1 << 20, onProgress, drain, pause, cancelled }) {
-  const total = file.size;
-  const next = blockReader(file, blockSize);
-  /** @typedef {{block: Uint8Array, base: number}} Block */
-  /** @type {Block[]} */
-  const blocks = []; // read, not yet handed to anyone (at most 3)
-  /** @type {Array<Block & {prepared: Uint8Array | null, done: boolean, promise?: Promise<void>}>} */
-  const queue = []; // handed out, in file order
-  /** @type {Promise<void> | null} */
-  let reading = null;
-  let eof = total === 0;
-  /** @type {unknown} */
-  let readError = null;
-  let inflight = 0;
-  const cap = pool.size * 2;
-  /** @type {Uint8Array[]} */
-  const outs = []; // prepared records' buffers, pushed: the next prepare writes into one
-  // One block read ahead (not yet handed to a helper), not three: fewer
-  // blocks in flight, and the renderer's RSS grew less on a 1 GB export
-  // (web/bench/bench.mjs --maps, four interleaved pairs: +64 to +83 MB
-  // instead of +77 to +94), at some speed (verify time / baseline 0.37-0.49
-  // instead of 0.33-0.35, still far under the 1.5 goal).
-  const pump = () => {
-    if (!reading && !eof && blocks.length < 1) {
-      reading = next().then(
-        (b) => {
-          reading = null;
-          if (b) blocks.push(b);
-          else eof = true;
-          pump(); // keep reading ahead without waiting for the loop
-        },
-        (e) => {
-          reading = null;
-          readError = e;
-        },
-      );
-    }
-  };
-  for (;;) {
-    if (readError) throw readError;
-    pump();
-    while (blocks.length && inflight < cap) {
-      const item = { .../** @type {Block} */ (blocks.shift()), prepared: /** @type {Uint8Array | null} */ (null), done: false, promise: /** @type {Promise<void> | undefined} */ (undefined) };
-      inflight++;
-      // The block's buffer (its own: the reader copies the carry out) goes
-      // to the helper and comes back with the prepared records.
-      item.promise = pool.prepare(item.block, item.base, outs.pop()).then(({ prepared, block }) => {
-        item.prepared = prepared;
-        item.block = block;
-        item.done = true;
-        inflight--;
-      });
-      queue.push(item);
+  const macrotask = macrotasks();
+  try {
+    const total = file.size;
+    const next = blockReader(file, blockSize);
+    /** @typedef {{block: Uint8Array, base: number}} Block */
+    /** @type {Block[]} */
+    const blocks = []; // read, not yet handed to anyone (at most 3)
+    /** @type {Array<Block & {prepared: Uint8Array | null, done: boolean, promise?: Promise<void>}>} */
+    const queue = []; // handed out, in file order
+    /** @type {Promise<void> | null} */
+    let reading = null;
+    let eof = total === 0;
+    /** @type {unknown} */
+    let readError = null;
+    let inflight = 0;
+    const cap = pool.size * 2;
+    /** @type {Uint8Array[]} */
+    const outs = []; // prepared records' buffers, pushed: the next prepare writes into one
+    // One block read ahead (not yet handed to a helper), not three: fewer
+    // blocks in flight, and the renderer's RSS grew less on a 1 GB export
+    // (web/bench/bench.mjs --maps, four interleaved pairs: +64 to +83 MB
+    // instead of +77 to +94), at some speed (verify time / baseline 0.37-0.49
+    // instead of 0.33-0.35, still far under the 1.5 goal).
+    const pump = () => {
+      if (!reading && !eof && blocks.length < 1) {
+        reading = next().then(
+          (b) => {
+            reading = null;
+            if (b) blocks.push(b);
+            else eof = true;
+            pump(); // keep reading ahead without waiting for the loop
+          },
+          (e) => {
+            reading = null;
+            readError = e;
+          },
+        );
+      }
+    };
+    for (;;) {
+      if (readError) throw readError;
       pump();
+      while (blocks.length && inflight < cap) {
+        const item = { .../** @type {Block} */ (blocks.shift()), prepared: /** @type {Uint8Array | null} */ (null), done: false, promise: /** @type {Promise<void> | undefined} */ (undefined) };
+        inflight++;
+        // The block's buffer (its own: the reader copies the carry out) goes
+        // to the helper and comes back with the prepared records.
+        item.promise = pool.prepare(item.block, item.base, outs.pop()).then(({ prepared, block }) => {
+          item.prepared = prepared;
+          item.block = block;
+          item.done = true;
+          inflight--;
+        });
+        queue.push(item);
+        pump();
+      }
+      const head = queue[0];
+      // Prepare a block here when every helper is busy and either the next
+      // block is not back or no other prepared block waits behind it.
+      // Not past `cap + 2` blocks in the queue: a helper short of CPU would
+      // otherwise let blocks prepared here pile up behind it (each holds its
+      // buffer: memory grew with the helper's delay).
+      const spare = blocks.length > 0 && prepareBlock && queue.length < cap + 2 && (!head?.done || (inflight >= cap && !queue[1]?.done));
+      if (head?.done && !spare) {
+        queue.shift();
+        v.pushPrepared(head.block, /** @type {Uint8Array} */ (head.prepared));
+        const end = head.base + head.block.length;
+        // Both copied into the verifier: the reader fills the block's buffer
+        // again, and a helper the prepared records' one.
+        next.recycle(head.block.buffer);
+        const out = /** @type {Uint8Array} */ (head.prepared);
+        if (outs.length < cap + 2) outs.push(new Uint8Array(out.buffer));
+        drain();
+        onProgress?.(end, total);
+        if (pause) await pause();
+        else await macrotask(); // let finished reads and the helpers' replies in
+        if (cancelled?.()) throw abortError();
+      } else if (spare) {
+        const item = /** @type {Block} */ (blocks.shift());
+        queue.push({ ...item, prepared: prepareInto(/** @type {NonNullable<Run['prepareBlock']>} */ (prepareBlock), item.block, item.base, outs.pop()), done: true });
+        pump();
+        await macrotask(); // let the helpers' replies in
+      } else if (head || reading) {
+        await Promise.race([head?.promise, reading].filter(Boolean));
+      } else {
+        break;
+      }
     }
-    const head = queue[0];
-    // Prepare a block here when every helper is busy and either the next
-    // block is not back or no other prepared block waits behind it.
-    // Not past `cap + 2` blocks in the queue: a helper short of CPU would
-    // otherwise let blocks prepared here pile up behind it (each holds its
-    // buffer: memory grew with the helper's delay).
-    const spare = blocks.length > 0 && prepareBlock && queue.length < cap + 2 && (!head?.done || (inflight >= cap && !queue[1]?.done));
-    if (head?.done && !spare) {
-      queue.shift();
-      v.pushPrepared(head.block, /** @type {Uint8Array} */ (head.prepared));
-      const end = head.base + head.block.length;
-      // Both copied into the verifier: the reader fills the block's buffer
-      // again, and a helper the prepared records' one.
-      next.recycle(head.block.buffer);
-      const out = /** @type {Uint8Array} */ (head.prepared);
-      if (outs.length < cap + 2) outs.push(new Uint8Array(out.buffer));
-      drain();
-      onProgress?.(end, total);
-      if (pause) await pause();
-      else await macrotask(); // let finished reads and the helpers' replies in
-      if (cancelled?.()) throw abortError();
-    } else if (spare) {
-      const item = /** @type {Block} */ (blocks.shift());
-      queue.push({ ...item, prepared: prepareInto(/** @type {NonNullable<Run['prepareBlock']>} */ (prepareBlock), item.block, item.base, outs.pop()), done: true });
-      pump();
-      await macrotask(); // let the helpers' replies in
-    } else if (head || reading) {
-      await Promise.race([head?.promise, reading].filter(Boolean));
-    } else {
-      break;
-    }
+    onProgress?.(total, total);
+  } finally {
+    macrotask.close();
   }
-  onProgress?.(total, total);
 }
 
 /**
@@ -471,17 +476,26 @@ function sliceReader(file, size) {
 }
 
 /**
- * Resolves after the event loop has run other tasks (worker messages).
- * @returns {Promise<void>}
+ * A function resolving after the event loop has run other tasks (worker
+ * messages), through one MessageChannel (a new one each time was two ports
+ * a block for the collector); close() when done.
+ * @returns {(() => Promise<void>) & {close: () => void}}
  */
-function macrotask() {
-  return new Promise((resolve) => {
-    const ch = new MessageChannel();
-    ch.port1.onmessage = () => {
+function macrotasks() {
+  const ch = new MessageChannel();
+  /** @type {(() => void)[]} */
+  const waiting = [];
+  ch.port1.onmessage = () => waiting.shift()?.();
+  const next = () =>
+    new Promise((/** @type {(v?: undefined) => void} */ resolve) => {
+      waiting.push(resolve);
+      ch.port2.postMessage(null);
+    });
+  return Object.assign(next, {
+    close() {
       ch.port1.close();
-      resolve();
-    };
-    ch.port2.postMessage(null);
+      ch.port2.close();
+    },
   });
 }
 

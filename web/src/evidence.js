@@ -5,9 +5,10 @@
 // The SHA-256 is computed on demand, after the verdict is shown, not streamed
 // by the verifier: the verifier already hashes every entry, and a second hash
 // of every byte would slow every run (most never become evidence) by a full
-// pass. Files up to 256 MB are hashed with WebCrypto at once (fast, native);
+// pass. Files up to 16 MiB are hashed with WebCrypto at once (fast, native);
 // larger ones, or pages without WebCrypto (plain http), are hashed by the
-// streaming SHA-256 below in 8 MiB slices, so memory stays bounded.
+// streaming SHA-256 below, read 1 MiB at a time into one buffer, so memory
+// stays bounded.
 
 const K = new Uint32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -79,18 +80,57 @@ export class Sha256 {
 
 const hexOf = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, '0')).join('');
 
+/** Files hashed with WebCrypto at once (it cannot stream): up to this many bytes. */
+const WEBCRYPTO_BYTES = 16 << 20;
+/** Bytes read per step by the streaming hash, into one buffer used again. */
+const STEP = 1 << 20;
+
 /** Hex SHA-256 of a Blob; onProgress(done, total) while hashing large files. */
 export async function sha256Blob(blob, { onProgress, signal } = {}) {
-  if (globalThis.crypto?.subtle && blob.size <= 256e6) {
+  if (globalThis.crypto?.subtle && blob.size <= WEBCRYPTO_BYTES) {
     return hexOf(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()));
   }
   const h = new Sha256();
-  const step = 8 << 20;
-  for (let at = 0; at < blob.size; at += step) {
-    if (signal?.aborted) throw new DOMException('aborted', 'AbortError');
-    h.update(new Uint8Array(await blob.slice(at, at + step).arrayBuffer()));
-    onProgress?.(Math.min(blob.size, at + step), blob.size);
+  /** @type {ReadableStreamBYOBReader | null} */
+  let reader = null;
+  try {
+    reader = blob.stream().getReader({ mode: 'byob' });
+  } catch {
+    reader = null; // no byte stream: slices
   }
+  if (!reader) {
+    for (let at = 0; at < blob.size; at += STEP) {
+      if (signal?.aborted) throw new DOMException('aborted', 'AbortError');
+      h.update(new Uint8Array(await blob.slice(at, at + STEP).arrayBuffer()));
+      onProgress?.(Math.min(blob.size, at + STEP), blob.size);
+    }
+    return h.hex();
+  }
+  // One buffer read into again and again (a new slice's buffer a step left
+  // tens of MB of dead ones on the page until they were collected).
+  let buf = new ArrayBuffer(STEP);
+  let done = 0;
+  let since = performance.now();
+  try {
+    for (;;) {
+      if (signal?.aborted) throw new DOMException('aborted', 'AbortError');
+      const r = await reader.read(new Uint8Array(buf));
+      if (r.done || !r.value) break;
+      h.update(r.value);
+      buf = /** @type {ArrayBuffer} */ (r.value.buffer);
+      done += r.value.byteLength;
+      onProgress?.(done, blob.size);
+      // Reads of bytes already there resolve without a task between them:
+      // let the page draw and take input every ~16 ms of hashing.
+      if (performance.now() - since > 16) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        since = performance.now();
+      }
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  if (done !== blob.size) throw new Error(`could not read the file: ${done} of ${blob.size} bytes`);
   return h.hex();
 }
 

@@ -14,6 +14,58 @@ const READ_BYTES = 4 << 20;
 /** Rows given to core per call. */
 const SUMMARY_ROWS = 512;
 
+/** Read buffers kept for the next read (readSpan), at most two. */
+/** @type {ArrayBuffer[]} */
+const spareBuffers = [];
+
+/**
+ * Bytes `from` to `to` of `blob`, read (a byte stream, BYOB) into a buffer
+ * used again by the next read: the pages read back after a verification
+ * (the timeline's exact counts, a search) were a new ArrayBuffer each, tens
+ * of MB of dead ones on the page until they were collected. The bytes are
+ * valid until `giveBack(bytes)` hands the buffer back. Where a Blob has no byte
+ * stream, a new slice's ArrayBuffer. Shorter than asked if the file is.
+ * @param {Blob} blob
+ * @param {number} from
+ * @param {number} to
+ * @returns {Promise<Uint8Array>}
+ */
+async function readSpan(blob, from, to) {
+  const n = to - from;
+  const part = blob.slice(from, to);
+  /** @type {ReadableStreamBYOBReader | null} */
+  let reader = null;
+  try {
+    reader = part.stream().getReader({ mode: 'byob' });
+  } catch {
+    reader = null; // no byte stream
+  }
+  if (!reader) return new Uint8Array(await part.arrayBuffer());
+  const k = spareBuffers.findIndex((b) => b.byteLength >= n);
+  let buf = k >= 0 ? spareBuffers.splice(k, 1)[0] : new ArrayBuffer(Math.max(n, 64 << 10));
+  let at = 0;
+  try {
+    while (at < n) {
+      const { value, done } = await reader.read(new Uint8Array(buf, at, n - at));
+      if (value) buf = /** @type {ArrayBuffer} */ (value.buffer); // the same memory, handed back by the stream
+      if (done || !value?.byteLength) break;
+      at += value.byteLength;
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  return new Uint8Array(buf, 0, at);
+}
+
+/**
+ * Hands the buffer of readSpan's `bytes` back for the next read.
+ * @param {Uint8Array} bytes
+ */
+function giveBack(bytes) {
+  const b = bytes.buffer;
+  if (b instanceof ArrayBuffer && b.byteLength <= READ_BYTES && spareBuffers.length < 2 && !spareBuffers.includes(b)) spareBuffers.push(b);
+}
+
 /** The five column values of a summary (store.js column order). */
 function valuesOf(r) {
   return [r.type, r.actor, r.action, r.target, r.outcome];
@@ -49,8 +101,12 @@ async function eachRun(blob, store, rows, visit) {
   for (const run of runs(store, rows)) {
     const start = store.offsetAt(run[0]);
     const last = run[run.length - 1];
-    const bytes = new Uint8Array(await blob.slice(start, store.offsetAt(last) + store.lengthAt(last)).arrayBuffer());
-    if (await visit(run, (i) => bytes.subarray(store.offsetAt(i) - start, store.offsetAt(i) - start + store.lengthAt(i))) === false) return;
+    const bytes = await readSpan(blob, start, store.offsetAt(last) + store.lengthAt(last));
+    try {
+      if (await visit(run, (i) => bytes.subarray(store.offsetAt(i) - start, store.offsetAt(i) - start + store.lengthAt(i))) === false) return;
+    } finally {
+      giveBack(bytes);
+    }
   }
 }
 
@@ -147,27 +203,31 @@ async function eachPage(blob, store, pages, visit) {
     const { from } = store.pageBytes(pages[k]);
     while (j < pages.length && pages[j] === pages[j - 1] + 1 && store.pageBytes(pages[j]).to - from <= READ_BYTES) j++;
     const to = store.pageBytes(pages[j - 1]).to;
-    const bytes = new Uint8Array(await blob.slice(from, to).arrayBuffer());
-    if (bytes.length !== to - from) throw new Error(`could not read bytes ${from}–${to} of the file`);
-    for (; k < j; k++) {
-      const p = pages[k];
-      const first = p << PAGE_SHIFT;
-      const count = Math.min(PAGE_ROWS, store.n - first);
-      let at = store.pageBytes(p).from - from;
-      let cur = store.lineAt(first);
-      const lines = [];
-      for (let r = 0; r < count; r++) {
-        const line = store.lineAt(first + r);
-        for (; cur < line; cur++) {
-          const lf = bytes.indexOf(10, at);
-          if (lf < 0) throw new Error(`line ${line} is no longer where it was when verified: was the file changed?`);
-          at = lf + 1;
+    const bytes = await readSpan(blob, from, to);
+    try {
+      if (bytes.length !== to - from) throw new Error(`could not read bytes ${from}–${to} of the file`);
+      for (; k < j; k++) {
+        const p = pages[k];
+        const first = p << PAGE_SHIFT;
+        const count = Math.min(PAGE_ROWS, store.n - first);
+        let at = store.pageBytes(p).from - from;
+        let cur = store.lineAt(first);
+        const lines = [];
+        for (let r = 0; r < count; r++) {
+          const line = store.lineAt(first + r);
+          for (; cur < line; cur++) {
+            const lf = bytes.indexOf(10, at);
+            if (lf < 0) throw new Error(`line ${line} is no longer where it was when verified: was the file changed?`);
+            at = lf + 1;
+          }
+          let end = bytes.indexOf(10, at);
+          if (end < 0) end = bytes.length;
+          lines.push({ line, offset: from + at, bytes: bytes.subarray(at, end) });
         }
-        let end = bytes.indexOf(10, at);
-        if (end < 0) end = bytes.length;
-        lines.push({ line, offset: from + at, bytes: bytes.subarray(at, end) });
+        if ((await visit(p, lines)) === false) return;
       }
-      if ((await visit(p, lines)) === false) return;
+    } finally {
+      giveBack(bytes);
     }
   }
 }

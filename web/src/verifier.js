@@ -177,7 +177,32 @@ export function summarizeLines(lines) {
   requireInit();
   let size = 3;
   for (const l of lines) size += l.length + 1;
-  const buf = new Uint8Array(size);
+  // The lines are copied into a buffer kept for the next call (up to
+  // SCRATCH_BYTES; a page's lines are ~80 KB): the page read back after a
+  // verification summarizes thousands of pages, a new buffer each was dead
+  // memory on the page until it was collected.
+  if (!scratch || scratch.length < size) {
+    const made = new Uint8Array(Math.max(size, 64 << 10));
+    if (size > SCRATCH_BYTES) return summarizeIn(made, lines, size);
+    scratch = made;
+  }
+  return summarizeIn(scratch, lines, size);
+}
+
+/** Longest buffer summarizeLines keeps for its next call. */
+const SCRATCH_BYTES = 4 << 20;
+/** @type {Uint8Array | null} */
+let scratch = null;
+
+/**
+ * summarizeLines with `lines` copied into `into` (at least `size` bytes).
+ * @param {Uint8Array} into
+ * @param {Uint8Array[]} lines
+ * @param {number} size
+ * @returns {import('./index.js').EntrySummary[]}
+ */
+function summarizeIn(into, lines, size) {
+  const buf = into.subarray(0, size);
   // A first line `{}` makes every line given an entry line: a file's first
   // line may otherwise be read as a header or a byte order mark.
   buf.set([0x7b, 0x7d, 0x0a]);

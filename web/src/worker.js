@@ -15,6 +15,9 @@ let ready = null;
 /** @type {import('./engine.js').Pool | null} */
 let pool = null;
 
+/** Least time between two posts of a paged verification's rows and progress (ms). */
+const POST_MS = 100;
+
 /** @param {FromWorker} msg @param {Transferable[]} [transfer] */
 function reply(msg, transfer = []) {
   self.postMessage(msg, { transfer });
@@ -58,6 +61,25 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {
     const encoder = new BatchEncoder();
     // A big file's rows: kept here as pages, the page gets what changed (not the batches).
     const pager = pages && !wantRows ? new PagedStore() : null;
+    // With pages, what changed and the progress are posted at most every
+    // POST_MS, not after each block: the page redraws a few times a second,
+    // and each message is an event, a structured clone and typed arrays
+    // that its isolate (and this one) hold until they are collected.
+    let posted = -Infinity;
+    let rowsPosted = 0;
+    /** @type {[number, number] | null} */
+    let progress = null;
+    const post = (/** @type {boolean} */ last) => {
+      const now = performance.now();
+      if (!last && now - posted < POST_MS) return;
+      posted = now;
+      if (pager && pager.n !== rowsPosted) {
+        rowsPosted = pager.n;
+        reply({ type: MSG.BATCH, id, pages: pager.takeDelta() });
+      }
+      if (progress) reply({ type: MSG.PROGRESS, id, done: progress[0], total: progress[1] });
+      progress = null;
+    };
     try {
       await ready;
       const report = await runVerification({
@@ -68,7 +90,12 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {
         trustedCheckpoint,
         chunkSize,
         keepValues: wantRows ? undefined : keepValues,
-        onProgress: (done, total) => reply({ type: MSG.PROGRESS, id, done, total }),
+        onProgress: pager
+          ? (done, total) => {
+              progress = [done, total];
+              post(done === total);
+            }
+          : (done, total) => reply({ type: MSG.PROGRESS, id, done, total }),
         onRows: wantRows
           ? (rows) => {
               const batch = encoder.encode(rows);
@@ -80,12 +107,12 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {
           : pager
             ? (batch) => {
                 pager.append(batch);
-                reply({ type: MSG.BATCH, id, pages: pager.takeDelta() });
                 youngGc(); // the batch dies here
               }
             : (batch) => reply({ type: MSG.BATCH, id, batch }, batchTransfer(batch)),
         pool,
       });
+      post(true);
       reply({ type: MSG.DONE, id, report });
     } catch (e) {
       reply({ type: MSG.ERROR, id, name: (e instanceof Error && e.name) || 'Error', message: errorText(e) });

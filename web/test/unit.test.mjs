@@ -439,7 +439,7 @@ describe('the multi-worker read loop (runVerification with a pool)', () => {
 describe('page helpers (issue 19)', async () => {
   const { revealText, hasHidden, verdictKind, keySituation, VERDICT_WORDS } = await import('../src/util.js');
   const { fromLocalInput, timeInputValid } = await import('../src/filters.js');
-  const { Sha256, latestSignedCheckpoint } = await import('../src/evidence.js');
+  const { Sha256, latestSignedCheckpoint, sha256Blob } = await import('../src/evidence.js');
   const { createHash } = await import('node:crypto');
 
   it('hidden and bidirectional characters become visible escapes; ordinary text is untouched', () => {
@@ -489,6 +489,21 @@ describe('page helpers (issue 19)', async () => {
         assert.equal(h.hex(), createHash('sha256').update(data.subarray(0, n)).digest('hex'), `n=${n} step=${step}`);
       }
     }
+  });
+
+  it('sha256Blob of a file past the WebCrypto size, streamed into one buffer, equals node:crypto', async () => {
+    // 16 MiB and a bit: read in 1 MiB steps, the last one short.
+    const data = Buffer.alloc((16 << 20) + 12345);
+    for (let i = 0; i < data.length; i += 4096) data[i] = (i >>> 12) & 255;
+    const want = createHash('sha256').update(data).digest('hex');
+    const seen = [];
+    const got = await sha256Blob(new Blob([data]), { onProgress: (done, total) => seen.push([done, total]) });
+    assert.equal(got, want);
+    assert.deepEqual(seen.at(-1), [data.length, data.length]);
+    // Without a byte stream: slices.
+    const plain = new Blob([data]);
+    Object.defineProperty(plain, 'stream', { value: () => ({ getReader: () => { throw new TypeError('no byob'); } }) });
+    assert.equal(await sha256Blob(plain), want);
   });
 
   it('the latest signed checkpoint is the largest trusted one that verified', () => {
