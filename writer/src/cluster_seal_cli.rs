@@ -81,6 +81,16 @@ pub(crate) fn auditor_add(
     Ok(0)
 }
 
+/// `stele auditor remove --db URL age1…`.
+pub(crate) fn auditor_remove(db: &str, objects: Option<&str>, recipient: &str) -> Result<u8, Fail> {
+    let n = runtime()?.block_on(async {
+        let c = open(db, objects, None).await?;
+        Ok::<_, Fail>(c.remove_auditor(recipient.trim()).await?)
+    })?;
+    eprintln!("auditor removed; {n} wraps for it deleted");
+    Ok(0)
+}
+
 /// `stele auditor list --db URL`.
 pub(crate) fn auditor_list(db: &str, objects: Option<&str>) -> Result<u8, Fail> {
     let list = runtime()?.block_on(async {

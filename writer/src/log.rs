@@ -1042,6 +1042,14 @@ impl Log {
         self.shared.sealer.add_auditor(recipient)
     }
 
+    /// Removes an auditor: no later data key is wrapped for it, no export
+    /// can be revealed to it, and every wrap made for it is destroyed.
+    /// Returns how many wraps were destroyed. What it was given before
+    /// stays openable by it (only forgetting a subject ends that).
+    pub fn remove_auditor(&self, recipient: &str) -> Result<usize> {
+        self.shared.sealer.remove_auditor(recipient)
+    }
+
     /// Forgets a data subject (FORMAT 13.4): a `stele.forget` event naming
     /// the key ID and `by` is appended (durable), then the data key and
     /// every wrap of it are destroyed (overwritten, fsync'ed, unlinked). The

@@ -67,6 +67,22 @@ enum AuditorCmd {
         #[arg(long, value_name = "FILE", requires = "db")]
         seal_key: Option<PathBuf>,
     },
+    /// Remove an auditor: no later data key is wrapped for it, no export is revealed to it, its wraps are destroyed.
+    #[command(
+        override_usage = "stele auditor remove DIR RECIPIENT\n       stele auditor remove --db URL [--objects URL] RECIPIENT",
+        long_about = "Remove an auditor: it leaves the log's list (no later data key is wrapped for it, \
+no export can be revealed to it) and every wrap made for it is destroyed (overwritten, fsync'ed and \
+unlinked; with --db deleted in PostgreSQL). What it was given before (exports revealed to it, wraps \
+it kept) stays openable by it: forgetting a subject is what ends that."
+    )]
+    Remove {
+        /// The log directory (none with --db).
+        dir: PathBuf,
+        /// The auditor's age X25519 recipient (age1…).
+        recipient: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// List the auditors.
     List {
         /// The log directory; or --db.
@@ -899,6 +915,34 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             let log = Log::open(&dir)?;
             let n = log.add_auditor(recipient.trim())?;
             eprintln!("auditor added; {n} existing data keys wrapped for it");
+            Ok(0u8)
+        }
+        Cmd::Auditor(AuditorCmd::Remove {
+            dir,
+            recipient,
+            db: DbArgs {
+                db: Some(db),
+                objects,
+            },
+        }) => {
+            if recipient.is_some() {
+                return Err(Fail::usage(
+                    "with --db, stele auditor remove takes the recipient only (no DIR)",
+                    Some("stele auditor remove --db URL age1…".into()),
+                ));
+            }
+            cluster_seal_cli::auditor_remove(&db, objects.as_deref(), &dir.to_string_lossy())
+        }
+        Cmd::Auditor(AuditorCmd::Remove { dir, recipient, .. }) => {
+            let recipient = recipient.ok_or_else(|| {
+                Fail::usage(
+                    "stele auditor remove DIR RECIPIENT: the recipient (age1…) is missing",
+                    None,
+                )
+            })?;
+            let log = Log::open(&dir)?;
+            let n = log.remove_auditor(recipient.trim())?;
+            eprintln!("auditor removed; {n} wraps for it destroyed");
             Ok(0u8)
         }
         Cmd::Auditor(AuditorCmd::List {

@@ -696,6 +696,37 @@ impl Sealer {
         Ok(n)
     }
 
+    /// Removes an auditor: it leaves the list first (so no later key is
+    /// wrapped for it and no export is revealed to it), then every wrap
+    /// for it is destroyed (overwritten, fsync'ed, unlinked). Returns how
+    /// many wraps were destroyed. What it was given before (exports revealed
+    /// to it, wraps it copied) stays openable by it: only forget ends that.
+    /// Removing one that is no auditor is an error, unless wraps for it are
+    /// still on disk (a removal cut short): those are destroyed.
+    pub fn remove_auditor(&self, recipient: &str) -> Result<usize> {
+        let mut st = self.state.lock().unwrap();
+        let listed = st.auditors.iter().any(|a| a == recipient);
+        if listed {
+            st.auditors.retain(|a| a != recipient);
+            let text: String = st.auditors.iter().map(|a| format!("{a}\n")).collect();
+            write_secret_file(&*self.fs, &self.dir, "auditors", text.as_bytes())?;
+        }
+        let mut n = 0;
+        for w in wrap_files(&self.dir.join("wraps")) {
+            if w.recipient == recipient {
+                shred_with(&*self.fs, &w.path)?;
+                n += 1;
+            }
+        }
+        if !listed && n == 0 {
+            return Err(Error::Sealed(format!(
+                "{} is not an auditor of this log",
+                stele_seal::shown_recipient(recipient)
+            )));
+        }
+        Ok(n)
+    }
+
     /// Whether [`Sealer::seal_event`] would change or refuse `ev`: a rule's
     /// pointer is present, or a seal marker or placeholder member is
     /// anywhere in it. Read-only, so events that need nothing are not copied.

@@ -693,6 +693,44 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("stele auditor add"), "{err}");
+    // Added, then removed: its wraps go, exports to it are refused again.
+    let _ = ok(stele(&[
+        "auditor",
+        "add",
+        "--db",
+        &stores.db,
+        "--seal-key",
+        p(&seal_key),
+        &other_rcpt,
+    ]));
+    let (o, _) = ok(stele(&["auditor", "list", "--db", &stores.db]));
+    assert_eq!(o.lines().count(), 2, "{o}");
+    let (_, e) = ok(stele(&[
+        "auditor",
+        "remove",
+        "--db",
+        &stores.db,
+        &other_rcpt,
+    ]));
+    assert!(
+        e.contains("auditor removed") && !e.contains(" 0 wraps"),
+        "{e}"
+    );
+    let (o, _) = ok(stele(&["auditor", "list", "--db", &stores.db]));
+    assert_eq!(o.trim(), rcpt);
+    let (code, _, err) = stele(&["auditor", "remove", "--db", &stores.db, &other_rcpt]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not an auditor"), "{err}");
+    let (code, _, err) = stele(&[
+        "export",
+        "--db",
+        &stores.db,
+        "-o",
+        p(&tmp.path().join("no.stele")),
+        "--reveal-to",
+        &other_rcpt,
+    ]);
+    assert_eq!(code, 2, "{err}");
 
     // Forget a subject, redact one opening: logged, and a new export still
     // verifies with those values forgotten / redacted.

@@ -1793,3 +1793,56 @@ fn range_and_selected_exports_carry_only_the_keys_they_use() {
     assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
     assert_eq!(rep.sealed.unwrap().opened, 3);
 }
+
+// `stele auditor remove`: off the list, its wraps destroyed, no export to
+// it, no wrap of a later key for it; what it was given before still opens.
+#[test]
+fn a_removed_auditor_gets_nothing_new() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-auditor-remove");
+    let other = identity(tmp.path(), "other.key");
+    let (r, ro) = (recipient(&aud), recipient(&other));
+    let out = stele(&["auditor", "add", &log, &ro]);
+    assert!(
+        stderr(&out).contains("3 existing data keys"),
+        "{}",
+        stderr(&out)
+    );
+    let before = export(&log, &tmp.path().join("before.stele"), Some(&ro));
+    let wraps_of = |who: &str| {
+        std::fs::read_dir(Path::new(&log).join("sealed/wraps"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(who))
+            .count()
+    };
+    assert_eq!(wraps_of(&ro), 3);
+    let out = stele(&["auditor", "remove", &log, &ro]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("3 wraps"), "{}", stderr(&out));
+    assert_eq!(wraps_of(&ro), 0);
+    assert_eq!(ok(&stele(&["auditor", "list", &log])).trim(), r);
+    let out = stele(&["auditor", "remove", &log, &ro]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not an auditor"), "{}", stderr(&out));
+    let out = stele(&[
+        "export",
+        &log,
+        "-o",
+        p(&tmp.path().join("no.stele")),
+        "--reveal-to",
+        &ro,
+    ]);
+    assert!(!out.status.success());
+    // A new subject's key is wrapped for the remaining auditor only.
+    let _ = append(
+        &log,
+        &[r#"{"action":"x","actor":{"email":"carol@example.com","id":"u3"}}"#],
+    );
+    assert_eq!(wraps_of(&ro), 0);
+    assert_eq!(wraps_of(&r), 4);
+    // The export it was given earlier still opens for it.
+    let rep = verify_with(&before, &vkey, Some(&other));
+    assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+    assert_eq!(rep.sealed.unwrap().opened, 5);
+}

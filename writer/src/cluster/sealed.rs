@@ -863,6 +863,50 @@ impl Cluster {
         Ok(keys.len())
     }
 
+    /// Removes an auditor: in one transaction it leaves the list and every
+    /// wrap for it is deleted (then the wraps table is rewritten, best
+    /// effort, as a forget does). Returns how many wraps were deleted.
+    pub async fn remove_auditor(&self, recipient: &str) -> Result<usize> {
+        let _ = self.seal()?;
+        let mut client = self.inner.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_err("begin", chain(&e)))?;
+        lock_config(&tx, true).await?;
+        let what = "delete from stele_seal_auditors";
+        let stmt = prepared(
+            &tx,
+            what,
+            "DELETE FROM stele_seal_auditors WHERE recipient = $1",
+        )
+        .await?;
+        let listed = tx
+            .execute(&stmt, &[&recipient])
+            .await
+            .map_err(|e| db_err(what, chain(&e)))?;
+        let what = "delete from stele_seal_wraps";
+        let stmt = prepared(
+            &tx,
+            what,
+            "DELETE FROM stele_seal_wraps WHERE recipient = $1",
+        )
+        .await?;
+        let n = tx
+            .execute(&stmt, &[&recipient])
+            .await
+            .map_err(|e| db_err(what, chain(&e)))?;
+        if listed == 0 && n == 0 {
+            return Err(Error::Sealed(format!(
+                "{} is not an auditor of this log",
+                stele_seal::shown_recipient(recipient)
+            )));
+        }
+        tx.commit().await.map_err(|e| db_err("commit", chain(&e)))?;
+        let _ = rewrite(&client, &["stele_seal_wraps"]).await;
+        Ok(n as usize)
+    }
+
     /// Forgets a data subject (FORMAT 13.4): a `stele.forget` event naming
     /// the key ID and `by` is appended; then, in one transaction, its key ID
     /// goes on the forget list and its data key and every wrap of it are
