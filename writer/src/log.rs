@@ -259,7 +259,7 @@ struct Store {
     upper: Arc<crate::tree::UpperLevels>,
     // Emptied buffers kept for the next group commit: growing fresh ones made
     // the kernel fault in and clear new pages on every batch.
-    spare: (Vec<u8>, Vec<Hash>, Vec<u64>),
+    spare: (Vec<u8>, Vec<Hash>, Vec<u64>, Vec<u8>),
     // The same for the bytes appended to the tree and index files.
     derived: (Vec<u8>, Vec<u8>),
 }
@@ -1416,13 +1416,17 @@ impl Shared {
         let mut s = self.store.lock().unwrap();
         let (mut buf, mut leaves, mut lens, generation, sealed) = {
             let mut b = self.build.lock().unwrap();
-            let (sb, sl, sn) = std::mem::take(&mut s.spare);
+            let (sb, sl, sn, ss) = std::mem::take(&mut s.spare);
             (
                 std::mem::replace(&mut b.buf, sb),
                 std::mem::replace(&mut b.leaves, sl),
                 std::mem::replace(&mut b.lens, sn),
                 b.generation,
-                std::mem::take(&mut b.sealed),
+                // Kept like the others: a new one each commit grew to a few
+                // hundred KB by doubling and was freed again (mimalloc fresh
+                // pages and page faults in the lead's profile of
+                // `stele bench sealed`).
+                std::mem::replace(&mut b.sealed, ss),
             )
         };
         if buf.is_empty() {
@@ -1532,7 +1536,9 @@ impl Shared {
         buf.clear();
         leaves.clear();
         lens.clear();
-        s.spare = (buf, leaves, lens);
+        let mut sealed = sealed;
+        sealed.clear();
+        s.spare = (buf, leaves, lens, sealed);
         s.derived = (tree_bytes, index_bytes);
         if let Err(e) = derived {
             // The entries are durable; the stored hashes are not. Proofs
