@@ -708,29 +708,84 @@ pub fn to_canonical(v: &Value) -> Result<String, String> {
         return Err(format!("nested deeper than {MAX_DEPTH} levels"));
     }
     let mut out = String::new();
-    write_value(&mut out, v)?;
+    write_value(&mut out, v, &NoSwap)?;
     Ok(out)
 }
 
-/// [`to_canonical`] appended to `out`, for a value whose depth the caller
-/// has checked (at most [`MAX_DEPTH`]). On an error part of the value may
-/// have been written.
+/// [`to_canonical`] appended to `out` (a reused buffer). On an error part
+/// of the value may have been written.
 #[cfg(feature = "std-float")]
-pub(crate) fn write_canonical(out: &mut String, v: &Value) -> Result<(), String> {
-    write_value(out, v)
+pub fn to_canonical_into(v: &Value, out: &mut String) -> Result<(), String> {
+    if depth(v) > MAX_DEPTH {
+        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+    }
+    write_value(out, v, &NoSwap)
+}
+
+/// Values written as other canonical text (a sealed value's placeholder),
+/// found by address inside the value being written: what the text of the
+/// value would be with them replaced, without building that value.
+pub(crate) trait Swap {
+    /// The nesting depth of what stands for `v`, if something else does.
+    fn depth(&self, v: &Value) -> Option<usize>;
+    /// Writes what stands for `v` and returns `true`, if something else does.
+    fn write(&self, v: &Value, out: &mut String) -> bool;
+}
+
+/// Nothing swapped (inlined away: the plain path's code is unchanged).
+pub(crate) struct NoSwap;
+
+impl Swap for NoSwap {
+    #[inline(always)]
+    fn depth(&self, _: &Value) -> Option<usize> {
+        None
+    }
+    #[inline(always)]
+    fn write(&self, _: &Value, _: &mut String) -> bool {
+        false
+    }
+}
+
+/// [`to_canonical`] appended to `out` with the values of `swap` written as
+/// what stands for them, for a value whose depth the caller has checked (at
+/// most [`MAX_DEPTH`]). On an error part of the value may have been written.
+#[cfg(feature = "std-float")]
+pub(crate) fn write_canonical_swapped(
+    out: &mut String,
+    v: &Value,
+    swap: &impl Swap,
+) -> Result<(), String> {
+    write_value(out, v, swap)
 }
 
 /// Nesting depth of objects and arrays (a scalar is 0).
 pub fn depth(v: &Value) -> usize {
+    depth_swapped(v, &NoSwap)
+}
+
+/// [`depth`] of the value with the values of `swap` replaced.
+pub(crate) fn depth_swapped(v: &Value, swap: &impl Swap) -> usize {
+    if let Some(d) = swap.depth(v) {
+        return d;
+    }
     match v {
-        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
-        Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        Value::Array(a) => 1 + a.iter().map(|x| depth_swapped(x, swap)).max().unwrap_or(0),
+        Value::Object(m) => {
+            1 + m
+                .values()
+                .map(|x| depth_swapped(x, swap))
+                .max()
+                .unwrap_or(0)
+        }
         _ => 0,
     }
 }
 
 #[cfg(feature = "std-float")]
-fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
+fn write_value(out: &mut String, v: &Value, swap: &impl Swap) -> Result<(), String> {
+    if swap.write(v, out) {
+        return Ok(());
+    }
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -750,7 +805,7 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
                 if i > 0 {
                     out.push(',');
                 }
-                write_value(out, x)?;
+                write_value(out, x, swap)?;
             }
             out.push(']');
         }
@@ -762,11 +817,11 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
             if m.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
                 let mut members: Vec<(&String, &Value)> = m.iter().collect();
                 members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-                write_members(out, members)?;
+                write_members(out, members, swap)?;
             } else {
                 // The common case: in the map's own order, with no list of
                 // keys and no look-up per key.
-                write_members(out, m.iter())?;
+                write_members(out, m.iter(), swap)?;
             }
             out.push('}');
         }
@@ -778,6 +833,7 @@ fn write_value(out: &mut String, v: &Value) -> Result<(), String> {
 fn write_members<'a>(
     out: &mut String,
     members: impl IntoIterator<Item = (&'a String, &'a Value)>,
+    swap: &impl Swap,
 ) -> Result<(), String> {
     for (i, (k, v)) in members.into_iter().enumerate() {
         if i > 0 {
@@ -785,7 +841,7 @@ fn write_members<'a>(
         }
         write_string(out, k);
         out.push(':');
-        write_value(out, v)?;
+        write_value(out, v, swap)?;
     }
     Ok(())
 }

@@ -589,15 +589,25 @@ pub fn canonical_event(event: &Value) -> Result<String, BuildError> {
 /// buffer); on an error `out` is left as it was.
 #[cfg(feature = "std-float")]
 pub fn canonical_event_into(event: &Value, out: &mut String) -> Result<(), BuildError> {
+    canonical_event_into_swapped(event, out, &canonical::NoSwap)
+}
+
+/// [`canonical_event_into`] of the event with the values of `swap` replaced.
+#[cfg(feature = "std-float")]
+pub(crate) fn canonical_event_into_swapped(
+    event: &Value,
+    out: &mut String,
+    swap: &impl canonical::Swap,
+) -> Result<(), BuildError> {
     if !event.is_object() {
         return Err(BuildError::NotObject);
     }
     // Inside a line the event is one level down.
-    if canonical::depth(event) >= canonical::MAX_DEPTH {
+    if canonical::depth_swapped(event, swap) >= canonical::MAX_DEPTH {
         return Err(BuildError::TooDeep);
     }
     let start = out.len();
-    canonical::write_canonical(out, event).map_err(|e| {
+    canonical::write_canonical_swapped(out, event, swap).map_err(|e| {
         out.truncate(start);
         BuildError::NotCanonical(e)
     })

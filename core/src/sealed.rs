@@ -121,13 +121,19 @@ pub fn commitment(salt: &[u8; SALT_LEN], value: &[u8]) -> Hash {
 /// and field.
 pub fn opening_ad(origin: &str, index: u64, pointer: &str) -> Vec<u8> {
     let mut ad = Vec::with_capacity(OPENING_DOMAIN.len() + 24 + origin.len() + pointer.len());
+    opening_ad_into(origin, index, pointer, &mut ad);
+    ad
+}
+
+/// [`opening_ad`] written over `ad` (a reused buffer).
+pub fn opening_ad_into(origin: &str, index: u64, pointer: &str, ad: &mut Vec<u8>) {
+    ad.clear();
     ad.extend_from_slice(OPENING_DOMAIN);
     ad.extend_from_slice(&(origin.len() as u64).to_be_bytes());
     ad.extend_from_slice(origin.as_bytes());
     ad.extend_from_slice(&index.to_be_bytes());
     ad.extend_from_slice(&(pointer.len() as u64).to_be_bytes());
     ad.extend_from_slice(pointer.as_bytes());
-    ad
 }
 
 /// FORMAT 13.3: the opening, `salt || value`.
@@ -159,6 +165,21 @@ impl Placeholder {
         Value::Object(outer)
     }
 
+    /// The canonical text of [`Placeholder::to_value`], appended to `out`
+    /// without building the value (it is written for every sealed value
+    /// appended: `stele bench sealed`).
+    pub fn write_canonical(&self, out: &mut String) {
+        out.push_str("{\"stele.sealed\":{\"commitment\":\"");
+        // Hex digits are ASCII.
+        out.extend(self.commitment.hex_bytes().map(char::from));
+        out.push_str("\",\"key\":\"");
+        for b in self.key.0 {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        out.push_str("\"}}");
+    }
+
     /// Reads an object that has a `stele.sealed` member: the placeholder,
     /// or why it is malformed.
     pub fn from_object(obj: &Map<String, Value>) -> Result<Self, String> {
@@ -183,6 +204,42 @@ impl Placeholder {
         let key = KeyId::from_hex(k).ok_or("the key ID is not 32 lowercase hex digits")?;
         Ok(Self { commitment, key })
     }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The canonical text of an event as it stands inside an entry line
+/// ([`crate::entry::canonical_event_into`], appended to `out`) once each
+/// value of `placeholders` (a reference into `event`, found by address) is
+/// replaced by its placeholder: the same bytes as replacing them in the
+/// value with [`Placeholder::to_value`] and writing that, without the copy.
+/// The referenced values must not nest in one another.
+#[cfg(feature = "std-float")]
+pub fn canonical_event_sealed_into(
+    event: &Value,
+    placeholders: &[(&Value, Placeholder)],
+    out: &mut String,
+) -> Result<(), crate::entry::BuildError> {
+    struct Swaps<'a, 'b>(&'a [(&'b Value, Placeholder)]);
+    impl canonical::Swap for Swaps<'_, '_> {
+        fn depth(&self, v: &Value) -> Option<usize> {
+            // `{"stele.sealed":{...}}`: two levels.
+            self.0
+                .iter()
+                .any(|(at, _)| std::ptr::eq(*at, v))
+                .then_some(2)
+        }
+        fn write(&self, v: &Value, out: &mut String) -> bool {
+            match self.0.iter().find(|(at, _)| std::ptr::eq(*at, v)) {
+                Some((_, ph)) => {
+                    ph.write_canonical(out);
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+    crate::entry::canonical_event_into_swapped(event, out, &Swaps(placeholders))
 }
 
 /// One RFC 6901 reference token, escaped (`~` as `~0`, `/` as `~1`).
@@ -1193,6 +1250,85 @@ mod tests {
             n += 1;
         }
         assert!(n >= 9, "{n} vectors");
+    }
+
+    /// The placeholder text written by hand is the canonical text of the
+    /// event with the values replaced by `to_value`, and the depth limit is
+    /// the replaced event's (a deep value sealed away, a scalar sealed at
+    /// the limit).
+    #[test]
+    fn sealed_event_text_is_the_replaced_events() {
+        use crate::entry::canonical_event;
+        let deep = |n: usize| {
+            let mut v = serde_json::json!(1);
+            for _ in 0..n {
+                v = serde_json::json!([v]);
+            }
+            v
+        };
+        let max = canonical::MAX_DEPTH;
+        let cases = [
+            (
+                serde_json::json!({"a": {"b\u{e9}": "x", "c": [1, {"d": null}]}, "z": 2.5}),
+                vec![vec!["a", "b\u{e9}"], vec!["a", "c"]],
+            ),
+            (serde_json::json!({"s": "x", "t": [true]}), vec![vec!["s"]]),
+            (serde_json::json!({"s": deep(max)}), vec![vec!["s"]]),
+            (serde_json::json!({"s": deep(max - 3)}), vec![]),
+            (
+                serde_json::json!({"s": deep(max - 4), "t": 1}),
+                vec![vec!["t"]],
+            ),
+            (
+                serde_json::json!({"s": [deep(max - 4)]}),
+                vec![vec!["s", "0"]],
+            ),
+            (
+                serde_json::json!({"s": {"t": {"u": 1}}}),
+                vec![vec!["s", "t", "u"]],
+            ),
+            (serde_json::json!({"s": 1, "big": 1e300}), vec![vec!["s"]]),
+        ];
+        for (i, (ev, paths)) in cases.into_iter().enumerate() {
+            let phs: Vec<Placeholder> = (0..paths.len())
+                .map(|k| Placeholder {
+                    commitment: Hash([k as u8 * 17 + 3; 32]),
+                    key: KeyId([0xa5 ^ k as u8; 16]),
+                })
+                .collect();
+            let mut replaced = ev.clone();
+            for (p, ph) in paths.iter().zip(&phs) {
+                let ptr: String = p.iter().map(|t| format!("/{t}")).collect();
+                *replaced.pointer_mut(&ptr).unwrap() = ph.to_value();
+            }
+            let refs: Vec<(&Value, Placeholder)> = paths
+                .iter()
+                .zip(&phs)
+                .map(|(p, ph)| {
+                    let ptr: String = p.iter().map(|t| format!("/{t}")).collect();
+                    (ev.pointer(&ptr).unwrap(), *ph)
+                })
+                .collect();
+            let mut out = String::from("before");
+            let got = canonical_event_sealed_into(&ev, &refs, &mut out);
+            let want = canonical_event(&replaced);
+            match (got, want) {
+                (Ok(()), Ok(w)) => assert_eq!(out, format!("before{w}"), "case {i}"),
+                (Err(g), Err(w)) => {
+                    assert_eq!(g.to_string(), w.to_string(), "case {i}");
+                    assert_eq!(out, "before", "case {i}");
+                }
+                (g, w) => panic!("case {i}: {g:?} but {w:?}"),
+            }
+        }
+        // The hand-written text alone.
+        let ph = Placeholder {
+            commitment: Hash([0xab; 32]),
+            key: KeyId([0x01; 16]),
+        };
+        let mut out = String::new();
+        ph.write_canonical(&mut out);
+        assert_eq!(out, canonical::to_canonical(&ph.to_value()).unwrap());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::fs::{FileRole, Fs, RealFs};
 use crate::key;
-use crate::sealed::{SealConfig, Sealer};
+use crate::sealed::{SealConfig, SealScratch, Sealer};
 use crate::tree::{Frontier, TreeFile, position, stored_len};
 use crate::view::{
     Index, StoredCheckpoint, TreeSrc, View, parse_checkpoints, parse_checkpoints_after,
@@ -259,7 +259,7 @@ struct Store {
     upper: Arc<crate::tree::UpperLevels>,
     // Emptied buffers kept for the next group commit: growing fresh ones made
     // the kernel fault in and clear new pages on every batch.
-    spare: (Vec<u8>, Vec<Hash>, Vec<u64>),
+    spare: (Vec<u8>, Vec<Hash>, Vec<u64>, Vec<u8>),
     // The same for the bytes appended to the tree and index files.
     derived: (Vec<u8>, Vec<u8>),
 }
@@ -1325,27 +1325,26 @@ impl Shared {
         // the index): if another append took them first, they are encrypted
         // again under the lock.
         let sealing = !internal && events.iter().any(|e| self.sealer.touches(e));
-        let (texts, openings, presealed) = if sealing {
+        let mut texts = std::mem::take(&mut *self.scratch.lock().unwrap());
+        let base = if sealing {
             let base = at.unwrap_or_else(|| self.build.lock().unwrap().next_seq);
-            let batch = seal_events(&self.sealer, events.into_owned(), base)?;
-            (
-                Texts::each(batch.texts),
-                batch.openings,
-                Some((base, batch.records)),
-            )
+            let mut events = events.into_owned();
+            texts.sealed(&self.sealer, &mut events, base)?;
+            drop(events);
+            Some(base)
         } else {
-            let mut texts = std::mem::take(&mut *self.scratch.lock().unwrap());
             texts.canonical(&events)?;
             // The events are not needed any more: freed before the lock.
             drop(events);
-            (texts, Vec::new(), None)
+            None
         };
         let (receipts, target, generation) = {
             let mut b = self.build.lock().unwrap();
             if at.is_some_and(|a| a != b.next_seq) {
                 return Ok(None);
             }
-            let presealed = presealed.filter(|(base, _)| *base == b.next_seq);
+            // Encrypted for the indices they get (the usual case), or again.
+            let presealed = base == Some(b.next_seq);
             let mut prev = b.prev;
             let mut ts = b.last_ts;
             let now = (self.opts.clock)();
@@ -1365,15 +1364,15 @@ impl Shared {
                     let start = b.buf.len();
                     let len = push_line(&mut b.buf, texts.get(i), seq, t, &prev)
                         .map_err(|why| Error::BadEvent { index: i, why })?;
-                    if presealed.is_none()
-                        && let Some(p) = openings.get(i).filter(|p| !p.is_empty())
-                    {
-                        self.sealer.encrypt(seq, p, &mut sealed)?;
-                    }
                     prev = leaf_hash(&b.buf[start..]);
                     b.buf.push(b'\n');
                     b.lens.push(len as u64 + 1);
                     b.leaves.push(prev);
+                }
+                if base.is_some() && !presealed {
+                    for s in texts.seals() {
+                        self.sealer.encrypt_all(b.next_seq, s, &mut sealed)?;
+                    }
                 }
                 Ok(())
             };
@@ -1392,9 +1391,12 @@ impl Shared {
                 })
                 .collect();
             b.next_seq += receipts.len() as u64;
-            match &presealed {
-                Some((_, records)) => b.sealed.extend_from_slice(records),
-                None => b.sealed.extend_from_slice(&sealed),
+            if presealed {
+                for r in texts.records() {
+                    b.sealed.extend_from_slice(r);
+                }
+            } else {
+                b.sealed.extend_from_slice(&sealed);
             }
             b.prev = prev;
             b.last_ts = ts;
@@ -1443,13 +1445,17 @@ impl Shared {
         let mut s = self.store.lock().unwrap();
         let (mut buf, mut leaves, mut lens, generation, sealed) = {
             let mut b = self.build.lock().unwrap();
-            let (sb, sl, sn) = std::mem::take(&mut s.spare);
+            let (sb, sl, sn, ss) = std::mem::take(&mut s.spare);
             (
                 std::mem::replace(&mut b.buf, sb),
                 std::mem::replace(&mut b.leaves, sl),
                 std::mem::replace(&mut b.lens, sn),
                 b.generation,
-                std::mem::take(&mut b.sealed),
+                // Kept like the others: a new one each commit grew to a few
+                // hundred KB by doubling and was freed again (mimalloc fresh
+                // pages and page faults in the lead's profile of
+                // `stele bench sealed`).
+                std::mem::replace(&mut b.sealed, ss),
             )
         };
         if buf.is_empty() {
@@ -1559,7 +1565,9 @@ impl Shared {
         buf.clear();
         leaves.clear();
         lens.clear();
-        s.spare = (buf, leaves, lens);
+        let mut sealed = sealed;
+        sealed.clear();
+        s.spare = (buf, leaves, lens, sealed);
         s.derived = (tree_bytes, index_bytes);
         if let Err(e) = derived {
             // The entries are durable; the stored hashes are not. Proofs
@@ -1785,9 +1793,9 @@ fn push_line(
     stele_core::entry::push_entry_line(out, ev, seq, ts, prev).map_err(|e| e.to_string())
 }
 
-/// The canonical texts of a batch's events: in a few reused buffers, one
-/// per thread that wrote them (plain events), or one String each (sealed
-/// events, from `seal_events`).
+/// The canonical texts of a batch's events, in a few reused buffers, one
+/// per thread that wrote them; for events with sealed values, their
+/// openings and records too.
 #[derive(Debug, Default)]
 struct Texts {
     // Events `k * chunk ..` are in `parts[k]`, for `k < used` (the other
@@ -1795,7 +1803,6 @@ struct Texts {
     parts: Vec<TextPart>,
     used: usize,
     chunk: usize,
-    each: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -1803,6 +1810,10 @@ struct TextPart {
     text: String,
     // End of each event's text in `text`.
     ends: Vec<usize>,
+    // Sealed batches: the openings, and their records encrypted for the
+    // indices the batch was expected to get.
+    seal: SealScratch,
+    records: Vec<u8>,
 }
 
 impl TextPart {
@@ -1810,6 +1821,8 @@ impl TextPart {
     fn canonical(&mut self, events: &[Value], first: usize) -> Result<()> {
         self.text.clear();
         self.ends.clear();
+        self.records.clear();
+        self.seal.wipe();
         for (i, ev) in events.iter().enumerate() {
             stele_core::entry::canonical_event_into(ev, &mut self.text).map_err(|e| {
                 Error::BadEvent {
@@ -1821,6 +1834,41 @@ impl TextPart {
         }
         Ok(())
     }
+
+    // Sealing (FORMAT 13.9) in the same pass as the canonical JSON: it
+    // hashes, draws randomness and encrypts per value. `base` is the index
+    // event 0 of the batch is expected to get: `records` holds the
+    // openings encrypted for `base + first`, …, in entry order; `seal`
+    // keeps what encrypts them again for other indices.
+    fn sealed(
+        &mut self,
+        sealer: &Sealer,
+        events: &mut [Value],
+        first: usize,
+        base: u64,
+    ) -> Result<()> {
+        self.text.clear();
+        self.ends.clear();
+        self.records.clear();
+        self.seal.wipe();
+        for (i, ev) in events.iter_mut().enumerate() {
+            let index = first + i;
+            let from = self.seal.openings.len();
+            sealer
+                .seal_event_into(ev, index, &mut self.seal, &mut self.text)
+                .map_err(|why| Error::BadEvent { index, why })?;
+            self.ends.push(self.text.len());
+            if self.seal.openings.len() > from {
+                sealer.encrypt_from(
+                    base + index as u64,
+                    &mut self.seal,
+                    from,
+                    &mut self.records,
+                )?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Texts {
@@ -1828,37 +1876,38 @@ impl Texts {
     // its memory for the log's lifetime.
     const KEEP_BYTES: usize = 8 << 20;
 
-    fn each(each: Vec<String>) -> Self {
-        Self {
-            each,
-            ..Self::default()
-        }
-    }
-
-    // Canonical JSON of every event; big batches on several threads.
-    fn canonical(&mut self, events: &[Value]) -> Result<()> {
-        self.each.clear();
-        let threads = if events.len() < 512 { 1 } else { threads() };
-        self.chunk = events.len().div_ceil(threads).max(1);
-        self.used = events.len().div_ceil(self.chunk);
+    // Splits `n` events into parts (several for big batches, one a thread).
+    fn layout(&mut self, n: usize) {
+        let threads = if n < 512 { 1 } else { threads() };
+        self.chunk = n.div_ceil(threads).max(1);
+        self.used = n.div_ceil(self.chunk);
         if self.parts.len() < self.used {
             self.parts.resize_with(self.used, TextPart::default);
         }
-        let chunk = self.chunk;
-        if self.used <= 1 {
-            return match self.parts.first_mut() {
-                Some(p) => p.canonical(events, 0),
-                None => Ok(()),
-            };
+    }
+
+    // `f(part, chunk of events, index of its first event)` for each part,
+    // the first on this thread and the others on their own; the first
+    // error in event order.
+    fn run<C: Send>(
+        &mut self,
+        chunks: impl Iterator<Item = C>,
+        f: impl Fn(&mut TextPart, C, usize) -> Result<()> + Sync,
+    ) -> Result<()> {
+        let (chunk, used) = (self.chunk, self.used);
+        let mut jobs = self.parts.iter_mut().zip(chunks).enumerate();
+        let Some((_, (p0, c0))) = jobs.next() else {
+            return Ok(());
+        };
+        if used <= 1 {
+            return f(p0, c0, 0);
         }
         std::thread::scope(|sc| {
-            let mut jobs = self.parts.iter_mut().zip(events.chunks(chunk)).enumerate();
-            let first = jobs.next();
+            let f = &f;
             let handles: Vec<_> = jobs
-                .map(|(k, (p, evs))| sc.spawn(move || p.canonical(evs, k * chunk)))
+                .map(|(k, (p, c))| sc.spawn(move || f(p, c, k * chunk)))
                 .collect();
-            // The first part on this thread; errors reported in event order.
-            let mut result = first.map_or(Ok(()), |(_, (p, evs))| p.canonical(evs, 0));
+            let mut result = f(p0, c0, 0);
             for h in handles {
                 let r = h.join().expect("canonical JSON thread");
                 if result.is_ok() {
@@ -1869,27 +1918,56 @@ impl Texts {
         })
     }
 
+    // Canonical JSON of every event; big batches on several threads.
+    fn canonical(&mut self, events: &[Value]) -> Result<()> {
+        self.layout(events.len());
+        self.run(events.chunks(self.chunk), |p, evs, first| {
+            p.canonical(evs, first)
+        })
+    }
+
+    // Every event sealed ([`TextPart::sealed`]) and in canonical JSON.
+    fn sealed(&mut self, sealer: &Sealer, events: &mut [Value], base: u64) -> Result<()> {
+        self.layout(events.len());
+        let chunk = self.chunk;
+        self.run(events.chunks_mut(chunk), |p, evs, first| {
+            p.sealed(sealer, evs, first, base)
+        })
+    }
+
     fn len(&self) -> usize {
-        if self.each.is_empty() {
-            self.parts[..self.used].iter().map(|p| p.ends.len()).sum()
-        } else {
-            self.each.len()
-        }
+        self.parts[..self.used].iter().map(|p| p.ends.len()).sum()
     }
 
     fn get(&self, i: usize) -> &str {
-        if !self.each.is_empty() {
-            return &self.each[i];
-        }
         let (p, j) = (&self.parts[i / self.chunk], i % self.chunk);
         let start = if j == 0 { 0 } else { p.ends[j - 1] };
         &p.text[start..p.ends[j]]
     }
 
-    // Hands the buffers back for the next append (when small enough).
-    fn keep_in(self, scratch: &Mutex<Self>) {
-        let bytes: usize = self.parts.iter().map(|p| p.text.capacity()).sum();
-        if self.each.is_empty() && bytes <= Self::KEEP_BYTES {
+    // The openings of a sealed batch, part by part (entry order).
+    fn seals(&mut self) -> impl Iterator<Item = &mut SealScratch> {
+        self.parts[..self.used].iter_mut().map(|p| &mut p.seal)
+    }
+
+    // The records of a sealed batch, part by part (entry order).
+    fn records(&self) -> impl Iterator<Item = &[u8]> {
+        self.parts[..self.used].iter().map(|p| &p.records[..])
+    }
+
+    // Hands the buffers back for the next append (when small enough); the
+    // openings' plaintexts are wiped either way.
+    fn keep_in(mut self, scratch: &Mutex<Self>) {
+        for p in &mut self.parts {
+            p.seal.wipe();
+            p.records.clear();
+        }
+        let bytes: usize = self
+            .parts
+            .iter()
+            .map(|p| p.text.capacity() + p.records.capacity())
+            .sum();
+        if bytes <= Self::KEEP_BYTES {
             *scratch.lock().unwrap() = self;
         }
     }
@@ -1909,81 +1987,6 @@ pub(crate) fn finish_line(
     prev: &Hash,
 ) -> Result<String, String> {
     stele_core::entry::entry_line_from_canonical(ev, seq, ts, prev).map_err(|e| e.to_string())
-}
-
-// Sealing (FORMAT 13.9) runs on several threads for big batches, like the
-// canonical JSON, in the same pass: it hashes, draws randomness and
-// encrypts per value. `base` is the index the first event is expected to
-// get: `records` holds the openings encrypted for `base`, `base + 1`, …, in
-// entry order; `openings` keeps what encrypts them again for other indices.
-struct SealedBatch {
-    texts: Vec<String>,
-    openings: Vec<Vec<crate::sealed::Pending>>,
-    records: Vec<u8>,
-}
-
-fn seal_events(sealer: &Sealer, events: Vec<Value>, base: u64) -> Result<SealedBatch> {
-    let one = |first: usize, part: Vec<Value>| -> Result<SealedBatch> {
-        let mut out = SealedBatch {
-            texts: Vec::with_capacity(part.len()),
-            openings: Vec::with_capacity(part.len()),
-            // About two records of ~170 bytes an event: no regrowing.
-            records: Vec::with_capacity(part.len() * 384),
-        };
-        for (j, ev) in part.into_iter().enumerate() {
-            let index = first + j;
-            let bad = |why| Error::BadEvent { index, why };
-            let (ev, p) = sealer.seal_event(ev).map_err(bad)?;
-            out.texts.push(canonical_event(&ev).map_err(bad)?);
-            // Freed here, on this thread, not on the committing one.
-            drop(ev);
-            if !p.is_empty() {
-                sealer.encrypt(base + index as u64, &p, &mut out.records)?;
-            }
-            out.openings.push(p);
-        }
-        Ok(out)
-    };
-    // Asked once: on Linux each call reads the cgroup's CPU quota files.
-    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let threads =
-        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
-    if events.len() < 512 || threads < 2 {
-        return one(0, events);
-    }
-    let chunk = events.len().div_ceil(threads);
-    let mut parts = Vec::new();
-    let mut it = events.into_iter();
-    loop {
-        let part: Vec<Value> = it.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
-    }
-    // The first part on this thread, the others on their own.
-    let mut parts = parts.into_iter();
-    let first = parts.next().unwrap_or_default();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = parts
-            .enumerate()
-            .map(|(c, part)| s.spawn(move || one((c + 1) * chunk, part)))
-            .collect();
-        // The first failing part's error, as when they ran in order.
-        let mut out = one(0, first);
-        for h in handles {
-            match (&mut out, h.join().expect("sealing thread")) {
-                (Ok(o), Ok(part)) => {
-                    o.texts.extend(part.texts);
-                    o.openings.extend(part.openings);
-                    o.records.extend_from_slice(&part.records);
-                }
-                (Ok(_), Err(e)) => out = Err(e),
-                (Err(_), _) => {}
-            }
-        }
-        out
-    })
 }
 
 pub(crate) fn canonical_events(events: &[Value]) -> Result<Vec<String>> {

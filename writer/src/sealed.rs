@@ -337,6 +337,74 @@ impl Drop for Pending {
     }
 }
 
+/// Reused buffers for sealing a part of a batch
+/// ([`Sealer::seal_event_into`]): what each event needs is written here,
+/// not into buffers of its own. The openings' plaintexts are wiped by
+/// [`SealScratch::wipe`] and on drop.
+#[derive(Default)]
+pub(crate) struct SealScratch {
+    // The subject's canonical text, then a value to seal's.
+    subject: String,
+    value: String,
+    // An opening's associated data and sealed bytes.
+    ad: Vec<u8>,
+    sealed: Vec<u8>,
+    /// The part's openings in entry order (to encrypt again if the batch
+    /// gets other indices than the ones it was encrypted for).
+    pub(crate) openings: Vec<Opening>,
+    // Every opening's plaintext (salt || value), back to back.
+    plain: Vec<u8>,
+}
+
+/// One value sealed into a [`SealScratch`].
+pub(crate) struct Opening {
+    /// The event's place in its batch.
+    pub(crate) event: usize,
+    pointer: PendingPointer,
+    key: KeyId,
+    data_key: DataKey,
+    plain: std::ops::Range<usize>,
+}
+
+impl SealScratch {
+    /// Forgets the openings, overwriting their plaintexts and keys first
+    /// (the buffers are kept for the next batch).
+    pub(crate) fn wipe(&mut self) {
+        self.plain.fill(0);
+        self.plain.clear();
+        for o in &mut self.openings {
+            o.data_key = [0; DATA_KEY_LEN];
+        }
+        self.openings.clear();
+        self.sealed.fill(0);
+        self.sealed.clear();
+        wipe_string(&mut self.subject);
+        wipe_string(&mut self.value);
+    }
+}
+
+impl Drop for SealScratch {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+impl std::fmt::Debug for SealScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealScratch({} openings)", self.openings.len())
+    }
+}
+
+// Overwrites a string's bytes (best effort, like `Pending`'s drop), keeping
+// its buffer.
+fn wipe_string(s: &mut String) {
+    let mut b = std::mem::take(s).into_bytes();
+    b.fill(0);
+    b.clear();
+    // Empty: valid UTF-8.
+    *s = String::from_utf8(b).unwrap_or_default();
+}
+
 // Hashes a subject tag by its first 8 bytes: tags are HMAC outputs under
 // the sidecar's secret, uniformly random and not choosable by whoever sends
 // events, so SipHash's protection against chosen keys buys nothing there.
@@ -745,23 +813,13 @@ impl Sealer {
         if marked(&ev) {
             unwrap_markers(&mut ev, &self.rules, &mut markers)?;
         }
-        // (tokens, the rule whose pointer text is made already)
-        let mut targets: Vec<(&[String], Option<usize>)> =
-            markers.iter().map(|m| (m.as_slice(), None)).collect();
-        for (i, r) in self.rules.iter().enumerate() {
-            if lookup(&ev, r).is_some() {
-                targets.push((r, Some(i)));
-            }
-        }
-        if targets.is_empty() {
+        let chosen: Vec<(&[String], Option<usize>)> = self
+            .chosen(&ev, &markers)
+            .into_iter()
+            .map(|(t, r, _)| (t, r))
+            .collect();
+        if chosen.is_empty() {
             return Ok((ev, Vec::new()));
-        }
-        targets.sort_by_key(|t| t.0.len());
-        let mut chosen: Vec<(&[String], Option<usize>)> = Vec::with_capacity(targets.len());
-        for t in targets {
-            if !chosen.iter().any(|c| t.0.starts_with(c.0)) {
-                chosen.push(t);
-            }
         }
         let subject = match lookup(&ev, &self.subject) {
             Some(v) => canonical::to_canonical(v)
@@ -806,41 +864,231 @@ impl Sealer {
         Ok((ev, out))
     }
 
+    // The values an event has to seal, outermost first and none inside
+    // another: (tokens, the rule whose pointer text is made already, value).
+    #[allow(clippy::type_complexity)]
+    fn chosen<'s, 'v>(
+        &'s self,
+        ev: &'v Value,
+        markers: &'s [Vec<String>],
+    ) -> Vec<(&'s [String], Option<usize>, &'v Value)> {
+        let mut targets: Vec<(&[String], Option<usize>, &Value)> = Vec::new();
+        for m in markers {
+            if let Some(v) = lookup(ev, m) {
+                targets.push((m, None, v));
+            }
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            if let Some(v) = lookup(ev, r) {
+                targets.push((r, Some(i), v));
+            }
+        }
+        if targets.len() < 2 {
+            return targets;
+        }
+        targets.sort_by_key(|t| t.0.len());
+        let mut chosen: Vec<(&[String], Option<usize>, &Value)> = Vec::with_capacity(2);
+        for t in targets {
+            if !chosen.iter().any(|c| t.0.starts_with(c.0)) {
+                chosen.push(t);
+            }
+        }
+        chosen
+    }
+
+    /// [`Sealer::seal_event`] writing the sealed event's canonical text
+    /// (with placeholders) to `text`, its openings to `s`, with no value
+    /// built and no allocation per event once `s` is warm (the per-event
+    /// Strings and placeholder maps of `seal_event` cost the append path a
+    /// few µs an entry: `stele bench sealed`). `event` is the event's place
+    /// in the batch, kept with its openings. Errors as `seal_event`'s.
+    pub(crate) fn seal_event_into(
+        &self,
+        ev: &mut Value,
+        event: usize,
+        s: &mut SealScratch,
+        text: &mut String,
+    ) -> Result<(), String> {
+        let mut markers = Vec::new();
+        if marked(ev) {
+            unwrap_markers(ev, &self.rules, &mut markers)?;
+        }
+        let ev: &Value = ev;
+        let chosen = self.chosen(ev, &markers);
+        if chosen.is_empty() {
+            return stele_core::entry::canonical_event_into(ev, text).map_err(|e| e.to_string());
+        }
+        s.subject.clear();
+        if let Some(v) = lookup(ev, &self.subject) {
+            canonical::to_canonical_into(v, &mut s.subject)
+                .map_err(|_| "the subject's value is not valid canonical JSON".to_string())?;
+        }
+        let (id, key) = self
+            .key_for(s.subject.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut placeholders = Vec::with_capacity(chosen.len());
+        for (toks, rule, value) in chosen {
+            s.value.clear();
+            // The error names the place, never the value.
+            canonical::to_canonical_into(value, &mut s.value).map_err(|_| {
+                format!(
+                    "the value to seal at {} is not valid canonical JSON",
+                    pointer_text(toks)
+                )
+            })?;
+            let salt = fresh_salt().map_err(|e| e.to_string())?;
+            let ph = Placeholder {
+                commitment: sealed::commitment(&salt, s.value.as_bytes()),
+                key: id,
+            };
+            placeholders.push((value, ph));
+            let pointer = match rule {
+                Some(i) => PendingPointer::Rule(i),
+                None => {
+                    let p = pointer_from_tokens(toks);
+                    let q = canonical::json_string(&p);
+                    PendingPointer::Marker(p, q)
+                }
+            };
+            // The opening, salt || value (FORMAT 13.3).
+            let at = s.plain.len();
+            s.plain.extend_from_slice(&salt);
+            s.plain.extend_from_slice(s.value.as_bytes());
+            s.openings.push(Opening {
+                event,
+                pointer,
+                key: id,
+                data_key: key,
+                plain: at..s.plain.len(),
+            });
+        }
+        // The value's text is in `plain` now: not left behind here.
+        wipe_string(&mut s.value);
+        sealed::canonical_event_sealed_into(ev, &placeholders, text).map_err(|e| e.to_string())
+    }
+
+    /// Encrypts the openings `s.openings[from..]` (all of one entry) for
+    /// entry `index`, as [`Sealer::encrypt`] does.
+    pub(crate) fn encrypt_from(
+        &self,
+        index: u64,
+        s: &mut SealScratch,
+        from: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let SealScratch {
+            openings,
+            plain,
+            ad,
+            sealed,
+            ..
+        } = s;
+        for o in &openings[from..] {
+            self.encrypt_one(
+                index,
+                &o.pointer,
+                o.key,
+                &o.data_key,
+                &plain[o.plain.clone()],
+                ad,
+                sealed,
+                out,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Encrypts all the openings of `s` again, each for entry
+    /// `first + ` its place in the batch (the batch got other indices than
+    /// the ones they were encrypted for).
+    pub(crate) fn encrypt_all(
+        &self,
+        first: u64,
+        s: &mut SealScratch,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let SealScratch {
+            openings,
+            plain,
+            ad,
+            sealed,
+            ..
+        } = s;
+        for o in openings.iter() {
+            self.encrypt_one(
+                first + o.event as u64,
+                &o.pointer,
+                o.key,
+                &o.data_key,
+                &plain[o.plain.clone()],
+                ad,
+                sealed,
+                out,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Encrypts the openings of entry `index` into sidecar record lines,
     /// `<key ID> <opening record>\n` ([`Record::to_line`]'s text, written
     /// straight into `out`: this runs for every sealed value appended).
     pub fn encrypt(&self, index: u64, pending: &[Pending], out: &mut Vec<u8>) -> Result<()> {
+        let (mut ad, mut sealed) = (Vec::with_capacity(128), Vec::with_capacity(128));
+        for p in pending {
+            self.encrypt_one(
+                index,
+                &p.pointer,
+                p.key,
+                &p.data_key,
+                &p.plaintext,
+                &mut ad,
+                &mut sealed,
+                out,
+            )?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn encrypt_one(
+        &self,
+        index: u64,
+        pointer: &PendingPointer,
+        key: KeyId,
+        data_key: &DataKey,
+        plaintext: &[u8],
+        ad: &mut Vec<u8>,
+        sealed: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         use base64::Engine as _;
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut sealed = Vec::with_capacity(128);
-        for p in pending {
-            let (pointer, quoted) = match &p.pointer {
-                PendingPointer::Rule(i) => {
-                    let (p, q) = &self.rule_pointers[*i];
-                    (p.as_str(), q.as_str())
-                }
-                PendingPointer::Marker(p, q) => (p.as_str(), q.as_str()),
-            };
-            let nonce = fresh_nonce()?;
-            let ad = sealed::opening_ad(&self.origin, index, pointer);
-            sealed.clear();
-            seal_opening_into(&p.data_key, &nonce, &p.plaintext, &ad, &mut sealed)?;
-            for b in p.key.0 {
-                out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+        let (pointer, quoted) = match pointer {
+            PendingPointer::Rule(i) => {
+                let (p, q) = &self.rule_pointers[*i];
+                (p.as_str(), q.as_str())
             }
-            out.extend_from_slice(b" opening ");
-            push_decimal(out, index);
-            out.push(b' ');
-            let at = out.len();
-            out.resize(at + base64::encoded_len(sealed.len(), true).unwrap_or(0), 0);
-            let n = base64::engine::general_purpose::STANDARD
-                .encode_slice(&sealed, &mut out[at..])
-                .map_err(|e| Error::Sealed(format!("base64: {e}")))?;
-            out.truncate(at + n);
-            out.push(b' ');
-            out.extend_from_slice(quoted.as_bytes());
-            out.push(b'\n');
+            PendingPointer::Marker(p, q) => (p.as_str(), q.as_str()),
+        };
+        let nonce = fresh_nonce()?;
+        sealed::opening_ad_into(&self.origin, index, pointer, ad);
+        sealed.clear();
+        seal_opening_into(data_key, &nonce, plaintext, ad, sealed)?;
+        for b in key.0 {
+            out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
         }
+        out.extend_from_slice(b" opening ");
+        push_decimal(out, index);
+        out.push(b' ');
+        let at = out.len();
+        out.resize(at + base64::encoded_len(sealed.len(), true).unwrap_or(0), 0);
+        let n = base64::engine::general_purpose::STANDARD
+            .encode_slice(&sealed, &mut out[at..])
+            .map_err(|e| Error::Sealed(format!("base64: {e}")))?;
+        out.truncate(at + n);
+        out.push(b' ');
+        out.extend_from_slice(quoted.as_bytes());
+        out.push(b'\n');
         Ok(())
     }
 
