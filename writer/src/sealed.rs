@@ -976,26 +976,7 @@ impl Sealer {
         from: usize,
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        let SealScratch {
-            openings,
-            plain,
-            ad,
-            sealed,
-            ..
-        } = s;
-        for o in &openings[from..] {
-            self.encrypt_one(
-                index,
-                &o.pointer,
-                o.key,
-                &o.data_key,
-                &plain[o.plain.clone()],
-                ad,
-                sealed,
-                out,
-            )?;
-        }
-        Ok(())
+        self.encrypt_openings(s, from, &|_| index, out)
     }
 
     /// Encrypts all the openings of `s` again, each for entry
@@ -1007,6 +988,17 @@ impl Sealer {
         s: &mut SealScratch,
         out: &mut Vec<u8>,
     ) -> Result<()> {
+        self.encrypt_openings(s, 0, &|o| first + o.event as u64, out)
+    }
+
+    // The openings `s.openings[from..]`, each for the entry `index_of` says.
+    fn encrypt_openings(
+        &self,
+        s: &mut SealScratch,
+        from: usize,
+        index_of: &dyn Fn(&Opening) -> u64,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let SealScratch {
             openings,
             plain,
@@ -1014,9 +1006,9 @@ impl Sealer {
             sealed,
             ..
         } = s;
-        for o in openings.iter() {
+        for o in &openings[from..] {
             self.encrypt_one(
-                first + o.event as u64,
+                index_of(o),
                 &o.pointer,
                 o.key,
                 &o.data_key,
