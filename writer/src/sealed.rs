@@ -1318,6 +1318,37 @@ pub(crate) fn split_record(line: &[u8]) -> Option<(&str, &[u8])> {
     Some((kid, rest))
 }
 
+/// Reads the sidecar's records file `path` (its owner's, as every sidecar
+/// file), a complete line at a time, in entry order: `each(index, key ID,
+/// line with its `\n`)` for each record line; `Ok(false)` from it stops
+/// the reading. A missing file has no records.
+pub(crate) fn each_record(
+    path: &Path,
+    mut each: impl FnMut(u64, &str, &[u8]) -> Result<bool>,
+) -> Result<()> {
+    let f = match crate::fs::open_own_read(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io("open", path, e)),
+    };
+    let mut r = BufReader::new(f);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = r
+            .read_until(b'\n', &mut line)
+            .map_err(|e| io("read", path, e))?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            return Ok(());
+        }
+        if let (Some(i), Some((kid, _))) = (record_index(&line), split_record(&line[..n - 1]))
+            && !each(i, kid, &line)?
+        {
+            return Ok(());
+        }
+    }
+}
+
 pub(crate) fn record_index(line: &[u8]) -> Option<u64> {
     let (_, rec) = split_record(line.strip_suffix(b"\n").unwrap_or(line))?;
     let text = std::str::from_utf8(rec).ok()?;
@@ -1546,30 +1577,12 @@ impl ExportRecords {
             None => None,
             Some(wanted) => {
                 let mut used = std::collections::HashSet::new();
-                match File::open(&rp) {
-                    Ok(f) => {
-                        let mut r = BufReader::new(f);
-                        let mut line = Vec::new();
-                        loop {
-                            line.clear();
-                            let n = r
-                                .read_until(b'\n', &mut line)
-                                .map_err(|e| Error::Sealed(format!("reading the records: {e}")))?;
-                            if n == 0 || line.last() != Some(&b'\n') {
-                                break;
-                            }
-                            let body = &line[..line.len() - 1];
-                            if let (Some((kid, _)), Some(i)) =
-                                (split_record(body), record_index(body))
-                                && wanted(i)
-                            {
-                                let _ = used.insert(kid.to_string());
-                            }
-                        }
+                each_record(&rp, |i, kid, _| {
+                    if wanted(i) {
+                        let _ = used.insert(kid.to_string());
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io("open", &rp, e)),
-                }
+                    Ok(true)
+                })?;
                 Some(used)
             }
         };

@@ -21,7 +21,6 @@ use crate::error::{Error, Result};
 use crate::fs::Fs;
 use crate::sealed::{self as side, SIDECAR};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use stele_core::sealed::{KeyId, Record, find_placeholders};
 
@@ -72,39 +71,20 @@ fn body_within(dir: &Path, from: u64, to: u64, limit: usize) -> Result<Vec<u8>> 
     let mut used = BTreeSet::new();
     let rp = sc.join("records");
     if from < to {
-        match crate::fs::open_own_read(&rp) {
-            Ok(f) => {
-                // In entry order: stop at the first record at or past `to`.
-                let mut r = BufReader::new(f);
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    let n = r
-                        .read_until(b'\n', &mut line)
-                        .map_err(|e| Error::io("read", &rp, e))?;
-                    if n == 0 || line.last() != Some(&b'\n') {
-                        break;
-                    }
-                    let Some(i) = side::record_index(&line) else {
-                        continue;
-                    };
-                    if i >= to {
-                        break;
-                    }
-                    if i >= from
-                        && let Some((kid, _)) = side::split_record(&line[..n - 1])
-                    {
-                        let _ = used.insert(kid.to_string());
-                        records.extend_from_slice(&line);
-                        if records.len() > limit {
-                            return Err(too_large(from, to));
-                        }
-                    }
+        // In entry order: stop at the first record at or past `to`.
+        side::each_record(&rp, |i, kid, line| {
+            if i >= to {
+                return Ok(false);
+            }
+            if i >= from {
+                let _ = used.insert(kid.to_string());
+                records.extend_from_slice(line);
+                if records.len() > limit {
+                    return Err(too_large(from, to));
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("open", &rp, e)),
-        }
+            Ok(true)
+        })?;
     }
     for w in crate::sealed::wrap_files(&sc.join("wraps")) {
         if !used.contains(&w.kid) || forgotten.contains(&w.key) {
