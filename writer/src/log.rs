@@ -680,8 +680,24 @@ impl Log {
         let mark = if full || creating {
             None
         } else {
-            crate::mark::read(dir).filter(|m| m.checkpoints_len <= cp_bytes.len() as u64)
+            crate::mark::read(dir)
         };
+        // The checkpoints file only grows (a torn last record, never marked,
+        // is the one thing cut): shorter than the mark says, checkpoints were
+        // lost or removed, e.g. a partial restore. Signing now would fork
+        // the log's published history.
+        if let Some(m) = mark.filter(|m| m.checkpoints_len > cp_bytes.len() as u64) {
+            return Err(Error::CheckpointMismatch {
+                dir: dir.into(),
+                why: format!(
+                    "{} holds {} bytes, but the check mark ({}) was written when it held {}: signed checkpoints were lost or removed (a partial restore?); nothing is signed over them. Put the checkpoints back, or run `stele fsck DIR` to check everything and accept the files as they are",
+                    files::CHECKPOINTS,
+                    cp_bytes.len(),
+                    files::CHECKED,
+                    m.checkpoints_len
+                ),
+            });
+        }
         let verified = mark.map_or(0, |m| m.checkpoints_len);
         let (mut cps, mut good_len) =
             parse_checkpoints_after(dir, &cp_bytes, keys.verifiers(), verified)?;
@@ -710,6 +726,7 @@ impl Log {
             }
         }
         let signed = cps.last().map_or(0, |c| c.checkpoint.size);
+        let cps_empty = cps.is_empty();
 
         let scan = scan(
             dir,
@@ -725,6 +742,21 @@ impl Log {
             start.map(|(_, s)| s),
             full,
         )?;
+        // A log's first checkpoint is signed when it is made, right after
+        // its genesis entry: more entries and none signed means the
+        // checkpoints were lost (a missing or emptied file); signing now
+        // would fork the history already published.
+        if cps_empty && scan.size > 1 && !creating {
+            return Err(Error::CheckpointMismatch {
+                dir: dir.into(),
+                why: format!(
+                    "{} holds {} entries, but {} holds no checkpoint signed by the log's key (the first is signed when a log is made): its checkpoints were lost or removed (a partial restore?); nothing is signed over them. Put the checkpoints file back, or restore from a mirror (stele restore)",
+                    files::ENTRIES,
+                    scan.size,
+                    files::CHECKPOINTS
+                ),
+            });
+        }
         // The latest checkpoint's root, or with `full` every checkpoint's.
         // (Latest first: "entries were lost" is about the latest.)
         let checked_cps = if full {

@@ -347,6 +347,9 @@ impl Mirror {
     /// Opens (or starts) a mirror of the log at `url` in `dir`. Takes the
     /// mirror lock; cuts anything written after the last commit point.
     pub fn open(dir: &Path, url: &str, opts: MirrorOptions) -> Result<Self> {
+        // The URL first: a bad one leaves nothing behind.
+        let fetcher = Fetcher::new(url, opts.token.clone(), opts.timeout)
+            .map_err(|why| Error::Config { option: "URL", why })?;
         let fs = opts.fs.clone();
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
         let lock_path = dir.join(files::LOCK);
@@ -493,11 +496,6 @@ impl Mirror {
         } else {
             None
         };
-        let fetcher =
-            Fetcher::new(url, opts.token.clone(), opts.timeout).map_err(|why| Error::NotALog {
-                dir: dir.into(),
-                why: format!("origin URL: {why}"),
-            })?;
         Ok(Self {
             dir: dir.into(),
             fetcher: Arc::new(fetcher),
@@ -1357,46 +1355,36 @@ pub fn restore(
         });
     }
     let (origin, _) = log_config(mirror_dir)?;
-    if new_dir.join(log_files::CONFIG).exists() {
-        return Err(Error::AlreadyExists {
+    // Never over a log or part of one (its entries would be replaced); other
+    // files (the key, say) may be there.
+    crate::log::check_new_dir(new_dir, true)?;
+    let sidecar = new_dir.join(crate::sealed::SIDECAR);
+    if sidecar.exists() {
+        return Err(Error::DirNotEmpty {
             dir: new_dir.into(),
+            why: format!(
+                "holds {}: part of a log, e.g. a partial restore",
+                sidecar.display()
+            ),
+            log_files: true,
         });
     }
+    let made_dir = !new_dir.exists();
     std::fs::create_dir_all(new_dir).map_err(|e| Error::io("create directory", new_dir, e))?;
-    let fs = RealFs;
-    for (name, len) in [
-        (log_files::ENTRIES, state.entries_len),
-        (log_files::CHECKPOINTS, state.checkpoints_len),
-        (log_files::TREE, stored_len(state.size) * 32),
-        (log_files::INDEX, state.size * 8),
-    ] {
-        let from = mirror_dir.join(name);
-        let to = new_dir.join(name);
-        let mut src = crate::fs::open_own_read(&from).map_err(|e| Error::io("open", &from, e))?;
-        let dst = crate::fs::open_own(
-            OpenOptions::new().write(true).create(true).truncate(true),
-            &to,
-        )
-        .map_err(|e| Error::io("create", &to, e))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, &dst);
-        let copied = std::io::copy(&mut std::io::Read::take(&mut src, len), &mut w)
-            .map_err(|e| Error::io("copy", &to, e))?;
-        std::io::Write::flush(&mut w).map_err(|e| Error::io("write", &to, e))?;
-        drop(w);
-        if copied != len {
-            return Err(Error::CheckpointMismatch {
-                dir: mirror_dir.into(),
-                why: format!("{name} has {copied} bytes, the commit point says {len}"),
-            });
+    // A restore that fails leaves nothing behind: what it wrote is removed,
+    // so the directory can be used again and is never half a log.
+    if let Err(e) = copy_checked(mirror_dir, new_dir, &c, &state) {
+        if made_dir {
+            let _ = std::fs::remove_dir_all(new_dir);
+        } else {
+            for name in COPIED {
+                let _ = std::fs::remove_file(new_dir.join(name));
+            }
+            let _ = std::fs::remove_dir_all(&sidecar);
         }
-        fs.sync_data(FileRole::Other, &dst)
-            .map_err(|e| Error::io("fdatasync", &to, e))?;
+        return Err(e);
     }
-    // Openings the mirror copied (`--with-openings`): the restored log's
-    // exports carry them again.
-    openings::copy(&fs, mirror_dir, new_dir, state.sealed_len)?;
-    fs.sync_dir(new_dir)
-        .map_err(|e| Error::io("fsync directory", new_dir, e))?;
+    let fs = RealFs;
     let key_path = std::path::absolute(key_file).map_err(|e| Error::io("resolve", key_file, e))?;
     let mut config = serde_json::json!({
         "format": crate::log::FORMAT,
@@ -1439,6 +1427,80 @@ pub fn restore(
         text.as_bytes(),
     )?;
     Ok(state)
+}
+
+// The files `restore` copies into the new directory.
+const COPIED: [&str; 4] = [
+    log_files::ENTRIES,
+    log_files::CHECKPOINTS,
+    log_files::TREE,
+    log_files::INDEX,
+];
+
+// Copies the mirror's committed files and openings into `new_dir` (each
+// fsync'ed), then verifies the copy against the key the mirror pins: the
+// restored log's key signs whatever it holds next, so it must hold only
+// what the log's own checkpoints cover. A mirror's commit point and files
+// are not signed (anyone who can write to its directory can change them).
+fn copy_checked(mirror_dir: &Path, new_dir: &Path, c: &MirrorConfig, state: &State) -> Result<()> {
+    let fs = RealFs;
+    let lens = [
+        state.entries_len,
+        state.checkpoints_len,
+        stored_len(state.size) * 32,
+        state.size * 8,
+    ];
+    for (name, len) in COPIED.into_iter().zip(lens) {
+        let from = mirror_dir.join(name);
+        let to = new_dir.join(name);
+        let mut src = crate::fs::open_own_read(&from).map_err(|e| Error::io("open", &from, e))?;
+        let dst = crate::fs::open_own(
+            OpenOptions::new().write(true).create(true).truncate(true),
+            &to,
+        )
+        .map_err(|e| Error::io("create", &to, e))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &dst);
+        let copied = std::io::copy(&mut std::io::Read::take(&mut src, len), &mut w)
+            .map_err(|e| Error::io("copy", &to, e))?;
+        std::io::Write::flush(&mut w).map_err(|e| Error::io("write", &to, e))?;
+        drop(w);
+        if copied != len {
+            return Err(Error::CheckpointMismatch {
+                dir: mirror_dir.into(),
+                why: format!("{name} has {copied} bytes, the commit point says {len}"),
+            });
+        }
+        fs.sync_data(FileRole::Other, &dst)
+            .map_err(|e| Error::io("fdatasync", &to, e))?;
+    }
+    // Openings the mirror copied (`--with-openings`): the restored log's
+    // exports carry them again.
+    openings::copy(&fs, mirror_dir, new_dir, state.sealed_len)?;
+    fs.sync_dir(new_dir)
+        .map_err(|e| Error::io("fsync directory", new_dir, e))?;
+    let pinned = VerifierKey::parse(c.key.trim()).map_err(|e| Error::NotALog {
+        dir: mirror_dir.into(),
+        why: format!("mirror.json: its key: {e}"),
+    })?;
+    let report =
+        crate::view::verify_files(new_dir, Options::new(vec![pinned]), &[], &mut |_, _| {})?;
+    let signed = report.tree_size.unwrap_or(0);
+    if report.verdict != Verdict::Verified || report.entries != state.size || signed != state.size {
+        let why = match report.failures.first() {
+            Some(f) => format!("{} (code {})", f.message, f.code.as_str()),
+            None => format!(
+                "its commit point says {} entries, but {} are signed by the log's checkpoints",
+                state.size, signed
+            ),
+        };
+        return Err(Error::CheckpointMismatch {
+            dir: mirror_dir.into(),
+            why: format!(
+                "the mirror's copy does not verify against the key it pins: {why}; nothing was restored (entries no checkpoint of the log covers are never signed with its key)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The key history `GET /v1/keys` serves for the log or mirror in `dir`

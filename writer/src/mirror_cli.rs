@@ -162,8 +162,17 @@ pub(crate) fn raise(who: &str, alert: &Value, on_alert: Option<&str>) -> Result<
 
 fn read_token(path: Option<&Path>) -> Result<Option<String>, Fail> {
     let Some(p) = path else { return Ok(None) };
-    let t = std::fs::read_to_string(p)
-        .map_err(|e| Fail::usage(format!("--token-file {}: {e}", p.display()), None))?;
+    // A bearer token is a secret like a key: its file is 0600.
+    let t = stele_writer::key::load_private(p).map_err(|e| match e {
+        stele_writer::Error::KeyPermissions { mode, .. } => Fail::usage(
+            format!(
+                "--token-file {} has mode {mode:04o}: a token file must not be readable by group or others",
+                p.display()
+            ),
+            Some(format!("run: chmod 600 {}", p.display())),
+        ),
+        e => Fail::usage(format!("--token-file: {e}"), None),
+    })?;
     let t = t.trim().to_string();
     if t.is_empty() || t.contains(char::is_whitespace) {
         return Err(Fail::usage(

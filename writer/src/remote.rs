@@ -77,6 +77,17 @@ impl Fetcher {
     /// bearer token if given.
     pub fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, String> {
         let base = base.trim_end_matches('/').to_string();
+        // Credentials in the URL would be kept in mirror.json and shown in
+        // alerts, messages and a restored log's stele.recovery entry: never
+        // echoed, refused.
+        let rest = base.split_once("://").map_or(base.as_str(), |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.contains('@') {
+            return Err(
+                "the URL holds credentials (user:password@); pass a bearer token with --token-file instead"
+                    .into(),
+            );
+        }
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(format!("{base:?} is not an http:// or https:// URL"));
         }

@@ -974,6 +974,18 @@ pub fn verify_dir_revealed(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Report> {
     let _ = log_config(dir)?;
+    verify_files(dir, opts, reveal, progress)
+}
+
+// [`verify_dir_revealed`] of the files alone: the entries, checkpoints,
+// timestamps and sealed-field records in `dir`, whether or not `stele.json`
+// is there yet (`stele restore` checks a copy before it makes it a log).
+pub(crate) fn verify_files(
+    dir: &Path,
+    opts: Options,
+    reveal: &[String],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Report> {
     let mut seal = crate::sealed::ExportRecords::open(dir, reveal)?;
     let entries_path = dir.join(files::ENTRIES);
     let mut f =

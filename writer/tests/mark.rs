@@ -302,3 +302,50 @@ fn a_failed_mark_write_leaves_the_old_mark_and_the_log_working() {
     }
     assert_ne!(mark_text(&dir), before, "fsck moves the mark");
 }
+
+// Checkpoints lost while the entries stay (a partial restore, a deleted or
+// emptied file): the writer refuses to open rather than sign a checkpoint
+// over a history that forks the one it published. `stele fsck` does not
+// accept it either; putting the file back does.
+#[test]
+fn lost_checkpoints_are_refused_never_signed_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let vk = fixture(&dir);
+    let cps = std::fs::read(dir.join("checkpoints")).unwrap();
+    let refused = |what: &str, expect: &str| match Log::open_with(&dir, opts(u64::MAX)) {
+        Err(e @ Error::CheckpointMismatch { .. }) => {
+            assert!(e.to_string().contains(expect), "{what}: {e}")
+        }
+        Err(e) => panic!("{what}: another error: {e}"),
+        Ok(_) => panic!("{what}: opened"),
+    };
+    // Shorter than the check mark says.
+    std::fs::write(dir.join("checkpoints"), &cps[..cps.len() / 2]).unwrap();
+    refused("shorter than the mark", "signed checkpoints were lost");
+    // Emptied, or removed, with no mark to say so.
+    std::fs::remove_file(dir.join("checked")).unwrap();
+    std::fs::write(dir.join("checkpoints"), b"").unwrap();
+    refused("emptied", "holds no checkpoint signed");
+    std::fs::remove_file(dir.join("checkpoints")).unwrap();
+    refused("removed", "holds no checkpoint signed");
+    assert!(Log::fsck(&dir, opts(u64::MAX)).is_err());
+    // Nothing was appended or signed meanwhile: put back, it opens and verifies.
+    std::fs::write(dir.join("checkpoints"), &cps).unwrap();
+    let log = Log::open_with(&dir, opts(u64::MAX)).unwrap();
+    assert_eq!(log.view().size(), 201);
+    drop(log);
+    assert_verified(
+        &stele_writer::verify_dir(&dir, stele_core::Options::new(vec![vk]), &mut |_, _| {})
+            .unwrap(),
+    );
+    // A log that crashed between its genesis entry and its first checkpoint
+    // still opens (and signs that checkpoint).
+    let young = tmp.path().join("young");
+    let signer = key::generate("example.com/young").unwrap();
+    drop(Log::create_with(&young, "example.com/young", &signer, None, opts(1)).unwrap());
+    std::fs::write(young.join("checkpoints"), b"").unwrap();
+    let _ = std::fs::remove_file(young.join("checked"));
+    let log = Log::open_with(&young, opts(u64::MAX)).unwrap();
+    assert_eq!(log.view().size(), 1);
+}

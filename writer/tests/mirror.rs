@@ -958,6 +958,89 @@ fn disaster_drill_restore_from_the_mirror_and_continue_the_chain() {
         "{}",
         err(&o)
     );
+    forged_mirror_tail_is_never_signed(&m, &key_copy, tmp.path());
+}
+
+// Anyone who can write to a mirror's directory can append a well-chained
+// entry and raise its commit point (neither is signed): restore must verify
+// the copy against the pinned key and refuse, not sign the forged entry
+// with the log's real key. A refused restore leaves nothing behind, and a
+// directory holding part of a log is never written over.
+fn forged_mirror_tail_is_never_signed(m: &Path, key_file: &Path, tmp: &Path) {
+    let forged = tmp.join("forged");
+    let o = Command::new("cp")
+        .args(["-a", m.to_str().unwrap(), forged.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let state_path = forged.join("mirror-state.json");
+    let mut state: Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    let size = state["size"].as_u64().unwrap();
+    let entries_len = state["entries_len"].as_u64().unwrap() as usize;
+    let mut entries = std::fs::read(forged.join("entries.jsonl")).unwrap();
+    entries.truncate(entries_len);
+    let last = entries[..entries_len - 1]
+        .rsplit(|b| *b == b'\n')
+        .next()
+        .unwrap()
+        .to_vec();
+    let ts = serde_json::from_slice::<Value>(&last).unwrap()["ts"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let line = format!(
+        r#"{{"event":{{"action":"grant-admin","actor":"mallory"}},"prev":"{}","seq":{size},"ts":"{ts}"}}"#,
+        stele_core::hash::leaf_hash(&last).to_hex()
+    );
+    entries.extend_from_slice(line.as_bytes());
+    entries.push(b'\n');
+    std::fs::write(forged.join("entries.jsonl"), &entries).unwrap();
+    state["size"] = (size + 1).into();
+    state["entries_len"] = entries.len().into();
+    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+    let n = size + 1;
+    let stored = 2 * n - u64::from(n.count_ones());
+    for (name, len) in [("tree", stored * 32), ("index", n * 8)] {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(forged.join(name))
+            .unwrap();
+        f.set_len(len).unwrap();
+    }
+    let target = tmp.join("from-forged");
+    let o = stele(&[
+        "restore",
+        forged.to_str().unwrap(),
+        target.to_str().unwrap(),
+        "--signing-key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success(), "a forged tail was restored");
+    // The forged line is well chained: what is missing is a signature.
+    assert!(
+        err(&o).contains("does not verify against the key it pins")
+            && err(&o).contains(&format!("says {} entries, but {size} are signed", size + 1)),
+        "{}",
+        err(&o)
+    );
+    assert!(!target.exists(), "a refused restore left files behind");
+    // A directory holding a log's files (no stele.json) is never overwritten.
+    let part = tmp.join("part");
+    std::fs::create_dir(&part).unwrap();
+    std::fs::write(part.join("entries.jsonl"), "PRECIOUS\n").unwrap();
+    let o = stele(&[
+        "restore",
+        m.to_str().unwrap(),
+        part.to_str().unwrap(),
+        "--signing-key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("part of a log"), "{}", err(&o));
+    assert_eq!(
+        std::fs::read(part.join("entries.jsonl")).unwrap(),
+        b"PRECIOUS\n"
+    );
 }
 
 fn get(url: &str, path: &str) -> (u16, Vec<u8>) {
@@ -1182,6 +1265,28 @@ fn an_origin_whose_reads_need_a_token_is_mirrored_with_token_file() {
     assert!(!err(&o).contains(&origin.token));
     let tf = tmp.path().join("token");
     std::fs::write(&tf, format!("{}\n", origin.token)).unwrap();
+    // A token is a secret like a key: a file others can read is refused.
+    std::fs::set_permissions(&tf, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let o = mirror_once(
+        &origin.url,
+        &m,
+        &origin.key,
+        &["--token-file", tf.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("has mode 0644"), "{}", err(&o));
+    assert!(!err(&o).contains(&origin.token));
+    // Credentials in the URL are refused, never echoed nor kept.
+    let with_creds = origin
+        .url
+        .replacen("http://", "http://admin:S3cretPass@", 1);
+    let elsewhere = tmp.path().join("creds");
+    let o = mirror_once(&with_creds, &elsewhere, &origin.key, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("holds credentials"), "{}", err(&o));
+    assert!(!err(&o).contains("S3cretPass"), "{}", err(&o));
+    assert!(!elsewhere.exists());
+    std::fs::set_permissions(&tf, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let o = mirror_once(
         &origin.url,
         &m,
@@ -1987,6 +2092,7 @@ fn a_mirror_with_openings_copies_them_restores_them_and_applies_the_origins_forg
         assert!(o.status.success(), "{}", err(&o));
         let f = tmp.path().join(name);
         std::fs::write(&f, String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         f
     };
     let (reader, revealer) = (token("reader", "read"), token("mirror", "read,reveal"));
