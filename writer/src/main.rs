@@ -582,9 +582,17 @@ struct ServeArgs {
     /// An origin (https://dash.example.com) allowed to read entries and exports cross-origin (repeatable).
     #[arg(long, value_name = "ORIGIN")]
     cors_origin: Vec<String>,
-    /// A proxy (IP) whose Forwarded / X-Forwarded-For header names the client (repeatable).
+    /// A proxy (IP) whose --proxy-header names the client (repeatable).
     #[arg(long, value_name = "IP")]
     trust_proxy: Vec<std::net::IpAddr>,
+    /// The header the trusted proxies set; only that one is read.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "x-forwarded-for",
+        requires = "trust_proxy"
+    )]
+    proxy_header: serve::ProxyHeader,
     /// Serve DIR read-only (a mirror, or a log another process writes): no lock, key, writes,
     /// signing or stele.access records; a mirror's lag on /metrics.
     #[arg(long)]
@@ -2555,6 +2563,7 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     c.read_sign_interval = a.read_sign_interval;
     c.cors_origins = a.cors_origin;
     c.trusted_proxies = a.trust_proxy;
+    c.proxy_header = a.proxy_header;
     c.checkpoint_every = a.checkpoint_every;
     c.checkpoint_interval = a.checkpoint_interval;
     c.web = a.web;

@@ -1855,6 +1855,30 @@ fn a_trusted_proxy_names_the_client() {
     );
     assert_eq!(r.status, 200);
     assert_eq!(last_entry(&f.log)["event"]["actor"], "203.0.113.9");
+    // A client's own Forwarded header, passed through by a proxy that
+    // appends X-Forwarded-For, names nobody.
+    let both = [
+        ("Forwarded", "for=198.51.100.1"),
+        ("X-Forwarded-For", "203.0.113.10"),
+    ];
+    let r = s.req_h("GET", "/v1/entries?from=0&to=1", &both, b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(last_entry(&f.log)["event"]["actor"], "203.0.113.10");
+    drop(s);
+    // A proxy that sets Forwarded: that header, and only it.
+    let s = Server::start(
+        &f,
+        &[
+            "--public-reads",
+            "--trust-proxy",
+            "127.0.0.1",
+            "--proxy-header",
+            "forwarded",
+        ],
+    );
+    let r = s.req_h("GET", "/v1/entries?from=0&to=1", &both, b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(last_entry(&f.log)["event"]["actor"], "198.51.100.1");
     drop(s);
     // Untrusted: the header is ignored.
     let s = Server::start(&f, &["--public-reads"]);

@@ -136,8 +136,11 @@ pub struct Config {
     /// Origins allowed to read entries and exports cross-origin with a
     /// token (CORS); hash-only data is open to every origin.
     pub cors_origins: Vec<String>,
-    /// Proxies whose `Forwarded` / `X-Forwarded-For` headers name the client.
+    /// Proxies whose header ([`Config::proxy_header`]) names the client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// The one header the trusted proxies set (the others a client may send
+    /// through them unchanged, naming any address it likes).
+    pub proxy_header: ProxyHeader,
     /// The file system under the log (`None`: the real one; tests inject faults).
     pub fs: Option<Arc<dyn crate::fs::Fs>>,
     /// Serve the directory read-only (a mirror, or a log another process
@@ -182,6 +185,7 @@ impl Config {
             page_size: 1000,
             cors_origins: Vec::new(),
             trusted_proxies: Vec::new(),
+            proxy_header: ProxyHeader::XForwardedFor,
             fs: None,
             read_only: false,
             cluster: None,
@@ -488,7 +492,7 @@ struct Inner {
     sign_gate: tokio::sync::Mutex<Option<Instant>>,
     read_sign_interval: Duration,
     cors: Vec<String>,
-    proxies: Vec<IpAddr>,
+    proxies: (Vec<IpAddr>, ProxyHeader),
     idem: Mutex<Idempotency>,
     forced_signatures: AtomicU64,
     anchor_stats: Option<Arc<crate::anchor::AnchorStats>>,
@@ -576,38 +580,61 @@ fn too_many(msg: String, retry_after: u64) -> Response {
 // The client's address: the peer, or behind a trusted proxy the last
 // address its Forwarded / X-Forwarded-For header names that is not itself
 // a trusted proxy.
-fn client_addr(peer: SocketAddr, headers: &HeaderMap, proxies: &[IpAddr]) -> SocketAddr {
+/// The header a trusted proxy names the client in (`--proxy-header`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, HAProxy, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1` .
+    Forwarded,
+}
+
+// The client of a request: the peer, or for a trusted proxy the last
+// address in its header (`header`, only that one: a proxy that appends to
+// X-Forwarded-For passes a client's own `Forwarded` through unchanged) that
+// is not itself a trusted proxy.
+fn client_addr(
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    proxies: &[IpAddr],
+    header: ProxyHeader,
+) -> SocketAddr {
     if !proxies.contains(&peer.ip()) {
         return peer;
     }
     let mut hops: Vec<IpAddr> = Vec::new();
-    for v in headers.get_all(header::FORWARDED) {
-        for elem in v.to_str().unwrap_or("").split(',') {
-            for pair in elem.split(';') {
-                let Some((k, val)) = pair.trim().split_once('=') else {
-                    continue;
-                };
-                if !k.trim().eq_ignore_ascii_case("for") {
-                    continue;
-                }
-                let val = val.trim().trim_matches('"');
-                // for=192.0.2.60, for="[2001:db8::1]:4711", for=1.2.3.4:80
-                let host = if let Some(rest) = val.strip_prefix('[') {
-                    rest.split(']').next().unwrap_or("")
-                } else {
-                    val.split(':').next().unwrap_or("")
-                };
-                if let Ok(ip) = host.parse() {
-                    hops.push(ip);
+    match header {
+        ProxyHeader::Forwarded => {
+            for v in headers.get_all(header::FORWARDED) {
+                for elem in v.to_str().unwrap_or("").split(',') {
+                    for pair in elem.split(';') {
+                        let Some((k, val)) = pair.trim().split_once('=') else {
+                            continue;
+                        };
+                        if !k.trim().eq_ignore_ascii_case("for") {
+                            continue;
+                        }
+                        let val = val.trim().trim_matches('"');
+                        // for=192.0.2.60, for="[2001:db8::1]:4711", for=1.2.3.4:80
+                        let host = if let Some(rest) = val.strip_prefix('[') {
+                            rest.split(']').next().unwrap_or("")
+                        } else {
+                            val.split(':').next().unwrap_or("")
+                        };
+                        if let Ok(ip) = host.parse() {
+                            hops.push(ip);
+                        }
+                    }
                 }
             }
         }
-    }
-    if hops.is_empty() {
-        for v in headers.get_all(HeaderName::from_static("x-forwarded-for")) {
-            for a in v.to_str().unwrap_or("").split(',') {
-                if let Ok(ip) = a.trim().parse() {
-                    hops.push(ip);
+        ProxyHeader::XForwardedFor => {
+            for v in headers.get_all(HeaderName::from_static("x-forwarded-for")) {
+                for a in v.to_str().unwrap_or("").split(',') {
+                    if let Ok(ip) = a.trim().parse() {
+                        hops.push(ip);
+                    }
                 }
             }
         }
@@ -664,7 +691,7 @@ impl Inner {
         peer: SocketAddr,
         data: Data,
     ) -> Result<Caller, Response> {
-        let remote = client_addr(peer, headers, &self.proxies);
+        let remote = client_addr(peer, headers, &self.proxies.0, self.proxies.1);
         let token = match self.bearer(headers) {
             Bearer::Unknown => return Err(unauthorized("unknown bearer token")),
             Bearer::Missing => None,
@@ -2727,7 +2754,7 @@ impl Server {
             sign_gate: tokio::sync::Mutex::new(None),
             read_sign_interval: c.read_sign_interval,
             cors: c.cors_origins,
-            proxies: c.trusted_proxies,
+            proxies: (c.trusted_proxies, c.proxy_header),
             idem: Mutex::new(idem),
             forced_signatures: AtomicU64::new(0),
             anchor_stats: c.anchor_stats,
@@ -2922,9 +2949,10 @@ mod tests {
     fn only_a_trusted_proxy_names_the_client() {
         let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
         let proxies: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        let (x, f) = (ProxyHeader::XForwardedFor, ProxyHeader::Forwarded);
         let xff = hm(&[("x-forwarded-for", "198.51.100.7, 203.0.113.9, 10.0.0.2")]);
         assert_eq!(
-            client_addr(peer, &xff, &proxies),
+            client_addr(peer, &xff, &proxies, x),
             "203.0.113.9:0".parse().unwrap()
         );
         let fwd = hm(&[(
@@ -2932,24 +2960,32 @@ mod tests {
             "for=198.51.100.7, for=\"[2001:db8::1]:4711\";proto=https",
         )]);
         assert_eq!(
-            client_addr(peer, &fwd, &proxies).ip(),
+            client_addr(peer, &fwd, &proxies, f).ip(),
             "2001:db8::1".parse::<IpAddr>().unwrap()
         );
-        // Forwarded wins over X-Forwarded-For; garbage is skipped.
+        // Only the configured header counts: a client's own Forwarded,
+        // passed through by a proxy that appends X-Forwarded-For, names
+        // nobody (red-team finding: it chose its address in access records
+        // and escaped per-reader rates); garbage is skipped.
         let both = hm(&[
             ("forwarded", "for=unknown, for=192.0.2.60"),
             ("x-forwarded-for", "1.1.1.1"),
         ]);
         assert_eq!(
-            client_addr(peer, &both, &proxies).ip().to_string(),
+            client_addr(peer, &both, &proxies, x).ip().to_string(),
+            "1.1.1.1"
+        );
+        assert_eq!(
+            client_addr(peer, &both, &proxies, f).ip().to_string(),
             "192.0.2.60"
         );
+        assert_eq!(client_addr(peer, &fwd, &proxies, x), peer);
         // An untrusted peer's headers are ignored.
         let other: SocketAddr = "192.0.2.1:1".parse().unwrap();
-        assert_eq!(client_addr(other, &xff, &proxies), other);
+        assert_eq!(client_addr(other, &xff, &proxies, x), other);
         // Only proxies in the chain: the peer itself.
         let only = hm(&[("x-forwarded-for", "10.0.0.2")]);
-        assert_eq!(client_addr(peer, &only, &proxies), peer);
+        assert_eq!(client_addr(peer, &only, &proxies, x), peer);
     }
 
     #[test]
