@@ -1158,6 +1158,68 @@ fn key_reused() -> Response {
 
 type Parser = fn(&[u8], usize) -> Result<Vec<Value>, body::ItemError>;
 
+// A retried request whose receipts were read back from the log after a
+// restart: the log keeps no digest of request bodies (one in an entry would
+// let anyone who reads the log test guesses of sealed values), so the body
+// is compared with the entries themselves: as many events, each the entry's
+// event without the writer member, any sealed value matching its
+// placeholder (FORMAT 13.2). Anything else is another body (422).
+async fn replay_matches(
+    app: &Arc<Inner>,
+    body: Bytes,
+    parse: Parser,
+    rs: Arc<Vec<Receipt>>,
+) -> bool {
+    let Some(log) = app.log.clone() else {
+        return false;
+    };
+    let max = app.max_events;
+    tokio::task::spawn_blocking(move || {
+        let Ok(events) = parse(&body, max) else {
+            return false;
+        };
+        if events.len() != rs.len() {
+            return false;
+        }
+        let view = log.view();
+        events.iter().zip(rs.iter()).all(|(ev, r)| {
+            let sent = crate::log::canonical_event(ev)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+            let stored = view
+                .entry(r.seq)
+                .ok()
+                .and_then(|l| serde_json::from_slice::<Value>(&l).ok())
+                .and_then(|mut e| e.get_mut("event").map(Value::take));
+            match (sent, stored) {
+                (Some(sent), Some(Value::Object(mut stored))) => {
+                    let _ = stored.remove(crate::log::WRITER_MEMBER);
+                    same_but_sealed(&Value::Object(stored), &sent)
+                }
+                _ => false,
+            }
+        })
+    })
+    .await
+    .unwrap_or(false)
+}
+
+// `stored == sent`, where a placeholder in `stored` stands for any value.
+fn same_but_sealed(stored: &Value, sent: &Value) -> bool {
+    match (stored, sent) {
+        (Value::Object(a), _) if a.contains_key(stele_core::sealed::PLACEHOLDER_MEMBER) => true,
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, v)| b.get(k).is_some_and(|w| same_but_sealed(v, w)))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(v, w)| same_but_sealed(v, w))
+        }
+        _ => stored == sent,
+    }
+}
+
 async fn ingest(
     app: App,
     headers: HeaderMap,
@@ -1196,22 +1258,35 @@ async fn ingest(
     };
     let slot = key.as_ref().map(|k| (token.name.clone(), k.clone()));
     if let Some(slot) = &slot {
-        let mut idem = app.idem.lock().unwrap();
-        match idem.map.get(slot) {
-            Some(Done::Pending) => {
-                return error(
-                    409,
-                    "a request with this Idempotency-Key is being appended now; retry it once that one is answered",
-                    None,
-                );
-            }
-            Some(Done::Receipts(h, rs)) => {
-                if h.is_some_and(|h| h != digest) {
-                    return key_reused();
+        // Receipts read back from the log on start (no body digest).
+        let unchecked = {
+            let mut idem = app.idem.lock().unwrap();
+            match idem.map.get(slot) {
+                Some(Done::Pending) => {
+                    return error(
+                        409,
+                        "a request with this Idempotency-Key is being appended now; retry it once that one is answered",
+                        None,
+                    );
                 }
-                return receipts_response(rs.clone(), true);
+                Some(Done::Receipts(Some(h), rs)) => {
+                    if *h != digest {
+                        return key_reused();
+                    }
+                    return receipts_response(rs.clone(), true);
+                }
+                Some(Done::Receipts(None, rs)) => Some(rs.clone()),
+                None => {
+                    idem.remember(slot.clone(), Done::Pending);
+                    None
+                }
             }
-            None => idem.remember(slot.clone(), Done::Pending),
+        };
+        if let Some(rs) = unchecked {
+            return match replay_matches(&app, held.bytes, parse, rs.clone()).await {
+                true => receipts_response(rs, true),
+                false => key_reused(),
+            };
         }
     }
     let r = ingest_body(&app, held, parse, token, key, digest, since).await;
@@ -2554,7 +2629,23 @@ fn keys_from_log(log: &Log) -> Idempotency {
     let mut idem = Idempotency::default();
     let view = log.view();
     let size = view.size();
-    let entries = (size.saturating_sub(IDEMPOTENCY_KEYS as u64)..size).filter_map(|seq| {
+    // From the start of the run that the window's first entry is part of
+    // (a request of up to --max-events entries): a run cut in two was
+    // replayed with its first receipts missing.
+    let key_at = |seq: u64| {
+        let line = view.entry(seq).ok()?;
+        let e = serde_json::from_slice::<Value>(&line).ok()?;
+        let by = e.get("event")?.get(crate::log::WRITER_MEMBER)?;
+        Some((by.get("token")?.clone(), by.get("request")?.clone()))
+    };
+    let mut from = size.saturating_sub(IDEMPOTENCY_KEYS as u64);
+    if let Some(k) = (from < size).then(|| key_at(from)).flatten() {
+        let floor = from.saturating_sub(IDEMPOTENCY_KEYS as u64);
+        while from > floor && key_at(from - 1).as_ref() == Some(&k) {
+            from -= 1;
+        }
+    }
+    let entries = (from..size).filter_map(|seq| {
         let line = view.entry(seq).ok()?;
         let leaf_hash = view.leaf_hash(seq).ok()?;
         Some((Receipt { seq, leaf_hash }, line))
@@ -2943,6 +3034,24 @@ mod tests {
         assert!(!g.covers(w, 2 * w, later));
         let n = Grant::next(Some(&g), 3 * w, 4 * w, size, later);
         assert_eq!((n.from, n.to, n.bundles), (3 * w, 4 * w, 1));
+    }
+
+    #[test]
+    fn a_replayed_body_matches_its_entries_up_to_sealed_values() {
+        let stored = json!({"actor": {"email": {"stele.sealed": {"c": "x", "k": "y"}}, "id": "u1"}, "n": [1, {"stele.sealed": {}}]});
+        let sent = json!({"actor": {"email": "a@example.com", "id": "u1"}, "n": [1, 2]});
+        assert!(same_but_sealed(&stored, &sent));
+        let marked =
+            json!({"actor": {"email": {"stele.seal": "a@example.com"}, "id": "u1"}, "n": [1, 2]});
+        assert!(same_but_sealed(&stored, &marked));
+        for other in [
+            json!({"actor": {"email": "a@example.com", "id": "u2"}, "n": [1, 2]}),
+            json!({"actor": {"email": "a@example.com", "id": "u1"}, "n": [1]}),
+            json!({"actor": {"email": "a@example.com", "id": "u1"}, "n": [1, 2], "x": 1}),
+            json!({"actor": {"id": "u1"}, "n": [1, 2]}),
+        ] {
+            assert!(!same_but_sealed(&stored, &other), "{other}");
+        }
     }
 
     #[test]
