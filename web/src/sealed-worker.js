@@ -8,7 +8,8 @@
 // A large file is read by two such workers at once, each one part of the
 // entries: both read the key records before the first entry, then each
 // reads its part (wasm-seal's OpeningPass.resumeAt). Each unwraps the data
-// keys its part's values need, when they need them (stele-core's rule).
+// keys its part's values need, when they need them (stele-core's rule),
+// with the X25519 the page computed once for both (x25519.js).
 //
 // Page -> this worker
 //   SealedOpenMessage     the compiled sealed module, the file, the origin, the identity, the part
@@ -20,7 +21,7 @@
 //   SealedErrorMessage    the pass could not run (not the file: a bad value is a finding)
 // The page terminates the worker to cancel.
 import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
-import { prefetchX25519 } from './x25519.js';
+import { giveX25519, prefetchX25519 } from './x25519.js';
 
 /**
  * One part of a split pass: the file's bytes before its first entry line
@@ -44,6 +45,9 @@ import { prefetchX25519 } from './x25519.js';
  * @property {number} [head]  with the whole file: where its first entry line
  *   starts (its key records are before), when known; the X25519 its data
  *   keys need is then computed with WebCrypto before the entries are read
+ * @property {import('./x25519.js').X25519Ahead | null} [x25519]  with a part:
+ *   the X25519 of its key records, computed by the page (computeX25519) for
+ *   both parts; zeroed once given
  */
 /**
  * @typedef {{type: 'progress', done: number, part: string | null}} SealedProgressMessage
@@ -58,18 +62,20 @@ const reply = (msg) => self.postMessage(msg);
 const bytes = async (file, from, to) => new Uint8Array(await file.slice(from, to).arrayBuffer());
 
 /**
- * The pass over a part: the key records (and their X25519, prefetchX25519),
- * then the part's entries.
+ * The pass over a part: the key records (and their X25519: the page's, else
+ * prefetchX25519), then the part's entries.
  * @param {string | undefined} origin
  * @param {string} identity
  * @param {Blob} file
  * @param {SealedPart} part
+ * @param {import('./x25519.js').X25519Ahead | null | undefined} x25519
  */
-async function partPass(origin, identity, file, part) {
+async function partPass(origin, identity, file, part, x25519) {
   const pass = new OpeningPass(origin, identity);
   try {
     pass.push(await bytes(file, 0, part.head));
-    await prefetchX25519(pass);
+    if (x25519) giveX25519(pass, x25519);
+    else await prefetchX25519(pass);
     if (part.start > part.head) pass.resumeAt(part.start);
     return pass;
   } catch (e) {
@@ -79,12 +85,12 @@ async function partPass(origin, identity, file, part) {
 }
 
 self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) => {
-  const { module, file, origin, identity, chunkSize, part, head } = event.data;
+  const { module, file, origin, identity, chunkSize, part, head, x25519 } = event.data;
   /** @type {OpeningPass | null} */
   let pass = null;
   try {
     await initSeal({ module_or_path: module });
-    const p = part ? await partPass(origin, identity, file, part) : new OpeningPass(origin, identity);
+    const p = part ? await partPass(origin, identity, file, part, x25519) : new OpeningPass(origin, identity);
     pass = p;
     const start = part ? part.start : 0;
     const end = part ? part.end : file.size;
@@ -103,6 +109,7 @@ self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) =>
     pass = null; // finish() consumes it
     reply({ type: 'done', finish: p.finish() });
   } catch (e) {
+    for (const s of x25519?.secrets ?? []) s.fill(0);
     pass?.free();
     reply({ type: 'error', message: e instanceof Error ? e.message : String(e) });
   }
