@@ -9,7 +9,8 @@
 // entries: both read the key records before the first entry, then each
 // reads its part (wasm-seal's OpeningPass.resumeAt). Each unwraps the data
 // keys its part's values need, when they need them (stele-core's rule),
-// with the X25519 the page computed once for both (x25519.js).
+// with the X25519 the first part's worker computes once for both (x25519.js)
+// and sends the second's on a channel between them.
 //
 // Page -> this worker
 //   SealedOpenMessage     the compiled sealed module, the file, the origin, the identity, the part
@@ -21,7 +22,7 @@
 //   SealedErrorMessage    the pass could not run (not the file: a bad value is a finding)
 // The page terminates the worker to cancel.
 import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
-import { giveX25519, prefetchX25519 } from './x25519.js';
+import { computeX25519, giveX25519, prefetchX25519 } from './x25519.js';
 
 /**
  * One part of a split pass: the file's bytes before its first entry line
@@ -45,9 +46,15 @@ import { giveX25519, prefetchX25519 } from './x25519.js';
  * @property {number} [head]  with the whole file: where its first entry line
  *   starts (its key records are before), when known; the X25519 its data
  *   keys need is then computed with WebCrypto before the entries are read
- * @property {import('./x25519.js').X25519Ahead | null} [x25519]  with a part:
- *   the X25519 of its key records, computed by the page (computeX25519) for
- *   both parts; zeroed once given
+ * @property {X25519Share} [x25519]  with a part: how the parts share the
+ *   X25519 of the key records
+ */
+/**
+ * The two parts' workers share the X25519 of the key records (computed once,
+ * computeX25519) on a channel: the one that `give`s computes it and posts a
+ * copy of the secrets (transferred, null when none were computed) on
+ * `port`; the other waits for them there before reading its entries.
+ * @typedef {{port: MessagePort, give: boolean}} X25519Share
  */
 /**
  * @typedef {{type: 'progress', done: number, part: string | null}} SealedProgressMessage
@@ -68,14 +75,31 @@ const bytes = async (file, from, to) => new Uint8Array(await file.slice(from, to
  * @param {string} identity
  * @param {Blob} file
  * @param {SealedPart} part
- * @param {import('./x25519.js').X25519Ahead | null | undefined} x25519
+ * @param {X25519Share | undefined} share
  */
-async function partPass(origin, identity, file, part, x25519) {
+async function partPass(origin, identity, file, part, share) {
   const pass = new OpeningPass(origin, identity);
   try {
     pass.push(await bytes(file, 0, part.head));
-    if (x25519) giveX25519(pass, x25519);
-    else await prefetchX25519(pass);
+    if (!share) await prefetchX25519(pass);
+    else if (share.give) {
+      /** @type {import('./x25519.js').X25519Ahead | null} */
+      let ahead = null;
+      try {
+        ahead = await computeX25519(pass);
+      } finally {
+        const copy = ahead && { shares: ahead.shares, secrets: ahead.secrets.map((s) => s.slice()) };
+        share.port.postMessage(copy, copy ? copy.secrets.map((s) => s.buffer) : []);
+        share.port.close();
+      }
+      giveX25519(pass, ahead);
+    } else {
+      const ahead = await new Promise((resolve) => {
+        share.port.onmessage = (e) => resolve(e.data);
+      });
+      share.port.close();
+      giveX25519(pass, ahead);
+    }
     if (part.start > part.head) pass.resumeAt(part.start);
     return pass;
   } catch (e) {
@@ -109,7 +133,6 @@ self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) =>
     pass = null; // finish() consumes it
     reply({ type: 'done', finish: p.finish() });
   } catch (e) {
-    for (const s of x25519?.secrets ?? []) s.fill(0);
     pass?.free();
     reply({ type: 'error', message: e instanceof Error ? e.message : String(e) });
   }

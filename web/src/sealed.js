@@ -7,7 +7,7 @@
 // only moves bytes to it and adds its findings to the verification's report.
 // The identity stays in this page's memory.
 import initSeal, { OpeningPass, SealedVerifier } from '../pkg/stele_wasm_seal.js';
-import { computeX25519, prefetchX25519 } from './x25519.js';
+import { prefetchX25519 } from './x25519.js';
 
 /** The sealed module, compiled once: instantiated here and in the pass's worker. @type {Promise<WebAssembly.Module> | null} */
 let ready = null;
@@ -53,12 +53,12 @@ const SPLIT_ABOVE = 4 << 20;
 /**
  * The default split size. Each part unwraps every data key its values need
  * (core's rule), so a key used in both parts is unwrapped twice; but the
- * X25519 of the key records, the bulk of unwrapping, is computed once by
- * this page with WebCrypto and given to both parts (computeX25519), so a
- * part costs little more than its share of the values. Split on any number
- * of cores: the verification's worker and helpers finish before the pass,
- * and a pass in one part then leaves a core idle (web/bench/sealed.mjs, 100k
- * values of 1,000 subjects on 2 cores).
+ * X25519 of the key records, the bulk of unwrapping, is computed once with
+ * WebCrypto, by the first part's worker, and given to both parts
+ * (computeX25519), so a part costs little more than its share of the
+ * values. Split on any number of cores: the verification's worker and
+ * helpers finish before the pass, and a pass in one part then leaves a core
+ * idle (web/bench/sealed.mjs, 100k values of 1,000 subjects on 2 cores).
  */
 const splitDefault = () => SPLIT_ABOVE;
 
@@ -193,17 +193,17 @@ async function passInWorkers(module, file, origin, { identity, signal, chunkSize
     done[i] = d;
     onProgress?.(done[0] + done[1], file.size);
   };
-  // The X25519 of the key records, once for both parts; each gets its own
-  // copy of the secrets, transferred (none stays here).
-  const ahead = await x25519Ahead(file, at.head, origin, identity);
-  const copies = [ahead, ahead && { shares: ahead.shares, secrets: ahead.secrets.map((s) => s.slice()) }];
+  // The X25519 of the key records, once for both parts: the first part's
+  // worker computes it and sends the second's a copy of the secrets, on a
+  // channel between the two (none of it passes through this thread).
+  const channel = new MessageChannel();
+  const ports = [{ port: channel.port1, give: true }, { port: channel.port2, give: false }];
   // Cancelled as soon as one part fails: its result could not be used.
   const stop = new AbortController();
   const sig = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   const run = (/** @type {import('./sealed-worker.js').SealedPart} */ part) => {
-    const x25519 = copies[part.index];
-    const transfer = x25519 ? x25519.secrets.map((s) => s.buffer) : [];
-    return inWorker({ module, file, origin, identity, chunkSize, part, x25519 }, transfer, { signal: sig, onProgress: progress(part.index) }).catch((e) => {
+    const x25519 = ports[part.index];
+    return inWorker({ module, file, origin, identity, chunkSize, part, x25519 }, [x25519.port], { signal: sig, onProgress: progress(part.index) }).catch((e) => {
       stop.abort();
       throw e;
     });
@@ -212,33 +212,11 @@ async function passInWorkers(module, file, origin, { identity, signal, chunkSize
     run({ index: 0, head: at.head, start: at.head, end: at.split }),
     run({ index: 1, head: at.head, start: at.split, end: file.size }),
   ]);
-  // Not transferred (a worker could not start): zeroed here (a transferred
-  // one is detached, length 0).
-  for (const c of copies) for (const s of c?.secrets ?? []) if (s.byteLength) s.fill(0);
   // A part's own error, rather than the other part's cancel that follows it.
   const errors = parts.flatMap((p) => (p.status === 'rejected' ? [p.reason] : []));
   if (errors.length) throw errors.find((e) => e?.name !== 'AbortError') ?? errors[0];
   const [a, b] = parts.map((p) => /** @type {PromiseFulfilledResult<{out: any, sealed: import('./index.js').SealedValue[]}>} */ (p).value);
   return joinParts(a, b);
-}
-
-/**
- * The X25519 the key records before `head` may need (computeX25519), with
- * a pass of this thread that reads them only; null where WebCrypto has no
- * X25519 (each part then computes its own in wasm).
- * @param {Blob} file
- * @param {number} head
- * @param {string | undefined} origin
- * @param {string} identity
- */
-async function x25519Ahead(file, head, origin, identity) {
-  const pass = new OpeningPass(origin, identity);
-  try {
-    pass.push(new Uint8Array(await file.slice(0, head).arrayBuffer()));
-    return await computeX25519(pass);
-  } finally {
-    pass.free();
-  }
 }
 
 /**
