@@ -408,21 +408,50 @@ export async function genesisOrigin(file) {
   }
 }
 
+/** The first entry line is looked for in this many bytes at a file's start. */
+const FIRST_ENTRY_WITHIN = 8 << 20;
+
+/** firstEntryLine's answers, by file: the pass asks it up to three times. @type {WeakMap<Blob, Promise<{offset: number, line: Uint8Array} | null>>} */
+const firstLines = new WeakMap();
+
 /**
  * The first line of `file` that can be an entry (it starts with `{`), in
  * its first 8 MiB: its offset and bytes (without `\n`); null when none.
+ * Read once per file, from 64 KiB on, doubling (the key records before it
+ * are usually far fewer than 8 MiB).
  * @param {Blob} file
  * @returns {Promise<{offset: number, line: Uint8Array} | null>}
  */
-async function firstEntryLine(file) {
-  const head = new Uint8Array(await file.slice(0, 8 << 20).arrayBuffer());
-  for (let at = 0; at < head.length;) {
-    const nl = head.indexOf(10, at);
-    if (nl < 0) return null;
-    if (head[at] === 0x7b) return { offset: at, line: head.subarray(at, nl) };
-    at = nl + 1;
+function firstEntryLine(file) {
+  let found = firstLines.get(file);
+  if (!found) {
+    found = findFirstEntryLine(file);
+    firstLines.set(file, found);
+    found.catch(() => firstLines.delete(file));
   }
-  return null;
+  return found;
+}
+
+/** @param {Blob} file */
+async function findFirstEntryLine(file) {
+  const limit = Math.min(file.size, FIRST_ENTRY_WITHIN);
+  let head = new Uint8Array(0);
+  let at = 0; // the start of the first line not looked at yet
+  for (let want = 64 << 10; ; want *= 2) {
+    const end = Math.min(want, limit);
+    if (end > head.length) {
+      const more = new Uint8Array(await file.slice(head.length, end).arrayBuffer());
+      const grown = new Uint8Array(head.length + more.length);
+      grown.set(head);
+      grown.set(more, head.length);
+      head = grown;
+    }
+    for (let nl = head.indexOf(10, at); nl >= 0; nl = head.indexOf(10, at)) {
+      if (head[at] === 0x7b) return { offset: at, line: head.subarray(at, nl) };
+      at = nl + 1;
+    }
+    if (end >= limit || head.length < end) return null;
+  }
 }
 
 /**
