@@ -9,8 +9,8 @@
 // entries: both read the key records before the first entry, then each
 // reads its part (wasm-seal's OpeningPass.resumeAt). Each unwraps the data
 // keys its part's values need, when they need them (stele-core's rule),
-// with the X25519 the first part's worker computes once for both (x25519.js)
-// and sends the second's on a channel between them.
+// with the X25519 computed once for both (x25519.js): each worker computes
+// half and sends the other a copy, on a channel between them.
 //
 // Page -> this worker
 //   SealedOpenMessage     the compiled sealed module, the file, the origin, the identity, the part
@@ -51,9 +51,10 @@ import { computeX25519, giveX25519, prefetchX25519 } from './x25519.js';
  */
 /**
  * The two parts' workers share the X25519 of the key records (computed once,
- * computeX25519) on a channel: the one that `give`s computes it and posts a
- * copy of the secrets (transferred, null when none were computed) on
- * `port`; the other waits for them there before reading its entries.
+ * computeX25519) on a channel: each computes one half of the shares (`give`:
+ * half 0), posts a copy of its secrets (transferred, null when none
+ * were computed) on `port`, and waits for the other's there before reading
+ * its entries.
  * @typedef {{port: MessagePort, give: boolean}} X25519Share
  */
 /**
@@ -82,23 +83,22 @@ async function partPass(origin, identity, file, part, share) {
   try {
     pass.push(await bytes(file, 0, part.head));
     if (!share) await prefetchX25519(pass);
-    else if (share.give) {
+    else {
+      // Each computes its half of the X25519 and sends the other a copy.
       /** @type {import('./x25519.js').X25519Ahead | null} */
-      let ahead = null;
-      try {
-        ahead = await computeX25519(pass);
-      } finally {
-        const copy = ahead && { shares: ahead.shares, secrets: ahead.secrets.map((s) => s.slice()) };
-        share.port.postMessage(copy, copy ? copy.secrets.map((s) => s.buffer) : []);
-        share.port.close();
-      }
-      giveX25519(pass, ahead);
-    } else {
-      const ahead = await new Promise((resolve) => {
+      let mine = null;
+      const theirs = new Promise((resolve) => {
         share.port.onmessage = (e) => resolve(e.data);
       });
+      try {
+        mine = await computeX25519(pass, share.give ? 0 : 1);
+      } finally {
+        const copy = mine && { shares: mine.shares, secrets: mine.secrets.map((s) => s.slice()) };
+        share.port.postMessage(copy, copy ? copy.secrets.map((s) => s.buffer) : []);
+      }
+      giveX25519(pass, mine);
+      giveX25519(pass, /** @type {import('./x25519.js').X25519Ahead | null} */ (await theirs));
       share.port.close();
-      giveX25519(pass, ahead);
     }
     if (part.start > part.head) pass.resumeAt(part.start);
     return pass;

@@ -54,7 +54,7 @@ const SPLIT_ABOVE = 4 << 20;
  * The default split size. Each part unwraps every data key its values need
  * (core's rule), so a key used in both parts is unwrapped twice; but the
  * X25519 of the key records, the bulk of unwrapping, is computed once with
- * WebCrypto, by the first part's worker, and given to both parts
+ * WebCrypto, half by each part's worker, and given to both parts
  * (computeX25519), so a part costs little more than its share of the
  * values. Split on any number of cores: the verification's worker and
  * helpers finish before the pass, and a pass in one part then leaves a core
@@ -193,9 +193,9 @@ async function passInWorkers(module, file, origin, { identity, signal, chunkSize
     done[i] = d;
     onProgress?.(done[0] + done[1], file.size);
   };
-  // The X25519 of the key records, once for both parts: the first part's
-  // worker computes it and sends the second's a copy of the secrets, on a
-  // channel between the two (none of it passes through this thread).
+  // The X25519 of the key records, once for both parts: each part's worker
+  // computes half and sends the other a copy of its secrets, on a channel
+  // between the two (none of it passes through this thread).
   const channel = new MessageChannel();
   const ports = [{ port: channel.port1, give: true }, { port: channel.port2, give: false }];
   // Cancelled as soon as one part fails: its result could not be used.
