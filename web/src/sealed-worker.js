@@ -8,7 +8,9 @@
 // A large file is read by two such workers at once, each one part of the
 // entries: both read the key records before the first entry, then each
 // reads its part (wasm-seal's OpeningPass.resumeAt). Each unwraps the data
-// keys its part's values need, when they need them (stele-core's rule).
+// keys its part's values need, when they need them (stele-core's rule),
+// with the X25519 computed once for both (x25519.js): each worker computes
+// half and sends the other a copy, on a channel between them.
 //
 // Page -> this worker
 //   SealedOpenMessage     the compiled sealed module, the file, the origin, the identity, the part
@@ -20,7 +22,7 @@
 //   SealedErrorMessage    the pass could not run (not the file: a bad value is a finding)
 // The page terminates the worker to cancel.
 import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
-import { prefetchX25519 } from './x25519.js';
+import { computeX25519, giveX25519, prefetchX25519 } from './x25519.js';
 
 /**
  * One part of a split pass: the file's bytes before its first entry line
@@ -44,6 +46,16 @@ import { prefetchX25519 } from './x25519.js';
  * @property {number} [head]  with the whole file: where its first entry line
  *   starts (its key records are before), when known; the X25519 its data
  *   keys need is then computed with WebCrypto before the entries are read
+ * @property {X25519Share} [x25519]  with a part: how the parts share the
+ *   X25519 of the key records
+ */
+/**
+ * The two parts' workers share the X25519 of the key records (computed once,
+ * computeX25519) on a channel: each computes one half of the shares (`give`:
+ * half 0), posts a copy of its secrets (transferred, null when none
+ * were computed) on `port`, and waits for the other's there before reading
+ * its entries.
+ * @typedef {{port: MessagePort, give: boolean}} X25519Share
  */
 /**
  * @typedef {{type: 'progress', done: number, part: string | null}} SealedProgressMessage
@@ -58,18 +70,36 @@ const reply = (msg) => self.postMessage(msg);
 const bytes = async (file, from, to) => new Uint8Array(await file.slice(from, to).arrayBuffer());
 
 /**
- * The pass over a part: the key records (and their X25519, prefetchX25519),
- * then the part's entries.
+ * The pass over a part: the key records (and their X25519: the page's, else
+ * prefetchX25519), then the part's entries.
  * @param {string | undefined} origin
  * @param {string} identity
  * @param {Blob} file
  * @param {SealedPart} part
+ * @param {X25519Share | undefined} share
  */
-async function partPass(origin, identity, file, part) {
+async function partPass(origin, identity, file, part, share) {
   const pass = new OpeningPass(origin, identity);
   try {
     pass.push(await bytes(file, 0, part.head));
-    await prefetchX25519(pass);
+    if (!share) await prefetchX25519(pass);
+    else {
+      // Each computes its half of the X25519 and sends the other a copy.
+      /** @type {import('./x25519.js').X25519Ahead | null} */
+      let mine = null;
+      const theirs = new Promise((resolve) => {
+        share.port.onmessage = (e) => resolve(e.data);
+      });
+      try {
+        mine = await computeX25519(pass, share.give ? 0 : 1);
+      } finally {
+        const copy = mine && { shares: mine.shares, secrets: mine.secrets.map((s) => s.slice()) };
+        share.port.postMessage(copy, copy ? copy.secrets.map((s) => s.buffer) : []);
+      }
+      giveX25519(pass, mine);
+      giveX25519(pass, /** @type {import('./x25519.js').X25519Ahead | null} */ (await theirs));
+      share.port.close();
+    }
     if (part.start > part.head) pass.resumeAt(part.start);
     return pass;
   } catch (e) {
@@ -79,12 +109,12 @@ async function partPass(origin, identity, file, part) {
 }
 
 self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) => {
-  const { module, file, origin, identity, chunkSize, part, head } = event.data;
+  const { module, file, origin, identity, chunkSize, part, head, x25519 } = event.data;
   /** @type {OpeningPass | null} */
   let pass = null;
   try {
     await initSeal({ module_or_path: module });
-    const p = part ? await partPass(origin, identity, file, part) : new OpeningPass(origin, identity);
+    const p = part ? await partPass(origin, identity, file, part, x25519) : new OpeningPass(origin, identity);
     pass = p;
     const start = part ? part.start : 0;
     const end = part ? part.end : file.size;

@@ -51,17 +51,16 @@ async function compileModule(source) {
 const SPLIT_ABOVE = 4 << 20;
 
 /**
- * The default split size: a file is read in two parts only where the
- * machine has cores to spare. Each part unwraps every data key its values
- * need (core's rule), so a key used in both parts is unwrapped twice: one
- * X25519 per key and part, about a third of a part's work on a log with a
- * thousand subjects. With four cores and more the parts run beside the
- * verification's worker and helpers; with two, all of them share the same
- * cores and the second unwrapping is only extra work (web/bench/sealed.mjs,
- * 100k values of 1,000 subjects on 2 cores: CPU of the pass in two parts
- * about 1.2-1.3 times the pass in one).
+ * The default split size. Each part unwraps every data key its values need
+ * (core's rule), so a key used in both parts is unwrapped twice; but the
+ * X25519 of the key records, the bulk of unwrapping, is computed once with
+ * WebCrypto, half by each part's worker, and given to both parts
+ * (computeX25519), so a part costs little more than its share of the
+ * values. Split on any number of cores: the verification's worker and
+ * helpers finish before the pass, and a pass in one part then leaves a core
+ * idle (web/bench/sealed.mjs, 100k values of 1,000 subjects on 2 cores).
  */
-const splitDefault = () => ((globalThis.navigator?.hardwareConcurrency || 1) >= 4 ? SPLIT_ABOVE : Infinity);
+const splitDefault = () => SPLIT_ABOVE;
 
 /** Started workers, idle (at most two). @type {Worker[]} */
 const idleWorkers = [];
@@ -194,14 +193,21 @@ async function passInWorkers(module, file, origin, { identity, signal, chunkSize
     done[i] = d;
     onProgress?.(done[0] + done[1], file.size);
   };
+  // The X25519 of the key records, once for both parts: each part's worker
+  // computes half and sends the other a copy of its secrets, on a channel
+  // between the two (none of it passes through this thread).
+  const channel = new MessageChannel();
+  const ports = [{ port: channel.port1, give: true }, { port: channel.port2, give: false }];
   // Cancelled as soon as one part fails: its result could not be used.
   const stop = new AbortController();
   const sig = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-  const run = (/** @type {import('./sealed-worker.js').SealedPart} */ part) =>
-    inWorker({ module, file, origin, identity, chunkSize, part }, [], { signal: sig, onProgress: progress(part.index) }).catch((e) => {
+  const run = (/** @type {import('./sealed-worker.js').SealedPart} */ part) => {
+    const x25519 = ports[part.index];
+    return inWorker({ module, file, origin, identity, chunkSize, part, x25519 }, [x25519.port], { signal: sig, onProgress: progress(part.index) }).catch((e) => {
       stop.abort();
       throw e;
     });
+  };
   const parts = await Promise.allSettled([
     run({ index: 0, head: at.head, start: at.head, end: at.split }),
     run({ index: 1, head: at.head, start: at.split, end: file.size }),
@@ -325,7 +331,7 @@ export async function checkRevoked(revoked) {
  * @param {import('./index.js').Report} report
  * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, splitAbove?: number, onProgress?: (done: number, total: number) => void}} opts
  *   splitAbove: files of at least this many bytes are read in two parts at
- *   once (default 4 MiB with four cores or more, else never; for tests)
+ *   once (default 4 MiB; for tests)
  * @returns {Promise<import('./index.js').Report>}
  */
 export async function openSealed(file, report, opts) {
@@ -402,21 +408,50 @@ export async function genesisOrigin(file) {
   }
 }
 
+/** The first entry line is looked for in this many bytes at a file's start. */
+const FIRST_ENTRY_WITHIN = 8 << 20;
+
+/** firstEntryLine's answers, by file: the pass asks it up to three times. @type {WeakMap<Blob, Promise<{offset: number, line: Uint8Array} | null>>} */
+const firstLines = new WeakMap();
+
 /**
  * The first line of `file` that can be an entry (it starts with `{`), in
  * its first 8 MiB: its offset and bytes (without `\n`); null when none.
+ * Read once per file, from 64 KiB on, doubling (the key records before it
+ * are usually far fewer than 8 MiB).
  * @param {Blob} file
  * @returns {Promise<{offset: number, line: Uint8Array} | null>}
  */
-async function firstEntryLine(file) {
-  const head = new Uint8Array(await file.slice(0, 8 << 20).arrayBuffer());
-  for (let at = 0; at < head.length;) {
-    const nl = head.indexOf(10, at);
-    if (nl < 0) return null;
-    if (head[at] === 0x7b) return { offset: at, line: head.subarray(at, nl) };
-    at = nl + 1;
+function firstEntryLine(file) {
+  let found = firstLines.get(file);
+  if (!found) {
+    found = findFirstEntryLine(file);
+    firstLines.set(file, found);
+    found.catch(() => firstLines.delete(file));
   }
-  return null;
+  return found;
+}
+
+/** @param {Blob} file */
+async function findFirstEntryLine(file) {
+  const limit = Math.min(file.size, FIRST_ENTRY_WITHIN);
+  let head = new Uint8Array(0);
+  let at = 0; // the start of the first line not looked at yet
+  for (let want = 64 << 10; ; want *= 2) {
+    const end = Math.min(want, limit);
+    if (end > head.length) {
+      const more = new Uint8Array(await file.slice(head.length, end).arrayBuffer());
+      const grown = new Uint8Array(head.length + more.length);
+      grown.set(head);
+      grown.set(more, head.length);
+      head = grown;
+    }
+    for (let nl = head.indexOf(10, at); nl >= 0; nl = head.indexOf(10, at)) {
+      if (head[at] === 0x7b) return { offset: at, line: head.subarray(at, nl) };
+      at = nl + 1;
+    }
+    if (end >= limit || head.length < end) return null;
+  }
 }
 
 /**

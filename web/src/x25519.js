@@ -3,24 +3,45 @@
 // (which starts workers). Moves bytes only: every rule is the sealed module's.
 
 /**
- * The X25519 the opening pass's unwrapping may need, computed ahead with
- * WebCrypto (native: several times faster than the sealed module's own) and
- * handed to the pass (wasm-seal's x25519Shares, x25519Keys, setX25519).
- * Called after the key records (the bytes before the first entry line) were
- * pushed, before the entries. Only the scalar multiplication moves here:
- * which shares (at most 4,096, within FORMAT 13.8's budget), the all-zero
- * check and the rest of age stay in wasm, which computes any secret not
- * given: all of them where WebCrypto has no X25519. The identity's keys are
- * imported not extractable, and the bytes of keys and secrets zeroed.
- * @param {import('../pkg/stele_wasm_seal.js').OpeningPass} pass
+ * The X25519 shared secrets computed ahead: `shares` (32 bytes each) and,
+ * for each identity (in identity-file order), the secrets with them in the
+ * same order (32 bytes each; zero where none was computed). The holder
+ * zeroes `secrets` once given (giveX25519) or transfers them.
+ * @typedef {{shares: Uint8Array, secrets: Uint8Array[]}} X25519Ahead
  */
-export async function prefetchX25519(pass) {
+
+/**
+ * The X25519 the opening pass's unwrapping may need, computed with WebCrypto
+ * (native: several times faster than the sealed module's own). Called after
+ * the key records (the bytes before the first entry line) were pushed,
+ * before the entries. Only the scalar multiplication moves here: which
+ * shares (at most 4,096, within FORMAT 13.8's budget), the all-zero check
+ * and the rest of age stay in wasm, which computes any secret not given:
+ * all of them where WebCrypto has no X25519 (then null). The identity's keys
+ * are imported not extractable, and the bytes of keys zeroed. `half`: only
+ * the shares whose first byte's low bit is `half` (about half of them, the
+ * same whatever order each thread lists them in), for two threads that each
+ * compute one half and exchange them.
+ * @param {import('../pkg/stele_wasm_seal.js').OpeningPass} pass
+ * @param {0 | 1} [half]
+ * @returns {Promise<X25519Ahead | null>}
+ */
+export async function computeX25519(pass, half) {
   const subtle = globalThis.crypto?.subtle;
-  if (!subtle) return;
-  const shares = pass.x25519Shares();
-  if (!shares.length) return;
+  if (!subtle) return null;
+  let shares = pass.x25519Shares();
+  if (half != null) {
+    const all = shares;
+    const picked = [];
+    for (let at = 0; at < all.length; at += 32) if ((all[at] & 1) === half) picked.push(all.subarray(at, at + 32));
+    shares = new Uint8Array(32 * picked.length);
+    picked.forEach((s, i) => shares.set(s, 32 * i));
+  }
+  if (!shares.length) return null;
   const keys = pass.x25519Keys();
   const alg = { name: 'X25519' };
+  /** @type {Uint8Array[]} */
+  const all = [];
   try {
     /** @type {Promise<CryptoKey | null>[]} */
     const imports = [];
@@ -29,6 +50,7 @@ export async function prefetchX25519(pass) {
     for (let i = 0; i * 48 < keys.length; i++) {
       const own = await subtle.importKey('pkcs8', /** @type {BufferSource} */ (keys.subarray(i * 48, i * 48 + 48)), alg, false, ['deriveBits']);
       const secrets = new Uint8Array(shares.length);
+      all.push(secrets);
       await Promise.all(publics.map(async (pub, j) => {
         if (!pub) return;
         try {
@@ -37,12 +59,36 @@ export async function prefetchX25519(pass) {
           // an all-zero result (refused) or another error: left zero, wasm decides
         }
       }));
-      pass.setX25519(i, shares, secrets);
-      secrets.fill(0);
     }
+    return { shares, secrets: all };
   } catch {
     // no X25519 in this browser's WebCrypto: the sealed module computes each one
+    for (const s of all) s.fill(0);
+    return null;
   } finally {
     keys.fill(0);
   }
+}
+
+/**
+ * Hands secrets computed by computeX25519 (here or in another thread, for
+ * a pass over the same key records) to `pass`, and zeroes them.
+ * @param {import('../pkg/stele_wasm_seal.js').OpeningPass} pass
+ * @param {X25519Ahead | null | undefined} ahead
+ */
+export function giveX25519(pass, ahead) {
+  if (!ahead) return;
+  try {
+    ahead.secrets.forEach((secrets, i) => pass.setX25519(i, ahead.shares, secrets));
+  } finally {
+    for (const s of ahead.secrets) s.fill(0);
+  }
+}
+
+/**
+ * computeX25519 then giveX25519 on the same pass.
+ * @param {import('../pkg/stele_wasm_seal.js').OpeningPass} pass
+ */
+export async function prefetchX25519(pass) {
+  giveX25519(pass, await computeX25519(pass));
 }
