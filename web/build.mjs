@@ -29,7 +29,11 @@ const PKG = join(WEB, 'pkg');
  * for `_` (scripts/build.sh asks for the list with --cargo-packages).
  * `cargoConfig`: `cargo --config` values for that module's build only (each
  * module is its own cargo run), e.g. a dependency's opt-level.
- *  - stele_wasm, the verifier every page loads: the decided budget (issue 18).
+ *  - stele_wasm, the verifier every page loads: the decided budget (issue 18),
+ *    raised from 180 / 78 to 182 / 79 for takeColumns/takeStrings (issue 17:
+ *    the page's worker takes each block's rows as views of columns reused in
+ *    wasm memory instead of ten new ArrayBuffers a block): 180.7 KB and
+ *    78.3 KB gzipped with it, 179.4 / 77.9 before.
  *  - stele_wasm_live, loaded only by live mode (src/live.js): 103.4 KB and
  *    47.1 KB gzipped when the gate was set; about 8% headroom.
  *  - stele_wasm_seal, loaded only with an auditor key or a witness policy
@@ -51,7 +55,7 @@ const PKG = join(WEB, 'pkg');
  *    together with it) and key rotation: 872.1 KB / 355.2 KB.
  */
 export const MODULES = [
-  { name: 'stele_wasm', role: 'verifier', maxOptKb: 180, maxGzKb: 78 },
+  { name: 'stele_wasm', role: 'verifier', maxOptKb: 182, maxGzKb: 79 },
   { name: 'stele_wasm_live', role: 'live mode only', maxOptKb: 112, maxGzKb: 51 },
   { name: 'stele_wasm_seal', role: 'auditor key', maxOptKb: 438, maxGzKb: 198, cargoConfig: ['profile.wasm-release.package.curve25519-dalek.opt-level=3'] },
   { name: 'stele_wasm_tsa', role: 'TSA certificate', maxOptKb: 900, maxGzKb: 367 },

@@ -51,6 +51,8 @@ pub fn check_number(number: &str) -> Option<String> {
 #[derive(Debug)]
 pub struct WasmVerifier {
     inner: Option<StreamVerifier<Table>>,
+    /// The columns of the last take, reused (see `takeColumns`).
+    cols: table::EntryColumns,
 }
 
 #[wasm_bindgen]
@@ -72,6 +74,7 @@ impl WasmVerifier {
         }
         Ok(Self {
             inner: Some(StreamVerifier::with_sink(opts, Table::default())),
+            cols: table::EntryColumns::default(),
         })
     }
 
@@ -142,12 +145,9 @@ impl WasmVerifier {
     /// Float64Array value is not exact.
     #[wasm_bindgen(js_name = takeBatch)]
     pub fn take_batch(&mut self) -> Result<js_sys::Object, JsError> {
-        let v = self
-            .inner
-            .as_mut()
-            .ok_or_else(|| js_err("verifier already finished"))?;
-        let cols = v.sink_mut().take_columns();
-        let out = js_sys::Object::new();
+        let _ = self.take_columns()?;
+        let cols = &self.cols;
+        let out = self.take_strings();
         let set = |k: &str, val: &JsValue| {
             js_sys::Reflect::set(&out, &JsValue::from_str(k), val)
                 .map(|_| ())
@@ -161,24 +161,64 @@ impl WasmVerifier {
         set("offset", &num(&cols.offset))?;
         set("length", &num(&cols.length))?;
         let codes = js_sys::Array::new();
-        let fresh = js_sys::Array::new();
-        for (col, new) in cols.codes.iter().zip(&cols.fresh) {
+        for col in &cols.codes {
             let _ = codes.push(&js_sys::Uint32Array::from(&col[..]));
+        }
+        set("codes", &codes)?;
+        Ok(out)
+    }
+
+    /// `takeBatch` without copies: the rows read since the last call are
+    /// written into columns this verifier keeps and reuses (nothing is
+    /// allocated per call once they are large enough), and their places in
+    /// the module's memory are returned: `[n, seq, ts, line, offset, length,
+    /// type, actor, action, target, outcome, strings]`, byte addresses of n
+    /// Float64s (the first five) and n Uint32s (the codes); `strings` is 1
+    /// when `takeStrings` has something (fresh values or `tsRaw`). The
+    /// columns are valid until the next call on this verifier (the memory
+    /// may move when it grows: view it right away).
+    #[wasm_bindgen(js_name = takeColumns)]
+    pub fn take_columns(&mut self) -> Result<Vec<u32>, JsError> {
+        let v = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| js_err("verifier already finished"))?;
+        v.sink_mut().take_columns_into(&mut self.cols);
+        let c = &self.cols;
+        let mut out = vec![c.seq.len() as u32];
+        for col in [&c.seq, &c.ts_us, &c.line, &c.offset, &c.length] {
+            out.push(col.as_ptr() as u32);
+        }
+        for col in &c.codes {
+            out.push(col.as_ptr() as u32);
+        }
+        let strings = !c.ts_raw.is_empty() || c.fresh.iter().any(|f| !f.is_empty());
+        out.push(u32::from(strings));
+        Ok(out)
+    }
+
+    /// The strings of the last `takeColumns`, as `takeBatch` gives them:
+    /// `{fresh, tsRaw}`.
+    #[wasm_bindgen(js_name = takeStrings)]
+    pub fn take_strings(&self) -> js_sys::Object {
+        let cols = &self.cols;
+        let out = js_sys::Object::new();
+        let fresh = js_sys::Array::new();
+        for new in &cols.fresh {
             let _ = fresh.push(
                 &new.iter()
                     .map(|s| JsValue::from_str(s))
                     .collect::<js_sys::Array>(),
             );
         }
-        set("codes", &codes)?;
-        set("fresh", &fresh)?;
         let ts_raw = js_sys::Array::new();
         for (i, t) in &cols.ts_raw {
             let _ = ts_raw.push(&JsValue::from(*i));
             let _ = ts_raw.push(&JsValue::from_str(t));
         }
-        set("tsRaw", &ts_raw)?;
-        Ok(out)
+        let _ = js_sys::Reflect::set(&out, &JsValue::from_str("fresh"), &fresh);
+        let _ = js_sys::Reflect::set(&out, &JsValue::from_str("tsRaw"), &ts_raw);
+        out
     }
 
     /// Feeds a block whose entry lines another worker already hashed and

@@ -218,31 +218,43 @@ impl Table {
     /// The rows collected since the last call, in columns; each column's
     /// values first seen since then in `fresh`.
     pub fn take_columns(&mut self) -> EntryColumns {
-        let rows = std::mem::take(&mut self.rows);
-        let num = |f: &dyn Fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
-        let mut out = EntryColumns {
-            seq: num(&|r| r.seq.map_or(f64::NAN, |s| s as f64)),
-            ts_us: num(&|r| r.ts_us.map_or(f64::NAN, |t| t as f64)),
-            line: num(&|r| r.line as f64),
-            offset: num(&|r| r.offset as f64),
-            length: num(&|r| r.length as f64),
-            ts_raw: rows
-                .iter()
+        let mut out = EntryColumns::default();
+        self.take_columns_into(&mut out);
+        out
+    }
+
+    /// [`Table::take_columns`] written into `out`, whose vectors are
+    /// cleared and keep their capacity: a caller taking the rows block after
+    /// block into the same `out` allocates nothing once it is large enough.
+    pub fn take_columns_into(&mut self, out: &mut EntryColumns) {
+        let rows = &self.rows;
+        let fill = |v: &mut Vec<f64>, f: &dyn Fn(&Row) -> f64| {
+            v.clear();
+            v.extend(rows.iter().map(f));
+        };
+        fill(&mut out.seq, &|r| r.seq.map_or(f64::NAN, |s| s as f64));
+        fill(&mut out.ts_us, &|r| r.ts_us.map_or(f64::NAN, |t| t as f64));
+        fill(&mut out.line, &|r| r.line as f64);
+        fill(&mut out.offset, &|r| r.offset as f64);
+        fill(&mut out.length, &|r| r.length as f64);
+        out.ts_raw.clear();
+        out.ts_raw.extend(
+            rows.iter()
                 .enumerate()
                 .filter(|(_, r)| r.ts_us.is_some_and(|t| t.unsigned_abs() > 1 << 53))
                 .filter_map(|(i, r)| {
                     let t = Timestamp::from_unix_micros(r.ts_us?)?;
                     Some((i as u32, t.to_string()))
-                })
-                .collect(),
-            ..EntryColumns::default()
-        };
+                }),
+        );
         for (n, col) in self.columns.iter_mut().enumerate() {
-            out.codes[n] = rows.iter().map(|r| r.codes[n]).collect();
-            out.fresh[n] = col.values[col.sent..].iter().map(|s| text(s)).collect();
+            out.codes[n].clear();
+            out.codes[n].extend(rows.iter().map(|r| r.codes[n]));
+            out.fresh[n].clear();
+            out.fresh[n].extend(col.values[col.sent..].iter().map(|s| text(s)));
             col.sent = col.values.len();
         }
-        out
+        self.rows.clear();
     }
 }
 

@@ -169,11 +169,39 @@ const sink = new Array(256);
  * after: not thread stacks). Without the calls that vanishes but the dead
  * batches fill 2 MiB super pages instead (+49 to +55 MB; RSS growth 79-82
  * MB instead of 70-71 MB, though ~30% faster); with 12,000 objects instead
- * of 40,000 no change (70.7, 84.1 MB). What would remove both: batches
- * written into buffers the worker reuses, not ten new ArrayBuffers a block.
+ * of 40,000 no change (70.7, 84.1 MB). What removes both: batches written
+ * into buffers the worker reuses (viewBatch), which the verifier worker's
+ * paged path now takes, without this call: on the 4 GB realistic export
+ * RSS growth 78.8 MB with takeBatch + youngGc, 63.4 MB with viewBatch (same
+ * loaded machine, back to back; 59.3 MB in an earlier run). Only the
+ * main-thread fallback's pager (verifier.js) still calls this.
  */
 export function youngGc() {
   for (let k = 0; k < 40000; k++) sink[k & 255] = { k };
+}
+
+/** The strings of a batch that brings none. */
+const NO_STRINGS = { fresh: STRING_COLUMNS.map(() => /** @type {string[]} */ ([])), tsRaw: [] }; // never written to
+
+/**
+ * The rows read since the last take as a batch of views of the columns the
+ * verifier keeps in its memory and writes again at the next take (wasm
+ * takeColumns): no ArrayBuffer per block. takeBatch made ten a block (~60
+ * bytes a row), which the worker's isolate held until a collection: they
+ * and the young generation the collections forced (youngGc) grew the
+ * renderer's RSS with the file.
+ * @param {import('../pkg/stele_wasm.js').WasmVerifier} v
+ * @param {WebAssembly.Memory} memory
+ * @returns {EntryBatch}
+ */
+export function viewBatch(v, memory) {
+  const p = v.takeColumns();
+  const n = p[0];
+  const buf = memory.buffer; // after the take: the memory may have grown in it
+  const num = (/** @type {number} */ k) => new Float64Array(buf, p[k], n);
+  const codes = [6, 7, 8, 9, 10].map((k) => new Uint32Array(buf, p[k], n));
+  const s = /** @type {{fresh: string[][], tsRaw: Array<number | string>}} */ (p[11] ? v.takeStrings() : NO_STRINGS);
+  return { n, seq: num(1), ts: num(2), line: num(3), offset: num(4), length: num(5), codes, fresh: s.fresh, tsRaw: s.tsRaw };
 }
 
 export function abortError() {
@@ -198,6 +226,8 @@ export function abortError() {
  * @property {() => boolean} [cancelled]  checked after each pause
  * @property {Pool | null} [pool]  helper workers
  * @property {{values: number, bytes: number}} [keepValues]  per column, the distinct values (and bytes of them) batches carry
+ * @property {WebAssembly.Memory} [views]  the wasm module's memory: onBatch's batches are then views of
+ *   columns the verifier reuses (takeColumns), valid only during the call (read, never keep or transfer them)
  */
 
 /**
@@ -208,12 +238,12 @@ export function abortError() {
  * @param {Run} run
  * @returns {Promise<Report>}
  */
-export async function runVerification({ WasmVerifier, prepareBlock, file, keys, trustedCheckpoint, chunkSize = 1 << 20, blockSize, onProgress, onRows, onBatch, pause, cancelled, pool, keepValues }) {
+export async function runVerification({ WasmVerifier, prepareBlock, file, keys, trustedCheckpoint, chunkSize = 1 << 20, blockSize, onProgress, onRows, onBatch, pause, cancelled, pool, keepValues, views }) {
   // onBatch takes columnar batches straight from the verifier (interned there);
   // onRows takes plain objects (the package's public row API).
   const decoder = onBatch ? null : new RowDecoder();
   const drain = () => {
-    const b = /** @type {EntryBatch} */ (v.takeBatch()); // the wasm side builds it
+    const b = views && onBatch ? viewBatch(v, views) : /** @type {EntryBatch} */ (v.takeBatch()); // the wasm side builds it
     if (!b.n) return;
     if (onBatch) onBatch(b);
     else onRows?.(/** @type {RowDecoder} */ (decoder).decode(b));

@@ -2,7 +2,7 @@
 // with helper workers (prepare-worker.js) hashing and parsing blocks when the
 // machine has cores to spare. Messages: protocol.js.
 import initWasm, { WasmVerifier, prepareBlock } from '../pkg/stele_wasm.js';
-import { BatchEncoder, batchTransfer, freeQuietly, runVerification, startPool, youngGc } from './engine.js';
+import { BatchEncoder, batchTransfer, freeQuietly, runVerification, startPool } from './engine.js';
 import { prepareInto } from './prepare.js';
 import { MSG, errorText } from './protocol.js';
 import { PagedStore } from './store.js';
@@ -10,7 +10,7 @@ import { PagedStore } from './store.js';
 /** @typedef {import('./protocol.js').ToWorker} ToWorker */
 /** @typedef {import('./protocol.js').FromWorker} FromWorker */
 
-/** @type {Promise<unknown> | null} */
+/** @type {Promise<{memory: WebAssembly.Memory}> | null} */
 let ready = null;
 /** @type {import('./engine.js').Pool | null} */
 let pool = null;
@@ -81,7 +81,7 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {
       progress = null;
     };
     try {
-      await ready;
+      const { memory } = await /** @type {Promise<{memory: WebAssembly.Memory}>} */ (ready);
       const report = await runVerification({
         WasmVerifier,
         prepareBlock,
@@ -90,6 +90,8 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {
         trustedCheckpoint,
         chunkSize,
         keepValues: wantRows ? undefined : keepValues,
+        // The pager reads each batch at once: views of the verifier's reused columns, no copies.
+        views: pager ? memory : undefined,
         onProgress: pager
           ? (done, total) => {
               progress = [done, total];
@@ -105,10 +107,7 @@ self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {
         onBatch: wantRows
           ? undefined
           : pager
-            ? (batch) => {
-                pager.append(batch);
-                youngGc(); // the batch dies here
-              }
+            ? (batch) => pager.append(batch)
             : (batch) => reply({ type: MSG.BATCH, id, batch }, batchTransfer(batch)),
         pool,
       });
