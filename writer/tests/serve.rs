@@ -2122,3 +2122,32 @@ fn a_key_rotation_asked_for_while_serving_is_completed_by_the_server() {
     assert_eq!(keys[1].key, new.to_string());
     assert!(keys.iter().all(|k| k.trusted));
 }
+
+// Red-team finding: a writer that declares the largest body and sends it a
+// byte at a time was charged its whole declared size in --max-inflight up
+// front, so every other writer waited --body-timeout and got 503. A token's
+// requests now hold at most half of the room: another token is answered.
+#[test]
+fn a_slow_body_of_one_token_does_not_hold_other_writers() {
+    let f = fixture();
+    let bob = add_token(&f, "bob", "write");
+    let s = Server::start(&f, &["--max-inflight", "100000000"]);
+    let mut slow = TcpStream::connect(&s.addr).unwrap();
+    let head = format!(
+        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 16000000\r\n\r\n[",
+        f.token
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    // Until the slow request holds its room (its headers are read).
+    std::thread::sleep(Duration::from_millis(300));
+    let r = try_http(
+        &s.addr,
+        "POST",
+        "/v1/entries",
+        Some(&bob),
+        br#"{"probe":1}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    drop(slow);
+}

@@ -475,6 +475,9 @@ struct Inner {
     max_events: usize,
     body_timeout: Duration,
     inflight: Arc<Semaphore>,
+    // Each write token's share of `inflight` (half of it), so that one
+    // token's slow bodies never hold the room every other writer needs.
+    inflight_shares: Mutex<HashMap<String, Arc<Semaphore>>>,
     inflight_kib: usize,
     exports: Arc<Semaphore>,
     /// Exports streaming per client address, and the most one may hold
@@ -967,7 +970,10 @@ fn check_body_headers(headers: &HeaderMap) -> Result<(), Response> {
 // A body held in memory: its bytes count against --max-inflight until dropped.
 struct HeldBody {
     bytes: Bytes,
-    _room: tokio::sync::OwnedSemaphorePermit,
+    _room: (
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
 }
 
 fn too_big(n: Option<u64>, max_body: usize) -> Response {
@@ -1031,29 +1037,50 @@ pub(super) async fn collect_body(
     }
 }
 
-async fn read_body(app: &Inner, headers: &HeaderMap, body: Body) -> Result<HeldBody, Response> {
+async fn read_body(
+    app: &Inner,
+    token: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<HeldBody, Response> {
     let declared = declared_length(headers, app.max_body)?;
     // Room among all requests in flight: parsed events take up to about
     // INFLIGHT_FACTOR times their body's bytes (many tiny members), so a
-    // body is charged that much (KiB, rounded up), and at most the whole
-    // budget so that one largest body always fits alone.
+    // body is charged that much (KiB, rounded up), before it arrives. One
+    // write token's requests hold at most half of the room (its share is
+    // taken first, then the room): a token that declares large bodies and
+    // sends them slowly held every other writer for --body-timeout
+    // (red-team finding); now the other tokens always have the other half.
+    // A body is charged at most a share, so the largest fits alone.
+    let share_kib = (app.inflight_kib / 2).max(1);
     let want = declared
         .map_or(app.max_body, |n| n as usize)
         .saturating_mul(INFLIGHT_FACTOR)
         .div_ceil(1024)
-        .max(1);
-    let want = u32::try_from(want.min(app.inflight_kib)).unwrap_or(u32::MAX);
+        .clamp(1, share_kib);
+    let want = u32::try_from(want).unwrap_or(u32::MAX);
+    let share = app
+        .inflight_shares
+        .lock()
+        .unwrap()
+        .entry(token.to_string())
+        .or_insert_with(|| Arc::new(Semaphore::new(share_kib)))
+        .clone();
     let deadline = tokio::time::Instant::now() + app.body_timeout;
-    let room = tokio::time::timeout_at(deadline, app.inflight.clone().acquire_many_owned(want))
-        .await
-        .map_err(|_| {
-            error(
-                503,
-                "the server is busy reading other requests (--max-inflight); retry; nothing was written",
-                None,
-            )
-        })?
-        .map_err(|_| error(503, "the server is shutting down; nothing was written", None))?;
+    let take = |sem: Arc<Semaphore>, whose: &'static str| async move {
+        tokio::time::timeout_at(deadline, sem.acquire_many_owned(want))
+            .await
+            .map_err(|_| {
+                error(
+                    503,
+                    format!("the server is busy reading {whose} requests (--max-inflight); retry; nothing was written"),
+                    None,
+                )
+            })?
+            .map_err(|_| error(503, "the server is shutting down; nothing was written", None))
+    };
+    let mine = take(share, "this token's other").await?;
+    let room = (take(app.inflight.clone(), "other").await?, mine);
     let bytes = collect_body(body, app.max_body, deadline, app.body_timeout).await?;
     for (bom, enc) in [
         (&b"\xef\xbb\xbf"[..], "UTF-8 with a byte order mark"),
@@ -1248,7 +1275,7 @@ async fn ingest(
         Ok(k) => k,
         Err(r) => return r,
     };
-    let held = match read_body(&app, &headers, body).await {
+    let held = match read_body(&app, &token.name, &headers, body).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -2823,6 +2850,7 @@ impl Server {
             max_events: c.max_events.max(1),
             body_timeout: c.body_timeout,
             inflight: Arc::new(Semaphore::new(inflight_kib)),
+            inflight_shares: Mutex::new(HashMap::new()),
             inflight_kib,
             exports: Arc::new(Semaphore::new(c.max_exports.max(1))),
             export_ips: net::PerIp::default(),
