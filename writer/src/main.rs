@@ -1387,7 +1387,26 @@ fn init(
     stele_writer::log::check_new_dir(dir, allow_non_empty)?;
     let mut made_key = None;
     let signer = match key_file {
-        Some(p) if p.exists() => key::load(p)?,
+        Some(p) if p.exists() => {
+            let k = key::load(p)?;
+            // A key is named by the origin of the log it signs (FORMAT 5.1):
+            // another log's key would make its checkpoints verify under
+            // that log's pinned key, for a log its auditors never chose.
+            if k.verifier().name() != origin {
+                return Err(Fail::usage(
+                    format!(
+                        "--key-file {} is the key of {:?}, not of origin {origin:?}: one key signs one log",
+                        p.display(),
+                        k.verifier().name()
+                    ),
+                    Some(format!(
+                        "give a new file for a new key (it is made there), or init with --origin {}",
+                        k.verifier().name()
+                    )),
+                ));
+            }
+            k
+        }
         Some(p) => {
             let k = key::generate(origin)?;
             key::save(&stele_writer::fs::RealFs, p, &k)?;

@@ -345,6 +345,21 @@ fn external_key_file_and_reuse() {
     ]));
     assert_eq!(vk, vk2);
     let _ = append(log2.to_str().unwrap(), &[r#"{"x":1}"#]);
+    // Not for another origin: its checkpoints would verify under this
+    // log's pinned key (red-team finding).
+    let log3 = tmp.path().join("log3");
+    let out = stele(&[
+        "init",
+        log3.to_str().unwrap(),
+        "--origin",
+        "other.example",
+        "--key-file",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is the key of \"o.example\""), "{err}");
+    assert!(!log3.exists());
 }
 
 #[test]
