@@ -503,6 +503,20 @@ fn seal_config(a: &RestoreArgs) -> Result<SealConfig, Fail> {
     Ok(cfg)
 }
 
+// A URL without its `user:password@` (a mirror made before such URLs were
+// refused): the restored log's stele.recovery entry is signed and kept
+// forever.
+fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 /// Runs `stele restore`.
 pub(crate) fn run_restore(a: RestoreArgs) -> Result<u8, Fail> {
     if !mirror::is_mirror(&a.mirror_dir) {
@@ -524,7 +538,7 @@ pub(crate) fn run_restore(a: RestoreArgs) -> Result<u8, Fail> {
     let _ = log.append_reserved(json!({
         "type": "stele.recovery",
         "reason": "restored from a mirror",
-        "mirror_url": cfg.url,
+        "mirror_url": without_credentials(&cfg.url),
         "entries_kept": state.size,
         "checkpoint_size": held,
     }))?;
@@ -538,4 +552,22 @@ pub(crate) fn run_restore(a: RestoreArgs) -> Result<u8, Fail> {
     );
     println!("{}", log.verifier());
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_are_cut_from_a_url() {
+        for (u, want) in [
+            (
+                "http://admin:S3cret@host:8080/log?x=1",
+                "http://host:8080/log?x=1",
+            ),
+            ("https://host/a@b", "https://host/a@b"),
+            ("http://u@h", "http://h"),
+            ("no-scheme", "no-scheme"),
+        ] {
+            assert_eq!(super::without_credentials(u), want);
+        }
+    }
 }
