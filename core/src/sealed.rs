@@ -169,15 +169,28 @@ impl Placeholder {
     /// without building the value (it is written for every sealed value
     /// appended: `stele bench sealed`).
     pub fn write_canonical(&self, out: &mut String) {
-        out.push_str("{\"stele.sealed\":{\"commitment\":\"");
-        // Hex digits are ASCII.
-        out.extend(self.commitment.hex_bytes().map(char::from));
-        out.push_str("\",\"key\":\"");
-        for b in self.key.0 {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
+        // Built in one array and appended once: pushing it char by char
+        // was ~0.4 µs an entry with two sealed values (perf, `stele bench
+        // sealed`).
+        const HEAD: &[u8] = b"{\"stele.sealed\":{\"commitment\":\"";
+        const MID: &[u8] = b"\",\"key\":\"";
+        const END: &[u8] = b"\"}}";
+        const LEN: usize = HEAD.len() + 64 + MID.len() + 2 * KEY_ID_LEN + END.len();
+        let mut text = [0u8; LEN];
+        let (head, rest) = text.split_at_mut(HEAD.len());
+        head.copy_from_slice(HEAD);
+        let (commitment, rest) = rest.split_at_mut(64);
+        commitment.copy_from_slice(&self.commitment.hex_bytes());
+        let (mid, rest) = rest.split_at_mut(MID.len());
+        mid.copy_from_slice(MID);
+        let (key, end) = rest.split_at_mut(2 * KEY_ID_LEN);
+        for (o, b) in key.chunks_exact_mut(2).zip(self.key.0) {
+            o[0] = HEX[usize::from(b >> 4)];
+            o[1] = HEX[usize::from(b & 15)];
         }
-        out.push_str("\"}}");
+        end.copy_from_slice(END);
+        // Hex digits and the fixed text are ASCII.
+        out.push_str(std::str::from_utf8(&text).expect("ASCII"));
     }
 
     /// Reads an object that has a `stele.sealed` member: the placeholder,

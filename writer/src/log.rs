@@ -1889,6 +1889,9 @@ impl TextPart {
             sealer
                 .seal_event_into(ev, index, &mut self.seal, &mut self.text)
                 .map_err(|why| Error::BadEvent { index, why })?;
+            // Freed here, on this part's thread, not one by one on the
+            // appender's after all parts are done.
+            drop(std::mem::take(ev));
             self.ends.push(self.text.len());
             if self.seal.openings.len() > from {
                 sealer.encrypt_from(
