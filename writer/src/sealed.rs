@@ -8,7 +8,9 @@
 //! DIR/sealed/wraps/<key ID>.<age1…>.age   the data key wrapped to one auditor (an age file)
 //! DIR/sealed/auditors               age1… recipients, one a line
 //! DIR/sealed/records                "<key ID> opening <index> <b64> <pointer>" and "<key ID> redacted <index> <pointer>"
-//!                                   lines in entry order, fdatasync'ed before the entries they open
+//!                                   lines in entry order, fdatasync'ed beside the entries they open
+//!                                   (both before the append returns; records past the log's end
+//!                                   after a crash are cut on open)
 //! DIR/sealed/forgotten              forgotten key IDs, one a line
 //! ```
 //!
