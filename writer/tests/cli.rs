@@ -695,3 +695,61 @@ fn verify_text_output_escapes_what_a_terminal_would_act_on() {
     );
     assert!(text.starts_with("verified"), "{text}");
 }
+
+// An export repeating its final checkpoint many times verifies (each copy's
+// signatures are checked once: red-team finding, 200,000 copies took 40
+// times as long as a normal export), and a copy changed in one byte of its
+// signature is still caught: only byte-identical notes share a result.
+#[test]
+fn repeated_checkpoints_verify_once_and_a_changed_copy_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let vk = ok(&stele(&[
+        "init",
+        log.to_str().unwrap(),
+        "--origin",
+        "r.example",
+    ]));
+    let _ = append(log.to_str().unwrap(), &[r#"{"x":1}"#, r#"{"x":2}"#]);
+    let out = tmp.path().join("e.stele");
+    let _ = ok(&stele(&[
+        "export",
+        log.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let at = text.rfind("checkpoint\n").unwrap();
+    let block = &text[at..];
+    let verify = |body: &str| {
+        let f = tmp.path().join("v.stele");
+        std::fs::write(&f, body).unwrap();
+        stele(&["verify", f.to_str().unwrap(), "--key", vk.trim()])
+    };
+    let repeated = format!("{text}{}", block.repeat(2000));
+    let o = verify(&repeated);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("verified"));
+    // One copy among them with one signature character changed.
+    // "— NAME BASE64": the base64 holds the key ID (4 bytes), then the signature.
+    let line = block.rfind("— ").unwrap() + "— ".len();
+    let sig = line + block[line..].find(' ').unwrap() + 1;
+    let mut bad = block.to_string();
+    let c = if &bad[sig + 10..sig + 11] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    bad.replace_range(sig + 10..sig + 11, c);
+    let o = verify(&format!(
+        "{text}{}{bad}{}",
+        block.repeat(1000),
+        block.repeat(1000)
+    ));
+    assert!(!o.status.success());
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        report.starts_with("TAMPERED") || report.contains("signature"),
+        "{report}"
+    );
+}

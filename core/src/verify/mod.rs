@@ -149,6 +149,9 @@ impl EntrySink for () {
 #[derive(Debug)]
 pub struct StreamVerifier<S = ()> {
     opts: Options,
+    // Notes whose signatures were checked, and the result (a few, newest
+    // last): see `verify_pinned`.
+    verified_notes: Vec<(crate::note::Note, crate::note::NoteVerification)>,
     state: State,
     kind: ExportKind,
     header_seen: bool,
@@ -288,6 +291,7 @@ impl<S: EntrySink> StreamVerifier<S> {
             verified_any: false,
             trusted_checked: false,
             unknown_keys: BTreeSet::new(),
+            verified_notes: Vec::new(),
             rot: rotation::Rotation::default(),
             origin: None,
             genesis_key: None,

@@ -207,7 +207,7 @@ impl<S: EntrySink> StreamVerifier<S> {
         _line: u64,
         _offset: u64,
     ) -> NoteVerification {
-        sc.verify(&self.opts.keys)
+        self.verify_pinned(sc)
     }
 
     /// A key rotation this build did not follow: a retired or revoked key
@@ -306,7 +306,7 @@ impl<S: EntrySink> StreamVerifier<S> {
         offset: u64,
     ) -> NoteVerification {
         if !self.rot.seen && self.opts.revoked.is_empty() {
-            return sc.verify(&self.opts.keys);
+            return self.verify_pinned(sc);
         }
         self.check_signatures_in_range(sc, line, offset)
     }
