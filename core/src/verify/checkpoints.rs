@@ -4,7 +4,9 @@
 use super::*;
 use crate::canonical::quote;
 use crate::checkpoint::SignedCheckpoint;
-use crate::note::{NoteVerification, hex};
+#[cfg(feature = "rotation")]
+use crate::note::NoteVerification;
+use crate::note::hex;
 
 impl<S: EntrySink> StreamVerifier<S> {
     /// FORMAT 5.4 under the pinned keys, for notes whose result does not
@@ -12,6 +14,9 @@ impl<S: EntrySink> StreamVerifier<S> {
     /// before, byte for byte, gets its earlier result. An export repeating
     /// one note 200,000 times cost an Ed25519 check each, 40 times slower
     /// than a normal export of its size (red-team finding). A few are kept.
+    /// Behind the `rotation` feature (the native verifier): the browser's
+    /// plain verifier is at its size gate, and this costs it 1.8 KB.
+    #[cfg(feature = "rotation")]
     pub(super) fn verify_pinned(&mut self, sc: &SignedCheckpoint) -> NoteVerification {
         if let Some((_, v)) = self.verified_notes.iter().find(|(n, _)| *n == sc.note) {
             return v.clone();

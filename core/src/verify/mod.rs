@@ -150,7 +150,9 @@ impl EntrySink for () {
 pub struct StreamVerifier<S = ()> {
     opts: Options,
     // Notes whose signatures were checked, and the result (a few, newest
-    // last): see `verify_pinned`.
+    // last): see `verify_pinned`. Native builds only (the browser's plain
+    // verifier is at its size gate).
+    #[cfg(feature = "rotation")]
     verified_notes: Vec<(crate::note::Note, crate::note::NoteVerification)>,
     state: State,
     kind: ExportKind,
@@ -291,6 +293,7 @@ impl<S: EntrySink> StreamVerifier<S> {
             verified_any: false,
             trusted_checked: false,
             unknown_keys: BTreeSet::new(),
+            #[cfg(feature = "rotation")]
             verified_notes: Vec::new(),
             rot: rotation::Rotation::default(),
             origin: None,

@@ -207,7 +207,7 @@ impl<S: EntrySink> StreamVerifier<S> {
         _line: u64,
         _offset: u64,
     ) -> NoteVerification {
-        self.verify_pinned(sc)
+        sc.verify(&self.opts.keys)
     }
 
     /// A key rotation this build did not follow: a retired or revoked key

@@ -384,30 +384,24 @@ mod tests {
     // a list or item with a repeated name among thousands is refused.
     #[test]
     fn items_of_many_members_are_reduced_to_the_fewest_cut() {
-        let mut item = String::from(r#"{"verb":"get","user":{"username":"a"}"#);
-        for k in 0..20 {
-            item.push_str(&format!(r#","big{k}":"{}""#, "y".repeat(4000 + k)));
-        }
-        for k in 0..10_000 {
-            item.push_str(&format!(r#","a{k}":0"#));
-        }
-        item.push('}');
-        let body =
-            format!(r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{item}]}}"#);
-        let evs = events_from_event_list(body.as_bytes(), 10).unwrap();
+        // One item: 20 members of about 4 KB, then `small` tiny ones.
+        let events = |small: usize| {
+            let mut item = String::from(r#"{"verb":"get","user":{"username":"a"}"#);
+            for k in 0..20 {
+                item.push_str(&format!(r#","big{k}":"{}""#, "y".repeat(4000 + k)));
+            }
+            for k in 0..small {
+                item.push_str(&format!(r#","a{k}":0"#));
+            }
+            item.push('}');
+            let body = format!(
+                r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{item}]}}"#
+            );
+            events_from_event_list(body.as_bytes(), 10).unwrap()
+        };
         // 10,000 small members alone are over the entry's size: all cut.
-        assert_eq!(evs[0]["truncated"], json!(["(event)"]));
-        let mut item = String::from(r#"{"verb":"get","user":{"username":"a"}"#);
-        for k in 0..20 {
-            item.push_str(&format!(r#","big{k}":"{}""#, "y".repeat(4000 + k)));
-        }
-        for k in 0..2_000 {
-            item.push_str(&format!(r#","a{k}":0"#));
-        }
-        item.push('}');
-        let body =
-            format!(r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{item}]}}"#);
-        let evs = events_from_event_list(body.as_bytes(), 10).unwrap();
+        assert_eq!(events(10_000)[0]["truncated"], json!(["(event)"]));
+        let evs = events(2_000);
         let cut = evs[0]["truncated"].as_array().unwrap();
         // The largest go first, and no small member is cut.
         assert!(!cut.is_empty() && cut.len() <= 20, "{cut:?}");
