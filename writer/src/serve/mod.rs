@@ -2659,12 +2659,7 @@ fn keys_from_log(log: &Log) -> Idempotency {
     // From the start of the run that the window's first entry is part of
     // (a request of up to --max-events entries): a run cut in two was
     // replayed with its first receipts missing.
-    let key_at = |seq: u64| {
-        let line = view.entry(seq).ok()?;
-        let e = serde_json::from_slice::<Value>(&line).ok()?;
-        let by = e.get("event")?.get(crate::log::WRITER_MEMBER)?;
-        Some((by.get("token")?.clone(), by.get("request")?.clone()))
-    };
+    let key_at = |seq: u64| request_key(&view.entry(seq).ok()?);
     let mut from = size.saturating_sub(IDEMPOTENCY_KEYS as u64);
     if let Some(k) = (from < size).then(|| key_at(from)).flatten() {
         let floor = from.saturating_sub(IDEMPOTENCY_KEYS as u64);
@@ -2683,6 +2678,16 @@ fn keys_from_log(log: &Log) -> Idempotency {
     idem
 }
 
+// The (token, Idempotency-Key) an entry line records in its writer member.
+fn request_key(line: &[u8]) -> Option<(String, String)> {
+    let e = serde_json::from_slice::<Value>(line).ok()?;
+    let by = e.get("event")?.get(crate::log::WRITER_MEMBER)?;
+    Some((
+        by.get("token")?.as_str()?.to_string(),
+        by.get("request")?.as_str()?.to_string(),
+    ))
+}
+
 /// The idempotency keys recorded in entries (the writer member's `token`
 /// and `request`), each with the receipts of its run of consecutive
 /// entries, oldest first: how a restarted server (or a log migrated into
@@ -2693,16 +2698,7 @@ pub(crate) fn keys_in<L: AsRef<[u8]>>(
     let mut out = Vec::new();
     let mut run: Option<((String, String), Vec<Receipt>)> = None;
     for (receipt, line) in entries {
-        let key = serde_json::from_slice::<Value>(line.as_ref())
-            .ok()
-            .and_then(|e| {
-                let by = e.get("event")?.get(crate::log::WRITER_MEMBER)?;
-                Some((
-                    by.get("token")?.as_str()?.to_string(),
-                    by.get("request")?.as_str()?.to_string(),
-                ))
-            });
-        match (key, &mut run) {
+        match (request_key(line.as_ref()), &mut run) {
             (Some(k), Some((rk, rs))) if *rk == k => rs.push(receipt),
             (Some(k), _) => {
                 out.extend(run.take());
