@@ -594,9 +594,14 @@ struct ServeArgs {
     )]
     proxy_header: serve::ProxyHeader,
     /// Serve DIR read-only (a mirror, or a log another process writes): no lock, key, writes,
-    /// signing or stele.access records; a mirror's lag on /metrics.
+    /// signing or stele.access records; a mirror's lag on /metrics. Sealed-field openings
+    /// (/v1/sealed, reveal-to) only with --access-log.
     #[arg(long)]
     read_only: bool,
+    /// With --read-only: record every read as a stele.access entry in this other log (its
+    /// writer for as long as the server runs).
+    #[arg(long, value_name = "DIR", requires = "read_only")]
+    access_log: Option<PathBuf>,
     /// Publish only checkpoints cosigned by this witness policy's quorum (C2SP tlog-policy);
     /// the log remembers it (a log that has one is witnessed without this flag too).
     #[arg(long, value_name = "FILE", conflicts_with = "read_only")]
@@ -2588,6 +2593,7 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
     c.web = a.web;
     c.page_size = a.page_size;
     c.read_only = a.read_only;
+    c.access_log = a.access_log.clone();
     if let Some(p) = &a.policy {
         c.cosign = Some(std::sync::Arc::new(witness_cli::cosigner(p)?));
     }
@@ -2615,9 +2621,12 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
         "stele serve: log {}{} ({} entries), reads {}, page {}",
         shown,
         if log.is_none() && server.cluster().is_none() {
-            " read-only"
+            match &a.access_log {
+                Some(d) => format!(" read-only, reads recorded in {}", d.display()),
+                None => " read-only, reads not recorded, no sealed-field openings".into(),
+            }
         } else {
-            ""
+            String::new()
         },
         server.size(),
         match server.reads() {

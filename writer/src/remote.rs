@@ -167,11 +167,15 @@ origin allows each reader --access-rate access records a minute)"
             return Err(FetchError::Unreachable(format!("GET {url}: HTTP {status}")));
         }
         if status != 200 {
-            let hint = if status == 401 || status == 403 {
-                " (does the origin need --token-file?)"
-            } else {
-                ""
-            };
+            // The origin's own reason when it gives one (`{"error": "…"}`,
+            // as stele serve does), else a hint for the usual cause.
+            let said = said(&mut resp);
+            let mut hint = said
+                .as_ref()
+                .map_or(String::new(), |why| format!(": the origin says {why:?}"));
+            if status == 401 || (status == 403 && said.is_none()) {
+                hint.push_str(" (does the origin need --token-file?)");
+            }
             return Err(FetchError::Bad(format!("GET {url}: HTTP {status}{hint}")));
         }
         let declared = resp
@@ -662,4 +666,18 @@ pub fn learn_keys(
         });
     }
     Ok(out)
+}
+
+// The reason in a refusal's body, `{"error": "…"}` (read up to 4 KiB; the
+// text is the origin's, shown quoted and cut to 300 characters).
+fn said(resp: &mut ureq::http::Response<ureq::Body>) -> Option<String> {
+    let mut b = Vec::new();
+    let _ = std::io::Read::read_to_end(
+        &mut resp.body_mut().with_config().limit(4096).reader(),
+        &mut b,
+    )
+    .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+    let why = v.get("error")?.as_str()?;
+    Some(why.chars().take(300).collect())
 }

@@ -1258,7 +1258,8 @@ fn an_origin_whose_reads_need_a_token_is_mirrored_with_token_file() {
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(err(&o).contains("ALERT bad_response"), "{}", err(&o));
     assert!(
-        err(&o).contains("HTTP 401 (does the origin need --token-file?)"),
+        err(&o).contains("HTTP 401: the origin says ")
+            && err(&o).contains("(does the origin need --token-file?)"),
         "{}",
         err(&o)
     );
@@ -2096,9 +2097,60 @@ fn a_mirror_with_openings_copies_them_restores_them_and_applies_the_origins_forg
         f
     };
     let (reader, revealer) = (token("reader", "read"), token("mirror", "read,reveal"));
-    let (server, url) = serve(&log, &["--read-only", "--tokens", t]);
-    let _server = KillOnDrop(server);
     let chunks = ["--chunk-bytes", "20000"];
+    // A read-only server records no reads unless given another log for
+    // them, and it never serves openings it cannot record.
+    let (server, url) = serve(&log, &["--read-only", "--tokens", t]);
+    let unrecorded = tmp.path().join("unrecorded");
+    let o = mirror_once(
+        &url,
+        &unrecorded,
+        &key,
+        &[
+            "--with-openings",
+            "--token-file",
+            revealer.to_str().unwrap(),
+        ],
+    );
+    drop(KillOnDrop(server));
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("HTTP 403") && err(&o).contains("--access-log"),
+        "{}",
+        err(&o)
+    );
+    assert!(!unrecorded.join("sealed").join("records").exists());
+    let acc = tmp.path().join("access");
+    let o = stele(&[
+        "init",
+        acc.to_str().unwrap(),
+        "--origin",
+        "test.example/reads",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    // Never the served directory itself: it must stay as it is.
+    let o = stele(&[
+        "serve",
+        l,
+        "--listen",
+        "127.0.0.1:0",
+        "--read-only",
+        "--access-log",
+        l,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("is the served directory"), "{}", err(&o));
+    let (server, url) = serve(
+        &log,
+        &[
+            "--read-only",
+            "--tokens",
+            t,
+            "--access-log",
+            acc.to_str().unwrap(),
+        ],
+    );
+    let _server = KillOnDrop(server);
     // A token without the reveal scope is refused, and nothing is kept.
     let bad = tmp.path().join("bad");
     let mut args = vec!["--with-openings", "--token-file", reader.to_str().unwrap()];
@@ -2178,6 +2230,20 @@ fn a_mirror_with_openings_copies_them_restores_them_and_applies_the_origins_forg
     let want =
         serde_json::json!({"values": 4, "opened": 4, "sealed": 0, "forgotten": 0, "redacted": 0});
     assert_eq!(sealed_counts(&m, &key, &id), want);
+    // The read-only server recorded the copy in the other log, the served
+    // one untouched.
+    let reads = std::fs::read_to_string(acc.join("entries.jsonl")).unwrap();
+    assert!(
+        reads
+            .lines()
+            .any(|l| l.contains(r#""target":"/v1/sealed""#) && l.contains(r#""actor":"mirror""#)),
+        "{reads}"
+    );
+    assert!(
+        !std::fs::read_to_string(log.join("entries.jsonl"))
+            .unwrap()
+            .contains("stele.access")
+    );
     // A restore carries the openings on: the auditor opens every value.
     let keyf = log.join("key");
     let r1 = tmp.path().join("r1");
@@ -2242,7 +2308,16 @@ fn a_mirror_with_openings_copies_them_restores_them_and_applies_the_origins_forg
         std::fs::read(log.join("sealed/records")).unwrap()
     );
     // A mirror of the mirror copies them too (and the forget list).
-    let (server, url) = serve(&m, &["--read-only", "--tokens", t]);
+    let (server, url) = serve(
+        &m,
+        &[
+            "--read-only",
+            "--tokens",
+            t,
+            "--access-log",
+            acc.to_str().unwrap(),
+        ],
+    );
     let _server = KillOnDrop(server);
     let mm = tmp.path().join("mm");
     let o = mirror_once(&url, &mm, &key, &args);
@@ -2291,7 +2366,24 @@ fn a_failed_write_fsync_or_rename_of_openings_stops_the_mirror_and_the_next_run_
         "read,reveal",
     ]);
     let token = String::from_utf8(o.stdout).unwrap().trim().to_string();
-    let (server, url) = serve(&log, &["--read-only", "--tokens", tokens.to_str().unwrap()]);
+    let acc = tmp.path().join("access");
+    let o = stele(&[
+        "init",
+        acc.to_str().unwrap(),
+        "--origin",
+        "test.example/reads",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let (server, url) = serve(
+        &log,
+        &[
+            "--read-only",
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--access-log",
+            acc.to_str().unwrap(),
+        ],
+    );
     let _server = KillOnDrop(server);
     let theirs = std::fs::read(log.join("sealed/records")).unwrap();
     let opts = |fs: Option<Arc<FaultFs>>| {

@@ -145,8 +145,12 @@ pub struct Config {
     pub fs: Option<Arc<dyn crate::fs::Fs>>,
     /// Serve the directory read-only (a mirror, or a log another process
     /// writes): no lock, no key, no writes (405), no signing, no stele.access
-    /// records; a mirror's lag on /metrics.
+    /// records (unless `access_log`); a mirror's lag on /metrics.
     pub read_only: bool,
+    /// With `read_only`: the log where reads are recorded as `stele.access`
+    /// (`stele serve --read-only --access-log DIR`). Without it a read-only
+    /// server records nothing, so it serves no sealed-field openings.
+    pub access_log: Option<PathBuf>,
     /// Serve a log kept in PostgreSQL and object storage instead of `dir`
     /// (`stele serve --db URL --objects URL`), signing with the key file
     /// `signing_key`. Several servers may serve one such log at once.
@@ -188,6 +192,7 @@ impl Config {
             proxy_header: ProxyHeader::XForwardedFor,
             fs: None,
             read_only: false,
+            access_log: None,
             cluster: None,
             signing_key: None,
             seal_key: None,
@@ -467,6 +472,8 @@ impl ReadOnly {
 
 struct Inner {
     log: Option<Arc<Log>>,
+    // Where a read-only server records reads (`--access-log`).
+    access_log: Option<Arc<Log>>,
     cluster: Option<Arc<crate::cluster::Cluster>>,
     ro: Option<ReadOnly>,
     tokens: Tokens,
@@ -782,8 +789,14 @@ impl Inner {
 
     // Records a read durably before anything of it is sent; a reader over
     // its rate gets 429 and nothing.
+    // Whether reads are recorded as stele.access events: by a writer, a
+    // cluster front-end, or a read-only server given --access-log.
+    fn records_reads(&self) -> bool {
+        self.log.is_some() || self.cluster.is_some() || self.access_log.is_some()
+    }
+
     async fn record(self: &Arc<Self>, who: &Caller, event: Value) -> Result<(), Response> {
-        if self.log.is_none() && self.cluster.is_none() {
+        if !self.records_reads() {
             // Read-only: nowhere to record (a mirror must stay a copy).
             return Ok(());
         }
@@ -799,9 +812,20 @@ impl Inner {
                 secs,
             ));
         }
-        let appended = match &self.cluster {
-            Some(c) => c.append_reserved(event).await,
-            None => self.on_log_raw(move |log| log.append_reserved(event)).await,
+        let appended = match (&self.cluster, &self.access_log) {
+            (Some(c), _) => c.append_reserved(event).await,
+            (None, Some(other)) => {
+                let other = other.clone();
+                tokio::task::spawn_blocking(move || other.append_reserved(event))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(Error::Service {
+                            what: "recording a stele.access event".into(),
+                            source: std::io::Error::other(e.to_string()),
+                        })
+                    })
+            }
+            (None, None) => self.on_log_raw(move |log| log.append_reserved(event)).await,
         };
         match appended {
             Ok(_) => {}
@@ -1496,7 +1520,7 @@ async fn get_sealed(
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = need_reveal(&who, "/v1/sealed") {
+    if let Err(r) = need_reveal(&app.0, &who, "/v1/sealed") {
         return r;
     }
     let q = match Query::parse(q.as_deref(), &["from", "to"]) {
@@ -1658,7 +1682,7 @@ async fn get_tile(
             // Whether this read of entries was recorded (the page's live
             // panel says so): a --read-only server (a mirror) records none.
             if matches!(data, Data::Entries) {
-                let v = if app.0.log.is_some() {
+                let v = if app.0.records_reads() {
                     "recorded"
                 } else {
                     "not-recorded"
@@ -2165,8 +2189,9 @@ fn export_response(body: ChanBody) -> Response {
 }
 
 // Sealed-field openings (`reveal-to`, `/v1/sealed`) need a token with the
-// reveal scope: 401 without a token, 403 with one that lacks it.
-fn need_reveal(who: &Caller, what: &str) -> Result<(), Response> {
+// reveal scope: 401 without a token, 403 with one that lacks it; and a
+// server that records the read (a read-only one only with --access-log).
+fn need_reveal(app: &Inner, who: &Caller, what: &str) -> Result<(), Response> {
     match &who.token {
         None => Err(unauthorized(&format!(
             "{what} needs Authorization: Bearer TOKEN with the reveal scope (sealed-field openings are never public)"
@@ -2176,6 +2201,13 @@ fn need_reveal(who: &Caller, what: &str) -> Result<(), Response> {
             format!(
                 "token {:?} has no reveal scope (stele token add FILE NAME --scope read,reveal)",
                 t.name
+            ),
+            None,
+        )),
+        Some(_) if !app.records_reads() => Err(error(
+            403,
+            format!(
+                "{what}: this read-only server records no stele.access events, so it serves no sealed-field openings; start it with --access-log DIR to record reads in another log"
             ),
             None,
         )),
@@ -2190,7 +2222,7 @@ const MAX_REVEAL: usize = 16;
 // recipient is an auditor of the log. Messages name recipients (public keys),
 // never anything sealed.
 async fn reveal_to(app: &Inner, who: &Caller, list: &str) -> Result<Vec<String>, Response> {
-    need_reveal(who, "reveal-to")?;
+    need_reveal(app, who, "reveal-to")?;
     let mut out: Vec<String> = Vec::new();
     for r in list.split(',').filter(|r| !r.is_empty()) {
         if out.len() == MAX_REVEAL {
@@ -2832,12 +2864,44 @@ impl Server {
             let idem = keys_from_log(&log);
             (Some(log), None, idem)
         };
+        // A read-only server's reads recorded in another log, which it
+        // opens as its writer (its lock held while serving).
+        let access_log = match (&c.access_log, c.read_only) {
+            (Some(d), true) => {
+                if same_dir(d, &c.dir) {
+                    return Err(Error::Config {
+                        option: "--access-log",
+                        why: format!(
+                            "{} is the served directory: a read-only server never writes it; name another log",
+                            d.display()
+                        ),
+                    });
+                }
+                Some(Arc::new(Log::open_with(
+                    d,
+                    LogOptions {
+                        checkpoint_every: Some(c.checkpoint_every.max(1)),
+                        checkpoint_interval: Some(c.checkpoint_interval),
+                        background_checkpoints: true,
+                        ..LogOptions::default()
+                    },
+                )?))
+            }
+            (Some(_), false) => {
+                return Err(Error::Config {
+                    option: "--access-log",
+                    why: "only with --read-only (a writer records its reads in its own log)".into(),
+                });
+            }
+            (None, _) => None,
+        };
         let inflight_kib = c
             .max_inflight_bytes
             .div_ceil(1024)
             .clamp(1, Semaphore::MAX_PERMITS);
         let app = App(Arc::new(Inner {
             log,
+            access_log,
             cluster,
             ro,
             tokens,
@@ -2980,6 +3044,15 @@ impl Server {
             dropped_connections: dropped,
             checkpoint,
         })
+    }
+}
+
+// Whether two paths name one directory (both exist: compared after
+// resolving links; otherwise as given).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
     }
 }
 
