@@ -25,15 +25,17 @@ pub(crate) fn check_rules(seal: &stele_writer::sealed::SealConfig) -> Result<(),
             .iter()
             .any(|r| src == r || src.starts_with(&format!("{r}/")))
     };
-    let has = |p: &str| seal.seal.iter().any(|r| r == p);
     let mut warned = Vec::new();
     for (src, copy) in [
         ("/k8s/user/username", "/actor"),
         ("/k8s/objectRef/name", "/target"),
         ("/k8s/objectRef/namespace", "/target"),
         ("/k8s/requestURI", "/target"),
+        // The request's path names the object too (…/namespaces/NS/secrets/NAME).
+        ("/k8s/objectRef/name", "/k8s/requestURI"),
+        ("/k8s/objectRef/namespace", "/k8s/requestURI"),
     ] {
-        if covers(src) && !has(copy) && !warned.contains(&copy) {
+        if covers(src) && !covers(copy) && !warned.contains(&copy) {
             warned.push(copy);
             eprintln!(
                 "warning: {src} is sealed, but Kubernetes audit entries also copy it to {copy}: add --seal {copy} to seal the copy"
@@ -108,12 +110,15 @@ pub(crate) fn forget(
     db: &str,
     objects: Option<&str>,
     seal_key: Option<&Path>,
-    subject: &Value,
+    subject: Option<&Value>,
     by: &str,
 ) -> Result<u8, Fail> {
     let f = runtime()?.block_on(async {
         let c = open(db, objects, seal_key).await?;
-        Ok::<_, Fail>(c.forget(subject, by).await?)
+        Ok::<_, Fail>(match subject {
+            Some(s) => c.forget(s, by).await?,
+            None => c.forget_subjectless(by).await?,
+        })
     })?;
     println!("{{\"forgotten\":\"{}\",\"seq\":{}}}", f.key, f.receipt.seq);
     if let Err(why) = f.rewritten {

@@ -1095,7 +1095,19 @@ impl Log {
         by: &str,
     ) -> Result<(stele_core::sealed::KeyId, Receipt)> {
         let text = stele_core::canonical::to_canonical(subject).map_err(Error::Sealed)?;
-        let id = self.shared.sealer.key_of(text.as_bytes())?;
+        self.forget_text(text.as_bytes(), by)
+    }
+
+    /// Forgets the data key of the events that have no value at the
+    /// subject pointer (FORMAT 13.4: they share one), as [`Log::forget`]
+    /// forgets a subject's.
+    pub fn forget_subjectless(&self, by: &str) -> Result<(stele_core::sealed::KeyId, Receipt)> {
+        self.forget_text(b"", by)
+    }
+
+    // `text`: the subject's canonical JSON, empty for no subject.
+    fn forget_text(&self, text: &[u8], by: &str) -> Result<(stele_core::sealed::KeyId, Receipt)> {
+        let id = self.shared.sealer.key_of(text)?;
         let r = self.append_reserved(serde_json::json!({
             "type": "stele.forget",
             "key": id.to_hex(),
@@ -1104,7 +1116,7 @@ impl Log {
         let _ = self
             .shared
             .sealer
-            .forget_key(text.as_bytes(), Some(id))
+            .forget_key(text, Some(id))
             .map_err(|e| {
                 Error::Sealed(format!(
                     "the forget of key {id} is logged (entry {}), but destroying the key failed: {e}; run forget again to finish",

@@ -197,8 +197,12 @@ one transaction (what WAL, backups and dead tuples may keep: writer/README.md)."
         #[arg(long, value_name = "FILE", requires = "db")]
         seal_key: Option<PathBuf>,
         /// The subject's value (JSON, or a plain string).
-        #[arg(long, value_name = "VALUE")]
-        subject: String,
+        #[arg(long, value_name = "VALUE", required_unless_present = "subjectless")]
+        subject: Option<String>,
+        /// Instead of --subject: forget the data key shared by the events that have no value
+        /// at the subject pointer (their sealed values, e.g. ad-hoc markers, open no more).
+        #[arg(long, conflicts_with = "subject")]
+        subjectless: bool,
         /// Who asked (recorded in the stele.forget event); default: $USER with the uid, e.g. "alice (uid 1000)".
         #[arg(long)]
         by: Option<String>,
@@ -991,16 +995,19 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             &db,
             objects.as_deref(),
             seal_key.as_deref(),
-            &subject_value(&subject),
+            subject.as_deref().map(subject_value).as_ref(),
             &by.unwrap_or_else(default_by),
         ),
         Cmd::Forget {
             dir, subject, by, ..
         } => {
-            let value = subject_value(&subject);
             let log = Log::open(&dir.unwrap_or_default())?;
             let by = by.unwrap_or_else(default_by);
-            let (id, r) = log.forget(&value, &by)?;
+            // Without --subject, clap saw --subjectless.
+            let (id, r) = match subject.as_deref().map(subject_value) {
+                Some(value) => log.forget(&value, &by)?,
+                None => log.forget_subjectless(&by)?,
+            };
             println!("{{\"forgotten\":\"{id}\",\"seq\":{}}}", r.seq);
             Ok(0u8)
         }

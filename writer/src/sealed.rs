@@ -1491,13 +1491,14 @@ fn walk_markers(
                         place(path)
                     ));
                 }
-                if path.len() == 1 && path[0] == "type" {
+                if path.first().is_some_and(|t| t == "type") {
                     // Unwrapped, a sealed type could read as one of the
-                    // log's own (stele.forget…), which users may not write.
-                    return Err(
-                        "the seal marker at /type: the event's type cannot be sealed (FORMAT 13.2)"
-                            .into(),
-                    );
+                    // log's own (stele.forget…), which users may not write;
+                    // no part of it is sealed, as no rule may start there.
+                    return Err(format!(
+                        "the seal marker at {}: the event's type cannot be sealed, nor any part of it (FORMAT 13.9)",
+                        place(path)
+                    ));
                 }
                 let inner = m.remove(MARKER_MEMBER).expect("present");
                 *v = inner;

@@ -1584,6 +1584,20 @@ fn the_event_type_is_never_sealed() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("/type"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("stele.forget"), "{}", stderr(&out));
+    // Nor any part of it, as no rule may start at /type.
+    for ev in [
+        r#"{"type":{"x":{"stele.seal":"stele.forget"}}}"#,
+        r#"{"type":[{"stele.seal":"a"}]}"#,
+    ] {
+        let out = stele_stdin(&["append", p(&log)], Some(ev));
+        assert!(!out.status.success(), "{ev}");
+        assert!(
+            stderr(&out).contains("type cannot be sealed"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("stele.forget"), "{}", stderr(&out));
+    }
 }
 
 // A secret key given where a recipient goes is never echoed.
@@ -1845,4 +1859,72 @@ fn a_removed_auditor_gets_nothing_new() {
     let rep = verify_with(&before, &vkey, Some(&other));
     assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
     assert_eq!(rep.sealed.unwrap().opened, 5);
+}
+
+// Kubernetes audit entries copy the user and the object into /actor,
+// /target and the request's path: init warns for each copy a rule leaves
+// readable, and says nothing once every copy is sealed.
+#[test]
+fn init_warns_of_each_kubernetes_copy_left_unsealed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let init = |name: &str, rules: &[&str]| {
+        let log = tmp.path().join(name);
+        let mut args = vec!["init", p(&log), "--origin", "example.com/k8s"];
+        for r in rules {
+            args.extend(["--seal", r]);
+        }
+        let out = stele(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let err = init("a", &["/k8s/objectRef/name", "/target"]);
+    assert!(
+        err.contains("warning: /k8s/objectRef/name is sealed")
+            && err.contains("add --seal /k8s/requestURI"),
+        "{err}"
+    );
+    assert!(!err.contains("add --seal /target"), "{err}");
+    let err = init("b", &["/k8s/objectRef", "/k8s/user", "/actor"]);
+    assert!(
+        err.contains("add --seal /target") && err.contains("add --seal /k8s/requestURI"),
+        "{err}"
+    );
+    let err = init(
+        "c",
+        &[
+            "/k8s/objectRef",
+            "/k8s/user",
+            "/actor",
+            "/target",
+            "/k8s/requestURI",
+        ],
+    );
+    assert!(!err.contains("warning"), "{err}");
+}
+
+// Events without a subject share one data key; `forget --subjectless`
+// forgets it (no --subject value can name it), and verify still says
+// verified.
+#[test]
+fn the_key_of_events_without_a_subject_can_be_forgotten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-subjectless");
+    let out = stele(&["forget", &log, "--subject", "x", "--subjectless"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = ok(&stele(&["forget", &log, "--subjectless", "--by", "dpo"]));
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["forgotten"].as_str().map(str::len), Some(32), "{out}");
+    // Once only: the key is gone.
+    let again = stele(&["forget", &log, "--subjectless"]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("no data key"), "{}", stderr(&again));
+    let f = tmp.path().join("x.stele");
+    let _ = export(&log, &f, Some(&recipient(&aud)));
+    let (json, _) = verify_json(p(&f), &vkey, &aud);
+    assert_eq!(json["verdict"], "verified");
+    // The ping event's /ip was the one value without a subject.
+    assert_eq!(
+        json["sealed"],
+        serde_json::json!({"values":5,"opened":4,"sealed":0,"forgotten":1,"redacted":0})
+    );
 }

@@ -917,9 +917,21 @@ impl Cluster {
     /// is in writer/README.md. The subject's value appears nowhere, not
     /// even in errors.
     pub async fn forget(&self, subject: &Value, by: &str) -> Result<Forgotten> {
-        let seal = self.seal()?;
         let text = canonical::to_canonical(subject).map_err(Error::Sealed)?;
-        let tag = seal.keys.tag(text.as_bytes())?;
+        self.forget_text(text.as_bytes(), by).await
+    }
+
+    /// Forgets the data key of the events that have no value at the
+    /// subject pointer (they share one), as [`Cluster::forget`] does a
+    /// subject's.
+    pub async fn forget_subjectless(&self, by: &str) -> Result<Forgotten> {
+        self.forget_text(b"", by).await
+    }
+
+    // `text`: the subject's canonical JSON, empty for no subject.
+    async fn forget_text(&self, text: &[u8], by: &str) -> Result<Forgotten> {
+        let seal = self.seal()?;
+        let tag = seal.keys.tag(text)?;
         let none = || {
             Error::Sealed("no data key for that subject (never seen, or already forgotten)".into())
         };
