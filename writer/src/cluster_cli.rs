@@ -194,6 +194,16 @@ pub(crate) fn export(
                 .await?;
             c.sync(true).await?
         } else {
+            // As for a mirror: said, not silent (whoever holds the database
+            // URL can read the rows anyway; the record is for accountability).
+            eprintln!(
+                "stele export: without --signing-key this read{} is not recorded (no stele.access entry); pass --signing-key to record it",
+                if reveal.is_empty() {
+                    ""
+                } else {
+                    " of sealed-field openings"
+                }
+            );
             c.sync(false).await?
         };
         let signed = c

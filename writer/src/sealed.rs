@@ -462,6 +462,9 @@ impl std::hash::Hasher for TagHasher {
     }
 }
 
+/// Most data keys a sealer keeps in memory (about 100 bytes each).
+const KEYS_CACHED: usize = 65_536;
+
 #[derive(Debug)]
 struct State {
     secret: Option<[u8; 32]>,
@@ -741,6 +744,12 @@ impl Sealer {
             }
             Err(e) => return Err(io("read", &p, e)),
         };
+        // Bounded: a writer that has sealed for millions of subjects keeps
+        // the most recent at most (past the bound the cache starts again;
+        // a key not cached is read back from its file).
+        if st.keys.len() >= KEYS_CACHED {
+            st.keys.clear();
+        }
         let _ = st.keys.insert(tag, k);
         Ok(k)
     }

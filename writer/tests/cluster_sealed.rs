@@ -693,6 +693,21 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("stele auditor add"), "{err}");
+    // Without the signing key nothing can be recorded: said, never silent.
+    let (code, _, err) = stele(&[
+        "export",
+        "--db",
+        &stores.db,
+        "-o",
+        p(&tmp.path().join("unrecorded.stele")),
+        "--reveal-to",
+        &rcpt,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("this read of sealed-field openings is not recorded"),
+        "{err}"
+    );
     // Added, then removed: its wraps go, exports to it are refused again.
     let _ = ok(stele(&[
         "auditor",
