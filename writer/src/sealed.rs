@@ -831,73 +831,38 @@ impl Sealer {
         Ok(n)
     }
 
-    /// Whether [`Sealer::seal_event`] would change or refuse `ev`: a rule's
+    /// Whether [`Sealer::seal_event_text`] would change or refuse `ev`: a rule's
     /// pointer is present, or a seal marker or placeholder member is
     /// anywhere in it. Read-only, so events that need nothing are not copied.
     pub fn touches(&self, ev: &Value) -> bool {
         self.rules.iter().any(|r| lookup(ev, r).is_some()) || marked(ev)
     }
 
-    /// Seals an incoming event: refuses reserved members, unwraps ad-hoc
-    /// markers, and replaces every value to seal by its placeholder. The
-    /// returned values wait for the entry's index ([`Sealer::encrypt`]).
-    /// Errors never quote the event's values.
-    pub fn seal_event(&self, mut ev: Value) -> Result<(Value, Vec<Pending>), String> {
-        let mut markers = Vec::new();
-        // The walk that rewrites (and names places) only when there is
-        // something to rewrite or refuse: most events have neither.
-        if marked(&ev) {
-            unwrap_markers(&mut ev, &self.rules, &mut markers)?;
-        }
-        let chosen: Vec<(&[String], Option<usize>)> = self
-            .chosen(&ev, &markers)
-            .into_iter()
-            .map(|(t, r, _)| (t, r))
-            .collect();
-        if chosen.is_empty() {
-            return Ok((ev, Vec::new()));
-        }
-        let subject = match lookup(&ev, &self.subject) {
-            Some(v) => canonical::to_canonical(v)
-                .map_err(|_| "the subject's value is not valid canonical JSON".to_string())?,
-            None => String::new(),
-        };
-        let (id, key) = self
-            .key_for(subject.as_bytes())
-            .map_err(|e| e.to_string())?;
-        let mut out = Vec::with_capacity(chosen.len());
-        for (toks, rule) in chosen {
-            let slot = lookup_mut(&mut ev, toks).expect("found above");
-            let value = std::mem::take(slot);
-            // The error names the place, never the value.
-            let text = canonical::to_canonical(&value).map_err(|_| {
-                format!(
-                    "the value to seal at {} is not valid canonical JSON",
-                    pointer_text(toks)
-                )
-            })?;
-            let salt = fresh_salt().map_err(|e| e.to_string())?;
-            let ph = Placeholder {
-                commitment: sealed::commitment(&salt, text.as_bytes()),
-                key: id,
-            };
-            *slot = ph.to_value();
-            let pointer = match rule {
-                Some(i) => PendingPointer::Rule(i),
-                None => {
-                    let p = pointer_from_tokens(toks);
-                    let q = canonical::json_string(&p);
-                    PendingPointer::Marker(p, q)
-                }
-            };
-            out.push(Pending {
-                pointer,
-                key: id,
-                data_key: key,
-                plaintext: sealed::opening_plaintext(&salt, text.as_bytes()),
-            });
-        }
-        Ok((ev, out))
+    /// Seals an incoming event for a caller that learns its index later
+    /// (the cluster's sequencer): refuses reserved members, unwraps ad-hoc
+    /// markers, writes its canonical text with placeholders to `text` and
+    /// returns the values waiting for the index ([`Sealer::encrypt`]). The
+    /// append path's code ([`Sealer::seal_event_into`]): the same rules,
+    /// text and errors, which never quote the event's values.
+    pub fn seal_event_text(
+        &self,
+        ev: &mut Value,
+        text: &mut String,
+    ) -> Result<Vec<Pending>, String> {
+        let mut s = SealScratch::default();
+        self.seal_event_into(ev, 0, &mut s, text)?;
+        let SealScratch {
+            openings, plain, ..
+        } = &mut s;
+        Ok(openings
+            .drain(..)
+            .map(|o| Pending {
+                pointer: o.pointer,
+                key: o.key,
+                data_key: o.data_key,
+                plaintext: plain[o.plain].to_vec(),
+            })
+            .collect())
     }
 
     // The values an event has to seal, outermost first and none inside
@@ -932,12 +897,13 @@ impl Sealer {
         chosen
     }
 
-    /// [`Sealer::seal_event`] writing the sealed event's canonical text
-    /// (with placeholders) to `text`, its openings to `s`, with no value
-    /// built and no allocation per event once `s` is warm (the per-event
-    /// Strings and placeholder maps of `seal_event` cost the append path a
-    /// few µs an entry: `stele bench sealed`). `event` is the event's place
-    /// in the batch, kept with its openings. Errors as `seal_event`'s.
+    /// Seals an event (refuses reserved members, unwraps ad-hoc markers),
+    /// writing the sealed event's canonical text (with placeholders) to
+    /// `text`, its openings to `s`, with no value built and no allocation
+    /// per event once `s` is warm (per-event Strings and placeholder maps
+    /// cost the append path a few µs an entry: `stele bench sealed`).
+    /// `event` is the event's place in the batch, kept with its openings.
+    /// Errors never quote the event's values.
     pub(crate) fn seal_event_into(
         &self,
         ev: &mut Value,
@@ -1402,18 +1368,6 @@ fn lookup<'a>(v: &'a Value, toks: &[String]) -> Option<&'a Value> {
     Some(v)
 }
 
-fn lookup_mut<'a>(v: &'a mut Value, toks: &[String]) -> Option<&'a mut Value> {
-    let mut v = v;
-    for t in toks {
-        v = match v {
-            Value::Object(m) => m.get_mut(t)?,
-            Value::Array(a) => a.get_mut(array_index(t)?)?,
-            _ => return None,
-        };
-    }
-    Some(v)
-}
-
 fn array_index(t: &str) -> Option<usize> {
     if t.is_empty() || (t.len() > 1 && t.starts_with('0')) || !t.bytes().all(|c| c.is_ascii_digit())
     {
@@ -1738,9 +1692,11 @@ mod tests {
             subject: "/who".into(),
         };
         let s = Sealer::open(tmp.path(), "example.com/o", &cfg, 0, Arc::new(RealFs)).unwrap();
-        let ev = serde_json::json!({"who": "w", "a/b": {"\"q\u{e9}": [1, "x"]}});
-        let (ev, pending) = s.seal_event(ev).unwrap();
+        let mut ev = serde_json::json!({"who": "w", "a/b": {"\"q\u{e9}": [1, "x"]}});
+        let mut text = String::new();
+        let pending = s.seal_event_text(&mut ev, &mut text).unwrap();
         assert_eq!(pending.len(), 1);
+        let ev: Value = serde_json::from_str(&text).unwrap();
         assert!(ev["a/b"]["\"q\u{e9}"]["stele.sealed"].is_object());
         let mut out = Vec::new();
         s.encrypt(1234567, &pending, &mut out).unwrap();

@@ -675,9 +675,14 @@ fn full_seals_repeat_no_salt_and_no_nonce() {
     let mut nonces = HashSet::with_capacity(1 << 20);
     let mut buf = Vec::new();
     for i in 0..20_000u64 {
-        let (ev, pending) = sealer
-            .seal_event(serde_json::json!({"s": "subject", "v": "x"}))
+        let mut text = String::new();
+        let pending = sealer
+            .seal_event_text(
+                &mut serde_json::json!({"s": "subject", "v": "x"}),
+                &mut text,
+            )
             .unwrap();
+        let ev: Value = serde_json::from_str(&text).unwrap();
         let c = ev["v"]["stele.sealed"]["commitment"]
             .as_str()
             .unwrap()

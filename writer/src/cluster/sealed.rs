@@ -595,8 +595,12 @@ impl ClusterSeal {
             if !self.can_seal() {
                 return Err(no_key());
             }
-            let (ev, p) = self.sealer.seal_event(ev.clone()).map_err(bad)?;
-            texts.push(crate::log::canonical_event(&ev).map_err(bad)?);
+            let mut text = String::new();
+            let p = self
+                .sealer
+                .seal_event_text(&mut ev.clone(), &mut text)
+                .map_err(bad)?;
+            texts.push(text);
             openings.push(p);
         }
         Ok((texts, openings))
