@@ -1355,20 +1355,15 @@ impl Sealer {
             return Ok(Compared::Unreadable);
         }
         let mut sealed_at: HashMap<String, Vec<u8>> = HashMap::new();
-        each_record(&self.records_path(), |i, _, line| {
-            if i > index {
-                return Ok(false);
-            }
-            if i == index
-                && let Some((_, rec)) = split_record(line.strip_suffix(b"\n").unwrap_or(line))
+        for line in records_of(&self.records_path(), index)? {
+            if let Some((_, rec)) = split_record(line.strip_suffix(b"\n").unwrap_or(&line))
                 && let Ok(Record::Opening {
                     sealed, pointer, ..
                 }) = Record::parse(rec)
             {
                 let _ = sealed_at.insert(pointer, sealed);
             }
-            Ok(true)
-        })?;
+        }
         if phs.iter().any(|(p, _)| !sealed_at.contains_key(p)) {
             return Ok(Compared::Unreadable);
         }
@@ -1540,6 +1535,60 @@ pub(crate) fn each_record(
             return Ok(());
         }
     }
+}
+
+/// The record lines (with their `\n`) of entry `index` in the records file
+/// `path` (in entry order): found by bisecting byte offsets, so a lookup
+/// near the end of a large file reads a few KB, not the file.
+pub(crate) fn records_of(path: &Path, index: u64) -> Result<Vec<Vec<u8>>> {
+    use std::io::{Seek, SeekFrom};
+    let f = match crate::fs::open_own_read(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("open", path, e)),
+    };
+    let len = f.metadata().map_err(|e| io("stat", path, e))?.len();
+    let mut r = BufReader::new(&f);
+    let mut line = Vec::new();
+    // Positions `r` at the first line starting at or after `at`.
+    let mut line_from = |r: &mut BufReader<&File>, at: u64| -> std::io::Result<()> {
+        let _ = r.seek(SeekFrom::Start(at.saturating_sub(1)))?;
+        if at > 0 {
+            line.clear();
+            let _ = r.read_until(b'\n', &mut line)?;
+        }
+        Ok(())
+    };
+    let read_err = |e| io("read", path, e);
+    // The first line starting at or after `lo` is of an earlier entry (or
+    // lo = 0); the first one at or after `hi` is not (or there is none).
+    let (mut lo, mut hi) = (0u64, len);
+    let mut probe = Vec::new();
+    while hi - lo > 8192 {
+        let mid = lo + (hi - lo) / 2;
+        line_from(&mut r, mid).map_err(read_err)?;
+        probe.clear();
+        let _ = r.read_until(b'\n', &mut probe).map_err(read_err)?;
+        match record_index(&probe).filter(|_| probe.last() == Some(&b'\n')) {
+            Some(i) if i < index => lo = mid,
+            _ => hi = mid,
+        }
+    }
+    line_from(&mut r, lo).map_err(read_err)?;
+    let mut out = Vec::new();
+    loop {
+        probe.clear();
+        let n = r.read_until(b'\n', &mut probe).map_err(read_err)?;
+        if n == 0 || probe.last() != Some(&b'\n') {
+            break;
+        }
+        match record_index(&probe) {
+            Some(i) if i == index => out.push(probe.clone()),
+            Some(i) if i > index => break,
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn record_index(line: &[u8]) -> Option<u64> {
@@ -1872,6 +1921,46 @@ impl ExportRecords {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn records_of_finds_an_entrys_lines_by_bisection() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("records");
+        let kid = "0123456789abcdef0123456789abcdef";
+        let mut text = String::new();
+        // Entries 0..3000 but every fifth, 1 to 3 records each; one with a
+        // long record, two with many (more than the bisection's last window).
+        let count = |i: u64| match i {
+            _ if i % 5 == 3 || i >= 3000 => 0,
+            1000 | 2000 => 700,
+            _ => i % 3 + 1,
+        };
+        for i in 0..3000u64 {
+            for j in 0..count(i) {
+                let pad = if i == 1500 {
+                    "A".repeat(20_000)
+                } else {
+                    "AAAA".into()
+                };
+                text.push_str(&format!("{kid} opening {i} {pad} /p{j}\n"));
+            }
+        }
+        text.push_str(&format!("{kid} opening 3000 AAAA /cut"));
+        std::fs::write(&p, &text).unwrap();
+        for i in [
+            0u64, 1, 2, 3, 4, 999, 1000, 1001, 1499, 1500, 1501, 2000, 2998, 2999, 3000, 5000,
+        ] {
+            let got = records_of(&p, i).unwrap();
+            let want: Vec<Vec<u8>> = text
+                .split_inclusive('\n')
+                .filter(|l| l.ends_with('\n') && l.split(' ').nth(2) == Some(&*i.to_string()))
+                .map(|l| l.as_bytes().to_vec())
+                .collect();
+            assert_eq!(got.len() as u64, count(i), "entry {i}");
+            assert!(got == want, "entry {i}");
+        }
+        assert!(records_of(&tmp.path().join("none"), 0).unwrap().is_empty());
+    }
+
     use super::*;
 
     #[test]
