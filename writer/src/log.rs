@@ -1126,6 +1126,24 @@ impl Log {
         Ok((id, r))
     }
 
+    /// Forgets and redactions done through this log since it was opened
+    /// ([`crate::sealed::Sealer::changes`]).
+    pub fn sealed_changes(&self) -> u64 {
+        self.shared.sealer.changes()
+    }
+
+    /// Whether `sent` is the event of entry `index`, `stored` (both
+    /// without the writer member), sealed values compared through their
+    /// openings ([`crate::sealed::Sealer::compare_event`]).
+    pub fn compare_sealed(
+        &self,
+        index: u64,
+        stored: &Value,
+        sent: &Value,
+    ) -> Result<crate::sealed::Compared> {
+        self.shared.sealer.compare_event(index, stored, sent)
+    }
+
     /// Appends a `stele.redact` event, then deletes the opening of
     /// `pointer` in entry `entry` (exports then carry a `redacted` record).
     pub fn redact(&self, entry: u64, pointer: &str, by: &str) -> Result<Receipt> {

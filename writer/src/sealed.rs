@@ -26,6 +26,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use stele_core::canonical;
 use stele_core::sealed::{
@@ -184,7 +185,7 @@ static RUSTCRYPTO_AEAD: std::sync::atomic::AtomicBool = std::sync::atomic::Atomi
 /// AEAD (`true`) or ring's (`false`, the default). Both give the same bytes.
 #[doc(hidden)]
 pub fn bench_rustcrypto_aead(on: bool) {
-    RUSTCRYPTO_AEAD.store(on, std::sync::atomic::Ordering::Relaxed);
+    RUSTCRYPTO_AEAD.store(on, Ordering::Relaxed);
 }
 
 /// XChaCha20-Poly1305 of one opening (FORMAT 13.3), appended to `out` as
@@ -203,7 +204,7 @@ pub(crate) fn seal_opening_into(
     out: &mut Vec<u8>,
 ) -> Result<()> {
     use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
-    if RUSTCRYPTO_AEAD.load(std::sync::atomic::Ordering::Relaxed) {
+    if RUSTCRYPTO_AEAD.load(Ordering::Relaxed) {
         stele_seal::seal_opening_into(key, nonce, plaintext, ad, out);
         return Ok(());
     }
@@ -496,6 +497,9 @@ pub struct Sealer {
     subject: Vec<String>,
     state: Mutex<State>,
     records: Mutex<Option<(File, u64)>>,
+    // Forgets and redactions done through this sealer (see
+    // [`Sealer::changes`]).
+    changes: AtomicU64,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -573,6 +577,7 @@ impl Sealer {
                 auditors: auditors(log_dir)?,
             }),
             records: Mutex::new(None),
+            changes: AtomicU64::new(0),
             dir,
         };
         // A sidecar that is there must be private (see ensure_dirs).
@@ -606,6 +611,7 @@ impl Sealer {
                 auditors: Vec::new(),
             }),
             records: Mutex::new(None),
+            changes: AtomicU64::new(0),
         })
     }
 
@@ -1184,6 +1190,7 @@ impl Sealer {
         }
         list.extend_from_slice(format!("{id}\n").as_bytes());
         write_secret_file(&*self.fs, &self.dir, "forgotten", &list)?;
+        let _ = self.changes.fetch_add(1, Ordering::SeqCst);
         // From here the key is forgotten whatever happens below: exports say
         // so (and carry no wrap of it), and a new value of the subject gets
         // a new key. A failure below is finished by running forget again.
@@ -1229,6 +1236,7 @@ impl Sealer {
         let old_file = crate::fs::open_own(OpenOptions::new().write(true), &p)
             .map_err(|e| io("open", &p, e))?;
         write_secret_file(&*self.fs, &self.dir, "records", &out)?;
+        let _ = self.changes.fetch_add(1, Ordering::SeqCst);
         // The old inode: overwrite, fsync (it is already unlinked by the rename).
         self.fs
             .write_at(FileRole::Sealed, &old_file, &vec![0u8; old.len()], 0)
@@ -1239,6 +1247,162 @@ impl Sealer {
         *g = Some((f, out.len() as u64));
         Ok(())
     }
+
+    /// How many forgets and redactions this sealer has done since it was
+    /// opened: a digest of a request body kept in memory is good for
+    /// telling a retry only while this has not changed (a plain hash of a
+    /// body confirms a guess of a value in it after the value is gone).
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    /// Whether `sent` (an event as a client sent it) is the event sealed
+    /// into entry `index`, whose event is `stored` (both without the
+    /// writer member): equal but for the sealed places (FORMAT 13.2), the
+    /// same places sealed, and each value there the one its opening holds
+    /// (read with the subject's data key and checked against the
+    /// commitment). [`Compared::Unreadable`] when an opening of the entry
+    /// is gone (its data key forgotten, the value redacted): decided from
+    /// the stored state alone, whatever `sent` holds at the sealed places,
+    /// so that a retry cannot confirm a guess of a value that is gone.
+    /// Only for a log whose keys are in its sidecar (not a cluster's).
+    pub fn compare_event(&self, index: u64, stored: &Value, sent: &Value) -> Result<Compared> {
+        if self.source.is_some() {
+            return Err(Error::Sealed(
+                "compare_event needs a sidecar's data keys".into(),
+            ));
+        }
+        let Ok(phs) = sealed::find_placeholders(stored) else {
+            return Ok(Compared::Other);
+        };
+        let mut ev = sent.clone();
+        let mut markers = Vec::new();
+        if marked(&ev) && unwrap_markers(&mut ev, &self.rules, &mut markers).is_err() {
+            return Ok(Compared::Other);
+        }
+        // The same places sealed.
+        let mut places: Vec<String> = self
+            .chosen(&ev, &markers)
+            .into_iter()
+            .map(|(t, _, _)| pointer_from_tokens(t))
+            .collect();
+        let mut want: Vec<&str> = phs.iter().map(|(p, _)| p.as_str()).collect();
+        places.sort();
+        want.sort_unstable();
+        if places != want {
+            return Ok(Compared::Other);
+        }
+        if phs.is_empty() {
+            return Ok(if ev == *stored {
+                Compared::Same
+            } else {
+                Compared::Other
+            });
+        }
+        let subject = match lookup(&ev, &self.subject) {
+            Some(v) => match canonical::to_canonical(v) {
+                Ok(t) => t,
+                Err(_) => return Ok(Compared::Other),
+            },
+            None => String::new(),
+        };
+        // Everything else equal: the sent values, placeholders in their stead.
+        let mut texts = Vec::with_capacity(phs.len());
+        for (ptr, ph) in &phs {
+            let Some(slot) = sealed::pointer_tokens(ptr)
+                .ok()
+                .and_then(|t| lookup_mut(&mut ev, &t))
+            else {
+                return Ok(Compared::Other);
+            };
+            let v = std::mem::replace(slot, ph.to_value());
+            match canonical::to_canonical(&v) {
+                Ok(t) => texts.push(t),
+                Err(_) => return Ok(Compared::Other),
+            }
+        }
+        if ev != *stored {
+            return Ok(Compared::Other);
+        }
+        // Every opening still there (from the stored state only).
+        let forgotten = forgotten_ids(&self.dir)?;
+        if phs.iter().any(|(_, ph)| forgotten.contains(&ph.key)) {
+            return Ok(Compared::Unreadable);
+        }
+        let mut sealed_at: HashMap<String, Vec<u8>> = HashMap::new();
+        for line in records_of(&self.records_path(), index)? {
+            if let Some((_, rec)) = split_record(line.strip_suffix(b"\n").unwrap_or(&line))
+                && let Ok(Record::Opening {
+                    sealed, pointer, ..
+                }) = Record::parse(rec)
+            {
+                let _ = sealed_at.insert(pointer, sealed);
+            }
+        }
+        if phs.iter().any(|(p, _)| !sealed_at.contains_key(p)) {
+            return Ok(Compared::Unreadable);
+        }
+        // The subject's key, never made here. Its key is not forgotten (see
+        // above), so another key, or none, is another subject.
+        let key = {
+            let mut st = self.state.lock().unwrap();
+            let tag = self.subject_tag(&mut st, subject.as_bytes())?;
+            match st.keys.get(&tag) {
+                Some(k) => Some(*k),
+                None => {
+                    let p = self.dir.join("keys").join(stele_core::note::hex(&tag));
+                    match crate::fs::read_own(&p) {
+                        Ok(b) if b.len() == KEY_ID_LEN + DATA_KEY_LEN => Some((
+                            KeyId(b[..KEY_ID_LEN].try_into().expect("16 bytes")),
+                            b[KEY_ID_LEN..].try_into().expect("32 bytes"),
+                        )),
+                        Ok(_) => {
+                            return Err(Error::Sealed(format!(
+                                "{} is not a data key file (48 bytes)",
+                                p.display()
+                            )));
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                        Err(e) => return Err(io("read", &p, e)),
+                    }
+                }
+            }
+        };
+        let mut same = true;
+        for ((ptr, ph), text) in phs.iter().zip(&texts) {
+            let Some((_, key)) = key.filter(|(id, _)| *id == ph.key) else {
+                return Ok(Compared::Other);
+            };
+            let ad = sealed::opening_ad(&self.origin, index, ptr);
+            let Some(mut pt) = stele_seal::open_opening(&key, &sealed_at[ptr], &ad) else {
+                return Ok(Compared::Unreadable);
+            };
+            let r = sealed::check_opening(ph, &pt).map(|v| v == text.as_bytes());
+            pt.fill(0);
+            match r {
+                Ok(true) => {}
+                Ok(false) => same = false,
+                Err(_) => return Ok(Compared::Unreadable),
+            }
+        }
+        Ok(if same {
+            Compared::Same
+        } else {
+            Compared::Other
+        })
+    }
+}
+
+/// What [`Sealer::compare_event`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compared {
+    /// The same event.
+    Same,
+    /// Another event.
+    Other,
+    /// An opening of the entry is gone (forgotten or redacted): the
+    /// sealed values cannot be compared.
+    Unreadable,
 }
 
 /// Record lines (`<key ID> <record>\n`…) with the opening of `pointer` in
@@ -1346,6 +1510,60 @@ pub(crate) fn each_record(
             return Ok(());
         }
     }
+}
+
+/// The record lines (with their `\n`) of entry `index` in the records file
+/// `path` (in entry order): found by bisecting byte offsets, so a lookup
+/// near the end of a large file reads a few KB, not the file.
+pub(crate) fn records_of(path: &Path, index: u64) -> Result<Vec<Vec<u8>>> {
+    use std::io::{Seek, SeekFrom};
+    let f = match crate::fs::open_own_read(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("open", path, e)),
+    };
+    let len = f.metadata().map_err(|e| io("stat", path, e))?.len();
+    let mut r = BufReader::new(&f);
+    let mut line = Vec::new();
+    // Positions `r` at the first line starting at or after `at`.
+    let mut line_from = |r: &mut BufReader<&File>, at: u64| -> std::io::Result<()> {
+        let _ = r.seek(SeekFrom::Start(at.saturating_sub(1)))?;
+        if at > 0 {
+            line.clear();
+            let _ = r.read_until(b'\n', &mut line)?;
+        }
+        Ok(())
+    };
+    let read_err = |e| io("read", path, e);
+    // The first line starting at or after `lo` is of an earlier entry (or
+    // lo = 0); the first one at or after `hi` is not (or there is none).
+    let (mut lo, mut hi) = (0u64, len);
+    let mut probe = Vec::new();
+    while hi - lo > 8192 {
+        let mid = lo + (hi - lo) / 2;
+        line_from(&mut r, mid).map_err(read_err)?;
+        probe.clear();
+        let _ = r.read_until(b'\n', &mut probe).map_err(read_err)?;
+        match record_index(&probe).filter(|_| probe.last() == Some(&b'\n')) {
+            Some(i) if i < index => lo = mid,
+            _ => hi = mid,
+        }
+    }
+    line_from(&mut r, lo).map_err(read_err)?;
+    let mut out = Vec::new();
+    loop {
+        probe.clear();
+        let n = r.read_until(b'\n', &mut probe).map_err(read_err)?;
+        if n == 0 || probe.last() != Some(&b'\n') {
+            break;
+        }
+        match record_index(&probe) {
+            Some(i) if i == index => out.push(probe.clone()),
+            Some(i) if i > index => break,
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn record_index(line: &[u8]) -> Option<u64> {
@@ -1667,6 +1885,46 @@ impl ExportRecords {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn records_of_finds_an_entrys_lines_by_bisection() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("records");
+        let kid = "0123456789abcdef0123456789abcdef";
+        let mut text = String::new();
+        // Entries 0..3000 but every fifth, 1 to 3 records each; one with a
+        // long record, two with many (more than the bisection's last window).
+        let count = |i: u64| match i {
+            _ if i % 5 == 3 || i >= 3000 => 0,
+            1000 | 2000 => 700,
+            _ => i % 3 + 1,
+        };
+        for i in 0..3000u64 {
+            for j in 0..count(i) {
+                let pad = if i == 1500 {
+                    "A".repeat(20_000)
+                } else {
+                    "AAAA".into()
+                };
+                text.push_str(&format!("{kid} opening {i} {pad} /p{j}\n"));
+            }
+        }
+        text.push_str(&format!("{kid} opening 3000 AAAA /cut"));
+        std::fs::write(&p, &text).unwrap();
+        for i in [
+            0u64, 1, 2, 3, 4, 999, 1000, 1001, 1499, 1500, 1501, 2000, 2998, 2999, 3000, 5000,
+        ] {
+            let got = records_of(&p, i).unwrap();
+            let want: Vec<Vec<u8>> = text
+                .split_inclusive('\n')
+                .filter(|l| l.ends_with('\n') && l.split(' ').nth(2) == Some(&*i.to_string()))
+                .map(|l| l.as_bytes().to_vec())
+                .collect();
+            assert_eq!(got.len() as u64, count(i), "entry {i}");
+            assert!(got == want, "entry {i}");
+        }
+        assert!(records_of(&tmp.path().join("none"), 0).unwrap().is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -1100,3 +1100,122 @@ fn migrate_carries_keys_wraps_and_openings_both_ways() {
     assert!(!entries.contains(MARKER));
     assert_eq!(files_under(&back.join("sealed")).len(), after.len());
 }
+
+#[test]
+fn a_retry_cannot_confirm_a_forgotten_or_redacted_value() {
+    // Red-team findings: a redaction left the request's digest in
+    // stele_requests, and a running front-end kept a plain SHA-256 of each
+    // body after a forget: a retry under the old key told a right guess of
+    // the value (200, replayed) from a wrong one (422).
+    let stores = Stores::new("seal_idem");
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("signing.key");
+    let (code, _, err) = stele(&[
+        "init",
+        "--db",
+        &stores.db,
+        "--objects",
+        &stores.objects,
+        "--origin",
+        "example.com/cluster-idem",
+        "--signing-key",
+        p(&key),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let seal_key = tmp.path().join("signing.key.seal");
+    let tokens = tmp.path().join("tokens");
+    let writer = ok(stele(&[
+        "token",
+        "add",
+        p(&tokens),
+        "w",
+        "--scope",
+        "read,write",
+    ]))
+    .0
+    .trim()
+    .to_string();
+    let a = Front::start(&stores, &key, &tokens, &[]);
+    let url = |f: &Front| format!("{}/v1/entries", f.url);
+    let diag = |who: &str, note: &str| {
+        format!(r#"{{"type":"diag","actor":"{who}","note":{{"stele.seal":"{note}"}}}}"#)
+    };
+    let post = |f: &Front, k: &str, who: &str, note: &str| {
+        let (r, replayed) = kit::post_keyed(&url(f), &writer, k, diag(who, note).as_bytes());
+        (r.status, replayed, r.text())
+    };
+    let (code, _, first) = post(&a, "k1", "frank", "HIV-POSITIVE");
+    assert_eq!(code, 200, "{first}");
+    let (code, _, d2) = post(&a, "k2", "gina", "HIV-POSITIVE");
+    assert_eq!(code, 200, "{d2}");
+    let (code, _, d3) = post(&a, "k3", "hal", "HIV-POSITIVE");
+    assert_eq!(code, 200, "{d3}");
+    // Before: another body under a key is refused.
+    assert_eq!(post(&a, "k1", "frank", "HIV-NEGATIVE").0, 422);
+    assert_eq!(post(&a, "k2", "gina", "HIV-NEGATIVE").0, 422);
+    // Forget frank while A runs: its answer no longer depends on the guess.
+    let _ = ok(stele(&[
+        "forget",
+        "--db",
+        &stores.db,
+        "--seal-key",
+        p(&seal_key),
+        "--subject",
+        "frank",
+    ]));
+    let guesses = |f: &Front, k: &str, who: &str| {
+        ["HIV-POSITIVE", "HIV-NEGATIVE"].map(|g| {
+            let (code, replayed, text) = post(f, k, who, g);
+            (code, replayed, text)
+        })
+    };
+    let [right, wrong] = guesses(&a, "k1", "frank");
+    assert_eq!(right, wrong);
+    assert_eq!(right.0, 200, "{}", right.2);
+    // Redact gina's note (a forget voids every digest: this one was made
+    // after it), then a fresh front-end (nothing kept in memory) and A.
+    let (code, _, d4) = post(&a, "k4", "ivy", "HIV-POSITIVE");
+    assert_eq!(code, 200, "{d4}");
+    assert_eq!(post(&a, "k4", "ivy", "HIV-NEGATIVE").0, 422);
+    let seq = serde_json::from_str::<Value>(&d4).unwrap()[0]["seq"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let _ = ok(stele(&[
+        "redact",
+        "--db",
+        &stores.db,
+        "--entry",
+        &seq,
+        "--pointer",
+        "/note",
+    ]));
+    let b = Front::start(&stores, &key, &tokens, &[]);
+    for f in [&a, &b] {
+        let [right, wrong] = guesses(f, "k4", "ivy");
+        assert_eq!(right, wrong);
+        assert_eq!(right.0, 200, "{}", right.2);
+    }
+    // Only that request's digest: another one still tells bodies apart.
+    let (code, _, d5) = post(&a, "k5", "jo", "HIV-POSITIVE");
+    assert_eq!(code, 200, "{d5}");
+    let (code, _, d6) = post(&a, "k6", "kim", "HIV-POSITIVE");
+    assert_eq!(code, 200, "{d6}");
+    let seq = serde_json::from_str::<Value>(&d5).unwrap()[0]["seq"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let _ = ok(stele(&[
+        "redact",
+        "--db",
+        &stores.db,
+        "--entry",
+        &seq,
+        "--pointer",
+        "/note",
+    ]));
+    assert_eq!(post(&b, "k6", "kim", "HIV-NEGATIVE").0, 422);
+    let (code, replayed, _) = post(&b, "k6", "kim", "HIV-POSITIVE");
+    assert!(code == 200 && replayed);
+    drop((a, b));
+}

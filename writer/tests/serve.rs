@@ -1951,6 +1951,118 @@ fn a_retry_with_the_same_idempotency_key_is_not_appended_twice() {
     assert_eq!(size_on_disk(&f.log), size);
 }
 
+// A fixture whose log seals /ip (subject /actor, the default).
+fn sealed_fixture() -> Fixture {
+    let f = fixture();
+    std::fs::remove_dir_all(&f.log).unwrap();
+    let out = common::bounded_output(
+        Command::new(STELE).args([
+            "init",
+            f.log.to_str().unwrap(),
+            "--origin",
+            "test.example/serve",
+            "--seal",
+            "/ip",
+        ]),
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = VerifierKey::parse(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    Fixture { key, ..f }
+}
+
+fn stele_ok(args: &[&str]) {
+    let out = common::bounded_output(Command::new(STELE).args(args), None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_retry_after_a_restart_is_compared_with_its_sealed_values() {
+    let f = sealed_fixture();
+    let s = Server::start(&f, &[]);
+    let auth = format!("Bearer {}", f.token);
+    let post = |s: &Server, key: &str, body: &str| {
+        s.req_h(
+            "POST",
+            "/v1/entries",
+            &[("Authorization", auth.as_str()), ("Idempotency-Key", key)],
+            body.as_bytes(),
+        )
+    };
+    let pay = |amount: u64, ip: &str| {
+        format!(r#"{{"type":"pay","actor":"ann","amount":{{"stele.seal":{amount}}},"ip":"{ip}"}}"#)
+    };
+    let diag = |who: &str, note: &str| {
+        format!(r#"{{"type":"diag","actor":"{who}","note":{{"stele.seal":"{note}"}}}}"#)
+    };
+    let first = post(&s, "rk1", &pay(100, "10.0.0.1"));
+    assert_eq!(first.status, 200, "{}", first.text());
+    let d1 = post(&s, "rk2", &diag("frank", "HIV-POSITIVE"));
+    assert_eq!(d1.status, 200, "{}", d1.text());
+    let d2 = post(&s, "rk3", &diag("gina", "HIV-POSITIVE"));
+    assert_eq!(d2.status, 200, "{}", d2.text());
+    let size = size_on_disk(&f.log);
+    drop(s);
+    let s = Server::start(&f, &[]);
+    // Other sealed values (ad hoc, or at a --seal rule's pointer): another
+    // body, 422, nothing written (red-team finding: the old receipts were
+    // replayed and the new event dropped).
+    for other in [pay(999_999, "10.0.0.1"), pay(100, "10.0.0.2")] {
+        let r = post(&s, "rk1", &other);
+        assert_eq!(r.status, 422, "{}", r.text());
+        assert!(r.text().contains("different body"), "{}", r.text());
+        assert!(!r.text().contains("999999") && !r.text().contains("10.0.0"));
+    }
+    // Sealed values spelled with or without the marker are the same request.
+    let unmarked = r#"{"type":"pay","actor":"ann","amount":{"stele.seal":100},"ip":{"stele.seal":"10.0.0.1"}}"#;
+    for same in [pay(100, "10.0.0.1"), unmarked.to_string()] {
+        let r = post(&s, "rk1", &same);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json(), first.json());
+        assert_eq!(r.headers["idempotent-replayed"], "true");
+    }
+    assert_eq!(size_on_disk(&f.log), size);
+    // Frank forgotten, gina's note redacted: a retry cannot be compared with
+    // those values, and gets one answer whatever it guesses.
+    drop(s);
+    let log = f.log.to_str().unwrap();
+    stele_ok(&["forget", log, "--subject", "frank"]);
+    let seq = d2.json()[0]["seq"].as_u64().unwrap().to_string();
+    stele_ok(&["redact", log, "--entry", &seq, "--pointer", "/note"]);
+    let size = size_on_disk(&f.log);
+    let s = Server::start(&f, &[]);
+    for (key, who) in [("rk2", "frank"), ("rk3", "gina")] {
+        let answers: Vec<(u16, String)> = ["HIV-POSITIVE", "HIV-NEGATIVE"]
+            .into_iter()
+            .map(|guess| {
+                let r = post(&s, key, &diag(who, guess));
+                (r.status, r.text())
+            })
+            .collect();
+        assert_eq!(answers[0], answers[1], "{key}");
+        assert_eq!(answers[0].0, 422, "{key}: {}", answers[0].1);
+        assert!(
+            answers[0].1.contains("forgotten or redacted"),
+            "{}",
+            answers[0].1
+        );
+        assert!(!answers[0].1.contains("HIV"), "{}", answers[0].1);
+        // Another plain part is still another body.
+        let r = post(&s, key, &diag("zed", "HIV-POSITIVE"));
+        assert_eq!(r.status, 422);
+        assert!(r.text().contains("different body"), "{}", r.text());
+    }
+    assert_eq!(size_on_disk(&f.log), size);
+}
+
 #[test]
 fn a_non_loopback_listen_without_tokens_warns() {
     let f = fixture();

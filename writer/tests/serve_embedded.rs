@@ -91,3 +91,97 @@ fn a_full_disk_is_507_and_healthz_says_so_until_space_returns() {
     assert_eq!(s.size, 3);
     assert_eq!(s.checkpoint.unwrap().checkpoint.size, 3);
 }
+
+fn post_keyed(addr: SocketAddr, token: &str, key: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    (status, body.to_string())
+}
+
+#[test]
+fn a_forget_or_redaction_while_serving_voids_the_kept_body_digests() {
+    // Red-team finding: the server kept a plain SHA-256 of each keyed
+    // request's body; after a forget (or a redaction) through the log it
+    // serves, a retry under the old key still told a right guess of the
+    // forgotten value (200, replayed) from a wrong one (422).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let signer = key::generate("test.example/embedded").unwrap();
+    drop(Log::create(&dir, "test.example/embedded", &signer).unwrap());
+    let tokens = tmp.path().join("tokens");
+    let token = add_token(&tokens, "alice", Scopes::ALL).unwrap();
+    let mut c = Config::new(&dir);
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.tokens = Some(tokens);
+    let server = Server::bind(c).unwrap();
+    let addr = server.local_addr();
+    let log = server.log().unwrap().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = std::thread::spawn(move || {
+        server
+            .run(async {
+                let _ = stopped.await;
+            })
+            .unwrap()
+    });
+    let diag = |who: &str, note: &str| {
+        format!(r#"{{"type":"diag","actor":"{who}","note":{{"stele.seal":"{note}"}}}}"#)
+    };
+    let plain = r#"{"type":"plain","n":1}"#;
+    let (code, p1) = post_keyed(addr, &token, "k1", plain);
+    assert_eq!(code, 200, "{p1}");
+    let (code, _) = post_keyed(addr, &token, "k2", &diag("frank", "HIV-POSITIVE"));
+    assert_eq!(code, 200);
+    let (code, d2) = post_keyed(addr, &token, "k3", &diag("gina", "HIV-POSITIVE"));
+    assert_eq!(code, 200, "{d2}");
+    // Before: the kept digests answer.
+    let (code, body) = post_keyed(addr, &token, "k2", &diag("frank", "HIV-NEGATIVE"));
+    assert_eq!(code, 422, "{body}");
+    let _ = log.forget(&serde_json::json!("frank"), "test").unwrap();
+    // (A chunked body: the receipts are on its second line.)
+    let seq: u64 = d2
+        .split("\"seq\":")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let _ = log.redact(seq, "/note", "test").unwrap();
+    let size = log.size();
+    for (key, who) in [("k2", "frank"), ("k3", "gina")] {
+        let answers: Vec<(u16, String)> = ["HIV-POSITIVE", "HIV-NEGATIVE"]
+            .into_iter()
+            .map(|guess| post_keyed(addr, &token, key, &diag(who, guess)))
+            .collect();
+        assert_eq!(answers[0], answers[1], "{key}");
+        assert_eq!(answers[0].0, 422, "{key}: {}", answers[0].1);
+        assert!(
+            answers[0].1.contains("forgotten or redacted"),
+            "{}",
+            answers[0].1
+        );
+    }
+    // A request without sealed values is still told from its entries.
+    assert_eq!(post_keyed(addr, &token, "k1", plain), (200, p1));
+    let (code, body) = post_keyed(addr, &token, "k1", r#"{"type":"plain","n":2}"#);
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(log.size(), size);
+    stop.send(()).unwrap();
+    let _ = running.join().unwrap();
+}

@@ -1086,6 +1086,22 @@ impl Cluster {
         )
         .await
         .map_err(logged)?;
+        // The digest of the request that wrote the entry is voided, as a
+        // forget voids all (see there): kept, a retry under its key would
+        // still confirm a guess of the redacted value.
+        let what = "void a stele_requests digest";
+        let stmt = prepared(
+            &tx,
+            what,
+            "UPDATE stele_requests SET digest = $1 \
+             WHERE first <= $2 AND first + octet_length(leaves) / 32 > $2",
+        )
+        .await
+        .map_err(logged)?;
+        let _ = tx
+            .execute(&stmt, &[&&UNKNOWN_BODY[..], &(entry as i64)])
+            .await
+            .map_err(|e| logged(db_err(what, chain(&e))))?;
         tx.commit()
             .await
             .map_err(|e| logged(db_err("commit", chain(&e))))?;
