@@ -1586,6 +1586,18 @@ fn lookup<'a>(v: &'a Value, toks: &[String]) -> Option<&'a Value> {
     Some(v)
 }
 
+fn lookup_mut<'a>(v: &'a mut Value, toks: &[String]) -> Option<&'a mut Value> {
+    let mut v = v;
+    for t in toks {
+        v = match v {
+            Value::Object(m) => m.get_mut(t)?,
+            Value::Array(a) => a.get_mut(array_index(t)?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
 fn array_index(t: &str) -> Option<usize> {
     if t.is_empty() || (t.len() > 1 && t.starts_with('0')) || !t.bytes().all(|c| c.is_ascii_digit())
     {
