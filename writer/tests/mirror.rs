@@ -2572,7 +2572,7 @@ fn a_redaction_at_the_origin_reaches_the_mirror_and_its_restores_even_across_a_c
             assert_eq!(sealed_counts(&r0, &key, &id), counts(5, 1));
         }
         let mut mir = Mirror::open(&m, &url, opts(None)).unwrap();
-        drop(mir.poll().unwrap());
+        let _ = mir.poll().unwrap();
         drop(mir);
         drop(server);
         assert_eq!(
