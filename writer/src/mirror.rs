@@ -1617,6 +1617,17 @@ fn copy_checked(mirror_dir: &Path, new_dir: &Path, c: &MirrorConfig, state: &Sta
             ),
         });
     }
+    // Every redaction the verified copy logs, applied to its records,
+    // whatever the mirror's held (a mirror's files are not signed; one
+    // made before mirrors applied redactions still has their openings).
+    let sc = new_dir.join(crate::sealed::SIDECAR);
+    let rp = sc.join("records");
+    if let Ok(m) = std::fs::metadata(&rp) {
+        let red =
+            openings::redactions_in_file(&new_dir.join(log_files::ENTRIES), state.entries_len)?;
+        let _ =
+            crate::sealed::redact_records_file(&fs, &sc, m.len(), &openings::redaction_set(&red))?;
+    }
     Ok(())
 }
 

@@ -2538,6 +2538,7 @@ fn a_redaction_at_the_origin_reaches_the_mirror_and_its_restores_even_across_a_c
     drop(server);
     assert_eq!(std::fs::read(m.join("sealed/records")).unwrap(), theirs());
     assert_eq!(sealed_counts(&m, &key, &id), counts(6, 0));
+    let first = theirs();
 
     // Redactions after the copy, each with a failed rename of the mirror's
     // rewrite: done (Persisted) or not (NotPersisted); the poll stops and
@@ -2597,6 +2598,31 @@ fn a_redaction_at_the_origin_reaches_the_mirror_and_its_restores_even_across_a_c
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(std::fs::read(r1.join("sealed/records")).unwrap(), theirs());
     assert_eq!(sealed_counts(&r1, &key, &id), counts(4, 2));
+    // A restore applies every redaction its verified entries log, whatever
+    // the mirror's records hold (here: the openings put back, as a mirror
+    // made before mirrors applied redactions holds them).
+    let held = std::fs::read(m.join("sealed/records")).unwrap();
+    let state_file = m.join("mirror-state.json");
+    let state = std::fs::read_to_string(&state_file).unwrap();
+    let mut st: Value = serde_json::from_str(&state).unwrap();
+    st["sealed_len"] = first.len().into();
+    std::fs::write(&state_file, st.to_string()).unwrap();
+    std::fs::write(m.join("sealed/records"), &first).unwrap();
+    let r2 = tmp.path().join("r2");
+    let o = stele(&[
+        "restore",
+        m.to_str().unwrap(),
+        r2.to_str().unwrap(),
+        "--signing-key",
+        log.join("key").to_str().unwrap(),
+        "--seal",
+        "/a",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(std::fs::read(r2.join("sealed/records")).unwrap(), theirs());
+    assert_eq!(sealed_counts(&r2, &key, &id), counts(4, 2));
+    std::fs::write(&state_file, state).unwrap();
+    std::fs::write(m.join("sealed/records"), held).unwrap();
 
     // The origin logged a redaction but kept the opening (its rewrite
     // failed: "run redact again to finish"): a new mirror copying the entry

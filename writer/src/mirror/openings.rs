@@ -132,6 +132,29 @@ pub fn redactions_in(buf: &[u8]) -> Vec<Redaction> {
     out
 }
 
+/// [`redactions_in`] of the first `len` bytes of an entries file, read a
+/// line at a time (memory: one line, a 1 MiB buffer and the redactions).
+pub fn redactions_in_file(path: &Path, len: u64) -> Result<Vec<Redaction>> {
+    use std::io::{BufRead, Read};
+    let f = crate::fs::open_own_read(path).map_err(|e| Error::io("open", path, e))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f.take(len));
+    let needle = memchr::memmem::Finder::new(b"\"stele.redact\"");
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line)
+            .map_err(|e| Error::io("read", path, e))?
+            == 0
+        {
+            return Ok(out);
+        }
+        if needle.find(&line).is_some() {
+            out.extend(redactions_in(&line));
+        }
+    }
+}
+
 /// An opening deleted by a verified `stele.redact` event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Redaction {
