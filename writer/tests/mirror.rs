@@ -2633,8 +2633,14 @@ fn a_redaction_at_the_origin_reaches_the_mirror_and_its_restores_even_across_a_c
     std::fs::write(log.join("sealed/records"), &before).unwrap();
     let (_server, url) = serve_ro();
     let m2 = tmp.path().join("m2");
-    for dir in [&m2, &m] {
-        let mut mir = Mirror::open(dir, &url, opts(None)).unwrap();
+    // m3 copies the entry and the event in one chunk.
+    let m3 = tmp.path().join("m3");
+    for dir in [&m2, &m3, &m] {
+        let mut o = opts(None);
+        if dir == &m3 {
+            o.chunk_bytes = 1 << 20;
+        }
+        let mut mir = Mirror::open(dir, &url, o).unwrap();
         let _ = mir.poll().unwrap();
         drop(mir);
         assert_eq!(
