@@ -57,7 +57,8 @@ pub fn too_large(from: u64, to: u64) -> Error {
 
 /// The body of `GET /v1/sealed?from=A&to=B` for the log (or mirror) in
 /// `dir` holding `size` entries: auditors, forget list, the records of
-/// entries `[from, to)` and the wraps of the (not forgotten) key IDs they use.
+/// entries `[from, to)` and the listed auditors' wraps of the (not
+/// forgotten) key IDs they use.
 pub fn body(dir: &Path, from: u64, to: u64) -> Result<Vec<u8>> {
     body_within(dir, from, to, MAX_BODY_BYTES)
 }
@@ -65,7 +66,7 @@ pub fn body(dir: &Path, from: u64, to: u64) -> Result<Vec<u8>> {
 // `body` refusing past `limit` bytes (tests use a small one).
 fn body_within(dir: &Path, from: u64, to: u64, limit: usize) -> Result<Vec<u8>> {
     let sc = dir.join(SIDECAR);
-    let Some((mut out, _, forgotten)) = head(dir)? else {
+    let Some((mut out, auditors, forgotten)) = head(dir)? else {
         return Ok(format!("{FORMAT_LINE}\n").into_bytes());
     };
     let mut records = Vec::new();
@@ -88,7 +89,9 @@ fn body_within(dir: &Path, from: u64, to: u64, limit: usize) -> Result<Vec<u8>> 
         })?;
     }
     for w in crate::sealed::wrap_files(&sc.join("wraps")) {
-        if !used.contains(&w.kid) || forgotten.contains(&w.key) {
+        // Only the listed auditors' (a removal cut short leaves others).
+        if !used.contains(&w.kid) || forgotten.contains(&w.key) || !auditors.contains(&w.recipient)
+        {
             continue;
         }
         let wrap = crate::fs::read_own(&w.path).map_err(|e| Error::io("read", &w.path, e))?;
@@ -632,6 +635,8 @@ mod tests {
         ));
         std::fs::write(&stale, b"age-encryption.org/v1\n").unwrap();
         let whole = parse(&wraps_body(&dir, None).unwrap(), 31, 31, |_| None).unwrap();
+        let range = body(&dir, 1, 31).unwrap();
+        assert!(!String::from_utf8_lossy(&range).contains("age1stale"));
         assert_eq!(whole.wraps.len(), 60);
         assert!(whole.more.is_none());
         let mut paged = Vec::new();
