@@ -444,22 +444,22 @@ pub fn apply(fs: &dyn Fs, dir: &Path, s: &Sidecar, all_wraps: bool) -> Result<bo
     }
     let forgotten: HashSet<KeyId> = held.into_iter().chain(new.iter().copied()).collect();
     let wraps = sc.join("wraps");
-    // Every wrap of a forgotten key goes, including one a crash left.
+    // Every wrap of a forgotten key goes, including one a crash left, and
+    // every wrap for a recipient the origin no longer lists.
     let rd = std::fs::read_dir(&wraps).map_err(|e| Error::io("read directory", &wraps, e))?;
     for ent in rd.flatten() {
         let name = ent.file_name().to_string_lossy().into_owned();
-        if name
+        let Some((k, rest)) = name
             .split_once('.')
-            .and_then(|(k, _)| KeyId::from_hex(k))
-            .is_some_and(|k| forgotten.contains(&k))
-        {
+            .and_then(|(k, rest)| Some((KeyId::from_hex(k)?, rest)))
+        else {
+            continue;
+        };
+        let unlisted = rest
+            .strip_suffix(".age")
+            .is_some_and(|r| !listed.contains(r));
+        if forgotten.contains(&k) || unlisted {
             side::shred(&ent.path())?;
-        }
-    }
-    // Every wrap for a recipient the origin no longer lists.
-    for w in side::wrap_files(&wraps) {
-        if !listed.contains(w.recipient.as_str()) {
-            side::shred(&w.path)?;
         }
     }
     for (key, recipient, wrap) in &s.wraps {
