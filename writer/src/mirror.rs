@@ -128,6 +128,12 @@ pub struct State {
     /// With openings: bytes of `sealed/records` that are committed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sealed_len: u64,
+    /// With openings: the redactions (verified `stele.redact` events) of
+    /// the entries last committed, while they are being applied to
+    /// `sealed/records` (its rewrite may have shortened it below
+    /// `sealed_len`); the next open finishes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redact: Vec<openings::Redaction>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -272,6 +278,8 @@ pub struct Mirror {
     sealed: Option<File>,
     // Checked records of the chunk being committed.
     sealed_pending: Vec<u8>,
+    // The redactions in the chunk being committed.
+    redact_pending: Vec<openings::Redaction>,
     // The chunks' verifier, kept from one chunk to the next.
     verifier: Option<ParallelVerifier>,
 }
@@ -308,6 +316,12 @@ pub(crate) fn replace_file(
         .map_err(|e| Error::io("rename", &dest, e))?;
     fs.sync_dir(dir)
         .map_err(|e| Error::io("fsync directory", dir, e))
+}
+
+// Moves the commit point: `mirror-state.json` replaced durably.
+fn write_state(fs: &dyn Fs, dir: &Path, state: &State) -> Result<()> {
+    let text = serde_json::to_string(state).expect("state serializes") + "\n";
+    replace_file(fs, dir, files::STATE, FileRole::Other, text.as_bytes())
 }
 
 // Never through a symbolic link, only a regular file: crate::fs::open_own.
@@ -425,9 +439,20 @@ impl Mirror {
             state.checkpoints_len,
         )?;
         let sealed_path = dir.join(crate::sealed::SIDECAR).join("records");
+        let mut state = state;
         let sealed =
             match crate::fs::open_own(OpenOptions::new().read(true).write(true), &sealed_path) {
                 Ok(f) => {
+                    let have = f
+                        .metadata()
+                        .map_err(|e| Error::io("stat", &sealed_path, e))?
+                        .len();
+                    if !state.redact.is_empty() && have < state.sealed_len {
+                        // A redaction's rewrite was renamed into place
+                        // before the commit point named its length: it
+                        // holds the committed records, whole.
+                        state.sealed_len = have;
+                    }
                     cut(
                         fs.as_ref(),
                         FileRole::Sealed,
@@ -496,7 +521,7 @@ impl Mirror {
         } else {
             None
         };
-        Ok(Self {
+        let mut m = Self {
             dir: dir.into(),
             fetcher: Arc::new(fetcher),
             keys,
@@ -521,8 +546,44 @@ impl Mirror {
             openings: opts.openings,
             sealed,
             sealed_pending: Vec::new(),
+            redact_pending: Vec::new(),
             verifier: None,
-        })
+        };
+        m.finish_redactions()?;
+        Ok(m)
+    }
+
+    // Applies the redactions the commit point names to `sealed/records`
+    // (docs/FORMAT.md 13.7: the rule the origin applies, in one place,
+    // crate::sealed::redacted_line), then moves the commit point to the
+    // new length with none pending. Idempotent: a crash anywhere is
+    // finished by the next open.
+    fn finish_redactions(&mut self) -> Result<()> {
+        if self.state.redact.is_empty() {
+            return Ok(());
+        }
+        let mut next = self.state.clone();
+        next.redact.clear();
+        if self.sealed.is_some() {
+            let sc = self.dir.join(crate::sealed::SIDECAR);
+            let named = openings::redaction_set(&self.state.redact);
+            if let Some(len) = crate::sealed::redact_records_file(
+                self.fs.as_ref(),
+                &sc,
+                self.state.sealed_len,
+                &named,
+            )? {
+                let p = sc.join("records");
+                self.sealed = Some(
+                    crate::fs::open_own(OpenOptions::new().read(true).write(true), &p)
+                        .map_err(|e| Error::io("open", &p, e))?,
+                );
+                next.sealed_len = len;
+            }
+        }
+        write_state(self.fs.as_ref(), &self.dir, &next)?;
+        self.state = next;
+        Ok(())
     }
 
     /// Verified entries held.
@@ -588,9 +649,43 @@ impl Mirror {
             // subject forgotten there is forgotten here.
             let n = self.state.size;
             let s = self.fetch_sealed(n, n, &[], &[])?;
-            let _ = openings::apply(self.fs.as_ref(), &self.dir, &s)?;
+            if openings::apply(self.fs.as_ref(), &self.dir, &s, false)? {
+                self.fetch_all_wraps()?;
+            }
         }
         Ok(p)
+    }
+
+    // The origin lists an auditor the mirror does not: `stele auditor add`
+    // wrapped every existing key for it there. Its wraps of the key IDs the
+    // mirror holds come in pages (`wraps=`, in key ID order); the auditor
+    // list is written after the last, so a poll cut short fetches them all
+    // again.
+    fn fetch_all_wraps(&mut self) -> Result<(), PollError> {
+        let n = self.state.size;
+        let mut after: Option<stele_core::sealed::KeyId> = None;
+        loop {
+            let page = after.map_or_else(|| "all".to_string(), |k| k.to_string());
+            let path = format!("v1/sealed?from={n}&to={n}&wraps={page}");
+            let s = self.fetch_sealed_at(&path, n, n, &[], &[])?;
+            match s.more {
+                None => {
+                    let _ = openings::apply(self.fs.as_ref(), &self.dir, &s, true)?;
+                    return Ok(());
+                }
+                Some(k) if after.is_none_or(|a| k > a) => {
+                    let _ = openings::apply(self.fs.as_ref(), &self.dir, &s, false)?;
+                    after = Some(k);
+                }
+                Some(k) => {
+                    return Err(Problem::Fetch(FetchError::Bad(format!(
+                        "{}/{path}: the page ends at key {k}, not past the key it started after",
+                        self.fetcher.base()
+                    )))
+                    .into());
+                }
+            }
+        }
     }
 
     // The served checkpoint is not signed by a key the mirror knows for its
@@ -718,11 +813,28 @@ impl Mirror {
         buf: &[u8],
         ends: &[u64],
     ) -> Result<openings::Sidecar, PollError> {
-        let path = format!("v1/sealed?from={from}&to={to}");
+        self.fetch_sealed_at(
+            &format!("v1/sealed?from={from}&to={to}"),
+            from,
+            to,
+            buf,
+            ends,
+        )
+    }
+
+    // `fetch_sealed` of the request `path`.
+    fn fetch_sealed_at(
+        &self,
+        path: &str,
+        from: u64,
+        to: u64,
+        buf: &[u8],
+        ends: &[u64],
+    ) -> Result<openings::Sidecar, PollError> {
         // Records are ciphertext of values taken out of these entries:
         // bounded by a few times the chunk.
         let limit = 4 * self.chunk_bytes.max(buf.len()) as u64 + (16 << 20);
-        let body = self.fetcher.get(&path, limit).map_err(Problem::Fetch)?;
+        let body = self.fetcher.get(path, limit).map_err(Problem::Fetch)?;
         let base = self.state.entries_len;
         let entry = |i: u64| -> Option<&[u8]> {
             let j = usize::try_from(i.checked_sub(from)?).ok()?;
@@ -888,14 +1000,24 @@ impl Mirror {
         }
         self.verify_chunk(n, b, &buf, new, note, tiles)?;
         self.sealed_pending.clear();
+        self.redact_pending.clear();
+        if self.openings {
+            // Verified stele.redact events: their openings are deleted
+            // here too, in the chunk's records and in those held.
+            self.redact_pending = openings::redactions_in(&buf);
+        }
         if self.openings
             && memchr::memmem::find(&buf, stele_core::sealed::PLACEHOLDER_NEEDLE).is_some()
         {
             // The chunk's openings, checked against its verified entries;
             // the wraps and forget list made durable before the records.
             let s = self.fetch_sealed(n, b, &buf, &ends)?;
-            let _ = openings::apply(self.fs.as_ref(), &self.dir, &s)?;
-            self.sealed_pending = s.records;
+            let _ = openings::apply(self.fs.as_ref(), &self.dir, &s, false)?;
+            self.sealed_pending = if self.redact_pending.is_empty() {
+                s.records
+            } else {
+                openings::redact_lines(&s.records, &openings::redaction_set(&self.redact_pending))
+            };
         }
         self.commit(&buf, &leaves, &ends, note, b == size, new)?;
         self.scratch.buf = buf;
@@ -1141,6 +1263,7 @@ impl Mirror {
             target: None,
             keys,
             sealed_len,
+            redact: std::mem::take(&mut self.redact_pending),
         };
         if store_checkpoint {
             let rec = format!("{}\n{note}", note.len());
@@ -1176,14 +1299,7 @@ impl Mirror {
             )?;
             self.origin = Some(new.origin.clone());
         }
-        let text = serde_json::to_string(&next).expect("state serializes") + "\n";
-        replace_file(
-            fs.as_ref(),
-            &dir,
-            files::STATE,
-            FileRole::Other,
-            text.as_bytes(),
-        )?;
+        write_state(fs.as_ref(), &dir, &next)?;
         if store_checkpoint {
             self.held = Some(StoredCheckpoint {
                 checkpoint: new.clone(),
@@ -1196,7 +1312,8 @@ impl Mirror {
             }
         }
         self.state = next;
-        Ok(())
+        // The chunk's redactions, in the records committed before it.
+        self.finish_redactions()
     }
 
     fn save_evidence(
@@ -1475,7 +1592,7 @@ fn copy_checked(mirror_dir: &Path, new_dir: &Path, c: &MirrorConfig, state: &Sta
     }
     // Openings the mirror copied (`--with-openings`): the restored log's
     // exports carry them again.
-    openings::copy(&fs, mirror_dir, new_dir, state.sealed_len)?;
+    openings::copy(&fs, mirror_dir, new_dir, state.sealed_len, &state.redact)?;
     fs.sync_dir(new_dir)
         .map_err(|e| Error::io("fsync directory", new_dir, e))?;
     let pinned = VerifierKey::parse(c.key.trim()).map_err(|e| Error::NotALog {
@@ -1499,6 +1616,17 @@ fn copy_checked(mirror_dir: &Path, new_dir: &Path, c: &MirrorConfig, state: &Sta
                 "the mirror's copy does not verify against the key it pins: {why}; nothing was restored (entries no checkpoint of the log covers are never signed with its key)"
             ),
         });
+    }
+    // Every redaction the verified copy logs, applied to its records,
+    // whatever the mirror's held (a mirror's files are not signed; one
+    // made before mirrors applied redactions still has their openings).
+    let sc = new_dir.join(crate::sealed::SIDECAR);
+    let rp = sc.join("records");
+    if let Ok(m) = std::fs::metadata(&rp) {
+        let red =
+            openings::redactions_in_file(&new_dir.join(log_files::ENTRIES), state.entries_len)?;
+        let _ =
+            crate::sealed::redact_records_file(&fs, &sc, m.len(), &openings::redaction_set(&red))?;
     }
     Ok(())
 }

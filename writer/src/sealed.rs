@@ -1405,31 +1405,41 @@ pub enum Compared {
     Unreadable,
 }
 
+/// The one rule of `stele redact` (docs/FORMAT.md 13.7), applied by the
+/// log's writer and by every mirror and restore of it: the record line
+/// `line` (with or without its `\n`), if it is the opening of a pointer
+/// in an entry that `named(entry, pointer)` says was redacted, as its
+/// `redacted` record line (with a `\n`); `None` for any other line.
+pub(crate) fn redacted_line(line: &[u8], named: impl Fn(u64, &str) -> bool) -> Option<Vec<u8>> {
+    let body = line.strip_suffix(b"\n").unwrap_or(line);
+    let (kid, rec) = split_record(body)?;
+    // Cheap test first: most lines are no opening of a named entry.
+    if !rec.starts_with(b"opening ") {
+        return None;
+    }
+    let Ok(Record::Opening { index, pointer, .. }) = Record::parse(rec) else {
+        return None;
+    };
+    if !named(index, &pointer) {
+        return None;
+    }
+    let red = Record::Redacted { index, pointer };
+    Some(format!("{kid} {}\n", red.to_line()).into_bytes())
+}
+
 /// Record lines (`<key ID> <record>\n`…) with the opening of `pointer` in
 /// entry `index` replaced by a `redacted` record; an error if there is none.
 pub(crate) fn redacted_records(old: &[u8], index: u64, pointer: &str) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(old.len());
     let mut found = false;
     for line in old.split_inclusive(|&b| b == b'\n') {
-        let body = line.strip_suffix(b"\n").unwrap_or(line);
-        if let Some((kid, rec)) = split_record(body)
-            && let Ok(Record::Opening {
-                index: i,
-                pointer: ptr,
-                ..
-            }) = Record::parse(rec)
-            && i == index
-            && ptr == pointer
-        {
-            let red = Record::Redacted {
-                index,
-                pointer: ptr,
-            };
-            out.extend_from_slice(format!("{kid} {}\n", red.to_line()).as_bytes());
-            found = true;
-            continue;
+        match redacted_line(line, |i, p| i == index && p == pointer) {
+            Some(red) => {
+                out.extend_from_slice(&red);
+                found = true;
+            }
+            None => out.extend_from_slice(line),
         }
-        out.extend_from_slice(line);
     }
     if !found {
         return Err(Error::Sealed(format!(
@@ -1438,6 +1448,97 @@ pub(crate) fn redacted_records(old: &[u8], index: u64, pointer: &str) -> Result<
         )));
     }
     Ok(out)
+}
+
+/// Entries and pointers whose openings were redacted (verified
+/// `stele.redact` events), for [`redact_records_file`].
+pub type Redactions = std::collections::HashSet<(u64, String)>;
+
+/// Applies [`redacted_line`] to the first `len` bytes of `sidecar/records`
+/// (a mirror's or a restored log's), reading and writing a line at a time
+/// (memory: one line and a 1 MiB buffer): when an opening is named, the
+/// new file is written as `.records.tmp` (0600), fdatasync'ed, renamed
+/// over the records, the directory fsync'ed, then the old file's bytes
+/// overwritten with zeros and fdatasync'ed (as [`Sealer::redact`] does).
+/// Returns the new length, or `None` when no opening is named (nothing is
+/// written). A crash anywhere leaves the old records or the new ones whole.
+pub(crate) fn redact_records_file(
+    fs: &dyn Fs,
+    sidecar: &Path,
+    len: u64,
+    named: &Redactions,
+) -> Result<Option<u64>> {
+    if named.is_empty() {
+        return Ok(None);
+    }
+    let p = sidecar.join("records");
+    let is_named = |i: u64, ptr: &str| named.contains(&(i, ptr.to_string()));
+    let lines = |each: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<()> {
+        let f = crate::fs::open_own_read(&p).map_err(|e| io("open", &p, e))?;
+        let mut r = BufReader::with_capacity(1 << 20, f.take(len));
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if r.read_until(b'\n', &mut line)
+                .map_err(|e| io("read", &p, e))?
+                == 0
+            {
+                return Ok(());
+            }
+            each(&line)?;
+        }
+    };
+    // A first pass reads only: most chunks' redactions were applied by
+    // the origin before the mirror copied the records.
+    let mut any = false;
+    lines(&mut |l| {
+        any |= redacted_line(l, is_named).is_some();
+        Ok(())
+    })?;
+    if !any {
+        return Ok(None);
+    }
+    let tmp = sidecar.join(".records.tmp");
+    let t = crate::fs::create_temp(&tmp, 0o600).map_err(|e| io("create", &tmp, e))?;
+    let mut out = Vec::with_capacity(1 << 20);
+    let mut at = 0u64;
+    lines(&mut |l| {
+        match redacted_line(l, is_named) {
+            Some(red) => out.extend_from_slice(&red),
+            None => out.extend_from_slice(l),
+        }
+        if out.len() >= 1 << 20 {
+            fs.write_at(FileRole::Sealed, &t, &out, at)
+                .map_err(|e| io("write", &tmp, e))?;
+            at += out.len() as u64;
+            out.clear();
+        }
+        Ok(())
+    })?;
+    fs.write_at(FileRole::Sealed, &t, &out, at)
+        .map_err(|e| io("write", &tmp, e))?;
+    at += out.len() as u64;
+    fs.sync_data(FileRole::Sealed, &t)
+        .map_err(|e| io("fdatasync", &tmp, e))?;
+    drop(t);
+    let old =
+        crate::fs::open_own(OpenOptions::new().write(true), &p).map_err(|e| io("open", &p, e))?;
+    let old_len = old.metadata().map_err(|e| io("stat", &p, e))?.len();
+    fs.rename(FileRole::Sealed, &tmp, &p)
+        .map_err(|e| io("rename", &p, e))?;
+    sync_dir(fs, sidecar)?;
+    // The old inode (unlinked by the rename): its openings overwritten.
+    let zeros = vec![0u8; (old_len as usize).min(1 << 20)];
+    let mut z = 0u64;
+    while z < old_len {
+        let n = ((old_len - z) as usize).min(zeros.len());
+        fs.write_at(FileRole::Sealed, &old, &zeros[..n], z)
+            .map_err(|e| io("overwrite", &p, e))?;
+        z += n as u64;
+    }
+    fs.sync_data(FileRole::Sealed, &old)
+        .map_err(|e| io("overwrite", &p, e))?;
+    Ok(Some(at))
 }
 
 /// One wrap file of a sidecar's `wraps/` directory: `KID.RECIPIENT.age`.

@@ -607,6 +607,57 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
         "{body}"
     );
     responses.push(r.body);
+    // A page of every key's wraps (a mirror fetches it for a new auditor):
+    // wraps only, in key ID order, only with an empty range.
+    let r = http(
+        "GET",
+        &format!("{}/v1/sealed?from=0&to=0&wraps=all", a.url),
+        Some(&auditor),
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page = r.text();
+    assert!(page.contains(&format!("auditor {rcpt}\n")), "{page}");
+    let kids: Vec<&str> = page
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("wrap {rcpt} sealed-key ")))
+        .map(|l| &l[..32])
+        .collect();
+    assert!(kids.len() >= 4, "{page}");
+    assert!(kids.windows(2).all(|w| w[0] < w[1]), "{page}");
+    assert!(
+        !page.contains(" opening ") && !page.contains("\nmore "),
+        "{page}"
+    );
+    let r = http(
+        "GET",
+        &format!("{}/v1/sealed?from=0&to=0&wraps={}", b.url, kids[0]),
+        Some(&auditor),
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.text()
+            .matches(&format!("wrap {rcpt} sealed-key "))
+            .count(),
+        kids.len() - 1,
+        "{}",
+        r.text()
+    );
+    responses.push(r.body);
+    for q in ["from=0&to=9&wraps=all", "from=0&to=0&wraps=nope"] {
+        let r = http(
+            "GET",
+            &format!("{}/v1/sealed?{q}", a.url),
+            Some(&auditor),
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.status, 400, "{q}: {}", r.text());
+    }
+    responses.push(page.into_bytes());
     // An HTTP export revealed to the auditor opens every value.
     let r = http(
         "GET",

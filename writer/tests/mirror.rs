@@ -2433,3 +2433,329 @@ fn a_failed_write_fsync_or_rename_of_openings_stops_the_mirror_and_the_next_run_
         );
     }
 }
+
+// The record lines of a sidecar's records file, as (entry, "opening" or
+// "redacted").
+fn record_kinds(records: &[u8]) -> Vec<(u64, String)> {
+    String::from_utf8_lossy(records)
+        .lines()
+        .map(|l| {
+            let w: Vec<&str> = l.split(' ').collect();
+            (w[2].parse().unwrap(), w[1].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_redaction_at_the_origin_reaches_the_mirror_and_its_restores_even_across_a_crash() {
+    // `stele redact` at the origin appends a stele.redact event (reserved:
+    // only the log's writer appends one) and rewrites its records file. A
+    // mirror that copied the opening applies the event when it verifies it
+    // (the origin's rule, crate::sealed::redacted_line): its records stay
+    // byte for byte the origin's, a restore from it carries no opening, and
+    // a crash in its rewrite is finished when it opens again.
+    use stele_writer::fs::FileRole;
+    use stele_writer::mirror::{Mirror, MirrorOptions, PollError};
+    use stele_writer::testing::{FaultFs, FaultMode, Op};
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, key, id, _) = sealed_origin(tmp.path(), "test.example/redact", "/a");
+    let l = log.to_str().unwrap();
+    let evs: String = (0..60)
+        .map(|i| {
+            if i % 10 == 3 {
+                format!("{{\"a\":\"v{i}\",\"actor\":\"s{}\"}}\n", i % 3)
+            } else {
+                format!("{{\"n\":{i}}}\n")
+            }
+        })
+        .collect();
+    append_lines(l, &evs);
+    assert!(stele(&["checkpoint", l]).status.success());
+    let theirs = || std::fs::read(log.join("sealed/records")).unwrap();
+    let sealed: Vec<u64> = record_kinds(&theirs()).iter().map(|r| r.0).collect();
+    assert_eq!(sealed.len(), 6);
+    let tokens = tmp.path().join("tokens");
+    let o = stele(&[
+        "token",
+        "add",
+        tokens.to_str().unwrap(),
+        "m",
+        "--scope",
+        "read,reveal",
+    ]);
+    let token = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    let acc = tmp.path().join("access");
+    let o = stele(&[
+        "init",
+        acc.to_str().unwrap(),
+        "--origin",
+        "test.example/reads",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let serve_ro = || {
+        let (server, url) = serve(
+            &log,
+            &[
+                "--read-only",
+                "--tokens",
+                tokens.to_str().unwrap(),
+                "--access-log",
+                acc.to_str().unwrap(),
+            ],
+        );
+        (KillOnDrop(server), url)
+    };
+    let opts = |fs: Option<Arc<FaultFs>>| {
+        let mut o = MirrorOptions::new(key.clone());
+        o.chunk_bytes = 2_000;
+        o.openings = true;
+        o.token = Some(token.clone());
+        if let Some(f) = fs {
+            o.fs = f;
+        }
+        o
+    };
+    let redact = |entry: u64| {
+        let o = stele(&[
+            "redact",
+            l,
+            "--entry",
+            &entry.to_string(),
+            "--pointer",
+            "/a",
+            "--by",
+            "dpo",
+        ]);
+        assert!(o.status.success(), "{}", err(&o));
+        assert!(stele(&["checkpoint", l]).status.success());
+    };
+    let counts = |opened: u64, redacted: u64| serde_json::json!({"values": 6, "opened": opened, "sealed": 0, "forgotten": 0, "redacted": redacted});
+    let m = tmp.path().join("m");
+    let (server, url) = serve_ro();
+    let mut mir = Mirror::open(&m, &url, opts(None)).unwrap();
+    let _ = mir.poll().unwrap();
+    drop(mir);
+    drop(server);
+    assert_eq!(std::fs::read(m.join("sealed/records")).unwrap(), theirs());
+    assert_eq!(sealed_counts(&m, &key, &id), counts(6, 0));
+    let first = theirs();
+
+    // Redactions after the copy, each with a failed rename of the mirror's
+    // rewrite: done (Persisted) or not (NotPersisted); the poll stops and
+    // the next open finishes it.
+    for (k, mode) in [(0, FaultMode::Persisted), (1, FaultMode::NotPersisted)] {
+        redact(sealed[k]);
+        let (server, url) = serve_ro();
+        let ffs = Arc::new(FaultFs::new());
+        ffs.fail_nth(Op::Rename, Some(FileRole::Sealed), 1, mode);
+        let mut mir = Mirror::open(&m, &url, opts(Some(ffs.clone()))).unwrap();
+        match mir.poll() {
+            Err(PollError::Local(e)) => eprintln!("{mode:?}: stopped: {e}"),
+            other => panic!("{mode:?}: expected a local error, got {other:?}"),
+        }
+        assert_eq!(ffs.fired().len(), 1, "{mode:?}");
+        drop(mir);
+        if k == 0 {
+            // A restore of the mirror as the crash left it holds no
+            // opening of the redacted entry.
+            let r0 = tmp.path().join("r0");
+            let o = stele(&[
+                "restore",
+                m.to_str().unwrap(),
+                r0.to_str().unwrap(),
+                "--signing-key",
+                log.join("key").to_str().unwrap(),
+                "--seal",
+                "/a",
+            ]);
+            assert!(o.status.success(), "{}", err(&o));
+            assert_eq!(std::fs::read(r0.join("sealed/records")).unwrap(), theirs());
+            assert_eq!(sealed_counts(&r0, &key, &id), counts(5, 1));
+        }
+        let mut mir = Mirror::open(&m, &url, opts(None)).unwrap();
+        let _ = mir.poll().unwrap();
+        drop(mir);
+        drop(server);
+        assert_eq!(
+            std::fs::read(m.join("sealed/records")).unwrap(),
+            theirs(),
+            "{mode:?}"
+        );
+    }
+    assert_eq!(sealed_counts(&m, &key, &id), counts(4, 2));
+    let o = stele(&["verify", m.to_str().unwrap(), "--key", &key.to_string()]);
+    assert!(o.status.success(), "{}", err(&o));
+    let r1 = tmp.path().join("r1");
+    let o = stele(&[
+        "restore",
+        m.to_str().unwrap(),
+        r1.to_str().unwrap(),
+        "--signing-key",
+        log.join("key").to_str().unwrap(),
+        "--seal",
+        "/a",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(std::fs::read(r1.join("sealed/records")).unwrap(), theirs());
+    assert_eq!(sealed_counts(&r1, &key, &id), counts(4, 2));
+    // A restore applies every redaction its verified entries log, whatever
+    // the mirror's records hold (here: the openings put back, as a mirror
+    // made before mirrors applied redactions holds them).
+    let held = std::fs::read(m.join("sealed/records")).unwrap();
+    let state_file = m.join("mirror-state.json");
+    let state = std::fs::read_to_string(&state_file).unwrap();
+    let mut st: Value = serde_json::from_str(&state).unwrap();
+    st["sealed_len"] = first.len().into();
+    std::fs::write(&state_file, st.to_string()).unwrap();
+    std::fs::write(m.join("sealed/records"), &first).unwrap();
+    let r2 = tmp.path().join("r2");
+    let o = stele(&[
+        "restore",
+        m.to_str().unwrap(),
+        r2.to_str().unwrap(),
+        "--signing-key",
+        log.join("key").to_str().unwrap(),
+        "--seal",
+        "/a",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(std::fs::read(r2.join("sealed/records")).unwrap(), theirs());
+    assert_eq!(sealed_counts(&r2, &key, &id), counts(4, 2));
+    std::fs::write(&state_file, state).unwrap();
+    std::fs::write(m.join("sealed/records"), held).unwrap();
+
+    // The origin logged a redaction but kept the opening (its rewrite
+    // failed: "run redact again to finish"): a new mirror copying the entry
+    // and the event in one poll, and the old one, delete it anyway.
+    let before = theirs();
+    redact(sealed[2]);
+    let redacted = theirs();
+    std::fs::write(log.join("sealed/records"), &before).unwrap();
+    let (_server, url) = serve_ro();
+    let m2 = tmp.path().join("m2");
+    // m3 copies the entry and the event in one chunk.
+    let m3 = tmp.path().join("m3");
+    for dir in [&m2, &m3, &m] {
+        let mut o = opts(None);
+        if dir == &m3 {
+            o.chunk_bytes = 1 << 20;
+        }
+        let mut mir = Mirror::open(dir, &url, o).unwrap();
+        let _ = mir.poll().unwrap();
+        drop(mir);
+        assert_eq!(
+            std::fs::read(dir.join("sealed/records")).unwrap(),
+            redacted,
+            "{}",
+            dir.display()
+        );
+        assert_eq!(sealed_counts(dir, &key, &id), counts(3, 3));
+    }
+}
+
+#[test]
+fn a_mirror_follows_the_origins_auditors_wraps_of_removed_ones_go_added_ones_get_every_key() {
+    // `stele auditor add` at the origin wraps every existing key for the
+    // new auditor, `stele auditor remove` destroys the removed one's wraps:
+    // the next poll of a mirror does both (the new wraps of keys it copied
+    // long ago come in pages, GET /v1/sealed?wraps=), and a read-only
+    // mirror then serves only the origin's auditors' wraps.
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, key, id, a1) = sealed_origin(tmp.path(), "test.example/auditors", "/a");
+    let l = log.to_str().unwrap();
+    let evs: String = (0..40)
+        .map(|i| {
+            if i % 8 == 1 {
+                format!("{{\"a\":\"v{i}\",\"actor\":\"s{i}\"}}\n")
+            } else {
+                format!("{{\"n\":{i}}}\n")
+            }
+        })
+        .collect();
+    append_lines(l, &evs);
+    assert!(stele(&["checkpoint", l]).status.success());
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sealed");
+    let id2 = tmp.path().join("other.key");
+    let _ = std::fs::copy(vectors.join("other.key"), &id2).unwrap();
+    std::fs::set_permissions(&id2, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let a2 = stele_seal::Identity::parse_file(&std::fs::read_to_string(&id2).unwrap()).unwrap()[0]
+        .recipient();
+    let tokens = tmp.path().join("tokens");
+    let o = stele(&[
+        "token",
+        "add",
+        tokens.to_str().unwrap(),
+        "m",
+        "--scope",
+        "read,reveal",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let tf = tmp.path().join("token");
+    std::fs::write(&tf, String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+    std::fs::set_permissions(&tf, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let acc = tmp.path().join("access");
+    let o = stele(&[
+        "init",
+        acc.to_str().unwrap(),
+        "--origin",
+        "test.example/reads",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let ro = [
+        "--read-only",
+        "--tokens",
+        tokens.to_str().unwrap(),
+        "--access-log",
+        acc.to_str().unwrap(),
+    ];
+    let args = [
+        "--with-openings",
+        "--token-file",
+        tf.to_str().unwrap(),
+        "--chunk-bytes",
+        "2000",
+    ];
+    let wraps_of = |dir: &Path, r: &str| {
+        std::fs::read_dir(dir.join("sealed/wraps"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(r)
+            })
+            .count()
+    };
+    let m = tmp.path().join("m");
+    let (server, url) = serve(&log, &ro);
+    let o = mirror_once(&url, &m, &key, &args);
+    assert!(o.status.success(), "{}", err(&o));
+    drop(KillOnDrop(server));
+    assert_eq!((wraps_of(&m, &a1), wraps_of(&m, &a2)), (5, 0));
+
+    let o = stele(&["auditor", "add", l, &a2]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&["auditor", "remove", l, &a1]);
+    assert!(o.status.success(), "{}", err(&o));
+    let (server, url) = serve(&log, &ro);
+    let o = mirror_once(&url, &m, &key, &args);
+    drop(KillOnDrop(server));
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!((wraps_of(&m, &a1), wraps_of(&m, &a2)), (0, 5));
+    assert_eq!(
+        std::fs::read(m.join("sealed/auditors")).unwrap(),
+        std::fs::read(log.join("sealed/auditors")).unwrap()
+    );
+    let want = |opened: u64| serde_json::json!({"values": 5, "opened": opened, "sealed": 5 - opened, "forgotten": 0, "redacted": 0});
+    assert_eq!(sealed_counts(&m, &key, &id2), want(5));
+    assert_eq!(sealed_counts(&m, &key, &id), want(0));
+    // A mirror of the mirror (read-only) gets the same.
+    let (server, url2) = serve(&m, &ro);
+    let _server2 = KillOnDrop(server);
+    let mm = tmp.path().join("mm");
+    let o = mirror_once(&url2, &mm, &key, &args);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!((wraps_of(&mm, &a1), wraps_of(&mm, &a2)), (0, 5));
+    assert_eq!(sealed_counts(&mm, &key, &id2), want(5));
+}

@@ -1183,6 +1183,68 @@ impl Cluster {
         Ok(out)
     }
 
+    /// The body of `GET /v1/sealed?from=N&to=N&wraps=…` (the file log's,
+    /// crate::mirror::openings::wraps_body): auditors, the forget list,
+    /// then the wraps for listed auditors of the key IDs after `after` (not
+    /// forgotten), in key ID order, about `MAX_WRAPS_PAGE` of them (whole
+    /// key IDs), then `more <key ID>` when there are others.
+    pub async fn sealed_wraps_page(&self, after: Option<KeyId>) -> Result<Vec<u8>> {
+        use crate::mirror::openings::{FORMAT_LINE, MAX_WRAPS_PAGE};
+        let mut out = format!("{FORMAT_LINE}\n").into_bytes();
+        if self.inner.seal.is_none() {
+            return Ok(out);
+        }
+        let client = self.inner.client().await?;
+        let listed = auditors(&client).await?;
+        for a in &listed {
+            out.extend_from_slice(format!("auditor {a}\n").as_bytes());
+        }
+        let forgotten = forgotten(&client).await?;
+        for k in &forgotten {
+            out.extend_from_slice(format!("{}\n", Record::Forgotten(*k).to_line()).as_bytes());
+        }
+        let after: Vec<u8> = after.map_or_else(Vec::new, |k| k.0.to_vec());
+        // One row past the page: whether there are more, and the key ID
+        // whose wraps may be cut (it goes whole to the next page).
+        let mut got: Vec<(KeyId, String, Vec<u8>)> = Vec::new();
+        for r in rows(
+            &client,
+            "read stele_seal_wraps",
+            "SELECT key_id, recipient, wrap FROM stele_seal_wraps WHERE key_id > $1 AND recipient = ANY($2) ORDER BY key_id, recipient LIMIT $3",
+            &[&after, &listed, &(MAX_WRAPS_PAGE as i64 + 1)],
+        )
+        .await?
+        {
+            got.push((key_id(r.get(0))?, r.get(1), r.get(2)));
+        }
+        let more = got.len() > MAX_WRAPS_PAGE;
+        if more {
+            let cut = got[MAX_WRAPS_PAGE].0;
+            got.retain(|(k, _, _)| *k != cut);
+            if got.is_empty() {
+                return Err(db_err(
+                    "read stele_seal_wraps",
+                    format!("key {cut} has more than {MAX_WRAPS_PAGE} wraps"),
+                ));
+            }
+        }
+        for (key, recipient, wrap) in &got {
+            if forgotten.contains(key) {
+                continue;
+            }
+            let rec = Record::SealedKey {
+                key: *key,
+                wrap: wrap.clone(),
+            }
+            .to_line();
+            out.extend_from_slice(format!("wrap {recipient} {rec}\n").as_bytes());
+        }
+        if more && let Some((k, _, _)) = got.last() {
+            out.extend_from_slice(format!("more {k}\n").as_bytes());
+        }
+        Ok(out)
+    }
+
     /// Whether the log has sealing tables (made by `stele init --db`).
     pub fn has_sealing(&self) -> bool {
         self.inner.seal.is_some()

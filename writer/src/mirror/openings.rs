@@ -12,7 +12,15 @@
 //! wrap <age1… recipient> sealed-key <key ID> <base64>      wraps of the key IDs the records use
 //! <key ID> opening <index> <base64> <pointer>             the sidecar's records of entries [from, to)
 //! <key ID> redacted <index> <pointer>
+//! more <key ID>                                           a wraps page (`wraps=`) goes on after this key ID
 //! ```
+//!
+//! With `wraps=all` (or `wraps=<key ID>`: the key IDs after it) and an
+//! empty range, the body holds, instead of a range's wraps, the wraps of
+//! every key ID (not forgotten) for the listed auditors, in key ID order,
+//! at most [`MAX_WRAPS_PAGE`] a page (whole key IDs): a mirror fetches them
+//! when the origin has an auditor it has not, since `stele auditor add`
+//! wraps the existing keys too, which no range it copied again would bring.
 //!
 //! Only ciphertext crosses: openings encrypted under data keys, and data
 //! keys wrapped to the auditors. Never a value, never a data key.
@@ -36,6 +44,9 @@ pub const MAX_AUDITORS: usize = 1000;
 /// are far less.
 pub const MAX_BODY_BYTES: usize = 64 << 20;
 
+/// Most wraps in one page of `wraps=` (then whole key IDs).
+pub const MAX_WRAPS_PAGE: usize = 4096;
+
 /// The refusal of a range whose body would pass [`MAX_BODY_BYTES`].
 pub fn too_large(from: u64, to: u64) -> Error {
     Error::OutOfRange(format!(
@@ -46,7 +57,8 @@ pub fn too_large(from: u64, to: u64) -> Error {
 
 /// The body of `GET /v1/sealed?from=A&to=B` for the log (or mirror) in
 /// `dir` holding `size` entries: auditors, forget list, the records of
-/// entries `[from, to)` and the wraps of the (not forgotten) key IDs they use.
+/// entries `[from, to)` and the listed auditors' wraps of the (not
+/// forgotten) key IDs they use.
 pub fn body(dir: &Path, from: u64, to: u64) -> Result<Vec<u8>> {
     body_within(dir, from, to, MAX_BODY_BYTES)
 }
@@ -54,19 +66,9 @@ pub fn body(dir: &Path, from: u64, to: u64) -> Result<Vec<u8>> {
 // `body` refusing past `limit` bytes (tests use a small one).
 fn body_within(dir: &Path, from: u64, to: u64, limit: usize) -> Result<Vec<u8>> {
     let sc = dir.join(SIDECAR);
-    let mut out = format!("{FORMAT_LINE}\n").into_bytes();
-    if !sc.is_dir() {
-        return Ok(out);
-    }
-    for a in side::auditors(dir)? {
-        out.extend_from_slice(format!("auditor {a}\n").as_bytes());
-    }
-    let forgotten = side::forgotten_ids(&sc)?;
-    let mut sorted: Vec<&KeyId> = forgotten.iter().collect();
-    sorted.sort();
-    for k in sorted {
-        out.extend_from_slice(format!("{}\n", Record::Forgotten(*k).to_line()).as_bytes());
-    }
+    let Some((mut out, auditors, forgotten)) = head(dir)? else {
+        return Ok(format!("{FORMAT_LINE}\n").into_bytes());
+    };
     let mut records = Vec::new();
     let mut used = BTreeSet::new();
     let rp = sc.join("records");
@@ -87,7 +89,9 @@ fn body_within(dir: &Path, from: u64, to: u64, limit: usize) -> Result<Vec<u8>> 
         })?;
     }
     for w in crate::sealed::wrap_files(&sc.join("wraps")) {
-        if !used.contains(&w.kid) || forgotten.contains(&w.key) {
+        // Only the listed auditors' (a removal cut short leaves others).
+        if !used.contains(&w.kid) || forgotten.contains(&w.key) || !auditors.contains(&w.recipient)
+        {
             continue;
         }
         let wrap = crate::fs::read_own(&w.path).map_err(|e| Error::io("read", &w.path, e))?;
@@ -98,6 +102,147 @@ fn body_within(dir: &Path, from: u64, to: u64, limit: usize) -> Result<Vec<u8>> 
         }
     }
     out.extend_from_slice(&records);
+    Ok(out)
+}
+
+/// The redactions of verified entry lines `buf` (`\n`-terminated): the
+/// entry and pointer of each `stele.redact` event (docs/FORMAT.md 13.7; a
+/// reserved type, so only the log's writer appends one), in order. Lines
+/// without the type's bytes are not parsed.
+pub fn redactions_in(buf: &[u8]) -> Vec<Redaction> {
+    let needle = memchr::memmem::Finder::new(b"\"stele.redact\"");
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(i) = needle.find(&buf[at..]) {
+        let hit = at + i;
+        let start = memchr::memrchr(b'\n', &buf[..hit]).map_or(0, |j| j + 1);
+        let end = memchr::memchr(b'\n', &buf[hit..]).map_or(buf.len(), |j| hit + j);
+        at = end.min(buf.len());
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&buf[start..end])
+            && v["event"]["type"] == "stele.redact"
+            && let (Some(entry), Some(pointer)) =
+                (v["event"]["entry"].as_u64(), v["event"]["pointer"].as_str())
+        {
+            out.push(Redaction {
+                entry,
+                pointer: pointer.to_string(),
+            });
+        }
+        if at >= buf.len() {
+            break;
+        }
+    }
+    out
+}
+
+/// [`redactions_in`] of the first `len` bytes of an entries file, read a
+/// line at a time (memory: one line, a 1 MiB buffer and the redactions).
+pub fn redactions_in_file(path: &Path, len: u64) -> Result<Vec<Redaction>> {
+    use std::io::{BufRead, Read};
+    let f = crate::fs::open_own_read(path).map_err(|e| Error::io("open", path, e))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f.take(len));
+    let needle = memchr::memmem::Finder::new(b"\"stele.redact\"");
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line)
+            .map_err(|e| Error::io("read", path, e))?
+            == 0
+        {
+            return Ok(out);
+        }
+        if needle.find(&line).is_some() {
+            out.extend(redactions_in(&line));
+        }
+    }
+}
+
+/// An opening deleted by a verified `stele.redact` event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Redaction {
+    /// The entry index.
+    pub entry: u64,
+    /// The pointer of the opening.
+    pub pointer: String,
+}
+
+/// The set [`crate::sealed::redact_records_file`] takes.
+pub fn redaction_set(r: &[Redaction]) -> side::Redactions {
+    r.iter().map(|r| (r.entry, r.pointer.clone())).collect()
+}
+
+/// `records` (record lines) with every opening `named` redacted: the
+/// rule of `stele redact` ([`crate::sealed::redacted_line`]).
+pub fn redact_lines(records: &[u8], named: &side::Redactions) -> Vec<u8> {
+    let mut out = Vec::with_capacity(records.len());
+    for line in records.split_inclusive(|&b| b == b'\n') {
+        match side::redacted_line(line, |i, p| named.contains(&(i, p.to_string()))) {
+            Some(red) => out.extend_from_slice(&red),
+            None => out.extend_from_slice(line),
+        }
+    }
+    out
+}
+
+// The format line, auditors and forget list of a body (None without a
+// sidecar), with the auditors and the forget list.
+#[allow(clippy::type_complexity)]
+fn head(dir: &Path) -> Result<Option<(Vec<u8>, Vec<String>, HashSet<KeyId>)>> {
+    let sc = dir.join(SIDECAR);
+    if !sc.is_dir() {
+        return Ok(None);
+    }
+    let mut out = format!("{FORMAT_LINE}\n").into_bytes();
+    let auditors = side::auditors(dir)?;
+    for a in &auditors {
+        out.extend_from_slice(format!("auditor {a}\n").as_bytes());
+    }
+    let forgotten = side::forgotten_ids(&sc)?;
+    let mut sorted: Vec<&KeyId> = forgotten.iter().collect();
+    sorted.sort();
+    for k in sorted {
+        out.extend_from_slice(format!("{}\n", Record::Forgotten(*k).to_line()).as_bytes());
+    }
+    Ok(Some((out, auditors, forgotten)))
+}
+
+/// The body of `GET /v1/sealed?from=N&to=N&wraps=all` (`after` None) or
+/// `wraps=<key ID>`: auditors, forget list, then the wraps for listed
+/// auditors of the key IDs after `after` (not forgotten), in key ID order,
+/// about [`MAX_WRAPS_PAGE`] of them (whole key IDs), then `more <key ID>`
+/// (the last one sent) when there are others.
+pub fn wraps_body(dir: &Path, after: Option<KeyId>) -> Result<Vec<u8>> {
+    wraps_body_within(dir, after, MAX_WRAPS_PAGE)
+}
+
+// `wraps_body` with pages of `page` wraps (tests use a small one).
+fn wraps_body_within(dir: &Path, after: Option<KeyId>, page: usize) -> Result<Vec<u8>> {
+    let Some((mut out, auditors, forgotten)) = head(dir)? else {
+        return Ok(format!("{FORMAT_LINE}\n").into_bytes());
+    };
+    let mut n = 0;
+    let mut last: Option<KeyId> = None;
+    for w in crate::sealed::wrap_files(&dir.join(SIDECAR).join("wraps")) {
+        if after.is_some_and(|a| w.key <= a)
+            || forgotten.contains(&w.key)
+            || !auditors.contains(&w.recipient)
+        {
+            continue;
+        }
+        if let Some(k) = last
+            && n >= page
+            && k != w.key
+        {
+            out.extend_from_slice(format!("more {k}\n").as_bytes());
+            break;
+        }
+        let wrap = crate::fs::read_own(&w.path).map_err(|e| Error::io("read", &w.path, e))?;
+        let rec = Record::SealedKey { key: w.key, wrap }.to_line();
+        out.extend_from_slice(format!("wrap {} {rec}\n", w.recipient).as_bytes());
+        n += 1;
+        last = Some(w.key);
+    }
     Ok(out)
 }
 
@@ -112,6 +257,8 @@ pub struct Sidecar {
     pub wraps: Vec<(KeyId, String, Vec<u8>)>,
     /// Record lines, byte for byte the origin's, in entry order.
     pub records: Vec<u8>,
+    /// A wraps page's `more`: the last key ID it holds wraps of.
+    pub more: Option<KeyId>,
 }
 
 impl Sidecar {
@@ -163,6 +310,14 @@ pub fn parse<'a>(
                 return Err(at(format!("more than {MAX_AUDITORS} auditors")));
             }
             s.auditors.push(r.to_string());
+        } else if let Some(k) = line.strip_prefix(b"more ") {
+            let k = std::str::from_utf8(k)
+                .ok()
+                .and_then(KeyId::from_hex)
+                .ok_or_else(|| at("a more line needs a key ID (32 hex digits)".into()))?;
+            if s.more.replace(k).is_some() {
+                return Err(at("two more lines".into()));
+            }
         } else if line.starts_with(b"forgotten ") {
             match Record::parse(line).map_err(at)? {
                 Record::Forgotten(k) => {
@@ -255,20 +410,27 @@ pub fn ensure_dirs(fs: &dyn Fs, dir: &Path) -> Result<()> {
 }
 
 /// Applies what a body says besides its records, durably, before the
-/// records are committed: the auditors; the origin's forget list, added to
-/// the mirror's *before* any wrap of a forgotten key is destroyed (a crash
-/// in between is finished by the next [`apply`]), then those wraps
-/// destroyed; then the new wraps of keys not forgotten. Returns the key IDs
-/// newly forgotten.
-pub fn apply(fs: &dyn Fs, dir: &Path, s: &Sidecar) -> Result<Vec<KeyId>> {
+/// records are committed: the origin's forget list, added to the mirror's
+/// *before* any wrap of a forgotten key is destroyed (a crash in between
+/// is finished by the next [`apply`]), then those wraps destroyed, and
+/// those of recipients no longer among the origin's auditors (`stele
+/// auditor remove`); then the new wraps of keys not forgotten, for listed
+/// auditors; then the auditor list. An auditor the mirror does not list
+/// yet while it holds records (the origin's `stele auditor add` wrapped
+/// every existing key for it) is listed only when `all_wraps` (the body is
+/// the last of the wraps pages, [`wraps_body`], fetched after the others):
+/// returns whether such an auditor is waiting, so a crash before the pages
+/// are all stored fetches them again.
+pub fn apply(fs: &dyn Fs, dir: &Path, s: &Sidecar, all_wraps: bool) -> Result<bool> {
     ensure_dirs(fs, dir)?;
     let sc = dir.join(SIDECAR);
-    if side::auditors(dir)? != s.auditors {
-        let text: String = s.auditors.iter().map(|a| format!("{a}\n")).collect();
-        side::write_secret_file(fs, &sc, "auditors", text.as_bytes())?;
-    }
+    let held_auditors = side::auditors(dir)?;
+    let holds_records = std::fs::metadata(sc.join("records")).is_ok_and(|m| m.len() > 0);
+    let waiting =
+        holds_records && !all_wraps && s.auditors.iter().any(|a| !held_auditors.contains(a));
+    let listed: HashSet<&str> = s.auditors.iter().map(String::as_str).collect();
     let held = side::forgotten_ids(&sc)?;
-    let mut new: Vec<KeyId> = s
+    let new: Vec<KeyId> = s
         .forgotten
         .iter()
         .filter(|k| !held.contains(k))
@@ -282,20 +444,26 @@ pub fn apply(fs: &dyn Fs, dir: &Path, s: &Sidecar) -> Result<Vec<KeyId>> {
     }
     let forgotten: HashSet<KeyId> = held.into_iter().chain(new.iter().copied()).collect();
     let wraps = sc.join("wraps");
-    // Every wrap of a forgotten key goes, including one a crash left.
+    // Every wrap of a forgotten key goes, including one a crash left, and
+    // every wrap for a recipient the origin no longer lists.
     let rd = std::fs::read_dir(&wraps).map_err(|e| Error::io("read directory", &wraps, e))?;
     for ent in rd.flatten() {
         let name = ent.file_name().to_string_lossy().into_owned();
-        if name
+        let Some((k, rest)) = name
             .split_once('.')
-            .and_then(|(k, _)| KeyId::from_hex(k))
-            .is_some_and(|k| forgotten.contains(&k))
-        {
+            .and_then(|(k, rest)| Some((KeyId::from_hex(k)?, rest)))
+        else {
+            continue;
+        };
+        let unlisted = rest
+            .strip_suffix(".age")
+            .is_some_and(|r| !listed.contains(r));
+        if forgotten.contains(&k) || unlisted {
             side::shred(&ent.path())?;
         }
     }
     for (key, recipient, wrap) in &s.wraps {
-        if forgotten.contains(key) {
+        if forgotten.contains(key) || !listed.contains(recipient.as_str()) {
             continue;
         }
         let name = format!("{key}.{recipient}.age");
@@ -304,14 +472,35 @@ pub fn apply(fs: &dyn Fs, dir: &Path, s: &Sidecar) -> Result<Vec<KeyId>> {
         }
         side::write_secret_file(fs, &wraps, &name, wrap)?;
     }
-    new.sort();
-    Ok(new)
+    let keep: Vec<&String> = if waiting {
+        // Removals now; additions once their wraps are all stored.
+        s.auditors
+            .iter()
+            .filter(|a| held_auditors.contains(a))
+            .collect()
+    } else {
+        s.auditors.iter().collect()
+    };
+    if held_auditors.iter().collect::<Vec<_>>() != keep {
+        let text: String = keep.iter().map(|a| format!("{a}\n")).collect();
+        side::write_secret_file(fs, &sc, "auditors", text.as_bytes())?;
+    }
+    Ok(waiting)
 }
 
 /// Copies the sidecar of the mirror in `from` (its records up to
 /// `records_len` bytes, wraps, forget list, auditors) into the new log
 /// directory `to`, each file fdatasync'ed and each directory fsync'ed.
-pub fn copy(fs: &dyn Fs, from: &Path, to: &Path, records_len: u64) -> Result<()> {
+/// `redact` are the redactions its commit point names as not yet applied
+/// (a crash): they are applied to the copy, which then holds none of
+/// their openings.
+pub fn copy(
+    fs: &dyn Fs,
+    from: &Path,
+    to: &Path,
+    records_len: u64,
+    redact: &[Redaction],
+) -> Result<()> {
     let src = from.join(SIDECAR);
     if !src.is_dir() {
         return Ok(());
@@ -328,7 +517,9 @@ pub fn copy(fs: &dyn Fs, from: &Path, to: &Path, records_len: u64) -> Result<()>
     let rp = src.join("records");
     match crate::fs::read_own(&rp) {
         Ok(mut b) => {
-            if (b.len() as u64) < records_len {
+            // A redaction's rewrite renamed into place before the commit
+            // point named its length holds the committed records, whole.
+            if (b.len() as u64) < records_len && redact.is_empty() {
                 return Err(Error::CheckpointMismatch {
                     dir: from.into(),
                     why: format!(
@@ -340,6 +531,7 @@ pub fn copy(fs: &dyn Fs, from: &Path, to: &Path, records_len: u64) -> Result<()>
             }
             b.truncate(records_len as usize);
             side::write_secret_file(fs, &dst, "records", &b)?;
+            let _ = side::redact_records_file(fs, &dst, b.len() as u64, &redaction_set(redact))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io("read", rp, e)),
@@ -408,6 +600,66 @@ mod tests {
         assert!(e.to_string().contains("ask for fewer entries"), "{e}");
         // A smaller range fits.
         assert!(body_within(&dir, 1, 11, whole.len() / 2).is_ok());
+    }
+
+    #[test]
+    fn wraps_come_in_pages_of_whole_key_ids_for_listed_auditors_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let signer = crate::key::generate("example.com/pages").unwrap();
+        let opts = crate::LogOptions {
+            seal: side::SealConfig {
+                seal: vec!["/ip".into()],
+                subject: "/actor".into(),
+            },
+            ..crate::LogOptions::default()
+        };
+        let log = crate::Log::create_with(&dir, "example.com/pages", &signer, None, opts).unwrap();
+        let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sealed");
+        let mut recipients = Vec::new();
+        for f in ["auditor.key", "other.key"] {
+            let t = std::fs::read_to_string(vectors.join(f)).unwrap();
+            let r = stele_seal::Identity::parse_file(&t).unwrap()[0].recipient();
+            let _ = log.add_auditor(&r).unwrap();
+            recipients.push(r);
+        }
+        let events = (0..30)
+            .map(|i| serde_json::json!({"actor": i, "ip": format!("10.0.0.{i}")}))
+            .collect();
+        let _ = log.append_batch(events).unwrap();
+        // A wrap left for a removed auditor (a removal cut short) is not sent.
+        let stale = dir.join(SIDECAR).join("wraps").join(format!(
+            "{}.{}.age",
+            crate::sealed::wrap_files(&dir.join(SIDECAR).join("wraps"))[0].kid,
+            "age1stale"
+        ));
+        std::fs::write(&stale, b"age-encryption.org/v1\n").unwrap();
+        let whole = parse(&wraps_body(&dir, None).unwrap(), 31, 31, |_| None).unwrap();
+        let range = body(&dir, 1, 31).unwrap();
+        assert!(!String::from_utf8_lossy(&range).contains("age1stale"));
+        assert_eq!(whole.wraps.len(), 60);
+        assert!(whole.more.is_none());
+        let mut paged = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let b = wraps_body_within(&dir, after, 7).unwrap();
+            let s = parse(&b, 31, 31, |_| None).unwrap();
+            assert_eq!(s.auditors, recipients);
+            // Whole key IDs: 7 wraps, then the rest of the last key's.
+            assert!(s.wraps.len() <= 8, "{}", s.wraps.len());
+            pages += 1;
+            paged.extend(s.wraps);
+            match s.more {
+                Some(k) => {
+                    assert_eq!(paged.last().unwrap().0, k);
+                    after = Some(k);
+                }
+                None => break,
+            }
+        }
+        assert!(pages >= 8, "{pages}");
+        assert_eq!(paged, whole.wraps);
     }
 
     fn check(body: &str) -> std::result::Result<Sidecar, BodyError> {

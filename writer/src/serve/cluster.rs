@@ -318,7 +318,13 @@ pub(super) async fn export(
 /// GET /v1/sealed of a cluster front-end (the caller has the reveal scope):
 /// the openings of entries [from, to) as ciphertext, from PostgreSQL,
 /// recorded first like an export revealed to the log's auditors.
-pub(super) async fn get_sealed(app: App, who: super::Caller, q: Query) -> Response {
+#[allow(clippy::option_option)]
+pub(super) async fn get_sealed(
+    app: App,
+    who: super::Caller,
+    q: Query,
+    wraps: Option<Option<stele_core::sealed::KeyId>>,
+) -> Response {
     let c = cluster(&app);
     let size = match c.sequenced().await {
         Ok(s) => s,
@@ -328,6 +334,15 @@ pub(super) async fn get_sealed(app: App, who: super::Caller, q: Query) -> Respon
         Ok(r) => r,
         Err(r) => return r,
     };
+    if let Some(after) = wraps {
+        if from != to {
+            return bad_query("/v1/sealed takes wraps= only with from = to (no records)".into());
+        }
+        return match c.sealed_wraps_page(after).await {
+            Ok(b) => super::sealed_response(b),
+            Err(e) => io_fail(e),
+        };
+    }
     if from < to {
         let auditors = if c.has_sealing() {
             c.auditors().await.unwrap_or_default()

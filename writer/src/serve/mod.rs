@@ -1559,9 +1559,13 @@ async fn get_sealed(
     if let Err(r) = need_reveal(&app.0, &who, "/v1/sealed") {
         return r;
     }
-    let q = match Query::parse(q.as_deref(), &["from", "to"]) {
+    let q = match Query::parse(q.as_deref(), &["from", "to", "wraps"]) {
         Ok(q) => q,
         Err(e) => return bad_query(e),
+    };
+    let wraps = match sealed_wraps(&q) {
+        Ok(w) => w,
+        Err(r) => return r,
     };
     // The body is built whole (its wraps come before its records): one of
     // the --max-exports places while it is, and at most
@@ -1571,7 +1575,7 @@ async fn get_sealed(
         Err(r) => return r,
     };
     if app.0.cluster.is_some() {
-        return cluster::get_sealed(app, who, q).await;
+        return cluster::get_sealed(app, who, q, wraps).await;
     }
     let view = match app.0.view() {
         Ok(v) => v,
@@ -1582,6 +1586,20 @@ async fn get_sealed(
         Ok(r) => r,
         Err(r) => return r,
     };
+    if let Some(after) = wraps {
+        if from != to {
+            return bad_query("/v1/sealed takes wraps= only with from = to (no records)".into());
+        }
+        let dir = view.dir().to_path_buf();
+        return match blocking(move || {
+            crate::mirror::openings::wraps_body(&dir, after).map_err(io_fail)
+        })
+        .await
+        {
+            Ok(b) => sealed_response(b),
+            Err(r) => r,
+        };
+    }
     if from < to {
         let auditors = crate::sealed::auditors(view.dir()).unwrap_or_default();
         if let Err(r) = record_sealed_read(&app.0, &who, from, to, size, auditors).await {
@@ -1590,15 +1608,36 @@ async fn get_sealed(
     }
     let dir = view.dir().to_path_buf();
     match blocking(move || crate::mirror::openings::body(&dir, from, to).map_err(io_fail)).await {
-        Ok(b) => (
-            [
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            b,
-        )
-            .into_response(),
+        Ok(b) => sealed_response(b),
         Err(r) => r,
+    }
+}
+
+// A /v1/sealed body.
+fn sealed_response(b: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        b,
+    )
+        .into_response()
+}
+
+// The `wraps` of a /v1/sealed request: None without it; Some(None) for
+// `all`, Some(Some(k)) for the key IDs after k (a page of wraps).
+#[allow(clippy::option_option)]
+fn sealed_wraps(q: &Query) -> Result<Option<Option<stele_core::sealed::KeyId>>, Response> {
+    match q.get("wraps") {
+        None => Ok(None),
+        Some("all") => Ok(Some(None)),
+        Some(v) => match stele_core::sealed::KeyId::from_hex(v) {
+            Some(k) => Ok(Some(Some(k))),
+            None => Err(bad_query(
+                "query parameter wraps is not \"all\" or a key ID (32 hex digits)".into(),
+            )),
+        },
     }
 }
 
