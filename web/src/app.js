@@ -114,7 +114,9 @@ function dlRows(dl, rows) {
 function showReport(report, inputs) {
   state.report = report;
   state.sealed = new Map();
-  for (const v of report.sealed || []) {
+  // A list of values (verifier.js gives one on every path); anything else lists none.
+  const values = Array.isArray(report.sealed) ? report.sealed : [];
+  for (const v of values) {
     const list = state.sealed.get(v.entry);
     if (list) list.push(v);
     else state.sealed.set(v.entry, [v]);
@@ -123,7 +125,7 @@ function showReport(report, inputs) {
   // search (filterSealed), not before the verdict shows.
   state.sealedSearch = null;
   // for tests and benchmarks: how many sealed values this run opened
-  document.documentElement.dataset.sealedOpened = String(report.sealed?.filter((v) => v.state === 'opened').length ?? 0);
+  document.documentElement.dataset.sealedOpened = String(values.filter((v) => v.state === 'opened').length);
   state.inputs = inputs;
   const kind = verdictKind(report.verdict);
   const situation = kind === 'unverified' ? keySituation(report, inputs.keys.length) : null;

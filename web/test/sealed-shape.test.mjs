@@ -1,0 +1,131 @@
+// A sealed export verified WITHOUT an auditor key, on the paths where the
+// module that checks sealed values reads it (red-team finding 1): a log that
+// rotated its key (the notice rotation_unchecked sends the file to it),
+// revoked keys, a witness policy, a TSA certificate. Core's report has the
+// sealed values' counts there; `sealed` was that counts object, the page
+// iterated it ("Could not verify: object is not iterable") and an attacker
+// could hide which entry was tampered by appending one stele.key line. Now
+// the page gives the CLI's verdict and names the entry, and verifyFile's
+// report has one shape on every path: `sealed` a list, the counts in
+// `sealed_counts`. Headless Chromium against web/dist with the real wasm, on
+// tests/vectors/sealed/sealed-valid.stele.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO, openPage, verifyFileInPage, shotPath, browserAndServer } from './helpers.mjs';
+
+const VEC = join(REPO, 'tests/vectors/sealed');
+const KEY = /^key:\s*(\S+)/m.exec(readFileSync(join(VEC, 'sealed-valid.expect'), 'utf8'))[1];
+const VALID = join(VEC, 'sealed-valid.stele');
+const TSA_CA = join(REPO, 'tests/vectors/timestamps/ca.pem');
+const POLICY = `log ${KEY}\nquorum none\n`;
+const BIN = process.env.STELE_BIN || [join(REPO, 'target/debug/stele'), join(REPO, 'target/release/stele')].find((p) => existsSync(p));
+const T = { timeout: 180_000 };
+
+const env = browserAndServer();
+let tmp;
+let attack; // entry 2 changed, then one unsigned stele.key line appended
+let policyFile;
+
+before(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'stele-sealed-shape-'));
+  const text = readFileSync(VALID, 'utf8');
+  assert.ok(text.includes('"action":"read"'));
+  const zeros = '0'.repeat(64);
+  attack = join(tmp, 'attack.stele');
+  writeFileSync(attack, `${text.replace('"action":"read"', '"action":"wipe"')}{"event":{"key":"${KEY}","type":"stele.key"},"prev":"${zeros}","seq":4,"ts":"2026-12-01T14:24:09.000000Z"}\n`);
+  policyFile = join(tmp, 'witness.policy');
+  writeFileSync(policyFile, POLICY);
+});
+
+after(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+/** The CLI's report (stele verify --json) for `file` with extra arguments. */
+function cli(file, args = []) {
+  assert.ok(BIN, 'no stele binary: cargo build (or set STELE_BIN)');
+  const r = spawnSync(BIN, ['verify', file, '--key', KEY, '--json', ...args], { encoding: 'utf8' });
+  assert.ok(r.stdout, `stele verify printed nothing: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** The page's verdict for `file` with no auditor key and the optional inputs `fill` ({selector: text}). */
+async function inPage(file, fill = {}) {
+  const { context, page, problems } = await openPage(env.browser, env.url);
+  for (const [sel, text] of Object.entries(fill)) await page.fill(sel, text);
+  const verdict = await verifyFileInPage(page, file, KEY, { timeout: 120_000 });
+  const detail = (await page.textContent('#verdict-detail')).trim();
+  const failures = await page.locator('#failure-list').textContent();
+  return { context, page, problems, verdict, detail, failures };
+}
+
+const WORD = { verified: 'Verified', tampered: 'Tampered', partial: 'Partially verified' };
+
+describe('a sealed export without an auditor key, read by the sealed module', { timeout: 900_000 }, () => {
+  it('the attack (a tampered entry, then one stele.key line): the page says Tampered at the CLI\'s entry', T, async () => {
+    const want = cli(attack);
+    assert.equal(want.verdict, 'tampered');
+    const root = want.failures.find((f) => f.code === 'prev_mismatch');
+    assert.equal(root?.entry, 3, JSON.stringify(want.failures));
+    const { context, page, problems, verdict, detail, failures } = await inPage(attack);
+    try {
+      assert.equal(verdict, 'Tampered', detail);
+      assert.doesNotMatch(detail, /not iterable/);
+      assert.match(failures, /Entry 3 · line \d+ · prev_mismatch/);
+      for (const f of want.failures) assert.ok(failures.includes(f.code), `the page lists ${f.code}:\n${failures}`);
+      await page.screenshot({ path: shotPath('sealed-shape-attack.png'), fullPage: true });
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  for (const [name, fill, args] of [
+    ['revoked keys', { '#revoked': `${KEY}@100` }, ['--revoked', `${KEY}@100`]],
+    ['a witness policy', { '#policy': POLICY }, () => ['--policy', policyFile]],
+    ['a TSA certificate', { '#tsa-ca': readFileSync(TSA_CA, 'utf8') }, ['--tsa-ca', TSA_CA]],
+  ]) {
+    it(`with ${name}: the CLI's verdict, not an error`, T, async () => {
+      const want = cli(VALID, typeof args === 'function' ? args() : args);
+      const { context, problems, verdict, detail } = await inPage(VALID, fill);
+      try {
+        assert.equal(verdict, WORD[want.verdict], detail);
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    });
+  }
+
+  it('verifyFile: `sealed` is a list and the counts are `sealed_counts`, on every path', T, async () => {
+    const { context, page, problems } = await openPage(env.browser, env.url);
+    try {
+      const out = await page.evaluate(async ({ valid, attackText, key, policy, ca }) => {
+        const { verifyFile } = await import('./src/verifier.js');
+        const file = new Blob([valid]);
+        const shape = (r) => ({ verdict: r.verdict, list: Array.isArray(r.sealed), opened: r.sealed?.filter?.((v) => v.state !== 'sealed').length ?? null, counts: r.sealed_counts ?? null });
+        return {
+          plain: shape(await verifyFile(file, { keys: [key] })),
+          rotation: shape(await verifyFile(new Blob([attackText]), { keys: [key] })),
+          revoked: shape(await verifyFile(file, { keys: [key], revoked: [`${key}@100`] })),
+          policy: shape(await verifyFile(file, { keys: [key], policy })),
+          tsa: shape(await verifyFile(file, { keys: [key], tsaCa: ca })),
+        };
+      }, { valid: readFileSync(VALID, 'utf8'), attackText: readFileSync(attack, 'utf8'), key: KEY, policy: POLICY, ca: readFileSync(TSA_CA, 'utf8') });
+      const counts = { values: 5, opened: 0, sealed: 5, forgotten: 0, redacted: 0 };
+      // The plain verifier (no sealed code) reports neither.
+      assert.deepEqual(out.plain, { verdict: 'verified', list: false, opened: null, counts: null });
+      for (const k of ['rotation', 'revoked', 'policy', 'tsa']) {
+        assert.deepEqual({ ...out[k], verdict: undefined }, { verdict: undefined, list: true, opened: 0, counts }, `${k}: ${JSON.stringify(out[k])}`);
+      }
+      assert.equal(out.rotation.verdict, 'tampered');
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
