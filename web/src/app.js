@@ -606,17 +606,34 @@ function drawProgress(done, total) {
   ui.progressText.textContent = `${pct.toFixed(0)}% · ${formatBytes(done)} of ${formatBytes(total)} · ${rate.toFixed(1)} MB/s`;
 }
 
-function onBatch(batch) {
-  state.store.append(batch);
-  entriesDirty = true;
-  scheduleLive();
-}
-
-/** @param {import('./store.js').PagedDelta} delta */
-function onPages(delta) {
-  /** @type {import('./store.js').PagedStore} */ (state.store).merge(delta);
-  entriesDirty = true;
-  scheduleLive();
+/**
+ * The row callbacks of one run: its batches go into the store it started
+ * with, and only while it is the run in progress. A cancelled run's batch
+ * that arrives late (on the main thread, a read pending when it was
+ * cancelled) never reaches the next file's table.
+ * @param {AbortController} ac
+ * @param {EntryStore | import('./store.js').PagedStore} store
+ */
+function rowSink(ac, store) {
+  const current = () => state.running === ac && state.store === store && !ac.signal.aborted;
+  if (store instanceof EntryStore) {
+    return {
+      onBatch: (/** @type {any} */ batch) => {
+        if (!current()) return;
+        store.append(batch);
+        entriesDirty = true;
+        scheduleLive();
+      },
+    };
+  }
+  return {
+    onPages: (/** @type {import('./store.js').PagedDelta} */ delta) => {
+      if (!current()) return;
+      store.merge(delta);
+      entriesDirty = true;
+      scheduleLive();
+    },
+  };
 }
 
 /** The banner over the timeline and the table while they do not show a verified result. */
@@ -693,7 +710,7 @@ async function startVerification(blob, name, { force = false } = {}) {
       signal: ac.signal,
       onProgress: showProgress,
       // A paged store takes what changed in its pages, from the worker's own (not every row's batch).
-      ...(state.store instanceof EntryStore ? { onBatch } : { onPages }),
+      ...rowSink(ac, state.store),
       // Values past the limit stay in the file (rowvalues.js): memory follows the rows, not the values.
       // A paged store keeps no value (rows are read back); the filters' lists offer the first 200.
       keepValues: state.store instanceof EntryStore ? VALUE_LIMIT : { values: 200, bytes: 64 << 10 },
