@@ -568,7 +568,21 @@ describe('page helpers (issue 19)', async () => {
 
   it('the latest signed checkpoint is the largest trusted one that verified', () => {
     const cps = [{ size: 5, line: 7, trusted: true, status: 'ok' }, { size: 9, line: 20, trusted: false, status: 'untrusted' }, { size: 8, line: 15, trusted: true, status: 'ok' }, { size: 10, line: 30, trusted: true, status: 'mismatch' }];
-    assert.equal(latestSignedCheckpoint({ checkpoints: cps }).size, 8);
-    assert.equal(latestSignedCheckpoint({ checkpoints: [] }), null);
+    assert.equal(latestSignedCheckpoint({ verdict: 'verified', checkpoints: cps }).size, 8);
+    assert.equal(latestSignedCheckpoint({ verdict: 'partial', checkpoints: cps }).size, 8);
+    assert.equal(latestSignedCheckpoint({ verdict: 'verified', checkpoints: [] }), null);
+  });
+
+  it('no checkpoint to pin unless the result is verified or partial without a fork, rollback or origin mismatch (red-team finding 4)', () => {
+    const cps = [{ size: 6, line: 15, trusted: true, status: 'ok' }];
+    for (const verdict of ['tampered', 'unverified', 'not_a_log', undefined]) {
+      assert.equal(latestSignedCheckpoint({ verdict, checkpoints: cps, failures: [] }), null, String(verdict));
+    }
+    for (const code of ['fork', 'rollback', 'origin_mismatch']) {
+      for (const verdict of ['verified', 'partial']) {
+        assert.equal(latestSignedCheckpoint({ verdict, checkpoints: cps, failures: [{ code }] }), null, `${verdict} with ${code}`);
+      }
+    }
+    assert.equal(latestSignedCheckpoint({ verdict: 'partial', checkpoints: cps, failures: [] }).size, 6);
   });
 });
