@@ -418,9 +418,19 @@ function validateKey() {
   return ok;
 }
 
-function saveKey() {
+/** An age secret key (the auditor's, pasted in the wrong field): never stored. */
+const AGE_SECRET = /AGE-SECRET-KEY-1/i;
+
+/**
+ * Remembers the key field when it holds verifier keys that parsed (`valid`,
+ * from validateKey once the verifier is loaded); anything else (empty, a
+ * half-typed or invalid key, an age secret key) leaves nothing stored.
+ * @param {boolean} valid
+ */
+function saveKey(valid) {
   try {
-    if (ui.key.value.trim()) localStorage.setItem(KEY_STORAGE, ui.key.value.trim());
+    const v = ui.key.value.trim();
+    if (v && valid && state.ready && !AGE_SECRET.test(v)) localStorage.setItem(KEY_STORAGE, v);
     else localStorage.removeItem(KEY_STORAGE);
   } catch {
     // storage unavailable (private mode, file://): not remembered
@@ -516,7 +526,7 @@ let rerunTimer = 0;
 function inputsChanged() {
   clearTimeout(rerunTimer);
   const keyOk = validateKey();
-  saveKey();
+  saveKey(keyOk && keyList().length > 0);
   ui.keySaved.hidden = true;
   if (!state.blob) return;
   const now = currentInputs();
@@ -1173,7 +1183,7 @@ function wire() {
   ui.revoked.addEventListener('input', inputsChanged);
   ui.keyForget.addEventListener('click', () => {
     ui.key.value = '';
-    saveKey();
+    saveKey(false);
     ui.keySaved.hidden = true;
     inputsChanged();
     ui.key.focus();
@@ -1235,7 +1245,12 @@ function wire() {
 async function main() {
   wire();
   try {
-    const saved = localStorage.getItem(KEY_STORAGE) || '';
+    let saved = localStorage.getItem(KEY_STORAGE) || '';
+    // Stored by an older page, which saved any text: never an age secret key.
+    if (AGE_SECRET.test(saved)) {
+      localStorage.removeItem(KEY_STORAGE);
+      saved = '';
+    }
     ui.key.value = saved;
     ui.keySaved.hidden = !saved;
   } catch {
@@ -1250,7 +1265,11 @@ async function main() {
     return;
   }
   state.ready = true;
-  validateKey();
+  // Now that keys can be parsed: a stored value that is not (or no longer) a
+  // verifier key is not kept; one typed before this moment is.
+  const keyOk = validateKey();
+  if (ui.key.value.trim()) saveKey(keyOk);
+  if (!keyOk) ui.keySaved.hidden = true;
   ui.verify.disabled = !state.blob;
   document.documentElement.dataset.ready = 'true';
   // Start the worker now, so verifying makes no request later.
