@@ -898,7 +898,8 @@ async function loadDetail(i) {
 
 const SEALED_WORDS = {
   sealed: 'sealed (no auditor key opens it)',
-  forgotten: 'forgotten (its key was destroyed; the proof still holds)',
+  // FORMAT 13.6: a `forgotten` record is the exporter's statement; core has no rule that checks it.
+  forgotten: 'forgotten: the export declares its key destroyed (a statement of the exporter, not checked), so it is not opened; the entry\'s proof still holds',
   redacted: 'redacted',
   mismatch: 'tampered: its opening does not match its commitment',
 };

@@ -15,7 +15,7 @@ const CUT = /\{"stele\.sealed"[^]*…$/;
 export const SEALED_WORDS = {
   opened: ['✓', 'Sealed value, opened with the auditor key and checked against its commitment in the signed entry'],
   sealed: ['sealed', 'Sealed value: no auditor key given opens it'],
-  forgotten: ['forgotten', 'Sealed value whose key was destroyed (stele forget): it can no longer be opened; the proof still holds'],
+  forgotten: ['forgotten', 'Sealed value whose key the export declares destroyed (a forgotten record: the exporter\'s statement, not checked); not opened; the entry\'s proof still holds'],
   redacted: ['redacted', 'Sealed value whose opening was deleted (stele redact)'],
   mismatch: ['tampered', 'Its opening does not match the commitment in the entry: see the failures'],
 };
