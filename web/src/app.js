@@ -541,9 +541,15 @@ function inputsChanged() {
     state.failing = new Set();
     state.ranges = [];
     state.unsignedFrom = Infinity;
+    // Values the auditor key opened go with the verdict: no cell, search or
+    // detail shows them once the inputs changed (the key may be gone).
+    state.sealed = null;
+    state.sealedSearch = null;
+    document.documentElement.dataset.sealedOpened = '0';
     clearResult();
     refreshEntries();
     table.schedule();
+    table.refreshDetail();
     setBanner('The inputs changed: these entries are not verified against the new key or checkpoint yet.');
   }
   if (keyOk && now.keys.length) {

@@ -20,6 +20,7 @@ import { REPO, openPage, verifyFileInPage, shotPath, browserAndServer } from './
 const VEC = join(REPO, 'tests/vectors/sealed');
 const KEY = /^key:\s*(\S+)/m.exec(readFileSync(join(VEC, 'sealed-valid.expect'), 'utf8'))[1];
 const VALID = join(VEC, 'sealed-valid.stele');
+const AUDITOR = readFileSync(join(VEC, 'auditor.key'), 'utf8');
 const TSA_CA = join(REPO, 'tests/vectors/timestamps/ca.pem');
 const POLICY = `log ${KEY}\nquorum none\n`;
 const BIN = process.env.STELE_BIN || [join(REPO, 'target/debug/stele'), join(REPO, 'target/release/stele')].find((p) => existsSync(p));
@@ -123,6 +124,44 @@ describe('a sealed export without an auditor key, read by the sealed module', { 
         assert.deepEqual({ ...out[k], verdict: undefined }, { verdict: undefined, list: true, opened: 0, counts }, `${k}: ${JSON.stringify(out[k])}`);
       }
       assert.equal(out.rotation.verdict, 'tampered');
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('opened values leave with the verdict (red-team finding 9)', { timeout: 600_000 }, () => {
+  it('the trusted key made invalid (no new run): no opened value in the cells, the detail or a search', T, async () => {
+    const { context, page, problems } = await openPage(env.browser, env.url);
+    try {
+      await page.fill('#auditor-key', AUDITOR);
+      assert.equal(await verifyFileInPage(page, VALID, KEY, { timeout: 120_000 }), 'Verified');
+      await page.waitForFunction(() => document.documentElement.dataset.sealedOpened === '5');
+      const opened = () => page.$$eval('.vt-row:not([hidden]) .sealed-value', (vs) => vs.map((v) => v.textContent));
+      const values = await opened();
+      assert.ok(values.length > 0, 'opened values in the cells');
+      const secret = values[0].replace(/^"|"$/g, '');
+      // A row with an opened value expanded: its notes show the value.
+      const row = page.locator('.vt-row:not([hidden])', { has: page.locator('.sealed-value') }).first();
+      await row.click();
+      await page.waitForFunction(() => [...document.querySelectorAll('.vt-detail-notes li')].some((l) => /opened ✓/.test(l.textContent)));
+      const notes = () => page.$$eval('.vt-detail-notes li', (ls) => ls.map((l) => l.textContent).join('\n'));
+      assert.ok((await notes()).includes(secret));
+      // The trusted key made invalid: the verdict goes, no run starts.
+      await page.fill('#key', 'not a key');
+      await page.waitForFunction(() => document.getElementById('verdict-word').textContent.trim() === 'Inputs changed');
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(undefined)))));
+      assert.deepEqual(await opened(), [], 'opened values still in the cells');
+      assert.ok(!(await notes()).includes(secret), 'the opened value still in the detail');
+      assert.ok(!(await page.locator('#vt-scroll').textContent()).includes(secret));
+      // The auditor key removed too: still nothing, and a search for the value finds no row.
+      await page.fill('#auditor-key', '');
+      await page.fill('#f-text', secret);
+      await page.waitForFunction(() => /^0 of /.test(document.getElementById('entries-count').textContent));
+      assert.deepEqual(await opened(), []);
+      await page.locator('section.result').screenshot({ path: shotPath('sealed-inputs-changed.png') });
+      await page.locator('#entries-panel').screenshot({ path: shotPath('sealed-inputs-changed-entries.png') });
       assert.deepEqual(problems, []);
     } finally {
       await context.close();
