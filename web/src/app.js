@@ -400,12 +400,13 @@ function validateKey() {
     try {
       const parsed = keys.map((k) => parseVerifierKey(k));
       ui.keyInfo.className = 'hint ok';
-      ui.keyInfo.textContent = parsed.map((p) => `Key “${p.name}”, key ID ${p.key_id}`).join('; ');
+      // A key's name is the log's origin, anyone's text: hidden characters shown as escapes.
+      setRevealed(ui.keyInfo, parsed.map((p) => `Key “${p.name}”, key ID ${p.key_id}`).join('; '));
       status = 'valid';
     } catch (e) {
       ui.key.setAttribute('aria-invalid', 'true');
       ui.keyInfo.className = 'hint error';
-      ui.keyInfo.textContent = `Not a verifier key: ${e.message}`;
+      setRevealed(ui.keyInfo, `Not a verifier key: ${e.message}`);
       status = 'invalid';
       ok = false;
     }
