@@ -3,7 +3,10 @@
 // opened value with a mark saying it was checked against its commitment, or
 // the word for its state ("sealed" without a key that opens it, "forgotten",
 // "redacted", "tampered"). Pure text work over the verifier's findings
-// (report.sealed, from stele-core); nothing here decides a state.
+// (report.sealed, from stele-core); nothing here decides a state. A
+// placeholder's text in a cell is always a placeholder (an object): a string
+// whose decoded text would read as one comes from wasm as its JSON text
+// (wasm/src/table.rs `shown`), quotes and escapes included.
 import { setRevealed } from './util.js';
 
 /** A whole placeholder as canonical JSON writes it. */

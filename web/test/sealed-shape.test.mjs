@@ -11,7 +11,7 @@
 // tests/vectors/sealed/sealed-valid.stele.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,4 +167,64 @@ describe('opened values leave with the verdict (red-team finding 9)', { timeout:
       await context.close();
     }
   });
+});
+
+describe('a string that reads as a placeholder once decoded (red-team finding 7)', { timeout: 600_000 }, () => {
+  // A log with a real sealed field (/actor/email) and strings whose text is a
+  // placeholder's JSON: `target` of entry 1, `actor` of entry 2.
+  let dir;
+  let file;
+  let vkey;
+  let identity;
+  const PH = JSON.stringify({ 'stele.sealed': { commitment: 'a'.repeat(64), key: 'b'.repeat(32) } });
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'stele-fake-placeholder-'));
+    const keyFile = join(dir, 'auditor.key');
+    execFileSync('age-keygen', ['-o', keyFile], { stdio: 'pipe' });
+    identity = readFileSync(keyFile, 'utf8');
+    const recipient = execFileSync('age-keygen', ['-y', keyFile], { encoding: 'utf8' }).trim();
+    const log = join(dir, 'log');
+    vkey = execFileSync(BIN, ['init', log, '--origin', 'example.com/fake-placeholder', '--seal', '/actor/email', '--subject', '/actor/id'], { encoding: 'utf8' }).trim().split('\n').pop().trim();
+    execFileSync(BIN, ['auditor', 'add', log, recipient], { stdio: 'pipe' });
+    const events = [
+      { action: 'login', actor: { email: 'x@example.com', id: 'u1' }, target: PH, outcome: 'ok' },
+      { action: 'note', actor: PH, target: 'doc' },
+    ];
+    execFileSync(BIN, ['append', log], { input: `${events.map((e) => JSON.stringify(e)).join('\n')}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
+    file = join(dir, 'fake.stele');
+    execFileSync(BIN, ['export', log, '-o', file, '--reveal-to', recipient], { stdio: 'pipe' });
+  });
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const withKey of [true, false]) {
+    it(`is shown as the string it is, never as a sealed value${withKey ? ', with a key that opens every value' : ', without a key'}`, T, async () => {
+      const { context, page, problems } = await openPage(env.browser, env.url);
+      try {
+        if (withKey) await page.fill('#auditor-key', identity);
+        assert.equal(await verifyFileInPage(page, file, vkey, { timeout: 120_000 }), 'Verified');
+        if (withKey) await page.waitForFunction(() => document.documentElement.dataset.sealedOpened === '1');
+        const rows = await page.$$eval('.vt-row:not([hidden])', (rs) => Object.fromEntries(rs.map((r) => [r.children[0].textContent.replace(/\D/g, ''), [...r.children].slice(2).map((c) => ({
+          text: c.textContent,
+          badges: [...c.querySelectorAll('.sealed-badge')].map((b) => b.textContent),
+          opened: c.querySelectorAll('.sealed-mark').length,
+        }))])));
+        const [actor1, , target1] = rows['1'];
+        const [actor2] = rows['2'];
+        // The real placeholder: opened with the key, "sealed" without.
+        assert.deepEqual(withKey ? [actor1.opened, actor1.badges] : [actor1.opened, actor1.badges], withKey ? [1, []] : [0, ['sealed']], JSON.stringify(actor1));
+        // The strings: their text, no badge, no mark.
+        for (const c of [target1, actor2]) {
+          assert.deepEqual(c.badges, [], JSON.stringify(c));
+          assert.equal(c.opened, 0);
+          assert.match(c.text, /stele\.sealed/, JSON.stringify(c));
+        }
+        if (withKey) await page.locator('#entries-panel').screenshot({ path: shotPath('sealed-fake-placeholder.png') });
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    });
+  }
 });
