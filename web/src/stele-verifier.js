@@ -132,9 +132,10 @@ export class SteleVerifierElement extends HTMLElement {
 
   connectedCallback() {
     if (this._controller) return;
-    // A verdict (or an error) made for other inputs than these (changed while
-    // detached, or a run stopped by the detach): verify again, or withdraw it.
-    if (this._state !== 'idle' && this._current() && this._state !== 'working') return;
+    // A verdict for these very inputs stays. Else (inputs changed while
+    // detached, a run stopped by the detach, an error): verify again, or
+    // withdraw what is on show.
+    if (this._report && this._current()) return;
     if (this.getAttribute('src') && !this._source?.blob) this._verifySrc();
     else if (this._source?.blob) this.verify(this._source.blob).catch(() => {});
     else if (this._report || this._state !== 'idle') this._reset();
