@@ -33,7 +33,10 @@ const PKG = join(WEB, 'pkg');
  *    raised from 180 / 78 to 182 / 79 for takeColumns/takeStrings (issue 17:
  *    the page's worker takes each block's rows as views of columns reused in
  *    wasm memory instead of ten new ArrayBuffers a block): 180.7 KB and
- *    78.3 KB gzipped with it, 179.4 / 77.9 before.
+ *    78.3 KB gzipped with it, 179.4 / 77.9 before. A string whose text
+ *    reads as a sealed-value placeholder once decoded is shown as its JSON
+ *    text (wasm/src/table.rs `shown`, red-team finding 7): +315 bytes,
+ *    181.0 KB / 78.4 KB gzipped.
  *  - stele_wasm_live, loaded only by live mode (src/live.js): 103.4 KB and
  *    47.1 KB gzipped when the gate was set; about 8% headroom.
  *  - stele_wasm_seal, loaded only with an auditor key or a witness policy

@@ -190,7 +190,7 @@ impl EntrySink for Table {
                         // The common case: a short string without escapes is its own display text.
                         Some(s) => col.code(s, self.limit),
                         None => match p.field_display(COLUMNS[n]) {
-                            Some(s) => col.code(cut(s).as_bytes(), self.limit),
+                            Some(s) => col.code(cut(shown(raw, s)).as_bytes(), self.limit),
                             None => 0,
                         },
                     },
@@ -266,6 +266,20 @@ fn plain_short(raw: &[u8]) -> Option<&[u8]> {
     (inner.len() <= SUMMARY_CHARS && !inner.contains(&b'\\')).then_some(inner)
 }
 
+/// The display text of a value whose JSON text is `raw` and decoded text
+/// `s`: `s`, but for a string holding `{"stele.sealed"`, which is shown as
+/// its JSON text (quotes and escapes included). A placeholder is an object
+/// (docs/FORMAT.md 13.2); decoded, such a string would read as one, and the
+/// page would draw it as a sealed value.
+fn shown(raw: &[u8], s: String) -> String {
+    const ESCAPED: &[u8] = br#"{\"stele.sealed\""#;
+    if raw.first() == Some(&b'"') && raw.windows(ESCAPED.len()).any(|w| w == ESCAPED) {
+        text(raw)
+    } else {
+        s
+    }
+}
+
 /// A display text cut to [`SUMMARY_CHARS`] characters.
 pub fn cut(s: String) -> String {
     if s.len() > SUMMARY_CHARS && s.chars().count() > SUMMARY_CHARS {
@@ -278,6 +292,16 @@ pub fn cut(s: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_string_that_reads_as_a_placeholder_once_decoded_is_shown_as_its_json() {
+        let raw = br#""{\"stele.sealed\":{\"commitment\":\"aa\",\"key\":\"bb\"}}""#;
+        let decoded = r#"{"stele.sealed":{"commitment":"aa","key":"bb"}}"#.to_string();
+        assert_eq!(shown(raw, decoded.clone()), text(raw));
+        // A placeholder (an object) and other strings keep their display text.
+        assert_eq!(shown(decoded.as_bytes(), decoded.clone()), decoded);
+        assert_eq!(shown(br#""a\"b""#, "a\"b".to_string()), "a\"b");
+    }
 
     #[test]
     fn the_columns_are_the_fields_whose_spans_an_entry_keeps() {

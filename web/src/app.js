@@ -114,7 +114,9 @@ function dlRows(dl, rows) {
 function showReport(report, inputs) {
   state.report = report;
   state.sealed = new Map();
-  for (const v of report.sealed || []) {
+  // A list of values (verifier.js gives one on every path); anything else lists none.
+  const values = Array.isArray(report.sealed) ? report.sealed : [];
+  for (const v of values) {
     const list = state.sealed.get(v.entry);
     if (list) list.push(v);
     else state.sealed.set(v.entry, [v]);
@@ -123,7 +125,7 @@ function showReport(report, inputs) {
   // search (filterSealed), not before the verdict shows.
   state.sealedSearch = null;
   // for tests and benchmarks: how many sealed values this run opened
-  document.documentElement.dataset.sealedOpened = String(report.sealed?.filter((v) => v.state === 'opened').length ?? 0);
+  document.documentElement.dataset.sealedOpened = String(values.filter((v) => v.state === 'opened').length);
   state.inputs = inputs;
   const kind = verdictKind(report.verdict);
   const situation = kind === 'unverified' ? keySituation(report, inputs.keys.length) : null;
@@ -398,12 +400,13 @@ function validateKey() {
     try {
       const parsed = keys.map((k) => parseVerifierKey(k));
       ui.keyInfo.className = 'hint ok';
-      ui.keyInfo.textContent = parsed.map((p) => `Key “${p.name}”, key ID ${p.key_id}`).join('; ');
+      // A key's name is the log's origin, anyone's text: hidden characters shown as escapes.
+      setRevealed(ui.keyInfo, parsed.map((p) => `Key “${p.name}”, key ID ${p.key_id}`).join('; '));
       status = 'valid';
     } catch (e) {
       ui.key.setAttribute('aria-invalid', 'true');
       ui.keyInfo.className = 'hint error';
-      ui.keyInfo.textContent = `Not a verifier key: ${e.message}`;
+      setRevealed(ui.keyInfo, `Not a verifier key: ${e.message}`);
       status = 'invalid';
       ok = false;
     }
@@ -416,9 +419,19 @@ function validateKey() {
   return ok;
 }
 
-function saveKey() {
+/** An age secret key (the auditor's, pasted in the wrong field): never stored. */
+const AGE_SECRET = /AGE-SECRET-KEY-1/i;
+
+/**
+ * Remembers the key field when it holds verifier keys that parsed (`valid`,
+ * from validateKey once the verifier is loaded); anything else (empty, a
+ * half-typed or invalid key, an age secret key) leaves nothing stored.
+ * @param {boolean} valid
+ */
+function saveKey(valid) {
   try {
-    if (ui.key.value.trim()) localStorage.setItem(KEY_STORAGE, ui.key.value.trim());
+    const v = ui.key.value.trim();
+    if (v && valid && state.ready && !AGE_SECRET.test(v)) localStorage.setItem(KEY_STORAGE, v);
     else localStorage.removeItem(KEY_STORAGE);
   } catch {
     // storage unavailable (private mode, file://): not remembered
@@ -514,7 +527,7 @@ let rerunTimer = 0;
 function inputsChanged() {
   clearTimeout(rerunTimer);
   const keyOk = validateKey();
-  saveKey();
+  saveKey(keyOk && keyList().length > 0);
   ui.keySaved.hidden = true;
   if (!state.blob) return;
   const now = currentInputs();
@@ -529,9 +542,15 @@ function inputsChanged() {
     state.failing = new Set();
     state.ranges = [];
     state.unsignedFrom = Infinity;
+    // Values the auditor key opened go with the verdict: no cell, search or
+    // detail shows them once the inputs changed (the key may be gone).
+    state.sealed = null;
+    state.sealedSearch = null;
+    document.documentElement.dataset.sealedOpened = '0';
     clearResult();
     refreshEntries();
     table.schedule();
+    table.refreshDetail();
     setBanner('The inputs changed: these entries are not verified against the new key or checkpoint yet.');
   }
   if (keyOk && now.keys.length) {
@@ -604,17 +623,34 @@ function drawProgress(done, total) {
   ui.progressText.textContent = `${pct.toFixed(0)}% · ${formatBytes(done)} of ${formatBytes(total)} · ${rate.toFixed(1)} MB/s`;
 }
 
-function onBatch(batch) {
-  state.store.append(batch);
-  entriesDirty = true;
-  scheduleLive();
-}
-
-/** @param {import('./store.js').PagedDelta} delta */
-function onPages(delta) {
-  /** @type {import('./store.js').PagedStore} */ (state.store).merge(delta);
-  entriesDirty = true;
-  scheduleLive();
+/**
+ * The row callbacks of one run: its batches go into the store it started
+ * with, and only while it is the run in progress. A cancelled run's batch
+ * that arrives late (on the main thread, a read pending when it was
+ * cancelled) never reaches the next file's table.
+ * @param {AbortController} ac
+ * @param {EntryStore | import('./store.js').PagedStore} store
+ */
+function rowSink(ac, store) {
+  const current = () => state.running === ac && state.store === store && !ac.signal.aborted;
+  if (store instanceof EntryStore) {
+    return {
+      onBatch: (/** @type {any} */ batch) => {
+        if (!current()) return;
+        store.append(batch);
+        entriesDirty = true;
+        scheduleLive();
+      },
+    };
+  }
+  return {
+    onPages: (/** @type {import('./store.js').PagedDelta} */ delta) => {
+      if (!current()) return;
+      store.merge(delta);
+      entriesDirty = true;
+      scheduleLive();
+    },
+  };
 }
 
 /** The banner over the timeline and the table while they do not show a verified result. */
@@ -691,7 +727,7 @@ async function startVerification(blob, name, { force = false } = {}) {
       signal: ac.signal,
       onProgress: showProgress,
       // A paged store takes what changed in its pages, from the worker's own (not every row's batch).
-      ...(state.store instanceof EntryStore ? { onBatch } : { onPages }),
+      ...rowSink(ac, state.store),
       // Values past the limit stay in the file (rowvalues.js): memory follows the rows, not the values.
       // A paged store keeps no value (rows are read back); the filters' lists offer the first 200.
       keepValues: state.store instanceof EntryStore ? VALUE_LIMIT : { values: 200, bytes: 64 << 10 },
@@ -869,7 +905,8 @@ async function loadDetail(i) {
 
 const SEALED_WORDS = {
   sealed: 'sealed (no auditor key opens it)',
-  forgotten: 'forgotten (its key was destroyed; the proof still holds)',
+  // FORMAT 13.6: a `forgotten` record is the exporter's statement; core has no rule that checks it.
+  forgotten: 'forgotten: the export declares its key destroyed (a statement of the exporter, not checked), so it is not opened; the entry\'s proof still holds',
   redacted: 'redacted',
   mismatch: 'tampered: its opening does not match its commitment',
 };
@@ -1154,7 +1191,7 @@ function wire() {
   ui.revoked.addEventListener('input', inputsChanged);
   ui.keyForget.addEventListener('click', () => {
     ui.key.value = '';
-    saveKey();
+    saveKey(false);
     ui.keySaved.hidden = true;
     inputsChanged();
     ui.key.focus();
@@ -1216,7 +1253,12 @@ function wire() {
 async function main() {
   wire();
   try {
-    const saved = localStorage.getItem(KEY_STORAGE) || '';
+    let saved = localStorage.getItem(KEY_STORAGE) || '';
+    // Stored by an older page, which saved any text: never an age secret key.
+    if (AGE_SECRET.test(saved)) {
+      localStorage.removeItem(KEY_STORAGE);
+      saved = '';
+    }
     ui.key.value = saved;
     ui.keySaved.hidden = !saved;
   } catch {
@@ -1231,7 +1273,11 @@ async function main() {
     return;
   }
   state.ready = true;
-  validateKey();
+  // Now that keys can be parsed: a stored value that is not (or no longer) a
+  // verifier key is not kept; one typed before this moment is.
+  const keyOk = validateKey();
+  if (ui.key.value.trim()) saveKey(keyOk);
+  if (!keyOk) ui.keySaved.hidden = true;
   ui.verify.disabled = !state.blob;
   document.documentElement.dataset.ready = 'true';
   // Start the worker now, so verifying makes no request later.

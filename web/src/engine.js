@@ -223,7 +223,7 @@ export function abortError() {
  * @property {(rows: EntrySummary[]) => void} [onRows]  plain rows (the package's public row API)
  * @property {(batch: EntryBatch) => void} [onBatch]  columnar batches straight from the verifier
  * @property {() => Promise<void>} [pause]  awaited between chunks, so a main-thread caller can let the page breathe
- * @property {() => boolean} [cancelled]  checked after each pause
+ * @property {() => boolean} [cancelled]  checked after each pause and after each read
  * @property {Pool | null} [pool]  helper workers
  * @property {{values: number, bytes: number}} [keepValues]  per column, the distinct values (and bytes of them) batches carry
  * @property {WebAssembly.Memory} [views]  the wasm module's memory: onBatch's batches are then views of
@@ -264,6 +264,9 @@ export async function runVerification({ WasmVerifier, prepareBlock, file, keys, 
     let next = total > 0 ? read(0) : null;
     while (done < total) {
       const buf = await /** @type {Promise<ArrayBuffer>} */ (next);
+      // Cancelled while the read was pending: nothing more reaches onBatch/onRows
+      // (on the main thread the caller may already show another file).
+      if (cancelled?.()) throw abortError();
       if (buf.byteLength === 0) throw new Error(`could not read the file at byte ${done}`);
       const end = done + buf.byteLength;
       next = end < total ? read(end) : null; // read ahead while wasm works
@@ -331,6 +334,7 @@ async function runWithPool({ v, prepareBlock, file, pool, blockSize = 1 << 20, o
     };
     for (;;) {
       if (readError) throw readError;
+      if (cancelled?.()) throw abortError(); // after any await below: no batch once cancelled
       pump();
       while (blocks.length && inflight < cap) {
         const item = { .../** @type {Block} */ (blocks.shift()), prepared: /** @type {Uint8Array | null} */ (null), done: false, promise: /** @type {Promise<void> | undefined} */ (undefined) };

@@ -181,8 +181,18 @@ export async function readCheckpointNote(blob, line, from, fromLine) {
   return state === 'sigs' ? `${lines.join('\n')}\n` : null;
 }
 
-/** The last checkpoint of the report that a pinned key signed and that verified. */
+/** Failures saying the file is not the history an earlier checkpoint pinned (docs/FORMAT.md 8.6). */
+const HISTORY_FAILURES = new Set(['fork', 'rollback', 'origin_mismatch']);
+
+/**
+ * The last checkpoint of the report that a pinned key signed and that
+ * verified, to pin next time; null when the verdict is not verified or
+ * partial, or when the file forks from, rolls back or is of another origin
+ * than an earlier checkpoint: pinning its checkpoint would pin that history.
+ */
 export function latestSignedCheckpoint(report) {
+  if (report?.verdict !== 'verified' && report?.verdict !== 'partial') return null;
+  if ((report.failures || []).some((f) => HISTORY_FAILURES.has(f.code))) return null;
   const cps = (report?.checkpoints || []).filter((c) => c.trusted && c.status === 'ok');
   if (!cps.length) return null;
   return cps.reduce((a, b) => (b.size > a.size || (b.size === a.size && b.line > a.line) ? b : a));

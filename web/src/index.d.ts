@@ -83,9 +83,18 @@ export interface Report {
   checkpoints: CheckpointReport[];
   checkpoints_total: number;
   failures: Failure[];
-  /** Only when verified with an identity: every sealed value, in entry order. */
+  /**
+   * Always a list when present: every sealed value core listed, in entry
+   * order (without an identity none is opened, and the list may be empty).
+   * Core's counts are `sealed_counts`, never here.
+   */
   sealed?: SealedValue[];
-  /** Only when verified with an identity and the file has sealed values or records: their counts (docs/FORMAT.md 13.8). */
+  /**
+   * The counts of sealed values (docs/FORMAT.md 13.8), when the file has
+   * sealed values or records and was read by the module that checks them:
+   * with an identity, a witness policy, revoked keys, a TSA certificate, or
+   * for a log that rotated its key.
+   */
   sealed_counts?: SealedCounts;
   failures_total: number;
   notices: Notice[];

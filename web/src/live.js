@@ -133,7 +133,8 @@ export function mountLive(main) {
   const show = (kind, w, d) => {
     verdict.className = `verdict ${kind}`;
     word.textContent = w;
-    detail.textContent = d;
+    // The origin, the key's name and the server's messages are anyone's text: hidden characters as escapes.
+    setRevealed(detail, d);
   };
   const logLine = (text, bad = false) => {
     const li = el('li', { className: bad ? 'bad' : '' });

@@ -3,7 +3,10 @@
 // opened value with a mark saying it was checked against its commitment, or
 // the word for its state ("sealed" without a key that opens it, "forgotten",
 // "redacted", "tampered"). Pure text work over the verifier's findings
-// (report.sealed, from stele-core); nothing here decides a state.
+// (report.sealed, from stele-core); nothing here decides a state. A
+// placeholder's text in a cell is always a placeholder (an object): a string
+// whose decoded text would read as one comes from wasm as its JSON text
+// (wasm/src/table.rs `shown`), quotes and escapes included.
 import { setRevealed } from './util.js';
 
 /** A whole placeholder as canonical JSON writes it. */
@@ -15,7 +18,7 @@ const CUT = /\{"stele\.sealed"[^]*…$/;
 export const SEALED_WORDS = {
   opened: ['✓', 'Sealed value, opened with the auditor key and checked against its commitment in the signed entry'],
   sealed: ['sealed', 'Sealed value: no auditor key given opens it'],
-  forgotten: ['forgotten', 'Sealed value whose key was destroyed (stele forget): it can no longer be opened; the proof still holds'],
+  forgotten: ['forgotten', 'Sealed value whose key the export declares destroyed (a forgotten record: the exporter\'s statement, not checked); not opened; the entry\'s proof still holds'],
   redacted: ['redacted', 'Sealed value whose opening was deleted (stele redact)'],
   mismatch: ['tampered', 'Its opening does not match the commitment in the entry: see the failures'],
 };

@@ -479,8 +479,9 @@ export async function openSealedEarly(file, opts) {
  * `identity` is optional, and `trustedCheckpoint` is checked too.
  * Also used for a log that rotated its key (docs/FORMAT.md 15), which the
  * plain verifier does not follow, and for revocations (`revoked`, each
- * `VKEY@SIZE`, docs/FORMAT.md 15.3). With `identity` the report has `sealed`
- * (one {entry, pointer, state, value} per value) and `sealed_counts`.
+ * `VKEY@SIZE`, docs/FORMAT.md 15.3). The report has `sealed`, always a list
+ * (one {entry, pointer, state, value} per value; none opened without `identity`),
+ * and, when the file has sealed values, their counts in `sealed_counts`.
  * @param {Blob} file
  * @param {{keys?: string[], identity?: string, policy?: string, revoked?: string[], trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
  * @returns {Promise<import('./index.js').Report>}
@@ -496,10 +497,22 @@ export async function verifySealed(file, { keys = [], identity, policy, revoked 
     throw e;
   }
   const { out, sealed } = await stream(file, v, { signal, chunkSize, onProgress });
-  const report = out.report;
-  if (identity == null) return report;
-  // As openSealed gives them: the values, and the counts beside them.
-  report.sealed_counts = report.sealed ?? undefined;
-  report.sealed = sealed;
+  return withSealedList(out.report, sealed);
+}
+
+/**
+ * A report of this module's (or the timestamp module's) whole verifier in
+ * the shape every path of verifyFile gives: core's counts of sealed values
+ * (its `sealed` object, FORMAT 13.8) as `sealed_counts`, and `sealed` always
+ * a list, one {entry, pointer, state, value} per value core listed (none
+ * opened when no identity was given).
+ * @param {any} report  core's report, as parsed from finish()
+ * @param {import('./index.js').SealedValue[]} values
+ * @returns {import('./index.js').Report}
+ */
+export function withSealedList(report, values) {
+  const counts = report.sealed;
+  report.sealed_counts = counts && !Array.isArray(counts) ? counts : undefined;
+  report.sealed = values;
   return report;
 }

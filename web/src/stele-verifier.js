@@ -113,12 +113,32 @@ export class SteleVerifierElement extends HTMLElement {
     this._controller = null;
     this._report = null;
     this._source = null; // what verify() last checked: {blob} or {src}
+    this._madeFor = null; // the inputs (_inputs()) of the verdict on show
     this._state = 'idle';
     this._show('idle', 'No log checked yet', '');
   }
 
+  /** The inputs a verdict belongs to: the export (src, or the Blob given to verify()), the keys and the revocations. */
+  _inputs() {
+    return { src: this._source?.blob ? null : this.getAttribute('src') || null, blob: this._source?.blob ?? null, keys: this.keys, revoked: this.revoked };
+  }
+
+  /** Whether the verdict on show (or the run in progress) was made for the inputs as they are now. */
+  _current() {
+    const a = this._madeFor;
+    const b = this._inputs();
+    return !!a && a.src === b.src && a.blob === b.blob && a.keys === b.keys && a.revoked === b.revoked;
+  }
+
   connectedCallback() {
-    if (this.getAttribute('src') && !this._controller && !this._report) this._verifySrc();
+    if (this._controller) return;
+    // A verdict for these very inputs stays. Else (inputs changed while
+    // detached, a run stopped by the detach, an error): verify again, or
+    // withdraw what is on show.
+    if (this._report && this._current()) return;
+    if (this.getAttribute('src') && !this._source?.blob) this._verifySrc();
+    else if (this._source?.blob) this.verify(this._source.blob).catch(() => {});
+    else if (this._report || this._state !== 'idle') this._reset();
   }
 
   disconnectedCallback() {
@@ -127,7 +147,14 @@ export class SteleVerifierElement extends HTMLElement {
   }
 
   attributeChangedCallback(name, old, value) {
-    if (old === value || !this.isConnected) return;
+    if (old === value) return;
+    if (!this.isConnected) {
+      // Detached: no run now (connectedCallback verifies again), but the
+      // verdict on show no longer belongs to the inputs.
+      if (name === 'src' && this._source?.blob) this._source = null;
+      if (!this._current()) this._withdraw();
+      return;
+    }
     if (name === 'src') {
       if (value) this._verifySrc();
       else this._reset();
@@ -201,10 +228,16 @@ export class SteleVerifierElement extends HTMLElement {
   }
 
   _reset() {
+    this._source = null;
+    this._withdraw();
+  }
+
+  /** No verdict on show (the inputs it was for changed); what to verify (_source) is kept. */
+  _withdraw() {
     this._controller?.abort();
     this._controller = null;
     this._report = null;
-    this._source = null;
+    this._madeFor = null;
     this._ui.list.hidden = true;
     this._ui.more.hidden = true;
     this._ui.progress.hidden = true;
@@ -218,6 +251,7 @@ export class SteleVerifierElement extends HTMLElement {
     this._controller = ac;
     this._report = null;
     this._source = { src };
+    this._madeFor = this._inputs();
     this._ui.list.hidden = true;
     this._ui.more.hidden = true;
     this._show('working', 'Loading…', src);
@@ -250,6 +284,7 @@ export class SteleVerifierElement extends HTMLElement {
     const ac = new AbortController();
     this._controller = ac;
     this._source = { blob: file };
+    this._madeFor = this._inputs();
     try {
       return await this._run(file, ac);
     } catch (e) {

@@ -306,6 +306,18 @@ export class VirtualTable {
       return;
     }
     this.expanded = i;
+    this.fillDetail(i);
+    this.schedule();
+    this.reveal(pos);
+  }
+
+  /** The expanded row's detail read again (its notes depend on the result on show), if a row is expanded. */
+  refreshDetail() {
+    if (this.expanded >= 0) this.fillDetail(this.expanded);
+  }
+
+  /** Fills the detail with store row i's event and notes (loadDetail). */
+  fillDetail(i) {
     const d = this.detail;
     d.index = i;
     const meta = () => {
@@ -338,8 +350,6 @@ export class VirtualTable {
         if (d.index === i) d.pre.textContent = `Could not read this entry: ${e.message}`;
       },
     );
-    this.schedule();
-    this.reveal(pos);
   }
 
   onClick(e) {

@@ -26,7 +26,7 @@ function load() {
  * `policy` (its text, docs/FORMAT.md 14) is, and keys revoked from a tree
  * size when `revoked` (each `VKEY@SIZE`, 15.3) is. Resolves to the report,
  * with `timestamps` (one {size, line, status, time, tsa} per token), with a
- * policy `quorum`, and, with an identity, `sealed` as ./sealed.js gives it.
+ * policy `quorum`, and `sealed` and `sealed_counts` as ./sealed.js gives them.
  * @param {Blob} file
  * @param {{keys?: string[], tsaCa: Uint8Array | string, identity?: string, policy?: string, revoked?: string[], trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
  * @returns {Promise<import('./index.js').Report>}
@@ -49,9 +49,11 @@ export async function verifyTimestamps(file, { keys = [], tsaCa, identity, polic
   }
   /** @type {{sealed: [number, string, import('./index.js').SealedValue['state'], string | null][], report: import('./index.js').Report}} */
   const out = JSON.parse(v.finish());
+  // As ./sealed.js gives them: `sealed` always a list, core's counts in `sealed_counts`.
+  const values = (out.sealed || []).map(([entry, pointer, state, value]) => ({ entry, pointer, state, value }));
   const report = out.report;
-  if (identity != null) {
-    report.sealed = out.sealed.map(([entry, pointer, state, value]) => ({ entry, pointer, state, value }));
-  }
+  const counts = report.sealed;
+  report.sealed_counts = counts && !Array.isArray(counts) ? counts : undefined;
+  report.sealed = values;
   return report;
 }

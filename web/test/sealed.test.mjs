@@ -275,7 +275,11 @@ describe('sealed fields in the page', { timeout: 900_000 }, () => {
     try {
       assert.equal(verdict, 'Verified');
       const notes = await sealedNotes(page);
-      assert.equal(notes.filter((n) => /: forgotten \(/.test(n)).length, 2, notes.join('\n'));
+      // The exporter's claim (FORMAT 13.6), not stated as fact (red-team finding 6).
+      assert.equal(notes.filter((n) => /: forgotten: the export declares its key destroyed \(a statement of the exporter, not checked\)/.test(n)).length, 2, notes.join('\n'));
+      assert.equal(notes.filter((n) => /key was destroyed/.test(n)).length, 0, notes.join('\n'));
+      const titles = await page.$$eval('.sealed-badge.sealed-forgotten', (bs) => bs.map((b) => b.getAttribute('title')));
+      assert.ok(titles.length > 0 && titles.every((t) => /key the export declares destroyed/.test(t)), JSON.stringify(titles));
       assert.equal(notes.filter((n) => /opened ✓/.test(n)).length, 2, notes.join('\n'));
       assert.equal(notes.filter((n) => /: redacted$/.test(n)).length, 1, notes.join('\n'));
     } finally {

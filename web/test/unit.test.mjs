@@ -436,6 +436,66 @@ describe('the multi-worker read loop (runVerification with a pool)', () => {
   }
 });
 
+describe('a run cancelled while a read is pending (main thread, red-team finding 2)', () => {
+  // A verifier with one row a push: every chunk pushed becomes a batch.
+  class OneRowVerifier {
+    constructor() {
+      this.pending = 0;
+    }
+    push() {
+      this.pending++;
+    }
+    pushPrepared() {
+      this.pending++;
+    }
+    takeBatch() {
+      const n = this.pending;
+      this.pending = 0;
+      return { n };
+    }
+    finish() {
+      return '{}';
+    }
+    free() {}
+  }
+  // The file's second read resolves only after the run was cancelled.
+  function fileCancelledDuringRead(state, chunks) {
+    const blob = new Blob([new Uint8Array(chunks * 4).fill(10)]);
+    return {
+      size: blob.size,
+      slice(a, b) {
+        const part = blob.slice(a, b);
+        return { arrayBuffer: async () => {
+          if (a > 0) {
+            // cancelled while this read is pending (after the previous chunk's batch)
+            await new Promise((r) => setTimeout(r, 0));
+            state.cancelled = true;
+          }
+          return part.arrayBuffer();
+        } };
+      },
+    };
+  }
+  for (const pool of [false, true]) {
+    it(`no batch reaches onBatch after the cancel${pool ? ' (with helpers)' : ''}`, async () => {
+      const state = { cancelled: false };
+      const batches = [];
+      const run = runVerification({
+        WasmVerifier: OneRowVerifier,
+        file: fileCancelledDuringRead(state, 8),
+        chunkSize: 4,
+        blockSize: 4,
+        ...(pool ? { pool: { size: 1, prepare: (block, base, out) => Promise.resolve({ prepared: prepareInto(() => 0, block, base, out), block }) }, prepareBlock: null } : {}),
+        onBatch: (b) => batches.push({ n: b.n, cancelled: state.cancelled }),
+        cancelled: () => state.cancelled,
+      });
+      await assert.rejects(run, { name: 'AbortError' });
+      assert.ok(state.cancelled);
+      assert.deepEqual(batches.filter((b) => b.cancelled), [], 'a batch after the cancel');
+    });
+  }
+});
+
 describe('page helpers (issue 19)', async () => {
   const { revealText, hasHidden, verdictKind, keySituation, VERDICT_WORDS } = await import('../src/util.js');
   const { fromLocalInput, timeInputValid } = await import('../src/filters.js');
@@ -508,7 +568,21 @@ describe('page helpers (issue 19)', async () => {
 
   it('the latest signed checkpoint is the largest trusted one that verified', () => {
     const cps = [{ size: 5, line: 7, trusted: true, status: 'ok' }, { size: 9, line: 20, trusted: false, status: 'untrusted' }, { size: 8, line: 15, trusted: true, status: 'ok' }, { size: 10, line: 30, trusted: true, status: 'mismatch' }];
-    assert.equal(latestSignedCheckpoint({ checkpoints: cps }).size, 8);
-    assert.equal(latestSignedCheckpoint({ checkpoints: [] }), null);
+    assert.equal(latestSignedCheckpoint({ verdict: 'verified', checkpoints: cps }).size, 8);
+    assert.equal(latestSignedCheckpoint({ verdict: 'partial', checkpoints: cps }).size, 8);
+    assert.equal(latestSignedCheckpoint({ verdict: 'verified', checkpoints: [] }), null);
+  });
+
+  it('no checkpoint to pin unless the result is verified or partial without a fork, rollback or origin mismatch (red-team finding 4)', () => {
+    const cps = [{ size: 6, line: 15, trusted: true, status: 'ok' }];
+    for (const verdict of ['tampered', 'unverified', 'not_a_log', undefined]) {
+      assert.equal(latestSignedCheckpoint({ verdict, checkpoints: cps, failures: [] }), null, String(verdict));
+    }
+    for (const code of ['fork', 'rollback', 'origin_mismatch']) {
+      for (const verdict of ['verified', 'partial']) {
+        assert.equal(latestSignedCheckpoint({ verdict, checkpoints: cps, failures: [{ code }] }), null, `${verdict} with ${code}`);
+      }
+    }
+    assert.equal(latestSignedCheckpoint({ verdict: 'partial', checkpoints: cps, failures: [] }).size, 6);
   });
 });
