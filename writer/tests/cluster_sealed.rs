@@ -23,6 +23,14 @@ use stele_writer::{Log, LogOptions, key};
 
 const MARKER: &str = "MARKER-c1u5";
 
+// A new bearer token NAME with SCOPE in the tokens file; the token.
+fn token(tokens: &Path, name: &str, scope: &str) -> String {
+    ok(stele(&["token", "add", p(tokens), name, "--scope", scope]))
+        .0
+        .trim()
+        .to_string()
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -495,28 +503,8 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
     assert_eq!(o.trim(), rcpt);
 
     let tokens = tmp.path().join("tokens");
-    let writer = ok(stele(&[
-        "token",
-        "add",
-        p(&tokens),
-        "w",
-        "--scope",
-        "read,write",
-    ]))
-    .0
-    .trim()
-    .to_string();
-    let auditor = ok(stele(&[
-        "token",
-        "add",
-        p(&tokens),
-        "aud",
-        "--scope",
-        "read,reveal",
-    ]))
-    .0
-    .trim()
-    .to_string();
+    let writer = token(&tokens, "w", "read,write");
+    let auditor = token(&tokens, "aud", "read,reveal");
     let a = Front::start(&stores, &key, &tokens, &["--checkpoint-interval", "1s"]);
     let b = Front::start(&stores, &key, &tokens, &["--checkpoint-interval", "1s"]);
     let mut responses: Vec<Vec<u8>> = Vec::new();
@@ -1175,17 +1163,7 @@ fn a_retry_cannot_confirm_a_forgotten_or_redacted_value() {
     assert_eq!(code, 0, "{err}");
     let seal_key = tmp.path().join("signing.key.seal");
     let tokens = tmp.path().join("tokens");
-    let writer = ok(stele(&[
-        "token",
-        "add",
-        p(&tokens),
-        "w",
-        "--scope",
-        "read,write",
-    ]))
-    .0
-    .trim()
-    .to_string();
+    let writer = token(&tokens, "w", "read,write");
     let a = Front::start(&stores, &key, &tokens, &[]);
     let url = |f: &Front| format!("{}/v1/entries", f.url);
     let diag = |who: &str, note: &str| {
@@ -1214,6 +1192,22 @@ fn a_retry_cannot_confirm_a_forgotten_or_redacted_value() {
         "--subject",
         "frank",
     ]));
+    // Redacts the note of the entry a receipt names.
+    let redact = |receipt: &str| {
+        let seq = serde_json::from_str::<Value>(receipt).unwrap()[0]["seq"]
+            .as_u64()
+            .unwrap()
+            .to_string();
+        let _ = ok(stele(&[
+            "redact",
+            "--db",
+            &stores.db,
+            "--entry",
+            &seq,
+            "--pointer",
+            "/note",
+        ]));
+    };
     let guesses = |f: &Front, k: &str, who: &str| {
         ["HIV-POSITIVE", "HIV-NEGATIVE"].map(|g| {
             let (code, replayed, text) = post(f, k, who, g);
@@ -1228,19 +1222,7 @@ fn a_retry_cannot_confirm_a_forgotten_or_redacted_value() {
     let (code, _, d4) = post(&a, "k4", "ivy", "HIV-POSITIVE");
     assert_eq!(code, 200, "{d4}");
     assert_eq!(post(&a, "k4", "ivy", "HIV-NEGATIVE").0, 422);
-    let seq = serde_json::from_str::<Value>(&d4).unwrap()[0]["seq"]
-        .as_u64()
-        .unwrap()
-        .to_string();
-    let _ = ok(stele(&[
-        "redact",
-        "--db",
-        &stores.db,
-        "--entry",
-        &seq,
-        "--pointer",
-        "/note",
-    ]));
+    redact(&d4);
     let b = Front::start(&stores, &key, &tokens, &[]);
     for f in [&a, &b] {
         let [right, wrong] = guesses(f, "k4", "ivy");
@@ -1252,19 +1234,7 @@ fn a_retry_cannot_confirm_a_forgotten_or_redacted_value() {
     assert_eq!(code, 200, "{d5}");
     let (code, _, d6) = post(&a, "k6", "kim", "HIV-POSITIVE");
     assert_eq!(code, 200, "{d6}");
-    let seq = serde_json::from_str::<Value>(&d5).unwrap()[0]["seq"]
-        .as_u64()
-        .unwrap()
-        .to_string();
-    let _ = ok(stele(&[
-        "redact",
-        "--db",
-        &stores.db,
-        "--entry",
-        &seq,
-        "--pointer",
-        "/note",
-    ]));
+    redact(&d5);
     assert_eq!(post(&b, "k6", "kim", "HIV-NEGATIVE").0, 422);
     let (code, replayed, _) = post(&b, "k6", "kim", "HIV-POSITIVE");
     assert!(code == 200 && replayed);

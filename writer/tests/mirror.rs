@@ -1431,6 +1431,99 @@ fn sealed_origin(tmp: &Path, origin: &str, seal: &str) -> (PathBuf, VerifierKey,
     (log, key, id, recipient)
 }
 
+// `n` events, one in `every` (at `at`) with a value at /a to seal, its
+// subject one of three actors; the others plain.
+fn sealed_events(n: u64, every: u64, at: u64) -> String {
+    (0..n)
+        .map(|i| {
+            if i % every == at {
+                format!("{{\"a\":\"v{i}\",\"actor\":\"s{}\"}}\n", i % 3)
+            } else {
+                format!("{{\"n\":{i}}}\n")
+            }
+        })
+        .collect()
+}
+
+// A reader of a sealed origin served read-only: a token with the reveal
+// scope (in the tokens file, and alone in a 0600 token file for the CLI)
+// and another log where the server records its reads (--access-log).
+struct RevealReader {
+    tokens: PathBuf,
+    token: String,
+    token_file: PathBuf,
+    access: PathBuf,
+}
+
+impl RevealReader {
+    fn new(tmp: &Path) -> Self {
+        let tokens = tmp.join("tokens");
+        let o = stele(&[
+            "token",
+            "add",
+            tokens.to_str().unwrap(),
+            "m",
+            "--scope",
+            "read,reveal",
+        ]);
+        assert!(o.status.success(), "{}", err(&o));
+        let token = String::from_utf8(o.stdout).unwrap().trim().to_string();
+        let token_file = tmp.join("token");
+        std::fs::write(&token_file, &token).unwrap();
+        std::fs::set_permissions(
+            &token_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        let access = tmp.join("access");
+        let o = stele(&[
+            "init",
+            access.to_str().unwrap(),
+            "--origin",
+            "test.example/reads",
+        ]);
+        assert!(o.status.success(), "{}", err(&o));
+        Self {
+            tokens,
+            token,
+            token_file,
+            access,
+        }
+    }
+
+    // `dir` served read-only, its reads recorded in the access log.
+    fn serve(&self, dir: &Path) -> (KillOnDrop, String) {
+        let (server, url) = serve(
+            dir,
+            &[
+                "--read-only",
+                "--tokens",
+                self.tokens.to_str().unwrap(),
+                "--access-log",
+                self.access.to_str().unwrap(),
+            ],
+        );
+        (KillOnDrop(server), url)
+    }
+
+    // A library mirror with openings, reading as this reader.
+    fn options(
+        &self,
+        key: &VerifierKey,
+        chunk_bytes: usize,
+        fs: Option<Arc<stele_writer::testing::FaultFs>>,
+    ) -> stele_writer::mirror::MirrorOptions {
+        let mut o = stele_writer::mirror::MirrorOptions::new(key.clone());
+        o.chunk_bytes = chunk_bytes;
+        o.openings = true;
+        o.token = Some(self.token.clone());
+        if let Some(f) = fs {
+            o.fs = f;
+        }
+        o
+    }
+}
+
 #[test]
 fn a_mirror_of_a_sealed_log_copies_commitments_and_never_openings_or_keys() {
     // Sealed fields (docs/FORMAT.md 13): entry bundles carry placeholders
@@ -2340,62 +2433,17 @@ fn a_failed_write_fsync_or_rename_of_openings_stops_the_mirror_and_the_next_run_
     // and the next run cuts what was not committed and ends with exactly
     // the origin's records.
     use stele_writer::fs::FileRole;
-    use stele_writer::mirror::{Mirror, MirrorOptions, PollError};
+    use stele_writer::mirror::{Mirror, PollError};
     use stele_writer::testing::{FaultFs, FaultMode, Op};
     let tmp = tempfile::tempdir().unwrap();
     let (log, key, id, _) = sealed_origin(tmp.path(), "test.example/of", "/a");
     let l = log.to_str().unwrap();
-    let evs: String = (0..400)
-        .map(|i| {
-            if i % 50 == 7 {
-                format!("{{\"a\":\"v{i}\",\"actor\":\"s{}\"}}\n", i % 3)
-            } else {
-                format!("{{\"n\":{i}}}\n")
-            }
-        })
-        .collect();
-    append_lines(l, &evs);
+    append_lines(l, &sealed_events(400, 50, 7));
     assert!(stele(&["checkpoint", l]).status.success());
-    let tokens = tmp.path().join("tokens");
-    let o = stele(&[
-        "token",
-        "add",
-        tokens.to_str().unwrap(),
-        "m",
-        "--scope",
-        "read,reveal",
-    ]);
-    let token = String::from_utf8(o.stdout).unwrap().trim().to_string();
-    let acc = tmp.path().join("access");
-    let o = stele(&[
-        "init",
-        acc.to_str().unwrap(),
-        "--origin",
-        "test.example/reads",
-    ]);
-    assert!(o.status.success(), "{}", err(&o));
-    let (server, url) = serve(
-        &log,
-        &[
-            "--read-only",
-            "--tokens",
-            tokens.to_str().unwrap(),
-            "--access-log",
-            acc.to_str().unwrap(),
-        ],
-    );
-    let _server = KillOnDrop(server);
+    let reader = RevealReader::new(tmp.path());
+    let (_server, url) = reader.serve(&log);
     let theirs = std::fs::read(log.join("sealed/records")).unwrap();
-    let opts = |fs: Option<Arc<FaultFs>>| {
-        let mut o = MirrorOptions::new(key.clone());
-        o.chunk_bytes = 4_000;
-        o.openings = true;
-        o.token = Some(token.clone());
-        if let Some(f) = fs {
-            o.fs = f;
-        }
-        o
-    };
+    let opts = |fs: Option<Arc<FaultFs>>| reader.options(&key, 4_000, fs);
     let cases = [
         (Op::Write, FileRole::Sealed, 1, FaultMode::Partial),
         (Op::Write, FileRole::Sealed, 3, FaultMode::Persisted),
@@ -2455,66 +2503,19 @@ fn a_redaction_at_the_origin_reaches_the_mirror_and_its_restores_even_across_a_c
     // byte for byte the origin's, a restore from it carries no opening, and
     // a crash in its rewrite is finished when it opens again.
     use stele_writer::fs::FileRole;
-    use stele_writer::mirror::{Mirror, MirrorOptions, PollError};
+    use stele_writer::mirror::{Mirror, PollError};
     use stele_writer::testing::{FaultFs, FaultMode, Op};
     let tmp = tempfile::tempdir().unwrap();
     let (log, key, id, _) = sealed_origin(tmp.path(), "test.example/redact", "/a");
     let l = log.to_str().unwrap();
-    let evs: String = (0..60)
-        .map(|i| {
-            if i % 10 == 3 {
-                format!("{{\"a\":\"v{i}\",\"actor\":\"s{}\"}}\n", i % 3)
-            } else {
-                format!("{{\"n\":{i}}}\n")
-            }
-        })
-        .collect();
-    append_lines(l, &evs);
+    append_lines(l, &sealed_events(60, 10, 3));
     assert!(stele(&["checkpoint", l]).status.success());
     let theirs = || std::fs::read(log.join("sealed/records")).unwrap();
     let sealed: Vec<u64> = record_kinds(&theirs()).iter().map(|r| r.0).collect();
     assert_eq!(sealed.len(), 6);
-    let tokens = tmp.path().join("tokens");
-    let o = stele(&[
-        "token",
-        "add",
-        tokens.to_str().unwrap(),
-        "m",
-        "--scope",
-        "read,reveal",
-    ]);
-    let token = String::from_utf8(o.stdout).unwrap().trim().to_string();
-    let acc = tmp.path().join("access");
-    let o = stele(&[
-        "init",
-        acc.to_str().unwrap(),
-        "--origin",
-        "test.example/reads",
-    ]);
-    assert!(o.status.success(), "{}", err(&o));
-    let serve_ro = || {
-        let (server, url) = serve(
-            &log,
-            &[
-                "--read-only",
-                "--tokens",
-                tokens.to_str().unwrap(),
-                "--access-log",
-                acc.to_str().unwrap(),
-            ],
-        );
-        (KillOnDrop(server), url)
-    };
-    let opts = |fs: Option<Arc<FaultFs>>| {
-        let mut o = MirrorOptions::new(key.clone());
-        o.chunk_bytes = 2_000;
-        o.openings = true;
-        o.token = Some(token.clone());
-        if let Some(f) = fs {
-            o.fs = f;
-        }
-        o
-    };
+    let reader = RevealReader::new(tmp.path());
+    let serve_ro = || reader.serve(&log);
+    let opts = |fs: Option<Arc<FaultFs>>| reader.options(&key, 2_000, fs);
     let redact = |entry: u64| {
         let o = stele(&[
             "redact",
@@ -2680,38 +2681,11 @@ fn a_mirror_follows_the_origins_auditors_wraps_of_removed_ones_go_added_ones_get
     std::fs::set_permissions(&id2, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let a2 = stele_seal::Identity::parse_file(&std::fs::read_to_string(&id2).unwrap()).unwrap()[0]
         .recipient();
-    let tokens = tmp.path().join("tokens");
-    let o = stele(&[
-        "token",
-        "add",
-        tokens.to_str().unwrap(),
-        "m",
-        "--scope",
-        "read,reveal",
-    ]);
-    assert!(o.status.success(), "{}", err(&o));
-    let tf = tmp.path().join("token");
-    std::fs::write(&tf, String::from_utf8(o.stdout).unwrap().trim()).unwrap();
-    std::fs::set_permissions(&tf, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let acc = tmp.path().join("access");
-    let o = stele(&[
-        "init",
-        acc.to_str().unwrap(),
-        "--origin",
-        "test.example/reads",
-    ]);
-    assert!(o.status.success(), "{}", err(&o));
-    let ro = [
-        "--read-only",
-        "--tokens",
-        tokens.to_str().unwrap(),
-        "--access-log",
-        acc.to_str().unwrap(),
-    ];
+    let reader = RevealReader::new(tmp.path());
     let args = [
         "--with-openings",
         "--token-file",
-        tf.to_str().unwrap(),
+        reader.token_file.to_str().unwrap(),
         "--chunk-bytes",
         "2000",
     ];
@@ -2728,19 +2702,19 @@ fn a_mirror_follows_the_origins_auditors_wraps_of_removed_ones_go_added_ones_get
             .count()
     };
     let m = tmp.path().join("m");
-    let (server, url) = serve(&log, &ro);
+    let (server, url) = reader.serve(&log);
     let o = mirror_once(&url, &m, &key, &args);
     assert!(o.status.success(), "{}", err(&o));
-    drop(KillOnDrop(server));
+    drop(server);
     assert_eq!((wraps_of(&m, &a1), wraps_of(&m, &a2)), (5, 0));
 
     let o = stele(&["auditor", "add", l, &a2]);
     assert!(o.status.success(), "{}", err(&o));
     let o = stele(&["auditor", "remove", l, &a1]);
     assert!(o.status.success(), "{}", err(&o));
-    let (server, url) = serve(&log, &ro);
+    let (server, url) = reader.serve(&log);
     let o = mirror_once(&url, &m, &key, &args);
-    drop(KillOnDrop(server));
+    drop(server);
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!((wraps_of(&m, &a1), wraps_of(&m, &a2)), (0, 5));
     assert_eq!(
@@ -2751,8 +2725,7 @@ fn a_mirror_follows_the_origins_auditors_wraps_of_removed_ones_go_added_ones_get
     assert_eq!(sealed_counts(&m, &key, &id2), want(5));
     assert_eq!(sealed_counts(&m, &key, &id), want(0));
     // A mirror of the mirror (read-only) gets the same.
-    let (server, url2) = serve(&m, &ro);
-    let _server2 = KillOnDrop(server);
+    let (_server2, url2) = reader.serve(&m);
     let mm = tmp.path().join("mm");
     let o = mirror_once(&url2, &mm, &key, &args);
     assert!(o.status.success(), "{}", err(&o));
