@@ -6,7 +6,7 @@ use crate::log::{files, log_config};
 use crate::parallel::ParallelVerifier;
 use crate::tree::{TreeFile, UpperLevels, stored_len};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -1027,22 +1027,46 @@ pub(crate) fn verify_files(
         }
     };
     push_notes(&mut v, &mut next, 0);
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = Vec::new();
     let mut done = 0u64;
     let mut last = b'\n';
+    // The records of entry `lines` (0-based) follow its line; checkpoint
+    // notes come after them.
+    let sealed_next =
+        |seal: &Option<crate::sealed::ExportRecords>| seal.as_ref().and_then(|s| s.peek());
     loop {
-        let n = f
-            .read(&mut buf)
+        // Read straight into the verifier's buffer; only a chunk with a
+        // place where a note or records go is copied out to be cut there.
+        let mut vb = v.take_buffer();
+        let start = vb.len();
+        let n = crate::parallel::read_into(&mut f, &mut vb, 1 << 20)
             .map_err(|e| Error::io("read", &entries_path, e))?;
         if n == 0 {
+            v.give_back(vb);
             break;
         }
-        let chunk = &buf[..n];
+        last = vb[start + n - 1];
+        done += n as u64;
+        // The first entry index that needs something after its line.
+        let due = notes
+            .get(next)
+            .map(|n| n.0.saturating_sub(1))
+            .into_iter()
+            .chain(sealed_next(&seal))
+            .min();
+        let new_lines = memchr::memchr_iter(b'\n', &vb[start..]).count() as u64;
+        if due.is_none_or(|d| d >= lines + new_lines) {
+            lines += new_lines;
+            v.give_back(vb);
+            progress(done, total);
+            continue;
+        }
+        buf.clear();
+        buf.extend_from_slice(&vb[start..]);
+        vb.truncate(start);
+        v.give_back(vb);
+        let chunk = &buf[..];
         let mut from = 0;
-        // The records of entry `lines` (0-based) follow its line; checkpoint
-        // notes come after them.
-        let sealed_next =
-            |seal: &Option<crate::sealed::ExportRecords>| seal.as_ref().and_then(|s| s.peek());
         if next < notes.len() || sealed_next(&seal).is_some() {
             for nl in memchr::memchr_iter(b'\n', chunk) {
                 let entry = lines;
@@ -1067,8 +1091,6 @@ pub(crate) fn verify_files(
             }
         }
         v.push(&chunk[from..]);
-        last = chunk[n - 1];
-        done += n as u64;
         progress(done, total);
     }
     if last == b'\n' {

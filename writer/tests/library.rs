@@ -338,3 +338,85 @@ fn automatic_checkpoints_every_n_entries_and_on_a_timer() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_eq!(log.view().latest_checkpoint().unwrap().checkpoint.size, 27);
 }
+
+// `verify_dir` reads the entries straight into the verifier's buffer and
+// cuts a chunk only where a checkpoint note or sealed-field records go: its
+// report is byte for byte the stream verifier's on the export of the same
+// log, over dense checkpoints (a cut in most chunks), long runs without any
+// (no cut), and sealed records here and there.
+#[test]
+fn verify_dir_reports_what_the_export_reports_across_chunks_and_cuts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = LogOptions {
+        checkpoint_every: None,
+        checkpoint_interval: None,
+        seal: stele_writer::sealed::SealConfig {
+            seal: vec!["/ip".into()],
+            subject: "/actor".into(),
+        },
+        ..LogOptions::default()
+    };
+    let (log, vk) = new_log(tmp.path(), opts);
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sealed");
+    let ids = stele_seal::Identity::parse_file(
+        &std::fs::read_to_string(vectors.join("auditor.key")).unwrap(),
+    )
+    .unwrap();
+    let recipient = ids[0].recipient();
+    let _ = log.add_auditor(&recipient).unwrap();
+    let pad = "x".repeat(200);
+    let entries = tmp.path().join("entries.jsonl");
+    let (mut n, mut last_len, mut edges) = (0u64, 0u64, 0);
+    for (count, every, sealed) in [
+        (600u64, 7u64, false),
+        (6000, 5000, false),
+        (300, 40, true),
+        (5000, 0, false),
+    ] {
+        for i in 0..count {
+            let mut ev =
+                json!({"action": "read", "actor": format!("a{}", n % 17), "n": n, "pad": pad});
+            if sealed && i % 3 == 0 {
+                ev["ip"] = json!(format!("192.0.2.{}", n % 250));
+            }
+            let _ = log.append(ev).unwrap();
+            n += 1;
+            // Also a checkpoint after the last line that fits before a MiB
+            // boundary (the next one, about as long, would not): the last
+            // whole line of a 1 MiB read, the edge of the no-cut path.
+            let len = std::fs::metadata(&entries).unwrap().len();
+            let room = (1 << 20) - len % (1 << 20);
+            let edge = room + 4 < len - last_len;
+            last_len = len;
+            if edge {
+                edges += 1;
+            }
+            if edge || (every > 0 && (i + 1) % every == 0) {
+                let _ = log.checkpoint().unwrap();
+            }
+        }
+    }
+    assert!(edges >= 2, "{edges} checkpoints at a read's edge");
+    let _ = log.checkpoint().unwrap();
+    let view = log.view();
+    let mut export = Vec::new();
+    view.export_log_revealed(std::slice::from_ref(&recipient), &mut export, &mut |_| {})
+        .unwrap();
+    drop(view);
+    drop(log);
+    assert!(
+        export.len() > 3 << 20,
+        "{} bytes: several 1 MiB reads",
+        export.len()
+    );
+    let want = verify_bytes(Options::new(vec![vk.clone()]), &export);
+    common::assert_verified(&want);
+    let have = stele_writer::verify_dir_revealed(
+        tmp.path(),
+        Options::new(vec![vk.clone()]),
+        &[recipient],
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(have, want);
+}
