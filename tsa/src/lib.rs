@@ -67,6 +67,11 @@ const ID_P256: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
 pub const MAX_CA_BYTES: usize = 1 << 20;
 /// Certificates followed from the TSA's towards the CA at most.
 const MAX_PATH: usize = 8;
+/// Issuer signatures tried per token at most (over the whole path): a token
+/// may carry any number of certificates named like the CA, and each try is
+/// a signature verification (70 decoys in a token repeated 1,500 times made
+/// one verification 146x slower: red-team).
+const MAX_SIGNATURE_TRIES: usize = 16;
 
 /// Why a CA file is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -514,6 +519,7 @@ impl TsaChecker {
         // certificate valid at genTime, each issuer a CA whose key verifies
         // the certificate's signature.
         let mut cur: &(Certificate, Vec<u8>) = signer;
+        let mut tries = 0usize;
         for _ in 0..MAX_PATH {
             let c = &cur.0;
             if !valid_at(c, gen_time) {
@@ -536,8 +542,17 @@ impl TsaChecker {
             let issuer = pool.iter().find(|(i, d)| {
                 *d != cur.1
                     && i.tbs_certificate.subject == c.tbs_certificate.issuer
+                    && {
+                        tries += 1;
+                        tries <= MAX_SIGNATURE_TRIES
+                    }
                     && verify_sig(i, &c.signature_algorithm.oid, None, &tbs_der, sig).is_ok()
             });
+            if issuer.is_none() && tries > MAX_SIGNATURE_TRIES {
+                return Err(untrusted(format!(
+                    "the token offers more than {MAX_SIGNATURE_TRIES} certificates that could have issued those on the path from the TSA certificate ({tsa}); none of the first verified"
+                )));
+            }
             let Some(issuer) = issuer else {
                 let via = if std::ptr::eq(cur, signer) {
                     String::new()

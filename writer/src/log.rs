@@ -295,6 +295,12 @@ fn read_config(dir: &Path) -> Result<Config> {
     Ok(c)
 }
 
+/// Whether the log in `dir` remembers a witness policy (`stele.json`'s
+/// `witness_policy`): its writers store only cosigned checkpoints.
+pub fn remembers_witness_policy(dir: &Path) -> Result<bool> {
+    Ok(read_config(dir)?.witness_policy.is_some())
+}
+
 /// The origin and key file path a log directory's configuration names.
 pub fn log_config(dir: &Path) -> Result<(String, PathBuf)> {
     let c = read_config(dir)?;
@@ -1756,7 +1762,12 @@ impl Shared {
             }
         };
         s.witness_failed = false;
-        if let Some(c) = s.cps.last().filter(|c| c.checkpoint.size >= cp.size) {
+        // Stored meanwhile: a larger checkpoint, or one as large with the
+        // quorum. One as large without it (signed before the policy) is
+        // completed by this one, never left the latest (FORMAT 14.5).
+        if let Some(c) = s.cps.last().filter(|c| {
+            c.checkpoint.size > cp.size || (c.checkpoint.size == cp.size && w.accepts(&c.note))
+        }) {
             return Ok(Some(c.clone()));
         }
         self.publish_locked(&mut s, cp, note).map(Some)

@@ -2488,6 +2488,14 @@ fn report_text_raw(r: &Report, allow_unsigned_tail: bool) -> String {
 }
 
 /// `stele key rotate DIR [--overlap N]`.
+// Witnesses trust the log keys their operators list: after the overlap,
+// checkpoints signed by the new key alone are refused until each adds it.
+fn witnessed_rotation_note(new: &VerifierKey) {
+    eprintln!(
+        "stele: warning: this log is witnessed; its witnesses trust the keys their operators listed, so once the old key stops co-signing they refuse its checkpoints (nothing is published) until each adds the new key: stele witness add-log WITNESS_DIR --key {new}"
+    );
+}
+
 fn key_rotate(dir: &Path, overlap: u64) -> Result<u8, Fail> {
     let fs = LogOptions::default().fs;
     if !stele_writer::log::is_locked(dir)? {
@@ -2502,6 +2510,9 @@ fn key_rotate(dir: &Path, overlap: u64) -> Result<u8, Fail> {
             r.entry,
             r.replaces.id_hex()
         );
+        if log.witnessed() {
+            witnessed_rotation_note(&r.key);
+        }
         return Ok(0);
     }
     // A running writer holds the log: hand the rotation to it (its
@@ -2520,6 +2531,9 @@ fn key_rotate(dir: &Path, overlap: u64) -> Result<u8, Fail> {
                 k.verifier().id_hex(),
                 file.display()
             );
+            if stele_writer::log::remembers_witness_policy(dir).unwrap_or(false) {
+                witnessed_rotation_note(&k.verifier());
+            }
             return Ok(0);
         }
         std::thread::sleep(Duration::from_millis(100));

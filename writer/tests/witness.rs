@@ -585,7 +585,17 @@ fn a_witnessed_log_remembers_its_policy_and_reads_carry_the_quorum() {
     append(&dir, 5, "a");
     let note = ok(&stele(&["checkpoint", p(&dir)]));
     assert_eq!(note.matches('\u{2014}').count(), 1, "{note}");
-    let _ = ok(&stele(&["checkpoint", p(&dir), "--policy", p(&policy)]));
+    // The same tree, signed again and cosigned: printed and stored as the
+    // latest, never the earlier note without the quorum (red-team: the
+    // round threw the cosigned note away, being no larger).
+    let witnessed = ok(&stele(&["checkpoint", p(&dir), "--policy", p(&policy)]));
+    assert!(witnessed.contains("\n6\n"), "{witnessed}");
+    assert_eq!(witnessed.matches('\u{2014}').count(), 4, "{witnessed}");
+    let stored = std::fs::read_to_string(dir.join("checkpoints")).unwrap();
+    assert!(
+        stored.trim_end().ends_with(witnessed.trim_end()),
+        "{stored}"
+    );
     let config = std::fs::read_to_string(dir.join("stele.json")).unwrap();
     assert!(config.contains("\"witness_policy\""), "{config}");
 
@@ -631,6 +641,19 @@ fn a_witnessed_log_remembers_its_policy_and_reads_carry_the_quorum() {
     assert_eq!(
         view.latest_checkpoint().unwrap().checkpoint.size,
         view.size()
+    );
+    drop(view);
+    // A key rotation warns that the witnesses must be told the new key
+    // (they trust the keys their operators list).
+    let out = stele(&["key", "rotate", p(&dir)]);
+    let new_key = ok(&out).trim().to_string();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: this log is witnessed")
+            && err.contains(&format!(
+                "stele witness add-log WITNESS_DIR --key {new_key}"
+            )),
+        "{err}"
     );
 }
 
