@@ -202,6 +202,14 @@ impl<S: EntrySink> StreamVerifier<S> {
         }
         let sealed =
             (self.state != State::NotALog && self.seal.active()).then(|| self.seal.finish());
+        let unchecked = self.seal.unchecked_openings();
+        if cfg!(feature = "sealed") && sealed.is_some() && unchecked > 0 {
+            let msg = format!(
+                "{unchecked} openings were not checked: they came before the log's origin was known, after the {} this verifier holds until then; their values count as sealed",
+                crate::sealed::MAX_DEFERRED
+            );
+            self.notice(NoticeCode::OpeningsUnchecked, msg);
+        }
         if self.state != State::NotALog {
             self.timestamps_end();
         }
