@@ -233,19 +233,21 @@ impl<S: EntrySink> StreamVerifier<S> {
     }
 
     pub(super) fn record(&mut self, line: &[u8]) {
+        if line.starts_with(crate::timestamp::RECORD_PREFIX) {
+            self.seal.other();
+            return self.timestamp_record(line);
+        }
+        // FORMAT 16.2: timestamp records directly follow their checkpoint
+        // (any other line in between, a sealed-field record too, unbinds it).
+        #[cfg(feature = "timestamps")]
+        {
+            self.ts_target = None;
+        }
         if crate::sealed::is_record(line) {
             return self.sealed_record(line);
         }
         if !matches!(line.first(), Some(b'{') | Some(0xEF)) {
             self.seal.other();
-        }
-        if line.starts_with(crate::timestamp::RECORD_PREFIX) {
-            return self.timestamp_record(line);
-        }
-        // FORMAT 16.2: timestamp records directly follow their checkpoint.
-        #[cfg(feature = "timestamps")]
-        {
-            self.ts_target = None;
         }
         match line.first() {
             Some(b'{') | Some(0xEF) => self.entry_line(line),
