@@ -58,7 +58,7 @@ pub(super) fn sniff(head: &[u8], line: Option<&[u8]>) -> (&'static str, &'static
     // A head cut inside a UTF-8 character is still text; a complete line
     // that ends inside one is not UTF-8.
     let binary =
-        text.contains(&0) || utf8.is_err_and(|e| e.error_len().is_some() || line.is_some());
+        text.contains(&0) || utf8.is_err_and(|e| line.is_some() || e.error_len().is_some());
     if binary {
         return (
             "binary data",
