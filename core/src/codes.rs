@@ -177,5 +177,8 @@ codes! {
         /// The log rotated its key (a `stele.key` event), and this verifier
         /// build does not follow key rotations (core feature `rotation`).
         RotationUnchecked = "rotation_unchecked",
+        /// Openings not checked: more came before the log's origin was
+        /// known than the verifier holds (FORMAT 13.8); their values count as sealed.
+        OpeningsUnchecked = "openings_unchecked",
     }
 }

@@ -91,6 +91,12 @@ pub(crate) fn parse_public_key<'a>(
         return Err(bad("not a canonical Ed25519 point encoding"));
     }
     let key = VerifyingKey::from_bytes(&pk).map_err(|_| bad("not a valid Ed25519 point"))?;
+    // RFC 8032 5.1.3 also refuses x = 0 with the sign bit set (y = 1 or
+    // p - 1 and bit 255 set), which decompression accepts: the one
+    // canonical encoding is the point's own compression.
+    if key.to_edwards().compress().to_bytes() != pk {
+        return Err(bad("not a canonical Ed25519 point encoding"));
+    }
     if id_of(name, &pk) != id {
         return Err(bad(&format!(
             "key ID {hex8} does not match the name and key (expected {})",
@@ -567,5 +573,32 @@ mod canonical_point_tests {
         p[0] = 0xee;
         assert!(!super::is_canonical_y(&p));
         assert!(super::is_canonical_y(&[0u8; 32]));
+    }
+
+    /// x = 0 with the sign bit set (RFC 8032 5.1.3): y = 1 (`01 00…00`
+    /// with bit 255 set) and y = p - 1 decompress, but are not canonical.
+    #[test]
+    fn x_zero_with_the_sign_bit_is_not_canonical() {
+        use super::{ALG_ED25519, VerifierKey, key_id};
+        let key = |pk: [u8; 32]| {
+            let mut raw = vec![ALG_ED25519];
+            raw.extend_from_slice(&pk);
+            let id = super::hex(&key_id("k", &pk));
+            VerifierKey::parse(&format!("k+{id}+{}", crate::b64::encode(&raw)))
+        };
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        let mut minus_one = [0xffu8; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f;
+        // Without the sign bit both are canonical (and refused only later,
+        // as small-order keys, when a signature is checked).
+        assert!(key(one).is_ok());
+        assert!(key(minus_one).is_ok());
+        for mut pk in [one, minus_one] {
+            pk[31] |= 0x80;
+            let e = key(pk).unwrap_err().to_string();
+            assert!(e.contains("not a canonical Ed25519 point encoding"), "{e}");
+        }
     }
 }

@@ -51,7 +51,9 @@ pub const MARKER_MEMBER: &str = "stele.seal";
 /// What an entry line contains when it has a placeholder (canonical JSON
 /// never escapes these characters, so the bytes are always literal).
 pub const PLACEHOLDER_NEEDLE: &[u8] = b"\"stele.sealed\"";
-/// Openings the verifier holds back while the log's origin is unknown.
+/// Openings the verifier holds back while the log's origin is unknown
+/// (FORMAT 13.8): later ones are not checked, their values stay sealed
+/// (notice `openings_unchecked`), never a failure.
 pub const MAX_DEFERRED: usize = 100_000;
 /// X25519 stanzas a verifier tries for one key ID, over all its wraps in
 /// file order (FORMAT 13.8): the ones after are not tried.
@@ -808,6 +810,8 @@ pub struct SealChecker {
     seen_entry: bool,
     current: Option<Current>,
     deferred: Vec<Deferred>,
+    // Openings beyond MAX_DEFERRED before the origin was known: not checked.
+    unchecked: u64,
     counts: SealedCounts,
     collect: bool,
     states: Vec<(u64, String, ValueState)>,
@@ -995,16 +999,11 @@ impl SealChecker {
                     return out;
                 };
                 if self.origin.is_none() && self.data_key(&ph.key).is_some() {
+                    self.set_state(&pointer, ValueState::Sealed); // claimed
                     if self.deferred.len() >= MAX_DEFERRED {
-                        out.push(fail(
-                            Some(index),
-                            format!(
-                                "entry {index}: more than {MAX_DEFERRED} openings before the log's origin is known (put a checkpoint or the genesis entry first)"
-                            ),
-                        ));
-                        self.set_state(&pointer, ValueState::Sealed);
+                        // Memory stays bounded; a valid file never fails.
+                        self.unchecked += 1;
                     } else {
-                        self.set_state(&pointer, ValueState::Sealed); // claimed
                         self.deferred.push(Deferred {
                             index,
                             pointer,
@@ -1058,6 +1057,12 @@ impl SealChecker {
             KeySlot::Wraps(w) if !w.is_empty() => Some(w.as_slice()),
             _ => None,
         })
+    }
+
+    /// Openings not checked because [`MAX_DEFERRED`] were already held back
+    /// while the origin was unknown (their values count as sealed).
+    pub fn unchecked_openings(&self) -> u64 {
+        self.unchecked
     }
 
     /// Key IDs whose wraps were unwrapped so far: those of the values that
@@ -1218,10 +1223,14 @@ impl SealChecker {
             return;
         };
         for (pointer, _, state) in cur.values {
+            // This entry's deferred openings are the last ones held (a
+            // search of them all made a range export quadratic).
             let deferred = self
                 .deferred
                 .iter()
-                .any(|d| d.index == cur.index && d.pointer == pointer);
+                .rev()
+                .take_while(|d| d.index == cur.index)
+                .any(|d| d.pointer == pointer);
             if deferred {
                 continue; // settled when the origin is known
             }

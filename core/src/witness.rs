@@ -427,22 +427,19 @@ impl Policy {
     /// Whether the witnesses with `cosigned[i]` true (index into
     /// `witnesses`) meet the quorum.
     pub fn quorum_met(&self, cosigned: &[bool]) -> bool {
-        self.quorum.is_none_or(|m| self.member_met(m, cosigned))
-    }
-
-    fn member_met(&self, m: Member, cosigned: &[bool]) -> bool {
-        match m {
+        // Groups only name earlier groups: each group's result once, in
+        // file order (a group re-evaluated at each use cost Fibonacci(n)
+        // for a chain of groups naming the two before).
+        let mut met: Vec<bool> = Vec::with_capacity(self.groups.len());
+        let is_met = |m: Member, met: &[bool]| match m {
             Member::Witness(i) => cosigned.get(i).copied().unwrap_or(false),
-            // Groups only name earlier groups, so this recursion ends.
-            Member::Group(g) => {
-                let g = &self.groups[g];
-                g.members
-                    .iter()
-                    .filter(|&&m| self.member_met(m, cosigned))
-                    .count()
-                    >= g.k
-            }
+            Member::Group(g) => met.get(g).copied().unwrap_or(false),
+        };
+        for g in &self.groups {
+            let n = g.members.iter().filter(|&&m| is_met(m, &met)).count();
+            met.push(n >= g.k);
         }
+        self.quorum.is_none_or(|m| is_met(m, &met))
     }
 
     /// Checks a checkpoint note's cosignatures against the policy's
@@ -767,6 +764,31 @@ mod tests {
         }
         let none = Policy::parse(b"quorum none\n").unwrap();
         assert!(none.quorum_met(&[]));
+    }
+
+    /// Each group names the two before it: re-evaluating a group at each use
+    /// costs Fibonacci(n) (60 groups never ended); once a group, in order.
+    #[test]
+    fn a_chain_of_groups_naming_the_two_before_is_linear() {
+        let mut text = format!(
+            "witness W {}\ngroup g0 any W\ngroup g1 any W\n",
+            witness(1).verifier()
+        );
+        for i in 2..60 {
+            text += &format!("group g{i} all g{} g{}\n", i - 1, i - 2);
+        }
+        text += "quorum g59\n";
+        let p = Policy::parse(text.as_bytes()).unwrap();
+        assert!(p.quorum_met(&[true]));
+        assert!(!p.quorum_met(&[false]));
+        // A threshold at the top over the chain and a group of no one.
+        let t = text.replace(
+            "quorum g59\n",
+            "group t1 1 g58\ngroup top 2 g59 t1 g0\nquorum top\n",
+        );
+        let p = Policy::parse(t.as_bytes()).unwrap();
+        assert!(p.quorum_met(&[true]));
+        assert!(!p.quorum_met(&[false]));
     }
 
     #[test]

@@ -126,6 +126,20 @@ fn misplaced_and_malformed_records_are_bad_timestamp() {
         let r = verify(&with(18, bad), fake.clone());
         assert_eq!(codes(&r), ["bad_timestamp 19"], "{bad}");
     }
+    // A sealed-field record in between: the token no longer directly
+    // follows its checkpoint (16.2), whatever that record is.
+    let forgotten = "forgotten 0123456789abcdef0123456789abcdef";
+    let r = verify(
+        &with(18, &format!("{forgotten}\ntimestamp 5 {OK}")),
+        fake.clone(),
+    );
+    assert!(
+        codes(&r).contains(&"bad_timestamp 20".to_string()),
+        "{:?}",
+        codes(&r)
+    );
+    assert!(r.failures.iter().any(|f| f.code.as_str() == "bad_timestamp"
+        && f.message.contains("does not follow a checkpoint record")));
     // Two tokens for one checkpoint (two TSAs) are fine.
     let two = with(18, &format!("timestamp 5 {OK}\ntimestamp 5 {OK}"));
     let r = verify(&two, fake.clone());

@@ -91,8 +91,13 @@ impl<S: EntrySink> StreamVerifier<S> {
             State::NotALog => return,
             State::Start => {
                 self.state = State::Records;
-                let head = self.head.strip_prefix(&[0xEF, 0xBB, 0xBF][..]);
-                let head = head.unwrap_or(&self.head);
+                // FORMAT 7.1: every file that starts with a mark gets `bom`.
+                let bom = self.head.starts_with(&[0xEF, 0xBB, 0xBF]);
+                if bom {
+                    let msg = "line 1: the file starts with a byte order mark (U+FEFF); Stele files have none";
+                    self.fail(FailureCode::Bom, None, 1, 0, None, None, msg.into());
+                }
+                let head = &self.head[3 * usize::from(bom)..];
                 if head.first() == Some(&b'{') {
                     self.notice(NoticeCode::NoHeader, NO_HEADER.into());
                 } else if head.starts_with(b"stele-export") || head.starts_with(b"c2sp.org/") {
@@ -233,19 +238,21 @@ impl<S: EntrySink> StreamVerifier<S> {
     }
 
     pub(super) fn record(&mut self, line: &[u8]) {
+        if line.starts_with(crate::timestamp::RECORD_PREFIX) {
+            self.seal.other();
+            return self.timestamp_record(line);
+        }
+        // FORMAT 16.2: timestamp records directly follow their checkpoint
+        // (any other line in between, a sealed-field record too, unbinds it).
+        #[cfg(feature = "timestamps")]
+        {
+            self.ts_target = None;
+        }
         if crate::sealed::is_record(line) {
             return self.sealed_record(line);
         }
         if !matches!(line.first(), Some(b'{') | Some(0xEF)) {
             self.seal.other();
-        }
-        if line.starts_with(crate::timestamp::RECORD_PREFIX) {
-            return self.timestamp_record(line);
-        }
-        // FORMAT 16.2: timestamp records directly follow their checkpoint.
-        #[cfg(feature = "timestamps")]
-        {
-            self.ts_target = None;
         }
         match line.first() {
             Some(b'{') | Some(0xEF) => self.entry_line(line),

@@ -202,6 +202,14 @@ impl<S: EntrySink> StreamVerifier<S> {
         }
         let sealed =
             (self.state != State::NotALog && self.seal.active()).then(|| self.seal.finish());
+        let unchecked = self.seal.unchecked_openings();
+        if cfg!(feature = "sealed") && sealed.is_some() && unchecked > 0 {
+            let msg = format!(
+                "{unchecked} openings were not checked: they came before the log's origin was known, after the {} this verifier holds until then; their values count as sealed",
+                crate::sealed::MAX_DEFERRED
+            );
+            self.notice(NoticeCode::OpeningsUnchecked, msg);
+        }
         if self.state != State::NotALog {
             self.timestamps_end();
         }
@@ -751,5 +759,53 @@ mod tests {
         report.input.as_mut().unwrap().keys.clear();
         report.input.as_mut().unwrap().trusted_checkpoint = None;
         assert_eq!(report.to_json(), serde_json::to_string(&report).unwrap());
+    }
+
+    fn codes(r: &Report) -> Vec<(&'static str, Option<u64>)> {
+        r.failures
+            .iter()
+            .map(|f| (f.code.as_str(), f.entry))
+            .collect()
+    }
+
+    /// FORMAT 7.1: a file that starts with a byte order mark gets `bom`,
+    /// whatever its first line is, one too long to read included.
+    #[test]
+    fn a_byte_order_mark_before_an_over_long_first_line_is_bom() {
+        let long = |first: &[u8]| {
+            let mut f = b"\xEF\xBB\xBF".to_vec();
+            f.extend_from_slice(first);
+            f.resize(70_000, b'x');
+            f.push(b'\n');
+            verify_bytes(Options::new(Vec::new()), &f)
+        };
+        let r = long(b"{");
+        assert_eq!(codes(&r), [("bom", None), ("line_too_long", Some(0))]);
+        assert_eq!(r.notices[0].code.as_str(), "no_header");
+        let r = long(b"stele-export v1 log");
+        assert_eq!(codes(&r), [("bom", None), ("bad_header", None)]);
+        // Not an export: the one failure not_a_log (section 8.2).
+        let r = long(b"hello");
+        assert_eq!(codes(&r), [("not_a_log", None)]);
+    }
+
+    /// FORMAT 8.2: a complete first line that is not UTF-8 is binary data,
+    /// one that ends inside a character too; only first bytes cut inside
+    /// a character (no line end) are still text.
+    #[test]
+    fn a_first_line_ending_inside_a_character_is_binary_data() {
+        let found = |data: &[u8]| {
+            let r = verify_bytes(Options::new(Vec::new()), data);
+            assert_eq!(codes(&r), [("not_a_log", None)]);
+            r.failures[0].found.clone().unwrap()
+        };
+        assert_eq!(found(b"caf\xE9\n"), "binary data");
+        assert_eq!(found(b"caf\xC3\n"), "binary data");
+        assert_eq!(found(b"caf\xC3\xA9\n"), "text that is not a Stele export");
+        // Too long to read: the first 16 bytes end inside an "é".
+        let mut cut = b"x".to_vec();
+        cut.extend_from_slice(&b"\xC3\xA9".repeat(40_000));
+        cut.push(b'\n');
+        assert_eq!(found(&cut), "text that is not a Stele export");
     }
 }

@@ -55,8 +55,10 @@ pub(super) fn sniff(head: &[u8], line: Option<&[u8]>) -> (&'static str, &'static
             "this is the key to verify with: give it as the key (--key) and choose the export file",
         );
     }
-    // A head cut inside a UTF-8 character is still text.
-    let binary = text.contains(&0) || utf8.is_err_and(|e| e.error_len().is_some());
+    // A head cut inside a UTF-8 character is still text; a complete line
+    // that ends inside one is not UTF-8.
+    let binary =
+        text.contains(&0) || utf8.is_err_and(|e| line.is_some() || e.error_len().is_some());
     if binary {
         return (
             "binary data",
