@@ -463,6 +463,23 @@ impl std::hash::Hasher for TagHasher {
     }
 }
 
+// A data key file (`keys/<tag hex>`: key ID || data key); `None` if there
+// is none.
+fn read_key_file(p: &Path) -> Result<Option<(KeyId, DataKey)>> {
+    match crate::fs::read_own(p) {
+        Ok(b) if b.len() == KEY_ID_LEN + DATA_KEY_LEN => Ok(Some((
+            KeyId(b[..KEY_ID_LEN].try_into().expect("16 bytes")),
+            b[KEY_ID_LEN..].try_into().expect("32 bytes"),
+        ))),
+        Ok(_) => Err(Error::Sealed(format!(
+            "{} is not a data key file (48 bytes)",
+            p.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("read", p, e)),
+    }
+}
+
 /// Most data keys a sealer keeps in memory (about 100 bytes each).
 const KEYS_CACHED: usize = 65_536;
 
@@ -713,28 +730,18 @@ impl Sealer {
         }
         let name = stele_core::note::hex(&tag);
         let p = self.dir.join("keys").join(&name);
-        let mut found = crate::fs::read_own(&p);
-        if let Ok(b) = &found
-            && b.len() == KEY_ID_LEN + DATA_KEY_LEN
-            && self.is_forgotten(&KeyId(b[..KEY_ID_LEN].try_into().expect("16 bytes")))?
+        let mut found = read_key_file(&p)?;
+        if let Some((id, _)) = found
+            && self.is_forgotten(&id)?
         {
             // A forget that failed after listing the key: finish destroying
             // it; the subject gets a new key.
             shred_with(&*self.fs, &p)?;
-            found = Err(std::io::ErrorKind::NotFound.into());
+            found = None;
         }
         let k = match found {
-            Ok(b) if b.len() == KEY_ID_LEN + DATA_KEY_LEN => {
-                let id = KeyId(b[..KEY_ID_LEN].try_into().expect("16 bytes"));
-                (id, b[KEY_ID_LEN..].try_into().expect("32 bytes"))
-            }
-            Ok(_) => {
-                return Err(Error::Sealed(format!(
-                    "{} is not a data key file (48 bytes)",
-                    p.display()
-                )));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some(k) => k,
+            None => {
                 self.ensure_dirs()?;
                 let id = KeyId(random()?);
                 let key: DataKey = random()?;
@@ -748,7 +755,6 @@ impl Sealer {
                 write_secret_file(&*self.fs, &self.dir.join("keys"), &name, &b)?;
                 (id, key)
             }
-            Err(e) => return Err(io("read", &p, e)),
         };
         // Bounded: a writer that has sealed for millions of subjects keeps
         // the most recent at most (past the bound the cache starts again;
@@ -1147,19 +1153,9 @@ impl Sealer {
     }
 
     fn key_file_id(p: &Path) -> Result<KeyId> {
-        match crate::fs::read_own(p) {
-            Ok(b) if b.len() == KEY_ID_LEN + DATA_KEY_LEN => {
-                Ok(KeyId(b[..KEY_ID_LEN].try_into().expect("16 bytes")))
-            }
-            Ok(_) => Err(Error::Sealed(format!(
-                "{} is not a data key file",
-                p.display()
-            ))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Sealed(
-                "no data key for that subject (never seen, or already forgotten)".into(),
-            )),
-            Err(e) => Err(io("read", p, e)),
-        }
+        read_key_file(p)?.map(|(id, _)| id).ok_or_else(|| {
+            Error::Sealed("no data key for that subject (never seen, or already forgotten)".into())
+        })
     }
 
     /// [`Sealer::forget`] of the key `expect` ([`Sealer::key_of`]), if given:
@@ -1349,23 +1345,7 @@ impl Sealer {
             let tag = self.subject_tag(&mut st, subject.as_bytes())?;
             match st.keys.get(&tag) {
                 Some(k) => Some(*k),
-                None => {
-                    let p = self.dir.join("keys").join(stele_core::note::hex(&tag));
-                    match crate::fs::read_own(&p) {
-                        Ok(b) if b.len() == KEY_ID_LEN + DATA_KEY_LEN => Some((
-                            KeyId(b[..KEY_ID_LEN].try_into().expect("16 bytes")),
-                            b[KEY_ID_LEN..].try_into().expect("32 bytes"),
-                        )),
-                        Ok(_) => {
-                            return Err(Error::Sealed(format!(
-                                "{} is not a data key file (48 bytes)",
-                                p.display()
-                            )));
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                        Err(e) => return Err(io("read", &p, e)),
-                    }
-                }
+                None => read_key_file(&self.dir.join("keys").join(stele_core::note::hex(&tag)))?,
             }
         };
         let mut same = true;
