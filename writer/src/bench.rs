@@ -57,6 +57,10 @@ pub(crate) enum Bench {
         /// Log directory: reused if it holds a log, else built there (and kept).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Both logs seal `/target` in every event (one data key): the open
+        /// of a sealed log also opens its sidecar.
+        #[arg(long)]
+        sealed: bool,
     },
     /// Append latency with concurrent threads each appending single entries.
     Latency {
@@ -147,17 +151,36 @@ fn quiet_opts() -> LogOptions {
 }
 
 fn new_log(dir: &Path) -> Result<Log> {
+    new_log_sealing(dir, false)
+}
+
+// With `sealed`, every event's `/target` is sealed, under one data key
+// (the subject is `/outcome`, the same in every event_200).
+fn new_log_sealing(dir: &Path, sealed: bool) -> Result<Log> {
     let signer = key::generate("bench.example/log")?;
-    Log::create_with(dir, "bench.example/log", &signer, None, quiet_opts())
+    let mut opts = quiet_opts();
+    if sealed {
+        opts.seal = stele_writer::sealed::SealConfig {
+            seal: vec!["/target".into()],
+            subject: "/outcome".into(),
+        };
+    }
+    Log::create_with(dir, "bench.example/log", &signer, None, opts)
 }
 
 fn build(dir: &Path, entries: u64, small: bool) -> Result<()> {
-    build_with(dir, entries, small, None)
+    build_with(dir, entries, small, None, false)
 }
 
 // Builds a log of `entries` entries, signing a checkpoint every `every`
 // entries if given (as `stele append` does by default).
-fn build_with(dir: &Path, entries: u64, small: bool, every: Option<u64>) -> Result<()> {
+fn build_with(
+    dir: &Path,
+    entries: u64,
+    small: bool,
+    every: Option<u64>,
+    sealed: bool,
+) -> Result<()> {
     if dir.join("stele.json").exists() {
         let v = View::open_read_only(dir)?;
         if v.size() >= entries {
@@ -170,7 +193,7 @@ fn build_with(dir: &Path, entries: u64, small: bool, every: Option<u64>) -> Resu
             v.size()
         )));
     }
-    let log = new_log(dir)?;
+    let log = new_log_sealing(dir, sealed)?;
     let t = Instant::now();
     let mut i = log.size();
     while i < entries {
@@ -383,7 +406,12 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
         } => {
             crate::bench_sealed::run(entries, batch, rounds)?;
         }
-        Bench::Open { entries, runs, dir } => bench_open(entries, runs, dir)?,
+        Bench::Open {
+            entries,
+            runs,
+            dir,
+            sealed,
+        } => bench_open(entries, runs, dir, sealed)?,
         Bench::Latency {
             threads,
             per_thread,
@@ -741,11 +769,18 @@ fn bench_verify(entries: u64, dir: Option<PathBuf>, rounds: u32) -> Result<()> {
 }
 
 // `stele append --event` as a user runs it, on a large and a one-entry log.
-fn bench_open(entries: u64, runs: u64, dir: Option<PathBuf>) -> Result<()> {
+fn bench_open(entries: u64, runs: u64, dir: Option<PathBuf>, sealed: bool) -> Result<()> {
     let work = Work::new(dir, "open");
-    build_with(&work.path, entries, false, Some(1024))?;
+    build_with(&work.path, entries, false, Some(1024), sealed)?;
+    if sealed != work.path.join("sealed").exists() {
+        return Err(Error::OutOfRange(format!(
+            "{} holds a log that is{} sealed: use another --dir",
+            work.path.display(),
+            if sealed { " not" } else { "" }
+        )));
+    }
     let small = Work::new(None, "open-small");
-    drop(new_log(&small.path)?);
+    drop(new_log_sealing(&small.path, sealed)?);
     let exe = std::env::current_exe().map_err(|e| Error::io("find", "stele", e))?;
     let time_append = |dir: &Path, k: u64| -> Result<Duration> {
         let t = Instant::now();
@@ -784,7 +819,10 @@ fn bench_open(entries: u64, runs: u64, dir: Option<PathBuf>) -> Result<()> {
     let t = Instant::now();
     drop(Log::fsck(&work.path, quiet_opts())?);
     let full = t.elapsed();
-    println!("open: `stele append --event` (whole process), {runs} runs each, interleaved:");
+    println!(
+        "open: `stele append --event` (whole process), {runs} runs each, interleaved{}:",
+        if sealed { ", sealed logs" } else { "" }
+    );
     println!(
         "  on a {size}-entry log:  p50 {:?}, max {:?}",
         pct(&big, 0.5),

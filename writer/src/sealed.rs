@@ -651,7 +651,10 @@ impl Sealer {
     }
 
     // Records of entries the log does not have (a crash between the records'
-    // fsync and the entries') are cut.
+    // fsync and the entries') are cut, with a torn last line. Records are in
+    // entry order, so only the file's tail is read (orphans are at most one
+    // group commit's): opening a sealed log costs the same at any size
+    // (issue 17; reading the whole file here took 0.6 s at 950k entries).
     fn cut_orphans(&self, size: u64) -> Result<()> {
         let p = self.records_path();
         let f = match crate::fs::open_own(OpenOptions::new().read(true).write(true), &p) {
@@ -659,23 +662,8 @@ impl Sealer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io("open", &p, e)),
         };
-        let mut keep = 0u64;
-        let mut r = BufReader::new(&f);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let n = r
-                .read_until(b'\n', &mut line)
-                .map_err(|e| io("read", &p, e))?;
-            if n == 0 || line.last() != Some(&b'\n') {
-                break;
-            }
-            match record_index(&line) {
-                Some(i) if i < size => keep += n as u64,
-                _ => break,
-            }
-        }
         let len = f.metadata().map_err(|e| io("stat", &p, e))?.len();
+        let keep = records_kept(&f, len, size).map_err(|e| io("read", &p, e))?;
         if keep < len {
             self.fs
                 .set_len(FileRole::Sealed, &f, keep)
@@ -856,11 +844,7 @@ impl Sealer {
     /// returns the values waiting for the index ([`Sealer::encrypt`]). The
     /// append path's code ([`Sealer::seal_event_into`]): the same rules,
     /// text and errors, which never quote the event's values.
-    pub fn seal_event_text(
-        &self,
-        ev: &mut Value,
-        text: &mut String,
-    ) -> Result<Vec<Pending>, String> {
+    pub fn seal_event_text(&self, ev: &Value, text: &mut String) -> Result<Vec<Pending>, String> {
         let mut s = SealScratch::default();
         self.seal_event_into(ev, 0, &mut s, text)?;
         let SealScratch {
@@ -916,18 +900,25 @@ impl Sealer {
     /// cost the append path a few µs an entry: `stele bench sealed`).
     /// `event` is the event's place in the batch, kept with its openings.
     /// Errors never quote the event's values.
+    /// The event is read, not changed: only one with markers is copied
+    /// (to unwrap them), so callers need not own or copy their events.
     pub(crate) fn seal_event_into(
         &self,
-        ev: &mut Value,
+        ev: &Value,
         event: usize,
         s: &mut SealScratch,
         text: &mut String,
     ) -> Result<(), String> {
         let mut markers = Vec::new();
-        if marked(ev) {
-            unwrap_markers(ev, &self.rules, &mut markers)?;
-        }
-        let ev: &Value = ev;
+        let unwrapped;
+        let ev = if marked(ev) {
+            let mut copy = ev.clone();
+            unwrap_markers(&mut copy, &self.rules, &mut markers)?;
+            unwrapped = copy;
+            &unwrapped
+        } else {
+            ev
+        };
         let chosen = self.chosen(ev, &markers);
         if chosen.is_empty() {
             return stele_core::entry::canonical_event_into(ev, text).map_err(|e| e.to_string());
@@ -1647,6 +1638,40 @@ pub(crate) fn records_of(path: &Path, index: u64) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
+/// How many bytes of the records file `f` (`len` bytes) to keep for a log of
+/// `size` entries: up to the end of its last complete record line of an
+/// entry below `size`. Read backwards from the end, in a window that
+/// doubles, so the cost follows what is cut, not the file's size. A line
+/// that is not a record is cut only when no record of the log follows it
+/// (records are in entry order: a crash leaves orphans and a torn line at
+/// the end only); one further up is kept, for the readers to report.
+fn records_kept(f: &File, len: u64, size: u64) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut window: u64 = 64 << 10;
+    loop {
+        let from = len.saturating_sub(window);
+        let mut buf = vec![0u8; (len - from) as usize];
+        f.read_exact_at(&mut buf, from)?;
+        // Complete lines end with '\n'; the bytes after the last are torn.
+        let mut end = memchr::memrchr(b'\n', &buf).map_or(0, |at| at + 1);
+        while end > 0 {
+            let start = match memchr::memrchr(b'\n', &buf[..end - 1]) {
+                Some(at) => at + 1,
+                None if from == 0 => 0,
+                None => break, // the line starts before the window
+            };
+            if record_index(&buf[start..end]).is_some_and(|i| i < size) {
+                return Ok(from + end as u64);
+            }
+            end = start;
+        }
+        if from == 0 {
+            return Ok(0);
+        }
+        window = window.saturating_mul(2);
+    }
+}
+
 pub(crate) fn record_index(line: &[u8]) -> Option<u64> {
     let (_, rec) = split_record(line.strip_suffix(b"\n").unwrap_or(line))?;
     let text = std::str::from_utf8(rec).ok()?;
@@ -1979,6 +2004,60 @@ impl ExportRecords {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn records_kept_cuts_orphans_and_a_torn_line_from_the_tail_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("records");
+        let kid = "0123456789abcdef0123456789abcdef";
+        let rec = |i: u64, pad: usize| format!("{kid} opening {i} {} /p\n", "A".repeat(pad));
+        let kept = |text: &str, size: u64| {
+            std::fs::write(&p, text).unwrap();
+            let f = File::open(&p).unwrap();
+            records_kept(&f, text.len() as u64, size).unwrap()
+        };
+        assert_eq!(kept("", 5), 0);
+        // Entries 0..2000, two records each; 200 KiB of orphans (more than
+        // the first window) and a torn line after them.
+        let mut text = String::new();
+        for i in 0..2000 {
+            text.push_str(&rec(i, 40));
+            text.push_str(&rec(i, 40));
+        }
+        let whole = text.len() as u64;
+        assert_eq!(kept(&text, 2000), whole);
+        assert_eq!(kept(&text, 5000), whole);
+        let below = |n: u64| (0..n).map(|i| 2 * rec(i, 40).len() as u64).sum::<u64>();
+        assert_eq!(kept(&text, 1999), below(1999));
+        assert_eq!(kept(&text, 1), below(1));
+        assert_eq!(kept(&text, 0), 0);
+        for i in 2000..4000 {
+            text.push_str(&rec(i, 40));
+        }
+        text.push_str(&format!("{kid} opening 1999 AAA"));
+        assert_eq!(kept(&text, 2000), whole);
+        // A last kept record longer than the window.
+        let mut long = text[..whole as usize].to_string();
+        long.push_str(&rec(2000, 300_000));
+        let upto = long.len() as u64;
+        long.push_str(&rec(2001, 10));
+        long.push_str("torn");
+        assert_eq!(kept(&long, 2001), upto);
+        // A line that is not a record: cut at the tail, kept further up
+        // (the readers report it; reading forward used to cut everything
+        // after it).
+        let mut mid = text[..whole as usize].to_string();
+        mid.insert_str(below(1000) as usize, "not a record\n");
+        assert_eq!(kept(&mid, 2000), mid.len() as u64);
+        let mut tail = text[..whole as usize].to_string();
+        tail.push_str("not a record\n");
+        assert_eq!(kept(&tail, 2000), whole);
+        assert_eq!(kept("not a record\n", 2000), 0);
+        assert_eq!(
+            kept(&format!("{}{}", rec(0, 4), "\n\n"), 1),
+            rec(0, 4).len() as u64
+        );
+    }
+
+    #[test]
     fn records_of_finds_an_entrys_lines_by_bisection() {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("records");
@@ -2043,9 +2122,9 @@ mod tests {
             subject: "/who".into(),
         };
         let s = Sealer::open(tmp.path(), "example.com/o", &cfg, 0, Arc::new(RealFs)).unwrap();
-        let mut ev = serde_json::json!({"who": "w", "a/b": {"\"q\u{e9}": [1, "x"]}});
+        let ev = serde_json::json!({"who": "w", "a/b": {"\"q\u{e9}": [1, "x"]}});
         let mut text = String::new();
-        let pending = s.seal_event_text(&mut ev, &mut text).unwrap();
+        let pending = s.seal_event_text(&ev, &mut text).unwrap();
         assert_eq!(pending.len(), 1);
         let ev: Value = serde_json::from_str(&text).unwrap();
         assert!(ev["a/b"]["\"q\u{e9}"]["stele.sealed"].is_object());

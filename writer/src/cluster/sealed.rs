@@ -596,10 +596,7 @@ impl ClusterSeal {
                 return Err(no_key());
             }
             let mut text = String::new();
-            let p = self
-                .sealer
-                .seal_event_text(&mut ev.clone(), &mut text)
-                .map_err(bad)?;
+            let p = self.sealer.seal_event_text(ev, &mut text).map_err(bad)?;
             texts.push(text);
             openings.push(p);
         }
