@@ -1200,38 +1200,51 @@ impl Sealer {
     }
 
     /// Whether [`Sealer::redact`] would succeed (entry `index` has an
-    /// opening at `pointer`), changing nothing.
+    /// opening at `pointer`), changing nothing. Reads a few KB of the
+    /// records (bisection), whatever their size.
     pub fn check_redact(&self, index: u64, pointer: &str) -> Result<()> {
         let _g = self.records.lock().unwrap();
-        let p = self.records_path();
-        let old = match crate::fs::read_own(&p) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io("read", &p, e)),
-        };
-        redacted_records(&old, index, pointer).map(|_| ())
+        self.has_opening(index, pointer)
+    }
+
+    fn has_opening(&self, index: u64, pointer: &str) -> Result<()> {
+        let named = |i: u64, p: &str| i == index && p == pointer;
+        if records_of(&self.records_path(), index)?
+            .iter()
+            .any(|l| redacted_line(l, named).is_some())
+        {
+            return Ok(());
+        }
+        Err(Error::Sealed(format!(
+            "entry {index} has no opening at {}",
+            canonical::quote(pointer)
+        )))
     }
 
     /// Replaces the opening of `pointer` in entry `index` by a `redacted`
     /// record: writes the new records file, renames it into place, then
-    /// overwrites the old file's bytes.
+    /// overwrites the old file's bytes ([`redact_records_file`]: a line at
+    /// a time, so memory stays flat whatever the records' size; it read
+    /// the whole file, and built its copy, in memory).
     pub fn redact(&self, index: u64, pointer: &str) -> Result<()> {
         let mut g = self.records.lock().unwrap();
+        self.has_opening(index, pointer)?;
         let p = self.records_path();
-        let old = crate::fs::read_own(&p).map_err(|e| io("read", &p, e))?;
-        let out = redacted_records(&old, index, pointer)?;
-        let old_file = crate::fs::open_own(OpenOptions::new().write(true), &p)
-            .map_err(|e| io("open", &p, e))?;
-        write_secret_file(&*self.fs, &self.dir, "records", &out)?;
+        let len = match g.as_ref() {
+            Some((_, len)) => *len,
+            None => std::fs::metadata(&p).map_err(|e| io("stat", &p, e))?.len(),
+        };
+        let named: Redactions = [(index, pointer.to_string())].into();
+        let Some(len) = redact_records_file(&*self.fs, &self.dir, len, &named)? else {
+            return Err(Error::Sealed(format!(
+                "entry {index} has no opening at {} in the records' first {len} bytes",
+                canonical::quote(pointer)
+            )));
+        };
         let _ = self.changes.fetch_add(1, Ordering::SeqCst);
-        // The old inode: overwrite, fsync (it is already unlinked by the rename).
-        self.fs
-            .write_at(FileRole::Sealed, &old_file, &vec![0u8; old.len()], 0)
-            .and_then(|()| self.fs.sync_data(FileRole::Sealed, &old_file))
-            .map_err(|e| io("overwrite", &p, e))?;
         let f = crate::fs::open_own(OpenOptions::new().read(true).write(true), &p)
             .map_err(|e| io("open", &p, e))?;
-        *g = Some((f, out.len() as u64));
+        *g = Some((f, len));
         Ok(())
     }
 
@@ -1426,11 +1439,11 @@ pub(crate) fn redacted_records(old: &[u8], index: u64, pointer: &str) -> Result<
 pub type Redactions = std::collections::HashSet<(u64, String)>;
 
 /// Applies [`redacted_line`] to the first `len` bytes of `sidecar/records`
-/// (a mirror's or a restored log's), reading and writing a line at a time
+/// (a log's, a mirror's or a restored log's), reading and writing a line at a time
 /// (memory: one line and a 1 MiB buffer): when an opening is named, the
 /// new file is written as `.records.tmp` (0600), fdatasync'ed, renamed
 /// over the records, the directory fsync'ed, then the old file's bytes
-/// overwritten with zeros and fdatasync'ed (as [`Sealer::redact`] does).
+/// overwritten with zeros and fdatasync'ed.
 /// Returns the new length, or `None` when no opening is named (nothing is
 /// written). A crash anywhere leaves the old records or the new ones whole.
 pub(crate) fn redact_records_file(

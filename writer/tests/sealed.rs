@@ -306,6 +306,20 @@ fn verify_of_a_log_directory_opens_with_an_auditors_identity() {
         "--subject",
         r#"{"email":"bob-MARKER-7f3a@example.com","id":"u2"}"#,
     ]));
+    // No opening there: refused before anything is logged.
+    let size = std::fs::read_to_string(Path::new(&log).join("entries.jsonl"))
+        .unwrap()
+        .len();
+    let none = stele(&["redact", &log, "--entry", "1", "--pointer", "/nope"]);
+    assert_eq!(none.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&none.stderr);
+    assert!(why.contains("entry 1 has no opening at \"/nope\""), "{why}");
+    assert_eq!(
+        std::fs::read_to_string(Path::new(&log).join("entries.jsonl"))
+            .unwrap()
+            .len(),
+        size
+    );
     let _ = ok(&stele(&[
         "redact",
         &log,
@@ -314,6 +328,12 @@ fn verify_of_a_log_directory_opens_with_an_auditors_identity() {
         "--pointer",
         "/ip",
     ]));
+    // Done once: the opening is gone.
+    let again = stele(&["redact", &log, "--entry", "1", "--pointer", "/ip"]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("entry 1 has no opening at \"/ip\""),
+        "{again:?}"
+    );
     let _ = ok(&stele(&["checkpoint", &log]));
     let (after, _) = json(&aud);
     assert_eq!(after["verdict"], "verified", "{after:#}");
