@@ -126,3 +126,59 @@ fn the_report_lists_who_cosigned_each_checkpoint() {
         serde_json::json!({"name": "two-of-three", "met": true, "size": 20, "cosigned_by": ["w1", "w2"]})
     );
 }
+
+// A repeated note's cosignatures are checked once (a cache in core): the
+// results stay each note's own, byte for byte, whichever notes come between.
+#[test]
+fn repeated_notes_keep_their_own_cosignature_results() {
+    let read = |name: &str| std::fs::read(dir().join(format!("{name}.stele"))).unwrap();
+    let last_note = |data: &[u8]| {
+        let at = data
+            .windows(12)
+            .rposition(|w| w == b"\ncheckpoint\n")
+            .unwrap();
+        data[at + 1..].to_vec()
+    };
+    let good = read("quorum-met");
+    let bad = last_note(&read("bad-cosignature"));
+    let ok = last_note(&good);
+    assert_ne!(bad, ok);
+    let mut opts = Options::new(vec![]);
+    opts.set_policy(Policy::parse(&std::fs::read(dir().join(POLICY_FILE)).unwrap()).unwrap());
+    let mut data = good.clone();
+    for _ in 0..3 {
+        data.extend_from_slice(&bad);
+        data.extend_from_slice(&ok);
+    }
+    let report = verify_bytes(opts.clone(), &data);
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["verdict"], "tampered", "{json:#}");
+    // One bad cosignature per repeat of the bad note, none for the good one.
+    assert_eq!(
+        report
+            .failures
+            .iter()
+            .filter(|f| f.code == "bad_signature")
+            .count(),
+        3,
+        "{json:#}"
+    );
+    assert_eq!(report.failures_total, 3, "{json:#}");
+    assert_eq!(json["quorum"]["met"], true, "{json:#}");
+    let cps = json["checkpoints"].as_array().unwrap();
+    let listed: Vec<&serde_json::Value> =
+        cps.iter().rev().take(6).map(|c| &c["witnesses"]).collect();
+    for (i, w) in listed.iter().enumerate() {
+        assert_eq!(
+            **w,
+            serde_json::json!(["w1", "w2"]),
+            "checkpoint {i} from the end: {json:#}"
+        );
+    }
+    // Byte at a time: the same report.
+    let mut byte = StreamVerifier::new(opts);
+    for b in &data {
+        byte.push(std::slice::from_ref(b));
+    }
+    assert_eq!(byte.finish(), report);
+}
