@@ -401,6 +401,29 @@ fn anchor_refuses_a_token_that_fails_the_ca_and_keeps_nothing() {
     assert_ne!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("is valid from"), "{}", stderr(&o));
     assert!(!Path::new(&log).join("timestamps").exists());
+    // A token offering many certificates named like its issuer: at most
+    // 16 signatures are tried while building its path (each costs an
+    // ECDSA or RSA check: 70 such decoys made a verification 146 times
+    // slower), then it is refused, saying why.
+    tsa.decoys(20);
+    let url = format!("{}/decoys", tsa.url);
+    let o = stele(&["anchor", &log, "--tsa", &url, "--ca", p(&tsa.ca())]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("offers more than 16 certificates that could have issued"),
+        "{}",
+        stderr(&o)
+    );
+    // A few are tried, and the token refused for what it is.
+    tsa.decoys(3);
+    let o = stele(&["anchor", &log, "--tsa", &url, "--ca", p(&tsa.ca())]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("is issued by CN=Other TSA CA, not by the given CA"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!Path::new(&log).join("timestamps").exists());
     // A TSA that answers 500 is an error naming the URL.
     let url = format!("{}/nosuch", tsa.url);
     let o = stele(&["anchor", &log, "--tsa", &url]);

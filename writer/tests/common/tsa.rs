@@ -15,7 +15,8 @@ fn p(x: &Path) -> &str {
 
 /// The openssl configuration of the test CA and its TSAs: `good` (critical
 /// timeStamping EKU, valid 2026-2126), `frac` (the same, writing genTime with
-/// milliseconds), `expired` (valid 2020-2021), `other` (issued by another CA); `noeku` (no EKU) cannot sign with `openssl ts`,
+/// milliseconds), `expired` (valid 2020-2021), `other` (issued by another CA), `decoys` (as `other`, its token carrying
+/// the certificates of `decoys.pem`, which `Tsa::decoys` writes); `noeku` (no EKU) cannot sign with `openssl ts`,
 /// which refuses such a certificate, so its tokens are made with `openssl
 /// cms -sign -cades` over a good token's TSTInfo.
 const TSA_CNF: &str = "\
@@ -59,6 +60,15 @@ ess_cert_id_alg = sha256
 serial = ./tsaserial
 signer_cert = ./other.crt
 certs = ./other-ca.crt
+signer_key = ./tsa.key
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+ess_cert_id_alg = sha256
+[ decoys ]
+serial = ./tsaserial
+signer_cert = ./other.crt
+certs = ./decoys.pem
 signer_key = ./tsa.key
 signer_digest = sha256
 default_policy = 1.2.3.4.1
@@ -144,6 +154,21 @@ impl Tsa {
         }
     }
 
+    /// Writes `decoys.pem` for the `decoys` section: `n` self-signed CA
+    /// certificates named like the other CA (each its own key), then the
+    /// other CA's.
+    pub(crate) fn decoys(&self, n: usize) {
+        sh(
+            &self.dir,
+            &format!(
+                "set -e; rm -f decoys.pem; for i in $(seq {n}); do \
+                 openssl req -new -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+                 -keyout decoy.key -subj \"/CN=Other TSA CA\" -days 36500 -extensions ca_ext -config tsa.cnf \
+                 -out decoy.crt 2>/dev/null; cat decoy.crt >> decoys.pem; done; cat other-ca.crt >> decoys.pem; rm -f decoy.key decoy.crt"
+            ),
+        );
+    }
+
     pub(crate) fn ca(&self) -> PathBuf {
         self.dir.join("ca.crt")
     }
@@ -205,7 +230,7 @@ fn serve_one(dir: &Path, n: usize, mut conn: std::net::TcpStream) {
     let q = dir.join(format!("q{n}.tsq"));
     let a = dir.join(format!("a{n}.tsr"));
     std::fs::write(&q, &body).unwrap();
-    let known = ["good", "expired", "other", "frac"].contains(&section.as_str());
+    let known = ["good", "expired", "other", "frac", "decoys"].contains(&section.as_str());
     let ok = known
         && Command::new("openssl")
             .args(["ts", "-reply", "-config", "tsa.cnf", "-section", &section])
