@@ -1567,19 +1567,30 @@ pub(crate) fn split_record(line: &[u8]) -> Option<(&str, &[u8])> {
 }
 
 /// Reads the sidecar's records file `path` (its owner's, as every sidecar
-/// file), a complete line at a time, in entry order: `each(index, key ID,
-/// line with its `\n`)` for each record line; `Ok(false)` from it stops
-/// the reading. A missing file has no records.
-pub(crate) fn each_record(
+/// file), a complete line at a time, in entry order, from the records of
+/// entry `first` on: `each(index, key ID, line with its `\n`)` for each
+/// record line; `Ok(false)` from it stops the reading. A missing file has
+/// no records. The reading starts where a bisection of byte offsets finds
+/// entry `first` ([`records_offset`]), so the records of a range near the
+/// end of a large file cost what they hold, not the file (an export of one
+/// entry of 950k read 299 MB twice; a mirror's poll once). A few records
+/// of earlier entries may come first.
+pub(crate) fn each_record_from(
     path: &Path,
+    first: u64,
     mut each: impl FnMut(u64, &str, &[u8]) -> Result<bool>,
 ) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
     let f = match crate::fs::open_own_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io("open", path, e)),
     };
+    let start = records_offset(&f, first).map_err(|e| io("read", path, e))?;
     let mut r = BufReader::new(f);
+    let _ = r
+        .seek(SeekFrom::Start(start))
+        .map_err(|e| io("read", path, e))?;
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -1601,54 +1612,52 @@ pub(crate) fn each_record(
 /// `path` (in entry order): found by bisecting byte offsets, so a lookup
 /// near the end of a large file reads a few KB, not the file.
 pub(crate) fn records_of(path: &Path, index: u64) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    each_record_from(path, index, |i, _, line| {
+        if i == index {
+            out.push(line.to_vec());
+        }
+        Ok(i <= index)
+    })?;
+    Ok(out)
+}
+
+/// Where to start reading the records file `f` (in entry order) for the
+/// records of entry `index` and later: the start of a line at or before
+/// the first of them, found by bisecting byte offsets (a few KB read).
+fn records_offset(f: &File, index: u64) -> std::io::Result<u64> {
     use std::io::{Seek, SeekFrom};
-    let f = match crate::fs::open_own_read(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io("open", path, e)),
-    };
-    let len = f.metadata().map_err(|e| io("stat", path, e))?.len();
-    let mut r = BufReader::new(&f);
-    let mut line = Vec::new();
+    if index == 0 {
+        return Ok(0);
+    }
+    let len = f.metadata()?.len();
+    let mut r = BufReader::new(f);
+    let mut skipped = Vec::new();
     // Positions `r` at the first line starting at or after `at`.
     let mut line_from = |r: &mut BufReader<&File>, at: u64| -> std::io::Result<()> {
         let _ = r.seek(SeekFrom::Start(at.saturating_sub(1)))?;
         if at > 0 {
-            line.clear();
-            let _ = r.read_until(b'\n', &mut line)?;
+            skipped.clear();
+            let _ = r.read_until(b'\n', &mut skipped)?;
         }
         Ok(())
     };
-    let read_err = |e| io("read", path, e);
     // The first line starting at or after `lo` is of an earlier entry (or
     // lo = 0); the first one at or after `hi` is not (or there is none).
     let (mut lo, mut hi) = (0u64, len);
     let mut probe = Vec::new();
     while hi - lo > 8192 {
         let mid = lo + (hi - lo) / 2;
-        line_from(&mut r, mid).map_err(read_err)?;
+        line_from(&mut r, mid)?;
         probe.clear();
-        let _ = r.read_until(b'\n', &mut probe).map_err(read_err)?;
+        let _ = r.read_until(b'\n', &mut probe)?;
         match record_index(&probe).filter(|_| probe.last() == Some(&b'\n')) {
             Some(i) if i < index => lo = mid,
             _ => hi = mid,
         }
     }
-    line_from(&mut r, lo).map_err(read_err)?;
-    let mut out = Vec::new();
-    loop {
-        probe.clear();
-        let n = r.read_until(b'\n', &mut probe).map_err(read_err)?;
-        if n == 0 || probe.last() != Some(&b'\n') {
-            break;
-        }
-        match record_index(&probe) {
-            Some(i) if i == index => out.push(probe.clone()),
-            Some(i) if i > index => break,
-            _ => {}
-        }
-    }
-    Ok(out)
+    line_from(&mut r, lo)?;
+    r.stream_position()
 }
 
 /// How many bytes of the records file `f` (`len` bytes) to keep for a log of
@@ -1870,6 +1879,10 @@ pub struct ExportRecords {
     next: Option<(u64, Vec<u8>, String)>,
 }
 
+/// The entries an export wants: yes or no for each index in the range
+/// (none outside it).
+pub type Wanted<'a> = (std::ops::Range<u64>, &'a dyn Fn(u64) -> bool);
+
 impl ExportRecords {
     /// The records of the log in `log_dir` for an export revealed to
     /// `reveal` (age1… recipients); `None` if the log has no sidecar.
@@ -1884,10 +1897,12 @@ impl ExportRecords {
     /// outside the export, and tell how many subjects the log has). Every
     /// sealed value has a record (its opening, or `redacted`) naming its key
     /// ID, so the records file says which keys are used.
+    /// `wanted` comes with the entries it can say yes to (a range: the
+    /// records before and after it are not read).
     pub fn open_for(
         log_dir: &Path,
         reveal: &[String],
-        wanted: Option<&dyn Fn(u64) -> bool>,
+        wanted: Option<Wanted<'_>>,
     ) -> Result<Option<Self>> {
         let dir = log_dir.join(SIDECAR);
         if !dir.exists() {
@@ -1910,12 +1925,16 @@ impl ExportRecords {
         }
         let rp = dir.join("records");
         // The key IDs (hex) the wanted entries' records use.
+        let first = wanted.as_ref().map_or(0, |(r, _)| r.start);
         let used: Option<std::collections::HashSet<String>> = match wanted {
             None => None,
-            Some(wanted) => {
+            Some((range, wanted)) => {
                 let mut used = std::collections::HashSet::new();
-                each_record(&rp, |i, kid, _| {
-                    if wanted(i) {
+                each_record_from(&rp, range.start, |i, kid, _| {
+                    if i >= range.end {
+                        return Ok(false);
+                    }
+                    if range.contains(&i) && wanted(i) {
                         let _ = used.insert(kid.to_string());
                     }
                     Ok(true)
@@ -1945,7 +1964,15 @@ impl ExportRecords {
             head.push(b'\n');
         }
         let reader = match File::open(&rp) {
-            Ok(f) => Some(BufReader::new(f)),
+            Ok(f) => {
+                use std::io::{Seek, SeekFrom};
+                let at = records_offset(&f, first).map_err(|e| io("read", &rp, e))?;
+                let mut r = BufReader::new(f);
+                let _ = r
+                    .seek(SeekFrom::Start(at))
+                    .map_err(|e| io("read", &rp, e))?;
+                Some(r)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io("open", &rp, e)),
         };

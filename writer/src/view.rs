@@ -837,7 +837,8 @@ impl View {
         let latest = self.need_checkpoint(to)?;
         put(w, export::header(ExportKind::Range).as_bytes())?;
         let in_range = |i: u64| (from..to).contains(&i);
-        let mut seal = crate::sealed::ExportRecords::open_for(&self.dir, reveal, Some(&in_range))?;
+        let mut seal =
+            crate::sealed::ExportRecords::open_for(&self.dir, reveal, Some((from..to, &in_range)))?;
         if let Some(s) = &seal {
             put(w, s.head())?;
         }
@@ -911,7 +912,11 @@ impl View {
         let n = latest.checkpoint.size;
         put(w, export::header(ExportKind::Entries).as_bytes())?;
         let listed = |i: u64| indexes.binary_search(&i).is_ok();
-        let mut seal = crate::sealed::ExportRecords::open_for(&self.dir, reveal, Some(&listed))?;
+        let mut seal = crate::sealed::ExportRecords::open_for(
+            &self.dir,
+            reveal,
+            Some((indexes[0]..max + 1, &listed)),
+        )?;
         if let Some(s) = &seal {
             put(w, s.head())?;
         }

@@ -1956,3 +1956,68 @@ fn the_key_of_events_without_a_subject_can_be_forgotten() {
         serde_json::json!({"values":5,"opened":4,"sealed":0,"forgotten":1,"redacted":0})
     );
 }
+
+// Range and selection exports read the records from where their first
+// entry's are (a bisection of the records file), not from its start: deep
+// in a records file of a few MB they still carry every opening they should,
+// and no other.
+#[test]
+fn range_and_selection_exports_deep_in_a_large_records_file_carry_their_openings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-deep");
+    let r = recipient(&aud);
+    let events: String = (0..6000)
+        .map(|i| {
+            format!(
+                "{{\"action\":\"login\",\"actor\":{{\"email\":\"user{}@example.com\",\"id\":\"u{}\"}},\"ip\":\"192.0.2.{}\"}}\n",
+                i % 40,
+                i % 40,
+                i % 250
+            )
+        })
+        .collect();
+    let _ = ok(&stele_stdin(&["append", &log], Some(&events)));
+    let _ = ok(&stele(&["checkpoint", &log]));
+    let records = std::fs::metadata(Path::new(&log).join("sealed/records"))
+        .unwrap()
+        .len();
+    assert!(records > 1 << 20, "{records}");
+    let n = entries(&log).len() as u64;
+    let cases: [(&str, Vec<String>, u64); 3] = [
+        (
+            "range.stele",
+            vec!["--from".into(), "3001".into(), "--to".into(), "3011".into()],
+            20,
+        ),
+        (
+            "sel.stele",
+            vec!["--entries".into(), format!("10,3002,4500,{}", n - 1)],
+            8,
+        ),
+        (
+            "tail.stele",
+            vec![
+                "--from".into(),
+                (n - 3).to_string(),
+                "--to".into(),
+                n.to_string(),
+            ],
+            6,
+        ),
+    ];
+    for (name, sel, values) in cases {
+        let out = tmp.path().join(name);
+        let mut args = vec!["export", log.as_str(), "-o", p(&out), "--reveal-to", &r];
+        args.extend(sel.iter().map(String::as_str));
+        let _ = ok(&stele(&args));
+        let rep = verify_with(&std::fs::read(&out).unwrap(), &vkey, Some(&aud));
+        assert_eq!(
+            rep.verdict,
+            Verdict::Verified,
+            "{name}: {:#?}",
+            rep.failures
+        );
+        let s = rep.sealed.unwrap();
+        assert_eq!((s.values, s.opened), (values, values), "{name}: {s:?}");
+    }
+}

@@ -74,7 +74,7 @@ fn body_within(dir: &Path, from: u64, to: u64, limit: usize) -> Result<Vec<u8>> 
     let rp = sc.join("records");
     if from < to {
         // In entry order: stop at the first record at or past `to`.
-        side::each_record(&rp, |i, kid, line| {
+        side::each_record_from(&rp, from, |i, kid, line| {
             if i >= to {
                 return Ok(false);
             }
