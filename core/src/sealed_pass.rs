@@ -129,7 +129,9 @@ impl OpeningPass {
             self.seal.record(line)
         } else if line.first() == Some(&b'{') {
             match parse_entry(line) {
-                Ok(p) => self.seal.entry(p.seq, Some(p.event_json().as_bytes())),
+                // The event's bytes: parse_entry checked they are UTF-8
+                // (event_json() would check it again).
+                Ok(p) => self.seal.entry(p.seq, Some(&p.line[p.event.0..p.event.1])),
                 Err(_) => {
                     self.seal.other();
                     Vec::new()
