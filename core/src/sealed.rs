@@ -627,7 +627,7 @@ fn parse_pointer(s: &str) -> Result<String, String> {
     };
     // Without a '~' a pointer that starts with '/' has valid tokens: only
     // other pointers are split (pointer_tokens allocates each token).
-    if !(p.starts_with('/') && !p.contains('~')) {
+    if !p.starts_with('/') || p.contains('~') {
         let _ = pointer_tokens(&p)?;
     }
     if p.is_empty() {
