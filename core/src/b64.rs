@@ -74,8 +74,46 @@ const VALUES: [i8; 256] = {
 /// rules, with symbols looked up in a table (5x as fast; the lookup's
 /// address depends on the symbol, so never for keys). The opening pass
 /// decodes every opening's ciphertext with it.
+///
+/// Every quad but the last is decoded without the padding checks, straight
+/// into the output (a `=` there is outside the alphabet, as [`decode`] has
+/// it); the last through [`decode_with`]. Measured in wasm (simd128) in
+/// Node, a 92-symbol opening: ~180-230 ns a decode instead of ~350-500
+/// through [`decode_with`] alone (1M decodes, micro-benchmark); in the
+/// page's opening pass (an export of 100k values, Node) its CPU samples went
+/// from 0.69 to 0.35 of SHA-256's (the commitments, a fixed amount).
 pub(crate) fn decode_public(s: &str) -> Option<Vec<u8>> {
-    decode_with(s, |c| i16::from(VALUES[usize::from(c)]))
+    let b = s.as_bytes();
+    if b.len() % 4 != 0 {
+        return None;
+    }
+    let body = b.len().saturating_sub(4);
+    // Not vec![0; n]: its zeroed allocation kept __rust_alloc_zeroed in
+    // the verifier's wasm (12 bytes more), though it never decodes
+    // a ciphertext.
+    let mut out = Vec::with_capacity(body / 4 * 3 + 3);
+    out.resize(body / 4 * 3, 0);
+    for (o, q) in out.chunks_exact_mut(3).zip(b[..body].chunks_exact(4)) {
+        let v = |k: usize| VALUES[usize::from(q[k])];
+        let (a, b, c, d) = (v(0), v(1), v(2), v(3));
+        // Out at the first symbol outside the alphabet (one check at the
+        // end measured the same; simd128 vectorizes that loop into lane by
+        // lane table loads, larger).
+        if (a | b | c | d) < 0 {
+            return None;
+        }
+        let n = ((a as u32 & 63) << 18)
+            | ((b as u32 & 63) << 12)
+            | ((c as u32 & 63) << 6)
+            | (d as u32 & 63);
+        o[0] = (n >> 16) as u8;
+        o[1] = (n >> 8) as u8;
+        o[2] = n as u8;
+    }
+    // Not at a character's start: not base64 either.
+    let last = decode_with(s.get(body..)?, |c| i16::from(VALUES[usize::from(c)]))?;
+    out.extend_from_slice(&last);
+    Some(out)
 }
 
 // The decoder, with `value` mapping a symbol to its 6-bit value or -1.
@@ -126,6 +164,7 @@ mod tests {
             "", "=", "==", "===", "====", "A", "AA", "AAA", "AAAA", "AA==", "AB==", "AQ==", "AAA=",
             "AAB=", "AAE=", "A===", "A=A=", "AA=A", "=AAA", "AAAA====", "AA==AAAA", "Zm9v",
             "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy", "Zm9 v", "Zm9v\n", "+/+/", "-_-_", "AAAAAA==",
+            "AéAAAAA", "AAAAAAé", "AAAA=AAA", "AAA=AAAA", "==AAAAAA",
         ] {
             assert_eq!(super::decode(s), STANDARD.decode(s).ok(), "{s:?}");
             assert_eq!(super::decode_public(s), STANDARD.decode(s).ok(), "{s:?}");
@@ -154,7 +193,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn decode_matches_the_base64_crate(s in "[A-Za-z0-9+/=\\-_ ]{0,24}") {
+        fn decode_matches_the_base64_crate(s in "[A-Za-z0-9+/=\\-_ é]{0,40}") {
             prop_assert_eq!(super::decode(&s), STANDARD.decode(&s).ok());
             prop_assert_eq!(super::decode_public(&s), STANDARD.decode(&s).ok());
         }

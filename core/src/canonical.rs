@@ -692,6 +692,28 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// [`quote`] appended to `out`. Printable ASCII (every pointer the writer
+/// makes, most values) is copied in runs between the characters it escapes
+/// (`"` and `\`); other text goes through [`quote`]. The page's opening
+/// pass quotes every value's pointer and opened value with it.
+pub(crate) fn quote_into(out: &mut String, s: &str) {
+    if !s.bytes().all(|c| (0x20..0x7f).contains(&c)) {
+        out.push_str(&quote(s));
+        return;
+    }
+    out.push('"');
+    let mut run = 0;
+    for (i, c) in s.bytes().enumerate() {
+        if c == b'"' || c == b'\\' {
+            out.push_str(&s[run..i]);
+            out.push('\\');
+            run = i; // the character itself starts the next run
+        }
+    }
+    out.push_str(&s[run..]);
+    out.push('"');
+}
+
 // RFC 8785 3.2.3: compare keys by their UTF-16 code units.
 fn cmp_keys(a: &[u8], a_esc: bool, b: &[u8], b_esc: bool) -> Ordering {
     if !a_esc && !b_esc && a.is_ascii() && b.is_ascii() {
@@ -1240,6 +1262,30 @@ mod tests {
         for c in (0..=0x10ffff).filter_map(char::from_u32) {
             let q = quote(&c.to_string());
             assert!(!q.chars().any(char::is_control), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn quote_into_appends_what_quote_gives() {
+        let mut out = String::from("x");
+        for s in [
+            "", "a", "\"", "\\", "a\"b\\c", "\"\"\\\\", "/ip", "\n", "é\"", "a\u{7f}", "~",
+        ] {
+            out.truncate(1);
+            quote_into(&mut out, s);
+            assert_eq!(out, format!("x{}", quote(s)), "{s:?}");
+        }
+        // Every character alone and between printable ASCII.
+        for c in (0..=0x10ffff)
+            .step_by(7)
+            .chain(0..0x100)
+            .filter_map(char::from_u32)
+        {
+            for s in [c.to_string(), format!("a\"{c}\\b")] {
+                out.clear();
+                quote_into(&mut out, &s);
+                assert_eq!(out, quote(&s), "{s:?}");
+            }
         }
     }
 

@@ -78,22 +78,27 @@ impl KeyId {
 
     /// Parses exactly 32 lowercase hex digits.
     pub fn from_hex(s: &str) -> Option<Self> {
-        let mut out = [0u8; KEY_ID_LEN];
+        Self::from_hex_bytes(s.as_bytes())
+    }
+
+    // [`KeyId::from_hex`] of bytes, as [`Hash::from_hex`] reads them.
+    fn from_hex_bytes(s: &[u8]) -> Option<Self> {
         if s.len() != 2 * KEY_ID_LEN {
             return None;
         }
-        for (o, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
-            *o = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
+        let mut out = [0u8; KEY_ID_LEN];
+        for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+            let (hi, lo) = (
+                crate::hash::HEX_VAL[usize::from(pair[0])],
+                crate::hash::HEX_VAL[usize::from(pair[1])],
+            );
+            // Out at the first bad digit, as Hash::from_hex.
+            if (hi | lo) & 0x80 != 0 {
+                return None;
+            }
+            *o = (hi << 4) | lo;
         }
         Some(Self(out))
-    }
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
     }
 }
 
@@ -375,14 +380,27 @@ pub fn find_placeholders_canonical(event: &[u8]) -> Option<Vec<(String, Placehol
             return None;
         }
         let rest = b.get(at + 1..)?;
-        let n = memchr::memchr(b'"', rest)?;
+        // One scan to the closing quote (names are short: a byte loop,
+        // not memchr and a second scan), noting the characters a token
+        // escapes.
+        let mut n = 0;
+        let mut escaped = false;
+        loop {
+            match *rest.get(n)? {
+                b'"' => break,
+                b'\\' | 0x80.. => return None,
+                b'~' | b'/' => escaped = true,
+                _ => {}
+            }
+            n += 1;
+        }
         let key = &rest[..n];
-        if key.iter().any(|&c| c == b'\\' || c >= 0x80) || key == PLACEHOLDER_MEMBER.as_bytes() {
+        if key == PLACEHOLDER_MEMBER.as_bytes() {
             return None;
         }
         let key = std::str::from_utf8(key).ok()?;
         ptr.push('/');
-        if key.contains(['~', '/']) {
+        if escaped {
             ptr.push_str(&escape_token(key));
         } else {
             ptr.push_str(key);
@@ -401,7 +419,7 @@ pub fn find_placeholders_canonical(event: &[u8]) -> Option<Vec<(String, Placehol
                 let ph = b.get(i..i + LEN)?;
                 let commitment = Hash::from_hex(&ph[HEAD.len()..HEAD.len() + 64])?;
                 let rest = ph[HEAD.len() + 64..].strip_prefix(MID)?;
-                let key = KeyId::from_hex(std::str::from_utf8(&rest[..2 * KEY_ID_LEN]).ok()?)?;
+                let key = KeyId::from_hex_bytes(&rest[..2 * KEY_ID_LEN])?;
                 if &rest[2 * KEY_ID_LEN..] != TAIL || open.is_empty() {
                     return None;
                 }
@@ -422,14 +440,15 @@ pub fn find_placeholders_canonical(event: &[u8]) -> Option<Vec<(String, Placehol
                 continue;
             }
             b'"' => {
-                // To the closing quote, past escapes.
+                // To the closing quote, past escapes (a byte loop: most
+                // strings in an event are short).
                 let mut j = i + 1;
                 loop {
-                    j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
-                    if b[j] == b'"' {
-                        break;
+                    match *b.get(j)? {
+                        b'"' => break,
+                        b'\\' => j += 2,
+                        _ => j += 1,
                     }
-                    j += 2;
                 }
                 i = j + 1;
             }
@@ -518,18 +537,26 @@ impl std::error::Error for OpeningError {}
 /// FORMAT 13.3 steps 2 to 4: checks a decrypted opening against its
 /// placeholder and returns the value's canonical JSON bytes.
 pub fn check_opening<'a>(ph: &Placeholder, plaintext: &'a [u8]) -> Result<&'a [u8], OpeningError> {
+    check_opening_str(ph, plaintext).map(str::as_bytes)
+}
+
+// [`check_opening`], the value as the text it checked is UTF-8.
+fn check_opening_str<'a>(ph: &Placeholder, plaintext: &'a [u8]) -> Result<&'a str, OpeningError> {
     if plaintext.len() <= SALT_LEN {
         return Err(OpeningError::TooShort);
     }
     let (salt, value) = plaintext.split_at(SALT_LEN);
     let salt: &[u8; SALT_LEN] = salt.try_into().map_err(|_| OpeningError::TooShort)?;
-    if std::str::from_utf8(value).is_err() || canonical::validate(value).is_err() {
+    let Ok(text) = std::str::from_utf8(value) else {
+        return Err(OpeningError::NotCanonical);
+    };
+    if canonical::validate(value).is_err() {
         return Err(OpeningError::NotCanonical);
     }
     if commitment(salt, value) != ph.commitment {
         return Err(OpeningError::Mismatch);
     }
-    Ok(value)
+    Ok(text)
 }
 
 /// A sealed-field record of an export file (FORMAT 13.6).
@@ -598,7 +625,11 @@ fn parse_pointer(s: &str) -> Result<String, String> {
             _ => return Err(bad()),
         },
     };
-    let _ = pointer_tokens(&p)?;
+    // Without a '~' a pointer that starts with '/' has valid tokens: only
+    // other pointers are split (pointer_tokens allocates each token).
+    if !p.starts_with('/') || p.contains('~') {
+        let _ = pointer_tokens(&p)?;
+    }
     if p.is_empty() {
         return Err("the pointer is empty (a placeholder is never the whole event)".into());
     }
@@ -737,29 +768,48 @@ pub enum ValueState {
 /// JSON text, checked against the commitment), `sealed`, `forgotten`,
 /// `redacted` or `mismatch` (value null).
 pub fn states_json(states: Vec<(u64, String, ValueState)>) -> String {
-    use std::fmt::Write as _;
-    // One buffer for the whole array (this runs for every value the page opens).
-    let mut out = String::with_capacity(2 + states.len() * 48);
+    // One buffer for the whole array, written without `format!` machinery
+    // or a string a value (this runs for every value the page opens).
+    // ~49 bytes a value in web/bench/sealed.mjs's export: 64 leaves room.
+    let mut out = String::with_capacity(2 + states.len() * 64);
     out.push('[');
     for (n, (entry, ptr, st)) in states.into_iter().enumerate() {
         let word = match &st {
-            ValueState::Opened(_) => "opened",
-            ValueState::Sealed => "sealed",
-            ValueState::Forgotten => "forgotten",
-            ValueState::Redacted => "redacted",
-            ValueState::Mismatch => "mismatch",
+            ValueState::Opened(_) => "\"opened\",",
+            ValueState::Sealed => "\"sealed\",",
+            ValueState::Forgotten => "\"forgotten\",",
+            ValueState::Redacted => "\"redacted\",",
+            ValueState::Mismatch => "\"mismatch\",",
         };
-        let _ = write!(out, "{}[{entry},", if n > 0 { "," } else { "" });
-        out.push_str(&canonical::quote(&ptr));
-        let _ = write!(out, ",\"{word}\",");
+        out.push_str(if n > 0 { ",[" } else { "[" });
+        push_decimal(&mut out, entry);
+        out.push(',');
+        canonical::quote_into(&mut out, &ptr);
+        out.push(',');
+        out.push_str(word);
         match &st {
-            ValueState::Opened(v) => out.push_str(&canonical::quote(v)),
+            ValueState::Opened(v) => canonical::quote_into(&mut out, v),
             _ => out.push_str("null"),
         }
         out.push(']');
     }
     out.push(']');
     out
+}
+
+// `n` in decimal, appended.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// A failure found by the [`SealChecker`]; the verifier adds line and offset.
@@ -1195,7 +1245,7 @@ impl SealChecker {
         let ad = opening_ad(origin, index, pointer);
         let result = match opener.0.decrypt(&key, sealed, &ad) {
             None => Err(OpeningError::Decrypt),
-            Some(pt) => check_opening(ph, &pt).map(|v| String::from_utf8_lossy(v).into_owned()),
+            Some(pt) => check_opening_str(ph, &pt).map(str::to_owned),
         };
         match result {
             Ok(v) => ValueState::Opened(v),
@@ -1407,6 +1457,13 @@ mod tests {
             (5, "/x".to_string(), ValueState::Forgotten),
             (6, "/y".to_string(), ValueState::Redacted),
             (7, "/z".to_string(), ValueState::Mismatch),
+            // Printable ASCII with the two characters it escapes.
+            (
+                0,
+                "/q\\\"".to_string(),
+                ValueState::Opened(r#""x\"y""#.into()),
+            ),
+            (crate::entry::MAX_SEQ, "/r".to_string(), ValueState::Sealed),
         ];
         let text = states_json(states);
         let want = serde_json::json!([
@@ -1415,6 +1472,8 @@ mod tests {
             [5, "/x", "forgotten", null],
             [6, "/y", "redacted", null],
             [7, "/z", "mismatch", null],
+            [0, "/q\\\"", "opened", r#""x\"y""#],
+            [crate::entry::MAX_SEQ, "/r", "sealed", null],
         ]);
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), want);
         assert!(text.contains(r#""\"a\\\"\u0001\u202eé\"""#), "{text}");

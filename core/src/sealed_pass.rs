@@ -129,7 +129,9 @@ impl OpeningPass {
             self.seal.record(line)
         } else if line.first() == Some(&b'{') {
             match parse_entry(line) {
-                Ok(p) => self.seal.entry(p.seq, Some(p.event_json().as_bytes())),
+                // The event's bytes: parse_entry checked they are UTF-8
+                // (event_json() would check it again).
+                Ok(p) => self.seal.entry(p.seq, Some(&p.line[p.event.0..p.event.1])),
                 Err(_) => {
                     self.seal.other();
                     Vec::new()
@@ -358,6 +360,50 @@ mod tests {
         p.push(&file.as_bytes()[..head]);
         p.push(entry(5, "{}").as_bytes());
         assert!(p.resume_at(0).is_err());
+    }
+
+    // An opener whose data key is its wrap's first byte, repeated, and
+    // that decrypts a ciphertext starting with that byte to `salt || 1`.
+    struct ByFirstByte;
+    impl Opener for ByFirstByte {
+        fn unwrap_key(&self, wrap: &[u8], _: &mut u32) -> Option<DataKey> {
+            Some([*wrap.first()?; 32])
+        }
+        fn decrypt(&self, key: &DataKey, sealed: &[u8], _: &[u8]) -> Option<Vec<u8>> {
+            (sealed.first() == Some(&key[0]))
+                .then(|| crate::sealed::opening_plaintext(&[0; 16], b"1"))
+        }
+    }
+
+    // Values of one entry under two keys, interleaved: each opens with its
+    // own key, each key unwrapped once.
+    #[test]
+    fn an_entrys_values_under_different_keys_each_open_with_theirs() {
+        let c = crate::sealed::commitment(&[0; 16], b"1").to_hex();
+        let (a, b) = ("a".repeat(32), "b".repeat(32));
+        let ph = |key: &str| format!(r#"{{"stele.sealed":{{"commitment":"{c}","key":"{key}"}}}}"#);
+        let sealed = |k: u8| crate::b64::encode(&[k; 40]);
+        let mut file = format!("stele-export v1 log\nsealed-key {a} AQ==\nsealed-key {b} Ag==\n");
+        file += &format!(
+            "{{\"event\":{{\"p\":{},\"q\":{},\"r\":{},\"s\":{}}},\"prev\":\"{}\",\"seq\":0,\"ts\":\"2026-11-26T09:00:00.000000Z\"}}\n",
+            ph(&a),
+            ph(&b),
+            ph(&a),
+            ph(&b),
+            "0".repeat(64)
+        );
+        for (p, k) in [("/p", 1), ("/q", 2), ("/r", 1), ("/s", 1)] {
+            file += &format!("opening 0 {} \"{p}\"\n", sealed(k));
+        }
+        let mut p = OpeningPass::new(Some("o"), OpenerHandle(Arc::new(ByFirstByte)));
+        p.push(file.as_bytes());
+        let r = p.finish();
+        let c = r.sealed.unwrap();
+        // "/s" is under key b: its ciphertext for key a does not decrypt.
+        assert_eq!((c.values, c.opened), (4, 3), "{:?}", r.failures);
+        assert_eq!(r.failures.len(), 1);
+        assert!(r.failures[0].message.contains("\"/s\""), "{:?}", r.failures);
+        assert_eq!(p.seal.keys_unwrapped(), 2);
     }
 
     // An opener that opens nothing and counts: the wraps it was asked to
