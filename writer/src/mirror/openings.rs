@@ -515,23 +515,30 @@ pub fn copy(
         }
     }
     let rp = src.join("records");
-    match crate::fs::read_own(&rp) {
-        Ok(mut b) => {
+    match crate::fs::open_own_read(&rp) {
+        Ok(f) => {
+            let len = f.metadata().map_err(|e| Error::io("stat", &rp, e))?.len();
             // A redaction's rewrite renamed into place before the commit
             // point named its length holds the committed records, whole.
-            if (b.len() as u64) < records_len && redact.is_empty() {
+            if len < records_len && redact.is_empty() {
                 return Err(Error::CheckpointMismatch {
                     dir: from.into(),
                     why: format!(
-                        "{} is {} bytes, but the commit point says {records_len} are committed",
+                        "{} is {len} bytes, but the commit point says {records_len} are committed",
                         rp.display(),
-                        b.len()
                     ),
                 });
             }
-            b.truncate(records_len as usize);
-            side::write_secret_file(fs, &dst, "records", &b)?;
-            let _ = side::redact_records_file(fs, &dst, b.len() as u64, &redaction_set(redact))?;
+            let len = len.min(records_len);
+            // Streamed: memory stays flat whatever the records' size.
+            side::write_secret_file_from(
+                fs,
+                &dst,
+                "records",
+                &mut std::io::BufReader::new(f),
+                len,
+            )?;
+            let _ = side::redact_records_file(fs, &dst, len, &redaction_set(redact))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io("read", rp, e)),
