@@ -349,3 +349,41 @@ fn lost_checkpoints_are_refused_never_signed_over() {
     let log = Log::open_with(&young, opts(u64::MAX)).unwrap();
     assert_eq!(log.view().size(), 1);
 }
+
+// Many checkpoints over few entries (one per append, as `stele serve
+// --checkpoint-every 1` signs): the mark follows them too, so an open
+// verifies the signatures of at most about 32 KiB of notes, not all the
+// ones signed since 4 MiB of entries ago.
+#[test]
+fn the_mark_follows_many_small_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let signer = key::generate("example.com/mark").unwrap();
+    let log = Log::create_with(dir, "example.com/mark", &signer, None, opts(4 << 20)).unwrap();
+    for n in 0..400 {
+        let _ = log
+            .append(serde_json::json!({"actor": "alice", "n": n}))
+            .unwrap();
+        let _ = log.checkpoint().unwrap();
+    }
+    drop(log);
+    let cps = std::fs::metadata(dir.join("checkpoints")).unwrap().len();
+    assert!(cps > 64 << 10, "{cps}");
+    let mark = mark_text(dir);
+    let marked: u64 = mark
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        cps - marked <= 32 << 10,
+        "{cps} bytes of checkpoints, {marked} marked: {mark}"
+    );
+    // The mark holds: the log opens and goes on from it.
+    let log = Log::open(dir).unwrap();
+    assert_eq!(log.size(), 401);
+}
