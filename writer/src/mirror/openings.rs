@@ -88,17 +88,29 @@ fn body_within(dir: &Path, from: u64, to: u64, limit: usize) -> Result<Vec<u8>> 
             Ok(true)
         })?;
     }
-    for w in crate::sealed::wrap_files(&sc.join("wraps")) {
-        // Only the listed auditors' (a removal cut short leaves others).
-        if !used.contains(&w.kid) || forgotten.contains(&w.key) || !auditors.contains(&w.recipient)
-        {
+    // The wraps of the key IDs in use for the listed auditors (a removal
+    // cut short leaves others), by name, in name order: listing the whole
+    // directory cost every poll time in subjects × auditors (50 ms at 30k
+    // subjects, whatever the range).
+    let mut listed: Vec<&String> = auditors.iter().collect();
+    listed.sort();
+    let wraps = sc.join("wraps");
+    for kid in &used {
+        let Some(key) = KeyId::from_hex(kid).filter(|k| !forgotten.contains(k)) else {
             continue;
-        }
-        let wrap = crate::fs::read_own(&w.path).map_err(|e| Error::io("read", &w.path, e))?;
-        let rec = Record::SealedKey { key: w.key, wrap }.to_line();
-        out.extend_from_slice(format!("wrap {} {rec}\n", w.recipient).as_bytes());
-        if out.len() + records.len() > limit {
-            return Err(too_large(from, to));
+        };
+        for r in listed.iter().filter(|r| !r.contains('/')) {
+            let path = wraps.join(format!("{key}.{r}.age"));
+            let wrap = match crate::fs::read_own(&path) {
+                Ok(w) => w,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("read", &path, e)),
+            };
+            let rec = Record::SealedKey { key, wrap }.to_line();
+            out.extend_from_slice(format!("wrap {r} {rec}\n").as_bytes());
+            if out.len() + records.len() > limit {
+                return Err(too_large(from, to));
+            }
         }
     }
     out.extend_from_slice(&records);
