@@ -128,6 +128,21 @@ fn init_serve_export_verify_and_migrate_round_trip() {
         "{}",
         metrics.text()
     );
+    // The latest checkpoint's size and the count (from the database).
+    let cp = http("GET", &format!("{}/checkpoint", a.url), Some(&tok), None).unwrap();
+    let cp_size = cp.text().lines().nth(1).unwrap().to_string();
+    let m = metrics.text();
+    let gauge = |name: &str| {
+        m.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {m}"))
+            .to_string()
+    };
+    assert_eq!(gauge("stele_checkpoint_size"), cp_size, "{m}");
+    assert!(
+        gauge("stele_checkpoints").parse::<u64>().unwrap() >= 1,
+        "{m}"
+    );
 
     // Reads from either front-end: a proof from A checks against B's checkpoint.
     let (seq, leaf) = got[137];

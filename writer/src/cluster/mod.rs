@@ -1065,6 +1065,20 @@ impl Cluster {
         self.inner.checkpoints(None).await
     }
 
+    /// How many checkpoints are stored (for /metrics: counted in the
+    /// database, not read, which grew each scrape with the log).
+    pub async fn checkpoint_count(&self) -> Result<u64> {
+        let client = self.inner.client().await?;
+        let row = row1(
+            &client,
+            "count stele_checkpoints",
+            "SELECT count(*) FROM stele_checkpoints",
+            &[],
+        )
+        .await?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
     /// The latest stored checkpoint.
     pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
         Ok(self.inner.checkpoints(Some(1)).await?.pop())

@@ -369,9 +369,10 @@ pub(super) async fn get_sealed(
 /// /metrics of a cluster front-end: the log's sizes from the database.
 pub(super) async fn metrics(app: &Inner, c: &Cluster) -> Result<String, Response> {
     let size = c.integrated().await.map_err(io_fail)?;
-    let cps = c.checkpoints().await.map_err(io_fail)?;
-    let signed = cps.last().map_or(0, |cp| cp.checkpoint.size);
-    let mut text = app.metrics.render(size, cps.len(), signed);
+    let count = c.checkpoint_count().await.map_err(io_fail)?;
+    let latest = c.latest_checkpoint().await.map_err(io_fail)?;
+    let signed = latest.map_or(0, |cp| cp.checkpoint.size);
+    let mut text = app.metrics.render(size, count as usize, signed);
     let sequenced = c.sequenced().await.map_err(io_fail)?;
     text.push_str(&format!(
         "# HELP stele_cluster_sequenced_entries Entries committed in PostgreSQL (integrated or not).\n# TYPE stele_cluster_sequenced_entries gauge\nstele_cluster_sequenced_entries {sequenced}\n# HELP stele_cluster_unintegrated_entries Entries sequenced but not yet in the tiles.\n# TYPE stele_cluster_unintegrated_entries gauge\nstele_cluster_unintegrated_entries {}\n",
