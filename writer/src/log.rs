@@ -1175,7 +1175,7 @@ impl Log {
         }))?;
         self.shared.sealer.redact(entry, pointer).map_err(|e| {
             Error::Sealed(format!(
-                "the redaction is logged (entry {}), but deleting the opening failed: {e}; run redact again to finish",
+                "the redaction is logged (entry {}), but it did not finish: {e}",
                 r.seq
             ))
         })?;

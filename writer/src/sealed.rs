@@ -1207,7 +1207,13 @@ impl Sealer {
             list.push(b'\n');
         }
         list.extend_from_slice(format!("{id}\n").as_bytes());
-        write_secret_file(&*self.fs, &self.dir, "forgotten", &list)?;
+        if let Err(e) = write_secret_file(&*self.fs, &self.dir, "forgotten", &list) {
+            // It may have reached the disk (a failure after the rename):
+            // the list is read again, and the key file with it, on next use.
+            st.forgotten = None;
+            let _ = st.keys.remove(&tag);
+            return Err(e);
+        }
         if let Some(f) = st.forgotten.as_mut() {
             let _ = f.insert(id);
         }
@@ -1269,17 +1275,40 @@ impl Sealer {
             None => std::fs::metadata(&p).map_err(|e| io("stat", &p, e))?.len(),
         };
         let named: Redactions = [(index, pointer.to_string())].into();
-        let Some(len) = redact_records_file(&*self.fs, &self.dir, len, &named)? else {
-            return Err(Error::Sealed(format!(
+        let done = redact_records_file(&*self.fs, &self.dir, len, &named);
+        // Once the new file is renamed into place, appends go to it even if
+        // a later step failed (a handle on the unlinked old file would take
+        // their openings, acknowledged, into a file nobody reads again).
+        let renamed = match (g.as_ref(), std::fs::metadata(&p)) {
+            (Some((f, _)), Ok(now)) => {
+                use std::os::unix::fs::MetadataExt;
+                f.metadata().map_or(true, |held| {
+                    (held.dev(), held.ino()) != (now.dev(), now.ino())
+                })
+            }
+            (None, Ok(_)) => true,
+            (_, Err(_)) => false,
+        };
+        if renamed {
+            let _ = self.changes.fetch_add(1, Ordering::SeqCst);
+            let f = crate::fs::open_own(OpenOptions::new().read(true).write(true), &p)
+                .map_err(|e| io("open", &p, e))?;
+            let len = f.metadata().map_err(|e| io("stat", &p, e))?.len();
+            *g = Some((f, len));
+        }
+        match done {
+            Err(e) if renamed => Err(Error::Sealed(format!(
+                "the opening is gone from the records, but a step after it failed: {e} (the old records file's bytes may stay on disk until reused)"
+            ))),
+            Err(e) => Err(Error::Sealed(format!(
+                "{e}; nothing was changed: run redact again to finish"
+            ))),
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Error::Sealed(format!(
                 "entry {index} has no opening at {} in the records' first {len} bytes",
                 canonical::quote(pointer)
-            )));
-        };
-        let _ = self.changes.fetch_add(1, Ordering::SeqCst);
-        let f = crate::fs::open_own(OpenOptions::new().read(true).write(true), &p)
-            .map_err(|e| io("open", &p, e))?;
-        *g = Some((f, len));
-        Ok(())
+            ))),
+        }
     }
 
     /// How many forgets and redactions this sealer has done since it was

@@ -2021,3 +2021,67 @@ fn range_and_selection_exports_deep_in_a_large_records_file_carry_their_openings
         assert_eq!((s.values, s.opened), (values, values), "{name}: {s:?}");
     }
 }
+
+// A redaction whose last step fails (zeroing the old records file, after
+// the new one is renamed into place) is done all the same: appends after
+// it keep their openings in the records file, not in the unlinked old one
+// (which a kept handle wrote them to, acknowledged, and lost).
+#[test]
+fn appends_after_a_redaction_that_failed_late_keep_their_openings() {
+    use stele_writer::fs::FileRole;
+    use stele_writer::sealed::SealConfig;
+    use stele_writer::testing::{FaultFs, FaultMode, Op};
+    use stele_writer::{Log, LogOptions, key};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let fs = Arc::new(FaultFs::new());
+    let opts = LogOptions {
+        fs: fs.clone(),
+        checkpoint_every: None,
+        checkpoint_interval: None,
+        seal: SealConfig {
+            seal: vec!["/ip".into()],
+            subject: "/actor".into(),
+        },
+        ..LogOptions::default()
+    };
+    let signer = key::generate("example.com/redact-late").unwrap();
+    let log = Log::create_with(&dir, "example.com/redact-late", &signer, None, opts).unwrap();
+    let _ = log
+        .append_batch(vec![
+            serde_json::json!({"actor": "a", "ip": "10.0.0.1"}),
+            serde_json::json!({"actor": "b", "ip": "10.0.0.2"}),
+        ])
+        .unwrap();
+    // The second write to a sealed file from here: the first is the new
+    // records file's, the second zeroes the old one.
+    fs.fail_nth(
+        Op::Write,
+        Some(FileRole::Sealed),
+        2,
+        FaultMode::NotPersisted,
+    );
+    let err = log.redact(1, "/ip", "tester").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the opening is gone from the records")
+            && err.to_string().contains("injected"),
+        "{err}"
+    );
+    assert_eq!(
+        fs.fired(),
+        vec![(Op::Write, FileRole::Sealed, FaultMode::NotPersisted)]
+    );
+    let records = || std::fs::read_to_string(dir.join("sealed/records")).unwrap();
+    assert!(records().contains(" redacted 1 "), "{}", records());
+    let r = log
+        .append(serde_json::json!({"actor": "c", "ip": "10.0.0.3"}))
+        .unwrap();
+    assert!(
+        records().contains(&format!(" opening {} ", r.seq)),
+        "entry {}'s opening is not in the records: {}",
+        r.seq,
+        records()
+    );
+    assert!(records().contains(" opening 2 "), "{}", records());
+}
