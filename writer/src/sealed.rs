@@ -1263,7 +1263,8 @@ impl Sealer {
 
     /// Replaces the opening of `pointer` in entry `index` by a `redacted`
     /// record: writes the new records file, renames it into place, then
-    /// overwrites the old file's bytes ([`redact_records_file`]: a line at
+    /// overwrites the old file's bytes ([`redact_records_file`]'s rewrite,
+    /// without its scan: `has_opening` found the opening; a line at
     /// a time, so memory stays flat whatever the records' size; it read
     /// the whole file, and built its copy, in memory).
     pub fn redact(&self, index: u64, pointer: &str) -> Result<()> {
@@ -1275,7 +1276,7 @@ impl Sealer {
             None => std::fs::metadata(&p).map_err(|e| io("stat", &p, e))?.len(),
         };
         let named: Redactions = [(index, pointer.to_string())].into();
-        let done = redact_records_file(&*self.fs, &self.dir, len, &named);
+        let done = rewrite_records(&*self.fs, &self.dir, len, &named, false);
         // Once the new file is renamed into place, appends go to it even if
         // a later step failed (a handle on the unlinked old file would take
         // their openings, acknowledged, into a file nobody reads again).
@@ -1303,11 +1304,7 @@ impl Sealer {
             Err(e) => Err(Error::Sealed(format!(
                 "{e}; nothing was changed: run redact again to finish"
             ))),
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => Err(Error::Sealed(format!(
-                "entry {index} has no opening at {} in the records' first {len} bytes",
-                canonical::quote(pointer)
-            ))),
+            Ok(_) => Ok(()),
         }
     }
 
@@ -1519,6 +1516,19 @@ pub(crate) fn redact_records_file(
     len: u64,
     named: &Redactions,
 ) -> Result<Option<u64>> {
+    rewrite_records(fs, sidecar, len, named, true)
+}
+
+// `redact_records_file`; without `scan_first` when the caller knows an
+// opening is named (the log's redact found it by bisection): the read-only
+// first pass would read the whole file once more for nothing.
+fn rewrite_records(
+    fs: &dyn Fs,
+    sidecar: &Path,
+    len: u64,
+    named: &Redactions,
+    scan_first: bool,
+) -> Result<Option<u64>> {
     if named.is_empty() {
         return Ok(None);
     }
@@ -1541,13 +1551,15 @@ pub(crate) fn redact_records_file(
     };
     // A first pass reads only: most chunks' redactions were applied by
     // the origin before the mirror copied the records.
-    let mut any = false;
-    lines(&mut |l| {
-        any |= redacted_line(l, is_named).is_some();
-        Ok(())
-    })?;
-    if !any {
-        return Ok(None);
+    if scan_first {
+        let mut any = false;
+        lines(&mut |l| {
+            any |= redacted_line(l, is_named).is_some();
+            Ok(())
+        })?;
+        if !any {
+            return Ok(None);
+        }
     }
     let tmp = sidecar.join(".records.tmp");
     let t = crate::fs::create_temp(&tmp, 0o600).map_err(|e| io("create", &tmp, e))?;
