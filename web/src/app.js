@@ -74,6 +74,7 @@ function clearResult() {
   for (const e of [ui.summary, ui.failureList, ui.noticeList, ui.keyList, ui.checkpointList, ui.evidenceList]) e.replaceChildren();
   ui.cpCopy.hidden = true;
   ui.cpDownload.hidden = true;
+  delete document.documentElement.dataset.cpOffer;
   ui.actionStatus.textContent = '';
 }
 
@@ -838,9 +839,22 @@ async function printReport() {
   window.print();
 }
 
+// html[data-cp-offer] says, once decided for this report, whether the
+// checkpoint was offered ("shown") or not ("none"): tests wait for it
+// instead of for a while.
 async function offerLatestCheckpoint(report) {
+  let shown = false;
+  try {
+    shown = await offerCheckpointOf(report);
+  } catch {
+    // not offered
+  }
+  if (state.report === report) document.documentElement.dataset.cpOffer = shown ? 'shown' : 'none';
+}
+
+async function offerCheckpointOf(report) {
   const cp = latestSignedCheckpoint(report);
-  if (!cp || !state.blob) return;
+  if (!cp || !state.blob) return false;
   // Start from the last entry row before the checkpoint's line.
   const s = state.store;
   let from = 0;
@@ -857,17 +871,13 @@ async function offerLatestCheckpoint(report) {
       lo = mid + 1;
     } else hi = mid - 1;
   }
-  const blob = state.blob;
-  try {
-    const text = await readCheckpointNote(blob, cp.line, from, fromLine);
-    if (!text || state.report !== report) return;
-    state.latestCp = { size: cp.size, text };
-    ui.cpCopy.hidden = false;
-    ui.cpDownload.hidden = false;
-    ui.cpCopy.textContent = `Copy latest signed checkpoint (size ${fmtInt(cp.size)})`;
-  } catch {
-    // not offered
-  }
+  const text = await readCheckpointNote(state.blob, cp.line, from, fromLine);
+  if (!text || state.report !== report) return false;
+  state.latestCp = { size: cp.size, text };
+  ui.cpCopy.hidden = false;
+  ui.cpDownload.hidden = false;
+  ui.cpCopy.textContent = `Copy latest signed checkpoint (size ${fmtInt(cp.size)})`;
+  return true;
 }
 
 async function copyCheckpoint() {

@@ -21,9 +21,9 @@ async function check(name) {
   try {
     await page.fill('#checkpoint', readFileSync(join(VEC, `${name}.trusted`), 'utf8'));
     const verdict = await verifyFileInPage(page, join(VEC, `${name}.stele`), KEY);
-    // The offer is made once the checkpoint's note is read back from the file.
-    if (verdict === 'Verified') await page.waitForSelector('#cp-copy:not([hidden])');
-    else await page.waitForTimeout(300);
+    // The page says when it has decided (after reading the checkpoint's note back from the file).
+    await page.waitForSelector('html[data-cp-offer]');
+    assert.equal(await page.getAttribute('html', 'data-cp-offer'), (await page.locator('#cp-copy').isVisible()) ? 'shown' : 'none');
     const out = {
       verdict,
       consistency: (await page.textContent('#consistency')).trim(),

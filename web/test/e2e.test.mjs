@@ -427,7 +427,12 @@ describe('large exports', () => {
       // virtual scrolling: jump to the end of the table and see the last entry
       await page.locator('#vt-scroll').focus();
       await page.keyboard.press('End');
-      await page.waitForTimeout(300);
+      // Scrolled to the bottom, with an active row past the first.
+      await page.waitForFunction(() => {
+        const sc = document.getElementById('vt-scroll');
+        const row = sc.querySelector('.vt-row.active:not([hidden]) span');
+        return row && Number(row.textContent.replace('▲', '')) > 0 && sc.scrollTop + sc.clientHeight >= sc.scrollHeight - 2;
+      }, null, { timeout: 30_000 });
       const last = await page.locator('#vt-scroll .vt-row.active:not([hidden]) span').first().textContent();
       const report = await page.evaluate(() => document.getElementById('summary').textContent);
       assert.ok(report.includes(Number(last.replace('▲', '')).toLocaleString('en-US')), `last row seq ${last} is not in the summary`);
