@@ -758,7 +758,7 @@ impl View {
         put(w, export::header(ExportKind::Log).as_bytes())?;
         let mut seal = crate::sealed::ExportRecords::open(&self.dir, reveal)?;
         if let Some(s) = &seal {
-            put(w, s.head())?;
+            s.write_head(&mut |b| put(w, b))?;
         }
         let stamps = crate::anchor::read(&self.dir)?;
         let mut at = 0;
@@ -840,7 +840,7 @@ impl View {
         let mut seal =
             crate::sealed::ExportRecords::open_for(&self.dir, reveal, Some((from..to, &in_range)))?;
         if let Some(s) = &seal {
-            put(w, s.head())?;
+            s.write_head(&mut |b| put(w, b))?;
         }
         put(
             w,
@@ -918,7 +918,7 @@ impl View {
             Some((indexes[0]..max + 1, &listed)),
         )?;
         if let Some(s) = &seal {
-            put(w, s.head())?;
+            s.write_head(&mut |b| put(w, b))?;
         }
         put(w, export::checkpoint_record(&latest.note).as_bytes())?;
         let stamps = crate::anchor::read(&self.dir)?;
@@ -1018,7 +1018,10 @@ pub(crate) fn verify_files(
     let mut v = ParallelVerifier::new(opts, verify_threads());
     v.push(export::header(ExportKind::Log).as_bytes());
     if let Some(s) = &seal {
-        v.push(s.head());
+        s.write_head(&mut |b| {
+            v.push(b);
+            Ok(())
+        })?;
     }
     let mut records = Vec::new();
     let mut next = 0usize;
