@@ -208,22 +208,48 @@ fn sealing_matches_the_file_log_and_bad_input_writes_nothing() {
             other.append_batch_keyed(ev(), &by, rk([8; 32])).await.unwrap(),
             cluster::Keyed::OtherBody
         );
+        // Another subject's request, under another key.
+        let rk2 = |digest: [u8; 32]| {
+            Some(cluster::RequestKey {
+                token: "w".into(),
+                key: "k2".into(),
+                digest,
+            })
+        };
+        let ev2 = || vec![json!({"ip": MARKER, "actor": {"id": 8}})];
+        let receipts2 = match c.append_batch_keyed(ev2(), &by, rk2(body_hash)).await.unwrap() {
+            cluster::Keyed::Appended(r) => r,
+            other => panic!("{other:?}"),
+        };
         // The digests are keyed with what a forget leaves (the sealing key):
-        // a forget voids every kept digest, so neither a retry nor the
-        // database and the sealing key together can test a guess of a
-        // forgotten value; a retry is answered with its receipts whatever
-        // its body (as a file log answers requests made before a restart).
+        // a forget voids the digests of the requests that sealed a value
+        // under the forgotten key, so neither a retry nor the database and
+        // the sealing key together can test a guess of a forgotten value;
+        // such a retry is refused whatever its body (never answered with
+        // the old receipts: another body would be acknowledged and never
+        // written).
         let _ = other.forget(&json!({"id": 9}), "test").await.unwrap();
         assert_eq!(
-            stored(&format!("digest = decode('{}', 'hex')", hex(&[0; 32]))),
-            stored("true")
+            stored(&format!("digest = decode('{}', 'hex')", hex(&[0xff; 32]))),
+            1
         );
+        let size = c.sequenced().await.unwrap();
         for body in [body_hash, [8; 32]] {
             assert_eq!(
                 c.append_batch_keyed(ev(), &by, rk(body)).await.unwrap(),
-                cluster::Keyed::Replayed(receipts.clone())
+                cluster::Keyed::Unreadable
             );
         }
+        assert_eq!(c.sequenced().await.unwrap(), size, "nothing was written");
+        // The other subject's request is still compared.
+        assert_eq!(
+            c.append_batch_keyed(ev2(), &by, rk2(body_hash)).await.unwrap(),
+            cluster::Keyed::Replayed(receipts2)
+        );
+        assert_eq!(
+            c.append_batch_keyed(ev2(), &by, rk2([8; 32])).await.unwrap(),
+            cluster::Keyed::OtherBody
+        );
         // A front-end without the sealing key refuses what it would seal
         // (never stores it in the clear), and says how to fix it.
         let keyless = Cluster::open(&stores.location(), None, opts(None))
@@ -1208,27 +1234,58 @@ fn a_retry_cannot_confirm_a_forgotten_or_redacted_value() {
             "/note",
         ]));
     };
+    // The answer of a retry whose request's sealed value is gone: the file
+    // log's (serve.rs a_retry_after_a_restart_is_compared_with_its_sealed_values).
+    let unreadable = |(code, replayed, text): &(u16, bool, String)| {
+        assert!(*code == 422 && !replayed, "{code} {text}");
+        assert!(
+            text.contains("has since been forgotten or redacted: a retry cannot be compared"),
+            "{text}"
+        );
+    };
     let guesses = |f: &Front, k: &str, who: &str| {
         ["HIV-POSITIVE", "HIV-NEGATIVE"].map(|g| {
             let (code, replayed, text) = post(f, k, who, g);
             (code, replayed, text)
         })
     };
+    // The database's size: what the log holds.
+    let size = || db_i64(&stores.db, "SELECT next FROM stele_next WHERE id = 1");
+    let before = size();
     let [right, wrong] = guesses(&a, "k1", "frank");
     assert_eq!(right, wrong);
-    assert_eq!(right.0, 200, "{}", right.2);
-    // Redact gina's note (a forget voids every digest: this one was made
-    // after it), then a fresh front-end (nothing kept in memory) and A.
+    unreadable(&right);
+    // Another event under the forgotten request's key is refused too: never
+    // acknowledged with the old receipts and silently not written.
+    let (code, replayed, text) = post(&a, "k1", "frank", "A-NEW-NOTE");
+    assert!(code == 422 && !replayed, "{code} {text}");
+    let other_event = br#"{"type":"login","actor":"zed"}"#;
+    let (r, replayed) = kit::post_keyed(&url(&a), &writer, "k1", other_event);
+    assert!(r.status == 422 && !replayed, "{} {}", r.status, r.text());
+    assert_eq!(size(), before, "nothing was written");
+    // A request that held no value under the forgotten key is still
+    // compared.
+    let (code, _, text) = post(&a, "k2", "gina", "HIV-NEGATIVE");
+    assert_eq!(code, 422, "{text}");
+    assert!(text.contains("different body"), "{text}");
+    let (code, replayed, text) = post(&a, "k2", "gina", "HIV-POSITIVE");
+    assert!(code == 200 && replayed, "{code} {text}");
+    // Redact ivy's note, then a fresh front-end (nothing kept in memory)
+    // and A.
     let (code, _, d4) = post(&a, "k4", "ivy", "HIV-POSITIVE");
     assert_eq!(code, 200, "{d4}");
     assert_eq!(post(&a, "k4", "ivy", "HIV-NEGATIVE").0, 422);
     redact(&d4);
     let b = Front::start(&stores, &key, &tokens, &[]);
+    let before = size();
     for f in [&a, &b] {
         let [right, wrong] = guesses(f, "k4", "ivy");
         assert_eq!(right, wrong);
-        assert_eq!(right.0, 200, "{}", right.2);
+        unreadable(&right);
+        let (r, replayed) = kit::post_keyed(&url(f), &writer, "k4", other_event);
+        assert!(r.status == 422 && !replayed, "{} {}", r.status, r.text());
     }
+    assert_eq!(size(), before, "nothing was written");
     // Only that request's digest: another one still tells bodies apart.
     let (code, _, d5) = post(&a, "k5", "jo", "HIV-POSITIVE");
     assert_eq!(code, 200, "{d5}");

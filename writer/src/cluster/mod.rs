@@ -117,6 +117,12 @@ CREATE TABLE IF NOT EXISTS stele_requests (
 CREATE INDEX IF NOT EXISTS stele_requests_first ON stele_requests (first);
 ";
 
+// The digest of a request that sealed a value since forgotten or redacted
+// (set by forget and redact, cluster::sealed): its retries are refused
+// whatever their body ([`Keyed::Unreadable`]). Migrated keys have
+// migrate::UNKNOWN_BODY.
+pub(super) const UNREADABLE_BODY: [u8; 32] = [0xff; 32];
+
 /// How a front-end runs.
 #[derive(Clone)]
 pub struct ClusterOptions {
@@ -373,6 +379,11 @@ pub enum Keyed {
     Replayed(Vec<Receipt>),
     /// The key was used before with another body; nothing was appended.
     OtherBody,
+    /// The key's request sealed a value that has since been forgotten or
+    /// redacted: a retry is not compared with it (whether it matched would
+    /// confirm a guess of a value that is gone), whatever its body; nothing
+    /// was appended.
+    Unreadable,
 }
 
 struct Job {
@@ -894,14 +905,18 @@ impl Cluster {
     pub async fn append_batch_by(&self, events: Vec<Value>, by: &Value) -> Result<Vec<Receipt>> {
         match self.append_batch_keyed(events, by, None).await? {
             Keyed::Appended(r) | Keyed::Replayed(r) => Ok(r),
-            Keyed::OtherBody => Err(db_err("append", "unexpected idempotency answer")),
+            Keyed::OtherBody | Keyed::Unreadable => {
+                Err(db_err("append", "unexpected idempotency answer"))
+            }
         }
     }
 
     /// [`Cluster::append_batch_by`] with an idempotency key: a key already
     /// used (by any front-end; the last [`crate::serve::IDEMPOTENCY_KEYS`]
     /// keys are kept) gets that request's receipts back, or
-    /// [`Keyed::OtherBody`] if its body differed; nothing is appended then.
+    /// [`Keyed::OtherBody`] if its body differed, or [`Keyed::Unreadable`]
+    /// whatever its body if that request sealed a value since forgotten or
+    /// redacted; nothing is appended then.
     /// The key is stored in the transaction that sequences the request.
     pub async fn append_batch_keyed(
         &self,
@@ -961,7 +976,9 @@ impl Cluster {
     async fn unkeyed(&self, events: Vec<Value>, user: bool) -> Result<Vec<Receipt>> {
         match self.append_checked(events, None, user).await? {
             Keyed::Appended(r) | Keyed::Replayed(r) => Ok(r),
-            Keyed::OtherBody => Err(db_err("append", "unexpected idempotency answer")),
+            Keyed::OtherBody | Keyed::Unreadable => {
+                Err(db_err("append", "unexpected idempotency answer"))
+            }
         }
     }
 
@@ -1634,13 +1651,13 @@ impl Inner {
             if let Some(rk) = &job.request
                 && let Some((digest, rs)) = known.get(&(rk.token.clone(), rk.key.clone()))
             {
-                results.push(Ok(
-                    if *digest == rk.digest || *digest == migrate::UNKNOWN_BODY {
-                        Keyed::Replayed(rs.clone())
-                    } else {
-                        Keyed::OtherBody
-                    },
-                ));
+                results.push(Ok(if *digest == UNREADABLE_BODY {
+                    Keyed::Unreadable
+                } else if *digest == rk.digest || *digest == migrate::UNKNOWN_BODY {
+                    Keyed::Replayed(rs.clone())
+                } else {
+                    Keyed::OtherBody
+                }));
                 continue;
             }
             if !stale.is_empty()

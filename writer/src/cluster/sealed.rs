@@ -24,7 +24,7 @@
 //! the file log's `sealed/secret`), so the database never holds a
 //! subject's value, not even hashed without a secret.
 
-use super::migrate::UNKNOWN_BODY;
+use super::UNREADABLE_BODY;
 use super::{Cluster, Inner, chain, db_err, exec1, prepared, row_opt, rows};
 use crate::error::{Error, Result};
 use crate::log::Receipt;
@@ -992,16 +992,40 @@ impl Cluster {
         // The kept idempotency records' body digests are keyed with material
         // a forget does not destroy: with them, a retry (or whoever holds the
         // database and the sealing key) could still confirm a guess of a
-        // forgotten value. They are voided: a retry of an earlier request is
-        // then answered with its receipts whatever its body, as a file log
-        // does for requests made before a restart (and a migrated log for
-        // requests made before the migration).
+        // forgotten value. The digests of the requests that sealed a value
+        // under this key (a record of one of their entries names it) are
+        // voided: a retry under such a key is then refused whatever its body
+        // (Keyed::Unreadable; the file log's answer, crate::serve
+        // key_unreadable). The other requests held no value under this key:
+        // their retries are still compared. Under the sequencing row's lock:
+        // every request sequenced before it is seen here, and every one
+        // after it sees the key forgotten (sealed again: STALE), so none
+        // sealed under the key keeps its digest.
+        let _ = row_opt(
+            &tx,
+            "lock stele_next",
+            "SELECT next FROM stele_next WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(logged)?;
         let what = "void stele_requests digests";
-        let stmt = prepared(&tx, what, "UPDATE stele_requests SET digest = $1").await?;
+        let stmt = prepared(
+            &tx,
+            what,
+            "UPDATE stele_requests r SET digest = $1 WHERE EXISTS (\
+             SELECT 1 FROM stele_seal_records s \
+             WHERE s.entry >= r.first AND s.entry < r.first + octet_length(r.leaves) / 32 \
+             AND position($2::bytea IN '\\x0a'::bytea || s.lines) > 0)",
+        )
+        .await
+        .map_err(logged)?;
+        // A record line starts with the key ID in hex (crate::sealed).
+        let line_start = format!("\n{}", id.to_hex()).into_bytes();
         let _ = tx
-            .execute(&stmt, &[&&UNKNOWN_BODY[..]])
+            .execute(&stmt, &[&&UNREADABLE_BODY[..], &line_start])
             .await
-            .map_err(|e| db_err(what, chain(&e)))?;
+            .map_err(|e| logged(db_err(what, chain(&e))))?;
         tx.commit()
             .await
             .map_err(|e| logged(db_err("commit", chain(&e))))?;
@@ -1084,8 +1108,9 @@ impl Cluster {
         .await
         .map_err(logged)?;
         // The digest of the request that wrote the entry is voided, as a
-        // forget voids all (see there): kept, a retry under its key would
-        // still confirm a guess of the redacted value.
+        // forget voids those of its key's requests (see there): kept, a
+        // retry under its key would still confirm a guess of the redacted
+        // value.
         let what = "void a stele_requests digest";
         let stmt = prepared(
             &tx,
@@ -1096,7 +1121,7 @@ impl Cluster {
         .await
         .map_err(logged)?;
         let _ = tx
-            .execute(&stmt, &[&&UNKNOWN_BODY[..], &(entry as i64)])
+            .execute(&stmt, &[&&UNREADABLE_BODY[..], &(entry as i64)])
             .await
             .map_err(|e| logged(db_err(what, chain(&e))))?;
         tx.commit()

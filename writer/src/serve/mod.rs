@@ -1212,7 +1212,8 @@ type Parser = fn(&[u8], usize) -> Result<Vec<Value>, body::ItemError>;
 
 // Sealed values of a retried request were forgotten or redacted since: the
 // retry is not compared with them (whether it matched would confirm a guess
-// of a value that is gone), whatever it holds.
+// of a value that is gone), whatever it holds. Both backends' answer: a file
+// log's (replay_matches) and a cluster's (crate::cluster::Keyed::Unreadable).
 fn key_unreadable() -> Response {
     error(
         422,
@@ -1449,6 +1450,7 @@ async fn ingest_body(
                 Ok(crate::cluster::Keyed::Appended(rs)) => rs,
                 Ok(crate::cluster::Keyed::Replayed(rs)) => return Ok((Arc::new(rs), true)),
                 Ok(crate::cluster::Keyed::OtherBody) => return Err(key_reused()),
+                Ok(crate::cluster::Keyed::Unreadable) => return Err(key_unreadable()),
                 Err(e) => return Err(fail(Failure::from(e))),
             }
         }
