@@ -372,6 +372,153 @@ fn a_key_forgotten_elsewhere_is_never_used_again() {
     });
 }
 
+// A range or a selection names only the keys its entries use, as a file
+// log's export does (not every subject's data key, nor every forgotten
+// key); a whole-log export names them all. Same events, same forget, on
+// both backends: the same head lines (key IDs aside), and each verifies.
+#[test]
+fn range_and_selected_exports_name_only_the_keys_they_use_as_a_file_logs() {
+    let stores = Stores::new("seal_head");
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = "example.com/cluster-seal-head";
+    let signer = key::generate(origin).unwrap();
+    let sk = Arc::new(SealKey::generate().unwrap());
+    let (aud, rcpt) = age_keygen(tmp.path(), "auditor.key");
+    let file = Log::create_with(
+        &tmp.path().join("log"),
+        origin,
+        &signer,
+        None,
+        LogOptions {
+            seal: rules(),
+            ..LogOptions::default()
+        },
+    )
+    .unwrap();
+    let _ = file.add_auditor(&rcpt).unwrap();
+    // Subjects u0, u1, u2 at entries 1..4 and again at 4..7 (entry 0 is
+    // the genesis); u2 forgotten.
+    let events: Vec<Value> = (0..6)
+        .map(|i| json!({"actor": {"id": format!("u{}", i % 3)}, "ip": format!("10.0.0.{i}")}))
+        .collect();
+    let _ = file.append_batch(events.clone()).unwrap();
+    let _ = file.forget(&json!({"id": "u2"}), "test").unwrap();
+    let _ = file.checkpoint().unwrap();
+    // (sealed-key lines, forgotten lines) of an export.
+    let head = |data: &[u8]| {
+        let text = String::from_utf8_lossy(data);
+        let n = |p: &str| text.lines().filter(|l| l.starts_with(p)).count();
+        (n("sealed-key "), n("forgotten "))
+    };
+    let want = |range: Option<(u64, u64)>, list: &[u64]| {
+        let mut out = Vec::new();
+        let v = file.view();
+        let r = std::slice::from_ref(&rcpt);
+        match range {
+            Some((a, b)) => v.export_range_revealed(a, b, r, &mut out, &mut |_| {}),
+            None if list.is_empty() => v.export_log_revealed(r, &mut out, &mut |_| {}),
+            None => v.export_entries_revealed(list, r, &mut out),
+        }
+        .unwrap();
+        head(&out)
+    };
+    rt().block_on(async {
+        let _ = cluster::init_with(&stores.location(), origin, &signer, Some((&rules(), &sk)))
+            .await
+            .unwrap();
+        let c = Cluster::open(
+            &stores.location(),
+            Some(signer.clone()),
+            opts(Some(sk.clone())),
+        )
+        .await
+        .unwrap();
+        assert_eq!(c.add_auditor(&rcpt).await.unwrap(), 0);
+        let _ = c.append_batch(events).await.unwrap();
+        let _ = c.forget(&json!({"id": "u2"}), "test").await.unwrap();
+        let size = c.sync(true).await.unwrap();
+        let vkey = c.verifier().to_string();
+        let r = std::slice::from_ref(&rcpt);
+        let check = |out: Vec<u8>, opened: u64, forgotten: u64| {
+            let rep = verify_with(&out, &vkey, Some(&aud));
+            assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+            let s = rep.sealed.unwrap();
+            assert_eq!((s.opened, s.forgotten), (opened, forgotten), "{s:?}");
+            head(&out)
+        };
+        for (a, b, keys, opened, forgotten) in [
+            (1, 3, (2, 0), 2, 0),
+            (3, 4, (0, 1), 0, 1),
+            (2, 6, (2, 1), 3, 1),
+        ] {
+            let mut out = Vec::new();
+            c.export_range_revealed_with(a, b, r, |b| {
+                out.extend_from_slice(&b);
+                async { Ok(()) }
+            })
+            .await
+            .unwrap();
+            let got = check(out, opened, forgotten);
+            assert_eq!(got, keys, "range {a}..{b}");
+            assert_eq!(
+                got,
+                want(Some((a, b)), &[]),
+                "range {a}..{b}: the file log's"
+            );
+        }
+        for (list, keys, opened, forgotten) in
+            [(vec![1u64, 4], (1, 0), 2, 0), (vec![2, 6], (1, 1), 1, 1)]
+        {
+            let mut out = Vec::new();
+            c.export_entries_revealed_with(&list, r, |b| {
+                out.extend_from_slice(&b);
+                async { Ok(()) }
+            })
+            .await
+            .unwrap();
+            let got = check(out, opened, forgotten);
+            assert_eq!(got, keys, "entries {list:?}");
+            assert_eq!(got, want(None, &list), "entries {list:?}: the file log's");
+        }
+        let mut out = Vec::new();
+        c.export_log_revealed_with(size, r, |b| {
+            out.extend_from_slice(&b);
+            async { Ok(()) }
+        })
+        .await
+        .unwrap();
+        let got = check(out, 4, 2);
+        assert_eq!(got, (2, 1));
+        assert_eq!(got, want(None, &[]), "the whole log: the file log's");
+        // More wraps than a page of the head: each once, in order.
+        let more: Vec<Value> = (0..1030)
+            .map(|i| json!({"actor": {"id": format!("v{i}")}, "ip": "10.0.1.1"}))
+            .collect();
+        let _ = file.append_batch(more.clone()).unwrap();
+        let _ = file.checkpoint().unwrap();
+        let _ = c.append_batch(more).await.unwrap();
+        let size = c.sync(true).await.unwrap();
+        let mut out = Vec::new();
+        c.export_log_revealed_with(size, r, |b| {
+            out.extend_from_slice(&b);
+            async { Ok(()) }
+        })
+        .await
+        .unwrap();
+        let kids: Vec<String> = String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|l| l.strip_prefix("sealed-key ").map(|l| l[..32].to_string()))
+            .collect();
+        assert!(
+            kids.windows(2).all(|w| w[0] < w[1]),
+            "sealed-key lines in key ID order, none twice"
+        );
+        let got = check(out, 1034, 2);
+        assert_eq!(got, (1032, 1));
+        assert_eq!(got, want(None, &[]), "the whole log: the file log's");
+    });
+}
+
 // Every object in the bucket, with its name.
 fn objects(stores: &Stores) -> Vec<(String, Vec<u8>)> {
     use futures::StreamExt as _;

@@ -1170,7 +1170,7 @@ impl Cluster {
         Fut: Future<Output = Result<()>>,
     {
         use stele_core::export::{ExportKind, header};
-        let mut seal = sealed::ExportSeal::open(&self.inner, reveal).await?;
+        let mut seal = sealed::ExportSeal::open(&self.inner, reveal, sealed::Holds::Log).await?;
         let cps: Vec<StoredCheckpoint> = self
             .checkpoints()
             .await?
@@ -1178,7 +1178,9 @@ impl Cluster {
             .filter(|c| c.checkpoint.size <= size)
             .collect();
         let mut chunk = header(ExportKind::Log).into_bytes();
-        chunk.extend_from_slice(seal.as_ref().map_or(&[][..], |s| s.head()));
+        if let Some(s) = seal.as_mut() {
+            s.write_head(&self.inner, &mut chunk, &mut sink).await?;
+        }
         let stamps = self.timestamps().await?;
         let chunk = self
             .entries_between(0, size, &cps, &stamps, chunk, &mut sink, &mut seal)
@@ -1230,9 +1232,12 @@ impl Cluster {
         let set = self.inner.tile_set(n, &tiles).await?;
         let left = left_hashes(&set, from).map_err(|e| obj_err("range proof", e))?;
         let right = right_hashes(&set, to, n).map_err(|e| obj_err("range proof", e))?;
-        let mut seal = sealed::ExportSeal::open(&self.inner, reveal).await?;
+        let mut seal =
+            sealed::ExportSeal::open(&self.inner, reveal, sealed::Holds::Range(from, to)).await?;
         let mut chunk = header(ExportKind::Range).into_bytes();
-        chunk.extend_from_slice(seal.as_ref().map_or(&[][..], |s| s.head()));
+        if let Some(s) = seal.as_mut() {
+            s.write_head(&self.inner, &mut chunk, &mut sink).await?;
+        }
         chunk.extend_from_slice(range_record(from, &left).as_bytes());
         let inside: Vec<StoredCheckpoint> = cps
             .into_iter()
@@ -1296,9 +1301,12 @@ impl Cluster {
             );
         }
         let set = self.inner.tile_set(n, &tiles).await?;
-        let mut seal = sealed::ExportSeal::open(&self.inner, reveal).await?;
+        let mut seal =
+            sealed::ExportSeal::open(&self.inner, reveal, sealed::Holds::Entries(indexes)).await?;
         let mut chunk = header(ExportKind::Entries).into_bytes();
-        chunk.extend_from_slice(seal.as_ref().map_or(&[][..], |s| s.head()));
+        if let Some(s) = seal.as_mut() {
+            s.write_head(&self.inner, &mut chunk, &mut sink).await?;
+        }
         chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
         let stamps = self.timestamps().await?;
         chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n).as_bytes());

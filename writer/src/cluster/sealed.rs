@@ -658,21 +658,46 @@ pub(super) async fn insert_records<C: GenericClient>(
     Ok(())
 }
 
+/// The entries an export holds, which say the keys its head names.
+pub(super) enum Holds<'a> {
+    /// Every entry: every key.
+    Log,
+    /// The entries `from..to`.
+    Range(u64, u64),
+    /// These entries.
+    Entries(&'a [u64]),
+}
+
+// Entries whose records are read in one query to find the keys they use;
+// wraps read in one query while writing a head.
+const RECORDS_PAGE: u64 = 4096;
+const WRAPS_PAGE: usize = 1024;
+
 /// What an export carries of the sealed fields (as
-/// [`crate::sealed::ExportRecords`] for a file log): `sealed-key` records
-/// of the revealed recipients' wraps and `forgotten` records after the
-/// header, then each entry's records after it (openings only under a
-/// revealed key; `redacted` always).
+/// [`crate::sealed::ExportRecords`] for a file log, the same bytes):
+/// `sealed-key` records of the revealed recipients' wraps and `forgotten`
+/// records after the header, then each entry's records after it (openings
+/// only under a revealed key; `redacted` always). A range or a selection
+/// names only the keys its entries' records use, as a file log's does (not
+/// every subject's data key, nor how many subjects the log has or forgot).
 #[derive(Debug)]
 pub(super) struct ExportSeal {
-    head: Vec<u8>,
+    reveal: Vec<String>,
+    // The key IDs the exported entries use, sorted; None: every key.
+    used: Option<Vec<KeyId>>,
+    // The forgotten key IDs among them, sorted.
+    forgotten: Vec<KeyId>,
     reveal_keys: HashSet<String>,
     records: BTreeMap<u64, Vec<u8>>,
 }
 
 impl ExportSeal {
     /// `None` if the log has no sealing tables (then `reveal` must be empty).
-    pub(super) async fn open(inner: &Inner, reveal: &[String]) -> Result<Option<Self>> {
+    pub(super) async fn open(
+        inner: &Inner,
+        reveal: &[String],
+        holds: Holds<'_>,
+    ) -> Result<Option<Self>> {
         if inner.seal.is_none() {
             if let Some(r) = reveal.first() {
                 return Err(Error::Sealed(format!(
@@ -692,40 +717,122 @@ impl ExportSeal {
                 )));
             }
         }
-        let forgotten = forgotten(&client).await?;
-        let mut head = Vec::new();
-        let mut reveal_keys = HashSet::new();
-        let wraps = rows(
-            &client,
-            "read stele_seal_wraps",
-            "SELECT key_id, wrap FROM stele_seal_wraps WHERE recipient = ANY($1) ORDER BY key_id, recipient",
-            &[&reveal],
-        )
-        .await?;
-        for r in &wraps {
-            let key = key_id(r.get(0))?;
-            if forgotten.contains(&key) {
-                continue;
+        let mut used = std::collections::BTreeSet::new();
+        let used = match holds {
+            Holds::Log => None,
+            Holds::Range(from, to) => {
+                let mut at = from;
+                while at < to {
+                    let end = to.min(at.saturating_add(RECORDS_PAGE));
+                    for lines in read_records(&client, at, end).await?.values() {
+                        keys_used(lines, &mut used);
+                    }
+                    at = end;
+                }
+                Some(used.into_iter().collect::<Vec<_>>())
             }
-            let wrap: Vec<u8> = r.get(1);
-            head.extend_from_slice(Record::SealedKey { key, wrap }.to_line().as_bytes());
-            head.push(b'\n');
-            let _ = reveal_keys.insert(key.to_hex());
-        }
-        for k in &forgotten {
-            head.extend_from_slice(Record::Forgotten(*k).to_line().as_bytes());
-            head.push(b'\n');
-        }
+            Holds::Entries(list) => {
+                for part in list.chunks(RECORDS_PAGE as usize) {
+                    let ids: Vec<i64> = part.iter().map(|&i| i as i64).collect();
+                    for r in rows(
+                        &client,
+                        "read stele_seal_records",
+                        "SELECT lines FROM stele_seal_records WHERE entry = ANY($1)",
+                        &[&ids],
+                    )
+                    .await?
+                    {
+                        keys_used(r.get(0), &mut used);
+                    }
+                }
+                Some(used.into_iter().collect())
+            }
+        };
+        let forgotten = forgotten(&client)
+            .await?
+            .into_iter()
+            .filter(|k| used.as_ref().is_none_or(|u| u.binary_search(k).is_ok()))
+            .collect();
         Ok(Some(Self {
-            head,
-            reveal_keys,
+            reveal: reveal.to_vec(),
+            used,
+            forgotten,
+            reveal_keys: HashSet::new(),
             records: BTreeMap::new(),
         }))
     }
 
-    /// The lines that follow the export's header.
-    pub(super) fn head(&self) -> &[u8] {
-        &self.head
+    /// Puts the lines that follow the export's header into `chunk`, handing
+    /// it to `sink` whenever it passes 1 MiB: the wraps are read
+    /// [`WRAPS_PAGE`] at a time (held whole, they cost ~1.3 KB a subject).
+    pub(super) async fn write_head<F, Fut>(
+        &mut self,
+        inner: &Inner,
+        chunk: &mut Vec<u8>,
+        sink: &mut F,
+    ) -> Result<()>
+    where
+        F: FnMut(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        const WHAT: &str = "read stele_seal_wraps";
+        let client = inner.client().await?;
+        // Whole log: pages after the last (key ID, recipient) written;
+        // otherwise the used keys a page at a time (both in that order).
+        let mut after: (Vec<u8>, String) = (Vec::new(), String::new());
+        let mut next = 0;
+        loop {
+            let page = match &self.used {
+                None => {
+                    rows(
+                        &client,
+                        WHAT,
+                        "SELECT key_id, recipient, wrap FROM stele_seal_wraps WHERE recipient = ANY($1) AND (key_id, recipient) > ($2, $3) ORDER BY key_id, recipient LIMIT 1024",
+                        &[&self.reveal, &after.0, &after.1],
+                    )
+                    .await?
+                }
+                Some(used) => {
+                    let part = &used[next..used.len().min(next + WRAPS_PAGE)];
+                    if part.is_empty() {
+                        break;
+                    }
+                    next += part.len();
+                    let ids: Vec<Vec<u8>> = part.iter().map(|k| k.0.to_vec()).collect();
+                    rows(
+                        &client,
+                        WHAT,
+                        "SELECT key_id, recipient, wrap FROM stele_seal_wraps WHERE recipient = ANY($1) AND key_id = ANY($2) ORDER BY key_id, recipient",
+                        &[&self.reveal, &ids],
+                    )
+                    .await?
+                }
+            };
+            for r in &page {
+                let key = key_id(r.get(0))?;
+                if self.forgotten.binary_search(&key).is_ok() {
+                    continue;
+                }
+                let wrap: Vec<u8> = r.get(2);
+                chunk.extend_from_slice(Record::SealedKey { key, wrap }.to_line().as_bytes());
+                chunk.push(b'\n');
+                let _ = self.reveal_keys.insert(key.to_hex());
+            }
+            if self.used.is_none() {
+                match page.last() {
+                    Some(r) if page.len() == WRAPS_PAGE => after = (r.get(0), r.get(1)),
+                    _ => break,
+                }
+            }
+            if chunk.len() >= 1 << 20 {
+                sink(std::mem::take(chunk)).await?;
+            }
+        }
+        for k in &self.forgotten {
+            chunk.extend_from_slice(Record::Forgotten(*k).to_line().as_bytes());
+            chunk.push(b'\n');
+        }
+        Ok(())
     }
 
     /// Reads the records of entries `from..to` (before they are written).
@@ -766,6 +873,16 @@ async fn read_records<C: GenericClient>(
     .iter()
     .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, Vec<u8>>(1)))
     .collect())
+}
+
+// Adds the key IDs that an entry's record lines (each "<key ID hex> <record>") name.
+fn keys_used(lines: &[u8], used: &mut std::collections::BTreeSet<KeyId>) {
+    for line in lines.split(|&b| b == b'\n') {
+        if let Some(k) = crate::sealed::split_record(line).and_then(|(kid, _)| KeyId::from_hex(kid))
+        {
+            let _ = used.insert(k);
+        }
+    }
 }
 
 async fn auditors<C: GenericClient>(c: &C) -> Result<Vec<String>> {
