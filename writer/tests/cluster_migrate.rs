@@ -236,3 +236,69 @@ fn migrate_refuses_a_directory_whose_key_was_rotated_and_writes_nothing() {
         "the database holds no log"
     );
 }
+
+// A cluster export reads its checkpoints a page (64) at a time as it
+// reaches them: with more than two pages of them, the whole log, a range
+// and a selection are still the bytes the file log they came from exports.
+#[test]
+fn exports_past_pages_of_checkpoints_are_the_file_logs_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let (code, _, err) = stele(&["init", p(&dir), "--origin", "example.com/cluster-cp-pages"]);
+    assert_eq!(code, 0, "{err}");
+    let size = {
+        let log = stele_writer::Log::open(&dir).unwrap();
+        for i in 0..150 {
+            let _ = log
+                .append_batch(vec![json!({"type": "t", "i": i})])
+                .unwrap();
+            let _ = log.checkpoint().unwrap();
+        }
+        log.size()
+    };
+    let file = {
+        let log = stele_writer::Log::open(&dir).unwrap();
+        let v = log.view();
+        assert!(v.checkpoints().len() > 140, "{}", v.checkpoints().len());
+        let mut whole = Vec::new();
+        v.export_log(&mut whole, &mut |_| {}).unwrap();
+        let mut range = Vec::new();
+        v.export_range(10, 140, &mut range, &mut |_| {}).unwrap();
+        let mut sel = Vec::new();
+        v.export_entries(&[3, 77, 149], &mut sel).unwrap();
+        (whole, range, sel)
+    };
+    let stores = Stores::new("cp_pages");
+    let (code, _, err) = stele(&["migrate", p(&dir), &stores.db, "--objects", &stores.objects]);
+    assert_eq!(code, 0, "{err}");
+    let (rt, c) = stores.reader();
+    let collect = |out: &std::sync::Mutex<Vec<u8>>, b: Vec<u8>| {
+        out.lock().unwrap().extend_from_slice(&b);
+        async { Ok(()) }
+    };
+    let (whole, range, sel) = Default::default();
+    rt.block_on(async {
+        c.export_log_with(size, |b| collect(&whole, b))
+            .await
+            .unwrap();
+        c.export_range_with(10, 140, |b| collect(&range, b))
+            .await
+            .unwrap();
+        c.export_entries_with(&[3, 77, 149], |b| collect(&sel, b))
+            .await
+            .unwrap();
+    });
+    let got = |m: std::sync::Mutex<Vec<u8>>| m.into_inner().unwrap();
+    assert!(
+        got(whole) == file.0,
+        "the whole log differs from the file log's export"
+    );
+    assert!(
+        got(range) == file.1,
+        "the range differs from the file log's export"
+    );
+    assert!(
+        got(sel) == file.2,
+        "the selection differs from the file log's export"
+    );
+}

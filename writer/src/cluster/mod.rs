@@ -1171,19 +1171,14 @@ impl Cluster {
     {
         use stele_core::export::{ExportKind, header};
         let mut seal = sealed::ExportSeal::open(&self.inner, reveal, sealed::Holds::Log).await?;
-        let cps: Vec<StoredCheckpoint> = self
-            .checkpoints()
-            .await?
-            .into_iter()
-            .filter(|c| c.checkpoint.size <= size)
-            .collect();
+        let mut cps = CheckpointPages::new(0, size);
         let mut chunk = header(ExportKind::Log).into_bytes();
         if let Some(s) = seal.as_mut() {
             s.write_head(&self.inner, &mut chunk, &mut sink).await?;
         }
         let stamps = self.timestamps().await?;
         let chunk = self
-            .entries_between(0, size, &cps, &stamps, chunk, &mut sink, &mut seal)
+            .entries_between(0, size, &mut cps, &stamps, chunk, &mut sink, &mut seal)
             .await?;
         if !chunk.is_empty() {
             sink(chunk).await?;
@@ -1222,8 +1217,8 @@ impl Cluster {
         if from >= to {
             return Err(Error::OutOfRange(format!("range {from}..{to} is empty")));
         }
-        let cps = self.checkpoints().await?;
-        let latest = covering(&cps, to)?.clone();
+        let latest = self.inner.checkpoints(Some(1)).await?;
+        let latest = covering(&latest, to)?.clone();
         let n = latest.checkpoint.size;
         let bad = |e: stele_core::tiles::TileError| Error::OutOfRange(e.to_string());
         let mut tiles =
@@ -1239,13 +1234,10 @@ impl Cluster {
             s.write_head(&self.inner, &mut chunk, &mut sink).await?;
         }
         chunk.extend_from_slice(range_record(from, &left).as_bytes());
-        let inside: Vec<StoredCheckpoint> = cps
-            .into_iter()
-            .filter(|c| c.checkpoint.size > from && c.checkpoint.size <= to)
-            .collect();
+        let mut inside = CheckpointPages::new(from + 1, to);
         let stamps = self.timestamps().await?;
         let mut chunk = self
-            .entries_between(from, to, &inside, &stamps, chunk, &mut sink, &mut seal)
+            .entries_between(from, to, &mut inside, &stamps, chunk, &mut sink, &mut seal)
             .await?;
         if n > to {
             chunk.extend_from_slice(right_record(n, &right).as_bytes());
@@ -1290,7 +1282,7 @@ impl Cluster {
                 "selected entries must be in increasing order without repeats".into(),
             ));
         }
-        let cps = self.checkpoints().await?;
+        let cps = self.inner.checkpoints(Some(1)).await?;
         let latest = covering(&cps, max + 1)?;
         let n = latest.checkpoint.size;
         let mut tiles = Vec::new();
@@ -1350,7 +1342,7 @@ impl Cluster {
         &self,
         from: u64,
         to: u64,
-        cps: &[StoredCheckpoint],
+        cps: &mut CheckpointPages,
         stamps: &[stele_core::timestamp::TimestampRecord],
         mut chunk: Vec<u8>,
         sink: &mut F,
@@ -1361,10 +1353,9 @@ impl Cluster {
         Fut: Future<Output = Result<()>>,
     {
         use stele_core::export::checkpoint_record;
-        let mut cp = cps.iter().peekable();
         let mut at = from;
         loop {
-            while let Some(c) = cp.next_if(|c| c.checkpoint.size == at) {
+            while let Some(c) = cps.next_at(&self.inner, at).await? {
                 chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
                 chunk.extend_from_slice(crate::anchor::lines_for(stamps, at).as_bytes());
             }
@@ -1382,7 +1373,7 @@ impl Cluster {
                     s.write_for(at, &mut chunk);
                 }
                 at += 1;
-                while let Some(c) = cp.next_if(|c| c.checkpoint.size == at) {
+                while let Some(c) = cps.next_at(&self.inner, at).await? {
                     chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
                     chunk.extend_from_slice(crate::anchor::lines_for(stamps, at).as_bytes());
                 }
@@ -1486,6 +1477,57 @@ impl Drop for Cluster {
 }
 
 // The latest of `cps` (ascending), which must cover `size` entries.
+// A stele_checkpoints row (its note) read back.
+fn stored_checkpoint(r: &Row) -> Result<StoredCheckpoint> {
+    let note: String = r.get(0);
+    let checkpoint = stele_core::checkpoint::SignedCheckpoint::parse(note.as_bytes())
+        .map_err(|e| db_err("stele_checkpoints", chain(&e)))?
+        .checkpoint;
+    Ok(StoredCheckpoint { checkpoint, note })
+}
+
+// The stored checkpoints of sizes `lo..=hi` in ascending order, read a page
+// at a time as an export reaches them (held whole, they cost ~0.5 KB each,
+// and a busy log signs one a second).
+struct CheckpointPages {
+    lo: u64,
+    hi: u64,
+    page: std::collections::VecDeque<StoredCheckpoint>,
+    done: bool,
+}
+
+impl CheckpointPages {
+    const PAGE: i64 = 64;
+
+    fn new(lo: u64, hi: u64) -> Self {
+        Self {
+            lo,
+            hi,
+            page: std::collections::VecDeque::new(),
+            done: lo > hi,
+        }
+    }
+
+    // The next checkpoint if its size is `size` (taken), else None.
+    async fn next_at(&mut self, inner: &Inner, size: u64) -> Result<Option<StoredCheckpoint>> {
+        if self.page.is_empty() && !self.done {
+            let got = inner
+                .checkpoints_within(self.lo, self.hi, Self::PAGE)
+                .await?;
+            self.done = (got.len() as i64) < Self::PAGE;
+            match got.last() {
+                Some(c) => self.lo = c.checkpoint.size + 1,
+                None => self.done = true,
+            }
+            self.page.extend(got);
+        }
+        Ok(match self.page.front() {
+            Some(c) if c.checkpoint.size == size => self.page.pop_front(),
+            _ => None,
+        })
+    }
+}
+
 fn covering(cps: &[StoredCheckpoint], size: u64) -> Result<&StoredCheckpoint> {
     match cps.last() {
         Some(c) if c.checkpoint.size >= size => Ok(c),
@@ -2041,6 +2083,30 @@ impl Inner {
         Ok(Some(new))
     }
 
+    // The stored checkpoints of sizes `lo..=hi`, ascending, at most `limit`.
+    async fn checkpoints_within(
+        &self,
+        lo: u64,
+        hi: u64,
+        limit: i64,
+    ) -> Result<Vec<StoredCheckpoint>> {
+        let client = self.client().await?;
+        let (lo, hi) = (
+            lo.min(i64::MAX as u64) as i64,
+            hi.min(i64::MAX as u64) as i64,
+        );
+        rows(
+            &client,
+            "read stele_checkpoints",
+            "SELECT note FROM stele_checkpoints WHERE size >= $1 AND size <= $2 ORDER BY size LIMIT $3",
+            &[&lo, &hi, &limit],
+        )
+        .await?
+        .iter()
+        .map(stored_checkpoint)
+        .collect()
+    }
+
     async fn checkpoints(&self, latest: Option<i64>) -> Result<Vec<StoredCheckpoint>> {
         let client = self.client().await?;
         let what = "read stele_checkpoints";
@@ -2064,15 +2130,7 @@ impl Inner {
                 .await?
             }
         };
-        rows.iter()
-            .map(|r| {
-                let note: String = r.get(0);
-                let checkpoint = stele_core::checkpoint::SignedCheckpoint::parse(note.as_bytes())
-                    .map_err(|e| db_err("stele_checkpoints", chain(&e)))?
-                    .checkpoint;
-                Ok(StoredCheckpoint { checkpoint, note })
-            })
-            .collect()
+        rows.iter().map(stored_checkpoint).collect()
     }
 
     // Moves the published checkpoint object to the latest stored
