@@ -78,10 +78,12 @@ impl Hash {
 
     /// [`Hash::to_hex`] as bytes, without allocating (for line building).
     pub fn hex_bytes(&self) -> [u8; 64] {
+        // Both digits of a byte from one table (each line the writer builds
+        // holds one: digit by digit it was 29 of 786 samples of the serial
+        // part of `stele bench append --entries 200000`, `perf record`).
         let mut out = [0u8; 64];
         for (o, b) in out.chunks_exact_mut(2).zip(self.0) {
-            o[0] = HEX[usize::from(b >> 4)];
-            o[1] = HEX[usize::from(b & 15)];
+            o.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
         }
         out
     }
@@ -128,6 +130,17 @@ impl Hash {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+// The two lowercase hex digits of each byte value.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 15]];
+        i += 1;
+    }
+    t
+};
 
 // Lowercase hex digit values; 0x80 marks every other byte.
 pub(crate) const HEX_VAL: [u8; 256] = {

@@ -18,8 +18,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stele_core::checkpoint::Checkpoint;
 use stele_core::entry::{
-    GENESIS_TYPE, MAX_ENTRY_BYTES, RESERVED_PREFIX, Timestamp, ZERO_PREV, genesis_event,
-    parse_entry,
+    GENESIS_TYPE, LinePrefix, MAX_ENTRY_BYTES, RESERVED_PREFIX, Timestamp, TimestampText,
+    ZERO_PREV, genesis_event, parse_entry,
 };
 use stele_core::hash::{Hash, leaf_hash};
 use stele_core::merkle::left_hashes;
@@ -1385,11 +1385,12 @@ impl Shared {
         if let Some(p) = &self.commit.lock().unwrap().poisoned {
             return Err(self.poisoned_err(p));
         }
-        if by != Appended::Authenticated {
-            for (i, ev) in events.iter().enumerate() {
-                check_event(ev, internal).map_err(|why| Error::BadEvent { index: i, why })?;
-            }
-        }
+        // Checked (check_event) here before sealing; otherwise on the
+        // canonical JSON threads, as part of their pass over the events
+        // (checked on the appender's thread, it was 65 of 679 samples of
+        // the library's part of `stele bench append --entries 200000`, all
+        // on the serial path: `perf record`).
+        let check = (by != Appended::Authenticated).then_some(internal);
         // Sealed fields (FORMAT 13.9): placeholders in, openings aside until
         // each entry's index is known. Stele's own events are never sealed.
         // The expensive part (sealing, canonical JSON, checks) runs outside
@@ -1401,12 +1402,20 @@ impl Shared {
         let sealing = !internal && events.iter().any(|e| self.sealer.touches(e));
         let mut texts = std::mem::take(&mut *self.scratch.lock().unwrap());
         let base = if sealing {
+            if let Some(internal) = check {
+                for (i, ev) in events.iter().enumerate() {
+                    check_event(ev, internal).map_err(|why| Error::BadEvent { index: i, why })?;
+                }
+            }
             let base = at.unwrap_or_else(|| self.build.lock().unwrap().next_seq);
             texts.sealed(&self.sealer, events, base)?;
             Some(base)
         } else {
-            texts.canonical(&events)?;
-            // The events are not needed any more: freed before the lock.
+            texts.canonical(&events, check)?;
+            // The events are not needed any more: freed before the lock, on
+            // this thread (freed on the canonical JSON threads, mimalloc's
+            // frees of another thread's blocks and the exiting threads'
+            // abandoned pages cost more than they saved: `perf record`).
             drop(events);
             None
         };
@@ -1426,17 +1435,22 @@ impl Shared {
             let b = &mut *b;
             let marks = (b.buf.len(), b.lens.len(), b.leaves.len());
             let mut build = || -> Result<()> {
+                // Never decreasing: a clock step backwards repeats the last
+                // ts. One clock reading, so one ts (and its text) for the
+                // whole batch (its text made for each line was 27 of 679
+                // samples of the library's part of `stele bench append
+                // --entries 200000`, on the serial path: `perf record`).
+                ts = ts.max(now);
+                let t = Timestamp::from_unix_micros(ts).ok_or_else(|| Error::BadEvent {
+                    index: 0,
+                    why: format!("clock reads {ts} µs since 1970, outside years 0000..9999"),
+                })?;
+                let t = TimestampText::from(t);
                 for (i, seq) in (0..texts.len()).zip(b.next_seq..) {
-                    // Never decreasing: a clock step backwards repeats the last ts.
-                    ts = ts.max(now);
-                    let t = Timestamp::from_unix_micros(ts).ok_or_else(|| Error::BadEvent {
-                        index: i,
-                        why: format!("clock reads {ts} µs since 1970, outside years 0000..9999"),
-                    })?;
-                    let start = b.buf.len();
-                    let len = push_line(&mut b.buf, texts.get(i), seq, t, &prev)
-                        .map_err(|why| Error::BadEvent { index: i, why })?;
-                    prev = leaf_hash(&b.buf[start..]);
+                    let (len, leaf) =
+                        push_line(&mut b.buf, texts.get(i), texts.prefix(i), seq, &t, &prev)
+                            .map_err(|why| Error::BadEvent { index: i, why })?;
+                    prev = leaf;
                     b.buf.push(b'\n');
                     b.lens.push(len as u64 + 1);
                     b.leaves.push(prev);
@@ -1871,15 +1885,20 @@ pub(crate) fn canonical_event(ev: &Value) -> Result<String, String> {
     stele_core::entry::canonical_event(ev).map_err(|e| e.to_string())
 }
 
-// `finish_line` appended to `out` (without `\n`): returns the line's length.
+// `finish_line` appended to `out` (without `\n`): returns the line's length
+// and leaf hash, finished from the event's `prefix` (hashed on the canonical
+// JSON threads: half the SHA-256 blocks of a 200-byte event's line off the
+// serial chain).
 fn push_line(
     out: &mut Vec<u8>,
     ev: &str,
+    prefix: &LinePrefix,
     seq: u64,
-    ts: Timestamp,
+    ts: &TimestampText,
     prev: &Hash,
-) -> Result<usize, String> {
-    stele_core::entry::push_entry_line(out, ev, seq, ts, prev).map_err(|e| e.to_string())
+) -> Result<(usize, Hash), String> {
+    stele_core::entry::push_entry_line_hashed(out, ev, seq, ts, prev, prefix)
+        .map_err(|e| e.to_string())
 }
 
 /// The canonical texts of a batch's events, in a few reused buffers, one
@@ -1899,6 +1918,8 @@ struct TextPart {
     text: String,
     // End of each event's text in `text`.
     ends: Vec<usize>,
+    // Each event's line hashed as far as it is known before the sequencer.
+    prefixes: Vec<LinePrefix>,
     // Sealed batches: the openings, and their records encrypted for the
     // indices the batch was expected to get.
     seal: SealScratch,
@@ -1936,19 +1957,46 @@ impl EventsChunk<'_> {
 }
 
 impl TextPart {
-    // Canonical JSON of `events` (the first is event `first` of the batch).
-    fn canonical(&mut self, events: &[Value], first: usize) -> Result<()> {
+    // Canonical JSON of `events` (the first is event `first` of the batch),
+    // after checking them all if `check` says so (`Some(internal)`): the
+    // error says which (a refused event goes before a canonical JSON error
+    // of another, as when the whole batch was checked first).
+    fn canonical(
+        &mut self,
+        events: &[Value],
+        first: usize,
+        check: Option<bool>,
+    ) -> Result<(), (bool, Error)> {
         self.text.clear();
         self.ends.clear();
+        self.prefixes.clear();
         self.records.clear();
         self.seal.wipe();
+        if let Some(internal) = check {
+            for (i, ev) in events.iter().enumerate() {
+                check_event(ev, internal).map_err(|why| {
+                    (
+                        true,
+                        Error::BadEvent {
+                            index: first + i,
+                            why,
+                        },
+                    )
+                })?;
+            }
+        }
         for (i, ev) in events.iter().enumerate() {
+            let start = self.text.len();
             stele_core::entry::canonical_event_into(ev, &mut self.text).map_err(|e| {
-                Error::BadEvent {
-                    index: first + i,
-                    why: e.to_string(),
-                }
+                (
+                    false,
+                    Error::BadEvent {
+                        index: first + i,
+                        why: e.to_string(),
+                    },
+                )
             })?;
+            self.prefixes.push(LinePrefix::new(&self.text[start..]));
             self.ends.push(self.text.len());
         }
         Ok(())
@@ -1968,15 +2016,18 @@ impl TextPart {
     ) -> Result<()> {
         self.text.clear();
         self.ends.clear();
+        self.prefixes.clear();
         self.records.clear();
         self.seal.wipe();
         for i in 0..events.len() {
             let index = first + i;
             let from = self.seal.openings.len();
+            let start = self.text.len();
             sealer
                 .seal_event_into(events.get(i), index, &mut self.seal, &mut self.text)
                 .map_err(|why| Error::BadEvent { index, why })?;
             events.free(i);
+            self.prefixes.push(LinePrefix::new(&self.text[start..]));
             self.ends.push(self.text.len());
             if self.seal.openings.len() > from {
                 sealer.encrypt_from(
@@ -2007,43 +2058,46 @@ impl Texts {
     }
 
     // `f(part, chunk of events, index of its first event)` for each part,
-    // the first on this thread and the others on their own; the first
-    // error in event order.
-    fn run<C: Send>(
+    // the first on this thread and the others on their own; the errors in
+    // event order.
+    fn run<C: Send, E: Send>(
         &mut self,
         chunks: impl Iterator<Item = C>,
-        f: impl Fn(&mut TextPart, C, usize) -> Result<()> + Sync,
-    ) -> Result<()> {
+        f: impl Fn(&mut TextPart, C, usize) -> Result<(), E> + Sync,
+    ) -> Vec<E> {
         let (chunk, used) = (self.chunk, self.used);
         let mut jobs = self.parts.iter_mut().zip(chunks).enumerate();
         let Some((_, (p0, c0))) = jobs.next() else {
-            return Ok(());
+            return Vec::new();
         };
         if used <= 1 {
-            return f(p0, c0, 0);
+            return f(p0, c0, 0).err().into_iter().collect();
         }
         std::thread::scope(|sc| {
             let f = &f;
             let handles: Vec<_> = jobs
                 .map(|(k, (p, c))| sc.spawn(move || f(p, c, k * chunk)))
                 .collect();
-            let mut result = f(p0, c0, 0);
+            let mut errors: Vec<E> = f(p0, c0, 0).err().into_iter().collect();
             for h in handles {
-                let r = h.join().expect("canonical JSON thread");
-                if result.is_ok() {
-                    result = r;
-                }
+                errors.extend(h.join().expect("canonical JSON thread").err());
             }
-            result
+            errors
         })
     }
 
-    // Canonical JSON of every event; big batches on several threads.
-    fn canonical(&mut self, events: &[Value]) -> Result<()> {
+    // Canonical JSON of every event, checked first if `check` says so;
+    // big batches on several threads.
+    fn canonical(&mut self, events: &[Value], check: Option<bool>) -> Result<()> {
         self.layout(events.len());
-        self.run(events.chunks(self.chunk), |p, evs, first| {
-            p.canonical(evs, first)
-        })
+        let mut errors = self.run(events.chunks(self.chunk), |p, evs, first| {
+            p.canonical(evs, first, check)
+        });
+        // A refused event first, then the first canonical JSON error.
+        match errors.iter().position(|e| e.0) {
+            Some(k) => Err(errors.swap_remove(k).1),
+            None => errors.into_iter().next().map_or(Ok(()), |e| Err(e.1)),
+        }
     }
 
     // Every event sealed ([`TextPart::sealed`]) and in canonical JSON.
@@ -2053,10 +2107,11 @@ impl Texts {
         self.layout(events.len());
         let chunk = self.chunk;
         let f = |p: &mut TextPart, evs, first| p.sealed(sealer, evs, first, base);
-        match events {
+        let errors = match events {
             Cow::Owned(mut evs) => self.run(evs.chunks_mut(chunk).map(EventsChunk::Owned), f),
             Cow::Borrowed(evs) => self.run(evs.chunks(chunk).map(EventsChunk::Lent), f),
-        }
+        };
+        errors.into_iter().next().map_or(Ok(()), Err)
     }
 
     fn len(&self) -> usize {
@@ -2067,6 +2122,10 @@ impl Texts {
         let (p, j) = (&self.parts[i / self.chunk], i % self.chunk);
         let start = if j == 0 { 0 } else { p.ends[j - 1] };
         &p.text[start..p.ends[j]]
+    }
+
+    fn prefix(&self, i: usize) -> &LinePrefix {
+        &self.parts[i / self.chunk].prefixes[i % self.chunk]
     }
 
     // The openings of a sealed batch, part by part (entry order).
@@ -2551,6 +2610,41 @@ fn scan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The events are checked on the canonical JSON threads: a refused event
+    // is still the error when another, earlier in the batch and in another
+    // part, has no canonical form (as when the whole batch was checked
+    // first), and the first error in event order otherwise.
+    #[test]
+    fn refused_events_go_before_canonical_errors() {
+        let mut deep = serde_json::json!(1);
+        for _ in 0..70 {
+            deep = serde_json::json!([deep]);
+        }
+        let mut events: Vec<Value> = (0..1000).map(|i| serde_json::json!({"n": i})).collect();
+        events[100] = serde_json::json!({ "deep": deep });
+        events[900] = serde_json::json!({"type": "stele.x"});
+        let index = |evs: &[Value], check| match Texts::default().canonical(evs, check) {
+            Err(Error::BadEvent { index, .. }) => Some(index),
+            _ => None,
+        };
+        assert_eq!(index(&events, Some(false)), Some(900));
+        // Internal events may have stele. types; unchecked, no refusal.
+        assert_eq!(index(&events, Some(true)), Some(100));
+        assert_eq!(index(&events, None), Some(100));
+        events[950] = serde_json::json!("not an object");
+        assert_eq!(index(&events, Some(false)), Some(900));
+        events[900] = serde_json::json!({"n": 900});
+        assert_eq!(index(&events, Some(false)), Some(950));
+        events[100] = serde_json::json!({"n": 100});
+        events[950] = serde_json::json!({"n": 950});
+        let mut texts = Texts::default();
+        texts.canonical(&events, Some(false)).unwrap();
+        assert_eq!(texts.len(), 1000);
+        for i in [0, 499, 500, 999] {
+            assert_eq!(texts.get(i), canonical_event(&events[i]).unwrap());
+        }
+    }
 
     #[test]
     fn split_line_building_matches_core_entry_line() {
