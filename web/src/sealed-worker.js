@@ -48,6 +48,8 @@ import { computeX25519, giveX25519, prefetchX25519 } from './x25519.js';
  *   keys need is then computed with WebCrypto before the entries are read
  * @property {X25519Share} [x25519]  with a part: how the parts share the
  *   X25519 of the key records
+ * @property {boolean} [keep]  false: the values are not sent (counts and
+ *   failures only: the page opens the values it shows when it shows them)
  */
 /**
  * The two parts' workers share the X25519 of the key records (computed once,
@@ -109,7 +111,7 @@ async function partPass(origin, identity, file, part, share) {
 }
 
 self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) => {
-  const { module, file, origin, identity, chunkSize, part, head, x25519 } = event.data;
+  const { module, file, origin, identity, chunkSize, part, head, x25519, keep } = event.data;
   /** @type {OpeningPass | null} */
   let pass = null;
   try {
@@ -128,7 +130,7 @@ self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) =>
       const to = Math.min(at + chunkSize, end);
       p.push(await bytes(file, at, to));
       const taken = p.takeSealed();
-      reply({ type: 'progress', done: to - start, part: taken !== '[]' ? taken : null });
+      reply({ type: 'progress', done: to - start, part: taken !== '[]' && keep !== false ? taken : null });
     }
     pass = null; // finish() consumes it
     reply({ type: 'done', finish: p.finish() });
