@@ -68,8 +68,48 @@ import { computeX25519, giveX25519, prefetchX25519 } from './x25519.js';
 /** @param {SealedProgressMessage | SealedDoneMessage | SealedErrorMessage} msg */
 const reply = (msg) => self.postMessage(msg);
 
-/** @param {Blob} file @param {number} from @param {number} to */
-const bytes = async (file, from, to) => new Uint8Array(await file.slice(from, to).arrayBuffer());
+/** The buffer of the last chunk pushed, read into again (see bytes). @type {ArrayBuffer | null} */
+let spare = null;
+
+/**
+ * Bytes `from` to `to` of `file`, read (a byte stream, BYOB) into the buffer
+ * of the previous chunk once it was pushed (giveBack): a new ArrayBuffer a
+ * chunk left hundreds of dead 1 MiB buffers in this worker until its next
+ * garbage collection (a 378 MB export: +130 MB of RSS). Where a Blob has no
+ * byte stream, a new slice's ArrayBuffer.
+ * @param {Blob} file @param {number} from @param {number} to
+ */
+async function bytes(file, from, to) {
+  const n = to - from;
+  const part = file.slice(from, to);
+  /** @type {ReadableStreamBYOBReader | null} */
+  let reader = null;
+  try {
+    reader = part.stream().getReader({ mode: 'byob' });
+  } catch {
+    reader = null; // no byte stream
+  }
+  if (!reader) return new Uint8Array(await part.arrayBuffer());
+  let buf = spare && spare.byteLength >= n ? spare : new ArrayBuffer(n);
+  spare = null;
+  let at = 0;
+  try {
+    while (at < n) {
+      const { value, done } = await reader.read(new Uint8Array(buf, at, n - at));
+      if (value) buf = /** @type {ArrayBuffer} */ (value.buffer); // the same memory, handed back by the stream
+      if (done || !value?.byteLength) break;
+      at += value.byteLength;
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  return new Uint8Array(buf, 0, at);
+}
+
+/** Once `chunk` was pushed (the module copies what it keeps): its buffer is read into next. @param {Uint8Array} chunk */
+function giveBack(chunk) {
+  if (chunk.buffer instanceof ArrayBuffer) spare = chunk.buffer;
+}
 
 /**
  * The pass over a part: the key records (and their X25519: the page's, else
@@ -128,7 +168,9 @@ self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) =>
     }
     for (let at = from; at < end; at += chunkSize) {
       const to = Math.min(at + chunkSize, end);
-      p.push(await bytes(file, at, to));
+      const chunk = await bytes(file, at, to);
+      p.push(chunk);
+      giveBack(chunk);
       const taken = p.takeSealed();
       reply({ type: 'progress', done: to - start, part: taken !== '[]' && keep !== false ? taken : null });
     }
