@@ -585,8 +585,22 @@ function spanHead(file, origin, identity) {
 export function forgetSealedSpans() {
   const old = spanSetup;
   spanSetup = null;
+  dropLive();
   old?.head.then((h) => h?.x25519?.secrets.forEach((s) => s.fill(0)), () => {});
 }
+
+/**
+ * The pass of the last span, kept open to go on with the next span when it
+ * starts where the last one ended (a search reads the pages in order): its
+ * data keys stay unwrapped, and the key records are not read again. It has
+ * read the span's bytes and the next entry line (`next`, the first line of
+ * the next span), so the last entry's values are settled.
+ * @type {{file: Blob, setup: unknown, pass: OpeningPass, next: number, nextLen: number} | null}
+ */
+let live = null;
+
+/** Calls of openSealedSpan run one after the other (they share `live`). */
+let spanQueue = Promise.resolve();
 
 /**
  * The sealed values of the entries in `bytes`, which are bytes `at` to
@@ -601,19 +615,56 @@ export function forgetSealedSpans() {
  * @param {{origin: string | null, identity: string, at: number, bytes: Uint8Array}} span
  * @returns {Promise<import('./index.js').SealedValue[] | null>}
  */
-export async function openSealedSpan(file, { origin, identity, at, bytes }) {
+export function openSealedSpan(file, span) {
+  // The bytes are the caller's until it resumes: copied if they must wait.
+  const bytes = span.bytes.slice();
+  const run = spanQueue.then(() => openSpan(file, { ...span, bytes }));
+  spanQueue = run.then(() => {}, () => {});
+  return run;
+}
+
+/**
+ * @param {Blob} file
+ * @param {{origin: string | null, identity: string, at: number, bytes: Uint8Array}} span
+ * @returns {Promise<import('./index.js').SealedValue[] | null>}
+ */
+async function openSpan(file, { origin, identity, at, bytes }) {
   const setup = await spanHead(file, origin, identity);
   if (!setup) return null;
-  const pass = new OpeningPass(origin ?? undefined, identity);
+  let pass;
+  let from = 0;
+  if (live && live.file === file && live.setup === setup && live.next === at && live.nextLen <= bytes.length) {
+    // Goes on: the first line of this span was read already.
+    pass = live.pass;
+    from = live.nextLen;
+    live = null;
+  } else {
+    dropLive();
+    pass = new OpeningPass(origin ?? undefined, identity);
+    try {
+      pass.push(setup.head);
+      const x = setup.x25519;
+      // giveX25519 zeroes what it is given: a copy, the kept ones stay for the next span.
+      giveX25519(pass, x && { shares: x.shares, secrets: x.secrets.map((s) => s.slice()) });
+      if (at > setup.head.length) pass.resumeAt(at);
+    } catch (e) {
+      pass.free();
+      throw e;
+    }
+  }
   /** @type {import('./index.js').SealedValue[]} */
   const sealed = [];
   try {
-    pass.push(setup.head);
-    const x = setup.x25519;
-    // giveX25519 zeroes what it is given: a copy, the kept ones stay for the next span.
-    giveX25519(pass, x && { shares: x.shares, secrets: x.secrets.map((s) => s.slice()) });
-    if (at > setup.head.length) pass.resumeAt(at);
-    pass.push(bytes);
+    pass.push(bytes.subarray(from));
+    // The next entry line settles this span's last entry (its records are in the span).
+    const end = at + bytes.length;
+    const line = await nextLine(file, end);
+    if (line && line[0] === 0x7b) {
+      pass.push(line);
+      takeInto(sealed, JSON.parse(pass.takeSealed()));
+      live = { file, setup, pass, next: end, nextLen: line.length };
+      return sealed;
+    }
     takeInto(sealed, JSON.parse(pass.takeSealed()));
   } catch (e) {
     pass.free();
@@ -621,4 +672,23 @@ export async function openSealedSpan(file, { origin, identity, at, bytes }) {
   }
   takeInto(sealed, JSON.parse(pass.finish()).sealed);
   return sealed;
+}
+
+/** Frees the kept pass. */
+function dropLive() {
+  live?.pass.free();
+  live = null;
+}
+
+/**
+ * The line of `file` starting at byte `at`, with its line feed; null at the
+ * end of the file or when it is longer than an entry can be (FORMAT 7.1).
+ * @param {Blob} file
+ * @param {number} at
+ */
+async function nextLine(file, at) {
+  if (at >= file.size) return null;
+  const b = new Uint8Array(await file.slice(at, at + (64 << 10) + 1).arrayBuffer());
+  const lf = b.indexOf(10);
+  return lf < 0 ? null : b.subarray(0, lf + 1);
 }
