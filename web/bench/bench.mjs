@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Verification throughput of the page in headless Chromium.
-//   node web/bench/bench.mjs EXPORT [--key VKEY | --key-file FILE] [--dist DIR] [--runs N] [--maps] [--shots DIR]
+//   node web/bench/bench.mjs EXPORT [--key VKEY | --key-file FILE] [--dist DIR] [--runs N] [--maps] [--shots DIR] [--identity AGE_KEY_FILE] [--query ?PARAMS]
 // Prints MB/s (timed by the page itself: data-last-run-ms, from the file
 // chosen to the verdict shown), the ratio to a baseline run in the same page
 // right after (read the file, SHA-256 it with WebCrypto; once the page's own
@@ -22,7 +22,7 @@ import { startServer } from '../serve.mjs';
 import { ARGS, CHROMIUM, DIST as DEFAULT_DIST, SAMPLES } from '../test/helpers.mjs';
 
 function parseArgs(argv) {
-  const o = { file: null, key: null, keyFile: join(SAMPLES, 'key.txt'), dist: DEFAULT_DIST, runs: 1, maps: false, shots: null };
+  const o = { file: null, key: null, keyFile: join(SAMPLES, 'key.txt'), dist: DEFAULT_DIST, runs: 1, maps: false, shots: null, identity: null, query: '' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--key') o.key = argv[++i];
@@ -31,6 +31,8 @@ function parseArgs(argv) {
     else if (a === '--runs') o.runs = Number(argv[++i]);
     else if (a === '--maps') o.maps = true;
     else if (a === '--shots') o.shots = resolve(argv[++i]);
+    else if (a === '--identity') o.identity = resolve(argv[++i]);
+    else if (a === '--query') o.query = argv[++i];
     else if (!a.startsWith('--') && !o.file) o.file = resolve(a);
     else throw new Error(`unknown argument ${a}`);
   }
@@ -163,9 +165,11 @@ async function main() {
       const page = await context.newPage();
       const cdp = await context.newCDPSession(page);
       await cdp.send('Performance.enable');
-      await page.goto(url);
+      await page.goto(url + o.query);
       await page.waitForSelector('html[data-warm]');
       await page.fill('#key', o.key);
+      // An auditor key (issue 11): sealed values are opened too.
+      if (o.identity) await page.setInputFiles('#auditor-file', o.identity);
       let peakHeap = 0;
       let peakRss = 0;
       let peakProc = 0;
@@ -242,6 +246,10 @@ async function main() {
       });
       console.log(`  baseline: reading + WebCrypto SHA-256 of the same file ${floorSecs.toFixed(2)} s (${(size / 1e6 / floorSecs).toFixed(0)} MB/s), run after the page's own SHA-256 of it for the evidence (${hashSecs.toFixed(1)} s more after the verdict); verify time / baseline time ${(secs / floorSecs).toFixed(2)}`);
       console.log(`  peak page JS heap (JSHeapUsedSize) ${mb(peakHeap)}`);
+      if (o.identity) {
+        const d = await page.evaluate(() => ({ ...document.documentElement.dataset }));
+        console.log(`  sealed values: ${d.sealedOpened} opened (core's count); held by the page after the run: ${d.sealedHeld ?? 'not reported'}; store ${d.store}`);
+      }
       console.log(`  peak RSS of Chromium processes ${mb(peakRss)} (before the run ${mb(baseRss)}; largest single process ${mb(peakProc)})`);
       const grew = [...growthByPid].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([pid, g]) => `${processKind(pid)} +${mb(g)}`);
       console.log(`  RSS growth during the run: ${mb(peakRss - baseRss)} (goal: at most 64 MB); most grown: ${grew.join(', ')}`);

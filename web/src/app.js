@@ -125,8 +125,22 @@ function showReport(report, inputs) {
   // What searches read in rows with sealed values: made on the first
   // search (filterSealed), not before the verdict shows.
   state.sealedSearch = null;
-  // for tests and benchmarks: how many sealed values this run opened
-  document.documentElement.dataset.sealedOpened = String(values.filter((v) => v.state === 'opened').length);
+  const counts = report.sealed_counts;
+  const s = state.store;
+  if (s.paged && inputs.identity && !values.length && counts?.values) {
+    // A paged store listed no value (sealedList: false): each page's values
+    // are opened when the page is read back from the file, kept and dropped
+    // with its rows (store.js), and searched as each page is read.
+    const { blob } = state;
+    const origin = report.origin ?? null;
+    const identity = inputs.identity;
+    s.openSealed = async (at, bytes) => (await import('./sealed.js')).openSealedSpan(blob, { origin, identity, at, bytes });
+    s.dropPages(); // read again, with their values
+    table.schedule();
+  }
+  // for tests and benchmarks: how many sealed values this run opened (core's count when none are listed)
+  document.documentElement.dataset.sealedOpened = String(s.paged && s.openSealed ? counts.opened : values.filter((v) => v.state === 'opened').length);
+  showSealedHeld();
   state.inputs = inputs;
   const kind = verdictKind(report.verdict);
   const situation = kind === 'unverified' ? keySituation(report, inputs.keys.length) : null;
@@ -545,8 +559,7 @@ function inputsChanged() {
     state.unsignedFrom = Infinity;
     // Values the auditor key opened go with the verdict: no cell, search or
     // detail shows them once the inputs changed (the key may be gone).
-    state.sealed = null;
-    state.sealedSearch = null;
+    dropSealed();
     document.documentElement.dataset.sealedOpened = '0';
     clearResult();
     refreshEntries();
@@ -682,8 +695,7 @@ async function startVerification(blob, name, { force = false } = {}) {
   state.blob = blob;
   state.name = name;
   state.cancelled = false;
-  state.sealed = null;
-  state.sealedSearch = null;
+  dropSealed();
   const inputs = currentInputs();
   if (!force && !inputs.keys.length) {
     // Never a verdict for an empty key unless asked: the auditor may be about to type it.
@@ -732,6 +744,8 @@ async function startVerification(blob, name, { force = false } = {}) {
       // Values past the limit stay in the file (rowvalues.js): memory follows the rows, not the values.
       // A paged store keeps no value (rows are read back); the filters' lists offer the first 200.
       keepValues: state.store instanceof EntryStore ? VALUE_LIMIT : { values: 200, bytes: 64 << 10 },
+      // A paged store lists no sealed value (counts and failures only): it opens the values of its pages as it reads them back.
+      sealedList: !state.store.paged,
       // for tests and automation: where this file is verified ("worker" or "main") and with how many helpers
       onEngine: ({ engine, helpers }) => Object.assign(document.documentElement.dataset, { engine, helpers: String(helpers) }),
     });
@@ -907,7 +921,7 @@ async function loadDetail(i) {
   for (const f of state.report?.failures || []) {
     if (!f.range && (f.line === line || (f.entry != null && f.entry === s.seqAt(i)))) notes.push(`Fails: ${f.code}: ${f.message}`);
   }
-  for (const v of state.sealed?.get(s.seqAt(i)) || []) notes.push(sealedNote(v));
+  for (const v of sealedValuesAt(i) || []) notes.push(sealedNote(v));
   if (isInRange(i)) notes.push('This entry is in the range of a checkpoint that does not match (see the failures); the entry itself may be intact.');
   if (i >= state.unsignedFrom) notes.push('Not signed: this entry comes after the last checkpoint signed with the trusted key.');
   return { text: body, notes, hidden: hasHidden(text) || /\\u(20[0-2][b-fB-F]|202[a-eA-E]|206[6-9]|[fF][eE][fF][fF])/.test(text) };
@@ -940,9 +954,40 @@ const table = new VirtualTable({
   isFailing: (i) => state.failing.has(i),
   isInRange,
   isUnsigned: (i) => i >= state.unsignedFrom,
-  sealedValues: (i) => state.sealed?.get(state.store.seqAt(i)),
+  sealedValues: (i) => sealedValuesAt(i),
   needValues,
 });
+
+/**
+ * Row i's sealed values: from the report's list, else (a paged store that
+ * listed none) opened with its page; undefined without.
+ * @param {number} i
+ */
+function sealedValuesAt(i) {
+  const s = state.store;
+  return state.sealed?.get(s.seqAt(i)) ?? (s.paged ? s.sealedAt(i) : undefined);
+}
+
+/** The opened values go (the inputs changed, or another run starts): from the list, and from the pages read back. */
+function dropSealed() {
+  state.sealed = null;
+  state.sealedSearch = null;
+  const s = state.store;
+  if (s.paged && s.openSealed) {
+    s.openSealed = null;
+    s.dropPages();
+    import('./sealed.js').then((m) => m.forgetSealedSpans(), () => {});
+  }
+  showSealedHeld();
+}
+
+/** For tests: how many sealed values the page holds (listed, and with the pages read back). */
+function showSealedHeld() {
+  let n = 0;
+  for (const list of state.sealed?.values() || []) n += list.length;
+  if (state.store.paged) n += state.store.sealedHeld();
+  document.documentElement.dataset.sealedHeld = String(n);
+}
 
 /** Rows whose values are being read from the file. */
 const valuesPending = new Set();
@@ -957,6 +1002,7 @@ function needValues(rows) {
   loadRowValues(blob, store, want).then(
     () => {
       for (const i of want) valuesPending.delete(i);
+      showSealedHeld();
       if (state.store === store) table.schedule();
     },
     (e) => {
@@ -1079,6 +1125,7 @@ function applyPagedFilters(f) {
     cancelled: () => pass !== settling || state.store !== s,
   }).then(
     (set) => {
+      showSealedHeld();
       if (!set || pass !== settling || state.store !== s) return;
       delete ui.entriesCount.dataset.searching;
       showView(set);

@@ -243,6 +243,15 @@ export interface VerifyFileOptions extends VerifierOptions {
    */
   identity?: string;
   /**
+   * With `identity` (and no `tsaCa`): false leaves the report's `sealed`
+   * list empty (its `sealed_counts` and any failure as always), so that
+   * memory does not grow with the values of a large file; the values are
+   * not kept anywhere (the page opens those of the entries it shows again,
+   * from the file). Listed all the same when the file's first entry is not
+   * within its first 8 MiB. Default true: every value is listed.
+   */
+  sealedList?: boolean;
+  /**
    * The CA certificate of the timestamp authorities trusted (docs/FORMAT.md
    * section 16): PEM text, or the bytes of a PEM or DER file. With it, a
    * separate wasm module (loaded only then) verifies the file again,

@@ -7,10 +7,16 @@ import { summarizeLines } from './verifier.js';
 import { rowMatches, RowSet } from './filters.js';
 import { PAGE_SHIFT, PAGE_ROWS } from './store.js';
 import { STRING_COLUMNS } from './engine.js';
-import { hasPlaceholder, partsText, sealedParts } from './sealed-view.js';
+import { hasPlaceholder, openedText, partsText, sealedParts } from './sealed-view.js';
 
 /** Bytes read from the file per step. */
 const READ_BYTES = 4 << 20;
+/**
+ * Bytes read past a paged store's last row for the records that follow it
+ * (its sealed values' openings): more than an entry's (at most 64 KiB,
+ * FORMAT 7.1) records can take.
+ */
+const SEALED_TAIL = 1 << 20;
 /** Rows given to core per call. */
 const SUMMARY_ROWS = 512;
 
@@ -190,19 +196,24 @@ export async function settleRows(blob, store, unsure, fq, { onProgress, cancelle
  * Reads ascending `pages` of a paged store from `blob`, a span of consecutive
  * pages (up to READ_BYTES) at a time, and calls visit(page, lines) where
  * lines[k] is {line, offset, bytes} of the page's k-th row, found by counting
- * line feeds from the page's first row (the store keeps every row's line).
- * A visit returning false stops the reading.
+ * line feeds from the page's first row (the store keeps every row's line),
+ * and span, the page's bytes (its rows' lines and the records after them)
+ * and where they start in the file. A visit returning false stops the reading.
  * @param {Blob} blob
  * @param {import('./store.js').PagedStore} store
  * @param {number[]} pages
- * @param {(page: number, lines: {line: number, offset: number, bytes: Uint8Array}[]) => unknown} visit
+ * @param {(page: number, lines: {line: number, offset: number, bytes: Uint8Array}[], span: {at: number, bytes: Uint8Array}) => unknown} visit
  */
 async function eachPage(blob, store, pages, visit) {
+  // The last page's span goes on past its last row's line when sealed values
+  // are opened: the records of that entry follow it.
+  const last = store.pageCount - 1;
+  const endOf = (/** @type {number} */ p) => (store.openSealed && p === last ? Math.min(blob.size, store.end + SEALED_TAIL) : store.pageBytes(p).to);
   for (let k = 0; k < pages.length; ) {
     let j = k + 1;
     const { from } = store.pageBytes(pages[k]);
-    while (j < pages.length && pages[j] === pages[j - 1] + 1 && store.pageBytes(pages[j]).to - from <= READ_BYTES) j++;
-    const to = store.pageBytes(pages[j - 1]).to;
+    while (j < pages.length && pages[j] === pages[j - 1] + 1 && endOf(pages[j]) - from <= READ_BYTES) j++;
+    const to = endOf(pages[j - 1]);
     const bytes = await readSpan(blob, from, to);
     try {
       if (bytes.length !== to - from) throw new Error(`could not read bytes ${from}–${to} of the file`);
@@ -224,7 +235,11 @@ async function eachPage(blob, store, pages, visit) {
           if (end < 0) end = bytes.length;
           lines.push({ line, offset: from + at, bytes: bytes.subarray(at, end) });
         }
-        if ((await visit(p, lines)) === false) return;
+        const spanAt = store.pageBytes(p).from;
+        let spanBytes = bytes.subarray(spanAt - from, endOf(p) - from);
+        // Past the last row: up to the last whole line read.
+        if (p === last && endOf(p) > store.end) spanBytes = spanBytes.subarray(0, Math.max(store.end - spanAt, spanBytes.lastIndexOf(10) + 1));
+        if ((await visit(p, lines, { at: spanAt, bytes: spanBytes })) === false) return;
       }
     } finally {
       giveBack(bytes);
@@ -262,9 +277,50 @@ export async function readPageTimes(blob, store, pages) {
  */
 export async function loadPages(blob, store, pages) {
   const want = pages.filter((p) => !store.pages.has(p)).sort((a, b) => a - b);
-  await eachPage(blob, store, want, (p, lines) => {
-    store.setPage(p, summarizePage(lines));
+  const epoch = store.epoch;
+  await eachPage(blob, store, want, async (p, lines, span) => {
+    const rows = summarizePage(lines);
+    const sealed = await pageSealed(store, span);
+    // Dropped meanwhile (the sealed values came, or went): read again when drawn.
+    if (store.epoch !== epoch) return false;
+    store.setPage(p, rows, sealed);
   });
+}
+
+/** The bytes of `"stele.sealed"`, which every placeholder holds. */
+const SEALED_KEY = new TextEncoder().encode('"stele.sealed"');
+
+/** Whether `bytes` hold a placeholder's key. @param {Uint8Array} bytes */
+function mayHoldSealed(bytes) {
+  const k = SEALED_KEY;
+  for (let at = bytes.indexOf(k[0]); at >= 0 && at + k.length <= bytes.length; at = bytes.indexOf(k[0], at + 1)) {
+    let j = 1;
+    while (j < k.length && bytes[at + j] === k[j]) j++;
+    if (j === k.length) return true;
+  }
+  return false;
+}
+
+/**
+ * The sealed values of a page's entries by entry (store.openSealed: core's
+ * opening pass over the page's bytes), or null: no opener, or no
+ * placeholder in the page.
+ * @param {import('./store.js').PagedStore} store
+ * @param {{at: number, bytes: Uint8Array}} span
+ * @returns {Promise<Map<number, import('./index.js').SealedValue[]> | null>}
+ */
+async function pageSealed(store, span) {
+  if (!store.openSealed || !mayHoldSealed(span.bytes)) return null;
+  const values = await store.openSealed(span.at, span.bytes);
+  if (!values) return null;
+  /** @type {Map<number, import('./index.js').SealedValue[]>} */
+  const byEntry = new Map();
+  for (const v of values) {
+    const list = byEntry.get(v.entry);
+    if (list) list.push(v);
+    else byEntry.set(v.entry, [v]);
+  }
+  return byEntry;
 }
 
 /**
@@ -278,6 +334,8 @@ export async function loadPages(blob, store, pages) {
  * sealed-view.js sealedSearch's index (an opened value matches the search);
  * sealedValues(i): row i's sealed values (report.sealed) when a key opened
  * them: its columns match as shown (opened values in place), as in the table.
+ * With store.openSealed (no values in memory), each page's values are opened
+ * as it is read, and searched the same way (then dropped).
  * @param {Blob} blob
  * @param {import('./store.js').PagedStore} store
  * @param {NonNullable<ReturnType<typeof import('./filters.js').filterQuery>>} fq
@@ -313,14 +371,18 @@ export async function scanRows(blob, store, fq, { failingOnly = false, failing =
   let done = total - read.length;
   let stopped = false;
   let shown = performance.now();
-  await eachPage(blob, store, read, async (page, lines) => {
+  await eachPage(blob, store, read, async (page, lines, span) => {
     const first = page << PAGE_SHIFT;
+    // This page's values opened now (store.openSealed), by entry: the rows' own lookups otherwise.
+    const opened = needles.length ? await pageSealed(store, span) : null;
+    /** Whether row i (line text `text`) has sealed values to search as shown. @param {number} i @param {string} text */
+    const withSealed = (i, text) => (opened ? opened.size > 0 && text.includes('"stele.sealed"') : sealedValues(i) != null);
     const ask = [];
     for (let r = 0; r < lines.length; r++) {
       const i = first + r;
       if (failingOnly && !failing.has(i)) continue;
       const text = needles.length ? decoder.decode(lines[r].bytes) : '';
-      if (!needles.length || exact || !PLAIN.test(text) || sealedValues(i)) ask.push(r);
+      if (!needles.length || exact || !PLAIN.test(text) || withSealed(i, text)) ask.push(r);
       else {
         const lower = text.toLowerCase();
         if (needles.every((q) => lower.includes(q))) ask.push(r);
@@ -334,11 +396,11 @@ export async function scanRows(blob, store, fq, { failingOnly = false, failing =
         const row = { ts: s.ts_us ?? NaN, tsText: () => s.ts ?? '', seq: s.seq ?? NaN };
         /** @type {(string | null)[]} */
         let values = valuesOf(s);
-        const sv = sealedValues(i);
+        const sv = opened ? opened.get(s.seq ?? NaN) : sealedValues(i);
         if (sv) {
           // A sealed value matches as stored and as shown; the search also finds the entry's opened values.
           values = values.map((v, c) => (hasPlaceholder(v) ? `${v}\u0000${partsText(sealedParts(v, STRING_COLUMNS[c], sv))}` : v));
-          values.push(sealed?.text.get(i) ?? null);
+          values.push(opened ? openedText(sv) : (sealed?.text.get(i) ?? null));
         }
         if (rowMatches(fq, row, values)) set.add(i);
       });

@@ -123,6 +123,29 @@ export function renderParts(cell, parts) {
   return hidden;
 }
 
+/**
+ * What a search finds in an entry's opened values (shown in a column or
+ * not): each one's JSON text, and a string's text too, lowercase; null when
+ * none was opened.
+ * @param {{state: string, value: string | null}[]} values
+ * @returns {string | null}
+ */
+export function openedText(values) {
+  const words = [];
+  for (const v of values) {
+    if (v.state !== 'opened' || v.value == null) continue;
+    words.push(v.value);
+    if (v.value.startsWith('"')) {
+      try {
+        words.push(JSON.parse(v.value));
+      } catch {
+        // shown as JSON text only
+      }
+    }
+  }
+  return words.length ? words.join('\n').toLowerCase() : null;
+}
+
 const COLUMN_NAMES = ['type', 'actor', 'action', 'target', 'outcome']; // engine.js STRING_COLUMNS
 
 /**
@@ -139,19 +162,8 @@ export function sealedSearch(store, byEntry) {
   for (const [entry, values] of byEntry) {
     const i = store.findBySeq(entry);
     if (i < 0) continue;
-    const words = [];
-    for (const v of values) {
-      if (v.state !== 'opened' || v.value == null) continue;
-      words.push(v.value);
-      if (v.value.startsWith('"')) {
-        try {
-          words.push(JSON.parse(v.value));
-        } catch {
-          // shown as JSON text only
-        }
-      }
-    }
-    if (words.length) text.set(i, words.join('\n').toLowerCase());
+    const words = openedText(values);
+    if (words != null) text.set(i, words);
     const shown = COLUMN_NAMES.map((name, c) => {
       const raw = store.str(c, i);
       return hasPlaceholder(raw) ? partsText(sealedParts(raw, name, values)).toLowerCase() : null;

@@ -7,7 +7,7 @@
 // only moves bytes to it and adds its findings to the verification's report.
 // The identity stays in this page's memory.
 import initSeal, { OpeningPass, SealedVerifier } from '../pkg/stele_wasm_seal.js';
-import { prefetchX25519 } from './x25519.js';
+import { computeX25519, giveX25519, prefetchX25519 } from './x25519.js';
 
 /** The sealed module, compiled once: instantiated here and in the pass's worker. @type {Promise<WebAssembly.Module> | null} */
 let ready = null;
@@ -120,12 +120,13 @@ function inWorker(job, transfer, { signal, onProgress }) {
     signal?.addEventListener('abort', abort, { once: true });
     /** @type {import('./index.js').SealedValue[]} */
     const sealed = [];
+    const keep = job.keep !== false;
     worker.onmessage = (/** @type {MessageEvent<import('./sealed-worker.js').SealedProgressMessage | import('./sealed-worker.js').SealedDoneMessage | import('./sealed-worker.js').SealedErrorMessage>} */ e) => {
       const m = e.data;
       if (m.type === 'progress') {
         // Parsed as they come, while the pass goes on (100k values: 0.1-0.3 s
         // here that no longer follows the pass's end).
-        if (m.part) takeInto(sealed, JSON.parse(m.part));
+        if (m.part && keep) takeInto(sealed, JSON.parse(m.part));
         onProgress?.(m.done);
         return;
       }
@@ -138,7 +139,8 @@ function inWorker(job, transfer, { signal, onProgress }) {
       if (idleWorkers.length < 2) idleWorkers.push(worker);
       else worker.terminate();
       const out = JSON.parse(m.finish);
-      takeInto(sealed, out.sealed);
+      if (keep) takeInto(sealed, out.sealed);
+      out.sealed = null;
       resolve({ out, sealed });
     };
     worker.onerror = (e) => {
@@ -179,14 +181,14 @@ async function splitPoints(file, splitAbove) {
  * @param {WebAssembly.Module} module
  * @param {Blob} file
  * @param {string | undefined} origin
- * @param {{identity: string, signal?: AbortSignal, chunkSize: number, splitAbove: number, onProgress?: (done: number, total: number) => void}} opts
+ * @param {{identity: string, signal?: AbortSignal, chunkSize: number, splitAbove: number, keep: boolean, onProgress?: (done: number, total: number) => void}} opts
  * @returns {Promise<{out: any, sealed: import('./index.js').SealedValue[]}>}
  */
-async function passInWorkers(module, file, origin, { identity, signal, chunkSize, splitAbove, onProgress }) {
+async function passInWorkers(module, file, origin, { identity, signal, chunkSize, splitAbove, keep, onProgress }) {
   const at = await splitPoints(file, splitAbove);
   if (!at) {
     const head = (await firstEntryLine(file))?.offset;
-    return inWorker({ module, file, origin, identity, chunkSize, head }, [], { signal, onProgress: onProgress && ((d) => onProgress(d, file.size)) });
+    return inWorker({ module, file, origin, identity, chunkSize, head, keep }, [], { signal, onProgress: onProgress && ((d) => onProgress(d, file.size)) });
   }
   const done = [0, 0];
   const progress = (/** @type {number} */ i) => (/** @type {number} */ d) => {
@@ -203,7 +205,7 @@ async function passInWorkers(module, file, origin, { identity, signal, chunkSize
   const sig = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   const run = (/** @type {import('./sealed-worker.js').SealedPart} */ part) => {
     const x25519 = ports[part.index];
-    return inWorker({ module, file, origin, identity, chunkSize, part, x25519 }, [x25519.port], { signal: sig, onProgress: progress(part.index) }).catch((e) => {
+    return inWorker({ module, file, origin, identity, chunkSize, part, x25519, keep }, [x25519.port], { signal: sig, onProgress: progress(part.index) }).catch((e) => {
       stop.abort();
       throw e;
     });
@@ -254,18 +256,20 @@ function takeInto(sealed, list) {
  * Resolves to the parsed output of finish() and the values.
  * @param {Blob} file
  * @param {{push(b: Uint8Array): void, takeSealed(): string, finish(): string, free(): void}} reader
- * @param {{signal?: AbortSignal, chunkSize: number, from?: number, onProgress?: (done: number, total: number) => void}} opts
- *   from: the bytes before it were pushed already
+ * @param {{signal?: AbortSignal, chunkSize: number, from?: number, keep?: boolean, onProgress?: (done: number, total: number) => void}} opts
+ *   from: the bytes before it were pushed already; keep: false drops the
+ *   values once taken (counts and failures only)
  * @returns {Promise<{out: any, sealed: import('./index.js').SealedValue[]}>}
  */
-async function stream(file, reader, { signal, chunkSize, from = 0, onProgress }) {
+async function stream(file, reader, { signal, chunkSize, from = 0, keep = true, onProgress }) {
   /** @type {import('./index.js').SealedValue[]} */
   const sealed = [];
   try {
     for (let at = from; at < file.size; at += chunkSize) {
       if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
       reader.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
-      takeInto(sealed, JSON.parse(reader.takeSealed()));
+      const taken = reader.takeSealed(); // always taken: the module queues them until then
+      if (keep) takeInto(sealed, JSON.parse(taken));
       onProgress?.(Math.min(at + chunkSize, file.size), file.size);
     }
   } catch (e) {
@@ -273,7 +277,8 @@ async function stream(file, reader, { signal, chunkSize, from = 0, onProgress })
     throw e;
   }
   const out = JSON.parse(reader.finish());
-  takeInto(sealed, out.sealed);
+  if (keep) takeInto(sealed, out.sealed);
+  out.sealed = null;
   return { out, sealed };
 }
 
@@ -329,9 +334,12 @@ export async function checkRevoked(revoked) {
  * addOpenings).
  * @param {Blob} file
  * @param {import('./index.js').Report} report
- * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, splitAbove?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, splitAbove?: number, keep?: boolean, onProgress?: (done: number, total: number) => void}} opts
  *   splitAbove: files of at least this many bytes are read in two parts at
- *   once (default 4 MiB; for tests)
+ *   once (default 4 MiB; for tests); keep: false lists no value (the
+ *   report's `sealed` is empty; counts and failures as always): open the
+ *   values of the entries shown with openSealedSpan (unless it cannot open
+ *   this file's: see spansOpen)
  * @returns {Promise<import('./index.js').Report>}
  */
 export async function openSealed(file, report, opts) {
@@ -341,13 +349,14 @@ export async function openSealed(file, report, opts) {
 /**
  * @param {Blob} file
  * @param {string | undefined} origin
- * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, splitAbove?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, splitAbove?: number, keep?: boolean, onProgress?: (done: number, total: number) => void}} opts
  */
-async function openingPass(file, origin, { identity, signal, chunkSize = 1 << 20, splitAbove = splitDefault(), onProgress }) {
+async function openingPass(file, origin, { identity, signal, chunkSize = 1 << 20, splitAbove = splitDefault(), keep = true, onProgress }) {
   const module = await load();
+  keep = keep || !(await spansOpen(file));
   if (workersUsable()) {
     try {
-      return await passInWorkers(module, file, origin, { identity, signal, chunkSize, splitAbove, onProgress });
+      return await passInWorkers(module, file, origin, { identity, signal, chunkSize, splitAbove, keep, onProgress });
     } catch (e) {
       if (!(e instanceof WorkerUnavailable)) throw e;
     }
@@ -363,7 +372,7 @@ async function openingPass(file, origin, { identity, signal, chunkSize = 1 << 20
     pass.free();
     throw e;
   }
-  return stream(file, pass, { signal, chunkSize, from: head, onProgress });
+  return stream(file, pass, { signal, chunkSize, from: head, keep, onProgress });
 }
 
 /**
@@ -461,7 +470,7 @@ async function findFirstEntryLine(file) {
  * the report's origin, once known, is the one it opened with: the
  * associated data of every opening binds the origin.
  * @param {Blob} file
- * @param {{identity: string, signal?: AbortSignal, chunkSize?: number}} opts
+ * @param {{identity: string, signal?: AbortSignal, chunkSize?: number, keep?: boolean}} opts
  * @returns {Promise<{origin: string, pass: {out: any, sealed: import('./index.js').SealedValue[]}} | null>}
  */
 export async function openSealedEarly(file, opts) {
@@ -483,10 +492,10 @@ export async function openSealedEarly(file, opts) {
  * (one {entry, pointer, state, value} per value; none opened without `identity`),
  * and, when the file has sealed values, their counts in `sealed_counts`.
  * @param {Blob} file
- * @param {{keys?: string[], identity?: string, policy?: string, revoked?: string[], trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, onProgress?: (done: number, total: number) => void}} opts
+ * @param {{keys?: string[], identity?: string, policy?: string, revoked?: string[], trustedCheckpoint?: string, signal?: AbortSignal, chunkSize?: number, keep?: boolean, onProgress?: (done: number, total: number) => void}} opts
  * @returns {Promise<import('./index.js').Report>}
  */
-export async function verifySealed(file, { keys = [], identity, policy, revoked = [], trustedCheckpoint, signal, chunkSize = 1 << 20, onProgress }) {
+export async function verifySealed(file, { keys = [], identity, policy, revoked = [], trustedCheckpoint, signal, chunkSize = 1 << 20, keep = true, onProgress }) {
   await load();
   const cp = trustedCheckpoint && trustedCheckpoint.trim() ? trustedCheckpoint : undefined;
   const v = SealedVerifier.withPolicy(keys, identity ?? undefined, policy, cp);
@@ -496,7 +505,7 @@ export async function verifySealed(file, { keys = [], identity, policy, revoked 
     v.free();
     throw e;
   }
-  const { out, sealed } = await stream(file, v, { signal, chunkSize, onProgress });
+  const { out, sealed } = await stream(file, v, { signal, chunkSize, keep: keep || !(await spansOpen(file)), onProgress });
   return withSealedList(out.report, sealed);
 }
 
@@ -515,4 +524,171 @@ export function withSealedList(report, values) {
   report.sealed_counts = counts && !Array.isArray(counts) ? counts : undefined;
   report.sealed = values;
   return report;
+}
+
+// ---- the values of a span of entries, on demand ----------------------------
+// A page that keeps no value list (keep: false above: a file kept as pages,
+// store.js PagedStore) opens the values of the entries it shows or searches
+// when it reads their page from the file: a pass of core's (the same
+// OpeningPass, on this thread) over the key records, then the page's bytes
+// (resumeAt). What is kept between calls, in this page's memory only, for
+// the file last asked about: the bytes of its key records (the file's head,
+// at most FIRST_ENTRY_WITHIN) and the X25519 secrets their unwrapping needs
+// (computed once with WebCrypto; each pass unwraps the data keys its values
+// need from them). Never stored anywhere.
+
+/**
+ * Whether openSealedSpan can open the values of `file`'s entries: its first
+ * entry line is within its first FIRST_ENTRY_WITHIN bytes. When not, a pass
+ * asked to keep no value (keep: false) keeps them all the same.
+ * @param {Blob} file
+ */
+async function spansOpen(file) {
+  return (await firstEntryLine(file)) != null;
+}
+
+/** @type {{file: Blob, origin: string | null, identity: string, head: Promise<{head: Uint8Array, x25519: import('./x25519.js').X25519Ahead | null} | null>} | null} */
+let spanSetup = null;
+
+/**
+ * The key records of `file` and their X25519 (see above), once per file,
+ * origin and identity; null when the file has no entry line within its
+ * first FIRST_ENTRY_WITHIN bytes.
+ * @param {Blob} file
+ * @param {string | null} origin
+ * @param {string} identity
+ */
+function spanHead(file, origin, identity) {
+  if (spanSetup && spanSetup.file === file && spanSetup.origin === origin && spanSetup.identity === identity) return spanSetup.head;
+  forgetSealedSpans();
+  const head = (async () => {
+    await load();
+    const first = await firstEntryLine(file);
+    if (!first) return null;
+    const bytes = new Uint8Array(await file.slice(0, first.offset).arrayBuffer());
+    const pass = new OpeningPass(origin ?? undefined, identity);
+    try {
+      pass.push(bytes);
+      return { head: bytes, x25519: await computeX25519(pass) };
+    } finally {
+      pass.free();
+    }
+  })();
+  spanSetup = { file, origin, identity, head };
+  head.catch(() => {
+    if (spanSetup?.head === head) spanSetup = null;
+  });
+  return head;
+}
+
+/** Drops what openSealedSpan keeps (the X25519 secrets zeroed): the key or the file changed. */
+export function forgetSealedSpans() {
+  const old = spanSetup;
+  spanSetup = null;
+  dropLive();
+  old?.head.then((h) => h?.x25519?.secrets.forEach((s) => s.fill(0)), () => {});
+}
+
+/**
+ * The pass of the last span, kept open to go on with the next span when it
+ * starts where the last one ended (a search reads the pages in order): its
+ * data keys stay unwrapped, and the key records are not read again. It has
+ * read the span's bytes and the next entry line (`next`, the first line of
+ * the next span), so the last entry's values are settled.
+ * @type {{file: Blob, setup: unknown, pass: OpeningPass, next: number, nextLen: number} | null}
+ */
+let live = null;
+
+/** Calls of openSealedSpan run one after the other (they share `live`). */
+let spanQueue = Promise.resolve();
+
+/**
+ * The sealed values of the entries in `bytes`, which are bytes `at` to
+ * `at + bytes.length` of `file`, starting at the start of an entry line
+ * and ending at the end of a line (a page of a PagedStore: its entries'
+ * lines and the records after them), as core's opening pass settles them
+ * with `identity` for the log `origin`: one {entry, pointer, state, value}
+ * per value, in file order. Null when it cannot be told (no entry line
+ * within the file's first 8 MiB). The pass's failures are not here: the
+ * pass over the whole file (openSealed) reported them.
+ * @param {Blob} file
+ * @param {{origin: string | null, identity: string, at: number, bytes: Uint8Array}} span
+ * @returns {Promise<import('./index.js').SealedValue[] | null>}
+ */
+export function openSealedSpan(file, span) {
+  // The bytes are the caller's until it resumes: copied if they must wait.
+  const bytes = span.bytes.slice();
+  const run = spanQueue.then(() => openSpan(file, { ...span, bytes }));
+  spanQueue = run.then(() => {}, () => {});
+  return run;
+}
+
+/**
+ * @param {Blob} file
+ * @param {{origin: string | null, identity: string, at: number, bytes: Uint8Array}} span
+ * @returns {Promise<import('./index.js').SealedValue[] | null>}
+ */
+async function openSpan(file, { origin, identity, at, bytes }) {
+  const setup = await spanHead(file, origin, identity);
+  if (!setup) return null;
+  let pass;
+  let from = 0;
+  if (live && live.file === file && live.setup === setup && live.next === at && live.nextLen <= bytes.length) {
+    // Goes on: the first line of this span was read already.
+    pass = live.pass;
+    from = live.nextLen;
+    live = null;
+  } else {
+    dropLive();
+    pass = new OpeningPass(origin ?? undefined, identity);
+    try {
+      pass.push(setup.head);
+      const x = setup.x25519;
+      // giveX25519 zeroes what it is given: a copy, the kept ones stay for the next span.
+      giveX25519(pass, x && { shares: x.shares, secrets: x.secrets.map((s) => s.slice()) });
+      if (at > setup.head.length) pass.resumeAt(at);
+    } catch (e) {
+      pass.free();
+      throw e;
+    }
+  }
+  /** @type {import('./index.js').SealedValue[]} */
+  const sealed = [];
+  try {
+    pass.push(bytes.subarray(from));
+    // The next entry line settles this span's last entry (its records are in the span).
+    const end = at + bytes.length;
+    const line = await nextLine(file, end);
+    if (line && line[0] === 0x7b) {
+      pass.push(line);
+      takeInto(sealed, JSON.parse(pass.takeSealed()));
+      live = { file, setup, pass, next: end, nextLen: line.length };
+      return sealed;
+    }
+    takeInto(sealed, JSON.parse(pass.takeSealed()));
+  } catch (e) {
+    pass.free();
+    throw e;
+  }
+  takeInto(sealed, JSON.parse(pass.finish()).sealed);
+  return sealed;
+}
+
+/** Frees the kept pass. */
+function dropLive() {
+  live?.pass.free();
+  live = null;
+}
+
+/**
+ * The line of `file` starting at byte `at`, with its line feed; null at the
+ * end of the file or when it is longer than an entry can be (FORMAT 7.1).
+ * @param {Blob} file
+ * @param {number} at
+ */
+async function nextLine(file, at) {
+  if (at >= file.size) return null;
+  const b = new Uint8Array(await file.slice(at, at + (64 << 10) + 1).arrayBuffer());
+  const lf = b.indexOf(10);
+  return lf < 0 ? null : b.subarray(0, lf + 1);
 }

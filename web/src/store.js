@@ -520,6 +520,22 @@ export class PagedStore {
     this.end = 0;
     /** @type {Map<number, import('./index.js').EntrySummary[]>} page -> its rows, read back */
     this.pages = new Map();
+    /**
+     * page -> its entries' sealed values (entry -> values), opened when the
+     * page was read back (see openSealed); kept and dropped with its rows.
+     * @type {Map<number, Map<number, import('./index.js').SealedValue[]>>}
+     */
+    this.sealed = new Map();
+    /**
+     * Opens the sealed values of a page's bytes (sealed.js openSealedSpan,
+     * bound to the file, origin and key), when an auditor key opened values
+     * and none are listed in memory (the page's values are opened when the
+     * page is read back); null otherwise.
+     * @type {((at: number, bytes: Uint8Array) => Promise<import('./index.js').SealedValue[] | null>) | null}
+     */
+    this.openSealed = null;
+    /** Counts dropPages(): a page read before the last drop is not kept. */
+    this.epoch = 0;
     this.dicts = STRING_COLUMNS.map(() => /** @type {(string | null)[]} */ ([null]));
     this.minTs = Infinity;
     this.maxTs = -Infinity;
@@ -644,10 +660,42 @@ export class PagedStore {
    * @param {number} p
    * @param {import('./index.js').EntrySummary[]} rows
    */
-  setPage(p, rows) {
+  setPage(p, rows, sealed = null) {
     this.pages.delete(p);
     this.pages.set(p, rows);
-    if (this.pages.size > PAGES_CACHED) this.pages.delete(/** @type {number} */ (this.pages.keys().next().value));
+    this.sealed.delete(p);
+    if (sealed) this.sealed.set(p, sealed);
+    if (this.pages.size > PAGES_CACHED) {
+      const old = /** @type {number} */ (this.pages.keys().next().value);
+      this.pages.delete(old);
+      this.sealed.delete(old);
+    }
+  }
+
+  /**
+   * Drops the pages read back (their rows and sealed values): they are read
+   * again when drawn (after the sealed values became known, or went).
+   */
+  dropPages() {
+    this.epoch++;
+    this.pages.clear();
+    this.sealed.clear();
+  }
+
+  /**
+   * Row i's sealed values, opened with its page; undefined while its page
+   * is not read back or none were opened.
+   * @param {number} i
+   */
+  sealedAt(i) {
+    return this.sealed.get(i >> PAGE_SHIFT)?.get(this.seqAt(i));
+  }
+
+  /** Sealed values held (those of the pages read back): for tests. */
+  sealedHeld() {
+    let n = 0;
+    for (const page of this.sealed.values()) for (const values of page.values()) n += values.length;
+    return n;
   }
 
   /**

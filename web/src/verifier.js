@@ -445,9 +445,10 @@ async function verifyFileTimestamps(file, opts) {
  * @returns {Promise<import('./index.js').Report>}
  */
 async function verifyFileSealed(file, opts) {
-  const { identity, policy, revoked = [], ...plain } = opts;
+  const { identity, policy, revoked = [], sealedList = true, ...plain } = opts;
   if (identity != null && typeof identity !== 'string') throw new TypeError('identity: expected the text of an age identity file');
   if (policy != null && typeof policy !== 'string') throw new TypeError('policy: expected the text of a witness policy file');
+  const keep = sealedList !== false;
   const { openSealed, openSealedEarly, addOpenings, checkIdentity, checkRevoked, verifySealed } = await import('./sealed.js');
   if (identity != null) await checkIdentity(identity); // a bad key fails before the work, not after
   if (revoked.length) await checkRevoked(revoked);
@@ -461,13 +462,14 @@ async function verifyFileSealed(file, opts) {
   const stopEarly = new AbortController();
   const earlySignal = plain.signal ? AbortSignal.any([plain.signal, stopEarly.signal]) : stopEarly.signal;
   const early = identity != null && !withPolicy && !revoked.length
-    ? openSealedEarly(file, { identity, signal: earlySignal, chunkSize: plain.chunkSize }).catch(() => null)
+    ? openSealedEarly(file, { identity, signal: earlySignal, chunkSize: plain.chunkSize, keep }).catch(() => null)
     : null;
   const onProgress = plain.onProgress;
   const report = await verifyPlain(file, { ...plain, onProgress: onProgress && ((done, total) => onProgress(done * 0.6, total)) });
   const second = {
     signal: plain.signal,
     chunkSize: plain.chunkSize,
+    keep,
     onProgress: onProgress && ((/** @type {number} */ done, /** @type {number} */ total) => onProgress(total * 0.6 + done * 0.4, total)),
   };
   // A witness policy, revocations, or a log that rotated its key

@@ -16,6 +16,8 @@ import { DIST, REPO, launch, serve, openPage, verifyFileInPage, shotPath } from 
 const T = { timeout: 180_000 };
 const BIN = process.env.STELE_BIN || [join(REPO, 'target/debug/stele'), join(REPO, 'target/release/stele')].find((p) => existsSync(p));
 const MARK = 'marker-e2e';
+/** Entries of the log with many sealed values (two each). */
+const MANY = 12_000;
 
 let browser;
 let server;
@@ -63,6 +65,17 @@ before(async () => {
   files.tampered = join(tmp, 'tampered.stele');
   writeFileSync(files.tampered, text.replace(m[0], `opening ${m[1]} ${flipped} ${m[3]}`));
   files.tamperedAt = { entry: Number(m[1]), pointer: JSON.parse(m[3]) };
+  // More sealed values than a paged store's pages read back hold (store.js:
+  // PAGES_CACHED 32 pages of PAGE_ROWS 256 rows, two values an entry: 16,384).
+  const many = join(tmp, 'many');
+  stele(['init', many, '--origin', 'example.com/sealed-many', '--seal', '/actor/email', '--seal', '/ip', '--subject', '/actor/id']);
+  stele(['auditor', 'add', many, recipient]);
+  const lots = [];
+  for (let i = 0; i < MANY; i++) lots.push(JSON.stringify({ action: 'login', actor: { email: `user${i}-${MARK}@example.com`, id: `u-${i % 100}` }, ip: `198.51.100.${i % 250}`, outcome: 'success' }));
+  stele(['append', many], `${lots.join('\n')}\n`);
+  files.many = join(tmp, 'many.stele');
+  stele(['export', many, '-o', files.many, '--reveal-to', recipient]);
+  files.manyKey = stele(['key', many]).trim();
   stele(['forget', dir, '--subject', 'u-alice']);
   files.forgotten = join(tmp, 'forgotten.stele');
   stele(['export', dir, '-o', files.forgotten, '--reveal-to', recipient]);
@@ -143,6 +156,8 @@ describe('sealed fields end to end, with an auditor key made by age-keygen', { t
       assert.equal(await page.getAttribute('html', 'data-store'), 'paged');
       await page.waitForFunction(() => document.documentElement.dataset.sealedOpened === '12');
       await page.waitForFunction(() => [...document.querySelectorAll('.vt-row[data-line]:not([hidden])')].every((r) => !r.textContent.includes('…')));
+      // The values are opened as their page is read back (after the verdict): the last entry's too.
+      await page.waitForFunction(() => document.querySelectorAll('.vt-row:not([hidden]) .sealed-mark').length === 6);
       const users = (await actorCells(page)).filter((c) => c.text.includes('u-'));
       assert.equal(users.length, 6, JSON.stringify(users));
       for (const c of users) {
@@ -163,6 +178,53 @@ describe('sealed fields end to end, with an auditor key made by age-keygen', { t
       await page.fill('#f-actor', `bob-${MARK}`);
       await matches(2);
       await page.locator('#entries-panel').screenshot({ path: shotPath('sealed-e2e-paged-filtered.png') });
+      assert.deepEqual(problems, []);
+    }, '?paged-above=1');
+  });
+
+  it('a file kept as pages holds only the sealed values of the pages it read back, not every value the key opened', T, async () => {
+    await withPage(async (page, problems) => {
+      await page.setInputFiles('#auditor-file', auditorKey);
+      assert.equal(await verifyFileInPage(page, files.many, files.manyKey, { timeout: 170_000 }), 'Verified');
+      assert.equal(await page.getAttribute('html', 'data-store'), 'paged');
+      // Core's count: every value was opened and checked.
+      assert.equal(await page.getAttribute('html', 'data-sealed-opened'), String(2 * MANY));
+      const held = async () => Number(await page.getAttribute('html', 'data-sealed-held'));
+      const bound = 32 * 256 * 2;
+      assert.ok(bound < 2 * MANY);
+      // The rows drawn show their opened values (read back with their page).
+      await page.waitForFunction(() => document.querySelectorAll('.vt-row:not([hidden]) .sealed-mark').length > 0);
+      const first = (await actorCells(page)).filter((c) => c.text.includes('u-'));
+      assert.ok(first.length > 0);
+      for (const c of first) assert.equal(c.opened, 1, JSON.stringify(c));
+      assert.ok((await held()) > 0);
+      // A search reads every page (opening each one's values), finding one deep in the file.
+      const matches = (n) => page.waitForFunction((n) => {
+        const c = document.getElementById('entries-count');
+        return !c.dataset.searching && c.textContent.startsWith(`${n} of `);
+      }, n, { timeout: 120_000 });
+      const deep = MANY - 7;
+      await page.fill('#f-text', `user${deep}-${MARK}`);
+      await matches(1);
+      await page.waitForFunction(() => document.querySelectorAll('.vt-row:not([hidden]) .sealed-mark').length > 0);
+      const found = (await actorCells(page)).filter((c) => c.text.includes('u-'));
+      assert.equal(found.length, 1, JSON.stringify(found));
+      assert.match(found[0].text, new RegExp(`"email":✓"user${deep}-${MARK}@example.com"`));
+      // An opened value that is no column (/ip) is found too.
+      await page.fill('#f-text', '198.51.100.249');
+      await matches(MANY / 250);
+      await page.fill('#f-text', '');
+      // Every page drawn: scrolled through the whole table.
+      await page.evaluate(async () => {
+        const s = document.getElementById('vt-scroll');
+        for (let y = 0; y <= s.scrollHeight; y += s.scrollHeight / 60) {
+          s.scrollTop = y;
+          await new Promise((r) => setTimeout(r, 30));
+        }
+      });
+      await page.waitForFunction(() => [...document.querySelectorAll('.vt-row[data-line]:not([hidden])')].every((r) => !r.textContent.includes('…') && r.querySelector('.sealed-mark')));
+      const n = await held();
+      assert.ok(n > 0 && n <= bound, `held ${n} sealed values, more than the ${bound} of the pages read back`);
       assert.deepEqual(problems, []);
     }, '?paged-above=1');
   });
