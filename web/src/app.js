@@ -857,12 +857,7 @@ async function printReport() {
 // checkpoint was offered ("shown") or not ("none"): tests wait for it
 // instead of for a while.
 async function offerLatestCheckpoint(report) {
-  let shown = false;
-  try {
-    shown = await offerCheckpointOf(report);
-  } catch {
-    // not offered
-  }
+  const shown = await offerCheckpointOf(report);
   if (state.report === report) document.documentElement.dataset.cpOffer = shown ? 'shown' : 'none';
 }
 
@@ -885,7 +880,12 @@ async function offerCheckpointOf(report) {
       lo = mid + 1;
     } else hi = mid - 1;
   }
-  const text = await readCheckpointNote(state.blob, cp.line, from, fromLine);
+  let text;
+  try {
+    text = await readCheckpointNote(state.blob, cp.line, from, fromLine);
+  } catch {
+    return false; // not offered
+  }
   if (!text || state.report !== report) return false;
   state.latestCp = { size: cp.size, text };
   ui.cpCopy.hidden = false;

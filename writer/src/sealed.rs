@@ -1605,6 +1605,7 @@ fn rewrite_records(
 }
 
 /// One wrap file of a sidecar's `wraps/` directory: `KID.RECIPIENT.age`.
+#[derive(Debug)]
 pub(crate) struct WrapFile {
     pub(crate) kid: String,
     pub(crate) key: KeyId,
@@ -1956,6 +1957,9 @@ pub struct ExportRecords {
     // holding the wraps themselves cost ~1.3 KB a subject (1.3 GB for an
     // export revealed at a million subjects), a path ~0.1 KB.
     head: Vec<HeadLine>,
+    log_dir: PathBuf,
+    // The key IDs (hex) whose wraps the head holds: filled as it is
+    // written, so no opening goes out under a key whose wrap did not.
     reveal_keys: std::collections::HashSet<String>,
     reader: Option<BufReader<File>>,
     next: Option<(u64, Vec<u8>, String)>,
@@ -1963,7 +1967,7 @@ pub struct ExportRecords {
 
 #[derive(Debug)]
 enum HeadLine {
-    SealedKey(KeyId, PathBuf),
+    SealedKey(WrapFile),
     Forgotten(KeyId),
 }
 
@@ -2032,7 +2036,6 @@ impl ExportRecords {
         };
         let is_used = |k: &KeyId| used.as_ref().is_none_or(|u| u.contains(&k.to_hex()));
         let mut head = Vec::new();
-        let mut reveal_keys = std::collections::HashSet::new();
         // A forgotten key's wraps are never exported, even if a failed
         // forget left one on disk.
         let forgotten = forgotten_ids(&dir)?;
@@ -2040,8 +2043,7 @@ impl ExportRecords {
             if forgotten.contains(&w.key) || !reveal.contains(&w.recipient) || !is_used(&w.key) {
                 continue;
             }
-            head.push(HeadLine::SealedKey(w.key, w.path));
-            let _ = reveal_keys.insert(w.kid);
+            head.push(HeadLine::SealedKey(w));
         }
         let mut forgotten: Vec<KeyId> = forgotten.into_iter().filter(is_used).collect();
         forgotten.sort();
@@ -2061,7 +2063,8 @@ impl ExportRecords {
         };
         let mut r = Self {
             head,
-            reveal_keys,
+            log_dir: log_dir.to_path_buf(),
+            reveal_keys: std::collections::HashSet::new(),
             reader,
             next: None,
         };
@@ -2070,17 +2073,37 @@ impl ExportRecords {
     }
 
     /// Writes the `sealed-key` and `forgotten` lines that follow the
-    /// header to `out`, a line at a time, each wrap read as it is written.
-    /// A wrap gone since [`ExportRecords::open_for`] (a forget ran
-    /// meanwhile) is left out: its values are then sealed in this export,
-    /// as they are forgotten in the next.
-    pub fn write_head(&self, out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    /// header to `out`, a line at a time, each wrap read as it is written;
+    /// it comes before the entries ([`ExportRecords::write_for`] writes
+    /// openings only under the keys whose wraps it wrote). A wrap gone
+    /// since [`ExportRecords::open_for`] because a forget or an auditor's
+    /// removal ran meanwhile is left out, and so are the openings under
+    /// its key: they are sealed in this export, as they are forgotten in
+    /// the next. Any other wrap gone is an error naming it.
+    pub fn write_head(&mut self, out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        // The forget list and the auditors, read again once a wrap is gone.
+        let mut now: Option<(std::collections::HashSet<KeyId>, Vec<String>)> = None;
         for line in &self.head {
             let text = match line {
-                HeadLine::SealedKey(key, path) => match crate::fs::read_own(path) {
-                    Ok(wrap) => Record::SealedKey { key: *key, wrap }.to_line(),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(io("read", path, e)),
+                HeadLine::SealedKey(w) => match crate::fs::read_own(&w.path) {
+                    Ok(wrap) => {
+                        let _ = self.reveal_keys.insert(w.kid.clone());
+                        Record::SealedKey { key: w.key, wrap }.to_line()
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        let (forgotten, auditors) = match &mut now {
+                            Some(n) => n,
+                            None => now.insert((
+                                forgotten_ids(&self.log_dir.join(SIDECAR))?,
+                                auditors(&self.log_dir)?,
+                            )),
+                        };
+                        if forgotten.contains(&w.key) || !auditors.contains(&w.recipient) {
+                            continue;
+                        }
+                        return Err(io("read", &w.path, e));
+                    }
+                    Err(e) => return Err(io("read", &w.path, e)),
                 },
                 HeadLine::Forgotten(k) => Record::Forgotten(*k).to_line(),
             };

@@ -757,7 +757,7 @@ impl View {
         let last = if size == 0 { 0 } else { self.end(size - 1)? };
         put(w, export::header(ExportKind::Log).as_bytes())?;
         let mut seal = crate::sealed::ExportRecords::open(&self.dir, reveal)?;
-        if let Some(s) = &seal {
+        if let Some(s) = &mut seal {
             s.write_head(&mut |b| put(w, b))?;
         }
         let stamps = crate::anchor::read(&self.dir)?;
@@ -839,7 +839,7 @@ impl View {
         let in_range = |i: u64| (from..to).contains(&i);
         let mut seal =
             crate::sealed::ExportRecords::open_for(&self.dir, reveal, Some((from..to, &in_range)))?;
-        if let Some(s) = &seal {
+        if let Some(s) = &mut seal {
             s.write_head(&mut |b| put(w, b))?;
         }
         put(
@@ -917,7 +917,7 @@ impl View {
             reveal,
             Some((indexes[0]..max + 1, &listed)),
         )?;
-        if let Some(s) = &seal {
+        if let Some(s) = &mut seal {
             s.write_head(&mut |b| put(w, b))?;
         }
         put(w, export::checkpoint_record(&latest.note).as_bytes())?;
@@ -1017,7 +1017,7 @@ pub(crate) fn verify_files(
     // Lines are hashed and parsed on every core; the report is the stream verifier's.
     let mut v = ParallelVerifier::new(opts, verify_threads());
     v.push(export::header(ExportKind::Log).as_bytes());
-    if let Some(s) = &seal {
+    if let Some(s) = &mut seal {
         s.write_head(&mut |b| {
             v.push(b);
             Ok(())

@@ -2087,38 +2087,65 @@ fn appends_after_a_redaction_that_failed_late_keep_their_openings() {
 }
 
 // An export's head is written a line at a time, each wrap read as it is
-// written (holding them cost ~1.3 KB a subject). A wrap gone meanwhile (a
-// forget ran) is left out: its values are sealed in that export, which
-// still verifies; the others open.
+// written (holding them cost ~1.3 KB a subject). A wrap gone meanwhile
+// because a forget ran is left out, and so are the openings under its key
+// (they are sealed in that export); a wrap gone otherwise is damage, an
+// error naming it.
 #[test]
-fn an_export_head_leaves_out_a_wrap_gone_since_it_was_opened() {
+fn an_export_head_leaves_out_a_wrap_forgotten_since_it_was_opened() {
     let tmp = tempfile::tempdir().unwrap();
     let (log, signer, aud) = ip_sealing_log(tmp.path(), "example.com/sealed-head");
     let events: Vec<Value> = (0..3)
         .map(|i| serde_json::json!({"action": "login", "actor": format!("user{i}"), "ip": format!("192.0.2.{i}")}))
         .collect();
-    let _ = log.append_batch(events).unwrap();
+    let seqs: Vec<u64> = log
+        .append_batch(events)
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
     let _ = log.checkpoint().unwrap();
     let dir = tmp.path().join("log");
-    let recs = stele_writer::sealed::ExportRecords::open(&dir, &[recipient(&aud)])
-        .unwrap()
-        .unwrap();
-    let wraps: Vec<PathBuf> = std::fs::read_dir(dir.join("sealed/wraps"))
+    let open = || {
+        stele_writer::sealed::ExportRecords::open(&dir, &[recipient(&aud)])
+            .unwrap()
+            .unwrap()
+    };
+    let mut wraps: Vec<PathBuf> = std::fs::read_dir(dir.join("sealed/wraps"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
+    wraps.sort();
     assert_eq!(wraps.len(), 3);
+    // Damage: a wrap deleted by hand.
+    let mut recs = open();
+    let saved = std::fs::read(&wraps[0]).unwrap();
     std::fs::remove_file(&wraps[0]).unwrap();
-    let mut head = Vec::new();
+    let e = recs.write_head(&mut |_| Ok(())).unwrap_err().to_string();
+    let name = wraps[0].file_name().unwrap().to_str().unwrap();
+    assert!(e.contains(name), "{e}");
+    std::fs::write(&wraps[0], saved).unwrap();
+    std::fs::set_permissions(&wraps[0], std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A forget between the export's open and its head.
+    let mut recs = open();
+    let _ = log.forget(&serde_json::json!("user1"), "test").unwrap();
+    let mut out = Vec::new();
     recs.write_head(&mut |b| {
-        head.extend_from_slice(b);
+        out.extend_from_slice(b);
         Ok(())
     })
     .unwrap();
-    let head = String::from_utf8(head).unwrap();
+    let head = String::from_utf8(out.clone()).unwrap();
     assert_eq!(head.lines().count(), 2, "{head}");
     assert!(head.lines().all(|l| l.starts_with("sealed-key ")), "{head}");
-    // The whole export, made now, opens the two values whose wraps are left.
+    for &i in &seqs {
+        let before = out.len();
+        recs.write_for(i, &mut out).unwrap();
+        let recs_of = String::from_utf8_lossy(&out[before..]).to_string();
+        let want = usize::from(i != seqs[1]);
+        assert_eq!(recs_of.lines().count(), want, "entry {i}: {recs_of}");
+    }
+    // The export made now: user1's value forgotten, the others opened.
     let (states, rep) = opened_values(&log, &signer, &aud);
     assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
     let opened = states

@@ -777,7 +777,8 @@ impl ExportSeal {
     {
         const WHAT: &str = "read stele_seal_wraps";
         let client = inner.client().await?;
-        // Whole log: pages after the last (key ID, recipient) written;
+        // Whole log: pages after the last (key ID, recipient) written, in
+        // byte order as a file log names its wraps (COLLATE "C");
         // otherwise the used keys a page at a time (both in that order).
         let mut after: (Vec<u8>, String) = (Vec::new(), String::new());
         let mut next = 0;
@@ -787,8 +788,8 @@ impl ExportSeal {
                     rows(
                         &client,
                         WHAT,
-                        "SELECT key_id, recipient, wrap FROM stele_seal_wraps WHERE recipient = ANY($1) AND (key_id, recipient) > ($2, $3) ORDER BY key_id, recipient LIMIT 1024",
-                        &[&self.reveal, &after.0, &after.1],
+                        "SELECT key_id, recipient, wrap FROM stele_seal_wraps WHERE recipient = ANY($1) AND (key_id, recipient COLLATE \"C\") > ($2, $3) ORDER BY key_id, recipient COLLATE \"C\" LIMIT $4",
+                        &[&self.reveal, &after.0, &after.1, &(WRAPS_PAGE as i64)],
                     )
                     .await?
                 }
@@ -802,7 +803,7 @@ impl ExportSeal {
                     rows(
                         &client,
                         WHAT,
-                        "SELECT key_id, recipient, wrap FROM stele_seal_wraps WHERE recipient = ANY($1) AND key_id = ANY($2) ORDER BY key_id, recipient",
+                        "SELECT key_id, recipient, wrap FROM stele_seal_wraps WHERE recipient = ANY($1) AND key_id = ANY($2) ORDER BY key_id, recipient COLLATE \"C\"",
                         &[&self.reveal, &ids],
                     )
                     .await?
@@ -1114,23 +1115,18 @@ impl Cluster {
         // voided: a retry under such a key is then refused whatever its body
         // (Keyed::Unreadable; the file log's answer, crate::serve
         // key_unreadable). The other requests held no value under this key:
-        // their retries are still compared. Under the sequencing row's lock:
-        // every request sequenced before it is seen here, and every one
-        // after it sees the key forgotten (sealed again: STALE), so none
-        // sealed under the key keeps its digest.
-        let _ = row_opt(
-            &tx,
-            "lock stele_next",
-            "SELECT next FROM stele_next WHERE id = 1 FOR UPDATE",
-            &[],
-        )
-        .await
-        .map_err(logged)?;
+        // their retries are still compared. Every request sequenced before
+        // the sequencing row's lock is seen here, and every one after it
+        // sees the key forgotten (sealed again: STALE), so none sealed under
+        // the key keeps its digest. The scan of the records runs first
+        // without the lock (appends on every front-end go on), then under it
+        // only for the requests sequenced since (from `next` as read before
+        // the first scan; index stele_requests_first).
         let what = "void stele_requests digests";
         let stmt = prepared(
             &tx,
             what,
-            "UPDATE stele_requests r SET digest = $1 WHERE EXISTS (\
+            "UPDATE stele_requests r SET digest = $1 WHERE r.first >= $3 AND EXISTS (\
              SELECT 1 FROM stele_seal_records s \
              WHERE s.entry >= r.first AND s.entry < r.first + octet_length(r.leaves) / 32 \
              AND position($2::bytea IN '\\x0a'::bytea || s.lines) > 0)",
@@ -1139,10 +1135,33 @@ impl Cluster {
         .map_err(logged)?;
         // A record line starts with the key ID in hex (crate::sealed).
         let line_start = format!("\n{}", id.to_hex()).into_bytes();
-        let _ = tx
-            .execute(&stmt, &[&&UNREADABLE_BODY[..], &line_start])
-            .await
-            .map_err(|e| logged(db_err(what, chain(&e))))?;
+        let before: i64 = row_opt(
+            &tx,
+            "read stele_next",
+            "SELECT next FROM stele_next WHERE id = 1",
+            &[],
+        )
+        .await
+        .map_err(logged)?
+        .map_or(0, |r| r.get(0));
+        let void = |from: i64| {
+            let (tx, stmt, line_start) = (&tx, &stmt, &line_start);
+            async move {
+                tx.execute(stmt, &[&&UNREADABLE_BODY[..], line_start, &from])
+                    .await
+                    .map_err(|e| logged(db_err(what, chain(&e))))
+            }
+        };
+        let _ = void(0).await?;
+        let _ = row_opt(
+            &tx,
+            "lock stele_next",
+            "SELECT next FROM stele_next WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(logged)?;
+        let _ = void(before).await?;
         tx.commit()
             .await
             .map_err(|e| logged(db_err("commit", chain(&e))))?;
