@@ -3,6 +3,7 @@
 // lines in the file: for the rows drawn, and for the rows a filter could not
 // decide. Core gives the values (summarizeLines), so a value read back is
 // the one the verifier showed.
+import { readInto } from './blobread.js';
 import { summarizeLines } from './verifier.js';
 import { rowMatches, RowSet } from './filters.js';
 import { PAGE_SHIFT, PAGE_ROWS } from './store.js';
@@ -37,30 +38,10 @@ const spareBuffers = [];
  * @returns {Promise<Uint8Array>}
  */
 async function readSpan(blob, from, to) {
-  const n = to - from;
-  const part = blob.slice(from, to);
-  /** @type {ReadableStreamBYOBReader | null} */
-  let reader = null;
-  try {
-    reader = part.stream().getReader({ mode: 'byob' });
-  } catch {
-    reader = null; // no byte stream
-  }
-  if (!reader) return new Uint8Array(await part.arrayBuffer());
-  const k = spareBuffers.findIndex((b) => b.byteLength >= n);
-  let buf = k >= 0 ? spareBuffers.splice(k, 1)[0] : new ArrayBuffer(Math.max(n, 64 << 10));
-  let at = 0;
-  try {
-    while (at < n) {
-      const { value, done } = await reader.read(new Uint8Array(buf, at, n - at));
-      if (value) buf = /** @type {ArrayBuffer} */ (value.buffer); // the same memory, handed back by the stream
-      if (done || !value?.byteLength) break;
-      at += value.byteLength;
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return new Uint8Array(buf, 0, at);
+  return readInto(blob, from, to, (n) => {
+    const k = spareBuffers.findIndex((b) => b.byteLength >= n);
+    return k >= 0 ? spareBuffers.splice(k, 1)[0] : new ArrayBuffer(Math.max(n, 64 << 10));
+  });
 }
 
 /**

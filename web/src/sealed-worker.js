@@ -23,6 +23,7 @@
 // The page terminates the worker to cancel.
 import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
 import { computeX25519, giveX25519, prefetchX25519 } from './x25519.js';
+import { readInto } from './blobread.js';
 
 /**
  * One part of a split pass: the file's bytes before its first entry line
@@ -80,30 +81,11 @@ let spare = null;
  * @param {Blob} file @param {number} from @param {number} to
  */
 async function bytes(file, from, to) {
-  const n = to - from;
-  const part = file.slice(from, to);
-  /** @type {ReadableStreamBYOBReader | null} */
-  let reader = null;
-  try {
-    reader = part.stream().getReader({ mode: 'byob' });
-  } catch {
-    reader = null; // no byte stream
-  }
-  if (!reader) return new Uint8Array(await part.arrayBuffer());
-  let buf = spare && spare.byteLength >= n ? spare : new ArrayBuffer(n);
-  spare = null;
-  let at = 0;
-  try {
-    while (at < n) {
-      const { value, done } = await reader.read(new Uint8Array(buf, at, n - at));
-      if (value) buf = /** @type {ArrayBuffer} */ (value.buffer); // the same memory, handed back by the stream
-      if (done || !value?.byteLength) break;
-      at += value.byteLength;
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return new Uint8Array(buf, 0, at);
+  return readInto(file, from, to, (n) => {
+    const buf = spare && spare.byteLength >= n ? spare : new ArrayBuffer(n);
+    spare = null;
+    return buf;
+  });
 }
 
 /** Once `chunk` was pushed (the module copies what it keeps): its buffer is read into next. @param {Uint8Array} chunk */
