@@ -16,8 +16,8 @@
 //   SealedOpenMessage     the compiled sealed module, the file, the origin, the identity, the part
 // This worker -> page
 //   SealedProgressMessage after each chunk: bytes of its part read, and the
-//                         values settled in it (takeSealed() text), so the
-//                         page parses them while the pass goes on
+//                         values settled in it (as columns: no JSON for the
+//                         page to parse), taken while the pass goes on
 //   SealedDoneMessage     the pass's finish() text
 //   SealedErrorMessage    the pass could not run (not the file: a bad value is a finding)
 // The page terminates the worker to cancel.
@@ -61,13 +61,22 @@ import { readInto } from './blobread.js';
  * @typedef {{port: MessagePort, give: boolean}} X25519Share
  */
 /**
- * @typedef {{type: 'progress', done: number, part: string | null}} SealedProgressMessage
+ * The values settled in a chunk, as wasm-seal's OpeningPass.takeSealedColumns
+ * gives them (four numbers a value), with its takeSealedText and
+ * takeSealedPointers.
+ * @typedef {{meta: Uint32Array, text: string, pointers: string[]}} SealedColumns
+ */
+/**
+ * @typedef {{type: 'progress', done: number, values: SealedColumns | null}} SealedProgressMessage
  * @typedef {{type: 'done', finish: string}} SealedDoneMessage
  * @typedef {{type: 'error', message: string}} SealedErrorMessage
  */
 
-/** @param {SealedProgressMessage | SealedDoneMessage | SealedErrorMessage} msg */
-const reply = (msg) => self.postMessage(msg);
+/**
+ * @param {SealedProgressMessage | SealedDoneMessage | SealedErrorMessage} msg
+ * @param {Transferable[]} [transfer]
+ */
+const reply = (msg, transfer = []) => self.postMessage(msg, { transfer });
 
 /** The buffer of the last chunk pushed, read into again (see bytes). @type {ArrayBuffer | null} */
 let spare = null;
@@ -153,8 +162,12 @@ self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) =>
       const chunk = await bytes(file, at, to);
       p.push(chunk);
       giveBack(chunk);
-      const taken = p.takeSealed();
-      reply({ type: 'progress', done: to - start, part: taken !== '[]' && keep !== false ? taken : null });
+      // Always taken: the module queues them until then.
+      const meta = p.takeSealedColumns();
+      const text = p.takeSealedText();
+      const pointers = p.takeSealedPointers();
+      const values = meta.length && keep !== false ? { meta, text, pointers } : null;
+      reply({ type: 'progress', done: to - start, values }, values ? [meta.buffer] : []);
     }
     pass = null; // finish() consumes it
     reply({ type: 'done', finish: p.finish() });

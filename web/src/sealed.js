@@ -124,9 +124,16 @@ function inWorker(job, transfer, { signal, onProgress }) {
     worker.onmessage = (/** @type {MessageEvent<import('./sealed-worker.js').SealedProgressMessage | import('./sealed-worker.js').SealedDoneMessage | import('./sealed-worker.js').SealedErrorMessage>} */ e) => {
       const m = e.data;
       if (m.type === 'progress') {
-        // Parsed as they come, while the pass goes on (100k values: 0.1-0.3 s
+        // Taken as they come, while the pass goes on (100k values: 0.1-0.3 s
         // here that no longer follows the pass's end).
-        if (m.part && keep) takeInto(sealed, JSON.parse(m.part));
+        try {
+          if (m.values && keep) takeColumns(sealed, m.values);
+        } catch (err) {
+          done();
+          worker.terminate();
+          reject(err);
+          return;
+        }
         onProgress?.(m.done);
         return;
       }
@@ -248,6 +255,28 @@ function joinParts(a, b) {
  */
 function takeInto(sealed, list) {
   for (const [entry, pointer, state, value] of list) sealed.push({ entry, pointer, state, value });
+}
+
+/** The states of wasm-seal's takeSealedColumns, by number. @type {import('./index.js').SealedValue['state'][]} */
+const STATES = ['opened', 'sealed', 'forgotten', 'redacted', 'mismatch'];
+
+/**
+ * Adds the values of a worker's SealedColumns to `sealed`, as takeInto
+ * does a takeSealed() list.
+ * @param {import('./index.js').SealedValue[]} sealed
+ * @param {import('./sealed-worker.js').SealedColumns} values
+ */
+function takeColumns(sealed, { meta, text, pointers }) {
+  let from = 0;
+  for (let i = 0; i + 3 < meta.length; i += 4) {
+    const code = meta[i + 2];
+    const state = STATES[code & 7];
+    const pointer = pointers[code >>> 3];
+    if (state === undefined || pointer === undefined) throw new Error('the sealed-field worker sent a value the page cannot read');
+    const to = meta[i + 3];
+    sealed.push({ entry: meta[i] + meta[i + 1] * 2 ** 32, pointer, state, value: state === 'opened' ? text.slice(from, to) : null });
+    from = to;
+  }
 }
 
 /**
