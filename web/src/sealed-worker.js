@@ -23,7 +23,7 @@
 // The page terminates the worker to cancel.
 import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
 import { computeX25519, giveX25519, prefetchX25519 } from './x25519.js';
-import { readInto } from './blobread.js';
+import { readChunks, readInto } from './blobread.js';
 
 /**
  * One part of a split pass: the file's bytes before its first entry line
@@ -82,19 +82,26 @@ const reply = (msg, transfer = []) => self.postMessage(msg, { transfer });
 let spare = null;
 
 /**
- * Bytes `from` to `to` of `file`, read (a byte stream, BYOB) into the buffer
- * of the previous chunk once it was pushed (giveBack): a new ArrayBuffer a
- * chunk left hundreds of dead 1 MiB buffers in this worker until its next
- * garbage collection (a 378 MB export: +130 MB of RSS). Where a Blob has no
- * byte stream, a new slice's ArrayBuffer.
+ * A buffer of at least `n` bytes to read into: the previous chunk's once it
+ * was pushed (giveBack). A new ArrayBuffer a chunk left hundreds of dead
+ * 1 MiB buffers in this worker until its next garbage collection (a 378 MB
+ * export: +130 MB of RSS).
+ * @param {number} n
+ */
+function buffer(n) {
+  const buf = spare && spare.byteLength >= n ? spare : new ArrayBuffer(n);
+  spare = null;
+  return buf;
+}
+
+/**
+ * Bytes `from` to `to` of `file` (the key records), read (a byte stream,
+ * BYOB) into `buffer`'s. Where a Blob has no byte stream, a new slice's
+ * ArrayBuffer.
  * @param {Blob} file @param {number} from @param {number} to
  */
 async function bytes(file, from, to) {
-  return readInto(file, from, to, (n) => {
-    const buf = spare && spare.byteLength >= n ? spare : new ArrayBuffer(n);
-    spare = null;
-    return buf;
-  });
+  return readInto(file, from, to, buffer);
 }
 
 /** Once `chunk` was pushed (the module copies what it keeps): its buffer is read into next. @param {Uint8Array} chunk */
@@ -157,9 +164,10 @@ self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) =>
       await prefetchX25519(p);
       from = head;
     }
-    for (let at = from; at < end; at += chunkSize) {
-      const to = Math.min(at + chunkSize, end);
-      const chunk = await bytes(file, at, to);
+    // The entries from one stream (readChunks), chunk by chunk.
+    let to = from;
+    for await (const chunk of readChunks(file, from, end, chunkSize, buffer)) {
+      to += chunk.length;
       p.push(chunk);
       giveBack(chunk);
       // Always taken: the module queues them until then.
