@@ -65,16 +65,23 @@ const splitDefault = () => SPLIT_ABOVE;
 /** Started workers, idle (at most two). @type {Worker[]} */
 const idleWorkers = [];
 
+/** Workers running a part now (they join idleWorkers when done). */
+let busyWorkers = 0;
+
 const workersUsable = () => typeof Worker === 'function' && !(/** @type {{STELE_EMBED?: unknown}} */ (/** @type {unknown} */ (globalThis)).STELE_EMBED);
 
 // Written as `new Worker(new URL(...), {type: 'module'})` so that bundlers find and emit it.
 const startWorker = () => new Worker(new URL('./sealed-worker.js', import.meta.url), { type: 'module' });
 
-/** Starts the pass's workers ahead of the work (their scripts load meanwhile). */
+/**
+ * Starts the pass's workers ahead of the work (their scripts load
+ * meanwhile): two in all, counting those running a part (a key read while
+ * a pass runs started two more, and the pass's were then ended).
+ */
 function prestartWorkers() {
   if (!workersUsable()) return;
   try {
-    while (idleWorkers.length < 2) idleWorkers.push(startWorker());
+    while (idleWorkers.length + busyWorkers < 2) idleWorkers.push(startWorker());
   } catch {
     // the pass runs on this thread
   }
@@ -102,10 +109,13 @@ function inWorker(job, transfer, { signal, onProgress }) {
       return;
     }
     const worker = w;
+    let running = false;
     const done = () => {
       signal?.removeEventListener('abort', abort);
       worker.onmessage = null;
       worker.onerror = null;
+      if (running) busyWorkers--;
+      running = false;
     };
     const abort = () => {
       done();
@@ -118,6 +128,8 @@ function inWorker(job, transfer, { signal, onProgress }) {
       return;
     }
     signal?.addEventListener('abort', abort, { once: true });
+    running = true;
+    busyWorkers++;
     /** @type {import('./index.js').SealedValue[]} */
     const sealed = [];
     const keep = job.keep !== false;
