@@ -237,3 +237,49 @@ fn junk_key_records_change_nothing_and_resume_is_checked() {
     p.push(&data[..head + 1]);
     assert!(p.resume_at(head as f64).is_err());
 }
+
+// The columns the page's workers send (takeSealedColumns, takeSealedText,
+// takeSealedPointers) say what takeSealed's JSON says, at any chunking.
+#[wasm_bindgen_test]
+fn sealed_columns_list_what_the_json_lists() {
+    for (data, expect) in vectors() {
+        let (report, _) = run(data, expect, AUDITOR, 4096);
+        let origin = report["origin"].as_str().map(String::from);
+        for chunk in [7, 4096] {
+            let mut json = OpeningPass::new(origin.clone(), AUDITOR).unwrap();
+            let mut cols = OpeningPass::new(origin.clone(), AUDITOR).unwrap();
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            for c in data.chunks(chunk) {
+                json.push(c);
+                let s: Value = serde_json::from_str(&json.take_sealed()).unwrap();
+                want.extend(s.as_array().unwrap().iter().cloned());
+                cols.push(c);
+                let meta = cols.take_sealed_columns();
+                let text: Vec<u16> = cols.take_sealed_text().encode_utf16().collect();
+                let pointers = cols.take_sealed_pointers();
+                assert_eq!(meta.len() % 4, 0);
+                let mut from = 0;
+                for v in meta.chunks(4) {
+                    let entry = u64::from(v[0]) | u64::from(v[1]) << 32;
+                    let state = ["opened", "sealed", "forgotten", "redacted", "mismatch"]
+                        [(v[2] & 7) as usize];
+                    let to = v[3] as usize;
+                    let value =
+                        (state == "opened").then(|| String::from_utf16(&text[from..to]).unwrap());
+                    assert!(state == "opened" || from == to, "{expect}");
+                    from = to;
+                    got.push(serde_json::json!([
+                        entry,
+                        pointers[(v[2] >> 3) as usize],
+                        state,
+                        value
+                    ]));
+                }
+                assert_eq!(from, text.len(), "{expect}");
+            }
+            // The last values (finish) are JSON in both.
+            assert_eq!(got, want, "{expect} by {chunk}");
+            assert!(!want.is_empty(), "{expect}");
+        }
+    }
+}

@@ -16,14 +16,14 @@
 //   SealedOpenMessage     the compiled sealed module, the file, the origin, the identity, the part
 // This worker -> page
 //   SealedProgressMessage after each chunk: bytes of its part read, and the
-//                         values settled in it (takeSealed() text), so the
-//                         page parses them while the pass goes on
+//                         values settled in it (as columns: no JSON for the
+//                         page to parse), taken while the pass goes on
 //   SealedDoneMessage     the pass's finish() text
 //   SealedErrorMessage    the pass could not run (not the file: a bad value is a finding)
 // The page terminates the worker to cancel.
 import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
 import { computeX25519, giveX25519, prefetchX25519 } from './x25519.js';
-import { readInto } from './blobread.js';
+import { readChunks, readInto } from './blobread.js';
 
 /**
  * One part of a split pass: the file's bytes before its first entry line
@@ -61,31 +61,47 @@ import { readInto } from './blobread.js';
  * @typedef {{port: MessagePort, give: boolean}} X25519Share
  */
 /**
- * @typedef {{type: 'progress', done: number, part: string | null}} SealedProgressMessage
+ * The values settled in a chunk, as wasm-seal's OpeningPass.takeSealedColumns
+ * gives them (four numbers a value), with its takeSealedText and
+ * takeSealedPointers.
+ * @typedef {{meta: Uint32Array, text: string, pointers: string[]}} SealedColumns
+ */
+/**
+ * @typedef {{type: 'progress', done: number, values: SealedColumns | null}} SealedProgressMessage
  * @typedef {{type: 'done', finish: string}} SealedDoneMessage
  * @typedef {{type: 'error', message: string}} SealedErrorMessage
  */
 
-/** @param {SealedProgressMessage | SealedDoneMessage | SealedErrorMessage} msg */
-const reply = (msg) => self.postMessage(msg);
+/**
+ * @param {SealedProgressMessage | SealedDoneMessage | SealedErrorMessage} msg
+ * @param {Transferable[]} [transfer]
+ */
+const reply = (msg, transfer = []) => self.postMessage(msg, { transfer });
 
 /** The buffer of the last chunk pushed, read into again (see bytes). @type {ArrayBuffer | null} */
 let spare = null;
 
 /**
- * Bytes `from` to `to` of `file`, read (a byte stream, BYOB) into the buffer
- * of the previous chunk once it was pushed (giveBack): a new ArrayBuffer a
- * chunk left hundreds of dead 1 MiB buffers in this worker until its next
- * garbage collection (a 378 MB export: +130 MB of RSS). Where a Blob has no
- * byte stream, a new slice's ArrayBuffer.
+ * A buffer of at least `n` bytes to read into: the previous chunk's once it
+ * was pushed (giveBack). A new ArrayBuffer a chunk left hundreds of dead
+ * 1 MiB buffers in this worker until its next garbage collection (a 378 MB
+ * export: +130 MB of RSS).
+ * @param {number} n
+ */
+function buffer(n) {
+  const buf = spare && spare.byteLength >= n ? spare : new ArrayBuffer(n);
+  spare = null;
+  return buf;
+}
+
+/**
+ * Bytes `from` to `to` of `file` (the key records), read (a byte stream,
+ * BYOB) into `buffer`'s. Where a Blob has no byte stream, a new slice's
+ * ArrayBuffer.
  * @param {Blob} file @param {number} from @param {number} to
  */
 async function bytes(file, from, to) {
-  return readInto(file, from, to, (n) => {
-    const buf = spare && spare.byteLength >= n ? spare : new ArrayBuffer(n);
-    spare = null;
-    return buf;
-  });
+  return readInto(file, from, to, buffer);
 }
 
 /** Once `chunk` was pushed (the module copies what it keeps): its buffer is read into next. @param {Uint8Array} chunk */
@@ -148,13 +164,18 @@ self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) =>
       await prefetchX25519(p);
       from = head;
     }
-    for (let at = from; at < end; at += chunkSize) {
-      const to = Math.min(at + chunkSize, end);
-      const chunk = await bytes(file, at, to);
+    // The entries from one stream (readChunks), chunk by chunk.
+    let to = from;
+    for await (const chunk of readChunks(file, from, end, chunkSize, buffer)) {
+      to += chunk.length;
       p.push(chunk);
       giveBack(chunk);
-      const taken = p.takeSealed();
-      reply({ type: 'progress', done: to - start, part: taken !== '[]' && keep !== false ? taken : null });
+      // Always taken: the module queues them until then.
+      const meta = p.takeSealedColumns();
+      const text = p.takeSealedText();
+      const pointers = p.takeSealedPointers();
+      const values = meta.length && keep !== false ? { meta, text, pointers } : null;
+      reply({ type: 'progress', done: to - start, values }, values ? [meta.buffer] : []);
     }
     pass = null; // finish() consumes it
     reply({ type: 'done', finish: p.finish() });

@@ -65,16 +65,23 @@ const splitDefault = () => SPLIT_ABOVE;
 /** Started workers, idle (at most two). @type {Worker[]} */
 const idleWorkers = [];
 
+/** Workers running a part now (they join idleWorkers when done). */
+let busyWorkers = 0;
+
 const workersUsable = () => typeof Worker === 'function' && !(/** @type {{STELE_EMBED?: unknown}} */ (/** @type {unknown} */ (globalThis)).STELE_EMBED);
 
 // Written as `new Worker(new URL(...), {type: 'module'})` so that bundlers find and emit it.
 const startWorker = () => new Worker(new URL('./sealed-worker.js', import.meta.url), { type: 'module' });
 
-/** Starts the pass's workers ahead of the work (their scripts load meanwhile). */
+/**
+ * Starts the pass's workers ahead of the work (their scripts load
+ * meanwhile): two in all, counting those running a part (a key read while
+ * a pass runs started two more, and the pass's were then ended).
+ */
 function prestartWorkers() {
   if (!workersUsable()) return;
   try {
-    while (idleWorkers.length < 2) idleWorkers.push(startWorker());
+    while (idleWorkers.length + busyWorkers < 2) idleWorkers.push(startWorker());
   } catch {
     // the pass runs on this thread
   }
@@ -102,10 +109,13 @@ function inWorker(job, transfer, { signal, onProgress }) {
       return;
     }
     const worker = w;
+    let running = false;
     const done = () => {
       signal?.removeEventListener('abort', abort);
       worker.onmessage = null;
       worker.onerror = null;
+      if (running) busyWorkers--;
+      running = false;
     };
     const abort = () => {
       done();
@@ -118,15 +128,24 @@ function inWorker(job, transfer, { signal, onProgress }) {
       return;
     }
     signal?.addEventListener('abort', abort, { once: true });
+    running = true;
+    busyWorkers++;
     /** @type {import('./index.js').SealedValue[]} */
     const sealed = [];
     const keep = job.keep !== false;
     worker.onmessage = (/** @type {MessageEvent<import('./sealed-worker.js').SealedProgressMessage | import('./sealed-worker.js').SealedDoneMessage | import('./sealed-worker.js').SealedErrorMessage>} */ e) => {
       const m = e.data;
       if (m.type === 'progress') {
-        // Parsed as they come, while the pass goes on (100k values: 0.1-0.3 s
+        // Taken as they come, while the pass goes on (100k values: 0.1-0.3 s
         // here that no longer follows the pass's end).
-        if (m.part && keep) takeInto(sealed, JSON.parse(m.part));
+        try {
+          if (m.values && keep) takeColumns(sealed, m.values);
+        } catch (err) {
+          done();
+          worker.terminate();
+          reject(err);
+          return;
+        }
         onProgress?.(m.done);
         return;
       }
@@ -248,6 +267,28 @@ function joinParts(a, b) {
  */
 function takeInto(sealed, list) {
   for (const [entry, pointer, state, value] of list) sealed.push({ entry, pointer, state, value });
+}
+
+/** The states of wasm-seal's takeSealedColumns, by number. @type {import('./index.js').SealedValue['state'][]} */
+const STATES = ['opened', 'sealed', 'forgotten', 'redacted', 'mismatch'];
+
+/**
+ * Adds the values of a worker's SealedColumns to `sealed`, as takeInto
+ * does a takeSealed() list.
+ * @param {import('./index.js').SealedValue[]} sealed
+ * @param {import('./sealed-worker.js').SealedColumns} values
+ */
+function takeColumns(sealed, { meta, text, pointers }) {
+  let from = 0;
+  for (let i = 0; i + 3 < meta.length; i += 4) {
+    const code = meta[i + 2];
+    const state = STATES[code & 7];
+    const pointer = pointers[code >>> 3];
+    if (state === undefined || pointer === undefined) throw new Error('the sealed-field worker sent a value the page cannot read');
+    const to = meta[i + 3];
+    sealed.push({ entry: meta[i] + meta[i + 1] * 2 ** 32, pointer, state, value: state === 'opened' ? text.slice(from, to) : null });
+    from = to;
+  }
 }
 
 /**

@@ -76,6 +76,24 @@ before(async () => {
   files.many = join(tmp, 'many.stele');
   stele(['export', many, '-o', files.many, '--reveal-to', recipient]);
   files.manyKey = stele(['key', many]).trim();
+  // Values beyond ASCII (two UTF-8 bytes, three, and four: a UTF-16
+  // surrogate pair), which the pass's workers hand the page as one text
+  // with UTF-16 offsets (wasm-seal takeSealedColumns).
+  const wide = join(tmp, 'wide');
+  stele(['init', wide, '--origin', 'example.com/sealed-wide', '--seal', '/actor/email', '--seal', '/ip', '--subject', '/actor/id']);
+  stele(['auditor', 'add', wide, recipient]);
+  files.wideValues = [];
+  const wideEvents = [];
+  for (const [i, who] of ['zoë', '日本', '😀x', 'plain', 'ä😀ü'].entries()) {
+    const email = `${who}-${MARK}@example.com`;
+    const ip = i % 2 ? `192.0.2.${i}` : { v4: `192.0.2.${i}`, note: `${who}\n"q"` };
+    files.wideValues.push(JSON.stringify(email), JSON.stringify(ip));
+    wideEvents.push(JSON.stringify({ action: 'login', actor: { email, id: `u-${i}` }, ip, outcome: 'success' }));
+  }
+  stele(['append', wide], `${wideEvents.join('\n')}\n`);
+  files.wide = join(tmp, 'wide.stele');
+  stele(['export', wide, '-o', files.wide, '--reveal-to', recipient]);
+  files.wideKey = stele(['key', wide]).trim();
   stele(['forget', dir, '--subject', 'u-alice']);
   files.forgotten = join(tmp, 'forgotten.stele');
   stele(['export', dir, '-o', files.forgotten, '--reveal-to', recipient]);
@@ -227,6 +245,39 @@ describe('sealed fields end to end, with an auditor key made by age-keygen', { t
       assert.ok(n > 0 && n <= bound, `held ${n} sealed values, more than the ${bound} of the pages read back`);
       assert.deepEqual(problems, []);
     }, '?paged-above=1');
+  });
+
+  it("values beyond ASCII open the same in the pass's workers as on the page's thread", T, async () => {
+    await withPage(async (page) => {
+      await page.evaluate(() => {
+        const i = document.createElement('input');
+        i.type = 'file';
+        i.id = 'x-file';
+        document.body.append(i);
+      });
+      await page.setInputFiles('#x-file', files.wide);
+      const identity = readFileSync(auditorKey, 'utf8');
+      const r = await page.evaluate(async ({ key, identity }) => {
+        const file = /** @type {HTMLInputElement} */ (document.getElementById('x-file')).files[0];
+        const { verifyFile } = await import(new URL('src/verifier.js', location.href).href);
+        const { openSealed } = await import(new URL('src/sealed.js', location.href).href);
+        const plain = () => verifyFile(file, { keys: [key] });
+        const show = (rep) => rep.sealed.map((v) => [v.entry, v.pointer, v.state, v.value]);
+        const split = show(await openSealed(file, await plain(), { identity, splitAbove: 0 }));
+        const W = globalThis.Worker;
+        globalThis.Worker = undefined; // the pass on this thread (JSON from the module)
+        try {
+          return { split, alone: show(await openSealed(file, await plain(), { identity })) };
+        } finally {
+          globalThis.Worker = W;
+        }
+      }, { key: files.wideKey, identity });
+      assert.deepEqual(r.split, r.alone);
+      assert.deepEqual(r.split.map((v) => v[2]), files.wideValues.map(() => 'opened'));
+      // Each value's JSON text as the event had it (canonical: keys sorted).
+      const canonical = (t) => JSON.stringify(JSON.parse(t), (k, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v));
+      assert.deepEqual(r.split.map((v) => v[3]), files.wideValues.map(canonical));
+    });
   });
 
   it('a pasted key works the same, masked in its field', T, async () => {

@@ -152,6 +152,43 @@ describe('sealed fields in the page', { timeout: 900_000 }, () => {
     }
   });
 
+  it('a key read while the pass runs starts no workers beyond its two', T, async () => {
+    const { context, page } = await openPage(env.browser, env.url);
+    try {
+      const started = await page.evaluate(async ({ text, key, id }) => {
+        let started = 0;
+        /** @type {() => void} */
+        let bothPosted = () => {};
+        const posted = new Promise((r) => (bothPosted = r));
+        let opens = 0;
+        const W = globalThis.Worker;
+        globalThis.Worker = class extends W {
+          constructor(url, opts) {
+            super(url, opts);
+            if (String(url).includes('sealed-worker')) started++;
+          }
+          postMessage(m, t) {
+            super.postMessage(m, t);
+            if (m?.type === 'open' && ++opens === 2) bothPosted();
+          }
+        };
+        const { verifyFile } = await import(new URL('src/verifier.js', location.href).href);
+        const m = await import(new URL('src/sealed.js', location.href).href);
+        const file = new Blob([text]);
+        const report = await verifyFile(file, { keys: [key] });
+        await m.checkIdentity(id); // the key read: two workers started ahead
+        const pass = m.openSealed(file, report, { identity: id, splitAbove: 0 });
+        await posted; // both parts running
+        await m.checkIdentity(id); // the key read again meanwhile
+        await pass;
+        return started;
+      }, { text: readFileSync(vec('sealed-valid.stele'), 'utf8'), key: KEY, id: AUDITOR });
+      assert.equal(started, 2);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('opened values are text, never HTML', T, async () => {
     const { context, page } = await run(vec('sealed-valid.stele'), AUDITOR);
     try {

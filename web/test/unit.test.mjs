@@ -7,6 +7,7 @@ import { EntryStore, PagedStore, Runs, StepRuns, PAGE_ROWS, makeStore } from '..
 import { RowSet } from '../src/filters.js';
 import { prettyJson, summaryRows, verdictDetail } from '../src/util.js';
 import { niceStep } from '../src/timeline.js';
+import { readChunks } from '../src/blobread.js';
 
 describe('timestamps', () => {
   it('round-trip canonical microsecond timestamps', () => {
@@ -584,5 +585,68 @@ describe('page helpers (issue 19)', async () => {
       }
     }
     assert.equal(latestSignedCheckpoint({ verdict: 'partial', checkpoints: cps, failures: [] }).size, 6);
+  });
+});
+
+describe("readChunks (the opening pass's workers read their part as one stream)", () => {
+  const bytes = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7 + 3) & 255);
+  /** A Blob whose byte stream hands out at most `piece` bytes a read (as a browser's may). */
+  const pieces = (data, piece) => ({
+    size: data.length,
+    slice: (a, b) => {
+      const part = data.slice(a, b);
+      return {
+        stream() {
+          let at = 0;
+          return new ReadableStream({
+            type: 'bytes',
+            pull(c) {
+              const req = c.byobRequest;
+              if (at >= part.length) {
+                c.close();
+                req?.respond(0);
+                return;
+              }
+              const n = Math.min(piece, part.length - at, req.view.byteLength);
+              req.view.set(part.subarray(at, at + n));
+              at += n;
+              req.respond(n);
+            },
+          });
+        },
+        arrayBuffer: async () => part.slice().buffer,
+      };
+    },
+  });
+  /** A Blob without a byte stream: slices are read. */
+  const noStream = (data) => ({ size: data.length, slice: (a, b) => ({ stream() { throw new TypeError('no stream'); }, arrayBuffer: async () => data.slice(a, b).buffer }) });
+  const collect = async (blob, from, to, size) => {
+    const got = [];
+    let takes = 0;
+    for await (const c of readChunks(blob, from, to, size, (n) => {
+      takes++;
+      return new ArrayBuffer(n);
+    })) got.push(c.slice());
+    return { got, takes };
+  };
+  it('gives the span in chunks of the size asked, the last one shorter, whatever the stream hands out a read', async () => {
+    for (const blob of [new Blob([bytes]), pieces(bytes, 7), pieces(bytes, 1000), noStream(bytes)]) {
+      for (const [from, to, size] of [[0, 1000, 64], [13, 999, 100], [500, 501, 64], [0, 1000, 4096], [10, 10, 8]]) {
+        const { got } = await collect(blob, from, to, size);
+        const joined = new Uint8Array(got.reduce((n, c) => n + c.length, 0));
+        let at = 0;
+        for (const c of got) {
+          joined.set(c, at);
+          at += c.length;
+        }
+        assert.deepEqual(joined, bytes.subarray(from, to), `${from}-${to} by ${size}`);
+        got.slice(0, -1).forEach((c) => assert.equal(c.length, size));
+        assert.equal(got.length, Math.ceil((to - from) / size));
+      }
+    }
+  });
+  it('stops where a shorter blob ends', async () => {
+    const { got } = await collect(pieces(bytes.subarray(0, 300), 50), 0, 1000, 128);
+    assert.deepEqual(got.map((c) => c.length), [128, 128, 44]);
   });
 });
