@@ -180,7 +180,13 @@ self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) =>
     pass = null; // finish() consumes it
     reply({ type: 'done', finish: p.finish() });
   } catch (e) {
-    pass?.free();
+    // After a trap (a panic, out of memory) free() may throw too: the page
+    // must still get its reply, or its pass would wait for ever.
+    try {
+      pass?.free();
+    } catch {
+      // the module is unusable; the reply below says why
+    }
     reply({ type: 'error', message: e instanceof Error ? e.message : String(e) });
   }
 };

@@ -157,10 +157,14 @@ function inWorker(job, transfer, { signal, onProgress }) {
       }
       if (idleWorkers.length < 2) idleWorkers.push(worker);
       else worker.terminate();
-      const out = JSON.parse(m.finish);
-      if (keep) takeInto(sealed, out.sealed);
-      out.sealed = null;
-      resolve({ out, sealed });
+      try {
+        const out = JSON.parse(m.finish);
+        if (keep) takeInto(sealed, out.sealed);
+        out.sealed = null;
+        resolve({ out, sealed });
+      } catch (err) {
+        reject(err);
+      }
     };
     worker.onerror = (e) => {
       e.preventDefault();
@@ -286,9 +290,11 @@ function takeColumns(sealed, { meta, text, pointers }) {
     const pointer = pointers[code >>> 3];
     if (state === undefined || pointer === undefined) throw new Error('the sealed-field worker sent a value the page cannot read');
     const to = meta[i + 3];
+    if (to < from || to > text.length) throw new Error('the sealed-field worker sent a value the page cannot read');
     sealed.push({ entry: meta[i] + meta[i + 1] * 2 ** 32, pointer, state, value: state === 'opened' ? text.slice(from, to) : null });
     from = to;
   }
+  if (from !== text.length) throw new Error('the sealed-field worker sent a value the page cannot read');
 }
 
 /**
