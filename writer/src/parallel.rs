@@ -4,30 +4,95 @@
 //! [`prepare_encoded`] and [`StreamVerifier::push_encoded`].
 
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use stele_core::verify::{
-    Options, Report, StreamVerifier, prepare_encoded_into, prepared_capacity,
-};
+use stele_core::verify::{Options, Report, StreamVerifier, prepare_encoded_into};
 
-// One part of a block for a worker: (block, start, end, stream offset of the
-// block, where to send the prepared lines).
-type Job = (Arc<Vec<u8>>, usize, usize, u64, SyncSender<Vec<u8>>);
+// One part of a block to prepare: (block, start, end, stream offset of the
+// block, a buffer for the prepared lines, where to send it filled).
+type Job = (
+    Arc<Vec<u8>>,
+    usize,
+    usize,
+    u64,
+    Vec<u8>,
+    SyncSender<Vec<u8>>,
+);
 
-// A block in flight and the replies of the workers preparing its parts.
-type InFlight = (Arc<Vec<u8>>, Vec<Receiver<Vec<u8>>>);
+// A block in flight: the block, and each part's range and reply, in order.
+type InFlight = (Arc<Vec<u8>>, Vec<(usize, usize, Receiver<Vec<u8>>)>);
+
+/// Bytes of a block prepared as one job, about: a block is cut into parts
+/// this size, which the workers (and the calling thread while it waits)
+/// take in order from one queue, so that no core idles while another still
+/// has a long part to do.
+const PART: usize = 512 << 10;
+
+/// Blocks prepared ahead of the one the calling thread checks.
+const AHEAD: usize = 2;
+
+// The queue of parts to prepare, shared by the workers and the calling thread.
+#[derive(Debug, Default)]
+struct Queue {
+    jobs: Mutex<(VecDeque<Job>, bool)>,
+    more: Condvar,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, (VecDeque<Job>, bool)> {
+        // Nothing panics while holding the lock; a poisoned queue is still whole.
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // The next job; `None` once the queue is closed and empty.
+    fn next(&self) -> Option<Job> {
+        let mut q = self.lock();
+        loop {
+            if let Some(j) = q.0.pop_front() {
+                return Some(j);
+            }
+            if q.1 {
+                return None;
+            }
+            q = self.more.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn try_next(&self) -> Option<Job> {
+        self.lock().0.pop_front()
+    }
+}
+
+// Prepares one part and sends the result.
+fn run(job: Job) {
+    let (block, a, b, base, mut out, reply) = job;
+    out.clear();
+    prepare_encoded_into(&block[a..b], base + a as u64, &mut out);
+    // The block is let go before replying, so the verifier can take its
+    // buffer back once every reply is in.
+    drop(block);
+    let _ = reply.send(out);
+}
 
 /// A native verifier that hashes and parses lines on several threads and
 /// keeps the stream's order for everything else: while the calling thread
 /// runs the chain and tree checks of one block, worker threads prepare the
-/// next. Same reports as [`StreamVerifier`], byte for byte
+/// next ones. Same reports as [`StreamVerifier`], byte for byte
 /// (writer/tests/parallel.rs checks that on every test vector).
 ///
-/// Memory is flat: at most two blocks are in flight besides the one being
-/// filled, and their buffers are reused (fresh buffers per block made the
-/// kernel fault in and clear new pages for every block). The worker threads
-/// are started once and live as long as the verifier.
+/// Each block is cut into parts of about [`PART`] bytes, queued in stream
+/// order; the workers take them from one queue, and the calling thread takes
+/// them too while the part it needs next is not ready, so a core only idles
+/// when nothing is left to prepare (one half-block job per worker left one
+/// core idle whenever its half was done first, and the calling thread idle
+/// whenever it waited).
+///
+/// Memory is flat: at most [`AHEAD`] blocks are in flight besides the one
+/// being filled, and their buffers, like the buffers of the prepared lines,
+/// are reused (fresh buffers per block made the kernel fault in and clear
+/// new pages for every block). The worker threads are started once and live
+/// as long as the verifier.
 #[derive(Debug)]
 pub struct ParallelVerifier {
     inner: StreamVerifier,
@@ -38,7 +103,10 @@ pub struct ParallelVerifier {
     inflight: VecDeque<InFlight>,
     // Emptied block buffers, for reuse.
     pool: Vec<Vec<u8>>,
-    workers: Vec<(SyncSender<Job>, JoinHandle<()>)>,
+    // Emptied buffers of prepared lines, for reuse.
+    outs: Vec<Vec<u8>>,
+    queue: Arc<Queue>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl ParallelVerifier {
@@ -52,6 +120,8 @@ impl ParallelVerifier {
             submitted: 0,
             inflight: VecDeque::new(),
             pool: Vec::new(),
+            outs: Vec::new(),
+            queue: Arc::new(Queue::default()),
             workers: Vec::new(),
         }
     }
@@ -136,8 +206,8 @@ impl ParallelVerifier {
             self.buf.truncate(i + 1);
             let block = std::mem::replace(&mut self.buf, next);
             self.submit(block);
-            // Keep one block in flight while this thread checks the one before.
-            while self.inflight.len() > 1 {
+            // Keep blocks in flight while this thread checks the oldest.
+            while self.inflight.len() > AHEAD {
                 self.drain_one();
             }
             if self.buf.len() < self.block {
@@ -148,20 +218,12 @@ impl ParallelVerifier {
 
     fn start_workers(&mut self) {
         while self.workers.len() < self.threads {
-            // Two parts queued per worker: one per block in flight.
-            let (tx, rx) = sync_channel::<Job>(2);
-            let handle = std::thread::spawn(move || {
-                for (block, a, b, base, reply) in rx {
-                    let part = &block[a..b];
-                    let mut out = Vec::with_capacity(prepared_capacity(part));
-                    prepare_encoded_into(part, base + a as u64, &mut out);
-                    // The block is let go before replying, so the verifier
-                    // can take its buffer back once every reply is in.
-                    drop(block);
-                    let _ = reply.send(out);
+            let queue = Arc::clone(&self.queue);
+            self.workers.push(std::thread::spawn(move || {
+                while let Some(job) = queue.next() {
+                    run(job);
                 }
-            });
-            self.workers.push((tx, handle));
+            }));
         }
     }
 
@@ -170,43 +232,56 @@ impl ParallelVerifier {
         let base = self.submitted;
         self.submitted += block.len() as u64;
         let block = Arc::new(block);
-        let n = self.threads;
-        // Cut the block at line ends into n parts of about equal size.
-        let mut cuts = vec![0usize];
-        for k in 1..n {
-            let at = (block.len() * k / n).max(*cuts.last().unwrap_or(&0));
-            let c = memchr::memchr(b'\n', &block[at..]).map_or(block.len(), |j| at + j + 1);
-            cuts.push(c);
+        // Cut the block at line ends into parts of about PART bytes.
+        let mut parts = Vec::new();
+        let mut jobs = Vec::new();
+        let mut a = 0;
+        while a < block.len() {
+            let at = a + PART;
+            let b = if at >= block.len() {
+                block.len()
+            } else {
+                memchr::memchr(b'\n', &block[at..]).map_or(block.len(), |j| at + j + 1)
+            };
+            let (reply, rx) = sync_channel(1);
+            let out = self.outs.pop().unwrap_or_default();
+            jobs.push((Arc::clone(&block), a, b, base, out, reply));
+            parts.push((a, b, rx));
+            a = b;
         }
-        cuts.push(block.len());
-        let replies = cuts
-            .windows(2)
-            .zip(&self.workers)
-            .map(|(w, (tx, _))| {
-                let (reply, rx) = sync_channel(1);
-                // A worker that is gone (it panicked) drops the job, and
-                // with it the reply sender: its lines are then done here.
-                let _ = tx.send((block.clone(), w[0], w[1], base, reply));
-                rx
-            })
-            .collect();
-        self.inflight.push_back((block, replies));
+        let mut q = self.queue.lock();
+        q.0.extend(jobs);
+        drop(q);
+        self.queue.more.notify_all();
+        self.inflight.push_back((block, parts));
+    }
+
+    // The prepared lines of a part: its reply, or while that is not ready,
+    // parts taken from the queue and prepared here. A reply that never
+    // comes (its worker panicked and dropped the job) is empty: the stream
+    // verifier then does those lines itself.
+    fn reply(&self, rx: &Receiver<Vec<u8>>) -> Vec<u8> {
+        loop {
+            match rx.try_recv() {
+                Ok(out) => return out,
+                Err(TryRecvError::Disconnected) => return Vec::new(),
+                Err(TryRecvError::Empty) => match self.queue.try_next() {
+                    Some(job) => run(job),
+                    None => return rx.recv().unwrap_or_default(),
+                },
+            }
+        }
     }
 
     fn drain_one(&mut self) {
-        if let Some((block, replies)) = self.inflight.pop_front() {
-            // In stream order; a missing reply leaves its lines to the
-            // stream verifier.
-            let mut prepared: Vec<u8> = Vec::new();
-            for rx in replies {
-                let part = rx.recv().unwrap_or_default();
-                if prepared.is_empty() {
-                    prepared = part;
-                } else {
-                    prepared.extend_from_slice(&part);
-                }
+        if let Some((block, parts)) = self.inflight.pop_front() {
+            // In stream order, part by part (the stream verifier takes any
+            // chunking; parts end at line ends).
+            for (a, b, rx) in parts {
+                let mut out = self.reply(&rx);
+                self.inner.push_encoded_buf(&block[a..b], &mut out);
+                self.outs.push(out);
             }
-            self.inner.push_encoded(&block, prepared);
             if let Ok(mut buf) = Arc::try_unwrap(block) {
                 buf.clear();
                 self.pool.push(buf);
@@ -253,8 +328,9 @@ pub fn read_into<R: std::io::Read>(
 
 impl Drop for ParallelVerifier {
     fn drop(&mut self) {
-        for (tx, handle) in self.workers.drain(..) {
-            drop(tx);
+        self.queue.lock().1 = true;
+        self.queue.more.notify_all();
+        for handle in self.workers.drain(..) {
             let _ = handle.join();
         }
     }

@@ -67,7 +67,7 @@ impl<S: EntrySink> StreamVerifier<S> {
             }
         }
         self.summary(parsed.as_ref().ok(), line, line_no, offset);
-        let event = parsed.as_ref().ok().map(|p| p.event_json());
+        let event = parsed.as_ref().ok().map(|p| &p.line[p.event.0..p.event.1]);
         self.seal_entry(idx, event, line_no, offset);
         self.entries += 1;
         self.last_hash = Some(leaf);

@@ -28,6 +28,17 @@ impl<S: EntrySink> StreamVerifier<S> {
         self.encoded = Vec::new();
     }
 
+    /// [`StreamVerifier::push_encoded`] that hands the records' buffer back
+    /// (emptied, its capacity kept) for the caller to fill again: a caller
+    /// preparing many blocks then reuses the same few buffers.
+    pub fn push_encoded_buf(&mut self, block: &[u8], prepared: &mut Vec<u8>) {
+        self.encoded = std::mem::take(prepared);
+        self.encoded_at = 0;
+        self.push(block);
+        *prepared = std::mem::take(&mut self.encoded);
+        prepared.clear();
+    }
+
     /// The leaf hash and fields of the line at `offset` of `len` bytes, if
     /// [`StreamVerifier::push_encoded`] was given them.
     pub(super) fn encoded_for(
