@@ -244,6 +244,15 @@ impl OpeningPass {
         states_json(self.inner.take_states())
     }
 
+    /// `false`: the pass lists no value (takeSealed and finish give none;
+    /// counts and failures as always), for a pass whose values are not
+    /// kept: it makes no text of them (a string a chunk, which a worker
+    /// held until its next garbage collection).
+    #[wasm_bindgen(js_name = listValues)]
+    pub fn list_values(&mut self, on: bool) {
+        self.inner.list_values(on);
+    }
+
     /// Ends the stream: `{"sealed":[…],"failures":[…],"failures_total":n,
     /// "counts":{…} or null}`, failures shaped as a report's.
     pub fn finish(mut self) -> String {

@@ -62,7 +62,7 @@ const SPLIT_ABOVE = 4 << 20;
  */
 const splitDefault = () => SPLIT_ABOVE;
 
-/** Started workers, idle (at most two). @type {Worker[]} */
+/** Workers started ahead of a pass (at most two), each used once. @type {Worker[]} */
 const idleWorkers = [];
 
 const workersUsable = () => typeof Worker === 'function' && !(/** @type {{STELE_EMBED?: unknown}} */ (/** @type {unknown} */ (globalThis)).STELE_EMBED);
@@ -136,8 +136,9 @@ function inWorker(job, transfer, { signal, onProgress }) {
         reject(new Error(m.message));
         return;
       }
-      if (idleWorkers.length < 2) idleWorkers.push(worker);
-      else worker.terminate();
+      // Ended, not kept idle: its isolate and its wasm memory (which never
+      // shrinks) would stay with the page until the next run.
+      worker.terminate();
       const out = JSON.parse(m.finish);
       if (keep) takeInto(sealed, out.sealed);
       out.sealed = null;

@@ -229,6 +229,58 @@ describe('sealed fields end to end, with an auditor key made by age-keygen', { t
     }, '?paged-above=1');
   });
 
+  it('the opening pass of a file kept as pages makes no text of its values, and its workers end with it', T, async () => {
+    // Each worker of the pass: whether it was given a pass, the characters
+    // of value text it made (its done message), whether it was ended.
+    const watch = () => {
+      const W = globalThis.Worker;
+      /** @type {{opened: boolean, listed: number | null, ended: boolean}[]} */
+      const seen = [];
+      globalThis.sealedWorkers = seen;
+      globalThis.Worker = class extends W {
+        constructor(url, opts) {
+          super(url, opts);
+          if (!String(url).includes('sealed-worker')) return;
+          const rec = { opened: false, listed: null, ended: false };
+          seen.push(rec);
+          this.rec = rec;
+          this.addEventListener('message', (e) => {
+            if (e.data?.type === 'done') rec.listed = e.data.listed;
+          });
+        }
+        postMessage(m, t) {
+          if (this.rec && m?.type === 'open') this.rec.opened = true;
+          return super.postMessage(m, t);
+        }
+        terminate() {
+          if (this.rec) this.rec.ended = true;
+          return super.terminate();
+        }
+      };
+    };
+    const passWorkers = async (page) => page.evaluate(() => globalThis.sealedWorkers.filter((w) => w.opened));
+    for (const paged of [true, false]) {
+      await withPage(async (page, problems) => {
+        await page.evaluate(watch);
+        await page.setInputFiles('#auditor-file', auditorKey);
+        assert.equal(await verifyFileInPage(page, files.many, files.manyKey, { timeout: 170_000 }), 'Verified');
+        assert.equal(await page.getAttribute('html', 'data-store'), paged ? 'paged' : 'memory');
+        assert.equal(await page.getAttribute('html', 'data-sealed-opened'), String(2 * MANY));
+        const used = await passWorkers(page);
+        // Two parts, one worker each (the file is over 4 MiB).
+        assert.equal(used.length, 2, JSON.stringify(used));
+        for (const w of used) {
+          // A worker kept idle held its isolate and its wasm memory (which never shrinks) until the next run.
+          assert.ok(w.ended, `a worker of the pass was kept after it: ${JSON.stringify(used)}`);
+          // Paged: no value kept, none listed (their text was ~64 MB of dead strings a worker).
+          if (paged) assert.equal(w.listed, 0, `the pass made ${w.listed} characters of value text that nothing keeps`);
+          else assert.ok(w.listed > 0, JSON.stringify(used));
+        }
+        assert.deepEqual(problems, []);
+      }, paged ? '?paged-above=1' : '');
+    }
+  });
+
   it('a pasted key works the same, masked in its field', T, async () => {
     await withPage(async (page) => {
       await page.fill('#auditor-key', readFileSync(auditorKey, 'utf8'));
