@@ -22,7 +22,7 @@
 //   SealedErrorMessage    the pass could not run (not the file: a bad value is a finding)
 // The page terminates the worker to cancel.
 import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
-import { computeX25519, giveX25519, prefetchX25519 } from './x25519.js';
+import { computeX25519, giveX25519, prefetchX25519, pushPieces } from './x25519.js';
 import { readInto } from './blobread.js';
 
 /**
@@ -107,7 +107,7 @@ function giveBack(chunk) {
 async function partPass(origin, identity, file, part, share) {
   const pass = new OpeningPass(origin, identity);
   try {
-    pass.push(await bytes(file, 0, part.head));
+    pushPieces(pass, await bytes(file, 0, part.head));
     if (!share) await prefetchX25519(pass);
     else {
       // Each computes its half of the X25519 and sends the other a copy.
@@ -153,14 +153,14 @@ self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) =>
     const end = part ? part.end : file.size;
     let from = start;
     if (!part && head) {
-      p.push(await bytes(file, 0, head));
+      pushPieces(p, await bytes(file, 0, head));
       await prefetchX25519(p);
       from = head;
     }
     for (let at = from; at < end; at += chunkSize) {
       const to = Math.min(at + chunkSize, end);
       const chunk = await bytes(file, at, to);
-      p.push(chunk);
+      pushPieces(p, chunk);
       giveBack(chunk);
       const taken = p.takeSealed();
       if (taken !== '[]') listed += taken.length;

@@ -7,7 +7,7 @@
 // only moves bytes to it and adds its findings to the verification's report.
 // The identity stays in this page's memory.
 import initSeal, { OpeningPass, SealedVerifier } from '../pkg/stele_wasm_seal.js';
-import { computeX25519, giveX25519, prefetchX25519 } from './x25519.js';
+import { computeX25519, giveX25519, prefetchX25519, pushPieces } from './x25519.js';
 
 /** The sealed module, compiled once: instantiated here and in the pass's worker. @type {Promise<WebAssembly.Module> | null} */
 let ready = null;
@@ -268,7 +268,7 @@ async function stream(file, reader, { signal, chunkSize, from = 0, keep = true, 
   try {
     for (let at = from; at < file.size; at += chunkSize) {
       if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
-      reader.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
+      pushPieces(reader, new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
       const taken = reader.takeSealed(); // always taken: the module queues them until then
       if (keep) takeInto(sealed, JSON.parse(taken));
       onProgress?.(Math.min(at + chunkSize, file.size), file.size);
@@ -366,7 +366,7 @@ async function openingPass(file, origin, { identity, signal, chunkSize = 1 << 20
   const head = (await firstEntryLine(file))?.offset ?? 0;
   try {
     if (head) {
-      pass.push(new Uint8Array(await file.slice(0, head).arrayBuffer()));
+      pushPieces(pass, new Uint8Array(await file.slice(0, head).arrayBuffer()));
       await prefetchX25519(pass);
     }
   } catch (e) {
@@ -569,7 +569,7 @@ function spanHead(file, origin, identity) {
     const bytes = new Uint8Array(await file.slice(0, first.offset).arrayBuffer());
     const pass = new OpeningPass(origin ?? undefined, identity);
     try {
-      pass.push(bytes);
+      pushPieces(pass, bytes);
       return { head: bytes, x25519: await computeX25519(pass) };
     } finally {
       pass.free();
@@ -643,7 +643,7 @@ async function openSpan(file, { origin, identity, at, bytes }) {
     dropLive();
     pass = new OpeningPass(origin ?? undefined, identity);
     try {
-      pass.push(setup.head);
+      pushPieces(pass, setup.head);
       const x = setup.x25519;
       // giveX25519 zeroes what it is given: a copy, the kept ones stay for the next span.
       giveX25519(pass, x && { shares: x.shares, secrets: x.secrets.map((s) => s.slice()) });
@@ -656,12 +656,12 @@ async function openSpan(file, { origin, identity, at, bytes }) {
   /** @type {import('./index.js').SealedValue[]} */
   const sealed = [];
   try {
-    pass.push(bytes.subarray(from));
+    pushPieces(pass, bytes.subarray(from));
     // The next entry line settles this span's last entry (its records are in the span).
     const end = at + bytes.length;
     const line = await nextLine(file, end);
     if (line && line[0] === 0x7b) {
-      pass.push(line);
+      pushPieces(pass, line);
       takeInto(sealed, JSON.parse(pass.takeSealed()));
       live = { file, setup, pass, next: end, nextLen: line.length };
       return sealed;
