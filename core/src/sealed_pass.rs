@@ -197,6 +197,16 @@ impl OpeningPass {
         self.seal.pending_wraps()
     }
 
+    /// Whether each value's state is kept for [`OpeningPass::take_states`]
+    /// (on from [`OpeningPass::new`]). Off, the pass keeps counts and
+    /// failures only: a pass whose values are not listed (the page's pass
+    /// over a file it keeps as pages, which opens a page's values again
+    /// when it shows them) no longer makes a state, and the text of the
+    /// states, for every value only to drop it.
+    pub fn list_values(&mut self, on: bool) {
+        self.seal.collect_states(on);
+    }
+
     /// Sealed values settled since the last call: `(entry, pointer, state)`.
     pub fn take_states(&mut self) -> Vec<(u64, String, ValueState)> {
         self.seal.take_states()
@@ -305,6 +315,49 @@ mod tests {
             failures,
             ra.failures_total + rb.failures_total,
         )
+    }
+
+    // Not listing the values changes nothing else: the same counts and
+    // failures, and no state is kept.
+    #[test]
+    fn a_pass_that_lists_no_value_counts_the_same() {
+        let ph = |c: char| {
+            format!(
+                r#"{{"stele.sealed":{{"commitment":"{}","key":"{}"}}}}"#,
+                "0".repeat(64),
+                c.to_string().repeat(32)
+            )
+        };
+        let entry = |seq: u64, event: &str| {
+            format!(
+                "{{\"event\":{event},\"prev\":\"{}\",\"seq\":{seq},\"ts\":\"2026-11-26T09:00:00.000000Z\"}}\n",
+                "0".repeat(64)
+            )
+        };
+        let mut file = format!("stele-export v1 log\nforgotten {}\n", "f".repeat(32));
+        file += &entry(0, &format!("{{\"ip\":{},\"x\":{}}}", ph('a'), ph('f')));
+        file += "redacted 0 \"/ip\"\nredacted 0 \"/ip\"\n";
+        file += &entry(1, &format!("{{\"ip\":{}}}", ph('a')));
+        let run = |list: bool| {
+            let mut p = OpeningPass::new(Some("o"), OpenerHandle(Arc::new(NoKeys)));
+            p.list_values(list);
+            let mut states = Vec::new();
+            for c in file.as_bytes().chunks(50) {
+                p.push(c);
+                states.extend(p.take_states());
+            }
+            let r = p.finish();
+            states.extend(p.take_states());
+            (states, r)
+        };
+        let (listed, a) = run(true);
+        let (none, b) = run(false);
+        assert_eq!(listed.len(), 3);
+        assert!(none.is_empty(), "{none:?}");
+        assert_eq!(a, b);
+        let c = b.sealed.unwrap();
+        assert_eq!((c.values, c.redacted, c.forgotten, c.sealed), (3, 1, 1, 1));
+        assert_eq!(b.failures_total, 1, "{:?}", b.failures); // the second redacted record
     }
 
     #[test]

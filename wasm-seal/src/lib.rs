@@ -258,6 +258,15 @@ impl OpeningPass {
         states_json(self.inner.take_states())
     }
 
+    /// `false`: the pass lists no value (takeSealed and finish give none;
+    /// counts and failures as always), for a pass whose values are not
+    /// kept: it makes no text of them (a string a chunk, which a worker
+    /// held until its next garbage collection).
+    #[wasm_bindgen(js_name = listValues)]
+    pub fn list_values(&mut self, on: bool) {
+        self.inner.list_values(on);
+    }
+
     /// As [`OpeningPass::take_sealed`], as columns instead of JSON (the
     /// page's workers: 100k values were 4.9 MB of JSON for the page's
     /// main thread to parse). Four numbers a value: its entry (low 32

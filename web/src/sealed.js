@@ -7,7 +7,7 @@
 // only moves bytes to it and adds its findings to the verification's report.
 // The identity stays in this page's memory.
 import initSeal, { OpeningPass, SealedVerifier } from '../pkg/stele_wasm_seal.js';
-import { computeX25519, giveX25519, prefetchX25519 } from './x25519.js';
+import { computeX25519, giveX25519, prefetchX25519, pushPieces } from './x25519.js';
 
 /** The sealed module, compiled once: instantiated here and in the pass's worker. @type {Promise<WebAssembly.Module> | null} */
 let ready = null;
@@ -62,10 +62,10 @@ const SPLIT_ABOVE = 4 << 20;
  */
 const splitDefault = () => SPLIT_ABOVE;
 
-/** Started workers, idle (at most two). @type {Worker[]} */
+/** Workers started ahead of a pass (at most two), each used once. @type {Worker[]} */
 const idleWorkers = [];
 
-/** Workers running a part now (they join idleWorkers when done). */
+/** Workers running a part now (ended when done). */
 let busyWorkers = 0;
 
 const workersUsable = () => typeof Worker === 'function' && !(/** @type {{STELE_EMBED?: unknown}} */ (/** @type {unknown} */ (globalThis)).STELE_EMBED);
@@ -155,8 +155,9 @@ function inWorker(job, transfer, { signal, onProgress }) {
         reject(new Error(m.message));
         return;
       }
-      if (idleWorkers.length < 2) idleWorkers.push(worker);
-      else worker.terminate();
+      // Ended, not kept idle: its isolate and its wasm memory (which never
+      // shrinks) would stay with the page until the next run.
+      worker.terminate();
       try {
         const out = JSON.parse(m.finish);
         if (keep) takeInto(sealed, out.sealed);
@@ -314,7 +315,7 @@ async function stream(file, reader, { signal, chunkSize, from = 0, keep = true, 
   try {
     for (let at = from; at < file.size; at += chunkSize) {
       if (signal?.aborted) throw new DOMException('verification cancelled', 'AbortError');
-      reader.push(new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
+      pushPieces(reader, new Uint8Array(await file.slice(at, at + chunkSize).arrayBuffer()));
       const taken = reader.takeSealed(); // always taken: the module queues them until then
       if (keep) takeInto(sealed, JSON.parse(taken));
       onProgress?.(Math.min(at + chunkSize, file.size), file.size);
@@ -412,7 +413,7 @@ async function openingPass(file, origin, { identity, signal, chunkSize = 1 << 20
   const head = (await firstEntryLine(file))?.offset ?? 0;
   try {
     if (head) {
-      pass.push(new Uint8Array(await file.slice(0, head).arrayBuffer()));
+      pushPieces(pass, new Uint8Array(await file.slice(0, head).arrayBuffer()));
       await prefetchX25519(pass);
     }
   } catch (e) {
@@ -615,7 +616,7 @@ function spanHead(file, origin, identity) {
     const bytes = new Uint8Array(await file.slice(0, first.offset).arrayBuffer());
     const pass = new OpeningPass(origin ?? undefined, identity);
     try {
-      pass.push(bytes);
+      pushPieces(pass, bytes);
       return { head: bytes, x25519: await computeX25519(pass) };
     } finally {
       pass.free();
@@ -689,7 +690,7 @@ async function openSpan(file, { origin, identity, at, bytes }) {
     dropLive();
     pass = new OpeningPass(origin ?? undefined, identity);
     try {
-      pass.push(setup.head);
+      pushPieces(pass, setup.head);
       const x = setup.x25519;
       // giveX25519 zeroes what it is given: a copy, the kept ones stay for the next span.
       giveX25519(pass, x && { shares: x.shares, secrets: x.secrets.map((s) => s.slice()) });
@@ -702,12 +703,12 @@ async function openSpan(file, { origin, identity, at, bytes }) {
   /** @type {import('./index.js').SealedValue[]} */
   const sealed = [];
   try {
-    pass.push(bytes.subarray(from));
+    pushPieces(pass, bytes.subarray(from));
     // The next entry line settles this span's last entry (its records are in the span).
     const end = at + bytes.length;
     const line = await nextLine(file, end);
     if (line && line[0] === 0x7b) {
-      pass.push(line);
+      pushPieces(pass, line);
       takeInto(sealed, JSON.parse(pass.takeSealed()));
       live = { file, setup, pass, next: end, nextLen: line.length };
       return sealed;

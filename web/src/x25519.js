@@ -1,6 +1,24 @@
-// X25519 for the opening pass from WebCrypto (./sealed.js, ./sealed-worker.js):
-// its own module, imported by both, so the worker does not load ./sealed.js
-// (which starts workers). Moves bytes only: every rule is the sealed module's.
+// X25519 for the opening pass from WebCrypto (./sealed.js, ./sealed-worker.js),
+// and how bytes are pushed into a pass (pushPieces): its own module, imported
+// by both, so the worker does not load ./sealed.js (which starts workers).
+// Moves bytes only: every rule is the sealed module's.
+
+/** Bytes given to a pass's push() at a time (pushPieces). */
+const PIECE = 64 << 10;
+
+/**
+ * Pushes `bytes` into `pass` (an OpeningPass or a SealedVerifier: any
+ * chunking reads the same) at most 64 KiB at a time. Each push is first
+ * copied into the module's memory, which grows to hold it and never
+ * shrinks: the key records (~0.5 KB a subject) or a 1 MiB chunk pushed
+ * whole left a pass's memory that much larger for the page's life (1.4 MB
+ * of key records: 4.1 MB of memory whole, 2.7 MB in pieces).
+ * @param {{push(b: Uint8Array): void}} pass
+ * @param {Uint8Array} bytes
+ */
+export function pushPieces(pass, bytes) {
+  for (let at = 0; at < bytes.length; at += PIECE) pass.push(bytes.subarray(at, Math.min(at + PIECE, bytes.length)));
+}
 
 /**
  * The X25519 shared secrets computed ahead: `shares` (32 bytes each) and,

@@ -18,6 +18,8 @@ const BIN = process.env.STELE_BIN || [join(REPO, 'target/debug/stele'), join(REP
 const MARK = 'marker-e2e';
 /** Entries of the log with many sealed values (two each). */
 const MANY = 12_000;
+/** Subjects (data keys, each with a sealed-key record) of another log. */
+const SUBJECTS = 3_000;
 
 let browser;
 let server;
@@ -94,6 +96,16 @@ before(async () => {
   files.wide = join(tmp, 'wide.stele');
   stele(['export', wide, '-o', files.wide, '--reveal-to', recipient]);
   files.wideKey = stele(['key', wide]).trim();
+  // Key records of many subjects (one sealed-key line each, ~0.5 KB).
+  const subj = join(tmp, 'subjects');
+  stele(['init', subj, '--origin', 'example.com/sealed-subjects', '--seal', '/actor/email', '--subject', '/actor/id']);
+  stele(['auditor', 'add', subj, recipient]);
+  const each = [];
+  for (let i = 0; i < SUBJECTS; i++) each.push(JSON.stringify({ action: 'login', actor: { email: `s${i}-${MARK}@example.com`, id: `s-${i}` }, outcome: 'success' }));
+  stele(['append', subj], `${each.join('\n')}\n`);
+  files.subjects = join(tmp, 'subjects.stele');
+  stele(['export', subj, '-o', files.subjects, '--reveal-to', recipient]);
+  files.subjectsKey = stele(['key', subj]).trim();
   stele(['forget', dir, '--subject', 'u-alice']);
   files.forgotten = join(tmp, 'forgotten.stele');
   stele(['export', dir, '-o', files.forgotten, '--reveal-to', recipient]);
@@ -277,6 +289,83 @@ describe('sealed fields end to end, with an auditor key made by age-keygen', { t
       // Each value's JSON text as the event had it (canonical: keys sorted).
       const canonical = (t) => JSON.stringify(JSON.parse(t), (k, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v));
       assert.deepEqual(r.split.map((v) => v[3]), files.wideValues.map(canonical));
+    });
+  });
+
+  it('the opening pass of a file kept as pages makes no text of its values, and its workers end with it', T, async () => {
+    // Each worker of the pass: whether it was given a pass, the characters
+    // of value text it made (its done message), whether it was ended.
+    const watch = () => {
+      const W = globalThis.Worker;
+      /** @type {{opened: boolean, listed: number | null, ended: boolean}[]} */
+      const seen = [];
+      globalThis.sealedWorkers = seen;
+      globalThis.Worker = class extends W {
+        constructor(url, opts) {
+          super(url, opts);
+          if (!String(url).includes('sealed-worker')) return;
+          const rec = { opened: false, listed: null, ended: false };
+          seen.push(rec);
+          this.rec = rec;
+          this.addEventListener('message', (e) => {
+            if (e.data?.type === 'done') rec.listed = e.data.listed;
+          });
+        }
+        postMessage(m, t) {
+          if (this.rec && m?.type === 'open') this.rec.opened = true;
+          return super.postMessage(m, t);
+        }
+        terminate() {
+          if (this.rec) this.rec.ended = true;
+          return super.terminate();
+        }
+      };
+    };
+    const passWorkers = async (page) => page.evaluate(() => globalThis.sealedWorkers.filter((w) => w.opened));
+    for (const paged of [true, false]) {
+      await withPage(async (page, problems) => {
+        await page.evaluate(watch);
+        await page.setInputFiles('#auditor-file', auditorKey);
+        assert.equal(await verifyFileInPage(page, files.many, files.manyKey, { timeout: 170_000 }), 'Verified');
+        assert.equal(await page.getAttribute('html', 'data-store'), paged ? 'paged' : 'memory');
+        assert.equal(await page.getAttribute('html', 'data-sealed-opened'), String(2 * MANY));
+        const used = await passWorkers(page);
+        // Two parts, one worker each (the file is over 4 MiB).
+        assert.equal(used.length, 2, JSON.stringify(used));
+        for (const w of used) {
+          // A worker kept idle held its isolate and its wasm memory (which never shrinks) until the next run.
+          assert.ok(w.ended, `a worker of the pass was kept after it: ${JSON.stringify(used)}`);
+          // Paged: no value kept, none listed (their text was ~64 MB of dead strings a worker).
+          if (paged) assert.equal(w.listed, 0, `the pass made ${w.listed} characters of value text that nothing keeps`);
+          else assert.ok(w.listed > 0, JSON.stringify(used));
+        }
+        assert.deepEqual(problems, []);
+      }, paged ? '?paged-above=1' : '');
+    }
+  });
+
+  it('the key records go into the sealed module in pieces: its memory grows by about their size, not twice it', T, async () => {
+    const text = readFileSync(files.subjects, 'utf8');
+    const head = text.indexOf('\n{') + 1;
+    assert.ok(head > 1_000_000 && Buffer.byteLength(text.slice(0, head)) === head, `key records: ${head} bytes`);
+    // A span of entry lines (and their records) after the key records, and the rest of the file.
+    const end = text.indexOf('\n{', head + 100_000) + 1;
+    await withPage(async (page, problems) => {
+      const r = await page.evaluate(async ({ text, head, end, identity }) => {
+        const sealed = await import(new URL('src/sealed.js', location.href).href);
+        await sealed.loadModule();
+        const { memory } = await (await import(new URL('pkg/stele_wasm_seal.js', location.href).href)).default();
+        const before = memory.buffer.byteLength;
+        const bytes = new TextEncoder().encode(text);
+        const values = await sealed.openSealedSpan(new Blob([bytes]), { origin: 'example.com/sealed-subjects', identity, at: head, bytes: bytes.subarray(head, end) });
+        return { grown: memory.buffer.byteLength - before, opened: values?.filter((v) => v.state === 'opened').length };
+      }, { text, head, end, identity: readFileSync(auditorKey, 'utf8') });
+      assert.ok(r.opened > 50, JSON.stringify(r));
+      // Pushed whole, the records were copied into the memory beside what
+      // the passes keep of them (a pass on the key records for their
+      // X25519, then the span's pass): 2.0 times their size, 1.6 in pieces.
+      assert.ok(r.grown < 1.8 * head, `the sealed module's memory grew by ${r.grown} bytes for ${head} bytes of key records`);
+      assert.deepEqual(problems, []);
     });
   });
 
