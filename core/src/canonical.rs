@@ -1503,12 +1503,32 @@ mod tests {
     fn the_word_scan_stops_where_the_byte_scan_does() {
         use proptest::prelude::*;
         let naive = |s: &[u8]| s.iter().position(|&c| STRING_STOP[usize::from(c)]);
-        // Every byte value at every position of a 17-byte run of plain text.
+        // With HIGH, bytes from 0x80 stop it too (the UTF-8 check's runs).
+        let naive_high = |s: &[u8]| {
+            s.iter()
+                .position(|&c| STRING_STOP[usize::from(c)] || c >= 0x80)
+        };
+        // Every byte value at every position of a 17-byte run of plain text,
+        // alone and before a second stop further on.
         for pos in 0..17 {
             for b in 0..=255u8 {
                 let mut s = [b'a'; 17];
                 s[pos] = b;
                 assert_eq!(find_string_stop(&s), naive(&s), "byte {b:#x} at {pos}");
+                assert_eq!(
+                    find_string_stop_in::<true>(&s),
+                    naive_high(&s),
+                    "HIGH: byte {b:#x} at {pos}"
+                );
+                for later in pos + 1..17 {
+                    let mut t = s;
+                    t[later] = 0xc3;
+                    assert_eq!(
+                        find_string_stop_in::<true>(&t),
+                        naive_high(&t),
+                        "HIGH: byte {b:#x} at {pos}, 0xc3 at {later}"
+                    );
+                }
             }
         }
         // Random text rich in stops, borrows and high bytes.
@@ -1517,6 +1537,7 @@ mod tests {
         ]);
         proptest!(|(s in prop::collection::vec(bytes, 0..40))| {
             prop_assert_eq!(find_string_stop(&s), naive(&s));
+            prop_assert_eq!(find_string_stop_in::<true>(&s), naive_high(&s));
         });
     }
 
