@@ -131,6 +131,24 @@ pub const EVENT_FIELDS: [&str; 7] = [
     "type", "actor", "action", "target", "outcome", "origin", "key",
 ];
 
+/// The index of `key` in [`EVENT_FIELDS`], or 7 for any other member (a
+/// `match`, not a search: this runs for every member of every event).
+#[inline]
+fn event_field_index(key: &[u8]) -> usize {
+    let n = match key {
+        b"type" => 0,
+        b"actor" => 1,
+        b"action" => 2,
+        b"target" => 3,
+        b"outcome" => 4,
+        b"origin" => 5,
+        b"key" => 6,
+        _ => 7,
+    };
+    debug_assert!(n == 7 || EVENT_FIELDS[n].as_bytes() == key);
+    n
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Cap {
     None,
@@ -236,17 +254,7 @@ fn validate_event_members(
             },
             _ => i = member_value(b, i)?,
         }
-        let n = match key {
-            b"type" => 0,
-            b"actor" => 1,
-            b"action" => 2,
-            b"target" => 3,
-            b"outcome" => 4,
-            b"origin" => 5,
-            b"key" => 6,
-            _ => 7,
-        };
-        if let Some(f) = fields.get_mut(n) {
+        if let Some(f) = fields.get_mut(event_field_index(key)) {
             *f = Some((vs, i));
         }
         match b.get(i) {
@@ -401,18 +409,7 @@ impl Parser<'_> {
                     }
                 },
                 Cap::Event => {
-                    let n = match key {
-                        b"type" => 0,
-                        b"actor" => 1,
-                        b"action" => 2,
-                        b"target" => 3,
-                        b"outcome" => 4,
-                        b"origin" => 5,
-                        b"key" => 6,
-                        _ => 7,
-                    };
-                    debug_assert!(n == 7 || EVENT_FIELDS[n].as_bytes() == key);
-                    if let Some(f) = self.caps.event_fields.get_mut(n) {
+                    if let Some(f) = self.caps.event_fields.get_mut(event_field_index(key)) {
                         *f = span;
                     }
                 }
