@@ -99,6 +99,8 @@ pub struct ParallelVerifier {
     buf: Vec<u8>,
     threads: usize,
     block: usize,
+    // Bytes of a part, about ([`PART`] unless a test sets it).
+    part: usize,
     submitted: u64,
     inflight: VecDeque<InFlight>,
     // Emptied block buffers, for reuse.
@@ -117,6 +119,7 @@ impl ParallelVerifier {
             buf: Vec::new(),
             threads: threads.max(1),
             block: 4 << 20,
+            part: PART,
             submitted: 0,
             inflight: VecDeque::new(),
             pool: Vec::new(),
@@ -129,6 +132,13 @@ impl ParallelVerifier {
     /// Sets the size of the blocks handed to the threads (default 4 MiB).
     pub fn block_size(mut self, bytes: usize) -> Self {
         self.block = bytes.max(1);
+        self
+    }
+
+    /// Sets the size of the parts a block is cut into (default 512 KiB):
+    /// small parts let tests cut small inputs into several parts a block.
+    pub fn part_size(mut self, bytes: usize) -> Self {
+        self.part = bytes.max(1);
         self
     }
 
@@ -232,12 +242,12 @@ impl ParallelVerifier {
         let base = self.submitted;
         self.submitted += block.len() as u64;
         let block = Arc::new(block);
-        // Cut the block at line ends into parts of about PART bytes.
+        // Cut the block at line ends into parts of about `part` bytes.
         let mut parts = Vec::new();
         let mut jobs = Vec::new();
         let mut a = 0;
         while a < block.len() {
-            let at = a + PART;
+            let at = a + self.part;
             let b = if at >= block.len() {
                 block.len()
             } else {

@@ -12,15 +12,26 @@ fn parallel_verifier_matches_the_stream_verifier_on_every_vector() {
     let mut n = 0;
     for v in vectors() {
         let report = verify_bytes(options(&v), &v.data);
-        for (threads, block, chunk) in [(1, 1 << 20, 4096), (3, 700, 333), (2, 64, 1)] {
-            let mut p = ParallelVerifier::new(options(&v), threads).block_size(block);
+        // Parts smaller than blocks: several parts a block, which the
+        // workers and the waiting caller take from one queue.
+        for (threads, block, part, chunk) in [
+            (1, 1 << 20, 512 << 10, 4096),
+            (3, 700, 512 << 10, 333),
+            (2, 64, 512 << 10, 1),
+            (2, 4096, 100, 333),
+            (1, 4096, 1, 4096),
+            (3, 1 << 20, 250, 1000),
+        ] {
+            let mut p = ParallelVerifier::new(options(&v), threads)
+                .block_size(block)
+                .part_size(part);
             for c in v.data.chunks(chunk) {
                 p.push(c);
             }
             assert_eq!(
                 p.finish(),
                 report,
-                "{}: {threads} threads, blocks of {block}",
+                "{}: {threads} threads, blocks of {block}, parts of {part}",
                 v.name
             );
         }
