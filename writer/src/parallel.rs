@@ -89,7 +89,8 @@ fn run(job: Job) {
 /// whenever it waited).
 ///
 /// Memory is flat: at most [`AHEAD`] blocks are in flight besides the one
-/// being filled, and their buffers, like the buffers of the prepared lines,
+/// being filled (AHEAD + 1 for the moment between a block's submission and
+/// the check of the oldest), and their buffers, like the buffers of the prepared lines,
 /// are reused (fresh buffers per block made the kernel fault in and clear
 /// new pages for every block). The worker threads are started once and live
 /// as long as the verifier.
