@@ -9,8 +9,8 @@
 // entries: both read the key records before the first entry, then each
 // reads its part (wasm-seal's OpeningPass.resumeAt). Each unwraps the data
 // keys its part's values need, when they need them (stele-core's rule),
-// with the X25519 computed once for both (x25519.js): each worker computes
-// half and sends the other a copy, on a channel between them.
+// with the X25519 computed once for both (x25519.js), by the page while the
+// workers start, and sent to each on a channel of its own.
 //
 // Page -> this worker
 //   SealedOpenMessage     the compiled sealed module, the file, the origin, the identity, the part
@@ -22,7 +22,7 @@
 //   SealedErrorMessage    the pass could not run (not the file: a bad value is a finding)
 // The page terminates the worker to cancel.
 import initSeal, { OpeningPass } from '../pkg/stele_wasm_seal.js';
-import { computeX25519, giveX25519, prefetchX25519, pushPieces } from './x25519.js';
+import { giveX25519, prefetchX25519, pushPieces } from './x25519.js';
 import { readChunks, readInto } from './blobread.js';
 
 /**
@@ -47,18 +47,17 @@ import { readChunks, readInto } from './blobread.js';
  * @property {number} [head]  with the whole file: where its first entry line
  *   starts (its key records are before), when known; the X25519 its data
  *   keys need is then computed with WebCrypto before the entries are read
- * @property {X25519Share} [x25519]  with a part: how the parts share the
- *   X25519 of the key records
+ * @property {X25519Share} [x25519]  with a part: where the X25519 of the
+ *   key records comes from
  * @property {boolean} [keep]  false: the values are not sent (counts and
  *   failures only: the page opens the values it shows when it shows them)
  */
 /**
- * The two parts' workers share the X25519 of the key records (computed once,
- * computeX25519) on a channel: each computes one half of the shares (`give`:
- * half 0), posts a copy of its secrets (transferred, null when none
- * were computed) on `port`, and waits for the other's there before reading
- * its entries.
- * @typedef {{port: MessagePort, give: boolean}} X25519Share
+ * How a part's worker gets the X25519 of the key records, computed once for
+ * both parts by the page (computeX25519): a copy of the secrets
+ * (transferred; null when none were computed, and the pass then computes
+ * each one) comes on `port`, and is waited for before the entries are read.
+ * @typedef {{port: MessagePort}} X25519Share
  */
 /**
  * The values settled in a chunk, as wasm-seal's OpeningPass.takeSealedColumns
@@ -121,25 +120,16 @@ function giveBack(chunk) {
  * @param {X25519Share | undefined} share
  */
 async function partPass(origin, identity, file, part, share) {
+  const secrets = share && new Promise((resolve) => {
+    share.port.onmessage = (e) => resolve(e.data);
+  });
   const pass = new OpeningPass(origin, identity);
   try {
     pushPieces(pass, await bytes(file, 0, part.head));
     if (!share) await prefetchX25519(pass);
     else {
-      // Each computes its half of the X25519 and sends the other a copy.
-      /** @type {import('./x25519.js').X25519Ahead | null} */
-      let mine = null;
-      const theirs = new Promise((resolve) => {
-        share.port.onmessage = (e) => resolve(e.data);
-      });
-      try {
-        mine = await computeX25519(pass, share.give ? 0 : 1);
-      } finally {
-        const copy = mine && { shares: mine.shares, secrets: mine.secrets.map((s) => s.slice()) };
-        share.port.postMessage(copy, copy ? copy.secrets.map((s) => s.buffer) : []);
-      }
-      giveX25519(pass, mine);
-      giveX25519(pass, /** @type {import('./x25519.js').X25519Ahead | null} */ (await theirs));
+      // The page's (computed once for both parts); null: none computed.
+      giveX25519(pass, /** @type {import('./x25519.js').X25519Ahead | null} */ (await secrets));
       share.port.close();
     }
     if (part.start > part.head) pass.resumeAt(part.start);

@@ -54,7 +54,7 @@ const SPLIT_ABOVE = 4 << 20;
  * The default split size. Each part unwraps every data key its values need
  * (core's rule), so a key used in both parts is unwrapped twice; but the
  * X25519 of the key records, the bulk of unwrapping, is computed once with
- * WebCrypto, half by each part's worker, and given to both parts
+ * WebCrypto, by the page while the workers start, and given to both parts
  * (computeX25519), so a part costs little more than its share of the
  * values. Split on any number of cores: the verification's worker and
  * helpers finish before the pass, and a pass in one part then leaves a core
@@ -219,16 +219,33 @@ async function passInWorkers(module, file, origin, { identity, signal, chunkSize
     done[i] = d;
     onProgress?.(done[0] + done[1], file.size);
   };
-  // The X25519 of the key records, once for both parts: each part's worker
-  // computes half and sends the other a copy of its secrets, on a channel
-  // between the two (none of it passes through this thread).
-  const channel = new MessageChannel();
-  const ports = [{ port: channel.port1, give: true }, { port: channel.port2, give: false }];
+  // The X25519 of the key records, once for both parts, computed here
+  // (headX25519) while the workers start and read the key records; each
+  // worker gets its copy on a channel of its own and waits for it before
+  // reading its entries.
+  const channels = [new MessageChannel(), new MessageChannel()];
+  headX25519(file, at.head, origin, identity).then((ahead) => {
+    try {
+      for (const { port1 } of channels) {
+        const copy = ahead && { shares: ahead.shares, secrets: ahead.secrets.map((s) => s.slice()) };
+        port1.postMessage(copy, copy ? copy.secrets.map((s) => s.buffer) : []);
+        port1.close();
+      }
+    } finally {
+      ahead?.secrets.forEach((s) => s.fill(0));
+    }
+  }, () => {
+    // the workers' passes compute each secret themselves
+    for (const { port1 } of channels) {
+      port1.postMessage(null);
+      port1.close();
+    }
+  });
   // Cancelled as soon as one part fails: its result could not be used.
   const stop = new AbortController();
   const sig = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   const run = (/** @type {import('./sealed-worker.js').SealedPart} */ part) => {
-    const x25519 = ports[part.index];
+    const x25519 = { port: channels[part.index].port2 };
     return inWorker({ module, file, origin, identity, chunkSize, part, x25519, keep }, [x25519.port], { signal: sig, onProgress: progress(part.index) }).catch((e) => {
       stop.abort();
       throw e;
@@ -243,6 +260,27 @@ async function passInWorkers(module, file, origin, { identity, signal, chunkSize
   if (errors.length) throw errors.find((e) => e?.name !== 'AbortError') ?? errors[0];
   const [a, b] = parts.map((p) => /** @type {PromiseFulfilledResult<{out: any, sealed: import('./index.js').SealedValue[]}>} */ (p).value);
   return joinParts(a, b);
+}
+
+/**
+ * The X25519 the key records of `file` (its bytes before `head`) need with
+ * `identity` (computeX25519), from a pass of this thread's over them;
+ * null where WebCrypto has no X25519. The caller zeroes the secrets.
+ * @param {Blob} file
+ * @param {number} head
+ * @param {string | undefined} origin
+ * @param {string} identity
+ * @returns {Promise<import('./x25519.js').X25519Ahead | null>}
+ */
+async function headX25519(file, head, origin, identity) {
+  const bytes = new Uint8Array(await file.slice(0, head).arrayBuffer());
+  const pass = new OpeningPass(origin, identity);
+  try {
+    pushPieces(pass, bytes);
+    return await computeX25519(pass);
+  } finally {
+    pass.free();
+  }
 }
 
 /**

@@ -36,25 +36,14 @@ export function pushPieces(pass, bytes) {
  * shares (at most 4,096, within FORMAT 13.8's budget), the all-zero check
  * and the rest of age stay in wasm, which computes any secret not given:
  * all of them where WebCrypto has no X25519 (then null). The identity's keys
- * are imported not extractable, and the bytes of keys zeroed. `half`: only
- * the shares whose first byte's low bit is `half` (about half of them, the
- * same whatever order each thread lists them in), for two threads that each
- * compute one half and exchange them.
+ * are imported not extractable, and the bytes of keys zeroed.
  * @param {import('../pkg/stele_wasm_seal.js').OpeningPass} pass
- * @param {0 | 1} [half]
  * @returns {Promise<X25519Ahead | null>}
  */
-export async function computeX25519(pass, half) {
+export async function computeX25519(pass) {
   const subtle = globalThis.crypto?.subtle;
   if (!subtle) return null;
-  let shares = pass.x25519Shares();
-  if (half != null) {
-    const all = shares;
-    const picked = [];
-    for (let at = 0; at < all.length; at += 32) if ((all[at] & 1) === half) picked.push(all.subarray(at, at + 32));
-    shares = new Uint8Array(32 * picked.length);
-    picked.forEach((s, i) => shares.set(s, 32 * i));
-  }
+  const shares = pass.x25519Shares();
   if (!shares.length) return null;
   const keys = pass.x25519Keys();
   const alg = { name: 'X25519' };

@@ -152,6 +152,49 @@ describe('sealed fields in the page', { timeout: 900_000 }, () => {
     }
   });
 
+  // The X25519 of the key records is computed once for both parts, on the
+  // page, while the workers start (sealed.js headX25519), not by the
+  // workers; where the page gets none (WebCrypto refuses), the workers'
+  // passes compute each one: the same values opened.
+  it('a split pass computes the X25519 of the key records once, on the page', T, async () => {
+    const { context, page } = await openPage(env.browser, env.url);
+    try {
+      const r = await page.evaluate(async ({ text, key, id }) => {
+        const { verifyFile } = await import(new URL('src/verifier.js', location.href).href);
+        const m = await import(new URL('src/sealed.js', location.href).href);
+        const { OpeningPass } = await import(new URL('pkg/stele_wasm_seal.js', location.href).href);
+        const file = new Blob([text]);
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        let head = 0;
+        while (bytes[head] !== 0x7b) head = bytes.indexOf(10, head) + 1;
+        await m.checkIdentity(id);
+        const p = new OpeningPass(await m.genesisOrigin(file), id);
+        p.push(bytes.subarray(0, head));
+        const shares = p.x25519Shares().length / 32;
+        p.free();
+        const real = crypto.subtle.deriveBits;
+        let derived = 0;
+        const show = (rep) => rep.sealed.map((v) => `${v.entry} ${v.pointer} ${v.state} ${v.value}`).join('\n');
+        crypto.subtle.deriveBits = function (...a) {
+          derived++;
+          return real.apply(this, a);
+        };
+        const once = show(await m.openSealed(file, await verifyFile(file, { keys: [key] }), { identity: id, splitAbove: 0 }));
+        const onPage = derived;
+        crypto.subtle.deriveBits = () => Promise.reject(new DOMException('no X25519', 'NotSupportedError'));
+        const none = show(await m.openSealed(file, await verifyFile(file, { keys: [key] }), { identity: id, splitAbove: 0 }));
+        crypto.subtle.deriveBits = real;
+        return { shares, onPage, once, none };
+      }, { text: readFileSync(vec('sealed-valid.stele'), 'utf8'), key: KEY, id: AUDITOR });
+      assert.ok(r.shares > 0);
+      assert.equal(r.onPage, r.shares);
+      assert.match(r.once, / opened /);
+      assert.equal(r.none, r.once);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('a key read while the pass runs starts no workers beyond its two', T, async () => {
     const { context, page } = await openPage(env.browser, env.url);
     try {
