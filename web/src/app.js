@@ -517,6 +517,8 @@ function auditorChanged() {
   showAuditorError('');
   const id = auditorIdentity();
   if (id) {
+    // Not after the pause: the module compiles and the workers start while the key is typed or the file is chosen.
+    import('./sealed.js').then((m) => m.warmUp()).catch(() => {});
     auditorTimer = setTimeout(async () => {
       try {
         await (await import('./sealed.js')).checkIdentity(id);

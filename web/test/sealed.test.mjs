@@ -195,6 +195,27 @@ describe('sealed fields in the page', { timeout: 900_000 }, () => {
     }
   });
 
+  // The key is checked after a pause (typing); the module and the pass's
+  // workers are not waited for until then (app.js auditorChanged, sealed.js
+  // warmUp): here the pause never ends, and they load all the same.
+  it('giving a key loads the sealed module and starts the workers before the check', T, async () => {
+    const { context, page } = await openPage(env.browser, env.url);
+    try {
+      await page.evaluate(() => {
+        const real = window.setTimeout;
+        // @ts-ignore: the check's pause never ends
+        window.setTimeout = (f, ms, ...a) => (ms === 300 ? 0 : real(f, ms, ...a));
+      });
+      const wasm = page.waitForRequest((r) => r.url().includes('stele_wasm_seal_bg.wasm'), { timeout: 60_000 });
+      const worker = page.waitForEvent('worker', { predicate: (w) => w.url().includes('sealed-worker'), timeout: 60_000 });
+      await page.fill('#auditor-key', AUDITOR);
+      await Promise.all([wasm, worker]);
+      assert.doesNotMatch(await page.textContent('#auditor-hint'), /Auditor key read/);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('a key read while the pass runs starts no workers beyond its two', T, async () => {
     const { context, page } = await openPage(env.browser, env.url);
     try {
