@@ -143,6 +143,169 @@ pub struct StoredCheckpoint {
     pub note: String,
 }
 
+/// The signed checkpoints of a log, oldest first, shared by the log and its
+/// views. Full chunks are never changed again: a view holds them by
+/// reference count, and a checkpoint signed while views are alive copies at
+/// most one chunk and the chunks' pointers. (One `Vec` behind an `Arc` was
+/// copied whole at each checkpoint signed while any view lived, and an
+/// export cut to a size kept a copy of its own: with requests in flight a
+/// log's signing cost grew with its checkpoint count, and every slow export
+/// download held a copy of all of them.)
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoints {
+    full: Arc<Vec<Arc<[StoredCheckpoint]>>>,
+    tail: Arc<Vec<StoredCheckpoint>>,
+}
+
+impl Checkpoints {
+    /// Checkpoints a chunk holds once full.
+    const CHUNK: usize = 256;
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.full.len() * Self::CHUNK + self.tail.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The latest.
+    pub fn last(&self) -> Option<&StoredCheckpoint> {
+        self.tail
+            .last()
+            .or_else(|| self.full.last().and_then(|c| c.last()))
+    }
+
+    /// The `i`th, oldest first.
+    pub fn get(&self, i: usize) -> Option<&StoredCheckpoint> {
+        match self.full.get(i / Self::CHUNK) {
+            Some(c) => c.get(i % Self::CHUNK),
+            None => self.tail.get(i - self.full.len() * Self::CHUNK),
+        }
+    }
+
+    /// Oldest first (`.rev()` for newest first).
+    pub fn iter(&self) -> CheckpointsIter<'_> {
+        CheckpointsIter {
+            list: self,
+            front: 0,
+            back: self.len(),
+        }
+    }
+
+    /// All of them, copied.
+    pub fn to_vec(&self) -> Vec<StoredCheckpoint> {
+        self.iter().cloned().collect()
+    }
+
+    /// Adds the newest.
+    pub fn push(&mut self, c: StoredCheckpoint) {
+        let tail = Arc::make_mut(&mut self.tail);
+        tail.push(c);
+        if tail.len() == Self::CHUNK {
+            let chunk: Arc<[StoredCheckpoint]> = std::mem::take(tail).into();
+            Arc::make_mut(&mut self.full).push(chunk);
+        }
+    }
+
+    /// The checkpoints of at most `size` entries. Sizes never decrease
+    /// along a log's checkpoints, so this is a prefix, which shares this
+    /// list's full chunks; otherwise they are copied one by one.
+    pub fn up_to(&self, size: u64) -> Self {
+        let n = self
+            .iter()
+            .position(|c| c.checkpoint.size > size)
+            .unwrap_or(self.len());
+        if self.iter().skip(n).any(|c| c.checkpoint.size <= size) {
+            return self
+                .iter()
+                .filter(|c| c.checkpoint.size <= size)
+                .cloned()
+                .collect();
+        }
+        self.prefix(n)
+    }
+
+    // The first `n` (at most all).
+    fn prefix(&self, n: usize) -> Self {
+        if n >= self.len() {
+            return self.clone();
+        }
+        let whole = n / Self::CHUNK;
+        let tail = match self.full.get(whole) {
+            Some(c) => c[..n % Self::CHUNK].to_vec(),
+            None => self.tail[..n - whole * Self::CHUNK].to_vec(),
+        };
+        Self {
+            full: Arc::new(self.full[..whole].to_vec()),
+            tail: Arc::new(tail),
+        }
+    }
+}
+
+/// [`Checkpoints::iter`].
+#[derive(Debug, Clone)]
+pub struct CheckpointsIter<'a> {
+    list: &'a Checkpoints,
+    front: usize,
+    back: usize,
+}
+
+impl<'a> Iterator for CheckpointsIter<'a> {
+    type Item = &'a StoredCheckpoint;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.front == self.back {
+            return None;
+        }
+        self.front += 1;
+        self.list.get(self.front - 1)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.back - self.front, Some(self.back - self.front))
+    }
+}
+
+impl DoubleEndedIterator for CheckpointsIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.front == self.back {
+            return None;
+        }
+        self.back -= 1;
+        self.list.get(self.back)
+    }
+}
+
+impl ExactSizeIterator for CheckpointsIter<'_> {}
+
+impl<'a> IntoIterator for &'a Checkpoints {
+    type Item = &'a StoredCheckpoint;
+    type IntoIter = CheckpointsIter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl FromIterator<StoredCheckpoint> for Checkpoints {
+    fn from_iter<I: IntoIterator<Item = StoredCheckpoint>>(iter: I) -> Self {
+        let mut out = Self::default();
+        for c in iter {
+            out.push(c);
+        }
+        out
+    }
+}
+
+impl From<Vec<StoredCheckpoint>> for Checkpoints {
+    fn from(v: Vec<StoredCheckpoint>) -> Self {
+        v.into_iter().collect()
+    }
+}
+
 /// Parses the checkpoints file (`<length>\n<note>` records). Returns the
 /// checkpoints and the length of the complete records; a torn last record
 /// is left out. With `keys`, every note must be signed by one of them.
@@ -267,7 +430,7 @@ pub struct View {
     pub(crate) size: u64,
     pub(crate) tree: TreeSrc,
     pub(crate) index: Index,
-    pub(crate) checkpoints: Arc<Vec<StoredCheckpoint>>,
+    pub(crate) checkpoints: Checkpoints,
 }
 
 impl HashReader for View {
@@ -388,7 +551,7 @@ impl View {
                 size,
                 tree: TreeSrc::File(Arc::new(tree), tree_path, Default::default()),
                 index: Index::File(Arc::new(index), index_path),
-                checkpoints: Arc::new(Vec::new()),
+                checkpoints: Checkpoints::default(),
             };
             let covered: Vec<StoredCheckpoint> = cps
                 .iter()
@@ -398,7 +561,7 @@ impl View {
             let fresh = covered.len() == cps.len();
             if size > 0 && fresh && view.quick_check(file_len, covered.last()).unwrap_or(false) {
                 view.entries_len = view.end(size - 1)?;
-                view.checkpoints = Arc::new(covered);
+                view.checkpoints = covered.into();
                 return Ok(view);
             }
         }
@@ -447,7 +610,7 @@ impl View {
             size,
             tree: TreeSrc::Mem(tree),
             index: Index::Mem(ends),
-            checkpoints: Arc::new(cps),
+            checkpoints: cps.into(),
         })
     }
 
@@ -496,7 +659,7 @@ impl View {
     }
 
     /// Every checkpoint signed up to this view's size, oldest first.
-    pub fn checkpoints(&self) -> &[StoredCheckpoint] {
+    pub fn checkpoints(&self) -> &Checkpoints {
         &self.checkpoints
     }
 
@@ -520,13 +683,7 @@ impl View {
         let size = size.min(self.size);
         self.entries_len = self.start(size)?;
         self.size = size;
-        self.checkpoints = Arc::new(
-            self.checkpoints
-                .iter()
-                .filter(|c| c.checkpoint.size <= size)
-                .cloned()
-                .collect(),
-        );
+        self.checkpoints = self.checkpoints.up_to(size);
         Ok(self)
     }
 
@@ -1120,8 +1277,99 @@ pub fn verify_threads() -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::leaves_for_stored;
+    use super::{Checkpoints, StoredCheckpoint, leaves_for_stored};
     use crate::tree::stored_len;
+    use std::sync::Arc;
+    use stele_core::checkpoint::Checkpoint;
+
+    fn cp(size: u64) -> StoredCheckpoint {
+        StoredCheckpoint {
+            checkpoint: Checkpoint {
+                origin: "example.com/log".into(),
+                size,
+                root: stele_core::Hash([size as u8; 32]),
+                extensions: Vec::new(),
+            },
+            note: format!("note {size}"),
+        }
+    }
+
+    fn sizes<'a>(it: impl Iterator<Item = &'a StoredCheckpoint>) -> Vec<u64> {
+        it.map(|c| c.checkpoint.size).collect()
+    }
+
+    #[test]
+    fn checkpoints_keep_order_across_chunks() {
+        let n = Checkpoints::CHUNK * 3 + 7;
+        let mut list = Checkpoints::default();
+        for (i, size) in (0..n as u64).map(|i| i * 2).enumerate() {
+            assert_eq!(list.len(), i);
+            list.push(cp(size));
+            assert_eq!(list.last().map(|c| c.checkpoint.size), Some(size));
+        }
+        let want: Vec<u64> = (0..n as u64).map(|i| i * 2).collect();
+        assert_eq!(sizes(list.iter()), want);
+        assert_eq!(
+            sizes(list.iter().rev()),
+            want.iter().rev().copied().collect::<Vec<_>>()
+        );
+        assert_eq!(list.iter().len(), n);
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(list.get(i).map(|c| c.checkpoint.size), Some(*w));
+        }
+        assert!(list.get(n).is_none());
+        assert_eq!(list.to_vec().len(), n);
+        let collected: Checkpoints = list.to_vec().into();
+        assert_eq!(sizes(collected.iter()), want);
+        assert!(Checkpoints::default().last().is_none());
+        // Cut at every place, chunk edges included.
+        for limit in [0, 1, 2, 509, 510, 511, 512, 1535, 3000, u64::MAX] {
+            let cut = list.up_to(limit);
+            let expect: Vec<u64> = want.iter().copied().filter(|s| *s <= limit).collect();
+            assert_eq!(sizes(cut.iter()), expect, "up_to {limit}");
+            assert_eq!(cut.len(), expect.len());
+        }
+    }
+
+    // A view's list is a snapshot that shares the full chunks: signing a
+    // checkpoint while it lives neither changes it nor copies those chunks
+    // (the whole list was copied at each checkpoint signed while any view
+    // lived), and a cut to a size shares them too.
+    #[test]
+    fn checkpoints_snapshots_share_full_chunks() {
+        let mut list: Checkpoints = (0..Checkpoints::CHUNK as u64 * 4).map(cp).collect();
+        let held = list.clone();
+        // More than a chunk signed while the snapshot lives.
+        for i in 0..Checkpoints::CHUNK as u64 + 1 {
+            list.push(cp(10_000 + i));
+        }
+        assert_eq!(held.len(), Checkpoints::CHUNK * 4);
+        assert_eq!(
+            held.last().map(|c| c.checkpoint.size),
+            Some(Checkpoints::CHUNK as u64 * 4 - 1)
+        );
+        assert_eq!(list.len(), Checkpoints::CHUNK * 5 + 1);
+        assert_eq!((held.full.len(), list.full.len()), (4, 5));
+        for (a, b) in held.full.iter().zip(list.full.iter()) {
+            assert!(Arc::ptr_eq(a, b), "a full chunk was copied");
+        }
+        let cut = list.up_to(Checkpoints::CHUNK as u64 * 2 + 5);
+        assert_eq!(cut.len(), Checkpoints::CHUNK * 2 + 6);
+        assert_eq!(cut.full.len(), 2);
+        for (a, b) in cut.full.iter().zip(list.full.iter()) {
+            assert!(Arc::ptr_eq(a, b), "a cut copied a full chunk");
+        }
+    }
+
+    // Sizes out of order (never written by a log, but read from a file):
+    // the cut still keeps exactly the checkpoints of at most the size.
+    #[test]
+    fn checkpoints_cut_out_of_order_sizes() {
+        let list: Checkpoints = [5, 1, 9, 3, 7].into_iter().map(cp).collect();
+        assert_eq!(sizes(list.up_to(4).iter()), vec![1, 3]);
+        assert_eq!(sizes(list.up_to(0).iter()), Vec::<u64>::new());
+        assert_eq!(sizes(list.up_to(9).iter()), vec![5, 1, 9, 3, 7]);
+    }
 
     #[test]
     fn leaves_for_stored_inverts_stored_len() {

@@ -137,7 +137,7 @@ impl KeySet {
     /// Signs a checkpoint: FORMAT 15.5, the replaced key first during its
     /// overlap (the first `overlap` checkpoints of size ≥ `from`, counted in
     /// `stored`), and both keys while a rotation is pending.
-    pub(crate) fn sign(&self, cp: &Checkpoint, stored: &[StoredCheckpoint]) -> Result<String> {
+    pub(crate) fn sign(&self, cp: &Checkpoint, stored: &Checkpoints) -> Result<String> {
         let mut signers = Vec::with_capacity(2);
         if let Some((old, from, overlap)) = &self.previous {
             let cosigned = stored
