@@ -917,7 +917,7 @@ impl View {
         if let Some(s) = &mut seal {
             s.write_head(&mut |b| put(w, b))?;
         }
-        let stamps = crate::anchor::read(&self.dir)?;
+        let stamps = crate::anchor::Stamps::new(crate::anchor::read(&self.dir)?);
         let mut at = 0;
         for c in self
             .checkpoints
@@ -992,6 +992,40 @@ impl View {
     ) -> Result<()> {
         self.check_range(from, to)?;
         let latest = self.need_checkpoint(to)?;
+        self.export_range_to(from, to, latest, reveal, w, progress)
+    }
+
+    /// [`View::export_range`] ending at `covering` (one of this view's
+    /// checkpoints, of at least `to` entries) instead of the latest: what
+    /// the export of this view cut to `covering`'s size writes, without
+    /// the cut.
+    pub(crate) fn export_range_covered(
+        &self,
+        from: u64,
+        to: u64,
+        covering: &StoredCheckpoint,
+        w: &mut dyn Write,
+    ) -> Result<()> {
+        self.check_range(from, to)?;
+        let n = covering.checkpoint.size;
+        if n < to || n > self.size {
+            return Err(Error::OutOfRange(format!(
+                "a checkpoint of {n} entries cannot end a range export of entries {from}..{to} from a view of {} entries",
+                self.size
+            )));
+        }
+        self.export_range_to(from, to, covering, &[], w, &mut |_| {})
+    }
+
+    fn export_range_to(
+        &self,
+        from: u64,
+        to: u64,
+        latest: &StoredCheckpoint,
+        reveal: &[String],
+        w: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
         put(w, export::header(ExportKind::Range).as_bytes())?;
         let in_range = |i: u64| (from..to).contains(&i);
         let mut seal =
@@ -1003,7 +1037,7 @@ impl View {
             w,
             export::range_record(from, &merkle::left_hashes(self, from)?).as_bytes(),
         )?;
-        let stamps = crate::anchor::read(&self.dir)?;
+        let stamps = crate::anchor::Stamps::new(crate::anchor::read(&self.dir)?);
         let mut at = self.start(from)?;
         for c in self
             .checkpoints
@@ -1078,7 +1112,7 @@ impl View {
             s.write_head(&mut |b| put(w, b))?;
         }
         put(w, export::checkpoint_record(&latest.note).as_bytes())?;
-        let stamps = crate::anchor::read(&self.dir)?;
+        let stamps = crate::anchor::Stamps::new(crate::anchor::read(&self.dir)?);
         put(w, crate::anchor::lines_for(&stamps, n).as_bytes())?;
         for &i in indexes {
             put(
@@ -1161,7 +1195,7 @@ pub(crate) fn verify_files(
     })?;
     // Each note goes after the entry its size names; unparsable ones at the end.
     // Each checkpoint's timestamp records (FORMAT 16.2) follow its note.
-    let stamps = crate::anchor::read(dir)?;
+    let stamps = crate::anchor::Stamps::new(crate::anchor::read(dir)?);
     let mut notes: Vec<(u64, &[u8], String)> = records
         .records
         .iter()

@@ -1531,11 +1531,11 @@ async fn get_keys(
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
     }
-    let dir = match app.0.view() {
-        Ok(v) => v.dir().to_path_buf(),
+    let view = match app.0.view() {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let r = blocking(move || crate::mirror::key_history(&dir).map_err(io_fail)).await;
+    let r = blocking(move || crate::mirror::key_history(&view).map_err(io_fail)).await;
     r.map_or_else(
         |r| r,
         |h| json_text(serde_json::to_string(&h).expect("key history serializes") + "\n"),
