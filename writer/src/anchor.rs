@@ -191,10 +191,26 @@ pub fn fetch_checked(
     Ok((token, att))
 }
 
+/// Timestamp records ordered by checkpoint size (those of one size in the
+/// order given), for [`lines_for`]: an export looks up each checkpoint's
+/// (a scan of every record for each checkpoint cost a whole-log export
+/// 1.54 s at 6.7k checkpoints and 20k tokens, against 26 ms without tokens).
+#[derive(Debug, Default)]
+pub(crate) struct Stamps(Vec<TimestampRecord>);
+
+impl Stamps {
+    pub(crate) fn new(mut recs: Vec<TimestampRecord>) -> Self {
+        recs.sort_by_key(|r| r.size);
+        Self(recs)
+    }
+}
+
 /// The timestamp records of checkpoint `size`, as export lines.
-pub(crate) fn lines_for(recs: &[TimestampRecord], size: u64) -> String {
+pub(crate) fn lines_for(stamps: &Stamps, size: u64) -> String {
+    let recs = &stamps.0;
     let mut out = String::new();
-    for r in recs.iter().filter(|r| r.size == size) {
+    let first = recs.partition_point(|r| r.size < size);
+    for r in recs[first..].iter().take_while(|r| r.size == size) {
         out.push_str(&r.to_line());
         out.push('\n');
     }
@@ -222,5 +238,43 @@ impl AnchorStats {
             self.failed.load(Relaxed),
             self.size.load(Relaxed)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Stamps, TimestampRecord, lines_for};
+
+    fn rec(size: u64, tag: u8) -> TimestampRecord {
+        TimestampRecord {
+            size,
+            token: vec![tag; 3],
+        }
+    }
+
+    // Each checkpoint gets exactly its own records, in the order given,
+    // whatever order the sizes come in (the scan it replaced filtered all).
+    #[test]
+    fn lines_for_gives_each_size_its_records_in_order() {
+        let recs = vec![
+            rec(7, 1),
+            rec(3, 2),
+            rec(7, 3),
+            rec(1, 4),
+            rec(3, 5),
+            rec(9, 6),
+        ];
+        let want = |size: u64| -> String {
+            recs.iter()
+                .filter(|r| r.size == size)
+                .map(|r| r.to_line() + "\n")
+                .collect()
+        };
+        let expect: Vec<(u64, String)> = (0..11).map(|s| (s, want(s))).collect();
+        let stamps = Stamps::new(recs.clone());
+        for (size, lines) in expect {
+            assert_eq!(lines_for(&stamps, size), lines, "size {size}");
+        }
+        assert_eq!(lines_for(&Stamps::default(), 3), "");
     }
 }

@@ -32,6 +32,21 @@ pub(crate) enum Bench {
         #[arg(long, default_value_t = 100)]
         batch: u64,
     },
+    /// Appends that each sign a checkpoint on a log with many, with a view held across each (a request in flight) beside none
+    Checkpoints {
+        /// Checkpoints the log holds before the timed appends (built without fsync).
+        #[arg(long, default_value_t = 30_000)]
+        checkpoints: u64,
+        /// Appends timed in each run (each signs a checkpoint).
+        #[arg(long, default_value_t = 1000)]
+        appends: u64,
+        /// Pairs of runs (no view held, a view held; order alternating); the ratio printed is the median of the pairs'.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Work directory (default: a new directory under $TMPDIR, removed after); on tmpfs the appends' fsyncs cost nothing, which leaves the checkpoint bookkeeping.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Append throughput with two sealed fields per event, beside the same events unsealed.
     Sealed {
         /// Entries to append in each run.
@@ -399,6 +414,15 @@ pub(crate) fn run(b: Bench) -> Result<u8> {
             println!("  ratio CLI/library: {:.2}", c / s);
         }
         Bench::Witness { checkpoints, batch } => crate::bench_witness::run(checkpoints, batch)?,
+        Bench::Checkpoints {
+            checkpoints,
+            appends,
+            rounds,
+            dir,
+        } => {
+            let work = Work::new(dir, "checkpoints");
+            crate::bench_checkpoints::run(checkpoints, appends, rounds, &work.path)?;
+        }
         Bench::Sealed {
             entries,
             batch,

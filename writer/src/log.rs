@@ -6,7 +6,7 @@ use crate::key;
 use crate::sealed::{SealConfig, SealScratch, Sealer};
 use crate::tree::{Frontier, TreeFile, position, stored_len};
 use crate::view::{
-    Index, StoredCheckpoint, TreeSrc, View, parse_checkpoints, parse_checkpoints_after,
+    Checkpoints, Index, StoredCheckpoint, TreeSrc, View, parse_checkpoints, parse_checkpoints_after,
 };
 use serde_json::Value;
 use std::borrow::Cow;
@@ -249,7 +249,7 @@ struct Store {
     checkpoints: File,
     checkpoints_path: PathBuf,
     checkpoints_len: u64,
-    cps: Arc<Vec<StoredCheckpoint>>,
+    cps: Checkpoints,
     last_cp_at: Instant,
     // Entries file bytes covered by the check mark (0: none).
     marked_len: u64,
@@ -821,7 +821,7 @@ impl Log {
             checkpoints,
             checkpoints_path,
             checkpoints_len: good_len,
-            cps: Arc::new(cps),
+            cps: cps.into(),
             last_cp_at: Instant::now(),
             marked_len,
             marked_cps_len,
@@ -1854,11 +1854,11 @@ impl Shared {
             checkpoint: cp,
             note,
         };
-        // Copied only while a view holds the list (views are per request):
+        // Never the whole list copied, views or not ([`Checkpoints`]):
         // copying it at every checkpoint made a log signing one per append
         // slow down as it grew (3,624 appends/s on a new log, 1,366 at 20k
         // checkpoints: `stele bench-http --mode single`, --checkpoint-every 1).
-        Arc::make_mut(&mut s.cps).push(stored.clone());
+        s.cps.push(stored.clone());
         s.last_cp_at = Instant::now();
         if s.entries_len >= s.marked_len.saturating_add(self.opts.check_mark_bytes)
             || s.checkpoints_len >= s.marked_cps_len.saturating_add(MARK_CHECKPOINT_BYTES)

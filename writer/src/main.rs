@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_checkpoints;
 mod bench_http;
 mod bench_sealed;
 mod bench_witness;

@@ -143,6 +143,232 @@ pub struct StoredCheckpoint {
     pub note: String,
 }
 
+/// The signed checkpoints of a log, oldest first, shared by the log and its
+/// views. Full chunks are never changed again: a view holds them by
+/// reference count, and a checkpoint signed while views are alive copies at
+/// most one chunk and the chunks' pointers. (One `Vec` behind an `Arc` was
+/// copied whole at each checkpoint signed while any view lived, and an
+/// export cut to a size kept a copy of its own: with requests in flight a
+/// log's signing cost grew with its checkpoint count, and every slow export
+/// download held a copy of all of them.)
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoints {
+    full: Arc<Vec<Arc<[StoredCheckpoint]>>>,
+    tail: Arc<Vec<StoredCheckpoint>>,
+}
+
+impl Checkpoints {
+    /// Checkpoints a chunk holds once full.
+    const CHUNK: usize = 256;
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.full.len() * Self::CHUNK + self.tail.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The latest.
+    pub fn last(&self) -> Option<&StoredCheckpoint> {
+        self.tail
+            .last()
+            .or_else(|| self.full.last().and_then(|c| c.last()))
+    }
+
+    /// The `i`th, oldest first.
+    pub fn get(&self, i: usize) -> Option<&StoredCheckpoint> {
+        match self.full.get(i / Self::CHUNK) {
+            Some(c) => c.get(i % Self::CHUNK),
+            None => self.tail.get(i - self.full.len() * Self::CHUNK),
+        }
+    }
+
+    /// Oldest first (`.rev()` for newest first).
+    pub fn iter(&self) -> CheckpointsIter<'_> {
+        CheckpointsIter {
+            list: self,
+            front: 0,
+            back: self.len(),
+        }
+    }
+
+    /// All of them, copied.
+    pub fn to_vec(&self) -> Vec<StoredCheckpoint> {
+        self.iter().cloned().collect()
+    }
+
+    /// Adds the newest.
+    pub fn push(&mut self, c: StoredCheckpoint) {
+        let tail = Arc::make_mut(&mut self.tail);
+        tail.push(c);
+        if tail.len() == Self::CHUNK {
+            let chunk: Arc<[StoredCheckpoint]> = std::mem::take(tail).into();
+            Arc::make_mut(&mut self.full).push(chunk);
+        }
+    }
+
+    /// The checkpoints of at most `size` entries. Sizes never decrease
+    /// along a log's checkpoints, so this is a prefix, which shares this
+    /// list's full chunks; otherwise they are copied one by one.
+    pub fn up_to(&self, size: u64) -> Self {
+        let n = self
+            .iter()
+            .position(|c| c.checkpoint.size > size)
+            .unwrap_or(self.len());
+        if self.iter().skip(n).any(|c| c.checkpoint.size <= size) {
+            return self
+                .iter()
+                .filter(|c| c.checkpoint.size <= size)
+                .cloned()
+                .collect();
+        }
+        self.prefix(n)
+    }
+
+    // The first `n` (at most all).
+    fn prefix(&self, n: usize) -> Self {
+        if n >= self.len() {
+            return self.clone();
+        }
+        let whole = n / Self::CHUNK;
+        let tail = match self.full.get(whole) {
+            Some(c) => c[..n % Self::CHUNK].to_vec(),
+            None => self.tail[..n - whole * Self::CHUNK].to_vec(),
+        };
+        Self {
+            full: Arc::new(self.full[..whole].to_vec()),
+            tail: Arc::new(tail),
+        }
+    }
+}
+
+/// [`Checkpoints::iter`].
+#[derive(Debug, Clone)]
+pub struct CheckpointsIter<'a> {
+    list: &'a Checkpoints,
+    front: usize,
+    back: usize,
+}
+
+impl<'a> Iterator for CheckpointsIter<'a> {
+    type Item = &'a StoredCheckpoint;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.front == self.back {
+            return None;
+        }
+        self.front += 1;
+        self.list.get(self.front - 1)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.back - self.front, Some(self.back - self.front))
+    }
+}
+
+impl DoubleEndedIterator for CheckpointsIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.front == self.back {
+            return None;
+        }
+        self.back -= 1;
+        self.list.get(self.back)
+    }
+}
+
+impl ExactSizeIterator for CheckpointsIter<'_> {}
+
+impl<'a> IntoIterator for &'a Checkpoints {
+    type Item = &'a StoredCheckpoint;
+    type IntoIter = CheckpointsIter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl FromIterator<StoredCheckpoint> for Checkpoints {
+    fn from_iter<I: IntoIterator<Item = StoredCheckpoint>>(iter: I) -> Self {
+        let mut out = Self::default();
+        for c in iter {
+            out.push(c);
+        }
+        out
+    }
+}
+
+impl From<Vec<StoredCheckpoint>> for Checkpoints {
+    fn from(v: Vec<StoredCheckpoint>) -> Self {
+        v.into_iter().collect()
+    }
+}
+
+/// What [`View::open_read_only_after`] read of a checkpoints file: every
+/// complete record (unchecked signatures, as a read-only view reads them)
+/// and how many bytes they fill.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReadCheckpoints {
+    all: Checkpoints,
+    len: u64,
+}
+
+impl ReadCheckpoints {
+    // The checkpoints file of `dir`, reading only past `prev` when the file
+    // still holds `prev`'s last record, byte for byte, where it ended.
+    fn read(dir: &Path, prev: Option<&Self>) -> Result<Self> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = dir.join(files::CHECKPOINTS);
+        let mut f = crate::fs::open_own_read(&path).map_err(|e| Error::io("open", &path, e))?;
+        let file_len = f.metadata().map_err(|e| Error::io("stat", &path, e))?.len();
+        if let Some(p) = prev
+            && let Some(last) = p.all.last()
+        {
+            let record = format!("{}\n{}", last.note.len(), last.note);
+            let at = p.len.checked_sub(record.len() as u64);
+            if let Some(at) = at.filter(|_| file_len >= p.len) {
+                let mut bytes = Vec::new();
+                let _ = f
+                    .seek(SeekFrom::Start(at))
+                    .and_then(|_| f.read_to_end(&mut bytes))
+                    .map_err(|e| Error::io("read", &path, e))?;
+                // Anything odd in the new part (a bad record, a size going
+                // down) is left to the whole file's parse, whose errors
+                // name the byte in the file.
+                if bytes.starts_with(record.as_bytes())
+                    && let Ok((new, good)) = parse_checkpoints(dir, &bytes[record.len()..], &[])
+                    && new
+                        .first()
+                        .is_none_or(|c| c.checkpoint.size >= last.checkpoint.size)
+                {
+                    let mut all = p.all.clone();
+                    for c in new {
+                        all.push(c);
+                    }
+                    return Ok(Self {
+                        all,
+                        len: p.len + good,
+                    });
+                }
+            }
+            let _ = f
+                .seek(SeekFrom::Start(0))
+                .map_err(|e| Error::io("read", &path, e))?;
+        }
+        let mut bytes = Vec::new();
+        let _ = f
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("read", &path, e))?;
+        let (all, good) = parse_checkpoints(dir, &bytes, &[])?;
+        Ok(Self {
+            all: all.into(),
+            len: good,
+        })
+    }
+}
+
 /// Parses the checkpoints file (`<length>\n<note>` records). Returns the
 /// checkpoints and the length of the complete records; a torn last record
 /// is left out. With `keys`, every note must be signed by one of them.
@@ -267,7 +493,7 @@ pub struct View {
     pub(crate) size: u64,
     pub(crate) tree: TreeSrc,
     pub(crate) index: Index,
-    pub(crate) checkpoints: Arc<Vec<StoredCheckpoint>>,
+    pub(crate) checkpoints: Checkpoints,
 }
 
 impl HashReader for View {
@@ -357,15 +583,27 @@ impl View {
     /// read-only storage. Derived files that look wrong are ignored and the
     /// tree is rebuilt in memory from the entries.
     pub fn open_read_only(dir: &Path) -> Result<Self> {
+        Ok(Self::open_read_only_after(dir, None)?.0)
+    }
+
+    /// [`View::open_read_only`] that reads only what was appended to the
+    /// checkpoints file since `prev` (what an earlier call returned) when
+    /// the file still holds `prev`'s last record where it was; otherwise
+    /// the whole file. A read-only server reopens its view after every
+    /// change to the log: parsing every checkpoint each time took 2.0-2.7 s
+    /// at 670k checkpoints, and held up its other requests meanwhile.
+    pub(crate) fn open_read_only_after(
+        dir: &Path,
+        prev: Option<&ReadCheckpoints>,
+    ) -> Result<(Self, ReadCheckpoints)> {
         let (origin, _) = log_config(dir)?;
         let entries_path = dir.join(files::ENTRIES);
         let entries = Arc::new(
             crate::fs::open_own_read(&entries_path)
                 .map_err(|e| Error::io("open", &entries_path, e))?,
         );
-        let cp_path = dir.join(files::CHECKPOINTS);
-        let cp_bytes = crate::fs::read_own(&cp_path).map_err(|e| Error::io("read", &cp_path, e))?;
-        let (cps, _) = parse_checkpoints(dir, &cp_bytes, &[])?;
+        let read = ReadCheckpoints::read(dir, prev)?;
+        let cps = &read.all;
         let file_len = entries
             .metadata()
             .map_err(|e| Error::io("stat", &entries_path, e))?
@@ -388,18 +626,14 @@ impl View {
                 size,
                 tree: TreeSrc::File(Arc::new(tree), tree_path, Default::default()),
                 index: Index::File(Arc::new(index), index_path),
-                checkpoints: Arc::new(Vec::new()),
+                checkpoints: Checkpoints::default(),
             };
-            let covered: Vec<StoredCheckpoint> = cps
-                .iter()
-                .filter(|c| c.checkpoint.size <= size)
-                .cloned()
-                .collect();
+            let covered = cps.up_to(size);
             let fresh = covered.len() == cps.len();
             if size > 0 && fresh && view.quick_check(file_len, covered.last()).unwrap_or(false) {
                 view.entries_len = view.end(size - 1)?;
-                view.checkpoints = Arc::new(covered);
-                return Ok(view);
+                view.checkpoints = covered;
+                return Ok((view, read));
             }
         }
         // Rebuild in memory from the complete lines of the entries file.
@@ -434,21 +668,21 @@ impl View {
             ends.push(off);
         }
         let size = tree.size();
-        let cps: Vec<StoredCheckpoint> = cps
-            .into_iter()
-            .filter(|c| c.checkpoint.size <= size)
-            .collect();
-        Ok(Self {
-            dir: dir.into(),
-            origin,
-            entries,
-            entries_path,
-            entries_len: off,
-            size,
-            tree: TreeSrc::Mem(tree),
-            index: Index::Mem(ends),
-            checkpoints: Arc::new(cps),
-        })
+        let checkpoints = cps.up_to(size);
+        Ok((
+            Self {
+                dir: dir.into(),
+                origin,
+                entries,
+                entries_path,
+                entries_len: off,
+                size,
+                tree: TreeSrc::Mem(tree),
+                index: Index::Mem(ends),
+                checkpoints,
+            },
+            read,
+        ))
     }
 
     // Cheap checks that derived files agree with the entries: the last
@@ -496,7 +730,7 @@ impl View {
     }
 
     /// Every checkpoint signed up to this view's size, oldest first.
-    pub fn checkpoints(&self) -> &[StoredCheckpoint] {
+    pub fn checkpoints(&self) -> &Checkpoints {
         &self.checkpoints
     }
 
@@ -520,13 +754,7 @@ impl View {
         let size = size.min(self.size);
         self.entries_len = self.start(size)?;
         self.size = size;
-        self.checkpoints = Arc::new(
-            self.checkpoints
-                .iter()
-                .filter(|c| c.checkpoint.size <= size)
-                .cloned()
-                .collect(),
-        );
+        self.checkpoints = self.checkpoints.up_to(size);
         Ok(self)
     }
 
@@ -760,7 +988,7 @@ impl View {
         if let Some(s) = &mut seal {
             s.write_head(&mut |b| put(w, b))?;
         }
-        let stamps = crate::anchor::read(&self.dir)?;
+        let stamps = crate::anchor::Stamps::new(crate::anchor::read(&self.dir)?);
         let mut at = 0;
         for c in self
             .checkpoints
@@ -835,6 +1063,40 @@ impl View {
     ) -> Result<()> {
         self.check_range(from, to)?;
         let latest = self.need_checkpoint(to)?;
+        self.export_range_to(from, to, latest, reveal, w, progress)
+    }
+
+    /// [`View::export_range`] ending at `covering` (one of this view's
+    /// checkpoints, of at least `to` entries) instead of the latest: what
+    /// the export of this view cut to `covering`'s size writes, without
+    /// the cut.
+    pub(crate) fn export_range_covered(
+        &self,
+        from: u64,
+        to: u64,
+        covering: &StoredCheckpoint,
+        w: &mut dyn Write,
+    ) -> Result<()> {
+        self.check_range(from, to)?;
+        let n = covering.checkpoint.size;
+        if n < to || n > self.size {
+            return Err(Error::OutOfRange(format!(
+                "a checkpoint of {n} entries cannot end a range export of entries {from}..{to} from a view of {} entries",
+                self.size
+            )));
+        }
+        self.export_range_to(from, to, covering, &[], w, &mut |_| {})
+    }
+
+    fn export_range_to(
+        &self,
+        from: u64,
+        to: u64,
+        latest: &StoredCheckpoint,
+        reveal: &[String],
+        w: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
         put(w, export::header(ExportKind::Range).as_bytes())?;
         let in_range = |i: u64| (from..to).contains(&i);
         let mut seal =
@@ -846,7 +1108,7 @@ impl View {
             w,
             export::range_record(from, &merkle::left_hashes(self, from)?).as_bytes(),
         )?;
-        let stamps = crate::anchor::read(&self.dir)?;
+        let stamps = crate::anchor::Stamps::new(crate::anchor::read(&self.dir)?);
         let mut at = self.start(from)?;
         for c in self
             .checkpoints
@@ -921,7 +1183,7 @@ impl View {
             s.write_head(&mut |b| put(w, b))?;
         }
         put(w, export::checkpoint_record(&latest.note).as_bytes())?;
-        let stamps = crate::anchor::read(&self.dir)?;
+        let stamps = crate::anchor::Stamps::new(crate::anchor::read(&self.dir)?);
         put(w, crate::anchor::lines_for(&stamps, n).as_bytes())?;
         for &i in indexes {
             put(
@@ -1004,7 +1266,7 @@ pub(crate) fn verify_files(
     })?;
     // Each note goes after the entry its size names; unparsable ones at the end.
     // Each checkpoint's timestamp records (FORMAT 16.2) follow its note.
-    let stamps = crate::anchor::read(dir)?;
+    let stamps = crate::anchor::Stamps::new(crate::anchor::read(dir)?);
     let mut notes: Vec<(u64, &[u8], String)> = records
         .records
         .iter()
@@ -1120,8 +1382,164 @@ pub fn verify_threads() -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::leaves_for_stored;
+    use super::{Checkpoints, StoredCheckpoint, leaves_for_stored};
     use crate::tree::stored_len;
+    use std::sync::Arc;
+    use stele_core::checkpoint::Checkpoint;
+
+    fn cp(size: u64) -> StoredCheckpoint {
+        StoredCheckpoint {
+            checkpoint: Checkpoint {
+                origin: "example.com/log".into(),
+                size,
+                root: stele_core::Hash([size as u8; 32]),
+                extensions: Vec::new(),
+            },
+            note: format!("note {size}"),
+        }
+    }
+
+    fn sizes<'a>(it: impl Iterator<Item = &'a StoredCheckpoint>) -> Vec<u64> {
+        it.map(|c| c.checkpoint.size).collect()
+    }
+
+    #[test]
+    fn checkpoints_keep_order_across_chunks() {
+        let n = Checkpoints::CHUNK * 3 + 7;
+        let mut list = Checkpoints::default();
+        for (i, size) in (0..n as u64).map(|i| i * 2).enumerate() {
+            assert_eq!(list.len(), i);
+            list.push(cp(size));
+            assert_eq!(list.last().map(|c| c.checkpoint.size), Some(size));
+        }
+        let want: Vec<u64> = (0..n as u64).map(|i| i * 2).collect();
+        assert_eq!(sizes(list.iter()), want);
+        assert_eq!(
+            sizes(list.iter().rev()),
+            want.iter().rev().copied().collect::<Vec<_>>()
+        );
+        assert_eq!(list.iter().len(), n);
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(list.get(i).map(|c| c.checkpoint.size), Some(*w));
+        }
+        assert!(list.get(n).is_none());
+        assert_eq!(list.to_vec().len(), n);
+        let collected: Checkpoints = list.to_vec().into();
+        assert_eq!(sizes(collected.iter()), want);
+        assert!(Checkpoints::default().last().is_none());
+        // Cut at every place, chunk edges included.
+        for limit in [0, 1, 2, 509, 510, 511, 512, 1535, 3000, u64::MAX] {
+            let cut = list.up_to(limit);
+            let expect: Vec<u64> = want.iter().copied().filter(|s| *s <= limit).collect();
+            assert_eq!(sizes(cut.iter()), expect, "up_to {limit}");
+            assert_eq!(cut.len(), expect.len());
+        }
+    }
+
+    // A view's list is a snapshot that shares the full chunks: signing a
+    // checkpoint while it lives neither changes it nor copies those chunks
+    // (the whole list was copied at each checkpoint signed while any view
+    // lived), and a cut to a size shares them too.
+    #[test]
+    fn checkpoints_snapshots_share_full_chunks() {
+        let mut list: Checkpoints = (0..Checkpoints::CHUNK as u64 * 4).map(cp).collect();
+        let held = list.clone();
+        // More than a chunk signed while the snapshot lives.
+        for i in 0..Checkpoints::CHUNK as u64 + 1 {
+            list.push(cp(10_000 + i));
+        }
+        assert_eq!(held.len(), Checkpoints::CHUNK * 4);
+        assert_eq!(
+            held.last().map(|c| c.checkpoint.size),
+            Some(Checkpoints::CHUNK as u64 * 4 - 1)
+        );
+        assert_eq!(list.len(), Checkpoints::CHUNK * 5 + 1);
+        assert_eq!((held.full.len(), list.full.len()), (4, 5));
+        for (a, b) in held.full.iter().zip(list.full.iter()) {
+            assert!(Arc::ptr_eq(a, b), "a full chunk was copied");
+        }
+        let cut = list.up_to(Checkpoints::CHUNK as u64 * 2 + 5);
+        assert_eq!(cut.len(), Checkpoints::CHUNK * 2 + 6);
+        assert_eq!(cut.full.len(), 2);
+        for (a, b) in cut.full.iter().zip(list.full.iter()) {
+            assert!(Arc::ptr_eq(a, b), "a cut copied a full chunk");
+        }
+    }
+
+    fn log_with_checkpoints(dir: &std::path::Path, n: u64) -> crate::Log {
+        let signer = crate::key::generate("example.com/ro").unwrap();
+        let opts = crate::LogOptions {
+            checkpoint_every: Some(1),
+            checkpoint_interval: None,
+            ..crate::LogOptions::default()
+        };
+        let log = crate::Log::create_with(dir, "example.com/ro", &signer, None, opts).unwrap();
+        for i in 0..n {
+            let _ = log.append(serde_json::json!({"i": i})).unwrap();
+        }
+        log
+    }
+
+    fn notes(c: &Checkpoints) -> Vec<String> {
+        c.iter().map(|c| c.note.clone()).collect()
+    }
+
+    // A read-only server's reopen reads only the records appended since
+    // its last read (a record before them is not read again: changed under
+    // it, the read still succeeds), and the whole file when the last record
+    // it read is no longer where it was (a file replaced, not appended to).
+    #[test]
+    fn read_only_reopens_read_only_appended_checkpoints() {
+        use super::{ReadCheckpoints, files};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let log = log_with_checkpoints(&dir, 5);
+        let first = ReadCheckpoints::read(&dir, None).unwrap();
+        assert_eq!(first.all.len(), 6);
+        for i in 0..300 {
+            let _ = log.append(serde_json::json!({"more": i})).unwrap();
+        }
+        let cp_path = dir.join(files::CHECKPOINTS);
+        let mut bytes = std::fs::read(&cp_path).unwrap();
+        let whole = ReadCheckpoints::read(&dir, None).unwrap();
+        assert_eq!(whole.all.len(), 306);
+        assert_eq!(whole.len, bytes.len() as u64);
+        let after = ReadCheckpoints::read(&dir, Some(&first)).unwrap();
+        assert_eq!(notes(&after.all), notes(&whole.all));
+        assert_eq!(after.len, whole.len);
+        let (view, read) = super::View::open_read_only_after(&dir, Some(&first)).unwrap();
+        assert_eq!(notes(view.checkpoints()), notes(&whole.all));
+        assert_eq!(read.len, whole.len);
+
+        // The first record's header, read before, broken: not read again.
+        bytes[0] = b'x';
+        std::fs::write(&cp_path, &bytes).unwrap();
+        assert!(
+            ReadCheckpoints::read(&dir, None).is_err(),
+            "the whole file no longer parses"
+        );
+        let again = ReadCheckpoints::read(&dir, Some(&first)).unwrap();
+        assert_eq!(notes(&again.all), notes(&whole.all));
+
+        // Another log's checkpoints in its place: read whole.
+        let other_dir = tmp.path().join("other");
+        drop(log_with_checkpoints(&other_dir, 400));
+        let _ = std::fs::copy(other_dir.join(files::CHECKPOINTS), &cp_path).unwrap();
+        let other = ReadCheckpoints::read(&other_dir, None).unwrap();
+        let replaced = ReadCheckpoints::read(&dir, Some(&whole)).unwrap();
+        assert_eq!(notes(&replaced.all), notes(&other.all));
+        assert_eq!(replaced.len, other.len);
+    }
+
+    // Sizes out of order (never written by a log, but read from a file):
+    // the cut still keeps exactly the checkpoints of at most the size.
+    #[test]
+    fn checkpoints_cut_out_of_order_sizes() {
+        let list: Checkpoints = [5, 1, 9, 3, 7].into_iter().map(cp).collect();
+        assert_eq!(sizes(list.up_to(4).iter()), vec![1, 3]);
+        assert_eq!(sizes(list.up_to(0).iter()), Vec::<u64>::new());
+        assert_eq!(sizes(list.up_to(9).iter()), vec![5, 1, 9, 3, 7]);
+    }
 
     #[test]
     fn leaves_for_stored_inverts_stored_len() {

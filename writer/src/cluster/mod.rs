@@ -1176,7 +1176,7 @@ impl Cluster {
         if let Some(s) = seal.as_mut() {
             s.write_head(&self.inner, &mut chunk, &mut sink).await?;
         }
-        let stamps = self.timestamps().await?;
+        let stamps = crate::anchor::Stamps::new(self.timestamps().await?);
         let chunk = self
             .entries_between(0, size, &mut cps, &stamps, chunk, &mut sink, &mut seal)
             .await?;
@@ -1235,7 +1235,7 @@ impl Cluster {
         }
         chunk.extend_from_slice(range_record(from, &left).as_bytes());
         let mut inside = CheckpointPages::new(from + 1, to);
-        let stamps = self.timestamps().await?;
+        let stamps = crate::anchor::Stamps::new(self.timestamps().await?);
         let mut chunk = self
             .entries_between(from, to, &mut inside, &stamps, chunk, &mut sink, &mut seal)
             .await?;
@@ -1300,7 +1300,7 @@ impl Cluster {
             s.write_head(&self.inner, &mut chunk, &mut sink).await?;
         }
         chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
-        let stamps = self.timestamps().await?;
+        let stamps = crate::anchor::Stamps::new(self.timestamps().await?);
         chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n).as_bytes());
         // Entries by bundle: each bundle is read once.
         let mut bundle: Option<(u64, Vec<u8>)> = None;
@@ -1343,7 +1343,7 @@ impl Cluster {
         from: u64,
         to: u64,
         cps: &mut CheckpointPages,
-        stamps: &[stele_core::timestamp::TimestampRecord],
+        stamps: &crate::anchor::Stamps,
         mut chunk: Vec<u8>,
         sink: &mut F,
         seal: &mut Option<sealed::ExportSeal>,

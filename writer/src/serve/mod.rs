@@ -448,7 +448,7 @@ struct ReadOnly {
     cache: Mutex<Option<CachedView>>,
 }
 
-type CachedView = ((u64, u64, u64), Arc<View>);
+type CachedView = ((u64, u64, u64), Arc<View>, crate::view::ReadCheckpoints);
 
 impl ReadOnly {
     fn view(&self) -> Result<Arc<View>> {
@@ -460,13 +460,15 @@ impl ReadOnly {
             len(files::CHECKPOINTS),
         );
         let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((k, v)) = c.as_ref()
+        if let Some((k, v, _)) = c.as_ref()
             && *k == key
         {
             return Ok(v.clone());
         }
-        let v = Arc::new(View::open_read_only(&self.dir)?);
-        *c = Some((key, v.clone()));
+        // Only the checkpoints appended since are parsed.
+        let (v, read) = View::open_read_only_after(&self.dir, c.as_ref().map(|c| &c.2))?;
+        let v = Arc::new(v);
+        *c = Some((key, v.clone(), read));
         Ok(v)
     }
 }
@@ -1531,11 +1533,11 @@ async fn get_keys(
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
     }
-    let dir = match app.0.view() {
-        Ok(v) => v.dir().to_path_buf(),
+    let view = match app.0.view() {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let r = blocking(move || crate::mirror::key_history(&dir).map_err(io_fail)).await;
+    let r = blocking(move || crate::mirror::key_history(&view).map_err(io_fail)).await;
     r.map_or_else(
         |r| r,
         |h| json_text(serde_json::to_string(&h).expect("key history serializes") + "\n"),
