@@ -1626,16 +1626,40 @@ pub(crate) fn wrap_files(wraps: &Path) -> Vec<WrapFile> {
     names.sort();
     names
         .into_iter()
-        .filter_map(|name| {
-            let (kid, recipient) = name.strip_suffix(".age")?.split_once('.')?;
-            Some(WrapFile {
-                key: KeyId::from_hex(kid)?,
-                kid: kid.to_owned(),
-                recipient: recipient.to_owned(),
-                path: wraps.join(&name),
-            })
-        })
+        .filter_map(|name| wrap_file(wraps, &name))
         .collect()
+}
+
+/// [`wrap_files`] of the keys `kids` (hex) to `recipients` only, found by
+/// name (in the same order): no listing of the directory, which holds a
+/// wrap per subject and auditor.
+pub(crate) fn wrap_files_of<'a>(
+    wraps: &Path,
+    kids: impl IntoIterator<Item = &'a String>,
+    recipients: &[String],
+) -> Vec<WrapFile> {
+    let mut names: Vec<String> = kids
+        .into_iter()
+        .flat_map(|k| recipients.iter().map(move |r| format!("{k}.{r}.age")))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| std::fs::symlink_metadata(wraps.join(n)).is_ok())
+        .filter_map(|name| wrap_file(wraps, &name))
+        .collect()
+}
+
+// `<key ID hex>.<recipient>.age` in `wraps`.
+fn wrap_file(wraps: &Path, name: &str) -> Option<WrapFile> {
+    let (kid, recipient) = name.strip_suffix(".age")?.split_once('.')?;
+    Some(WrapFile {
+        key: KeyId::from_hex(kid)?,
+        kid: kid.to_owned(),
+        recipient: recipient.to_owned(),
+        path: wraps.join(name),
+    })
 }
 
 // "<32 hex key ID> <record>" -> (key ID text, record bytes)
@@ -2039,7 +2063,16 @@ impl ExportRecords {
         // A forgotten key's wraps are never exported, even if a failed
         // forget left one on disk.
         let forgotten = forgotten_ids(&dir)?;
-        for w in wrap_files(&dir.join("wraps")) {
+        // Only the wraps asked for are looked at: none without reveal-to,
+        // and for a range or selection those of its keys, by name (listing
+        // every wrap of the log cost a one-entry export 40-50 ms at 30k
+        // subjects, against ~2 ms without sealed fields).
+        let wraps = match &used {
+            _ if reveal.is_empty() => Vec::new(),
+            None => wrap_files(&dir.join("wraps")),
+            Some(u) => wrap_files_of(&dir.join("wraps"), u, reveal),
+        };
+        for w in wraps {
             if forgotten.contains(&w.key) || !reveal.contains(&w.recipient) || !is_used(&w.key) {
                 continue;
             }
