@@ -1675,8 +1675,17 @@ pub fn key_history(view: &crate::View) -> Result<KeyHistory> {
         else {
             continue;
         };
+        // Ended, as an export of the log cut to that size ends, by the
+        // latest checkpoint of that size (with witnesses, one signed again
+        // with its cosignatures).
+        let end = view
+            .checkpoints()
+            .iter()
+            .rev()
+            .find(|c| c.checkpoint.size == covering.checkpoint.size)
+            .unwrap_or(&covering);
         let mut proof = Vec::new();
-        view.export_range_covered(entry, from, &covering, &mut proof)?;
+        view.export_range_covered(entry, from, end, &mut proof)?;
         out.keys.push(KeyStep {
             key: key.to_string(),
             entry,

@@ -1638,9 +1638,18 @@ pub(crate) fn wrap_files_of<'a>(
     kids: impl IntoIterator<Item = &'a String>,
     recipients: &[String],
 ) -> Vec<WrapFile> {
+    // Names only of plain words: a recipient is an age1… bech32 string, so
+    // nothing else (a hand-edited auditors file) can name a path.
+    let plain = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric());
     let mut names: Vec<String> = kids
         .into_iter()
-        .flat_map(|k| recipients.iter().map(move |r| format!("{k}.{r}.age")))
+        .filter(|k| plain(k))
+        .flat_map(|k| {
+            recipients
+                .iter()
+                .filter(|r| plain(r))
+                .map(move |r| format!("{k}.{r}.age"))
+        })
         .collect();
     names.sort();
     names.dedup();
@@ -2293,6 +2302,40 @@ mod tests {
     }
 
     use super::*;
+
+    // Wraps found by name are those of plain key IDs and recipients only: a
+    // recipient (from a hand-edited auditors file) holding a path names
+    // nothing, even where the path leads to a file; and the order is the
+    // listing's.
+    #[test]
+    fn wraps_by_name_name_only_plain_words() {
+        let tmp = tempfile::tempdir().unwrap();
+        let wraps = tmp.path().join("wraps");
+        let kid = "00112233445566778899aabbccddeeff".to_string();
+        let kid2 = "ffeeddccbbaa99887766554433221100".to_string();
+        std::fs::create_dir_all(wraps.join(format!("{kid}."))).unwrap();
+        std::fs::write(tmp.path().join("x.age"), b"outside").unwrap();
+        for name in [
+            format!("{kid}.age1bbb.age"),
+            format!("{kid}.age1aaa.age"),
+            format!("{kid2}.age1aaa.age"),
+        ] {
+            std::fs::write(wraps.join(name), b"w").unwrap();
+        }
+        let traversal = "/../../x".to_string();
+        assert!(std::fs::symlink_metadata(wraps.join(format!("{kid}.{traversal}.age"))).is_ok());
+        let rs = ["age1aaa".to_string(), "age1bbb".into(), traversal];
+        let got: Vec<String> = wrap_files_of(&wraps, [&kid2, &kid], &rs)
+            .into_iter()
+            .map(|w| format!("{}.{}", w.kid, w.recipient))
+            .collect();
+        let listed: Vec<String> = wrap_files(&wraps)
+            .into_iter()
+            .map(|w| format!("{}.{}", w.kid, w.recipient))
+            .collect();
+        assert_eq!(got, listed);
+        assert_eq!(got.len(), 3);
+    }
 
     #[test]
     fn hmac_matches_rfc4231_case_2_shape() {
