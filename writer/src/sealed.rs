@@ -1325,20 +1325,54 @@ impl Sealer {
     /// is gone (its data key forgotten, the value redacted): decided from
     /// the stored state alone, whatever `sent` holds at the sealed places,
     /// so that a retry cannot confirm a guess of a value that is gone.
-    /// Only for a log whose keys are in its sidecar (not a cluster's).
+    /// Only for a log whose keys are in its sidecar (a cluster's:
+    /// `crate::cluster::Cluster::compare_retry`, with the same two steps).
     pub fn compare_event(&self, index: u64, stored: &Value, sent: &Value) -> Result<Compared> {
         if self.source.is_some() {
             return Err(Error::Sealed(
                 "compare_event needs a sidecar's data keys".into(),
             ));
         }
+        let sealed = match self.compare_shape(stored, sent) {
+            Shape::Decided(c) => return Ok(c),
+            Shape::Sealed(s) => s,
+        };
+        // Every opening still there (from the stored state only).
+        {
+            let mut st = self.state.lock().unwrap();
+            for (_, ph) in &sealed.places {
+                if self.is_forgotten(&mut st, &ph.key)? {
+                    return Ok(Compared::Unreadable);
+                }
+            }
+        }
+        let records = records_of(&self.records_path(), index)?;
+        // The subject's key, never made here. Its key is not forgotten (see
+        // above), so another key, or none, is another subject.
+        let key = {
+            let mut st = self.state.lock().unwrap();
+            let tag = self.subject_tag(&mut st, sealed.subject.as_bytes())?;
+            match st.keys.get(&tag) {
+                Some(k) => Some(*k),
+                None => read_key_file(&self.dir.join("keys").join(stele_core::note::hex(&tag)))?,
+            }
+        };
+        Ok(sealed.compare(&self.origin, index, records.iter().map(Vec::as_slice), key))
+    }
+
+    /// The first step of comparing a retried event `sent` with the stored
+    /// event of its entry (both without the writer member), from the
+    /// events alone: decided if they differ outside the sealed places or
+    /// seal other places, or if nothing is sealed; else what the openings
+    /// must say ([`SealedPlaces::compare`]).
+    pub(crate) fn compare_shape(&self, stored: &Value, sent: &Value) -> Shape {
         let Ok(phs) = sealed::find_placeholders(stored) else {
-            return Ok(Compared::Other);
+            return Shape::Decided(Compared::Other);
         };
         let mut ev = sent.clone();
         let mut markers = Vec::new();
         if marked(&ev) && unwrap_markers(&mut ev, &self.rules, &mut markers).is_err() {
-            return Ok(Compared::Other);
+            return Shape::Decided(Compared::Other);
         }
         // The same places sealed.
         let mut places: Vec<String> = self
@@ -1350,10 +1384,10 @@ impl Sealer {
         places.sort();
         want.sort_unstable();
         if places != want {
-            return Ok(Compared::Other);
+            return Shape::Decided(Compared::Other);
         }
         if phs.is_empty() {
-            return Ok(if ev == *stored {
+            return Shape::Decided(if ev == *stored {
                 Compared::Same
             } else {
                 Compared::Other
@@ -1362,7 +1396,7 @@ impl Sealer {
         let subject = match lookup(&ev, &self.subject) {
             Some(v) => match canonical::to_canonical(v) {
                 Ok(t) => t,
-                Err(_) => return Ok(Compared::Other),
+                Err(_) => return Shape::Decided(Compared::Other),
             },
             None => String::new(),
         };
@@ -1373,29 +1407,73 @@ impl Sealer {
                 .ok()
                 .and_then(|t| lookup_mut(&mut ev, &t))
             else {
-                return Ok(Compared::Other);
+                return Shape::Decided(Compared::Other);
             };
             let v = std::mem::replace(slot, ph.to_value());
             match canonical::to_canonical(&v) {
                 Ok(t) => texts.push(t),
-                Err(_) => return Ok(Compared::Other),
+                Err(_) => return Shape::Decided(Compared::Other),
             }
         }
         if ev != *stored {
-            return Ok(Compared::Other);
+            return Shape::Decided(Compared::Other);
         }
-        // Every opening still there (from the stored state only).
-        {
-            let mut st = self.state.lock().unwrap();
-            for (_, ph) in &phs {
-                if self.is_forgotten(&mut st, &ph.key)? {
-                    return Ok(Compared::Unreadable);
-                }
-            }
+        Shape::Sealed(SealedPlaces {
+            places: phs,
+            texts,
+            subject,
+        })
+    }
+}
+
+/// [`Sealer::compare_shape`]'s answer.
+pub(crate) enum Shape {
+    /// Decided from the events alone.
+    Decided(Compared),
+    /// Equal but for the sealed places: the openings decide.
+    Sealed(SealedPlaces),
+}
+
+/// A retried event's sealed places, equal to the stored event elsewhere.
+pub(crate) struct SealedPlaces {
+    /// The stored placeholders, by pointer.
+    pub(crate) places: Vec<(String, Placeholder)>,
+    /// The canonical JSON of the sent value at each place, in that order.
+    texts: Vec<String>,
+    /// The canonical JSON of the sent event's subject ("" without one).
+    pub(crate) subject: String,
+}
+
+impl std::fmt::Debug for SealedPlaces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedPlaces(..)")
+    }
+}
+
+impl Drop for SealedPlaces {
+    fn drop(&mut self) {
+        for t in &mut self.texts {
+            wipe_string(t);
         }
+        wipe_string(&mut self.subject);
+    }
+}
+
+impl SealedPlaces {
+    /// The second step, once the caller has found none of the places'
+    /// keys forgotten: the answer given the entry's record lines
+    /// `records` (`<key ID> <record>`, with or without their `\n`) and
+    /// the sent subject's data key (`None` if it has none).
+    pub(crate) fn compare<'r>(
+        &self,
+        origin: &str,
+        index: u64,
+        records: impl IntoIterator<Item = &'r [u8]>,
+        key: Option<(KeyId, DataKey)>,
+    ) -> Compared {
         let mut sealed_at: HashMap<String, Vec<u8>> = HashMap::new();
-        for line in records_of(&self.records_path(), index)? {
-            if let Some((_, rec)) = split_record(line.strip_suffix(b"\n").unwrap_or(&line))
+        for line in records {
+            if let Some((_, rec)) = split_record(line.strip_suffix(b"\n").unwrap_or(line))
                 && let Ok(Record::Opening {
                     sealed, pointer, ..
                 }) = Record::parse(rec)
@@ -1403,41 +1481,31 @@ impl Sealer {
                 let _ = sealed_at.insert(pointer, sealed);
             }
         }
-        if phs.iter().any(|(p, _)| !sealed_at.contains_key(p)) {
-            return Ok(Compared::Unreadable);
+        if self.places.iter().any(|(p, _)| !sealed_at.contains_key(p)) {
+            return Compared::Unreadable;
         }
-        // The subject's key, never made here. Its key is not forgotten (see
-        // above), so another key, or none, is another subject.
-        let key = {
-            let mut st = self.state.lock().unwrap();
-            let tag = self.subject_tag(&mut st, subject.as_bytes())?;
-            match st.keys.get(&tag) {
-                Some(k) => Some(*k),
-                None => read_key_file(&self.dir.join("keys").join(stele_core::note::hex(&tag)))?,
-            }
-        };
         let mut same = true;
-        for ((ptr, ph), text) in phs.iter().zip(&texts) {
+        for ((ptr, ph), text) in self.places.iter().zip(&self.texts) {
             let Some((_, key)) = key.filter(|(id, _)| *id == ph.key) else {
-                return Ok(Compared::Other);
+                return Compared::Other;
             };
-            let ad = sealed::opening_ad(&self.origin, index, ptr);
+            let ad = sealed::opening_ad(origin, index, ptr);
             let Some(mut pt) = stele_seal::open_opening(&key, &sealed_at[ptr], &ad) else {
-                return Ok(Compared::Unreadable);
+                return Compared::Unreadable;
             };
             let r = sealed::check_opening(ph, &pt).map(|v| v == text.as_bytes());
             pt.fill(0);
             match r {
                 Ok(true) => {}
                 Ok(false) => same = false,
-                Err(_) => return Ok(Compared::Unreadable),
+                Err(_) => return Compared::Unreadable,
             }
         }
-        Ok(if same {
+        if same {
             Compared::Same
         } else {
             Compared::Other
-        })
+        }
     }
 }
 

@@ -117,6 +117,39 @@ fn migrate_carries_keys_tokens_and_the_witness_policy_both_ways() {
     assert_eq!(again.status, 200, "{}", again.text());
     assert!(replayed, "Idempotent-Replayed: true");
     assert_eq!(again.json(), first.json());
+    // Another body under that key is refused, as a restarted file log
+    // refuses it (the key's entries are compared): never acknowledged with
+    // the old receipts and silently not written.
+    for other in [
+        Value::from(vec![
+            json!({"type": "t", "i": 1}),
+            json!({"type": "t", "i": 3}),
+        ])
+        .to_string(),
+        Value::from(vec![json!({"type": "t", "i": 1})]).to_string(),
+    ] {
+        let (r, replayed) = post_keyed(
+            &format!("{}/v1/entries", cf.url),
+            &tok,
+            "order-17",
+            other.as_bytes(),
+        );
+        assert!(
+            r.status == 422 && !replayed,
+            "{other}: {} {}",
+            r.status,
+            r.text()
+        );
+        assert!(r.text().contains("different body"), "{}", r.text());
+    }
+    let (again, replayed) = post_keyed(
+        &format!("{}/v1/entries", cf.url),
+        &tok,
+        "order-17",
+        body.as_bytes(),
+    );
+    assert!(again.status == 200 && replayed, "{}", again.text());
+    assert_eq!(again.json(), first.json());
     assert_eq!(rt.block_on(c.sequenced()).unwrap(), before);
     drop(cf);
 

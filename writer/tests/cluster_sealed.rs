@@ -1327,6 +1327,101 @@ fn migrate_carries_keys_wraps_and_openings_both_ways() {
     assert_eq!(files_under(&back.join("sealed")).len(), after.len());
 }
 
+// A request made to a file log with sealed fields, retried on a front-end
+// after `stele migrate`: its key came without a body digest, so the retry
+// is compared with the entries and their openings, as a restarted file log
+// compares it. Before, any body under such a key got the old receipts.
+#[test]
+fn a_retry_of_a_sealed_request_made_before_a_migration_is_compared_with_its_openings() {
+    let stores = Stores::new("seal_migrate_idem");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let tokens = tmp.path().join("tokens");
+    let writer = token(&tokens, "w", "read,write");
+    let diag =
+        |who: &str, note: &str| format!(r#"{{"type":"diag","actor":"{who}","note":"{note}"}}"#);
+    let front = kit::file_front_with(
+        &dir,
+        "example.com/cluster-migrate-idem",
+        &tokens,
+        &["--seal", "/note", "--subject", "/actor"],
+    );
+    let url = |f: &Front| format!("{}/v1/entries", f.url);
+    let post = |f: &Front, k: &str, body: &str| {
+        let (r, replayed) = kit::post_keyed(&url(f), &writer, k, body.as_bytes());
+        (r.status, replayed, r.text())
+    };
+    let two = format!("[{},{}]", diag("frank", MARKER), diag("gina", MARKER));
+    let (code, _, first) = post(&front, "k1", &two);
+    assert_eq!(code, 200, "{first}");
+    let (code, _, text) = post(&front, "k2", &diag("hal", MARKER));
+    assert_eq!(code, 200, "{text}");
+    assert!(front.terminate().success());
+    let sk = tmp.path().join("cluster.seal");
+    let _ = ok(stele(&[
+        "migrate",
+        p(&dir),
+        &stores.db,
+        "--objects",
+        &stores.objects,
+        "--seal-key",
+        p(&sk),
+    ]));
+    let size = || db_i64(&stores.db, "SELECT next FROM stele_next WHERE id = 1");
+    let before = size();
+    let cf = Front::start(&stores, &dir.join("key"), &tokens, &["--seal-key", p(&sk)]);
+    // The same body: the first receipts, nothing appended.
+    let (code, replayed, again) = post(&cf, "k1", &two);
+    assert!(code == 200 && replayed, "{code} {again}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&again).unwrap(),
+        serde_json::from_str::<Value>(&first).unwrap()
+    );
+    // Another sealed value, another event elsewhere, fewer events: refused.
+    for other in [
+        format!(
+            "[{},{}]",
+            diag("frank", MARKER),
+            diag("gina", "NOT-THE-VALUE")
+        ),
+        format!("[{},{}]", diag("frank", MARKER), diag("ivy", MARKER)),
+        format!("[{}]", diag("frank", MARKER)),
+        diag("hal", MARKER),
+    ] {
+        let (code, replayed, text) = post(&cf, "k1", &other);
+        assert!(code == 422 && !replayed, "{other}: {code} {text}");
+        assert!(text.contains("different body"), "{text}");
+        assert!(!text.contains(MARKER), "{text}");
+    }
+    assert_eq!(size(), before, "nothing was written");
+    // A digest voided to zeros by a forget of an older version: hal's key
+    // forgotten, the retry cannot be compared, whatever it holds.
+    let _ = ok(stele(&[
+        "forget",
+        "--db",
+        &stores.db,
+        "--seal-key",
+        p(&sk),
+        "--subject",
+        "hal",
+    ]));
+    let voided = db_i64(
+        &stores.db,
+        "WITH u AS (UPDATE stele_requests SET digest = '\\x0000000000000000000000000000000000000000000000000000000000000000' WHERE key = 'k2' RETURNING 1) SELECT count(*) FROM u",
+    );
+    assert_eq!(voided, 1);
+    let before = size();
+    for guess in [MARKER, "NOT-THE-VALUE"] {
+        let (code, replayed, text) = post(&cf, "k2", &diag("hal", guess));
+        assert!(code == 422 && !replayed, "{code} {text}");
+        assert!(text.contains("cannot be compared"), "{text}");
+    }
+    let (code, replayed, text) = post(&cf, "k1", &two);
+    assert!(code == 200 && replayed, "{code} {text}");
+    assert_eq!(size(), before, "nothing was written");
+    drop(cf);
+}
+
 #[test]
 fn a_retry_cannot_confirm_a_forgotten_or_redacted_value() {
     // Red-team findings: a redaction left the request's digest in

@@ -14,9 +14,10 @@ use stele_core::hash::leaf_hash;
 use stele_core::timestamp::TimestampRecord;
 
 /// The body hash stored for a key rebuilt from migrated entries: the body
-/// is not known (a file log rebuilds its keys the same way), so any body
-/// under the key gets the first request's receipts. (A forget or redaction
-/// sets super::UNREADABLE_BODY in the keys of the requests it touches.)
+/// is not known (a file log rebuilds its keys the same way), so a retry
+/// under the key is compared with its entries (super::Keyed::Unchecked,
+/// super::Cluster::compare_retry). (A forget or redaction sets
+/// super::UNREADABLE_BODY in the keys of the requests it touches.)
 pub(super) const UNKNOWN_BODY: [u8; 32] = [0; 32];
 
 /// What a migrated log brings besides its entries and checkpoints.

@@ -379,6 +379,11 @@ pub enum Keyed {
     Replayed(Vec<Receipt>),
     /// The key was used before with another body; nothing was appended.
     OtherBody,
+    /// The key came with a migrated log (`stele migrate`), whose request
+    /// bodies are not known: that request's receipts, once the caller has
+    /// compared the retry with their entries ([`Cluster::compare_retry`]),
+    /// as a restarted file log does; nothing was appended.
+    Unchecked(Vec<Receipt>),
     /// The key's request sealed a value that has since been forgotten or
     /// redacted: a retry is not compared with it (whether it matched would
     /// confirm a guess of a value that is gone), whatever its body; nothing
@@ -905,7 +910,7 @@ impl Cluster {
     pub async fn append_batch_by(&self, events: Vec<Value>, by: &Value) -> Result<Vec<Receipt>> {
         match self.append_batch_keyed(events, by, None).await? {
             Keyed::Appended(r) | Keyed::Replayed(r) => Ok(r),
-            Keyed::OtherBody | Keyed::Unreadable => {
+            Keyed::OtherBody | Keyed::Unreadable | Keyed::Unchecked(_) => {
                 Err(db_err("append", "unexpected idempotency answer"))
             }
         }
@@ -976,7 +981,7 @@ impl Cluster {
     async fn unkeyed(&self, events: Vec<Value>, user: bool) -> Result<Vec<Receipt>> {
         match self.append_checked(events, None, user).await? {
             Keyed::Appended(r) | Keyed::Replayed(r) => Ok(r),
-            Keyed::OtherBody | Keyed::Unreadable => {
+            Keyed::OtherBody | Keyed::Unreadable | Keyed::Unchecked(_) => {
                 Err(db_err("append", "unexpected idempotency answer"))
             }
         }
@@ -1065,6 +1070,59 @@ impl Cluster {
     /// front-end holds the integration lock, else the integrated size.
     pub async fn integrate_once(&self, sign: bool) -> Result<Option<u64>> {
         self.inner.integrate_once(sign).await
+    }
+
+    /// Whether a retry's `events` (as a client sent them) are the events of
+    /// the earlier request whose receipts are `rs`, compared with their
+    /// entries as a restarted file log compares them (crate::serve's
+    /// `replay_matches`): as many events, each its entry's event without
+    /// the writer member, each sealed value the one its opening holds
+    /// ([`crate::sealed::Compared::Unreadable`] if an opening is gone,
+    /// whatever the retry holds).
+    pub async fn compare_retry(
+        &self,
+        rs: &[Receipt],
+        events: &[Value],
+    ) -> Result<crate::sealed::Compared> {
+        use crate::sealed::Compared;
+        let (Some(first), true) = (rs.first(), events.len() == rs.len()) else {
+            return Ok(Compared::Other);
+        };
+        let lines = self.entries(first.seq, first.seq + rs.len() as u64).await?;
+        let mut unreadable = false;
+        for ((ev, r), line) in events.iter().zip(rs).zip(&lines) {
+            let sent = crate::log::canonical_event(ev)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+            let stored = serde_json::from_slice::<Value>(line)
+                .ok()
+                .filter(|_| leaf_hash(line) == r.leaf_hash)
+                .and_then(|mut e| e.get_mut("event").map(Value::take));
+            let (Some(sent), Some(Value::Object(mut stored))) = (sent, stored) else {
+                return Ok(Compared::Other);
+            };
+            let _ = stored.remove(WRITER_MEMBER);
+            let stored = Value::Object(stored);
+            let c = match &self.inner.seal {
+                Some(s) => s.compare(&self.inner, r.seq, &stored, &sent).await?,
+                None if stored == sent => Compared::Same,
+                None => Compared::Other,
+            };
+            match c {
+                Compared::Same => {}
+                // The other events are still compared: a retry that differs
+                // elsewhere is another body, whatever its sealed values.
+                Compared::Unreadable => unreadable = true,
+                Compared::Other => return Ok(Compared::Other),
+            }
+        }
+        Ok(if lines.len() != rs.len() {
+            Compared::Other
+        } else if unreadable {
+            Compared::Unreadable
+        } else {
+            Compared::Same
+        })
     }
 
     /// The size the log has sequenced (committed entries).
@@ -1703,7 +1761,9 @@ impl Inner {
             {
                 results.push(Ok(if *digest == UNREADABLE_BODY {
                     Keyed::Unreadable
-                } else if *digest == rk.digest || *digest == migrate::UNKNOWN_BODY {
+                } else if *digest == migrate::UNKNOWN_BODY {
+                    Keyed::Unchecked(rs.clone())
+                } else if *digest == rk.digest {
                     Keyed::Replayed(rs.clone())
                 } else {
                     Keyed::OtherBody

@@ -28,7 +28,7 @@ use super::UNREADABLE_BODY;
 use super::{Cluster, Inner, chain, db_err, exec1, prepared, row_opt, rows};
 use crate::error::{Error, Result};
 use crate::log::Receipt;
-use crate::sealed::{KeySource, Pending, SealConfig, Sealer, hmac_sha256, random};
+use crate::sealed::{Compared, KeySource, Pending, SealConfig, Sealer, Shape, hmac_sha256, random};
 use deadpool_postgres::{GenericClient, Pool};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -601,6 +601,46 @@ impl ClusterSeal {
             openings.push(p);
         }
         Ok((texts, openings))
+    }
+
+    /// Whether `sent` is the event sealed into entry `index`, whose event
+    /// is `stored` (both without the writer member): as
+    /// [`Sealer::compare_event`] decides it for a file log, with this
+    /// log's forgotten keys, records and data keys (a key is read, never
+    /// made).
+    pub(super) async fn compare(
+        &self,
+        inner: &Inner,
+        index: u64,
+        stored: &Value,
+        sent: &Value,
+    ) -> Result<Compared> {
+        let sealed = match self.sealer.compare_shape(stored, sent) {
+            Shape::Decided(c) => return Ok(c),
+            Shape::Sealed(s) => s,
+        };
+        let client = inner.client().await?;
+        let ids: HashSet<KeyId> = sealed.places.iter().map(|(_, ph)| ph.key).collect();
+        if !self.forgotten_among(&client, &ids).await?.is_empty() {
+            return Ok(Compared::Unreadable);
+        }
+        let records: Vec<u8> = row_opt(
+            &client,
+            "read stele_seal_records",
+            "SELECT lines FROM stele_seal_records WHERE entry = $1",
+            &[&(index as i64)],
+        )
+        .await?
+        .map(|r| r.get(0))
+        .unwrap_or_default();
+        let tag = self.keys.tag(sealed.subject.as_bytes())?;
+        let key = self.keys.read(&client, &tag).await?;
+        Ok(sealed.compare(
+            &self.keys.origin,
+            index,
+            records.split_inclusive(|b| *b == b'\n'),
+            key,
+        ))
     }
 
     /// The key IDs among `ids` that are forgotten (read under the

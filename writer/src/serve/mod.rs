@@ -1296,10 +1296,24 @@ async fn replay_matches(
     parse: Parser,
     rs: Arc<Vec<Receipt>>,
 ) -> Replay {
+    let max = app.max_events;
+    if let Some(c) = app.cluster.clone() {
+        // A key that came with a migrated file log (Keyed::Unchecked).
+        let events = match tokio::task::spawn_blocking(move || parse(&body, max)).await {
+            Ok(Ok(events)) => events,
+            Ok(Err(_)) => return Replay::Other,
+            Err(e) => return Replay::Failed(e.to_string()),
+        };
+        return match c.compare_retry(&rs, &events).await {
+            Ok(crate::sealed::Compared::Same) => Replay::Same,
+            Ok(crate::sealed::Compared::Other) => Replay::Other,
+            Ok(crate::sealed::Compared::Unreadable) => Replay::Unreadable,
+            Err(e) => Replay::Failed(e.to_string()),
+        };
+    }
     let Some(log) = app.log.clone() else {
         return Replay::Other;
     };
-    let max = app.max_events;
     tokio::task::spawn_blocking(move || {
         let Ok(events) = parse(&body, max) else {
             return Replay::Other;
@@ -1423,17 +1437,10 @@ async fn ingest(
             },
         };
         if let Some(rs) = unchecked {
-            return match replay_matches(&app, held.bytes, parse, rs.clone()).await {
-                Replay::Same => receipts_response(rs, true),
-                Replay::Other => key_reused(),
-                Replay::Unreadable => key_unreadable(),
-                Replay::Failed(e) => error(
-                    500,
-                    format!(
-                        "internal error: the retry could not be compared with its entries: {e}; nothing was written"
-                    ),
-                    None,
-                ),
+            let r = replay_matches(&app, held.bytes, parse, rs.clone()).await;
+            return match replayed(r, rs) {
+                Ok(rs) => receipts_response(rs, true),
+                Err(r) => r,
             };
         }
     }
@@ -1459,6 +1466,23 @@ async fn ingest(
     }
 }
 
+// The answer to a retry compared with its request's entries: their
+// receipts if it is the same request.
+fn replayed(r: Replay, rs: Arc<Vec<Receipt>>) -> Result<Arc<Vec<Receipt>>, Response> {
+    match r {
+        Replay::Same => Ok(rs),
+        Replay::Other => Err(key_reused()),
+        Replay::Unreadable => Err(key_unreadable()),
+        Replay::Failed(e) => Err(error(
+            500,
+            format!(
+                "internal error: the retry could not be compared with its entries: {e}; nothing was written"
+            ),
+            None,
+        )),
+    }
+}
+
 async fn ingest_body(
     app: &Arc<Inner>,
     held: HeldBody,
@@ -1469,6 +1493,8 @@ async fn ingest_body(
     since: Instant,
 ) -> Result<(Arc<Vec<Receipt>>, bool), Response> {
     let max = app.max_events;
+    // Kept (a reference) for a retry of a key migrated into a cluster.
+    let body = held.bytes.clone();
     // Parsing a big batch is CPU work: off the async threads. The body's
     // room in --max-inflight is held until the events are appended.
     let (parsed, room) = if held.bytes.len() < 16 * 1024 {
@@ -1517,6 +1543,11 @@ async fn ingest_body(
             match c.append_batch_keyed(events, &by, request).await {
                 Ok(crate::cluster::Keyed::Appended(rs)) => rs,
                 Ok(crate::cluster::Keyed::Replayed(rs)) => return Ok((Arc::new(rs), true)),
+                Ok(crate::cluster::Keyed::Unchecked(rs)) => {
+                    let rs = Arc::new(rs);
+                    let r = replay_matches(app, body, parse, rs.clone()).await;
+                    return replayed(r, rs).map(|rs| (rs, true));
+                }
                 Ok(crate::cluster::Keyed::OtherBody) => return Err(key_reused()),
                 Ok(crate::cluster::Keyed::Unreadable) => return Err(key_unreadable()),
                 Err(e) => return Err(fail(Failure::from(e))),

@@ -337,7 +337,19 @@ pub(crate) fn init(db: &str, objects: &str, origin: &str, key: &std::path::Path)
 /// A new file log in `dir` served with `tokens`: what the cluster's
 /// answers are compared with.
 pub(crate) fn file_front(dir: &std::path::Path, origin: &str, tokens: &std::path::Path) -> Front {
-    let (code, _, err) = stele(&["init", dir.to_str().unwrap(), "--origin", origin]);
+    file_front_with(dir, origin, tokens, &[])
+}
+
+/// [`file_front`] with more arguments for `stele init` (`--seal P`, …).
+pub(crate) fn file_front_with(
+    dir: &std::path::Path,
+    origin: &str,
+    tokens: &std::path::Path,
+    init: &[&str],
+) -> Front {
+    let mut args = vec!["init", dir.to_str().unwrap(), "--origin", origin];
+    args.extend_from_slice(init);
+    let (code, _, err) = stele(&args);
     assert_eq!(code, 0, "{err}");
     let mut cmd = std::process::Command::new(STELE);
     let _ = cmd
