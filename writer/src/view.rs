@@ -468,22 +468,24 @@ fn split_records(bytes: &[u8]) -> Result<Records<'_>, (usize, String)> {
     })
 }
 
-#[derive(Debug)]
+// Shared, so a view is cloned in O(1) (a read-only server cuts the view
+// every request shares for each export).
+#[derive(Debug, Clone)]
 pub(crate) enum TreeSrc {
     File(Arc<File>, PathBuf, Arc<UpperLevels>),
-    Mem(MemoryTree),
+    Mem(Arc<MemoryTree>),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Index {
     File(Arc<File>, PathBuf),
-    Mem(Vec<u64>),
+    Mem(Arc<Vec<u64>>),
 }
 
 /// A consistent read-only view of a log: `size` entries, the checkpoints
 /// signed up to then, and the stored tree hashes. Proofs read O(log n)
-/// stored hashes.
-#[derive(Debug)]
+/// stored hashes. A clone shares everything it reads.
+#[derive(Debug, Clone)]
 pub struct View {
     pub(crate) dir: PathBuf,
     pub(crate) origin: String,
@@ -677,8 +679,8 @@ impl View {
                 entries_path,
                 entries_len: off,
                 size,
-                tree: TreeSrc::Mem(tree),
-                index: Index::Mem(ends),
+                tree: TreeSrc::Mem(Arc::new(tree)),
+                index: Index::Mem(Arc::new(ends)),
                 checkpoints,
             },
             read,

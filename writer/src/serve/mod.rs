@@ -784,8 +784,21 @@ impl Inner {
         Ok(Caller { token, remote })
     }
 
-    // The log as it is now: the writer's view, or the read-only directory's.
-    fn view(&self) -> Result<Arc<View>, Response> {
+    // The log as it is now: the writer's view, or the read-only directory's
+    // (reopened on a blocking thread when the files changed: a reopen reads
+    // files, may rebuild the tree, and holds the cache's lock meanwhile; on
+    // an async thread it held up every other request, /healthz too).
+    async fn view(self: &Arc<Self>) -> Result<Arc<View>, Response> {
+        if self.log.is_none() && self.ro.is_some() {
+            let me = self.clone();
+            return blocking(move || me.view_now()).await;
+        }
+        self.view_now()
+    }
+
+    // [`Inner::view`] on this thread (start-up, and callers off the async
+    // threads).
+    fn view_now(&self) -> Result<Arc<View>, Response> {
         match (&self.log, &self.ro) {
             (Some(log), _) => Ok(Arc::new(log.view())),
             (None, Some(ro)) => ro.view().map_err(|e| error(500, e.to_string(), None)),
@@ -953,17 +966,20 @@ impl Inner {
     // force at most one signature per --read-sign-interval: a read that
     // needs one sooner waits for its turn.
     async fn signed_size(self: &Arc<Self>, need: u64) -> Result<u64, Response> {
-        let latest = || {
+        let latest = async || {
             self.view()
+                .await
                 .map(|v| v.latest_checkpoint().map_or(0, |c| c.checkpoint.size))
                 .unwrap_or(0)
         };
-        if latest() >= need || self.log.is_none() {
-            return Ok(latest());
+        let now = latest().await;
+        if now >= need || self.log.is_none() {
+            return Ok(now);
         }
         let mut last = self.sign_gate.lock().await;
-        if latest() >= need {
-            return Ok(latest());
+        let now = latest().await;
+        if now >= need {
+            return Ok(now);
         }
         if let Some(t) = *last {
             let wait = self.read_sign_interval.saturating_sub(t.elapsed());
@@ -1595,7 +1611,7 @@ async fn get_checkpoint(
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
     }
-    let view = match app.0.view() {
+    let view = match app.0.view().await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -1630,7 +1646,7 @@ async fn get_keys(
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
     }
-    let view = match app.0.view() {
+    let view = match app.0.view().await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -1678,7 +1694,7 @@ async fn get_sealed(
     if app.0.cluster.is_some() {
         return cluster::get_sealed(app, who, q, wraps).await;
     }
-    let view = match app.0.view() {
+    let view = match app.0.view().await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -1808,7 +1824,7 @@ async fn get_tile(
     if app.0.cluster.is_some() {
         return cluster::get_tile(app, path, parsed, data, who).await;
     }
-    let view = match app.0.view() {
+    let view = match app.0.view().await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -1925,7 +1941,7 @@ async fn get_inclusion(
         return cluster::inclusion(app, index, size).await;
     }
     // An index beyond the log is refused before anything is signed.
-    let have = match app.0.view() {
+    let have = match app.0.view().await {
         Ok(v) => v.size(),
         Err(r) => return r,
     };
@@ -1943,7 +1959,7 @@ async fn get_inclusion(
             Err(r) => return r,
         },
     };
-    let view = match app.0.view() {
+    let view = match app.0.view().await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -1971,7 +1987,7 @@ async fn get_consistency(
     if app.0.cluster.is_some() {
         return cluster::consistency(app, from, to).await;
     }
-    let have = match app.0.view() {
+    let have = match app.0.view().await {
         Ok(v) => v.size(),
         Err(r) => return r,
     };
@@ -1989,7 +2005,7 @@ async fn get_consistency(
             Err(r) => return r,
         },
     };
-    let view = match app.0.view() {
+    let view = match app.0.view().await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -2018,7 +2034,7 @@ async fn get_entries(
         Ok(r) => r,
         Err(r) => return r,
     };
-    let view = match app.0.view() {
+    let view = match app.0.view().await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -2218,7 +2234,7 @@ async fn get_export(
     // Entries appended so far (a cluster's: committed in PostgreSQL).
     let appended = async || match &app.0.cluster {
         Some(c) => c.sequenced().await.map_err(io_fail),
-        None => app.0.view().map(|v| v.size()),
+        None => app.0.view().await.map(|v| v.size()),
     };
     let size = match appended().await {
         Ok(s) => s,
@@ -2308,12 +2324,13 @@ async fn get_export(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let owned = match (&app.0.log, &app.0.ro) {
-        (Some(log), _) => Ok(log.view()),
-        (None, Some(ro)) => View::open_read_only(&ro.dir),
-        (None, None) => Err(Error::OutOfRange("no log".into())),
+    // The read-only directory's view is the one every request shares
+    // (reopened only when the files changed), not a reopen per export.
+    let owned = match app.0.view().await {
+        Ok(v) => View::clone(&v),
+        Err(r) => return r,
     };
-    let view = match owned.and_then(|v| v.up_to(signed)) {
+    let view = match owned.up_to(signed) {
         Ok(v) => v,
         Err(e) => return io_fail(e),
     };
@@ -2459,7 +2476,7 @@ async fn get_metrics(
             Err(r) => return r,
         }
     } else {
-        let view = match app.0.view() {
+        let view = match app.0.view().await {
             Ok(v) => v,
             Err(r) => return r,
         };
@@ -3139,7 +3156,7 @@ impl Server {
         if let Some(c) = &self.app.0.cluster {
             return self.rt.block_on(c.integrated()).unwrap_or(0);
         }
-        self.app.0.view().map_or(0, |v| v.size())
+        self.app.0.view_now().map_or(0, |v| v.size())
     }
 
     /// The runtime the server runs on (for blocking work that reaches a
