@@ -505,6 +505,20 @@ pub fn vectors() -> Vec<Vector> {
         vec![("hash_mismatch", Some(8)), ("root_mismatch", None)],
     );
     add(
+        "range-entries-after-checkpoint",
+        "entries 6..11 after the checkpoint that proves the range 6..6: no checkpoint covers them",
+        {
+            let mut t = log.export_range(6, 6);
+            for l in &log.lines[6..12] {
+                t.push_str(l);
+                t.push('\n');
+            }
+            t
+        },
+        "partial",
+        vec![],
+    );
+    add(
         "range-bad-proof",
         "a range export whose range record has a corrupt hash",
         {

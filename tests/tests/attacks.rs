@@ -88,6 +88,7 @@ const MATRIX: &[Row] = &[
     ("trusted checkpoint of another log replayed (monitor state)", "trusted-other-origin", "tampered", Failure("origin_mismatch", None)),
     ("entry deleted inside a range export", "range-entry-deleted", "tampered", Failure("seq_mismatch", Some(8))),
     ("entry changed inside a range export", "range-entry-changed", "tampered", Failure("hash_mismatch", Some(8))),
+    ("entries added after a range's checkpoint moved up (its size covers them)", "range-entries-after-checkpoint", "partial", Notice("unsigned_tail")),
     ("entry changed inside a C2SP tlog-proof", "tlog-proof-entry-changed", "tampered", Failure("inclusion_invalid", Some(7))),
     ("entries export out of order", "entries-out-of-order", "tampered", Failure("entries_out_of_order", Some(4))),
     ("entry without its inclusion proof", "inclusion-missing", "tampered", Failure("missing_proof", Some(17))),

@@ -221,7 +221,7 @@ function showReport(report, inputs) {
   ui.checkpointsSummary.textContent = `Checkpoints (${fmtInt(report.checkpoints_total ?? cps.length)}${report.checkpoints_total > cps.length ? `, first ${fmtInt(cps.length)} listed` : ''})`;
   ui.checkpoints.hidden = cps.length === 0;
 
-  state.unsignedFrom = kind === 'partial' && report.tree_size != null ? rowOfEntry(report.tree_size, true) : Infinity;
+  state.unsignedFrom = kind === 'partial' && (report.unsigned_from ?? report.tree_size) != null ? rowOfEntry(report.unsigned_from ?? report.tree_size, true) : Infinity;
   if (kind === 'not_a_log') {
     // Nothing in the file is a log: no table, no timeline.
     state.store = new EntryStore();

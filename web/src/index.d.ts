@@ -80,6 +80,8 @@ export interface Report {
   last_ts: string | null;
   tree_size: number | null;
   root: string | null;
+  /** With a `partial` verdict on a log or range export: the first entry no verified trusted checkpoint covers (can be below `tree_size`). */
+  unsigned_from?: number;
   checkpoints: CheckpointReport[];
   checkpoints_total: number;
   failures: Failure[];

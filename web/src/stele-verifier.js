@@ -332,7 +332,7 @@ export class SteleVerifierElement extends HTMLElement {
         report.origin ? `origin ${revealText(report.origin)}` : null,
         report.key_id ? `key ${report.key_id}` : null,
         report.keys?.length > 1 ? `${report.keys.length} keys (rotated)` : null,
-        report.tree_size != null ? `signed up to ${fmtInt(report.tree_size)}` : null,
+        (report.unsigned_from ?? report.tree_size) != null ? `signed up to ${fmtInt(report.unsigned_from ?? report.tree_size)}` : null,
         report.first_ts ? `${report.first_ts} to ${report.last_ts}` : null,
       ].filter(Boolean).join(' · ');
       this._show(kind, VERDICT_WORDS[kind], verdictDetail(report, keys.length), facts);

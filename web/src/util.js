@@ -106,10 +106,15 @@ export function verdictDetail(report, keysGiven) {
     case 'verified':
       return `Every entry is intact and signed with the trusted key${rotated ? ` or the ${rotated === 1 ? 'key' : `${fmtInt(rotated)} keys`} it was rotated to (see the key history)` : ''}${kind}.`;
     case 'partial': {
-      const n = report.tree_size ?? 0;
-      const last = report.entries != null ? report.entries - 1 : null;
+      // The first unsigned entry: core says where (unsigned_from), which can
+      // be below tree_size when the largest checkpoint came before entries.
+      const n = report.unsigned_from ?? report.tree_size ?? 0;
+      const range = report.kind === 'range';
+      const first = range ? (report.first_seq ?? 0) : 0;
+      const last = range ? report.last_seq : report.entries != null ? report.entries - 1 : null;
       const tail = last != null && last >= n ? (last === n ? `entry ${fmtInt(n)} is` : `entries ${fmtInt(n)}–${fmtInt(last)} are`) : 'the entries after it are';
-      return `Entries 0–${fmtInt(n - 1)} are intact and signed with the trusted key, but ${tail} not signed: anyone could have added them${kind}.`;
+      const signed = n > first ? `Entries ${fmtInt(first)}–${fmtInt(n - 1)} are intact and signed with the trusted key, but ` : 'No entry in this file is covered by a checkpoint signed with the trusted key: ';
+      return `${signed}${tail} not signed: anyone could have added them${kind}.`;
     }
     case 'tampered': {
       // docs/FORMAT.md 14.4: the only failure is the witness quorum. What was

@@ -294,6 +294,17 @@ describe('report text', () => {
     assert.equal(rows['Checkpoints checked'], '1 of 2 verified, 1 mismatched');
     assert.equal(rows['Root (tree size)'], 'r (3)');
   });
+  it('partial: the unsigned entries start where core says, not at the tree size', () => {
+    const base = { verdict: 'partial', failures: [], failures_total: 0, notices: [] };
+    // Log export: entries 0..8, signed up to 6.
+    assert.match(verdictDetail({ ...base, kind: 'log', entries: 9, first_seq: 0, last_seq: 8, tree_size: 6, unsigned_from: 6 }), /^Entries 0–5 are intact and signed with the trusted key, but entries 6–8 are not signed/);
+    // A range export whose checkpoint (size 20) was moved before entries 6..11.
+    const moved = verdictDetail({ ...base, kind: 'range', entries: 6, first_seq: 6, last_seq: 11, tree_size: 20, unsigned_from: 6 });
+    assert.match(moved, /^No entry in this file is covered by a checkpoint signed with the trusted key: entries 6–11 are not signed/);
+    assert.doesNotMatch(moved, /Entries 0–19/);
+    // A range 6..11 signed up to 9.
+    assert.match(verdictDetail({ ...base, kind: 'range', entries: 6, first_seq: 6, last_seq: 11, tree_size: 20, unsigned_from: 9 }), /^Entries 6–8 are intact and signed with the trusted key, but entries 9–11 are not signed/);
+  });
   it('a failure of the witness quorum alone is told as such, not as a mismatch (issue 14)', () => {
     const base = { verdict: 'tampered', kind: 'log', notices: [], quorum: { name: 'two-of-three', met: false, size: 20, cosigned_by: ['w3'] } };
     const quorumOnly = { ...base, failures: [{ code: 'quorum_not_met', message: 'm' }], failures_total: 1 };

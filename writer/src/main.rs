@@ -2417,7 +2417,7 @@ fn report_text_raw(r: &Report, allow_unsigned_tail: bool) -> String {
         let _ = writeln!(
             o,
             "entries from index {} on are NOT signed by the trusted key{}",
-            r.tree_size.unwrap_or(0),
+            r.unsigned_from.or(r.tree_size).unwrap_or(0),
             if allow_unsigned_tail {
                 " (accepted: --allow-unsigned-tail)"
             } else {

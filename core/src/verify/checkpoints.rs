@@ -235,9 +235,10 @@ impl<S: EntrySink> StreamVerifier<S> {
             // docs/FORMAT.md 8.5: a trusted checkpoint of size 0 counts (it
             // signs the empty tree); entries after it are unsigned (partial).
             self.verified_any = true;
-            if cp.size <= count {
-                self.last_good_size = self.last_good_size.max(cp.size);
-            }
+            // What it signs of this file: the entries read so far, at most
+            // (a range's right hashes stand for entries the file does not
+            // hold; entries read after it are not covered by it).
+            self.last_good_size = self.last_good_size.max(cp.size.min(count));
             "ok"
         } else {
             "untrusted"

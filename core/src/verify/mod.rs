@@ -191,6 +191,8 @@ pub struct StreamVerifier<S = ()> {
     range_seen: bool,
     current: Option<(Checkpoint, bool)>,
     last_cp: Option<(u64, Hash, bool, u64)>,
+    /// How many entries of the file a verified trusted checkpoint covers:
+    /// the largest min(size, entries read before it) (docs/FORMAT.md 8.7).
     last_good_size: u64,
     verified_any: bool,
     trusted_checked: bool,

@@ -130,6 +130,12 @@ pub struct Report {
     pub tree_size: Option<u64>,
     /// Its root (base64).
     pub root: Option<String>,
+    /// In a `log` or `range` export whose entries are not all signed: the
+    /// first entry covered by no verified trusted checkpoint (entries from
+    /// it on are unsigned; FORMAT 8.7). It can be below `tree_size`, when
+    /// the largest checkpoint came before entries it does not cover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsigned_from: Option<u64>,
     /// Checkpoints met (the first 10,000).
     pub checkpoints: Vec<CheckpointReport>,
     /// Checkpoints met in all.
@@ -230,6 +236,12 @@ impl<S: EntrySink> StreamVerifier<S> {
         } else {
             Verdict::Verified
         };
+        let unsigned_from = match (verdict, self.kind) {
+            (Verdict::Partial, ExportKind::Log | ExportKind::Range) => {
+                self.unsigned_entries().map(|(first, _)| first)
+            }
+            _ => None,
+        };
         #[cfg(feature = "witness")]
         let quorum = self.quorum_report();
         #[cfg(not(feature = "witness"))]
@@ -263,6 +275,7 @@ impl<S: EntrySink> StreamVerifier<S> {
             last_ts: self.last_ts.map(|t| t.to_string()),
             tree_size: self.tree_size.map(|(s, _)| s),
             root: self.tree_size.map(|(_, r)| r.to_base64()),
+            unsigned_from,
             checkpoints: self.checkpoints,
             checkpoints_total: self.checkpoints_total,
             failures: self.failures,
@@ -350,8 +363,12 @@ impl<S: EntrySink> StreamVerifier<S> {
     fn unsigned_entries(&self) -> Option<(u64, u64)> {
         match self.kind {
             ExportKind::Log | ExportKind::Range => {
-                let (size, _) = self.tree_size?;
-                let from = size.max(self.start);
+                // Entries read after the last verified trusted checkpoint
+                // that covered them; the one the report names (tree_size)
+                // may be larger and placed before entries it does not cover
+                // (a range's checkpoint with right hashes, moved up).
+                let _ = self.tree_size?;
+                let from = self.last_good_size.max(self.start);
                 (self.position > from).then(|| (from, self.position - from))
             }
             _ => match self.unsigned_selected {
@@ -434,7 +451,13 @@ impl<S: EntrySink> StreamVerifier<S> {
         let later: Vec<&CheckpointReport> =
             self.checkpoints.iter().filter(|c| c.size > first).collect();
         let failed = later.iter().filter(|c| c.status != "untrusted").count();
-        if later.is_empty() {
+        if later.iter().any(|c| c.trusted && c.status == "ok") {
+            // Moved up: a checkpoint signs the entries before it in the file.
+            let they = if n == 1 { "it comes" } else { "they come" };
+            format!(
+                "{span} not signed: {they} after the checkpoint signed by a trusted key whose size covers them (a checkpoint signs only the entries before it) and are chained only"
+            )
+        } else if later.is_empty() {
             let they = if n == 1 { "it comes" } else { "they come" };
             format!(
                 "{span} not signed: {they} after the last checkpoint signed by a trusted key (size {first}) and are chained only"
@@ -574,6 +597,9 @@ impl Report {
         j.str("last_ts", self.last_ts.as_deref());
         j.num("tree_size", self.tree_size);
         j.str("root", self.root.as_deref());
+        if self.unsigned_from.is_some() {
+            j.num("unsigned_from", self.unsigned_from);
+        }
         let _ = j.open("checkpoints", '[', true);
         for c in &self.checkpoints {
             j.item();
