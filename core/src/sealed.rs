@@ -55,6 +55,11 @@ pub const PLACEHOLDER_NEEDLE: &[u8] = b"\"stele.sealed\"";
 /// (FORMAT 13.8): later ones are not checked, their values stay sealed
 /// (notice `openings_unchecked`), never a failure.
 pub const MAX_DEFERRED: usize = 100_000;
+/// Bytes of held-back openings (ciphertext and pointer) the verifier keeps
+/// at most, as [`MAX_DEFERRED`]: an opening may be up to a line long, so a
+/// count alone let 100,000 of them hold gigabytes. Honest openings (~200
+/// bytes) meet the count first.
+pub const MAX_DEFERRED_BYTES: usize = 64 << 20;
 /// X25519 stanzas a verifier tries for one key ID, over all its wraps in
 /// file order (FORMAT 13.8): the ones after are not tried.
 pub const MAX_STANZAS_PER_KEY: u32 = 64;
@@ -860,7 +865,10 @@ pub struct SealChecker {
     seen_entry: bool,
     current: Option<Current>,
     deferred: Vec<Deferred>,
-    // Openings beyond MAX_DEFERRED before the origin was known: not checked.
+    // Bytes of ciphertext and pointers in `deferred`.
+    deferred_bytes: usize,
+    // Openings beyond MAX_DEFERRED (or MAX_DEFERRED_BYTES) before the
+    // origin was known: not checked.
     unchecked: u64,
     counts: SealedCounts,
     collect: bool,
@@ -898,6 +906,7 @@ impl SealChecker {
         }
         self.origin = Some(origin.to_string());
         let mut out = Vec::new();
+        self.deferred_bytes = 0;
         for d in std::mem::take(&mut self.deferred) {
             let state = self.open(d.index, &d.pointer, &d.ph, &d.sealed, &mut out);
             self.settle(d.index, d.pointer, state);
@@ -1050,10 +1059,14 @@ impl SealChecker {
                 };
                 if self.origin.is_none() && self.data_key(&ph.key).is_some() {
                     self.set_state(&pointer, ValueState::Sealed); // claimed
-                    if self.deferred.len() >= MAX_DEFERRED {
+                    let bytes = sealed.len() + pointer.len();
+                    if self.deferred.len() >= MAX_DEFERRED
+                        || self.deferred_bytes + bytes > MAX_DEFERRED_BYTES
+                    {
                         // Memory stays bounded; a valid file never fails.
                         self.unchecked += 1;
                     } else {
+                        self.deferred_bytes += bytes;
                         self.deferred.push(Deferred {
                             index,
                             pointer,
@@ -1084,6 +1097,7 @@ impl SealChecker {
         }
         self.end_entry();
         // Openings never checked (the origin never became known) stay sealed.
+        self.deferred_bytes = 0;
         for d in std::mem::take(&mut self.deferred) {
             self.settle(d.index, d.pointer, ValueState::Sealed);
         }
@@ -1109,7 +1123,8 @@ impl SealChecker {
         })
     }
 
-    /// Openings not checked because [`MAX_DEFERRED`] were already held back
+    /// Openings not checked because [`MAX_DEFERRED`] (or
+    /// [`MAX_DEFERRED_BYTES`]) were already held back
     /// while the origin was unknown (their values count as sealed).
     pub fn unchecked_openings(&self) -> u64 {
         self.unchecked

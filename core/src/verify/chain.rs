@@ -25,6 +25,20 @@ impl<S: EntrySink> StreamVerifier<S> {
             return;
         }
         let idx = self.position;
+        if idx == u64::MAX {
+            // A tree holding it would have 2^64 entries (a range record's
+            // start near the end of the index space): not counted.
+            self.fail_here(
+                FailureCode::BadProof,
+                None,
+                format!(
+                    "line {}: this entry's index would be 2^64 - 1 (after the range's start {}): no tree holds it",
+                    self.line_no, self.start
+                ),
+            );
+            self.tree_broken = true;
+            return;
+        }
         let (line_no, offset) = (self.line_no, self.offset);
         while self.prepared.front().is_some_and(|p| p.offset < offset) {
             let _ = self.prepared.pop_front();

@@ -211,8 +211,9 @@ impl<S: EntrySink> StreamVerifier<S> {
         let unchecked = self.seal.unchecked_openings();
         if cfg!(feature = "sealed") && sealed.is_some() && unchecked > 0 {
             let msg = format!(
-                "{unchecked} openings were not checked: they came before the log's origin was known, after the {} this verifier holds until then; their values count as sealed",
-                crate::sealed::MAX_DEFERRED
+                "{unchecked} openings were not checked: they came before the log's origin was known, after the {} (or {} MiB) this verifier holds until then; their values count as sealed",
+                crate::sealed::MAX_DEFERRED,
+                crate::sealed::MAX_DEFERRED_BYTES >> 20
             );
             self.notice(NoticeCode::OpeningsUnchecked, msg);
         }
@@ -785,6 +786,30 @@ mod tests {
         report.input.as_mut().unwrap().keys.clear();
         report.input.as_mut().unwrap().trusted_checkpoint = None;
         assert_eq!(report.to_json(), serde_json::to_string(&report).unwrap());
+        report.unsigned_from = Some(7);
+        assert_eq!(report.to_json(), serde_json::to_string(&report).unwrap());
+    }
+
+    /// A range record whose start is 2^64 - 1 leaves no index for an entry
+    /// after the first: a failure, never an overflow (a panic where
+    /// overflow checks are on).
+    #[test]
+    fn entries_past_the_largest_index_fail() {
+        let left = vec!["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; 64].join(" ");
+        let entry = r#"{"event":{"type":"t"},"prev":"0000000000000000000000000000000000000000000000000000000000000000","seq":18446744073709551615,"ts":"2026-11-26T10:00:00.000000Z"}"#;
+        let file = format!(
+            "stele-export v1 range\nrange {} {left}\n{entry}\n{entry}\n{entry}\n",
+            u64::MAX
+        );
+        let r = verify_bytes(Options::new(Vec::new()), file.as_bytes());
+        assert_eq!(r.verdict, Verdict::Tampered);
+        assert!(
+            r.failures
+                .iter()
+                .any(|f| f.code == FailureCode::BadProof && f.message.contains("2^64")),
+            "{:?}",
+            codes(&r)
+        );
     }
 
     fn codes(r: &Report) -> Vec<(&'static str, Option<u64>)> {
