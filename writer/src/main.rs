@@ -2386,9 +2386,15 @@ fn report_text_raw(r: &Report, allow_unsigned_tail: bool) -> String {
     if r.verdict == Verdict::NotALog {
         let _ = writeln!(o, "{verdict}: {} bytes", r.bytes);
     } else {
+        // Which entries a range holds: a summary that names only a count
+        // hides entries an intermediary left out.
+        let which = match (r.kind, r.first_seq, r.last_seq) {
+            ("range", Some(a), Some(b)) => format!(" of entries {a}..{b}"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             o,
-            "{verdict}: {} entries, {} checkpoints, {} bytes ({} export)",
+            "{verdict}: {} entries, {} checkpoints, {} bytes ({} export{which})",
             r.entries, r.checkpoints_total, r.bytes, r.kind
         );
     }
@@ -2468,9 +2474,21 @@ fn report_text_raw(r: &Report, allow_unsigned_tail: bool) -> String {
     }
     for t in r.timestamps.iter().flatten() {
         if let (Some(time), Some(tsa)) = (&t.time, &t.tsa) {
+            // A token dates whatever note it was asked for: it says
+            // something about this log only when the note is its own.
+            let signed = r
+                .checkpoints
+                .iter()
+                .any(|c| c.size == t.size && c.trusted && c.status == "ok");
+            let listed = r.checkpoints_total <= r.checkpoints.len() as u64;
+            let whose = match (signed, listed) {
+                (true, _) => "",
+                (false, true) => ", but that checkpoint is NOT signed by a trusted key",
+                (false, false) => " (that checkpoint's signature: see its status)",
+            };
             let _ = writeln!(
                 o,
-                "checkpoint {} existed by {time}, attested by {tsa} (timestamp at line {})",
+                "checkpoint {} existed by {time}, attested by {tsa} (timestamp at line {}){whose}",
                 t.size, t.line
             );
         }

@@ -379,6 +379,23 @@ fn anchored_exports_verify_and_every_bad_token_fails_naming_its_checkpoint() {
                 && out.contains(", attested by CN=Stele Test TSA,O=Stele Tests"),
             "{out}"
         );
+        assert!(!out.contains("NOT signed"), "{out}");
+    }
+    // Checked with another log's key, the same tokens date notes no
+    // trusted key signed: each line says so (an attacker's review: the
+    // line read as a fact about the log).
+    let other = stele_writer::key::generate("example.com/another")
+        .unwrap()
+        .verifier()
+        .to_string();
+    let o = stele(&["verify", p(&file), "--key", &other, "--tsa-ca", p(&ca)]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for size in [3, 5] {
+        assert!(
+            out.contains(&format!("checkpoint {size} existed by 2"))
+                && out.contains("but that checkpoint is NOT signed by a trusted key"),
+            "{out}"
+        );
     }
     std::fs::write(&file, &cases[3].data).unwrap();
     let o = stele(&["verify", p(&file), "--key", &vkey, "--tsa-ca", p(&ca)]);
