@@ -593,6 +593,20 @@ function abortRun() {
 
 let progressStart = 0;
 let finishedRuns = 0;
+let unsettledRuns = 0;
+
+/**
+ * for tests and automation: html[data-pending] counts what may still change
+ * the rows shown: the verifications not settled yet (the run in progress, and
+ * a cancelled one until it has stopped: on the main thread, after the read it
+ * was waiting for), plus 1 while a redraw is scheduled. At 0 the table and its
+ * count show every row that will come; a negative check waits for it, not for
+ * a fixed time.
+ */
+function showPending() {
+  const n = String(unsettledRuns + (liveTimer ? 1 : 0));
+  if (document.documentElement.dataset.pending !== n) document.documentElement.dataset.pending = n;
+}
 
 // While verifying, the page redraws at most 10 times a second (every redraw
 // is a style, layout and paint pass that competes with the verifier for the
@@ -616,7 +630,9 @@ function scheduleLive() {
       refreshEntries({ running: true });
     }
     if (entriesDirty) scheduleLive();
+    showPending();
   }, 100);
+  showPending();
 }
 
 function stopLive() {
@@ -624,6 +640,7 @@ function stopLive() {
   liveTimer = 0;
   pendingProgress = null;
   entriesDirty = false;
+  showPending();
 }
 
 function showProgress(done, total) {
@@ -731,6 +748,8 @@ async function startVerification(blob, name, { force = false } = {}) {
   timelineShown = progressStart;
   entriesShown = 0;
   let outcome = 'report';
+  unsettledRuns++;
+  showPending();
   try {
     const report = await verifyFile(blob, {
       keys: inputs.keys,
@@ -780,6 +799,8 @@ async function startVerification(blob, name, { force = false } = {}) {
       document.documentElement.dataset.lastRunMs = (performance.now() - runStart).toFixed(0);
       document.documentElement.dataset.runs = String(++finishedRuns);
     }
+    unsettledRuns--;
+    showPending();
   }
 }
 

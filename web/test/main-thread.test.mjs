@@ -4,9 +4,14 @@
 // read pending when it was cancelled) used to land in B's table, under B's
 // "Verified": thousands of A's rows drawn with B's dictionaries. Now a
 // cancelled run's rows never reach the next file's store.
+//
+// Nothing is left to timing: A's next read is held until B has been chosen
+// (so A is always cancelled while a read is pending), then released; the
+// rows are counted once html[data-pending] is 0, when A has stopped and
+// nothing it delivered is still waiting to be drawn.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPage, sample, trustedKey, shotPath, browserAndServer } from './helpers.mjs';
@@ -41,6 +46,26 @@ describe('main-thread verification (no Worker)', { timeout: 900_000 }, () => {
     await context.addInitScript(() => {
       // @ts-ignore
       delete window.Worker;
+      // Reads of blobs larger than gate.above wait until the test releases
+      // them; the promise handed back is a thenable, whose then() `await`
+      // calls: gate.awaited says the run is waiting on a held read.
+      const gate = { above: Infinity, held: /** @type {Array<() => void>} */ ([]), awaited: 0 };
+      // @ts-ignore
+      window.__gate = gate;
+      const read = Blob.prototype.arrayBuffer;
+      Blob.prototype.arrayBuffer = function () {
+        if (this.size <= gate.above) return read.call(this);
+        /** @type {() => void} */
+        let release = () => {};
+        const p = new Promise((r) => (release = () => r(undefined))).then(() => read.call(this));
+        gate.held.push(release);
+        return /** @type {any} */ ({
+          then(/** @type {any} */ ok, /** @type {any} */ fail) {
+            gate.awaited++;
+            return p.then(ok, fail);
+          },
+        });
+      };
     });
     const page = await context.newPage();
     const problems = [];
@@ -57,7 +82,9 @@ describe('main-thread verification (no Worker)', { timeout: 900_000 }, () => {
       assert.equal((await page.textContent('#verdict-word')).trim(), 'Verified');
       const rowsOfB = num(await page.textContent('#entries-count'));
       assert.ok(rowsOfB > 0);
-      for (const stopAt of [5, 10, 20]) {
+      const sizeOfB = statSync(sample('valid.stele')).size;
+      // A's held read is released while B is being verified (at once), or after B's verdict.
+      for (const [stopAt, release] of /** @type {const} */ ([[5, 'at once'], [10, 'after B'], [20, 'after B']])) {
         const runs = Number(await page.getAttribute('html', 'data-runs'));
         await page.setInputFiles('#file', bigFile);
         // A is being read: some of its rows are in the table.
@@ -65,13 +92,21 @@ describe('main-thread verification (no Worker)', { timeout: 900_000 }, () => {
           const m = /^(\d+)%/.exec(document.getElementById('progress-text')?.textContent || '');
           return m && Number(m[1]) >= p;
         }, stopAt, { timeout: 120_000, polling: 'raf' });
+        // Hold A's next read (its chunks are larger than B) and wait until A waits for it.
+        // @ts-ignore
+        await page.evaluate((above) => Object.assign(window.__gate, { above, awaited: 0 }), sizeOfB);
+        // @ts-ignore
+        await page.waitForFunction(() => window.__gate.awaited > 0, null, { timeout: 120_000 });
         await page.setInputFiles('#file', sample('valid.stele'));
+        // @ts-ignore
+        const releaseHeld = () => page.evaluate(() => Object.assign(window.__gate, { above: Infinity }).held.splice(0).forEach((r) => r()));
+        if (release === 'at once') await releaseHeld();
         await page.waitForFunction((n) => Number(document.documentElement.dataset.runs || 0) > n, runs, { timeout: 120_000 });
         assert.equal((await page.textContent('#verdict-word')).trim(), 'Verified');
-        // Whatever was still on its way from A has had time to arrive.
-        await page.waitForTimeout(500);
-        await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(undefined))));
-        assert.equal(num(await page.textContent('#entries-count')), rowsOfB, `A's rows in B's table (A stopped at ${stopAt}%)`);
+        if (release === 'after B') await releaseHeld();
+        // A has stopped, and whatever it delivered has been drawn.
+        await page.waitForFunction(() => document.documentElement.dataset.pending === '0', null, { timeout: 120_000 });
+        assert.equal(num(await page.textContent('#entries-count')), rowsOfB, `A's rows in B's table (A stopped at ${stopAt}%, its read released ${release})`);
       }
       await page.screenshot({ path: shotPath('main-thread-switch.png') });
       assert.deepEqual(problems, []);
