@@ -414,10 +414,26 @@ describe('large exports', () => {
     const { context, page } = await openPage(browser, url);
     try {
       await page.fill('#key', trustedKey());
-      await page.setInputFiles('#file', big);
-      await page.waitForFunction(() => document.getElementById('progress').value > 1, null, { timeout: 60_000 });
       const runs = Number((await page.getAttribute('html', 'data-runs')) || 0);
-      await page.click('#cancel');
+      await page.setInputFiles('#file', big);
+      // Cancel from within the page in the first frame where the bar has
+      // moved: a click sent by the test could land after the run's end (seen
+      // under load: the 100 MB run finished first and page.click timed out on
+      // the hidden button). The button must be visible and enabled then.
+      const at = await page.evaluate((n) => new Promise((resolve) => {
+        const tick = () => {
+          const bar = /** @type {HTMLProgressElement} */ (document.getElementById('progress'));
+          const btn = /** @type {HTMLButtonElement} */ (document.getElementById('cancel'));
+          if (Number(document.documentElement.dataset.runs || 0) > n) resolve({ ended: true });
+          else if (bar.value > 1) {
+            const usable = btn.checkVisibility() && !btn.disabled;
+            btn.click();
+            resolve({ usable });
+          } else requestAnimationFrame(tick);
+        };
+        tick();
+      }), runs);
+      assert.deepEqual(at, { usable: true }, 'Cancel was not visible and enabled while verifying');
       await page.waitForFunction((n) => Number(document.documentElement.dataset.runs || 0) > n, runs);
       assert.equal((await page.textContent('#verdict-word')).trim(), 'Cancelled');
       assert.equal(await page.isVisible('#progress-panel'), false);
