@@ -540,9 +540,17 @@ function showAuditorError(msg) {
 }
 
 let rerunTimer = 0;
+
+/** A run due after the inputs changed (inputsChanged) does not come. */
+function cancelRerun() {
+  clearTimeout(rerunTimer);
+  rerunTimer = 0;
+  showPending();
+}
+
 /** After the key or checkpoint changed: withdraw the verdict, and verify again when the key is usable. */
 function inputsChanged() {
-  clearTimeout(rerunTimer);
+  cancelRerun();
   const keyOk = validateKey();
   saveKey(keyOk && keyList().length > 0);
   ui.keySaved.hidden = true;
@@ -571,7 +579,12 @@ function inputsChanged() {
   }
   if (keyOk && now.keys.length) {
     if (had) setVerdict('stale', 'Inputs changed', 'The key or the earlier checkpoint changed since the last run: verifying again…');
-    rerunTimer = setTimeout(() => startVerification(state.blob, state.name), 400);
+    rerunTimer = setTimeout(() => {
+      rerunTimer = 0;
+      startVerification(state.blob, state.name);
+      showPending();
+    }, 400);
+    showPending();
   } else if (!keyOk) {
     setVerdict(had ? 'stale' : 'idle', had ? 'Inputs changed' : 'Ready to verify', `${state.name} is chosen, but the key is not valid: fix it to verify.`);
   } else {
@@ -593,6 +606,22 @@ function abortRun() {
 
 let progressStart = 0;
 let finishedRuns = 0;
+let unsettledRuns = 0;
+
+/**
+ * for tests and automation: html[data-pending] counts what may still change
+ * the verdict or the rows shown: the verifications not settled yet (the run
+ * in progress, and a cancelled one until it has stopped: on the main thread,
+ * after the read it was waiting for), plus 1 while a run is due (the inputs
+ * changed: rerunTimer) and 1 while a redraw is scheduled. At 0 no run will
+ * start or deliver rows unless an input changes, and the table and its count
+ * show every row there is: a negative check waits for it, not for a fixed
+ * time.
+ */
+function showPending() {
+  const n = String(unsettledRuns + (rerunTimer ? 1 : 0) + (liveTimer ? 1 : 0));
+  if (document.documentElement.dataset.pending !== n) document.documentElement.dataset.pending = n;
+}
 
 // While verifying, the page redraws at most 10 times a second (every redraw
 // is a style, layout and paint pass that competes with the verifier for the
@@ -616,7 +645,9 @@ function scheduleLive() {
       refreshEntries({ running: true });
     }
     if (entriesDirty) scheduleLive();
+    showPending();
   }, 100);
+  showPending();
 }
 
 function stopLive() {
@@ -624,6 +655,7 @@ function stopLive() {
   liveTimer = 0;
   pendingProgress = null;
   entriesDirty = false;
+  showPending();
 }
 
 function showProgress(done, total) {
@@ -693,7 +725,7 @@ function refreshEntries({ running = false } = {}) {
 
 async function startVerification(blob, name, { force = false } = {}) {
   if (!state.ready) return;
-  clearTimeout(rerunTimer);
+  cancelRerun();
   state.blob = blob;
   state.name = name;
   state.cancelled = false;
@@ -731,6 +763,8 @@ async function startVerification(blob, name, { force = false } = {}) {
   timelineShown = progressStart;
   entriesShown = 0;
   let outcome = 'report';
+  unsettledRuns++;
+  showPending();
   try {
     const report = await verifyFile(blob, {
       keys: inputs.keys,
@@ -780,6 +814,8 @@ async function startVerification(blob, name, { force = false } = {}) {
       document.documentElement.dataset.lastRunMs = (performance.now() - runStart).toFixed(0);
       document.documentElement.dataset.runs = String(++finishedRuns);
     }
+    unsettledRuns--;
+    showPending();
   }
 }
 
@@ -1338,6 +1374,7 @@ async function main() {
   if (ui.key.value.trim()) saveKey(keyOk);
   if (!keyOk) ui.keySaved.hidden = true;
   ui.verify.disabled = !state.blob;
+  showPending();
   document.documentElement.dataset.ready = 'true';
   // Start the worker now, so verifying makes no request later.
   const warm = prewarm();

@@ -236,6 +236,41 @@ describe('security', () => {
       await page.evaluate(() => {
         window.__calls = [];
         for (const name of ['alert', 'confirm', 'prompt']) window[name] = (...a) => window.__calls.push([name, ...a]);
+        // Whatever could run script later (a script, an element that loads
+        // something, an event handler attribute, a javascript: URL), noted as
+        // it enters the page, even if it leaves again.
+        window.__risky = [];
+        const LOADS = /^(script|img|image|iframe|frame|object|embed|link|meta|base|audio|video|source|track)$/;
+        const URL_ATTRS = /^(href|xlink:href|src|action|formaction|data|poster)$/i; // (a datalist option's value is text)
+        const attr = (e, a) => {
+          if (/^on/i.test(a.name) || (URL_ATTRS.test(a.name) && /^\s*javascript:/i.test(a.value))) window.__risky.push(`${e.localName}[${a.name}]`);
+        };
+        const added = (node) => {
+          if (node.nodeType !== 1) return;
+          for (const e of [node, ...node.querySelectorAll('*')]) {
+            if (LOADS.test(e.localName)) window.__risky.push(e.localName);
+            for (const a of e.attributes) attr(e, a);
+          }
+        };
+        const seen = (records) => records.forEach((r) => {
+          if (r.type === 'childList') r.addedNodes.forEach(added);
+          else if (r.target.getAttributeNode(r.attributeName)) attr(r.target, r.target.getAttributeNode(r.attributeName));
+        });
+        const observer = new MutationObserver(seen);
+        observer.observe(document, { childList: true, subtree: true, attributes: true });
+        window.__risky.take = () => (seen(observer.takeRecords()), [...window.__risky]);
+        // And any HTML parsed from a string, even into a detached element
+        // (whose images load): the page builds its DOM from nodes and text.
+        for (const name of ['innerHTML', 'outerHTML']) {
+          for (const proto of [Element.prototype, ShadowRoot.prototype]) {
+            const d = Object.getOwnPropertyDescriptor(proto, name);
+            if (d?.set) Object.defineProperty(proto, name, { ...d, set(v) { window.__risky.push(name); d.set.call(this, v); } });
+          }
+        }
+        for (const [owner, name] of [[Element.prototype, 'insertAdjacentHTML'], [Element.prototype, 'setHTMLUnsafe'], [ShadowRoot.prototype, 'setHTMLUnsafe'], [Range.prototype, 'createContextualFragment'], [DOMParser.prototype, 'parseFromString'], [Document.prototype, 'write'], [Document.prototype, 'writeln'], [Document, 'parseHTMLUnsafe']]) {
+          const f = owner[name];
+          if (typeof f === 'function') owner[name] = function (...a) { window.__risky.push(name); return f.apply(this, a); };
+        }
       });
       await verifyFileInPage(page, file, trustedKey());
       // show every row that has a payload, and expand each one
@@ -256,7 +291,10 @@ describe('security', () => {
         assert.ok(/<script>|<img|javascript:/.test(detail), `detail does not show the payload: ${detail.slice(0, 200)}`);
         await rows.nth(i).click(); // collapse
       }
-      await page.waitForTimeout(300);
+      // No HTML was parsed and nothing that could run script later ever
+      // entered the page (recorded as it happened): the checks below need no
+      // wait for a handler or a load that might still come.
+      assert.deepEqual(await page.evaluate(() => window.__risky.take()), [], 'HTML was parsed from a string, or an element or attribute that can run script was put into the page');
       assert.deepEqual(dialogs, []);
       assert.deepEqual(await page.evaluate(() => window.__calls), []);
       assert.equal(await page.evaluate(() => window.__xss), undefined);
@@ -287,6 +325,8 @@ describe('security', () => {
     const page = await context.newPage();
     const requests = [];
     context.on('request', (r) => requests.push(r.url()));
+    // The page's timers run on a clock the test can move (time still flows).
+    await context.clock.install();
     try {
       await page.goto(url);
       await page.waitForSelector('html[data-warm]');
@@ -300,8 +340,15 @@ describe('security', () => {
       const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
       const report = JSON.parse(readFileSync(await download.path(), 'utf8'));
       assert.equal(report.verdict, 'verified');
-      await page.waitForTimeout(500);
-      assert.deepEqual(requests.filter((u) => !u.startsWith('blob:')), [], 'requests after load');
+      // Everything the page still had to do is done: no run pending, every
+      // timer of the next minute fired. Then a marker request: the page's
+      // requests are reported in the order it makes them, so one made before
+      // it is in the list once the marker is.
+      await page.waitForFunction(() => document.documentElement.dataset.pending === '0');
+      await page.clock.runFor(60_000);
+      const marker = new URL(`marker-${process.pid}-${Date.now()}`, url).href;
+      await Promise.all([page.waitForRequest(marker), page.evaluate((u) => void fetch(u).catch(() => {}), marker)]);
+      assert.deepEqual(requests.filter((u) => !u.startsWith('blob:') && u !== marker), [], 'requests after load');
     } finally {
       await context.close();
     }
@@ -367,10 +414,26 @@ describe('large exports', () => {
     const { context, page } = await openPage(browser, url);
     try {
       await page.fill('#key', trustedKey());
-      await page.setInputFiles('#file', big);
-      await page.waitForFunction(() => document.getElementById('progress').value > 1, null, { timeout: 60_000 });
       const runs = Number((await page.getAttribute('html', 'data-runs')) || 0);
-      await page.click('#cancel');
+      await page.setInputFiles('#file', big);
+      // Cancel from within the page in the first frame where the bar has
+      // moved: a click sent by the test could land after the run's end (seen
+      // under load: the 100 MB run finished first and page.click timed out on
+      // the hidden button). The button must be visible and enabled then.
+      const at = await page.evaluate((n) => new Promise((resolve) => {
+        const tick = () => {
+          const bar = /** @type {HTMLProgressElement} */ (document.getElementById('progress'));
+          const btn = /** @type {HTMLButtonElement} */ (document.getElementById('cancel'));
+          if (Number(document.documentElement.dataset.runs || 0) > n) resolve({ ended: true });
+          else if (bar.value > 1) {
+            const usable = btn.checkVisibility() && !btn.disabled;
+            btn.click();
+            resolve({ usable });
+          } else requestAnimationFrame(tick);
+        };
+        tick();
+      }), runs);
+      assert.deepEqual(at, { usable: true }, 'Cancel was not visible and enabled while verifying');
       await page.waitForFunction((n) => Number(document.documentElement.dataset.runs || 0) > n, runs);
       assert.equal((await page.textContent('#verdict-word')).trim(), 'Cancelled');
       assert.equal(await page.isVisible('#progress-panel'), false);
