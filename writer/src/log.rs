@@ -201,6 +201,8 @@ struct Shared {
     scratch: Mutex<Texts>,
     recovery: Option<Recovery>,
     sealer: Sealer,
+    // Where `timestamps`' records are, shared by every view (anchor.rs).
+    stamps: crate::anchor::TokenIndex,
     _lock: DirLock,
 }
 
@@ -859,6 +861,7 @@ impl Log {
             scratch: Mutex::default(),
             recovery: None,
             sealer,
+            stamps: Default::default(),
             _lock: lock,
             opts,
         });
@@ -1313,6 +1316,7 @@ impl Shared {
             tree: TreeSrc::File(s.tree.clone(), s.tree_path.clone(), s.upper.clone()),
             index: Index::File(s.index.clone(), s.index_path.clone()),
             checkpoints: s.cps.clone(),
+            stamps: self.stamps.clone(),
         }
     }
 

@@ -1242,7 +1242,7 @@ impl Cluster {
         if n > to {
             chunk.extend_from_slice(right_record(n, &right).as_bytes());
             chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
-            chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n).as_bytes());
+            chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n)?.as_bytes());
         }
         if !chunk.is_empty() {
             sink(chunk).await?;
@@ -1301,7 +1301,7 @@ impl Cluster {
         }
         chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
         let stamps = crate::anchor::Stamps::new(self.timestamps().await?);
-        chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n).as_bytes());
+        chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n)?.as_bytes());
         // Entries by bundle: each bundle is read once.
         let mut bundle: Option<(u64, Vec<u8>)> = None;
         for &i in indexes {
@@ -1357,7 +1357,7 @@ impl Cluster {
         loop {
             while let Some(c) = cps.next_at(&self.inner, at).await? {
                 chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
-                chunk.extend_from_slice(crate::anchor::lines_for(stamps, at).as_bytes());
+                chunk.extend_from_slice(crate::anchor::lines_for(stamps, at)?.as_bytes());
             }
             if at >= to {
                 return Ok(chunk);
@@ -1375,7 +1375,7 @@ impl Cluster {
                 at += 1;
                 while let Some(c) = cps.next_at(&self.inner, at).await? {
                     chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
-                    chunk.extend_from_slice(crate::anchor::lines_for(stamps, at).as_bytes());
+                    chunk.extend_from_slice(crate::anchor::lines_for(stamps, at)?.as_bytes());
                 }
             }
             sink(std::mem::take(&mut chunk)).await?;
