@@ -126,13 +126,12 @@ pub fn append(dir: &Path, rec: &TimestampRecord) -> Result<()> {
         &path,
     )
     .map_err(|e| Error::io("open", &path, e))?;
-    // A torn last line (crash mid-append) is cut off before appending.
-    let mut bytes = Vec::new();
-    let _ =
-        std::io::Read::read_to_end(&mut f, &mut bytes).map_err(|e| Error::io("read", &path, e))?;
-    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    if complete < bytes.len() {
-        f.set_len(complete as u64)
+    // A torn last line (crash mid-append) is cut off before appending:
+    // the file is read back from its end to its last `\n` only.
+    let len = f.metadata().map_err(|e| Error::io("stat", &path, e))?.len();
+    let complete = complete_len(&f, len).map_err(|e| Error::io("read", &path, e))?;
+    if complete < len {
+        f.set_len(complete)
             .map_err(|e| Error::io("truncate", &path, e))?;
     }
     let mut line = rec.to_line();
@@ -147,6 +146,24 @@ pub fn append(dir: &Path, rec: &TimestampRecord) -> Result<()> {
             .map_err(|e| Error::io("fsync", dir, e))?;
     }
     Ok(())
+}
+
+// The length of the complete lines of the first `len` bytes of `f`: up to
+// and with its last `\n` (0: none), read backwards from `len`.
+fn complete_len(f: &File, len: u64) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut end = len;
+    let mut buf = vec![0u8; 4096];
+    while end > 0 {
+        let n = end.min(buf.len() as u64);
+        let b = &mut buf[..n as usize];
+        f.read_exact_at(b, end - n)?;
+        if let Some(i) = memchr::memrchr(b'\n', b) {
+            return Ok(end - n + i as u64 + 1);
+        }
+        end -= n;
+    }
+    Ok(0)
 }
 
 /// What [`anchor`] did.
@@ -178,7 +195,10 @@ pub fn anchor(
     };
     let size = cp.checkpoint.size;
     let dir = log.dir();
-    if read(dir)?.iter().any(|r| r.size == size) {
+    // The log's index: only the records appended since it last looked are
+    // read, and the records of `size` (one that does not parse is an error).
+    let stamps = log.token_index().stamps(dir, &[(size, size)])?;
+    if !lines_for(&stamps, size)?.is_empty() {
         return Ok(Anchored::Already(size));
     }
     let (token, att) = fetch_checked(url, &cp.note, size, ca, timeout)?;
@@ -520,7 +540,38 @@ impl AnchorStats {
 
 #[cfg(test)]
 mod tests {
-    use super::{Stamps, TimestampRecord, lines_for};
+    use super::{Stamps, TIMESTAMPS, TimestampRecord, append, lines_for, read};
+    use std::io::Write;
+
+    // An append cuts a torn last line off, however long, reading the file
+    // back from its end only; the complete lines before it stay.
+    #[test]
+    fn append_cuts_a_torn_tail_of_any_length() {
+        for (keep, torn) in [
+            (2, 0),
+            (2, 5),
+            (2, 4095),
+            (2, 4096),
+            (2, 9000),
+            (0, 9000),
+            (0, 1),
+        ] {
+            let tmp = tempfile::tempdir().unwrap();
+            for i in 0..keep {
+                append(tmp.path(), &rec(i, 1)).unwrap();
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(tmp.path().join(TIMESTAMPS))
+                .unwrap();
+            f.write_all(&vec![b'A'; torn]).unwrap();
+            append(tmp.path(), &rec(7, 2)).unwrap();
+            let want: Vec<u64> = (0..keep).chain([7]).collect();
+            let got: Vec<u64> = read(tmp.path()).unwrap().iter().map(|r| r.size).collect();
+            assert_eq!(got, want, "{keep} records, a torn tail of {torn} bytes");
+        }
+    }
 
     fn rec(size: u64, tag: u8) -> TimestampRecord {
         TimestampRecord {

@@ -938,6 +938,11 @@ impl Log {
         &self.shared.dir
     }
 
+    // Where `timestamps`' records are (anchor.rs).
+    pub(crate) fn token_index(&self) -> &crate::anchor::TokenIndex {
+        &self.shared.stamps
+    }
+
     /// The log's origin.
     pub fn origin(&self) -> &str {
         &self.shared.origin
