@@ -14,14 +14,16 @@
 //! when it returns, the token is on disk. A crash during the write leaves at
 //! most a last line without its `\n`; readers ignore it and the next append
 //! cuts it off first. Tokens only add evidence: losing one loses no entry
-//! and breaks no checkpoint.
+//! and breaks no checkpoint. Exports read the records they write through an
+//! index (`TokenIndex`), not the whole file.
 
 use crate::error::{Error, Result};
 use crate::log::Log;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use stele_core::timestamp::{Attestation, TimestampRecord, TokenChecker, imprint};
 
@@ -95,6 +97,26 @@ pub fn read(dir: &Path) -> Result<Vec<TimestampRecord>> {
         .collect()
 }
 
+/// Checks every complete line of `DIR/timestamps` as [`read`] does (an
+/// error names the first that is not a record), one line in memory at a
+/// time.
+pub(crate) fn check_all(dir: &Path) -> Result<()> {
+    let path = dir.join(TIMESTAMPS);
+    let f = match crate::fs::open_own_read(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("open", &path, e)),
+    };
+    let mut lines = 0;
+    scan(&f, &path, 0, MAX_RECORD_LINE + 1, &mut |_, line, n| {
+        lines += 1;
+        match TimestampRecord::parse(line) {
+            Some(_) if n <= MAX_RECORD_LINE as u64 => Ok(()),
+            _ => Err(not_a_record(&path, lines)),
+        }
+    })
+}
+
 /// Appends a record to `DIR/timestamps` durably (see the module docs).
 pub fn append(dir: &Path, rec: &TimestampRecord) -> Result<()> {
     let path = dir.join(TIMESTAMPS);
@@ -104,13 +126,12 @@ pub fn append(dir: &Path, rec: &TimestampRecord) -> Result<()> {
         &path,
     )
     .map_err(|e| Error::io("open", &path, e))?;
-    // A torn last line (crash mid-append) is cut off before appending.
-    let mut bytes = Vec::new();
-    let _ =
-        std::io::Read::read_to_end(&mut f, &mut bytes).map_err(|e| Error::io("read", &path, e))?;
-    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    if complete < bytes.len() {
-        f.set_len(complete as u64)
+    // A torn last line (crash mid-append) is cut off before appending:
+    // the file is read back from its end to its last `\n` only.
+    let len = f.metadata().map_err(|e| Error::io("stat", &path, e))?.len();
+    let complete = complete_len(&f, len).map_err(|e| Error::io("read", &path, e))?;
+    if complete < len {
+        f.set_len(complete)
             .map_err(|e| Error::io("truncate", &path, e))?;
     }
     let mut line = rec.to_line();
@@ -125,6 +146,24 @@ pub fn append(dir: &Path, rec: &TimestampRecord) -> Result<()> {
             .map_err(|e| Error::io("fsync", dir, e))?;
     }
     Ok(())
+}
+
+// The length of the complete lines of the first `len` bytes of `f`: up to
+// and with its last `\n` (0: none), read backwards from `len`.
+fn complete_len(f: &File, len: u64) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut end = len;
+    let mut buf = vec![0u8; 4096];
+    while end > 0 {
+        let n = end.min(buf.len() as u64);
+        let b = &mut buf[..n as usize];
+        f.read_exact_at(b, end - n)?;
+        if let Some(i) = memchr::memrchr(b'\n', b) {
+            return Ok(end - n + i as u64 + 1);
+        }
+        end -= n;
+    }
+    Ok(0)
 }
 
 /// What [`anchor`] did.
@@ -156,7 +195,10 @@ pub fn anchor(
     };
     let size = cp.checkpoint.size;
     let dir = log.dir();
-    if read(dir)?.iter().any(|r| r.size == size) {
+    // The log's index: only the records appended since it last looked are
+    // read, and the records of `size` (one that does not parse is an error).
+    let stamps = log.token_index().stamps(dir, &[(size, size)])?;
+    if !lines_for(&stamps, size)?.is_empty() {
         return Ok(Anchored::Already(size));
     }
     let (token, att) = fetch_checked(url, &cp.note, size, ca, timeout)?;
@@ -191,30 +233,285 @@ pub fn fetch_checked(
     Ok((token, att))
 }
 
-/// Timestamp records ordered by checkpoint size (those of one size in the
-/// order given), for [`lines_for`]: an export looks up each checkpoint's
-/// (a scan of every record for each checkpoint cost a whole-log export
-/// 1.54 s at 6.7k checkpoints and 20k tokens, against 26 ms without tokens).
+/// Longest record line (without `\n`): FORMAT 16.2's prefix, a size, and
+/// the base64 of the longest token.
+const MAX_RECORD_LINE: usize = stele_core::timestamp::RECORD_PREFIX.len()
+    + 21
+    + stele_core::timestamp::MAX_TOKEN_BYTES.div_ceil(3) * 4;
+/// Bytes of a line enough to read its size: `timestamp `, 20 digits, a
+/// space and the token's first byte.
+const HEAD: usize = stele_core::timestamp::RECORD_PREFIX.len() + 22;
+
+/// The checkpoint size a record line names, read from its head alone (the
+/// token is not decoded): `None` if the line does not start as FORMAT 16.2
+/// says, with the same rules as [`TimestampRecord::parse`].
+fn size_of(head: &[u8]) -> Option<u64> {
+    let rest = head.strip_prefix(stele_core::timestamp::RECORD_PREFIX)?;
+    let sp = rest.iter().position(|&b| b == b' ')?;
+    let n = &rest[..sp];
+    let ok = !n.is_empty()
+        && n.iter().all(u8::is_ascii_digit)
+        && (n == b"0" || n[0] != b'0')
+        && rest.len() > sp + 1;
+    if !ok {
+        return None;
+    }
+    std::str::from_utf8(n).ok()?.parse().ok()
+}
+
+// What [`scan`] hands each line to: (offset, first bytes, length).
+type OnLine<'a> = dyn FnMut(u64, &[u8], u64) -> Result<()> + 'a;
+
+// Reads the lines of `f` from byte `from` to its end, handing each complete
+// one to `line` as (its offset, its first `keep` bytes, its length without
+// `\n`); a last line without `\n` (a torn append) is not handed. Memory
+// stays at `keep` bytes whatever the lines' lengths.
+fn scan(f: &File, path: &Path, from: u64, keep: usize, line: &mut OnLine<'_>) -> Result<()> {
+    use std::io::{BufRead, Seek, SeekFrom};
+    let mut fh = f;
+    let _ = fh
+        .seek(SeekFrom::Start(from))
+        .map_err(|e| Error::io("read", path, e))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, fh);
+    let (mut at, mut n, mut head) = (from, 0u64, Vec::with_capacity(keep));
+    loop {
+        let buf = r.fill_buf().map_err(|e| Error::io("read", path, e))?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let (part, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..i], true),
+            None => (buf, false),
+        };
+        let room = keep.saturating_sub(head.len()).min(part.len());
+        head.extend_from_slice(&part[..room]);
+        n += part.len() as u64;
+        let used = part.len() + usize::from(done);
+        r.consume(used);
+        if done {
+            line(at, &head, n)?;
+            at += n + 1;
+            n = 0;
+            head.clear();
+        }
+    }
+}
+
+fn not_a_record(path: &Path, line: u64) -> Error {
+    err(format!(
+        "{} line {line}: not a timestamp record",
+        path.display()
+    ))
+}
+
+/// Where the records of `DIR/timestamps` are, by checkpoint size (about 24
+/// bytes a record, never the tokens): an export reads only the records it
+/// writes. A log and its views share one, extended by what was appended
+/// since it last looked (by this process or another: `stele anchor` while
+/// `stele serve` runs), so each export sees every token complete when it
+/// starts, as when every export read the whole file; a file that no longer
+/// holds the last line indexed where it ended (replaced, cut) is indexed
+/// afresh. Indexing reads each new line's size only: a line without the
+/// `timestamp <size> ` of FORMAT 16.2 fails every export (which checkpoint
+/// it belongs to cannot be told), while a record whose token does not
+/// parse fails only the exports that would carry it. (Every export read
+/// and decoded every record: a range export of one entry read 60 MB at 20k
+/// tokens.)
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TokenIndex(Arc<Mutex<Indexed>>);
+
 #[derive(Debug, Default)]
-pub(crate) struct Stamps(Vec<TimestampRecord>);
+struct Indexed {
+    // (st_dev, st_ino) of the file indexed.
+    file: Option<(u64, u64)>,
+    // Bytes of the complete lines indexed, and how many lines.
+    len: u64,
+    lines: u64,
+    // The last line indexed, with its `\n`.
+    last: Vec<u8>,
+    // Ordered by (size, offset): by size, each size's in file order.
+    slots: Vec<Slot>,
+    // A read found another record than the one indexed.
+    stale: bool,
+}
+
+// One record: its checkpoint size, where its line is, its line number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Slot {
+    size: u64,
+    off: u64,
+    len: u32,
+    line: u32,
+}
+
+impl Indexed {
+    // Indexes what was appended to `f` since the last call.
+    fn refresh(&mut self, f: &File, path: &Path) -> Result<()> {
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        let md = f.metadata().map_err(|e| Error::io("stat", path, e))?;
+        let id = (md.dev(), md.ino());
+        let holds_last = || {
+            let mut b = vec![0u8; self.last.len()];
+            f.read_exact_at(&mut b, self.len - self.last.len() as u64)
+                .is_ok()
+                && b == self.last
+        };
+        if self.stale || self.file != Some(id) || md.len() < self.len || !holds_last() {
+            *self = Self {
+                file: Some(id),
+                ..Self::default()
+            };
+        }
+        if md.len() == self.len {
+            return Ok(());
+        }
+        let mut new: Vec<Slot> = Vec::new();
+        let (mut lines, mut end) = (self.lines, None);
+        scan(f, path, self.len, HEAD, &mut |off, head, n| {
+            lines += 1;
+            let size = size_of(head)
+                .filter(|_| n <= MAX_RECORD_LINE as u64)
+                .ok_or_else(|| not_a_record(path, lines))?;
+            new.push(Slot {
+                size,
+                off,
+                len: n as u32, // at most MAX_RECORD_LINE
+                line: u32::try_from(lines).unwrap_or(u32::MAX),
+            });
+            end = Some((off, n + 1));
+            Ok(())
+        })?;
+        let Some((off, n)) = end else {
+            return Ok(()); // only a torn line
+        };
+        let mut last = vec![0u8; n as usize];
+        f.read_exact_at(&mut last, off)
+            .map_err(|e| Error::io("read", path, e))?;
+        let key = |s: &Slot| (s.size, s.off);
+        let sorted = new.is_sorted_by_key(key)
+            && match (self.slots.last(), new.first()) {
+                (Some(a), Some(b)) => key(a) <= key(b),
+                _ => true,
+            };
+        self.slots.extend(new);
+        if !sorted {
+            self.slots.sort_unstable_by_key(key);
+        }
+        (self.len, self.lines, self.last) = (off + n, lines, last);
+        Ok(())
+    }
+}
+
+impl TokenIndex {
+    /// The records for checkpoint sizes in `sizes` (each range inclusive),
+    /// after indexing what was appended to `DIR/timestamps` since the last
+    /// call; their tokens are read by [`lines_for`].
+    pub(crate) fn stamps(&self, dir: &Path, sizes: &[(u64, u64)]) -> Result<Stamps> {
+        let path = dir.join(TIMESTAMPS);
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let f = match crate::fs::open_own_read(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                *s = Indexed::default();
+                return Ok(Stamps::default());
+            }
+            Err(e) => return Err(Error::io("open", &path, e)),
+        };
+        s.refresh(&f, &path)?;
+        let mut slots = Vec::new();
+        for &(lo, hi) in sizes {
+            let a = s.slots.partition_point(|x| x.size < lo);
+            let b = s.slots.partition_point(|x| x.size <= hi).max(a);
+            slots.extend_from_slice(&s.slots[a..b]);
+        }
+        slots.sort_unstable_by_key(|x| (x.size, x.off));
+        slots.dedup();
+        Ok(Stamps::File {
+            file: f,
+            path,
+            slots,
+            index: self.clone(),
+        })
+    }
+}
+
+/// Timestamp records by checkpoint size, for [`lines_for`]: an export
+/// looks up each checkpoint's (a scan of every record for each checkpoint
+/// cost a whole-log export 1.54 s at 6.7k checkpoints and 20k tokens,
+/// against 26 ms without tokens).
+#[derive(Debug, Default)]
+pub(crate) enum Stamps {
+    /// None.
+    #[default]
+    Empty,
+    /// Records at hand (a cluster's), ordered by size, those of one size
+    /// in the order given.
+    Mem(Vec<TimestampRecord>),
+    /// Where records are in `DIR/timestamps` ([`TokenIndex::stamps`]).
+    File {
+        file: File,
+        path: PathBuf,
+        slots: Vec<Slot>,
+        index: TokenIndex,
+    },
+}
 
 impl Stamps {
     pub(crate) fn new(mut recs: Vec<TimestampRecord>) -> Self {
         recs.sort_by_key(|r| r.size);
-        Self(recs)
+        Self::Mem(recs)
     }
 }
 
-/// The timestamp records of checkpoint `size`, as export lines.
-pub(crate) fn lines_for(stamps: &Stamps, size: u64) -> String {
-    let recs = &stamps.0;
+/// The timestamp records of checkpoint `size`, as export lines. A record
+/// of `DIR/timestamps` whose token does not parse is an error naming its
+/// line.
+pub(crate) fn lines_for(stamps: &Stamps, size: u64) -> Result<String> {
     let mut out = String::new();
-    let first = recs.partition_point(|r| r.size < size);
-    for r in recs[first..].iter().take_while(|r| r.size == size) {
+    let mut put = |r: &TimestampRecord| {
         out.push_str(&r.to_line());
         out.push('\n');
+    };
+    match stamps {
+        Stamps::Empty => {}
+        Stamps::Mem(recs) => {
+            let first = recs.partition_point(|r| r.size < size);
+            recs[first..]
+                .iter()
+                .take_while(|r| r.size == size)
+                .for_each(put);
+        }
+        Stamps::File {
+            file,
+            path,
+            slots,
+            index,
+        } => {
+            use std::os::unix::fs::FileExt;
+            let first = slots.partition_point(|s| s.size < size);
+            for s in slots[first..].iter().take_while(|s| s.size == size) {
+                let mut b = vec![0u8; s.len as usize + 1];
+                let read = file.read_exact_at(&mut b, s.off);
+                let line = &b[..s.len as usize];
+                if read.is_err()
+                    || b.last() != Some(&b'\n')
+                    || size_of(&line[..line.len().min(HEAD)]) != Some(size)
+                {
+                    // Not the line indexed: the file was rewritten meanwhile.
+                    index.0.lock().unwrap_or_else(|e| e.into_inner()).stale = true;
+                    return Err(err(format!(
+                        "{} changed while it was read (line {} is not the record indexed); try again",
+                        path.display(),
+                        s.line
+                    )));
+                }
+                let r = TimestampRecord::parse(line)
+                    .ok_or_else(|| not_a_record(path, u64::from(s.line)))?;
+                put(&r);
+            }
+        }
     }
-    out
+    Ok(out)
 }
 
 /// What a service's anchoring (`stele serve --tsa`) did, for `/metrics`.
@@ -243,7 +540,38 @@ impl AnchorStats {
 
 #[cfg(test)]
 mod tests {
-    use super::{Stamps, TimestampRecord, lines_for};
+    use super::{Stamps, TIMESTAMPS, TimestampRecord, append, lines_for, read};
+    use std::io::Write;
+
+    // An append cuts a torn last line off, however long, reading the file
+    // back from its end only; the complete lines before it stay.
+    #[test]
+    fn append_cuts_a_torn_tail_of_any_length() {
+        for (keep, torn) in [
+            (2, 0),
+            (2, 5),
+            (2, 4095),
+            (2, 4096),
+            (2, 9000),
+            (0, 9000),
+            (0, 1),
+        ] {
+            let tmp = tempfile::tempdir().unwrap();
+            for i in 0..keep {
+                append(tmp.path(), &rec(i, 1)).unwrap();
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(tmp.path().join(TIMESTAMPS))
+                .unwrap();
+            f.write_all(&vec![b'A'; torn]).unwrap();
+            append(tmp.path(), &rec(7, 2)).unwrap();
+            let want: Vec<u64> = (0..keep).chain([7]).collect();
+            let got: Vec<u64> = read(tmp.path()).unwrap().iter().map(|r| r.size).collect();
+            assert_eq!(got, want, "{keep} records, a torn tail of {torn} bytes");
+        }
+    }
 
     fn rec(size: u64, tag: u8) -> TimestampRecord {
         TimestampRecord {
@@ -273,8 +601,8 @@ mod tests {
         let expect: Vec<(u64, String)> = (0..11).map(|s| (s, want(s))).collect();
         let stamps = Stamps::new(recs.clone());
         for (size, lines) in expect {
-            assert_eq!(lines_for(&stamps, size), lines, "size {size}");
+            assert_eq!(lines_for(&stamps, size).unwrap(), lines, "size {size}");
         }
-        assert_eq!(lines_for(&Stamps::default(), 3), "");
+        assert_eq!(lines_for(&Stamps::default(), 3).unwrap(), "");
     }
 }

@@ -201,6 +201,8 @@ struct Shared {
     scratch: Mutex<Texts>,
     recovery: Option<Recovery>,
     sealer: Sealer,
+    // Where `timestamps`' records are, shared by every view (anchor.rs).
+    stamps: crate::anchor::TokenIndex,
     _lock: DirLock,
 }
 
@@ -859,6 +861,7 @@ impl Log {
             scratch: Mutex::default(),
             recovery: None,
             sealer,
+            stamps: Default::default(),
             _lock: lock,
             opts,
         });
@@ -933,6 +936,11 @@ impl Log {
     /// The log directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    // Where `timestamps`' records are (anchor.rs).
+    pub(crate) fn token_index(&self) -> &crate::anchor::TokenIndex {
+        &self.shared.stamps
     }
 
     /// The log's origin.
@@ -1313,6 +1321,7 @@ impl Shared {
             tree: TreeSrc::File(s.tree.clone(), s.tree_path.clone(), s.upper.clone()),
             index: Index::File(s.index.clone(), s.index_path.clone()),
             checkpoints: s.cps.clone(),
+            stamps: self.stamps.clone(),
         }
     }
 

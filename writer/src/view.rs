@@ -313,6 +313,8 @@ impl From<Vec<StoredCheckpoint>> for Checkpoints {
 pub(crate) struct ReadCheckpoints {
     all: Checkpoints,
     len: u64,
+    // The timestamps index of the views opened from it, passed on.
+    stamps: crate::anchor::TokenIndex,
 }
 
 impl ReadCheckpoints {
@@ -350,6 +352,7 @@ impl ReadCheckpoints {
                     return Ok(Self {
                         all,
                         len: p.len + good,
+                        stamps: p.stamps.clone(),
                     });
                 }
             }
@@ -365,6 +368,7 @@ impl ReadCheckpoints {
         Ok(Self {
             all: all.into(),
             len: good,
+            stamps: prev.map(|p| p.stamps.clone()).unwrap_or_default(),
         })
     }
 }
@@ -496,6 +500,9 @@ pub struct View {
     pub(crate) tree: TreeSrc,
     pub(crate) index: Index,
     pub(crate) checkpoints: Checkpoints,
+    // Where `timestamps`' records are (shared with the log, or with the
+    // read-only views opened before this one).
+    pub(crate) stamps: crate::anchor::TokenIndex,
 }
 
 impl HashReader for View {
@@ -629,6 +636,7 @@ impl View {
                 tree: TreeSrc::File(Arc::new(tree), tree_path, Default::default()),
                 index: Index::File(Arc::new(index), index_path),
                 checkpoints: Checkpoints::default(),
+                stamps: read.stamps.clone(),
             };
             let covered = cps.up_to(size);
             let fresh = covered.len() == cps.len();
@@ -682,6 +690,7 @@ impl View {
                 tree: TreeSrc::Mem(Arc::new(tree)),
                 index: Index::Mem(Arc::new(ends)),
                 checkpoints,
+                stamps: read.stamps.clone(),
             },
             read,
         ))
@@ -990,7 +999,7 @@ impl View {
         if let Some(s) = &mut seal {
             s.write_head(&mut |b| put(w, b))?;
         }
-        let stamps = crate::anchor::Stamps::new(crate::anchor::read(&self.dir)?);
+        let stamps = self.stamps.stamps(&self.dir, &[(0, size)])?;
         let mut at = 0;
         for c in self
             .checkpoints
@@ -1007,7 +1016,7 @@ impl View {
             put(w, export::checkpoint_record(&c.note).as_bytes())?;
             put(
                 w,
-                crate::anchor::lines_for(&stamps, c.checkpoint.size).as_bytes(),
+                crate::anchor::lines_for(&stamps, c.checkpoint.size)?.as_bytes(),
             )?;
         }
         self.copy_sealed(at, last, &mut seal, w, progress)
@@ -1110,7 +1119,8 @@ impl View {
             w,
             export::range_record(from, &merkle::left_hashes(self, from)?).as_bytes(),
         )?;
-        let stamps = crate::anchor::Stamps::new(crate::anchor::read(&self.dir)?);
+        let n = latest.checkpoint.size;
+        let stamps = self.stamps.stamps(&self.dir, &[(from + 1, to), (n, n)])?;
         let mut at = self.start(from)?;
         for c in self
             .checkpoints
@@ -1123,18 +1133,17 @@ impl View {
             put(w, export::checkpoint_record(&c.note).as_bytes())?;
             put(
                 w,
-                crate::anchor::lines_for(&stamps, c.checkpoint.size).as_bytes(),
+                crate::anchor::lines_for(&stamps, c.checkpoint.size)?.as_bytes(),
             )?;
         }
         self.copy_sealed(at, self.end(to - 1)?, &mut seal, w, progress)?;
-        let n = latest.checkpoint.size;
         if n > to {
             put(
                 w,
                 export::right_record(n, &merkle::right_hashes(self, to, n)?).as_bytes(),
             )?;
             put(w, export::checkpoint_record(&latest.note).as_bytes())?;
-            put(w, crate::anchor::lines_for(&stamps, n).as_bytes())?;
+            put(w, crate::anchor::lines_for(&stamps, n)?.as_bytes())?;
         }
         Ok(())
     }
@@ -1185,8 +1194,8 @@ impl View {
             s.write_head(&mut |b| put(w, b))?;
         }
         put(w, export::checkpoint_record(&latest.note).as_bytes())?;
-        let stamps = crate::anchor::Stamps::new(crate::anchor::read(&self.dir)?);
-        put(w, crate::anchor::lines_for(&stamps, n).as_bytes())?;
+        let stamps = self.stamps.stamps(&self.dir, &[(n, n)])?;
+        put(w, crate::anchor::lines_for(&stamps, n)?.as_bytes())?;
         for &i in indexes {
             put(
                 w,
@@ -1268,13 +1277,16 @@ pub(crate) fn verify_files(
     })?;
     // Each note goes after the entry its size names; unparsable ones at the end.
     // Each checkpoint's timestamp records (FORMAT 16.2) follow its note.
-    let stamps = crate::anchor::Stamps::new(crate::anchor::read(dir)?);
-    let mut notes: Vec<(u64, &[u8], String)> = records
+    // Every line of `timestamps` must be a record (as every export once
+    // required); each checkpoint's are read when its note is pushed.
+    crate::anchor::check_all(dir)?;
+    let stamps = crate::anchor::TokenIndex::default().stamps(dir, &[(0, u64::MAX)])?;
+    let mut notes: Vec<(u64, &[u8])> = records
         .records
         .iter()
         .map(|&(_, note)| {
             let size = SignedCheckpoint::parse(note).map_or(u64::MAX, |s| s.checkpoint.size);
-            (size, note, crate::anchor::lines_for(&stamps, size))
+            (size, note)
         })
         .collect();
     notes.sort_by_key(|n| n.0);
@@ -1290,15 +1302,16 @@ pub(crate) fn verify_files(
     let mut records = Vec::new();
     let mut next = 0usize;
     let mut lines = 0u64;
-    let push_notes = |v: &mut ParallelVerifier, next: &mut usize, lines: u64| {
+    let push_notes = |v: &mut ParallelVerifier, next: &mut usize, lines: u64| -> Result<()> {
         while *next < notes.len() && notes[*next].0 <= lines {
             v.push(b"checkpoint\n");
             v.push(notes[*next].1);
-            v.push(notes[*next].2.as_bytes());
+            v.push(crate::anchor::lines_for(&stamps, notes[*next].0)?.as_bytes());
             *next += 1;
         }
+        Ok(())
     };
-    push_notes(&mut v, &mut next, 0);
+    push_notes(&mut v, &mut next, 0)?;
     let mut buf = Vec::new();
     let mut done = 0u64;
     let mut last = b'\n';
@@ -1355,7 +1368,7 @@ pub(crate) fn verify_files(
                     v.push(&records);
                 }
                 if note_here {
-                    push_notes(&mut v, &mut next, lines);
+                    push_notes(&mut v, &mut next, lines)?;
                 }
                 if next == notes.len() && sealed_next(&seal).is_none() {
                     break;
@@ -1370,7 +1383,7 @@ pub(crate) fn verify_files(
         while next < notes.len() {
             v.push(b"checkpoint\n");
             v.push(notes[next].1);
-            v.push(notes[next].2.as_bytes());
+            v.push(crate::anchor::lines_for(&stamps, notes[next].0)?.as_bytes());
             next += 1;
         }
     }

@@ -17,6 +17,7 @@ use kit::{Front, Stores, post_keyed, stele, token};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
+use stele_core::timestamp::TimestampRecord;
 use stele_writer::cluster::{Cluster, ClusterOptions};
 
 fn p(path: &Path) -> &str {
@@ -289,6 +290,16 @@ fn exports_past_pages_of_checkpoints_are_the_file_logs_bytes() {
         }
         log.size()
     };
+    // Timestamp records on several pages, out of size order, two for some
+    // sizes, one for the latest and one for no checkpoint: a cluster export
+    // reads each page's with it.
+    for (i, size) in [140u64, 3, 70, 151, 2, 70, 1000, 141, 151, 66, 65]
+        .into_iter()
+        .enumerate()
+    {
+        let token = vec![i as u8 + 1; 30];
+        stele_writer::anchor::append(&dir, &TimestampRecord { size, token }).unwrap();
+    }
     let file = {
         let log = stele_writer::Log::open(&dir).unwrap();
         let v = log.view();
@@ -299,6 +310,12 @@ fn exports_past_pages_of_checkpoints_are_the_file_logs_bytes() {
         v.export_range(10, 140, &mut range, &mut |_| {}).unwrap();
         let mut sel = Vec::new();
         v.export_entries(&[3, 77, 149], &mut sel).unwrap();
+        let stamps = |e: &[u8]| {
+            e.split(|&b| b == b'\n')
+                .filter(|l| l.starts_with(b"timestamp "))
+                .count()
+        };
+        assert_eq!((stamps(&whole), stamps(&range), stamps(&sel)), (10, 7, 2));
         (whole, range, sel)
     };
     let stores = Stores::new("cp_pages");

@@ -17,7 +17,7 @@
 //! keeps nothing and the next attempt asks again; a token only adds
 //! evidence, so losing one loses no entry.
 
-use super::{Cluster, chain, db_err, row_opt, rows};
+use super::{Cluster, Inner, chain, db_err, row_opt, rows};
 use crate::anchor::{Anchored, fetch_checked};
 use crate::error::{Error, Result};
 use std::time::Duration;
@@ -128,4 +128,30 @@ impl Cluster {
         })
         .collect())
     }
+}
+
+/// The stored tokens of the checkpoints of `sizes`, ordered by size, those
+/// of one size in the order kept: what [`Cluster::timestamps`] gives of
+/// them, for an export that writes only those (every export read every
+/// token before).
+pub(super) async fn timestamps_of(inner: &Inner, sizes: &[u64]) -> Result<crate::anchor::Stamps> {
+    if sizes.is_empty() {
+        return Ok(crate::anchor::Stamps::default());
+    }
+    let sizes: Vec<i64> = sizes.iter().map(|&s| s as i64).collect();
+    let client = inner.client().await?;
+    let recs = rows(
+        &client,
+        "read stele_timestamps",
+        "SELECT size, token FROM stele_timestamps WHERE size = ANY($1) ORDER BY size, id",
+        &[&sizes],
+    )
+    .await?
+    .iter()
+    .map(|r| TimestampRecord {
+        size: r.get::<_, i64>(0) as u64,
+        token: r.get(1),
+    })
+    .collect();
+    Ok(crate::anchor::Stamps::new(recs))
 }

@@ -1234,9 +1234,8 @@ impl Cluster {
         if let Some(s) = seal.as_mut() {
             s.write_head(&self.inner, &mut chunk, &mut sink).await?;
         }
-        let stamps = crate::anchor::Stamps::new(self.timestamps().await?);
         let chunk = self
-            .entries_between(0, size, &mut cps, &stamps, chunk, &mut sink, &mut seal)
+            .entries_between(0, size, &mut cps, chunk, &mut sink, &mut seal)
             .await?;
         if !chunk.is_empty() {
             sink(chunk).await?;
@@ -1293,14 +1292,14 @@ impl Cluster {
         }
         chunk.extend_from_slice(range_record(from, &left).as_bytes());
         let mut inside = CheckpointPages::new(from + 1, to);
-        let stamps = crate::anchor::Stamps::new(self.timestamps().await?);
         let mut chunk = self
-            .entries_between(from, to, &mut inside, &stamps, chunk, &mut sink, &mut seal)
+            .entries_between(from, to, &mut inside, chunk, &mut sink, &mut seal)
             .await?;
         if n > to {
+            let stamps = anchor::timestamps_of(&self.inner, &[n]).await?;
             chunk.extend_from_slice(right_record(n, &right).as_bytes());
             chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
-            chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n).as_bytes());
+            chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n)?.as_bytes());
         }
         if !chunk.is_empty() {
             sink(chunk).await?;
@@ -1358,8 +1357,8 @@ impl Cluster {
             s.write_head(&self.inner, &mut chunk, &mut sink).await?;
         }
         chunk.extend_from_slice(checkpoint_record(&latest.note).as_bytes());
-        let stamps = crate::anchor::Stamps::new(self.timestamps().await?);
-        chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n).as_bytes());
+        let stamps = anchor::timestamps_of(&self.inner, &[n]).await?;
+        chunk.extend_from_slice(crate::anchor::lines_for(&stamps, n)?.as_bytes());
         // Entries by bundle: each bundle is read once.
         let mut bundle: Option<(u64, Vec<u8>)> = None;
         for &i in indexes {
@@ -1401,7 +1400,6 @@ impl Cluster {
         from: u64,
         to: u64,
         cps: &mut CheckpointPages,
-        stamps: &crate::anchor::Stamps,
         mut chunk: Vec<u8>,
         sink: &mut F,
         seal: &mut Option<sealed::ExportSeal>,
@@ -1413,9 +1411,9 @@ impl Cluster {
         use stele_core::export::checkpoint_record;
         let mut at = from;
         loop {
-            while let Some(c) = cps.next_at(&self.inner, at).await? {
+            while let Some((c, stamps)) = cps.next_at(&self.inner, at).await? {
                 chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
-                chunk.extend_from_slice(crate::anchor::lines_for(stamps, at).as_bytes());
+                chunk.extend_from_slice(stamps.as_bytes());
             }
             if at >= to {
                 return Ok(chunk);
@@ -1431,9 +1429,9 @@ impl Cluster {
                     s.write_for(at, &mut chunk);
                 }
                 at += 1;
-                while let Some(c) = cps.next_at(&self.inner, at).await? {
+                while let Some((c, stamps)) = cps.next_at(&self.inner, at).await? {
                     chunk.extend_from_slice(checkpoint_record(&c.note).as_bytes());
-                    chunk.extend_from_slice(crate::anchor::lines_for(stamps, at).as_bytes());
+                    chunk.extend_from_slice(stamps.as_bytes());
                 }
             }
             sink(std::mem::take(&mut chunk)).await?;
@@ -1547,10 +1545,14 @@ fn stored_checkpoint(r: &Row) -> Result<StoredCheckpoint> {
 // The stored checkpoints of sizes `lo..=hi` in ascending order, read a page
 // at a time as an export reaches them (held whole, they cost ~0.5 KB each,
 // and a busy log signs one a second).
+// Checkpoints of sizes lo..=hi, read a page at a time, each page with the
+// timestamp tokens of its checkpoints (only those: an export reads the
+// tokens it writes).
 struct CheckpointPages {
     lo: u64,
     hi: u64,
     page: std::collections::VecDeque<StoredCheckpoint>,
+    stamps: crate::anchor::Stamps,
     done: bool,
 }
 
@@ -1562,12 +1564,18 @@ impl CheckpointPages {
             lo,
             hi,
             page: std::collections::VecDeque::new(),
+            stamps: crate::anchor::Stamps::default(),
             done: lo > hi,
         }
     }
 
-    // The next checkpoint if its size is `size` (taken), else None.
-    async fn next_at(&mut self, inner: &Inner, size: u64) -> Result<Option<StoredCheckpoint>> {
+    // The next checkpoint if its size is `size` (taken) and its timestamp
+    // records as export lines, else None.
+    async fn next_at(
+        &mut self,
+        inner: &Inner,
+        size: u64,
+    ) -> Result<Option<(StoredCheckpoint, String)>> {
         if self.page.is_empty() && !self.done {
             let got = inner
                 .checkpoints_within(self.lo, self.hi, Self::PAGE)
@@ -1577,12 +1585,17 @@ impl CheckpointPages {
                 Some(c) => self.lo = c.checkpoint.size + 1,
                 None => self.done = true,
             }
+            let sizes: Vec<u64> = got.iter().map(|c| c.checkpoint.size).collect();
+            self.stamps = anchor::timestamps_of(inner, &sizes).await?;
             self.page.extend(got);
         }
-        Ok(match self.page.front() {
-            Some(c) if c.checkpoint.size == size => self.page.pop_front(),
-            _ => None,
-        })
+        match self.page.front() {
+            Some(c) if c.checkpoint.size == size => {
+                let lines = crate::anchor::lines_for(&self.stamps, size)?;
+                Ok(self.page.pop_front().map(|c| (c, lines)))
+            }
+            _ => Ok(None),
+        }
     }
 }
 
