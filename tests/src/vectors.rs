@@ -7,7 +7,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use stele_core::Checkpoint;
 use stele_core::entry::{Timestamp, entry_line};
-use stele_core::export;
+use stele_core::export::{self, ExportKind};
 use stele_core::hash::{Hash, leaf_hash};
 
 pub(crate) const ORIGIN: &str = "example.com/stele-vectors";
@@ -530,6 +530,60 @@ pub fn vectors() -> Vec<Vector> {
         vec![("bad_proof", None)],
     );
 
+    // A range 8..12 whose checkpoint of size 20 is given twice with two roots,
+    // both signed by the log's key, and a note of an unpinned key between
+    // them (the attacker holds the log's key, not a witness's): the pair is
+    // a fork, whatever comes between (a verifier review).
+    let (size20, note20) = log.checkpoints.last().expect("a checkpoint").clone();
+    let fake_right: Vec<Hash> = stele_core::merkle::right_levels(12, size20)
+        .iter()
+        .enumerate()
+        .map(|(i, _)| Hash([0x5a ^ i as u8; 32]))
+        .collect();
+    let left8 = stele_core::merkle::left_hashes(&log.tree, 8).expect("left");
+    let forged_root = {
+        let mut r = stele_core::merkle::CompactRange::from_left_hashes(8, &left8).expect("left");
+        for l in &log.lines[8..12] {
+            r.push(leaf_hash(l.as_bytes()));
+        }
+        r.root_with_right(size20, &fake_right).expect("right")
+    };
+    let note_with = |root: Hash, by: &stele_core::SignerKey| {
+        Checkpoint {
+            origin: ORIGIN.to_string(),
+            size: size20,
+            root,
+            extensions: vec![],
+        }
+        .sign(by)
+        .expect("sign")
+    };
+    let hidden_fork = {
+        let mut t = export::header(ExportKind::Range);
+        t.push_str(&export::range_record(8, &left8));
+        t.push_str(&export::right_record(
+            size20,
+            &stele_core::merkle::right_hashes(&log.tree, 8, size20).expect("right"),
+        ));
+        t.push_str(&export::checkpoint_record(&note20));
+        for l in &log.lines[8..12] {
+            t.push_str(l);
+            t.push('\n');
+        }
+        for by in [signer(ORIGIN, 66), log.signer.clone()] {
+            t.push_str(&export::right_record(size20, &fake_right));
+            t.push_str(&export::checkpoint_record(&note_with(forged_root, &by)));
+        }
+        t
+    };
+    add(
+        "fork-behind-untrusted-checkpoint",
+        "a range 8..11 with two checkpoints of size 20 signed by the log key with different roots, and an unpinned key's between them",
+        hidden_fork,
+        "tampered",
+        vec![("fork", None)],
+    );
+
     // Key and trust vectors.
     let attacker = signer(ORIGIN, 66);
     let mut more = vec![
@@ -624,6 +678,99 @@ pub fn vectors() -> Vec<Vector> {
             ),
             verdict: "verified",
             failures: vec![],
+            notices: vec![],
+        },
+        Vector {
+            name: "rollback-behind-unsigned-checkpoint",
+            ext: "stele",
+            about: "a range 4..7 of the log at size 10, then a size-100 checkpoint of an unpinned key, checked against an earlier trusted checkpoint of size 15",
+            data: {
+                let mut t = log.clone();
+                t.lines.truncate(10);
+                t.checkpoints.retain(|c| c.0 <= 10);
+                t.tree = {
+                    let mut m = stele_core::merkle::MemoryTree::new();
+                    for l in &t.lines {
+                        m.push(leaf_hash(l.as_bytes()));
+                    }
+                    m
+                };
+                let mut e = t.export_range(4, 8);
+                let right: Vec<Hash> = stele_core::merkle::right_levels(8, 100)
+                    .iter()
+                    .map(|_| Hash([0x33; 32]))
+                    .collect();
+                let mut r = stele_core::merkle::CompactRange::from_left_hashes(
+                    4,
+                    &stele_core::merkle::left_hashes(&t.tree, 4).unwrap(),
+                )
+                .unwrap();
+                for l in &t.lines[4..8] {
+                    r.push(leaf_hash(l.as_bytes()));
+                }
+                e.push_str(&export::right_record(100, &right));
+                let note = Checkpoint {
+                    origin: ORIGIN.to_string(),
+                    size: 100,
+                    root: r.root_with_right(100, &right).unwrap(),
+                    extensions: vec![],
+                }
+                .sign(&attacker)
+                .unwrap();
+                e.push_str(&export::checkpoint_record(&note));
+                e.into_bytes()
+            },
+            key: key.clone(),
+            trusted: Some(
+                log.checkpoints
+                    .iter()
+                    .find(|c| c.0 == 15)
+                    .unwrap()
+                    .1
+                    .clone(),
+            ),
+            verdict: "tampered",
+            failures: vec![("rollback", Some(10))],
+            notices: vec![],
+        },
+        Vector {
+            name: "range-from-trusted-size-forged-left",
+            ext: "stele",
+            about: "a range 10..14 whose left hashes are forged and whose size-15 checkpoint the log key signed over them, checked against an earlier trusted checkpoint of size 10",
+            data: {
+                let left = vec![Hash([0x44; 32]), Hash([0x45; 32])];
+                let mut r = stele_core::merkle::CompactRange::from_left_hashes(10, &left).unwrap();
+                for l in &log.lines[10..15] {
+                    r.push(leaf_hash(l.as_bytes()));
+                }
+                let mut e = export::header(ExportKind::Range);
+                e.push_str(&export::range_record(10, &left));
+                for l in &log.lines[10..15] {
+                    e.push_str(l);
+                    e.push('\n');
+                }
+                let note = Checkpoint {
+                    origin: ORIGIN.to_string(),
+                    size: 15,
+                    root: r.root(),
+                    extensions: vec![],
+                }
+                .sign(&log.signer)
+                .unwrap();
+                e.push_str(&export::checkpoint_record(&note));
+                e.into_bytes()
+            },
+            key: key.clone(),
+            trusted: Some(
+                log.checkpoints
+                    .iter()
+                    .find(|c| c.0 == 10)
+                    .unwrap()
+                    .1
+                    .clone(),
+            ),
+            verdict: "tampered",
+            failures: vec![("fork", None)],
             notices: vec![],
         },
         Vector {

@@ -130,8 +130,12 @@ impl<S: EntrySink> StreamVerifier<S> {
             self.check_root(&cp, trusted, line, offset)
         };
         // Fork: two trusted checkpoints of one size with different roots.
-        if let Some((size, root, was_trusted, l)) = self.last_cp {
-            if size == cp.size && root != cp.root && trusted && was_trusted {
+        // Compared with the last trusted one, not the last one: an untrusted
+        // checkpoint between two of one size must not hide the pair (sizes
+        // never decrease in log and range exports, so every trusted pair of
+        // one size is consecutive among the trusted ones).
+        if let Some((size, root, l)) = self.last_trusted_cp {
+            if size == cp.size && root != cp.root && trusted {
                 self.fail(FailureCode::Fork, None, line, offset, Some(root.to_base64()), Some(cp.root.to_base64()), format!("checkpoints at lines {l} and {line} are both signed for size {size} but have different roots {} and {}: proof that the log signed two histories", root.to_base64(), cp.root.to_base64()));
             }
         }
@@ -140,12 +144,15 @@ impl<S: EntrySink> StreamVerifier<S> {
                 self.fail(FailureCode::Fork, None, line, offset, Some(t.root.to_base64()), Some(cp.root.to_base64()), format!("checkpoint at line {line} is signed for size {} with root {}, but the earlier trusted checkpoint has root {}: proof that the log signed two histories", cp.size, cp.root.to_base64(), t.root.to_base64()));
             }
         }
-        if let Some((size, _, _, _)) = self.last_cp {
+        if let Some(size) = self.last_cp_size {
             if cp.size < size && self.kind != ExportKind::Entries {
                 self.fail(FailureCode::CheckpointOrder, None, line, offset, Some(format!(">= {size}")), Some(cp.size.to_string()), format!("checkpoint at line {line} has size {}, smaller than the previous checkpoint's {size}", cp.size));
             }
         }
-        self.last_cp = Some((cp.size, cp.root, trusted, line));
+        self.last_cp_size = Some(cp.size);
+        if trusted {
+            self.last_trusted_cp = Some((cp.size, cp.root, line));
+        }
         if trusted && status == "ok" && self.tree_size.is_none_or(|(s, _)| cp.size >= s) {
             self.tree_size = Some((cp.size, cp.root));
         }

@@ -370,6 +370,10 @@ impl<S: EntrySink> StreamVerifier<S> {
                 self.tree = r;
                 self.start = start;
                 self.position = start;
+                // The left hashes alone give the tree of size `start`: an
+                // earlier trusted checkpoint of that size is compared here
+                // (no entry will bring the position to it).
+                self.check_trusted_at_size();
             }
             Err(e) => {
                 self.fail_here(

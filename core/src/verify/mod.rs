@@ -190,7 +190,11 @@ pub struct StreamVerifier<S = ()> {
     /// A range record was read.
     range_seen: bool,
     current: Option<(Checkpoint, bool)>,
-    last_cp: Option<(u64, Hash, bool, u64)>,
+    /// The size of the last checkpoint (for `checkpoint_order`).
+    last_cp_size: Option<u64>,
+    /// The last checkpoint signed by a trusted key: size, root, line (for
+    /// `fork`).
+    last_trusted_cp: Option<(u64, Hash, u64)>,
     /// How many entries of the file a verified trusted checkpoint covers:
     /// the largest min(size, entries read before it) (docs/FORMAT.md 8.7).
     last_good_size: u64,
@@ -290,7 +294,8 @@ impl<S: EntrySink> StreamVerifier<S> {
             inclusion_offset: 0,
             range_seen: false,
             current: None,
-            last_cp: None,
+            last_cp_size: None,
+            last_trusted_cp: None,
             last_good_size: 0,
             verified_any: false,
             trusted_checked: false,

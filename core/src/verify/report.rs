@@ -401,9 +401,12 @@ impl<S: EntrySink> StreamVerifier<S> {
                     self.fail(FailureCode::OriginMismatch, None, l, o, Some(t.origin.clone()), Some(o2.clone()), format!("the earlier trusted checkpoint is for origin {}, but this log's origin is {}", quote(&t.origin), quote(&o2)));
                 }
             }
+            // What the file shows the log reached: its entries, or in a
+            // partial export its largest verified trusted checkpoint (an
+            // unsigned one, any key's, says nothing about this log).
             let largest = match self.kind {
                 ExportKind::Log => Some(self.position),
-                _ => self.last_cp.map(|(s, _, _, _)| s),
+                _ => self.tree_size.map(|(s, _)| s),
             };
             match largest {
                 Some(n) if n < t.size => self.fail(FailureCode::Rollback, Some(n), l, o, Some(format!("at least {} entries", t.size)), Some(format!("{n} entries")), format!("the log has {n} entries, but an earlier trusted checkpoint covers {}: entries were removed (rollback)", t.size)),
