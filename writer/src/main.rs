@@ -2220,6 +2220,18 @@ fn verify(
         );
         let r = match &access.access_log {
             Some(other) => record_elsewhere(other, event),
+            // A log that did not verify is recorded in, never signed: a
+            // checkpoint would cover the very entries this check found
+            // unsigned or changed, and the next check would pass.
+            None if report.verdict != Verdict::Verified => Log::open(path)
+                .and_then(|log| log.append_reserved(event))
+                .map(|_| {
+                    eprintln!(
+                        "stele: note: this verification is recorded in {}, but no checkpoint was signed: the log did not verify",
+                        path.display()
+                    );
+                })
+                .map_err(Fail::from),
             None => Log::open(path)
                 .map_err(Fail::from)
                 .and_then(|log| record_signed(&log, event)),

@@ -671,6 +671,37 @@ fn reads_leave_the_log_signed_so_verify_dir_stays_verified() {
     }
 }
 
+#[test]
+fn verify_dir_never_signs_a_tail_it_did_not_verify() {
+    // A verifier review: `stele verify DIR` recorded the check and signed a
+    // checkpoint whatever the verdict, so an unsigned entry changed on disk
+    // was reported once (partial), then signed by the check itself, and
+    // the next check said verified.
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    let _ = append(&log, &[r#"{"action":"pay","amount":5}"#]);
+    let _ = ok(&stele(&["checkpoint", &log]));
+    let _ = append(&log, &[r#"{"action":"pay","amount":6}"#]);
+    let entries = std::path::Path::new(&log).join("entries.jsonl");
+    let text = std::fs::read_to_string(&entries).unwrap();
+    assert_eq!(text.matches("\"amount\":6").count(), 1, "{text}");
+    std::fs::write(&entries, text.replace("\"amount\":6", "\"amount\":6000")).unwrap();
+    for round in 0..2 {
+        let out = stele(&["verify", &log, "--key", &vkey, "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (out.status.code(), &report["verdict"]),
+            (Some(1), &serde_json::json!("partial")),
+            "verify DIR, round {round}: {report:#}"
+        );
+        assert!(
+            stderr(&out).contains("no checkpoint was signed"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
 /// `stele verify`'s text output goes to a terminal: a downloaded file's name
 /// carrying an escape sequence (which could rewrite the verdict line) is
 /// printed escaped, and so is every other control or bidi character.
