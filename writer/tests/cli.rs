@@ -682,7 +682,7 @@ fn verify_dir_never_signs_a_tail_it_did_not_verify() {
     let _ = append(&log, &[r#"{"action":"pay","amount":5}"#]);
     let _ = ok(&stele(&["checkpoint", &log]));
     let _ = append(&log, &[r#"{"action":"pay","amount":6}"#]);
-    let entries = std::path::Path::new(&log).join("entries.jsonl");
+    let entries = Path::new(&log).join("entries.jsonl");
     let text = std::fs::read_to_string(&entries).unwrap();
     assert_eq!(text.matches("\"amount\":6").count(), 1, "{text}");
     std::fs::write(&entries, text.replace("\"amount\":6", "\"amount\":6000")).unwrap();
