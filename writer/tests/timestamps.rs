@@ -228,6 +228,15 @@ fn cases(tmp: &Path, tsa: &Tsa) -> (String, Vec<Case>) {
         "bad_timestamp",
         good5[..good5.len() - 40].to_vec(),
     );
+    let dup = tsa.token("dup", body5.as_bytes());
+    cases.push(Case {
+        name: "timestamp-duplicate-certificate",
+        about: "checkpoint 5's token lists the TSA certificate twice (OpenSSL's TSA with that certificate in its certs file, asked for it by certReq): both tokens check out",
+        code: None,
+        data: with_record(&valid, 5, &record_line(5, &dup)),
+        token: dup,
+        body: body5.clone(),
+    });
     let _ = body3;
     (vkey, cases)
 }
@@ -622,7 +631,7 @@ fn timestamp_vectors_give_their_expected_verdicts() {
             );
         }
     }
-    assert_eq!(seen, 8, "timestamp vectors");
+    assert_eq!(seen, 9, "timestamp vectors");
 }
 
 fn write_vectors(dir: &Path) {
