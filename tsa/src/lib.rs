@@ -726,6 +726,8 @@ pub fn token_from_response(
         .map_err(|e| ResponseError(format!("the token does not encode: {e}")))?;
     let sd = signed_data(&token.content)
         .map_err(|e| ResponseError(format!("the token's SignedData does not parse: {e}")))?;
+    // Its certificates decode, as the checker requires.
+    let _ = token_certificates(&sd).map_err(|e| ResponseError(e.message))?;
     let tst = sd
         .encap_content_info
         .econtent
