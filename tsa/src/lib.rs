@@ -30,8 +30,11 @@
 #![deny(missing_docs)]
 
 use cms::cert::CertificateChoices;
-use cms::content_info::ContentInfo;
-use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::revocation::RevocationInfoChoices;
+use cms::signed_data::{
+    DigestAlgorithmIdentifiers, EncapsulatedContentInfo, SignerIdentifier, SignerInfo, SignerInfos,
+};
 use der::asn1::{ObjectIdentifier as Oid, OctetString};
 use der::{Decode, Encode, Sequence};
 use sha2_10::Digest as _;
@@ -160,6 +163,68 @@ fn untrusted(m: impl Into<String>) -> TokenError {
         problem: TokenProblem::Untrusted,
         message: m.into(),
     }
+}
+
+/// RFC 5652 5.1 `SignedData`: `cms`'s `SignedData` with its `certificates`
+/// read as a list rather than a `SetOfVec`. `SetOfVec` refuses a SET OF
+/// that holds an element twice ("SET OF contains duplicate"), and OpenSSL's
+/// TSA lists its certificate twice when its `certs` file holds it and the
+/// request has `certReq` (Stele's always does): `openssl ts -verify` accepts
+/// such a token, and the signature does not cover the set. No crate type
+/// reads a SET OF with repeats, hence this struct; the repeats are dropped
+/// by [`token_certificates`]. Every other field is `cms`'s type, as strict
+/// as before.
+#[derive(Clone, Debug, Sequence)]
+struct TokenSignedData {
+    version: CmsVersion,
+    digest_algorithms: DigestAlgorithmIdentifiers,
+    encap_content_info: EncapsulatedContentInfo,
+    /// `[0] IMPLICIT CertificateSet`: each element undecoded. (`Vec` reads
+    /// the elements of a SET OF as it does those of a SEQUENCE OF: the
+    /// implicit tag replaces either universal tag.)
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    certificates: Option<Vec<der::Any>>,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    crls: Option<RevocationInfoChoices>,
+    signer_infos: SignerInfos,
+}
+
+/// The token's `SignedData` (the content of its ContentInfo).
+fn signed_data(content: &der::Any) -> der::Result<TokenSignedData> {
+    content.decode_as()
+}
+
+/// The X.509 certificates of a token's `certificates` set, each once, in the
+/// token's order, with their DER: a certificate listed again with the same
+/// bytes is skipped before it is decoded (so repeats cost a comparison, not
+/// a parse). Other certificate formats are ignored, as before.
+fn token_certificates(sd: &TokenSignedData) -> Result<Vec<(Certificate, Vec<u8>)>, TokenError> {
+    let raws = sd
+        .certificates
+        .iter()
+        .flatten()
+        .map(Encode::to_der)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| malformed(format!("a certificate in the token: {e}")))?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for raw in &raws {
+        if !seen.insert(raw.as_slice()) {
+            continue;
+        }
+        let choice = CertificateChoices::from_der(raw).map_err(|e| {
+            malformed(format!(
+                "the token's SignedData does not parse: a certificate: {e}"
+            ))
+        })?;
+        if let CertificateChoices::Certificate(c) = choice {
+            let der = c
+                .to_der()
+                .map_err(|e| malformed(format!("a certificate in the token: {e}")))?;
+            out.push((c, der));
+        }
+    }
+    Ok(out)
 }
 
 /// RFC 5035 `SigningCertificateV2 ::= SEQUENCE { certs SEQUENCE OF
@@ -302,10 +367,9 @@ impl TsaChecker {
                 ci.content_type
             )));
         }
-        let sd: SignedData = ci
-            .content
-            .decode_as()
+        let sd = signed_data(&ci.content)
             .map_err(|e| malformed(format!("the token's SignedData does not parse: {e}")))?;
+        let token_certs = token_certificates(&sd)?;
         if sd.encap_content_info.econtent_type != ID_CT_TST_INFO {
             return Err(malformed("the token's content is not a TSTInfo"));
         }
@@ -410,14 +474,7 @@ impl TsaChecker {
         // Anchors come first, so that a certificate in the token (which
         // the signature does not cover) can never stand in for one.
         let mut pool: Vec<(Certificate, Vec<u8>)> = self.anchors.clone();
-        for c in sd.certificates.iter().flat_map(|s| s.0.iter()) {
-            if let CertificateChoices::Certificate(c) = c {
-                let der = c
-                    .to_der()
-                    .map_err(|e| malformed(format!("a certificate in the token: {e}")))?;
-                pool.push((c.clone(), der));
-            }
-        }
+        pool.extend(token_certs);
         let signer = pool
             .iter()
             .find(|(c, _)| match &si.sid {
@@ -667,10 +724,10 @@ pub fn token_from_response(
     let der = token
         .to_der()
         .map_err(|e| ResponseError(format!("the token does not encode: {e}")))?;
-    let sd: SignedData = token
-        .content
-        .decode_as()
+    let sd = signed_data(&token.content)
         .map_err(|e| ResponseError(format!("the token's SignedData does not parse: {e}")))?;
+    // Its certificates decode, as the checker requires.
+    let _ = token_certificates(&sd).map_err(|e| ResponseError(e.message))?;
     let tst = sd
         .encap_content_info
         .econtent

@@ -32,6 +32,7 @@ fn timestamp_vectors_give_the_native_verdicts() {
         vector!("timestamp-no-eku"),
         vector!("timestamp-expired"),
         vector!("timestamp-truncated"),
+        vector!("timestamp-duplicate-certificate"),
     ];
     for (data, expect) in cases {
         for chunk in [7, 4096] {

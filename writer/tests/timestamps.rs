@@ -228,6 +228,15 @@ fn cases(tmp: &Path, tsa: &Tsa) -> (String, Vec<Case>) {
         "bad_timestamp",
         good5[..good5.len() - 40].to_vec(),
     );
+    let dup = tsa.token("dup", body5.as_bytes());
+    cases.push(Case {
+        name: "timestamp-duplicate-certificate",
+        about: "checkpoint 5's token lists the TSA certificate twice (OpenSSL's TSA with that certificate in its certs file, asked for it by certReq): both tokens check out",
+        code: None,
+        data: with_record(&valid, 5, &record_line(5, &dup)),
+        token: dup,
+        body: body5.clone(),
+    });
     let _ = body3;
     (vkey, cases)
 }
@@ -448,6 +457,76 @@ fn anchor_refuses_a_token_that_fails_the_ca_and_keeps_nothing() {
     assert!(stderr(&o).contains(&url), "{}", stderr(&o));
 }
 
+/// A TSA whose `certs` file holds its own certificate, asked for it
+/// (`certReq`, which Stele's requests always set): OpenSSL's TSA lists that
+/// certificate twice in the token's `certificates` SET, which the signature
+/// does not cover, and `openssl ts -verify` accepts the token. So do `stele
+/// anchor --ca`, core and `stele verify --tsa-ca` (red-team: the `der`
+/// crate's "SET OF contains duplicate" made such an honest export
+/// `tampered`).
+#[test]
+fn a_token_listing_the_tsa_certificate_twice_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (log, vkey) = init(tmp.path());
+    let _ = append(&log, &[r#"{"type":"auth","actor":"alice"}"#]);
+    let url = format!("{}/dup", tsa.url);
+    let out = ok(&stele(&[
+        "anchor",
+        &log,
+        "--tsa",
+        &url,
+        "--ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(
+        out.starts_with("anchored checkpoint 2: existed by "),
+        "{out}"
+    );
+    let file = tmp.path().join("dup.stele");
+    let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
+    let export = std::fs::read_to_string(&file).unwrap();
+    let token = token_in(&export, 2);
+    tsa::sh(
+        &tsa.dir,
+        "openssl x509 -in good.crt -outform DER -out good.der",
+    );
+    let cert = std::fs::read(tsa.dir.join("good.der")).unwrap();
+    assert_eq!(
+        token.windows(cert.len()).filter(|w| *w == cert).count(),
+        2,
+        "the TSA certificate twice in the token"
+    );
+    let body = bodies(&export)
+        .into_iter()
+        .find(|(s, _)| *s == 2)
+        .unwrap()
+        .1;
+    assert!(openssl_verifies(
+        &tsa.dir,
+        &token,
+        body.as_bytes(),
+        &tsa.ca()
+    ));
+    let r = verify_tsa(export.as_bytes(), &vkey, Some(&tsa.ca()));
+    assert_eq!(r.verdict.as_str(), "verified", "{}", r.to_json());
+    let t = &r.timestamps.as_ref().unwrap()[0];
+    assert_eq!(
+        (t.status, t.tsa.as_deref()),
+        ("ok", Some("CN=Stele Test TSA,O=Stele Tests"))
+    );
+    let out = ok(&stele(&[
+        "verify",
+        p(&file),
+        "--key",
+        &vkey,
+        "--tsa-ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(out.starts_with("verified: "), "{out}");
+    assert!(out.contains("checkpoint 2 existed by "), "{out}");
+}
+
 /// The committed vectors, through core and the CLI, and each token through
 /// `openssl ts -verify`, all agreeing with the `.expect` files.
 #[test]
@@ -569,7 +648,7 @@ fn timestamp_vectors_give_their_expected_verdicts() {
             );
         }
     }
-    assert_eq!(seen, 8, "timestamp vectors");
+    assert_eq!(seen, 9, "timestamp vectors");
 }
 
 fn write_vectors(dir: &Path) {

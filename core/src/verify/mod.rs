@@ -243,6 +243,9 @@ pub struct StreamVerifier<S = ()> {
     #[cfg(feature = "timestamps")]
     timestamps_total: u64,
     timestamps_unchecked: u64,
+    /// Results of token checks, so a repeated token is checked once.
+    #[cfg(feature = "timestamps")]
+    ts_checked: crate::timestamp::CheckCache,
 }
 
 /// Bytes of the stream kept to recognise file types by their magic.
@@ -335,6 +338,8 @@ impl<S: EntrySink> StreamVerifier<S> {
             #[cfg(feature = "timestamps")]
             timestamps_total: 0,
             timestamps_unchecked: 0,
+            #[cfg(feature = "timestamps")]
+            ts_checked: crate::timestamp::CheckCache::default(),
         }
     }
 

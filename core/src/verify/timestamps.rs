@@ -55,7 +55,7 @@ impl<S: EntrySink> StreamVerifier<S> {
                 ),
             );
         } else if let Some(checker) = self.opts.tsa.clone() {
-            match checker.0.check(&rec.token, &imprint) {
+            match self.ts_checked.check(&*checker.0, &rec.token, &imprint) {
                 Ok(a) => {
                     report.status = "ok";
                     report.time = Some(a.time);

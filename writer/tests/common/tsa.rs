@@ -15,8 +15,11 @@ fn p(x: &Path) -> &str {
 
 /// The openssl configuration of the test CA and its TSAs: `good` (critical
 /// timeStamping EKU, valid 2026-2126), `frac` (the same, writing genTime with
-/// milliseconds), `expired` (valid 2020-2021), `other` (issued by another CA), `decoys` (as `other`, its token carrying
-/// the certificates of `decoys.pem`, which `Tsa::decoys` writes); `noeku` (no EKU) cannot sign with `openssl ts`,
+/// milliseconds), `dup` (as `good`, with its own certificate in `certs`: its
+/// tokens list that certificate twice, since the request asks for it too),
+/// `expired` (valid 2020-2021), `other` (issued by another CA), `decoys` (as
+/// `other`, its token carrying the certificates of `decoys.pem`, which
+/// `Tsa::decoys` writes); `noeku` (no EKU) cannot sign with `openssl ts`,
 /// which refuses such a certificate, so its tokens are made with `openssl
 /// cms -sign -cades` over a good token's TSTInfo.
 const TSA_CNF: &str = "\
@@ -69,6 +72,15 @@ ess_cert_id_alg = sha256
 serial = ./tsaserial
 signer_cert = ./other.crt
 certs = ./decoys.pem
+signer_key = ./tsa.key
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+ess_cert_id_alg = sha256
+[ dup ]
+serial = ./tsaserial
+signer_cert = ./good.crt
+certs = ./good.crt
 signer_key = ./tsa.key
 signer_digest = sha256
 default_policy = 1.2.3.4.1
@@ -230,7 +242,7 @@ fn serve_one(dir: &Path, n: usize, mut conn: std::net::TcpStream) {
     let q = dir.join(format!("q{n}.tsq"));
     let a = dir.join(format!("a{n}.tsr"));
     std::fs::write(&q, &body).unwrap();
-    let known = ["good", "expired", "other", "frac", "decoys"].contains(&section.as_str());
+    let known = ["good", "expired", "other", "frac", "decoys", "dup"].contains(&section.as_str());
     let ok = known
         && Command::new("openssl")
             .args(["ts", "-reply", "-config", "tsa.cnf", "-section", &section])
