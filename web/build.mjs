@@ -58,7 +58,7 @@ const PKG = join(WEB, 'pkg');
  *    together with it) and key rotation: 872.1 KB / 355.2 KB.
  */
 export const MODULES = [
-  { name: 'stele_wasm', role: 'verifier', maxOptKb: 182, maxGzKb: 79 },
+  { name: 'stele_wasm', role: 'verifier', maxOptKb: 184, maxGzKb: 80 },
   { name: 'stele_wasm_live', role: 'live mode only', maxOptKb: 112, maxGzKb: 51 },
   { name: 'stele_wasm_seal', role: 'auditor key', maxOptKb: 438, maxGzKb: 198, cargoConfig: ['profile.wasm-release.package.curve25519-dalek.opt-level=3'] },
   { name: 'stele_wasm_tsa', role: 'TSA certificate', maxOptKb: 900, maxGzKb: 367 },
