@@ -29,7 +29,9 @@ function quietly(f) {
 
 it('the verifier gate is the decided budget, and every module has one', () => {
   const v = MODULES.find((m) => m.name === 'stele_wasm');
-  assert.deepEqual([v.maxOptKb, v.maxGzKb], [182, 79]);
+  // Raised from 182 / 79 at stop 32: the verifier's soundness fixes took
+  // it to 79.1 KB gzipped.
+  assert.deepEqual([v.maxOptKb, v.maxGzKb], [184, 80]);
   for (const m of MODULES) assert.ok(m.maxOptKb > 0 && m.maxGzKb > 0 && m.maxGzKb <= m.maxOptKb, m.name);
 });
 
@@ -41,7 +43,7 @@ it('modules within their gates pass, and the figures are printed without OVER', 
     assert.deepEqual(result, []);
     assert.equal(lines.length, MODULES.length + 1, lines.join('\n'));
     assert.doesNotMatch(lines.join('\n'), /OVER/);
-    assert.match(lines.join('\n'), /stele_wasm_bg\.wasm .* of 182 KB .* of 79 KB/);
+    assert.match(lines.join('\n'), /stele_wasm_bg\.wasm .* of 184 KB .* of 80 KB/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
