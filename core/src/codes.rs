@@ -135,7 +135,8 @@ codes! {
         KeyRetired = "key_retired",
         /// A `stele.key` event whose covering checkpoint is not signed by the key it replaces.
         KeyUnsigned = "key_unsigned",
-        /// A checkpoint signed by a key the verifier was told is revoked from a size at or below its own.
+        /// A checkpoint signed by a key the verifier was told is revoked from a size at or below its own,
+        /// or by a key that is not pinned and was handed over to by such a key (FORMAT 15.3).
         KeyRevoked = "key_revoked",
         /// A `stele.key` event that does not follow FORMAT 15.1.
         BadKeyEvent = "bad_key_event",

@@ -39,10 +39,14 @@ impl Rng {
     }
 }
 
-/// The options a vector is verified with: its key pinned, and its earlier
+/// The options a vector is verified with: its keys pinned, and its earlier
 /// trusted checkpoint read by the one rule (core's `parse_trusted`).
 pub fn options(v: &Vector) -> Options {
-    let mut o = Options::new(vec![VerifierKey::parse(&v.key).expect("vector key")]);
+    let keys = std::iter::once(v.key.clone())
+        .chain(crate::rotation::also_pinned(v.name))
+        .map(|k| VerifierKey::parse(&k).expect("vector key"))
+        .collect();
+    let mut o = Options::new(keys);
     o.revoked = crate::rotation::revoked_for(v.name)
         .map(|r| stele_core::verify::parse_revoked(&r).expect("vector's revoked key"))
         .into_iter()
@@ -60,8 +64,10 @@ pub fn options(v: &Vector) -> Options {
 pub struct Expect {
     /// The `# …` line.
     pub about: String,
-    /// The verifier key to pin.
+    /// The verifier key to pin (the first `key:` line).
     pub key: String,
+    /// Every key to pin (each `key:` line, in order).
+    pub keys: Vec<String>,
     /// The trusted checkpoint's file name, if any.
     pub trusted: Option<String>,
     /// A revoked key, `VKEY@SIZE` (docs/FORMAT.md 15.3), if any.
@@ -89,7 +95,12 @@ pub fn parse_expect(text: &str) -> Result<Expect, String> {
         }
         let (k, v) = line.split_once(": ").ok_or_else(bad)?;
         match k {
-            "key" => e.key = v.to_string(),
+            "key" => {
+                if e.key.is_empty() {
+                    e.key = v.to_string();
+                }
+                e.keys.push(v.to_string());
+            }
             "trusted" => e.trusted = Some(v.to_string()),
             "revoked" => e.revoked = Some(v.to_string()),
             "verdict" => e.verdict = v.to_string(),

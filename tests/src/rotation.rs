@@ -9,7 +9,58 @@ use stele_core::{SignerKey, VerifierKey};
 /// The vectors verified with a revoked key (FORMAT 15.3): name and the
 /// `VKEY@SIZE` the `.expect` file's `revoked:` line gives.
 pub fn revoked_for(name: &str) -> Option<String> {
-    (name == "rotation-revoked").then(|| format!("{}@16", base_key()))
+    let size = match name {
+        "rotation-revoked"
+        | "rotation-revoked-successor-pinned"
+        | "rotation-revoked-successor-unpinned" => 16,
+        "rotation-revoked-handover" => 11,
+        _ => return None,
+    };
+    Some(format!("{}@{size}", base_key()))
+}
+
+/// The keys a vector's verifier pins besides its `key` (the `.expect`
+/// file's further `key:` lines): the successor of a revoked key, published
+/// with the revocation (FORMAT 15.3).
+pub fn also_pinned(name: &str) -> Vec<String> {
+    match name {
+        "rotation-revoked-handover" | "rotation-revoked-successor-pinned" => {
+            vec![new_signer().verifier().to_string()]
+        }
+        _ => vec![],
+    }
+}
+
+/// The attacker's key in the revoked hand-over vector.
+fn attacker() -> SignerKey {
+    signer(ORIGIN, 66)
+}
+
+/// What an attacker holding the genesis key (revoked from size 11) makes: a
+/// fork of 3 entries, a `stele.key` event at entry 3 handing over to the
+/// attacker's key below the revocation (the covering checkpoint of size 4
+/// signed by both), then entries up to 20 and checkpoints of sizes 10 and
+/// 20 signed by the attacker's key alone.
+fn revoked_handover() -> TestLog {
+    let mut log = TestLog::new(ORIGIN, 42);
+    log.append_n(2);
+    let (old, a) = (log.signer.clone(), attacker());
+    log.append(json!({
+        "type": "stele.key",
+        "key": a.verifier().to_string(),
+        "replaces": old.verifier().to_string(),
+        "from": 4,
+    }));
+    let both = cosigned(
+        &log.checkpoint_note(4, &old),
+        &[&log.checkpoint_note(4, &a)],
+    );
+    log.checkpoints.push((4, both));
+    for size in [10, 20] {
+        log.append_n(size - log.lines.len() as u64);
+        log.checkpoints.push((size, log.checkpoint_note(size, &a)));
+    }
+    log
 }
 
 fn base_key() -> VerifierKey {
@@ -142,6 +193,33 @@ pub fn vectors() -> Vec<Vector> {
         "rotation-revoked",
         "the genesis key, revoked from size 16, signs the log's checkpoint of size 20 (an attacker holding it extends a fork)",
         sample_log(ORIGIN, 20, 5).export_log(),
+        &k0,
+        "tampered",
+        vec![("key_revoked", None)],
+        vec![],
+    ));
+    out.push(v(
+        "rotation-revoked-handover",
+        "an attacker holding the genesis key, revoked from size 11, forks the log and hands over to their own key below that size (stele.key at entry 3, checkpoint 4 signed by both), then signs size 20 with it alone; the genesis key and its real successor pinned",
+        revoked_handover().export_log(),
+        &k0,
+        "tampered",
+        vec![("key_revoked", None)],
+        vec![],
+    ));
+    out.push(v(
+        "rotation-revoked-successor-pinned",
+        "the rotated log (new key from size 11, overlap to 15) with the genesis key revoked from size 16 and the new key pinned beside it: the new key signs size 20",
+        rotated_log(20, 2, &[&new], |_| {}).export_log(),
+        &k0,
+        "verified",
+        vec![],
+        vec![],
+    ));
+    out.push(v(
+        "rotation-revoked-successor-unpinned",
+        "the rotated log with the genesis key revoked from size 16 and the new key not pinned: the new key, handed over by a revoked key, is revoked from 16 too, so its checkpoint of size 20 fails",
+        rotated_log(20, 2, &[&new], |_| {}).export_log(),
         &k0,
         "tampered",
         vec![("key_revoked", None)],

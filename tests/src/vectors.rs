@@ -866,6 +866,9 @@ pub fn vectors() -> Vec<Vector> {
 /// The `.expect` file of a vector.
 pub fn expect_text(v: &Vector) -> String {
     let mut s = format!("# {}\nkey: {}\n", v.about, v.key);
+    for k in crate::rotation::also_pinned(v.name) {
+        s.push_str(&format!("key: {k}\n"));
+    }
     if let Some(r) = crate::rotation::revoked_for(v.name) {
         s.push_str(&format!("revoked: {r}\n"));
     }

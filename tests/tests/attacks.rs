@@ -97,6 +97,7 @@ const MATRIX: &[Row] = &[
     ("entry without its inclusion proof", "inclusion-missing", "tampered", Failure("missing_proof", Some(17))),
     ("a second genesis entry", "second-genesis", "tampered", Failure("bad_genesis", Some(7))),
     ("checked with the wrong key", "wrong-key", "unverified", Notice("untrusted_signature")),
+    ("holder of a revoked key hands over to their own key below the revocation size, then signs beyond it", "rotation-revoked-handover", "tampered", Failure("key_revoked", None)),
 ];
 
 // A deterministic chunking: sizes from the kit's RNG, 1 to 300 bytes.
@@ -221,6 +222,8 @@ fn every_failure_vector_is_in_the_matrix_or_is_a_format_check() {
         "rotation-unsigned",
         "rotation-bad-event",
         "rotation-revoked",
+        "rotation-revoked-successor-pinned",
+        "rotation-revoked-successor-unpinned",
     ];
     let listed: Vec<&str> = MATRIX.iter().map(|r| r.1).collect();
     for v in vectors() {

@@ -47,6 +47,10 @@ fn vectors_on_disk_match_the_generator() {
             .iter()
             .map(|(c, e)| (c.to_string(), *e))
             .collect();
+        let keys: Vec<String> = std::iter::once(v.key.clone())
+            .chain(stele_tests::rotation::also_pinned(v.name))
+            .collect();
+        assert_eq!(e.keys, keys, "{}", v.name);
         assert_eq!(e.failures, f, "{}", v.name);
         assert_eq!(e.notices, v.notices, "{}", v.name);
     }
@@ -396,7 +400,10 @@ fn the_input_block_describes_what_was_verified() {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(i.sha256.as_deref(), Some(&*want), "{}", v.name);
-        assert_eq!(i.keys, vec![v.key.clone()]);
+        let keys: Vec<String> = std::iter::once(v.key.clone())
+            .chain(stele_tests::rotation::also_pinned(v.name))
+            .collect();
+        assert_eq!(i.keys, keys, "{}", v.name);
         assert_eq!(i.trusted_checkpoint.is_some(), v.trusted.is_some());
         assert_eq!(i.verifier, format!("stele {}", env!("CARGO_PKG_VERSION")));
         assert_eq!(i.verified_at.as_deref(), Some("2026-11-30T12:00:00Z"));

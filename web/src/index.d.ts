@@ -266,7 +266,9 @@ export interface VerifyFileOptions extends VerifierOptions {
   /**
    * Keys revoked from a tree size (docs/FORMAT.md 15.3), each `VKEY@SIZE`:
    * the verifier key, `@`, and the first tree size whose checkpoints it may
-   * no longer sign. Such a signature is the failure `key_revoked`. Applied by
+   * no longer sign. Such a signature is the failure `key_revoked`, and so is
+   * one from that size by a key it handed over to, unless that key is in
+   * `keys` (pin the successor the operator published). Applied by
    * the separate wasm module that follows key rotations (loaded only then;
    * the plain verifier takes no revocations). A malformed one rejects with an
    * Error naming it.

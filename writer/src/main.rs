@@ -397,7 +397,9 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
         /// A key revoked from a tree size (docs/FORMAT.md 15.3): its signatures
-        /// on checkpoints of that size or larger are failures. Repeatable.
+        /// on checkpoints of that size or larger are failures, and so are those
+        /// of a key it handed over to unless that key is pinned with --key (pin
+        /// the successor published with the revocation). Repeatable.
         #[arg(long = "revoked", value_name = "VKEY@SIZE")]
         revoked: Vec<String>,
         /// The CA (PEM or DER) of the timestamp authorities trusted: check every RFC 3161 token.
@@ -640,7 +642,8 @@ and accept the new key from the event's tree size on. The old key co-signs the f
 checkpoints from there (for verifiers that do not follow rotations yet), then only the new key \
 signs. If a running writer (`stele serve`) holds the log, the rotation is handed to it and this \
 command waits until it is done. The old key file is kept: delete it once the overlap is over. To \
-revoke a compromised key, tell verifiers `--revoked VKEY@SIZE` (docs/THREAT-MODEL.md)."
+revoke a compromised key, tell verifiers `--revoked VKEY@SIZE` and the new key to pin with --key \
+(docs/THREAT-MODEL.md)."
     )]
     Rotate {
         /// The log directory.

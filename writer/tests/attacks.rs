@@ -82,11 +82,14 @@ fn every_shared_vector_through_stele_verify_json() {
         let trusted = field(&expect, "trusted:")
             .next()
             .map(|t| vectors_dir().join(t));
-        // Revocations the vector's verifier was told of (docs/FORMAT.md 15.3).
-        let revoked: Vec<&str> = field(&expect, "revoked:")
-            .flat_map(|r| ["--revoked", r])
+        // Further keys pinned (a revoked key's successor) and revocations
+        // the vector's verifier was told of (docs/FORMAT.md 15.3).
+        let extra: Vec<&str> = field(&expect, "key:")
+            .skip(1)
+            .flat_map(|k| ["--key", k])
+            .chain(field(&expect, "revoked:").flat_map(|r| ["--revoked", r]))
             .collect();
-        let (code, report) = verify_cli(&data, key, trusted.as_deref(), &revoked);
+        let (code, report) = verify_cli(&data, key, trusted.as_deref(), &extra);
         assert_eq!(report["verdict"], verdict, "{stem}: {report:#}");
         assert_eq!(
             code,

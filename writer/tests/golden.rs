@@ -14,9 +14,9 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A vector: name, file (relative to the workspace root), key, trusted
+/// A vector: name, file (relative to the workspace root), keys, trusted
 /// file, and `--revoked` values.
-type VectorArgs = (String, String, String, Option<String>, Vec<String>);
+type VectorArgs = (String, String, Vec<String>, Option<String>, Vec<String>);
 
 /// Each vector's [`VectorArgs`].
 fn vectors() -> Vec<VectorArgs> {
@@ -49,7 +49,7 @@ fn vectors() -> Vec<VectorArgs> {
             (
                 name,
                 format!("tests/vectors/{file}"),
-                expect.key,
+                expect.keys,
                 trusted,
                 revoked,
             )
@@ -79,8 +79,11 @@ fn run(args: &[&str]) -> (Option<i32>, String) {
 
 fn golden(json: bool) {
     let mut all = String::new();
-    for (name, file, key, trusted, revoked) in vectors() {
-        let mut args = vec!["verify", file.as_str(), "--key", key.as_str()];
+    for (name, file, keys, trusted, revoked) in vectors() {
+        let mut args = vec!["verify", file.as_str()];
+        for k in &keys {
+            args.extend(["--key", k.as_str()]);
+        }
         if let Some(t) = &trusted {
             args.extend(["--trusted-checkpoint", t.as_str()]);
         }
@@ -139,7 +142,8 @@ fn a_mixed_signature_trusted_checkpoint_is_refused_by_verify_and_monitor() {
         .into_iter()
         .find(|v| v.0 == "valid-log")
         .expect("valid-log")
-        .2;
+        .2
+        .remove(0);
     let note = "tests/vectors/trusted-mixed-signature.note";
     let out = common::bounded_output(
         Command::new(env!("CARGO_BIN_EXE_stele"))
@@ -219,10 +223,11 @@ fn a_mixed_signature_trusted_checkpoint_is_refused_by_verify_and_monitor() {
 /// accepts an unsigned tail.
 #[test]
 fn the_forged_tail_is_partial_and_exits_1_unless_allowed() {
-    let (_, file, key, _, _) = vectors()
+    let (_, file, mut keys, _, _) = vectors()
         .into_iter()
         .find(|v| v.0 == "forged-tail-key-mismatch")
         .expect("vector");
+    let key = keys.remove(0);
     let (code, text) = run(&["verify", &file, "--key", &key]);
     assert_eq!(code, Some(1));
     assert!(text.starts_with("PARTIAL: 21 entries"), "{text}");

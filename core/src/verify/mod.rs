@@ -62,8 +62,9 @@ pub struct Options {
     #[cfg(feature = "witness")]
     pub policy: Option<crate::witness::Policy>,
     /// Revoked keys, each with the tree size from which its signatures are
-    /// failures (`key_revoked`, FORMAT 15.3). Needs the feature `rotation`
-    /// (ignored without it).
+    /// failures (`key_revoked`, FORMAT 15.3; a key that is not pinned,
+    /// handed over to by a revoked key, is revoked from the same size).
+    /// Needs the feature `rotation` (ignored without it).
     pub revoked: Vec<(VerifierKey, u64)>,
     /// Checks timestamp tokens (FORMAT 16.3) against the auditor's TSA CA;
     /// `None` leaves every token unchecked (the notice `timestamp_unchecked`).

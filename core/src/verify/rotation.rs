@@ -72,6 +72,9 @@ pub(super) struct Rotation {
     accepted: Vec<VerifierKey>,
     // (key, the first size it may no longer sign alone).
     retired: Vec<(VerifierKey, u64)>,
+    // (key, size): a key that is not pinned, reached through a hand-over by
+    // a key revoked from that size, is revoked from it too (FORMAT 15.3).
+    inherited: Vec<(VerifierKey, u64)>,
     // A stele.key event was read: the report lists the history.
     seen: bool,
     // History entries before this one are settled (genesis, or transitions
@@ -345,7 +348,15 @@ impl<S: EntrySink> StreamVerifier<S> {
                 self.fail(FailureCode::KeyUnsigned, Some(entry), at.0, at.1, Some(old.id_hex()), Some(new.id_hex()), format!("entry {entry}: the checkpoint at line {line} (size {size}), the first to cover this {KEY_TYPE} event, is not signed by the key it replaces"));
             } else if self.rot.accepted.contains(&old) && self.limit(&old, size).is_none() {
                 // An accepted key, not retired and not revoked at this size,
-                // hands over to `new`.
+                // hands over to `new`. If `old` is revoked from a larger
+                // size, whoever holds it could have made this hand-over (in
+                // a fork below that size): `new` is trusted no further than
+                // `old`, unless it is pinned.
+                if let Some(s) = self.revoked_from(&old) {
+                    if !self.opts.keys.contains(&new) {
+                        self.rot.inherited.push((new.clone(), s));
+                    }
+                }
                 self.rot.retired.push((old, from));
                 if !self.rot.accepted.contains(&new) {
                     self.rot.accepted.push(new);
@@ -371,23 +382,45 @@ impl<S: EntrySink> StreamVerifier<S> {
                     FailureCode::KeyRetired,
                     "it was replaced by a stele.key event, and no key whose range holds that size signs the checkpoint",
                 )
-            } else {
+            } else if self.opts.revoked.contains(&(k.clone(), limit)) {
                 (FailureCode::KeyRevoked, "the key is revoked from that size")
+            } else {
+                (
+                    FailureCode::KeyRevoked,
+                    "the key is not pinned and was handed over by a key revoked from that size",
+                )
             };
             self.fail(code, None, line, offset, Some(format!("size < {limit}")), Some(format!("size {size}")), format!("checkpoint at line {line} (size {size}) is signed by key ID {}, whose range ends before size {limit}: {why}", k.id_hex()));
         }
         v
     }
 
+    // The revocations: given (--revoked), then those inherited through
+    // hand-overs by revoked keys.
+    fn revocations(&self) -> impl Iterator<Item = &(VerifierKey, u64)> {
+        self.opts.revoked.iter().chain(&self.rot.inherited)
+    }
+
+    // The smallest size from which `k` is revoked, if it is.
+    fn revoked_from(&self, k: &VerifierKey) -> Option<u64> {
+        self.revocations()
+            .filter(|(r, _)| r == k)
+            .map(|(_, s)| *s)
+            .min()
+    }
+
     // Why `k` may not sign a tree of `size`: (retired, the first size it may
-    // not sign) for a revoked key (checked first) or a retired one.
+    // not sign) for a revoked key (checked first: its smallest revocation)
+    // or a retired one.
     fn limit(&self, k: &VerifierKey, size: u64) -> Option<(bool, u64)> {
-        let revoked = self.opts.revoked.iter().map(|(r, s)| (r, false, *s));
-        let retired = self.rot.retired.iter().map(|(r, s)| (r, true, *s));
-        revoked
-            .chain(retired)
-            .find(|(r, _, s)| *r == k && *s <= size)
-            .map(|(_, retired, s)| (retired, s))
+        if let Some(s) = self.revoked_from(k).filter(|s| *s <= size) {
+            return Some((false, s));
+        }
+        self.rot
+            .retired
+            .iter()
+            .find(|(r, s)| r == k && *s <= size)
+            .map(|(_, s)| (true, *s))
     }
 
     /// The report's `keys` (FORMAT 15.4): present once a `stele.key` event was read.
