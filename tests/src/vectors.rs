@@ -584,6 +584,15 @@ pub fn vectors() -> Vec<Vector> {
         vec![("fork", None)],
     );
 
+    // The log's signed checkpoint of `size` (an earlier trusted checkpoint).
+    let note_at = |size: u64| {
+        log.checkpoints
+            .iter()
+            .find(|c| c.0 == size)
+            .expect("a checkpoint of that size")
+            .1
+            .clone()
+    };
     // Key and trust vectors.
     let attacker = signer(ORIGIN, 66);
     let mut more = vec![
@@ -650,14 +659,7 @@ pub fn vectors() -> Vec<Vector> {
                 t.export_log().into_bytes()
             },
             key: key.clone(),
-            trusted: Some(
-                log.checkpoints
-                    .iter()
-                    .find(|c| c.0 == 15)
-                    .unwrap()
-                    .1
-                    .clone(),
-            ),
+            trusted: Some(note_at(15)),
             verdict: "tampered",
             failures: vec![("rollback", Some(10))],
             notices: vec![],
@@ -668,14 +670,7 @@ pub fn vectors() -> Vec<Vector> {
             about: "the valid log checked against an earlier trusted checkpoint of size 15",
             data: valid.clone().into_bytes(),
             key: key.clone(),
-            trusted: Some(
-                log.checkpoints
-                    .iter()
-                    .find(|c| c.0 == 15)
-                    .unwrap()
-                    .1
-                    .clone(),
-            ),
+            trusted: Some(note_at(15)),
             verdict: "verified",
             failures: vec![],
             notices: vec![],
@@ -721,14 +716,7 @@ pub fn vectors() -> Vec<Vector> {
                 e.into_bytes()
             },
             key: key.clone(),
-            trusted: Some(
-                log.checkpoints
-                    .iter()
-                    .find(|c| c.0 == 15)
-                    .unwrap()
-                    .1
-                    .clone(),
-            ),
+            trusted: Some(note_at(15)),
             verdict: "tampered",
             failures: vec![("rollback", Some(10))],
             notices: vec![],
@@ -761,14 +749,7 @@ pub fn vectors() -> Vec<Vector> {
                 e.into_bytes()
             },
             key: key.clone(),
-            trusted: Some(
-                log.checkpoints
-                    .iter()
-                    .find(|c| c.0 == 10)
-                    .unwrap()
-                    .1
-                    .clone(),
-            ),
+            trusted: Some(note_at(10)),
             verdict: "tampered",
             failures: vec![("fork", None)],
             notices: vec![],
@@ -789,14 +770,7 @@ pub fn vectors() -> Vec<Vector> {
                 t.export_log().into_bytes()
             },
             key: key.clone(),
-            trusted: Some(
-                log.checkpoints
-                    .iter()
-                    .find(|c| c.0 == 15)
-                    .unwrap()
-                    .1
-                    .clone(),
-            ),
+            trusted: Some(note_at(15)),
             verdict: "tampered",
             failures: vec![("fork", None)],
             notices: vec![],
