@@ -421,9 +421,14 @@ fetches only the signed checkpoint and the hash tiles of one consistency proof f
     Monitor {
         /// The log directory, or the URL of a served log (http:// or https://).
         dir: PathBuf,
-        /// The verifier key (or a file holding it).
+        /// The verifier key (or a file holding it). Repeatable: pin a revoked
+        /// key's published successor beside it.
         #[arg(long = "key", value_name = "VKEY")]
-        key: Option<String>,
+        keys: Vec<String>,
+        /// A key revoked from a tree size (docs/FORMAT.md 15.3), as for `stele verify`.
+        /// Repeatable.
+        #[arg(long = "revoked", value_name = "VKEY@SIZE")]
+        revoked: Vec<String>,
         /// Where the last trusted checkpoint is remembered.
         #[arg(long, value_name = "FILE")]
         state: PathBuf,
@@ -1323,7 +1328,8 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         ),
         Cmd::Monitor {
             dir,
-            key,
+            keys,
+            revoked,
             state,
             interval,
             once,
@@ -1334,7 +1340,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
                 mirror_cli::run_remote_monitor(
                     u,
-                    key.as_deref(),
+                    load_pins(&keys, &revoked)?,
                     &state,
                     interval,
                     once,
@@ -1345,7 +1351,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             }
             _ => monitor(
                 &dir,
-                key.as_deref(),
+                load_pins(&keys, &revoked)?,
                 policy.as_deref(),
                 &state,
                 interval,
@@ -2028,6 +2034,48 @@ fn load_keys(keys: &[String]) -> Result<Vec<VerifierKey>, Fail> {
     keys.iter().map(|k| parse_vkey(k)).collect()
 }
 
+/// `--revoked VKEY@SIZE` values (docs/FORMAT.md 15.3).
+fn parse_revoked_args(revoked: &[String]) -> Result<Vec<(VerifierKey, u64)>, Fail> {
+    revoked
+        .iter()
+        .map(|r| {
+            stele_core::verify::parse_revoked(r).map_err(|e| {
+                Fail::usage(
+                    format!("--revoked {r:?}: {e}"),
+                    Some("write the verifier key, @ and the tree size from which it is revoked, e.g. --revoked 'log+1a2b3c4d+AR…@1200'".into()),
+                )
+            })
+        })
+        .collect()
+}
+
+/// What a monitor or a mirror trusts: the pinned key, keys pinned beside it
+/// (a revoked key's published successor) and revoked keys.
+pub(crate) struct Pins {
+    pub(crate) first: VerifierKey,
+    pub(crate) also: Vec<VerifierKey>,
+    pub(crate) revoked: Vec<(VerifierKey, u64)>,
+}
+
+impl Pins {
+    fn keys(&self) -> Vec<VerifierKey> {
+        std::iter::once(self.first.clone())
+            .chain(self.also.iter().cloned())
+            .collect()
+    }
+}
+
+/// `--key` (at least one, repeatable) and `--revoked` values.
+pub(crate) fn load_pins(keys: &[String], revoked: &[String]) -> Result<Pins, Fail> {
+    let mut keys = load_keys(keys)?.into_iter();
+    let first = keys.next().expect("load_keys refuses an empty list");
+    Ok(Pins {
+        first,
+        also: keys.collect(),
+        revoked: parse_revoked_args(revoked)?,
+    })
+}
+
 fn parse_vkey(k: &str) -> Result<VerifierKey, Fail> {
     match VerifierKey::parse(k.trim()) {
         Ok(v) => Ok(v),
@@ -2162,14 +2210,7 @@ fn verify(
             reveal = dir_reveal(path, id)?;
         }
     }
-    for r in &out.revoked {
-        opts.revoked.push(stele_core::verify::parse_revoked(r).map_err(|e| {
-            Fail::usage(
-                format!("--revoked {r:?}: {e}"),
-                Some("write the verifier key, @ and the tree size from which it is revoked, e.g. --revoked 'log+1a2b3c4d+AR…@1200'".into()),
-            )
-        })?);
-    }
+    opts.revoked = parse_revoked_args(&out.revoked)?;
     if let Some(ca) = tsa_ca {
         opts.tsa = Some(stele_core::timestamp::TokenCheckerHandle(
             std::sync::Arc::new(load_tsa_ca(ca, "--tsa-ca")?),
@@ -3087,14 +3128,15 @@ fn write_state(path: &Path, note: &str) -> Result<(), Fail> {
 
 fn monitor(
     dir: &Path,
-    key: Option<&str>,
+    pins: Pins,
     policy: Option<&Path>,
     state: &Path,
     interval: Duration,
     once: bool,
     on_alert: Option<&str>,
 ) -> Result<u8, Fail> {
-    let keys = load_keys(&key.map(str::to_string).into_iter().collect::<Vec<_>>())?;
+    let keys = pins.keys();
+    let revoked = pins.revoked;
     let policy = policy.map(witness_cli::load_policy).transpose()?;
     // The pinned key and the keys the log rotated to from it (docs/FORMAT.md
     // 15): the state's checkpoint may be signed by a later key only.
@@ -3107,10 +3149,9 @@ fn monitor(
                     // Learn the key history from the log (first round after a
                     // restart, or a rotation since the last round), then retry.
                     let before = accepted.len();
-                    learn_keys(
-                        &verify_path(dir, Options::new(keys.clone()))?,
-                        &mut accepted,
-                    );
+                    let mut opts = Options::new(keys.clone());
+                    opts.revoked = revoked.clone();
+                    learn_keys(&verify_path(dir, opts)?, &mut accepted);
                     if accepted.len() == before {
                         return Err(e);
                     }
@@ -3122,6 +3163,7 @@ fn monitor(
         };
         let mut opts = Options::new(keys.clone());
         opts.trusted = trusted.clone();
+        opts.revoked = revoked.clone();
         if let Some(p) = &policy {
             opts.set_policy(p.clone());
         }

@@ -169,6 +169,13 @@ pub fn read_state(dir: &Path) -> Result<State> {
 pub struct MirrorOptions {
     /// The pinned verifier key.
     pub key: VerifierKey,
+    /// Keys pinned beside it (a revoked key's published successor): learned
+    /// through the log's key history like any other, they never inherit a
+    /// revocation.
+    pub also: Vec<VerifierKey>,
+    /// Revoked keys, each with the tree size from which it is revoked
+    /// (docs/FORMAT.md 15.3).
+    pub revoked: Vec<(VerifierKey, u64)>,
     /// Bearer token for origins whose reads need one.
     pub token: Option<String>,
     /// Deadline of each request.
@@ -205,6 +212,8 @@ impl MirrorOptions {
     pub fn new(key: VerifierKey) -> Self {
         Self {
             key,
+            also: Vec::new(),
+            revoked: Vec::new(),
             token: None,
             timeout: Duration::from_secs(30),
             chunk_bytes: 16 << 20,
@@ -486,7 +495,9 @@ impl Mirror {
         }
         let cp_bytes = crate::fs::read_own(&paths(log_files::CHECKPOINTS))
             .map_err(|e| Error::io("read", paths(log_files::CHECKPOINTS), e))?;
-        let mut keys = KeyRanges::new(opts.key.clone());
+        // The learned keys again, in order: one handed over to by a key
+        // revoked now inherits its revocation (the --revoked given today).
+        let mut keys = KeyRanges::pinned(opts.key.clone(), opts.also.clone(), opts.revoked.clone());
         for k in &state.keys {
             let v = VerifierKey::parse(&k.key).map_err(|e| Error::BadKey {
                 path: dir.join(files::STATE),
@@ -713,7 +724,7 @@ impl Mirror {
             .map_err(|e| Problem::Signature(format!("{from}: not a signed checkpoint: {e}")))?
             .checkpoint
             .size;
-        let (served, _) = crate::remote::check_checkpoint(&body, &probe.at(size), &from)?;
+        let (served, _) = crate::remote::check_at(&body, &probe, size, &from)?;
         if let Some(p) = &self.policy {
             let _ = check_quorum(p, &served, &from)?;
         }
@@ -1043,7 +1054,7 @@ impl Mirror {
         let mut v = self.verifier.take().unwrap_or_else(|| {
             ParallelVerifier::new(Options::new(Vec::new()), crate::view::verify_threads())
         });
-        drop(v.finish_and_restart(Options::new(self.keys.at(new.size))));
+        drop(v.finish_and_restart(self.keys.options(new.size)));
         let r = self.verify_chunk_with(&mut v, n, b, buf, new, note, tiles);
         self.verifier = Some(v);
         r

@@ -2,7 +2,7 @@
 //! (intervals, retries, alerts) around the library's mirror and remote
 //! checks.
 
-use crate::{Fail, load_trusted, parse_vkey, write_state};
+use crate::{Fail, Pins, load_pins, load_trusted, write_state};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -36,9 +36,15 @@ pub(crate) struct MirrorArgs {
     url: String,
     /// The mirror directory (created if missing).
     dir: PathBuf,
-    /// The log's verifier key (or a file holding it).
-    #[arg(long = "key", value_name = "VKEY")]
-    key: String,
+    /// The log's verifier key (or a file holding it). Repeatable: pin a revoked key's published
+    /// successor beside it.
+    #[arg(long = "key", value_name = "VKEY", required = true)]
+    keys: Vec<String>,
+    /// A key revoked from a tree size (docs/FORMAT.md 15.3): its signatures on checkpoints of
+    /// that size or larger are refused, and so are those of a key it handed over to unless that
+    /// key is pinned with --key. Repeatable.
+    #[arg(long = "revoked", value_name = "VKEY@SIZE")]
+    revoked: Vec<String>,
     /// Time between rounds.
     #[arg(long, default_value = "60s", value_parser = crate::parse_duration)]
     interval: Duration,
@@ -188,8 +194,10 @@ fn read_token(path: Option<&Path>) -> Result<Option<String>, Fail> {
 
 /// Runs `stele mirror`.
 pub(crate) fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
-    let key = parse_vkey(&a.key)?;
-    let mut opts = MirrorOptions::new(key);
+    let pins = load_pins(&a.keys, &a.revoked)?;
+    let mut opts = MirrorOptions::new(pins.first);
+    opts.also = pins.also;
+    opts.revoked = pins.revoked;
     opts.token = read_token(a.token_file.as_deref())?;
     opts.timeout = a.timeout;
     opts.chunk_bytes = a.chunk_bytes;
@@ -340,7 +348,7 @@ pub(crate) fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_remote_monitor(
     url: &str,
-    key: Option<&str>,
+    pins: Pins,
     state: &Path,
     interval: Duration,
     once: bool,
@@ -348,17 +356,10 @@ pub(crate) fn run_remote_monitor(
     token_file: Option<&Path>,
     policy: Option<&Path>,
 ) -> Result<u8, Fail> {
-    let Some(key) = key else {
-        return Err(Fail::usage(
-            "no verifier key given",
-            Some("did you forget --key?".into()),
-        ));
-    };
-    let key: VerifierKey = parse_vkey(key)?;
     let policy = policy.map(crate::witness_cli::load_policy).transpose()?;
     let f = Fetcher::new(url, read_token(token_file)?, Duration::from_secs(30))
         .map_err(|e| Fail::usage(e, None))?;
-    let mut keys = KeyRanges::new(key);
+    let mut keys = KeyRanges::pinned(pins.first, pins.also, pins.revoked);
     let all =
         |k: &KeyRanges| -> Vec<VerifierKey> { k.all().iter().map(|(k, _)| k.clone()).collect() };
     loop {

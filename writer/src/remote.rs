@@ -320,27 +320,54 @@ impl fmt::Display for Problem {
 /// The keys a reader accepts, each for its range of tree sizes (docs/FORMAT.md
 /// 15.3): the pinned key from size 0, then each key learned through a signed
 /// `stele.key` transition from its `from`. The last key has no upper end.
+/// Keys pinned beside the first (a revoked key's published successor) are
+/// learned like the others but never inherit a revocation. Revoked keys (15.3, `--revoked`) sign nothing from their size
+/// on, and a key learned from a revoked key's hand-over is revoked from the
+/// same size unless it is pinned: core's rule, so a mirror or a monitor
+/// trusts exactly what `stele verify` would.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRanges {
     keys: Vec<(VerifierKey, u64)>,
+    also: Vec<VerifierKey>,
+    // Given (the first `given`), then inherited through learned hand-overs.
+    revoked: Vec<(VerifierKey, u64)>,
+    given: usize,
 }
 
 impl KeyRanges {
     /// Only the pinned key.
     pub fn new(pinned: VerifierKey) -> Self {
+        Self::pinned(pinned, Vec::new(), Vec::new())
+    }
+
+    /// The first pinned key (whose range starts the history), keys pinned
+    /// beside it, and revoked keys with the size from which each is revoked.
+    pub fn pinned(
+        first: VerifierKey,
+        also: Vec<VerifierKey>,
+        revoked: Vec<(VerifierKey, u64)>,
+    ) -> Self {
         Self {
-            keys: vec![(pinned, 0)],
+            keys: vec![(first, 0)],
+            also,
+            given: revoked.len(),
+            revoked,
         }
     }
 
     /// Adds a key that signs from tree size `from` (ignored if known; the
-    /// history is capped at [`stele_core::verify::MAX_KEYS`]).
+    /// history is capped at [`stele_core::verify::MAX_KEYS`]). A key handed
+    /// over to by a revoked key inherits its revocation unless pinned.
     pub fn learn(&mut self, key: VerifierKey, from: u64) -> bool {
         if self.knows(&key)
             || self.keys.len() >= stele_core::verify::MAX_KEYS
             || self.keys.last().is_some_and(|(_, f)| from <= *f)
         {
             return false;
+        }
+        let handed = self.keys.last().and_then(|(k, _)| self.revoked_from(k));
+        if let Some(s) = handed.filter(|_| !self.also.contains(&key)) {
+            self.revoked.push((key.clone(), s));
         }
         self.keys.push((key, from));
         true
@@ -351,16 +378,70 @@ impl KeyRanges {
         self.keys.iter().any(|(k, _)| k == key)
     }
 
-    /// The keys whose range holds `size` (one, the pinned key before any
-    /// rotation was learned).
-    pub fn at(&self, size: u64) -> Vec<VerifierKey> {
-        let i = self.keys.iter().rposition(|(_, f)| *f <= size).unwrap_or(0);
-        vec![self.keys[i].0.clone()]
+    /// The smallest size from which `key` is revoked (given or inherited).
+    pub fn revoked_from(&self, key: &VerifierKey) -> Option<u64> {
+        self.revoked
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, s)| *s)
+            .min()
     }
 
-    /// Every key, oldest first, with its `from`.
-    pub fn all(&self) -> &[(VerifierKey, u64)] {
-        &self.keys
+    /// The key that may sign a tree of `size`: the one whose range holds it,
+    /// unless it is revoked at that size (then none). A key pinned beside
+    /// the first is reached through the history like any other (a reader
+    /// that checks one checkpoint at a time needs each hand-over's covering
+    /// checkpoint); pinning only keeps it from inheriting a revocation.
+    pub fn at(&self, size: u64) -> Vec<VerifierKey> {
+        let i = self.keys.iter().rposition(|(_, f)| *f <= size).unwrap_or(0);
+        let k = &self.keys[i].0;
+        if self.revoked_from(k).is_some_and(|s| s <= size) {
+            return Vec::new();
+        }
+        vec![k.clone()]
+    }
+
+    /// Core's options for a tree of `size`: the key whose range holds it
+    /// and those pinned beside the first (so core does not make them
+    /// inherit a revocation either), with every revocation: a revoked key's
+    /// signature is core's `key_revoked`.
+    pub fn options(&self, size: u64) -> stele_core::verify::Options {
+        let i = self.keys.iter().rposition(|(_, f)| *f <= size).unwrap_or(0);
+        let first = &self.keys[i].0;
+        let keys = std::iter::once(first)
+            .chain(self.also.iter().filter(|k| *k != first))
+            .cloned()
+            .collect();
+        let mut o = stele_core::verify::Options::new(keys);
+        o.revoked = self.revoked.clone();
+        o
+    }
+
+    /// Every key of the history, oldest first, with its `from`, then the
+    /// keys pinned beside the first (from 0).
+    pub fn all(&self) -> Vec<(VerifierKey, u64)> {
+        let mut v = self.keys.clone();
+        v.extend(self.also.iter().map(|k| (k.clone(), 0)));
+        v
+    }
+
+    /// Why a checkpoint of `size` signed by `signers` is refused, when one
+    /// of them is a known key revoked at that size.
+    pub fn revoked_note(&self, size: u64, signers: &[VerifierKey]) -> Option<String> {
+        signers.iter().find_map(|k| {
+            let s = self.revoked_from(k).filter(|s| *s <= size)?;
+            let given = self.revoked[..self.given].iter().any(|(r, _)| r == k);
+            Some(format!(
+                "key {} ({}) is revoked from size {s}{}",
+                k.name(),
+                k.id_hex(),
+                if given {
+                    ""
+                } else {
+                    " (handed over to by a revoked key, and not pinned)"
+                }
+            ))
+        })
     }
 }
 
@@ -379,7 +460,30 @@ pub fn fetch_checkpoint(
         .map_err(|e| Problem::Signature(format!("{from}: not a signed checkpoint: {e}")))?
         .checkpoint
         .size;
-    check_checkpoint(&body, &keys.at(size), &from)
+    check_at(&body, keys, size, &from)
+}
+
+/// [`check_checkpoint`] with the keys that may sign a tree of `size`,
+/// saying so when a known key revoked at that size signed it.
+pub fn check_at(
+    body: &[u8],
+    keys: &KeyRanges,
+    size: u64,
+    from: &str,
+) -> Result<(SignedCheckpoint, String), Problem> {
+    check_checkpoint(body, &keys.at(size), from).map_err(|p| match p {
+        Problem::Signature(m) => {
+            let all: Vec<VerifierKey> = keys.all().into_iter().map(|(k, _)| k).collect();
+            let signers = SignedCheckpoint::parse(body)
+                .map(|sc| sc.verify(&all).verified_by)
+                .unwrap_or_default();
+            match keys.revoked_note(size, &signers) {
+                Some(n) => Problem::Signature(format!("{m}; {n}")),
+                None => Problem::Signature(m),
+            }
+        }
+        p => p,
+    })
 }
 
 /// Checks a signed checkpoint note against `keys` (core's rules: one of them
@@ -411,10 +515,17 @@ pub fn check_checkpoint(
             .iter()
             .map(|s| format!("{} ({})", s.name, stele_core::note::hex(&s.key_id)))
             .collect();
+        let want = if keys.is_empty() {
+            "any key that may sign that size".to_string()
+        } else {
+            format!(
+                "the pinned key (or the key learned from the log's rotations for that size) {}",
+                names()
+            )
+        };
         return Err(Problem::Signature(format!(
-            "{from}: the checkpoint of size {} is not signed by the pinned key (or the key learned from the log's rotations for that size) {}; signed by: {}",
+            "{from}: the checkpoint of size {} is not signed by {want}; signed by: {}",
             sc.checkpoint.size,
-            names(),
             if others.is_empty() {
                 "nobody".to_string()
             } else {

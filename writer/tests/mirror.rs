@@ -2123,6 +2123,98 @@ fn a_mirror_and_a_remote_monitor_follow_a_rotation_they_did_not_see() {
     assert!(cp.checkpoint.size > from);
 }
 
+// docs/FORMAT.md 15.3 reaches the mirror and both monitors: `--revoked K@S`
+// refuses K's checkpoints from S on, and those of the key K handed over to
+// (which could be a thief's, signed in a fork) unless it is pinned beside K.
+// The honest rotation below stands for the thief's hand-over: to a reader
+// pinning only the genesis key, the two look the same.
+#[test]
+fn a_revoked_key_and_the_key_it_handed_over_to_are_refused_by_mirrors_and_monitors() {
+    let origin = Origin::start(&["--checkpoint-every", "16", "--checkpoint-interval", "100ms"]);
+    let genesis = origin.key.clone();
+    assert!(origin.post(&events("a", 0, 40)).is_some());
+    let tmp = tempfile::tempdir().unwrap();
+    let early = tmp.path().join("early");
+    let o = mirror_once(&origin.url, &early, &genesis, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = stele(&[
+        "key",
+        "rotate",
+        origin.log.to_str().unwrap(),
+        "--overlap",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let mut n = 40;
+    let mut size = 0;
+    wait_for("a checkpoint signed by the new key alone", || {
+        assert!(origin.post(&events("b", n, 20)).is_some());
+        n += 20;
+        let (_, body) = get(&origin.url, "/checkpoint");
+        let sc = stele_core::checkpoint::SignedCheckpoint::parse(&body).unwrap();
+        size = sc.checkpoint.size;
+        sc.note.signatures.len() == 1
+            && sc
+                .verify(std::slice::from_ref(&genesis))
+                .verified_by
+                .is_empty()
+    });
+    let (_, body) = get(&origin.url, "/v1/keys");
+    let h: stele_writer::remote::KeyHistory = serde_json::from_slice(&body).unwrap();
+    let successor = h.keys[0].key.clone();
+    // Revoked from a size above the hand-over's covering checkpoint: the
+    // hand-over stands, the successor inherits the revocation.
+    assert!(h.keys[0].from < size);
+    let revoked = format!("{genesis}@{size}");
+    let st = tmp.path().join("state");
+    let g = genesis.to_string();
+    // With the keys pinned beside the genesis key.
+    let runs = |also: &[&str]| {
+        let mut extra = vec!["--revoked", revoked.as_str()];
+        for k in also {
+            extra.extend(["--key", k]);
+        }
+        let pinned = [&["--key", g.as_str()], &extra[..]].concat();
+        let monitor = |target: &str| {
+            let _ = std::fs::remove_file(&st);
+            let args = [
+                &["monitor", target, "--state", st.to_str().unwrap(), "--once"],
+                &pinned[..],
+            ]
+            .concat();
+            stele(&args)
+        };
+        let fresh = tmp.path().join(format!("m{}", also.len()));
+        [
+            (
+                "fresh mirror",
+                mirror_once(&origin.url, &fresh, &genesis, &extra),
+            ),
+            (
+                "earlier mirror",
+                mirror_once(&origin.url, &early, &genesis, &extra),
+            ),
+            ("remote monitor", monitor(&origin.url)),
+            ("local monitor", monitor(origin.log.to_str().unwrap())),
+        ]
+    };
+    for (what, o) in runs(&[]) {
+        assert!(
+            !o.status.success(),
+            "{what} accepted the successor of a revoked key"
+        );
+        let e = err(&o);
+        assert!(
+            e.contains(&format!("revoked from size {size}")) || e.contains("key_revoked"),
+            "{what}: {e}"
+        );
+    }
+    // Pinned beside the revoked key, the published successor is trusted.
+    for (what, o) in runs(&[&successor]) {
+        assert!(o.status.success(), "{what}: {}", err(&o));
+    }
+}
+
 // `stele append DIR` of JSON Lines on stdin.
 fn append_lines(dir: &str, lines: &str) {
     let o = Command::new(STELE)
