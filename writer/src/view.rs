@@ -385,8 +385,11 @@ pub fn parse_checkpoints(
 }
 
 /// [`parse_checkpoints`], checking signatures only on records that start at
-/// or after byte `verified`: those before were verified when the log's check
-/// mark was written (see writer/README.md, "Opening and recovery").
+/// or after byte `verified`, and on the last record before it: those before
+/// were verified when the log's check mark was written (see writer/README.md,
+/// "Opening and recovery"), and the last one, checked again with today's
+/// keys, catches a key file or configuration restored from another time or
+/// log (the writer would sign with a key the log's history does not name).
 pub(crate) fn parse_checkpoints_after(
     dir: &Path,
     bytes: &[u8],
@@ -399,16 +402,24 @@ pub(crate) fn parse_checkpoints_after(
         why: format!("{} byte {at}: {why}", files::CHECKPOINTS),
     };
     let records = split_records(bytes).map_err(|(at, why)| bad(at, why))?;
-    for (at, note) in records.records {
+    let last_marked = records
+        .records
+        .iter()
+        .rposition(|(at, _)| (*at as u64) < verified);
+    for (i, (at, note)) in records.records.into_iter().enumerate() {
         let sc = SignedCheckpoint::parse(note).map_err(|e| bad(at, e.to_string()))?;
-        if !keys.is_empty() && at as u64 >= verified {
+        if !keys.is_empty() && (at as u64 >= verified || Some(i) == last_marked) {
             let v = sc.verify(keys);
             if !v.trusted() {
+                let ids: Vec<String> = keys.iter().map(VerifierKey::id_hex).collect();
                 return Err(bad(
                     at,
                     format!(
-                        "checkpoint of size {} is not signed by the log's key",
-                        sc.checkpoint.size
+                        "checkpoint of size {} is not signed by the log's key (key IDs {} from {} and its key files): is {} or a key file from another log or an older backup?",
+                        sc.checkpoint.size,
+                        ids.join(", "),
+                        files::CONFIG,
+                        files::CONFIG,
                     ),
                 ));
             }

@@ -350,6 +350,36 @@ fn lost_checkpoints_are_refused_never_signed_over() {
     assert_eq!(log.view().size(), 1);
 }
 
+// The mark spares open the signatures it covers, but not the last one: a
+// key file or configuration restored from another log or from before a
+// rotation would otherwise sign new checkpoints no verifier accepts.
+#[test]
+fn a_key_from_elsewhere_is_refused_even_under_the_mark() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let _ = fixture(&dir);
+    assert!(mark_text(&dir).contains("201"), "{}", mark_text(&dir));
+    let own = std::fs::read(dir.join("key")).unwrap();
+    // Another key under the same name, as a wrong backup would put there.
+    let other = tmp.path().join("other");
+    let signer = key::generate("example.com/mark").unwrap();
+    drop(Log::create_with(&other, "example.com/mark", &signer, None, opts(1)).unwrap());
+    let _ = std::fs::copy(other.join("key"), dir.join("key")).unwrap();
+    match Log::open_with(&dir, opts(u64::MAX)) {
+        Err(e @ Error::CheckpointMismatch { .. }) => {
+            let m = e.to_string();
+            assert!(m.contains("not signed by the log's key"), "{m}");
+            assert!(m.contains(&signer.verifier().id_hex()), "{m}");
+        }
+        Err(e) => panic!("another error: {e}"),
+        Ok(_) => panic!("opened with another log's key"),
+    }
+    // Put back, it opens (nothing was changed).
+    std::fs::write(dir.join("key"), own).unwrap();
+    let log = Log::open_with(&dir, opts(u64::MAX)).unwrap();
+    assert_eq!(log.view().size(), 201);
+}
+
 // Many checkpoints over few entries (one per append, as `stele serve
 // --checkpoint-every 1` signs): the mark follows them too, so an open
 // verifies the signatures of at most about 32 KiB of notes, not all the
