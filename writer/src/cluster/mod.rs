@@ -1653,6 +1653,10 @@ async fn sequencer(inner: Arc<Inner>, mut rx: mpsc::Receiver<Job>) {
 }
 
 async fn integrator(weak: std::sync::Weak<Inner>) {
+    // The last error said on stderr, and when: a step that keeps failing
+    // (a refused edge or tile needs an operator) is said again every five
+    // minutes, not at every round.
+    let mut said: Option<(String, std::time::Instant)> = None;
     loop {
         let Some(inner) = weak.upgrade() else { return };
         // Data keys kept past their time leave this front-end's memory.
@@ -1662,13 +1666,31 @@ async fn integrator(weak: std::sync::Weak<Inner>) {
         let every = inner.opts.integrate_every;
         // Errors (a database restart, object storage refusing writes) are
         // retried on the next round; the step is idempotent.
-        if let Ok(Some(size)) = inner.integrate_once(false).await {
-            let _ = inner.publish().await;
-            // A witnessed log's due checkpoint, in its own task.
-            witness::spawn_round(&inner);
-            // A backlog (a step takes at most STEP_ENTRIES): the next step now.
-            if inner.next().await.is_ok_and(|next| next > size) {
-                continue;
+        match inner.integrate_once(false).await {
+            Ok(Some(size)) => {
+                if said.take().is_some() {
+                    eprintln!("stele cluster: integration resumed (tree size {size})");
+                }
+                let _ = inner.publish().await;
+                // A witnessed log's due checkpoint, in its own task.
+                witness::spawn_round(&inner);
+                // A backlog (a step takes at most STEP_ENTRIES): the next step now.
+                if inner.next().await.is_ok_and(|next| next > size) {
+                    continue;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let text = e.to_string();
+                let again = said
+                    .as_ref()
+                    .is_none_or(|(t, at)| *t != text || at.elapsed() >= Duration::from_secs(300));
+                if again {
+                    eprintln!(
+                        "stele cluster: integration failed (retried every {every:?}; appends are kept in the database meanwhile): {text}"
+                    );
+                    said = Some((text, std::time::Instant::now()));
+                }
             }
         }
         let woken = {
@@ -2064,11 +2086,12 @@ impl Inner {
             }
             // Hashing and tile building off the runtime's threads (the
             // sequencer and the HTTP handlers run there).
-            let (s, leaves) =
-                tokio::task::spawn_blocking(move || step::prepare(old, &batches, &edges, &held))
-                    .await
-                    .map_err(|e| db_err("integrate", chain(&e)))?
-                    .map_err(|e| db_err("integrate", e))?;
+            let (s, leaves) = tokio::task::spawn_blocking(move || {
+                step::prepare(old, &left, &batches, &edges, &held)
+            })
+            .await
+            .map_err(|e| db_err("integrate", chain(&e)))?
+            .map_err(|e| db_err("integrate", e))?;
             let puts: Vec<(String, Vec<u8>)> = s
                 .bundles
                 .into_iter()

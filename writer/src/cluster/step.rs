@@ -44,10 +44,13 @@ pub(crate) struct Step {
 
 /// A step from sequenced batches (`(n, lines)`: `n` entry lines, each
 /// ending in `\n`) with the old tree's right edge (`edges` as for [`step`];
-/// `held`: the bytes of its partial entry bundle, empty if none): the
-/// objects to write and the new entries' leaf hashes (each hashed once).
+/// `held`: the bytes of its partial entry bundle, empty if none), read back
+/// from object storage and checked first against `left`, the old tree's
+/// compact range as the database holds it: the objects to write and the new
+/// entries' leaf hashes (each hashed once).
 pub(crate) fn prepare(
     old: u64,
+    left: &[Hash],
     batches: &[(u64, Vec<u8>)],
     edges: &[Vec<Hash>],
     held: &[u8],
@@ -63,6 +66,7 @@ pub(crate) fn prepare(
     }
     let edge_bundle =
         stele_core::tiles::parse_entry_bundle(held).map_err(|e| format!("entry bundle: {e}"))?;
+    check_edge(old, left, edges, &edge_bundle)?;
     let leaves: Vec<Hash> = lines.iter().map(|l| leaf_hash(l)).collect();
     let s = step(old, edges, &edge_bundle, &lines, &leaves)?;
     Ok((s, leaves))
@@ -151,6 +155,80 @@ pub(crate) fn step(
     Ok(out)
 }
 
+/// Checks the old tree's right edge, as read back from object storage,
+/// against `left` (its compact range, largest subtree first, from the
+/// database): the edge is the only part of the old tree a step copies into
+/// new objects, and those are create-only, so a replaced or damaged edge
+/// object would otherwise be published for good (and the database rows of
+/// its entries deleted). The hashes of a partial tile at level `l` split
+/// exactly into the compact range's subtrees of heights `8l..8l + 8`: each
+/// must fold to its stored hash. The partial bundle's entries must hash to
+/// the level-0 edge.
+fn check_edge(
+    old: u64,
+    left: &[Hash],
+    edges: &[Vec<Hash>],
+    edge_bundle: &[&[u8]],
+) -> Result<(), String> {
+    if left.len() != old.count_ones() as usize {
+        return Err(format!(
+            "the compact range of size {old} has {} hashes, not {}",
+            left.len(),
+            old.count_ones()
+        ));
+    }
+    // The subtree of height k (a set bit of `old`): its stored hash.
+    let stored = |k: u32| left[(old >> k).count_ones() as usize - 1];
+    for (level, edge) in edges.iter().enumerate() {
+        if edge.is_empty() {
+            continue;
+        }
+        let lo = TILE_HEIGHT * level as u32;
+        let mut at = 0usize;
+        for k in (lo..lo + TILE_HEIGHT).rev().filter(|k| old >> k & 1 == 1) {
+            let n = 1usize << (k - lo);
+            let part = edge.get(at..at + n).ok_or_else(|| {
+                format!("the partial tile at level {level} is shorter than the tree's edge")
+            })?;
+            if fold(part) != stored(k) {
+                return Err(format!(
+                    "the partial tile at level {level} does not match the integrated tree (its hashes {at}..{} do not give the stored subtree of height {k}): the object was replaced or damaged",
+                    at + n
+                ));
+            }
+            at += n;
+        }
+        if at != edge.len() {
+            return Err(format!(
+                "the partial tile at level {level} holds {} hashes, the tree's edge {at}",
+                edge.len()
+            ));
+        }
+    }
+    if !edge_bundle.is_empty() {
+        let hashes = edges.first().map_or(&[][..], Vec::as_slice);
+        if hashes.len() != edge_bundle.len() {
+            return Err(format!(
+                "the partial entry bundle holds {} entries, the level-0 edge {}",
+                edge_bundle.len(),
+                hashes.len()
+            ));
+        }
+        let base = old - old % W;
+        if let Some(i) = edge_bundle
+            .iter()
+            .zip(hashes)
+            .position(|(e, h)| leaf_hash(e) != *h)
+        {
+            return Err(format!(
+                "entry {} in the partial entry bundle does not hash to the integrated tree: the object was replaced or damaged",
+                base + i as u64
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The root of a perfect subtree from its 2^k hashes (RFC 9162 2.1.1).
 fn fold(row: &[Hash]) -> Hash {
     let mut row = row.to_vec();
@@ -178,6 +256,7 @@ mod tests {
             .collect();
         let mut store = std::collections::HashMap::<(bool, Tile), Vec<u8>>::new();
         let mut at = 0u64;
+        let mut checked = 0;
         for (k, len) in [1u64, 254, 1, 300, 65_536 - 556, 1, 3000, 907]
             .iter()
             .enumerate()
@@ -205,6 +284,35 @@ mod tests {
                 .map(Vec::as_slice)
                 .collect();
             let leaves: Vec<Hash> = new.iter().map(|l| leaf_hash(l)).collect();
+            // The edge read back matches the tree; one changed hash at any
+            // level, or one changed entry of the partial bundle, does not.
+            let mut range = stele_core::merkle::CompactRange::new();
+            for l in &lines[..at as usize] {
+                range.push(leaf_hash(l));
+            }
+            let left: Vec<Hash> = range.hashes().copied().collect();
+            check_edge(at, &left, &edges, &edge_bundle).unwrap();
+            for level in 0..edges.len() {
+                for i in [0, edges[level].len().saturating_sub(1)] {
+                    if edges[level].is_empty() {
+                        continue;
+                    }
+                    let mut bad = edges.clone();
+                    bad[level][i].0[0] ^= 1;
+                    let e = check_edge(at, &left, &bad, &edge_bundle).unwrap_err();
+                    assert!(e.contains(&format!("level {level}")), "{e}");
+                    checked += 1;
+                }
+            }
+            if let Some(first) = edge_bundle.first() {
+                let mut forged = first.to_vec();
+                forged[1] = b' ';
+                let mut bad = edge_bundle.clone();
+                bad[0] = &forged;
+                let e = check_edge(at, &left, &edges, &bad).unwrap_err();
+                assert!(e.contains(&format!("entry {}", at / W * W)), "{e}");
+                checked += 1;
+            }
             let s = step(at, &edges, &edge_bundle, &new, &leaves).unwrap();
             for (t, b) in s.tiles {
                 let _ = store.insert((false, t), b);
@@ -227,6 +335,7 @@ mod tests {
                 "step {k}"
             );
         }
+        assert!(checked >= 10, "{checked} damaged edges tried");
         // Every bundle holds its entries.
         let b = &store[&(
             true,
