@@ -237,7 +237,8 @@ function keyLine(k) {
   const sizes = k.to == null ? `tree sizes ${fmtInt(k.from)} on` : `tree sizes ${fmtInt(k.from)} to ${fmtInt(k.to - 1)}`;
   const how = k.entry === 0 ? 'the genesis key'
     : `named by the stele.key event at entry ${fmtInt(k.entry)}, ${k.signed === true ? 'signed by the key it replaces' : k.signed === false ? 'NOT signed by the key it replaces' : 'not yet covered by a checkpoint'}`;
-  return `${k.key}\n${sizes} · ${how} · ${k.trusted ? 'trusted' : 'not trusted'}`;
+  const trust = !k.trusted ? 'not trusted' : k.revoked_from != null ? `trusted below tree size ${fmtInt(k.revoked_from)} only (revoked from it)` : 'trusted';
+  return `${k.key}\n${sizes} · ${how} · ${trust}`;
 }
 
 function showEvidence() {

@@ -123,8 +123,10 @@ export interface KeyHistoryEntry {
   to: number | null;
   /** Whether its stele.key event is signed by the key it replaces (null: genesis, or not yet covered). */
   signed: boolean | null;
-  /** Whether the verifier accepted it (pinned, or reached through signed rotations). */
+  /** Whether the verifier accepted it (pinned, or reached through signed rotations); a revoked key below `revoked_from` only. */
   trusted: boolean;
+  /** The smallest tree size from which it is revoked (given, or inherited through a revoked key's hand-over); null when not revoked. */
+  revoked_from: number | null;
 }
 
 export interface ReportInput {

@@ -61,6 +61,25 @@ describe('revoked keys in the env.browser', { timeout: 900_000 }, () => {
     }
   });
 
+  it('the key history says up to which size a revoked key is trusted (FORMAT 15.4 revoked_from)', T, async () => {
+    const vector = join(REPO, 'tests/vectors/rotation-revoked-successor-pinned.stele');
+    const expect = readFileSync(join(REPO, 'tests/vectors/rotation-revoked-successor-pinned.expect'), 'utf8');
+    const keys = [...expect.matchAll(/^key:\s*(\S+)/gm)].map((m) => m[1]);
+    const revoked = /^revoked:\s*(\S+)/m.exec(expect)[1];
+    const { context, page, problems } = await openPage(env.browser, env.url);
+    try {
+      await page.fill('#revoked', revoked);
+      assert.equal(await verifyFileInPage(page, vector, keys.join('\n')), 'Verified');
+      const list = await page.locator('#key-list li').allInnerTexts();
+      assert.equal(list.length, 2, list.join('\n'));
+      assert.match(list[0], /\ntree sizes 0 to 10 · the genesis key · trusted below tree size 16 only \(revoked from it\)$/, list[0]);
+      assert.match(list[1], /\ntree sizes 11 on · named by the stele\.key event at entry 10, signed by the key it replaces · trusted$/, list[1]);
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('the single-file page takes revocations from file://, and says it has no timestamp module', T, async () => {
     const context = await env.browser.newContext();
     const page = await context.newPage();

@@ -2525,7 +2525,11 @@ fn report_text_raw(r: &Report, allow_unsigned_tail: bool) -> String {
             (e, Some(false)) => format!("entry {e}, NOT signed by the key it replaces"),
             (e, None) => format!("entry {e}, no checkpoint covers it yet"),
         };
-        let trusted = if k.trusted { "trusted" } else { "not trusted" };
+        let trusted = match (k.trusted, k.revoked_from) {
+            (false, _) => "not trusted".to_string(),
+            (true, Some(s)) => format!("trusted below size {s} only (revoked from it)"),
+            (true, None) => "trusted".to_string(),
+        };
         let _ = writeln!(o, "key {id}: {sizes} ({how}), {trusted}");
     }
     for t in r.timestamps.iter().flatten() {

@@ -704,6 +704,7 @@ impl Report {
                 });
                 j.key("trusted");
                 j.0.push_str(if k.trusted { "true" } else { "false" });
+                j.num("revoked_from", k.revoked_from);
                 j.close('}');
             }
             j.close(']');

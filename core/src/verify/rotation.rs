@@ -39,6 +39,10 @@ pub struct KeyReport {
     /// The verifier accepts it: pinned, or reached from a pinned key through
     /// signed `stele.key` events.
     pub trusted: bool,
+    /// The smallest tree size from which it is revoked (given, or inherited
+    /// through a revoked key's hand-over, FORMAT 15.3): it is trusted below
+    /// that size only. None when it is not revoked.
+    pub revoked_from: Option<u64>,
 }
 
 /// Without rotation support: whether a `stele.key` event was read.
@@ -443,6 +447,7 @@ impl<S: EntrySink> StreamVerifier<S> {
                         .map(|n| n.from),
                     signed: k.signed,
                     trusted: self.pinned_or_derived(&k.key),
+                    revoked_from: self.revoked_from(&k.key),
                 })
                 .collect(),
         )
