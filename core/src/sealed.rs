@@ -309,8 +309,10 @@ pub fn pointer_tokens(pointer: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// Every placeholder in an event with its pointer, in the event's member
-/// order. A malformed placeholder is an error naming its pointer.
+/// Every placeholder in an event with its pointer, in the order of the
+/// event's canonical line (members in UTF-16 order, canonical::sorted_members):
+/// the page places opened values in a line's text by that order. A malformed
+/// placeholder is an error naming its pointer.
 pub fn find_placeholders(event: &Value) -> Result<Vec<(String, Placeholder)>, String> {
     fn walk(
         v: &Value,
@@ -329,7 +331,12 @@ pub fn find_placeholders(event: &Value) -> Result<Vec<(String, Placeholder)>, St
                     out.push((ptr.clone(), ph));
                     return Ok(());
                 }
-                for (k, child) in m {
+                let sorted = canonical::sorted_members(m);
+                let members: Box<dyn Iterator<Item = (&String, &Value)>> = match sorted {
+                    Some(v) => Box::new(v.into_iter()),
+                    None => Box::new(m.iter()),
+                };
+                for (k, child) in members {
                     let len = ptr.len();
                     ptr.push('/');
                     if k.contains(['~', '/']) {
@@ -1313,6 +1320,46 @@ impl SealChecker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Placeholders are listed in the order of the canonical line, also
+    /// when code point order (serde_json's map) differs from UTF-16 order
+    /// (names from U+E000 up beside names above U+FFFF): the page places
+    /// opened values by that order.
+    #[test]
+    fn placeholders_come_in_the_canonical_lines_order() {
+        let ph = |b: u8| {
+            Placeholder {
+                commitment: Hash([b; 32]),
+                key: KeyId([b; 16]),
+            }
+            .to_value()
+        };
+        let mut inner = Map::new();
+        for (name, b) in [
+            ("id", 0u8),
+            ("\u{FB01}", 1),
+            ("\u{1F600}", 2),
+            ("\u{E000}x", 3),
+            ("z", 4),
+        ] {
+            let _ = inner.insert(name.into(), if b == 0 { Value::from("m") } else { ph(b) });
+        }
+        let mut ev = Map::new();
+        let _ = ev.insert("actor".into(), Value::Object(inner.clone()));
+        let _ = ev.insert("\u{1F601}".into(), Value::Object(inner));
+        let ev = Value::Object(ev);
+        let line = canonical::to_canonical(&ev).unwrap();
+        let found = find_placeholders(&ev).unwrap();
+        assert_eq!(found.len(), 8);
+        // Each placeholder's commitment, in the order the line holds them.
+        let in_line: Vec<u8> = line
+            .match_indices("\"commitment\":\"")
+            .map(|(i, m)| u8::from_str_radix(&line[i + m.len()..i + m.len() + 2], 16).unwrap())
+            .collect();
+        let listed: Vec<u8> = found.iter().map(|(_, p)| p.commitment.0[0]).collect();
+        assert_eq!(listed, in_line, "{line}");
+        assert_eq!(found[1].0, "/actor/\u{1F600}");
+    }
 
     /// tests/vectors/sealed/commitment.txt (made with Python's hashlib).
     #[test]

@@ -40,6 +40,11 @@ use stele_core::sealed::{DATA_KEY_LEN, DataKey, MAX_STANZAS_PER_KEY, NONCE_LEN, 
 
 mod bech32;
 
+/// Longest identity file accepted, by the CLI and the page alike (an
+/// `age-keygen` file is ~190 bytes): a reader stops there, so a FIFO or a
+/// huge file cannot grow its memory.
+pub const MAX_IDENTITY_BYTES: usize = 64 * 1024;
+
 /// The first line of an age v1 file.
 pub const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
 /// The HKDF info of the X25519 recipient stanza.
@@ -112,6 +117,7 @@ impl Identity {
 
     /// Every identity in an identity file (FORMAT 13.5): empty lines and
     /// `#` comments are skipped, any other line must be an identity.
+    /// Readers take at most [`MAX_IDENTITY_BYTES`] of it.
     pub fn parse_file(text: &str) -> Result<Vec<Self>, KeyError> {
         let mut out = Vec::new();
         for (i, line) in text.lines().enumerate() {

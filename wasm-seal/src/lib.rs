@@ -25,8 +25,7 @@ use stele_core::sealed::{OpenerHandle, ValueState, states_json};
 use stele_core::verify::{Options, StreamVerifier};
 use wasm_bindgen::prelude::*;
 
-/// Longest identity text accepted (an age-keygen file is ~190 bytes).
-const MAX_IDENTITY_BYTES: usize = 64 * 1024;
+use stele_seal::MAX_IDENTITY_BYTES;
 
 /// A streaming verifier that also opens sealed values.
 #[wasm_bindgen]

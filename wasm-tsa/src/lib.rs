@@ -24,8 +24,7 @@ use stele_core::timestamp::TokenCheckerHandle;
 use stele_core::verify::{Options, StreamVerifier};
 use wasm_bindgen::prelude::*;
 
-/// Longest identity text accepted (an age-keygen file is ~190 bytes).
-const MAX_IDENTITY_BYTES: usize = 64 * 1024;
+use stele_seal::MAX_IDENTITY_BYTES;
 
 /// A streaming verifier that also checks timestamp tokens.
 #[wasm_bindgen]

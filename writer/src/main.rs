@@ -3033,7 +3033,10 @@ fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
                     }
                 }
             }
-            writeln!(out, "{entry}")
+            // Control and bidi characters (sealed values and any other
+            // content) as JSON escapes, the same values: an appender must
+            // not drive the auditor's terminal (CSI, OSC 8 links, reordering).
+            writeln!(out, "{}", terminal_safe(&entry.to_string(), true))
                 .map_err(|e| Fail::usage(format!("write stdout: {e}"), None))?;
         }
         Ok(())

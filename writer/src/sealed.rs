@@ -2029,13 +2029,22 @@ fn walk_markers(
 /// Reads an age identity file for the CLI, refusing one that group or
 /// others can read (the signing key's rule).
 pub fn load_identities(path: &Path) -> Result<Vec<stele_seal::Identity>> {
+    let regular = |m: &std::fs::Metadata| -> Result<()> {
+        if m.is_file() {
+            return Ok(());
+        }
+        // A FIFO or a device would be read without end (or block).
+        Err(Error::Sealed(format!(
+            "identity file {}: not a regular file",
+            path.display()
+        )))
+    };
+    // Before opening too: opening a FIFO blocks until someone writes to it.
+    regular(&std::fs::metadata(path).map_err(|e| io("stat", path, e))?)?;
     let mut f = File::open(path).map_err(|e| io("open", path, e))?;
-    let mode = f
-        .metadata()
-        .map_err(|e| io("stat", path, e))?
-        .permissions()
-        .mode()
-        & 0o7777;
+    let meta = f.metadata().map_err(|e| io("stat", path, e))?;
+    regular(&meta)?;
+    let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
         return Err(Error::KeyPermissions {
             path: path.into(),
@@ -2043,9 +2052,17 @@ pub fn load_identities(path: &Path) -> Result<Vec<stele_seal::Identity>> {
         });
     }
     let mut text = String::new();
-    let _ = f
+    let _ = (&mut f)
+        .take(stele_seal::MAX_IDENTITY_BYTES as u64 + 1)
         .read_to_string(&mut text)
         .map_err(|e| io("read", path, e))?;
+    if text.len() > stele_seal::MAX_IDENTITY_BYTES {
+        return Err(Error::Sealed(format!(
+            "identity file {}: longer than {} bytes (an age identity file is about 190)",
+            path.display(),
+            stele_seal::MAX_IDENTITY_BYTES
+        )));
+    }
     stele_seal::Identity::parse_file(&text)
         .map_err(|e| Error::Sealed(format!("identity file {}: {e}", path.display())))
 }

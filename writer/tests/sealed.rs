@@ -223,6 +223,75 @@ fn sealed_plaintext_appears_nowhere_on_disk_in_exports_or_in_output() {
     assert_eq!(out.matches(MARKER).count(), 5, "{out}");
 }
 
+// An identity file is read up to 64 KiB, and only a regular file: a FIFO or
+// a huge file is refused at once instead of growing the process.
+#[test]
+fn identity_files_are_bounded_and_regular() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-idsize");
+    let f = tmp.path().join("x.stele");
+    let _ = export(&log, &f, Some(&recipient(&aud)));
+    let big = tmp.path().join("big.key");
+    let mut text = std::fs::read_to_string(&aud).unwrap();
+    while text.len() <= 64 * 1024 {
+        text.push_str("# a comment line to make the file longer than the bound\n");
+    }
+    std::fs::write(&big, text).unwrap();
+    std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let fifo = tmp.path().join("fifo.key");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for (id, why) in [
+        (&big, "longer than 65536 bytes"),
+        (&fifo, "not a regular file"),
+    ] {
+        for cmd in ["verify", "reveal"] {
+            let out = stele(&[cmd, p(&f), "--key", &vkey, "--identity", p(id)]);
+            assert!(!out.status.success(), "{cmd}");
+            assert!(stderr(&out).contains(why), "{cmd}: {}", stderr(&out));
+        }
+    }
+}
+
+// `stele reveal` prints what appenders wrote: control and bidi characters
+// come out as JSON escapes (the same values), never raw to the terminal.
+#[test]
+fn reveal_escapes_control_and_bidi_characters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/sealed-escapes");
+    let nasty = "x\u{9b}2J\u{9d}8;;http://evil.example/\u{9c}link\u{202e}evil\u{7f}";
+    let ev = serde_json::json!({"action": nasty, "ip": nasty, "note": {"stele.seal": nasty}});
+    let _ = append(&log, &[&ev.to_string()]);
+    let f = tmp.path().join("x.stele");
+    let _ = export(&log, &f, Some(&recipient(&aud)));
+    let out = ok(&stele(&[
+        "reveal",
+        p(&f),
+        "--key",
+        &vkey,
+        "--identity",
+        p(&aud),
+    ]));
+    for c in ['\u{9b}', '\u{9c}', '\u{9d}', '\u{202e}', '\u{7f}'] {
+        assert!(!out.contains(c), "raw U+{:04X} in {out}", u32::from(c));
+    }
+    let last: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    // The same values, opened: the sealed ones and the plain one.
+    for ptr in ["/event/action", "/event/ip", "/event/note"] {
+        assert_eq!(
+            last.pointer(ptr).and_then(Value::as_str),
+            Some(nasty),
+            "{ptr}: {last}"
+        );
+    }
+}
+
 #[test]
 fn verify_counts_opened_sealed_and_forgotten_values_by_identity() {
     let tmp = tempfile::tempdir().unwrap();
