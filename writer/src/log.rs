@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::fs::{FileRole, Fs, RealFs};
 use crate::key;
-use crate::sealed::{SealConfig, SealScratch, Sealer};
+use crate::sealed::{Intent, SealConfig, SealScratch, Sealer};
 use crate::tree::{Frontier, TreeFile, position, stored_len};
 use crate::view::{
     Checkpoints, Index, StoredCheckpoint, TreeSrc, View, parse_checkpoints, parse_checkpoints_after,
@@ -915,6 +915,8 @@ impl Log {
                 }
             }
         }
+        // Forgets and redactions a crash (or a failure) left under way.
+        shared.finish_intents()?;
         // A rotation a crash interrupted, or asked for while the log was held.
         if config.rotation.is_some() && !creating {
             let _one = shared.rotating.lock().unwrap();
@@ -1102,12 +1104,14 @@ impl Log {
         self.shared.sealer.remove_auditor(recipient)
     }
 
-    /// Forgets a data subject (FORMAT 13.4): a `stele.forget` event naming
-    /// the key ID and `by` is appended (durable), then the data key and
-    /// every wrap of it are destroyed (overwritten, fsync'ed, unlinked). The
-    /// act is logged first so that it can never happen unlogged: an append
-    /// that fails destroys nothing; a destruction that fails after the
-    /// event is an error that says so (running forget again finishes it).
+    /// Forgets a data subject (FORMAT 13.4): its intent is made durable in
+    /// `sealed/pending`, a `stele.forget` event naming the key ID and `by`
+    /// is appended (durable), then the data key and every wrap of it are
+    /// destroyed (overwritten, fsync'ed, unlinked). The act is logged first
+    /// so that it can never happen unlogged: an append that fails destroys
+    /// nothing. Once the event is logged the key counts as forgotten in
+    /// every export; a destruction that fails after it is an error that
+    /// says so, and the next open finishes it (writer/README.md).
     /// The subject's value appears nowhere, not even in errors.
     pub fn forget(
         &self,
@@ -1127,23 +1131,60 @@ impl Log {
 
     // `text`: the subject's canonical JSON, empty for no subject.
     fn forget_text(&self, text: &[u8], by: &str) -> Result<(stele_core::sealed::KeyId, Receipt)> {
-        let id = self.shared.sealer.key_of(text)?;
-        let r = self.append_reserved(serde_json::json!({
-            "type": "stele.forget",
-            "key": id.to_hex(),
-            "by": by,
-        }))?;
-        let _ = self
-            .shared
-            .sealer
-            .forget_key(text, Some(id))
-            .map_err(|e| {
-                Error::Sealed(format!(
-                    "the forget of key {id} is logged (entry {}), but destroying the key failed: {e}; run forget again to finish",
-                    r.seq
-                ))
-            })?;
+        let sealer = &self.shared.sealer;
+        let _one = sealer.ops();
+        let id = sealer.key_of(text)?;
+        // The intent first (durable): whatever happens once the event may
+        // be in the log, an open finishes the forget (writer/README.md).
+        let intent = Intent::Forget {
+            from: self.size(),
+            key: id,
+        };
+        let r = self.append_intended(
+            &intent,
+            serde_json::json!({
+                "type": "stele.forget",
+                "key": id.to_hex(),
+                "by": by,
+            }),
+        )?;
+        let _ = sealer.forget_key(text, Some(id)).map_err(|e| {
+            Error::Sealed(format!(
+                "the forget of key {id} is logged (entry {}), but destroying the key failed: {e}; it counts as forgotten, and the next open of the log (or running forget again) finishes it",
+                r.seq
+            ))
+        })?;
+        // Best effort: an intent left behind is found done on the next open.
+        let _ = sealer.end(&intent);
         Ok((id, r))
+    }
+
+    // Appends a `stele.forget` or `stele.redact` event after making its
+    // intent durable. If the append fails and the log is not poisoned, the
+    // event is not in the log (a failed write is cut back) and the intent
+    // goes; otherwise it stays for the next open to settle.
+    fn append_intended(&self, intent: &Intent, event: Value) -> Result<Receipt> {
+        let sealer = &self.shared.sealer;
+        sealer.begin(intent.clone())?;
+        match self.append_reserved(event) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                if self.shared.commit.lock().unwrap().poisoned.is_none() {
+                    let _ = sealer.end(intent);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// `stele fsck`'s check of the sealed-field sidecar against every entry
+    /// ([`crate::sealed::Sealer::check_log`]): finishes each logged forget
+    /// or redaction whose sidecar work is not done, and lists the sealed
+    /// values that have no opening, `redacted` record or forgotten key.
+    pub fn check_sealed(&self) -> Result<crate::sealed::SidecarCheck> {
+        let sealer = &self.shared.sealer;
+        let _one = sealer.ops();
+        sealer.check_log(&self.shared.entries_path, self.size())
     }
 
     /// Forgets and redactions done through this log since it was opened
@@ -1173,20 +1214,31 @@ impl Log {
                 self.size()
             )));
         }
+        let sealer = &self.shared.sealer;
+        let _one = sealer.ops();
         // Logged first, as forget is: never a deletion without its event.
-        self.shared.sealer.check_redact(entry, pointer)?;
-        let r = self.append_reserved(serde_json::json!({
-            "type": "stele.redact",
-            "entry": entry,
-            "pointer": pointer,
-            "by": by,
-        }))?;
-        self.shared.sealer.redact(entry, pointer).map_err(|e| {
+        sealer.check_redact(entry, pointer)?;
+        let intent = Intent::Redact {
+            from: self.size(),
+            entry,
+            pointer: pointer.to_string(),
+        };
+        let r = self.append_intended(
+            &intent,
+            serde_json::json!({
+                "type": "stele.redact",
+                "entry": entry,
+                "pointer": pointer,
+                "by": by,
+            }),
+        )?;
+        sealer.redact(entry, pointer).map_err(|e| {
             Error::Sealed(format!(
-                "the redaction is logged (entry {}), but it did not finish: {e}",
+                "the redaction is logged (entry {}), but it did not finish: {e}; exports treat the opening as redacted, and the next open of the log (or running redact again) finishes it",
                 r.seq
             ))
         })?;
+        let _ = sealer.end(&intent);
         Ok(r)
     }
 
@@ -1323,6 +1375,44 @@ impl Shared {
             checkpoints: s.cps.clone(),
             stamps: self.stamps.clone(),
         }
+    }
+
+    // Settles every intent in `sealed/pending` (writer/README.md, "Forget"):
+    // the entries from its `from` on are read until its event is found
+    // (few: those appended while it was under way); found, its sidecar work
+    // is done (each step is idempotent); not found, the event was never
+    // logged and nothing was destroyed. Either way the intent goes.
+    fn finish_intents(&self) -> Result<()> {
+        let intents = self.sealer.intents();
+        if intents.is_empty() {
+            return Ok(());
+        }
+        let view = self.view_locked(&self.store.lock().unwrap());
+        for intent in intents {
+            let mut logged = None;
+            for i in intent.from().min(view.size())..view.size() {
+                let line = view.entry(i)?;
+                if Intent::of_entry(&line, 0).is_some_and(|w| intent.same_work(&w)) {
+                    logged = Some(i);
+                    break;
+                }
+            }
+            if let Some(i) = logged {
+                let done = match &intent {
+                    Intent::Forget { key, .. } => self.sealer.finish_forget(*key),
+                    Intent::Redact { entry, pointer, .. } => {
+                        self.sealer.finish_redact(*entry, pointer)
+                    }
+                };
+                let _ = done.map_err(|e| {
+                    Error::Sealed(format!(
+                        "entry {i} ({intent}) is logged, but its sidecar work could not be finished: {e}"
+                    ))
+                })?;
+            }
+            self.sealer.end(&intent)?;
+        }
+        Ok(())
     }
 
     fn poisoned_err(&self, cause: &str) -> Error {

@@ -1130,12 +1130,44 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     r.dropped_bytes, r.offset, r.reason, r.seq
                 );
             }
+            let sealed = log.check_sealed()?;
+            for (seq, work) in &sealed.finished {
+                println!(
+                    "finished: entry {seq} ({work}) is logged, but its sidecar work was not done; done now"
+                );
+            }
+            const SHOWN: usize = 20;
+            for (seq, ptr, key) in sealed.missing.iter().take(SHOWN) {
+                println!(
+                    "missing: entry {seq}: the sealed value at {} (key {key}) has no opening, no redacted record and no forgotten key",
+                    stele_core::canonical::quote(ptr)
+                );
+            }
+            if sealed.missing.len() > SHOWN {
+                println!("missing: … and {} more", sealed.missing.len() - SHOWN);
+            }
             println!(
-                "ok: {} entries ({} bytes) and {} checkpoints checked; tree and index match the entries",
+                "{}: {} entries ({} bytes) and {} checkpoints checked; tree and index match the entries",
+                if sealed.missing.is_empty() {
+                    "ok"
+                } else {
+                    "damaged"
+                },
                 view.size(),
                 view.entries_len(),
                 view.checkpoints().len()
             );
+            if !sealed.missing.is_empty() {
+                eprintln!(
+                    "stele: sealed values that can no longer be opened: {} (their openings are gone from {}/sealed/records: an older records file restored?)",
+                    sealed.missing.len(),
+                    dir.display()
+                );
+                eprintln!(
+                    "  hint: restore the records file that holds them (a newer backup or a mirror's --with-openings copy)"
+                );
+                return Ok(1u8);
+            }
             Ok(0u8)
         }
         Cmd::Key {

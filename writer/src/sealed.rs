@@ -12,6 +12,9 @@
 //!                                   (both before the append returns; records past the log's end
 //!                                   after a crash are cut on open)
 //! DIR/sealed/forgotten              forgotten key IDs, one a line
+//! DIR/sealed/pending                forgets and redactions under way ("forget <from> <key ID>",
+//!                                   "redact <from> <entry> <pointer>"): written before their
+//!                                   event is appended, finished on open (see [`Intent`])
 //! ```
 //!
 //! Nothing here ever holds a subject's value or a sealed value in the
@@ -543,6 +546,11 @@ pub struct Sealer {
     // Forgets and redactions done through this sealer (see
     // [`Sealer::changes`]).
     changes: AtomicU64,
+    // The forgets and redactions under way, as `pending` holds them.
+    intents: Mutex<Vec<Intent>>,
+    // Held through a whole forget or redaction (intent, event, sidecar
+    // work): they run one at a time, so `pending` is rewritten by one.
+    ops: Mutex<()>,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -561,6 +569,236 @@ pub(crate) fn forgotten_ids(sidecar: &Path) -> Result<std::collections::HashSet<
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
         Err(e) => Err(io("read", &fp, e)),
     }
+}
+
+/// What an export treats as forgotten: the forget list and the key IDs of
+/// the forgets under way (`pending`: once a `stele.forget` event may be in
+/// the log, its key is forgotten even if the list does not name it yet).
+pub(crate) fn export_forgotten_ids(sidecar: &Path) -> Result<std::collections::HashSet<KeyId>> {
+    let mut ids = forgotten_ids(sidecar)?;
+    for i in read_intents(sidecar)? {
+        if let Intent::Forget { key, .. } = i {
+            let _ = ids.insert(key);
+        }
+    }
+    Ok(ids)
+}
+
+/// The sidecar work a `stele.forget` or `stele.redact` event asks for,
+/// made durable in `sealed/pending` before the event is appended and taken
+/// off once done. An open finishes each one whose event is in the log
+/// (looked for from entry `from`, the log's size before the event was
+/// appended, so an open reads only the entries appended since) and drops
+/// the others (their event was never logged, nothing was destroyed).
+/// Lines hold key IDs, entry numbers and pointers only, never a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// `forget <from> <key ID>`: list the key as forgotten, destroy its
+    /// wraps and key file.
+    Forget {
+        /// The log's size before the event was appended.
+        from: u64,
+        /// The data key's ID.
+        key: KeyId,
+    },
+    /// `redact <from> <entry> <pointer as a JSON string>`: replace the
+    /// opening by a `redacted` record.
+    Redact {
+        /// The log's size before the event was appended.
+        from: u64,
+        /// The entry whose opening goes.
+        entry: u64,
+        /// The sealed value's pointer.
+        pointer: String,
+    },
+}
+
+impl Intent {
+    /// The entry index from which the intent's event is looked for.
+    pub fn from(&self) -> u64 {
+        match self {
+            Self::Forget { from, .. } | Self::Redact { from, .. } => *from,
+        }
+    }
+
+    fn to_line(&self) -> String {
+        match self {
+            Self::Forget { from, key } => format!("forget {from} {key}\n"),
+            Self::Redact {
+                from,
+                entry,
+                pointer,
+            } => format!(
+                "redact {from} {entry} {}\n",
+                canonical::json_string(pointer)
+            ),
+        }
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        let mut f = line.splitn(4, ' ');
+        let (word, from) = (f.next()?, f.next()?.parse().ok()?);
+        match word {
+            "forget" => Some(Self::Forget {
+                from,
+                key: KeyId::from_hex(f.next()?).filter(|_| f.next().is_none())?,
+            }),
+            "redact" => Some(Self::Redact {
+                from,
+                entry: f.next()?.parse().ok()?,
+                pointer: serde_json::from_str(f.next()?).ok()?,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The sidecar work an entry's event asks for, as an intent from
+    /// `from`: `Some` for a `stele.forget` or `stele.redact` event (the
+    /// entry line as stored; other lines are not parsed).
+    pub fn of_entry(line: &[u8], from: u64) -> Option<Self> {
+        let has = |n: &[u8]| line.windows(n.len()).any(|w| w == n);
+        if !has(b"\"type\":\"stele.forget\"") && !has(b"\"type\":\"stele.redact\"") {
+            return None;
+        }
+        let v: Value = serde_json::from_slice(line).ok()?;
+        let ev = v.get("event")?;
+        match ev.get("type")?.as_str()? {
+            "stele.forget" => Some(Self::Forget {
+                from,
+                key: KeyId::from_hex(ev.get("key")?.as_str()?)?,
+            }),
+            "stele.redact" => Some(Self::Redact {
+                from,
+                entry: ev.get("entry")?.as_u64()?,
+                pointer: ev.get("pointer")?.as_str()?.to_string(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether `other` (read from an entry) is this intent's event.
+    pub fn same_work(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Forget { key: a, .. }, Self::Forget { key: b, .. }) => a == b,
+            (
+                Self::Redact {
+                    entry: a,
+                    pointer: p,
+                    ..
+                },
+                Self::Redact {
+                    entry: b,
+                    pointer: q,
+                    ..
+                },
+            ) => a == b && p == q,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Intent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Forget { key, .. } => write!(f, "stele.forget of key {key}"),
+            Self::Redact { entry, pointer, .. } => write!(
+                f,
+                "stele.redact of entry {entry} at {}",
+                canonical::quote(pointer)
+            ),
+        }
+    }
+}
+
+/// The intents in `sidecar/pending` (none without it); a line of any
+/// other shape is an error naming it.
+pub(crate) fn read_intents(sidecar: &Path) -> Result<Vec<Intent>> {
+    let p = sidecar.join("pending");
+    let text = match crate::fs::read_own(&p) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("read", &p, e)),
+    };
+    let text = String::from_utf8(text)
+        .map_err(|_| Error::Sealed(format!("{} is not UTF-8", p.display())))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(n, l)| {
+            Intent::parse(l).ok_or_else(|| {
+                Error::Sealed(format!(
+                    "{} line {}: not a forget or redact under way",
+                    p.display(),
+                    n + 1
+                ))
+            })
+        })
+        .collect()
+}
+
+// The entries read in step with the records by [`Sealer::check_log`]:
+// `have` holds the pointers of entry `next`'s records.
+struct PlaceholderWalk<'a> {
+    entries: &'a Path,
+    size: u64,
+    reader: BufReader<File>,
+    line: Vec<u8>,
+    next: u64,
+    have: Vec<String>,
+}
+
+impl PlaceholderWalk<'_> {
+    // Checks the placeholders of entries `next..upto` (no further than the
+    // log's size): each needs a record, or a forgotten key.
+    fn check_upto(
+        &mut self,
+        upto: u64,
+        forgotten: &std::collections::HashSet<KeyId>,
+        missing: &mut Vec<(u64, String, KeyId)>,
+    ) -> Result<()> {
+        while self.next < upto.min(self.size) {
+            self.line.clear();
+            if self
+                .reader
+                .read_until(b'\n', &mut self.line)
+                .map_err(|e| io("read", self.entries, e))?
+                == 0
+            {
+                self.next = self.size;
+                break;
+            }
+            let at = self.next;
+            if self.line.windows(16).any(|w| w == b"\"stele.sealed\":{") {
+                let v: Value = serde_json::from_slice(&self.line)
+                    .map_err(|e| Error::Sealed(format!("entry {at}: {e}")))?;
+                let phs = v
+                    .get("event")
+                    .map(sealed::find_placeholders)
+                    .transpose()
+                    .map_err(|e| Error::Sealed(format!("entry {at}: {e}")))?
+                    .unwrap_or_default();
+                for (ptr, ph) in phs {
+                    if !forgotten.contains(&ph.key) && !self.have.contains(&ptr) {
+                        missing.push((at, ptr, ph.key));
+                    }
+                }
+            }
+            self.have.clear();
+            self.next += 1;
+        }
+        Ok(())
+    }
+}
+
+/// What [`Sealer::check_log`] found.
+#[derive(Debug, Default)]
+pub struct SidecarCheck {
+    /// Logged forgets and redactions whose sidecar work was not done, each
+    /// with its entry: finished by the check.
+    pub finished: Vec<(u64, Intent)>,
+    /// Sealed values (entry, pointer, key ID) with no opening, no
+    /// `redacted` record and no forgotten key: what opened them is lost.
+    pub missing: Vec<(u64, String, KeyId)>,
 }
 
 /// The auditors of a log directory (read only, no lock needed).
@@ -622,6 +860,8 @@ impl Sealer {
             }),
             records: Mutex::new(None),
             changes: AtomicU64::new(0),
+            intents: Mutex::new(read_intents(&dir)?),
+            ops: Mutex::new(()),
             dir,
         };
         // A sidecar that is there must be private (see ensure_dirs).
@@ -657,6 +897,8 @@ impl Sealer {
             }),
             records: Mutex::new(None),
             changes: AtomicU64::new(0),
+            intents: Mutex::new(Vec::new()),
+            ops: Mutex::new(()),
         })
     }
 
@@ -751,7 +993,9 @@ impl Sealer {
             && self.is_forgotten(&mut st, &id)?
         {
             // A forget that failed after listing the key: finish destroying
-            // it; the subject gets a new key.
+            // it, every wrap first (the key file is what finds them again);
+            // the subject gets a new key.
+            let _ = self.shred_wraps(id)?;
             shred_with(&*self.fs, &p)?;
             found = None;
         }
@@ -780,6 +1024,254 @@ impl Sealer {
         }
         let _ = st.keys.insert(tag, k);
         Ok(k)
+    }
+
+    // Destroys every wrap of key `id` (any auditor's, listed or not).
+    fn shred_wraps(&self, id: KeyId) -> Result<usize> {
+        let mut n = 0;
+        for w in wrap_files(&self.dir.join("wraps")) {
+            if w.key == id {
+                shred_with(&*self.fs, &w.path)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    // Adds `id` to the forget list (rewritten whole: tmp, fdatasync, rename,
+    // directory fsync; a crash leaves the old list or the new one).
+    fn list_forgotten(&self, st: &mut State, id: KeyId) -> Result<()> {
+        let fp = self.dir.join("forgotten");
+        let mut list = match crate::fs::read_own(&fp) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io("read", &fp, e)),
+        };
+        if list.last().is_some_and(|&b| b != b'\n') {
+            list.push(b'\n');
+        }
+        list.extend_from_slice(format!("{id}\n").as_bytes());
+        if let Err(e) = write_secret_file(&*self.fs, &self.dir, "forgotten", &list) {
+            // It may have reached the disk (a failure after the rename):
+            // the list is read again on next use.
+            st.forgotten = None;
+            return Err(e);
+        }
+        if let Some(f) = st.forgotten.as_mut() {
+            let _ = f.insert(id);
+        }
+        Ok(())
+    }
+
+    /// The forgets and redactions under way (`sealed/pending`), oldest first.
+    pub fn intents(&self) -> Vec<Intent> {
+        self.intents.lock().unwrap().clone()
+    }
+
+    /// Held through a whole forget or redaction, so they run one at a time.
+    pub(crate) fn ops(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.ops.lock().unwrap()
+    }
+
+    /// Makes `intent` durable in `sealed/pending`: call before its event is
+    /// appended. An error leaves nothing under way.
+    pub(crate) fn begin(&self, intent: Intent) -> Result<()> {
+        self.ensure_dirs()?;
+        let mut g = self.intents.lock().unwrap();
+        g.push(intent);
+        if let Err(e) = self.write_intents(&g) {
+            // The file may hold it after all (a failure after the rename):
+            // put back what it held; an open drops an intent whose event is
+            // not in the log either way.
+            let _ = g.pop();
+            let _ = self.write_intents(&g);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Takes `intent` off `sealed/pending`: its work is done, or its event
+    /// is known not to be in the log. An error leaves it in the file, whose
+    /// next open finds the work done (it is done again: every step is
+    /// idempotent).
+    pub(crate) fn end(&self, intent: &Intent) -> Result<()> {
+        let mut g = self.intents.lock().unwrap();
+        let Some(at) = g.iter().position(|i| i == intent) else {
+            return Ok(());
+        };
+        let _ = g.remove(at);
+        self.write_intents(&g)
+    }
+
+    fn write_intents(&self, list: &[Intent]) -> Result<()> {
+        if list.is_empty() {
+            let p = self.dir.join("pending");
+            return match std::fs::remove_file(&p) {
+                Ok(()) => sync_dir(&*self.fs, &self.dir),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(io("remove", &p, e)),
+            };
+        }
+        let text: String = list.iter().map(Intent::to_line).collect();
+        write_secret_file(&*self.fs, &self.dir, "pending", text.as_bytes())
+    }
+
+    /// Finishes the sidecar work of a logged `stele.forget` of key `id`:
+    /// lists it as forgotten, then destroys every wrap of it and the key
+    /// file holding it (found by reading the key files: the event names
+    /// the key, not the subject). Returns whether anything was left to do.
+    pub fn finish_forget(&self, id: KeyId) -> Result<bool> {
+        Ok(!self.finish_forgets(&[id].into())?.is_empty())
+    }
+
+    /// [`Sealer::finish_forget`] of many keys, each directory read once.
+    /// Returns the keys that had something left to do, sorted.
+    pub fn finish_forgets(&self, ids: &std::collections::HashSet<KeyId>) -> Result<Vec<KeyId>> {
+        let mut st = self.state.lock().unwrap();
+        let mut did = std::collections::BTreeSet::new();
+        if ids.is_empty() || !self.dir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut sorted: Vec<KeyId> = ids.iter().copied().collect();
+        sorted.sort();
+        for id in sorted {
+            if !self.is_forgotten(&mut st, &id)? {
+                self.list_forgotten(&mut st, id)?;
+                let _ = did.insert(id);
+            }
+        }
+        st.keys.retain(|_, (k, _)| !ids.contains(k));
+        for w in wrap_files(&self.dir.join("wraps")) {
+            if ids.contains(&w.key) {
+                shred_with(&*self.fs, &w.path)?;
+                let _ = did.insert(w.key);
+            }
+        }
+        let keys_dir = self.dir.join("keys");
+        let rd = match std::fs::read_dir(&keys_dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(did.into_iter().collect());
+            }
+            Err(e) => return Err(io("read directory", &keys_dir, e)),
+        };
+        for ent in rd {
+            let ent = ent.map_err(|e| io("read directory", &keys_dir, e))?;
+            if ent.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            // A file of another shape is no key: `key_for` says so when met.
+            if let Ok(Some((k, _))) = read_key_file(&ent.path())
+                && ids.contains(&k)
+            {
+                shred_with(&*self.fs, &ent.path())?;
+                let _ = did.insert(k);
+            }
+        }
+        Ok(did.into_iter().collect())
+    }
+
+    /// `stele fsck`'s check of the sidecar against the whole log (the
+    /// entries file `entries`, its first `size` entries): every
+    /// `stele.forget` and `stele.redact` event's work is finished where it
+    /// is not (an interrupted forget, an older `sealed/` restored), and every
+    /// sealed placeholder is checked to have an opening or `redacted`
+    /// record, or a forgotten key. Reads the entries twice and the records
+    /// once, a line at a time.
+    pub fn check_log(&self, entries: &Path, size: u64) -> Result<SidecarCheck> {
+        let mut out = SidecarCheck::default();
+        let lines = |each: &mut dyn FnMut(u64, &[u8]) -> Result<bool>| -> Result<()> {
+            let f = crate::fs::open_own_read(entries).map_err(|e| io("open", entries, e))?;
+            let mut r = BufReader::with_capacity(1 << 20, f);
+            let mut line = Vec::new();
+            for i in 0..size {
+                line.clear();
+                if r.read_until(b'\n', &mut line)
+                    .map_err(|e| io("read", entries, e))?
+                    == 0
+                {
+                    break;
+                }
+                if !each(i, &line)? {
+                    break;
+                }
+            }
+            Ok(())
+        };
+        // 1. The forgets and redactions the log holds.
+        let mut forgets = HashMap::new();
+        let mut redacts = Vec::new();
+        lines(&mut |i, l| {
+            match Intent::of_entry(l, i) {
+                Some(Intent::Forget { key, .. }) => {
+                    let _ = forgets.entry(key).or_insert(i);
+                }
+                Some(Intent::Redact { entry, pointer, .. }) => redacts.push((i, entry, pointer)),
+                None => {}
+            }
+            Ok(true)
+        })?;
+        let ids = forgets.keys().copied().collect();
+        for k in self.finish_forgets(&ids)? {
+            out.finished
+                .push((forgets[&k], Intent::Forget { from: 0, key: k }));
+        }
+        for (i, entry, pointer) in redacts {
+            if self.finish_redact(entry, &pointer)? {
+                out.finished.push((
+                    i,
+                    Intent::Redact {
+                        from: 0,
+                        entry,
+                        pointer,
+                    },
+                ));
+            }
+        }
+        out.finished.sort_by_key(|f| f.0);
+        // 2. Every placeholder against the records, in step (both are in
+        // entry order): the records of entry i are gathered, then entry i's
+        // placeholders checked against them.
+        let forgotten = forgotten_ids(&self.dir)?;
+        let ef = crate::fs::open_own_read(entries).map_err(|e| io("open", entries, e))?;
+        let mut walk = PlaceholderWalk {
+            entries,
+            size,
+            reader: BufReader::with_capacity(1 << 20, ef),
+            line: Vec::new(),
+            next: 0,
+            have: Vec::new(),
+        };
+        each_record_from(&self.records_path(), 0, |i, _, l| {
+            walk.check_upto(i, &forgotten, &mut out.missing)?;
+            if i == walk.next {
+                let body = l.strip_suffix(b"\n").unwrap_or(l);
+                if let Some((_, rec)) = split_record(body)
+                    && let Ok(Record::Opening { pointer, .. } | Record::Redacted { pointer, .. }) =
+                        Record::parse(rec)
+                {
+                    walk.have.push(pointer);
+                }
+            }
+            Ok(true)
+        })?;
+        walk.check_upto(size, &forgotten, &mut out.missing)?;
+        Ok(out)
+    }
+
+    /// Finishes the sidecar work of a logged `stele.redact`: the opening of
+    /// `pointer` in entry `index`, if still there, becomes a `redacted`
+    /// record. Returns whether anything was left to do.
+    pub fn finish_redact(&self, index: u64, pointer: &str) -> Result<bool> {
+        let there = {
+            let _g = self.records.lock().unwrap();
+            self.opening_at(index, pointer)?
+        };
+        if !there {
+            return Ok(false);
+        }
+        self.redact(index, pointer)?;
+        Ok(true)
     }
 
     fn is_forgotten(&self, st: &mut State, id: &KeyId) -> Result<bool> {
@@ -1195,27 +1687,10 @@ impl Sealer {
             ));
         }
         // 1. The forget list (durable), so a crash below still exports "forgotten".
-        // Rewritten whole (tmp, rename): a crash leaves the old list or the
-        // new one, never a half line.
-        let fp = self.dir.join("forgotten");
-        let mut list = match crate::fs::read_own(&fp) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io("read", &fp, e)),
-        };
-        if list.last().is_some_and(|&b| b != b'\n') {
-            list.push(b'\n');
-        }
-        list.extend_from_slice(format!("{id}\n").as_bytes());
-        if let Err(e) = write_secret_file(&*self.fs, &self.dir, "forgotten", &list) {
-            // It may have reached the disk (a failure after the rename):
-            // the list is read again, and the key file with it, on next use.
-            st.forgotten = None;
+        if let Err(e) = self.list_forgotten(&mut st, id) {
+            // The key file is read again on next use.
             let _ = st.keys.remove(&tag);
             return Err(e);
-        }
-        if let Some(f) = st.forgotten.as_mut() {
-            let _ = f.insert(id);
         }
         let _ = self.changes.fetch_add(1, Ordering::SeqCst);
         // From here the key is forgotten whatever happens below: exports say
@@ -1223,18 +1698,7 @@ impl Sealer {
         // a new key. A failure below is finished by running forget again.
         let _ = st.keys.remove(&tag);
         // 2. The wraps, then the key.
-        let wraps = self.dir.join("wraps");
-        if let Ok(rd) = std::fs::read_dir(&wraps) {
-            for ent in rd.flatten() {
-                if ent
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!("{id}."))
-                {
-                    shred_with(&*self.fs, &ent.path())?;
-                }
-            }
-        }
+        let _ = self.shred_wraps(id)?;
         shred_with(&*self.fs, &p)?;
         Ok(id)
     }
@@ -1247,12 +1711,16 @@ impl Sealer {
         self.has_opening(index, pointer)
     }
 
-    fn has_opening(&self, index: u64, pointer: &str) -> Result<()> {
+    // Whether entry `index` has an opening at `pointer` (bisection).
+    fn opening_at(&self, index: u64, pointer: &str) -> Result<bool> {
         let named = |i: u64, p: &str| i == index && p == pointer;
-        if records_of(&self.records_path(), index)?
+        Ok(records_of(&self.records_path(), index)?
             .iter()
-            .any(|l| redacted_line(l, named).is_some())
-        {
+            .any(|l| redacted_line(l, named).is_some()))
+    }
+
+    fn has_opening(&self, index: u64, pointer: &str) -> Result<()> {
+        if self.opening_at(index, pointer)? {
             return Ok(());
         }
         Err(Error::Sealed(format!(
@@ -1301,9 +1769,7 @@ impl Sealer {
             Err(e) if renamed => Err(Error::Sealed(format!(
                 "the opening is gone from the records, but a step after it failed: {e} (the old records file's bytes may stay on disk until reused)"
             ))),
-            Err(e) => Err(Error::Sealed(format!(
-                "{e}; nothing was changed: run redact again to finish"
-            ))),
+            Err(e) => Err(Error::Sealed(format!("{e}; the records are unchanged"))),
             Ok(_) => Ok(()),
         }
     }
@@ -1739,6 +2205,15 @@ fn wrap_file(wraps: &Path, name: &str) -> Option<WrapFile> {
     })
 }
 
+// (key ID text, record bytes) -> "<32 hex key ID> <record>"
+fn rec_line(kid: &str, rec: &[u8]) -> Vec<u8> {
+    let mut l = Vec::with_capacity(kid.len() + 1 + rec.len());
+    l.extend_from_slice(kid.as_bytes());
+    l.push(b' ');
+    l.extend_from_slice(rec);
+    l
+}
+
 // "<32 hex key ID> <record>" -> (key ID text, record bytes)
 pub(crate) fn split_record(line: &[u8]) -> Option<(&str, &[u8])> {
     let kid = std::str::from_utf8(line.get(..2 * KEY_ID_LEN)?).ok()?;
@@ -2081,6 +2556,9 @@ pub struct ExportRecords {
     reveal_keys: std::collections::HashSet<String>,
     reader: Option<BufReader<File>>,
     next: Option<(u64, Vec<u8>, String)>,
+    // Redactions under way (`pending`): their openings go out as
+    // `redacted`, as they will once the work is finished.
+    redacting: Redactions,
 }
 
 #[derive(Debug)]
@@ -2155,8 +2633,8 @@ impl ExportRecords {
         let is_used = |k: &KeyId| used.as_ref().is_none_or(|u| u.contains(&k.to_hex()));
         let mut head = Vec::new();
         // A forgotten key's wraps are never exported, even if a failed
-        // forget left one on disk.
-        let forgotten = forgotten_ids(&dir)?;
+        // forget left one on disk, nor those of a forget under way.
+        let forgotten = export_forgotten_ids(&dir)?;
         // Only the wraps asked for are looked at: none without reveal-to,
         // and for a range or selection those of its keys, by name (listing
         // every wrap of the log cost a one-entry export 40-50 ms at 30k
@@ -2194,6 +2672,13 @@ impl ExportRecords {
             reveal_keys: std::collections::HashSet::new(),
             reader,
             next: None,
+            redacting: read_intents(&dir)?
+                .into_iter()
+                .filter_map(|i| match i {
+                    Intent::Redact { entry, pointer, .. } => Some((entry, pointer)),
+                    Intent::Forget { .. } => None,
+                })
+                .collect(),
         };
         r.advance()?;
         Ok(Some(r))
@@ -2221,7 +2706,7 @@ impl ExportRecords {
                         let (forgotten, auditors) = match &mut now {
                             Some(n) => n,
                             None => now.insert((
-                                forgotten_ids(&self.log_dir.join(SIDECAR))?,
+                                export_forgotten_ids(&self.log_dir.join(SIDECAR))?,
                                 auditors(&self.log_dir)?,
                             )),
                         };
@@ -2279,7 +2764,20 @@ impl ExportRecords {
                 self.next = Some((i, rec, kid));
                 break;
             }
-            if i == index && (rec.starts_with(b"redacted ") || self.reveal_keys.contains(&kid)) {
+            let red = (!self.redacting.is_empty())
+                .then(|| {
+                    redacted_line(&rec_line(&kid, &rec), |i, p| {
+                        self.redacting.contains(&(i, p.to_string()))
+                    })
+                })
+                .flatten();
+            if let Some(red) = red.filter(|_| i == index) {
+                // "<key ID> redacted …\n": the record after the key ID.
+                w.write_all(&red[2 * KEY_ID_LEN + 1..])
+                    .map_err(|e| Error::Sealed(format!("writing the export: {e}")))?;
+            } else if i == index
+                && (rec.starts_with(b"redacted ") || self.reveal_keys.contains(&kid))
+            {
                 w.write_all(&rec)
                     .and_then(|()| w.write_all(b"\n"))
                     .map_err(|e| Error::Sealed(format!("writing the export: {e}")))?;
@@ -2479,6 +2977,42 @@ mod tests {
     /// The writer's AEAD makes the bytes of stele-seal's (the RustCrypto
     /// XChaCha20-Poly1305 that verifiers open with), for every plaintext
     /// length across the block and Poly1305 boundaries, and they open.
+    #[test]
+    fn intents_round_trip_and_match_their_events_only() {
+        let kid = KeyId([7; 16]);
+        let cases = [
+            Intent::Forget { from: 12, key: kid },
+            Intent::Redact {
+                from: 0,
+                entry: 3,
+                pointer: "/a b/\"c\"~1d".into(),
+            },
+        ];
+        for i in &cases {
+            let line = i.to_line();
+            assert_eq!(Intent::parse(line.trim_end()).as_ref(), Some(i), "{line}");
+        }
+        for bad in [
+            "forget 1",
+            "forget x 0707",
+            "redact 1 2",
+            "drop 1 2 \"/a\"",
+            "",
+        ] {
+            assert_eq!(Intent::parse(bad), None, "{bad}");
+        }
+        let forget = format!(
+            r#"{{"event":{{"by":"dpo","key":"{kid}","type":"stele.forget"}},"prev":"00","seq":9,"ts":"t"}}"#
+        );
+        let got = Intent::of_entry(forget.as_bytes(), 9).unwrap();
+        assert!(got.same_work(&cases[0]) && !got.same_work(&cases[1]));
+        // The same members nested in a user's event are no forget.
+        let nested = format!(
+            r#"{{"event":{{"type":"t","x":{{"key":"{kid}","type":"stele.forget"}}}},"seq":9}}"#
+        );
+        assert_eq!(Intent::of_entry(nested.as_bytes(), 9), None);
+    }
+
     #[test]
     fn push_base64_is_the_base64_crates_standard() {
         use base64::Engine as _;

@@ -1488,6 +1488,51 @@ fn sealed_workload(
     out
 }
 
+// The key IDs of the log's `stele.forget` events, and how many
+// `stele.redact` events it holds.
+fn logged_sidecar_work(dir: &Path) -> (Vec<String>, usize) {
+    let mut forgets = Vec::new();
+    let mut redacts = 0;
+    for l in std::fs::read_to_string(dir.join("entries.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let v: Value = serde_json::from_str(l).unwrap();
+        match v["event"]["type"].as_str() {
+            Some("stele.forget") => forgets.push(v["event"]["key"].as_str().unwrap().to_string()),
+            Some("stele.redact") => redacts += 1,
+            _ => {}
+        }
+    }
+    (forgets, redacts)
+}
+
+// How many wrap and key files of key `kid` (hex) the sidecar holds.
+fn key_files_of(dir: &Path, kid: &str) -> usize {
+    let wraps = std::fs::read_dir(dir.join("sealed/wraps"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("{kid}."))
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    let keys = std::fs::read_dir(dir.join("sealed/keys"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    std::fs::read(e.path())
+                        .is_ok_and(|b| b.len() == 48 && stele_core::note::hex(&b[..16]) == kid)
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    wraps + keys
+}
+
 #[test]
 fn every_sidecar_write_sync_truncate_and_rename_fails_cleanly() {
     use stele_core::sealed::ValueState;
@@ -1578,6 +1623,36 @@ fn every_sidecar_write_sync_truncate_and_rename_fails_cleanly() {
                     }
                 }
                 assert!(u1.len() <= 1, "{case}: u1 half forgotten: {u1:?}");
+                // A logged forget or redaction is done, whatever failed
+                // after its event was durable (the reopen finished it): its
+                // key counts as forgotten, no wrap or key file of it is
+                // left, the opening is redacted; and `pending` is gone.
+                let (forgets, redacts) = logged_sidecar_work(&dir);
+                if let Some(kid) = forgets.first() {
+                    assert!(
+                        !u1.contains("opened"),
+                        "{case}: stele.forget of {kid} logged, but u1 opens"
+                    );
+                    assert_eq!(key_files_of(&dir, kid), 0, "{case}: {kid} left on disk");
+                }
+                if redacts > 0 {
+                    let recs = std::fs::read_to_string(dir.join("sealed/records")).unwrap();
+                    let of_ip = |word: &str| {
+                        recs.lines().any(|l| {
+                            l.split(' ').nth(1) == Some(word)
+                                && l.split(' ').nth(2) == Some("1")
+                                && l.ends_with(" \"/ip\"")
+                        })
+                    };
+                    assert!(
+                        of_ip("redacted") && !of_ip("opening"),
+                        "{case}: stele.redact logged, but entry 1's /ip opening is there"
+                    );
+                }
+                assert!(
+                    !dir.join("sealed/pending").exists(),
+                    "{case}: an intent left after the open"
+                );
                 if out.forget_ok {
                     assert!(
                         !u1.contains("opened"),
@@ -2122,12 +2197,13 @@ fn appends_after_a_redaction_that_failed_late_keep_their_openings() {
             serde_json::json!({"actor": "b", "ip": "10.0.0.2"}),
         ])
         .unwrap();
-    // The second write to a sealed file from here: the first is the new
-    // records file's, the second zeroes the old one.
+    // The third write to a sealed file from here: the first is the
+    // redaction's intent (`pending`), the second the new records file's,
+    // the third zeroes the old one.
     fs.fail_nth(
         Op::Write,
         Some(FileRole::Sealed),
-        2,
+        3,
         FaultMode::NotPersisted,
     );
     let err = log.redact(1, "/ip", "tester").unwrap_err();
@@ -2222,4 +2298,281 @@ fn an_export_head_leaves_out_a_wrap_forgotten_since_it_was_opened() {
         .filter(|s| matches!(s.2, stele_core::sealed::ValueState::Opened(_)))
         .count();
     assert_eq!((opened, states.len()), (2, 3), "{states:?}");
+}
+
+// ---- forget and redact: the logged event decides (review, session 18) ----
+
+/// Fails every rename onto a file named `name` in the sidecar (an error
+/// with nothing persisted: what a kill at that rename leaves, the process
+/// going on); everything else is the real file system.
+#[derive(Debug)]
+struct FailRenameTo(&'static str);
+
+impl stele_writer::fs::Fs for FailRenameTo {
+    fn rename(
+        &self,
+        role: stele_writer::fs::FileRole,
+        from: &Path,
+        to: &Path,
+    ) -> std::io::Result<()> {
+        if role == stele_writer::fs::FileRole::Sealed && to.file_name().is_some_and(|n| n == self.0)
+        {
+            return Err(std::io::Error::other("injected rename failure"));
+        }
+        std::fs::rename(from, to)
+    }
+}
+
+fn ip_log_with(
+    tmp: &Path,
+    origin: &str,
+    fs: Arc<dyn stele_writer::fs::Fs>,
+) -> (stele_writer::Log, stele_core::SignerKey) {
+    let opts = stele_writer::LogOptions {
+        fs,
+        seal: stele_writer::sealed::SealConfig {
+            seal: vec!["/ip".into()],
+            subject: "/actor".into(),
+        },
+        ..Default::default()
+    };
+    let signer = stele_writer::key::generate(origin).unwrap();
+    let log =
+        stele_writer::Log::create_with(&tmp.join("log"), origin, &signer, None, opts).unwrap();
+    (log, signer)
+}
+
+fn ip_event(actor: &str, n: u32) -> Value {
+    serde_json::json!({"action": "login", "actor": actor, "ip": format!("10.0.0.{n}-{MARKER}")})
+}
+
+// The review's finding 1a: a forget whose event is durable but whose forget
+// list was never written (the list's rename fails, as under a kill there)
+// left every later export revealing the subject. The key counts as forgotten
+// from its intent on: the same process's exports leave its wraps out, and
+// the next open finishes the work (list, wraps, key file).
+#[test]
+fn a_logged_forget_whose_list_write_failed_is_forgotten_and_finished_on_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = "example.com/forget-intent";
+    let aud = identity(tmp.path(), "auditor.key");
+    let (log, signer) = ip_log_with(tmp.path(), origin, Arc::new(FailRenameTo("forgotten")));
+    let _ = log.add_auditor(&recipient(&aud)).unwrap();
+    let _ = log
+        .append_batch(vec![
+            ip_event("alice", 1),
+            ip_event("bob", 2),
+            ip_event("alice", 3),
+        ])
+        .unwrap();
+    let err = log
+        .forget(&serde_json::json!("alice"), "dpo")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is logged (entry 4)"), "{err}");
+    assert!(!err.contains(MARKER), "{err}");
+    let dir = tmp.path().join("log");
+    let (forgets, _) = logged_sidecar_work(&dir);
+    assert_eq!(forgets.len(), 1);
+    let kid = forgets[0].clone();
+    assert!(
+        key_files_of(&dir, &kid) > 0,
+        "the failure left the key files"
+    );
+    // The same process, before any reopen: the export treats it as forgotten.
+    let _ = log.checkpoint().unwrap();
+    let mut out = Vec::new();
+    log.view()
+        .export_log_revealed(&[recipient(&aud)], &mut out, &mut |_| {})
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        !text.contains(&format!("sealed-key {kid} ")),
+        "wrap of {kid} exported"
+    );
+    assert!(text.contains(&format!("forgotten {kid}")));
+    let r = verify_with(&out, &signer.verifier().to_string(), Some(&aud));
+    assert_eq!(r.verdict, Verdict::Verified, "{:#?}", r.failures);
+    let s = r.sealed.unwrap();
+    assert_eq!((s.opened, s.forgotten), (1, 2), "{s:?}");
+    drop(log);
+    // Reopened: the open finishes it.
+    let log = stele_writer::Log::open(&dir).unwrap();
+    assert_eq!(
+        key_files_of(&dir, &kid),
+        0,
+        "{kid} left on disk after the open"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("sealed/forgotten"))
+            .unwrap()
+            .contains(&kid)
+    );
+    assert!(!dir.join("sealed/pending").exists());
+    let (states, rep) = opened_values(&log, &signer, &aud);
+    assert_eq!(rep.verdict, Verdict::Verified);
+    let forgotten = states
+        .iter()
+        .filter(|s| s.2 == stele_core::sealed::ValueState::Forgotten)
+        .count();
+    assert_eq!(forgotten, 2, "{states:?}");
+}
+
+// The review's finding 1b: a key listed as forgotten whose files a failed
+// forget left (a sidecar from before intents, or a hand-restored list): when
+// its subject appears again, every wrap of the old key goes with its key
+// file (only the key file went: `age -d` on a left wrap gave the key back).
+#[test]
+fn a_listed_key_met_again_loses_every_wrap_not_only_its_key_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let aud = identity(tmp.path(), "auditor.key");
+    let aud2 = identity(tmp.path(), "other.key");
+    let (log, _) = ip_log_with(
+        tmp.path(),
+        "example.com/forget-listed",
+        Arc::new(stele_writer::fs::RealFs),
+    );
+    let _ = log.add_auditor(&recipient(&aud)).unwrap();
+    let _ = log.add_auditor(&recipient(&aud2)).unwrap();
+    let _ = log.append_batch(vec![ip_event("alice", 1)]).unwrap();
+    drop(log);
+    let dir = tmp.path().join("log");
+    let key_file = std::fs::read_dir(dir.join("sealed/keys"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let kid = stele_core::note::hex(&std::fs::read(key_file.path()).unwrap()[..16]);
+    assert_eq!(key_files_of(&dir, &kid), 3);
+    let fp = dir.join("sealed/forgotten");
+    std::fs::write(&fp, format!("{kid}\n")).unwrap();
+    std::fs::set_permissions(&fp, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let log = stele_writer::Log::open(&dir).unwrap();
+    let _ = log.append_batch(vec![ip_event("alice", 2)]).unwrap();
+    assert_eq!(
+        key_files_of(&dir, &kid),
+        0,
+        "files of the listed key {kid} left"
+    );
+}
+
+// `stele fsck` against an older `sealed/` restored beside newer entries:
+// the forget and the redaction logged since the backup are finished (wraps
+// and key destroyed, opening redacted) and said so, once.
+#[test]
+fn fsck_finishes_forgets_and_redactions_an_older_sidecar_lacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey, aud) = sealed_log(tmp.path(), "example.com/fsck-restore");
+    let dir = PathBuf::from(&log);
+    let backup = tmp.path().join("sealed.bak");
+    let cp = |from: &Path, to: &Path| {
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    cp(&dir.join("sealed"), &backup);
+    let alice = format!(r#"{{"email":"alice-{MARKER}@example.com","id":"u1"}}"#);
+    let _ = ok(&stele(&["forget", &log, "--subject", &alice]));
+    let _ = ok(&stele(&[
+        "redact",
+        &log,
+        "--entry",
+        "2",
+        "--pointer",
+        "/note",
+    ]));
+    let (forgets, redacts) = logged_sidecar_work(&dir);
+    let kid = forgets[0].clone();
+    assert_eq!(redacts, 1);
+    std::fs::remove_dir_all(dir.join("sealed")).unwrap();
+    cp(&backup, &dir.join("sealed"));
+    assert!(key_files_of(&dir, &kid) > 0);
+    let out = ok(&stele(&["fsck", &log]));
+    assert!(
+        out.contains(&format!(
+            "finished: entry 4 (stele.forget of key {kid}) is logged, but its sidecar work was not done; done now"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("finished: entry 5 (stele.redact of entry 2 at \"/note\")"),
+        "{out}"
+    );
+    assert!(!out.contains(MARKER));
+    assert_eq!(key_files_of(&dir, &kid), 0);
+    let again = ok(&stele(&["fsck", &log]));
+    assert!(!again.contains("finished"), "{again}");
+    let bytes = export(&log, &tmp.path().join("x.stele"), Some(&recipient(&aud)));
+    let r = verify_with(&bytes, &vkey, Some(&aud));
+    assert_eq!(r.verdict, Verdict::Verified, "{:#?}", r.failures);
+    let s = r.sealed.unwrap();
+    assert_eq!((s.forgotten, s.redacted), (2, 1), "{s:?}");
+}
+
+// The review's finding 2: an older `sealed/records` restored beside newer
+// entries lost an acknowledged value's opening, and nothing said so. fsck
+// names the entry and pointer (never the value) and exits 1.
+#[test]
+fn fsck_names_sealed_values_whose_opening_is_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _vkey, _aud) = sealed_log(tmp.path(), "example.com/fsck-records");
+    let dir = PathBuf::from(&log);
+    let old = std::fs::read(dir.join("sealed/records")).unwrap();
+    let _ = append(
+        &log,
+        &[&format!(
+            r#"{{"action":"late","actor":{{"email":"carol-{MARKER}@example.com","id":"u3"}}}}"#
+        )],
+    );
+    assert!(ok(&stele(&["fsck", &log])).starts_with("ok: "));
+    std::fs::write(dir.join("sealed/records"), &old).unwrap();
+    let out = stele(&["fsck", &log]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("missing: entry 4: the sealed value at \"/actor/email\" (key "),
+        "{text}"
+    );
+    assert_eq!(text.matches("missing:").count(), 1, "{text}");
+    assert!(text.contains("damaged: 5 entries"), "{text}");
+    assert!(!text.contains(MARKER) && !stderr(&out).contains(MARKER));
+}
+
+// The same for a redaction (the review's kills at the records' rewrite):
+// once its event is logged, exports carry `redacted` for the opening even
+// before the work is done, and the next open does it.
+#[test]
+fn a_logged_redaction_whose_rewrite_failed_is_redacted_and_finished_on_open() {
+    use stele_core::sealed::ValueState;
+    let tmp = tempfile::tempdir().unwrap();
+    let aud = identity(tmp.path(), "auditor.key");
+    let (log, signer) = ip_log_with(
+        tmp.path(),
+        "example.com/redact-intent",
+        Arc::new(FailRenameTo("records")),
+    );
+    let _ = log.add_auditor(&recipient(&aud)).unwrap();
+    let _ = log
+        .append_batch(vec![ip_event("alice", 1), ip_event("bob", 2)])
+        .unwrap();
+    let err = log.redact(2, "/ip", "dpo").unwrap_err().to_string();
+    assert!(err.contains("is logged (entry 3)"), "{err}");
+    let state_of_2 = |log: &stele_writer::Log| {
+        let (states, rep) = opened_values(log, &signer, &aud);
+        assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
+        states.into_iter().find(|s| s.0 == 2).unwrap().2
+    };
+    assert_eq!(state_of_2(&log), ValueState::Redacted);
+    drop(log);
+    let dir = tmp.path().join("log");
+    let log = stele_writer::Log::open(&dir).unwrap();
+    assert!(!dir.join("sealed/pending").exists());
+    let recs = std::fs::read_to_string(dir.join("sealed/records")).unwrap();
+    assert!(recs.contains(" redacted 2 \"/ip\""), "{recs}");
+    assert!(!recs.contains(" opening 2 "), "{recs}");
+    assert_eq!(state_of_2(&log), ValueState::Redacted);
 }

@@ -210,7 +210,8 @@ fn head(dir: &Path) -> Result<Option<(Vec<u8>, Vec<String>, HashSet<KeyId>)>> {
     for a in &auditors {
         out.extend_from_slice(format!("auditor {a}\n").as_bytes());
     }
-    let forgotten = side::forgotten_ids(&sc)?;
+    // With the forgets under way: a logged forget's wraps never go out.
+    let forgotten = side::export_forgotten_ids(&sc)?;
     let mut sorted: Vec<&KeyId> = forgotten.iter().collect();
     sorted.sort();
     for k in sorted {
