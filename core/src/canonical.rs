@@ -840,22 +840,6 @@ fn cmp_keys(a: &[u8], a_esc: bool, b: &[u8], b_esc: bool) -> Ordering {
     a.encode_utf16().cmp(b.encode_utf16())
 }
 
-/// An object's members in canonical order (RFC 8785 3.2.3, UTF-16 code
-/// units), when that differs from the map's own: serde_json's map is in code
-/// point order, which is UTF-16 order unless a key has characters from
-/// U+E000 up (in UTF-8 exactly those whose lead byte is 0xEE or more; no
-/// other byte is). None: iterate the map as it is. Whoever walks an event in
-/// the order of its canonical line (the sealed placeholders, matched to
-/// their places in the line by position) walks it through this.
-pub fn sorted_members(m: &Map<String, Value>) -> Option<Vec<(&String, &Value)>> {
-    if !m.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
-        return None;
-    }
-    let mut members: Vec<(&String, &Value)> = m.iter().collect();
-    members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-    Some(members)
-}
-
 /// Serializes a JSON value in RFC 8785 canonical form.
 #[cfg(feature = "std-float")]
 pub fn to_canonical(v: &Value) -> Result<String, String> {
@@ -965,12 +949,18 @@ fn write_value(out: &mut String, v: &Value, swap: &impl Swap) -> Result<(), Stri
             out.push(']');
         }
         Value::Object(m) => {
+            // serde_json's map is in code point order, which is UTF-16 order
+            // unless a key has characters from U+E000 up (in UTF-8 exactly
+            // those whose lead byte is 0xEE or more; no other byte is).
             out.push('{');
-            match sorted_members(m) {
-                Some(members) => write_members(out, members, swap)?,
+            if m.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
+                let mut members: Vec<(&String, &Value)> = m.iter().collect();
+                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+                write_members(out, members, swap)?;
+            } else {
                 // The common case: in the map's own order, with no list of
                 // keys and no look-up per key.
-                None => write_members(out, m.iter(), swap)?,
+                write_members(out, m.iter(), swap)?;
             }
             out.push('}');
         }

@@ -309,9 +309,9 @@ pub fn pointer_tokens(pointer: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// Every placeholder in an event with its pointer, in the order of the
-/// event's canonical line (members in UTF-16 order, canonical::sorted_members):
-/// the page places opened values in a line's text by that order. A malformed
+/// Every placeholder in an event with its pointer, in the map's member order
+/// (code point order, which is not always the canonical line's: for that
+/// order, read the line with [`find_placeholders_canonical`]). A malformed
 /// placeholder is an error naming its pointer.
 pub fn find_placeholders(event: &Value) -> Result<Vec<(String, Placeholder)>, String> {
     fn walk(
@@ -331,12 +331,7 @@ pub fn find_placeholders(event: &Value) -> Result<Vec<(String, Placeholder)>, St
                     out.push((ptr.clone(), ph));
                     return Ok(());
                 }
-                let sorted = canonical::sorted_members(m);
-                let members: Box<dyn Iterator<Item = (&String, &Value)>> = match sorted {
-                    Some(v) => Box::new(v.into_iter()),
-                    None => Box::new(m.iter()),
-                };
-                for (k, child) in members {
+                for (k, child) in m {
                     let len = ptr.len();
                     ptr.push('/');
                     if k.contains(['~', '/']) {
@@ -366,14 +361,15 @@ pub fn find_placeholders(event: &Value) -> Result<Vec<(String, Placeholder)>, St
     Ok(out)
 }
 
-/// [`find_placeholders`] for the usual event, read from its canonical JSON
-/// bytes without building its value (the opening pass's hot path): `None`
-/// when the event is not plainly the usual kind (a member name with an
-/// escape or a non-ASCII byte, whose order or pointer needs the full
-/// reading; a malformed placeholder, whose error it gives), and the caller
-/// uses [`find_placeholders`]. `Some` is what [`find_placeholders`] finds
-/// in the parsed event: the same placeholders, pointers and order (member
-/// names in ASCII sort the same in canonical JSON and in the parsed map).
+/// The placeholders of an event read from its canonical JSON bytes, without
+/// building its value (the opening pass's hot path), in the line's own order
+/// (members in UTF-16 order): the order the page places opened values in a
+/// line's text by. `None` for a malformed or misplaced placeholder (the
+/// caller's [`find_placeholders`] gives the error) or bytes that are not a
+/// canonical event. `Some` holds what [`find_placeholders`] finds in the
+/// parsed event, the same placeholders and pointers; also in the same order
+/// unless an object mixes member names from U+E000 up with names above
+/// U+FFFF (code point order there differs from UTF-16 order).
 pub fn find_placeholders_canonical(event: &[u8]) -> Option<Vec<(String, Placeholder)>> {
     const HEAD: &[u8] = b"{\"stele.sealed\":{\"commitment\":\"";
     const MID: &[u8] = b"\",\"key\":\"";
@@ -394,23 +390,38 @@ pub fn find_placeholders_canonical(event: &[u8]) -> Option<Vec<(String, Placehol
         let rest = b.get(at + 1..)?;
         // One scan to the closing quote (names are short: a byte loop,
         // not memchr and a second scan), noting the characters a token
-        // escapes.
+        // escapes and JSON escapes (skipped over: `\"` does not close).
+        // UTF-8 is taken as it is (`~` and `/` are never part of a
+        // multi-byte character), so every member is read in the line's own
+        // order: the order the page places opened values by.
         let mut n = 0;
         let mut escaped = false;
+        let mut json_escape = false;
         loop {
             match *rest.get(n)? {
                 b'"' => break,
-                b'\\' | 0x80.. => return None,
+                b'\\' => {
+                    json_escape = true;
+                    n += 1;
+                }
                 b'~' | b'/' => escaped = true,
                 _ => {}
             }
             n += 1;
         }
-        let key = &rest[..n];
-        if key == PLACEHOLDER_MEMBER.as_bytes() {
+        let decoded;
+        let key = if json_escape {
+            // Rare (control characters, `"` and `\` in a name): core's
+            // unescape, which checks the escapes.
+            decoded = canonical::unescape(&rest[..n])?;
+            escaped = decoded.contains(['~', '/']);
+            decoded.as_str()
+        } else {
+            std::str::from_utf8(&rest[..n]).ok()?
+        };
+        if key == PLACEHOLDER_MEMBER {
             return None;
         }
-        let key = std::str::from_utf8(key).ok()?;
         ptr.push('/');
         if escaped {
             ptr.push_str(&escape_token(key));
@@ -1321,10 +1332,10 @@ impl SealChecker {
 mod tests {
     use super::*;
 
-    /// Placeholders are listed in the order of the canonical line, also
-    /// when code point order (serde_json's map) differs from UTF-16 order
-    /// (names from U+E000 up beside names above U+FFFF): the page places
-    /// opened values by that order.
+    /// Placeholders read from the line come in the line's order, also when
+    /// code point order (serde_json's map, so `find_placeholders`) differs
+    /// from UTF-16 order (names from U+E000 up beside names above U+FFFF):
+    /// the page places opened values by that order.
     #[test]
     fn placeholders_come_in_the_canonical_lines_order() {
         let ph = |b: u8| {
@@ -1349,8 +1360,14 @@ mod tests {
         let _ = ev.insert("\u{1F601}".into(), Value::Object(inner));
         let ev = Value::Object(ev);
         let line = canonical::to_canonical(&ev).unwrap();
-        let found = find_placeholders(&ev).unwrap();
+        let found = find_placeholders_canonical(line.as_bytes()).unwrap();
         assert_eq!(found.len(), 8);
+        // The same placeholders and pointers as the parsed event's walk.
+        let mut walked = find_placeholders(&ev).unwrap();
+        let mut sorted = found.clone();
+        walked.sort_by(|a, b| a.0.cmp(&b.0));
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(sorted, walked);
         // Each placeholder's commitment, in the order the line holds them.
         let in_line: Vec<u8> = line
             .match_indices("\"commitment\":\"")
@@ -1629,11 +1646,12 @@ mod tests {
             serde_json::json!({"a": [], "b": {}, "c": [[], {}], "d": null, "e": true, "f": -1.5e3}),
             serde_json::json!({"a/b": ph(1), "list": [1, ph(2), [ph(3)]], "m~x": {"deep": ph(4)}, "s": "x\"{\"stele.sealed\":1}\\"}),
             serde_json::json!({"actor": {"email": ph(5), "id": "u1"}, "ip": ph(6), "n": [0, {"x": ph(7)}]}),
+            serde_json::json!({"é": ph(1), "q\"\u{1}/~": ph(2), "\\": {"ü": ph(3)}}),
+            serde_json::json!({"q\"": 1}),
         ] {
             assert!(check(&ev), "{ev}");
         }
-        // Not answered: the walk decides (names with escapes or non-ASCII
-        // bytes, malformed or misplaced placeholders).
+        // Not answered: the walk decides (malformed or misplaced placeholders).
         let mut bad_key = ph(1);
         bad_key["stele.sealed"]["key"] = Value::String("ZZ".into());
         let mut extra = ph(1);
@@ -1641,8 +1659,6 @@ mod tests {
         let mut early = ph(1);
         early["a"] = Value::from(1);
         for ev in [
-            serde_json::json!({"é": ph(1)}),
-            serde_json::json!({"q\"": 1}),
             serde_json::json!({"a": bad_key}),
             serde_json::json!({"a": extra}),
             serde_json::json!({"a": [early]}),
