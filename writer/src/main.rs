@@ -2541,8 +2541,19 @@ fn report_text_raw(r: &Report, allow_unsigned_tail: bool) -> String {
     if let Some(s) = &r.sealed {
         let _ = writeln!(
             o,
-            "sealed values: {} ({} opened and checked, {} sealed, {} forgotten, {} redacted)",
-            s.values, s.opened, s.sealed, s.forgotten, s.redacted
+            "sealed values: {} ({} opened and checked, {} sealed, {} forgotten, {} redacted){}",
+            s.values,
+            s.opened,
+            s.sealed,
+            s.forgotten,
+            s.redacted,
+            // What a record says was destroyed is not proved by the log
+            // (FORMAT 13.6): say whose word it is.
+            if s.forgotten + s.redacted > 0 {
+                "; forgotten and redacted are the exporter's statements, not checked against the log's stele.forget and stele.redact events"
+            } else {
+                ""
+            }
         );
     }
     for k in r.keys.iter().flatten() {

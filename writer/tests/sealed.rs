@@ -410,6 +410,21 @@ fn verify_of_a_log_directory_opens_with_an_auditors_identity() {
         after["sealed"],
         serde_json::json!({"values":5,"opened":2,"sealed":0,"forgotten":2,"redacted":1})
     );
+    // The text says whose word "forgotten" and "redacted" are.
+    let text = ok(&stele(&[
+        "verify",
+        &log,
+        "--key",
+        &vkey,
+        "--identity",
+        p(&aud),
+    ]));
+    assert!(
+        text.contains(
+            "2 forgotten, 1 redacted); forgotten and redacted are the exporter's statements"
+        ),
+        "{text}"
+    );
     // A tampered opening in the sidecar is a failure naming entry and pointer.
     let rp = Path::new(&log).join("sealed/records");
     let text = std::fs::read_to_string(&rp).unwrap();
