@@ -573,6 +573,9 @@ struct ServeArgs {
     /// Most exports streaming at once (429 beyond).
     #[arg(long, value_name = "N", default_value_t = 4)]
     max_exports: usize,
+    /// Memory for responses built whole (pages of entries, entry bundles, /v1/sealed) until sent (a response waits 1s for room, then 503).
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    max_read_bytes: usize,
     /// Access records (reads of entries) one reader may cause per minute (429 beyond).
     #[arg(long, value_name = "N", default_value_t = 600)]
     access_rate: u32,
@@ -2679,6 +2682,7 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
         shutdown_deadline: a.shutdown_deadline,
     };
     c.max_exports = a.max_exports;
+    c.max_read_bytes = a.max_read_bytes;
     c.access_per_minute = a.access_rate;
     c.read_sign_interval = a.read_sign_interval;
     c.cors_origins = a.cors_origin;

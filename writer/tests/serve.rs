@@ -2263,3 +2263,118 @@ fn a_slow_body_of_one_token_does_not_hold_other_writers() {
     assert_eq!(r.status, 200, "{}", r.text());
     drop(slow);
 }
+
+// A connection from `from` with a tiny receive buffer: a response it does
+// not read cannot land whole in the socket buffers.
+fn small_buffer_connect(addr: &str, from: &str) -> TcpStream {
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let c = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    c.set_recv_buffer_size(4096).unwrap();
+    c.bind(
+        &format!("{from}:0")
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    c.connect(&addr.into()).unwrap();
+    c.into()
+}
+
+#[test]
+fn unread_pages_and_bundles_are_held_within_the_read_budget() {
+    // Review finding: pages of GET /v1/entries and entry bundles were built
+    // whole with nothing bounding them: 20 anonymous clients that asked for
+    // pages of 64 KiB entries and never read them took a server from 28 MB
+    // to 1.74 GB. Now each such response holds its size of
+    // --max-read-bytes until it is sent.
+    let f = fixture();
+    let budget: u64 = 32 << 20;
+    let s = Server::start(
+        &f,
+        &[
+            "--public-reads",
+            "--max-read-bytes",
+            &budget.to_string(),
+            "--write-timeout",
+            "300s",
+        ],
+    );
+    // 300 entries of 60 KB: a page of 18 MB, a bundle of 256 entries of 15 MB.
+    let pad = "p".repeat(60_000);
+    for k in 0..6 {
+        let body: Vec<String> = (0..50)
+            .map(|i| format!(r#"{{"i":{},"p":"{pad}"}}"#, k * 50 + i))
+            .collect();
+        let r = s.post("/v1/entries", &f.token, &format!("[{}]", body.join(",")));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let base = s.peak_rss_kib();
+    // 12 clients ask for a page, 12 for a bundle, and none reads its body.
+    let clients: Vec<_> = (0..24)
+        .map(|i| {
+            let addr = s.addr.clone();
+            std::thread::spawn(move || {
+                let path = if i % 2 == 0 {
+                    "/v1/entries?from=0"
+                } else {
+                    "/tile/entries/000"
+                };
+                let mut c = small_buffer_connect(&addr, "127.0.0.1");
+                write!(
+                    c,
+                    "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+                let mut head = [0u8; 12];
+                c.read_exact(&mut head).unwrap();
+                let head = String::from_utf8_lossy(&head).to_string();
+                if head == "HTTP/1.1 503" {
+                    // A refusal is short: read it whole.
+                    let mut rest = Vec::new();
+                    let _ = c.read_to_end(&mut rest).unwrap();
+                    let mut all = head.into_bytes();
+                    all.extend_from_slice(&rest);
+                    (503, String::from_utf8_lossy(&all).to_string(), Some(c))
+                } else {
+                    (0, head, Some(c))
+                }
+            })
+        })
+        .collect();
+    let answers: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let peak = s.peak_rss_kib();
+    let refused: Vec<&String> = answers
+        .iter()
+        .filter(|a| a.0 == 503)
+        .map(|a| &a.1)
+        .collect();
+    let held = answers.iter().filter(|a| a.1 == "HTTP/1.1 200").count();
+    eprintln!(
+        "peak RSS of stele serve: {} MiB before, {} MiB with 24 clients not reading 15-18 MB pages and bundles under --max-read-bytes {} MiB ({held} held, {} refused)",
+        base / 1024,
+        peak / 1024,
+        budget >> 20,
+        refused.len()
+    );
+    // Held: the budget, plus what is being built and copied at once.
+    assert!(
+        peak < base + 3 * (budget >> 10),
+        "peak RSS grew from {base} to {peak} KiB"
+    );
+    assert_eq!(held + refused.len(), 24, "{answers:?}");
+    assert!(held >= 1, "{answers:?}");
+    assert!(!refused.is_empty(), "{answers:?}");
+    for r in &refused {
+        assert!(r.contains("--max-read-bytes"), "{r}");
+        assert!(r.contains("nothing was read"), "{r}");
+        assert!(r.to_ascii_lowercase().contains("retry-after: 1"), "{r}");
+    }
+    let m = s.req("GET", "/metrics", None, b"").text();
+    assert!(
+        m.contains(&format!("stele_reads_refused_total {}", refused.len())),
+        "{m}"
+    );
+    drop(answers);
+}
