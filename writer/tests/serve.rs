@@ -2378,3 +2378,50 @@ fn unread_pages_and_bundles_are_held_within_the_read_budget() {
     );
     drop(answers);
 }
+
+#[test]
+fn a_read_only_server_with_an_access_log_records_bundle_reads() {
+    // Review finding: `--read-only --access-log` recorded pages of entries
+    // but sent entry bundles without a record, while answering
+    // `stele-reads: recorded`.
+    let f = fixture();
+    let s = Server::start(&f, &[]);
+    let r = s.post("/v1/entries", &f.token, r#"[{"a":1},{"a":2},{"a":3}]"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(s.terminate().success());
+    let access = f.log.parent().unwrap().join("access");
+    stele_ok(&[
+        "init",
+        access.to_str().unwrap(),
+        "--origin",
+        "test.example/reads",
+    ]);
+    let records = || {
+        std::fs::read_to_string(access.join("entries.jsonl"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"stele.access\""))
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let s = Server::start(
+        &f,
+        &["--read-only", "--access-log", access.to_str().unwrap()],
+    );
+    assert!(records().is_empty());
+    let r = s.get("/tile/entries/000.p/4", &f.token);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.headers["stele-reads"], "recorded");
+    let all = records();
+    assert_eq!(all.len(), 1, "{all:?}");
+    let ev = &all[0]["event"];
+    assert_eq!(ev["target"], "/tile/entries");
+    assert_eq!(ev["actor"], "alice");
+    assert_eq!(
+        ev["read"],
+        json!({"kind": "bundles", "entries": [0, 4], "seconds": 60, "tree_size": 4})
+    );
+    // A page of entries is recorded too (it always was).
+    assert_eq!(s.get("/v1/entries?from=0&to=2", &f.token).status, 200);
+    assert_eq!(records().len(), 2);
+}

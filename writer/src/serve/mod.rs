@@ -929,7 +929,7 @@ impl Inner {
         to: u64,
         size: u64,
     ) -> Result<(), Response> {
-        if self.log.is_none() && self.cluster.is_none() {
+        if !self.records_reads() {
             return Ok(());
         }
         // The reader as its records name it: the token, and the address.
