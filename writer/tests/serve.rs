@@ -2425,3 +2425,111 @@ fn a_read_only_server_with_an_access_log_records_bundle_reads() {
     assert_eq!(s.get("/v1/entries?from=0&to=2", &f.token).status, 200);
     assert_eq!(records().len(), 2);
 }
+
+#[test]
+fn a_reader_below_the_write_rate_is_cut_and_a_fast_one_is_not() {
+    // Review finding: four readers taking ~300 B/s each held every export
+    // slot for as long as they liked (each read came well within the write
+    // timeout). A tiny window here; the default is 1 KiB/s over 30 s.
+    let f = fixture();
+    let s = Server::start(
+        &f,
+        &[
+            "--public-reads",
+            "--write-timeout",
+            "300s",
+            "--min-write-rate",
+            "262144",
+            "--write-rate-window",
+            "2s",
+        ],
+    );
+    fill(&s, &f.token, 20_000, 400); // ~9 MB: more than the socket buffers
+    let mut slow = small_buffer_connect(&s.addr, "127.0.0.1");
+    write!(
+        slow,
+        "GET /v1/export HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    // About 20 KB/s: far below 256 KiB/s.
+    let t = Instant::now();
+    let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+    loop {
+        match slow.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        assert!(t.elapsed() < Duration::from_secs(100), "never cut");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let head = String::from_utf8_lossy(&got[..got.len().min(300)]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(!got.ends_with(b"0\r\n\r\n"), "the slow reader got it all");
+    assert!(got.len() < 4_000_000, "cut after {} bytes", got.len());
+    // A reader taking it as fast as it comes gets all of it.
+    let r = s.req("GET", "/v1/export", None, b"");
+    assert_eq!(r.status, 200);
+    let report =
+        stele_core::verify::verify_bytes(stele_core::Options::new(vec![f.key.clone()]), &r.body);
+    assert_eq!(report.verdict, Verdict::Verified, "{report:?}");
+    let m = s.req("GET", "/metrics", None, b"").text();
+    assert!(
+        !m.contains("stele_http_connections_timed_out_total 0"),
+        "{m}"
+    );
+}
+
+#[test]
+fn export_slots_are_shared_by_the_client_a_trusted_proxy_names() {
+    // Review finding: export places were counted by the TCP peer, so behind
+    // a trusted proxy one client's exports counted against everyone's share.
+    let f = fixture();
+    let s = Server::start(
+        &f,
+        &[
+            "--public-reads",
+            "--max-exports",
+            "4",
+            "--trust-proxy",
+            "127.0.0.1",
+            "--write-timeout",
+            "300s",
+            "--min-write-rate",
+            "0",
+        ],
+    );
+    fill(&s, &f.token, 20_000, 400); // ~9 MB: more than the socket buffers
+    let stalled: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut c = small_buffer_connect(&s.addr, "127.0.0.1");
+            write!(
+                c,
+                "GET /v1/export HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n"
+            )
+            .unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            let mut head = [0u8; 12];
+            c.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&head));
+            c
+        })
+        .collect();
+    let get = |client: &str| {
+        s.req_h(
+            "GET",
+            "/v1/export?from=0&to=1",
+            &[("X-Forwarded-For", client)],
+            b"",
+        )
+    };
+    // That client's third is refused; another client behind the same proxy
+    // still gets one.
+    let r = get("203.0.113.7");
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.text().contains("this address"), "{}", r.text());
+    let r = get("203.0.113.8");
+    assert_eq!(r.status, 200, "{}", r.text());
+    drop(stalled);
+}

@@ -1774,7 +1774,7 @@ async fn get_sealed(
     // The body is built whole (its wraps come before its records): one of
     // the --max-exports places while it is, and at most
     // openings::MAX_BODY_BYTES.
-    let _slot = match export_slot(&app, peer) {
+    let _slot = match export_slot(&app, who.remote) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -2284,9 +2284,11 @@ pub(super) struct ExportSlot {
     _ip: net::IpSlot,
 }
 
-// A place for an export from `peer`, or the 429 that says why there is none.
-fn export_slot(app: &App, peer: SocketAddr) -> Result<ExportSlot, Response> {
-    let Some(ip) = app.0.export_ips.take(peer.ip(), app.0.export_share) else {
+// A place for an export from `client` (the address the per-client limits
+// use: behind a trusted proxy, the one its header names), or the 429 that
+// says why there is none.
+fn export_slot(app: &App, client: SocketAddr) -> Result<ExportSlot, Response> {
+    let Some(ip) = app.0.export_ips.take(client.ip(), app.0.export_share) else {
         return Err(too_many(
             "this address is streaming as many exports as one client may (half of --max-exports); retry later; nothing was read"
                 .into(),
@@ -2437,7 +2439,7 @@ async fn get_export(
             );
         }
     };
-    let slot = match export_slot(&app, peer) {
+    let slot = match export_slot(&app, who.remote) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -3264,7 +3266,9 @@ impl Server {
             read_budget: Arc::new(Semaphore::new(read_budget_kib)),
             read_budget_kib,
             export_ips: net::PerIp::default(),
-            export_share: if c.limits.max_connections_per_ip == 0 {
+            // Behind a proxy that is not trusted every client has its
+            // address: no share then.
+            export_share: if c.limits.max_connections_per_ip == 0 && c.trusted_proxies.is_empty() {
                 0
             } else {
                 c.max_exports.max(1).div_ceil(2)
