@@ -2427,6 +2427,37 @@ fn a_read_only_server_with_an_access_log_records_bundle_reads() {
 }
 
 #[test]
+fn one_huge_event_is_refused_from_its_bytes_in_bounded_memory() {
+    // Review finding: one 16 MiB POST of a single event holding an
+    // 8.4M-element array was parsed into a tree (and cloned to be
+    // measured): ~600 MB for one request, then 413.
+    let f = fixture();
+    let s = Server::start(&f, &[]);
+    let base = s.peak_rss_kib();
+    let n = (16 << 20) - 100;
+    let body = format!(r#"{{"type":"k","a":[{}0]}}"#, "0,".repeat(n / 2 - 20));
+    let before = size_on_disk(&f.log);
+    let r = s.post("/v1/entries", &f.token, &body);
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(
+        r.text().contains("entry would be more than"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(size_on_disk(&f.log), before);
+    let peak = s.peak_rss_kib();
+    eprintln!(
+        "peak RSS of stele serve: {} MiB before, {} MiB after one 16 MiB event of 8.4M array elements",
+        base / 1024,
+        peak / 1024
+    );
+    assert!(
+        peak < base + 100 * 1024,
+        "peak RSS grew from {base} to {peak} KiB"
+    );
+}
+
+#[test]
 fn a_reader_below_the_write_rate_is_cut_and_a_fast_one_is_not() {
     // Review finding: four readers taking ~300 B/s each held every export
     // slot for as long as they liked (each read came well within the write
