@@ -836,13 +836,23 @@ impl Inner {
             };
             let r = f(log);
             let mut h = me.health.lock().unwrap();
+            // The cause goes to stderr once (anonymous /healthz callers get
+            // a fixed message without it).
             match &r {
                 Err(Error::Poisoned { cause, .. }) => {
+                    if h.poisoned.is_none() {
+                        eprintln!(
+                            "stele serve: the log refuses appends until the server restarts: {cause}"
+                        );
+                    }
                     let _ = h.poisoned.get_or_insert_with(|| cause.clone());
                 }
                 Err(e @ Error::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::StorageFull =>
                 {
+                    if h.storage_full.is_none() {
+                        eprintln!("stele serve: an append failed for lack of disk space: {e}");
+                    }
                     h.storage_full = Some(e.to_string());
                 }
                 Ok(_) => h.storage_full = None,
@@ -2749,28 +2759,53 @@ fn mirror_metrics(st: &crate::mirror::Status, held: u64) -> String {
     o
 }
 
-async fn healthz(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
+// /healthz is public: the cause of a failure (an I/O error names the
+// log's files, a database error its host) is told only to a caller with a
+// read token, and on stderr; anyone else gets a fixed message.
+async fn healthz(State(app): State<App>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
     }
+    let detail = matches!(app.0.bearer(&headers), Bearer::Known(t) if t.scopes.read);
     if let Some(c) = &app.0.cluster
         && let Err(e) = c.sequenced().await
     {
-        return error(503, format!("the log's database cannot be read: {e}"), None);
+        let msg = format!("the log's database cannot be read: {e}");
+        eprintln!("stele serve: /healthz: {msg}");
+        return error(
+            503,
+            if detail {
+                msg
+            } else {
+                "the log's database cannot be read".into()
+            },
+            None,
+        );
     }
     let h = app.0.health.lock().unwrap();
     if let Some(cause) = &h.poisoned {
         let full = h.storage_full.is_some();
         return error(
             if full { 507 } else { 503 },
-            format!("the log refuses appends until the server restarts: {cause}"),
+            if detail {
+                format!("the log refuses appends until the server restarts: {cause}")
+            } else if full {
+                "storage full: the writer stopped after a storage error and refuses appends until the server restarts".into()
+            } else {
+                "the writer stopped after a storage error and refuses appends until the server restarts".into()
+            },
             None,
         );
     }
     if let Some(e) = &h.storage_full {
         return error(
             507,
-            format!("the last append failed for lack of disk space and was rolled back: {e}"),
+            if detail {
+                format!("the last append failed for lack of disk space and was rolled back: {e}")
+            } else {
+                "storage full: the last append failed for lack of disk space and was rolled back"
+                    .into()
+            },
             None,
         );
     }
