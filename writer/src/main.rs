@@ -561,6 +561,12 @@ struct ServeArgs {
     /// Cut off a client that accepts no byte of a response this long.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     write_timeout: Duration,
+    /// Cut off a client that keeps a response waiting and takes fewer than this many bytes a second over --write-rate-window (0: no such limit).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    min_write_rate: u64,
+    /// The window --min-write-rate is measured over.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    write_rate_window: Duration,
     /// Most open connections (a short 503 beyond).
     #[arg(long, value_name = "N", default_value_t = 512)]
     max_connections: usize,
@@ -573,6 +579,9 @@ struct ServeArgs {
     /// Most exports streaming at once (429 beyond).
     #[arg(long, value_name = "N", default_value_t = 4)]
     max_exports: usize,
+    /// Memory for responses built whole (pages of entries, entry bundles, /v1/sealed) until sent (a response waits 1s for room, then 503).
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    max_read_bytes: usize,
     /// Access records (reads of entries) one reader may cause per minute (429 beyond).
     #[arg(long, value_name = "N", default_value_t = 600)]
     access_rate: u32,
@@ -2723,9 +2732,12 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
         max_header_bytes: a.max_header,
         idle_timeout: a.idle_timeout,
         write_timeout: a.write_timeout,
+        min_write_rate: a.min_write_rate,
+        write_rate_window: a.write_rate_window,
         shutdown_deadline: a.shutdown_deadline,
     };
     c.max_exports = a.max_exports;
+    c.max_read_bytes = a.max_read_bytes;
     c.access_per_minute = a.access_rate;
     c.read_sign_interval = a.read_sign_interval;
     c.cors_origins = a.cors_origin;

@@ -839,6 +839,26 @@ impl View {
         Ok(line)
     }
 
+    /// How many bytes the lines of entries `from..to` take (with their
+    /// `\n`s): what [`View::write_entries`] writes, from the index alone.
+    pub fn entries_bytes(&self, from: u64, to: u64) -> Result<u64> {
+        self.check_range(from, to)?;
+        let (start, end) = (self.start(from)?, self.end(to - 1)?);
+        if end <= start || end - start > (to - from).saturating_mul(MAX_LINE_BYTES as u64) {
+            // A damaged index must not size a read of gigabytes.
+            return Err(Error::Corrupt {
+                dir: self.dir.clone(),
+                entry: from,
+                offset: start,
+                why: format!(
+                    "the index puts entries {from}..{to} at bytes {start}..{end}, more than {} entries can take",
+                    to - from
+                ),
+            });
+        }
+        Ok(end - start)
+    }
+
     /// Writes the lines of entries `from..to`, byte for byte (with `\n`).
     pub fn write_entries(&self, from: u64, to: u64, w: &mut dyn Write) -> Result<u64> {
         self.check_range(from, to)?;

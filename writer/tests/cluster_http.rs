@@ -214,6 +214,34 @@ fn init_serve_export_verify_and_migrate_round_trip() {
     .unwrap();
     assert_eq!(e.status, 200, "{}", e.text());
     assert_eq!(leaf_hash(e.body.strip_suffix(b"\n").unwrap()), leaf);
+    // A bundle (charged against --max-read-bytes at its largest, then at
+    // its size) holds the page's lines.
+    let page = http(
+        "GET",
+        &format!("{}/v1/entries?from=0&to={size}", a.url),
+        Some(&tok),
+        None,
+    )
+    .unwrap();
+    assert_eq!(page.status, 200, "{}", page.text());
+    let bundle = http(
+        "GET",
+        &format!("{}/tile/entries/000.p/{size}", b.url),
+        Some(&tok),
+        None,
+    )
+    .unwrap();
+    assert_eq!(bundle.status, 200, "{}", bundle.text());
+    let lines: Vec<&[u8]> = page
+        .body
+        .strip_suffix(b"\n")
+        .unwrap()
+        .split(|c| *c == b'\n')
+        .collect();
+    assert_eq!(
+        stele_core::tiles::parse_entry_bundle(&bundle.body).unwrap(),
+        lines
+    );
     let bad_tile = http("GET", &format!("{}/tile/0/999", a.url), Some(&tok), None).unwrap();
     assert_eq!(bad_tile.status, 404);
 

@@ -2263,3 +2263,304 @@ fn a_slow_body_of_one_token_does_not_hold_other_writers() {
     assert_eq!(r.status, 200, "{}", r.text());
     drop(slow);
 }
+
+// A connection from `from` with a tiny receive buffer: a response it does
+// not read cannot land whole in the socket buffers.
+fn small_buffer_connect(addr: &str, from: &str) -> TcpStream {
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let c = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    c.set_recv_buffer_size(4096).unwrap();
+    c.bind(
+        &format!("{from}:0")
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    c.connect(&addr.into()).unwrap();
+    c.into()
+}
+
+#[test]
+fn unread_pages_and_bundles_are_held_within_the_read_budget() {
+    // Review finding: pages of GET /v1/entries and entry bundles were built
+    // whole with nothing bounding them: 20 anonymous clients that asked for
+    // pages of 64 KiB entries and never read them took a server from 28 MB
+    // to 1.74 GB. Now each such response holds its size of
+    // --max-read-bytes until it is sent.
+    let f = fixture();
+    let budget: u64 = 32 << 20;
+    let s = Server::start(
+        &f,
+        &[
+            "--public-reads",
+            "--max-read-bytes",
+            &budget.to_string(),
+            "--write-timeout",
+            "300s",
+        ],
+    );
+    // 300 entries of 60 KB: a page of 18 MB, a bundle of 256 entries of 15 MB.
+    let pad = "p".repeat(60_000);
+    for k in 0..6 {
+        let body: Vec<String> = (0..50)
+            .map(|i| format!(r#"{{"i":{},"p":"{pad}"}}"#, k * 50 + i))
+            .collect();
+        let r = s.post("/v1/entries", &f.token, &format!("[{}]", body.join(",")));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let base = s.peak_rss_kib();
+    // 12 clients ask for a page, 12 for a bundle, and none reads its body.
+    let clients: Vec<_> = (0..24)
+        .map(|i| {
+            let addr = s.addr.clone();
+            std::thread::spawn(move || {
+                let path = if i % 2 == 0 {
+                    "/v1/entries?from=0"
+                } else {
+                    "/tile/entries/000"
+                };
+                let mut c = small_buffer_connect(&addr, "127.0.0.1");
+                write!(
+                    c,
+                    "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+                let mut head = [0u8; 12];
+                c.read_exact(&mut head).unwrap();
+                let head = String::from_utf8_lossy(&head).to_string();
+                if head == "HTTP/1.1 503" {
+                    // A refusal is short: read it whole.
+                    let mut rest = Vec::new();
+                    let _ = c.read_to_end(&mut rest).unwrap();
+                    let mut all = head.into_bytes();
+                    all.extend_from_slice(&rest);
+                    (503, String::from_utf8_lossy(&all).to_string(), Some(c))
+                } else {
+                    (0, head, Some(c))
+                }
+            })
+        })
+        .collect();
+    let answers: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let peak = s.peak_rss_kib();
+    let refused: Vec<&String> = answers
+        .iter()
+        .filter(|a| a.0 == 503)
+        .map(|a| &a.1)
+        .collect();
+    let held = answers.iter().filter(|a| a.1 == "HTTP/1.1 200").count();
+    eprintln!(
+        "peak RSS of stele serve: {} MiB before, {} MiB with 24 clients not reading 15-18 MB pages and bundles under --max-read-bytes {} MiB ({held} held, {} refused)",
+        base / 1024,
+        peak / 1024,
+        budget >> 20,
+        refused.len()
+    );
+    // Held: the budget, plus what is being built and copied at once.
+    assert!(
+        peak < base + 3 * (budget >> 10),
+        "peak RSS grew from {base} to {peak} KiB"
+    );
+    assert_eq!(held + refused.len(), 24, "{answers:?}");
+    assert!(held >= 1, "{answers:?}");
+    assert!(!refused.is_empty(), "{answers:?}");
+    for r in &refused {
+        assert!(r.contains("--max-read-bytes"), "{r}");
+        assert!(r.contains("nothing was read"), "{r}");
+        assert!(r.to_ascii_lowercase().contains("retry-after: 1"), "{r}");
+    }
+    let m = s.req("GET", "/metrics", None, b"").text();
+    assert!(
+        m.contains(&format!("stele_reads_refused_total {}", refused.len())),
+        "{m}"
+    );
+    drop(answers);
+}
+
+#[test]
+fn a_read_only_server_with_an_access_log_records_bundle_reads() {
+    // Review finding: `--read-only --access-log` recorded pages of entries
+    // but sent entry bundles without a record, while answering
+    // `stele-reads: recorded`.
+    let f = fixture();
+    let s = Server::start(&f, &[]);
+    let r = s.post("/v1/entries", &f.token, r#"[{"a":1},{"a":2},{"a":3}]"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(s.terminate().success());
+    let access = f.log.parent().unwrap().join("access");
+    stele_ok(&[
+        "init",
+        access.to_str().unwrap(),
+        "--origin",
+        "test.example/reads",
+    ]);
+    let records = || {
+        std::fs::read_to_string(access.join("entries.jsonl"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"stele.access\""))
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let s = Server::start(
+        &f,
+        &["--read-only", "--access-log", access.to_str().unwrap()],
+    );
+    assert!(records().is_empty());
+    let r = s.get("/tile/entries/000.p/4", &f.token);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.headers["stele-reads"], "recorded");
+    let all = records();
+    assert_eq!(all.len(), 1, "{all:?}");
+    let ev = &all[0]["event"];
+    assert_eq!(ev["target"], "/tile/entries");
+    assert_eq!(ev["actor"], "alice");
+    assert_eq!(
+        ev["read"],
+        json!({"kind": "bundles", "entries": [0, 4], "seconds": 60, "tree_size": 4})
+    );
+    // A page of entries is recorded too (it always was).
+    assert_eq!(s.get("/v1/entries?from=0&to=2", &f.token).status, 200);
+    assert_eq!(records().len(), 2);
+}
+
+#[test]
+fn one_huge_event_is_refused_from_its_bytes_in_bounded_memory() {
+    // Review finding: one 16 MiB POST of a single event holding an
+    // 8.4M-element array was parsed into a tree (and cloned to be
+    // measured): ~600 MB for one request, then 413.
+    let f = fixture();
+    let s = Server::start(&f, &[]);
+    let base = s.peak_rss_kib();
+    let n = (16 << 20) - 100;
+    let body = format!(r#"{{"type":"k","a":[{}0]}}"#, "0,".repeat(n / 2 - 20));
+    let before = size_on_disk(&f.log);
+    let r = s.post("/v1/entries", &f.token, &body);
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(
+        r.text().contains("entry would be more than"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(size_on_disk(&f.log), before);
+    let peak = s.peak_rss_kib();
+    eprintln!(
+        "peak RSS of stele serve: {} MiB before, {} MiB after one 16 MiB event of 8.4M array elements",
+        base / 1024,
+        peak / 1024
+    );
+    assert!(
+        peak < base + 100 * 1024,
+        "peak RSS grew from {base} to {peak} KiB"
+    );
+}
+
+#[test]
+fn a_reader_below_the_write_rate_is_cut_and_a_fast_one_is_not() {
+    // Review finding: four readers taking ~300 B/s each held every export
+    // slot for as long as they liked (each read came well within the write
+    // timeout). A tiny window here; the default is 1 KiB/s over 30 s.
+    let f = fixture();
+    let s = Server::start(
+        &f,
+        &[
+            "--public-reads",
+            "--write-timeout",
+            "300s",
+            "--min-write-rate",
+            "262144",
+            "--write-rate-window",
+            "2s",
+        ],
+    );
+    fill(&s, &f.token, 20_000, 400); // ~9 MB: more than the socket buffers
+    let mut slow = small_buffer_connect(&s.addr, "127.0.0.1");
+    write!(
+        slow,
+        "GET /v1/export HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    // About 20 KB/s: far below 256 KiB/s.
+    let t = Instant::now();
+    let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+    loop {
+        match slow.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        assert!(t.elapsed() < Duration::from_secs(100), "never cut");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let head = String::from_utf8_lossy(&got[..got.len().min(300)]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(!got.ends_with(b"0\r\n\r\n"), "the slow reader got it all");
+    assert!(got.len() < 4_000_000, "cut after {} bytes", got.len());
+    // A reader taking it as fast as it comes gets all of it.
+    let r = s.req("GET", "/v1/export", None, b"");
+    assert_eq!(r.status, 200);
+    let report =
+        stele_core::verify::verify_bytes(stele_core::Options::new(vec![f.key.clone()]), &r.body);
+    assert_eq!(report.verdict, Verdict::Verified, "{report:?}");
+    let m = s.req("GET", "/metrics", None, b"").text();
+    assert!(
+        !m.contains("stele_http_connections_timed_out_total 0"),
+        "{m}"
+    );
+}
+
+#[test]
+fn export_slots_are_shared_by_the_client_a_trusted_proxy_names() {
+    // Review finding: export places were counted by the TCP peer, so behind
+    // a trusted proxy one client's exports counted against everyone's share.
+    let f = fixture();
+    let s = Server::start(
+        &f,
+        &[
+            "--public-reads",
+            "--max-exports",
+            "4",
+            "--trust-proxy",
+            "127.0.0.1",
+            "--write-timeout",
+            "300s",
+            "--min-write-rate",
+            "0",
+        ],
+    );
+    fill(&s, &f.token, 20_000, 400); // ~9 MB: more than the socket buffers
+    let stalled: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut c = small_buffer_connect(&s.addr, "127.0.0.1");
+            write!(
+                c,
+                "GET /v1/export HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n"
+            )
+            .unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            let mut head = [0u8; 12];
+            c.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&head));
+            c
+        })
+        .collect();
+    let get = |client: &str| {
+        s.req_h(
+            "GET",
+            "/v1/export?from=0&to=1",
+            &[("X-Forwarded-For", client)],
+            b"",
+        )
+    };
+    // That client's third is refused; another client behind the same proxy
+    // still gets one.
+    let r = get("203.0.113.7");
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.text().contains("this address"), "{}", r.text());
+    let r = get("203.0.113.8");
+    assert_eq!(r.status, 200, "{}", r.text());
+    drop(stalled);
+}

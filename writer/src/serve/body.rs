@@ -9,7 +9,10 @@ use serde_json::value::RawValue;
 use std::fmt;
 // Events are parsed as the CLI parses them (one nesting message at any depth).
 use stele_core::entry::parse_event as parse_strict;
-use stele_core::entry::{BuildError, MAX_SEQ, Timestamp, ZERO_PREV, entry_line};
+use stele_core::entry::{
+    BuildError, MAX_ENTRY_BYTES, MAX_SEQ, Timestamp, ZERO_PREV, canonical_event,
+    entry_line_from_canonical,
+};
 
 /// Why a body was refused: the item, what is wrong, and whether it is a
 /// size problem (413) rather than a form problem (400).
@@ -50,21 +53,96 @@ pub(super) fn check_item(
 ) -> Result<(), ItemError> {
     check_event(v, false).map_err(|why| ItemError::at(item, format!("{what}: {why}")))?;
     if raw_len >= SIZE_CHECK_FROM {
-        let ts = Timestamp::from_unix_micros(0).expect("epoch is in range");
-        let mut full = v.clone();
-        full[WRITER_MEMBER] =
-            serde_json::json!({"token": "t".repeat(64), "request": "k".repeat(128)});
-        match entry_line(MAX_SEQ, ts, &ZERO_PREV, &full) {
-            Ok(_) => {}
-            Err(e @ BuildError::TooLarge(_)) => {
+        match entry_size(v) {
+            Ok(n) if n <= MAX_ENTRY_BYTES => {}
+            Ok(n) => {
                 return Err(ItemError {
                     item: Some(item),
-                    msg: format!("{what}: {e}"),
+                    msg: format!("{what}: {}", BuildError::TooLarge(n)),
                     too_large: true,
                 });
             }
             Err(e) => return Err(ItemError::at(item, format!("{what}: {e}"))),
         }
+    }
+    Ok(())
+}
+
+/// The length of the entry line event `v` would make with the largest
+/// writer-added member the server may add, computed without copying the
+/// event (a 16 MiB event was once cloned just to be measured): its
+/// canonical text, the member's, and the line around them.
+fn entry_size(v: &Value) -> Result<usize, BuildError> {
+    let event = canonical_event(v)?;
+    // `{"stele":{...}}` less its braces, and a comma when the event has
+    // members (keys are sorted, but a member's length is the same anywhere).
+    let member = canonical_event(&serde_json::json!({
+        WRITER_MEMBER: {"token": "t".repeat(64), "request": "k".repeat(128)}
+    }))?;
+    let comma = usize::from(v.as_object().is_some_and(|o| !o.is_empty()));
+    let ts = Timestamp::from_unix_micros(0).expect("epoch is in range");
+    let around = entry_line_from_canonical("{}", MAX_SEQ, ts, &ZERO_PREV)?.len() - 2;
+    Ok(around + event.len() + member.len() - 2 + comma)
+}
+
+/// A lower bound of the length of the canonical JSON of the JSON text
+/// `raw`, from its bytes alone: canonical JSON keeps every structural
+/// character, both quotes of every string, each character of a string (an
+/// escape becomes at least one byte) and at least one byte of every other
+/// token (number, `true`, `false`, `null`).
+fn canonical_len_at_least(raw: &[u8]) -> usize {
+    let (mut n, mut i) = (0, 0);
+    let (mut in_string, mut in_token) = (false, false);
+    while i < raw.len() {
+        let b = raw[i];
+        if in_string {
+            n += 1;
+            match b {
+                b'"' => in_string = false,
+                b'\\' if raw.get(i + 1) == Some(&b'u') => i += 5,
+                b'\\' => i += 1,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => {
+                    n += 1;
+                    in_string = true;
+                    in_token = false;
+                }
+                b'{' | b'}' | b'[' | b']' | b':' | b',' => {
+                    n += 1;
+                    in_token = false;
+                }
+                b' ' | b'\t' | b'\n' | b'\r' => in_token = false,
+                _ if !in_token => {
+                    n += 1;
+                    in_token = true;
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    n
+}
+
+/// Refuses an item whose raw text alone proves its entry would pass the
+/// size limit, before its tree is built (an 8.4M-element array in one
+/// 16 MiB event was built, ~600 MB, only to be refused).
+fn check_raw(item: usize, raw: &str, what: &str) -> Result<(), ItemError> {
+    if raw.len() <= MAX_ENTRY_BYTES {
+        return Ok(());
+    }
+    let n = canonical_len_at_least(raw.as_bytes());
+    if n > MAX_ENTRY_BYTES {
+        return Err(ItemError {
+            item: Some(item),
+            msg: format!(
+                "{what}: entry would be more than {n} bytes, more than the limit of {MAX_ENTRY_BYTES}"
+            ),
+            too_large: true,
+        });
     }
     Ok(())
 }
@@ -103,8 +181,17 @@ pub(super) fn parse_events(body: &[u8], max: usize) -> Result<Vec<Value>, ItemEr
     if trimmed.starts_with('[') {
         return parse_array(trimmed, max);
     }
-    // One object (possibly spread over several lines), else JSON Lines.
-    let single = parse_strict(trimmed);
+    // One object (possibly spread over several lines), else JSON Lines. A
+    // text too large to be one entry is not built as one.
+    let one_line = !trimmed.trim_end().contains('\n');
+    let too_big = check_raw(0, trimmed, "item 0");
+    if one_line {
+        too_big.clone()?;
+    }
+    let single = match &too_big {
+        Ok(()) => parse_strict(trimmed),
+        Err(e) => Err(e.msg.clone()),
+    };
     if let Ok(v) = single {
         check_item(0, &v, trimmed.len(), "item 0")?;
         return Ok(vec![v]);
@@ -121,8 +208,13 @@ pub(super) fn parse_events(body: &[u8], max: usize) -> Result<Vec<Value>, ItemEr
         }
         let item = out.len();
         let what = format!("item {item} (line {})", n + 1);
+        check_raw(item, line, &what)?;
         let v = match parse_strict(line) {
             Ok(v) => v,
+            Err(_) if item == 0 && too_big.is_err() => {
+                // Not JSON Lines, and too large to be one object.
+                return too_big.map(|()| Vec::new());
+            }
             Err(e) if item == 0 => {
                 // Neither one JSON value nor JSON Lines: report the whole-body
                 // parse, which is what a single pretty-printed object gets.
@@ -183,6 +275,7 @@ fn parse_array(text: &str, max: usize) -> Result<Vec<Value>, ItemError> {
     let mut out = Vec::with_capacity(raws.len());
     for (i, raw) in raws.iter().enumerate() {
         let what = format!("item {i}");
+        check_raw(i, raw.get(), &what)?;
         let v = parse_strict(raw.get()).map_err(|e| ItemError::at(i, format!("{what}: {e}")))?;
         check_item(i, &v, raw.get().len(), &what)?;
         out.push(v);
@@ -269,6 +362,75 @@ mod tests {
         assert_eq!(e.item, None);
         let e = err("{\n \"a\": \n}");
         assert_eq!(e.item, Some(0));
+    }
+
+    #[test]
+    fn the_entry_size_is_measured_without_a_copy_as_it_was_with_one() {
+        // What check_item measured before it stopped cloning the event.
+        let with_clone = |v: &Value| {
+            let mut full = v.clone();
+            full[WRITER_MEMBER] =
+                serde_json::json!({"token": "t".repeat(64), "request": "k".repeat(128)});
+            let ts = Timestamp::from_unix_micros(0).unwrap();
+            match stele_core::entry::entry_line(MAX_SEQ, ts, &ZERO_PREV, &full) {
+                Ok(line) => line.len(),
+                Err(BuildError::TooLarge(n)) => n,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        for text in [
+            "{}".to_string(),
+            r#"{"a":1}"#.to_string(),
+            r#"{"zz":[1,2.5,"x\u0000"],"b":{"c":null}}"#.to_string(),
+            format!(r#"{{"p":"{}","a":true}}"#, "x".repeat(70_000)),
+            format!(r#"{{"t":"{}"}}"#, "é".repeat(1_000)),
+        ] {
+            let v = parse_strict(&text).unwrap();
+            assert_eq!(
+                entry_size(&v).unwrap(),
+                with_clone(&v),
+                "{}",
+                &text[..20.min(text.len())]
+            );
+        }
+    }
+
+    #[test]
+    fn the_raw_bound_never_passes_the_canonical_length() {
+        for text in [
+            r#"{}"#.to_string(),
+            r#" { "a" : [ 1 , -0 , 1E2 , 0.50 , true , null ] } "#.to_string(),
+            r#"{"s":"\u0041\/\n\ud83d\ude00é","k\"":"\\"}"#.to_string(),
+            format!("{{\"a\":[{}0]}}", "0.000,".repeat(1000)),
+        ] {
+            let v = parse_strict(&text).unwrap();
+            let canonical = canonical_event(&v).unwrap().len();
+            let bound = canonical_len_at_least(text.as_bytes());
+            assert!(bound <= canonical, "{text}: {bound} > {canonical}");
+        }
+        // An 8.4M-element array in one event: refused from its bytes, as
+        // one object, in an array, or as a line.
+        let big = format!(r#"{{"type":"k","a":[{}0]}}"#, "0,".repeat(4 << 20));
+        for body in [big.clone(), format!("[{big}]"), format!("{{}}\n{big}\n")] {
+            let e = super::parse_events(body.as_bytes(), 10).unwrap_err();
+            assert!(e.too_large, "{e:?}");
+            assert!(e.msg.contains("entry would be more than 8388"), "{}", e.msg);
+        }
+        // Pretty-printed over several lines: too large as one object.
+        let pretty = big.replace(',', ",\n");
+        let e = super::parse_events(pretty.as_bytes(), usize::MAX).unwrap_err();
+        assert!(e.too_large && e.item == Some(0), "{e:?}");
+        assert!(
+            e.msg.starts_with("item 0: entry would be more than"),
+            "{}",
+            e.msg
+        );
+        // Many small lines are JSON Lines, not one big object.
+        let lines = format!(r#"{{"p":"{}"}}"#, "x".repeat(1000)) + "\n";
+        assert_eq!(
+            parse_events(lines.repeat(100).as_bytes()).unwrap().len(),
+            100
+        );
     }
 
     #[test]

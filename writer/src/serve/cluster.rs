@@ -152,9 +152,16 @@ pub(super) async fn get_tile(
             None,
         );
     }
+    // A bundle's size is known once fetched: the most it can be is taken
+    // under --max-read-bytes first, the rest given back once it is built.
+    let mut room = None;
     if entries {
         // Recorded as on the file backend (grants are per front-end).
         let (from, to) = (tile.first(), tile.first() + u64::from(tile.width));
+        room = match app.0.charge_read(super::most_bytes(to - from)).await {
+            Ok(p) => Some(p),
+            Err(r) => return r,
+        };
         if let Err(r) = app.0.record_bundle(&who, from, to, size).await {
             return r;
         }
@@ -167,7 +174,13 @@ pub(super) async fn get_tile(
         Ok(None) => return error(500, format!("{path} is missing from object storage"), None),
         Err(e) => return io_fail(e),
     };
-    tile_response(data, app.0.reads, body)
+    match room {
+        Some(mut room) => {
+            super::fit(&mut room, body.len());
+            tile_response(data, app.0.reads, super::Charged::bytes(body, room))
+        }
+        None => tile_response(data, app.0.reads, body),
+    }
 }
 
 /// GET /v1/proof/inclusion once the request is checked (mod.rs).
@@ -254,20 +267,30 @@ pub(super) async fn get_entries(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let (from, to) = match app.0.entries_page(&who, from, to, size).await {
+    let (from, to) = match app.0.page_range(from, to, size) {
         Ok(r) => r,
         Err(r) => return r,
     };
+    // The page's size is known once fetched: the most it can be is taken
+    // under --max-read-bytes first, the rest given back once it is built.
+    let mut room = match app.0.charge_read(super::most_bytes(to - from)).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(r) = app.0.record_page(&who, from, to, size).await {
+        return r;
+    }
     let lines = match c.entries(from, to).await {
         Ok(l) => l,
         Err(e) => return io_fail(e),
     };
-    let mut body = Vec::new();
+    let mut body = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
     for l in lines {
         body.extend_from_slice(&l);
         body.push(b'\n');
     }
-    entries_response(body, from, to)
+    super::fit(&mut room, body.len());
+    entries_response(super::Charged::bytes(body, room), from, to)
 }
 
 /// GET /v1/export once the request is checked and its access recorded
@@ -339,7 +362,7 @@ pub(super) async fn get_sealed(
             return bad_query("/v1/sealed takes wraps= only with from = to (no records)".into());
         }
         return match c.sealed_wraps_page(after).await {
-            Ok(b) => super::sealed_response(b),
+            Ok(b) => super::sealed_response(&app.0, b).await,
             Err(e) => io_fail(e),
         };
     }
@@ -354,14 +377,7 @@ pub(super) async fn get_sealed(
         }
     }
     match c.sealed_body(from, to).await {
-        Ok(b) => (
-            [
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            b,
-        )
-            .into_response(),
+        Ok(b) => super::sealed_response(&app.0, b).await,
         Err(e) => io_fail(e),
     }
 }

@@ -77,6 +77,8 @@ pub(super) struct Metrics {
     pub access_refused: AtomicU64,
     /// Entry bundles sent under an earlier access record of their reader.
     pub access_covered: AtomicU64,
+    /// Reads refused (503) because --max-read-bytes was held by unsent responses.
+    pub reads_refused: AtomicU64,
     /// Append latency per request: received to durable.
     pub append_latency: Histogram,
     /// Entries per group commit.
@@ -94,6 +96,7 @@ impl Default for Metrics {
             access_events: AtomicU64::new(0),
             access_refused: AtomicU64::new(0),
             access_covered: AtomicU64::new(0),
+            reads_refused: AtomicU64::new(0),
             append_latency: Histogram::new(SECONDS),
             batch_size: Histogram::new(SIZES),
             fsync: Histogram::new(SECONDS),
@@ -155,6 +158,12 @@ impl Metrics {
             "counter",
             "Entry bundles sent under an earlier stele.access record of their reader (docs/FORMAT.md 2.6).",
             self.access_covered.load(Relaxed),
+        );
+        gauge(
+            "stele_reads_refused_total",
+            "counter",
+            "Reads refused (503) while unsent responses held --max-read-bytes.",
+            self.reads_refused.load(Relaxed),
         );
         self.append_latency.render(
             &mut o,

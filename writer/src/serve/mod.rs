@@ -59,9 +59,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use stele_core::merkle::HashReader;
-use stele_core::tiles::{
-    TILE_HEIGHT, TILE_WIDTH, Tile, TilePath, encode_entry_bundle, tile_exists,
-};
+use stele_core::tiles::{TILE_HEIGHT, TILE_WIDTH, Tile, TilePath, tile_exists};
 use tokio::sync::{Semaphore, mpsc};
 
 /// The verifier page's Content-Security-Policy: web/csp.txt, its one copy.
@@ -119,6 +117,11 @@ pub struct Config {
     pub limits: Limits,
     /// Most exports streaming at once (429 beyond).
     pub max_exports: usize,
+    /// Memory for responses built whole and not yet sent (pages of
+    /// `GET /v1/entries`, entry bundles, `GET /v1/sealed`): each is charged
+    /// its size until the client has taken it or its connection is gone; a
+    /// response that finds no room waits [`READ_BUDGET_WAIT`], then 503.
+    pub max_read_bytes: usize,
     /// Access records one reader (token name or address) may cause per
     /// minute, after a burst of as many (429 beyond).
     pub access_per_minute: u32,
@@ -181,6 +184,7 @@ impl Config {
             body_timeout: Duration::from_secs(60),
             limits: Limits::default(),
             max_exports: 4,
+            max_read_bytes: 256 << 20,
             access_per_minute: 600,
             read_sign_interval: Duration::from_secs(1),
             checkpoint_every: 1024,
@@ -539,6 +543,9 @@ struct Inner {
     inflight_shares: Mutex<HashMap<String, Arc<Semaphore>>>,
     inflight_kib: usize,
     exports: Arc<Semaphore>,
+    // Room for responses built whole until they are sent (--max-read-bytes), in KiB.
+    read_budget: Arc<Semaphore>,
+    read_budget_kib: usize,
     /// Exports streaming per client address, and the most one may hold
     /// (0: no share, as behind a reverse proxy).
     export_ips: net::PerIp,
@@ -829,13 +836,23 @@ impl Inner {
             };
             let r = f(log);
             let mut h = me.health.lock().unwrap();
+            // The cause goes to stderr once (anonymous /healthz callers get
+            // a fixed message without it).
             match &r {
                 Err(Error::Poisoned { cause, .. }) => {
+                    if h.poisoned.is_none() {
+                        eprintln!(
+                            "stele serve: the log refuses appends until the server restarts: {cause}"
+                        );
+                    }
                     let _ = h.poisoned.get_or_insert_with(|| cause.clone());
                 }
                 Err(e @ Error::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::StorageFull =>
                 {
+                    if h.storage_full.is_none() {
+                        eprintln!("stele serve: an append failed for lack of disk space: {e}");
+                    }
                     h.storage_full = Some(e.to_string());
                 }
                 Ok(_) => h.storage_full = None,
@@ -922,7 +939,7 @@ impl Inner {
         to: u64,
         size: u64,
     ) -> Result<(), Response> {
-        if self.log.is_none() && self.cluster.is_none() {
+        if !self.records_reads() {
             return Ok(());
         }
         // The reader as its records name it: the token, and the address.
@@ -1000,6 +1017,86 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(error(500, format!("internal error: {e}"), None)))
+}
+
+/// How long a response built whole waits for room under
+/// [`Config::max_read_bytes`] before it is refused with 503.
+pub const READ_BUDGET_WAIT: Duration = Duration::from_secs(1);
+
+// A response body charged against --max-read-bytes: the charge is held as
+// long as its bytes are (hyper queues them without copying and drops them
+// once written, or with the connection), so clients that ask and never
+// read hold at most the budget, not a page each.
+struct Charged {
+    data: Vec<u8>,
+    _room: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Charged {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Charged {
+    fn bytes(data: Vec<u8>, room: tokio::sync::OwnedSemaphorePermit) -> Bytes {
+        Bytes::from_owner(Self { data, _room: room })
+    }
+}
+
+// The most bytes `n` entries take in a response (a line and its `\n`, or
+// a bundle's 2-byte length and the line).
+fn most_bytes(n: u64) -> u64 {
+    n.saturating_mul(stele_core::entry::MAX_ENTRY_BYTES as u64 + 2)
+}
+
+// Gives back the part of `room` (taken for the most a response could be)
+// that its `bytes` do not need.
+fn fit(room: &mut tokio::sync::OwnedSemaphorePermit, bytes: usize) {
+    let keep = bytes.div_ceil(1024).max(1);
+    if room.num_permits() > keep {
+        drop(room.split(room.num_permits() - keep));
+    }
+}
+
+impl Inner {
+    // Room for a response of `bytes` built whole, until it is sent: one
+    // larger than the whole budget takes all of it. 503 when none frees
+    // up within READ_BUDGET_WAIT.
+    async fn charge_read(&self, bytes: u64) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+        let kib = usize::try_from(bytes.div_ceil(1024))
+            .unwrap_or(usize::MAX)
+            .clamp(1, self.read_budget_kib);
+        let want = u32::try_from(kib).unwrap_or(u32::MAX);
+        let got = tokio::time::timeout(
+            READ_BUDGET_WAIT,
+            self.read_budget.clone().acquire_many_owned(want),
+        )
+        .await;
+        match got {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(_)) => Err(error(
+                503,
+                "the server is shutting down; nothing was read",
+                None,
+            )),
+            Err(_) => {
+                let _ = self.metrics.reads_refused.fetch_add(1, Ordering::Relaxed);
+                let mut r = error(
+                    503,
+                    format!(
+                        "the server holds as many unsent responses as it may (--max-read-bytes, {} MiB); retry; nothing was read",
+                        self.read_budget_kib >> 10
+                    ),
+                    None,
+                );
+                let _ = r
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+                Err(r)
+            }
+        }
+    }
 }
 
 fn io_fail(e: Error) -> Response {
@@ -1687,7 +1784,7 @@ async fn get_sealed(
     // The body is built whole (its wraps come before its records): one of
     // the --max-exports places while it is, and at most
     // openings::MAX_BODY_BYTES.
-    let _slot = match export_slot(&app, peer) {
+    let _slot = match export_slot(&app, who.remote) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -1713,7 +1810,7 @@ async fn get_sealed(
         })
         .await
         {
-            Ok(b) => sealed_response(b),
+            Ok(b) => sealed_response(&app.0, b).await,
             Err(r) => r,
         };
     }
@@ -1725,19 +1822,23 @@ async fn get_sealed(
     }
     let dir = view.dir().to_path_buf();
     match blocking(move || crate::mirror::openings::body(&dir, from, to).map_err(io_fail)).await {
-        Ok(b) => sealed_response(b),
+        Ok(b) => sealed_response(&app.0, b).await,
         Err(r) => r,
     }
 }
 
-// A /v1/sealed body.
-fn sealed_response(b: Vec<u8>) -> Response {
+// A /v1/sealed body (built whole: charged against --max-read-bytes until sent).
+async fn sealed_response(app: &Inner, b: Vec<u8>) -> Response {
+    let room = match app.charge_read(b.len() as u64).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     (
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        b,
+        Charged::bytes(b, room),
     )
         .into_response()
 }
@@ -1847,25 +1948,35 @@ async fn get_tile(
                         &view.read_hash(level, t.first() + i).map_err(io_fail)?.0,
                     );
                 }
-                Ok(out)
+                Ok(Bytes::from(out))
             })
             .await
         }
         TilePath::Entries(t) => {
             let (from, to) = (t.first(), t.first() + u64::from(t.width));
+            // The bundle's exact size (its lines, a 2-byte length instead
+            // of each `\n`) is in the index: its room under
+            // --max-read-bytes is taken before anything is read or recorded.
+            let v = view.clone();
+            let lines = match blocking(move || v.entries_bytes(from, to).map_err(io_fail)).await {
+                Ok(n) => n,
+                Err(r) => return r,
+            };
+            let room = match app.0.charge_read(lines + (to - from)).await {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
             if let Err(r) = app.0.record_bundle(&who, from, to, size).await {
                 return r;
             }
             blocking(move || {
-                let mut lines = Vec::new();
-                let _ = view.write_entries(from, to, &mut lines).map_err(io_fail)?;
-                let entries = lines
-                    .strip_suffix(b"\n")
-                    .unwrap_or(&lines)
-                    .split(|b| *b == b'\n');
-                encode_entry_bundle(entries).map_err(|e| error(500, e.to_string(), None))
+                let cap = usize::try_from(lines + (to - from)).unwrap_or(0);
+                let mut buf = Vec::with_capacity(cap);
+                let _ = view.write_entries(from, to, &mut buf).map_err(io_fail)?;
+                lines_to_bundle(buf).map_err(|e| error(500, e.to_string(), None))
             })
             .await
+            .map(|b| Charged::bytes(b, room))
         }
     };
     match body {
@@ -1892,7 +2003,7 @@ async fn get_tile(
 // Hash tiles never change. Public ones may be cached by anyone; others
 // only by the client that fetched them. Entry bundles: never stored
 // (every read of entries is recorded).
-fn tile_response(data: Data, reads: Reads, body: Vec<u8>) -> Response {
+fn tile_response(data: Data, reads: Reads, body: impl Into<Bytes>) -> Response {
     let cache = match (data, reads) {
         (Data::Entries, _) => "no-store",
         (Data::Hashes, Reads::Public | Reads::PublicHashes) => {
@@ -1905,9 +2016,41 @@ fn tile_response(data: Data, reads: Reads, body: Vec<u8>) -> Response {
             (header::CONTENT_TYPE, "application/octet-stream"),
             (header::CACHE_CONTROL, cache),
         ],
-        body,
+        body.into(),
     )
         .into_response()
+}
+
+/// Entry lines (each ending in `\n`, as the entries file holds them) made
+/// into an entry bundle in place: each `\n` becomes a 2-byte length before
+/// its line, so the bundle takes one buffer, one byte an entry larger
+/// (reserve it to avoid a reallocation).
+fn lines_to_bundle(mut buf: Vec<u8>) -> Result<Vec<u8>, stele_core::tiles::TileError> {
+    if buf.last().is_some_and(|b| *b != b'\n') {
+        buf.push(b'\n');
+    }
+    let mut starts = Vec::new();
+    let mut start = 0;
+    for (i, b) in buf.iter().enumerate() {
+        if *b == b'\n' {
+            starts.push(start);
+            start = i + 1;
+        }
+    }
+    let n = buf.len();
+    buf.resize(n + starts.len(), 0);
+    // From the last line back: line k moves from s to s + k + 2 (each line
+    // before it grows by one byte), never over a line not yet moved.
+    let mut end = n;
+    for (k, &s) in starts.iter().enumerate().rev() {
+        let len = end - 1 - s;
+        let len16 = u16::try_from(len)
+            .map_err(|_| stele_core::tiles::TileError::EntryTooLong { index: k, len })?;
+        buf.copy_within(s..end - 1, s + k + 2);
+        buf[s + k..s + k + 2].copy_from_slice(&len16.to_be_bytes());
+        end = s;
+    }
+    Ok(buf)
 }
 
 // The numbers a proof request names: `first` (required) and `second`.
@@ -2038,18 +2181,33 @@ async fn get_entries(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let (from, to) = match app.0.entries_page(&who, from, to, view.size()).await {
+    let size = view.size();
+    let (from, to) = match app.0.page_range(from, to, size) {
         Ok(r) => r,
         Err(r) => return r,
     };
+    // The page's exact size is in the index: its room under
+    // --max-read-bytes is taken before anything is read or recorded.
+    let v = view.clone();
+    let bytes = match blocking(move || v.entries_bytes(from, to).map_err(io_fail)).await {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let room = match app.0.charge_read(bytes).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(r) = app.0.record_page(&who, from, to, size).await {
+        return r;
+    }
     let r = blocking(move || {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(usize::try_from(bytes).unwrap_or(0));
         let _ = view.write_entries(from, to, &mut out).map_err(io_fail)?;
         Ok(out)
     })
     .await;
     match r {
-        Ok(body) => entries_response(body, from, to),
+        Ok(body) => entries_response(Charged::bytes(body, room), from, to),
         Err(r) => r,
     }
 }
@@ -2064,15 +2222,8 @@ fn entries_query(q: Option<&str>) -> Result<(u64, Option<u64>), Response> {
 }
 
 impl Inner {
-    // The page of entries GET /v1/entries answers in a log of `size`
-    // entries, its read recorded first.
-    async fn entries_page(
-        self: &Arc<Self>,
-        who: &Caller,
-        from: u64,
-        to: Option<u64>,
-        size: u64,
-    ) -> Result<(u64, u64), Response> {
+    // The page of entries GET /v1/entries answers in a log of `size` entries.
+    fn page_range(&self, from: u64, to: Option<u64>, size: u64) -> Result<(u64, u64), Response> {
         let to = to
             .unwrap_or(size)
             .min(from.saturating_add(self.page))
@@ -2084,6 +2235,17 @@ impl Inner {
                 None,
             ));
         }
+        Ok((from, to))
+    }
+
+    // Records a read of the page from..to of GET /v1/entries.
+    async fn record_page(
+        self: &Arc<Self>,
+        who: &Caller,
+        from: u64,
+        to: u64,
+        size: u64,
+    ) -> Result<(), Response> {
         let ev = access_event(
             &who.reader(),
             "/v1/entries",
@@ -2092,13 +2254,12 @@ impl Inner {
             Some(size),
             Value::Null,
         );
-        self.record(who, ev).await?;
-        Ok((from, to))
+        self.record(who, ev).await
     }
 }
 
 // Entry lines `from..to` as GET /v1/entries answers them.
-fn entries_response(body: Vec<u8>, from: u64, to: u64) -> Response {
+fn entries_response(body: Bytes, from: u64, to: u64) -> Response {
     let mut resp = (
         [
             (header::CONTENT_TYPE, "application/x-ndjson"),
@@ -2133,9 +2294,11 @@ pub(super) struct ExportSlot {
     _ip: net::IpSlot,
 }
 
-// A place for an export from `peer`, or the 429 that says why there is none.
-fn export_slot(app: &App, peer: SocketAddr) -> Result<ExportSlot, Response> {
-    let Some(ip) = app.0.export_ips.take(peer.ip(), app.0.export_share) else {
+// A place for an export from `client` (the address the per-client limits
+// use: behind a trusted proxy, the one its header names), or the 429 that
+// says why there is none.
+fn export_slot(app: &App, client: SocketAddr) -> Result<ExportSlot, Response> {
+    let Some(ip) = app.0.export_ips.take(client.ip(), app.0.export_share) else {
         return Err(too_many(
             "this address is streaming as many exports as one client may (half of --max-exports); retry later; nothing was read"
                 .into(),
@@ -2286,7 +2449,7 @@ async fn get_export(
             );
         }
     };
-    let slot = match export_slot(&app, peer) {
+    let slot = match export_slot(&app, who.remote) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -2596,28 +2759,53 @@ fn mirror_metrics(st: &crate::mirror::Status, held: u64) -> String {
     o
 }
 
-async fn healthz(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
+// /healthz is public: the cause of a failure (an I/O error names the
+// log's files, a database error its host) is told only to a caller with a
+// read token, and on stderr; anyone else gets a fixed message.
+async fn healthz(State(app): State<App>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
     }
+    let detail = matches!(app.0.bearer(&headers), Bearer::Known(t) if t.scopes.read);
     if let Some(c) = &app.0.cluster
         && let Err(e) = c.sequenced().await
     {
-        return error(503, format!("the log's database cannot be read: {e}"), None);
+        let msg = format!("the log's database cannot be read: {e}");
+        eprintln!("stele serve: /healthz: {msg}");
+        return error(
+            503,
+            if detail {
+                msg
+            } else {
+                "the log's database cannot be read".into()
+            },
+            None,
+        );
     }
     let h = app.0.health.lock().unwrap();
     if let Some(cause) = &h.poisoned {
         let full = h.storage_full.is_some();
         return error(
             if full { 507 } else { 503 },
-            format!("the log refuses appends until the server restarts: {cause}"),
+            if detail {
+                format!("the log refuses appends until the server restarts: {cause}")
+            } else if full {
+                "storage full: the writer stopped after a storage error and refuses appends until the server restarts".into()
+            } else {
+                "the writer stopped after a storage error and refuses appends until the server restarts".into()
+            },
             None,
         );
     }
     if let Some(e) = &h.storage_full {
         return error(
             507,
-            format!("the last append failed for lack of disk space and was rolled back: {e}"),
+            if detail {
+                format!("the last append failed for lack of disk space and was rolled back: {e}")
+            } else {
+                "storage full: the last append failed for lack of disk space and was rolled back"
+                    .into()
+            },
             None,
         );
     }
@@ -3092,6 +3280,10 @@ impl Server {
             .max_inflight_bytes
             .div_ceil(1024)
             .clamp(1, Semaphore::MAX_PERMITS);
+        let read_budget_kib = c
+            .max_read_bytes
+            .div_ceil(1024)
+            .clamp(1, Semaphore::MAX_PERMITS);
         let app = App(Arc::new(Inner {
             log,
             access_log,
@@ -3106,8 +3298,12 @@ impl Server {
             inflight_shares: Mutex::new(HashMap::new()),
             inflight_kib,
             exports: Arc::new(Semaphore::new(c.max_exports.max(1))),
+            read_budget: Arc::new(Semaphore::new(read_budget_kib)),
+            read_budget_kib,
             export_ips: net::PerIp::default(),
-            export_share: if c.limits.max_connections_per_ip == 0 {
+            // Behind a proxy that is not trusted every client has its
+            // address: no share then.
+            export_share: if c.limits.max_connections_per_ip == 0 && c.trusted_proxies.is_empty() {
                 0
             } else {
                 c.max_exports.max(1).div_ceil(2)
@@ -3259,6 +3455,31 @@ mod tests {
             let _ = h.append(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn lines_become_a_bundle_in_place() {
+        let lines: Vec<Vec<u8>> = vec![
+            b"{\"a\":1}".to_vec(),
+            vec![b'x'; 300],
+            b"z".to_vec(),
+            vec![b'y'; 65_535],
+        ];
+        for n in 0..=lines.len() {
+            let mut text = Vec::new();
+            for l in &lines[..n] {
+                text.extend_from_slice(l);
+                text.push(b'\n');
+            }
+            let want = stele_core::tiles::encode_entry_bundle(lines[..n].iter().map(Vec::as_slice))
+                .unwrap();
+            let cap = text.len() + n;
+            let got = lines_to_bundle(text).unwrap();
+            assert_eq!(got, want, "{n} lines");
+            assert_eq!(got.len(), cap, "{n} lines");
+        }
+        let e = lines_to_bundle([vec![b'q'; 65_536], b"\n".to_vec()].concat()).unwrap_err();
+        assert!(e.to_string().contains("65536"), "{e}");
     }
 
     #[test]

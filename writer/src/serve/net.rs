@@ -13,6 +13,10 @@
 //!   body, the next request) and no byte moves for this long is closed;
 //! - a write timeout: a client that accepts no byte of a response for this
 //!   long is cut off (its export, if any, stops and frees its thread);
+//! - a minimum write rate: a client that keeps the server's writes waiting
+//!   and takes fewer bytes than the rate allows over a window is cut off
+//!   too (a reader taking a few hundred bytes a second held an export slot
+//!   for as long as it liked);
 //! - a shutdown deadline: after the shutdown signal, connections still busy
 //!   after it are dropped, so the final checkpoint is always signed.
 //!
@@ -52,6 +56,12 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// A client that accepts no byte of a response this long is cut off.
     pub write_timeout: Duration,
+    /// A client that keeps writes waiting through a whole
+    /// [`Limits::write_rate_window`] and takes fewer than this many bytes a
+    /// second over it is cut off (0: no such limit).
+    pub min_write_rate: u64,
+    /// The window [`Limits::min_write_rate`] is measured over.
+    pub write_rate_window: Duration,
     /// After shutdown starts, connections still open this long are dropped.
     pub shutdown_deadline: Duration,
 }
@@ -65,6 +75,8 @@ impl Default for Limits {
             max_header_bytes: 64 * 1024,
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
+            min_write_rate: 1024,
+            write_rate_window: Duration::from_secs(30),
             shutdown_deadline: Duration::from_secs(10),
         }
     }
@@ -264,6 +276,11 @@ impl Drop for IpSlot {
 /// megabytes) has drained, which a slow but steady reader takes longer
 /// than the limit to do. So while a write waits, a direct `send` is tried
 /// every [`PROBE`]; any byte it places counts as progress.
+///
+/// The write rate: bytes written are counted over windows of
+/// `rate_window`, from when the server starts writing (after [`QUIET`]
+/// without a write); a write still waiting when a window ends in which
+/// fewer than `min_rate` bytes a second were taken fails with `TimedOut`.
 struct Timed {
     inner: TcpStream,
     idle: Duration,
@@ -272,10 +289,30 @@ struct Timed {
     read_timer: Pin<Box<Sleep>>,
     write_timer: Pin<Box<Sleep>>,
     probe_timer: Pin<Box<Sleep>>,
+    min_rate: u64,
+    rate_window: Duration,
+    window_start: Instant,
+    window_bytes: u64,
+    last_write: Instant,
+    rate_timer: Pin<Box<Sleep>>,
 }
+
+/// A pause in writing this long starts a new rate window (the next
+/// response): a waiting write is polled at least every [`PROBE`].
+const QUIET: Duration = Duration::from_secs(2);
 
 /// How often a waiting write probes the socket for room (see [`Timed`]).
 const PROBE: Duration = Duration::from_millis(500);
+
+fn too_slow(min_rate: u64, window: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "connection cut: the client took fewer than {min_rate} bytes a second over {}s (--min-write-rate)",
+            window.as_secs()
+        ),
+    )
+}
 
 fn timed_out() -> io::Error {
     io::Error::new(
@@ -312,6 +349,53 @@ impl Timed {
             read_timer: Box::pin(tokio::time::sleep_until(now + l.idle_timeout)),
             write_timer: Box::pin(tokio::time::sleep_until(now + l.write_timeout)),
             probe_timer: Box::pin(tokio::time::sleep_until(now + PROBE)),
+            min_rate: l.min_write_rate,
+            rate_window: l.write_rate_window.max(Duration::from_millis(100)),
+            window_start: now,
+            window_bytes: 0,
+            last_write: now,
+            rate_timer: Box::pin(tokio::time::sleep_until(now + l.write_rate_window)),
+        }
+    }
+
+    // A write is being tried: after a pause, a new rate window starts.
+    fn writing(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.last_write) > QUIET {
+            self.window_start = now;
+            self.window_bytes = 0;
+        }
+        self.last_write = now;
+    }
+
+    // `n` bytes were written.
+    fn wrote(&mut self, n: usize) {
+        if n > 0 {
+            self.last = Instant::now();
+            self.window_bytes = self.window_bytes.saturating_add(n as u64);
+        }
+    }
+
+    // A write waits: Err when a whole window has passed since the last
+    // judgement with fewer bytes taken than the rate allows.
+    fn check_rate(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if self.min_rate == 0 {
+            return Ok(());
+        }
+        loop {
+            let deadline = self.window_start + self.rate_window;
+            if self.rate_timer.deadline() != deadline {
+                self.rate_timer.as_mut().reset(deadline);
+            }
+            if self.rate_timer.as_mut().poll(cx).is_pending() {
+                return Ok(());
+            }
+            let need = (self.min_rate as f64 * self.rate_window.as_secs_f64()) as u64;
+            if self.window_bytes < need {
+                return Err(too_slow(self.min_rate, self.rate_window));
+            }
+            self.window_start = Instant::now();
+            self.window_bytes = 0;
         }
     }
 
@@ -327,7 +411,7 @@ impl Timed {
         if fired && !b.is_empty() {
             match socket2::SockRef::from(&self.inner).send(b) {
                 Ok(n) if n > 0 => {
-                    self.last = Instant::now();
+                    self.wrote(n);
                     return Poll::Ready(Ok(n));
                 }
                 Ok(_) => {}
@@ -335,7 +419,10 @@ impl Timed {
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
-        if let Err(e) = self.wait_write(cx) {
+        if let Err(e) = self.wait_write(cx).and_then(|()| self.check_rate(cx)) {
+            // Reset rather than close: closed, the socket would go on
+            // sending what its buffers hold (megabytes) at the client's pace.
+            let _ = socket2::SockRef::from(&self.inner).set_linger(Some(Duration::ZERO));
             return Poll::Ready(Err(e));
         }
         Poll::Pending
@@ -376,10 +463,11 @@ impl AsyncRead for Timed {
 impl AsyncWrite for Timed {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
         let me = self.get_mut();
+        me.writing();
         match Pin::new(&mut me.inner).poll_write(cx, b) {
             Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    me.last = Instant::now();
+                if let Ok(n) = r {
+                    me.wrote(n);
                 }
                 Poll::Ready(r)
             }
@@ -393,10 +481,11 @@ impl AsyncWrite for Timed {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let me = self.get_mut();
+        me.writing();
         match Pin::new(&mut me.inner).poll_write_vectored(cx, bufs) {
             Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    me.last = Instant::now();
+                if let Ok(n) = r {
+                    me.wrote(n);
                 }
                 Poll::Ready(r)
             }
