@@ -46,37 +46,53 @@ class ForkError extends Error {}
  * (verifier keys, one per line) and `revoked` (VKEY@SIZE each, docs/FORMAT.md
  * 15.3, judged by core without the log's key history); with `previous`
  * ({size, root} of the last checkpoint seen), also that the new tree extends
- * it. Resolves to what was checked; rejects with the reason (HTTP status, bad
- * signature, revoked key, proof mismatch from core); a rollback or fork
+ * it, and with `earlier` (the text of a checkpoint the auditor saved, trusted
+ * under the same keys by core's rule, FORMAT 8.6), that it extends that one
+ * too. Resolves to what was checked; rejects with the reason (HTTP status,
+ * bad signature, revoked key, proof mismatch from core); a rollback or fork
  * rejects with an error whose `fork` is true.
  */
-export async function checkLive({ base, keys, revoked = [], index, token, previous = null, fetchImpl = fetch }) {
+export async function checkLive({ base, keys, revoked = [], index, token, previous = null, earlier = '', fetchImpl = fetch }) {
   await init();
   const get = getter(base, token, fetchImpl);
+  let saved = null;
+  if (earlier.trim()) {
+    try {
+      const e = verifyCheckpoint(earlier, keys, revoked);
+      saved = { size: e.size, root: e.root, origin: e.origin };
+      e.free();
+    } catch (e) {
+      throw new Error(`earlier checkpoint: ${e.message ?? e}`);
+    }
+  }
   const cp = verifyCheckpoint(new TextDecoder().decode(await get('checkpoint')), keys, revoked);
   const tiles = new LiveTiles(cp.size);
   try {
     const size = cp.size;
     const fetched = ['checkpoint'];
     let consistency = null;
-    if (previous) {
-      if (size < previous.size) throw new ForkError(`the tree shrank from ${previous.size} to ${size} entries: the log was rolled back`);
-      if (size === previous.size) {
-        if (cp.root !== previous.root) throw new ForkError(`two different roots for the tree of size ${size}: the log forked`);
-        consistency = { from: previous.size, to: size, same: true };
-      } else {
-        const paths = previous.size > 0 ? tiles.tilesForConsistency(previous.size) : [];
-        const data = await Promise.all(paths.map(get));
-        paths.forEach((p, i) => tiles.addTile(p, data[i]));
-        try {
-          tiles.verifyConsistency(previous.size, previous.root, cp.root);
-        } catch (e) {
-          throw new ForkError(String(e.message ?? e));
-        }
-        fetched.push(...paths);
-        consistency = { from: previous.size, to: size, same: false };
+    let extendsEarlier = null;
+    if (saved && saved.origin !== cp.origin) throw new Error(`the earlier checkpoint is for the log ${saved.origin}, this server's for ${cp.origin}`);
+    // the tree must extend `old`: the last tree seen, or the earlier checkpoint
+    const extend = async (old, what) => {
+      if (size < old.size) throw new ForkError(`the tree shrank from ${old.size} (${what}) to ${size} entries: the log was rolled back`);
+      if (size === old.size) {
+        if (cp.root !== old.root) throw new ForkError(`two different roots for the tree of size ${size} (this one and ${what}): the log forked`);
+        return { from: old.size, to: size, same: true };
       }
-    }
+      const paths = old.size > 0 ? tiles.tilesForConsistency(old.size) : [];
+      const data = await Promise.all(paths.map(get));
+      paths.forEach((p, i) => tiles.addTile(p, data[i]));
+      try {
+        tiles.verifyConsistency(old.size, old.root, cp.root);
+      } catch (e) {
+        throw new ForkError(`${e.message ?? e} (${what})`);
+      }
+      fetched.push(...paths);
+      return { from: old.size, to: size, same: false };
+    };
+    if (saved) extendsEarlier = await extend(saved, 'the earlier checkpoint');
+    if (previous) consistency = await extend(previous, 'the last tree seen');
     if (!(Number.isInteger(index) && index >= 0 && index < size)) {
       throw new Error(`entry ${index} is not in the signed tree of size ${size}`);
     }
@@ -88,7 +104,7 @@ export async function checkLive({ base, keys, revoked = [], index, token, previo
     const leaf = tiles.verifyInclusion(entry, index, cp.root);
     fetched.push(...paths, bundle);
     return {
-      origin: cp.origin, size, root: cp.root, keyName: cp.keyName, keyId: cp.keyId, index, leaf, consistency,
+      origin: cp.origin, size, root: cp.root, keyName: cp.keyName, keyId: cp.keyId, index, leaf, consistency, extendsEarlier,
       entry: new TextDecoder().decode(entry), fetched: [...new Set(fetched)],
       readsRecorded: get.reads !== 'not-recorded',
     };
@@ -123,6 +139,7 @@ const SCOPE = 'Checks the newest signed checkpoint with the pinned keys (and the
 export function mountLive(main) {
   const key = el('textarea', { id: 'live-key', rows: 2, placeholder: 'name+1a2b3c4d+base64…', required: true, spellcheck: false });
   const revoked = el('textarea', { id: 'live-revoked', rows: 2, placeholder: 'name+1a2b3c4d+base64…@1200', spellcheck: false, autocomplete: 'off' });
+  const earlier = el('textarea', { id: 'live-checkpoint', rows: 2, placeholder: 'example.com/log\n1200\nroot…\n\n— example.com/log …', spellcheck: false, autocomplete: 'off' });
   const index = el('input', { id: 'live-index', type: 'number', min: '0', value: '1', required: true });
   const token = el('input', { id: 'live-token', type: 'password', placeholder: 'if reads need one', autocomplete: 'off' });
   const every = el('select', { id: 'live-every' },
@@ -148,6 +165,7 @@ export function mountLive(main) {
   const form = el('form', { className: 'live-form' },
     field('live-key', 'Trusted key', key, 'The log\'s current key (after a rotation, the new one).'),
     field('live-revoked', 'Revoked keys (optional)', revoked, 'One per line: the verifier key, @, and the tree size from which it may no longer sign.'),
+    field('live-checkpoint', 'Earlier checkpoint (optional)', earlier, 'A signed checkpoint of this log you saved before: every check must extend it.'),
     field('live-index', 'Entry to prove', index, 'Its inclusion proof is checked at every poll.'),
     field('live-token', 'Read token (optional)', token),
     field('live-every', 'Poll', every),
@@ -194,7 +212,7 @@ export function mountLive(main) {
   const showReset = () => {
     const what = [previous && `the last tree seen (size ${previous.size})`, alarm && 'the rollback or fork detected'].filter(Boolean);
     reset.hidden = resetHint.hidden = !what.length;
-    resetHint.textContent = what.length ? `Start over forgets ${what.join(' and ')}; the next check trusts whatever tree the server shows.` : '';
+    resetHint.textContent = what.length ? `Start over forgets ${what.join(' and ')}; the next check trusts the tree the server shows then (if it extends the earlier checkpoint, when one is given).` : '';
   };
 
   const readsBanner = el('p', { className: 'banner', id: 'live-reads', textContent: READS_LOGGED });
@@ -226,6 +244,7 @@ export function mountLive(main) {
     let c = '';
     if (r.consistency?.same) c = `, unchanged since the last check (size ${r.size})`;
     else if (r.consistency) c = `, and it extends the tree of size ${r.consistency.from} seen before ✓ (consistency proof)`;
+    if (r.extendsEarlier) c = `, it extends the earlier checkpoint (size ${r.extendsEarlier.from}) ✓${c}`;
     const revokedNote = used.revoked.length ? ', not revoked at this size' : '';
     const signed = `The checkpoint of size ${r.size} for ${r.origin} is signed by ${r.keyName} (key ID ${r.keyId})${revokedNote}${c}; entry ${r.index} is in it (inclusion proof).`;
     if (alarm) show('tampered', 'Failed', `Earlier: ${alarm}. That stands until you start over. This check passed: ${signed}`);
@@ -271,7 +290,7 @@ export function mountLive(main) {
     ev.preventDefault();
     stopPolling();
     const g = ++gen;
-    inputs = { keys: key.value, revoked: revokedList(revoked.value), index: Number(index.value), token: token.value.trim() };
+    inputs = { keys: key.value, revoked: revokedList(revoked.value), earlier: earlier.value, index: Number(index.value), token: token.value.trim() };
     show('working', 'Checking…', 'Fetching the signed checkpoint.');
     await check();
     if (g !== gen) return;
@@ -291,7 +310,7 @@ export function mountLive(main) {
     alarm = null;
     history.replaceChildren();
     out.hidden = true;
-    show('idle', 'Not checked yet', 'Started over: the next check trusts the tree the server shows then, and checks later ones against it.');
+    show('idle', 'Not checked yet', 'Started over: the next check trusts the tree the server shows then (if it extends the earlier checkpoint, when one is given), and checks later ones against it.');
     showReset();
     verdict.focus();
   });

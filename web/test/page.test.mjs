@@ -920,7 +920,7 @@ describe('live mode', () => {
         proxy.use(forked);
         r = await submitLive(page);
         assert.equal(r.word, 'Failed', r.text);
-        assert.match(r.text, /two different roots for the tree of size \d+: the log forked/);
+        assert.match(r.text, /two different roots for the tree of size \d+ \(this one and the last tree seen\): the log forked/);
         // editing the keys does not forget the last tree seen: the fork still fails
         await page.fill('#live-key', `${vkey}\n${other.vkey}`);
         r = await submitLive(page);
@@ -948,6 +948,46 @@ describe('live mode', () => {
         assert.deepEqual(problems, []);
       } finally {
         await context.close();
+      }
+      // a new page (a reload forgets every tree seen) given the checkpoint saved from the honest log
+      const saved = await (await fetch(`${honest}/checkpoint`)).text();
+      // the other log's latest checkpoint (its checkpoints file: each note after its length in bytes and \n)
+      const otherSaved = (() => {
+        const b = readFileSync(join(other.logDir, 'checkpoints'));
+        let last = '';
+        for (let i = 0; i < b.length;) {
+          const nl = b.indexOf(10, i);
+          const n = Number(b.subarray(i, nl).toString());
+          last = b.subarray(nl + 1, nl + 1 + n).toString();
+          i = nl + 1 + n;
+        }
+        return last;
+      })();
+      assert.match(otherSaved, /^example\.com\/live-fork-other\n\d+\n/);
+      const second = await openPage(browser, `${proxy.url}?live`, { viewport: DESKTOP });
+      try {
+        const p2 = second.page;
+        await p2.waitForSelector('#live-panel');
+        await p2.fill('#live-index', '3');
+        await p2.selectOption('#live-every', '0');
+        await p2.fill('#live-key', vkey);
+        await p2.fill('#live-checkpoint', otherSaved);
+        let r = await submitLive(p2);
+        assert.equal(r.word, 'Failed', r.text);
+        assert.match(r.text, /earlier checkpoint: .*not signed by a pinned key/);
+        await p2.fill('#live-checkpoint', saved.replace(/\n/g, '\r\n'));
+        r = await submitLive(p2);
+        assert.equal(r.word, 'Verified', r.text);
+        assert.match(r.text, /it extends the earlier checkpoint \(size \d+\) ✓/);
+        // Start over forgets the trees seen, not the earlier checkpoint: the fork fails at the first check
+        await p2.click('#live-reset');
+        proxy.use(forked);
+        r = await submitLive(p2);
+        assert.equal(r.word, 'Failed', r.text);
+        assert.match(r.text, /two different roots for the tree of size \d+ \(this one and the earlier checkpoint\): the log forked/);
+        assert.deepEqual(second.problems, []);
+      } finally {
+        await second.context.close();
       }
     } finally {
       proxy.close();
