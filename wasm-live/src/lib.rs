@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 
 #[path = "../../wasm/src/common.rs"]
 mod common;
-use common::{MAX_TEXT, js_err, js_u64, parse_keys};
+use common::{MAX_KEYS, MAX_TEXT, js_err, js_u64, parse_keys};
 
 /// Largest entry bundle accepted: 256 entries of at most 65535 bytes.
 const MAX_BUNDLE: usize = 256 * (65_535 + 2);
@@ -23,6 +23,7 @@ pub struct LiveCheckpoint {
     size: u64,
     root: String,
     key_name: String,
+    key_id: String,
 }
 
 #[wasm_bindgen]
@@ -47,30 +48,55 @@ impl LiveCheckpoint {
     pub fn key_name(&self) -> String {
         self.key_name.clone()
     }
+    /// ID of the key that signed it (8 hex digits): keys of a rotated log
+    /// share their name.
+    #[wasm_bindgen(getter, js_name = keyId)]
+    pub fn key_id(&self) -> String {
+        self.key_id.clone()
+    }
 }
 
 /// Parses a signed checkpoint note (as served at `/checkpoint`) and checks
-/// its signature with the pinned `keys` (one per line); throws if no pinned
-/// key signed it.
+/// its signature with the pinned `keys` (one per line), then the
+/// revocations `revoked` (each `VKEY@SIZE`, docs/FORMAT.md 15.3, judged by
+/// core's `revoked_signature`: live mode reads no key history); throws if
+/// no pinned key signed it or a revoked key did.
 #[wasm_bindgen(js_name = verifyCheckpoint)]
-pub fn verify_checkpoint(note: &str, keys: &str) -> Result<LiveCheckpoint, JsError> {
+pub fn verify_checkpoint(
+    note: &str,
+    keys: &str,
+    revoked: Vec<String>,
+) -> Result<LiveCheckpoint, JsError> {
     if note.len() > MAX_TEXT {
         return Err(js_err("checkpoint: too large"));
     }
     let keys = parse_keys(keys)?;
+    if revoked.len() > MAX_KEYS {
+        return Err(js_err(format!("more than {MAX_KEYS} revoked keys")));
+    }
+    let revoked = stele_core::verify::parse_revoked_list(&revoked).map_err(js_err)?;
     let sc = stele_core::checkpoint::parse_trusted(note.as_bytes(), &keys)
         .map_err(|e| js_err(format!("checkpoint: {e}")))?;
+    let size = sc.checkpoint.size;
     let v = sc.verify(&keys);
-    let key_name = v
+    if let Some((k, from)) = stele_core::verify::revoked_signature(&v.verified_by, size, &revoked) {
+        return Err(js_err(format!(
+            "checkpoint: the tree of size {size} is signed by key ID {} ({}), which is revoked from size {from}: a revoked key's signature on a tree of that size or more is a failure (key_revoked)",
+            k.id_hex(),
+            k.name()
+        )));
+    }
+    let (key_name, key_id) = v
         .verified_by
         .first()
-        .map(|k| k.name().to_string())
+        .map(|k| (k.name().to_string(), k.id_hex()))
         .unwrap_or_default();
     Ok(LiveCheckpoint {
         origin: sc.checkpoint.origin.clone(),
-        size: sc.checkpoint.size,
+        size,
         root: sc.checkpoint.root.to_base64(),
         key_name,
+        key_id,
     })
 }
 

@@ -31,13 +31,14 @@ fn checkpoint_tiles_and_bundle() {
     .sign(&signer)
     .expect("signed");
 
-    let cp = verify_checkpoint(&note, &keys).expect("checkpoint verifies");
+    let cp = verify_checkpoint(&note, &keys, vec![]).expect("checkpoint verifies");
     assert_eq!(cp.size(), 5.0);
     assert_eq!(cp.origin(), "example.com/live");
     assert_eq!(cp.key_name(), "example.com/live");
+    assert_eq!(cp.key_id(), signer.verifier().id_hex());
     assert_eq!(cp.root(), root.to_base64());
     let other = SignerKey::from_seed("example.com/live", [8; 32]).expect("signer");
-    assert!(verify_checkpoint(&note, &other.verifier().to_string()).is_err());
+    assert!(verify_checkpoint(&note, &other.verifier().to_string(), vec![]).is_err());
 
     let mut tiles = LiveTiles::new(cp.size()).expect("tiles");
     let paths = tiles.tiles_for_inclusion(3.0).expect("paths");
@@ -82,7 +83,37 @@ fn a_mixed_signature_checkpoint_is_refused() {
         .lines()
         .find_map(|l| l.strip_prefix("key: "))
         .expect("key line");
-    assert!(verify_checkpoint(note, key).is_err());
+    assert!(verify_checkpoint(note, key, vec![]).is_err());
     let good: String = note.lines().take(5).map(|l| format!("{l}\n")).collect();
-    assert!(verify_checkpoint(&good, key).is_ok());
+    assert!(verify_checkpoint(&good, key, vec![]).is_ok());
+}
+
+/// docs/FORMAT.md 15.3 without the key history: a pinned key revoked from a
+/// size at or below the checkpoint's fails it, naming the key ID and the size.
+#[wasm_bindgen_test]
+fn a_checkpoint_signed_by_a_revoked_key_is_refused() {
+    let signer = SignerKey::from_seed("example.com/live", [7; 32]).expect("signer");
+    let vkey = signer.verifier();
+    let note = Checkpoint {
+        origin: "example.com/live".into(),
+        size: 5,
+        root: Hash::default(),
+        extensions: Vec::new(),
+    }
+    .sign(&signer)
+    .expect("signed");
+    let msg = |e: wasm_bindgen::JsError| format!("{:?}", wasm_bindgen::JsValue::from(e));
+    assert!(verify_checkpoint(&note, &vkey.to_string(), vec![format!("{vkey}@6")]).is_ok());
+    let e = msg(
+        verify_checkpoint(&note, &vkey.to_string(), vec![format!("{vkey}@5")])
+            .expect_err("revoked"),
+    );
+    assert!(
+        e.contains(&format!("key ID {}", vkey.id_hex())) && e.contains("revoked from size 5"),
+        "{e}"
+    );
+    let e = msg(
+        verify_checkpoint(&note, &vkey.to_string(), vec![format!("{vkey}@five")]).expect_err("bad"),
+    );
+    assert!(e.contains("not a decimal tree size"), "{e}");
 }

@@ -13,7 +13,7 @@ import { Timeline } from './timeline.js';
 import { filterQuery, filterRows, toLocalInput, timeInputValid } from './filters.js';
 import { sealedSearch } from './sealed-view.js';
 import { sha256Blob, utcNow, readCheckpointNote, latestSignedCheckpoint } from './evidence.js';
-import { prettyJson, formatBytes, fmtInt, plural, VERDICT_WORDS, verdictKind, verdictDetail, keySituation, summaryRows, setRevealed, hasHidden } from './util.js';
+import { prettyJson, formatBytes, fmtInt, plural, VERDICT_WORDS, verdictKind, verdictDetail, keySituation, summaryRows, setRevealed, hasHidden, revokedList } from './util.js';
 
 const $ = (id) => document.getElementById(id);
 const KEY_STORAGE = 'stele.trustedKey';
@@ -458,7 +458,7 @@ function saveKey(valid) {
 
 const sameInputs = (a, b) => a && b && a.keys.join(' ') === b.keys.join(' ') && a.checkpoint.trim() === b.checkpoint.trim() && a.policy.trim() === b.policy.trim() && a.identity === b.identity && (a.tsaCa || '') === (b.tsaCa || '') && a.revoked.join(' ') === b.revoked.join(' ');
 // Revoked keys (docs/FORMAT.md 15.3): one VKEY@SIZE per line (or separated by spaces).
-const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value, policy: ui.policy.value, identity: auditorIdentity(), tsaCa: ui.tsaCa.value.trim(), revoked: ui.revoked.value.split(/\s+/).filter(Boolean) });
+const currentInputs = () => ({ keys: keyList(), checkpoint: ui.checkpoint.value, policy: ui.policy.value, identity: auditorIdentity(), tsaCa: ui.tsaCa.value.trim(), revoked: revokedList(ui.revoked.value) });
 // The TSA certificate (issue 15): PEM text; a DER file is shown as PEM.
 ui.tsaFile.addEventListener('change', async () => {
   const f = ui.tsaFile.files?.[0];

@@ -164,6 +164,13 @@ const HIDDEN_SRC = '[^\\P{Cc}\\n\\t]|[\\p{Cf}\\p{Zl}\\p{Zp}\\p{Default_Ignorable
 const HIDDEN_ALL = new RegExp(`${HIDDEN_SRC}|[\\n\\t]`, 'gu');
 const HIDDEN_KEEP_LINES = new RegExp(HIDDEN_SRC, 'gu');
 
+/**
+ * The revoked keys (docs/FORMAT.md 15.3) typed into a "Revoked keys" field
+ * (file mode and live mode): one VKEY@SIZE per line, or separated by
+ * spaces. Core checks each (verify::parse_revoked).
+ */
+export const revokedList = (text) => text.split(/\s+/).filter(Boolean);
+
 /** True when s has a character that would be invisible or reorder the text around it. */
 export function hasHidden(s) {
   if (s == null) return false;

@@ -735,7 +735,7 @@ describe('live mode', () => {
         await page.click('#live-panel button[type=submit]');
         await page.waitForFunction((n) => document.querySelectorAll('#live-log li').length >= n + 2, before, { timeout: 40_000 });
         assert.equal(await page.isVisible('#live-panel button:has-text("Stop")'), true);
-        assert.match(await page.locator('#live-log li').first().textContent(), /size \d+, root \S+(, consistent with size \d+)?; entry 3 included/);
+        assert.match(await page.locator('#live-log li').first().textContent(), /size \d+, root \S+(, consistent with size \d+)?; entry 3 included; key ID [0-9a-f]{8}/);
         await page.click('#live-panel button:has-text("Stop")');
         await shots(page, 'live');
         await axe(page, 'live');
@@ -745,6 +745,301 @@ describe('live mode', () => {
       }
     } finally {
       proc.kill('SIGTERM');
+    }
+  });
+
+  // A proxy in front of `stele serve` instances, serving the page too (the
+  // page's CSP allows its own origin only): use(URL) switches the backend
+  // (a forked server, a rolled-back one); hold() parks the next /checkpoint
+  // requests until release() and resolves when the first arrives.
+  const startProxy = async () => {
+    const { createServer, request } = await import('node:http');
+    let target = null;
+    let holding = false;
+    let arrived = () => {};
+    const held = [];
+    const server = createServer((req, res) => {
+      const go = () => {
+        const t = new URL(target);
+        const up = request({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+          res.writeHead(r.statusCode, r.headers);
+          r.pipe(res);
+        });
+        up.on('error', (e) => {
+          res.writeHead(502);
+          res.end(String(e));
+        });
+        req.pipe(up);
+      };
+      if (holding && req.url.startsWith('/checkpoint')) {
+        held.push(go);
+        arrived();
+        return;
+      }
+      go();
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${server.address().port}/`,
+      use: (u) => (target = u),
+      hold: () => {
+        holding = true;
+        return new Promise((r) => (arrived = r));
+      },
+      release: () => {
+        holding = false;
+        held.splice(0).forEach((go) => go());
+      },
+      close: () => {
+        server.closeAllConnections();
+        server.close();
+      },
+    };
+  };
+  // Presses Check now and waits until that check's result is shown (the
+  // panel's data-live-checks grew and no check runs or is due).
+  const submitLive = async (page) => {
+    const n = Number(await page.getAttribute('#live-panel', 'data-live-checks'));
+    await page.click('#live-panel button[type=submit]');
+    await page.waitForFunction((n) => {
+      const p = document.querySelector('#live-panel');
+      return Number(p.dataset.liveChecks) > n && p.dataset.livePending === '0';
+    }, n);
+    return { word: (await page.textContent('#live-verdict .verdict-word')).trim(), text: await page.textContent('#live-verdict') };
+  };
+  // A log of `n` entries after its genesis, signed: its directory and verifier key.
+  const liveLog = async (bin, name, n) => {
+    const { execFileSync } = await import('node:child_process');
+    const logDir = join(dir, name);
+    const vkey = execFileSync(bin, ['init', '--origin', `example.com/${name}`, logDir], { encoding: 'utf8' }).trim().split('\n').pop().trim();
+    execFileSync(bin, ['append', logDir], { input: Array.from({ length: n }, (_, i) => JSON.stringify({ type: 'audit', actor: 'alice', action: 'read', target: `doc/${i}` })).join('\n') });
+    execFileSync(bin, ['checkpoint', logDir]);
+    return { logDir, vkey };
+  };
+  const keyId = (vkey) => vkey.split('+')[1];
+
+  it('live mode applies revoked keys (FORMAT 15.3) and names the signing key by its ID; the panel says what it does not check', T, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { cpSync } = await import('node:fs');
+    const { DIST } = await import('./helpers.mjs');
+    const bin = await steleBin();
+    // before: signed by K0 alone; covering: the rotation's first checkpoint, signed by K0 and K1;
+    // after: the next one, signed by K1 alone (same key name as K0)
+    const { logDir, vkey: k0 } = await liveLog(bin, 'live-rot', 5);
+    const before = join(dir, 'live-rot-before');
+    cpSync(logDir, before, { recursive: true });
+    const k1 = execFileSync(bin, ['key', 'rotate', '--overlap', '1', logDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop().trim();
+    assert.notEqual(keyId(k0), keyId(k1));
+    // (key rotate signs the checkpoint covering its event with both keys)
+    const covering = join(dir, 'live-rot-covering');
+    cpSync(logDir, covering, { recursive: true });
+    execFileSync(bin, ['append', logDir], { input: '{"type":"audit","actor":"bob"}' });
+    execFileSync(bin, ['checkpoint', logDir]);
+    const servers = await Promise.all([before, covering, logDir].map((d) => startServe(bin, [d, '--read-only', '--web', DIST])));
+    const proxy = await startProxy();
+    try {
+      const [uBefore, uCovering, uAfter] = await Promise.all(servers.map((s) => s.url));
+      proxy.use(uBefore);
+      const { context, page, problems } = await openPage(browser, `${proxy.url}?live`, { viewport: DESKTOP });
+      try {
+        await page.waitForSelector('#live-panel');
+        assert.match(await page.textContent('#live-scope'), /does not read the log's key history.*pin the log's current key and list the revoked ones.*verify an export/);
+        await page.fill('#live-index', '3');
+        await page.selectOption('#live-every', '0');
+        await page.fill('#live-key', k0);
+        let r = await submitLive(page);
+        assert.equal(r.word, 'Verified', r.text);
+        assert.match(r.text, new RegExp(`signed by example\\.com/live-rot \\(key ID ${keyId(k0)}\\)`));
+        // K0 revoked from size 3: its checkpoint of size 6 fails, naming the key ID and the size
+        await page.fill('#live-revoked', `${k0}@3`);
+        r = await submitLive(page);
+        assert.equal(r.word, 'Failed', r.text);
+        assert.match(r.text, new RegExp(`key ID ${keyId(k0)} .*revoked from size 3`));
+        // revoked from a larger size than the tree: not a failure (same syntax as file mode: spaces or lines)
+        await page.fill('#live-revoked', `  ${k0}@100\n`);
+        r = await submitLive(page);
+        assert.equal(r.word, 'Verified', r.text);
+        assert.match(r.text, /not revoked at this size/);
+        await page.fill('#live-revoked', `${k0}@x`);
+        r = await submitLive(page);
+        assert.equal(r.word, 'Failed', r.text);
+        assert.match(r.text, /not a decimal tree size/);
+        // the rotation's covering checkpoint, co-signed by K0 revoked from 3: a failure even beside K1's signature
+        proxy.use(uCovering);
+        await page.fill('#live-key', `${k0}\n${k1}`);
+        await page.fill('#live-revoked', `${k0}@3`);
+        r = await submitLive(page);
+        assert.equal(r.word, 'Failed', r.text);
+        assert.match(r.text, new RegExp(`key ID ${keyId(k0)} .*revoked from size 3`));
+        // after it, K1 alone signs: verified, and the verdict names K1's ID, not K0's (same name)
+        proxy.use(uAfter);
+        r = await submitLive(page);
+        assert.equal(r.word, 'Verified', r.text);
+        assert.match(r.text, new RegExp(`key ID ${keyId(k1)}`));
+        assert.doesNotMatch(r.text, new RegExp(keyId(k0)));
+        await shots(page, 'live-revoked');
+        await axe(page, 'live-revoked');
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    } finally {
+      proxy.close();
+      for (const s of servers) s.proc.kill('SIGTERM');
+    }
+  });
+
+  it('live mode: a fork or rollback seen stays failed across key edits and later good checks, until Start over', T, async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { cpSync } = await import('node:fs');
+    const { DIST } = await import('./helpers.mjs');
+    const bin = await steleBin();
+    // two histories from one log and key: same size 8, different entries 7 and 8
+    const { logDir, vkey } = await liveLog(bin, 'live-fork', 5);
+    const fork = join(dir, 'live-fork-b');
+    cpSync(logDir, fork, { recursive: true });
+    execFileSync(bin, ['append', logDir], { input: '{"type":"audit","actor":"alice"}\n{"type":"audit","actor":"alice"}' });
+    execFileSync(bin, ['checkpoint', logDir]);
+    execFileSync(bin, ['append', fork], { input: '{"type":"audit","actor":"mallory"}\n{"type":"audit","actor":"mallory"}' });
+    execFileSync(bin, ['checkpoint', fork]);
+    const other = await liveLog(bin, 'live-fork-other', 1);
+    const servers = await Promise.all([logDir, fork].map((d) => startServe(bin, [d, '--read-only', '--web', DIST])));
+    const proxy = await startProxy();
+    try {
+      const [honest, forked] = await Promise.all(servers.map((s) => s.url));
+      proxy.use(honest);
+      const { context, page, problems } = await openPage(browser, `${proxy.url}?live`, { viewport: DESKTOP });
+      try {
+        await page.waitForSelector('#live-panel');
+        assert.equal(await page.isVisible('#live-reset'), false, 'nothing to forget yet');
+        await page.fill('#live-index', '3');
+        await page.selectOption('#live-every', '0');
+        await page.fill('#live-key', vkey);
+        let r = await submitLive(page);
+        assert.equal(r.word, 'Verified', r.text);
+        proxy.use(forked);
+        r = await submitLive(page);
+        assert.equal(r.word, 'Failed', r.text);
+        assert.match(r.text, /two different roots for the tree of size \d+ \(this one and the last tree seen\): the log forked/);
+        // editing the keys does not forget the last tree seen: the fork still fails
+        await page.fill('#live-key', `${vkey}\n${other.vkey}`);
+        r = await submitLive(page);
+        assert.equal(r.word, 'Failed', r.text);
+        assert.match(r.text, /^Failed\s*two different roots .*the log forked/, 'this check itself must find the fork');
+        assert.doesNotMatch(r.text, /This check passed/);
+        // back on the honest history, the check passes, but the fork seen stays the verdict
+        proxy.use(honest);
+        await page.fill('#live-key', vkey);
+        r = await submitLive(page);
+        assert.equal(r.word, 'Failed', r.text);
+        assert.match(r.text, /Earlier: two different roots .*the log forked.*start over.*This check passed/);
+        assert.match(await page.locator('#live-log li').first().textContent(), /entry 3 included/);
+        // Start over says what it forgets, and forgets it
+        assert.equal(await page.isVisible('#live-reset'), true);
+        assert.match(await page.textContent('#live-reset-hint'), /forgets the last tree seen \(size \d+\) and the rollback or fork detected/);
+        await shots(page, 'live-fork');
+        await axe(page, 'live-fork');
+        await page.click('#live-reset');
+        assert.equal((await page.textContent('#live-verdict .verdict-word')).trim(), 'Not checked yet');
+        assert.equal(await page.isVisible('#live-reset'), false);
+        r = await submitLive(page);
+        assert.equal(r.word, 'Verified', r.text);
+        assert.doesNotMatch(r.text, /extends|unchanged/);
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+      // a new page (a reload forgets every tree seen) given the checkpoint saved from the honest log
+      const saved = await (await fetch(`${honest}/checkpoint`)).text();
+      // the other log's latest checkpoint (its checkpoints file: each note after its length in bytes and \n)
+      const otherSaved = (() => {
+        const b = readFileSync(join(other.logDir, 'checkpoints'));
+        let last = '';
+        for (let i = 0; i < b.length;) {
+          const nl = b.indexOf(10, i);
+          const n = Number(b.subarray(i, nl).toString());
+          last = b.subarray(nl + 1, nl + 1 + n).toString();
+          i = nl + 1 + n;
+        }
+        return last;
+      })();
+      assert.match(otherSaved, /^example\.com\/live-fork-other\n\d+\n/);
+      const second = await openPage(browser, `${proxy.url}?live`, { viewport: DESKTOP });
+      try {
+        const p2 = second.page;
+        await p2.waitForSelector('#live-panel');
+        await p2.fill('#live-index', '3');
+        await p2.selectOption('#live-every', '0');
+        await p2.fill('#live-key', vkey);
+        await p2.fill('#live-checkpoint', otherSaved);
+        let r = await submitLive(p2);
+        assert.equal(r.word, 'Failed', r.text);
+        assert.match(r.text, /earlier checkpoint: .*not signed by a pinned key/);
+        await p2.fill('#live-checkpoint', saved.replace(/\n/g, '\r\n'));
+        r = await submitLive(p2);
+        assert.equal(r.word, 'Verified', r.text);
+        assert.match(r.text, /it extends the earlier checkpoint \(size \d+\) ✓/);
+        // Start over forgets the trees seen, not the earlier checkpoint: the fork fails at the first check
+        await p2.click('#live-reset');
+        proxy.use(forked);
+        r = await submitLive(p2);
+        assert.equal(r.word, 'Failed', r.text);
+        assert.match(r.text, /two different roots for the tree of size \d+ \(this one and the earlier checkpoint\): the log forked/);
+        assert.deepEqual(second.problems, []);
+      } finally {
+        await second.context.close();
+      }
+    } finally {
+      proxy.close();
+      for (const s of servers) s.proc.kill('SIGTERM');
+    }
+  });
+
+  it('live mode: Check now while a check runs shows the result for the current inputs, never the earlier one', T, async () => {
+    const { DIST } = await import('./helpers.mjs');
+    const bin = await steleBin();
+    const { logDir, vkey } = await liveLog(bin, 'live-race', 5);
+    const other = await liveLog(bin, 'live-race-other', 1);
+    const served = await startServe(bin, [logDir, '--read-only', '--web', DIST]);
+    const proxy = await startProxy();
+    try {
+      proxy.use(await served.url);
+      const { context, page, problems } = await openPage(browser, `${proxy.url}?live`, { viewport: DESKTOP });
+      try {
+        await page.waitForSelector('#live-panel');
+        await page.fill('#live-index', '3');
+        await page.selectOption('#live-every', '0');
+        // a check with the log's key, held at the proxy; meanwhile the key is replaced and checked
+        await page.fill('#live-key', vkey);
+        const arrived = proxy.hold();
+        await page.click('#live-panel button[type=submit]');
+        await arrived;
+        await page.fill('#live-key', other.vkey);
+        await page.click('#live-panel button[type=submit]');
+        proxy.release();
+        await page.waitForFunction(() => document.querySelector('#live-panel').dataset.livePending === '0');
+        const text = await page.textContent('#live-verdict');
+        assert.equal((await page.textContent('#live-verdict .verdict-word')).trim(), 'Failed', text);
+        assert.match(text, /not signed by a pinned key/);
+        assert.equal(await page.getAttribute('#live-panel', 'data-live-checks'), '1', 'the first check (the earlier key) was shown');
+        // and the other way round: the wrong key first, then the log's key
+        const again = proxy.hold();
+        await page.click('#live-panel button[type=submit]');
+        await again;
+        await page.fill('#live-key', vkey);
+        await page.click('#live-panel button[type=submit]');
+        proxy.release();
+        await page.waitForFunction(() => document.querySelector('#live-panel').dataset.livePending === '0');
+        assert.equal((await page.textContent('#live-verdict .verdict-word')).trim(), 'Verified', await page.textContent('#live-verdict'));
+        assert.match(await page.textContent('#live-verdict'), new RegExp(`key ID ${keyId(vkey)}`));
+        assert.equal(await page.getAttribute('#live-panel', 'data-live-checks'), '2');
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    } finally {
+      proxy.close();
+      served.proc.kill('SIGTERM');
     }
   });
 

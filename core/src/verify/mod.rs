@@ -31,7 +31,9 @@ pub use report::{
     CheckpointReport, EntryRange, Failure, Input, Notice, QuorumReport, Report, TrustedInput,
     Verdict,
 };
-pub use rotation::{KEY_TYPE, KeyReport, MAX_KEYS, parse_revoked};
+pub use rotation::{
+    KEY_TYPE, KeyReport, MAX_KEYS, parse_revoked, parse_revoked_list, revoked_signature,
+};
 use std::collections::{BTreeSet, VecDeque};
 pub use wire::{Prepared, prepare, prepare_encoded, prepare_encoded_into, prepared_capacity};
 

@@ -159,6 +159,43 @@ pub fn parse_revoked(s: &str) -> Result<(VerifierKey, u64), String> {
     Ok((key, size))
 }
 
+/// FORMAT 15.3: reads revocations given as `VKEY@SIZE` texts (as a page or
+/// the CLI gives them); the error names the first that does not parse.
+pub fn parse_revoked_list(revoked: &[String]) -> Result<Vec<(VerifierKey, u64)>, String> {
+    revoked
+        .iter()
+        .map(|r| parse_revoked(r).map_err(|e| format!("revoked {}: {e}", canonical::quote(r))))
+        .collect()
+}
+
+// The smallest size from which `k` is revoked in `revocations`, if it is.
+fn smallest_revocation<'a>(
+    revocations: impl Iterator<Item = &'a (VerifierKey, u64)>,
+    k: &VerifierKey,
+) -> Option<u64> {
+    revocations.filter(|(r, _)| r == k).map(|(_, s)| *s).min()
+}
+
+/// FORMAT 15.6 (a monitor of the newest checkpoint): rule 1 of 15.3 for one
+/// checkpoint of tree size `size` judged on its own, without the log's key
+/// history (live mode reads no `stele.key` events: no key is retired and no
+/// revocation inherited there): the first key of
+/// `verified_by` (the pinned keys whose signature on it verified) that is
+/// revoked from a size `S <= size`, with the smallest such `S`. Its
+/// signature is a `key_revoked` failure and does not count, so the
+/// checkpoint is not trusted, whatever other key signed it too.
+pub fn revoked_signature<'a>(
+    verified_by: &'a [VerifierKey],
+    size: u64,
+    revoked: &[(VerifierKey, u64)],
+) -> Option<(&'a VerifierKey, u64)> {
+    verified_by.iter().find_map(|k| {
+        smallest_revocation(revoked.iter(), k)
+            .filter(|s| *s <= size)
+            .map(|s| (k, s))
+    })
+}
+
 impl<S: EntrySink> StreamVerifier<S> {
     /// Sets the revoked keys ([`Options::revoked`], FORMAT 15.3); `false`
     /// once bytes were pushed. A build without the feature `rotation`
@@ -174,11 +211,7 @@ impl<S: EntrySink> StreamVerifier<S> {
     /// [`StreamVerifier::set_revoked`] from `VKEY@SIZE` texts (as a page
     /// gives them); the error names the first that does not parse.
     pub fn set_revoked_texts(&mut self, revoked: &[String]) -> Result<(), String> {
-        let list = revoked
-            .iter()
-            .map(|r| parse_revoked(r).map_err(|e| format!("revoked {}: {e}", canonical::quote(r))))
-            .collect::<Result<Vec<_>, _>>()?;
-        if self.set_revoked(list) {
+        if self.set_revoked(parse_revoked_list(revoked)?) {
             Ok(())
         } else {
             Err("revoked keys: set them before the first push".into())
@@ -407,10 +440,7 @@ impl<S: EntrySink> StreamVerifier<S> {
 
     // The smallest size from which `k` is revoked, if it is.
     fn revoked_from(&self, k: &VerifierKey) -> Option<u64> {
-        self.revocations()
-            .filter(|(r, _)| r == k)
-            .map(|(_, s)| *s)
-            .min()
+        smallest_revocation(self.revocations(), k)
     }
 
     // Why `k` may not sign a tree of `size`: (retired, the first size it may
