@@ -378,13 +378,11 @@ impl KeyRanges {
         self.keys.iter().any(|(k, _)| k == key)
     }
 
-    /// The smallest size from which `key` is revoked (given or inherited).
+    /// The smallest size from which `key` is revoked (given or inherited):
+    /// core's rule, asked for the largest size.
     pub fn revoked_from(&self, key: &VerifierKey) -> Option<u64> {
-        self.revoked
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, s)| *s)
-            .min()
+        stele_core::verify::revoked_signature(std::slice::from_ref(key), u64::MAX, &self.revoked)
+            .map(|(_, s)| s)
     }
 
     /// The key that may sign a tree of `size`: the one whose range holds it,
@@ -471,19 +469,29 @@ pub fn check_at(
     size: u64,
     from: &str,
 ) -> Result<(SignedCheckpoint, String), Problem> {
-    check_checkpoint(body, &keys.at(size), from).map_err(|p| match p {
-        Problem::Signature(m) => {
-            let all: Vec<VerifierKey> = keys.all().into_iter().map(|(k, _)| k).collect();
-            let signers = SignedCheckpoint::parse(body)
-                .map(|sc| sc.verify(&all).verified_by)
-                .unwrap_or_default();
-            match keys.revoked_note(size, &signers) {
-                Some(n) => Problem::Signature(format!("{m}; {n}")),
-                None => Problem::Signature(m),
-            }
-        }
+    let signers = || {
+        let all: Vec<VerifierKey> = keys.all().into_iter().map(|(k, _)| k).collect();
+        SignedCheckpoint::parse(body)
+            .map(|sc| sc.verify(&all).verified_by)
+            .unwrap_or_default()
+    };
+    let ok = check_checkpoint(body, &keys.at(size), from).map_err(|p| match p {
+        Problem::Signature(m) => match keys.revoked_note(size, &signers()) {
+            Some(n) => Problem::Signature(format!("{m}; {n}")),
+            None => Problem::Signature(m),
+        },
         p => p,
-    })
+    })?;
+    // Core's rule (FORMAT 15.3): a revoked key's signature fails the
+    // checkpoint even beside a key that may sign it.
+    let signed = signers();
+    if stele_core::verify::revoked_signature(&signed, size, &keys.revoked).is_some() {
+        let n = keys.revoked_note(size, &signed).unwrap_or_default();
+        return Err(Problem::Signature(format!(
+            "{from}: the checkpoint of size {size} carries the signature of a revoked key: {n}"
+        )));
+    }
+    Ok(ok)
 }
 
 /// Checks a signed checkpoint note against `keys` (core's rules: one of them
@@ -735,10 +743,20 @@ pub fn learn_keys(
         let before = keys.at(s.from - 1);
         let (covering, _) = check_checkpoint(s.checkpoint.as_bytes(), &before, &url)
             .map_err(|p| bad(p.to_string()))?;
-        let r = stele_core::verify::verify_bytes(
-            stele_core::verify::Options::new(before),
-            s.proof.as_bytes(),
-        );
+        // The hand-over's checkpoint is judged at its own size: a key
+        // revoked there cannot hand over (core's rule, given the revocations).
+        let size = covering.checkpoint.size;
+        let signed = covering.verify(&before).verified_by;
+        if let Some(n) = stele_core::verify::revoked_signature(&signed, size, &keys.revoked)
+            .and_then(|_| keys.revoked_note(size, &signed))
+        {
+            return Err(bad(format!(
+                "its checkpoint (size {size}) is signed by a revoked key: {n}"
+            )));
+        }
+        let mut opts = stele_core::verify::Options::new(before);
+        opts.revoked = keys.revoked.clone();
+        let r = stele_core::verify::verify_bytes(opts, s.proof.as_bytes());
         let step = r
             .keys
             .iter()
