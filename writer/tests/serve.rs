@@ -2281,6 +2281,78 @@ fn small_buffer_connect(addr: &str, from: &str) -> TcpStream {
     c.into()
 }
 
+// One client holds at most half of --max-read-bytes in unsent responses:
+// a few slow readers of one address cannot take the whole budget from the
+// others (memory was bounded already; this keeps reads available).
+#[test]
+fn one_client_holds_at_most_half_of_the_read_budget() {
+    let f = fixture();
+    let budget: u64 = 96 << 20;
+    let s = Server::start(
+        &f,
+        &[
+            "--public-reads",
+            "--max-read-bytes",
+            &budget.to_string(),
+            "--write-timeout",
+            "300s",
+        ],
+    );
+    // 300 entries of 60 KB: a page of them is 18 MB (more than a socket's
+    // buffers take, so an unread one stays charged).
+    let pad = "p".repeat(60_000);
+    for k in 0..6 {
+        let body: Vec<String> = (0..50)
+            .map(|i| format!(r#"{{"i":{},"p":"{pad}"}}"#, k * 50 + i))
+            .collect();
+        let r = s.post("/v1/entries", &f.token, &format!("[{}]", body.join(",")));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // Asks for the page without reading it; the status line, and the whole
+    // answer when it is a (short) refusal.
+    let ask = |from: &str| {
+        let mut c = small_buffer_connect(&s.addr, from);
+        write!(
+            c,
+            "GET /v1/entries?from=0&to=300 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        let mut head = [0u8; 12];
+        c.read_exact(&mut head).unwrap();
+        let mut text = String::from_utf8_lossy(&head).to_string();
+        if text == "HTTP/1.1 503" {
+            let mut rest = Vec::new();
+            let _ = c.read_to_end(&mut rest).unwrap();
+            text.push_str(&String::from_utf8_lossy(&rest));
+        }
+        (text, c)
+    };
+    let mut held = Vec::new();
+    // Two pages (36 MB) of one client are held; a third would pass its half.
+    for _ in 0..2 {
+        let (a, c) = ask("127.0.0.2");
+        assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+        held.push(c);
+    }
+    let (again, _) = ask("127.0.0.2");
+    assert!(again.starts_with("HTTP/1.1 503"), "{again}");
+    assert!(again.contains("this client holds"), "{again}");
+    assert!(again.contains("nothing was read"), "{again}");
+    // Other clients still get theirs, up to the budget (90 of 96 MiB) ...
+    for from in ["127.0.0.3", "127.0.0.3", "127.0.0.4"] {
+        let (b, c) = ask(from);
+        assert!(b.starts_with("HTTP/1.1 200"), "{from}: {b}");
+        held.push(c);
+    }
+    // ... which is then spent: within its half, a client waits, then is refused.
+    let (c, _) = ask("127.0.0.4");
+    assert!(c.starts_with("HTTP/1.1 503"), "{c}");
+    assert!(c.contains("--max-read-bytes"), "{c}");
+    assert!(!c.contains("this client holds"), "{c}");
+    drop(held);
+}
+
 #[test]
 fn unread_pages_and_bundles_are_held_within_the_read_budget() {
     // Review finding: pages of GET /v1/entries and entry bundles were built

@@ -158,7 +158,7 @@ pub(super) async fn get_tile(
     if entries {
         // Recorded as on the file backend (grants are per front-end).
         let (from, to) = (tile.first(), tile.first() + u64::from(tile.width));
-        room = match app.0.charge_read(super::most_bytes(to - from)).await {
+        room = match app.0.charge_read(&who, super::most_bytes(to - from)).await {
             Ok(p) => Some(p),
             Err(r) => return r,
         };
@@ -273,7 +273,7 @@ pub(super) async fn get_entries(
     };
     // The page's size is known once fetched: the most it can be is taken
     // under --max-read-bytes first, the rest given back once it is built.
-    let mut room = match app.0.charge_read(super::most_bytes(to - from)).await {
+    let mut room = match app.0.charge_read(&who, super::most_bytes(to - from)).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -362,7 +362,7 @@ pub(super) async fn get_sealed(
             return bad_query("/v1/sealed takes wraps= only with from = to (no records)".into());
         }
         return match c.sealed_wraps_page(after).await {
-            Ok(b) => super::sealed_response(&app.0, b).await,
+            Ok(b) => super::sealed_response(&app.0, &who, b).await,
             Err(e) => io_fail(e),
         };
     }
@@ -377,7 +377,7 @@ pub(super) async fn get_sealed(
         }
     }
     match c.sealed_body(from, to).await {
-        Ok(b) => super::sealed_response(&app.0, b).await,
+        Ok(b) => super::sealed_response(&app.0, &who, b).await,
         Err(e) => io_fail(e),
     }
 }

@@ -546,6 +546,7 @@ struct Inner {
     // Room for responses built whole until they are sent (--max-read-bytes), in KiB.
     read_budget: Arc<Semaphore>,
     read_budget_kib: usize,
+    read_ips: net::PerIp,
     /// Exports streaming per client address, and the most one may hold
     /// (0: no share, as behind a reverse proxy).
     export_ips: net::PerIp,
@@ -1029,7 +1030,14 @@ pub const READ_BUDGET_WAIT: Duration = Duration::from_secs(1);
 // read hold at most the budget, not a page each.
 struct Charged {
     data: Vec<u8>,
-    _room: tokio::sync::OwnedSemaphorePermit,
+    _room: Room,
+}
+
+// A response's charge: its share of --max-read-bytes, and the same KiB
+// counted for its client (one client holds at most half of the budget).
+pub(super) struct Room {
+    permit: tokio::sync::OwnedSemaphorePermit,
+    client: net::IpSlot,
 }
 
 impl AsRef<[u8]> for Charged {
@@ -1039,7 +1047,7 @@ impl AsRef<[u8]> for Charged {
 }
 
 impl Charged {
-    fn bytes(data: Vec<u8>, room: tokio::sync::OwnedSemaphorePermit) -> Bytes {
+    fn bytes(data: Vec<u8>, room: Room) -> Bytes {
         Bytes::from_owner(Self { data, _room: room })
     }
 }
@@ -1052,21 +1060,40 @@ fn most_bytes(n: u64) -> u64 {
 
 // Gives back the part of `room` (taken for the most a response could be)
 // that its `bytes` do not need.
-fn fit(room: &mut tokio::sync::OwnedSemaphorePermit, bytes: usize) {
+fn fit(room: &mut Room, bytes: usize) {
     let keep = bytes.div_ceil(1024).max(1);
-    if room.num_permits() > keep {
-        drop(room.split(room.num_permits() - keep));
+    if room.permit.num_permits() > keep {
+        drop(room.permit.split(room.permit.num_permits() - keep));
     }
+    room.client.shrink(keep);
 }
 
 impl Inner {
     // Room for a response of `bytes` built whole, until it is sent: one
-    // larger than the whole budget takes all of it. 503 when none frees
-    // up within READ_BUDGET_WAIT.
-    async fn charge_read(&self, bytes: u64) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+    // larger than the whole budget takes all of it. 503 at once when its
+    // client holds some and this one would take it past half of the budget
+    // (a few slow readers of one address cannot take it all; one response
+    // alone may be larger), or when no room frees up within READ_BUDGET_WAIT.
+    async fn charge_read(&self, who: &Caller, bytes: u64) -> Result<Room, Response> {
         let kib = usize::try_from(bytes.div_ceil(1024))
             .unwrap_or(usize::MAX)
             .clamp(1, self.read_budget_kib);
+        let share = (self.read_budget_kib / 2).max(1);
+        let Some(client) = self.read_ips.take_n(who.remote.ip(), kib, share) else {
+            let _ = self.metrics.reads_refused.fetch_add(1, Ordering::Relaxed);
+            let mut r = error(
+                503,
+                format!(
+                    "this client holds as many unsent responses as one may (half of --max-read-bytes, {} MiB): read them first, then retry; nothing was read",
+                    share >> 10
+                ),
+                None,
+            );
+            let _ = r
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+            return Err(r);
+        };
         let want = u32::try_from(kib).unwrap_or(u32::MAX);
         let got = tokio::time::timeout(
             READ_BUDGET_WAIT,
@@ -1074,7 +1101,7 @@ impl Inner {
         )
         .await;
         match got {
-            Ok(Ok(p)) => Ok(p),
+            Ok(Ok(permit)) => Ok(Room { permit, client }),
             Ok(Err(_)) => Err(error(
                 503,
                 "the server is shutting down; nothing was read",
@@ -1810,7 +1837,7 @@ async fn get_sealed(
         })
         .await
         {
-            Ok(b) => sealed_response(&app.0, b).await,
+            Ok(b) => sealed_response(&app.0, &who, b).await,
             Err(r) => r,
         };
     }
@@ -1822,14 +1849,14 @@ async fn get_sealed(
     }
     let dir = view.dir().to_path_buf();
     match blocking(move || crate::mirror::openings::body(&dir, from, to).map_err(io_fail)).await {
-        Ok(b) => sealed_response(&app.0, b).await,
+        Ok(b) => sealed_response(&app.0, &who, b).await,
         Err(r) => r,
     }
 }
 
 // A /v1/sealed body (built whole: charged against --max-read-bytes until sent).
-async fn sealed_response(app: &Inner, b: Vec<u8>) -> Response {
-    let room = match app.charge_read(b.len() as u64).await {
+async fn sealed_response(app: &Inner, who: &Caller, b: Vec<u8>) -> Response {
+    let room = match app.charge_read(who, b.len() as u64).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -1962,7 +1989,7 @@ async fn get_tile(
                 Ok(n) => n,
                 Err(r) => return r,
             };
-            let room = match app.0.charge_read(lines + (to - from)).await {
+            let room = match app.0.charge_read(&who, lines + (to - from)).await {
                 Ok(p) => p,
                 Err(r) => return r,
             };
@@ -2193,7 +2220,7 @@ async fn get_entries(
         Ok(n) => n,
         Err(r) => return r,
     };
-    let room = match app.0.charge_read(bytes).await {
+    let room = match app.0.charge_read(&who, bytes).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -3300,6 +3327,7 @@ impl Server {
             exports: Arc::new(Semaphore::new(c.max_exports.max(1))),
             read_budget: Arc::new(Semaphore::new(read_budget_kib)),
             read_budget_kib,
+            read_ips: net::PerIp::default(),
             export_ips: net::PerIp::default(),
             // Behind a proxy that is not trusted every client has its
             // address: no share then.

@@ -210,29 +210,56 @@ pub(super) async fn serve(
 #[derive(Debug, Default, Clone)]
 pub(super) struct PerIp(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
 
-/// One open connection (or export) of an address; counted down when dropped.
+/// One open connection (or export) of an address, or `n` units it holds
+/// (KiB of unsent responses); counted down when dropped.
 pub(super) struct IpSlot {
     map: PerIp,
     ip: std::net::IpAddr,
+    n: usize,
 }
 
 impl PerIp {
     // A slot for `ip`, or None when it has `cap` connections open already.
     pub(super) fn take(&self, ip: std::net::IpAddr, cap: usize) -> Option<IpSlot> {
+        self.take_n(ip, 1, cap)
+    }
+
+    // `n` units for `ip`, or None when it holds some and `n` more would
+    // pass `cap` (0: no cap; one take larger than `cap` is allowed alone).
+    pub(super) fn take_n(&self, ip: std::net::IpAddr, n: usize, cap: usize) -> Option<IpSlot> {
         let ip = client_of(ip);
         let mut m = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = m.entry(ip).or_insert(0);
-        if cap != 0 && *n >= cap {
+        let held = m.entry(ip).or_insert(0);
+        if cap != 0 && *held > 0 && *held + n > cap {
             return None;
         }
-        *n += 1;
+        *held += n;
         Some(IpSlot {
             map: self.clone(),
             ip,
+            n,
         })
+    }
+}
+
+impl IpSlot {
+    // Gives back all but `keep` of the units held.
+    pub(super) fn shrink(&mut self, keep: usize) {
+        if keep >= self.n {
+            return;
+        }
+        let mut m = self
+            .map
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(h) = m.get_mut(&self.ip) {
+            *h -= self.n - keep;
+        }
+        self.n = keep;
     }
 }
 
@@ -258,7 +285,7 @@ impl Drop for IpSlot {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(n) = m.get_mut(&self.ip) {
-            *n -= 1;
+            *n -= self.n;
             if *n == 0 {
                 let _ = m.remove(&self.ip);
             }
