@@ -2281,13 +2281,11 @@ fn small_buffer_connect(addr: &str, from: &str) -> TcpStream {
     c.into()
 }
 
-// One client holds at most half of --max-read-bytes in unsent responses:
-// a few slow readers of one address cannot take the whole budget from the
-// others (memory was bounded already; this keeps reads available).
-#[test]
-fn one_client_holds_at_most_half_of_the_read_budget() {
+// A public-reads server with --max-read-bytes `budget` and a log of 300
+// entries of 60 KB: a page of them is 18 MB and a bundle of 256 is 15 MB,
+// more than a socket's buffers take, so an unread one stays charged.
+fn large_entries_server(budget: u64) -> (Fixture, Server) {
     let f = fixture();
-    let budget: u64 = 96 << 20;
     let s = Server::start(
         &f,
         &[
@@ -2298,8 +2296,6 @@ fn one_client_holds_at_most_half_of_the_read_budget() {
             "300s",
         ],
     );
-    // 300 entries of 60 KB: a page of them is 18 MB (more than a socket's
-    // buffers take, so an unread one stays charged).
     let pad = "p".repeat(60_000);
     for k in 0..6 {
         let body: Vec<String> = (0..50)
@@ -2308,26 +2304,37 @@ fn one_client_holds_at_most_half_of_the_read_budget() {
         let r = s.post("/v1/entries", &f.token, &format!("[{}]", body.join(",")));
         assert_eq!(r.status, 200, "{}", r.text());
     }
-    // Asks for the page without reading it; the status line, and the whole
-    // answer when it is a (short) refusal.
-    let ask = |from: &str| {
-        let mut c = small_buffer_connect(&s.addr, from);
-        write!(
-            c,
-            "GET /v1/entries?from=0&to=300 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-        let mut head = [0u8; 12];
-        c.read_exact(&mut head).unwrap();
-        let mut text = String::from_utf8_lossy(&head).to_string();
-        if text == "HTTP/1.1 503" {
-            let mut rest = Vec::new();
-            let _ = c.read_to_end(&mut rest).unwrap();
-            text.push_str(&String::from_utf8_lossy(&rest));
-        }
-        (text, c)
-    };
+    (f, s)
+}
+
+// GETs `path` from `from` and does not read the body: the status line, or
+// the whole answer when it is a (short) 503; and the connection, to hold.
+fn ask_unread(addr: &str, from: &str, path: &str) -> (String, TcpStream) {
+    let mut c = small_buffer_connect(addr, from);
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut head = [0u8; 12];
+    c.read_exact(&mut head).unwrap();
+    let mut text = String::from_utf8_lossy(&head).to_string();
+    if text == "HTTP/1.1 503" {
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest).unwrap();
+        text.push_str(&String::from_utf8_lossy(&rest));
+    }
+    (text, c)
+}
+
+// One client holds at most half of --max-read-bytes in unsent responses:
+// a few slow readers of one address cannot take the whole budget from the
+// others (memory was bounded already; this keeps reads available).
+#[test]
+fn one_client_holds_at_most_half_of_the_read_budget() {
+    let (_f, s) = large_entries_server(96 << 20);
+    let ask = |from: &str| ask_unread(&s.addr, from, "/v1/entries?from=0&to=300");
     let mut held = Vec::new();
     // Two pages (36 MB) of one client are held; a third would pass its half.
     for _ in 0..2 {
@@ -2360,27 +2367,8 @@ fn unread_pages_and_bundles_are_held_within_the_read_budget() {
     // pages of 64 KiB entries and never read them took a server from 28 MB
     // to 1.74 GB. Now each such response holds its size of
     // --max-read-bytes until it is sent.
-    let f = fixture();
     let budget: u64 = 32 << 20;
-    let s = Server::start(
-        &f,
-        &[
-            "--public-reads",
-            "--max-read-bytes",
-            &budget.to_string(),
-            "--write-timeout",
-            "300s",
-        ],
-    );
-    // 300 entries of 60 KB: a page of 18 MB, a bundle of 256 entries of 15 MB.
-    let pad = "p".repeat(60_000);
-    for k in 0..6 {
-        let body: Vec<String> = (0..50)
-            .map(|i| format!(r#"{{"i":{},"p":"{pad}"}}"#, k * 50 + i))
-            .collect();
-        let r = s.post("/v1/entries", &f.token, &format!("[{}]", body.join(",")));
-        assert_eq!(r.status, 200, "{}", r.text());
-    }
+    let (_f, s) = large_entries_server(budget);
     let base = s.peak_rss_kib();
     // 12 clients ask for a page, 12 for a bundle, and none reads its body.
     let clients: Vec<_> = (0..24)
@@ -2392,26 +2380,15 @@ fn unread_pages_and_bundles_are_held_within_the_read_budget() {
                 } else {
                     "/tile/entries/000"
                 };
-                let mut c = small_buffer_connect(&addr, "127.0.0.1");
-                write!(
-                    c,
-                    "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                )
-                .unwrap();
-                c.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-                let mut head = [0u8; 12];
-                c.read_exact(&mut head).unwrap();
-                let head = String::from_utf8_lossy(&head).to_string();
-                if head == "HTTP/1.1 503" {
-                    // A refusal is short: read it whole.
-                    let mut rest = Vec::new();
-                    let _ = c.read_to_end(&mut rest).unwrap();
-                    let mut all = head.into_bytes();
-                    all.extend_from_slice(&rest);
-                    (503, String::from_utf8_lossy(&all).to_string(), Some(c))
+                // Each from an address of its own: the whole budget, not
+                // one client's half, is what they meet.
+                let (text, c) = ask_unread(&addr, &format!("127.0.0.{}", 2 + i), path);
+                let code = if text.starts_with("HTTP/1.1 503") {
+                    503
                 } else {
-                    (0, head, Some(c))
-                }
+                    0
+                };
+                (code, text, Some(c))
             })
         })
         .collect();
