@@ -338,6 +338,7 @@ impl Policy {
                     }
                     let mut ms = Vec::new();
                     for m in members {
+                        let member = m;
                         let m = defined(&p, m).ok_or_else(|| {
                             err(
                                 n,
@@ -348,6 +349,18 @@ impl Policy {
                         })?;
                         if ms.contains(&m) {
                             return Err(err(n, format!("group {name} lists a member twice")));
+                        }
+                        // tlog-policy: a name is a group member at most once
+                        // in the whole file (else one witness could count in
+                        // two branches of the quorum).
+                        if let Some(g) = p.groups.iter().find(|g| g.members.contains(&m)) {
+                            return Err(err(
+                                n,
+                                format!(
+                                    "group {name}: {member} is already a member of group {}",
+                                    g.name
+                                ),
+                            ));
                         }
                         ms.push(m);
                     }
@@ -515,9 +528,20 @@ pub enum AddError {
         /// The witness's size for this log.
         latest: u64,
     },
-    /// 422: the proof or root does not show the checkpoint extends the old one.
+    /// 422: the proof does not show the checkpoint extends the old one.
     #[error("{0}")]
     Unprocessable(String),
+    /// 409: the checkpoint has the size of the latest cosigned one and
+    /// another root (C2SP tlog-witness answers 409, with that size).
+    #[error("size {size} was cosigned with root {cosigned}, but this checkpoint has root {root}")]
+    RootConflict {
+        /// The size of both checkpoints.
+        size: u64,
+        /// The root cosigned (base64).
+        cosigned: String,
+        /// The request's root (base64).
+        root: String,
+    },
 }
 
 impl AddError {
@@ -527,7 +551,7 @@ impl AddError {
             Self::BadRequest(_) => 400,
             Self::UnknownLog(_) => 404,
             Self::Forbidden(_) => 403,
-            Self::Conflict { .. } => 409,
+            Self::Conflict { .. } | Self::RootConflict { .. } => 409,
             Self::Unprocessable(_) => 422,
         }
     }
@@ -655,12 +679,11 @@ impl AddCheckpoint {
             return Ok(());
         }
         if self.old == cp.size && latest_root != cp.root {
-            return Err(AddError::Unprocessable(format!(
-                "size {} was cosigned with root {}, but this checkpoint has root {}",
-                cp.size,
-                latest_root.to_base64(),
-                cp.root.to_base64()
-            )));
+            return Err(AddError::RootConflict {
+                size: cp.size,
+                cosigned: latest_root.to_base64(),
+                root: cp.root.to_base64(),
+            });
         }
         verify_consistency(self.old, cp.size, &latest_root, &cp.root, &self.proof).map_err(|e| {
             AddError::Unprocessable(format!(
@@ -767,28 +790,30 @@ mod tests {
     }
 
     /// Each group names the two before it: re-evaluating a group at each use
-    /// costs Fibonacci(n) (60 groups never ended); once a group, in order.
+    /// costs Fibonacci(n) (60 groups never ended). tlog-policy now forbids
+    /// the shape (a name is a member once, so groups form a tree), and
+    /// groups are still decided once each, in order: a deep chain is linear.
     #[test]
-    fn a_chain_of_groups_naming_the_two_before_is_linear() {
-        let mut text = format!(
-            "witness W {}\ngroup g0 any W\ngroup g1 any W\n",
-            witness(1).verifier()
+    fn a_chain_of_groups_is_linear_and_one_naming_the_two_before_is_refused() {
+        let w = witness(1).verifier();
+        let v = witness(2).verifier();
+        let mut text = format!("witness W {w}\nwitness V {v}\ngroup g0 any W\ngroup g1 any V\n");
+        text += "group g2 all g1 g0\ngroup g3 all g2 g1\n";
+        let e = Policy::parse(text.as_bytes()).unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+        assert!(
+            e.to_string().contains("g1 is already a member of group g2"),
+            "{e}"
         );
-        for i in 2..60 {
-            text += &format!("group g{i} all g{} g{}\n", i - 1, i - 2);
+        let mut text = format!("witness W {w}\nwitness V {v}\ngroup g0 any W\n");
+        for i in 1..250 {
+            text += &format!("group g{i} all g{}\n", i - 1);
         }
-        text += "quorum g59\n";
+        text += "group top 1 g249 V\nquorum top\n";
         let p = Policy::parse(text.as_bytes()).unwrap();
-        assert!(p.quorum_met(&[true]));
-        assert!(!p.quorum_met(&[false]));
-        // A threshold at the top over the chain and a group of no one.
-        let t = text.replace(
-            "quorum g59\n",
-            "group t1 1 g58\ngroup top 2 g59 t1 g0\nquorum top\n",
-        );
-        let p = Policy::parse(t.as_bytes()).unwrap();
-        assert!(p.quorum_met(&[true]));
-        assert!(!p.quorum_met(&[false]));
+        assert!(p.quorum_met(&[true, false]));
+        assert!(p.quorum_met(&[false, true]));
+        assert!(!p.quorum_met(&[false, false]));
     }
 
     #[test]
@@ -835,6 +860,11 @@ mod tests {
                 format!("witness A {w1}\ngroup G 1 none\nquorum G\n"),
                 2,
                 "not defined",
+            ),
+            (
+                format!("witness A {w1}\ngroup G1 any A\ngroup Q 1 A G1\nquorum Q\n"),
+                3,
+                "already a member of group G1",
             ),
             ("quorum none\nfoo bar\n".into(), 2, "unknown line"),
             ("quorum none\nwitness A x+1+2\n".into(), 2, "witness A"),
@@ -905,11 +935,11 @@ mod tests {
             bad.check(Some(&keys), Some((3, r3))).unwrap_err().status(),
             422
         );
+        // C2SP tlog-witness: the same size with another root is a 409.
         let same = req(body(3, &[], &signed(&log, 3, r7))).unwrap();
-        assert_eq!(
-            same.check(Some(&keys), Some((3, r3))).unwrap_err().status(),
-            422
-        );
+        let e = same.check(Some(&keys), Some((3, r3))).unwrap_err();
+        assert_eq!(e.status(), 409, "{e}");
+        assert!(matches!(e, AddError::RootConflict { size: 3, .. }), "{e}");
         let nonempty = req(body(0, &[r3], &signed(&log, 3, r3))).unwrap();
         assert_eq!(nonempty.check(Some(&keys), None).unwrap_err().status(), 422);
         let back = req(body(7, &[], &signed(&log, 3, r3))).unwrap();

@@ -16,7 +16,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use stele_core::checkpoint::Checkpoint;
+use stele_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use stele_core::entry::{
     GENESIS_TYPE, LinePrefix, MAX_ENTRY_BYTES, RESERVED_PREFIX, Timestamp, TimestampText,
     ZERO_PREV, genesis_event, parse_entry,
@@ -1867,7 +1867,15 @@ impl Shared {
             let (cp, note) = self.sign_tree(&s)?;
             (cp, note, self.view_locked(&s))
         };
-        let cosigned = w.cosign(&note, &view);
+        // Never store a note no reader takes (core's limits on signatures
+        // and size): a cosigner's answer is parsed once more first.
+        let cosigned = w.cosign(&note, &view).and_then(|n| match SignedCheckpoint::parse(n.as_bytes()) {
+            Ok(_) => Ok(n),
+            Err(e) => Err(Error::Witness(format!(
+                "checkpoint of size {} not published: the cosigned note would not be readable: {e}",
+                cp.size
+            ))),
+        });
         drop(view);
         let mut s = self.store.lock().unwrap();
         let note = match cosigned {

@@ -314,7 +314,19 @@ pub(crate) fn replace_file(
     role: FileRole,
     data: &[u8],
 ) -> Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp"));
+    replace_file_via(fs, dir, name, &format!(".{name}.tmp"), role, data)
+}
+
+/// [`replace_file`] through the temporary file `tmp_name` in `dir`.
+pub(crate) fn replace_file_via(
+    fs: &dyn Fs,
+    dir: &Path,
+    name: &str,
+    tmp_name: &str,
+    role: FileRole,
+    data: &[u8],
+) -> Result<()> {
+    let tmp = dir.join(tmp_name);
     let f = crate::fs::create_temp(&tmp, 0o666).map_err(|e| Error::io("create", &tmp, e))?;
     fs.write_at(role, &f, data, 0)
         .map_err(|e| Error::io("write", &tmp, e))?;

@@ -11,6 +11,7 @@
 //! WITNESS_DIR/
 //!   key              PRIVATE+KEY+<name>+<id>+<base64(0x04 || seed)>, mode 0600
 //!   logs             one log verifier key per line (stele witness add-log)
+//!   witness.lock     flock'ed by the one witness process (stele witness serve)
 //!   state/<sha256(origin), hex>
 //!                    the latest checkpoint cosigned for that log: the log's
 //!                    signed note with this witness's cosignature line
@@ -27,16 +28,16 @@
 
 use crate::error::{Error, Result};
 use crate::fs::{FileRole, Fs, RealFs};
-use crate::mirror::replace_file;
+use crate::mirror::{replace_file, replace_file_via};
 use crate::view::View;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use stele_core::checkpoint::SignedCheckpoint;
+use stele_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use stele_core::hash::Hash;
-use stele_core::note::{Note, VerifierKey};
+use stele_core::note::{MAX_NOTE_BYTES, MAX_SIGNATURES, Note, VerifierKey};
 use stele_core::witness::{
     AddCheckpoint, AddError, Cosigner, CosignerKey, Policy, add_checkpoint_body,
 };
@@ -47,6 +48,8 @@ pub const KEY_FILE: &str = "key";
 pub const LOGS_FILE: &str = "logs";
 /// The folder of per-log state.
 pub const STATE_DIR: &str = "state";
+/// The lock file one witness process holds.
+pub const LOCK_FILE: &str = "witness.lock";
 
 fn werr(why: impl Into<String>) -> Error {
     Error::Witness(why.into())
@@ -71,6 +74,8 @@ pub struct Witness {
     // update are atomic per log (tlog-witness's rollback race).
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     clock: fn() -> u64,
+    // `DIR/witness.lock`, flock'ed while the witness is open.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for Witness {
@@ -137,7 +142,42 @@ impl Witness {
     }
 
     /// Opens a witness directory made by [`Witness::init`].
+    ///
+    /// Holds `DIR/witness.lock` (an exclusive `flock`) until dropped: a
+    /// second witness process on the directory is refused, since two would
+    /// each check requests against their own view and could cosign two
+    /// histories. Leftover temporary files in `state/` are removed.
     pub fn open(dir: &Path) -> Result<Self> {
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = crate::fs::open_own(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+            &lock_path,
+        )
+        .map_err(|e| Error::io("open", &lock_path, e))?;
+        match crate::log::try_lock(&lock, dir, &lock_path) {
+            Err(Error::Locked { .. }) => {
+                return Err(werr(format!(
+                    "{} is in use by another witness process (it holds {}): run one `stele witness serve` per witness directory",
+                    dir.display(),
+                    lock_path.display()
+                )));
+            }
+            r => r?,
+        }
+        let state = dir.join(STATE_DIR);
+        if let Ok(rd) = std::fs::read_dir(&state) {
+            for e in rd.flatten() {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                if n.starts_with('.') && n.ends_with(".tmp") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         let text = crate::key::load_private(&dir.join(KEY_FILE))?;
         let cosigner = Cosigner::parse(&text).map_err(|e| Error::BadKey {
             path: dir.join(KEY_FILE),
@@ -150,6 +190,7 @@ impl Witness {
             fs: Arc::new(RealFs),
             locks: Mutex::new(HashMap::new()),
             clock: unix_seconds,
+            _lock: lock,
         })
     }
 
@@ -178,16 +219,44 @@ impl Witness {
         std::fs::read_to_string(self.dir.join(STATE_DIR).join(hash)).ok()
     }
 
-    fn stored(&self, origin: &str) -> Result<Option<(u64, Hash)>> {
+    // The checkpoint held for a log. Only its text is needed to check a
+    // request (origin, size, root): a state whose signature lines do not
+    // parse (one written by an older version with a log's line repeated
+    // past core's limit) still gives them, and the next update rewrites it.
+    fn stored(&self, origin: &str) -> Result<Option<Held>> {
         let path = self.dir.join(STATE_DIR).join(origin_hash(origin));
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("read", path, e)),
         };
-        let sc = SignedCheckpoint::parse(&bytes)
-            .map_err(|e| werr(format!("{}: {e}", path.display())))?;
-        Ok(Some((sc.checkpoint.size, sc.checkpoint.root)))
+        let bad = |why: String| werr(format!("{}: {why}", path.display()));
+        let end = bytes
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .ok_or_else(|| bad("no empty line after the checkpoint".into()))?;
+        let text = std::str::from_utf8(&bytes[..=end])
+            .map_err(|_| bad("the checkpoint is not UTF-8".into()))?;
+        let cp = Checkpoint::parse(text).map_err(|e| bad(e.to_string()))?;
+        if cp.origin != origin {
+            return Err(bad(format!("holds a checkpoint of {}", cp.origin)));
+        }
+        // This witness's line, when the note reads and it verifies.
+        let me = self.cosigner.verifier();
+        let line = Note::parse(&bytes).ok().and_then(|n| {
+            let s = n
+                .signatures
+                .iter()
+                .find(|s| me.matches(s) && me.verify(text, &s.signature).is_some())?;
+            let raw = [&s.key_id[..], &s.signature].concat();
+            Some(format!("\u{2014} {} {}\n", s.name, b64(&raw)))
+        });
+        Ok(Some(Held {
+            text: text.to_string(),
+            size: cp.size,
+            root: cp.root,
+            line,
+        }))
     }
 
     /// C2SP tlog-witness `add-checkpoint`: checks the request against the
@@ -214,35 +283,74 @@ impl Witness {
             .or_default()
             .clone();
         let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let latest = self.stored(&origin).map_err(AddFailure::Store)?;
-        req.check(Some(&keys), latest)
+        let held = self.stored(&origin).map_err(AddFailure::Store)?;
+        req.check(Some(&keys), held.as_ref().map(|h| (h.size, h.root)))
             .map_err(AddFailure::Refused)?;
         let text = &req.checkpoint.note.text;
+        // The checkpoint held, sent again: the line given then, nothing
+        // written (a replay costs no fsync).
+        if let Some(line) = held.and_then(|h| (h.text == *text).then_some(h.line).flatten()) {
+            return Ok(line);
+        }
         let line = self.cosigner.cosign(text, (self.clock)());
-        // The stored note: the log's verified signatures and ours.
+        // The stored note: each verified log key's first signature, then
+        // ours (a line repeated in the request is kept once).
         let v = req.checkpoint.verify(&keys);
         let mut note = format!("{text}\n");
+        let mut kept: Vec<&VerifierKey> = Vec::new();
         for s in &req.checkpoint.note.signatures {
-            if v.verified_by
+            let Some(k) = v
+                .verified_by
                 .iter()
-                .any(|k| k.name() == s.name && k.id() == s.key_id)
-            {
-                let raw = [&s.key_id[..], &s.signature].concat();
-                note.push_str(&format!("\u{2014} {} {}\n", s.name, b64(&raw)));
+                .find(|k| k.name() == s.name && k.id() == s.key_id)
+            else {
+                continue;
+            };
+            if kept.contains(&k) {
+                continue;
             }
+            kept.push(k);
+            let raw = [&s.key_id[..], &s.signature].concat();
+            note.push_str(&format!("\u{2014} {} {}\n", s.name, b64(&raw)));
         }
         note.push_str(&line);
+        // What `stored` and a monitor read back must parse.
+        let _ = SignedCheckpoint::parse(note.as_bytes()).map_err(|e| {
+            AddFailure::Store(werr(format!(
+                "the new state note would not be readable: {e}"
+            )))
+        })?;
         let state = self.dir.join(STATE_DIR);
-        replace_file(
+        let name = origin_hash(&origin);
+        let tmp = format!(
+            ".{name}.{}-{}.tmp",
+            std::process::id(),
+            TMP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        replace_file_via(
             self.fs.as_ref(),
             &state,
-            &origin_hash(&origin),
+            &name,
+            &tmp,
             FileRole::Other,
             note.as_bytes(),
         )
         .map_err(AddFailure::Store)?;
         Ok(line)
     }
+}
+
+// Temporary file names of state updates: unique in the process (and the
+// directory lock keeps other processes out).
+static TMP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+// The checkpoint a witness holds for a log.
+struct Held {
+    text: String,
+    size: u64,
+    root: Hash,
+    // This witness's cosignature line on `text`, if it reads back.
+    line: Option<String>,
 }
 
 fn b64(b: &[u8]) -> String {
@@ -365,6 +473,7 @@ impl PolicyCosigner {
     /// with it remembers ([`Cosign::policy_text`]). Every witness needs a URL.
     pub fn from_text(text: &str, opts: ClientOptions) -> Result<Self, String> {
         let policy = Policy::parse(text.as_bytes()).map_err(|e| e.to_string())?;
+        check_policy_fits(&policy)?;
         if let Some(w) = policy.witnesses.iter().find(|w| w.url.is_none()) {
             return Err(format!(
                 "witness {} has no URL, so the log cannot ask it to cosign (add its submission prefix: witness NAME VKEY http://host:port)",
@@ -433,25 +542,33 @@ impl PolicyCosigner {
                 .map_err(|e| format!("{url}: reading the answer: {e}"))?;
             match status {
                 200 => {
-                    let lines = self.valid_lines(i, note, text, &body);
-                    if lines.is_empty() {
-                        return Err(format!(
+                    let line = self.valid_line(i, note, text, &body).ok_or_else(|| {
+                        format!(
                             "{url} answered 200 without a valid cosignature by {}",
                             w.key.name()
-                        ));
-                    }
+                        )
+                    })?;
                     self.sizes.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(size);
-                    return Ok(lines);
+                    return Ok(line);
                 }
                 409 if conflicts < 2 => {
                     conflicts += 1;
-                    old = body.trim_end().parse().map_err(|_| {
+                    let latest: u64 = body.trim_end().parse().map_err(|_| {
                         format!(
                             "{url}: 409 without a size (found {:?})",
                             body.chars().take(40).collect::<String>()
                         )
                     })?;
-                    self.sizes.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(old);
+                    self.sizes.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(latest);
+                    // The size sent is the witness's: it cosigned another
+                    // tree of that size (tlog-witness's same-size 409).
+                    // Sending again cannot help.
+                    if latest == old {
+                        return Err(format!(
+                            "{url}: 409: it cosigned a tree of size {latest} with another root: the log's history differs from what the witness saw"
+                        ));
+                    }
+                    old = latest;
                 }
                 _ => {
                     let why: String = body.trim().chars().take(200).collect();
@@ -461,22 +578,96 @@ impl PolicyCosigner {
         }
     }
 
-    // The lines of a 200 answer that are valid cosignatures by witness `i`
-    // (others are ignored, as the spec requires).
-    fn valid_lines(&self, i: usize, note: &str, text: &str, body: &str) -> String {
+    // The first line of a 200 answer that is a valid cosignature by witness
+    // `i` (others are ignored, as the spec requires; a witness counts once,
+    // so its further lines, even valid, are dropped: a witness answering
+    // copies of its line must not swell the note past what a reader takes).
+    fn valid_line(&self, i: usize, note: &str, text: &str, body: &str) -> Option<String> {
         let key = &self.policy.witnesses[i].key;
-        let Ok(n) = Note::parse(format!("{note}{body}").as_bytes()) else {
-            return String::new();
+        let n = Note::parse(format!("{note}{body}").as_bytes()).ok()?;
+        let s = n
+            .signatures
+            .iter()
+            .filter(|s| key.matches(s))
+            .find(|s| key.verify(text, &s.signature).is_some())?;
+        let raw = [&s.key_id[..], &s.signature].concat();
+        Some(format!("\u{2014} {} {}\n", s.name, b64(&raw)))
+    }
+
+    // The note to store: `note` with the line of each witness that cosigned
+    // (`lines[i]`), in policy order. It must stay readable (core's
+    // MAX_SIGNATURES and MAX_NOTE_BYTES, FORMAT 14.5): when every line does
+    // not fit, lines the quorum does not need are left out, last witness
+    // first; when even that does not fit, the round fails (nothing stored).
+    fn assemble(&self, note: &str, size: u64, lines: &[Option<String>]) -> Result<String> {
+        let build = |keep: &[bool]| {
+            let mut out = note.to_string();
+            for (l, _) in lines.iter().zip(keep).filter(|(_, k)| **k) {
+                out.push_str(l.as_deref().unwrap_or_default());
+            }
+            out
         };
-        let mut out = String::new();
-        for s in n.signatures.iter().filter(|s| key.matches(s)) {
-            if key.verify(text, &s.signature).is_some() {
-                let raw = [&s.key_id[..], &s.signature].concat();
-                out.push_str(&format!("\u{2014} {} {}\n", s.name, b64(&raw)));
+        let readable = |s: &str| SignedCheckpoint::parse(s.as_bytes()).map(|_| ());
+        let mut keep: Vec<bool> = lines.iter().map(Option::is_some).collect();
+        let mut out = build(&keep);
+        let mut why = match readable(&out) {
+            Ok(()) => return Ok(out),
+            Err(e) => e,
+        };
+        for i in (0..keep.len()).rev() {
+            if !keep[i] {
+                continue;
+            }
+            keep[i] = false;
+            if !self.policy.quorum_met(&keep) {
+                keep[i] = true;
+                continue;
+            }
+            out = build(&keep);
+            match readable(&out) {
+                Ok(()) => return Ok(out),
+                Err(e) => why = e,
             }
         }
-        out
+        Err(werr(format!(
+            "checkpoint of size {size} not published: the note with the cosignatures the quorum {} needs would not be readable ({why})",
+            self.policy.quorum_name()
+        )))
     }
+}
+
+/// Most witnesses a log's policy may name (FORMAT 14.5): a checkpoint note
+/// holds at most core's `MAX_SIGNATURES` (100) signature lines, and the log
+/// signs with two keys during a key hand-over.
+pub const MAX_LOG_WITNESSES: usize = MAX_SIGNATURES - 2;
+
+/// Bytes of a note kept for its text and the log's signatures: the
+/// witnesses' lines together may take the rest of `MAX_NOTE_BYTES`.
+const NOTE_RESERVE: usize = 2048;
+
+/// Whether every witness of `policy` can cosign one note that a reader
+/// still takes (FORMAT 14.5): at most [`MAX_LOG_WITNESSES`], their lines
+/// (`— name base64(76 bytes)`) within 14 KiB.
+pub fn check_policy_fits(policy: &Policy) -> Result<(), String> {
+    let n = policy.witnesses.len();
+    if n > MAX_LOG_WITNESSES {
+        return Err(format!(
+            "the policy names {n} witnesses, more than the {MAX_LOG_WITNESSES} a log can ask (a checkpoint note holds at most {MAX_SIGNATURES} signatures, the log's own included)"
+        ));
+    }
+    // "— " (4 bytes), the name, a space, 104 base64 characters, "\n".
+    let bytes: usize = policy
+        .witnesses
+        .iter()
+        .map(|w| w.key.name().len() + 110)
+        .sum();
+    if bytes > MAX_NOTE_BYTES - NOTE_RESERVE {
+        return Err(format!(
+            "the cosignature lines of the policy's {n} witnesses take {bytes} bytes, more than the {} a checkpoint note leaves them (notes are at most {MAX_NOTE_BYTES} bytes; shorter witness names fit)",
+            MAX_NOTE_BYTES - NOTE_RESERVE
+        ));
+    }
+    Ok(())
 }
 
 impl PolicyCosigner {
@@ -528,11 +719,8 @@ impl PolicyCosigner {
                 failed.join("; ")
             )));
         }
-        let mut out = note.to_string();
-        for a in answers.into_iter().flatten() {
-            out.push_str(&a);
-        }
-        Ok(out)
+        let lines: Vec<Option<String>> = answers.into_iter().map(Result::ok).collect();
+        self.assemble(note, size, &lines)
     }
 }
 
@@ -550,5 +738,69 @@ impl Cosign for PolicyCosigner {
 
     fn policy_text(&self) -> Option<&str> {
         self.text.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stele_core::checkpoint::Checkpoint;
+    use stele_core::note::SignerKey;
+    use stele_core::witness::Cosigner;
+
+    // 98 witnesses with 64-byte names: their lines (174 bytes each) do not
+    // all fit one 16 KiB note. The policy check refuses such a policy; a
+    // cosigner made without it (`new`) still never yields an unreadable note.
+    fn many(quorum: &str) -> (PolicyCosigner, String, Vec<Option<String>>) {
+        let log = SignerKey::from_seed("example.com/log", [9; 32]).unwrap();
+        let note = Checkpoint {
+            origin: "example.com/log".into(),
+            size: 5,
+            root: Hash([1; 32]),
+            extensions: vec![],
+        }
+        .sign(&log)
+        .unwrap();
+        let text = SignedCheckpoint::parse(note.as_bytes()).unwrap().note.text;
+        let ws: Vec<Cosigner> = (1..=98u8)
+            .map(|i| Cosigner::from_seed(&format!("w{i:02}.{}", "x".repeat(60)), [i; 32]).unwrap())
+            .collect();
+        let mut p = String::new();
+        for (i, w) in ws.iter().enumerate() {
+            p += &format!("witness w{} {} http://127.0.0.1:9\n", i + 1, w.verifier());
+        }
+        let names: Vec<String> = (1..=98).map(|i| format!("w{i}")).collect();
+        p += &format!("group g {quorum} {}\nquorum g\n", names.join(" "));
+        let policy = Policy::parse(p.as_bytes()).unwrap();
+        let e = check_policy_fits(&policy).unwrap_err();
+        assert!(e.contains("take 17052 bytes"), "{e}");
+        let lines = ws
+            .iter()
+            .map(|w| Some(w.cosign(&text, 1_700_000_000)))
+            .collect();
+        (
+            PolicyCosigner::new(policy, ClientOptions::default()),
+            note,
+            lines,
+        )
+    }
+
+    #[test]
+    fn a_note_too_large_keeps_what_the_quorum_needs_or_fails() {
+        let (c, note, lines) = many("50");
+        let out = c.assemble(&note, 5, &lines).unwrap();
+        let sc = SignedCheckpoint::parse(out.as_bytes()).expect("readable");
+        assert!(c.accepts(&out));
+        // Lines are left out last witness first: the first ones stay.
+        let n = sc.note.signatures.len();
+        assert!((51..98).contains(&n), "{n}");
+        assert_eq!(
+            sc.note.signatures[1].name,
+            format!("w01.{}", "x".repeat(60))
+        );
+        let (c, note, lines) = many("all");
+        let e = c.assemble(&note, 5, &lines).unwrap_err().to_string();
+        assert!(e.contains("would not be readable"), "{e}");
+        assert!(e.contains("more than the limit of 16384"), "{e}");
     }
 }

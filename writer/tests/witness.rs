@@ -19,7 +19,7 @@ use stele_writer::witness::{Witness, origin_hash};
 mod common;
 #[path = "common/witnesses.rs"]
 mod witnesses;
-use witnesses::{Running, Stalled, start_witness};
+use witnesses::{Flooding, Running, Stalled, start_witness};
 
 /// POSTs a body to /add-checkpoint: status, content type, body.
 fn post(w: &Running, body: &[u8]) -> (u16, String, String) {
@@ -128,7 +128,9 @@ fn the_spec_scenarios_against_our_witness() {
     let (status, _, body) = post(&w, add_checkpoint_body(12, &bad, &note(&l, 20)).as_bytes());
     assert_eq!(status, 422, "{body}");
 
-    // The same size with another root: 422.
+    // The same size with another root: 409 with that size (C2SP
+    // tlog-witness: "If they don't match, the witness MUST respond with a
+    // 409 Conflict").
     let forged_root = stele_core::Checkpoint {
         origin: origin.clone(),
         size: 12,
@@ -137,8 +139,11 @@ fn the_spec_scenarios_against_our_witness() {
     }
     .sign(&l.signer)
     .unwrap();
-    let (status, _, _) = post(&w, add_checkpoint_body(12, &[], &forged_root).as_bytes());
-    assert_eq!(status, 422);
+    let (status, ct, body) = post(&w, add_checkpoint_body(12, &[], &forged_root).as_bytes());
+    assert_eq!(
+        (status, ct.as_str(), body.as_str()),
+        (409, "text/x.tlog.size", "12\n")
+    );
 
     // An unknown log: 404.
     let stranger = stele_tests::sample_log("example.com/stranger", 3, 1000);
@@ -691,12 +696,20 @@ fn a_split_view_never_reaches_a_two_of_three_quorum() {
     let key2 = init_with_key(&forked, &keyfile);
     assert_eq!(key, key2);
     append(&forked, 10, "forked");
-    // w1 and w2 refuse it (they cosigned the other tree: 409 then 422, or 422).
+    // w1 and w2 refuse it: they cosigned the other tree of the same size,
+    // so each answers 409 naming the size sent, which ends its request (no
+    // re-sending of the same size) with the reason.
     let out = stele(&["checkpoint", p(&forked), "--policy", p(&policy)]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("w1:") && err.contains("w2:") && err.contains("cosigned by w3"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("cosigned a tree of size 11 with another root")
+            .count(),
+        2,
         "{err}"
     );
     for w in [w1, w2] {
@@ -1154,4 +1167,175 @@ fn a_round_cut_short_stores_nothing_and_the_next_round_resyncs_the_witnesses() {
         .collect();
     assert!(!sizes.contains(&6), "{sizes:?}");
     assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
+}
+
+/// A policy witness answering 99 copies of its valid line (C2SP
+/// tlog-witness lets a witness answer several lines) once made the log store
+/// a note of 101 signatures, which no reader takes (core's MAX_SIGNATURES):
+/// every later append, fsck and verify failed. One line per witness is kept.
+#[test]
+fn a_witness_answering_copies_of_its_line_cannot_break_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let key = ok(&stele(&["init", p(&dir), "--origin", "example.com/flood"]))
+        .trim()
+        .to_string();
+    let honest = start_witness(
+        &tmp.path().join("honest"),
+        "witness-1.example",
+        std::slice::from_ref(&key),
+        Duration::from_secs(30),
+    );
+    let evil = Flooding::start(
+        &tmp.path().join("evil"),
+        "witness-2.example",
+        std::slice::from_ref(&key),
+        99,
+    );
+    let policy = tmp.path().join("policy");
+    std::fs::write(
+        &policy,
+        format!(
+            "log {key}\nwitness honest {} {}\nwitness evil {} {}\nquorum honest\n",
+            honest.key,
+            honest.url(),
+            evil.key,
+            evil.url()
+        ),
+    )
+    .unwrap();
+    append(&dir, 3, "a");
+    let note = ok(&stele(&["checkpoint", p(&dir), "--policy", p(&policy)]));
+    let sc = stele_core::SignedCheckpoint::parse(note.as_bytes()).expect("the note reads");
+    let names: Vec<&str> = sc.note.signatures.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "example.com/flood",
+            "witness-1.example",
+            "witness-2.example"
+        ],
+        "one line per witness"
+    );
+    // The log goes on: appends (with a witnessed checkpoint), fsck, verify.
+    append(&dir, 2, "b");
+    let _ = ok(&stele(&["checkpoint", p(&dir)]));
+    let _ = ok(&stele(&["fsck", p(&dir)]));
+    let j = export_verified(&dir, &tmp.path().join("x.stele"), &key, &policy);
+    assert_eq!(
+        j["quorum"]["cosigned_by"],
+        serde_json::json!(["honest", "evil"])
+    );
+}
+
+/// A policy whose witnesses' lines could not all fit one readable note (at
+/// most 100 signatures, the log's own included) is refused when loaded.
+#[test]
+fn a_log_refuses_a_policy_of_more_witnesses_than_a_note_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let key = ok(&stele(&["init", p(&dir), "--origin", "example.com/many"]))
+        .trim()
+        .to_string();
+    let policy_of = |n: u8| {
+        let mut s = format!("log {key}\n");
+        for i in 1..=n {
+            let w = stele_core::witness::Cosigner::from_seed(&format!("w{i}.example"), [i; 32])
+                .unwrap()
+                .verifier();
+            s += &format!("witness w{i} {w} http://127.0.0.1:9\n");
+        }
+        s + "quorum w1\n"
+    };
+    let policy = tmp.path().join("policy");
+    std::fs::write(&policy, policy_of(99)).unwrap();
+    let out = stele(&["checkpoint", p(&dir), "--policy", p(&policy)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("names 99 witnesses, more than the 98 a log can ask"),
+        "{err}"
+    );
+    let config = std::fs::read_to_string(dir.join("stele.json")).unwrap();
+    assert!(!config.contains("witness_policy"), "{config}");
+    // 98 fit: the policy is taken (the round then fails: no one answers).
+    std::fs::write(&policy, policy_of(98)).unwrap();
+    let out = stele(&["checkpoint", p(&dir), "--policy", p(&policy)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("quorum w1 is not met"), "{err}");
+}
+
+/// Anyone could stop a witness for good: a POST of the checkpoint it holds
+/// with the log's line repeated 100 times was stored with every copy, and
+/// the state no longer parsed (every later request 500). Each verified key's
+/// line is kept once; a replay of the held checkpoint writes nothing; and a
+/// state left unreadable by an older version still gives its size and root.
+#[test]
+fn a_request_repeating_the_logs_line_cannot_stop_the_witness() {
+    use std::os::unix::fs::MetadataExt;
+    let l = log(14);
+    let (_tmp, w) = witness_at(&l, "witness.example/w1", 3, Duration::from_secs(30));
+    let path = w.dir.join("state").join(origin_hash(&l.origin));
+    let flood = |n: &str| {
+        let line = &n[n.rfind("\n\u{2014} ").unwrap() + 1..];
+        format!("{n}{}", line.repeat(99))
+    };
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    let n3 = note(&l, 3);
+    let (status, _, held_line) = post(&w, add_checkpoint_body(3, &[], &flood(&n3)).as_bytes());
+    assert_eq!(status, 200, "{held_line}");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().ino(),
+        inode,
+        "a replay of the held checkpoint rewrites nothing"
+    );
+    assert!(w.state(&l.origin).unwrap().ends_with(&held_line));
+    // A new size with the log's line repeated: stored once.
+    let (status, _, body) = post(
+        &w,
+        add_checkpoint_body(3, &proof(&l, 3, 7), &flood(&note(&l, 7))).as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let st = stele_core::SignedCheckpoint::parse(w.state(&l.origin).unwrap().as_bytes())
+        .expect("the state reads");
+    assert_eq!((st.checkpoint.size, st.note.signatures.len()), (7, 2));
+    // A state an older version left with 101 lines: its size and root are
+    // still read, and the next update rewrites it readable.
+    let state = w.state(&l.origin).unwrap();
+    let cut = state.rfind("\n\u{2014} ").unwrap() + 1;
+    let log_line = &note(&l, 7)[note(&l, 7).rfind("\n\u{2014} ").unwrap() + 1..];
+    let bricked = format!("{}{}{}", &state[..cut], log_line.repeat(99), &state[cut..]);
+    assert!(stele_core::SignedCheckpoint::parse(bricked.as_bytes()).is_err());
+    std::fs::write(&path, bricked).unwrap();
+    let (status, _, body) = post(
+        &w,
+        add_checkpoint_body(3, &proof(&l, 3, 14), &note(&l, 14)).as_bytes(),
+    );
+    assert_eq!((status, body.as_str()), (409, "7\n"));
+    let (status, _, body) = post(
+        &w,
+        add_checkpoint_body(7, &proof(&l, 7, 14), &note(&l, 14)).as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let st = stele_core::SignedCheckpoint::parse(w.state(&l.origin).unwrap().as_bytes())
+        .expect("the state reads again");
+    assert_eq!((st.checkpoint.size, st.note.signatures.len()), (14, 2));
+}
+
+/// Two `stele witness serve` on one directory each held their own locks and
+/// could cosign two histories: the second is refused while the first runs.
+#[test]
+fn a_second_witness_on_one_directory_is_refused() {
+    let l = log(5);
+    let (tmp, w) = witness_at(&l, "witness.example/w1", 3, Duration::from_secs(30));
+    let e = Witness::open(tmp.path()).unwrap_err().to_string();
+    assert!(e.contains("in use by another witness process"), "{e}");
+    let out = stele(&["witness", "serve", p(tmp.path()), "--listen", "127.0.0.1:0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("in use by another witness process"), "{err}");
+    drop(w);
+    let again = Witness::open(tmp.path()).expect("free once the first has stopped");
+    assert_eq!(again.logs().len(), 1);
 }

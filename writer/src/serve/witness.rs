@@ -1,7 +1,8 @@
 //! `stele witness serve`: C2SP tlog-witness over HTTP (docs/FORMAT.md 14.6).
 //!
 //! - `POST /add-checkpoint`: the spec's request; 200 with the cosignature
-//!   line, 400, 403, 404, 409 (`text/x.tlog.size`, the stored size), 422;
+//!   line, 400, 403, 404, 409 (`text/x.tlog.size`, the stored size: `old`
+//!   is not it, or it is the checkpoint's size with another root), 422;
 //!   413 for a body over the limit, 408 for one that does not arrive in
 //!   time, 500 (no cosignature) when the state cannot be recorded;
 //! - `GET /<sha256 of the origin, hex>/checkpoint`: the latest checkpoint
@@ -94,9 +95,9 @@ async fn add_checkpoint(State(app): State<Arc<Inner>>, headers: HeaderMap, body:
     let done = tokio::task::spawn_blocking(move || app2.witness.add_checkpoint(&bytes)).await;
     match done {
         Ok(Ok(line)) => text(200, line, "text/plain; charset=utf-8"),
-        Ok(Err(AddFailure::Refused(AddError::Conflict { latest, .. }))) => {
-            text(409, format!("{latest}\n"), "text/x.tlog.size")
-        }
+        Ok(Err(AddFailure::Refused(
+            AddError::Conflict { latest, .. } | AddError::RootConflict { size: latest, .. },
+        ))) => text(409, format!("{latest}\n"), "text/x.tlog.size"),
         Ok(Err(AddFailure::Refused(e))) => error(e.status(), e.to_string(), None),
         Ok(Err(AddFailure::Store(e))) => error(
             500,

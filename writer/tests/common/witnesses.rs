@@ -8,9 +8,10 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use stele_core::witness::AddError;
 use stele_core::witness::CosignerKey;
 use stele_writer::serve::witness::{WitnessConfig, WitnessServer};
-use stele_writer::witness::{Witness, origin_hash};
+use stele_writer::witness::{AddFailure, Witness, origin_hash};
 
 /// A witness served on a free loopback port until dropped.
 pub(crate) struct Running {
@@ -122,5 +123,63 @@ impl Stalled {
 impl Drop for Stalled {
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+/// A witness that checks and records as `stele witness` does (a [`Witness`]
+/// on its directory) but answers each cosignature with its line repeated
+/// `copies` times: a hostile or broken policy witness. Serves until the
+/// test process ends.
+pub(crate) struct Flooding {
+    pub(crate) addr: SocketAddr,
+    pub(crate) key: CosignerKey,
+}
+
+impl Flooding {
+    pub(crate) fn start(dir: &Path, name: &str, logs: &[String], copies: usize) -> Self {
+        let key = Witness::init(dir, name).unwrap();
+        for l in logs {
+            let _ = Witness::add_log(dir, l).unwrap();
+        }
+        let w = Witness::open(dir).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _ = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut b).is_ok_and(|n| n == 1) {
+                    head.push(b[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; len];
+                if conn.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let (status, text) = match w.add_checkpoint(&body) {
+                    Ok(line) => ("200 OK", line.repeat(copies)),
+                    Err(AddFailure::Refused(AddError::Conflict { latest, .. })) => {
+                        ("409 Conflict", format!("{latest}\n"))
+                    }
+                    Err(e) => ("500 Internal Server Error", format!("{e:?}")),
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        Self { addr, key }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 }
