@@ -362,6 +362,62 @@ fn init_serve_export_verify_and_migrate_round_trip() {
     drop(file_front);
 }
 
+// A cluster's page or bundle is sized only once fetched: the most it could
+// be is held only while it is fetched, and the response is then charged its
+// real size. Charged at its most until sent (64 MiB for a page of 1000
+// entries), a client's second small page at once was refused under a small
+// --max-read-bytes, and four pages in flight filled the default one.
+#[test]
+fn concurrent_small_pages_of_a_cluster_are_not_refused() {
+    let stores = Stores::new("pages");
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("signing.key");
+    let _ = kit::init(&stores.db, &stores.objects, ORIGIN, &key);
+    let (tokens, tok) = token(tmp.path());
+    let a = Front::start(&stores, &key, &tokens, &["--max-read-bytes", "1048576"]);
+    let body: Vec<Value> = (0..50).map(|j| json!({"type": "t", "j": j})).collect();
+    let r = http(
+        "POST",
+        &format!("{}/v1/entries", a.url),
+        Some(&tok),
+        Some(Value::from(body).to_string().as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Until the 51 entries are integrated (readable from the stores).
+    let t = std::time::Instant::now();
+    while http(
+        "GET",
+        &format!("{}/v1/entries?from=50&to=51", a.url),
+        Some(&tok),
+        None,
+    )
+    .unwrap()
+    .status
+        != 200
+    {
+        assert!(t.elapsed().as_secs() < 120, "entries never integrated");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let readers: Vec<_> = (0..8)
+        .map(|i| {
+            let (url, tok) = (a.url.clone(), tok.clone());
+            std::thread::spawn(move || {
+                let path = if i % 2 == 0 {
+                    "/v1/entries?from=0".to_string()
+                } else {
+                    "/tile/entries/000.p/51".to_string()
+                };
+                http("GET", &format!("{url}{path}"), Some(&tok), None).unwrap()
+            })
+        })
+        .collect();
+    for r in readers {
+        let r = r.join().unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+}
+
 #[test]
 fn range_and_selected_exports_are_the_file_backends_bytes() {
     let stores = Stores::new("ranges");

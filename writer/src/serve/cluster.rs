@@ -152,20 +152,18 @@ pub(super) async fn get_tile(
             None,
         );
     }
-    // A bundle's size is known once fetched: the most it can be is taken
-    // under --max-read-bytes first, the rest given back once it is built.
-    let mut room = None;
-    if entries {
-        // Recorded as on the file backend (grants are per front-end).
-        let (from, to) = (tile.first(), tile.first() + u64::from(tile.width));
-        room = match app.0.charge_read(&who, super::most_bytes(to - from)).await {
+    // A bundle's size is known once fetched: the most it can be is held
+    // while it is fetched, then its real size until it is sent, and only
+    // then is the read recorded (a refusal reads and records nothing).
+    let (from, to) = (tile.first(), tile.first() + u64::from(tile.width));
+    let fetching = if entries {
+        match app.0.reserve_fetch(super::most_bytes(to - from)).await {
             Ok(p) => Some(p),
             Err(r) => return r,
-        };
-        if let Err(r) = app.0.record_bundle(&who, from, to, size).await {
-            return r;
         }
-    }
+    } else {
+        None
+    };
     let body = match c.tile(tile, entries, size.min(u64::MAX >> 1)).await {
         Ok(Some(b)) => b,
         Ok(None) if size == u64::MAX => {
@@ -174,13 +172,19 @@ pub(super) async fn get_tile(
         Ok(None) => return error(500, format!("{path} is missing from object storage"), None),
         Err(e) => return io_fail(e),
     };
-    match room {
-        Some(mut room) => {
-            super::fit(&mut room, body.len());
-            tile_response(data, app.0.reads, super::Charged::bytes(body, room))
-        }
-        None => tile_response(data, app.0.reads, body),
+    if !entries {
+        return tile_response(data, app.0.reads, body);
     }
+    let room = match app.0.charge_read(&who, body.len() as u64).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    drop(fetching);
+    // Recorded as on the file backend (grants are per front-end).
+    if let Err(r) = app.0.record_bundle(&who, from, to, size).await {
+        return r;
+    }
+    tile_response(data, app.0.reads, super::Charged::bytes(body, room))
 }
 
 /// GET /v1/proof/inclusion once the request is checked (mod.rs).
@@ -271,15 +275,13 @@ pub(super) async fn get_entries(
         Ok(r) => r,
         Err(r) => return r,
     };
-    // The page's size is known once fetched: the most it can be is taken
-    // under --max-read-bytes first, the rest given back once it is built.
-    let mut room = match app.0.charge_read(&who, super::most_bytes(to - from)).await {
+    // The page's size is known once fetched: the most it can be is held
+    // while it is fetched, then its real size until it is sent, and only
+    // then is the read recorded (a refusal reads and records nothing).
+    let fetching = match app.0.reserve_fetch(super::most_bytes(to - from)).await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    if let Err(r) = app.0.record_page(&who, from, to, size).await {
-        return r;
-    }
     let lines = match c.entries(from, to).await {
         Ok(l) => l,
         Err(e) => return io_fail(e),
@@ -289,7 +291,14 @@ pub(super) async fn get_entries(
         body.extend_from_slice(&l);
         body.push(b'\n');
     }
-    super::fit(&mut room, body.len());
+    let room = match app.0.charge_read(&who, body.len() as u64).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    drop(fetching);
+    if let Err(r) = app.0.record_page(&who, from, to, size).await {
+        return r;
+    }
     entries_response(super::Charged::bytes(body, room), from, to)
 }
 

@@ -547,6 +547,9 @@ struct Inner {
     read_budget: Arc<Semaphore>,
     read_budget_kib: usize,
     read_ips: net::PerIp,
+    // A cluster's pages and bundles while they are fetched (their size is
+    // known only then): the most they could take, for that short time.
+    fetch_budget: Arc<Semaphore>,
     /// Exports streaming per client address, and the most one may hold
     /// (0: no share, as behind a reverse proxy).
     export_ips: net::PerIp,
@@ -1024,6 +1027,11 @@ async fn blocking<T: Send + 'static>(
 /// [`Config::max_read_bytes`] before it is refused with 503.
 pub const READ_BUDGET_WAIT: Duration = Duration::from_secs(1);
 
+/// How long a cluster's page or bundle waits for room to be fetched in
+/// (fetches take milliseconds and no client paces them: a queue, not a
+/// refusal, unless the stores stall).
+pub const FETCH_WAIT: Duration = Duration::from_secs(10);
+
 // A response body charged against --max-read-bytes: the charge is held as
 // long as its bytes are (hyper queues them without copying and drops them
 // once written, or with the connection), so clients that ask and never
@@ -1036,8 +1044,8 @@ struct Charged {
 // A response's charge: its share of --max-read-bytes, and the same KiB
 // counted for its client (one client holds at most half of the budget).
 pub(super) struct Room {
-    permit: tokio::sync::OwnedSemaphorePermit,
-    client: net::IpSlot,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    _client: net::IpSlot,
 }
 
 impl AsRef<[u8]> for Charged {
@@ -1058,17 +1066,48 @@ fn most_bytes(n: u64) -> u64 {
     n.saturating_mul(stele_core::entry::MAX_ENTRY_BYTES as u64 + 2)
 }
 
-// Gives back the part of `room` (taken for the most a response could be)
-// that its `bytes` do not need.
-fn fit(room: &mut Room, bytes: usize) {
-    let keep = bytes.div_ceil(1024).max(1);
-    if room.permit.num_permits() > keep {
-        drop(room.permit.split(room.permit.num_permits() - keep));
-    }
-    room.client.shrink(keep);
-}
-
 impl Inner {
+    // Room to fetch a cluster's page or bundle of at most `most` bytes from
+    // the stores (held only while it is fetched; the response is then
+    // charged its real size with charge_read): fetches of the worst case
+    // are bounded in memory without holding the response budget for it,
+    // which would let a few requests of small pages fill it. 503 when none
+    // frees up within FETCH_WAIT.
+    async fn reserve_fetch(
+        &self,
+        most: u64,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+        let kib = usize::try_from(most.div_ceil(1024))
+            .unwrap_or(usize::MAX)
+            .clamp(1, self.read_budget_kib);
+        let want = u32::try_from(kib).unwrap_or(u32::MAX);
+        match tokio::time::timeout(
+            FETCH_WAIT,
+            self.fetch_budget.clone().acquire_many_owned(want),
+        )
+        .await
+        {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(_)) => Err(error(
+                503,
+                "the server is shutting down; nothing was read",
+                None,
+            )),
+            Err(_) => {
+                let _ = self.metrics.reads_refused.fetch_add(1, Ordering::Relaxed);
+                let mut r = error(
+                    503,
+                    "the server is fetching as many pages and bundles as --max-read-bytes allows; retry; nothing was read",
+                    None,
+                );
+                let _ = r
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+                Err(r)
+            }
+        }
+    }
+
     // Room for a response of `bytes` built whole, until it is sent: one
     // larger than the whole budget takes all of it. 503 at once when its
     // client holds some and this one would take it past half of the budget
@@ -1084,8 +1123,7 @@ impl Inner {
             let mut r = error(
                 503,
                 format!(
-                    "this client holds as many unsent responses as one may (half of --max-read-bytes, {} MiB): read them first, then retry; nothing was read",
-                    share >> 10
+                    "this client holds as many unsent responses as one may (half of --max-read-bytes, {share} KiB): read them first, then retry; nothing was read"
                 ),
                 None,
             );
@@ -1101,7 +1139,10 @@ impl Inner {
         )
         .await;
         match got {
-            Ok(Ok(permit)) => Ok(Room { permit, client }),
+            Ok(Ok(permit)) => Ok(Room {
+                _permit: permit,
+                _client: client,
+            }),
             Ok(Err(_)) => Err(error(
                 503,
                 "the server is shutting down; nothing was read",
@@ -3328,6 +3369,7 @@ impl Server {
             read_budget: Arc::new(Semaphore::new(read_budget_kib)),
             read_budget_kib,
             read_ips: net::PerIp::default(),
+            fetch_budget: Arc::new(Semaphore::new(read_budget_kib)),
             export_ips: net::PerIp::default(),
             // Behind a proxy that is not trusted every client has its
             // address: no share then.

@@ -245,24 +245,6 @@ impl PerIp {
     }
 }
 
-impl IpSlot {
-    // Gives back all but `keep` of the units held.
-    pub(super) fn shrink(&mut self, keep: usize) {
-        if keep >= self.n {
-            return;
-        }
-        let mut m = self
-            .map
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(h) = m.get_mut(&self.ip) {
-            *h -= self.n - keep;
-        }
-        self.n = keep;
-    }
-}
-
 // The client an address counts for: an IPv4 address (also written as an
 // IPv4-mapped IPv6 one), or the /64 of an IPv6 address.
 fn client_of(ip: std::net::IpAddr) -> std::net::IpAddr {
