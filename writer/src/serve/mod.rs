@@ -1077,35 +1077,51 @@ impl Inner {
         &self,
         most: u64,
     ) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
-        let kib = usize::try_from(most.div_ceil(1024))
-            .unwrap_or(usize::MAX)
-            .clamp(1, self.read_budget_kib);
-        let want = u32::try_from(kib).unwrap_or(u32::MAX);
-        match tokio::time::timeout(
+        self.take_kib(
+            &self.fetch_budget,
+            most,
             FETCH_WAIT,
-            self.fetch_budget.clone().acquire_many_owned(want),
+            "the server is fetching as many pages and bundles as --max-read-bytes allows; retry",
         )
         .await
-        {
+    }
+
+    // `bytes` (in KiB, at least 1, at most the whole budget) of `budget`,
+    // waiting up to `wait`; else the 503 `busy` names.
+    async fn take_kib(
+        &self,
+        budget: &Arc<Semaphore>,
+        bytes: u64,
+        wait: Duration,
+        busy: &str,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+        let want = u32::try_from(self.kib_of(bytes)).unwrap_or(u32::MAX);
+        match tokio::time::timeout(wait, budget.clone().acquire_many_owned(want)).await {
             Ok(Ok(p)) => Ok(p),
             Ok(Err(_)) => Err(error(
                 503,
                 "the server is shutting down; nothing was read",
                 None,
             )),
-            Err(_) => {
-                let _ = self.metrics.reads_refused.fetch_add(1, Ordering::Relaxed);
-                let mut r = error(
-                    503,
-                    "the server is fetching as many pages and bundles as --max-read-bytes allows; retry; nothing was read",
-                    None,
-                );
-                let _ = r
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
-                Err(r)
-            }
+            Err(_) => Err(self.read_refused(busy)),
         }
+    }
+
+    // KiB of `bytes` as the read budgets count them.
+    fn kib_of(&self, bytes: u64) -> usize {
+        usize::try_from(bytes.div_ceil(1024))
+            .unwrap_or(usize::MAX)
+            .clamp(1, self.read_budget_kib)
+    }
+
+    // A read refused for room (503, Retry-After: 1; counted).
+    fn read_refused(&self, why: &str) -> Response {
+        let _ = self.metrics.reads_refused.fetch_add(1, Ordering::Relaxed);
+        let mut r = error(503, format!("{why}; nothing was read"), None);
+        let _ = r
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+        r
     }
 
     // Room for a response of `bytes` built whole, until it is sent: one
@@ -1114,56 +1130,24 @@ impl Inner {
     // (a few slow readers of one address cannot take it all; one response
     // alone may be larger), or when no room frees up within READ_BUDGET_WAIT.
     async fn charge_read(&self, who: &Caller, bytes: u64) -> Result<Room, Response> {
-        let kib = usize::try_from(bytes.div_ceil(1024))
-            .unwrap_or(usize::MAX)
-            .clamp(1, self.read_budget_kib);
+        let kib = self.kib_of(bytes);
         let share = (self.read_budget_kib / 2).max(1);
         let Some(client) = self.read_ips.take_n(who.remote.ip(), kib, share) else {
-            let _ = self.metrics.reads_refused.fetch_add(1, Ordering::Relaxed);
-            let mut r = error(
-                503,
-                format!(
-                    "this client holds as many unsent responses as one may (half of --max-read-bytes, {share} KiB): read them first, then retry; nothing was read"
-                ),
-                None,
-            );
-            let _ = r
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
-            return Err(r);
+            return Err(self.read_refused(&format!(
+                "this client holds as many unsent responses as one may (half of --max-read-bytes, {share} KiB): read them first, then retry"
+            )));
         };
-        let want = u32::try_from(kib).unwrap_or(u32::MAX);
-        let got = tokio::time::timeout(
-            READ_BUDGET_WAIT,
-            self.read_budget.clone().acquire_many_owned(want),
-        )
-        .await;
-        match got {
-            Ok(Ok(permit)) => Ok(Room {
-                _permit: permit,
-                _client: client,
-            }),
-            Ok(Err(_)) => Err(error(
-                503,
-                "the server is shutting down; nothing was read",
-                None,
-            )),
-            Err(_) => {
-                let _ = self.metrics.reads_refused.fetch_add(1, Ordering::Relaxed);
-                let mut r = error(
-                    503,
-                    format!(
-                        "the server holds as many unsent responses as it may (--max-read-bytes, {} MiB); retry; nothing was read",
-                        self.read_budget_kib >> 10
-                    ),
-                    None,
-                );
-                let _ = r
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
-                Err(r)
-            }
-        }
+        let busy = format!(
+            "the server holds as many unsent responses as it may (--max-read-bytes, {} MiB); retry",
+            self.read_budget_kib >> 10
+        );
+        let permit = self
+            .take_kib(&self.read_budget, bytes, READ_BUDGET_WAIT, &busy)
+            .await?;
+        Ok(Room {
+            _permit: permit,
+            _client: client,
+        })
     }
 }
 
