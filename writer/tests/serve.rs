@@ -2613,3 +2613,31 @@ fn export_slots_are_shared_by_the_client_a_trusted_proxy_names() {
     assert_eq!(r.status, 200, "{}", r.text());
     drop(stalled);
 }
+
+#[test]
+fn an_internal_error_names_no_path_to_the_client() {
+    // Left open at stop 33: a 500 carried the error's text, which names
+    // the log's files (their absolute paths) to anyone, anonymous readers
+    // of public hashes included. The text goes to the server's stderr.
+    let f = fixture();
+    let s = Server::start(&f, &[]);
+    let r = s.post("/v1/entries", &f.token, r#"[{"a":1},{"a":2},{"a":3}]"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(s.terminate().success());
+    let s = Server::start(&f, &["--read-only", "--public-hashes"]);
+    assert_eq!(s.req("GET", "/checkpoint", None, b"").status, 200);
+    // Another process breaks the log under the reader: its next view fails.
+    let cps = f.log.join("checkpoints");
+    let mut text = std::fs::read(&cps).unwrap();
+    text.extend_from_slice(b"not a checkpoint record\n\n");
+    std::fs::write(&cps, text).unwrap();
+    let dir = f.log.to_str().unwrap();
+    for token in [None, Some(f.token.as_str())] {
+        let r = s.req("GET", "/checkpoint", token, b"");
+        assert_eq!(r.status, 500, "{}", r.text());
+        let body = r.text();
+        assert!(!body.contains(dir), "{body}");
+        assert!(!body.contains("checkpoints"), "{body}");
+        assert!(body.contains("internal error"), "{body}");
+    }
+}

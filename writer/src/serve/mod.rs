@@ -612,7 +612,11 @@ enum Data {
 }
 
 fn error(status: u16, msg: impl Into<String>, item: Option<usize>) -> Response {
-    let mut body = json!({ "error": msg.into() });
+    let mut msg = msg.into();
+    if status == 500 {
+        msg = internal(&msg);
+    }
+    let mut body = json!({ "error": msg });
     if let Some(i) = item {
         body["item"] = json!(i);
     }
@@ -623,6 +627,25 @@ fn error(status: u16, msg: impl Into<String>, item: Option<usize>) -> Response {
         HeaderValue::from_static("application/json"),
     );
     r
+}
+
+// What a client is told of an internal error: a number to quote to the
+// operator, whose stderr has the cause. The cause names the log's files
+// (absolute paths) and is no business of a client's, anonymous readers of
+// public hashes included. Whether anything was written is kept.
+fn internal(cause: &str) -> String {
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    let n = SEEN.fetch_add(1, Ordering::Relaxed) + 1;
+    eprintln!("stele serve: internal error #{n}: {cause}");
+    let ack = [
+        "nothing was acknowledged",
+        "nothing was written",
+        "nothing was read",
+    ]
+    .into_iter()
+    .find(|s| cause.ends_with(s))
+    .map_or(String::new(), |s| format!("; {s}"));
+    format!("internal error #{n} (the cause is in the server's log){ack}")
 }
 
 fn fail(f: Failure) -> Response {
