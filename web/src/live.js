@@ -191,6 +191,8 @@ export function mountLive(main) {
   // inputs or generation are no longer current is discarded.
   let inputs = null;
   let gen = 0;
+  // Bumped by Start over only: what a check saw before it is forgotten.
+  let epoch = 0;
   let loop = null;
   let again = false;
   let shown = 0;
@@ -221,6 +223,7 @@ export function mountLive(main) {
   // the generation are still current when it settles.
   async function checkOne() {
     const g = gen;
+    const e0 = epoch;
     const used = inputs;
     let r;
     let err = null;
@@ -229,7 +232,17 @@ export function mountLive(main) {
     } catch (e) {
       err = e;
     }
-    if (g !== gen || used !== inputs) return;
+    if (g !== gen || used !== inputs) {
+      // Not shown (newer inputs are being checked), but a rollback or fork
+      // it saw is about the log, not the inputs: a server that shows a fork
+      // once, to the check the auditor just replaced, must not get away.
+      if (err?.fork && e0 === epoch && !alarm) {
+        alarm = String(err.message ?? err);
+        logLine(`FAILED: ${alarm}`, true);
+        showReset();
+      }
+      return;
+    }
     shown++;
     panelState.section?.setAttribute('data-live-checks', String(shown));
     if (err) {
@@ -306,6 +319,7 @@ export function mountLive(main) {
   reset.addEventListener('click', () => {
     stopPolling();
     gen++;
+    epoch++;
     previous = null;
     alarm = null;
     history.replaceChildren();

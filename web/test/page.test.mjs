@@ -945,6 +945,23 @@ describe('live mode', () => {
         r = await submitLive(page);
         assert.equal(r.word, 'Verified', r.text);
         assert.doesNotMatch(r.text, /extends|unchanged/);
+        // a fork shown only to a check the auditor replaced (Check now pressed again while it ran)
+        // is not shown as that check's verdict, but it is kept: the next check's pass does not hide it
+        const arrived = proxy.hold();
+        await page.click('#live-panel button[type=submit]');
+        await arrived;
+        await page.click('#live-panel button[type=submit]');
+        proxy.use(forked);
+        proxy.release();
+        const next = proxy.hold();
+        await next;
+        proxy.use(honest);
+        proxy.release();
+        await page.waitForFunction(() => document.querySelector('#live-panel').dataset.livePending === '0');
+        const text = await page.textContent('#live-verdict');
+        assert.equal((await page.textContent('#live-verdict .verdict-word')).trim(), 'Failed', text);
+        assert.match(text, /Earlier: two different roots .*the log forked.*This check passed/);
+        assert.match(await page.locator('#live-log li').nth(1).textContent(), /FAILED: two different roots/);
         assert.deepEqual(problems, []);
       } finally {
         await context.close();
