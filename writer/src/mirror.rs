@@ -519,6 +519,28 @@ impl Mirror {
         }
         let all: Vec<VerifierKey> = keys.all().iter().map(|(k, _)| k.clone()).collect();
         let (cps, _) = parse_checkpoints(dir, &cp_bytes, &all)?;
+        // What it holds, judged by today's revocations too: a checkpoint
+        // accepted before `--revoked` was given that carries a revoked
+        // key's signature (core's rule, FORMAT 15.3) fails every verifier
+        // of the copy, so the mirror says so instead of going on quietly.
+        // Only checkpoints from the smallest revoked size on are looked at.
+        if let Some(low) = keys.revoked_from_any() {
+            for c in cps.iter().filter(|c| c.checkpoint.size >= low) {
+                let size = c.checkpoint.size;
+                let signed = SignedCheckpoint::parse(c.note.as_bytes())
+                    .map(|sc| sc.verify(&all).verified_by)
+                    .unwrap_or_default();
+                if let Some(n) = keys.revoked_note(size, &signed) {
+                    return Err(Error::CheckpointMismatch {
+                        dir: dir.into(),
+                        why: format!(
+                            "its checkpoint of size {size} carries the signature of a revoked key: {n}. It was accepted before this revocation was given; nothing was fetched (`stele verify {} --revoked …` names every such checkpoint; a mirror made anew follows today's keys)",
+                            dir.display()
+                        ),
+                    });
+                }
+            }
+        }
         let held = cps.last().cloned();
         let t = TreeFile {
             file: &tree,

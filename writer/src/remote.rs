@@ -385,6 +385,11 @@ impl KeyRanges {
             .map(|(_, s)| s)
     }
 
+    /// The smallest size from which any key is revoked (given or inherited).
+    pub fn revoked_from_any(&self) -> Option<u64> {
+        self.revoked.iter().map(|(_, s)| *s).min()
+    }
+
     /// The key that may sign a tree of `size`: the one whose range holds it,
     /// unless it is revoked at that size (then none). A key pinned beside
     /// the first is reached through the history like any other (a reader

@@ -2232,9 +2232,18 @@ fn a_revoked_key_and_the_key_it_handed_over_to_are_refused_by_mirrors_and_monito
     assert!(!o.status.success());
     for (what, o) in runs(&at_rotation, &[&successor]) {
         if what == "earlier mirror" {
-            // It accepted those checkpoints before it was told: it keeps
-            // them and checks what it fetches; a check of the copy names them.
-            assert!(o.status.success(), "{what}: {}", err(&o));
+            // It accepted those checkpoints before it was told: it says so
+            // at open and fetches nothing (it went on quietly, holding a
+            // copy every verifier now refuses), and a check of the copy
+            // names them.
+            assert!(!o.status.success(), "{what}: {}", err(&o));
+            let e = err(&o);
+            assert!(
+                e.contains("carries the signature of a revoked key")
+                    && e.contains(&format!("revoked from size {}", h.keys[0].from))
+                    && e.contains("nothing was fetched"),
+                "{what}: {e}"
+            );
             let v = stele(&[
                 "verify",
                 early.to_str().unwrap(),
