@@ -38,7 +38,7 @@ fn make_log(target: usize) -> (Vec<u8>, SignerKey) {
         out.extend_from_slice(line.as_bytes());
         out.push(b'\n');
         seq += 1;
-        if seq % 100_000 == 0 {
+        if seq.is_multiple_of(100_000) {
             push_checkpoint(&mut out, &tree, seq, &signer);
         }
     }

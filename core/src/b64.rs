@@ -84,7 +84,7 @@ const VALUES: [i8; 256] = {
 /// from 0.69 to 0.35 of SHA-256's (the commitments, a fixed amount).
 pub(crate) fn decode_public(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return None;
     }
     let body = b.len().saturating_sub(4);
@@ -120,7 +120,7 @@ pub(crate) fn decode_public(s: &str) -> Option<Vec<u8>> {
 #[inline(always)]
 fn decode_with(s: &str, value: impl Fn(u8) -> i16) -> Option<Vec<u8>> {
     let s = s.as_bytes();
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(s.len() / 4 * 3);

@@ -1101,10 +1101,10 @@ fn lexical_check(b: &[u8], max_depth: usize, until: usize) -> Option<Lexical> {
                 let mut high: Option<usize> = None;
                 while i < b.len() {
                     let j = find_string_stop(&b[i..])?;
-                    if j > 0 {
-                        if let Some(at) = high.take() {
-                            return Some(lone_high(at));
-                        }
+                    if j > 0
+                        && let Some(at) = high.take()
+                    {
+                        return Some(lone_high(at));
                     }
                     i += j;
                     match b[i] {

@@ -90,7 +90,7 @@ pub fn subtree_hash<R: HashReader>(r: &R, lo: u64, hi: u64) -> Result<Hash, R::E
     if n == 0 {
         return Ok(EMPTY_ROOT);
     }
-    if n.is_power_of_two() && lo % n == 0 {
+    if n.is_power_of_two() && lo.is_multiple_of(n) {
         let level = n.trailing_zeros();
         return r.read_hash(level, lo >> level);
     }

@@ -48,7 +48,7 @@ pub fn event(i: u64) -> Value {
         "actor": actors[(i % 4) as usize],
         "action": actions[(i % 5) as usize],
         "target": format!("db/customers/{}", i * 7 % 1000),
-        "outcome": if i % 11 == 0 { "denied" } else { "success" },
+        "outcome": if i.is_multiple_of(11) { "denied" } else { "success" },
         "request_id": format!("req-{i:08}"),
     })
 }
@@ -201,7 +201,7 @@ pub fn sample_log(origin: &str, n: u64, every: u64) -> TestLog {
     let mut log = TestLog::new(origin, 42);
     while (log.lines.len() as u64) < n {
         log.append_n(1);
-        if log.lines.len() as u64 % every == 0 {
+        if (log.lines.len() as u64).is_multiple_of(every) {
             let _ = log.checkpoint();
         }
     }

@@ -112,7 +112,7 @@ pub fn rotated_log(
     };
     loop {
         let size = log.lines.len() as u64;
-        if size == 11 || size % 5 == 0 || size == n {
+        if size == 11 || size.is_multiple_of(5) || size == n {
             let note = if signed < overlap {
                 sign(&log, size, &[&old, &new])
             } else {

@@ -512,12 +512,12 @@ impl TsaChecker {
                 hex(&h)
             )));
         }
-        if let Some(is) = &first.issuer_serial {
-            if is.serial_number != signer_cert.tbs_certificate.serial_number {
-                return Err(untrusted(
-                    "signingCertificateV2's issuerSerial names another certificate's serial number",
-                ));
-            }
+        if let Some(is) = &first.issuer_serial
+            && is.serial_number != signer_cert.tbs_certificate.serial_number
+        {
+            return Err(untrusted(
+                "signingCertificateV2's issuerSerial names another certificate's serial number",
+            ));
         }
 
         // RFC 5652 5.4: the signature is over the DER of the signed

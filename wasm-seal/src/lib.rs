@@ -219,7 +219,7 @@ impl OpeningPass {
     /// here if needed, and an all-zero result refused, as age requires).
     #[wasm_bindgen(js_name = setX25519)]
     pub fn set_x25519(&self, index: u32, shares: &[u8], secrets: &[u8]) -> Result<(), JsError> {
-        if shares.len() % 32 != 0 || shares.len() != secrets.len() {
+        if !shares.len().is_multiple_of(32) || shares.len() != secrets.len() {
             return Err(JsError::new(
                 "setX25519: shares and secrets must be the same number of 32-byte values",
             ));

@@ -173,21 +173,21 @@ impl<S: EntrySink> StreamVerifier<S> {
 
     /// Time never goes backwards (full and selected-entries exports alike).
     pub(super) fn ts_order(&mut self, idx: u64, p: &ParsedEntry<'_>, line_no: u64, offset: u64) {
-        if let Some(last) = self.last_ts {
-            if p.ts < last {
-                self.fail(
-                    FailureCode::TsDecreasing,
-                    Some(idx),
-                    line_no,
-                    offset,
-                    Some(format!(">= {last}")),
-                    Some(p.ts.to_string()),
-                    format!(
-                        "entry {idx}: ts {} is earlier than the previous entry's ts {last}",
-                        p.ts
-                    ),
-                );
-            }
+        if let Some(last) = self.last_ts
+            && p.ts < last
+        {
+            self.fail(
+                FailureCode::TsDecreasing,
+                Some(idx),
+                line_no,
+                offset,
+                Some(format!(">= {last}")),
+                Some(p.ts.to_string()),
+                format!(
+                    "entry {idx}: ts {} is earlier than the previous entry's ts {last}",
+                    p.ts
+                ),
+            );
         }
         self.last_ts = Some(p.ts);
         if self.first_ts.is_none() {

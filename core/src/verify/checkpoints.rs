@@ -134,20 +134,25 @@ impl<S: EntrySink> StreamVerifier<S> {
         // checkpoint between two of one size must not hide the pair (sizes
         // never decrease in log and range exports, so every trusted pair of
         // one size is consecutive among the trusted ones).
-        if let Some((size, root, l)) = self.last_trusted_cp {
-            if size == cp.size && root != cp.root && trusted {
-                self.fail(FailureCode::Fork, None, line, offset, Some(root.to_base64()), Some(cp.root.to_base64()), format!("checkpoints at lines {l} and {line} are both signed for size {size} but have different roots {} and {}: proof that the log signed two histories", root.to_base64(), cp.root.to_base64()));
-            }
+        if let Some((size, root, l)) = self.last_trusted_cp
+            && size == cp.size
+            && root != cp.root
+            && trusted
+        {
+            self.fail(FailureCode::Fork, None, line, offset, Some(root.to_base64()), Some(cp.root.to_base64()), format!("checkpoints at lines {l} and {line} are both signed for size {size} but have different roots {} and {}: proof that the log signed two histories", root.to_base64(), cp.root.to_base64()));
         }
-        if let Some(t) = self.opts.trusted.clone() {
-            if trusted && t.size == cp.size && t.root != cp.root {
-                self.fail(FailureCode::Fork, None, line, offset, Some(t.root.to_base64()), Some(cp.root.to_base64()), format!("checkpoint at line {line} is signed for size {} with root {}, but the earlier trusted checkpoint has root {}: proof that the log signed two histories", cp.size, cp.root.to_base64(), t.root.to_base64()));
-            }
+        if let Some(t) = self.opts.trusted.clone()
+            && trusted
+            && t.size == cp.size
+            && t.root != cp.root
+        {
+            self.fail(FailureCode::Fork, None, line, offset, Some(t.root.to_base64()), Some(cp.root.to_base64()), format!("checkpoint at line {line} is signed for size {} with root {}, but the earlier trusted checkpoint has root {}: proof that the log signed two histories", cp.size, cp.root.to_base64(), t.root.to_base64()));
         }
-        if let Some(size) = self.last_cp_size {
-            if cp.size < size && self.kind != ExportKind::Entries {
-                self.fail(FailureCode::CheckpointOrder, None, line, offset, Some(format!(">= {size}")), Some(cp.size.to_string()), format!("checkpoint at line {line} has size {}, smaller than the previous checkpoint's {size}", cp.size));
-            }
+        if let Some(size) = self.last_cp_size
+            && cp.size < size
+            && self.kind != ExportKind::Entries
+        {
+            self.fail(FailureCode::CheckpointOrder, None, line, offset, Some(format!(">= {size}")), Some(cp.size.to_string()), format!("checkpoint at line {line} has size {}, smaller than the previous checkpoint's {size}", cp.size));
         }
         self.last_cp_size = Some(cp.size);
         if trusted {

@@ -395,11 +395,11 @@ impl<S: EntrySink> StreamVerifier<S> {
     pub(super) fn final_checks(&mut self) {
         let (l, o) = (self.line_no + 1, self.offset);
         if let Some(t) = self.opts.trusted.clone() {
-            if let Some(o2) = &self.origin {
-                if *o2 != t.origin {
-                    let o2 = o2.clone();
-                    self.fail(FailureCode::OriginMismatch, None, l, o, Some(t.origin.clone()), Some(o2.clone()), format!("the earlier trusted checkpoint is for origin {}, but this log's origin is {}", quote(&t.origin), quote(&o2)));
-                }
+            if let Some(o2) = &self.origin
+                && *o2 != t.origin
+            {
+                let o2 = o2.clone();
+                self.fail(FailureCode::OriginMismatch, None, l, o, Some(t.origin.clone()), Some(o2.clone()), format!("the earlier trusted checkpoint is for origin {}, but this log's origin is {}", quote(&t.origin), quote(&o2)));
             }
             // What the file shows the log reached: its entries, or in a
             // partial export its largest verified trusted checkpoint (an

@@ -389,10 +389,10 @@ impl<S: EntrySink> StreamVerifier<S> {
                 // size, whoever holds it could have made this hand-over (in
                 // a fork below that size): `new` is trusted no further than
                 // `old`, unless it is pinned.
-                if let Some(s) = self.revoked_from(&old) {
-                    if !self.opts.keys.contains(&new) {
-                        self.rot.inherited.push((new.clone(), s));
-                    }
+                if let Some(s) = self.revoked_from(&old)
+                    && !self.opts.keys.contains(&new)
+                {
+                    self.rot.inherited.push((new.clone(), s));
                 }
                 self.rot.retired.push((old, from));
                 if !self.rot.accepted.contains(&new) {

@@ -39,24 +39,23 @@ impl<S: EntrySink> StreamVerifier<S> {
                 if let Some(last) = self.last_index_in_export {
                     if idx <= last {
                         self.fail(FailureCode::EntriesOutOfOrder, Some(idx), line_no, offset, Some(format!("> {last}")), Some(idx.to_string()), format!("entry {idx}: comes after entry {last}; selected entries must be in increasing order"));
-                    } else if idx == last + 1 {
-                        if let Some(h) = self.last_hash {
-                            if h != p.prev {
-                                self.fail(
-                                    FailureCode::PrevMismatch,
-                                    Some(idx),
-                                    line_no,
-                                    offset,
-                                    Some(h.to_hex()),
-                                    Some(p.prev.to_hex()),
-                                    format!(
-                                        "entry {idx}: prev is {}, but entry {last} hashes to {}",
-                                        p.prev.short(),
-                                        h.short()
-                                    ),
-                                );
-                            }
-                        }
+                    } else if idx == last + 1
+                        && let Some(h) = self.last_hash
+                        && h != p.prev
+                    {
+                        self.fail(
+                            FailureCode::PrevMismatch,
+                            Some(idx),
+                            line_no,
+                            offset,
+                            Some(h.to_hex()),
+                            Some(p.prev.to_hex()),
+                            format!(
+                                "entry {idx}: prev is {}, but entry {last} hashes to {}",
+                                p.prev.short(),
+                                h.short()
+                            ),
+                        );
                     }
                 }
                 self.ts_order(idx, p, line_no, offset);

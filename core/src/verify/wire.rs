@@ -214,12 +214,13 @@ fn each_entry_line<'a>(block: &'a [u8], mut f: impl FnMut(usize, usize, Hash, en
     let mut start = 0usize;
     for end in memchr::memchr_iter(b'\n', block) {
         let line = &block[start..end];
-        if line.first() == Some(&b'{') && line.len() <= MAX_LINE {
-            if let Ok(p) = entry::parse_entry(line) {
-                good.push((start, line, p.fields()));
-                if good.len() == HASH_GROUP {
-                    flush(&mut good);
-                }
+        if line.first() == Some(&b'{')
+            && line.len() <= MAX_LINE
+            && let Ok(p) = entry::parse_entry(line)
+        {
+            good.push((start, line, p.fields()));
+            if good.len() == HASH_GROUP {
+                flush(&mut good);
             }
         }
         start = end + 1;

@@ -114,7 +114,7 @@ fn write_large(path: &std::path::Path, mb: u64, make: fn(u64) -> Value) -> std::
         let i = big.lines.len() as u64;
         big.append(make(i));
         bytes += big.lines.last().map_or(0, |l| l.len() as u64 + 1);
-        if i % 10_000 == 0 {
+        if i.is_multiple_of(10_000) {
             let _ = big.checkpoint();
         }
     }
