@@ -345,6 +345,13 @@ pub fn vectors() -> Vec<Vector> {
         vec![("bom", None)],
     );
     add(
+        "bom-file-twice",
+        "two UTF-8 byte order marks at the start of the file: one is read as absent (7.1), the second makes the first line no header",
+        format!("\u{feff}\u{feff}{valid}"),
+        "not_a_log",
+        vec![("not_a_log", None)],
+    );
+    add(
         "crlf",
         "entry 7 ends in CR LF",
         edit_line(&valid, 7, |l| format!("{l}\r")),
@@ -580,6 +587,51 @@ pub fn vectors() -> Vec<Vector> {
         "fork-behind-untrusted-checkpoint",
         "a range 8..11 with two checkpoints of size 20 signed by the log key with different roots, and an unpinned key's between them",
         hidden_fork,
+        "tampered",
+        vec![("fork", None)],
+    );
+
+    // An entries export whose checkpoints come in any order (7.4): the
+    // log's checkpoint of size 20, one of size 15, then another of size 20
+    // with another root, both signed by the log's key. The pair is a fork
+    // (9.1) though not side by side (a FORMAT review: it was verified).
+    let fork_apart = {
+        let (size15, note15) = log
+            .checkpoints
+            .iter()
+            .find(|c| c.0 == 15)
+            .expect("a checkpoint of size 15")
+            .clone();
+        let mut t = export::header(ExportKind::Entries);
+        t.push_str(&export::checkpoint_record(&note20));
+        t.push_str(&export::inclusion_record(3, &log.inclusion(3, size20)));
+        t.push_str(&log.lines[3]);
+        t.push('\n');
+        t.push_str(&export::checkpoint_record(&note15));
+        t.push_str(&export::inclusion_record(4, &log.inclusion(4, size15)));
+        t.push_str(&log.lines[4]);
+        t.push('\n');
+        t.push_str(&export::checkpoint_record(&note_with(
+            forged_root,
+            &log.signer,
+        )));
+        t
+    };
+    add(
+        "entries-no-entries",
+        "an entries export of the log's checkpoint of size 20 and no entry: nothing is proved (the notice says the trusted checkpoint proves no entry of the file)",
+        {
+            let mut t = export::header(ExportKind::Entries);
+            t.push_str(&export::checkpoint_record(&note20));
+            t
+        },
+        "unverified",
+        vec![],
+    );
+    add(
+        "entries-fork-apart",
+        "an entries export with the checkpoint of size 20, one of size 15, then another of size 20 with another root, all signed by the log key",
+        fork_apart,
         "tampered",
         vec![("fork", None)],
     );

@@ -121,7 +121,12 @@ fn every_vector_gives_its_expected_verdict_and_failures() {
             "{}",
             v.name
         );
-        let rows = expected_rows(&v.data);
+        // A file that is not a Stele export is read no further: no rows.
+        let rows = if v.verdict == "not_a_log" {
+            Vec::new()
+        } else {
+            expected_rows(&v.data)
+        };
         // The columnar form (chunked, interned across takes) holds the same rows.
         // The page's table (the wasm adapter's entry sink) holds one row per
         // entry line, chunked and interned across takes, and the report is

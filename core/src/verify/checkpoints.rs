@@ -133,8 +133,18 @@ impl<S: EntrySink> StreamVerifier<S> {
         // Compared with the last trusted one, not the last one: an untrusted
         // checkpoint between two of one size must not hide the pair (sizes
         // never decrease in log and range exports, so every trusted pair of
-        // one size is consecutive among the trusted ones).
-        if let Some((size, root, l)) = self.last_trusted_cp
+        // one size is consecutive among the trusted ones). An entries
+        // export's checkpoints come in any order: there, with the trusted
+        // one of that size seen first, wherever it was.
+        let sizes = &self.trusted_sizes;
+        let earlier = match self.kind {
+            ExportKind::Entries => sizes
+                .binary_search_by_key(&cp.size, |t| t.0)
+                .ok()
+                .map(|i| sizes[i]),
+            _ => self.last_trusted_cp,
+        };
+        if let Some((size, root, l)) = earlier
             && size == cp.size
             && root != cp.root
             && trusted
@@ -157,6 +167,12 @@ impl<S: EntrySink> StreamVerifier<S> {
         self.last_cp_size = Some(cp.size);
         if trusted {
             self.last_trusted_cp = Some((cp.size, cp.root, line));
+            if self.kind == ExportKind::Entries
+                && self.trusted_sizes.len() < MAX_LISTED_CHECKPOINTS
+                && let Err(i) = self.trusted_sizes.binary_search_by_key(&cp.size, |t| t.0)
+            {
+                self.trusted_sizes.insert(i, (cp.size, cp.root, line));
+            }
         }
         if trusted && status == "ok" && self.tree_size.is_none_or(|(s, _)| cp.size >= s) {
             self.tree_size = Some((cp.size, cp.root));

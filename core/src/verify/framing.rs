@@ -154,8 +154,11 @@ impl<S: EntrySink> StreamVerifier<S> {
         match self.state {
             State::Start => {
                 self.state = State::Records;
-                if let Some(rest) = line.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+                if !self.bom_stripped
+                    && let Some(rest) = line.strip_prefix(&[0xEF, 0xBB, 0xBF])
+                {
                     self.fail_here(FailureCode::Bom, None, "line 1: the file starts with a byte order mark (U+FEFF); Stele files have none".into());
+                    self.bom_stripped = true;
                     self.state = State::Start;
                     return self.dispatch(rest);
                 }

@@ -160,6 +160,9 @@ pub struct StreamVerifier<S = ()> {
     state: State,
     kind: ExportKind,
     header_seen: bool,
+    /// The first line's byte order mark was taken off (FORMAT 7.1: one mark
+    /// is reported and read as absent; a second one is part of the line).
+    bom_stripped: bool,
     // framing
     partial: Vec<u8>,
     overlong: Option<usize>,
@@ -198,6 +201,10 @@ pub struct StreamVerifier<S = ()> {
     /// The last checkpoint signed by a trusted key: size, root, line (for
     /// `fork`).
     last_trusted_cp: Option<(u64, Hash, u64)>,
+    /// Entries exports only (their checkpoints come in any order, 7.4): each
+    /// trusted size seen with its root and line, sorted by size, for the
+    /// fork rule (9.1). At most MAX_LISTED_CHECKPOINTS sizes.
+    trusted_sizes: Vec<(u64, Hash, u64)>,
     /// How many entries of the file a verified trusted checkpoint covers:
     /// the largest min(size, entries read before it) (docs/FORMAT.md 8.7).
     last_good_size: u64,
@@ -276,6 +283,7 @@ impl<S: EntrySink> StreamVerifier<S> {
             state: State::Start,
             kind: ExportKind::Log,
             header_seen: false,
+            bom_stripped: false,
             partial: Vec::new(),
             overlong: None,
             overlong_entry: false,
@@ -302,6 +310,7 @@ impl<S: EntrySink> StreamVerifier<S> {
             current: None,
             last_cp_size: None,
             last_trusted_cp: None,
+            trusted_sizes: Vec::new(),
             last_good_size: 0,
             verified_any: false,
             trusted_checked: false,

@@ -432,6 +432,10 @@ impl<S: EntrySink> StreamVerifier<S> {
             } else {
                 let msg = if self.checkpoints_total == 0 {
                     "the file has no checkpoint: nothing in it is signed"
+                } else if self.key.is_some() {
+                    // An entries export of no entries: the checkpoint is
+                    // trusted, but it proves nothing in this file.
+                    "a checkpoint is signed by a trusted key, but the file holds no entry it proves"
                 } else {
                     "no checkpoint is signed by a trusted key"
                 };
