@@ -161,7 +161,7 @@ function showReport(report, inputs) {
   report.input = input;
 
   const stamps = (report.timestamps || []).filter((t) => t.status === 'ok').map((t) => [`Checkpoint ${fmtInt(t.size)}`, `existed by ${t.time}, attested by ${t.tsa}`]);
-  dlRows(ui.summary, [['File', `${state.name} (${formatBytes(state.blob.size)})`], ...summaryRows(report), ...stamps]);
+  dlRows(ui.summary, [['File', `${state.name} (${formatBytes(state.blob.size)})`], ...summaryRows(report, { identity: inputs.identity != null }), ...stamps]);
   ui.summary.hidden = kind === 'not_a_log';
   ui.reportActions.hidden = false;
   showEvidence();

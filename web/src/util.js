@@ -219,7 +219,7 @@ export function setRevealed(el, s, { keepLines = false } = {}) {
 }
 
 /** Summary rows [label, value] for a report. */
-export function summaryRows(report) {
+export function summaryRows(report, { identity = false } = {}) {
   const rows = [];
   rows.push(['Origin', report.origin ?? '–']);
   rows.push(['Key', report.key_id ? `${report.key_name ?? ''} (key ID ${report.key_id})`.trim() : 'none matched']);
@@ -235,5 +235,15 @@ export function summaryRows(report) {
   rows.push(['Checkpoints checked', cp]);
   rows.push(['Root (tree size)', report.root ? `${report.root} (${fmtInt(report.tree_size)})` : '–']);
   rows.push(['Bytes read', report.bytes != null ? `${fmtInt(report.bytes)} (${formatBytes(report.bytes)})` : '–']);
+  // Sealed fields (docs/FORMAT.md 13.8), as `stele verify --identity` counts them.
+  const c = report.sealed_counts;
+  if (c?.values) {
+    let t = `${fmtInt(c.values)}: ${fmtInt(c.opened ?? 0)} opened, ${fmtInt(c.sealed ?? 0)} sealed`;
+    if (c.forgotten) t += `, ${fmtInt(c.forgotten)} forgotten`;
+    if (c.redacted) t += `, ${fmtInt(c.redacted)} redacted`;
+    // A key that opens nothing is most likely not one the export was revealed to.
+    if (identity && !c.opened && c.sealed) t += ' (your auditor key opened none of them: the export was not revealed to it)';
+    rows.push(['Sealed values', t]);
+  }
   return rows;
 }

@@ -392,6 +392,8 @@ describe('sealed fields end to end, with an auditor key made by age-keygen', { t
         assert.equal(c.opened, 0);
       }
       assert.equal(await page.getAttribute('html', 'data-sealed-opened'), '0');
+      // the summary says the key opened none (a review: nothing told a wrong key from a right one)
+      assert.match(await page.textContent('#summary'), /Sealed values\s*\d+: 0 opened, \d+ sealed \(your auditor key opened none of them/);
       await page.locator('#entries-panel').screenshot({ path: shotPath('sealed-e2e-wrong-key.png') });
     });
   });
