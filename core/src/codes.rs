@@ -181,5 +181,8 @@ codes! {
         /// Openings not checked: more came before the log's origin was
         /// known than the verifier holds (FORMAT 13.8); their values count as sealed.
         OpeningsUnchecked = "openings_unchecked",
+        /// Sealed-field records not checked: this verifier build leaves
+        /// section 13 out (core feature `sealed`, FORMAT 11.2).
+        SealedUnchecked = "sealed_unchecked",
     }
 }

@@ -90,6 +90,7 @@ const MATRIX: &[Row] = &[
     ("entry changed inside a range export", "range-entry-changed", "tampered", Failure("hash_mismatch", Some(8))),
     ("entries added after a range's checkpoint moved up (its size covers them)", "range-entries-after-checkpoint", "partial", Notice("unsigned_tail")),
     ("a fork in a range hidden behind an unpinned key's checkpoint of the same size", "fork-behind-untrusted-checkpoint", "tampered", Failure("fork", None)),
+    ("a split view in an entries export: two signed roots of one size with another checkpoint between", "entries-fork-apart", "tampered", Failure("fork", None)),
     ("a rollback hidden behind a larger checkpoint of an unpinned key", "rollback-behind-unsigned-checkpoint", "tampered", Failure("rollback", Some(10))),
     ("a range starting at the trusted size with forged left hashes", "range-from-trusted-size-forged-left", "tampered", Failure("fork", None)),
     ("entry changed inside a C2SP tlog-proof", "tlog-proof-entry-changed", "tampered", Failure("inclusion_invalid", Some(7))),
@@ -213,6 +214,8 @@ fn every_failure_vector_is_in_the_matrix_or_is_a_format_check() {
         "entries-line-too-long",
         "long-header-line",
         "crlf-at-limit",
+        "bom-file-twice",
+        "entries-no-entries",
         // Key rotation (docs/FORMAT.md 15), pinned by writer/tests/rotation.rs
         // and the golden files.
         "rotation-valid",

@@ -488,6 +488,9 @@ export function addOpenings(report, { out, sealed }) {
   report.failures.push(...out.failures.slice(0, room));
   report.failures_total += out.failures_total;
   if (out.failures_total > 0 && report.verdict !== 'not_a_log') report.verdict = 'tampered';
+  // This pass read every sealed-field record (FORMAT 13.8): the plain
+  // verifier's notice that it did not is answered.
+  if (report.notices) report.notices = report.notices.filter((n) => n.code !== 'sealed_unchecked');
   report.sealed = sealed;
   report.sealed_counts = out.counts ?? undefined;
   return report;

@@ -163,6 +163,9 @@ pub struct StreamVerifier<S = ()> {
     /// The first line's byte order mark was taken off (FORMAT 7.1: one mark
     /// is reported and read as absent; a second one is part of the line).
     bom_stripped: bool,
+    /// A sealed-field record was read by a build without the `sealed`
+    /// feature (notice `sealed_unchecked`, given once).
+    sealed_unchecked: bool,
     // framing
     partial: Vec<u8>,
     overlong: Option<usize>,
@@ -284,6 +287,7 @@ impl<S: EntrySink> StreamVerifier<S> {
             kind: ExportKind::Log,
             header_seen: false,
             bom_stripped: false,
+            sealed_unchecked: false,
             partial: Vec::new(),
             overlong: None,
             overlong_entry: false,

@@ -7,6 +7,12 @@ use crate::sealed::SealFailure;
 impl<S: EntrySink> StreamVerifier<S> {
     /// A `sealed-key`, `forgotten`, `opening` or `redacted` record.
     pub(super) fn sealed_record(&mut self, line: &[u8]) {
+        // A build without section 13 cannot say whether the records are
+        // well formed: it says so, once, and never says `verified`.
+        if !cfg!(feature = "sealed") && !self.sealed_unchecked {
+            self.sealed_unchecked = true;
+            self.notice(NoticeCode::SealedUnchecked, "the file has sealed-field records (section 13), and this verifier build does not check them: verify with one that does (the CLI, or the page's sealed module)".into());
+        }
         self.seal_origin();
         let fs = self.seal.record(line);
         self.seal_failures(fs, self.line_no, self.offset);
