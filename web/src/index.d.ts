@@ -321,8 +321,7 @@ export interface EngineInfo {
 /**
  * Verifies a File or Blob in a Web Worker, streaming it in chunks. With
  * `identity`, `policy` or `revoked`, or when the log rotated its key (notice
- * `rotation_unchecked` from the plain verifier), or when it has sealed-field
- * records (notice `sealed_unchecked`), the report is that of the
+ * `rotation_unchecked` from the plain verifier), the report is that of the
  * lazily loaded sealed module (./sealed.js).
  */
 export declare function verifyFile(file: Blob, options?: VerifyFileOptions): Promise<Report>;
