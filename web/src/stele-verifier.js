@@ -265,15 +265,20 @@ export class SteleVerifierElement extends HTMLElement {
       }
       if (!res.ok) throw new SteleError('fetch_failed', `could not fetch ${src}: HTTP ${res.status}`);
       const blob = await res.blob();
-      if (this._controller === ac) await this._run(blob, ac);
+      if (this._controller !== ac) return;
+      await this._run(blob, ac);
     } catch (e) {
+      // _run shows its own errors (it has ended the run by now).
       if (e.name !== 'AbortError' && this._controller === ac) this._fail(e);
     }
   }
 
+  /** Shows `e` and fires stele-error; the run it ends is over. */
   _fail(e) {
     const code = e.code || 'verify_failed';
     this._report = null;
+    this._controller = null;
+    this._ui.progress.hidden = true;
     this._show('error', 'Could not verify', e.message);
     this._emit('stele-error', { code, message: e.message });
   }
@@ -285,12 +290,7 @@ export class SteleVerifierElement extends HTMLElement {
     this._controller = ac;
     this._source = { blob: file };
     this._madeFor = this._inputs();
-    try {
-      return await this._run(file, ac);
-    } catch (e) {
-      if (e.name !== 'AbortError' && this._controller === ac) this._fail(e);
-      throw e;
-    }
+    return this._run(file, ac);
   }
 
   async _run(file, ac) {
@@ -350,6 +350,11 @@ export class SteleVerifierElement extends HTMLElement {
       u.more.textContent = `+${fmtInt(rest)} more`;
       this._emit('stele-report', { report });
       return report;
+    } catch (e) {
+      // Shown here, while this run is still the current one (the finally
+      // below ends it, and a caller could no longer tell).
+      if (e.name !== 'AbortError' && this._controller === ac) this._fail(e);
+      throw e;
     } finally {
       if (this._controller === ac) {
         u.progress.hidden = true;
