@@ -74,6 +74,23 @@ const workersUsable = () => typeof Worker === 'function' && !(/** @type {{STELE_
 const startWorker = () => new Worker(new URL('./sealed-worker.js', import.meta.url), { type: 'module' });
 
 /**
+ * Keeps `worker` in the idle pool until a pass takes it. A worker that
+ * fails while idle (its script blocked by a CSP's worker-src, or not
+ * served) leaves the pool: its error event comes once, before a pass
+ * listens, and a pass given it would wait for an answer that never comes.
+ * @param {Worker} worker
+ */
+function keepIdle(worker) {
+  worker.onerror = (e) => {
+    e.preventDefault();
+    const at = idleWorkers.indexOf(worker);
+    if (at >= 0) idleWorkers.splice(at, 1);
+    worker.terminate();
+  };
+  idleWorkers.push(worker);
+}
+
+/**
  * Starts the pass's workers ahead of the work (their scripts load
  * meanwhile): two in all, counting those running a part (a key read while
  * a pass runs started two more, and the pass's were then ended).
@@ -81,7 +98,7 @@ const startWorker = () => new Worker(new URL('./sealed-worker.js', import.meta.u
 function prestartWorkers() {
   if (!workersUsable()) return;
   try {
-    while (idleWorkers.length + busyWorkers < 2) idleWorkers.push(startWorker());
+    while (idleWorkers.length + busyWorkers < 2) keepIdle(startWorker());
   } catch {
     // the pass runs on this thread
   }
@@ -123,7 +140,7 @@ function inWorker(job, transfer, { signal, onProgress }) {
       reject(new DOMException('verification cancelled', 'AbortError'));
     };
     if (signal?.aborted) {
-      idleWorkers.push(worker);
+      keepIdle(worker);
       reject(new DOMException('verification cancelled', 'AbortError'));
       return;
     }
