@@ -8,6 +8,7 @@
 // The identity stays in this page's memory.
 import initSeal, { OpeningPass, SealedVerifier } from '../pkg/stele_wasm_seal.js';
 import { computeX25519, giveX25519, prefetchX25519, pushPieces } from './x25519.js';
+import { trustedWorkerURL } from './trusted.js';
 
 /** The sealed module, compiled once: instantiated here and in the pass's worker. @type {Promise<WebAssembly.Module> | null} */
 let ready = null;
@@ -70,8 +71,12 @@ let busyWorkers = 0;
 
 const workersUsable = () => typeof Worker === 'function' && !(/** @type {{STELE_EMBED?: unknown}} */ (/** @type {unknown} */ (globalThis)).STELE_EMBED);
 
-// Written as `new Worker(new URL(...), {type: 'module'})` so that bundlers find and emit it.
-const startWorker = () => new Worker(new URL('./sealed-worker.js', import.meta.url), { type: 'module' });
+// Written as `new Worker(new URL(...), {type: 'module'})` so that bundlers
+// find and emit it; under Trusted Types, from the package's policy (./trusted.js).
+const startWorker = () => {
+  const trusted = trustedWorkerURL('sealed-worker.js', import.meta.url, 'sealed.js');
+  return trusted ? new Worker(trusted, { type: 'module' }) : new Worker(new URL('./sealed-worker.js', import.meta.url), { type: 'module' });
+};
 
 /**
  * Keeps `worker` in the idle pool until a pass takes it. A worker that
