@@ -4,7 +4,8 @@
 // whitespace; the property also takes an array), src (URL of an export to
 // fetch and verify), revoked (keys revoked from a tree size, each
 // VKEY@SIZE, separated by whitespace; the property also takes an array:
-// docs/FORMAT.md 15.3), wasm (optional URL of stele_wasm_bg.wasm).
+// docs/FORMAT.md 15.3), wasm (optional URL of stele_wasm_bg.wasm; the
+// wasm is loaded once per page, so only the page's first init() uses it).
 // Changing keys or revoked re-verifies what was verified last; changing src fetches and
 // verifies it; removing src clears the verdict. The verdict on show always
 // belongs to the current keys and src.
@@ -198,6 +199,20 @@ export class SteleVerifierElement extends HTMLElement {
     else this.removeAttribute('src');
   }
 
+  /**
+   * URL of stele_wasm_bg.wasm (the attribute); null or '' removes it. The
+   * wasm is loaded once per page, by its first init(): this URL counts only
+   * when this element's run is that first init; later it is ignored.
+   */
+  get wasm() {
+    return this.getAttribute('wasm') ?? '';
+  }
+
+  set wasm(v) {
+    if (v) this.setAttribute('wasm', String(v));
+    else this.removeAttribute('wasm');
+  }
+
   /** The last report, or null (also while verifying and after inputs changed). */
   get report() {
     return this._report;
@@ -303,7 +318,7 @@ export class SteleVerifierElement extends HTMLElement {
     u.progress.value = 0;
     try {
       try {
-        await init(this.getAttribute('wasm') || undefined);
+        await init(this.wasm || undefined);
       } catch (e) {
         throw new SteleError('wasm_failed', e.message);
       }

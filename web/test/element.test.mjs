@@ -143,7 +143,7 @@ describe('<stele-verifier> detached and attached again', { timeout: 600_000 }, (
 
   // A page of its own (the verifier page loads the wasm at once): the
   // element's first init() fails, under a CSP without 'wasm-unsafe-eval',
-  // or with a `wasm` attribute naming no file.
+  // or with a `wasm` property (the attribute) naming no file.
   for (const [name, csp, wasm] of [
     ["a CSP without 'wasm-unsafe-eval'", "default-src 'none'; script-src 'self'; connect-src 'self'; worker-src 'self'", null],
     ['a wasm attribute naming no file', "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; worker-src 'self'", 'no-such.wasm'],
@@ -162,7 +162,7 @@ describe('<stele-verifier> detached and attached again', { timeout: 600_000 }, (
             v.addEventListener('stele-error', (e) => resolve('error ' + e.detail.code));
             setTimeout(() => resolve('no event in 20 s'), 20000);
           });
-          ${wasm ? `v.setAttribute('wasm', ${JSON.stringify(wasm)});` : ''}
+          ${wasm ? `v.wasm = ${JSON.stringify(wasm)}; window.reflected = [v.getAttribute('wasm'), v.wasm];` : ''}
           v.setAttribute('keys', ${JSON.stringify(trustedKey())});
           v.setAttribute('src', 'samples/valid.stele');
           document.body.append(v);
@@ -173,6 +173,7 @@ describe('<stele-verifier> detached and attached again', { timeout: 600_000 }, (
         await page.waitForFunction(() => 'done' in window);
         assert.equal(await page.evaluate(() => window.done), 'error wasm_failed');
         assert.equal(await page.evaluate(() => document.querySelector('stele-verifier').state), 'error');
+        if (wasm) assert.deepEqual(await page.evaluate(() => window.reflected), [wasm, wasm], 'the wasm property is the attribute');
       } finally {
         await context.close();
       }
