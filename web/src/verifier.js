@@ -11,6 +11,7 @@ import { BatchEncoder, RowDecoder, abortError, freeQuietly, runVerification, you
 import { MSG } from './protocol.js';
 import { PagedStore } from './store.js';
 import { trustedWorkerURL } from './trusted.js';
+import { checkVerifyFileArgs } from './options.js';
 
 export { STRING_COLUMNS, formatTs, parseTs } from './engine.js';
 
@@ -381,6 +382,7 @@ let jobId = 0;
  * @returns {Promise<import('./index.js').Report>}
  */
 export async function verifyFile(file, opts = {}) {
+  checkVerifyFileArgs(file, opts);
   const { revoked } = opts;
   if (revoked != null && !(Array.isArray(revoked) && revoked.every((r) => typeof r === 'string'))) throw new TypeError('revoked: expected an array of revoked keys, each VKEY@SIZE');
   if (opts.tsaCa != null) return verifyFileTimestamps(file, opts);
