@@ -8,6 +8,7 @@
 // The identity stays in this page's memory.
 import initSeal, { OpeningPass, SealedVerifier } from '../pkg/stele_wasm_seal.js';
 import { computeX25519, giveX25519, prefetchX25519, pushPieces } from './x25519.js';
+import { trustedWorkerURL } from './trusted.js';
 
 /** The sealed module, compiled once: instantiated here and in the pass's worker. @type {Promise<WebAssembly.Module> | null} */
 let ready = null;
@@ -70,8 +71,29 @@ let busyWorkers = 0;
 
 const workersUsable = () => typeof Worker === 'function' && !(/** @type {{STELE_EMBED?: unknown}} */ (/** @type {unknown} */ (globalThis)).STELE_EMBED);
 
-// Written as `new Worker(new URL(...), {type: 'module'})` so that bundlers find and emit it.
-const startWorker = () => new Worker(new URL('./sealed-worker.js', import.meta.url), { type: 'module' });
+// Written as `new Worker(new URL(...), {type: 'module'})` so that bundlers
+// find and emit it; under Trusted Types, from the package's policy (./trusted.js).
+const startWorker = () => {
+  const trusted = trustedWorkerURL('sealed-worker.js', import.meta.url, 'sealed.js');
+  return trusted ? new Worker(trusted, { type: 'module' }) : new Worker(new URL('./sealed-worker.js', import.meta.url), { type: 'module' });
+};
+
+/**
+ * Keeps `worker` in the idle pool until a pass takes it. A worker that
+ * fails while idle (its script blocked by a CSP's worker-src, or not
+ * served) leaves the pool: its error event comes once, before a pass
+ * listens, and a pass given it would wait for an answer that never comes.
+ * @param {Worker} worker
+ */
+function keepIdle(worker) {
+  worker.onerror = (e) => {
+    e.preventDefault();
+    const at = idleWorkers.indexOf(worker);
+    if (at >= 0) idleWorkers.splice(at, 1);
+    worker.terminate();
+  };
+  idleWorkers.push(worker);
+}
 
 /**
  * Starts the pass's workers ahead of the work (their scripts load
@@ -81,7 +103,7 @@ const startWorker = () => new Worker(new URL('./sealed-worker.js', import.meta.u
 function prestartWorkers() {
   if (!workersUsable()) return;
   try {
-    while (idleWorkers.length + busyWorkers < 2) idleWorkers.push(startWorker());
+    while (idleWorkers.length + busyWorkers < 2) keepIdle(startWorker());
   } catch {
     // the pass runs on this thread
   }
@@ -123,7 +145,7 @@ function inWorker(job, transfer, { signal, onProgress }) {
       reject(new DOMException('verification cancelled', 'AbortError'));
     };
     if (signal?.aborted) {
-      idleWorkers.push(worker);
+      keepIdle(worker);
       reject(new DOMException('verification cancelled', 'AbortError'));
       return;
     }

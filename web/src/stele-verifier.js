@@ -4,7 +4,8 @@
 // whitespace; the property also takes an array), src (URL of an export to
 // fetch and verify), revoked (keys revoked from a tree size, each
 // VKEY@SIZE, separated by whitespace; the property also takes an array:
-// docs/FORMAT.md 15.3), wasm (optional URL of stele_wasm_bg.wasm).
+// docs/FORMAT.md 15.3), wasm (optional URL of stele_wasm_bg.wasm; the
+// wasm is loaded once per page, so only the page's first init() uses it).
 // Changing keys or revoked re-verifies what was verified last; changing src fetches and
 // verifies it; removing src clears the verdict. The verdict on show always
 // belongs to the current keys and src.
@@ -198,6 +199,20 @@ export class SteleVerifierElement extends HTMLElement {
     else this.removeAttribute('src');
   }
 
+  /**
+   * URL of stele_wasm_bg.wasm (the attribute); null or '' removes it. The
+   * wasm is loaded once per page, by its first init(): this URL counts only
+   * when this element's run is that first init; later it is ignored.
+   */
+  get wasm() {
+    return this.getAttribute('wasm') ?? '';
+  }
+
+  set wasm(v) {
+    if (v) this.setAttribute('wasm', String(v));
+    else this.removeAttribute('wasm');
+  }
+
   /** The last report, or null (also while verifying and after inputs changed). */
   get report() {
     return this._report;
@@ -265,15 +280,20 @@ export class SteleVerifierElement extends HTMLElement {
       }
       if (!res.ok) throw new SteleError('fetch_failed', `could not fetch ${src}: HTTP ${res.status}`);
       const blob = await res.blob();
-      if (this._controller === ac) await this._run(blob, ac);
+      if (this._controller !== ac) return;
+      await this._run(blob, ac);
     } catch (e) {
+      // _run shows its own errors (it has ended the run by now).
       if (e.name !== 'AbortError' && this._controller === ac) this._fail(e);
     }
   }
 
+  /** Shows `e` and fires stele-error; the run it ends is over. */
   _fail(e) {
     const code = e.code || 'verify_failed';
     this._report = null;
+    this._controller = null;
+    this._ui.progress.hidden = true;
     this._show('error', 'Could not verify', e.message);
     this._emit('stele-error', { code, message: e.message });
   }
@@ -285,12 +305,7 @@ export class SteleVerifierElement extends HTMLElement {
     this._controller = ac;
     this._source = { blob: file };
     this._madeFor = this._inputs();
-    try {
-      return await this._run(file, ac);
-    } catch (e) {
-      if (e.name !== 'AbortError' && this._controller === ac) this._fail(e);
-      throw e;
-    }
+    return this._run(file, ac);
   }
 
   async _run(file, ac) {
@@ -303,7 +318,7 @@ export class SteleVerifierElement extends HTMLElement {
     u.progress.value = 0;
     try {
       try {
-        await init(this.getAttribute('wasm') || undefined);
+        await init(this.wasm || undefined);
       } catch (e) {
         throw new SteleError('wasm_failed', e.message);
       }
@@ -350,6 +365,11 @@ export class SteleVerifierElement extends HTMLElement {
       u.more.textContent = `+${fmtInt(rest)} more`;
       this._emit('stele-report', { report });
       return report;
+    } catch (e) {
+      // Shown here, while this run is still the current one (the finally
+      // below ends it, and a caller could no longer tell).
+      if (e.name !== 'AbortError' && this._controller === ac) this._fail(e);
+      throw e;
     } finally {
       if (this._controller === ac) {
         u.progress.hidden = true;

@@ -10,6 +10,8 @@ import initWasm, { WasmVerifier, parseVerifierKey as wasmParseVerifierKey } from
 import { BatchEncoder, RowDecoder, abortError, freeQuietly, runVerification, youngGc } from './engine.js';
 import { MSG } from './protocol.js';
 import { PagedStore } from './store.js';
+import { trustedWorkerURL } from './trusted.js';
+import { checkVerifyFileArgs } from './options.js';
 
 export { STRING_COLUMNS, formatTs, parseTs } from './engine.js';
 
@@ -235,7 +237,11 @@ function summarizeIn(into, lines, size) {
 // Written as `new Worker(new URL(...), {type: 'module'})` so that bundlers
 // (Vite, webpack, Parcel) find, bundle and emit the worker.
 /** @type {() => Worker} */
-let workerFactory = () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+// Under Trusted Types, from the package's policy (./trusted.js).
+let workerFactory = () => {
+  const trusted = trustedWorkerURL('worker.js', import.meta.url, 'verifier.js');
+  return trusted ? new Worker(trusted, { type: 'module' }) : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+};
 /** @type {string | undefined} */
 let helperSource;
 /** @type {VerifierWorker[]} */
@@ -376,6 +382,7 @@ let jobId = 0;
  * @returns {Promise<import('./index.js').Report>}
  */
 export async function verifyFile(file, opts = {}) {
+  checkVerifyFileArgs(file, opts);
   const { revoked } = opts;
   if (revoked != null && !(Array.isArray(revoked) && revoked.every((r) => typeof r === 'string'))) throw new TypeError('revoked: expected an array of revoked keys, each VKEY@SIZE');
   if (opts.tsaCa != null) return verifyFileTimestamps(file, opts);

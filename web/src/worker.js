@@ -6,6 +6,7 @@ import { BatchEncoder, batchTransfer, freeQuietly, runVerification, startPool } 
 import { prepareInto } from './prepare.js';
 import { MSG, errorText } from './protocol.js';
 import { PagedStore } from './store.js';
+import { trustedWorkerURL } from './trusted.js';
 
 /** @typedef {import('./protocol.js').ToWorker} ToWorker */
 /** @typedef {import('./protocol.js').FromWorker} FromWorker */
@@ -36,7 +37,9 @@ function helperFactory(source) {
     const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
     return () => new Worker(url);
   }
-  return () => new Worker(new URL('./prepare-worker.js', import.meta.url), { type: 'module' });
+  // Under Trusted Types, from the package's policy (./trusted.js).
+  const trusted = trustedWorkerURL('prepare-worker.js', import.meta.url, 'worker.js');
+  return () => (trusted ? new Worker(trusted, { type: 'module' }) : new Worker(new URL('./prepare-worker.js', import.meta.url), { type: 'module' }));
 }
 
 self.onmessage = async (/** @type {MessageEvent<ToWorker>} */ event) => {

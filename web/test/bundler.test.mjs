@@ -56,6 +56,10 @@ describe('npm package', () => {
   it('the tarball holds every file its exports map and its modules name, and can be published', T, () => {
     const pkg = JSON.parse(readFileSync(join(WEB, 'package.json'), 'utf8'));
     assert.equal(pkg.private, undefined, 'package.json says private: npm publish would refuse');
+    // The licence package.json names, in the tarball (npm packs a LICENSE whatever `files` says).
+    assert.equal(pkg.license, 'Apache-2.0');
+    assert.ok(packed.includes('LICENSE'), `no LICENSE in the tarball (${packed.join(', ')})`);
+    assert.match(readFileSync(join(WEB, 'LICENSE'), 'utf8'), /^\s*Apache License\s+Version 2\.0, January 2004\s/);
     const targets = [];
     const walk = (v) => (typeof v === 'string' ? targets.push(v) : Object.values(v).forEach(walk));
     walk(pkg.exports);

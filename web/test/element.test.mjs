@@ -97,4 +97,86 @@ describe('<stele-verifier> detached and attached again', { timeout: 600_000 }, (
       await context.close();
     }
   });
+
+  it('a bad key or revocation ends the run with stele-error bad_key, not "Verifying…" forever', T, async () => {
+    const { context, page, problems } = await openPage(env.browser, env.url);
+    try {
+      const out = await page.evaluate(async (key) => {
+        await import('./src/stele-verifier.js');
+        const host = document.createElement('div');
+        document.querySelector('main').prepend(host);
+        const run = async (attrs, blob) => {
+          const v = /** @type {any} */ (document.createElement('stele-verifier'));
+          const events = [];
+          const settled = new Promise((resolve) => {
+            v.addEventListener('stele-report', (e) => resolve(events.push(`report ${e.detail.report.verdict}`)));
+            v.addEventListener('stele-error', (e) => resolve(events.push(`error ${e.detail.code}`)));
+            setTimeout(() => resolve(events.push('no event in 20 s')), 20_000);
+          });
+          for (const [k, val] of Object.entries(attrs)) v.setAttribute(k, val);
+          host.append(v);
+          const returned = blob ? await v.verify(blob).then((r) => `resolved ${r.verdict}`, (e) => `rejected ${e.message}`) : null;
+          await settled;
+          const res = { events, state: v.state, word: v.shadowRoot.querySelector('.word').textContent, progress: v.shadowRoot.querySelector('progress').hidden ? 'hidden' : 'shown', returned };
+          v.remove();
+          return res;
+        };
+        const blob = await (await fetch('samples/valid.stele')).blob();
+        return {
+          badKeySrc: await run({ keys: 'not-a-key', src: 'samples/valid.stele' }),
+          badRevoked: await run({ keys: key, revoked: 'garbage', src: 'samples/valid.stele' }),
+          badKeyBlob: await run({ keys: 'not-a-key' }, blob),
+          good: await run({ keys: key, src: 'samples/valid.stele' }),
+        };
+      }, trustedKey());
+      const failed = { state: 'error', word: 'Could not verify', progress: 'hidden' };
+      assert.deepEqual(out.badKeySrc, { events: ['error bad_key'], ...failed, returned: null });
+      assert.deepEqual(out.badRevoked, { events: ['error bad_key'], ...failed, returned: null });
+      assert.match(out.badKeyBlob.returned, /^rejected trusted key 1: verifier key/);
+      assert.deepEqual({ ...out.badKeyBlob, returned: null }, { events: ['error bad_key'], ...failed, returned: null });
+      assert.deepEqual(out.good, { events: ['report verified'], state: 'verified', word: 'Verified', progress: 'hidden', returned: null });
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  // A page of its own (the verifier page loads the wasm at once): the
+  // element's first init() fails, under a CSP without 'wasm-unsafe-eval',
+  // or with a `wasm` property (the attribute) naming no file.
+  for (const [name, csp, wasm] of [
+    ["a CSP without 'wasm-unsafe-eval'", "default-src 'none'; script-src 'self'; connect-src 'self'; worker-src 'self'", null],
+    ['a wasm attribute naming no file', "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; worker-src 'self'", 'no-such.wasm'],
+  ]) {
+    it(`the wasm cannot load (${name}): stele-error wasm_failed`, T, async () => {
+      const context = await env.browser.newContext();
+      const page = await context.newPage();
+      const url = env.url;
+      try {
+        const html = '<!doctype html><meta charset="utf-8"><title>t</title><script type="module" src="wasm-fail.js"></script><body></body>';
+        const js = `
+          import './src/stele-verifier.js';
+          const v = document.createElement('stele-verifier');
+          window.done = new Promise((resolve) => {
+            v.addEventListener('stele-report', (e) => resolve('report ' + e.detail.report.verdict));
+            v.addEventListener('stele-error', (e) => resolve('error ' + e.detail.code));
+            setTimeout(() => resolve('no event in 20 s'), 20000);
+          });
+          ${wasm ? `v.wasm = ${JSON.stringify(wasm)}; window.reflected = [v.getAttribute('wasm'), v.wasm];` : ''}
+          v.setAttribute('keys', ${JSON.stringify(trustedKey())});
+          v.setAttribute('src', 'samples/valid.stele');
+          document.body.append(v);
+        `;
+        await page.route(`${url}wasm-fail.html`, (r) => r.fulfill({ status: 200, contentType: 'text/html', headers: { 'content-security-policy': csp }, body: html }));
+        await page.route(`${url}wasm-fail.js`, (r) => r.fulfill({ status: 200, contentType: 'text/javascript', body: js }));
+        await page.goto(`${url}wasm-fail.html`);
+        await page.waitForFunction(() => 'done' in window);
+        assert.equal(await page.evaluate(() => window.done), 'error wasm_failed');
+        assert.equal(await page.evaluate(() => document.querySelector('stele-verifier').state), 'error');
+        if (wasm) assert.deepEqual(await page.evaluate(() => window.reflected), [wasm, wasm], 'the wasm property is the attribute');
+      } finally {
+        await context.close();
+      }
+    });
+  }
 });

@@ -427,4 +427,38 @@ describe('sealed fields in the page', { timeout: 900_000 }, () => {
       await context.close();
     }
   });
+
+  // The pass's workers are started ahead (when the key is checked); one
+  // that cannot load fails while idle, and was then given the pass, which
+  // waited for it for good. A page of its own, the module and nothing else.
+  for (const [name, csp, missing] of [
+    ["a CSP with worker-src 'none'", "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; worker-src 'none'", false],
+    ['sealed-worker.js not served', "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; worker-src 'self'", true],
+  ]) {
+    it(`verifyFile(file, { identity }) when the sealed-field worker cannot start (${name}): opened on this thread`, T, async () => {
+      const context = await env.browser.newContext();
+      const page = await context.newPage();
+      const url = env.url;
+      try {
+        await page.route(`${url}no-worker.html`, (r) => r.fulfill({ status: 200, contentType: 'text/html', headers: { 'content-security-policy': csp }, body: '<!doctype html><meta charset="utf-8"><title>t</title><script type="module" src="no-worker.js"></script>' }));
+        await page.route(`${url}no-worker.js`, (r) => r.fulfill({ status: 200, contentType: 'text/javascript', body: "window.V = await import('./src/verifier.js');" }));
+        let asked = 0;
+        if (missing) await context.route(`${url}src/sealed-worker.js`, (r) => (asked++, r.fulfill({ status: 404, body: 'not here' })));
+        await page.goto(`${url}no-worker.html`);
+        await page.waitForFunction(() => 'V' in window);
+        const bytes = readFileSync(vec('sealed-valid.stele'), 'utf8');
+        const r = await page.evaluate(async ({ bytes, key, identity }) => {
+          const report = window.V.verifyFile(new Blob([bytes]), { keys: [key], identity });
+          return Promise.race([
+            report.then((a) => `${a.verdict}, ${a.sealed_counts?.opened} opened`, (e) => `rejected: ${e.message}`),
+            new Promise((resolve) => setTimeout(() => resolve('still pending after 20 s'), 20_000)),
+          ]);
+        }, { bytes, key: KEY, identity: AUDITOR });
+        assert.equal(r, 'verified, 5 opened');
+        if (missing) assert.ok(asked > 0, 'the page did not ask for sealed-worker.js');
+      } finally {
+        await context.close();
+      }
+    });
+  }
 });

@@ -70,3 +70,42 @@ it('verifyFile(file, { keys, identity }) is typed: identity a string; the report
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it('<stele-verifier> is typed: state, the wasm property, and its events with their detail (stele-error with its code)', { timeout: 120_000 }, () => {
+  need(join(WEB, 'pkg/stele_wasm.d.ts'), 'run node web/build.mjs first');
+  const dir = mkdtempSync(join(tmpdir(), 'stele-types-'));
+  try {
+    const element = JSON.stringify(join(WEB, 'src/stele-verifier.js'));
+    writeFileSync(join(dir, 'ok.ts'), [
+      `import { SteleVerifierElement, type SteleErrorCode, type SteleVerifierState } from ${element};`,
+      "const el = document.createElement('stele-verifier');",
+      'export const same: SteleVerifierElement = el;',
+      'export const state: SteleVerifierState = el.state;',
+      "el.wasm = '/x.wasm';",
+      'export const wasm: string = el.wasm;',
+      'export const seen: string[] = [];',
+      'el.addEventListener(\'stele-progress\', (e) => seen.push(`${e.detail.done} of ${e.detail.total}`));',
+      "el.addEventListener('stele-report', (e) => seen.push(e.detail.report.verdict));",
+      'el.addEventListener(\'stele-error\', (e) => { const code: SteleErrorCode = e.detail.code; seen.push(`${code}: ${e.detail.message}`); });',
+      "document.addEventListener('stele-error', (e) => seen.push(e.detail.code));",
+      '',
+    ].join('\n'));
+    writeFileSync(join(dir, 'bad.ts'), [
+      `import ${element};`,
+      "const el = document.createElement('stele-verifier');",
+      "el.addEventListener('stele-error', (e) => e.detail.code === 'no_such_code');",
+      "export const s: 'verified' = el.state;",
+      "el.addEventListener('stele-report', (e) => e.detail.verdict);",
+      '',
+    ].join('\n'));
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ extends: join(WEB, 'tsconfig.json'), include: ['ok.ts', 'bad.ts'] }));
+    const { ok, out } = tsc(join(dir, 'tsconfig.json'));
+    assert.equal(ok, false, 'tsc accepted an unknown error code');
+    assert.doesNotMatch(out, /ok\.ts/, out);
+    assert.match(out, /bad\.ts\(3,\d+\).*no_such_code/, out);
+    assert.match(out, /bad\.ts\(4,\d+\)/, out);
+    assert.match(out, /bad\.ts\(5,\d+\).*verdict/, out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -727,3 +727,42 @@ describe("readChunks (the opening pass's workers read their part as one stream)"
     assert.deepEqual(got.map((c) => c.length), [128, 128, 44]);
   });
 });
+
+describe('verifyFile(file, options): arguments of the wrong kind', () => {
+  // Rejected before any work (no wasm loaded here): a TypeError naming the
+  // option. Before, keys: 'k' gave "(keys || []).map is not a function",
+  // chunkSize: 0 "could not read the file at byte 0", and a string as the
+  // file the verdict not_a_log.
+  const blob = new Blob(['{}\n']);
+  const cases = [
+    [blob, { keys: 'name+00000000+AA==' }, /^keys: expected an array of verifier keys .*got a string \(put it in an array: keys: \[key\]\)$/],
+    [blob, { keys: ['a', 1] }, /^keys: expected an array of verifier keys .*got an array with a value that is not a string$/],
+    [blob, { chunkSize: 0 }, /^chunkSize: expected a whole number of bytes, at least 1, got 0$/],
+    [blob, { chunkSize: 1.5 }, /^chunkSize: .* got 1\.5$/],
+    [blob, { chunkSize: '1024' }, /^chunkSize: .* got a string$/],
+    ['{"seq":0}\n', {}, /^verifyFile: expected a File or Blob to verify, got a string$/],
+    [new Uint8Array(4), {}, /^verifyFile: expected a File or Blob to verify, got a Uint8Array$/],
+    [blob, null, /^verifyFile: expected an options object, got null$/],
+    [blob, { engine: 'gpu' }, /^engine: expected 'auto', 'worker' or 'main', got "gpu"$/],
+    [blob, { trustedCheckpoint: 12 }, /^trustedCheckpoint: expected the text of a checkpoint, got a number$/],
+    [blob, { signal: {} }, /^signal: expected an AbortSignal .*got an object$/],
+    [blob, { onProgress: true }, /^onProgress: expected a function, got a boolean$/],
+    [blob, { keepValues: { values: 1 } }, /^keepValues: expected \{values, bytes\}/],
+    [blob, { sealedList: 'no' }, /^sealedList: expected true or false, got a string$/],
+  ];
+  for (const [file, opts, message] of cases) {
+    it(`${typeof file === 'string' ? 'a string' : file instanceof Blob ? 'a Blob' : 'a Uint8Array'}, ${JSON.stringify(opts)}`, async () => {
+      const { verifyFile } = await import('../src/verifier.js');
+      await assert.rejects(verifyFile(/** @type {any} */ (file), /** @type {any} */ (opts)), (e) => {
+        assert.equal(e.name, 'TypeError', e.message);
+        assert.match(e.message, message);
+        return true;
+      });
+    });
+  }
+  it('a File from another realm is a File (checked by its tag, not instanceof)', async () => {
+    const { checkVerifyFileArgs } = await import('../src/options.js');
+    const foreign = { [Symbol.toStringTag]: 'File', size: 0, slice() {} };
+    assert.doesNotThrow(() => checkVerifyFileArgs(foreign, { keys: [], chunkSize: 1, engine: 'main', signal: new AbortController().signal, keepValues: { values: 0, bytes: 0 }, sealedList: false, onProgress: () => {} }));
+  });
+});
