@@ -155,7 +155,7 @@ struct Config {
 }
 
 mod rotation;
-pub use rotation::{Rotated, request_rotation};
+pub use rotation::{MAX_OVERLAP, Rotated, abort_rotation, request_rotation};
 
 pub(crate) const FORMAT: &str = "stele-log v1";
 

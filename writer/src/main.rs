@@ -662,9 +662,15 @@ revoke a compromised key, tell verifiers `--revoked VKEY@SIZE` and the new key t
     Rotate {
         /// The log directory.
         dir: PathBuf,
-        /// Checkpoints, from the one covering the event, that the old key co-signs.
+        /// Checkpoints, from the one covering the event, that the old key co-signs
+        /// (1 to 1000000).
         #[arg(long, value_name = "N", default_value_t = 2)]
         overlap: u64,
+        /// Cancel a rotation under way whose stele.key event is not in the log yet
+        /// (one an older stele recorded with an --overlap it cannot write). The new
+        /// key's file is kept.
+        #[arg(long, conflicts_with = "overlap")]
+        abort: bool,
     },
 }
 
@@ -1180,7 +1186,21 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             Ok(0u8)
         }
         Cmd::Key {
-            cmd: Some(KeyCmd::Rotate { dir, overlap }),
+            cmd: Some(KeyCmd::Rotate {
+                dir, abort: true, ..
+            }),
+            ..
+        } => {
+            let file = stele_writer::log::abort_rotation(&dir, LogOptions::default().fs.as_ref())?;
+            eprintln!(
+                "stele: the rotation under way in {} is cancelled; the log signs with its current key. The new key's file {} was kept: delete it if no checkpoint needs it",
+                dir.display(),
+                file.display()
+            );
+            Ok(0)
+        }
+        Cmd::Key {
+            cmd: Some(KeyCmd::Rotate { dir, overlap, .. }),
             ..
         } => key_rotate(&dir, overlap),
         Cmd::Key { dir, .. } => {
