@@ -345,7 +345,8 @@ then left unchanged)."
         /// checkpoint covering everything; without it the export stops at the latest checkpoint.
         #[arg(long, value_name = "FILE", requires = "db")]
         signing_key: Option<PathBuf>,
-        /// The output file.
+        /// The output file (outside the log directory), replaced whole once complete;
+        /// - (or /dev/stdout) for standard output. A device or FIFO is written into.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
         /// Range export: first entry (inclusive).
@@ -1972,6 +1973,8 @@ fn export(
     argv: &[String],
 ) -> Result<u8, Fail> {
     let output = output.to_path_buf();
+    // Checked before the read is recorded: nothing is written for a refused output.
+    let target = OutTarget::check(dir, &output)?;
     let known = stele_writer::sealed::auditors(dir)?;
     for r in &reveal {
         if !known.contains(r) {
@@ -2053,10 +2056,8 @@ fn export(
         Ok((
             read,
             Box::new(move |view: &View| {
-                let tmp = output.with_extension("partial");
-                let f = std::fs::File::create(&tmp)
-                    .map_err(|e| Fail::usage(format!("create {}: {e}", tmp.display()), None))?;
-                let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                let mut out = target.open()?;
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut out);
                 let pb = progress_bar(view.entries_len(), "export");
                 let mut tick = |n: u64| pb.inc(n);
                 match (range, entries) {
@@ -2071,18 +2072,172 @@ fn export(
                     _ => view.export_log_revealed_to(upto, &reveal, &mut w, &mut tick)?,
                 }
                 pb.finish_and_clear();
-                let f = w.into_inner().map_err(|e| {
-                    Fail::usage(format!("write {}: {}", tmp.display(), e.error()), None)
-                })?;
-                f.sync_all()
-                    .map_err(|e| Fail::usage(format!("fsync {}: {e}", tmp.display()), None))?;
-                std::fs::rename(&tmp, &output).map_err(|e| {
-                    Fail::usage(format!("rename to {}: {e}", output.display()), None)
-                })?;
+                w.flush()
+                    .map_err(|e| Fail::usage(format!("write {}: {e}", output.display()), None))?;
+                drop(w);
+                out.finish(&output)?;
                 Ok(0u8)
             }),
         ))
     })
+}
+
+/// Where `stele export -o OUT` writes.
+enum OutTarget {
+    /// `-` or `/dev/stdout`: standard output, streamed.
+    Stdout,
+    /// A character device or FIFO (`/dev/null`, a named pipe): written
+    /// into as it is, never replaced.
+    Stream(PathBuf),
+    /// A regular file (new or replaced): written to a temporary file of a
+    /// random name beside it, then renamed over it.
+    File(PathBuf),
+}
+
+/// The open output of an export, see [`OutTarget`].
+enum OutFile {
+    Stdout(std::io::Stdout),
+    Stream(std::fs::File),
+    Temp(tempfile::NamedTempFile),
+}
+
+impl OutTarget {
+    /// Refuses an output inside the log directory (`-o DIR/key` replaced
+    /// the log's signing key, `-o DIR/entries.jsonl` its entries), one that
+    /// exists and is neither a regular file nor a device or FIFO, and a
+    /// symbolic link to a regular file (renaming over it would replace the
+    /// link, not the file it names).
+    fn check(dir: &Path, output: &Path) -> Result<Self, Fail> {
+        let bad = |why: String| Fail::usage(format!("-o {}: {why}", output.display()), None);
+        if output.as_os_str() == "-" || output == Path::new("/dev/stdout") {
+            return Ok(Self::Stdout);
+        }
+        use std::os::unix::fs::FileTypeExt;
+        let stream = |t: std::fs::FileType| t.is_char_device() || t.is_fifo();
+        match std::fs::symlink_metadata(output) {
+            Ok(m) if m.file_type().is_file() => {}
+            Ok(m) if stream(m.file_type()) => return Ok(Self::Stream(output.into())),
+            Ok(m) if m.file_type().is_symlink() => {
+                return match std::fs::metadata(output) {
+                    Ok(t) if stream(t.file_type()) => Ok(Self::Stream(output.into())),
+                    _ => Err(bad(
+                        "is a symbolic link; pass the path of the file it names (or - for standard output)".into(),
+                    )),
+                };
+            }
+            Ok(m) if m.is_dir() => return Err(bad("is a directory".into())),
+            Ok(_) => return Err(bad("exists and is not a regular file".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(bad(e.to_string())),
+        }
+        let parent = match output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let canon = |p: &Path| {
+            std::fs::canonicalize(p).map_err(|e| Fail::usage(format!("{}: {e}", p.display()), None))
+        };
+        let (log, into) = (canon(dir)?, canon(parent)?);
+        if into.starts_with(&log) {
+            return Err(Fail::usage(
+                format!(
+                    "-o {}: is inside the log directory {}; an export there would replace or sit among the log's own files",
+                    output.display(),
+                    dir.display()
+                ),
+                Some("write the export outside the log directory".into()),
+            ));
+        }
+        Ok(Self::File(output.into()))
+    }
+
+    fn open(&self) -> Result<OutFile, Fail> {
+        match self {
+            Self::Stdout => Ok(OutFile::Stdout(std::io::stdout())),
+            Self::Stream(p) => std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .map(OutFile::Stream)
+                .map_err(|e| Fail::usage(format!("open {}: {e}", p.display()), None)),
+            Self::File(p) => Ok(OutFile::Temp(temp_beside(p)?)),
+        }
+    }
+}
+
+impl Write for OutFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Stdout(s) => s.write(buf),
+            Self::Stream(f) => f.write(buf),
+            Self::Temp(t) => t.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Stdout(s) => s.flush(),
+            Self::Stream(f) => f.flush(),
+            Self::Temp(t) => t.flush(),
+        }
+    }
+}
+
+impl OutFile {
+    /// A temporary file is made durable and renamed to `output` (dropped,
+    /// and so removed, on any failure); a stream is flushed.
+    fn finish(self, output: &Path) -> Result<(), Fail> {
+        match self {
+            Self::Stdout(mut s) => s
+                .flush()
+                .map_err(|e| Fail::usage(format!("write standard output: {e}"), None)),
+            Self::Stream(_) => Ok(()),
+            Self::Temp(t) => persist_temp(t, output),
+        }
+    }
+}
+
+/// A new file of a random name beside `path`, for writing what replaces
+/// it: created exclusively (never a planted file or link; `X.partial` or
+/// `X.tmp` of the user's was truncated before), mode 0666 less the umask
+/// as `File::create` gives, removed when dropped unless persisted.
+fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, Fail> {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "stele".into(), |n| n.to_string_lossy().into_owned());
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".partial")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(parent)
+        .map_err(|e| {
+            Fail::usage(
+                format!("create a temporary file in {}: {e}", parent.display()),
+                None,
+            )
+        })
+}
+
+/// Makes a [`temp_beside`] file durable and renames it to `path`, then
+/// fsyncs the directory; on failure the temporary file is removed.
+fn persist_temp(t: tempfile::NamedTempFile, path: &Path) -> Result<(), Fail> {
+    let io = |what: &str, e: std::io::Error| {
+        Fail::usage(format!("{what} {}: {e}", path.display()), None)
+    };
+    t.as_file()
+        .sync_all()
+        .map_err(|e| io("fsync (the temporary file of)", e))?;
+    let _ = t.persist(path).map_err(|e| io("rename to", e.error))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("fsync directory of", e))
 }
 
 fn load_keys(keys: &[String]) -> Result<Vec<VerifierKey>, Fail> {
@@ -3194,18 +3349,11 @@ fn write_state(path: &Path, note: &str) -> Result<(), Fail> {
     let io = |what: &str, e: std::io::Error| {
         Fail::usage(format!("{what} {}: {e}", path.display()), None)
     };
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
-    f.write_all(note.as_bytes()).map_err(|e| io("write", e))?;
-    f.sync_data().map_err(|e| io("fdatasync", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("rename", e))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io("fsync directory of", e))
+    // A random new name beside it (a planted `STATE.tmp` link was written
+    // through), removed on failure.
+    let mut t = temp_beside(path)?;
+    t.write_all(note.as_bytes()).map_err(|e| io("write", e))?;
+    persist_temp(t, path)
 }
 
 fn monitor(

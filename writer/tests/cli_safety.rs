@@ -1,0 +1,148 @@
+//! The `stele` CLI against hostile or mistaken paths and arguments: export
+//! and monitor outputs, a monitor whose log disappears or is swapped, keys
+//! pasted where they do not belong.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// `stele export -o OUT` wrote `OUT.partial` with `File::create`: it wrote
+/// through a planted link, truncated the user's own `OUT.partial`, and
+/// left it behind when the export failed. Now a random new name is used.
+#[test]
+fn export_writes_a_new_temporary_file_never_a_planted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _) = init(tmp.path());
+    let _ = append(&log, &[r#"{"a":1}"#]);
+    let d = tmp.path();
+    std::fs::write(d.join("victim.txt"), "precious user data").unwrap();
+    std::os::unix::fs::symlink("victim.txt", d.join("audit.partial")).unwrap();
+    std::fs::write(d.join("notes.partial"), "my notes").unwrap();
+    for out in ["audit.stele", "notes.stele"] {
+        let out = d.join(out);
+        let _ = ok(&stele(&["export", &log, "-o", out.to_str().unwrap()]));
+        assert!(
+            std::fs::read_to_string(&out)
+                .unwrap()
+                .starts_with("stele-export v1")
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(d.join("victim.txt")).unwrap(),
+        "precious user data"
+    );
+    assert!(d.join("audit.partial").is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(d.join("notes.partial")).unwrap(),
+        "my notes"
+    );
+    // A refused output leaves nothing behind.
+    std::fs::create_dir(d.join("outdir")).unwrap();
+    let before = listing(d);
+    let out = stele(&["export", &log, "-o", d.join("outdir").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
+    assert_eq!(listing(d), before);
+}
+
+/// `-o DIR/key` replaced the log's signing key, `-o DIR/entries.jsonl`
+/// its entries: any output inside the log directory is refused.
+#[test]
+fn export_into_the_log_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _) = init(tmp.path());
+    let _ = append(&log, &[r#"{"a":1}"#]);
+    let dir = Path::new(&log);
+    let key = std::fs::read(dir.join("key")).unwrap();
+    let entries = std::fs::read(dir.join("entries.jsonl")).unwrap();
+    let before = listing(dir);
+    // Also through another name of the directory.
+    let alias = tmp.path().join("alias");
+    std::os::unix::fs::symlink(dir, &alias).unwrap();
+    for out in [
+        dir.join("key"),
+        dir.join("entries.jsonl"),
+        dir.join("new.stele"),
+        alias.join("key"),
+    ] {
+        let o = stele(&["export", &log, "-o", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{out:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("inside the log directory"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(std::fs::read(dir.join("key")).unwrap(), key);
+    assert_eq!(std::fs::read(dir.join("entries.jsonl")).unwrap(), entries);
+    assert_eq!(listing(dir), before);
+    let _ = append(&log, &[r#"{"a":2}"#]);
+}
+
+/// A symbolic link is never replaced by the export: to a regular file it is
+/// refused, to a device (the `/dev/stdout` case) it is written into; `-`
+/// is standard output.
+#[test]
+fn export_to_a_link_a_device_or_standard_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _) = init(tmp.path());
+    let d = tmp.path();
+    std::fs::write(d.join("target"), "kept").unwrap();
+    std::os::unix::fs::symlink("target", d.join("link")).unwrap();
+    let o = stele(&["export", &log, "-o", d.join("link").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
+    assert!(d.join("link").is_symlink());
+    assert_eq!(std::fs::read_to_string(d.join("target")).unwrap(), "kept");
+    std::os::unix::fs::symlink("/dev/null", d.join("null")).unwrap();
+    let _ = ok(&stele(&[
+        "export",
+        &log,
+        "-o",
+        d.join("null").to_str().unwrap(),
+    ]));
+    assert!(d.join("null").is_symlink());
+    let out = ok(&stele(&["export", &log, "-o", "-"]));
+    assert!(out.starts_with("stele-export v1"), "{out}");
+}
+
+/// `stele monitor --state S` wrote `S.tmp` with `File::create`: a planted
+/// link there was written through.
+#[test]
+fn monitor_state_is_written_through_a_new_temporary_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    let d = tmp.path();
+    std::fs::write(d.join("victim"), "precious").unwrap();
+    std::os::unix::fs::symlink("victim", d.join("state.tmp")).unwrap();
+    let state = d.join("state.json");
+    let _ = ok(&stele(&[
+        "monitor",
+        &log,
+        "--key",
+        &vkey,
+        "--state",
+        state.to_str().unwrap(),
+        "--once",
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(d.join("victim")).unwrap(),
+        "precious"
+    );
+    assert!(
+        std::fs::read_to_string(&state)
+            .unwrap()
+            .starts_with("example.com/audit\n")
+    );
+    assert!(d.join("state.tmp").is_symlink());
+}
