@@ -414,7 +414,8 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
         long_about = "Verify a log periodically. The last checkpoint trusted is kept in \
 --state FILE; each round the log must extend it. On any failure, rollback or fork the monitor \
 writes the alert to stderr, runs --on-alert CMD (via sh -c) with the alert JSON on stdin, and \
-exits with status 1. The monitor only reads the log and records no stele.access entries (it would \
+exits with status 1; a log or --state file that can no longer be read once watched is an alert too \
+(`unreadable`). The monitor only reads the log and records no stele.access entries (it would \
 otherwise grow the log every interval). Given a URL (http:// or https://) instead of DIR, each round \
 fetches only the signed checkpoint and the hash tiles of one consistency proof from the checkpoint in \
 --state (O(log n) tiles, never entries) and prints the bytes it took."
@@ -3371,84 +3372,174 @@ fn monitor(
     // The pinned key and the keys the log rotated to from it (docs/FORMAT.md
     // 15): the state's checkpoint may be signed by a later key only.
     let mut accepted = keys.clone();
-    loop {
-        let trusted = if state.exists() {
-            match load_trusted(state, &accepted) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    // Learn the key history from the log (first round after a
-                    // restart, or a rotation since the last round), then retry.
-                    let before = accepted.len();
-                    let mut opts = Options::new(keys.clone());
-                    opts.revoked = revoked.clone();
-                    learn_keys(&verify_path(dir, opts)?, &mut accepted);
-                    if accepted.len() == before {
-                        return Err(e);
-                    }
-                    Some(load_trusted(state, &accepted)?)
+    // A log (or state file) that cannot be read once it was watched is an
+    // alert, not an error nobody sees: every round after the first, and the
+    // first when the state file was there already. A first round against a
+    // path that never held a log stays a usage error.
+    let watched = state.exists();
+    let mut trusted_size = None;
+    for round in 0u64.. {
+        let r = monitor_round(
+            dir,
+            &keys,
+            &revoked,
+            policy.as_ref(),
+            state,
+            &mut accepted,
+            &mut trusted_size,
+        );
+        match r {
+            Ok(None) => {}
+            Ok(Some(alert)) => {
+                if let Some(cmd) = on_alert {
+                    run_on_alert(cmd, &alert)?;
                 }
+                return Ok(1);
             }
-        } else {
-            None
-        };
-        let mut opts = Options::new(keys.clone());
-        opts.trusted = trusted.clone();
-        opts.revoked = revoked.clone();
-        if let Some(p) = &policy {
-            opts.set_policy(p.clone());
-        }
-        let report = verify_path(dir, opts)?;
-        learn_keys(&report, &mut accepted);
-        // A live log's newest entries may not be signed yet: partial is fine here.
-        if matches!(report.verdict, Verdict::Verified | Verdict::Partial) {
-            let size = report.tree_size.unwrap_or(0);
-            let view = View::open_read_only(dir)?;
-            if let Some(cp) = view.checkpoint_at(size)
-                && trusted.as_ref().is_none_or(|t| size > t.size)
-            {
-                write_state(state, &cp.note)?;
+            Err(f) if watched || round > 0 => {
+                let alert = unreadable_alert(json!(null), Some(dir), trusted_size, &f.msg);
+                mirror_cli::raise("monitor", &alert, on_alert)?;
+                return Ok(1);
             }
-            eprintln!(
-                "stele monitor: ok: {} entries, tree size {size}",
-                report.entries
-            );
-        } else {
-            let has = |c: FailureCode| report.failures.iter().any(|f| f.code == c);
-            let kind = if has(FailureCode::Rollback) {
-                "rollback"
-            } else if has(FailureCode::Fork) {
-                "fork"
-            } else if has(FailureCode::QuorumNotMet) {
-                "quorum"
-            } else if matches!(report.verdict, Verdict::Tampered | Verdict::NotALog) {
-                "failure"
-            } else {
-                "unverified"
-            };
-            let alert = json!({
-                "alert": kind,
-                "dir": dir.display().to_string(),
-                "time": stele_core::entry::Timestamp::from_unix_micros(stele_writer::log::system_micros()).map(|t| t.to_string()),
-                "trusted_size": trusted.as_ref().map(|t| t.size),
-                "verdict": report.verdict,
-                "entries": report.entries,
-                "failures": report.failures,
-                "notices": report.notices,
-            });
-            eprintln!("stele monitor: ALERT {kind}: {}", dir.display());
-            for f in &report.failures {
-                eprintln!("  {} (line {}): {}", f.code, f.line, f.message);
-            }
-            if let Some(cmd) = on_alert {
-                run_on_alert(cmd, &alert)?;
-            }
-            return Ok(1);
+            Err(f) => return Err(f),
         }
         if once {
             return Ok(0u8);
         }
         std::thread::sleep(interval);
     }
+    unreachable!("the rounds end by returning")
+}
+
+/// The alert of a monitor that could not read the log or its state file
+/// (`"alert": "unreadable"`, the error as the failure's message), in the
+/// shape of the others.
+fn unreadable_alert(url: Value, dir: Option<&Path>, trusted: Option<u64>, why: &str) -> Value {
+    json!({
+        "alert": "unreadable",
+        "url": url,
+        "dir": dir.map(|d| d.display().to_string()),
+        "time": stele_core::entry::Timestamp::from_unix_micros(stele_writer::log::system_micros()).map(|t| t.to_string()),
+        "trusted_size": trusted,
+        "verdict": "failed",
+        "entries": null,
+        "failures": [{
+            "code": "unreadable",
+            "entry": null,
+            "line": 0,
+            "offset": 0,
+            "expected": null,
+            "found": null,
+            "message": why,
+        }],
+        "notices": [],
+    })
+}
+
+// One round of `stele monitor DIR`: `Ok(Some(alert))` once the alert is
+// printed (the caller runs --on-alert), `Err` when the log or the state
+// file cannot be read.
+fn monitor_round(
+    dir: &Path,
+    keys: &[VerifierKey],
+    revoked: &[(VerifierKey, u64)],
+    policy: Option<&stele_core::witness::Policy>,
+    state: &Path,
+    accepted: &mut Vec<VerifierKey>,
+    trusted_size: &mut Option<u64>,
+) -> Result<Option<Value>, Fail> {
+    let trusted = if state.exists() {
+        match load_trusted(state, accepted) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                // Learn the key history from the log (first round after a
+                // restart, or a rotation since the last round), then retry.
+                let before = accepted.len();
+                let mut opts = Options::new(keys.to_vec());
+                opts.revoked = revoked.to_vec();
+                learn_keys(&verify_path(dir, opts)?, accepted);
+                if accepted.len() == before {
+                    return Err(e);
+                }
+                Some(load_trusted(state, accepted)?)
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(t) = &trusted {
+        *trusted_size = Some(t.size);
+    }
+    let mut opts = Options::new(keys.to_vec());
+    opts.trusted = trusted.clone();
+    opts.revoked = revoked.to_vec();
+    if let Some(p) = policy {
+        opts.set_policy(p.clone());
+    }
+    let report = verify_path(dir, opts)?;
+    learn_keys(&report, accepted);
+    let kind_of = |report: &Report| {
+        let has = |c: FailureCode| report.failures.iter().any(|f| f.code == c);
+        if has(FailureCode::Rollback) {
+            "rollback"
+        } else if has(FailureCode::Fork) {
+            "fork"
+        } else if has(FailureCode::QuorumNotMet) {
+            "quorum"
+        } else if matches!(report.verdict, Verdict::Tampered | Verdict::NotALog) {
+            "failure"
+        } else {
+            "unverified"
+        }
+    };
+    // A live log's newest entries may not be signed yet: partial is fine here.
+    let kind = if matches!(report.verdict, Verdict::Verified | Verdict::Partial) {
+        let size = report.tree_size.unwrap_or(0);
+        if trusted.as_ref().is_none_or(|t| size > t.size) {
+            let view = View::open_read_only(dir)?;
+            if let Some(cp) = view.checkpoint_at(size) {
+                write_state(state, &cp.note)?;
+                *trusted_size = Some(size);
+            }
+            None
+        } else {
+            None
+        }
+    } else {
+        Some(kind_of(&report))
+    };
+    let Some(kind) = kind else {
+        eprintln!(
+            "stele monitor: ok: {} entries, tree size {}",
+            report.entries,
+            report.tree_size.unwrap_or(0)
+        );
+        return Ok(None);
+    };
+    let failures = serde_json::to_value(&report.failures).unwrap_or(json!([]));
+    let alert = json!({
+        "alert": kind,
+        "dir": dir.display().to_string(),
+        "time": stele_core::entry::Timestamp::from_unix_micros(stele_writer::log::system_micros()).map(|t| t.to_string()),
+        "trusted_size": trusted.as_ref().map(|t| t.size),
+        "verdict": report.verdict,
+        "entries": report.entries,
+        "failures": failures,
+        "notices": report.notices,
+    });
+    eprintln!(
+        "stele monitor: ALERT {kind}: {}",
+        terminal_safe(&dir.display().to_string(), false)
+    );
+    for f in alert["failures"].as_array().into_iter().flatten() {
+        eprintln!(
+            "  {} (line {}): {}",
+            f["code"].as_str().unwrap_or("?"),
+            f["line"],
+            terminal_safe(f["message"].as_str().unwrap_or(""), false)
+        );
+    }
+    Ok(Some(alert))
 }
 
 /// Adds the keys a report accepted through the log's rotations.

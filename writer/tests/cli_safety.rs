@@ -146,3 +146,122 @@ fn monitor_state_is_written_through_a_new_temporary_file() {
     );
     assert!(d.join("state.tmp").is_symlink());
 }
+
+fn monitor_once(log: &str, vkey: &str, state: &Path, alert: &Path) -> std::process::Output {
+    let cmd = format!("cat > {}", alert.display());
+    stele(&[
+        "monitor",
+        log,
+        "--key",
+        vkey,
+        "--state",
+        state.to_str().unwrap(),
+        "--once",
+        "--on-alert",
+        &cmd,
+    ])
+}
+
+/// A watched log whose files are deleted, or whose state file is
+/// corrupted, is an alert (`unreadable`, --on-alert run, exit 1); it was
+/// an error (exit 2) that ran no hook.
+#[test]
+fn monitor_alerts_when_a_watched_log_or_its_state_cannot_be_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    let _ = append(&log, &[r#"{"a":1}"#]);
+    let _ = ok(&stele(&["checkpoint", &log]));
+    let state = tmp.path().join("state");
+    let alert = tmp.path().join("alert.json");
+    let _ = ok(&monitor_once(&log, &vkey, &state, &alert));
+    assert!(!alert.exists());
+    let good = std::fs::read(&state).unwrap();
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for e in std::fs::read_dir(&log).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            let _ = std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+        }
+    }
+    type Damage<'a> = (&'a str, &'a dyn Fn(&Path));
+    let damage: [Damage<'_>; 4] = [
+        ("entries", &|d| {
+            std::fs::remove_file(d.join("entries.jsonl")).unwrap()
+        }),
+        ("checkpoints", &|d| {
+            std::fs::remove_file(d.join("checkpoints")).unwrap()
+        }),
+        ("config", &|d| {
+            std::fs::remove_file(d.join("stele.json")).unwrap()
+        }),
+        ("timestamps", &|d| {
+            std::fs::write(d.join("timestamps"), "garbage\n").unwrap()
+        }),
+    ];
+    let log_dir = Path::new(&log);
+    for (what, f) in damage {
+        std::fs::remove_dir_all(log_dir).unwrap();
+        std::fs::create_dir(log_dir).unwrap();
+        for e in std::fs::read_dir(&copy).unwrap() {
+            let e = e.unwrap();
+            let _ = std::fs::copy(e.path(), log_dir.join(e.file_name())).unwrap();
+        }
+        f(log_dir);
+        let _ = std::fs::remove_file(&alert);
+        let out = monitor_once(&log, &vkey, &state, &alert);
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("ALERT unreadable"),
+            "{what}: {}",
+            stderr(&out)
+        );
+        let a: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&alert).unwrap()).unwrap();
+        assert_eq!(a["alert"], "unreadable", "{what}");
+        assert_eq!(a["trusted_size"], 2, "{what}");
+        assert!(a["failures"][0]["message"].as_str().unwrap().len() > 5);
+        assert_eq!(std::fs::read(&state).unwrap(), good, "{what}");
+    }
+    // A corrupted state file (with a terminal escape in it): an alert too,
+    // the error escaped on stderr.
+    std::fs::remove_dir_all(log_dir).unwrap();
+    std::fs::rename(&copy, log_dir).unwrap();
+    std::fs::write(&state, "\x1b[2Jgarbage\n").unwrap();
+    let _ = std::fs::remove_file(&alert);
+    let out = monitor_once(&log, &vkey, &state, &alert);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!stderr(&out).contains('\x1b'), "{}", stderr(&out));
+    let a: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&alert).unwrap()).unwrap();
+    assert_eq!(a["alert"], "unreadable");
+    // URL mode reads its state file first: the same alert.
+    let _ = std::fs::remove_file(&alert);
+    let cmd = format!("cat > {}", alert.display());
+    let out = stele(&[
+        "monitor",
+        "http://127.0.0.1:9/",
+        "--key",
+        &vkey,
+        "--state",
+        state.to_str().unwrap(),
+        "--once",
+        "--on-alert",
+        &cmd,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let a: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&alert).unwrap()).unwrap();
+    assert_eq!(a["alert"], "unreadable");
+    assert_eq!(a["url"], "http://127.0.0.1:9/");
+    // A first round against a path that never held a log, without a state
+    // file, stays a usage error.
+    let state2 = tmp.path().join("state2");
+    let out = monitor_once(
+        tmp.path().join("nowhere").to_str().unwrap(),
+        &vkey,
+        &state2,
+        &alert,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
