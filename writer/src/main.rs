@@ -3496,12 +3496,18 @@ fn monitor_round(
     let kind = if matches!(report.verdict, Verdict::Verified | Verdict::Partial) {
         let size = report.tree_size.unwrap_or(0);
         if trusted.as_ref().is_none_or(|t| size > t.size) {
+            // The note kept is re-read from the directory: it must be the
+            // checkpoint just verified (same size, same root, signed by a
+            // key accepted), or a log swapped in meanwhile would be trusted.
             let view = View::open_read_only(dir)?;
-            if let Some(cp) = view.checkpoint_at(size) {
-                write_state(state, &cp.note)?;
-                *trusted_size = Some(size);
+            match verified_note(&report, &view, accepted) {
+                Some(note) => {
+                    write_state(state, note)?;
+                    *trusted_size = Some(size);
+                    None
+                }
+                None => Some("changed"),
             }
-            None
         } else {
             None
         }
@@ -3516,7 +3522,23 @@ fn monitor_round(
         );
         return Ok(None);
     };
-    let failures = serde_json::to_value(&report.failures).unwrap_or(json!([]));
+    let mut failures = serde_json::to_value(&report.failures).unwrap_or(json!([]));
+    if kind == "changed" {
+        let why = format!(
+            "the log's checkpoint of size {} (root {}) verified, then the directory no longer held it: the log was changed or replaced while it was verified",
+            report.tree_size.unwrap_or(0),
+            report.root.as_deref().unwrap_or("?")
+        );
+        failures = json!([{
+            "code": "changed",
+            "entry": null,
+            "line": 0,
+            "offset": 0,
+            "expected": report.root,
+            "found": null,
+            "message": why,
+        }]);
+    }
     let alert = json!({
         "alert": kind,
         "dir": dir.display().to_string(),
@@ -3540,6 +3562,19 @@ fn monitor_round(
         );
     }
     Ok(Some(alert))
+}
+
+/// The note of the checkpoint `report` verified as the largest, read again
+/// from `view`: only if it is that checkpoint (same size, same root) and
+/// signed by a key `accepted` holds. A directory swapped between the two
+/// reads gives `None`.
+fn verified_note<'v>(report: &Report, view: &'v View, accepted: &[VerifierKey]) -> Option<&'v str> {
+    let cp = view.checkpoint_at(report.tree_size?)?;
+    let root = cp.checkpoint.root.to_base64();
+    (report.root.as_deref() == Some(&*root)
+        && stele_core::checkpoint::parse_trusted(cp.note.as_bytes(), accepted)
+            .is_ok_and(|sc| sc.checkpoint == cp.checkpoint))
+    .then_some(&*cp.note)
 }
 
 /// Adds the keys a report accepted through the log's rotations.
@@ -3573,4 +3608,51 @@ fn run_on_alert(cmd: &str, alert: &Value) -> Result<(), Fail> {
 // (`alice` is read as "alice").
 fn subject_value(s: &str) -> Value {
     stele_core::canonical::parse_strict(s).unwrap_or(Value::String(s.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Two logs of one key and origin, the same size, other entries: `b` is
+    // a fork of `a`.
+    fn log_pair(tmp: &Path) -> (PathBuf, PathBuf, VerifierKey) {
+        let signer = key::generate("example.com/monitor").unwrap();
+        let mut dirs = Vec::new();
+        for (name, v) in [("a", 1), ("b", 2)] {
+            let d = tmp.join(name);
+            let log = Log::create_with(
+                &d,
+                "example.com/monitor",
+                &signer,
+                None,
+                LogOptions::default(),
+            )
+            .unwrap();
+            let _ = log.append(json!({"v": v})).unwrap();
+            let _ = log.checkpoint().unwrap();
+            dirs.push(d);
+        }
+        let b = dirs.pop().unwrap();
+        (dirs.pop().unwrap(), b, signer.verifier())
+    }
+
+    /// `stele monitor DIR` keeps the note of the checkpoint it verified:
+    /// re-read from a directory swapped meanwhile (a fork of the same size,
+    /// signed by the same key) it is refused, not trusted.
+    #[test]
+    fn the_state_keeps_only_the_checkpoint_verified() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b, k) = log_pair(tmp.path());
+        let report = verify_dir(&a, Options::new(vec![k.clone()]), &mut |_, _| {}).unwrap();
+        assert_eq!(report.verdict, Verdict::Verified);
+        let same = View::open_read_only(&a).unwrap();
+        assert!(verified_note(&report, &same, std::slice::from_ref(&k)).is_some());
+        let swapped = View::open_read_only(&b).unwrap();
+        assert_eq!(swapped.size(), same.size(), "the fork has the same size");
+        assert!(verified_note(&report, &swapped, std::slice::from_ref(&k)).is_none());
+        // Signed by a key not accepted: refused too.
+        let other = key::generate("example.com/monitor").unwrap().verifier();
+        assert!(verified_note(&report, &same, &[other]).is_none());
+    }
 }
