@@ -2256,9 +2256,13 @@ fn parse_revoked_args(revoked: &[String]) -> Result<Vec<(VerifierKey, u64)>, Fai
     revoked
         .iter()
         .map(|r| {
+            if is_private_key(r) {
+                return Err(private_key_given("--revoked"));
+            }
+            // The value is not shown (see parse_vkey).
             stele_core::verify::parse_revoked(r).map_err(|e| {
                 Fail::usage(
-                    format!("--revoked {r:?}: {e}"),
+                    format!("--revoked (a value of {} characters, not shown): {e}", r.chars().count()),
                     Some("write the verifier key, @ and the tree size from which it is revoked, e.g. --revoked 'log+1a2b3c4d+AR…@1200'".into()),
                 )
             })
@@ -2293,15 +2297,38 @@ pub(crate) fn load_pins(keys: &[String], revoked: &[String]) -> Result<Pins, Fai
     })
 }
 
+/// Whether `s` is (or holds) a private key: a `PRIVATE+KEY+…` string
+/// (a log's or a witness's key file) or an age identity.
+fn is_private_key(s: &str) -> bool {
+    s.contains("PRIVATE+KEY+") || s.contains("AGE-SECRET-KEY-")
+}
+
+/// The error for a private key given where a verifier key belongs: it is
+/// never shown (a pasted key file would be on the terminal and in logs).
+fn private_key_given(what: &str) -> Fail {
+    Fail::usage(
+        format!("{what}: this is a private key (not shown); a verifier key is needed here"),
+        Some("pass the verifier key printed by `stele key DIR` (name+hex8+base64), and keep the private key where it was".into()),
+    )
+}
+
 fn parse_vkey(k: &str) -> Result<VerifierKey, Fail> {
+    if is_private_key(k) {
+        return Err(private_key_given("--key"));
+    }
     match VerifierKey::parse(k.trim()) {
         Ok(v) => Ok(v),
         Err(e) => match std::fs::read_to_string(k) {
+            Ok(text) if is_private_key(&text) => {
+                Err(private_key_given(&format!("key file {k}")))
+            }
             Ok(text) => VerifierKey::parse(text.trim()).map_err(|e2| {
                 Fail::usage(format!("key file {k}: {e2}"), Some("the file must hold a verifier key (name+hex8+base64), as printed by `stele key DIR`".into()))
             }),
+            // The argument is not shown: it may be a secret pasted in the
+            // wrong place.
             Err(_) => Err(Fail::usage(
-                format!("--key {k:?}: {e}"),
+                format!("--key (a value of {} characters, not shown): not a verifier key ({e}) nor a readable file", k.chars().count()),
                 Some("pass the verifier key printed by `stele init` or `stele key DIR` (name+hex8+base64), or a file holding it".into()),
             )),
         },

@@ -265,3 +265,53 @@ fn monitor_alerts_when_a_watched_log_or_its_state_cannot_be_read() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// A private key pasted where a verifier key belongs (`--key`, a key file,
+/// `--revoked K@N`) was echoed whole on stderr. It is never shown now.
+#[test]
+fn a_private_key_given_as_a_verifier_key_is_not_echoed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    let export = tmp.path().join("x.stele");
+    let _ = ok(&stele(&["export", &log, "-o", export.to_str().unwrap()]));
+    let key_file = Path::new(&log).join("key");
+    let private = std::fs::read_to_string(&key_file).unwrap();
+    let private = private.trim();
+    assert!(private.starts_with("PRIVATE+KEY+"));
+    // The key's secret part: what must never reach the terminal.
+    let secret = private.rsplit('+').next().unwrap();
+    let x = export.to_str().unwrap();
+    let state = tmp.path().join("st");
+    let revoked = format!("{private}@1");
+    let cases: [Vec<&str>; 5] = [
+        vec!["verify", x, "--key", private],
+        vec!["verify", x, "--key", key_file.to_str().unwrap()],
+        vec!["verify", x, "--key", &vkey, "--revoked", &revoked],
+        vec![
+            "monitor",
+            &log,
+            "--key",
+            private,
+            "--state",
+            state.to_str().unwrap(),
+            "--once",
+        ],
+        // Not a key at all: not shown either (it may be another secret).
+        vec!["verify", x, "--key", "hunter2-not-a-key"],
+    ];
+    for args in cases {
+        let out = stele(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(!err.contains(secret), "{args:?}: {err}");
+        assert!(!err.contains("hunter2"), "{args:?}: {err}");
+        if args.contains(&"hunter2-not-a-key") {
+            assert!(err.contains("not shown"), "{err}");
+        } else {
+            assert!(
+                err.contains("this is a private key (not shown)"),
+                "{args:?}: {err}"
+            );
+        }
+    }
+}
