@@ -315,3 +315,20 @@ fn a_private_key_given_as_a_verifier_key_is_not_echoed() {
         }
     }
 }
+
+/// `stele verify DIR` with a verdict other than verified exits 1, also
+/// when the access entry cannot be recorded (it exited 2 for
+/// `unverified`: a log whose checkpoints file was emptied).
+#[test]
+fn verify_dir_exits_1_for_a_bad_verdict_even_when_the_access_is_not_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    let _ = append(&log, &[r#"{"i":1}"#, r#"{"i":2}"#]);
+    let _ = ok(&stele(&["checkpoint", &log]));
+    std::fs::write(Path::new(&log).join("checkpoints"), "").unwrap();
+    let out = stele(&["verify", &log, "--key", &vkey]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("unverified"), "{text}");
+    assert!(stderr(&out).contains("not recorded"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
