@@ -434,8 +434,8 @@ fetches only the signed checkpoint and the hash tiles of one consistency proof f
         /// Where the last trusted checkpoint is remembered.
         #[arg(long, value_name = "FILE")]
         state: PathBuf,
-        /// Time between rounds, e.g. 60s, 5m, 500ms.
-        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        /// Time between rounds, e.g. 60s, 5m, 500ms (at least 100ms).
+        #[arg(long, default_value = "60s", value_parser = parse_interval)]
         interval: Duration,
         /// Run one round and exit (0 ok, 1 alert).
         #[arg(long)]
@@ -3365,10 +3365,32 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(match unit {
         "ms" => Duration::from_millis(n),
         "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
+        "m" | "h" => {
+            let per = if unit == "m" { 60 } else { 3600 };
+            // Checked: 2^62 minutes wrapped to 0 s (a monitor in a busy loop).
+            Duration::from_secs(
+                n.checked_mul(per)
+                    .ok_or_else(|| format!("{s:?} is too long"))?,
+            )
+        }
         _ => return Err(format!("{s:?}: unit must be ms, s, m or h")),
     })
+}
+
+/// The shortest time between rounds of a monitor or a mirror.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// `--interval` of a monitor or a mirror: a duration of at least 100 ms (0
+/// re-verified the whole log in a busy loop).
+pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < MIN_INTERVAL {
+        return Err(format!(
+            "{s:?} is shorter than the least interval, {} ms",
+            MIN_INTERVAL.as_millis()
+        ));
+    }
+    Ok(d)
 }
 
 fn write_state(path: &Path, note: &str) -> Result<(), Fail> {

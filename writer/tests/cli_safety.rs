@@ -332,3 +332,58 @@ fn verify_dir_exits_1_for_a_bad_verdict_even_when_the_access_is_not_recorded() {
     assert!(stderr(&out).contains("not recorded"), "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
+
+/// `--interval` of 2^62 minutes wrapped to 0 s and `--interval 0` was
+/// taken: a monitor re-verifying the log in a busy loop. Both are refused.
+#[test]
+fn an_interval_that_overflows_or_is_too_short_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    let state = tmp.path().join("st");
+    for (interval, why) in [
+        ("4611686018427387904m", "too long"),
+        ("307445734561825861h", "too long"),
+        ("0", "shorter than the least interval"),
+        ("99ms", "shorter than the least interval"),
+    ] {
+        let out = stele(&[
+            "monitor",
+            &log,
+            "--key",
+            &vkey,
+            "--state",
+            state.to_str().unwrap(),
+            "--interval",
+            interval,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{interval}: {}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{interval}: {}", stderr(&out));
+        assert!(!state.exists(), "{interval}: no round ran");
+    }
+    let out = stele(&[
+        "mirror",
+        "http://127.0.0.1:9/",
+        "m",
+        "--key",
+        &vkey,
+        "--interval",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("shorter than the least interval"),
+        "{}",
+        stderr(&out)
+    );
+    let _ = ok(&stele(&[
+        "monitor",
+        &log,
+        "--key",
+        &vkey,
+        "--state",
+        state.to_str().unwrap(),
+        "--interval",
+        "100ms",
+        "--once",
+    ]));
+}
