@@ -2318,16 +2318,23 @@ fn parse_vkey(k: &str) -> Result<VerifierKey, Fail> {
     }
     match VerifierKey::parse(k.trim()) {
         Ok(v) => Ok(v),
-        Err(e) => match std::fs::read_to_string(k) {
-            Ok(text) if is_private_key(&text) => {
+        // Only a path that exists is read as a key file (bounded); any
+        // other value is not echoed.
+        Err(e) => match std::fs::metadata(k)
+            .ok()
+            .map(|_| read_side_file(Path::new(k), "key file"))
+            .map(|r| r.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        {
+            Some(Err(f)) => Err(f),
+            Some(Ok(text)) if is_private_key(&text) => {
                 Err(private_key_given(&format!("key file {k}")))
             }
-            Ok(text) => VerifierKey::parse(text.trim()).map_err(|e2| {
+            Some(Ok(text)) => VerifierKey::parse(text.trim()).map_err(|e2| {
                 Fail::usage(format!("key file {k}: {e2}"), Some("the file must hold a verifier key (name+hex8+base64), as printed by `stele key DIR`".into()))
             }),
             // The argument is not shown: it may be a secret pasted in the
             // wrong place.
-            Err(_) => Err(Fail::usage(
+            None => Err(Fail::usage(
                 format!("--key (a value of {} characters, not shown): not a verifier key ({e}) nor a readable file", k.chars().count()),
                 Some("pass the verifier key printed by `stele init` or `stele key DIR` (name+hex8+base64), or a file holding it".into()),
             )),
@@ -2336,8 +2343,7 @@ fn parse_vkey(k: &str) -> Result<VerifierKey, Fail> {
 }
 
 fn load_trusted(path: &Path, keys: &[VerifierKey]) -> Result<stele_core::Checkpoint, Fail> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Fail::usage(format!("read {}: {e}", path.display()), None))?;
+    let bytes = read_side_file(path, "trusted checkpoint")?;
     stele_core::checkpoint::parse_trusted(&bytes, keys)
         .map(|sc| sc.checkpoint)
         .map_err(|e| {
@@ -3060,8 +3066,36 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
 }
 
 /// A TSA CA file (`--ca`, `--tsa-ca`): PEM or DER certificates.
+/// The most read of a small side file (a verifier key, a trusted
+/// checkpoint, a TSA's CA certificate): each is a few KiB at most.
+const SIDE_FILE_LIMIT: u64 = 1 << 20;
+
+/// Reads a small side file, refusing one over [`SIDE_FILE_LIMIT`] (or a
+/// device like /dev/zero that never ends) with an error naming it; memory
+/// stays bounded.
+fn read_side_file(path: &Path, what: &str) -> Result<Vec<u8>, Fail> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| Fail::usage(format!("{what} {}: {e}", path.display()), None))?;
+    let mut bytes = Vec::new();
+    let _ = f
+        .take(SIDE_FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Fail::usage(format!("{what} {}: {e}", path.display()), None))?;
+    if bytes.len() as u64 > SIDE_FILE_LIMIT {
+        return Err(Fail::usage(
+            format!(
+                "{what} {}: more than {} MiB; this is not a {what}",
+                path.display(),
+                SIDE_FILE_LIMIT >> 20
+            ),
+            None,
+        ));
+    }
+    Ok(bytes)
+}
+
 fn load_tsa_ca(path: &Path, flag: &str) -> Result<stele_tsa::TsaChecker, Fail> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    let bytes = read_side_file(path, &format!("{flag} CA certificate"))?;
     stele_tsa::TsaChecker::from_pem_or_der(&bytes).map_err(|e| {
         Fail::usage(
             format!("{flag} {}: {e}", path.display()),

@@ -379,7 +379,7 @@ pub(crate) fn run_remote_monitor(
                     _ => return Err(e),
                 },
             };
-            let note = std::fs::read_to_string(state)
+            let note = String::from_utf8(crate::read_side_file(state, "trusted checkpoint")?)
                 .map_err(|e| Fail::usage(format!("read {}: {e}", state.display()), None))?;
             Ok(Some((c, note)))
         })();

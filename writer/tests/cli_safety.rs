@@ -387,3 +387,45 @@ fn an_interval_that_overflows_or_is_too_short_is_refused() {
         "--once",
     ]));
 }
+
+/// Side files were read whole: `--key /dev/zero` grew without bound. They
+/// are read up to 1 MiB, with an error naming the file.
+#[test]
+fn side_files_are_read_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, vkey) = init(tmp.path());
+    let export = tmp.path().join("x.stele");
+    let _ = ok(&stele(&["export", &log, "-o", export.to_str().unwrap()]));
+    let x = export.to_str().unwrap();
+    let big = tmp.path().join("big");
+    std::fs::write(&big, vec![b'a'; (1 << 20) + 1]).unwrap();
+    let big = big.to_str().unwrap();
+    for (args, named) in [
+        (vec!["verify", x, "--key", "/dev/zero"], "/dev/zero"),
+        (vec!["verify", x, "--key", big], big),
+        (
+            vec![
+                "verify",
+                x,
+                "--key",
+                &vkey,
+                "--trusted-checkpoint",
+                "/dev/zero",
+            ],
+            "/dev/zero",
+        ),
+        (
+            vec!["verify", x, "--key", &vkey, "--tsa-ca", "/dev/zero"],
+            "/dev/zero",
+        ),
+    ] {
+        let out = stele(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("more than 1 MiB"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains(named), "{args:?}: {}", stderr(&out));
+    }
+}
