@@ -147,7 +147,7 @@ enum Cmd {
         /// With --db: write the new private key to FILE (mode 0600; never into the stores).
         #[arg(long, value_name = "FILE", requires = "db")]
         signing_key: Option<PathBuf>,
-        /// The log's origin (also the key name), e.g. example.com/audit.
+        /// The log's origin (also the key name), e.g. example.com/audit; at most 1024 bytes.
         #[arg(long)]
         origin: String,
         /// Use (or create) the private key at PATH instead of DIR/key. Mode must be 0600.
@@ -1466,6 +1466,12 @@ fn init(
                 "origin {origin:?} cannot be a key name: it is empty or has white space or '+'"
             ),
             Some("use an origin without spaces or '+', e.g. example.com/audit".into()),
+        ));
+    }
+    if origin.len() > stele_writer::log::MAX_ORIGIN_BYTES {
+        return Err(Fail::usage(
+            stele_writer::log::origin_too_long(origin),
+            Some("use a short origin naming the log, e.g. example.com/audit".into()),
         ));
     }
     // Refuse the directory before making anything (the key file included).

@@ -429,3 +429,30 @@ fn side_files_are_read_bounded() {
         assert!(stderr(&out).contains(named), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// An origin of 8K-32K characters made a log whose first checkpoint note
+/// was over 16 KiB (it never verified); `stele init` refuses one over
+/// 1 KiB before making anything.
+#[test]
+fn init_refuses_an_origin_too_long_for_a_checkpoint_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    for n in [1025, 10_000, 30_000] {
+        let dir = tmp.path().join(format!("log{n}"));
+        let origin = "a".repeat(n);
+        let out = stele(&["init", dir.to_str().unwrap(), "--origin", &origin]);
+        assert_eq!(out.status.code(), Some(2), "{n}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("more than the 1024"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!dir.exists(), "{n}: nothing is made");
+    }
+    let dir = tmp.path().join("log1024");
+    let d = dir.to_str().unwrap();
+    let vkey = ok(&stele(&["init", d, "--origin", &"a".repeat(1024)]));
+    let _ = append(d, &[r#"{"a":1}"#]);
+    let _ = ok(&stele(&["checkpoint", d]));
+    let out = ok(&stele(&["verify", d, "--key", vkey.trim()]));
+    assert!(out.starts_with("verified"), "{out}");
+}
