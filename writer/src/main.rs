@@ -830,9 +830,13 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("stele: error: {}", f.msg);
+            // Errors name paths and values the user (or an attacker who
+            // named a file) chose: a control character, ESC sequence or
+            // bidirectional override in them is shown escaped, never acted
+            // on by the terminal.
+            eprintln!("stele: error: {}", terminal_safe(&f.msg, false));
             if let Some(h) = f.hint {
-                eprintln!("  hint: {h}");
+                eprintln!("  hint: {}", terminal_safe(&h, false));
             }
             ExitCode::from(f.code)
         }

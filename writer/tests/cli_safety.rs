@@ -456,3 +456,19 @@ fn init_refuses_an_origin_too_long_for_a_checkpoint_note() {
     let out = ok(&stele(&["verify", d, "--key", vkey.trim()]));
     assert!(out.starts_with("verified"), "{out}");
 }
+
+/// Error messages name paths as given: an ESC sequence or a bidirectional
+/// override in one reached the terminal. They are shown escaped.
+#[test]
+fn error_messages_escape_control_and_bidi_characters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, vkey) = init(tmp.path());
+    for name in ["x\x1b[2J\x1b[31mverified", "y\u{202e}txt.stele", "z\rok"] {
+        let p = tmp.path().join(name);
+        let out = stele(&["verify", p.to_str().unwrap(), "--key", &vkey]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!err.contains(['\x1b', '\u{202e}', '\r']), "{err:?}");
+        assert!(err.contains("\\u{"), "{err:?}");
+    }
+}
