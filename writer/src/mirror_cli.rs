@@ -45,7 +45,7 @@ pub(crate) struct MirrorArgs {
     /// key is pinned with --key. Repeatable.
     #[arg(long = "revoked", value_name = "VKEY@SIZE")]
     revoked: Vec<String>,
-    /// Time between rounds (at least 100ms).
+    /// Time between rounds (at least 10ms).
     #[arg(long, default_value = "60s", value_parser = crate::parse_interval)]
     interval: Duration,
     /// One round (catch up fully), then exit.

@@ -344,7 +344,7 @@ fn an_interval_that_overflows_or_is_too_short_is_refused() {
         ("4611686018427387904m", "too long"),
         ("307445734561825861h", "too long"),
         ("0", "shorter than the least interval"),
-        ("99ms", "shorter than the least interval"),
+        ("9ms", "shorter than the least interval"),
     ] {
         let out = stele(&[
             "monitor",
@@ -383,7 +383,7 @@ fn an_interval_that_overflows_or_is_too_short_is_refused() {
         "--state",
         state.to_str().unwrap(),
         "--interval",
-        "100ms",
+        "10ms",
         "--once",
     ]));
 }
