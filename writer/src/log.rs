@@ -155,7 +155,7 @@ struct Config {
 }
 
 mod rotation;
-pub use rotation::{Rotated, request_rotation};
+pub use rotation::{MAX_OVERLAP, Rotated, abort_rotation, request_rotation};
 
 pub(crate) const FORMAT: &str = "stele-log v1";
 
@@ -266,6 +266,22 @@ struct Store {
     spare: (Vec<u8>, Vec<Hash>, Vec<u64>, Vec<u8>),
     // The same for the bytes appended to the tree and index files.
     derived: (Vec<u8>, Vec<u8>),
+}
+
+/// The longest origin a new log takes. A checkpoint note (16 KiB at most,
+/// `stele_core::note::MAX_NOTE_BYTES`) names the origin in its first line
+/// and, as the key's name, in each signature line (two keys during a
+/// rotation); 1 KiB leaves room for those and for witnesses' cosignatures.
+/// An origin of 8K to 32K characters made a log whose first checkpoint
+/// was over the limit: it never verified.
+pub const MAX_ORIGIN_BYTES: usize = 1024;
+
+/// The error for an origin over [`MAX_ORIGIN_BYTES`].
+pub fn origin_too_long(origin: &str) -> String {
+    format!(
+        "the origin is {} bytes, more than the {MAX_ORIGIN_BYTES} a log takes (its checkpoint notes, at most 16 KiB, repeat it in every signature line)",
+        origin.len()
+    )
 }
 
 fn read_config(dir: &Path) -> Result<Config> {
@@ -534,6 +550,12 @@ impl Log {
             return Err(Error::BadEvent {
                 index: 0,
                 why: "origin must be one non-empty line".into(),
+            });
+        }
+        if origin.len() > MAX_ORIGIN_BYTES {
+            return Err(Error::BadEvent {
+                index: 0,
+                why: origin_too_long(origin),
             });
         }
         let made_dir = !dir.exists();

@@ -147,7 +147,7 @@ enum Cmd {
         /// With --db: write the new private key to FILE (mode 0600; never into the stores).
         #[arg(long, value_name = "FILE", requires = "db")]
         signing_key: Option<PathBuf>,
-        /// The log's origin (also the key name), e.g. example.com/audit.
+        /// The log's origin (also the key name), e.g. example.com/audit; at most 1024 bytes.
         #[arg(long)]
         origin: String,
         /// Use (or create) the private key at PATH instead of DIR/key. Mode must be 0600.
@@ -345,7 +345,8 @@ then left unchanged)."
         /// checkpoint covering everything; without it the export stops at the latest checkpoint.
         #[arg(long, value_name = "FILE", requires = "db")]
         signing_key: Option<PathBuf>,
-        /// The output file.
+        /// The output file (outside the log directory), replaced whole once complete;
+        /// - (or /dev/stdout) for standard output. A device or FIFO is written into.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
         /// Range export: first entry (inclusive).
@@ -413,7 +414,8 @@ Access auditing: verifying a log directory appends a `stele.access` entry to it 
         long_about = "Verify a log periodically. The last checkpoint trusted is kept in \
 --state FILE; each round the log must extend it. On any failure, rollback or fork the monitor \
 writes the alert to stderr, runs --on-alert CMD (via sh -c) with the alert JSON on stdin, and \
-exits with status 1. The monitor only reads the log and records no stele.access entries (it would \
+exits with status 1; a log or --state file that can no longer be read once watched is an alert too \
+(`unreadable`). The monitor only reads the log and records no stele.access entries (it would \
 otherwise grow the log every interval). Given a URL (http:// or https://) instead of DIR, each round \
 fetches only the signed checkpoint and the hash tiles of one consistency proof from the checkpoint in \
 --state (O(log n) tiles, never entries) and prints the bytes it took."
@@ -432,8 +434,8 @@ fetches only the signed checkpoint and the hash tiles of one consistency proof f
         /// Where the last trusted checkpoint is remembered.
         #[arg(long, value_name = "FILE")]
         state: PathBuf,
-        /// Time between rounds, e.g. 60s, 5m, 500ms.
-        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        /// Time between rounds, e.g. 60s, 5m, 500ms (at least 10ms).
+        #[arg(long, default_value = "60s", value_parser = parse_interval)]
         interval: Duration,
         /// Run one round and exit (0 ok, 1 alert).
         #[arg(long)]
@@ -662,9 +664,15 @@ revoke a compromised key, tell verifiers `--revoked VKEY@SIZE` and the new key t
     Rotate {
         /// The log directory.
         dir: PathBuf,
-        /// Checkpoints, from the one covering the event, that the old key co-signs.
+        /// Checkpoints, from the one covering the event, that the old key co-signs
+        /// (1 to 1000000).
         #[arg(long, value_name = "N", default_value_t = 2)]
         overlap: u64,
+        /// Cancel a rotation under way whose stele.key event is not in the log yet
+        /// (one an older stele recorded with an --overlap it cannot write). The new
+        /// key's file is kept.
+        #[arg(long, conflicts_with = "overlap")]
+        abort: bool,
     },
 }
 
@@ -822,9 +830,13 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("stele: error: {}", f.msg);
+            // Errors name paths and values the user (or an attacker who
+            // named a file) chose: a control character, ESC sequence or
+            // bidirectional override in them is shown escaped, never acted
+            // on by the terminal.
+            eprintln!("stele: error: {}", terminal_safe(&f.msg, false));
             if let Some(h) = f.hint {
-                eprintln!("  hint: {h}");
+                eprintln!("  hint: {}", terminal_safe(&h, false));
             }
             ExitCode::from(f.code)
         }
@@ -1180,7 +1192,21 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             Ok(0u8)
         }
         Cmd::Key {
-            cmd: Some(KeyCmd::Rotate { dir, overlap }),
+            cmd: Some(KeyCmd::Rotate {
+                dir, abort: true, ..
+            }),
+            ..
+        } => {
+            let file = stele_writer::log::abort_rotation(&dir, LogOptions::default().fs.as_ref())?;
+            eprintln!(
+                "stele: the rotation under way in {} is cancelled; the log signs with its current key. The new key's file {} was kept: delete it if no checkpoint needs it",
+                dir.display(),
+                file.display()
+            );
+            Ok(0)
+        }
+        Cmd::Key {
+            cmd: Some(KeyCmd::Rotate { dir, overlap, .. }),
             ..
         } => key_rotate(&dir, overlap),
         Cmd::Key { dir, .. } => {
@@ -1444,6 +1470,12 @@ fn init(
                 "origin {origin:?} cannot be a key name: it is empty or has white space or '+'"
             ),
             Some("use an origin without spaces or '+', e.g. example.com/audit".into()),
+        ));
+    }
+    if origin.len() > stele_writer::log::MAX_ORIGIN_BYTES {
+        return Err(Fail::usage(
+            stele_writer::log::origin_too_long(origin),
+            Some("use a short origin naming the log, e.g. example.com/audit".into()),
         ));
     }
     // Refuse the directory before making anything (the key file included).
@@ -1952,6 +1984,8 @@ fn export(
     argv: &[String],
 ) -> Result<u8, Fail> {
     let output = output.to_path_buf();
+    // Checked before the read is recorded: nothing is written for a refused output.
+    let target = OutTarget::check(dir, &output)?;
     let known = stele_writer::sealed::auditors(dir)?;
     for r in &reveal {
         if !known.contains(r) {
@@ -2033,10 +2067,8 @@ fn export(
         Ok((
             read,
             Box::new(move |view: &View| {
-                let tmp = output.with_extension("partial");
-                let f = std::fs::File::create(&tmp)
-                    .map_err(|e| Fail::usage(format!("create {}: {e}", tmp.display()), None))?;
-                let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                let mut out = target.open()?;
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut out);
                 let pb = progress_bar(view.entries_len(), "export");
                 let mut tick = |n: u64| pb.inc(n);
                 match (range, entries) {
@@ -2051,18 +2083,172 @@ fn export(
                     _ => view.export_log_revealed_to(upto, &reveal, &mut w, &mut tick)?,
                 }
                 pb.finish_and_clear();
-                let f = w.into_inner().map_err(|e| {
-                    Fail::usage(format!("write {}: {}", tmp.display(), e.error()), None)
-                })?;
-                f.sync_all()
-                    .map_err(|e| Fail::usage(format!("fsync {}: {e}", tmp.display()), None))?;
-                std::fs::rename(&tmp, &output).map_err(|e| {
-                    Fail::usage(format!("rename to {}: {e}", output.display()), None)
-                })?;
+                w.flush()
+                    .map_err(|e| Fail::usage(format!("write {}: {e}", output.display()), None))?;
+                drop(w);
+                out.finish(&output)?;
                 Ok(0u8)
             }),
         ))
     })
+}
+
+/// Where `stele export -o OUT` writes.
+enum OutTarget {
+    /// `-` or `/dev/stdout`: standard output, streamed.
+    Stdout,
+    /// A character device or FIFO (`/dev/null`, a named pipe): written
+    /// into as it is, never replaced.
+    Stream(PathBuf),
+    /// A regular file (new or replaced): written to a temporary file of a
+    /// random name beside it, then renamed over it.
+    File(PathBuf),
+}
+
+/// The open output of an export, see [`OutTarget`].
+enum OutFile {
+    Stdout(std::io::Stdout),
+    Stream(std::fs::File),
+    Temp(tempfile::NamedTempFile),
+}
+
+impl OutTarget {
+    /// Refuses an output inside the log directory (`-o DIR/key` replaced
+    /// the log's signing key, `-o DIR/entries.jsonl` its entries), one that
+    /// exists and is neither a regular file nor a device or FIFO, and a
+    /// symbolic link to a regular file (renaming over it would replace the
+    /// link, not the file it names).
+    fn check(dir: &Path, output: &Path) -> Result<Self, Fail> {
+        let bad = |why: String| Fail::usage(format!("-o {}: {why}", output.display()), None);
+        if output.as_os_str() == "-" || output == Path::new("/dev/stdout") {
+            return Ok(Self::Stdout);
+        }
+        use std::os::unix::fs::FileTypeExt;
+        let stream = |t: std::fs::FileType| t.is_char_device() || t.is_fifo();
+        match std::fs::symlink_metadata(output) {
+            Ok(m) if m.file_type().is_file() => {}
+            Ok(m) if stream(m.file_type()) => return Ok(Self::Stream(output.into())),
+            Ok(m) if m.file_type().is_symlink() => {
+                return match std::fs::metadata(output) {
+                    Ok(t) if stream(t.file_type()) => Ok(Self::Stream(output.into())),
+                    _ => Err(bad(
+                        "is a symbolic link; pass the path of the file it names (or - for standard output)".into(),
+                    )),
+                };
+            }
+            Ok(m) if m.is_dir() => return Err(bad("is a directory".into())),
+            Ok(_) => return Err(bad("exists and is not a regular file".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(bad(e.to_string())),
+        }
+        let parent = match output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let canon = |p: &Path| {
+            std::fs::canonicalize(p).map_err(|e| Fail::usage(format!("{}: {e}", p.display()), None))
+        };
+        let (log, into) = (canon(dir)?, canon(parent)?);
+        if into.starts_with(&log) {
+            return Err(Fail::usage(
+                format!(
+                    "-o {}: is inside the log directory {}; an export there would replace or sit among the log's own files",
+                    output.display(),
+                    dir.display()
+                ),
+                Some("write the export outside the log directory".into()),
+            ));
+        }
+        Ok(Self::File(output.into()))
+    }
+
+    fn open(&self) -> Result<OutFile, Fail> {
+        match self {
+            Self::Stdout => Ok(OutFile::Stdout(std::io::stdout())),
+            Self::Stream(p) => std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .map(OutFile::Stream)
+                .map_err(|e| Fail::usage(format!("open {}: {e}", p.display()), None)),
+            Self::File(p) => Ok(OutFile::Temp(temp_beside(p)?)),
+        }
+    }
+}
+
+impl Write for OutFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Stdout(s) => s.write(buf),
+            Self::Stream(f) => f.write(buf),
+            Self::Temp(t) => t.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Stdout(s) => s.flush(),
+            Self::Stream(f) => f.flush(),
+            Self::Temp(t) => t.flush(),
+        }
+    }
+}
+
+impl OutFile {
+    /// A temporary file is made durable and renamed to `output` (dropped,
+    /// and so removed, on any failure); a stream is flushed.
+    fn finish(self, output: &Path) -> Result<(), Fail> {
+        match self {
+            Self::Stdout(mut s) => s
+                .flush()
+                .map_err(|e| Fail::usage(format!("write standard output: {e}"), None)),
+            Self::Stream(_) => Ok(()),
+            Self::Temp(t) => persist_temp(t, output),
+        }
+    }
+}
+
+/// A new file of a random name beside `path`, for writing what replaces
+/// it: created exclusively (never a planted file or link; `X.partial` or
+/// `X.tmp` of the user's was truncated before), mode 0666 less the umask
+/// as `File::create` gives, removed when dropped unless persisted.
+fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, Fail> {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "stele".into(), |n| n.to_string_lossy().into_owned());
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".partial")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(parent)
+        .map_err(|e| {
+            Fail::usage(
+                format!("create a temporary file in {}: {e}", parent.display()),
+                None,
+            )
+        })
+}
+
+/// Makes a [`temp_beside`] file durable and renames it to `path`, then
+/// fsyncs the directory; on failure the temporary file is removed.
+fn persist_temp(t: tempfile::NamedTempFile, path: &Path) -> Result<(), Fail> {
+    let io = |what: &str, e: std::io::Error| {
+        Fail::usage(format!("{what} {}: {e}", path.display()), None)
+    };
+    t.as_file()
+        .sync_all()
+        .map_err(|e| io("fsync (the temporary file of)", e))?;
+    let _ = t.persist(path).map_err(|e| io("rename to", e.error))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("fsync directory of", e))
 }
 
 fn load_keys(keys: &[String]) -> Result<Vec<VerifierKey>, Fail> {
@@ -2080,9 +2266,13 @@ fn parse_revoked_args(revoked: &[String]) -> Result<Vec<(VerifierKey, u64)>, Fai
     revoked
         .iter()
         .map(|r| {
+            if is_private_key(r) {
+                return Err(private_key_given("--revoked"));
+            }
+            // The value is not shown (see parse_vkey).
             stele_core::verify::parse_revoked(r).map_err(|e| {
                 Fail::usage(
-                    format!("--revoked {r:?}: {e}"),
+                    format!("--revoked (a value of {} characters, not shown): {e}", r.chars().count()),
                     Some("write the verifier key, @ and the tree size from which it is revoked, e.g. --revoked 'log+1a2b3c4d+AR…@1200'".into()),
                 )
             })
@@ -2117,15 +2307,45 @@ pub(crate) fn load_pins(keys: &[String], revoked: &[String]) -> Result<Pins, Fai
     })
 }
 
+/// Whether `s` is (or holds) a private key: a `PRIVATE+KEY+…` string
+/// (a log's or a witness's key file) or an age identity.
+fn is_private_key(s: &str) -> bool {
+    s.contains("PRIVATE+KEY+") || s.contains("AGE-SECRET-KEY-")
+}
+
+/// The error for a private key given where a verifier key belongs: it is
+/// never shown (a pasted key file would be on the terminal and in logs).
+fn private_key_given(what: &str) -> Fail {
+    Fail::usage(
+        format!("{what}: this is a private key (not shown); a verifier key is needed here"),
+        Some("pass the verifier key printed by `stele key DIR` (name+hex8+base64), and keep the private key where it was".into()),
+    )
+}
+
 fn parse_vkey(k: &str) -> Result<VerifierKey, Fail> {
+    if is_private_key(k) {
+        return Err(private_key_given("--key"));
+    }
     match VerifierKey::parse(k.trim()) {
         Ok(v) => Ok(v),
-        Err(e) => match std::fs::read_to_string(k) {
-            Ok(text) => VerifierKey::parse(text.trim()).map_err(|e2| {
+        // Only a path that exists is read as a key file (bounded); any
+        // other value is not echoed.
+        Err(e) => match std::fs::metadata(k)
+            .ok()
+            .map(|_| read_side_file(Path::new(k), "key file"))
+            .map(|r| r.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        {
+            Some(Err(f)) => Err(f),
+            Some(Ok(text)) if is_private_key(&text) => {
+                Err(private_key_given(&format!("key file {k}")))
+            }
+            Some(Ok(text)) => VerifierKey::parse(text.trim()).map_err(|e2| {
                 Fail::usage(format!("key file {k}: {e2}"), Some("the file must hold a verifier key (name+hex8+base64), as printed by `stele key DIR`".into()))
             }),
-            Err(_) => Err(Fail::usage(
-                format!("--key {k:?}: {e}"),
+            // The argument is not shown: it may be a secret pasted in the
+            // wrong place.
+            None => Err(Fail::usage(
+                format!("--key (a value of {} characters, not shown): not a verifier key ({e}) nor a readable file", k.chars().count()),
                 Some("pass the verifier key printed by `stele init` or `stele key DIR` (name+hex8+base64), or a file holding it".into()),
             )),
         },
@@ -2133,8 +2353,7 @@ fn parse_vkey(k: &str) -> Result<VerifierKey, Fail> {
 }
 
 fn load_trusted(path: &Path, keys: &[VerifierKey]) -> Result<stele_core::Checkpoint, Fail> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Fail::usage(format!("read {}: {e}", path.display()), None))?;
+    let bytes = read_side_file(path, "trusted checkpoint")?;
     stele_core::checkpoint::parse_trusted(&bytes, keys)
         .map(|sc| sc.checkpoint)
         .map_err(|e| {
@@ -2344,11 +2563,9 @@ fn verify(
             (None, None) => eprintln!("  hint: {RECORD_ELSEWHERE}"),
             (None, Some(_)) => {}
         }
-        return Ok(code.max(if report.verdict == Verdict::Tampered {
-            1
-        } else {
-            2
-        }));
+        // A verdict that is not ok exits 1 as always (README); the failure
+        // to record makes an ok verdict exit 2.
+        return Ok(if ok { 2 } else { 1 });
     }
     Ok(code)
 }
@@ -2859,8 +3076,36 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
 }
 
 /// A TSA CA file (`--ca`, `--tsa-ca`): PEM or DER certificates.
+/// The most read of a small side file (a verifier key, a trusted
+/// checkpoint, a TSA's CA certificate): each is a few KiB at most.
+const SIDE_FILE_LIMIT: u64 = 1 << 20;
+
+/// Reads a small side file, refusing one over [`SIDE_FILE_LIMIT`] (or a
+/// device like /dev/zero that never ends) with an error naming it; memory
+/// stays bounded.
+fn read_side_file(path: &Path, what: &str) -> Result<Vec<u8>, Fail> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| Fail::usage(format!("{what} {}: {e}", path.display()), None))?;
+    let mut bytes = Vec::new();
+    let _ = f
+        .take(SIDE_FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Fail::usage(format!("{what} {}: {e}", path.display()), None))?;
+    if bytes.len() as u64 > SIDE_FILE_LIMIT {
+        return Err(Fail::usage(
+            format!(
+                "{what} {}: more than {} MiB; this is not a {what}",
+                path.display(),
+                SIDE_FILE_LIMIT >> 20
+            ),
+            None,
+        ));
+    }
+    Ok(bytes)
+}
+
 fn load_tsa_ca(path: &Path, flag: &str) -> Result<stele_tsa::TsaChecker, Fail> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    let bytes = read_side_file(path, &format!("{flag} CA certificate"))?;
     stele_tsa::TsaChecker::from_pem_or_der(&bytes).map_err(|e| {
         Fail::usage(
             format!("{flag} {}: {e}", path.display()),
@@ -3164,28 +3409,43 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(match unit {
         "ms" => Duration::from_millis(n),
         "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
+        "m" | "h" => {
+            let per = if unit == "m" { 60 } else { 3600 };
+            // Checked: 2^62 minutes wrapped to 0 s (a monitor in a busy loop).
+            Duration::from_secs(
+                n.checked_mul(per)
+                    .ok_or_else(|| format!("{s:?} is too long"))?,
+            )
+        }
         _ => return Err(format!("{s:?}: unit must be ms, s, m or h")),
     })
+}
+
+/// The shortest time between rounds of a monitor or a mirror (the tests poll a mirror every 10 ms).
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// `--interval` of a monitor or a mirror: a duration of at least 10 ms (0
+/// re-verified the whole log in a busy loop).
+pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < MIN_INTERVAL {
+        return Err(format!(
+            "{s:?} is shorter than the least interval, {} ms",
+            MIN_INTERVAL.as_millis()
+        ));
+    }
+    Ok(d)
 }
 
 fn write_state(path: &Path, note: &str) -> Result<(), Fail> {
     let io = |what: &str, e: std::io::Error| {
         Fail::usage(format!("{what} {}: {e}", path.display()), None)
     };
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
-    f.write_all(note.as_bytes()).map_err(|e| io("write", e))?;
-    f.sync_data().map_err(|e| io("fdatasync", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("rename", e))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io("fsync directory of", e))
+    // A random new name beside it (a planted `STATE.tmp` link was written
+    // through), removed on failure.
+    let mut t = temp_beside(path)?;
+    t.write_all(note.as_bytes()).map_err(|e| io("write", e))?;
+    persist_temp(t, path)
 }
 
 fn monitor(
@@ -3203,84 +3463,209 @@ fn monitor(
     // The pinned key and the keys the log rotated to from it (docs/FORMAT.md
     // 15): the state's checkpoint may be signed by a later key only.
     let mut accepted = keys.clone();
-    loop {
-        let trusted = if state.exists() {
-            match load_trusted(state, &accepted) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    // Learn the key history from the log (first round after a
-                    // restart, or a rotation since the last round), then retry.
-                    let before = accepted.len();
-                    let mut opts = Options::new(keys.clone());
-                    opts.revoked = revoked.clone();
-                    learn_keys(&verify_path(dir, opts)?, &mut accepted);
-                    if accepted.len() == before {
-                        return Err(e);
-                    }
-                    Some(load_trusted(state, &accepted)?)
+    // A log (or state file) that cannot be read once it was watched is an
+    // alert, not an error nobody sees: every round after the first, and the
+    // first when the state file was there already. A first round against a
+    // path that never held a log stays a usage error.
+    let watched = state.exists();
+    let mut trusted_size = None;
+    for round in 0u64.. {
+        let r = monitor_round(
+            dir,
+            &keys,
+            &revoked,
+            policy.as_ref(),
+            state,
+            &mut accepted,
+            &mut trusted_size,
+        );
+        match r {
+            Ok(None) => {}
+            Ok(Some(alert)) => {
+                if let Some(cmd) = on_alert {
+                    run_on_alert(cmd, &alert)?;
                 }
+                return Ok(1);
             }
-        } else {
-            None
-        };
-        let mut opts = Options::new(keys.clone());
-        opts.trusted = trusted.clone();
-        opts.revoked = revoked.clone();
-        if let Some(p) = &policy {
-            opts.set_policy(p.clone());
-        }
-        let report = verify_path(dir, opts)?;
-        learn_keys(&report, &mut accepted);
-        // A live log's newest entries may not be signed yet: partial is fine here.
-        if matches!(report.verdict, Verdict::Verified | Verdict::Partial) {
-            let size = report.tree_size.unwrap_or(0);
-            let view = View::open_read_only(dir)?;
-            if let Some(cp) = view.checkpoint_at(size)
-                && trusted.as_ref().is_none_or(|t| size > t.size)
-            {
-                write_state(state, &cp.note)?;
+            Err(f) if watched || round > 0 => {
+                let alert = unreadable_alert(json!(null), Some(dir), trusted_size, &f.msg);
+                mirror_cli::raise("monitor", &alert, on_alert)?;
+                return Ok(1);
             }
-            eprintln!(
-                "stele monitor: ok: {} entries, tree size {size}",
-                report.entries
-            );
-        } else {
-            let has = |c: FailureCode| report.failures.iter().any(|f| f.code == c);
-            let kind = if has(FailureCode::Rollback) {
-                "rollback"
-            } else if has(FailureCode::Fork) {
-                "fork"
-            } else if has(FailureCode::QuorumNotMet) {
-                "quorum"
-            } else if matches!(report.verdict, Verdict::Tampered | Verdict::NotALog) {
-                "failure"
-            } else {
-                "unverified"
-            };
-            let alert = json!({
-                "alert": kind,
-                "dir": dir.display().to_string(),
-                "time": stele_core::entry::Timestamp::from_unix_micros(stele_writer::log::system_micros()).map(|t| t.to_string()),
-                "trusted_size": trusted.as_ref().map(|t| t.size),
-                "verdict": report.verdict,
-                "entries": report.entries,
-                "failures": report.failures,
-                "notices": report.notices,
-            });
-            eprintln!("stele monitor: ALERT {kind}: {}", dir.display());
-            for f in &report.failures {
-                eprintln!("  {} (line {}): {}", f.code, f.line, f.message);
-            }
-            if let Some(cmd) = on_alert {
-                run_on_alert(cmd, &alert)?;
-            }
-            return Ok(1);
+            Err(f) => return Err(f),
         }
         if once {
             return Ok(0u8);
         }
         std::thread::sleep(interval);
     }
+    unreachable!("the rounds end by returning")
+}
+
+/// The alert of a monitor that could not read the log or its state file
+/// (`"alert": "unreadable"`, the error as the failure's message), in the
+/// shape of the others.
+fn unreadable_alert(url: Value, dir: Option<&Path>, trusted: Option<u64>, why: &str) -> Value {
+    json!({
+        "alert": "unreadable",
+        "url": url,
+        "dir": dir.map(|d| d.display().to_string()),
+        "time": stele_core::entry::Timestamp::from_unix_micros(stele_writer::log::system_micros()).map(|t| t.to_string()),
+        "trusted_size": trusted,
+        "verdict": "failed",
+        "entries": null,
+        "failures": [{
+            "code": "unreadable",
+            "entry": null,
+            "line": 0,
+            "offset": 0,
+            "expected": null,
+            "found": null,
+            "message": why,
+        }],
+        "notices": [],
+    })
+}
+
+// One round of `stele monitor DIR`: `Ok(Some(alert))` once the alert is
+// printed (the caller runs --on-alert), `Err` when the log or the state
+// file cannot be read.
+fn monitor_round(
+    dir: &Path,
+    keys: &[VerifierKey],
+    revoked: &[(VerifierKey, u64)],
+    policy: Option<&stele_core::witness::Policy>,
+    state: &Path,
+    accepted: &mut Vec<VerifierKey>,
+    trusted_size: &mut Option<u64>,
+) -> Result<Option<Value>, Fail> {
+    let trusted = if state.exists() {
+        match load_trusted(state, accepted) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                // Learn the key history from the log (first round after a
+                // restart, or a rotation since the last round), then retry.
+                let before = accepted.len();
+                let mut opts = Options::new(keys.to_vec());
+                opts.revoked = revoked.to_vec();
+                learn_keys(&verify_path(dir, opts)?, accepted);
+                if accepted.len() == before {
+                    return Err(e);
+                }
+                Some(load_trusted(state, accepted)?)
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(t) = &trusted {
+        *trusted_size = Some(t.size);
+    }
+    let mut opts = Options::new(keys.to_vec());
+    opts.trusted = trusted.clone();
+    opts.revoked = revoked.to_vec();
+    if let Some(p) = policy {
+        opts.set_policy(p.clone());
+    }
+    let report = verify_path(dir, opts)?;
+    learn_keys(&report, accepted);
+    let kind_of = |report: &Report| {
+        let has = |c: FailureCode| report.failures.iter().any(|f| f.code == c);
+        if has(FailureCode::Rollback) {
+            "rollback"
+        } else if has(FailureCode::Fork) {
+            "fork"
+        } else if has(FailureCode::QuorumNotMet) {
+            "quorum"
+        } else if matches!(report.verdict, Verdict::Tampered | Verdict::NotALog) {
+            "failure"
+        } else {
+            "unverified"
+        }
+    };
+    // A live log's newest entries may not be signed yet: partial is fine here.
+    let kind = if matches!(report.verdict, Verdict::Verified | Verdict::Partial) {
+        let size = report.tree_size.unwrap_or(0);
+        if trusted.as_ref().is_none_or(|t| size > t.size) {
+            // The note kept is re-read from the directory: it must be the
+            // checkpoint just verified (same size, same root, signed by a
+            // key accepted), or a log swapped in meanwhile would be trusted.
+            let view = View::open_read_only(dir)?;
+            match verified_note(&report, &view, accepted) {
+                Some(note) => {
+                    write_state(state, note)?;
+                    *trusted_size = Some(size);
+                    None
+                }
+                None => Some("changed"),
+            }
+        } else {
+            None
+        }
+    } else {
+        Some(kind_of(&report))
+    };
+    let Some(kind) = kind else {
+        eprintln!(
+            "stele monitor: ok: {} entries, tree size {}",
+            report.entries,
+            report.tree_size.unwrap_or(0)
+        );
+        return Ok(None);
+    };
+    let mut failures = serde_json::to_value(&report.failures).unwrap_or(json!([]));
+    if kind == "changed" {
+        let why = format!(
+            "the log's checkpoint of size {} (root {}) verified, then the directory no longer held it: the log was changed or replaced while it was verified",
+            report.tree_size.unwrap_or(0),
+            report.root.as_deref().unwrap_or("?")
+        );
+        failures = json!([{
+            "code": "changed",
+            "entry": null,
+            "line": 0,
+            "offset": 0,
+            "expected": report.root,
+            "found": null,
+            "message": why,
+        }]);
+    }
+    let alert = json!({
+        "alert": kind,
+        "dir": dir.display().to_string(),
+        "time": stele_core::entry::Timestamp::from_unix_micros(stele_writer::log::system_micros()).map(|t| t.to_string()),
+        "trusted_size": trusted.as_ref().map(|t| t.size),
+        "verdict": report.verdict,
+        "entries": report.entries,
+        "failures": failures,
+        "notices": report.notices,
+    });
+    eprintln!(
+        "stele monitor: ALERT {kind}: {}",
+        terminal_safe(&dir.display().to_string(), false)
+    );
+    for f in alert["failures"].as_array().into_iter().flatten() {
+        eprintln!(
+            "  {} (line {}): {}",
+            f["code"].as_str().unwrap_or("?"),
+            f["line"],
+            terminal_safe(f["message"].as_str().unwrap_or(""), false)
+        );
+    }
+    Ok(Some(alert))
+}
+
+/// The note of the checkpoint `report` verified as the largest, read again
+/// from `view`: only if it is that checkpoint (same size, same root) and
+/// signed by a key `accepted` holds. A directory swapped between the two
+/// reads gives `None`.
+fn verified_note<'v>(report: &Report, view: &'v View, accepted: &[VerifierKey]) -> Option<&'v str> {
+    let cp = view.checkpoint_at(report.tree_size?)?;
+    let root = cp.checkpoint.root.to_base64();
+    (report.root.as_deref() == Some(&*root)
+        && stele_core::checkpoint::parse_trusted(cp.note.as_bytes(), accepted)
+            .is_ok_and(|sc| sc.checkpoint == cp.checkpoint))
+    .then_some(&*cp.note)
 }
 
 /// Adds the keys a report accepted through the log's rotations.
@@ -3314,4 +3699,51 @@ fn run_on_alert(cmd: &str, alert: &Value) -> Result<(), Fail> {
 // (`alice` is read as "alice").
 fn subject_value(s: &str) -> Value {
     stele_core::canonical::parse_strict(s).unwrap_or(Value::String(s.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Two logs of one key and origin, the same size, other entries: `b` is
+    // a fork of `a`.
+    fn log_pair(tmp: &Path) -> (PathBuf, PathBuf, VerifierKey) {
+        let signer = key::generate("example.com/monitor").unwrap();
+        let mut dirs = Vec::new();
+        for (name, v) in [("a", 1), ("b", 2)] {
+            let d = tmp.join(name);
+            let log = Log::create_with(
+                &d,
+                "example.com/monitor",
+                &signer,
+                None,
+                LogOptions::default(),
+            )
+            .unwrap();
+            let _ = log.append(json!({"v": v})).unwrap();
+            let _ = log.checkpoint().unwrap();
+            dirs.push(d);
+        }
+        let b = dirs.pop().unwrap();
+        (dirs.pop().unwrap(), b, signer.verifier())
+    }
+
+    /// `stele monitor DIR` keeps the note of the checkpoint it verified:
+    /// re-read from a directory swapped meanwhile (a fork of the same size,
+    /// signed by the same key) it is refused, not trusted.
+    #[test]
+    fn the_state_keeps_only_the_checkpoint_verified() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b, k) = log_pair(tmp.path());
+        let report = verify_dir(&a, Options::new(vec![k.clone()]), &mut |_, _| {}).unwrap();
+        assert_eq!(report.verdict, Verdict::Verified);
+        let same = View::open_read_only(&a).unwrap();
+        assert!(verified_note(&report, &same, std::slice::from_ref(&k)).is_some());
+        let swapped = View::open_read_only(&b).unwrap();
+        assert_eq!(swapped.size(), same.size(), "the fork has the same size");
+        assert!(verified_note(&report, &swapped, std::slice::from_ref(&k)).is_none());
+        // Signed by a key not accepted: refused too.
+        let other = key::generate("example.com/monitor").unwrap().verifier();
+        assert!(verified_note(&report, &same, &[other]).is_none());
+    }
 }

@@ -45,8 +45,8 @@ pub(crate) struct MirrorArgs {
     /// key is pinned with --key. Repeatable.
     #[arg(long = "revoked", value_name = "VKEY@SIZE")]
     revoked: Vec<String>,
-    /// Time between rounds.
-    #[arg(long, default_value = "60s", value_parser = crate::parse_duration)]
+    /// Time between rounds (at least 10ms).
+    #[arg(long, default_value = "60s", value_parser = crate::parse_interval)]
     interval: Duration,
     /// One round (catch up fully), then exit.
     #[arg(long)]
@@ -153,7 +153,7 @@ pub(crate) fn raise(who: &str, alert: &Value, on_alert: Option<&str>) -> Result<
             eprintln!(
                 "  {}: {}",
                 f["code"].as_str().unwrap_or("?"),
-                f["message"].as_str().unwrap_or("")
+                crate::terminal_safe(f["message"].as_str().unwrap_or(""), false)
             );
         }
     }
@@ -362,8 +362,15 @@ pub(crate) fn run_remote_monitor(
     let mut keys = KeyRanges::pinned(pins.first, pins.also, pins.revoked);
     let all =
         |k: &KeyRanges| -> Vec<VerifierKey> { k.all().iter().map(|(k, _)| k.clone()).collect() };
-    loop {
-        let held: Option<(Checkpoint, String)> = if state.exists() {
+    // A state file that cannot be read once it was there is an alert
+    // (`unreadable`), as in `stele monitor DIR`.
+    let watched = state.exists();
+    let mut trusted_size = None;
+    for round in 0u64.. {
+        let held = (|| -> Result<Option<(Checkpoint, String)>, Fail> {
+            if !state.exists() {
+                return Ok(None);
+            }
             let c = match load_trusted(state, &all(&keys)) {
                 Ok(c) => c,
                 // Signed by a key the log rotated to (learned last run).
@@ -372,12 +379,22 @@ pub(crate) fn run_remote_monitor(
                     _ => return Err(e),
                 },
             };
-            let note = std::fs::read_to_string(state)
+            let note = String::from_utf8(crate::read_side_file(state, "trusted checkpoint")?)
                 .map_err(|e| Fail::usage(format!("read {}: {e}", state.display()), None))?;
-            Some((c, note))
-        } else {
-            None
+            Ok(Some((c, note)))
+        })();
+        let held = match held {
+            Ok(h) => h,
+            Err(e) if watched || round > 0 => {
+                let alert = crate::unreadable_alert(json!(url), None, trusted_size, &e.msg);
+                raise("monitor", &alert, on_alert)?;
+                return Ok(1);
+            }
+            Err(e) => return Err(e),
         };
+        if let Some((h, _)) = &held {
+            trusted_size = Some(h.size);
+        }
         let (b0, r0) = (f.bytes(), f.requests());
         let from = format!("{}/checkpoint", f.base());
         let r = check_round(&f, &mut keys, held.as_ref().map(|h| &h.0)).and_then(|(sc, note)| {
@@ -424,6 +441,7 @@ pub(crate) fn run_remote_monitor(
         }
         std::thread::sleep(interval);
     }
+    unreachable!("the rounds end by returning")
 }
 
 // One round of the remote monitor: the served checkpoint, signed by a key

@@ -143,6 +143,84 @@ fn overlap_zero_is_refused() {
     assert!(err.contains("--overlap must be at least 1"), "{err}");
 }
 
+/// An overlap the stele.key event cannot carry (past 2^53-1 it is not an
+/// I-JSON integer) is refused before anything is written: the log's
+/// configuration and directory are unchanged and the log keeps working.
+#[test]
+fn an_overlap_beyond_the_maximum_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let k0 = new_log(&dir);
+    let config = std::fs::read(dir.join("stele.json")).unwrap();
+    let files = || {
+        let mut v: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = files();
+    let fs = LogOptions::default().fs;
+    for overlap in [
+        stele_writer::log::MAX_OVERLAP + 1,
+        9_007_199_254_740_993,
+        u64::MAX,
+    ] {
+        let err = stele_writer::log::request_rotation(&dir, fs.as_ref(), overlap, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("beyond the maximum 1000000"), "{err}");
+    }
+    assert_eq!(std::fs::read(dir.join("stele.json")).unwrap(), config);
+    assert_eq!(files(), before);
+    let log = Log::open_with(&dir, opts(None)).unwrap();
+    let _ = log.rotate_key(stele_writer::log::MAX_OVERLAP).unwrap();
+    grow(&log, 2);
+    drop(log);
+    assert_eq!(verify(&dir, &k0).verdict, Verdict::Verified);
+}
+
+/// A pending rotation an older stele recorded with an overlap its event
+/// cannot carry: opening the log says how to cancel it, `abort_rotation`
+/// (`stele key rotate --abort`) cancels it, and the log works again.
+#[test]
+fn a_pending_rotation_that_cannot_complete_is_named_and_can_be_aborted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let k0 = new_log(&dir);
+    let fs = LogOptions::default().fs;
+    // As an older stele left it: the request recorded, overlap unchecked.
+    let file = stele_writer::log::request_rotation(&dir, fs.as_ref(), 2, 5).unwrap();
+    let path = dir.join("stele.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace("\"overlap\": 2", "\"overlap\": 9007199254740993");
+    assert!(text.contains("9007199254740993"), "{text}");
+    std::fs::write(&path, text).unwrap();
+    let err = Log::open_with(&dir, opts(None)).unwrap_err().to_string();
+    assert!(
+        err.contains("--abort") && err.contains("\"rotation\""),
+        "{err}"
+    );
+    assert_eq!(
+        stele_writer::log::abort_rotation(&dir, fs.as_ref()).unwrap(),
+        file
+    );
+    assert!(file.exists(), "the new key's file is kept");
+    let log = Log::open_with(&dir, opts(None)).unwrap();
+    grow(&log, 2);
+    let _ = log.rotate_key(3).unwrap();
+    grow(&log, 2);
+    drop(log);
+    assert_eq!(verify(&dir, &k0).verdict, Verdict::Verified);
+    assert_eq!(key_events(&dir), 1);
+    // Nothing to cancel now.
+    let err = stele_writer::log::abort_rotation(&dir, fs.as_ref())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no rotation under way"), "{err}");
+}
+
 /// A failure at each step leaves the log consistent: it opens (completing
 /// the rotation when its request was recorded), signs, and verifies from
 /// the genesis key, with at most one stele.key event.

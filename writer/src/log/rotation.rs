@@ -9,6 +9,24 @@ use stele_core::entry::parse_entry;
 use stele_core::verify::KEY_TYPE;
 use stele_core::{SignerKey, VerifierKey};
 
+/// The largest `--overlap`: a million checkpoints (11.6 days at one a
+/// second) is far more than any verifier needs to learn of a rotation, and
+/// stays an I-JSON integer (the `stele.key` event's `overlap`, below 2^53)
+/// whose count each signature walks back at most once.
+pub const MAX_OVERLAP: u64 = 1_000_000;
+
+fn check_overlap(overlap: u64) -> std::result::Result<(), String> {
+    if overlap == 0 {
+        return Err("--overlap must be at least 1: the old key signs the checkpoint that covers the stele.key event".into());
+    }
+    if overlap > MAX_OVERLAP {
+        return Err(format!(
+            "--overlap {overlap} is beyond the maximum {MAX_OVERLAP} checkpoints"
+        ));
+    }
+    Ok(())
+}
+
 /// A key the log signed with before, as the configuration records it.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 pub(crate) struct RetiredKey {
@@ -194,11 +212,9 @@ impl Log {
 /// its checkpoint timer, any writer when it next opens the log. Returns
 /// the new key's file.
 pub fn request_rotation(dir: &Path, fs: &dyn Fs, overlap: u64, after: u64) -> Result<PathBuf> {
-    if overlap == 0 {
-        return Err(Error::Rotation(
-            "--overlap must be at least 1: the old key signs the checkpoint that covers the stele.key event".into(),
-        ));
-    }
+    // Refused before anything is written: a pending rotation whose event
+    // cannot be written would stop every open of the log.
+    check_overlap(overlap).map_err(Error::Rotation)?;
     let mut c = read_config(dir)?;
     if let Some(p) = &c.rotation {
         return Err(Error::Rotation(format!(
@@ -224,6 +240,45 @@ pub fn request_rotation(dir: &Path, fs: &dyn Fs, overlap: u64, after: u64) -> Re
     Ok(resolve(dir, &file))
 }
 
+/// Cancels a pending rotation whose `stele.key` event is not in the log
+/// (`stele key rotate DIR --abort`): the configuration no longer names the
+/// new key; its file is kept (a checkpoint may carry its signature beside
+/// the current key's). Takes the log's lock; refused when the event is in
+/// the log (opening the log completes that rotation). Returns the new key's
+/// file.
+pub fn abort_rotation(dir: &Path, fs: &dyn Fs) -> Result<PathBuf> {
+    let _lock = lock_dir(dir)?;
+    let mut c = read_config(dir)?;
+    let Some(p) = c.rotation.clone() else {
+        return Err(Error::Rotation(format!(
+            "{} has no rotation under way",
+            dir.display()
+        )));
+    };
+    let file = resolve(dir, &p.key_file);
+    // The event names the new key; without its file nothing can match it.
+    if let Ok(new) = key::load(&file) {
+        let want = new.verifier().to_string();
+        let view = View::open_read_only(dir)?;
+        for i in p.after..view.size() {
+            let line = view.entry(i)?;
+            let Ok(e) = parse_entry(&line) else {
+                continue;
+            };
+            if e.event_type() == Some(KEY_TYPE) && e.field_string("key").as_deref() == Some(&*want)
+            {
+                return Err(Error::Rotation(format!(
+                    "the rotation's stele.key event is in the log (entry {i}): it cannot be cancelled; open the log (e.g. `stele checkpoint {}`) to complete it",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    c.rotation = None;
+    write_config(fs, dir, &c)?;
+    Ok(file)
+}
+
 impl Shared {
     /// Completes a pending rotation, if the configuration has one: loads
     /// the new key (both sign from now), finds or appends the `stele.key`
@@ -235,6 +290,16 @@ impl Shared {
         let Some(p) = c.rotation.clone() else {
             return Ok(None);
         };
+        // A pending rotation recorded by an older stele that did not check
+        // its overlap: its stele.key event cannot be written.
+        if let Err(why) = check_overlap(p.overlap) {
+            return Err(Error::Rotation(format!(
+                "{}: the pending rotation cannot complete ({why}); nothing of it is in the log: cancel it with `stele key rotate {} --abort` (or remove the \"rotation\" field from {})",
+                self.dir.join(files::CONFIG).display(),
+                self.dir.display(),
+                files::CONFIG
+            )));
+        }
         let new = key::load(&resolve(&self.dir, &p.key_file))?;
         let old = {
             let mut k = self.keys.lock().unwrap();
