@@ -3392,6 +3392,17 @@ fn reveal(path: &Path, keys: &[String], identity: &Path) -> Result<u8, Fail> {
             None,
         ));
     }
+    // A key that opens nothing is most likely not one the export was
+    // revealed to: say so on stderr (stdout stays entries only).
+    if let Some(c) = &report.sealed
+        && c.opened == 0
+        && c.sealed > 0
+    {
+        eprintln!(
+            "note: the identity opened none of the {} sealed values ({} stay sealed): the export was not revealed to it (`stele export DIR --reveal-to RECIPIENT` with its recipient, `age-keygen -y FILE`)",
+            c.values, c.sealed
+        );
+    }
     Ok(0u8)
 }
 

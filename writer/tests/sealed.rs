@@ -1892,6 +1892,25 @@ fn reveal_prints_only_verified_opened_entries() {
     let from_fifo = ok(&reveal(&fifo));
     feeder.join().unwrap();
     assert_eq!(from_fifo, ok(&reveal(&whole_path)));
+    assert!(!stderr(&reveal(&whole_path)).contains("opened none"));
+    // An identity the export was not revealed to: entries, and a note that
+    // it opened nothing (an ops review: it exited 0 with no word).
+    let other = identity(tmp.path(), "other.key");
+    let out = stele(&[
+        "reveal",
+        p(&whole_path),
+        "--key",
+        &vkey,
+        "--identity",
+        p(&other),
+    ]);
+    let printed = ok(&out);
+    assert!(printed.contains("stele.sealed"), "{printed}");
+    assert!(
+        stderr(&out).contains("the identity opened none of the"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 // Forget and redact log first: an event that cannot be appended (here too
