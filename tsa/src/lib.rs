@@ -41,7 +41,7 @@ use sha2_10::Digest as _;
 use std::fmt;
 use std::time::Duration;
 use stele_core::Hash;
-use stele_core::timestamp::{Attestation, TokenChecker, TokenError, TokenProblem};
+use stele_core::timestamp::{Attestation, MAX_TOKEN_BYTES, TokenChecker, TokenError, TokenProblem};
 use tst::TstInfo;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, SubjectKeyIdentifier};
@@ -696,8 +696,9 @@ impl fmt::Display for ResponseError {
 impl std::error::Error for ResponseError {}
 
 /// The token in a DER `TimeStampResp` (RFC 3161 2.4.2), re-encoded as DER,
-/// if the status is granted (0) or grantedWithMods (1) and the token's
-/// TSTInfo has `nonce` and the expected imprint. The token's signature is
+/// if the status is granted (0) or grantedWithMods (1), the token is at most
+/// [`MAX_TOKEN_BYTES`] (FORMAT 16.2) and its TSTInfo has `nonce` and the
+/// expected imprint. The token's signature is
 /// checked by [`TsaChecker`], not here.
 pub fn token_from_response(
     resp: &[u8],
@@ -724,6 +725,16 @@ pub fn token_from_response(
     let der = token
         .to_der()
         .map_err(|e| ResponseError(format!("the token does not encode: {e}")))?;
+    // FORMAT 16.2: a longer token could never be read back (every export
+    // of the log failed on its line). Its `certificates`, which the
+    // signature does not cover, can be padded in transit: a genuine token
+    // passed `--ca` at 40 KB.
+    if der.len() > MAX_TOKEN_BYTES {
+        return Err(ResponseError(format!(
+            "the token is {} bytes, more than the {MAX_TOKEN_BYTES} a timestamp record holds (FORMAT 16.2; certificates added to it on the way?); not kept",
+            der.len()
+        )));
+    }
     let sd = signed_data(&token.content)
         .map_err(|e| ResponseError(format!("the token's SignedData does not parse: {e}")))?;
     // Its certificates decode, as the checker requires.
@@ -747,4 +758,81 @@ pub fn token_from_response(
         ));
     }
     Ok(der)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn der(tag: u8, v: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        if v.len() < 0x80 {
+            out.push(v.len() as u8);
+        } else {
+            let l = v.len().to_be_bytes();
+            let skip = l.iter().take_while(|&&x| x == 0).count();
+            out.push(0x80 | (l.len() - skip) as u8);
+            out.extend_from_slice(&l[skip..]);
+        }
+        out.extend_from_slice(v);
+        out
+    }
+
+    /// A granted `TimeStampResp` whose token (unsigned: these checks come
+    /// before any signature's) has a TSTInfo with imprint `alg`/`hashed`,
+    /// `nonce` and `gen_time`, and `pad` bytes of certificates.
+    fn response(alg: Oid, hashed: &[u8], nonce: u64, gen_time: &str, pad: usize) -> Vec<u8> {
+        let oid = |o: Oid| o.to_der().unwrap();
+        let imprint = der(
+            0x30,
+            &[
+                der(0x30, &[oid(alg), vec![5, 0]].concat()),
+                der(0x04, hashed),
+            ]
+            .concat(),
+        );
+        let tst = der(
+            0x30,
+            &[
+                vec![2, 1, 1],
+                oid(Oid::new_unwrap("1.2.3.4.1")),
+                imprint,
+                vec![2, 1, 7],
+                der(0x18, gen_time.as_bytes()),
+                nonce_int(nonce).to_der().unwrap(),
+            ]
+            .concat(),
+        );
+        let encap = der(
+            0x30,
+            &[oid(ID_CT_TST_INFO), der(0xa0, &der(0x04, &tst))].concat(),
+        );
+        let mut sd = [vec![2, 1, 3], vec![0x31, 0], encap].concat();
+        if pad > 0 {
+            sd.extend(der(0xa0, &der(0x04, &vec![0u8; pad])));
+        }
+        sd.extend([0x31, 0]);
+        let token = der(
+            0x30,
+            &[oid(ID_SIGNED_DATA), der(0xa0, &der(0x30, &sd))].concat(),
+        );
+        der(0x30, &[der(0x30, &[2, 1, 0]), token].concat())
+    }
+
+    const NOW: &str = "20261202120000Z";
+
+    #[test]
+    fn a_well_formed_response_gives_its_token() {
+        let h = Hash([7; 32]);
+        assert!(token_from_response(&response(ID_SHA256, &h.0, 9, NOW, 0), &h, 9).is_ok());
+    }
+
+    /// FORMAT 16.2: a token over 32,768 bytes is refused, whatever else it
+    /// holds (its certificates can be padded in transit).
+    #[test]
+    fn a_token_over_the_record_limit_is_refused() {
+        let h = Hash([7; 32]);
+        let e = token_from_response(&response(ID_SHA256, &h.0, 9, NOW, 33_000), &h, 9).unwrap_err();
+        assert!(e.0.contains("more than the 32768"), "{e}");
+    }
 }

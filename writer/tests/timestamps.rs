@@ -1055,3 +1055,125 @@ fn a_gen_time_with_fractional_seconds_verifies() {
         assert_eq!(got, (secs(hms) + 1) % 86_400, "{time} vs {line}");
     }
 }
+
+/// A token over FORMAT 16.2's 32,768 bytes is refused at anchoring, even
+/// one that verifies against the CA: the `good` TSA's genuine token with
+/// its `certificates` (not signed) padded on the way, as a man in the
+/// middle of a plain-http TSA can. Kept, it made every export, verify DIR
+/// and anchor of the log fail for good (red-team).
+#[test]
+fn anchor_refuses_a_token_over_the_record_limit_even_one_that_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (log, vkey) = init(tmp.path());
+    let _ = append(&log, &[r#"{"a":1}"#]);
+    let url = format!("{}/padded", tsa.url);
+    for ca in [true, false] {
+        let mut args = vec!["anchor", &log, "--tsa", &url];
+        let cap = tsa.ca();
+        if ca {
+            args.extend(["--ca", p(&cap)]);
+        }
+        let o = stele(&args);
+        assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stderr(&o).contains("more than the 32768"), "{}", stderr(&o));
+        assert!(!Path::new(&log).join("timestamps").exists());
+    }
+    // The log goes on: anchored by an honest answer, exported, verified.
+    let good = format!("{}/good", tsa.url);
+    let _ = ok(&stele(&[
+        "anchor",
+        &log,
+        "--tsa",
+        &good,
+        "--ca",
+        p(&tsa.ca()),
+    ]));
+    let file = tmp.path().join("x.stele");
+    let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
+    let out = ok(&stele(&[
+        "verify",
+        p(&file),
+        "--key",
+        &vkey,
+        "--tsa-ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(out.contains("existed by"), "{out}");
+}
+
+/// Lines of `DIR/timestamps` that are not records (a bad size, bad base64,
+/// a token over 32,768 bytes, a line longer than any record) are skipped
+/// with a warning by exports, `verify DIR` and `anchor`, which go on with
+/// the good records; `stele fsck` moves them to `DIR/timestamps.rejected`.
+#[test]
+fn bad_lines_in_timestamps_are_skipped_and_fsck_moves_them_aside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (log, vkey) = init(tmp.path());
+    let _ = append(&log, &[r#"{"a":1}"#]);
+    let good = format!("{}/good", tsa.url);
+    let _ = ok(&stele(&[
+        "anchor",
+        &log,
+        "--tsa",
+        &good,
+        "--ca",
+        p(&tsa.ca()),
+    ]));
+    let ts = Path::new(&log).join("timestamps");
+    let kept = std::fs::read_to_string(&ts).unwrap();
+    let big = format!("timestamp 2 {}", B64.encode(vec![0x30u8; 32_769]));
+    let bad = [
+        "garbage".to_string(),
+        "timestamp 2 !!!!".to_string(),
+        big,
+        "x".repeat(200_000),
+    ];
+    let mut f = std::fs::OpenOptions::new().append(true).open(&ts).unwrap();
+    for l in &bad {
+        writeln!(f, "{l}").unwrap();
+    }
+    drop(f);
+    // (Before the export, whose stele.access entry grows the tree.)
+    let again = ok(&stele(&["anchor", &log, "--tsa", &good]));
+    assert_eq!(again, "checkpoint 2 is already anchored\n");
+    let file = tmp.path().join("x.stele");
+    let o = stele(&["export", &log, "-o", p(&file)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line 2: not a timestamp record"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("line 5: not a timestamp record"),
+        "{}",
+        stderr(&o)
+    );
+    let out = ok(&stele(&[
+        "verify",
+        p(&file),
+        "--key",
+        &vkey,
+        "--tsa-ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(out.contains("existed by"), "{out}");
+    let o = stele(&["verify", &log, "--key", &vkey, "--tsa-ca", p(&tsa.ca())]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = ok(&stele(&["fsck", &log]));
+    assert!(out.contains("repaired: 4 line(s) of timestamps"), "{out}");
+    assert_eq!(std::fs::read_to_string(&ts).unwrap(), kept);
+    let aside = std::fs::read_to_string(Path::new(&log).join("timestamps.rejected")).unwrap();
+    assert_eq!(aside, bad.join("\n") + "\n");
+    let o = stele(&["export", &log, "-o", p(&file)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("not a timestamp record"),
+        "{}",
+        stderr(&o)
+    );
+    let out = ok(&stele(&["fsck", &log]));
+    assert!(!out.contains("repaired"), "{out}");
+}

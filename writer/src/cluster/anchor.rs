@@ -94,11 +94,12 @@ impl Cluster {
             ));
         };
         let size = row.get::<_, i64>(0) as u64;
+        let note: String = row.get(1);
         if row.get::<_, bool>(2) {
             return Ok(Some(Anchored::Already(size)));
         }
-        let note: String = row.get(1);
         let (token, att) = fetch_checked(url, &note, size, ca, timeout)?;
+        crate::anchor::check_size(&token, size)?;
         rt.block_on(super::exec1(
             &tx,
             "insert into stele_timestamps",
