@@ -698,7 +698,7 @@ impl std::error::Error for ResponseError {}
 /// The token in a DER `TimeStampResp` (RFC 3161 2.4.2), re-encoded as DER,
 /// if the status is granted (0) or grantedWithMods (1), the token is at most
 /// [`MAX_TOKEN_BYTES`] (FORMAT 16.2) and its TSTInfo has `nonce` and the
-/// expected imprint. The token's signature is
+/// expected imprint, SHA-256 (FORMAT 16.1). The token's signature is
 /// checked by [`TsaChecker`], not here.
 pub fn token_from_response(
     resp: &[u8],
@@ -746,6 +746,15 @@ pub fn token_from_response(
         .and_then(|e| e.decode_as::<OctetString>().ok())
         .and_then(|o| TstInfo::from_der(o.as_bytes()).ok())
         .ok_or_else(|| ResponseError("the token has no TSTInfo that parses".into()))?;
+    // FORMAT 16.1 / 16.3 step 2: any other algorithm fails every check
+    // with a CA (red-team: a token over the same 32 bytes labelled SHA-384
+    // was kept without --ca and made every export tampered under --tsa-ca).
+    let alg = tst.message_imprint.hash_algorithm.oid;
+    if alg != ID_SHA256 {
+        return Err(ResponseError(format!(
+            "the token's imprint uses hash algorithm {alg}, not SHA-256 (2.16.840.1.101.3.4.2.1) as requested"
+        )));
+    }
     if tst.message_imprint.hashed_message.as_bytes() != imprint.0 {
         return Err(ResponseError(
             "the token is for another imprint than the one requested".into(),
@@ -834,5 +843,14 @@ mod tests {
         let h = Hash([7; 32]);
         let e = token_from_response(&response(ID_SHA256, &h.0, 9, NOW, 33_000), &h, 9).unwrap_err();
         assert!(e.0.contains("more than the 32768"), "{e}");
+    }
+
+    /// FORMAT 16.1: the imprint's algorithm must be SHA-256, not only its
+    /// 32 bytes those asked for.
+    #[test]
+    fn an_imprint_not_labelled_sha256_is_refused() {
+        let h = Hash([7; 32]);
+        let e = token_from_response(&response(ID_SHA384, &h.0, 9, NOW, 0), &h, 9).unwrap_err();
+        assert!(e.0.contains("not SHA-256"), "{e}");
     }
 }

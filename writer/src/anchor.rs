@@ -84,7 +84,12 @@ pub fn request_token(url: &str, body: &[u8], timeout: Duration) -> Result<Vec<u8
         .with_config()
         .limit(MAX_RESPONSE_BYTES)
         .read_to_vec()
-        .map_err(|e| err(format!("POST {url}: reading the response: {e}")))?;
+        .map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(_) => err(format!(
+                "POST {url}: the response is longer than {MAX_RESPONSE_BYTES} bytes; a token is at most {MAX_TOKEN_BYTES} (FORMAT 16.2)"
+            )),
+            e => err(format!("POST {url}: reading the response: {e}")),
+        })?;
     stele_tsa::token_from_response(&bytes, &imp, nonce).map_err(|e| err(format!("POST {url}: {e}")))
 }
 
@@ -299,7 +304,11 @@ pub enum Anchored {
 
 /// Anchors the log's latest checkpoint (signing one first if the tree grew
 /// since the last): requests a token from `url`, checks it with `ca` when
-/// given (a token that fails is not kept), and appends it.
+/// given (a token that fails is not kept), and appends it. A checkpoint
+/// that has a token is anchored already; with `ca`, only if one of its
+/// tokens passes it: when none does, they are moved to
+/// `DIR/timestamps.rejected` (a warning on stderr says so) and a new token
+/// is kept in their place.
 pub fn anchor(
     log: &Log,
     url: &str,
@@ -320,10 +329,43 @@ pub fn anchor(
     // The log's index: only the records appended since it last looked are
     // read, and the records of `size` (one that does not parse is an error).
     let stamps = log.token_index().stamps(dir, &[(size, size)])?;
-    if !lines_for(&stamps, size)?.is_empty() {
+    let held = lines_for(&stamps, size)?;
+    drop(stamps);
+    if held.is_empty() {
+        let (token, att) = fetch_checked(url, &cp.note, size, ca, timeout)?;
+        append(dir, &TimestampRecord { size, token })?;
+        return Ok(Anchored::New(size, att));
+    }
+    // Without a CA, any token counts. With one, only a token that passes
+    // it: a bad token kept unchecked (an imprint labelled SHA-384, a broken
+    // signature, a TSA certificate without the EKU) made every export
+    // tampered under --tsa-ca, and `anchor --ca` said "already anchored".
+    let Some(ca) = ca else {
+        return Ok(Anchored::Already(size));
+    };
+    let imp = imprint(body_of(&cp.note, size)?.as_bytes());
+    let held: Vec<TimestampRecord> = held
+        .lines()
+        .filter_map(|l| TimestampRecord::parse(l.as_bytes()))
+        .collect();
+    let failed = held
+        .iter()
+        .map(|r| ca.check(&r.token, &imp))
+        .find_map(|c| c.err());
+    if held.iter().any(|r| ca.check(&r.token, &imp).is_ok()) {
         return Ok(Anchored::Already(size));
     }
-    let (token, att) = fetch_checked(url, &cp.note, size, ca, timeout)?;
+    // A new token first (a TSA that is down leaves the log as it was),
+    // then the failing ones aside, then the new one kept.
+    let (token, att) = fetch_checked(url, &cp.note, size, Some(ca), timeout)?;
+    let moved = set_aside(dir, &mut |r| {
+        r.is_some_and(|r| r.size == size && ca.check(&r.token, &imp).is_err())
+    })?;
+    eprintln!(
+        "stele: {moved} token(s) kept for checkpoint {size} fail --ca ({}); moved to {}, anchoring it again",
+        failed.map_or_else(String::new, |e| e.message),
+        dir.join(REJECTED).display()
+    );
     append(dir, &TimestampRecord { size, token })?;
     Ok(Anchored::New(size, att))
 }

@@ -1056,6 +1056,12 @@ fn a_gen_time_with_fractional_seconds_verifies() {
     }
 }
 
+/// The note text (checkpoint body) of the log's latest checkpoint.
+fn latest_body(log: &str) -> String {
+    let note = ok(&stele(&["checkpoint", log]));
+    note.split_once("\n\n").unwrap().0.to_string() + "\n"
+}
+
 /// A token over FORMAT 16.2's 32,768 bytes is refused at anchoring, even
 /// one that verifies against the CA: the `good` TSA's genuine token with
 /// its `certificates` (not signed) padded on the way, as a man in the
@@ -1176,4 +1182,66 @@ fn bad_lines_in_timestamps_are_skipped_and_fsck_moves_them_aside() {
     );
     let out = ok(&stele(&["fsck", &log]));
     assert!(!out.contains("repaired"), "{out}");
+}
+
+/// A checkpoint whose tokens were kept unchecked and fail the CA (here a
+/// TSA certificate without the timeStamping EKU) is anchored again by
+/// `stele anchor --ca`: the failing token goes to `timestamps.rejected`, a
+/// good one takes its place, and the export verifies under `--tsa-ca`. It
+/// said "already anchored", and the log verified tampered for good.
+#[test]
+fn anchor_with_ca_replaces_kept_tokens_that_fail_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (log, vkey) = init(tmp.path());
+    let _ = append(&log, &[r#"{"a":1}"#]);
+    let _ = ok(&stele(&["checkpoint", &log]));
+    let bad = tsa.token("noeku", latest_body(&log).as_bytes());
+    stele_writer::anchor::append(
+        Path::new(&log),
+        &TimestampRecord {
+            size: 2,
+            token: bad.clone(),
+        },
+    )
+    .unwrap();
+    let good = format!("{}/good", tsa.url);
+    let out = ok(&stele(&["anchor", &log, "--tsa", &good]));
+    assert_eq!(out, "checkpoint 2 is already anchored\n");
+    let o = stele(&["anchor", &log, "--tsa", &good, "--ca", p(&tsa.ca())]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("anchored checkpoint 2: existed by"),
+        "{out}"
+    );
+    assert!(
+        stderr(&o).contains("1 token(s) kept for checkpoint 2 fail --ca"),
+        "{}",
+        stderr(&o)
+    );
+    let aside = std::fs::read_to_string(Path::new(&log).join("timestamps.rejected")).unwrap();
+    assert_eq!(aside, record_line(2, &bad) + "\n");
+    let out = ok(&stele(&[
+        "anchor",
+        &log,
+        "--tsa",
+        &good,
+        "--ca",
+        p(&tsa.ca()),
+    ]));
+    assert_eq!(out, "checkpoint 2 is already anchored\n");
+    let file = tmp.path().join("x.stele");
+    let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.matches("\ntimestamp 2 ").count(), 1, "{text}");
+    let out = ok(&stele(&[
+        "verify",
+        p(&file),
+        "--key",
+        &vkey,
+        "--tsa-ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(out.contains("existed by"), "{out}");
 }
