@@ -248,8 +248,13 @@ pub fn append(dir: &Path, rec: &TimestampRecord) -> Result<()> {
     check_size(&rec.token, rec.size)?;
     let path = dir.join(TIMESTAMPS);
     let created = !path.exists();
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = crate::fs::open_own(
-        OpenOptions::new().create(true).read(true).append(true),
+        OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .mode(crate::fs::PRIVATE_FILE_MODE),
         &path,
     )
     .map_err(|e| Error::io("open", &path, e))?;
