@@ -140,6 +140,11 @@ struct Config {
     key_file: PathBuf,
     #[serde(default)]
     sealed: SealConfig,
+    /// Written in the clear on purpose although the sidecar shows sealed
+    /// values (`stele restore --unsealed`, or by hand): without it, a log
+    /// with no sealing rules and a sidecar secret is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    unsealed: bool,
     /// Keys replaced by rotations, oldest first (docs/FORMAT.md 15).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     retired_keys: Vec<rotation::RetiredKey>,
@@ -624,6 +629,7 @@ impl Log {
             origin: origin.into(),
             key_file: key_path,
             sealed: opts.seal.clone(),
+            unsealed: false,
             retired_keys: Vec::new(),
             rotation: None,
             witness_policy: None,
@@ -832,6 +838,8 @@ impl Log {
         };
         let frontier = Frontier::from_left_hashes(scan.size, left_hashes(&tf, scan.size)?);
         let sealer = Sealer::open(dir, &origin, &config.sealed, scan.size, opts.fs.clone())?;
+        sealer.prepare()?;
+        crate::sealed::check_rules_kept(opts.fs.as_ref(), dir, &config.sealed, config.unsealed)?;
         let store = Store {
             size: scan.size,
             prev: scan.prev,

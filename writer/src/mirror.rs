@@ -1545,7 +1545,16 @@ pub fn restore(
     }
     // A restore that fails leaves nothing behind: what it wrote is removed,
     // so the directory can be used again and is never half a log.
-    if let Err(e) = copy_checked(mirror_dir, new_dir, &c, &state) {
+    // With sealing rules, the log's own secret (a mirror has none): new
+    // sealed values get new subject indexes, as after any restore.
+    let copied = copy_checked(mirror_dir, new_dir, &c, &state).and_then(|()| {
+        if seal.seal.is_empty() {
+            Ok(())
+        } else {
+            crate::sealed::fresh_secret(&RealFs, new_dir)
+        }
+    });
+    if let Err(e) = copied {
         if made_dir {
             let _ = std::fs::remove_dir_all(new_dir);
         } else {
