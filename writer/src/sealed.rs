@@ -1836,12 +1836,24 @@ impl Sealer {
         let mut st = self.state.lock().unwrap();
         let tag = self.subject_tag(&mut st, subject)?;
         let p = self.dir.join("keys").join(stele_core::note::hex(&tag));
-        Self::key_file_id(&p)
+        self.key_file_id(&p)
     }
 
-    fn key_file_id(p: &Path) -> Result<KeyId> {
+    // The error names the log's subject pointer and the form a subject
+    // takes (red-team: README's recipe forgot `{"email":…}` under the
+    // default subject /actor, which missed entries whose actor object had
+    // another member); never the value given.
+    fn key_file_id(&self, p: &Path) -> Result<KeyId> {
         read_key_file(p)?.map(|(id, _)| id).ok_or_else(|| {
-            Error::Sealed("no data key for that subject (never seen, or already forgotten)".into())
+            let ptr: String = self
+                .subject
+                .iter()
+                .map(|t| format!("/{}", t.replace('~', "~0").replace('/', "~1")))
+                .collect();
+            Error::Sealed(format!(
+                "no data key for that subject (never seen, or already forgotten). This log's data subject is the value at {} of each event (stele.json \"subject\"): give that whole value as the events hold it: a string (user@example.com) when the pointer names one; JSON with every member ('{{\"email\":…,\"role\":…}}') when it names an object, whose entries with other members are other subjects",
+                canonical::quote(&ptr)
+            ))
         })
     }
 
@@ -1852,7 +1864,7 @@ impl Sealer {
         let tag = self.subject_tag(&mut st, subject)?;
         let name = stele_core::note::hex(&tag);
         let p = self.dir.join("keys").join(&name);
-        let id = Self::key_file_id(&p)?;
+        let id = self.key_file_id(&p)?;
         if expect.is_some_and(|e| e != id) {
             return Err(Error::Sealed(
                 "the subject's data key changed while it was being forgotten; run forget again"

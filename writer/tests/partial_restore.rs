@@ -125,3 +125,36 @@ fn a_log_sealing_ad_hoc_only_is_not_refused() {
     let _ = append(p(&log), &[r#"{"actor":"a","note":{"stele.seal":"y"}}"#]);
     let _ = append(p(&log), &[r#"{"a":1}"#]);
 }
+
+/// `stele forget` of a subject without a data key names the log's subject
+/// pointer and the form its value takes (README's recipe forgot
+/// `{"email":…}` under the default subject /actor, and missed entries
+/// whose actor object had another member), never the value given.
+#[test]
+fn forget_of_an_unknown_subject_names_the_subject_pointer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let _ = ok(&stele(&[
+        "init",
+        p(&log),
+        "--origin",
+        "pr.example/z",
+        "--seal",
+        "/actor/email",
+    ]));
+    let _ = append(
+        p(&log),
+        &[r#"{"actor":{"email":"alice@example.com","role":"admin"}}"#],
+    );
+    let o = stele(&[
+        "forget",
+        p(&log),
+        "--subject",
+        r#"{"email":"alice@example.com"}"#,
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    let e = stderr(&o);
+    assert!(e.contains("the value at \"/actor\" of each event"), "{e}");
+    assert!(e.contains("every member"), "{e}");
+    assert!(!e.contains("alice@example.com"), "{e}");
+}
