@@ -683,6 +683,10 @@ fn nonce_int(nonce: u64) -> der::asn1::Int {
     der::asn1::Int::new(&v).expect("a minimal integer")
 }
 
+/// How far a new token's `genTime` may be from the anchoring machine's
+/// clock, either way.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
 /// Why a TSA's response gives no token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseError(pub String);
@@ -698,12 +702,14 @@ impl std::error::Error for ResponseError {}
 /// The token in a DER `TimeStampResp` (RFC 3161 2.4.2), re-encoded as DER,
 /// if the status is granted (0) or grantedWithMods (1), the token is at most
 /// [`MAX_TOKEN_BYTES`] (FORMAT 16.2) and its TSTInfo has `nonce` and the
-/// expected imprint, SHA-256 (FORMAT 16.1). The token's signature is
+/// expected imprint, SHA-256 (FORMAT 16.1), and a `genTime` within
+/// [`MAX_CLOCK_SKEW`] of `now` (since the Unix epoch). The token's signature is
 /// checked by [`TsaChecker`], not here.
 pub fn token_from_response(
     resp: &[u8],
     imprint: &Hash,
     nonce: u64,
+    now: Duration,
 ) -> Result<Vec<u8>, ResponseError> {
     let r = x509_tsp::TimeStampResp::from_der(resp)
         .map_err(|e| ResponseError(format!("the response is not a DER TimeStampResp: {e}")))?;
@@ -765,6 +771,19 @@ pub fn token_from_response(
         return Err(ResponseError(
             "the token does not carry the request's nonce".into(),
         ));
+    }
+    // A token just made says it was made now: a genTime far off (a TSA's
+    // clock wrong, or a token replayed or forged with a time of its
+    // choosing) would attest a false time for good.
+    let at = tst.gen_time.unix_duration();
+    if at + MAX_CLOCK_SKEW < now || at > now + MAX_CLOCK_SKEW {
+        return Err(ResponseError(format!(
+            "the token's genTime {} is more than {} minutes from this machine's clock ({}); not kept (check both clocks)",
+            tst.gen_time.to_string_rounded_up(),
+            MAX_CLOCK_SKEW.as_secs() / 60,
+            der::DateTime::from_unix_duration(Duration::from_secs(now.as_secs()))
+                .map_or_else(|_| "out of range".into(), |d| d.to_string())
+        )));
     }
     Ok(der)
 }
@@ -830,10 +849,16 @@ mod tests {
 
     const NOW: &str = "20261202120000Z";
 
+    fn now() -> Duration {
+        der::DateTime::new(2026, 12, 2, 12, 0, 0)
+            .unwrap()
+            .unix_duration()
+    }
+
     #[test]
     fn a_well_formed_response_gives_its_token() {
         let h = Hash([7; 32]);
-        assert!(token_from_response(&response(ID_SHA256, &h.0, 9, NOW, 0), &h, 9).is_ok());
+        assert!(token_from_response(&response(ID_SHA256, &h.0, 9, NOW, 0), &h, 9, now()).is_ok());
     }
 
     /// FORMAT 16.2: a token over 32,768 bytes is refused, whatever else it
@@ -841,8 +866,35 @@ mod tests {
     #[test]
     fn a_token_over_the_record_limit_is_refused() {
         let h = Hash([7; 32]);
-        let e = token_from_response(&response(ID_SHA256, &h.0, 9, NOW, 33_000), &h, 9).unwrap_err();
+        let e = token_from_response(&response(ID_SHA256, &h.0, 9, NOW, 33_000), &h, 9, now())
+            .unwrap_err();
         assert!(e.0.contains("more than the 32768"), "{e}");
+    }
+
+    /// A genTime more than 5 minutes from the clock, either way, is
+    /// refused, saying so; within, kept.
+    #[test]
+    fn a_gen_time_far_from_the_clock_is_refused() {
+        let h = Hash([7; 32]);
+        let r = response(ID_SHA256, &h.0, 9, NOW, 0);
+        let min = Duration::from_secs(60);
+        for (off, ok) in [(4, true), (6, false)] {
+            for later in [true, false] {
+                let at = if later {
+                    now() + off * min
+                } else {
+                    now() - off * min
+                };
+                let got = token_from_response(&r, &h, 9, at);
+                assert_eq!(got.is_ok(), ok, "{off} min, clock later {later}: {got:?}");
+                if let Err(e) = got {
+                    assert!(
+                        e.0.contains("genTime 2026-12-02T12:00:00Z is more than 5 minutes"),
+                        "{e}"
+                    );
+                }
+            }
+        }
     }
 
     /// FORMAT 16.1: the imprint's algorithm must be SHA-256, not only its
@@ -850,7 +902,8 @@ mod tests {
     #[test]
     fn an_imprint_not_labelled_sha256_is_refused() {
         let h = Hash([7; 32]);
-        let e = token_from_response(&response(ID_SHA384, &h.0, 9, NOW, 0), &h, 9).unwrap_err();
+        let e =
+            token_from_response(&response(ID_SHA384, &h.0, 9, NOW, 0), &h, 9, now()).unwrap_err();
         assert!(e.0.contains("not SHA-256"), "{e}");
     }
 }

@@ -90,7 +90,11 @@ pub fn request_token(url: &str, body: &[u8], timeout: Duration) -> Result<Vec<u8
             )),
             e => err(format!("POST {url}: reading the response: {e}")),
         })?;
-    stele_tsa::token_from_response(&bytes, &imp, nonce).map_err(|e| err(format!("POST {url}: {e}")))
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    stele_tsa::token_from_response(&bytes, &imp, nonce, now)
+        .map_err(|e| err(format!("POST {url}: {e}")))
 }
 
 /// Every complete record of `DIR/timestamps` (none when the file does not
