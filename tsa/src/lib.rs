@@ -10,7 +10,8 @@
 //! a certification path or applies RFC 3161's rules to a signer certificate,
 //! so this crate does that by hand (marked "hand-written" below), and only
 //! as much of RFC 5280 6.1 as a timestamp needs: signatures, issuer/subject
-//! names, validity at `genTime`, `basicConstraints` of issuers. It does not
+//! names, validity at `genTime`, `basicConstraints` of issuers (cA and
+//! pathLenConstraint), `keyCertSign` when an issuer has keyUsage. It does not
 //! fetch or check revocation (CRL, OCSP): an auditor who needs it checks the
 //! TSA certificate's status out of band.
 //!
@@ -44,7 +45,7 @@ use stele_core::Hash;
 use stele_core::timestamp::{Attestation, MAX_TOKEN_BYTES, TokenChecker, TokenError, TokenProblem};
 use tst::TstInfo;
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, SubjectKeyIdentifier};
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier};
 
 mod tst;
 
@@ -577,6 +578,9 @@ impl TsaChecker {
         // the certificate's signature.
         let mut cur: &(Certificate, Vec<u8>) = signer;
         let mut tries = 0usize;
+        // CA certificates (not self-issued) on the path below the issuer
+        // looked for: those `pathLenConstraint` counts.
+        let mut below = 0usize;
         for _ in 0..MAX_PATH {
             let c = &cur.0;
             if !valid_at(c, gen_time) {
@@ -622,19 +626,46 @@ impl TsaChecker {
                     self.anchor_names().join("; ")
                 )));
             };
-            let is_ca = issuer
+            let bc = issuer
                 .0
                 .tbs_certificate
                 .get::<BasicConstraints>()
                 .ok()
                 .flatten()
-                .is_some_and(|(_, bc)| bc.ca);
-            if !is_ca {
+                .map(|(_, bc)| bc);
+            if !bc.as_ref().is_some_and(|bc| bc.ca) {
                 return Err(untrusted(format!(
                     "certificate {} is issued by {}, which is not a CA (basicConstraints cA is not true)",
                     name_of(c),
                     name_of(&issuer.0)
                 )));
+            }
+            // RFC 5280 6.1.4 (l, m): at most pathLenConstraint CA
+            // certificates (not self-issued) between the issuer and the TSA's.
+            if let Some(max) = bc.and_then(|bc| bc.path_len_constraint)
+                && below > usize::from(max)
+            {
+                return Err(untrusted(format!(
+                    "certificate {} has pathLenConstraint {max}, but {below} CA certificates follow it on the path to the TSA certificate ({tsa})",
+                    name_of(&issuer.0)
+                )));
+            }
+            // RFC 5280 6.1.4 (n): an issuer whose keyUsage is present must
+            // have keyCertSign.
+            let ku = issuer.0.tbs_certificate.get::<KeyUsage>().map_err(|e| {
+                untrusted(format!("certificate {}: keyUsage: {e}", name_of(&issuer.0)))
+            })?;
+            if let Some((_, ku)) = ku
+                && !ku.key_cert_sign()
+            {
+                return Err(untrusted(format!(
+                    "certificate {} is issued by {}, whose keyUsage does not allow keyCertSign",
+                    name_of(c),
+                    name_of(&issuer.0)
+                )));
+            }
+            if issuer.0.tbs_certificate.subject != issuer.0.tbs_certificate.issuer {
+                below += 1;
             }
             cur = issuer;
         }

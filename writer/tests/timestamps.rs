@@ -1245,3 +1245,70 @@ fn anchor_with_ca_replaces_kept_tokens_that_fail_it() {
     ]));
     assert!(out.contains("existed by"), "{out}");
 }
+
+/// A path through a CA whose pathLenConstraint it exceeds, or through an
+/// issuer whose keyUsage lacks keyCertSign, is refused (RFC 5280 6.1.4),
+/// as `openssl ts -verify` refuses it; the same chain within the rules
+/// verifies with both (red-team: stele verified both).
+#[test]
+fn path_len_constraint_and_key_cert_sign_are_enforced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cnf = "[ req ]\ndistinguished_name = dn\n[ dn ]\n\
+        [ ca_pl0 ]\nbasicConstraints = critical,CA:true,pathlen:0\nkeyUsage = critical,keyCertSign,cRLSign\n\
+        [ ca ]\nbasicConstraints = critical,CA:true\nkeyUsage = critical,keyCertSign,cRLSign\n\
+        [ ca_noku ]\nbasicConstraints = critical,CA:true\nkeyUsage = critical,digitalSignature\n\
+        [ tsa_ext ]\nbasicConstraints = critical,CA:false\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = critical,timeStamping\n\
+        [ tsa ]\ndefault_tsa = t\n[ t ]\nserial = ./ser\nsigner_cert = ./tsa.crt\ncerts = ./sub.crt\n\
+        signer_key = ./k.key\nsigner_digest = sha256\ndefault_policy = 1.2.3.4.1\ndigests = sha256\ness_cert_id_alg = sha256\n";
+    let body = b"example.com/audit\n2\npIwweUKkEgsLl/VnuQlfWaxVf3JWI+3drcOVzjYzJRU=\n";
+    for (root, sub, want) in [
+        ("ca", "ca", None),
+        (
+            "ca_pl0",
+            "ca",
+            Some("has pathLenConstraint 0, but 1 CA certificates follow it"),
+        ),
+        (
+            "ca",
+            "ca_noku",
+            Some("whose keyUsage does not allow keyCertSign"),
+        ),
+    ] {
+        let d = tmp.path().join(format!("{root}-{sub}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("x.cnf"), cnf).unwrap();
+        std::fs::write(d.join("body"), body).unwrap();
+        tsa::sh(
+            &d,
+            &format!(
+                "set -e; echo 01 > ser\n\
+                 openssl ecparam -name prime256v1 -genkey -noout -out k.key\n\
+                 openssl req -new -x509 -key k.key -subj /CN=Root -days 36500 -config x.cnf -extensions {root} -out root.crt\n\
+                 openssl req -new -key k.key -subj /CN=Sub -config x.cnf -out sub.csr\n\
+                 openssl x509 -req -in sub.csr -CA root.crt -CAkey k.key -set_serial 2 -days 36500 -extfile x.cnf -extensions {sub} -out sub.crt 2>/dev/null\n\
+                 openssl req -new -key k.key -subj /CN=TSA -config x.cnf -out tsa.csr\n\
+                 openssl x509 -req -in tsa.csr -CA sub.crt -CAkey k.key -set_serial 3 -days 36500 -extfile x.cnf -extensions tsa_ext -out tsa.crt 2>/dev/null\n\
+                 openssl ts -query -data body -sha256 -cert -out q.tsq\n\
+                 openssl ts -reply -config x.cnf -section t -queryfile q.tsq -token_out -out tok"
+            ),
+        );
+        let token = std::fs::read(d.join("tok")).unwrap();
+        let ca = d.join("root.crt");
+        let c = stele_tsa::TsaChecker::from_pem_or_der(&std::fs::read(&ca).unwrap()).unwrap();
+        use stele_core::timestamp::TokenChecker as _;
+        let got = c.check(&token, &stele_core::timestamp::imprint(body));
+        assert_eq!(
+            openssl_verifies(&d, &token, body, &ca),
+            want.is_none(),
+            "{root}/{sub}: openssl"
+        );
+        match want {
+            None => assert!(got.is_ok(), "{root}/{sub}: {got:?}"),
+            Some(w) => {
+                let e = got.unwrap_err();
+                assert_eq!(e.problem, stele_core::timestamp::TokenProblem::Untrusted);
+                assert!(e.message.contains(w), "{root}/{sub}: {}", e.message);
+            }
+        }
+    }
+}
