@@ -10,7 +10,8 @@
 //! a certification path or applies RFC 3161's rules to a signer certificate,
 //! so this crate does that by hand (marked "hand-written" below), and only
 //! as much of RFC 5280 6.1 as a timestamp needs: signatures, issuer/subject
-//! names, validity at `genTime`, `basicConstraints` of issuers. It does not
+//! names, validity at `genTime`, `basicConstraints` of issuers (cA and
+//! pathLenConstraint), `keyCertSign` when an issuer has keyUsage. It does not
 //! fetch or check revocation (CRL, OCSP): an auditor who needs it checks the
 //! TSA certificate's status out of band.
 //!
@@ -41,10 +42,10 @@ use sha2_10::Digest as _;
 use std::fmt;
 use std::time::Duration;
 use stele_core::Hash;
-use stele_core::timestamp::{Attestation, TokenChecker, TokenError, TokenProblem};
+use stele_core::timestamp::{Attestation, MAX_TOKEN_BYTES, TokenChecker, TokenError, TokenProblem};
 use tst::TstInfo;
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, SubjectKeyIdentifier};
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier};
 
 mod tst;
 
@@ -577,6 +578,9 @@ impl TsaChecker {
         // the certificate's signature.
         let mut cur: &(Certificate, Vec<u8>) = signer;
         let mut tries = 0usize;
+        // CA certificates (not self-issued) on the path below the issuer
+        // looked for: those `pathLenConstraint` counts.
+        let mut below = 0usize;
         for _ in 0..MAX_PATH {
             let c = &cur.0;
             if !valid_at(c, gen_time) {
@@ -622,19 +626,46 @@ impl TsaChecker {
                     self.anchor_names().join("; ")
                 )));
             };
-            let is_ca = issuer
+            let bc = issuer
                 .0
                 .tbs_certificate
                 .get::<BasicConstraints>()
                 .ok()
                 .flatten()
-                .is_some_and(|(_, bc)| bc.ca);
-            if !is_ca {
+                .map(|(_, bc)| bc);
+            if !bc.as_ref().is_some_and(|bc| bc.ca) {
                 return Err(untrusted(format!(
                     "certificate {} is issued by {}, which is not a CA (basicConstraints cA is not true)",
                     name_of(c),
                     name_of(&issuer.0)
                 )));
+            }
+            // RFC 5280 6.1.4 (l, m): at most pathLenConstraint CA
+            // certificates (not self-issued) between the issuer and the TSA's.
+            if let Some(max) = bc.and_then(|bc| bc.path_len_constraint)
+                && below > usize::from(max)
+            {
+                return Err(untrusted(format!(
+                    "certificate {} has pathLenConstraint {max}, but {below} CA certificates follow it on the path to the TSA certificate ({tsa})",
+                    name_of(&issuer.0)
+                )));
+            }
+            // RFC 5280 6.1.4 (n): an issuer whose keyUsage is present must
+            // have keyCertSign.
+            let ku = issuer.0.tbs_certificate.get::<KeyUsage>().map_err(|e| {
+                untrusted(format!("certificate {}: keyUsage: {e}", name_of(&issuer.0)))
+            })?;
+            if let Some((_, ku)) = ku
+                && !ku.key_cert_sign()
+            {
+                return Err(untrusted(format!(
+                    "certificate {} is issued by {}, whose keyUsage does not allow keyCertSign",
+                    name_of(c),
+                    name_of(&issuer.0)
+                )));
+            }
+            if issuer.0.tbs_certificate.subject != issuer.0.tbs_certificate.issuer {
+                below += 1;
             }
             cur = issuer;
         }
@@ -683,6 +714,10 @@ fn nonce_int(nonce: u64) -> der::asn1::Int {
     der::asn1::Int::new(&v).expect("a minimal integer")
 }
 
+/// How far a new token's `genTime` may be from the anchoring machine's
+/// clock, either way.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
 /// Why a TSA's response gives no token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseError(pub String);
@@ -696,13 +731,16 @@ impl fmt::Display for ResponseError {
 impl std::error::Error for ResponseError {}
 
 /// The token in a DER `TimeStampResp` (RFC 3161 2.4.2), re-encoded as DER,
-/// if the status is granted (0) or grantedWithMods (1) and the token's
-/// TSTInfo has `nonce` and the expected imprint. The token's signature is
+/// if the status is granted (0) or grantedWithMods (1), the token is at most
+/// [`MAX_TOKEN_BYTES`] (FORMAT 16.2) and its TSTInfo has `nonce` and the
+/// expected imprint, SHA-256 (FORMAT 16.1), and a `genTime` within
+/// [`MAX_CLOCK_SKEW`] of `now` (since the Unix epoch). The token's signature is
 /// checked by [`TsaChecker`], not here.
 pub fn token_from_response(
     resp: &[u8],
     imprint: &Hash,
     nonce: u64,
+    now: Duration,
 ) -> Result<Vec<u8>, ResponseError> {
     let r = x509_tsp::TimeStampResp::from_der(resp)
         .map_err(|e| ResponseError(format!("the response is not a DER TimeStampResp: {e}")))?;
@@ -724,6 +762,16 @@ pub fn token_from_response(
     let der = token
         .to_der()
         .map_err(|e| ResponseError(format!("the token does not encode: {e}")))?;
+    // FORMAT 16.2: a longer token could never be read back (every export
+    // of the log failed on its line). Its `certificates`, which the
+    // signature does not cover, can be padded in transit: a genuine token
+    // passed `--ca` at 40 KB.
+    if der.len() > MAX_TOKEN_BYTES {
+        return Err(ResponseError(format!(
+            "the token is {} bytes, more than the {MAX_TOKEN_BYTES} a timestamp record holds (FORMAT 16.2; certificates added to it on the way?); not kept",
+            der.len()
+        )));
+    }
     let sd = signed_data(&token.content)
         .map_err(|e| ResponseError(format!("the token's SignedData does not parse: {e}")))?;
     // Its certificates decode, as the checker requires.
@@ -735,6 +783,15 @@ pub fn token_from_response(
         .and_then(|e| e.decode_as::<OctetString>().ok())
         .and_then(|o| TstInfo::from_der(o.as_bytes()).ok())
         .ok_or_else(|| ResponseError("the token has no TSTInfo that parses".into()))?;
+    // FORMAT 16.1 / 16.3 step 2: any other algorithm fails every check
+    // with a CA (red-team: a token over the same 32 bytes labelled SHA-384
+    // was kept without --ca and made every export tampered under --tsa-ca).
+    let alg = tst.message_imprint.hash_algorithm.oid;
+    if alg != ID_SHA256 {
+        return Err(ResponseError(format!(
+            "the token's imprint uses hash algorithm {alg}, not SHA-256 (2.16.840.1.101.3.4.2.1) as requested"
+        )));
+    }
     if tst.message_imprint.hashed_message.as_bytes() != imprint.0 {
         return Err(ResponseError(
             "the token is for another imprint than the one requested".into(),
@@ -746,5 +803,138 @@ pub fn token_from_response(
             "the token does not carry the request's nonce".into(),
         ));
     }
+    // A token just made says it was made now: a genTime far off (a TSA's
+    // clock wrong, or a token replayed or forged with a time of its
+    // choosing) would attest a false time for good.
+    let at = tst.gen_time.unix_duration();
+    if at + MAX_CLOCK_SKEW < now || at > now + MAX_CLOCK_SKEW {
+        return Err(ResponseError(format!(
+            "the token's genTime {} is more than {} minutes from this machine's clock ({}); not kept (check both clocks)",
+            tst.gen_time.to_string_rounded_up(),
+            MAX_CLOCK_SKEW.as_secs() / 60,
+            der::DateTime::from_unix_duration(Duration::from_secs(now.as_secs()))
+                .map_or_else(|_| "out of range".into(), |d| d.to_string())
+        )));
+    }
     Ok(der)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn der(tag: u8, v: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        if v.len() < 0x80 {
+            out.push(v.len() as u8);
+        } else {
+            let l = v.len().to_be_bytes();
+            let skip = l.iter().take_while(|&&x| x == 0).count();
+            out.push(0x80 | (l.len() - skip) as u8);
+            out.extend_from_slice(&l[skip..]);
+        }
+        out.extend_from_slice(v);
+        out
+    }
+
+    /// A granted `TimeStampResp` whose token (unsigned: these checks come
+    /// before any signature's) has a TSTInfo with imprint `alg`/`hashed`,
+    /// `nonce` and `gen_time`, and `pad` bytes of certificates.
+    fn response(alg: Oid, hashed: &[u8], nonce: u64, gen_time: &str, pad: usize) -> Vec<u8> {
+        let oid = |o: Oid| o.to_der().unwrap();
+        let imprint = der(
+            0x30,
+            &[
+                der(0x30, &[oid(alg), vec![5, 0]].concat()),
+                der(0x04, hashed),
+            ]
+            .concat(),
+        );
+        let tst = der(
+            0x30,
+            &[
+                vec![2, 1, 1],
+                oid(Oid::new_unwrap("1.2.3.4.1")),
+                imprint,
+                vec![2, 1, 7],
+                der(0x18, gen_time.as_bytes()),
+                nonce_int(nonce).to_der().unwrap(),
+            ]
+            .concat(),
+        );
+        let encap = der(
+            0x30,
+            &[oid(ID_CT_TST_INFO), der(0xa0, &der(0x04, &tst))].concat(),
+        );
+        let mut sd = [vec![2, 1, 3], vec![0x31, 0], encap].concat();
+        if pad > 0 {
+            sd.extend(der(0xa0, &der(0x04, &vec![0u8; pad])));
+        }
+        sd.extend([0x31, 0]);
+        let token = der(
+            0x30,
+            &[oid(ID_SIGNED_DATA), der(0xa0, &der(0x30, &sd))].concat(),
+        );
+        der(0x30, &[der(0x30, &[2, 1, 0]), token].concat())
+    }
+
+    const NOW: &str = "20261202120000Z";
+
+    fn now() -> Duration {
+        der::DateTime::new(2026, 12, 2, 12, 0, 0)
+            .unwrap()
+            .unix_duration()
+    }
+
+    #[test]
+    fn a_well_formed_response_gives_its_token() {
+        let h = Hash([7; 32]);
+        assert!(token_from_response(&response(ID_SHA256, &h.0, 9, NOW, 0), &h, 9, now()).is_ok());
+    }
+
+    /// FORMAT 16.2: a token over 32,768 bytes is refused, whatever else it
+    /// holds (its certificates can be padded in transit).
+    #[test]
+    fn a_token_over_the_record_limit_is_refused() {
+        let h = Hash([7; 32]);
+        let e = token_from_response(&response(ID_SHA256, &h.0, 9, NOW, 33_000), &h, 9, now())
+            .unwrap_err();
+        assert!(e.0.contains("more than the 32768"), "{e}");
+    }
+
+    /// A genTime more than 5 minutes from the clock, either way, is
+    /// refused, saying so; within, kept.
+    #[test]
+    fn a_gen_time_far_from_the_clock_is_refused() {
+        let h = Hash([7; 32]);
+        let r = response(ID_SHA256, &h.0, 9, NOW, 0);
+        let min = Duration::from_secs(60);
+        for (off, ok) in [(4, true), (6, false)] {
+            for later in [true, false] {
+                let at = if later {
+                    now() + off * min
+                } else {
+                    now() - off * min
+                };
+                let got = token_from_response(&r, &h, 9, at);
+                assert_eq!(got.is_ok(), ok, "{off} min, clock later {later}: {got:?}");
+                if let Err(e) = got {
+                    assert!(
+                        e.0.contains("genTime 2026-12-02T12:00:00Z is more than 5 minutes"),
+                        "{e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// FORMAT 16.1: the imprint's algorithm must be SHA-256, not only its
+    /// 32 bytes those asked for.
+    #[test]
+    fn an_imprint_not_labelled_sha256_is_refused() {
+        let h = Hash([7; 32]);
+        let e =
+            token_from_response(&response(ID_SHA384, &h.0, 9, NOW, 0), &h, 9, now()).unwrap_err();
+        assert!(e.0.contains("not SHA-256"), "{e}");
+    }
 }

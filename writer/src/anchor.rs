@@ -25,12 +25,30 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use stele_core::timestamp::{Attestation, TimestampRecord, TokenChecker, imprint};
+use stele_core::timestamp::{Attestation, MAX_TOKEN_BYTES, TimestampRecord, TokenChecker, imprint};
 
 /// The tokens file in a log directory.
 pub const TIMESTAMPS: &str = "timestamps";
-/// Largest TSA response read.
-const MAX_RESPONSE_BYTES: u64 = 64 * 1024;
+/// Largest TSA response read: the largest token a record holds (FORMAT
+/// 16.2) and room for the status around it. (It was 64 KiB: a 40 KB token
+/// was read, kept, and failed every export after.)
+const MAX_RESPONSE_BYTES: u64 = MAX_TOKEN_BYTES as u64 + 4096;
+/// Where lines of `DIR/timestamps` that are set aside go: lines that are
+/// not records (`stele fsck`), tokens that fail `--ca` (`stele anchor
+/// --ca`, `stele serve --ca`).
+pub const REJECTED: &str = "timestamps.rejected";
+
+/// Refuses a token longer than a record holds (FORMAT 16.2): once written,
+/// its line would be refused by every reader.
+pub(crate) fn check_size(token: &[u8], size: u64) -> Result<()> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(err(format!(
+            "the token for the checkpoint of size {size} is {} bytes, more than the {MAX_TOKEN_BYTES} a timestamp record holds (FORMAT 16.2); not kept",
+            token.len()
+        )));
+    }
+    Ok(())
+}
 
 fn err(why: impl Into<String>) -> Error {
     Error::Timestamp(why.into())
@@ -66,8 +84,17 @@ pub fn request_token(url: &str, body: &[u8], timeout: Duration) -> Result<Vec<u8
         .with_config()
         .limit(MAX_RESPONSE_BYTES)
         .read_to_vec()
-        .map_err(|e| err(format!("POST {url}: reading the response: {e}")))?;
-    stele_tsa::token_from_response(&bytes, &imp, nonce).map_err(|e| err(format!("POST {url}: {e}")))
+        .map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(_) => err(format!(
+                "POST {url}: the response is longer than {MAX_RESPONSE_BYTES} bytes; a token is at most {MAX_TOKEN_BYTES} (FORMAT 16.2)"
+            )),
+            e => err(format!("POST {url}: reading the response: {e}")),
+        })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    stele_tsa::token_from_response(&bytes, &imp, nonce, now)
+        .map_err(|e| err(format!("POST {url}: {e}")))
 }
 
 /// Every complete record of `DIR/timestamps` (none when the file does not
@@ -88,7 +115,7 @@ pub fn read(dir: &Path) -> Result<Vec<TimestampRecord>> {
         .map(|(i, l)| {
             TimestampRecord::parse(l).ok_or_else(|| {
                 err(format!(
-                    "{} line {}: not a timestamp record",
+                    "{} line {}: not a timestamp record (`stele fsck DIR` moves such lines to {REJECTED})",
                     path.display(),
                     i + 1
                 ))
@@ -97,32 +124,141 @@ pub fn read(dir: &Path) -> Result<Vec<TimestampRecord>> {
         .collect()
 }
 
-/// Checks every complete line of `DIR/timestamps` as [`read`] does (an
-/// error names the first that is not a record), one line in memory at a
-/// time.
-pub(crate) fn check_all(dir: &Path) -> Result<()> {
+/// Moves the complete lines of `DIR/timestamps` that `reject` refuses
+/// (given the record, `None` for a line that is not one) to the end of
+/// `DIR/timestamps.rejected`, and replaces `DIR/timestamps` by the lines
+/// kept (a torn last line stays last, for the next append to cut): both
+/// fdatasync'ed, the new file renamed over the old, the directory fsync'ed.
+/// Returns how many lines were moved; with none, nothing is written. The
+/// caller holds the log's lock (appends take it). One line in memory at a
+/// time: a longer line than a record can be is streamed aside in pieces.
+pub(crate) fn set_aside(
+    dir: &Path,
+    reject: &mut dyn FnMut(Option<&TimestampRecord>) -> bool,
+) -> Result<u64> {
+    use std::io::{BufRead, Read};
     let path = dir.join(TIMESTAMPS);
     let f = match crate::fs::open_own_read(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(Error::io("open", &path, e)),
     };
-    let mut lines = 0;
-    scan(&f, &path, 0, MAX_RECORD_LINE + 1, &mut |_, line, n| {
-        lines += 1;
-        match TimestampRecord::parse(line) {
-            Some(_) if n <= MAX_RECORD_LINE as u64 => Ok(()),
-            _ => Err(not_a_record(&path, lines)),
+    let tmp = dir.join("timestamps.tmp");
+    let rej_path = dir.join(REJECTED);
+    let mut kept = std::io::BufWriter::new(
+        crate::fs::create_temp(&tmp, 0o600).map_err(|e| Error::io("create", &tmp, e))?,
+    );
+    let mut rej: Option<File> = None;
+    let mut to_rej = |b: &[u8]| -> Result<()> {
+        if rej.is_none() {
+            use std::os::unix::fs::OpenOptionsExt;
+            rej = Some(
+                crate::fs::open_own(
+                    OpenOptions::new().create(true).append(true).mode(0o600),
+                    &rej_path,
+                )
+                .map_err(|e| Error::io("open", &rej_path, e))?,
+            );
         }
-    })
+        rej.as_mut()
+            .expect("opened")
+            .write_all(b)
+            .map_err(|e| Error::io("write", &rej_path, e))
+    };
+    let mut r = std::io::BufReader::new(f);
+    let (mut moved, mut line) = (0u64, Vec::new());
+    let limit = MAX_RECORD_LINE as u64 + 1;
+    loop {
+        line.clear();
+        let _ = (&mut r)
+            .take(limit)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::io("read", &path, e))?;
+        if line.is_empty() {
+            break;
+        }
+        if line.last() != Some(&b'\n') && line.len() as u64 == limit {
+            // Longer than any record: aside, piece by piece, to its end.
+            moved += 1;
+            to_rej(&line)?;
+            while line.last() != Some(&b'\n') && !line.is_empty() {
+                line.clear();
+                let _ = (&mut r)
+                    .take(limit)
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| Error::io("read", &path, e))?;
+                to_rej(&line)?;
+            }
+            if line.last() != Some(&b'\n') {
+                to_rej(b"\n")?;
+            }
+            continue;
+        }
+        let Some(body) = line.strip_suffix(b"\n") else {
+            // A torn last line: kept for the next append to cut.
+            kept.write_all(&line)
+                .map_err(|e| Error::io("write", &tmp, e))?;
+            break;
+        };
+        if reject(TimestampRecord::parse(body).as_ref()) {
+            moved += 1;
+            to_rej(&line)?;
+        } else {
+            kept.write_all(&line)
+                .map_err(|e| Error::io("write", &tmp, e))?;
+        }
+    }
+    let kept = kept
+        .into_inner()
+        .map_err(|e| Error::io("write", &tmp, e.into_error()))?;
+    if moved == 0 {
+        drop(kept);
+        let _ = std::fs::remove_file(&tmp);
+        return Ok(0);
+    }
+    if let Some(f) = &rej {
+        f.sync_data()
+            .map_err(|e| Error::io("fdatasync", &rej_path, e))?;
+    }
+    kept.sync_data()
+        .map_err(|e| Error::io("fdatasync", &tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("fsync", dir, e))?;
+    Ok(moved)
 }
 
-/// Appends a record to `DIR/timestamps` durably (see the module docs).
+/// `stele fsck`: moves the lines of `DIR/timestamps` that are not records
+/// (FORMAT 16.2: a bad size, bad base64, a token over 32,768 bytes) to
+/// `DIR/timestamps.rejected`; returns how many. Exports skip such lines
+/// (with a warning) until then.
+pub fn repair(dir: &Path) -> Result<u64> {
+    set_aside(dir, &mut |r| r.is_none())
+}
+
+/// Warns, once per line a reader meets, that a line of `DIR/timestamps`
+/// is skipped.
+fn warn_skipped(path: &Path, line: u64) {
+    eprintln!(
+        "stele: {} line {line}: not a timestamp record (FORMAT 16.2); skipped, exports carry no token from it. `stele fsck DIR` moves it to {REJECTED}",
+        path.display()
+    );
+}
+
+/// Appends a record to `DIR/timestamps` durably (see the module docs). A
+/// token longer than FORMAT 16.2's limit is refused.
 pub fn append(dir: &Path, rec: &TimestampRecord) -> Result<()> {
+    check_size(&rec.token, rec.size)?;
     let path = dir.join(TIMESTAMPS);
     let created = !path.exists();
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = crate::fs::open_own(
-        OpenOptions::new().create(true).read(true).append(true),
+        OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .mode(crate::fs::PRIVATE_FILE_MODE),
         &path,
     )
     .map_err(|e| Error::io("open", &path, e))?;
@@ -177,7 +313,11 @@ pub enum Anchored {
 
 /// Anchors the log's latest checkpoint (signing one first if the tree grew
 /// since the last): requests a token from `url`, checks it with `ca` when
-/// given (a token that fails is not kept), and appends it.
+/// given (a token that fails is not kept), and appends it. A checkpoint
+/// that has a token is anchored already; with `ca`, only if one of its
+/// tokens passes it: when none does, they are moved to
+/// `DIR/timestamps.rejected` (a warning on stderr says so) and a new token
+/// is kept in their place.
 pub fn anchor(
     log: &Log,
     url: &str,
@@ -198,12 +338,52 @@ pub fn anchor(
     // The log's index: only the records appended since it last looked are
     // read, and the records of `size` (one that does not parse is an error).
     let stamps = log.token_index().stamps(dir, &[(size, size)])?;
-    if !lines_for(&stamps, size)?.is_empty() {
+    let held = lines_for(&stamps, size)?;
+    drop(stamps);
+    if held.is_empty() {
+        let (token, att) = fetch_checked(url, &cp.note, size, ca, timeout)?;
+        append(dir, &TimestampRecord { size, token })?;
+        return Ok(Anchored::New(size, att));
+    }
+    // Without a CA, any token counts. With one, only a token that passes
+    // it: a bad token kept unchecked (an imprint labelled SHA-384, a broken
+    // signature, a TSA certificate without the EKU) made every export
+    // tampered under --tsa-ca, and `anchor --ca` said "already anchored".
+    let Some(ca) = ca else {
+        return Ok(Anchored::Already(size));
+    };
+    let imp = imprint(body_of(&cp.note, size)?.as_bytes());
+    let held: Vec<TimestampRecord> = held
+        .lines()
+        .filter_map(|l| TimestampRecord::parse(l.as_bytes()))
+        .collect();
+    let failed = held
+        .iter()
+        .map(|r| ca.check(&r.token, &imp))
+        .find_map(|c| c.err());
+    if held.iter().any(|r| ca.check(&r.token, &imp).is_ok()) {
         return Ok(Anchored::Already(size));
     }
-    let (token, att) = fetch_checked(url, &cp.note, size, ca, timeout)?;
+    // A new token first (a TSA that is down leaves the log as it was),
+    // then the failing ones aside, then the new one kept.
+    let (token, att) = fetch_checked(url, &cp.note, size, Some(ca), timeout)?;
+    let moved = set_aside(dir, &mut |r| {
+        r.is_some_and(|r| r.size == size && ca.check(&r.token, &imp).is_err())
+    })?;
+    eprintln!(
+        "stele: {moved} token(s) kept for checkpoint {size} fail --ca ({}); moved to {}, anchoring it again",
+        failed.map_or_else(String::new, |e| e.message),
+        dir.join(REJECTED).display()
+    );
     append(dir, &TimestampRecord { size, token })?;
     Ok(Anchored::New(size, att))
+}
+
+/// The text of a checkpoint note (FORMAT 16.1: what the imprint is over).
+pub(crate) fn body_of(note: &str, size: u64) -> Result<String> {
+    Ok(stele_core::Note::parse(note.as_bytes())
+        .map_err(|e| err(format!("the checkpoint of size {size} does not parse: {e}")))?
+        .text)
 }
 
 /// A token for the checkpoint `note` (of `size`) from the TSA at `url`,
@@ -217,10 +397,9 @@ pub fn fetch_checked(
     timeout: Duration,
 ) -> Result<(Vec<u8>, Option<Attestation>)> {
     // FORMAT 16.1: the imprint is over the note's text, as signed.
-    let body = stele_core::Note::parse(note.as_bytes())
-        .map_err(|e| err(format!("the checkpoint of size {size} does not parse: {e}")))?
-        .text;
+    let body = body_of(note, size)?;
     let token = request_token(url, body.as_bytes(), timeout)?;
+    check_size(&token, size)?;
     let att = match ca {
         Some(ca) => Some(ca.check(&token, &imprint(body.as_bytes())).map_err(|e| {
             err(format!(
@@ -235,9 +414,8 @@ pub fn fetch_checked(
 
 /// Longest record line (without `\n`): FORMAT 16.2's prefix, a size, and
 /// the base64 of the longest token.
-const MAX_RECORD_LINE: usize = stele_core::timestamp::RECORD_PREFIX.len()
-    + 21
-    + stele_core::timestamp::MAX_TOKEN_BYTES.div_ceil(3) * 4;
+const MAX_RECORD_LINE: usize =
+    stele_core::timestamp::RECORD_PREFIX.len() + 21 + MAX_TOKEN_BYTES.div_ceil(3) * 4;
 /// Bytes of a line enough to read its size: `timestamp `, 20 digits, a
 /// space and the token's first byte.
 const HEAD: usize = stele_core::timestamp::RECORD_PREFIX.len() + 22;
@@ -297,13 +475,6 @@ fn scan(f: &File, path: &Path, from: u64, keep: usize, line: &mut OnLine<'_>) ->
     }
 }
 
-fn not_a_record(path: &Path, line: u64) -> Error {
-    err(format!(
-        "{} line {line}: not a timestamp record",
-        path.display()
-    ))
-}
-
 /// Where the records of `DIR/timestamps` are, by checkpoint size (about 24
 /// bytes a record, never the tokens): an export reads only the records it
 /// writes. A log and its views share one, extended by what was appended
@@ -312,9 +483,10 @@ fn not_a_record(path: &Path, line: u64) -> Error {
 /// starts, as when every export read the whole file; a file that no longer
 /// holds the last line indexed where it ended (replaced, cut) is indexed
 /// afresh. Indexing reads each new line's size only: a line without the
-/// `timestamp <size> ` of FORMAT 16.2 fails every export (which checkpoint
-/// it belongs to cannot be told), while a record whose token does not
-/// parse fails only the exports that would carry it. (Every export read
+/// `timestamp <size> ` of FORMAT 16.2, or longer than a record, is skipped
+/// with a warning on stderr, as is a record whose token does not parse when
+/// an export would carry it; `stele fsck` moves such lines aside. (One such
+/// line failed every export, for good: red-team.) (Every export read
 /// and decoded every record: a range export of one entry read 60 MB at 20k
 /// tokens.)
 #[derive(Debug, Clone, Default)]
@@ -369,23 +541,29 @@ impl Indexed {
         let (mut lines, mut end) = (self.lines, None);
         scan(f, path, self.len, HEAD, &mut |off, head, n| {
             lines += 1;
-            let size = size_of(head)
-                .filter(|_| n <= MAX_RECORD_LINE as u64)
-                .ok_or_else(|| not_a_record(path, lines))?;
+            end = Some((off, n + 1));
+            // A line that is not a record is skipped (it failed every
+            // export of the log, for good: red-team), and said.
+            let Some(size) = size_of(head).filter(|_| n <= MAX_RECORD_LINE as u64) else {
+                warn_skipped(path, lines);
+                return Ok(());
+            };
             new.push(Slot {
                 size,
                 off,
                 len: n as u32, // at most MAX_RECORD_LINE
                 line: u32::try_from(lines).unwrap_or(u32::MAX),
             });
-            end = Some((off, n + 1));
             Ok(())
         })?;
         let Some((off, n)) = end else {
             return Ok(()); // only a torn line
         };
-        let mut last = vec![0u8; n as usize];
-        f.read_exact_at(&mut last, off)
+        // The end of the last line, with its `\n` (a skipped line may be
+        // of any length): enough to tell the file was replaced.
+        let keep = n.min(MAX_RECORD_LINE as u64 + 1);
+        let mut last = vec![0u8; keep as usize];
+        f.read_exact_at(&mut last, off + n - keep)
             .map_err(|e| Error::io("read", path, e))?;
         let key = |s: &Slot| (s.size, s.off);
         let sorted = new.is_sorted_by_key(key)
@@ -464,8 +642,8 @@ impl Stamps {
 }
 
 /// The timestamp records of checkpoint `size`, as export lines. A record
-/// of `DIR/timestamps` whose token does not parse is an error naming its
-/// line.
+/// of `DIR/timestamps` whose token does not parse is skipped, with a
+/// warning naming its line.
 pub(crate) fn lines_for(stamps: &Stamps, size: u64) -> Result<String> {
     let mut out = String::new();
     let mut put = |r: &TimestampRecord| {
@@ -505,9 +683,10 @@ pub(crate) fn lines_for(stamps: &Stamps, size: u64) -> Result<String> {
                         s.line
                     )));
                 }
-                let r = TimestampRecord::parse(line)
-                    .ok_or_else(|| not_a_record(path, u64::from(s.line)))?;
-                put(&r);
+                match TimestampRecord::parse(line) {
+                    Some(r) => put(&r),
+                    None => warn_skipped(path, u64::from(s.line)),
+                }
             }
         }
     }
@@ -540,8 +719,49 @@ impl AnchorStats {
 
 #[cfg(test)]
 mod tests {
-    use super::{Stamps, TIMESTAMPS, TimestampRecord, append, lines_for, read};
+    use super::{Stamps, TIMESTAMPS, TimestampRecord, TokenIndex, append, lines_for, read};
     use std::io::Write;
+
+    // A token over FORMAT 16.2's limit is never written: its line would be
+    // refused by every reader.
+    #[test]
+    fn append_refuses_a_token_over_the_record_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let big = TimestampRecord {
+            size: 3,
+            token: vec![0x30; stele_core::timestamp::MAX_TOKEN_BYTES + 1],
+        };
+        let e = append(tmp.path(), &big).unwrap_err().to_string();
+        assert!(e.contains("more than the 32768"), "{e}");
+        assert!(!tmp.path().join(TIMESTAMPS).exists());
+    }
+
+    // Lines that are not records are skipped by the index; the records
+    // around them are found.
+    #[test]
+    fn the_index_skips_lines_that_are_not_records() {
+        let tmp = tempfile::tempdir().unwrap();
+        append(tmp.path(), &rec(3, 1)).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(tmp.path().join(TIMESTAMPS))
+            .unwrap();
+        f.write_all(b"garbage\ntimestamp 3 !!\n").unwrap();
+        f.write_all(&vec![b'x'; 100_000]).unwrap();
+        f.write_all(b"\n").unwrap();
+        drop(f);
+        append(tmp.path(), &rec(3, 2)).unwrap();
+        let index = TokenIndex::default();
+        let stamps = index.stamps(tmp.path(), &[(0, 9)]).unwrap();
+        let want = format!("{}\n{}\n", rec(3, 1).to_line(), rec(3, 2).to_line());
+        assert_eq!(lines_for(&stamps, 3).unwrap(), want);
+        // Appended to after a skipped line: the index goes on from there.
+        append(tmp.path(), &rec(4, 3)).unwrap();
+        let stamps = index.stamps(tmp.path(), &[(0, 9)]).unwrap();
+        assert_eq!(lines_for(&stamps, 4).unwrap(), rec(4, 3).to_line() + "\n");
+        assert_eq!(super::repair(tmp.path()).unwrap(), 3);
+        assert_eq!(read(tmp.path()).unwrap().len(), 3);
+    }
 
     // An append cuts a torn last line off, however long, reading the file
     // back from its end only; the complete lines before it stay.

@@ -156,6 +156,41 @@ pub fn check_private_dir(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Modes a log's directory (and a mirror's) and its files are made with,
+/// whatever the umask: only the owner reads the entries (others would
+/// bypass `stele.access`) or writes `stele.json` (a writable one lets its
+/// sealing rules be dropped, and personal data then goes in the clear).
+/// An operator who wants a group to read loosens them by hand.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+/// See [`PRIVATE_DIR_MODE`].
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+
+/// Gives a directory just made [`PRIVATE_DIR_MODE`] (`mkdir` applies the
+/// umask, which may be 000).
+pub fn make_private(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(PRIVATE_DIR_MODE))
+}
+
+/// Refuses `path` (a log's directory, its `stele.json`) when group or
+/// others may write it: whoever can, can drop the sealing rules from
+/// `stele.json` or swap the log's files (docs/THREAT-MODEL.md).
+pub fn check_not_shared_writable(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = std::fs::metadata(path)?.mode();
+    if mode & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "mode {:o} lets group or others write it, and so edit stele.json (drop the sealing rules) or the log's files; refused (chmod go-w {})",
+                mode & 0o777,
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// [`open_own`] for reading.
 pub fn open_own_read(path: &Path) -> io::Result<File> {
     open_own(std::fs::OpenOptions::new().read(true), path)

@@ -140,6 +140,11 @@ struct Config {
     key_file: PathBuf,
     #[serde(default)]
     sealed: SealConfig,
+    /// Written in the clear on purpose although the sidecar shows sealed
+    /// values (`stele restore --unsealed`, or by hand): without it, a log
+    /// with no sealing rules and a sidecar secret is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    unsealed: bool,
     /// Keys replaced by rotations, oldest first (docs/FORMAT.md 15).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     retired_keys: Vec<rotation::RetiredKey>,
@@ -334,12 +339,14 @@ pub fn log_config(dir: &Path) -> Result<(String, PathBuf)> {
 
 // Never through a symbolic link, only a regular file: crate::fs::open_own.
 fn open_rw(path: &Path, create: bool) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
     crate::fs::open_own(
         OpenOptions::new()
             .read(true)
             .write(true)
             .create(create)
-            .truncate(false),
+            .truncate(false)
+            .mode(crate::fs::PRIVATE_FILE_MODE),
         path,
     )
     .map_err(|e| Error::io("open", path, e))
@@ -429,7 +436,8 @@ pub(crate) fn write_new_file(
 ) -> Result<()> {
     // Write a temporary file, fsync it, rename it into place, fsync the directory.
     let tmp = dir.join(format!(".{name}.tmp"));
-    let f = crate::fs::create_temp(&tmp, 0o666).map_err(|e| Error::io("create", &tmp, e))?;
+    let f = crate::fs::create_temp(&tmp, crate::fs::PRIVATE_FILE_MODE)
+        .map_err(|e| Error::io("create", &tmp, e))?;
     fs.write_at(role, &f, data, 0)
         .map_err(|e| Error::io("write", &tmp, e))?;
     fs.sync_data(role, &f)
@@ -560,6 +568,11 @@ impl Log {
         }
         let made_dir = !dir.exists();
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+        // 0700 whatever the umask (it was 0755, 0777 under umask 000: any
+        // local user read the entries, or edited stele.json).
+        if made_dir {
+            crate::fs::make_private(dir).map_err(|e| Error::io("chmod", dir, e))?;
+        }
         let lock = match check_new_dir(dir, allow_other_files).and_then(|()| lock_dir(dir)) {
             Ok(l) => l,
             Err(e) => {
@@ -622,9 +635,11 @@ impl Log {
             files::INDEX,
         ] {
             let p = dir.join(name);
+            use std::os::unix::fs::OpenOptionsExt;
             let _ = OpenOptions::new()
                 .write(true)
                 .create_new(true)
+                .mode(crate::fs::PRIVATE_FILE_MODE)
                 .open(&p)
                 .map_err(|e| Error::io("create", &p, e))?;
         }
@@ -636,6 +651,7 @@ impl Log {
             origin: origin.into(),
             key_file: key_path,
             sealed: opts.seal.clone(),
+            unsealed: false,
             retired_keys: Vec::new(),
             rotation: None,
             witness_policy: None,
@@ -682,6 +698,17 @@ impl Log {
         full: bool,
     ) -> Result<Self> {
         let creating = held.is_some();
+        // A directory or stele.json others may write is refused: they could
+        // have dropped the sealing rules, and the next events would go in
+        // the clear.
+        for p in [dir.to_path_buf(), dir.join(files::CONFIG)] {
+            match crate::fs::check_not_shared_writable(&p) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(Error::io("open", &p, e));
+                }
+                _ => {}
+            }
+        }
         let config = read_config(dir)?;
         let origin = config.origin.clone();
         let lock = match held {
@@ -833,6 +860,8 @@ impl Log {
         };
         let frontier = Frontier::from_left_hashes(scan.size, left_hashes(&tf, scan.size)?);
         let sealer = Sealer::open(dir, &origin, &config.sealed, scan.size, opts.fs.clone())?;
+        sealer.prepare()?;
+        crate::sealed::check_rules_kept(opts.fs.as_ref(), dir, &config.sealed, config.unsealed)?;
         let store = Store {
             size: scan.size,
             prev: scan.prev,

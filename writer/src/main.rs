@@ -1151,6 +1151,14 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     r.dropped_bytes, r.offset, r.reason, r.seq
                 );
             }
+            let aside = stele_writer::anchor::repair(&dir)?;
+            if aside > 0 {
+                println!(
+                    "repaired: {aside} line(s) of {} that are not timestamp records moved to {}",
+                    stele_writer::anchor::TIMESTAMPS,
+                    stele_writer::anchor::REJECTED
+                );
+            }
             let sealed = log.check_sealed()?;
             for (seq, work) in &sealed.finished {
                 println!(

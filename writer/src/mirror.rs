@@ -327,7 +327,8 @@ pub(crate) fn replace_file_via(
     data: &[u8],
 ) -> Result<()> {
     let tmp = dir.join(tmp_name);
-    let f = crate::fs::create_temp(&tmp, 0o666).map_err(|e| Error::io("create", &tmp, e))?;
+    let f = crate::fs::create_temp(&tmp, crate::fs::PRIVATE_FILE_MODE)
+        .map_err(|e| Error::io("create", &tmp, e))?;
     fs.write_at(role, &f, data, 0)
         .map_err(|e| Error::io("write", &tmp, e))?;
     fs.sync_data(role, &f)
@@ -347,12 +348,14 @@ fn write_state(fs: &dyn Fs, dir: &Path, state: &State) -> Result<()> {
 
 // Never through a symbolic link, only a regular file: crate::fs::open_own.
 fn open_rw(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
     crate::fs::open_own(
         OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
-            .truncate(false),
+            .truncate(false)
+            .mode(crate::fs::PRIVATE_FILE_MODE),
         path,
     )
     .map_err(|e| Error::io("open", path, e))
@@ -386,7 +389,11 @@ impl Mirror {
         let fetcher = Fetcher::new(url, opts.token.clone(), opts.timeout)
             .map_err(|why| Error::Config { option: "URL", why })?;
         let fs = opts.fs.clone();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+        // 0700 whatever the umask, as a log's (its entries are the log's).
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+            crate::fs::make_private(dir).map_err(|e| Error::io("chmod", dir, e))?;
+        }
         let lock_path = dir.join(files::LOCK);
         let lock = open_rw(&lock_path)?;
         // With the log's patience: a lock just released can read as held
@@ -1533,9 +1540,21 @@ pub fn restore(
     }
     let made_dir = !new_dir.exists();
     std::fs::create_dir_all(new_dir).map_err(|e| Error::io("create directory", new_dir, e))?;
+    if made_dir {
+        crate::fs::make_private(new_dir).map_err(|e| Error::io("chmod", new_dir, e))?;
+    }
     // A restore that fails leaves nothing behind: what it wrote is removed,
     // so the directory can be used again and is never half a log.
-    if let Err(e) = copy_checked(mirror_dir, new_dir, &c, &state) {
+    // With sealing rules, the log's own secret (a mirror has none): new
+    // sealed values get new subject indexes, as after any restore.
+    let copied = copy_checked(mirror_dir, new_dir, &c, &state).and_then(|()| {
+        if seal.seal.is_empty() {
+            Ok(())
+        } else {
+            crate::sealed::fresh_secret(&RealFs, new_dir)
+        }
+    });
+    if let Err(e) = copied {
         if made_dir {
             let _ = std::fs::remove_dir_all(new_dir);
         } else {
@@ -1617,7 +1636,10 @@ fn copy_checked(mirror_dir: &Path, new_dir: &Path, c: &MirrorConfig, state: &Sta
         let to = new_dir.join(name);
         let mut src = crate::fs::open_own_read(&from).map_err(|e| Error::io("open", &from, e))?;
         let dst = crate::fs::open_own(
-            OpenOptions::new().write(true).create(true).truncate(true),
+            std::os::unix::fs::OpenOptionsExt::mode(
+                OpenOptions::new().write(true).create(true).truncate(true),
+                crate::fs::PRIVATE_FILE_MODE,
+            ),
             &to,
         )
         .map_err(|e| Error::io("create", &to, e))?;

@@ -801,6 +801,118 @@ pub struct SidecarCheck {
     pub missing: Vec<(u64, String, KeyId)>,
 }
 
+/// Whether `dir` exists and holds anything.
+fn dir_has_entries(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
+}
+
+/// Whether `DIR/entries.jsonl` holds a sealed-field placeholder
+/// (docs/FORMAT.md 13.2), read 1 MiB at a time.
+pub(crate) fn entries_hold_placeholders(log_dir: &Path) -> Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let p = log_dir.join(crate::log::files::ENTRIES);
+    let f = match crate::fs::open_own_read(&p) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io("open", &p, e)),
+    };
+    let len = f.metadata().map_err(|e| io("stat", &p, e))?.len();
+    let needle = format!("\"{PLACEHOLDER_MEMBER}\"");
+    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    let mut buf = vec![0u8; (1 << 20).min(len as usize)];
+    let mut at = 0u64;
+    while at < len {
+        let n = ((len - at) as usize).min(buf.len());
+        f.read_exact_at(&mut buf[..n], at)
+            .map_err(|e| io("read", &p, e))?;
+        if finder.find(&buf[..n]).is_some() {
+            return Ok(true);
+        }
+        if at + n as u64 >= len {
+            break;
+        }
+        // Overlap by the needle's length so no match straddles two blocks.
+        at += (n - needle.len()) as u64;
+    }
+    Ok(false)
+}
+
+/// Refuses to write to a log whose `stele.json` no longer has sealing
+/// rules the log had: a `stele.json` restored from an older backup, or
+/// edited, would have the next events' personal data written in the clear.
+/// The rules a writer opened the log with are recorded in
+/// `DIR/sealed/rules` (their JSON; written when missing or when rules were
+/// added); a pointer recorded there and missing from `stele.json` is
+/// refused unless `unsealed` (`"unsealed": true` in `stele.json`) says so on
+/// purpose. A log that never had rules (ad hoc markers only) has no record
+/// and is never refused.
+pub(crate) fn check_rules_kept(
+    fs: &dyn Fs,
+    log_dir: &Path,
+    cfg: &SealConfig,
+    unsealed: bool,
+) -> Result<()> {
+    let dir = log_dir.join(SIDECAR);
+    let path = dir.join(RULES);
+    let recorded: Option<SealConfig> = match crate::fs::read_own(&path) {
+        Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| {
+            Error::Sealed(format!(
+                "{} does not parse ({e}); it records the sealing rules the log had",
+                path.display()
+            ))
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io("read", &path, e)),
+    };
+    let dropped: Vec<&str> = recorded
+        .iter()
+        .flat_map(|r| &r.seal)
+        .filter(|p| !cfg.seal.contains(p))
+        .map(String::as_str)
+        .collect();
+    if !dropped.is_empty() {
+        if unsealed {
+            return Ok(());
+        }
+        return Err(Error::Sealed(format!(
+            "{} does not seal {} any more, which this log sealed ({} records its rules): a stele.json restored from an older backup, or edited? Those values would be written in the clear from now on; nothing was appended. Put the rules back (\"sealed\": {{\"seal\": [...], \"subject\": ...}}), or add \"unsealed\": true to stele.json to write them in the clear on purpose",
+            log_dir.join("stele.json").display(),
+            dropped
+                .iter()
+                .map(|p| canonical::quote(p))
+                .collect::<Vec<_>>()
+                .join(", "),
+            path.display()
+        )));
+    }
+    if !cfg.seal.is_empty() && recorded.as_ref() != Some(cfg) {
+        for d in [dir.clone(), dir.join("keys"), dir.join("wraps")] {
+            crate::fs::ensure_private_dir(fs, &d).map_err(|e| io("open directory", &d, e))?;
+        }
+        let text = serde_json::to_string(cfg).expect("rules serialize") + "\n";
+        write_secret_file(fs, &dir, RULES, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// `DIR/sealed/rules`: see [`check_rules_kept`].
+const RULES: &str = "rules";
+
+/// Makes a restored log's sidecar secret (a mirror does not copy the
+/// origin's), when it has none: the log then seals again with new subject
+/// indexes, as a restore means to, and is not taken for a partial restore.
+pub(crate) fn fresh_secret(fs: &dyn Fs, log_dir: &Path) -> Result<()> {
+    let dir = log_dir.join(SIDECAR);
+    if std::fs::symlink_metadata(dir.join("secret")).is_ok() {
+        return Ok(());
+    }
+    for d in [dir.clone(), dir.join("keys"), dir.join("wraps")] {
+        crate::fs::ensure_private_dir(fs, &d).map_err(|e| io("open directory", &d, e))?;
+    }
+    let s: [u8; 32] = random()?;
+    write_secret_file(fs, &dir, "secret", &s)
+}
+
 /// The auditors of a log directory (read only, no lock needed).
 pub fn auditors(log_dir: &Path) -> Result<Vec<String>> {
     let p = log_dir.join(SIDECAR).join("auditors");
@@ -844,6 +956,17 @@ impl Sealer {
         let dir = log_dir.join(SIDECAR);
         let (rules, rule_pointers) = rule_tokens(cfg)?;
         let subject = sealed::pointer_tokens(&cfg.subject).map_err(Error::Sealed)?;
+        // The auditors file gone while data keys are wrapped to auditors: a
+        // partial restore. Going on wrapped new data keys to no auditor.
+        let auditors_path = dir.join("auditors");
+        if std::fs::symlink_metadata(&auditors_path).is_err() && dir_has_entries(&dir.join("wraps"))
+        {
+            return Err(Error::Sealed(format!(
+                "{} is missing, but {} holds data keys wrapped to auditors: a partial restore? New sealed values would be wrapped to no auditor. Put the file back from the backup; to go on without auditors on purpose, create it empty (mode 0600) and `stele auditor add` again",
+                auditors_path.display(),
+                dir.join("wraps").display()
+            )));
+        }
         let s = Self {
             fs,
             source: None,
@@ -956,6 +1079,11 @@ impl Sealer {
                 .try_into()
                 .map_err(|_| Error::Sealed(format!("{} is not 32 bytes", p.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Only a log that never sealed gets a new secret: a new one
+                // beside sealed values would index their subjects anew
+                // (forget would miss them), silently (red-team: a sidecar
+                // a backup skipped was remade and the append went on).
+                self.check_never_sealed(&p)?;
                 self.ensure_dirs()?;
                 let s: [u8; 32] = random()?;
                 write_secret_file(&*self.fs, &self.dir, "secret", &s)?;
@@ -965,6 +1093,45 @@ impl Sealer {
         };
         st.secret = Some(s);
         Ok(s)
+    }
+
+    /// With sealing rules, loads the sidecar's secret now, or makes it if
+    /// the log never sealed (see `check_never_sealed`): a partial restore
+    /// is refused when the log is opened, not at the first event a rule
+    /// matches (where it read as a bad event).
+    pub(crate) fn prepare(&self) -> Result<()> {
+        if self.source.is_some() || self.rules.is_empty() {
+            return Ok(());
+        }
+        let mut st = self.state.lock().unwrap();
+        self.secret(&mut st).map(|_| ())
+    }
+
+    // Refuses to make a new secret (`missing`) for a sidecar or log that
+    // shows sealed values: data keys, openings, or placeholders in the
+    // entries (read 1 MiB at a time; this runs once in a log's life).
+    fn check_never_sealed(&self, missing: &Path) -> Result<()> {
+        let log_dir = self.dir.parent().unwrap_or(Path::new("."));
+        let keys = self.dir.join("keys");
+        let why = if dir_has_entries(&keys) {
+            Some(format!("{} holds data keys", keys.display()))
+        } else if std::fs::metadata(self.records_path()).is_ok_and(|m| m.len() > 0) {
+            Some(format!("{} holds openings", self.records_path().display()))
+        } else if entries_hold_placeholders(log_dir)? {
+            Some(format!(
+                "the entries of {} hold sealed values",
+                log_dir.display()
+            ))
+        } else {
+            None
+        };
+        match why {
+            None => Ok(()),
+            Some(why) => Err(Error::Sealed(format!(
+                "{} is missing, but {why}: a partial restore? A new secret would index data subjects anew (a later forget would miss their earlier values); nothing was appended. Put {SIDECAR}/secret back from the backup; if it is lost for good, write 32 random bytes there on purpose (mode 0600)",
+                missing.display(),
+            ))),
+        }
     }
 
     // The subject index: HMAC-SHA-256(secret, canonical JSON of the subject),
@@ -1300,6 +1467,12 @@ impl Sealer {
             return Ok(0);
         }
         self.ensure_dirs()?;
+        // The list exists (empty) before any wrap does: then wraps without
+        // the list can only be a list lost since (a partial restore, which
+        // open refuses), never a crash between the wraps and the list.
+        if st.auditors.is_empty() && std::fs::symlink_metadata(self.dir.join("auditors")).is_err() {
+            write_secret_file(&*self.fs, &self.dir, "auditors", b"")?;
+        }
         let mut n = 0;
         let keys_dir = self.dir.join("keys");
         let rd = std::fs::read_dir(&keys_dir).map_err(|e| io("read directory", &keys_dir, e))?;
@@ -1663,12 +1836,24 @@ impl Sealer {
         let mut st = self.state.lock().unwrap();
         let tag = self.subject_tag(&mut st, subject)?;
         let p = self.dir.join("keys").join(stele_core::note::hex(&tag));
-        Self::key_file_id(&p)
+        self.key_file_id(&p)
     }
 
-    fn key_file_id(p: &Path) -> Result<KeyId> {
+    // The error names the log's subject pointer and the form a subject
+    // takes (red-team: README's recipe forgot `{"email":…}` under the
+    // default subject /actor, which missed entries whose actor object had
+    // another member); never the value given.
+    fn key_file_id(&self, p: &Path) -> Result<KeyId> {
         read_key_file(p)?.map(|(id, _)| id).ok_or_else(|| {
-            Error::Sealed("no data key for that subject (never seen, or already forgotten)".into())
+            let ptr: String = self
+                .subject
+                .iter()
+                .map(|t| format!("/{}", t.replace('~', "~0").replace('/', "~1")))
+                .collect();
+            Error::Sealed(format!(
+                "no data key for that subject (never seen, or already forgotten). This log's data subject is the value at {} of each event (stele.json \"subject\"): give that whole value as the events hold it: a string (user@example.com) when the pointer names one; JSON with every member ('{{\"email\":…,\"role\":…}}') when it names an object, whose entries with other members are other subjects",
+                canonical::quote(&ptr)
+            ))
         })
     }
 
@@ -1679,7 +1864,7 @@ impl Sealer {
         let tag = self.subject_tag(&mut st, subject)?;
         let name = stele_core::note::hex(&tag);
         let p = self.dir.join("keys").join(&name);
-        let id = Self::key_file_id(&p)?;
+        let id = self.key_file_id(&p)?;
         if expect.is_some_and(|e| e != id) {
             return Err(Error::Sealed(
                 "the subject's data key changed while it was being forgotten; run forget again"

@@ -1308,9 +1308,8 @@ pub(crate) fn verify_files(
     })?;
     // Each note goes after the entry its size names; unparsable ones at the end.
     // Each checkpoint's timestamp records (FORMAT 16.2) follow its note.
-    // Every line of `timestamps` must be a record (as every export once
-    // required); each checkpoint's are read when its note is pushed.
-    crate::anchor::check_all(dir)?;
+    // Each checkpoint's records are read when its note is pushed; a line
+    // that is not a record is skipped with a warning, as exports skip it.
     let stamps = crate::anchor::TokenIndex::default().stamps(dir, &[(0, u64::MAX)])?;
     let mut notes: Vec<(u64, &[u8])> = records
         .records

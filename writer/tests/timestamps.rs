@@ -1055,3 +1055,260 @@ fn a_gen_time_with_fractional_seconds_verifies() {
         assert_eq!(got, (secs(hms) + 1) % 86_400, "{time} vs {line}");
     }
 }
+
+/// The note text (checkpoint body) of the log's latest checkpoint.
+fn latest_body(log: &str) -> String {
+    let note = ok(&stele(&["checkpoint", log]));
+    note.split_once("\n\n").unwrap().0.to_string() + "\n"
+}
+
+/// A token over FORMAT 16.2's 32,768 bytes is refused at anchoring, even
+/// one that verifies against the CA: the `good` TSA's genuine token with
+/// its `certificates` (not signed) padded on the way, as a man in the
+/// middle of a plain-http TSA can. Kept, it made every export, verify DIR
+/// and anchor of the log fail for good (red-team).
+#[test]
+fn anchor_refuses_a_token_over_the_record_limit_even_one_that_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (log, vkey) = init(tmp.path());
+    let _ = append(&log, &[r#"{"a":1}"#]);
+    let url = format!("{}/padded", tsa.url);
+    for ca in [true, false] {
+        let mut args = vec!["anchor", &log, "--tsa", &url];
+        let cap = tsa.ca();
+        if ca {
+            args.extend(["--ca", p(&cap)]);
+        }
+        let o = stele(&args);
+        assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stderr(&o).contains("more than the 32768"), "{}", stderr(&o));
+        assert!(!Path::new(&log).join("timestamps").exists());
+    }
+    // The log goes on: anchored by an honest answer, exported, verified.
+    let good = format!("{}/good", tsa.url);
+    let _ = ok(&stele(&[
+        "anchor",
+        &log,
+        "--tsa",
+        &good,
+        "--ca",
+        p(&tsa.ca()),
+    ]));
+    let file = tmp.path().join("x.stele");
+    let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
+    let out = ok(&stele(&[
+        "verify",
+        p(&file),
+        "--key",
+        &vkey,
+        "--tsa-ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(out.contains("existed by"), "{out}");
+}
+
+/// Lines of `DIR/timestamps` that are not records (a bad size, bad base64,
+/// a token over 32,768 bytes, a line longer than any record) are skipped
+/// with a warning by exports, `verify DIR` and `anchor`, which go on with
+/// the good records; `stele fsck` moves them to `DIR/timestamps.rejected`.
+#[test]
+fn bad_lines_in_timestamps_are_skipped_and_fsck_moves_them_aside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (log, vkey) = init(tmp.path());
+    let _ = append(&log, &[r#"{"a":1}"#]);
+    let good = format!("{}/good", tsa.url);
+    let _ = ok(&stele(&[
+        "anchor",
+        &log,
+        "--tsa",
+        &good,
+        "--ca",
+        p(&tsa.ca()),
+    ]));
+    let ts = Path::new(&log).join("timestamps");
+    let kept = std::fs::read_to_string(&ts).unwrap();
+    let big = format!("timestamp 2 {}", B64.encode(vec![0x30u8; 32_769]));
+    let bad = [
+        "garbage".to_string(),
+        "timestamp 2 !!!!".to_string(),
+        big,
+        "x".repeat(200_000),
+    ];
+    let mut f = std::fs::OpenOptions::new().append(true).open(&ts).unwrap();
+    for l in &bad {
+        writeln!(f, "{l}").unwrap();
+    }
+    drop(f);
+    // (Before the export, whose stele.access entry grows the tree.)
+    let again = ok(&stele(&["anchor", &log, "--tsa", &good]));
+    assert_eq!(again, "checkpoint 2 is already anchored\n");
+    let file = tmp.path().join("x.stele");
+    let o = stele(&["export", &log, "-o", p(&file)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line 2: not a timestamp record"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("line 5: not a timestamp record"),
+        "{}",
+        stderr(&o)
+    );
+    let out = ok(&stele(&[
+        "verify",
+        p(&file),
+        "--key",
+        &vkey,
+        "--tsa-ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(out.contains("existed by"), "{out}");
+    let o = stele(&["verify", &log, "--key", &vkey, "--tsa-ca", p(&tsa.ca())]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = ok(&stele(&["fsck", &log]));
+    assert!(out.contains("repaired: 4 line(s) of timestamps"), "{out}");
+    assert_eq!(std::fs::read_to_string(&ts).unwrap(), kept);
+    let aside = std::fs::read_to_string(Path::new(&log).join("timestamps.rejected")).unwrap();
+    assert_eq!(aside, bad.join("\n") + "\n");
+    let o = stele(&["export", &log, "-o", p(&file)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("not a timestamp record"),
+        "{}",
+        stderr(&o)
+    );
+    let out = ok(&stele(&["fsck", &log]));
+    assert!(!out.contains("repaired"), "{out}");
+}
+
+/// A checkpoint whose tokens were kept unchecked and fail the CA (here a
+/// TSA certificate without the timeStamping EKU) is anchored again by
+/// `stele anchor --ca`: the failing token goes to `timestamps.rejected`, a
+/// good one takes its place, and the export verifies under `--tsa-ca`. It
+/// said "already anchored", and the log verified tampered for good.
+#[test]
+fn anchor_with_ca_replaces_kept_tokens_that_fail_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsa = Tsa::start(&tmp.path().join("tsa"));
+    let (log, vkey) = init(tmp.path());
+    let _ = append(&log, &[r#"{"a":1}"#]);
+    let _ = ok(&stele(&["checkpoint", &log]));
+    let bad = tsa.token("noeku", latest_body(&log).as_bytes());
+    stele_writer::anchor::append(
+        Path::new(&log),
+        &TimestampRecord {
+            size: 2,
+            token: bad.clone(),
+        },
+    )
+    .unwrap();
+    let good = format!("{}/good", tsa.url);
+    let out = ok(&stele(&["anchor", &log, "--tsa", &good]));
+    assert_eq!(out, "checkpoint 2 is already anchored\n");
+    let o = stele(&["anchor", &log, "--tsa", &good, "--ca", p(&tsa.ca())]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("anchored checkpoint 2: existed by"),
+        "{out}"
+    );
+    assert!(
+        stderr(&o).contains("1 token(s) kept for checkpoint 2 fail --ca"),
+        "{}",
+        stderr(&o)
+    );
+    let aside = std::fs::read_to_string(Path::new(&log).join("timestamps.rejected")).unwrap();
+    assert_eq!(aside, record_line(2, &bad) + "\n");
+    let out = ok(&stele(&[
+        "anchor",
+        &log,
+        "--tsa",
+        &good,
+        "--ca",
+        p(&tsa.ca()),
+    ]));
+    assert_eq!(out, "checkpoint 2 is already anchored\n");
+    let file = tmp.path().join("x.stele");
+    let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.matches("\ntimestamp 2 ").count(), 1, "{text}");
+    let out = ok(&stele(&[
+        "verify",
+        p(&file),
+        "--key",
+        &vkey,
+        "--tsa-ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(out.contains("existed by"), "{out}");
+}
+
+/// A path through a CA whose pathLenConstraint it exceeds, or through an
+/// issuer whose keyUsage lacks keyCertSign, is refused (RFC 5280 6.1.4),
+/// as `openssl ts -verify` refuses it; the same chain within the rules
+/// verifies with both (red-team: stele verified both).
+#[test]
+fn path_len_constraint_and_key_cert_sign_are_enforced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cnf = "[ req ]\ndistinguished_name = dn\n[ dn ]\n\
+        [ ca_pl0 ]\nbasicConstraints = critical,CA:true,pathlen:0\nkeyUsage = critical,keyCertSign,cRLSign\n\
+        [ ca ]\nbasicConstraints = critical,CA:true\nkeyUsage = critical,keyCertSign,cRLSign\n\
+        [ ca_noku ]\nbasicConstraints = critical,CA:true\nkeyUsage = critical,digitalSignature\n\
+        [ tsa_ext ]\nbasicConstraints = critical,CA:false\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = critical,timeStamping\n\
+        [ tsa ]\ndefault_tsa = t\n[ t ]\nserial = ./ser\nsigner_cert = ./tsa.crt\ncerts = ./sub.crt\n\
+        signer_key = ./k.key\nsigner_digest = sha256\ndefault_policy = 1.2.3.4.1\ndigests = sha256\ness_cert_id_alg = sha256\n";
+    let body = b"example.com/audit\n2\npIwweUKkEgsLl/VnuQlfWaxVf3JWI+3drcOVzjYzJRU=\n";
+    for (root, sub, want) in [
+        ("ca", "ca", None),
+        (
+            "ca_pl0",
+            "ca",
+            Some("has pathLenConstraint 0, but 1 CA certificates follow it"),
+        ),
+        (
+            "ca",
+            "ca_noku",
+            Some("whose keyUsage does not allow keyCertSign"),
+        ),
+    ] {
+        let d = tmp.path().join(format!("{root}-{sub}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("x.cnf"), cnf).unwrap();
+        std::fs::write(d.join("body"), body).unwrap();
+        tsa::sh(
+            &d,
+            &format!(
+                "set -e; echo 01 > ser\n\
+                 openssl ecparam -name prime256v1 -genkey -noout -out k.key\n\
+                 openssl req -new -x509 -key k.key -subj /CN=Root -days 36500 -config x.cnf -extensions {root} -out root.crt\n\
+                 openssl req -new -key k.key -subj /CN=Sub -config x.cnf -out sub.csr\n\
+                 openssl x509 -req -in sub.csr -CA root.crt -CAkey k.key -set_serial 2 -days 36500 -extfile x.cnf -extensions {sub} -out sub.crt 2>/dev/null\n\
+                 openssl req -new -key k.key -subj /CN=TSA -config x.cnf -out tsa.csr\n\
+                 openssl x509 -req -in tsa.csr -CA sub.crt -CAkey k.key -set_serial 3 -days 36500 -extfile x.cnf -extensions tsa_ext -out tsa.crt 2>/dev/null\n\
+                 openssl ts -query -data body -sha256 -cert -out q.tsq\n\
+                 openssl ts -reply -config x.cnf -section t -queryfile q.tsq -token_out -out tok"
+            ),
+        );
+        let token = std::fs::read(d.join("tok")).unwrap();
+        let ca = d.join("root.crt");
+        let c = stele_tsa::TsaChecker::from_pem_or_der(&std::fs::read(&ca).unwrap()).unwrap();
+        use stele_core::timestamp::TokenChecker as _;
+        let got = c.check(&token, &stele_core::timestamp::imprint(body));
+        assert_eq!(
+            openssl_verifies(&d, &token, body, &ca),
+            want.is_none(),
+            "{root}/{sub}: openssl"
+        );
+        match want {
+            None => assert!(got.is_ok(), "{root}/{sub}: {got:?}"),
+            Some(w) => {
+                let e = got.unwrap_err();
+                assert_eq!(e.problem, stele_core::timestamp::TokenProblem::Untrusted);
+                assert!(e.message.contains(w), "{root}/{sub}: {}", e.message);
+            }
+        }
+    }
+}

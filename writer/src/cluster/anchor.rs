@@ -21,7 +21,7 @@ use super::{Cluster, Inner, chain, db_err, row_opt, rows};
 use crate::anchor::{Anchored, fetch_checked};
 use crate::error::{Error, Result};
 use std::time::Duration;
-use stele_core::timestamp::TimestampRecord;
+use stele_core::timestamp::{TimestampRecord, TokenChecker};
 
 // Made on open (logs created before the table existed; a table made
 // before tokens were kept in order, keyed by size, gains the `id`).
@@ -94,11 +94,46 @@ impl Cluster {
             ));
         };
         let size = row.get::<_, i64>(0) as u64;
-        if row.get::<_, bool>(2) {
-            return Ok(Some(Anchored::Already(size)));
-        }
         let note: String = row.get(1);
+        // With a CA, a checkpoint is anchored already only if one of its
+        // tokens passes it; those that fail are deleted when a new token
+        // that passes is kept (as a file log moves them aside).
+        let mut failing: Vec<i64> = Vec::new();
+        if row.get::<_, bool>(2) {
+            let Some(ca) = ca else {
+                return Ok(Some(Anchored::Already(size)));
+            };
+            let imp =
+                stele_core::timestamp::imprint(crate::anchor::body_of(&note, size)?.as_bytes());
+            let held = rt.block_on(rows(
+                &tx,
+                "read stele_timestamps",
+                "SELECT id, token FROM stele_timestamps WHERE size = $1",
+                &[&(size as i64)],
+            ))?;
+            for r in &held {
+                let token: Vec<u8> = r.get(1);
+                if ca.check(&token, &imp).is_ok() {
+                    return Ok(Some(Anchored::Already(size)));
+                }
+                failing.push(r.get(0));
+            }
+        }
         let (token, att) = fetch_checked(url, &note, size, ca, timeout)?;
+        crate::anchor::check_size(&token, size)?;
+        if !failing.is_empty() {
+            let n = rt
+                .block_on(rows(
+                    &tx,
+                    "delete from stele_timestamps",
+                    "DELETE FROM stele_timestamps WHERE id = ANY($1) RETURNING id",
+                    &[&failing],
+                ))?
+                .len();
+            eprintln!(
+                "stele: {n} token(s) kept for checkpoint {size} fail --ca; deleted, anchoring it again"
+            );
+        }
         rt.block_on(super::exec1(
             &tx,
             "insert into stele_timestamps",

@@ -242,6 +242,13 @@ fn serve_one(dir: &Path, n: usize, mut conn: std::net::TcpStream) {
     let q = dir.join(format!("q{n}.tsq"));
     let a = dir.join(format!("a{n}.tsr"));
     std::fs::write(&q, &body).unwrap();
+    // `padded`: `good`'s response with its token's `certificates` padded
+    // past FORMAT 16.2's 32,768 bytes, as a man in the middle of a plain
+    // http TSA can (the signature does not cover them).
+    let (section, padded) = match section.as_str() {
+        "padded" => ("good".to_string(), true),
+        _ => (section, false),
+    };
     let known = ["good", "expired", "other", "frac", "decoys", "dup"].contains(&section.as_str());
     let ok = known
         && Command::new("openssl")
@@ -251,7 +258,10 @@ fn serve_one(dir: &Path, n: usize, mut conn: std::net::TcpStream) {
             .output()
             .is_ok_and(|o| o.status.success());
     let resp = if ok {
-        let b = std::fs::read(&a).unwrap();
+        let mut b = std::fs::read(&a).unwrap();
+        if padded {
+            b = pad_response(&b, &pem_der(&dir.join("ca.crt")), 32_768 + 300);
+        }
         let mut r = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             b.len()
@@ -264,4 +274,94 @@ fn serve_one(dir: &Path, n: usize, mut conn: std::net::TcpStream) {
             .to_vec()
     };
     let _ = conn.write_all(&resp);
+}
+
+/// A DER element's (header length, content length) at the start of `b`.
+fn der_head(b: &[u8]) -> (usize, usize) {
+    match b[1] {
+        l if l < 0x80 => (2, usize::from(l)),
+        l => {
+            let n = usize::from(l & 0x7f);
+            let len = b[2..2 + n]
+                .iter()
+                .fold(0usize, |a, &x| a << 8 | usize::from(x));
+            (2 + n, len)
+        }
+    }
+}
+
+/// A DER element: `tag`, its length, `v`.
+pub(crate) fn der(tag: u8, v: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    if v.len() < 0x80 {
+        out.push(v.len() as u8);
+    } else {
+        let l = v.len().to_be_bytes();
+        let skip = l.iter().take_while(|&&x| x == 0).count();
+        out.push(0x80 | (l.len() - skip) as u8);
+        out.extend_from_slice(&l[skip..]);
+    }
+    out.extend_from_slice(v);
+    out
+}
+
+/// The elements in the content of a constructed DER element.
+fn der_children(b: &[u8]) -> Vec<&[u8]> {
+    let (h, l) = der_head(b);
+    let mut v = &b[h..h + l];
+    let mut out = Vec::new();
+    while !v.is_empty() {
+        let (h, l) = der_head(v);
+        out.push(&v[..h + l]);
+        v = &v[h + l..];
+    }
+    out
+}
+
+/// The DER of the first certificate of a PEM file.
+pub(crate) fn pem_der(path: &Path) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(path).unwrap();
+    let b64: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
+/// A `TimeStampResp` whose token's `certificates` hold `cert` again as
+/// often as it takes for the token to exceed `over` bytes (the signature
+/// does not cover them: the token still verifies).
+pub(crate) fn pad_response(resp: &[u8], cert: &[u8], over: usize) -> Vec<u8> {
+    let [status, token] = der_children(resp)[..] else {
+        panic!("a TimeStampResp with a token")
+    };
+    let [oid, content] = der_children(token)[..] else {
+        panic!("a ContentInfo")
+    };
+    let sd = der_children(content)[0];
+    let times = over.saturating_sub(token.len()) / cert.len() + 1;
+    let parts: Vec<Vec<u8>> = der_children(sd)
+        .into_iter()
+        .map(|p| {
+            if p[0] == 0xa0 {
+                let (h, l) = der_head(p);
+                let mut v = p[h..h + l].to_vec();
+                for _ in 0..times {
+                    v.extend_from_slice(cert);
+                }
+                der(0xa0, &v)
+            } else {
+                p.to_vec()
+            }
+        })
+        .collect();
+    let sd = der(0x30, &parts.concat());
+    let token = der(0x30, &[oid, &der(0xa0, &sd)].concat());
+    assert!(token.len() > over, "padded to {}", token.len());
+    der(0x30, &[status, &token[..]].concat())
 }
