@@ -2995,6 +2995,8 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
             r.dropped_bytes, r.offset, r.reason, r.seq
         );
     }
+    // SIGTERM and SIGINT handled from here on, before anyone can connect.
+    let stop = serve::shutdown_signal(&server.runtime());
     // The first line on stdout: tests and scripts read the port from it.
     println!("stele serve: listening on http://{}", server.local_addr());
     eprintln!(
@@ -3052,7 +3054,7 @@ fn serve(a: ServeArgs) -> Result<u8, Fail> {
         _ => None,
     };
     let stopped = server.run(async {
-        serve::shutdown_signal().await;
+        stop.await;
         eprintln!("stele serve: shutting down: no new connections; finishing in-flight requests");
     })?;
     if let Some((tx, t)) = anchoring {

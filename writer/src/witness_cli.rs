@@ -86,6 +86,7 @@ pub(crate) fn run(cmd: WitnessCmd) -> Result<u8, Fail> {
             c.limits.header_timeout = header_timeout;
             c.limits.max_connections = max_connections;
             let server = WitnessServer::bind(c)?;
+            let stop = serve::shutdown_signal(&server.runtime());
             // The first line on stdout: tests and scripts read the port from it.
             println!("stele witness: listening on http://{}", server.local_addr());
             eprintln!(
@@ -93,7 +94,7 @@ pub(crate) fn run(cmd: WitnessCmd) -> Result<u8, Fail> {
                 server.witness().verifier(),
                 server.witness().logs().len()
             );
-            server.run(serve::shutdown_signal())?;
+            server.run(stop)?;
             Ok(0)
         }
     }

@@ -14,8 +14,9 @@
 //! let mut c = Config::new("/var/log/audit");
 //! c.listen = "127.0.0.1:0".parse().unwrap();
 //! let server = Server::bind(c).unwrap();
+//! let stop = stele_writer::serve::shutdown_signal(&server.runtime());
 //! println!("listening on {}", server.local_addr());
-//! let stopped = server.run(stele_writer::serve::shutdown_signal()).unwrap();
+//! let stopped = server.run(stop).unwrap();
 //! println!("{} entries", stopped.size);
 //! ```
 
@@ -3091,18 +3092,32 @@ fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// Resolves on SIGTERM or SIGINT: the shutdown `stele serve` uses.
-pub async fn shutdown_signal() {
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-    match term {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+/// Resolves on SIGTERM or SIGINT: the shutdown `stele serve` uses. The
+/// handlers are installed here, at once, on `rt` (the server's runtime):
+/// call it before saying the server listens. Installed when the future was
+/// first polled instead, a SIGTERM sent right after the first answers could
+/// still find the default action and kill the server without its final
+/// checkpoint (a cluster fault test saw a front-end exit so, once).
+pub fn shutdown_signal(rt: &tokio::runtime::Handle) -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let _in = rt.enter();
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut t), Ok(mut i)) => {
+                tokio::select! {
+                    _ = t.recv() => {}
+                    _ = i.recv() => {}
+                }
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+            (Ok(mut t), Err(_)) => {
+                let _ = t.recv().await;
+            }
+            (Err(_), Ok(mut i)) => {
+                let _ = i.recv().await;
+            }
+            (Err(_), Err(_)) => std::future::pending::<()>().await,
         }
     }
 }

@@ -148,6 +148,11 @@ impl WitnessServer {
         &self.inner.witness
     }
 
+    /// Its runtime (for [`super::shutdown_signal`]).
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.rt.handle().clone()
+    }
+
     /// Serves until `shutdown` resolves.
     pub fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
         let router = Router::new()
