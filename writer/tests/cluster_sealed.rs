@@ -1221,7 +1221,13 @@ fn migrate_carries_keys_wraps_and_openings_both_ways() {
         assert_eq!(v["verdict"], "verified", "{v:#}");
         v["sealed"].clone()
     };
-    let before = files_under(&dir.join("sealed"));
+    let mut before = files_under(&dir.join("sealed"));
+    // `sealed/rules` records the rules a writer opened the log with (a
+    // partial-restore check): a migrated directory has it once a writer
+    // opens it, below.
+    let rules = before
+        .remove("rules")
+        .expect("the directory's recorded rules");
 
     // Into PostgreSQL: a sealed log needs a new sealing key file.
     let (code, _, err) = stele(&["migrate", p(&dir), &stores.db, "--objects", &stores.objects]);
@@ -1324,7 +1330,9 @@ fn migrate_carries_keys_wraps_and_openings_both_ways() {
     let _ = ok(stele(&["append", p(&back), "--event", &ev.to_string()]));
     let entries = std::fs::read_to_string(back.join("entries.jsonl")).unwrap();
     assert!(!entries.contains(MARKER));
-    assert_eq!(files_under(&back.join("sealed")).len(), after.len());
+    let now = files_under(&back.join("sealed"));
+    assert_eq!(now.len(), after.len() + 1);
+    assert_eq!(now.get("rules"), Some(&rules));
 }
 
 // A request made to a file log with sealed fields, retried on a front-end
