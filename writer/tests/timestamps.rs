@@ -1097,15 +1097,7 @@ fn anchor_refuses_a_token_over_the_record_limit_even_one_that_verifies() {
     ]));
     let file = tmp.path().join("x.stele");
     let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
-    let out = ok(&stele(&[
-        "verify",
-        p(&file),
-        "--key",
-        &vkey,
-        "--tsa-ca",
-        p(&tsa.ca()),
-    ]));
-    assert!(out.contains("existed by"), "{out}");
+    assert_anchored(&file, &vkey, &tsa);
 }
 
 /// Lines of `DIR/timestamps` that are not records (a bad size, bad base64,
@@ -1157,15 +1149,7 @@ fn bad_lines_in_timestamps_are_skipped_and_fsck_moves_them_aside() {
         "{}",
         stderr(&o)
     );
-    let out = ok(&stele(&[
-        "verify",
-        p(&file),
-        "--key",
-        &vkey,
-        "--tsa-ca",
-        p(&tsa.ca()),
-    ]));
-    assert!(out.contains("existed by"), "{out}");
+    assert_anchored(&file, &vkey, &tsa);
     let o = stele(&["verify", &log, "--key", &vkey, "--tsa-ca", p(&tsa.ca())]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = ok(&stele(&["fsck", &log]));
@@ -1235,15 +1219,7 @@ fn anchor_with_ca_replaces_kept_tokens_that_fail_it() {
     let _ = ok(&stele(&["export", &log, "-o", p(&file)]));
     let text = std::fs::read_to_string(&file).unwrap();
     assert_eq!(text.matches("\ntimestamp 2 ").count(), 1, "{text}");
-    let out = ok(&stele(&[
-        "verify",
-        p(&file),
-        "--key",
-        &vkey,
-        "--tsa-ca",
-        p(&tsa.ca()),
-    ]));
-    assert!(out.contains("existed by"), "{out}");
+    assert_anchored(&file, &vkey, &tsa);
 }
 
 /// A path through a CA whose pathLenConstraint it exceeds, or through an
@@ -1311,4 +1287,17 @@ fn path_len_constraint_and_key_cert_sign_are_enforced() {
             }
         }
     }
+}
+
+// `stele verify FILE --tsa-ca` passes and names the time a token attests.
+fn assert_anchored(file: &Path, vkey: &str, tsa: &Tsa) {
+    let out = ok(&stele(&[
+        "verify",
+        p(file),
+        "--key",
+        vkey,
+        "--tsa-ca",
+        p(&tsa.ca()),
+    ]));
+    assert!(out.contains("existed by"), "{out}");
 }
