@@ -153,6 +153,8 @@ pub(crate) fn export(
     reveal: &[String],
 ) -> Result<u8, Fail> {
     let signer = signing_key.map(key::load).transpose()?;
+    // Checked before the read is recorded, as for a log directory.
+    let target = crate::OutTarget::check(None, output)?;
     let loc = location(db, objects);
     let rt = runtime()?;
     rt.block_on(async {
@@ -210,9 +212,10 @@ pub(crate) fn export(
             .latest_checkpoint()
             .await?
             .map_or(0, |cp| cp.checkpoint.size);
-        let mut f = std::io::BufWriter::new(
-            std::fs::File::create(output).map_err(|e| Error::io("create", output, e))?,
-        );
+        // A temporary file beside OUT, renamed over it once complete (as
+        // for a log directory): a failed export leaves OUT as it was.
+        let mut out = target.open()?;
+        let mut f = std::io::BufWriter::with_capacity(1 << 20, &mut out);
         let sink = |b: Vec<u8>| {
             let r = f.write_all(&b).map_err(|e| Error::io("write", output, e));
             async move { r }
@@ -238,18 +241,11 @@ pub(crate) fn export(
                 .await
                 .map(|()| l.len() as u64),
         };
-        let wrote = match wrote {
-            Ok(w) => w,
-            Err(e) => {
-                drop(f);
-                let _ = std::fs::remove_file(output);
-                return Err(e.into());
-            }
-        };
+        // On an error the temporary file is dropped, and so removed.
+        let wrote = wrote?;
         f.flush().map_err(|e| Error::io("write", output, e))?;
-        f.get_ref()
-            .sync_all()
-            .map_err(|e| Error::io("fsync", output, e))?;
+        drop(f);
+        out.finish(output)?;
         eprintln!("stele export: {wrote} entries to {}", output.display());
         Ok::<_, Fail>(())
     })?;

@@ -1993,7 +1993,7 @@ fn export(
 ) -> Result<u8, Fail> {
     let output = output.to_path_buf();
     // Checked before the read is recorded: nothing is written for a refused output.
-    let target = OutTarget::check(dir, &output)?;
+    let target = OutTarget::check(Some(dir), &output)?;
     let known = stele_writer::sealed::auditors(dir)?;
     for r in &reveal {
         if !known.contains(r) {
@@ -2102,7 +2102,7 @@ fn export(
 }
 
 /// Where `stele export -o OUT` writes.
-enum OutTarget {
+pub(crate) enum OutTarget {
     /// `-` or `/dev/stdout`: standard output, streamed.
     Stdout,
     /// A character device or FIFO (`/dev/null`, a named pipe): written
@@ -2114,7 +2114,7 @@ enum OutTarget {
 }
 
 /// The open output of an export, see [`OutTarget`].
-enum OutFile {
+pub(crate) enum OutFile {
     Stdout(std::io::Stdout),
     Stream(std::fs::File),
     Temp(tempfile::NamedTempFile),
@@ -2125,8 +2125,9 @@ impl OutTarget {
     /// the log's signing key, `-o DIR/entries.jsonl` its entries), one that
     /// exists and is neither a regular file nor a device or FIFO, and a
     /// symbolic link to a regular file (renaming over it would replace the
-    /// link, not the file it names).
-    fn check(dir: &Path, output: &Path) -> Result<Self, Fail> {
+    /// link, not the file it names). `dir` is `None` for a log that is not
+    /// a directory (a PostgreSQL log): nothing of it lies beside the output.
+    pub(crate) fn check(dir: Option<&Path>, output: &Path) -> Result<Self, Fail> {
         let bad = |why: String| Fail::usage(format!("-o {}: {why}", output.display()), None);
         if output.as_os_str() == "-" || output == Path::new("/dev/stdout") {
             return Ok(Self::Stdout);
@@ -2156,6 +2157,9 @@ impl OutTarget {
         let canon = |p: &Path| {
             std::fs::canonicalize(p).map_err(|e| Fail::usage(format!("{}: {e}", p.display()), None))
         };
+        let Some(dir) = dir else {
+            return Ok(Self::File(output.into()));
+        };
         let (log, into) = (canon(dir)?, canon(parent)?);
         if into.starts_with(&log) {
             return Err(Fail::usage(
@@ -2170,7 +2174,7 @@ impl OutTarget {
         Ok(Self::File(output.into()))
     }
 
-    fn open(&self) -> Result<OutFile, Fail> {
+    pub(crate) fn open(&self) -> Result<OutFile, Fail> {
         match self {
             Self::Stdout => Ok(OutFile::Stdout(std::io::stdout())),
             Self::Stream(p) => std::fs::OpenOptions::new()
@@ -2203,7 +2207,7 @@ impl Write for OutFile {
 impl OutFile {
     /// A temporary file is made durable and renamed to `output` (dropped,
     /// and so removed, on any failure); a stream is flushed.
-    fn finish(self, output: &Path) -> Result<(), Fail> {
+    pub(crate) fn finish(self, output: &Path) -> Result<(), Fail> {
         match self {
             Self::Stdout(mut s) => s
                 .flush()

@@ -116,6 +116,34 @@ fn export_to_a_link_a_device_or_standard_output() {
     assert!(out.starts_with("stele-export v1"), "{out}");
 }
 
+/// `stele export --db` created OUT directly: it wrote through a planted
+/// link and removed the user's earlier OUT when the export failed. It now
+/// checks OUT as the directory export does, before it connects (the URL
+/// here names a closed port: the refusal comes first), and writes through
+/// a temporary file (the cluster tests export through it).
+#[test]
+fn cluster_export_checks_its_output_before_connecting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("target"), "kept").unwrap();
+    std::os::unix::fs::symlink("target", d.join("link")).unwrap();
+    std::fs::create_dir(d.join("outdir")).unwrap();
+    let before = listing(d);
+    for (out, why) in [("link", "symbolic link"), ("outdir", "is a directory")] {
+        let o = stele(&[
+            "export",
+            "--db",
+            "postgres://stele@127.0.0.1:1/none",
+            "-o",
+            d.join(out).to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+    }
+    assert_eq!(listing(d), before);
+    assert_eq!(std::fs::read_to_string(d.join("target")).unwrap(), "kept");
+}
+
 /// `stele monitor --state S` wrote `S.tmp` with `File::create`: a planted
 /// link there was written through.
 #[test]
