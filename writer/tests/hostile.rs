@@ -706,6 +706,70 @@ fn read_only_opens_bound_what_they_read() {
     );
 }
 
+/// A wrong offset in the middle of the index (a derived file, trusted past
+/// the check mark) made `cat` print another entry's line under this one's
+/// number and `export --entries` write it, both exiting 0. Each line read
+/// by its number is now checked against the tree's leaf.
+#[test]
+fn a_shifted_middle_index_entry_is_caught_by_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _) = init(&tmp.path().join("log"));
+    let (audit, _) = init(&tmp.path().join("audit"));
+    let events: Vec<String> = (0..10).map(|i| format!(r#"{{"i":{i}}}"#)).collect();
+    let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+    let _ = append(&log, &refs);
+    let _ = ok(&stele(&["checkpoint", &log]));
+    let path = Path::new(&log).join("index");
+    let mut ends: Vec<u64> = std::fs::read(&path)
+        .unwrap()
+        .chunks(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    // Entry 5 now starts where entry 6 does and ends where it ends.
+    ends[4] = ends[5];
+    ends[5] = ends[6];
+    std::fs::write(
+        &path,
+        ends.iter()
+            .flat_map(|e| e.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let out_file = tmp.path().join("five.stele");
+    let export = [
+        "export",
+        &log,
+        "--entries",
+        "5",
+        "-o",
+        out_file.to_str().unwrap(),
+    ];
+    // Read only (the writer's open checks its files and reads right).
+    for args in [
+        vec!["cat", &log, "--from", "5", "--to", "6"],
+        vec!["cat", &log, "--from", "2", "--to", "6"],
+        export.to_vec(),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--access-log", audit.as_str()]);
+        let out = stele(&a);
+        assert_eq!(out.status.code(), Some(1), "{a:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("entry 5") && stderr(&out).contains("damaged index"),
+            "{a:?}: {}",
+            stderr(&out)
+        );
+        assert!(out.stdout.is_empty(), "{a:?}: {:?}", out.stdout);
+        assert!(!out_file.exists(), "{a:?} wrote an export");
+    }
+    let five = ok(&stele(&["cat", &log, "--from", "5", "--to", "6"]));
+    assert!(
+        five.starts_with(r#"{"event":{"i":4},"#) && five.contains(r#""seq":5,"#),
+        "{five}"
+    );
+    let _ = ok(&stele(&export));
+}
+
 /// Whoever can write a log's directory must not be able to make a stele
 /// command write outside it: a log file replaced by a symbolic link (to a
 /// victim file, or to another log's file, which would also sidestep that
