@@ -1102,7 +1102,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             if forget_policy && stele_writer::log::forget_witness_policy(&dir)? {
                 eprintln!(
                     "stele: {}: witness policy removed; checkpoints are no longer witnessed",
-                    dir.display()
+                    shown_path(&dir)
                 );
             }
             let mut cosign: Option<std::sync::Arc<dyn stele_writer::witness::Cosign>> = None;
@@ -1190,7 +1190,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 eprintln!(
                     "stele: sealed values that can no longer be opened: {} (their openings are gone from {}/sealed/records: an older records file restored?)",
                     sealed.missing.len(),
-                    dir.display()
+                    shown_path(&dir)
                 );
                 eprintln!(
                     "  hint: restore the records file that holds them (a newer backup or a mirror's --with-openings copy)"
@@ -1208,8 +1208,8 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             let file = stele_writer::log::abort_rotation(&dir, LogOptions::default().fs.as_ref())?;
             eprintln!(
                 "stele: the rotation under way in {} is cancelled; the log signs with its current key. The new key's file {} was kept: delete it if no checkpoint needs it",
-                dir.display(),
-                file.display()
+                shown_path(&dir),
+                shown_path(&file)
             );
             Ok(0)
         }
@@ -1941,7 +1941,7 @@ fn with_access(
         None if stele_writer::mirror::is_mirror(dir) => {
             eprintln!(
                 "stele: {} is a mirror (read-only): this access is not recorded there; pass --access-log DIR to record it",
-                dir.display()
+                shown_path(&dir)
             );
             let view = View::open_read_only(dir)?;
             let (_, action) = plan(&view, None)?;
@@ -2062,7 +2062,7 @@ fn export(
             );
             eprintln!(
                 "  hint: run `stele checkpoint {}` (it needs the writer's lock and key), then export again",
-                dir.display()
+                shown_path(&dir)
             );
         }
         let mut read = read;
@@ -2504,7 +2504,7 @@ fn verify(
         // A mirror is the origin's log byte for byte: it records nothing.
         eprintln!(
             "stele: {} is a mirror (read-only): this verification is not recorded there; pass --access-log DIR to record it",
-            path.display()
+            shown_path(&path)
         );
     } else if path.is_dir() && access.access_log.is_none() {
         can_record_in(path)?;
@@ -2544,7 +2544,7 @@ fn verify(
                 .map(|_| {
                     eprintln!(
                         "stele: note: this verification is recorded in {}, but no checkpoint was signed: the log did not verify",
-                        path.display()
+                        shown_path(&path)
                     );
                 })
                 .map_err(Fail::from),
@@ -2594,8 +2594,8 @@ fn dir_reveal(dir: &Path, id: &Path) -> Result<Vec<String>, Fail> {
     if mine.is_empty() {
         eprintln!(
             "stele: note: no identity in {} is an auditor of this log (stele auditor list {}): its sealed values stay sealed",
-            id.display(),
-            dir.display()
+            shown_path(&id),
+            shown_path(&dir)
         );
     }
     Ok(mine)
@@ -2659,6 +2659,12 @@ fn terminal_safe(s: &str, json: bool) -> std::borrow::Cow<'_, str> {
         }
     }
     o.into()
+}
+
+/// A path for a note or message on the terminal: [`terminal_safe`], since
+/// a directory or file name may hold an ESC sequence or a bidi override.
+pub(crate) fn shown_path(p: &Path) -> String {
+    terminal_safe(&p.display().to_string(), false).into_owned()
 }
 
 /// A writer for entry lines bound for a terminal: each complete line is
@@ -2865,7 +2871,7 @@ fn key_rotate(dir: &Path, overlap: u64) -> Result<u8, Fail> {
         eprintln!(
             "stele: the log's key is now {} (file {}, mode 0600): it signs from tree size {} on (stele.key event at entry {}); the old key {} co-signs the first {overlap} checkpoint(s) from there",
             r.key.id_hex(),
-            r.key_file.display(),
+            shown_path(&r.key_file),
             r.from,
             r.entry,
             r.replaces.id_hex()
@@ -2889,7 +2895,7 @@ fn key_rotate(dir: &Path, overlap: u64) -> Result<u8, Fail> {
             eprintln!(
                 "stele: the running writer rotated the log's key to {} (file {}, mode 0600); the old key co-signs the first {overlap} checkpoint(s) from the stele.key event",
                 k.verifier().id_hex(),
-                file.display()
+                shown_path(&file)
             );
             if stele_writer::log::remembers_witness_policy(dir).unwrap_or(false) {
                 witnessed_rotation_note(&k.verifier());
@@ -2916,7 +2922,7 @@ fn token(cmd: TokenCmd) -> Result<u8, Fail> {
             eprintln!(
                 "stele: token {name:?} added to {} (only its SHA-256 is stored; this is the only time it is shown). \
 A running `stele serve` reads the file on start: restart it.",
-                file.display()
+                shown_path(&file)
             );
             Ok(0)
         }

@@ -222,7 +222,7 @@ pub(crate) fn run_mirror(a: MirrorArgs) -> Result<u8, Fail> {
     eprintln!(
         "stele mirror: {} -> {} ({} verified entries held)",
         a.url,
-        a.dir.display(),
+        crate::shown_path(&a.dir),
         m.size()
     );
     let mut status = mirror::read_status(&a.dir).unwrap_or_default();
@@ -565,7 +565,7 @@ pub(crate) fn run_restore(a: RestoreArgs) -> Result<u8, Fail> {
     eprintln!(
         "stele restore: {} entries restored from {} (signed up to {held}); the log continues at entry {} and is signed at size {}",
         state.size,
-        a.mirror_dir.display(),
+        crate::shown_path(&a.mirror_dir),
         state.size,
         cp.checkpoint.size
     );

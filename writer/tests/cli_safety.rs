@@ -509,4 +509,13 @@ fn error_messages_escape_control_and_bidi_characters() {
         assert!(!err.contains(['\x1b', '\u{202e}', '\r']), "{err:?}");
         assert!(err.contains("\\u{"), "{err:?}");
     }
+    // Notes on success name paths too (here the tokens file's).
+    let tokens = tmp.path().join("t\x1b[2Jokens");
+    let out = stele(&["token", "add", tokens.to_str().unwrap(), "alice"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        !err.contains('\x1b') && err.contains("t\\u{001B}[2Jokens"),
+        "{err:?}"
+    );
 }
