@@ -91,7 +91,7 @@ pub(crate) fn init(
     eprintln!(
         "stele init: log {origin} in {} and {objects}; private key in {} and sealing key in {} (mode 0600, stored in neither; every front-end needs both)",
         shown(db),
-        crate::shown_path(&key_file),
+        crate::shown_path(key_file),
         crate::shown_path(&seal_file)
     );
     Ok(0)
@@ -246,7 +246,7 @@ pub(crate) fn export(
         f.flush().map_err(|e| Error::io("write", output, e))?;
         drop(f);
         out.finish(output)?;
-        eprintln!("stele export: {wrote} entries to {}", crate::shown_path(&output));
+        eprintln!("stele export: {wrote} entries to {}", crate::shown_path(output));
         Ok::<_, Fail>(())
     })?;
     Ok(0)
@@ -349,13 +349,13 @@ fn dir_to_cluster(dir: &Path, loc: &Location, seal_key: Option<&Path>) -> Result
     if let Some(s) = &sealing {
         eprintln!(
             "stele migrate: the new log's sealing key is in {} (mode 0600, stored in neither store; every front-end needs it: --seal-key)",
-            crate::shown_path(&s.path())
+            crate::shown_path(s.path())
         );
     }
     eprintln!(
         "stele migrate: {size} entries and {} checkpoints from {} to {}",
         cps.len(),
-        crate::shown_path(&dir),
+        crate::shown_path(dir),
         shown(&loc.db)
     );
     Ok(0)
@@ -477,7 +477,7 @@ fn cluster_to_dir(
         "stele migrate: {size} entries and {} checkpoints from {} to {}{}",
         cps.len(),
         shown(&loc.db),
-        crate::shown_path(&dir),
+        crate::shown_path(dir),
         if key_file.is_none() {
             " (no key: pass --signing-key FILE to name the key file a writer will use)"
         } else {

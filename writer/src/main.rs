@@ -1941,7 +1941,7 @@ fn with_access(
         None if stele_writer::mirror::is_mirror(dir) => {
             eprintln!(
                 "stele: {} is a mirror (read-only): this access is not recorded there; pass --access-log DIR to record it",
-                shown_path(&dir)
+                shown_path(dir)
             );
             let view = View::open_read_only(dir)?;
             let (_, action) = plan(&view, None)?;
@@ -2062,7 +2062,7 @@ fn export(
             );
             eprintln!(
                 "  hint: run `stele checkpoint {}` (it needs the writer's lock and key), then export again",
-                shown_path(&dir)
+                shown_path(dir)
             );
         }
         let mut read = read;
@@ -2504,7 +2504,7 @@ fn verify(
         // A mirror is the origin's log byte for byte: it records nothing.
         eprintln!(
             "stele: {} is a mirror (read-only): this verification is not recorded there; pass --access-log DIR to record it",
-            shown_path(&path)
+            shown_path(path)
         );
     } else if path.is_dir() && access.access_log.is_none() {
         can_record_in(path)?;
@@ -2544,7 +2544,7 @@ fn verify(
                 .map(|_| {
                     eprintln!(
                         "stele: note: this verification is recorded in {}, but no checkpoint was signed: the log did not verify",
-                        shown_path(&path)
+                        shown_path(path)
                     );
                 })
                 .map_err(Fail::from),
@@ -2594,8 +2594,8 @@ fn dir_reveal(dir: &Path, id: &Path) -> Result<Vec<String>, Fail> {
     if mine.is_empty() {
         eprintln!(
             "stele: note: no identity in {} is an auditor of this log (stele auditor list {}): its sealed values stay sealed",
-            shown_path(&id),
-            shown_path(&dir)
+            shown_path(id),
+            shown_path(dir)
         );
     }
     Ok(mine)
