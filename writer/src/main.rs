@@ -689,6 +689,18 @@ enum TokenCmd {
         #[arg(long, value_name = "SCOPES", default_value = "read,write,k8s", value_parser = parse_scopes)]
         scope: serve::Scopes,
     },
+    /// List the tokens in FILE: name and scopes (the file holds no token, only hashes).
+    List {
+        /// The tokens file.
+        file: PathBuf,
+    },
+    /// Remove the token NAME from FILE. A running `stele serve` stops accepting it within a second.
+    Remove {
+        /// The tokens file.
+        file: PathBuf,
+        /// The token's name.
+        name: String,
+    },
 }
 
 fn parse_scopes(s: &str) -> Result<serve::Scopes, String> {
@@ -2921,7 +2933,21 @@ fn token(cmd: TokenCmd) -> Result<u8, Fail> {
             println!("{t}");
             eprintln!(
                 "stele: token {name:?} added to {} (only its SHA-256 is stored; this is the only time it is shown). \
-A running `stele serve` reads the file on start: restart it.",
+A running `stele serve` accepts it within a second.",
+                shown_path(&file)
+            );
+            Ok(0)
+        }
+        TokenCmd::List { file } => {
+            for (name, scopes) in serve::list_tokens(&file)? {
+                println!("{name} {}", scopes.render());
+            }
+            Ok(0)
+        }
+        TokenCmd::Remove { file, name } => {
+            serve::remove_token(&file, &name)?;
+            eprintln!(
+                "stele: token {name:?} removed from {}; a running `stele serve` refuses it within a second",
                 shown_path(&file)
             );
             Ok(0)

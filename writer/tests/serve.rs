@@ -1195,6 +1195,85 @@ fn tokens_are_scoped_and_named_in_every_entry_they_write() {
     assert!(r.err().contains("\"stele\" is reserved"), "{}", r.text());
 }
 
+/// A token is revoked without a restart: `stele token remove` rewrites the
+/// file, and the running server refuses the token once it has looked again
+/// (at most a second later; waited for here, up to 30 s). A file that can
+/// no longer be used refuses every token (503) instead of keeping the old
+/// list, until it is mended; a token added meanwhile then works.
+#[test]
+fn tokens_file_changes_reach_a_running_server() {
+    let f = fixture();
+    let bob = add_token(&f, "bob", "read,write");
+    let s = Server::start(&f, &[]);
+    assert_eq!(s.post("/v1/entries", &bob, r#"{"a":1}"#).status, 200);
+    let wait_for = |token: &str, status: u16| {
+        let t = Instant::now();
+        loop {
+            let got = s.get("/v1/entries?from=0&to=1", token).status;
+            if got == status {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "still {got}, waited for {status}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let list = |tokens: &Path| {
+        let out = common::bounded_output(
+            Command::new(STELE).args(["token", "list", tokens.to_str().unwrap()]),
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(list(&f.tokens), "alice read,write,k8s\nbob read,write\n");
+    let out = common::bounded_output(
+        Command::new(STELE).args(["token", "remove", f.tokens.to_str().unwrap(), "bob"]),
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(list(&f.tokens), "alice read,write,k8s\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&f.tokens).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    wait_for(&bob, 401);
+    let r = s.post("/v1/entries", &bob, r#"{"a":2}"#);
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(s.get("/v1/entries?from=0&to=1", &f.token).status, 200);
+    // Removing an unknown name is an error that changes nothing.
+    let out = common::bounded_output(
+        Command::new(STELE).args(["token", "remove", f.tokens.to_str().unwrap(), "bob"]),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no token named \"bob\""));
+    // A broken file: every token refused, alice too.
+    let good = std::fs::read_to_string(&f.tokens).unwrap();
+    std::fs::write(&f.tokens, format!("{good}carol not-a-hash\n")).unwrap();
+    wait_for(&f.token, 503);
+    let r = s.post("/v1/entries", &f.token, r#"{"a":3}"#);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(!r.text().contains("not-a-hash"), "{}", r.text());
+    // Mended, with a token added meanwhile.
+    std::fs::write(&f.tokens, &good).unwrap();
+    let dave = add_token(&f, "dave", "read");
+    wait_for(&dave, 200);
+    assert_eq!(s.get("/v1/entries?from=0&to=1", &f.token).status, 200);
+    assert_eq!(s.get("/v1/entries?from=0&to=1", &bob).status, 401);
+}
+
 #[test]
 fn protected_reads_are_not_publicly_cacheable() {
     // Finding 6: entry bundles were `public, immutable` without Vary.

@@ -19,7 +19,9 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::{Error, Result};
 
@@ -75,7 +77,8 @@ impl Scopes {
         Ok(out)
     }
 
-    fn render(self) -> String {
+    /// The scopes as a tokens file and `stele token list` write them: `read,write`.
+    pub fn render(self) -> String {
         let mut v = Vec::new();
         for (on, n) in [
             (self.read, "read"),
@@ -108,13 +111,13 @@ pub struct Tokens {
 
 /// What an `Authorization` header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bearer<'a> {
+pub enum Bearer<T> {
     /// No `Authorization` header.
     Missing,
     /// A header that is not `Bearer <known token>`.
     Unknown,
     /// A known token.
-    Known(&'a Token),
+    Known(T),
 }
 
 fn valid_name(n: &str) -> bool {
@@ -211,7 +214,7 @@ impl Tokens {
     }
 
     /// What an `Authorization` header value holds.
-    pub fn bearer(&self, authorization: Option<&[u8]>) -> Bearer<'_> {
+    pub fn bearer(&self, authorization: Option<&[u8]>) -> Bearer<&Token> {
         let Some(v) = authorization else {
             return Bearer::Missing;
         };
@@ -234,6 +237,173 @@ impl Tokens {
     pub fn is_empty(&self) -> bool {
         self.by_hash.is_empty()
     }
+}
+
+/// The tokens of a running server, read again when the file changes
+/// (looked at on a request, at most once a second): a token removed with
+/// `stele token remove` stops working without a restart, and one added
+/// starts. A file that can no longer be used (removed, unsafe mode, a bad
+/// line) refuses every token until it is mended: a revocation never falls
+/// back to the older list. Each change is said on stderr.
+#[derive(Debug)]
+pub struct LiveTokens {
+    path: Option<PathBuf>,
+    state: Mutex<Live>,
+}
+
+#[derive(Debug)]
+struct Live {
+    tokens: Arc<Tokens>,
+    stamp: Option<Stamp>,
+    looked: Instant,
+    broken: bool,
+}
+
+// What tells a changed file: a rename gives a new inode, an edit in place
+// a new modification time, size or change time.
+type Stamp = (u64, u64, i64, i64, i64, i64, u64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| {
+        (
+            m.dev(),
+            m.ino(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+            m.len(),
+        )
+    })
+}
+
+impl LiveTokens {
+    /// How often the file is looked at.
+    pub const EVERY: Duration = Duration::from_secs(1);
+
+    /// Loads the file (`None`: no tokens, every write refused); errors
+    /// here stop the server from starting.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let (tokens, stamp) = match path {
+            Some(p) => {
+                let before = stamp(p);
+                (Tokens::load(p)?, before)
+            }
+            None => (Tokens::default(), None),
+        };
+        Ok(Self {
+            path: path.map(Path::to_path_buf),
+            state: Mutex::new(Live {
+                tokens: Arc::new(tokens),
+                stamp,
+                looked: Instant::now(),
+                broken: false,
+            }),
+        })
+    }
+
+    /// The tokens now, and whether the file is unusable (then the set is
+    /// empty).
+    pub fn current(&self) -> (Arc<Tokens>, bool) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = &self.path
+            && s.looked.elapsed() >= Self::EVERY
+        {
+            s.looked = Instant::now();
+            let now = stamp(p);
+            if now != s.stamp || (now.is_none() && !s.broken) {
+                s.stamp = now;
+                match Tokens::load(p) {
+                    Ok(t) => {
+                        eprintln!(
+                            "stele serve: the tokens file changed: {} token(s) now",
+                            t.len()
+                        );
+                        s.tokens = Arc::new(t);
+                        s.broken = false;
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "stele serve: {e}; every token is refused until the file is mended"
+                        );
+                        s.tokens = Arc::new(Tokens::default());
+                        s.broken = true;
+                    }
+                }
+            }
+        }
+        (s.tokens.clone(), s.broken)
+    }
+
+    /// Whether the server was started with a tokens file.
+    pub fn configured(&self) -> bool {
+        self.path.is_some()
+    }
+}
+
+/// The names and scopes in a tokens file, in file order (never the hashes).
+pub fn list_tokens(file: &Path) -> Result<Vec<(String, Scopes)>> {
+    let bad = |why: String| Error::Tokens {
+        path: file.to_path_buf(),
+        why,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+    let t = Tokens::parse(&text).map_err(bad)?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        if let Some(tok) = t.by_hash.values().find(|n| n.name == name)
+            && !line.trim_start().starts_with('#')
+        {
+            out.push((tok.name.clone(), tok.scopes));
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the token named `name` from `file`: the rest of the file (other
+/// tokens, comments) is written to a new file beside it (mode 0600,
+/// fsynced) that replaces it. A running `stele serve` stops accepting the
+/// token within [`LiveTokens::EVERY`].
+pub fn remove_token(file: &Path, name: &str) -> Result<()> {
+    let bad = |why: String| Error::Tokens {
+        path: file.to_path_buf(),
+        why,
+    };
+    check_owner_and_mode(file).map_err(bad)?;
+    let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+    let _ = Tokens::parse(&text).map_err(bad)?;
+    let mut kept = String::with_capacity(text.len());
+    let mut found = false;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if !t.starts_with('#') && t.split_whitespace().next() == Some(name) {
+            found = true;
+        } else {
+            kept.push_str(line);
+        }
+    }
+    if !found {
+        return Err(bad(format!("holds no token named {name:?}")));
+    }
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".stele-tokens.")
+        .tempfile_in(parent)
+        .map_err(|e| bad(format!("create a temporary file beside it: {e}")))?;
+    tmp.write_all(kept.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| bad(format!("write: {e}")))?;
+    let _ = tmp
+        .persist(file)
+        .map_err(|e| bad(format!("replace: {}", e.error)))?;
+    std::fs::File::open(parent)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| bad(format!("fsync its directory: {e}")))
 }
 
 // Write access to the tokens file is write access to the log: refuse what

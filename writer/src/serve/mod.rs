@@ -33,7 +33,7 @@ mod net;
 mod query;
 pub mod witness;
 
-pub use auth::{Scopes, Token, Tokens, add_token};
+pub use auth::{LiveTokens, Scopes, Token, Tokens, add_token, list_tokens, remove_token};
 pub use net::Limits;
 
 use crate::access::{Entries, Reader, access_event};
@@ -533,7 +533,7 @@ struct Inner {
     access_log: Option<Arc<Log>>,
     cluster: Option<Arc<crate::cluster::Cluster>>,
     ro: Option<ReadOnly>,
-    tokens: Tokens,
+    tokens: LiveTokens,
     reads: Reads,
     max_body: usize,
     max_events: usize,
@@ -666,6 +666,16 @@ fn unauthorized(msg: &str) -> Response {
     r
 }
 
+// The tokens file changed into one that cannot be used: no token is
+// accepted until it is mended (the cause is on the server's stderr).
+fn unavailable_tokens() -> Response {
+    error(
+        503,
+        "the server's tokens file cannot be used right now (the cause is in the server's log); no token is accepted",
+        None,
+    )
+}
+
 fn too_many(msg: String, retry_after: u64) -> Response {
     let mut r = error(429, msg, None);
     let _ = r
@@ -743,12 +753,20 @@ fn client_addr(
 }
 
 impl Inner {
-    fn bearer(&self, headers: &HeaderMap) -> Bearer<'_> {
-        self.tokens.bearer(
+    // The caller's token, from the tokens as they are now (the file is
+    // read again when it changes), and whether the file is unusable.
+    fn bearer(&self, headers: &HeaderMap) -> (Bearer<Token>, bool) {
+        let (tokens, broken) = self.tokens.current();
+        let b = match tokens.bearer(
             headers
                 .get(header::AUTHORIZATION)
                 .map(HeaderValue::as_bytes),
-        )
+        ) {
+            Bearer::Missing => Bearer::Missing,
+            Bearer::Unknown => Bearer::Unknown,
+            Bearer::Known(t) => Bearer::Known(t.clone()),
+        };
+        (b, broken)
     }
 
     // A write needs a known token with `scope`.
@@ -758,14 +776,15 @@ impl Inner {
         scope: &str,
         allowed: fn(&Scopes) -> bool,
     ) -> Result<Token, Response> {
-        if self.tokens.is_empty() {
+        if !self.tokens.configured() {
             return Err(unauthorized(
                 "this server has no tokens file (--tokens), so it accepts no writes",
             ));
         }
         match self.bearer(headers) {
-            Bearer::Known(t) if allowed(&t.scopes) => Ok(t.clone()),
-            Bearer::Known(t) => Err(error(
+            (_, true) => Err(unavailable_tokens()),
+            (Bearer::Known(t), _) if allowed(&t.scopes) => Ok(t),
+            (Bearer::Known(t), _) => Err(error(
                 403,
                 format!(
                     "token {:?} has no {scope} scope; nothing was written",
@@ -773,10 +792,10 @@ impl Inner {
                 ),
                 None,
             )),
-            Bearer::Missing => Err(unauthorized(
+            (Bearer::Missing, _) => Err(unauthorized(
                 "missing Authorization: Bearer TOKEN; nothing was written",
             )),
-            Bearer::Unknown => Err(unauthorized("unknown bearer token; nothing was written")),
+            (Bearer::Unknown, _) => Err(unauthorized("unknown bearer token; nothing was written")),
         }
     }
 
@@ -790,9 +809,10 @@ impl Inner {
     ) -> Result<Caller, Response> {
         let remote = client_addr(peer, headers, &self.proxies.0, self.proxies.1);
         let token = match self.bearer(headers) {
-            Bearer::Unknown => return Err(unauthorized("unknown bearer token")),
-            Bearer::Missing => None,
-            Bearer::Known(t) => Some(t.clone()),
+            (Bearer::Missing, _) => None,
+            (_, true) => return Err(unavailable_tokens()),
+            (Bearer::Unknown, _) => return Err(unauthorized("unknown bearer token")),
+            (Bearer::Known(t), _) => Some(t),
         };
         let public = match self.reads {
             Reads::Public => true,
@@ -2842,7 +2862,7 @@ async fn healthz(State(app): State<App>, headers: HeaderMap, RawQuery(q): RawQue
     if let Err(e) = Query::parse(q.as_deref(), &[]) {
         return bad_query(e);
     }
-    let detail = matches!(app.0.bearer(&headers), Bearer::Known(t) if t.scopes.read);
+    let detail = matches!(app.0.bearer(&headers), (Bearer::Known(t), _) if t.scopes.read);
     if let Some(c) = &app.0.cluster
         && let Err(e) = c.sequenced().await
     {
@@ -3240,10 +3260,7 @@ pub(super) fn runtime_and_listener(
 impl Server {
     /// Opens the log, loads the tokens and binds the address.
     pub fn bind(c: Config) -> Result<Self> {
-        let tokens = match &c.tokens {
-            Some(p) => Tokens::load(p)?,
-            None => Tokens::default(),
-        };
+        let tokens = LiveTokens::load(c.tokens.as_deref())?;
         if matches!(c.reads, Some(Reads::Token | Reads::PublicHashes)) && c.tokens.is_none() {
             return Err(Error::Config {
                 option: "--token-reads",
