@@ -42,7 +42,10 @@ fn run_one(
         ..LogOptions::default()
     };
     let log = Log::create_with(dir, "bench.example/sealed", &signer, None, opts)?;
-    let _ = log.add_auditor("age1uuamsuva572fa4a9fdvd0tj2fyf69gmv5aawa7qzlfy8w7288qgsvv8q4h")?;
+    let _ = log.add_auditor(
+        "age1uuamsuva572fa4a9fdvd0tj2fyf69gmv5aawa7qzlfy8w7288qgsvv8q4h",
+        "bench",
+    )?;
     // Every subject's data key exists before the clock starts (made on first
     // use: a key file and one wrap per auditor, each fsync'ed): this measures
     // the steady state; the first event of a new subject costs those fsyncs.

@@ -64,6 +64,7 @@ pub(crate) fn auditor_add(
     seal_key: Option<&Path>,
     first: &Path,
     second: Option<&str>,
+    by: &str,
 ) -> Result<u8, Fail> {
     // With --db the one positional argument is the recipient.
     let recipient = match second {
@@ -77,17 +78,22 @@ pub(crate) fn auditor_add(
     };
     let n = runtime()?.block_on(async {
         let c = open(db, objects, seal_key).await?;
-        Ok::<_, Fail>(c.add_auditor(recipient.trim()).await?)
+        Ok::<_, Fail>(c.add_auditor(recipient.trim(), by).await?)
     })?;
     eprintln!("auditor added; {n} existing data keys wrapped for it");
     Ok(0)
 }
 
 /// `stele auditor remove --db URL age1…`.
-pub(crate) fn auditor_remove(db: &str, objects: Option<&str>, recipient: &str) -> Result<u8, Fail> {
+pub(crate) fn auditor_remove(
+    db: &str,
+    objects: Option<&str>,
+    recipient: &str,
+    by: &str,
+) -> Result<u8, Fail> {
     let n = runtime()?.block_on(async {
         let c = open(db, objects, None).await?;
-        Ok::<_, Fail>(c.remove_auditor(recipient.trim()).await?)
+        Ok::<_, Fail>(c.remove_auditor(recipient.trim(), by).await?)
     })?;
     eprintln!("auditor removed; {n} wraps for it deleted");
     Ok(0)

@@ -1142,8 +1142,18 @@ impl Log {
 
     /// Adds an auditor (an age X25519 recipient, `age1…`): every data key,
     /// existing and future, is wrapped for it. Returns how many existing
-    /// keys were wrapped.
-    pub fn add_auditor(&self, recipient: &str) -> Result<usize> {
+    /// keys were wrapped. The addition is logged first, as a
+    /// `stele.auditor` event naming the recipient and `by` (FORMAT 13.7);
+    /// adding a listed auditor again does nothing and logs nothing.
+    pub fn add_auditor(&self, recipient: &str, by: &str) -> Result<usize> {
+        let listed = crate::sealed::auditors(&self.shared.dir)?;
+        if listed.iter().any(|a| a == recipient) {
+            return Ok(0);
+        }
+        let _ = stele_seal::parse_recipient(recipient).map_err(|e| {
+            Error::Sealed(format!("{}: {e}", stele_seal::shown_recipient(recipient)))
+        })?;
+        let _ = self.append_reserved(crate::sealed::auditor_event("add", recipient, by))?;
         self.shared.sealer.add_auditor(recipient)
     }
 
@@ -1151,7 +1161,14 @@ impl Log {
     /// can be revealed to it, and every wrap made for it is destroyed.
     /// Returns how many wraps were destroyed. What it was given before
     /// stays openable by it (only forgetting a subject ends that).
-    pub fn remove_auditor(&self, recipient: &str) -> Result<usize> {
+    /// The removal of a listed auditor is logged first (`stele.auditor`).
+    pub fn remove_auditor(&self, recipient: &str, by: &str) -> Result<usize> {
+        if crate::sealed::auditors(&self.shared.dir)?
+            .iter()
+            .any(|a| a == recipient)
+        {
+            let _ = self.append_reserved(crate::sealed::auditor_event("remove", recipient, by))?;
+        }
         self.shared.sealer.remove_auditor(recipient)
     }
 

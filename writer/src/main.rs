@@ -67,6 +67,9 @@ enum AuditorCmd {
         /// With --db: the log's sealing key file (stele init --db wrote it beside the signing key, FILE.seal).
         #[arg(long, value_name = "FILE", requires = "db")]
         seal_key: Option<PathBuf>,
+        /// Who asked (recorded in the stele.auditor event); default: $USER with the uid, e.g. "alice (uid 1000)".
+        #[arg(long)]
+        by: Option<String>,
     },
     /// Remove an auditor: no later data key is wrapped for it, no export is revealed to it, its wraps are destroyed.
     #[command(
@@ -83,6 +86,9 @@ it kept) stays openable by it: forgetting a subject is what ends that."
         recipient: Option<String>,
         #[command(flatten)]
         db: DbArgs,
+        /// Who asked (recorded in the stele.auditor event); default: $USER with the uid, e.g. "alice (uid 1000)".
+        #[arg(long)]
+        by: Option<String>,
     },
     /// List the auditors.
     List {
@@ -957,14 +963,18 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 objects,
             },
             seal_key,
+            by,
         }) => cluster_seal_cli::auditor_add(
             &db,
             objects.as_deref(),
             seal_key.as_deref(),
             &dir,
             recipient.as_deref(),
+            &by.unwrap_or_else(default_by),
         ),
-        Cmd::Auditor(AuditorCmd::Add { dir, recipient, .. }) => {
+        Cmd::Auditor(AuditorCmd::Add {
+            dir, recipient, by, ..
+        }) => {
             let recipient = recipient.ok_or_else(|| {
                 Fail::usage(
                     "stele auditor add DIR RECIPIENT: the recipient (age1…) is missing",
@@ -972,7 +982,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 )
             })?;
             let log = Log::open(&dir)?;
-            let n = log.add_auditor(recipient.trim())?;
+            let n = log.add_auditor(recipient.trim(), &by.unwrap_or_else(default_by))?;
             eprintln!("auditor added; {n} existing data keys wrapped for it");
             Ok(0u8)
         }
@@ -983,6 +993,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 db: Some(db),
                 objects,
             },
+            by,
         }) => {
             if recipient.is_some() {
                 return Err(Fail::usage(
@@ -990,9 +1001,16 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     Some("stele auditor remove --db URL age1…".into()),
                 ));
             }
-            cluster_seal_cli::auditor_remove(&db, objects.as_deref(), &dir.to_string_lossy())
+            cluster_seal_cli::auditor_remove(
+                &db,
+                objects.as_deref(),
+                &dir.to_string_lossy(),
+                &by.unwrap_or_else(default_by),
+            )
         }
-        Cmd::Auditor(AuditorCmd::Remove { dir, recipient, .. }) => {
+        Cmd::Auditor(AuditorCmd::Remove {
+            dir, recipient, by, ..
+        }) => {
             let recipient = recipient.ok_or_else(|| {
                 Fail::usage(
                     "stele auditor remove DIR RECIPIENT: the recipient (age1…) is missing",
@@ -1000,7 +1018,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 )
             })?;
             let log = Log::open(&dir)?;
-            let n = log.remove_auditor(recipient.trim())?;
+            let n = log.remove_auditor(recipient.trim(), &by.unwrap_or_else(default_by))?;
             eprintln!("auditor removed; {n} wraps for it destroyed");
             Ok(0u8)
         }

@@ -913,6 +913,18 @@ pub(crate) fn fresh_secret(fs: &dyn Fs, log_dir: &Path) -> Result<()> {
     write_secret_file(fs, &dir, "secret", &s)
 }
 
+/// The `stele.auditor` event (FORMAT 13.7) that logs an auditor's
+/// addition or removal (`action` `add` or `remove`): the recipient is a
+/// public key, `by` who asked.
+pub(crate) fn auditor_event(action: &str, recipient: &str, by: &str) -> Value {
+    serde_json::json!({
+        "type": "stele.auditor",
+        "action": action,
+        "recipient": recipient,
+        "by": by,
+    })
+}
+
 /// The auditors of a log directory (read only, no lock needed).
 pub fn auditors(log_dir: &Path) -> Result<Vec<String>> {
     let p = log_dir.join(SIDECAR).join("auditors");

@@ -332,7 +332,7 @@ fn a_key_forgotten_elsewhere_is_never_used_again() {
         let b = Cluster::open(&stores.location(), None, opts(Some(sk.clone())))
             .await
             .unwrap();
-        assert_eq!(b.add_auditor(&rcpt).await.unwrap(), 0);
+        assert_eq!(b.add_auditor(&rcpt, "test").await.unwrap(), 0);
         let ev = |n: u32| json!({"actor": {"id": "u1"}, "ip": format!("10.0.0.{n}")});
         let _ = a.append_batch(vec![ev(1)]).await.unwrap();
         let count = |t: &str| db_i64(&stores.db, &format!("SELECT count(*) FROM {t}"));
@@ -385,7 +385,7 @@ fn range_and_selected_exports_name_only_the_keys_they_use_as_a_file_logs() {
     let sk = Arc::new(SealKey::generate().unwrap());
     let (aud, rcpt) = age_keygen(tmp.path(), "auditor.key");
     let file = file_log(&tmp.path().join("log"), origin, &signer);
-    let _ = file.add_auditor(&rcpt).unwrap();
+    let _ = file.add_auditor(&rcpt, "test").unwrap();
     // Subjects u0, u1, u2 at entries 1..4 and again at 4..7 (entry 0 is
     // the genesis); u2 forgotten.
     let events: Vec<Value> = (0..6)
@@ -455,7 +455,7 @@ fn range_and_selected_exports_name_only_the_keys_they_use_as_a_file_logs() {
         )
         .await
         .unwrap();
-        assert_eq!(c.add_auditor(&rcpt).await.unwrap(), 0);
+        assert_eq!(c.add_auditor(&rcpt, "test").await.unwrap(), 0);
         let _ = c.append_batch(events).await.unwrap();
         let _ = c.forget(&json!({"id": "u2"}), "test").await.unwrap();
         let size = c.sync(true).await.unwrap();

@@ -363,7 +363,7 @@ fn verify_dir_reports_what_the_export_reports_across_chunks_and_cuts() {
     )
     .unwrap();
     let recipient = ids[0].recipient();
-    let _ = log.add_auditor(&recipient).unwrap();
+    let _ = log.add_auditor(&recipient, "test").unwrap();
     let pad = "x".repeat(200);
     let entries = tmp.path().join("entries.jsonl");
     let (mut n, mut last_len, mut edges) = (0u64, 0u64, 0);

@@ -67,7 +67,6 @@ fn sealed_log(tmp: &Path, origin: &str) -> (String, String, PathBuf) {
     .trim()
     .to_string();
     let aud = identity(tmp, "auditor.key");
-    let _ = ok(&stele(&["auditor", "add", p(&log), &recipient(&aud)]));
     let _ = append(
         p(&log),
         &[
@@ -80,6 +79,9 @@ fn sealed_log(tmp: &Path, origin: &str) -> (String, String, PathBuf) {
             &format!(r#"{{"action":"ping","ip":"192.0.2.9-{MARKER}"}}"#),
         ],
     );
+    // Added after the events (entries 1-3), so its stele.auditor event is
+    // entry 4: the existing data keys are wrapped for it as it is added.
+    let _ = ok(&stele(&["auditor", "add", p(&log), &recipient(&aud)]));
     let _ = ok(&stele(&["checkpoint", p(&log)]));
     (p(&log).to_string(), vkey, aud)
 }
@@ -627,6 +629,42 @@ fn swapped_and_tampered_openings_fail_naming_entry_and_pointer() {
     let out = stele(&["reveal", p(&tf), "--key", &vkey, "--identity", p(&aud)]);
     assert!(!out.status.success());
     assert!(!contains(&out.stdout, MARKER.as_bytes()));
+}
+
+/// Adding or removing an auditor changes who can read sealed values, so it
+/// is logged (`stele.auditor`, FORMAT 13.7) before it takes effect, with
+/// who asked; a repeated add changes nothing and logs nothing.
+#[test]
+fn auditor_changes_are_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _vkey, aud) = sealed_log(tmp.path(), "test.example/auditors");
+    let first = entries(&log)
+        .iter()
+        .find(|e| e["event"]["type"] == "stele.auditor")
+        .cloned()
+        .expect("sealed_log's auditor add is logged");
+    assert_eq!(first["event"]["action"], "add");
+    assert_eq!(first["event"]["recipient"], recipient(&aud));
+    let other = identity(tmp.path(), "other.key");
+    let r = recipient(&other);
+    let n = entries(&log).len();
+    let _ = ok(&stele(&["auditor", "add", &log, &r, "--by", "carol"]));
+    let _ = ok(&stele(&["auditor", "add", &log, &r, "--by", "carol"]));
+    let _ = ok(&stele(&["auditor", "remove", &log, &r, "--by", "dave"]));
+    let refused = stele(&["auditor", "remove", &log, &r]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let bad = stele(&["auditor", "add", &log, "age1notarecipient"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let all = entries(&log);
+    let events: Vec<&Value> = all[n..].iter().map(|e| &e["event"]).collect();
+    assert_eq!(
+        events,
+        [
+            &serde_json::json!({"type": "stele.auditor", "action": "add", "recipient": r, "by": "carol"}),
+            &serde_json::json!({"type": "stele.auditor", "action": "remove", "recipient": r, "by": "dave"}),
+        ],
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -1294,7 +1332,7 @@ fn ip_sealing_log(tmp: &Path, origin: &str) -> (stele_writer::Log, stele_core::S
     let log =
         stele_writer::Log::create_with(&tmp.join("log"), origin, &signer, None, opts).unwrap();
     let aud = identity(tmp, "auditor.key");
-    let _ = log.add_auditor(&recipient(&aud)).unwrap();
+    let _ = log.add_auditor(&recipient(&aud), "test").unwrap();
     (log, signer, aud)
 }
 
@@ -1335,8 +1373,9 @@ fn a_big_batch_is_sealed_on_several_threads_and_every_value_opens() {
     assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);
     assert_eq!(rep.sealed.unwrap().opened, 1500);
     // Each entry holds the placeholder of its own value (order kept across threads).
+    // Entry 1 is the auditor's addition.
     for (entry, ptr, st) in states {
-        let i = entry - 1;
+        let i = entry - 2;
         assert_eq!(ptr, "/ip");
         assert_eq!(
             st,
@@ -1485,7 +1524,7 @@ fn sealed_workload(
         return out;
     };
     out.created = true;
-    let _ = log.add_auditor(auditor);
+    let _ = log.add_auditor(auditor, "test");
     for round in 0..4u64 {
         let subjects = [format!("u{round}"), "u0".to_string()];
         let events: Vec<Value> = subjects
@@ -1699,6 +1738,7 @@ fn pointers_with_del_and_line_separators_are_canonical_in_records() {
     .to_string();
     let aud = identity(tmp.path(), "auditor.key");
     let r = recipient(&aud);
+    // Entry 1: the auditor's addition; entry 2: the event.
     let _ = ok(&stele(&["auditor", "add", p(&log), &r]));
     let _ = append(
         p(&log),
@@ -1717,7 +1757,7 @@ fn pointers_with_del_and_line_separators_are_canonical_in_records() {
         "redact",
         p(&log),
         "--entry",
-        "1",
+        "2",
         "--pointer",
         "/x\u{2028}",
         "--by",
@@ -2391,7 +2431,7 @@ fn a_logged_forget_whose_list_write_failed_is_forgotten_and_finished_on_open() {
     let origin = "example.com/forget-intent";
     let aud = identity(tmp.path(), "auditor.key");
     let (log, signer) = ip_log_with(tmp.path(), origin, Arc::new(FailRenameTo("forgotten")));
-    let _ = log.add_auditor(&recipient(&aud)).unwrap();
+    let _ = log.add_auditor(&recipient(&aud), "test").unwrap();
     let _ = log
         .append_batch(vec![
             ip_event("alice", 1),
@@ -2403,7 +2443,8 @@ fn a_logged_forget_whose_list_write_failed_is_forgotten_and_finished_on_open() {
         .forget(&serde_json::json!("alice"), "dpo")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("is logged (entry 4)"), "{err}");
+    // Entry 1 is the auditor's addition, 2-4 the events.
+    assert!(err.contains("is logged (entry 5)"), "{err}");
     assert!(!err.contains(MARKER), "{err}");
     let dir = tmp.path().join("log");
     let (forgets, _) = logged_sidecar_work(&dir);
@@ -2466,8 +2507,8 @@ fn a_listed_key_met_again_loses_every_wrap_not_only_its_key_file() {
         "example.com/forget-listed",
         Arc::new(stele_writer::fs::RealFs),
     );
-    let _ = log.add_auditor(&recipient(&aud)).unwrap();
-    let _ = log.add_auditor(&recipient(&aud2)).unwrap();
+    let _ = log.add_auditor(&recipient(&aud), "test").unwrap();
+    let _ = log.add_auditor(&recipient(&aud2), "test").unwrap();
     let _ = log.append_batch(vec![ip_event("alice", 1)]).unwrap();
     drop(log);
     let dir = tmp.path().join("log");
@@ -2528,12 +2569,12 @@ fn fsck_finishes_forgets_and_redactions_an_older_sidecar_lacks() {
     let out = ok(&stele(&["fsck", &log]));
     assert!(
         out.contains(&format!(
-            "finished: entry 4 (stele.forget of key {kid}) is logged, but its sidecar work was not done; done now"
+            "finished: entry 5 (stele.forget of key {kid}) is logged, but its sidecar work was not done; done now"
         )),
         "{out}"
     );
     assert!(
-        out.contains("finished: entry 5 (stele.redact of entry 2 at \"/note\")"),
+        out.contains("finished: entry 6 (stele.redact of entry 2 at \"/note\")"),
         "{out}"
     );
     assert!(!out.contains(MARKER));
@@ -2568,11 +2609,11 @@ fn fsck_names_sealed_values_whose_opening_is_gone() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("missing: entry 4: the sealed value at \"/actor/email\" (key "),
+        text.contains("missing: entry 5: the sealed value at \"/actor/email\" (key "),
         "{text}"
     );
     assert_eq!(text.matches("missing:").count(), 1, "{text}");
-    assert!(text.contains("damaged: 5 entries"), "{text}");
+    assert!(text.contains("damaged: 6 entries"), "{text}");
     assert!(!text.contains(MARKER) && !stderr(&out).contains(MARKER));
 }
 
@@ -2589,12 +2630,13 @@ fn a_logged_redaction_whose_rewrite_failed_is_redacted_and_finished_on_open() {
         "example.com/redact-intent",
         Arc::new(FailRenameTo("records")),
     );
-    let _ = log.add_auditor(&recipient(&aud)).unwrap();
+    let _ = log.add_auditor(&recipient(&aud), "test").unwrap();
     let _ = log
         .append_batch(vec![ip_event("alice", 1), ip_event("bob", 2)])
         .unwrap();
+    // Entry 1 is the auditor's addition, 2-3 the events.
     let err = log.redact(2, "/ip", "dpo").unwrap_err().to_string();
-    assert!(err.contains("is logged (entry 3)"), "{err}");
+    assert!(err.contains("is logged (entry 4)"), "{err}");
     let state_of_2 = |log: &stele_writer::Log| {
         let (states, rep) = opened_values(log, &signer, &aud);
         assert_eq!(rep.verdict, Verdict::Verified, "{:#?}", rep.failures);

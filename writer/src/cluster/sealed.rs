@@ -971,13 +971,21 @@ impl Cluster {
 
     /// Adds an auditor: wraps every data key for it (and future keys are
     /// wrapped as they are made). Returns how many keys were wrapped; adding
-    /// one twice is a no-op. Needs the sealing key.
-    pub async fn add_auditor(&self, recipient: &str) -> Result<usize> {
+    /// one twice is a no-op. Needs the sealing key. The addition is logged
+    /// first, as a `stele.auditor` event naming the recipient and `by`
+    /// (FORMAT 13.7).
+    pub async fn add_auditor(&self, recipient: &str, by: &str) -> Result<usize> {
         let seal = self.seal()?;
         let _ = stele_seal::parse_recipient(recipient).map_err(|e| {
             Error::Sealed(format!("{}: {e}", stele_seal::shown_recipient(recipient)))
         })?;
         let _ = seal.keys.key()?;
+        if self.auditors().await?.iter().any(|a| a == recipient) {
+            return Ok(0);
+        }
+        let _ = self
+            .append_reserved(crate::sealed::auditor_event("add", recipient, by))
+            .await?;
         let mut client = self.inner.client().await?;
         let tx = client
             .transaction()
@@ -1024,9 +1032,15 @@ impl Cluster {
 
     /// Removes an auditor: in one transaction it leaves the list and every
     /// wrap for it is deleted (then the wraps table is rewritten, best
-    /// effort, as a forget does). Returns how many wraps were deleted.
-    pub async fn remove_auditor(&self, recipient: &str) -> Result<usize> {
+    /// effort, as a forget does). Returns how many wraps were deleted. The
+    /// removal of a listed auditor is logged first (`stele.auditor`).
+    pub async fn remove_auditor(&self, recipient: &str, by: &str) -> Result<usize> {
         let _ = self.seal()?;
+        if self.auditors().await?.iter().any(|a| a == recipient) {
+            let _ = self
+                .append_reserved(crate::sealed::auditor_event("remove", recipient, by))
+                .await?;
+        }
         let mut client = self.inner.client().await?;
         let tx = client
             .transaction()

@@ -640,7 +640,7 @@ mod tests {
         for f in ["auditor.key", "other.key"] {
             let t = std::fs::read_to_string(vectors.join(f)).unwrap();
             let r = stele_seal::Identity::parse_file(&t).unwrap()[0].recipient();
-            let _ = log.add_auditor(&r).unwrap();
+            let _ = log.add_auditor(&r, "test").unwrap();
             recipients.push(r);
         }
         let events = (0..30)
