@@ -385,13 +385,14 @@ fn range_and_selected_exports_name_only_the_keys_they_use_as_a_file_logs() {
     let sk = Arc::new(SealKey::generate().unwrap());
     let (aud, rcpt) = age_keygen(tmp.path(), "auditor.key");
     let file = file_log(&tmp.path().join("log"), origin, &signer);
-    let _ = file.add_auditor(&rcpt, "test").unwrap();
     // Subjects u0, u1, u2 at entries 1..4 and again at 4..7 (entry 0 is
-    // the genesis); u2 forgotten.
+    // the genesis); the auditor added after them (its stele.auditor event
+    // is entry 7; their keys are wrapped for it then); u2 forgotten.
     let events: Vec<Value> = (0..6)
         .map(|i| json!({"actor": {"id": format!("u{}", i % 3)}, "ip": format!("10.0.0.{i}")}))
         .collect();
     let _ = file.append_batch(events.clone()).unwrap();
+    let _ = file.add_auditor(&rcpt, "test").unwrap();
     let _ = file.forget(&json!({"id": "u2"}), "test").unwrap();
     let _ = file.checkpoint().unwrap();
     // The subjects (actor IDs) whose keys an export's `sealed-key` and
@@ -455,8 +456,8 @@ fn range_and_selected_exports_name_only_the_keys_they_use_as_a_file_logs() {
         )
         .await
         .unwrap();
-        assert_eq!(c.add_auditor(&rcpt, "test").await.unwrap(), 0);
         let _ = c.append_batch(events).await.unwrap();
+        assert_eq!(c.add_auditor(&rcpt, "test").await.unwrap(), 3);
         let _ = c.forget(&json!({"id": "u2"}), "test").await.unwrap();
         let size = c.sync(true).await.unwrap();
         let vkey = c.verifier().to_string();
@@ -739,14 +740,14 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
     kit::wait_for("integration", 120, || {
         http(
             "GET",
-            &format!("{}/v1/entries?from=0&to=9", a.url),
+            &format!("{}/v1/entries?from=0&to=10", a.url),
             Some(&writer),
             None,
         )
         .is_ok_and(|r| r.status == 200)
     });
     for (f, path) in [
-        (&a, "/v1/entries?from=0&to=9"),
+        (&a, "/v1/entries?from=0&to=10"),
         (&b, "/v1/export"),
         (&a, "/metrics"),
         (&b, "/checkpoint"),
@@ -758,7 +759,7 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
     // GET /v1/sealed: ciphertext only, only with the reveal scope.
     let r = http(
         "GET",
-        &format!("{}/v1/sealed?from=0&to=9", a.url),
+        &format!("{}/v1/sealed?from=0&to=10", a.url),
         Some(&writer),
         None,
     )
@@ -766,7 +767,7 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
     assert_eq!(r.status, 403, "{}", r.text());
     let r = http(
         "GET",
-        &format!("{}/v1/sealed?from=0&to=9", b.url),
+        &format!("{}/v1/sealed?from=0&to=10", b.url),
         Some(&auditor),
         None,
     )
@@ -822,7 +823,7 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
         r.text()
     );
     responses.push(r.body);
-    for q in ["from=0&to=9&wraps=all", "from=0&to=0&wraps=nope"] {
+    for q in ["from=0&to=10&wraps=all", "from=0&to=0&wraps=nope"] {
         let r = http(
             "GET",
             &format!("{}/v1/sealed?{q}", a.url),
@@ -1012,11 +1013,11 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
         "--db",
         &stores.db,
         "--entry",
-        "5",
+        "6",
         "--pointer",
         "/ip",
     ]));
-    assert!(o.contains("\"redacted\":5"), "{o}");
+    assert!(o.contains("\"redacted\":6"), "{o}");
     // The records row's old version (the opening) is vacuumed away.
     assert_eq!(vacuumed(), 1);
     outputs.extend([o.into_bytes(), e.into_bytes()]);
@@ -1025,7 +1026,7 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
         "--db",
         &stores.db,
         "--entry",
-        "5",
+        "6",
         "--pointer",
         "/ip",
     ]);
@@ -1087,7 +1088,18 @@ fn two_front_ends_seal_reveal_forget_redact_and_no_plaintext_anywhere() {
         .expect("stele.redact");
     assert_eq!(
         (redact["entry"].clone(), redact["pointer"].clone()),
-        (json!(5), json!("/ip"))
+        (json!(6), json!("/ip"))
+    );
+    // Auditor changes are logged too (FORMAT 13.7).
+    let changes: Vec<(Value, Value)> = events
+        .iter()
+        .filter(|e| e["type"] == "stele.auditor")
+        .map(|e| (e["action"].clone(), e["recipient"].clone()))
+        .collect();
+    assert_eq!(changes[0], (json!("add"), json!(rcpt)), "{changes:?}");
+    assert!(
+        changes.contains(&(json!("remove"), json!(other_rcpt))),
+        "{changes:?}"
     );
     // The revealing reads are recorded (stele.access naming the recipient).
     assert!(
@@ -1193,11 +1205,12 @@ fn migrate_carries_keys_wraps_and_openings_both_ways() {
         let _ = ok(stele(&["append", p(&dir), "--event", &ev.to_string()]));
     }
     let _ = ok(stele(&["forget", p(&dir), "--subject", "u1"]));
+    // Entry 1 is the auditor's addition: entry 4 is u2's event.
     let _ = ok(stele(&[
         "redact",
         p(&dir),
         "--entry",
-        "3",
+        "4",
         "--pointer",
         "/ip",
     ]));
@@ -1283,8 +1296,9 @@ fn migrate_carries_keys_wraps_and_openings_both_ways() {
             let v: Value = serde_json::from_slice(&lines[i]).unwrap();
             v["event"].pointer(ptr).unwrap()["stele.sealed"]["key"].clone()
         };
-        // Entry 3 is u2's login (entry 0 is the genesis, u0..u3 are 1..=4).
-        assert_eq!(key_of(r[0].seq as usize, "/ip"), key_of(3, "/memo"));
+        // Entry 4 is u2's login (entry 0 is the genesis, 1 the auditor's
+        // addition, u0..u3 are 2..=5).
+        assert_eq!(key_of(r[0].seq as usize, "/ip"), key_of(4, "/memo"));
     });
 
     // And back into a directory: the sidecar is the original's, plus the
