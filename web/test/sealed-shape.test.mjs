@@ -171,7 +171,8 @@ describe('opened values leave with the verdict (red-team finding 9)', { timeout:
 
 describe('a string that reads as a placeholder once decoded (red-team finding 7)', { timeout: 600_000 }, () => {
   // A log with a real sealed field (/actor/email) and strings whose text is a
-  // placeholder's JSON: `target` of entry 1, `actor` of entry 2.
+  // placeholder's JSON: `target` of entry 2, `actor` of entry 3 (entry 1 is
+  // the auditor's addition, a stele.auditor event).
   let dir;
   let file;
   let vkey;
@@ -210,8 +211,8 @@ describe('a string that reads as a placeholder once decoded (red-team finding 7)
           badges: [...c.querySelectorAll('.sealed-badge')].map((b) => b.textContent),
           opened: c.querySelectorAll('.sealed-mark').length,
         }))])));
-        const [actor1, , target1] = rows['1'];
-        const [actor2] = rows['2'];
+        const [actor1, , target1] = rows['2'];
+        const [actor2] = rows['3'];
         // The real placeholder: opened with the key, "sealed" without.
         assert.deepEqual(withKey ? [actor1.opened, actor1.badges] : [actor1.opened, actor1.badges], withKey ? [1, []] : [0, ['sealed']], JSON.stringify(actor1));
         // The strings: their text, no badge, no mark.
