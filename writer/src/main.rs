@@ -2090,10 +2090,20 @@ fn export(
                 "stele: note: the last {} entries are not covered by a signed checkpoint yet and are left out of the export",
                 view.size() - upto
             );
-            eprintln!(
-                "  hint: run `stele checkpoint {}` (it needs the writer's lock and key), then export again",
-                shown_path(dir)
-            );
+            if log.is_some() {
+                // We hold the writer: the checkpoint was not signed because
+                // the witness policy's quorum did not cosign (the note above);
+                // `stele checkpoint` would fail the same way now.
+                eprintln!(
+                    "  hint: export again once the witnesses answer (`stele checkpoint {}` signs one then)",
+                    shown_path(dir)
+                );
+            } else {
+                eprintln!(
+                    "  hint: run `stele checkpoint {}` (it needs the writer's lock and key), then export again",
+                    shown_path(dir)
+                );
+            }
         }
         let mut read = read;
         if !reveal.is_empty() {

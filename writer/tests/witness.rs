@@ -567,6 +567,12 @@ fn a_log_publishes_only_checkpoints_its_quorum_cosigned() {
         err.contains("quorum main is not met") && err.contains("latest published checkpoint"),
         "{err}"
     );
+    // The hint is not `stele checkpoint` now, which fails the same way.
+    assert!(
+        err.contains("export again once the witnesses answer")
+            && !err.contains("hint: run `stele checkpoint"),
+        "{err}"
+    );
     let (code, j) = verify_json(&export, &key, &policy);
     assert_eq!(
         (code, &j["quorum"]["size"]),
