@@ -191,6 +191,25 @@ pub fn check_not_shared_writable(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Refuses a writer run as root on a log directory another user owns:
+/// the files root would make there (the check mark, `timestamps`, the
+/// sidecar's, each file replaced through a temporary one) would be root's,
+/// mode 0600, and the log's own user could then no longer read or replace
+/// them: every later append, anchor or export as that user would fail.
+pub fn check_writer_owner(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(dir)?.uid();
+    if rustix::process::geteuid().is_root() && owner != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "is owned by user {owner}, and this writer runs as root: files it made there would be root's and user {owner} could no longer use them; refused (run it as that user, e.g. sudo -u '#{owner}' stele …)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// [`open_own`] for reading.
 pub fn open_own_read(path: &Path) -> io::Result<File> {
     open_own(std::fs::OpenOptions::new().read(true), path)

@@ -709,6 +709,12 @@ impl Log {
                 _ => {}
             }
         }
+        match crate::fs::check_writer_owner(dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(Error::io("open", dir, e));
+            }
+            _ => {}
+        }
         let config = read_config(dir)?;
         let origin = config.origin.clone();
         let lock = match held {

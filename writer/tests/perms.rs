@@ -108,3 +108,47 @@ fn the_writer_refuses_a_log_others_may_write() {
     chmod(dir, 0o750);
     let _ = append(&log, &[r#"{"a":2}"#]);
 }
+
+/// A writer run as root on a log another user owns (the ops review: an
+/// admin's one `stele anchor` left `timestamps` root-owned, and every later
+/// anchor by the service user failed with "Permission denied") is refused
+/// before it makes any file, naming the owner and how to run as them.
+/// Needs root (to hand the directory to another user); CI runs as root.
+#[test]
+fn a_writer_run_as_root_refuses_a_log_another_user_owns() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("not root: this test needs root to give the log to another user; not run");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, _) = init(tmp.path());
+    let _ = append(&log, &[r#"{"a":1}"#]);
+    let dir = Path::new(&log);
+    let chown = |uid: u32| {
+        for e in std::fs::read_dir(dir).unwrap() {
+            std::os::unix::fs::lchown(e.unwrap().path(), Some(uid), Some(uid)).unwrap();
+        }
+        std::os::unix::fs::lchown(dir, Some(uid), Some(uid)).unwrap();
+    };
+    chown(65534);
+    let before = modes(dir);
+    for args in [
+        vec!["append", log.as_str(), "--event", r#"{"a":2}"#],
+        vec!["checkpoint", log.as_str()],
+    ] {
+        let out = stele(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("owned by user 65534") && err.contains("sudo -u '#65534'"),
+            "{err}"
+        );
+    }
+    assert_eq!(modes(dir), before, "nothing was made or changed");
+    for e in std::fs::read_dir(dir).unwrap() {
+        assert_eq!(e.unwrap().metadata().unwrap().uid(), 65534);
+    }
+    // Back to root's: the writer works again.
+    chown(0);
+    let _ = append(&log, &[r#"{"a":3}"#]);
+}
