@@ -3,7 +3,7 @@
 // CPU seconds of Chromium's threads, by group, while the page verifies an
 // export with the auditor key (and, with --plain, without it), for one or
 // more builds of the page interleaved in one run (A/B on a shared machine).
-//   node web/bench/sealed-threads.mjs EXPORT --key-file VKEY_FILE --identity AGE_KEY_FILE [--dist DIR]... [--runs N] [--plain]
+//   node web/bench/sealed-threads.mjs EXPORT --key-file VKEY_FILE --identity AGE_KEY_FILE [--dist DIR]... [--runs N] [--plain] [--settle MS]
 // Groups (from /proc, user + system time, each run from the file chosen to
 // the verdict shown):
 //   main      the page's main thread
@@ -15,6 +15,7 @@
 //             top-tier compilation, garbage collection)
 //   browser   the browser process (among others, reading the file)
 //   other     the GPU, network and other processes
+// --settle MS: as web/bench/sealed.mjs's (the time between the key and the file).
 // Make an export as web/bench/sealed.mjs says.
 import { readFileSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -23,7 +24,7 @@ import { startServer } from '../serve.mjs';
 import { ARGS, CHROMIUM, DIST as DEFAULT_DIST } from '../test/helpers.mjs';
 
 function parseArgs(argv) {
-  const o = { file: null, keyFile: null, identity: null, dists: [], runs: 5, plain: false };
+  const o = { file: null, keyFile: null, identity: null, dists: [], runs: 5, plain: false, settle: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--key-file') o.keyFile = resolve(argv[++i]);
@@ -31,10 +32,11 @@ function parseArgs(argv) {
     else if (a === '--dist') o.dists.push(resolve(argv[++i]));
     else if (a === '--runs') o.runs = Number(argv[++i]);
     else if (a === '--plain') o.plain = true;
+    else if (a === '--settle') o.settle = Number(argv[++i]);
     else if (!a.startsWith('--') && !o.file) o.file = resolve(a);
     else throw new Error(`unknown argument ${a}`);
   }
-  if (!o.file || !o.keyFile || !o.identity) throw new Error('usage: node web/bench/sealed-threads.mjs EXPORT --key-file VKEY_FILE --identity AGE_KEY_FILE [--dist DIR]... [--runs N] [--plain]');
+  if (!o.file || !o.keyFile || !o.identity) throw new Error('usage: node web/bench/sealed-threads.mjs EXPORT --key-file VKEY_FILE --identity AGE_KEY_FILE [--dist DIR]... [--runs N] [--plain] [--settle MS]');
   if (!o.dists.length) o.dists.push(DEFAULT_DIST);
   o.key = readFileSync(o.keyFile, 'utf8').split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
   return o;
@@ -117,6 +119,7 @@ async function timeOne(browser, url, o, withIdentity) {
     await page.waitForSelector('html[data-warm]');
     await page.fill('#key', o.key);
     if (withIdentity) await page.setInputFiles('#auditor-file', o.identity);
+    if (o.settle > 0) await page.waitForTimeout(o.settle);
     const s0 = snapshot();
     await page.setInputFiles('#file', o.file);
     await page.waitForSelector('html[data-runs]', { timeout: 600_000 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Opening sealed values in the page (issue 11) beside verifying the same
 // export without an auditor key, in headless Chromium, in one run.
-//   node web/bench/sealed.mjs EXPORT --key-file VKEY_FILE --identity AGE_KEY_FILE [--dist DIR] [--runs N]
+//   node web/bench/sealed.mjs EXPORT --key-file VKEY_FILE --identity AGE_KEY_FILE [--dist DIR] [--runs N] [--settle MS]
 // Each run verifies the file in a fresh page twice, without and with the
 // auditor key (the order alternates between runs, since the machine is
 // shared), timed by the page itself (data-last-run-ms: from the file chosen
@@ -10,6 +10,11 @@
 // each time, the CPU seconds the Chromium processes used meanwhile (from
 // /proc, all their threads): on a shared machine a run with more threads
 // takes a larger share of the cores, which the times alone hide.
+// --settle MS: the time left between giving the auditor key and choosing
+// the file (default 0: chosen at once), as an auditor takes to pick the
+// file; the page prepares the sealed module meanwhile (compiled, its
+// workers started, its hot paths warmed up), as it prepares the verifier
+// when it loads (the runs start after html[data-warm]).
 // Any export revealed to the identity works; one with 100k sealed values:
 //   age-keygen -o aud.key; stele init L --origin bench.example/s --seal /actor/email --seal /ip
 //   stele auditor add L "$(age-keygen -y aud.key)"
@@ -23,17 +28,18 @@ import { startServer } from '../serve.mjs';
 import { ARGS, CHROMIUM, DIST as DEFAULT_DIST } from '../test/helpers.mjs';
 
 function parseArgs(argv) {
-  const o = { file: null, keyFile: null, identity: null, dist: DEFAULT_DIST, runs: 3 };
+  const o = { file: null, keyFile: null, identity: null, dist: DEFAULT_DIST, runs: 3, settle: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--key-file') o.keyFile = resolve(argv[++i]);
     else if (a === '--identity') o.identity = resolve(argv[++i]);
     else if (a === '--dist') o.dist = resolve(argv[++i]);
     else if (a === '--runs') o.runs = Number(argv[++i]);
+    else if (a === '--settle') o.settle = Number(argv[++i]);
     else if (!a.startsWith('--') && !o.file) o.file = resolve(a);
     else throw new Error(`unknown argument ${a}`);
   }
-  if (!o.file || !o.keyFile || !o.identity) throw new Error('usage: node web/bench/sealed.mjs EXPORT --key-file VKEY_FILE --identity AGE_KEY_FILE [--dist DIR] [--runs N]');
+  if (!o.file || !o.keyFile || !o.identity) throw new Error('usage: node web/bench/sealed.mjs EXPORT --key-file VKEY_FILE --identity AGE_KEY_FILE [--dist DIR] [--runs N] [--settle MS]');
   o.key = readFileSync(o.keyFile, 'utf8').split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
   return o;
 }
@@ -74,6 +80,7 @@ async function timeOne(browser, url, o, withIdentity) {
     await page.waitForSelector('html[data-warm]');
     await page.fill('#key', o.key);
     if (withIdentity) await page.setInputFiles('#auditor-file', o.identity);
+    if (o.settle > 0) await page.waitForTimeout(o.settle);
     const cpu0 = treeCpu();
     await page.setInputFiles('#file', o.file);
     await page.waitForSelector('html[data-runs]', { timeout: 600_000 });

@@ -13,6 +13,12 @@
 // workers start, and sent to each on a channel of its own.
 //
 // Page -> this worker
+//   SealedWarmMessage     (optional, first) the compiled sealed module, before
+//                         any file: instantiated now, and its hot paths run
+//                         over a made-up export (wasm-seal's OpeningPass.warmUp)
+//                         so the engine compiles them in its top tier before
+//                         the pass, not during it (in slices: an open
+//                         message that comes meanwhile ends it)
 //   SealedOpenMessage     the compiled sealed module, the file, the origin, the identity, the part
 // This worker -> page
 //   SealedProgressMessage after each chunk: bytes of its part read, and the
@@ -34,6 +40,12 @@ import { readChunks, readInto } from './blobread.js';
  * @property {number} head
  * @property {number} start
  * @property {number} end
+ */
+/**
+ * @typedef {object} SealedWarmMessage
+ * @property {'warm'} type
+ * @property {WebAssembly.Module} module
+ * @property {number} rounds  OpeningPass.warmUp's (0: instantiate only)
  */
 /**
  * @typedef {object} SealedOpenMessage
@@ -140,12 +152,48 @@ async function partPass(origin, identity, file, part, share) {
   }
 }
 
-self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage>} */ event) => {
+/** Rounds of the warm-up run at a time (128 values a round). */
+const WARM_SLICE = 8;
+
+/** Whether the open message came (the warm-up stops). */
+let passAsked = false;
+
+/** The module instantiated, once (a warm message may come before the open one). @type {Promise<unknown> | null} */
+let instance = null;
+
+/** @param {WebAssembly.Module} module */
+function instantiate(module) {
+  if (!instance) {
+    const started = initSeal({ module_or_path: module });
+    instance = started;
+    started.catch(() => {
+      if (instance === started) instance = null;
+    });
+  }
+  return instance;
+}
+
+self.onmessage = async (/** @type {MessageEvent<SealedOpenMessage | SealedWarmMessage>} */ event) => {
+  if (event.data.type === 'warm') {
+    const { module, rounds } = event.data;
+    try {
+      await instantiate(module);
+      // In slices, between which a pass asked for meanwhile starts: it ends the warm-up.
+      for (let done = 0; done < rounds && !passAsked; done += WARM_SLICE) {
+        OpeningPass.warmUp(Math.min(WARM_SLICE, rounds - done));
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    } catch {
+      // the open message instantiates again and replies why it cannot
+    }
+    return;
+  }
+  passAsked = true;
   const { module, file, origin, identity, chunkSize, part, head, x25519, keep } = event.data;
   /** @type {OpeningPass | null} */
   let pass = null;
   try {
-    await initSeal({ module_or_path: module });
+    await instantiate(module);
     const p = part ? await partPass(origin, identity, file, part, x25519) : new OpeningPass(origin, identity);
     pass = p;
     // Values not kept (a file kept as pages: the page opens a page's values

@@ -78,6 +78,37 @@ const startWorker = () => {
   return trusted ? new Worker(trusted, { type: 'module' }) : new Worker(new URL('./sealed-worker.js', import.meta.url), { type: 'module' });
 };
 
+/** Idle workers sent the module already (warmWorkers). @type {WeakSet<Worker>} */
+const warmed = new WeakSet();
+
+/**
+ * Rounds of the made-up export that warmWorkers has the first idle worker
+ * run through the module's hot paths (wasm-seal's OpeningPass.warmUp, 128
+ * values a round): enough for the engine to compile the pass's hot
+ * functions in its top tier before a file is read, not during the pass.
+ */
+const WARM_UP_ROUNDS = 64;
+
+/** Whether a worker ran the warm-up (once per page: the compiled code is the module's, shared by its instances). */
+let warmedUp = false;
+
+/**
+ * Sends the compiled module to the idle workers that do not have it yet:
+ * each instantiates it now rather than when a pass starts, and the first
+ * one (once per page) runs the warm-up.
+ * @param {WebAssembly.Module} module
+ */
+function warmWorkers(module) {
+  for (const w of idleWorkers) {
+    if (warmed.has(w)) continue;
+    warmed.add(w);
+    /** @type {import('./sealed-worker.js').SealedWarmMessage} */
+    const msg = { type: 'warm', module, rounds: warmedUp ? 0 : WARM_UP_ROUNDS };
+    warmedUp = true;
+    w.postMessage(msg);
+  }
+}
+
 /**
  * Keeps `worker` in the idle pool until a pass takes it. A worker that
  * fails while idle (its script blocked by a CSP's worker-src, or not
@@ -415,7 +446,7 @@ export function policyVerifier(keys, policy, trustedCheckpoint) {
  */
 export async function checkIdentity(identity) {
   prestartWorkers(); // their scripts load while the module compiles
-  await load();
+  warmWorkers(await load());
   new OpeningPass(undefined, identity).free();
 }
 
@@ -426,7 +457,7 @@ export async function checkIdentity(identity) {
  */
 export async function warmUp() {
   prestartWorkers();
-  await load();
+  warmWorkers(await load());
 }
 
 /**
