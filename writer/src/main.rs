@@ -2582,10 +2582,18 @@ fn verify(
             None if report.verdict != Verdict::Verified => Log::open(path)
                 .and_then(|log| log.append_reserved(event))
                 .map(|_| {
-                    eprintln!(
-                        "stele: note: this verification is recorded in {}, but no checkpoint was signed: the log did not verify",
-                        shown_path(path)
-                    );
+                    if report.verdict == Verdict::Partial {
+                        eprintln!(
+                            "stele: note: this verification is recorded in {}; no checkpoint was signed, since a check does not sign entries it found unsigned (`stele checkpoint {}` signs them, as the writer's next checkpoint would)",
+                            shown_path(path),
+                            shown_path(path)
+                        );
+                    } else {
+                        eprintln!(
+                            "stele: note: this verification is recorded in {}, but no checkpoint was signed: the log did not verify",
+                            shown_path(path)
+                        );
+                    }
                 })
                 .map_err(Fail::from),
             None => Log::open(path)
@@ -2799,7 +2807,7 @@ fn report_text_raw(r: &Report, allow_unsigned_tail: bool) -> String {
             if allow_unsigned_tail {
                 " (accepted: --allow-unsigned-tail)"
             } else {
-                "\n  hint: for a live log whose newest entries are not signed yet, pass --allow-unsigned-tail"
+                "\n  hint: for a live log whose newest entries are not signed yet, pass --allow-unsigned-tail (the log's writer signs them with `stele checkpoint DIR`)"
             }
         );
     }

@@ -461,14 +461,22 @@ impl<S: EntrySink> StreamVerifier<S> {
         let failed = later.iter().filter(|c| c.status != "untrusted").count();
         if later.iter().any(|c| c.trusted && c.status == "ok") {
             // Moved up: a checkpoint signs the entries before it in the file.
-            let they = if n == 1 { "it comes" } else { "they come" };
+            let (they, are) = if n == 1 {
+                ("it comes", "is")
+            } else {
+                ("they come", "are")
+            };
             format!(
-                "{span} not signed: {they} after the checkpoint signed by a trusted key whose size covers them (a checkpoint signs only the entries before it) and are chained only"
+                "{span} not signed: {they} after the checkpoint signed by a trusted key whose size covers them (a checkpoint signs only the entries before it) and {are} chained only"
             )
         } else if later.is_empty() {
-            let they = if n == 1 { "it comes" } else { "they come" };
+            let (they, are) = if n == 1 {
+                ("it comes", "is")
+            } else {
+                ("they come", "are")
+            };
             format!(
-                "{span} not signed: {they} after the last checkpoint signed by a trusted key (size {first}) and are chained only"
+                "{span} not signed: {they} after the last checkpoint signed by a trusted key (size {first}) and {are} chained only"
             )
         } else if failed > 0 {
             format!(
