@@ -18,7 +18,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -312,7 +311,9 @@ impl LiveTokens {
         {
             s.looked = Instant::now();
             let now = stamp(p);
-            if now != s.stamp || (now.is_none() && !s.broken) {
+            // While the file is unusable it is read again every look, so a
+            // passing failure (EMFILE, EIO) does not refuse tokens for good.
+            if now != s.stamp || s.broken || now.is_none() {
                 s.stamp = now;
                 match Tokens::load(p) {
                     Ok(t) => {
@@ -324,9 +325,11 @@ impl LiveTokens {
                         s.broken = false;
                     }
                     Err(e) => {
-                        eprintln!(
-                            "stele serve: {e}; every token is refused until the file is mended"
-                        );
+                        if !s.broken {
+                            eprintln!(
+                                "stele serve: {e}; every token is refused until the file is mended"
+                            );
+                        }
                         s.tokens = Arc::new(Tokens::default());
                         s.broken = true;
                     }
@@ -371,6 +374,7 @@ pub fn remove_token(file: &Path, name: &str) -> Result<()> {
         path: file.to_path_buf(),
         why,
     };
+    refuse_link(file).map_err(bad)?;
     check_owner_and_mode(file).map_err(bad)?;
     let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
     let _ = Tokens::parse(&text).map_err(bad)?;
@@ -387,23 +391,7 @@ pub fn remove_token(file: &Path, name: &str) -> Result<()> {
     if !found {
         return Err(bad(format!("holds no token named {name:?}")));
     }
-    let parent = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".stele-tokens.")
-        .tempfile_in(parent)
-        .map_err(|e| bad(format!("create a temporary file beside it: {e}")))?;
-    tmp.write_all(kept.as_bytes())
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| bad(format!("write: {e}")))?;
-    let _ = tmp
-        .persist(file)
-        .map_err(|e| bad(format!("replace: {}", e.error)))?;
-    std::fs::File::open(parent)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| bad(format!("fsync its directory: {e}")))
+    replace(file, &kept).map_err(bad)
 }
 
 // Write access to the tokens file is write access to the log: refuse what
@@ -439,7 +427,19 @@ pub fn add_token(file: &Path, name: &str, scopes: Scopes) -> Result<String> {
     })
 }
 
+// The file is replaced through a new one renamed over it: a symbolic link
+// there would be replaced, not the file it names (which a server may read).
+fn refuse_link(file: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(file) {
+        Ok(m) if m.file_type().is_symlink() => {
+            Err("is a symbolic link; pass the path of the file it names".into())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn add(file: &Path, name: &str, scopes: Scopes) -> Result<String, String> {
+    refuse_link(file)?;
     if !valid_name(name) {
         return Err(format!(
             "token name {name:?} must be 1-64 of A-Z a-z 0-9 . _ @ : -"
@@ -469,16 +469,33 @@ fn add(file: &Path, name: &str, scopes: Scopes) -> Result<String, String> {
         line.push_str(&scopes.render());
     }
     line.push('\n');
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(file)
-        .map_err(|e| format!("open: {e}"))?;
-    f.write_all(line.as_bytes())
-        .and_then(|()| f.sync_data())
-        .map_err(|e| format!("write: {e}"))?;
+    // The whole file is written anew and renamed over the old one: a
+    // running server (which reads the file again when it changes) never
+    // reads a half-written line.
+    replace(file, &format!("{existing}{line}"))?;
     Ok(token)
+}
+
+// Writes `text` to a new file beside `file` (mode 0600, fsynced) and renames
+// it over `file`, then fsyncs the directory.
+fn replace(file: &Path, text: &str) -> Result<(), String> {
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".stele-tokens.")
+        .tempfile_in(parent)
+        .map_err(|e| format!("create a temporary file beside it: {e}"))?;
+    tmp.write_all(text.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| format!("write: {e}"))?;
+    let _ = tmp
+        .persist(file)
+        .map_err(|e| format!("replace: {}", e.error))?;
+    std::fs::File::open(parent)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| format!("fsync its directory: {e}"))
 }
 
 #[cfg(test)]
